@@ -1,0 +1,54 @@
+# Tessera: every developer and CI command goes through this file.
+# `make run` and `make test` install whatever is missing first.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PROTOS := $(wildcard proto/tessera/v1/*.proto)
+STUBS  := tessera/v1/style_transfer_pb2.py
+REGISTRY ?= model_registry
+SERVER_PORT ?= 50051
+GATEWAY_PORT ?= 8080
+
+.PHONY: install run test proto lint bench data train-defaults chromium clean
+
+install: $(STAMP) $(STUBS) chromium
+
+# torch is pinned and installed on its own first: an unpinned torch pulls a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[server,gateway,trainer,dev]'
+	touch $@
+
+proto: $(STAMP)
+	$(PY) -m scripts.gen_proto
+
+$(STUBS): $(PROTOS) $(STAMP)
+	$(PY) -m scripts.gen_proto
+
+# Browser tests drive Debian's chromium; install it only where it is missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+run: install
+	$(PY) -m scripts.run_platform --registry $(REGISTRY) --server-port $(SERVER_PORT) --gateway-port $(GATEWAY_PORT)
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(PY) -m ruff check .
+
+bench: install
+	$(PY) -m bench
+
+data: install
+	$(PY) -m scripts.install_data
+
+train-defaults: install
+	$(PY) -m scripts.train_defaults
+
+clean:
+	rm -rf $(VENV) tessera/v1 .pytest_cache .ruff_cache
