@@ -1,0 +1,45 @@
+"""Receptive-field halo and size multiple, measured on tiny nets whose answers are known."""
+
+from torch import nn
+
+from trainer.halo import measure_halo, measure_size_multiple
+
+
+def _convs(n, kernel=3, dilation=1):
+    pad = dilation * (kernel // 2)
+    layers = [nn.Conv2d(3, 3, kernel, padding=pad, dilation=dilation) for _ in range(n)]
+    return nn.Sequential(*[m for conv in layers for m in (conv, nn.ReLU())]).eval()
+
+
+def _strided():
+    """Down by 2 (radius 1 at stride 1), a 3x3 at stride 2, then up by 2."""
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, stride=2, padding=1),
+        nn.Conv2d(4, 4, 3, padding=1),
+        nn.ConvTranspose2d(4, 3, 4, stride=2, padding=1),
+    ).eval()
+
+
+def test_three_3x3_convs_have_radius_3():
+    assert measure_halo(_convs(3)) == 3
+
+
+def test_dilated_5x5_convs_have_radius_of_the_sum():
+    assert measure_halo(_convs(2, kernel=5, dilation=2)) == 8
+
+
+def test_size_multiple_is_the_total_stride():
+    assert measure_size_multiple(_convs(2)) == 1
+    assert measure_size_multiple(_strided()) == 2
+
+
+def test_strided_halo_covers_every_phase_and_is_a_multiple_of_the_stride():
+    halo = measure_halo(_strided(), multiple=2)
+    assert halo % 2 == 0
+    # Receptive field radius of this net: at most 1 + 2*1 + 1 pixels for any output phase.
+    assert 4 <= halo <= 6
+
+
+def test_instance_norm_has_an_image_wide_receptive_field():
+    net = nn.Sequential(nn.Conv2d(3, 3, 3, padding=1), nn.InstanceNorm2d(3)).eval()
+    assert measure_halo(net, start_side=32, max_side=64) is None

@@ -1,0 +1,130 @@
+"""Image-quality metrics for evaluation: PSNR, SSIM, fid_effnetlite0 and content preservation.
+
+Images here are float tensors or arrays in [-1, 1], NCHW (the generators' convention), unless a
+docstring says otherwise. ``fid_effnetlite0`` is a Fréchet distance on EfficientNet-Lite0 pooled
+features. It is FID-*like*: the numbers are not comparable with Inception-FID figures from papers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy.linalg
+import torch
+from skimage.metrics import structural_similarity
+
+# PSNR of identical images is infinite; reports and JSON need a finite number.
+PSNR_CAP_DB = 100.0
+
+
+def _to_unit_numpy(images: torch.Tensor | np.ndarray) -> np.ndarray:
+    """[-1, 1] NCHW (or CHW) -> float64 NHWC in [0, 1]."""
+    a = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
+    if a.ndim == 3:
+        a = a[None]
+    return np.clip((a.astype(np.float64) + 1.0) / 2.0, 0.0, 1.0).transpose(0, 2, 3, 1)
+
+
+def psnr(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray) -> float:
+    """PSNR in dB between two image batches in [-1, 1] (peak = the full range), capped at PSNR_CAP_DB."""
+    x, y = _to_unit_numpy(a), _to_unit_numpy(b)
+    if x.shape != y.shape:
+        raise ValueError(f"psnr needs equal shapes, got {x.shape} and {y.shape}")
+    mse = float(np.mean((x - y) ** 2))
+    if mse == 0.0:
+        return PSNR_CAP_DB
+    return min(PSNR_CAP_DB, 10.0 * math.log10(1.0 / mse))
+
+
+def ssim(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray) -> float:
+    """Mean SSIM (scikit-image, gaussian window as in Wang et al. 2004) over a batch in [-1, 1]."""
+    x, y = _to_unit_numpy(a), _to_unit_numpy(b)
+    if x.shape != y.shape:
+        raise ValueError(f"ssim needs equal shapes, got {x.shape} and {y.shape}")
+    scores = [
+        structural_similarity(
+            xi, yi, channel_axis=-1, data_range=1.0, gaussian_weights=True, sigma=1.5,
+            use_sample_covariance=False,
+        )
+        for xi, yi in zip(x, y, strict=True)
+    ]
+    return float(np.mean(scores))
+
+
+def fid_effnetlite0(feats_a: torch.Tensor | np.ndarray, feats_b: torch.Tensor | np.ndarray) -> float:
+    """Fréchet distance between Gaussian fits of two sets of pooled EfficientNet-Lite0 features.
+
+    d = |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2)). Each set needs at least two rows; with
+    fewer rows than feature dimensions the covariances are singular and the score is noisier, so
+    evaluation uses a few hundred crops.
+    """
+    a = _as_float64(feats_a)
+    b = _as_float64(feats_b)
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError("fid_effnetlite0 needs at least 2 feature rows per set")
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = scipy.linalg.sqrtm(cov_a @ cov_b)
+    if not np.isfinite(covmean).all():
+        # Nearly singular product: regularise both sides slightly, as the usual FID code does.
+        eps = np.eye(len(cov_a)) * 1e-6
+        covmean = scipy.linalg.sqrtm((cov_a + eps) @ (cov_b + eps))
+    covmean = np.real(covmean)  # sqrtm may return tiny imaginary parts from round-off
+    d = float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2.0 * np.trace(covmean))
+    return max(d, 0.0)  # round-off can make a distance of a set to itself a hair negative
+
+
+def _as_float64(feats: torch.Tensor | np.ndarray) -> np.ndarray:
+    if isinstance(feats, torch.Tensor):
+        feats = feats.detach().cpu().numpy()
+    return np.asarray(feats, dtype=np.float64)
+
+
+def content_preservation(feats_in: torch.Tensor, feats_out: torch.Tensor) -> float:
+    """Mean cosine similarity of EfficientNet-Lite0 pooled features of inputs and their outputs.
+
+    This is the content-preservation score for unpaired styles: 1.0 means the network still "sees"
+    the same content after restyling; unrelated images land far lower. Rows pair up input i with
+    output i.
+    """
+    if feats_in.shape != feats_out.shape:
+        raise ValueError(f"content_preservation needs equal shapes, got {feats_in.shape}, {feats_out.shape}")
+    cos = torch.nn.functional.cosine_similarity(feats_in.double(), feats_out.double(), dim=1)
+    return float(cos.mean())
+
+
+def random_crops(images: list[torch.Tensor], n: int, size: int, seed: int) -> torch.Tensor:
+    """``n`` random ``size``x``size`` crops, [n, C, size, size], drawn reproducibly from ``images``.
+
+    ``images`` are CHW tensors of any sizes; each crop picks an image uniformly, then a position.
+    Images smaller than ``size`` on a side are rejected with a message naming their index.
+    """
+    if not images:
+        raise ValueError("random_crops needs at least one image")
+    for i, im in enumerate(images):
+        if im.shape[-2] < size or im.shape[-1] < size:
+            raise ValueError(f"image {i} is {im.shape[-1]}x{im.shape[-2]}, smaller than the crop size {size}")
+    gen = torch.Generator().manual_seed(seed)
+    crops = []
+    for _ in range(n):
+        im = images[int(torch.randint(len(images), (1,), generator=gen))]
+        top = int(torch.randint(im.shape[-2] - size + 1, (1,), generator=gen))
+        left = int(torch.randint(im.shape[-1] - size + 1, (1,), generator=gen))
+        crops.append(im[:, top : top + size, left : left + size])
+    return torch.stack(crops)
+
+
+def paired_crops(
+    a: list[torch.Tensor], b: list[torch.Tensor], n: int, size: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Like ``random_crops`` but the same window from each aligned pair (a[i], b[i])."""
+    if len(a) != len(b):
+        raise ValueError(f"paired_crops needs as many A as B images, got {len(a)} and {len(b)}")
+    for i, (x, y) in enumerate(zip(a, b, strict=True)):
+        if x.shape[-2:] != y.shape[-2:]:
+            raise ValueError(f"pair {i}: A is {tuple(x.shape[-2:])} but B is {tuple(y.shape[-2:])} (H, W)")
+    stacked = [torch.cat([x, y]) for x, y in zip(a, b, strict=True)]
+    both = random_crops(stacked, n, size, seed)
+    c = a[0].shape[0]
+    return both[:, :c], both[:, c:]
