@@ -1,0 +1,133 @@
+"""The compact, tile-safe generator for CPU serving, and the image context it can take.
+
+Why this shape: serving runs tiles through ONNX Runtime on a couple of CPU cores, so the network
+must (1) be tile-safe: no normalisation or pooling over the input, so a tile with a halo gives the
+same core pixels as the whole image; (2) cost about 1.5 GFLOPs per 256x256 tile; (3) have a
+small receptive field, so the halo (and thus the wasted work per tile) stays near 32 px.
+
+Layout for ``ngf`` = 16 (the default), all 3x3 convolutions with zero padding and ReLU:
+
+    image 3@H      -> stem conv            16@H     (FiLM from the context)
+                   -> conv stride 2        32@H/2   (kept as a skip)
+                   -> conv stride 2        48@H/4   (FiLM from the context)
+                   -> 3 residual blocks    48@H/4
+                   -> 1x1 conv + pixel shuffle 2   32@H/2, + skip, ReLU
+                   -> conv to 12 + pixel shuffle 2  3@H, tanh
+
+Dense convolutions only (depthwise ones are memory-bound on CPUs) and pixel shuffles instead of
+transposed convolutions (cheaper, and they export to a single DepthToSpace).
+
+Global colour context without breaking tiling: an optional ``context`` vector (per-channel mean
+and std of the whole image, see ``image_context``) drives per-channel scale and shift (FiLM).
+The server computes it once per image from a thumbnail and feeds the same row to every tile.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+# Length of the vector image_context returns: mean and std of R, G and B.
+CONTEXT_DIM = 6
+
+
+def image_context(image: torch.Tensor) -> torch.Tensor:
+    """Per-channel mean then per-channel (population) std of NCHW images: shape [N, 2C].
+
+    For RGB in [-1, 1] that is [mean_r, mean_g, mean_b, std_r, std_g, std_b]. Computed on the whole
+    image (or a thumbnail of it), never on a tile.
+    """
+    flat = image.flatten(2)
+    return torch.cat([flat.mean(dim=2), flat.std(dim=2, unbiased=False)], dim=1)
+
+
+class CompactGenerator(nn.Module):
+    """Tile-safe generator with total stride 4; ``forward(image, context=None)``.
+
+    With ``context_dim`` > 0 and no context given, the context is computed from the input itself,
+    which is right for whole images but not for tiles: callers that tile must pass it.
+    """
+
+    size_multiple = 4
+
+    def __init__(self, input_nc: int = 3, output_nc: int = 3, ngf: int = 16, n_blocks: int = 3,
+                 context_dim: int = 0):
+        super().__init__()
+        c1, c2, c3 = ngf, 2 * ngf, 3 * ngf
+        self.context_dim = context_dim
+        self.output_nc = output_nc
+        self.stem = nn.Conv2d(input_nc, c1, 3, padding=1)
+        self.down1 = nn.Conv2d(c1, c2, 3, stride=2, padding=1)
+        self.down2 = nn.Conv2d(c2, c3, 3, stride=2, padding=1)
+        self.blocks = nn.Sequential(*[_ResidualBlock(c3) for _ in range(n_blocks)])
+        self.up1 = nn.Conv2d(c3, 4 * c2, 1)
+        self.up2 = nn.Conv2d(c2, 4 * output_nc, 3, padding=1)
+        self.shuffle = nn.PixelShuffle(2)
+        self.act = nn.ReLU(inplace=True)
+        self.film = _FiLM(context_dim, (c1, c3)) if context_dim else None
+
+    def reset_parameters(self) -> None:
+        """He initialisation; residual branches and the context's effect start near zero."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+        for block in self.blocks:
+            block.conv2.weight.data.mul_(0.1)
+        nn.init.normal_(self.up2.weight, 0.0, 0.02)
+        if self.film is not None:
+            self.film.reset_parameters()
+
+    def forward(self, image: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        scales = shifts = None
+        if self.film is not None:
+            if context is None:
+                context = image_context(image)
+            scales, shifts = self.film(context)
+        x = self.stem(image)
+        if scales is not None:
+            x = x * scales[0] + shifts[0]
+        x = self.act(x)
+        skip = self.act(self.down1(x))
+        x = self.down2(skip)
+        if scales is not None:
+            x = x * scales[1] + shifts[1]
+        x = self.blocks(self.act(x))
+        x = self.act(self.shuffle(self.up1(x)) + skip)
+        return torch.tanh(self.shuffle(self.up2(x)))
+
+
+class _ResidualBlock(nn.Module):
+    """x + conv(relu(conv(x))), then ReLU; no normalisation (tile safety)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x + self.conv2(torch.relu(self.conv1(x))))
+
+
+class _FiLM(nn.Module):
+    """Maps a context vector to a (1 + scale, shift) pair per feature map, shaped [N, C, 1, 1]."""
+
+    def __init__(self, context_dim: int, channels: tuple[int, ...], hidden: int = 32):
+        super().__init__()
+        self.channels = channels
+        self.mlp = nn.Sequential(nn.Linear(context_dim, hidden), nn.ReLU(inplace=True),
+                                 nn.Linear(hidden, 2 * sum(channels)))
+
+    def reset_parameters(self) -> None:
+        # Zero output layer: the context starts as the identity and training decides its use.
+        nn.init.zeros_(self.mlp[2].weight)
+        nn.init.zeros_(self.mlp[2].bias)
+
+    def forward(self, context: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        out = self.mlp(context)[:, :, None, None]
+        scales, shifts, start = [], [], 0
+        for c in self.channels:
+            scales.append(1.0 + out[:, start:start + c])
+            shifts.append(out[:, start + c:start + 2 * c])
+            start += 2 * c
+        return scales, shifts
