@@ -1,0 +1,31 @@
+"""Tessera's gateway (backend-for-frontend): the web page and a small HTTP API over the gRPC servers."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from bff import api_jobs, api_styles, api_stylize, backend, errors, health, jobs, openapi, pages, security
+from bff.config import GatewayConfig
+
+# Multipart framing around the file: room for the form fields, too little to matter as a loophole.
+FORM_OVERHEAD_BYTES = 64 * 1024
+
+
+def create_app(config: GatewayConfig | None = None) -> Flask:
+    """Builds the gateway app from a GatewayConfig (the defaults when None)."""
+    config = config or GatewayConfig()
+    app = Flask(__name__, static_folder=None)
+    app.config.from_mapping(
+        TESSERA=config,
+        STATIC_DIR=str(config.static_dir),
+        # Werkzeug answers 413 by itself, before reading the body, when a request is larger than this.
+        MAX_CONTENT_LENGTH=config.max_upload_bytes + FORM_OVERHEAD_BYTES,
+    )
+    app.json.sort_keys = False
+    errors.init_app(app)
+    security.init_app(app)
+    backend.init_app(app, config)
+    jobs.init_app(app, config)
+    for module in (api_styles, api_stylize, api_jobs, openapi, health, pages):
+        app.register_blueprint(module.bp)
+    return app

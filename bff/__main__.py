@@ -1,0 +1,49 @@
+"""`python -m bff` / `tessera-gateway`: the gateway under waitress, a production WSGI server."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import warnings
+
+import waitress
+from PIL import Image
+
+from bff import FORM_OVERHEAD_BYTES, create_app
+from bff.config import parse_args
+
+log = logging.getLogger("bff")
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = parse_args(argv)
+    log.info("config: %s", config.as_log_line())
+    # Pillow's own decompression-bomb guard then agrees with ours and fails loudly instead of warning.
+    Image.MAX_IMAGE_PIXELS = config.max_pixels
+    warnings.simplefilter("error", Image.DecompressionBombWarning)
+
+    app = create_app(config)
+    server = waitress.create_server(
+        app, host=config.host, port=config.port, threads=config.threads,
+        max_request_body_size=config.max_upload_bytes + FORM_OVERHEAD_BYTES, ident="tessera-gateway",
+    )
+    # So that SIGTERM (docker stop, make run's shutdown) closes the listener like Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print(f"Tessera gateway on http://{server.effective_host}:{server.effective_port}/ "
+          f"(inference servers: {', '.join(config.servers)})", flush=True)
+    try:
+        server.run()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        server.close()
+        app.extensions["tessera_jobs"].shutdown()
+        app.extensions["tessera"].close()
+        log.info("gateway stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""GET /api/styles and each style's preview image."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, url_for
+
+from bff.backend import backend
+from bff.errors import ApiError
+
+bp = Blueprint("styles", __name__, url_prefix="/api")
+
+
+@bp.get("/styles")
+def list_styles():
+    """Every style the servers know, serving or not, with a link to its preview."""
+    styles = backend().styles()
+    return jsonify(styles=[_describe(s) for s in styles])
+
+
+@bp.get("/styles/<style_id>/preview.jpg")
+def preview(style_id: str):
+    """The serving version's preview JPEG; the version in the query string only busts caches."""
+    style = backend().style(style_id)
+    if not style.preview_jpeg:
+        raise ApiError(404, "no_preview", f"The style {style_id!r} has no preview image.")
+    resp = Response(style.preview_jpeg, mimetype="image/jpeg")
+    resp.headers["Cache-Control"] = "public, max-age=3600"
+    return resp
+
+
+def _describe(style) -> dict:
+    preview_url = None
+    if style.preview_jpeg:
+        preview_url = url_for("styles.preview", style_id=style.id, v=style.serving_version)
+    return {
+        "id": style.id,
+        "name": style.display_name,
+        "description": style.description,
+        "credits": style.credits,
+        "license": style.license,
+        "version": style.serving_version,
+        "status": style.status,
+        "status_message": style.status_message,
+        "pinned": style.pinned,
+        "preview_url": preview_url,
+    }

@@ -1,0 +1,73 @@
+"""The gateway's link to the inference servers: one shared TesseraClient and a short-lived style list.
+
+Both live in `app.extensions` and are closed with the app; routes reach them through `backend()`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flask import Flask, current_app
+
+from bff.config import GatewayConfig
+from bff.errors import ApiError, from_grpc
+from tessera.client import StyleSummary, TesseraClient, TesseraError
+
+EXTENSION = "tessera"
+
+
+@dataclass
+class Backend:
+    """The client plus a cached copy of the style list (previews included, so they are served from memory)."""
+
+    client: TesseraClient
+    config: GatewayConfig
+    _styles: list[StyleSummary] | None = None
+    _styles_at: float = 0.0
+
+    def __post_init__(self):
+        self._lock = threading.Lock()
+
+    def styles(self) -> list[StyleSummary]:
+        """The servers' styles, at most `styles_cache_s` old; raises ApiError when they cannot be reached."""
+        with self._lock:
+            if self._styles is not None and time.monotonic() - self._styles_at < self.config.styles_cache_s:
+                return self._styles
+        styles = call(self.client.list_styles)
+        with self._lock:
+            self._styles, self._styles_at = styles, time.monotonic()
+        return styles
+
+    def style(self, style_id: str) -> StyleSummary:
+        """One style by id, or ApiError 404 naming the styles that do exist."""
+        styles = self.styles()
+        for style in styles:
+            if style.id == style_id:
+                return style
+        known = ", ".join(s.id for s in styles) or "none"
+        raise ApiError(404, "unknown_style", f"There is no style called {style_id!r}. Known styles: {known}.")
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def call(fn: Callable, *args, **kwargs):
+    """Calls the client and turns its TesseraError into the ApiError a browser should see."""
+    try:
+        return fn(*args, **kwargs)
+    except TesseraError as err:
+        raise from_grpc(err.code, err.message) from None
+
+
+def init_app(app: Flask, config: GatewayConfig) -> None:
+    """Opens the client (channels connect lazily, so a server that is down does not stop the gateway)."""
+    client = TesseraClient(list(config.servers), timeout=config.rpc_timeout_s)
+    app.extensions[EXTENSION] = Backend(client=client, config=config)
+
+
+def backend() -> Backend:
+    """The current app's Backend."""
+    return current_app.extensions[EXTENSION]

@@ -1,0 +1,86 @@
+"""Every failure leaves the gateway as JSON: an HTTP code, a machine-readable kind and a sentence."""
+
+from __future__ import annotations
+
+import logging
+
+import grpc
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """A rejection the client can act on: `status` is the HTTP code, `message` says what to do."""
+
+    def __init__(self, status: int, error: str, message: str, retry_after: int | None = None):
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.message = message
+        self.retry_after = retry_after
+
+
+# gRPC status -> (HTTP status, kind, what a person should read when the server said nothing useful).
+_GRPC_TO_HTTP: dict[grpc.StatusCode, tuple[int, str, str]] = {
+    grpc.StatusCode.NOT_FOUND: (404, "unknown_style", "That style does not exist."),
+    grpc.StatusCode.INVALID_ARGUMENT: (400, "invalid_request", "The inference server rejected the request."),
+    grpc.StatusCode.RESOURCE_EXHAUSTED: (429, "busy", "The inference servers are busy; try again shortly."),
+    grpc.StatusCode.DEADLINE_EXCEEDED: (504, "timeout", "Restyling took too long and was stopped."),
+    grpc.StatusCode.UNAVAILABLE: (503, "unavailable",
+                                  "The inference servers cannot be reached right now; try again shortly."),
+}
+
+
+def from_grpc(code: grpc.StatusCode, details: str) -> ApiError:
+    """Maps a gRPC failure to the HTTP error a browser should see."""
+    status, error, fallback = _GRPC_TO_HTTP.get(
+        code, (502, "server_error", "The inference server failed; try again later."))
+    if code == grpc.StatusCode.UNAVAILABLE:
+        # The raw details of a refused connection ("failed to connect to all addresses...") help no one.
+        message = fallback if not details or "connect" in details else details
+    else:
+        message = details or fallback
+    if status >= 500:
+        log.warning("inference server error %s: %s", code.name, details)
+    return ApiError(status, error, message, retry_after=5 if status in (429, 503) else None)
+
+
+def internal_error() -> ApiError:
+    """The 500 for a bug: the details go to the log, not to the client."""
+    return ApiError(500, "internal_error", "Something went wrong in the gateway; it was logged.")
+
+
+def too_large(max_bytes: int) -> ApiError:
+    """The 413 for an upload over the byte limit."""
+    return ApiError(413, "too_large", f"The upload is larger than the {max_bytes / 1e6:g} MB limit.")
+
+
+def error_response(err: ApiError):
+    """The JSON body and headers for one ApiError."""
+    resp = jsonify(error=err.error, message=err.message, status=err.status)
+    resp.status_code = err.status
+    if err.retry_after is not None:
+        resp.headers["Retry-After"] = str(err.retry_after)
+    return resp
+
+
+def init_app(app: Flask) -> None:
+    """Registers handlers so that no route, and no unexpected bug, answers with HTML or a traceback."""
+
+    @app.errorhandler(ApiError)
+    def _api_error(err: ApiError):
+        return error_response(err)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(err: HTTPException):
+        if err.code == 413:
+            return error_response(too_large(app.config["TESSERA"].max_upload_bytes))
+        kind = err.name.lower().replace(" ", "_")
+        return error_response(ApiError(err.code or 500, kind, err.description or err.name))
+
+    @app.errorhandler(Exception)
+    def _unexpected(err: Exception):
+        log.exception("unhandled error")
+        return error_response(internal_error())

@@ -1,0 +1,85 @@
+"""Reads the multipart form of a stylize request, checking the cheap things before the dear ones."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import PurePath
+
+import numpy as np
+from flask import request
+from werkzeug.utils import secure_filename
+
+from bff import images
+from bff.backend import Backend
+from bff.errors import ApiError, too_large
+
+_FORMAT_ALIASES = {"png": "png", "jpeg": "jpeg", "jpg": "jpeg", "webp": "webp"}
+
+
+@dataclass(frozen=True)
+class Order:
+    """A validated request to restyle one image."""
+
+    style: str
+    strength: float
+    pixels: np.ndarray  # (H, W, 3) uint8, upright, sRGB
+    format: str  # output format: "png", "jpeg" or "webp"
+    filename: str  # suggested download name, e.g. "holiday-mosaic.jpg"
+
+
+def read_order(backend: Backend) -> Order:
+    """Validates the current request's form in order: fields (400), file type and size (415, 413,
+    422), style (404, or 503 if the servers are down) and only then decodes the image (422)."""
+    style = _required("style").strip()
+    strength = _strength(request.form.get("strength"))
+    wanted_format = _format(request.form.get("format"))
+    upload = request.files.get("image")
+    if upload is None:
+        raise ApiError(400, "missing_field", "Attach a photo in the 'image' field.")
+    data = upload.read()
+    if not data:
+        raise ApiError(400, "missing_field", "The uploaded image file is empty.")
+    if len(data) > backend.config.max_upload_bytes:
+        raise too_large(backend.config.max_upload_bytes)
+    opened, input_format = images.open_upload(data, backend.config.max_pixels)
+    try:
+        backend.style(style)
+    except ApiError:
+        opened.close()
+        raise
+    pixels = images.decode(opened)
+    out_format = wanted_format or input_format
+    stem = secure_filename(PurePath(upload.filename or "").stem) or "image"
+    return Order(style=style, strength=strength, pixels=pixels, format=out_format,
+                 filename=f"{stem}-{style}.{images.extension(out_format)}")
+
+
+def _required(name: str) -> str:
+    value = request.form.get(name, "")
+    if not value.strip():
+        raise ApiError(400, "missing_field", f"The '{name}' field is required.")
+    return value
+
+
+def _strength(raw: str | None) -> float:
+    """Strength from the form: a number from 0 (the original) to 1 (fully styled); 1 when absent."""
+    if raw is None or raw.strip() == "":
+        return 1.0
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise ApiError(400, "invalid_strength", f"Strength must be a number from 0 to 1, not {raw[:40]!r}.")
+    return value
+
+
+def _format(raw: str | None) -> str | None:
+    """The requested output format, or None to keep the input's."""
+    if raw is None or raw.strip() == "":
+        return None
+    fmt = _FORMAT_ALIASES.get(raw.strip().lower())
+    if fmt is None:
+        raise ApiError(400, "invalid_format", f"Format must be png, jpeg or webp, not {raw[:40]!r}.")
+    return fmt

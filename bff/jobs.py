@@ -1,0 +1,166 @@
+"""Background jobs in memory: a bounded worker pool, progress that others can wait on, and expiry.
+
+A job is created by a request and then read by others (its progress stream, its result), so all its
+fields change under one condition variable; readers wait for a new revision instead of polling.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from flask import Flask, current_app
+
+from bff.config import GatewayConfig
+from bff.errors import ApiError, internal_error
+
+log = logging.getLogger(__name__)
+
+EXTENSION = "tessera_jobs"
+
+Progress = Callable[[int, int], None]
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a finished job hands back: the encoded image and how to name it."""
+
+    data: bytes
+    mime_type: str
+    filename: str
+    version: int
+
+
+@dataclass
+class Job:
+    """One unit of work; read its fields through snapshot() or wait(), which hold the lock."""
+
+    id: str
+    state: JobState = JobState.QUEUED
+    done: int = 0
+    total: int = 0
+    outcome: Outcome | None = None
+    error: ApiError | None = None
+    finished_at: float | None = None
+    revision: int = 0
+    _changed: threading.Condition = field(default_factory=threading.Condition, repr=False)
+
+    def snapshot(self) -> dict:
+        """The job's progress as a plain dict, for JSON and SSE."""
+        with self._changed:
+            return self._snapshot()
+
+    def wait(self, after_revision: int, timeout: float) -> tuple[int, dict]:
+        """Blocks until the revision differs from `after_revision` or `timeout` passes.
+
+        Returns the (revision, snapshot) current at that moment."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.revision != after_revision, timeout=timeout)
+            return self.revision, self._snapshot()
+
+    def _snapshot(self) -> dict:
+        snap = {"id": self.id, "state": self.state.value, "done": self.done, "total": self.total}
+        if self.outcome is not None:
+            snap["version"] = self.outcome.version
+        if self.error is not None:
+            snap.update(status=self.error.status, error=self.error.error, message=self.error.message)
+        return snap
+
+    def _update(self, **changes) -> None:
+        with self._changed:
+            for name, value in changes.items():
+                setattr(self, name, value)
+            self.revision += 1
+            self._changed.notify_all()
+
+
+class JobStore:
+    """Runs jobs on `workers` threads, refuses more than `max_active` unfinished ones, forgets old ones.
+
+    Finished jobs stay for `ttl_s` seconds, and at most `max_kept` of them, so results cannot pile up.
+    """
+
+    def __init__(self, workers: int, max_active: int, ttl_s: float, max_kept: int = 32,
+                 clock: Callable[[], float] = time.monotonic):
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tessera-job")
+        self._max_active = max_active
+        self._ttl_s = ttl_s
+        self._max_kept = max_kept
+        self._clock = clock
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+
+    def submit(self, work: Callable[[Progress], Outcome]) -> Job:
+        """Queues `work`, which reports progress(done, total) and returns an Outcome or raises ApiError."""
+        with self._lock:
+            self._sweep()
+            active = sum(1 for j in self._jobs.values() if j.finished_at is None)
+            if active >= self._max_active:
+                raise ApiError(429, "busy", f"The gateway is already working on {active} images; "
+                                            "try again in a minute.", retry_after=30)
+            # 128 random bits: ids double as the only credential for a job's result.
+            job = Job(id=secrets.token_urlsafe(16))
+            self._jobs[job.id] = job
+        self._pool.submit(self._run, job, work)
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        """The job with this id, or None if it never existed or has expired."""
+        with self._lock:
+            self._sweep()
+            return self._jobs.get(job_id)
+
+    def discard(self, job_id: str) -> None:
+        """Forgets a job now (its result included); its worker, if still running, finishes unseen."""
+        with self._lock:
+            self._jobs.pop(job_id, None)
+
+    def shutdown(self) -> None:
+        """Stops taking work and drops queued jobs; running ones finish in the background."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _run(self, job: Job, work: Callable[[Progress], Outcome]) -> None:
+        job._update(state=JobState.RUNNING)
+        try:
+            outcome = work(lambda done, total: job._update(done=done, total=total))
+        except ApiError as err:
+            job._update(state=JobState.FAILED, error=err, finished_at=self._clock())
+        except Exception:
+            log.exception("job %s failed", job.id)
+            job._update(state=JobState.FAILED, finished_at=self._clock(),
+                        error=internal_error())
+        else:
+            job._update(state=JobState.DONE, outcome=outcome, done=job.total, finished_at=self._clock())
+
+    def _sweep(self) -> None:
+        """Drops expired jobs and, beyond `max_kept` finished ones, the oldest; caller holds the lock."""
+        now = self._clock()
+        finished = sorted((j.finished_at, j.id) for j in self._jobs.values() if j.finished_at is not None)
+        surplus = len(finished) - self._max_kept
+        for index, (finished_at, job_id) in enumerate(finished):
+            if index < surplus or now - finished_at > self._ttl_s:
+                del self._jobs[job_id]
+
+
+def init_app(app: Flask, config: GatewayConfig) -> None:
+    """Creates the app's JobStore from the config."""
+    app.extensions[EXTENSION] = JobStore(workers=config.job_workers, max_active=config.max_active_jobs,
+                                         ttl_s=config.job_ttl_s)
+
+
+def job_store() -> JobStore:
+    """The current app's JobStore."""
+    return current_app.extensions[EXTENSION]

@@ -1,0 +1,150 @@
+"""GET /api/openapi.json: the gateway's HTTP API as an OpenAPI 3.1 document, written by hand."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+bp = Blueprint("openapi", __name__, url_prefix="/api")
+
+_IMAGE_TYPES = {"image/png": {}, "image/jpeg": {}, "image/webp": {}}
+
+
+def _error(description: str) -> dict:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _json(description: str, schema: str) -> dict:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+
+
+_UPLOAD_ERRORS = {
+    "400": _error("A field is missing or invalid (style, strength, format, image)."),
+    "404": _error("No style has that id."),
+    "413": _error("The upload exceeds the byte limit, or the image the pixel limit."),
+    "415": _error("The file is not a PNG, JPEG or WebP image (judged by its content)."),
+    "422": _error("The image is damaged or truncated."),
+    "429": _error("Too many images in progress; retry after the Retry-After seconds."),
+    "503": _error("No inference server can be reached."),
+}
+_JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"},
+           "description": "The unguessable id from POST /api/jobs."}
+_UNKNOWN_JOB = _error("No such job, or it has expired.")
+
+_SCHEMAS = {
+    "Error": {
+        "type": "object", "required": ["error", "message", "status"],
+        "properties": {
+            "error": {"type": "string", "description": "Machine-readable kind, e.g. unsupported_format."},
+            "message": {"type": "string", "description": "A sentence for people."},
+            "status": {"type": "integer", "description": "The HTTP status code again."},
+        },
+    },
+    "Style": {
+        "type": "object", "required": ["id", "name", "version", "status", "preview_url"],
+        "properties": {
+            "id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"},
+            "name": {"type": "string"}, "description": {"type": "string"},
+            "credits": {"type": "string"}, "license": {"type": "string"},
+            "version": {"type": "integer", "description": "Serving version; 0 when none is valid."},
+            "status": {"type": "string", "enum": ["SERVING", "UNAVAILABLE"]},
+            "status_message": {"type": "string"}, "pinned": {"type": "boolean"},
+            "preview_url": {"type": ["string", "null"], "description": "Preview JPEG, or null without one."},
+        },
+    },
+    "StyleList": {
+        "type": "object", "required": ["styles"],
+        "properties": {"styles": {"type": "array", "items": {"$ref": "#/components/schemas/Style"}}},
+    },
+    "StylizeForm": {
+        "type": "object", "required": ["image", "style"],
+        "properties": {
+            "image": {"type": "string", "contentMediaType": "application/octet-stream",
+                      "description": "PNG, JPEG or WebP photo; EXIF orientation honoured, metadata dropped."},
+            "style": {"type": "string", "description": "A style id from GET /api/styles."},
+            "strength": {"type": "number", "minimum": 0, "maximum": 1, "default": 1,
+                         "description": "1 is fully styled, 0 returns the photo unchanged."},
+            "format": {"type": "string", "enum": ["png", "jpeg", "webp"],
+                       "description": "Output format; the input's format when absent."},
+        },
+    },
+    "Job": {
+        "type": "object", "required": ["id", "state", "done", "total"],
+        "properties": {
+            "id": {"type": "string"},
+            "state": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
+            "done": {"type": "integer", "description": "Tiles finished."},
+            "total": {"type": "integer", "description": "Tiles in the image; 0 until known."},
+            "version": {"type": "integer", "description": "Model version that produced the result."},
+            "message": {"type": "string", "description": "Why the job failed."},
+            "status_url": {"type": "string"},
+            "events_url": {"type": "string"},
+            "result_url": {"type": "string"},
+        },
+    },
+}
+
+_FORM_BODY = {"required": True,
+              "content": {"multipart/form-data": {"schema": {"$ref": "#/components/schemas/StylizeForm"}}}}
+
+_PATHS = {
+    "/api/styles": {"get": {
+        "summary": "List the styles", "operationId": "listStyles",
+        "responses": {
+            "200": _json("Every style, serving or not.", "StyleList"),
+            "503": _UPLOAD_ERRORS["503"]}}},
+    "/api/styles/{style_id}/preview.jpg": {"get": {
+        "summary": "A style's preview image", "operationId": "stylePreview",
+        "parameters": [{"name": "style_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "responses": {"200": {"description": "JPEG preview.", "content": {"image/jpeg": {}}},
+                      "404": _error("Unknown style, or it has no preview."), "503": _UPLOAD_ERRORS["503"]}}},
+    "/api/stylize": {"post": {
+        "summary": "Restyle an image and answer with it", "operationId": "stylize", "requestBody": _FORM_BODY,
+        "responses": {"200": {"description": "The restyled image, same size as the upright input.",
+                              "content": _IMAGE_TYPES},
+                      **_UPLOAD_ERRORS, "504": _error("Restyling took longer than the deadline.")}}},
+    "/api/jobs": {"post": {
+        "summary": "Start restyling a (large) image in the background", "operationId": "createJob",
+        "requestBody": _FORM_BODY,
+        "responses": {"202": _json("The job was queued; follow events_url, then fetch result_url.", "Job"),
+                      **_UPLOAD_ERRORS}}},
+    "/api/jobs/{job_id}": {"get": {
+        "summary": "A job's state and progress", "operationId": "jobStatus", "parameters": [_JOB_ID],
+        "responses": {"200": _json("Current state.", "Job"), "404": _UNKNOWN_JOB}}},
+    "/api/jobs/{job_id}/events": {"get": {
+        "summary": "Follow a job's progress as Server-Sent Events", "operationId": "jobEvents",
+        "parameters": [_JOB_ID],
+        "responses": {"200": {
+            "description": "Events `progress` (data: Job JSON with done and total), then exactly one "
+                           "`done` (data: Job JSON with result_url) or `error` (data: Job JSON with status "
+                           "and message).",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+            "404": _UNKNOWN_JOB}}},
+    "/api/jobs/{job_id}/result": {"get": {
+        "summary": "Fetch a finished job's image", "operationId": "jobResult", "parameters": [_JOB_ID],
+        "responses": {"200": {"description": "The restyled image.", "content": _IMAGE_TYPES},
+                      "404": _UNKNOWN_JOB, "409": _error("The job has not finished yet."),
+                      "503": _error("The job failed because no inference server could be reached.")}}},
+    "/api/openapi.json": {"get": {
+        "summary": "This document", "operationId": "openapi",
+        "responses": {"200": {"description": "OpenAPI 3.1 document.", "content": {"application/json": {}}}}}},
+    "/healthz": {"get": {
+        "summary": "Can the gateway reach an inference server?", "operationId": "health",
+        "responses": {"200": {"description": "A server is serving.", "content": {"application/json": {}}},
+                      "503": {"description": "No server answers.", "content": {"application/json": {}}}}}},
+}
+
+DOCUMENT = {
+    "openapi": "3.1.0",
+    "info": {"title": "Tessera gateway API", "version": "1.0.0",
+             "description": "Restyle photos with GAN generators. "
+                            "Errors are JSON objects with a message for people."},
+    "paths": _PATHS,
+    "components": {"schemas": _SCHEMAS},
+}
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(DOCUMENT)

@@ -1,0 +1,25 @@
+"""The web page: frontend_static/ served as plain files, index.html at /."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, send_from_directory
+
+bp = Blueprint("pages", __name__)
+
+
+@bp.get("/")
+def index():
+    return _static("index.html")
+
+
+@bp.get("/<path:filename>")
+def asset(filename: str):
+    """Any file under the static folder; send_from_directory refuses paths that climb out of it."""
+    return _static(filename)
+
+
+def _static(filename: str):
+    resp = send_from_directory(current_app.config["STATIC_DIR"], filename, max_age=0)
+    # Revalidate every time: files are small and change together (ES modules import each other).
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp

@@ -1,0 +1,23 @@
+"""The work of one job: restyle an order's pixels on the inference servers and encode the result."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bff import images
+from bff.backend import Backend, call
+from bff.forms import Order
+from bff.jobs import Outcome, Progress
+
+
+def restyle_work(backend: Backend, order: Order) -> Callable[[Progress], Outcome]:
+    """A job body for JobStore.submit; it raises ApiError for everything a client should hear about."""
+
+    def work(progress: Progress) -> Outcome:
+        result = call(backend.client.stylize, order.pixels, order.style, strength=order.strength,
+                      progress=progress, timeout=backend.config.stylize_timeout_s)
+        data = images.encode(result.image, order.format)
+        return Outcome(data=data, mime_type=images.FORMATS[order.format], filename=order.filename,
+                       version=result.version)
+
+    return work
