@@ -1,0 +1,214 @@
+"""Turn a PyTorch generator into a registry version: measure, export, verify, preview, write.
+
+Both ``export`` (trained runs) and ``import_cyclegan`` (foreign checkpoints) end here, so the
+manifest is assembled in one place. Nothing is written to the registry unless ONNX Runtime
+reproduces PyTorch on random inputs of a few sizes.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from tessera import registry
+from tessera.tiling import MAX_HALO, round_up
+from trainer import onnx_export, tensorrt_build
+from trainer.halo import measure_halo, measure_size_multiple
+
+THUMBNAIL_SIZE = 256
+PREVIEW_SIZE = 256
+
+
+@dataclass
+class ServingModel:
+    """What gets exported: a generator and, optionally, the model that computes its context.
+
+    ``generator(image)`` or, with a context model, ``generator(image, context)``;
+    ``context_model(thumbnail [1, 3, h, w]) -> [1, K]``.
+    """
+
+    generator: nn.Module
+    context_model: nn.Module | None = None
+    training_info: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+
+    def context_for(self, image: torch.Tensor) -> torch.Tensor | None:
+        """The context row of ``image`` (computed on its first item), repeated for the batch."""
+        if self.context_model is None:
+            return None
+        with torch.no_grad():
+            return self.context_model(image[:1]).expand(image.shape[0], -1).contiguous()
+
+    def context_dim(self) -> int | None:
+        """K, the context row's length, or None without a context model."""
+        context = self.context_for(_sample())
+        return None if context is None else int(context.shape[1])
+
+    def run(self, image: torch.Tensor) -> torch.Tensor:
+        """The generator on whole images, with their own context where it takes one."""
+        context = self.context_for(image)
+        with torch.no_grad():
+            return self.generator(image) if context is None else self.generator(image, context)
+
+
+def _sample() -> torch.Tensor:
+    """A random 256x256 image: big enough for every generator, including unet_256."""
+    return torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(0)) * 2 - 1
+
+
+def measure_tiling(model: ServingModel, thumbnail_size: int = THUMBNAIL_SIZE) -> dict:
+    """The manifest's ``tiling`` section, measured on the network (halo from gradients).
+
+    A halo that is image-wide or larger than the server's MAX_HALO cannot give seamless crops:
+    such a model is declared ``feather`` with the largest halo the server accepts.
+    """
+    context = model.context_for(_sample())
+
+    def fn(image: torch.Tensor) -> torch.Tensor:
+        if context is None:
+            return model.generator(image)
+        return model.generator(image, context.expand(image.shape[0], -1))
+
+    multiple = measure_size_multiple(fn)
+    max_side = round_up(2 * MAX_HALO + 2 * multiple + 2, multiple)
+    halo = measure_halo(fn, multiple=multiple, max_side=max(max_side, 3 * multiple))
+    seamless = halo is not None and halo <= MAX_HALO
+    needs_thumbnail = model.context_model is not None
+    return {
+        "tile_safe": seamless,
+        "halo": halo if seamless else MAX_HALO // multiple * multiple or multiple,
+        "size_multiple": multiple,
+        "mode": "crop" if seamless else "feather",
+        "needs_thumbnail": needs_thumbnail,
+        "thumbnail_size": thumbnail_size,
+    }
+
+
+def _parity_shapes(multiple: int) -> list[tuple[int, int, int]]:
+    """(N, H, W) of the random parity inputs: a square, a wide batch of two, a tall one."""
+    side = round_up(64, multiple)
+    return [(1, side, side), (2, side, round_up(96, multiple)), (1, round_up(80, multiple), side)]
+
+
+def export_onnx(model: ServingModel, out_dir: Path, multiple: int, seed: int = 0) -> dict:
+    """Write model.onnx (and context.onnx) into ``out_dir`` and check them; return the check's figures."""
+    gen = torch.Generator().manual_seed(seed)
+    shapes = _parity_shapes(multiple)
+    images = [torch.rand(n, 3, h, w, generator=gen) * 2 - 1 for n, h, w in shapes]
+    example = images[0]
+    model_path = out_dir / "model.onnx"
+    onnx_export.export_generator(model.generator.eval(), model_path, example, model.context_for(example))
+    feeds = []
+    for image in images:
+        feed = {registry.INPUT_NAME: image}
+        if model.context_model is not None:
+            feed[registry.CONTEXT_INPUT] = model.context_for(image)
+        feeds.append(feed)
+    figures = {"onnx_opset": onnx_export.OPSET,
+               "max_abs_diff": onnx_export.check_parity(model.generator, model_path, feeds)}
+    if model.context_model is not None:
+        context_path = out_dir / "context.onnx"
+        onnx_export.export_context_model(model.context_model.eval(), context_path, example[:1])
+        thumbs = [{registry.THUMBNAIL_INPUT: image[:1]} for image in images]
+        figures["context_max_abs_diff"] = onnx_export.check_parity(model.context_model, context_path, thumbs)
+    return figures
+
+
+def preview_image() -> np.ndarray:
+    """The default preview subject: scikit-image's astronaut photo (public domain, NASA)."""
+    from skimage import data
+
+    return data.astronaut()
+
+
+def write_preview(out_dir: Path, photo: np.ndarray, multiple: int, has_context: bool) -> Path:
+    """preview.jpg: the photo at ~256 px beside its stylisation, computed by the exported ONNX files."""
+    side = round_up(PREVIEW_SIZE, multiple)
+    before = Image.fromarray(photo).convert("RGB").resize((side, side), Image.BICUBIC)
+    x = np.asarray(before, np.float32).transpose(2, 0, 1)[None] / 127.5 - 1.0
+    feeds = {registry.INPUT_NAME: x}
+    if has_context:
+        context = onnx_export.session(out_dir / "context.onnx").run(None, {registry.THUMBNAIL_INPUT: x})[0]
+        feeds[registry.CONTEXT_INPUT] = context
+    y = onnx_export.session(out_dir / "model.onnx").run(None, feeds)[0][0]
+    after = Image.fromarray(np.clip((y.transpose(1, 2, 0) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8))
+    canvas = Image.new("RGB", (2 * side, side))
+    canvas.paste(before, (0, 0))
+    canvas.paste(after, (side, 0))
+    path = out_dir / "preview.jpg"
+    canvas.save(path, quality=90)
+    return path
+
+
+def git_commit() -> str:
+    """HEAD of the repository this code runs from, or "unknown" outside a git checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                             text=True, timeout=10, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def io_section(has_context: bool) -> dict:
+    io = {"input": registry.INPUT_NAME, "output": registry.OUTPUT_NAME, "layout": "NCHW", "color": "RGB",
+          "dtype": "float32", "range": [-1.0, 1.0]}
+    if has_context:
+        io["context_input"] = registry.CONTEXT_INPUT
+    return io
+
+
+def publish(model: ServingModel, registry_root: Path, style: str, style_meta: dict | None = None,
+            tensorrt: bool = False, photo: np.ndarray | None = None, log=print) -> int:
+    """Measure, export, verify and write ``model`` as the next version of ``style``; return its number.
+
+    With ``tensorrt`` a plan is built too where TensorRT and a GPU exist; elsewhere ``log`` says so
+    and the version carries ONNX only.
+    """
+    if not registry.STYLE_ID_RE.match(style):
+        raise registry.RegistryError(f"style id {style!r} must match {registry.STYLE_ID_RE.pattern}")
+    has_context = model.context_model is not None
+    tiling = measure_tiling(model)
+    with tempfile.TemporaryDirectory(prefix="tessera-export-") as tmp:
+        out = Path(tmp)
+        figures = export_onnx(model, out, tiling["size_multiple"])
+        files = {"model.onnx": out / "model.onnx"}
+        artifacts: dict = {"onnx": {"file": "model.onnx"}}
+        if has_context:
+            files["context.onnx"] = out / "context.onnx"
+            artifacts["context_onnx"] = {"file": "context.onnx"}
+        preview = write_preview(out, preview_image() if photo is None else photo, tiling["size_multiple"],
+                                has_context)
+        files["preview.jpg"] = preview
+        artifacts["preview"] = {"file": "preview.jpg"}
+        if tensorrt:
+            plan = _try_tensorrt(out, tiling, model, log)
+            if plan is not None:
+                files[plan["file"]] = out / plan["file"]
+                artifacts["tensorrt"] = [plan]
+        manifest = {
+            "artifacts": artifacts,
+            "io": io_section(has_context),
+            "tiling": tiling,
+            "training": {"git_commit": git_commit(), **model.training_info},
+            "metrics": model.metrics,
+            "export": figures,
+        }
+        return registry.write_version(Path(registry_root), style, files, manifest, style_meta)
+
+
+def _try_tensorrt(out: Path, tiling: dict, model: ServingModel, log) -> dict | None:
+    try:
+        _, entry = tensorrt_build.build_plan(out / "model.onnx", out, tiling["halo"], tiling["size_multiple"],
+                                             model.context_dim())
+    except tensorrt_build.TensorRTUnavailable:
+        log(f"{tensorrt_build.UNAVAILABLE}; wrote ONNX only")
+        return None
+    return entry

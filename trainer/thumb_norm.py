@@ -1,0 +1,128 @@
+"""Tile-safe InstanceNorm: statistics from a thumbnail, reused for every tile (ThumbInstanceNorm).
+
+InstanceNorm normalises each channel by its mean and standard deviation over the *whole* input, so a
+tile normalised by its own statistics comes out in a different colour than the same pixels of the
+whole image. The remedy (DESIGN.md §3) splits one InstanceNorm generator into two ONNX models:
+
+- ``StatsCollector`` (context.onnx): runs the generator on a thumbnail of the whole image and returns
+  every InstanceNorm layer's input mean and std, concatenated into one [1, K] context row;
+- ``ContextNormGenerator`` (model.onnx): the same generator whose InstanceNorm layers read mean and
+  std from the ``context`` input instead of computing them per tile.
+
+Given the context of the full-resolution image, tiled output equals the whole-image output of the
+original network; given a thumbnail's, it is close (the statistics of a downscaled image are nearly
+those of the original).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+
+class ContextInstanceNorm(nn.Module):
+    """Replaces one ``nn.InstanceNorm2d``; either collects its statistics or applies given ones.
+
+    ``std`` means sqrt(biased variance + eps), exactly what InstanceNorm divides by, so applying the
+    collected statistics reproduces InstanceNorm to float rounding.
+    """
+
+    def __init__(self, norm: nn.InstanceNorm2d):
+        super().__init__()
+        self.num_features = norm.num_features
+        self.eps = norm.eps
+        self.affine = norm.affine
+        if norm.affine:
+            self.weight = nn.Parameter(norm.weight.detach().clone())
+            self.bias = nn.Parameter(norm.bias.detach().clone())
+        # Set by the owning wrapper just before each forward; plain attributes, not state.
+        self.collected: list[torch.Tensor] | None = None
+        self.stats: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stats is not None:
+            mean, std = self.stats
+        else:
+            mean = x.mean(dim=(2, 3), keepdim=True)
+            std = torch.sqrt(x.var(dim=(2, 3), keepdim=True, unbiased=False) + self.eps)
+            if self.collected is not None:
+                self.collected += [mean.flatten(1), std.flatten(1)]
+        y = (x - mean) / std
+        if self.affine:
+            y = y * self.weight[None, :, None, None] + self.bias[None, :, None, None]
+        return y
+
+
+def _replace_instance_norms(net: nn.Module) -> tuple[nn.Module, list[ContextInstanceNorm]]:
+    """A deep copy of ``net`` whose InstanceNorm2d layers are ContextInstanceNorm, in forward order."""
+    net = copy.deepcopy(net)
+    norms: list[ContextInstanceNorm] = []
+    for name, module in list(net.named_modules()):
+        if isinstance(module, nn.InstanceNorm2d):
+            if module.track_running_stats:
+                raise ValueError(f"{name}: InstanceNorm with running statistics is not supported")
+            replacement = ContextInstanceNorm(module)
+            parent_name, _, child = name.rpartition(".")
+            setattr(net.get_submodule(parent_name) if parent_name else net, child, replacement)
+            norms.append(replacement)
+    return net, norms
+
+
+def count_instance_norms(net: nn.Module) -> int:
+    return sum(isinstance(m, nn.InstanceNorm2d) for m in net.modules())
+
+
+def context_size(net: nn.Module) -> int:
+    """K: two numbers (mean, std) per channel of every InstanceNorm layer."""
+    return sum(2 * m.num_features for m in net.modules() if isinstance(m, nn.InstanceNorm2d))
+
+
+class StatsCollector(nn.Module):
+    """thumbnail [1, 3, h, w] -> context [1, K]: each InstanceNorm layer's mean then std, in call order.
+
+    Layers are visited in the order the network calls them, which for the CycleGAN generators is
+    also their order in ``named_modules``; ``ContextNormGenerator`` relies on the same order.
+    """
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net, self.norms = _replace_instance_norms(net)
+        if not self.norms:
+            raise ValueError("the network has no InstanceNorm2d layer; it needs no context model")
+
+    def forward(self, thumbnail: torch.Tensor) -> torch.Tensor:
+        collected: list[torch.Tensor] = []
+        for norm in self.norms:
+            norm.stats, norm.collected = None, collected
+        try:
+            self.net(thumbnail)
+        finally:
+            for norm in self.norms:
+                norm.collected = None
+        if len(collected) != 2 * len(self.norms):
+            raise RuntimeError("an InstanceNorm layer ran more or less than once; cannot build a context")
+        return torch.cat(collected, dim=1)
+
+
+class ContextNormGenerator(nn.Module):
+    """(image [N, 3, H, W], context [N, K]) -> stylized: InstanceNorms use the context's statistics."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net, self.norms = _replace_instance_norms(net)
+        self.context_size = sum(2 * n.num_features for n in self.norms)
+
+    def forward(self, image: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        offset = 0
+        for norm in self.norms:
+            c = norm.num_features
+            mean = context[:, offset : offset + c, None, None]
+            std = context[:, offset + c : offset + 2 * c, None, None]
+            norm.stats, offset = (mean, std), offset + 2 * c
+        try:
+            return self.net(image)
+        finally:
+            for norm in self.norms:
+                norm.stats = None
