@@ -1,0 +1,96 @@
+"""Small generated image folders and a tiny ONNX teacher for trainer tests.
+
+Images are smooth random colour fields (so crops and flips change them visibly) written as PNG.
+Paired B images are the colour negative of A: an exact, learnable mapping.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from trainer.onnx_export import export_generator
+
+# Shared by the trainer tests: tiny images, tiny networks, one thread.
+TINY = {"crop_size": 32, "load_size": 36, "ngf": 8, "ndf": 8, "batch_size": 1, "num_threads": 1,
+        "sample_every": 2, "checkpoint_every": 2}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def random_image(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
+    """A smooth random uint8 RGB image: a coarse random grid upsampled bilinearly."""
+    coarse = Image.fromarray(rng.integers(0, 256, (4, 4, 3), dtype=np.uint8))
+    return np.asarray(coarse.resize((width, height), Image.BILINEAR))
+
+
+def write_images(folder: Path, count: int, size=(40, 32), seed=0, transform=None, prefix="img") -> Path:
+    """Write ``count`` PNGs named <prefix>NN.png into ``folder``; ``transform`` maps each array first."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        arr = random_image(rng, *size)
+        Image.fromarray(transform(arr) if transform else arr).save(folder / f"{prefix}{i:02d}.png")
+    return folder
+
+
+@pytest.fixture
+def image_folder():
+    """The ``write_images`` helper, for tests that need their own folders."""
+    return write_images
+
+
+@pytest.fixture
+def paired_dirs(tmp_path) -> tuple[Path, Path]:
+    """Folders A and B with 4 matching 40x32 images each; B is the colour negative of A."""
+    return (write_images(tmp_path / "A", 4, seed=1),
+            write_images(tmp_path / "B", 4, seed=1, transform=lambda a: 255 - a))
+
+
+@pytest.fixture
+def side_by_side_dir(tmp_path) -> Path:
+    """4 images of 80x32: A on the left half, its negative on the right."""
+    return write_images(tmp_path / "AB", 4, size=(40, 32), seed=2,
+                        transform=lambda a: np.concatenate([a, 255 - a], axis=1))
+
+
+@pytest.fixture
+def unpaired_dirs(tmp_path) -> tuple[Path, Path]:
+    """Folders A (4 images) and B (3 unrelated images)."""
+    return write_images(tmp_path / "uA", 4, seed=3), write_images(tmp_path / "uB", 3, seed=4)
+
+
+@pytest.fixture
+def photo_dir(tmp_path) -> Path:
+    """3 'photos' of 64x48 for distillation."""
+    return write_images(tmp_path / "photos", 3, size=(64, 48), seed=5)
+
+
+class _TinyTeacher(torch.nn.Module):
+    """A stride-4 image-to-image net with a whole-image normalisation, like real style networks."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.down = torch.nn.Conv2d(3, 8, 4, stride=4)
+        self.norm = torch.nn.InstanceNorm2d(8)
+        self.up = torch.nn.ConvTranspose2d(8, 3, 4, stride=4)
+
+    def forward(self, image):
+        return torch.sigmoid(self.up(torch.relu(self.norm(self.down(image)))))
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher_onnx(tmp_path_factory) -> Path:
+    """An ONNX teacher: input `image` [1,3,h,w] in [0,1] -> output in [0,1], h and w multiples of 4."""
+    path = tmp_path_factory.mktemp("teacher") / "teacher.onnx"
+    export_generator(_TinyTeacher().eval(), path, torch.rand(1, 3, 32, 32))
+    return path

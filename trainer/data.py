@@ -1,0 +1,266 @@
+"""Training data: image folders, random crops, scale jitter and flips, reproducible per step.
+
+A batch is a pure function of (seed, step, rank): sample indices come from per-epoch permutations
+of this rank's shard and augmentations from a generator seeded with the step, so a resumed run
+sees exactly the batches an uninterrupted one would. Images are [-1, 1] float32 NCHW tensors.
+
+Sources:
+- paired: folders A and B whose files match by name (stem), or one folder of side-by-side A|B;
+- unpaired: folders A and B, sampled independently;
+- distill: one folder of photos; B is the teacher's output on the whole (resized) photo, computed
+  once per photo and cached, and crops sit on a 4 px grid because the teacher's output changes
+  with sub-stride shifts. Each item also carries the photo's context (per-channel mean and std).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from trainer.compact import image_context
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".ppm"}
+# Distillation crops align to the teacher's total stride.
+TEACHER_GRID = 4
+
+Teacher = Callable[[np.ndarray], np.ndarray]  # uint8 HxWx3 photo -> uint8 HxWx3 stylized
+
+
+class DataError(ValueError):
+    """A data folder or file cannot be used; the message names it and says why."""
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Image files in ``folder`` (not recursive), sorted by name; DataError if none or no folder."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"data folder {folder} does not exist or is not a folder")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataError(f"data folder {folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return files
+
+
+@functools.lru_cache(maxsize=64)
+def load_image(path: Path) -> Image.Image:
+    """The image at ``path`` as RGB, decoded once (small cache); DataError naming the file otherwise."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return im.convert("RGB")
+    except UnidentifiedImageError:
+        raise DataError(f"{path} is not an image Pillow can read") from None
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc}") from None
+
+
+def to_tensor(images: list[np.ndarray]) -> torch.Tensor:
+    """uint8 HxWx3 arrays -> float32 NCHW tensor in [-1, 1]."""
+    arr = np.stack(images).astype(np.float32) / 127.5 - 1.0
+    return torch.from_numpy(arr.transpose(0, 3, 1, 2).copy())
+
+
+class Sampler:
+    """Which item the k-th sample of this rank is: per-epoch shuffles of this rank's shard."""
+
+    def __init__(self, n: int, seed: int, rank: int = 0, world: int = 1, stream: int = 0):
+        self.shard = np.arange(rank, n, world)
+        if len(self.shard) == 0:
+            raise DataError(f"{n} images cannot be shared among {world} processes; use fewer processes")
+        self.seed, self.rank, self.stream = seed, rank, stream
+
+    def index(self, k: int) -> int:
+        epoch, pos = divmod(k, len(self.shard))
+        return int(self.shard[self._permutation(epoch)[pos]])
+
+    @functools.lru_cache(maxsize=4)  # noqa: B019  (a sampler lives as long as its run)
+    def _permutation(self, epoch: int) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, self.stream, self.rank, epoch])
+        return rng.permutation(len(self.shard))
+
+
+class Augment:
+    """Scale jitter, random crop and flip, applied identically to the images of one pair.
+
+    ``load`` = 0 turns scale jitter off (images are cropped as they are; they must be big enough).
+    """
+
+    def __init__(self, crop: int, load: int, flip: bool, grid: int = 1):
+        self.crop, self.load, self.flip, self.grid = crop, load, flip, grid
+
+    def __call__(self, rng: np.random.Generator, *images: Image.Image) -> list[np.ndarray]:
+        w, h = size = images[0].size
+        if self.load:
+            scale = int(rng.integers(self.crop, self.load + 1)) / min(w, h)
+            size = (max(self.crop, round(w * scale)), max(self.crop, round(h * scale)))
+        x = int(rng.integers(0, (size[0] - self.crop) // self.grid + 1)) * self.grid
+        y = int(rng.integers(0, (size[1] - self.crop) // self.grid + 1)) * self.grid
+        flip = self.flip and bool(rng.integers(0, 2))
+        out = []
+        for im in images:
+            im = im.resize(size, Image.BICUBIC) if im.size != size else im
+            im = im.crop((x, y, x + self.crop, y + self.crop))
+            if flip:
+                im = im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+            out.append(np.asarray(im))
+        return out
+
+
+class _Source:
+    """Common batching: subclasses provide ``__len__`` and ``item(k, rng)``."""
+
+    def __init__(self, augment: Augment, seed: int, rank: int, world: int, batch_size: int):
+        self.augment, self.seed, self.rank, self.batch_size = augment, seed, rank, batch_size
+        self.sampler = Sampler(len(self), seed, rank, world)
+
+    def batch(self, step: int) -> dict[str, torch.Tensor]:
+        """The batch of training ``step`` for this rank: {"A", "B"[, "context"]} tensors."""
+        items = []
+        for i in range(self.batch_size):
+            k = step * self.batch_size + i
+            rng = np.random.default_rng([self.seed, 1000 + self.rank, k])
+            items.append(self.item(k, rng))
+        out = {key: to_tensor([it[key] for it in items]) for key in ("A", "B")}
+        if "context" in items[0]:
+            out["context"] = torch.stack([it["context"] for it in items])
+        return out
+
+
+class PairedFolders(_Source):
+    """Folders A and B holding the same file names (stems); extensions may differ."""
+
+    def __init__(self, dir_a: str, dir_b: str, augment: Augment, seed=0, rank=0, world=1, batch_size=1,
+                 swap: bool = False):
+        files_a, files_b = list_images(dir_a), list_images(dir_b)
+        by_stem = {p.stem: p for p in files_b}
+        missing = [p.name for p in files_a if p.stem not in by_stem]
+        extra = sorted(set(by_stem) - {p.stem for p in files_a})
+        if missing or extra:
+            detail = f"{missing[0]} has no partner in {dir_b}" if missing else \
+                f"{by_stem[extra[0]].name} has no partner in {dir_a}"
+            raise DataError(f"paired folders do not match ({len(missing) + len(extra)} unmatched): {detail}")
+        self.pairs = [(a, by_stem[a.stem]) for a in files_a]
+        if swap:
+            self.pairs = [(b, a) for a, b in self.pairs]
+        super().__init__(augment, seed, rank, world, batch_size)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def item(self, k: int, rng: np.random.Generator) -> dict:
+        path_a, path_b = self.pairs[self.sampler.index(k)]
+        im_a, im_b = load_image(path_a), load_image(path_b)
+        if im_b.size != im_a.size:
+            im_b = im_b.resize(im_a.size, Image.BICUBIC)
+        a, b = self.augment(rng, im_a, im_b)
+        return {"A": a, "B": b}
+
+
+class SideBySide(_Source):
+    """One folder of images with A on the left half and B on the right (the pix2pix datasets' format)."""
+
+    def __init__(self, dir_ab: str, augment: Augment, seed=0, rank=0, world=1, batch_size=1, swap=False):
+        self.files, self.swap = list_images(dir_ab), swap
+        super().__init__(augment, seed, rank, world, batch_size)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def item(self, k: int, rng: np.random.Generator) -> dict:
+        path = self.files[self.sampler.index(k)]
+        im = load_image(path)
+        if im.width < 2:
+            raise DataError(f"{path} is {im.width} px wide; a side-by-side pair needs two halves")
+        half = im.width // 2
+        left, right = im.crop((0, 0, half, im.height)), im.crop((half, 0, 2 * half, im.height))
+        a, b = self.augment(rng, *((right, left) if self.swap else (left, right)))
+        return {"A": a, "B": b}
+
+
+class UnpairedFolders(_Source):
+    """Folders A and B of unrelated images; B is drawn from its own shuffle, as CycleGAN does."""
+
+    def __init__(self, dir_a: str, dir_b: str, augment: Augment, seed=0, rank=0, world=1, batch_size=1,
+                 swap: bool = False):
+        self.files_a, self.files_b = list_images(dir_a), list_images(dir_b)
+        if swap:
+            self.files_a, self.files_b = self.files_b, self.files_a
+        super().__init__(augment, seed, rank, world, batch_size)
+        self.sampler_b = Sampler(len(self.files_b), seed, rank, world, stream=1)
+
+    def __len__(self) -> int:
+        return len(self.files_a)
+
+    def item(self, k: int, rng: np.random.Generator) -> dict:
+        im_a = load_image(self.files_a[self.sampler.index(k)])
+        im_b = load_image(self.files_b[self.sampler_b.index(k)])
+        (a,) = self.augment(rng, im_a)
+        (b,) = self.augment(rng, im_b)
+        return {"A": a, "B": b}
+
+
+class TeacherPairs(_Source):
+    """Photos paired with a teacher's output on the whole photo, plus the photo's context."""
+
+    def __init__(self, dir_photos: str, teacher: Teacher, teacher_size: int, augment: Augment, seed=0,
+                 rank=0, world=1, batch_size=1):
+        self.files, self.teacher, self.teacher_size = list_images(dir_photos), teacher, teacher_size
+        self._cache: dict[int, tuple[Image.Image, Image.Image, torch.Tensor]] = {}
+        super().__init__(augment, seed, rank, world, batch_size)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def pair(self, index: int) -> tuple[Image.Image, Image.Image, torch.Tensor]:
+        """(resized photo, teacher output, context) for one photo; the teacher runs once per photo."""
+        if index not in self._cache:
+            path = self.files[index]
+            photo = fit_to_grid(load_image(path), self.teacher_size, self.augment.crop, path)
+            styled = self.teacher(np.asarray(photo))
+            if styled.shape != np.asarray(photo).shape:
+                raise DataError(f"the teacher turned {path} ({photo.size}) into shape {styled.shape}")
+            context = image_context(to_tensor([np.asarray(photo)]))[0]
+            self._cache[index] = (photo, Image.fromarray(styled), context)
+        return self._cache[index]
+
+    def item(self, k: int, rng: np.random.Generator) -> dict:
+        photo, styled, context = self.pair(self.sampler.index(k))
+        a, b = self.augment(rng, photo, styled)
+        return {"A": a, "B": b, "context": context}
+
+
+def fit_to_grid(photo: Image.Image, longest: int, crop: int, path: Path) -> Image.Image:
+    """Resize so the longer side is ``longest`` and both sides are multiples of the teacher's grid."""
+    scale = longest / max(photo.size)
+    w, h = (max(TEACHER_GRID, round(s * scale) // TEACHER_GRID * TEACHER_GRID) for s in photo.size)
+    if min(w, h) < crop:
+        raise DataError(f"{path} is {photo.width}x{photo.height}; resized for the teacher to {w}x{h} it is "
+                        f"smaller than the {crop} px crop (raise teacher_size or lower crop_size)")
+    return photo.resize((w, h), Image.LANCZOS)
+
+
+def build_source(cfg, rank: int = 0, world: int = 1, teacher: Teacher | None = None) -> _Source:
+    """The data source a TrainConfig asks for, sharded for ``rank`` of ``world``."""
+    swap = cfg.direction == "BtoA"
+    common = {"seed": cfg.seed, "rank": rank, "world": world, "batch_size": cfg.batch_size}
+    if cfg.kind == "distill":
+        # No scale jitter or flips: the teacher's output is only right for the photo it saw.
+        augment = Augment(cfg.crop_size, 0, flip=False, grid=TEACHER_GRID)
+        return _distill_source(cfg, teacher, augment, common)
+    augment = Augment(cfg.crop_size, cfg.load_size, cfg.flip)
+    if cfg.kind == "cyclegan":
+        return UnpairedFolders(cfg.data_a, cfg.data_b, augment, swap=swap, **common)
+    if cfg.data_ab:
+        return SideBySide(cfg.data_ab, augment, swap=swap, **common)
+    return PairedFolders(cfg.data_a, cfg.data_b, augment, swap=swap, **common)
+
+
+def _distill_source(cfg, teacher: Teacher | None, augment: Augment, common: dict) -> TeacherPairs:
+    if teacher is None:
+        raise ValueError("distillation data needs a teacher")
+    return TeacherPairs(cfg.data_a, teacher, cfg.teacher_size, augment, **common)
