@@ -1,0 +1,70 @@
+"""Operator RPCs (reload, pin, unpin, roll back, status) and the interceptor that guards them."""
+
+from __future__ import annotations
+
+import hmac
+
+import grpc
+
+from inference_server.model_store import ModelStore, StyleNotFound, StyleUnavailable
+from inference_server.style_info import style_info
+from tessera.v1 import admin_pb2 as apb
+from tessera.v1 import admin_pb2_grpc as apb_grpc
+
+ADMIN_PREFIX = "/tessera.v1.Admin/"
+
+
+class AdminAuthInterceptor(grpc.ServerInterceptor):
+    """Refuses Admin calls whose `authorization: Bearer <token>` metadata is missing or wrong."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token.encode()
+
+        def deny(request, context):
+            context.abort(grpc.StatusCode.UNAUTHENTICATED,
+                          "admin calls need the metadata 'authorization: Bearer <admin token>'")
+
+        self._deny = grpc.unary_unary_rpc_method_handler(deny)
+
+    def intercept_service(self, continuation, handler_call_details):
+        if not handler_call_details.method.startswith(ADMIN_PREFIX):
+            return continuation(handler_call_details)
+        metadata = dict(handler_call_details.invocation_metadata or ())
+        offered = metadata.get("authorization", "").removeprefix("Bearer ").encode()
+        if hmac.compare_digest(offered, self._token):
+            return continuation(handler_call_details)
+        return self._deny
+
+
+class AdminServicer(apb_grpc.AdminServicer):
+    def __init__(self, store: ModelStore, default_tile_size: int) -> None:
+        self._store = store
+        self._tile = default_tile_size
+
+    def Reload(self, request, context):
+        self._store.refresh()
+        return apb.ReloadResponse(styles=[style_info(s, self._tile) for s in self._store.styles()])
+
+    def Pin(self, request, context):
+        return self._change(context, lambda: self._store.pin(request.style, request.version or None))
+
+    def Unpin(self, request, context):
+        return self._change(context, lambda: self._store.pin(request.style, None))
+
+    def Rollback(self, request, context):
+        return self._change(context, lambda: self._store.rollback(request.style))
+
+    def Status(self, request, context):
+        states = self._store.styles()
+        rejected = [apb.RejectedVersion(style=s.meta.id, version=v, reason=r)
+                    for s in states for v, r in sorted(s.rejected.items())]
+        return apb.StatusResponse(styles=[style_info(s, self._tile) for s in states], rejected=rejected)
+
+    def _change(self, context, action):
+        try:
+            state = action()
+        except StyleNotFound as exc:
+            context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+        except StyleUnavailable as exc:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        return apb.StyleStatusResponse(style=style_info(state, self._tile))

@@ -1,0 +1,105 @@
+"""Dynamic batching: tiles from any stream, of the same shape, run together.
+
+Settings follow Triton's dynamic batcher: `max_batch_size` tiles per run, and a tile waits at most
+`max_queue_delay_ms` for company before it runs alone.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+import numpy as np
+
+from inference_server.runtime import Runtime
+
+_STOP = object()
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    max_batch_size: int = 4
+    max_queue_delay_ms: float = 2.0
+
+
+@dataclass
+class _Item:
+    image: np.ndarray  # 3xHxW float32
+    context: np.ndarray | None  # K float32
+    future: Future
+
+
+class Batcher:
+    """Owns one runtime's queue and the single thread that feeds it."""
+
+    def __init__(self, runtime: Runtime, settings: BatchSettings, name: str,
+                 on_batch: Callable[[int], None] | None = None) -> None:
+        self._runtime = runtime
+        self._settings = settings
+        self._on_batch = on_batch
+        self._queue: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._loop, name=f"batcher-{name}", daemon=True)
+        self._thread.start()
+
+    def submit(self, image: np.ndarray, context: np.ndarray | None = None) -> Future:
+        """Queue one 3xHxW tile; the future resolves to its 3xHxW output."""
+        future: Future = Future()
+        self._queue.put(_Item(image, context, future))
+        return future
+
+    def close(self) -> None:
+        """Run what is queued, then stop the thread."""
+        self._queue.put(_STOP)
+        self._thread.join()
+
+    def _loop(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            items, stopping = self._collect(first)
+            for group in _group_by_shape(items):
+                self._run(group)
+
+    def _collect(self, first: _Item) -> tuple[list[_Item], bool]:
+        items = [first]
+        deadline = time.monotonic() + self._settings.max_queue_delay_ms / 1000.0
+        while len(items) < self._settings.max_batch_size:
+            try:
+                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if item is _STOP:
+                return items, True
+            items.append(item)
+        return items, False
+
+    def _run(self, group: list[_Item]) -> None:
+        live = [item for item in group if item.future.set_running_or_notify_cancel()]
+        if not live:
+            return
+        try:
+            images = np.stack([item.image for item in live])
+            contexts = None if live[0].context is None else np.stack([item.context for item in live])
+            outputs = self._runtime.execute(images, contexts)
+        except Exception as exc:  # one bad batch must fail its own tiles, never the thread
+            for item in live:
+                item.future.set_exception(exc)
+            return
+        if self._on_batch is not None:
+            self._on_batch(len(live))
+        for item, output in zip(live, outputs, strict=True):
+            item.future.set_result(output)
+
+
+def _group_by_shape(items: list[_Item]) -> list[list[_Item]]:
+    groups: dict[tuple, list[_Item]] = defaultdict(list)
+    for item in items:
+        groups[(item.image.shape, None if item.context is None else item.context.shape)].append(item)
+    return list(groups.values())

@@ -1,0 +1,33 @@
+"""Prometheus metrics of the inference server, in a registry of their own."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+
+class ServerMetrics:
+    """Requests and tiles by style and status code, latencies, batch sizes, loaded versions."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("tessera_requests", "Finished RPCs.", ["method", "style", "code"],
+                                registry=self.registry)
+        self.tiles = Counter("tessera_tiles", "Tiles answered.", ["style", "code"], registry=self.registry)
+        self.latency = Histogram("tessera_request_latency_seconds", "RPC latency.", ["method", "style"],
+                                 buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+                                 registry=self.registry)
+        self.batch_size = Histogram("tessera_batch_size", "Tiles per runtime call.", ["style"],
+                                    buckets=(1, 2, 3, 4, 6, 8, 12, 16), registry=self.registry)
+        self.loaded = Gauge("tessera_loaded_version", "1 for each loaded style version; serving says "
+                            "whether it serves new streams.", ["style", "version", "runtime", "serving"],
+                            registry=self.registry)
+
+    def serve(self, port: int, host: str) -> int:
+        """Expose /metrics on host:port (0 picks a free port) and return the port."""
+        server, _ = start_http_server(port, addr=host, registry=self.registry)
+        return server.server_port
+
+    def set_loaded(self, rows: list[tuple[str, int, str, bool]]) -> None:
+        self.loaded.clear()
+        for style, version, runtime, serving in rows:
+            self.loaded.labels(style, str(version), runtime, str(serving).lower()).set(1)

@@ -1,0 +1,190 @@
+"""One style version: validated before it may serve, then run through its batcher.
+
+`load_version` checks everything DESIGN.md §1 asks (manifest, checksums, loadability, the I/O
+convention, a finite probe) and raises VersionRejected with a reason a person can act on.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from inference_server.batcher import Batcher, BatchSettings
+from inference_server.pixels import pad_to_multiple, rgb8_to_chw
+from inference_server.runtime import EngineError, Runtime, select_runtime
+from inference_server.runtime.onnx_runtime import OnnxRuntime
+from tessera.imageio import make_thumbnail
+from tessera.registry import (
+    CONTEXT_INPUT,
+    CONTEXT_OUTPUT,
+    INPUT_NAME,
+    OUTPUT_NAME,
+    THUMBNAIL_INPUT,
+    Manifest,
+    RegistryError,
+    read_manifest,
+    verify_checksums,
+)
+
+PROBE_CORE = 32
+
+
+class VersionRejected(Exception):
+    """A version failed validation; str() is the reason."""
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    threads: int = 0
+    batching: BatchSettings = BatchSettings()
+
+
+class LoadedVersion:
+    """A validated version with its runtime and batcher. Streams hold leases on it, so a version
+    that ops remove is released only after its last stream ends."""
+
+    def __init__(self, style: str, manifest: Manifest, runtime: Runtime,
+                 context_runtime: OnnxRuntime | None, settings: LoadSettings, preview_bytes: bytes = b"") -> None:
+        self.style = style
+        self.preview_bytes = preview_bytes
+        self.version = manifest.version
+        self.manifest = manifest
+        self.runtime = runtime
+        self.context_runtime = context_runtime
+        self.batcher = Batcher(runtime, settings.batching, f"{style}-v{self.version}")
+        self._leases = 0
+        self._retired = False
+        self._lock = threading.Lock()
+
+    @property
+    def tiling(self):
+        return self.manifest.tiling
+
+    def compute_context(self, thumbnail: np.ndarray | None) -> np.ndarray | None:
+        """The [K] context row for a stream, from its RGB8 thumbnail; None for models without one."""
+        if self.context_runtime is None:
+            return None
+        if thumbnail is None:
+            raise ValueError("this style needs a thumbnail of the whole image in the stream header")
+        small = make_thumbnail(thumbnail, self.tiling.thumbnail_size)
+        batch = pad_to_multiple(rgb8_to_chw(small), 1)[None]
+        return self.context_runtime.run_named({THUMBNAIL_INPUT: batch})[0].astype(np.float32)
+
+    def infer(self, pixels: np.ndarray, context: np.ndarray | None) -> Future:
+        """Queue an HxWx3 uint8 region; the future gives its 3x(padded H)x(padded W) output."""
+        chw = pad_to_multiple(rgb8_to_chw(pixels), self.tiling.size_multiple)
+        return self.batcher.submit(chw, context)
+
+    def acquire(self) -> LoadedVersion:
+        with self._lock:
+            self._leases += 1
+        return self
+
+    def release(self) -> None:
+        with self._lock:
+            self._leases -= 1
+            done = self._retired and self._leases == 0
+        if done:
+            self._close()
+
+    def retire(self) -> None:
+        """No new leases will come; close as soon as the last one is released."""
+        with self._lock:
+            self._retired = True
+            done = self._leases == 0
+        if done:
+            self._close()
+
+    def _close(self) -> None:
+        self.batcher.close()
+        self.runtime.finalize()
+
+
+def load_version(version_dir: Path, settings: LoadSettings) -> LoadedVersion:
+    """Validate one version folder and return it ready to serve, or raise VersionRejected."""
+    try:
+        manifest = read_manifest(version_dir)
+        verify_checksums(version_dir, manifest)
+    except RegistryError as exc:
+        raise VersionRejected(str(exc)) from None
+    onnx = _open(version_dir / manifest.onnx.file, settings.threads)
+    context_model = None
+    if manifest.context_onnx is not None:
+        context_model = _open(version_dir / manifest.context_onnx.file, 1, output=CONTEXT_OUTPUT)
+        _check_context_io(context_model)
+    _check_generator_io(onnx, with_context=context_model is not None)
+    _probe(onnx, context_model, manifest)
+    runtime = _fastest_runtime(version_dir, manifest, onnx, settings.threads)
+    preview = (version_dir / manifest.preview.file).read_bytes() if manifest.preview else b""
+    return LoadedVersion(version_dir.parent.name, manifest, runtime, context_model, settings, preview)
+
+
+def _open(path: Path, threads: int, output: str = OUTPUT_NAME) -> OnnxRuntime:
+    try:
+        return OnnxRuntime(path, threads=threads, output=output)
+    except EngineError as exc:
+        raise VersionRejected(str(exc)) from None
+
+
+def _fastest_runtime(version_dir: Path, manifest: Manifest, onnx: OnnxRuntime, threads: int) -> Runtime:
+    if not manifest.tensorrt:
+        return onnx  # the validated session serves; no need to load the file twice
+    runtime = select_runtime(version_dir, manifest, threads)
+    if runtime.name != onnx.name:
+        onnx.finalize()
+        return runtime
+    runtime.finalize()
+    return onnx
+
+
+def _check_generator_io(model: OnnxRuntime, with_context: bool) -> None:
+    inputs, outputs = model.inputs(), model.outputs()
+    expected_inputs = {INPUT_NAME, CONTEXT_INPUT} if with_context else {INPUT_NAME}
+    if set(inputs) != expected_inputs:
+        raise VersionRejected(f"model inputs are {sorted(inputs)}; expected {sorted(expected_inputs)}")
+    if OUTPUT_NAME not in outputs:
+        raise VersionRejected(f"model outputs are {sorted(outputs)}; expected '{OUTPUT_NAME}'")
+    for name, (kind, shape) in ((INPUT_NAME, inputs[INPUT_NAME]), (OUTPUT_NAME, outputs[OUTPUT_NAME])):
+        if kind != "tensor(float)" or len(shape) != 4 or shape[1] != 3:
+            raise VersionRejected(f"'{name}' is {kind} {shape}; expected float32 [N, 3, H, W]")
+        fixed = [dim for dim, axis in zip(shape, "NCHW", strict=True) if axis != "C" and isinstance(dim, int)]
+        if fixed:
+            raise VersionRejected(f"'{name}' has fixed dimensions {shape}; N, H and W must be dynamic")
+    if with_context and (inputs[CONTEXT_INPUT][0] != "tensor(float)" or len(inputs[CONTEXT_INPUT][1]) != 2):
+        raise VersionRejected(f"'{CONTEXT_INPUT}' is {inputs[CONTEXT_INPUT]}; expected float32 [N, K]")
+
+
+def _check_context_io(model: OnnxRuntime) -> None:
+    inputs, outputs = model.inputs(), model.outputs()
+    if set(inputs) != {THUMBNAIL_INPUT} or CONTEXT_OUTPUT not in outputs:
+        raise VersionRejected(
+            f"context model has inputs {sorted(inputs)} and outputs {sorted(outputs)}; "
+            f"expected input '{THUMBNAIL_INPUT}' and output '{CONTEXT_OUTPUT}'"
+        )
+
+
+def _probe(model: OnnxRuntime, context_model: OnnxRuntime | None, manifest: Manifest) -> None:
+    """Run a random tile with its halo and demand finite output of the input's shape."""
+    tiling = manifest.tiling
+    edge = -(-(PROBE_CORE + 2 * tiling.halo) // tiling.size_multiple) * tiling.size_multiple
+    rng = np.random.default_rng(0)
+    tile = rng.uniform(-1, 1, size=(1, 3, edge, edge)).astype(np.float32)
+    try:
+        context = None
+        if context_model is not None:
+            context = context_model.run_named({THUMBNAIL_INPUT: tile}).astype(np.float32)
+            if context.ndim != 2 or context.shape[0] != 1 or not np.isfinite(context).all():
+                raise VersionRejected(f"context model gave {context.shape} or non-finite values; expected [1, K]")
+        output = model.execute(tile, context)
+    except VersionRejected:
+        raise
+    except Exception as exc:  # ORT reports shape and type errors with its own exception classes
+        raise VersionRejected(f"probe tile {edge}x{edge} failed: {exc}") from None
+    if output.shape != tile.shape:
+        raise VersionRejected(f"probe tile of shape {tile.shape} gave output of shape {output.shape}")
+    if not np.isfinite(output).all():
+        raise VersionRejected("probe tile gave non-finite output (NaN or infinity)")

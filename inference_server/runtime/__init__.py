@@ -1,0 +1,52 @@
+"""One small interface over the engines that run a generator: ONNX Runtime and TensorRT.
+
+Modelled on Triton's backend API: a runtime is created for one model file (initialize), runs
+batches (execute) and releases its resources (finalize). `select_runtime` picks TensorRT where a
+plan for this GPU exists and TensorRT imports, and ONNX Runtime otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from tessera.registry import Manifest
+
+log = logging.getLogger(__name__)
+
+
+class EngineError(Exception):
+    """A model could not be loaded or run; the message says why."""
+
+
+class Runtime(Protocol):
+    """Runs one generator. Inputs are float32 NCHW in [-1, 1]; so is the output."""
+
+    name: str
+
+    def execute(self, image: np.ndarray, context: np.ndarray | None = None) -> np.ndarray:
+        """Run a batch [N, 3, H, W] (plus an optional [N, K] context) and return [N, 3, H, W]."""
+        ...
+
+    def finalize(self) -> None:
+        """Release the engine's resources."""
+        ...
+
+
+def select_runtime(version_dir: Path, manifest: Manifest, threads: int) -> Runtime:
+    """The fastest runtime this machine offers for a version: TensorRT when the manifest has a
+    plan for this GPU and TensorRT imports, otherwise ONNX Runtime on the CPU."""
+    from inference_server.runtime import tensorrt_runtime
+
+    plan = tensorrt_runtime.matching_plan(manifest)
+    if plan is not None:
+        try:
+            return tensorrt_runtime.TensorRTRuntime(version_dir / plan.file)
+        except EngineError as exc:
+            log.warning("TensorRT plan %s unusable, falling back to ONNX Runtime: %s", plan.file, exc)
+    from inference_server.runtime.onnx_runtime import OnnxRuntime
+
+    return OnnxRuntime(version_dir / manifest.onnx.file, threads=threads)

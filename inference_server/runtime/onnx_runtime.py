@@ -1,0 +1,49 @@
+"""ONNX Runtime on the CPU: the runtime every machine has."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from inference_server.runtime import EngineError
+from tessera.registry import CONTEXT_INPUT, INPUT_NAME, OUTPUT_NAME
+
+
+class OnnxRuntime:
+    """One ONNX Runtime session. `threads` bounds its intra-op parallelism."""
+
+    name = "onnxruntime-cpu"
+
+    def __init__(self, model_path: Path, threads: int = 0, output: str = OUTPUT_NAME) -> None:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # ORT raises its own exception types for every kind of bad file
+            raise EngineError(f"ONNX Runtime cannot load {model_path.name}: {exc}") from None
+        self._output = output
+
+    def inputs(self) -> dict[str, tuple[str, list]]:
+        """Input name -> (element type, shape with None/str for dynamic dims)."""
+        return {i.name: (i.type, list(i.shape)) for i in self.session.get_inputs()}
+
+    def outputs(self) -> dict[str, tuple[str, list]]:
+        return {o.name: (o.type, list(o.shape)) for o in self.session.get_outputs()}
+
+    def execute(self, image: np.ndarray, context: np.ndarray | None = None) -> np.ndarray:
+        feeds = {INPUT_NAME: image}
+        if context is not None:
+            feeds[CONTEXT_INPUT] = context
+        return self.session.run([self._output], feeds)[0]
+
+    def run_named(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """Run with arbitrary named inputs (used for context models)."""
+        return self.session.run([self._output], feeds)[0]
+
+    def finalize(self) -> None:
+        self.session = None

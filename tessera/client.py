@@ -1,0 +1,210 @@
+"""Python client for the Tessera inference server: styles, health, and tiled stylization.
+
+It cuts images into tiles with the halo the model asks for, streams them over one or more
+`StylizeTiles` calls, retries tiles whose stream failed on another stream, and reassembles the
+result. It needs only grpc, numpy and Pillow, so gateways and other services can import it.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import grpc
+import numpy as np
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tessera.tile_streams import StreamPool
+from tessera.v1 import style_transfer_pb2 as pb
+from tessera.v1 import style_transfer_pb2_grpc as pb_grpc
+
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+_MODES = {pb.TILING_MODE_CROP: "crop", pb.TILING_MODE_FEATHER: "feather"}
+
+
+class TesseraError(Exception):
+    """A call failed; `code` is the gRPC status and `message` says why, for a person."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(f"{code.name}: {message}")
+        self.code = code
+        self.message = message
+
+    @classmethod
+    def from_rpc(cls, error: grpc.RpcError) -> TesseraError:
+        return cls(error.code(), error.details() or "no details")
+
+
+@dataclass(frozen=True)
+class TilingFacts:
+    halo: int
+    size_multiple: int
+    default_tile_size: int
+    max_tile_size: int
+    mode: str
+    needs_thumbnail: bool
+    thumbnail_size: int
+
+    @classmethod
+    def from_proto(cls, info: pb.TilingInfo) -> TilingFacts:
+        return cls(
+            halo=info.halo,
+            size_multiple=max(1, info.size_multiple),
+            default_tile_size=info.default_tile_size,
+            max_tile_size=info.max_tile_size,
+            mode=_MODES.get(info.mode, "crop"),
+            needs_thumbnail=info.needs_thumbnail,
+            thumbnail_size=info.thumbnail_size,
+        )
+
+
+@dataclass(frozen=True)
+class StyleSummary:
+    id: str
+    display_name: str
+    description: str
+    credits: str
+    license: str
+    serving_version: int
+    available_versions: tuple[int, ...]
+    status: str
+    status_message: str
+    preview_jpeg: bytes
+    pinned: bool
+    tiling: TilingFacts
+
+    @classmethod
+    def from_proto(cls, info: pb.StyleInfo) -> StyleSummary:
+        return cls(
+            id=info.id,
+            display_name=info.display_name,
+            description=info.description,
+            credits=info.credits,
+            license=info.license,
+            serving_version=info.serving_version,
+            available_versions=tuple(info.available_versions),
+            status=pb.StyleStatus.Name(info.status).removeprefix("STYLE_STATUS_"),
+            status_message=info.status_message,
+            preview_jpeg=info.preview_jpeg,
+            pinned=info.pinned,
+            tiling=TilingFacts.from_proto(info.tiling),
+        )
+
+
+@dataclass(frozen=True)
+class StylizeResult:
+    image: np.ndarray
+    version: int
+
+
+class TesseraClient:
+    """A connection to one inference server, or to several with client-side round-robin.
+
+    Every call has a deadline: `timeout` seconds unless the call gives its own.
+    """
+
+    def __init__(self, targets: str | list[str], timeout: float = 60.0, streams_per_target: int = 1) -> None:
+        addresses = [t.strip() for t in (targets.split(",") if isinstance(targets, str) else targets)]
+        addresses = [a for a in addresses if a]
+        if not addresses:
+            raise ValueError("at least one server address (HOST:PORT) is needed")
+        self._timeout = timeout
+        self._parallel_streams = max(1, len(addresses) * streams_per_target)
+        self._channel = grpc.insecure_channel(_channel_target(addresses), options=_channel_options())
+        self._stub = pb_grpc.StyleTransferStub(self._channel)
+        self._health = health_pb2_grpc.HealthStub(self._channel)
+
+    def __enter__(self) -> TesseraClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def list_styles(self, timeout: float | None = None) -> list[StyleSummary]:
+        """Every style the server knows, serving or not."""
+        try:
+            reply = self._stub.ListStyles(pb.ListStylesRequest(), timeout=timeout or self._timeout)
+        except grpc.RpcError as error:
+            raise TesseraError.from_rpc(error) from None
+        return [StyleSummary.from_proto(s) for s in reply.styles]
+
+    def check_health(self, service: str = "", timeout: float | None = None) -> bool:
+        """True when the server reports SERVING for `service` ("" is the whole server,
+        "style/<id>" one style). Unreachable servers and unknown services give False."""
+        try:
+            reply = self._health.Check(health_pb2.HealthCheckRequest(service=service),
+                                       timeout=timeout or min(self._timeout, 5.0))
+        except grpc.RpcError:
+            return False
+        return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+    def stylize(
+        self,
+        image: np.ndarray,
+        style: str,
+        *,
+        strength: float = 1.0,
+        version: int = 0,
+        tile_size: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        timeout: float | None = None,
+    ) -> StylizeResult:
+        """Restyle an HxWx3 uint8 RGB image of any size and return an image of the same size.
+
+        `progress(done, total)` is called from this thread as tiles arrive. Raises TesseraError.
+        """
+        pixels = np.ascontiguousarray(image)
+        if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
+            raise ValueError(f"image must be HxWx3 uint8, got {pixels.dtype} {pixels.shape}")
+        if not 0.0 <= strength <= 1.0:
+            raise ValueError(f"strength must be between 0 and 1, got {strength}")
+        deadline = time.monotonic() + (timeout or self._timeout)
+        pool = StreamPool(self._stub, pixels, style, strength, version, deadline, self._parallel_streams)
+        try:
+            result, pinned = pool.run(tile_size, progress)
+        except grpc.RpcError as error:
+            raise TesseraError.from_rpc(error) from None
+        finally:
+            pool.cancel()
+        return StylizeResult(image=result, version=pinned)
+
+    def stylize_encoded(self, data: bytes, style: str, *, strength: float = 1.0, output_format: str = "",
+                        timeout: float | None = None) -> tuple[bytes, str]:
+        """The unary `Stylize` call for small encoded images: returns (bytes, mime type)."""
+        request = pb.StylizeRequest(style=style, image=data, strength=strength, output_format=output_format)
+        try:
+            reply = self._stub.Stylize(request, timeout=timeout or self._timeout)
+        except grpc.RpcError as error:
+            raise TesseraError.from_rpc(error) from None
+        return reply.image, reply.mime_type
+
+
+def _channel_target(addresses: list[str]) -> str:
+    if len(addresses) == 1:
+        return addresses[0]
+    # Several replicas: a static list of IP addresses, balanced per call by round_robin.
+    return "ipv4:" + ",".join(_resolve(a) for a in addresses)
+
+
+def _resolve(address: str) -> str:
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"server address {address!r} must look like HOST:PORT")
+    info = socket.getaddrinfo(host, int(port), socket.AF_INET, socket.SOCK_STREAM)
+    return f"{info[0][4][0]}:{port}"
+
+
+def _channel_options() -> list[tuple[str, object]]:
+    service_config = {"loadBalancingConfig": [{"round_robin": {}}]}
+    return [
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.service_config", json.dumps(service_config)),
+        ("grpc.enable_retries", 1),
+    ]

@@ -1,0 +1,114 @@
+"""Tile geometry: how an image is cut into cores with halos, and how results go back together.
+
+Both the client (cutting, blending) and the server (validating, cropping) use this module, so the
+geometry lives in one place. A tile's *core* is the rectangle whose result it contributes; its
+*padded* rectangle is the core grown by the halo on every side and clipped to the image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+DEFAULT_TILE_SIZE = 512
+MAX_TILE_SIZE = 1024
+MAX_HALO = 256
+
+
+@dataclass(frozen=True)
+class Rect:
+    x: int
+    y: int
+    width: int
+    height: int
+
+    @property
+    def x1(self) -> int:
+        return self.x + self.width
+
+    @property
+    def y1(self) -> int:
+        return self.y + self.height
+
+    def slices(self) -> tuple[slice, slice]:
+        """Row and column slices of this rectangle in an image array."""
+        return slice(self.y, self.y1), slice(self.x, self.x1)
+
+
+def round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def tile_size_for(requested: int | None, size_multiple: int, max_size: int = MAX_TILE_SIZE) -> int:
+    """A core edge near `requested` that is a multiple of the model's stride and within limits."""
+    size = requested or DEFAULT_TILE_SIZE
+    size = min(max(size, size_multiple), max_size)
+    return max(size_multiple, size // size_multiple * size_multiple)
+
+
+def halo_for(model_halo: int, size_multiple: int) -> int:
+    """The halo to cut: the model's, rounded up so padded tiles stay aligned to its stride."""
+    return round_up(model_halo, size_multiple)
+
+
+def plan_tiles(width: int, height: int, tile_size: int) -> list[Rect]:
+    """Cores that cover a width x height image exactly once, row by row."""
+    if width < 1 or height < 1 or tile_size < 1:
+        raise ValueError(f"need a positive image and tile size, got {width}x{height} and {tile_size}")
+    return [
+        Rect(x, y, min(tile_size, width - x), min(tile_size, height - y))
+        for y in range(0, height, tile_size)
+        for x in range(0, width, tile_size)
+    ]
+
+
+def padded_rect(core: Rect, halo: int, width: int, height: int) -> Rect:
+    """The core grown by `halo` on every side, clipped to the width x height image."""
+    x0, y0 = max(0, core.x - halo), max(0, core.y - halo)
+    x1, y1 = min(width, core.x1 + halo), min(height, core.y1 + halo)
+    return Rect(x0, y0, x1 - x0, y1 - y0)
+
+
+def core_error(core: Rect, width: int, height: int, max_size: int = MAX_TILE_SIZE) -> str | None:
+    """Why a core rectangle is unusable for a width x height image, or None when it is fine."""
+    if core.width < 1 or core.height < 1:
+        return f"tile {core.width}x{core.height} is empty"
+    if core.width > max_size or core.height > max_size:
+        return f"tile {core.width}x{core.height} exceeds the maximum tile edge of {max_size} px"
+    if core.x1 > width or core.y1 > height:
+        return (f"tile at ({core.x}, {core.y}) of size {core.width}x{core.height} reaches past the "
+                f"{width}x{height} image")
+    return None
+
+
+def crop_core(padded_output: np.ndarray, core: Rect, padded: Rect) -> np.ndarray:
+    """The core's pixels out of an output computed on the padded rectangle (HxWxC)."""
+    top, left = core.y - padded.y, core.x - padded.x
+    return padded_output[top:top + core.height, left:left + core.width]
+
+
+def feather_weights(padded: Rect, core: Rect) -> np.ndarray:
+    """Blend weights (HxW, float32) for a padded tile: 1 over the core, ramping down across each
+    halo that overlaps a neighbour, so overlapping tiles fade into each other without seams."""
+    wy = _ramp(padded.y, padded.y1, core.y, core.y1)
+    wx = _ramp(padded.x, padded.x1, core.x, core.x1)
+    return np.outer(wy, wx).astype(np.float32)
+
+
+def _ramp(start: int, stop: int, core_start: int, core_stop: int) -> np.ndarray:
+    positions = np.arange(start, stop, dtype=np.float32) + 0.5
+    weights = np.ones(stop - start, dtype=np.float32)
+    if core_start > start:
+        before = positions < core_start
+        weights[before] = (positions[before] - start) / (core_start - start)
+    if core_stop < stop:
+        after = positions >= core_stop
+        weights[after] = (stop - positions[after]) / (stop - core_stop)
+    return np.clip(weights, 1e-3, 1.0)
+
+
+def thumbnail_shape(width: int, height: int, longest: int) -> tuple[int, int]:
+    """(width, height) of a thumbnail whose longest side is at most `longest`."""
+    scale = min(1.0, longest / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))

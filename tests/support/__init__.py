@@ -1,0 +1,3 @@
+"""Helpers shared by the test suite: tiny real models, real server processes."""
+
+TINY_STYLE = "tiny-sepia"
