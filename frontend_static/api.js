@@ -1,0 +1,122 @@
+/**
+ * Talks to the gateway's HTTP API. Every failure becomes an ApiError whose message a person can read.
+ */
+
+/** @typedef {import("./template.js").Style} Style */
+
+/**
+ * @typedef {object} Job
+ * @property {string} id
+ * @property {"queued" | "running" | "done" | "failed"} state
+ * @property {number} done
+ * @property {number} total
+ * @property {string} events_url
+ * @property {string} result_url
+ * @property {string} [message]
+ */
+
+export class ApiError extends Error {
+  /**
+   * @param {string} message a sentence for people
+   * @param {number} status HTTP status, 0 when the gateway could not be reached
+   */
+  constructor(message, status) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+  }
+}
+
+const UNREACHABLE = "The Tessera gateway cannot be reached. Check your connection and try again.";
+
+/**
+ * fetch() that turns network failures and JSON error bodies into ApiError.
+ * @param {string} url
+ * @param {RequestInit} [init]
+ * @returns {Promise<Response>}
+ */
+async function request(url, init) {
+  let response;
+  try {
+    response = await fetch(url, init);
+  } catch {
+    throw new ApiError(UNREACHABLE, 0);
+  }
+  if (response.ok) return response;
+  let message = `The gateway answered ${response.status} ${response.statusText}.`;
+  try {
+    const body = await response.json();
+    if (body && typeof body.message === "string" && body.message) message = body.message;
+  } catch {
+    // Not JSON (a proxy's error page, say): keep the generic sentence.
+  }
+  throw new ApiError(message, response.status);
+}
+
+/** @returns {Promise<Style[]>} */
+export async function fetchStyles() {
+  const response = await request("./api/styles");
+  return (await response.json()).styles;
+}
+
+/**
+ * Uploads the photo and queues a job.
+ * @param {File} file
+ * @param {string} style
+ * @param {number} strength from 0 to 1
+ * @returns {Promise<Job>}
+ */
+export async function createJob(file, style, strength) {
+  const form = new FormData();
+  form.append("image", file, file.name);
+  form.append("style", style);
+  form.append("strength", String(strength));
+  const response = await request("./api/jobs", { method: "POST", body: form });
+  return response.json();
+}
+
+/**
+ * Follows a job's Server-Sent Events until it is done.
+ * @param {Job} job
+ * @param {(done: number, total: number) => void} onProgress
+ * @returns {Promise<Job>} the final job snapshot, with result_url; rejects with ApiError if it failed
+ */
+export function followJob(job, onProgress) {
+  return new Promise((resolve, reject) => {
+    const source = new EventSource(job.events_url);
+    /** @param {MessageEvent} event */
+    const parse = (event) => JSON.parse(event.data);
+    source.addEventListener("progress", (event) => {
+      const snap = parse(event);
+      onProgress(snap.done, snap.total);
+    });
+    source.addEventListener("done", (event) => {
+      source.close();
+      const snap = parse(event);
+      onProgress(snap.total, snap.total);
+      resolve(snap);
+    });
+    // The same name carries the job's own "error" event (with data) and the browser's connection error.
+    source.addEventListener("error", (event) => {
+      source.close();
+      if (event instanceof MessageEvent && event.data) {
+        const snap = parse(event);
+        reject(new ApiError(snap.message, snap.status));
+      } else {
+        reject(new ApiError("Lost contact with the gateway while restyling. Please try again.", 0));
+      }
+    });
+  });
+}
+
+/**
+ * Downloads a finished job's image.
+ * @param {Job} job
+ * @returns {Promise<{blob: Blob, filename: string}>}
+ */
+export async function fetchResult(job) {
+  const response = await request(job.result_url);
+  const disposition = response.headers.get("Content-Disposition") || "";
+  const match = /filename="([^"]+)"/.exec(disposition);
+  return { blob: await response.blob(), filename: match ? match[1] : "tessera-result" };
+}

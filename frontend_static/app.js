@@ -1,0 +1,91 @@
+/**
+ * Wires the page: state lives here, the view reports what the person does, the API does the work.
+ */
+
+import { ApiError, createJob, fetchResult, fetchStyles, followJob } from "./api.js";
+import { fileSize, styleCredits } from "./template.js";
+import { View } from "./view.js";
+
+/** @typedef {import("./template.js").Style} Style */
+
+const view = new View();
+
+const state = {
+  /** @type {File | null} */ file: null,
+  /** @type {string | null} */ photoUrl: null,
+  /** @type {string | null} */ resultUrl: null,
+  /** @type {Style[]} */ styles: [],
+  /** @type {string | null} */ style: null,
+  strength: view.strengthValueNow(),
+  busy: false,
+};
+
+/** @param {string | null} url */
+function forget(url) {
+  if (url) URL.revokeObjectURL(url);
+}
+
+/** @param {File} file */
+function pickPhoto(file) {
+  if (state.busy) return;
+  view.clearError();
+  forget(state.photoUrl);
+  forget(state.resultUrl);
+  state.file = file;
+  state.resultUrl = null;
+  state.photoUrl = URL.createObjectURL(file);
+  view.showPhoto(state.photoUrl, file.name || "Pasted image");
+}
+
+/** @param {string} styleId */
+function pickStyle(styleId) {
+  const style = state.styles.find((s) => s.id === styleId);
+  if (!style) return;
+  state.style = style.id;
+  view.selectStyle(style.id, styleCredits(style));
+}
+
+async function restyle() {
+  if (state.busy) return;
+  view.clearError();
+  if (!state.file) return view.showError("Choose a photo first: drop it on the page, paste it or pick a file.");
+  if (!state.style) return view.showError("Choose a style for your photo.");
+  state.busy = true;
+  view.setBusy(true);
+  view.showProgress(0, 0, `Uploading ${fileSize(state.file.size)}…`);
+  try {
+    const job = await createJob(state.file, state.style, state.strength);
+    view.showProgress(0, job.total);
+    const finished = await followJob(job, (done, total) => view.showProgress(done, total));
+    const { blob, filename } = await fetchResult(finished);
+    forget(state.resultUrl);
+    state.resultUrl = URL.createObjectURL(blob);
+    const styleName = state.styles.find((s) => s.id === state.style)?.name ?? state.style;
+    view.showResult(state.resultUrl, filename, `${styleName}, version ${finished.version} · ${fileSize(blob.size)}`);
+  } catch (error) {
+    view.hideProgress();
+    view.showError(error instanceof ApiError ? error.message : "Something went wrong in this page. Please reload it.");
+    if (!(error instanceof ApiError)) console.error(error);
+  } finally {
+    state.busy = false;
+    view.setBusy(false);
+  }
+}
+
+async function loadStyles() {
+  try {
+    state.styles = await fetchStyles();
+  } catch (error) {
+    view.renderStylesError(error instanceof ApiError ? error.message : "The styles could not be loaded.");
+    return;
+  }
+  view.renderStyles(state.styles);
+  const first = state.styles.find((s) => s.status === "SERVING");
+  if (first) pickStyle(first.id);
+}
+
+view.bindFile(pickPhoto);
+view.bindStyle(pickStyle);
+view.bindStrength((strength) => { state.strength = strength; });
+view.bindSubmit(restyle);
+loadStyles();

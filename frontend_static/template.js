@@ -1,0 +1,87 @@
+/**
+ * Pure functions that turn data into HTML text or display strings. Every user or server text is
+ * escaped here, so the view can assign innerHTML safely.
+ */
+
+/**
+ * @typedef {object} Style
+ * @property {string} id
+ * @property {string} name
+ * @property {string} description
+ * @property {string} credits
+ * @property {string} license
+ * @property {number} version
+ * @property {"SERVING" | "UNAVAILABLE"} status
+ * @property {string} status_message
+ * @property {string | null} preview_url
+ */
+
+const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+
+/**
+ * @param {unknown} text
+ * @returns {string} the text with HTML's special characters escaped
+ */
+export function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, (ch) => ESCAPES[ch]);
+}
+
+/**
+ * One card of the style gallery: a radio button wrapped in its label, so it is keyboard-usable.
+ * @param {Style} style
+ * @returns {string}
+ */
+export function styleCard(style) {
+  const serving = style.status === "SERVING";
+  const title = serving ? style.description : `Unavailable: ${style.status_message}`;
+  const preview = style.preview_url
+    ? `<img src="${escapeHtml(style.preview_url)}" alt="" loading="lazy" width="160" height="160">`
+    : "";
+  return `<label class="style-card${serving ? "" : " is-unavailable"}" title="${escapeHtml(title)}">
+  <input type="radio" name="style" value="${escapeHtml(style.id)}"${serving ? "" : " disabled"}
+         aria-describedby="style-desc-${escapeHtml(style.id)}">
+  <span class="style-card__preview">${preview}</span>
+  <span class="style-card__badge" aria-hidden="true">✓</span>
+  <span class="style-card__name">${escapeHtml(style.name || style.id)}</span>
+  <span class="visually-hidden" id="style-desc-${escapeHtml(style.id)}">${escapeHtml(title)}</span>
+</label>`;
+}
+
+/**
+ * The line under the gallery for the chosen style: what it does and whose work trained it.
+ * @param {Style} style
+ * @returns {string} plain text
+ */
+export function styleCredits(style) {
+  const parts = [style.description, style.credits && `Training data: ${style.credits}`, style.license];
+  return parts.filter(Boolean).join(" · ");
+}
+
+/**
+ * @param {number} done
+ * @param {number} total
+ * @returns {string}
+ */
+export function progressLabel(done, total) {
+  if (total <= 0) return "Waiting for the inference server…";
+  if (done >= total) return `Restyled all ${total} tiles`;
+  return `Restyling… ${done} of ${total} tiles (${Math.floor((100 * done) / total)}%)`;
+}
+
+/**
+ * @param {number} width
+ * @param {number} height
+ * @returns {string} e.g. "4000 × 3000 px · 12.0 MP"
+ */
+export function imageSize(width, height) {
+  return `${width} × ${height} px · ${((width * height) / 1e6).toFixed(1)} MP`;
+}
+
+/**
+ * @param {number} bytes
+ * @returns {string} e.g. "2.4 MB"
+ */
+export function fileSize(bytes) {
+  if (bytes < 1e6) return `${Math.max(1, Math.round(bytes / 1e3))} kB`;
+  return `${(bytes / 1e6).toFixed(1)} MB`;
+}

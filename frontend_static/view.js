@@ -1,0 +1,193 @@
+/**
+ * Owns the DOM: renders state, and reports what the person does through bindX(handler) callbacks.
+ */
+
+import { byId, on, show } from "./dom.js";
+import { imageSize, progressLabel, styleCard } from "./template.js";
+
+/** @typedef {import("./template.js").Style} Style */
+
+export class View {
+  constructor() {
+    this.form = /** @type {HTMLFormElement} */ (byId("controls"));
+    this.fileInput = /** @type {HTMLInputElement} */ (byId("file-input"));
+    this.dropzone = byId("dropzone");
+    this.fileName = byId("file-name");
+    this.styleGrid = byId("style-grid");
+    this.credits = byId("style-credits");
+    this.strength = /** @type {HTMLInputElement} */ (byId("strength"));
+    this.strengthValue = /** @type {HTMLOutputElement} */ (byId("strength-value"));
+    this.submit = /** @type {HTMLButtonElement} */ (byId("submit"));
+    this.error = byId("error");
+    this.empty = byId("stage-empty");
+    this.compare = byId("compare");
+    this.before = /** @type {HTMLImageElement} */ (byId("before-img"));
+    this.after = /** @type {HTMLImageElement} */ (byId("after-img"));
+    this.compareRange = /** @type {HTMLInputElement} */ (byId("compare-range"));
+    this.compareParts = [this.after, byId("compare-handle"), byId("tag-before"), byId("tag-after"), this.compareRange];
+    this.progressBox = byId("progress-box");
+    this.progressLabel = byId("progress-label");
+    this.progress = /** @type {HTMLProgressElement} */ (byId("progress"));
+    this.resultBar = byId("result-bar");
+    this.resultMeta = byId("result-meta");
+    this.download = /** @type {HTMLAnchorElement} */ (byId("download"));
+    this.photoName = "";
+    on(this.compareRange, "input", () => this.setDivider(Number(this.compareRange.value)));
+    on(this.before, "load", () => this.describePhoto());
+  }
+
+  /**
+   * Calls handler with the photo the person picked, dropped or pasted.
+   * @param {(file: File) => void} handler
+   */
+  bindFile(handler) {
+    on(this.fileInput, "change", () => {
+      const file = this.fileInput.files && this.fileInput.files[0];
+      if (file) handler(file);
+    });
+    // Dropping anywhere must not navigate away to the file; only the drop zone accepts it.
+    on(document, "dragover", (event) => event.preventDefault());
+    on(document, "drop", (event) => event.preventDefault());
+    on(this.dropzone, "dragenter", () => this.dropzone.classList.add("is-dragging"));
+    on(this.dropzone, "dragleave", () => this.dropzone.classList.remove("is-dragging"));
+    on(this.dropzone, "drop", (/** @type {DragEvent} */ event) => {
+      this.dropzone.classList.remove("is-dragging");
+      const file = event.dataTransfer && event.dataTransfer.files[0];
+      if (file) handler(file);
+    });
+    on(document, "paste", (/** @type {ClipboardEvent} */ event) => {
+      const file = event.clipboardData && [...event.clipboardData.files].find((f) => f.type.startsWith("image/"));
+      if (file) handler(file);
+    });
+  }
+
+  /** @param {(styleId: string) => void} handler */
+  bindStyle(handler) {
+    on(this.styleGrid, "change", (event) => handler(/** @type {HTMLInputElement} */ (event.target).value));
+  }
+
+  /** @param {(strength: number) => void} handler called with 0 to 1 */
+  bindStrength(handler) {
+    on(this.strength, "input", () => {
+      this.strengthValue.value = `${this.strength.value}%`;
+      handler(Number(this.strength.value) / 100);
+    });
+  }
+
+  /** @param {() => void} handler */
+  bindSubmit(handler) {
+    on(this.form, "submit", (event) => {
+      event.preventDefault();
+      handler();
+    });
+  }
+
+  /** @param {Style[]} styles */
+  renderStyles(styles) {
+    this.styleGrid.innerHTML = styles.length
+      ? styles.map(styleCard).join("")
+      : `<p class="muted">No styles are installed on the inference server yet.</p>`;
+    this.styleGrid.setAttribute("aria-busy", "false");
+  }
+
+  /** @param {string} message */
+  renderStylesError(message) {
+    this.styleGrid.setAttribute("aria-busy", "false");
+    this.styleGrid.textContent = "";
+    this.showError(message);
+  }
+
+  /**
+   * @param {string} styleId
+   * @param {string} credits plain text shown under the gallery
+   */
+  selectStyle(styleId, credits) {
+    const radio = /** @type {HTMLInputElement | null} */ (
+      this.styleGrid.querySelector(`input[value="${CSS.escape(styleId)}"]`));
+    if (radio) radio.checked = true;
+    this.credits.textContent = credits;
+  }
+
+  /** @returns {number} the strength slider's value, 0 to 1 */
+  strengthValueNow() {
+    return Number(this.strength.value) / 100;
+  }
+
+  /**
+   * Shows the picked photo alone, ready to restyle.
+   * @param {string} url object URL of the photo
+   * @param {string} name its file name
+   */
+  showPhoto(url, name) {
+    this.photoName = name;
+    this.before.src = url;
+    this.fileName.textContent = name;
+    show(true, this.fileName, this.compare);
+    show(false, this.empty, this.resultBar, this.progressBox, ...this.compareParts);
+  }
+
+  /** Adds the photo's pixel size to its name once the browser has decoded it. */
+  describePhoto() {
+    this.fileName.textContent = `${this.photoName} · ${imageSize(this.before.naturalWidth, this.before.naturalHeight)}`;
+  }
+
+  /** @param {boolean} busy */
+  setBusy(busy) {
+    this.submit.setAttribute("aria-disabled", String(busy));
+    this.submit.textContent = busy ? "Restyling…" : "Restyle photo";
+  }
+
+  /**
+   * @param {number} done tiles finished
+   * @param {number} total tiles in the image; 0 while unknown (the bar is then indeterminate)
+   * @param {string} [label] text instead of the tile count
+   */
+  showProgress(done, total, label) {
+    show(true, this.progressBox);
+    if (total > 0) {
+      this.progress.max = total;
+      this.progress.value = done;
+    } else {
+      this.progress.removeAttribute("value");
+    }
+    this.progressLabel.textContent = label || progressLabel(done, total);
+  }
+
+  hideProgress() {
+    show(false, this.progressBox);
+  }
+
+  /**
+   * Shows the result over the photo with the compare slider, and offers it for download.
+   * @param {string} url object URL of the result
+   * @param {string} filename download name
+   * @param {string} meta one line about the result
+   */
+  showResult(url, filename, meta) {
+    this.after.src = url;
+    this.download.href = url;
+    this.download.download = filename;
+    this.resultMeta.textContent = meta;
+    this.compareRange.value = "50";
+    this.setDivider(50);
+    show(true, this.resultBar, ...this.compareParts);
+    this.compare.scrollIntoView({ block: "nearest", behavior: "smooth" });
+  }
+
+  /** @param {number} percent position of the before/after divider from the left */
+  setDivider(percent) {
+    this.compare.style.setProperty("--pos", `${percent}%`);
+    this.compareRange.setAttribute("aria-valuetext", `${percent}% original, ${100 - percent}% restyled`);
+  }
+
+  /** @param {string} message */
+  showError(message) {
+    this.error.textContent = message;
+    show(true, this.error);
+  }
+
+  clearError() {
+    this.error.textContent = "";
+    show(false, this.error);
+  }
+}
