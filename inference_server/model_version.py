@@ -71,7 +71,7 @@ class LoadedVersion:
         if thumbnail is None:
             raise ValueError("this style needs a thumbnail of the whole image in the stream header")
         small = make_thumbnail(thumbnail, self.tiling.thumbnail_size)
-        batch = pad_to_multiple(rgb8_to_chw(small), 1)[None]
+        batch = rgb8_to_chw(small)[None]  # statistics want the thumbnail as it is, unpadded
         return self.context_runtime.run_named({THUMBNAIL_INPUT: batch})[0].astype(np.float32)
 
     def infer(self, pixels: np.ndarray, context: np.ndarray | None) -> Future:

@@ -10,14 +10,20 @@ def rgb8_to_chw(pixels: np.ndarray) -> np.ndarray:
     return (pixels.astype(np.float32).transpose(2, 0, 1) / 127.5) - 1.0
 
 
-def pad_to_multiple(chw: np.ndarray, multiple: int) -> np.ndarray:
-    """Pad height and width up to `multiple` by mirroring the bottom and right edges.
+MIN_EDGE = 16
+
+
+def pad_to_multiple(chw: np.ndarray, multiple: int, min_edge: int = MIN_EDGE) -> np.ndarray:
+    """Pad height and width up to `multiple` (and at least `min_edge`) by mirroring the bottom
+    and right edges.
 
     Whole images and edge tiles are padded the same way, so tiled output matches whole-image
-    output. 'symmetric' works on 1-pixel-wide inputs too, where 'reflect' cannot mirror anything.
+    output. The minimum keeps tiny images valid for generators whose inner layers reflect-pad.
+    'symmetric' works on 1-pixel-wide inputs too, where 'reflect' cannot mirror anything.
     """
     _, height, width = chw.shape
-    pad_h, pad_w = -height % multiple, -width % multiple
+    floor = -(-min_edge // multiple) * multiple
+    pad_h, pad_w = max(-height % multiple, floor - height), max(-width % multiple, floor - width)
     if pad_h == 0 and pad_w == 0:
         return chw
     return np.pad(chw, ((0, 0), (0, pad_h), (0, pad_w)), mode="symmetric")

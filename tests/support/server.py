@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,15 +30,17 @@ def running_server(registry: Path, timeout: float = 60.0, **flags: object) -> It
             "--port", "0", "--threads", "1"]
     for key, value in flags.items():
         args += [f"--{key.replace('_', '-')}", str(value)]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
-    try:
-        address = _wait_for_address(process, timeout)
-        _wait_serving(address, timeout)
-        yield address
-    finally:
-        stop_process(process)
+    with tempfile.TemporaryDirectory(prefix="tessera-server-") as logs:
+        log_path = Path(logs) / "server.log"
+        with open(log_path, "w") as log:
+            process = subprocess.Popen(args, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                                       stdout=log, stderr=subprocess.STDOUT)
+        try:
+            address = wait_for_address(process, log_path, timeout)
+            _wait_serving(address, timeout)
+            yield address
+        finally:
+            stop_process(process)
 
 
 def stop_process(process: subprocess.Popen, grace: float = 15.0) -> int:
@@ -51,32 +54,18 @@ def stop_process(process: subprocess.Popen, grace: float = 15.0) -> int:
     return process.returncode
 
 
-def _wait_for_address(process: subprocess.Popen, timeout: float) -> str:
+def wait_for_address(process: subprocess.Popen, log_path: Path, timeout: float) -> str:
+    """The HOST:PORT a server process prints once it listens."""
     deadline = time.monotonic() + timeout
-    lines = []
     while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            if process.poll() is not None:
-                break
-            continue
-        lines.append(line)
-        match = re.search(r"listening on (\S+:\d+)", line)
+        text = log_path.read_text()
+        match = re.search(r"listening on (\S+:\d+)", text)
         if match:
-            _drain(process)
             return match.group(1)
-    raise RuntimeError("inference server did not start:\n" + "".join(lines))
-
-
-def _drain(process: subprocess.Popen) -> None:
-    """Keep reading the child's output so a full pipe never blocks it."""
-    import threading
-
-    def pump() -> None:
-        for _ in process.stdout:
-            pass
-
-    threading.Thread(target=pump, daemon=True).start()
+        if process.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise RuntimeError(f"inference server did not start:\n{log_path.read_text()}")
 
 
 def _wait_serving(address: str, timeout: float) -> None:

@@ -1,0 +1,88 @@
+"""The `tessera` command: list styles and stylize image files through an inference server."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from tessera.client import TesseraClient, TesseraError
+from tessera.imageio import ImageFormatError, decode_image, encode_image, format_from_path
+
+DEFAULT_SERVER = "127.0.0.1:50051"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        with TesseraClient(args.server, timeout=args.timeout) as client:
+            return args.command(client, args)
+    except TesseraError as error:
+        print(f"tessera: {error.code.name.lower().replace('_', ' ')}: {error.message}", file=sys.stderr)
+    except (OSError, ValueError) as error:
+        print(f"tessera: {error}", file=sys.stderr)
+    return 1
+
+
+def _styles(client: TesseraClient, args: argparse.Namespace) -> int:
+    for style in client.list_styles():
+        version = f"v{style.serving_version}" if style.serving_version else "-"
+        note = f"  ({style.status_message})" if style.status_message else ""
+        print(f"{style.id:<24} {version:<5} {style.status:<12} {style.display_name}{note}")
+    return 0
+
+
+def _stylize(client: TesseraClient, args: argparse.Namespace) -> int:
+    output_format = format_from_path(str(args.output))
+    try:
+        pixels = decode_image(Path(args.input).read_bytes(), max_pixels=args.max_pixels)
+    except ImageFormatError as error:
+        raise ValueError(f"{args.input}: {error}") from None
+    started = time.perf_counter()
+    result = client.stylize(pixels, args.style, strength=args.strength, tile_size=args.tile,
+                            progress=_progress_printer() if sys.stderr.isatty() else None)
+    elapsed = time.perf_counter() - started
+    Path(args.output).write_bytes(encode_image(result.image, output_format))
+    height, width = pixels.shape[:2]
+    print(f"{args.output}: {width}x{height}, style {args.style} v{result.version}, {elapsed:.1f} s "
+          f"({width * height / 1e6 / elapsed:.2f} MP/s)")
+    return 0
+
+
+def _progress_printer():
+    def show(done: int, total: int) -> None:
+        print(f"\r{done}/{total} tiles", end="\n" if done == total else "", file=sys.stderr, flush=True)
+
+    return show
+
+
+def _strength(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"strength must be between 0 and 1, got {text}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--server", default=DEFAULT_SERVER,
+                        help="HOST:PORT, or several separated by commas for round-robin (default %(default)s)")
+    common.add_argument("--timeout", type=float, default=600.0, help="deadline of each call in seconds")
+    parser = argparse.ArgumentParser(prog="tessera", description="Restyle images with a Tessera inference server.")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    styles = commands.add_parser("styles", parents=[common], help="list the server's styles")
+    styles.set_defaults(command=_styles)
+    stylize = commands.add_parser("stylize", parents=[common], help="restyle an image file (PNG, JPEG or WebP)")
+    stylize.add_argument("input", help="image to restyle")
+    stylize.add_argument("-o", "--output", required=True, help="where to write the result (.png, .jpg, .webp)")
+    stylize.add_argument("--style", required=True, help="style id (see `tessera styles`)")
+    stylize.add_argument("--strength", type=_strength, default=1.0, help="0 keeps the photo, 1 is fully styled")
+    stylize.add_argument("--tile", type=int, default=None, help="core tile edge in pixels (default: server's)")
+    stylize.add_argument("--max-pixels", type=int, default=200_000_000, help="refuse larger inputs")
+    stylize.set_defaults(command=_stylize)
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""Registry validation: every kind of bad version is rejected with its own reason, and good
+versions beside it still load and serve."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from inference_server.model_store import ModelStore, StyleNotFound, StyleUnavailable
+from inference_server.model_version import LoadSettings, load_version
+from tessera.registry import RegistryError, read_manifest, set_pin, write_version
+from tests.support.tiny_model import tiny_manifest, write_tiny_version
+
+STYLE = "mixed"
+
+
+def _store(root: Path) -> ModelStore:
+    store = ModelStore(root, lambda path: load_version(path, LoadSettings(threads=1)))
+    store.refresh()
+    return store
+
+
+def _graph_model(path: Path, input_name="image", output_name="stylized", channels=3, nan=False) -> None:
+    """A hand-built ONNX graph: identity (or identity times NaN) with chosen names and shape."""
+    shape = ["n", channels, "h", "w"]
+    inputs = [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, shape)]
+    outputs = [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, shape)]
+    nodes = [helper.make_node("Mul", [input_name, "k"], [output_name])]
+    k = helper.make_tensor("k", TensorProto.FLOAT, [], [float("nan") if nan else 1.0])
+    graph = helper.make_graph(nodes, "g", inputs, outputs, initializer=[k])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+def _add(root: Path, tmp_path: Path, **graph_options) -> int:
+    model = tmp_path / "graph.onnx"
+    _graph_model(model, **graph_options)
+    return write_version(root, STYLE, {"model.onnx": model}, tiny_manifest())
+
+
+def _corrupt_checksum(version_dir: Path) -> None:
+    (version_dir / "model.onnx").write_bytes((version_dir / "model.onnx").read_bytes() + b"\0")
+
+
+def _remove_model(version_dir: Path) -> None:
+    (version_dir / "model.onnx").unlink()
+
+
+def _garble_manifest(version_dir: Path) -> None:
+    (version_dir / "manifest.json").write_text("{ not json")
+
+
+def _wrong_format(version_dir: Path) -> None:
+    data = json.loads((version_dir / "manifest.json").read_text())
+    (version_dir / "manifest.json").write_text(json.dumps({**data, "format_version": 99}))
+
+
+@pytest.mark.parametrize(("damage", "reason"), [
+    (_remove_model, "artifact model.onnx is missing"),
+    (_corrupt_checksum, "checksum mismatch for model.onnx"),
+    (_garble_manifest, "manifest.json is not valid JSON"),
+    (_wrong_format, "format_version must be 1"),
+])
+def test_damaged_files_are_rejected_with_their_reason(tmp_path, damage, reason):
+    root = tmp_path / "registry"
+    write_tiny_version(root, STYLE, tmp_path)
+    bad = write_tiny_version(root, STYLE, tmp_path)
+    damage(root / STYLE / str(bad))
+    state = _store(root).styles()[0]
+    assert reason in state.rejected[bad]
+    assert list(state.versions) == [1] and state.serving.version == 1
+    assert f"version {bad} was rejected" in state.status_message()
+
+
+@pytest.mark.parametrize(("graph_options", "reason"), [
+    ({"input_name": "img"}, "model inputs are ['img']; expected ['image']"),
+    ({"output_name": "out"}, "expected 'stylized'"),
+    ({"channels": 4}, "expected float32 [N, 3, H, W]"),
+    ({"nan": True}, "non-finite output"),
+])
+def test_models_breaking_the_io_convention_are_rejected(tmp_path, graph_options, reason):
+    root = tmp_path / "registry"
+    good = _add(root, tmp_path)
+    bad = _add(root, tmp_path, **graph_options)
+    state = _store(root).styles()[0]
+    assert reason in state.rejected[bad]
+    assert state.serving.version == good
+
+
+def test_unloadable_model_file_is_rejected(tmp_path):
+    root = tmp_path / "registry"
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"this is not a protobuf")
+    version = write_version(root, STYLE, {"model.onnx": junk}, tiny_manifest())
+    state = _store(root).styles()[0]
+    assert "ONNX Runtime cannot load model.onnx" in state.rejected[version]
+    with pytest.raises(StyleUnavailable, match="no valid version"):
+        _store(root)._acquire(STYLE, 0)
+
+
+def test_write_version_numbers_versions_and_fills_checksums(tmp_path):
+    root = tmp_path / "registry"
+    assert write_tiny_version(root, STYLE, tmp_path) == 1
+    assert write_tiny_version(root, STYLE, tmp_path) == 2
+    manifest = read_manifest(root / STYLE / "2")
+    assert manifest.version == 2 and len(manifest.onnx.sha256) == 64
+    assert not [p for p in (root / STYLE).iterdir() if p.name.startswith(".tmp")]
+
+
+def test_pin_serves_an_older_version_and_unknown_styles_are_not_found(tmp_path):
+    root = tmp_path / "registry"
+    write_tiny_version(root, STYLE, tmp_path)
+    write_tiny_version(root, STYLE, tmp_path, seed=1)
+    set_pin(root / STYLE, 1)
+    store = _store(root)
+    with store.lease(STYLE) as model:
+        assert model.version == 1
+    with pytest.raises(StyleNotFound, match="unknown style 'nope'"):
+        store._acquire("nope", 0)
+    with pytest.raises(RegistryError, match="has no version 7"):
+        set_pin(root / STYLE, 7)
+
+
+def test_removed_version_is_released_only_after_its_last_lease(tmp_path):
+    root = tmp_path / "registry"
+    write_tiny_version(root, STYLE, tmp_path)
+    store = _store(root)
+    with store.lease(STYLE) as model:
+        import shutil
+
+        shutil.rmtree(root / STYLE / "1")
+        store.refresh()
+        future = model.infer(np.zeros((8, 8, 3), dtype=np.uint8), None)
+        assert future.result(timeout=10).shape == (3, 8, 8)
+    assert model.runtime.session is None  # finalized once the lease ended

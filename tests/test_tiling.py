@@ -1,0 +1,70 @@
+"""Tile geometry: cores cover every pixel once; padded rectangles and feathering behave."""
+
+import numpy as np
+import pytest
+
+from tessera.canvas import Canvas
+from tessera.tiling import Rect, core_error, feather_weights, padded_rect, plan_tiles, tile_size_for
+
+SIZES = [(1, 1), (1, 7), (7, 1), (2, 3), (13, 17), (31, 97), (64, 64), (100, 37), (257, 129), (1000, 999)]
+
+
+@pytest.mark.parametrize(("width", "height"), SIZES)
+@pytest.mark.parametrize("tile", [1, 8, 64, 100])
+def test_every_pixel_is_covered_by_exactly_one_core(width, height, tile):
+    coverage = np.zeros((height, width), dtype=np.int32)
+    for core in plan_tiles(width, height, tile):
+        assert core_error(core, width, height, max_size=tile) is None
+        coverage[core.slices()] += 1
+    assert (coverage == 1).all()
+
+
+@pytest.mark.parametrize(("width", "height"), SIZES)
+def test_crop_canvas_writes_every_output_pixel_once(width, height):
+    rng = np.random.default_rng(width * height)
+    image = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+    canvas = Canvas(width, height, "crop")
+    for core in plan_tiles(width, height, 16):
+        canvas.add(core, image[core.slices()].tobytes(), core)
+    assert np.array_equal(canvas.image(), image)
+
+
+def test_padded_rect_grows_by_the_halo_and_stops_at_the_image_edge():
+    assert padded_rect(Rect(0, 0, 10, 10), 4, 30, 30) == Rect(0, 0, 14, 14)
+    assert padded_rect(Rect(10, 10, 10, 10), 4, 30, 30) == Rect(6, 6, 18, 18)
+    assert padded_rect(Rect(20, 20, 10, 10), 4, 30, 30) == Rect(16, 16, 14, 14)
+
+
+@pytest.mark.parametrize(("core", "problem"), [
+    (Rect(0, 0, 0, 5), "empty"),
+    (Rect(90, 0, 20, 5), "reaches past"),
+    (Rect(0, 0, 2000, 5), "maximum tile edge"),
+])
+def test_core_error_says_what_is_wrong(core, problem):
+    assert problem in core_error(core, 100, 100)
+
+
+def test_tile_size_is_a_multiple_of_the_stride_within_limits():
+    assert tile_size_for(500, 4) == 500
+    assert tile_size_for(513, 4) == 512
+    assert tile_size_for(5000, 4, max_size=1024) == 1024
+    assert tile_size_for(1, 8) == 8
+    assert tile_size_for(None, 4) % 4 == 0
+
+
+def test_feathered_canvas_reproduces_a_constant_image_without_seams():
+    width, height, halo = 50, 40, 6
+    canvas = Canvas(width, height, "feather")
+    value = np.full((height, width, 3), 200, dtype=np.uint8)
+    for core in plan_tiles(width, height, 16):
+        padded = padded_rect(core, halo, width, height)
+        canvas.add(padded, value[padded.slices()].tobytes(), core)
+    assert np.array_equal(canvas.image(), value)
+
+
+def test_feather_weights_are_one_over_the_core_and_fall_off_in_the_halo():
+    core = Rect(10, 10, 10, 10)
+    padded = padded_rect(core, 5, 40, 40)
+    weights = feather_weights(padded, core)
+    assert np.all(weights[5:15, 5:15] == 1.0)
+    assert weights[0, 0] < weights[2, 2] < 1.0
