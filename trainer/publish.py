@@ -7,6 +7,7 @@ reproduces PyTorch on random inputs of a few sizes.
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -18,12 +19,19 @@ from PIL import Image
 from torch import nn
 
 from tessera import registry
+from tessera.imageio import make_thumbnail
 from tessera.tiling import MAX_HALO, round_up
 from trainer import onnx_export, tensorrt_build
 from trainer.halo import measure_halo, measure_size_multiple
+from trainer.metrics import psnr
+from trainer.tiled_check import run_tiled, run_whole
 
 THUMBNAIL_SIZE = 256
 PREVIEW_SIZE = 256
+# The tiling check: cores of this size over a photo of twice its side, so there are inner edges.
+CHECK_TILE = 256
+# Below this, tiled output visibly differs from whole-image output (issue 3: at least 50 dB).
+MIN_TILED_PSNR_DB = 50.0
 
 
 @dataclass
@@ -128,6 +136,40 @@ def preview_image() -> np.ndarray:
     return data.astronaut()
 
 
+def _onnx_runner(out_dir: Path, rgb8: np.ndarray, has_context: bool, thumbnail_size: int):
+    """A Runner for model.onnx with the context of ``rgb8``'s thumbnail bound, as the server does it."""
+    generator = onnx_export.session(out_dir / "model.onnx")
+    context = None
+    if has_context:
+        thumb = make_thumbnail(rgb8, thumbnail_size).astype(np.float32).transpose(2, 0, 1)[None] / 127.5 - 1
+        context = onnx_export.session(out_dir / "context.onnx").run(None, {registry.THUMBNAIL_INPUT: thumb})[0]
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        feeds = {registry.INPUT_NAME: batch.astype(np.float32)}
+        if context is not None:
+            feeds[registry.CONTEXT_INPUT] = np.repeat(context, len(batch), axis=0)
+        return generator.run(None, feeds)[0]
+
+    return run
+
+
+def check_tiling(out_dir: Path, tiling: dict, photo: np.ndarray, has_context: bool) -> float:
+    """PSNR (dB) of tiled against whole-image ONNX output on ``photo``; ExportError when it shows seams."""
+    multiple = tiling["size_multiple"]
+    tile = round_up(CHECK_TILE, multiple)
+    side = 2 * tile
+    rgb8 = np.asarray(Image.fromarray(photo).convert("RGB").resize((side, side), Image.BICUBIC))
+    run = _onnx_runner(out_dir, rgb8, has_context, tiling["thumbnail_size"])
+    chw = rgb8.astype(np.float32).transpose(2, 0, 1) / 127.5 - 1.0
+    db = psnr(run_tiled(run, chw, tile, tiling["halo"], multiple), run_whole(run, chw, multiple))
+    if db < MIN_TILED_PSNR_DB:
+        raise onnx_export.ExportError(
+            f"tiled output differs from whole-image output ({db:.1f} dB < {MIN_TILED_PSNR_DB} dB) with halo "
+            f"{tiling['halo']}; the model is not tile-safe as measured"
+        )
+    return round(db, 2)
+
+
 def write_preview(out_dir: Path, photo: np.ndarray, multiple: int, has_context: bool) -> Path:
     """preview.jpg: the photo at ~256 px beside its stylisation, computed by the exported ONNX files."""
     side = round_up(PREVIEW_SIZE, multiple)
@@ -179,13 +221,16 @@ def publish(model: ServingModel, registry_root: Path, style: str, style_meta: di
     with tempfile.TemporaryDirectory(prefix="tessera-export-") as tmp:
         out = Path(tmp)
         figures = export_onnx(model, out, tiling["size_multiple"])
+        photo = preview_image() if photo is None else photo
+        if tiling["mode"] == "crop":
+            figures["tiled_vs_whole_psnr_db"] = check_tiling(out, tiling, photo, has_context)
+            figures["tiled_check_tile"] = round_up(CHECK_TILE, tiling["size_multiple"])
         files = {"model.onnx": out / "model.onnx"}
         artifacts: dict = {"onnx": {"file": "model.onnx"}}
         if has_context:
             files["context.onnx"] = out / "context.onnx"
             artifacts["context_onnx"] = {"file": "context.onnx"}
-        preview = write_preview(out, preview_image() if photo is None else photo, tiling["size_multiple"],
-                                has_context)
+        preview = write_preview(out, photo, tiling["size_multiple"], has_context)
         files["preview.jpg"] = preview
         artifacts["preview"] = {"file": "preview.jpg"}
         if tensorrt:
@@ -212,3 +257,16 @@ def _try_tensorrt(out: Path, tiling: dict, model: ServingModel, log) -> dict | N
         log(f"{tensorrt_build.UNAVAILABLE}; wrote ONNX only")
         return None
     return entry
+
+
+def add_style_meta_arguments(parser: argparse.ArgumentParser) -> None:
+    """--display-name, --description, --credits, --license: what style.json says about the style."""
+    for flag in ("display-name", "description", "credits", "license"):
+        parser.add_argument(f"--{flag}", help=f"style.json {flag.replace('-', ' ')}")
+
+
+def style_meta_from(args: argparse.Namespace) -> dict | None:
+    """The style.json fields given on the command line, or None when none was."""
+    meta = {k: getattr(args, k) for k in ("display_name", "description", "credits", "license")}
+    meta = {k: v for k, v in meta.items() if v is not None}
+    return meta or None

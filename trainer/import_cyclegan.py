@@ -1,0 +1,157 @@
+"""``import-cyclegan CHECKPOINT --registry DIR --style NAME``: a pytorch-CycleGAN-and-pix2pix generator
+(``latest_net_G.pth``, a plain state dict) becomes a registry version.
+
+InstanceNorm generators (that project's default) are made tile-safe with ThumbInstanceNorm
+(``trainer.thumb_norm``): a context.onnx computes every InstanceNorm layer's statistics on a thumbnail
+and model.onnx uses them for every tile. Batch-norm generators are tile-safe as they are in eval mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections import OrderedDict
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from tessera.registry import RegistryError
+from trainer import networks
+from trainer.flops import count_gflops
+from trainer.onnx_export import ExportError
+from trainer.publish import ServingModel, add_style_meta_arguments, publish, style_meta_from
+from trainer.thumb_norm import ContextNormGenerator, StatsCollector
+
+ARCHS = ("resnet_9blocks", "resnet_6blocks", "unet_256")
+NORMS = ("instance", "batch")
+# Where each architecture keeps its first convolution, [ngf, input_nc, k, k]: it tells ngf and input_nc.
+_FIRST_CONV = {"resnet": "model.1.weight", "unet": "model.model.0.weight"}
+# ...and its last one: for resnet [output_nc, ngf, 7, 7]; for unet a transposed conv [2*ngf, output_nc, 4, 4].
+_LAST_CONV = {"resnet_9blocks": "model.26.weight", "resnet_6blocks": "model.23.weight",
+              "unet_256": "model.model.3.weight"}
+# A ResNet block with dropout has it at index 3, which moves its second convolution from 5 to 6
+# (with batch norm, index 6 otherwise holds the 1-d norm weight).
+_RESNET_DROPOUT_KEY = re.compile(r"^model\.\d+\.conv_block\.6\.weight$")
+_SHOWN_KEYS = 6
+
+
+class CheckpointError(ValueError):
+    """The checkpoint is unreadable or does not fit the chosen architecture; the message says how."""
+
+
+def load_state_dict(path: Path) -> OrderedDict[str, torch.Tensor]:
+    """Read a state dict saved by ``torch.save``; tensors only, no pickled code is executed."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such file") from None
+    except Exception as exc:  # torch raises many kinds for corrupt or non-checkpoint files
+        raise CheckpointError(f"{path}: not a PyTorch state dict ({type(exc).__name__}: {exc})") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: expected a state dict (parameter name -> tensor)")
+    # Saved from nn.DataParallel: every key starts with "module.".
+    if state and all(k.startswith("module.") for k in state):
+        state = {k.removeprefix("module."): v for k, v in state.items()}
+    return OrderedDict(state)
+
+
+def build_generator(state: dict[str, torch.Tensor], arch: str, norm: str) -> tuple[nn.Module, dict]:
+    """``define_G`` with the checkpoint's widths and the weights loaded strictly; also its model args."""
+    family = arch.split("_")[0]
+    first = state.get(_FIRST_CONV[family])
+    if first is None or first.ndim != 4:
+        raise CheckpointError(f"this is not a {arch} checkpoint: it has no {_FIRST_CONV[family]}"
+                              f"{_guess_hint(state)}")
+    ngf, input_nc = int(first.shape[0]), int(first.shape[1])
+    last = state.get(_LAST_CONV[arch])
+    output_nc = 3  # when the last layer is missing, the strict load below says so
+    if last is not None and last.ndim == 4:
+        output_nc = int(last.shape[0] if family == "resnet" else last.shape[1])
+    use_dropout = family == "resnet" and any(_RESNET_DROPOUT_KEY.match(k) and v.ndim == 4 for k, v in state.items())
+    args = networks.generator_args(arch, input_nc, output_nc, ngf, norm, use_dropout)
+    net = networks.define_G(**args)
+    _load_strict(net, _without_instance_norm_buffers(net, state), arch, norm)
+    return net.eval(), args
+
+
+def _without_instance_norm_buffers(net: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    # PyTorch < 0.4 saved running statistics for InstanceNorm; the CycleGAN project drops them on load too.
+    stale = {f"{name}.{buf}" for name, m in net.named_modules() if isinstance(m, nn.InstanceNorm2d)
+             for buf in ("running_mean", "running_var", "num_batches_tracked")}
+    return {k: v for k, v in state.items() if k not in stale}
+
+
+def _load_strict(net: nn.Module, state: dict[str, torch.Tensor], arch: str, norm: str) -> None:
+    expected = net.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}" for k, v in expected.items()
+             if k in state and state[k].shape != v.shape]
+    if missing or unexpected or wrong:
+        parts = [f"{label} ({len(keys)}): {', '.join(keys[:_SHOWN_KEYS])}{' ...' * (len(keys) > _SHOWN_KEYS)}"
+                 for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong))
+                 if keys]
+        raise CheckpointError(f"checkpoint does not fit --arch {arch} --norm {norm}: {'; '.join(parts)}"
+                              f"{_guess_hint(state)}")
+    net.load_state_dict(state, strict=True)
+
+
+def _guess_hint(state: dict[str, torch.Tensor]) -> str:
+    """'; it looks like --arch X --norm Y' when the key names point to another combination."""
+    if _LAST_CONV["unet_256"] in state:
+        arch = "unet_256"
+    else:
+        arch = next((a for a in ("resnet_9blocks", "resnet_6blocks") if _LAST_CONV[a] in state), None)
+    if arch is None:
+        return ""
+    norm = "batch" if any(k.endswith("running_mean") for k in state) else "instance"
+    return f"; it looks like --arch {arch} --norm {norm}"
+
+
+def serving_model(net: nn.Module, norm: str) -> ServingModel:
+    """InstanceNorm: split into context (thumbnail statistics) and generator; batch norm: as it is."""
+    if norm == "instance":
+        return ServingModel(ContextNormGenerator(net).eval(), StatsCollector(net).eval())
+    return ServingModel(net)
+
+
+def import_checkpoint(checkpoint: Path, registry: Path, style: str, arch: str = "resnet_9blocks",
+                      norm: str = "instance", style_meta: dict | None = None, tensorrt: bool = False,
+                      log=print) -> int:
+    """Load, convert and publish a CycleGAN-project generator; return the new version number."""
+    net, args = build_generator(load_state_dict(checkpoint), arch, norm)
+    model = serving_model(net, norm)
+    model.training_info = {
+        "kind": "import-cyclegan",
+        "architecture": arch,
+        "architecture_args": args,
+        "dataset": f"imported from {checkpoint.name} (pytorch-CycleGAN-and-pix2pix checkpoint)",
+        "gflops_per_256": round(count_gflops(net, 256), 3),
+        "normalization": "ThumbInstanceNorm (statistics from the thumbnail)" if norm == "instance" else norm,
+    }
+    return publish(model, registry, style, style_meta, tensorrt=tensorrt, log=log)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", type=Path, help="latest_net_G.pth of pytorch-CycleGAN-and-pix2pix")
+    parser.add_argument("--registry", type=Path, required=True, help="model registry directory")
+    parser.add_argument("--style", required=True, help="style id, e.g. monet (lower case, digits, - and _)")
+    parser.add_argument("--arch", choices=ARCHS, default="resnet_9blocks", help="generator architecture")
+    parser.add_argument("--norm", choices=NORMS, default="instance", help="normalisation it was trained with")
+    parser.add_argument("--tensorrt", action="store_true", help="also build a TensorRT plan where a GPU exists")
+    add_style_meta_arguments(parser)
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        version = import_checkpoint(args.checkpoint, args.registry, args.style, args.arch, args.norm,
+                                    style_meta_from(args), args.tensorrt)
+    except (CheckpointError, RegistryError, ExportError, OSError) as exc:
+        print(f"import-cyclegan: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.registry / args.style / str(version)}")
+    return 0
