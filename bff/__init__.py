@@ -29,3 +29,9 @@ def create_app(config: GatewayConfig | None = None) -> Flask:
     for module in (api_styles, api_stylize, api_jobs, openapi, health, pages):
         app.register_blueprint(module.bp)
     return app
+
+
+def close_app(app: Flask) -> None:
+    """Releases what create_app opened: drops queued jobs and closes the gRPC channel."""
+    jobs.job_store_of(app).shutdown()
+    backend.backend_of(app).close()

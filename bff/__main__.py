@@ -10,7 +10,7 @@ import warnings
 import waitress
 from PIL import Image
 
-from bff import FORM_OVERHEAD_BYTES, create_app
+from bff import FORM_OVERHEAD_BYTES, close_app, create_app
 from bff.config import parse_args
 
 log = logging.getLogger("bff")
@@ -39,8 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
     finally:
         server.close()
-        app.extensions["tessera_jobs"].shutdown()
-        app.extensions["tessera"].close()
+        close_app(app)
         log.info("gateway stopped")
     return 0
 

@@ -68,6 +68,11 @@ def init_app(app: Flask, config: GatewayConfig) -> None:
     app.extensions[EXTENSION] = Backend(client=client, config=config)
 
 
+def backend_of(app: Flask) -> Backend:
+    """The Backend of `app`."""
+    return app.extensions[EXTENSION]
+
+
 def backend() -> Backend:
     """The current app's Backend."""
-    return current_app.extensions[EXTENSION]
+    return backend_of(current_app)

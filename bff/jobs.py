@@ -161,6 +161,11 @@ def init_app(app: Flask, config: GatewayConfig) -> None:
                                          ttl_s=config.job_ttl_s)
 
 
+def job_store_of(app: Flask) -> JobStore:
+    """The JobStore of `app`."""
+    return app.extensions[EXTENSION]
+
+
 def job_store() -> JobStore:
     """The current app's JobStore."""
-    return current_app.extensions[EXTENSION]
+    return job_store_of(current_app)

@@ -1,0 +1,36 @@
+"""Fixtures for the gateway tests: apps wired to a real inference server, or to none at all."""
+
+from __future__ import annotations
+
+import pytest
+
+from bff import close_app, create_app
+from bff.config import GatewayConfig
+from tests.bff.live import closed_port_address
+
+
+def make_app(**overrides):
+    """A gateway app with test-sized deadlines; overrides are GatewayConfig fields."""
+    settings = {"rpc_timeout_s": 5.0, "stylize_timeout_s": 60.0, "styles_cache_s": 0.0, **overrides}
+    return create_app(GatewayConfig(**settings))
+
+
+@pytest.fixture
+def app(inference_server):
+    """The gateway in front of the session's real inference server (serving tests.support.TINY_STYLE)."""
+    app = make_app(servers=(inference_server,))
+    yield app
+    close_app(app)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def down_client():
+    """A test client of a gateway whose only inference server address has nothing listening."""
+    app = make_app(servers=(closed_port_address(),))
+    yield app.test_client()
+    close_app(app)

@@ -1,0 +1,42 @@
+"""Serve a gateway app over real HTTP with waitress, in a thread, on a free loopback port."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import waitress
+from flask import Flask
+from waitress import wasyncore
+
+
+@contextmanager
+def serving(app: Flask, threads: int = 8) -> Iterator[str]:
+    """Yields the base URL (http://127.0.0.1:PORT) while waitress serves `app`; stops it afterwards."""
+    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=threads)
+    stop = threading.Event()
+
+    def run() -> None:
+        # waitress's own run() only returns on KeyboardInterrupt; poll its loop so we can stop it.
+        while not stop.is_set():
+            wasyncore.loop(timeout=0.05, map=server._map, count=1)
+
+    thread = threading.Thread(target=run, name="test-gateway", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}"
+    finally:
+        stop.set()
+        thread.join(5)
+        for channel in list(server._map.values()):
+            channel.close()
+        server.task_dispatcher.shutdown()
+
+
+def closed_port_address() -> str:
+    """A loopback HOST:PORT that nothing listens on (the OS just handed it out and it was closed)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{sock.getsockname()[1]}"

@@ -1,0 +1,58 @@
+"""Test pictures made on the spot with Pillow: photos, odd modes, broken and hostile files."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+from PIL import Image, ImageCms
+
+
+def gradient(width: int = 96, height: int = 64) -> np.ndarray:
+    """An RGB8 picture whose left and top edges are recognisable after any rotation."""
+    x = np.linspace(0, 255, width, dtype=np.float32)[None, :]
+    y = np.linspace(0, 255, height, dtype=np.float32)[:, None]
+    return np.stack([np.broadcast_to(x, (height, width)), np.broadcast_to(y, (height, width)),
+                     np.full((height, width), 128.0)], axis=2).astype(np.uint8)
+
+
+def encoded(image: Image.Image | np.ndarray, fmt: str = "PNG", **options) -> bytes:
+    """The picture saved as `fmt` (PNG, JPEG, WEBP, GIF, ...) with Pillow's save options."""
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims width x height pixels: a decompression bomb's calling card."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(
+        b"IEND", b"")
+
+
+def with_exif_orientation(pixels: np.ndarray, orientation: int) -> bytes:
+    """A JPEG of `pixels` whose EXIF says to rotate it (6 = turn 90° clockwise to view)."""
+    image = Image.fromarray(pixels)
+    exif = image.getexif()
+    exif[0x0112] = orientation
+    exif[0x010F] = "TestCam"  # Make: metadata that must not survive
+    return encoded(image, "JPEG", exif=exif.tobytes(), quality=95)
+
+
+def swapped_primaries_profile() -> bytes:
+    """An ICC profile like sRGB but with the red and green primaries exchanged: a wide-gamut stand-in
+    whose effect is easy to see (its "red" is sRGB green)."""
+    profile = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    (count,) = struct.unpack(">I", profile[128:132])
+    entries = {bytes(profile[at:at + 4]): at for at in range(132, 132 + 12 * count, 12)}
+    red, green = entries[b"rXYZ"] + 4, entries[b"gXYZ"] + 4  # each entry: signature, offset, size
+    profile[red:red + 8], profile[green:green + 8] = profile[green:green + 8], profile[red:red + 8]
+    return bytes(profile)
