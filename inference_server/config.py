@@ -15,7 +15,7 @@ class ServerConfig:
     registry: Path
     host: str = "127.0.0.1"
     port: int = 50051
-    metrics_port: int = 0
+    metrics_port: int = -1
     threads: int = 0
     max_batch_size: int = 4
     max_queue_delay_ms: float = 2.0
@@ -32,7 +32,7 @@ _FLAGS = [
     ("--registry", Path, "TESSERA_REGISTRY", "model registry directory (required)"),
     ("--host", str, "TESSERA_HOST", "address to listen on"),
     ("--port", int, "TESSERA_PORT", "gRPC port; 0 picks a free one (the chosen port is printed)"),
-    ("--metrics-port", int, "TESSERA_METRICS_PORT", "Prometheus /metrics port; 0 turns metrics off"),
+    ("--metrics-port", int, "TESSERA_METRICS_PORT", "/metrics port; 0 picks a free one, -1 turns metrics off"),
     ("--threads", int, "TESSERA_THREADS", "ONNX Runtime intra-op threads per model; 0 = all cores"),
     ("--max-batch-size", int, "TESSERA_MAX_BATCH_SIZE", "tiles per runtime call"),
     ("--max-queue-delay-ms", float, "TESSERA_MAX_QUEUE_DELAY_MS", "how long a tile waits for a batch"),

@@ -107,7 +107,7 @@ def serve(config: ServerConfig) -> None:
     """Run until SIGTERM or SIGINT, then let in-flight calls finish within the grace period."""
     log.info("configuration: %s", asdict(config))
     metrics = ServerMetrics()
-    if config.metrics_port:
+    if config.metrics_port >= 0:
         metrics_port = metrics.serve(config.metrics_port, config.host)
         print(f"metrics on http://{config.host}:{metrics_port}/metrics", flush=True)
     running = start(config, metrics)

@@ -169,9 +169,11 @@ class TesseraClient:
         try:
             result, pinned = pool.run(tile_size, progress)
         except grpc.RpcError as error:
-            raise TesseraError.from_rpc(error) from None
-        finally:
             pool.cancel()
+            raise TesseraError.from_rpc(error) from None
+        except BaseException:
+            pool.cancel()
+            raise
         return StylizeResult(image=result, version=pinned)
 
     def stylize_encoded(self, data: bytes, style: str, *, strength: float = 1.0, output_format: str = "",

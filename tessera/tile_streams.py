@@ -107,6 +107,7 @@ class StreamPool:
         return canvas.image(), accepted.version
 
     def cancel(self) -> None:
+        """Cancel every stream still running (after a failure; finished calls ignore it)."""
         for stream in self._streams:
             stream.cancel()
 
@@ -128,8 +129,10 @@ class StreamPool:
             return event.accepted
 
     def _gather(self, canvas: Canvas, total: int, progress: Callable[[int, int], None] | None) -> None:
+        """Place results until every tile is in and every stream has closed."""
         done, reopened = 0, 0
-        while done < total:
+        open_streams = set(self._streams)
+        while done < total or open_streams:
             stream, event = self._next_event()
             if isinstance(event, pb.StylizeTilesResponse):
                 if event.HasField("tile"):
@@ -137,13 +140,15 @@ class StreamPool:
                     done += 1
                     if progress is not None:
                         progress(done, total)
-            elif stream.pending:
+                continue
+            open_streams.discard(stream)
+            if stream.pending:
                 error = event if event is not None else ProtocolError(
                     f"the server closed a stream with {len(stream.pending)} tiles unanswered")
                 if error.code() not in RETRYABLE or reopened >= MAX_REOPENED_STREAMS:
                     raise error
                 reopened += 1
-                self._retry(stream)
+                open_streams.add(self._retry(stream))
 
     def _place(self, canvas: Canvas, stream: _Stream, result: pb.TileResult) -> None:
         core = stream.pending.pop(result.index, None)
@@ -151,12 +156,13 @@ class StreamPool:
             raise ProtocolError(f"the server answered tile {result.index}, which it was not sent")
         canvas.add(Rect(result.x, result.y, result.width, result.height), result.rgb, core)
 
-    def _retry(self, failed: _Stream) -> None:
+    def _retry(self, failed: _Stream) -> _Stream:
         replacement = self._open()
         for index, core in sorted(failed.pending.items()):
             self._send(replacement, index, core)
         failed.pending.clear()
         replacement.finish()
+        return replacement
 
     def _send(self, stream: _Stream, index: int, core: Rect) -> None:
         height, width = self._pixels.shape[:2]

@@ -26,6 +26,14 @@ def running_server(registry: Path, timeout: float = 60.0, **flags: object) -> It
     Extra keyword flags become command-line flags (poll_interval=0.2 -> --poll-interval 0.2).
     The process is stopped with SIGTERM (then killed) when the block ends.
     """
+    with server_process(registry, timeout, **flags) as (_, address, _):
+        yield address
+
+
+@contextmanager
+def server_process(registry: Path, timeout: float = 60.0,
+                   **flags: object) -> Iterator[tuple[subprocess.Popen, str, Path]]:
+    """Like `running_server`, but yields (process, address, log file) for tests of its lifecycle."""
     args = [sys.executable, "-m", "inference_server", "--registry", str(registry), "--host", "127.0.0.1",
             "--port", "0", "--threads", "1"]
     for key, value in flags.items():
@@ -38,7 +46,7 @@ def running_server(registry: Path, timeout: float = 60.0, **flags: object) -> It
         try:
             address = wait_for_address(process, log_path, timeout)
             _wait_serving(address, timeout)
-            yield address
+            yield process, address, log_path
         finally:
             stop_process(process)
 

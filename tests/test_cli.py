@@ -1,0 +1,46 @@
+"""The `tessera` command against a real server."""
+
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+from tests.support import TINY_STYLE
+
+
+def tessera(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tessera.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_styles_lists_the_serving_style(inference_server):
+    result = tessera("styles", "--server", inference_server)
+    assert result.returncode == 0, result.stderr
+    assert TINY_STYLE in result.stdout and "SERVING" in result.stdout
+
+
+def test_stylize_turns_a_3000x2000_photo_into_a_3000x2000_image(inference_server, tmp_path):
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:2000, 0:3000]
+    photo = np.stack([xx % 256, yy % 256, (xx // 12 + yy // 8) % 256], axis=-1) + rng.integers(0, 8, (2000, 3000, 3))
+    Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8)).save(tmp_path / "photo.jpg", quality=90)
+    result = tessera("stylize", str(tmp_path / "photo.jpg"), "-o", str(tmp_path / "out.webp"),
+                     "--style", TINY_STYLE, "--server", inference_server, "--strength", "0.8")
+    assert result.returncode == 0, result.stderr
+    with Image.open(tmp_path / "out.webp") as out:
+        assert (out.format, out.size) == ("WEBP", (3000, 2000))
+    assert "3000x2000" in result.stdout
+
+
+def test_unknown_style_and_unreadable_input_give_one_clear_line(inference_server, tmp_path):
+    (tmp_path / "notes.png").write_text("not an image")
+    missing = tessera("stylize", str(tmp_path / "notes.png"), "-o", str(tmp_path / "o.png"), "--style", TINY_STYLE,
+                      "--server", inference_server)
+    assert missing.returncode == 1
+    assert "notes.png: the file is not a PNG, JPEG or WebP image" in missing.stderr
+    Image.new("RGB", (8, 8)).save(tmp_path / "small.png")
+    unknown = tessera("stylize", str(tmp_path / "small.png"), "-o", str(tmp_path / "o.png"), "--style", "nope",
+                      "--server", inference_server)
+    assert unknown.returncode == 1
+    assert "not found: unknown style 'nope'" in unknown.stderr
+    assert "Traceback" not in unknown.stderr + missing.stderr

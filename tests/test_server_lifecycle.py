@@ -1,0 +1,123 @@
+"""The server while the registry changes under it, while stopping, and as operators see it."""
+
+import queue
+import re
+import time
+import urllib.request
+
+import grpc
+import numpy as np
+import pytest
+
+from tessera.client import TesseraClient
+from tessera.v1 import admin_pb2 as apb
+from tessera.v1 import admin_pb2_grpc as apb_grpc
+from tessera.v1 import style_transfer_pb2 as pb
+from tessera.v1 import style_transfer_pb2_grpc as pb_grpc
+from tests.support.server import server_process
+from tests.support.tiny_model import TinyGenerator, whole_image_reference, write_tiny_version
+
+STYLE = "swappable"
+SIZE = 32  # one 32x32 tile, no halo needed beyond the image
+
+
+class OpenStream:
+    """A StylizeTiles call whose requests the test feeds one at a time."""
+
+    def __init__(self, stub, image: np.ndarray) -> None:
+        self.requests: queue.SimpleQueue = queue.SimpleQueue()
+        self.image = image
+        height, width = image.shape[:2]
+        self.requests.put(pb.StylizeTilesRequest(header=pb.StreamHeader(style=STYLE, image_width=width,
+                                                                        image_height=height)))
+        self.replies = stub.StylizeTiles(iter(self.requests.get, None), timeout=60)
+
+    def send_whole_image_as_tile(self, index: int = 0) -> None:
+        height, width = self.image.shape[:2]
+        self.requests.put(pb.StylizeTilesRequest(tile=pb.Tile(index=index, x=0, y=0, width=width, height=height,
+                                                              rgb=self.image.tobytes())))
+
+    def close(self) -> None:
+        self.requests.put(None)
+
+
+def _pixels(reply: pb.StylizeTilesResponse) -> np.ndarray:
+    tile = reply.tile
+    return np.frombuffer(tile.rgb, dtype=np.uint8).reshape(tile.height, tile.width, 3)
+
+
+def _wait_until(predicate, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def registry(tmp_path):
+    root = tmp_path / "registry"
+    write_tiny_version(root, STYLE, tmp_path, seed=0)
+    return root
+
+
+def test_a_new_version_is_picked_up_while_an_open_stream_stays_on_its_version(registry, tmp_path):
+    image = np.random.default_rng(5).integers(0, 256, size=(SIZE, SIZE, 3), dtype=np.uint8)
+    with server_process(registry, poll_interval=0.2) as (_, address, _), grpc.insecure_channel(address) as channel:
+        stub = pb_grpc.StyleTransferStub(channel)
+        old = OpenStream(stub, image)
+        assert next(old.replies).accepted.version == 1
+        write_tiny_version(registry, STYLE, tmp_path, seed=1)
+        with TesseraClient(address) as client:
+            _wait_until(lambda: client.list_styles()[0].serving_version == 2)
+            new_result = client.stylize(image, STYLE)
+        old.send_whole_image_as_tile()
+        old.close()
+        (old_reply,) = list(old.replies)
+        assert np.array_equal(_pixels(old_reply), whole_image_reference(TinyGenerator(0), image))
+        assert new_result.version == 2
+        assert np.array_equal(new_result.image, whole_image_reference(TinyGenerator(1), image))
+
+
+def test_sigterm_lets_an_open_stream_finish_then_exits_cleanly(registry):
+    image = np.zeros((SIZE, SIZE, 3), dtype=np.uint8)
+    with server_process(registry, grace_seconds=20) as (process, address, log), \
+            grpc.insecure_channel(address) as channel:
+        stream = OpenStream(pb_grpc.StyleTransferStub(channel), image)
+        assert next(stream.replies).HasField("accepted")
+        process.terminate()
+        _wait_until(lambda: "stopping" in log.read_text())
+        stream.send_whole_image_as_tile()
+        stream.close()
+        assert len(list(stream.replies)) == 1
+        assert process.wait(timeout=30) == 0
+
+
+def test_metrics_count_tiles_and_show_loaded_versions(registry):
+    with server_process(registry, metrics_port=0) as (_, address, log), TesseraClient(address) as client:
+        client.stylize(np.zeros((40, 40, 3), dtype=np.uint8), STYLE, tile_size=16)
+        url = re.search(r"metrics on (\S+)", log.read_text()).group(1)
+        text = urllib.request.urlopen(url, timeout=10).read().decode()
+    assert f'tessera_tiles_total{{code="OK",style="{STYLE}"}} 9.0' in text
+    assert f'tessera_requests_total{{code="OK",method="StylizeTiles",style="{STYLE}"}} 1.0' in text
+    assert re.search(rf'tessera_loaded_version{{runtime="onnxruntime-cpu",serving="true",style="{STYLE}",'
+                     rf'version="1"}} 1.0', text)
+
+
+def test_admin_rpcs_need_the_token_and_pin_and_roll_back(registry, tmp_path):
+    write_tiny_version(registry, STYLE, tmp_path, seed=1)
+    with server_process(registry, admin_token="s3cret") as (_, address, _), \
+            grpc.insecure_channel(address) as channel:
+        admin = apb_grpc.AdminStub(channel)
+        with pytest.raises(grpc.RpcError) as caught:
+            admin.Status(apb.StatusRequest(), timeout=10)
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        auth = [("authorization", "Bearer s3cret")]
+        assert admin.Status(apb.StatusRequest(), metadata=auth, timeout=10).styles[0].serving_version == 2
+        rolled = admin.Rollback(apb.RollbackRequest(style=STYLE), metadata=auth, timeout=10).style
+        assert (rolled.serving_version, rolled.pinned) == (1, True)
+        unpinned = admin.Unpin(apb.UnpinRequest(style=STYLE), metadata=auth, timeout=10).style
+        assert (unpinned.serving_version, unpinned.pinned) == (2, False)
+        with pytest.raises(grpc.RpcError) as caught:
+            admin.Pin(apb.PinRequest(style=STYLE, version=9), metadata=auth, timeout=10)
+        assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "cannot pin version 9" in caught.value.details()
