@@ -102,6 +102,9 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.load_size < self.crop_size:
             raise ConfigError(f"load_size ({self.load_size}) must be at least crop_size ({self.crop_size})")
+        multiple = {"unet_256": 256, "unet_128": 128}.get(self.netG, 4)
+        if self.crop_size % multiple:
+            raise ConfigError(f"{self.netG} needs crop_size to be a multiple of {multiple}, got {self.crop_size}")
         if self.context and self.netG != "compact":
             raise ConfigError("context works with netG=compact only")
         self._validate_data()

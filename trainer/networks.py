@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
-from trainer.compact import CompactGenerator, image_context  # noqa: F401  (re-exported)
+from trainer.compact import CONTEXT_DIM, CompactGenerator, image_context  # noqa: F401  (re-exported)
 from trainer.flops import count_gflops  # noqa: F401  (re-exported)
 
 GENERATOR_ARCHS = ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks", "compact")

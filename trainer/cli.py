@@ -1,0 +1,163 @@
+"""The ``tessera-train`` command line: train, resume, and the evaluate/export/import subcommands.
+
+Every TrainConfig field is also a flag (``lambda_recon`` -> ``--lambda-recon``); flags override a
+``--config`` JSON file. Bad input ends with one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from trainer import runs
+from trainer.config import ConfigError, TrainConfig, field_type
+from trainer.data import DataError
+from trainer.teacher import TeacherError
+
+# Subcommands implemented in their own modules: each has add_arguments(parser) and main(args) -> int.
+EXTERNAL_COMMANDS = {
+    "evaluate": ("trainer.evaluate", "score a run: PSNR/SSIM (paired) or fid_effnetlite0 (unpaired)"),
+    "export": ("trainer.export", "write a run's generator into a model registry as a new version"),
+    "import-cyclegan": ("trainer.import_cyclegan", "turn a pytorch-CycleGAN-and-pix2pix latest_net_G.pth "
+                                                   "into a registry version"),
+}
+USER_ERRORS = (ConfigError, DataError, TeacherError, runs.RunError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tessera-train", description="Train and publish Tessera generators.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    train = sub.add_parser("train", help="start a training run", description="Start a training run.")
+    train.add_argument("--config", type=Path, help="JSON file of settings; flags override it")
+    train.add_argument("--dry-run", action="store_true", help="train one batch in a temporary run dir")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_config_flags(train)
+    train.set_defaults(func=cmd_train)
+    resume = sub.add_parser("resume", help="continue a run from its latest checkpoint")
+    resume.add_argument("run_dir", type=Path)
+    resume.add_argument("--steps", type=int, help="new total number of steps (to train longer)")
+    resume.add_argument("--no-progress", action="store_true", help="no progress bar")
+    resume.set_defaults(func=cmd_resume)
+    for name, (module, help_text) in EXTERNAL_COMMANDS.items():
+        _register_external(sub, name, module, help_text)
+    return parser
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("training settings (see TrainConfig; they override --config)")
+    for f in dataclasses.fields(TrainConfig):
+        flag, kind = "--" + f.name.replace("_", "-"), field_type(f)
+        help_text = f"{f.metadata['help']} (default: {f.default!r})"
+        if kind is bool:
+            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
+                               help=help_text)
+        else:
+            group.add_argument(flag, dest=f.name, type=kind, default=None, help=help_text)
+
+
+def _register_external(sub, name: str, module_name: str, help_text: str) -> None:
+    """Add a subcommand from its module; if the module cannot be imported, a stub that says why."""
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        reason = f"the {name} command is unavailable: cannot import {module_name} ({exc})"
+        parser = sub.add_parser(name, help=f"(unavailable) {help_text}")
+        parser.add_argument("rest", nargs=argparse.REMAINDER)
+        parser.set_defaults(func=lambda _args: _fail(reason))
+        return
+    parser = sub.add_parser(name, help=help_text, description=help_text)
+    module.add_arguments(parser)
+    parser.set_defaults(func=module.main)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The run's TrainConfig: --config file values, overridden by flags, defaults resolved, validated."""
+    values = dataclasses.asdict(TrainConfig.load(args.config)) if args.config else {}
+    for f in dataclasses.fields(TrainConfig):
+        if getattr(args, f.name, None) is not None:
+            values[f.name] = getattr(args, f.name)
+    cfg = TrainConfig.from_dict(values).resolved()
+    cfg.validate()
+    return cfg
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from trainer import distributed, loop
+
+    cfg = config_from_args(args)
+    if args.dry_run:
+        cfg = dataclasses.replace(cfg, steps=1, run_dir=tempfile.mkdtemp(prefix="tessera-dry-run-"))
+    ctx = distributed.setup(cfg.device)
+    try:
+        path = _agree_on_run_dir(cfg, ctx)
+        cfg = dataclasses.replace(cfg, run_dir=str(path))
+        if ctx.is_main:
+            runs.prepare(path, cfg)
+            print(f"config:\n{cfg.to_json()}", flush=True)
+        ctx.barrier()
+        records = loop.train(cfg, path, ctx, progress=not args.no_progress)
+        if ctx.is_main:
+            print(f"step {cfg.steps}: " + ", ".join(f"{k} {v:.4f}" for k, v in records[-1].items() if k != "step"))
+            print("dry run OK" if args.dry_run else f"run directory: {path}")
+    finally:
+        distributed.teardown(ctx)
+        if args.dry_run and ctx.is_main:
+            shutil.rmtree(cfg.run_dir, ignore_errors=True)
+    return 0
+
+
+def _agree_on_run_dir(cfg: TrainConfig, ctx) -> Path:
+    """Rank 0 names the run directory (or the error), and every process uses its answer."""
+    answer: tuple[str, str] = ("", "")
+    if ctx.is_main:
+        try:
+            answer = (str(runs.new_run_dir(cfg)), "")
+        except runs.RunError as exc:
+            answer = ("", str(exc))
+    path, error = ctx.broadcast(answer)
+    if error:
+        raise runs.RunError(error)
+    return Path(path)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from trainer import distributed, loop
+
+    state = runs.load_checkpoint(args.run_dir)
+    cfg = TrainConfig.from_dict(state["config"])
+    cfg = dataclasses.replace(cfg, run_dir=str(args.run_dir), steps=args.steps or cfg.steps)
+    cfg.validate()
+    if state["step"] >= cfg.steps:
+        raise ConfigError(f"{args.run_dir} is already at step {state['step']} of {cfg.steps}; "
+                          "pass --steps N to train longer")
+    ctx = distributed.setup(cfg.device)
+    try:
+        if ctx.is_main:
+            cfg.save(Path(args.run_dir) / runs.CONFIG_FILE)
+            print(f"resuming {args.run_dir} at step {state['step']} of {cfg.steps}", flush=True)
+        loop.train(cfg, Path(args.run_dir), ctx, state=state, progress=not args.no_progress)
+    finally:
+        distributed.teardown(ctx)
+    return 0
+
+
+def _fail(message: str) -> int:
+    print(f"tessera-train: error: {message}", file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` and run the subcommand; user errors print one line and return 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except USER_ERRORS as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        print("tessera-train: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,89 @@
+"""Process-group setup for ``torchrun``: DistributedDataParallel over gloo (CPU) or NCCL (GPUs).
+
+Without torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK) everything here degrades to a single
+process with no process group, so the same training code runs both ways.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+@dataclass
+class DistContext:
+    """Who this process is in the job, and the device it trains on."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        """Only the main process (rank 0) writes files and shows progress."""
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world > 1
+
+    def wrap(self, module: nn.Module) -> nn.Module:
+        """The module in DistributedDataParallel when there are several processes, else itself."""
+        if not self.active:
+            return module
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return nn.parallel.DistributedDataParallel(module, device_ids=ids)
+
+    def mean(self, values: dict[str, float]) -> dict[str, float]:
+        """Average scalar values over all processes (for logging the job's losses)."""
+        if not self.active or not values:
+            return values
+        keys = sorted(values)
+        t = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=self.device)
+        dist.all_reduce(t)
+        return {k: float(v) / self.world for k, v in zip(keys, t.tolist(), strict=True)}
+
+    def broadcast(self, obj):
+        """Rank 0's ``obj`` on every process (e.g. the run directory name)."""
+        if not self.active:
+            return obj
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def barrier(self) -> None:
+        if self.active:
+            dist.barrier()
+
+
+def pick_device(preference: str, local_rank: int = 0) -> torch.device:
+    """``cuda`` (this process's GPU) when asked for or when ``auto`` finds one, else the CPU."""
+    if preference == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device cuda was asked for, but no CUDA GPU is available")
+    if preference != "cpu" and torch.cuda.is_available():
+        return torch.device("cuda", local_rank)
+    return torch.device("cpu")
+
+
+def setup(device_preference: str = "auto") -> DistContext:
+    """Join the torchrun job if there is one (NCCL on GPUs, gloo on CPUs) and describe this process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = pick_device(device_preference, local_rank)
+    if world > 1 and not dist.is_initialized():
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=rank, world_size=world)
+    return DistContext(rank=rank, world=world, local_rank=local_rank, device=device)
+
+
+def teardown(ctx: DistContext) -> None:
+    """Leave the process group (no-op for a single process)."""
+    if ctx.active and dist.is_initialized():
+        dist.destroy_process_group()

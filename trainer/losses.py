@@ -1,0 +1,57 @@
+"""Training losses: adversarial (vanilla BCE or LSGAN), reconstruction (L1 or MSE), perceptual."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class GANLoss(nn.Module):
+    """Adversarial loss against an all-real or all-fake target the size of the PatchGAN output.
+
+    ``vanilla`` is the pix2pix paper's cross-entropy (on logits, for numerical stability);
+    ``lsgan`` is the least-squares loss CycleGAN uses.
+    """
+
+    def __init__(self, mode: str):
+        super().__init__()
+        if mode not in ("vanilla", "lsgan"):
+            raise ValueError(f"unknown gan_mode {mode!r}")
+        self.loss = nn.BCEWithLogitsLoss() if mode == "vanilla" else nn.MSELoss()
+
+    def forward(self, prediction: torch.Tensor, target_is_real: bool) -> torch.Tensor:
+        target = torch.ones_like(prediction) if target_is_real else torch.zeros_like(prediction)
+        return self.loss(prediction, target)
+
+
+def recon_loss(kind: str) -> nn.Module:
+    """Pixel reconstruction loss by name: ``l1`` (the pix2pix paper's) or ``mse``."""
+    if kind == "l1":
+        return nn.L1Loss()
+    if kind == "mse":
+        return nn.MSELoss()
+    raise ValueError(f"unknown recon_loss {kind!r}; choose l1 or mse")
+
+
+class PerceptualLoss(nn.Module):
+    """Mean L1 distance between frozen EfficientNet-Lite0 feature maps of output and target."""
+
+    def __init__(self, device: str | torch.device = "cpu"):
+        super().__init__()
+        # Heavy and optional: imported only when a run asks for a perceptual term.
+        from trainer.effnet_lite0 import load_effnet_lite0_features
+
+        self.features = load_effnet_lite0_features(device)
+        for p in self.features.parameters():
+            p.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> PerceptualLoss:
+        super().train(mode)
+        self.features.train(False)  # frozen batch-norm statistics, always
+        return self
+
+    def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            target_maps = self.features(target)
+        maps = self.features(output)
+        return sum(nn.functional.l1_loss(a, b) for a, b in zip(maps, target_maps, strict=True)) / len(maps)

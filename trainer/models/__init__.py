@@ -1,0 +1,14 @@
+"""The training kinds: what one step does for pix2pix, distillation and CycleGAN."""
+
+from __future__ import annotations
+
+from trainer.config import TrainConfig
+from trainer.distributed import DistContext
+from trainer.models.base import GANModel
+from trainer.models.cyclegan import CycleGANModel
+from trainer.models.pix2pix import Pix2PixModel
+
+
+def build_model(cfg: TrainConfig, ctx: DistContext) -> GANModel:
+    """The model for ``cfg.kind``; distillation trains a pix2pix model on teacher-made pairs."""
+    return CycleGANModel(cfg, ctx) if cfg.kind == "cyclegan" else Pix2PixModel(cfg, ctx)

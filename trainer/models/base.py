@@ -1,0 +1,110 @@
+"""What every training kind shares: named networks, their optimizers and schedulers, and state.
+
+A model declares its networks by name (``G``, ``D`` or ``G_A``, ``G_B``, ``D_A``, ``D_B``) and
+implements ``train_step(batch, step) -> losses``. Saving and loading go by those names, so a checkpoint
+describes itself: weights, the arguments that rebuild each network, optimizer and scheduler state.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from trainer import networks
+from trainer.config import TrainConfig
+from trainer.distributed import DistContext
+from trainer.losses import PerceptualLoss
+
+
+def set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
+    """Freeze or unfreeze parameters (the discriminators while the generators learn)."""
+    for net in nets:
+        for p in net.parameters():
+            p.requires_grad_(flag)
+
+
+class GANModel:
+    """Base of the training kinds. Subclasses fill ``self.nets``/``self.net_args`` then call ``_setup``."""
+
+    generator_name = "G"
+
+    def __init__(self, cfg: TrainConfig, ctx: DistContext):
+        self.cfg, self.ctx, self.device = cfg, ctx, ctx.device
+        self.nets: dict[str, nn.Module] = {}
+        self.net_args: dict[str, dict] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.last_visuals: list[torch.Tensor] = []
+        self.perceptual = PerceptualLoss(self.device) if cfg.lambda_perceptual > 0 else None
+
+    # -- construction -------------------------------------------------------------------------
+
+    def add_generator(self, name: str, seed_offset: int) -> None:
+        c = self.cfg
+        args = networks.generator_args(c.netG, ngf=c.ngf, norm=c.norm, use_dropout=c.use_dropout,
+                                       context_dim=networks.CONTEXT_DIM if c.context else 0)
+        self.net_args[name] = args
+        self.nets[name] = networks.define_G(**args, seed=c.seed + seed_offset).to(self.device)
+
+    def add_discriminator(self, name: str, input_nc: int, seed_offset: int) -> None:
+        c = self.cfg
+        args = {"input_nc": input_nc, "ndf": c.ndf, "n_layers": c.n_layers_D, "norm": c.norm}
+        self.net_args[name] = args
+        self.nets[name] = networks.define_D(**args, seed=c.seed + seed_offset).to(self.device)
+
+    def add_optimizer(self, name: str, net_names: list[str]) -> None:
+        params = [p for n in net_names for p in self.nets[n].parameters()]
+        self.optimizers[name] = torch.optim.Adam(params, lr=self.cfg.lr, betas=(self.cfg.beta1, self.cfg.beta2))
+
+    def finish_setup(self) -> None:
+        """Wrap networks for DDP and create one linear-decay scheduler per optimizer."""
+        self.wrapped = {n: self.ctx.wrap(net) for n, net in self.nets.items()}
+        self.schedulers = {n: networks.get_scheduler(o, self.cfg.steps, self.cfg.lr_decay_start)
+                           for n, o in self.optimizers.items()}
+
+    # -- training -----------------------------------------------------------------------------
+
+    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
+        """One optimisation step on ``batch`` (the ``step``-th); returns the losses by name."""
+        raise NotImplementedError
+
+    def step_schedulers(self) -> None:
+        for s in self.schedulers.values():
+            s.step()
+
+    @property
+    def generator(self) -> nn.Module:
+        """The A->B generator (unwrapped)."""
+        return self.nets[self.generator_name]
+
+    def perceptual_term(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
+        if self.perceptual is None:
+            return None
+        return self.perceptual(output, target) * self.cfg.lambda_perceptual
+
+    # -- state --------------------------------------------------------------------------------
+
+    def extra_state(self) -> dict:
+        """Model-specific state beyond weights and optimizers (e.g. CycleGAN's image pools)."""
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        pass
+
+    def state_dict(self) -> dict:
+        return {
+            "nets": {n: net.state_dict() for n, net in self.nets.items()},
+            "net_args": self.net_args,
+            "generator": self.generator_name,
+            "optimizers": {n: o.state_dict() for n, o in self.optimizers.items()},
+            "schedulers": {n: s.state_dict() for n, s in self.schedulers.items()},
+            "extra": self.extra_state(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        for n, net in self.nets.items():
+            net.load_state_dict(state["nets"][n])
+        for n, o in self.optimizers.items():
+            o.load_state_dict(state["optimizers"][n])
+        for n, s in self.schedulers.items():
+            s.load_state_dict(state["schedulers"][n])
+        self.load_extra_state(state.get("extra", {}))

@@ -1,0 +1,139 @@
+"""Run directories: config, self-describing checkpoints, losses, sample grids and loss curves.
+
+Layout of a run directory::
+
+    config.json            the TrainConfig, with per-kind defaults resolved
+    losses.jsonl           one {"step": n, "<loss>": value, ...} line per training step
+    checkpoints/latest.pt  the newest checkpoint; step_<n>.pt are kept every checkpoint_every steps
+    samples/step_<n>.png   input | output | target rows
+    loss_curves.png        all losses so far
+
+A checkpoint holds everything needed to rebuild and continue: the config, each network's weights
+and constructor arguments, optimizer and scheduler state, the step and the RNG states.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from trainer import networks, plots
+from trainer.config import TrainConfig
+
+CHECKPOINT_FORMAT = "tessera-trainer-checkpoint/1"
+CONFIG_FILE = "config.json"
+LOSSES_FILE = "losses.jsonl"
+
+
+class RunError(ValueError):
+    """A run directory or checkpoint is missing or unusable; the message says which and why."""
+
+
+def new_run_dir(cfg: TrainConfig, root: Path = Path("runs")) -> Path:
+    """``cfg.run_dir`` or runs/<kind>-<netG>-<timestamp>; refuses a directory that already has a run."""
+    path = Path(cfg.run_dir) if cfg.run_dir else root / f"{cfg.kind}-{cfg.netG}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if (path / "checkpoints" / "latest.pt").exists():
+        raise RunError(f"{path} already holds a run; continue it with `resume {path}` or pick another run_dir")
+    return path
+
+
+def prepare(run_dir: Path, cfg: TrainConfig) -> None:
+    """Create the directory tree and write config.json."""
+    for sub in ("checkpoints", "samples"):
+        (run_dir / sub).mkdir(parents=True, exist_ok=True)
+    cfg.save(run_dir / CONFIG_FILE)
+
+
+def checkpoint_path(run_dir: Path, which: str = "latest") -> Path:
+    """``latest``, a step number, or a file name inside checkpoints/."""
+    name = f"step_{int(which):07d}.pt" if which.isdigit() else which if which.endswith(".pt") else f"{which}.pt"
+    return Path(run_dir) / "checkpoints" / name
+
+
+def save_checkpoint(run_dir: Path, cfg: TrainConfig, model, step: int, keep: bool = False) -> Path:
+    """Write checkpoints/latest.pt atomically (and step_<n>.pt too when ``keep``)."""
+    state = {"format": CHECKPOINT_FORMAT, "kind": cfg.kind, "config": dataclasses.asdict(cfg), "step": step,
+             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+             **model.state_dict()}
+    latest = checkpoint_path(run_dir)
+    tmp = latest.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, latest)  # a reader never sees half a checkpoint
+    if keep:
+        torch.save(state, checkpoint_path(run_dir, str(step)))
+    return latest
+
+
+def load_checkpoint(run_dir: Path, which: str = "latest") -> dict:
+    """The checkpoint as a dict; RunError if it is missing or not a trainer checkpoint."""
+    path = checkpoint_path(run_dir, which)
+    if not path.is_file():
+        raise RunError(f"no checkpoint {path} (is {run_dir} a run directory?)")
+    try:
+        # Our own files: they hold optimizer state, RNG states and numpy arrays besides tensors.
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises several types for truncated or foreign files
+        raise RunError(f"cannot read checkpoint {path}: {exc}") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise RunError(f"{path} is not a Tessera trainer checkpoint")
+    return state
+
+
+def restore_rng(state: dict) -> None:
+    rng = state["rng"]
+    torch.set_rng_state(rng["torch"])
+    np.random.set_state(rng["numpy"])
+    random.setstate(rng["python"])
+
+
+def load_generator(run_dir: Path, which: str = "latest") -> tuple[nn.Module, dict]:
+    """The trained A->B generator in eval mode, and {"config", "model_args", "step", "kind"}.
+
+    For CycleGAN that is G_A. ``model_args`` rebuild it with ``networks.define_G(**model_args)``.
+    """
+    state = load_checkpoint(Path(run_dir), which)
+    name = state["generator"]
+    args = state["net_args"][name]
+    net = networks.define_G(**args)
+    net.load_state_dict(state["nets"][name])
+    info = {"config": state["config"], "model_args": args, "step": state["step"], "kind": state["kind"]}
+    return net.eval(), info
+
+
+class RunLog:
+    """Appends losses and draws pictures for the main process."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / LOSSES_FILE
+
+    def truncate(self, step: int) -> None:
+        """Drop records at or after ``step`` (written after the checkpoint a resume starts from)."""
+        kept = [r for r in read_losses(self.run_dir) if r["step"] < step]
+        self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+
+    def append(self, step: int, losses: dict[str, float]) -> None:
+        with self.path.open("a") as f:
+            f.write(json.dumps({"step": step, **losses}) + "\n")
+
+    def pictures(self, step: int, visuals: list[torch.Tensor]) -> None:
+        """Sample grid for ``step`` and the loss curves so far."""
+        if visuals:
+            plots.save_grid(visuals, self.run_dir / "samples" / f"step_{step:07d}.png")
+        plots.save_loss_curves(read_losses(self.run_dir), self.run_dir / "loss_curves.png")
+
+
+def read_losses(run_dir: Path) -> list[dict]:
+    """All records of losses.jsonl (empty when there is none yet)."""
+    path = Path(run_dir) / LOSSES_FILE
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
