@@ -117,13 +117,18 @@ class StreamPool:
         return stream
 
     def _open_first(self) -> pb.StreamAccepted:
-        first = self._open()
+        """Open streams until one is accepted; transient failures try another replica."""
+        first, attempts = self._open(), 0
         while True:
             stream, event = self._next_event()
             if stream is not first:
                 continue
             if isinstance(event, grpc.RpcError):
-                raise event
+                if event.code() not in RETRYABLE or attempts >= MAX_REOPENED_STREAMS:
+                    raise event
+                self._streams.remove(first)
+                first, attempts = self._open(), attempts + 1
+                continue
             if event is None or not event.HasField("accepted"):
                 raise ProtocolError("the server did not accept the stream before sending results")
             return event.accepted

@@ -1,0 +1,50 @@
+"""One client, several server replicas: tiles spread over them, and survive a dead replica."""
+
+import re
+import urllib.request
+
+import numpy as np
+import pytest
+
+from tessera.client import TesseraClient
+from tests.support import TINY_STYLE
+from tests.support.server import server_process, stop_process
+from tests.support.tiny_model import TinyGenerator, whole_image_reference
+
+
+def _tiles_served(log_path) -> float:
+    url = re.search(r"metrics on (\S+)", log_path.read_text()).group(1)
+    text = urllib.request.urlopen(url, timeout=10).read().decode()
+    match = re.search(rf'tessera_tiles_total{{code="OK",style="{TINY_STYLE}"}} (\S+)', text)
+    return float(match.group(1)) if match else 0.0
+
+
+@pytest.fixture
+def two_replicas(tiny_registry):
+    with server_process(tiny_registry, metrics_port=0) as first, \
+            server_process(tiny_registry, metrics_port=0) as second:
+        yield first, second
+
+
+def test_tiles_of_one_image_spread_over_the_replicas(two_replicas):
+    (_, a, log_a), (_, b, log_b) = two_replicas
+    image = np.random.default_rng(2).integers(0, 256, size=(128, 128, 3), dtype=np.uint8)
+    with TesseraClient([a, b], timeout=30) as client:
+        # round_robin balances over the replicas it has connected to; a long-lived client (the
+        # gateway) has connected to all of them, which a few calls ensure here.
+        for _ in range(4):
+            client.list_styles()
+        result = client.stylize(image, TINY_STYLE, tile_size=32)
+    assert np.array_equal(result.image, whole_image_reference(TinyGenerator(0), image))
+    served = (_tiles_served(log_a), _tiles_served(log_b))
+    assert sum(served) == 16 and min(served) > 0
+
+
+def test_a_dead_replica_does_not_fail_the_image(two_replicas):
+    (dead, a, _), (_, b, _) = two_replicas
+    stop_process(dead)
+    image = np.random.default_rng(3).integers(0, 256, size=(96, 96, 3), dtype=np.uint8)
+    with TesseraClient([a, b], timeout=30) as client:
+        for _ in range(3):  # whichever replica round-robin tries first, every image completes
+            result = client.stylize(image, TINY_STYLE, tile_size=32)
+            assert np.array_equal(result.image, whole_image_reference(TinyGenerator(0), image))
