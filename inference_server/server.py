@@ -105,7 +105,7 @@ def _report(store: ModelStore, health_servicer, metrics: ServerMetrics) -> None:
 
 def serve(config: ServerConfig) -> None:
     """Run until SIGTERM or SIGINT, then let in-flight calls finish within the grace period."""
-    log.info("configuration: %s", asdict(config))
+    log.info("configuration: %s", {**asdict(config), "admin_token": "***" if config.admin_token else ""})
     metrics = ServerMetrics()
     if config.metrics_port >= 0:
         metrics_port = metrics.serve(config.metrics_port, config.host)
