@@ -21,8 +21,8 @@ from tessera.registry import RegistryError
 from trainer import networks
 from trainer.flops import count_gflops
 from trainer.onnx_export import ExportError
-from trainer.publish import ServingModel, add_style_meta_arguments, publish, style_meta_from
-from trainer.thumb_norm import ContextNormGenerator, StatsCollector
+from trainer.publish import add_style_meta_arguments, publish, style_meta_from
+from trainer.serving_model import serving_model
 
 ARCHS = ("resnet_9blocks", "resnet_6blocks", "unet_256")
 NORMS = ("instance", "batch")
@@ -112,19 +112,12 @@ def _guess_hint(state: dict[str, torch.Tensor]) -> str:
     return f"; it looks like --arch {arch} --norm {norm}"
 
 
-def serving_model(net: nn.Module, norm: str) -> ServingModel:
-    """InstanceNorm: split into context (thumbnail statistics) and generator; batch norm: as it is."""
-    if norm == "instance":
-        return ServingModel(ContextNormGenerator(net).eval(), StatsCollector(net).eval())
-    return ServingModel(net)
-
-
 def import_checkpoint(checkpoint: Path, registry: Path, style: str, arch: str = "resnet_9blocks",
                       norm: str = "instance", style_meta: dict | None = None, tensorrt: bool = False,
                       log=print) -> int:
     """Load, convert and publish a CycleGAN-project generator; return the new version number."""
     net, args = build_generator(load_state_dict(checkpoint), arch, norm)
-    model = serving_model(net, norm)
+    model = serving_model(net)
     model.training_info = {
         "kind": "import-cyclegan",
         "architecture": arch,

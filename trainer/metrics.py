@@ -115,16 +115,20 @@ def random_crops(images: list[torch.Tensor], n: int, size: int, seed: int) -> to
     return torch.stack(crops)
 
 
-def paired_crops(
-    a: list[torch.Tensor], b: list[torch.Tensor], n: int, size: int, seed: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Like ``random_crops`` but the same window from each aligned pair (a[i], b[i])."""
-    if len(a) != len(b):
-        raise ValueError(f"paired_crops needs as many A as B images, got {len(a)} and {len(b)}")
-    for i, (x, y) in enumerate(zip(a, b, strict=True)):
-        if x.shape[-2:] != y.shape[-2:]:
-            raise ValueError(f"pair {i}: A is {tuple(x.shape[-2:])} but B is {tuple(y.shape[-2:])} (H, W)")
-    stacked = [torch.cat([x, y]) for x, y in zip(a, b, strict=True)]
-    both = random_crops(stacked, n, size, seed)
-    c = a[0].shape[0]
-    return both[:, :c], both[:, c:]
+def aligned_crops(groups: list[list[torch.Tensor]], n: int, size: int, seed: int) -> list[torch.Tensor]:
+    """Like ``random_crops`` but the same windows from aligned images: groups[g][i] all show image i.
+
+    Returns one [n, C, size, size] tensor per group, e.g. (inputs, outputs, targets) crops.
+    """
+    count = len(groups[0])
+    for g, group in enumerate(groups):
+        if len(group) != count:
+            raise ValueError(f"aligned_crops: group {g} has {len(group)} images, group 0 has {count}")
+    for i, images in enumerate(zip(*groups, strict=True)):
+        sizes = {tuple(im.shape[-2:]) for im in images}
+        if len(sizes) > 1:
+            raise ValueError(f"aligned_crops: image {i} has different sizes (H, W) across groups: {sorted(sizes)}")
+    stacked = [torch.cat(images) for images in zip(*groups, strict=True)]
+    crops = random_crops(stacked, n, size, seed)
+    bounds = np.cumsum([0] + [group[0].shape[0] for group in groups])
+    return [crops[:, lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]

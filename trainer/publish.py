@@ -10,13 +10,11 @@ from __future__ import annotations
 import argparse
 import subprocess
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
-from torch import nn
 
 from tessera import registry
 from tessera.imageio import make_thumbnail
@@ -24,6 +22,7 @@ from tessera.tiling import MAX_HALO, round_up
 from trainer import onnx_export, tensorrt_build
 from trainer.halo import measure_halo, measure_size_multiple
 from trainer.metrics import psnr
+from trainer.serving_model import ServingModel, sample_image
 from trainer.tiled_check import run_tiled, run_whole
 
 THUMBNAIL_SIZE = 256
@@ -34,50 +33,13 @@ CHECK_TILE = 256
 MIN_TILED_PSNR_DB = 50.0
 
 
-@dataclass
-class ServingModel:
-    """What gets exported: a generator and, optionally, the model that computes its context.
-
-    ``generator(image)`` or, with a context model, ``generator(image, context)``;
-    ``context_model(thumbnail [1, 3, h, w]) -> [1, K]``.
-    """
-
-    generator: nn.Module
-    context_model: nn.Module | None = None
-    training_info: dict = field(default_factory=dict)
-    metrics: dict = field(default_factory=dict)
-
-    def context_for(self, image: torch.Tensor) -> torch.Tensor | None:
-        """The context row of ``image`` (computed on its first item), repeated for the batch."""
-        if self.context_model is None:
-            return None
-        with torch.no_grad():
-            return self.context_model(image[:1]).expand(image.shape[0], -1).contiguous()
-
-    def context_dim(self) -> int | None:
-        """K, the context row's length, or None without a context model."""
-        context = self.context_for(_sample())
-        return None if context is None else int(context.shape[1])
-
-    def run(self, image: torch.Tensor) -> torch.Tensor:
-        """The generator on whole images, with their own context where it takes one."""
-        context = self.context_for(image)
-        with torch.no_grad():
-            return self.generator(image) if context is None else self.generator(image, context)
-
-
-def _sample() -> torch.Tensor:
-    """A random 256x256 image: big enough for every generator, including unet_256."""
-    return torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(0)) * 2 - 1
-
-
 def measure_tiling(model: ServingModel, thumbnail_size: int = THUMBNAIL_SIZE) -> dict:
     """The manifest's ``tiling`` section, measured on the network (halo from gradients).
 
     A halo that is image-wide or larger than the server's MAX_HALO cannot give seamless crops:
     such a model is declared ``feather`` with the largest halo the server accepts.
     """
-    context = model.context_for(_sample())
+    context = model.context_for(sample_image())
 
     def fn(image: torch.Tensor) -> torch.Tensor:
         if context is None:

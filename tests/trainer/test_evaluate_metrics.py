@@ -7,9 +7,9 @@ import torch
 
 from trainer.metrics import (
     PSNR_CAP_DB,
+    aligned_crops,
     content_preservation,
     fid_effnetlite0,
-    paired_crops,
     psnr,
     random_crops,
     ssim,
@@ -65,8 +65,10 @@ def test_random_crops_are_reproducible_and_reject_small_images():
         random_crops(images, n=1, size=64, seed=0)
 
 
-def test_paired_crops_take_the_same_window_from_both_sides():
-    a = [_images(1, 40)[0]]
-    b = [a[0] * -1]
-    ca, cb = paired_crops(a, b, n=4, size=8, seed=1)
+def test_aligned_crops_take_the_same_window_from_every_group():
+    a = [_images(1, 40, seed=s)[0] for s in range(2)]
+    b = [-x for x in a]
+    grey = [x.mean(0, keepdim=True) for x in a]
+    ca, cb, cg = aligned_crops([a, b, grey], n=4, size=8, seed=1)
     assert torch.equal(ca, -cb)
+    assert cg.shape == (4, 1, 8, 8) and torch.allclose(cg, ca.mean(1, keepdim=True))

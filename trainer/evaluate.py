@@ -1,0 +1,214 @@
+"""``evaluate RUN_DIR``: quality figures of a trained generator on held-out images -> RUN_DIR/metrics.json.
+
+What is measured depends on the run's kind:
+- pix2pix: ``psnr`` and ``ssim`` of outputs against the held-out targets (whole images);
+- distill: ``psnr_to_teacher`` and ``ssim_to_teacher`` (whole images), ``fid_effnetlite0_to_teacher``
+  and its baseline ``fid_effnetlite0_input_to_teacher`` (the untouched photos against the teacher);
+- cyclegan: ``fid_effnetlite0_to_paintings`` (outputs against B-domain images), its baseline
+  ``fid_effnetlite0_input_to_paintings``, and ``content_preservation`` (see ``trainer.metrics``).
+
+The generator runs once per whole image (resized so its longest side is ``--max-side``); FID-like
+figures then use the same random crops of inputs, outputs and targets. ``fid_effnetlite0`` is a
+Fréchet distance on EfficientNet-Lite0 features, not Inception-FID: compare it only with itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from trainer import metrics
+from trainer.config import TrainConfig
+from trainer.data import DataError, list_images, load_image
+from trainer.effnet_lite0 import load_effnet_lite0_features, pooled_features
+from trainer.halo import measure_size_multiple
+from trainer.runs import RunError, load_generator
+from trainer.teacher import TeacherError
+from trainer.tiled_check import run_whole
+
+METRICS_FILE = "metrics.json"
+DEFAULT_HOLDOUT = Path("data/photos/holdout")
+DEFAULT_CROPS = 200  # fewer crops make the Fréchet distance's covariance estimate noisy
+DEFAULT_CROP_SIZE = 224  # EfficientNet-Lite0's native input size
+DEFAULT_MAX_SIDE = 512
+MAX_REFERENCE_IMAGES = 200
+
+
+class EvaluationError(ValueError):
+    """The run or its hold-out data cannot be evaluated; the message says why."""
+
+
+@dataclass
+class EvalOptions:
+    holdout_a: Path | None = None
+    holdout_b: Path | None = None
+    crops: int = DEFAULT_CROPS
+    crop_size: int = DEFAULT_CROP_SIZE
+    max_side: int = DEFAULT_MAX_SIDE
+    seed: int = 0
+    which: str = "latest"
+
+
+def load_rgb(path: Path, max_side: int) -> np.ndarray:
+    """uint8 HxWx3, shrunk so the longest side is at most ``max_side``; sides are multiples of 4
+    (the teachers' stride), never below 4."""
+    im = load_image(path)
+    scale = min(1.0, max_side / max(im.size))
+    w, h = (max(4, int(s * scale) // 4 * 4) for s in im.size)
+    return np.asarray(im.resize((w, h), Image.BICUBIC) if (w, h) != im.size else im)
+
+
+def to_chw(rgb8: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(rgb8.astype(np.float32).transpose(2, 0, 1) / 127.5 - 1.0)
+
+
+def generate(net: torch.nn.Module, images: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The generator on each whole image (padded to its size multiple like the server does)."""
+    multiple = measure_size_multiple(net)
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return net(torch.from_numpy(np.ascontiguousarray(batch))).numpy()
+
+    return [torch.from_numpy(run_whole(run, im.numpy(), multiple)) for im in images]
+
+
+def _holdout_a(cfg: TrainConfig, opts: EvalOptions) -> Path:
+    if opts.holdout_a:
+        return opts.holdout_a
+    if DEFAULT_HOLDOUT.is_dir():
+        return DEFAULT_HOLDOUT
+    raise EvaluationError(f"no hold-out photos: pass --holdout-a (the default {DEFAULT_HOLDOUT} does not exist; "
+                          "`make data` creates it)")
+
+
+def _paired_targets(files_a: list[Path], dir_b: Path, max_side: int, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    by_stem = {p.stem: p for p in list_images(dir_b)}
+    missing = [p.name for p in files_a if p.stem not in by_stem]
+    if missing:
+        raise EvaluationError(f"hold-out pairs do not match: {missing[0]} has no partner in {dir_b}")
+    targets = []
+    for path, image in zip(files_a, inputs, strict=True):
+        target = load_rgb(by_stem[path.stem], max_side)
+        if target.shape != image.shape:
+            target = np.asarray(Image.fromarray(target).resize(image.shape[1::-1], Image.BICUBIC))
+        targets.append(target)
+    return targets
+
+
+def _reference_images(folder: Path, max_side: int) -> list[np.ndarray]:
+    """B-domain images for unpaired runs, at most MAX_REFERENCE_IMAGES spread evenly over the folder."""
+    files = list_images(folder)
+    picks = np.linspace(0, len(files) - 1, min(len(files), MAX_REFERENCE_IMAGES)).round().astype(int)
+    return [load_rgb(files[i], max_side) for i in sorted(set(picks))]
+
+
+def _crop_size(opts: EvalOptions, *image_lists: list[torch.Tensor]) -> int:
+    """The requested crop size, shrunk to fit the smallest image (reported in metrics.json)."""
+    smallest = min(min(im.shape[-2:]) for images in image_lists for im in images)
+    return min(opts.crop_size, int(smallest))
+
+
+def _fid(feats: torch.nn.Module, a: torch.Tensor, b: torch.Tensor) -> float:
+    return metrics.fid_effnetlite0(pooled_features(a, feats), pooled_features(b, feats))
+
+
+def evaluate_run(run_dir: Path, opts: EvalOptions) -> dict:
+    """Compute the figures for the run's kind; return the metrics.json document (not yet written)."""
+    net, info = load_generator(run_dir, opts.which)
+    cfg = TrainConfig(**info["config"])
+    files_a = list_images(_holdout_a(cfg, opts))
+    inputs_rgb = [load_rgb(p, opts.max_side) for p in files_a]
+    inputs = [to_chw(x) for x in inputs_rgb]
+    outputs = generate(net, inputs)
+    summary = {"holdout_a": str(_holdout_a(cfg, opts)), "images": len(inputs)}
+
+    if cfg.kind == "cyclegan":
+        dir_b = opts.holdout_b or Path(cfg.data_b)
+        references = [to_chw(x) for x in _reference_images(dir_b, opts.max_side)]
+        size = _crop_size(opts, inputs, references)
+        crop_in, crop_out = metrics.aligned_crops([inputs, outputs], opts.crops, size, opts.seed)
+        crop_ref = metrics.random_crops(references, opts.crops, size, opts.seed + 1)
+        feats = load_effnet_lite0_features()
+        f_in, f_out, f_ref = (pooled_features(c, feats) for c in (crop_in, crop_out, crop_ref))
+        values = {
+            "fid_effnetlite0_to_paintings": metrics.fid_effnetlite0(f_out, f_ref),
+            "fid_effnetlite0_input_to_paintings": metrics.fid_effnetlite0(f_in, f_ref),
+            "content_preservation": metrics.content_preservation(f_in, f_out),
+        }
+        summary |= {"holdout_b": str(dir_b), "reference_images": len(references)}
+    else:
+        targets = [to_chw(x) for x in _targets(cfg, opts, files_a, inputs_rgb)]
+        suffix = "_to_teacher" if cfg.kind == "distill" else ""
+        values = {
+            f"psnr{suffix}": float(np.mean([metrics.psnr(o, t) for o, t in zip(outputs, targets, strict=True)])),
+            f"ssim{suffix}": float(np.mean([metrics.ssim(o, t) for o, t in zip(outputs, targets, strict=True)])),
+        }
+        size = _crop_size(opts, inputs)
+        if cfg.kind == "distill":
+            crop_in, crop_out, crop_t = metrics.aligned_crops([inputs, outputs, targets], opts.crops, size,
+                                                              opts.seed)
+            feats = load_effnet_lite0_features()
+            f_t = pooled_features(crop_t, feats)
+            values["fid_effnetlite0_to_teacher"] = metrics.fid_effnetlite0(pooled_features(crop_out, feats), f_t)
+            values["fid_effnetlite0_input_to_teacher"] = metrics.fid_effnetlite0(pooled_features(crop_in, feats), f_t)
+    summary |= {"crops": opts.crops, "crop_size": size, "max_side": opts.max_side, "seed": opts.seed}
+    return {"kind": cfg.kind, "step": info["step"], "evaluated_on": summary,
+            "metrics": {k: round(float(v), 4) for k, v in values.items()}}
+
+
+def _targets(cfg: TrainConfig, opts: EvalOptions, files_a: list[Path], inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """Aligned targets: the teacher's output (distill) or the B files with the same names (pix2pix)."""
+    if cfg.kind == "distill":
+        from trainer.loop import make_teacher
+
+        teacher = make_teacher(cfg)
+        return [teacher(x) for x in inputs]
+    if opts.holdout_b is None:
+        raise EvaluationError("pix2pix evaluation needs --holdout-b: the targets matching --holdout-a by name")
+    return _paired_targets(files_a, opts.holdout_b, opts.max_side, inputs)
+
+
+def read_metrics(run_dir: Path) -> dict:
+    """The ``metrics`` of RUN_DIR/metrics.json, or {} when the run was not evaluated."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.exists():
+        return {}
+    return dict(json.loads(path.read_text()).get("metrics", {}))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", type=Path, help="run directory with checkpoints/latest.pt")
+    parser.add_argument("--holdout-a", type=Path, help=f"held-out inputs (default {DEFAULT_HOLDOUT})")
+    parser.add_argument("--holdout-b", type=Path,
+                        help="pix2pix: held-out targets with the same names; cyclegan: B-domain images "
+                             "(default: the run's data_b)")
+    parser.add_argument("--crops", type=int, default=DEFAULT_CROPS, help="random crops for fid_effnetlite0")
+    parser.add_argument("--crop-size", type=int, default=DEFAULT_CROP_SIZE, help="crop side in pixels")
+    parser.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE,
+                        help="hold-out images are shrunk to this longest side first")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the crop positions")
+    parser.add_argument("--checkpoint", default="latest", help="latest or a step number")
+
+
+def main(args: argparse.Namespace) -> int:
+    opts = EvalOptions(args.holdout_a, args.holdout_b, args.crops, args.crop_size, args.max_side, args.seed,
+                       args.checkpoint)
+    if opts.crops < 2 or opts.crop_size < 16 or opts.max_side < 16:
+        print("evaluate: --crops must be at least 2, --crop-size and --max-side at least 16", file=sys.stderr)
+        return 2
+    try:
+        result = evaluate_run(args.run_dir, opts)
+    except (EvaluationError, RunError, DataError, TeacherError, ValueError) as exc:
+        print(f"evaluate: {exc}", file=sys.stderr)
+        return 2
+    (args.run_dir / METRICS_FILE).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result["metrics"], indent=2))
+    return 0

@@ -1,0 +1,79 @@
+"""``export RUN_DIR --registry DIR --style NAME``: a trained run's generator becomes a registry version.
+
+The generator is split for tiling the way its normalisation needs (``trainer.serving_model``), exported to
+ONNX, checked against PyTorch, measured (halo, size multiple, GFLOPs) and written with the run's
+training facts and the figures of ``evaluate`` (metrics.json) by ``trainer.publish``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from torch import nn
+
+from tessera.registry import RegistryError
+from trainer.evaluate import read_metrics
+from trainer.flops import count_gflops
+from trainer.onnx_export import ExportError
+from trainer.publish import add_style_meta_arguments, publish, style_meta_from
+from trainer.runs import RunError, load_generator
+from trainer.serving_model import serving_model
+
+
+def dataset_description(config: dict) -> str:
+    """What the run trained on, in words, from its saved config."""
+    if config["kind"] == "distill":
+        return (f"photos {config['data_a']} stylised by the teacher {config['teacher_onnx']} "
+                f"(style {config['teacher_style']})")
+    if config.get("data_ab"):
+        return f"side-by-side pairs {config['data_ab']} ({config['direction']})"
+    relation = "paired" if config["kind"] == "pix2pix" else "unpaired"
+    return f"{relation} folders A={config['data_a']} B={config['data_b']} ({config['direction']})"
+
+
+def training_facts(net: nn.Module, info: dict) -> dict:
+    """The manifest's ``training`` section (the git commit is added by ``publish``)."""
+    config = info["config"]
+    return {
+        "kind": info["kind"],
+        "architecture": info["model_args"]["arch"],
+        "architecture_args": info["model_args"],
+        "dataset": dataset_description(config),
+        "steps": info["step"],
+        "seed": config["seed"],
+        "gflops_per_256": round(count_gflops(net, 256), 3),
+    }
+
+
+def export_run(run_dir: Path, registry: Path, style: str, which: str = "latest", style_meta: dict | None = None,
+               tensorrt: bool = False, log=print) -> int:
+    """Publish the run's generator as the next version of ``style``; return the version number."""
+    net, info = load_generator(run_dir, which)
+    model = serving_model(net)
+    model.training_info = training_facts(net, info)
+    model.metrics = read_metrics(run_dir)
+    if not model.metrics:
+        log(f"note: {run_dir} has no metrics.json; run `evaluate {run_dir}` first to record quality figures")
+    return publish(model, registry, style, style_meta, tensorrt=tensorrt, log=log)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", type=Path, help="run directory with checkpoints/latest.pt")
+    parser.add_argument("--registry", type=Path, required=True, help="model registry directory")
+    parser.add_argument("--style", required=True, help="style id (lower case, digits, - and _)")
+    parser.add_argument("--checkpoint", default="latest", help="latest or a step number")
+    parser.add_argument("--tensorrt", action="store_true", help="also build a TensorRT plan where a GPU exists")
+    add_style_meta_arguments(parser)
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        version = export_run(args.run_dir, args.registry, args.style, args.checkpoint, style_meta_from(args),
+                             args.tensorrt)
+    except (RunError, RegistryError, ExportError, OSError) as exc:
+        print(f"export: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.registry / args.style / str(version)}")
+    return 0
