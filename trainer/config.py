@@ -43,7 +43,7 @@ class TrainConfig:
     flip: bool = _f(True, "random horizontal flips (not for distill: the teacher is not flip-equivariant)")
     # networks
     netG: str = _f("unet_256", "unet_256, unet_128, resnet_9blocks, resnet_6blocks or compact")
-    ngf: int = _f(64, "generator width (compact: stem width, 16 is the serving design)")
+    ngf: int = _f(0, "generator width; 0 = the architecture's default (64; compact: 16, the serving design)")
     ndf: int = _f(64, "discriminator width")
     n_layers_D: int = _f(3, "PatchGAN depth; 3 gives 70x70 patches")
     norm: str = _f("batch", "batch, instance or none (compact ignores it: it has no normalisation)")
@@ -96,10 +96,12 @@ class TrainConfig:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} is {getattr(self, name)!r}; choose one of {', '.join(allowed)}")
-        for name in ("crop_size", "batch_size", "steps", "ngf", "ndf", "n_layers_D", "sample_every",
+        for name in ("crop_size", "batch_size", "steps", "ndf", "n_layers_D", "sample_every",
                      "checkpoint_every", "num_threads", "teacher_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.ngf < 0:
+            raise ConfigError(f"ngf must be 0 (the default width) or more, got {self.ngf}")
         if self.load_size < self.crop_size:
             raise ConfigError(f"load_size ({self.load_size}) must be at least crop_size ({self.crop_size})")
         multiple = {"unet_256": 256, "unet_128": 128}.get(self.netG, 4)

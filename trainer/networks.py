@@ -22,6 +22,8 @@ from trainer.flops import count_gflops  # noqa: F401  (re-exported)
 
 GENERATOR_ARCHS = ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks", "compact")
 NORMS = ("batch", "instance", "none")
+# Stem width of the compact serving generator (about 1.5 GFLOPs per 256x256 tile).
+COMPACT_NGF = 16
 
 
 # --------------------------------------------------------------------------- factories
@@ -42,38 +44,42 @@ def get_norm_layer(norm: str) -> Callable[[int], nn.Module]:
     raise ValueError(f"unknown norm {norm!r}; choose one of {', '.join(NORMS)}")
 
 
-def generator_args(arch: str, input_nc: int = 3, output_nc: int = 3, ngf: int = 64, norm: str = "batch",
+def generator_args(arch: str, input_nc: int = 3, output_nc: int = 3, ngf: int = 0, norm: str = "batch",
                    use_dropout: bool = False, context_dim: int = 0) -> dict:
-    """The keyword arguments that rebuild a generator with ``define_G(**args)``; saved in checkpoints."""
+    """The keyword arguments that rebuild a generator with ``define_G(**args)``; saved in checkpoints.
+
+    ``ngf`` = 0 picks the architecture's default width: 64 as in the CycleGAN project, 16 for compact.
+    """
+    ngf = ngf or (COMPACT_NGF if arch == "compact" else 64)
     return {"arch": arch, "input_nc": input_nc, "output_nc": output_nc, "ngf": ngf, "norm": norm,
             "use_dropout": use_dropout, "context_dim": context_dim}
 
 
-def define_G(arch: str, input_nc: int = 3, output_nc: int = 3, ngf: int = 64, norm: str = "batch",
+def define_G(arch: str, input_nc: int = 3, output_nc: int = 3, ngf: int = 0, norm: str = "batch",
              use_dropout: bool = False, context_dim: int = 0, init_gain: float = 0.02,
              seed: int | None = None) -> nn.Module:
-    """Build a generator by architecture name with weights initialised N(0, init_gain).
+    """Build a generator by architecture name, initialised as the CycleGAN project does (compact: He).
 
-    ``context_dim`` applies to ``compact`` only (0 = no context input). With ``seed`` the
-    initialisation is reproducible without touching the global RNG.
+    ``ngf`` = 0 is the architecture's default width. ``context_dim`` applies to ``compact`` only
+    (0 = no context input). With ``seed`` the weights are reproducible and the global RNG is untouched.
     """
     if arch not in GENERATOR_ARCHS:
         raise ValueError(f"unknown generator {arch!r}; choose one of {', '.join(GENERATOR_ARCHS)}")
-    if arch == "compact":
-        net = CompactGenerator(input_nc, output_nc, ngf=ngf, context_dim=context_dim)
-        with _seeded(seed):
-            net.reset_parameters()
-        return net
-    if context_dim:
+    if context_dim and arch != "compact":
         raise ValueError(f"only the compact generator takes a context input, not {arch}")
-    norm_layer = get_norm_layer(norm)
-    if arch.startswith("resnet_"):
-        n_blocks = 9 if arch == "resnet_9blocks" else 6
-        net = ResnetGenerator(input_nc, output_nc, ngf, norm_layer, use_dropout, n_blocks)
-    else:
-        num_downs = 8 if arch == "unet_256" else 7
-        net = UnetGenerator(input_nc, output_nc, num_downs, ngf, norm_layer, use_dropout)
+    args = generator_args(arch, input_nc, output_nc, ngf, norm, use_dropout, context_dim)
     with _seeded(seed):
+        if arch == "compact":
+            net = CompactGenerator(input_nc, output_nc, ngf=args["ngf"], context_dim=context_dim)
+            net.reset_parameters()
+            return net
+        norm_layer = get_norm_layer(norm)
+        if arch.startswith("resnet_"):
+            n_blocks = 9 if arch == "resnet_9blocks" else 6
+            net = ResnetGenerator(input_nc, output_nc, args["ngf"], norm_layer, use_dropout, n_blocks)
+        else:
+            num_downs = 8 if arch == "unet_256" else 7
+            net = UnetGenerator(input_nc, output_nc, num_downs, args["ngf"], norm_layer, use_dropout)
         init_weights(net, init_gain)
     return net
 
@@ -81,8 +87,8 @@ def define_G(arch: str, input_nc: int = 3, output_nc: int = 3, ngf: int = 64, no
 def define_D(input_nc: int, ndf: int = 64, n_layers: int = 3, norm: str = "batch", init_gain: float = 0.02,
              seed: int | None = None) -> nn.Module:
     """The PatchGAN discriminator; ``n_layers=3`` is the 70x70 PatchGAN of the pix2pix paper."""
-    net = NLayerDiscriminator(input_nc, ndf, n_layers, get_norm_layer(norm))
     with _seeded(seed):
+        net = NLayerDiscriminator(input_nc, ndf, n_layers, get_norm_layer(norm))
         init_weights(net, init_gain)
     return net
 
