@@ -36,7 +36,7 @@ export function styleCard(style) {
   const title = serving ? style.description : `Unavailable: ${style.status_message}`;
   const preview = style.preview_url
     ? `<img src="${escapeHtml(style.preview_url)}" alt="" loading="lazy" width="160" height="160">`
-    : "";
+    : previewPlaceholder(style, serving);
   return `<label class="style-card${serving ? "" : " is-unavailable"}" title="${escapeHtml(title)}">
   <input type="radio" name="style" value="${escapeHtml(style.id)}"${serving ? "" : " disabled"}
          aria-describedby="style-desc-${escapeHtml(style.id)}">
@@ -45,6 +45,18 @@ export function styleCard(style) {
   <span class="style-card__name">${escapeHtml(style.name || style.id)}</span>
   <span class="visually-hidden" id="style-desc-${escapeHtml(style.id)}">${escapeHtml(title)}</span>
 </label>`;
+}
+
+/**
+ * What a card shows without a preview: "Unavailable", or the style's initial.
+ * @param {Style} style
+ * @param {boolean} serving
+ * @returns {string}
+ */
+function previewPlaceholder(style, serving) {
+  if (!serving) return `<span class="style-card__placeholder">Unavailable</span>`;
+  const initial = (style.name || style.id).charAt(0).toUpperCase();
+  return `<span class="style-card__placeholder style-card__placeholder--initial">${escapeHtml(initial)}</span>`;
 }
 
 /**

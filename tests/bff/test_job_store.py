@@ -1,0 +1,108 @@
+"""bff.jobs.JobStore: bounded work, progress others can wait for, and results that expire."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from bff.errors import ApiError
+from bff.jobs import JobState, JobStore, Outcome
+
+OUTCOME = Outcome(data=b"img", mime_type="image/png", filename="a.png", version=3)
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def store(clock):
+    store = JobStore(workers=1, max_active=2, ttl_s=60, max_kept=3, clock=clock)
+    yield store
+    store.shutdown()
+
+
+def finished(job, timeout: float = 5.0) -> dict:
+    """Waits until the job has finished and returns its last snapshot."""
+    revision, snap = -1, job.snapshot()
+    while snap["state"] not in ("done", "failed"):
+        revision, snap = job.wait(revision, timeout)
+    return snap
+
+
+def test_a_job_reports_progress_then_its_outcome(store):
+    def work(progress):
+        for done in range(1, 4):
+            progress(done, 3)
+        return OUTCOME
+
+    job = store.submit(work)
+    assert finished(job) == {"id": job.id, "state": "done", "done": 3, "total": 3, "version": 3}
+    assert store.get(job.id).outcome is OUTCOME
+
+
+def test_ids_are_long_random_and_distinct(store):
+    ids = {store.submit(lambda progress: OUTCOME).id for _ in range(2)}
+    assert len(ids) == 2 and all(len(i) >= 22 for i in ids)
+
+
+@pytest.mark.parametrize("error, status", [
+    (ApiError(503, "unavailable", "The inference servers cannot be reached."), 503),
+    (RuntimeError("a bug"), 500),
+])
+def test_a_failing_job_keeps_a_readable_error(store, error, status):
+    def work(progress):
+        raise error
+
+    snap = finished(store.submit(work))
+    assert snap["state"] == "failed" and snap["status"] == status and snap["message"]
+    assert "a bug" not in snap["message"]  # internals go to the log, not to the client
+
+
+def test_too_many_unfinished_jobs_are_refused_with_429(store):
+    release = threading.Event()
+    blocked = [store.submit(lambda progress: release.wait(5) and OUTCOME) for _ in range(2)]
+    with pytest.raises(ApiError) as err:
+        store.submit(lambda progress: OUTCOME)
+    assert err.value.status == 429 and err.value.retry_after
+    release.set()
+    assert [finished(job)["state"] for job in blocked] == ["done", "done"]
+    assert store.submit(lambda progress: OUTCOME)  # room again once they finished
+
+
+def test_finished_jobs_expire_after_the_ttl(store, clock):
+    job = store.submit(lambda progress: OUTCOME)
+    finished(job)
+    clock.now += 59
+    assert store.get(job.id) is job
+    clock.now += 2
+    assert store.get(job.id) is None
+
+
+def test_only_the_newest_finished_jobs_are_kept(store, clock):
+    jobs = []
+    for _ in range(4):
+        jobs.append(store.submit(lambda progress: OUTCOME))
+        finished(jobs[-1])
+        clock.now += 1
+    assert store.get(jobs[0].id) is None
+    assert all(store.get(job.id) is job for job in jobs[1:])
+
+
+def test_waiting_returns_at_once_when_the_job_already_changed(store):
+    job = store.submit(lambda progress: OUTCOME)
+    finished(job)
+    revision, snap = job.wait(after_revision=0, timeout=5)
+    assert revision > 0 and snap["state"] == JobState.DONE

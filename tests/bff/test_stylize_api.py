@@ -1,0 +1,94 @@
+"""POST /api/stylize against a real inference server: good photos come back restyled, bad input gets
+a JSON error with the right code and a sentence a person understands."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.bff.conftest import make_app
+from tests.bff.pictures import encoded, gradient, png_declaring, with_exif_orientation
+from tests.support import TINY_STYLE
+
+PNG = encoded(gradient(), "PNG")
+
+
+def form(image: bytes | None = PNG, filename: str = "photo.png", **fields) -> dict:
+    data = {"style": TINY_STYLE, **fields}
+    if image is not None:
+        data["image"] = (io.BytesIO(image), filename)
+    return data
+
+
+def decoded(resp) -> Image.Image:
+    return Image.open(io.BytesIO(resp.data))
+
+
+@pytest.mark.parametrize("fmt, mime", [("PNG", "image/png"), ("JPEG", "image/jpeg"), ("WEBP", "image/webp")])
+def test_the_result_keeps_the_input_format_and_size(client, fmt, mime):
+    resp = client.post("/api/stylize", data=form(encoded(gradient(), fmt)))
+    assert resp.status_code == 200 and resp.mimetype == mime
+    assert decoded(resp).size == (96, 64)
+    assert resp.headers["X-Tessera-Version"] == "1"
+
+
+@pytest.mark.parametrize("wanted, mime", [("webp", "image/webp"), ("jpg", "image/jpeg"), ("PNG", "image/png")])
+def test_format_asks_for_another_output_format(client, wanted, mime):
+    resp = client.post("/api/stylize", data=form(format=wanted))
+    assert resp.status_code == 200 and resp.mimetype == mime
+
+
+def test_strength_zero_gives_back_the_photo(client):
+    resp = client.post("/api/stylize", data=form(strength="0"))
+    assert np.abs(np.asarray(decoded(resp), int) - gradient()).max() <= 1
+
+
+def test_the_styled_image_differs_from_the_photo(client):
+    resp = client.post("/api/stylize", data=form(strength="1"))
+    assert np.abs(np.asarray(decoded(resp), int) - gradient()).mean() > 10
+
+
+def test_a_sideways_camera_photo_comes_back_upright_without_metadata(client):
+    resp = client.post("/api/stylize", data=form(with_exif_orientation(gradient(96, 64), 6), "cam.jpg"))
+    assert decoded(resp).size == (64, 96)
+    assert not decoded(resp).getexif()
+
+
+@pytest.mark.parametrize("fields, status, words", [
+    ({"image": None}, 400, "'image'"),
+    ({"style": ""}, 400, "'style'"),
+    ({"strength": "1.5"}, 400, "from 0 to 1"),
+    ({"strength": "strong"}, 400, "from 0 to 1"),
+    ({"strength": "nan"}, 400, "from 0 to 1"),
+    ({"format": "gif"}, 400, "png, jpeg or webp"),
+    ({"style": "no-such-style"}, 404, "no style called"),
+    ({"image": b"%PDF-1.7 not an image", "filename": "photo.jpg"}, 415, "PNG, JPEG or WebP"),
+    ({"image": encoded(gradient(), "GIF")}, 415, "PNG, JPEG or WebP"),
+    ({"image": b""}, 400, "empty"),
+    ({"image": PNG[: len(PNG) // 2]}, 422, "damaged or cut short"),
+    ({"image": png_declaring(100_000, 100_000)}, 413, "megapixels"),
+], ids=["no-image", "no-style", "strength-high", "strength-text", "strength-nan", "bad-format", "unknown-style",
+        "not-an-image", "gif", "empty-file", "truncated", "huge-declared-size"])
+def test_bad_input_gets_a_clear_json_error(client, fields, status, words):
+    resp = client.post("/api/stylize", data=form(**fields))
+    assert resp.status_code == status and resp.is_json
+    assert resp.json["status"] == status and words in resp.json["message"]
+
+
+def test_an_upload_over_the_byte_limit_is_refused_with_413(inference_server):
+    app = make_app(servers=(inference_server,), max_upload_bytes=100_000)
+    noisy = encoded(np.random.default_rng(1).integers(0, 255, (400, 400, 3), np.uint8), "PNG")
+    resp = app.test_client().post("/api/stylize", data=form(noisy))
+    assert resp.status_code == 413 and "0.1 MB" in resp.json["message"]
+
+
+def test_servers_down_means_a_quick_503_with_a_reason(down_client):
+    started = time.monotonic()
+    resp = down_client.post("/api/stylize", data=form())
+    assert resp.status_code == 503 and "cannot be reached" in resp.json["message"]
+    assert resp.headers["Retry-After"]
+    assert time.monotonic() - started < 3

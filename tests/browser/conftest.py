@@ -1,0 +1,94 @@
+"""The real stack for browser tests: an inference server process on a gallery registry, the gateway
+under waitress, and Debian's Chromium driven by Playwright. A failing test leaves a screenshot in
+test-artifacts/."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from skimage import data as skdata
+
+from bff import close_app
+from tests.bff.conftest import make_app
+from tests.bff.gallery import write_gallery
+from tests.bff.live import serving
+from tests.support.server import running_server
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+# Without the background-networking flags Chromium keeps dialling out, which this closed network refuses.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# Small tiles, so that even the test photo takes dozens of tiles and the progress bar has work to show.
+TILE_SIZE = 64
+
+
+@pytest.fixture(scope="session")
+def gateway_url(tmp_path_factory):
+    """Base URL of a gateway in front of a real inference server with the gallery styles."""
+    registry = write_gallery(tmp_path_factory.mktemp("gallery"), tmp_path_factory.mktemp("gallery-export"))
+    with running_server(registry, default_tile_size=TILE_SIZE) as address:
+        app = make_app(servers=(address,))
+        with serving(app) as url:
+            yield url
+        close_app(app)
+
+
+@pytest.fixture(scope="session")
+def photo(tmp_path_factory) -> Path:
+    """The astronaut photo from scikit-image (public domain, NASA) as a 512×512 JPEG."""
+    path = tmp_path_factory.mktemp("photos") / "astronaut.jpg"
+    Image.fromarray(skdata.astronaut()).save(path, "JPEG", quality=90)
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not CHROMIUM.exists() or shutil.which("chromium") is None:
+        pytest.skip("Debian's chromium is not installed (make install, or apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, request, gateway_url):
+    """A fresh browser tab at desktop size; tests that need a phone use `phone_page`."""
+    yield from _open_page(browser, request, gateway_url, viewport={"width": 1280, "height": 860})
+
+
+@pytest.fixture
+def phone_page(browser, request, gateway_url):
+    """A tab the size of a small phone (375 × 740, touch, device pixel ratio 2)."""
+    yield from _open_page(browser, request, gateway_url, viewport={"width": 375, "height": 740},
+                          device_scale_factor=2, is_mobile=True, has_touch=True)
+
+
+def _open_page(browser, request, gateway_url, **context_options):
+    context = browser.new_context(accept_downloads=True, base_url=gateway_url, **context_options)
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    problems: list[str] = []
+    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.console_problems = problems
+    yield page
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    context.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keeps each phase's report on the test item, so fixtures can tell that the test failed."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

@@ -1,0 +1,114 @@
+"""The page in headless Chromium, on the real stack: pick a photo, pick a style, watch the progress,
+compare, download; on a desktop, on a phone, and with the keyboard alone."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+TILES = 64  # the 512×512 photo in 64-px tiles (see conftest.TILE_SIZE)
+
+
+def restyle(page, photo, style="Harbour blue"):
+    """Goes through the page's three steps and waits for the result."""
+    page.goto("/")
+    page.get_by_role("radio", name=style).check()
+    page.locator("#file-input").set_input_files(photo)
+    page.get_by_role("button", name="Restyle photo").click()
+    expect(page.get_by_role("link", name="Download")).to_be_visible()
+
+
+def test_a_photo_is_restyled_with_progress_compared_and_downloaded(page, photo, tmp_path):
+    restyle(page, photo)
+
+    progress = page.locator("#progress")
+    expect(progress).to_have_attribute("max", str(TILES))
+    expect(progress).to_have_js_property("value", TILES)
+    expect(page.locator("#progress-label")).to_have_text(f"Restyled all {TILES} tiles")
+    expect(page.get_by_role("img", name="Your photo, restyled")).to_have_js_property("naturalWidth", 512)
+
+    divider = page.get_by_role("slider", name="Compare")
+    box = page.locator("#compare").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] / 2, steps=5)
+    page.mouse.up()
+    assert 15 <= int(divider.input_value()) <= 25
+    assert page.locator("#compare").evaluate("el => el.style.getPropertyValue('--pos')") == \
+        f"{divider.input_value()}%"
+
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download").click()
+    assert download.value.suggested_filename == "astronaut-harbour-blue.jpg"
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    with Image.open(saved) as result:
+        assert result.size == (512, 512)
+    assert page.console_problems == []  # among others: no CSP violation
+
+
+def test_the_gallery_shows_previews_and_disables_unavailable_styles(page):
+    page.goto("/")
+    cards = page.get_by_role("radio")
+    expect(cards).to_have_count(4)
+    expect(page.get_by_role("radio", name="Amber dusk")).to_be_checked()  # first serving style preselected
+    expect(page.get_by_role("radio", name="Watercolour")).to_be_disabled()
+    previews = page.locator(".style-card img")
+    expect(previews).to_have_count(3)
+    for index in range(3):
+        expect(previews.nth(index)).not_to_have_js_property("naturalWidth", 0)
+
+
+def test_an_unreadable_file_gets_a_readable_error(page, tmp_path):
+    fake = tmp_path / "holiday.jpg"
+    fake.write_text("this is not a photo")
+    page.goto("/")
+    page.locator("#file-input").set_input_files(fake)
+    page.get_by_role("button", name="Restyle photo").click()
+    expect(page.get_by_role("alert")).to_have_text("That file is not a PNG, JPEG or WebP image.")
+    expect(page.get_by_role("button", name="Restyle photo")).to_be_enabled()
+
+
+def test_on_a_phone_the_page_fits_and_works(phone_page, photo):
+    restyle(phone_page, photo, style="Moss")
+    width = phone_page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375, f"the page is {width} px wide on a 375 px screen"
+    result = phone_page.get_by_role("img", name="Your photo, restyled").bounding_box()
+    assert 300 <= result["width"] <= 375
+
+
+def test_everything_works_with_the_keyboard_alone(page, photo):
+    page.goto("/")
+    expect(page.get_by_role("radio", name="Amber dusk")).to_be_checked()
+
+    def tab_to(element_id: str, limit: int = 12) -> None:
+        for _ in range(limit):
+            page.keyboard.press("Tab")
+            if page.evaluate("document.activeElement.id") == element_id:
+                return
+        raise AssertionError(f"Tab never reached #{element_id}")
+
+    tab_to("file-input")
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Space")
+    chooser.value.set_files(photo)
+    page.keyboard.press("Tab")  # into the style group, at the checked radio
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("radio", name="Harbour blue")).to_be_checked()
+    tab_to("strength")
+    page.keyboard.press("ArrowLeft")
+    expect(page.locator("#strength-value")).to_have_text("95%")
+    tab_to("submit")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("link", name="Download")).to_be_visible()
+
+    tab_to("compare-range", limit=20)
+    page.keyboard.press("Home")
+    assert page.get_by_role("slider", name="Compare").input_value() == "0"
+    tab_to("download")
+    with page.expect_download() as download:
+        page.keyboard.press("Enter")
+    assert download.value.suggested_filename == "astronaut-harbour-blue.jpg"
