@@ -142,8 +142,9 @@ def load_effnet_lite0(device: str | torch.device = "cpu") -> EfficientNetLite0:
 class EffNetLite0Features(nn.Module):
     """Frozen feature extractor for perceptual losses.
 
-    ``forward(images)`` takes RGB in [-1, 1], NCHW, any size (at least 32 px is sensible) and returns
-    the list of intermediate feature maps. Gradients flow to the input but never to the weights, and
+    ``forward(images)`` takes RGB in [-1, 1], NCHW, any size and returns the list of intermediate
+    feature maps. Below about 64 px the deepest maps are mostly zero (the 1x1 head map of a 32 px
+    input is all zero after ReLU6), so give pooled features at least 64 px, ideally 224. Gradients flow to the input but never to the weights, and
     ``train()`` cannot switch its batch norms back to batch statistics.
     """
 

@@ -36,7 +36,8 @@ from trainer.tiled_check import run_whole
 METRICS_FILE = "metrics.json"
 DEFAULT_HOLDOUT = Path("data/photos/holdout")
 DEFAULT_CROPS = 200  # fewer crops make the Fréchet distance's covariance estimate noisy
-DEFAULT_CROP_SIZE = 224  # EfficientNet-Lite0's native input size
+DEFAULT_CROP_SIZE = 224
+FEATURE_SIZE = 224  # EfficientNet-Lite0's training resolution; crops are resized to it
 DEFAULT_MAX_SIDE = 512
 MAX_REFERENCE_IMAGES = 200
 
@@ -116,8 +117,16 @@ def _crop_size(opts: EvalOptions, *image_lists: list[torch.Tensor]) -> int:
     return min(opts.crop_size, int(smallest))
 
 
-def _fid(feats: torch.nn.Module, a: torch.Tensor, b: torch.Tensor) -> float:
-    return metrics.fid_effnetlite0(pooled_features(a, feats), pooled_features(b, feats))
+def _features(feats: torch.nn.Module, crops: torch.Tensor) -> torch.Tensor:
+    """Pooled EfficientNet-Lite0 features of crops resized to its 224 px training size.
+
+    Resizing matters: below about 64 px the 1x1 head map is all zero after ReLU6, and features of
+    one crop size compare only with the same size anyway (Inception-FID resizes to 299 likewise).
+    """
+    if crops.shape[-1] != FEATURE_SIZE or crops.shape[-2] != FEATURE_SIZE:
+        crops = torch.nn.functional.interpolate(crops, size=(FEATURE_SIZE, FEATURE_SIZE), mode="bilinear",
+                                                align_corners=False, antialias=True)
+    return pooled_features(crops, feats)
 
 
 def evaluate_run(run_dir: Path, opts: EvalOptions) -> dict:
@@ -137,7 +146,7 @@ def evaluate_run(run_dir: Path, opts: EvalOptions) -> dict:
         crop_in, crop_out = metrics.aligned_crops([inputs, outputs], opts.crops, size, opts.seed)
         crop_ref = metrics.random_crops(references, opts.crops, size, opts.seed + 1)
         feats = load_effnet_lite0_features()
-        f_in, f_out, f_ref = (pooled_features(c, feats) for c in (crop_in, crop_out, crop_ref))
+        f_in, f_out, f_ref = (_features(feats, c) for c in (crop_in, crop_out, crop_ref))
         values = {
             "fid_effnetlite0_to_paintings": metrics.fid_effnetlite0(f_out, f_ref),
             "fid_effnetlite0_input_to_paintings": metrics.fid_effnetlite0(f_in, f_ref),
@@ -156,10 +165,11 @@ def evaluate_run(run_dir: Path, opts: EvalOptions) -> dict:
             crop_in, crop_out, crop_t = metrics.aligned_crops([inputs, outputs, targets], opts.crops, size,
                                                               opts.seed)
             feats = load_effnet_lite0_features()
-            f_t = pooled_features(crop_t, feats)
-            values["fid_effnetlite0_to_teacher"] = metrics.fid_effnetlite0(pooled_features(crop_out, feats), f_t)
-            values["fid_effnetlite0_input_to_teacher"] = metrics.fid_effnetlite0(pooled_features(crop_in, feats), f_t)
-    summary |= {"crops": opts.crops, "crop_size": size, "max_side": opts.max_side, "seed": opts.seed}
+            f_t = _features(feats, crop_t)
+            values["fid_effnetlite0_to_teacher"] = metrics.fid_effnetlite0(_features(feats, crop_out), f_t)
+            values["fid_effnetlite0_input_to_teacher"] = metrics.fid_effnetlite0(_features(feats, crop_in), f_t)
+    summary |= {"crops": opts.crops, "crop_size": size, "feature_size": FEATURE_SIZE, "max_side": opts.max_side,
+                "seed": opts.seed}
     return {"kind": cfg.kind, "step": info["step"], "evaluated_on": summary,
             "metrics": {k: round(float(v), 4) for k, v in values.items()}}
 

@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -72,3 +73,21 @@ def test_aligned_crops_take_the_same_window_from_every_group():
     ca, cb, cg = aligned_crops([a, b, grey], n=4, size=8, seed=1)
     assert torch.equal(ca, -cb)
     assert cg.shape == (4, 1, 8, 8) and torch.allclose(cg, ca.mean(1, keepdim=True))
+
+
+def test_fid_effnetlite0_agrees_with_the_matrix_square_root_formula():
+    """Reference: scipy's sqrtm on full-rank covariances (more rows than dimensions)."""
+    scipy_linalg = pytest.importorskip("scipy.linalg")
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(300, 16)), rng.normal(size=(300, 16)) * 1.3 + 0.2
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = np.real(scipy_linalg.sqrtm(cov_a @ cov_b))
+    expected = ((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(cov_a + cov_b - 2 * covmean)
+    assert fid_effnetlite0(a, b) == pytest.approx(expected, rel=1e-6)
+
+
+def test_fid_effnetlite0_is_finite_with_fewer_rows_than_dimensions():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(6, 1280)), rng.normal(size=(6, 1280)) + 0.5
+    assert fid_effnetlite0(a, a) == pytest.approx(0.0, abs=1e-6)
+    assert math.isfinite(fid_effnetlite0(a, b)) and fid_effnetlite0(a, b) > 1280 * 0.25
