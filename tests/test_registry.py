@@ -132,6 +132,6 @@ def test_removed_version_is_released_only_after_its_last_lease(tmp_path):
 
         shutil.rmtree(root / STYLE / "1")
         store.refresh()
-        future = model.infer(np.zeros((8, 8, 3), dtype=np.uint8), None)
-        assert future.result(timeout=10).shape == (3, 8, 8)
+        future = model.infer(np.zeros((20, 20, 3), dtype=np.uint8), None)
+        assert future.result(timeout=10).shape == (3, 20, 20)
     assert model.runtime.session is None  # finalized once the lease ended

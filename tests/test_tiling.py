@@ -10,11 +10,19 @@ SIZES = [(1, 1), (1, 7), (7, 1), (2, 3), (13, 17), (31, 97), (64, 64), (100, 37)
 
 
 @pytest.mark.parametrize(("width", "height"), SIZES)
-@pytest.mark.parametrize("tile", [1, 8, 64, 100])
+@pytest.mark.parametrize("tile", [3, 8, 64, 100])
 def test_every_pixel_is_covered_by_exactly_one_core(width, height, tile):
     coverage = np.zeros((height, width), dtype=np.int32)
     for core in plan_tiles(width, height, tile):
         assert core_error(core, width, height, max_size=tile) is None
+        coverage[core.slices()] += 1
+    assert (coverage == 1).all()
+
+
+@pytest.mark.parametrize(("width", "height"), [(1, 1), (2, 3), (13, 17), (31, 7)])
+def test_one_pixel_tiles_cover_small_images_exactly_once(width, height):
+    coverage = np.zeros((height, width), dtype=np.int32)
+    for core in plan_tiles(width, height, 1):
         coverage[core.slices()] += 1
     assert (coverage == 1).all()
 
