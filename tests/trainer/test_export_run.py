@@ -1,0 +1,97 @@
+"""export RUN_DIR: a trained run becomes a valid registry version that the real server serves."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from tessera.client import TesseraClient
+from tessera.imageio import make_thumbnail
+from tessera.registry import read_manifest, read_style_meta, verify_checksums
+from tests.support.server import running_server
+from trainer.cli import main
+from trainer.compact import image_context
+from trainer.metrics import psnr
+from trainer.onnx_export import session
+from trainer.runs import load_generator
+
+THUMBNAIL = 256
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A 2-step distilled compact generator with context, evaluated and exported as style 'negative'."""
+    from tests.trainer.conftest import tiny_flags, write_images  # module scope: no function fixtures
+
+    root = tmp_path_factory.mktemp("export")
+    photos = write_images(root / "photos", 3, size=(64, 48), seed=5)
+    negative = write_images(root / "negatives", 3, size=(64, 48), seed=5, transform=lambda a: 255 - a)
+    run = root / "run"
+    assert main(["train", "--data-a", str(photos), "--data-b", str(negative), "--steps", "2",
+                 "--run-dir", str(run), *tiny_flags(netG="compact", context=True)]) == 0
+    assert main(["evaluate", str(run), "--holdout-a", str(photos), "--holdout-b", str(negative),
+                 "--crops", "4", "--crop-size", "32"]) == 0
+    registry = root / "registry"
+    assert main(["export", str(run), "--registry", str(registry), "--style", "negative",
+                 "--display-name", "Negative", "--license", "CC0-1.0"]) == 0
+    return run, registry / "negative" / "1"
+
+
+def test_export_writes_a_complete_checked_version(exported):
+    run, version = exported
+    manifest = read_manifest(version)
+    verify_checksums(version, manifest)
+    raw = json.loads((version / "manifest.json").read_text())
+    assert {"model.onnx", "context.onnx", "preview.jpg"} <= {p.name for p in version.iterdir()}
+    assert (manifest.tiling.mode, manifest.tiling.tile_safe, manifest.tiling.size_multiple) == ("crop", True, 4)
+    assert manifest.tiling.halo % 4 == 0 and 16 <= manifest.tiling.halo <= 48
+    training = raw["training"]
+    assert (training["kind"], training["architecture"], training["steps"]) == ("pix2pix", "compact", 2)
+    assert training["architecture_args"]["context_dim"] == 6 and 0 < training["gflops_per_256"] < 2
+    assert "negatives" in training["dataset"] and len(training["git_commit"]) in (40, len("unknown"))
+    assert raw["metrics"] == json.loads((run / "metrics.json").read_text())["metrics"]
+    assert raw["export"]["tiled_vs_whole_psnr_db"] >= 50
+    assert read_style_meta(version.parent).display_name == "Negative"
+
+
+def test_exported_onnx_matches_pytorch_on_new_sizes(exported):
+    run, version = exported
+    net, _ = load_generator(run)
+    image = torch.rand(3, 3, 52, 76) * 2 - 1
+    context = session(version / "context.onnx").run(None, {"thumbnail": image[:1].numpy()})[0]
+    torch.testing.assert_close(torch.from_numpy(context), image_context(image[:1]), atol=1e-5, rtol=0)
+    out = session(version / "model.onnx").run(None, {"image": image.numpy(), "context": context.repeat(3, 0)})[0]
+    with torch.no_grad():
+        expected = net(image, torch.from_numpy(context).expand(3, -1))
+    assert np.abs(out - expected.numpy()).max() <= 1e-4
+
+
+def test_exported_version_is_served_like_pytorch(exported):
+    run, version = exported
+    net, _ = load_generator(run)
+    rgb = np.random.default_rng(0).integers(0, 256, (300, 340, 3), dtype=np.uint8)
+    x = torch.from_numpy(rgb.astype(np.float32).transpose(2, 0, 1) / 127.5 - 1)[None]
+    thumb = make_thumbnail(rgb, THUMBNAIL).astype(np.float32).transpose(2, 0, 1)[None] / 127.5 - 1
+    with torch.no_grad():
+        expected = net(x, image_context(torch.from_numpy(thumb)))[0]
+    with running_server(version.parent.parent) as address, TesseraClient(address, timeout=60) as client:
+        served = client.stylize(rgb, "negative", tile_size=128).image
+    served_chw = torch.from_numpy(served.astype(np.float32).transpose(2, 0, 1) / 127.5 - 1)
+    assert psnr(served_chw, expected) >= 45
+
+
+def test_tensorrt_request_without_a_gpu_writes_onnx_only(exported, tmp_path, capsys):
+    run, _ = exported
+    assert main(["export", str(run), "--registry", str(tmp_path), "--style", "negative", "--tensorrt"]) == 0
+    assert "TensorRT not available here (no GPU / tensorrt not installed); wrote ONNX only" in capsys.readouterr().out
+    assert read_manifest(tmp_path / "negative" / "1").tensorrt == ()
+
+
+@pytest.mark.parametrize(("style", "message"), [("Bad Style!", "style id 'Bad Style!' must match"),
+                                                ("ok", "no checkpoint")])
+def test_bad_export_input_gets_one_clear_line(tmp_path, capsys, exported, style, message):
+    run = exported[0] if style != "ok" else tmp_path / "not-a-run"
+    assert main(["export", str(run), "--registry", str(tmp_path / "reg"), "--style", style]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
