@@ -12,9 +12,11 @@ def index():
     return _static("index.html")
 
 
-@bp.get("/<path:filename>")
+# The page is flat files only: a rule without slashes leaves every /api/... URL to the API's own
+# routes (so a wrong method there is a 405, not a missing file), and nothing can climb out.
+@bp.get("/<string:filename>")
 def asset(filename: str):
-    """Any file under the static folder; send_from_directory refuses paths that climb out of it."""
+    """A file of the static folder; send_from_directory also refuses names that leave it."""
     return _static(filename)
 
 

@@ -1,0 +1,73 @@
+"""`python -m bff` as a real process under waitress: it prints its URL, streams job progress over
+real HTTP as it happens, and stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.bff.live import multipart
+from tests.bff.pictures import encoded, gradient
+from tests.support import TINY_STYLE
+from tests.support.server import stop_process
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def gateway(inference_server):
+    """Base URL of `python -m bff --port 0` in front of the session's inference server."""
+    process = subprocess.Popen([sys.executable, "-m", "bff", "--port", "0", "--server", inference_server],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = process.stdout.readline()
+    match = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
+    assert match, f"the gateway did not print its URL, it printed {line!r}"
+    yield process, match.group(1)
+    stop_process(process)
+    process.stdout.close()
+
+
+def test_help_documents_the_flags():
+    out = subprocess.run([sys.executable, "-m", "bff", "--help"], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout
+    for flag in ("--server", "--port", "--max-upload-mb", "--max-megapixels", "--job-ttl", "TESSERA_SERVERS"):
+        assert flag in out
+
+
+def test_job_progress_streams_over_real_http(gateway):
+    _, url = gateway
+    body, content_type = multipart({"style": TINY_STYLE},
+                                   {"image": ("wide.png", encoded(gradient(1100, 600), "PNG"))})
+    request = urllib.request.Request(url + "api/jobs", data=body, headers={"Content-Type": content_type})
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        assert resp.status == 202
+        job = json.load(resp)
+
+    events = []
+    with urllib.request.urlopen(url + job["events_url"].lstrip("/"), timeout=30) as stream:
+        assert stream.headers["Content-Type"].startswith("text/event-stream")
+        for raw in stream:
+            line = raw.decode().strip()
+            if line.startswith("event: "):
+                events.append(line.removeprefix("event: "))
+    assert events[-1] == "done" and events.count("progress") >= 2
+
+    with urllib.request.urlopen(url + job["result_url"].lstrip("/"), timeout=10) as result:
+        assert result.headers["Content-Type"] == "image/png"
+        assert 'filename="wide-tiny-sepia.png"' in result.headers["Content-Disposition"]
+
+
+def test_sigterm_stops_the_gateway(gateway):
+    process, url = gateway
+    with urllib.request.urlopen(url + "healthz", timeout=5) as resp:
+        assert resp.status == 200
+    started = time.monotonic()
+    assert stop_process(process) == 0
+    assert time.monotonic() - started < 5

@@ -1,0 +1,92 @@
+"""The job flow against a real inference server: 202 with links, progress as Server-Sent Events,
+then the result; and what happens with unknown, unfinished and failed jobs."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+
+import pytest
+from PIL import Image
+
+from bff import close_app
+from bff.jobs import Outcome, job_store_of
+from tests.bff.conftest import make_app
+from tests.bff.pictures import encoded, gradient
+from tests.support import TINY_STYLE
+from tests.support.server import running_server
+
+
+def upload(client, width=1100, height=600, **fields):
+    """POSTs a photo big enough for several of the server's default (512 px) tiles."""
+    data = {"style": TINY_STYLE, "image": (io.BytesIO(encoded(gradient(width, height), "JPEG")), "big.jpg"),
+            **fields}
+    return client.post("/api/jobs", data=data)
+
+
+def sse(text: str) -> list[tuple[str, dict]]:
+    """Parses a text/event-stream body into (event name, JSON data) pairs, skipping comments."""
+    events = []
+    for block in text.strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if not line.startswith(":"))
+        if fields:
+            events.append((fields["event"], json.loads(fields["data"])))
+    return events
+
+
+def test_a_job_streams_its_progress_and_then_serves_its_result(client):
+    created = upload(client, strength="0.7")
+    assert created.status_code == 202
+    job = created.json
+    assert created.headers["Location"] == job["status_url"]
+
+    stream = client.get(job["events_url"])
+    assert stream.mimetype == "text/event-stream"
+    events = sse(stream.get_data(as_text=True))
+    names = [name for name, _ in events]
+    assert names[-1] == "done" and set(names[:-1]) == {"progress"}
+    done_counts = [data["done"] for _, data in events]
+    assert done_counts == sorted(done_counts) and events[-1][1]["done"] == events[-1][1]["total"] > 1
+
+    result = client.get(events[-1][1]["result_url"])
+    assert result.status_code == 200 and result.mimetype == "image/jpeg"
+    assert Image.open(io.BytesIO(result.data)).size == (1100, 600)
+    assert client.get(job["status_url"]).json["state"] == "done"
+
+
+@pytest.mark.parametrize("suffix", ["", "/events", "/result"])
+def test_unknown_jobs_are_404(client, suffix):
+    resp = client.get(f"/api/jobs/not-a-real-job-id{suffix}")
+    assert resp.status_code == 404 and "expired" in resp.json["message"]
+
+
+def test_the_result_of_an_unfinished_job_is_409(app):
+    release = threading.Event()
+    job = job_store_of(app).submit(lambda progress: release.wait(5) and Outcome(b"", "image/png", "x.png", 1))
+    resp = app.test_client().get(f"/api/jobs/{job.id}/result")
+    release.set()
+    assert resp.status_code == 409 and "still" in resp.json["message"]
+
+
+def test_bad_uploads_are_refused_before_a_job_exists(client):
+    resp = client.post("/api/jobs", data={"style": TINY_STYLE, "image": (io.BytesIO(b"GIF89a..."), "a.gif")})
+    assert resp.status_code == 415
+
+
+@pytest.fixture
+def strict_server_client(tiny_registry):
+    """A gateway whose inference server refuses images over 10 000 pixels, although the gateway allows more."""
+    with running_server(tiny_registry, max_image_pixels=10_000) as address:
+        app = make_app(servers=(address,))
+        yield app.test_client()
+        close_app(app)
+
+
+def test_a_job_the_server_refuses_ends_with_an_error_event(strict_server_client):
+    job = upload(strict_server_client).json
+    name, data = sse(strict_server_client.get(job["events_url"]).get_data(as_text=True))[-1]
+    assert name == "error" and data["state"] == "failed" and data["status"] in (400, 429)
+    assert data["message"]
+    result = strict_server_client.get(job["result_url"])
+    assert result.status_code == data["status"] and result.json["message"] == data["message"]
