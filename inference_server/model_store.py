@@ -34,6 +34,7 @@ class StyleState:
     versions: dict[int, LoadedVersion] = field(default_factory=dict)
     rejected: dict[int, str] = field(default_factory=dict)
     problem: str = ""
+    signatures: dict[int, tuple] = field(default_factory=dict)
 
     @property
     def serving(self) -> LoadedVersion | None:
@@ -149,7 +150,11 @@ class ModelStore:
         except RegistryError as exc:
             meta, problem = state.meta, f"style.json is invalid: {exc}"
         on_disk = version_dirs(style_dir)
-        loaded, rejected = dict(state.versions), dict(state.rejected)
+        loaded = dict(state.versions)
+        # A rejected version is retried only when its folder changed (an operator fixed a copy).
+        rejected = {n: r for n, r in state.rejected.items()
+                    if n in on_disk and state.signatures.get(n) == _signature(on_disk[n])}
+        signatures = {n: _signature(on_disk[n]) for n in on_disk if n not in loaded}
         for number in sorted(set(on_disk) - set(loaded) - set(rejected)):
             try:
                 loaded[number] = self._loader(on_disk[number])
@@ -158,9 +163,9 @@ class ModelStore:
                 rejected[number] = str(exc)
                 log.warning("rejected %s version %d: %s", style_id, number, exc)
         removed = [loaded.pop(n) for n in list(loaded) if n not in on_disk]
-        rejected = {n: r for n, r in rejected.items() if n in on_disk}
         with self._lock:
-            self._styles[style_id] = StyleState(meta=meta, versions=loaded, rejected=rejected, problem=problem)
+            self._styles[style_id] = StyleState(meta=meta, versions=loaded, rejected=rejected, problem=problem,
+                                                signatures=signatures)
         for model in removed:
             log.info("retiring %s version %d (removed from the registry)", style_id, model.version)
             model.retire()
@@ -170,3 +175,11 @@ class ModelStore:
             state = self._styles.pop(style_id)
         for model in state.versions.values():
             model.retire()
+
+
+def _signature(version_dir: Path) -> tuple:
+    """What changes when files in a version folder are added, replaced or rewritten."""
+    try:
+        return tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in version_dir.iterdir()))
+    except OSError:
+        return ()

@@ -44,9 +44,13 @@ class StyleTransferServicer(pb_grpc.StyleTransferServicer):
                     style=model.style, version=model.version,
                     tiling=tiling_info(model, self._limits.default_tile_size)))
                 tiles = self._metrics.tiles.labels(header.style, "OK")
-                for reply in session.results(request_iterator):
-                    tiles.inc()
-                    yield reply
+                try:
+                    for reply in session.results(request_iterator):
+                        tiles.inc()
+                        yield reply
+                except StreamAbort as abort:
+                    self._metrics.tiles.labels(header.style, abort.code.name).inc()
+                    raise
 
     def Stylize(self, request: pb.StylizeRequest, context: grpc.ServicerContext) -> pb.StylizeResponse:
         with self._observed("Stylize", request.style, context):

@@ -135,3 +135,19 @@ def test_removed_version_is_released_only_after_its_last_lease(tmp_path):
         future = model.infer(np.zeros((20, 20, 3), dtype=np.uint8), None)
         assert future.result(timeout=10).shape == (3, 20, 20)
     assert model.runtime.session is None  # finalized once the lease ended
+
+
+def test_a_rejected_version_is_retried_once_its_folder_is_fixed(tmp_path):
+    root = tmp_path / "registry"
+    write_tiny_version(root, STYLE, tmp_path)
+    bad = write_tiny_version(root, STYLE, tmp_path, seed=1)
+    model = root / STYLE / str(bad) / "model.onnx"
+    good_bytes = model.read_bytes()
+    model.write_bytes(b"half a copy")
+    store = _store(root)
+    assert "checksum mismatch" in store.styles()[0].rejected[bad]
+    store.refresh()
+    assert bad in store.styles()[0].rejected  # unchanged folder: not loaded again
+    model.write_bytes(good_bytes)
+    store.refresh()
+    assert store.styles()[0].serving.version == bad
