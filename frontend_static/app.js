@@ -72,11 +72,19 @@ async function restyle() {
   }
 }
 
+// While the inference server starts (make run starts both at once), keep asking instead of giving up.
+const STYLES_RETRY_MS = 3000;
+
 async function loadStyles() {
   try {
     state.styles = await fetchStyles();
   } catch (error) {
-    view.renderStylesError(error instanceof ApiError ? error.message : "The styles could not be loaded.");
+    if (error instanceof ApiError && (error.status === 503 || error.status === 0)) {
+      view.renderStylesWaiting(`${error.message} Trying again…`);
+      setTimeout(loadStyles, STYLES_RETRY_MS);
+    } else {
+      view.renderStylesError(error instanceof ApiError ? error.message : "The styles could not be loaded.");
+    }
     return;
   }
   view.renderStyles(state.styles);

@@ -70,6 +70,15 @@ export function styleCredits(style) {
 }
 
 /**
+ * A muted line of text in place of the gallery.
+ * @param {string} message
+ * @returns {string}
+ */
+export function statusLine(message) {
+  return `<p class="muted style-grid__status">${escapeHtml(message)}</p>`;
+}
+
+/**
  * @param {number} done
  * @param {number} total
  * @returns {string}
@@ -83,10 +92,10 @@ export function progressLabel(done, total) {
 /**
  * @param {number} width
  * @param {number} height
- * @returns {string} e.g. "4000 × 3000 px · 12.0 MP"
+ * @returns {string} e.g. "4000 × 3000 px"
  */
 export function imageSize(width, height) {
-  return `${width} × ${height} px · ${((width * height) / 1e6).toFixed(1)} MP`;
+  return `${width} × ${height} px`;
 }
 
 /**

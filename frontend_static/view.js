@@ -3,7 +3,7 @@
  */
 
 import { byId, on, show } from "./dom.js";
-import { imageSize, progressLabel, styleCard } from "./template.js";
+import { imageSize, progressLabel, statusLine, styleCard } from "./template.js";
 
 /** @typedef {import("./template.js").Style} Style */
 
@@ -19,6 +19,7 @@ export class View {
     this.strengthValue = /** @type {HTMLOutputElement} */ (byId("strength-value"));
     this.submit = /** @type {HTMLButtonElement} */ (byId("submit"));
     this.error = byId("error");
+    this.stage = byId("stage");
     this.empty = byId("stage-empty");
     this.compare = byId("compare");
     this.before = /** @type {HTMLImageElement} */ (byId("before-img"));
@@ -48,13 +49,16 @@ export class View {
     // Dropping anywhere must not navigate away to the file; only the drop zone accepts it.
     on(document, "dragover", (event) => event.preventDefault());
     on(document, "drop", (event) => event.preventDefault());
-    on(this.dropzone, "dragenter", () => this.dropzone.classList.add("is-dragging"));
-    on(this.dropzone, "dragleave", () => this.dropzone.classList.remove("is-dragging"));
-    on(this.dropzone, "drop", (/** @type {DragEvent} */ event) => {
-      this.dropzone.classList.remove("is-dragging");
-      const file = event.dataTransfer && event.dataTransfer.files[0];
-      if (file) handler(file);
-    });
+    // The drop zone and the empty stage both take a dropped photo.
+    for (const target of [this.dropzone, this.stage]) {
+      on(target, "dragenter", () => target.classList.add("is-dragging"));
+      on(target, "dragleave", () => target.classList.remove("is-dragging"));
+      on(target, "drop", (/** @type {DragEvent} */ event) => {
+        target.classList.remove("is-dragging");
+        const file = event.dataTransfer && event.dataTransfer.files[0];
+        if (file) handler(file);
+      });
+    }
     on(document, "paste", (/** @type {ClipboardEvent} */ event) => {
       const file = event.clipboardData && [...event.clipboardData.files].find((f) => f.type.startsWith("image/"));
       if (file) handler(file);
@@ -86,8 +90,13 @@ export class View {
   renderStyles(styles) {
     this.styleGrid.innerHTML = styles.length
       ? styles.map(styleCard).join("")
-      : `<p class="muted">No styles are installed on the inference server yet.</p>`;
+      : statusLine("No styles are installed on the inference server yet.");
     this.styleGrid.setAttribute("aria-busy", "false");
+  }
+
+  /** @param {string} message shown in place of the gallery while the styles cannot be loaded yet */
+  renderStylesWaiting(message) {
+    this.styleGrid.innerHTML = statusLine(message);
   }
 
   /** @param {string} message */
@@ -122,6 +131,7 @@ export class View {
     this.photoName = name;
     this.before.src = url;
     this.fileName.textContent = name;
+    this.dropzone.classList.add("has-file");
     show(true, this.fileName, this.compare);
     show(false, this.empty, this.resultBar, this.progressBox, ...this.compareParts);
   }

@@ -14,7 +14,7 @@ from skimage import data as skdata
 from bff import close_app
 from tests.bff.conftest import make_app
 from tests.bff.gallery import write_gallery
-from tests.bff.live import serving
+from tests.bff.live import closed_port_address, serving
 from tests.support.server import running_server
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -35,6 +35,15 @@ def gateway_url(tmp_path_factory):
         with serving(app) as url:
             yield url
         close_app(app)
+
+
+@pytest.fixture
+def down_gateway_url():
+    """Base URL of a gateway whose inference server is down (nothing listens at its address)."""
+    app = make_app(servers=(closed_port_address(),))
+    with serving(app) as url:
+        yield url
+    close_app(app)
 
 
 @pytest.fixture(scope="session")

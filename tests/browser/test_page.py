@@ -62,6 +62,27 @@ def test_the_gallery_shows_previews_and_disables_unavailable_styles(page):
         expect(previews.nth(index)).not_to_have_js_property("naturalWidth", 0)
 
 
+# Builds, inside the page, a DataTransfer holding the photo as a File, as a drag or the clipboard would.
+DATA_TRANSFER_JS = """async ([bytes, name]) => {
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([new Uint8Array(bytes)], name, {type: "image/jpeg"}));
+    return transfer;
+}"""
+
+
+@pytest.mark.parametrize("how", ["drop on the drop zone", "drop on the stage", "paste"])
+def test_a_photo_can_be_dropped_or_pasted(page, photo, how):
+    page.goto("/")
+    transfer = page.evaluate_handle(DATA_TRANSFER_JS, [list(photo.read_bytes()), "dropped.jpg"])
+    if how == "paste":
+        page.evaluate("t => document.dispatchEvent(new ClipboardEvent('paste', {clipboardData: t}))", transfer)
+    else:
+        target = "#dropzone" if how == "drop on the drop zone" else "#stage"
+        page.locator(target).dispatch_event("drop", {"dataTransfer": transfer})
+    expect(page.get_by_role("img", name="Your photo, before restyling")).to_have_js_property("naturalWidth", 512)
+    expect(page.locator("#file-name")).to_have_text("dropped.jpg · 512 × 512 px")
+
+
 def test_an_unreadable_file_gets_a_readable_error(page, tmp_path):
     fake = tmp_path / "holiday.jpg"
     fake.write_text("this is not a photo")
@@ -70,6 +91,15 @@ def test_an_unreadable_file_gets_a_readable_error(page, tmp_path):
     page.get_by_role("button", name="Restyle photo").click()
     expect(page.get_by_role("alert")).to_have_text("That file is not a PNG, JPEG or WebP image.")
     expect(page.get_by_role("button", name="Restyle photo")).to_be_enabled()
+
+
+def test_with_the_servers_down_the_page_says_so_and_keeps_trying(page, down_gateway_url, photo):
+    page.goto(down_gateway_url)
+    expect(page.locator("#style-grid")).to_contain_text("cannot be reached right now")
+    expect(page.locator("#style-grid")).to_contain_text("Trying again")
+    page.locator("#file-input").set_input_files(photo)
+    page.get_by_role("button", name="Restyle photo").click()
+    expect(page.get_by_role("alert")).to_have_text("Choose a style for your photo.")
 
 
 def test_on_a_phone_the_page_fits_and_works(phone_page, photo):
