@@ -22,11 +22,14 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from tessera.imageio import make_thumbnail
 from trainer.compact import image_context
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".ppm"}
 # Distillation crops align to the teacher's total stride.
 TEACHER_GRID = 4
+# Contexts come from an area-averaged thumbnail of this longest side, as the server computes them.
+CONTEXT_THUMBNAIL = 256
 
 Teacher = Callable[[np.ndarray], np.ndarray]  # uint8 HxWx3 photo -> uint8 HxWx3 stylized
 
@@ -111,11 +114,22 @@ class Augment:
         return out
 
 
-class _Source:
-    """Common batching: subclasses provide ``__len__`` and ``item(k, rng)``."""
+def whole_image_context(image: Image.Image) -> torch.Tensor:
+    """Context [6] of a whole image (see ``image_context``), from its thumbnail as the server does it."""
+    return image_context(to_tensor([make_thumbnail(np.asarray(image), CONTEXT_THUMBNAIL)]))[0]
 
-    def __init__(self, augment: Augment, seed: int, rank: int, world: int, batch_size: int):
+
+class _Source:
+    """Common batching: subclasses provide ``__len__`` and ``item(k, rng)``.
+
+    With ``with_context`` each item also carries the context of its whole input image, for
+    generators that take one (the crop alone would give the wrong statistics).
+    """
+
+    def __init__(self, augment: Augment, seed: int = 0, rank: int = 0, world: int = 1, batch_size: int = 1,
+                 with_context: bool = False):
         self.augment, self.seed, self.rank, self.batch_size = augment, seed, rank, batch_size
+        self.with_context = with_context
         self.sampler = Sampler(len(self), seed, rank, world)
 
     def batch(self, step: int) -> dict[str, torch.Tensor]:
@@ -130,12 +144,14 @@ class _Source:
             out["context"] = torch.stack([it["context"] for it in items])
         return out
 
+    def _context(self, whole_input: Image.Image) -> dict:
+        return {"context": whole_image_context(whole_input)} if self.with_context else {}
+
 
 class PairedFolders(_Source):
     """Folders A and B holding the same file names (stems); extensions may differ."""
 
-    def __init__(self, dir_a: str, dir_b: str, augment: Augment, seed=0, rank=0, world=1, batch_size=1,
-                 swap: bool = False):
+    def __init__(self, dir_a: str, dir_b: str, augment: Augment, swap: bool = False, **common):
         files_a, files_b = list_images(dir_a), list_images(dir_b)
         by_stem = {p.stem: p for p in files_b}
         missing = [p.name for p in files_a if p.stem not in by_stem]
@@ -147,7 +163,7 @@ class PairedFolders(_Source):
         self.pairs = [(a, by_stem[a.stem]) for a in files_a]
         if swap:
             self.pairs = [(b, a) for a, b in self.pairs]
-        super().__init__(augment, seed, rank, world, batch_size)
+        super().__init__(augment, **common)
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -158,15 +174,15 @@ class PairedFolders(_Source):
         if im_b.size != im_a.size:
             im_b = im_b.resize(im_a.size, Image.BICUBIC)
         a, b = self.augment(rng, im_a, im_b)
-        return {"A": a, "B": b}
+        return {"A": a, "B": b, **self._context(im_a)}
 
 
 class SideBySide(_Source):
     """One folder of images with A on the left half and B on the right (the pix2pix datasets' format)."""
 
-    def __init__(self, dir_ab: str, augment: Augment, seed=0, rank=0, world=1, batch_size=1, swap=False):
+    def __init__(self, dir_ab: str, augment: Augment, swap: bool = False, **common):
         self.files, self.swap = list_images(dir_ab), swap
-        super().__init__(augment, seed, rank, world, batch_size)
+        super().__init__(augment, **common)
 
     def __len__(self) -> int:
         return len(self.files)
@@ -178,20 +194,20 @@ class SideBySide(_Source):
             raise DataError(f"{path} is {im.width} px wide; a side-by-side pair needs two halves")
         half = im.width // 2
         left, right = im.crop((0, 0, half, im.height)), im.crop((half, 0, 2 * half, im.height))
-        a, b = self.augment(rng, *((right, left) if self.swap else (left, right)))
-        return {"A": a, "B": b}
+        whole_a, whole_b = (right, left) if self.swap else (left, right)
+        a, b = self.augment(rng, whole_a, whole_b)
+        return {"A": a, "B": b, **self._context(whole_a)}
 
 
 class UnpairedFolders(_Source):
     """Folders A and B of unrelated images; B is drawn from its own shuffle, as CycleGAN does."""
 
-    def __init__(self, dir_a: str, dir_b: str, augment: Augment, seed=0, rank=0, world=1, batch_size=1,
-                 swap: bool = False):
+    def __init__(self, dir_a: str, dir_b: str, augment: Augment, swap: bool = False, **common):
         self.files_a, self.files_b = list_images(dir_a), list_images(dir_b)
         if swap:
             self.files_a, self.files_b = self.files_b, self.files_a
-        super().__init__(augment, seed, rank, world, batch_size)
-        self.sampler_b = Sampler(len(self.files_b), seed, rank, world, stream=1)
+        super().__init__(augment, **common)
+        self.sampler_b = Sampler(len(self.files_b), self.seed, self.rank, common.get("world", 1), stream=1)
 
     def __len__(self) -> int:
         return len(self.files_a)
@@ -201,17 +217,16 @@ class UnpairedFolders(_Source):
         im_b = load_image(self.files_b[self.sampler_b.index(k)])
         (a,) = self.augment(rng, im_a)
         (b,) = self.augment(rng, im_b)
-        return {"A": a, "B": b}
+        return {"A": a, "B": b, **self._context(im_a)}
 
 
 class TeacherPairs(_Source):
     """Photos paired with a teacher's output on the whole photo, plus the photo's context."""
 
-    def __init__(self, dir_photos: str, teacher: Teacher, teacher_size: int, augment: Augment, seed=0,
-                 rank=0, world=1, batch_size=1):
+    def __init__(self, dir_photos: str, teacher: Teacher, teacher_size: int, augment: Augment, **common):
         self.files, self.teacher, self.teacher_size = list_images(dir_photos), teacher, teacher_size
         self._cache: dict[int, tuple[Image.Image, Image.Image, torch.Tensor]] = {}
-        super().__init__(augment, seed, rank, world, batch_size)
+        super().__init__(augment, **common)
 
     def __len__(self) -> int:
         return len(self.files)
@@ -224,7 +239,7 @@ class TeacherPairs(_Source):
             styled = self.teacher(np.asarray(photo))
             if styled.shape != np.asarray(photo).shape:
                 raise DataError(f"the teacher turned {path} ({photo.size}) into shape {styled.shape}")
-            context = image_context(to_tensor([np.asarray(photo)]))[0]
+            context = whole_image_context(photo)
             self._cache[index] = (photo, Image.fromarray(styled), context)
         return self._cache[index]
 
@@ -247,7 +262,8 @@ def fit_to_grid(photo: Image.Image, longest: int, crop: int, path: Path) -> Imag
 def build_source(cfg, rank: int = 0, world: int = 1, teacher: Teacher | None = None) -> _Source:
     """The data source a TrainConfig asks for, sharded for ``rank`` of ``world``."""
     swap = cfg.direction == "BtoA"
-    common = {"seed": cfg.seed, "rank": rank, "world": world, "batch_size": cfg.batch_size}
+    common = {"seed": cfg.seed, "rank": rank, "world": world, "batch_size": cfg.batch_size,
+              "with_context": cfg.context}
     if cfg.kind == "distill":
         # No scale jitter or flips: the teacher's output is only right for the photo it saw.
         augment = Augment(cfg.crop_size, 0, flip=False, grid=TEACHER_GRID)

@@ -12,7 +12,9 @@ from trainer.data import (
     TeacherPairs,
     UnpairedFolders,
     list_images,
+    load_image,
 )
+from trainer.networks import image_context
 
 # Images are 40x32 and crops 32 with no jitter, so A and B are never resampled and stay exact negatives.
 NO_JITTER = Augment(crop=32, load=32, flip=True)
@@ -87,3 +89,13 @@ def test_unreadable_image_names_the_file(tmp_path, image_folder):
     with pytest.raises(DataError, match="broken.png is not an image"):
         for step in range(2):
             source.batch(step)
+
+
+def test_context_describes_the_whole_input_image_not_the_crop(paired_dirs):
+    source = PairedFolders(*paired_dirs, Augment(crop=16, load=0, flip=False), with_context=True)
+    batch = source.batch(step=0)
+    whole_a = load_image(source.pairs[source.sampler.index(0)][0])
+    pixels = torch.from_numpy(np.asarray(whole_a, dtype=np.float32) / 127.5 - 1).permute(2, 0, 1)
+    expected = torch.cat([pixels.mean(dim=(1, 2)), pixels.std(dim=(1, 2), unbiased=False)])
+    torch.testing.assert_close(batch["context"][0], expected)
+    assert not torch.allclose(batch["context"], image_context(batch["A"]))

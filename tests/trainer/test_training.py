@@ -48,14 +48,16 @@ def test_cyclegan_trains_with_cycle_and_identity_losses(tmp_path, unpaired_dirs,
     assert info["kind"] == "cyclegan" and info["config"]["gan_mode"] == "lsgan"
 
 
-def test_distillation_learns_from_an_onnx_teacher(tmp_path, photo_dir, tiny_teacher_onnx, tiny):
+def test_distillation_learns_from_an_onnx_teacher_with_a_perceptual_term(tmp_path, photo_dir,
+                                                                        tiny_teacher_onnx, tiny):
     run_dir = tmp_path / "run"
     args = ["train", "--kind", "distill", "--data-a", str(photo_dir), "--teacher-onnx", str(tiny_teacher_onnx),
             "--teacher-size", "64", "--steps", "4", "--run-dir", str(run_dir), "--lambda-gan", "0",
+            "--lambda-perceptual", "0.5",
             *tiny(netG="compact", context=True)]
     assert main(args) == 0
     records = assert_run_written(run_dir, 4)
-    assert set(records[0]) == {"step", "G_recon"}
+    assert set(records[0]) == {"step", "G_recon", "G_perceptual"}
     generator, info = runs.load_generator(run_dir)
     assert info["model_args"]["context_dim"] == 6
     assert generator(torch.zeros(1, 3, 32, 32), torch.zeros(1, 6)).shape == (1, 3, 32, 32)

@@ -65,7 +65,8 @@ class CycleGANModel(GANModel):
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
         real_a, real_b = batch["A"], batch["B"]
         g_a, g_b = self.wrapped["G_A"], self.wrapped["G_B"]
-        fake_b = g_a(real_a)
+        # Only A images come with their whole-image context; G_B and second passes compute their own.
+        fake_b = g_a(real_a, batch.get("context"))
         fake_a = g_b(real_b)
         losses = self._update_generators(real_a, real_b, fake_a, fake_b, g_a(fake_a), g_b(fake_b))
         rng = np.random.default_rng([self.cfg.seed, 2000 + self.ctx.rank, step])
