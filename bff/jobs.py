@@ -11,7 +11,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -101,6 +101,7 @@ class JobStore:
         self._max_kept = max_kept
         self._clock = clock
         self._jobs: dict[str, Job] = {}
+        self._futures: dict[str, Future] = {}
         self._lock = threading.Lock()
 
     def submit(self, work: Callable[[Progress], Outcome]) -> Job:
@@ -114,7 +115,7 @@ class JobStore:
             # 128 random bits: ids double as the only credential for a job's result.
             job = Job(id=secrets.token_urlsafe(16))
             self._jobs[job.id] = job
-        self._pool.submit(self._run, job, work)
+            self._futures[job.id] = self._pool.submit(self._run, job, work)
         return job
 
     def get(self, job_id: str) -> Job | None:
@@ -129,10 +130,18 @@ class JobStore:
             self._jobs.pop(job_id, None)
 
     def shutdown(self) -> None:
-        """Stops taking work and drops queued jobs; running ones finish in the background."""
+        """Stops taking work; queued jobs fail with 503 (so nobody waits for them forever), running
+        ones finish in the background."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            cancelled = [self._jobs[i] for i, f in self._futures.items() if f.cancelled() and i in self._jobs]
+        for job in cancelled:
+            job._update(state=JobState.FAILED, finished_at=self._clock(), error=ApiError(
+                503, "shutting_down", "The gateway is restarting; please try again in a moment.", retry_after=5))
 
     def _run(self, job: Job, work: Callable[[Progress], Outcome]) -> None:
+        with self._lock:  # submit() holds the lock until the future is recorded
+            self._futures.pop(job.id, None)  # running now: nothing left to cancel
         job._update(state=JobState.RUNNING)
         try:
             outcome = work(lambda done, total: job._update(done=done, total=total))

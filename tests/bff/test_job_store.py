@@ -106,3 +106,15 @@ def test_waiting_returns_at_once_when_the_job_already_changed(store):
     finished(job)
     revision, snap = job.wait(after_revision=0, timeout=5)
     assert revision > 0 and snap["state"] == JobState.DONE
+
+
+def test_queued_jobs_fail_with_503_when_the_gateway_shuts_down(clock):
+    store = JobStore(workers=1, max_active=3, ttl_s=60, clock=clock)
+    release = threading.Event()
+    running = store.submit(lambda progress: release.wait(5) and OUTCOME)
+    assert running.wait(after_revision=0, timeout=5)[1]["state"] == "running"
+    queued = store.submit(lambda progress: OUTCOME)
+    store.shutdown()
+    assert finished(queued)["status"] == 503
+    release.set()
+    assert finished(running)["state"] == "done"

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bff import close_app
 from tests.bff.conftest import make_app
+from tests.bff.live import closed_port_address
 from tests.bff.pictures import encoded, gradient, png_declaring, with_exif_orientation
 from tests.support import TINY_STYLE
 
@@ -79,11 +81,24 @@ def test_bad_input_gets_a_clear_json_error(client, fields, status, words):
     assert resp.json["status"] == status and words in resp.json["message"]
 
 
-def test_an_upload_over_the_byte_limit_is_refused_with_413(inference_server):
+# 400 px of noise is far over the limit (refused while reading the request), 200 px just over it.
+@pytest.mark.parametrize("side", [400, 200])
+def test_an_upload_over_the_byte_limit_is_refused_with_413(inference_server, side):
     app = make_app(servers=(inference_server,), max_upload_bytes=100_000)
-    noisy = encoded(np.random.default_rng(1).integers(0, 255, (400, 400, 3), np.uint8), "PNG")
+    noisy = encoded(np.random.default_rng(1).integers(0, 255, (side, side, 3), np.uint8), "PNG")
     resp = app.test_client().post("/api/stylize", data=form(noisy))
+    close_app(app)
     assert resp.status_code == 413 and "0.1 MB" in resp.json["message"]
+
+
+def test_with_one_of_two_replicas_down_requests_still_succeed(inference_server):
+    app = make_app(servers=(closed_port_address(), inference_server))
+    client = app.test_client()
+    try:
+        assert client.get("/healthz").status_code == 200
+        assert all(client.post("/api/stylize", data=form()).status_code == 200 for _ in range(3))
+    finally:
+        close_app(app)
 
 
 def test_servers_down_means_a_quick_503_with_a_reason(down_client):
