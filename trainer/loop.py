@@ -73,9 +73,10 @@ def train(cfg: TrainConfig, run_dir: Path, ctx: DistContext, state: dict | None 
 
 
 def _maybe_save(cfg: TrainConfig, run_dir: Path, log: runs.RunLog, model, done: int) -> None:
-    """Pictures and latest.pt every sample_every steps and at the end; numbered checkpoints too."""
+    """Pictures and latest.pt every sample_every steps; a numbered checkpoint every checkpoint_every
+    steps and at the last step (so a finished run always has step_<steps>.pt)."""
     last = done == cfg.steps
-    keep = done % cfg.checkpoint_every == 0
+    keep = done % cfg.checkpoint_every == 0 or last
     if done % cfg.sample_every == 0 or last or keep:
         log.pictures(done, model.last_visuals)
         runs.save_checkpoint(run_dir, cfg, model, done, keep=keep)

@@ -28,7 +28,10 @@ def save_grid(columns: list[torch.Tensor], path: Path, max_rows: int = 4) -> Non
 
 
 def save_loss_curves(records: list[dict], path: Path, size=(720, 400), margin=48) -> None:
-    """A line per loss (y on a log10 scale when all values are positive), step on x, with a legend."""
+    """A line per loss (y on a log10 scale when all values are positive), step on x, with a legend.
+
+    Long runs are averaged into about one point per two pixels, which also smooths the noise.
+    """
     names = sorted({k for r in records for k in r if k != "step"})
     image = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(image)
@@ -50,10 +53,21 @@ def save_loss_curves(records: list[dict], path: Path, size=(720, 400), margin=48
 
     for i, name in enumerate(names):
         colour = _COLOURS[i % len(_COLOURS)]
-        pts = [point(r["step"], r[name]) for r in records if name in r and math.isfinite(r[name])]
+        series = [(r["step"], r[name]) for r in records if name in r and math.isfinite(r[name])]
+        pts = [point(s, v) for s, v in _binned(series, bins=w // 2)]
         if len(pts) > 1:
             draw.line(pts, fill=colour, width=2)
         draw.text((margin + 6, margin + 4 + 12 * i), name, fill=colour)
     axis = "log10 loss" if log else "loss"
     draw.text((margin, size[1] - margin + 8), f"step {x0} .. {x1}    {axis} {lo:.3g} .. {hi:.3g}", fill="black")
     image.save(path)
+
+
+def _binned(series: list[tuple[int, float]], bins: int) -> list[tuple[float, float]]:
+    """At most ``bins`` points: means of consecutive runs, so long runs draw as smoothed curves."""
+    size = max(1, math.ceil(len(series) / max(1, bins)))
+    out = []
+    for start in range(0, len(series), size):
+        chunk = series[start:start + size]
+        out.append((sum(s for s, _ in chunk) / len(chunk), sum(v for _, v in chunk) / len(chunk)))
+    return out
