@@ -153,3 +153,30 @@ def test_a_file_that_is_not_a_checkpoint_gets_a_clear_error(tmp_path, capsys):
     bogus.write_text("not a checkpoint")
     assert _cli(str(bogus), "--registry", str(tmp_path), "--style", "x") == 2
     assert "not a PyTorch state dict" in capsys.readouterr().err
+
+
+def test_dropout_data_parallel_prefix_and_old_instance_norm_buffers_are_understood(tmp_path):
+    """Checkpoints from nn.DataParallel ('module.' keys), with dropout blocks, saved by PyTorch < 0.4
+    (running statistics stored for InstanceNorm) all load into the right network."""
+    net = define_G("resnet_6blocks", norm="instance", ngf=8, use_dropout=True, seed=2)
+    state = {f"module.{k}": v for k, v in net.state_dict().items()}
+    state["module.model.2.running_mean"] = torch.zeros(8)
+    checkpoint_path = tmp_path / "latest_net_G.pth"
+    torch.save(state, checkpoint_path)
+    loaded, args = import_cyclegan.build_generator(import_cyclegan.load_state_dict(checkpoint_path),
+                                                   "resnet_6blocks", "instance")
+    assert args["use_dropout"] is True
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), net.eval()(x))
+
+
+def test_unet_import_is_served_with_feathered_tiles(tmp_path):
+    """unet_256 sees far beyond any tile (8 halvings): honest 'feather' mode, ThumbInstanceNorm context."""
+    checkpoint = tmp_path / "latest_net_G.pth"
+    torch.save(define_G("unet_256", norm="instance", ngf=4, seed=3).state_dict(), checkpoint)
+    version = import_cyclegan.import_checkpoint(checkpoint, tmp_path / "reg", "pix", "unet_256", "instance",
+                                                log=lambda _msg: None)
+    manifest = read_manifest(tmp_path / "reg" / "pix" / str(version))
+    assert (manifest.tiling.mode, manifest.tiling.tile_safe, manifest.tiling.size_multiple) == ("feather", False, 256)
+    assert manifest.context_onnx is not None
