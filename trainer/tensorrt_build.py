@@ -18,7 +18,6 @@ from pathlib import Path
 from tessera.registry import CONTEXT_INPUT, INPUT_NAME
 from tessera.tiling import MAX_TILE_SIZE, round_up
 
-MIN_TILE = 64
 OPT_TILE = 512
 OPT_BATCH = 4
 MAX_BATCH = 8
@@ -46,11 +45,15 @@ class Profile:
 
     @classmethod
     def for_tiles(cls, halo: int, size_multiple: int) -> Profile:
-        """The server's tiles: cores of 64..1024 px plus the halo on both sides, padded to the stride."""
+        """The server's tiles: cores up to 1024 px plus the halo on both sides, padded to the stride.
+
+        The minimum is one stride, not a "typical small tile": the last tile of a row can be a few
+        pixels wide and a whole image can be tiny, and the engine must still take them. Speed is
+        tuned for the optimum, full 512 px cores in batches of four.
+        """
         def side(core: int) -> int:
             return round_up(core + 2 * halo, size_multiple)
-        return cls(min_side=round_up(MIN_TILE, size_multiple), opt_side=side(OPT_TILE),
-                   max_side=side(MAX_TILE_SIZE))
+        return cls(min_side=size_multiple, opt_side=side(OPT_TILE), max_side=side(MAX_TILE_SIZE))
 
 
 def _import_tensorrt():
@@ -127,7 +130,7 @@ def build_plan(onnx_path: Path, out_dir: Path, halo: int, size_multiple: int,
         "compute_capability": f"{capability[0]}.{capability[1]}",
         "tensorrt_version": trt.__version__,
         "precision": "fp16" if fp16 else "fp32",
-        "min_tile": MIN_TILE,
+        "min_tile": tiles.min_side,
         "opt_tile": OPT_TILE,
         "max_tile": MAX_TILE_SIZE,
         "max_batch": tiles.max_batch,
