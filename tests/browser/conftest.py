@@ -5,6 +5,8 @@ test-artifacts/."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -27,14 +29,28 @@ TILE_SIZE = 64
 
 
 @pytest.fixture(scope="session")
-def gateway_url(tmp_path_factory):
-    """Base URL of a gateway in front of a real inference server with the gallery styles."""
-    registry = write_gallery(tmp_path_factory.mktemp("gallery"), tmp_path_factory.mktemp("gallery-export"))
-    with running_server(registry, default_tile_size=TILE_SIZE) as address:
+def gallery(tmp_path_factory) -> Path:
+    """A registry with the gallery styles (tests.bff.gallery)."""
+    return write_gallery(tmp_path_factory.mktemp("gallery"), tmp_path_factory.mktemp("gallery-export"))
+
+
+@contextmanager
+def stack(registry: Path, **server_flags) -> Iterator[str]:
+    """A real inference server on `registry` and a gateway in front of it; yields the gateway's URL."""
+    with running_server(registry, **server_flags) as address:
         app = make_app(servers=(address,))
-        with serving(app) as url:
-            yield url
-        close_app(app)
+        try:
+            with serving(app) as url:
+                yield url
+        finally:
+            close_app(app)
+
+
+@pytest.fixture(scope="session")
+def gateway_url(gallery):
+    """Base URL of the gateway in front of a real inference server with the gallery styles."""
+    with stack(gallery, default_tile_size=TILE_SIZE) as url:
+        yield url
 
 
 @pytest.fixture
@@ -69,17 +85,18 @@ def browser():
 @pytest.fixture
 def page(browser, request, gateway_url):
     """A fresh browser tab at desktop size; tests that need a phone use `phone_page`."""
-    yield from _open_page(browser, request, gateway_url, viewport={"width": 1280, "height": 860})
+    yield from open_page(browser, request, gateway_url, viewport={"width": 1280, "height": 860})
 
 
 @pytest.fixture
 def phone_page(browser, request, gateway_url):
     """A tab the size of a small phone (375 × 740, touch, device pixel ratio 2)."""
-    yield from _open_page(browser, request, gateway_url, viewport={"width": 375, "height": 740},
+    yield from open_page(browser, request, gateway_url, viewport={"width": 375, "height": 740},
                           device_scale_factor=2, is_mobile=True, has_touch=True)
 
 
-def _open_page(browser, request, gateway_url, **context_options):
+def open_page(browser, request, gateway_url, **context_options):
+    """Yields a tab of a new browser context at `gateway_url`; screenshots it if the test failed."""
     context = browser.new_context(accept_downloads=True, base_url=gateway_url, **context_options)
     page = context.new_page()
     page.set_default_timeout(20_000)
