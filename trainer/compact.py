@@ -75,6 +75,8 @@ class CompactGenerator(nn.Module):
         for block in self.blocks:
             block.conv2.weight.data.mul_(0.1)
         nn.init.normal_(self.up2.weight, 0.0, 0.02)
+        for conv in (self.up1, self.up2):
+            _icnr_(conv, 2)
         if self.film is not None:
             self.film.reset_parameters()
 
@@ -95,6 +97,18 @@ class CompactGenerator(nn.Module):
         x = self.blocks(self.act(x))
         x = self.act(self.shuffle(self.up1(x)) + skip)
         return torch.tanh(self.shuffle(self.up2(x)))
+
+
+@torch.no_grad()
+def _icnr_(conv: nn.Conv2d, scale: int) -> None:
+    """Make a conv feeding PixelShuffle(scale) start as nearest-neighbour upsampling (ICNR init).
+
+    All scale^2 sub-pixels of an output channel get the same filter, which avoids the fine grid
+    ("checkerboard") pattern that independent sub-pixel filters show early in training.
+    """
+    groups = scale * scale
+    conv.weight.copy_(conv.weight[::groups].repeat_interleave(groups, dim=0))
+    conv.bias.copy_(conv.bias[::groups].repeat_interleave(groups, dim=0))
 
 
 class _ResidualBlock(nn.Module):
