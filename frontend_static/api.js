@@ -75,6 +75,10 @@ export async function createJob(file, style, strength) {
   return response.json();
 }
 
+// EventSource reconnects by itself after a dropped connection, and the gateway then resends the
+// job's current state; only this many failed attempts in a row count as losing the gateway.
+const MAX_RECONNECTS = 5;
+
 /**
  * Follows a job's Server-Sent Events until it is done.
  * @param {Job} job
@@ -84,9 +88,11 @@ export async function createJob(file, style, strength) {
 export function followJob(job, onProgress) {
   return new Promise((resolve, reject) => {
     const source = new EventSource(job.events_url);
+    let failures = 0;
     /** @param {MessageEvent} event */
     const parse = (event) => JSON.parse(event.data);
     source.addEventListener("progress", (event) => {
+      failures = 0;
       const snap = parse(event);
       onProgress(snap.done, snap.total);
     });
@@ -98,11 +104,15 @@ export function followJob(job, onProgress) {
     });
     // The same name carries the job's own "error" event (with data) and the browser's connection error.
     source.addEventListener("error", (event) => {
-      source.close();
       if (event instanceof MessageEvent && event.data) {
+        source.close();
         const snap = parse(event);
         reject(new ApiError(snap.message, snap.status));
-      } else {
+        return;
+      }
+      failures += 1;
+      if (source.readyState === EventSource.CLOSED || failures > MAX_RECONNECTS) {
+        source.close();
         reject(new ApiError("Lost contact with the gateway while restyling. Please try again.", 0));
       }
     });

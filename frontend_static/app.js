@@ -52,6 +52,8 @@ async function restyle() {
   if (!state.style) return view.showError("Choose a style for your photo.");
   state.busy = true;
   view.setBusy(true);
+  view.clearResult();
+  view.announce("Restyling started.");
   view.showProgress(0, 0, `Uploading ${fileSize(state.file.size)}…`);
   try {
     const job = await createJob(state.file, state.style, state.strength);
@@ -62,6 +64,7 @@ async function restyle() {
     state.resultUrl = URL.createObjectURL(blob);
     const styleName = state.styles.find((s) => s.id === state.style)?.name ?? state.style;
     view.showResult(state.resultUrl, filename, `${styleName}, version ${finished.version} · ${fileSize(blob.size)}`);
+    view.announce("Your photo is restyled. Compare it with the slider, or download it.");
   } catch (error) {
     view.hideProgress();
     view.showError(error instanceof ApiError ? error.message : "Something went wrong in this page. Please reload it.");

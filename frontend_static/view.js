@@ -19,6 +19,7 @@ export class View {
     this.strengthValue = /** @type {HTMLOutputElement} */ (byId("strength-value"));
     this.submit = /** @type {HTMLButtonElement} */ (byId("submit"));
     this.error = byId("error");
+    this.announcer = byId("announcer");
     this.stage = byId("stage");
     this.empty = byId("stage-empty");
     this.compare = byId("compare");
@@ -139,6 +140,16 @@ export class View {
   /** Adds the photo's pixel size to its name once the browser has decoded it. */
   describePhoto() {
     this.fileName.textContent = `${this.photoName} · ${imageSize(this.before.naturalWidth, this.before.naturalHeight)}`;
+  }
+
+  /** @param {string} message said politely by screen readers, never shown */
+  announce(message) {
+    this.announcer.textContent = message;
+  }
+
+  /** Hides the previous result while a new one is made. */
+  clearResult() {
+    show(false, this.resultBar, ...this.compareParts);
   }
 
   /** @param {boolean} busy */

@@ -135,6 +135,8 @@ def test_everything_works_with_the_keyboard_alone(page, photo):
     page.keyboard.press("Enter")
     expect(page.get_by_role("link", name="Download")).to_be_visible()
 
+    expect(page.locator("#announcer")).to_contain_text("Your photo is restyled")
+
     tab_to("compare-range", limit=20)
     page.keyboard.press("Home")
     assert page.get_by_role("slider", name="Compare").input_value() == "0"
@@ -142,3 +144,15 @@ def test_everything_works_with_the_keyboard_alone(page, photo):
     with page.expect_download() as download:
         page.keyboard.press("Enter")
     assert download.value.suggested_filename == "astronaut-harbour-blue.jpg"
+
+
+HOSTILE_STYLE = {"id": "x", "name": "<img src=x onerror=alert(1)>", "description": "\"><script>alert(2)</script>",
+                 "credits": "", "license": "", "version": 1, "status": "SERVING", "status_message": "",
+                 "preview_url": "/p.jpg?a=1&b=\"2"}
+
+
+def test_style_cards_escape_whatever_the_server_sends(page):
+    page.goto("/")
+    html = page.evaluate("async (style) => (await import('./template.js')).styleCard(style)", HOSTILE_STYLE)
+    assert "<img src=x" not in html and "<script>" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html and 'src="/p.jpg?a=1&amp;b=&quot;2"' in html
