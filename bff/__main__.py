@@ -24,7 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     Image.MAX_IMAGE_PIXELS = config.max_pixels
     warnings.simplefilter("error", Image.DecompressionBombWarning)
 
-    app = create_app(config)
+    try:
+        app = create_app(config)
+    except (ValueError, OSError) as err:  # e.g. a server name that does not resolve
+        log.error("cannot start the gateway: %s", err)
+        return 2
     server = waitress.create_server(
         app, host=config.host, port=config.port, threads=config.threads,
         max_request_body_size=config.max_upload_bytes + FORM_OVERHEAD_BYTES, ident="tessera-gateway",

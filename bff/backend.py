@@ -48,7 +48,16 @@ class Backend:
             if style.id == style_id:
                 return style
         known = ", ".join(s.id for s in styles) or "none"
-        raise ApiError(404, "unknown_style", f"There is no style called {style_id!r}. Known styles: {known}.")
+        raise ApiError(404, "unknown_style", f"There is no style called {style_id[:64]!r}. Known styles: {known}.")
+
+    def serving_style(self, style_id: str) -> StyleSummary:
+        """Like style(), but a style with no valid version is ApiError 503 with the server's reason."""
+        style = self.style(style_id)
+        if style.status != "SERVING":
+            reason = style.status_message or "it has no valid model version"
+            raise ApiError(503, "style_unavailable", f"The style {style.display_name or style.id!r} cannot be "
+                                                     f"used right now: {reason}.", retry_after=30)
+        return style
 
     def close(self) -> None:
         self.client.close()

@@ -78,6 +78,10 @@ def parse_args(argv: list[str] | None = None) -> GatewayConfig:
     servers = tuple(s.strip() for s in a.server.split(",") if s.strip())
     if not servers:
         p.error("--server needs at least one HOST:PORT")
+    for server in servers:
+        host, _, port = server.rpartition(":")
+        if not host or not port.isdigit():
+            p.error(f"--server: {server!r} is not HOST:PORT")
     return GatewayConfig(
         servers=servers, host=a.host, port=a.port, threads=a.threads,
         max_upload_bytes=int(a.max_upload_mb * MB), max_pixels=int(a.max_megapixels * MB),

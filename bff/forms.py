@@ -44,7 +44,7 @@ def read_order(backend: Backend) -> Order:
         raise too_large(backend.config.max_upload_bytes)
     opened, input_format = images.open_upload(data, backend.config.max_pixels)
     try:
-        backend.style(style)
+        backend.serving_style(style)
     except ApiError:
         opened.close()
         raise

@@ -4,6 +4,8 @@ a JSON error with the right code and a sentence a person understands."""
 from __future__ import annotations
 
 import io
+import json
+import shutil
 import time
 
 import numpy as np
@@ -15,6 +17,7 @@ from tests.bff.conftest import make_app
 from tests.bff.live import closed_port_address
 from tests.bff.pictures import encoded, gradient, png_declaring, with_exif_orientation
 from tests.support import TINY_STYLE
+from tests.support.server import running_server
 
 PNG = encoded(gradient(), "PNG")
 
@@ -99,6 +102,26 @@ def test_with_one_of_two_replicas_down_requests_still_succeed(inference_server):
         assert all(client.post("/api/stylize", data=form()).status_code == 200 for _ in range(3))
     finally:
         close_app(app)
+
+
+@pytest.fixture
+def client_with_a_broken_style(tiny_registry, tmp_path):
+    """A gateway whose server also has a style 'broken' without any valid version."""
+    registry = tmp_path / "registry"
+    shutil.copytree(tiny_registry, registry)
+    (registry / "broken").mkdir()
+    (registry / "broken" / "style.json").write_text(json.dumps({"id": "broken", "display_name": "Broken"}))
+    with running_server(registry) as address:
+        app = make_app(servers=(address,))
+        yield app.test_client()
+        close_app(app)
+
+
+def test_a_style_without_a_valid_version_is_503_with_the_reason(client_with_a_broken_style):
+    listed = {s["id"]: s for s in client_with_a_broken_style.get("/api/styles").json["styles"]}
+    assert listed["broken"]["status"] == "UNAVAILABLE" and listed["broken"]["status_message"]
+    resp = client_with_a_broken_style.post("/api/stylize", data=form(style="broken"))
+    assert resp.status_code == 503 and listed["broken"]["status_message"] in resp.json["message"]
 
 
 def test_servers_down_means_a_quick_503_with_a_reason(down_client):
