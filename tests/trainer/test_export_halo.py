@@ -1,8 +1,13 @@
 """Receptive-field halo and size multiple, measured on tiny nets whose answers are known."""
 
+import numpy as np
+import pytest
 from torch import nn
 
 from trainer.halo import measure_halo, measure_size_multiple
+from trainer.onnx_export import ExportError
+from trainer.publish import check_tiling, export_onnx
+from trainer.serving_model import ServingModel
 
 
 def _convs(n, kernel=3, dilation=1):
@@ -43,3 +48,14 @@ def test_strided_halo_covers_every_phase_and_is_a_multiple_of_the_stride():
 def test_instance_norm_has_an_image_wide_receptive_field():
     net = nn.Sequential(nn.Conv2d(3, 3, 3, padding=1), nn.InstanceNorm2d(3)).eval()
     assert measure_halo(net, start_side=32, max_side=64) is None
+
+
+def test_export_refuses_a_halo_smaller_than_the_receptive_field(tmp_path):
+    """The last guard before writing: tiles cut with too small a halo show seams, and export stops."""
+    model = ServingModel(_convs(3))
+    export_onnx(model, tmp_path, multiple=1)
+    photo = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    tiling = {"size_multiple": 1, "thumbnail_size": 256}
+    assert check_tiling(tmp_path, {**tiling, "halo": 3}, photo, has_context=False)["tiled_vs_whole_psnr_db"] >= 50
+    with pytest.raises(ExportError, match="tiled output differs from whole-image output"):
+        check_tiling(tmp_path, {**tiling, "halo": 1}, photo, has_context=False)
