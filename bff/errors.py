@@ -27,21 +27,26 @@ _GRPC_TO_HTTP: dict[grpc.StatusCode, tuple[int, str, str]] = {
     grpc.StatusCode.NOT_FOUND: (404, "unknown_style", "That style does not exist."),
     grpc.StatusCode.INVALID_ARGUMENT: (400, "invalid_request", "The inference server rejected the request."),
     grpc.StatusCode.RESOURCE_EXHAUSTED: (429, "busy", "The inference servers are busy; try again shortly."),
-    grpc.StatusCode.DEADLINE_EXCEEDED: (504, "timeout", "Restyling took too long and was stopped."),
+    grpc.StatusCode.DEADLINE_EXCEEDED: (504, "timeout", "The inference servers did not finish in time; "
+                                                        "try again, or with a smaller image."),
     grpc.StatusCode.UNAVAILABLE: (503, "unavailable",
                                   "The inference servers cannot be reached right now; try again shortly."),
 }
+
+
+def _is_transport_noise(code: grpc.StatusCode, details: str) -> bool:
+    """True for details written by gRPC itself ("Deadline Exceeded", "failed to connect to all
+    addresses ..."), which mean nothing to a person; the server's own messages are sentences."""
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return True
+    return code == grpc.StatusCode.UNAVAILABLE and ("connect" in details or "backends" in details)
 
 
 def from_grpc(code: grpc.StatusCode, details: str) -> ApiError:
     """Maps a gRPC failure to the HTTP error a browser should see."""
     status, error, fallback = _GRPC_TO_HTTP.get(
         code, (502, "server_error", "The inference server failed; try again later."))
-    if code == grpc.StatusCode.UNAVAILABLE:
-        # The raw details of a refused connection ("failed to connect to all addresses...") help no one.
-        message = fallback if not details or "connect" in details else details
-    else:
-        message = details or fallback
+    message = fallback if not details or _is_transport_noise(code, details) else details
     if status >= 500:
         log.warning("inference server error %s: %s", code.name, details)
     return ApiError(status, error, message, retry_after=5 if status in (429, 503) else None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import socket
 import time
 
 import numpy as np
@@ -129,4 +130,15 @@ def test_servers_down_means_a_quick_503_with_a_reason(down_client):
     resp = down_client.post("/api/stylize", data=form())
     assert resp.status_code == 503 and "cannot be reached" in resp.json["message"]
     assert resp.headers["Retry-After"]
+    assert time.monotonic() - started < 3
+
+
+def test_a_server_that_never_answers_costs_no_more_than_the_deadline():
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts TCP, never speaks gRPC
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        app = make_app(servers=(address,), rpc_timeout_s=1.0)
+        started = time.monotonic()
+        resp = app.test_client().post("/api/stylize", data=form())
+        close_app(app)
+    assert resp.status_code in (503, 504) and resp.json["message"]
     assert time.monotonic() - started < 3
