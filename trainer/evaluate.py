@@ -140,7 +140,8 @@ def evaluate_run(run_dir: Path, opts: EvalOptions) -> dict:
     summary = {"holdout_a": str(_holdout_a(cfg, opts)), "images": len(inputs)}
 
     if cfg.kind == "cyclegan":
-        dir_b = opts.holdout_b or Path(cfg.data_b)
+        # BtoA runs swapped the folders: their generator's outputs belong to the A folder's domain.
+        dir_b = opts.holdout_b or Path(cfg.data_b if cfg.direction == "AtoB" else cfg.data_a)
         references = [to_chw(x) for x in _reference_images(dir_b, opts.max_side)]
         size = _crop_size(opts, inputs, references)
         crop_in, crop_out = metrics.aligned_crops([inputs, outputs], opts.crops, size, opts.seed)
@@ -196,10 +197,11 @@ def read_metrics(run_dir: Path) -> dict:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", type=Path, help="run directory with checkpoints/latest.pt")
-    parser.add_argument("--holdout-a", type=Path, help=f"held-out inputs (default {DEFAULT_HOLDOUT})")
+    parser.add_argument("--holdout-a", type=Path,
+                        help=f"held-out inputs of the generator (default {DEFAULT_HOLDOUT})")
     parser.add_argument("--holdout-b", type=Path,
-                        help="pix2pix: held-out targets with the same names; cyclegan: B-domain images "
-                             "(default: the run's data_b)")
+                        help="pix2pix: held-out targets with the same names; cyclegan: images of the output "
+                             "domain (default: the run's data_b, or data_a for BtoA runs)")
     parser.add_argument("--crops", type=int, default=DEFAULT_CROPS, help="random crops for fid_effnetlite0")
     parser.add_argument("--crop-size", type=int, default=DEFAULT_CROP_SIZE, help="crop side in pixels")
     parser.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE,
