@@ -1,5 +1,6 @@
 """Tiny pix2pix, CycleGAN and distillation runs through the CLI, and its error handling."""
 
+import argparse
 import json
 
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 import torch
 
 from trainer import runs
-from trainer.cli import main
+from trainer.cli import _register_external, main
 from trainer.teacher import OnnxTeacher
 
 
@@ -109,3 +110,11 @@ def test_unknown_config_keys_are_named(tmp_path, capsys):
     config.write_text(json.dumps({"stepz": 3}))
     assert main(["train", "--config", str(config)]) == 2
     assert "unknown setting(s) stepz" in capsys.readouterr().err
+
+
+def test_a_subcommand_whose_module_cannot_load_fails_alone(capsys):
+    parser = argparse.ArgumentParser()
+    _register_external(parser.add_subparsers(dest="command"), "polish", "trainer.no_such_module", "polish a run")
+    args = parser.parse_args(["polish", "run-dir"])
+    assert args.func(args) == 2
+    assert "the polish command is unavailable: cannot import trainer.no_such_module" in capsys.readouterr().err
