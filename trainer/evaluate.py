@@ -142,10 +142,11 @@ def evaluate_run(run_dir: Path, opts: EvalOptions) -> dict:
     if cfg.kind == "cyclegan":
         # BtoA runs swapped the folders: their generator's outputs belong to the A folder's domain.
         dir_b = opts.holdout_b or Path(cfg.data_b if cfg.direction == "AtoB" else cfg.data_a)
-        references = [to_chw(x) for x in _reference_images(dir_b, opts.max_side)]
+        # Kept as uint8 until cropped: up to MAX_REFERENCE_IMAGES pictures would take 4x the memory as floats.
+        references = [torch.from_numpy(x.transpose(2, 0, 1).copy()) for x in _reference_images(dir_b, opts.max_side)]
         size = _crop_size(opts, inputs, references)
         crop_in, crop_out = metrics.aligned_crops([inputs, outputs], opts.crops, size, opts.seed)
-        crop_ref = metrics.random_crops(references, opts.crops, size, opts.seed + 1)
+        crop_ref = metrics.random_crops(references, opts.crops, size, opts.seed + 1).float() / 127.5 - 1.0
         feats = load_effnet_lite0_features()
         f_in, f_out, f_ref = (_features(feats, c) for c in (crop_in, crop_out, crop_ref))
         values = {
