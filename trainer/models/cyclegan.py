@@ -109,4 +109,4 @@ class CycleGANModel(GANModel):
 
     def load_extra_state(self, state: dict) -> None:
         for k, images in state.get("pools", {}).items():
-            self.pools[k].images = list(images)
+            self.pools[k].images = [image.to(self.device) for image in images]
