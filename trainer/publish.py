@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from tessera import registry
 from tessera.imageio import make_thumbnail
@@ -143,7 +143,7 @@ def check_tiling(out_dir: Path, tiling: dict, photo: np.ndarray, has_context: bo
 def write_preview(out_dir: Path, photo: np.ndarray, multiple: int, has_context: bool) -> Path:
     """preview.jpg: the photo at ~256 px beside its stylisation, computed by the exported ONNX files."""
     side = round_up(PREVIEW_SIZE, multiple)
-    before = Image.fromarray(photo).convert("RGB").resize((side, side), Image.BICUBIC)
+    before = ImageOps.fit(Image.fromarray(photo).convert("RGB"), (side, side), Image.BICUBIC)
     x = np.asarray(before, np.float32).transpose(2, 0, 1)[None] / 127.5 - 1.0
     feeds = {registry.INPUT_NAME: x}
     if has_context:
@@ -225,6 +225,9 @@ def _try_tensorrt(out: Path, tiling: dict, model: ServingModel, log) -> dict | N
     except tensorrt_build.TensorRTUnavailable:
         log(f"{tensorrt_build.UNAVAILABLE}; wrote ONNX only")
         return None
+    except tensorrt_build.TensorRTBuildError as exc:
+        # TensorRT is there and was asked for: a failed build stops the export instead of hiding.
+        raise onnx_export.ExportError(str(exc)) from None
     return entry
 
 
