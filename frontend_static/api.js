@@ -43,14 +43,23 @@ async function request(url, init) {
     throw new ApiError(UNREACHABLE, 0);
   }
   if (response.ok) return response;
-  let message = `The gateway answered ${response.status} ${response.statusText}.`;
+  throw errorFrom(response.status, await response.text());
+}
+
+/**
+ * The ApiError for a failed response: the gateway's JSON message, or a generic sentence.
+ * @param {number} status
+ * @param {string} body
+ * @returns {ApiError}
+ */
+function errorFrom(status, body) {
   try {
-    const body = await response.json();
-    if (body && typeof body.message === "string" && body.message) message = body.message;
+    const parsed = JSON.parse(body);
+    if (parsed && typeof parsed.message === "string" && parsed.message) return new ApiError(parsed.message, status);
   } catch {
-    // Not JSON (a proxy's error page, say): keep the generic sentence.
+    // Not JSON (a proxy's error page, say): fall through to the generic sentence.
   }
-  throw new ApiError(message, response.status);
+  return new ApiError(`The gateway answered with HTTP ${status}.`, status);
 }
 
 /** @returns {Promise<Style[]>} */
@@ -60,19 +69,32 @@ export async function fetchStyles() {
 }
 
 /**
- * Uploads the photo and queues a job.
+ * Uploads the photo and queues a job. XMLHttpRequest rather than fetch, because only it reports
+ * upload progress, and a large photo on a slow connection takes a while.
  * @param {File} file
  * @param {string} style
  * @param {number} strength from 0 to 1
+ * @param {(sent: number, total: number) => void} onUpload
  * @returns {Promise<Job>}
  */
-export async function createJob(file, style, strength) {
+export function createJob(file, style, strength, onUpload) {
   const form = new FormData();
   form.append("image", file, file.name);
   form.append("style", style);
   form.append("strength", String(strength));
-  const response = await request("./api/jobs", { method: "POST", body: form });
-  return response.json();
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "./api/jobs");
+    xhr.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable) onUpload(event.loaded, event.total);
+    });
+    xhr.addEventListener("load", () => {
+      if (xhr.status === 202) resolve(JSON.parse(xhr.responseText));
+      else reject(errorFrom(xhr.status, xhr.responseText));
+    });
+    xhr.addEventListener("error", () => reject(new ApiError(UNREACHABLE, 0)));
+    xhr.send(form);
+  });
 }
 
 // EventSource reconnects by itself after a dropped connection, and the gateway then resends the

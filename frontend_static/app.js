@@ -56,7 +56,8 @@ async function restyle() {
   view.announce("Restyling started.");
   view.showProgress(0, 0, `Uploading ${fileSize(state.file.size)}…`);
   try {
-    const job = await createJob(state.file, state.style, state.strength);
+    const job = await createJob(state.file, state.style, state.strength, (sent, total) =>
+      view.showProgress(sent, total, `Uploading ${fileSize(sent)} of ${fileSize(total)}…`));
     view.showProgress(0, job.total);
     const finished = await followJob(job, (done, total) => view.showProgress(done, total));
     const { blob, filename } = await fetchResult(finished);
