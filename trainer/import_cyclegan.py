@@ -21,7 +21,13 @@ from tessera.registry import RegistryError
 from trainer import networks
 from trainer.flops import count_gflops
 from trainer.onnx_export import ExportError
-from trainer.publish import add_style_meta_arguments, publish, style_meta_from
+from trainer.publish import (
+    MAX_THUMBNAIL_SIZE,
+    THUMBNAIL_SIZE,
+    add_style_meta_arguments,
+    publish,
+    style_meta_from,
+)
 from trainer.serving_model import serving_model
 
 ARCHS = ("resnet_9blocks", "resnet_6blocks", "unet_256")
@@ -114,7 +120,7 @@ def _guess_hint(state: dict[str, torch.Tensor]) -> str:
 
 def import_checkpoint(checkpoint: Path, registry: Path, style: str, arch: str = "resnet_9blocks",
                       norm: str = "instance", style_meta: dict | None = None, tensorrt: bool = False,
-                      log=print) -> int:
+                      thumbnail_size: int = THUMBNAIL_SIZE, log=print) -> int:
     """Load, convert and publish a CycleGAN-project generator; return the new version number."""
     net, args = build_generator(load_state_dict(checkpoint), arch, norm)
     model = serving_model(net)
@@ -126,7 +132,7 @@ def import_checkpoint(checkpoint: Path, registry: Path, style: str, arch: str = 
         "gflops_per_256": round(count_gflops(net, 256), 3),
         "normalization": "ThumbInstanceNorm (statistics from the thumbnail)" if norm == "instance" else norm,
     }
-    return publish(model, registry, style, style_meta, tensorrt=tensorrt, log=log)
+    return publish(model, registry, style, style_meta, tensorrt=tensorrt, thumbnail_size=thumbnail_size, log=log)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -136,13 +142,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arch", choices=ARCHS, default="resnet_9blocks", help="generator architecture")
     parser.add_argument("--norm", choices=NORMS, default="instance", help="normalisation it was trained with")
     parser.add_argument("--tensorrt", action="store_true", help="also build a TensorRT plan where a GPU exists")
+    parser.add_argument("--thumbnail-size", type=int, default=THUMBNAIL_SIZE,
+                        help=f"side of the thumbnail the InstanceNorm statistics come from (up to "
+                             f"{MAX_THUMBNAIL_SIZE}; larger is closer to the original network, and slower)")
     add_style_meta_arguments(parser)
 
 
 def main(args: argparse.Namespace) -> int:
     try:
         version = import_checkpoint(args.checkpoint, args.registry, args.style, args.arch, args.norm,
-                                    style_meta_from(args), args.tensorrt)
+                                    style_meta_from(args), args.tensorrt, args.thumbnail_size)
     except (CheckpointError, RegistryError, ExportError, OSError) as exc:
         print(f"import-cyclegan: {exc}", file=sys.stderr)
         return 2

@@ -26,6 +26,8 @@ from trainer.serving_model import ServingModel, sample_image
 from trainer.tiled_check import run_tiled, run_whole
 
 THUMBNAIL_SIZE = 256
+# The client library sends a thumbnail of at most this side; the server can only shrink it further.
+MAX_THUMBNAIL_SIZE = 512
 PREVIEW_SIZE = 256
 # The tiling check runs at the server's default core size over a photo 1.5 times as large: a 2x2
 # grid of tiles, so there are inner edges in both directions.
@@ -178,16 +180,19 @@ def io_section(has_context: bool) -> dict:
 
 
 def publish(model: ServingModel, registry_root: Path, style: str, style_meta: dict | None = None,
-            tensorrt: bool = False, photo: np.ndarray | None = None, log=print) -> int:
+            tensorrt: bool = False, photo: np.ndarray | None = None, thumbnail_size: int = THUMBNAIL_SIZE,
+            log=print) -> int:
     """Measure, export, verify and write ``model`` as the next version of ``style``; return its number.
 
     With ``tensorrt`` a plan is built too where TensorRT and a GPU exist; elsewhere ``log`` says so
-    and the version carries ONNX only.
+    and the version carries ONNX only. ``thumbnail_size`` is the side the context model sees.
     """
     if not registry.STYLE_ID_RE.match(style):
         raise registry.RegistryError(f"style id {style!r} must match {registry.STYLE_ID_RE.pattern}")
+    if not 16 <= thumbnail_size <= MAX_THUMBNAIL_SIZE:
+        raise onnx_export.ExportError(f"thumbnail size must be 16 to {MAX_THUMBNAIL_SIZE} px, got {thumbnail_size}")
     has_context = model.context_model is not None
-    tiling = measure_tiling(model)
+    tiling = measure_tiling(model, thumbnail_size)
     with tempfile.TemporaryDirectory(prefix="tessera-export-") as tmp:
         out = Path(tmp)
         figures = export_onnx(model, out, tiling["size_multiple"])

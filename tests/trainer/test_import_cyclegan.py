@@ -180,3 +180,27 @@ def test_unet_import_is_served_with_feathered_tiles(tmp_path):
     manifest = read_manifest(tmp_path / "reg" / "pix" / str(version))
     assert (manifest.tiling.mode, manifest.tiling.tile_safe, manifest.tiling.size_multiple) == ("feather", False, 256)
     assert manifest.context_onnx is not None
+
+
+def test_a_larger_thumbnail_serves_images_up_to_its_size_like_the_original_network(instance_net, tmp_path):
+    checkpoint = tmp_path / "latest_net_G.pth"
+    torch.save(instance_net.state_dict(), checkpoint)
+    registry = tmp_path / "reg"
+    assert _cli(str(checkpoint), "--registry", str(registry), "--style", "big-thumb", "--arch", "resnet_6blocks",
+                "--thumbnail-size", "512") == 0
+    assert read_manifest(registry / "big-thumb" / "1").tiling.thumbnail_size == 512
+    rgb = _photo(480, 352)  # the whole image is its own thumbnail
+    with torch.no_grad():
+        expected = _to_rgb8(instance_net(_chw(rgb)[None])[0])
+    with running_server(registry) as address, TesseraClient(address, timeout=60) as client:
+        served = client.stylize(rgb, "big-thumb", tile_size=128).image
+    assert psnr(_chw(served), _chw(expected)) >= 50
+
+
+def test_a_thumbnail_larger_than_the_client_sends_is_refused(tmp_path, capsys):
+    checkpoint = tmp_path / "latest_net_G.pth"
+    torch.save(define_G("resnet_6blocks", norm="instance", ngf=8).state_dict(), checkpoint)
+    code = _cli(str(checkpoint), "--registry", str(tmp_path), "--style", "x", "--arch", "resnet_6blocks",
+                "--thumbnail-size", "1024")
+    assert code == 2
+    assert "thumbnail size must be 16 to 512 px, got 1024" in capsys.readouterr().err
