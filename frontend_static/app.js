@@ -53,6 +53,7 @@ async function restyle() {
   state.busy = true;
   view.setBusy(true);
   view.clearResult();
+  view.revealStage();
   view.announce("Restyling started.");
   view.showProgress(0, 0, `Uploading ${fileSize(state.file.size)}…`);
   try {

@@ -193,7 +193,16 @@ export class View {
     this.compareRange.value = "50";
     this.setDivider(50);
     show(true, this.resultBar, ...this.compareParts);
-    this.compare.scrollIntoView({ block: "nearest", behavior: "smooth" });
+    this.revealStage();
+  }
+
+  /**
+   * Scrolls the stage (photo, progress, result) to the top of the window unless it is already in
+   * sight there, as on a wide screen where it sits beside the controls.
+   */
+  revealStage() {
+    const top = this.stage.getBoundingClientRect().top;
+    if (top < 0 || top > window.innerHeight / 3) this.stage.scrollIntoView({ block: "start", behavior: "smooth" });
   }
 
   /** @param {number} percent position of the before/after divider from the left */
