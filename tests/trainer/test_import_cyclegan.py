@@ -120,12 +120,17 @@ def test_served_pixels_match_pytorch(imported, instance_net):
     assert psnr(_chw(served_large), _chw(expected_large)) >= 50
 
 
-def test_batch_norm_import_is_tile_safe_without_context(tmp_path):
+def _import_new(tmp_path, arch: str, norm: str, ngf: int):
+    """Save a fresh define_G(arch, norm, ngf) as a checkpoint, import it, return the version's manifest."""
     checkpoint = tmp_path / "latest_net_G.pth"
-    torch.save(define_G("resnet_6blocks", norm="batch", ngf=8, seed=1).state_dict(), checkpoint)
-    version = import_cyclegan.import_checkpoint(checkpoint, tmp_path / "reg", "sketch", "resnet_6blocks", "batch",
+    torch.save(define_G(arch, norm=norm, ngf=ngf, seed=1).state_dict(), checkpoint)
+    version = import_cyclegan.import_checkpoint(checkpoint, tmp_path / "reg", "style", arch, norm,
                                                 log=lambda _msg: None)
-    manifest = read_manifest(tmp_path / "reg" / "sketch" / str(version))
+    return read_manifest(tmp_path / "reg" / "style" / str(version))
+
+
+def test_batch_norm_import_is_tile_safe_without_context(tmp_path):
+    manifest = _import_new(tmp_path, "resnet_6blocks", "batch", ngf=8)
     assert manifest.context_onnx is None
     assert (manifest.tiling.mode, manifest.tiling.tile_safe, manifest.tiling.needs_thumbnail) == ("crop", True, False)
 
@@ -171,13 +176,9 @@ def test_dropout_data_parallel_prefix_and_old_instance_norm_buffers_are_understo
         torch.testing.assert_close(loaded(x), net.eval()(x))
 
 
-def test_unet_import_is_served_with_feathered_tiles(tmp_path):
+def test_unet_import_is_declared_for_feathered_tiles(tmp_path):
     """unet_256 sees far beyond any tile (8 halvings): honest 'feather' mode, ThumbInstanceNorm context."""
-    checkpoint = tmp_path / "latest_net_G.pth"
-    torch.save(define_G("unet_256", norm="instance", ngf=4, seed=3).state_dict(), checkpoint)
-    version = import_cyclegan.import_checkpoint(checkpoint, tmp_path / "reg", "pix", "unet_256", "instance",
-                                                log=lambda _msg: None)
-    manifest = read_manifest(tmp_path / "reg" / "pix" / str(version))
+    manifest = _import_new(tmp_path, "unet_256", "instance", ngf=4)
     assert (manifest.tiling.mode, manifest.tiling.tile_safe, manifest.tiling.size_multiple) == ("feather", False, 256)
     assert manifest.context_onnx is not None
 
