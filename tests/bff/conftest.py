@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bff import close_app, create_app
-from bff.config import GatewayConfig
-from tests.bff.live import closed_port_address
-
-
-def make_app(**overrides):
-    """A gateway app with test-sized deadlines; overrides are GatewayConfig fields."""
-    settings = {"rpc_timeout_s": 5.0, "stylize_timeout_s": 60.0, "styles_cache_s": 0.0, **overrides}
-    return create_app(GatewayConfig(**settings))
+from bff import close_app
+from tests.bff.live import closed_port_address, make_app
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Serve a gateway app over real HTTP with waitress, in a thread, on a free loopback port."""
+"""Gateway apps for tests, served over real HTTP with waitress in a thread on a free loopback port."""
 
 from __future__ import annotations
 
@@ -10,6 +10,16 @@ from contextlib import contextmanager
 import waitress
 from flask import Flask
 from waitress import wasyncore
+
+from bff import create_app
+from bff.config import GatewayConfig
+
+
+def make_app(**overrides) -> Flask:
+    """A gateway app with test-sized deadlines; overrides are GatewayConfig fields. Close it with
+    bff.close_app."""
+    settings = {"rpc_timeout_s": 5.0, "stylize_timeout_s": 60.0, "styles_cache_s": 0.0, **overrides}
+    return create_app(GatewayConfig(**settings))
 
 
 @contextmanager

@@ -9,8 +9,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 from bff import close_app
-from tests.bff.conftest import make_app
-from tests.bff.live import multipart, serving
+from tests.bff.live import make_app, multipart, serving
 from tests.bff.pictures import encoded, gradient
 from tests.support import TINY_STYLE
 

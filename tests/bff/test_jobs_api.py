@@ -12,7 +12,7 @@ from PIL import Image
 
 from bff import close_app
 from bff.jobs import Outcome, job_store_of
-from tests.bff.conftest import make_app
+from tests.bff.live import make_app
 from tests.bff.pictures import encoded, gradient
 from tests.support import TINY_STYLE
 from tests.support.server import running_server

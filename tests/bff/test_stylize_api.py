@@ -14,8 +14,7 @@ import pytest
 from PIL import Image
 
 from bff import close_app
-from tests.bff.conftest import make_app
-from tests.bff.live import closed_port_address
+from tests.bff.live import closed_port_address, make_app
 from tests.bff.pictures import encoded, gradient, png_declaring, with_exif_orientation
 from tests.support import TINY_STYLE
 from tests.support.server import running_server

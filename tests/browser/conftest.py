@@ -14,9 +14,8 @@ from PIL import Image
 from skimage import data as skdata
 
 from bff import close_app
-from tests.bff.conftest import make_app
 from tests.bff.gallery import write_gallery
-from tests.bff.live import closed_port_address, serving
+from tests.bff.live import closed_port_address, make_app, serving
 from tests.support.server import running_server
 
 CHROMIUM = Path("/usr/bin/chromium")
