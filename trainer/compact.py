@@ -29,6 +29,8 @@ from torch import nn
 
 # Length of the vector image_context returns: mean and std of R, G and B.
 CONTEXT_DIM = 6
+# How the decoder doubles the resolution: sub-pixel convolutions or bilinear resize + convolution.
+UPSAMPLING = ("shuffle", "resize")
 
 
 def image_context(image: torch.Tensor) -> torch.Tensor:
@@ -51,18 +53,26 @@ class CompactGenerator(nn.Module):
     size_multiple = 4
 
     def __init__(self, input_nc: int = 3, output_nc: int = 3, ngf: int = 16, n_blocks: int = 3,
-                 context_dim: int = 0):
+                 context_dim: int = 0, upsample: str = "shuffle"):
         super().__init__()
+        if upsample not in UPSAMPLING:
+            raise ValueError(f"upsample must be one of {', '.join(UPSAMPLING)}, got {upsample!r}")
         c1, c2, c3 = ngf, 2 * ngf, 3 * ngf
         self.context_dim = context_dim
         self.output_nc = output_nc
+        self.upsample = upsample
         self.stem = nn.Conv2d(input_nc, c1, 3, padding=1)
         self.down1 = nn.Conv2d(c1, c2, 3, stride=2, padding=1)
         self.down2 = nn.Conv2d(c2, c3, 3, stride=2, padding=1)
         self.blocks = nn.Sequential(*[_ResidualBlock(c3) for _ in range(n_blocks)])
-        self.up1 = nn.Conv2d(c3, 4 * c2, 1)
-        self.up2 = nn.Conv2d(c2, 4 * output_nc, 3, padding=1)
-        self.shuffle = nn.PixelShuffle(2)
+        if upsample == "shuffle":
+            self.up1 = nn.Conv2d(c3, 4 * c2, 1)
+            self.up2 = nn.Conv2d(c2, 4 * output_nc, 3, padding=1)
+            self.shuffle = nn.PixelShuffle(2)
+        else:
+            self.up1 = nn.Conv2d(c3, c2, 1)
+            self.up2 = nn.Conv2d(c2, c1, 3, padding=1)
+            self.out = nn.Conv2d(c1, output_nc, 3, padding=1)
         self.act = nn.ReLU(inplace=True)
         self.film = _FiLM(context_dim, (c1, c3)) if context_dim else None
 
@@ -74,9 +84,12 @@ class CompactGenerator(nn.Module):
                 nn.init.zeros_(m.bias)
         for block in self.blocks:
             block.conv2.weight.data.mul_(0.1)
-        nn.init.normal_(self.up2.weight, 0.0, 0.02)
-        for conv in (self.up1, self.up2):
-            _icnr_(conv, 2)
+        if self.upsample == "shuffle":
+            nn.init.normal_(self.up2.weight, 0.0, 0.02)
+            for conv in (self.up1, self.up2):
+                _icnr_(conv, 2)
+        else:
+            nn.init.normal_(self.out.weight, 0.0, 0.02)
         if self.film is not None:
             self.film.reset_parameters()
 
@@ -95,8 +108,17 @@ class CompactGenerator(nn.Module):
         if scales is not None:
             x = x * scales[1] + shifts[1]
         x = self.blocks(self.act(x))
-        x = self.act(self.shuffle(self.up1(x)) + skip)
-        return torch.tanh(self.shuffle(self.up2(x)))
+        if self.upsample == "shuffle":
+            x = self.act(self.shuffle(self.up1(x)) + skip)
+            return torch.tanh(self.shuffle(self.up2(x)))
+        x = self.act(_double(self.up1(x)) + skip)
+        x = self.act(self.up2(x))
+        return torch.tanh(self.out(_double(x)))
+
+
+def _double(x: torch.Tensor) -> torch.Tensor:
+    """Bilinear 2x upsampling: smooth, local (so tile-safe), and one ONNX Resize."""
+    return nn.functional.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
 
 
 @torch.no_grad()

@@ -41,7 +41,8 @@ class GANModel:
     def add_generator(self, name: str, seed_offset: int) -> None:
         c = self.cfg
         args = networks.generator_args(c.netG, ngf=c.ngf, norm=c.norm, use_dropout=c.use_dropout,
-                                       context_dim=networks.CONTEXT_DIM if c.context else 0)
+                                       context_dim=networks.CONTEXT_DIM if c.context else 0,
+                                       upsample=c.upsample)
         self.net_args[name] = args
         self.nets[name] = networks.define_G(**args, seed=c.seed + seed_offset).to(self.device)
 
