@@ -50,6 +50,7 @@ class EvaluationError(ValueError):
 class EvalOptions:
     holdout_a: Path | None = None
     holdout_b: Path | None = None
+    holdout_ab: Path | None = None
     crops: int = DEFAULT_CROPS
     crop_size: int = DEFAULT_CROP_SIZE
     max_side: int = DEFAULT_MAX_SIDE
@@ -60,7 +61,10 @@ class EvalOptions:
 def load_rgb(path: Path, max_side: int) -> np.ndarray:
     """uint8 HxWx3, shrunk so the longest side is at most ``max_side``; sides are multiples of 4
     (the teachers' stride), never below 4."""
-    im = load_image(path)
+    return _shrink(load_image(path), max_side)
+
+
+def _shrink(im: Image.Image, max_side: int) -> np.ndarray:
     scale = min(1.0, max_side / max(im.size))
     w, h = (max(4, int(s * scale) // 4 * 4) for s in im.size)
     return np.asarray(im.resize((w, h), Image.BICUBIC) if (w, h) != im.size else im)
@@ -132,48 +136,81 @@ def _features(feats: torch.nn.Module, crops: torch.Tensor) -> torch.Tensor:
 def evaluate_run(run_dir: Path, opts: EvalOptions) -> dict:
     """Compute the figures for the run's kind; return the metrics.json document (not yet written)."""
     net, info = load_generator(run_dir, opts.which)
-    cfg = TrainConfig(**info["config"])
-    files_a = list_images(_holdout_a(cfg, opts))
-    inputs_rgb = [load_rgb(p, opts.max_side) for p in files_a]
+    cfg = TrainConfig.from_dict(info["config"])
+    inputs_rgb, targets_rgb, summary = _holdout(cfg, opts)
     inputs = [to_chw(x) for x in inputs_rgb]
     outputs = generate(net, inputs)
-    summary = {"holdout_a": str(_holdout_a(cfg, opts)), "images": len(inputs)}
-
     if cfg.kind == "cyclegan":
-        # BtoA runs swapped the folders: their generator's outputs belong to the A folder's domain.
-        dir_b = opts.holdout_b or Path(cfg.data_b if cfg.direction == "AtoB" else cfg.data_a)
-        # Kept as uint8 until cropped: up to MAX_REFERENCE_IMAGES pictures would take 4x the memory as floats.
-        references = [torch.from_numpy(x.transpose(2, 0, 1).copy()) for x in _reference_images(dir_b, opts.max_side)]
-        size = _crop_size(opts, inputs, references)
-        crop_in, crop_out = metrics.aligned_crops([inputs, outputs], opts.crops, size, opts.seed)
-        crop_ref = metrics.random_crops(references, opts.crops, size, opts.seed + 1).float() / 127.5 - 1.0
-        feats = load_effnet_lite0_features()
-        f_in, f_out, f_ref = (_features(feats, c) for c in (crop_in, crop_out, crop_ref))
-        values = {
-            "fid_effnetlite0_to_paintings": metrics.fid_effnetlite0(f_out, f_ref),
-            "fid_effnetlite0_input_to_paintings": metrics.fid_effnetlite0(f_in, f_ref),
-            "content_preservation": metrics.content_preservation(f_in, f_out),
-        }
-        summary |= {"holdout_b": str(dir_b), "reference_images": len(references)}
+        values, facts = _unpaired_figures(cfg, opts, inputs, outputs)
     else:
-        targets = [to_chw(x) for x in _targets(cfg, opts, files_a, inputs_rgb)]
-        suffix = "_to_teacher" if cfg.kind == "distill" else ""
-        values = {
-            f"psnr{suffix}": float(np.mean([metrics.psnr(o, t) for o, t in zip(outputs, targets, strict=True)])),
-            f"ssim{suffix}": float(np.mean([metrics.ssim(o, t) for o, t in zip(outputs, targets, strict=True)])),
-        }
-        size = _crop_size(opts, inputs)
-        if cfg.kind == "distill":
-            crop_in, crop_out, crop_t = metrics.aligned_crops([inputs, outputs, targets], opts.crops, size,
-                                                              opts.seed)
-            feats = load_effnet_lite0_features()
-            f_t = _features(feats, crop_t)
-            values["fid_effnetlite0_to_teacher"] = metrics.fid_effnetlite0(_features(feats, crop_out), f_t)
-            values["fid_effnetlite0_input_to_teacher"] = metrics.fid_effnetlite0(_features(feats, crop_in), f_t)
-    summary |= {"crops": opts.crops, "crop_size": size, "feature_size": FEATURE_SIZE, "max_side": opts.max_side,
-                "seed": opts.seed}
+        values, facts = _paired_figures(cfg, opts, inputs, outputs, [to_chw(x) for x in targets_rgb])
+    summary |= facts | {"crops": opts.crops, "feature_size": FEATURE_SIZE, "max_side": opts.max_side,
+                        "seed": opts.seed}
     return {"kind": cfg.kind, "step": info["step"], "evaluated_on": summary,
             "metrics": {k: round(float(v), 4) for k, v in values.items()}}
+
+
+def _holdout(cfg: TrainConfig, opts: EvalOptions) -> tuple[list[np.ndarray], list[np.ndarray] | None, dict]:
+    """Held-out inputs, their aligned targets (None for unpaired runs) and what was read."""
+    if opts.holdout_ab is not None:
+        if cfg.kind != "pix2pix":
+            raise EvaluationError("--holdout-ab (side-by-side pairs) is for pix2pix runs")
+        halves = [_split_side_by_side(p, opts.max_side) for p in list_images(opts.holdout_ab)]
+        if cfg.direction == "BtoA":
+            halves = [(b, a) for a, b in halves]
+        inputs, targets = [a for a, _ in halves], [b for _, b in halves]
+        return inputs, targets, {"holdout_ab": str(opts.holdout_ab), "images": len(inputs)}
+    folder = _holdout_a(cfg, opts)
+    files = list_images(folder)
+    inputs = [load_rgb(p, opts.max_side) for p in files]
+    targets = None if cfg.kind == "cyclegan" else _targets(cfg, opts, files, inputs)
+    return inputs, targets, {"holdout_a": str(folder), "images": len(inputs)}
+
+
+def _split_side_by_side(path: Path, max_side: int) -> tuple[np.ndarray, np.ndarray]:
+    """(left, right) halves of a side-by-side pair, each shrunk like ``load_rgb``."""
+    im = load_image(path)
+    if im.width < 8:
+        raise EvaluationError(f"{path} is {im.width} px wide; a side-by-side pair needs two halves")
+    half = im.width // 2
+    return tuple(_shrink(im.crop((x, 0, x + half, im.height)), max_side) for x in (0, half))
+
+
+def _unpaired_figures(cfg: TrainConfig, opts: EvalOptions, inputs: list[torch.Tensor],
+                      outputs: list[torch.Tensor]) -> tuple[dict, dict]:
+    """fid_effnetlite0 of outputs and of inputs against the output domain, and content preservation."""
+    # BtoA runs swapped the folders: their generator's outputs belong to the A folder's domain.
+    dir_b = opts.holdout_b or Path(cfg.data_b if cfg.direction == "AtoB" else cfg.data_a)
+    # Kept as uint8 until cropped: up to MAX_REFERENCE_IMAGES pictures would take 4x the memory as floats.
+    references = [torch.from_numpy(x.transpose(2, 0, 1).copy()) for x in _reference_images(dir_b, opts.max_side)]
+    size = _crop_size(opts, inputs, references)
+    crop_in, crop_out = metrics.aligned_crops([inputs, outputs], opts.crops, size, opts.seed)
+    crop_ref = metrics.random_crops(references, opts.crops, size, opts.seed + 1).float() / 127.5 - 1.0
+    feats = load_effnet_lite0_features()
+    f_in, f_out, f_ref = (_features(feats, c) for c in (crop_in, crop_out, crop_ref))
+    values = {
+        "fid_effnetlite0_to_paintings": metrics.fid_effnetlite0(f_out, f_ref),
+        "fid_effnetlite0_input_to_paintings": metrics.fid_effnetlite0(f_in, f_ref),
+        "content_preservation": metrics.content_preservation(f_in, f_out),
+    }
+    return values, {"holdout_b": str(dir_b), "reference_images": len(references), "crop_size": size}
+
+
+def _paired_figures(cfg: TrainConfig, opts: EvalOptions, inputs: list[torch.Tensor], outputs: list[torch.Tensor],
+                    targets: list[torch.Tensor]) -> tuple[dict, dict]:
+    """PSNR and SSIM on whole images; for distillation also fid_effnetlite0 to the teacher and its baseline."""
+    pairs = list(zip(outputs, targets, strict=True))
+    suffix = "_to_teacher" if cfg.kind == "distill" else ""
+    values = {f"psnr{suffix}": float(np.mean([metrics.psnr(o, t) for o, t in pairs])),
+              f"ssim{suffix}": float(np.mean([metrics.ssim(o, t) for o, t in pairs]))}
+    size = _crop_size(opts, inputs)
+    if cfg.kind == "distill":
+        crop_in, crop_out, crop_t = metrics.aligned_crops([inputs, outputs, targets], opts.crops, size, opts.seed)
+        feats = load_effnet_lite0_features()
+        f_t = _features(feats, crop_t)
+        values["fid_effnetlite0_to_teacher"] = metrics.fid_effnetlite0(_features(feats, crop_out), f_t)
+        values["fid_effnetlite0_input_to_teacher"] = metrics.fid_effnetlite0(_features(feats, crop_in), f_t)
+    return values, {"crop_size": size}
 
 
 def _targets(cfg: TrainConfig, opts: EvalOptions, files_a: list[Path], inputs: list[np.ndarray]) -> list[np.ndarray]:
@@ -184,7 +221,8 @@ def _targets(cfg: TrainConfig, opts: EvalOptions, files_a: list[Path], inputs: l
         teacher = make_teacher(cfg)
         return [teacher(x) for x in inputs]
     if opts.holdout_b is None:
-        raise EvaluationError("pix2pix evaluation needs --holdout-b: the targets matching --holdout-a by name")
+        raise EvaluationError("pix2pix evaluation needs --holdout-b (targets with the same names as --holdout-a) "
+                              "or --holdout-ab (side-by-side pairs)")
     return _paired_targets(files_a, opts.holdout_b, opts.max_side, inputs)
 
 
@@ -203,6 +241,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--holdout-b", type=Path,
                         help="pix2pix: held-out targets with the same names; cyclegan: images of the output "
                              "domain (default: the run's data_b, or data_a for BtoA runs)")
+    parser.add_argument("--holdout-ab", type=Path, help="pix2pix: held-out side-by-side A|B pairs instead")
     parser.add_argument("--crops", type=int, default=DEFAULT_CROPS, help="random crops for fid_effnetlite0")
     parser.add_argument("--crop-size", type=int, default=DEFAULT_CROP_SIZE, help="crop side in pixels")
     parser.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE,
@@ -212,8 +251,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    opts = EvalOptions(args.holdout_a, args.holdout_b, args.crops, args.crop_size, args.max_side, args.seed,
-                       args.checkpoint)
+    opts = EvalOptions(args.holdout_a, args.holdout_b, args.holdout_ab, args.crops, args.crop_size, args.max_side,
+                       args.seed, args.checkpoint)
     if opts.crops < 2 or opts.crop_size < 16 or opts.max_side < 16:
         print("evaluate: --crops must be at least 2, --crop-size and --max-side at least 16", file=sys.stderr)
         return 2

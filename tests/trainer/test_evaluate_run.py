@@ -3,9 +3,11 @@
 import json
 import math
 
+import numpy as np
 import pytest
 
 from trainer.cli import main
+from trainer.evaluate import _split_side_by_side
 
 FEW_CROPS = ["--crops", "6", "--crop-size", "32"]
 
@@ -30,6 +32,17 @@ def test_paired_run_gets_psnr_and_ssim_on_held_out_pairs(tmp_path, paired_dirs, 
     assert set(document["metrics"]) == {"psnr", "ssim"}
     assert 0 < document["metrics"]["psnr"] < 100 and -1 <= document["metrics"]["ssim"] <= 1
     assert document["evaluated_on"]["images"] == 4
+
+
+def test_side_by_side_hold_out_pairs_are_split_into_input_and_target(tmp_path, side_by_side_dir, tiny):
+    run = _train(tmp_path / "run", ["--data-ab", str(side_by_side_dir)], tiny)
+    assert main(["evaluate", str(run), "--holdout-ab", str(side_by_side_dir), *FEW_CROPS]) == 0
+    document = _metrics(run)
+    assert set(document["metrics"]) == {"psnr", "ssim"}
+    assert document["evaluated_on"]["holdout_ab"] == str(side_by_side_dir)
+    # The fixture's right half is the negative of its left half: the split must keep them aligned.
+    left, right = _split_side_by_side(next(side_by_side_dir.iterdir()), max_side=512)
+    assert np.array_equal(left.astype(int) + right, np.full(left.shape, 255))
 
 
 def test_unpaired_run_gets_fid_effnetlite0_with_its_baseline_and_content_preservation(tmp_path, unpaired_dirs,
