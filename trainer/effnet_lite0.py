@@ -144,8 +144,9 @@ class EffNetLite0Features(nn.Module):
 
     ``forward(images)`` takes RGB in [-1, 1], NCHW, any size and returns the list of intermediate
     feature maps. Below about 64 px the deepest maps are mostly zero (the 1x1 head map of a 32 px
-    input is all zero after ReLU6), so give pooled features at least 64 px, ideally 224. Gradients flow to the input but never to the weights, and
-    ``train()`` cannot switch its batch norms back to batch statistics.
+    input is all zero after ReLU6), so give pooled features at least 64 px, ideally 224.
+    Gradients flow to the input but never to the weights, and ``train()`` cannot switch its batch
+    norms back to batch statistics.
     """
 
     def __init__(self, net: EfficientNetLite0):
