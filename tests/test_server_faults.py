@@ -1,0 +1,74 @@
+"""Faults and load: cancelled streams, too many streams, many clients at once. Each test is
+bounded in requests and time and stops by itself."""
+
+import queue
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import numpy as np
+import pytest
+
+from tessera.client import TesseraClient
+from tessera.v1 import style_transfer_pb2 as pb
+from tessera.v1 import style_transfer_pb2_grpc as pb_grpc
+from tests.support import TINY_STYLE
+from tests.support.images import assert_same_up_to_rounding
+from tests.support.server import running_server
+from tests.support.tiny_model import TinyGenerator, whole_image_reference
+
+
+def _held_stream(stub) -> tuple[queue.SimpleQueue, object]:
+    """A stream that has sent its header and waits for the test to close it."""
+    requests: queue.SimpleQueue = queue.SimpleQueue()
+    requests.put(pb.StylizeTilesRequest(header=pb.StreamHeader(style=TINY_STYLE, image_width=64, image_height=64)))
+    return requests, stub.StylizeTiles(iter(requests.get, None), timeout=30)
+
+
+def test_a_client_that_cancels_mid_stream_does_not_disturb_the_server(inference_server):
+    with grpc.insecure_channel(inference_server) as channel:
+        requests, call = _held_stream(pb_grpc.StyleTransferStub(channel))
+        assert next(call).HasField("accepted")
+        requests.put(pb.StylizeTilesRequest(tile=pb.Tile(index=0, x=0, y=0, width=32, height=32,
+                                                         rgb=bytes(48 * 48 * 3))))
+        call.cancel()
+    image = np.full((50, 50, 3), 90, dtype=np.uint8)
+    with TesseraClient(inference_server) as client:
+        result = client.stylize(image, TINY_STYLE)
+    assert_same_up_to_rounding(result.image, whole_image_reference(TinyGenerator(0), image))
+
+
+def test_streams_beyond_the_limit_get_resource_exhausted(tiny_registry):
+    with running_server(tiny_registry, max_streams=2) as address, grpc.insecure_channel(address) as channel:
+        stub = pb_grpc.StyleTransferStub(channel)
+        held = [_held_stream(stub) for _ in range(2)]
+        for _, call in held:
+            assert next(call).HasField("accepted")
+        _, third = _held_stream(stub)
+        with pytest.raises(grpc.RpcError) as caught:
+            next(third)
+        assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        for requests, call in held:
+            requests.put(None)
+            assert list(call) == []
+
+
+def test_many_clients_at_once_all_get_their_own_correct_image(inference_server):
+    images = [np.random.default_rng(seed).integers(0, 256, size=(90, 120, 3), dtype=np.uint8) for seed in range(12)]
+    errors: list[Exception] = []
+    lock = threading.Lock()
+
+    def restyle(image: np.ndarray) -> bool:
+        try:
+            with TesseraClient(inference_server, timeout=60) as client:
+                result = client.stylize(image, TINY_STYLE, tile_size=32)
+            assert_same_up_to_rounding(result.image, whole_image_reference(TinyGenerator(0), image))
+            return True
+        except Exception as exc:  # collected so the test reports every failure, not just the first
+            with lock:
+                errors.append(exc)
+            return False
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        outcomes = list(pool.map(restyle, images, timeout=120))
+    assert not errors and all(outcomes)
