@@ -12,7 +12,9 @@
  * @property {number} total
  * @property {string} events_url
  * @property {string} result_url
- * @property {string} [message]
+ * @property {number} [version] model version that made the result, once done
+ * @property {number} [status] HTTP status of the failure, once failed
+ * @property {string} [message] why it failed
  */
 
 export class ApiError extends Error {

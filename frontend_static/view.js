@@ -188,7 +188,7 @@ export class View {
     this.after.src = url;
     this.download.href = url;
     this.download.download = filename;
-    this.download.textContent = `Download ${filename.split(".").pop().toUpperCase()}`;
+    this.download.textContent = `Download ${(filename.split(".").pop() || "").toUpperCase()}`;
     this.resultMeta.textContent = meta;
     this.compareRange.value = "50";
     this.setDivider(50);
