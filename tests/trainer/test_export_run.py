@@ -95,3 +95,14 @@ def test_bad_export_input_gets_one_clear_line(tmp_path, capsys, exported, style,
     assert main(["export", str(run), "--registry", str(tmp_path / "reg"), "--style", style]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("norm", "has_context"), [("instance", True), ("batch", False)])
+def test_a_run_is_exported_with_the_tiling_remedy_its_normalisation_needs(tmp_path, paired_dirs, tiny, norm,
+                                                                          has_context):
+    run = tmp_path / "run"
+    assert main(["train", "--data-a", str(paired_dirs[0]), "--data-b", str(paired_dirs[1]), "--steps", "1",
+                 "--run-dir", str(run), *tiny(norm=norm)]) == 0
+    assert main(["export", str(run), "--registry", str(tmp_path / "reg"), "--style", "s"]) == 0
+    manifest = read_manifest(tmp_path / "reg" / "s" / "1")
+    assert (manifest.context_onnx is not None, manifest.tiling.mode) == (has_context, "crop")
