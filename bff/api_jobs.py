@@ -11,7 +11,7 @@ from bff.backend import backend
 from bff.errors import ApiError
 from bff.forms import read_order
 from bff.jobs import Job, JobState, job_store
-from bff.restyle import restyle_work
+from bff.restyle import image_response, restyle_work
 
 bp = Blueprint("jobs", __name__, url_prefix="/api")
 
@@ -59,12 +59,7 @@ def job_result(job_id: str):
     if snap["state"] != JobState.DONE.value:
         raise ApiError(409, "not_ready", f"The job is still {snap['state']} ({snap['done']} of "
                                          f"{snap['total']} tiles done); fetch the result when it is done.")
-    outcome = job.outcome
-    resp = Response(outcome.data, mimetype=outcome.mime_type)
-    resp.headers["Content-Disposition"] = f'attachment; filename="{outcome.filename}"'
-    resp.headers["X-Tessera-Version"] = str(outcome.version)
-    resp.headers["Cache-Control"] = "private, no-store"
-    return resp
+    return image_response(job.outcome, attachment=True)
 
 
 def _find(job_id: str) -> Job:

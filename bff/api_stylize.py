@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response
+from flask import Blueprint
 
 from bff.backend import backend
+from bff.errors import ApiError
 from bff.forms import read_order
 from bff.jobs import JobState, job_store
-from bff.restyle import restyle_work
+from bff.restyle import image_response, restyle_work
 
 bp = Blueprint("stylize", __name__, url_prefix="/api")
 
@@ -23,15 +24,12 @@ def stylize():
     store = job_store()
     job = store.submit(restyle_work(gateway, order))
     try:
-        revision, snap = 0, job.snapshot()
-        while snap["state"] not in (JobState.DONE.value, JobState.FAILED.value):
-            revision, snap = job.wait(revision, timeout=gateway.config.stylize_timeout_s + 5)
-        if job.error is not None:
-            raise job.error
-        outcome = job.outcome
+        # The client's own deadline ends the work; the margin covers queueing and encoding.
+        snap = job.wait_finished(timeout=gateway.config.stylize_timeout_s + 30)
     finally:
         store.discard(job.id)
-    resp = Response(outcome.data, mimetype=outcome.mime_type)
-    resp.headers["Content-Disposition"] = f'inline; filename="{outcome.filename}"'
-    resp.headers["X-Tessera-Version"] = str(outcome.version)
-    return resp
+    if snap["state"] == JobState.FAILED:
+        raise job.error
+    if snap["state"] != JobState.DONE:
+        raise ApiError(504, "timeout", "Restyling took longer than the gateway waits; try a smaller image.")
+    return image_response(job.outcome, attachment=False)

@@ -71,6 +71,12 @@ class Job:
             self._changed.wait_for(lambda: self.revision != after_revision, timeout=timeout)
             return self.revision, self._snapshot()
 
+    def wait_finished(self, timeout: float) -> dict:
+        """Blocks until the job is done or failed, or `timeout` passes; returns its snapshot then."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.finished_at is not None, timeout=timeout)
+            return self._snapshot()
+
     def _snapshot(self) -> dict:
         snap = {"id": self.id, "state": self.state.value, "done": self.done, "total": self.total}
         if self.outcome is not None:

@@ -1,10 +1,12 @@
-"""The work of one job: restyle an order's pixels on the inference servers and encode the result."""
+"""The work of one job: restyle an order's pixels on the inference servers, encode the result, answer with it."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Callable
+
+from flask import Response
 
 from bff import images
 from bff.backend import Backend, call
@@ -30,3 +32,13 @@ def restyle_work(backend: Backend, order: Order) -> Callable[[Progress], Outcome
                        version=result.version)
 
     return work
+
+
+def image_response(outcome: Outcome, attachment: bool) -> Response:
+    """The HTTP answer carrying a finished image, named for download, never cached by others."""
+    resp = Response(outcome.data, mimetype=outcome.mime_type)
+    disposition = "attachment" if attachment else "inline"
+    resp.headers["Content-Disposition"] = f'{disposition}; filename="{outcome.filename}"'
+    resp.headers["X-Tessera-Version"] = str(outcome.version)
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp

@@ -34,11 +34,9 @@ def store(clock):
     store.shutdown()
 
 
-def finished(job, timeout: float = 5.0) -> dict:
-    """Waits until the job has finished and returns its last snapshot."""
-    revision, snap = -1, job.snapshot()
-    while snap["state"] not in ("done", "failed"):
-        revision, snap = job.wait(revision, timeout)
+def finished(job) -> dict:
+    snap = job.wait_finished(timeout=5)
+    assert snap["state"] in ("done", "failed"), snap
     return snap
 
 
