@@ -34,9 +34,11 @@ def gateway(inference_server):
     process.stdout.close()
 
 
-def test_help_documents_the_flags():
-    out = subprocess.run([sys.executable, "-m", "bff", "--help"], cwd=ROOT, capture_output=True, text=True,
-                         check=True).stdout
+@pytest.mark.parametrize("command", [[sys.executable, "-m", "bff"],
+                                     [str(Path(sys.executable).with_name("tessera-gateway"))]],
+                         ids=["python -m bff", "tessera-gateway"])
+def test_help_documents_the_flags(command):
+    out = subprocess.run([*command, "--help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     for flag in ("--server", "--port", "--max-upload-mb", "--max-megapixels", "--job-ttl", "TESSERA_SERVERS"):
         assert flag in out
 
