@@ -3,7 +3,7 @@
  */
 
 import { ApiError, createJob, fetchResult, fetchStyles, followJob } from "./api.js";
-import { fileSize, styleCredits } from "./template.js";
+import { fileSize } from "./template.js";
 import { View } from "./view.js";
 
 /** @typedef {import("./template.js").Style} Style */
@@ -42,7 +42,7 @@ function pickStyle(styleId) {
   const style = state.styles.find((s) => s.id === styleId);
   if (!style) return;
   state.style = style.id;
-  view.selectStyle(style.id, styleCredits(style));
+  view.selectStyle(style);
 }
 
 async function restyle() {

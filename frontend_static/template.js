@@ -61,13 +61,16 @@ function previewPlaceholder(style, serving) {
 }
 
 /**
- * The line under the gallery for the chosen style: what it does and whose work trained it.
+ * What the gallery says about the chosen style: its description, and its credits and licence
+ * folded away in a disclosure (they can be long, and they matter).
  * @param {Style} style
- * @returns {string} plain text
+ * @returns {string}
  */
-export function styleCredits(style) {
-  const parts = [style.description, style.credits && `Training data: ${style.credits}`, style.license];
-  return parts.filter(Boolean).join(" · ");
+export function styleInfo(style) {
+  const description = `<p class="style-info__description">${escapeHtml(style.description)}</p>`;
+  const notes = [style.credits, style.license].filter(Boolean).map((text) => `<p>${escapeHtml(text)}</p>`);
+  if (!notes.length) return description;
+  return `${description}<details class="style-info__credits"><summary>Credits and licence</summary>${notes.join("")}</details>`;
 }
 
 /**

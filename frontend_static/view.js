@@ -3,7 +3,7 @@
  */
 
 import { byId, on, show } from "./dom.js";
-import { imageSize, progressLabel, statusLine, styleCard } from "./template.js";
+import { imageSize, progressLabel, statusLine, styleCard, styleInfo } from "./template.js";
 
 /** @typedef {import("./template.js").Style} Style */
 
@@ -14,7 +14,7 @@ export class View {
     this.dropzone = byId("dropzone");
     this.fileName = byId("file-name");
     this.styleGrid = byId("style-grid");
-    this.credits = byId("style-credits");
+    this.styleInfo = byId("style-info");
     this.strength = /** @type {HTMLInputElement} */ (byId("strength"));
     this.strengthValue = /** @type {HTMLOutputElement} */ (byId("strength-value"));
     this.submit = /** @type {HTMLButtonElement} */ (byId("submit"));
@@ -108,14 +108,14 @@ export class View {
   }
 
   /**
-   * @param {string} styleId
-   * @param {string} credits plain text shown under the gallery
+   * Checks the style's card and shows what it is and whose work trained it.
+   * @param {Style} style
    */
-  selectStyle(styleId, credits) {
+  selectStyle(style) {
     const radio = /** @type {HTMLInputElement | null} */ (
-      this.styleGrid.querySelector(`input[value="${CSS.escape(styleId)}"]`));
+      this.styleGrid.querySelector(`input[value="${CSS.escape(style.id)}"]`));
     if (radio) radio.checked = true;
-    this.credits.textContent = credits;
+    this.styleInfo.innerHTML = styleInfo(style);
   }
 
   /** @returns {number} the strength slider's value, 0 to 1 */

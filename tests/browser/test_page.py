@@ -56,6 +56,11 @@ def test_the_gallery_shows_previews_and_disables_unavailable_styles(page):
     expect(cards).to_have_count(4)
     expect(page.get_by_role("radio", name="Amber dusk")).to_be_checked()  # first serving style preselected
     expect(page.get_by_role("radio", name="Watercolour")).to_be_disabled()
+    expect(page.locator("#style-info")).to_contain_text("Warm evening light")
+    credits = page.get_by_text("Generated colour transform by the Tessera test suite.")
+    expect(credits).to_be_hidden()
+    page.get_by_text("Credits and licence").click()
+    expect(credits).to_be_visible()
     previews = page.locator(".style-card img")
     expect(previews).to_have_count(3)
     for index in range(3):
