@@ -106,15 +106,15 @@ def _report(store: ModelStore, health_servicer, metrics: ServerMetrics) -> None:
 def serve(config: ServerConfig) -> None:
     """Run until SIGTERM or SIGINT, then let in-flight calls finish within the grace period."""
     log.info("configuration: %s", {**asdict(config), "admin_token": "***" if config.admin_token else ""})
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):  # before serving, so no signal finds the default action
+        signal.signal(signum, lambda *_: stop.set())
     metrics = ServerMetrics()
     if config.metrics_port >= 0:
         metrics_port = metrics.serve(config.metrics_port, config.host)
         print(f"metrics on http://{config.host}:{metrics_port}/metrics", flush=True)
     running = start(config, metrics)
     print(f"tessera-server listening on {config.host}:{running.port}", flush=True)
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
     try:
         stop.wait()
     finally:
