@@ -212,6 +212,7 @@ def write_version(
     if style_meta is not None or not (style_dir / STYLE_FILE).exists():
         _update_style_meta(style_dir, style_meta or {})
     staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=style_dir))
+    staging.chmod(0o755)  # mkdtemp makes it private; a published version is readable by every server
     try:
         for name, source in files.items():
             shutil.copyfile(source, staging / name)
@@ -349,4 +350,5 @@ def _atomic_write_text(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
+    os.chmod(tmp, 0o644)  # mkstemp makes it private
     os.replace(tmp, path)

@@ -151,3 +151,10 @@ def test_a_rejected_version_is_retried_once_its_folder_is_fixed(tmp_path):
     model.write_bytes(good_bytes)
     store.refresh()
     assert store.styles()[0].serving.version == bad
+
+
+def test_published_versions_are_readable_by_other_users(tmp_path):
+    root = tmp_path / "registry"
+    number = write_tiny_version(root, STYLE, tmp_path)
+    assert (root / STYLE / str(number)).stat().st_mode & 0o777 == 0o755
+    assert (root / STYLE / "style.json").stat().st_mode & 0o777 == 0o644
