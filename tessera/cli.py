@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
+from tessera.admin_client import AdminClient
 from tessera.client import TesseraClient, TesseraError
 from tessera.imageio import ImageFormatError, decode_image, encode_image, format_from_path
 
@@ -16,6 +18,9 @@ DEFAULT_SERVER = "127.0.0.1:50051"
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command is _admin:
+            with AdminClient(args.server, args.token, timeout=args.timeout) as admin:
+                return _admin(admin, args)
         with TesseraClient(args.server, timeout=args.timeout) as client:
             return args.command(client, args)
     except TesseraError as error:
@@ -50,6 +55,25 @@ def _stylize(client: TesseraClient, args: argparse.Namespace) -> int:
     return 0
 
 
+def _admin(admin: AdminClient, args: argparse.Namespace) -> int:
+    if args.action == "status":
+        styles, rejected = admin.status()
+    elif args.action == "reload":
+        styles, rejected = admin.reload(), []
+    elif args.action == "pin":
+        styles, rejected = [admin.pin(args.style, args.version)], []
+    elif args.action == "unpin":
+        styles, rejected = [admin.unpin(args.style)], []
+    else:
+        styles, rejected = [admin.rollback(args.style)], []
+    for style in styles:
+        pin = " (pinned)" if style.pinned else ""
+        print(f"{style.id:<24} serving v{style.serving_version}{pin}, loaded {list(style.available_versions)}")
+    for style_id, version, reason in rejected:
+        print(f"{style_id:<24} v{version} rejected: {reason}")
+    return 0
+
+
 def _progress_printer():
     def show(done: int, total: int) -> None:
         print(f"\r{done}/{total} tiles", end="\n" if done == total else "", file=sys.stderr, flush=True)
@@ -81,6 +105,20 @@ def _parser() -> argparse.ArgumentParser:
     stylize.add_argument("--tile", type=int, default=None, help="core tile edge in pixels (default: server's)")
     stylize.add_argument("--max-pixels", type=int, default=200_000_000, help="refuse larger inputs")
     stylize.set_defaults(command=_stylize)
+    operator = argparse.ArgumentParser(add_help=False, parents=[common])
+    operator.add_argument("--token", default=os.environ.get("TESSERA_ADMIN_TOKEN", ""),
+                          help="the server's --admin-token (default: env TESSERA_ADMIN_TOKEN)")
+    admin = commands.add_parser("admin", help="operator actions (need the admin token)")
+    actions = admin.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("status", parents=[operator], help="every style and every rejected version")
+    actions.add_parser("reload", parents=[operator], help="rescan the registry now")
+    for name, text in (("pin", "serve VERSION of STYLE until unpinned"), ("unpin", "serve the newest valid version"),
+                       ("rollback", "pin the newest valid version below the serving one")):
+        action = actions.add_parser(name, parents=[operator], help=text)
+        action.add_argument("style")
+        if name == "pin":
+            action.add_argument("version", type=int)
+    admin.set_defaults(command=_admin)
     return parser
 
 

@@ -44,3 +44,20 @@ def test_unknown_style_and_unreadable_input_give_one_clear_line(inference_server
     assert unknown.returncode == 1
     assert "not found: unknown style 'nope'" in unknown.stderr
     assert "Traceback" not in unknown.stderr + missing.stderr
+
+
+def test_admin_commands_pin_roll_back_and_report(tmp_path):
+    from tests.support.server import running_server
+    from tests.support.tiny_model import write_tiny_version
+
+    registry = tmp_path / "registry"
+    for seed in (0, 1):
+        write_tiny_version(registry, "ops", tmp_path, seed=seed)
+    with running_server(registry, admin_token="t0ken") as address:
+        denied = tessera("admin", "status", "--server", address, "--token", "wrong")
+        assert denied.returncode == 1 and "unauthenticated" in denied.stderr
+        admin = ("--server", address, "--token", "t0ken")
+        assert "serving v1 (pinned)" in tessera("admin", "rollback", "ops", *admin).stdout
+        assert "serving v2 (pinned)" in tessera("admin", "pin", "ops", "2", *admin).stdout
+        assert "serving v2, loaded [1, 2]" in tessera("admin", "unpin", "ops", *admin).stdout
+        assert "ops" in tessera("admin", "status", *admin).stdout
