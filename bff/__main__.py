@@ -29,10 +29,15 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as err:  # e.g. a server name that does not resolve
         log.error("cannot start the gateway: %s", err)
         return 2
-    server = waitress.create_server(
-        app, host=config.host, port=config.port, threads=config.threads,
-        max_request_body_size=config.max_upload_bytes + FORM_OVERHEAD_BYTES, ident="tessera-gateway",
-    )
+    try:
+        server = waitress.create_server(
+            app, host=config.host, port=config.port, threads=config.threads,
+            max_request_body_size=config.max_upload_bytes + FORM_OVERHEAD_BYTES, ident="tessera-gateway",
+        )
+    except OSError as err:  # the port is taken, or the address is not this machine's
+        log.error("cannot listen on %s:%d: %s", config.host, config.port, err)
+        close_app(app)
+        return 2
     # So that SIGTERM (docker stop, make run's shutdown) closes the listener like Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"Tessera gateway on http://{server.effective_host}:{server.effective_port}/ "

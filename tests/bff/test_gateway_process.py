@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -41,6 +42,19 @@ def test_help_documents_the_flags(command):
     out = subprocess.run([*command, "--help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     for flag in ("--server", "--port", "--max-upload-mb", "--max-megapixels", "--job-ttl", "TESSERA_SERVERS"):
         assert flag in out
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--server", "no-port-here"], "is not HOST:PORT"),
+    (["--server", "host.invalid:1,other.invalid:2"], "cannot start the gateway"),
+    (["--port", "{taken}"], "cannot listen on"),
+], ids=["malformed-server", "unresolvable-servers", "port-taken"])
+def test_a_bad_start_is_one_clear_line_and_exit_code_2(flags, words):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        args = [flag.format(taken=taken.getsockname()[1]) for flag in flags]
+        done = subprocess.run([sys.executable, "-m", "bff", *args], cwd=ROOT, capture_output=True, text=True,
+                              timeout=30)
+    assert done.returncode == 2 and words in done.stderr and "Traceback" not in done.stderr
 
 
 def test_job_progress_streams_over_real_http(gateway):
