@@ -27,7 +27,7 @@ function forget(url) {
 
 /** @param {File} file */
 function pickPhoto(file) {
-  if (state.busy) return;
+  if (state.busy) return view.showError("Please wait until this photo is finished, then choose the next one.");
   view.clearError();
   forget(state.photoUrl);
   forget(state.resultUrl);
