@@ -1,7 +1,8 @@
 """ONNX Runtime speed of the compact generator on 2 threads, in megapixels of output per second.
 
-Tiles carry a 32 px halo on each side (the generator's measured receptive field), so a tile of
-256 output pixels is a 320 px input; MP/s counts output (core) pixels only, which is what a user
+Tiles carry the decoder's measured halo on each side (36 px for the resize decoder, 32 for pixel
+shuffle), so a tile of 256 output pixels is a 328 or 320 px input; MP/s counts output (core) pixels
+only, which is what a user
 gets. A whole 1024x1024 image (no tiling) is the ceiling. Run alone: ``python -m bench.compact_speed``.
 """
 
@@ -19,11 +20,11 @@ from trainer.networks import count_gflops, define_G
 from trainer.onnx_export import export_generator
 
 THREADS = 2
-HALO = 32
-SECONDS = 4.0
-# (what, batch, input side, core side)
-CASES = [("tile 256 + halo", 1, 256 + 2 * HALO, 256), ("tile 256 + halo", 4, 256 + 2 * HALO, 256),
-         ("tile 512 + halo", 1, 512 + 2 * HALO, 512), ("whole image", 1, 1024, 1024)]
+HALOS = {"resize": 36, "shuffle": 32}
+SECONDS = 3.0
+# (what, batch, core side, halo on?)
+CASES = [("tile 256 + halo", 1, 256, True), ("tile 256 + halo", 4, 256, True), ("tile 512 + halo", 1, 512, True),
+         ("whole image", 1, 1024, False)]
 
 
 def _session(path: Path) -> ort.InferenceSession:
@@ -62,26 +63,27 @@ def matmul_gflops(seconds: float = 2.0, n: int = 1024) -> float:
 
 
 def run() -> list[dict]:
-    """Rows {"model", "input", "batch", "mp_per_s", "gflops_per_256", "of_matmul"} for the compact design.
+    """Rows {"model", "input", "batch", "mp_per_s", "gflops_per_256", "of_matmul"} for both decoders.
 
     ``of_matmul`` is the achieved GFLOP/s (halo included) over the matmul rate measured just before,
     which stays comparable when other work shares the machine.
     """
-    model = define_G("compact", context_dim=6, seed=0).eval()
-    gflops = count_gflops(model, 256)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "compact.onnx"
-        example = torch.rand(1, 3, 64, 64) * 2 - 1
-        export_generator(model, path, example, torch.zeros(1, 6))
-        session = _session(path)
-        rows = []
-        for what, batch, side, core in CASES:
-            ceiling = matmul_gflops()
-            mp = _mp_per_s(session, batch, side, core)
-            achieved = mp * 1e6 * (side / core) ** 2 * gflops / 256**2
-            rows.append({"model": "compact", "input": f"{what} ({side}px in)", "batch": batch, "mp_per_s": mp,
-                         "gflops_per_256": round(gflops, 3), "of_matmul": achieved / ceiling})
-        return rows
+    rows = []
+    for upsample in ("resize", "shuffle"):
+        model = define_G("compact", context_dim=6, upsample=upsample, seed=0).eval()
+        gflops = count_gflops(model, 256)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "compact.onnx"
+            export_generator(model, path, torch.rand(1, 3, 64, 64) * 2 - 1, torch.zeros(1, 6))
+            session = _session(path)
+            for what, batch, core, tiled in CASES:
+                side = core + 2 * HALOS[upsample] if tiled else core
+                ceiling = matmul_gflops()
+                mp = _mp_per_s(session, batch, side, core)
+                achieved = mp * 1e6 * (side / core) ** 2 * gflops / 256**2
+                rows.append({"model": f"compact ({upsample})", "input": f"{what} ({side}px in)", "batch": batch,
+                             "mp_per_s": mp, "gflops_per_256": round(gflops, 3), "of_matmul": achieved / ceiling})
+    return rows
 
 
 if __name__ == "__main__":

@@ -129,7 +129,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from trainer import distributed, loop
 
     state = runs.load_checkpoint(args.run_dir)
-    cfg = TrainConfig.from_dict(state["config"])
+    # Runs from before the upsample setting existed used the pixel-shuffle decoder.
+    cfg = TrainConfig.from_dict({"upsample": "shuffle", **state["config"]})
     cfg = dataclasses.replace(cfg, run_dir=str(args.run_dir), steps=args.steps or cfg.steps)
     cfg.validate()
     if state["step"] >= cfg.steps:

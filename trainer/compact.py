@@ -5,17 +5,25 @@ must (1) be tile-safe: no normalisation or pooling over the input, so a tile wit
 same core pixels as the whole image; (2) cost about 1.5 GFLOPs per 256x256 tile; (3) have a
 small receptive field, so the halo (and thus the wasted work per tile) stays near 32 px.
 
-Layout for ``ngf`` = 16 (the default), all 3x3 convolutions with zero padding and ReLU:
+Layout for ``ngf`` = 16 (the default), 3x3 convolutions with zero padding and ReLU:
 
     image 3@H      -> stem conv            16@H     (FiLM from the context)
                    -> conv stride 2        32@H/2   (kept as a skip)
                    -> conv stride 2        48@H/4   (FiLM from the context)
                    -> 3 residual blocks    48@H/4
-                   -> 1x1 conv + pixel shuffle 2   32@H/2, + skip, ReLU
-                   -> conv to 12 + pixel shuffle 2  3@H, tanh
+    decoder "resize" (1.56 GFLOPs per 256x256, halo 36 px):
+                   -> 1x1 conv to 32, bilinear x2   32@H/2, + skip, ReLU
+                   -> conv to 16, ReLU, bilinear x2 16@H
+                   -> conv to 3, tanh
+    decoder "shuffle" (1.50 GFLOPs, halo 32 px):
+                   -> 1x1 conv + pixel shuffle 2    32@H/2, + skip, ReLU
+                   -> conv to 12 + pixel shuffle 2   3@H, tanh
 
-Dense convolutions only (depthwise ones are memory-bound on CPUs) and pixel shuffles instead of
-transposed convolutions (cheaper, and they export to a single DepthToSpace).
+Dense convolutions only (depthwise ones are memory-bound on CPUs). The pixel-shuffle decoder was
+the first design; in distillation with adversarial and perceptual losses it paints a fine 2-4 px
+grid of noise, which the bilinear decoder does not (same cost, same ONNX Runtime speed within
+noise), so training defaults to ``resize``. ``define_G`` keeps ``shuffle`` as its default because
+checkpoints written before the choice existed do not name it.
 
 Global colour context without breaking tiling: an optional ``context`` vector (per-channel mean
 and std of the whole image, see ``image_context``) drives per-channel scale and shift (FiLM).

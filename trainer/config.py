@@ -49,7 +49,7 @@ class TrainConfig:
     norm: str = _f("batch", "batch, instance or none (compact ignores it: it has no normalisation)")
     use_dropout: bool = _f(False, "dropout in the generator (pix2pix U-Net, as the paper)")
     context: bool = _f(False, "compact only: feed per-channel mean/std of the whole image as context")
-    upsample: str = _f("shuffle", "compact only: shuffle (sub-pixel convs) or resize (bilinear + conv)")
+    upsample: str = _f("resize", "compact only: resize (bilinear + conv) or shuffle (sub-pixel convs)")
     # optimisation
     batch_size: int = _f(1, "images per step and process")
     steps: int = _f(10000, "training steps in total")
@@ -108,8 +108,8 @@ class TrainConfig:
         multiple = {"unet_256": 256, "unet_128": 128}.get(self.netG, 4)
         if self.crop_size % multiple:
             raise ConfigError(f"{self.netG} needs crop_size to be a multiple of {multiple}, got {self.crop_size}")
-        if (self.context or self.upsample != "shuffle") and self.netG != "compact":
-            raise ConfigError("context and upsample work with netG=compact only")
+        if self.context and self.netG != "compact":
+            raise ConfigError("context works with netG=compact only")
         self._validate_data()
 
     def _validate_data(self) -> None:

@@ -1,6 +1,7 @@
 """Resuming a run continues exactly: the losses of every step equal those of an uninterrupted run."""
 
 import pytest
+import torch
 
 from trainer import runs
 from trainer.cli import main
@@ -36,3 +37,15 @@ def test_resume_of_a_finished_run_says_how_to_train_longer(tmp_path, paired_dirs
 def test_resume_of_a_folder_without_a_run_is_a_clear_error(tmp_path, capsys):
     assert main(["resume", str(tmp_path)]) == 2
     assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_runs_from_before_the_upsample_setting_resume_with_pixel_shuffle(tmp_path, paired_dirs, tiny):
+    run_dir = tmp_path / "run"
+    main(["train", "--data-ab", str(paired_dirs[0]), "--steps", "2", "--run-dir", str(run_dir),
+          *tiny(netG="compact", upsample="shuffle")])
+    path = run_dir / "checkpoints" / "latest.pt"
+    state = torch.load(path, weights_only=False)
+    del state["config"]["upsample"], state["net_args"]["G"]["upsample"]  # as such checkpoints were written
+    torch.save(state, path)
+    assert runs.load_generator(run_dir)[0].upsample == "shuffle"
+    assert main(["resume", str(run_dir), "--steps", "3", "--no-progress"]) == 0
