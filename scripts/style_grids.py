@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 COPYLEFT = ("GPL", "CC-BY-SA", "LGPL")
-CELL_HEIGHT = 320
+CELL_HEIGHT = 256
 GAP = 6
 LABEL = 18
 
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             grid = make_grid(list(zip(photos, results, strict=True)),
                              f"{style} v{version}: hold-out photos (top) and the served result (bottom)")
             path = args.out / f"{style}.jpg"
-            grid.save(path, quality=82, optimize=True)
+            grid.save(path, quality=78, optimize=True)
             print(f"wrote {path} ({path.stat().st_size // 1024} KB, version {version})", flush=True)
     return 0
 

@@ -50,7 +50,8 @@ WESNOTH_LICENSE = "GPL-2.0-or-later (training data); model weights: same terms"
 # the teacher on whole photos (crops on its 4 px grid, handled by the trainer), and L1 + perceptual
 # + adversarial losses. L1 alone gave the palette but blurred the strokes in an earlier probe.
 DISTILL_BASE = {
-    "kind": "distill", "netG": "compact", "ngf": 16, "context": True,
+    # The bilinear-resize decoder: the pixel-shuffle one left a fine grid over every output.
+    "kind": "distill", "netG": "compact", "ngf": 16, "context": True, "upsample": "resize",
     "data_a": PHOTOS_TRAIN, "teacher_onnx": TEACHER, "teacher_range": "unit", "teacher_size": 768,
     "crop_size": 128, "batch_size": 4, "steps": 1000, "lr": 0.0004,
     "lambda_recon": 10.0, "recon_loss": "l1", "lambda_perceptual": 1.0, "lambda_gan": 1.0,
@@ -61,9 +62,9 @@ DISTILL_BASE = {
 }
 # CycleGAN photos -> paintings on the same compact generator (both directions), LSGAN as the paper.
 CYCLEGAN_BASE = {
-    "kind": "cyclegan", "netG": "compact", "ngf": 16,
+    "kind": "cyclegan", "netG": "compact", "ngf": 16, "upsample": "resize",
     "data_a": PHOTOS_TRAIN, "data_b": PAINTINGS,
-    "crop_size": 128, "load_size": 160, "batch_size": 2, "steps": 1000,
+    "crop_size": 128, "load_size": 160, "batch_size": 2, "steps": 800,
     "gan_mode": "lsgan", "lambda_a": 10.0, "lambda_b": 10.0, "lambda_identity": 0.5, "pool_size": 50,
     "ndf": 32, "n_layers_D": 3, "norm": "instance",
     "sample_every": 100, "checkpoint_every": 250, "num_threads": 1,
@@ -206,7 +207,8 @@ def build_style(recipe: Recipe, root: Path, registry: Path, budget_minutes: floa
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--style", action="append", help="style id to build (repeatable); default all")
+    parser.add_argument("--style", action="append",
+                        help="style id to build (repeatable, built in that order); default all")
     parser.add_argument("--registry", type=Path, default=Path("model_registry"))
     parser.add_argument("--runs", type=Path, default=Path("runs/defaults"))
     parser.add_argument("--steps-factor", type=float, default=1.0, help="multiply every recipe's steps")
@@ -216,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="print the recipes as JSON and stop")
     args = parser.parse_args(argv)
 
-    recipes = [r.scaled(args.steps_factor) for r in RECIPES if not args.style or r.id in args.style]
+    by_id = {r.id: r for r in RECIPES}
+    recipes = [by_id[i].scaled(args.steps_factor) for i in args.style or by_id if i in by_id]
     unknown = set(args.style or []) - {r.id for r in RECIPES}
     if unknown:
         print(f"error: unknown style(s) {', '.join(sorted(unknown))}; known: "
