@@ -1,0 +1,67 @@
+"""The shipped style recipes stay trainable and documented, and the docs grids never show copyleft photos."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scripts import style_grids, train_defaults
+from tessera.registry import STYLE_ID_RE
+from trainer.config import TrainConfig
+
+
+@pytest.mark.parametrize("recipe", train_defaults.RECIPES, ids=lambda r: r.id)
+def test_every_recipe_is_a_valid_trainer_config(recipe):
+    config = TrainConfig.from_dict(recipe.config).resolved()
+    config.validate()  # raises ConfigError with the reason
+    assert config.netG == "compact"
+
+
+@pytest.mark.parametrize("recipe", train_defaults.RECIPES, ids=lambda r: r.id)
+def test_every_recipe_says_what_style_json_needs(recipe):
+    assert STYLE_ID_RE.match(recipe.id)
+    assert recipe.display_name and recipe.description and recipe.credits and recipe.license
+
+
+def test_collection_has_three_distinct_teacher_styles_and_a_cyclegan_to_paintings():
+    distilled = [r for r in train_defaults.RECIPES if r.kind == "distill"]
+    unpaired = [r for r in train_defaults.RECIPES if r.kind == "cyclegan"]
+    assert len({r.config["teacher_style"] for r in distilled}) == len(distilled) >= 3
+    assert [r.config["data_b"] for r in unpaired] == [train_defaults.PAINTINGS]
+    assert len(train_defaults.RECIPES) >= 5
+
+
+def test_scaled_recipe_multiplies_only_the_steps():
+    recipe = train_defaults.RECIPES[0]
+    longer = recipe.scaled(4)
+    assert longer.config["steps"] == 4 * recipe.config["steps"]
+    assert {k: v for k, v in longer.config.items() if k != "steps"} == \
+        {k: v for k, v in recipe.config.items() if k != "steps"}
+
+
+def test_evaluation_uses_at_least_200_crops_of_the_holdout_photos():
+    for recipe in train_defaults.RECIPES:
+        cmd = train_defaults.evaluate_command(recipe, Path("runs") / recipe.id)
+        assert int(cmd[cmd.index("--crops") + 1]) >= 200
+        assert cmd[cmd.index("--holdout-a") + 1] == train_defaults.PHOTOS_HOLDOUT
+
+
+@pytest.mark.parametrize(("licence", "allowed"), [
+    ("Public domain (NASA)", True),
+    ("CC0-1.0 (Stefan van der Walt)", True),
+    ("GPL-2.0-or-later (KDE Visual Design Group)", False),
+    ("CC-BY-SA-4.0", False),
+])
+def test_docs_grids_use_only_photos_without_copyleft_terms(licence, allowed):
+    assert style_grids.committable({"license": licence}) is allowed
+
+
+def test_grid_puts_each_result_under_its_photo():
+    before = np.zeros((100, 150, 3), np.uint8)
+    after = np.full((100, 150, 3), 255, np.uint8)
+    grid = np.asarray(style_grids.make_grid([(before, after)], "t", cell_height=50))
+    top = style_grids.LABEL + style_grids.GAP
+    bottom = top + 50 + style_grids.GAP
+    assert grid.shape == (bottom + 50 + style_grids.GAP, 75 + 2 * style_grids.GAP, 3)
+    assert grid[top + 25, style_grids.GAP + 30].max() == 0
+    assert grid[bottom + 25, style_grids.GAP + 30].min() == 255
