@@ -111,3 +111,11 @@ def test_a_missing_preview_is_404(client, style_id, words):
 def test_styles_are_503_when_no_server_answers(down_client):
     resp = down_client.get("/api/styles")
     assert resp.status_code == 503 and resp.json["error"] == "unavailable"
+
+
+def test_api_requests_are_logged_with_status_and_time(client, caplog):
+    with caplog.at_level("INFO", logger="bff.access"):
+        client.post("/api/stylize", data={})
+        client.get("/healthz")
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "bff.access" and r.levelname == "INFO"]
+    assert re.fullmatch(r"POST /api/stylize 400 \d+\.\d ms", line)
