@@ -40,13 +40,14 @@ class ToneGenerator(TinyGenerator):
 
 
 def preview_jpeg(model: torch.nn.Module, size: int = 192) -> bytes:
-    """The model applied to the astronaut's face, as the JPEG preview the gallery shows."""
+    """A preview like the trainer's: the astronaut's face beside the model's output, "before | after"."""
     photo = Image.fromarray(skdata.astronaut()).crop((120, 20, 340, 240)).resize((size, size))
     x = torch.from_numpy(np.asarray(photo, np.float32) / 127.5 - 1).permute(2, 0, 1)[None]
     with torch.no_grad():
         y = model.eval()(x)[0].permute(1, 2, 0).numpy()
+    after = ((y + 1) * 127.5).clip(0, 255).astype(np.uint8)
     buffer = io.BytesIO()
-    Image.fromarray(((y + 1) * 127.5).clip(0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=85)
+    Image.fromarray(np.concatenate([np.asarray(photo), after], axis=1)).save(buffer, "JPEG", quality=85)
     return buffer.getvalue()
 
 
