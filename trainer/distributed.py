@@ -56,6 +56,24 @@ class DistContext:
         dist.broadcast_object_list(box, src=0)
         return box[0]
 
+    def check_in_sync(self, nets: dict[str, nn.Module]) -> None:
+        """Raise RuntimeError unless every process holds the same parameters (DDP's promise).
+
+        Compares per-network parameter sums across processes; buffers such as batch-norm running
+        statistics are legitimately per-process and are left out.
+        """
+        if not self.active:
+            return
+        names = sorted(nets)
+        with torch.no_grad():
+            sums = torch.stack([sum(p.double().sum() for p in nets[n].parameters()) for n in names]).to(self.device)
+        gathered = [torch.empty_like(sums) for _ in range(self.world)]
+        dist.all_gather(gathered, sums)
+        for rank, other in enumerate(gathered):
+            if not torch.equal(other, gathered[0]):
+                bad = [n for n, a, b in zip(names, other, gathered[0], strict=True) if a != b]
+                raise RuntimeError(f"process {rank} has different weights from process 0 in {', '.join(bad)}")
+
     def barrier(self) -> None:
         if self.active:
             dist.barrier()

@@ -69,6 +69,7 @@ def train(cfg: TrainConfig, run_dir: Path, ctx: DistContext, state: dict | None 
             log.append(step, losses)
             bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
             _maybe_save(cfg, run_dir, log, model, done)
+    ctx.check_in_sync(model.nets)
     return records
 
 
