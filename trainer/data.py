@@ -49,7 +49,7 @@ def list_images(folder: str | Path) -> list[Path]:
     return files
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=16)  # decoded photos can be tens of MB each
 def load_image(path: Path) -> Image.Image:
     """The image at ``path`` as RGB, decoded once (small cache); DataError naming the file otherwise."""
     try:
