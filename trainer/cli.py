@@ -91,9 +91,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(args)
     if args.dry_run:
-        cfg = dataclasses.replace(cfg, steps=1, run_dir=tempfile.mkdtemp(prefix="tessera-dry-run-"))
+        cfg = dataclasses.replace(cfg, steps=1)
     ctx = distributed.setup(cfg.device)
     try:
+        if args.dry_run and ctx.is_main:
+            cfg = dataclasses.replace(cfg, run_dir=tempfile.mkdtemp(prefix="tessera-dry-run-"))
         path = _agree_on_run_dir(cfg, ctx)
         cfg = dataclasses.replace(cfg, run_dir=str(path))
         if ctx.is_main:
