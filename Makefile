@@ -11,7 +11,7 @@ REGISTRY ?= model_registry
 SERVER_PORT ?= 50051
 GATEWAY_PORT ?= 8080
 
-.PHONY: install run test proto lint bench data train-defaults chromium clean
+.PHONY: install run test proto lint bench data train-defaults screenshot chromium clean
 
 install: $(STAMP) $(STUBS) chromium
 
@@ -49,6 +49,9 @@ data: install
 
 train-defaults: install
 	$(PY) -m scripts.train_defaults
+
+screenshot: install
+	$(PY) -m tests.browser.take_screenshot --registry $(REGISTRY)
 
 clean:
 	rm -rf $(VENV) tessera/v1 .pytest_cache .ruff_cache
