@@ -31,6 +31,9 @@ def _session(path: Path) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = THREADS
     options.inter_op_num_threads = 1
+    # No busy-waiting between operators: on a machine shared with other work this measured about
+    # 25% faster (2.9 against 2.3 MP/s on a whole 1024 px image); the server can do the same.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
