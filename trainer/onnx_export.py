@@ -32,6 +32,7 @@ def _export(module: nn.Module, args: tuple[torch.Tensor, ...], path: Path, input
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", UserWarning)
         warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
         torch.onnx.export(
             module.eval(), args, str(path), dynamo=False, opset_version=OPSET, input_names=inputs,
             output_names=outputs, dynamic_axes=dynamic_axes, do_constant_folding=True,
