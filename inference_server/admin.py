@@ -8,6 +8,7 @@ import grpc
 
 from inference_server.model_store import ModelStore, StyleNotFound, StyleUnavailable
 from inference_server.style_info import style_info
+from tessera.registry import RegistryError
 from tessera.v1 import admin_pb2 as apb
 from tessera.v1 import admin_pb2_grpc as apb_grpc
 
@@ -42,7 +43,10 @@ class AdminServicer(apb_grpc.AdminServicer):
         self._tile = default_tile_size
 
     def Reload(self, request, context):
-        self._store.refresh()
+        try:
+            self._store.refresh()
+        except (RegistryError, OSError) as exc:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"the registry cannot be read: {exc}")
         return apb.ReloadResponse(styles=[style_info(s, self._tile) for s in self._store.styles()])
 
     def Pin(self, request, context):
@@ -65,6 +69,6 @@ class AdminServicer(apb_grpc.AdminServicer):
             state = action()
         except StyleNotFound as exc:
             context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
-        except StyleUnavailable as exc:
+        except (StyleUnavailable, RegistryError, OSError) as exc:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
         return apb.StyleStatusResponse(style=style_info(state, self._tile))

@@ -24,6 +24,7 @@ class ServerConfig:
     default_tile_size: int = DEFAULT_TILE_SIZE
     poll_interval: float = 2.0
     grace_seconds: float = 10.0
+    stream_idle_seconds: float = 60.0
     admin_token: str = ""
 
 
@@ -41,6 +42,7 @@ _FLAGS = [
     ("--default-tile-size", int, "TESSERA_DEFAULT_TILE_SIZE", "core tile edge offered to clients"),
     ("--poll-interval", float, "TESSERA_POLL_INTERVAL", "seconds between registry scans"),
     ("--grace-seconds", float, "TESSERA_GRACE_SECONDS", "time in-flight calls get to finish on SIGTERM"),
+    ("--stream-idle-seconds", float, "TESSERA_STREAM_IDLE_SECONDS", "a stream with no tile for this long ends"),
     ("--admin-token", str, "TESSERA_ADMIN_TOKEN", "token for the Admin service; empty disables it"),
 ]
 

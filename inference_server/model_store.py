@@ -38,9 +38,11 @@ class StyleState:
 
     @property
     def serving(self) -> LoadedVersion | None:
+        """The pinned version when it is valid, otherwise the newest valid one (a broken pin is
+        reported by status_message, and never takes the style offline)."""
         pinned = self.meta.pinned_version
-        if pinned is not None:
-            return self.versions.get(pinned)
+        if pinned in self.versions:
+            return self.versions[pinned]
         return self.versions[max(self.versions)] if self.versions else None
 
     def status_message(self) -> str:
@@ -49,7 +51,7 @@ class StyleState:
         pinned = self.meta.pinned_version
         if pinned is not None and pinned not in self.versions:
             reason = self.rejected.get(pinned, "it does not exist")
-            return f"pinned version {pinned} cannot serve: {reason}"
+            return f"pinned version {pinned} cannot serve ({reason}); serving the newest valid version instead"
         newer = [v for v in self.rejected if not self.versions or v > max(self.versions)]
         if newer:
             v = max(newer)
@@ -162,6 +164,9 @@ class ModelStore:
             except VersionRejected as exc:
                 rejected[number] = str(exc)
                 log.warning("rejected %s version %d: %s", style_id, number, exc)
+            except Exception as exc:  # one unforeseen failure must not stop the other versions loading
+                rejected[number] = f"loading failed unexpectedly: {exc}"
+                log.exception("rejected %s version %d", style_id, number)
         removed = [loaded.pop(n) for n in list(loaded) if n not in on_disk]
         with self._lock:
             self._styles[style_id] = StyleState(meta=meta, versions=loaded, rejected=rejected, problem=problem,

@@ -7,6 +7,7 @@ convention, a finite probe) and raises VersionRejected with a reason a person ca
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,8 @@ from tessera.registry import (
 )
 
 PROBE_CORE = 32
+# FP16 engines differ from FP32 ONNX Runtime by a few thousandths on [-1, 1] outputs; more is a broken plan.
+ENGINE_TOLERANCE = 0.05
 
 
 class VersionRejected(Exception):
@@ -41,6 +44,8 @@ class VersionRejected(Exception):
 class LoadSettings:
     threads: int = 0
     batching: BatchSettings = BatchSettings()
+    # Told (style, tiles) after every runtime call, for the batch-size metric.
+    observe_batch: Callable[[str, int], None] | None = None
 
 
 class LoadedVersion:
@@ -55,7 +60,9 @@ class LoadedVersion:
         self.manifest = manifest
         self.runtime = runtime
         self.context_runtime = context_runtime
-        self.batcher = Batcher(runtime, settings.batching, f"{style}-v{self.version}")
+        observe = settings.observe_batch
+        self.batcher = Batcher(runtime, settings.batching, f"{style}-v{self.version}",
+                               on_batch=None if observe is None else lambda n: observe(style, n))
         self._leases = 0
         self._retired = False
         self._lock = threading.Lock()
@@ -117,8 +124,10 @@ def load_version(version_dir: Path, settings: LoadSettings) -> LoadedVersion:
         context_model = _open(version_dir / manifest.context_onnx.file, 1, output=CONTEXT_OUTPUT)
         _check_context_io(context_model)
     _check_generator_io(onnx, with_context=context_model is not None)
-    _probe(onnx, context_model, manifest)
+    reference = _probe(onnx, context_model, manifest)
     runtime = _fastest_runtime(version_dir, manifest, onnx, settings.threads)
+    if runtime is not onnx:
+        _check_against(runtime, reference, context_model, manifest)
     preview = (version_dir / manifest.preview.file).read_bytes() if manifest.preview else b""
     return LoadedVersion(version_dir.parent.name, manifest, runtime, context_model, settings, preview)
 
@@ -167,12 +176,25 @@ def _check_context_io(model: OnnxRuntime) -> None:
         )
 
 
-def _probe(model: OnnxRuntime, context_model: OnnxRuntime | None, manifest: Manifest) -> None:
-    """Run a random tile with its halo and demand finite output of the input's shape."""
+def _probe_tile(manifest: Manifest) -> np.ndarray:
     tiling = manifest.tiling
     edge = -(-(PROBE_CORE + 2 * tiling.halo) // tiling.size_multiple) * tiling.size_multiple
-    rng = np.random.default_rng(0)
-    tile = rng.uniform(-1, 1, size=(1, 3, edge, edge)).astype(np.float32)
+    return np.random.default_rng(0).uniform(-1, 1, size=(1, 3, edge, edge)).astype(np.float32)
+
+
+def _check_against(runtime: Runtime, reference: np.ndarray, context_model: OnnxRuntime | None,
+                   manifest: Manifest) -> None:
+    """A faster engine (TensorRT) serves only if its probe output is finite and close to ONNX Runtime's."""
+    output = _probe(runtime, context_model, manifest)
+    difference = float(np.abs(output - reference).max())
+    if difference > ENGINE_TOLERANCE:
+        raise VersionRejected(f"{runtime.name} differs from ONNX Runtime by {difference:.3f} on the probe tile")
+
+
+def _probe(model: Runtime, context_model: OnnxRuntime | None, manifest: Manifest) -> np.ndarray:
+    """Run a random tile with its halo, demand finite output of the input's shape, and return it."""
+    tile = _probe_tile(manifest)
+    edge = tile.shape[-1]
     try:
         context = None
         if context_model is not None:
@@ -188,3 +210,4 @@ def _probe(model: OnnxRuntime, context_model: OnnxRuntime | None, manifest: Mani
         raise VersionRejected(f"probe tile of shape {tile.shape} gave output of shape {output.shape}")
     if not np.isfinite(output).all():
         raise VersionRejected("probe tile gave non-finite output (NaN or infinity)")
+    return output

@@ -61,8 +61,9 @@ class _Running:
 def start(config: ServerConfig, metrics: ServerMetrics) -> _Running:
     """Load the registry, then start serving on config.host:config.port."""
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
-    settings = LoadSettings(threads=config.threads, batching=BatchSettings(config.max_batch_size,
-                                                                           config.max_queue_delay_ms))
+    settings = LoadSettings(threads=config.threads,
+                            batching=BatchSettings(config.max_batch_size, config.max_queue_delay_ms),
+                            observe_batch=lambda style, n: metrics.batch_size.labels(style).observe(n))
     store = ModelStore(config.registry, lambda path: load_version(path, settings),
                        on_change=lambda s: _report(s, health_servicer, metrics))
     store.refresh()
@@ -74,7 +75,8 @@ def start(config: ServerConfig, metrics: ServerMetrics) -> _Running:
         options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                  ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)],
     )
-    limits = StreamLimits(max_image_pixels=config.max_image_pixels, default_tile_size=config.default_tile_size)
+    limits = StreamLimits(max_image_pixels=config.max_image_pixels, default_tile_size=config.default_tile_size,
+                          idle_seconds=config.stream_idle_seconds)
     pb_grpc.add_StyleTransferServicer_to_server(StyleTransferServicer(store, limits, metrics), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [STYLE_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]

@@ -40,6 +40,7 @@ class StyleTransferServicer(pb_grpc.StyleTransferServicer):
             check_header(header, self._limits)
             with self._store.lease(header.style, header.version) as model:
                 session = TileSession(model, header, self._limits)
+                context.add_callback(session.cancel)
                 yield pb.StylizeTilesResponse(accepted=pb.StreamAccepted(
                     style=model.style, version=model.version,
                     tiling=tiling_info(model, self._limits.default_tile_size)))

@@ -17,7 +17,7 @@ import numpy as np
 
 from inference_server.model_version import LoadedVersion
 from inference_server.pixels import blend_to_rgb8
-from tessera.tiling import MAX_TILE_SIZE, Rect, core_error, crop_core, halo_for, padded_rect
+from tessera.tiling import MAX_HALO, MAX_TILE_SIZE, Rect, core_error, crop_core, halo_for, padded_rect
 from tessera.v1 import style_transfer_pb2 as pb
 
 
@@ -35,6 +35,7 @@ class StreamLimits:
     max_image_pixels: int = 200_000_000
     max_in_flight: int = 8
     default_tile_size: int = 512
+    idle_seconds: float = 60.0
 
 
 def decode_thumbnail(header: pb.StreamHeader) -> np.ndarray | None:
@@ -89,6 +90,9 @@ class TileSession:
             raise StreamAbort(grpc.StatusCode.INVALID_ARGUMENT,
                               f"halo {header.halo} is smaller than the {required} px that style "
                               f"{model.style} version {model.version} needs")
+        if self.halo > max(MAX_HALO, required):
+            raise StreamAbort(grpc.StatusCode.INVALID_ARGUMENT,
+                              f"halo {header.halo} exceeds the largest halo the server accepts, {MAX_HALO} px")
         thumbnail = decode_thumbnail(header)
         if model.tiling.needs_thumbnail and thumbnail is None:
             raise StreamAbort(grpc.StatusCode.INVALID_ARGUMENT,
@@ -99,13 +103,18 @@ class TileSession:
         self._slots = threading.Semaphore(limits.max_in_flight)
         self._closed = threading.Event()
 
+    def cancel(self) -> None:
+        """The call ended from outside (client cancelled, deadline, shutdown): stop waiting."""
+        self._events.put(("error", StreamAbort(grpc.StatusCode.CANCELLED, "the stream was cancelled")))
+
     def results(self, requests: Iterator[pb.StylizeTilesRequest]) -> Iterator[pb.StylizeTilesResponse]:
-        """Yield one response per tile, as each is ready; raise StreamAbort on a bad tile."""
+        """Yield one response per tile, as each is ready; raise StreamAbort on a bad tile, or when no
+        tile arrives for `idle_seconds`."""
         threading.Thread(target=self._read, args=(requests,), daemon=True).start()
         submitted, answered, finished = 0, 0, False
         try:
             while not finished or answered < submitted:
-                kind, payload = self._events.get()
+                kind, payload = self._next_event()
                 if kind == "tile":
                     self._slots.release()
                     answered += 1
@@ -131,8 +140,19 @@ class TileSession:
             self._events.put(("error", abort))
             return
         except grpc.RpcError:
-            return  # the client went away; the handler is being torn down too
+            self.cancel()  # the client went away
+            return
+        except Exception as exc:  # anything unforeseen must end this stream, not leave it hanging
+            self._events.put(("error", StreamAbort(grpc.StatusCode.INTERNAL, f"reading the stream failed: {exc}")))
+            return
         self._events.put(("end", count))
+
+    def _next_event(self) -> tuple[str, object]:
+        try:
+            return self._events.get(timeout=self._limits.idle_seconds)
+        except queue.Empty:
+            raise StreamAbort(grpc.StatusCode.DEADLINE_EXCEEDED,
+                              f"no tile arrived for {self._limits.idle_seconds:.0f} s; the stream was closed") from None
 
     def _check(self, request: pb.StylizeTilesRequest) -> pb.Tile:
         if not request.HasField("tile"):

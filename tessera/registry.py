@@ -152,7 +152,16 @@ def set_pin(style_dir: Path, version: int | None) -> StyleMeta:
 
 
 def read_manifest(version_dir: Path) -> Manifest:
-    """Parse and schema-check manifest.json of one version folder."""
+    """Parse and schema-check manifest.json of one version folder; any problem is a RegistryError."""
+    try:
+        return _parse_manifest(version_dir)
+    except (TypeError, ValueError, AttributeError) as exc:
+        if isinstance(exc, RegistryError):
+            raise
+        raise RegistryError(f"{MANIFEST_FILE} has a field of the wrong type: {exc}") from None
+
+
+def _parse_manifest(version_dir: Path) -> Manifest:
     path = version_dir / MANIFEST_FILE
     if not path.exists():
         raise RegistryError(f"{path.name} is missing")
@@ -162,9 +171,12 @@ def read_manifest(version_dir: Path) -> Manifest:
     artifacts = _require(data, "artifacts", dict)
     io = _require(data, "io", dict)
     _check_io(io, has_context="context_onnx" in artifacts)
+    version = data.get("version")
+    if VERSION_DIR_RE.match(version_dir.name) and version != int(version_dir.name):
+        raise RegistryError(f"manifest says version {version!r} but lies in folder {version_dir.name}")
     return Manifest(
         style=str(data.get("style", version_dir.parent.name)),
-        version=int(data.get("version", version_dir.name)),
+        version=int(version),
         onnx=_artifact(artifacts, "onnx", required=True),
         context_onnx=_artifact(artifacts, "context_onnx"),
         preview=_artifact(artifacts, "preview"),

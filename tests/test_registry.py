@@ -57,7 +57,19 @@ def _wrong_format(version_dir: Path) -> None:
     (version_dir / "manifest.json").write_text(json.dumps({**data, "format_version": 99}))
 
 
+def _mistype_version(version_dir: Path) -> None:
+    data = json.loads((version_dir / "manifest.json").read_text())
+    (version_dir / "manifest.json").write_text(json.dumps({**data, "version": "one"}))
+
+
+def _copy_under_another_number(version_dir: Path) -> None:
+    data = json.loads((version_dir / "manifest.json").read_text())
+    (version_dir / "manifest.json").write_text(json.dumps({**data, "version": 1}))
+
+
 @pytest.mark.parametrize(("damage", "reason"), [
+    (_mistype_version, "manifest says version 'one' but lies in folder 2"),
+    (_copy_under_another_number, "manifest says version 1 but lies in folder 2"),
     (_remove_model, "artifact model.onnx is missing"),
     (_corrupt_checksum, "checksum mismatch for model.onnx"),
     (_garble_manifest, "manifest.json is not valid JSON"),
@@ -107,6 +119,17 @@ def test_write_version_numbers_versions_and_fills_checksums(tmp_path):
     manifest = read_manifest(root / STYLE / "2")
     assert manifest.version == 2 and len(manifest.onnx.sha256) == 64
     assert not [p for p in (root / STYLE).iterdir() if p.name.startswith(".tmp")]
+
+
+def test_a_pin_on_a_rejected_version_falls_back_to_the_newest_valid_one(tmp_path):
+    root = tmp_path / "registry"
+    write_tiny_version(root, STYLE, tmp_path)
+    bad = write_tiny_version(root, STYLE, tmp_path)
+    set_pin(root / STYLE, bad)
+    _garble_manifest(root / STYLE / str(bad))
+    state = _store(root).styles()[0]
+    assert state.serving.version == 1
+    assert f"pinned version {bad} cannot serve" in state.status_message()
 
 
 def test_pin_serves_an_older_version_and_unknown_styles_are_not_found(tmp_path):

@@ -97,6 +97,7 @@ BAD_STREAMS = [
     ("zero-sized image", [_header(image_width=0)], "must be at least 1x1"),
     ("strength out of range", [_header(strength=1.5)], "strength must be in [0, 1]"),
     ("halo too small", [_header(halo=2)], "halo 2 is smaller than the 16 px"),
+    ("halo too large", [_header(halo=100_000)], "exceeds the largest halo the server accepts"),
 ]
 
 

@@ -65,3 +65,26 @@ def test_many_clients_at_once_all_get_their_own_correct_image(inference_server):
         results = list(pool.map(restyle, images, timeout=120))
     for result, reference in zip(results, expected, strict=True):
         assert_same_up_to_rounding(result, reference)
+
+
+def test_streams_cancelled_before_any_tile_give_their_slots_back(tiny_registry):
+    with running_server(tiny_registry, max_streams=2) as address, grpc.insecure_channel(address) as channel:
+        stub = pb_grpc.StyleTransferStub(channel)
+        for _ in range(4):  # twice the stream limit: leaked slots would lock the server out
+            _, call = _held_stream(stub)
+            assert next(call).HasField("accepted")
+            call.cancel()
+        with TesseraClient(address, timeout=20) as client:
+            assert client.check_health()
+            assert client.stylize(np.zeros((20, 20, 3), dtype=np.uint8), TINY_STYLE).image.shape == (20, 20, 3)
+
+
+def test_a_stream_that_sends_nothing_is_closed_after_the_idle_limit(tiny_registry):
+    with running_server(tiny_registry, stream_idle_seconds=1) as address, grpc.insecure_channel(address) as channel:
+        requests, call = _held_stream(pb_grpc.StyleTransferStub(channel))
+        assert next(call).HasField("accepted")
+        with pytest.raises(grpc.RpcError) as caught:
+            next(call)
+        requests.put(None)
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert "no tile arrived for 1 s" in caught.value.details()
