@@ -22,9 +22,15 @@ from tessera.v1 import style_transfer_pb2 as pb
 
 THUMBNAIL_SIZE = 512
 MAX_REOPENED_STREAMS = 4
+RETRY_BACKOFF_S = 0.05  # doubled on every further retry, so a struggling replica is not hammered
 RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN,
              grpc.StatusCode.ABORTED, grpc.StatusCode.RESOURCE_EXHAUSTED}
 _MODES = {pb.TILING_MODE_CROP: "crop", pb.TILING_MODE_FEATHER: "feather"}
+
+
+def _backoff(attempt: int) -> float:
+    """Seconds to wait before retry number `attempt` (1, 2, ...)."""
+    return min(1.0, RETRY_BACKOFF_S * 2 ** (attempt - 1))
 
 
 class ProtocolError(grpc.RpcError):
@@ -127,7 +133,9 @@ class StreamPool:
                 if event.code() not in RETRYABLE or attempts >= MAX_REOPENED_STREAMS:
                     raise event
                 self._streams.remove(first)
-                first, attempts = self._open(), attempts + 1
+                attempts += 1
+                time.sleep(_backoff(attempts))
+                first = self._open()
                 continue
             if event is None or not event.HasField("accepted"):
                 raise ProtocolError("the server did not accept the stream before sending results")
@@ -153,6 +161,7 @@ class StreamPool:
                 if error.code() not in RETRYABLE or reopened >= MAX_REOPENED_STREAMS:
                     raise error
                 reopened += 1
+                time.sleep(_backoff(reopened))
                 open_streams.add(self._retry(stream))
 
     def _place(self, canvas: Canvas, stream: _Stream, result: pb.TileResult) -> None:

@@ -49,3 +49,20 @@ def test_a_dead_replica_does_not_fail_the_image(two_replicas):
         for _ in range(3):  # whichever replica round-robin tries first, every image completes
             result = client.stylize(image, TINY_STYLE, tile_size=32)
             assert_same_up_to_rounding(result.image, whole_image_reference(TinyGenerator(0), image))
+
+
+def test_tiles_of_a_replica_that_dies_mid_image_are_retried_on_the_other(two_replicas):
+    (victim, a, _), (_, b, _) = two_replicas
+    image = np.random.default_rng(4).integers(0, 256, size=(512, 512, 3), dtype=np.uint8)
+    expected = whole_image_reference(TinyGenerator(0), image)
+
+    def kill_after_a_few_tiles(done: int, total: int) -> None:
+        if done == 5:
+            victim.kill()
+
+    with TesseraClient([a, b], timeout=60) as client:
+        for _ in range(4):
+            client.list_styles()  # connect to both replicas first, as a long-lived client has
+        result = client.stylize(image, TINY_STYLE, tile_size=32, progress=kill_after_a_few_tiles)
+    assert victim.wait(timeout=10) != 0
+    assert_same_up_to_rounding(result.image, expected)
