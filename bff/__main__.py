@@ -32,7 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server = waitress.create_server(
             app, host=config.host, port=config.port, threads=config.threads,
-            max_request_body_size=config.max_upload_bytes + FORM_OVERHEAD_BYTES, ident="tessera-gateway",
+            # Flask enforces the upload limit with a JSON 413. Waitress buffers a whole body before the
+            # app sees it, so its own cap stays, as a backstop at four times the limit: only bodies
+            # beyond that get its plain-text 413.
+            max_request_body_size=4 * (config.max_upload_bytes + FORM_OVERHEAD_BYTES), ident="tessera-gateway",
         )
     except OSError as err:  # the port is taken, or the address is not this machine's
         log.error("cannot listen on %s:%d: %s", config.host, config.port, err)

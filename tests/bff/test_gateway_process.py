@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -87,3 +88,22 @@ def test_sigterm_stops_the_gateway(gateway):
     started = time.monotonic()
     assert stop_process(process) == 0
     assert time.monotonic() - started < 5
+
+
+def test_an_oversized_upload_gets_a_json_413_over_real_http(inference_server):
+    process = subprocess.Popen([sys.executable, "-m", "bff", "--port", "0", "--server", inference_server,
+                                "--max-upload-mb", "1"], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True)
+    try:
+        url = re.search(r"(http://127\.0\.0\.1:\d+/)", process.stdout.readline()).group(1)
+        body, content_type = multipart({"style": TINY_STYLE}, {"image": ("big.png", b"\x89PNG" + bytes(3_000_000))})
+        request = urllib.request.Request(url + "api/stylize", data=body, headers={"Content-Type": content_type})
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request, timeout=20)
+        assert caught.value.code == 413
+        assert caught.value.headers["Content-Type"] == "application/json"
+        assert "Content-Security-Policy" in caught.value.headers
+        assert json.load(caught.value)["message"]
+    finally:
+        stop_process(process)
+        process.stdout.close()
