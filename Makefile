@@ -11,9 +11,9 @@ REGISTRY ?= model_registry
 SERVER_PORT ?= 50051
 GATEWAY_PORT ?= 8080
 
-.PHONY: install run test proto lint bench data train-defaults screenshot chromium clean
+.PHONY: install run test proto lint bench data train-defaults screenshot system-deps clean
 
-install: $(STAMP) $(STUBS) chromium
+install: $(STAMP) $(STUBS) system-deps
 
 # torch is pinned and installed on its own first: an unpinned torch pulls a multi-GB CUDA build.
 $(STAMP): pyproject.toml
@@ -28,9 +28,11 @@ proto: $(STAMP)
 $(STUBS): $(PROTOS) $(STAMP)
 	$(PY) -m scripts.gen_proto
 
-# Browser tests drive Debian's chromium; install it only where it is missing.
-chromium:
+# Browser tests drive Debian's chromium, and the interop test a Node.js gRPC client; install
+# them only where they are missing.
+system-deps:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v npm >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
 
 run: install
 	$(PY) -m scripts.run_platform --registry $(REGISTRY) --server-port $(SERVER_PORT) --gateway-port $(GATEWAY_PORT)

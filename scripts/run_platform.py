@@ -27,6 +27,7 @@ def _stop(processes: list[subprocess.Popen], grace: float = 15.0) -> None:
             process.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,14 +39,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics-port", type=int, default=9464)
     args = parser.parse_args(argv)
     server_address = f"{args.host}:{args.server_port}"
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # before the children start, so none is orphaned
+        signal.signal(signum, lambda *_: stop.set())
     processes = [
         _start(["inference_server", "--registry", args.registry, "--host", args.host,
                 "--port", str(args.server_port), "--metrics-port", str(args.metrics_port)]),
         _start(["bff", "--host", args.host, "--port", str(args.gateway_port), "--server", server_address]),
     ]
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
     print(f"\nTessera is starting: open http://{args.host}:{args.gateway_port}/ in a browser "
           f"(gRPC on {server_address}, metrics on http://{args.host}:{args.metrics_port}/metrics). "
           "Ctrl-C stops both.\n", flush=True)

@@ -34,6 +34,7 @@ def test_crop_canvas_writes_every_output_pixel_once(width, height):
     canvas = Canvas(width, height, "crop")
     for core in plan_tiles(width, height, 16):
         canvas.add(core, image[core.slices()].tobytes(), core)
+    assert (canvas.writes == 1).all()
     assert np.array_equal(canvas.image(), image)
 
 

@@ -1,6 +1,7 @@
 // Calls ListStyles and StylizeTiles on a Tessera server with a client built from proto/ by
-// @grpc/proto-loader. Usage: node node_client.mjs HOST:PORT STYLE WIDTH HEIGHT < rgb-bytes
-// Prints JSON: the style ids, the accepted version and each tile result (pixels in base64).
+// @grpc/proto-loader, cutting the image into a grid of tiles with the halo the server asks for.
+// Usage: node node_client.mjs HOST:PORT STYLE WIDTH HEIGHT TILE < rgb-bytes
+// Prints JSON: the style ids, the accepted version and halo, and each tile result (pixels in base64).
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
@@ -14,29 +15,52 @@ const definition = protoLoader.loadSync("tessera/v1/style_transfer.proto", {
 });
 const tessera = grpc.loadPackageDefinition(definition).tessera.v1;
 
-const [address, style, width, height] = process.argv.slice(2);
+const [address, style, ...sizes] = process.argv.slice(2);
+const [width, height, tile] = sizes.map(Number);
 const pixels = readFileSync(0);
 const client = new tessera.StyleTransfer(address, grpc.credentials.createInsecure());
 const deadline = () => new Date(Date.now() + 20000);
+
+/** RGB8 bytes of the rectangle [x0, x1) x [y0, y1) of the image. */
+function crop(x0, y0, x1, y1) {
+  const rows = [];
+  for (let y = y0; y < y1; y++) rows.push(pixels.subarray((y * width + x0) * 3, (y * width + x1) * 3));
+  return Buffer.concat(rows);
+}
+
+/** Send every core of a tile x tile grid, grown by the halo and clipped to the image. */
+function sendTiles(call, halo) {
+  let index = 0;
+  for (let y = 0; y < height; y += tile) {
+    for (let x = 0; x < width; x += tile) {
+      const w = Math.min(tile, width - x), h = Math.min(tile, height - y);
+      const x0 = Math.max(0, x - halo), y0 = Math.max(0, y - halo);
+      const x1 = Math.min(width, x + w + halo), y1 = Math.min(height, y + h + halo);
+      call.write({ tile: { index: index++, x, y, width: w, height: h, rgb: crop(x0, y0, x1, y1) } });
+    }
+  }
+  call.end();
+}
 
 client.ListStyles({}, { deadline: deadline() }, (error, reply) => {
   if (error) throw error;
   const styles = reply.styles.map((s) => s.id);
   const results = [];
-  let version = 0;
+  let version = 0, halo = 0;
   const call = client.StylizeTiles({ deadline: deadline() });
   call.on("data", (message) => {
-    if (message.message === "accepted") version = message.accepted.version;
-    else results.push({ ...message.tile, rgb: Buffer.from(message.tile.rgb).toString("base64") });
+    if (message.message === "accepted") {
+      ({ version } = message.accepted);
+      halo = message.accepted.tiling.halo;
+      sendTiles(call, halo);
+    } else {
+      results.push({ ...message.tile, rgb: Buffer.from(message.tile.rgb).toString("base64") });
+    }
   });
   call.on("error", (e) => { console.error(e.message); process.exit(1); });
   call.on("end", () => {
-    console.log(JSON.stringify({ styles, version, results }));
+    console.log(JSON.stringify({ styles, version, halo, results }));
     client.close();
   });
-  const w = Number(width), h = Number(height);
-  call.write({ header: { style, image_width: w, image_height: h } });
-  // The whole image is one tile: its core is the image, so no halo pixels are needed.
-  call.write({ tile: { index: 7, x: 0, y: 0, width: w, height: h, rgb: pixels } });
-  call.end();
+  call.write({ header: { style, image_width: width, image_height: height } });
 });
