@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from inference_server.batcher import Batcher, BatchSettings
-from inference_server.pixels import pad_to_multiple, rgb8_to_chw
 from inference_server.runtime import EngineError, Runtime, select_runtime
 from inference_server.runtime.onnx_runtime import OnnxRuntime
 from tessera.imageio import make_thumbnail
+from tessera.pixels import pad_to_multiple, rgb8_to_chw
 from tessera.registry import (
     CONTEXT_INPUT,
     CONTEXT_OUTPUT,

@@ -16,7 +16,7 @@ import grpc
 import numpy as np
 
 from inference_server.model_version import LoadedVersion
-from inference_server.pixels import blend_to_rgb8
+from tessera.pixels import blend_to_rgb8
 from tessera.tiling import MAX_HALO, MAX_TILE_SIZE, Rect, core_error, crop_core, halo_for, padded_rect
 from tessera.v1 import style_transfer_pb2 as pb
 

@@ -17,12 +17,12 @@ import grpc
 import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tessera.style_facts import StyleSummary
 from tessera.tile_streams import StreamPool
 from tessera.v1 import style_transfer_pb2 as pb
 from tessera.v1 import style_transfer_pb2_grpc as pb_grpc
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-_MODES = {pb.TILING_MODE_CROP: "crop", pb.TILING_MODE_FEATHER: "feather"}
 
 
 class TesseraError(Exception):
@@ -36,62 +36,6 @@ class TesseraError(Exception):
     @classmethod
     def from_rpc(cls, error: grpc.RpcError) -> TesseraError:
         return cls(error.code(), error.details() or "no details")
-
-
-@dataclass(frozen=True)
-class TilingFacts:
-    halo: int
-    size_multiple: int
-    default_tile_size: int
-    max_tile_size: int
-    mode: str
-    needs_thumbnail: bool
-    thumbnail_size: int
-
-    @classmethod
-    def from_proto(cls, info: pb.TilingInfo) -> TilingFacts:
-        return cls(
-            halo=info.halo,
-            size_multiple=max(1, info.size_multiple),
-            default_tile_size=info.default_tile_size,
-            max_tile_size=info.max_tile_size,
-            mode=_MODES.get(info.mode, "crop"),
-            needs_thumbnail=info.needs_thumbnail,
-            thumbnail_size=info.thumbnail_size,
-        )
-
-
-@dataclass(frozen=True)
-class StyleSummary:
-    id: str
-    display_name: str
-    description: str
-    credits: str
-    license: str
-    serving_version: int
-    available_versions: tuple[int, ...]
-    status: str
-    status_message: str
-    preview_jpeg: bytes
-    pinned: bool
-    tiling: TilingFacts
-
-    @classmethod
-    def from_proto(cls, info: pb.StyleInfo) -> StyleSummary:
-        return cls(
-            id=info.id,
-            display_name=info.display_name,
-            description=info.description,
-            credits=info.credits,
-            license=info.license,
-            serving_version=info.serving_version,
-            available_versions=tuple(info.available_versions),
-            status=pb.StyleStatus.Name(info.status).removeprefix("STYLE_STATUS_"),
-            status_message=info.status_message,
-            preview_jpeg=info.preview_jpeg,
-            pinned=info.pinned,
-            tiling=TilingFacts.from_proto(info.tiling),
-        )
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import numpy as np
 
 from tessera.canvas import Canvas
 from tessera.imageio import make_thumbnail
+from tessera.style_facts import TilingFacts
 from tessera.tiling import MAX_TILE_SIZE, Rect, padded_rect, plan_tiles, tile_size_for
 from tessera.v1 import style_transfer_pb2 as pb
 
@@ -25,7 +26,6 @@ MAX_REOPENED_STREAMS = 4
 RETRY_BACKOFF_S = 0.05  # doubled on every further retry, so a struggling replica is not hammered
 RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN,
              grpc.StatusCode.ABORTED, grpc.StatusCode.RESOURCE_EXHAUSTED}
-_MODES = {pb.TILING_MODE_CROP: "crop", pb.TILING_MODE_FEATHER: "feather"}
 
 
 def _backoff(attempt: int) -> float:
@@ -103,7 +103,7 @@ class StreamPool:
         size = tile_size_for(tile_size or tiling.default_tile_size, max(1, tiling.size_multiple),
                              tiling.max_tile_size or MAX_TILE_SIZE)
         cores = plan_tiles(width, height, size)
-        canvas = Canvas(width, height, _MODES.get(tiling.mode, "crop"))
+        canvas = Canvas(width, height, TilingFacts.from_proto(tiling).mode)
         streams = self._streams + [self._open() for _ in range(min(self._parallel, len(cores)) - 1)]
         for index, core in enumerate(cores):
             self._send(streams[index % len(streams)], index, core)

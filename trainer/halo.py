@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 import torch
 
+from tessera.tiling import round_up
+
 Generator = Callable[[torch.Tensor], torch.Tensor]
 
 # Stride products beyond this are not plausible for an image-to-image generator.
@@ -38,10 +40,6 @@ def measure_size_multiple(fn: Generator, channels: int = 3, max_multiple: int = 
     raise ValueError(f"no size multiple up to {max_multiple} keeps the image size; is this image-to-image?")
 
 
-def _round_up(x: int, multiple: int) -> int:
-    return -(-x // multiple) * multiple
-
-
 def _gradient_extent(fn: Generator, side: int, multiple: int, channels: int, seed: int) -> tuple[int, bool]:
     """How far beyond a centred multiple x multiple block of output pixels the input gradient reaches.
 
@@ -53,7 +51,7 @@ def _gradient_extent(fn: Generator, side: int, multiple: int, channels: int, see
     for _ in range(2):
         x = (torch.rand(1, channels, side, side, generator=gen) * 2 - 1).requires_grad_(True)
         out = fn(x)
-        lo = _round_up(side // 2, multiple)
+        lo = round_up(side // 2, multiple)
         block = out[:, :, lo : lo + multiple, lo : lo + multiple]
         # Random weights so that gradients of neighbouring pixels cannot cancel exactly.
         weights = torch.randn(block.shape, generator=gen)
@@ -82,10 +80,10 @@ def measure_halo(
     beyond the block bounds every phase's radius from above. Tiles are aligned to ``multiple``, so
     the result is rounded up to it; a halo slightly too large only costs compute.
     """
-    side = _round_up(max(start_side, 3 * multiple), multiple)
+    side = round_up(max(start_side, 3 * multiple), multiple)
     while side <= max_side:
         extent, touched = _gradient_extent(fn, side, multiple, channels, seed)
         if not touched:
-            return _round_up(extent + multiple - 1, multiple)
+            return round_up(extent + multiple - 1, multiple)
         side *= 2
     return None

@@ -18,6 +18,7 @@ from PIL import Image, ImageOps
 
 from tessera import registry
 from tessera.imageio import make_thumbnail
+from tessera.pixels import rgb8_to_chw
 from tessera.tiling import DEFAULT_TILE_SIZE, MAX_HALO, round_up
 from trainer import onnx_export, tensorrt_build
 from trainer.halo import measure_halo, measure_size_multiple
@@ -131,7 +132,7 @@ def check_tiling(out_dir: Path, tiling: dict, photo: np.ndarray, has_context: bo
     side = round_up(tile * 3 // 2, multiple)
     rgb8 = np.asarray(Image.fromarray(photo).convert("RGB").resize((side, side), Image.BICUBIC))
     run = _onnx_runner(out_dir, rgb8, has_context, tiling["thumbnail_size"])
-    chw = rgb8.astype(np.float32).transpose(2, 0, 1) / 127.5 - 1.0
+    chw = rgb8_to_chw(rgb8)
     tiled, whole = run_tiled(run, chw, tile, tiling["halo"], multiple), run_whole(run, chw, multiple)
     db, worst = psnr(tiled, whole), float(np.abs(tiled - whole).max())
     if db < MIN_TILED_PSNR_DB or not worst <= MAX_TILED_ABS_DIFF:

@@ -10,16 +10,11 @@ from collections.abc import Callable
 
 import numpy as np
 
+from tessera.pixels import pad_to_multiple
 from tessera.tiling import crop_core, padded_rect, plan_tiles
 
 # [1, 3, H, W] float32 -> [1, 3, H, W]; a generator with its context already bound.
 Runner = Callable[[np.ndarray], np.ndarray]
-
-
-def pad_to_multiple(chw: np.ndarray, multiple: int) -> np.ndarray:
-    """Mirror the bottom and right edges up to ``multiple``, as the server pads tiles and images."""
-    _, height, width = chw.shape
-    return np.pad(chw, ((0, 0), (0, -height % multiple), (0, -width % multiple)), mode="symmetric")
 
 
 def run_whole(run: Runner, chw: np.ndarray, multiple: int) -> np.ndarray:

@@ -75,7 +75,7 @@ def write_tiny_version(registry: Path, style: str, workdir: Path, seed: int = 0)
 
 def whole_image_reference(model: nn.Module, pixels: np.ndarray) -> np.ndarray:
     """PyTorch output for a whole RGB8 image, padded like the server pads, as RGB8."""
-    from inference_server.pixels import blend_to_rgb8, pad_to_multiple, rgb8_to_chw
+    from tessera.pixels import blend_to_rgb8, pad_to_multiple, rgb8_to_chw
 
     chw = pad_to_multiple(rgb8_to_chw(pixels), TINY_MULTIPLE)
     with torch.no_grad():

@@ -1,4 +1,5 @@
-"""Conversions between RGB8 pixels and the generator's float32 NCHW [-1, 1] convention."""
+"""Conversions between RGB8 pixels and the generator's float32 NCHW [-1, 1] convention, shared by the
+server, the trainer's export checks and the tests, so all of them pad and quantize alike."""
 
 from __future__ import annotations
 
