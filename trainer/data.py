@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from tessera.imageio import make_thumbnail
 from trainer.compact import image_context
@@ -55,7 +55,8 @@ def load_image(path: Path) -> Image.Image:
     try:
         with Image.open(path) as im:
             im.load()
-            return im.convert("RGB")
+            # Upright as the camera meant it, the way the gateway and the server read photos.
+            return ImageOps.exif_transpose(im).convert("RGB")
     except UnidentifiedImageError:
         raise DataError(f"{path} is not an image Pillow can read") from None
     except OSError as exc:
