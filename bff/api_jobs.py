@@ -23,6 +23,7 @@ KEEPALIVE_S = 15.0
 def create_job():
     """Validates the upload like /api/stylize, queues it and answers 202 with the job's links."""
     gateway = backend()
+    job_store().check_capacity()  # refuse before the costly decode
     order = read_order(gateway)
     job = job_store().submit(restyle_work(gateway, order))
     body = {**job.snapshot(), **_links(job.id)}

@@ -20,8 +20,9 @@ def stylize():
     The work runs in the same bounded pool as jobs, so synchronous callers cannot bypass its limit.
     """
     gateway = backend()
-    order = read_order(gateway)
     store = job_store()
+    store.check_capacity()  # refuse before the costly decode
+    order = read_order(gateway)
     job = store.submit(restyle_work(gateway, order))
     try:
         # The client's own deadline ends the work; the margin covers queueing and encoding.

@@ -110,19 +110,28 @@ class JobStore:
         self._futures: dict[str, Future] = {}
         self._lock = threading.Lock()
 
+    def check_capacity(self) -> None:
+        """Raise the 429 that `submit` would, so a full gateway refuses before decoding an upload."""
+        with self._lock:
+            self._sweep()
+            self._refuse_when_full()
+
     def submit(self, work: Callable[[Progress], Outcome]) -> Job:
         """Queues `work`, which reports progress(done, total) and returns an Outcome or raises ApiError."""
         with self._lock:
             self._sweep()
-            active = sum(1 for j in self._jobs.values() if j.finished_at is None)
-            if active >= self._max_active:
-                raise ApiError(429, "busy", f"The gateway is already working on {active} images; "
-                                            "try again in a minute.", retry_after=30)
+            self._refuse_when_full()
             # 128 random bits: ids double as the only credential for a job's result.
             job = Job(id=secrets.token_urlsafe(16))
             self._jobs[job.id] = job
             self._futures[job.id] = self._pool.submit(self._run, job, work)
         return job
+
+    def _refuse_when_full(self) -> None:
+        active = sum(1 for j in self._jobs.values() if j.finished_at is None)
+        if active >= self._max_active:
+            raise ApiError(429, "busy", f"The gateway is already working on {active} images; "
+                                        "try again in a minute.", retry_after=30)
 
     def get(self, job_id: str) -> Job | None:
         """The job with this id, or None if it never existed or has expired."""

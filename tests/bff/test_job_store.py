@@ -75,6 +75,8 @@ def test_too_many_unfinished_jobs_are_refused_with_429(store):
     with pytest.raises(ApiError) as err:
         store.submit(lambda progress: OUTCOME)
     assert err.value.status == 429 and err.value.retry_after
+    with pytest.raises(ApiError, match="already working on 2 images"):
+        store.check_capacity()  # what routes ask before they decode an upload
     release.set()
     assert [finished(job)["state"] for job in blocked] == ["done", "done"]
     assert store.submit(lambda progress: OUTCOME)  # room again once they finished
