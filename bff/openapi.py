@@ -131,7 +131,8 @@ _PATHS = {
         "responses": {"200": {"description": "OpenAPI 3.1 document.", "content": {"application/json": {}}}}}},
     "/healthz": {"get": {
         "summary": "Can the gateway reach an inference server?", "operationId": "health",
-        "responses": {"200": {"description": "A server is serving.", "content": {"application/json": {}}},
+        "description": "Checks every configured server on its own; `servers` lists each with `serving`.",
+        "responses": {"200": {"description": "At least one server is serving.", "content": {"application/json": {}}},
                       "503": {"description": "No server answers.", "content": {"application/json": {}}}}}},
 }
 

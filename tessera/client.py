@@ -154,3 +154,14 @@ def _channel_options() -> list[tuple[str, object]]:
         ("grpc.service_config", json.dumps(service_config)),
         ("grpc.enable_retries", 1),
     ]
+
+
+def server_is_serving(address: str, timeout: float = 2.0) -> bool:
+    """Whether the one server at HOST:PORT answers SERVING to a health check (its own channel, so the
+    answer is about that server, not whichever replica a balanced channel picks)."""
+    with grpc.insecure_channel(address) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout)
+        except grpc.RpcError:
+            return False
+    return reply.status == health_pb2.HealthCheckResponse.SERVING

@@ -87,6 +87,7 @@ def test_the_openapi_document_is_valid_and_covers_every_route(app, client):
 def test_health_is_ok_when_the_server_answers(client):
     resp = client.get("/healthz")
     assert resp.status_code == 200 and resp.json["status"] == "ok"
+    assert [s["serving"] for s in resp.json["servers"]] == [True]
 
 
 def test_health_is_503_quickly_when_no_server_answers(down_client):

@@ -95,10 +95,14 @@ def test_an_upload_over_the_byte_limit_is_refused_with_413(inference_server, sid
 
 
 def test_with_one_of_two_replicas_down_requests_still_succeed(inference_server):
-    app = make_app(servers=(closed_port_address(), inference_server))
+    down = closed_port_address()
+    app = make_app(servers=(down, inference_server))
     client = app.test_client()
     try:
-        assert client.get("/healthz").status_code == 200
+        health = client.get("/healthz")
+        assert health.status_code == 200
+        assert health.json["servers"] == [{"address": down, "serving": False},
+                                          {"address": inference_server, "serving": True}]
         assert all(client.post("/api/stylize", data=form()).status_code == 200 for _ in range(3))
     finally:
         close_app(app)
