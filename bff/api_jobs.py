@@ -44,7 +44,10 @@ def job_status(job_id: str):
 def job_events(job_id: str):
     """A text/event-stream of `progress` events ({done, total}) ending in one `done` or `error` event."""
     job = _find(job_id)
+    store = job_store()
+    store.open_event_stream()  # 429 before any byte is sent when too many streams are open
     resp = Response(stream_with_context(_events(job)), mimetype="text/event-stream")
+    resp.call_on_close(store.close_event_stream)  # runs however the stream ends, even unstarted
     resp.headers["Cache-Control"] = "no-store"
     resp.headers["X-Accel-Buffering"] = "no"  # nginx and friends would otherwise hold events back
     return resp
