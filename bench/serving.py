@@ -49,7 +49,7 @@ def _export_compact(workdir: Path) -> Path:
     manifest = {
         "artifacts": {"onnx": {"file": "model.onnx"}, "context_onnx": {"file": "context.onnx"}},
         "io": {"input": INPUT_NAME, "output": OUTPUT_NAME, "context_input": CONTEXT_INPUT},
-        "tiling": {"tile_safe": True, "halo": 32, "size_multiple": 4, "mode": "crop", "needs_thumbnail": True},
+        "tiling": {"tile_safe": True, "halo": 40, "size_multiple": 4, "mode": "crop", "needs_thumbnail": True},
         "training": {"kind": "bench", "architecture": "compact"},
     }
     registry = workdir / "registry"
