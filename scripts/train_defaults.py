@@ -53,7 +53,7 @@ DISTILL_BASE = {
     # The bilinear-resize decoder: the pixel-shuffle one left a fine grid over every output.
     "kind": "distill", "netG": "compact", "ngf": 16, "context": True, "upsample": "resize",
     "data_a": PHOTOS_TRAIN, "teacher_onnx": TEACHER, "teacher_range": "unit", "teacher_size": 768,
-    "crop_size": 128, "batch_size": 4, "steps": 1500, "lr": 0.0004,
+    "crop_size": 128, "batch_size": 4, "steps": 3000, "lr": 0.0004,
     # A weak adversarial term: at lambda_gan 1 the PatchGAN won and the outputs filled with colour speckle.
     "lambda_recon": 10.0, "recon_loss": "l1", "lambda_perceptual": 0.5, "lambda_gan": 0.2,
     # A small PatchGAN (34x34 patches): on a shared 2-core CPU the 70x70 one cost more than G itself.
