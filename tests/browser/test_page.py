@@ -116,6 +116,9 @@ def test_on_a_phone_the_page_fits_and_works(phone_page, photo):
 
 
 def test_everything_works_with_the_keyboard_alone(page, photo):
+    # A listener turns on Playwright's file-chooser interception now, well before the key press:
+    # turned on lazily inside expect_file_chooser, it could lose the race with the press.
+    page.on("filechooser", lambda chooser: None)
     page.goto("/")
     expect(page.get_by_role("radio", name="Amber dusk")).to_be_checked()
 
