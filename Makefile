@@ -49,8 +49,9 @@ bench: install
 data: install
 	$(PY) -m scripts.install_data
 
+# Pass options through, e.g. `make train-defaults TRAIN_ARGS="--style umber-oil --budget-minutes 20"`.
 train-defaults: install
-	$(PY) -m scripts.train_defaults
+	$(PY) -m scripts.train_defaults $(TRAIN_ARGS)
 
 screenshot: install
 	$(PY) -m tests.browser.take_screenshot --registry $(REGISTRY)
