@@ -81,12 +81,7 @@ class TesseraClient:
     def check_health(self, service: str = "", timeout: float | None = None) -> bool:
         """True when the server reports SERVING for `service` ("" is the whole server,
         "style/<id>" one style). Unreachable servers and unknown services give False."""
-        try:
-            reply = self._health.Check(health_pb2.HealthCheckRequest(service=service),
-                                       timeout=timeout or min(self._timeout, 5.0))
-        except grpc.RpcError:
-            return False
-        return reply.status == health_pb2.HealthCheckResponse.SERVING
+        return _reports_serving(self._health, service, timeout or min(self._timeout, 5.0))
 
     def stylize(
         self,
@@ -160,8 +155,12 @@ def server_is_serving(address: str, timeout: float = 2.0) -> bool:
     """Whether the one server at HOST:PORT answers SERVING to a health check (its own channel, so the
     answer is about that server, not whichever replica a balanced channel picks)."""
     with grpc.insecure_channel(address) as channel:
-        try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout)
-        except grpc.RpcError:
-            return False
+        return _reports_serving(health_pb2_grpc.HealthStub(channel), "", timeout)
+
+
+def _reports_serving(stub: health_pb2_grpc.HealthStub, service: str, timeout: float) -> bool:
+    try:
+        reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+    except grpc.RpcError:
+        return False
     return reply.status == health_pb2.HealthCheckResponse.SERVING

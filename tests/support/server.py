@@ -13,8 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from tessera.client import server_is_serving
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -77,15 +76,8 @@ def wait_for_address(process: subprocess.Popen, log_path: Path, timeout: float) 
 
 
 def _wait_serving(address: str, timeout: float) -> None:
-    with grpc.insecure_channel(address) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=2)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError:
-                pass
-            time.sleep(0.1)
-    raise RuntimeError(f"inference server at {address} never reported SERVING")
+    deadline = time.monotonic() + timeout
+    while not server_is_serving(address):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"inference server at {address} never reported SERVING")
+        time.sleep(0.1)
