@@ -118,7 +118,10 @@ def serve(config: ServerConfig) -> None:
     running = start(config, metrics)
     print(f"tessera-server listening on {config.host}:{running.port}", flush=True)
     try:
-        stop.wait()
+        # Wake up now and then: a signal that lands on another thread only runs its Python handler
+        # once the main thread executes bytecode again, and a bare wait() would block that forever.
+        while not stop.wait(0.5):
+            pass
     finally:
         log.info("stopping: in-flight calls get %.0f s", config.grace_seconds)
         running.stop(config.grace_seconds)

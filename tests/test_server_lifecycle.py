@@ -47,10 +47,10 @@ def _pixels(reply: pb.StylizeTilesResponse) -> np.ndarray:
     return np.frombuffer(tile.rgb, dtype=np.uint8).reshape(tile.height, tile.width, 3)
 
 
-def _wait_until(predicate, timeout: float = 30.0) -> None:
+def _wait_until(predicate, timeout: float = 30.0, explain=lambda: "") -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
+        assert time.monotonic() < deadline, f"condition not reached in time {explain()}"
         time.sleep(0.1)
 
 
@@ -86,7 +86,8 @@ def test_sigterm_lets_an_open_stream_finish_then_exits_cleanly(registry):
         stream = OpenStream(pb_grpc.StyleTransferStub(channel), image)
         assert next(stream.replies).HasField("accepted")
         process.terminate()
-        _wait_until(lambda: "stopping" in log.read_text())
+        _wait_until(lambda: "stopping" in log.read_text(),
+                    explain=lambda: f"(exit code {process.poll()}); server log:\n{log.read_text()}")
         stream.send_whole_image_as_tile()
         stream.close()
         assert len(list(stream.replies)) == 1
