@@ -113,7 +113,9 @@ RECIPES = (
     _distilled("blue-ink", "Blue Ink",
                "Pale cream paper with indigo ink hatching, like a hand-coloured etching.", 24),
     _distilled("vermilion", "Vermilion",
-               "Fauvist reds and oranges laid on in thick strokes, with dark blue shadows.", 20),
+               "Fauvist reds and oranges laid on in thick strokes, with dark blue shadows.", 20,
+               # Its fid ratio was 0.404 after 3000 steps, still falling: the busiest teacher needs longer.
+               steps=5000),
 )
 
 

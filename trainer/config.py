@@ -44,6 +44,8 @@ class TrainConfig:
     # networks
     netG: str = _f("unet_256", "unet_256, unet_128, resnet_9blocks, resnet_6blocks or compact")
     ngf: int = _f(0, "generator width; 0 = the architecture's default (64; compact: 16, the serving design)")
+    netD: str = _f("patch", "patch (PatchGAN on pixels) or projected (cyclegan: heads on frozen EfficientNet-Lite0 "
+                            "features)")
     ndf: int = _f(64, "discriminator width")
     n_layers_D: int = _f(3, "PatchGAN depth; 3 gives 70x70 patches")
     norm: str = _f("batch", "batch, instance or none (compact ignores it: it has no normalisation)")
@@ -93,7 +95,8 @@ class TrainConfig:
         choices = {"kind": KINDS, "gan_mode": GAN_MODES, "recon_loss": RECON_LOSSES, "direction": DIRECTIONS,
                    "teacher_range": TEACHER_RANGES, "device": DEVICES,
                    "netG": ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks", "compact"),
-                   "norm": ("batch", "instance", "none"), "upsample": ("shuffle", "resize")}
+                   "norm": ("batch", "instance", "none"), "upsample": ("shuffle", "resize"),
+                   "netD": ("patch", "projected")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} is {getattr(self, name)!r}; choose one of {', '.join(allowed)}")
@@ -110,6 +113,8 @@ class TrainConfig:
             raise ConfigError(f"{self.netG} needs crop_size to be a multiple of {multiple}, got {self.crop_size}")
         if self.context and self.netG != "compact":
             raise ConfigError("context works with netG=compact only")
+        if self.netD == "projected" and self.kind != "cyclegan":
+            raise ConfigError("netD=projected judges single RGB images: it works with kind=cyclegan only")
         self._validate_data()
 
     def _validate_data(self) -> None:

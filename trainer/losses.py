@@ -19,7 +19,9 @@ class GANLoss(nn.Module):
             raise ValueError(f"unknown gan_mode {mode!r}")
         self.loss = nn.BCEWithLogitsLoss() if mode == "vanilla" else nn.MSELoss()
 
-    def forward(self, prediction: torch.Tensor, target_is_real: bool) -> torch.Tensor:
+    def forward(self, prediction: torch.Tensor | list[torch.Tensor], target_is_real: bool) -> torch.Tensor:
+        if isinstance(prediction, list):  # a multi-scale discriminator: the mean over its scales
+            return sum(self(p, target_is_real) for p in prediction) / len(prediction)
         target = torch.ones_like(prediction) if target_is_real else torch.zeros_like(prediction)
         return self.loss(prediction, target)
 

@@ -22,6 +22,7 @@ from trainer.flops import count_gflops  # noqa: F401  (re-exported)
 
 GENERATOR_ARCHS = ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks", "compact")
 NORMS = ("batch", "instance", "none")
+DISCRIMINATOR_ARCHS = ("patch", "projected")
 # Stem width of the compact serving generator (about 1.5 GFLOPs per 256x256 tile).
 COMPACT_NGF = 16
 
@@ -90,9 +91,18 @@ def define_G(arch: str, input_nc: int = 3, output_nc: int = 3, ngf: int = 0, nor
 
 
 def define_D(input_nc: int, ndf: int = 64, n_layers: int = 3, norm: str = "batch", init_gain: float = 0.02,
-             seed: int | None = None) -> nn.Module:
-    """The PatchGAN discriminator; ``n_layers=3`` is the 70x70 PatchGAN of the pix2pix paper."""
+             seed: int | None = None, arch: str = "patch") -> nn.Module:
+    """The PatchGAN discriminator (``n_layers=3`` is the pix2pix paper's 70x70 one), or with
+    ``arch="projected"`` heads on frozen EfficientNet-Lite0 features (RGB input only)."""
+    if arch not in DISCRIMINATOR_ARCHS:
+        raise ValueError(f"unknown discriminator {arch!r}; choose one of {', '.join(DISCRIMINATOR_ARCHS)}")
     with _seeded(seed):
+        if arch == "projected":
+            if input_nc != 3:
+                raise ValueError("the projected discriminator judges RGB images (input_nc 3), not pairs")
+            from trainer.projected_d import ProjectedDiscriminator
+
+            return ProjectedDiscriminator(ndf)  # spectral-normalised heads keep PyTorch's initialisation
         net = NLayerDiscriminator(input_nc, ndf, n_layers, get_norm_layer(norm))
         init_weights(net, init_gain)
     return net

@@ -93,3 +93,23 @@ def test_linear_decay_keeps_the_rate_then_falls_towards_zero():
         opt.step()
         sched.step()
     assert rates[:6] == [1.0] * 6 and rates[6] < 1.0 and 0 < rates[-1] < rates[6]
+
+
+def test_projected_discriminator_judges_three_feature_scales_and_trains_only_its_heads():
+    d = define_D(input_nc=3, ndf=8, arch="projected", seed=0)
+    images = (torch.rand(2, 3, 128, 128) * 2 - 1).requires_grad_(True)
+    logits = d(images)
+    assert [tuple(x.shape) for x in logits] == [(2, 1, 16, 16), (2, 1, 8, 8), (2, 1, 4, 4)]
+    # The frozen EfficientNet trunk is neither trained nor saved: only the heads are parameters.
+    assert all(name.startswith("heads.") for name, _ in d.named_parameters())
+    assert all(key.startswith("heads.") for key in d.state_dict())
+    sum(x.mean() for x in logits).backward()
+    assert images.grad is not None and images.grad.abs().sum() > 0  # the generator gets a signal
+    assert all(p.grad is None for p in d._trunk[0].parameters())
+
+
+def test_projected_discriminator_refuses_image_pairs():
+    with pytest.raises(ValueError, match="RGB images"):
+        define_D(input_nc=6, arch="projected")
+    with pytest.raises(ValueError, match="unknown discriminator"):
+        define_D(input_nc=3, arch="stylegan")

@@ -48,7 +48,7 @@ class GANModel:
 
     def add_discriminator(self, name: str, input_nc: int, seed_offset: int) -> None:
         c = self.cfg
-        args = {"input_nc": input_nc, "ndf": c.ndf, "n_layers": c.n_layers_D, "norm": c.norm}
+        args = {"input_nc": input_nc, "ndf": c.ndf, "n_layers": c.n_layers_D, "norm": c.norm, "arch": c.netD}
         self.net_args[name] = args
         self.nets[name] = networks.define_D(**args, seed=c.seed + seed_offset).to(self.device)
 
