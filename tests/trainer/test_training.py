@@ -96,6 +96,7 @@ def test_flags_override_the_config_file(tmp_path, paired_dirs, tiny, capsys):
     (["--kind", "distill", "--data-a", "{empty}"], "distill needs --data-a (a photo folder) and --teacher-onnx"),
     (["--kind", "distill", "--data-a", "{empty}", "--teacher-onnx", "{missing}"], "teacher model"),
     (["--data-ab", "{empty}", "--netD", "projected"], "netD=projected judges single RGB images"),
+    (["--data-ab", "{empty}", "--kind", "cyclegan", "--diffaug", "blur"], "diffaug: unknown augmentation 'blur'"),
 ])
 def test_bad_input_gives_one_clear_line_and_exit_code_2(tmp_path, tiny, capsys, extra, message):
     (tmp_path / "empty").mkdir()

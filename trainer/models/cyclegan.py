@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from trainer.diffaug import augment, parse_policy
 from trainer.losses import GANLoss
 from trainer.models.base import GANModel, set_requires_grad
 
@@ -60,10 +61,13 @@ class CycleGANModel(GANModel):
         self.gan_loss = GANLoss(cfg.gan_mode)
         self.l1 = nn.L1Loss()
         self.pools = {"A": ImagePool(cfg.pool_size), "B": ImagePool(cfg.pool_size)}
+        self.augmentation = parse_policy(cfg.diffaug)
         self.finish_setup()
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
         real_a, real_b = batch["A"], batch["B"]
+        self._augment_rng = torch.Generator().manual_seed(
+            int(np.random.default_rng([self.cfg.seed, 3000 + self.ctx.rank, step]).integers(2**62)))
         g_a, g_b = self.wrapped["G_A"], self.wrapped["G_B"]
         # Only A images come with their whole-image context; G_B and second passes compute their own.
         fake_b = g_a(real_a, batch.get("context"))
@@ -78,8 +82,8 @@ class CycleGANModel(GANModel):
         c = self.cfg
         set_requires_grad([self.nets["D_A"], self.nets["D_B"]], False)
         terms = {
-            "G_A": self.gan_loss(self.nets["D_A"](fake_b), True),
-            "G_B": self.gan_loss(self.nets["D_B"](fake_a), True),
+            "G_A": self.gan_loss(self._judge(self.nets["D_A"], fake_b), True),
+            "G_B": self.gan_loss(self._judge(self.nets["D_B"], fake_a), True),
             "cycle_A": self.l1(rec_a, real_a) * c.lambda_a,
             "cycle_B": self.l1(rec_b, real_b) * c.lambda_b,
         }
@@ -102,7 +106,13 @@ class CycleGANModel(GANModel):
         return {"D_A": loss_a.item(), "D_B": loss_b.item()}
 
     def _discriminator_loss(self, d, real, fake) -> torch.Tensor:
-        return 0.5 * (self.gan_loss(d(real), True) + self.gan_loss(d(fake.detach()), False))
+        return 0.5 * (self.gan_loss(self._judge(d, real), True) + self.gan_loss(self._judge(d, fake.detach()), False))
+
+    def _judge(self, d, images: torch.Tensor):
+        """The discriminator's verdict on ``images`` after this step's augmentation (if any)."""
+        if self.augmentation:
+            images = augment(images, self.augmentation, self._augment_rng)
+        return d(images)
 
     def extra_state(self) -> dict:
         return {"pools": {k: p.images for k, p in self.pools.items()}}
