@@ -49,6 +49,20 @@ def test_cyclegan_trains_with_cycle_and_identity_losses(tmp_path, unpaired_dirs,
     assert info["kind"] == "cyclegan" and info["config"]["gan_mode"] == "lsgan"
 
 
+def test_cyclegan_discriminators_see_augmented_images_with_diffaug(tmp_path, unpaired_dirs, tiny):
+    """Same seed and data: only the augmentation differs, so the first step's discriminator losses do."""
+    def first_losses(name: str, *extra: str) -> dict:
+        run_dir = tmp_path / name
+        args = ["train", "--kind", "cyclegan", "--data-a", str(unpaired_dirs[0]), "--data-b", str(unpaired_dirs[1]),
+                "--steps", "1", "--run-dir", str(run_dir), *extra, *tiny(netG="compact", sample_every=1)]
+        assert main(args) == 0
+        return runs.read_losses(run_dir)[0]
+
+    plain, augmented = first_losses("plain"), first_losses("augmented", "--diffaug", "translation,cutout")
+    assert plain["cycle_A"] == augmented["cycle_A"]  # the generators' own losses do not depend on it
+    assert plain["D_A"] != augmented["D_A"] and plain["G_A"] != augmented["G_A"]
+
+
 def test_distillation_learns_from_an_onnx_teacher_with_a_perceptual_term(tmp_path, photo_dir,
                                                                         tiny_teacher_onnx, tiny):
     run_dir = tmp_path / "run"
