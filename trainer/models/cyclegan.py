@@ -62,11 +62,12 @@ class CycleGANModel(GANModel):
         self.l1 = nn.L1Loss()
         self.pools = {"A": ImagePool(cfg.pool_size), "B": ImagePool(cfg.pool_size)}
         self.augmentation = parse_policy(cfg.diffaug)
+        self._augment_rng = torch.Generator()  # reseeded every step, from the run's seed and the step
         self.finish_setup()
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
         real_a, real_b = batch["A"], batch["B"]
-        self._augment_rng = torch.Generator().manual_seed(
+        self._augment_rng.manual_seed(
             int(np.random.default_rng([self.cfg.seed, 3000 + self.ctx.rank, step]).integers(2**62)))
         g_a, g_b = self.wrapped["G_A"], self.wrapped["G_B"]
         # Only A images come with their whole-image context; G_B and second passes compute their own.
