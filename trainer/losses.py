@@ -57,3 +57,34 @@ class PerceptualLoss(nn.Module):
             target_maps = self.features(target)
         maps = self.features(output)
         return sum(nn.functional.l1_loss(a, b) for a, b in zip(maps, target_maps, strict=True)) / len(maps)
+
+
+def gram(maps: torch.Tensor) -> torch.Tensor:
+    """Channel correlations [N, C, C] of feature maps, normalised by their size (Gatys et al.)."""
+    n, c, h, w = maps.shape
+    flat = maps.reshape(n, c, h * w)
+    return flat @ flat.transpose(1, 2) / (c * h * w)
+
+
+class StyleLoss(nn.Module):
+    """Texture statistics of unpaired targets: MSE between the batch-mean Gram matrices of outputs and
+    targets on EfficientNet-Lite0's early maps (strides 2, 4 and 8: brushwork, not content)."""
+
+    LEVELS = 3  # the first three of EffNetLite0Features' maps
+
+    def __init__(self, device: str | torch.device = "cpu"):
+        super().__init__()
+        from trainer.effnet_lite0 import load_effnet_lite0_features
+
+        self.features = load_effnet_lite0_features(device)
+
+    def train(self, mode: bool = True) -> StyleLoss:
+        super().train(mode)
+        self.features.train(False)
+        return self
+
+    def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            target_grams = [gram(m).mean(0) for m in self.features(target)[:self.LEVELS]]
+        grams = [gram(m).mean(0) for m in self.features(output)[:self.LEVELS]]
+        return sum(nn.functional.mse_loss(a, b) for a, b in zip(grams, target_grams, strict=True)) / self.LEVELS

@@ -41,10 +41,11 @@ def test_pix2pix_trains_and_writes_its_run(tmp_path, paired_dirs, tiny):
 def test_cyclegan_trains_with_cycle_and_identity_losses(tmp_path, unpaired_dirs, tiny):
     run_dir = tmp_path / "run"
     args = ["train", "--kind", "cyclegan", "--data-a", str(unpaired_dirs[0]), "--data-b", str(unpaired_dirs[1]),
-            "--steps", "4", "--run-dir", str(run_dir), "--pool-size", "2", *tiny(netG="compact")]
+            "--steps", "4", "--run-dir", str(run_dir), "--pool-size", "2", "--lambda-style", "2",
+            *tiny(netG="compact")]
     assert main(args) == 0
     records = assert_run_written(run_dir, 4)
-    assert {"cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B"} <= set(records[0])
+    assert {"cycle_A", "cycle_B", "idt_A", "idt_B", "style_A", "D_A", "D_B"} <= set(records[0])
     _, info = runs.load_generator(run_dir)
     assert info["kind"] == "cyclegan" and info["config"]["gan_mode"] == "lsgan"
 
@@ -111,6 +112,7 @@ def test_flags_override_the_config_file(tmp_path, paired_dirs, tiny, capsys):
     (["--kind", "distill", "--data-a", "{empty}", "--teacher-onnx", "{missing}"], "teacher model"),
     (["--data-ab", "{empty}", "--netD", "projected"], "netD=projected judges single RGB images"),
     (["--data-ab", "{empty}", "--kind", "cyclegan", "--diffaug", "blur"], "diffaug: unknown augmentation 'blur'"),
+    (["--data-ab", "{empty}", "--lambda-style", "1"], "lambda_style works with kind=cyclegan only"),
 ])
 def test_bad_input_gives_one_clear_line_and_exit_code_2(tmp_path, tiny, capsys, extra, message):
     (tmp_path / "empty").mkdir()

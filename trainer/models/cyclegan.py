@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from trainer.diffaug import augment, parse_policy
-from trainer.losses import GANLoss
+from trainer.losses import GANLoss, StyleLoss
 from trainer.models.base import GANModel, set_requires_grad
 
 
@@ -62,6 +62,7 @@ class CycleGANModel(GANModel):
         self.l1 = nn.L1Loss()
         self.pools = {"A": ImagePool(cfg.pool_size), "B": ImagePool(cfg.pool_size)}
         self.augmentation = parse_policy(cfg.diffaug)
+        self.style_loss = StyleLoss(self.device) if cfg.lambda_style > 0 else None
         self._augment_rng = torch.Generator()  # reseeded every step, from the run's seed and the step
         self.finish_setup()
 
@@ -88,6 +89,9 @@ class CycleGANModel(GANModel):
             "cycle_A": self.l1(rec_a, real_a) * c.lambda_a,
             "cycle_B": self.l1(rec_b, real_b) * c.lambda_b,
         }
+        if self.style_loss is not None:
+            # Brushwork statistics of the paintings, independent of what the crops depict.
+            terms["style_A"] = self.style_loss(fake_b, real_b) * c.lambda_style
         if c.lambda_identity > 0:
             # G_A fed a B image should leave it alone (and G_B an A image): keeps colours honest.
             terms["idt_A"] = self.l1(self.wrapped["G_A"](real_b), real_b) * c.lambda_b * c.lambda_identity

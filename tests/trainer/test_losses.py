@@ -1,0 +1,33 @@
+"""Loss functions: multi-scale adversarial targets, Gram matrices and the texture (style) loss."""
+
+import pytest
+import torch
+
+from trainer.losses import GANLoss, StyleLoss, gram
+
+
+def test_gan_loss_of_a_multi_scale_discriminator_is_the_mean_over_scales():
+    loss = GANLoss("lsgan")
+    scales = [torch.zeros(1, 1, 4, 4), torch.full((1, 1, 2, 2), 2.0)]
+    # Against "real" (1): squared errors 1 and 1 -> mean 1; against "fake" (0): 0 and 4 -> mean 2.
+    assert loss(scales, True).item() == pytest.approx(1.0)
+    assert loss(scales, False).item() == pytest.approx(2.0)
+
+
+def test_gram_matrix_holds_channel_correlations_normalised_by_size():
+    maps = torch.tensor([[[[1.0, 2.0]], [[3.0, 4.0]]]])  # N=1, C=2, H=1, W=2
+    expected = torch.tensor([[[5.0, 11.0], [11.0, 25.0]]]) / (2 * 1 * 2)
+    assert torch.allclose(gram(maps), expected)
+
+
+def test_style_loss_compares_texture_and_reaches_the_output():
+    style = StyleLoss()
+    gen = torch.Generator().manual_seed(0)
+    smooth = torch.linspace(-1, 1, 64).repeat(2, 3, 64, 1)
+    noisy = (torch.rand(2, 3, 64, 64, generator=gen) * 2 - 1).requires_grad_(True)
+    assert style(smooth, smooth).item() == pytest.approx(0.0, abs=1e-9)
+    loss = style(noisy, smooth)
+    assert loss.item() > 0
+    loss.backward()
+    assert noisy.grad is not None and noisy.grad.abs().sum() > 0
+    assert all(p.grad is None for p in style.features.parameters())
