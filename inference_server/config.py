@@ -37,7 +37,7 @@ _FLAGS = [
     ("--threads", int, "TESSERA_THREADS", "ONNX Runtime intra-op threads per model; 0 = all cores"),
     ("--max-batch-size", int, "TESSERA_MAX_BATCH_SIZE", "tiles per runtime call"),
     ("--max-queue-delay-ms", float, "TESSERA_MAX_QUEUE_DELAY_MS", "how long a tile waits for a batch"),
-    ("--max-streams", int, "TESSERA_MAX_STREAMS", "concurrent calls; more get RESOURCE_EXHAUSTED"),
+    ("--max-streams", int, "TESSERA_MAX_STREAMS", "concurrent StylizeTiles/Stylize calls; more get RESOURCE_EXHAUSTED"),
     ("--max-image-pixels", int, "TESSERA_MAX_IMAGE_PIXELS", "largest image a stream may declare"),
     ("--default-tile-size", int, "TESSERA_DEFAULT_TILE_SIZE", "core tile edge offered to clients"),
     ("--poll-interval", float, "TESSERA_POLL_INTERVAL", "seconds between registry scans"),

@@ -27,6 +27,8 @@ from tessera.v1 import style_transfer_pb2_grpc as pb_grpc
 
 log = logging.getLogger("inference_server")
 STYLE_SERVICE = style_transfer_pb2.DESCRIPTOR.services_by_name["StyleTransfer"].full_name
+# Calls that are not image work (health, ListStyles, reflection, admin) beyond --max-streams image calls.
+CONTROL_RPC_HEADROOM = 8
 
 
 def style_health_name(style_id: str) -> str:
@@ -68,16 +70,19 @@ def start(config: ServerConfig, metrics: ServerMetrics) -> _Running:
                        on_change=lambda s: _report(s, health_servicer, metrics))
     store.refresh()
     interceptors = [AdminAuthInterceptor(config.admin_token)] if config.admin_token else []
+    # Room above the image-call cap, so health checks, ListStyles and admin calls answer at full load.
+    max_rpcs = config.max_streams + CONTROL_RPC_HEADROOM
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=config.max_streams + 4, thread_name_prefix="rpc"),
+        futures.ThreadPoolExecutor(max_workers=max_rpcs, thread_name_prefix="rpc"),
         interceptors=interceptors,
-        maximum_concurrent_rpcs=config.max_streams,
+        maximum_concurrent_rpcs=max_rpcs,
         options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                  ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)],
     )
     limits = StreamLimits(max_image_pixels=config.max_image_pixels, default_tile_size=config.default_tile_size,
                           idle_seconds=config.stream_idle_seconds)
-    pb_grpc.add_StyleTransferServicer_to_server(StyleTransferServicer(store, limits, metrics), server)
+    servicer = StyleTransferServicer(store, limits, metrics, max_image_calls=config.max_streams)
+    pb_grpc.add_StyleTransferServicer_to_server(servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [STYLE_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]
     if config.admin_token:

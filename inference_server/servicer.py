@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,10 +19,16 @@ from tessera.v1 import style_transfer_pb2_grpc as pb_grpc
 
 
 class StyleTransferServicer(pb_grpc.StyleTransferServicer):
-    def __init__(self, store: ModelStore, limits: StreamLimits, metrics: ServerMetrics) -> None:
+    """``max_image_calls`` caps the StylizeTiles and Stylize calls running at once; the server's own
+    RPC cap sits above it, so health checks, ListStyles and admin calls still answer at full load."""
+
+    def __init__(self, store: ModelStore, limits: StreamLimits, metrics: ServerMetrics,
+                 max_image_calls: int = 32) -> None:
         self._store = store
         self._limits = limits
         self._metrics = metrics
+        self._max_image_calls = max_image_calls
+        self._image_calls = threading.BoundedSemaphore(max_image_calls)
 
     def ListStyles(self, request: pb.ListStylesRequest, context: grpc.ServicerContext) -> pb.ListStylesResponse:
         styles = [style_info(s, self._limits.default_tile_size) for s in self._store.styles()]
@@ -36,7 +43,7 @@ class StyleTransferServicer(pb_grpc.StyleTransferServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                           "the first message of a StylizeTiles stream must be a StreamHeader")
         header = first.header
-        with self._observed("StylizeTiles", header.style, context):
+        with self._observed("StylizeTiles", header.style, context), self._image_call_slot():
             check_header(header, self._limits)
             with self._store.lease(header.style, header.version) as model:
                 session = TileSession(model, header, self._limits)
@@ -54,9 +61,20 @@ class StyleTransferServicer(pb_grpc.StyleTransferServicer):
                     raise
 
     def Stylize(self, request: pb.StylizeRequest, context: grpc.ServicerContext) -> pb.StylizeResponse:
-        with self._observed("Stylize", request.style, context):
+        with self._observed("Stylize", request.style, context), self._image_call_slot():
             with self._store.lease(request.style, request.version) as model:
                 return stylize_image(model, request, self._limits)
+
+    @contextmanager
+    def _image_call_slot(self):
+        """One of the ``max_image_calls`` slots for the duration of a call, or RESOURCE_EXHAUSTED at once."""
+        if not self._image_calls.acquire(blocking=False):
+            raise StreamAbort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                              f"the server is busy: {self._max_image_calls} image calls are running; retry shortly")
+        try:
+            yield
+        finally:
+            self._image_calls.release()
 
     @contextmanager
     def _observed(self, method: str, style: str, context: grpc.ServicerContext):

@@ -47,6 +47,11 @@ def test_streams_beyond_the_limit_get_resource_exhausted(tiny_registry):
         with pytest.raises(grpc.RpcError) as caught:
             next(third)
         assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "busy" in caught.value.details()
+        # At full load the server still answers what load balancers and the gateway ask it.
+        with TesseraClient(address, timeout=10) as client:
+            assert client.check_health()
+            assert [s.id for s in client.list_styles()] == [TINY_STYLE]
         for requests, call in held:
             requests.put(None)
             assert list(call) == []
