@@ -43,14 +43,8 @@ class PerceptualLoss(nn.Module):
         # Heavy and optional: imported only when a run asks for a perceptual term.
         from trainer.effnet_lite0 import load_effnet_lite0_features
 
+        # Frozen by construction: no gradients for its weights, and train() cannot leave eval mode.
         self.features = load_effnet_lite0_features(device)
-        for p in self.features.parameters():
-            p.requires_grad_(False)
-
-    def train(self, mode: bool = True) -> PerceptualLoss:
-        super().train(mode)
-        self.features.train(False)  # frozen batch-norm statistics, always
-        return self
 
     def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -76,12 +70,8 @@ class StyleLoss(nn.Module):
         super().__init__()
         from trainer.effnet_lite0 import load_effnet_lite0_features
 
+        # Frozen by construction: no gradients for its weights, and train() cannot leave eval mode.
         self.features = load_effnet_lite0_features(device)
-
-    def train(self, mode: bool = True) -> StyleLoss:
-        super().train(mode)
-        self.features.train(False)
-        return self
 
     def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

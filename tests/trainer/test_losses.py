@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from trainer.losses import GANLoss, StyleLoss, gram
+from trainer.losses import GANLoss, PerceptualLoss, StyleLoss, gram
 
 
 def test_gan_loss_of_a_multi_scale_discriminator_is_the_mean_over_scales():
@@ -31,3 +31,10 @@ def test_style_loss_compares_texture_and_reaches_the_output():
     loss.backward()
     assert noisy.grad is not None and noisy.grad.abs().sum() > 0
     assert all(p.grad is None for p in style.features.parameters())
+
+
+@pytest.mark.parametrize("loss_class", [PerceptualLoss, StyleLoss])
+def test_feature_losses_stay_frozen_inside_a_model_in_training_mode(loss_class):
+    loss = loss_class().train(True)
+    assert not any(m.training for m in loss.features.modules())  # batch-norm statistics never move
+    assert not any(p.requires_grad for p in loss.parameters())
