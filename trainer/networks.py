@@ -46,23 +46,25 @@ def get_norm_layer(norm: str) -> Callable[[int], nn.Module]:
 
 
 def generator_args(arch: str, input_nc: int = 3, output_nc: int = 3, ngf: int = 0, norm: str = "batch",
-                   use_dropout: bool = False, context_dim: int = 0, upsample: str = "shuffle") -> dict:
+                   use_dropout: bool = False, context_dim: int = 0, upsample: str = "shuffle",
+                   padding: str = "zeros") -> dict:
     """The keyword arguments that rebuild a generator with ``define_G(**args)``; saved in checkpoints.
 
     ``ngf`` = 0 picks the architecture's default width: 64 as in the CycleGAN project, 16 for compact.
-    ``context_dim`` and ``upsample`` belong to the compact generator only.
+    ``context_dim``, ``upsample`` and ``padding`` belong to the compact generator only.
     """
     ngf = ngf or (COMPACT_NGF if arch == "compact" else 64)
     args = {"arch": arch, "input_nc": input_nc, "output_nc": output_nc, "ngf": ngf, "norm": norm,
             "use_dropout": use_dropout, "context_dim": context_dim}
     if arch == "compact":
         args["upsample"] = upsample
+        args["padding"] = padding
     return args
 
 
 def define_G(arch: str, input_nc: int = 3, output_nc: int = 3, ngf: int = 0, norm: str = "batch",
-             use_dropout: bool = False, context_dim: int = 0, upsample: str = "shuffle", init_gain: float = 0.02,
-             seed: int | None = None) -> nn.Module:
+             use_dropout: bool = False, context_dim: int = 0, upsample: str = "shuffle", padding: str = "zeros",
+             init_gain: float = 0.02, seed: int | None = None) -> nn.Module:
     """Build a generator by architecture name, initialised as the CycleGAN project does (compact: He).
 
     ``ngf`` = 0 is the architecture's default width. ``context_dim`` applies to ``compact`` only
@@ -70,13 +72,13 @@ def define_G(arch: str, input_nc: int = 3, output_nc: int = 3, ngf: int = 0, nor
     """
     if arch not in GENERATOR_ARCHS:
         raise ValueError(f"unknown generator {arch!r}; choose one of {', '.join(GENERATOR_ARCHS)}")
-    if arch != "compact" and (context_dim or upsample != "shuffle"):
-        raise ValueError(f"only the compact generator takes a context input or an upsample mode, not {arch}")
-    args = generator_args(arch, input_nc, output_nc, ngf, norm, use_dropout, context_dim, upsample)
+    if arch != "compact" and (context_dim or upsample != "shuffle" or padding != "zeros"):
+        raise ValueError(f"only the compact generator takes a context input, an upsample mode or a padding, not {arch}")
+    args = generator_args(arch, input_nc, output_nc, ngf, norm, use_dropout, context_dim, upsample, padding)
     with _seeded(seed):
         if arch == "compact":
             net = CompactGenerator(input_nc, output_nc, ngf=args["ngf"], context_dim=context_dim,
-                                   upsample=upsample)
+                                   upsample=upsample, padding=padding)
             net.reset_parameters()
             return net
         norm_layer = get_norm_layer(norm)

@@ -1,9 +1,9 @@
-"""Loss functions: multi-scale adversarial targets, Gram matrices and the texture (style) loss."""
+"""Loss functions: multi-scale adversarial targets, Gram matrices, the texture (style) and tone-layout losses."""
 
 import pytest
 import torch
 
-from trainer.losses import GANLoss, PerceptualLoss, StyleLoss, gram
+from trainer.losses import GANLoss, PerceptualLoss, StyleLoss, gram, tone_layout_loss
 
 
 def test_gan_loss_of_a_multi_scale_discriminator_is_the_mean_over_scales():
@@ -38,3 +38,20 @@ def test_feature_losses_stay_frozen_inside_a_model_in_training_mode(loss_class):
     loss = loss_class().train(True)
     assert not any(m.training for m in loss.features.modules())  # batch-norm statistics never move
     assert not any(p.requires_grad for p in loss.parameters())
+
+
+def test_tone_layout_loss_frees_colour_and_texture_but_not_an_inverted_layout():
+    gen = torch.Generator().manual_seed(0)
+    # A photo with a light left half and a dark right half.
+    photo = torch.cat([torch.full((2, 3, 32, 16), 0.6), torch.full((2, 3, 32, 16), -0.6)], dim=3)
+    regraded = (0.4 * photo + 0.2) * torch.tensor([1.0, 0.8, 0.5])[None, :, None, None]  # colour grade
+    # Strokes 4 px wide, much finer than the 8 px blur, in changing colours.
+    strokes = torch.rand(2, 1, 8, 8, generator=gen).repeat_interleave(4, 2).repeat_interleave(4, 3) - 0.5
+    brushed = photo + 0.125 * strokes.sign() * torch.tensor([1.0, -1.0, 1.0])[None, :, None, None]
+    inverted = -photo
+    assert tone_layout_loss(regraded, photo).item() == pytest.approx(0.0, abs=1e-4)
+    assert tone_layout_loss(brushed, photo).item() < 0.05
+    assert tone_layout_loss(inverted, photo).item() == pytest.approx(2.0, abs=1e-4)
+    output = inverted.clone().requires_grad_(True)
+    tone_layout_loss(output, photo).backward()
+    assert output.grad.abs().sum() > 0

@@ -42,7 +42,8 @@ class GANModel:
         c = self.cfg
         args = networks.generator_args(c.netG, ngf=c.ngf, norm=c.norm, use_dropout=c.use_dropout,
                                        context_dim=networks.CONTEXT_DIM if c.context else 0,
-                                       upsample=c.upsample if c.netG == "compact" else "shuffle")
+                                       upsample=c.upsample if c.netG == "compact" else "shuffle",
+                                       padding=c.padding)
         self.net_args[name] = args
         self.nets[name] = networks.define_G(**args, seed=c.seed + seed_offset).to(self.device)
 

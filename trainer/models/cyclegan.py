@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from trainer.diffaug import augment, parse_policy
-from trainer.losses import GANLoss, StyleLoss
+from trainer.losses import GANLoss, StyleLoss, tone_layout_loss
 from trainer.models.base import GANModel, set_requires_grad
 
 
@@ -92,6 +92,8 @@ class CycleGANModel(GANModel):
         if self.style_loss is not None:
             # Brushwork statistics of the paintings, independent of what the crops depict.
             terms["style_A"] = self.style_loss(fake_b, real_b) * c.lambda_style
+        if c.lambda_tone > 0:
+            terms["tone_A"] = tone_layout_loss(fake_b, real_a) * c.lambda_tone
         if c.lambda_identity > 0:
             # G_A fed a B image should leave it alone (and G_B an A image): keeps colours honest.
             terms["idt_A"] = self.l1(self.wrapped["G_A"](real_b), real_b) * c.lambda_b * c.lambda_identity
