@@ -57,9 +57,11 @@ def check_header(header: pb.StreamHeader, limits: StreamLimits) -> None:
                           f"image size {header.image_width}x{header.image_height} must be at least 1x1")
     pixels = header.image_width * header.image_height
     if pixels > limits.max_image_pixels:
-        raise StreamAbort(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                          f"image of {pixels / 1e6:.1f} MP exceeds the server's limit of "
-                          f"{limits.max_image_pixels / 1e6:.1f} MP")
+        # INVALID_ARGUMENT, not RESOURCE_EXHAUSTED: resending the same image can never succeed, and
+        # clients retry RESOURCE_EXHAUSTED (the server is busy) with backoff.
+        raise StreamAbort(grpc.StatusCode.INVALID_ARGUMENT,
+                          f"a {header.image_width}x{header.image_height} image ({pixels:,} pixels) exceeds the "
+                          f"server's limit of {limits.max_image_pixels:,} pixels")
     if header.HasField("strength") and not 0.0 <= header.strength <= 1.0:
         raise StreamAbort(grpc.StatusCode.INVALID_ARGUMENT, f"strength must be in [0, 1], got {header.strength}")
 

@@ -36,7 +36,7 @@ def decode_request(request: pb.StylizeRequest):
         image, fmt = open_image(request.image, MAX_UNARY_PIXELS)
         pixels = to_rgb_array(image)
     except ImageTooLargeError as exc:
-        raise StreamAbort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"{exc}; use StylizeTiles for large images") from None
+        raise StreamAbort(grpc.StatusCode.INVALID_ARGUMENT, f"{exc}; use StylizeTiles for large images") from None
     except ImageFormatError as exc:
         raise StreamAbort(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
     return pixels, request.output_format or fmt

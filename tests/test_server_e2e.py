@@ -111,10 +111,10 @@ def test_malformed_streams_get_invalid_argument_and_the_server_keeps_serving(stu
     assert client.stylize(image, TINY_STYLE).image.shape == image.shape
 
 
-def test_oversized_image_is_resource_exhausted(stub):
+def test_oversized_image_is_invalid_argument_not_a_retryable_busy_signal(stub):
     with pytest.raises(grpc.RpcError) as caught:
         list(stub.StylizeTiles(iter([_header(image_width=100_000, image_height=100_000)]), timeout=10))
-    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "exceeds the server's limit" in caught.value.details()
 
 

@@ -86,7 +86,8 @@ def strict_server_client(tiny_registry):
 def test_a_job_the_server_refuses_ends_with_an_error_event(strict_server_client):
     job = upload(strict_server_client).json
     name, data = sse(strict_server_client.get(job["events_url"]).get_data(as_text=True))[-1]
-    assert name == "error" and data["state"] == "failed" and data["status"] == 429
+    # A permanent refusal (400), not "busy" (429): retrying the same image would fail again.
+    assert name == "error" and data["state"] == "failed" and data["status"] == 400
     assert "exceeds the server's limit" in data["message"]
     result = strict_server_client.get(job["result_url"])
     assert result.status_code == data["status"] and result.json["message"] == data["message"]
