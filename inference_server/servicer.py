@@ -43,7 +43,7 @@ class StyleTransferServicer(pb_grpc.StyleTransferServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                           "the first message of a StylizeTiles stream must be a StreamHeader")
         header = first.header
-        with self._observed("StylizeTiles", header.style, context), self._image_call_slot():
+        with self._observed("StylizeTiles", header.style, context), self._image_call_slot(context):
             check_header(header, self._limits)
             with self._store.lease(header.style, header.version) as model:
                 session = TileSession(model, header, self._limits)
@@ -61,20 +61,26 @@ class StyleTransferServicer(pb_grpc.StyleTransferServicer):
                     raise
 
     def Stylize(self, request: pb.StylizeRequest, context: grpc.ServicerContext) -> pb.StylizeResponse:
-        with self._observed("Stylize", request.style, context), self._image_call_slot():
+        with self._observed("Stylize", request.style, context), self._image_call_slot(context):
             with self._store.lease(request.style, request.version) as model:
                 return stylize_image(model, request, self._limits)
 
     @contextmanager
-    def _image_call_slot(self):
-        """One of the ``max_image_calls`` slots for the duration of a call, or RESOURCE_EXHAUSTED at once."""
+    def _image_call_slot(self, context: grpc.ServicerContext):
+        """One of the ``max_image_calls`` slots for the duration of a call, or RESOURCE_EXHAUSTED at once.
+
+        The slot also comes back as soon as gRPC sees the call end (a client cancelling, a deadline),
+        not only once the handler's thread has unwound, which may lag on a loaded machine.
+        """
         if not self._image_calls.acquire(blocking=False):
             raise StreamAbort(grpc.StatusCode.RESOURCE_EXHAUSTED,
                               f"the server is busy: {self._max_image_calls} image calls are running; retry shortly")
+        slot = _HeldSlot(self._image_calls)
+        context.add_callback(slot.release)
         try:
             yield
         finally:
-            self._image_calls.release()
+            slot.release()
 
     @contextmanager
     def _observed(self, method: str, style: str, context: grpc.ServicerContext):
@@ -97,3 +103,20 @@ class StyleTransferServicer(pb_grpc.StyleTransferServicer):
             self._metrics.latency.labels(method, label).observe(time.perf_counter() - started)
         if code != grpc.StatusCode.OK:
             context.abort(code, message)
+
+
+
+class _HeldSlot:
+    """A slot taken from a semaphore; the first ``release`` gives it back, later ones do nothing."""
+
+    def __init__(self, semaphore: threading.BoundedSemaphore):
+        self._semaphore = semaphore
+        self._lock = threading.Lock()
+        self._held = True
+
+    def release(self) -> None:
+        with self._lock:
+            if not self._held:
+                return
+            self._held = False
+        self._semaphore.release()

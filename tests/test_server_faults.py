@@ -3,6 +3,7 @@ bounded in requests and time and stops by itself."""
 
 import queue
 import re
+import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
@@ -74,13 +75,29 @@ def test_many_clients_at_once_all_get_their_own_correct_image(inference_server):
         assert_same_up_to_rounding(result, reference)
 
 
+def _accepted_stream_within(stub, seconds: float):
+    """A held stream, opened again while the server answers busy; fails if no slot frees in ``seconds``.
+
+    A cancel reaches the server asynchronously, so the slot of a stream cancelled a moment ago may
+    still be taken; a leaked slot never comes back.
+    """
+    give_up = time.monotonic() + seconds
+    while True:
+        _, call = _held_stream(stub)
+        try:
+            assert next(call).HasField("accepted")
+            return call
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.RESOURCE_EXHAUSTED or time.monotonic() > give_up:
+                raise
+            time.sleep(0.05)
+
+
 def test_streams_cancelled_before_any_tile_give_their_slots_back(tiny_registry):
     with running_server(tiny_registry, max_streams=2) as address, grpc.insecure_channel(address) as channel:
         stub = pb_grpc.StyleTransferStub(channel)
         for _ in range(4):  # twice the stream limit: leaked slots would lock the server out
-            _, call = _held_stream(stub)
-            assert next(call).HasField("accepted")
-            call.cancel()
+            _accepted_stream_within(stub, seconds=5).cancel()
         with TesseraClient(address, timeout=20) as client:
             assert client.check_health()
             assert client.stylize(np.zeros((20, 20, 3), dtype=np.uint8), TINY_STYLE).image.shape == (20, 20, 3)
