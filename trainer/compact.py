@@ -27,8 +27,13 @@ checkpoints written before the choice existed do not name it.
 
 Border padding: ``padding="zeros"`` (the first design, what older checkpoints hold) makes every
 3x3 convolution see black beyond the image edge, and trained styles paint thin lines along the
-borders; ``"reflect"`` mirrors the image instead. Either is tile-safe: inside the image a tile's
-padded edge lies in its halo, and at the image edge a tile and the whole image pad alike.
+borders; ``"replicate"`` repeats the edge pixels instead (a uniform image stays uniform, and unlike
+reflection it works on maps of any size, even 1 px at quarter resolution). Either is tile-safe:
+inside the image a tile's padded edge lies in its halo, and at the image edge a tile and the whole
+image pad alike.
+
+``kuwahara_radius`` > 0 ends the generator in a fixed Kuwahara filter (trainer/kuwahara.py): flat
+colour areas with sharp edges, as in painted pictures.
 
 Global colour context without breaking tiling: an optional ``context`` vector (per-channel mean
 and std of the whole image, see ``image_context``) drives per-channel scale and shift (FiLM).
@@ -42,12 +47,14 @@ import functools
 import torch
 from torch import nn
 
+from trainer.kuwahara import Kuwahara
+
 # Length of the vector image_context returns: mean and std of R, G and B.
 CONTEXT_DIM = 6
 # How the decoder doubles the resolution: sub-pixel convolutions or bilinear resize + convolution.
 UPSAMPLING = ("shuffle", "resize")
 # What the 3x3 convolutions see beyond the border (torch's padding_mode names).
-PADDINGS = ("zeros", "reflect")
+PADDINGS = ("zeros", "replicate")
 
 
 def image_context(image: torch.Tensor) -> torch.Tensor:
@@ -70,7 +77,7 @@ class CompactGenerator(nn.Module):
     size_multiple = 4
 
     def __init__(self, input_nc: int = 3, output_nc: int = 3, ngf: int = 16, n_blocks: int = 3,
-                 context_dim: int = 0, upsample: str = "shuffle", padding: str = "zeros"):
+                 context_dim: int = 0, upsample: str = "shuffle", padding: str = "zeros", kuwahara_radius: int = 0):
         super().__init__()
         if upsample not in UPSAMPLING:
             raise ValueError(f"upsample must be one of {', '.join(UPSAMPLING)}, got {upsample!r}")
@@ -96,6 +103,7 @@ class CompactGenerator(nn.Module):
             self.out = conv3(c1, output_nc)
         self.act = nn.ReLU(inplace=True)
         self.film = _FiLM(context_dim, (c1, c3)) if context_dim else None
+        self.kuwahara = Kuwahara(kuwahara_radius) if kuwahara_radius else None
 
     def reset_parameters(self) -> None:
         """He initialisation; residual branches and the context's effect start near zero."""
@@ -131,10 +139,13 @@ class CompactGenerator(nn.Module):
         x = self.blocks(self.act(x))
         if self.upsample == "shuffle":
             x = self.act(self.shuffle(self.up1(x)) + skip)
-            return torch.tanh(self.shuffle(self.up2(x)))
+            return self._finish(torch.tanh(self.shuffle(self.up2(x))))
         x = self.act(_double(self.up1(x)) + skip)
         x = self.act(self.up2(x))
-        return torch.tanh(self.out(_double(x)))
+        return self._finish(torch.tanh(self.out(_double(x))))
+
+    def _finish(self, image: torch.Tensor) -> torch.Tensor:
+        return self.kuwahara(image) if self.kuwahara is not None else image
 
 
 def _conv3x3(in_channels: int, out_channels: int, stride: int = 1, padding_mode: str = "zeros") -> nn.Conv2d:

@@ -54,8 +54,10 @@ class TrainConfig:
     use_dropout: bool = _f(False, "dropout in the generator (pix2pix U-Net, as the paper)")
     context: bool = _f(False, "compact only: feed per-channel mean/std of the whole image as context")
     upsample: str = _f("resize", "compact only: resize (bilinear + conv) or shuffle (sub-pixel convs)")
-    padding: str = _f("zeros", "compact only: zeros or reflect, what convolutions see beyond the image border "
-                               "(reflect avoids lines along the borders)")
+    padding: str = _f("zeros", "compact only: zeros or replicate, what convolutions see beyond the image border "
+                               "(replicate avoids lines along the borders)")
+    kuwahara_radius: int = _f(0, "compact only: end the generator in a fixed Kuwahara filter of this radius "
+                                 "(flat painted areas with sharp edges; 0 = none)")
     # optimisation
     batch_size: int = _f(1, "images per step and process")
     steps: int = _f(10000, "training steps in total")
@@ -106,7 +108,7 @@ class TrainConfig:
                    "teacher_range": TEACHER_RANGES, "device": DEVICES,
                    "netG": ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks", "compact"),
                    "norm": ("batch", "instance", "none"), "upsample": ("shuffle", "resize"),
-                   "padding": ("zeros", "reflect"),
+                   "padding": ("zeros", "replicate"),
                    "netD": ("patch", "projected")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -126,6 +128,9 @@ class TrainConfig:
             raise ConfigError("context works with netG=compact only")
         if self.padding != "zeros" and self.netG != "compact":
             raise ConfigError("padding works with netG=compact only")
+        if self.kuwahara_radius < 0 or (self.kuwahara_radius and self.netG != "compact"):
+            raise ConfigError(f"kuwahara_radius must be 0 or more and works with netG=compact only, "
+                              f"got {self.kuwahara_radius} for {self.netG}")
         if self.netD == "projected" and self.kind != "cyclegan":
             raise ConfigError("netD=projected judges single RGB images: it works with kind=cyclegan only")
         for name in ("lambda_style", "lambda_tone"):

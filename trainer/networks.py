@@ -47,11 +47,11 @@ def get_norm_layer(norm: str) -> Callable[[int], nn.Module]:
 
 def generator_args(arch: str, input_nc: int = 3, output_nc: int = 3, ngf: int = 0, norm: str = "batch",
                    use_dropout: bool = False, context_dim: int = 0, upsample: str = "shuffle",
-                   padding: str = "zeros") -> dict:
+                   padding: str = "zeros", kuwahara_radius: int = 0) -> dict:
     """The keyword arguments that rebuild a generator with ``define_G(**args)``; saved in checkpoints.
 
     ``ngf`` = 0 picks the architecture's default width: 64 as in the CycleGAN project, 16 for compact.
-    ``context_dim``, ``upsample`` and ``padding`` belong to the compact generator only.
+    ``context_dim``, ``upsample``, ``padding`` and ``kuwahara_radius`` belong to the compact generator only.
     """
     ngf = ngf or (COMPACT_NGF if arch == "compact" else 64)
     args = {"arch": arch, "input_nc": input_nc, "output_nc": output_nc, "ngf": ngf, "norm": norm,
@@ -59,12 +59,13 @@ def generator_args(arch: str, input_nc: int = 3, output_nc: int = 3, ngf: int = 
     if arch == "compact":
         args["upsample"] = upsample
         args["padding"] = padding
+        args["kuwahara_radius"] = kuwahara_radius
     return args
 
 
 def define_G(arch: str, input_nc: int = 3, output_nc: int = 3, ngf: int = 0, norm: str = "batch",
              use_dropout: bool = False, context_dim: int = 0, upsample: str = "shuffle", padding: str = "zeros",
-             init_gain: float = 0.02, seed: int | None = None) -> nn.Module:
+             kuwahara_radius: int = 0, init_gain: float = 0.02, seed: int | None = None) -> nn.Module:
     """Build a generator by architecture name, initialised as the CycleGAN project does (compact: He).
 
     ``ngf`` = 0 is the architecture's default width. ``context_dim`` applies to ``compact`` only
@@ -72,13 +73,15 @@ def define_G(arch: str, input_nc: int = 3, output_nc: int = 3, ngf: int = 0, nor
     """
     if arch not in GENERATOR_ARCHS:
         raise ValueError(f"unknown generator {arch!r}; choose one of {', '.join(GENERATOR_ARCHS)}")
-    if arch != "compact" and (context_dim or upsample != "shuffle" or padding != "zeros"):
-        raise ValueError(f"only the compact generator takes a context input, an upsample mode or a padding, not {arch}")
-    args = generator_args(arch, input_nc, output_nc, ngf, norm, use_dropout, context_dim, upsample, padding)
+    if arch != "compact" and (context_dim or upsample != "shuffle" or padding != "zeros" or kuwahara_radius):
+        raise ValueError(f"only the compact generator takes a context input, an upsample mode, a padding or a "
+                         f"Kuwahara filter, not {arch}")
+    args = generator_args(arch, input_nc, output_nc, ngf, norm, use_dropout, context_dim, upsample, padding,
+                          kuwahara_radius)
     with _seeded(seed):
         if arch == "compact":
             net = CompactGenerator(input_nc, output_nc, ngf=args["ngf"], context_dim=context_dim,
-                                   upsample=upsample, padding=padding)
+                                   upsample=upsample, padding=padding, kuwahara_radius=kuwahara_radius)
             net.reset_parameters()
             return net
         norm_layer = get_norm_layer(norm)

@@ -64,7 +64,7 @@ def test_compact_generator_halo_stays_small(upsample, halo):
     assert measure_halo(lambda x: g(x, torch.zeros(len(x), 6))) <= halo
 
 
-@pytest.mark.parametrize("upsample, padding", [("shuffle", "zeros"), ("resize", "zeros"), ("resize", "reflect")])
+@pytest.mark.parametrize("upsample, padding", [("shuffle", "zeros"), ("resize", "zeros"), ("resize", "replicate")])
 def test_compact_generator_tiles_without_seams_given_the_image_context(upsample, padding):
     g = define_G("compact", ngf=8, context_dim=6, upsample=upsample, padding=padding, seed=0).eval()
     torch.nn.init.normal_(g.film.mlp[2].weight, std=0.5)  # make the context matter
@@ -79,19 +79,19 @@ def test_compact_generator_tiles_without_seams_given_the_image_context(upsample,
     assert not torch.allclose(other, whole, atol=1e-3)
 
 
-def test_reflect_padding_leaves_no_lines_along_the_borders():
-    """A uniform image stays uniform with reflect padding; zero padding makes the borders differ."""
+def test_replicate_padding_leaves_no_lines_along_the_borders():
+    """A uniform image stays uniform with replicate padding; zero padding makes the borders differ."""
     flat = torch.full((1, 3, 64, 64), 0.3)
     with torch.no_grad():
         spread = {p: define_G("compact", padding=p, seed=0).eval()(flat).std(dim=(2, 3)).max().item()
-                  for p in ("zeros", "reflect")}
-    assert spread["reflect"] < 1e-6 < 1e-3 < spread["zeros"]
+                  for p in ("zeros", "replicate")}
+    assert spread["replicate"] < 1e-6 < 1e-3 < spread["zeros"]
 
 
 def test_padding_belongs_to_the_compact_generator_only():
     with pytest.raises(ValueError, match="padding"):
-        define_G("resnet_6blocks", padding="reflect")
-    with pytest.raises(ValueError, match="padding must be one of zeros, reflect"):
+        define_G("resnet_6blocks", padding="replicate")
+    with pytest.raises(ValueError, match="padding must be one of zeros, replicate"):
         define_G("compact", padding="edge")
 
 

@@ -42,13 +42,13 @@ def test_cyclegan_trains_with_cycle_and_identity_losses(tmp_path, unpaired_dirs,
     run_dir = tmp_path / "run"
     args = ["train", "--kind", "cyclegan", "--data-a", str(unpaired_dirs[0]), "--data-b", str(unpaired_dirs[1]),
             "--steps", "4", "--run-dir", str(run_dir), "--pool-size", "2", "--lambda-style", "2",
-            "--lambda-tone", "3", "--padding", "reflect", *tiny(netG="compact")]
+            "--lambda-tone", "3", "--padding", "replicate", *tiny(netG="compact")]
     assert main(args) == 0
     records = assert_run_written(run_dir, 4)
     assert {"cycle_A", "cycle_B", "idt_A", "idt_B", "style_A", "tone_A", "D_A", "D_B"} <= set(records[0])
     generator, info = runs.load_generator(run_dir)
     assert info["kind"] == "cyclegan" and info["config"]["gan_mode"] == "lsgan"
-    assert info["model_args"]["padding"] == "reflect" and generator.stem.padding_mode == "reflect"
+    assert info["model_args"]["padding"] == "replicate" and generator.stem.padding_mode == "replicate"
 
 
 def test_cyclegan_discriminators_see_augmented_images_with_diffaug(tmp_path, unpaired_dirs, tiny):
@@ -115,7 +115,8 @@ def test_flags_override_the_config_file(tmp_path, paired_dirs, tiny, capsys):
     (["--data-ab", "{empty}", "--kind", "cyclegan", "--diffaug", "blur"], "diffaug: unknown augmentation 'blur'"),
     (["--data-ab", "{empty}", "--lambda-style", "1"], "lambda_style works with kind=cyclegan only"),
     (["--data-ab", "{empty}", "--lambda-tone", "1"], "lambda_tone works with kind=cyclegan only"),
-    (["--data-ab", "{empty}", "--padding", "reflect"], "padding works with netG=compact only"),
+    (["--data-ab", "{empty}", "--padding", "replicate"], "padding works with netG=compact only"),
+    (["--data-ab", "{empty}", "--kuwahara-radius", "8"], "kuwahara_radius must be 0 or more and works with netG"),
     (["--data-ab", "{empty}", "--netG", "compact", "--padding", "edge"], "padding is 'edge'; choose one of zeros"),
 ])
 def test_bad_input_gives_one_clear_line_and_exit_code_2(tmp_path, tiny, capsys, extra, message):

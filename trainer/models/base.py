@@ -43,7 +43,7 @@ class GANModel:
         args = networks.generator_args(c.netG, ngf=c.ngf, norm=c.norm, use_dropout=c.use_dropout,
                                        context_dim=networks.CONTEXT_DIM if c.context else 0,
                                        upsample=c.upsample if c.netG == "compact" else "shuffle",
-                                       padding=c.padding)
+                                       padding=c.padding, kuwahara_radius=c.kuwahara_radius)
         self.net_args[name] = args
         self.nets[name] = networks.define_G(**args, seed=c.seed + seed_offset).to(self.device)
 
