@@ -49,4 +49,6 @@ class Kuwahara(nn.Module):
         weights = [(variance[:, :, dy:dy + height, dx:dx + width] + self.eps).reciprocal() ** (0.5 * self.sharpness)
                    for dy, dx in corners]
         total = sum(weights)
-        return sum(w * rgb_means[:, :, dy:dy + height, dx:dx + width] for w, (dy, dx) in zip(weights, corners)) / total
+        blended = sum(w * rgb_means[:, :, dy:dy + height, dx:dx + width]
+                      for w, (dy, dx) in zip(weights, corners, strict=True))
+        return blended / total

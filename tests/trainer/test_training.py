@@ -42,13 +42,17 @@ def test_cyclegan_trains_with_cycle_and_identity_losses(tmp_path, unpaired_dirs,
     run_dir = tmp_path / "run"
     args = ["train", "--kind", "cyclegan", "--data-a", str(unpaired_dirs[0]), "--data-b", str(unpaired_dirs[1]),
             "--steps", "4", "--run-dir", str(run_dir), "--pool-size", "2", "--lambda-style", "2",
-            "--lambda-tone", "3", "--padding", "replicate", *tiny(netG="compact")]
+            "--lambda-tone", "3", "--padding", "replicate", "--kuwahara-radius", "4", *tiny(netG="compact")]
     assert main(args) == 0
     records = assert_run_written(run_dir, 4)
     assert {"cycle_A", "cycle_B", "idt_A", "idt_B", "style_A", "tone_A", "D_A", "D_B"} <= set(records[0])
     generator, info = runs.load_generator(run_dir)
     assert info["kind"] == "cyclegan" and info["config"]["gan_mode"] == "lsgan"
     assert info["model_args"]["padding"] == "replicate" and generator.stem.padding_mode == "replicate"
+    # Only the exported direction ends in the Kuwahara filter; G_B must restore photo detail.
+    net_args = runs.load_checkpoint(run_dir)["net_args"]
+    assert (net_args["G_A"]["kuwahara_radius"], net_args["G_B"]["kuwahara_radius"]) == (4, 0)
+    assert generator.kuwahara.radius == 4
 
 
 def test_cyclegan_discriminators_see_augmented_images_with_diffaug(tmp_path, unpaired_dirs, tiny):

@@ -38,12 +38,13 @@ class GANModel:
 
     # -- construction -------------------------------------------------------------------------
 
-    def add_generator(self, name: str, seed_offset: int) -> None:
+    def add_generator(self, name: str, seed_offset: int, served: bool = True) -> None:
+        """``served``: the direction that gets exported; only it ends in the Kuwahara filter, if any."""
         c = self.cfg
         args = networks.generator_args(c.netG, ngf=c.ngf, norm=c.norm, use_dropout=c.use_dropout,
                                        context_dim=networks.CONTEXT_DIM if c.context else 0,
                                        upsample=c.upsample if c.netG == "compact" else "shuffle",
-                                       padding=c.padding, kuwahara_radius=c.kuwahara_radius)
+                                       padding=c.padding, kuwahara_radius=c.kuwahara_radius if served else 0)
         self.net_args[name] = args
         self.nets[name] = networks.define_G(**args, seed=c.seed + seed_offset).to(self.device)
 

@@ -53,7 +53,8 @@ class CycleGANModel(GANModel):
     def __init__(self, cfg, ctx):
         super().__init__(cfg, ctx)
         self.add_generator("G_A", seed_offset=0)
-        self.add_generator("G_B", seed_offset=1)
+        # G_B turns paintings back into photos, whose fine detail a Kuwahara filter would wipe out.
+        self.add_generator("G_B", seed_offset=1, served=False)
         self.add_discriminator("D_A", input_nc=3, seed_offset=2)
         self.add_discriminator("D_B", input_nc=3, seed_offset=3)
         self.add_optimizer("G", ["G_A", "G_B"])
