@@ -20,13 +20,12 @@ from inference_server.runtime.onnx_runtime import OnnxRuntime
 from tessera.imageio import make_thumbnail
 from tessera.pixels import pad_to_multiple, rgb8_to_chw
 from tessera.registry import (
-    CONTEXT_INPUT,
     CONTEXT_OUTPUT,
-    INPUT_NAME,
     OUTPUT_NAME,
     THUMBNAIL_INPUT,
     Manifest,
     RegistryError,
+    generator_io_problem,
     read_manifest,
     verify_checksums,
 )
@@ -151,20 +150,9 @@ def _fastest_runtime(version_dir: Path, manifest: Manifest, onnx: OnnxRuntime, t
 
 
 def _check_generator_io(model: OnnxRuntime, with_context: bool) -> None:
-    inputs, outputs = model.inputs(), model.outputs()
-    expected_inputs = {INPUT_NAME, CONTEXT_INPUT} if with_context else {INPUT_NAME}
-    if set(inputs) != expected_inputs:
-        raise VersionRejected(f"model inputs are {sorted(inputs)}; expected {sorted(expected_inputs)}")
-    if OUTPUT_NAME not in outputs:
-        raise VersionRejected(f"model outputs are {sorted(outputs)}; expected '{OUTPUT_NAME}'")
-    for name, (kind, shape) in ((INPUT_NAME, inputs[INPUT_NAME]), (OUTPUT_NAME, outputs[OUTPUT_NAME])):
-        if kind != "tensor(float)" or len(shape) != 4 or shape[1] != 3:
-            raise VersionRejected(f"'{name}' is {kind} {shape}; expected float32 [N, 3, H, W]")
-        fixed = [dim for dim, axis in zip(shape, "NCHW", strict=True) if axis != "C" and isinstance(dim, int)]
-        if fixed:
-            raise VersionRejected(f"'{name}' has fixed dimensions {shape}; N, H and W must be dynamic")
-    if with_context and (inputs[CONTEXT_INPUT][0] != "tensor(float)" or len(inputs[CONTEXT_INPUT][1]) != 2):
-        raise VersionRejected(f"'{CONTEXT_INPUT}' is {inputs[CONTEXT_INPUT]}; expected float32 [N, K]")
+    problem = generator_io_problem(model.inputs(), model.outputs(), with_context)
+    if problem:
+        raise VersionRejected(problem)
 
 
 def _check_context_io(model: OnnxRuntime) -> None:

@@ -34,21 +34,22 @@ class Kuwahara(nn.Module):
 
     def forward(self, rgb: torch.Tensor) -> torch.Tensor:
         r = self.radius
-        height, width = rgb.shape[-2:]
         luma = (rgb * self.luma).sum(1, keepdim=True)
         stats = torch.cat([rgb, luma, luma * luma], dim=1)
-        # means[..., y, x] = mean over the square from (y - r, x - r) to (y, x) of the original image.
-        padded = nn.functional.pad(stats, (r, r, r, r), mode="replicate")
-        # A box mean as a row mean of column means: 2(r+1) additions per pixel instead of (r+1)^2.
-        means = nn.functional.avg_pool2d(nn.functional.avg_pool2d(padded, (r + 1, 1), stride=1), (1, r + 1), stride=1)
-        rgb_means, luma_mean, luma_square = means[:, :3], means[:, 3:4], means[:, 4:5]
-        variance = (luma_square - luma_mean * luma_mean).clamp(min=0)
-        corners = [(dy, dx) for dy in (0, r) for dx in (0, r)]
-        # variance^(-sharpness/2), normalised; written out because ONNX Runtime's Softmax over a
-        # non-last axis took most of this filter's time.
-        weights = [(variance[:, :, dy:dy + height, dx:dx + width] + self.eps).reciprocal() ** (0.5 * self.sharpness)
-                   for dy, dx in corners]
-        total = sum(weights)
-        blended = sum(w * rgb_means[:, :, dy:dy + height, dx:dx + width]
-                      for w, (dy, dx) in zip(weights, corners, strict=True))
-        return blended / total
+        # One padding per square, so every mean map has the image's size and no slice has a
+        # size-dependent end (ONNX shape inference then keeps the output's 3 channels static).
+        weighted_sum, total = 0.0, 0.0
+        for left, top in ((r, r), (0, r), (r, 0), (0, 0)):
+            means = self._box_means(nn.functional.pad(stats, (left, r - left, top, r - top), mode="replicate"))
+            variance = (means[:, 4:5] - means[:, 3:4] * means[:, 3:4]).clamp(min=0)
+            # variance^(-sharpness/2), normalised below; ONNX Runtime's Softmax over a non-last axis
+            # took most of this filter's time.
+            weight = (variance + self.eps).reciprocal() ** (0.5 * self.sharpness)
+            weighted_sum = weighted_sum + weight * means[:, :3]
+            total = total + weight
+        return weighted_sum / total
+
+    def _box_means(self, padded: torch.Tensor) -> torch.Tensor:
+        """Means over (r+1)x(r+1) windows, as a row mean of column means: 2(r+1) additions per pixel."""
+        k = self.radius + 1
+        return nn.functional.avg_pool2d(nn.functional.avg_pool2d(padded, (k, 1), stride=1), (1, k), stride=1)

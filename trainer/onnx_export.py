@@ -15,7 +15,14 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from tessera.registry import CONTEXT_INPUT, CONTEXT_OUTPUT, INPUT_NAME, OUTPUT_NAME, THUMBNAIL_INPUT
+from tessera.registry import (
+    CONTEXT_INPUT,
+    CONTEXT_OUTPUT,
+    INPUT_NAME,
+    OUTPUT_NAME,
+    THUMBNAIL_INPUT,
+    generator_io_problem,
+)
 
 OPSET = 17
 PARITY_ATOL = 1e-4
@@ -49,6 +56,20 @@ def export_generator(model: nn.Module, path: Path, example: torch.Tensor,
     else:
         axes[CONTEXT_INPUT] = {0: "n"}
         _export(model, (example, context), path, [INPUT_NAME, CONTEXT_INPUT], [OUTPUT_NAME], axes)
+    check_serving_io(path, with_context=context is not None)
+
+
+def check_serving_io(path: Path, with_context: bool) -> None:
+    """ExportError unless the file's inputs and outputs are what the server accepts (the same rule it applies).
+
+    Shape inference can lose a dimension the network keeps (for example, the channel count after
+    a slice with a size-dependent end); the server would reject such a file as it loads it.
+    """
+    specs = session(path)
+    problem = generator_io_problem({i.name: (i.type, list(i.shape)) for i in specs.get_inputs()},
+                                   {o.name: (o.type, list(o.shape)) for o in specs.get_outputs()}, with_context)
+    if problem:
+        raise ExportError(f"the exported model breaks the serving convention: {problem}")
 
 
 def export_context_model(model: nn.Module, path: Path, example: torch.Tensor) -> None:

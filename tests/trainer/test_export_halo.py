@@ -59,3 +59,18 @@ def test_export_refuses_a_halo_smaller_than_the_receptive_field(tmp_path):
     assert check_tiling(tmp_path, {**tiling, "halo": 3}, photo, has_context=False)["tiled_vs_whole_psnr_db"] >= 50
     with pytest.raises(ExportError, match="tiled output differs from whole-image output"):
         check_tiling(tmp_path, {**tiling, "halo": 1}, photo, has_context=False)
+
+
+class _SizeDependentSlice(nn.Module):
+    """Pads, then slices back with ends that depend on the input size: ONNX shape inference then
+    no longer knows the output has 3 channels, which the server requires."""
+
+    def forward(self, x):
+        padded = nn.functional.pad(x, (2, 2, 2, 2), mode="replicate")
+        return padded[:, :, 1:x.shape[2] + 1, 1:x.shape[3] + 1]
+
+
+def test_export_refuses_a_model_the_server_would_reject(tmp_path):
+    with pytest.raises(ExportError, match=r"breaks the serving convention: 'stylized' is .*expected float32 \[N, 3"):
+        export_onnx(ServingModel(_SizeDependentSlice()), tmp_path, multiple=1)
+    export_onnx(ServingModel(_convs(1)), tmp_path, multiple=1)  # static channels: accepted
