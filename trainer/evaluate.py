@@ -178,9 +178,18 @@ def _split_side_by_side(path: Path, max_side: int) -> tuple[np.ndarray, np.ndarr
 
 def _unpaired_figures(cfg: TrainConfig, opts: EvalOptions, inputs: list[torch.Tensor],
                       outputs: list[torch.Tensor]) -> tuple[dict, dict]:
-    """fid_effnetlite0 of outputs and of inputs against the output domain, and content preservation."""
     # BtoA runs swapped the folders: their generator's outputs belong to the A folder's domain.
     dir_b = opts.holdout_b or Path(cfg.data_b if cfg.direction == "AtoB" else cfg.data_a)
+    return unpaired_figures(dir_b, opts, inputs, outputs)
+
+
+def unpaired_figures(dir_b: Path, opts: EvalOptions, inputs: list[torch.Tensor],
+                     outputs: list[torch.Tensor]) -> tuple[dict, dict]:
+    """fid_effnetlite0 of outputs and of inputs against the images in ``dir_b``, and content preservation.
+
+    The crops depend only on the image sizes and ``opts.seed``, so outputs of different models (or
+    of plain filters) on the same inputs are compared on the same crops.
+    """
     # Kept as uint8 until cropped: up to MAX_REFERENCE_IMAGES pictures would take 4x the memory as floats.
     references = [torch.from_numpy(x.transpose(2, 0, 1).copy()) for x in _reference_images(dir_b, opts.max_side)]
     size = _crop_size(opts, inputs, references)
