@@ -105,7 +105,6 @@ class StyleTransferServicer(pb_grpc.StyleTransferServicer):
             context.abort(code, message)
 
 
-
 class _HeldSlot:
     """A slot taken from a semaphore; the first ``release`` gives it back, later ones do nothing."""
 

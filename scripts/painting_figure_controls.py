@@ -20,11 +20,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from trainer import kuwahara as kuwahara_module
+
 ROOT = Path(__file__).resolve().parent.parent
 STYLE_DIR = ROOT / "model_registry" / "wesnoth-painting"
 PHOTOS = ROOT / "data" / "photos" / "holdout"
 PAINTINGS = ROOT / "data" / "paintings" / "wesnoth"
-LUMA = torch.tensor([0.299, 0.587, 0.114])[:, None, None]
+LUMA = torch.tensor(kuwahara_module.LUMA)[:, None, None]
 KUWAHARA_RADIUS = 8
 
 Images = list[torch.Tensor]  # CHW float tensors in [-1, 1]
@@ -54,9 +56,7 @@ def colours_on_luminance(colour_source: torch.Tensor, luminance_source: torch.Te
 
 
 def kuwahara(images: Images) -> Images:
-    from trainer.kuwahara import Kuwahara
-
-    kuwahara_filter = Kuwahara(KUWAHARA_RADIUS)
+    kuwahara_filter = kuwahara_module.Kuwahara(KUWAHARA_RADIUS)
     with torch.no_grad():
         return [kuwahara_filter(image[None])[0] for image in images]
 

@@ -7,8 +7,9 @@ while edges stay sharp, because the squares that straddle an edge vary the most 
 
 Why a fixed layer: the compact generator, trained as a CycleGAN on 18 paintings, learnt their palette
 and some texture but kept the photos' fine detail; this filter after it brings the paintings' flat
-areas (measured in docs/styles.md). It has no weights, so checkpoints and ONNX files only record its
-radius. Local and padded by edge replication, it is tile-safe and adds ``radius`` pixels to the halo.
+areas (measured in docs/styles.md). It has no weights: checkpoints record only its radius, and the
+ONNX export contains its operations. Local and padded by edge replication, it is tile-safe and adds
+``radius`` pixels to the halo.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-# Rec. 601 luma weights: the variance that picks a square is that of brightness.
+# Rec. 601 luma weights (how bright an RGB pixel looks): the variance that picks a square is that of
+# brightness. The tone loss and the figure controls weigh brightness the same way.
 LUMA = (0.299, 0.587, 0.114)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from trainer.kuwahara import LUMA
+
 
 class GANLoss(nn.Module):
     """Adversarial loss against an all-real or all-fake target the size of the PatchGAN output.
@@ -79,9 +81,6 @@ class StyleLoss(nn.Module):
         grams = [gram(m).mean(0) for m in self.features(output)[:self.LEVELS]]
         return sum(nn.functional.mse_loss(a, b) for a, b in zip(grams, target_grams, strict=True)) / self.LEVELS
 
-
-# Rec. 601 luma weights: how bright an RGB pixel looks.
-LUMA = (0.299, 0.587, 0.114)
 
 
 def tone_layout_loss(output: torch.Tensor, source: torch.Tensor, blur: int = 8) -> torch.Tensor:
