@@ -1,23 +1,18 @@
 """One client, several server replicas: tiles spread over them, and survive a dead replica."""
 
-import re
-import urllib.request
-
 import numpy as np
 import pytest
 
 from tessera.client import TesseraClient
 from tests.support import TINY_STYLE
 from tests.support.images import assert_same_up_to_rounding
+from tests.support.metrics import counter_total
 from tests.support.server import server_process, stop_process
 from tests.support.tiny_model import TinyGenerator, whole_image_reference
 
 
 def _tiles_served(log_path) -> float:
-    url = re.search(r"metrics on (\S+)", log_path.read_text()).group(1)
-    text = urllib.request.urlopen(url, timeout=10).read().decode()
-    match = re.search(rf'tessera_tiles_total{{code="OK",style="{TINY_STYLE}"}} (\S+)', text)
-    return float(match.group(1)) if match else 0.0
+    return counter_total(log_path, "tessera_tiles_total", code="OK", style=TINY_STYLE)
 
 
 @pytest.fixture

@@ -2,9 +2,7 @@
 bounded in requests and time and stops by itself."""
 
 import queue
-import re
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -16,6 +14,7 @@ from tessera.v1 import style_transfer_pb2 as pb
 from tessera.v1 import style_transfer_pb2_grpc as pb_grpc
 from tests.support import TINY_STYLE
 from tests.support.images import assert_same_up_to_rounding
+from tests.support.metrics import counter_total
 from tests.support.server import running_server, server_process
 from tests.support.tiny_model import TinyGenerator, whole_image_reference
 
@@ -114,16 +113,6 @@ def test_a_stream_that_sends_nothing_is_closed_after_the_idle_limit(tiny_registr
     assert "no tile arrived for 1 s" in caught.value.details()
 
 
-
-def _finished_calls(log_path, method: str, code: str) -> float:
-    """The server's tessera_requests_total for one method and status code, from its metrics page."""
-    url = re.search(r"metrics on (\S+)", log_path.read_text()).group(1)
-    text = urllib.request.urlopen(url, timeout=10).read().decode()
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("tessera_requests_total{") and f'method="{method}"' in line
-               and f'code="{code}"' in line)
-
-
 def test_an_image_over_the_size_limit_fails_once_and_is_not_retried(tiny_registry):
     """Too large is permanent (INVALID_ARGUMENT), unlike busy (RESOURCE_EXHAUSTED, which clients retry)."""
     with server_process(tiny_registry, metrics_port=0, max_image_pixels=50 * 50) as (_, address, log), \
@@ -132,5 +121,5 @@ def test_an_image_over_the_size_limit_fails_once_and_is_not_retried(tiny_registr
             client.stylize(np.zeros((60, 60, 3), dtype=np.uint8), TINY_STYLE)
         assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
         assert "60x60 image (3,600 pixels) exceeds the server's limit of 2,500 pixels" in caught.value.message
-        assert _finished_calls(log, "StylizeTiles", "INVALID_ARGUMENT") == 1
+        assert counter_total(log, "tessera_requests_total", method="StylizeTiles", code="INVALID_ARGUMENT") == 1
         assert client.stylize(np.zeros((50, 50, 3), dtype=np.uint8), TINY_STYLE).image.shape == (50, 50, 3)
