@@ -20,7 +20,8 @@ def _json(description: str, schema: str) -> dict:
 
 
 _UPLOAD_ERRORS = {
-    "400": _error("A field is missing or invalid (style, strength, format, image)."),
+    "400": _error("A field is missing or invalid (style, strength, format, image), or the inference server "
+                  "refused the image (its message says why)."),
     "404": _error("No style has that id."),
     "413": _error("The upload exceeds the byte limit, or the image the pixel limit."),
     "415": _error("The file is not a PNG, JPEG or WebP image (judged by its content)."),

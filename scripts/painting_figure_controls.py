@@ -75,14 +75,12 @@ def variants(photos: Images, plain: Images, filtered: Images, plain_v: int, filt
     }
 
 
-def ratios(photos: Images, candidates: dict[str, Images], figure: Callable) -> list[tuple[str, float, float]]:
-    rows = []
+def print_ratios(candidates: dict[str, Images], figure: Callable) -> None:
+    """One line per variant: its fid_effnetlite0_to_paintings and its ratio to the untouched photos'."""
     for name, outputs in candidates.items():
         values, _ = figure(outputs)
         fid, base = values["fid_effnetlite0_to_paintings"], values["fid_effnetlite0_input_to_paintings"]
-        rows.append((name, fid, fid / base))
         print(f"{name:50s} {fid:7.1f}  ratio {fid / base:.3f}", flush=True)
-    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     plain = onnx_outputs(STYLE_DIR / str(args.plain_version) / "model.onnx", photos)
     filtered = onnx_outputs(STYLE_DIR / str(args.filtered_version) / "model.onnx", photos)
     candidates = variants(photos, plain, filtered, args.plain_version, args.filtered_version)
-    ratios(photos, candidates, lambda outputs: unpaired_figures(PAINTINGS, opts, photos, outputs))
+    print_ratios(candidates, lambda outputs: unpaired_figures(PAINTINGS, opts, photos, outputs))
     return 0
 
 

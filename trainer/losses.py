@@ -82,7 +82,6 @@ class StyleLoss(nn.Module):
         return sum(nn.functional.mse_loss(a, b) for a, b in zip(grams, target_grams, strict=True)) / self.LEVELS
 
 
-
 def tone_layout_loss(output: torch.Tensor, source: torch.Tensor, blur: int = 8) -> torch.Tensor:
     """1 - Pearson correlation of the blurred luminance of output and source, averaged over the batch.
 
