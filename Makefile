@@ -28,11 +28,12 @@ proto: $(STAMP)
 $(STUBS): $(PROTOS) $(STAMP)
 	$(PY) -m scripts.gen_proto
 
-# Browser tests drive Debian's chromium, and the interop test a Node.js gRPC client; install
-# them only where they are missing.
+# Browser tests drive Debian's chromium, the interop test a Node.js gRPC client, and the job-store
+# tests their own redis-server; install them only where they are missing.
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	@command -v npm >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	@command -v redis-server >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 
 run: install
 	$(PY) -m scripts.run_platform --registry $(REGISTRY) --server-port $(SERVER_PORT) --gateway-port $(GATEWAY_PORT)

@@ -1,0 +1,158 @@
+"""Consumes the Redis job queue: claims jobs, runs them, reports progress, stores results.
+
+Gateway replicas run one in the background (unless told not to) and `python -m bff.worker` runs one
+alone; both read the same consumer group, so a job goes to whichever has a free thread. A heartbeat
+keeps this consumer's running jobs from being reclaimed; when it stops (the process died), another
+consumer's reaper takes them over after the store's `claim_idle_s`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+import redis
+
+from bff.errors import ApiError, internal_error
+from bff.jobs import Outcome, Progress
+from bff.redis_jobs import Claim, RedisJobStore
+from bff.tasks import RestyleTask
+
+log = logging.getLogger(__name__)
+
+Execute = Callable[[RestyleTask, Progress], Outcome]
+# How long a finished job's result may wait for Redis to come back before the runner gives up on it;
+# the entry then stays pending and another consumer runs the job again once Redis is back.
+FINISH_RETRY_S = 120.0
+BLOCK_S = 1.0
+
+
+def consumer_name() -> str:
+    """Unique per process: host, pid and a random tail (a restarted pid must not inherit old entries)."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+class JobRunner:
+    """`threads` loops that each run one job at a time, plus one heartbeat loop."""
+
+    def __init__(self, store: RedisJobStore, execute: Execute, threads: int, consumer: str | None = None):
+        self.store = store
+        self.execute = execute
+        self.threads = threads
+        self.consumer = consumer or consumer_name()
+        self.heartbeat_s = max(0.05, store.claim_idle_ms / 1000 / 4)
+        self._running: dict[str, Claim] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._workers: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for index in range(self.threads):
+            self._spawn(self._loop, f"tessera-runner-{index}")
+        self._spawn(self._heartbeat_loop, "tessera-heartbeat")
+        log.info("job runner %s: %d threads, heartbeat every %.1f s", self.consumer, self.threads,
+                 self.heartbeat_s)
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._workers.append(thread)
+
+    def stop(self, grace_s: float = 10.0) -> None:
+        """Stops claiming; running jobs get `grace_s` to finish, the rest are reclaimed by others later."""
+        self._stop.set()
+        deadline = time.monotonic() + grace_s
+        for thread in self._workers:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def running(self) -> int:
+        with self._lock:
+            return len(self._running)
+
+    def _loop(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                claim = self.store.claim(self.consumer, BLOCK_S)
+                failures = 0
+            except redis.RedisError as err:
+                failures += 1
+                log.warning("job queue unreachable (%s); retrying", err)
+                self._stop.wait(min(5.0, 0.2 * 2 ** min(failures, 5)))
+                continue
+            if claim is not None:
+                self._run(claim)
+
+    def _run(self, claim: Claim) -> None:
+        with self._lock:
+            self._running[claim.message_id] = claim
+        try:
+            finished = self._finish(claim, *self._outcome(claim))
+        finally:
+            with self._lock:
+                self._running.pop(claim.message_id, None)
+        # Only the owner acknowledges: a lost entry is pending under the consumer that took it over.
+        if finished:
+            self._retrying(lambda: self.store.ack(claim.message_id), "acknowledge")
+
+    def _outcome(self, claim: Claim) -> tuple[Outcome | None, ApiError | None]:
+        if claim.task is None:
+            return None, ApiError(410, "input_expired", "The photo expired before it could be restyled; "
+                                                        "please upload it again.")
+        if claim.attempt > 1:
+            log.info("job %s: attempt %d (its previous runner stopped)", claim.job_id, claim.attempt)
+        try:
+            return self.execute(claim.task, lambda done, total: self._progress(claim, done, total)), None
+        except ApiError as err:
+            return None, err
+        except Exception:
+            log.exception("job %s failed", claim.job_id)
+            return None, internal_error()
+
+    def _progress(self, claim: Claim, done: int, total: int) -> None:
+        try:
+            self.store.progress(claim, done, total)
+        except redis.RedisError as err:  # progress is advisory; the result is what must get through
+            log.warning("job %s: progress not recorded (%s)", claim.job_id, err)
+
+    def _finish(self, claim: Claim, outcome: Outcome | None, error: ApiError | None) -> bool | None:
+        """Writes the result; True when written, False when another consumer owns the job now, None when
+        Redis stayed unreachable (the entry stays pending and is run again later)."""
+        if outcome is not None:
+            written = self._retrying(lambda: self.store.finish(claim, outcome), "store the result of")
+        else:
+            written = self._retrying(lambda: self.store.fail(claim, error), "record the failure of")
+        if written is False:
+            log.warning("job %s was taken over by another consumer; dropping this result", claim.job_id)
+        return written
+
+    def _retrying(self, action: Callable[[], object], what: str):
+        deadline = time.monotonic() + FINISH_RETRY_S
+        delay = 0.1
+        while True:
+            try:
+                return action()
+            except redis.RedisError as err:
+                if time.monotonic() > deadline:
+                    log.error("could not %s a job for %.0f s (%s); leaving it to be run again", what,
+                              FINISH_RETRY_S, err)
+                    return None
+                time.sleep(delay)
+                delay = min(2.0, delay * 2)
+
+    def _heartbeat_loop(self) -> None:
+        while not self._stop.wait(self.heartbeat_s):
+            with self._lock:
+                ids = list(self._running)
+            try:
+                lost = self.store.heartbeat(self.consumer, ids)
+            except redis.RedisError as err:
+                log.warning("heartbeat failed (%s)", err)
+                continue
+            for message_id in lost:
+                log.warning("queue entry %s was reclaimed by another consumer", message_id)

@@ -1,0 +1,76 @@
+"""A restyle task as data: what a queued job needs to run anywhere (a gateway replica or a worker).
+
+A task carries the validated upload as its encoded bytes, not decoded pixels: it crosses process
+boundaries through the job store, and a queued photo costs its file size, not width x height x 3.
+The worker decodes it when the job starts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+
+from bff import images
+from bff.errors import ApiError, from_grpc
+from bff.jobs import Outcome, Progress
+from tessera.client import TesseraClient, TesseraError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RestyleTask:
+    """One photo to restyle; `image` is a PNG, JPEG or WebP file already checked at the door."""
+
+    style: str
+    strength: float  # 0 (the original) .. 1 (fully styled)
+    format: str  # output format: "png", "jpeg" or "webp"
+    filename: str  # download name of the result, e.g. "holiday-mosaic.jpg"
+    image: bytes
+
+    def options_json(self) -> str:
+        """Everything but the image, as JSON (the image travels as its own binary value)."""
+        options = asdict(self)
+        del options["image"]
+        return json.dumps(options)
+
+    @classmethod
+    def from_parts(cls, options_json: str | bytes, image: bytes) -> RestyleTask:
+        """The inverse of options_json() plus the image; raises ValueError on a malformed record."""
+        options = json.loads(options_json)
+        return cls(style=str(options["style"]), strength=float(options["strength"]),
+                   format=str(options["format"]), filename=str(options["filename"]), image=image)
+
+
+def run_task(task: RestyleTask, client: TesseraClient, max_pixels: int, timeout_s: float,
+             progress: Progress) -> Outcome:
+    """Decodes, restyles and encodes one photo; raises ApiError with the sentence a person should read
+    (422 for a photo that turns out damaged, the mapped gRPC status for a server refusal)."""
+
+    started = time.monotonic()
+    pixels = images.decode_upload(task.image, max_pixels).pixels
+    try:
+        result = client.stylize(pixels, task.style, strength=task.strength, progress=progress, timeout=timeout_s)
+    except TesseraError as err:
+        raise from_grpc(err.code, err.message) from None
+    data = images.encode(result.image, task.format)
+    height, width = pixels.shape[:2]
+    log.info("restyled %dx%d with %s v%d in %.2f s", width, height, task.style, result.version,
+             time.monotonic() - started)
+    return Outcome(data=data, mime_type=images.FORMATS[task.format], filename=task.filename,
+                   version=result.version)
+
+
+def error_fields(err: ApiError) -> dict[str, str]:
+    """An ApiError as flat string fields (for a Redis hash or a JSON record)."""
+    return {"status": str(err.status), "error": err.error, "message": err.message,
+            "retry_after": "" if err.retry_after is None else str(err.retry_after)}
+
+
+def error_from_fields(fields: dict[str, str]) -> ApiError:
+    """The inverse of error_fields()."""
+    retry = fields.get("retry_after") or ""
+    return ApiError(int(fields.get("status") or 500), fields.get("error") or "internal_error",
+                    fields.get("message") or "The job failed.", retry_after=int(retry) if retry else None)

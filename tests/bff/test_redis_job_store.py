@@ -1,0 +1,159 @@
+"""bff.redis_jobs.RedisJobStore on fakeredis (with its Lua engine): the queue, ownership, progress
+events, results and expiry, without processes. tests/bff/test_replicas.py runs it on a real Redis."""
+
+from __future__ import annotations
+
+import time
+
+import fakeredis
+import pytest
+
+from bff.errors import ApiError
+from bff.jobs import Outcome
+from bff.redis_jobs import RedisJobStore
+from bff.tasks import RestyleTask
+from tests.support.redis_server import running_redis
+
+TASK = RestyleTask(style="tiny-sepia", strength=0.5, format="png", filename="a-tiny-sepia.png", image=b"\x89PNG...")
+OUTCOME = Outcome(data=b"result", mime_type="image/png", filename="a-tiny-sepia.png", version=2)
+
+
+@pytest.fixture
+def server():
+    return fakeredis.FakeServer()
+
+
+def make_store(server, **overrides) -> RedisJobStore:
+    settings = {"ttl_s": 60, "max_queued": 3, "claim_idle_s": 0.2, **overrides}
+    return RedisJobStore("redis://unused", client=fakeredis.FakeRedis(server=server), **settings)
+
+
+@pytest.fixture
+def store(server):
+    return make_store(server)
+
+
+def test_a_task_round_trips_through_the_queue(store):
+    job = store.submit_task(TASK)
+    assert job.snapshot() == {"id": job.id, "state": "queued", "done": 0, "total": 0}
+    claim = store.claim("c1", block_s=0.1)
+    assert claim.job_id == job.id and claim.attempt == 1 and claim.task == TASK
+    assert store.progress(claim, 1, 4) and job.snapshot()["done"] == 1
+    assert store.finish(claim, OUTCOME)
+    store.ack(claim.message_id)
+    assert job.snapshot() == {"id": job.id, "state": "done", "done": 4, "total": 4, "version": 2}
+    assert job.outcome == OUTCOME and job.error is None
+    assert store.queue_depth() == 0 and store.claim("c1", block_s=0.05) is None
+
+
+def test_another_store_on_the_same_redis_sees_the_job(server, store):
+    job = store.submit_task(TASK)
+    other = make_store(server)
+    assert other.get(job.id).snapshot()["state"] == "queued"
+    assert other.get("no-such-job") is None
+
+
+def test_events_replay_from_any_event_id(store):
+    job = store.submit_task(TASK)
+    first_id, snap = job.wait(None, timeout=0)
+    claim = store.claim("c1", block_s=0.1)
+    for done in (1, 2):
+        store.progress(claim, done, 2)
+    store.finish(claim, OUTCOME)
+    # A client that saw only the first event resumes from its id and gets the newest state at once.
+    resumed_id, resumed = job.wait(first_id, timeout=1)
+    assert resumed_id > first_id and resumed["state"] == "done"
+    # One that already saw the last event waits, then hears nothing new.
+    started = time.monotonic()
+    assert job.wait(resumed_id, timeout=0.2) == (resumed_id, resumed)
+    assert time.monotonic() - started >= 0.15
+
+
+def test_a_failure_keeps_its_status_and_message(store):
+    job = store.submit_task(TASK)
+    claim = store.claim("c1", block_s=0.1)
+    assert store.fail(claim, ApiError(422, "undecodable_image", "The image is damaged.", retry_after=None))
+    assert job.snapshot()["status"] == 422 and job.snapshot()["message"] == "The image is damaged."
+    error = job.error
+    assert (error.status, error.error, error.message) == (422, "undecodable_image", "The image is damaged.")
+    assert job.outcome is None
+
+
+def test_a_stale_entry_is_reclaimed_and_only_the_new_owner_finishes(store):
+    job = store.submit_task(TASK)
+    first = store.claim("dead", block_s=0.1)
+    time.sleep(0.3)  # past claim_idle_s with no heartbeat
+    second = store.claim("alive", block_s=0.1)
+    assert second.job_id == job.id and second.attempt == 2
+    assert store.heartbeat("dead", [first.message_id]) == [first.message_id]  # it learns it lost the job
+    assert not store.progress(first, 3, 4)
+    assert not store.finish(first, Outcome(b"stale", "image/png", "x.png", 1))
+    assert store.finish(second, OUTCOME)
+    assert job.outcome.data == b"result"
+    assert not store.fail(first, ApiError(500, "internal_error", "late"))  # a finished job stays finished
+    assert job.snapshot()["state"] == "done"
+
+
+def test_a_heartbeat_keeps_a_running_entry_from_being_reclaimed(store):
+    store.submit_task(TASK)
+    claim = store.claim("busy", block_s=0.1)
+    for _ in range(4):
+        time.sleep(0.1)
+        assert store.heartbeat("busy", [claim.message_id]) == []
+    assert store.claim("other", block_s=0.05) is None
+
+
+def test_the_queue_refuses_work_beyond_its_bound(store):
+    store.submit_tasks([TASK, TASK])
+    with pytest.raises(ApiError) as err:
+        store.submit_tasks([TASK, TASK])  # all or none
+    assert err.value.status == 429 and err.value.retry_after
+    assert store.queue_depth() == 2
+    store.submit_task(TASK)
+
+
+def test_a_finished_job_expires_after_the_ttl(server):
+    store = make_store(server, ttl_s=1)
+    job = store.submit_task(TASK)
+    claim = store.claim("c1", block_s=0.1)
+    store.finish(claim, OUTCOME)
+    assert 0 < store.redis.ttl(f"tessera:job:{job.id}:result") <= 1
+    assert store.redis.ttl(f"tessera:job:{job.id}") <= 1
+    assert not store.redis.exists(f"tessera:job:{job.id}:input")  # the upload is dropped at once
+
+
+def test_a_job_whose_input_expired_is_claimed_without_a_task(store):
+    job = store.submit_task(TASK)
+    store.redis.delete(f"tessera:job:{job.id}:input")
+    assert store.claim("c1", block_s=0.1).task is None
+
+
+def test_an_entry_for_an_expired_job_is_dropped(store):
+    job = store.submit_task(TASK)
+    store.discard(job.id)
+    assert store.claim("c1", block_s=0.1) is None
+    assert store.queue_depth() == 0
+
+
+def test_an_unreachable_redis_is_a_503():
+    store = RedisJobStore("redis://127.0.0.1:1/0", ttl_s=60, max_queued=3)
+    with pytest.raises(ApiError) as err:
+        store.submit_task(TASK)
+    assert err.value.status == 503 and "job store" in err.value.message
+
+
+def test_queued_and_running_jobs_survive_kill_9_of_a_real_redis(tmp_path):
+    with running_redis(tmp_path) as server:
+        store = RedisJobStore(server.url, ttl_s=60, max_queued=30, claim_idle_s=0.2)
+        jobs = store.submit_tasks([TASK] * 20)
+        running = store.claim("dead", block_s=0.5)
+        server.kill()
+        with pytest.raises(ApiError) as err:
+            jobs[0].snapshot()
+        assert err.value.status == 503
+        server.start()  # same port, same append-only file
+        assert [job.snapshot()["state"] for job in jobs].count("queued") == 19
+        time.sleep(0.3)
+        reclaimed = store.claim("alive", block_s=0.5)
+        assert reclaimed.job_id == running.job_id and reclaimed.attempt == 2 and reclaimed.task == TASK
+        store.shutdown()
