@@ -19,6 +19,7 @@ import onnxruntime as ort
 import torch
 
 from tessera.client import TesseraClient
+from tessera.pixels import rgb8_to_nchw
 from tessera.registry import CONTEXT_INPUT, INPUT_NAME, OUTPUT_NAME, write_version
 from tests.support.server import running_server
 
@@ -81,7 +82,7 @@ def _raw_ort(model_path: Path, photo: np.ndarray) -> float:
     options = ort.SessionOptions()
     options.intra_op_num_threads = THREADS
     session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-    x = (photo.astype(np.float32).transpose(2, 0, 1)[None] / 127.5) - 1
+    x = rgb8_to_nchw(photo)
     feeds = {INPUT_NAME: x, CONTEXT_INPUT: np.zeros((1, 6), dtype=np.float32)}
     return _best_seconds(lambda: session.run(None, feeds))
 

@@ -1,14 +1,49 @@
-"""Conversions between RGB8 pixels and the generator's float32 NCHW [-1, 1] convention, shared by the
-server, the trainer's export checks and the tests, so all of them pad and quantize alike."""
+"""The one pixel convention: RGB8 pixels (uint8, 0..255) and the generator's float32 values in
+[-1, 1], with the conversions both ways. The server, the client's tests, the trainer, its export
+checks and the benchmarks all use these functions, so every path quantizes alike.
+
+Quantizing rounds to the nearest integer (ties to even, `np.rint`) after clipping to [0, 255].
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 
+def rgb8_to_signed(pixels: np.ndarray) -> np.ndarray:
+    """uint8 values 0..255 of any shape and layout -> float32 in [-1, 1], same shape."""
+    return pixels.astype(np.float32) / 127.5 - 1.0
+
+
+def signed_to_rgb8(values: np.ndarray) -> np.ndarray:
+    """Float values in [-1, 1] (any shape and layout; outside values are clipped) -> uint8, same shape."""
+    return quantize(signed_to_255(values))
+
+
+def signed_to_255(values: np.ndarray) -> np.ndarray:
+    """Float values in [-1, 1] -> float32 on the 0..255 scale (not yet clipped or rounded), same shape."""
+    return (np.asarray(values, dtype=np.float32) + 1.0) * 127.5
+
+
+def quantize(values: np.ndarray) -> np.ndarray:
+    """Float values on the 0..255 scale -> uint8: clipped, rounded to nearest (ties to even)."""
+    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+
+
 def rgb8_to_chw(pixels: np.ndarray) -> np.ndarray:
     """HxWx3 uint8 -> 3xHxW float32 in [-1, 1]."""
-    return (pixels.astype(np.float32).transpose(2, 0, 1) / 127.5) - 1.0
+    return rgb8_to_signed(pixels.transpose(2, 0, 1))
+
+
+def rgb8_to_nchw(pixels: np.ndarray) -> np.ndarray:
+    """HxWx3 (or NxHxWx3) uint8 -> 1x3xHxW (or Nx3xHxW) float32 in [-1, 1], contiguous."""
+    batch = pixels[None] if pixels.ndim == 3 else pixels
+    return np.ascontiguousarray(rgb8_to_signed(batch.transpose(0, 3, 1, 2)))
+
+
+def chw_to_rgb8(chw: np.ndarray) -> np.ndarray:
+    """3xHxW float in [-1, 1] -> HxWx3 uint8."""
+    return signed_to_rgb8(chw.transpose(1, 2, 0))
 
 
 MIN_EDGE = 16
@@ -33,7 +68,7 @@ def pad_to_multiple(chw: np.ndarray, multiple: int, min_edge: int = MIN_EDGE) ->
 def blend_to_rgb8(styled_chw: np.ndarray, original: np.ndarray, strength: float) -> np.ndarray:
     """Mix styled output (3xHxW in [-1, 1]) with the original HxWx3 uint8 pixels by `strength`
     (1 = fully styled) and quantize to HxWx3 uint8."""
-    styled = (styled_chw.transpose(1, 2, 0) + 1.0) * 127.5
+    styled = signed_to_255(styled_chw.transpose(1, 2, 0))
     if strength < 1.0:
         styled = strength * styled + (1.0 - strength) * original.astype(np.float32)
-    return np.clip(np.rint(styled), 0, 255).astype(np.uint8)
+    return quantize(styled)

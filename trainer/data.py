@@ -23,6 +23,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from tessera.imageio import make_thumbnail
+from tessera.pixels import rgb8_to_nchw
 from trainer.compact import image_context
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".ppm"}
@@ -65,8 +66,7 @@ def load_image(path: Path) -> Image.Image:
 
 def to_tensor(images: list[np.ndarray]) -> torch.Tensor:
     """uint8 HxWx3 arrays -> float32 NCHW tensor in [-1, 1]."""
-    arr = np.stack(images).astype(np.float32) / 127.5 - 1.0
-    return torch.from_numpy(arr.transpose(0, 3, 1, 2).copy())
+    return torch.from_numpy(rgb8_to_nchw(np.stack(images)))
 
 
 class Sampler:

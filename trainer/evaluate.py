@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from tessera.pixels import rgb8_to_chw, rgb8_to_signed
 from trainer import metrics
 from trainer.config import TrainConfig
 from trainer.data import DataError, list_images, load_image
@@ -71,7 +72,7 @@ def _shrink(im: Image.Image, max_side: int) -> np.ndarray:
 
 
 def to_chw(rgb8: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(rgb8.astype(np.float32).transpose(2, 0, 1) / 127.5 - 1.0)
+    return torch.from_numpy(rgb8_to_chw(rgb8))
 
 
 def generate(net: torch.nn.Module, images: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -194,7 +195,8 @@ def unpaired_figures(dir_b: Path, opts: EvalOptions, inputs: list[torch.Tensor],
     references = [torch.from_numpy(x.transpose(2, 0, 1).copy()) for x in _reference_images(dir_b, opts.max_side)]
     size = _crop_size(opts, inputs, references)
     crop_in, crop_out = metrics.aligned_crops([inputs, outputs], opts.crops, size, opts.seed)
-    crop_ref = metrics.random_crops(references, opts.crops, size, opts.seed + 1).float() / 127.5 - 1.0
+    ref_rgb8 = metrics.random_crops(references, opts.crops, size, opts.seed + 1)
+    crop_ref = torch.from_numpy(rgb8_to_signed(ref_rgb8.numpy()))
     feats = load_effnet_lite0_features()
     f_in, f_out, f_ref = (_features(feats, c) for c in (crop_in, crop_out, crop_ref))
     values = {

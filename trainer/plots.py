@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from tessera.pixels import signed_to_rgb8
+
 # Distinct, colour-blind-friendly line colours (Okabe-Ito).
 _COLOURS = [(0, 114, 178), (230, 159, 0), (0, 158, 115), (204, 121, 167), (86, 180, 233), (213, 94, 0),
             (240, 228, 66), (0, 0, 0)]
@@ -16,8 +18,7 @@ _COLOURS = [(0, 114, 178), (230, 159, 0), (0, 158, 115), (204, 121, 167), (86, 1
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """[-1, 1] NCHW -> uint8 NHWC."""
-    arr = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5 + 0.5).to(torch.uint8)
-    return arr.permute(0, 2, 3, 1).numpy()
+    return signed_to_rgb8(images.detach().float().cpu().numpy()).transpose(0, 2, 3, 1)
 
 
 def save_grid(columns: list[torch.Tensor], path: Path, max_rows: int = 4) -> None:

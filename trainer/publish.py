@@ -18,7 +18,7 @@ from PIL import Image, ImageOps
 
 from tessera import registry
 from tessera.imageio import make_thumbnail
-from tessera.pixels import rgb8_to_chw
+from tessera.pixels import chw_to_rgb8, rgb8_to_chw, rgb8_to_nchw
 from tessera.tiling import DEFAULT_TILE_SIZE, MAX_HALO, round_up
 from trainer import onnx_export, tensorrt_build
 from trainer.halo import measure_halo, measure_size_multiple
@@ -110,7 +110,7 @@ def _onnx_runner(out_dir: Path, rgb8: np.ndarray, has_context: bool, thumbnail_s
     generator = onnx_export.session(out_dir / "model.onnx")
     context = None
     if has_context:
-        thumb = make_thumbnail(rgb8, thumbnail_size).astype(np.float32).transpose(2, 0, 1)[None] / 127.5 - 1
+        thumb = rgb8_to_nchw(make_thumbnail(rgb8, thumbnail_size))
         context = onnx_export.session(out_dir / "context.onnx").run(None, {registry.THUMBNAIL_INPUT: thumb})[0]
 
     def run(batch: np.ndarray) -> np.ndarray:
@@ -147,13 +147,13 @@ def write_preview(out_dir: Path, photo: np.ndarray, multiple: int, has_context: 
     """preview.jpg: the photo at ~256 px beside its stylisation, computed by the exported ONNX files."""
     side = round_up(PREVIEW_SIZE, multiple)
     before = ImageOps.fit(Image.fromarray(photo).convert("RGB"), (side, side), Image.BICUBIC)
-    x = np.asarray(before, np.float32).transpose(2, 0, 1)[None] / 127.5 - 1.0
+    x = rgb8_to_nchw(np.asarray(before))
     feeds = {registry.INPUT_NAME: x}
     if has_context:
         context = onnx_export.session(out_dir / "context.onnx").run(None, {registry.THUMBNAIL_INPUT: x})[0]
         feeds[registry.CONTEXT_INPUT] = context
     y = onnx_export.session(out_dir / "model.onnx").run(None, feeds)[0][0]
-    after = Image.fromarray(np.clip((y.transpose(1, 2, 0) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8))
+    after = Image.fromarray(chw_to_rgb8(y))
     canvas = Image.new("RGB", (2 * side, side))
     canvas.paste(before, (0, 0))
     canvas.paste(after, (side, 0))

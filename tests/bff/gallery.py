@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 from skimage import data as skdata
 
+from tessera.pixels import rgb8_to_nchw, signed_to_rgb8
 from tessera.registry import write_version
 from tests.support.tiny_model import TinyGenerator, export_onnx, tiny_manifest
 
@@ -42,10 +43,10 @@ class ToneGenerator(TinyGenerator):
 def preview_jpeg(model: torch.nn.Module, size: int = 192) -> bytes:
     """A preview like the trainer's: the astronaut's face beside the model's output, "before | after"."""
     photo = Image.fromarray(skdata.astronaut()).crop((120, 20, 340, 240)).resize((size, size))
-    x = torch.from_numpy(np.asarray(photo, np.float32) / 127.5 - 1).permute(2, 0, 1)[None]
+    x = torch.from_numpy(rgb8_to_nchw(np.asarray(photo)))
     with torch.no_grad():
         y = model.eval()(x)[0].permute(1, 2, 0).numpy()
-    after = ((y + 1) * 127.5).clip(0, 255).astype(np.uint8)
+    after = signed_to_rgb8(y)
     buffer = io.BytesIO()
     Image.fromarray(np.concatenate([np.asarray(photo), after], axis=1)).save(buffer, "JPEG", quality=85)
     return buffer.getvalue()

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from tessera.pixels import rgb8_to_chw
 from trainer.data import (
     Augment,
     DataError,
@@ -95,7 +96,7 @@ def test_context_describes_the_whole_input_image_not_the_crop(paired_dirs):
     source = PairedFolders(*paired_dirs, Augment(crop=16, load=0, flip=False), with_context=True)
     batch = source.batch(step=0)
     whole_a = load_image(source.pairs[source.sampler.index(0)][0])
-    pixels = torch.from_numpy(np.asarray(whole_a, dtype=np.float32) / 127.5 - 1).permute(2, 0, 1)
+    pixels = torch.from_numpy(rgb8_to_chw(np.asarray(whole_a)))
     expected = torch.cat([pixels.mean(dim=(1, 2)), pixels.std(dim=(1, 2), unbiased=False)])
     torch.testing.assert_close(batch["context"][0], expected)
     assert not torch.allclose(batch["context"], image_context(batch["A"]))

@@ -6,6 +6,7 @@ import torch
 from PIL import Image
 from skimage import data
 
+from tessera.pixels import rgb8_to_nchw
 from trainer.effnet_lite0 import load_effnet_lite0, load_effnet_lite0_features, pooled_features
 
 CAT_CLASSES = {281, 282, 283, 284, 285}  # tabby, tiger cat, Persian, Siamese, Egyptian cat
@@ -18,8 +19,7 @@ def _center_224(image: np.ndarray) -> torch.Tensor:
     scale = 256 / min(im.size)
     im = im.resize((round(im.width * scale), round(im.height * scale)), Image.BICUBIC)
     left, top = (im.width - 224) // 2, (im.height - 224) // 2
-    a = np.asarray(im.crop((left, top, left + 224, top + 224)), np.float32) / 127.5 - 1.0
-    return torch.from_numpy(a).permute(2, 0, 1)[None]
+    return torch.from_numpy(rgb8_to_nchw(np.asarray(im.crop((left, top, left + 224, top + 224)))))
 
 
 @pytest.fixture(scope="module")

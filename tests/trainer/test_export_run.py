@@ -8,6 +8,7 @@ import torch
 
 from tessera.client import TesseraClient
 from tessera.imageio import make_thumbnail
+from tessera.pixels import rgb8_to_chw, rgb8_to_nchw
 from tessera.registry import read_manifest, read_style_meta, verify_checksums
 from tests.support.server import running_server
 from trainer.cli import main
@@ -71,13 +72,13 @@ def test_exported_version_is_served_like_pytorch(exported):
     run, version = exported
     net, _ = load_generator(run)
     rgb = np.random.default_rng(0).integers(0, 256, (300, 340, 3), dtype=np.uint8)
-    x = torch.from_numpy(rgb.astype(np.float32).transpose(2, 0, 1) / 127.5 - 1)[None]
-    thumb = make_thumbnail(rgb, THUMBNAIL).astype(np.float32).transpose(2, 0, 1)[None] / 127.5 - 1
+    x = torch.from_numpy(rgb8_to_nchw(rgb))
+    thumb = rgb8_to_nchw(make_thumbnail(rgb, THUMBNAIL))
     with torch.no_grad():
         expected = net(x, image_context(torch.from_numpy(thumb)))[0]
     with running_server(version.parent.parent) as address, TesseraClient(address, timeout=60) as client:
         served = client.stylize(rgb, "negative", tile_size=128).image
-    served_chw = torch.from_numpy(served.astype(np.float32).transpose(2, 0, 1) / 127.5 - 1)
+    served_chw = torch.from_numpy(rgb8_to_chw(served))
     assert psnr(served_chw, expected) >= 45
 
 

@@ -11,6 +11,7 @@ from skimage import data
 
 from tessera.client import TesseraClient
 from tessera.imageio import make_thumbnail
+from tessera.pixels import chw_to_rgb8, rgb8_to_chw
 from tessera.registry import read_manifest, verify_checksums
 from tests.support.server import running_server
 from trainer import import_cyclegan
@@ -24,11 +25,11 @@ THUMBNAIL = 256  # the manifest's thumbnail_size: the server shrinks the client'
 
 
 def _chw(rgb8: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(rgb8.astype(np.float32).transpose(2, 0, 1) / 127.5 - 1.0)
+    return torch.from_numpy(rgb8_to_chw(rgb8))
 
 
 def _to_rgb8(chw: torch.Tensor) -> np.ndarray:
-    return np.clip(np.rint((chw.numpy().transpose(1, 2, 0) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    return chw_to_rgb8(chw.numpy())
 
 
 def _photo(width: int, height: int) -> np.ndarray:
