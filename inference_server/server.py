@@ -13,13 +13,14 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from inference_server.admin import AdminAuthInterceptor, AdminServicer
+from inference_server.admission import ImageCallSlots
 from inference_server.batcher import BatchSettings
 from inference_server.config import ServerConfig
 from inference_server.metrics import ServerMetrics
 from inference_server.model_store import ModelStore
 from inference_server.model_version import LoadSettings, load_version
-from inference_server.servicer import StyleTransferServicer
-from inference_server.tile_session import StreamLimits
+from inference_server.servicer import ServicerSettings, StyleTransferServicer
+from inference_server.tile_stream import StreamLimits
 from tessera.client import MAX_MESSAGE_BYTES
 from tessera.v1 import admin_pb2, style_transfer_pb2
 from tessera.v1 import admin_pb2_grpc as apb_grpc
@@ -70,8 +71,10 @@ def start(config: ServerConfig, metrics: ServerMetrics) -> _Running:
                        on_change=lambda s: _report(s, health_servicer, metrics))
     store.refresh()
     interceptors = [AdminAuthInterceptor(config.admin_token)] if config.admin_token else []
-    # Room above the image-call cap, so health checks, ListStyles and admin calls answer at full load.
-    max_rpcs = config.max_streams + CONTROL_RPC_HEADROOM
+    slots = ImageCallSlots(config.max_streams, config.max_streams)
+    # Room above the image calls' handler threads, so health checks, ListStyles and admin calls answer
+    # at full load.
+    max_rpcs = slots.max_threads + CONTROL_RPC_HEADROOM
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_rpcs, thread_name_prefix="rpc"),
         interceptors=interceptors,
@@ -79,9 +82,8 @@ def start(config: ServerConfig, metrics: ServerMetrics) -> _Running:
         options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                  ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)],
     )
-    limits = StreamLimits(max_image_pixels=config.max_image_pixels, default_tile_size=config.default_tile_size,
-                          idle_seconds=config.stream_idle_seconds)
-    servicer = StyleTransferServicer(store, limits, metrics, max_image_calls=config.max_streams)
+    limits = StreamLimits(max_image_pixels=config.max_image_pixels, idle_seconds=config.stream_idle_seconds)
+    servicer = StyleTransferServicer(store, ServicerSettings(limits, config.default_tile_size, slots), metrics)
     pb_grpc.add_StyleTransferServicer_to_server(servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [STYLE_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]

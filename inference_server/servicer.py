@@ -1,4 +1,4 @@
-"""The StyleTransfer servicer: decodes requests, calls the plain functions, builds replies."""
+"""The StyleTransfer servicer: decodes requests, calls the engine through its two adapters, builds replies."""
 
 from __future__ import annotations
 
@@ -6,81 +6,83 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import grpc
 
+from inference_server.admission import ImageCallSlots
+from inference_server.engine import ImageJob
+from inference_server.errors import CallCancelled, CallError, InvalidRequest
 from inference_server.metrics import ServerMetrics
 from inference_server.model_store import ModelStore, StyleNotFound, StyleUnavailable
-from inference_server.style_info import style_info
-from inference_server.tile_session import StreamAbort, StreamLimits, TileSession, check_header, tiling_info
-from inference_server.unary import stylize_image
+from inference_server.style_info import style_info, tiling_info
+from inference_server.tile_stream import StreamLimits, TileStream, image_spec
+from inference_server.unary import decode_request, stylize_decoded
 from tessera.v1 import style_transfer_pb2 as pb
 from tessera.v1 import style_transfer_pb2_grpc as pb_grpc
 
 
-class StyleTransferServicer(pb_grpc.StyleTransferServicer):
-    """``max_image_calls`` caps the StylizeTiles and Stylize calls running at once; the server's own
-    RPC cap sits above it, so health checks, ListStyles and admin calls still answer at full load."""
+@dataclass(frozen=True)
+class ServicerSettings:
+    """What the servicer needs from the server's configuration."""
 
-    def __init__(self, store: ModelStore, limits: StreamLimits, metrics: ServerMetrics,
-                 max_image_calls: int = 32) -> None:
+    limits: StreamLimits
+    default_tile_size: int
+    slots: ImageCallSlots
+
+
+class StyleTransferServicer(pb_grpc.StyleTransferServicer):
+    """Image calls take a slot from ``settings.slots``; the server's own RPC cap sits above them, so
+    health checks, ListStyles and admin calls still answer at full load."""
+
+    def __init__(self, store: ModelStore, settings: ServicerSettings, metrics: ServerMetrics) -> None:
         self._store = store
-        self._limits = limits
+        self._settings = settings
+        self._limits = settings.limits
         self._metrics = metrics
-        self._max_image_calls = max_image_calls
-        self._image_calls = threading.BoundedSemaphore(max_image_calls)
 
     def ListStyles(self, request: pb.ListStylesRequest, context: grpc.ServicerContext) -> pb.ListStylesResponse:
-        styles = [style_info(s, self._limits.default_tile_size) for s in self._store.styles()]
+        styles = [style_info(s, self._settings.default_tile_size) for s in self._store.styles()]
         self._metrics.requests.labels("ListStyles", "", "OK").inc()
         return pb.ListStylesResponse(styles=styles)
 
     def StylizeTiles(self, request_iterator: Iterator[pb.StylizeTilesRequest],
                      context: grpc.ServicerContext) -> Iterator[pb.StylizeTilesResponse]:
         first = next(request_iterator, None)
-        if first is None or not first.HasField("header"):
-            self._metrics.requests.labels("StylizeTiles", "", "INVALID_ARGUMENT").inc()
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                          "the first message of a StylizeTiles stream must be a StreamHeader")
-        header = first.header
-        with self._observed("StylizeTiles", header.style, context), self._image_call_slot(context):
-            check_header(header, self._limits)
-            with self._store.lease(header.style, header.version) as model:
-                session = TileSession(model, header, self._limits)
-                context.add_callback(session.cancel)
-                yield pb.StylizeTilesResponse(accepted=pb.StreamAccepted(
-                    style=model.style, version=model.version,
-                    tiling=tiling_info(model, self._limits.default_tile_size)))
-                tiles = self._metrics.tiles.labels(header.style, "OK")
-                try:
-                    for reply in session.results(request_iterator):
-                        tiles.inc()
-                        yield reply
-                except StreamAbort as abort:
-                    self._metrics.tiles.labels(header.style, abort.code.name).inc()
-                    raise
+        header = first.header if first is not None and first.HasField("header") else pb.StreamHeader()
+        with self._observed("StylizeTiles", header.style, context):
+            if first is None or not first.HasField("header"):
+                raise InvalidRequest("the first message of a StylizeTiles stream must be a StreamHeader")
+            with self._settings.slots.hold(context):
+                spec = image_spec(header, self._limits)
+                with self._store.lease(header.style, header.version) as model:
+                    stream = TileStream(ImageJob(model, spec), self._limits)
+                    context.add_callback(stream.cancel)
+                    yield pb.StylizeTilesResponse(accepted=pb.StreamAccepted(
+                        style=model.style, version=model.version,
+                        tiling=tiling_info(model, self._settings.default_tile_size)))
+                    yield from self._counted_tiles(header.style, stream.results(request_iterator))
 
     def Stylize(self, request: pb.StylizeRequest, context: grpc.ServicerContext) -> pb.StylizeResponse:
-        with self._observed("Stylize", request.style, context), self._image_call_slot(context):
+        ended = threading.Event()
+        context.add_callback(ended.set)
+        reply = None
+        with self._observed("Stylize", request.style, context), self._settings.slots.hold(context):
+            decoded = decode_request(request, self._limits.max_image_pixels)
             with self._store.lease(request.style, request.version) as model:
-                return stylize_image(model, request, self._limits)
+                reply = stylize_decoded(model, decoded, self._settings.default_tile_size,
+                                        self._limits.max_in_flight, ended)
+        return reply
 
-    @contextmanager
-    def _image_call_slot(self, context: grpc.ServicerContext):
-        """One of the ``max_image_calls`` slots for the duration of a call, or RESOURCE_EXHAUSTED at once.
-
-        The slot also comes back as soon as gRPC sees the call end (a client cancelling, a deadline),
-        not only once the handler's thread has unwound, which may lag on a loaded machine.
-        """
-        if not self._image_calls.acquire(blocking=False):
-            raise StreamAbort(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                              f"the server is busy: {self._max_image_calls} image calls are running; retry shortly")
-        slot = _HeldSlot(self._image_calls)
-        context.add_callback(slot.release)
+    def _counted_tiles(self, style: str, results: Iterator[pb.TileResult]) -> Iterator[pb.StylizeTilesResponse]:
+        tiles = self._metrics.tiles.labels(style, "OK")
         try:
-            yield
-        finally:
-            slot.release()
+            for result in results:
+                tiles.inc()
+                yield pb.StylizeTilesResponse(tile=result)
+        except CallError as error:
+            self._metrics.tiles.labels(style, error.code.name).inc()
+            raise
 
     @contextmanager
     def _observed(self, method: str, style: str, context: grpc.ServicerContext):
@@ -88,8 +90,8 @@ class StyleTransferServicer(pb_grpc.StyleTransferServicer):
         started, code, message = time.perf_counter(), grpc.StatusCode.OK, ""
         try:
             yield
-        except StreamAbort as abort:
-            code, message = abort.code, abort.message
+        except CallError as error:
+            code, message = error.code, error.message
         except StyleNotFound as exc:
             code, message = grpc.StatusCode.NOT_FOUND, str(exc)
         except StyleUnavailable as exc:
@@ -98,6 +100,8 @@ class StyleTransferServicer(pb_grpc.StyleTransferServicer):
             code = grpc.StatusCode.CANCELLED
             raise
         finally:
+            if code == grpc.StatusCode.CANCELLED or not context.is_active():
+                code = _ended_code(context, code)
             label = style if style in {s.meta.id for s in self._store.styles()} else ""
             self._metrics.requests.labels(method, label, code.name).inc()
             self._metrics.latency.labels(method, label).observe(time.perf_counter() - started)
@@ -105,17 +109,9 @@ class StyleTransferServicer(pb_grpc.StyleTransferServicer):
             context.abort(code, message)
 
 
-class _HeldSlot:
-    """A slot taken from a semaphore; the first ``release`` gives it back, later ones do nothing."""
-
-    def __init__(self, semaphore: threading.BoundedSemaphore):
-        self._semaphore = semaphore
-        self._lock = threading.Lock()
-        self._held = True
-
-    def release(self) -> None:
-        with self._lock:
-            if not self._held:
-                return
-            self._held = False
-        self._semaphore.release()
+def _ended_code(context: grpc.ServicerContext, code: grpc.StatusCode) -> grpc.StatusCode:
+    """A call that ended from outside counts as DEADLINE_EXCEEDED when its deadline passed, else CANCELLED."""
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= 0:
+        return grpc.StatusCode.DEADLINE_EXCEEDED
+    return grpc.StatusCode.CANCELLED if code in (grpc.StatusCode.OK, CallCancelled.code) else code

@@ -1,10 +1,24 @@
-"""Builds the StyleInfo messages that ListStyles and the admin RPCs return."""
+"""Builds the StyleInfo and TilingInfo messages that ListStyles, StylizeTiles and the admin RPCs return."""
 
 from __future__ import annotations
 
 from inference_server.model_store import StyleState
-from inference_server.tile_session import tiling_info
+from inference_server.model_version import LoadedVersion
+from tessera.tiling import MAX_TILE_SIZE, halo_for
 from tessera.v1 import style_transfer_pb2 as pb
+
+
+def tiling_info(model: LoadedVersion, default_tile_size: int) -> pb.TilingInfo:
+    tiling = model.tiling
+    return pb.TilingInfo(
+        halo=halo_for(tiling.halo, tiling.size_multiple),
+        size_multiple=tiling.size_multiple,
+        default_tile_size=default_tile_size,
+        max_tile_size=MAX_TILE_SIZE,
+        mode=pb.TILING_MODE_FEATHER if tiling.mode == "feather" else pb.TILING_MODE_CROP,
+        needs_thumbnail=tiling.needs_thumbnail,
+        thumbnail_size=tiling.thumbnail_size,
+    )
 
 
 def style_info(state: StyleState, default_tile_size: int) -> pb.StyleInfo:

@@ -1,13 +1,20 @@
-"""The unary Stylize call: decode a small image, run it through a TileSession, encode the result."""
+"""The unary Stylize adapter: decode a small image, cut it into regions for the engine, encode the result.
+
+Work stops within about one tile's time once the call ends (deadline, cancel, disconnect): no more
+regions are queued, and queued ones are dropped before the runtime sees them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections import deque
+from dataclasses import dataclass
 
-import grpc
+import numpy as np
 
+from inference_server.engine import ImageJob, ImageSpec, PendingRegion, check_image
+from inference_server.errors import CallCancelled, InvalidRequest
 from inference_server.model_version import LoadedVersion
-from inference_server.tile_session import StreamAbort, StreamLimits, TileSession
 from tessera.canvas import Canvas
 from tessera.imageio import (
     FORMATS,
@@ -19,50 +26,77 @@ from tessera.imageio import (
     open_image,
     to_rgb_array,
 )
-from tessera.tiling import Rect, padded_rect, plan_tiles
+from tessera.tiling import plan_tiles
 from tessera.v1 import style_transfer_pb2 as pb
 
 MAX_UNARY_PIXELS = 16_000_000
+# How often a wait for a region looks whether the call has ended meanwhile.
+_POLL_SECONDS = 0.05
 
 
-def decode_request(request: pb.StylizeRequest):
-    """(RGB8 pixels, output format) of a Stylize request, or StreamAbort saying what is wrong."""
+@dataclass(frozen=True)
+class DecodedRequest:
+    pixels: np.ndarray  # HxWx3 uint8
+    format: str  # 'png', 'jpeg' or 'webp': the reply's format
+    strength: float
+
+
+def decode_request(request: pb.StylizeRequest, max_pixels: int) -> DecodedRequest:
+    """The request's pixels and options, or InvalidRequest saying what is wrong."""
     if request.output_format and request.output_format not in FORMATS:
-        raise StreamAbort(grpc.StatusCode.INVALID_ARGUMENT,
-                          f"output_format {request.output_format!r} is not one of {', '.join(FORMATS)}")
-    if request.HasField("strength") and not 0.0 <= request.strength <= 1.0:
-        raise StreamAbort(grpc.StatusCode.INVALID_ARGUMENT, f"strength must be in [0, 1], got {request.strength}")
+        raise InvalidRequest(f"output_format {request.output_format!r} is not one of {', '.join(FORMATS)}")
+    strength = request.strength if request.HasField("strength") else 1.0
+    if not 0.0 <= strength <= 1.0:
+        raise InvalidRequest(f"strength must be in [0, 1], got {strength}")
     try:
-        image, fmt = open_image(request.image, MAX_UNARY_PIXELS)
+        image, fmt = open_image(request.image, min(MAX_UNARY_PIXELS, max_pixels))
         pixels = to_rgb_array(image)
     except ImageTooLargeError as exc:
-        raise StreamAbort(grpc.StatusCode.INVALID_ARGUMENT, f"{exc}; use StylizeTiles for large images") from None
+        raise InvalidRequest(f"{exc}; use StylizeTiles for large images") from None
     except ImageFormatError as exc:
-        raise StreamAbort(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
-    return pixels, request.output_format or fmt
+        raise InvalidRequest(str(exc)) from None
+    return DecodedRequest(pixels, request.output_format or fmt, strength)
 
 
-def stylize_image(model: LoadedVersion, request: pb.StylizeRequest, limits: StreamLimits) -> pb.StylizeResponse:
-    pixels, fmt = decode_request(request)
-    height, width = pixels.shape[:2]
-    thumb = make_thumbnail(pixels, model.tiling.thumbnail_size)
-    header = pb.StreamHeader(style=model.style, version=model.version, image_width=width, image_height=height,
-                             thumbnail=pb.RawImage(width=thumb.shape[1], height=thumb.shape[0], rgb=thumb.tobytes()))
-    if request.HasField("strength"):
-        header.strength = request.strength
-    session = TileSession(model, header, limits)
-    cores = plan_tiles(width, height, limits.default_tile_size)
-    canvas = Canvas(width, height, model.tiling.mode)
-    for reply in session.results(_tiles(pixels, cores, session.halo)):
-        r = reply.tile
-        canvas.add(Rect(r.x, r.y, r.width, r.height), r.rgb, cores[r.index])
-    return pb.StylizeResponse(image=encode_image(canvas.image(), fmt), mime_type=MIME_TYPES[fmt],
+def stylize_decoded(model: LoadedVersion, decoded: DecodedRequest, tile_size: int, window: int,
+                    ended: threading.Event) -> pb.StylizeResponse:
+    """Restyle a decoded image on `model`, at most `window` tiles queued at once; raises CallCancelled
+    once `ended` is set (the call is over), and the engine's errors."""
+    height, width = decoded.pixels.shape[:2]
+    check_image(width, height, decoded.strength, MAX_UNARY_PIXELS)
+    thumbnail = make_thumbnail(decoded.pixels, model.tiling.thumbnail_size) if model.tiling.needs_thumbnail else None
+    job = ImageJob(model, ImageSpec(width, height, decoded.strength, thumbnail=thumbnail))
+    image = _run(job, decoded.pixels, tile_size, window, ended)
+    return pb.StylizeResponse(image=encode_image(image, decoded.format), mime_type=MIME_TYPES[decoded.format],
                               version=model.version)
 
 
-def _tiles(pixels, cores: list[Rect], halo: int) -> Iterator[pb.StylizeTilesRequest]:
+def _run(job: ImageJob, pixels: np.ndarray, tile_size: int, window: int, ended: threading.Event) -> np.ndarray:
     height, width = pixels.shape[:2]
-    for index, core in enumerate(cores):
-        padded = padded_rect(core, halo, width, height)
-        yield pb.StylizeTilesRequest(tile=pb.Tile(index=index, x=core.x, y=core.y, width=core.width,
-                                                  height=core.height, rgb=pixels[padded.slices()].tobytes()))
+    canvas = Canvas(width, height, job.model.tiling.mode)
+    queued: deque[PendingRegion] = deque()
+    try:
+        for core in plan_tiles(width, height, tile_size):
+            while len(queued) >= window:
+                _place(canvas, queued.popleft(), ended)
+            if ended.is_set():
+                raise CallCancelled("the call ended before its image was done")
+            queued.append(job.stylize(core, pixels[job.padded(core).slices()]))
+        while queued:
+            _place(canvas, queued.popleft(), ended)
+    finally:
+        for region in queued:  # the call ended early: drop what the runtime has not started
+            region.cancel()
+    return canvas.image()
+
+
+def _place(canvas: Canvas, region: PendingRegion, ended: threading.Event) -> None:
+    while True:
+        if ended.is_set():
+            raise CallCancelled("the call ended before its image was done")
+        try:
+            styled = region.result(timeout=_POLL_SECONDS)
+        except TimeoutError:
+            continue
+        canvas.add(styled.rect, styled.rgb.tobytes(), region.core)
+        return

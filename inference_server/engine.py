@@ -1,0 +1,140 @@
+"""The server's one image path: one image, one leased model version, restyled region by region.
+
+Both RPCs are thin adapters over it (DESIGN.md §2): `StylizeTiles` (tile_stream.py) turns wire
+tiles into regions, unary `Stylize` (unary.py) cuts a decoded image into regions itself. Everything
+here is numpy: no protobuf message crosses this module's boundary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+import numpy as np
+
+from inference_server.errors import InferenceFailed, InvalidRequest
+from inference_server.model_version import LoadedVersion
+from tessera.pixels import blend_to_rgb8
+from tessera.tiling import MAX_HALO, Rect, core_error, crop_core, halo_for, padded_rect
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """What a call says about its image before any pixel arrives.
+
+    `halo` 0 means the model's own; `thumbnail` is the whole image as HxWx3 uint8 (any size; the model
+    shrinks it), needed by models with image-wide statistics.
+    """
+
+    width: int
+    height: int
+    strength: float = 1.0
+    halo: int = 0
+    thumbnail: np.ndarray | None = None
+
+
+def check_image(width: int, height: int, strength: float, max_pixels: int) -> None:
+    """Raise InvalidRequest for an image size or strength no model can serve, before any lease."""
+    if width < 1 or height < 1:
+        raise InvalidRequest(f"image size {width}x{height} must be at least 1x1")
+    pixels = width * height
+    if pixels > max_pixels:
+        # INVALID_ARGUMENT, not RESOURCE_EXHAUSTED: resending the same image can never succeed, and
+        # clients retry RESOURCE_EXHAUSTED (the server is busy) with backoff.
+        raise InvalidRequest(f"a {width}x{height} image ({pixels:,} pixels) exceeds the server's limit of "
+                             f"{max_pixels:,} pixels")
+    if not 0.0 <= strength <= 1.0:
+        raise InvalidRequest(f"strength must be in [0, 1], got {strength}")
+
+
+@dataclass(frozen=True)
+class Region:
+    """Styled pixels: `rgb` (rect.height x rect.width x 3 uint8) lies at `rect` in the image, which is
+    the core for tile-safe models (mode crop) and the padded rectangle for feather mode."""
+
+    rect: Rect
+    rgb: np.ndarray
+
+
+class PendingRegion:
+    """A region queued for inference. `result()` crops and blends it in the caller's thread, so the
+    batcher's thread only runs the model."""
+
+    def __init__(self, job: ImageJob, core: Rect, padded: Rect, pixels: np.ndarray, future: Future) -> None:
+        self.core, self.padded = core, padded
+        self._job, self._pixels, self._future = job, pixels, future
+
+    def add_done_callback(self, callback: Callable[[PendingRegion], None]) -> None:
+        self._future.add_done_callback(lambda _: callback(self))
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    def cancel(self) -> bool:
+        """Drop the region if the batcher has not started it; True when it was dropped."""
+        return self._future.cancel()
+
+    def result(self, timeout: float | None = None) -> Region:
+        """The styled region; raises InferenceFailed, or TimeoutError when not ready within `timeout` s."""
+        try:
+            output = self._future.result(timeout)
+        except TimeoutError:
+            raise
+        except Exception as exc:  # the runtime's own error classes
+            raise InferenceFailed(f"inference failed on the region at ({self.core.x}, {self.core.y}): {exc}") from None
+        return self._job.finish(output, self.core, self.padded, self._pixels)
+
+
+class ImageJob:
+    """Restyles regions of one image on one leased version, with the same halo, context and strength.
+
+    Raises InvalidRequest when the spec cannot work with this version (halo, missing thumbnail).
+    """
+
+    def __init__(self, model: LoadedVersion, spec: ImageSpec) -> None:
+        required = halo_for(model.tiling.halo, model.tiling.size_multiple)
+        halo = spec.halo or required
+        if halo < required:
+            raise InvalidRequest(f"halo {spec.halo} is smaller than the {required} px that style "
+                                 f"{model.style} version {model.version} needs")
+        if halo > max(MAX_HALO, required):
+            raise InvalidRequest(f"halo {spec.halo} exceeds the largest halo the server accepts, {MAX_HALO} px")
+        if model.tiling.needs_thumbnail and spec.thumbnail is None:
+            raise InvalidRequest(f"style {model.style} needs a thumbnail of the whole image in the header")
+        self.model, self.spec, self.halo = model, spec, halo
+        self._context = model.compute_context(spec.thumbnail)
+
+    @property
+    def pixels(self) -> int:
+        return self.spec.width * self.spec.height
+
+    def padded(self, core: Rect) -> Rect:
+        """The rectangle of input pixels a core needs: grown by the halo, clipped to the image."""
+        return padded_rect(core, self.halo, self.spec.width, self.spec.height)
+
+    def check_core(self, core: Rect) -> None:
+        """Raise InvalidRequest when a core is empty, too large or outside the image."""
+        problem = core_error(core, self.spec.width, self.spec.height)
+        if problem:
+            raise InvalidRequest(problem)
+
+    def stylize(self, core: Rect, pixels: np.ndarray) -> PendingRegion:
+        """Queue one core; `pixels` are its padded rectangle (see `padded`) as HxWx3 uint8."""
+        self.check_core(core)
+        padded = self.padded(core)
+        if pixels.shape != (padded.height, padded.width, 3) or pixels.dtype != np.uint8:
+            raise InvalidRequest(f"the region at ({core.x}, {core.y}) needs {padded.width}x{padded.height} RGB8 "
+                                 f"pixels (core plus {self.halo} px halo), got {pixels.dtype} {pixels.shape}")
+        return PendingRegion(self, core, padded, pixels, self.model.infer(pixels, self._context))
+
+    def finish(self, output: np.ndarray, core: Rect, padded: Rect, pixels: np.ndarray) -> Region:
+        """Crop (mode crop) or keep whole (mode feather) a 3xHxW output, blend by strength, quantize."""
+        output = output[:, :padded.height, :padded.width]
+        if self.model.tiling.mode == "feather":
+            rect, styled, original = padded, output, pixels
+        else:
+            rect = core
+            styled = crop_core(output.transpose(1, 2, 0), core, padded).transpose(2, 0, 1)
+            original = crop_core(pixels, core, padded)
+        return Region(rect, blend_to_rgb8(styled, original, self.spec.strength))

@@ -1,0 +1,49 @@
+"""What can end an image call, named for what it is; each carries the gRPC status the servicer sends.
+
+The engine and both adapters raise these; only the servicer turns them into `context.abort`.
+Unknown styles and versions are the model store's own errors (StyleNotFound, StyleUnavailable).
+"""
+
+from __future__ import annotations
+
+import grpc
+
+
+class CallError(Exception):
+    """Ends one call with `code` and a message meant for the client."""
+
+    code = grpc.StatusCode.INTERNAL
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRequest(CallError):
+    """Bad header, geometry, pixels, options or image bytes: resending the same request cannot work."""
+
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class ServerBusy(CallError):
+    """Every slot for image calls (server-wide or this client's) is taken: retry with backoff."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class CallCancelled(CallError):
+    """The call ended from outside (the client cancelled or went away, its deadline passed, shutdown)."""
+
+    code = grpc.StatusCode.CANCELLED
+
+
+class ClientTooSlow(CallError):
+    """The client sent or read too slowly for the server to keep a slot for it."""
+
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+class InferenceFailed(CallError):
+    """The runtime failed on a region; the server's fault, not the client's."""
+
+    code = grpc.StatusCode.INTERNAL

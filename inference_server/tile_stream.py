@@ -1,0 +1,156 @@
+"""The StylizeTiles adapter: wire tiles in, engine regions out.
+
+A reader thread takes tiles off the request stream, checks them and hands them to the image's
+ImageJob; the handler's generator yields each result as soon as it is ready. At most `max_in_flight`
+tiles of a stream are inside the server at once, which bounds its memory however fast the client sends.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import grpc
+import numpy as np
+
+from inference_server.engine import ImageJob, ImageSpec, PendingRegion, check_image
+from inference_server.errors import CallCancelled, CallError, ClientTooSlow, InferenceFailed, InvalidRequest
+from tessera.tiling import Rect
+from tessera.v1 import style_transfer_pb2 as pb
+
+
+@dataclass(frozen=True)
+class StreamLimits:
+    max_image_pixels: int = 200_000_000
+    max_in_flight: int = 8
+    idle_seconds: float = 60.0
+
+
+def image_spec(header: pb.StreamHeader, limits: StreamLimits) -> ImageSpec:
+    """The header as an ImageSpec; raises InvalidRequest before any model is touched."""
+    strength = header.strength if header.HasField("strength") else 1.0
+    check_image(header.image_width, header.image_height, strength, limits.max_image_pixels)
+    return ImageSpec(width=header.image_width, height=header.image_height, strength=strength, halo=header.halo,
+                     thumbnail=decode_thumbnail(header))
+
+
+def decode_thumbnail(header: pb.StreamHeader) -> np.ndarray | None:
+    """The header's thumbnail as HxWx3 uint8, or None when it has none."""
+    if not header.HasField("thumbnail"):
+        return None
+    thumb = header.thumbnail
+    if thumb.width < 1 or thumb.height < 1 or len(thumb.rgb) != thumb.width * thumb.height * 3:
+        raise InvalidRequest(f"thumbnail of {thumb.width}x{thumb.height} needs {thumb.width * thumb.height * 3} "
+                             f"bytes of RGB8, got {len(thumb.rgb)}")
+    return np.frombuffer(thumb.rgb, dtype=np.uint8).reshape(thumb.height, thumb.width, 3)
+
+
+class TileStream:
+    """Runs the tiles of one stream through one ImageJob (so one pinned model version)."""
+
+    def __init__(self, job: ImageJob, limits: StreamLimits) -> None:
+        self.job = job
+        self._limits = limits
+        self._events: queue.SimpleQueue = queue.SimpleQueue()
+        self._slots = threading.Semaphore(limits.max_in_flight)
+        self._closed = threading.Event()
+        self._pending: dict[int, PendingRegion] = {}
+        self._lock = threading.Lock()
+
+    def cancel(self) -> None:
+        """The call ended from outside (client cancelled, deadline, shutdown): stop waiting."""
+        self._events.put(("error", CallCancelled("the stream was cancelled")))
+
+    def results(self, requests: Iterator[pb.StylizeTilesRequest]) -> Iterator[pb.TileResult]:
+        """Yield one result per tile, as each is ready; raise a CallError on a bad tile, a failed region,
+        or when no tile arrives for `idle_seconds`."""
+        threading.Thread(target=self._read, args=(requests,), daemon=True).start()
+        submitted, answered, finished = 0, 0, False
+        try:
+            while not finished or answered < submitted:
+                kind, payload = self._next_event()
+                if kind == "tile":
+                    self._slots.release()
+                    answered += 1
+                    yield self._reply(*payload)
+                elif kind == "end":
+                    finished, submitted = True, payload
+                else:
+                    raise payload
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        self._closed.set()  # lets a reader blocked on a free slot give up
+        with self._lock:
+            pending, self._pending = list(self._pending.values()), {}
+        for region in pending:  # queued tiles of an ended stream are not computed
+            region.cancel()
+
+    def _read(self, requests: Iterator[pb.StylizeTilesRequest]) -> None:
+        count = 0
+        try:
+            for request in requests:
+                index, core, pixels = self._check(request)
+                while not self._slots.acquire(timeout=0.2):
+                    if self._closed.is_set():
+                        return
+                self._submit(index, core, pixels)
+                count += 1
+        except CallError as error:
+            self._events.put(("error", error))
+            return
+        except grpc.RpcError:
+            self.cancel()  # the client went away
+            return
+        except Exception as exc:  # anything unforeseen must end this stream, not leave it hanging
+            self._events.put(("error", InferenceFailed(f"reading the stream failed: {exc}")))
+            return
+        self._events.put(("end", count))
+
+    def _next_event(self) -> tuple[str, object]:
+        try:
+            return self._events.get(timeout=self._limits.idle_seconds)
+        except queue.Empty:
+            raise ClientTooSlow(f"no tile arrived for {self._limits.idle_seconds:.0f} s; "
+                                "the stream was closed") from None
+
+    def _check(self, request: pb.StylizeTilesRequest) -> tuple[int, Rect, np.ndarray]:
+        """(index, core, padded pixels) of a tile message, or InvalidRequest naming the tile."""
+        if not request.HasField("tile"):
+            raise InvalidRequest("only the first message of a stream may be a header; later ones must be tiles")
+        tile = request.tile
+        core = Rect(tile.x, tile.y, tile.width, tile.height)
+        try:
+            self.job.check_core(core)
+        except InvalidRequest as error:
+            raise InvalidRequest(f"tile {tile.index}: {error.message}") from None
+        padded = self.job.padded(core)
+        expected = padded.width * padded.height * 3
+        if len(tile.rgb) != expected:
+            raise InvalidRequest(f"tile {tile.index}: its padded area {padded.width}x{padded.height} "
+                                 f"(core plus {self.job.halo} px halo) needs {expected} bytes of RGB8, "
+                                 f"got {len(tile.rgb)}")
+        return tile.index, core, np.frombuffer(tile.rgb, dtype=np.uint8).reshape(padded.height, padded.width, 3)
+
+    def _submit(self, index: int, core: Rect, pixels: np.ndarray) -> None:
+        region = self.job.stylize(core, pixels)
+        with self._lock:
+            if self._closed.is_set():
+                region.cancel()
+                return
+            self._pending[id(region)] = region
+        region.add_done_callback(lambda done: self._events.put(("tile", (index, done))))
+
+    def _reply(self, index: int, region: PendingRegion) -> pb.TileResult:
+        with self._lock:
+            self._pending.pop(id(region), None)
+        try:
+            styled = region.result()
+        except InferenceFailed as error:
+            raise InferenceFailed(f"tile {index}: {error.message}") from None
+        rect = styled.rect
+        return pb.TileResult(index=index, x=rect.x, y=rect.y, width=rect.width, height=rect.height,
+                             rgb=styled.rgb.tobytes())
