@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from tessera.imageio import make_thumbnail
-from tessera.pixels import rgb8_to_chw
+from tessera.pixels import chw_to_rgb8, rgb8_to_chw, rgb8_to_nchw
 from trainer import cin_models
 from trainer.metrics import psnr
 from trainer.style_presets import PRESETS
@@ -79,7 +79,8 @@ def measure(network: cin_models.Network, side: int, out: Path | None) -> None:
         started = time.perf_counter()
         true_context = runner.context(rgb8, code)
         reference = run_whole(runner.runner(true_context), chw, cin_models.SIZE_MULTIPLE)
-        print(f"{network.id} on a {rgb8.shape[1]}x{rgb8.shape[0]} photo (whole run {time.perf_counter() - started:.1f} s)")
+        seconds = time.perf_counter() - started
+        print(f"{network.id} on a {rgb8.shape[1]}x{rgb8.shape[0]} photo (whole run {seconds:.1f} s)")
         tiled = run_tiled(runner.runner(true_context), chw, TILE, cin_models.HALO, cin_models.SIZE_MULTIPLE)
         print(f"  tiled vs whole, same statistics: {psnr(tiled, reference):.1f} dB")
         results = {"true": reference}
@@ -91,9 +92,7 @@ def measure(network: cin_models.Network, side: int, out: Path | None) -> None:
         print(f"  naive per-tile statistics: {psnr(results['naive'], reference):.1f} dB")
         big = np.asarray(Image.fromarray(rgb8).resize((2 * rgb8.shape[1], 2 * rgb8.shape[0]), Image.LANCZOS))
         doubled = run_whole(runner.runner(runner.context(big, code)), rgb8_to_chw(big), cin_models.SIZE_MULTIPLE)
-        down = rgb8_to_chw(np.asarray(Image.fromarray(np.rint((doubled.transpose(1, 2, 0) + 1) * 127.5)
-                                                      .clip(0, 255).astype(np.uint8)).resize(rgb8.shape[1::-1],
-                                                                                             Image.LANCZOS)))
+        down = rgb8_to_chw(np.asarray(Image.fromarray(chw_to_rgb8(doubled)).resize(rgb8.shape[1::-1], Image.LANCZOS)))
         print(f"  network at {2 * side} px, downsized, vs at {side} px: {psnr(down, reference):.1f} dB")
         print(f"  8-bit levels per channel with the float tail: {_levels(reference)}")
         plain = folder / "plain"
@@ -111,8 +110,7 @@ def _save_crops(out: Path, name: str, results: dict[str, np.ndarray]) -> None:
     for key, chw in results.items():
         _, h, w = chw.shape
         crop = chw[:, h // 4:h // 4 + 512, w // 3:w // 3 + 512]
-        rgb = np.rint((crop.transpose(1, 2, 0) + 1) * 127.5).clip(0, 255).astype(np.uint8)
-        Image.fromarray(rgb).save(out / f"{name}-{key}.png")
+        Image.fromarray(chw_to_rgb8(crop)).save(out / f"{name}-{key}.png")
 
 
 def measure_cyclegan(side: int) -> None:
@@ -125,12 +123,12 @@ def measure_cyclegan(side: int) -> None:
     net = networks.define_G(**networks.generator_args("resnet_9blocks", 3, 3, 64, "instance", False)).eval()
     collector, generator = thumb_norm.StatsCollector(net).eval(), thumb_norm.ContextNormGenerator(net).eval()
     rgb8 = photo(side)
-    x = torch.from_numpy(rgb8_to_chw(rgb8)[None])
+    x = torch.from_numpy(rgb8_to_nchw(rgb8))
     with torch.no_grad():
         reference = net(x).numpy()
         print(f"cyclegan resnet_9blocks (random weights) on a {rgb8.shape[1]}x{rgb8.shape[0]} photo")
         for size in THUMBS:
-            thumb = torch.from_numpy(rgb8_to_chw(make_thumbnail(rgb8, size))[None])
+            thumb = torch.from_numpy(rgb8_to_nchw(make_thumbnail(rgb8, size)))
             out = generator(x, collector(thumb)).numpy()
             print(f"  thumbnail {size} px statistics: {psnr(out, reference):.1f} dB")
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-from tessera.pixels import rgb8_to_chw
+from tessera.pixels import rgb8_to_nchw
 
 
 class StyleCodeError(ValueError):
@@ -31,7 +31,7 @@ def encoder_input(rgb8: np.ndarray, size: int) -> np.ndarray:
     square = Image.fromarray(np.ascontiguousarray(rgb8[top:top + side, left:left + side]))
     if side != size:
         square = square.resize((size, size), Image.LANCZOS)
-    return rgb8_to_chw(np.asarray(square))[None]
+    return rgb8_to_nchw(np.asarray(square))
 
 
 def mix_codes(codes: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:

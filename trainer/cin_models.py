@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from tessera.pixels import rgb8_to_chw
+from tessera.pixels import rgb8_to_chw, rgb8_to_nchw
 from tessera.style_codes import encoder_input
 from trainer import cin_surgery
 from trainer.cin_surgery import CinGraph
@@ -115,7 +115,7 @@ class CinRunner:
 
     def context(self, thumbnail_rgb8: np.ndarray, code: np.ndarray) -> np.ndarray:
         """[1, K + D] context of a thumbnail (HxWx3 uint8, used as it is) and a code [D]."""
-        feeds = {cin_surgery.THUMBNAIL_NAME: rgb8_to_chw(thumbnail_rgb8)[None],
+        feeds = {cin_surgery.THUMBNAIL_NAME: rgb8_to_nchw(thumbnail_rgb8),
                  cin_surgery.STYLE_CODE_NAME: np.asarray(code, np.float32).reshape(1, -1)}
         return self.context_model.run(None, feeds)[0]
 

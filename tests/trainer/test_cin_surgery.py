@@ -11,7 +11,7 @@ import pytest
 from onnx import TensorProto, helper
 from PIL import Image
 
-from tessera.pixels import rgb8_to_chw
+from tessera.pixels import rgb8_to_chw, rgb8_to_nchw
 from trainer import cin_models, cin_surgery
 from trainer.metrics import psnr
 from trainer.tiled_check import run_tiled, run_whole
@@ -60,7 +60,7 @@ def test_arbitrary_without_float_tail_equals_the_wheels_network_exactly(tmp_path
     context_model, transform = (ort.InferenceSession(str(tmp_path / f), options, providers=["CPUExecutionProvider"])
                                 for f in ("context.onnx", "model.onnx"))
     rgb8 = _photo(384, 384)
-    x = rgb8_to_chw(rgb8)[None]
+    x = rgb8_to_nchw(rgb8)
     code = np.random.default_rng(0).normal(size=(1, 100)).astype(np.float32)
     context = context_model.run(None, {"thumbnail": x, "style_code": code})[0]
     ours = transform.run(None, {"image": x, "context": context})[0][0]
@@ -87,7 +87,7 @@ def test_a_batch_of_tiles_of_two_styles_gives_each_its_own(built, network):
     rgb8 = _photo(64, 64)
     codes = [np.eye(runner_size(network), dtype=np.float32)[i] for i in (1, 5)]
     contexts = [runner.context(rgb8, c) for c in codes]
-    x = rgb8_to_chw(rgb8)[None]
+    x = rgb8_to_nchw(rgb8)
     alone = [runner.transform.run(None, {"image": x, "context": c})[0][0] for c in contexts]
     together = runner.transform.run(None, {"image": np.concatenate([x, x]), "context": np.concatenate(contexts)})[0]
     assert np.abs(together[0] - alone[0]).max() < 1e-5 and np.abs(together[1] - alone[1]).max() < 1e-5
