@@ -13,8 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from inference_server.conditioning import Source
 from inference_server.errors import InferenceFailed, InvalidRequest
 from inference_server.model_version import LoadedVersion
+from tessera.colors import keep_colors
 from tessera.pixels import blend_to_rgb8
 from tessera.tiling import MAX_HALO, Rect, core_error, crop_core, halo_for, padded_rect
 
@@ -24,7 +26,8 @@ class ImageSpec:
     """What a call says about its image before any pixel arrives.
 
     `halo` 0 means the model's own; `thumbnail` is the whole image as HxWx3 uint8 (any size; the model
-    shrinks it), needed by models with image-wide statistics.
+    shrinks it), needed by models with image-wide statistics. `sources` choose the look of a
+    style-conditioned model (inference_server.conditioning); `keep_colors` keeps the photo's chroma.
     """
 
     width: int
@@ -32,6 +35,8 @@ class ImageSpec:
     strength: float = 1.0
     halo: int = 0
     thumbnail: np.ndarray | None = None
+    sources: tuple[Source, ...] = ()
+    keep_colors: bool = False
 
 
 def check_image(width: int, height: int, strength: float, max_pixels: int) -> None:
@@ -103,7 +108,17 @@ class ImageJob:
         if model.tiling.needs_thumbnail and spec.thumbnail is None:
             raise InvalidRequest(f"style {model.style} needs a thumbnail of the whole image in the header")
         self.model, self.spec, self.halo = model, spec, halo
-        self._context = model.compute_context(spec.thumbnail)
+        self._strength = spec.strength
+        conditioner = model.conditioner
+        if conditioner is None:
+            if spec.sources:
+                raise InvalidRequest(f"style {model.style} is a fixed style: it takes no presets or style images")
+            self._context = model.compute_context(spec.thumbnail)
+        else:
+            code = conditioner.code_for(spec.sources, spec.thumbnail, spec.strength)
+            if conditioner.strength_moves_code:
+                self._strength = 1.0  # strength went into the code; the pixels are not blended again
+            self._context = model.compute_context(spec.thumbnail, code)
 
     @property
     def pixels(self) -> int:
@@ -129,7 +144,8 @@ class ImageJob:
         return PendingRegion(self, core, padded, pixels, self.model.infer(pixels, self._context))
 
     def finish(self, output: np.ndarray, core: Rect, padded: Rect, pixels: np.ndarray) -> Region:
-        """Crop (mode crop) or keep whole (mode feather) a 3xHxW output, blend by strength, quantize."""
+        """Crop (mode crop) or keep whole (mode feather) a 3xHxW output, blend by strength, quantize,
+        and keep the photo's colours when asked."""
         output = output[:, :padded.height, :padded.width]
         if self.model.tiling.mode == "feather":
             rect, styled, original = padded, output, pixels
@@ -137,4 +153,5 @@ class ImageJob:
             rect = core
             styled = crop_core(output.transpose(1, 2, 0), core, padded).transpose(2, 0, 1)
             original = crop_core(pixels, core, padded)
-        return Region(rect, blend_to_rgb8(styled, original, self.spec.strength))
+        rgb = blend_to_rgb8(styled, original, self._strength)
+        return Region(rect, keep_colors(rgb, original) if self.spec.keep_colors else rgb)

@@ -29,6 +29,7 @@ from tessera.registry import (
     read_manifest,
     verify_checksums,
 )
+from tessera.style_codes import STYLE_CODE_INPUT
 
 PROBE_CORE = 32
 # FP16 engines differ from FP32 ONNX Runtime by a few thousandths on [-1, 1] outputs; more is a broken plan.
@@ -59,6 +60,8 @@ class LoadedVersion:
         self.manifest = manifest
         self.runtime = runtime
         self.context_runtime = context_runtime
+        # Set for style-conditioned versions (inference_server.conditioning): codes from presets and images.
+        self.conditioner = None
         observe = settings.observe_batch
         self.batcher = Batcher(runtime, settings.batching, f"{style}-v{self.version}",
                                on_batch=None if observe is None else lambda n: observe(style, n))
@@ -70,15 +73,18 @@ class LoadedVersion:
     def tiling(self):
         return self.manifest.tiling
 
-    def compute_context(self, thumbnail: np.ndarray | None) -> np.ndarray | None:
-        """The [K] context row for a stream, from its RGB8 thumbnail; None for models without one."""
+    def compute_context(self, thumbnail: np.ndarray | None, style_code: np.ndarray | None = None) -> np.ndarray | None:
+        """The [K] context row for a stream, from its RGB8 thumbnail (and, for a style-conditioned
+        version, the style code [D]); None for models without one."""
         if self.context_runtime is None:
             return None
         if thumbnail is None:
             raise ValueError("this style needs a thumbnail of the whole image in the stream header")
         small = make_thumbnail(thumbnail, self.tiling.thumbnail_size)
-        batch = rgb8_to_chw(small)[None]  # statistics want the thumbnail as it is, unpadded
-        return self.context_runtime.run_named({THUMBNAIL_INPUT: batch})[0].astype(np.float32)
+        feeds = {THUMBNAIL_INPUT: rgb8_to_chw(small)[None]}  # statistics want the thumbnail as it is, unpadded
+        if style_code is not None:
+            feeds[STYLE_CODE_INPUT] = np.asarray(style_code, np.float32).reshape(1, -1)
+        return self.context_runtime.run_named(feeds)[0].astype(np.float32)
 
     def infer(self, pixels: np.ndarray, context: np.ndarray | None) -> Future:
         """Queue an HxWx3 uint8 region; the future gives its 3x(padded H)x(padded W) output."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import grpc
 import numpy as np
 
+from inference_server.conditioning import decode_sources
 from inference_server.engine import ImageJob, ImageSpec, PendingRegion, check_image
 from inference_server.errors import CallCancelled, CallError, ClientTooSlow, InferenceFailed, InvalidRequest
 from tessera.tiling import Rect
@@ -33,7 +34,8 @@ def image_spec(header: pb.StreamHeader, limits: StreamLimits) -> ImageSpec:
     strength = header.strength if header.HasField("strength") else 1.0
     check_image(header.image_width, header.image_height, strength, limits.max_image_pixels)
     return ImageSpec(width=header.image_width, height=header.image_height, strength=strength, halo=header.halo,
-                     thumbnail=decode_thumbnail(header))
+                     thumbnail=decode_thumbnail(header), sources=decode_sources(header.style_sources),
+                     keep_colors=header.keep_colors)
 
 
 def decode_thumbnail(header: pb.StreamHeader) -> np.ndarray | None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from inference_server.conditioning import Source, decode_sources
 from inference_server.engine import ImageJob, ImageSpec, PendingRegion, check_image
 from inference_server.errors import CallCancelled, InvalidRequest
 from inference_server.model_version import LoadedVersion
@@ -39,6 +40,8 @@ class DecodedRequest:
     pixels: np.ndarray  # HxWx3 uint8
     format: str  # 'png', 'jpeg' or 'webp': the reply's format
     strength: float
+    sources: tuple[Source, ...] = ()
+    keep_colors: bool = False
 
 
 def decode_request(request: pb.StylizeRequest, max_pixels: int) -> DecodedRequest:
@@ -48,6 +51,7 @@ def decode_request(request: pb.StylizeRequest, max_pixels: int) -> DecodedReques
     strength = request.strength if request.HasField("strength") else 1.0
     if not 0.0 <= strength <= 1.0:
         raise InvalidRequest(f"strength must be in [0, 1], got {strength}")
+    sources = decode_sources(request.style_sources)
     try:
         image, fmt = open_image(request.image, min(MAX_UNARY_PIXELS, max_pixels))
         pixels = to_rgb_array(image)
@@ -55,7 +59,7 @@ def decode_request(request: pb.StylizeRequest, max_pixels: int) -> DecodedReques
         raise InvalidRequest(f"{exc}; use StylizeTiles for large images") from None
     except ImageFormatError as exc:
         raise InvalidRequest(str(exc)) from None
-    return DecodedRequest(pixels, request.output_format or fmt, strength)
+    return DecodedRequest(pixels, request.output_format or fmt, strength, sources, request.keep_colors)
 
 
 def stylize_decoded(model: LoadedVersion, decoded: DecodedRequest, tile_size: int, window: int,
@@ -65,7 +69,8 @@ def stylize_decoded(model: LoadedVersion, decoded: DecodedRequest, tile_size: in
     height, width = decoded.pixels.shape[:2]
     check_image(width, height, decoded.strength, MAX_UNARY_PIXELS)
     thumbnail = make_thumbnail(decoded.pixels, model.tiling.thumbnail_size) if model.tiling.needs_thumbnail else None
-    job = ImageJob(model, ImageSpec(width, height, decoded.strength, thumbnail=thumbnail))
+    job = ImageJob(model, ImageSpec(width, height, decoded.strength, thumbnail=thumbnail, sources=decoded.sources,
+                                    keep_colors=decoded.keep_colors))
     image = _run(job, decoded.pixels, tile_size, window, ended)
     return pb.StylizeResponse(image=encode_image(image, decoded.format), mime_type=MIME_TYPES[decoded.format],
                               version=model.version)

@@ -11,8 +11,11 @@ from pathlib import Path
 from tessera.admin_client import AdminClient
 from tessera.client import TesseraClient, TesseraError
 from tessera.imageio import ImageFormatError, decode_image, encode_image, format_from_path
+from tessera.style_sources import StyleSource, parse_mix
 
 DEFAULT_SERVER = "127.0.0.1:50051"
+# The registry style that serves the arbitrary-style teacher (trainer import-arbitrary).
+ANY_PAINTING = "any-painting"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,15 +47,39 @@ def _stylize(client: TesseraClient, args: argparse.Namespace) -> int:
         pixels = decode_image(Path(args.input).read_bytes(), max_pixels=args.max_pixels)
     except ImageFormatError as error:
         raise ValueError(f"{args.input}: {error}") from None
+    sources = _style_sources(args)
+    style = args.style or (ANY_PAINTING if sources else None)
+    if style is None:
+        raise ValueError("name a --style, or give --style-image / --preset for the any-painting style")
     started = time.perf_counter()
-    result = client.stylize(pixels, args.style, strength=args.strength, tile_size=args.tile,
-                            progress=_progress_printer() if sys.stderr.isatty() else None)
+    result = client.stylize(pixels, style, strength=args.strength, tile_size=args.tile,
+                            progress=_progress_printer() if sys.stderr.isatty() else None,
+                            style_sources=sources, keep_colors=args.keep_colors)
     elapsed = time.perf_counter() - started
     Path(args.output).write_bytes(encode_image(result.image, output_format))
     height, width = pixels.shape[:2]
-    print(f"{args.output}: {width}x{height}, style {args.style} v{result.version}, {elapsed:.1f} s "
+    print(f"{args.output}: {width}x{height}, style {style} v{result.version}, {elapsed:.1f} s "
           f"({width * height / 1e6 / elapsed:.2f} MP/s)")
     return 0
+
+
+def _style_sources(args: argparse.Namespace) -> list[StyleSource]:
+    """--style-image FILE, --mix FILE:WEIGHT (repeatable) and --preset ID[:WEIGHT] as StyleSources."""
+    sources = [StyleSource(image=_read(args.style_image))] if args.style_image else []
+    for text in args.mix or []:
+        path, weight = parse_mix(text)
+        sources.append(StyleSource(image=_read(path), weight=weight))
+    for text in args.preset or []:
+        preset, _, weight = text.partition(":")
+        sources.append(StyleSource(preset=preset, weight=float(weight) if weight else 1.0))
+    return sources
+
+
+def _read(path) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise ValueError(f"cannot read the style image {path}: {error.strerror}") from None
 
 
 def _admin(admin: AdminClient, args: argparse.Namespace) -> int:
@@ -100,7 +127,13 @@ def _parser() -> argparse.ArgumentParser:
     stylize = commands.add_parser("stylize", parents=[common], help="restyle an image file (PNG, JPEG or WebP)")
     stylize.add_argument("input", help="image to restyle")
     stylize.add_argument("-o", "--output", required=True, help="where to write the result (.png, .jpg, .webp)")
-    stylize.add_argument("--style", required=True, help="style id (see `tessera styles`)")
+    stylize.add_argument("--style", help=f"style id (see `tessera styles`); default {ANY_PAINTING} with a style image")
+    stylize.add_argument("--style-image", metavar="FILE", help="use this painting as the style (PNG, JPEG, WebP)")
+    stylize.add_argument("--mix", action="append", metavar="FILE:WEIGHT",
+                         help="mix in another style image with this weight (repeatable; codes are mixed)")
+    stylize.add_argument("--preset", action="append", metavar="ID[:WEIGHT]",
+                         help="a preset of the style (repeatable; mixed with the images by weight)")
+    stylize.add_argument("--keep-colors", action="store_true", help="keep the photo's colours (any style)")
     stylize.add_argument("--strength", type=_strength, default=1.0, help="0 keeps the photo, 1 is fully styled")
     stylize.add_argument("--tile", type=int, default=None, help="core tile edge in pixels (default: server's)")
     stylize.add_argument("--max-pixels", type=int, default=200_000_000, help="refuse larger inputs")

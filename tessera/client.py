@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -18,6 +18,7 @@ import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tessera.style_facts import StyleSummary
+from tessera.style_sources import StyleSource
 from tessera.tile_streams import StreamPool
 from tessera.v1 import style_transfer_pb2 as pb
 from tessera.v1 import style_transfer_pb2_grpc as pb_grpc
@@ -93,9 +94,13 @@ class TesseraClient:
         tile_size: int | None = None,
         progress: Callable[[int, int], None] | None = None,
         timeout: float | None = None,
+        style_sources: Sequence[StyleSource] = (),
+        keep_colors: bool = False,
     ) -> StylizeResult:
         """Restyle an HxWx3 uint8 RGB image of any size and return an image of the same size.
 
+        `style_sources` pick and mix the look of a style-conditioned style (presets, style images);
+        `keep_colors` keeps the photo's colours (any style).
         `progress(done, total)` is called from this thread as tiles arrive. Raises TesseraError.
         """
         pixels = np.ascontiguousarray(image)
@@ -104,7 +109,8 @@ class TesseraClient:
         if not 0.0 <= strength <= 1.0:
             raise ValueError(f"strength must be between 0 and 1, got {strength}")
         deadline = time.monotonic() + (timeout or self._timeout)
-        pool = StreamPool(self._stub, pixels, style, strength, version, deadline, self._parallel_streams)
+        pool = StreamPool(self._stub, pixels, style, strength, version, deadline, self._parallel_streams,
+                          tuple(style_sources), keep_colors)
         try:
             result, pinned = pool.run(tile_size, progress)
         except grpc.RpcError as error:
@@ -116,9 +122,11 @@ class TesseraClient:
         return StylizeResult(image=result, version=pinned)
 
     def stylize_encoded(self, data: bytes, style: str, *, strength: float = 1.0, output_format: str = "",
-                        timeout: float | None = None) -> tuple[bytes, str]:
+                        timeout: float | None = None, style_sources: Sequence[StyleSource] = (),
+                        keep_colors: bool = False) -> tuple[bytes, str]:
         """The unary `Stylize` call for small encoded images: returns (bytes, mime type)."""
-        request = pb.StylizeRequest(style=style, image=data, strength=strength, output_format=output_format)
+        request = pb.StylizeRequest(style=style, image=data, strength=strength, output_format=output_format,
+                                    style_sources=[s.to_proto() for s in style_sources], keep_colors=keep_colors)
         try:
             reply = self._stub.Stylize(request, timeout=timeout or self._timeout)
         except grpc.RpcError as error:

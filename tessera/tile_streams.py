@@ -81,7 +81,7 @@ class StreamPool:
     """Stylizes one image; `run` returns the assembled image and the version that made it."""
 
     def __init__(self, stub, pixels: np.ndarray, style: str, strength: float, version: int,
-                 deadline: float, parallel_streams: int) -> None:
+                 deadline: float, parallel_streams: int, style_sources: tuple = (), keep_colors: bool = False) -> None:
         self._stub = stub
         self._pixels = pixels
         self._deadline = deadline
@@ -93,6 +93,7 @@ class StreamPool:
         self._header = pb.StreamHeader(
             style=style, version=version, image_width=width, image_height=height, strength=strength,
             thumbnail=pb.RawImage(width=thumb.shape[1], height=thumb.shape[0], rgb=thumb.tobytes()),
+            style_sources=[source.to_proto() for source in style_sources], keep_colors=keep_colors,
         )
 
     def run(self, tile_size: int | None, progress: Callable[[int, int], None] | None) -> tuple[np.ndarray, int]:

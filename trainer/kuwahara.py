@@ -17,9 +17,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-# Rec. 601 luma weights (how bright an RGB pixel looks): the variance that picks a square is that of
-# brightness. The tone loss and the figure controls weigh brightness the same way.
-LUMA = (0.299, 0.587, 0.114)
+# Rec. 601 luma weights (how bright an RGB pixel looks, tessera.colors): the variance that picks a
+# square is that of brightness. The tone loss and the figure controls weigh brightness the same way.
+from tessera.colors import LUMA
 
 
 class Kuwahara(nn.Module):
