@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import Flask, current_app
 
@@ -25,6 +25,9 @@ class Backend:
 
     client: TesseraClient
     config: GatewayConfig
+    # One long-lived client per configured server, for /healthz's per-server report (the shared client
+    # itself when there is only one server).
+    server_clients: dict[str, TesseraClient] = field(default_factory=dict)
     _styles: list[StyleSummary] | None = None
     _styles_at: float = 0.0
 
@@ -60,7 +63,8 @@ class Backend:
         return style
 
     def close(self) -> None:
-        self.client.close()
+        for client in {id(c): c for c in [self.client, *self.server_clients.values()]}.values():
+            client.close()
 
 
 def call(fn: Callable, *args, **kwargs):
@@ -74,7 +78,11 @@ def call(fn: Callable, *args, **kwargs):
 def init_app(app: Flask, config: GatewayConfig) -> None:
     """Opens the client (channels connect lazily, so a server that is down does not stop the gateway)."""
     client = TesseraClient(list(config.servers), timeout=config.rpc_timeout_s)
-    app.extensions[EXTENSION] = Backend(client=client, config=config)
+    if len(config.servers) == 1:
+        server_clients = {config.servers[0]: client}
+    else:
+        server_clients = {a: TesseraClient(a, timeout=config.rpc_timeout_s) for a in config.servers}
+    app.extensions[EXTENSION] = Backend(client=client, config=config, server_clients=server_clients)
 
 
 def backend_of(app: Flask) -> Backend:

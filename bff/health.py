@@ -1,4 +1,4 @@
-"""GET /healthz: is the gateway up, and which inference servers can it reach?"""
+"""GET /healthz: is the gateway up, and can its requests reach an inference server right now?"""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from concurrent.futures import ThreadPoolExecutor
 from flask import Blueprint, jsonify
 
 from bff.backend import backend
-from tessera.client import server_is_serving
 
 bp = Blueprint("health", __name__)
 CHECK_TIMEOUT_S = 1.5
@@ -15,12 +14,20 @@ CHECK_TIMEOUT_S = 1.5
 
 @bp.get("/healthz")
 def healthz():
-    """200 when at least one inference server answers its health check, else 503; each configured
-    server is reported on its own; never cached."""
-    servers = list(backend().config.servers)
-    with ThreadPoolExecutor(max_workers=len(servers)) as pool:
-        answers = list(pool.map(lambda address: server_is_serving(address, CHECK_TIMEOUT_S), servers))
-    serving = any(answers)
+    """200 when a health check over the channel that requests use answers SERVING, else 503.
+
+    The status is what a request would meet at this moment (the same channel, in the same reconnect
+    state); `servers` adds each configured server's own answer, over a long-lived channel of its own.
+    Never cached."""
+    gateway = backend()
+    serving = gateway.client.check_health(timeout=CHECK_TIMEOUT_S)
+    servers = list(gateway.server_clients)
+    if len(servers) == 1:
+        answers = [serving]
+    else:
+        with ThreadPoolExecutor(max_workers=len(servers)) as pool:
+            answers = list(pool.map(lambda a: gateway.server_clients[a].check_health(timeout=CHECK_TIMEOUT_S),
+                                    servers))
     body = {"status": "ok" if serving else "unavailable",
             "servers": [{"address": a, "serving": ok} for a, ok in zip(servers, answers, strict=True)]}
     if not serving:
