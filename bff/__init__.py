@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from flask import Flask
 
-from bff import access_log, api_jobs, api_styles, api_stylize, backend, errors, health, jobs, openapi, pages, security
+from bff import (
+    access_log,
+    api_jobs,
+    api_styles,
+    api_stylize,
+    backend,
+    errors,
+    form_limits,
+    health,
+    jobs,
+    openapi,
+    pages,
+    security,
+)
 from bff.config import GatewayConfig
 
 # Multipart framing around the file: room for the form fields, too little to matter as a loophole.
@@ -23,6 +36,7 @@ def create_app(config: GatewayConfig | None = None) -> Flask:
     )
     app.json.sort_keys = False
     errors.init_app(app)
+    form_limits.init_app(app, config)
     security.init_app(app)
     access_log.init_app(app)
     backend.init_app(app, config)

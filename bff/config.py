@@ -33,6 +33,11 @@ class GatewayConfig:
     job_ttl_s: float = 900.0
     job_workers: int = 2
     max_active_jobs: int = 8
+    # The upload form's own limits: fields (image, style, strength, format and a few spare), the length
+    # of a field's name, and the size of a text (non-file) field.
+    max_form_fields: int = 16
+    max_field_name_chars: int = 100
+    max_text_field_bytes: int = 16_000
     # How long the style list (with previews) is reused before asking the servers again.
     styles_cache_s: float = 10.0
     static_dir: Path = field(default=DEFAULT_STATIC_DIR)

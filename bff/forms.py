@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import math
+import unicodedata
 from dataclasses import dataclass
 from pathlib import PurePath
 
 import numpy as np
 from flask import request
-from werkzeug.utils import secure_filename
 
 from bff import images
 from bff.backend import Backend
 from bff.errors import ApiError, too_large
+from bff.form_limits import check_form
 
+# Characters a file name should not carry into a header or onto a disk.
+_UNSAFE = set('"\\/:*?<>|;%')
+MAX_STEM_CHARS = 80
 _FORMAT_ALIASES = {"png": "png", "jpeg": "jpeg", "jpg": "jpeg", "webp": "webp"}
 
 
@@ -31,6 +35,7 @@ class Order:
 def read_order(backend: Backend) -> Order:
     """Validates the current request's form in order: fields (400), file type and size (415, 413,
     422), style (404, or 503 if the servers are down) and only then decodes the image (422)."""
+    check_form(request, backend.config)
     style = _required("style").strip()
     strength = _strength(request.form.get("strength"))
     wanted_format = _format(request.form.get("format"))
@@ -50,9 +55,18 @@ def read_order(backend: Backend) -> Order:
         raise
     pixels = images.decode(opened)
     out_format = wanted_format or input_format
-    stem = secure_filename(PurePath(upload.filename or "").stem) or "image"
     return Order(style=style, strength=strength, pixels=pixels, format=out_format,
-                 filename=f"{stem}-{style}.{images.extension(out_format)}")
+                 filename=download_name(upload.filename, style, images.extension(out_format)))
+
+
+def download_name(uploaded: str | None, style: str, extension: str) -> str:
+    """The result's file name, e.g. "holiday-mosaic.jpg": the upload's stem without path, control or
+    quoting characters, cut to MAX_STEM_CHARS characters (any script; the header encodes it)."""
+    stem = PurePath((uploaded or "").replace("\\", "/")).stem
+    stem = "".join(" " if ch.isspace() else ch for ch in unicodedata.normalize("NFC", stem)
+                   if ch.isspace() or (unicodedata.category(ch)[0] not in "CZ" and ch not in _UNSAFE))
+    stem = " ".join(stem.split())[:MAX_STEM_CHARS].strip(" .") or "image"
+    return f"{stem}-{style}.{extension}"
 
 
 def _required(name: str) -> str:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from urllib.parse import quote
 
 from flask import Response
+from werkzeug.utils import secure_filename
 
 from bff import images
 from bff.backend import Backend, call
@@ -34,11 +36,21 @@ def restyle_work(backend: Backend, order: Order) -> Callable[[Progress], Outcome
     return work
 
 
+def content_disposition(disposition: str, filename: str) -> str:
+    """An RFC 6266 header value: a plain ASCII `filename` for every client and, when the name is not
+    plain ASCII, the exact name as RFC 5987 `filename*` (UTF-8, percent-encoded)."""
+    fallback = secure_filename(filename) or "image"
+    value = f'{disposition}; filename="{fallback}"'
+    if fallback != filename:
+        value += f"; filename*=UTF-8''{quote(filename, safe='')}"
+    return value
+
+
 def image_response(outcome: Outcome, attachment: bool) -> Response:
     """The HTTP answer carrying a finished image, named for download, never cached by others."""
     resp = Response(outcome.data, mimetype=outcome.mime_type)
     disposition = "attachment" if attachment else "inline"
-    resp.headers["Content-Disposition"] = f'{disposition}; filename="{outcome.filename}"'
+    resp.headers["Content-Disposition"] = content_disposition(disposition, outcome.filename)
     resp.headers["X-Tessera-Version"] = str(outcome.version)
     resp.headers["Cache-Control"] = "private, no-store"
     return resp

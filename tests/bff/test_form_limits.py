@@ -1,0 +1,112 @@
+"""The upload form's own limits: too many fields, a huge field name or text field, and the upload's file
+name coming back in Content-Disposition. Each is refused (or bounded) with a sentence naming the limit,
+not "larger than the 25 MB limit" for a body far below it."""
+
+from __future__ import annotations
+
+import io
+import json
+import urllib.error
+import urllib.request
+from urllib.parse import unquote
+
+import pytest
+
+from bff import close_app
+from bff.forms import MAX_STEM_CHARS, download_name
+from tests.bff.live import make_app, multipart, serving
+from tests.bff.pictures import encoded, gradient
+from tests.support import TINY_STYLE
+
+PNG = encoded(gradient(), "PNG")
+
+
+def form_with(extra: dict[str, str], filename: str = "photo.png") -> dict:
+    return {"style": TINY_STYLE, "image": (io.BytesIO(PNG), filename), **extra}
+
+
+def post_raw(client, fields: dict[str, str]):
+    """Posts a multipart body built by hand (the test client would spool a large one to a temporary file
+    that it never closes)."""
+    body, content_type = multipart({"style": TINY_STYLE, **fields}, {"image": ("p.png", PNG)})
+    return client.post("/api/stylize", data=body, content_type=content_type)
+
+
+@pytest.mark.parametrize("extra, status, error, words", [
+    ({f"f{i}": "x" for i in range(10_000)}, 400, "too_many_fields", "more than 16 fields"),
+    ({f"f{i}": "x" for i in range(20)}, 400, "too_many_fields", "more than 16 fields"),
+    ({"n" * 1_000_000: "x"}, 400, "field_name_too_long", "1,000,000 characters"),
+    ({"n" * 1000: "x"}, 400, "field_name_too_long", "1,000 characters"),
+    ({"strength": "0." + "5" * 1_000_000}, 413, "field_too_large", "'strength'"),
+    ({"notes": "y" * 20_000}, 413, "field_too_large", "at most 16,000"),
+], ids=["10000-fields", "20-fields", "1MB-name", "1kB-name", "1MB-text", "20kB-text"])
+def test_a_form_breaking_a_limit_says_which(client, extra, status, error, words):
+    resp = post_raw(client, extra)
+    assert resp.status_code == status, resp.json
+    assert resp.json["error"] == error and words in resp.json["message"]
+    assert "MB limit" not in resp.json["message"]
+
+
+def test_form_limits_are_explained_over_real_http(app):
+    body, content_type = multipart({"style": TINY_STYLE, **{f"f{i}": "x" for i in range(10_000)}},
+                                   {"image": ("p.png", PNG)})
+    assert len(body) < 1_000_000
+    with serving(app) as url:
+        request = urllib.request.Request(url + "/api/stylize", data=body, headers={"Content-Type": content_type})
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request, timeout=30)
+    assert caught.value.code == 400 and json.load(caught.value)["error"] == "too_many_fields"
+
+
+def test_a_body_over_the_byte_limit_is_still_called_too_large(inference_server):
+    app = make_app(servers=(inference_server,), max_upload_bytes=100_000)
+    try:
+        resp = app.test_client().post("/api/stylize", data=form_with({"notes": "z" * 300_000}))
+        assert resp.status_code == 413 and "0.1 MB limit" in resp.json["message"]
+    finally:
+        close_app(app)
+
+
+def disposition_name(header: str) -> str:
+    """The file name a browser would use: filename* (RFC 5987) when present, else filename."""
+    params = dict(part.strip().split("=", 1) for part in header.split(";")[1:])
+    if "filename*" in params:
+        charset, _, encoded_name = params["filename*"].split("'", 2)
+        assert charset == "UTF-8"
+        return unquote(encoded_name)
+    return params["filename"].strip('"')
+
+
+@pytest.mark.parametrize("uploaded, expected", [
+    ("holiday.png", "holiday-tiny-sepia.png"),
+    ("Ferien am Meer – Ümlaut.png", "Ferien am Meer – Ümlaut-tiny-sepia.png"),
+    ("夏の海.png", "夏の海-tiny-sepia.png"),
+    ("a;b%c<d>|e?.png", "abcde-tiny-sepia.png"),
+    ("../../etc/passwd.png", "passwd-tiny-sepia.png"),
+    ("....png", "image-tiny-sepia.png"),
+], ids=["ascii", "accents", "cjk", "punctuation", "path", "dots"])
+def test_the_download_name_is_sanitised_and_encoded(client, uploaded, expected):
+    resp = client.post("/api/stylize", data=form_with({}, filename=uploaded))
+    assert resp.status_code == 200
+    header = resp.headers["Content-Disposition"]
+    assert header.isascii() and "\r" not in header and "\n" not in header
+    assert disposition_name(header) == expected
+
+
+def test_a_100kB_upload_name_gives_a_short_header(client):
+    resp = client.post("/api/stylize", data=form_with({}, filename="é" * 100_000 + ".png"))
+    assert resp.status_code == 200
+    header = resp.headers["Content-Disposition"]
+    assert len(header) < 1000
+    assert disposition_name(header) == "é" * MAX_STEM_CHARS + "-tiny-sepia.png"
+
+
+def test_download_names_of_any_length_are_bounded():
+    for length in (1, 79, 80, 81, 10_000):
+        stem = download_name("x" * length + ".jpg", "mosaic", "jpg").removesuffix("-mosaic.jpg")
+        assert stem == "x" * min(length, MAX_STEM_CHARS)
+
+
+def test_quotes_and_line_breaks_never_reach_the_name():
+    assert download_name('a"b\r\nSet-Cookie: x=1\t\x00.png', "mosaic", "png") == "ab Set-Cookie x=1-mosaic.png"
+    assert download_name("C:\\Users\\me\\photo.png", "mosaic", "png") == "photo-mosaic.png"
