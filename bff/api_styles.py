@@ -17,6 +17,18 @@ def list_styles():
     return jsonify(styles=[_describe(s) for s in styles])
 
 
+@bp.get("/styles/<style_id>/presets/<preset_id>/preview.jpg")
+def preset_preview(style_id: str, preset_id: str):
+    """A preset's preview JPEG (its source image, small)."""
+    style = backend().style(style_id)
+    preset = next((p for p in style.presets if p.id == preset_id), None)
+    if preset is None or not preset.preview_jpeg:
+        raise ApiError(404, "no_preview", f"The style {style_id!r} has no preset {preset_id!r} with a preview.")
+    resp = Response(preset.preview_jpeg, mimetype="image/jpeg")
+    resp.headers["Cache-Control"] = "public, max-age=3600"
+    return resp
+
+
 @bp.get("/styles/<style_id>/preview.jpg")
 def preview(style_id: str):
     """The serving version's preview JPEG; the version in the query string only busts caches."""
@@ -43,4 +55,10 @@ def _describe(style) -> dict:
         "status_message": style.status_message,
         "pinned": style.pinned,
         "preview_url": preview_url,
+        "kind": style.kind,
+        "accepts_style_images": style.accepts_style_images,
+        "presets": [{"id": p.id, "name": p.name, "credits": p.credits, "license": p.license,
+                     "preview_url": url_for("styles.preset_preview", style_id=style.id, preset_id=p.id,
+                                            v=style.serving_version) if p.preview_jpeg else None}
+                    for p in style.presets],
     }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import unicodedata
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -14,6 +13,7 @@ from bff import images
 from bff.backend import Backend
 from bff.errors import ApiError, too_large
 from bff.form_limits import check_form
+from bff.look_form import Look, fraction, read_look
 
 # Characters a file name should not carry into a header or onto a disk.
 _UNSAFE = set('"\\/:*?<>|;%')
@@ -30,6 +30,7 @@ class Order:
     pixels: np.ndarray  # (H, W, 3) uint8, upright, sRGB
     format: str  # output format: "png", "jpeg" or "webp"
     filename: str  # suggested download name, e.g. "holiday-mosaic.jpg"
+    look: Look = Look()  # style sources to mix, keep-colours
 
 
 def read_order(backend: Backend) -> Order:
@@ -39,6 +40,7 @@ def read_order(backend: Backend) -> Order:
     style = _required("style").strip()
     strength = _strength(request.form.get("strength"))
     wanted_format = _format(request.form.get("format"))
+    look = read_look(backend.config.max_upload_bytes)
     upload = request.files.get("image")
     if upload is None:
         raise ApiError(400, "missing_field", "Attach a photo in the 'image' field.")
@@ -56,7 +58,8 @@ def read_order(backend: Backend) -> Order:
     pixels = images.decode(opened)
     out_format = wanted_format or input_format
     return Order(style=style, strength=strength, pixels=pixels, format=out_format,
-                 filename=download_name(upload.filename, style, images.extension(out_format)))
+                 filename=download_name(upload.filename, style, images.extension(out_format)),
+                 look=look)
 
 
 def download_name(uploaded: str | None, style: str, extension: str) -> str:
@@ -78,15 +81,8 @@ def _required(name: str) -> str:
 
 def _strength(raw: str | None) -> float:
     """Strength from the form: a number from 0 (the original) to 1 (fully styled); 1 when absent."""
-    if raw is None or raw.strip() == "":
-        return 1.0
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-        raise ApiError(400, "invalid_strength", f"Strength must be a number from 0 to 1, not {raw[:40]!r}.")
-    return value
+    value = fraction(raw, "invalid_strength", "Strength")
+    return 1.0 if value is None else value
 
 
 def _format(raw: str | None) -> str | None:

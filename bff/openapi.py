@@ -52,6 +52,20 @@ _SCHEMAS = {
             "status": {"type": "string", "enum": ["SERVING", "UNAVAILABLE"]},
             "status_message": {"type": "string"}, "pinned": {"type": "boolean"},
             "preview_url": {"type": ["string", "null"], "description": "Preview JPEG, or null without one."},
+            "kind": {"type": "string", "enum": ["fixed", "conditioned"],
+                     "description": "conditioned: the look comes from presets, style images and mixes."},
+            "accepts_style_images": {"type": "boolean",
+                                     "description": "True when style_image and mix_image work with this style."},
+            "presets": {"type": "array", "items": {"$ref": "#/components/schemas/Preset"},
+                        "description": "Named looks of a conditioned style; empty for fixed styles."},
+        },
+    },
+    "Preset": {
+        "type": "object", "required": ["id", "name"],
+        "properties": {
+            "id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"},
+            "name": {"type": "string"}, "credits": {"type": "string"}, "license": {"type": "string"},
+            "preview_url": {"type": ["string", "null"], "description": "The preset's source image, small."},
         },
     },
     "StyleList": {
@@ -68,6 +82,20 @@ _SCHEMAS = {
                          "description": "1 is fully styled, 0 returns the photo unchanged."},
             "format": {"type": "string", "enum": ["png", "jpeg", "webp"],
                        "description": "Output format; the input's format when absent."},
+            "keep_colors": {"type": "boolean", "default": False,
+                            "description": "Keep the photo's colours: the result's luminance with the photo's "
+                                           "chroma. Works for every style."},
+            "style_image": {"type": "string", "contentMediaType": "application/octet-stream",
+                            "description": "A painting (PNG, JPEG or WebP) to use as the style; only for styles "
+                                           "whose kind is 'conditioned' and that accept style images."},
+            "preset": {"type": "string", "description": "A preset id of a conditioned style, instead of "
+                                                        "style_image."},
+            "mix_image": {"type": "string", "contentMediaType": "application/octet-stream",
+                          "description": "A second painting to mix in (needs style_image or preset)."},
+            "mix_preset": {"type": "string", "description": "A second preset to mix in, instead of mix_image."},
+            "mix": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.5,
+                    "description": "Share of the second style; the first gets 1 - mix. Style codes are mixed, "
+                                   "not pixels."},
         },
     },
     "Job": {
@@ -100,6 +128,13 @@ _PATHS = {
         "parameters": [{"name": "style_id", "in": "path", "required": True, "schema": {"type": "string"}}],
         "responses": {"200": {"description": "JPEG preview.", "content": {"image/jpeg": {}}},
                       "404": _error("Unknown style, or it has no preview."), "503": _UPLOAD_ERRORS["503"]}}},
+    "/api/styles/{style_id}/presets/{preset_id}/preview.jpg": {"get": {
+        "summary": "A preset's preview image (its source image, small)", "operationId": "presetPreview",
+        "parameters": [{"name": "style_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                       {"name": "preset_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "responses": {"200": {"description": "JPEG preview.", "content": {"image/jpeg": {}}},
+                      "404": _error("Unknown style or preset, or it has no preview."),
+                      "503": _UPLOAD_ERRORS["503"]}}},
     "/api/stylize": {"post": {
         "summary": "Restyle an image and answer with it", "operationId": "stylize", "requestBody": _FORM_BODY,
         "responses": {"200": {"description": "The restyled image, same size as the upright input.",

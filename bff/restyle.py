@@ -24,7 +24,8 @@ def restyle_work(backend: Backend, order: Order) -> Callable[[Progress], Outcome
     def work(progress: Progress) -> Outcome:
         started = time.monotonic()
         result = call(backend.client.stylize, order.pixels, order.style, strength=order.strength,
-                      progress=progress, timeout=backend.config.stylize_timeout_s)
+                      progress=progress, timeout=backend.config.stylize_timeout_s,
+                      style_sources=order.look.sources, keep_colors=order.look.keep_colors)
         styled = time.monotonic()
         data = images.encode(result.image, order.format)
         height, width = order.pixels.shape[:2]

@@ -38,4 +38,19 @@ def style_info(state: StyleState, default_tile_size: int) -> pb.StyleInfo:
         info.serving_version = serving.version
         info.tiling.CopyFrom(tiling_info(serving, default_tile_size))
         info.preview_jpeg = serving.preview_bytes
+        _describe_kind(info, serving)
     return info
+
+
+def _describe_kind(info: pb.StyleInfo, serving: LoadedVersion) -> None:
+    """Kind, presets and whether style images work, from the serving version's Conditioner."""
+    conditioner = serving.conditioner
+    if conditioner is None:
+        info.kind = pb.STYLE_KIND_FIXED
+        return
+    info.kind = pb.STYLE_KIND_CONDITIONED
+    info.accepts_style_images = conditioner.encoder is not None
+    for preset_id in conditioner.preset_order:
+        preset = conditioner.presets[preset_id]
+        info.presets.add(id=preset.id, name=preset.name, preview_jpeg=preset.preview_jpeg, credits=preset.credits,
+                         license=preset.license)

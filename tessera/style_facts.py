@@ -33,6 +33,21 @@ class TilingFacts:
 
 
 @dataclass(frozen=True)
+class PresetFacts:
+    """A named look of a style-conditioned style."""
+
+    id: str
+    name: str
+    preview_jpeg: bytes
+    credits: str
+    license: str
+
+    @classmethod
+    def from_proto(cls, preset: pb.Preset) -> PresetFacts:
+        return cls(preset.id, preset.name, preset.preview_jpeg, preset.credits, preset.license)
+
+
+@dataclass(frozen=True)
 class StyleSummary:
     id: str
     display_name: str
@@ -46,6 +61,9 @@ class StyleSummary:
     preview_jpeg: bytes
     pinned: bool
     tiling: TilingFacts
+    kind: str = "fixed"  # "fixed" or "conditioned"
+    presets: tuple[PresetFacts, ...] = ()
+    accepts_style_images: bool = False
 
     @classmethod
     def from_proto(cls, info: pb.StyleInfo) -> StyleSummary:
@@ -62,4 +80,7 @@ class StyleSummary:
             preview_jpeg=info.preview_jpeg,
             pinned=info.pinned,
             tiling=TilingFacts.from_proto(info.tiling),
+            kind="conditioned" if info.kind == pb.STYLE_KIND_CONDITIONED else "fixed",
+            presets=tuple(PresetFacts.from_proto(p) for p in info.presets),
+            accepts_style_images=info.accepts_style_images,
         )

@@ -1,0 +1,90 @@
+"""Reads the look fields of a stylize form: a preset or a painting as the style, a second one to mix in,
+and keep-colours (docs/gateway.md).
+
+- ``preset`` (text) or ``style_image`` (file): the style of a style-conditioned style;
+- ``mix_preset`` (text) or ``mix_image`` (file), and ``mix`` (0..1, default 0.5): a second style and its
+  share; the first gets ``1 - mix``. The server mixes their style codes, not pixels;
+- ``keep_colors`` (true/false): keep the photo's colours, for every style.
+
+Style images are only sniffed and size-checked here (415, 413); the inference server decodes them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from flask import request
+
+from bff import images
+from bff.errors import ApiError, too_large
+from tessera.style_sources import StyleSource
+
+_TRUE = {"1", "true", "on", "yes"}
+_FALSE = {"", "0", "false", "off", "no"}
+
+
+@dataclass(frozen=True)
+class Look:
+    """The style sources to mix (empty: the style's own look) and whether to keep the photo's colours."""
+
+    sources: tuple[StyleSource, ...] = ()
+    keep_colors: bool = False
+
+
+def read_look(max_upload_bytes: int) -> Look:
+    """The current request's look fields, or ApiError 400 / 413 / 415 naming the field."""
+    keep = _flag("keep_colors")
+    first = _source("preset", "style_image", max_upload_bytes)
+    second = _source("mix_preset", "mix_image", max_upload_bytes)
+    share = fraction(request.form.get("mix"), "invalid_mix", "Mix")
+    if second is None:
+        if share is not None:
+            raise ApiError(400, "invalid_mix", "The 'mix' field needs a second style in 'mix_image' or 'mix_preset'.")
+        return Look((first,) if first else (), keep)
+    if first is None:
+        raise ApiError(400, "invalid_mix", "A style to mix in needs a first style in 'style_image' or 'preset'.")
+    share = 0.5 if share is None else share
+    return Look((_weighted(first, 1.0 - share), _weighted(second, share)), keep)
+
+
+def _source(text_field: str, file_field: str, max_bytes: int) -> StyleSource | None:
+    preset = request.form.get(text_field, "").strip()
+    upload = request.files.get(file_field)
+    data = upload.read() if upload is not None else b""
+    if preset and data:
+        raise ApiError(400, "invalid_style", f"Send either '{text_field}' or '{file_field}', not both.")
+    if data:
+        if len(data) > max_bytes:
+            raise too_large(max_bytes)
+        if images.sniff_format(data) is None:
+            raise ApiError(415, "unsupported_format",
+                           f"The '{file_field}' file is not a PNG, JPEG or WebP image.")
+        return StyleSource(image=data)
+    return StyleSource(preset=preset) if preset else None
+
+
+def _weighted(source: StyleSource, weight: float) -> StyleSource:
+    return StyleSource(preset=source.preset, image=source.image, weight=weight)
+
+
+def fraction(raw: str | None, error: str, label: str) -> float | None:
+    """A form number from 0 to 1, None when absent; ApiError 400 ``error`` otherwise."""
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise ApiError(400, error, f"{label} must be a number from 0 to 1, not {raw[:40]!r}.")
+    return value
+
+
+def _flag(name: str) -> bool:
+    raw = request.form.get(name, "").strip().lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ApiError(400, f"invalid_{name}", f"'{name}' must be true or false, not {raw[:40]!r}.")

@@ -1,0 +1,66 @@
+"""The look fields of /api/stylize and /api/jobs (keep_colors, style_image, preset, mix) against a real server."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tessera.colors import to_ycbcr
+from tests.bff.pictures import encoded, gradient
+from tests.support import TINY_STYLE
+
+PNG = encoded(gradient(), "PNG")
+
+
+def form(**fields) -> dict:
+    return {"style": TINY_STYLE, "image": (io.BytesIO(PNG), "photo.png"), **fields}
+
+
+def _chroma_error(result: np.ndarray, photo: np.ndarray) -> float:
+    inside = ((result > 0) & (result < 255)).all(axis=-1)
+    return float(np.abs(to_ycbcr(result)[inside][:, 1:] - to_ycbcr(photo)[inside][:, 1:]).max())
+
+
+def test_keep_colors_gives_the_photos_chroma(client):
+    photo = np.asarray(Image.open(io.BytesIO(PNG)).convert("RGB"))
+    resp = client.post("/api/stylize", data=form(keep_colors="true"))
+    assert resp.status_code == 200, resp.json
+    kept = np.asarray(Image.open(io.BytesIO(resp.data)).convert("RGB"))
+    plain = np.asarray(Image.open(io.BytesIO(client.post("/api/stylize", data=form()).data)).convert("RGB"))
+    assert _chroma_error(kept, photo) <= 1.0 < _chroma_error(plain, photo)
+
+
+@pytest.mark.parametrize(("fields", "status", "error"), [
+    ({"keep_colors": "maybe"}, 400, "invalid_keep_colors"),
+    ({"mix": "0.3"}, 400, "invalid_mix"),
+    ({"mix_preset": "swirls"}, 400, "invalid_mix"),
+    ({"preset": "swirls", "mix_preset": "ribbons", "mix": "2"}, 400, "invalid_mix"),
+    ({"preset": "swirls", "style_image": (io.BytesIO(PNG), "s.png")}, 400, "invalid_style"),
+    ({"style_image": (io.BytesIO(b"plain text, not a painting"), "s.png")}, 415, "unsupported_format"),
+    ({"preset": "swirls"}, 400, None),  # a fixed style takes no preset: the server says so
+])
+def test_bad_look_fields_are_refused_with_a_sentence(client, fields, status, error):
+    resp = client.post("/api/stylize", data=form(**fields))
+    assert resp.status_code == status, resp.json
+    if error:
+        assert resp.json["error"] == error
+    assert resp.json["message"].endswith(".") or "fixed style" in resp.json["message"]
+
+
+def test_jobs_take_the_look_fields_too(client):
+    resp = client.post("/api/jobs", data=form(keep_colors="1"))
+    assert resp.status_code == 202
+    bad = client.post("/api/jobs", data=form(mix="0.5"))
+    assert bad.status_code == 400 and bad.json["error"] == "invalid_mix"
+
+
+def test_styles_list_says_kind_and_presets(client):
+    styles = client.get("/api/styles").json["styles"]
+    tiny = next(s for s in styles if s["id"] == TINY_STYLE)
+    assert tiny["kind"] == "fixed" and tiny["presets"] == [] and tiny["accepts_style_images"] is False
+    spec = client.get("/api/openapi.json").json
+    fields = spec["components"]["schemas"]["StylizeForm"]["properties"]
+    assert {"style_image", "mix_image", "mix", "keep_colors", "preset", "mix_preset"} <= set(fields)
