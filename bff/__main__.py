@@ -12,6 +12,7 @@ from PIL import Image
 
 from bff import FORM_OVERHEAD_BYTES, close_app, create_app
 from bff.config import parse_args
+from bff.waitress_settings import waitress_limits
 
 log = logging.getLogger("bff")
 
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
             # app sees it, so its own cap stays, as a backstop at four times the limit: only bodies
             # beyond that get its plain-text 413.
             max_request_body_size=4 * (config.max_upload_bytes + FORM_OVERHEAD_BYTES), ident="tessera-gateway",
+            **waitress_limits(config),
         )
     except OSError as err:  # the port is taken, or the address is not this machine's
         log.error("cannot listen on %s:%d: %s", config.host, config.port, err)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+import logging
+import time
+
+from flask import Blueprint, Response, request
 
 from bff.backend import backend
 from bff.errors import ApiError
@@ -11,6 +14,9 @@ from bff.jobs import JobState, job_store
 from bff.restyle import image_response, restyle_work
 
 bp = Blueprint("stylize", __name__, url_prefix="/api")
+log = logging.getLogger(__name__)
+# How often a waiting request checks whether its client is still connected.
+HANG_UP_CHECK_S = 0.25
 
 
 @bp.post("/stylize")
@@ -24,9 +30,20 @@ def stylize():
     store.check_capacity()  # refuse before the costly decode
     order = read_order(gateway)
     job = store.submit(restyle_work(gateway, order))
+    # Under waitress (channel_request_lookahead > 0) this says whether the client has hung up.
+    hung_up = request.environ.get("waitress.client_disconnected", lambda: False)
+    # The client's own deadline ends the work; the margin covers queueing and encoding.
+    deadline = time.monotonic() + gateway.config.stylize_timeout_s + 30
     try:
-        # The client's own deadline ends the work; the margin covers queueing and encoding.
-        snap = job.wait_finished(timeout=gateway.config.stylize_timeout_s + 30)
+        while True:
+            snap = job.wait_finished(timeout=HANG_UP_CHECK_S)
+            if snap["state"] in (JobState.DONE, JobState.FAILED) or time.monotonic() > deadline:
+                break
+            if hung_up():
+                store.cancel(job.id)
+                log.info("client hung up; cancelled its %s (%d of %d tiles done)", job.id, snap["done"],
+                         snap["total"])
+                return Response(status=499)  # nobody reads it; access logs see why the call ended
     finally:
         store.discard(job.id)
     if snap["state"] == JobState.FAILED:

@@ -33,6 +33,10 @@ class GatewayConfig:
     job_ttl_s: float = 900.0
     job_workers: int = 2
     max_active_jobs: int = 8
+    # HTTP connections open at once (idle and half-sent ones included), and how long one may sit without
+    # a complete request before it is closed (waitress's connection_limit and channel_timeout).
+    max_connections: int = 500
+    idle_connection_timeout_s: float = 20.0
     # The upload form's own limits: fields (image, style, strength, format and a few spare), the length
     # of a field's name, and the size of a text (non-file) field.
     max_form_fields: int = 16

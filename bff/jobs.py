@@ -57,6 +57,7 @@ class Job:
     finished_at: float | None = None
     revision: int = 0
     _changed: threading.Condition = field(default_factory=threading.Condition, repr=False)
+    _cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def snapshot(self) -> dict:
         """The job's progress as a plain dict, for JSON and SSE."""
@@ -91,6 +92,13 @@ class Job:
                 setattr(self, name, value)
             self.revision += 1
             self._changed.notify_all()
+
+
+class JobCancelled(ApiError):
+    """Raised inside a job's work, at its next progress report, once the job was cancelled."""
+
+    def __init__(self) -> None:
+        super().__init__(499, "cancelled", "The request was cancelled before the image was done.")
 
 
 class JobStore:
@@ -150,6 +158,19 @@ class JobStore:
             self._sweep()
             return self._jobs.get(job_id)
 
+    def cancel(self, job_id: str) -> None:
+        """Stops a job nobody waits for any more: a queued one never starts, a running one ends at its
+        next progress report (about one tile's time), which cancels its gRPC calls. It ends FAILED with
+        JobCancelled."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            future = self._futures.pop(job_id, None)
+        if job is None:
+            return
+        job._cancelled.set()
+        if future is not None and future.cancel():
+            job._update(state=JobState.FAILED, error=JobCancelled(), finished_at=self._clock())
+
     def discard(self, job_id: str) -> None:
         """Forgets a job now (its result included); its worker, if still running, finishes unseen."""
         with self._lock:
@@ -168,9 +189,18 @@ class JobStore:
     def _run(self, job: Job, work: Callable[[Progress], Outcome]) -> None:
         with self._lock:  # submit() holds the lock until the future is recorded
             self._futures.pop(job.id, None)  # running now: nothing left to cancel
+        if job._cancelled.is_set():  # cancelled between being taken off the queue and starting
+            job._update(state=JobState.FAILED, error=JobCancelled(), finished_at=self._clock())
+            return
         job._update(state=JobState.RUNNING)
+
+        def report(done: int, total: int) -> None:
+            if job._cancelled.is_set():
+                raise JobCancelled()  # unwinds the gRPC client, which cancels its streams
+            job._update(done=done, total=total)
+
         try:
-            outcome = work(lambda done, total: job._update(done=done, total=total))
+            outcome = work(report)
         except ApiError as err:
             job._update(state=JobState.FAILED, error=err, finished_at=self._clock())
         except Exception:

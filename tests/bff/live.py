@@ -13,6 +13,7 @@ from waitress import wasyncore
 
 from bff import create_app
 from bff.config import GatewayConfig
+from bff.waitress_settings import waitress_limits
 
 
 def make_app(**overrides) -> Flask:
@@ -25,7 +26,8 @@ def make_app(**overrides) -> Flask:
 @contextmanager
 def serving(app: Flask, threads: int = 8) -> Iterator[str]:
     """Yields the base URL (http://127.0.0.1:PORT) while waitress serves `app`; stops it afterwards."""
-    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=threads)
+    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=threads,
+                                    **waitress_limits(app.config["TESSERA"]))
     stop = threading.Event()
 
     def run() -> None:

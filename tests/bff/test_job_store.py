@@ -130,3 +130,31 @@ def test_progress_streams_beyond_the_cap_are_refused_with_429(clock):
     store.close_event_stream()
     store.open_event_stream()  # a closed stream frees its slot
     store.shutdown()
+
+
+def test_a_cancelled_queued_job_never_runs(store):
+    release, ran = threading.Event(), threading.Event()
+    running = store.submit(lambda progress: release.wait(5) and OUTCOME)
+    queued = store.submit(lambda progress: ran.set() or OUTCOME)
+    store.cancel(queued.id)
+    release.set()
+    assert finished(running)["state"] == "done"
+    assert finished(queued)["error"] == "cancelled" and not ran.is_set()
+
+
+def test_a_cancelled_running_job_stops_at_its_next_progress_report(store):
+    started, reports = threading.Event(), []
+
+    def work(progress):
+        for done in range(1, 1000):
+            started.set()
+            progress(done, 999)
+            reports.append(done)
+            threading.Event().wait(0.01)
+        return OUTCOME
+
+    job = store.submit(work)
+    assert started.wait(5)
+    store.cancel(job.id)
+    snap = finished(job)
+    assert snap["state"] == "failed" and snap["error"] == "cancelled" and len(reports) < 999

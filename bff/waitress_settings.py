@@ -1,0 +1,22 @@
+"""How the gateway's waitress server treats connections: how many, how long idle, and whether a busy
+connection is still read (so a client that hangs up is noticed)."""
+
+from __future__ import annotations
+
+from bff.config import GatewayConfig
+
+
+def waitress_limits(config: GatewayConfig) -> dict[str, int]:
+    """Keyword arguments for waitress.create_server beyond host, port and threads."""
+    return {
+        # Keep reading a connection while its request runs: then environ["waitress.client_disconnected"]
+        # tells a long request (POST /api/stylize) that its client has gone, and it cancels its work.
+        "channel_request_lookahead": 1,
+        # Connections open at once, idle or half-sent ones included; beyond it waitress stops accepting.
+        "connection_limit": config.max_connections,
+        # A connection that has sent no complete request (or sits idle between requests) for this long
+        # is closed; one whose request is running (a progress stream, an upload being restyled) is not.
+        "channel_timeout": int(config.idle_connection_timeout_s),
+        # How often waitress looks for such connections.
+        "cleanup_interval": max(1, int(config.idle_connection_timeout_s) // 4),
+    }

@@ -1,0 +1,51 @@
+"""Slow and greedy HTTP clients against a real waitress gateway: half-sent requests neither lock
+others out nor stay forever, and one client's progress streams cannot use up everyone's."""
+
+from __future__ import annotations
+
+import socket
+import time
+import urllib.request
+from contextlib import ExitStack
+
+from bff import close_app
+from tests.bff.live import make_app, serving
+
+HALF_SENT = b"POST /api/stylize HTTP/1.1\r\nHost: gateway\r\nContent-Length: 1000000\r\n"  # headers never end
+
+
+def half_open(url: str, count: int, stack: ExitStack) -> list[socket.socket]:
+    host, port = url.removeprefix("http://").split(":")
+    sockets = []
+    for _ in range(count):
+        sock = stack.enter_context(socket.create_connection((host, int(port)), timeout=5))
+        sock.sendall(HALF_SENT)
+        sockets.append(sock)
+    return sockets
+
+
+def test_many_half_open_connections_leave_healthz_answering(inference_server):
+    app = make_app(servers=(inference_server,))
+    try:
+        with serving(app) as url, ExitStack() as stack:
+            half_open(url, 150, stack)
+            time.sleep(0.5)  # let the gateway accept them all
+            started = time.monotonic()
+            with urllib.request.urlopen(url + "/healthz", timeout=5) as resp:
+                assert resp.status == 200
+            assert time.monotonic() - started < 2.0
+    finally:
+        close_app(app)
+
+
+def test_a_half_sent_request_is_closed_after_the_idle_timeout(inference_server):
+    app = make_app(servers=(inference_server,), idle_connection_timeout_s=2)
+    try:
+        with serving(app) as url, ExitStack() as stack:
+            (sock,) = half_open(url, 1, stack)
+            sock.settimeout(10)
+            started = time.monotonic()
+            assert sock.recv(1024) == b""  # closed by the gateway, without an answer
+            assert 1.5 < time.monotonic() - started < 6
+    finally:
+        close_app(app)
