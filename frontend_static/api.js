@@ -5,6 +5,15 @@
 /** @typedef {import("./template.js").Style} Style */
 
 /**
+ * @typedef {object} Look how a conditioned style should paint, and whether to keep the photo's colours
+ * @property {string | null} [preset] a preset id of the style
+ * @property {File | null} [painting] the person's own painting (wins over the preset)
+ * @property {string} [mixWith] a second preset to mix in ("" for none)
+ * @property {number} [mix] share of the second preset, 0 to 1
+ * @property {boolean} [keepColors]
+ */
+
+/**
  * @typedef {object} Job
  * @property {string} id
  * @property {"queued" | "running" | "done" | "failed"} state
@@ -77,13 +86,21 @@ export async function fetchStyles() {
  * @param {string} style
  * @param {number} strength from 0 to 1
  * @param {(sent: number, total: number) => void} onUpload
+ * @param {Look} [look] painting, preset, mix and keep-colours
  * @returns {Promise<Job>}
  */
-export function createJob(file, style, strength, onUpload) {
+export function createJob(file, style, strength, onUpload, look = {}) {
   const form = new FormData();
   form.append("image", file, file.name);
   form.append("style", style);
   form.append("strength", String(strength));
+  if (look.keepColors) form.append("keep_colors", "true");
+  if (look.painting) form.append("style_image", look.painting, look.painting.name || "painting");
+  else if (look.preset) form.append("preset", look.preset);
+  if (look.mixWith && (look.painting || look.preset)) {
+    form.append("mix_preset", look.mixWith);
+    form.append("mix", String(look.mix ?? 0.5));
+  }
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "./api/jobs");

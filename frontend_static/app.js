@@ -3,12 +3,14 @@
  */
 
 import { ApiError, createJob, fetchResult, fetchStyles, followJob } from "./api.js";
+import { LookView } from "./painting.js";
 import { fileSize } from "./template.js";
 import { View } from "./view.js";
 
 /** @typedef {import("./template.js").Style} Style */
 
 const view = new View();
+const lookView = new LookView();
 
 const state = {
   /** @type {File | null} */ file: null,
@@ -18,6 +20,9 @@ const state = {
   /** @type {string | null} */ style: null,
   strength: view.strengthValueNow(),
   busy: false,
+  /** @type {import("./api.js").Look & {paintingUrl: string | null}} */
+  look: { preset: null, painting: null, paintingUrl: null, mixWith: "", mix: 0.3,
+          keepColors: lookView.keepColorsNow() },
 };
 
 /** @param {string | null} url */
@@ -43,6 +48,44 @@ function pickStyle(styleId) {
   if (!style) return;
   state.style = style.id;
   view.selectStyle(style);
+  lookView.renderFor(style);
+  state.look.mixWith = "";
+  const first = style.presets && style.presets[0];
+  if (style.kind === "conditioned" && first && !state.look.painting) pickPreset(first.id);
+  else if (style.kind === "conditioned") showLook();
+}
+
+/** @returns {Style | undefined} */
+function currentStyle() {
+  return state.styles.find((s) => s.id === state.style);
+}
+
+/** @param {string} presetId */
+function pickPreset(presetId) {
+  state.look.preset = presetId;
+  lookView.selectPreset(presetId);
+  if (state.look.painting) pickPainting(null);
+  else showLook();
+}
+
+/** @param {File | null} file the person's painting, or null to go back to the presets */
+function pickPainting(file) {
+  forget(state.look.paintingUrl);
+  state.look.painting = file;
+  state.look.paintingUrl = file ? URL.createObjectURL(file) : null;
+  showLook();
+  if (file) view.announce(`Your painting ${file.name || ""} is the style now.`);
+}
+
+/** Shows the painting that will be used beside the photo. */
+function showLook() {
+  const { painting, paintingUrl, preset } = state.look;
+  if (painting) {
+    lookView.showPainting(paintingUrl, `Style: your painting (${painting.name || "pasted"})`, true);
+    return;
+  }
+  const chosen = currentStyle()?.presets?.find((p) => p.id === preset);
+  lookView.showPainting(chosen ? chosen.preview_url : null, chosen ? `Style: ${chosen.name}` : "", false);
 }
 
 async function restyle() {
@@ -57,8 +100,10 @@ async function restyle() {
   view.announce("Restyling started.");
   view.showProgress(0, 0, `Uploading ${fileSize(state.file.size)}…`);
   try {
+    const conditioned = currentStyle()?.kind === "conditioned";
+    const look = conditioned ? state.look : { keepColors: state.look.keepColors };
     const job = await createJob(state.file, state.style, state.strength, (sent, total) =>
-      view.showProgress(sent, total, `Uploading ${fileSize(sent)} of ${fileSize(total)}…`));
+      view.showProgress(sent, total, `Uploading ${fileSize(sent)} of ${fileSize(total)}…`), look);
     view.showProgress(0, job.total);
     const finished = await followJob(job, (done, total) => view.showProgress(done, total));
     const { blob, filename } = await fetchResult(finished);
@@ -101,4 +146,8 @@ view.bindFile(pickPhoto);
 view.bindStyle(pickStyle);
 view.bindStrength((strength) => { state.strength = strength; });
 view.bindSubmit(restyle);
+lookView.bindPreset(pickPreset);
+lookView.bindPainting(pickPainting);
+lookView.bindMix((presetId, share) => { state.look.mixWith = presetId; state.look.mix = share; });
+lookView.bindKeepColors((keep) => { state.look.keepColors = keep; });
 loadStyles();

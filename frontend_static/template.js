@@ -14,6 +14,18 @@
  * @property {"SERVING" | "UNAVAILABLE"} status
  * @property {string} status_message
  * @property {string | null} preview_url
+ * @property {"fixed" | "conditioned"} [kind] conditioned styles take presets, paintings and mixes
+ * @property {boolean} [accepts_style_images]
+ * @property {Preset[]} [presets]
+ */
+
+/**
+ * @typedef {object} Preset a named look of a conditioned style
+ * @property {string} id
+ * @property {string} name
+ * @property {string} credits
+ * @property {string} license
+ * @property {string | null} preview_url
  */
 
 /** @type {Record<string, string>} */
@@ -46,6 +58,32 @@ export function styleCard(style) {
   <span class="style-card__name">${escapeHtml(style.name || style.id)}</span>
   <span class="visually-hidden" id="style-desc-${escapeHtml(style.id)}">${escapeHtml(title)}</span>
 </label>`;
+}
+
+/**
+ * One card of a conditioned style's preset gallery (a radio in its label, like the style cards).
+ * @param {Preset} preset
+ * @returns {string}
+ */
+export function presetCard(preset) {
+  const about = [preset.credits, preset.license].filter(Boolean).join(" · ");
+  const preview = preset.preview_url
+    ? `<img src="${escapeHtml(preset.preview_url)}" alt="" loading="lazy" width="96" height="96">`
+    : `<span class="style-card__placeholder style-card__placeholder--initial">${escapeHtml(preset.name.charAt(0))}</span>`;
+  return `<label class="style-card" title="${escapeHtml(about)}">
+  <input type="radio" name="preset" value="${escapeHtml(preset.id)}">
+  <span class="style-card__preview">${preview}</span>
+  <span class="style-card__badge" aria-hidden="true">✓</span>
+  <span class="style-card__name">${escapeHtml(preset.name)}</span>
+</label>`;
+}
+
+/**
+ * @param {Preset} preset
+ * @returns {string} an <option> of the "mix with" list
+ */
+export function presetOption(preset) {
+  return `<option value="${escapeHtml(preset.id)}">${escapeHtml(preset.name)}</option>`;
 }
 
 /**

@@ -1,0 +1,57 @@
+"""The keep-colours switch in Chromium, with a fixed style of the gallery: it reaches the server and
+the result keeps the photo's chroma."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from playwright.sync_api import expect
+
+from tessera.colors import to_ycbcr
+
+pytestmark = pytest.mark.browser
+
+# Records the fields of every form the page sends (Chromium does not report multipart bodies with
+# files to the test), as [name, value or file name] pairs in window.sentForms.
+RECORD_FORMS_JS = """(() => {
+  window.sentForms = [];
+  const send = XMLHttpRequest.prototype.send;
+  XMLHttpRequest.prototype.send = function (body) {
+    if (body instanceof FormData) {
+      window.sentForms.push([...body.entries()].map(([k, v]) => [k, v instanceof File ? `file:${v.name}` : v]));
+    }
+    return send.call(this, body);
+  };
+})();"""
+
+
+def sent_fields(page) -> dict[str, str]:
+    """The fields of the last form the page sent."""
+    return dict(page.evaluate("window.sentForms[window.sentForms.length - 1]"))
+
+
+def test_keep_colours_switch_sends_the_field_and_the_result_keeps_the_photos_colours(page, photo):
+    page.add_init_script(RECORD_FORMS_JS)
+    page.goto("/")
+    expect(page.locator("#look")).to_be_hidden()  # fixed styles have no painting controls
+    page.locator("#file-input").set_input_files(photo)
+    switch = page.get_by_role("switch", name="Keep my photo's colours")
+    switch.focus()
+    page.keyboard.press("Space")
+    expect(switch).to_be_checked()
+    page.get_by_role("button", name="Restyle photo").click()
+    fields = sent_fields(page)
+    assert fields["keep_colors"] == "true" and "style_image" not in fields and "preset" not in fields
+    expect(page.get_by_role("link", name="Download")).to_be_visible()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download").click()
+    result = np.asarray(Image.open(download.value.path()).convert("RGB"))
+    original = np.asarray(Image.open(photo).convert("RGB"))
+    inside = ((result > 2) & (result < 253)).all(axis=-1)
+    # The photo and the result are both JPEGs, whose chroma is subsampled and quantized: compare means.
+    difference = np.abs(to_ycbcr(result)[inside][:, 1:].mean(0) - to_ycbcr(original)[inside][:, 1:].mean(0))
+    assert difference.max() < 2.0, difference
+    assert page.console_problems == []
