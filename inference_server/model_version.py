@@ -25,6 +25,7 @@ from tessera.registry import (
     THUMBNAIL_INPUT,
     Manifest,
     RegistryError,
+    context_io_problem,
     generator_io_problem,
     read_manifest,
     verify_checksums,
@@ -130,7 +131,7 @@ def load_version(version_dir: Path, settings: LoadSettings) -> LoadedVersion:
         _check_context_io(context_model)
     _check_generator_io(onnx, with_context=context_model is not None)
     reference = _probe(onnx, context_model, manifest)
-    runtime = _fastest_runtime(version_dir, manifest, onnx, settings.threads)
+    runtime = _fastest_runtime(version_dir, manifest, onnx, settings)
     if runtime is not onnx:
         _check_against(runtime, reference, context_model, manifest)
     preview = (version_dir / manifest.preview.file).read_bytes() if manifest.preview else b""
@@ -144,10 +145,10 @@ def _open(path: Path, threads: int, output: str = OUTPUT_NAME) -> OnnxRuntime:
         raise VersionRejected(str(exc)) from None
 
 
-def _fastest_runtime(version_dir: Path, manifest: Manifest, onnx: OnnxRuntime, threads: int) -> Runtime:
+def _fastest_runtime(version_dir: Path, manifest: Manifest, onnx: OnnxRuntime, settings: LoadSettings) -> Runtime:
     if not manifest.tensorrt:
         return onnx  # the validated session serves; no need to load the file twice
-    runtime = select_runtime(version_dir, manifest, threads)
+    runtime = select_runtime(version_dir, manifest, settings.threads, settings.batching.max_batch_size)
     if runtime.name != onnx.name:
         onnx.finalize()
         return runtime
@@ -162,12 +163,9 @@ def _check_generator_io(model: OnnxRuntime, with_context: bool) -> None:
 
 
 def _check_context_io(model: OnnxRuntime) -> None:
-    inputs, outputs = model.inputs(), model.outputs()
-    if set(inputs) != {THUMBNAIL_INPUT} or CONTEXT_OUTPUT not in outputs:
-        raise VersionRejected(
-            f"context model has inputs {sorted(inputs)} and outputs {sorted(outputs)}; "
-            f"expected input '{THUMBNAIL_INPUT}' and output '{CONTEXT_OUTPUT}'"
-        )
+    problem = context_io_problem(model.inputs(), model.outputs())
+    if problem:
+        raise VersionRejected(problem)
 
 
 def _probe_tile(manifest: Manifest) -> np.ndarray:

@@ -172,14 +172,6 @@ def git_commit() -> str:
         return "unknown"
 
 
-def io_section(has_context: bool) -> dict:
-    io = {"input": registry.INPUT_NAME, "output": registry.OUTPUT_NAME, "layout": "NCHW", "color": "RGB",
-          "dtype": "float32", "range": [-1.0, 1.0]}
-    if has_context:
-        io["context_input"] = registry.CONTEXT_INPUT
-    return io
-
-
 def publish(model: ServingModel, registry_root: Path, style: str, style_meta: dict | None = None,
             tensorrt: bool = False, photo: np.ndarray | None = None, thumbnail_size: int = THUMBNAIL_SIZE,
             log=print) -> int:
@@ -215,7 +207,7 @@ def publish(model: ServingModel, registry_root: Path, style: str, style_meta: di
                 artifacts["tensorrt"] = [plan]
         manifest = {
             "artifacts": artifacts,
-            "io": io_section(has_context),
+            "io": registry.io_section(has_context),
             "tiling": tiling,
             "training": {"git_commit": git_commit(), **model.training_info},
             "metrics": model.metrics,

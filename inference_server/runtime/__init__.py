@@ -36,12 +36,13 @@ class Runtime(Protocol):
         ...
 
 
-def select_runtime(version_dir: Path, manifest: Manifest, threads: int) -> Runtime:
+def select_runtime(version_dir: Path, manifest: Manifest, threads: int, max_batch: int) -> Runtime:
     """The fastest runtime this machine offers for a version: TensorRT when the manifest has a
-    plan for this GPU and TensorRT imports, otherwise ONNX Runtime on the CPU."""
+    plan for this GPU whose tile and batch limits cover the server's calls (at most `max_batch`
+    tiles) and TensorRT imports, otherwise ONNX Runtime on the CPU."""
     from inference_server.runtime import tensorrt_runtime
 
-    plan = tensorrt_runtime.matching_plan(manifest)
+    plan = tensorrt_runtime.matching_plan(manifest, max_batch)
     if plan is not None:
         try:
             return tensorrt_runtime.TensorRTRuntime(version_dir / plan.file)

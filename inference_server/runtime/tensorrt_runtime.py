@@ -12,7 +12,9 @@ import logging
 import numpy as np
 
 from inference_server.runtime import EngineError
-from tessera.registry import CONTEXT_INPUT, INPUT_NAME, OUTPUT_NAME, Manifest, TensorRTPlan
+from tessera.pixels import MIN_EDGE
+from tessera.registry import CONTEXT_INPUT, INPUT_NAME, OUTPUT_NAME, Manifest, TensorRTPlan, Tiling
+from tessera.tiling import MAX_TILE_SIZE, round_up
 
 log = logging.getLogger(__name__)
 
@@ -46,16 +48,48 @@ def gpu_compute_capability() -> str | None:
     return f"{props.major}.{props.minor}"
 
 
-def matching_plan(manifest: Manifest) -> TensorRTPlan | None:
-    """The manifest's plan for this GPU and TensorRT major version, if there is one."""
-    if not manifest.tensorrt:
+def plan_limits_problem(plan: TensorRTPlan, tiling: Tiling, max_batch: int,
+                        max_tile: int = MAX_TILE_SIZE) -> str | None:
+    """Why a plan cannot take every call this server makes, or None.
+
+    The server sends inputs from MIN_EDGE rounded up to the size multiple (a tiny image, or a thin
+    last tile) up to a `max_tile` core with its halo, in batches of up to `max_batch` tiles; a plan
+    built for less would fail those calls at run time.
+    """
+    smallest = round_up(MIN_EDGE, tiling.size_multiple)
+    if plan.min_tile > smallest:
+        return f"it accepts inputs from {plan.min_tile} px, the server sends some of {smallest} px"
+    if plan.max_tile < max_tile:
+        return f"it accepts tile cores up to {plan.max_tile} px, the server allows {max_tile} px"
+    if plan.max_batch < max_batch:
+        return f"it accepts batches of up to {plan.max_batch} tiles, the server batches up to {max_batch}"
+    return None
+
+
+def usable_plans(manifest: Manifest, max_batch: int) -> list[TensorRTPlan]:
+    """The manifest's plans whose tile and batch limits cover this server's calls; the others are logged."""
+    usable = []
+    for plan in manifest.tensorrt:
+        problem = plan_limits_problem(plan, manifest.tiling, max_batch)
+        if problem:
+            log.warning("%s v%d: TensorRT plan %s is not used: %s",
+                        manifest.style, manifest.version, plan.file, problem)
+        else:
+            usable.append(plan)
+    return usable
+
+
+def matching_plan(manifest: Manifest, max_batch: int) -> TensorRTPlan | None:
+    """The manifest's plan for this GPU and TensorRT major version whose limits fit, if there is one."""
+    plans = usable_plans(manifest, max_batch)
+    if not plans:
         return None
     capability = gpu_compute_capability()
     if capability is None:
         return None
     trt, _ = _import_cuda()
     major = trt.__version__.split(".")[0]
-    for plan in manifest.tensorrt:
+    for plan in plans:
         if plan.compute_capability == capability and plan.tensorrt_version.split(".")[0] == major:
             return plan
     log.info("no TensorRT plan for compute capability %s and TensorRT %s", capability, trt.__version__)

@@ -1,0 +1,58 @@
+"""The model registry: a directory of styles and numbered, immutable versions (DESIGN.md §1).
+
+Three concerns, one module each: `layout` (where files lie, atomic writes, pins, checksums),
+`manifest` (the declared schema of manifest.json) and `io_rule` (the ONNX I/O convention that
+export and server share). Import from here; the submodules are the place to read.
+"""
+
+from tessera.registry.io_rule import (
+    CONTEXT_INPUT,
+    CONTEXT_OUTPUT,
+    INPUT_NAME,
+    OUTPUT_NAME,
+    THUMBNAIL_INPUT,
+    TensorSpec,
+    context_io_problem,
+    generator_io_problem,
+)
+from tessera.registry.layout import (
+    STYLE_FILE,
+    STYLE_ID_RE,
+    VERSION_DIR_RE,
+    StyleMeta,
+    read_style_meta,
+    set_pin,
+    sha256_of,
+    style_dirs,
+    verify_checksums,
+    version_dirs,
+    write_style_meta,
+    write_version,
+)
+from tessera.registry.manifest import (
+    FORMAT_VERSION,
+    GENERATOR,
+    MANIFEST_FILE,
+    MANIFEST_KINDS,
+    TILING_MODES,
+    Artifact,
+    BaseManifest,
+    GeneratorManifest,
+    IOConvention,
+    Manifest,
+    RegistryError,
+    TensorRTPlan,
+    Tiling,
+    io_section,
+    parse_manifest,
+    read_manifest,
+)
+
+__all__ = [
+    "CONTEXT_INPUT", "CONTEXT_OUTPUT", "FORMAT_VERSION", "GENERATOR", "INPUT_NAME", "MANIFEST_FILE",
+    "MANIFEST_KINDS", "OUTPUT_NAME", "STYLE_FILE", "STYLE_ID_RE", "THUMBNAIL_INPUT", "TILING_MODES",
+    "VERSION_DIR_RE", "Artifact", "BaseManifest", "GeneratorManifest", "IOConvention", "Manifest",
+    "RegistryError", "StyleMeta", "TensorRTPlan", "TensorSpec", "Tiling", "context_io_problem",
+    "generator_io_problem", "io_section", "parse_manifest", "read_manifest", "read_style_meta", "set_pin",
+    "sha256_of", "style_dirs", "verify_checksums", "version_dirs", "write_style_meta", "write_version",
+]

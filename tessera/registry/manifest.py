@@ -1,0 +1,252 @@
+"""The schema of manifest.json, declared with pydantic; every error names the field it is about.
+
+A manifest describes one immutable version (docs/registry.md). `format_version` says which schema
+applies and `kind` which kind of model the version holds. Only the fixed-style generator exists
+today; a new kind is a new model class added to `MANIFEST_KINDS` (and to the `Manifest` union),
+sharing `BaseManifest`'s fields, so readers that only know generators reject it by name.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from tessera.registry.io_rule import CONTEXT_INPUT, INPUT_NAME, OUTPUT_NAME
+
+FORMAT_VERSION = 1
+MANIFEST_FILE = "manifest.json"
+GENERATOR = "generator"
+TILING_MODES = ("crop", "feather")
+STYLE_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+
+
+class RegistryError(ValueError):
+    """A style or version on disk breaks the layout or the schema; the message says what and where."""
+
+
+class _Schema(BaseModel):
+    # Unknown keys are errors: a misspelt optional field must not be silently ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Artifact(_Schema):
+    """A file of the version and its sha256 (hex)."""
+
+    file: StrictStr
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+    @field_validator("file")
+    @classmethod
+    def _plain_file_name(cls, name: str) -> str:
+        # A manifest must not point outside its own version folder.
+        if not name or "/" in name or "\\" in name or name in (".", ".."):
+            raise ValueError(f"artifact file name {name!r} must be a plain file name")
+        return name
+
+
+class TensorRTPlan(Artifact):
+    """A TensorRT plan for one GPU architecture and TensorRT version, with the shapes it was built for.
+
+    `min_tile` is the smallest input side in pixels the engine accepts, `max_tile` the largest tile
+    core (halo excluded: the engine takes it with the halo on both sides, rounded up to the size
+    multiple), `opt_tile` the core it was tuned for, `max_batch` the most tiles per call.
+    """
+
+    compute_capability: str = Field(pattern=r"^[0-9]+\.[0-9]+$")
+    tensorrt_version: StrictStr
+    precision: Literal["fp16", "fp32"] = "fp16"
+    min_tile: StrictInt = Field(ge=1)
+    opt_tile: StrictInt | None = Field(default=None, ge=1)
+    max_tile: StrictInt = Field(ge=1)
+    max_batch: StrictInt = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TensorRTPlan:
+        opt = self.opt_tile if self.opt_tile is not None else self.max_tile
+        if not self.min_tile <= opt <= self.max_tile:
+            raise ValueError(f"tile limits must satisfy min_tile <= opt_tile <= max_tile, got "
+                             f"{self.min_tile}, {self.opt_tile}, {self.max_tile}")
+        return self
+
+
+class IOConvention(_Schema):
+    """The generator I/O convention; only these values are accepted (io_rule checks the ONNX file)."""
+
+    input: Literal["image"] = INPUT_NAME
+    output: Literal["stylized"] = OUTPUT_NAME
+    context_input: Literal["context"] | None = None
+    layout: Literal["NCHW"] = "NCHW"
+    color: Literal["RGB"] = "RGB"
+    dtype: Literal["float32"] = "float32"
+    range: tuple[Literal[-1.0], Literal[1.0]] = (-1.0, 1.0)
+
+
+class Tiling(_Schema):
+    """How the server and client cut images for this version (docs/registry.md, DESIGN.md §3)."""
+
+    halo: StrictInt = Field(ge=0)
+    size_multiple: StrictInt = Field(ge=1)
+    mode: Literal["crop", "feather"] = "crop"
+    tile_safe: StrictBool = True
+    needs_thumbnail: StrictBool = False
+    thumbnail_size: StrictInt = Field(default=256, ge=16)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tile_safe_follows_mode(cls, data: Any) -> Any:
+        # Older manifests leave tile_safe out: a crop-mode version is tile-safe by definition.
+        if isinstance(data, dict) and "tile_safe" not in data:
+            data = {**data, "tile_safe": data.get("mode", "crop") == "crop"}
+        return data
+
+
+class BaseManifest(_Schema):
+    """What every kind of version states: identity, tiling, provenance and measured quality."""
+
+    format_version: Literal[1]
+    style: str = Field(pattern=STYLE_ID_PATTERN)
+    version: StrictInt = Field(ge=1)
+    created: StrictStr = ""
+    tiling: Tiling
+    training: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    export: dict[str, Any] = Field(default_factory=dict)
+
+    def files(self) -> list[Artifact]:
+        """Every file the manifest names, for checksum verification."""
+        raise NotImplementedError
+
+
+class GeneratorArtifacts(_Schema):
+    onnx: Artifact
+    context_onnx: Artifact | None = None
+    preview: Artifact | None = None
+    # The trained discriminator, for realism maps; checksummed, not used by the server yet.
+    critic: Artifact | None = None
+    tensorrt: tuple[TensorRTPlan, ...] = ()
+
+
+class GeneratorManifest(BaseManifest):
+    """A fixed-style generator: image in, image out (plus an optional context model)."""
+
+    kind: Literal["generator"] = GENERATOR
+    artifacts: GeneratorArtifacts
+    io: IOConvention
+
+    @model_validator(mode="before")
+    @classmethod
+    def _thumbnail_follows_context(cls, data: Any) -> Any:
+        # needs_thumbnail defaults to "a context model is shipped"; written out it must agree.
+        if isinstance(data, dict) and isinstance(data.get("tiling"), dict) and isinstance(data.get("artifacts"), dict):
+            tiling = data["tiling"]
+            if "needs_thumbnail" not in tiling:
+                data = {**data, "tiling": {**tiling, "needs_thumbnail": "context_onnx" in data["artifacts"]}}
+        return data
+
+    @model_validator(mode="after")
+    def _context_parts_agree(self) -> GeneratorManifest:
+        has_model = self.artifacts.context_onnx is not None
+        if has_model != (self.io.context_input is not None):
+            raise ValueError("io.context_input and artifacts.context_onnx must come together")
+        if has_model != self.tiling.needs_thumbnail:
+            raise ValueError("tiling.needs_thumbnail must be true exactly when a context model is shipped")
+        return self
+
+    @property
+    def onnx(self) -> Artifact:
+        return self.artifacts.onnx
+
+    @property
+    def context_onnx(self) -> Artifact | None:
+        return self.artifacts.context_onnx
+
+    @property
+    def preview(self) -> Artifact | None:
+        return self.artifacts.preview
+
+    @property
+    def tensorrt(self) -> tuple[TensorRTPlan, ...]:
+        return self.artifacts.tensorrt
+
+    def files(self) -> list[Artifact]:
+        optional = (self.artifacts.context_onnx, self.artifacts.preview, self.artifacts.critic)
+        return [self.artifacts.onnx, *self.artifacts.tensorrt, *(a for a in optional if a is not None)]
+
+
+# kind -> schema. A new kind of model adds its class here and to `Manifest`.
+MANIFEST_KINDS: dict[str, type[BaseManifest]] = {GENERATOR: GeneratorManifest}
+Manifest = GeneratorManifest
+
+
+def parse_manifest(data: Any, folder: str | None = None) -> Manifest:
+    """Check a decoded manifest.json against its schema; `folder` is the version folder's name.
+
+    Raises RegistryError whose message names the field ("tiling.halo: ...").
+    """
+    if not isinstance(data, dict):
+        raise RegistryError(f"{MANIFEST_FILE} must hold a JSON object")
+    # format_version and kind come first: they decide which schema the rest is read with.
+    if data.get("format_version") != FORMAT_VERSION:
+        raise RegistryError(f"format_version must be {FORMAT_VERSION}, got {data.get('format_version')!r}")
+    kind = data.get("kind", GENERATOR)
+    if kind not in MANIFEST_KINDS:
+        raise RegistryError(f"kind must be one of {sorted(MANIFEST_KINDS)}, got {kind!r}")
+    if folder is not None and folder.isdigit() and data.get("version") != int(folder):
+        raise RegistryError(f"manifest says version {data.get('version')!r} but lies in folder {folder}")
+    try:
+        return MANIFEST_KINDS[kind].model_validate(data)
+    except ValidationError as exc:
+        raise RegistryError(f"{MANIFEST_FILE}: {describe(exc)}") from None
+
+
+def read_manifest(version_dir: Path) -> Manifest:
+    """Parse and schema-check manifest.json of one version folder; any problem is a RegistryError."""
+    path = Path(version_dir) / MANIFEST_FILE
+    if not path.exists():
+        raise RegistryError(f"{MANIFEST_FILE} is missing")
+    return parse_manifest(load_json(path), Path(version_dir).name)
+
+
+def describe(exc: ValidationError, limit: int = 3) -> str:
+    """The first `limit` problems as 'dotted.field: what is wrong (got value)', joined by '; '."""
+    problems = []
+    for error in exc.errors(include_url=False)[:limit]:
+        where = ".".join(str(part) for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        got = error.get("input")
+        # Our own validators name the value already; pydantic's messages do not.
+        if error["type"] not in ("missing", "value_error") and isinstance(got, str | int | float | bool | None):
+            message += f" (got {got!r})"
+        problems.append(f"{where}: {message}" if where else message)
+    more = exc.error_count() - limit
+    return "; ".join(problems) + (f"; and {more} more" if more > 0 else "")
+
+
+def load_json(path: Path) -> dict[str, Any]:
+    """A JSON object from `path`, or RegistryError naming the file."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RegistryError(f"{path.name} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise RegistryError(f"{path.name} must hold a JSON object")
+    return data
+
+
+def io_section(with_context: bool) -> dict[str, Any]:
+    """The `io` block a writer puts in a generator's manifest (the schema's defaults, spelt out)."""
+    return IOConvention(context_input=CONTEXT_INPUT if with_context else None).model_dump(
+        mode="json", exclude_none=True)
