@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import torch
 
 from tessera.client import TesseraClient
+from tessera.onnx_session import open_session
 from tessera.pixels import rgb8_to_nchw
 from tessera.registry import CONTEXT_INPUT, INPUT_NAME, OUTPUT_NAME, write_version
 from tests.support.server import running_server
@@ -79,9 +79,7 @@ def _best_seconds(fn) -> float:
 
 
 def _raw_ort(model_path: Path, photo: np.ndarray) -> float:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = THREADS
-    session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+    session = open_session(model_path, THREADS)  # the server's own options, so the ratio compares like with like
     x = rgb8_to_nchw(photo)
     feeds = {INPUT_NAME: x, CONTEXT_INPUT: np.zeros((1, 6), dtype=np.float32)}
     return _best_seconds(lambda: session.run(None, feeds))

@@ -15,6 +15,7 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
+from tessera.onnx_session import open_session
 from tessera.registry import (
     CONTEXT_INPUT,
     CONTEXT_OUTPUT,
@@ -80,10 +81,7 @@ def export_context_model(model: nn.Module, path: Path, example: torch.Tensor) ->
 
 def session(path: Path) -> ort.InferenceSession:
     """A single-threaded CPU session (the machine is shared; parity needs no speed)."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return open_session(path, threads=1)
 
 
 def max_abs_diff(model: nn.Module, path: Path, feeds: dict[str, torch.Tensor]) -> float:

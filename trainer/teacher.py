@@ -39,17 +39,11 @@ class OnnxTeacher:
     """Callable: uint8 HxWx3 RGB photo -> uint8 HxWx3 stylized photo, via ONNX Runtime on the CPU."""
 
     def __init__(self, spec: str, style: int = 0, pixel_range: str = "unit", threads: int = 2):
-        import onnxruntime as ort
+        from tessera.onnx_session import open_session
 
         path = resolve_teacher_path(spec)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        # Spinning worker threads would compete with torch's threads in the same training process.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            self.session = open_session(path, threads)
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
             raise TeacherError(f"cannot load teacher {path}: {exc}") from None
         self.path, self.pixel_range = path, pixel_range

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
 from inference_server.runtime import EngineError
+from tessera.onnx_session import open_session
 from tessera.registry import CONTEXT_INPUT, INPUT_NAME, OUTPUT_NAME
 
 
@@ -17,15 +17,8 @@ class OnnxRuntime:
     name = "onnxruntime-cpu"
 
     def __init__(self, model_path: Path, threads: int = 0, output: str = OUTPUT_NAME) -> None:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
-        # Busy-waiting worker threads steal the cores from the gateway and other models between batches.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+            self.session = open_session(model_path, threads)
         except Exception as exc:  # ORT raises its own exception types for every kind of bad file
             raise EngineError(f"ONNX Runtime cannot load {model_path.name}: {exc}") from None
         self._output = output

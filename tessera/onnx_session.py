@@ -1,0 +1,42 @@
+"""ONNX Runtime sessions on the CPU, set up one way for every process that runs a model.
+
+The server's runtime, the bench (including its raw baseline), the trainer (teacher, export checks)
+and the scripts all open sessions here, so a speed or memory figure of one applies to the others.
+Needs `onnxruntime` (the `server` or `trainer` extra); the client library never imports it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnxruntime as ort
+
+CPU = ["CPUExecutionProvider"]
+
+
+def session_options(threads: int = 0) -> ort.SessionOptions:
+    """The options every Tessera session uses; `threads` bounds intra-op parallelism (0 = one per core).
+
+    - No spinning: busy-waiting worker threads steal the cores from the gateway, the other models
+      and torch between runs. On this shared 2-core machine a spinning session ran the compact
+      generator at 2.3 MP/s against 2.9 without (bench/compact_speed.py, docs/training.md), so a
+      benchmark whose baseline spins and whose server does not compares unlike things.
+    - One inter-op thread: the generators are a chain of convolutions, with nothing to run in parallel.
+    - Full graph optimisation (fusions, constant folding); warnings and errors only in the log.
+    """
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
+def open_session(model: Path | str | bytes, threads: int = 0) -> ort.InferenceSession:
+    """A CPU session for an ONNX file (path) or serialized model (bytes) with `session_options(threads)`.
+
+    Raises what ONNX Runtime raises for a missing or invalid model (its own exception types).
+    """
+    source = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(source, session_options(threads), providers=CPU)
