@@ -10,6 +10,9 @@ STUBS  := tessera/v1/style_transfer_pb2.py
 REGISTRY ?= model_registry
 SERVER_PORT ?= 50051
 GATEWAY_PORT ?= 8080
+METRICS_PORT ?= 9464
+# A file holding the admin token turns the server's Admin RPCs on (TESSERA_ADMIN_TOKEN works too).
+ADMIN_TOKEN_FILE ?=
 
 .PHONY: install run test proto lint bench data train-defaults screenshot system-deps clean
 
@@ -36,7 +39,8 @@ system-deps:
 	@command -v redis-server >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 
 run: install
-	$(PY) -m scripts.run_platform --registry $(REGISTRY) --server-port $(SERVER_PORT) --gateway-port $(GATEWAY_PORT)
+	$(PY) -m scripts.run_platform --registry $(REGISTRY) --server-port $(SERVER_PORT) --gateway-port $(GATEWAY_PORT) \
+		--metrics-port $(METRICS_PORT) $(if $(ADMIN_TOKEN_FILE),--admin-token-file $(ADMIN_TOKEN_FILE))
 
 test: install
 	$(PY) -m pytest
@@ -55,7 +59,7 @@ train-defaults: install
 	$(PY) -m scripts.train_defaults $(TRAIN_ARGS)
 
 screenshot: install
-	$(PY) -m tests.browser.take_screenshot --registry $(REGISTRY)
+	$(PY) -m scripts.take_screenshot --registry $(REGISTRY)
 
 clean:
 	rm -rf $(VENV) tessera/v1 .pytest_cache .ruff_cache

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from scripts.local_stack import running_server
 from tessera.client import TesseraClient
 from tessera.onnx_session import open_session
 from tessera.pixels import rgb8_to_nchw
 from tessera.registry import CONTEXT_INPUT, INPUT_NAME, OUTPUT_NAME, write_version
-from tests.support.server import running_server
 
 THREADS = 2
 IMAGE = (1536, 2048)  # 3.1 MP

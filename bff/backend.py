@@ -14,6 +14,7 @@ from flask import Flask, current_app
 
 from bff.config import GatewayConfig
 from bff.errors import ApiError, from_grpc
+from tessera.channels import read_ca
 from tessera.client import StyleSummary, TesseraClient, TesseraError
 
 EXTENSION = "tessera"
@@ -77,11 +78,12 @@ def call(fn: Callable, *args, **kwargs):
 
 def init_app(app: Flask, config: GatewayConfig) -> None:
     """Opens the client (channels connect lazily, so a server that is down does not stop the gateway)."""
-    client = TesseraClient(list(config.servers), timeout=config.rpc_timeout_s)
+    tls_ca = read_ca(config.server_ca)  # PEM certificates trusted for TLS; None means plaintext gRPC
+    client = TesseraClient(list(config.servers), timeout=config.rpc_timeout_s, tls_ca=tls_ca)
     if len(config.servers) == 1:
         server_clients = {config.servers[0]: client}
     else:
-        server_clients = {a: TesseraClient(a, timeout=config.rpc_timeout_s) for a in config.servers}
+        server_clients = {a: TesseraClient(a, timeout=config.rpc_timeout_s, tls_ca=tls_ca) for a in config.servers}
     app.extensions[EXTENSION] = Backend(client=client, config=config, server_clients=server_clients)
 
 

@@ -31,8 +31,9 @@ class AdminAuthInterceptor(grpc.ServerInterceptor):
         if not handler_call_details.method.startswith(ADMIN_PREFIX):
             return continuation(handler_call_details)
         metadata = dict(handler_call_details.invocation_metadata or ())
-        offered = metadata.get("authorization", "").removeprefix("Bearer ").encode()
-        if hmac.compare_digest(offered, self._token):
+        scheme, _, offered = metadata.get("authorization", "").partition(" ")
+        # The scheme is required: a bare token is refused, as RFC 6750 clients never send one.
+        if scheme == "Bearer" and hmac.compare_digest(offered.encode(), self._token):
             return continuation(handler_call_details)
         return self._deny
 

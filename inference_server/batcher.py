@@ -17,14 +17,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from inference_server.runtime import Runtime
+from tessera.settings import setting
 
 _STOP = object()
 
 
 @dataclass(frozen=True)
 class BatchSettings:
-    max_batch_size: int = 4
-    max_queue_delay_ms: float = 2.0
+    max_batch_size: int = setting(4, "tiles of one shape per runtime call", minimum=1)
+    max_queue_delay_ms: float = setting(2.0, "how long a tile waits for company, in milliseconds", minimum=0)
 
 
 @dataclass

@@ -1,62 +1,81 @@
-"""The inference server's configuration: one dataclass, built once from flags and environment."""
+"""The inference server's configuration: one dataclass, built once in main() from flags and environment.
+
+Flags and `TESSERA_*` variables are derived from the fields (tessera/settings.py); batching and
+stream limits are the settings dataclasses of the modules that use them, so each default is written once.
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
-from dataclasses import dataclass
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from tessera.tiling import DEFAULT_TILE_SIZE
+from inference_server.batcher import BatchSettings
+from inference_server.tile_stream import StreamLimits
+from tessera.settings import SettingsError, fail, parse_settings, setting
+from tessera.tiling import DEFAULT_TILE_SIZE, MAX_TILE_SIZE
+
+PORT = {"minimum": 0, "maximum": 65535}
 
 
 @dataclass(frozen=True)
 class ServerConfig:
-    registry: Path
-    host: str = "127.0.0.1"
-    port: int = 50051
-    metrics_port: int = -1
-    threads: int = 0
-    max_batch_size: int = 4
-    max_queue_delay_ms: float = 2.0
-    max_streams: int = 32
-    max_image_pixels: int = 200_000_000
-    default_tile_size: int = DEFAULT_TILE_SIZE
-    poll_interval: float = 2.0
-    grace_seconds: float = 10.0
-    stream_idle_seconds: float = 60.0
-    admin_token: str = ""
+    registry: Path = setting(Path("model_registry"), "model registry directory")
+    host: str = setting("127.0.0.1", "address to listen on; beyond loopback, use --tls-cert/--tls-key")
+    port: int = setting(50051, "gRPC port; 0 picks a free one (the chosen port is printed)", **PORT)
+    metrics_port: int = setting(-1, "Prometheus /metrics port; 0 picks a free one, -1 turns metrics off",
+                                minimum=-1, maximum=65535)
+    threads: int = setting(0, "ONNX Runtime intra-op threads per model; 0 = all cores", minimum=0)
+    batching: BatchSettings = field(default_factory=BatchSettings)
+    max_streams: int = setting(32, "image calls (StylizeTiles, Stylize) running at once; more get "
+                                   "RESOURCE_EXHAUSTED", minimum=1)
+    max_streams_per_peer: int = setting(16, "image calls running at once from one client address",
+                                        minimum=1)
+    streams: StreamLimits = field(default_factory=StreamLimits)
+    default_tile_size: int = setting(DEFAULT_TILE_SIZE, "core tile edge offered to clients, in pixels",
+                                     minimum=16, maximum=MAX_TILE_SIZE)
+    poll_interval: float = setting(2.0, "seconds between registry scans", minimum=0.01)
+    grace_seconds: float = setting(10.0, "time in-flight calls get to finish on SIGTERM", minimum=0)
+    admin_token: str = setting("", "bearer token of the Admin service; empty turns it off. A flag is visible "
+                                   "to every user of the machine (ps): prefer --admin-token-file or the variable",
+                               secret=True)
+    admin_token_file: Path | None = setting(None, "file holding the admin token (read once at start)")
+    tls_cert: Path | None = setting(None, "PEM certificate chain; with --tls-key the server speaks TLS only")
+    tls_key: Path | None = setting(None, "PEM private key of --tls-cert")
+
+    def __post_init__(self) -> None:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise SettingsError("--tls-cert and --tls-key go together: give both or neither")
+        if self.admin_token and self.admin_token_file is not None:
+            raise SettingsError("give the admin token once: --admin-token (or its variable) or --admin-token-file")
 
 
-# flag, type, environment variable, help
-_FLAGS = [
-    ("--registry", Path, "TESSERA_REGISTRY", "model registry directory (required)"),
-    ("--host", str, "TESSERA_HOST", "address to listen on"),
-    ("--port", int, "TESSERA_PORT", "gRPC port; 0 picks a free one (the chosen port is printed)"),
-    ("--metrics-port", int, "TESSERA_METRICS_PORT", "/metrics port; 0 picks a free one, -1 turns metrics off"),
-    ("--threads", int, "TESSERA_THREADS", "ONNX Runtime intra-op threads per model; 0 = all cores"),
-    ("--max-batch-size", int, "TESSERA_MAX_BATCH_SIZE", "tiles per runtime call"),
-    ("--max-queue-delay-ms", float, "TESSERA_MAX_QUEUE_DELAY_MS", "how long a tile waits for a batch"),
-    ("--max-streams", int, "TESSERA_MAX_STREAMS", "concurrent StylizeTiles/Stylize calls; more get RESOURCE_EXHAUSTED"),
-    ("--max-image-pixels", int, "TESSERA_MAX_IMAGE_PIXELS", "largest image a stream may declare"),
-    ("--default-tile-size", int, "TESSERA_DEFAULT_TILE_SIZE", "core tile edge offered to clients"),
-    ("--poll-interval", float, "TESSERA_POLL_INTERVAL", "seconds between registry scans"),
-    ("--grace-seconds", float, "TESSERA_GRACE_SECONDS", "time in-flight calls get to finish on SIGTERM"),
-    ("--stream-idle-seconds", float, "TESSERA_STREAM_IDLE_SECONDS", "a stream with no tile for this long ends"),
-    ("--admin-token", str, "TESSERA_ADMIN_TOKEN", "token for the Admin service; empty disables it"),
-]
+def parse_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> ServerConfig:
+    """Flags override environment variables, which override the defaults; a bad value exits with status 2."""
+    parser = argparse.ArgumentParser(prog="tessera-server", description="Tessera gRPC inference server.",
+                                     epilog="Flags win over TESSERA_* variables, which win over the defaults.")
+    config, _ = parse_settings(ServerConfig, argv, parser, environ)
+    if not config.registry.is_dir():
+        fail(parser.prog, f"registry {config.registry} is not a directory")
+    try:
+        return _read_secrets(config)
+    except SettingsError as exc:
+        fail(parser.prog, str(exc))
 
 
-def parse_config(argv: list[str] | None = None) -> ServerConfig:
-    """Flags override environment variables, which override the defaults."""
-    parser = argparse.ArgumentParser(prog="tessera-server", description="Tessera gRPC inference server.")
-    defaults = ServerConfig(registry=Path("model_registry"))
-    for flag, kind, env, text in _FLAGS:
-        field = flag.removeprefix("--").replace("-", "_")
-        default = os.environ.get(env, getattr(defaults, field))
-        parser.add_argument(flag, type=kind, default=kind(default) if default is not None else None,
-                            help=f"{text} [env {env}, default %(default)s]")
-    args = parser.parse_args(argv)
-    if not args.registry.is_dir():
-        parser.error(f"registry {args.registry} is not a directory")
-    return ServerConfig(**vars(args))
+def _read_secrets(config: ServerConfig) -> ServerConfig:
+    """Fill the admin token from its file, and check the TLS files can be read."""
+    for path in (config.tls_cert, config.tls_key):
+        if path is not None and not path.is_file():
+            raise SettingsError(f"TLS file {path} does not exist")
+    if config.admin_token_file is None:
+        return config
+    try:
+        token = config.admin_token_file.read_text().strip()
+    except OSError as exc:
+        raise SettingsError(f"cannot read the admin token file {config.admin_token_file}: {exc.strerror}") from None
+    if not token:
+        raise SettingsError(f"the admin token file {config.admin_token_file} is empty")
+    return dataclasses.replace(config, admin_token=token, admin_token_file=None)

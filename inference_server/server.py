@@ -6,7 +6,6 @@ import logging
 import signal
 import threading
 from concurrent import futures
-from dataclasses import asdict
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -14,14 +13,13 @@ from grpc_reflection.v1alpha import reflection
 
 from inference_server.admin import AdminAuthInterceptor, AdminServicer
 from inference_server.admission import ImageCallSlots
-from inference_server.batcher import BatchSettings
 from inference_server.config import ServerConfig
 from inference_server.metrics import ServerMetrics
 from inference_server.model_store import ModelStore
 from inference_server.model_version import LoadSettings, load_version
 from inference_server.servicer import ServicerSettings, StyleTransferServicer
-from inference_server.tile_stream import StreamLimits
 from tessera.client import MAX_MESSAGE_BYTES
+from tessera.settings import describe
 from tessera.v1 import admin_pb2, style_transfer_pb2
 from tessera.v1 import admin_pb2_grpc as apb_grpc
 from tessera.v1 import style_transfer_pb2_grpc as pb_grpc
@@ -61,29 +59,21 @@ class _Running:
         self.store.close()
 
 
+class StartError(Exception):
+    """The server cannot start (a port is taken, a TLS file is unreadable); str() says why, in one line."""
+
+
 def start(config: ServerConfig, metrics: ServerMetrics) -> _Running:
-    """Load the registry, then start serving on config.host:config.port."""
+    """Bind config.host:config.port, load the registry, then start serving; raises StartError."""
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     settings = LoadSettings(threads=config.threads,
-                            batching=BatchSettings(config.max_batch_size, config.max_queue_delay_ms),
+                            batching=config.batching,
                             observe_batch=lambda style, n: metrics.batch_size.labels(style).observe(n))
     store = ModelStore(config.registry, lambda path: load_version(path, settings),
                        on_change=lambda s: _report(s, health_servicer, metrics))
-    store.refresh()
-    interceptors = [AdminAuthInterceptor(config.admin_token)] if config.admin_token else []
-    slots = ImageCallSlots(config.max_streams, config.max_streams)
-    # Room above the image calls' handler threads, so health checks, ListStyles and admin calls answer
-    # at full load.
-    max_rpcs = slots.max_threads + CONTROL_RPC_HEADROOM
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=max_rpcs, thread_name_prefix="rpc"),
-        interceptors=interceptors,
-        maximum_concurrent_rpcs=max_rpcs,
-        options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)],
-    )
-    limits = StreamLimits(max_image_pixels=config.max_image_pixels, idle_seconds=config.stream_idle_seconds)
-    servicer = StyleTransferServicer(store, ServicerSettings(limits, config.default_tile_size, slots), metrics)
+    slots = ImageCallSlots(config.max_streams, config.max_streams_per_peer)
+    server = _grpc_server(config, slots.max_threads)
+    servicer = StyleTransferServicer(store, ServicerSettings(config.streams, config.default_tile_size, slots), metrics)
     pb_grpc.add_StyleTransferServicer_to_server(servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [STYLE_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]
@@ -91,11 +81,47 @@ def start(config: ServerConfig, metrics: ServerMetrics) -> _Running:
         apb_grpc.add_AdminServicer_to_server(AdminServicer(store, config.default_tile_size), server)
         names.append(admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name)
     reflection.enable_server_reflection(names, server)
-    port = server.add_insecure_port(f"{config.host}:{config.port}")
+    port = _bind(server, config)  # before loading any model: a taken port fails at once
+    store.refresh()
     server.start()
     running = _Running(server, port, store, health_servicer)
     running.watch(config.poll_interval)
     return running
+
+
+def _grpc_server(config: ServerConfig, image_threads: int) -> grpc.Server:
+    interceptors = [AdminAuthInterceptor(config.admin_token)] if config.admin_token else []
+    # Room above the image calls' handler threads, so health checks, ListStyles and admin calls answer
+    # at full load.
+    max_rpcs = image_threads + CONTROL_RPC_HEADROOM
+    return grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_rpcs, thread_name_prefix="rpc"),
+        interceptors=interceptors,
+        maximum_concurrent_rpcs=max_rpcs,
+        options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                 # gRPC sets SO_REUSEPORT by default, so a second server on a taken port would start and
+                 # silently share its traffic; without it, binding a taken port fails.
+                 ("grpc.so_reuseport", 0)],
+    )
+
+
+def _bind(server: grpc.Server, config: ServerConfig) -> int:
+    """Listen on config.host:config.port (TLS when a certificate is configured) and return the port."""
+    address = f"{config.host}:{config.port}"
+    try:
+        if config.tls_cert is not None:
+            key, cert = config.tls_key.read_bytes(), config.tls_cert.read_bytes()
+            port = server.add_secure_port(address, grpc.ssl_server_credentials([(key, cert)]))
+        else:
+            port = server.add_insecure_port(address)
+    except OSError as exc:
+        raise StartError(f"cannot read the TLS files: {exc}") from None
+    except RuntimeError:
+        port = 0
+    if port == 0:
+        raise StartError(f"cannot listen on {address}: the port is in use (or the address is not this machine's)")
+    return port
 
 
 def _report(store: ModelStore, health_servicer, metrics: ServerMetrics) -> None:
@@ -113,17 +139,24 @@ def _report(store: ModelStore, health_servicer, metrics: ServerMetrics) -> None:
 
 
 def serve(config: ServerConfig) -> None:
-    """Run until SIGTERM or SIGINT, then let in-flight calls finish within the grace period."""
-    log.info("configuration: %s", {**asdict(config), "admin_token": "***" if config.admin_token else ""})
+    """Run until SIGTERM or SIGINT, then let in-flight calls finish within the grace period.
+
+    Raises StartError when a port cannot be bound.
+    """
+    log.info("configuration: %s", describe(config))
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):  # before serving, so no signal finds the default action
         signal.signal(signum, lambda *_: stop.set())
     metrics = ServerMetrics()
     if config.metrics_port >= 0:
-        metrics_port = metrics.serve(config.metrics_port, config.host)
+        try:
+            metrics_port = metrics.serve(config.metrics_port, config.host)
+        except OSError as exc:
+            raise StartError(f"cannot serve metrics on {config.host}:{config.metrics_port}: {exc.strerror}") from None
         print(f"metrics on http://{config.host}:{metrics_port}/metrics", flush=True)
     running = start(config, metrics)
-    print(f"tessera-server listening on {config.host}:{running.port}", flush=True)
+    scheme = "TLS" if config.tls_cert is not None else "plaintext"
+    print(f"tessera-server listening on {config.host}:{running.port} ({scheme})", flush=True)
     try:
         # Wake up now and then: a signal that lands on another thread only runs its Python handler
         # once the main thread executes bytecode again, and a bare wait() would block that forever.

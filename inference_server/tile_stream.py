@@ -18,15 +18,20 @@ import numpy as np
 from inference_server.conditioning import decode_sources
 from inference_server.engine import ImageJob, ImageSpec, PendingRegion, check_image
 from inference_server.errors import CallCancelled, CallError, ClientTooSlow, InferenceFailed, InvalidRequest
+from tessera.settings import setting
 from tessera.tiling import Rect
 from tessera.v1 import style_transfer_pb2 as pb
 
 
 @dataclass(frozen=True)
 class StreamLimits:
-    max_image_pixels: int = 200_000_000
+    """Bounds on one image call's size and pace."""
+
+    max_image_pixels: int = setting(200_000_000, "largest image a call may declare, in pixels", minimum=1)
+    idle_seconds: float = setting(60.0, "a stream that sends no tile for this long is closed",
+                                  flag="--stream-idle-seconds", env="STREAM_IDLE_SECONDS", minimum=0.1)
+    # Tiles of one call inside the server at once: bounds its memory however fast the client sends.
     max_in_flight: int = 8
-    idle_seconds: float = 60.0
 
 
 def image_spec(header: pb.StreamHeader, limits: StreamLimits) -> ImageSpec:

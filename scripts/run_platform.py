@@ -8,26 +8,8 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
-PYTHON = sys.executable
-
-
-def _start(args: list[str]) -> subprocess.Popen:
-    return subprocess.Popen([PYTHON, "-m", *args])
-
-
-def _stop(processes: list[subprocess.Popen], grace: float = 15.0) -> None:
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    for process in processes:
-        try:
-            process.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+from scripts.local_stack import gateway_command, server_command, stop_process
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,16 +18,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--server-port", type=int, default=50051)
     parser.add_argument("--gateway-port", type=int, default=8080)
-    parser.add_argument("--metrics-port", type=int, default=9464)
+    parser.add_argument("--metrics-port", type=int, default=9464, help="the server's /metrics port; -1 turns it off")
+    parser.add_argument("--admin-token-file", default="",
+                        help="file holding the server's admin token (Admin RPCs stay off without one); "
+                             "TESSERA_ADMIN_TOKEN in the environment works too")
     args = parser.parse_args(argv)
     server_address = f"{args.host}:{args.server_port}"
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):  # before the children start, so none is orphaned
         signal.signal(signum, lambda *_: stop.set())
+    token = {"admin_token_file": args.admin_token_file} if args.admin_token_file else {}
     processes = [
-        _start(["inference_server", "--registry", args.registry, "--host", args.host,
-                "--port", str(args.server_port), "--metrics-port", str(args.metrics_port)]),
-        _start(["bff", "--host", args.host, "--port", str(args.gateway_port), "--server", server_address]),
+        subprocess.Popen(server_command(args.registry, host=args.host, port=args.server_port,
+                                        metrics_port=args.metrics_port, **token)),
+        subprocess.Popen(gateway_command([server_address], host=args.host, port=args.gateway_port)),
     ]
     print(f"\nTessera is starting: open http://{args.host}:{args.gateway_port}/ in a browser "
           f"(gRPC on {server_address}, metrics on http://{args.host}:{args.metrics_port}/metrics). "
@@ -55,7 +41,11 @@ def main(argv: list[str] | None = None) -> int:
         if exited:
             print(f"a process exited with code {exited[0].returncode}; stopping the platform", file=sys.stderr)
             break
-    _stop(processes)
+    for process in processes:  # both at once, so their grace periods overlap
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        stop_process(process)
     return 0 if stop.is_set() else 1
 
 

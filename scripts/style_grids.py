@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
 
-    from scripts.local_server import local_server
+    from scripts.local_stack import local_server
 
     try:
         paths = grid_photos(args.data_dir, args.all_holdout)

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads of the server")
     args = parser.parse_args(argv)
 
-    from scripts.local_server import local_server
+    from scripts.local_stack import local_server
     from scripts.style_grids import serving_styles
 
     image = speed_image(args.megapixels)

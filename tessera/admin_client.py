@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import grpc
 
+from tessera.channels import open_channel
 from tessera.client import StyleSummary, TesseraError
 from tessera.v1 import admin_pb2 as apb
 from tessera.v1 import admin_pb2_grpc as apb_grpc
@@ -12,8 +13,8 @@ from tessera.v1 import admin_pb2_grpc as apb_grpc
 class AdminClient:
     """Operator calls on one server. Every call carries `authorization: Bearer <token>`."""
 
-    def __init__(self, target: str, token: str, timeout: float = 30.0) -> None:
-        self._channel = grpc.insecure_channel(target)
+    def __init__(self, target: str, token: str, timeout: float = 30.0, tls_ca: bytes | None = None) -> None:
+        self._channel = open_channel(target, tls_ca)
         self._stub = apb_grpc.AdminStub(self._channel)
         self._metadata = [("authorization", f"Bearer {token}")]
         self._timeout = timeout

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from tessera.admin_client import AdminClient
+from tessera.channels import read_ca
 from tessera.client import TesseraClient, TesseraError
 from tessera.imageio import ImageFormatError, decode_image, encode_image, format_from_path
 from tessera.style_sources import StyleSource, parse_mix
@@ -21,10 +22,11 @@ ANY_PAINTING = "any-painting"
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        tls_ca = read_ca(args.tls_ca)
         if args.command is _admin:
-            with AdminClient(args.server, args.token, timeout=args.timeout) as admin:
+            with AdminClient(args.server, args.token, timeout=args.timeout, tls_ca=tls_ca) as admin:
                 return _admin(admin, args)
-        with TesseraClient(args.server, timeout=args.timeout) as client:
+        with TesseraClient(args.server, timeout=args.timeout, tls_ca=tls_ca) as client:
             return args.command(client, args)
     except TesseraError as error:
         print(f"tessera: {error.code.name.lower().replace('_', ' ')}: {error.message}", file=sys.stderr)
@@ -120,6 +122,9 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--server", default=DEFAULT_SERVER,
                         help="HOST:PORT, or several separated by commas for round-robin (default %(default)s)")
     common.add_argument("--timeout", type=float, default=600.0, help="deadline of each call in seconds")
+    common.add_argument("--tls-ca", default=os.environ.get("TESSERA_TLS_CA"), metavar="PEM",
+                        help="speak TLS, trusting these certificates (the server's --tls-cert or its CA) "
+                             "(default: env TESSERA_TLS_CA; unset: plaintext)")
     parser = argparse.ArgumentParser(prog="tessera", description="Restyle images with a Tessera inference server.")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
     styles = commands.add_parser("styles", parents=[common], help="list the server's styles")
@@ -140,7 +145,8 @@ def _parser() -> argparse.ArgumentParser:
     stylize.set_defaults(command=_stylize)
     operator = argparse.ArgumentParser(add_help=False, parents=[common])
     operator.add_argument("--token", default=os.environ.get("TESSERA_ADMIN_TOKEN", ""),
-                          help="the server's --admin-token (default: env TESSERA_ADMIN_TOKEN)")
+                          help="the server's admin token (default: env TESSERA_ADMIN_TOKEN, which unlike "
+                               "this flag is not visible to other users in ps)")
     admin = commands.add_parser("admin", help="operator actions (need the admin token)")
     actions = admin.add_subparsers(dest="action", required=True, metavar="ACTION")
     actions.add_parser("status", parents=[operator], help="every style and every rejected version")

@@ -17,6 +17,7 @@ import grpc
 import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tessera.channels import open_channel
 from tessera.style_facts import StyleSummary
 from tessera.style_sources import StyleSource
 from tessera.tile_streams import StreamPool
@@ -55,14 +56,15 @@ class TesseraClient:
     Every call has a deadline: `timeout` seconds unless the call gives its own.
     """
 
-    def __init__(self, targets: str | list[str], timeout: float = 60.0, streams_per_target: int = 1) -> None:
+    def __init__(self, targets: str | list[str], timeout: float = 60.0, streams_per_target: int = 1,
+                 tls_ca: bytes | None = None) -> None:
         addresses = [t.strip() for t in (targets.split(",") if isinstance(targets, str) else targets)]
         addresses = [a for a in addresses if a]
         if not addresses:
             raise ValueError("at least one server address (HOST:PORT) is needed")
         self._timeout = timeout
         self._parallel_streams = max(1, len(addresses) * streams_per_target)
-        self._channel = grpc.insecure_channel(_channel_target(addresses), options=_channel_options())
+        self._channel = open_channel(_channel_target(addresses), tls_ca, _channel_options())
         self._stub = pb_grpc.StyleTransferStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
@@ -165,10 +167,10 @@ def _channel_options() -> list[tuple[str, object]]:
     ]
 
 
-def server_is_serving(address: str, timeout: float = 2.0) -> bool:
+def server_is_serving(address: str, timeout: float = 2.0, tls_ca: bytes | None = None) -> bool:
     """Whether the one server at HOST:PORT answers SERVING to a health check (its own channel, so the
     answer is about that server, not whichever replica a balanced channel picks)."""
-    with grpc.insecure_channel(address) as channel:
+    with open_channel(address, tls_ca) as channel:
         return _reports_serving(health_pb2_grpc.HealthStub(channel), "", timeout)
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from scripts.local_stack import running_server
 from tests.support import TINY_STYLE
-from tests.support.server import running_server
 from tests.support.tiny_model import write_tiny_version
 
 

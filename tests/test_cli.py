@@ -47,7 +47,7 @@ def test_unknown_style_and_unreadable_input_give_one_clear_line(inference_server
 
 
 def test_admin_commands_pin_roll_back_and_report(tmp_path):
-    from tests.support.server import running_server
+    from scripts.local_stack import running_server
     from tests.support.tiny_model import write_tiny_version
 
     registry = tmp_path / "registry"

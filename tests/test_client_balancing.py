@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
+from scripts.local_stack import server_process, stop_process
 from tessera.client import TesseraClient
 from tests.support import TINY_STYLE
 from tests.support.images import assert_same_up_to_rounding
 from tests.support.metrics import counter_total
-from tests.support.server import server_process, stop_process
 from tests.support.tiny_model import TinyGenerator, whole_image_reference
 
 

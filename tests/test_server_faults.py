@@ -9,13 +9,13 @@ import grpc
 import numpy as np
 import pytest
 
+from scripts.local_stack import running_server, server_process
 from tessera.client import TesseraClient, TesseraError
 from tessera.v1 import style_transfer_pb2 as pb
 from tessera.v1 import style_transfer_pb2_grpc as pb_grpc
 from tests.support import TINY_STYLE
 from tests.support.images import assert_same_up_to_rounding
 from tests.support.metrics import counter_total
-from tests.support.server import running_server, server_process
 from tests.support.tiny_model import TinyGenerator, whole_image_reference
 
 

@@ -9,13 +9,13 @@ import grpc
 import numpy as np
 import pytest
 
+from scripts.local_stack import server_process
 from tessera.client import TesseraClient
 from tessera.v1 import admin_pb2 as apb
 from tessera.v1 import admin_pb2_grpc as apb_grpc
 from tessera.v1 import style_transfer_pb2 as pb
 from tessera.v1 import style_transfer_pb2_grpc as pb_grpc
 from tests.support.images import assert_same_up_to_rounding
-from tests.support.server import server_process
 from tests.support.tiny_model import TinyGenerator, whole_image_reference, write_tiny_version
 
 STYLE = "swappable"

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from scripts.local_stack import ROOT, running_server
 from tessera.admin_client import AdminClient
 from tessera.client import TesseraClient
-from tests.support.server import ROOT, running_server
 
 SHIPPED_REGISTRY = ROOT / "model_registry"
 ADMIN_TOKEN = "shipped-registry-test"

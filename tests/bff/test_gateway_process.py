@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from scripts.local_stack import gateway_process, stop_process
 from tests.bff.live import multipart
 from tests.bff.pictures import encoded, gradient
 from tests.support import TINY_STYLE
-from tests.support.server import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,14 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def gateway(inference_server):
     """Base URL of `python -m bff --port 0` in front of the session's inference server."""
-    process = subprocess.Popen([sys.executable, "-m", "bff", "--port", "0", "--server", inference_server],
-                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    line = process.stdout.readline()
-    match = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
-    assert match, f"the gateway did not print its URL, it printed {line!r}"
-    yield process, match.group(1)
-    stop_process(process)
-    process.stdout.close()
+    with gateway_process([inference_server]) as (process, url):
+        yield process, url
 
 
 @pytest.mark.parametrize("command", [[sys.executable, "-m", "bff"],

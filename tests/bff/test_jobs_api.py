@@ -12,10 +12,10 @@ from PIL import Image
 
 from bff import close_app
 from bff.jobs import Outcome, job_store_of
+from scripts.local_stack import running_server
 from tests.bff.live import make_app
 from tests.bff.pictures import encoded, gradient
 from tests.support import TINY_STYLE
-from tests.support.server import running_server
 
 
 def upload(client, width=1100, height=600, **fields):

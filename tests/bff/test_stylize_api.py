@@ -14,10 +14,10 @@ import pytest
 from PIL import Image
 
 from bff import close_app
+from scripts.local_stack import running_server
 from tests.bff.live import closed_port_address, make_app
 from tests.bff.pictures import encoded, gradient, png_declaring, with_exif_orientation
 from tests.support import TINY_STYLE
-from tests.support.server import running_server
 
 PNG = encoded(gradient(), "PNG")
 

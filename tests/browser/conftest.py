@@ -14,15 +14,12 @@ from PIL import Image
 from skimage import data as skdata
 
 from bff import close_app
+from scripts.chromium import CHROMIUM, CHROMIUM_ARGS
+from scripts.local_stack import running_server
 from tests.bff.gallery import write_gallery
 from tests.bff.live import closed_port_address, make_app, serving
-from tests.support.server import running_server
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-# Without the background-networking flags Chromium keeps dialling out, which this closed network refuses.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 # Small tiles, so that even the test photo takes dozens of tiles and the progress bar has work to show.
 TILE_SIZE = 64
 

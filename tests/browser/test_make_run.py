@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from scripts.local_stack import stop_process
 from tessera.registry import style_dirs, version_dirs
 from tests.browser.conftest import open_page
-from tests.support.server import stop_process
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from scripts.local_stack import running_server
 from tessera.client import TesseraClient
 from tessera.imageio import make_thumbnail
 from tessera.pixels import rgb8_to_chw, rgb8_to_nchw
 from tessera.registry import read_manifest, read_style_meta, verify_checksums
-from tests.support.server import running_server
 from trainer.cli import main
 from trainer.compact import image_context
 from trainer.metrics import psnr

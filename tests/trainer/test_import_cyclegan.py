@@ -9,11 +9,11 @@ import torch
 from PIL import Image
 from skimage import data
 
+from scripts.local_stack import running_server
 from tessera.client import TesseraClient
 from tessera.imageio import make_thumbnail
 from tessera.pixels import chw_to_rgb8, rgb8_to_chw
 from tessera.registry import read_manifest, verify_checksums
-from tests.support.server import running_server
 from trainer import import_cyclegan
 from trainer.metrics import psnr
 from trainer.networks import define_G

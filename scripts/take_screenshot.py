@@ -1,10 +1,10 @@
 """Makes the README's picture of the page: a photo restyled, the compare slider part way.
 
-    .venv/bin/python -m tests.browser.take_screenshot [--registry model_registry] [--style ID]
-        [--out docs/screenshot.png]
+    make screenshot    (or: .venv/bin/python -m scripts.take_screenshot [--registry model_registry]
+                        [--style ID] [--out docs/screenshot.png])
 
-Without --registry it uses the browser tests' gallery of tiny colour styles; with real trained
-styles in a registry, the picture shows those. The PNG is quantised to stay small (< 300 kB).
+It starts the inference server and the gateway (scripts/local_stack.py) on the registry, restyles
+the astronaut photo in Chromium and saves the page. The PNG is quantised to stay small (< 300 kB).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from PIL import Image
 from playwright.sync_api import expect, sync_playwright
 from skimage import data as skdata
 
-from tests.bff.gallery import write_gallery
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, stack
+from scripts.chromium import CHROMIUM, CHROMIUM_ARGS
+from scripts.local_stack import gateway_process, running_server
 
 
 def shoot(url: str, photo: Path, style: str | None, out: Path) -> None:
@@ -46,15 +46,16 @@ def shoot(url: str, photo: Path, style: str | None, out: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--registry", type=Path, help="registry to serve (default: the test gallery)")
+    parser.add_argument("--registry", type=Path, default=Path("model_registry"), help="registry to serve")
     parser.add_argument("--style", help="style id to pick (default: the second serving one)")
     parser.add_argument("--out", type=Path, default=Path("docs/screenshot.png"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        registry = args.registry or write_gallery(Path(tmp) / "gallery", Path(tmp))
         photo = Path(tmp) / "astronaut.jpg"
         Image.fromarray(skdata.astronaut()).save(photo, quality=90)
-        with stack(registry, default_tile_size=64) as url:
+        # Small tiles, so the progress bar has work to show.
+        with running_server(args.registry, default_tile_size=64) as address, \
+                gateway_process([address]) as (_, url):
             shoot(url, photo, args.style, args.out)
 
 

@@ -1,0 +1,72 @@
+"""`make run` (scripts/run_platform.py) without a browser: the admin token and the metrics port it
+passes on, and a clear stop when a port is taken."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+from scripts.local_stack import ROOT, stop_process
+from tessera.admin_client import AdminClient
+from tests.support import TINY_STYLE
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _platform(registry, metrics_port: int, *extra: str) -> tuple[subprocess.Popen, int, int]:
+    server_port, gateway_port = _free_port(), _free_port()
+    process = subprocess.Popen([sys.executable, "-m", "scripts.run_platform", "--registry", str(registry),
+                                "--server-port", str(server_port), "--gateway-port", str(gateway_port),
+                                "--metrics-port", str(metrics_port), *extra],
+                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return process, server_port, gateway_port
+
+
+def _wait_for(url: str, process: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read()
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"{url} never answered")
+
+
+def test_make_run_passes_the_admin_token_file_and_the_metrics_port(tiny_registry, tmp_path):
+    token = tmp_path / "admin-token"
+    token.write_text("run-platform-token\n")
+    metrics_port = _free_port()
+    process, server_port, gateway_port = _platform(tiny_registry, metrics_port, "--admin-token-file", str(token))
+    try:
+        _wait_for(f"http://127.0.0.1:{gateway_port}/healthz", process)
+        _wait_for(f"http://127.0.0.1:{metrics_port}/metrics", process)
+        with AdminClient(f"127.0.0.1:{server_port}", "run-platform-token", timeout=10) as admin:
+            assert [s.id for s in admin.status()[0]] == [TINY_STYLE]
+    finally:
+        assert stop_process(process) == 0
+        process.stderr.close()
+
+
+def test_make_run_with_a_taken_metrics_port_stops_with_one_clear_line(tiny_registry):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        process, _, _ = _platform(tiny_registry, port)
+        try:
+            process.wait(60)
+        finally:
+            stop_process(process)
+        err = process.stderr.read()
+        process.stderr.close()
+    assert process.returncode == 1
+    assert f"tessera-server: error: cannot serve metrics on 127.0.0.1:{port}: Address already in use" in err
+    assert "Traceback" not in err

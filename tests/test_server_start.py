@@ -1,0 +1,156 @@
+"""Starting the server and the gateway as real processes: bad settings, taken ports, the admin token, TLS.
+
+Every failure to start is one line naming what was wrong, exit status 2, and no traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+
+from scripts.local_stack import ROOT, gateway_process, server_process
+from tessera.admin_client import AdminClient
+from tessera.client import TesseraClient, TesseraError, server_is_serving
+from tests.support import TINY_STYLE
+
+SERVER = [sys.executable, "-m", "inference_server"]
+GATEWAY = [sys.executable, "-m", "bff"]
+
+
+def _run(args: list[str], env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(args, cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def _one_line_failure(done: subprocess.CompletedProcess, words: str) -> None:
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if ": error: " in line]
+    assert len(errors) == 1 and words in errors[0], done.stderr
+
+
+@pytest.mark.parametrize(("command", "env", "args", "words"), [
+    (SERVER, {"TESSERA_PORT": "abc"}, ["--port", "0"], "TESSERA_PORT='abc' is unusable"),
+    (SERVER, {"TESSERA_PORT": "abc"}, ["--help"], "TESSERA_PORT='abc' is unusable"),
+    (SERVER, {"TESSERA_MAX_STREAMS": "0"}, [], "TESSERA_MAX_STREAMS='0' is unusable: 0 is below the minimum of 1"),
+    (SERVER, {"TESSERA_STREAM_IDLE_SECONDS": "soon"}, [], "TESSERA_STREAM_IDLE_SECONDS='soon'"),
+    (SERVER, {}, ["--port", "70000"], "argument --port: 70000 is above the maximum of 65535"),
+    (SERVER, {}, ["--tls-cert", "cert.pem"], "--tls-cert and --tls-key go together"),
+    (GATEWAY, {"TESSERA_GATEWAY_PORT": "abc"}, [], "TESSERA_GATEWAY_PORT='abc' is unusable"),
+    (GATEWAY, {"TESSERA_GATEWAY_PORT": "abc"}, ["--help"], "TESSERA_GATEWAY_PORT='abc' is unusable"),
+    (GATEWAY, {"TESSERA_SERVERS": "nohost"}, [], "TESSERA_SERVERS='nohost' is unusable: 'nohost' is not HOST:PORT"),
+    (GATEWAY, {"TESSERA_MAX_UPLOAD_MB": "-3"}, [], "TESSERA_MAX_UPLOAD_MB='-3' is unusable: -3 must be above 0"),
+], ids=["server-port", "server-port-help", "server-max-streams", "server-idle", "server-port-range", "server-tls-half",
+        "gateway-port", "gateway-port-help", "gateway-servers", "gateway-upload"])
+def test_a_bad_setting_stops_the_start_with_one_line_naming_it(command, env, args, words):
+    _one_line_failure(_run([*command, *args], env), words)
+
+
+def test_help_derives_defaults_and_variables_and_calls_nothing_required():
+    out = " ".join(_run([*SERVER, "--help"]).stdout.split())
+    assert "model registry directory [env TESSERA_REGISTRY; default model_registry]" in out
+    assert "(required)" not in out
+    assert "visible to every user of the machine (ps)" in out
+
+
+def test_a_second_server_on_a_taken_port_fails_at_once_and_the_first_keeps_serving(tiny_registry):
+    with server_process(tiny_registry) as (_, address, _):
+        port = address.rpartition(":")[2]
+        started = time.monotonic()
+        done = _run([*SERVER, "--registry", str(tiny_registry), "--port", port, "--threads", "1"])
+        _one_line_failure(done, f"cannot listen on 127.0.0.1:{port}: the port is in use")
+        assert "loaded" not in done.stderr  # it fails before loading any model
+        assert time.monotonic() - started < 30
+        assert server_is_serving(address)
+        with TesseraClient(address, timeout=10) as client:
+            assert [s.id for s in client.list_styles()] == [TINY_STYLE]
+
+
+def test_a_taken_metrics_port_is_one_clear_line(tiny_registry):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        done = _run([*SERVER, "--registry", str(tiny_registry), "--port", "0", "--metrics-port", str(port)])
+    _one_line_failure(done, f"cannot serve metrics on 127.0.0.1:{port}")
+
+
+@pytest.fixture
+def token_file(tmp_path) -> Path:
+    path = tmp_path / "admin-token"
+    path.write_text("t0ken-from-file\n")
+    return path
+
+
+@pytest.mark.parametrize("how", ["file", "environment"])
+def test_the_admin_token_comes_from_a_file_or_the_environment_and_needs_the_bearer_scheme(tiny_registry, token_file,
+                                                                                           how):
+    flags = {"admin_token_file": token_file} if how == "file" else {}
+    env = {"TESSERA_ADMIN_TOKEN": "t0ken-from-file"} if how == "environment" else {}
+    with server_process(tiny_registry, env=env, **flags) as (_, address, log):
+        with AdminClient(address, "t0ken-from-file", timeout=10) as admin:
+            styles, _ = admin.status()
+            assert [s.id for s in styles] == [TINY_STYLE]
+        assert "t0ken-from-file" not in log.read_text()  # the start-up log hides it
+        with grpc.insecure_channel(address) as channel:
+            status = channel.unary_unary("/tessera.v1.Admin/Status")
+            for bad in ("t0ken-from-file", "Basic t0ken-from-file", "Bearer wrong", "Bearer"):
+                with pytest.raises(grpc.RpcError) as caught:
+                    status(b"", metadata=[("authorization", bad)], timeout=10)
+                assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED, bad
+
+
+@pytest.mark.parametrize(("content", "words"), [("", "is empty"), (None, "cannot read the admin token file")])
+def test_an_unusable_admin_token_file_stops_the_start(tiny_registry, tmp_path, content, words):
+    path = tmp_path / "token"
+    if content is not None:
+        path.write_text(content)
+    _one_line_failure(_run([*SERVER, "--registry", str(tiny_registry), "--admin-token-file", str(path)]), words)
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and localhost, made with the openssl command."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+def test_a_tls_server_serves_clients_that_trust_its_certificate_and_no_plaintext(tiny_registry, certificate):
+    cert, key = certificate
+    ca = cert.read_bytes()
+    with server_process(tiny_registry, tls_cert=cert, tls_key=key) as (_, address, log):
+        assert "(TLS)" in log.read_text()
+        assert server_is_serving(address, tls_ca=ca)
+        with TesseraClient(address, timeout=20, tls_ca=ca) as client:
+            image = np.full((40, 30, 3), 120, dtype=np.uint8)
+            assert client.stylize(image, TINY_STYLE).image.shape == image.shape
+        assert not server_is_serving(address)  # plaintext gets no answer
+        with TesseraClient(address, timeout=5) as plain, pytest.raises(TesseraError) as caught:
+            plain.list_styles()
+        assert caught.value.code == grpc.StatusCode.UNAVAILABLE
+
+
+def test_the_cli_and_the_gateway_reach_a_tls_server_with_the_ca_option(tiny_registry, certificate, tmp_path):
+    cert, key = certificate
+    with server_process(tiny_registry, tls_cert=cert, tls_key=key) as (_, address, _):
+        listed = _run([sys.executable, "-m", "tessera.cli", "styles", "--server", address, "--tls-ca", str(cert)])
+        assert listed.returncode == 0 and TINY_STYLE in listed.stdout, listed.stderr
+        plain = _run([sys.executable, "-m", "tessera.cli", "styles", "--server", address, "--timeout", "3"])
+        assert plain.returncode == 1 and "unavailable" in plain.stderr
+        with gateway_process([address], server_ca=cert) as (_, url):
+            health = json.load(urllib.request.urlopen(url + "healthz", timeout=10))
+            styles = json.load(urllib.request.urlopen(url + "api/styles", timeout=10))
+        assert health["status"] == "ok"
+        assert TINY_STYLE in json.dumps(styles)

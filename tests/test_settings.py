@@ -1,0 +1,73 @@
+"""tessera/settings.py: one dataclass per process gives its flags, TESSERA_* variables, defaults and help."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tessera.settings import SettingsError, parse_settings, setting
+
+
+@dataclass(frozen=True)
+class Inner:
+    depth: int = setting(3, "how deep", minimum=1)
+
+
+@dataclass(frozen=True)
+class Example:
+    name: str = setting("tile", "a name")
+    rate: float = setting(1.5, "a rate", env="RATE_HZ")
+    folder: Path | None = setting(None, "a folder")
+    verbose: bool = setting(False, "talk more")
+    hosts: tuple[str, ...] = setting(("a:1",), "hosts", flag="--host")
+    token: str = setting("", "a secret", secret=True)
+    inner: Inner = field(default_factory=Inner)
+
+    def __post_init__(self) -> None:
+        if self.name == "forbidden":
+            raise SettingsError("name may not be 'forbidden'")
+
+
+def parse(argv, environ=None):
+    return parse_settings(Example, argv, argparse.ArgumentParser(prog="example"), environ or {})[0]
+
+
+def test_defaults_come_from_the_dataclass():
+    assert parse([]) == Example()
+
+
+def test_flags_win_over_variables_which_win_over_defaults():
+    environ = {"TESSERA_NAME": "from-env", "TESSERA_RATE_HZ": "4", "TESSERA_DEPTH": "7", "TESSERA_VERBOSE": "yes"}
+    settings = parse(["--name", "from-flag", "--host", "x:1,y:2", "--folder", "/tmp"], environ)
+    assert settings == Example(name="from-flag", rate=4.0, folder=Path("/tmp"), verbose=True, hosts=("x:1", "y:2"),
+                               inner=Inner(depth=7))
+    assert parse(["--no-verbose", "--depth", "2"], environ).verbose is False
+
+
+@pytest.mark.parametrize(("environ", "argv", "words"), [
+    ({"TESSERA_RATE_HZ": "fast"}, [], "variable TESSERA_RATE_HZ='fast' is unusable: 'fast' is not a number"),
+    ({"TESSERA_DEPTH": "0"}, [], "TESSERA_DEPTH='0' is unusable: 0 is below the minimum of 1"),
+    ({"TESSERA_VERBOSE": "maybe"}, [], "TESSERA_VERBOSE='maybe'"),
+    ({"TESSERA_TOKEN": "\x00"}, ["--depth", "x"], "argument --depth: 'x' is not a whole number"),
+    ({"TESSERA_RATE_HZ": "x"}, ["--help"], "TESSERA_RATE_HZ='x'"),  # even under --help
+    ({}, ["--name", "forbidden"], "name may not be 'forbidden'"),
+])
+def test_a_bad_value_is_one_line_naming_it_and_exit_status_2(capsys, environ, argv, words):
+    with pytest.raises(SystemExit) as caught:
+        parse(argv, environ)
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("example: error: ")
+
+
+def test_help_names_every_variable_and_default_but_no_secret(capsys):
+    with pytest.raises(SystemExit):
+        parse(["--help"], {"TESSERA_TOKEN": "hunter2"})
+    out = " ".join(capsys.readouterr().out.split())
+    for text in ("env TESSERA_RATE_HZ; default 1.5", "env TESSERA_DEPTH; default 3", "default a:1", "--no-verbose"):
+        assert text in out
+    assert "hunter2" not in out and "required" not in out
