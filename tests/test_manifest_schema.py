@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from inference_server.runtime.tensorrt_runtime import plan_limits_problem, usable_plans
+from scripts.local_stack import ROOT
 from tessera.registry import MANIFEST_KINDS, RegistryError, parse_manifest, read_manifest
-from tests.support.server import ROOT
 
 SHIPPED = sorted((ROOT / "model_registry").glob("*/*/manifest.json"))
 BLUE_INK = ROOT / "model_registry" / "blue-ink" / "1" / "manifest.json"

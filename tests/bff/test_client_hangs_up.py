@@ -8,11 +8,11 @@ import http.client
 import time
 
 from bff import close_app
+from scripts.local_stack import server_process
 from tests.bff.live import make_app, multipart, serving
 from tests.bff.pictures import encoded, gradient
 from tests.support import TINY_STYLE
 from tests.support.metrics import counter_total
-from tests.support.server import server_process
 
 TILE = 64
 WIDTH, HEIGHT = 2048, 1536  # 768 tiles of 64 px: several seconds of work for the tiny model

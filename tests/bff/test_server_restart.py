@@ -8,8 +8,8 @@ import signal
 import time
 
 from bff import close_app
+from scripts.local_stack import server_process
 from tests.bff.live import closed_port_address, make_app
-from tests.support.server import server_process
 
 DOWNTIME_S = 10.0  # long enough for gRPC's default backoff (1 s, x1.6 per attempt) to reach ~4-7 s
 RECOVERY_BOUND_S = 2.5
