@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from flask import Flask, current_app
 
@@ -22,7 +22,11 @@ EXTENSION = "tessera"
 
 @dataclass
 class Backend:
-    """The client plus a cached copy of the style list (previews included, so they are served from memory)."""
+    """The client plus a cached copy of the style list, previews included so they are served from memory.
+
+    The list is polled without previews (a few hundred bytes per style); previews are fetched again
+    only when a style's serving version is new to the cache, since a preview belongs to a version.
+    """
 
     client: TesseraClient
     config: GatewayConfig
@@ -31,6 +35,8 @@ class Backend:
     server_clients: dict[str, TesseraClient] = field(default_factory=dict)
     _styles: list[StyleSummary] | None = None
     _styles_at: float = 0.0
+    # (style, serving version) -> its summary as last listed with previews (the style's and its presets')
+    _with_previews: dict[tuple[str, int], StyleSummary] = field(default_factory=dict)
 
     def __post_init__(self):
         self._lock = threading.Lock()
@@ -40,9 +46,16 @@ class Backend:
         with self._lock:
             if self._styles is not None and time.monotonic() - self._styles_at < self.config.styles_cache_s:
                 return self._styles
-        styles = call(self.client.list_styles)
+        styles = call(self.client.list_styles, include_previews=False)
         with self._lock:
-            self._styles, self._styles_at = styles, time.monotonic()
+            known = self._with_previews
+        if any(s.serving_version and (s.id, s.serving_version) not in known for s in styles):
+            styles = call(self.client.list_styles)
+            known = {(s.id, s.serving_version): s for s in styles if s.serving_version}
+        else:
+            styles = [_previews_from(known.get((s.id, s.serving_version)), s) for s in styles]
+        with self._lock:
+            self._styles, self._styles_at, self._with_previews = styles, time.monotonic(), known
         return styles
 
     def style(self, style_id: str) -> StyleSummary:
@@ -66,6 +79,16 @@ class Backend:
     def close(self) -> None:
         for client in {id(c): c for c in [self.client, *self.server_clients.values()]}.values():
             client.close()
+
+
+def _previews_from(listed: StyleSummary | None, style: StyleSummary) -> StyleSummary:
+    """`style` (listed without previews) with the previews of the same version listed earlier."""
+    if listed is None:
+        return style
+    presets = {p.id: p for p in listed.presets}
+    return replace(style, preview_jpeg=listed.preview_jpeg,
+                   presets=tuple(replace(p, preview_jpeg=presets[p.id].preview_jpeg) if p.id in presets else p
+                                 for p in style.presets))
 
 
 def call(fn: Callable, *args, **kwargs):

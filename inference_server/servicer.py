@@ -42,7 +42,8 @@ class StyleTransferServicer(pb_grpc.StyleTransferServicer):
         self._metrics = metrics
 
     def ListStyles(self, request: pb.ListStylesRequest, context: grpc.ServicerContext) -> pb.ListStylesResponse:
-        styles = [style_info(s, self._settings.default_tile_size) for s in self._store.styles()]
+        previews = not request.HasField("include_previews") or request.include_previews
+        styles = [style_info(s, self._settings.default_tile_size, previews) for s in self._store.styles()]
         self._metrics.requests.labels("ListStyles", "", "OK").inc()
         return pb.ListStylesResponse(styles=styles)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from inference_server.model_store import StyleState
 from inference_server.model_version import LoadedVersion
-from tessera.tiling import MAX_TILE_SIZE, halo_for
+from tessera.tiling import MAX_TILE_EDGE, MAX_TILE_PIXELS, MAX_TILE_SIZE, halo_for
 from tessera.v1 import style_transfer_pb2 as pb
 
 
@@ -15,13 +15,15 @@ def tiling_info(model: LoadedVersion, default_tile_size: int) -> pb.TilingInfo:
         size_multiple=tiling.size_multiple,
         default_tile_size=default_tile_size,
         max_tile_size=MAX_TILE_SIZE,
+        max_tile_edge=MAX_TILE_EDGE,
+        max_tile_pixels=MAX_TILE_PIXELS,
         mode=pb.TILING_MODE_FEATHER if tiling.mode == "feather" else pb.TILING_MODE_CROP,
         needs_thumbnail=tiling.needs_thumbnail,
         thumbnail_size=tiling.thumbnail_size,
     )
 
 
-def style_info(state: StyleState, default_tile_size: int) -> pb.StyleInfo:
+def style_info(state: StyleState, default_tile_size: int, include_preview: bool = True) -> pb.StyleInfo:
     serving = state.serving
     info = pb.StyleInfo(
         id=state.meta.id,
@@ -37,13 +39,15 @@ def style_info(state: StyleState, default_tile_size: int) -> pb.StyleInfo:
     if serving is not None:
         info.serving_version = serving.version
         info.tiling.CopyFrom(tiling_info(serving, default_tile_size))
-        info.preview_jpeg = serving.preview_bytes
-        _describe_kind(info, serving)
+        if include_preview:
+            info.preview_jpeg = serving.preview_bytes
+        _describe_kind(info, serving, include_preview)
     return info
 
 
-def _describe_kind(info: pb.StyleInfo, serving: LoadedVersion) -> None:
-    """Kind, presets and whether style images work, from the serving version's Conditioner."""
+def _describe_kind(info: pb.StyleInfo, serving: LoadedVersion, include_preview: bool) -> None:
+    """Kind, presets (with their previews if asked) and whether style images work, from the serving
+    version's Conditioner."""
     conditioner = serving.conditioner
     if conditioner is None:
         info.kind = pb.STYLE_KIND_FIXED
@@ -52,5 +56,5 @@ def _describe_kind(info: pb.StyleInfo, serving: LoadedVersion) -> None:
     info.accepts_style_images = conditioner.encoder is not None
     for preset_id in conditioner.preset_order:
         preset = conditioner.presets[preset_id]
-        info.presets.add(id=preset.id, name=preset.name, preview_jpeg=preset.preview_jpeg, credits=preset.credits,
-                         license=preset.license)
+        info.presets.add(id=preset.id, name=preset.name, credits=preset.credits, license=preset.license,
+                         preview_jpeg=preset.preview_jpeg if include_preview else b"")

@@ -20,7 +20,6 @@ class Canvas:
         self.mode = mode
         self._pixels = np.zeros((height, width, 3), dtype=np.uint8 if mode == "crop" else np.float32)
         self._weights = None if mode == "crop" else np.zeros((height, width, 1), dtype=np.float32)
-        self.writes = np.zeros((height, width), dtype=np.uint16)  # how many results covered each pixel
 
     def add(self, rect: Rect, rgb: bytes, core: Rect) -> None:
         """Place one result. `rect` is where its pixels lie; `core` is the tile's core."""
@@ -28,7 +27,6 @@ class Canvas:
         if len(rgb) != expected:
             raise ValueError(f"tile result at ({rect.x}, {rect.y}) has {len(rgb)} bytes, expected {expected}")
         pixels = np.frombuffer(rgb, dtype=np.uint8).reshape(rect.height, rect.width, 3)
-        self.writes[rect.slices()] += 1
         if self._weights is None:
             self._pixels[rect.slices()] = pixels
             return

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tessera.channels import open_channel
-from tessera.style_facts import StyleSummary
+from tessera.style_facts import StyleSummary, TilingFacts
 from tessera.style_sources import StyleSource
 from tessera.tile_streams import StreamPool
 from tessera.v1 import style_transfer_pb2 as pb
@@ -53,19 +54,22 @@ class StylizeResult:
 class TesseraClient:
     """A connection to one inference server, or to several with client-side round-robin.
 
-    Every call has a deadline: `timeout` seconds unless the call gives its own.
+    Every call has a deadline: `timeout` seconds unless the call gives its own. `interceptors` are
+    gRPC client interceptors for every call (tracing, metadata, recording what goes on the wire).
     """
 
     def __init__(self, targets: str | list[str], timeout: float = 60.0, streams_per_target: int = 1,
-                 tls_ca: bytes | None = None) -> None:
+                 tls_ca: bytes | None = None, interceptors: Sequence[object] = ()) -> None:
         addresses = [t.strip() for t in (targets.split(",") if isinstance(targets, str) else targets)]
         addresses = [a for a in addresses if a]
         if not addresses:
             raise ValueError("at least one server address (HOST:PORT) is needed")
         self._timeout = timeout
+        self._tiling: dict[str, TilingFacts] = {}  # style id -> facts of the version last seen serving
+        self._tiling_lock = threading.Lock()
         self._parallel_streams = max(1, len(addresses) * streams_per_target)
         self._channel = open_channel(_channel_target(addresses), tls_ca, _channel_options())
-        self._stub = pb_grpc.StyleTransferStub(self._channel)
+        self._stub = pb_grpc.StyleTransferStub(grpc.intercept_channel(self._channel, *interceptors))
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
     def __enter__(self) -> TesseraClient:
@@ -77,13 +81,18 @@ class TesseraClient:
     def close(self) -> None:
         self._channel.close()
 
-    def list_styles(self, timeout: float | None = None) -> list[StyleSummary]:
-        """Every style the server knows, serving or not."""
+    def list_styles(self, timeout: float | None = None, include_previews: bool = True) -> list[StyleSummary]:
+        """Every style the server knows, serving or not. Without previews, `preview_jpeg` is empty
+        and the reply is a few hundred bytes per style instead of tens of kB."""
+        request = pb.ListStylesRequest(include_previews=include_previews)
         try:
-            reply = self._stub.ListStyles(pb.ListStylesRequest(), timeout=timeout or self._timeout)
+            reply = self._stub.ListStyles(request, timeout=timeout or self._timeout)
         except grpc.RpcError as error:
             raise TesseraError.from_rpc(error) from None
-        return [StyleSummary.from_proto(s) for s in reply.styles]
+        styles = [StyleSummary.from_proto(s) for s in reply.styles]
+        with self._tiling_lock:
+            self._tiling.update((s.id, s.tiling) for s in styles if s.serving_version)
+        return styles
 
     def check_health(self, service: str = "", timeout: float | None = None) -> bool:
         """True when the server reports SERVING for `service` ("" is the whole server,
@@ -107,6 +116,8 @@ class TesseraClient:
 
         `style_sources` pick and mix the look of a style-conditioned style (presets, style images);
         `keep_colors` keeps the photo's colours (any style).
+        `tile_size` forces square cores of that edge; by default the client plans the tile shape
+        from the image, the model's halo and the number of streams (tessera/tile_plan.py).
         `progress(done, total)` is called from this thread as tiles arrive. Raises TesseraError.
         """
         pixels = np.ascontiguousarray(image)
@@ -116,17 +127,38 @@ class TesseraClient:
             raise ValueError(f"strength must be between 0 and 1, got {strength}")
         deadline = time.monotonic() + (timeout or self._timeout)
         pool = StreamPool(self._stub, pixels, style, strength, version, deadline, self._parallel_streams,
-                          tuple(style_sources), keep_colors)
+                          self._known_tiling(style, version, deadline),
+                          lambda: self._known_tiling(style, version, deadline, refresh=True),
+                          style_sources=tuple(style_sources), keep_colors=keep_colors)
         try:
-            result, pinned = pool.run(tile_size, progress)
+            result, pinned, tiling = pool.run(tile_size, progress)
         except grpc.RpcError as error:
             pool.cancel()
             raise TesseraError.from_rpc(error) from None
         except BaseException:
             pool.cancel()
             raise
+        if not version:
+            with self._tiling_lock:
+                self._tiling[style] = tiling
         return StylizeResult(image=result, version=pinned)
 
+    def _known_tiling(self, style: str, version: int, deadline: float,
+                      refresh: bool = False) -> TilingFacts | None:
+        """What the client knows of a style's tiling (whether it needs a thumbnail, and how large),
+        asking the server (without previews) when it knows nothing or `refresh` is set; None if that
+        fails, so the stream carries a thumbnail to be safe."""
+        if version:
+            return None  # facts are kept for serving versions only; a pinned one may differ
+        with self._tiling_lock:
+            if style in self._tiling and not refresh:
+                return self._tiling[style]
+        try:
+            self.list_styles(timeout=max(0.001, min(5.0, deadline - time.monotonic())), include_previews=False)
+        except TesseraError:
+            return None
+        with self._tiling_lock:
+            return self._tiling.get(style)
     def stylize_encoded(self, data: bytes, style: str, *, strength: float = 1.0, output_format: str = "",
                         timeout: float | None = None, style_sources: Sequence[StyleSource] = (),
                         keep_colors: bool = False) -> tuple[bytes, str]:

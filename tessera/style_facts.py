@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tessera.tile_plan import TileLimits
+from tessera.tiling import MAX_TILE_SIZE
 from tessera.v1 import style_transfer_pb2 as pb
 
 _MODES = {pb.TILING_MODE_CROP: "crop", pb.TILING_MODE_FEATHER: "feather"}
@@ -18,18 +20,29 @@ class TilingFacts:
     mode: str
     needs_thumbnail: bool
     thumbnail_size: int
+    max_tile_edge: int
+    max_tile_pixels: int
 
     @classmethod
     def from_proto(cls, info: pb.TilingInfo) -> TilingFacts:
+        """Servers older than max_tile_edge and max_tile_pixels send 0 for them: square tiles up to
+        max_tile_size then."""
+        square = info.max_tile_size or MAX_TILE_SIZE
         return cls(
             halo=info.halo,
             size_multiple=max(1, info.size_multiple),
             default_tile_size=info.default_tile_size,
-            max_tile_size=info.max_tile_size,
+            max_tile_size=square,
             mode=_MODES.get(info.mode, "crop"),
             needs_thumbnail=info.needs_thumbnail,
             thumbnail_size=info.thumbnail_size,
+            max_tile_edge=info.max_tile_edge or square,
+            max_tile_pixels=info.max_tile_pixels or square * square,
         )
+
+    def tile_limits(self) -> TileLimits:
+        return TileLimits(halo=self.halo, size_multiple=self.size_multiple, max_edge=self.max_tile_edge,
+                          max_pixels=self.max_tile_pixels)
 
 
 @dataclass(frozen=True)

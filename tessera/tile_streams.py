@@ -10,6 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 import grpc
@@ -18,10 +19,12 @@ import numpy as np
 from tessera.canvas import Canvas
 from tessera.imageio import make_thumbnail
 from tessera.style_facts import TilingFacts
-from tessera.tiling import MAX_TILE_SIZE, Rect, padded_rect, plan_tiles, tile_size_for
+from tessera.tile_plan import choose_tile_shape
+from tessera.tiling import Rect, padded_rect, plan_tiles, tile_size_for
 from tessera.v1 import style_transfer_pb2 as pb
 
-THUMBNAIL_SIZE = 512
+THUMBNAIL_SIZE = 512  # when the style's thumbnail size is unknown: the largest a manifest may ask for
+WINDOW = 3  # tiles outstanding per stream: one running, one queued, one on the wire
 MAX_REOPENED_STREAMS = 4
 RETRY_BACKOFF_S = 0.05  # doubled on every further retry, so a struggling replica is not hammered
 RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN,
@@ -52,6 +55,7 @@ class _Stream:
 
     def __init__(self, stub, header: pb.StreamHeader, deadline: float, events: queue.SimpleQueue) -> None:
         self.pending: dict[int, Rect] = {}
+        self.finished = False
         self._requests: queue.SimpleQueue = queue.SimpleQueue()
         self._requests.put(pb.StylizeTilesRequest(header=header))
         timeout = max(0.001, deadline - time.monotonic())
@@ -71,52 +75,80 @@ class _Stream:
         self._requests.put(pb.StylizeTilesRequest(tile=tile))
 
     def finish(self) -> None:
-        self._requests.put(None)
+        """Half-close: no more tiles will follow (the server ends the call once all are answered)."""
+        if not self.finished:
+            self.finished = True
+            self._requests.put(None)
 
     def cancel(self) -> None:
         self.call.cancel()
 
 
 class StreamPool:
-    """Stylizes one image; `run` returns the assembled image and the version that made it."""
+    """Stylizes one image; `run` returns the assembled image and the version that made it.
+
+    Tiles are cut from the image only when a stream has room for them: each stream has at most
+    `window` tiles outstanding (sent, not yet answered), enough to keep its server busy while the
+    next tile travels. So the client holds the input, the output and a few tiles, whatever the
+    image's size. `tiling` is what the client knows of the style (from ListStyles or an earlier
+    stream), or None; it decides whether the header carries a thumbnail, and at what size.
+    `refresh_tiling` asks the server for the style's facts again when a stream without a thumbnail
+    is refused.
+    """
 
     def __init__(self, stub, pixels: np.ndarray, style: str, strength: float, version: int,
-                 deadline: float, parallel_streams: int, style_sources: tuple = (), keep_colors: bool = False) -> None:
+                 deadline: float, parallel_streams: int, tiling: TilingFacts | None = None,
+                 refresh_tiling: Callable[[], TilingFacts | None] | None = None, window: int = WINDOW,
+                 style_sources: tuple = (), keep_colors: bool = False) -> None:
         self._stub = stub
         self._pixels = pixels
         self._deadline = deadline
         self._parallel = parallel_streams
+        self._window = max(1, window)
+        self._refresh_tiling = refresh_tiling
         self._events: queue.SimpleQueue = queue.SimpleQueue()
         self._streams: list[_Stream] = []
+        self._todo: deque[tuple[int, Rect]] = deque()
         height, width = pixels.shape[:2]
-        thumb = make_thumbnail(pixels, THUMBNAIL_SIZE)
-        self._header = pb.StreamHeader(
-            style=style, version=version, image_width=width, image_height=height, strength=strength,
-            thumbnail=pb.RawImage(width=thumb.shape[1], height=thumb.shape[0], rgb=thumb.tobytes()),
-            style_sources=[source.to_proto() for source in style_sources], keep_colors=keep_colors,
-        )
+        self._header = pb.StreamHeader(style=style, version=version, image_width=width, image_height=height,
+                                       strength=strength, keep_colors=keep_colors,
+                                       style_sources=[source.to_proto() for source in style_sources])
+        if tiling is None or tiling.needs_thumbnail:
+            self._add_thumbnail(tiling.thumbnail_size if tiling and tiling.thumbnail_size else THUMBNAIL_SIZE)
 
-    def run(self, tile_size: int | None, progress: Callable[[int, int], None] | None) -> tuple[np.ndarray, int]:
+    def run(self, tile_size: int | None, progress: Callable[[int, int], None] | None
+            ) -> tuple[np.ndarray, int, TilingFacts]:
+        """The assembled HxWx3 uint8 image, the version that made it, and that version's tiling facts."""
         accepted = self._open_first()
-        tiling = accepted.tiling
-        self._header.version, self._header.halo = accepted.version, tiling.halo
+        facts = TilingFacts.from_proto(accepted.tiling)
+        self._header.version, self._header.halo = accepted.version, facts.halo
+        if facts.needs_thumbnail and not self._header.HasField("thumbnail"):
+            raise ProtocolError("the server accepted a stream without the thumbnail its style needs")
         height, width = self._pixels.shape[:2]
-        size = tile_size_for(tile_size or tiling.default_tile_size, max(1, tiling.size_multiple),
-                             tiling.max_tile_size or MAX_TILE_SIZE)
-        cores = plan_tiles(width, height, size)
-        canvas = Canvas(width, height, TilingFacts.from_proto(tiling).mode)
+        cores = plan_tiles(width, height, *self._tile_shape(tile_size, facts))
+        self._todo.extend(enumerate(cores))
+        canvas = Canvas(width, height, facts.mode)
         streams = self._streams + [self._open() for _ in range(min(self._parallel, len(cores)) - 1)]
-        for index, core in enumerate(cores):
-            self._send(streams[index % len(streams)], index, core)
-        for stream in streams:
-            stream.finish()
+        self._prime(streams)
         self._gather(canvas, len(cores), progress)
-        return canvas.image(), accepted.version
+        return canvas.image(), accepted.version, facts
 
     def cancel(self) -> None:
         """Cancel every stream still running (after a failure; finished calls ignore it)."""
         for stream in self._streams:
             stream.cancel()
+
+    def _tile_shape(self, tile_size: int | None, facts: TilingFacts) -> tuple[int, int]:
+        """A requested square edge (kept within the server's limits), or the planned shape."""
+        if tile_size:
+            side = tile_size_for(tile_size, facts.size_multiple, facts.max_tile_size)
+            return side, side
+        height, width = self._pixels.shape[:2]
+        return choose_tile_shape(width, height, facts.tile_limits(), streams=self._parallel)
+
+    def _add_thumbnail(self, longest: int) -> None:
+        thumb = make_thumbnail(self._pixels, longest)
+        self._header.thumbnail.CopyFrom(pb.RawImage(width=thumb.shape[1], height=thumb.shape[0], rgb=thumb.tobytes()))
 
     def _open(self) -> _Stream:
         stream = _Stream(self._stub, self._header, self._deadline, self._events)
@@ -131,7 +163,7 @@ class StreamPool:
             if stream is not first:
                 continue
             if isinstance(event, grpc.RpcError):
-                if event.code() not in RETRYABLE or attempts >= MAX_REOPENED_STREAMS:
+                if not self._may_reopen(event, attempts):
                     raise event
                 self._streams.remove(first)
                 attempts += 1
@@ -142,6 +174,18 @@ class StreamPool:
                 raise ProtocolError("the server did not accept the stream before sending results")
             return event.accepted
 
+    def _may_reopen(self, error: grpc.RpcError, attempts: int) -> bool:
+        """Whether a refused first stream is worth another try. A stream sent without a thumbnail
+        (its style needed none when last listed) may have met a newer version that needs one: when
+        the style's facts, asked again, say so, one retry with a thumbnail covers that swap."""
+        if error.code() == grpc.StatusCode.INVALID_ARGUMENT and not self._header.HasField("thumbnail"):
+            fresh = self._refresh_tiling() if self._refresh_tiling else None
+            if fresh is None or not fresh.needs_thumbnail:
+                return False
+            self._add_thumbnail(fresh.thumbnail_size or THUMBNAIL_SIZE)
+            return True
+        return error.code() in RETRYABLE and attempts < MAX_REOPENED_STREAMS
+
     def _gather(self, canvas: Canvas, total: int, progress: Callable[[int, int], None] | None) -> None:
         """Place results until every tile is in and every stream has closed."""
         done, reopened = 0, 0
@@ -151,6 +195,7 @@ class StreamPool:
             if isinstance(event, pb.StylizeTilesResponse):
                 if event.HasField("tile"):
                     self._place(canvas, stream, event.tile)
+                    self._fill(stream)
                     done += 1
                     if progress is not None:
                         progress(done, total)
@@ -171,12 +216,30 @@ class StreamPool:
             raise ProtocolError(f"the server answered tile {result.index}, which it was not sent")
         canvas.add(Rect(result.x, result.y, result.width, result.height), result.rgb, core)
 
+    def _prime(self, streams: list[_Stream]) -> None:
+        """Deal the first tiles round-robin, so every stream starts with work."""
+        for _ in range(self._window):
+            for stream in streams:
+                if self._todo:
+                    self._send(stream, *self._todo.popleft())
+        for stream in streams:
+            self._fill(stream)
+
+    def _fill(self, stream: _Stream) -> None:
+        """Send tiles until the stream's window is full; close its sending side once no work is left."""
+        if stream.finished:
+            return
+        while self._todo and len(stream.pending) < self._window:
+            self._send(stream, *self._todo.popleft())
+        if not self._todo and not stream.pending:
+            stream.finish()
+
     def _retry(self, failed: _Stream) -> _Stream:
-        replacement = self._open()
-        for index, core in sorted(failed.pending.items()):
-            self._send(replacement, index, core)
+        """Put a failed stream's unanswered tiles first in line, on a new stream."""
+        self._todo.extendleft(sorted(failed.pending.items(), reverse=True))
         failed.pending.clear()
-        replacement.finish()
+        replacement = self._open()
+        self._fill(replacement)
         return replacement
 
     def _send(self, stream: _Stream, index: int, core: Rect) -> None:

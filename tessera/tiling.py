@@ -11,8 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DEFAULT_TILE_SIZE = 512
-MAX_TILE_SIZE = 1024
+DEFAULT_TILE_SIZE = 1024  # square core edge for callers that do not plan (the unary call, old clients)
+MAX_TILE_SIZE = 1024  # largest square core edge a server offers (TilingInfo.max_tile_size)
+MAX_TILE_EDGE = 16384  # longest core edge of a rectangular tile, for long thin images
+MAX_TILE_PIXELS = MAX_TILE_SIZE * MAX_TILE_SIZE  # largest core area: bounds a server's memory per tile
 MAX_HALO = 256
 
 
@@ -52,13 +54,15 @@ def halo_for(model_halo: int, size_multiple: int) -> int:
     return round_up(model_halo, size_multiple)
 
 
-def plan_tiles(width: int, height: int, tile_size: int) -> list[Rect]:
-    """Cores that cover a width x height image exactly once, row by row."""
-    if width < 1 or height < 1 or tile_size < 1:
-        raise ValueError(f"need a positive image and tile size, got {width}x{height} and {tile_size}")
+def plan_tiles(width: int, height: int, tile_size: int, tile_height: int | None = None) -> list[Rect]:
+    """Cores of `tile_size` x `tile_height` (default square) that cover a width x height image
+    exactly once, row by row; the last column and row are cut to the image."""
+    tile_height = tile_height or tile_size
+    if width < 1 or height < 1 or tile_size < 1 or tile_height < 1:
+        raise ValueError(f"need a positive image and tile size, got {width}x{height} and {tile_size}x{tile_height}")
     return [
-        Rect(x, y, min(tile_size, width - x), min(tile_size, height - y))
-        for y in range(0, height, tile_size)
+        Rect(x, y, min(tile_size, width - x), min(tile_height, height - y))
+        for y in range(0, height, tile_height)
         for x in range(0, width, tile_size)
     ]
 
@@ -70,12 +74,19 @@ def padded_rect(core: Rect, halo: int, width: int, height: int) -> Rect:
     return Rect(x0, y0, x1 - x0, y1 - y0)
 
 
-def core_error(core: Rect, width: int, height: int, max_size: int = MAX_TILE_SIZE) -> str | None:
-    """Why a core rectangle is unusable for a width x height image, or None when it is fine."""
+def core_error(core: Rect, width: int, height: int, max_size: int = MAX_TILE_EDGE,
+               max_pixels: int = MAX_TILE_PIXELS) -> str | None:
+    """Why a core rectangle is unusable for a width x height image, or None when it is fine.
+
+    A core may be rectangular: each edge up to `max_size` px and its area up to `max_pixels`.
+    """
     if core.width < 1 or core.height < 1:
         return f"tile {core.width}x{core.height} is empty"
     if core.width > max_size or core.height > max_size:
         return f"tile {core.width}x{core.height} exceeds the maximum tile edge of {max_size} px"
+    if core.width * core.height > max_pixels:
+        return (f"tile {core.width}x{core.height} has {core.width * core.height:,} pixels, more than the "
+                f"maximum of {max_pixels:,} per tile")
     if core.x1 > width or core.y1 > height:
         return (f"tile at ({core.x}, {core.y}) of size {core.width}x{core.height} reaches past the "
                 f"{width}x{height} image")

@@ -1,0 +1,82 @@
+"""What the client puts on the wire: thumbnails only for styles that need them, at their size; a
+bounded window of tiles per stream; ListStyles without previews; few tiles for long thin images."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tessera.client import TesseraClient
+from tessera.tile_streams import WINDOW
+from tests.support import TINY_STYLE
+from tests.support.server import running_server
+from tests.support.tiny_model import TinyGenerator, whole_image_reference
+from tests.support.wire import Recorder
+from tests.test_server_e2e import photo, psnr
+
+SHIPPED = Path(__file__).resolve().parents[1] / "model_registry"
+CONTEXT_STYLE, PLAIN_STYLE = "blue-ink", "wesnoth-painting"  # needs a 256 px thumbnail / needs none
+
+
+@pytest.fixture(scope="module")
+def shipped_server(tmp_path_factory):
+    """The server on the newest versions of two shipped styles: one with a context model, one without."""
+    registry = tmp_path_factory.mktemp("shipped")
+    for style in (CONTEXT_STYLE, PLAIN_STYLE):
+        versions = [d for d in (SHIPPED / style).iterdir() if d.name.isdigit()]
+        newest = max(versions, key=lambda d: int(d.name))
+        (registry / style).mkdir()
+        shutil.copy(SHIPPED / style / "style.json", registry / style / "style.json")
+        shutil.copytree(newest, registry / style / newest.name)
+    with running_server(registry, threads=2) as address:
+        yield address
+
+
+@pytest.mark.parametrize(("style", "thumbnail_side"), [(CONTEXT_STYLE, 256), (PLAIN_STYLE, None)])
+def test_streams_carry_a_thumbnail_only_for_styles_that_need_one_at_the_size_they_need(
+        shipped_server, style, thumbnail_side):
+    recorder = Recorder()
+    with TesseraClient(shipped_server, timeout=120, interceptors=[recorder]) as client:
+        result = client.stylize(photo(300, 700), style)
+    assert result.image.shape == (300, 700, 3)
+    (header,) = recorder.headers()
+    if thumbnail_side is None:
+        assert not header.HasField("thumbnail")
+    else:
+        assert max(header.thumbnail.width, header.thumbnail.height) == thumbnail_side
+
+
+def test_style_list_without_previews_is_small_and_previews_stay_by_default(shipped_server):
+    recorder = Recorder()
+    with TesseraClient(shipped_server, timeout=30, interceptors=[recorder]) as client:
+        light = client.list_styles(include_previews=False)
+        full = client.list_styles()
+    assert all(s.preview_jpeg == b"" for s in light)
+    assert all(len(s.preview_jpeg) > 1000 for s in full)
+    small, large = (reply.ByteSize() for _, reply in recorder.unary)
+    assert small * 20 < large
+    assert [(s.id, s.serving_version) for s in light] == [(s.id, s.serving_version) for s in full]
+
+
+def test_the_client_keeps_at_most_a_window_of_tiles_outstanding(inference_server):
+    recorder = Recorder()
+    outstanding = []
+    with TesseraClient(inference_server, timeout=60, interceptors=[recorder]) as client:
+        image = photo(320, 480)
+        result = client.stylize(image, TINY_STYLE, tile_size=32,
+                                progress=lambda done, total: outstanding.append(recorder.tiles_sent() - done))
+    assert len(outstanding) == 150
+    assert max(outstanding) <= WINDOW
+    assert psnr(result.image, whole_image_reference(TinyGenerator(0), image)) >= 50.0
+
+
+# The tiny model computes ~0.2 MP/s, so these stay small; tests/test_tile_plan.py counts the tiles of
+# a 2,000,000 x 1 image, and these show the server takes such strips and they come back whole.
+@pytest.mark.parametrize(("width", "height", "most_tiles"), [(40_000, 1, 8), (24, 9000, 8)])
+def test_long_thin_images_are_cut_into_few_tiles_and_come_back_whole(inference_server, width, height, most_tiles):
+    image = photo(height, width)
+    totals = []
+    with TesseraClient(inference_server, timeout=120) as client:
+        result = client.stylize(image, TINY_STYLE, progress=lambda done, total: totals.append(total))
+    assert totals and totals[-1] <= most_tiles
+    assert psnr(result.image, whole_image_reference(TinyGenerator(0), image)) >= 50.0

@@ -1,0 +1,74 @@
+"""The client's choice of tile shape: little halo waste, several tiles per stream, long thin images
+cut into strips, and always within the server's limits."""
+
+import numpy as np
+import pytest
+
+from tessera.tile_plan import PROGRESS_TILE_PIXELS, TileLimits, choose_tile_shape
+from tessera.tiling import MAX_TILE_EDGE, MAX_TILE_PIXELS, core_error, padded_rect, plan_tiles
+
+LIMITS = TileLimits(halo=40, size_multiple=4)
+
+
+def _computed_pixels(width: int, height: int, tile_w: int, tile_h: int, halo: int) -> int:
+    return sum(padded_rect(c, halo, width, height).width * padded_rect(c, halo, width, height).height
+               for c in plan_tiles(width, height, tile_w, tile_h))
+
+
+def test_a_6_mp_photo_wastes_far_less_than_fixed_512_px_tiles():
+    width, height = 3000, 2000
+    tile_w, tile_h = choose_tile_shape(width, height, LIMITS)
+    planned = _computed_pixels(width, height, tile_w, tile_h, LIMITS.halo) / (width * height)
+    fixed = _computed_pixels(width, height, 512, 512, LIMITS.halo) / (width * height)
+    assert fixed > 1.25
+    assert planned < 1.15
+    assert len(plan_tiles(width, height, tile_w, tile_h)) >= 4  # several tiles: pipelining and progress
+
+
+def test_more_streams_get_more_tiles_so_each_has_several():
+    one = choose_tile_shape(3000, 2000, LIMITS, streams=1)
+    four = choose_tile_shape(3000, 2000, LIMITS, streams=4)
+    assert len(plan_tiles(3000, 2000, *four)) > len(plan_tiles(3000, 2000, *one))
+    assert len(plan_tiles(3000, 2000, *four)) >= 2 * 4
+
+
+@pytest.mark.parametrize(("width", "height", "most_tiles"), [
+    (2_000_000, 1, 130),  # a one-pixel row: strips of 16,384 px, not thousands of squares
+    (64, 16_400, 16),
+    (1, 1, 1),
+    (200, 150, 1),  # a small image is one tile: a halo on inner edges would only cost
+])
+def test_long_thin_and_small_images_get_few_tiles(width, height, most_tiles):
+    tile_w, tile_h = choose_tile_shape(width, height, LIMITS)
+    assert len(plan_tiles(width, height, tile_w, tile_h)) <= most_tiles
+
+
+@pytest.mark.parametrize(("width", "height"), [(2_000_000, 1), (64, 16_400), (8000, 8000), (12_345, 7), (1, 99_999),
+                                                (5000, 3000), (33, 33)])
+@pytest.mark.parametrize("streams", [1, 3])
+def test_every_planned_core_is_accepted_by_the_server_and_aligned(width, height, streams):
+    tile_w, tile_h = choose_tile_shape(width, height, LIMITS, streams=streams)
+    assert tile_w % LIMITS.size_multiple == 0 and tile_h % LIMITS.size_multiple == 0
+    cores = plan_tiles(width, height, tile_w, tile_h)
+    assert all(core_error(c, width, height, MAX_TILE_EDGE, MAX_TILE_PIXELS) is None for c in cores)
+    assert all(c.width * c.height <= PROGRESS_TILE_PIXELS for c in cores)
+    covered = sum(c.width * c.height for c in cores)
+    assert covered == width * height
+
+
+def test_an_older_server_with_square_limits_gets_square_sized_tiles():
+    limits = TileLimits(halo=40, size_multiple=4, max_edge=1024, max_pixels=1024 * 1024)
+    tile_w, tile_h = choose_tile_shape(2_000_000, 1, limits)
+    assert tile_w <= 1024 and tile_h <= 1024
+
+
+def test_limits_that_leave_no_tile_are_a_clear_error():
+    with pytest.raises(ValueError, match="no tile"):
+        choose_tile_shape(100, 100, TileLimits(halo=0, size_multiple=8, max_edge=4, max_pixels=16))
+
+
+def test_the_plan_follows_the_image_shape():
+    wide = choose_tile_shape(16_000, 500, LIMITS)
+    tall = choose_tile_shape(500, 16_000, LIMITS)
+    assert wide[0] > wide[1] and tall[1] > tall[0]
+    assert np.isclose(wide[0], tall[1]) and np.isclose(wide[1], tall[0])
