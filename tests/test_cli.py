@@ -1,7 +1,9 @@
 """The `tessera` command against a real server."""
 
+import re
 import subprocess
 import sys
+import time
 
 import numpy as np
 from PIL import Image
@@ -24,12 +26,18 @@ def test_stylize_turns_a_3000x2000_photo_into_a_3000x2000_image(inference_server
     yy, xx = np.mgrid[0:2000, 0:3000]
     photo = np.stack([xx % 256, yy % 256, (xx // 12 + yy // 8) % 256], axis=-1) + rng.integers(0, 8, (2000, 3000, 3))
     Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8)).save(tmp_path / "photo.jpg", quality=90)
+    started = time.perf_counter()
     result = tessera("stylize", str(tmp_path / "photo.jpg"), "-o", str(tmp_path / "out.webp"),
                      "--style", TINY_STYLE, "--server", inference_server, "--strength", "0.8")
+    outside = time.perf_counter() - started
     assert result.returncode == 0, result.stderr
     with Image.open(tmp_path / "out.webp") as out:
         assert (out.format, out.size) == ("WEBP", (3000, 2000))
     assert "3000x2000" in result.stdout
+    # The speed printed is the wall clock a person sees: start-up, decoding and encoding included.
+    wall, rate = re.search(r"([\d.]+) s wall clock \(([\d.]+) MP/s", result.stdout).groups()
+    assert 0.6 * outside <= float(wall) <= outside + 0.1
+    assert abs(float(rate) - 6.0 / float(wall)) <= 0.02 * float(rate) + 0.01
 
 
 def test_unknown_style_and_unreadable_input_give_one_clear_line(inference_server, tmp_path):

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from scripts.local_stack import running_server
 from tessera.client import TesseraClient
 from tessera.tile_streams import WINDOW
 from tests.support import TINY_STYLE
-from tests.support.server import running_server
 from tests.support.tiny_model import TinyGenerator, whole_image_reference
 from tests.support.wire import Recorder
 from tests.test_server_e2e import photo, psnr

@@ -7,11 +7,11 @@ import pytest
 
 from bff import close_app
 from bff.backend import backend_of
+from scripts.local_stack import running_server
 from tessera.client import TesseraClient
 from tessera.registry import write_version
 from tests.bff.gallery import TONES, ToneGenerator, preview_jpeg, write_gallery
 from tests.bff.live import make_app
-from tests.support.server import running_server
 from tests.support.tiny_model import export_onnx, tiny_manifest
 from tests.support.wire import Recorder
 

