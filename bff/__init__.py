@@ -16,6 +16,7 @@ from bff import (
     jobs,
     openapi,
     pages,
+    pixel_budget,
     security,
 )
 from bff.config import GatewayConfig
@@ -41,6 +42,7 @@ def create_app(config: GatewayConfig | None = None) -> Flask:
     access_log.init_app(app)
     backend.init_app(app, config)
     jobs.init_app(app, config)
+    pixel_budget.init_app(app, config)
     for module in (api_styles, api_stylize, api_jobs, openapi, health, pages):
         app.register_blueprint(module.bp)
     return app

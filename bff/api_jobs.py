@@ -11,6 +11,7 @@ from bff.backend import backend
 from bff.errors import ApiError
 from bff.forms import read_order
 from bff.jobs import Job, JobState, job_store
+from bff.pixel_budget import pixel_budget
 from bff.restyle import image_response, restyle_work
 
 bp = Blueprint("jobs", __name__, url_prefix="/api")
@@ -25,7 +26,7 @@ def create_job():
     gateway = backend()
     job_store().check_capacity()  # refuse before the costly decode
     order = read_order(gateway)
-    job = job_store().submit(restyle_work(gateway, order))
+    job = job_store().submit(restyle_work(gateway, pixel_budget(), order))
     body = {**job.snapshot(), **_links(job.id)}
     resp = jsonify(body)
     resp.status_code = 202

@@ -11,6 +11,7 @@ from bff.backend import backend
 from bff.errors import ApiError
 from bff.forms import read_order
 from bff.jobs import JobState, job_store
+from bff.pixel_budget import pixel_budget
 from bff.restyle import image_response, restyle_work
 
 bp = Blueprint("stylize", __name__, url_prefix="/api")
@@ -29,7 +30,7 @@ def stylize():
     store = job_store()
     store.check_capacity()  # refuse before the costly decode
     order = read_order(gateway)
-    job = store.submit(restyle_work(gateway, order))
+    job = store.submit(restyle_work(gateway, pixel_budget(), order))
     # Under waitress (channel_request_lookahead > 0) this says whether the client has hung up.
     hung_up = request.environ.get("waitress.client_disconnected", lambda: False)
     # The client's own deadline ends the work; the margin covers queueing and encoding.

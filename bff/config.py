@@ -64,6 +64,11 @@ class GatewayConfig:
                                env="JOB_TTL", minimum=1)
     job_workers: int = setting(2, "images restyled at the same time", minimum=1)
     max_active_jobs: int = setting(8, "images queued or running before new ones are refused with 429", minimum=1)
+    # Decoded pixels held at once by all jobs of the process (each from its decode until its result is
+    # encoded; about 20 bytes per pixel in flight were measured). Jobs beyond it wait; a larger image runs alone.
+    max_decoded_pixels: int = setting(64 * MB, "decoded megapixels held at once by all jobs of the process",
+                                      flag="--max-decoded-megapixels", env="MAX_DECODED_MEGAPIXELS",
+                                      parse=_millions, shown="64")
     # waitress's connection_limit and channel_timeout: HTTP connections open at once (idle and half-sent
     # ones included), and how long one may sit without a complete request before it is closed.
     max_connections: int = setting(500, "HTTP connections open at once, idle and half-sent ones included",

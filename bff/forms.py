@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePath
 
-import numpy as np
 from flask import request
 
 from bff import images
@@ -23,11 +22,12 @@ _FORMAT_ALIASES = {"png": "png", "jpeg": "jpeg", "jpg": "jpeg", "webp": "webp"}
 
 @dataclass(frozen=True)
 class Order:
-    """A validated request to restyle one image."""
+    """A validated request to restyle one image, not decoded yet: a waiting order costs its file size."""
 
     style: str
     strength: float
-    pixels: np.ndarray  # (H, W, 3) uint8, upright, sRGB
+    image: bytes = field(repr=False)  # the uploaded PNG, JPEG or WebP file, its header already checked
+    pixel_count: int  # width x height, from the header
     format: str  # output format: "png", "jpeg" or "webp"
     filename: str  # suggested download name, e.g. "holiday-mosaic.jpg"
     look: Look = Look()  # style sources to mix, keep-colours
@@ -35,7 +35,8 @@ class Order:
 
 def read_order(backend: Backend) -> Order:
     """Validates the current request's form in order: fields (400), file type and size (415, 413,
-    422), style (404, or 503 if the servers are down) and only then decodes the image (422)."""
+    422 for an unreadable header), style (404, or 503 if the servers are down). Decoding is left to the
+    job (bff.restyle), which holds a share of the process's pixel budget while it runs."""
     check_form(request, backend.config)
     style = _required("style").strip()
     strength = _strength(request.form.get("strength"))
@@ -50,14 +51,11 @@ def read_order(backend: Backend) -> Order:
     if len(data) > backend.config.max_upload_bytes:
         raise too_large(backend.config.max_upload_bytes)
     opened, input_format = images.open_upload(data, backend.config.max_pixels)
-    try:
-        backend.serving_style(style)
-    except ApiError:
-        opened.close()
-        raise
-    pixels = images.decode(opened)
+    width, height = opened.size
+    opened.close()
+    backend.serving_style(style)
     out_format = wanted_format or input_format
-    return Order(style=style, strength=strength, pixels=pixels, format=out_format,
+    return Order(style=style, strength=strength, image=data, pixel_count=width * height, format=out_format,
                  filename=download_name(upload.filename, style, images.extension(out_format)),
                  look=look)
 

@@ -14,27 +14,38 @@ from bff import images
 from bff.backend import Backend, call
 from bff.forms import Order
 from bff.jobs import Outcome, Progress
+from bff.pixel_budget import PixelBudget
 
 log = logging.getLogger(__name__)
 
 
-def restyle_work(backend: Backend, order: Order) -> Callable[[Progress], Outcome]:
-    """A job body for JobStore.submit; it raises ApiError for everything a client should hear about."""
+def restyle_work(backend: Backend, budget: PixelBudget, order: Order) -> Callable[[Progress], Outcome]:
+    """A job body for JobStore.submit: decode, restyle and encode while holding the order's pixels in
+    `budget`; it raises ApiError for everything a client should hear about (422 for a damaged image)."""
 
     def work(progress: Progress) -> Outcome:
-        started = time.monotonic()
-        result = call(backend.client.stylize, order.pixels, order.style, strength=order.strength,
-                      progress=progress, timeout=backend.config.stylize_timeout_s,
-                      style_sources=order.look.sources, keep_colors=order.look.keep_colors)
-        styled = time.monotonic()
-        data = images.encode(result.image, order.format)
-        height, width = order.pixels.shape[:2]
-        log.info("restyled %dx%d with %s v%d in %.2f s, encoded %s in %.2f s", width, height, order.style,
-                 result.version, styled - started, order.format, time.monotonic() - styled)
-        return Outcome(data=data, mime_type=images.FORMATS[order.format], filename=order.filename,
-                       version=result.version)
+        with budget.hold(order.pixel_count):
+            return _restyle(backend, order, progress)
 
     return work
+
+
+def _restyle(backend: Backend, order: Order, progress: Progress) -> Outcome:
+    """Only the encoded result outlives this call: pixels, tiles and canvas are dropped on return."""
+    started = time.monotonic()
+    pixels = images.decode_upload(order.image, backend.config.max_pixels).pixels
+    decoded = time.monotonic()
+    result = call(backend.client.stylize, pixels, order.style, strength=order.strength,
+                  progress=progress, timeout=backend.config.stylize_timeout_s,
+                  style_sources=order.look.sources, keep_colors=order.look.keep_colors)
+    styled = time.monotonic()
+    data = images.encode(result.image, order.format)
+    height, width = pixels.shape[:2]
+    log.info("restyled %dx%d with %s v%d: decoded in %.2f s, styled in %.2f s, encoded %s in %.2f s", width,
+             height, order.style, result.version, decoded - started, styled - decoded, order.format,
+             time.monotonic() - styled)
+    return Outcome(data=data, mime_type=images.FORMATS[order.format], filename=order.filename,
+                   version=result.version)
 
 
 def content_disposition(disposition: str, filename: str) -> str:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -65,3 +68,14 @@ def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tu
                 "Content-Type: application/octet-stream\r\n\r\n")
         parts.append(head.encode() + data + b"\r\n")
     return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def post_form(url: str, body: bytes, content_type: str, timeout: float = 30) -> tuple[int, dict]:
+    """POSTs a multipart body to a full URL; returns (status, JSON answer), errors included."""
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            return resp.status, json.load(resp)
+    except urllib.error.HTTPError as err:
+        with err:
+            return err.code, json.load(err)

@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import json
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 from bff import close_app
-from tests.bff.live import make_app, multipart, serving
+from tests.bff.live import make_app, multipart, post_form, serving
 from tests.bff.pictures import encoded, gradient
 from tests.support import TINY_STYLE
 
@@ -17,13 +16,7 @@ BODY, CONTENT_TYPE = multipart({"style": TINY_STYLE}, {"image": ("p.png", encode
 
 
 def post_job(url: str) -> tuple[int, dict]:
-    request = urllib.request.Request(url + "/api/jobs", data=BODY, headers={"Content-Type": CONTENT_TYPE})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as resp:
-            return resp.status, json.load(resp)
-    except urllib.error.HTTPError as err:
-        with err:
-            return err.code, json.load(err)
+    return post_form(url + "/api/jobs", BODY, CONTENT_TYPE)
 
 
 def state_when_finished(url: str, job: dict) -> str:

@@ -14,7 +14,7 @@ from bff import close_app
 from bff.jobs import Outcome, job_store_of
 from scripts.local_stack import running_server
 from tests.bff.live import make_app
-from tests.bff.pictures import encoded, gradient
+from tests.bff.pictures import encoded, gradient, png_declaring
 from tests.support import TINY_STYLE
 
 
@@ -91,3 +91,13 @@ def test_a_job_the_server_refuses_ends_with_an_error_event(strict_server_client)
     assert "exceeds the server's limit" in data["message"]
     result = strict_server_client.get(job["result_url"])
     assert result.status_code == data["status"] and result.json["message"] == data["message"]
+
+
+def test_an_upload_is_decoded_by_its_job_not_by_the_request(client):
+    """The request checks the header only, so an upload costs its file size until a job slot and its
+    share of the pixel budget are taken; a photo damaged past its header fails the job with 422."""
+    data = {"style": TINY_STYLE, "image": (io.BytesIO(png_declaring(4000, 3000)), "damaged.png")}
+    created = client.post("/api/jobs", data=data)
+    assert created.status_code == 202
+    events = sse(client.get(created.json["events_url"]).get_data(as_text=True))
+    assert events[-1][0] == "error" and events[-1][1]["status"] == 422
