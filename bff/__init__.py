@@ -10,6 +10,7 @@ from bff import (
     api_styles,
     api_stylize,
     backend,
+    client_limits,
     errors,
     form_limits,
     health,
@@ -42,6 +43,7 @@ def create_app(config: GatewayConfig | None = None) -> Flask:
     access_log.init_app(app)
     backend.init_app(app, config)
     jobs.init_app(app, config)
+    client_limits.init_app(app, config)
     pixel_budget.init_app(app, config)
     for module in (api_styles, api_stylize, api_jobs, openapi, health, pages):
         app.register_blueprint(module.bp)

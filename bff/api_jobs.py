@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
-from flask import Blueprint, Response, jsonify, stream_with_context, url_for
+from flask import Blueprint, Response, jsonify, request, stream_with_context, url_for
 
 from bff.backend import backend
+from bff.client_limits import client_address, stream_slots
 from bff.errors import ApiError
 from bff.forms import read_order
 from bff.jobs import Job, JobState, job_store
@@ -18,6 +20,8 @@ bp = Blueprint("jobs", __name__, url_prefix="/api")
 
 # A comment line this often keeps proxies and idle timeouts from closing a quiet progress stream.
 KEEPALIVE_S = 15.0
+# How often a quiet stream checks whether its client is still connected.
+HANG_UP_CHECK_S = 1.0
 
 
 @bp.post("/jobs")
@@ -45,10 +49,12 @@ def job_status(job_id: str):
 def job_events(job_id: str):
     """A text/event-stream of `progress` events ({done, total}) ending in one `done` or `error` event."""
     job = _find(job_id)
-    store = job_store()
-    store.open_event_stream()  # 429 before any byte is sent when too many streams are open
-    resp = Response(stream_with_context(_events(job)), mimetype="text/event-stream")
-    resp.call_on_close(store.close_event_stream)  # runs however the stream ends, even unstarted
+    slots, client = stream_slots(), client_address()
+    slots.open(client)  # 429 before any byte is sent when this client, or everyone, has too many open
+    # Under waitress (channel_request_lookahead > 0) this says whether the client has hung up.
+    hung_up = request.environ.get("waitress.client_disconnected", lambda: False)
+    resp = Response(stream_with_context(_events(job, hung_up)), mimetype="text/event-stream")
+    resp.call_on_close(lambda: slots.close(client))  # runs however the stream ends, even unstarted
     resp.headers["Cache-Control"] = "no-store"
     resp.headers["X-Accel-Buffering"] = "no"  # nginx and friends would otherwise hold events back
     return resp
@@ -83,14 +89,18 @@ def _links(job_id: str) -> dict:
     }
 
 
-def _events(job: Job) -> Iterator[str]:
-    revision = -1
+def _events(job: Job, hung_up: Callable[[], bool]) -> Iterator[str]:
+    revision, quiet_since = -1, time.monotonic()
     while True:
-        new_revision, snap = job.wait(revision, timeout=KEEPALIVE_S)
+        new_revision, snap = job.wait(revision, timeout=HANG_UP_CHECK_S)
         if new_revision == revision:
-            yield ": keep-alive\n\n"
+            if hung_up():
+                return  # frees the stream's slot and thread now, not at the next keep-alive
+            if time.monotonic() - quiet_since >= KEEPALIVE_S:
+                quiet_since = time.monotonic()
+                yield ": keep-alive\n\n"
             continue
-        revision = new_revision
+        revision, quiet_since = new_revision, time.monotonic()
         if snap["state"] == JobState.DONE.value:
             yield _event("done", {**snap, "result_url": url_for("jobs.job_result", job_id=job.id)})
             return

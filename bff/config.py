@@ -69,6 +69,15 @@ class GatewayConfig:
     max_decoded_pixels: int = setting(64 * MB, "decoded megapixels held at once by all jobs of the process",
                                       flag="--max-decoded-megapixels", env="MAX_DECODED_MEGAPIXELS",
                                       parse=_millions, shown="64")
+    # Progress streams one client address may hold (all clients together: half the threads).
+    max_streams_per_client: int = setting(3, "progress streams (SSE) one client address may hold open",
+                                          minimum=1)
+    # The reverse proxy whose X-Forwarded-For names the client (waitress's trusted_proxy: its address, or
+    # "*" for any peer); empty trusts no header, since any client could write one.
+    trusted_proxy: str = setting("", "address of the reverse proxy whose X-Forwarded-For names the client "
+                                     "('*': any peer; empty: trust no header)")
+    trusted_proxy_hops: int = setting(1, "proxies in the chain in front of the gateway that append to "
+                                         "X-Forwarded-For", minimum=1)
     # waitress's connection_limit and channel_timeout: HTTP connections open at once (idle and half-sent
     # ones included), and how long one may sit without a complete request before it is closed.
     max_connections: int = setting(500, "HTTP connections open at once, idle and half-sent ones included",

@@ -108,7 +108,7 @@ class JobStore:
     """
 
     def __init__(self, workers: int, max_active: int, ttl_s: float, max_kept: int = 32,
-                 clock: Callable[[], float] = time.monotonic, max_event_streams: int = 8):
+                 clock: Callable[[], float] = time.monotonic):
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tessera-job")
         self._max_active = max_active
         self._ttl_s = ttl_s
@@ -117,8 +117,6 @@ class JobStore:
         self._jobs: dict[str, Job] = {}
         self._futures: dict[str, Future] = {}
         self._lock = threading.Lock()
-        # Each open progress stream holds an HTTP worker thread; a cap keeps some for everyone else.
-        self._event_streams = threading.BoundedSemaphore(max_event_streams)
 
     def check_capacity(self) -> None:
         """Raise the 429 that `submit` would, so a full gateway refuses before decoding an upload."""
@@ -136,15 +134,6 @@ class JobStore:
             self._jobs[job.id] = job
             self._futures[job.id] = self._pool.submit(self._run, job, work)
         return job
-
-    def open_event_stream(self) -> None:
-        """Take one of the progress-stream slots, or raise 429 when all are taken."""
-        if not self._event_streams.acquire(blocking=False):
-            raise ApiError(429, "busy", "Too many progress streams are open; poll the job's status URL "
-                                        "or try again shortly.", retry_after=5)
-
-    def close_event_stream(self) -> None:
-        self._event_streams.release()
 
     def _refuse_when_full(self) -> None:
         active = sum(1 for j in self._jobs.values() if j.finished_at is None)
@@ -223,7 +212,7 @@ class JobStore:
 def init_app(app: Flask, config: GatewayConfig) -> None:
     """Creates the app's JobStore from the config."""
     app.extensions[EXTENSION] = JobStore(workers=config.job_workers, max_active=config.max_active_jobs,
-                                         ttl_s=config.job_ttl_s, max_event_streams=max(1, config.threads // 2))
+                                         ttl_s=config.job_ttl_s)
 
 
 def job_store_of(app: Flask) -> JobStore:

@@ -6,9 +6,16 @@ from __future__ import annotations
 from bff.config import GatewayConfig
 
 
-def waitress_limits(config: GatewayConfig) -> dict[str, int]:
+def waitress_limits(config: GatewayConfig) -> dict[str, object]:
     """Keyword arguments for waitress.create_server beyond host, port and threads."""
+    proxy = {}
+    if config.trusted_proxy:
+        # Only on connections from that proxy does X-Forwarded-For set the client's address (per-client
+        # limits key on it); waitress removes the header from every other connection.
+        proxy = {"trusted_proxy": config.trusted_proxy, "trusted_proxy_count": config.trusted_proxy_hops,
+                 "trusted_proxy_headers": {"x-forwarded-for"}}
     return {
+        **proxy,
         # Keep reading a connection while its request runs: then environ["waitress.client_disconnected"]
         # tells a long request (POST /api/stylize) that its client has gone, and it cancels its work.
         "channel_request_lookahead": 1,

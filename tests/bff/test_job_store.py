@@ -120,18 +120,6 @@ def test_queued_jobs_fail_with_503_when_the_gateway_shuts_down(clock):
     assert finished(running)["state"] == "done"
 
 
-def test_progress_streams_beyond_the_cap_are_refused_with_429(clock):
-    store = JobStore(workers=1, max_active=2, ttl_s=60, clock=clock, max_event_streams=2)
-    store.open_event_stream()
-    store.open_event_stream()
-    with pytest.raises(ApiError, match="Too many progress streams") as err:
-        store.open_event_stream()
-    assert err.value.status == 429
-    store.close_event_stream()
-    store.open_event_stream()  # a closed stream frees its slot
-    store.shutdown()
-
-
 def test_a_cancelled_queued_job_never_runs(store):
     release, ran = threading.Event(), threading.Event()
     running = store.submit(lambda progress: release.wait(5) and OUTCOME)
