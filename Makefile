@@ -14,7 +14,7 @@ METRICS_PORT ?= 9464
 # A file holding the admin token turns the server's Admin RPCs on (TESSERA_ADMIN_TOKEN works too).
 ADMIN_TOKEN_FILE ?=
 
-.PHONY: install run test proto lint bench data train-defaults screenshot system-deps clean
+.PHONY: install run test proto lint fuzz soak bench data train-defaults screenshot system-deps clean
 
 install: $(STAMP) $(STUBS) system-deps
 
@@ -47,6 +47,14 @@ test: install
 
 lint: install
 	$(PY) -m ruff check .
+
+# A fixed number of generated examples over the gRPC messages and the HTTP forms (docs/reliability.md).
+fuzz: install
+	$(PY) -m scripts.fuzz --examples 2000 --seed 0
+
+# 10 minutes of 8 clients through the gateway and gRPC; fails on any error or RSS growth over 5%.
+soak: install
+	$(PY) -m scripts.soak --duration 600 --warmup 60
 
 bench: install
 	$(PY) -m bench

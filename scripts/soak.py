@@ -1,0 +1,172 @@
+"""A bounded load and soak test on loopback: real inference server, real gateway, 8 concurrent clients.
+
+    .venv/bin/python -m scripts.soak --duration 600 --warmup 60     # `make soak`: 10 minutes
+    .venv/bin/python -m scripts.soak --duration 50 --warmup 30      # `make test`: 20 s after warm-up
+
+Half the clients post a small photo to the gateway's POST /api/stylize, half call the server's
+StylizeTiles through tessera.client, each in a loop until the duration is over. It reports, per path,
+the calls, throughput, p50/p99 latency and errors, and each process's RSS at the start, after the
+warm-up and at the end. It fails (exit 1) when any call failed or a process's RSS grew by more than 5%
+after the warm-up. The server's RSS climbs for its first ~30 s of load (ONNX Runtime and gRPC settle
+in), hence the warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import re
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from scripts.local_stack import gateway_process, server_process
+from tessera.client import TesseraClient, TesseraError
+from tests.bff.live import multipart
+from tests.support import TINY_STYLE
+from tests.support.tiny_model import write_tiny_version
+
+CLIENTS = 8
+MAX_RSS_GROWTH = 0.05
+PHOTO_SIZE = (384, 256)  # a few tiles' worth at the server's default tile size
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size of a process in MB, from /proc."""
+    return int(re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text()).group(1)) / 1024
+
+
+@dataclass
+class PathStats:
+    """Latencies and failures of one path, shared by its client threads."""
+
+    latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, seconds: float, error: str | None) -> None:
+        with self.lock:
+            if error is None:
+                self.latencies.append(seconds)
+            else:
+                self.errors.append(error)
+
+    def summary(self, duration: float) -> dict:
+        done = sorted(self.latencies)
+        pick = (lambda q: round(float(np.quantile(done, q)) * 1000, 1)) if done else (lambda q: None)
+        return {"calls": len(done), "per_s": round(len(done) / duration, 2), "p50_ms": pick(0.5),
+                "p99_ms": pick(0.99), "errors": len(self.errors), "first_errors": self.errors[:3]}
+
+
+def photo() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    width, height = PHOTO_SIZE
+    return rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def http_client(url: str, stop: threading.Event, stats: PathStats) -> None:
+    buffer = io.BytesIO()
+    Image.fromarray(photo()).save(buffer, "PNG")
+    body, content_type = multipart({"style": TINY_STYLE}, {"image": ("photo.png", buffer.getvalue())})
+    while not stop.is_set():
+        started, error = time.perf_counter(), None
+        request = urllib.request.Request(url + "api/stylize", data=body, headers={"Content-Type": content_type})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as resp:
+                if len(resp.read()) == 0:
+                    error = "empty image"
+        except (urllib.error.URLError, OSError) as err:
+            error = f"{type(err).__name__}: {err}"
+        stats.record(time.perf_counter() - started, error)
+
+
+def grpc_client(address: str, stop: threading.Event, stats: PathStats) -> None:
+    pixels = photo()
+    with TesseraClient(address, timeout=60) as client:
+        while not stop.is_set():
+            started, error = time.perf_counter(), None
+            try:
+                result = client.stylize(pixels, TINY_STYLE)
+                if result.image.shape != pixels.shape:
+                    error = f"wrong shape {result.image.shape}"
+            except TesseraError as err:
+                error = str(err)
+            stats.record(time.perf_counter() - started, error)
+
+
+def run_load(address: str, url: str, pids: dict[str, int], duration: float, warmup: float) -> dict:
+    """Runs the clients for `duration` seconds, the first `warmup` of them unmeasured for RSS; returns the report."""
+    stats = {"gateway_http": PathStats(), "server_grpc": PathStats()}
+    stop = threading.Event()
+    threads = [threading.Thread(target=http_client, args=(url, stop, stats["gateway_http"]), daemon=True)
+               for _ in range(CLIENTS // 2)]
+    threads += [threading.Thread(target=grpc_client, args=(address, stop, stats["server_grpc"]), daemon=True)
+                for _ in range(CLIENTS - CLIENTS // 2)]
+    rss = {name: {"start_mb": round(rss_mb(pid), 1)} for name, pid in pids.items()}
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    time.sleep(warmup)
+    for name, pid in pids.items():
+        rss[name]["warm_mb"] = round(rss_mb(pid), 1)
+    time.sleep(max(0.0, duration - warmup))
+    for name, pid in pids.items():
+        rss[name]["end_mb"] = round(rss_mb(pid), 1)
+    stop.set()
+    for thread in threads:
+        thread.join(90)
+    elapsed = time.monotonic() - started
+    for row in rss.values():
+        row["growth_after_warmup"] = round(row["end_mb"] / row["warm_mb"] - 1, 4)
+    return {"duration_s": round(elapsed, 1), "warmup_s": warmup, "clients": CLIENTS,
+            "paths": {name: s.summary(elapsed) for name, s in stats.items()}, "rss": rss}
+
+
+def problems(report: dict) -> list[str]:
+    """What makes the run fail: any failed call, or RSS growth above 5% after the warm-up."""
+    found = [f"{name}: {p['errors']} failed calls, e.g. {p['first_errors']}"
+             for name, p in report["paths"].items() if p["errors"]]
+    found += [f"{name}: no call completed" for name, p in report["paths"].items() if not p["calls"]]
+    found += [f"{name}: RSS grew {row['growth_after_warmup']:.1%} after the warm-up "
+              f"({row['warm_mb']} -> {row['end_mb']} MB)"
+              for name, row in report["rss"].items() if row["growth_after_warmup"] > MAX_RSS_GROWTH]
+    return found
+
+
+def soak(duration: float, warmup: float) -> dict:
+    """Starts a tiny-style server and a gateway, runs the load, stops them; returns the report."""
+    with tempfile.TemporaryDirectory(prefix="tessera-soak-") as tmp:
+        registry = Path(tmp) / "registry"
+        write_tiny_version(registry, TINY_STYLE, Path(tmp))
+        with server_process(registry, threads=1) as (server, address, _), \
+                gateway_process([address]) as (gateway, url):
+            report = run_load(address, url, {"server": server.pid, "gateway": gateway.pid}, duration, warmup)
+    report["problems"] = problems(report)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=600.0, help="seconds of load in all (default 600)")
+    parser.add_argument("--warmup", type=float, default=60.0, help="seconds of it before RSS is compared (60)")
+    args = parser.parse_args(argv)
+    if not 0 < args.warmup < args.duration:
+        parser.error("--warmup must be above 0 and below --duration")
+    report = soak(args.duration, args.warmup)
+    print(json.dumps(report, indent=2))
+    for problem in report["problems"]:
+        print(f"FAILED: {problem}", file=sys.stderr)
+    return 1 if report["problems"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
