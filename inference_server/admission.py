@@ -1,21 +1,29 @@
-"""Who may start an image call: at most `max_calls` at once, at most `max_per_peer` from one client address.
+"""Who may start an image call, and on which threads it runs.
 
-A call's slot comes back as soon as gRPC sees the call end (cancel, deadline), not only once its
-handler's thread has unwound, which may lag on a loaded machine. Handler threads still unwinding are
-bounded separately (`max_threads`), so the server's thread pool always keeps room for health checks,
-ListStyles and admin calls.
+Image calls (StylizeTiles, Stylize) run on a thread pool of their own, so however many are running,
+uploading or unwinding, health checks, ListStyles and admin calls keep the server's other threads.
+Three bounds apply, cheapest first:
+- `ImageCallGate` (an interceptor, before any thread is taken): at most `max_waiting` image calls may
+  wait for an image thread; more get RESOURCE_EXHAUSTED at once.
+- `ImageCallSlots` (in the handler): at most `max_calls` image calls at work, at most `max_per_peer`
+  from one client address. A call's slot comes back as soon as gRPC sees the call end (cancel,
+  deadline), not only once its handler has unwound, which may lag on a loaded machine.
+- The image pool's size, twice the slots: room for calls still uploading their request or unwinding.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent import futures
 from contextlib import contextmanager
 
 import grpc
 
 from inference_server.errors import ServerBusy
+
+IMAGE_METHODS = ("/tessera.v1.StyleTransfer/StylizeTiles", "/tessera.v1.StyleTransfer/Stylize")
 
 
 def peer_host(peer: str) -> str:
@@ -27,13 +35,12 @@ def peer_host(peer: str) -> str:
 
 
 class ImageCallSlots:
+    """At most `max_calls` image calls at work, at most `max_per_peer` of them from one client address."""
+
     def __init__(self, max_calls: int, max_per_peer: int) -> None:
         self.max_calls, self.max_per_peer = max_calls, max_per_peer
-        # A handler may outlive its slot by about one tile's time; twice the slots bounds those threads.
-        self.max_threads = 2 * max_calls
         self._lock = threading.Lock()
         self._calls = 0
-        self._threads = 0
         self._per_peer: Counter[str] = Counter()
 
     @contextmanager
@@ -47,22 +54,15 @@ class ImageCallSlots:
             yield
         finally:
             release()
-            with self._lock:
-                self._threads -= 1
-
-    def in_use(self) -> int:
-        with self._lock:
-            return self._calls
 
     def _take(self, peer: str) -> None:
         with self._lock:
-            if self._calls >= self.max_calls or self._threads >= self.max_threads:
+            if self._calls >= self.max_calls:
                 raise ServerBusy(f"the server is busy: {self.max_calls} image calls are running; retry shortly")
             if self._per_peer[peer] >= self.max_per_peer:
                 raise ServerBusy(f"the server is busy for this client: it allows {self.max_per_peer} image calls "
                                  f"at once from one address ({peer}); retry when one ends")
             self._calls += 1
-            self._threads += 1
             self._per_peer[peer] += 1
 
     def _give_back(self, peer: str) -> None:
@@ -73,10 +73,78 @@ class ImageCallSlots:
                 del self._per_peer[peer]
 
 
+class ImagePool(futures.ThreadPoolExecutor):
+    """The image calls' own threads; `waiting()` counts submitted calls no thread has started yet."""
+
+    def __init__(self, max_workers: int) -> None:
+        super().__init__(max_workers=max_workers, thread_name_prefix="image")
+        self._waiting = 0
+        self._count_lock = threading.Lock()
+
+    def submit(self, fn, /, *args, **kwargs):
+        with self._count_lock:
+            self._waiting += 1
+
+        def started():
+            with self._count_lock:
+                self._waiting -= 1
+            return fn(*args, **kwargs)
+
+        return super().submit(started)
+
+    def waiting(self) -> int:
+        with self._count_lock:
+            return self._waiting
+
+
+class ImageCallGate(grpc.ServerInterceptor):
+    """Sends image calls to `pool`, or refuses them with RESOURCE_EXHAUSTED before any thread is taken
+    when `max_waiting` of them already wait for one of its threads."""
+
+    def __init__(self, pool: ImagePool, max_waiting: int) -> None:
+        self._pool, self._max_waiting = pool, max_waiting
+
+        def busy(request, context):
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                          "the server is busy: every image thread is taken and calls are waiting; retry shortly")
+
+        self._busy = {False: grpc.unary_unary_rpc_method_handler(busy),
+                      True: grpc.stream_stream_rpc_method_handler(busy)}
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        if handler is None or handler_call_details.method not in IMAGE_METHODS:
+            return handler
+        if self._pool.waiting() >= self._max_waiting:
+            return self._busy[handler.request_streaming]
+        return _on_pool(handler, self._pool)
+
+
+def _on_pool(handler: grpc.RpcMethodHandler, pool: ImagePool) -> grpc.RpcMethodHandler:
+    """The same handler, whose behaviour gRPC runs on `pool` (its experimental_thread_pool hook)."""
+    if handler.request_streaming and handler.response_streaming:
+        behavior = _pinned(handler.stream_stream, pool)
+        return grpc.stream_stream_rpc_method_handler(behavior, handler.request_deserializer,
+                                                     handler.response_serializer)
+    if not handler.request_streaming and not handler.response_streaming:
+        behavior = _pinned(handler.unary_unary, pool)
+        return grpc.unary_unary_rpc_method_handler(behavior, handler.request_deserializer,
+                                                   handler.response_serializer)
+    raise TypeError("image calls are unary-unary or stream-stream")
+
+
+def _pinned(behavior: Callable, pool: ImagePool) -> Callable:
+    def run(request, context):
+        return behavior(request, context)
+
+    run.experimental_thread_pool = pool
+    return run
+
+
 class _Once:
     """Calls `action` the first time it is called; later calls do nothing."""
 
-    def __init__(self, action) -> None:
+    def __init__(self, action: Callable[[], None]) -> None:
         self._action = action
         self._lock = threading.Lock()
         self._done = False

@@ -18,6 +18,9 @@ class ServerMetrics:
                                  registry=self.registry)
         self.batch_size = Histogram("tessera_batch_size", "Tiles per runtime call.", ["style"],
                                     buckets=(1, 2, 3, 4, 6, 8, 12, 16), registry=self.registry)
+        self.image_calls = Gauge("tessera_image_calls", "Image calls (StylizeTiles, Stylize) whose handler is "
+                                 "running, including ones whose caller has gone and that are stopping.",
+                                 registry=self.registry)
         self.loaded = Gauge("tessera_loaded_version", "1 for each loaded style version; serving says "
                             "whether it serves new streams.", ["style", "version", "runtime", "serving"],
                             registry=self.registry)

@@ -12,7 +12,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from inference_server.admin import AdminAuthInterceptor, AdminServicer
-from inference_server.admission import ImageCallSlots
+from inference_server.admission import ImageCallGate, ImageCallSlots, ImagePool
 from inference_server.config import ServerConfig
 from inference_server.metrics import ServerMetrics
 from inference_server.model_store import ModelStore
@@ -26,8 +26,14 @@ from tessera.v1 import style_transfer_pb2_grpc as pb_grpc
 
 log = logging.getLogger("inference_server")
 STYLE_SERVICE = style_transfer_pb2.DESCRIPTOR.services_by_name["StyleTransfer"].full_name
-# Calls that are not image work (health, ListStyles, reflection, admin) beyond --max-streams image calls.
-CONTROL_RPC_HEADROOM = 8
+# Threads for the calls that are not image work (health, ListStyles, reflection, admin); image calls
+# have a pool of their own.
+CONTROL_THREADS = 16
+# The largest message the server reads. Valid messages stay far below it (a tile of 1024 px with a
+# 256 px halo is 7 MB, a unary image of 16 MP is at most 48 MB as PNG), so a message that is wrong
+# because of its size, up to this limit, gets the server's own INVALID_ARGUMENT naming the problem;
+# beyond it gRPC refuses with RESOURCE_EXHAUSTED "Received message larger than max".
+MAX_RECEIVE_BYTES = 128 * 1024 * 1024
 
 
 def style_health_name(style_id: str) -> str:
@@ -38,8 +44,10 @@ def style_health_name(style_id: str) -> str:
 class _Running:
     """A started server and what must be stopped with it."""
 
-    def __init__(self, server: grpc.Server, port: int, store: ModelStore, health_servicer) -> None:
-        self.server, self.port, self.store, self.health = server, port, store, health_servicer
+    def __init__(self, server: grpc.Server, image_pool: ImagePool, port: int, store: ModelStore,
+                 health_servicer) -> None:
+        self.server, self.image_pool, self.port, self.store, self.health = (server, image_pool, port, store,
+                                                                            health_servicer)
         self._stop_watching = threading.Event()
 
     def watch(self, interval: float) -> None:
@@ -56,6 +64,7 @@ class _Running:
         self._stop_watching.set()
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
+        self.image_pool.shutdown(wait=False, cancel_futures=True)
         self.store.close()
 
 
@@ -72,8 +81,9 @@ def start(config: ServerConfig, metrics: ServerMetrics) -> _Running:
     store = ModelStore(config.registry, lambda path: load_version(path, settings),
                        on_change=lambda s: _report(s, health_servicer, metrics))
     slots = ImageCallSlots(config.max_streams, config.max_streams_per_peer)
-    server = _grpc_server(config, slots.max_threads)
-    servicer = StyleTransferServicer(store, ServicerSettings(config.streams, config.default_tile_size, slots), metrics)
+    server, image_pool = _grpc_server(config, slots)
+    servicer = StyleTransferServicer(
+        store, ServicerSettings(config.streams, config.default_tile_size, slots, MAX_MESSAGE_BYTES), metrics)
     pb_grpc.add_StyleTransferServicer_to_server(servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [STYLE_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]
@@ -84,26 +94,31 @@ def start(config: ServerConfig, metrics: ServerMetrics) -> _Running:
     port = _bind(server, config)  # before loading any model: a taken port fails at once
     store.refresh()
     server.start()
-    running = _Running(server, port, store, health_servicer)
+    running = _Running(server, image_pool, port, store, health_servicer)
     running.watch(config.poll_interval)
     return running
 
 
-def _grpc_server(config: ServerConfig, image_threads: int) -> grpc.Server:
-    interceptors = [AdminAuthInterceptor(config.admin_token)] if config.admin_token else []
-    # Room above the image calls' handler threads, so health checks, ListStyles and admin calls answer
-    # at full load.
-    max_rpcs = image_threads + CONTROL_RPC_HEADROOM
-    return grpc.server(
-        futures.ThreadPoolExecutor(max_workers=max_rpcs, thread_name_prefix="rpc"),
+def _grpc_server(config: ServerConfig, slots: ImageCallSlots) -> tuple[grpc.Server, ImagePool]:
+    """A server whose image calls run on their own threads (see admission.py), so control calls always
+    find one of the others."""
+    image_pool = ImagePool(max_workers=2 * slots.max_calls)
+    interceptors = [ImageCallGate(image_pool, max_waiting=slots.max_calls)]
+    if config.admin_token:
+        interceptors.append(AdminAuthInterceptor(config.admin_token))
+    # gRPC's own cap counts every call; image calls are bounded below it by the gate and their pool.
+    max_rpcs = 3 * slots.max_calls + CONTROL_THREADS * 4
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=CONTROL_THREADS, thread_name_prefix="rpc"),
         interceptors=interceptors,
         maximum_concurrent_rpcs=max_rpcs,
-        options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        options=[("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
                  ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                  # gRPC sets SO_REUSEPORT by default, so a second server on a taken port would start and
                  # silently share its traffic; without it, binding a taken port fails.
                  ("grpc.so_reuseport", 0)],
     )
+    return server, image_pool
 
 
 def _bind(server: grpc.Server, config: ServerConfig) -> int:

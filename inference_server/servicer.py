@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -12,11 +12,11 @@ import grpc
 
 from inference_server.admission import ImageCallSlots
 from inference_server.engine import ImageJob
-from inference_server.errors import CallCancelled, CallError, InvalidRequest
+from inference_server.errors import CallCancelled, CallError
 from inference_server.metrics import ServerMetrics
 from inference_server.model_store import ModelStore, StyleNotFound, StyleUnavailable
 from inference_server.style_info import style_info, tiling_info
-from inference_server.tile_stream import StreamLimits, TileStream, image_spec
+from inference_server.tile_stream import StreamLimits, TileStream, image_spec, read_header
 from inference_server.unary import decode_request, stylize_decoded
 from tessera.v1 import style_transfer_pb2 as pb
 from tessera.v1 import style_transfer_pb2_grpc as pb_grpc
@@ -29,6 +29,8 @@ class ServicerSettings:
     limits: StreamLimits
     default_tile_size: int
     slots: ImageCallSlots
+    # The largest unary reply the server sends; a client's own receive limit may be lower.
+    max_reply_bytes: int
 
 
 class StyleTransferServicer(pb_grpc.StyleTransferServicer):
@@ -49,27 +51,29 @@ class StyleTransferServicer(pb_grpc.StyleTransferServicer):
 
     def StylizeTiles(self, request_iterator: Iterator[pb.StylizeTilesRequest],
                      context: grpc.ServicerContext) -> Iterator[pb.StylizeTilesResponse]:
-        first = next(request_iterator, None)
-        header = first.header if first is not None and first.HasField("header") else pb.StreamHeader()
-        with self._observed("StylizeTiles", header.style, context):
-            if first is None or not first.HasField("header"):
-                raise InvalidRequest("the first message of a StylizeTiles stream must be a StreamHeader")
-            with self._settings.slots.hold(context):
-                spec = image_spec(header, self._limits)
-                with self._store.lease(header.style, header.version) as model:
-                    stream = TileStream(ImageJob(model, spec), self._limits)
-                    context.add_callback(stream.cancel)
-                    yield pb.StylizeTilesResponse(accepted=pb.StreamAccepted(
-                        style=model.style, version=model.version,
-                        tiling=tiling_info(model, self._settings.default_tile_size)))
-                    yield from self._counted_tiles(header.style, stream.results(request_iterator))
+        style = ""
+        with self._metrics.image_calls.track_inprogress(), self._observed("StylizeTiles", lambda: style, context), \
+                self._settings.slots.hold(context):
+            # The slot comes first: a client that opens streams and sends no header holds a slot, which
+            # its pace and the per-client limit bound, and never a thread the control calls need.
+            header = read_header(request_iterator, self._limits)
+            style = header.style
+            spec = image_spec(header, self._limits)
+            with self._store.lease(header.style, header.version) as model:
+                stream = TileStream(ImageJob(model, spec), self._limits, context.cancel)
+                context.add_callback(stream.cancel)
+                yield pb.StylizeTilesResponse(accepted=pb.StreamAccepted(
+                    style=model.style, version=model.version,
+                    tiling=tiling_info(model, self._settings.default_tile_size)))
+                yield from self._counted_tiles(header.style, stream.results(request_iterator))
 
     def Stylize(self, request: pb.StylizeRequest, context: grpc.ServicerContext) -> pb.StylizeResponse:
         ended = threading.Event()
         context.add_callback(ended.set)
         reply = None
-        with self._observed("Stylize", request.style, context), self._settings.slots.hold(context):
-            decoded = decode_request(request, self._limits.max_image_pixels)
+        with self._metrics.image_calls.track_inprogress(), self._observed("Stylize", lambda: request.style, context), \
+                self._settings.slots.hold(context):
+            decoded = decode_request(request, self._limits.max_image_pixels, self._settings.max_reply_bytes)
             with self._store.lease(request.style, request.version) as model:
                 reply = stylize_decoded(model, decoded, self._settings.default_tile_size,
                                         self._limits.max_in_flight, ended)
@@ -86,7 +90,7 @@ class StyleTransferServicer(pb_grpc.StyleTransferServicer):
             raise
 
     @contextmanager
-    def _observed(self, method: str, style: str, context: grpc.ServicerContext):
+    def _observed(self, method: str, style: Callable[[], str], context: grpc.ServicerContext):
         """Count and time a call, and turn the domain's errors into gRPC statuses."""
         started, code, message = time.perf_counter(), grpc.StatusCode.OK, ""
         try:
@@ -103,7 +107,7 @@ class StyleTransferServicer(pb_grpc.StyleTransferServicer):
         finally:
             if code == grpc.StatusCode.CANCELLED or not context.is_active():
                 code = _ended_code(context, code)
-            label = style if style in {s.meta.id for s in self._store.styles()} else ""
+            label = style() if style() in {s.meta.id for s in self._store.styles()} else ""
             self._metrics.requests.labels(method, label, code.name).inc()
             self._metrics.latency.labels(method, label).observe(time.perf_counter() - started)
         if code != grpc.StatusCode.OK:

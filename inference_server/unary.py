@@ -16,6 +16,7 @@ from inference_server.conditioning import Source, decode_sources
 from inference_server.engine import ImageJob, ImageSpec, PendingRegion, check_image
 from inference_server.errors import CallCancelled, InvalidRequest
 from inference_server.model_version import LoadedVersion
+from inference_server.reply_size import reply_problem
 from tessera.canvas import Canvas
 from tessera.imageio import (
     FORMATS,
@@ -44,8 +45,9 @@ class DecodedRequest:
     keep_colors: bool = False
 
 
-def decode_request(request: pb.StylizeRequest, max_pixels: int) -> DecodedRequest:
-    """The request's pixels and options, or InvalidRequest saying what is wrong."""
+def decode_request(request: pb.StylizeRequest, max_pixels: int, max_reply_bytes: int) -> DecodedRequest:
+    """The request's pixels and options, or InvalidRequest saying what is wrong. The size checks
+    (pixels, then the reply's worst case against the client's limit) read only the image's header."""
     if request.output_format and request.output_format not in FORMATS:
         raise InvalidRequest(f"output_format {request.output_format!r} is not one of {', '.join(FORMATS)}")
     strength = request.strength if request.HasField("strength") else 1.0
@@ -54,12 +56,17 @@ def decode_request(request: pb.StylizeRequest, max_pixels: int) -> DecodedReques
     sources = decode_sources(request.style_sources)
     try:
         image, fmt = open_image(request.image, min(MAX_UNARY_PIXELS, max_pixels))
+        output = request.output_format or fmt
+        problem = reply_problem(output, *image.size, request.max_reply_bytes, max_reply_bytes)
+        if problem:
+            image.close()
+            raise InvalidRequest(problem)
         pixels = to_rgb_array(image)
     except ImageTooLargeError as exc:
         raise InvalidRequest(f"{exc}; use StylizeTiles for large images") from None
     except ImageFormatError as exc:
         raise InvalidRequest(str(exc)) from None
-    return DecodedRequest(pixels, request.output_format or fmt, strength, sources, request.keep_colors)
+    return DecodedRequest(pixels, output, strength, sources, request.keep_colors)
 
 
 def stylize_decoded(model: LoadedVersion, decoded: DecodedRequest, tile_size: int, window: int,
@@ -72,6 +79,8 @@ def stylize_decoded(model: LoadedVersion, decoded: DecodedRequest, tile_size: in
     job = ImageJob(model, ImageSpec(width, height, decoded.strength, thumbnail=thumbnail, sources=decoded.sources,
                                     keep_colors=decoded.keep_colors))
     image = _run(job, decoded.pixels, tile_size, window, ended)
+    if ended.is_set():  # encoding a large image takes a while: not for a caller who has gone
+        raise CallCancelled("the call ended before its image was encoded")
     return pb.StylizeResponse(image=encode_image(image, decoded.format), mime_type=MIME_TYPES[decoded.format],
                               version=model.version)
 

@@ -164,7 +164,8 @@ class TesseraClient:
                         keep_colors: bool = False) -> tuple[bytes, str]:
         """The unary `Stylize` call for small encoded images: returns (bytes, mime type)."""
         request = pb.StylizeRequest(style=style, image=data, strength=strength, output_format=output_format,
-                                    style_sources=[s.to_proto() for s in style_sources], keep_colors=keep_colors)
+                                    style_sources=[s.to_proto() for s in style_sources], keep_colors=keep_colors,
+                                    max_reply_bytes=MAX_MESSAGE_BYTES)
         try:
             reply = self._stub.Stylize(request, timeout=timeout or self._timeout)
         except grpc.RpcError as error:
