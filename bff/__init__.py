@@ -6,6 +6,7 @@ from flask import Flask
 
 from bff import (
     access_log,
+    api_batches,
     api_jobs,
     api_styles,
     api_stylize,
@@ -14,16 +15,14 @@ from bff import (
     errors,
     form_limits,
     health,
+    job_queue,
     jobs,
     openapi,
     pages,
     pixel_budget,
     security,
 )
-from bff.config import GatewayConfig
-
-# Multipart framing around the file: room for the form fields, too little to matter as a loophole.
-FORM_OVERHEAD_BYTES = 64 * 1024
+from bff.config import FORM_OVERHEAD_BYTES, GatewayConfig
 
 
 def create_app(config: GatewayConfig | None = None) -> Flask:
@@ -45,12 +44,15 @@ def create_app(config: GatewayConfig | None = None) -> Flask:
     jobs.init_app(app, config)
     client_limits.init_app(app, config)
     pixel_budget.init_app(app, config)
-    for module in (api_styles, api_stylize, api_jobs, openapi, health, pages):
+    job_queue.init_app(app, config)
+    for module in (api_styles, api_stylize, api_jobs, api_batches, openapi, health, pages):
         app.register_blueprint(module.bp)
     return app
 
 
 def close_app(app: Flask) -> None:
-    """Releases what create_app opened: drops queued jobs and closes the gRPC channel."""
+    """Releases what create_app opened: drops queued jobs (in memory; Redis keeps its own), stops this
+    gateway's job runner and closes the gRPC channel."""
     jobs.job_store_of(app).shutdown()
+    job_queue.job_queue_of(app).shutdown()
     backend.backend_of(app).close()

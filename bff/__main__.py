@@ -5,13 +5,11 @@ from __future__ import annotations
 import logging
 import signal
 import sys
-import warnings
 
 import waitress
-from PIL import Image
 
 from bff import FORM_OVERHEAD_BYTES, close_app, create_app
-from bff.config import parse_args
+from bff.config import parse_args, start_process
 from bff.waitress_settings import waitress_limits
 
 log = logging.getLogger("bff")
@@ -20,10 +18,7 @@ log = logging.getLogger("bff")
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = parse_args(argv)
-    log.info("config: %s", config.as_log_line())
-    # Pillow's own decompression-bomb guard then agrees with ours and fails loudly instead of warning.
-    Image.MAX_IMAGE_PIXELS = config.max_pixels
-    warnings.simplefilter("error", Image.DecompressionBombWarning)
+    start_process(config, log)
 
     try:
         app = create_app(config)

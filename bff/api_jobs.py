@@ -9,9 +9,11 @@ from collections.abc import Callable, Iterator
 from flask import Blueprint, Response, jsonify, request, stream_with_context, url_for
 
 from bff.backend import backend
+from bff.batch_forms import task_from_order
 from bff.client_limits import client_address, stream_slots
 from bff.errors import ApiError
 from bff.forms import read_order
+from bff.job_queue import MemoryQueue, job_queue
 from bff.jobs import Job, JobState, job_store
 from bff.pixel_budget import pixel_budget
 from bff.restyle import image_response, restyle_work
@@ -28,9 +30,13 @@ HANG_UP_CHECK_S = 1.0
 def create_job():
     """Validates the upload like /api/stylize, queues it and answers 202 with the job's links."""
     gateway = backend()
-    job_store().check_capacity()  # refuse before the costly decode
+    shared = not isinstance(job_queue(), MemoryQueue)
+    (job_queue() if shared else job_store()).check_capacity()  # refuse before the costly decode
     order = read_order(gateway)
-    job = job_store().submit(restyle_work(gateway, pixel_budget(), order))
+    if shared:  # the upload itself goes to Redis, for whichever replica or worker is free
+        job = job_queue().submit_task(task_from_order(order))
+    else:
+        job = job_store().submit(restyle_work(gateway, pixel_budget(), order))
     body = {**job.snapshot(), **_links(job.id)}
     resp = jsonify(body)
     resp.status_code = 202
@@ -47,13 +53,17 @@ def job_status(job_id: str):
 
 @bp.get("/jobs/<job_id>/events")
 def job_events(job_id: str):
-    """A text/event-stream of `progress` events ({done, total}) ending in one `done` or `error` event."""
+    """A text/event-stream of `progress` events ({done, total}) ending in one `done` or `error` event.
+
+    Every event has an id; a client that reconnects with Last-Event-ID resumes after it (with Redis,
+    on any replica)."""
     job = _find(job_id)
     slots, client = stream_slots(), client_address()
     slots.open(client)  # 429 before any byte is sent when this client, or everyone, has too many open
     # Under waitress (channel_request_lookahead > 0) this says whether the client has hung up.
     hung_up = request.environ.get("waitress.client_disconnected", lambda: False)
-    resp = Response(stream_with_context(_events(job, hung_up)), mimetype="text/event-stream")
+    last_event_id = request.headers.get("Last-Event-ID")
+    resp = Response(stream_with_context(_events(job, last_event_id, hung_up)), mimetype="text/event-stream")
     resp.call_on_close(lambda: slots.close(client))  # runs however the stream ends, even unstarted
     resp.headers["Cache-Control"] = "no-store"
     resp.headers["X-Accel-Buffering"] = "no"  # nginx and friends would otherwise hold events back
@@ -70,11 +80,14 @@ def job_result(job_id: str):
     if snap["state"] != JobState.DONE.value:
         raise ApiError(409, "not_ready", f"The job is still {snap['state']} ({snap['done']} of "
                                          f"{snap['total']} tiles done); fetch the result when it is done.")
-    return image_response(job.outcome, attachment=True)
+    outcome = job.outcome
+    if outcome is None:  # expired between the two reads
+        raise ApiError(404, "unknown_job", "The job's result has expired. Please upload the image again.")
+    return image_response(outcome, attachment=True)
 
 
 def _find(job_id: str) -> Job:
-    job = job_store().get(job_id)
+    job = job_store().get(job_id) or job_queue().get(job_id)
     if job is None:
         raise ApiError(404, "unknown_job", "There is no such job; it may have expired. "
                                            "Please upload the image again.")
@@ -89,11 +102,17 @@ def _links(job_id: str) -> dict:
     }
 
 
-def _events(job: Job, hung_up: Callable[[], bool]) -> Iterator[str]:
-    revision, quiet_since = -1, time.monotonic()
+def _events(job: Job, last_event_id: str | None, hung_up: Callable[[], bool]) -> Iterator[str]:
+    revision, quiet_since = last_event_id, time.monotonic()
     while True:
-        new_revision, snap = job.wait(revision, timeout=HANG_UP_CHECK_S)
-        if new_revision == revision:
+        try:
+            new_revision, snap = job.wait(revision, timeout=HANG_UP_CHECK_S)
+        except ApiError as err:  # the job expired (or was discarded) while someone followed it
+            yield _event("error", {"id": job.id, "state": JobState.FAILED.value, "status": err.status,
+                                   "error": err.error, "message": err.message})
+            return
+        finished = snap["state"] in (JobState.DONE.value, JobState.FAILED.value)
+        if new_revision == revision and not finished:
             if hung_up():
                 return  # frees the stream's slot and thread now, not at the next keep-alive
             if time.monotonic() - quiet_since >= KEEPALIVE_S:
@@ -102,13 +121,14 @@ def _events(job: Job, hung_up: Callable[[], bool]) -> Iterator[str]:
             continue
         revision, quiet_since = new_revision, time.monotonic()
         if snap["state"] == JobState.DONE.value:
-            yield _event("done", {**snap, "result_url": url_for("jobs.job_result", job_id=job.id)})
+            yield _event("done", {**snap, "result_url": url_for("jobs.job_result", job_id=job.id)}, revision)
             return
         if snap["state"] == JobState.FAILED.value:
-            yield _event("error", snap)
+            yield _event("error", snap, revision)
             return
-        yield _event("progress", snap)
+        yield _event("progress", snap, revision)
 
 
-def _event(name: str, data: dict) -> str:
-    return f"event: {name}\ndata: {json.dumps(data)}\n\n"
+def _event(name: str, data: dict, event_id: object = None) -> str:
+    head = "" if event_id is None else f"id: {event_id}\n"
+    return f"{head}event: {name}\ndata: {json.dumps(data)}\n\n"

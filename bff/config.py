@@ -6,9 +6,13 @@ Flags and `TESSERA_*` variables are derived from the fields (tessera/settings.py
 from __future__ import annotations
 
 import argparse
+import logging
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from PIL import Image
 
 from tessera.settings import SettingsError, parse_settings, setting
 
@@ -16,6 +20,10 @@ from tessera.settings import SettingsError, parse_settings, setting
 DEFAULT_STATIC_DIR = Path(__file__).resolve().parent.parent / "frontend_static"
 
 MB = 1_000_000
+# Multipart framing around the file: room for the form fields, too little to matter as a loophole.
+FORM_OVERHEAD_BYTES = 64 * 1024
+# gRPC's DNS resolver: every address the name has (a Kubernetes headless Service), kept up to date.
+DNS_SCHEME = "dns:///"
 
 
 def _millions(text: str) -> int:
@@ -30,24 +38,34 @@ def _millions(text: str) -> int:
 
 
 def parse_servers(text: str) -> tuple[str, ...]:
-    """'HOST:PORT[,HOST:PORT...]' -> a tuple of addresses; ValueError names a malformed one."""
+    """'HOST:PORT[,HOST:PORT...]' or 'dns:///NAME:PORT' -> a tuple of addresses; ValueError names a
+    malformed one."""
     servers = tuple(s.strip() for s in text.split(",") if s.strip())
     if not servers:
         raise ValueError("needs at least one HOST:PORT")
     for server in servers:
-        host, _, port = server.rpartition(":")
+        host, _, port = server.removeprefix(DNS_SCHEME).rpartition(":")
         if not host or not port.isdigit():
-            raise ValueError(f"{server!r} is not HOST:PORT")
+            raise ValueError(f"{server!r} is not HOST:PORT or dns:///NAME:PORT")
+    if len(servers) > 1 and any(s.startswith(DNS_SCHEME) for s in servers):
+        raise ValueError("a dns:/// target must be the only server address")
     return servers
+
+
+def parse_job_store(text: str) -> str:
+    """'memory' or a Redis URL (redis://, rediss://, unix://); ValueError otherwise."""
+    if text == "memory" or text.startswith(("redis://", "rediss://", "unix://")):
+        return text
+    raise ValueError(f"{text!r} is neither 'memory' nor a redis:// URL")
 
 
 @dataclass(frozen=True)
 class GatewayConfig:
     """Everything the gateway process needs to know; defaults suit a laptop."""
 
-    # Several servers mean client-side round_robin over them.
-    servers: tuple[str, ...] = setting(("127.0.0.1:50051",), "inference server(s) as HOST:PORT[,HOST:PORT...]",
-                                       flag="--server", env="SERVERS", parse=parse_servers)
+    # Several servers (or a dns:/// name with several addresses) mean client-side round_robin over them.
+    servers: tuple[str, ...] = setting(("127.0.0.1:50051",), "inference server(s) as HOST:PORT[,HOST:PORT...] "
+                                       "or dns:///NAME:PORT", flag="--server", env="SERVERS", parse=parse_servers)
     host: str = setting("127.0.0.1", "address to listen on (0.0.0.0 for all interfaces)", env="GATEWAY_HOST")
     port: int = setting(8080, "port to listen on, 0 picks a free one", env="GATEWAY_PORT", minimum=0, maximum=65535)
     # Every open progress stream (SSE) holds a waitress thread, so keep some spare.
@@ -62,7 +80,8 @@ class GatewayConfig:
                                    flag="--rpc-timeout", env="RPC_TIMEOUT", minimum=0.1)
     job_ttl_s: float = setting(900.0, "seconds a finished job's result stays available", flag="--job-ttl",
                                env="JOB_TTL", minimum=1)
-    job_workers: int = setting(2, "images restyled at the same time", minimum=1)
+    job_workers: int = setting(2, "images restyled at the same time (with Redis: jobs this gateway runs itself, "
+                                  "0 to leave them to workers)", minimum=0)
     max_active_jobs: int = setting(8, "images queued or running before new ones are refused with 429", minimum=1)
     # Decoded pixels held at once by all jobs of the process (each from its decode until its result is
     # encoded; about 20 bytes per pixel in flight were measured). Jobs beyond it wait; a larger image runs alone.
@@ -78,6 +97,18 @@ class GatewayConfig:
                                      "('*': any peer; empty: trust no header)")
     trusted_proxy_hops: int = setting(1, "proxies in the chain in front of the gateway that append to "
                                          "X-Forwarded-For", minimum=1)
+    # Where jobs live: this process only, or Redis shared by gateway replicas and workers. A job whose
+    # runner stopped heartbeating for claim_idle_s is taken over by another consumer.
+    job_store: str = setting("memory", "'memory' (one process) or redis://HOST:PORT/N (shared by gateway replicas "
+                                       "and workers)", parse=parse_job_store)
+    max_queued_jobs: int = setting(200, "photos waiting or running in the shared queue (and in batches) before new "
+                                        "ones get 429", minimum=1)
+    claim_idle_s: float = setting(30.0, "seconds without a heartbeat before another replica takes over a job "
+                                        "(Redis store)", flag="--claim-idle", env="CLAIM_IDLE", minimum=0.1)
+    # Photo batches (POST /api/batches): most photos and most bytes in one request.
+    max_batch_photos: int = setting(50, "most photos in one batch", minimum=1)
+    max_batch_bytes: int = setting(100 * MB, "largest batch upload in megabytes", flag="--max-batch-mb",
+                                   env="MAX_BATCH_MB", parse=_millions, shown="100")
     # waitress's connection_limit and channel_timeout: HTTP connections open at once (idle and half-sent
     # ones included), and how long one may sit without a complete request before it is closed.
     max_connections: int = setting(500, "HTTP connections open at once, idle and half-sent ones included",
@@ -99,6 +130,9 @@ class GatewayConfig:
     def __post_init__(self) -> None:
         if self.server_ca is not None and not Path(self.server_ca).is_file():
             raise SettingsError(f"--server-ca {self.server_ca} is not a file")
+        if self.job_store == "memory" and self.job_workers < 1:
+            raise SettingsError("--job-workers must be at least 1 with the memory job store (nothing else would "
+                                "run jobs)")
 
     def as_log_line(self) -> str:
         """One human-readable line with every setting, for the start-up log."""
@@ -114,3 +148,11 @@ def parse_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | N
     )
     config, _ = parse_settings(GatewayConfig, argv, parser, environ)
     return config
+
+
+def start_process(config, log: logging.Logger) -> None:
+    """What every gateway or worker process does first: log its settings and make Pillow's own
+    decompression-bomb guard agree with ours (and fail loudly instead of warning)."""
+    log.info("config: %s", config.as_log_line())
+    Image.MAX_IMAGE_PIXELS = config.max_pixels
+    warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -13,7 +13,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
-from bff.config import GatewayConfig
+from bff.config import FORM_OVERHEAD_BYTES, GatewayConfig
 from bff.errors import ApiError, error_response, too_large
 
 # Werkzeug's parser keeps at most this much of a text field or of a part's header block in memory; a
@@ -46,10 +46,11 @@ def init_app(app: Flask, config: GatewayConfig) -> None:
     @app.errorhandler(RequestEntityTooLarge)
     def _refused_body(_err: RequestEntityTooLarge):
         length = request.content_length
+        limit = request.max_content_length  # a batch request carries a larger limit of its own
         explained = None
-        if length is not None and length <= app.config["MAX_CONTENT_LENGTH"]:
+        if length is not None and limit is not None and length <= limit:
             explained = explain_refused_form(request, config)
-        return error_response(explained or too_large(config.max_upload_bytes))
+        return error_response(explained or too_large(limit - FORM_OVERHEAD_BYTES if limit else config.max_upload_bytes))
 
 
 def check_form(request: Request, config: GatewayConfig) -> None:

@@ -38,9 +38,7 @@ def read_order(backend: Backend) -> Order:
     422 for an unreadable header), style (404, or 503 if the servers are down). Decoding is left to the
     job (bff.restyle), which holds a share of the process's pixel budget while it runs."""
     check_form(request, backend.config)
-    style = _required("style").strip()
-    strength = _strength(request.form.get("strength"))
-    wanted_format = _format(request.form.get("format"))
+    style, strength, wanted_format = read_options()
     look = read_look(backend.config.max_upload_bytes)
     upload = request.files.get("image")
     if upload is None:
@@ -68,6 +66,11 @@ def download_name(uploaded: str | None, style: str, extension: str) -> str:
                    if ch.isspace() or (unicodedata.category(ch)[0] not in "CZ" and ch not in _UNSAFE))
     stem = " ".join(stem.split())[:MAX_STEM_CHARS].strip(" .") or "image"
     return f"{stem}-{style}.{extension}"
+
+
+def read_options() -> tuple[str, float, str | None]:
+    """The form's style, strength (0..1, default 1) and output format (None: keep the input's); 400 if bad."""
+    return _required("style").strip(), _strength(request.form.get("strength")), _format(request.form.get("format"))
 
 
 def _required(name: str) -> str:

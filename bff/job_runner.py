@@ -30,6 +30,9 @@ Execute = Callable[[RestyleTask, Progress], Outcome]
 # the entry then stays pending and another consumer runs the job again once Redis is back.
 FINISH_RETRY_S = 120.0
 BLOCK_S = 1.0
+# Progress is published by one thread at most this often per job, never by the thread gathering
+# tiles: a slow or restarting Redis must not slow the image down.
+PROGRESS_INTERVAL_S = 0.1
 
 
 def consumer_name() -> str:
@@ -47,6 +50,8 @@ class JobRunner:
         self.consumer = consumer or consumer_name()
         self.heartbeat_s = max(0.05, store.claim_idle_ms / 1000 / 4)
         self._running: dict[str, Claim] = {}
+        self._latest: dict[str, tuple[Claim, int, int]] = {}  # latest unpublished, by queue entry
+        self._progress_changed = threading.Event()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._workers: list[threading.Thread] = []
@@ -55,6 +60,7 @@ class JobRunner:
         for index in range(self.threads):
             self._spawn(self._loop, f"tessera-runner-{index}")
         self._spawn(self._heartbeat_loop, "tessera-heartbeat")
+        self._spawn(self._publish_loop, "tessera-progress")
         log.info("job runner %s: %d threads, heartbeat every %.1f s", self.consumer, self.threads,
                  self.heartbeat_s)
 
@@ -115,10 +121,26 @@ class JobRunner:
             return None, internal_error()
 
     def _progress(self, claim: Claim, done: int, total: int) -> None:
-        try:
-            self.store.progress(claim, done, total)
-        except redis.RedisError as err:  # progress is advisory; the result is what must get through
-            log.warning("job %s: progress not recorded (%s)", claim.job_id, err)
+        with self._lock:
+            self._latest[claim.message_id] = (claim, done, total)
+        self._progress_changed.set()
+
+    def _publish_loop(self) -> None:
+        unreachable = False
+        while not self._stop.is_set():
+            self._progress_changed.wait(1.0)
+            self._progress_changed.clear()
+            with self._lock:
+                pending, self._latest = self._latest, {}
+            for claim, done, total in pending.values():
+                try:
+                    self.store.progress(claim, done, total)
+                    unreachable = False
+                except redis.RedisError as err:  # advisory: the result is what must get through
+                    if not unreachable:
+                        log.warning("progress not recorded while the job store is unreachable (%s)", err)
+                    unreachable = True
+            self._stop.wait(PROGRESS_INTERVAL_S)
 
     def _finish(self, claim: Claim, outcome: Outcome | None, error: ApiError | None) -> bool | None:
         """Writes the result; True when written, False when another consumer owns the job now, None when
@@ -146,13 +168,17 @@ class JobRunner:
                 delay = min(2.0, delay * 2)
 
     def _heartbeat_loop(self) -> None:
+        failing = False
         while not self._stop.wait(self.heartbeat_s):
             with self._lock:
                 ids = list(self._running)
             try:
                 lost = self.store.heartbeat(self.consumer, ids)
+                failing = False
             except redis.RedisError as err:
-                log.warning("heartbeat failed (%s)", err)
+                if not failing:
+                    log.warning("heartbeat failed (%s); running jobs go on", err)
+                failing = True
                 continue
             for message_id in lost:
                 log.warning("queue entry %s was reclaimed by another consumer", message_id)

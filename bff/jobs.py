@@ -211,7 +211,8 @@ class JobStore:
 
 def init_app(app: Flask, config: GatewayConfig) -> None:
     """Creates the app's JobStore from the config."""
-    app.extensions[EXTENSION] = JobStore(workers=config.job_workers, max_active=config.max_active_jobs,
+    # With Redis, job_workers may be 0 (jobs left to workers); synchronous /api/stylize still needs one.
+    app.extensions[EXTENSION] = JobStore(workers=max(1, config.job_workers), max_active=config.max_active_jobs,
                                          ttl_s=config.job_ttl_s)
 
 

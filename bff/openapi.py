@@ -32,6 +32,8 @@ _UPLOAD_ERRORS = {
 _JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"},
            "description": "The unguessable id from POST /api/jobs."}
 _UNKNOWN_JOB = _error("No such job, or it has expired.")
+_BATCH_ID = {"name": "batch_id", "in": "path", "required": True, "schema": {"type": "string"},
+             "description": "The unguessable id from POST /api/batches."}
 
 _SCHEMAS = {
     "Error": {
@@ -112,6 +114,33 @@ _SCHEMAS = {
             "result_url": {"type": "string"},
         },
     },
+    "BatchForm": {
+        "type": "object", "required": ["style"],
+        "description": "Photos in `images` (repeat the field) or one zip in `archive`; one set of options.",
+        "properties": {
+            "images": {"type": "array", "items": {"type": "string", "contentMediaType": "application/octet-stream"},
+                       "description": "PNG, JPEG or WebP photos."},
+            "archive": {"type": "string", "contentMediaType": "application/zip",
+                        "description": "A zip of photos (folders ignored; sizes and ratios checked first)."},
+            "style": {"type": "string"}, "strength": {"type": "number", "minimum": 0, "maximum": 1},
+            "format": {"type": "string", "enum": ["png", "jpeg", "webp"]},
+        },
+    },
+    "Batch": {
+        "type": "object",
+        "required": ["id", "state", "total_photos", "finished_photos", "done_photos", "failed_photos", "photos"],
+        "properties": {
+            "id": {"type": "string"},
+            "state": {"type": "string", "enum": ["running", "finished"]},
+            "total_photos": {"type": "integer"}, "finished_photos": {"type": "integer"},
+            "done_photos": {"type": "integer"}, "failed_photos": {"type": "integer"},
+            "tiles_done": {"type": "integer"}, "tiles_total": {"type": "integer",
+                                                               "description": "Of the photos started so far."},
+            "status_url": {"type": "string"}, "result_url": {"type": "string"},
+            "photos": {"type": "array", "description": "One job per photo, in upload order, with its name.",
+                       "items": {"$ref": "#/components/schemas/Job"}},
+        },
+    },
 }
 
 _FORM_BODY = {"required": True,
@@ -154,7 +183,8 @@ _PATHS = {
         "responses": {"200": {
             "description": "Events `progress` (data: Job JSON with done and total), then exactly one "
                            "`done` (data: Job JSON with result_url) or `error` (data: Job JSON with status "
-                           "and message).",
+                           "and message). Each event has an id; reconnecting with Last-Event-ID resumes "
+                           "after it.",
             "content": {"text/event-stream": {"schema": {"type": "string"}}}},
             "404": _UNKNOWN_JOB}}},
     "/api/jobs/{job_id}/result": {"get": {
@@ -162,6 +192,25 @@ _PATHS = {
         "responses": {"200": {"description": "The restyled image.", "content": _IMAGE_TYPES},
                       "404": _UNKNOWN_JOB, "409": _error("The job has not finished yet."),
                       "503": _error("The job failed because no inference server could be reached.")}}},
+    "/api/batches": {"post": {
+        "summary": "Restyle several photos with one set of options", "operationId": "createBatch",
+        "requestBody": {"required": True, "content": {"multipart/form-data": {
+            "schema": {"$ref": "#/components/schemas/BatchForm"}}}},
+        "responses": {"202": _json("One job per photo was queued; poll status_url, then fetch result_url.",
+                                   "Batch"),
+                      **_UPLOAD_ERRORS,
+                      "413": _error("Too many photos, too many bytes, a photo over the limits, or a zip bomb."),
+                      "422": _error("The zip cannot be read, or a photo is damaged.")}}},
+    "/api/batches/{batch_id}": {"get": {
+        "summary": "A batch's progress, overall and per photo", "operationId": "batchStatus",
+        "parameters": [_BATCH_ID],
+        "responses": {"200": _json("Current state.", "Batch"), "404": _error("No such batch, or it has expired.")}}},
+    "/api/batches/{batch_id}/result": {"get": {
+        "summary": "A zip of the batch's results", "operationId": "batchResult", "parameters": [_BATCH_ID],
+        "responses": {"200": {"description": "The restyled photos; errors.txt names any that failed.",
+                              "content": {"application/zip": {}}},
+                      "404": _error("No such batch, or it has expired."),
+                      "409": _error("Some photos are still queued or running.")}}},
     "/api/openapi.json": {"get": {
         "summary": "This document", "operationId": "openapi",
         "responses": {"200": {"description": "OpenAPI 3.1 document.", "content": {"application/json": {}}}}}},

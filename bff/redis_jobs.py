@@ -180,21 +180,21 @@ class RedisJobStore:
     def claim(self, consumer: str, block_s: float) -> Claim | None:
         """The next job for `consumer`: first one a dead consumer left pending for `claim_idle_s`, else a
         new one (waiting up to `block_s`). None when there is nothing to run."""
-        message = self._reclaim_one(consumer)
+        try:
+            message = self._reclaim_one(consumer) or self._read_new(consumer, block_s)
+        except redis.ResponseError as err:
+            if "NOGROUP" not in str(err):
+                raise
+            self.ensure_group()  # a fresh Redis (or one restarted without its files): start the queue again
+            return None
         if message is None:
-            try:
-                reply = self.redis.xreadgroup(GROUP, consumer, {self.queue: ">"}, count=1,
-                                              block=max(1, int(block_s * 1000)))
-            except redis.ResponseError as err:
-                if "NOGROUP" not in str(err):
-                    raise
-                self.ensure_group()  # Redis came back empty (no AOF): start the queue again
-                return None
-            if not reply:
-                return None
-            message = reply[0][1][0]
+            return None
         message_id, fields = _text(message[0]), message[1]
         return self._start(consumer, message_id, _text(fields.get(b"job", b"")))
+
+    def _read_new(self, consumer: str, block_s: float):
+        reply = self.redis.xreadgroup(GROUP, consumer, {self.queue: ">"}, count=1, block=max(1, int(block_s * 1000)))
+        return reply[0][1][0] if reply else None
 
     def _reclaim_one(self, consumer: str):
         reply = self.redis.xautoclaim(self.queue, GROUP, consumer, self.claim_idle_ms, start_id="0-0", count=1)

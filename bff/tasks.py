@@ -7,15 +7,19 @@ The worker decodes it when the job starts.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass
+from contextlib import nullcontext
+from dataclasses import dataclass
 
 from bff import images
 from bff.errors import ApiError, from_grpc
 from bff.jobs import Outcome, Progress
+from bff.pixel_budget import PixelBudget
 from tessera.client import TesseraClient, TesseraError
+from tessera.style_sources import StyleSource
 
 log = logging.getLogger(__name__)
 
@@ -29,34 +33,48 @@ class RestyleTask:
     format: str  # output format: "png", "jpeg" or "webp"
     filename: str  # download name of the result, e.g. "holiday-mosaic.jpg"
     image: bytes
+    sources: tuple[StyleSource, ...] = ()  # style presets or images to mix (bff.look_form.Look)
+    keep_colors: bool = False
 
     def options_json(self) -> str:
-        """Everything but the image, as JSON (the image travels as its own binary value)."""
-        options = asdict(self)
-        del options["image"]
-        return json.dumps(options)
+        """Everything but the photo, as JSON (the photo travels as its own binary value; style images,
+        small and rare, travel inside as base64)."""
+        return json.dumps({
+            "style": self.style, "strength": self.strength, "format": self.format, "filename": self.filename,
+            "keep_colors": self.keep_colors,
+            "sources": [{"preset": s.preset, "image": base64.b64encode(s.image).decode(), "weight": s.weight}
+                        for s in self.sources],
+        })
 
     @classmethod
     def from_parts(cls, options_json: str | bytes, image: bytes) -> RestyleTask:
-        """The inverse of options_json() plus the image; raises ValueError on a malformed record."""
+        """The inverse of options_json() plus the photo; raises ValueError on a malformed record."""
         options = json.loads(options_json)
-        return cls(style=str(options["style"]), strength=float(options["strength"]),
-                   format=str(options["format"]), filename=str(options["filename"]), image=image)
+        sources = tuple(StyleSource(preset=s["preset"], image=base64.b64decode(s["image"]), weight=float(s["weight"]))
+                        for s in options.get("sources", []))
+        return cls(style=str(options["style"]), strength=float(options["strength"]), format=str(options["format"]),
+                   filename=str(options["filename"]), image=image, sources=sources,
+                   keep_colors=bool(options.get("keep_colors", False)))
 
 
-def run_task(task: RestyleTask, client: TesseraClient, max_pixels: int, timeout_s: float,
-             progress: Progress) -> Outcome:
-    """Decodes, restyles and encodes one photo; raises ApiError with the sentence a person should read
-    (422 for a photo that turns out damaged, the mapped gRPC status for a server refusal)."""
-
-    started = time.monotonic()
-    pixels = images.decode_upload(task.image, max_pixels).pixels
-    try:
-        result = client.stylize(pixels, task.style, strength=task.strength, progress=progress, timeout=timeout_s)
-    except TesseraError as err:
-        raise from_grpc(err.code, err.message) from None
-    data = images.encode(result.image, task.format)
-    height, width = pixels.shape[:2]
+def run_task(task: RestyleTask, client: TesseraClient, max_pixels: int, timeout_s: float, progress: Progress,
+             budget: PixelBudget | None = None) -> Outcome:
+    """Decodes, restyles and encodes one photo, holding its pixels in `budget` (the process's share of
+    decoded memory, bff.pixel_budget) from the decode until the result is encoded; raises ApiError with
+    the sentence a person should read (422 for a photo that turns out damaged, the mapped gRPC status
+    for a server refusal)."""
+    opened, _ = images.open_upload(task.image, max_pixels)  # the header alone: the size to reserve
+    width, height = opened.size
+    opened.close()
+    with budget.hold(width * height) if budget is not None else nullcontext():
+        started = time.monotonic()
+        pixels = images.decode_upload(task.image, max_pixels).pixels
+        try:
+            result = client.stylize(pixels, task.style, strength=task.strength, progress=progress,
+                                    timeout=timeout_s, style_sources=task.sources, keep_colors=task.keep_colors)
+        except TesseraError as err:
+            raise from_grpc(err.code, err.message) from None
+        data = images.encode(result.image, task.format)
     log.info("restyled %dx%d with %s v%d in %.2f s", width, height, task.style, result.version,
              time.monotonic() - started)
     return Outcome(data=data, mime_type=images.FORMATS[task.format], filename=task.filename,

@@ -52,7 +52,8 @@ class StylizeResult:
 
 
 class TesseraClient:
-    """A connection to one inference server, or to several with client-side round-robin.
+    """A connection to one inference server, or to several with client-side round-robin: a list of
+    HOST:PORT, or one dns:///NAME:PORT target whose name resolves to several addresses.
 
     Every call has a deadline: `timeout` seconds unless the call gives its own. `interceptors` are
     gRPC client interceptors for every call (tracing, metadata, recording what goes on the wire).
@@ -175,7 +176,11 @@ class TesseraClient:
 
 def _channel_target(addresses: list[str]) -> str:
     if len(addresses) == 1:
+        # One HOST:PORT, or dns:///NAME:PORT: gRPC's resolver then follows every address the name
+        # has (a Kubernetes headless Service lists one per ready pod) and round_robin spreads calls.
         return addresses[0]
+    if any(a.startswith("dns:") for a in addresses):
+        raise ValueError("a dns:/// target must be the only server address")
     # Several replicas: a static list of IP addresses, balanced per call by round_robin.
     return "ipv4:" + ",".join(_resolve(a) for a in addresses)
 

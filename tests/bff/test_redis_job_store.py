@@ -157,3 +157,14 @@ def test_queued_and_running_jobs_survive_kill_9_of_a_real_redis(tmp_path):
         reclaimed = store.claim("alive", block_s=0.5)
         assert reclaimed.job_id == running.job_id and reclaimed.attempt == 2 and reclaimed.task == TASK
         store.shutdown()
+
+
+def test_the_look_travels_with_the_task(store):
+    from tessera.style_sources import StyleSource
+
+    look = RestyleTask(style="any-painting", strength=1.0, format="jpeg", filename="a.jpg", image=b"photo",
+                       sources=(StyleSource(image=b"\x89PNG painting", weight=0.25), StyleSource(preset="starry",
+                                                                                                weight=0.75)),
+                       keep_colors=True)
+    store.submit_task(look)
+    assert store.claim("c1", block_s=0.1).task == look

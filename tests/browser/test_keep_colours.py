@@ -3,8 +3,6 @@ the result keeps the photo's chroma."""
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 from PIL import Image

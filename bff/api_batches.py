@@ -1,0 +1,119 @@
+"""Photo batches: one upload of several photos and one set of options, one job per photo, a zip back."""
+
+from __future__ import annotations
+
+import io
+import secrets
+import zipfile
+
+from flask import Blueprint, Response, jsonify, url_for
+
+from bff.backend import backend
+from bff.batch_forms import limit_batch_request, read_batch
+from bff.errors import ApiError
+from bff.job_queue import job_queue
+from bff.jobs import JobState
+
+bp = Blueprint("batches", __name__, url_prefix="/api")
+
+_FINISHED = (JobState.DONE.value, JobState.FAILED.value)
+
+
+@bp.post("/batches")
+def create_batch():
+    """Checks the bounds, then every photo's header, queues one job per photo and answers 202."""
+    gateway = backend()
+    limit_batch_request(gateway)
+    queue = job_queue()
+    queue.check_capacity()  # refuse a full queue before reading the upload
+    named_tasks = read_batch(gateway)
+    batch_id = secrets.token_urlsafe(16)
+    jobs = queue.submit_tasks([task for _, task in named_tasks], batch_id)
+    entries = [{"job": job.id, "name": name} for (name, _), job in zip(named_tasks, jobs, strict=True)]
+    queue.save_batch(batch_id, entries)
+    resp = jsonify(_status(batch_id, entries))
+    resp.status_code = 202
+    resp.headers["Location"] = url_for("batches.batch_status", batch_id=batch_id)
+    return resp
+
+
+@bp.get("/batches/<batch_id>")
+def batch_status(batch_id: str):
+    """Every photo's progress, and the batch's: photos done and failed, tiles done of all known tiles."""
+    return jsonify(_status(batch_id, _entries(batch_id)))
+
+
+@bp.get("/batches/<batch_id>/result")
+def batch_result(batch_id: str):
+    """A zip of every restyled photo (plus errors.txt naming the photos that failed); 409 until all ended."""
+    entries = _entries(batch_id)
+    status = _status(batch_id, entries)
+    if status["state"] != "finished":
+        raise ApiError(409, "not_ready", f"{status['finished_photos']} of {status['total_photos']} photos are "
+                                         "finished; fetch the zip when all are.")
+    buffer = io.BytesIO()
+    names: set[str] = set()
+    errors = []
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:  # images are compressed already
+        for entry, photo in zip(entries, status["photos"], strict=True):
+            job = job_queue().get(entry["job"])
+            outcome = job.outcome if job is not None else None
+            if outcome is None:
+                errors.append(f"{entry['name']}: {photo.get('message') or 'the result has expired'}")
+                continue
+            archive.writestr(_unique(outcome.filename, names), outcome.data)
+        if errors:
+            archive.writestr("errors.txt", "\n".join(errors) + "\n")
+    resp = Response(buffer.getvalue(), mimetype="application/zip")
+    resp.headers["Content-Disposition"] = f'attachment; filename="tessera-batch-{batch_id[:8]}.zip"'
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
+
+
+def _entries(batch_id: str) -> list[dict]:
+    entries = job_queue().load_batch(batch_id)
+    if entries is None:
+        raise ApiError(404, "unknown_batch", "There is no such batch; it may have expired.")
+    return entries
+
+
+def _status(batch_id: str, entries: list[dict]) -> dict:
+    queue = job_queue()
+    photos = []
+    for entry in entries:
+        job = queue.get(entry["job"])
+        snap = job.snapshot() if job is not None else {
+            "id": entry["job"], "state": JobState.FAILED.value, "done": 0, "total": 0, "status": 410,
+            "error": "expired", "message": "This photo's job has expired."}
+        photos.append({"name": entry["name"], **snap, **_job_links(entry["job"])})
+    finished = sum(p["state"] in _FINISHED for p in photos)
+    return {
+        "id": batch_id,
+        "state": "finished" if finished == len(photos) else "running",
+        "total_photos": len(photos),
+        "finished_photos": finished,
+        "done_photos": sum(p["state"] == JobState.DONE.value for p in photos),
+        "failed_photos": sum(p["state"] == JobState.FAILED.value for p in photos),
+        "tiles_done": sum(p["done"] for p in photos),
+        "tiles_total": sum(p["total"] for p in photos),
+        "status_url": url_for("batches.batch_status", batch_id=batch_id),
+        "result_url": url_for("batches.batch_result", batch_id=batch_id),
+        "photos": photos,
+    }
+
+
+def _job_links(job_id: str) -> dict:
+    return {"status_url": url_for("jobs.job_status", job_id=job_id),
+            "events_url": url_for("jobs.job_events", job_id=job_id),
+            "result_url": url_for("jobs.job_result", job_id=job_id)}
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    """`name`, or name-2, name-3... when two photos share a name."""
+    stem, dot, ext = name.rpartition(".")
+    candidate, n = name, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{stem}-{n}{dot}{ext}" if dot else f"{name}-{n}"
+    taken.add(candidate)
+    return candidate

@@ -1,0 +1,151 @@
+"""Reads a batch upload (several `images` files, or one zip `archive`) into restyle tasks.
+
+Every bound is checked before any photo is decoded: the request size (Werkzeug, from Content-Length),
+the number of form parts, the number of photos, their total bytes, and for a zip the sizes its
+directory declares and their compression ratios (a zip bomb declares a huge size or a huge ratio;
+one that lies about its sizes is caught while reading, which never reads more than it declared).
+Each photo's header is then checked (format, pixel count) without decoding it; a photo damaged
+beyond its header fails its own job later with a 422.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from flask import request
+
+from bff import images
+from bff.backend import Backend
+from bff.config import FORM_OVERHEAD_BYTES
+from bff.errors import ApiError
+from bff.form_limits import check_form
+from bff.forms import Order, download_name, read_options
+from bff.look_form import read_look
+from bff.tasks import RestyleTask
+
+# A photo compresses by a few percent in a zip; text-like ratios mean padding built to explode.
+MAX_ZIP_RATIO = 50
+MIN_RATIO_CHECK_BYTES = 1_000_000  # below this, even a high ratio cannot hurt
+
+
+@dataclass(frozen=True)
+class Photo:
+    name: str  # file name as uploaded, without folders
+    data: bytes
+
+
+def limit_batch_request(backend: Backend) -> None:
+    """Lets this request be as large as a batch (Werkzeug still refuses more with 413 before reading)."""
+    request.max_content_length = backend.config.max_batch_bytes + FORM_OVERHEAD_BYTES
+    request.max_form_parts = backend.config.max_batch_photos + backend.config.max_form_fields
+
+
+def read_batch(backend: Backend) -> list[tuple[str, RestyleTask]]:
+    """The batch's photos as (name, task), in upload order; raises ApiError 400, 404, 413, 415, 422, 503."""
+    config = backend.config
+    check_form(request, config)
+    style, strength, wanted_format = read_options()
+    look = read_look(config.max_upload_bytes)
+    archive = request.files.get("archive")
+    photos = _from_zip(archive.read(), config) if archive is not None else _from_files(config)
+    if not photos:
+        raise ApiError(400, "missing_field", "Attach photos in the 'images' field, or one zip in 'archive'.")
+    backend.serving_style(style)
+    tasks = []
+    for photo in photos:
+        fmt = _check_header(photo, config.max_pixels)
+        out_format = wanted_format or fmt
+        tasks.append((photo.name, RestyleTask(style=style, strength=strength, format=out_format,
+                                              filename=download_name(photo.name, style, images.extension(out_format)),
+                                              image=photo.data, sources=look.sources,
+                                              keep_colors=look.keep_colors)))
+    return tasks
+
+
+def task_from_order(order: Order) -> RestyleTask:
+    """A validated single-image order as a task that can cross processes."""
+    return RestyleTask(style=order.style, strength=order.strength, format=order.format, filename=order.filename,
+                       image=order.image, sources=order.look.sources, keep_colors=order.look.keep_colors)
+
+
+def _from_files(config) -> list[Photo]:
+    uploads = request.files.getlist("images")
+    _check_count(len(uploads), config)
+    photos, total = [], 0
+    for upload in uploads:
+        data = upload.read()
+        total += len(data)
+        _check_total(total, config)
+        if len(data) > config.max_upload_bytes:
+            raise ApiError(413, "too_large", f"{_name(upload.filename)}: the photo is larger than the "
+                                             f"{config.max_upload_bytes / 1e6:g} MB limit.")
+        photos.append(Photo(_name(upload.filename), data))
+    return photos
+
+
+def _from_zip(data: bytes, config) -> list[Photo]:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError):
+        raise ApiError(422, "bad_archive", "The 'archive' file is not a readable zip.") from None
+    entries = [e for e in archive.infolist() if not e.is_dir() and not _hidden(e.filename)]
+    _check_count(len(entries), config)
+    _check_total(sum(e.file_size for e in entries), config)
+    for entry in entries:
+        if entry.file_size > config.max_upload_bytes:
+            raise ApiError(413, "too_large", f"{_name(entry.filename)}: the photo is larger than the "
+                                             f"{config.max_upload_bytes / 1e6:g} MB limit.")
+        ratio = entry.file_size / max(1, entry.compress_size)
+        if ratio > MAX_ZIP_RATIO and entry.file_size > MIN_RATIO_CHECK_BYTES:
+            raise ApiError(413, "zip_bomb", f"{_name(entry.filename)} expands {ratio:.0f} times; photos do not "
+                                            "compress like that, so the zip is refused.")
+        if entry.flag_bits & 0x1:
+            raise ApiError(422, "bad_archive", f"{_name(entry.filename)} is encrypted; send a plain zip.")
+    return [Photo(_name(e.filename), _read_entry(archive, e)) for e in entries]
+
+
+def _read_entry(archive: zipfile.ZipFile, entry: zipfile.ZipInfo) -> bytes:
+    try:
+        with archive.open(entry) as stream:
+            data = stream.read(entry.file_size + 1)  # never more than declared, plus one to catch a lie
+    except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError, EOFError):
+        raise ApiError(422, "bad_archive", f"{_name(entry.filename)} cannot be read from the zip.") from None
+    if len(data) != entry.file_size:
+        raise ApiError(422, "bad_archive", f"{_name(entry.filename)} is not the size the zip declares.")
+    return data
+
+
+def _check_count(count: int, config) -> None:
+    if count > config.max_batch_photos:
+        raise ApiError(413, "too_many_photos", f"A batch holds at most {config.max_batch_photos} photos, "
+                                               f"not {count}.")
+
+
+def _check_total(total: int, config) -> None:
+    if total > config.max_batch_bytes:
+        raise ApiError(413, "too_large", f"The batch is larger than the {config.max_batch_bytes / 1e6:g} MB "
+                                         "limit.")
+
+
+def _check_header(photo: Photo, max_pixels: int) -> str:
+    """The photo's format, from its header only; ApiError names the photo."""
+    if not photo.data:
+        raise ApiError(400, "missing_field", f"{photo.name}: the file is empty.")
+    try:
+        opened, fmt = images.open_upload(photo.data, max_pixels)
+    except ApiError as err:
+        raise ApiError(err.status, err.error, f"{photo.name}: {err.message}") from None
+    opened.close()
+    return fmt
+
+
+def _name(filename: str | None) -> str:
+    return PurePosixPath((filename or "").replace("\\", "/")).name[:120] or "photo"
+
+
+def _hidden(filename: str) -> bool:
+    parts = PurePosixPath(filename).parts
+    return any(part.startswith(".") or part == "__MACOSX" for part in parts)

@@ -1,0 +1,155 @@
+"""POST /api/batches on the in-memory store: one job per photo, progress per photo and overall, a zip
+back; every bound (count, bytes, zip sizes and ratios) holds before any photo is decoded."""
+
+from __future__ import annotations
+
+import io
+import struct
+import time
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bff import close_app
+from tests.bff.live import make_app
+from tests.bff.pictures import encoded, gradient, png_declaring
+from tests.support import TINY_STYLE
+from tests.support.images import assert_same_up_to_rounding
+from tests.support.tiny_model import TinyGenerator, whole_image_reference
+
+
+def photos(count: int) -> list[tuple[str, np.ndarray]]:
+    return [(f"photo{i}.png", gradient(64 + 8 * i, 48)) for i in range(count)]
+
+
+def files_form(items: list[tuple[str, bytes]], **fields) -> dict:
+    return {"style": TINY_STYLE, **fields, "images": [(io.BytesIO(data), name) for name, data in items]}
+
+
+def zip_of(items: list[tuple[str, bytes]], method=zipfile.ZIP_DEFLATED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", method) as archive:
+        for name, data in items:
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def wait_finished(client, status_url: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = client.get(status_url).json
+        if status["state"] == "finished":
+            return status
+        assert time.monotonic() < deadline, status
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def small_limits_client(inference_server):
+    app = make_app(servers=(inference_server,), max_batch_photos=3, max_batch_bytes=200_000)
+    yield app.test_client()
+    close_app(app)
+
+
+@pytest.mark.parametrize("as_zip", [False, True], ids=["multipart", "zip"])
+def test_a_batch_restyles_every_photo_and_zips_the_results(client, as_zip):
+    pictures = photos(3)
+    items = [(name, encoded(pixels, "PNG")) for name, pixels in pictures]
+    data = ({"style": TINY_STYLE, "archive": (io.BytesIO(zip_of([("in/" + n, d) for n, d in items])), "p.zip")}
+            if as_zip else files_form(items))
+    resp = client.post("/api/batches", data=data)
+    assert resp.status_code == 202, resp.json
+    assert [p["name"] for p in resp.json["photos"]] == [name for name, _ in pictures]
+    status = wait_finished(client, resp.json["status_url"])
+    assert (status["done_photos"], status["failed_photos"], status["total_photos"]) == (3, 0, 3)
+    assert status["tiles_done"] == status["tiles_total"] > 0
+    result = client.get(status["result_url"])
+    assert result.status_code == 200 and result.mimetype == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(result.data)) as archive:
+        for name, pixels in pictures:
+            out = np.asarray(Image.open(io.BytesIO(archive.read(name.replace(".png", f"-{TINY_STYLE}.png")))))
+            assert_same_up_to_rounding(out, whole_image_reference(TinyGenerator(0), pixels))
+    # Each photo is also an ordinary job.
+    assert client.get(status["photos"][0]["result_url"]).status_code == 200
+
+
+def test_a_damaged_photo_fails_alone_and_is_named_in_errors_txt(client):
+    good = encoded(gradient(), "PNG")
+    damaged = good[: len(good) // 2]  # the header is fine, the pixels are cut off
+    resp = client.post("/api/batches", data=files_form([("good.png", good), ("cut.png", damaged)]))
+    assert resp.status_code == 202, resp.json
+    status = wait_finished(client, resp.json["status_url"])
+    assert [p["state"] for p in status["photos"]] == ["done", "failed"]
+    assert status["photos"][1]["status"] == 422
+    with zipfile.ZipFile(io.BytesIO(client.get(status["result_url"]).data)) as archive:
+        assert sorted(archive.namelist()) == ["errors.txt", f"good-{TINY_STYLE}.png"]
+        assert archive.read("errors.txt").decode().startswith("cut.png: ")
+
+
+def test_the_zip_is_not_ready_while_photos_run(client):
+    resp = client.post("/api/batches", data=files_form([("big.png", encoded(gradient(1200, 900), "PNG"))]))
+    early = client.get(resp.json["result_url"])
+    assert early.status_code in (200, 409)  # 200 only if the photo already finished
+    if early.status_code == 409:
+        assert "photos are finished" in early.json["message"]
+    wait_finished(client, resp.json["status_url"])
+
+
+@pytest.mark.parametrize("make_form, status, words", [
+    (lambda: files_form([(f"p{i}.png", encoded(gradient(), "PNG")) for i in range(4)]), 413, "at most 3 photos"),
+    (lambda: files_form([("a.png", bytes(120_000)), ("b.png", bytes(120_000))]), 413, "0.2 MB limit"),
+    (lambda: files_form([("a.png", bytes(300_000))]), 413, "0.2 MB limit"),
+    (lambda: files_form([("bomb.png", png_declaring(100_000, 100_000))]), 413, "bomb.png: "),
+    (lambda: files_form([("notes.txt", b"hello")]), 415, "notes.txt: "),
+    (lambda: files_form([]), 400, "Attach photos"),
+    (lambda: {"images": [(io.BytesIO(encoded(gradient(), "PNG")), "a.png")]}, 400, "'style' field"),
+    (lambda: {"style": TINY_STYLE, "archive": (io.BytesIO(b"PK not really"), "x.zip")}, 422, "not a readable zip"),
+    (lambda: {"style": TINY_STYLE, "archive": (io.BytesIO(zip_of([(f"p{i}.png", b"x") for i in range(4)])), "x.zip")},
+     413, "at most 3 photos"),
+    (lambda: {"style": TINY_STYLE, "archive": (io.BytesIO(_lying_zip()), "x.zip")}, 422, "cannot be read"),
+], ids=["too-many", "too-many-bytes", "request-too-large", "pixel-bomb", "not-an-image", "no-photos", "no-style",
+        "bad-zip", "zip-too-many", "zip-lies-about-size"])
+def test_batch_bounds_are_checked_before_any_work(small_limits_client, make_form, status, words):
+    resp = small_limits_client.post("/api/batches", data=make_form())
+    assert resp.status_code == status, resp.json
+    assert words in resp.json["message"]
+
+
+def test_a_zip_bomb_is_refused_by_its_compression_ratio(client):
+    bomb = zip_of([("zeros.png", bytes(20_000_000))])  # 20 MB of zeros in about 20 kB
+    resp = client.post("/api/batches", data={"style": TINY_STYLE, "archive": (io.BytesIO(bomb), "x.zip")})
+    assert resp.status_code == 413 and resp.json["error"] == "zip_bomb" and "expands" in resp.json["message"]
+
+
+def test_a_zip_declaring_more_bytes_than_allowed_is_refused_from_its_directory(small_limits_client):
+    archive = bytearray(zip_of([("a.png", b"tiny")], method=zipfile.ZIP_STORED))
+    directory = archive.index(b"PK\x01\x02")
+    struct.pack_into("<I", archive, directory + 24, 10_000_000)  # declared uncompressed size
+    resp = small_limits_client.post("/api/batches", data={"style": TINY_STYLE,
+                                                          "archive": (io.BytesIO(bytes(archive)), "x.zip")})
+    assert resp.status_code == 413 and "MB limit" in resp.json["message"]
+
+
+def _lying_zip() -> bytes:
+    """A zip whose directory says its photo is shorter than it is (a size the CRC does not match)."""
+    archive = bytearray(zip_of([("a.png", encoded(gradient(), "PNG"))], method=zipfile.ZIP_STORED))
+    for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        struct.pack_into("<I", archive, archive.index(signature) + offset, 100)
+    return bytes(archive)
+
+
+def test_an_unknown_batch_is_404(client):
+    resp = client.get("/api/batches/nope")
+    assert resp.status_code == 404 and resp.json["error"] == "unknown_batch"
+
+
+def test_progress_events_carry_ids_and_a_reconnect_resumes(client):
+    resp = client.post("/api/jobs", data={"style": TINY_STYLE, "image": (io.BytesIO(encoded(gradient(), "PNG")),
+                                                                          "a.png")})
+    events = client.get(resp.json["events_url"]).get_data(as_text=True)
+    ids = [line.removeprefix("id: ") for line in events.splitlines() if line.startswith("id: ")]
+    assert ids and events.rstrip().splitlines()[-2] == "event: done"
+    resumed = client.get(resp.json["events_url"], headers={"Last-Event-ID": ids[0]}).get_data(as_text=True)
+    assert "event: done" in resumed and "event: progress" not in resumed

@@ -1,0 +1,201 @@
+"""Several gateways, workers and inference servers on one real Redis: jobs outlive the process that
+took them, any replica answers for any job, and kill -9 (of a gateway, or of Redis) loses nothing."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import time
+import zipfile
+
+import numpy as np
+import pytest
+import redis
+from PIL import Image
+
+from scripts.local_stack import running_server
+from tests.bff.live import multipart
+from tests.bff.pictures import encoded
+from tests.support import TINY_STYLE
+from tests.support.gateway import follow_events, gateway_process, get, post, worker_process
+from tests.support.images import assert_same_up_to_rounding
+from tests.support.redis_server import running_redis
+from tests.support.tiny_model import TinyGenerator, whole_image_reference
+
+pytestmark = pytest.mark.slow
+# Small tiles make the tiny model's images take seconds, so a process can die in the middle of one.
+SERVER_FLAGS = {"default_tile_size": 32, "max_batch_size": 1}
+# A replica whose heartbeat stops for this long loses its jobs to another.
+CLAIM_IDLE_S = 2
+
+
+@pytest.fixture(scope="module")
+def servers(tiny_registry):
+    """Two inference server replicas."""
+    with running_server(tiny_registry, **SERVER_FLAGS) as a, running_server(tiny_registry, **SERVER_FLAGS) as b:
+        yield [a, b]
+
+
+@pytest.fixture
+def store(tmp_path):
+    with running_redis(tmp_path) as server:
+        yield server
+
+
+def photo(seed: int, width: int, height: int) -> np.ndarray:
+    """A smooth picture with some noise: compresses well as PNG, yet every tile differs."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack([x * 255 / width, y * 255 / height, np.full_like(x, seed * 37 % 256)], axis=2)
+    return np.clip(base + rng.integers(-8, 9, size=base.shape), 0, 255).astype(np.uint8)
+
+
+def expected(pixels: np.ndarray) -> np.ndarray:
+    return whole_image_reference(TinyGenerator(0), pixels)
+
+
+def submit_job(base: str, pixels: np.ndarray, name: str = "photo.png") -> dict:
+    body, content_type = multipart({"style": TINY_STYLE}, {"image": (name, encoded(pixels, "PNG"))})
+    status, job = post(base + "/api/jobs", body, content_type)
+    assert status == 202, job
+    return job
+
+
+def result_image(base: str, url: str) -> np.ndarray:
+    status, data = get(base + url)
+    assert status == 200, data[:200]
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def job_record(url: str, job_id: str) -> dict:
+    client = redis.Redis.from_url(url, decode_responses=True)
+    try:
+        return client.hgetall(f"tessera:job:{job_id}") | {
+            "events": [fields["event"] for _, fields in client.xrange(f"tessera:job:{job_id}:events")]}
+    finally:
+        client.close()
+
+
+def test_a_job_created_on_one_gateway_is_followed_and_fetched_on_another(servers, store, tmp_path):
+    pixels = photo(1, 300, 200)
+    with gateway_process(servers, tmp_path, "a", job_store=store.url) as (_, a), \
+            gateway_process(servers, tmp_path, "b", job_store=store.url) as (_, b):
+        job = submit_job(a, pixels)
+        events = follow_events(b + job["events_url"], timeout=60)
+        assert events[-1][1] == "done" and all(kind == "progress" for _, kind, _ in events[:-1])
+        assert_same_up_to_rounding(result_image(b, job["result_url"]), expected(pixels))
+        # A client that lost its stream after some event resumes on the other replica after that event.
+        resumed = follow_events(a + job["events_url"], last_event_id=events[0][0], timeout=30)
+        assert [kind for _, kind, _ in resumed] == ["done"] and resumed[0][0] == events[-1][0]
+
+
+def test_a_job_survives_kill_9_of_the_gateway_running_it(servers, store, tmp_path):
+    pixels = photo(2, 1536, 1024)  # 1536 tiles: a few seconds of work
+    flags = {"job_store": store.url, "claim_idle": CLAIM_IDLE_S, "job_workers": 1}
+    with gateway_process(servers, tmp_path, "a", **flags) as (proc_a, a), \
+            gateway_process(servers, tmp_path, "b", **flags) as (proc_b, b):
+        job = submit_job(a, pixels)
+        runner = _wait_for_progress(store.url, job["id"], {proc_a.pid: (proc_a, b), proc_b.pid: (proc_b, a)})
+        victim, survivor = runner
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait(10)
+        started = time.monotonic()
+        events = follow_events(survivor + job["events_url"], timeout=120)
+        assert events[-1][1] == "done", events[-3:]
+        assert_same_up_to_rounding(result_image(survivor, job["result_url"]), expected(pixels))
+        record = job_record(store.url, job["id"])
+        assert record["attempts"] == "2"  # taken over once ...
+        assert record["events"].count("done") == 1 and "error" not in record["events"]  # ... finished once
+        assert time.monotonic() - started < 90
+
+
+def _wait_for_progress(url: str, job_id: str, by_pid: dict, timeout: float = 60):
+    """(process running the job, base URL of the other gateway) once the job has made some progress."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        record = job_record(url, job_id)
+        if record.get("owner") and int(record.get("done", 0)) >= 50:
+            assert int(record["done"]) < int(record["total"]), "the job finished before the kill"
+            pid = int(record["owner"].split("/")[0].rsplit("-", 2)[1])
+            return by_pid[pid]
+        time.sleep(0.02)
+    raise AssertionError(f"the job made no progress: {job_record(url, job_id)}")
+
+
+def batch_body(photos: list[np.ndarray]) -> tuple[bytes, str]:
+    """A multipart batch: the photos as repeated `images` fields."""
+    boundary = "tessera-batch-boundary"
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="style"\r\n\r\n{TINY_STYLE}\r\n'.encode()]
+    for index, pixels in enumerate(photos):
+        head = (f'--{boundary}\r\nContent-Disposition: form-data; name="images"; filename="p{index:02d}.png"\r\n'
+                "Content-Type: image/png\r\n\r\n")
+        parts.append(head.encode() + encoded(pixels, "PNG") + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def wait_batch(base: str, batch: dict, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        status, raw = get(base + batch["status_url"])
+        if status == 200:
+            current = json.loads(raw)
+            if current["state"] == "finished":
+                return current
+        assert time.monotonic() < deadline, f"the batch did not finish: {raw[:500]}"
+        time.sleep(0.2)
+
+
+def test_a_batch_of_20_photos_through_two_workers(servers, store, tmp_path):
+    photos = [photo(10 + i, 96 + 8 * i, 64 + 4 * i) for i in range(20)]
+    with gateway_process(servers, tmp_path, "gw", job_store=store.url, job_workers=0) as (_, gw), \
+            worker_process(servers, tmp_path, "w1", job_store=store.url, job_workers=1), \
+            worker_process(servers, tmp_path, "w2", job_store=store.url, job_workers=1):
+        status, batch = post(gw + "/api/batches", *batch_body(photos))
+        assert status == 202 and batch["total_photos"] == 20, batch
+        finished = wait_batch(gw, batch, timeout=120)
+        assert finished["done_photos"] == 20, finished
+        status, data = get(gw + batch["result_url"])
+    assert status == 200
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        names = sorted(archive.namelist())
+        assert names == [f"p{i:02d}-{TINY_STYLE}.png" for i in range(20)]
+        for i, name in enumerate(names):
+            result = np.asarray(Image.open(io.BytesIO(archive.read(name))).convert("RGB"))
+            assert_same_up_to_rounding(result, expected(photos[i]))
+    restyled = [(tmp_path / f"{w}.log").read_text().count("restyled ") for w in ("w1", "w2")]
+    assert sum(restyled) == 20 and min(restyled) > 0, restyled
+
+
+def test_every_accepted_job_ends_after_kill_9_of_redis(servers, store, tmp_path):
+    photos = [photo(40 + i, 640, 480) for i in range(6)]  # 300 tiles each: the batch takes seconds
+    with gateway_process(servers, tmp_path, "gw", job_store=store.url, claim_idle=CLAIM_IDLE_S,
+                         job_workers=1) as (_, gw), \
+            worker_process(servers, tmp_path, "w1", job_store=store.url, claim_idle=CLAIM_IDLE_S, job_workers=1):
+        status, batch = post(gw + "/api/batches", *batch_body(photos))
+        assert status == 202, batch
+        _wait_until(lambda: any(int(job_record(store.url, p["id"]).get("done", 0)) > 0 for p in batch["photos"]))
+        store.kill()
+        status, body = get(gw + batch["status_url"])
+        assert status == 503 and b"job store" in body  # said plainly while Redis is away
+        time.sleep(1.0)
+        store.start()  # same port, same append-only file
+        finished = wait_batch(gw, batch, timeout=150)
+        status, data = get(gw + batch["result_url"])
+    states = [(p["name"], p["state"], p.get("message")) for p in finished["photos"]]
+    assert all(state == "done" or (state == "failed" and message) for _, state, message in states), states
+    assert status == 200
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for index, (name, state, _) in enumerate(states):
+            if state == "done":
+                result = archive.read(f"{name.removesuffix('.png')}-{TINY_STYLE}.png")
+                assert_same_up_to_rounding(np.asarray(Image.open(io.BytesIO(result)).convert("RGB")),
+                                           expected(photos[index]))
+
+
+def _wait_until(condition, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
