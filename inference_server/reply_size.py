@@ -5,7 +5,8 @@ stubs), with RESOURCE_EXHAUSTED, which Tessera's contract reserves for "busy, re
 refuses a request whose reply could exceed the client's limit, before decoding, with INVALID_ARGUMENT.
 
 The bounds are worst cases of `tessera.imageio.encode_image` (uniform random noise, which no encoder
-can shrink; tests/test_reply_size.py checks them against the real encoder):
+can shrink; tests/test_reply_size.py checks them against the real encoder, and
+`python -m inference_server.reply_size` prints the measured sizes next to the bounds):
 - PNG: the raw rows (3 bytes per pixel plus a filter byte per row) plus 0.1% and 4 KiB for zlib
   blocks and chunk headers (measured: 3.00 bytes per pixel, 6.48 MB for 1800x1200);
 - JPEG and WebP: 1.5 bytes per pixel of the image padded to 16x16 blocks, plus 4 KiB of headers
@@ -41,3 +42,23 @@ def reply_problem(fmt: str, width: int, height: int, client_limit: int, server_l
     return (f"the {fmt.upper()} reply for a {width}x{height} image can be up to {worst:,} bytes, more than "
             f"the {limit:,} bytes of {whose}; use StylizeTiles (tessera.client.TesseraClient.stylize) for "
             "images this large, choose a smaller output format, or set max_reply_bytes to your client's limit")
+
+
+def _measure() -> None:
+    """Print bytes per pixel of uniform noise as encode_image writes it, next to the bound."""
+    import numpy as np
+
+    from tessera.imageio import encode_image
+
+    rng = np.random.default_rng(0)
+    print("format  size        bytes      bytes/pixel  bound")
+    for width, height in ((64, 64), (300, 200), (1000, 700), (1800, 1200), (1, 16000)):
+        noise = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+        for fmt in ("png", "jpeg", "webp"):
+            size = len(encode_image(noise, fmt))
+            print(f"{fmt:<7} {width}x{height:<8} {size:>10,} {size / (width * height):>12.3f}  "
+                  f"{max_encoded_bytes(fmt, width, height):,}")
+
+
+if __name__ == "__main__":
+    _measure()

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tessera.settings import SettingsError, parse_settings, setting
+from bff.config import GatewayConfig
+from inference_server.config import ServerConfig
+from tessera.settings import SettingsError, field_type, parse_settings, setting, specs
+from trainer.config import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -71,3 +75,14 @@ def test_help_names_every_variable_and_default_but_no_secret(capsys):
     for text in ("env TESSERA_RATE_HZ; default 1.5", "env TESSERA_DEPTH; default 3", "default a:1", "--no-verbose"):
         assert text in out
     assert "hunter2" not in out and "required" not in out
+
+
+@pytest.mark.parametrize("cls", [ServerConfig, GatewayConfig, TrainConfig], ids=lambda c: c.__name__)
+def test_every_field_of_a_process_config_is_a_flag_with_help(cls):
+    """A nested settings dataclass (the server's batching and stream limits) may keep internal constants."""
+    flags = {spec.name for spec in specs(cls)}
+    for f in dataclasses.fields(cls):
+        kind = field_type(f, cls)
+        names = [g.name for g in dataclasses.fields(kind) if "help" in g.metadata] if dataclasses.is_dataclass(kind) \
+            else [f.name]
+        assert set(names) <= flags, f"{cls.__name__}.{f.name} has no flag: declare it with setting(default, help)"
