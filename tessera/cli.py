@@ -6,12 +6,14 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from tessera.admin_client import AdminClient
 from tessera.channels import read_ca
 from tessera.client import TesseraClient, TesseraError
 from tessera.imageio import ImageFormatError, decode_image, encode_image, format_from_path
+from tessera.settings import SettingsError, add_flags, build, env_values, fail, setting, specs
 from tessera.style_sources import StyleSource, parse_mix
 
 DEFAULT_SERVER = "127.0.0.1:50051"
@@ -20,20 +22,48 @@ _IMPORTED = time.perf_counter()
 ANY_PAINTING = "any-painting"
 
 
+@dataclass(frozen=True)
+class Connection:
+    """How the command reaches the server; flags, or TESSERA_* variables where named."""
+
+    server: str = setting(DEFAULT_SERVER, "HOST:PORT, or several separated by commas for round-robin", env=False)
+    timeout: float = setting(600.0, "deadline of each call in seconds", env=False, minimum=0.001)
+    tls_ca: Path | None = setting(None, "speak TLS, trusting these PEM certificates (the server's --tls-cert or "
+                                        "its CA); unset: plaintext", env="TLS_CA")
+
+
+@dataclass(frozen=True)
+class AdminAuth:
+    token: str = setting("", "the server's admin token; the variable, unlike this flag, is not visible to other "
+                             "users in ps", env="ADMIN_TOKEN", secret=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        tls_ca = read_ca(args.tls_ca)
+        connection = _settings(Connection, args)
+        tls_ca = read_ca(connection.tls_ca)
         if args.command is _admin:
-            with AdminClient(args.server, args.token, timeout=args.timeout, tls_ca=tls_ca) as admin:
+            token = _settings(AdminAuth, args).token
+            with AdminClient(connection.server, token, timeout=connection.timeout, tls_ca=tls_ca) as admin:
                 return _admin(admin, args)
-        with TesseraClient(args.server, timeout=args.timeout, tls_ca=tls_ca) as client:
+        with TesseraClient(connection.server, timeout=connection.timeout, tls_ca=tls_ca) as client:
             return args.command(client, args)
     except TesseraError as error:
         print(f"tessera: {error.code.name.lower().replace('_', ' ')}: {error.message}", file=sys.stderr)
     except (OSError, ValueError) as error:
         print(f"tessera: {error}", file=sys.stderr)
     return 1
+
+
+def _settings(cls: type, args: argparse.Namespace):
+    """Flags over TESSERA_* variables over defaults (tessera/settings.py); a bad variable exits with status 2."""
+    try:
+        values = env_values(cls)
+    except SettingsError as exc:
+        fail("tessera", str(exc))
+    values.update({s.name: getattr(args, s.name) for s in specs(cls) if getattr(args, s.name, None) is not None})
+    return build(cls, values)
 
 
 def _styles(client: TesseraClient, args: argparse.Namespace) -> int:
@@ -133,12 +163,7 @@ def _strength(text: str) -> float:
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--server", default=DEFAULT_SERVER,
-                        help="HOST:PORT, or several separated by commas for round-robin (default %(default)s)")
-    common.add_argument("--timeout", type=float, default=600.0, help="deadline of each call in seconds")
-    common.add_argument("--tls-ca", default=os.environ.get("TESSERA_TLS_CA"), metavar="PEM",
-                        help="speak TLS, trusting these certificates (the server's --tls-cert or its CA) "
-                             "(default: env TESSERA_TLS_CA; unset: plaintext)")
+    add_flags(common, Connection)
     parser = argparse.ArgumentParser(prog="tessera", description="Restyle images with a Tessera inference server.")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
     styles = commands.add_parser("styles", parents=[common], help="list the server's styles")
@@ -158,9 +183,7 @@ def _parser() -> argparse.ArgumentParser:
     stylize.add_argument("--max-pixels", type=int, default=200_000_000, help="refuse larger inputs")
     stylize.set_defaults(command=_stylize)
     operator = argparse.ArgumentParser(add_help=False, parents=[common])
-    operator.add_argument("--token", default=os.environ.get("TESSERA_ADMIN_TOKEN", ""),
-                          help="the server's admin token (default: env TESSERA_ADMIN_TOKEN, which unlike "
-                               "this flag is not visible to other users in ps)")
+    add_flags(operator, AdminAuth)
     admin = commands.add_parser("admin", help="operator actions (need the admin token)")
     actions = admin.add_subparsers(dest="action", required=True, metavar="ACTION")
     actions.add_parser("status", parents=[operator], help="every style and every rejected version")

@@ -33,11 +33,12 @@ class SettingsError(ValueError):
 
 
 def setting(default: Any = dataclasses.MISSING, help: str = "", *, flag: str | None = None,
-            env: str | None = None, parse: Callable[[str], Any] | None = None, shown: str | None = None,
+            env: str | bool | None = None, parse: Callable[[str], Any] | None = None, shown: str | None = None,
             minimum: float | None = None, maximum: float | None = None, secret: bool = False) -> Any:
     """A dataclass field that is also a flag and a variable.
 
-    flag and env default to the field's name (`--max-streams`, `TESSERA_MAX_STREAMS`); `parse` turns
+    flag and env default to the field's name (`--max-streams`, `TESSERA_MAX_STREAMS`; env=False: no
+    variable); `parse` turns
     the text of either into the field's value (default: from the field's type); `shown` replaces the
     default in help; `minimum`/`maximum` bound numbers; `secret` values are never echoed.
     """
@@ -85,7 +86,8 @@ def specs(cls: type, env_prefix: str | None = ENV_PREFIX) -> list[_Spec]:
 def _spec(field: dataclasses.Field, kind: type, env_prefix: str | None) -> _Spec:
     meta = {"flag": None, "env": None, "parse": None, "shown": None, "minimum": None, "maximum": None,
             "secret": False, **field.metadata}  # a plain field(metadata={"help": ...}) is a setting too
-    env = None if env_prefix is None else env_prefix + (meta["env"] or field.name.upper())
+    # env=False: a flag only (a generic name like TIMEOUT would be too easily set by something else).
+    env = None if env_prefix is None or meta["env"] is False else env_prefix + (meta["env"] or field.name.upper())
     default = None if field.default is dataclasses.MISSING else field.default
     shown = meta["shown"] or ("" if meta["secret"] else _show(default))
     return _Spec(name=field.name, group="", flag=meta["flag"] or "--" + field.name.replace("_", "-"), env=env,

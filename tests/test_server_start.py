@@ -147,6 +147,9 @@ def test_the_cli_and_the_gateway_reach_a_tls_server_with_the_ca_option(tiny_regi
     with server_process(tiny_registry, tls_cert=cert, tls_key=key) as (_, address, _):
         listed = _run([sys.executable, "-m", "tessera.cli", "styles", "--server", address, "--tls-ca", str(cert)])
         assert listed.returncode == 0 and TINY_STYLE in listed.stdout, listed.stderr
+        from_env = _run([sys.executable, "-m", "tessera.cli", "styles", "--server", address],
+                        env={"TESSERA_TLS_CA": str(cert)})
+        assert from_env.returncode == 0 and TINY_STYLE in from_env.stdout, from_env.stderr
         plain = _run([sys.executable, "-m", "tessera.cli", "styles", "--server", address, "--timeout", "3"])
         assert plain.returncode == 1 and "unavailable" in plain.stderr
         with gateway_process([address], server_ca=cert) as (_, url):
