@@ -17,6 +17,7 @@ from bff import (
     health,
     job_queue,
     jobs,
+    metrics,
     openapi,
     pages,
     pixel_budget,
@@ -45,7 +46,8 @@ def create_app(config: GatewayConfig | None = None) -> Flask:
     client_limits.init_app(app, config)
     pixel_budget.init_app(app, config)
     job_queue.init_app(app, config)
-    for module in (api_styles, api_stylize, api_jobs, api_batches, openapi, health, pages):
+    metrics.init_app(app, job_queue.job_counts(app))
+    for module in (api_styles, api_stylize, api_jobs, api_batches, openapi, health, metrics, pages):
         app.register_blueprint(module.bp)
     return app
 

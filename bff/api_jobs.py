@@ -6,8 +6,9 @@ import json
 import time
 from collections.abc import Callable, Iterator
 
-from flask import Blueprint, Response, jsonify, request, stream_with_context, url_for
+from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context, url_for
 
+from bff import metrics
 from bff.backend import backend
 from bff.batch_forms import task_from_order
 from bff.client_limits import client_address, stream_slots
@@ -62,9 +63,11 @@ def job_events(job_id: str):
     slots.open(client)  # 429 before any byte is sent when this client, or everyone, has too many open
     # Under waitress (channel_request_lookahead > 0) this says whether the client has hung up.
     hung_up = request.environ.get("waitress.client_disconnected", lambda: False)
+    metrics.stream_opened()
     last_event_id = request.headers.get("Last-Event-ID")
     resp = Response(stream_with_context(_events(job, last_event_id, hung_up)), mimetype="text/event-stream")
     resp.call_on_close(lambda: slots.close(client))  # runs however the stream ends, even unstarted
+    resp.call_on_close(metrics.stream_closer(current_app))
     resp.headers["Cache-Control"] = "no-store"
     resp.headers["X-Accel-Buffering"] = "no"  # nginx and friends would otherwise hold events back
     return resp

@@ -7,12 +7,15 @@ With Redis, this gateway also runs `job_workers` of the queued jobs itself (bff.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from functools import partial
 
+import redis
 from flask import Flask, current_app
 
+from bff import jobs
 from bff.backend import backend_of
 from bff.config import GatewayConfig
 from bff.errors import ApiError
@@ -60,6 +63,9 @@ class MemoryQueue:
 
     def get(self, job_id: str) -> Job | None:
         return self.store.get(job_id)
+
+    def count_by_state(self) -> dict[str, int]:
+        return self.store.count_by_state()
 
     def save_batch(self, batch_id: str, entries: list[dict]) -> None:
         with self._lock:
@@ -116,6 +122,23 @@ def init_app(app: Flask, config: GatewayConfig) -> None:
             queue.runner = JobRunner(queue, execute, threads=config.job_workers)
             queue.runner.start()
     app.extensions[EXTENSION] = queue
+
+
+def job_counts(app: Flask):
+    """For bff.metrics: reads ({state: jobs}, queue depth) at scrape time; NaN depth while Redis is away."""
+
+    def read() -> tuple[dict[str, int], float]:
+        queue = job_queue_of(app)
+        counts = dict(queue.count_by_state())
+        for state, count in jobs.job_store_of(app).count_by_state().items():
+            counts[state] = counts.get(state, 0) + count
+        try:
+            depth = float(queue.queue_depth())
+        except redis.RedisError:
+            depth = math.nan
+        return counts, depth
+
+    return read
 
 
 def job_queue_of(app: Flask) -> MemoryQueue | RedisQueue:

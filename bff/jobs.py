@@ -141,6 +141,16 @@ class JobStore:
             raise ApiError(429, "busy", f"The gateway is already working on {active} images; "
                                         "try again in a minute.", retry_after=30)
 
+    def count_by_state(self) -> dict[str, int]:
+        """How many jobs this store holds in each state (for metrics)."""
+        with self._lock:
+            jobs = list(self._jobs.values())
+        counts: dict[str, int] = {}
+        for job in jobs:
+            state = job.snapshot()["state"]
+            counts[state] = counts.get(state, 0) + 1
+        return counts
+
     def get(self, job_id: str) -> Job | None:
         """The job with this id, or None if it never existed or has expired."""
         with self._lock:

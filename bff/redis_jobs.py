@@ -111,6 +111,18 @@ class RedisJobStore:
         """Jobs queued or running (entries are deleted from the queue once acknowledged)."""
         return int(self.redis.xlen(self.queue))
 
+    def count_by_state(self) -> dict[str, int]:
+        """Queued and running jobs across every consumer (finished ones are not counted)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xlen(self.queue)
+        pipe.xpending(self.queue, GROUP)
+        try:
+            depth, pending = pipe.execute()
+        except redis.RedisError:  # Redis away, or no queue yet: no figures rather than a failed scrape
+            return {}
+        running = int(pending["pending"])
+        return {JobState.QUEUED.value: max(0, int(depth) - running), JobState.RUNNING.value: running}
+
     def check_capacity(self, count: int = 1) -> None:
         """Raises 429 when `count` more jobs would exceed `max_queued`, 503 when Redis is down."""
         with _store_errors():

@@ -28,6 +28,22 @@ class BatchSettings:
     max_queue_delay_ms: float = setting(2.0, "how long a tile waits for company, in milliseconds", minimum=0)
 
 
+class _NoGauge:
+    def inc(self, amount: float = 1) -> None:
+        pass
+
+    def dec(self, amount: float = 1) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class TileGauges:
+    """Where the batcher reports tiles waiting and tiles inside a runtime call (anything with inc/dec)."""
+
+    queued: object = _NoGauge()
+    in_flight: object = _NoGauge()
+
+
 @dataclass
 class _Item:
     image: np.ndarray  # 3xHxW float32
@@ -39,10 +55,11 @@ class Batcher:
     """Owns one runtime's queue and the single thread that feeds it."""
 
     def __init__(self, runtime: Runtime, settings: BatchSettings, name: str,
-                 on_batch: Callable[[int], None] | None = None) -> None:
+                 on_batch: Callable[[int], None] | None = None, gauges: TileGauges | None = None) -> None:
         self._runtime = runtime
         self._settings = settings
         self._on_batch = on_batch
+        self._gauges = gauges or TileGauges()
         self._queue: queue.Queue = queue.Queue()
         self._thread = threading.Thread(target=self._loop, name=f"batcher-{name}", daemon=True)
         self._thread.start()
@@ -50,6 +67,7 @@ class Batcher:
     def submit(self, image: np.ndarray, context: np.ndarray | None = None) -> Future:
         """Queue one 3xHxW tile; the future resolves to its 3xHxW output."""
         future: Future = Future()
+        self._gauges.queued.inc()
         self._queue.put(_Item(image, context, future))
         return future
 
@@ -64,6 +82,7 @@ class Batcher:
             first = self._queue.get()
             if first is _STOP:
                 return
+            self._gauges.queued.dec()
             items, stopping = self._collect(first)
             for group in _group_by_shape(items):
                 self._run(group)
@@ -78,6 +97,7 @@ class Batcher:
                 break
             if item is _STOP:
                 return items, True
+            self._gauges.queued.dec()
             items.append(item)
         return items, False
 
@@ -85,6 +105,7 @@ class Batcher:
         live = [item for item in group if item.future.set_running_or_notify_cancel()]
         if not live:
             return
+        self._gauges.in_flight.inc(len(live))
         try:
             images = np.stack([item.image for item in live])
             contexts = None if live[0].context is None else np.stack([item.context for item in live])
@@ -93,6 +114,8 @@ class Batcher:
             for item in live:
                 item.future.set_exception(exc)
             return
+        finally:
+            self._gauges.in_flight.dec(len(live))
         if self._on_batch is not None:
             self._on_batch(len(live))
         for item, output in zip(live, outputs, strict=True):

@@ -10,7 +10,8 @@ class ServerMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("tessera_requests", "Finished RPCs.", ["method", "style", "code"],
+        # version: the model version that served the call ("" when none was leased, e.g. ListStyles).
+        self.requests = Counter("tessera_requests", "Finished RPCs.", ["method", "style", "version", "code"],
                                 registry=self.registry)
         self.tiles = Counter("tessera_tiles", "Tiles answered.", ["style", "code"], registry=self.registry)
         self.latency = Histogram("tessera_request_latency_seconds", "RPC latency.", ["method", "style"],
@@ -21,6 +22,10 @@ class ServerMetrics:
         self.image_calls = Gauge("tessera_image_calls", "Image calls (StylizeTiles, Stylize) whose handler is "
                                  "running, including ones whose caller has gone and that are stopping.",
                                  registry=self.registry)
+        self.tiles_queued = Gauge("tessera_tiles_queued", "Tiles waiting for a runtime call.", ["style"],
+                                  registry=self.registry)
+        self.tiles_in_flight = Gauge("tessera_tiles_in_flight", "Tiles inside a runtime call now.", ["style"],
+                                     registry=self.registry)
         self.loaded = Gauge("tessera_loaded_version", "1 for each loaded style version; serving says "
                             "whether it serves new streams.", ["style", "version", "runtime", "serving"],
                             registry=self.registry)

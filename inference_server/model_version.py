@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inference_server.batcher import Batcher, BatchSettings
+from inference_server.batcher import Batcher, BatchSettings, TileGauges
 from inference_server.runtime import EngineError, Runtime, select_runtime
 from inference_server.runtime.onnx_runtime import OnnxRuntime
 from tessera.imageio import make_thumbnail
@@ -47,6 +47,8 @@ class LoadSettings:
     batching: BatchSettings = BatchSettings()
     # Told (style, tiles) after every runtime call, for the batch-size metric.
     observe_batch: Callable[[str, int], None] | None = None
+    # The batcher's tile gauges for a style (queued, in flight), for metrics.
+    tile_gauges: Callable[[str], TileGauges] | None = None
 
 
 class LoadedVersion:
@@ -65,7 +67,8 @@ class LoadedVersion:
         self.conditioner = None
         observe = settings.observe_batch
         self.batcher = Batcher(runtime, settings.batching, f"{style}-v{self.version}",
-                               on_batch=None if observe is None else lambda n: observe(style, n))
+                               on_batch=None if observe is None else lambda n: observe(style, n),
+                               gauges=None if settings.tile_gauges is None else settings.tile_gauges(style))
         self._leases = 0
         self._retired = False
         self._lock = threading.Lock()

@@ -13,6 +13,7 @@ from grpc_reflection.v1alpha import reflection
 
 from inference_server.admin import AdminAuthInterceptor, AdminServicer
 from inference_server.admission import ImageCallGate, ImageCallSlots, ImagePool
+from inference_server.batcher import TileGauges
 from inference_server.config import ServerConfig
 from inference_server.metrics import ServerMetrics
 from inference_server.model_store import ModelStore
@@ -77,7 +78,9 @@ def start(config: ServerConfig, metrics: ServerMetrics) -> _Running:
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     settings = LoadSettings(threads=config.threads,
                             batching=config.batching,
-                            observe_batch=lambda style, n: metrics.batch_size.labels(style).observe(n))
+                            observe_batch=lambda style, n: metrics.batch_size.labels(style).observe(n),
+                            tile_gauges=lambda style: TileGauges(metrics.tiles_queued.labels(style),
+                                                                 metrics.tiles_in_flight.labels(style)))
     store = ModelStore(config.registry, lambda path: load_version(path, settings),
                        on_change=lambda s: _report(s, health_servicer, metrics))
     slots = ImageCallSlots(config.max_streams, config.max_streams_per_peer)

@@ -46,20 +46,21 @@ class StyleTransferServicer(pb_grpc.StyleTransferServicer):
     def ListStyles(self, request: pb.ListStylesRequest, context: grpc.ServicerContext) -> pb.ListStylesResponse:
         previews = not request.HasField("include_previews") or request.include_previews
         styles = [style_info(s, self._settings.default_tile_size, previews) for s in self._store.styles()]
-        self._metrics.requests.labels("ListStyles", "", "OK").inc()
+        self._metrics.requests.labels("ListStyles", "", "", "OK").inc()
         return pb.ListStylesResponse(styles=styles)
 
     def StylizeTiles(self, request_iterator: Iterator[pb.StylizeTilesRequest],
                      context: grpc.ServicerContext) -> Iterator[pb.StylizeTilesResponse]:
         style = ""
-        with self._metrics.image_calls.track_inprogress(), self._observed("StylizeTiles", lambda: style, context), \
-                self._settings.slots.hold(context):
+        with self._metrics.image_calls.track_inprogress(), \
+                self._observed("StylizeTiles", lambda: style, context) as served, self._settings.slots.hold(context):
             # The slot comes first: a client that opens streams and sends no header holds a slot, which
             # its pace and the per-client limit bound, and never a thread the control calls need.
             header = read_header(request_iterator, self._limits)
             style = header.style
             spec = image_spec(header, self._limits)
             with self._store.lease(header.style, header.version) as model:
+                served["version"] = str(model.version)
                 stream = TileStream(ImageJob(model, spec), self._limits, context.cancel)
                 context.add_callback(stream.cancel)
                 yield pb.StylizeTilesResponse(accepted=pb.StreamAccepted(
@@ -71,10 +72,11 @@ class StyleTransferServicer(pb_grpc.StyleTransferServicer):
         ended = threading.Event()
         context.add_callback(ended.set)
         reply = None
-        with self._metrics.image_calls.track_inprogress(), self._observed("Stylize", lambda: request.style, context), \
-                self._settings.slots.hold(context):
+        with self._metrics.image_calls.track_inprogress(), \
+                self._observed("Stylize", lambda: request.style, context) as served, self._settings.slots.hold(context):
             decoded = decode_request(request, self._limits.max_image_pixels, self._settings.max_reply_bytes)
             with self._store.lease(request.style, request.version) as model:
+                served["version"] = str(model.version)
                 reply = stylize_decoded(model, decoded, self._settings.default_tile_size,
                                         self._limits.max_in_flight, ended)
         return reply
@@ -91,10 +93,12 @@ class StyleTransferServicer(pb_grpc.StyleTransferServicer):
 
     @contextmanager
     def _observed(self, method: str, style: Callable[[], str], context: grpc.ServicerContext):
-        """Count and time a call, and turn the domain's errors into gRPC statuses."""
+        """Count and time a call, and turn the domain's errors into gRPC statuses. The block may set
+        the yielded dict's "version" to the model version that served it."""
         started, code, message = time.perf_counter(), grpc.StatusCode.OK, ""
+        served = {"version": ""}
         try:
-            yield
+            yield served
         except CallError as error:
             code, message = error.code, error.message
         except StyleNotFound as exc:
@@ -108,7 +112,7 @@ class StyleTransferServicer(pb_grpc.StyleTransferServicer):
             if code == grpc.StatusCode.CANCELLED or not context.is_active():
                 code = _ended_code(context, code)
             label = style() if style() in {s.meta.id for s in self._store.styles()} else ""
-            self._metrics.requests.labels(method, label, code.name).inc()
+            self._metrics.requests.labels(method, label, served["version"], code.name).inc()
             self._metrics.latency.labels(method, label).observe(time.perf_counter() - started)
         if code != grpc.StatusCode.OK:
             context.abort(code, message)

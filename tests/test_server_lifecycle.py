@@ -100,7 +100,7 @@ def test_metrics_count_tiles_and_show_loaded_versions(registry):
         url = re.search(r"metrics on (\S+)", log.read_text()).group(1)
         text = urllib.request.urlopen(url, timeout=10).read().decode()
     assert f'tessera_tiles_total{{code="OK",style="{STYLE}"}} 9.0' in text
-    assert f'tessera_requests_total{{code="OK",method="StylizeTiles",style="{STYLE}"}} 1.0' in text
+    assert f'tessera_requests_total{{code="OK",method="StylizeTiles",style="{STYLE}",version="1"}} 1.0' in text
     assert f'tessera_batch_size_count{{style="{STYLE}"}}' in text
     assert re.search(rf'tessera_loaded_version{{runtime="onnxruntime-cpu",serving="true",style="{STYLE}",'
                      rf'version="1"}} 1.0', text)
