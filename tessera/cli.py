@@ -20,13 +20,15 @@ DEFAULT_SERVER = "127.0.0.1:50051"
 _IMPORTED = time.perf_counter()
 # The registry style that serves the arbitrary-style teacher (trainer import-arbitrary).
 ANY_PAINTING = "any-painting"
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
 
 
 @dataclass(frozen=True)
 class Connection:
     """How the command reaches the server; flags, or TESSERA_* variables where named."""
 
-    server: str = setting(DEFAULT_SERVER, "HOST:PORT, or several separated by commas for round-robin", env=False)
+    server: str = setting(DEFAULT_SERVER, "HOST:PORT, several separated by commas, or dns:///NAME:PORT; calls are "
+                                          "spread by round-robin", env=False)
     timeout: float = setting(600.0, "deadline of each call in seconds", env=False, minimum=0.001)
     tls_ca: Path | None = setting(None, "speak TLS, trusting these PEM certificates (the server's --tls-cert or "
                                         "its CA); unset: plaintext", env="TLS_CA")
@@ -75,26 +77,58 @@ def _styles(client: TesseraClient, args: argparse.Namespace) -> int:
 
 
 def _stylize(client: TesseraClient, args: argparse.Namespace) -> int:
-    output_format = format_from_path(str(args.output))
-    try:
-        pixels = decode_image(Path(args.input).read_bytes(), max_pixels=args.max_pixels)
-    except ImageFormatError as error:
-        raise ValueError(f"{args.input}: {error}") from None
     sources = _style_sources(args)
     style = args.style or (ANY_PAINTING if sources else None)
     if style is None:
         raise ValueError("name a --style, or give --style-image / --preset for the any-painting style")
+    if Path(args.input).is_dir():
+        return _stylize_folder(client, args, style, sources)
+    _stylize_file(client, args, style, sources, Path(args.input), Path(args.output))
+    return 0
+
+
+def _stylize_folder(client: TesseraClient, args: argparse.Namespace, style: str, sources: list[StyleSource]) -> int:
+    """Every PNG, JPEG and WebP file of the folder (not its subfolders) into the output folder, named
+    <stem>-<style>.<its own extension>; a file that fails is reported and the others go on."""
+    inputs = sorted(p for p in Path(args.input).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not inputs:
+        raise ValueError(f"{args.input}: no .png, .jpg or .webp files in this folder")
+    output = Path(args.output)
+    if output.exists() and not output.is_dir():
+        raise ValueError(f"{output}: with a folder as input, -o must be a folder")
+    output.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    for path in inputs:
+        try:
+            _stylize_file(client, args, style, sources, path, output / f"{path.stem}-{style}{path.suffix.lower()}",
+                          alone=False)
+        except (TesseraError, OSError, ValueError) as error:
+            failed += 1
+            print(f"tessera: {path.name}: {getattr(error, 'message', error)}", file=sys.stderr)
+    print(f"{len(inputs) - failed} of {len(inputs)} images restyled into {output}")
+    return 1 if failed else 0
+
+
+def _stylize_file(client: TesseraClient, args: argparse.Namespace, style: str, sources: list[StyleSource],
+                  source: Path, target: Path, alone: bool = True) -> None:
+    output_format = format_from_path(str(target))
+    try:
+        pixels = decode_image(source.read_bytes(), max_pixels=args.max_pixels)
+    except ImageFormatError as error:
+        raise ValueError(f"{source}: {error}") from None
     started = time.perf_counter()
     result = client.stylize(pixels, style, strength=args.strength, tile_size=args.tile,
                             progress=_progress_printer() if sys.stderr.isatty() else None,
                             style_sources=sources, keep_colors=args.keep_colors)
     restyling = time.perf_counter() - started
-    Path(args.output).write_bytes(encode_image(result.image, output_format))
-    wall = seconds_since_start()
+    target.write_bytes(encode_image(result.image, output_format))
     height, width = pixels.shape[:2]
-    print(f"{args.output}: {width}x{height}, style {style} v{result.version}, {wall:.1f} s wall clock "
+    if not alone:  # in a folder, the command's wall clock would count the files before this one
+        print(f"{target}: {width}x{height}, style {style} v{result.version}, restyled in {restyling:.1f} s")
+        return
+    wall = seconds_since_start()
+    print(f"{target}: {width}x{height}, style {style} v{result.version}, {wall:.1f} s wall clock "
           f"({width * height / 1e6 / wall:.2f} MP/s; restyling alone {restyling:.1f} s)")
-    return 0
 
 
 def seconds_since_start() -> float:
@@ -168,9 +202,11 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
     styles = commands.add_parser("styles", parents=[common], help="list the server's styles")
     styles.set_defaults(command=_styles)
-    stylize = commands.add_parser("stylize", parents=[common], help="restyle an image file (PNG, JPEG or WebP)")
-    stylize.add_argument("input", help="image to restyle")
-    stylize.add_argument("-o", "--output", required=True, help="where to write the result (.png, .jpg, .webp)")
+    stylize = commands.add_parser("stylize", parents=[common],
+                                  help="restyle an image file (PNG, JPEG or WebP), or every one in a folder")
+    stylize.add_argument("input", help="image to restyle, or a folder of them")
+    stylize.add_argument("-o", "--output", required=True,
+                         help="where to write the result (.png, .jpg, .webp), or a folder for a folder")
     stylize.add_argument("--style", help=f"style id (see `tessera styles`); default {ANY_PAINTING} with a style image")
     stylize.add_argument("--style-image", metavar="FILE", help="use this painting as the style (PNG, JPEG, WebP)")
     stylize.add_argument("--mix", action="append", metavar="FILE:WEIGHT",

@@ -69,3 +69,21 @@ def test_admin_commands_pin_roll_back_and_report(tmp_path):
         assert "serving v2 (pinned)" in tessera("admin", "pin", "ops", "2", *admin).stdout
         assert "serving v2, loaded [1, 2]" in tessera("admin", "unpin", "ops", *admin).stdout
         assert "ops" in tessera("admin", "status", *admin).stdout
+
+
+def test_stylize_a_folder_into_a_folder(inference_server, tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name, size in (("a.png", (40, 30)), ("b.jpg", (64, 48)), ("c.webp", (20, 50))):
+        Image.new("RGB", size, (200, 120, 40)).save(photos / name)
+    (photos / "notes.txt").write_text("skipped: not an image name")
+    (photos / "broken.png").write_text("not an image")
+    result = tessera("stylize", str(photos), "-o", str(tmp_path / "out"), "--style", TINY_STYLE,
+                     "--server", inference_server)
+    assert result.returncode == 1  # one file failed; the others were written
+    assert "broken.png: " in result.stderr and "Traceback" not in result.stderr
+    assert "3 of 4 images restyled" in result.stdout
+    for name, size, fmt in (("a", (40, 30), "PNG"), ("b", (64, 48), "JPEG"), ("c", (20, 50), "WEBP")):
+        suffix = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp"}[fmt]
+        with Image.open(tmp_path / "out" / f"{name}-{TINY_STYLE}{suffix}") as out:
+            assert (out.format, out.size) == (fmt, size)
