@@ -92,6 +92,65 @@ export async function fetchStyles() {
 export function createJob(file, style, strength, onUpload, look = {}) {
   const form = new FormData();
   form.append("image", file, file.name);
+  return upload("./api/jobs", form, style, strength, onUpload, look);
+}
+
+/**
+ * @typedef {object} Batch
+ * @property {string} id
+ * @property {"running" | "finished"} state
+ * @property {number} total_photos
+ * @property {number} finished_photos
+ * @property {number} done_photos
+ * @property {number} failed_photos
+ * @property {string} status_url
+ * @property {string} result_url
+ */
+
+/**
+ * Uploads several photos with one set of options; one job per photo.
+ * @param {File[]} files
+ * @param {string} style
+ * @param {number} strength from 0 to 1
+ * @param {(sent: number, total: number) => void} onUpload
+ * @param {Look} [look] painting, preset, mix and keep-colours
+ * @returns {Promise<Batch>}
+ */
+export function createBatch(files, style, strength, onUpload, look = {}) {
+  const form = new FormData();
+  for (const file of files) form.append("images", file, file.name);
+  return upload("./api/batches", form, style, strength, onUpload, look);
+}
+
+const BATCH_POLL_MS = 500;
+
+/**
+ * Polls a batch until every photo has ended.
+ * @param {Batch} batch
+ * @param {(finished: number, total: number) => void} onProgress
+ * @returns {Promise<Batch>}
+ */
+export async function followBatch(batch, onProgress) {
+  for (;;) {
+    const current = /** @type {Batch} */ (await (await request(batch.status_url)).json());
+    onProgress(current.finished_photos, current.total_photos);
+    if (current.state === "finished") return current;
+    await new Promise((resolve) => setTimeout(resolve, BATCH_POLL_MS));
+  }
+}
+
+/**
+ * Posts a form of photos with the options added. XMLHttpRequest rather than fetch, because only it
+ * reports upload progress, and a large photo on a slow connection takes a while.
+ * @param {string} url
+ * @param {FormData} form
+ * @param {string} style
+ * @param {number} strength
+ * @param {(sent: number, total: number) => void} onUpload
+ * @param {Look} look
+ * @returns {Promise<any>} the 202 answer's JSON
+ */
+function upload(url, form, style, strength, onUpload, look) {
   form.append("style", style);
   form.append("strength", String(strength));
   if (look.keepColors) form.append("keep_colors", "true");
@@ -103,7 +162,7 @@ export function createJob(file, style, strength, onUpload, look = {}) {
   }
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    xhr.open("POST", "./api/jobs");
+    xhr.open("POST", url);
     xhr.upload.addEventListener("progress", (event) => {
       if (event.lengthComputable) onUpload(event.loaded, event.total);
     });

@@ -2,7 +2,7 @@
  * Wires the page: state lives here, the view reports what the person does, the API does the work.
  */
 
-import { ApiError, createJob, fetchResult, fetchStyles, followJob } from "./api.js";
+import { ApiError, createBatch, createJob, fetchResult, fetchStyles, followBatch, followJob } from "./api.js";
 import { LookView } from "./painting.js";
 import { fileSize } from "./template.js";
 import { View } from "./view.js";
@@ -14,6 +14,7 @@ const lookView = new LookView();
 
 const state = {
   /** @type {File | null} */ file: null,
+  /** @type {File[]} */ batch: [],
   /** @type {string | null} */ photoUrl: null,
   /** @type {string | null} */ resultUrl: null,
   /** @type {Style[]} */ styles: [],
@@ -30,16 +31,19 @@ function forget(url) {
   if (url) URL.revokeObjectURL(url);
 }
 
-/** @param {File} file */
-function pickPhoto(file) {
+/** @param {File[]} files one photo, or several for a batch */
+function pickPhotos(files) {
   if (state.busy) return view.showError("Please wait until this photo is finished, then choose the next one.");
   view.clearError();
   forget(state.photoUrl);
   forget(state.resultUrl);
+  const [file] = files;
   state.file = file;
+  state.batch = files.length > 1 ? files : [];
   state.resultUrl = null;
   state.photoUrl = URL.createObjectURL(file);
-  view.showPhoto(state.photoUrl, file.name || "Pasted image");
+  const name = file.name || "Pasted image";
+  view.showPhoto(state.photoUrl, files.length > 1 ? `${files.length} photos: ${name} and ${files.length - 1} more` : name);
 }
 
 /** @param {string} styleId */
@@ -102,6 +106,7 @@ async function restyle() {
   try {
     const conditioned = currentStyle()?.kind === "conditioned";
     const look = conditioned ? state.look : { keepColors: state.look.keepColors };
+    if (state.batch.length > 1) return await restyleBatch(state.batch, look);
     const job = await createJob(state.file, state.style, state.strength, (sent, total) =>
       view.showProgress(sent, total, `Uploading ${fileSize(sent)} of ${fileSize(total)}…`), look);
     view.showProgress(0, job.total);
@@ -120,6 +125,21 @@ async function restyle() {
     state.busy = false;
     view.setBusy(false);
   }
+}
+
+/**
+ * @param {File[]} files
+ * @param {import("./api.js").Look} look
+ */
+async function restyleBatch(files, look) {
+  const batch = await createBatch(files, /** @type {string} */ (state.style), state.strength, (sent, total) =>
+    view.showProgress(sent, total, `Uploading ${fileSize(sent)} of ${fileSize(total)}…`), look);
+  const label = (/** @type {number} */ done, /** @type {number} */ total) => `${done} of ${total} photos restyled…`;
+  const finished = await followBatch(batch, (done, total) => view.showProgress(done, total, label(done, total)));
+  view.hideProgress();
+  const failed = finished.failed_photos ? `, ${finished.failed_photos} failed (see errors.txt)` : "";
+  view.showBatchResult(finished.result_url, `${finished.done_photos} of ${finished.total_photos} photos restyled${failed}`);
+  view.announce("Your photos are restyled. Download them as one zip.");
 }
 
 // While the inference server starts (make run starts both at once), keep asking instead of giving up.
@@ -142,7 +162,7 @@ async function loadStyles() {
   if (first) pickStyle(first.id);
 }
 
-view.bindFile(pickPhoto);
+view.bindFile(pickPhotos);
 view.bindStyle(pickStyle);
 view.bindStrength((strength) => { state.strength = strength; });
 view.bindSubmit(restyle);

@@ -39,13 +39,13 @@ export class View {
   }
 
   /**
-   * Calls handler with the photo the person picked, dropped or pasted.
-   * @param {(file: File) => void} handler
+   * Calls handler with the photos the person picked, dropped or pasted (one or more).
+   * @param {(files: File[]) => void} handler
    */
   bindFile(handler) {
     on(this.fileInput, "change", () => {
-      const file = this.fileInput.files && this.fileInput.files[0];
-      if (file) handler(file);
+      const files = [...(this.fileInput.files || [])];
+      if (files.length) handler(files);
     });
     // Dropping anywhere must not navigate away to the file; only the drop zone accepts it.
     on(document, "dragover", (event) => event.preventDefault());
@@ -56,13 +56,13 @@ export class View {
       on(target, "dragleave", () => target.classList.remove("is-dragging"));
       on(target, "drop", (/** @type {DragEvent} */ event) => {
         target.classList.remove("is-dragging");
-        const file = event.dataTransfer && event.dataTransfer.files[0];
-        if (file) handler(file);
+        const files = event.dataTransfer ? [...event.dataTransfer.files] : [];
+        if (files.length) handler(files);
       });
     }
     on(document, "paste", (/** @type {ClipboardEvent} */ event) => {
       const file = event.clipboardData && [...event.clipboardData.files].find((f) => f.type.startsWith("image/"));
-      if (file) handler(file);
+      if (file) handler([file]);
     });
   }
 
@@ -193,6 +193,20 @@ export class View {
     this.compareRange.value = "50";
     this.setDivider(50);
     show(true, this.resultBar, ...this.compareParts);
+    this.revealStage();
+  }
+
+  /**
+   * Offers a batch's zip for download (no compare slider: there are several photos).
+   * @param {string} url the zip's URL on the gateway
+   * @param {string} meta one line about the batch
+   */
+  showBatchResult(url, meta) {
+    this.download.href = url;
+    this.download.download = "tessera-batch.zip";
+    this.download.textContent = "Download ZIP";
+    this.resultMeta.textContent = meta;
+    show(true, this.resultBar);
     this.revealStage();
   }
 
