@@ -28,10 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server = waitress.create_server(
             app, host=config.host, port=config.port, threads=config.threads,
-            # Flask enforces the upload limit with a JSON 413. Waitress buffers a whole body before the
-            # app sees it, so its own cap stays, as a backstop at four times the limit: only bodies
-            # beyond that get its plain-text 413.
-            max_request_body_size=4 * (config.max_upload_bytes + FORM_OVERHEAD_BYTES), ident="tessera-gateway",
+            # Flask enforces the upload limits with a JSON 413. Waitress buffers a whole body before the
+            # app sees it, so its own cap stays, as a backstop at four times the larger limit (one
+            # photo, or a batch): only bodies beyond that get its plain-text 413.
+            max_request_body_size=4 * (max(config.max_upload_bytes, config.max_batch_bytes) + FORM_OVERHEAD_BYTES),
+            ident="tessera-gateway",
             **waitress_limits(config),
         )
     except OSError as err:  # the port is taken, or the address is not this machine's
