@@ -9,10 +9,10 @@ import urllib.request
 
 import numpy as np
 
+from scripts.local_stack import server_process
 from tessera.client import TesseraClient
 from tests.support import TINY_STYLE
 from tests.support.metrics import counter_total
-from tests.support.server import server_process
 
 
 def gauges(log_path) -> dict[str, float]:
