@@ -121,8 +121,9 @@ class GatewayConfig:
     max_form_fields: int = setting(16, "fields in one upload form", minimum=1)
     max_field_name_chars: int = setting(100, "characters in a form field's name", minimum=1)
     max_text_field_bytes: int = setting(16_000, "bytes in a text (non-file) form field", minimum=1)
-    styles_cache_s: float = setting(10.0, "seconds the style list (with previews) is reused before asking the "
-                                          "servers again", flag="--styles-cache", env="STYLES_CACHE", minimum=0)
+    styles_cache_s: float = setting(10.0, "seconds the style list is reused before asking the "
+                                          "servers again (previews only when a version changes)",
+                                    flag="--styles-cache", env="STYLES_CACHE", minimum=0)
     static_dir: Path = setting(DEFAULT_STATIC_DIR, "folder with the web page", shown="frontend_static/")
     server_ca: Path | None = setting(None, "PEM certificate(s) to trust for TLS to the inference servers "
                                            "(their --tls-cert, or the CA that signed it); unset: plain gRPC")

@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from tessera.imageio import make_thumbnail
-from tessera.pixels import chw_to_rgb8, rgb8_to_chw, rgb8_to_nchw
+from tessera.pixels import chw_to_rgb8, rgb8_to_chw, rgb8_to_nchw, signed_to_rgb8
 from trainer import cin_models
 from trainer.metrics import psnr
 from trainer.style_presets import PRESETS
@@ -64,7 +64,7 @@ def _naive_tiled(runner: cin_models.CinRunner, rgb8: np.ndarray, code: np.ndarra
 
 
 def _levels(chw: np.ndarray) -> list[int]:
-    rgb = np.rint((chw + 1) * 127.5).clip(0, 255)
+    rgb = signed_to_rgb8(chw)
     return [len(np.unique(rgb[c])) for c in range(3)]
 
 
