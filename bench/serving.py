@@ -57,7 +57,7 @@ def run(tiny: bool = False, rounds: int | None = None, results: Path | None = No
     results = results or (RESULTS.with_name("serving-tiny.json") if tiny else RESULTS)
     plan = TINY if tiny else Plan()
     if rounds:
-        plan = Plan(**{**asdict(plan), "rounds": rounds})
+        plan = Plan(**{**asdict(plan), "rounds": rounds, "load_rounds": min(plan.load_rounds, rounds)})
     with tempfile.TemporaryDirectory(prefix="tessera-bench-") as tmp:
         registry = _registry(Path(tmp) / "registry", plan.styles)
         tables = _measure(plan, registry, Path(tmp))

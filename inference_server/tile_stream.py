@@ -190,8 +190,14 @@ class TileStream:
                 pass
             if self._pace.seconds_left() <= 0:
                 raise ClientTooSlow(self._pace.explain())
-            if left >= self._limits.idle_seconds:
+            if left >= self._limits.idle_seconds and not self._computing():
                 raise ClientTooSlow(f"no tile arrived for {self._limits.idle_seconds:.0f} s; the stream was closed")
+
+    def _computing(self) -> bool:
+        """Whether tiles of this stream are inside the server: a slow tile on a loaded machine is
+        the server's delay, not the client's idleness."""
+        with self._lock:
+            return bool(self._pending)
 
     def _check(self, request: pb.StylizeTilesRequest) -> tuple[int, Rect, np.ndarray]:
         """(index, core, padded pixels) of a tile message, or InvalidRequest naming the tile."""

@@ -113,6 +113,15 @@ def test_a_stream_that_sends_nothing_is_closed_after_the_idle_limit(tiny_registr
     assert "no tile arrived for 1 s" in caught.value.details()
 
 
+def test_tiles_slower_than_the_idle_limit_are_not_blamed_on_the_client(tiny_registry):
+    """The idle limit is for clients that send nothing; tiles the server is still computing (a big
+    tile on a loaded machine) keep the stream open. The tiny model needs ~0.3 s for 256 px."""
+    image = np.random.default_rng(0).integers(0, 256, (256, 512, 3), dtype=np.uint8)
+    with running_server(tiny_registry, stream_idle_seconds=0.1) as address, \
+            TesseraClient(address, timeout=60) as client:
+        assert client.stylize(image, TINY_STYLE, tile_size=256).image.shape == image.shape
+
+
 def test_an_image_over_the_size_limit_fails_once_and_is_not_retried(tiny_registry):
     """Too large is permanent (INVALID_ARGUMENT), unlike busy (RESOURCE_EXHAUSTED, which clients retry)."""
     with server_process(tiny_registry, metrics_port=0, max_image_pixels=50 * 50) as (_, address, log), \
