@@ -32,11 +32,12 @@ $(STUBS): $(PROTOS) $(STAMP)
 	$(PY) -m scripts.gen_proto
 
 # Browser tests drive Debian's chromium, the interop test a Node.js gRPC client, and the job-store
-# tests their own redis-server; install them only where they are missing.
+# tests their own redis-server, the docs-examples test curl; install them only where they are missing.
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	@command -v npm >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
 	@command -v redis-server >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+	@command -v curl >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null; }
 
 run: install
 	$(PY) -m scripts.run_platform --registry $(REGISTRY) --server-port $(SERVER_PORT) --gateway-port $(GATEWAY_PORT) \

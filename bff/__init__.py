@@ -8,6 +8,7 @@ from bff import (
     access_log,
     api_batches,
     api_jobs,
+    api_limits,
     api_styles,
     api_stylize,
     backend,
@@ -47,7 +48,7 @@ def create_app(config: GatewayConfig | None = None) -> Flask:
     pixel_budget.init_app(app, config)
     job_queue.init_app(app, config)
     metrics.init_app(app, job_queue.job_counts(app))
-    for module in (api_styles, api_stylize, api_jobs, api_batches, openapi, health, metrics, pages):
+    for module in (api_styles, api_limits, api_stylize, api_jobs, api_batches, openapi, health, metrics, pages):
         app.register_blueprint(module.bp)
     return app
 

@@ -25,6 +25,7 @@ from bff.form_limits import check_form
 from bff.forms import Order, download_name, read_options
 from bff.look_form import read_look
 from bff.tasks import RestyleTask
+from tessera import formats
 
 # A photo compresses by a few percent in a zip; text-like ratios mean padding built to explode.
 MAX_ZIP_RATIO = 50
@@ -56,10 +57,11 @@ def read_batch(backend: Backend) -> list[tuple[str, RestyleTask]]:
     backend.serving_style(style)
     tasks = []
     for photo in photos:
-        fmt = _check_header(photo, config.max_pixels)
+        fmt = _check_header(photo, config.max_pixels, wanted_format)
         out_format = wanted_format or fmt
+        extension = formats.get(out_format).extension
         tasks.append((photo.name, RestyleTask(style=style, strength=strength, format=out_format,
-                                              filename=download_name(photo.name, style, images.extension(out_format)),
+                                              filename=download_name(photo.name, style, extension),
                                               image=photo.data, sources=look.sources,
                                               keep_colors=look.keep_colors)))
     return tasks
@@ -130,16 +132,17 @@ def _check_total(total: int, config) -> None:
                                          "limit.")
 
 
-def _check_header(photo: Photo, max_pixels: int) -> str:
-    """The photo's format, from its header only; ApiError names the photo."""
+def _check_header(photo: Photo, max_pixels: int, output_format: str | None) -> str:
+    """The photo's format, from its header only, after checking that `output_format` (default: the
+    photo's) can hold it; ApiError names the photo."""
     if not photo.data:
         raise ApiError(400, "missing_field", f"{photo.name}: the file is empty.")
     try:
-        opened, fmt = images.open_upload(photo.data, max_pixels)
+        opened = images.open_upload(photo.data, max_pixels, output_format)
     except ApiError as err:
         raise ApiError(err.status, err.error, f"{photo.name}: {err.message}") from None
     opened.close()
-    return fmt
+    return opened.format
 
 
 def _name(filename: str | None) -> str:

@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-from PIL import Image
 
 from tessera.settings import SettingsError, parse_settings, setting
 
@@ -152,8 +149,7 @@ def parse_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | N
 
 
 def start_process(config, log: logging.Logger) -> None:
-    """What every gateway or worker process does first: log its settings and make Pillow's own
-    decompression-bomb guard agree with ours (and fail loudly instead of warning)."""
+    """What every gateway or worker process does first: log its settings. (Pillow's process-wide
+    decompression-bomb guard is not involved: tessera.imageio opens files without it, so that
+    `max_pixels` is the one pixel limit that applies.)"""
     log.info("config: %s", config.as_log_line())
-    Image.MAX_IMAGE_PIXELS = config.max_pixels
-    warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -13,11 +13,11 @@ from bff.backend import Backend
 from bff.errors import ApiError, too_large
 from bff.form_limits import check_form
 from bff.look_form import Look, fraction, read_look
+from tessera import formats
 
 # Characters a file name should not carry into a header or onto a disk.
 _UNSAFE = set('"\\/:*?<>|;%')
 MAX_STEM_CHARS = 80
-_FORMAT_ALIASES = {"png": "png", "jpeg": "jpeg", "jpg": "jpeg", "webp": "webp"}
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,9 @@ class Order:
 
 def read_order(backend: Backend) -> Order:
     """Validates the current request's form in order: fields (400), file type and size (415, 413,
-    422 for an unreadable header), style (404, or 503 if the servers are down). Decoding is left to the
-    job (bff.restyle), which holds a share of the process's pixel budget while it runs."""
+    422 for an unreadable header), whether the output format can hold the image (400), style (404,
+    or 503 if the servers are down). Decoding is left to the job (bff.restyle), which holds a share
+    of the process's pixel budget while it runs."""
     check_form(request, backend.config)
     style, strength, wanted_format = read_options()
     look = read_look(backend.config.max_upload_bytes)
@@ -48,13 +49,13 @@ def read_order(backend: Backend) -> Order:
         raise ApiError(400, "missing_field", "The uploaded image file is empty.")
     if len(data) > backend.config.max_upload_bytes:
         raise too_large(backend.config.max_upload_bytes)
-    opened, input_format = images.open_upload(data, backend.config.max_pixels)
+    opened = images.open_upload(data, backend.config.max_pixels, wanted_format)
     width, height = opened.size
     opened.close()
     backend.serving_style(style)
-    out_format = wanted_format or input_format
+    out_format = wanted_format or opened.format
     return Order(style=style, strength=strength, image=data, pixel_count=width * height, format=out_format,
-                 filename=download_name(upload.filename, style, images.extension(out_format)),
+                 filename=download_name(upload.filename, style, formats.get(out_format).extension),
                  look=look)
 
 
@@ -90,7 +91,7 @@ def _format(raw: str | None) -> str | None:
     """The requested output format, or None to keep the input's."""
     if raw is None or raw.strip() == "":
         return None
-    fmt = _FORMAT_ALIASES.get(raw.strip().lower())
+    fmt = formats.from_alias(raw)
     if fmt is None:
         raise ApiError(400, "invalid_format", f"Format must be png, jpeg or webp, not {raw[:40]!r}.")
-    return fmt
+    return fmt.name

@@ -1,18 +1,15 @@
 """Uploads as HTTP sees them: tessera.imageio does the work, this module turns its errors into the
-JSON answers a browser gets (415 not an image, 413 too many pixels, 422 damaged)."""
+JSON answers a browser gets (415 not an image, 413 too many pixels, 400 too large for the chosen
+output format, 422 damaged)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
 from bff.errors import ApiError
-from tessera import imageio
-
-FORMATS = imageio.MIME_TYPES
-sniff_format = imageio.sniff_format
+from tessera import formats, imageio
 
 
 @dataclass(frozen=True)
@@ -23,27 +20,28 @@ class DecodedImage:
     format: str  # "png", "jpeg" or "webp"
 
 
-def open_upload(data: bytes, max_pixels: int) -> tuple[Image.Image, str]:
-    """Checks format and pixel count from the first bytes only; returns the lazily opened image and its
-    format, or raises ApiError 415, 413 or 422. Nothing is decoded yet."""
+def open_upload(data: bytes, max_pixels: int, output_format: str | None = None) -> imageio.OpenedImage:
+    """Checks format, pixel count and whether `output_format` (default: the input's) can hold the
+    image, from the first bytes only; returns the lazily opened image, or raises ApiError 415, 413,
+    400 or 422. Nothing is decoded yet."""
     try:
-        return imageio.open_image(data, max_pixels)
+        return imageio.open_image(data, max_pixels, output_format)
     except imageio.ImageFormatError as err:
         raise _api_error(err) from None
 
 
-def decode(image: Image.Image) -> np.ndarray:
+def decode(opened: imageio.OpenedImage) -> np.ndarray:
     """Decodes an opened upload into upright sRGB RGB8 pixels with no metadata, or raises ApiError 422."""
     try:
-        return imageio.to_rgb_array(image)
+        return imageio.to_rgb_array(opened)
     except imageio.ImageFormatError as err:
         raise _api_error(err) from None
 
 
 def decode_upload(data: bytes, max_pixels: int) -> DecodedImage:
     """open_upload and decode in one step."""
-    image, fmt = open_upload(data, max_pixels)
-    return DecodedImage(pixels=decode(image), format=fmt)
+    opened = open_upload(data, max_pixels)
+    return DecodedImage(pixels=decode(opened), format=opened.format)
 
 
 def encode(pixels: np.ndarray, fmt: str) -> bytes:
@@ -51,16 +49,13 @@ def encode(pixels: np.ndarray, fmt: str) -> bytes:
     return imageio.encode_image(pixels, fmt)
 
 
-def extension(fmt: str) -> str:
-    """The usual file-name extension of a format."""
-    return imageio.EXTENSIONS[fmt]
-
-
 def _api_error(err: imageio.ImageFormatError) -> ApiError:
     if isinstance(err, imageio.UnsupportedFormatError):
-        return ApiError(415, "unsupported_format", "That file is not a PNG, JPEG or WebP image.")
+        return ApiError(415, "unsupported_format", f"That file is not a {formats.LABELS} image.")
     if isinstance(err, imageio.ImageTooLargeError):
         return ApiError(413, "too_many_pixels", _sentence(str(err)))
+    if isinstance(err, imageio.ImageTooLargeForFormatError):
+        return ApiError(400, "too_large_for_format", _sentence(str(err)))
     return ApiError(422, "undecodable_image", _sentence(str(err)))
 
 

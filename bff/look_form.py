@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from flask import request
 
-from bff import images
 from bff.errors import ApiError, too_large
+from tessera import formats
 from tessera.style_sources import StyleSource
 
 _TRUE = {"1", "true", "on", "yes"}
@@ -57,9 +57,9 @@ def _source(text_field: str, file_field: str, max_bytes: int) -> StyleSource | N
     if data:
         if len(data) > max_bytes:
             raise too_large(max_bytes)
-        if images.sniff_format(data) is None:
+        if formats.sniff(data) is None:
             raise ApiError(415, "unsupported_format",
-                           f"The '{file_field}' file is not a PNG, JPEG or WebP image.")
+                           f"The '{file_field}' file is not a {formats.LABELS} image.")
         return StyleSource(image=data)
     return StyleSource(preset=preset) if preset else None
 

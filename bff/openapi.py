@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
+from tessera import formats
+
 bp = Blueprint("openapi", __name__, url_prefix="/api")
 
-_IMAGE_TYPES = {"image/png": {}, "image/jpeg": {}, "image/webp": {}}
+_IMAGE_TYPES = {mime: {} for mime in formats.MIME_TYPES}
 
 
 def _error(description: str) -> dict:
@@ -20,10 +22,11 @@ def _json(description: str, schema: str) -> dict:
 
 
 _UPLOAD_ERRORS = {
-    "400": _error("A field is missing or invalid (style, strength, format, image), or the inference server "
-                  "refused the image (its message says why)."),
+    "400": _error("A field is missing or invalid (style, strength, format, image), the output format cannot "
+                  "hold the image (too_large_for_format: WebP holds 16383 px per side, JPEG 65500), or the "
+                  "inference server refused the image (its message says why)."),
     "404": _error("No style has that id."),
-    "413": _error("The upload exceeds the byte limit, or the image the pixel limit."),
+    "413": _error("The upload exceeds the byte limit, or the image the pixel limit (see GET /api/limits)."),
     "415": _error("The file is not a PNG, JPEG or WebP image (judged by its content)."),
     "422": _error("The image is damaged or truncated."),
     "429": _error("Too many images in progress; retry after the Retry-After seconds."),
@@ -74,6 +77,25 @@ _SCHEMAS = {
         "type": "object", "required": ["styles"],
         "properties": {"styles": {"type": "array", "items": {"$ref": "#/components/schemas/Style"}}},
     },
+    "Limits": {
+        "type": "object", "required": ["max_upload_bytes", "max_pixels", "formats"],
+        "properties": {
+            "max_upload_bytes": {"type": "integer", "description": "Largest image file accepted, in bytes."},
+            "max_pixels": {"type": "integer", "description": "Largest width × height accepted (upright)."},
+            "formats": {"type": "array", "items": {"$ref": "#/components/schemas/Format"}},
+        },
+    },
+    "Format": {
+        "type": "object", "required": ["name", "label", "mime_type", "extension", "max_side", "signature"],
+        "properties": {
+            "name": {"type": "string", "enum": list(formats.NAMES)},
+            "label": {"type": "string"}, "mime_type": {"type": "string"}, "extension": {"type": "string"},
+            "max_side": {"type": ["integer", "null"],
+                         "description": "Largest width or height this format can be written in; null: none."},
+            "signature": {"type": "array", "description": "[offset, hex bytes] pairs a file's start must hold.",
+                          "items": {"type": "array", "prefixItems": [{"type": "integer"}, {"type": "string"}]}},
+        },
+    },
     "StylizeForm": {
         "type": "object", "required": ["image", "style"],
         "properties": {
@@ -82,7 +104,7 @@ _SCHEMAS = {
             "style": {"type": "string", "description": "A style id from GET /api/styles."},
             "strength": {"type": "number", "minimum": 0, "maximum": 1, "default": 1,
                          "description": "1 is fully styled, 0 returns the photo unchanged."},
-            "format": {"type": "string", "enum": ["png", "jpeg", "webp"],
+            "format": {"type": "string", "enum": list(formats.NAMES),
                        "description": "Output format; the input's format when absent."},
             "keep_colors": {"type": "boolean", "default": False,
                             "description": "Keep the photo's colours: the result's luminance with the photo's "
@@ -108,6 +130,8 @@ _SCHEMAS = {
             "done": {"type": "integer", "description": "Tiles finished."},
             "total": {"type": "integer", "description": "Tiles in the image; 0 until known."},
             "version": {"type": "integer", "description": "Model version that produced the result."},
+            "status": {"type": "integer", "description": "HTTP status of the failure, once failed."},
+            "error": {"type": "string", "description": "Machine-readable kind of the failure, once failed."},
             "message": {"type": "string", "description": "Why the job failed."},
             "status_url": {"type": "string"},
             "events_url": {"type": "string"},
@@ -152,6 +176,9 @@ _PATHS = {
         "responses": {
             "200": _json("Every style, serving or not.", "StyleList"),
             "503": _UPLOAD_ERRORS["503"]}}},
+    "/api/limits": {"get": {
+        "summary": "What an upload must fit", "operationId": "limits",
+        "responses": {"200": _json("The byte and pixel limits and the accepted formats.", "Limits")}}},
     "/api/styles/{style_id}/preview.jpg": {"get": {
         "summary": "A style's preview image", "operationId": "stylePreview",
         "parameters": [{"name": "style_id", "in": "path", "required": True, "schema": {"type": "string"}}],

@@ -15,6 +15,7 @@ from bff.backend import Backend, call
 from bff.forms import Order
 from bff.jobs import Outcome, Progress
 from bff.pixel_budget import PixelBudget
+from tessera import formats
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def _restyle(backend: Backend, order: Order, progress: Progress) -> Outcome:
     log.info("restyled %dx%d with %s v%d: decoded in %.2f s, styled in %.2f s, encoded %s in %.2f s", width,
              height, order.style, result.version, decoded - started, styled - decoded, order.format,
              time.monotonic() - styled)
-    return Outcome(data=data, mime_type=images.FORMATS[order.format], filename=order.filename,
+    return Outcome(data=data, mime_type=formats.get(order.format).mime_type, filename=order.filename,
                    version=result.version)
 
 

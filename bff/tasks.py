@@ -18,6 +18,7 @@ from bff import images
 from bff.errors import ApiError, from_grpc
 from bff.jobs import Outcome, Progress
 from bff.pixel_budget import PixelBudget
+from tessera import formats
 from tessera.client import TesseraClient, TesseraError
 from tessera.style_sources import StyleSource
 
@@ -63,7 +64,7 @@ def run_task(task: RestyleTask, client: TesseraClient, max_pixels: int, timeout_
     decoded memory, bff.pixel_budget) from the decode until the result is encoded; raises ApiError with
     the sentence a person should read (422 for a photo that turns out damaged, the mapped gRPC status
     for a server refusal)."""
-    opened, _ = images.open_upload(task.image, max_pixels)  # the header alone: the size to reserve
+    opened = images.open_upload(task.image, max_pixels)  # the header alone: the size to reserve
     width, height = opened.size
     opened.close()
     with budget.hold(width * height) if budget is not None else nullcontext():
@@ -77,7 +78,7 @@ def run_task(task: RestyleTask, client: TesseraClient, max_pixels: int, timeout_
         data = images.encode(result.image, task.format)
     log.info("restyled %dx%d with %s v%d in %.2f s", width, height, task.style, result.version,
              time.monotonic() - started)
-    return Outcome(data=data, mime_type=images.FORMATS[task.format], filename=task.filename,
+    return Outcome(data=data, mime_type=formats.get(task.format).mime_type, filename=task.filename,
                    version=result.version)
 
 

@@ -73,6 +73,12 @@ function errorFrom(status, body) {
   return new ApiError(`The gateway answered with HTTP ${status}.`, status);
 }
 
+/** @returns {Promise<import("./checks.js").Limits>} the upload limits the gateway checks against */
+export async function fetchLimits() {
+  const response = await request("./api/limits");
+  return response.json();
+}
+
 /** @returns {Promise<Style[]>} */
 export async function fetchStyles() {
   const response = await request("./api/styles");

@@ -2,7 +2,8 @@
  * Wires the page: state lives here, the view reports what the person does, the API does the work.
  */
 
-import { ApiError, createBatch, createJob, fetchResult, fetchStyles, followBatch, followJob } from "./api.js";
+import { ApiError, createBatch, createJob, fetchLimits, fetchResult, fetchStyles, followBatch, followJob } from "./api.js";
+import { SNIFF_BYTES, fileProblem, limitsHint, pixelProblem } from "./checks.js";
 import { LookView } from "./painting.js";
 import { fileSize } from "./template.js";
 import { View } from "./view.js";
@@ -24,6 +25,10 @@ const state = {
   /** @type {import("./api.js").Look & {paintingUrl: string | null}} */
   look: { preset: null, painting: null, paintingUrl: null, mixWith: "", mix: 0.3,
           keepColors: lookView.keepColorsNow() },
+  /** @type {import("./checks.js").Limits | null} null until loaded: the gateway still checks every upload */
+  limits: null,
+  /** @type {Promise<void> | null} the check of the files chosen last (restyle waits for it) */
+  checking: null,
 };
 
 /** @param {string | null} url */
@@ -31,19 +36,70 @@ function forget(url) {
   if (url) URL.revokeObjectURL(url);
 }
 
-/** @param {File[]} files one photo, or several for a batch */
+/**
+ * Takes picked, dropped or pasted files: refuses them at once if one is not an image the gateway
+ * accepts (content, bytes; for the first, shown one also pixels and whether the browser can decode
+ * it), else shows the first.
+ * @param {File[]} files one photo, or several for a batch
+ */
 function pickPhotos(files) {
   if (state.busy) return view.showError("Please wait until this photo is finished, then choose the next one.");
+  state.checking = takePhotos(files);
+}
+
+/** @param {File[]} files */
+async function takePhotos(files) {
   view.clearError();
+  const [file] = files;
+  const url = URL.createObjectURL(file);
+  const problem = await photosProblem(files, url);
+  if (problem) {
+    URL.revokeObjectURL(url);
+    dropPhoto();
+    return view.showFileError(problem);
+  }
   forget(state.photoUrl);
   forget(state.resultUrl);
-  const [file] = files;
   state.file = file;
   state.batch = files.length > 1 ? files : [];
   state.resultUrl = null;
-  state.photoUrl = URL.createObjectURL(file);
+  state.photoUrl = url;
   const name = file.name || "Pasted image";
   view.showPhoto(state.photoUrl, files.length > 1 ? `${files.length} photos: ${name} and ${files.length - 1} more` : name);
+}
+
+/**
+ * Why these files cannot be restyled, or null. The first is decoded off-screen (it is the one
+ * shown), so a broken file never shows; the gateway checks the others' pixels and names them.
+ * @param {File[]} files
+ * @param {string} url the first file's object URL
+ * @returns {Promise<string | null>}
+ */
+async function photosProblem(files, url) {
+  if (state.limits) {
+    for (const file of files) {
+      const head = new Uint8Array(await file.slice(0, SNIFF_BYTES).arrayBuffer());
+      const problem = fileProblem(file.size, head, state.limits);
+      if (problem) return files.length > 1 ? `${file.name}: ${problem}` : problem;
+    }
+  }
+  const probe = new Image();
+  probe.src = url;
+  try {
+    await probe.decode();
+  } catch {
+    return "That file cannot be read as an image: it may be damaged or cut short.";
+  }
+  return state.limits ? pixelProblem(probe.naturalWidth, probe.naturalHeight, state.limits) : null;
+}
+
+/** Forgets the chosen photos and the result (after a refused file, so "Restyle" cannot send a stale one). */
+function dropPhoto() {
+  forget(state.photoUrl);
+  forget(state.resultUrl);
+  state.file = state.photoUrl = state.resultUrl = null;
+  state.batch = [];
+  view.clearPhoto();
 }
 
 /** @param {string} styleId */
@@ -94,27 +150,32 @@ function showLook() {
 
 async function restyle() {
   if (state.busy) return;
+  if (state.checking) await state.checking;  // a large photo chosen a moment ago may still be decoding
+  if (state.busy) return;
   view.clearError();
   if (!state.file) return view.showError("Choose a photo first: drop it on the page, paste it or pick a file.");
   if (!state.style) return view.showError("Choose a style for your photo.");
+  // The job's own style and file: the person may pick another style while it runs.
+  const file = state.file;
+  const styleId = state.style;
+  const styleName = state.styles.find((s) => s.id === styleId)?.name || styleId;
   state.busy = true;
   view.setBusy(true);
   view.clearResult();
   view.revealStage();
   view.announce("Restyling started.");
-  view.showProgress(0, 0, `Uploading ${fileSize(state.file.size)}…`);
+  view.showProgress(0, 0, `Uploading ${fileSize(file.size)}…`);
   try {
     const conditioned = currentStyle()?.kind === "conditioned";
     const look = conditioned ? state.look : { keepColors: state.look.keepColors };
-    if (state.batch.length > 1) return await restyleBatch(state.batch, look);
-    const job = await createJob(state.file, state.style, state.strength, (sent, total) =>
+    if (state.batch.length > 1) return await restyleBatch(state.batch, styleId, look);
+    const job = await createJob(file, styleId, state.strength, (sent, total) =>
       view.showProgress(sent, total, `Uploading ${fileSize(sent)} of ${fileSize(total)}…`), look);
     view.showProgress(0, job.total);
     const finished = await followJob(job, (done, total) => view.showProgress(done, total));
     const { blob, filename } = await fetchResult(finished);
     forget(state.resultUrl);
     state.resultUrl = URL.createObjectURL(blob);
-    const styleName = state.styles.find((s) => s.id === state.style)?.name ?? state.style;
     view.showResult(state.resultUrl, filename, `${styleName}, version ${finished.version} · ${fileSize(blob.size)}`);
     view.announce("Your photo is restyled. Compare it with the slider, or download it.");
   } catch (error) {
@@ -129,10 +190,11 @@ async function restyle() {
 
 /**
  * @param {File[]} files
+ * @param {string} styleId
  * @param {import("./api.js").Look} look
  */
-async function restyleBatch(files, look) {
-  const batch = await createBatch(files, /** @type {string} */ (state.style), state.strength, (sent, total) =>
+async function restyleBatch(files, styleId, look) {
+  const batch = await createBatch(files, styleId, state.strength, (sent, total) =>
     view.showProgress(sent, total, `Uploading ${fileSize(sent)} of ${fileSize(total)}…`), look);
   const label = (/** @type {number} */ done, /** @type {number} */ total) => `${done} of ${total} photos restyled…`;
   const finished = await followBatch(batch, (done, total) => view.showProgress(done, total, label(done, total)));
@@ -162,6 +224,17 @@ async function loadStyles() {
   if (first) pickStyle(first.id);
 }
 
+/** Loads the upload limits once; without them the page leaves every check to the gateway. */
+async function loadLimits() {
+  try {
+    state.limits = await fetchLimits();
+  } catch {
+    state.limits = null;
+    return;
+  }
+  view.showHint(limitsHint(state.limits));
+}
+
 view.bindFile(pickPhotos);
 view.bindStyle(pickStyle);
 view.bindStrength((strength) => { state.strength = strength; });
@@ -170,4 +243,5 @@ lookView.bindPreset(pickPreset);
 lookView.bindPainting(pickPainting);
 lookView.bindMix((presetId, share) => { state.look.mixWith = presetId; state.look.mix = share; });
 lookView.bindKeepColors((keep) => { state.look.keepColors = keep; });
+loadLimits();
 loadStyles();

@@ -7,18 +7,23 @@ import { imageSize, progressLabel, statusLine, styleCard, styleInfo } from "./te
 
 /** @typedef {import("./template.js").Style} Style */
 
+// Images whose longest side is shorter are shown enlarged to this many CSS pixels.
+const MIN_SHOWN_PX = 256;
+
 export class View {
   constructor() {
     this.form = /** @type {HTMLFormElement} */ (byId("controls"));
     this.fileInput = /** @type {HTMLInputElement} */ (byId("file-input"));
     this.dropzone = byId("dropzone");
     this.fileName = byId("file-name");
+    this.hint = byId("dropzone-hint");
     this.styleGrid = byId("style-grid");
     this.styleInfo = byId("style-info");
     this.strength = /** @type {HTMLInputElement} */ (byId("strength"));
     this.strengthValue = /** @type {HTMLOutputElement} */ (byId("strength-value"));
     this.submit = /** @type {HTMLButtonElement} */ (byId("submit"));
     this.error = byId("error");
+    this.fileError = byId("file-error");
     this.announcer = byId("announcer");
     this.stage = byId("stage");
     this.empty = byId("stage-empty");
@@ -137,9 +142,35 @@ export class View {
     show(false, this.empty, this.resultBar, this.progressBox, ...this.compareParts);
   }
 
-  /** Adds the photo's pixel size to its name once the browser has decoded it. */
+  /** @param {string} text what the drop zone says a photo may be */
+  showHint(text) {
+    this.hint.textContent = text;
+  }
+
+  /** Hides the photo and its result: the stage is empty again. */
+  clearPhoto() {
+    this.photoName = "";
+    this.before.removeAttribute("src");
+    this.after.removeAttribute("src");
+    this.fileInput.value = "";  // so that choosing the same file again is reported again
+    this.dropzone.classList.remove("has-file");
+    show(true, this.empty);
+    show(false, this.fileName, this.compare, this.resultBar, this.progressBox, ...this.compareParts);
+  }
+
+  /**
+   * Adds the photo's pixel size to its name once the browser has decoded it, and enlarges a tiny
+   * image (an icon, a 1 × 1 pixel) with its pixels kept sharp, so that it and its result can be seen.
+   */
   describePhoto() {
-    this.fileName.textContent = `${this.photoName} · ${imageSize(this.before.naturalWidth, this.before.naturalHeight)}`;
+    const width = this.before.naturalWidth;
+    const height = this.before.naturalHeight;
+    const longest = Math.max(width, height);
+    const enlarged = longest > 0 && longest < MIN_SHOWN_PX;
+    this.compare.classList.toggle("is-enlarged", enlarged);
+    if (enlarged) this.compare.style.setProperty("--shown-width", `${Math.round((width * MIN_SHOWN_PX) / longest)}px`);
+    const note = enlarged ? " · shown enlarged" : "";
+    this.fileName.textContent = `${this.photoName} · ${imageSize(width, height)}${note}`;
   }
 
   /** @param {string} message said politely by screen readers, never shown */
@@ -231,8 +262,15 @@ export class View {
     show(true, this.error);
   }
 
+  /** @param {string} message why the chosen file was refused, shown right under the drop zone */
+  showFileError(message) {
+    this.fileError.textContent = message;
+    show(true, this.fileError);
+  }
+
   clearError() {
     this.error.textContent = "";
-    show(false, this.error);
+    this.fileError.textContent = "";
+    show(false, this.error, this.fileError);
   }
 }

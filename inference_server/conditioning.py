@@ -61,8 +61,7 @@ def decode_sources(sources: Iterable[pb.StyleSource]) -> tuple[Source, ...]:
 
 def _decode_style_image(index: int, data: bytes) -> np.ndarray:
     try:
-        image, _ = open_image(data, MAX_STYLE_IMAGE_PIXELS)
-        pixels = to_rgb_array(image)
+        pixels = to_rgb_array(open_image(data, MAX_STYLE_IMAGE_PIXELS))
     except (ImageFormatError, ImageTooLargeError) as exc:
         raise InvalidRequest(f"style source {index}: the style image: {exc}") from None
     return make_thumbnail(pixels, STYLE_IMAGE_WORKING_SIDE)

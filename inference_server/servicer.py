@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +21,8 @@ from inference_server.tile_stream import StreamLimits, TileStream, image_spec, r
 from inference_server.unary import decode_request, stylize_decoded
 from tessera.v1 import style_transfer_pb2 as pb
 from tessera.v1 import style_transfer_pb2_grpc as pb_grpc
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,9 @@ class StyleTransferServicer(pb_grpc.StyleTransferServicer):
         except GeneratorExit:
             code = grpc.StatusCode.CANCELLED
             raise
+        except Exception:  # a bug: count it under the status the client gets, never as OK
+            log.exception("%s failed", method)
+            code, message = grpc.StatusCode.INTERNAL, "internal error; the server's log has the details"
         finally:
             if code == grpc.StatusCode.CANCELLED or not context.is_active():
                 code = _ended_code(context, code)

@@ -17,10 +17,9 @@ from inference_server.engine import ImageJob, ImageSpec, PendingRegion, check_im
 from inference_server.errors import CallCancelled, InvalidRequest
 from inference_server.model_version import LoadedVersion
 from inference_server.reply_size import reply_problem
+from tessera import formats
 from tessera.canvas import Canvas
 from tessera.imageio import (
-    FORMATS,
-    MIME_TYPES,
     ImageFormatError,
     ImageTooLargeError,
     encode_image,
@@ -48,20 +47,20 @@ class DecodedRequest:
 def decode_request(request: pb.StylizeRequest, max_pixels: int, max_reply_bytes: int) -> DecodedRequest:
     """The request's pixels and options, or InvalidRequest saying what is wrong. The size checks
     (pixels, then the reply's worst case against the client's limit) read only the image's header."""
-    if request.output_format and request.output_format not in FORMATS:
-        raise InvalidRequest(f"output_format {request.output_format!r} is not one of {', '.join(FORMATS)}")
+    if request.output_format and request.output_format not in formats.FORMATS:
+        raise InvalidRequest(f"output_format {request.output_format!r} is not one of {', '.join(formats.NAMES)}")
     strength = request.strength if request.HasField("strength") else 1.0
     if not 0.0 <= strength <= 1.0:
         raise InvalidRequest(f"strength must be in [0, 1], got {strength}")
     sources = decode_sources(request.style_sources)
     try:
-        image, fmt = open_image(request.image, min(MAX_UNARY_PIXELS, max_pixels))
-        output = request.output_format or fmt
-        problem = reply_problem(output, *image.size, request.max_reply_bytes, max_reply_bytes)
+        opened = open_image(request.image, min(MAX_UNARY_PIXELS, max_pixels), request.output_format or None)
+        output = request.output_format or opened.format
+        problem = reply_problem(output, *opened.size, request.max_reply_bytes, max_reply_bytes)
         if problem:
-            image.close()
+            opened.close()
             raise InvalidRequest(problem)
-        pixels = to_rgb_array(image)
+        pixels = to_rgb_array(opened)
     except ImageTooLargeError as exc:
         raise InvalidRequest(f"{exc}; use StylizeTiles for large images") from None
     except ImageFormatError as exc:
@@ -81,8 +80,8 @@ def stylize_decoded(model: LoadedVersion, decoded: DecodedRequest, tile_size: in
     image = _run(job, decoded.pixels, tile_size, window, ended)
     if ended.is_set():  # encoding a large image takes a while: not for a caller who has gone
         raise CallCancelled("the call ended before its image was encoded")
-    return pb.StylizeResponse(image=encode_image(image, decoded.format), mime_type=MIME_TYPES[decoded.format],
-                              version=model.version)
+    return pb.StylizeResponse(image=encode_image(image, decoded.format),
+                              mime_type=formats.get(decoded.format).mime_type, version=model.version)
 
 
 def _run(job: ImageJob, pixels: np.ndarray, tile_size: int, window: int, ended: threading.Event) -> np.ndarray:

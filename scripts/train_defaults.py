@@ -3,7 +3,8 @@
 Every style is trained with the project's own trainer (``python -m trainer``), one at a time, from the
 images ``make data`` installs. Each run lives in ``runs/defaults/<style>/`` and keeps checkpoints,
 so an interrupted ``make train-defaults`` resumes where it stopped. A style whose run is complete
-and whose newest registry version came from that run is skipped.
+and whose newest registry version came from that run is skipped: after exporting a complete run,
+``<run>/exported.json`` records the registry and the version it became.
 
     python -m scripts.train_defaults                       # all styles
     python -m scripts.train_defaults --style blue-swirls   # one style
@@ -174,6 +175,26 @@ def run_finished(run: Path, steps: int) -> bool:
     return checkpoint_path(run, str(steps)).exists()
 
 
+EXPORTED = "exported.json"
+
+
+def newest_version(registry: Path, style: str) -> int:
+    """The highest numbered version folder of ``style`` in ``registry`` (0 when there is none)."""
+    folder = registry / style
+    numbers = [int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit()] if folder.is_dir() else []
+    return max(numbers, default=0)
+
+
+def already_shipped(run: Path, registry: Path, style: str, steps: int) -> bool:
+    """True when the run is complete and the style's newest version in ``registry`` was exported from it."""
+    marker = run / EXPORTED
+    if not run_finished(run, steps) or not marker.exists():
+        return False
+    record = json.loads(marker.read_text())
+    return (record.get("registry") == str(registry.resolve()) and record.get("steps") == steps
+            and record.get("version") == newest_version(registry, style))
+
+
 def timed(cmd: list[str], log: Path, stage: str, style: str, budget_s: float = 0.0, **facts) -> float:
     """Run ``cmd``, append its wall time to ``log`` and return it in seconds.
 
@@ -213,13 +234,21 @@ def build_style(recipe: Recipe, root: Path, registry: Path, budget_minutes: floa
     """Train (or resume; at most ``budget_minutes`` when > 0), evaluate and export one style."""
     run = run_dir(root, recipe)
     log = root / "timings.jsonl"
-    if not run_finished(run, recipe.config["steps"]):
+    steps = recipe.config["steps"]
+    if already_shipped(run, registry, recipe.id, steps):
+        print(f"{recipe.id}: the run is complete and v{newest_version(registry, recipe.id)} came from it; skipped",
+              flush=True)
+        return
+    if not run_finished(run, steps):
         timed(train_command(recipe, run), log, "train", recipe.id, budget_minutes * 60)
         with log.open("a") as f:
             f.write(json.dumps({"style": recipe.id, "stage": "trained", "step": last_step(run),
                                 "of_steps": recipe.config["steps"]}) + "\n")
     timed(evaluate_command(recipe, run), log, "evaluate", recipe.id)
     timed(export_command(recipe, run, registry), log, "export", recipe.id)
+    if run_finished(run, steps):  # a budget-stopped run is not complete: the next call trains on
+        (run / EXPORTED).write_text(json.dumps({"registry": str(registry.resolve()), "steps": steps,
+                                                "version": newest_version(registry, recipe.id)}) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tessera import formats
 from tessera.admin_client import AdminClient
 from tessera.channels import read_ca
 from tessera.client import TesseraClient, TesseraError
@@ -20,7 +21,7 @@ DEFAULT_SERVER = "127.0.0.1:50051"
 _IMPORTED = time.perf_counter()
 # The registry style that serves the arbitrary-style teacher (trainer import-arbitrary).
 ANY_PAINTING = "any-painting"
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
+IMAGE_SUFFIXES = {f".{alias}" for fmt in formats.FORMATS.values() for alias in fmt.aliases}
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ def _stylize_file(client: TesseraClient, args: argparse.Namespace, style: str, s
                   source: Path, target: Path, alone: bool = True) -> None:
     output_format = format_from_path(str(target))
     try:
-        pixels = decode_image(source.read_bytes(), max_pixels=args.max_pixels)
+        pixels = decode_image(source.read_bytes(), max_pixels=args.max_pixels, output_format=output_format)
     except ImageFormatError as error:
         raise ValueError(f"{source}: {error}") from None
     started = time.perf_counter()

@@ -1,25 +1,36 @@
-"""Decode and encode the image formats Tessera accepts (PNG, JPEG, WebP) as RGB8 arrays.
+"""Decode and encode the image formats Tessera accepts (tessera.formats: PNG, JPEG, WebP) as RGB8 arrays.
 
 The one implementation for the gateway, the unary Stylize call and the `tessera` CLI, so a file
-gives the same pixels whichever way it comes in. Checks run from cheapest to dearest: the format
-from the first bytes, the pixel count from the header (Pillow opens lazily), then the decode.
+gives the same pixels whichever way it comes in, and the pixels a browser shows for it: EXIF
+orientation only where Chromium applies it (tessera.orientation), every kind of transparency
+flattened onto white (tessera.transparency). Checks run from cheapest to dearest: the format from
+the first bytes, the pixel count and the output format's size limit from the header (Pillow opens
+lazily), then the decode.
 """
 
 from __future__ import annotations
 
 import io
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageCms, ImageOps
+from PIL import Image, ImageCms
 
+from tessera import formats, jpeg_segments, orientation, transparency
+from tessera.formats import OutputTooLargeError
 from tessera.tiling import thumbnail_shape
 
-FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
-MIME_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
-EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
-# Visually lossless JPEG/WebP, and PNG compression that stays quick on 12 MP.
-_SAVE_OPTIONS = {"png": {"compress_level": 3}, "jpeg": {"quality": 92}, "webp": {"quality": 90}}
 _SRGB = ImageCms.createProfile("sRGB")
+# Pillow's decoders report truncated and corrupt data as OSError ("image file is truncated"),
+# SyntaxError (a bad PNG chunk) or ValueError.
+_PILLOW_ERRORS = (OSError, SyntaxError, ValueError)
+# warnings.catch_warnings swaps a process-wide list; two threads inside it at once can leave the
+# other's filter behind for good, hence one lock around the (cheap, header-only) open.
+_QUIET_LOCK = threading.Lock()
 
 
 class ImageFormatError(ValueError):
@@ -39,89 +50,129 @@ class DamagedImageError(ImageFormatError):
 
 
 class ImageTooLargeError(ImageFormatError):
-    """The header declares more pixels than allowed; `size` is None when Pillow's guard fired first."""
+    """The header declares more pixels than allowed."""
 
-    def __init__(self, size: tuple[int, int] | None, max_pixels: int) -> None:
-        limit = f"{max_pixels / 1e6:g} megapixels"
-        if size is None:
-            message = f"the image declares more pixels than the {limit} limit"
-        else:
-            width, height = size
-            message = f"the image is {width}×{height} ({width * height / 1e6:.1f} megapixels); the limit is {limit}"
-        super().__init__(message)
+    def __init__(self, size: tuple[int, int], max_pixels: int) -> None:
+        width, height = size
+        super().__init__(f"the image is {width}×{height} ({width * height / 1e6:.1f} megapixels); "
+                         f"the limit is {max_pixels / 1e6:g} megapixels")
         self.size = size
         self.max_pixels = max_pixels
 
 
+class ImageTooLargeForFormatError(ImageFormatError):
+    """The image is wider or taller than the chosen output format can hold (see formats.check_fits)."""
+
+
 def sniff_format(data: bytes) -> str | None:
     """'png', 'jpeg' or 'webp' from the file's signature bytes, or None; names and MIME types are ignored."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    return None
+    fmt = formats.sniff(data)
+    return fmt.name if fmt else None
 
 
-def open_image(data: bytes, max_pixels: int) -> tuple[Image.Image, str]:
-    """Open lazily (nothing decoded yet) and check the format and the pixel count from the header.
+@dataclass
+class OpenedImage:
+    """A file opened lazily (nothing decoded yet) and checked; `to_rgb_array` decodes it."""
 
-    Returns the image and its format name; a decompression bomb costs nothing.
+    image: Image.Image
+    format: str  # 'png', 'jpeg' or 'webp'
+    orientation: int  # EXIF orientation 1..8 that a browser applies (tessera.orientation)
+    data: bytes
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the upright image, as a browser shows it."""
+        width, height = self.image.size
+        return (height, width) if orientation.swaps_sides(self.orientation) else (width, height)
+
+    def close(self) -> None:
+        self.image.close()
+
+
+def open_image(data: bytes, max_pixels: int, output_format: str | None = None) -> OpenedImage:
+    """Open lazily and check, from the header alone, the format, the pixel count and (if given) that
+    the output format can hold the upright image; a decompression bomb costs nothing.
+
+    `max_pixels` is the only pixel limit that applies: Pillow's own guard (Image.MAX_IMAGE_PIXELS,
+    process-wide) is not consulted. Raises UnsupportedFormatError, DamagedImageError,
+    ImageTooLargeError or OutputTooLargeError (all ImageFormatError).
     """
-    fmt = sniff_format(data)
+    fmt = formats.sniff(data)
     if fmt is None:
-        raise UnsupportedFormatError("the file is not a PNG, JPEG or WebP image")
+        raise UnsupportedFormatError(f"the file is not a {formats.LABELS} image")
     try:
-        image = Image.open(io.BytesIO(data), formats=[FORMATS[fmt]])
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageTooLargeError(None, max_pixels) from None  # Pillow's own guard fired first
-    except (OSError, SyntaxError, ValueError):
-        raise DamagedImageError(f"the file looks like a {fmt.upper()} image but its header is damaged",
-                                fmt) from None
-    width, height = image.size
+        with _metadata_warnings_ignored():
+            image = fmt.pillow_class(io.BytesIO(data))
+    except _PILLOW_ERRORS:
+        raise DamagedImageError(f"the file looks like a {fmt.label} image but its header is damaged",
+                                fmt.name) from None
+    opened = OpenedImage(image, fmt.name, orientation.browser_orientation(data, fmt.name), data)
+    width, height = opened.size
     if width * height > max_pixels:
-        image.close()
+        opened.close()
         raise ImageTooLargeError((width, height), max_pixels)
-    return image, fmt
+    if fmt.name == "jpeg" and jpeg_segments.scan_data_missing(data):
+        opened.close()
+        raise DamagedImageError(f"the JPEG image declares {width}×{height} pixels but holds far too little data "
+                                "for them: it is damaged or cut short", fmt.name)
+    try:
+        formats.check_fits(formats.get(output_format or fmt.name), width, height)
+    except OutputTooLargeError as err:
+        opened.close()
+        raise ImageTooLargeForFormatError(str(err)) from None
+    return opened
 
 
-def to_rgb_array(image: Image.Image) -> np.ndarray:
-    """Decode an opened image into upright sRGB HxWx3 uint8 pixels with no metadata: EXIF orientation
-    applied, colour profiles converted, alpha flattened on white, 16-bit and palette images scaled."""
-    with image:
+@contextmanager
+def _metadata_warnings_ignored() -> Iterator[None]:
+    """Pillow warns (UserWarning) about corrupt EXIF it reads only for DPI; browsers ignore such
+    blocks too, so they are no reason to refuse a photo, nor noise worth logging."""
+    with _QUIET_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        yield
+
+
+def to_rgb_array(opened: OpenedImage) -> np.ndarray:
+    """Decode an opened image into upright sRGB H×W×3 uint8 pixels with no metadata, as a browser
+    shows it on white: orientation applied where Chromium applies it, colour profiles converted,
+    every kind of transparency flattened on white, 16-bit and palette images scaled."""
+    with opened.image as image:
         try:
             image.load()
-            return _to_rgb(ImageOps.exif_transpose(image))
-        except (OSError, SyntaxError, ValueError):
-            # Pillow reports truncated and corrupt data as OSError ("image file is truncated").
-            fmt = (image.format or "").lower()
+            alpha = transparency.alpha_plane(image, opened.data)
+            rgb = transparency.flatten_on_white(_to_rgb(image), alpha)
+        except _PILLOW_ERRORS:
             raise DamagedImageError(f"the {image.format} image is damaged or cut short and cannot be read",
-                                    fmt) from None
+                                    opened.format) from None
+    if opened.orientation == 1:
+        return rgb
+    return np.asarray(orientation.upright(Image.fromarray(rgb), opened.orientation), dtype=np.uint8)
 
 
-def decode_image(data: bytes, max_pixels: int = 100_000_000) -> np.ndarray:
+def decode_image(data: bytes, max_pixels: int = 100_000_000, output_format: str | None = None) -> np.ndarray:
     """`open_image` and `to_rgb_array` in one step."""
-    image, _ = open_image(data, max_pixels)
-    return to_rgb_array(image)
+    return to_rgb_array(open_image(data, max_pixels, output_format))
 
 
 def encode_image(pixels: np.ndarray, fmt: str) -> bytes:
-    """Encode HxWx3 uint8 pixels as 'png', 'jpeg' or 'webp', with no metadata at all."""
-    if fmt not in FORMATS:
-        raise ValueError(f"unsupported output format {fmt!r}; use one of {', '.join(FORMATS)}")
+    """Encode H×W×3 uint8 pixels as 'png', 'jpeg' or 'webp', with no metadata at all.
+
+    Raises ValueError for an unknown format and OutputTooLargeError (a ValueError) for an image the
+    format cannot hold; callers check that before any work with `open_image(..., output_format)`.
+    """
+    if fmt not in formats.FORMATS:
+        raise ValueError(f"unsupported output format {fmt!r}; use one of {', '.join(formats.NAMES)}")
+    spec = formats.get(fmt)
+    height, width = pixels.shape[:2]
+    formats.check_fits(spec, width, height)
     buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8)).save(buffer, FORMATS[fmt], **_SAVE_OPTIONS[fmt])
+    Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8)).save(buffer, spec.pillow_name, **spec.save_options)
     return buffer.getvalue()
 
 
 def format_from_path(path: str) -> str:
-    """'png', 'jpeg' or 'webp' from a file name's extension."""
-    suffix = path.rsplit(".", 1)[-1].lower()
-    fmt = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png", "webp": "webp"}.get(suffix)
-    if fmt is None:
-        raise ValueError(f"cannot tell the image format of {path!r}; use .png, .jpg or .webp")
-    return fmt
+    """'png', 'jpeg' or 'webp' from a file name's extension; ValueError otherwise."""
+    return formats.from_path(path).name
 
 
 def make_thumbnail(pixels: np.ndarray, longest: int) -> np.ndarray:
@@ -135,6 +186,7 @@ def make_thumbnail(pixels: np.ndarray, longest: int) -> np.ndarray:
 
 
 def _to_rgb(image: Image.Image) -> np.ndarray:
+    """The colour planes only (alpha is tessera.transparency's), in sRGB."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
         # 16-bit greyscale: keep the top 8 bits; a plain convert("L") would clip everything above 255.
         deep = np.asarray(image)
@@ -142,28 +194,19 @@ def _to_rgb(image: Image.Image) -> np.ndarray:
             deep = np.clip(deep, 0, 65535).astype(np.uint16)
         grey = (deep >> 8).astype(np.uint8)
         return np.repeat(grey[:, :, None], 3, axis=2)
+    if image.mode == "P":
+        image = image.convert("RGBA")  # via RGBA: Pillow warns when a palette with alphas goes to RGB
     profile = image.info.get("icc_profile")
     if profile and image.mode in ("RGB", "RGBA", "CMYK", "L"):
         image = _to_srgb(image, profile)
-    if image.mode == "P":
-        image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "PA"):
-        # Transparent areas become white, as a photo printed on paper would be.
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, rgba)
     return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
 
 
 def _to_srgb(image: Image.Image, profile: bytes) -> Image.Image:
-    """Apply the embedded colour profile (Display P3 phones, CMYK print files); keep alpha."""
-    alpha = image.getchannel("A") if image.mode == "RGBA" else None
+    """Apply the embedded colour profile (Display P3 phones, CMYK print files) to the colour planes."""
     source = image.convert("RGB") if image.mode == "RGBA" else image
     try:
         src = ImageCms.ImageCmsProfile(io.BytesIO(profile))
-        converted = ImageCms.profileToProfile(source, src, _SRGB, outputMode="RGB")
+        return ImageCms.profileToProfile(source, src, _SRGB, outputMode="RGB")
     except (ImageCms.PyCMSError, OSError, ValueError):
         return image  # a broken profile is not worth rejecting the photo for; convert naively instead
-    if alpha is not None:
-        converted.putalpha(alpha)
-    return converted

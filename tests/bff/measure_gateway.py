@@ -81,7 +81,7 @@ def main() -> None:
             write_tiny_version(registry, TINY_STYLE, Path(tmp))
         data = photo_jpeg(args.megapixels)
         print(f"photo: {args.megapixels:g} MP JPEG, {len(data) / 1e6:.1f} MB; style {args.style}")
-        opened, _ = images.open_upload(data, 100_000_000)
+        opened = images.open_upload(data, 100_000_000)
         pixels = timed("decode (EXIF, colour, RGB)", images.decode, opened)
         timed("encode JPEG", images.encode, pixels, "jpeg")
         timed("encode PNG", images.encode, pixels, "png")

@@ -10,6 +10,7 @@ from PIL import Image
 
 from bff import images
 from bff.errors import ApiError
+from tessera import formats
 from tests.bff.pictures import encoded, gradient, png_declaring, swapped_primaries_profile, with_exif_orientation
 
 LIMIT = 50_000_000
@@ -21,7 +22,7 @@ def decode(data: bytes, max_pixels: int = LIMIT) -> images.DecodedImage:
 
 @pytest.mark.parametrize("fmt, expected", [("PNG", "png"), ("JPEG", "jpeg"), ("WEBP", "webp")])
 def test_format_is_detected_from_content(fmt, expected):
-    assert images.sniff_format(encoded(gradient(), fmt)) == expected
+    assert formats.sniff(encoded(gradient(), fmt)).name == expected
 
 
 @pytest.mark.parametrize("data", [
@@ -108,5 +109,5 @@ def test_a_broken_colour_profile_does_not_reject_the_photo():
 @pytest.mark.parametrize("fmt, mime", [("png", "image/png"), ("jpeg", "image/jpeg"), ("webp", "image/webp")])
 def test_encode_writes_the_requested_format(fmt, mime):
     data = images.encode(gradient(), fmt)
-    assert images.sniff_format(data) == fmt and images.FORMATS[fmt] == mime
+    assert formats.sniff(data).name == fmt and formats.get(fmt).mime_type == mime
     assert Image.open(io.BytesIO(data)).size == (96, 64)

@@ -88,14 +88,21 @@ def test_a_photo_can_be_dropped_or_pasted(page, photo, how):
     expect(page.locator("#file-name")).to_have_text("dropped.jpg · 512 × 512 px")
 
 
-def test_an_unreadable_file_gets_a_readable_error(page, tmp_path):
+def test_an_unreadable_file_is_refused_when_chosen_without_a_broken_preview(page, tmp_path):
     fake = tmp_path / "holiday.jpg"
     fake.write_text("this is not a photo")
+    uploads = []
+    page.on("request", lambda request: uploads.append(request.url) if "/api/jobs" in request.url else None)
     page.goto("/")
     page.locator("#file-input").set_input_files(fake)
-    page.get_by_role("button", name="Restyle photo").click()
     expect(page.get_by_role("alert")).to_have_text("That file is not a PNG, JPEG or WebP image.")
+    expect(page.locator("#compare")).to_be_hidden()
+    expect(page.locator("#stage-empty")).to_be_visible()
+    page.get_by_role("button", name="Restyle photo").click()
+    expect(page.get_by_role("alert")).to_have_text(
+        "Choose a photo first: drop it on the page, paste it or pick a file.")
     expect(page.get_by_role("button", name="Restyle photo")).to_be_enabled()
+    assert uploads == []
 
 
 def test_with_the_servers_down_the_page_says_so_and_keeps_trying(page, down_gateway_url, photo):

@@ -1,0 +1,19 @@
+"""GET /api/limits: what an upload must fit, published so that a client (the page) can refuse a file
+before sending it; the gateway checks every upload against the same numbers anyway."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+from bff.backend import backend
+from tessera import formats
+
+bp = Blueprint("limits", __name__, url_prefix="/api")
+
+
+@bp.get("/limits")
+def limits():
+    """The byte and pixel limits of an upload, and the formats accepted (signature, largest side)."""
+    config = backend().config
+    return jsonify(max_upload_bytes=config.max_upload_bytes, max_pixels=config.max_pixels,
+                   formats=formats.describe())
