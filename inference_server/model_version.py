@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from inference_server.batcher import Batcher, BatchSettings, TileGauges
+from inference_server.conditioned_version import ConditioningRejected, conditioner_for, context_feeds, is_conditioned
 from inference_server.runtime import EngineError, Runtime, select_runtime
 from inference_server.runtime.onnx_runtime import OnnxRuntime
 from tessera.imageio import make_thumbnail
@@ -22,6 +23,7 @@ from tessera.pixels import pad_to_multiple, rgb8_to_chw
 from tessera.registry import (
     CONTEXT_OUTPUT,
     OUTPUT_NAME,
+    STYLE_CODE_INPUT,
     THUMBNAIL_INPUT,
     Manifest,
     RegistryError,
@@ -30,7 +32,6 @@ from tessera.registry import (
     read_manifest,
     verify_checksums,
 )
-from tessera.style_codes import STYLE_CODE_INPUT
 
 PROBE_CORE = 32
 # FP16 engines differ from FP32 ONNX Runtime by a few thousandths on [-1, 1] outputs; more is a broken plan.
@@ -131,14 +132,25 @@ def load_version(version_dir: Path, settings: LoadSettings) -> LoadedVersion:
     context_model = None
     if manifest.context_onnx is not None:
         context_model = _open(version_dir / manifest.context_onnx.file, 1, output=CONTEXT_OUTPUT)
-        _check_context_io(context_model)
+        _check_context_io(context_model, conditioned=is_conditioned(manifest))
     _check_generator_io(onnx, with_context=context_model is not None)
     reference = _probe(onnx, context_model, manifest)
+    conditioner = _conditioner(version_dir, manifest) if is_conditioned(manifest) else None
     runtime = _fastest_runtime(version_dir, manifest, onnx, settings)
     if runtime is not onnx:
         _check_against(runtime, reference, context_model, manifest)
     preview = (version_dir / manifest.preview.file).read_bytes() if manifest.preview else b""
-    return LoadedVersion(version_dir.parent.name, manifest, runtime, context_model, settings, preview)
+    loaded = LoadedVersion(version_dir.parent.name, manifest, runtime, context_model, settings, preview)
+    loaded.conditioner = conditioner
+    return loaded
+
+
+def _conditioner(version_dir: Path, manifest: Manifest):
+    """The encoder and presets of a style-conditioned version, checked (inference_server.conditioned_version)."""
+    try:
+        return conditioner_for(version_dir, manifest, lambda path, output: _open(path, 1, output=output))
+    except ConditioningRejected as exc:
+        raise VersionRejected(str(exc)) from None
 
 
 def _open(path: Path, threads: int, output: str = OUTPUT_NAME) -> OnnxRuntime:
@@ -165,8 +177,8 @@ def _check_generator_io(model: OnnxRuntime, with_context: bool) -> None:
         raise VersionRejected(problem)
 
 
-def _check_context_io(model: OnnxRuntime) -> None:
-    problem = context_io_problem(model.inputs(), model.outputs())
+def _check_context_io(model: OnnxRuntime, conditioned: bool = False) -> None:
+    problem = context_io_problem(model.inputs(), model.outputs(), conditioned)
     if problem:
         raise VersionRejected(problem)
 
@@ -193,7 +205,7 @@ def _probe(model: Runtime, context_model: OnnxRuntime | None, manifest: Manifest
     try:
         context = None
         if context_model is not None:
-            context = context_model.run_named({THUMBNAIL_INPUT: tile}).astype(np.float32)
+            context = context_model.run_named(context_feeds(manifest, tile)).astype(np.float32)
             if context.ndim != 2 or context.shape[0] != 1 or not np.isfinite(context).all():
                 raise VersionRejected(f"context model gave {context.shape} or non-finite values; expected [1, K]")
         output = model.execute(tile, context)

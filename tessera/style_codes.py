@@ -14,10 +14,6 @@ from PIL import Image
 
 from tessera.pixels import rgb8_to_nchw
 
-# Input names of a style-conditioned version's context model (besides the thumbnail) and encoder.
-STYLE_CODE_INPUT = "style_code"
-STYLE_IMAGE_INPUT = "style_image"
-
 
 class StyleCodeError(ValueError):
     """Weights or codes that cannot be mixed; the message says why."""

@@ -28,12 +28,15 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-CONTEXT_NAME = "context"
-IMAGE_NAME = "image"
-OUTPUT_NAME = "stylized"
-THUMBNAIL_NAME = "thumbnail"
-STYLE_CODE_NAME = "style_code"
-STYLE_IMAGE_NAME = "style_image"
+from tessera import registry
+
+# The registry's tensor names (tessera/registry/io_rule.py), under the names this module uses.
+CONTEXT_NAME = registry.CONTEXT_INPUT
+IMAGE_NAME = registry.INPUT_NAME
+OUTPUT_NAME = registry.OUTPUT_NAME
+THUMBNAIL_NAME = registry.THUMBNAIL_INPUT
+STYLE_CODE_NAME = registry.STYLE_CODE_INPUT
+STYLE_IMAGE_NAME = registry.STYLE_IMAGE_INPUT
 _MOMENT_OPS = ("GlobalAveragePool", "ReduceMean")
 
 

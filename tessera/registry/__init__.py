@@ -10,6 +10,9 @@ from tessera.registry.io_rule import (
     CONTEXT_OUTPUT,
     INPUT_NAME,
     OUTPUT_NAME,
+    STYLE_CODE_INPUT,
+    STYLE_CODE_OUTPUT,
+    STYLE_IMAGE_INPUT,
     THUMBNAIL_INPUT,
     TensorSpec,
     context_io_problem,
@@ -30,6 +33,7 @@ from tessera.registry.layout import (
     write_version,
 )
 from tessera.registry.manifest import (
+    CONDITIONED,
     FORMAT_VERSION,
     GENERATOR,
     MANIFEST_FILE,
@@ -37,9 +41,11 @@ from tessera.registry.manifest import (
     TILING_MODES,
     Artifact,
     BaseManifest,
+    ConditionedManifest,
     GeneratorManifest,
     IOConvention,
     Manifest,
+    Preset,
     RegistryError,
     TensorRTPlan,
     Tiling,
@@ -49,6 +55,7 @@ from tessera.registry.manifest import (
 )
 
 __all__ = [
+    "CONDITIONED", "ConditionedManifest", "Preset", "STYLE_CODE_INPUT", "STYLE_CODE_OUTPUT", "STYLE_IMAGE_INPUT",
     "CONTEXT_INPUT", "CONTEXT_OUTPUT", "FORMAT_VERSION", "GENERATOR", "INPUT_NAME", "MANIFEST_FILE",
     "MANIFEST_KINDS", "OUTPUT_NAME", "STYLE_FILE", "STYLE_ID_RE", "THUMBNAIL_INPUT", "TILING_MODES",
     "VERSION_DIR_RE", "Artifact", "BaseManifest", "GeneratorManifest", "IOConvention", "Manifest",

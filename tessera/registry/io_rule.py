@@ -12,6 +12,11 @@ OUTPUT_NAME = "stylized"
 CONTEXT_INPUT = "context"
 THUMBNAIL_INPUT = "thumbnail"
 CONTEXT_OUTPUT = "context"
+# A style-conditioned version's context model also takes the style code [1, D]; its encoder maps a
+# style image [1, 3, S, S] in [-1, 1] to that code (docs/registry.md, kind "conditioned").
+STYLE_CODE_INPUT = "style_code"
+STYLE_IMAGE_INPUT = "style_image"
+STYLE_CODE_OUTPUT = "style_code"
 
 # An ONNX tensor's description: (element type as ONNX Runtime names it, shape with str/None for dynamic dims).
 TensorSpec = tuple[str, list]
@@ -36,9 +41,12 @@ def generator_io_problem(inputs: dict[str, TensorSpec], outputs: dict[str, Tenso
     return None
 
 
-def context_io_problem(inputs: dict[str, TensorSpec], outputs: dict[str, TensorSpec]) -> str | None:
-    """What breaks the context model's convention (input `thumbnail`, output `context`), or None."""
-    if set(inputs) != {THUMBNAIL_INPUT} or CONTEXT_OUTPUT not in outputs:
+def context_io_problem(inputs: dict[str, TensorSpec], outputs: dict[str, TensorSpec],
+                       conditioned: bool = False) -> str | None:
+    """What breaks the context model's convention (input `thumbnail`, plus `style_code` for a
+    style-conditioned version; output `context`), or None."""
+    expected = {THUMBNAIL_INPUT, STYLE_CODE_INPUT} if conditioned else {THUMBNAIL_INPUT}
+    if set(inputs) != expected or CONTEXT_OUTPUT not in outputs:
         return (f"context model has inputs {sorted(inputs)} and outputs {sorted(outputs)}; "
-                f"expected input '{THUMBNAIL_INPUT}' and output '{CONTEXT_OUTPUT}'")
+                f"expected inputs {sorted(expected)} and output '{CONTEXT_OUTPUT}'")
     return None

@@ -3,7 +3,8 @@
 A manifest describes one immutable version (docs/registry.md). `format_version` says which schema
 applies and `kind` which kind of model the version holds. Only the fixed-style generator exists
 today; a new kind is a new model class added to `MANIFEST_KINDS` (and to the `Manifest` union),
-sharing `BaseManifest`'s fields, so readers that only know generators reject it by name.
+sharing `BaseManifest`'s fields, so readers that only know generators reject it by name. The second
+kind, "conditioned" (a style-conditioned model: presets, an encoder), lives in `conditioned.py`.
 """
 
 from __future__ import annotations
@@ -130,6 +131,26 @@ class BaseManifest(_Schema):
         raise NotImplementedError
 
 
+class ArtifactAccess:
+    """The files the server runs, by role, for every kind whose `artifacts` name them alike."""
+
+    @property
+    def onnx(self) -> Artifact:
+        return self.artifacts.onnx
+
+    @property
+    def context_onnx(self) -> Artifact | None:
+        return self.artifacts.context_onnx
+
+    @property
+    def preview(self) -> Artifact | None:
+        return self.artifacts.preview
+
+    @property
+    def tensorrt(self) -> tuple[TensorRTPlan, ...]:
+        return self.artifacts.tensorrt
+
+
 class GeneratorArtifacts(_Schema):
     onnx: Artifact
     context_onnx: Artifact | None = None
@@ -139,7 +160,7 @@ class GeneratorArtifacts(_Schema):
     tensorrt: tuple[TensorRTPlan, ...] = ()
 
 
-class GeneratorManifest(BaseManifest):
+class GeneratorManifest(ArtifactAccess, BaseManifest):
     """A fixed-style generator: image in, image out (plus an optional context model)."""
 
     kind: Literal["generator"] = GENERATOR
@@ -165,30 +186,17 @@ class GeneratorManifest(BaseManifest):
             raise ValueError("tiling.needs_thumbnail must be true exactly when a context model is shipped")
         return self
 
-    @property
-    def onnx(self) -> Artifact:
-        return self.artifacts.onnx
-
-    @property
-    def context_onnx(self) -> Artifact | None:
-        return self.artifacts.context_onnx
-
-    @property
-    def preview(self) -> Artifact | None:
-        return self.artifacts.preview
-
-    @property
-    def tensorrt(self) -> tuple[TensorRTPlan, ...]:
-        return self.artifacts.tensorrt
-
     def files(self) -> list[Artifact]:
         optional = (self.artifacts.context_onnx, self.artifacts.preview, self.artifacts.critic)
         return [self.artifacts.onnx, *self.artifacts.tensorrt, *(a for a in optional if a is not None)]
 
 
-# kind -> schema. A new kind of model adds its class here and to `Manifest`.
-MANIFEST_KINDS: dict[str, type[BaseManifest]] = {GENERATOR: GeneratorManifest}
-Manifest = GeneratorManifest
+# kind -> schema. A new kind of model adds its class here and to `Manifest`. The conditioned kind
+# extends the classes above, so it is imported once they exist.
+from tessera.registry.conditioned import CONDITIONED, ConditionedManifest, Preset  # noqa: E402, F401
+
+MANIFEST_KINDS: dict[str, type[BaseManifest]] = {GENERATOR: GeneratorManifest, CONDITIONED: ConditionedManifest}
+Manifest = GeneratorManifest | ConditionedManifest
 
 
 def parse_manifest(data: Any, folder: str | None = None) -> Manifest:

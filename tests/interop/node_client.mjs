@@ -1,6 +1,8 @@
 // Calls ListStyles and StylizeTiles on a Tessera server with a client built from proto/ by
 // @grpc/proto-loader, cutting the image into a grid of tiles with the halo the server asks for.
-// Usage: node node_client.mjs HOST:PORT STYLE WIDTH HEIGHT TILE < rgb-bytes
+// Usage: node node_client.mjs HOST:PORT STYLE WIDTH HEIGHT TILE [STYLE_IMAGE [keep-colors]] < rgb-bytes
+// With STYLE_IMAGE (a PNG, JPEG or WebP file) the style's look is that painting; an image no larger than
+// the style's thumbnail size is sent whole as the thumbnail, as the style's statistics need it.
 // Prints JSON: the style ids, the accepted version and halo, and each tile result (pixels in base64).
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -15,8 +17,9 @@ const definition = protoLoader.loadSync("tessera/v1/style_transfer.proto", {
 });
 const tessera = grpc.loadPackageDefinition(definition).tessera.v1;
 
-const [address, style, ...sizes] = process.argv.slice(2);
-const [width, height, tile] = sizes.map(Number);
+const [address, style, ...rest] = process.argv.slice(2);
+const [width, height, tile] = rest.slice(0, 3).map(Number);
+const [styleImagePath, keepColors] = rest.slice(3);
 const pixels = readFileSync(0);
 const client = new tessera.StyleTransfer(address, grpc.credentials.createInsecure());
 const deadline = () => new Date(Date.now() + 20000);
@@ -62,5 +65,12 @@ client.ListStyles({}, { deadline: deadline() }, (error, reply) => {
     console.log(JSON.stringify({ styles, version, halo, results }));
     client.close();
   });
-  call.write({ header: { style, image_width: width, image_height: height } });
+  const header = { style, image_width: width, image_height: height, keep_colors: keepColors === "keep-colors" };
+  const info = reply.styles.find((s) => s.id === style);
+  if (info && info.tiling.needs_thumbnail) {
+    if (Math.max(width, height) > info.tiling.thumbnail_size) throw new Error("image larger than the thumbnail size");
+    header.thumbnail = { width, height, rgb: pixels };
+  }
+  if (styleImagePath) header.style_sources = [{ image: readFileSync(styleImagePath), weight: 1 }];
+  call.write({ header });
 });

@@ -19,12 +19,17 @@ from tests.support.tiny_model import TinyGenerator, whole_image_reference
 HERE = Path(__file__).parent
 
 
-@pytest.fixture(scope="module")
-def node_modules():
+def ensure_node_modules() -> Path:
+    """tests/interop/node_modules, installed from package-lock.json when missing."""
     if not (HERE / "node_modules" / "@grpc" / "grpc-js").exists():
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True, timeout=300,
                        capture_output=True)
     return HERE / "node_modules"
+
+
+@pytest.fixture(scope="module")
+def node_modules():
+    return ensure_node_modules()
 
 
 def test_node_client_lists_styles_and_its_tiles_assemble_the_right_image(inference_server, node_modules):

@@ -1,0 +1,102 @@
+"""The page with the shipped "Any painting" style in Chromium, on the real stack: presets, your own
+painting (picked, dropped or pasted, shown beside the photo), a mix of two, keep colours; by keyboard too."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from tessera.imageio import encode_image
+from tests.browser.conftest import ARTIFACTS, open_page, stack  # noqa: F401 (ARTIFACTS: screenshots)
+from tests.browser.test_keep_colours import RECORD_FORMS_JS, sent_fields
+from tests.browser.test_page import DATA_TRANSFER_JS
+from trainer.style_presets import mosaic
+
+pytestmark = pytest.mark.browser
+SHIPPED = Path(__file__).resolve().parents[2] / "model_registry" / "any-painting"
+
+
+@pytest.fixture(scope="module")
+def painting_gateway(tmp_path_factory):
+    registry = tmp_path_factory.mktemp("painting-registry")
+    (registry / "any-painting").symlink_to(SHIPPED)
+    with stack(registry, default_tile_size=128) as url:
+        yield url
+
+
+@pytest.fixture
+def ppage(browser, request, painting_gateway):
+    yield from open_page(browser, request, painting_gateway, viewport={"width": 1280, "height": 900})
+
+
+@pytest.fixture(scope="module")
+def own_painting(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("paintings") / "my-mosaic.png"
+    path.write_bytes(encode_image(mosaic(side=160), "png"))
+    return path
+
+
+def test_presets_own_painting_mix_and_keep_colours_reach_the_server(ppage, photo, own_painting):
+    page = ppage
+    page.add_init_script(RECORD_FORMS_JS)
+    page.goto("/")
+    expect(page.get_by_role("radio", name="Any painting")).to_be_checked()
+    presets = page.locator("#preset-grid").get_by_role("radio")
+    assert presets.count() >= 8
+    expect(page.get_by_role("radio", name="Ribbons")).to_be_checked()  # the first preset
+    page.get_by_role("radio", name="Swirls").check()
+    expect(page.get_by_role("img", name="Style: Swirls")).to_be_visible()
+    page.locator("#file-input").set_input_files(photo)
+    page.locator("#painting-input").set_input_files(own_painting)
+    expect(page.get_by_role("img", name="Style: your painting (my-mosaic.png)")).to_be_visible()
+    page.get_by_label("Mix with").select_option(label="Marbling")
+    mix = page.get_by_role("slider", name="Share of the second style")
+    expect(mix).to_be_enabled()
+    mix.fill("40")
+    page.get_by_role("switch", name="Keep my photo's colours").check()
+    page.get_by_role("button", name="Restyle photo").click()
+    fields = sent_fields(page)
+    assert fields["style_image"] == "file:my-mosaic.png" and fields["mix_preset"] == "marbling"
+    assert fields["mix"] == "0.4" and fields["keep_colors"] == "true"
+    assert "preset" not in fields  # the own painting wins over the preset
+    expect(page.get_by_role("link", name="Download")).to_be_visible(timeout=120_000)
+    assert page.console_problems == []
+
+
+def test_a_painting_can_be_dropped_or_pasted_on_its_zone_without_replacing_the_photo(ppage, photo, own_painting):
+    page = ppage
+    page.goto("/")
+    page.locator("#file-input").set_input_files(photo)
+    transfer = page.evaluate_handle(DATA_TRANSFER_JS, [list(own_painting.read_bytes()), "dropped.png"])
+    page.locator("#painting-zone").dispatch_event("drop", {"dataTransfer": transfer})
+    expect(page.get_by_role("img", name="Style: your painting (dropped.png)")).to_be_visible()
+    page.locator("#painting-input").focus()
+    pasted = page.evaluate_handle(DATA_TRANSFER_JS, [list(own_painting.read_bytes()), "pasted.png"])
+    page.evaluate("t => document.activeElement.dispatchEvent("
+                  "new ClipboardEvent('paste', {clipboardData: t, bubbles: true}))", pasted)
+    expect(page.get_by_role("img", name="Style: your painting (pasted.png)")).to_be_visible()
+    expect(page.locator("#file-name")).to_contain_text("astronaut.jpg")  # the photo stayed
+    page.get_by_role("button", name="Use the preset instead").click()
+    expect(page.get_by_role("img", name="Style: Ribbons")).to_be_visible()
+
+
+def test_the_painting_controls_work_with_the_keyboard(ppage):
+    page = ppage
+    page.goto("/")
+    page.get_by_role("radio", name="Ribbons").focus()
+    page.keyboard.press("ArrowRight")
+    checked = page.locator("#preset-grid input:checked")
+    expect(checked).to_have_count(1)
+    assert checked.get_attribute("value") != "ribbons"
+    page.get_by_label("Mix with").focus()
+    page.keyboard.press("ArrowDown")
+    expect(page.get_by_role("slider", name="Share of the second style")).to_be_enabled()
+    page.get_by_role("slider", name="Share of the second style").focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#mix-value")).to_have_text("35%")
+    switch = page.get_by_role("switch", name="Keep my photo's colours")
+    switch.focus()
+    page.keyboard.press("Space")
+    expect(switch).to_be_checked()
