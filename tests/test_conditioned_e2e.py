@@ -181,3 +181,21 @@ def test_the_node_client_sends_a_style_image_too(server, reference, tmp_path):
 
     expected = keep_colors(reference.stylize(image, reference.code([decode_image(painting("mosaic"))])), image)
     assert psnr(canvas.image(), expected) >= 45.0  # keep-colours rounds once more per pixel
+
+
+def test_cli_paints_with_a_style_image_a_mix_and_keep_colours(server, reference, tmp_path):
+    from tests.test_cli import tessera
+
+    image = photo(120, 90)
+    (tmp_path / "p.png").write_bytes(encode_image(image, "png"))
+    (tmp_path / "a.png").write_bytes(painting("mosaic"))
+    (tmp_path / "b.png").write_bytes(painting("marbling"))
+    done = tessera("stylize", str(tmp_path / "p.png"), "-o", str(tmp_path / "o.png"), "--style-image",
+                   str(tmp_path / "a.png"), "--mix", f"{tmp_path / 'b.png'}:0.3", "--server", server)
+    assert done.returncode == 0, done.stderr
+    assert f"style {PAINTING_STYLE} v" in done.stdout
+    code = reference.code([decode_image(painting("mosaic")), decode_image(painting("marbling"))], [1.0, 0.3])
+    assert psnr(decode_image((tmp_path / "o.png").read_bytes()), reference.stylize(image, code)) >= 50.0
+    kept = tessera("stylize", str(tmp_path / "p.png"), "-o", str(tmp_path / "k.png"), "--preset", "mosaic",
+                   "--keep-colors", "--server", server)
+    assert kept.returncode == 0, kept.stderr
