@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from inference_server.conditioning import Conditioner, Preset
-from tessera.registry import STYLE_CODE_INPUT, STYLE_CODE_OUTPUT, STYLE_IMAGE_INPUT, THUMBNAIL_INPUT
+from tessera.registry import CONDITIONED, STYLE_CODE_INPUT, STYLE_CODE_OUTPUT, STYLE_IMAGE_INPUT, THUMBNAIL_INPUT
 
 
 class ConditioningRejected(Exception):
@@ -20,7 +20,7 @@ class ConditioningRejected(Exception):
 
 
 def is_conditioned(manifest) -> bool:
-    return getattr(manifest, "kind", "generator") == "conditioned"
+    return getattr(manifest, "kind", "") == CONDITIONED
 
 
 def context_feeds(manifest, thumbnail: np.ndarray) -> dict[str, np.ndarray]:

@@ -26,7 +26,7 @@ def _with(change) -> dict:
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: f"{p.parent.parent.name}-v{p.parent.name}")
 def test_every_shipped_manifest_validates(path: Path):
     manifest = read_manifest(path.parent)
-    assert manifest.kind == "generator" and manifest.version == int(path.parent.name)
+    assert manifest.kind in MANIFEST_KINDS and manifest.version == int(path.parent.name)
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -41,7 +41,8 @@ def test_every_shipped_manifest_validates(path: Path):
     (lambda d: d.update(halo=40), "halo: Extra inputs are not permitted"),
     (lambda d: d["io"].pop("context_input"), "io.context_input and artifacts.context_onnx must come together"),
     (lambda d: d["tiling"].update(needs_thumbnail=False), "tiling.needs_thumbnail must be true exactly when"),
-    (lambda d: d.update(kind="conditioned"), "kind must be one of ['generator'], got 'conditioned'"),
+    (lambda d: d.update(kind="painting"), "kind must be one of ['conditioned', 'generator'], got 'painting'"),
+    (lambda d: d.update(kind="conditioned"), "conditioning: Field required"),
     (lambda d: d["artifacts"].update(tensorrt=[{**PLAN, "max_batch": 0}]),
      "artifacts.tensorrt.0.max_batch: Input should be greater than or equal to 1"),
     (lambda d: d["artifacts"].update(tensorrt=[{k: v for k, v in PLAN.items() if k != "max_tile"}]),
@@ -64,7 +65,7 @@ def test_defaults_fill_what_older_manifests_leave_out():
 
 
 def test_kinds_are_looked_up_by_name_so_a_new_kind_is_one_entry():
-    assert set(MANIFEST_KINDS) == {"generator"}
+    assert set(MANIFEST_KINDS) == {"generator", "conditioned"}
     assert parse_manifest(_with(lambda d: d.update(kind="generator")), "1").kind == "generator"
 
 
