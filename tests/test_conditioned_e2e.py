@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from scripts.local_stack import running_server
 from tessera.admin_client import AdminClient
 from tessera.client import TesseraClient, TesseraError
 from tessera.colors import to_ycbcr
@@ -20,7 +21,6 @@ from tessera.style_sources import StyleSource
 from tests.interop.test_node_client import HERE as INTEROP
 from tests.interop.test_node_client import ensure_node_modules
 from tests.support.conditioned import PAINTING_STYLE, Reference, write_painting_version
-from tests.support.server import running_server
 from trainer.style_presets import marbling, mosaic
 
 TOKEN = "conditioned-test-token"

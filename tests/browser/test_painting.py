@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tessera.imageio import encode_image
-from tests.browser.conftest import ARTIFACTS, open_page, stack  # noqa: F401 (ARTIFACTS: screenshots)
+from tests.browser.conftest import open_page, stack
 from tests.browser.test_keep_colours import RECORD_FORMS_JS, sent_fields
 from tests.browser.test_page import DATA_TRANSFER_JS
 from trainer.style_presets import mosaic
