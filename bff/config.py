@@ -80,6 +80,8 @@ class GatewayConfig:
     job_workers: int = setting(2, "images restyled at the same time (with Redis: jobs this gateway runs itself, "
                                   "0 to leave them to workers)", minimum=0)
     max_active_jobs: int = setting(8, "images queued or running before new ones are refused with 429", minimum=1)
+    max_aspect_ratio: int = setting(1000, "longest side of an image over its shortest; beyond it 400 (a strip "
+                                          "costs far more tiles than its pixels)", minimum=1)
     # Decoded pixels held at once by all jobs of the process (each from its decode until its result is
     # encoded; about 20 bytes per pixel in flight were measured). Jobs beyond it wait; a larger image runs alone.
     max_decoded_pixels: int = setting(64 * MB, "decoded megapixels held at once by all jobs of the process",

@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 from urllib.parse import unquote
 
+import numpy as np
 import pytest
 
 from bff import close_app
@@ -110,3 +111,14 @@ def test_download_names_of_any_length_are_bounded():
 def test_quotes_and_line_breaks_never_reach_the_name():
     assert download_name('a"b\r\nSet-Cookie: x=1\t\x00.png', "mosaic", "png") == "ab Set-Cookie x=1-mosaic.png"
     assert download_name("C:\\Users\\me\\photo.png", "mosaic", "png") == "photo-mosaic.png"
+
+
+@pytest.mark.parametrize("width, height, status", [
+    (2_000_000, 1, 400), (1001, 1, 400), (1, 1500, 400), (1000, 1, 200), (64, 16_400, 200),
+], ids=["2000000x1", "1001x1", "1x1500", "1000x1", "64x16400"])
+def test_images_far_longer_than_wide_are_refused_before_any_work(client, width, height, status):
+    data = encoded(np.zeros((height, width, 3), np.uint8), "PNG")
+    resp = client.post("/api/stylize", data={"style": TINY_STYLE, "image": (io.BytesIO(data), "strip.png")})
+    assert resp.status_code == status, resp.data[:200]
+    if status == 400:
+        assert resp.json["error"] == "bad_shape" and "1,000 times" in resp.json["message"]
