@@ -61,8 +61,11 @@ class AdminServicer(apb_grpc.AdminServicer):
 
     def Status(self, request, context):
         states = self._store.styles()
-        rejected = [apb.RejectedVersion(style=s.meta.id, version=v, reason=r)
+        rejected = [apb.RejectedVersion(style=s.meta.id, version=v, reason=str(r))
                     for s in states for v, r in sorted(s.rejected.items())]
+        rejected += [apb.RejectedVersion(style=s.meta.id, version=v, reason=f"changed on disk since it was loaded: "
+                                         f"{change}; the copy in memory still serves until a restart")
+                     for s in states for v, change in sorted(s.changed_on_disk.items())]
         return apb.StatusResponse(styles=[style_info(s, self._tile) for s in states], rejected=rejected)
 
     def _change(self, context, action):

@@ -6,7 +6,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 
 class ServerMetrics:
-    """Requests and tiles by style and status code, latencies, batch sizes, loaded versions."""
+    """Requests and tiles by style and status code, latencies, batch sizes, loaded and rejected versions."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -26,6 +26,13 @@ class ServerMetrics:
                                   registry=self.registry)
         self.tiles_in_flight = Gauge("tessera_tiles_in_flight", "Tiles inside a runtime call now.", ["style"],
                                      registry=self.registry)
+        self.nonfinite_tiles = Counter("tessera_nonfinite_tiles", "Served tiles whose output held NaN or "
+                                       "infinity (each failed its call and marked its version unhealthy).",
+                                       ["style", "version"], registry=self.registry)
+        self.rejected = Gauge("tessera_rejected_versions", "Versions on disk that do not serve, or serve only from "
+                              "memory, by reason (manifest, checksum, unloadable, io, probe, conditioning, engine_mismatch, "
+                              "unexpected, changed_on_disk, nonfinite_output).", ["style", "reason"],
+                              registry=self.registry)
         self.loaded = Gauge("tessera_loaded_version", "1 for each loaded style version; serving says "
                             "whether it serves new streams.", ["style", "version", "runtime", "serving"],
                             registry=self.registry)
@@ -34,6 +41,12 @@ class ServerMetrics:
         """Expose /metrics on host:port (0 picks a free port) and return the port."""
         server, _ = start_http_server(port, addr=host, registry=self.registry)
         return server.server_port
+
+    def set_rejected(self, rows: list[tuple[str, str]]) -> None:
+        """One (style, reason) row per version that does not serve as it should."""
+        self.rejected.clear()
+        for style, reason in rows:
+            self.rejected.labels(style, reason).inc()
 
     def set_loaded(self, rows: list[tuple[str, int, str, bool]]) -> None:
         self.loaded.clear()

@@ -2,7 +2,9 @@
 
 `refresh` rescans the registry. New versions are validated and loaded in the caller's thread (the
 watcher's, never a request's) and only then become visible; a version whose folder disappears is
-retired and released after its last stream. Which version serves follows DESIGN.md §1.
+retired and released after its last stream. The files of loaded versions are watched too: a
+version whose files change on disk keeps serving from memory, and says so. Which version serves
+follows DESIGN.md §1, passing over versions marked unhealthy while a healthy one exists.
 """
 
 from __future__ import annotations
@@ -11,11 +13,20 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from inference_server.model_version import LoadedVersion, VersionRejected
-from tessera.registry import RegistryError, StyleMeta, read_style_meta, set_pin, style_dirs, version_dirs
+from inference_server.style_state import Rejection, StyleState
+from tessera.registry import (
+    RegistryError,
+    StyleMeta,
+    read_manifest,
+    read_style_meta,
+    set_pin,
+    style_dirs,
+    verify_checksums,
+    version_dirs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -26,39 +37,6 @@ class StyleNotFound(LookupError):
 
 class StyleUnavailable(LookupError):
     pass
-
-
-@dataclass
-class StyleState:
-    meta: StyleMeta
-    versions: dict[int, LoadedVersion] = field(default_factory=dict)
-    rejected: dict[int, str] = field(default_factory=dict)
-    problem: str = ""
-    signatures: dict[int, tuple] = field(default_factory=dict)
-
-    @property
-    def serving(self) -> LoadedVersion | None:
-        """The pinned version when it is valid, otherwise the newest valid one (a broken pin is
-        reported by status_message, and never takes the style offline)."""
-        pinned = self.meta.pinned_version
-        if pinned in self.versions:
-            return self.versions[pinned]
-        return self.versions[max(self.versions)] if self.versions else None
-
-    def status_message(self) -> str:
-        if self.problem:
-            return self.problem
-        pinned = self.meta.pinned_version
-        if pinned is not None and pinned not in self.versions:
-            reason = self.rejected.get(pinned, "it does not exist")
-            return f"pinned version {pinned} cannot serve ({reason}); serving the newest valid version instead"
-        newer = [v for v in self.rejected if not self.versions or v > max(self.versions)]
-        if newer:
-            v = max(newer)
-            return f"version {v} was rejected: {self.rejected[v]}"
-        if not self.versions:
-            return "no valid version in the registry"
-        return ""
 
 
 class ModelStore:
@@ -72,6 +50,7 @@ class ModelStore:
         self._styles: dict[str, StyleState] = {}
         self._lock = threading.Lock()
         self._refresh_lock = threading.Lock()
+        self._report_lock = threading.Lock()
 
     def refresh(self) -> None:
         """Rescan the registry: load new versions, retire removed ones, reread pins."""
@@ -81,8 +60,18 @@ class ModelStore:
                 self._refresh_style(style_id, style_dir)
             for gone in set(self._styles) - set(found):
                 self._drop_style(gone)
+        self._changed()
+
+    def _changed(self) -> None:
+        # A scan (the watcher, an admin call) and a tile marking a version unhealthy may both report.
         if self._on_change is not None:
-            self._on_change(self)
+            with self._report_lock:
+                self._on_change(self)
+
+    def version_unhealthy(self, model: LoadedVersion) -> None:
+        """A version was just marked unhealthy (by a served tile): log it and republish health."""
+        log.error("%s version %d is unhealthy: %s", model.style, model.version, model.health_problem)
+        self._changed()
 
     def styles(self) -> list[StyleState]:
         with self._lock:
@@ -152,34 +141,76 @@ class ModelStore:
         except RegistryError as exc:
             meta, problem = state.meta, f"style.json is invalid: {exc}"
         on_disk = version_dirs(style_dir)
-        loaded = dict(state.versions)
+        loaded = {n: m for n, m in state.versions.items() if n in on_disk}
+        removed = [m for n, m in state.versions.items() if n not in on_disk]
         # A rejected version is retried only when its folder changed (an operator fixed a copy).
         rejected = {n: r for n, r in state.rejected.items()
                     if n in on_disk and state.signatures.get(n) == _signature(on_disk[n])}
-        signatures = {n: _signature(on_disk[n]) for n in on_disk if n not in loaded}
+        signatures = {n: state.signatures.get(n) or _signature(on_disk[n]) for n in loaded}
+        changed = self._check_loaded(style_id, loaded, on_disk, state, signatures)
         for number in sorted(set(on_disk) - set(loaded) - set(rejected)):
-            try:
-                loaded[number] = self._loader(on_disk[number])
-                log.info("loaded %s version %d", style_id, number)
-            except VersionRejected as exc:
-                rejected[number] = str(exc)
-                log.warning("rejected %s version %d: %s", style_id, number, exc)
-            except Exception as exc:  # one unforeseen failure must not stop the other versions loading
-                rejected[number] = f"loading failed unexpectedly: {exc}"
-                log.exception("rejected %s version %d", style_id, number)
-        removed = [loaded.pop(n) for n in list(loaded) if n not in on_disk]
+            signatures[number] = _signature(on_disk[number])  # before loading: a change during it shows later
+            outcome = self._load(style_id, number, on_disk[number])
+            if isinstance(outcome, Rejection):
+                rejected[number] = outcome
+            else:
+                loaded[number] = outcome
         with self._lock:
             self._styles[style_id] = StyleState(meta=meta, versions=loaded, rejected=rejected, problem=problem,
-                                                signatures=signatures)
+                                                signatures=signatures, changed_on_disk=changed)
         for model in removed:
             log.info("retiring %s version %d (removed from the registry)", style_id, model.version)
             model.retire()
+
+    def _load(self, style_id: str, number: int, version_dir: Path) -> LoadedVersion | Rejection:
+        try:
+            model = self._loader(version_dir)
+        except VersionRejected as exc:
+            log.warning("rejected %s version %d: %s", style_id, number, exc)
+            return Rejection(exc.kind, str(exc))
+        except Exception as exc:  # one unforeseen failure must not stop the other versions loading
+            log.exception("rejected %s version %d", style_id, number)
+            return Rejection("unexpected", f"loading failed unexpectedly: {exc}")
+        log.info("loaded %s version %d", style_id, number)
+        return model
+
+    def _check_loaded(self, style_id: str, loaded: dict[int, LoadedVersion], on_disk: dict[int, Path],
+                      state: StyleState, signatures: dict[int, tuple]) -> dict[int, str]:
+        """What changed on disk in loaded versions' folders; files are hashed again only when their
+        size or modification time moved, so an idle scan reads no model bytes."""
+        changed = {}
+        for number, model in loaded.items():
+            now = _signature(on_disk[number])
+            if now == signatures[number]:
+                if number in state.changed_on_disk:
+                    changed[number] = state.changed_on_disk[number]
+                continue
+            signatures[number] = now
+            change = _what_changed(on_disk[number], model)
+            if change:
+                changed[number] = change
+                log.error("%s version %d changed on disk since it was loaded: %s; still serving the copy in memory",
+                          style_id, number, change)
+            elif number in state.changed_on_disk:
+                log.info("%s version %d matches what was loaded again", style_id, number)
+        return changed
 
     def _drop_style(self, style_id: str) -> None:
         with self._lock:
             state = self._styles.pop(style_id)
         for model in state.versions.values():
             model.retire()
+
+
+def _what_changed(version_dir: Path, model: LoadedVersion) -> str:
+    """How a loaded version's folder now differs from what was loaded ("" when it matches again)."""
+    try:
+        if read_manifest(version_dir) != model.manifest:
+            return "manifest.json differs"
+        verify_checksums(version_dir, model.manifest)
+    except RegistryError as exc:
+        return str(exc)
+    return ""
 
 
 def _signature(version_dir: Path) -> tuple:

@@ -1,7 +1,9 @@
 """One style version: validated before it may serve, then run through its batcher.
 
 `load_version` checks everything DESIGN.md §1 asks (manifest, checksums, loadability, the I/O
-convention, a finite probe) and raises VersionRejected with a reason a person can act on.
+convention, finite output on the probe tiles of probe_tiles.py) and raises VersionRejected with a
+reason a person can act on. Once serving, every tile's output is checked for NaN and infinity too:
+such a tile fails with NonFiniteOutput and marks its version unhealthy.
 """
 
 from __future__ import annotations
@@ -15,31 +17,25 @@ from pathlib import Path
 import numpy as np
 
 from inference_server.batcher import Batcher, BatchSettings, TileGauges
-from inference_server.conditioned_version import ConditioningRejected, conditioner_for, context_feeds, is_conditioned
+from inference_server.conditioned_version import ConditioningRejected, conditioner_for, is_conditioned
 from inference_server.runtime import EngineError, Runtime, select_runtime
 from inference_server.runtime.onnx_runtime import OnnxRuntime
-from tessera.imageio import make_thumbnail
-from tessera.pixels import pad_to_multiple, rgb8_to_chw
-from tessera.registry import (
-    CONTEXT_OUTPUT,
-    OUTPUT_NAME,
-    STYLE_CODE_INPUT,
-    THUMBNAIL_INPUT,
-    Manifest,
-    RegistryError,
-    context_io_problem,
-    generator_io_problem,
-    read_manifest,
-    verify_checksums,
+from inference_server.version_checks import (
+    VersionRejected,
+    check_against,
+    check_context_io,
+    check_generator_io,
+    context_row,
+    model_input,
+    probe,
 )
+from tessera.registry import CONTEXT_OUTPUT, OUTPUT_NAME, Manifest, RegistryError, read_manifest, verify_checksums
 
-PROBE_CORE = 32
-# FP16 engines differ from FP32 ONNX Runtime by a few thousandths on [-1, 1] outputs; more is a broken plan.
-ENGINE_TOLERANCE = 0.05
+__all__ = ["LoadSettings", "LoadedVersion", "NonFiniteOutput", "VersionRejected", "load_version"]
 
 
-class VersionRejected(Exception):
-    """A version failed validation; str() is the reason."""
+class NonFiniteOutput(EngineError):
+    """A served tile came out with NaN or infinite values; the version is marked unhealthy."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +46,8 @@ class LoadSettings:
     observe_batch: Callable[[str, int], None] | None = None
     # The batcher's tile gauges for a style (queued, in flight), for metrics.
     tile_gauges: Callable[[str], TileGauges] | None = None
+    # Told (version, first time) for every served tile with non-finite output, from the batcher's thread.
+    on_nonfinite: Callable[[LoadedVersion, bool], None] | None = None
 
 
 class LoadedVersion:
@@ -73,6 +71,9 @@ class LoadedVersion:
         self._leases = 0
         self._retired = False
         self._lock = threading.Lock()
+        self._health_problem = ""
+        self.nonfinite_tiles = 0
+        self._on_nonfinite = settings.on_nonfinite
 
     @property
     def tiling(self):
@@ -85,16 +86,42 @@ class LoadedVersion:
             return None
         if thumbnail is None:
             raise ValueError("this style needs a thumbnail of the whole image in the stream header")
-        small = make_thumbnail(thumbnail, self.tiling.thumbnail_size)
-        feeds = {THUMBNAIL_INPUT: rgb8_to_chw(small)[None]}  # statistics want the thumbnail as it is, unpadded
-        if style_code is not None:
-            feeds[STYLE_CODE_INPUT] = np.asarray(style_code, np.float32).reshape(1, -1)
-        return self.context_runtime.run_named(feeds)[0].astype(np.float32)
+        return context_row(self.context_runtime, thumbnail, self.tiling, style_code)
 
     def infer(self, pixels: np.ndarray, context: np.ndarray | None) -> Future:
-        """Queue an HxWx3 uint8 region; the future gives its 3x(padded H)x(padded W) output."""
-        chw = pad_to_multiple(rgb8_to_chw(pixels), self.tiling.size_multiple)
-        return self.batcher.submit(chw, context)
+        """Queue an HxWx3 uint8 region; the future gives its 3x(padded H)x(padded W) float32 output in
+        [-1, 1], or fails with NonFiniteOutput when the model gave NaN or infinity for it (which also
+        marks this version unhealthy)."""
+        checked: Future = Future()
+        self.batcher.submit(model_input(pixels, self.tiling), context).add_done_callback(
+            lambda done: self._check_finite(done, checked, pixels.shape))
+        return checked
+
+    @property
+    def health_problem(self) -> str:
+        """Why this version should not serve although it loaded ("" while healthy)."""
+        return self._health_problem
+
+    def _check_finite(self, done: Future, checked: Future, shape: tuple) -> None:
+        if not checked.set_running_or_notify_cancel():
+            return
+        error = done.exception()
+        if error is None and not np.isfinite(done.result()).all():
+            error = NonFiniteOutput(f"style {self.style} version {self.version} gave NaN or infinite values for a "
+                                    f"{shape[1]}x{shape[0]} tile; the version is marked unhealthy")
+            self._mark_unhealthy(f"it gave NaN or infinite values for a served {shape[1]}x{shape[0]} tile")
+        if error is None:
+            checked.set_result(done.result())
+        else:
+            checked.set_exception(error)
+
+    def _mark_unhealthy(self, reason: str) -> None:
+        with self._lock:
+            first = not self._health_problem
+            self._health_problem = self._health_problem or reason
+        self.nonfinite_tiles += 1
+        if self._on_nonfinite is not None:
+            self._on_nonfinite(self, first)
 
     def acquire(self) -> LoadedVersion:
         with self._lock:
@@ -125,20 +152,23 @@ def load_version(version_dir: Path, settings: LoadSettings) -> LoadedVersion:
     """Validate one version folder and return it ready to serve, or raise VersionRejected."""
     try:
         manifest = read_manifest(version_dir)
+    except RegistryError as exc:
+        raise VersionRejected(str(exc), "manifest") from None
+    try:
         verify_checksums(version_dir, manifest)
     except RegistryError as exc:
-        raise VersionRejected(str(exc)) from None
+        raise VersionRejected(str(exc), "checksum") from None
     onnx = _open(version_dir / manifest.onnx.file, settings.threads)
     context_model = None
     if manifest.context_onnx is not None:
         context_model = _open(version_dir / manifest.context_onnx.file, 1, output=CONTEXT_OUTPUT)
-        _check_context_io(context_model, conditioned=is_conditioned(manifest))
-    _check_generator_io(onnx, with_context=context_model is not None)
-    reference = _probe(onnx, context_model, manifest)
+        check_context_io(context_model, conditioned=is_conditioned(manifest))
+    check_generator_io(onnx, with_context=context_model is not None)
+    reference = probe(onnx, context_model, manifest)
     conditioner = _conditioner(version_dir, manifest) if is_conditioned(manifest) else None
     runtime = _fastest_runtime(version_dir, manifest, onnx, settings)
     if runtime is not onnx:
-        _check_against(runtime, reference, context_model, manifest)
+        check_against(runtime, reference, context_model, manifest)
     preview = (version_dir / manifest.preview.file).read_bytes() if manifest.preview else b""
     loaded = LoadedVersion(version_dir.parent.name, manifest, runtime, context_model, settings, preview)
     loaded.conditioner = conditioner
@@ -150,14 +180,14 @@ def _conditioner(version_dir: Path, manifest: Manifest):
     try:
         return conditioner_for(version_dir, manifest, lambda path, output: _open(path, 1, output=output))
     except ConditioningRejected as exc:
-        raise VersionRejected(str(exc)) from None
+        raise VersionRejected(str(exc), "conditioning") from None
 
 
 def _open(path: Path, threads: int, output: str = OUTPUT_NAME) -> OnnxRuntime:
     try:
         return OnnxRuntime(path, threads=threads, output=output)
     except EngineError as exc:
-        raise VersionRejected(str(exc)) from None
+        raise VersionRejected(str(exc), "unloadable") from None
 
 
 def _fastest_runtime(version_dir: Path, manifest: Manifest, onnx: OnnxRuntime, settings: LoadSettings) -> Runtime:
@@ -169,52 +199,3 @@ def _fastest_runtime(version_dir: Path, manifest: Manifest, onnx: OnnxRuntime, s
         return runtime
     runtime.finalize()
     return onnx
-
-
-def _check_generator_io(model: OnnxRuntime, with_context: bool) -> None:
-    problem = generator_io_problem(model.inputs(), model.outputs(), with_context)
-    if problem:
-        raise VersionRejected(problem)
-
-
-def _check_context_io(model: OnnxRuntime, conditioned: bool = False) -> None:
-    problem = context_io_problem(model.inputs(), model.outputs(), conditioned)
-    if problem:
-        raise VersionRejected(problem)
-
-
-def _probe_tile(manifest: Manifest) -> np.ndarray:
-    tiling = manifest.tiling
-    edge = -(-(PROBE_CORE + 2 * tiling.halo) // tiling.size_multiple) * tiling.size_multiple
-    return np.random.default_rng(0).uniform(-1, 1, size=(1, 3, edge, edge)).astype(np.float32)
-
-
-def _check_against(runtime: Runtime, reference: np.ndarray, context_model: OnnxRuntime | None,
-                   manifest: Manifest) -> None:
-    """A faster engine (TensorRT) serves only if its probe output is finite and close to ONNX Runtime's."""
-    output = _probe(runtime, context_model, manifest)
-    difference = float(np.abs(output - reference).max())
-    if difference > ENGINE_TOLERANCE:
-        raise VersionRejected(f"{runtime.name} differs from ONNX Runtime by {difference:.3f} on the probe tile")
-
-
-def _probe(model: Runtime, context_model: OnnxRuntime | None, manifest: Manifest) -> np.ndarray:
-    """Run a random tile with its halo, demand finite output of the input's shape, and return it."""
-    tile = _probe_tile(manifest)
-    edge = tile.shape[-1]
-    try:
-        context = None
-        if context_model is not None:
-            context = context_model.run_named(context_feeds(manifest, tile)).astype(np.float32)
-            if context.ndim != 2 or context.shape[0] != 1 or not np.isfinite(context).all():
-                raise VersionRejected(f"context model gave {context.shape} or non-finite values; expected [1, K]")
-        output = model.execute(tile, context)
-    except VersionRejected:
-        raise
-    except Exception as exc:  # ORT reports shape and type errors with its own exception classes
-        raise VersionRejected(f"probe tile {edge}x{edge} failed: {exc}") from None
-    if output.shape != tile.shape:
-        raise VersionRejected(f"probe tile of shape {tile.shape} gave output of shape {output.shape}")
-    if not np.isfinite(output).all():
-        raise VersionRejected("probe tile gave non-finite output (NaN or infinity)")
-    return output

@@ -76,11 +76,17 @@ class StartError(Exception):
 def start(config: ServerConfig, metrics: ServerMetrics) -> _Running:
     """Bind config.host:config.port, load the registry, then start serving; raises StartError."""
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    def on_nonfinite(model, first: bool) -> None:
+        metrics.nonfinite_tiles.labels(model.style, str(model.version)).inc()
+        if first:
+            store.version_unhealthy(model)
+
     settings = LoadSettings(threads=config.threads,
                             batching=config.batching,
                             observe_batch=lambda style, n: metrics.batch_size.labels(style).observe(n),
                             tile_gauges=lambda style: TileGauges(metrics.tiles_queued.labels(style),
-                                                                 metrics.tiles_in_flight.labels(style)))
+                                                                 metrics.tiles_in_flight.labels(style)),
+                            on_nonfinite=on_nonfinite)
     store = ModelStore(config.registry, lambda path: load_version(path, settings),
                        on_change=lambda s: _report(s, health_servicer, metrics))
     slots = ImageCallSlots(config.max_streams, config.max_streams_per_peer)
@@ -143,17 +149,20 @@ def _bind(server: grpc.Server, config: ServerConfig) -> int:
 
 
 def _report(store: ModelStore, health_servicer, metrics: ServerMetrics) -> None:
-    """Publish per-style health and the loaded-versions gauge after every registry scan."""
+    """Publish per-style health and the loaded- and rejected-versions gauges after every registry scan,
+    and when a version turns unhealthy."""
     serving = health_pb2.HealthCheckResponse.SERVING
     not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
-    rows = []
+    rows, rejected = [], []
     for state in store.styles():
         current = state.serving
-        health_servicer.set(style_health_name(state.meta.id), serving if current else not_serving)
+        health_servicer.set(style_health_name(state.meta.id), serving if state.healthy else not_serving)
         rows += [(state.meta.id, v, m.runtime.name, m is current) for v, m in state.versions.items()]
+        rejected += [(state.meta.id, reason) for reason, _ in state.problems()]
     health_servicer.set("", serving)
     health_servicer.set(STYLE_SERVICE, serving)
     metrics.set_loaded(rows)
+    metrics.set_rejected(rejected)
 
 
 def serve(config: ServerConfig) -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from inference_server.model_store import StyleState
 from inference_server.model_version import LoadedVersion
+from inference_server.style_state import StyleState
 from tessera.tiling import MAX_TILE_EDGE, MAX_TILE_PIXELS, MAX_TILE_SIZE, halo_for
 from tessera.v1 import style_transfer_pb2 as pb
 
@@ -32,7 +32,7 @@ def style_info(state: StyleState, default_tile_size: int, include_preview: bool 
         credits=state.meta.credits,
         license=state.meta.license,
         available_versions=sorted(state.versions),
-        status=pb.STYLE_STATUS_SERVING if serving else pb.STYLE_STATUS_UNAVAILABLE,
+        status=pb.STYLE_STATUS_SERVING if state.healthy else pb.STYLE_STATUS_UNAVAILABLE,
         status_message=state.status_message(),
         pinned=state.meta.pinned_version is not None,
     )

@@ -81,7 +81,7 @@ def test_damaged_files_are_rejected_with_their_reason(tmp_path, damage, reason):
     bad = write_tiny_version(root, STYLE, tmp_path)
     damage(root / STYLE / str(bad))
     state = _store(root).styles()[0]
-    assert reason in state.rejected[bad]
+    assert reason in state.rejected[bad].message
     assert list(state.versions) == [1] and state.serving.version == 1
     assert f"version {bad} was rejected" in state.status_message()
 
@@ -90,14 +90,14 @@ def test_damaged_files_are_rejected_with_their_reason(tmp_path, damage, reason):
     ({"input_name": "img"}, "model inputs are ['img']; expected ['image']"),
     ({"output_name": "out"}, "expected 'stylized'"),
     ({"channels": 4}, "expected float32 [N, 3, H, W]"),
-    ({"nan": True}, "non-finite output"),
+    ({"nan": True}, "gave non-finite output (NaN or infinity)"),
 ])
 def test_models_breaking_the_io_convention_are_rejected(tmp_path, graph_options, reason):
     root = tmp_path / "registry"
     good = _add(root, tmp_path)
     bad = _add(root, tmp_path, **graph_options)
     state = _store(root).styles()[0]
-    assert reason in state.rejected[bad]
+    assert reason in state.rejected[bad].message
     assert state.serving.version == good
 
 
@@ -107,7 +107,7 @@ def test_unloadable_model_file_is_rejected(tmp_path):
     junk.write_bytes(b"this is not a protobuf")
     version = write_version(root, STYLE, {"model.onnx": junk}, tiny_manifest())
     state = _store(root).styles()[0]
-    assert "ONNX Runtime cannot load model.onnx" in state.rejected[version]
+    assert "ONNX Runtime cannot load model.onnx" in state.rejected[version].message
     with pytest.raises(StyleUnavailable, match="no valid version"):
         _store(root)._acquire(STYLE, 0)
 
@@ -168,7 +168,7 @@ def test_a_rejected_version_is_retried_once_its_folder_is_fixed(tmp_path):
     good_bytes = model.read_bytes()
     model.write_bytes(b"half a copy")
     store = _store(root)
-    assert "checksum mismatch" in store.styles()[0].rejected[bad]
+    assert "checksum mismatch" in store.styles()[0].rejected[bad].message
     store.refresh()
     assert bad in store.styles()[0].rejected  # unchanged folder: not loaded again
     model.write_bytes(good_bytes)

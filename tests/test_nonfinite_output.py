@@ -1,0 +1,118 @@
+"""Models that give NaN on some inputs only: rejected at load when a probe finds it, and otherwise
+caught on the served tile, which fails its call, counts in the metrics and marks the version unhealthy."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+import grpc
+import numpy as np
+import pytest
+from PIL import Image
+
+from inference_server.model_version import LoadSettings, VersionRejected, load_version
+from inference_server.runtime.onnx_runtime import OnnxRuntime
+from tessera.admin_client import AdminClient
+from tessera.client import TesseraClient, TesseraError
+from tests.support import faulty_models
+from tests.support.metrics import counter_total
+from scripts.local_stack import ROOT, server_process
+from tests.support.tiny_model import write_tiny_version
+
+STYLE = "fragile"
+TOKEN = "nonfinite-test"
+UNPROBED_LEVEL = 37  # a flat grey no load probe uses
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.mark.parametrize(("build", "probe"), [
+    (faulty_models.per_tile_normalisation, "flat 0"),
+    (faulty_models.nan_at_white, "flat 255"),
+])
+def test_models_finite_on_noise_but_not_on_flat_or_extreme_tiles_are_rejected_at_load(tmp_path, build, probe):
+    model = build(tmp_path / "model.onnx")
+    noise = np.random.default_rng(0).uniform(-0.99, 0.99, (1, 3, 96, 96)).astype(np.float32)
+    assert np.isfinite(OnnxRuntime(model, threads=1).execute(noise)).all()  # the old single probe passed it
+    number = faulty_models.add_version(tmp_path / "registry", STYLE, model)
+    with pytest.raises(VersionRejected) as rejected:
+        load_version(tmp_path / "registry" / STYLE / str(number), LoadSettings(threads=1))
+    assert rejected.value.kind == "probe"
+    assert f"probe tile '{probe}'" in str(rejected.value) and "non-finite output" in str(rejected.value)
+
+
+def _flat_image(level: int, width: int = 40, height: int = 24) -> np.ndarray:
+    return np.full((height, width, 3), level, np.uint8)
+
+
+def _photo(width: int = 40, height: int = 24) -> np.ndarray:
+    return np.random.default_rng(5).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def registry_with_good_then_fragile(tmp_path):
+    root = tmp_path / "registry"
+    write_tiny_version(root, STYLE, tmp_path)
+    faulty_models.add_version(root, STYLE, faulty_models.nan_on_flat_value(tmp_path / "fragile.onnx", UNPROBED_LEVEL))
+    return root
+
+
+@pytest.mark.parametrize("call", ["StylizeTiles", "Stylize"])
+def test_a_nonfinite_tile_fails_its_call_and_the_style_falls_back_to_a_healthy_version(
+        registry_with_good_then_fragile, call):
+    with server_process(registry_with_good_then_fragile, metrics_port=0, admin_token=TOKEN, poll_interval=60) \
+            as (_, address, log), TesseraClient(address, timeout=30) as client:
+        assert client.list_styles()[0].serving_version == 2
+        assert client.stylize(_photo(), STYLE).version == 2  # finite on photos: it serves them
+        with pytest.raises(TesseraError) as failed:
+            if call == "StylizeTiles":
+                client.stylize(_flat_image(UNPROBED_LEVEL), STYLE)
+            else:
+                client.stylize_encoded(_png(_flat_image(UNPROBED_LEVEL)), STYLE)
+        assert failed.value.code == grpc.StatusCode.INTERNAL
+        assert f"style {STYLE} version 2 gave NaN or infinite values" in failed.value.message
+        assert counter_total(log, "tessera_nonfinite_tiles_total", style=STYLE, version="2") >= 1
+        assert counter_total(log, "tessera_rejected_versions", style=STYLE, reason="nonfinite_output") == 1
+        style = client.list_styles()[0]
+        assert (style.serving_version, style.status) == (1, "SERVING")
+        assert "version 2 is unhealthy: it gave NaN or infinite values" in style.status_message
+        assert "serving version 1 instead" in style.status_message
+        assert client.check_health(f"style/{STYLE}")
+        assert client.stylize(_flat_image(UNPROBED_LEVEL), STYLE).version == 1
+        with AdminClient(address, TOKEN, timeout=10) as admin:
+            styles, _ = admin.status()
+        assert "version 2 is unhealthy" in styles[0].status_message
+
+
+def test_with_no_healthy_version_left_health_and_status_say_so(tmp_path):
+    root = tmp_path / "registry"
+    faulty_models.add_version(root, STYLE, faulty_models.nan_on_flat_value(tmp_path / "fragile.onnx", UNPROBED_LEVEL))
+    with server_process(root, poll_interval=60) as (_, address, _), TesseraClient(address, timeout=30) as client:
+        assert client.check_health(f"style/{STYLE}")
+        with pytest.raises(TesseraError, match="NaN or infinite values"):
+            client.stylize(_flat_image(UNPROBED_LEVEL, 17, 9), STYLE)
+        assert not client.check_health(f"style/{STYLE}")
+        style = client.list_styles()[0]
+        assert style.status == "UNAVAILABLE"
+        assert "no healthy version to fall back to" in style.status_message
+
+
+def test_the_cli_exits_with_the_servers_message_on_a_nonfinite_tile(tmp_path):
+    root = tmp_path / "registry"
+    faulty_models.add_version(root, STYLE, faulty_models.nan_on_flat_value(tmp_path / "fragile.onnx", UNPROBED_LEVEL))
+    source = tmp_path / "flat.png"
+    source.write_bytes(_png(_flat_image(UNPROBED_LEVEL)))
+    with server_process(root, poll_interval=60) as (_, address, _):
+        done = subprocess.run([sys.executable, "-m", "tessera.cli", "stylize", str(source), "-o",
+                               str(tmp_path / "out.png"), "--style", STYLE, "--server", address, "--timeout", "30"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "NaN or infinite values" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out.png").exists()
