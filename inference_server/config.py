@@ -44,6 +44,8 @@ class ServerConfig:
     admin_token_file: Path | None = setting(None, "file holding the admin token (read once at start)")
     tls_cert: Path | None = setting(None, "PEM certificate chain; with --tls-key the server speaks TLS only")
     tls_key: Path | None = setting(None, "PEM private key of --tls-cert")
+    warmup_runs: int = setting(5, "most runs of the default tile that warm a new version before it serves (it "
+                                  "stops once two runs agree within 10%); 0 serves cold", minimum=0)
 
     def __post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):

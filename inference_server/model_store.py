@@ -155,9 +155,12 @@ class ModelStore:
                 rejected[number] = outcome
             else:
                 loaded[number] = outcome
+        state = StyleState(meta=meta, versions=loaded, rejected=rejected, problem=problem, signatures=signatures,
+                           changed_on_disk=changed)
+        if state.serving is not None:
+            state.serving.warm_up()  # before it takes traffic; older versions stay cold until they serve
         with self._lock:
-            self._styles[style_id] = StyleState(meta=meta, versions=loaded, rejected=rejected, problem=problem,
-                                                signatures=signatures, changed_on_disk=changed)
+            self._styles[style_id] = state
         for model in removed:
             log.info("retiring %s version %d (removed from the registry)", style_id, model.version)
             model.retire()

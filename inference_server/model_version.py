@@ -2,12 +2,14 @@
 
 `load_version` checks everything DESIGN.md §1 asks (manifest, checksums, loadability, the I/O
 convention, finite output on the probe tiles of probe_tiles.py) and raises VersionRejected with a
-reason a person can act on. Once serving, every tile's output is checked for NaN and infinity too:
-such a tile fails with NonFiniteOutput and marks its version unhealthy.
+reason a person can act on. The store warms a version (`LoadedVersion.warm_up`) before it
+serves. Once serving, every tile's output is checked for NaN and infinity too: such a tile fails with
+NonFiniteOutput and marks its version unhealthy.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -29,9 +31,12 @@ from inference_server.version_checks import (
     model_input,
     probe,
 )
+from inference_server.warm_up import WarmUp, warm_up
 from tessera.registry import CONTEXT_OUTPUT, OUTPUT_NAME, Manifest, RegistryError, read_manifest, verify_checksums
 
 __all__ = ["LoadSettings", "LoadedVersion", "NonFiniteOutput", "VersionRejected", "load_version"]
+
+log = logging.getLogger(__name__)
 
 
 class NonFiniteOutput(EngineError):
@@ -48,6 +53,7 @@ class LoadSettings:
     tile_gauges: Callable[[str], TileGauges] | None = None
     # Told (version, first time) for every served tile with non-finite output, from the batcher's thread.
     on_nonfinite: Callable[[LoadedVersion, bool], None] | None = None
+    warm_up: WarmUp = WarmUp()
 
 
 class LoadedVersion:
@@ -74,6 +80,8 @@ class LoadedVersion:
         self._health_problem = ""
         self.nonfinite_tiles = 0
         self._on_nonfinite = settings.on_nonfinite
+        self._warm_settings = settings.warm_up
+        self._warmed = False
 
     @property
     def tiling(self):
@@ -122,6 +130,27 @@ class LoadedVersion:
         self.nonfinite_tiles += 1
         if self._on_nonfinite is not None:
             self._on_nonfinite(self, first)
+
+    def warm_up(self) -> None:
+        """Run the typical tile until its timing settles (warm_up.py), the first time only; the store
+        calls it before the version takes traffic. A failure here only costs speed."""
+        with self._lock:
+            if self._warmed:
+                return
+            self._warmed = True
+
+        def run_tile(tile: np.ndarray) -> np.ndarray:
+            context = None if self.context_runtime is None else self.compute_context(tile)[None]
+            return self.runtime.execute(model_input(tile, self.tiling)[None], context)
+
+        try:
+            times = warm_up(run_tile, self.tiling.halo, self.tiling.size_multiple, self._warm_settings)
+        except Exception as exc:  # the probes passed, so serving can still work: say so and go on cold
+            log.warning("%s version %d: warming up failed, serving cold: %s", self.style, self.version, exc)
+            return
+        if times:
+            log.info("%s version %d warmed up: %s ms", self.style, self.version,
+                     ", ".join(f"{t * 1000:.0f}" for t in times))
 
     def acquire(self) -> LoadedVersion:
         with self._lock:

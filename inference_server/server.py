@@ -19,6 +19,7 @@ from inference_server.metrics import ServerMetrics
 from inference_server.model_store import ModelStore
 from inference_server.model_version import LoadSettings, load_version
 from inference_server.servicer import ServicerSettings, StyleTransferServicer
+from inference_server.warm_up import WarmUp
 from tessera.client import MAX_MESSAGE_BYTES
 from tessera.settings import describe
 from tessera.v1 import admin_pb2, style_transfer_pb2
@@ -86,7 +87,8 @@ def start(config: ServerConfig, metrics: ServerMetrics) -> _Running:
                             observe_batch=lambda style, n: metrics.batch_size.labels(style).observe(n),
                             tile_gauges=lambda style: TileGauges(metrics.tiles_queued.labels(style),
                                                                  metrics.tiles_in_flight.labels(style)),
-                            on_nonfinite=on_nonfinite)
+                                                        on_nonfinite=on_nonfinite,
+                            warm_up=WarmUp(max_runs=config.warmup_runs, tile_size=config.default_tile_size))
     store = ModelStore(config.registry, lambda path: load_version(path, settings),
                        on_change=lambda s: _report(s, health_servicer, metrics))
     slots = ImageCallSlots(config.max_streams, config.max_streams_per_peer)

@@ -1,0 +1,77 @@
+"""A version swapped in while the server runs is warmed first: its first result takes no longer than
+1.2x the steady state, timed by the server's own request-latency histogram."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+import pytest
+
+from inference_server.warm_up import WarmUp, warm_up
+from scripts.local_stack import server_process
+from tessera.client import TesseraClient
+from tests.support.metrics import counter_total
+from tests.support.tiny_model import TINY_HALO, write_tiny_version
+
+STYLE = "swapped"
+TILE = 512  # the server's default tile; the test image is one such tile with its halo
+EDGE = TILE + 2 * TINY_HALO
+STEADY_CALLS = 4
+SWAPS = 3
+pytestmark = pytest.mark.timeout(240)
+
+
+def test_warm_up_stops_once_two_runs_agree_and_never_exceeds_its_bounds():
+    durations = iter([0.30, 0.25, 0.10, 0.105, 0.1, 0.1])
+    shapes = []
+
+    def run(tile):
+        shapes.append(tile.shape)
+        time.sleep(next(durations))
+
+    times = warm_up(run, halo=16, size_multiple=4, settings=WarmUp(max_runs=6, tile_size=64))
+    assert len(times) == 4 and shapes == [(96, 96, 3)] * 4
+    assert len(warm_up(lambda tile: None, 16, 4, WarmUp(max_runs=2, tile_size=64))) == 2
+    assert warm_up(lambda tile: None, 16, 4, WarmUp(max_runs=0)) == []
+
+
+def _timed_call(client: TesseraClient, log, image: np.ndarray) -> tuple[float, int]:
+    """(seconds the server spent on one StylizeTiles call, by its histogram; version that served)."""
+    labels = {"method": "StylizeTiles", "style": STYLE}
+    before = counter_total(log, "tessera_request_latency_seconds_sum", **labels)
+    count = counter_total(log, "tessera_request_latency_seconds_count", **labels)
+    version = client.stylize(image, STYLE, tile_size=EDGE).version
+    deadline = time.monotonic() + 10  # the histogram is observed as the call ends, just after the client sees it
+    while counter_total(log, "tessera_request_latency_seconds_count", **labels) == count:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    return counter_total(log, "tessera_request_latency_seconds_sum", **labels) - before, version
+
+
+def test_the_first_result_after_a_swap_is_within_1_2x_of_steady_state(tmp_path):
+    """Medians over several swaps, so that one noisy call on a shared machine decides nothing."""
+    root = tmp_path / "registry"
+    write_tiny_version(root, STYLE, tmp_path)
+    image = np.random.default_rng(0).integers(0, 256, (EDGE, EDGE, 3), dtype=np.uint8)
+    firsts, steady = [], []
+    with server_process(root, metrics_port=0, poll_interval=0.2, default_tile_size=TILE) as (_, address, log), \
+            TesseraClient(address, timeout=60) as client:
+        for _ in range(STEADY_CALLS):
+            _timed_call(client, log, image)  # the process itself warms up (imports, gRPC, numpy)
+        for version in range(2, 2 + SWAPS):
+            write_tiny_version(root, STYLE, tmp_path, seed=version)
+            deadline = time.monotonic() + 60
+            while client.list_styles()[0].serving_version != version:
+                assert time.monotonic() < deadline, f"version {version} was not loaded"
+                time.sleep(0.05)
+            seconds, served = _timed_call(client, log, image)
+            assert served == version
+            firsts.append(seconds)
+            steady += [_timed_call(client, log, image)[0] for _ in range(STEADY_CALLS)]
+        warmed = [line for line in log.read_text().splitlines() if "warmed up" in line]
+    assert len(warmed) == 1 + SWAPS, warmed
+    first, typical = statistics.median(firsts), statistics.median(steady)
+    assert first <= 1.2 * typical, f"first results after swaps took {[round(f * 1000) for f in firsts]} ms, " \
+                                   f"steady state {typical * 1000:.0f} ms (median); {warmed[-1]}"
