@@ -12,8 +12,6 @@ freed heap pages otherwise; other C libraries are left alone).
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
 import threading
 from collections.abc import Iterator
@@ -22,6 +20,7 @@ from contextlib import contextmanager
 from flask import Flask, current_app
 
 from bff.config import GatewayConfig
+from tessera.heap import release_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -63,24 +62,6 @@ class PixelBudget:
                 self._changed.notify_all()
             if idle:
                 release_freed_memory()
-
-
-def release_freed_memory() -> None:
-    """Returns the C heap's free pages to the OS (glibc malloc_trim); does nothing elsewhere."""
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
-
-
-def _glibc():
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-    except OSError:
-        return None
-    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
-
-
-_LIBC = _glibc()
 
 
 def init_app(app: Flask, config: GatewayConfig) -> None:

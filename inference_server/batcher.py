@@ -55,11 +55,13 @@ class Batcher:
     """Owns one runtime's queue and the single thread that feeds it."""
 
     def __init__(self, runtime: Runtime, settings: BatchSettings, name: str,
-                 on_batch: Callable[[int], None] | None = None, gauges: TileGauges | None = None) -> None:
+                 on_batch: Callable[[int], None] | None = None, gauges: TileGauges | None = None,
+                 on_idle: Callable[[], None] | None = None) -> None:
         self._runtime = runtime
         self._settings = settings
         self._on_batch = on_batch
         self._gauges = gauges or TileGauges()
+        self._on_idle = on_idle  # called from the batcher's thread whenever its queue runs empty
         self._queue: queue.Queue = queue.Queue()
         self._thread = threading.Thread(target=self._loop, name=f"batcher-{name}", daemon=True)
         self._thread.start()
@@ -86,6 +88,9 @@ class Batcher:
             items, stopping = self._collect(first)
             for group in _group_by_shape(items):
                 self._run(group)
+            del items, group  # drop the last batch's arrays before on_idle looks at the heap
+            if self._on_idle is not None and self._queue.empty():
+                self._on_idle()
 
     def _collect(self, first: _Item) -> tuple[list[_Item], bool]:
         items = [first]

@@ -32,6 +32,7 @@ from inference_server.version_checks import (
     probe,
 )
 from inference_server.warm_up import WarmUp, warm_up
+from tessera.heap import release_freed_memory
 from tessera.registry import CONTEXT_OUTPUT, OUTPUT_NAME, Manifest, RegistryError, read_manifest, verify_checksums
 
 __all__ = ["LoadSettings", "LoadedVersion", "NonFiniteOutput", "VersionRejected", "load_version"]
@@ -71,9 +72,11 @@ class LoadedVersion:
         # Set for style-conditioned versions (inference_server.conditioning): codes from presets and images.
         self.conditioner = None
         observe = settings.observe_batch
+        # Freed tile buffers go back to the OS once the queue runs dry (docs/serving.md, "Memory").
         self.batcher = Batcher(runtime, settings.batching, f"{style}-v{self.version}",
                                on_batch=None if observe is None else lambda n: observe(style, n),
-                               gauges=None if settings.tile_gauges is None else settings.tile_gauges(style))
+                               gauges=None if settings.tile_gauges is None else settings.tile_gauges(style),
+                               on_idle=release_freed_memory)
         self._leases = 0
         self._retired = False
         self._lock = threading.Lock()

@@ -21,6 +21,7 @@ from inference_server.model_version import LoadSettings, load_version
 from inference_server.servicer import ServicerSettings, StyleTransferServicer
 from inference_server.warm_up import WarmUp
 from tessera.client import MAX_MESSAGE_BYTES
+from tessera.heap import bound_heap
 from tessera.settings import describe
 from tessera.v1 import admin_pb2, style_transfer_pb2
 from tessera.v1 import admin_pb2_grpc as apb_grpc
@@ -76,7 +77,9 @@ class StartError(Exception):
 
 def start(config: ServerConfig, metrics: ServerMetrics) -> _Running:
     """Bind config.host:config.port, load the registry, then start serving; raises StartError."""
+    bound_heap()  # before the runtimes' threads start: docs/serving.md, "Memory"
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
+
     def on_nonfinite(model, first: bool) -> None:
         metrics.nonfinite_tiles.labels(model.style, str(model.version)).inc()
         if first:
@@ -87,7 +90,7 @@ def start(config: ServerConfig, metrics: ServerMetrics) -> _Running:
                             observe_batch=lambda style, n: metrics.batch_size.labels(style).observe(n),
                             tile_gauges=lambda style: TileGauges(metrics.tiles_queued.labels(style),
                                                                  metrics.tiles_in_flight.labels(style)),
-                                                        on_nonfinite=on_nonfinite,
+                            on_nonfinite=on_nonfinite,
                             warm_up=WarmUp(max_runs=config.warmup_runs, tile_size=config.default_tile_size))
     store = ModelStore(config.registry, lambda path: load_version(path, settings),
                        on_change=lambda s: _report(s, health_servicer, metrics))

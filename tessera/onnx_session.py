@@ -23,6 +23,10 @@ def session_options(threads: int = 0) -> ort.SessionOptions:
       benchmark whose baseline spins and whose server does not compares unlike things.
     - One inter-op thread: the generators are a chain of convolutions, with nothing to run in parallel.
     - Full graph optimisation (fusions, constant folding); warnings and errors only in the log.
+    - No CPU memory arena and no memory patterns: an arena per session keeps its peak for good, so
+      a server that had run five styles on 1024 px tiles held 4.2 GB (docs/serving.md, "Memory");
+      without them a run's buffers go back to the allocator when it ends. Memory patterns only pay
+      for fixed shapes, and tiles come in many.
     """
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
@@ -30,6 +34,8 @@ def session_options(threads: int = 0) -> ort.SessionOptions:
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.enable_cpu_mem_arena = False
+    options.enable_mem_pattern = False
     return options
 
 
