@@ -9,10 +9,10 @@ import time
 import numpy as np
 import pytest
 
+from scripts.local_stack import server_process
 from tessera.admin_client import AdminClient
 from tessera.client import TesseraClient
 from tests.support.metrics import counter_total
-from scripts.local_stack import server_process
 from tests.support.tiny_model import write_tiny_version
 
 STYLE = "watched"

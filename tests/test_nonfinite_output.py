@@ -14,11 +14,11 @@ from PIL import Image
 
 from inference_server.model_version import LoadSettings, VersionRejected, load_version
 from inference_server.runtime.onnx_runtime import OnnxRuntime
+from scripts.local_stack import ROOT, server_process
 from tessera.admin_client import AdminClient
 from tessera.client import TesseraClient, TesseraError
 from tests.support import faulty_models
 from tests.support.metrics import counter_total
-from scripts.local_stack import ROOT, server_process
 from tests.support.tiny_model import write_tiny_version
 
 STYLE = "fragile"
