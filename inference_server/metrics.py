@@ -30,8 +30,8 @@ class ServerMetrics:
                                        "infinity (each failed its call and marked its version unhealthy).",
                                        ["style", "version"], registry=self.registry)
         self.rejected = Gauge("tessera_rejected_versions", "Versions on disk that do not serve, or serve only from "
-                              "memory, by reason (manifest, checksum, unloadable, io, probe, conditioning, engine_mismatch, "
-                              "unexpected, changed_on_disk, nonfinite_output).", ["style", "reason"],
+                              "memory, by reason (manifest, checksum, unloadable, io, probe, conditioning, "
+                              "engine_mismatch, unexpected, changed_on_disk, nonfinite_output).", ["style", "reason"],
                               registry=self.registry)
         self.loaded = Gauge("tessera_loaded_version", "1 for each loaded style version; serving says "
                             "whether it serves new streams.", ["style", "version", "runtime", "serving"],

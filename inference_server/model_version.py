@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from inference_server.batcher import Batcher, BatchSettings, TileGauges
-from inference_server.conditioned_version import ConditioningRejected, conditioner_for, is_conditioned
+from inference_server.conditioned_version import ConditioningRejected, conditioner_for, is_conditioned, probe_code
 from inference_server.runtime import EngineError, Runtime, select_runtime
 from inference_server.runtime.onnx_runtime import OnnxRuntime
 from inference_server.version_checks import (
@@ -142,8 +142,10 @@ class LoadedVersion:
                 return
             self._warmed = True
 
+        code = probe_code(self.manifest)[0] if is_conditioned(self.manifest) else None
+
         def run_tile(tile: np.ndarray) -> np.ndarray:
-            context = None if self.context_runtime is None else self.compute_context(tile)[None]
+            context = None if self.context_runtime is None else self.compute_context(tile, code)[None]
             return self.runtime.execute(model_input(tile, self.tiling)[None], context)
 
         try:
