@@ -31,7 +31,7 @@ class WarmUp:
     max_runs: int = 5
     tile_size: int = DEFAULT_TILE_SIZE
     settle: float = 0.1
-    budget_seconds: float = 10.0
+    budget_seconds: float = 5.0
 
 
 def warm_up(run_tile: Callable[[np.ndarray], object], halo: int, size_multiple: int, settings: WarmUp) -> list[float]:
