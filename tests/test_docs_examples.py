@@ -27,6 +27,8 @@ DOCUMENTED_URL = "http://127.0.0.1:8080"
 def documented_commands() -> list[str]:
     """Every line of a fenced block in docs/gateway.md that starts with `curl`, its comment removed."""
     blocks = re.findall(r"```\n(.*?)```", (ROOT / "docs" / "gateway.md").read_text(), re.S)
+    # A command continued with a trailing backslash is one command, as the shell reads it.
+    blocks = [re.sub(r"\\\n\s*", "", block) for block in blocks]
     lines = [line for block in blocks for line in block.splitlines() if line.startswith("curl ")]
     return [line.split("  #")[0].strip() for line in lines]
 
@@ -74,6 +76,7 @@ def test_every_curl_example_in_the_gateway_docs_runs(gateway_url, tmp_path):
     photo(tmp_path / "big.jpg", 640, 480)
     photo(tmp_path / "a.jpg", 200, 150)
     photo(tmp_path / "b.jpg", 150, 200)
+    photo(tmp_path / "painting.jpg", 256, 256)
     ids: dict[str, str] = {}  # "jobs" or "batches" -> the id the last create command answered with
     for command in documented_commands():
         command = command.replace(DOCUMENTED_URL, gateway_url)
