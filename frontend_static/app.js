@@ -128,13 +128,48 @@ function pickPreset(presetId) {
   else showLook();
 }
 
-/** @param {File | null} file the person's painting, or null to go back to the presets */
-function pickPainting(file) {
+/**
+ * Uses the person's painting as the style, after the same checks a photo gets (format, bytes, and
+ * whether the browser can decode it), so a painting the gateway would refuse is never sent.
+ * @param {File | null} file the person's painting, or null to go back to the presets
+ */
+async function pickPainting(file) {
+  const url = file ? URL.createObjectURL(file) : null;
+  const problem = file ? await paintingProblem(file, url) : null;
+  if (problem) {
+    forget(url);
+    view.showFileError(`Your painting: ${problem}`);
+    return;
+  }
+  view.clearError();
   forget(state.look.paintingUrl);
   state.look.painting = file;
-  state.look.paintingUrl = file ? URL.createObjectURL(file) : null;
+  state.look.paintingUrl = url;
   showLook();
   if (file) view.announce(`Your painting ${file.name || ""} is the style now.`);
+}
+
+/**
+ * Why a painting cannot be used, or null. Its pixels are not held to the photo's limit: the server
+ * reads a style image at the encoder's small size.
+ * @param {File} file
+ * @param {string} url its object URL
+ * @returns {Promise<string | null>}
+ */
+async function paintingProblem(file, url) {
+  if (state.limits) {
+    const head = new Uint8Array(await file.slice(0, SNIFF_BYTES).arrayBuffer());
+    const problem = fileProblem(file.size, head, state.limits);
+    if (problem) return problem;
+  }
+  const probe = new Image();
+  probe.src = url;
+  try {
+    await probe.decode();
+  } catch {
+    return "That file cannot be read as an image: it may be damaged or cut short.";
+  }
+  return null;
 }
 
 /** Shows the painting that will be used beside the photo. */

@@ -26,9 +26,9 @@ from pathlib import Path
 
 from PIL import Image
 
+from scripts.local_stack import ROOT, running_server, stop_process
 from tests.bff.live import multipart, post_form
 from tests.support import TINY_STYLE
-from tests.support.server import ROOT, running_server, stop_process
 from tests.support.tiny_model import write_tiny_version
 
 JOB_TTL_S = 5

@@ -100,3 +100,20 @@ def test_the_painting_controls_work_with_the_keyboard(ppage):
     switch.focus()
     page.keyboard.press("Space")
     expect(switch).to_be_checked()
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"plain text", "Your painting: That file is not a PNG, JPEG or WebP image."),
+    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "Your painting: That file cannot be read as an image"),
+])
+def test_a_painting_that_is_not_an_image_is_refused_when_chosen(ppage, tmp_path, content, message):
+    uploads: list[str] = []
+    ppage.on("request", lambda request: uploads.append(request.url) if request.method == "POST" else None)
+    ppage.goto("/")
+    expect(ppage.get_by_role("img", name="Style: Ribbons")).to_be_visible()
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(content)
+    ppage.locator("#painting-input").set_input_files(bad)
+    expect(ppage.get_by_role("alert")).to_contain_text(message)
+    expect(ppage.get_by_role("img", name="Style: Ribbons")).to_be_visible()  # the preset stays the style
+    assert uploads == []
