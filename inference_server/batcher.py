@@ -24,7 +24,9 @@ _STOP = object()
 
 @dataclass(frozen=True)
 class BatchSettings:
-    max_batch_size: int = setting(4, "tiles of one shape per runtime call", minimum=1)
+    # 1 on the CPU: in `make bench` (docs/serving.md, 2026-11-30) batching up to 4 tiles gave no more
+    # throughput at 1, 4 or 16 clients and a higher p99; raise it for GPU runtimes.
+    max_batch_size: int = setting(1, "tiles of one shape per runtime call", minimum=1)
     max_queue_delay_ms: float = setting(2.0, "how long a tile waits for company, in milliseconds", minimum=0)
 
 
