@@ -84,13 +84,25 @@ async function photosProblem(files, url) {
     }
   }
   const probe = new Image();
+  const problem = await decodeProblem(probe, url);
+  if (problem) return problem;
+  return state.limits ? pixelProblem(probe.naturalWidth, probe.naturalHeight, state.limits) : null;
+}
+
+/**
+ * Why the browser cannot decode the image at `url` into `probe`, or null once it has.
+ * @param {HTMLImageElement} probe
+ * @param {string} url
+ * @returns {Promise<string | null>}
+ */
+async function decodeProblem(probe, url) {
   probe.src = url;
   try {
     await probe.decode();
   } catch {
     return "That file cannot be read as an image: it may be damaged or cut short.";
   }
-  return state.limits ? pixelProblem(probe.naturalWidth, probe.naturalHeight, state.limits) : null;
+  return null;
 }
 
 /** Forgets the chosen photos and the result (after a refused file, so "Restyle" cannot send a stale one). */
@@ -162,14 +174,7 @@ async function paintingProblem(file, url) {
     const problem = fileProblem(file.size, head, state.limits);
     if (problem) return problem;
   }
-  const probe = new Image();
-  probe.src = url;
-  try {
-    await probe.decode();
-  } catch {
-    return "That file cannot be read as an image: it may be damaged or cut short.";
-  }
-  return null;
+  return decodeProblem(new Image(), url);
 }
 
 /** Shows the painting that will be used beside the photo. */
