@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import torch
-from onnx import TensorProto, helper
 
+from bench.ceiling import matmul_gflops
 from tessera.onnx_session import open_session
 from trainer.networks import count_gflops, define_G
 from trainer.onnx_export import export_generator
@@ -30,11 +30,7 @@ CASES = [("tile 256 + halo", 1, 256, True), ("tile 256 + halo", 4, 256, True), (
 
 
 def _session(path: Path) -> ort.InferenceSession:
-    return _session_from_bytes(path.read_bytes())
-
-
-def _session_from_bytes(model: bytes) -> ort.InferenceSession:
-    return open_session(model, THREADS)
+    return open_session(path, THREADS)
 
 
 def _mp_per_s(session: ort.InferenceSession, batch: int, side: int, core: int) -> float:
@@ -47,27 +43,6 @@ def _mp_per_s(session: ort.InferenceSession, batch: int, side: int, core: int) -
         session.run(None, feeds)
         runs += 1
     return runs * batch * core * core / (time.perf_counter() - started) / 1e6
-
-
-def matmul_gflops(seconds: float = 2.0, n: int = 1024) -> float:
-    """The fp32 matmul rate of ONNX Runtime right now, with the same threads and settings as the model.
-
-    That is the ceiling convolutions chase; measured through the same runtime so that thread
-    settings and the machine's current load affect both figures alike.
-    """
-    graph = helper.make_graph(
-        [helper.make_node("MatMul", ["a", "b"], ["c"])], "matmul",
-        [helper.make_tensor_value_info(name, TensorProto.FLOAT, [n, n]) for name in ("a", "b")],
-        [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    session = _session_from_bytes(model.SerializeToString())
-    feeds = {"a": np.random.rand(n, n).astype(np.float32), "b": np.random.rand(n, n).astype(np.float32)}
-    session.run(None, feeds)
-    started, count = time.perf_counter(), 0
-    while time.perf_counter() - started < seconds:
-        session.run(None, feeds)
-        count += 1
-    return 2 * n**3 * count / (time.perf_counter() - started) / 1e9
 
 
 def run() -> list[dict]:
@@ -86,7 +61,7 @@ def run() -> list[dict]:
             session = _session(path)
             for what, batch, core, tiled in CASES:
                 side = core + 2 * HALOS[upsample] if tiled else core
-                ceiling = matmul_gflops()
+                ceiling = matmul_gflops(THREADS)
                 mp = _mp_per_s(session, batch, side, core)
                 achieved = mp * 1e6 * (side / core) ** 2 * gflops / 256**2
                 rows.append({"model": f"compact ({upsample})", "input": f"{what} ({side}px in)", "batch": batch,
