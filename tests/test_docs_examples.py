@@ -16,9 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bff import close_app
-from scripts.local_stack import running_server
-from tests.bff.live import make_app, serving
+from tests.browser.conftest import stack
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTED_URL = "http://127.0.0.1:8080"
@@ -41,13 +39,8 @@ def photo(path: Path, width: int, height: int) -> None:
 
 @pytest.fixture(scope="module")
 def gateway_url():
-    with running_server(ROOT / "model_registry") as address:
-        app = make_app(servers=(address,))
-        try:
-            with serving(app) as url:
-                yield url
-        finally:
-            close_app(app)
+    with stack(ROOT / "model_registry") as url:
+        yield url
 
 
 def test_the_docs_show_examples_for_the_shipped_styles():

@@ -17,9 +17,10 @@ from PIL import Image
 
 from scripts.local_stack import running_server
 from tests.bff.live import multipart
+from tests.bff.live import post_form as post
 from tests.bff.pictures import encoded
 from tests.support import TINY_STYLE
-from tests.support.gateway import follow_events, gateway_process, get, post, worker_process
+from tests.support.gateway import follow_events, gateway_process, get, worker_process
 from tests.support.images import assert_same_up_to_rounding
 from tests.support.redis_server import running_redis
 from tests.support.tiny_model import TinyGenerator, whole_image_reference

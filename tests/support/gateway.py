@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from scripts.local_stack import stop_process
+from scripts.local_stack import _flags, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,18 +53,6 @@ def _started(args: list[str], log_path: Path, ready: str, timeout: float = 60.0)
         stop_process(process)
 
 
-def _flags(flags: dict[str, object]) -> list[str]:
-    return [item for key, value in flags.items() for item in (f"--{key.replace('_', '-')}", str(value))]
-
-
-def post(url: str, body: bytes, content_type: str, timeout: float = 30) -> tuple[int, dict]:
-    """POSTs a body; returns (HTTP status, JSON answer), error statuses included."""
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": content_type})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:
-            return resp.status, json.load(resp)
-    except urllib.error.HTTPError as err:
-        return err.code, json.load(err)
 
 
 def get(url: str, timeout: float = 30) -> tuple[int, bytes]:
