@@ -95,27 +95,30 @@ def test_abandoned_unary_calls_stop_within_a_tile_and_control_calls_always_answe
             calls += [stub.Stylize.future(request, timeout=0.3) for _ in range(9)]
             time.sleep(0.5)
         codes = {call.exception().code() for call in calls}
-        stopped_after = _wait_for_no_image_calls(log, limit=180.0)
+        stopped_after = _wait_for(log, ("tessera_image_calls",), limit=180.0)
         probe.stop()
+        # The runtime finishes the tile it has started (a 1024 px tile takes about 1.7 s here), then idles.
+        idle_after = _wait_for(log, ("tessera_tiles_queued", "tessera_tiles_in_flight"), limit=10.0)
         tiles, cpu_then = counter_total(log, "tessera_batch_size_sum"), _cpu_seconds(process.pid)
         time.sleep(2.0)
         cpu_idle = _cpu_seconds(process.pid) - cpu_then
         ended = counter_total(log, "tessera_requests_total", method="Stylize", code="DEADLINE_EXCEEDED")
     assert codes <= {grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
     assert probe.failures == [] and probe.answers > 10
-    # Finishing the calls would run 66 tiles each (about 7 CPU-seconds); a call queues at most 8 tiles
+    # Finishing the calls would run 17 tiles of 1024 px each (about 20 CPU-seconds); a call queues at most 8
     # before it sees that it has ended (decoding its image, about 0.7 CPU-s here, cannot be cut short).
     assert tiles <= 27 * 8, f"{tiles} tiles ran for calls whose callers had gone"
     assert stopped_after < 180
-    assert cpu_idle < 0.5  # nothing left running once the handlers have returned
+    assert idle_after < 10, "the runtime still had tiles 10 s after every handler had returned"
+    assert cpu_idle < 0.5  # nothing left running once the handlers and the tile in the runtime are done
     assert ended >= 4  # the calls that got a slot count under their real code
 
 
-def _wait_for_no_image_calls(log: Path, limit: float) -> float:
-    """Seconds until no image call's handler runs any more (the server's tessera_image_calls gauge)."""
+def _wait_for(log: Path, gauges: tuple[str, ...], limit: float) -> float:
+    """Seconds until every one of the server's `gauges` reads 0 (at most `limit`)."""
     started = time.monotonic()
     while time.monotonic() - started < limit:
-        if counter_total(log, "tessera_image_calls") == 0:
+        if all(counter_total(log, gauge) == 0 for gauge in gauges):
             return time.monotonic() - started
         time.sleep(0.2)
     return limit
