@@ -12,7 +12,7 @@ from inference_server.probe_tiles import probe_set
 from inference_server.runtime import Runtime
 from inference_server.runtime.onnx_runtime import OnnxRuntime
 from tessera.imageio import make_thumbnail
-from tessera.pixels import MIN_EDGE, pad_to_multiple, rgb8_to_chw
+from tessera.pixels import pad_to_multiple, repeat_to_min_edge, rgb8_to_chw
 from tessera.registry import (
     STYLE_CODE_INPUT,
     THUMBNAIL_INPUT,
@@ -43,9 +43,12 @@ def model_input(pixels: np.ndarray, tiling: Tiling) -> np.ndarray:
 def context_row(context_model: OnnxRuntime, thumbnail: np.ndarray, tiling: Tiling,
                 style_code: np.ndarray | None = None) -> np.ndarray:
     """The [K] float32 context of an image from its HxWx3 uint8 thumbnail (shrunk to
-    tiling.thumbnail_size) and, for a style-conditioned version, its style code [D]."""
-    small = make_thumbnail(thumbnail, tiling.thumbnail_size)
-    feeds = {THUMBNAIL_INPUT: rgb8_to_chw(small)[None]}  # statistics want the thumbnail as it is, unpadded
+    tiling.thumbnail_size) and, for a style-conditioned version, its style code [D].
+
+    Statistics want the thumbnail as it is, so it is never padded; a thumbnail under 16 px (a tiny
+    image's) has its pixels repeated instead, which keeps its statistics exactly."""
+    small = repeat_to_min_edge(make_thumbnail(thumbnail, tiling.thumbnail_size))
+    feeds = {THUMBNAIL_INPUT: rgb8_to_chw(small)[None]}
     if style_code is not None:
         feeds[STYLE_CODE_INPUT] = np.asarray(style_code, np.float32).reshape(1, -1)
     return context_model.run_named(feeds)[0].astype(np.float32)
@@ -99,12 +102,8 @@ def check_against(runtime: Runtime, reference: list[np.ndarray], context_model: 
 def _probe_context(context_model: OnnxRuntime, tile: np.ndarray, manifest: Manifest, name: str) -> np.ndarray:
     # A style-conditioned context model also takes a style code: the first preset's, or a neutral one.
     code = probe_code(manifest)[0] if is_conditioned(manifest) else None
-    # Thumbnails of at least MIN_EDGE px: the shipped teacher context models reflect-pad and fail on
-    # a 1x1 thumbnail (a 1x1 image), a known gap left to their owners rather than a reason to reject.
-    short = max(0, MIN_EDGE - min(tile.shape[:2]))
-    thumbnail = np.pad(tile, ((0, short), (0, short), (0, 0)), mode="symmetric") if short else tile
     try:
-        row = context_row(context_model, thumbnail, manifest.tiling, code)
+        row = context_row(context_model, tile, manifest.tiling, code)
     except Exception as exc:
         raise VersionRejected(f"context model failed on probe tile '{name}': {exc}", "probe") from None
     if row.ndim != 1 or not np.isfinite(row).all():

@@ -132,6 +132,18 @@ def test_unary_stylize_takes_a_style_image(client, reference):
     assert mime == "image/png" and psnr(decode_image(data), expected) >= 50.0
 
 
+@pytest.mark.parametrize("width, height", [(1, 1), (3, 2), (1, 17), (40, 1)])
+def test_tiny_images_and_a_one_pixel_painting_are_restyled(client, reference, width, height):
+    # The context model reflect-pads inside: a 1x1 thumbnail once failed every call with INTERNAL.
+    image = photo(width, height)
+    one_pixel = encode_image(np.full((1, 1, 3), (200, 60, 30), np.uint8), "png")
+    streamed = client.stylize(image, PAINTING_STYLE, style_sources=[StyleSource(image=one_pixel)]).image
+    data, _ = client.stylize_encoded(encode_image(image, "png"), PAINTING_STYLE)
+    assert streamed.shape == image.shape == decode_image(data).shape
+    expected = reference.stylize(image, reference.code([decode_image(one_pixel)]))
+    assert psnr(streamed, expected) >= 50.0
+
+
 def test_a_broken_new_version_is_rejected_and_pinning_and_rollback_work(server, painting_registry, client):
     style_dir = painting_registry / PAINTING_STYLE
     broken = style_dir / "2"

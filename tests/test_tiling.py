@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from tessera.canvas import Canvas
+from tessera.pixels import repeat_to_min_edge
 from tessera.tiling import Rect, core_error, feather_weights, padded_rect, plan_tiles, tile_size_for
 
 SIZES = [(1, 1), (1, 7), (7, 1), (2, 3), (13, 17), (31, 97), (64, 64), (100, 37), (257, 129), (1000, 999)]
@@ -84,3 +85,12 @@ def test_feather_weights_are_one_over_the_core_and_fall_off_in_the_halo():
     weights = feather_weights(padded, core)
     assert np.all(weights[5:15, 5:15] == 1.0)
     assert weights[0, 0] < weights[2, 2] < 1.0
+
+
+@pytest.mark.parametrize("height, width", [(1, 1), (3, 2), (1, 17), (40, 1), (16, 16)])
+def test_repeating_a_tiny_thumbnail_keeps_its_statistics(height, width):
+    pixels = np.random.default_rng(height * width).integers(0, 256, (height, width, 3), np.uint8)
+    bigger = repeat_to_min_edge(pixels)
+    assert min(bigger.shape[:2]) >= 16 and bigger.shape[2] == 3
+    assert np.allclose(bigger.mean(axis=(0, 1)), pixels.mean(axis=(0, 1)))
+    assert np.allclose(bigger.std(axis=(0, 1)), pixels.std(axis=(0, 1)))

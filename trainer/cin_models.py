@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from tessera.pixels import rgb8_to_chw, rgb8_to_nchw
+from tessera.pixels import repeat_to_min_edge, rgb8_to_chw, rgb8_to_nchw
 from tessera.style_codes import encoder_input
 from trainer import cin_surgery
 from trainer.cin_surgery import CinGraph
@@ -114,8 +114,9 @@ class CinRunner:
         return self.encoder.run(None, {cin_surgery.STYLE_IMAGE_NAME: encoder_input(rgb8, ENCODER_SIZE)})[0][0]
 
     def context(self, thumbnail_rgb8: np.ndarray, code: np.ndarray) -> np.ndarray:
-        """[1, K + D] context of a thumbnail (HxWx3 uint8, used as it is) and a code [D]."""
-        feeds = {cin_surgery.THUMBNAIL_NAME: rgb8_to_nchw(thumbnail_rgb8),
+        """[1, K + D] context of a thumbnail (HxWx3 uint8, used as it is; under 16 px its pixels
+        are repeated, as the server does) and a code [D]."""
+        feeds = {cin_surgery.THUMBNAIL_NAME: rgb8_to_nchw(repeat_to_min_edge(thumbnail_rgb8)),
                  cin_surgery.STYLE_CODE_NAME: np.asarray(code, np.float32).reshape(1, -1)}
         return self.context_model.run(None, feeds)[0]
 
