@@ -22,7 +22,7 @@ install: $(STAMP) $(STUBS) system-deps
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[server,gateway,trainer,dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[server,gateway,video,trainer,dev]'
 	touch $@
 
 proto: $(STAMP)

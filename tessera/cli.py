@@ -84,8 +84,22 @@ def _stylize(client: TesseraClient, args: argparse.Namespace) -> int:
         raise ValueError("name a --style, or give --style-image / --preset for the any-painting style")
     if Path(args.input).is_dir():
         return _stylize_folder(client, args, style, sources)
-    _stylize_file(client, args, style, sources, Path(args.input), Path(args.output))
+    source = Path(args.input)
+    if _is_clip(source):
+        from tessera.video_cli import stylize_video_file  # needs PyAV (the video extra), only for clips
+
+        return stylize_video_file(client, args, style, sources, source, Path(args.output))
+    _stylize_file(client, args, style, sources, source, Path(args.output))
     return 0
+
+
+def _is_clip(path: Path) -> bool:
+    """Whether the file is a video clip (MP4, MOV, WebM, animated GIF or WebP), from its first bytes."""
+    with open(path, "rb") as file:
+        head = file.read(32)
+    from tessera.video_sniff import sniff_clip
+
+    return sniff_clip(head) is not None
 
 
 def _stylize_folder(client: TesseraClient, args: argparse.Namespace, style: str, sources: list[StyleSource]) -> int:
@@ -204,10 +218,12 @@ def _parser() -> argparse.ArgumentParser:
     styles = commands.add_parser("styles", parents=[common], help="list the server's styles")
     styles.set_defaults(command=_styles)
     stylize = commands.add_parser("stylize", parents=[common],
-                                  help="restyle an image file (PNG, JPEG or WebP), or every one in a folder")
-    stylize.add_argument("input", help="image to restyle, or a folder of them")
+                                  help="restyle an image file (PNG, JPEG or WebP), every one in a folder, or a "
+                                       "video clip (MP4, MOV, WebM, animated GIF or WebP)")
+    stylize.add_argument("input", help="image or clip to restyle, or a folder of images")
     stylize.add_argument("-o", "--output", required=True,
-                         help="where to write the result (.png, .jpg, .webp), or a folder for a folder")
+                         help="where to write the result (.png, .jpg, .webp; .mp4 or .webm for a clip), or a "
+                              "folder for a folder")
     stylize.add_argument("--style", help=f"style id (see `tessera styles`); default {ANY_PAINTING} with a style image")
     stylize.add_argument("--style-image", metavar="FILE", help="use this painting as the style (PNG, JPEG, WebP)")
     stylize.add_argument("--mix", action="append", metavar="FILE:WEIGHT",
@@ -218,6 +234,11 @@ def _parser() -> argparse.ArgumentParser:
     stylize.add_argument("--strength", type=_strength, default=1.0, help="0 keeps the photo, 1 is fully styled")
     stylize.add_argument("--tile", type=int, default=None, help="core tile edge in pixels (default: server's)")
     stylize.add_argument("--max-pixels", type=int, default=200_000_000, help="refuse larger inputs")
+    stylize.add_argument("--statistics", choices=("shot", "frame"), default="shot",
+                         help="clips: share the model's image-wide statistics per shot (steady) or compute them "
+                              "per frame")
+    stylize.add_argument("--frames-in-flight", type=int, default=3, help="clips: frames restyled at once")
+    stylize.add_argument("--max-seconds", type=float, default=60.0, help="clips: refuse longer ones")
     stylize.set_defaults(command=_stylize)
     operator = argparse.ArgumentParser(add_help=False, parents=[common])
     add_flags(operator, AdminAuth)

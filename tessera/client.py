@@ -112,11 +112,15 @@ class TesseraClient:
         timeout: float | None = None,
         style_sources: Sequence[StyleSource] = (),
         keep_colors: bool = False,
+        context: np.ndarray | None = None,
     ) -> StylizeResult:
         """Restyle an HxWx3 uint8 RGB image of any size and return an image of the same size.
 
         `style_sources` pick and mix the look of a style-conditioned style (presets, style images);
         `keep_colors` keeps the photo's colours (any style).
+        `context` (HxWx3 uint8, any size) is the picture the model's image-wide statistics come from
+        (the stream's thumbnail); by default the image itself. A video passes one picture per shot,
+        so every frame of the shot gets the same statistics (tessera.video).
         `tile_size` forces square cores of that edge; by default the client plans the tile shape
         from the image, the model's halo and the number of streams (tessera/tile_plan.py).
         `progress(done, total)` is called from this thread as tiles arrive. Raises TesseraError.
@@ -124,13 +128,16 @@ class TesseraClient:
         pixels = np.ascontiguousarray(image)
         if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
             raise ValueError(f"image must be HxWx3 uint8, got {pixels.dtype} {pixels.shape}")
+        if context is not None and (context.dtype != np.uint8 or context.ndim != 3 or context.shape[2] != 3
+                                    or min(context.shape[:2]) < 1):
+            raise ValueError(f"context must be HxWx3 uint8, got {context.dtype} {context.shape}")
         if not 0.0 <= strength <= 1.0:
             raise ValueError(f"strength must be between 0 and 1, got {strength}")
         deadline = time.monotonic() + (timeout or self._timeout)
         pool = StreamPool(self._stub, pixels, style, strength, version, deadline, self._parallel_streams,
                           self._known_tiling(style, version, deadline),
                           lambda: self._known_tiling(style, version, deadline, refresh=True),
-                          style_sources=tuple(style_sources), keep_colors=keep_colors)
+                          style_sources=tuple(style_sources), keep_colors=keep_colors, context=context)
         try:
             result, pinned, tiling = pool.run(tile_size, progress)
         except grpc.RpcError as error:

@@ -93,15 +93,16 @@ class StreamPool:
     image's size. `tiling` is what the client knows of the style (from ListStyles or an earlier
     stream), or None; it decides whether the header carries a thumbnail, and at what size.
     `refresh_tiling` asks the server for the style's facts again when a stream without a thumbnail
-    is refused.
+    is refused. `context` is the picture the thumbnail is made from (default: the image).
     """
 
     def __init__(self, stub, pixels: np.ndarray, style: str, strength: float, version: int,
                  deadline: float, parallel_streams: int, tiling: TilingFacts | None = None,
                  refresh_tiling: Callable[[], TilingFacts | None] | None = None, window: int = WINDOW,
-                 style_sources: tuple = (), keep_colors: bool = False) -> None:
+                 style_sources: tuple = (), keep_colors: bool = False, context: np.ndarray | None = None) -> None:
         self._stub = stub
         self._pixels = pixels
+        self._context = pixels if context is None else np.ascontiguousarray(context)
         self._deadline = deadline
         self._parallel = parallel_streams
         self._window = max(1, window)
@@ -147,7 +148,7 @@ class StreamPool:
         return choose_tile_shape(width, height, facts.tile_limits(), streams=self._parallel)
 
     def _add_thumbnail(self, longest: int) -> None:
-        thumb = make_thumbnail(self._pixels, longest)
+        thumb = make_thumbnail(self._context, longest)
         self._header.thumbnail.CopyFrom(pb.RawImage(width=thumb.shape[1], height=thumb.shape[0], rgb=thumb.tobytes()))
 
     def _open(self) -> _Stream:

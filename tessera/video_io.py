@@ -1,0 +1,292 @@
+"""Read and write video clips with PyAV (FFmpeg's libraries, carried in its wheel): the one place that
+knows containers, codecs and timestamps. Frames come out and go in as HxWx3 uint8 RGB arrays.
+
+Inputs: MP4, MOV, WebM (and Matroska), animated GIF through FFmpeg, animated WebP through Pillow
+(FFmpeg's WebP decoder reads still images only). Outputs: MP4 with H.264 (libx264, yuv420p) or WebM
+with VP9, at the source's frame size and timestamps, the audio track's packets copied unchanged.
+
+Every limit is checked from the container's header in `open_clip`, before a frame is decoded, and
+again while decoding (a header may lie): `ClipTooLargeError` (HTTP 413) for duration, frame size and
+total pixels, `ClipFormatError` (HTTP 400) for everything else.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av
+import numpy as np
+from PIL import Image, ImageSequence, WebPImagePlugin
+
+from tessera.video_sniff import INPUT_LABELS, sniff_clip
+
+# Output containers: the video encoder, its options, and the audio codecs the container can hold as
+# they are (the audio is never re-encoded, so other audio means another output container).
+OUTPUTS = {
+    "mp4": {"codec": "libx264", "mime": "video/mp4", "options": {"crf": "18", "preset": "veryfast"},
+            "audio": {"aac", "mp3", "opus", "flac", "alac", "ac3", "eac3"}},
+    "webm": {"codec": "libvpx-vp9", "mime": "video/webm",
+             "options": {"crf": "30", "b": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1"},
+             "audio": {"opus", "vorbis"}},
+}
+_LABEL = {"mp4": "MP4", "webm": "WebM"}
+_AV_ERRORS = (av.error.FFmpegError, ValueError, OSError)
+
+
+class ClipFormatError(ValueError):
+    """The bytes are not a clip Tessera can read or write as asked; the message says why (HTTP 400)."""
+
+
+class ClipTooLargeError(ClipFormatError):
+    """The clip is longer, larger or has more pixels than allowed (HTTP 413)."""
+
+
+@dataclass(frozen=True)
+class ClipLimits:
+    """What a clip may hold: seconds, pixels per frame and pixels over all frames."""
+
+    max_seconds: float = 60.0
+    max_frame_pixels: int = 3840 * 2160
+    max_total_pixels: int = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class ClipInfo:
+    """What the header says. `fps` is the average frame rate; `frames` the count the header states or,
+    failing that, duration x fps rounded up; `audio_codec` is '' when there is no audio track."""
+
+    container: str  # 'mp4', 'mov', 'webm', 'gif' or 'webp'
+    width: int
+    height: int
+    fps: Fraction
+    frames: int
+    seconds: float
+    audio_codec: str = ""
+
+    @property
+    def total_pixels(self) -> int:
+        return self.frames * self.width * self.height
+
+    def default_output(self) -> str:
+        """WebM for WebM sources and odd frame sizes (H.264 in yuv420p needs even sides), MP4 otherwise."""
+        odd = self.width % 2 or self.height % 2
+        return "webm" if self.container == "webm" or odd else "mp4"
+
+
+def check_output(info: ClipInfo, output: str) -> None:
+    """Raise ClipFormatError when `output` ('mp4' or 'webm') cannot hold this clip as it is."""
+    if output not in OUTPUTS:
+        raise ClipFormatError(f"a clip can be written as {' or '.join(OUTPUTS)}, not {output!r}")
+    if output == "mp4" and (info.width % 2 or info.height % 2):
+        raise ClipFormatError(f"the clip is {info.width}×{info.height}: H.264 in MP4 needs even sides; "
+                              "choose WebM")
+    if info.audio_codec and info.audio_codec not in OUTPUTS[output]["audio"]:
+        fits = [name for name, spec in OUTPUTS.items() if info.audio_codec in spec["audio"]]
+        advice = f"choose {_LABEL[fits[0]]}" if fits else "remove the audio track first"
+        raise ClipFormatError(f"the clip's audio is {info.audio_codec}, which {_LABEL[output]} cannot hold "
+                              f"unchanged; {advice}")
+
+
+def check_limits(info: ClipInfo, limits: ClipLimits) -> None:
+    """Raise ClipTooLargeError naming the first limit the header breaks."""
+    if info.width * info.height > limits.max_frame_pixels:
+        raise ClipTooLargeError(f"the clip's frames are {info.width}×{info.height} "
+                                f"({info.width * info.height / 1e6:.1f} megapixels); the limit is "
+                                f"{limits.max_frame_pixels / 1e6:g} megapixels per frame")
+    if info.seconds > limits.max_seconds:
+        raise ClipTooLargeError(f"the clip lasts {info.seconds:.1f} s; the limit is {limits.max_seconds:g} s")
+    if info.total_pixels > limits.max_total_pixels:
+        raise ClipTooLargeError(f"the clip has {info.frames} frames of {info.width}×{info.height} "
+                                f"({info.total_pixels / 1e6:,.0f} megapixels in all); the limit is "
+                                f"{limits.max_total_pixels / 1e6:,.0f} megapixels")
+
+
+class Clip:
+    """An opened input clip (header read, nothing decoded). `items()` yields the clip in file order as
+    ('video', rgb HxWx3 uint8, pts) and ('audio', av.Packet, None); `pts` counts `time_base` units."""
+
+    def __init__(self, data: bytes, info: ClipInfo, limits: ClipLimits, container=None, image=None) -> None:
+        self.data, self.info, self.limits = data, info, limits
+        self._container, self._image = container, image
+        self.time_base = (container.streams.video[0].time_base if container is not None else Fraction(1, 1000))
+        self.audio_stream = container.streams.audio[0] if container is not None and info.audio_codec else None
+
+    def items(self) -> Iterator[tuple[str, object, int | None]]:
+        guard = _Guard(self.info, self.limits)
+        if self._image is not None:
+            yield from self._webp_items(guard)
+            return
+        video = self._container.streams.video[0]
+        streams = [video] + ([self.audio_stream] if self.audio_stream is not None else [])
+        try:
+            for packet in self._container.demux(*streams):
+                if packet.stream is self.audio_stream:
+                    if packet.dts is not None:
+                        yield "audio", packet, None
+                    continue
+                for frame in packet.decode():
+                    guard.count(frame.pts, self.time_base)
+                    yield "video", frame.to_ndarray(format="rgb24"), frame.pts
+        except _AV_ERRORS as exc:
+            raise ClipFormatError(f"the {self.info.container.upper()} clip is damaged and cannot be decoded "
+                                  f"({_reason(exc)})") from None
+
+    def _webp_items(self, guard: _Guard) -> Iterator[tuple[str, object, int | None]]:
+        pts = 0
+        try:
+            for frame in ImageSequence.Iterator(self._image):
+                guard.count(pts, self.time_base)
+                yield "video", np.asarray(frame.convert("RGB"), dtype=np.uint8), pts
+                pts += max(1, int(frame.info.get("duration", 100)))
+        except (OSError, ValueError, EOFError) as exc:
+            raise ClipFormatError(f"the animated WebP is damaged and cannot be decoded ({exc})") from None
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+        if self._image is not None:
+            self._image.close()
+
+
+class _Guard:
+    """Counts decoded frames against the limits, in case the header understated them."""
+
+    def __init__(self, info: ClipInfo, limits: ClipLimits) -> None:
+        self._info, self._limits = info, limits
+        self._max_frames = limits.max_total_pixels // max(1, info.width * info.height)
+        self._frames = 0
+
+    def count(self, pts: int | None, time_base: Fraction) -> None:
+        self._frames += 1
+        seconds = float(pts * time_base) if pts is not None else 0.0
+        if self._frames > self._max_frames or seconds > self._limits.max_seconds + 1.0:
+            raise ClipTooLargeError(f"the clip holds more than its header declared ({self._frames} frames, "
+                                    f"{seconds:.1f} s so far); the limits are {self._limits.max_seconds:g} s and "
+                                    f"{self._limits.max_total_pixels / 1e6:,.0f} megapixels")
+
+
+def open_clip(data: bytes, limits: ClipLimits = ClipLimits()) -> Clip:
+    """Open a clip from its bytes and check it against `limits` from the header alone.
+
+    Raises ClipFormatError (not a clip Tessera reads, damaged header, no video track, no stated
+    duration) or ClipTooLargeError.
+    """
+    kind = sniff_clip(data)
+    if kind is None:
+        raise ClipFormatError(f"the file is not a {INPUT_LABELS} clip")
+    if kind == "webp":
+        image = _open_webp(data)
+        info = _webp_info(image)
+        clip = Clip(data, info, limits, image=image)
+    else:
+        container = _open_av(data, kind)
+        try:
+            info = _av_info(container, kind)
+        except ClipFormatError:
+            container.close()
+            raise
+        clip = Clip(data, info, limits, container=container)
+    try:
+        check_limits(info, limits)
+    except ClipTooLargeError:
+        clip.close()
+        raise
+    return clip
+
+
+def _open_av(data: bytes, kind: str):
+    try:
+        return av.open(io.BytesIO(data), "r")
+    except _AV_ERRORS as exc:
+        raise ClipFormatError(f"the file looks like a {kind.upper()} clip but its header cannot be read "
+                              f"({_reason(exc)})") from None
+
+
+def _av_info(container, kind: str) -> ClipInfo:
+    if not container.streams.video:
+        raise ClipFormatError("the file has no video track")
+    video = container.streams.video[0]
+    width, height = video.codec_context.width, video.codec_context.height
+    if width < 1 or height < 1:
+        raise ClipFormatError("the clip's header states no frame size")
+    if video.duration is not None and video.time_base:
+        seconds = float(video.duration * video.time_base)
+    elif container.duration is not None:
+        seconds = container.duration / av.time_base
+    else:
+        raise ClipFormatError("the clip's header states no duration, so its size cannot be checked before decoding")
+    fps = video.average_rate or video.guessed_rate
+    if not fps or fps <= 0:
+        raise ClipFormatError("the clip's header states no frame rate")
+    frames = video.frames or math.ceil(seconds * fps)
+    audio = container.streams.audio[0].codec_context.name if container.streams.audio else ""
+    return ClipInfo(kind, width, height, Fraction(fps), int(frames), seconds, audio)
+
+
+def _open_webp(data: bytes) -> Image.Image:
+    try:
+        image = WebPImagePlugin.WebPImageFile(io.BytesIO(data))
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ClipFormatError(f"the file looks like an animated WebP but its header cannot be read ({exc})") from None
+    return image
+
+
+def _webp_info(image: Image.Image) -> ClipInfo:
+    frames = getattr(image, "n_frames", 1)
+    # libwebp's demuxer knows every frame's duration without decoding; Pillow exposes the first one.
+    duration_ms = max(1, int(image.info.get("duration", 100)))
+    seconds = frames * duration_ms / 1000
+    width, height = image.size
+    return ClipInfo("webp", width, height, Fraction(1000, duration_ms), frames, seconds)
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    return text.split(":", 1)[-1].strip(" '") if "Errno" in text else text
+
+
+class ClipWriter:
+    """Writes RGB frames at their source timestamps and copies audio packets, into `output` ('mp4' or
+    'webm'); `close()` flushes and returns the file's bytes."""
+
+    def __init__(self, output: str, info: ClipInfo, time_base: Fraction, audio_stream=None) -> None:
+        check_output(info, output)
+        spec = OUTPUTS[output]
+        self._buffer = io.BytesIO()
+        self._container = av.open(self._buffer, "w", format=output)
+        self._video = self._container.add_stream(spec["codec"], rate=info.fps, options=dict(spec["options"]))
+        self._video.width, self._video.height, self._video.pix_fmt = info.width, info.height, "yuv420p"
+        self._video.codec_context.time_base = time_base
+        self._video.time_base = time_base
+        self._audio = self._container.add_stream_from_template(audio_stream) if audio_stream is not None else None
+        self._last_pts: int | None = None
+
+    def write_frame(self, rgb: np.ndarray, pts: int | None) -> None:
+        """One frame; `pts` in the source's time base (None: one past the last)."""
+        if pts is None or (self._last_pts is not None and pts <= self._last_pts):
+            pts = 0 if self._last_pts is None else self._last_pts + 1
+        self._last_pts = pts
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        frame.pts, frame.time_base = pts, self._video.codec_context.time_base
+        self._container.mux(self._video.encode(frame))
+
+    def write_audio(self, packet) -> None:
+        """One packet of the source's audio track, unchanged."""
+        if self._audio is not None:
+            packet.stream = self._audio
+            self._container.mux(packet)
+
+    def close(self) -> bytes:
+        self._container.mux(self._video.encode(None))
+        self._container.close()
+        return self._buffer.getvalue()
+
+    def abort(self) -> None:
+        try:
+            self._container.close()
+        except _AV_ERRORS:
+            pass
