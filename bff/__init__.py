@@ -9,6 +9,7 @@ from bff import (
     api_batches,
     api_jobs,
     api_limits,
+    api_photos,
     api_styles,
     api_stylize,
     backend,
@@ -21,7 +22,9 @@ from bff import (
     metrics,
     openapi,
     pages,
+    photos,
     pixel_budget,
+    previews,
     security,
 )
 from bff.config import FORM_OVERHEAD_BYTES, GatewayConfig
@@ -47,8 +50,12 @@ def create_app(config: GatewayConfig | None = None) -> Flask:
     client_limits.init_app(app, config)
     pixel_budget.init_app(app, config)
     job_queue.init_app(app, config)
+    queue = job_queue.job_queue_of(app)
+    photos.init_app(app, config, getattr(queue, "redis", None))
+    previews.init_app(app, config)
     metrics.init_app(app, job_queue.job_counts(app))
-    for module in (api_styles, api_limits, api_stylize, api_jobs, api_batches, openapi, health, metrics, pages):
+    for module in (api_styles, api_limits, api_photos, api_stylize, api_jobs, api_batches, openapi, health,
+                   metrics, pages):
         app.register_blueprint(module.bp)
     return app
 

@@ -123,6 +123,17 @@ class GatewayConfig:
     styles_cache_s: float = setting(10.0, "seconds the style list is reused before asking the "
                                           "servers again (previews only when a version changes)",
                                     flag="--styles-cache", env="STYLES_CACHE", minimum=0)
+    # Photos uploaded once (POST /api/photos) and reused by id (bff/photos.py).
+    photo_ttl_s: float = setting(3600.0, "seconds an uploaded photo stays available (from its upload)",
+                                 flag="--photo-ttl", env="PHOTO_TTL", minimum=1)
+    max_photos_per_client: int = setting(20, "photos one client address may keep at once", minimum=1)
+    max_photo_bytes: int = setting(500 * MB, "megabytes of photos this process keeps at once (memory store)",
+                                   flag="--max-photo-mb", env="MAX_PHOTO_MB", parse=_millions, shown="500")
+    preview_size: int = setting(512, "long side in pixels of the previews of a photo", minimum=16, maximum=2048)
+    preview_cache_bytes: int = setting(128 * MB, "megabytes of thumbnails and previews kept for reuse",
+                                       flag="--preview-cache-mb", env="PREVIEW_CACHE_MB", parse=_millions,
+                                       shown="128")
+    max_preview_calls: int = setting(4, "previews restyled at the same time by this process", minimum=1)
     static_dir: Path = setting(DEFAULT_STATIC_DIR, "folder with the web page", shown="frontend_static/")
     server_ca: Path | None = setting(None, "PEM certificate(s) to trust for TLS to the inference servers "
                                            "(their --tls-cert, or the CA that signed it); unset: plain gRPC")

@@ -13,6 +13,7 @@ from bff.backend import Backend
 from bff.errors import ApiError, too_large
 from bff.form_limits import check_form
 from bff.look_form import Look, fraction, read_look
+from bff.photos import photo_store
 from tessera import formats
 
 # Characters a file name should not carry into a header or onto a disk.
@@ -34,33 +35,53 @@ class Order:
 
 
 def read_order(backend: Backend) -> Order:
-    """Validates the current request's form in order: fields (400), file type and size (415, 413,
-    422 for an unreadable header), whether the output format can hold the image (400), style (404,
-    or 503 if the servers are down). Decoding is left to the job (bff.restyle), which holds a share
-    of the process's pixel budget while it runs."""
+    """Validates the current request's form in order: fields (400), the photo (a file in `image`, or
+    `photo_id` naming a stored one: 404 when unknown or expired), its type and size (415, 413, 422 for
+    an unreadable header), whether the output format can hold the image (400), style (404, or 503 if
+    the servers are down). Decoding is left to the job (bff.restyle), which holds a share of the
+    process's pixel budget while it runs."""
     check_form(request, backend.config)
     style, strength, wanted_format = read_options()
     look = read_look(backend.config.max_upload_bytes)
-    upload = request.files.get("image")
-    if upload is None:
-        raise ApiError(400, "missing_field", "Attach a photo in the 'image' field.")
-    data = upload.read()
-    if not data:
-        raise ApiError(400, "missing_field", "The uploaded image file is empty.")
-    if len(data) > backend.config.max_upload_bytes:
-        raise too_large(backend.config.max_upload_bytes)
+    data, uploaded_name = _photo_bytes(backend.config.max_upload_bytes)
     opened = images.open_upload(data, backend.config.max_pixels, wanted_format)
     width, height = opened.size
     opened.close()
-    _check_shape(width, height, backend.config.max_aspect_ratio)
+    check_shape(width, height, backend.config.max_aspect_ratio)
     backend.serving_style(style)
     out_format = wanted_format or opened.format
     return Order(style=style, strength=strength, image=data, pixel_count=width * height, format=out_format,
-                 filename=download_name(upload.filename, style, formats.get(out_format).extension),
+                 filename=download_name(uploaded_name, style, formats.get(out_format).extension),
                  look=look)
 
 
-def _check_shape(width: int, height: int, max_ratio: int) -> None:
+def _photo_bytes(max_bytes: int) -> tuple[bytes, str | None]:
+    """The photo of the form and its file name: the `image` file, or the stored photo `photo_id` names."""
+    photo_id = request.form.get("photo_id", "").strip()
+    upload = request.files.get("image")
+    if photo_id:
+        if upload is not None:
+            raise ApiError(400, "invalid_photo", "Send either the 'image' file or a 'photo_id', not both.")
+        photo = photo_store().get(photo_id)
+        return photo.data, photo.filename
+    return read_image_field(max_bytes)
+
+
+def read_image_field(max_bytes: int) -> tuple[bytes, str | None]:
+    """The `image` file's bytes and name; ApiError 400 when missing or empty, 413 when over `max_bytes`."""
+    upload = request.files.get("image")
+    if upload is None:
+        raise ApiError(400, "missing_field", "Attach a photo in the 'image' field (or name a stored one in "
+                                             "'photo_id').")
+    data = upload.read()
+    if not data:
+        raise ApiError(400, "missing_field", "The uploaded image file is empty.")
+    if len(data) > max_bytes:
+        raise too_large(max_bytes)
+    return data, upload.filename
+
+
+def check_shape(width: int, height: int, max_ratio: int) -> None:
     """400 for an image so long and thin that its tiles would cost far more than its pixels (a
     2,000,000x1 strip took 123 tiles and 5x the time of a square of the same pixel count)."""
     if max(width, height) > max_ratio * min(width, height):

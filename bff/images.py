@@ -44,6 +44,15 @@ def decode_upload(data: bytes, max_pixels: int) -> DecodedImage:
     return DecodedImage(pixels=decode(opened), format=opened.format)
 
 
+def decode_thumbnail(data: bytes, longest: int, max_pixels: int) -> np.ndarray:
+    """The upright photo shrunk to at most `longest` px on its long side (tessera.imageio.decode_thumbnail),
+    or ApiError 415, 413 or 422."""
+    try:
+        return imageio.decode_thumbnail(data, longest, max_pixels)
+    except imageio.ImageFormatError as err:
+        raise _api_error(err) from None
+
+
 def encode(pixels: np.ndarray, fmt: str) -> bytes:
     """Encodes RGB8 pixels as png, jpeg or webp, with no metadata at all."""
     return imageio.encode_image(pixels, fmt)

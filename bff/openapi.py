@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
+from bff import openapi_photos
 from tessera import formats
 
 bp = Blueprint("openapi", __name__, url_prefix="/api")
@@ -25,7 +26,7 @@ _UPLOAD_ERRORS = {
     "400": _error("A field is missing or invalid (style, strength, format, image), the output format cannot "
                   "hold the image (too_large_for_format: WebP holds 16383 px per side, JPEG 65500), or the "
                   "inference server refused the image (its message says why)."),
-    "404": _error("No style has that id."),
+    "404": _error("No style has that id, or no stored photo has the photo_id (it may have expired)."),
     "413": _error("The upload exceeds the byte limit, or the image the pixel limit (see GET /api/limits)."),
     "415": _error("The file is not a PNG, JPEG or WebP image (judged by its content)."),
     "422": _error("The image is damaged or truncated."),
@@ -59,6 +60,11 @@ _SCHEMAS = {
             "preview_url": {"type": ["string", "null"], "description": "Preview JPEG, or null without one."},
             "kind": {"type": "string", "enum": ["fixed", "conditioned"],
                      "description": "conditioned: the look comes from presets, style images and mixes."},
+            "strength_mode": {"type": ["string", "null"], "enum": ["pixel_mix", "style_code", None],
+                              "description": "pixel_mix: strength s gives round(s * styled + (1 - s) * photo) "
+                                             "per pixel, so a page may mix a strength-1 result with the photo "
+                                             "itself; style_code: the model runs again for each strength; "
+                                             "null from older servers."},
             "accepts_style_images": {"type": "boolean",
                                      "description": "True when style_image and mix_image work with this style."},
             "presets": {"type": "array", "items": {"$ref": "#/components/schemas/Preset"},
@@ -97,10 +103,13 @@ _SCHEMAS = {
         },
     },
     "StylizeForm": {
-        "type": "object", "required": ["image", "style"],
+        "type": "object", "required": ["style"],
+        "description": "The photo is the `image` file or the stored photo `photo_id` names (exactly one).",
         "properties": {
             "image": {"type": "string", "contentMediaType": "application/octet-stream",
                       "description": "PNG, JPEG or WebP photo; EXIF orientation honoured, metadata dropped."},
+            "photo_id": {"type": "string", "description": "A photo stored with POST /api/photos, instead of "
+                                                          "`image` (404 unknown_photo when it has expired)."},
             "style": {"type": "string", "description": "A style id from GET /api/styles."},
             "strength": {"type": "number", "minimum": 0, "maximum": 1, "default": 1,
                          "description": "1 is fully styled, 0 returns the photo unchanged."},
@@ -253,8 +262,8 @@ DOCUMENT = {
     "info": {"title": "Tessera gateway API", "version": "1.0.0",
              "description": "Restyle photos with GAN generators. "
                             "Errors are JSON objects with a message for people."},
-    "paths": _PATHS,
-    "components": {"schemas": _SCHEMAS},
+    "paths": {**_PATHS, **openapi_photos.paths(_error, _json)},
+    "components": {"schemas": {**_SCHEMAS, **openapi_photos.SCHEMAS}},
 }
 
 

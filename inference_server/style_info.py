@@ -51,8 +51,10 @@ def _describe_kind(info: pb.StyleInfo, serving: LoadedVersion, include_preview: 
     conditioner = serving.conditioner
     if conditioner is None:
         info.kind = pb.STYLE_KIND_FIXED
+        info.strength_mode = pb.STRENGTH_MODE_PIXEL_MIX
         return
     info.kind = pb.STYLE_KIND_CONDITIONED
+    info.strength_mode = pb.STRENGTH_MODE_STYLE_CODE if conditioner.strength_moves_code else pb.STRENGTH_MODE_PIXEL_MIX
     info.accepts_style_images = conditioner.encoder is not None
     for preset_id in conditioner.preset_order:
         preset = conditioner.presets[preset_id]

@@ -81,6 +81,9 @@ class StyleSummary:
     kind: str = "fixed"  # "fixed" or "conditioned"
     presets: tuple[PresetFacts, ...] = ()
     accepts_style_images: bool = False
+    # What strength does: "pixel_mix" (a mix with the photo a client may do itself), "style_code" (the
+    # model runs again per strength), or "" from servers older than the field.
+    strength_mode: str = ""
 
     @classmethod
     def from_proto(cls, info: pb.StyleInfo) -> StyleSummary:
@@ -100,4 +103,6 @@ class StyleSummary:
             kind="conditioned" if info.kind == pb.STYLE_KIND_CONDITIONED else "fixed",
             presets=tuple(PresetFacts.from_proto(p) for p in info.presets),
             accepts_style_images=info.accepts_style_images,
+            strength_mode=pb.StrengthMode.Name(info.strength_mode).removeprefix("STRENGTH_MODE_").lower()
+            if info.strength_mode else "",
         )

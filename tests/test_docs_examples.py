@@ -70,13 +70,13 @@ def test_every_curl_example_in_the_gateway_docs_runs(gateway_url, tmp_path):
     photo(tmp_path / "a.jpg", 200, 150)
     photo(tmp_path / "b.jpg", 150, 200)
     photo(tmp_path / "painting.jpg", 256, 256)
-    ids: dict[str, str] = {}  # "jobs" or "batches" -> the id the last create command answered with
+    ids: dict[str, str] = {}  # "jobs", "batches" or "photos" -> the id the last create command answered with
     for command in documented_commands():
         command = command.replace(DOCUMENTED_URL, gateway_url)
-        created = re.search(r"/api/(jobs|batches)$", command)
-        used = re.search(r"/api/(jobs|batches)/<id>", command)
+        created = re.search(r"/api/(jobs|batches|photos)$", command)
+        used = re.search(r"/api/(jobs|batches|photos)/<id>", command) or re.search(r"(photo)_id=<id>", command)
         if used:
-            kind = used.group(1)
+            kind = used.group(1).removesuffix("s") + "s"
             assert kind in ids, f"{command} needs an id, but no example before it created one"
             command = command.replace("<id>", ids[kind])
             if kind == "batches" and command.endswith("/result"):

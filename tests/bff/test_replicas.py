@@ -90,6 +90,15 @@ def test_a_job_created_on_one_gateway_is_followed_and_fetched_on_another(servers
         # A client that lost its stream after some event resumes on the other replica after that event.
         resumed = follow_events(a + job["events_url"], last_event_id=events[0][0], timeout=30)
         assert [kind for _, kind, _ in resumed] == ["done"] and resumed[0][0] == events[-1][0]
+        # A photo uploaded once on one replica is previewed and restyled by id on the other.
+        status, stored = post(a + "/api/photos", *multipart({}, {"image": ("p.png", encoded(pixels, "PNG"))}))
+        assert status == 201, stored
+        status, preview = get(b + stored["url"] + f"/previews/{TINY_STYLE}")
+        assert status == 200 and Image.open(io.BytesIO(preview)).size == (300, 200)
+        status, by_id = post(b + "/api/jobs", *multipart({"style": TINY_STYLE, "photo_id": stored["id"]}, {}))
+        assert status == 202, by_id
+        assert follow_events(a + by_id["events_url"], timeout=60)[-1][1] == "done"
+        assert_same_up_to_rounding(result_image(a, by_id["result_url"]), expected(pixels))
 
 
 def test_a_job_survives_kill_9_of_the_gateway_running_it(servers, store, tmp_path):

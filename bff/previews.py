@@ -1,0 +1,139 @@
+"""Previews of one stored photo in every style: the photo's thumbnail (about `preview_size` px on its long
+side, computed once per photo and process) restyled on the inference servers, as small JPEGs.
+
+The thumbnail is most of the work for a large photo (a 12 MP JPEG is decoded at a reduced DCT scale,
+tessera.imageio.decode_thumbnail), so it is cached by photo id; concurrent requests for one photo wait
+for the one decode. Rendered previews are cached too (by photo, style, version and options), so a page
+that reloads gets them from memory. Both caches are bounded in bytes and evict the least recently used.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from flask import Flask, current_app
+from PIL import Image
+
+from bff import images
+from bff.backend import Backend, call
+from bff.config import GatewayConfig
+from bff.photos import Photo
+from tessera.style_sources import StyleSource
+
+EXTENSION = "tessera_previews"
+JPEG_QUALITY = 85
+
+
+@dataclass(frozen=True)
+class PreviewKey:
+    photo_id: str
+    style: str
+    version: int
+    preset: str  # "" for a fixed style
+    strength: float
+    scale: float
+    keep_colors: bool
+
+
+class LruBytes:
+    """A dict bounded by the summed size of its values (`size(value)` bytes each); least recently used out first."""
+
+    def __init__(self, max_bytes: int, size: Callable[[object], int]):
+        self.max_bytes = max_bytes
+        self._size = size
+        self._items: OrderedDict[object, object] = OrderedDict()
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key, value) -> None:
+        size = self._size(value)
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._held -= self._size(old)
+            self._items[key] = value
+            self._held += size
+            while self._held > self.max_bytes:
+                _, dropped = self._items.popitem(last=False)
+                self._held -= self._size(dropped)
+
+    @property
+    def held_bytes(self) -> int:
+        with self._lock:
+            return self._held
+
+
+class Previews:
+    """Thumbnails and rendered previews of stored photos, with at most `max_calls` renders at once."""
+
+    def __init__(self, config: GatewayConfig):
+        self.size = config.preview_size
+        self.max_pixels = config.max_pixels
+        self.thumbnails = LruBytes(config.preview_cache_bytes // 2, lambda a: a.nbytes)
+        self.rendered = LruBytes(config.preview_cache_bytes // 2, len)
+        self._decoding: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+        self._calls = threading.BoundedSemaphore(config.max_preview_calls)
+
+    def thumbnail(self, photo: Photo) -> np.ndarray:
+        """The photo shrunk to `size` px on its long side (HxWx3 uint8), decoded once; ApiError 422 when
+        the file is damaged past its header."""
+        cached = self.thumbnails.get(photo.id)
+        if cached is not None:
+            return cached
+        with self._lock:
+            lock = self._decoding.setdefault(photo.id, threading.Lock())
+        with lock:  # one decode per photo, however many previews ask at once
+            cached = self.thumbnails.get(photo.id)
+            if cached is None:
+                cached = images.decode_thumbnail(photo.data, self.size, self.max_pixels)
+                cached.setflags(write=False)
+                self.thumbnails.put(photo.id, cached)
+        with self._lock:
+            self._decoding.pop(photo.id, None)
+        return cached
+
+    def render(self, backend: Backend, photo: Photo, key: PreviewKey) -> bytes:
+        """The preview JPEG for `key` (from the cache when it was made before); raises ApiError."""
+        cached = self.rendered.get(key)
+        if cached is not None:
+            return cached
+        thumb = self.thumbnail(photo)
+        sources = (StyleSource(preset=key.preset),) if key.preset else ()
+        with self._calls:
+            result = call(backend.client.stylize, thumb, key.style, strength=key.strength,
+                          timeout=backend.config.stylize_timeout_s, style_sources=sources,
+                          keep_colors=key.keep_colors)
+        data = encode_jpeg(result.image)
+        self.rendered.put(key, data)
+        return data
+
+
+def encode_jpeg(pixels: np.ndarray) -> bytes:
+    """HxWx3 uint8 -> a small JPEG without metadata."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG", quality=JPEG_QUALITY)
+    return buffer.getvalue()
+
+
+def init_app(app: Flask, config: GatewayConfig) -> None:
+    app.extensions[EXTENSION] = Previews(config)
+
+
+def previews() -> Previews:
+    """The current app's Previews."""
+    return current_app.extensions[EXTENSION]

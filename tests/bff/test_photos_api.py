@@ -1,0 +1,165 @@
+"""Upload once, then previews, restyles and jobs by photo id: waitress in front of a real inference server."""
+
+from __future__ import annotations
+
+import io
+import json
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bff import close_app
+from tests.bff.live import make_app, multipart, post_form, serving
+from tests.bff.pictures import encoded, gradient, png_declaring, with_exif_orientation
+from tests.support import TINY_STYLE
+
+PHOTO = encoded(gradient(1200, 800), "JPEG", quality=92)
+
+
+@pytest.fixture(scope="module")
+def gateway(inference_server):
+    app = make_app(servers=(inference_server,), max_photos_per_client=4, preview_size=128)
+    with serving(app) as base:
+        yield base
+    close_app(app)
+
+
+def call(method: str, url: str, timeout: float = 30) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        with err:
+            return err.code, dict(err.headers), err.read()
+
+
+def upload(base: str, data: bytes = PHOTO, name: str = "holiday.jpg") -> tuple[int, dict]:
+    return post_form(f"{base}/api/photos", *multipart({}, {"image": (name, data)}))
+
+
+@pytest.fixture
+def photo(gateway):
+    status, body = upload(gateway)
+    assert status == 201, body
+    yield body
+    call("DELETE", gateway + body["url"])
+
+
+def test_upload_answers_with_an_unguessable_id_size_and_expiry(gateway, photo):
+    assert len(photo["id"]) >= 22 and (photo["width"], photo["height"]) == (1200, 800)
+    assert photo["expires_in_s"] > 3000 and photo["expires_at"].endswith("Z")
+    status, _, body = call("GET", gateway + photo["url"])
+    assert status == 200 and json.loads(body)["id"] == photo["id"]
+    status, _, body = call("GET", gateway + photo["image_url"])
+    assert status == 200 and body == PHOTO
+
+
+def test_orientation_is_applied_to_the_stored_photos_size(gateway):
+    status, body = upload(gateway, with_exif_orientation(gradient(120, 60), 6))
+    assert status == 201 and (body["width"], body["height"]) == (60, 120)
+    call("DELETE", gateway + body["url"])
+
+
+@pytest.mark.parametrize(("data", "status", "error"), [
+    (b"just text", 415, "unsupported_format"),
+    (png_declaring(20000, 20000), 413, "too_many_pixels"),
+    (b"", 400, "missing_field"),
+])
+def test_bad_uploads_are_refused_from_the_header(gateway, data, status, error):
+    got, body = upload(gateway, data)
+    assert (got, body["error"]) == (status, error) and body["message"].endswith(".")
+
+
+def test_unknown_or_deleted_photo_is_404_with_a_sentence(gateway):
+    status, body = upload(gateway)
+    assert call("DELETE", gateway + body["url"])[0] == 204
+    for path in (body["url"], body["previews_url"], body["thumbnail_url"], f"{body['url']}/previews/{TINY_STYLE}"):
+        got, _, answer = call("GET", gateway + path)
+        assert got == 404 and json.loads(answer)["error"] == "unknown_photo", path
+    got, answer = post_form(f"{gateway}/api/stylize", *multipart({"style": TINY_STYLE, "photo_id": body["id"]}, {}))
+    assert got == 404 and "upload it again" in answer["message"]
+
+
+def test_a_client_keeps_a_bounded_number_of_photos(gateway):
+    kept = []
+    try:
+        for _ in range(4):
+            status, body = upload(gateway, encoded(gradient(32, 32), "PNG"))
+            assert status == 201
+            kept.append(body)
+        status, body = upload(gateway, encoded(gradient(32, 32), "PNG"))
+        assert (status, body["error"]) == (429, "too_many_photos") and "delete one" in body["message"]
+    finally:
+        for body in kept:
+            call("DELETE", gateway + body["url"])
+
+
+def test_previews_list_every_style_and_each_preview_is_the_thumbnail_restyled(gateway, photo):
+    status, _, body = call("GET", gateway + photo["previews_url"])
+    looks = json.loads(body)["previews"]
+    assert status == 200 and [look["style"] for look in looks] == [TINY_STYLE]
+    assert looks[0]["featured"] and looks[0]["strength_mode"] == "pixel_mix"
+    status, headers, data = call("GET", gateway + looks[0]["url"])
+    assert status == 200 and headers["Content-Type"] == "image/jpeg"
+    assert headers["Cache-Control"].startswith("private, max-age=")
+    shown = Image.open(io.BytesIO(data))
+    assert shown.size == (128, 85)
+    status, _, thumb = call("GET", gateway + photo["thumbnail_url"])
+    thumb_pixels = np.asarray(Image.open(io.BytesIO(thumb)), dtype=np.float32)
+    # The tiny style is a sepia tone: the preview differs from the thumbnail, which has the same size.
+    assert thumb_pixels.shape == (85, 128, 3)
+    assert np.abs(np.asarray(shown, dtype=np.float32) - thumb_pixels).mean() > 5
+
+
+def test_previews_at_strength_zero_are_the_thumbnail(gateway, photo):
+    url = f"{gateway}{photo['url']}/previews/{TINY_STYLE}"
+    zero = np.asarray(Image.open(io.BytesIO(call("GET", url + "?strength=0")[2])), dtype=np.float32)
+    thumb = np.asarray(Image.open(io.BytesIO(call("GET", gateway + photo["thumbnail_url"])[2])), dtype=np.float32)
+    assert np.abs(zero - thumb).mean() < 2  # two JPEG encodings of the same pixels
+
+
+@pytest.mark.parametrize(("query", "status", "error"), [
+    ("?strength=2", 400, "invalid_strength"),
+    ("?preset=swirls", 400, "invalid_style"),
+])
+def test_bad_preview_options_are_refused(gateway, photo, query, status, error):
+    got, _, body = call("GET", f"{gateway}{photo['url']}/previews/{TINY_STYLE}{query}")
+    assert (got, json.loads(body)["error"]) == (status, error)
+    got, _, body = call("GET", f"{gateway}{photo['url']}/previews/no-such-style")
+    assert (got, json.loads(body)["error"]) == (404, "unknown_style")
+
+
+def test_concurrent_previews_decode_the_photo_once(gateway, photo):
+    url = f"{gateway}{photo['url']}/previews/{TINY_STYLE}"
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda s: call("GET", f"{url}?strength={s}"), ("0.25", "0.5", "0.75", "1")))
+    assert all(status == 200 for status, _, _ in answers)
+    assert len({data for _, _, data in answers}) == 4
+
+
+def test_stylize_and_jobs_take_a_photo_id_instead_of_the_file(gateway, photo):
+    fields = {"style": TINY_STYLE, "photo_id": photo["id"], "format": "png"}
+    request = urllib.request.Request(f"{gateway}/api/stylize", *_form(fields))
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        by_id = resp.read()
+        assert "holiday-" + TINY_STYLE in resp.headers["Content-Disposition"]
+    files = {"image": ("holiday.jpg", PHOTO)}
+    body, content_type = multipart({"style": TINY_STYLE, "format": "png"}, files)
+    request = urllib.request.Request(f"{gateway}/api/stylize", data=body, headers={"Content-Type": content_type})
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        assert resp.read() == by_id
+    status, job = post_form(f"{gateway}/api/jobs", *multipart(fields, {}))
+    assert status == 202, job
+    both = multipart({"style": TINY_STYLE, "photo_id": photo["id"]}, files)
+    status, answer = post_form(f"{gateway}/api/jobs", *both)
+    assert (status, answer["error"]) == (400, "invalid_photo")
+
+
+def _form(fields: dict) -> tuple[bytes, dict]:
+    body, content_type = multipart(fields, {})
+    return body, {"Content-Type": content_type}
