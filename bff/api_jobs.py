@@ -12,6 +12,7 @@ from bff import metrics
 from bff.backend import backend
 from bff.batch_forms import task_from_order
 from bff.client_limits import client_address, stream_slots
+from bff.clips import clip_work, read_clip_order, task_from_clip, upload_is_clip
 from bff.errors import ApiError
 from bff.forms import read_order
 from bff.job_queue import MemoryQueue, job_queue
@@ -33,16 +34,45 @@ def create_job():
     gateway = backend()
     shared = not isinstance(job_queue(), MemoryQueue)
     (job_queue() if shared else job_store()).check_capacity()  # refuse before the costly decode
+    if upload_is_clip():
+        return _accepted(_submit_clip(gateway, shared))
     order = read_order(gateway)
     if shared:  # the upload itself goes to Redis, for whichever replica or worker is free
         job = job_queue().submit_task(task_from_order(order))
     else:
         job = job_store().submit(restyle_work(gateway, pixel_budget(), order))
+    return _accepted(job)
+
+
+def _accepted(job) -> Response:
     body = {**job.snapshot(), **_links(job.id)}
     resp = jsonify(body)
     resp.status_code = 202
     resp.headers["Location"] = body["status_url"]
     return resp
+
+
+def _submit_clip(gateway, shared: bool):
+    """A clip's job: in this process's job store, or (Redis) queued for whichever runner is free."""
+    order = read_clip_order(gateway)
+    if shared:
+        return job_queue().submit_task(task_from_clip(order))
+    return job_store().submit(clip_work(gateway, pixel_budget(), order))
+
+
+@bp.delete("/jobs/<job_id>")
+def cancel_job(job_id: str):
+    """Stops a job: a queued one never starts, a running one stops within a tile's or a frame's time and
+    ends failed with 499 cancelled. 204 also when it had finished already."""
+    job = _find(job_id)
+    for store in _stores():
+        store.cancel(job.id)
+    return Response(status=204)
+
+
+def _stores():
+    queue = job_queue()
+    return [job_store(), queue.store if isinstance(queue, MemoryQueue) else queue]
 
 
 @bp.get("/jobs/<job_id>")

@@ -80,6 +80,12 @@ class GatewayConfig:
     job_workers: int = setting(2, "images restyled at the same time (with Redis: jobs this gateway runs itself, "
                                   "0 to leave them to workers)", minimum=0)
     max_active_jobs: int = setting(8, "images queued or running before new ones are refused with 429", minimum=1)
+    # Video clips (POST /api/jobs with a clip): checked from the container's header before decoding.
+    max_clip_seconds: float = setting(60.0, "longest video clip in seconds", flag="--max-clip-seconds",
+                                      env="MAX_CLIP_SECONDS", minimum=0.1)
+    max_clip_pixels: int = setting(600 * MB, "most pixels in one clip, all frames together, in megapixels",
+                                   flag="--max-clip-megapixels", env="MAX_CLIP_MEGAPIXELS", parse=_millions,
+                                   shown="600")
     max_aspect_ratio: int = setting(1000, "longest side of an image over its shortest; beyond it 400 (a strip "
                                           "costs far more tiles than its pixels)", minimum=1)
     # Decoded pixels held at once by all jobs of the process (each from its decode until its result is

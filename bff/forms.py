@@ -101,7 +101,12 @@ def download_name(uploaded: str | None, style: str, extension: str) -> str:
 
 def read_options() -> tuple[str, float, str | None]:
     """The form's style, strength (0..1, default 1) and output format (None: keep the input's); 400 if bad."""
-    return _required("style").strip(), _strength(request.form.get("strength")), _format(request.form.get("format"))
+    return *read_style_and_strength(), _format(request.form.get("format"))
+
+
+def read_style_and_strength() -> tuple[str, float]:
+    """The form's style and strength (0..1, default 1); 400 if bad."""
+    return _required("style").strip(), _strength(request.form.get("strength"))
 
 
 def _required(name: str) -> str:

@@ -10,6 +10,7 @@ import numpy as np
 
 from bff.errors import ApiError
 from tessera import formats, imageio
+from tessera.video_sniff import sniff_clip
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,9 @@ def open_upload(data: bytes, max_pixels: int, output_format: str | None = None) 
     try:
         return imageio.open_image(data, max_pixels, output_format)
     except imageio.ImageFormatError as err:
+        if isinstance(err, imageio.UnsupportedFormatError) and sniff_clip(data):
+            raise ApiError(415, "clip_needs_job", f"That file is a video clip, not a {formats.LABELS} image: "
+                                                  "clips are restyled as jobs (POST /api/jobs).") from None
         raise _api_error(err) from None
 
 

@@ -17,6 +17,7 @@ from flask import Flask, current_app
 
 from bff import jobs
 from bff.backend import backend_of
+from bff.clips import run_clip_task
 from bff.config import GatewayConfig
 from bff.errors import ApiError
 from bff.job_runner import JobRunner
@@ -100,6 +101,8 @@ def executor(config, client, budget: PixelBudget | None = None):
     """The function that runs one task on this process's inference-server client (and pixel budget)."""
 
     def execute(task: RestyleTask, progress: Progress):
+        if task.kind == "clip":
+            return run_clip_task(task, client, config, progress, budget)
         return run_task(task, client, config.max_pixels, config.stylize_timeout_s, progress, budget)
 
     return execute

@@ -19,7 +19,7 @@ from collections.abc import Callable
 import redis
 
 from bff.errors import ApiError, internal_error
-from bff.jobs import Outcome, Progress
+from bff.jobs import JobCancelled, Outcome, Progress
 from bff.redis_jobs import Claim, RedisJobStore
 from bff.tasks import RestyleTask
 
@@ -51,6 +51,7 @@ class JobRunner:
         self.heartbeat_s = max(0.05, store.claim_idle_ms / 1000 / 4)
         self._running: dict[str, Claim] = {}
         self._latest: dict[str, tuple[Claim, int, int]] = {}  # latest unpublished, by queue entry
+        self._cancelled: set[str] = set()  # queue entries whose jobs someone cancelled (DELETE /api/jobs/ID)
         self._progress_changed = threading.Event()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -113,6 +114,8 @@ class JobRunner:
         if claim.attempt > 1:
             log.info("job %s: attempt %d (its previous runner stopped)", claim.job_id, claim.attempt)
         try:
+            if self._cancelled_before_start(claim):
+                raise JobCancelled()
             return self.execute(claim.task, lambda done, total: self._progress(claim, done, total)), None
         except ApiError as err:
             return None, err
@@ -120,8 +123,17 @@ class JobRunner:
             log.exception("job %s failed", claim.job_id)
             return None, internal_error()
 
+    def _cancelled_before_start(self, claim: Claim) -> bool:
+        try:
+            return self.store.cancelled(claim.job_id)
+        except redis.RedisError:
+            return False  # cannot tell: run it; a cancel is advisory
+
     def _progress(self, claim: Claim, done: int, total: int) -> None:
         with self._lock:
+            if claim.message_id in self._cancelled:
+                self._cancelled.discard(claim.message_id)
+                raise JobCancelled()  # unwinds the gRPC client, which cancels its streams
             self._latest[claim.message_id] = (claim, done, total)
         self._progress_changed.set()
 
@@ -135,6 +147,9 @@ class JobRunner:
             for claim, done, total in pending.values():
                 try:
                     self.store.progress(claim, done, total)
+                    if self.store.cancelled(claim.job_id):
+                        with self._lock:
+                            self._cancelled.add(claim.message_id)
                     unreachable = False
                 except redis.RedisError as err:  # advisory: the result is what must get through
                     if not unreachable:

@@ -107,14 +107,16 @@ _SCHEMAS = {
         "description": "The photo is the `image` file or the stored photo `photo_id` names (exactly one).",
         "properties": {
             "image": {"type": "string", "contentMediaType": "application/octet-stream",
-                      "description": "PNG, JPEG or WebP photo; EXIF orientation honoured, metadata dropped."},
+                      "description": "PNG, JPEG or WebP photo; EXIF orientation honoured, metadata dropped. "
+                                     "POST /api/jobs also takes a video clip here (see createJob)."},
             "photo_id": {"type": "string", "description": "A photo stored with POST /api/photos, instead of "
                                                           "`image` (404 unknown_photo when it has expired)."},
             "style": {"type": "string", "description": "A style id from GET /api/styles."},
             "strength": {"type": "number", "minimum": 0, "maximum": 1, "default": 1,
                          "description": "1 is fully styled, 0 returns the photo unchanged."},
-            "format": {"type": "string", "enum": list(formats.NAMES),
-                       "description": "Output format; the input's format when absent."},
+            "format": {"type": "string", "enum": [*formats.NAMES, "mp4", "webm"],
+                       "description": "Output format; the input's format when absent. mp4 and webm are for "
+                                      "clips only."},
             "keep_colors": {"type": "boolean", "default": False,
                             "description": "Keep the photo's colours: the result's luminance with the photo's "
                                            "chroma. Works for every style."},
@@ -136,8 +138,8 @@ _SCHEMAS = {
         "properties": {
             "id": {"type": "string"},
             "state": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
-            "done": {"type": "integer", "description": "Tiles finished."},
-            "total": {"type": "integer", "description": "Tiles in the image; 0 until known."},
+            "done": {"type": "integer", "description": "Tiles finished (frames, for a clip)."},
+            "total": {"type": "integer", "description": "Tiles in the image (frames in the clip); 0 until known."},
             "version": {"type": "integer", "description": "Model version that produced the result."},
             "status": {"type": "integer", "description": "HTTP status of the failure, once failed."},
             "error": {"type": "string", "description": "Machine-readable kind of the failure, once failed."},
@@ -206,13 +208,25 @@ _PATHS = {
                               "content": _IMAGE_TYPES},
                       **_UPLOAD_ERRORS, "504": _error("Restyling took longer than the deadline.")}}},
     "/api/jobs": {"post": {
-        "summary": "Start restyling a (large) image in the background", "operationId": "createJob",
+        "summary": "Start restyling a (large) image or a video clip in the background", "operationId": "createJob",
+        "description": "A video clip (MP4, MOV, WebM, animated GIF or animated WebP) in the `image` field is "
+                       "restyled frame by frame into `format` mp4 (H.264) or webm (VP9), default MP4 (WebM for "
+                       "WebM sources and odd frame sizes), at its frame rate and size, its audio copied "
+                       "unchanged; done and total then count frames. Its duration, frame size and total "
+                       "pixels are checked from the container's header first (413 clip_too_large; 400 "
+                       "bad_clip or unsupported_output). docs/video.md.",
         "requestBody": _FORM_BODY,
         "responses": {"202": _json("The job was queued; follow events_url, then fetch result_url.", "Job"),
                       **_UPLOAD_ERRORS}}},
     "/api/jobs/{job_id}": {"get": {
         "summary": "A job's state and progress", "operationId": "jobStatus", "parameters": [_JOB_ID],
-        "responses": {"200": _json("Current state.", "Job"), "404": _UNKNOWN_JOB}}},
+        "responses": {"200": _json("Current state.", "Job"), "404": _UNKNOWN_JOB}},
+        "delete": {
+        "summary": "Cancel a job", "operationId": "cancelJob", "parameters": [_JOB_ID],
+        "description": "A queued job never starts; a running one stops within a tile's or a frame's time and "
+                       "ends failed with status 499, error `cancelled`.",
+        "responses": {"204": {"description": "Cancel requested (also when the job had already finished)."},
+                      "404": _UNKNOWN_JOB}}},
     "/api/jobs/{job_id}/events": {"get": {
         "summary": "Follow a job's progress as Server-Sent Events", "operationId": "jobEvents",
         "parameters": [_JOB_ID],
@@ -225,7 +239,8 @@ _PATHS = {
             "404": _UNKNOWN_JOB}}},
     "/api/jobs/{job_id}/result": {"get": {
         "summary": "Fetch a finished job's image", "operationId": "jobResult", "parameters": [_JOB_ID],
-        "responses": {"200": {"description": "The restyled image.", "content": _IMAGE_TYPES},
+        "responses": {"200": {"description": "The restyled image, or clip (video/mp4, video/webm).",
+                              "content": {**_IMAGE_TYPES, "video/mp4": {}, "video/webm": {}}},
                       "404": _UNKNOWN_JOB, "409": _error("The job has not finished yet."),
                       "503": _error("The job failed because no inference server could be reached.")}}},
     "/api/batches": {"post": {

@@ -180,6 +180,17 @@ class RedisJobStore:
         raw = self._scripts["READ"](keys=self._keys(job_id)[:2], args=[job_id])
         return None if raw is None else json.loads(raw)
 
+    def cancel(self, job_id: str) -> None:
+        """Asks the job's runner to stop: a queued job fails as cancelled when claimed, a running one at
+        its next progress report (bff.job_runner). 503 when Redis is down."""
+        with _store_errors():
+            if self.redis.exists(self._job(job_id)):
+                self.redis.hset(self._job(job_id), "cancelled", "1")
+
+    def cancelled(self, job_id: str) -> bool:
+        """Whether someone asked to cancel the job (consumer side: raises redis.RedisError)."""
+        return bool(self.redis.hexists(self._job(job_id), "cancelled"))
+
     def discard(self, job_id: str) -> None:
         """Forgets a job now; a consumer still running it finds it gone and drops its result."""
         with _store_errors():

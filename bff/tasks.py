@@ -36,13 +36,14 @@ class RestyleTask:
     image: bytes
     sources: tuple[StyleSource, ...] = ()  # style presets or images to mix (bff.look_form.Look)
     keep_colors: bool = False
+    kind: str = "photo"  # or "clip": `image` is then a video clip and `format` 'mp4' or 'webm' (bff.clips)
 
     def options_json(self) -> str:
         """Everything but the photo, as JSON (the photo travels as its own binary value; style images,
         small and rare, travel inside as base64)."""
         return json.dumps({
             "style": self.style, "strength": self.strength, "format": self.format, "filename": self.filename,
-            "keep_colors": self.keep_colors,
+            "keep_colors": self.keep_colors, "kind": self.kind,
             "sources": [{"preset": s.preset, "image": base64.b64encode(s.image).decode(), "weight": s.weight}
                         for s in self.sources],
         })
@@ -55,7 +56,7 @@ class RestyleTask:
                         for s in options.get("sources", []))
         return cls(style=str(options["style"]), strength=float(options["strength"]), format=str(options["format"]),
                    filename=str(options["filename"]), image=image, sources=sources,
-                   keep_colors=bool(options.get("keep_colors", False)))
+                   keep_colors=bool(options.get("keep_colors", False)), kind=str(options.get("kind", "photo")))
 
 
 def run_task(task: RestyleTask, client: TesseraClient, max_pixels: int, timeout_s: float, progress: Progress,

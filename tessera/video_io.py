@@ -223,6 +223,8 @@ def _av_info(container, kind: str) -> ClipInfo:
     if not fps or fps <= 0:
         raise ClipFormatError("the clip's header states no frame rate")
     frames = video.frames or math.ceil(seconds * fps)
+    if frames < 1 or seconds <= 0:
+        raise ClipFormatError("the clip's header declares no frames: it is damaged or cut short")
     audio = container.streams.audio[0].codec_context.name if container.streams.audio else ""
     return ClipInfo(kind, width, height, Fraction(fps), int(frames), seconds, audio)
 

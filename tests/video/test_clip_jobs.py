@@ -1,0 +1,113 @@
+"""Clips through the gateway's job flow: 202, progress in frames, the restyled clip with its audio,
+cancel, and clear refusals from the header; in memory and through Redis."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import pytest
+
+from bff import close_app
+from scripts.make_clips import make_clip
+from tessera.video_io import open_clip
+from tests.bff.live import make_app
+from tests.bff.test_jobs_api import sse
+from tests.support.redis_server import running_redis
+from tests.video.conftest import VIDEO_STYLE
+
+
+def post_clip(client, data: bytes, name: str = "clip.mp4", path: str = "/api/jobs", **fields):
+    form = {"style": VIDEO_STYLE, "image": (io.BytesIO(data), name), **fields}
+    return client.post(path, data=form)
+
+
+def _audio(data: bytes) -> list[bytes]:
+    return [bytes(p) for kind, p, _ in open_clip(data).items() if kind == "audio"]
+
+
+@pytest.fixture
+def gateway(video_server):
+    app = make_app(servers=(video_server,), max_clip_seconds=5.0)
+    yield app.test_client()
+    close_app(app)
+
+
+def test_a_clip_job_counts_frames_and_returns_the_clip_with_its_audio(gateway):
+    data = make_clip("moving", "mp4", 96, 64, 6, 10)
+    created = post_clip(gateway, data, "holiday.mp4")
+    assert created.status_code == 202, created.json
+    events = sse(gateway.get(created.json["events_url"]).get_data(as_text=True))
+    assert events[-1][0] == "done"
+    progress = [e for name, e in events if name == "progress" and e["done"]]
+    assert progress and all(e["total"] == 6 for e in progress)
+    result = gateway.get(created.json["result_url"])
+    assert result.status_code == 200 and result.mimetype == "video/mp4"
+    assert f'filename="holiday-{VIDEO_STYLE}.mp4"' in result.headers["Content-Disposition"]
+    clip = open_clip(result.data)
+    assert (clip.info.width, clip.info.height, clip.info.frames, clip.info.audio_codec) == (96, 64, 6, "aac")
+    assert _audio(result.data) == _audio(data)
+
+
+@pytest.mark.parametrize(("make", "fields", "status", "error", "words"), [
+    (lambda: make_clip("still", "mp4", 96, 64, 12, 2), {}, 413, "clip_too_large", "lasts 6.0 s; the limit is 5 s"),
+    (lambda: make_clip("still", "mp4", 96, 64, 4, 10)[:300], {}, 400, "bad_clip", "header cannot be read"),
+    (lambda: b"GIF89a...", {}, 400, "bad_clip", "declares no frames"),
+    (lambda: make_clip("still", "mp4", 96, 64, 4, 10), {"format": "webm"}, 400, "unsupported_output",
+     "audio is aac, which WebM cannot hold unchanged; choose MP4"),
+    (lambda: make_clip("still", "gif", 96, 64, 4, 10), {"format": "gif"}, 400, "invalid_format",
+     "mp4 or webm"),
+    (lambda: make_clip("still", "mp4", 96, 64, 4, 10), {"style": "nope"}, 404, "unknown_style", "nope"),
+])
+def test_clips_are_refused_from_the_header_with_a_reason(gateway, make, fields, status, error, words):
+    answer = post_clip(gateway, make(), **fields)
+    assert (answer.status_code, answer.json["error"]) == (status, error)
+    assert words in answer.json["message"]
+
+
+def test_a_clip_sent_for_a_synchronous_restyle_is_pointed_to_the_jobs(gateway):
+    answer = post_clip(gateway, make_clip("still", "webm", 96, 64, 3, 10), "clip.webm", path="/api/stylize")
+    assert (answer.status_code, answer.json["error"]) == (415, "clip_needs_job")
+    assert "POST /api/jobs" in answer.json["message"]
+
+
+def _cancel_midway(client, data: bytes) -> dict:
+    created = post_clip(client, data)
+    assert created.status_code == 202, created.json
+    status_url = created.json["status_url"]
+    deadline = time.monotonic() + 60
+    while client.get(status_url).json["done"] < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert client.delete(f"/api/jobs/{created.json['id']}").status_code == 204
+    while (snap := client.get(status_url).json)["state"] not in ("done", "failed"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return snap
+
+
+def test_cancelling_a_running_clip_job_stops_it_before_its_last_frame(gateway):
+    snap = _cancel_midway(gateway, make_clip("pan", "mp4", 160, 96, 40, 10))
+    assert (snap["state"], snap["status"], snap["error"]) == ("failed", 499, "cancelled")
+    assert snap["done"] < 40
+    assert gateway.delete("/api/jobs/no-such-job").status_code == 404
+
+
+def test_clip_jobs_run_and_cancel_through_redis(video_server, tmp_path):
+    with running_redis(tmp_path) as redis_server:
+        app = make_app(servers=(video_server,), job_store=redis_server.url, job_workers=1)
+        try:
+            client = app.test_client()
+            data = make_clip("moving", "webm", 96, 64, 4, 10)
+            created = post_clip(client, data, "clip.webm")
+            assert created.status_code == 202, created.json
+            events = sse(client.get(created.json["events_url"]).get_data(as_text=True))
+            assert events[-1][0] == "done", events[-1]
+            result = client.get(created.json["result_url"])
+            assert result.mimetype == "video/webm"
+            assert sum(kind == "video" for kind, *_ in open_clip(result.data).items()) == 4
+            assert _audio(result.data) == _audio(data)
+            snap = _cancel_midway(client, make_clip("pan", "mp4", 160, 96, 40, 10))
+            assert (snap["state"], snap["error"]) == ("failed", "cancelled") and snap["done"] < 40
+        finally:
+            close_app(app)
