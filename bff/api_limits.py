@@ -13,7 +13,10 @@ bp = Blueprint("limits", __name__, url_prefix="/api")
 
 @bp.get("/limits")
 def limits():
-    """The byte and pixel limits of an upload, and the formats accepted (signature, largest side)."""
+    """The byte and pixel limits of an upload, the formats accepted (signature, largest side), and the
+    limits of a video clip (seconds; megapixels over all frames)."""
     config = backend().config
     return jsonify(max_upload_bytes=config.max_upload_bytes, max_pixels=config.max_pixels,
-                   formats=formats.describe())
+                   formats=formats.describe(),
+                   clips={"max_seconds": config.max_clip_seconds, "max_megapixels": config.max_clip_pixels / 1e6,
+                          "containers": ["mp4", "mov", "webm", "gif", "webp"], "outputs": ["mp4", "webm"]})

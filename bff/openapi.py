@@ -89,6 +89,12 @@ _SCHEMAS = {
             "max_upload_bytes": {"type": "integer", "description": "Largest image file accepted, in bytes."},
             "max_pixels": {"type": "integer", "description": "Largest width × height accepted (upright)."},
             "formats": {"type": "array", "items": {"$ref": "#/components/schemas/Format"}},
+            "clips": {"type": "object", "description": "Video clips (POST /api/jobs): longest duration in "
+                                                       "seconds, most megapixels over all frames, containers "
+                                                       "read and written.",
+                      "properties": {"max_seconds": {"type": "number"}, "max_megapixels": {"type": "number"},
+                                     "containers": {"type": "array", "items": {"type": "string"}},
+                                     "outputs": {"type": "array", "items": {"type": "string"}}}},
         },
     },
     "Format": {

@@ -5,12 +5,13 @@ from __future__ import annotations
 from flask import Flask
 
 # No inline script or style anywhere: the page is plain files from this origin. Images may also be
-# blob: (the photo you picked, the result) and data: URLs.
+# blob: (the photo you picked, the result) and data: URLs; video clips blob: too.
 CONTENT_SECURITY_POLICY = "; ".join([
     "default-src 'self'",
     "script-src 'self'",
     "style-src 'self'",
     "img-src 'self' blob: data:",
+    "media-src 'self' blob:",  # a chosen video clip and its result play from object URLs
     "connect-src 'self'",
     "frame-ancestors 'none'",
     "base-uri 'none'",

@@ -6,12 +6,14 @@ import { ApiError, createBatch, createJob, fetchLimits, fetchResult, fetchStyles
 import { SNIFF_BYTES, fileProblem, limitsHint, pixelProblem } from "./checks.js";
 import { LookView } from "./painting.js";
 import { fileSize } from "./template.js";
+import { ClipStage, CLIP_SNIFF_BYTES, clipKind } from "./video.js";
 import { View } from "./view.js";
 
 /** @typedef {import("./template.js").Style} Style */
 
 const view = new View();
 const lookView = new LookView();
+const clips = new ClipStage(view);
 
 const state = {
   /** @type {File | null} */ file: null,
@@ -22,6 +24,7 @@ const state = {
   /** @type {string | null} */ style: null,
   strength: view.strengthValueNow(),
   busy: false,
+  clip: false,  // the chosen file is a video clip (video.js)
   /** @type {import("./api.js").Look & {paintingUrl: string | null}} */
   look: { preset: null, painting: null, paintingUrl: null, mixWith: "", mix: 0.3,
           keepColors: lookView.keepColorsNow() },
@@ -50,6 +53,7 @@ function pickPhotos(files) {
 /** @param {File[]} files */
 async function takePhotos(files) {
   view.clearError();
+  if (await takeClip(files)) return;
   const [file] = files;
   const url = URL.createObjectURL(file);
   const problem = await photosProblem(files, url);
@@ -105,8 +109,42 @@ async function decodeProblem(probe, url) {
   return null;
 }
 
+/**
+ * Takes a video clip (one at a time) the way takePhotos takes a photo; false when the files are no clip.
+ * @param {File[]} files
+ * @returns {Promise<boolean>}
+ */
+async function takeClip(files) {
+  const head = new Uint8Array(await files[0].slice(0, CLIP_SNIFF_BYTES).arrayBuffer());
+  if (!clipKind(head)) {
+    if (state.clip) clips.clear();
+    state.clip = false;
+    return false;
+  }
+  if (files.length > 1) {
+    view.showFileError("Choose one video clip at a time; several photos can go together, clips cannot.");
+    return true;
+  }
+  const url = URL.createObjectURL(files[0]);
+  const problem = await clips.problem(files[0], url, state.limits);
+  if (problem) {
+    URL.revokeObjectURL(url);
+    dropPhoto();
+    view.showFileError(problem);
+    return true;
+  }
+  forget(state.photoUrl);
+  forget(state.resultUrl);
+  Object.assign(state, { file: files[0], batch: [], resultUrl: null, photoUrl: url, clip: true });
+  view.showPhoto(url, files[0].name || "Clip");
+  clips.show(url, head);
+  return true;
+}
+
 /** Forgets the chosen photos and the result (after a refused file, so "Restyle" cannot send a stale one). */
 function dropPhoto() {
+  clips.clear();
+  state.clip = false;
   forget(state.photoUrl);
   forget(state.resultUrl);
   state.file = state.photoUrl = state.resultUrl = null;
@@ -209,6 +247,7 @@ async function restyle() {
     const conditioned = currentStyle()?.kind === "conditioned";
     const look = conditioned ? state.look : { keepColors: state.look.keepColors };
     if (state.batch.length > 1) return await restyleBatch(state.batch, styleId, look);
+    if (state.clip) return await clips.restyle(file, styleId, state.strength, look, styleName);
     const job = await createJob(file, styleId, state.strength, (sent, total) =>
       view.showProgress(sent, total, `Uploading ${fileSize(sent)} of ${fileSize(total)}…`), look);
     view.showProgress(0, job.total);

@@ -13,8 +13,8 @@ from bff.config import DEFAULT_STATIC_DIR
 from bff.security import HEADERS
 from tests.support import TINY_STYLE
 
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; connect-src 'self'; "
-       "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'")
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; "
+       "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'")
 
 
 @pytest.mark.parametrize("path", ["/", "/app.js", "/api/styles", "/api/openapi.json", "/api/nope", "/healthz"])

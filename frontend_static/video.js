@@ -1,0 +1,181 @@
+/**
+ * Video clips on the page. A clip is chosen, dropped or pasted like a photo; it is restyled as a job
+ * (progress in frames), and the result plays over the original with the same before/after divider,
+ * both clips in step, and downloads. app.js calls: clipKind (is the file a clip?), ClipStage.problem,
+ * show, clear and restyle. Everything else about clips lives here.
+ */
+
+import { createJob, fetchResult, followJob } from "./api.js";
+import { byId, on, show } from "./dom.js";
+import { fileSize } from "./template.js";
+
+export const CLIP_SNIFF_BYTES = 32;
+const ASCII = new TextDecoder("latin1");
+// Chromium plays these in <video>; animated GIF and WebP originals show as the page's <img>.
+const PLAYABLE = new Set(["mp4", "mov", "webm"]);
+const IN_STEP_S = 0.15;  // the original follows the result when they drift further apart
+
+/**
+ * The clip's container from its first bytes ('mp4', 'mov', 'webm', 'gif', animated 'webp'), or null;
+ * the same signatures as the gateway's tessera/video_sniff.py.
+ * @param {Uint8Array} head at least CLIP_SNIFF_BYTES bytes (fewer for a tiny file)
+ * @returns {string | null}
+ */
+export function clipKind(head) {
+  const text = (/** @type {number} */ from, /** @type {number} */ to) => ASCII.decode(head.slice(from, to));
+  if (text(4, 8) === "ftyp") return text(8, 12) === "qt  " ? "mov" : "mp4";
+  if (["moov", "mdat", "wide", "free"].includes(text(4, 8))) return "mov";
+  if (head[0] === 0x1a && head[1] === 0x45 && head[2] === 0xdf && head[3] === 0xa3) return "webm";
+  if (text(0, 6) === "GIF87a" || text(0, 6) === "GIF89a") return "gif";
+  if (text(0, 4) === "RIFF" && text(8, 16) === "WEBPVP8X" && (head[20] & 0x02) !== 0) return "webp";
+  return null;
+}
+
+/**
+ * @typedef {{max_seconds: number, max_megapixels: number}} ClipLimits
+ */
+
+/**
+ * @param {string} className
+ * @param {string} label
+ * @returns {HTMLVideoElement}
+ */
+function makeVideo(className, label) {
+  const video = document.createElement("video");
+  video.className = className;
+  video.setAttribute("aria-label", label);
+  video.playsInline = true;
+  video.loop = true;
+  video.preload = "auto";
+  video.hidden = true;
+  return video;
+}
+
+export class ClipStage {
+  /** @param {import("./view.js").View} view */
+  constructor(view) {
+    this.view = view;
+    this.compare = byId("compare");
+    this.before = makeVideo("compare__before compare__video", "Your clip, before restyling");
+    this.after = makeVideo("compare__after compare__video", "Your clip, restyled");
+    this.before.muted = true;  // the result carries the same sound track; one is enough
+    this.compare.insertBefore(this.before, byId("after-img"));
+    this.compare.insertBefore(this.after, byId("compare-handle"));
+    this.play = document.createElement("button");
+    this.play.type = "button";
+    this.play.className = "button button--quiet clip-play";
+    this.play.textContent = "Play both";
+    this.play.hidden = true;
+    this.compare.after(this.play);
+    /** @type {string | null} */ this.resultUrl = null;
+    on(this.play, "click", () => (this.after.paused ? this.after.play() : this.after.pause()));
+    on(this.after, "play", () => { this.before.play(); this.play.textContent = "Pause"; });
+    on(this.after, "pause", () => { this.before.pause(); this.play.textContent = "Play both"; });
+    for (const type of ["seeked", "timeupdate"]) on(this.after, type, () => this.keepInStep());
+  }
+
+  keepInStep() {
+    if (this.before.hidden) return;
+    if (Math.abs(this.before.currentTime - this.after.currentTime) > IN_STEP_S) {
+      this.before.currentTime = this.after.currentTime;
+    }
+  }
+
+  /**
+   * Why this clip cannot be restyled, or null: bytes, and (where the browser reads the header) its
+   * duration; the gateway checks every limit again from the container's header.
+   * @param {File} file
+   * @param {string} url its object URL
+   * @param {{max_upload_bytes: number, clips?: ClipLimits} | null} limits
+   * @returns {Promise<string | null>}
+   */
+  async problem(file, url, limits) {
+    if (!limits) return null;
+    if (file.size > limits.max_upload_bytes) {
+      return `The clip is ${fileSize(file.size)}; the limit is ${fileSize(limits.max_upload_bytes)}.`;
+    }
+    const head = new Uint8Array(await file.slice(0, CLIP_SNIFF_BYTES).arrayBuffer());
+    if (!limits.clips || !PLAYABLE.has(clipKind(head) || "")) return null;
+    const seconds = await duration(url);
+    if (seconds !== null && seconds > limits.clips.max_seconds) {
+      return `The clip lasts ${seconds.toFixed(1)} s; the limit is ${limits.clips.max_seconds} s.`;
+    }
+    return null;
+  }
+
+  /**
+   * Shows the chosen clip on the stage (the view has shown its name): a <video> for MP4, MOV and WebM,
+   * the view's own <img> for animated GIF and WebP.
+   * @param {string} url
+   * @param {Uint8Array} head the file's first bytes
+   */
+  show(url, head) {
+    this.clear();
+    this.compare.classList.add("is-clip");
+    const playable = PLAYABLE.has(clipKind(head) || "");
+    this.compare.classList.toggle("is-clip-video", playable);
+    if (playable) {
+      this.before.src = url;
+      this.before.hidden = false;
+    }
+  }
+
+  /** Back to photos: no clip on the stage, no result URL kept. */
+  clear() {
+    for (const video of [this.before, this.after]) {
+      video.pause();
+      video.removeAttribute("src");
+      video.load();
+      video.hidden = true;
+    }
+    this.play.hidden = true;
+    this.compare.classList.remove("is-clip", "is-clip-video");
+    if (this.resultUrl) URL.revokeObjectURL(this.resultUrl);
+    this.resultUrl = null;
+  }
+
+  /**
+   * Restyles the clip as a job, with progress in frames, and shows the result over the original.
+   * Raises ApiError like the photo path (app.js shows it).
+   * @param {File} file
+   * @param {string} styleId
+   * @param {number} strength
+   * @param {import("./api.js").Look} look
+   * @param {string} styleName
+   */
+  async restyle(file, styleId, strength, look, styleName) {
+    const view = this.view;
+    const job = await createJob(file, styleId, strength, (sent, total) =>
+      view.showProgress(sent, total, `Uploading ${fileSize(sent)} of ${fileSize(total)}…`), look);
+    const frames = (/** @type {number} */ done, /** @type {number} */ total) =>
+      view.showProgress(done, total, total ? `${done} of ${total} frames restyled…` : "Starting…");
+    frames(0, job.total);
+    const finished = await followJob(job, frames);
+    const { blob, filename } = await fetchResult(finished);
+    view.showProgress(finished.total, finished.total, `Restyled all ${finished.total} frames`);
+    if (this.resultUrl) URL.revokeObjectURL(this.resultUrl);
+    this.resultUrl = URL.createObjectURL(blob);
+    view.showResult(this.resultUrl, filename, `${styleName}, version ${finished.version} · ${fileSize(blob.size)}`);
+    this.after.src = this.resultUrl;
+    show(true, this.after, this.play);
+    this.after.currentTime = 0;
+    this.before.currentTime = 0;
+    view.announce("Your clip is restyled. Play both, compare them with the slider, or download it.");
+  }
+}
+
+/**
+ * The clip's duration in seconds as the browser reads it, or null when it cannot.
+ * @param {string} url
+ * @returns {Promise<number | null>}
+ */
+function duration(url) {
+  return new Promise((resolve) => {
+    const probe = document.createElement("video");
+    probe.preload = "metadata";
+    probe.muted = true;
+    on(probe, "loadedmetadata", () => resolve(Number.isFinite(probe.duration) ? probe.duration : null), { once: true });
+    on(probe, "error", () => resolve(null), { once: true });
+    probe.src = url;
+  });
+}
