@@ -11,10 +11,11 @@ from bff.backend import backend
 from bff.client_limits import client_address
 from bff.errors import ApiError
 from bff.form_limits import check_form
-from bff.forms import check_shape, read_image_field
+from bff.forms import check_shape, read_image_field, read_scale
 from bff.look_form import fraction
 from bff.photos import Photo, photo_store
 from bff.previews import PreviewKey, encode_jpeg, previews
+from tessera.brush_scale import resolve_scale
 
 bp = Blueprint("photos", __name__, url_prefix="/api")
 
@@ -91,7 +92,9 @@ def list_previews(photo_id: str):
 @bp.get("/photos/<photo_id>/previews/<style_id>")
 def preview(photo_id: str, style_id: str):
     """The photo's thumbnail restyled with one style (image/jpeg). Query: `preset` (conditioned
-    styles; default the first), `strength` (0..1, default 1), `keep_colors`; `v` only busts caches."""
+    styles; default the first), `strength` (0..1, default 1), `keep_colors`, `scale` (a brush scale in
+    (0, 1] or 'auto': the full result at that scale, shrunk; absent: the model runs on the thumbnail);
+    `v` only busts caches."""
     photo = photo_store().get(photo_id)
     gateway = backend()
     style = gateway.serving_style(style_id)
@@ -105,13 +108,26 @@ def preview(photo_id: str, style_id: str):
     if not preset and style.presets:
         preset = style.presets[0].id
     strength = fraction(request.args.get("strength"), "invalid_strength", "Strength")
+    scale = _preview_scale(photo, request.args.get("scale"))
     keep = request.args.get("keep_colors", "").strip().lower() in ("1", "true", "on", "yes")
     key = PreviewKey(photo_id=photo.id, style=style.id, version=style.serving_version, preset=preset,
-                     strength=1.0 if strength is None else strength, scale=1.0, keep_colors=keep)
+                     strength=1.0 if strength is None else strength, scale=scale, keep_colors=keep)
     data = previews().render(gateway, photo, key)
     resp = Response(data, mimetype="image/jpeg")
     resp.headers["X-Tessera-Version"] = str(style.serving_version)
+    if scale is not None:
+        work_side = previews().working_side(photo, scale)
+        resp.headers["X-Tessera-Scale"] = f"{scale:.6g}"
+        resp.headers["X-Tessera-Preview-Exact"] = "true" if work_side <= previews().max_work_side else "false"
     return _private(resp, photo)
+
+
+def _preview_scale(photo: Photo, raw: str | None) -> float | None:
+    """The preview's brush scale: None when absent (the model runs on the thumbnail), the photo's
+    default for 'auto', else the number (400 outside (0, 1])."""
+    if raw is None or raw.strip() == "":
+        return None
+    return resolve_scale(read_scale(raw), photo.width, photo.height)
 
 
 def _preview_url(photo_id: str, style, preset: str | None = None) -> str:

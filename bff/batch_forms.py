@@ -22,7 +22,7 @@ from bff.backend import Backend
 from bff.config import FORM_OVERHEAD_BYTES
 from bff.errors import ApiError
 from bff.form_limits import check_form
-from bff.forms import Order, download_name, read_options
+from bff.forms import Order, download_name, read_options, read_scale
 from bff.look_form import read_look
 from bff.tasks import RestyleTask
 from tessera import formats
@@ -50,6 +50,7 @@ def read_batch(backend: Backend) -> list[tuple[str, RestyleTask]]:
     check_form(request, config)
     style, strength, wanted_format = read_options()
     look = read_look(config.max_upload_bytes)
+    scale = read_scale(request.form.get("scale"))
     archive = request.files.get("archive")
     photos = _from_zip(archive.read(), config) if archive is not None else _from_files(config)
     if not photos:
@@ -63,14 +64,15 @@ def read_batch(backend: Backend) -> list[tuple[str, RestyleTask]]:
         tasks.append((photo.name, RestyleTask(style=style, strength=strength, format=out_format,
                                               filename=download_name(photo.name, style, extension),
                                               image=photo.data, sources=look.sources,
-                                              keep_colors=look.keep_colors)))
+                                              keep_colors=look.keep_colors, scale=scale)))
     return tasks
 
 
 def task_from_order(order: Order) -> RestyleTask:
     """A validated single-image order as a task that can cross processes."""
     return RestyleTask(style=order.style, strength=order.strength, format=order.format, filename=order.filename,
-                       image=order.image, sources=order.look.sources, keep_colors=order.look.keep_colors)
+                       image=order.image, sources=order.look.sources, keep_colors=order.look.keep_colors,
+                       scale=order.scale)
 
 
 def _from_files(config) -> list[Photo]:

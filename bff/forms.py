@@ -15,6 +15,7 @@ from bff.form_limits import check_form
 from bff.look_form import Look, fraction, read_look
 from bff.photos import photo_store
 from tessera import formats
+from tessera.brush_scale import check_scale
 
 # Characters a file name should not carry into a header or onto a disk.
 _UNSAFE = set('"\\/:*?<>|;%')
@@ -32,6 +33,7 @@ class Order:
     format: str  # output format: "png", "jpeg" or "webp"
     filename: str  # suggested download name, e.g. "holiday-mosaic.jpg"
     look: Look = Look()  # style sources to mix, keep-colours
+    scale: float | None = None  # brush scale in (0, 1]; None: the default for the photo's size (auto)
 
 
 def read_order(backend: Backend) -> Order:
@@ -52,7 +54,7 @@ def read_order(backend: Backend) -> Order:
     out_format = wanted_format or opened.format
     return Order(style=style, strength=strength, image=data, pixel_count=width * height, format=out_format,
                  filename=download_name(uploaded_name, style, formats.get(out_format).extension),
-                 look=look)
+                 look=look, scale=read_scale(request.form.get("scale")))
 
 
 def _photo_bytes(max_bytes: int) -> tuple[bytes, str | None]:
@@ -107,6 +109,17 @@ def read_options() -> tuple[str, float, str | None]:
 def read_style_and_strength() -> tuple[str, float]:
     """The form's style and strength (0..1, default 1); 400 if bad."""
     return _required("style").strip(), _strength(request.form.get("strength"))
+
+
+def read_scale(raw: str | None) -> float | None:
+    """The brush scale field: a number in (0, 1], or None for 'auto' or absent; ApiError 400 otherwise."""
+    if raw is None or raw.strip().lower() in ("", "auto"):
+        return None
+    try:
+        return check_scale(float(raw))
+    except ValueError:
+        raise ApiError(400, "invalid_scale", f"Scale must be a number above 0 and at most 1, or 'auto', "
+                                             f"not {raw[:40]!r}.") from None
 
 
 def _required(name: str) -> str:

@@ -23,7 +23,7 @@ def _json(description: str, schema: str) -> dict:
 
 
 _UPLOAD_ERRORS = {
-    "400": _error("A field is missing or invalid (style, strength, format, image), the output format cannot "
+    "400": _error("A field is missing or invalid (style, strength, scale, format, image), the output format cannot "
                   "hold the image (too_large_for_format: WebP holds 16383 px per side, JPEG 65500), or the "
                   "inference server refused the image (its message says why)."),
     "404": _error("No style has that id, or no stored photo has the photo_id (it may have expired)."),
@@ -123,6 +123,10 @@ _SCHEMAS = {
             "format": {"type": "string", "enum": [*formats.NAMES, "mp4", "webm"],
                        "description": "Output format; the input's format when absent. mp4 and webm are for "
                                       "clips only."},
+            "scale": {"type": ["number", "string"], "default": "auto",
+                      "description": "Brush scale: a number in (0, 1], the model's working resolution over the "
+                                     "photo's (the result is enlarged guided by the photo), or 'auto': long side "
+                                     "1024 px for larger photos, full size otherwise."},
             "keep_colors": {"type": "boolean", "default": False,
                             "description": "Keep the photo's colours: the result's luminance with the photo's "
                                            "chroma. Works for every style."},
@@ -165,6 +169,8 @@ _SCHEMAS = {
                         "description": "A zip of photos (folders ignored; sizes and ratios checked first)."},
             "style": {"type": "string"}, "strength": {"type": "number", "minimum": 0, "maximum": 1},
             "format": {"type": "string", "enum": ["png", "jpeg", "webp"]},
+            "scale": {"type": ["number", "string"], "default": "auto",
+                      "description": "Brush scale, as for /api/stylize."},
         },
     },
     "Batch": {

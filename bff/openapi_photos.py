@@ -105,11 +105,15 @@ def paths(error: Callable[[str], dict], json_body: Callable[[str, str], dict]) -
                 {"name": "strength", "in": "query", "schema": {"type": "number", "minimum": 0, "maximum": 1,
                                                                "default": 1}},
                 {"name": "keep_colors", "in": "query", "schema": {"type": "boolean", "default": False}},
+                {"name": "scale", "in": "query", "schema": {"type": ["number", "string"]},
+                 "description": "Brush scale in (0, 1] or 'auto': the full result at that scale, shrunk to the "
+                                "preview (exact up to a working long side of twice the preview size; header "
+                                "X-Tessera-Preview-Exact). Absent: the model runs on the thumbnail itself."},
                 {"name": "v", "in": "query", "schema": {"type": "integer"},
                  "description": "The style's version; only busts caches."}],
             "responses": {"200": {"description": "JPEG, the thumbnail's size; cacheable privately until the "
                                                  "photo expires.", "content": {"image/jpeg": {}}},
-                          "400": error("A bad strength, or a preset for a fixed style."),
+                          "400": error("A bad strength or scale, or a preset for a fixed style."),
                           "404": error("No such photo (expired), style or preset."),
                           "422": error("The photo is damaged past its header."),
                           "429": error("The inference servers are busy."),

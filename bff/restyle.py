@@ -16,6 +16,7 @@ from bff.forms import Order
 from bff.jobs import Outcome, Progress
 from bff.pixel_budget import PixelBudget
 from tessera import formats
+from tessera.brush_scale import resolve_scale
 
 log = logging.getLogger(__name__)
 
@@ -36,15 +37,16 @@ def _restyle(backend: Backend, order: Order, progress: Progress) -> Outcome:
     started = time.monotonic()
     pixels = images.decode_upload(order.image, backend.config.max_pixels).pixels
     decoded = time.monotonic()
+    height, width = pixels.shape[:2]
+    scale = resolve_scale(order.scale, width, height)
     result = call(backend.client.stylize, pixels, order.style, strength=order.strength,
                   progress=progress, timeout=backend.config.stylize_timeout_s,
-                  style_sources=order.look.sources, keep_colors=order.look.keep_colors)
+                  style_sources=order.look.sources, keep_colors=order.look.keep_colors, scale=scale)
     styled = time.monotonic()
     data = images.encode(result.image, order.format)
-    height, width = pixels.shape[:2]
-    log.info("restyled %dx%d with %s v%d: decoded in %.2f s, styled in %.2f s, encoded %s in %.2f s", width,
-             height, order.style, result.version, decoded - started, styled - decoded, order.format,
-             time.monotonic() - styled)
+    log.info("restyled %dx%d with %s v%d at brush scale %.3g: decoded in %.2f s, styled in %.2f s, encoded %s "
+             "in %.2f s", width, height, order.style, result.version, scale, decoded - started, styled - decoded,
+             order.format, time.monotonic() - styled)
     return Outcome(data=data, mime_type=formats.get(order.format).mime_type, filename=order.filename,
                    version=result.version)
 

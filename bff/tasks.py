@@ -19,6 +19,7 @@ from bff.errors import ApiError, from_grpc
 from bff.jobs import Outcome, Progress
 from bff.pixel_budget import PixelBudget
 from tessera import formats
+from tessera.brush_scale import resolve_scale
 from tessera.client import TesseraClient, TesseraError
 from tessera.style_sources import StyleSource
 
@@ -36,6 +37,7 @@ class RestyleTask:
     image: bytes
     sources: tuple[StyleSource, ...] = ()  # style presets or images to mix (bff.look_form.Look)
     keep_colors: bool = False
+    scale: float | None = None  # brush scale; None: the default for the photo's size (tessera.brush_scale)
     kind: str = "photo"  # or "clip": `image` is then a video clip and `format` 'mp4' or 'webm' (bff.clips)
 
     def options_json(self) -> str:
@@ -43,7 +45,7 @@ class RestyleTask:
         small and rare, travel inside as base64)."""
         return json.dumps({
             "style": self.style, "strength": self.strength, "format": self.format, "filename": self.filename,
-            "keep_colors": self.keep_colors, "kind": self.kind,
+            "keep_colors": self.keep_colors, "kind": self.kind, "scale": self.scale,
             "sources": [{"preset": s.preset, "image": base64.b64encode(s.image).decode(), "weight": s.weight}
                         for s in self.sources],
         })
@@ -56,7 +58,8 @@ class RestyleTask:
                         for s in options.get("sources", []))
         return cls(style=str(options["style"]), strength=float(options["strength"]), format=str(options["format"]),
                    filename=str(options["filename"]), image=image, sources=sources,
-                   keep_colors=bool(options.get("keep_colors", False)), kind=str(options.get("kind", "photo")))
+                   keep_colors=bool(options.get("keep_colors", False)), kind=str(options.get("kind", "photo")),
+                   scale=None if options.get("scale") is None else float(options["scale"]))
 
 
 def run_task(task: RestyleTask, client: TesseraClient, max_pixels: int, timeout_s: float, progress: Progress,
@@ -73,7 +76,8 @@ def run_task(task: RestyleTask, client: TesseraClient, max_pixels: int, timeout_
         pixels = images.decode_upload(task.image, max_pixels).pixels
         try:
             result = client.stylize(pixels, task.style, strength=task.strength, progress=progress,
-                                    timeout=timeout_s, style_sources=task.sources, keep_colors=task.keep_colors)
+                                    timeout=timeout_s, style_sources=task.sources, keep_colors=task.keep_colors,
+                                    scale=resolve_scale(task.scale, width, height))
         except TesseraError as err:
             raise from_grpc(err.code, err.message) from None
         data = images.encode(result.image, task.format)

@@ -18,6 +18,7 @@ from inference_server.errors import CallCancelled, InvalidRequest
 from inference_server.model_version import LoadedVersion
 from inference_server.reply_size import reply_problem
 from tessera import formats
+from tessera.brush_scale import check_scale, scaled_stylize
 from tessera.canvas import Canvas
 from tessera.imageio import (
     ImageFormatError,
@@ -42,6 +43,7 @@ class DecodedRequest:
     strength: float
     sources: tuple[Source, ...] = ()
     keep_colors: bool = False
+    scale: float = 1.0  # brush scale (tessera/brush_scale.py)
 
 
 def decode_request(request: pb.StylizeRequest, max_pixels: int, max_reply_bytes: int) -> DecodedRequest:
@@ -52,6 +54,11 @@ def decode_request(request: pb.StylizeRequest, max_pixels: int, max_reply_bytes:
     strength = request.strength if request.HasField("strength") else 1.0
     if not 0.0 <= strength <= 1.0:
         raise InvalidRequest(f"strength must be in [0, 1], got {strength}")
+    scale = request.scale if request.HasField("scale") else 1.0
+    try:
+        check_scale(scale)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from None
     sources = decode_sources(request.style_sources)
     try:
         opened = open_image(request.image, min(MAX_UNARY_PIXELS, max_pixels), request.output_format or None)
@@ -65,7 +72,7 @@ def decode_request(request: pb.StylizeRequest, max_pixels: int, max_reply_bytes:
         raise InvalidRequest(f"{exc}; use StylizeTiles for large images") from None
     except ImageFormatError as exc:
         raise InvalidRequest(str(exc)) from None
-    return DecodedRequest(pixels, output, strength, sources, request.keep_colors)
+    return DecodedRequest(pixels, output, strength, sources, request.keep_colors, scale)
 
 
 def stylize_decoded(model: LoadedVersion, decoded: DecodedRequest, tile_size: int, window: int,
@@ -74,14 +81,36 @@ def stylize_decoded(model: LoadedVersion, decoded: DecodedRequest, tile_size: in
     once `ended` is set (the call is over), and the engine's errors."""
     height, width = decoded.pixels.shape[:2]
     check_image(width, height, decoded.strength, MAX_UNARY_PIXELS)
-    thumbnail = make_thumbnail(decoded.pixels, model.tiling.thumbnail_size) if model.tiling.needs_thumbnail else None
-    job = ImageJob(model, ImageSpec(width, height, decoded.strength, thumbnail=thumbnail, sources=decoded.sources,
-                                    keep_colors=decoded.keep_colors))
-    image = _run(job, decoded.pixels, tile_size, window, ended)
+    if decoded.scale < 1.0:
+        image = _scaled(model, decoded, tile_size, window, ended)
+    else:
+        image = _restyle(model, decoded.pixels, decoded.strength, decoded, tile_size, window, ended,
+                         decoded.keep_colors)
     if ended.is_set():  # encoding a large image takes a while: not for a caller who has gone
         raise CallCancelled("the call ended before its image was encoded")
     return pb.StylizeResponse(image=encode_image(image, decoded.format),
                               mime_type=formats.get(decoded.format).mime_type, version=model.version)
+
+
+def _restyle(model: LoadedVersion, pixels: np.ndarray, strength: float, decoded: DecodedRequest, tile_size: int,
+             window: int, ended: threading.Event, keep_colors: bool) -> np.ndarray:
+    height, width = pixels.shape[:2]
+    thumbnail = make_thumbnail(pixels, model.tiling.thumbnail_size) if model.tiling.needs_thumbnail else None
+    job = ImageJob(model, ImageSpec(width, height, strength, thumbnail=thumbnail, sources=decoded.sources,
+                                    keep_colors=keep_colors))
+    return _run(job, pixels, tile_size, window, ended)
+
+
+def _scaled(model: LoadedVersion, decoded: DecodedRequest, tile_size: int, window: int,
+            ended: threading.Event) -> np.ndarray:
+    """Brush scale < 1: the model at the working resolution (strength 1 when strength mixes pixels,
+    which is then done at full size with keep_colors), the result enlarged guided by the photo."""
+    mixes = model.conditioner is None or not model.conditioner.strength_moves_code
+    model_strength = 1.0 if mixes else decoded.strength
+    return scaled_stylize(
+        decoded.pixels, decoded.scale,
+        lambda small: _restyle(model, small, model_strength, decoded, tile_size, window, ended, False),
+        strength=decoded.strength if mixes else 1.0, keep_colors=decoded.keep_colors)
 
 
 def _run(job: ImageJob, pixels: np.ndarray, tile_size: int, window: int, ended: threading.Event) -> np.ndarray:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tessera import formats
 from tessera.admin_client import AdminClient
+from tessera.brush_scale import DEFAULT_WORK_SIDE, check_scale, default_scale
 from tessera.channels import read_ca
 from tessera.client import TesseraClient, TesseraError
 from tessera.imageio import ImageFormatError, decode_image, encode_image, format_from_path
@@ -132,12 +133,14 @@ def _stylize_file(client: TesseraClient, args: argparse.Namespace, style: str, s
     except ImageFormatError as error:
         raise ValueError(f"{source}: {error}") from None
     started = time.perf_counter()
+    height, width = pixels.shape[:2]
+    scale = default_scale(width, height) if args.scale is None else args.scale
     result = client.stylize(pixels, style, strength=args.strength, tile_size=args.tile,
                             progress=_progress_printer() if sys.stderr.isatty() else None,
-                            style_sources=sources, keep_colors=args.keep_colors)
+                            style_sources=sources, keep_colors=args.keep_colors, scale=scale)
     restyling = time.perf_counter() - started
     target.write_bytes(encode_image(result.image, output_format))
-    height, width = pixels.shape[:2]
+    style = f"{style}" if scale == 1.0 else f"{style} at brush scale {scale:.3g}"
     if not alone:  # in a folder, the command's wall clock would count the files before this one
         print(f"{target}: {width}x{height}, style {style} v{result.version}, restyled in {restyling:.1f} s")
         return
@@ -210,6 +213,16 @@ def _strength(text: str) -> float:
     return value
 
 
+def _scale(text: str) -> float | None:
+    """--scale: a number in (0, 1], or 'auto' (None: tessera.brush_scale.default_scale per photo)."""
+    if text == "auto":
+        return None
+    try:
+        return check_scale(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"scale must be a number in (0, 1] or 'auto', got {text}") from None
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     add_flags(common, Connection)
@@ -232,6 +245,10 @@ def _parser() -> argparse.ArgumentParser:
                          help="a preset of the style (repeatable; mixed with the images by weight)")
     stylize.add_argument("--keep-colors", action="store_true", help="keep the photo's colours (any style)")
     stylize.add_argument("--strength", type=_strength, default=1.0, help="0 keeps the photo, 1 is fully styled")
+    stylize.add_argument("--scale", type=_scale, default=None, metavar="S|auto",
+                         help="brush scale in (0, 1]: the model runs at S times the photo's size and the result "
+                              f"is enlarged guided by the photo; default auto: long side {DEFAULT_WORK_SIDE} px "
+                              "for larger photos, full size for smaller ones (images only)")
     stylize.add_argument("--tile", type=int, default=None, help="core tile edge in pixels (default: server's)")
     stylize.add_argument("--max-pixels", type=int, default=200_000_000, help="refuse larger inputs")
     stylize.add_argument("--statistics", choices=("shot", "frame"), default="shot",

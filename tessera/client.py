@@ -18,6 +18,7 @@ import grpc
 import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tessera.brush_scale import check_scale, scaled_stylize
 from tessera.channels import open_channel
 from tessera.style_facts import StyleSummary, TilingFacts
 from tessera.style_sources import StyleSource
@@ -67,6 +68,7 @@ class TesseraClient:
             raise ValueError("at least one server address (HOST:PORT) is needed")
         self._timeout = timeout
         self._tiling: dict[str, TilingFacts] = {}  # style id -> facts of the version last seen serving
+        self._strength_modes: dict[str, str] = {}  # style id -> its serving version's StyleSummary.strength_mode
         self._tiling_lock = threading.Lock()
         self._parallel_streams = max(1, len(addresses) * streams_per_target)
         self._channel = open_channel(_channel_target(addresses), tls_ca, _channel_options())
@@ -93,6 +95,7 @@ class TesseraClient:
         styles = [StyleSummary.from_proto(s) for s in reply.styles]
         with self._tiling_lock:
             self._tiling.update((s.id, s.tiling) for s in styles if s.serving_version)
+            self._strength_modes.update((s.id, s.strength_mode) for s in styles if s.serving_version)
         return styles
 
     def check_health(self, service: str = "", timeout: float | None = None) -> bool:
@@ -113,6 +116,7 @@ class TesseraClient:
         style_sources: Sequence[StyleSource] = (),
         keep_colors: bool = False,
         context: np.ndarray | None = None,
+        scale: float = 1.0,
     ) -> StylizeResult:
         """Restyle an HxWx3 uint8 RGB image of any size and return an image of the same size.
 
@@ -124,7 +128,15 @@ class TesseraClient:
         `tile_size` forces square cores of that edge; by default the client plans the tile shape
         from the image, the model's halo and the number of streams (tessera/tile_plan.py).
         `progress(done, total)` is called from this thread as tiles arrive. Raises TesseraError.
+        `scale` in (0, 1] is the brush scale (tessera/brush_scale.py): the stream carries the image
+        shrunk by it, and the result is enlarged back guided by `image`; a pixel-mix strength and
+        keep_colors are then applied at full size, so they give what they give at scale 1.
         """
+        check_scale(scale)
+        if scale < 1.0:
+            return self._stylize_scaled(image, style, scale, strength=strength, version=version, tile_size=tile_size,
+                                        progress=progress, timeout=timeout, style_sources=style_sources,
+                                        keep_colors=keep_colors, context=context)
         pixels = np.ascontiguousarray(image)
         if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
             raise ValueError(f"image must be HxWx3 uint8, got {pixels.dtype} {pixels.shape}")
@@ -151,6 +163,38 @@ class TesseraClient:
                 self._tiling[style] = tiling
         return StylizeResult(image=result, version=pinned)
 
+    def _stylize_scaled(self, image: np.ndarray, style: str, scale: float, *, strength: float,
+                        keep_colors: bool, timeout: float | None, **options) -> StylizeResult:
+        """stylize() at brush scale < 1: the working-resolution image through the stream, then enlarged."""
+        pixels = np.ascontiguousarray(image)
+        deadline = time.monotonic() + (timeout or self._timeout)
+        mixes_pixels = self._strength_mixes_pixels(style, deadline)
+        versions: list[int] = []
+
+        def at_working_size(small: np.ndarray) -> np.ndarray:
+            result = self.stylize(small, style, strength=1.0 if mixes_pixels else strength,
+                                  timeout=max(0.001, deadline - time.monotonic()), **options)
+            versions.append(result.version)
+            return result.image
+
+        out = scaled_stylize(pixels, scale, at_working_size, strength=strength if mixes_pixels else 1.0,
+                             keep_colors=keep_colors)
+        return StylizeResult(image=out, version=versions[0])
+
+    def _strength_mixes_pixels(self, style: str, deadline: float) -> bool:
+        """Whether strength mixes pixels for the style's serving version (asks the server when unknown;
+        True when it cannot tell, which mixes at the working resolution like older servers did)."""
+        with self._tiling_lock:
+            known = self._strength_modes.get(style)
+        if known is None:
+            try:
+                self.list_styles(timeout=max(0.001, min(5.0, deadline - time.monotonic())), include_previews=False)
+            except TesseraError:
+                return True
+            with self._tiling_lock:
+                known = self._strength_modes.get(style, "")
+        return known != "style_code"
+
     def _known_tiling(self, style: str, version: int, deadline: float,
                       refresh: bool = False) -> TilingFacts | None:
         """What the client knows of a style's tiling (whether it needs a thumbnail, and how large),
@@ -169,11 +213,14 @@ class TesseraClient:
             return self._tiling.get(style)
     def stylize_encoded(self, data: bytes, style: str, *, strength: float = 1.0, output_format: str = "",
                         timeout: float | None = None, style_sources: Sequence[StyleSource] = (),
-                        keep_colors: bool = False) -> tuple[bytes, str]:
-        """The unary `Stylize` call for small encoded images: returns (bytes, mime type)."""
+                        keep_colors: bool = False, scale: float = 1.0) -> tuple[bytes, str]:
+        """The unary `Stylize` call for small encoded images: returns (bytes, mime type). `scale` is the
+        brush scale, applied by the server (StylizeRequest.scale)."""
         request = pb.StylizeRequest(style=style, image=data, strength=strength, output_format=output_format,
                                     style_sources=[s.to_proto() for s in style_sources], keep_colors=keep_colors,
                                     max_reply_bytes=MAX_MESSAGE_BYTES)
+        if scale != 1.0:
+            request.scale = scale
         try:
             reply = self._stub.Stylize(request, timeout=timeout or self._timeout)
         except grpc.RpcError as error:

@@ -1,0 +1,185 @@
+"""Brush scale: run the model on a shrunk copy of the photo, then bring the result back to full size
+guided by the full-resolution photo, so the painted structure grows with the photo instead of staying
+a fixed number of pixels (on a 24 MP photo it would otherwise read as fine grain).
+
+`scale` in (0, 1] is the working resolution over the full one, per side. The way back up is the fast
+guided filter (He and Sun, 2015, after He, Sun and Tang's guided filter): at the working resolution a
+local linear model `result ~ a * guide + b` is fitted per window (guide = the photo's luminance there),
+its coefficients are averaged and bilinearly enlarged, and the full-size result is `A * guide_full + B`.
+Where the photo has a sharp edge, the result's edge follows it at full resolution; elsewhere the result
+is the smooth enlargement of the painted one, strokes included. The last step is pointwise after a
+bilinear enlargement defined on the whole image's grid, so it runs in bands of rows (bounded memory)
+that give exactly the whole-image answer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+from PIL import Image
+
+from tessera import colors
+from tessera.pixels import blend_to_rgb8, rgb8_to_chw
+
+# The default working resolution's long side, in pixels: photos larger than this are painted at it, so
+# a 12-24 MP photo gets the strokes a 1 MP photo gets (4000x3000 at 1024x768, 6000x4000 at 1024x683;
+# docs/gateway.md shows the look). Smaller photos run at full size, as they did before brush scale.
+DEFAULT_WORK_SIDE = 1024
+# Window radius at the working resolution and regularisation (on the 0..1 scale, squared): a larger
+# EPS keeps more of the painted result, a smaller one copies more of the photo's edges.
+RADIUS = 2
+EPS = 0.01 ** 2 * 16
+# Rows of the full-size image finished per band: 512 rows of a 6000 px wide photo hold ~100 MB of float32.
+BAND_ROWS = 512
+# BT.601 luma weights, as tessera.colors uses.
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def check_scale(scale: float) -> float:
+    """`scale` itself when it is a number in (0, 1]; ValueError naming the range otherwise."""
+    if not (isinstance(scale, (int, float)) and math.isfinite(scale) and 0.0 < scale <= 1.0):
+        raise ValueError(f"scale must be a number in (0, 1], got {scale!r}")
+    return float(scale)
+
+
+def default_scale(width: int, height: int, work_side: int = DEFAULT_WORK_SIDE) -> float:
+    """The brush scale a photo of width x height gets by default: its long side brought to `work_side`
+    pixels (1 for photos no larger)."""
+    return min(1.0, work_side / max(width, height, 1))
+
+
+def resolve_scale(scale: float | None, width: int, height: int) -> float:
+    """`scale` itself, or the default for a width x height photo when it is None ('auto')."""
+    return default_scale(width, height) if scale is None else check_scale(scale)
+
+
+def working_size(width: int, height: int, scale: float) -> tuple[int, int]:
+    """(width, height) the model runs at: each side times `scale`, rounded, at least 1."""
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def shrink(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """HxWx3 uint8 area-averaged to `size` (width, height); the image itself when it already has that size."""
+    if (pixels.shape[1], pixels.shape[0]) == size:
+        return pixels
+    return np.asarray(Image.fromarray(pixels).resize(size, Image.Resampling.BOX), dtype=np.uint8)
+
+
+def scaled_stylize(photo: np.ndarray, scale: float, stylize: Callable[[np.ndarray], np.ndarray],
+                   strength: float = 1.0, keep_colors: bool = False, band_rows: int = BAND_ROWS) -> np.ndarray:
+    """Restyle HxWx3 uint8 `photo` at brush `scale`: `stylize` gets the working-resolution photo (hxwx3
+    uint8) and returns it restyled at strength 1 (same shape), and the answer is the full-size HxWx3
+    uint8 result mixed with the photo by `strength` as the server mixes (tessera.pixels.blend_to_rgb8),
+    with the photo's chroma when `keep_colors` (tessera.colors.keep_colors), both at full size.
+    At scale 1 `stylize` gets the photo itself and only the mix is applied."""
+    check_scale(scale)
+    height, width = photo.shape[:2]
+    small = shrink(photo, working_size(width, height, scale))
+    styled = stylize(small)
+    if styled.shape != small.shape:
+        raise ValueError(f"stylize returned {styled.shape} for a {small.shape} image")
+    if small.shape == photo.shape:  # nothing to enlarge: exactly the server's mix
+        mixed = blend_to_rgb8(rgb8_to_chw(styled), photo, strength)
+        return colors.keep_colors(mixed, photo) if keep_colors else mixed
+    return guided_enlarge(styled, small, photo, strength, keep_colors=keep_colors, band_rows=band_rows)
+
+
+def guided_enlarge(styled: np.ndarray, small_photo: np.ndarray, photo: np.ndarray, strength: float = 1.0,
+                   keep_colors: bool = False, radius: int = RADIUS, eps: float = EPS,
+                   band_rows: int = BAND_ROWS) -> np.ndarray:
+    """The hxwx3 uint8 `styled` result (of `small_photo`, the hxwx3 shrunk `photo`) enlarged to the HxWx3
+    photo's size, guided by the photo's luminance, then mixed with the photo by `strength`, quantized,
+    and given the photo's chroma when `keep_colors`; band by band, each band's answer exactly the
+    whole image's."""
+    height, width = photo.shape[:2]
+    a, b = _coefficients(styled, small_photo, radius, eps)
+    # a and b side by side (hxwx6), each multiplied by 255 so the enlargement lands on the 0..255 scale.
+    coefficients = np.concatenate([a, b], axis=2) * np.float32(255.0)
+    rows, cols = _bilinear_axis(height, a.shape[0]), _bilinear_axis(width, a.shape[1])
+    out = np.empty_like(photo)
+    for top in range(0, height, band_rows):
+        bottom = min(height, top + band_rows)
+        band = photo[top:bottom]
+        enlarged = _enlarge(coefficients, rows, cols, top, bottom)
+        result = enlarged[..., :3]
+        result *= _luma(band)[..., None]
+        result += enlarged[..., 3:]
+        if strength < 1.0:
+            result *= np.float32(strength)
+            result += np.float32(1.0 - strength) * band
+        np.rint(result, out=result)
+        rgb = np.clip(result, 0, 255).astype(np.uint8)
+        out[top:bottom] = colors.keep_colors(rgb, band) if keep_colors else rgb
+    return out
+
+
+def _coefficients(styled: np.ndarray, small_photo: np.ndarray, radius: int, eps: float):
+    """Box-averaged a and b (hxwx3 float32 each) of the guided filter at the working resolution."""
+    guide = _luma(small_photo)
+    target = styled.astype(np.float32) / 255.0
+    mean_i = _box(guide, radius)
+    var_i = _box(guide * guide, radius) - mean_i * mean_i
+    a = np.empty_like(target)
+    b = np.empty_like(target)
+    for channel in range(3):
+        p = target[..., channel]
+        mean_p = _box(p, radius)
+        cov = _box(guide * p, radius) - mean_i * mean_p
+        a[..., channel] = cov / (var_i + eps)
+        b[..., channel] = mean_p - a[..., channel] * mean_i
+    return np.stack([_box(a[..., c], radius) for c in range(3)], -1), np.stack([_box(b[..., c], radius)
+                                                                                   for c in range(3)], -1)
+
+
+def _luma(rgb8: np.ndarray) -> np.ndarray:
+    return (rgb8.astype(np.float32) @ _LUMA) / 255.0
+
+
+def _box(plane: np.ndarray, radius: int) -> np.ndarray:
+    """Mean over the (2r+1)^2 window clipped to the image (each pixel divided by its own window's count)."""
+    return _box_axis(_box_axis(plane, radius, 0), radius, 1)
+
+
+def _box_axis(plane: np.ndarray, radius: int, axis: int) -> np.ndarray:
+    """Window means along one axis: the sum of 2r+1 shifted views of the zero-padded plane (the radius
+    is small), divided by the number of pixels each window holds inside the image."""
+    n = plane.shape[axis]
+    widths = [(0, 0)] * plane.ndim
+    widths[axis] = (radius, radius)
+    padded = np.pad(plane.astype(np.float32, copy=False), widths)
+    total = np.zeros_like(plane, dtype=np.float32)
+    for shift in range(2 * radius + 1):
+        total += padded[tuple(slice(shift, shift + n) if d == axis else slice(None) for d in range(plane.ndim))]
+    index = np.arange(n)
+    counts = (np.minimum(index + radius + 1, n) - np.maximum(index - radius, 0)).astype(np.float32)
+    shape = [1] * plane.ndim
+    shape[axis] = n
+    total /= counts.reshape(shape)
+    return total
+
+
+def _bilinear_axis(full: int, small: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each of `full` output positions: the two source indices and the weight of the second,
+    pixel centres aligned (half-pixel convention, edges clamped)."""
+    source = (np.arange(full, dtype=np.float64) + 0.5) * (small / full) - 0.5
+    source = np.clip(source, 0, small - 1)
+    low = np.floor(source).astype(np.intp)
+    high = np.minimum(low + 1, small - 1)
+    return low, high, (source - low).astype(np.float32)
+
+
+def _enlarge(plane: np.ndarray, rows, cols, top: int, bottom: int) -> np.ndarray:
+    """Rows top..bottom of the bilinear enlargement of hxwxC float32 `plane` to the grid of `rows` x `cols`."""
+    low, high, weight = (part[top:bottom] for part in rows)
+    weight = weight[:, None, None]
+    vertical = plane[low] * (1 - weight) + plane[high] * weight  # band x w x C: small
+    col_low, col_high, col_weight = cols
+    col_weight = col_weight[None, :, None]
+    left = np.take(vertical, col_low, axis=1)
+    left *= 1 - col_weight
+    right = np.take(vertical, col_high, axis=1)
+    right *= col_weight
+    left += right
+    return left

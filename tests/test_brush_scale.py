@@ -1,0 +1,77 @@
+"""Brush scale (tessera/brush_scale.py): the guided enlargement is exact band by band, keeps flat
+regions flat, follows the photo's edges, and mixes strength and colours as the server does."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tessera import brush_scale, colors
+from tessera.pixels import blend_to_rgb8, rgb8_to_chw
+
+
+def photo(width: int = 240, height: int = 160, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack([x * 255 / width, y * 255 / height, ((x // 40 + y // 40) % 2) * 200.0], axis=2)
+    return np.clip(base + rng.normal(0, 6, base.shape), 0, 255).astype(np.uint8)
+
+
+def sepia(pixels: np.ndarray) -> np.ndarray:
+    grey = pixels.astype(np.float32) @ np.array([0.3, 0.59, 0.11], np.float32)
+    return np.clip(np.stack([grey * 1.1, grey * 0.9, grey * 0.6], -1), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("band_rows", [1, 7, 64])
+def test_bands_give_exactly_the_whole_image(band_rows):
+    full = photo()
+    small = brush_scale.shrink(full, brush_scale.working_size(240, 160, 0.3))
+    whole = brush_scale.guided_enlarge(sepia(small), small, full, band_rows=10_000)
+    assert np.array_equal(brush_scale.guided_enlarge(sepia(small), small, full, band_rows=band_rows), whole)
+
+
+def test_a_flat_result_stays_flat_and_the_size_is_the_photos():
+    full = photo(301, 199)
+    small = brush_scale.shrink(full, brush_scale.working_size(301, 199, 0.25))
+    flat = np.full_like(small, 77)
+    out = brush_scale.guided_enlarge(flat, small, full)
+    assert out.shape == full.shape and np.abs(out.astype(int) - 77).max() <= 1
+
+
+def test_edges_follow_the_full_resolution_photo():
+    full = np.zeros((160, 160, 3), np.uint8)
+    full[:, 83:] = 255  # an edge between working pixels at scale 1/8
+    small = brush_scale.shrink(full, (20, 20))
+    out = brush_scale.guided_enlarge(small, small, full)  # "styling" that keeps the picture
+    plain = np.asarray(np.kron(small[..., 0], np.ones((8, 8))), np.float32)  # nearest enlargement
+    # The guided result steps where the photo steps (column 83); a plain enlargement cannot.
+    assert out[80, 81, 0] < 40 and out[80, 85, 0] > 215
+    assert np.abs(out[..., 0].astype(np.float32) - full[..., 0]).mean() < np.abs(plain - full[..., 0]).mean()
+
+
+def test_scale_one_is_the_servers_blend_and_keep_colors():
+    full = photo()
+    styled = sepia(full)
+    out = brush_scale.scaled_stylize(full, 1.0, sepia, strength=0.4)
+    expected = blend_to_rgb8(rgb8_to_chw(styled), full, 0.4)
+    assert np.array_equal(out, expected)
+    kept = brush_scale.scaled_stylize(full, 1.0, sepia, keep_colors=True)
+    assert np.array_equal(kept, colors.keep_colors(styled, full))
+
+
+def test_the_model_sees_the_working_resolution():
+    seen = []
+    brush_scale.scaled_stylize(photo(400, 300), 0.25, lambda small: seen.append(small.shape) or small)
+    assert seen == [(75, 100, 3)]
+
+
+@pytest.mark.parametrize("bad", [0, -0.5, 1.5, float("nan"), "0.5"])
+def test_scales_outside_0_to_1_are_refused(bad):
+    with pytest.raises(ValueError, match=r"\(0, 1\]"):
+        brush_scale.check_scale(bad)
+
+
+def test_the_default_brings_large_photos_to_the_working_side():
+    assert brush_scale.default_scale(800, 600) == 1.0
+    assert brush_scale.working_size(4000, 3000, brush_scale.default_scale(4000, 3000)) == (1024, 768)
+    assert brush_scale.working_size(6000, 4000, brush_scale.default_scale(6000, 4000)) == (1024, 683)

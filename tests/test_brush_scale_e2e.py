@@ -1,0 +1,124 @@
+"""Brush scale through every door against a real server: the client's stream (tiled or whole at the
+working resolution), the unary Stylize call, the gateway's form and previews, and the CLI."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import grpc
+import numpy as np
+import pytest
+from PIL import Image
+
+from bff import close_app
+from tessera import brush_scale
+from tessera.client import TesseraClient, TesseraError
+from tessera.imageio import encode_image
+from tests.bff.live import make_app, multipart, post_form, serving
+from tests.support import TINY_STYLE
+from tests.support.images import assert_same_up_to_rounding
+from tests.support.tiny_model import TinyGenerator, whole_image_reference
+
+
+def photo(width: int = 300, height: int = 200, seed: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack([x * 255 / width, y * 255 / height, ((x // 30 + y // 30) % 2) * 180.0], axis=2)
+    return np.clip(base + rng.normal(0, 5, base.shape), 0, 255).astype(np.uint8)
+
+
+PHOTO = photo()
+
+
+def reference(pixels: np.ndarray, scale: float, strength: float = 1.0, keep_colors: bool = False) -> np.ndarray:
+    """The whole working-resolution image through PyTorch, enlarged and mixed as brush_scale does."""
+    return brush_scale.scaled_stylize(pixels, scale, lambda small: whole_image_reference(TinyGenerator(0), small),
+                                      strength=strength, keep_colors=keep_colors)
+
+
+@pytest.fixture(scope="module")
+def client(inference_server):
+    with TesseraClient(inference_server, timeout=60) as c:
+        yield c
+
+
+@pytest.mark.parametrize("tile_size", [16, 48, None])
+def test_tiles_at_the_working_resolution_give_the_whole_image_result(client, tile_size):
+    result = client.stylize(PHOTO, TINY_STYLE, scale=0.4, tile_size=tile_size)
+    assert result.image.shape == PHOTO.shape
+    assert_same_up_to_rounding(result.image, reference(PHOTO, 0.4))
+
+
+def test_strength_mixes_with_the_full_size_photo(client):
+    mixed = client.stylize(PHOTO, TINY_STYLE, scale=0.5, strength=0.3).image
+    full = client.stylize(PHOTO, TINY_STYLE, scale=0.5).image.astype(np.float32)
+    # What a page does with the strength-1 result and the photo, give or take the rounding of `full`.
+    assert np.abs(mixed - (0.3 * full + 0.7 * PHOTO)).max() <= 1.0
+
+
+def test_unary_stylize_takes_the_scale(client):
+    data, mime = client.stylize_encoded(encode_image(PHOTO, "png"), TINY_STYLE, scale=0.4, keep_colors=True)
+    assert mime == "image/png"
+    assert_same_up_to_rounding(np.asarray(Image.open(io.BytesIO(data))), reference(PHOTO, 0.4, keep_colors=True))
+    with pytest.raises(TesseraError) as err:
+        client.stylize_encoded(encode_image(PHOTO, "png"), TINY_STYLE, scale=1.5)
+    assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT and "(0, 1]" in err.value.message
+
+
+@pytest.fixture(scope="module")
+def gateway(inference_server):
+    app = make_app(servers=(inference_server,), preview_size=100)
+    with serving(app) as base:
+        yield base
+    close_app(app)
+
+
+def post_image(url: str, fields: dict) -> tuple[int, bytes]:
+    body, content_type = multipart(fields, {"image": ("p.png", encode_image(PHOTO, "png"))})
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as err:
+        with err:
+            return err.code, err.read()
+
+
+def test_the_gateway_takes_a_scale_field(gateway):
+    status, data = post_image(f"{gateway}/api/stylize", {"style": TINY_STYLE, "scale": "0.4", "strength": "0.6"})
+    assert status == 200
+    assert_same_up_to_rounding(np.asarray(Image.open(io.BytesIO(data))), reference(PHOTO, 0.4, strength=0.6))
+    status, answer = post_image(f"{gateway}/api/jobs", {"style": TINY_STYLE, "scale": "0"})
+    assert status == 400 and b"invalid_scale" in answer
+    # 'auto' on a photo smaller than the default working side is full resolution, as before.
+    status, auto = post_image(f"{gateway}/api/stylize", {"style": TINY_STYLE, "scale": "auto", "format": "png"})
+    assert status == 200
+    assert_same_up_to_rounding(np.asarray(Image.open(io.BytesIO(auto))), whole_image_reference(TinyGenerator(0), PHOTO))
+
+
+def test_a_scaled_preview_is_the_scaled_result_shrunk(gateway):
+    upload = multipart({}, {"image": ("p.png", encode_image(PHOTO, "png"))})
+    status, stored = post_form(f"{gateway}/api/photos", *upload)
+    assert status == 201
+    with urllib.request.urlopen(f"{gateway}{stored['url']}/previews/{TINY_STYLE}?scale=0.2", timeout=60) as resp:
+        preview = np.asarray(Image.open(io.BytesIO(resp.read())), dtype=np.float32)
+        assert resp.headers["X-Tessera-Scale"] == "0.2" and resp.headers["X-Tessera-Preview-Exact"] == "true"
+    shrunk = brush_scale.shrink(reference(PHOTO, 0.2), (100, 67)).astype(np.float32)
+    assert preview.shape == shrunk.shape
+    assert np.abs(preview - shrunk).mean() < 4  # JPEG, and the enlargement done at 100 px instead of 300
+
+
+def test_the_cli_takes_scale(inference_server, tmp_path):
+    Image.fromarray(PHOTO).save(tmp_path / "p.png")
+    run = [sys.executable, "-m", "tessera.cli", "stylize", str(tmp_path / "p.png"), "-o", str(tmp_path / "o.png"),
+           "--style", TINY_STYLE, "--server", inference_server]
+    done = subprocess.run([*run, "--scale", "0.4"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "brush scale 0.4" in done.stdout
+    assert_same_up_to_rounding(np.asarray(Image.open(tmp_path / "o.png")), reference(PHOTO, 0.4))
+    bad = subprocess.run([*run, "--scale", "3"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "scale must be a number in (0, 1]" in bad.stderr
