@@ -47,7 +47,7 @@ def client_path(client: TesseraClient, style: str, photo: np.ndarray) -> Callabl
 
 def gateway_path(base_url: str, style: str, jpeg: bytes, timeout: float = 600.0) -> Callable[[], object]:
     """POST /api/stylize with the JPEG; the reply (a JPEG) is read to the end."""
-    body, content_type = _multipart({"style": style}, {"image": ("photo.jpg", jpeg)})
+    body, content_type = multipart({"style": style}, {"image": ("photo.jpg", jpeg)})
 
     def post() -> bytes:
         request = urllib.request.Request(f"{base_url}/api/stylize", data=body, method="POST",
@@ -79,7 +79,7 @@ def peer_path(photo: np.ndarray, threads: int) -> Callable[[], object]:
     return lambda: engine.stylize(photo, style=19, max_size=None)
 
 
-def _multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tuple[bytes, str]:
+def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tuple[bytes, str]:
     boundary = uuid.uuid4().hex
     parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
              for k, v in fields.items()]

@@ -84,11 +84,14 @@ def frames(kind: str, width: int, height: int, count: int, seed: int = 0):
 def make_clip(kind: str, fmt: str = "mp4", width: int = 96, height: int = 64, count: int = 8, fps: int = 10,
               audio: bool = True, seed: int = 0) -> bytes:
     """The encoded clip: `count` frames at `fps`, with a 440 Hz tone track when the format has audio."""
-    return encode_frames(frames(kind, width, height, count, seed), fmt, fps, audio)
+    return encode_frames(frames(kind, width, height, count, seed), fmt, fps, audio, grain=kind == "still")
 
 
-def encode_frames(rgb_frames, fmt: str = "mp4", fps: int = 10, audio: bool = True) -> bytes:
-    """HxWx3 uint8 frames (an iterable) as an `fmt` clip at `fps`, with a tone track where the format has audio."""
+def encode_frames(rgb_frames, fmt: str = "mp4", fps: int = 10, audio: bool = True, grain: bool = False) -> bytes:
+    """HxWx3 uint8 frames (an iterable) as an `fmt` clip at `fps`, with a tone track where the format has audio.
+
+    `grain` keeps sensor noise through H.264 (x264's grain tuning at CRF 10: of 1.87 levels of noise
+    between raw frames, 1.44 survive at 640x360, against 0.09 at the default CRF 16)."""
     if fmt in ("gif", "webp"):
         images = [Image.fromarray(f) for f in rgb_frames]
         buffer = io.BytesIO()
@@ -99,6 +102,8 @@ def encode_frames(rgb_frames, fmt: str = "mp4", fps: int = 10, audio: bool = Tru
     buffer = io.BytesIO()
     count = 0
     with av.open(buffer, "w", format=fmt) as out:
+        if grain and codec == "libx264":
+            options = {**options, "crf": "10", "tune": "grain"}
         video = out.add_stream(codec, rate=Fraction(fps), options=options)
         sound = out.add_stream(_AUDIO[fmt], rate=AUDIO_RATE) if audio else None
         for i, rgb in enumerate(rgb_frames):

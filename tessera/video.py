@@ -20,6 +20,7 @@ import numpy as np
 from tessera.client import StylizeResult, TesseraClient
 from tessera.shots import ShotContext
 from tessera.style_sources import StyleSource
+from tessera.temporal_filter import TemporalDenoise
 from tessera.video_io import ClipLimits, ClipWriter, check_output, open_clip
 
 FRAMES_IN_FLIGHT = 3  # enough to keep a server's cores busy while the client decodes and encodes
@@ -47,13 +48,15 @@ class ClipResult:
 @dataclass(frozen=True)
 class ClipOptions:
     """How to restyle: as for a photo (see TesseraClient.stylize), plus `statistics` ('shot' shares the
-    context per shot, 'frame' computes it per frame) and how many frames are in flight at once."""
+    context per shot, 'frame' computes it per frame), `denoise` (temporal noise reduction of the input
+    frames before restyling) and how many frames are in flight at once."""
 
     strength: float = 1.0
     version: int = 0
     style_sources: Sequence[StyleSource] = ()
     keep_colors: bool = False
     statistics: str = "shot"
+    denoise: bool = True  # temporal noise reduction of the input frames (tessera.temporal_filter)
     frames_in_flight: int = FRAMES_IN_FLIGHT
     timeout: float | None = None
 
@@ -66,7 +69,8 @@ def stylize_clip(client: TesseraClient, data: bytes, style: str, output: str | N
 
     `progress(done, total)` counts frames (total from the header, raised if the clip holds more), from
     this thread; an exception it raises stops the work. `on_frame(index, input, output)` sees each
-    frame pair as HxWx3 uint8 before encoding (for measurements). Raises ClipFormatError or
+    frame pair as HxWx3 uint8 before encoding (the decoded input, before any noise reduction; for
+    measurements). Raises ClipFormatError or
     ClipTooLargeError before any frame is decoded when the header breaks a limit, TesseraError for a
     server refusal, ValueError for bad options.
     """
@@ -94,6 +98,7 @@ def _run(client: TesseraClient, clip, style: str, options: ClipOptions, shots: S
     total = clip.info.frames
     pending: deque[tuple[int, np.ndarray, int | None, Future]] = deque()
     version, done = options.version, 0
+    denoise = TemporalDenoise() if options.denoise else None
     pool = ThreadPoolExecutor(max(1, options.frames_in_flight), thread_name_prefix="tessera-frame")
 
     def restyle(rgb: np.ndarray, context: np.ndarray, pinned: int) -> StylizeResult:
@@ -120,13 +125,14 @@ def _run(client: TesseraClient, clip, style: str, options: ClipOptions, shots: S
             if kind == "audio":
                 writer.write_audio(item)
                 continue
-            context = shots.context_for(item)
+            clean = denoise(item) if denoise is not None else item
+            context = shots.context_for(clean)
             if index == 0:  # alone: its answer names the version every later frame must use
-                first = restyle(item, context, version)
+                first = restyle(clean, context, version)
                 version = first.version
                 pending.append((0, item, pts, _done(first)))
             else:
-                pending.append((index, item, pts, pool.submit(restyle, item, context, version)))
+                pending.append((index, item, pts, pool.submit(restyle, clean, context, version)))
             index += 1
             while len(pending) >= max(1, options.frames_in_flight):
                 finish_oldest()

@@ -38,7 +38,7 @@ def test_a_clip_is_restyled_played_beside_the_original_and_downloaded(page, clip
 
     page.get_by_role("button", name="Play both").click()
     expect(page.get_by_role("button", name="Pause")).to_be_visible()
-    page.wait_for_function("() => document.querySelector(\"video[aria-label='Your clip, restyled']\").currentTime > 0.3")
+    page.wait_for_function("() => document.querySelectorAll('#compare video')[1].currentTime > 0.3")
     drift = page.evaluate("""() => {
         const [before, after] = document.querySelectorAll('#compare video');
         return Math.abs(before.currentTime - after.currentTime);

@@ -1,0 +1,166 @@
+"""Video clips: throughput, flicker and a 10-second clip through the gateway, against real processes.
+
+- Throughput: a 720p pan clip (scripts/make_clips.py) restyled by tessera.video (decode, frames in
+  flight, encode, audio copied) against the same decoded frames restyled as still images by the same
+  client with as many in flight; interleaved rounds, the ratio taken within a round (bench.timing).
+- Flicker: the warping error (tessera.flicker) of the still, pan and moving clips with per-frame
+  statistics and with statistics shared per shot, the input's own figure, and for the still clip
+  the plain mean difference of consecutive output frames.
+- Gateway: a 10-second 720p clip with audio posted to POST /api/jobs of a gateway process, followed
+  to its end and downloaded; wall time, frames and whether the audio came back unchanged.
+
+`python -m bench --only video [--tiny]`; the JSON goes to bench/results/video.json.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import shutil
+import tempfile
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bench.paths import multipart
+from bench.timing import interleaved, median, paired_ratio
+from scripts.local_stack import gateway_process, running_server
+from scripts.make_clips import make_clip
+from tessera.client import TesseraClient
+from tessera.flicker import frame_difference, warping_error
+from tessera.video import FRAMES_IN_FLIGHT, ClipOptions, stylize_clip
+from tessera.video_io import open_clip
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "video.json"
+SPEED_STYLE = "vermilion"
+FLICKER_STYLES = ("vermilion", "blue-swirls", "any-painting")
+# Restyling frames one by one; sharing the context statistics per shot; and that plus the temporal
+# noise reduction of the input (tessera.video's default).
+MODES = {"per-frame": ClipOptions(statistics="frame", denoise=False),
+         "shared": ClipOptions(statistics="shot", denoise=False),
+         "shared+denoise": ClipOptions(statistics="shot", denoise=True)}
+
+
+@dataclass(frozen=True)
+class Plan:
+    speed_size: tuple[int, int] = (1280, 720)
+    speed_frames: int = 60
+    rounds: int = 2
+    flicker_size: tuple[int, int] = (480, 270)
+    flicker_frames: int = 45
+    gateway_size: tuple[int, int] = (1280, 720)
+    gateway_seconds: int = 10
+    fps: int = 30
+
+
+TINY = Plan(speed_size=(160, 96), speed_frames=6, rounds=1, flicker_size=(96, 64), flicker_frames=4,
+            gateway_size=(96, 64), gateway_seconds=1, fps=10)
+
+
+def _frames(data: bytes) -> list:
+    clip = open_clip(data)
+    frames = [item for kind, item, _ in clip.items() if kind == "video"]
+    clip.close()
+    return frames
+
+
+def _audio(data: bytes) -> list[bytes]:
+    clip = open_clip(data)
+    packets = [bytes(item) for kind, item, _ in clip.items() if kind == "audio"]
+    clip.close()
+    return packets
+
+
+def throughput(client: TesseraClient, plan: Plan) -> list[dict]:
+    width, height = plan.speed_size
+    data = make_clip("pan", "mp4", width, height, plan.speed_frames, plan.fps)
+    frames = _frames(data)
+
+    def as_video() -> None:
+        stylize_clip(client, data, SPEED_STYLE)
+
+    def as_stills() -> None:
+        with ThreadPoolExecutor(FRAMES_IN_FLIGHT) as pool:
+            list(pool.map(lambda rgb: client.stylize(rgb, SPEED_STYLE), frames))
+
+    seconds = interleaved({"video": as_video, "stills": as_stills}, rounds=plan.rounds, warmup=0)
+    count = len(frames)
+    return [{"clip": f"pan {width}x{height}, {count} frames", "style": SPEED_STYLE,
+             "video fps": count / median(seconds["video"]), "still-image fps": count / median(seconds["stills"]),
+             "ratio": paired_ratio(seconds["stills"], seconds["video"]),
+             "rounds": plan.rounds}]
+
+
+def flicker(client: TesseraClient, plan: Plan) -> list[dict]:
+    width, height = plan.flicker_size
+    rows = []
+    clips = {kind: make_clip(kind, "mp4", width, height, plan.flicker_frames, plan.fps)
+             for kind in ("still", "pan", "moving")}
+    for style in FLICKER_STYLES:
+        for kind, data in clips.items():
+            outputs = {}
+            for mode, options in MODES.items():
+                inputs, styled = [], []
+                stylize_clip(client, data, style, options=options,
+                             on_frame=lambda _, rgb, out, i=inputs, o=styled: (i.append(rgb), o.append(out)))
+                outputs[mode] = (inputs, styled)
+            inputs = outputs["per-frame"][0]
+            errors = {mode: warping_error(inputs, styled) for mode, (_, styled) in outputs.items()}
+            row = {"style": style, "clip": kind, "input": warping_error(inputs, inputs), **errors,
+                   "shared / per-frame": errors["shared"] / errors["per-frame"],
+                   "shared+denoise / per-frame": errors["shared+denoise"] / errors["per-frame"]}
+            if kind == "still":
+                row.update({f"still diff: {mode}": frame_difference(styled) for mode, (_, styled) in outputs.items()})
+                row["still diff: input"] = frame_difference(inputs)
+            rows.append(row)
+    return rows
+
+
+def through_gateway(address: str, plan: Plan) -> list[dict]:
+    width, height = plan.gateway_size
+    frames = plan.gateway_seconds * plan.fps
+    data = make_clip("pan", "mp4", width, height, frames, plan.fps)
+    body, content_type = multipart({"style": SPEED_STYLE}, {"image": ("pan.mp4", data)})
+    with gateway_process([address], stylize_timeout=600) as (_, base):
+        started = time.perf_counter()
+        request = urllib.request.Request(f"{base}api/jobs", data=body, method="POST",
+                                         headers={"Content-Type": content_type})
+        with urllib.request.urlopen(request, timeout=120) as reply:
+            job = json.load(reply)
+        while job["state"] not in ("done", "failed"):
+            time.sleep(0.5)
+            with urllib.request.urlopen(f"{base.rstrip('/')}{job['status_url']}", timeout=30) as reply:
+                job = json.load(reply)
+        if job["state"] != "done":
+            raise RuntimeError(f"the clip job failed: {job}")
+        with urllib.request.urlopen(f"{base.rstrip('/')}{job['result_url']}", timeout=120) as reply:
+            result = reply.read()
+        wall = time.perf_counter() - started
+    return [{"clip": f"pan {width}x{height}, {plan.gateway_seconds} s at {plan.fps} fps, AAC audio",
+             "upload MB": len(data) / 1e6, "style": SPEED_STYLE, "frames back": len(_frames(result)),
+             "audio unchanged": _audio(result) == _audio(data), "wall s": wall, "fps": frames / wall}]
+
+
+def run(tiny: bool = False) -> dict[str, list[dict]]:
+    plan = TINY if tiny else Plan()
+    with tempfile.TemporaryDirectory(prefix="tessera-bench-video-") as tmp:
+        registry = Path(tmp)
+        for style in {SPEED_STYLE, *FLICKER_STYLES}:
+            shutil.copytree(ROOT / "model_registry" / style, registry / style)
+        with running_server(registry, timeout=300, threads=2, warmup_runs=1) as address, \
+                TesseraClient(address, timeout=600) as client:
+            tables = {
+                "Throughput: clip vs the same frames as still images (frames/s; target ratio >= 0.8)":
+                    throughput(client, plan),
+                "Flicker: warping error in levels (target: <= 0.8 x per-frame; still clip < 1 level)":
+                    flicker(client, plan),
+                "A clip through the gateway (POST /api/jobs to the downloaded result)": through_gateway(address, plan),
+            }
+    if not tiny:
+        RESULTS.parent.mkdir(exist_ok=True)
+        RESULTS.write_text(json.dumps({"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+                                       "plan": asdict(plan), "tables": tables}, indent=1) + "\n")
+    return tables
