@@ -16,7 +16,7 @@ from bff.clips import clip_work, read_clip_order, task_from_clip, upload_is_clip
 from bff.errors import ApiError
 from bff.forms import read_order
 from bff.job_queue import MemoryQueue, job_queue
-from bff.jobs import Job, JobState, job_store
+from bff.jobs import Job, JobState, JobStore, job_store
 from bff.pixel_budget import pixel_budget
 from bff.restyle import image_response, restyle_work
 
@@ -40,12 +40,12 @@ def create_job():
     if shared:  # the upload itself goes to Redis, for whichever replica or worker is free
         job = job_queue().submit_task(task_from_order(order))
     else:
-        job = job_store().submit(restyle_work(gateway, pixel_budget(), order))
+        job = job_store().submit(restyle_work(gateway, pixel_budget(), order), work_pixels=order.work_pixels)
     return _accepted(job)
 
 
 def _accepted(job) -> Response:
-    body = {**job.snapshot(), **_links(job.id)}
+    body = {**job.snapshot(), **_facts(job), **_links(job.id)}
     resp = jsonify(body)
     resp.status_code = 202
     resp.headers["Location"] = body["status_url"]
@@ -79,7 +79,7 @@ def _stores():
 def job_status(job_id: str):
     """The job's state and progress, for clients that poll instead of streaming."""
     job = _find(job_id)
-    return jsonify({**job.snapshot(), **_links(job.id)})
+    return jsonify({**job.snapshot(), **_facts(job), **_links(job.id)})
 
 
 @bp.get("/jobs/<job_id>/events")
@@ -127,6 +127,19 @@ def _find(job_id: str) -> Job:
     return job
 
 
+def _facts(job) -> dict:
+    """`queue_position`, `eta_s` and `expires_at` from the store that holds the job (bff.job_estimates)."""
+    if not isinstance(job, Job):
+        try:
+            return job.store.queue_facts(job.id)  # Redis
+        except ApiError:
+            return {}  # Redis is away: the job's own state still says enough
+    for store in _stores():
+        if isinstance(store, JobStore) and store.get(job.id) is job:
+            return store.queue_facts(job.id)
+    return {}
+
+
 def _links(job_id: str) -> dict:
     return {
         "status_url": url_for("jobs.job_status", job_id=job_id),
@@ -137,6 +150,7 @@ def _links(job_id: str) -> dict:
 
 def _events(job: Job, last_event_id: str | None, hung_up: Callable[[], bool]) -> Iterator[str]:
     revision, quiet_since = last_event_id, time.monotonic()
+    position = None
     while True:
         try:
             new_revision, snap = job.wait(revision, timeout=HANG_UP_CHECK_S)
@@ -148,18 +162,26 @@ def _events(job: Job, last_event_id: str | None, hung_up: Callable[[], bool]) ->
         if new_revision == revision and not finished:
             if hung_up():
                 return  # frees the stream's slot and thread now, not at the next keep-alive
+            facts = _facts(job) if snap["state"] == JobState.QUEUED.value else {}
+            if facts and facts["queue_position"] != position:  # a queued job moved up: say so
+                position, quiet_since = facts["queue_position"], time.monotonic()
+                yield _event("progress", {**snap, **facts}, revision)
+                continue
             if time.monotonic() - quiet_since >= KEEPALIVE_S:
                 quiet_since = time.monotonic()
                 yield ": keep-alive\n\n"
             continue
         revision, quiet_since = new_revision, time.monotonic()
+        facts = _facts(job)
+        position = facts.get("queue_position")
         if snap["state"] == JobState.DONE.value:
-            yield _event("done", {**snap, "result_url": url_for("jobs.job_result", job_id=job.id)}, revision)
+            yield _event("done", {**snap, **facts, "result_url": url_for("jobs.job_result", job_id=job.id)},
+                         revision)
             return
         if snap["state"] == JobState.FAILED.value:
-            yield _event("error", snap, revision)
+            yield _event("error", {**snap, **facts}, revision)
             return
-        yield _event("progress", snap, revision)
+        yield _event("progress", {**snap, **facts}, revision)
 
 
 def _event(name: str, data: dict, event_id: object = None) -> str:

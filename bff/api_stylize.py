@@ -30,7 +30,7 @@ def stylize():
     store = job_store()
     store.check_capacity()  # refuse before the costly decode
     order = read_order(gateway)
-    job = store.submit(restyle_work(gateway, pixel_budget(), order))
+    job = store.submit(restyle_work(gateway, pixel_budget(), order), work_pixels=order.work_pixels)
     # Under waitress (channel_request_lookahead > 0) this says whether the client has hung up.
     hung_up = request.environ.get("waitress.client_disconnected", lambda: False)
     # The client's own deadline ends the work; the margin covers queueing and encoding.

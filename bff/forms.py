@@ -15,7 +15,7 @@ from bff.form_limits import check_form
 from bff.look_form import Look, fraction, read_look
 from bff.photos import photo_store
 from tessera import formats
-from tessera.brush_scale import check_scale
+from tessera.brush_scale import check_scale, resolve_scale, working_size
 
 # Characters a file name should not carry into a header or onto a disk.
 _UNSAFE = set('"\\/:*?<>|;%')
@@ -34,6 +34,7 @@ class Order:
     filename: str  # suggested download name, e.g. "holiday-mosaic.jpg"
     look: Look = Look()  # style sources to mix, keep-colours
     scale: float | None = None  # brush scale in (0, 1]; None: the default for the photo's size (auto)
+    work_pixels: int = 0  # pixels the model runs on (working resolution), for time estimates
 
 
 def read_order(backend: Backend) -> Order:
@@ -52,9 +53,10 @@ def read_order(backend: Backend) -> Order:
     check_shape(width, height, backend.config.max_aspect_ratio)
     backend.serving_style(style)
     out_format = wanted_format or opened.format
+    scale = read_scale(request.form.get("scale"))
     return Order(style=style, strength=strength, image=data, pixel_count=width * height, format=out_format,
                  filename=download_name(uploaded_name, style, formats.get(out_format).extension),
-                 look=look, scale=read_scale(request.form.get("scale")))
+                 look=look, scale=scale, work_pixels=work_pixels(width, height, scale))
 
 
 def _photo_bytes(max_bytes: int) -> tuple[bytes, str | None]:
@@ -109,6 +111,12 @@ def read_options() -> tuple[str, float, str | None]:
 def read_style_and_strength() -> tuple[str, float]:
     """The form's style and strength (0..1, default 1); 400 if bad."""
     return _required("style").strip(), _strength(request.form.get("strength"))
+
+
+def work_pixels(width: int, height: int, scale: float | None) -> int:
+    """Pixels the model runs on for a width x height photo at brush `scale` (None: the default)."""
+    work_width, work_height = working_size(width, height, resolve_scale(scale, width, height))
+    return work_width * work_height
 
 
 def read_scale(raw: str | None) -> float | None:

@@ -98,14 +98,24 @@ class JobRunner:
     def _run(self, claim: Claim) -> None:
         with self._lock:
             self._running[claim.message_id] = claim
+        started = time.monotonic()
         try:
-            finished = self._finish(claim, *self._outcome(claim))
+            outcome, error = self._outcome(claim)
+            if outcome is not None and claim.task is not None:
+                self._record_throughput(claim.task.work_pixels, time.monotonic() - started)
+            finished = self._finish(claim, outcome, error)
         finally:
             with self._lock:
                 self._running.pop(claim.message_id, None)
         # Only the owner acknowledges: a lost entry is pending under the consumer that took it over.
         if finished:
             self._retrying(lambda: self.store.ack(claim.message_id), "acknowledge")
+
+    def _record_throughput(self, work: int, seconds: float) -> None:
+        try:
+            self.store.record_throughput(work, seconds)
+        except redis.RedisError:
+            pass  # an estimate is advisory: the result is what must get through
 
     def _outcome(self, claim: Claim) -> tuple[Outcome | None, ApiError | None]:
         if claim.task is None:

@@ -19,6 +19,7 @@ from flask import Flask, current_app
 
 from bff.config import GatewayConfig
 from bff.errors import ApiError, internal_error
+from bff.job_estimates import Throughput, WorkFacts, estimate_s, iso_time
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ class Job:
     error: ApiError | None = None
     finished_at: float | None = None
     revision: int = 0
+    work: int = 0  # working pixels (bff.job_estimates); 0 when unknown
+    started_at: float | None = None
     _changed: threading.Condition = field(default_factory=threading.Condition, repr=False)
     _cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
 
@@ -114,7 +117,9 @@ class JobStore:
         self._ttl_s = ttl_s
         self._max_kept = max_kept
         self._clock = clock
-        self._jobs: dict[str, Job] = {}
+        self._jobs: dict[str, Job] = {}  # in submission order
+        self._workers = workers
+        self.throughput = Throughput()
         self._futures: dict[str, Future] = {}
         self._lock = threading.Lock()
 
@@ -124,13 +129,14 @@ class JobStore:
             self._sweep()
             self._refuse_when_full()
 
-    def submit(self, work: Callable[[Progress], Outcome]) -> Job:
-        """Queues `work`, which reports progress(done, total) and returns an Outcome or raises ApiError."""
+    def submit(self, work: Callable[[Progress], Outcome], work_pixels: int = 0) -> Job:
+        """Queues `work`, which reports progress(done, total) and returns an Outcome or raises ApiError;
+        `work_pixels` (the pixels the model will run on) feeds the time estimates."""
         with self._lock:
             self._sweep()
             self._refuse_when_full()
             # 128 random bits: ids double as the only credential for a job's result.
-            job = Job(id=secrets.token_urlsafe(16))
+            job = Job(id=secrets.token_urlsafe(16), work=work_pixels)
             self._jobs[job.id] = job
             self._futures[job.id] = self._pool.submit(self._run, job, work)
         return job
@@ -150,6 +156,26 @@ class JobStore:
             state = job.snapshot()["state"]
             counts[state] = counts.get(state, 0) + 1
         return counts
+
+    def queue_facts(self, job_id: str) -> dict:
+        """Where the job waits and how long it may take: `queue_position` (1 = next to start; null unless
+        queued), `eta_s` (seconds until done; null when unknown) and, once finished, `expires_at`."""
+        with self._lock:
+            jobs = list(self._jobs.values())
+        now = self._clock()
+        facts = {job.id: _work_facts(job, now) for job in jobs}
+        job = next((j for j in jobs if j.id == job_id), None)
+        if job is None:
+            return {}
+        mine = facts[job.id]
+        ahead = [facts[j.id] for j in jobs[:jobs.index(job)] if facts[j.id].state == JobState.QUEUED.value]
+        running = [f for i, f in facts.items() if f.state == JobState.RUNNING.value and i != job.id]
+        expires = None
+        if job.finished_at is not None:
+            expires = iso_time(time.time() + self._ttl_s - (now - job.finished_at))
+        return {"queue_position": len(ahead) + 1 if mine.state == JobState.QUEUED.value else None,
+                "eta_s": estimate_s(mine, ahead + running, self._workers, self.throughput.rate),
+                "expires_at": expires}
 
     def get(self, job_id: str) -> Job | None:
         """The job with this id, or None if it never existed or has expired."""
@@ -191,7 +217,7 @@ class JobStore:
         if job._cancelled.is_set():  # cancelled between being taken off the queue and starting
             job._update(state=JobState.FAILED, error=JobCancelled(), finished_at=self._clock())
             return
-        job._update(state=JobState.RUNNING)
+        job._update(state=JobState.RUNNING, started_at=self._clock())
 
         def report(done: int, total: int) -> None:
             if job._cancelled.is_set():
@@ -208,6 +234,7 @@ class JobStore:
                         error=internal_error())
         else:
             job._update(state=JobState.DONE, outcome=outcome, done=job.total, finished_at=self._clock())
+            self.throughput.record(job.work, job.finished_at - job.started_at)
 
     def _sweep(self) -> None:
         """Drops expired jobs and, beyond `max_kept` finished ones, the oldest; caller holds the lock."""
@@ -217,6 +244,13 @@ class JobStore:
         for index, (finished_at, job_id) in enumerate(finished):
             if index < surplus or now - finished_at > self._ttl_s:
                 del self._jobs[job_id]
+
+
+def _work_facts(job: Job, now: float) -> WorkFacts:
+    snap = job.snapshot()
+    started = job.started_at
+    return WorkFacts(state=snap["state"], work=job.work, done=snap["done"], total=snap["total"],
+                     running_s=0.0 if started is None else now - started)
 
 
 def init_app(app: Flask, config: GatewayConfig) -> None:

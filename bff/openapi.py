@@ -154,6 +154,14 @@ _SCHEMAS = {
             "status": {"type": "integer", "description": "HTTP status of the failure, once failed."},
             "error": {"type": "string", "description": "Machine-readable kind of the failure, once failed."},
             "message": {"type": "string", "description": "Why the job failed."},
+            "queue_position": {"type": ["integer", "null"],
+                               "description": "1 = the next job to start; null unless queued."},
+            "eta_s": {"type": ["number", "null"],
+                      "description": "Estimated seconds until done: a running job's from its own tiles so far, a "
+                                     "queued job's from the work ahead and the throughput measured on finished "
+                                     "jobs; null until that is known."},
+            "expires_at": {"type": ["string", "null"], "format": "date-time",
+                           "description": "Once finished: when the result (and result_url) stops working."},
             "status_url": {"type": "string"},
             "events_url": {"type": "string"},
             "result_url": {"type": "string"},

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import redis
 
-from bff import redis_scripts
+from bff import redis_estimates, redis_scripts
 from bff.errors import ApiError
 from bff.jobs import JobState, Outcome
 from bff.tasks import RestyleTask, error_fields, error_from_fields
@@ -147,7 +147,7 @@ class RedisJobStore:
                 job, events, _, input_key = self._keys(job_id)
                 pipe.hset(job, mapping={"state": JobState.QUEUED.value, "done": 0, "total": 0, "attempts": 0,
                                         "owner": "", "options": task.options_json(), "created": now,
-                                        "batch": batch_id})
+                                        "batch": batch_id, "work": task.work_pixels})
                 pipe.set(input_key, task.image, ex=self.pending_ttl_s)
                 snap = json.dumps({"id": job_id, "state": JobState.QUEUED.value, "done": 0, "total": 0})
                 pipe.xadd(events, {"event": "progress", "data": snap}, maxlen=200, approximate=True)
@@ -156,6 +156,15 @@ class RedisJobStore:
                 pipe.xadd(self.queue, {"job": job_id})
             pipe.execute()
         return [RedisJob(self, job_id) for job_id in ids]
+
+    def queue_facts(self, job_id: str) -> dict:
+        """`queue_position`, `eta_s` and `expires_at` of a job (bff.redis_estimates); 503 when Redis is down."""
+        with _store_errors():
+            return redis_estimates.queue_facts(self, job_id)
+
+    def record_throughput(self, work: int, seconds: float) -> None:
+        """Adds one finished job's working pixels per second to the shared rate (consumer side)."""
+        redis_estimates.record(self, work, seconds)
 
     def save_batch(self, batch_id: str, entries: list[dict]) -> None:
         """Records a batch: `entries` are {"job": id, "name": photo name} in upload order."""

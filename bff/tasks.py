@@ -38,6 +38,7 @@ class RestyleTask:
     sources: tuple[StyleSource, ...] = ()  # style presets or images to mix (bff.look_form.Look)
     keep_colors: bool = False
     scale: float | None = None  # brush scale; None: the default for the photo's size (tessera.brush_scale)
+    work_pixels: int = 0  # pixels the model runs on, for time estimates (bff.job_estimates)
     kind: str = "photo"  # or "clip": `image` is then a video clip and `format` 'mp4' or 'webm' (bff.clips)
 
     def options_json(self) -> str:
@@ -46,6 +47,7 @@ class RestyleTask:
         return json.dumps({
             "style": self.style, "strength": self.strength, "format": self.format, "filename": self.filename,
             "keep_colors": self.keep_colors, "kind": self.kind, "scale": self.scale,
+            "work_pixels": self.work_pixels,
             "sources": [{"preset": s.preset, "image": base64.b64encode(s.image).decode(), "weight": s.weight}
                         for s in self.sources],
         })
@@ -59,7 +61,8 @@ class RestyleTask:
         return cls(style=str(options["style"]), strength=float(options["strength"]), format=str(options["format"]),
                    filename=str(options["filename"]), image=image, sources=sources,
                    keep_colors=bool(options.get("keep_colors", False)), kind=str(options.get("kind", "photo")),
-                   scale=None if options.get("scale") is None else float(options["scale"]))
+                   scale=None if options.get("scale") is None else float(options["scale"]),
+                   work_pixels=int(options.get("work_pixels", 0)))
 
 
 def run_task(task: RestyleTask, client: TesseraClient, max_pixels: int, timeout_s: float, progress: Progress,

@@ -168,3 +168,20 @@ def test_the_look_travels_with_the_task(store):
                        keep_colors=True)
     store.submit_task(look)
     assert store.claim("c1", block_s=0.1).task == look
+
+
+def test_queued_jobs_know_their_place_and_an_estimate_once_a_rate_is_measured(store):
+    tasks = [RestyleTask(style="tiny-sepia", strength=1, format="png", filename="a.png", image=b"x",
+                         work_pixels=1_000_000) for _ in range(3)]
+    first, second, third = store.submit_tasks(tasks)
+    assert store.queue_facts(third.id) == {"queue_position": 3, "eta_s": None, "expires_at": None}
+    claim = store.claim("c1", block_s=0.1)
+    assert claim.job_id == first.id
+    assert store.queue_facts(second.id)["queue_position"] == 1
+    store.record_throughput(1_000_000, 2.0)  # 0.5 MP/s measured on a finished job
+    facts = store.queue_facts(third.id)
+    # Its own 2 s, plus the running job's 2 s (no tile done yet) and the queued job's 2 s, on one runner.
+    assert facts["queue_position"] == 2 and facts["eta_s"] == pytest.approx(6.0, abs=0.05)
+    store.finish(claim, OUTCOME)
+    finished = store.queue_facts(first.id)
+    assert finished["queue_position"] is None and finished["expires_at"].endswith("Z")
