@@ -22,19 +22,26 @@
  * @property {string} events_url
  * @property {string} result_url
  * @property {number} [version] model version that made the result, once done
- * @property {number} [status] HTTP status of the failure, once failed
+ * @property {number} [status] HTTP status of the failure, once failed (the job's "status" field)
  * @property {string} [message] why it failed
+ * @property {string} [error] the failure's code, e.g. "cancelled"
+ * @property {string} status_url
+ * @property {number | null} [queue_place] 1 = next to run, while queued (when the gateway says)
+ * @property {number | null} [eta_s] seconds left by the gateway's measure (when it says)
+ * @property {string | null} [expires_at] when the result stops being kept (ISO 8601, when it says)
  */
 
 export class ApiError extends Error {
   /**
    * @param {string} message a sentence for people
    * @param {number} status HTTP status, 0 when the gateway could not be reached
+   * @param {string} [code] the gateway's error code, e.g. "cancelled"
    */
-  constructor(message, status) {
+  constructor(message, status, code = "") {
     super(message);
     this.name = "ApiError";
     this.status = status;
+    this.code = code;
   }
 }
 
@@ -66,7 +73,9 @@ async function request(url, init) {
 function errorFrom(status, body) {
   try {
     const parsed = JSON.parse(body);
-    if (parsed && typeof parsed.message === "string" && parsed.message) return new ApiError(parsed.message, status);
+    if (parsed && typeof parsed.message === "string" && parsed.message) {
+      return new ApiError(parsed.message, status, typeof parsed.error === "string" ? parsed.error : "");
+    }
   } catch {
     // Not JSON (a proxy's error page, say): fall through to the generic sentence.
   }
@@ -86,8 +95,95 @@ export async function fetchStyles() {
 }
 
 /**
- * Uploads the photo and queues a job. XMLHttpRequest rather than fetch, because only it reports
- * upload progress, and a large photo on a slow connection takes a while.
+ * @typedef {object} Photo a photo the gateway keeps for a while, restyled by id
+ * @property {string} id unguessable
+ * @property {number} width
+ * @property {number} height
+ * @property {number | null} expiresAt ms since the epoch (null: not said)
+ * @property {string} imageUrl the photo as uploaded (for a page that reloads without it)
+ * @property {string} thumbnailUrl the photo at preview size, the pixels every preview is made from
+ * @property {string} previewsUrl the list of its previews
+ */
+
+/**
+ * @typedef {object} Look one preview the gateway offers for a photo
+ * @property {string} style style id
+ * @property {string | null} preset preset id of a conditioned style
+ * @property {string} name e.g. "Moss" or "Any painting: Swirls"
+ * @property {string | null} strength_mode "pixel_mix" or "style_code"
+ * @property {string} url the preview at strength 1
+ */
+
+/**
+ * Uploads a photo once; every preview, restyle and job of it then names its id.
+ * @param {File} file
+ * @param {(sent: number, total: number) => void} onUpload
+ * @returns {Promise<Photo>}
+ */
+export async function uploadPhoto(file, onUpload) {
+  const form = new FormData();
+  form.append("image", file, file.name || "pasted.png");
+  const body = await send("./api/photos", form, onUpload, 201);
+  return { id: body.id, width: body.width, height: body.height, expiresAt: expiry(body), imageUrl: body.image_url,
+           thumbnailUrl: body.thumbnail_url, previewsUrl: body.previews_url };
+}
+
+/**
+ * @param {string} previewsUrl a photo's list of previews
+ * @returns {Promise<Look[]>} every style and preset it can be previewed in
+ */
+export async function fetchLooks(previewsUrl) {
+  return (await (await request(previewsUrl)).json()).previews;
+}
+
+/**
+ * @param {{expires_at?: string | number | null}} body
+ * @returns {number | null} the expiry the gateway gave, ms since the epoch
+ */
+function expiry(body) {
+  if (body.expires_at == null) return null;
+  const time = typeof body.expires_at === "number" ? body.expires_at * 1000 : Date.parse(body.expires_at);
+  return Number.isFinite(time) ? time : null;
+}
+
+/**
+ * @typedef {object} Order what a job should make
+ * @property {string} style
+ * @property {number} strength from 0 to 1
+ * @property {string} scale brush scale: "auto" or the working resolution per side, in (0, 1]
+ * @property {Look} look painting, preset, mix and keep-colours
+ */
+
+/**
+ * URL of a preview (about 512 px) at a strength and brush scale.
+ * @param {string} url the preview's URL at strength 1, as the gateway lists it
+ * @param {{strength?: number, scale?: string}} [options] scale: only when the person chose one (the
+ *   grid is then the full result at that scale, shrunk; without it, the cheap grid at 512 px)
+ * @returns {string}
+ */
+export function previewUrl(url, options = {}) {
+  const [path, search] = url.split("?");
+  const query = new URLSearchParams(search || "");
+  if (options.strength !== undefined && options.strength < 1) query.set("strength", String(options.strength));
+  if (options.scale !== undefined && options.scale !== "auto") query.set("scale", options.scale);
+  return query.toString() ? `${path}?${query}` : path;
+}
+
+/**
+ * Queues a job for an uploaded photo (by id: nothing is uploaded again).
+ * @param {string} photoId
+ * @param {Order} order
+ * @returns {Promise<Job>}
+ */
+export function createPhotoJob(photoId, order) {
+  const form = new FormData();
+  form.append("photo_id", photoId);
+  form.append("scale", order.scale);
+  return upload("./api/jobs", form, order.style, order.strength, () => {}, order.look);
+}
+
+/**
+ * Uploads a file (a video clip) and queues a job for it.
  * @param {File} file
  * @param {string} style
  * @param {number} strength from 0 to 1
@@ -99,6 +195,22 @@ export function createJob(file, style, strength, onUpload, look = {}) {
   const form = new FormData();
   form.append("image", file, file.name);
   return upload("./api/jobs", form, style, strength, onUpload, look);
+}
+
+/**
+ * Asks the gateway to stop a job; it ends as failed with error "cancelled".
+ * @param {Job} job
+ */
+export async function cancelJob(job) {
+  await request(job.status_url, { method: "DELETE" });
+}
+
+/**
+ * @param {string} statusUrl
+ * @returns {Promise<Job>} the job's state now
+ */
+export async function fetchJob(statusUrl) {
+  return (await request(statusUrl)).json();
 }
 
 /**
@@ -146,8 +258,7 @@ export async function followBatch(batch, onProgress) {
 }
 
 /**
- * Posts a form of photos with the options added. XMLHttpRequest rather than fetch, because only it
- * reports upload progress, and a large photo on a slow connection takes a while.
+ * Posts a form of photos with the options added.
  * @param {string} url
  * @param {FormData} form
  * @param {string} style
@@ -166,6 +277,19 @@ function upload(url, form, style, strength, onUpload, look) {
     form.append("mix_preset", look.mixWith);
     form.append("mix", String(look.mix ?? 0.5));
   }
+  return send(url, form, onUpload, 202);
+}
+
+/**
+ * Posts a form with XMLHttpRequest rather than fetch, because only it reports upload progress,
+ * and a large photo on a slow connection takes a while.
+ * @param {string} url
+ * @param {FormData} form
+ * @param {(sent: number, total: number) => void} onUpload
+ * @param {number} expected the status of success
+ * @returns {Promise<any>} the answer's JSON
+ */
+function send(url, form, onUpload, expected) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", url);
@@ -173,7 +297,7 @@ function upload(url, form, style, strength, onUpload, look) {
       if (event.lengthComputable) onUpload(event.loaded, event.total);
     });
     xhr.addEventListener("load", () => {
-      if (xhr.status === 202) resolve(JSON.parse(xhr.responseText));
+      if (xhr.status === expected) resolve(JSON.parse(xhr.responseText));
       else reject(errorFrom(xhr.status, xhr.responseText));
     });
     xhr.addEventListener("error", () => reject(new ApiError(UNREACHABLE, 0)));
@@ -188,7 +312,7 @@ const MAX_RECONNECTS = 5;
 /**
  * Follows a job's Server-Sent Events until it is done.
  * @param {Job} job
- * @param {(done: number, total: number) => void} onProgress
+ * @param {(done: number, total: number, snap: Job) => void} onProgress
  * @returns {Promise<Job>} the final job snapshot, with result_url; rejects with ApiError if it failed
  */
 export function followJob(job, onProgress) {
@@ -200,12 +324,12 @@ export function followJob(job, onProgress) {
     source.addEventListener("progress", (event) => {
       failures = 0;
       const snap = parse(event);
-      onProgress(snap.done, snap.total);
+      onProgress(snap.done, snap.total, snap);
     });
     source.addEventListener("done", (event) => {
       source.close();
       const snap = parse(event);
-      onProgress(snap.total, snap.total);
+      onProgress(snap.total, snap.total, snap);
       resolve(snap);
     });
     // The same name carries the job's own "error" event (with data) and the browser's connection error.
@@ -213,7 +337,7 @@ export function followJob(job, onProgress) {
       if (event instanceof MessageEvent && event.data) {
         source.close();
         const snap = parse(event);
-        reject(new ApiError(snap.message, snap.status));
+        reject(new ApiError(snap.message, snap.status, snap.error));
         return;
       }
       failures += 1;

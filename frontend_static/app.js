@@ -2,27 +2,47 @@
  * Wires the page: state lives here, the view reports what the person does, the API does the work.
  */
 
-import { ApiError, createBatch, createJob, fetchLimits, fetchResult, fetchStyles, followBatch, followJob } from "./api.js";
-import { SNIFF_BYTES, fileProblem, limitsHint, pixelProblem } from "./checks.js";
+import { ApiError, createBatch, createPhotoJob, fetchLimits, fetchLooks, fetchStyles, followBatch, previewUrl, uploadPhoto } from "./api.js";
+import { limitsHint } from "./checks.js";
+import { paintingProblem, photosProblem } from "./file_checks.js";
+import { JobFlow } from "./job_flow.js";
+import { strengthMixesPixels } from "./live_mix.js";
 import { LookView } from "./painting.js";
+import { PreviewsView, choicesOf } from "./previews.js";
+import { Results } from "./results.js";
+import { ResultsView } from "./results_view.js";
+import { loadVisit, savePhoto } from "./store.js";
 import { fileSize } from "./template.js";
 import { ClipStage, CLIP_SNIFF_BYTES, clipKind } from "./video.js";
 import { View } from "./view.js";
 
 /** @typedef {import("./template.js").Style} Style */
+/** @typedef {import("./store.js").Result} Result */
+/** @typedef {import("./store.js").SavedPhoto} SavedPhoto */
+/** @typedef {import("./previews.js").Choice} Choice */
 
 const view = new View();
 const lookView = new LookView();
 const clips = new ClipStage(view);
+const previewsView = new PreviewsView();
+const flow = new JobFlow(view);
+const resultsView = new ResultsView();
+const results = new Results(view, resultsView);
+
+// Previews that depend on the server's strength wait this long after the last slider move.
+const PREVIEW_DEBOUNCE_MS = 150;
 
 const state = {
-  /** @type {File | null} */ file: null,
+  /** @type {File | null} the photo as chosen; null after a reload (the gateway still has it by id) */ file: null,
   /** @type {File[]} */ batch: [],
   /** @type {string | null} */ photoUrl: null,
-  /** @type {string | null} */ resultUrl: null,
+  /** @type {SavedPhoto | null} the photo as uploaded once */ photo: null,
+  /** @type {Promise<SavedPhoto | null> | null} the upload under way */ uploading: null,
+  /** @type {import("./api.js").Look[]} the previews the gateway offers for the photo */ looks: [],
   /** @type {Style[]} */ styles: [],
   /** @type {string | null} */ style: null,
   strength: view.strengthValueNow(),
+  scale: view.scaleValueNow(),
   busy: false,
   clip: false,  // the chosen file is a video clip (video.js)
   /** @type {import("./api.js").Look & {paintingUrl: string | null}} */
@@ -32,6 +52,7 @@ const state = {
   limits: null,
   /** @type {Promise<void> | null} the check of the files chosen last (restyle waits for it) */
   checking: null,
+  /** @type {ReturnType<typeof setTimeout> | undefined} */ previewTimer: undefined,
 };
 
 /** @param {string | null} url */
@@ -56,61 +77,59 @@ async function takePhotos(files) {
   if (await takeClip(files)) return;
   const [file] = files;
   const url = URL.createObjectURL(file);
-  const problem = await photosProblem(files, url);
+  const probe = new Image();
+  const problem = await photosProblem(files, url, probe, state.limits);
   if (problem) {
     URL.revokeObjectURL(url);
     dropPhoto();
     return view.showFileError(problem);
   }
   forget(state.photoUrl);
-  forget(state.resultUrl);
+  results.setPhoto(null);
   state.file = file;
   state.batch = files.length > 1 ? files : [];
-  state.resultUrl = null;
   state.photoUrl = url;
+  state.photo = null;
+  state.looks = [];
   const name = file.name || "Pasted image";
   view.showPhoto(state.photoUrl, files.length > 1 ? `${files.length} photos: ${name} and ${files.length - 1} more` : name);
+  previewsView.hide();
+  // One photo is uploaded once, now: the previews need it, and every restyle reuses its id.
+  state.uploading = files.length > 1 ? null : upload(file, name);
 }
 
 /**
- * Why these files cannot be restyled, or null. The first is decoded off-screen (it is the one
- * shown), so a broken file never shows; the gateway checks the others' pixels and names them.
- * @param {File[]} files
- * @param {string} url the first file's object URL
- * @returns {Promise<string | null>}
+ * Uploads the chosen photo, keeps its id (and links, for a reload), and starts the previews.
+ * @param {File} file
+ * @param {string} name
+ * @returns {Promise<SavedPhoto | null>} null when the upload failed (the reason is shown)
  */
-async function photosProblem(files, url) {
-  if (state.limits) {
-    for (const file of files) {
-      const head = new Uint8Array(await file.slice(0, SNIFF_BYTES).arrayBuffer());
-      const problem = fileProblem(file.size, head, state.limits);
-      if (problem) return files.length > 1 ? `${file.name}: ${problem}` : problem;
-    }
-  }
-  const probe = new Image();
-  const problem = await decodeProblem(probe, url);
-  if (problem) return problem;
-  return state.limits ? pixelProblem(probe.naturalWidth, probe.naturalHeight, state.limits) : null;
-}
-
-/**
- * Why the browser cannot decode the image at `url` into `probe`, or null once it has.
- * @param {HTMLImageElement} probe
- * @param {string} url
- * @returns {Promise<string | null>}
- */
-async function decodeProblem(probe, url) {
-  probe.src = url;
+async function upload(file, name) {
+  view.showProgress(0, 0, `Uploading ${fileSize(file.size)}…`);
+  let photo;
   try {
-    await probe.decode();
-  } catch {
-    return "That file cannot be read as an image: it may be damaged or cut short.";
+    photo = await uploadPhoto(file, (sent, total) =>
+      view.showProgress(sent, total, `Uploading ${fileSize(sent)} of ${fileSize(total)}…`));
+  } catch (error) {
+    view.hideProgress();
+    if (state.file === file) view.showFileError(error instanceof ApiError ? error.message : "The upload failed.");
+    return null;
+  } finally {
+    if (state.file === file) state.uploading = null;
   }
-  return null;
+  if (state.file !== file) return null;  // another photo was chosen meanwhile
+  view.hideProgress();
+  state.photo = { ...photo, name };
+  savePhoto(state.photo);
+  results.setPhoto({ id: photo.id, url: /** @type {string} */ (state.photoUrl) });
+  view.announce("Your photo is uploaded; its previews in every style follow.");
+  loadPreviews();
+  return state.photo;
 }
 
 /**
  * Takes a video clip (one at a time) the way takePhotos takes a photo; false when the files are no clip.
+ * A clip is not kept by id: its job uploads it (video.js).
  * @param {File[]} files
  * @returns {Promise<boolean>}
  */
@@ -134,8 +153,10 @@ async function takeClip(files) {
     return true;
   }
   forget(state.photoUrl);
-  forget(state.resultUrl);
-  Object.assign(state, { file: files[0], batch: [], resultUrl: null, photoUrl: url, clip: true });
+  results.setPhoto(null);
+  previewsView.hide();
+  savePhoto(null);
+  Object.assign(state, { file: files[0], batch: [], photoUrl: url, photo: null, uploading: null, looks: [], clip: true });
   view.showPhoto(url, files[0].name || "Clip");
   clips.show(url, head);
   return true;
@@ -146,10 +167,62 @@ function dropPhoto() {
   clips.clear();
   state.clip = false;
   forget(state.photoUrl);
-  forget(state.resultUrl);
-  state.file = state.photoUrl = state.resultUrl = null;
+  state.file = state.photoUrl = state.photo = state.uploading = null;
+  results.setPhoto(null);
   state.batch = [];
+  state.looks = [];
+  savePhoto(null);
+  previewsView.hide();
   view.clearPhoto();
+}
+
+/** Asks the gateway which previews the uploaded photo has, then shows them. */
+async function loadPreviews() {
+  const photo = state.photo;
+  if (!photo) return;
+  try {
+    const looks = await fetchLooks(photo.previewsUrl);
+    if (state.photo !== photo) return;
+    state.looks = looks;
+  } catch (error) {
+    view.showError(error instanceof ApiError ? error.message : "The previews could not be loaded.");
+    return;
+  }
+  renderPreviews();
+}
+
+/** The previews of the uploaded photo in every style (once both the looks and the styles are there). */
+function renderPreviews() {
+  if (!state.photo || !state.styles.length || !state.looks.length) return;
+  previewsView.render(choicesOf(state.looks, state.styles, strengthMixesPixels), previewOf, state.photo.thumbnailUrl);
+  previewsView.setMix(state.strength);
+}
+
+/**
+ * A pixel-mix preview is made at strength 1 and mixed in the page; the others at the slider's.
+ * @param {Choice} choice
+ * @returns {string}
+ */
+function previewOf(choice) {
+  return previewUrl(choice.url, { strength: choice.pixelMix ? 1 : state.strength, scale: state.scale });
+}
+
+/**
+ * @param {Choice} choice
+ * @returns {boolean} whether it is the style (and preset) chosen in the controls
+ */
+function chosen(choice) {
+  return choice.style.id === state.style && (!choice.presetId || choice.presetId === state.look.preset);
+}
+
+/**
+ * A click on a preview: choose its style (and preset), then make the full-size result.
+ * @param {Choice} choice
+ */
+function pickPreview(choice) {
+  pickStyle(choice.style.id);
+  if (choice.presetId) pickPreset(choice.presetId);
+  restyle();
 }
 
 /** @param {string} styleId */
@@ -185,7 +258,7 @@ function pickPreset(presetId) {
  */
 async function pickPainting(file) {
   const url = file ? URL.createObjectURL(file) : null;
-  const problem = file ? await paintingProblem(file, url) : null;
+  const problem = file ? await paintingProblem(file, url, state.limits) : null;
   if (problem) {
     forget(url);
     view.showFileError(`Your painting: ${problem}`);
@@ -197,22 +270,6 @@ async function pickPainting(file) {
   state.look.paintingUrl = url;
   showLook();
   if (file) view.announce(`Your painting ${file.name || ""} is the style now.`);
-}
-
-/**
- * Why a painting cannot be used, or null. Its pixels are not held to the photo's limit: the server
- * reads a style image at the encoder's small size.
- * @param {File} file
- * @param {string} url its object URL
- * @returns {Promise<string | null>}
- */
-async function paintingProblem(file, url) {
-  if (state.limits) {
-    const head = new Uint8Array(await file.slice(0, SNIFF_BYTES).arrayBuffer());
-    const problem = fileProblem(file.size, head, state.limits);
-    if (problem) return problem;
-  }
-  return decodeProblem(new Image(), url);
 }
 
 /** Shows the painting that will be used beside the photo. */
@@ -231,32 +288,31 @@ async function restyle() {
   if (state.checking) await state.checking;  // a large photo chosen a moment ago may still be decoding
   if (state.busy) return;
   view.clearError();
-  if (!state.file) return view.showError("Choose a photo first: drop it on the page, paste it or pick a file.");
+  if (!state.file && !state.photo) return view.showError("Choose a photo first: drop it on the page, paste it or pick a file.");
   if (!state.style) return view.showError("Choose a style for your photo.");
-  // The job's own style and file: the person may pick another style while it runs.
-  const file = state.file;
-  const styleId = state.style;
-  const styleName = state.styles.find((s) => s.id === styleId)?.name || styleId;
+  const style = /** @type {Style} */ (currentStyle());
   state.busy = true;
   view.setBusy(true);
   view.clearResult();
+  view.showStale(null);
   view.revealStage();
   view.announce("Restyling started.");
-  view.showProgress(0, 0, `Uploading ${fileSize(file.size)}…`);
   try {
-    const conditioned = currentStyle()?.kind === "conditioned";
-    const look = conditioned ? state.look : { keepColors: state.look.keepColors };
-    if (state.batch.length > 1) return await restyleBatch(state.batch, styleId, look);
-    if (state.clip) return await clips.restyle(file, styleId, state.strength, look, styleName);
-    const job = await createJob(file, styleId, state.strength, (sent, total) =>
-      view.showProgress(sent, total, `Uploading ${fileSize(sent)} of ${fileSize(total)}…`), look);
-    view.showProgress(0, job.total);
-    const finished = await followJob(job, (done, total) => view.showProgress(done, total));
-    const { blob, filename } = await fetchResult(finished);
-    forget(state.resultUrl);
-    state.resultUrl = URL.createObjectURL(blob);
-    view.showResult(state.resultUrl, filename, `${styleName}, version ${finished.version} · ${fileSize(blob.size)}`);
-    view.announce("Your photo is restyled. Compare it with the slider, or download it.");
+    const look = style.kind === "conditioned" ? state.look : { keepColors: state.look.keepColors };
+    if (state.batch.length > 1) return await restyleBatch(state.batch, style.id, look);
+    if (state.clip && state.file) {
+      return await clips.restyle(state.file, style.id, state.strength, look, style.name || style.id);
+    }
+    const photo = state.uploading ? await state.uploading : state.photo;
+    if (!photo) return view.hideProgress();  // the upload failed and said why
+    // The strength of a pixel mix is applied in the page (see live_mix.js).
+    const mixInPage = strengthMixesPixels(style);
+    const made = { style: style.id, styleName: style.name || style.id, preset: style.kind === "conditioned" ? state.look.preset : null,
+                   strength: state.strength, madeAt: mixInPage ? 1 : state.strength, pixelMix: mixInPage,
+                   scale: state.scale, photoId: photo.id };
+    view.showProgress(0, 0, "Starting…");
+    const job = await createPhotoJob(photo.id, { style: style.id, strength: made.madeAt, scale: state.scale, look });
+    await finish(await flow.follow(job, made));
   } catch (error) {
     view.hideProgress();
     view.showError(error instanceof ApiError ? error.message : "Something went wrong in this page. Please reload it.");
@@ -264,6 +320,98 @@ async function restyle() {
   } finally {
     state.busy = false;
     view.setBusy(false);
+  }
+}
+
+/**
+ * Lists a finished job's result and shows it; says so when the job was cancelled instead.
+ * @param {import("./job_flow.js").Finished | null} finished
+ */
+async function finish(finished) {
+  if (!finished) {
+    view.showProgress(0, 0, "Cancelled. Nothing more is being made.");
+    view.announce("The restyle was cancelled.");
+    return;
+  }
+  await showResult(finished.result, finished.objectUrl);
+  view.announce("Your photo is restyled. Compare it with the slider, or download it.");
+}
+
+/**
+ * Puts a result on the stage (a new one also into the list), with the slider at its strength.
+ * @param {Result} result
+ * @param {string} [objectUrl] the image of a new result
+ */
+async function showResult(result, objectUrl) {
+  view.setStrength(result.strength);
+  state.strength = result.strength;
+  if (objectUrl) {
+    const added = results.add(result, objectUrl);
+    applyStrength();
+    await added;
+  } else {
+    results.show(result);
+    applyStrength();
+  }
+}
+
+/** The slider moved (or a result was shown): previews and the shown result follow. */
+function applyStrength() {
+  previewsView.setMix(state.strength);
+  clearTimeout(state.previewTimer);
+  state.previewTimer = setTimeout(() => previewsView.refresh((c) => !c.pixelMix, previewOf, chosen), PREVIEW_DEBOUNCE_MS);
+  results.follow(state.strength, state.scale);
+}
+
+/** @param {string} scale the brush scale chosen: "auto" or a working scale */
+function pickScale(scale) {
+  state.scale = scale;
+  previewsView.refresh(() => true, previewOf, chosen);
+  results.follow(state.strength, state.scale);
+}
+
+async function cancel() {
+  try {
+    await flow.cancel();
+  } catch (error) {
+    view.showError(error instanceof ApiError ? error.message : "The job could not be cancelled.");
+  }
+}
+
+/** After a reload: the visit's photo (by id), its results, and the job that was running. */
+async function resumeVisit() {
+  const visit = loadVisit();
+  results.load(visit.results);
+  if (visit.photo) {
+    state.photo = visit.photo;
+    state.photoUrl = visit.photo.imageUrl;  // the gateway keeps the photo: nothing is uploaded again
+    results.setPhoto({ id: visit.photo.id, url: visit.photo.imageUrl });
+    view.showPhoto(visit.photo.imageUrl, visit.photo.name);
+    loadPreviews();
+  }
+  if (!visit.running) return;
+  state.busy = true;
+  view.setBusy(true);
+  view.revealStage();
+  try {
+    await finish(await flow.resume(visit.running));
+  } catch (error) {
+    view.hideProgress();
+    view.showError(error instanceof ApiError ? error.message : "Something went wrong in this page. Please reload it.");
+  } finally {
+    state.busy = false;
+    view.setBusy(false);
+  }
+}
+
+/** @param {string} name file name of an example photo next to the page */
+async function tryExample(name) {
+  try {
+    const response = await fetch(`./${name}`);
+    const blob = await response.blob();
+    pickPhotos([new File([blob], name.replace(/^example-/, ""), { type: blob.type || "image/jpeg" })]);
+  } catch {
+    view.showFileError("The example photo could not be loaded.");
   }
 }
 
@@ -301,6 +449,7 @@ async function loadStyles() {
   view.renderStyles(state.styles);
   const first = state.styles.find((s) => s.status === "SERVING");
   if (first) pickStyle(first.id);
+  renderPreviews();
 }
 
 /** Loads the upload limits once; without them the page leaves every check to the gateway. */
@@ -316,7 +465,17 @@ async function loadLimits() {
 
 view.bindFile(pickPhotos);
 view.bindStyle(pickStyle);
-view.bindStrength((strength) => { state.strength = strength; });
+view.bindStrength((strength) => { state.strength = strength; applyStrength(); });
+view.bindScale(pickScale);
+view.bindCancel(cancel);
+view.bindDownload((event) => results.download(event));
+view.bindExamples(tryExample);
+view.bindLeave(() => flow.running);
+previewsView.bindPick(pickPreview);
+resultsView.bindShow((id) => {
+  const result = results.find(id);
+  if (result) showResult(result);
+});
 view.bindSubmit(restyle);
 lookView.bindPreset(pickPreset);
 lookView.bindPainting(pickPainting);
@@ -324,3 +483,4 @@ lookView.bindMix((presetId, share) => { state.look.mixWith = presetId; state.loo
 lookView.bindKeepColors((keep) => { state.look.keepColors = keep; });
 loadLimits();
 loadStyles();
+resumeVisit();

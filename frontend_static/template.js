@@ -17,6 +17,7 @@
  * @property {"fixed" | "conditioned"} [kind] conditioned styles take presets, paintings and mixes
  * @property {boolean} [accepts_style_images]
  * @property {Preset[]} [presets]
+ * @property {"pixel_mix" | "style_code" | ""} [strength_mode] what strength does: mix pixels with the photo, or move the style code
  */
 
 /**
@@ -147,4 +148,109 @@ export function imageSize(width, height) {
 export function fileSize(bytes) {
   if (bytes < 1e6) return `${Math.max(1, Math.round(bytes / 1e3))} kB`;
   return `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+/**
+ * @param {number} time ms since the epoch
+ * @returns {string} e.g. "15:03"
+ */
+export function clockTime(time) {
+  return new Date(time).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+/**
+ * @param {string} scale brush scale: "auto" or the working scale in (0, 1]
+ * @returns {string} e.g. "brush auto", "brush 2×" (strokes twice as large as at full size)
+ */
+export function scaleLabel(scale) {
+  return scale === "auto" ? "brush auto" : `brush ${Number((1 / Number(scale)).toFixed(2))}×`;
+}
+
+/**
+ * One line about a result, also its images' accessible name.
+ * @param {import("./store.js").Result} result
+ * @returns {string} e.g. "Moss · strength 80% · brush 1× · 15:03"
+ */
+export function resultCaption(result) {
+  return `${result.styleName} · strength ${Math.round(result.strength * 100)}% · ` +
+    `${scaleLabel(result.scale)} · ${clockTime(result.time)}`;
+}
+
+/**
+ * The line under the result on the stage.
+ * @param {import("./store.js").Result} result
+ * @returns {string} e.g. "Moss, version 3 · strength 80% · brush 1× · 2.4 MB"
+ */
+export function stageLine(result) {
+  return `${result.styleName}, version ${result.version} · strength ${Math.round(result.strength * 100)}% · ` +
+    `${scaleLabel(result.scale)} · ${fileSize(result.bytes)}`;
+}
+
+/**
+ * One entry of the results list: thumbnail, what made it, show, tick to compare, its link.
+ * @param {import("./store.js").Result} result
+ * @param {boolean} picked ticked for comparison
+ * @returns {string}
+ */
+export function resultItem(result, picked) {
+  const caption = escapeHtml(resultCaption(result));
+  const id = escapeHtml(result.id);
+  const until = result.expiresAt ? ` until ${escapeHtml(clockTime(result.expiresAt))}` : "";
+  const file = result.pixelMix && result.strength < result.madeAt ? "full-strength file" : "file";
+  return `<li class="result-item">
+  <img class="result-item__thumb" src="${escapeHtml(result.thumb)}" alt="" width="64" height="64">
+  <span class="result-item__text">${caption}</span>
+  <span class="result-item__actions">
+    <button class="button button--quiet" type="button" data-show="${id}" aria-label="Show ${caption}">Show</button>
+    <label class="result-item__pick"><input type="checkbox" data-pick="${id}"${picked ? " checked" : ""}
+      aria-label="Compare ${caption}"> Compare</label>
+    <a class="small" href="${escapeHtml(result.url)}" download="${escapeHtml(result.filename)}"
+       aria-label="${escapeHtml(`Link to the ${file} of ${resultCaption(result)}`)}${until}">Link${until}</a>
+  </span>
+</li>`;
+}
+
+/**
+ * @param {number} seconds
+ * @returns {string} e.g. "about 40 s", "about 3 min"
+ */
+export function duration(seconds) {
+  if (seconds < 90) return `about ${Math.max(1, Math.round(seconds))} s`;
+  return `about ${Math.round(seconds / 60)} min`;
+}
+
+/**
+ * The progress line of a job: its place in the queue while it waits, then tiles and time left.
+ * @param {number} done tiles done
+ * @param {number} total tiles in all; 0 while unknown
+ * @param {{place?: number | null, left?: number | null}} [waiting] queue place (1 = next), seconds left
+ * @returns {string}
+ */
+export function jobLabel(done, total, waiting = {}) {
+  if (waiting.place) {
+    const ahead = waiting.place - 1;
+    return ahead > 0 ? `Queued: ${ahead} ${ahead === 1 ? "job" : "jobs"} ahead of yours` : "Queued: yours is next";
+  }
+  const line = progressLabel(done, total);
+  if (waiting.left == null || done >= total || total <= 0) return line;
+  return `${line} · ${duration(waiting.left)} left`;
+}
+
+/**
+ * One card of the "every style on your photo" grid: a button that makes the full-size result.
+ * @param {import("./previews.js").Choice} choice
+ * @param {number} index its place in the grid
+ * @param {string} url the preview's URL
+ * @param {string} photoUrl the photo, laid under a pixel-mix preview
+ * @returns {string}
+ */
+export function previewCard(choice, index, url, photoUrl) {
+  const name = escapeHtml(choice.name);
+  const under = choice.pixelMix ? `<img class="preview-card__photo" src="${escapeHtml(photoUrl)}" alt="">` : "";
+  return `<li><button class="preview-card is-loading${choice.pixelMix ? " is-pixel-mix" : ""}" type="button"
+    data-choice="${index}" aria-label="Make the full-size result in ${name}">
+  <span class="preview-card__image">${under}<img data-preview="${index}" src="${escapeHtml(url)}"
+    alt="Your photo in ${name}"></span>
+  <span class="preview-card__name">${name}</span>
+</button></li>`;
 }

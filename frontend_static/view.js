@@ -38,6 +38,10 @@ export class View {
     this.resultBar = byId("result-bar");
     this.resultMeta = byId("result-meta");
     this.download = /** @type {HTMLAnchorElement} */ (byId("download"));
+    this.cancel = /** @type {HTMLButtonElement} */ (byId("cancel"));
+    this.stale = byId("stale");
+    this.scale = /** @type {HTMLSelectElement} */ (byId("scale"));
+    this.examples = /** @type {HTMLElement} */ (document.querySelector(".examples"));
     this.photoName = "";
     on(this.compareRange, "input", () => this.setDivider(Number(this.compareRange.value)));
     on(this.before, "load", () => this.describePhoto());
@@ -84,6 +88,38 @@ export class View {
     });
   }
 
+  /** @param {(scale: string) => void} handler called with the brush scale: the API's "auto" or a number */
+  bindScale(handler) {
+    on(this.scale, "change", () => handler(this.scale.value));
+  }
+
+  /** @param {() => void} handler */
+  bindCancel(handler) {
+    on(this.cancel, "click", handler);
+  }
+
+  /** @param {(event: MouseEvent) => void} handler may take over the download (preventDefault) */
+  bindDownload(handler) {
+    on(this.download, "click", handler);
+  }
+
+  /** @param {(name: string) => void} handler called with the example photo's file name */
+  bindExamples(handler) {
+    on(this.examples, "click", (event) => {
+      const button = /** @type {HTMLElement} */ (event.target).closest("button[data-example]");
+      if (button) handler(/** @type {string} */ (button.getAttribute("data-example")));
+    });
+  }
+
+  /** @param {() => boolean} busy whether leaving now would abandon a job (the browser then asks first) */
+  bindLeave(busy) {
+    on(window, "beforeunload", (/** @type {BeforeUnloadEvent} */ event) => {
+      if (!busy()) return;
+      event.preventDefault();
+      event.returnValue = "";  // older browsers ask only when this is set
+    });
+  }
+
   /** @param {() => void} handler */
   bindSubmit(handler) {
     on(this.form, "submit", (event) => {
@@ -121,6 +157,39 @@ export class View {
       this.styleGrid.querySelector(`input[value="${CSS.escape(style.id)}"]`));
     if (radio) radio.checked = true;
     this.styleInfo.innerHTML = styleInfo(style);
+  }
+
+  /** @returns {string} the brush scale control's value: "auto" or a working scale in (0, 1] */
+  scaleValueNow() {
+    return this.scale.value;
+  }
+
+  /**
+   * Moves the strength slider (to a result's own strength when it is shown again).
+   * @param {number} strength 0 to 1
+   */
+  setStrength(strength) {
+    this.strength.value = String(Math.round(strength * 100));
+    this.strengthValue.value = `${this.strength.value}%`;
+  }
+
+  /**
+   * Shows the result at a strength by laying it over the photo with that opacity (a pixel mix).
+   * @param {number} opacity 0 to 1
+   */
+  setMix(opacity) {
+    this.after.style.setProperty("--mix", String(opacity));
+  }
+
+  /** @param {string | null} message why the shown result is out of date; null when it is not */
+  showStale(message) {
+    this.stale.textContent = message || "";
+    show(Boolean(message), this.stale);
+  }
+
+  /** @param {boolean} visible whether the running job can be cancelled now */
+  showCancel(visible) {
+    show(visible, this.cancel);
   }
 
   /** @returns {number} the strength slider's value, 0 to 1 */
@@ -210,21 +279,35 @@ export class View {
   }
 
   /**
-   * Shows the result over the photo with the compare slider, and offers it for download.
-   * @param {string} url object URL of the result
+   * Shows the result over its photo with the compare slider, and offers it for download.
+   * @param {string} url URL of the result
    * @param {string} filename download name
    * @param {string} meta one line about the result
+   * @param {string} [photoUrl] the photo it was made from (the result itself when the page lacks
+   *   it); the one shown stays when not given
    */
-  showResult(url, filename, meta) {
+  showResult(url, filename, meta, photoUrl) {
+    if (photoUrl && this.before.getAttribute("src") !== photoUrl) this.before.src = photoUrl;
     this.after.src = url;
     this.download.href = url;
     this.download.download = filename;
     this.download.textContent = `Download ${(filename.split(".").pop() || "").toUpperCase()}`;
-    this.resultMeta.textContent = meta;
+    this.describeResult(meta);
     this.compareRange.value = "50";
     this.setDivider(50);
-    show(true, this.resultBar, ...this.compareParts);
+    show(true, this.compare, this.resultBar, ...this.compareParts);
+    show(false, this.empty);
     this.revealStage();
+  }
+
+  /** @param {string} meta one line about the shown result */
+  describeResult(meta) {
+    this.resultMeta.textContent = meta;
+  }
+
+  /** @returns {Promise<void>} once the shown result is decoded (rejects if it cannot be) */
+  afterLoaded() {
+    return this.after.decode();
   }
 
   /**

@@ -3,6 +3,7 @@ painting (picked, dropped or pasted, shown beside the photo), a mix of two, keep
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,33 @@ def test_a_painting_that_is_not_an_image_is_refused_when_chosen(ppage, tmp_path,
     expect(ppage.get_by_role("alert")).to_contain_text(message)
     expect(ppage.get_by_role("img", name="Style: Ribbons")).to_be_visible()  # the preset stays the style
     assert uploads == []
+
+
+def test_strength_of_a_painting_style_updates_its_preview_first_and_marks_the_result_out_of_date(ppage, photo):
+    page = ppage
+    page.goto("/")
+    page.locator("#file-input").set_input_files(photo)
+    cards = page.locator(".preview-card")
+    expect(cards.first).to_be_visible()
+    assert cards.count() >= 8  # one per preset of the painting style
+    page.get_by_role("button", name="Make the full-size result in Any painting: Swirls").click()
+    expect(page.get_by_role("link", name="Download")).to_be_visible(timeout=120_000)
+    expect(page.locator("#stale")).to_be_hidden()
+    swirls = page.get_by_role("img", name="Your photo in Any painting: Swirls")
+    expect(swirls).not_to_have_js_property("naturalWidth", 0, timeout=60_000)
+
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "strength=0.5" in r.url else None)
+    page.get_by_role("slider", name="Strength", exact=True).fill("50")
+    started = page.evaluate("performance.now()")
+    expect(swirls).to_have_attribute("src", re.compile(r"preset=swirls&strength=0\.5"))
+    page.wait_for_function("img => img.complete && !img.closest('.is-loading')", arg=swirls.element_handle())
+    elapsed_ms = page.evaluate("performance.now()") - started
+    assert swirls.evaluate("img => img.naturalWidth") > 0
+    assert "preset=swirls" in asked[0], asked  # the one being looked at is asked for first, alone
+    # The issue asks for 1 s; this bound only catches a page that never updates (the shared test
+    # machine runs other suites meanwhile). docs/gateway.md gives the measured time.
+    assert elapsed_ms < 10_000, f"the preview at 50% took {elapsed_ms:.0f} ms"
+    print(f"preview at a new strength after {elapsed_ms:.0f} ms")
+    expect(page.locator("#stale")).to_contain_text("Restyle to apply strength 50%")
+    assert page.get_by_role("img", name="Your photo, restyled").evaluate("img => getComputedStyle(img).opacity") == "1"

@@ -1,0 +1,63 @@
+/**
+ * Checks of a chosen photo or painting that need the browser: its first bytes against the limits
+ * (checks.js), then whether the browser can decode it and how many pixels it has.
+ */
+
+import { SNIFF_BYTES, fileProblem, pixelProblem } from "./checks.js";
+
+/** @typedef {import("./checks.js").Limits} Limits */
+
+/**
+ * Why these files cannot be restyled, or null. The first is decoded off-screen (it is the one
+ * shown), so a broken file never shows; the gateway checks the others' pixels and names them.
+ * @param {File[]} files
+ * @param {string} url the first file's object URL
+ * @param {HTMLImageElement} probe decodes the first file
+ * @param {Limits | null} limits null: the gateway checks alone
+ * @returns {Promise<string | null>}
+ */
+export async function photosProblem(files, url, probe, limits) {
+  if (limits) {
+    for (const file of files) {
+      const head = new Uint8Array(await file.slice(0, SNIFF_BYTES).arrayBuffer());
+      const problem = fileProblem(file.size, head, limits);
+      if (problem) return files.length > 1 ? `${file.name}: ${problem}` : problem;
+    }
+  }
+  const problem = await decodeProblem(probe, url);
+  if (problem) return problem;
+  return limits ? pixelProblem(probe.naturalWidth, probe.naturalHeight, limits) : null;
+}
+
+/**
+ * Why the browser cannot decode the image at `url` into `probe`, or null once it has.
+ * @param {HTMLImageElement} probe
+ * @param {string} url
+ * @returns {Promise<string | null>}
+ */
+export async function decodeProblem(probe, url) {
+  probe.src = url;
+  try {
+    await probe.decode();
+  } catch {
+    return "That file cannot be read as an image: it may be damaged or cut short.";
+  }
+  return null;
+}
+
+/**
+ * Why a painting cannot be used, or null. Its pixels are not held to the photo's limit: the server
+ * reads a style image at the encoder's small size.
+ * @param {File} file
+ * @param {string} url its object URL
+ * @param {Limits | null} limits null: the gateway checks alone
+ * @returns {Promise<string | null>}
+ */
+export async function paintingProblem(file, url, limits) {
+  if (limits) {
+    const head = new Uint8Array(await file.slice(0, SNIFF_BYTES).arrayBuffer());
+    const problem = fileProblem(file.size, head, limits);
+    if (problem) return problem;
+  }
+  return decodeProblem(new Image(), url);
+}

@@ -1,0 +1,97 @@
+/**
+ * Follows one job from queue to result: progress with queue place and time left, Cancel, and a
+ * record in storage so that a reload follows it again. Owns no DOM beyond what the View offers.
+ */
+
+import { ApiError, cancelJob, fetchJob, fetchResult, followJob } from "./api.js";
+import { Eta } from "./eta.js";
+import { saveRunning } from "./store.js";
+import { jobLabel } from "./template.js";
+
+/** @typedef {import("./api.js").Job} Job */
+/** @typedef {import("./store.js").Result} Result */
+/** @typedef {import("./store.js").Running} Running */
+/** @typedef {Running["order"]} Made what a job makes, as the results list records it */
+
+/**
+ * @typedef {object} Finished
+ * @property {Result} result its record (without thumbnail yet)
+ * @property {string} objectUrl the downloaded image, for this page's life
+ */
+
+export class JobFlow {
+  /** @param {import("./view.js").View} view */
+  constructor(view) {
+    this.view = view;
+    /** @type {Job | null} the job being followed */
+    this.job = null;
+    this.cancelled = false;
+  }
+
+  /** @returns {boolean} whether a job is being followed */
+  get running() {
+    return this.job !== null;
+  }
+
+  /**
+   * Follows `job` to its end and downloads its image.
+   * @param {Job} job as created (or as stored before a reload)
+   * @param {Made} made what it makes
+   * @param {number} started ms since the epoch
+   * @returns {Promise<Finished | null>} null when cancelled; rejects with ApiError when it failed
+   */
+  async follow(job, made, started = Date.now()) {
+    this.job = job;
+    this.cancelled = false;
+    saveRunning({ id: job.id, statusUrl: job.status_url, eventsUrl: job.events_url, order: made, started });
+    this.view.showCancel(true);
+    const eta = new Eta();
+    try {
+      const finished = await followJob(job, (done, total, snap) => {
+        const left = snap.eta_s ?? eta.update(done, total, performance.now() / 1000);
+        this.view.showProgress(done, total, jobLabel(done, total, { place: snap.queue_place, left }));
+      });
+      const { blob, filename } = await fetchResult(finished);
+      const ttl = finished.expires_at ? Date.parse(String(finished.expires_at)) : NaN;
+      /** @type {Result} */
+      const result = { ...made, id: job.id, time: Date.now(), url: finished.result_url, filename, thumb: "",
+                       expiresAt: Number.isFinite(ttl) ? ttl : null, version: finished.version || 0, bytes: blob.size };
+      return { result, objectUrl: URL.createObjectURL(blob) };
+    } catch (error) {
+      if (this.cancelled || (error instanceof ApiError && error.code === "cancelled")) return null;
+      throw error;
+    } finally {
+      this.job = null;
+      saveRunning(null);
+      this.view.showCancel(false);
+    }
+  }
+
+  /**
+   * Follows again the job a reload interrupted, if the gateway still has it.
+   * @param {Running} running as stored
+   * @returns {Promise<Finished | null>} null when it is gone or was cancelled
+   */
+  async resume(running) {
+    let job;
+    try {
+      job = await fetchJob(running.statusUrl);
+    } catch (error) {
+      saveRunning(null);
+      if (error instanceof ApiError && error.status === 404) return null;
+      throw error;
+    }
+    this.view.showProgress(job.done, job.total, jobLabel(job.done, job.total, { place: job.queue_place }));
+    return this.follow({ ...job, status_url: running.statusUrl, events_url: running.eventsUrl }, running.order,
+                       running.started);
+  }
+
+  /** Asks the gateway to stop the job; follow() then ends with null. */
+  async cancel() {
+    if (!this.job) return;
+    this.cancelled = true;
+    this.view.showCancel(false);
+    this.view.showProgress(this.job.done, this.job.total, "Cancelling…");
+    await cancelJob(this.job);
+  }
+}

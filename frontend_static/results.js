@@ -1,0 +1,151 @@
+/**
+ * The visit's results and the one on the stage: lists them (kept in storage), shows one over its
+ * photo, applies the strength slider to it live when its strength is a pixel mix (or marks it out of
+ * date when only the server can), and makes its download hold what is shown.
+ */
+
+import { mixedBlob, thumbnail, typeOf } from "./live_mix.js";
+import { saveResult } from "./store.js";
+import { scaleLabel, stageLine } from "./template.js";
+
+/** @typedef {import("./store.js").Result} Result */
+
+export class Results {
+  /**
+   * @param {import("./view.js").View} view
+   * @param {import("./results_view.js").ResultsView} listView
+   */
+  constructor(view, listView) {
+    this.view = view;
+    this.listView = listView;
+    /** @type {Result[]} newest first */
+    this.list = [];
+    /** @type {Result | null} the result on the stage */
+    this.shown = null;
+    /** @type {Map<string, string>} result id -> object URL of its image, for this page's life */
+    this.images = new Map();
+    /** @type {{id: string, url: string} | null} the photo on the page: its gateway id and a URL of it */
+    this.photo = null;
+  }
+
+  /** @param {Result[]} results as kept in storage */
+  load(results) {
+    this.list = results;
+    this.render();
+  }
+
+  /** @param {{id: string, url: string} | null} photo the photo now on the page */
+  setPhoto(photo) {
+    this.photo = photo;
+    this.shown = null;
+    this.render();
+  }
+
+  /**
+   * Shows a new result, then lists it with a thumbnail.
+   * @param {Result} result
+   * @param {string} objectUrl its image, downloaded
+   */
+  async add(result, objectUrl) {
+    this.images.set(result.id, objectUrl);
+    this.show(result);
+    await this.view.afterLoaded();
+    result.thumb = thumbnail(this.view.after);
+    this.list = saveResult(result);
+    this.render();
+  }
+
+  /** @param {string} id @returns {Result | undefined} */
+  find(id) {
+    return this.list.find((r) => r.id === id);
+  }
+
+  /**
+   * Puts a result on the stage over its photo (the controls follow it: see app.js).
+   * @param {Result} result
+   */
+  show(result) {
+    this.shown = result;
+    const url = this.urlOf(result.id);
+    const photo = result.photoId === this.photo?.id ? this.photo.url : url;
+    this.view.showResult(url, result.filename, stageLine(result), photo);
+  }
+
+  /**
+   * Whether a result's strength can be changed in the page: a pixel mix made at strength 1 of the
+   * photo on the page (its download is mixed from the two full-size images).
+   * @param {Result} result
+   * @returns {boolean}
+   */
+  mixesLive(result) {
+    return result.pixelMix && result.madeAt === 1 && result.photoId === this.photo?.id;
+  }
+
+  /**
+   * The controls changed: the shown result follows the strength live, or is marked out of date.
+   * @param {number} strength 0 to 1
+   * @param {string} scale brush scale
+   */
+  follow(strength, scale) {
+    const shown = this.shown;
+    if (!shown) return;
+    const live = this.mixesLive(shown);
+    this.view.setMix(live ? strength : 1);
+    if (live && shown.strength !== strength) {
+      shown.strength = strength;
+      this.view.describeResult(stageLine(shown));
+      this.list = saveResult(shown);
+      this.render();
+    }
+    this.view.showStale(staleness(shown, strength, scale, live));
+  }
+
+  /**
+   * A download of a result shown at another strength than it was made with: the file is mixed here
+   * from the two full-size images, so it holds what is shown.
+   * @param {MouseEvent} event
+   */
+  async download(event) {
+    const shown = this.shown;
+    if (!shown || !this.mixesLive(shown) || shown.strength === shown.madeAt) return;  // the file is what is shown
+    event.preventDefault();
+    try {
+      const blob = await mixedBlob(this.view.after, this.view.before, shown.strength, typeOf(shown.filename));
+      const url = URL.createObjectURL(blob);
+      const link = document.createElement("a");
+      link.href = url;
+      link.download = shown.filename;
+      link.click();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    } catch (error) {
+      this.view.showError("The browser could not make the file at this strength. Please restyle at this strength.");
+      console.error(error);
+    }
+  }
+
+  /** @param {string} id @returns {string} the best URL of a result's image: downloaded, or its link */
+  urlOf(id) {
+    return this.images.get(id) || this.find(id)?.url || "";
+  }
+
+  render() {
+    this.listView.render(this.list, (id) => this.urlOf(id),
+                         (result) => (this.mixesLive(result) && this.photo ? this.photo.url : null));
+  }
+}
+
+/**
+ * @param {Result} shown
+ * @param {number} strength the slider's
+ * @param {string} scale the brush scale control's
+ * @param {boolean} live whether the strength is applied in the page
+ * @returns {string | null} why the shown result no longer matches the controls, or null
+ */
+function staleness(shown, strength, scale, live) {
+  const changes = [];
+  if (!live && shown.strength !== strength) changes.push(`strength ${Math.round(strength * 100)}%`);
+  if (shown.scale !== scale) changes.push(scaleLabel(scale));
+  if (!changes.length) return null;
+  return `Out of date: this result was made with strength ${Math.round(shown.strength * 100)}% and ` +
+    `${scaleLabel(shown.scale)}. Restyle to apply ${changes.join(" and ")}.`;
+}

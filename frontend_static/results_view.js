@@ -1,0 +1,109 @@
+/**
+ * Owns the "Your results" panel: the list of the visit's results, and two of them compared side by
+ * side or with a before/after slider. Reports what the person does through bindX(handler) callbacks.
+ */
+
+import { byId, on, show } from "./dom.js";
+import { resultCaption, resultItem } from "./template.js";
+
+/** @typedef {import("./store.js").Result} Result */
+
+export class ResultsView {
+  constructor() {
+    this.section = byId("results");
+    this.list = byId("results-list");
+    this.pair = byId("pair");
+    this.pairHint = byId("pair-hint");
+    this.side = byId("pair-side");
+    this.slider = byId("pair-slider");
+    this.range = /** @type {HTMLInputElement} */ (byId("pair-range"));
+    this.modes = /** @type {HTMLInputElement[]} */ ([...document.querySelectorAll('input[name="pair-mode"]')]);
+    /** @type {string[]} ids ticked for comparison, oldest tick first */
+    this.picked = [];
+    /** @type {Result[]} */
+    this.results = [];
+    /** @type {(id: string) => string} the best URL to show a result with */
+    this.urlOf = () => "";
+    /** @type {(result: Result) => string | null} its photo's URL, when the page still has it */
+    this.photoOf = () => null;
+    on(this.range, "input", () => this.setDivider(Number(this.range.value)));
+    for (const mode of this.modes) on(mode, "change", () => this.renderPair());
+    on(this.list, "change", (event) => this.pick(/** @type {HTMLInputElement} */ (event.target)));
+  }
+
+  /** @param {(id: string) => void} handler called when the person asks to see a result on the stage */
+  bindShow(handler) {
+    on(this.list, "click", (event) => {
+      const button = /** @type {HTMLElement} */ (event.target).closest("button[data-show]");
+      if (button) handler(/** @type {string} */ (button.getAttribute("data-show")));
+    });
+  }
+
+  /**
+   * @param {Result[]} results newest first
+   * @param {(id: string) => string} urlOf the URL to show a result's full image with
+   * @param {(result: Result) => string | null} photoOf the URL of its photo, when the page has it
+   */
+  render(results, urlOf, photoOf) {
+    this.results = results;
+    this.urlOf = urlOf;
+    this.photoOf = photoOf;
+    this.picked = this.picked.filter((id) => results.some((r) => r.id === id));
+    this.list.innerHTML = results.map((r) => resultItem(r, this.picked.includes(r.id))).join("");
+    show(results.length > 0, this.section);
+    this.renderPair();
+  }
+
+  /**
+   * Ticks or unticks a result for comparison; a third tick drops the oldest, so two stay ticked.
+   * @param {HTMLInputElement} box
+   */
+  pick(box) {
+    const id = box.getAttribute("data-pick");
+    if (!id) return;
+    this.picked = this.picked.filter((p) => p !== id);
+    if (box.checked) this.picked.push(id);
+    if (this.picked.length > 2) {
+      const dropped = /** @type {string} */ (this.picked.shift());
+      const other = /** @type {HTMLInputElement | null} */ (
+        this.list.querySelector(`input[data-pick="${CSS.escape(dropped)}"]`));
+      if (other) other.checked = false;
+    }
+    this.renderPair();
+  }
+
+  /** Shows the two ticked results, side by side or under the slider; a hint while fewer are ticked. */
+  renderPair() {
+    const [a, b] = this.picked.map((id) => this.results.find((r) => r.id === id));
+    const ready = Boolean(a && b);
+    show(ready, this.pair);
+    show(!ready && this.results.length > 1, this.pairHint);
+    if (!a || !b) return;
+    const slider = this.modes.some((m) => m.checked && m.value === "slider");
+    show(!slider, this.side);
+    show(slider, this.slider);
+    for (const [key, result] of /** @type {Array<[string, Result]>} */ ([["a", a], ["b", b]])) {
+      const url = this.urlOf(result.id);
+      const photo = this.photoOf(result);
+      for (const where of ["pair", "pair-slider"]) {
+        const img = /** @type {HTMLImageElement} */ (byId(`${where}-${key}`));
+        if (img.getAttribute("src") !== url) img.src = url;
+        img.alt = resultCaption(result);
+        // A pixel-mix result is laid over its photo with its strength as opacity, as on the stage.
+        img.style.setProperty("--mix", String(photo && result.pixelMix ? result.strength : 1));
+      }
+      const under = /** @type {HTMLImageElement} */ (byId(`pair-${key}-photo`));
+      under.src = photo || url;
+      byId(`pair-${key}-caption`).textContent = resultCaption(result);
+      byId(`pair-tag-${key}`).textContent = result.styleName;
+    }
+    const base = /** @type {HTMLImageElement} */ (byId("pair-slider-photo"));
+    base.src = this.photoOf(a) || this.urlOf(a.id);
+  }
+
+  /** @param {number} percent position of the divider from the left */
+  setDivider(percent) {
+    this.slider.style.setProperty("--pos", `${percent}%`);
+    this.range.setAttribute("aria-valuetext", `${percent}% first result, ${100 - percent}% second`);
+  }
+}

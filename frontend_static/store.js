@@ -1,0 +1,107 @@
+/**
+ * What a visit keeps across reloads, in sessionStorage (one tab's visit): the uploaded photo's id,
+ * the results made so far (with their expiring links) and the job still running. Pure data in, pure
+ * data out: the view never reads storage, and nothing here touches the DOM.
+ */
+
+/**
+ * @typedef {object} SavedPhoto the photo as the gateway holds it
+ * @property {string} id the gateway's photo id
+ * @property {string} name file name (or "Pasted image")
+ * @property {number} width upright size in pixels
+ * @property {number} height
+ * @property {number | null} expiresAt when the gateway forgets it, ms since the epoch (null: unknown)
+ * @property {string} imageUrl the photo as uploaded, on the gateway
+ * @property {string} thumbnailUrl the photo at preview size
+ * @property {string} previewsUrl the list of its previews
+ */
+
+/**
+ * @typedef {object} Result one finished restyle of the visit
+ * @property {string} id the job's id
+ * @property {string} style style id
+ * @property {string} styleName
+ * @property {string | null} preset preset id of a conditioned style
+ * @property {number} strength strength it is shown with, 0 to 1
+ * @property {number} madeAt strength the server made it with (1 for a pixel mix, mixed in the page)
+ * @property {boolean} pixelMix whether strength mixes the result with the photo pixel by pixel
+ * @property {string} scale brush scale it was made with: "auto" or the working scale in (0, 1]
+ * @property {number} time when it finished, ms since the epoch
+ * @property {string} url the result's link on the gateway
+ * @property {number | null} expiresAt when that link stops working (null: unknown)
+ * @property {string} filename download name
+ * @property {number} version the model version that made it
+ * @property {number} bytes size of the file made by the server
+ * @property {string} thumb a small JPEG data: URL
+ * @property {string} photoId the photo it was made from
+ */
+
+/**
+ * @typedef {object} Running a job the page follows; kept so that a reload follows it again
+ * @property {string} id
+ * @property {string} statusUrl
+ * @property {string} eventsUrl
+ * @property {string} [cancelUrl]
+ * @property {Omit<Result, "id" | "time" | "url" | "expiresAt" | "filename" | "thumb" | "version" | "bytes">} order
+ *   what it makes
+ * @property {number} started ms since the epoch
+ */
+
+const KEY = "tessera.visit.v1";
+// Results beyond this many are dropped, oldest first (each keeps a ~5 kB thumbnail in storage).
+export const MAX_RESULTS = 24;
+
+/** @returns {{photo: SavedPhoto | null, results: Result[], running: Running | null}} */
+function read() {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(KEY) || "null");
+    if (saved && Array.isArray(saved.results)) return saved;
+  } catch {
+    // Storage full of something else, or switched off: start empty.
+  }
+  return { photo: null, results: [], running: null };
+}
+
+/** @param {{photo: SavedPhoto | null, results: Result[], running: Running | null}} visit */
+function write(visit) {
+  try {
+    sessionStorage.setItem(KEY, JSON.stringify(visit));
+  } catch {
+    // Over quota or storage switched off: the visit is simply not kept across a reload.
+  }
+}
+
+/**
+ * @param {number} now ms since the epoch
+ * @returns {{photo: SavedPhoto | null, results: Result[], running: Running | null}} the visit so
+ *   far, without what has expired
+ */
+export function loadVisit(now = Date.now()) {
+  const visit = read();
+  const alive = (/** @type {{expiresAt: number | null}} */ item) => item.expiresAt === null || item.expiresAt > now;
+  visit.results = visit.results.filter(alive);
+  if (visit.photo && !alive(visit.photo)) visit.photo = null;
+  return visit;
+}
+
+/** @param {SavedPhoto | null} photo the photo now on the page (null: none) */
+export function savePhoto(photo) {
+  write({ ...read(), photo });
+}
+
+/**
+ * Adds a result at the front of the list, or replaces the one with its id.
+ * @param {Result} result
+ * @returns {Result[]} the list now
+ */
+export function saveResult(result) {
+  const visit = read();
+  visit.results = [result, ...visit.results.filter((r) => r.id !== result.id)].slice(0, MAX_RESULTS);
+  write(visit);
+  return visit.results;
+}
+
+/** @param {Running | null} running the job being followed, or null when it has ended */
+export function saveRunning(running) {
+  write({ ...read(), running });
+}

@@ -1,0 +1,123 @@
+"""Trying many styles on one photo in Chromium, on the real stack with the gallery styles: examples,
+one upload, previews of every style, strength mixed live in the page (and downloaded as shown), the
+results kept and compared, and a warning before leaving a running job."""
+
+from __future__ import annotations
+
+import io
+import urllib.request
+
+import numpy as np
+import pytest
+from PIL import Image
+from playwright.sync_api import expect
+
+from tests.bff.gallery import TONES
+
+pytestmark = pytest.mark.browser
+STYLES = [name for name, _, _ in TONES.values()]
+
+
+def api_requests(page) -> list[str]:
+    """Every request the page sends to /api/ from now on, as 'METHOD path'."""
+    seen: list[str] = []
+    page.on("request", lambda r: seen.append(f"{r.method} {r.url.split('/', 3)[3]}") if "/api/" in r.url else None)
+    return seen
+
+
+def upload(page, photo) -> None:
+    page.goto("/")
+    page.locator("#file-input").set_input_files(photo)
+    expect(page.locator(".preview-card:not(.is-loading)")).to_have_count(len(STYLES))
+
+
+def make(page, style: str) -> None:
+    """Clicks the style's preview and waits until its full-size result is listed."""
+    listed = page.locator(".result-item").count()
+    page.get_by_role("button", name=f"Make the full-size result in {style}").click()
+    expect(page.locator(".result-item")).to_have_count(listed + 1)
+
+
+def rgb(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), np.float32)
+
+
+def test_an_example_is_uploaded_once_and_previewed_in_every_style(page):
+    sent = api_requests(page)
+    page.goto("/")
+    page.get_by_role("button", name="Coffee").click()
+    expect(page.locator("#file-name")).to_have_text("coffee.jpg · 600 × 400 px")
+    previews = page.get_by_role("img", name="Your photo in")
+    expect(previews).to_have_count(len(STYLES))
+    for index in range(len(STYLES)):
+        expect(previews.nth(index)).not_to_have_js_property("naturalWidth", 0)
+    expect(page.locator("#previews-status")).to_have_text(f"{len(STYLES)} previews ready.")
+    assert [s for s in sent if s.startswith("POST")] == ["POST api/photos"]
+    assert page.console_problems == []
+
+
+def test_strength_is_mixed_in_the_page_without_a_request_and_downloads_as_shown(page, photo, gateway_url):
+    upload(page, photo)
+    make(page, "Moss")
+    after = page.get_by_role("img", name="Your photo, restyled")
+    expect(after).to_have_js_property("complete", True)
+    full = page.locator("#compare").screenshot()
+    sent = api_requests(page)
+    page.get_by_role("slider", name="Strength", exact=True).fill("40")
+    expect(page.locator("#strength-value")).to_have_text("40%")
+    assert after.evaluate("img => getComputedStyle(img).opacity") == "0.4"
+    assert page.locator("#compare").screenshot() != full
+    expect(page.locator("#result-meta")).to_contain_text("strength 40%")
+    expect(page.locator("#stale")).to_be_hidden()
+    assert sent == [], "moving the strength of a pixel-mix style must not ask the server"
+
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download").click()
+    assert sent == []
+    shown = rgb(download.value.path().read_bytes())
+    made = rgb(urllib.request.urlopen(gateway_url + after.evaluate("() => document.querySelector('.result-item a').getAttribute('href')")).read())
+    original = rgb(photo.read_bytes())
+    expected = 0.4 * made + 0.6 * original
+    difference = np.abs(shown - expected)
+    assert shown.shape == made.shape and difference.mean() < 1.5 and np.percentile(difference, 99) < 8, \
+        (difference.mean(), np.percentile(difference, 99))
+
+
+def test_results_stay_listed_after_a_reload_and_two_compare_side_by_side_or_with_a_slider(page, photo):
+    upload(page, photo)
+    make(page, "Moss")
+    make(page, "Amber dusk")
+    sent = api_requests(page)
+    page.reload()
+    items = page.locator(".result-item")
+    expect(items).to_have_count(2)
+    expect(items.first).to_contain_text("Amber dusk · strength 100% · brush auto")
+    expect(page.get_by_role("img", name="Your photo in")).to_have_count(len(STYLES))  # by id, not uploaded again
+    assert not any(s.startswith("POST") for s in sent)
+    page.get_by_role("checkbox", name="Compare Moss").check()
+    page.get_by_role("checkbox", name="Compare Amber dusk").check()
+    side = page.locator("#pair-side")
+    expect(side).to_be_visible()
+    for name in ("Moss", "Amber dusk"):
+        expect(side.get_by_role("img", name=name)).not_to_have_js_property("naturalWidth", 0)
+    page.get_by_label("Slider").check()
+    slider = page.get_by_role("slider", name="Slide between the two results")
+    expect(slider).to_be_visible()
+    slider.focus()
+    page.keyboard.press("Home")
+    assert page.locator("#pair-slider").evaluate("el => el.style.getPropertyValue('--pos')") == "0%"
+    page.get_by_role("button", name="Show Moss").click()
+    expect(page.locator("#result-meta")).to_contain_text("Moss, version 1")
+
+
+def test_leaving_while_a_job_runs_asks_first(page, photo):
+    upload(page, photo)
+    held = []
+    page.route("**/api/jobs/*/result", lambda route: held.append(route))  # the job never seems to end
+    page.get_by_role("button", name="Make the full-size result in Moss").click()
+    expect(page.get_by_role("button", name="Cancel")).to_be_visible()
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.type), dialog.dismiss()))
+    page.close(run_before_unload=True)
+    page.wait_for_timeout(200)
+    assert dialogs == ["beforeunload"]
