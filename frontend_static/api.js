@@ -26,7 +26,7 @@
  * @property {string} [message] why it failed
  * @property {string} [error] the failure's code, e.g. "cancelled"
  * @property {string} status_url
- * @property {number | null} [queue_place] 1 = next to run, while queued (when the gateway says)
+ * @property {number | null} [queue_position] 1 = next to run, while queued (when the gateway says)
  * @property {number | null} [eta_s] seconds left by the gateway's measure (when it says)
  * @property {string | null} [expires_at] when the result stops being kept (ISO 8601, when it says)
  */

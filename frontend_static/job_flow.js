@@ -49,7 +49,7 @@ export class JobFlow {
     try {
       const finished = await followJob(job, (done, total, snap) => {
         const left = snap.eta_s ?? eta.update(done, total, performance.now() / 1000);
-        this.view.showProgress(done, total, jobLabel(done, total, { place: snap.queue_place, left }));
+        this.view.showProgress(done, total, jobLabel(done, total, { place: snap.queue_position, left }));
       });
       const { blob, filename } = await fetchResult(finished);
       const ttl = finished.expires_at ? Date.parse(String(finished.expires_at)) : NaN;
@@ -81,7 +81,7 @@ export class JobFlow {
       if (error instanceof ApiError && error.status === 404) return null;
       throw error;
     }
-    this.view.showProgress(job.done, job.total, jobLabel(job.done, job.total, { place: job.queue_place }));
+    this.view.showProgress(job.done, job.total, jobLabel(job.done, job.total, { place: job.queue_position }));
     return this.follow({ ...job, status_url: running.statusUrl, events_url: running.eventsUrl }, running.order,
                        running.started);
   }

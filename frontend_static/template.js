@@ -229,7 +229,8 @@ export function duration(seconds) {
 export function jobLabel(done, total, waiting = {}) {
   if (waiting.place) {
     const ahead = waiting.place - 1;
-    return ahead > 0 ? `Queued: ${ahead} ${ahead === 1 ? "job" : "jobs"} ahead of yours` : "Queued: yours is next";
+    const line = ahead > 0 ? `Queued: ${ahead} ${ahead === 1 ? "job" : "jobs"} ahead of yours` : "Queued: yours is next";
+    return waiting.left == null ? line : `${line} · done in ${duration(waiting.left)}`;
   }
   const line = progressLabel(done, total);
   if (waiting.left == null || done >= total || total <= 0) return line;
