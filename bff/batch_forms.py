@@ -22,7 +22,7 @@ from bff.backend import Backend
 from bff.config import FORM_OVERHEAD_BYTES
 from bff.errors import ApiError
 from bff.form_limits import check_form
-from bff.forms import Order, download_name, read_options, read_scale
+from bff.forms import Order, check_shape, download_name, read_options, read_scale
 from bff.look_form import read_look
 from bff.tasks import RestyleTask
 from tessera import formats
@@ -58,7 +58,7 @@ def read_batch(backend: Backend) -> list[tuple[str, RestyleTask]]:
     backend.serving_style(style)
     tasks = []
     for photo in photos:
-        fmt = _check_header(photo, config.max_pixels, wanted_format)
+        fmt = _check_header(photo, config, wanted_format)
         out_format = wanted_format or fmt
         extension = formats.get(out_format).extension
         tasks.append((photo.name, RestyleTask(style=style, strength=strength, format=out_format,
@@ -134,16 +134,17 @@ def _check_total(total: int, config) -> None:
                                          "limit.")
 
 
-def _check_header(photo: Photo, max_pixels: int, output_format: str | None) -> str:
-    """The photo's format, from its header only, after checking that `output_format` (default: the
-    photo's) can hold it; ApiError names the photo."""
+def _check_header(photo: Photo, config, output_format: str | None) -> str:
+    """The photo's format, from its header only, after checking its pixel count and shape and that
+    `output_format` (default: the photo's) can hold it; ApiError names the photo."""
     if not photo.data:
         raise ApiError(400, "missing_field", f"{photo.name}: the file is empty.")
     try:
-        opened = images.open_upload(photo.data, max_pixels, output_format)
+        opened = images.open_upload(photo.data, config.max_pixels, output_format)
+        opened.close()
+        check_shape(*opened.size, config.max_aspect_ratio)
     except ApiError as err:
         raise ApiError(err.status, err.error, f"{photo.name}: {err.message}") from None
-    opened.close()
     return opened.format
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tessera.settings import SettingsError, parse_settings, setting
+from tessera.tiling import MAX_ASPECT_RATIO
 
 # frontend_static/ sits beside the bff package in the source tree (also in an editable install).
 DEFAULT_STATIC_DIR = Path(__file__).resolve().parent.parent / "frontend_static"
@@ -86,8 +87,9 @@ class GatewayConfig:
     max_clip_pixels: int = setting(600 * MB, "most pixels in one clip, all frames together, in megapixels",
                                    flag="--max-clip-megapixels", env="MAX_CLIP_MEGAPIXELS", parse=_millions,
                                    shown="600")
-    max_aspect_ratio: int = setting(1000, "longest side of an image over its shortest; beyond it 400 (a strip "
-                                          "costs far more tiles than its pixels)", minimum=1)
+    max_aspect_ratio: int = setting(MAX_ASPECT_RATIO, "longest side of an image over its shortest; beyond it 400 (a "
+                                                      "strip costs far more tiles than its pixels; the inference "
+                                                      "server refuses beyond 1000)", minimum=1, maximum=MAX_ASPECT_RATIO)
     # Decoded pixels held at once by all jobs of the process (each from its decode until its result is
     # encoded; about 20 bytes per pixel in flight were measured). Jobs beyond it wait; a larger image runs alone.
     max_decoded_pixels: int = setting(64 * MB, "decoded megapixels held at once by all jobs of the process",

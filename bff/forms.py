@@ -16,6 +16,7 @@ from bff.look_form import Look, fraction, read_look
 from bff.photos import photo_store
 from tessera import formats
 from tessera.brush_scale import check_scale, resolve_scale, working_size
+from tessera.tiling import shape_error
 
 # Characters a file name should not carry into a header or onto a disk.
 _UNSAFE = set('"\\/:*?<>|;%')
@@ -86,11 +87,11 @@ def read_image_field(max_bytes: int) -> tuple[bytes, str | None]:
 
 
 def check_shape(width: int, height: int, max_ratio: int) -> None:
-    """400 for an image so long and thin that its tiles would cost far more than its pixels (a
-    2,000,000x1 strip took 123 tiles and 5x the time of a square of the same pixel count)."""
-    if max(width, height) > max_ratio * min(width, height):
-        raise ApiError(400, "bad_shape", f"The image is {width}×{height} pixels: one side may be at most "
-                                         f"{max_ratio:,} times the other. Crop or pad it first.")
+    """400 `bad_shape` for an image so long and thin that its tiles would cost far more than its
+    pixels (tessera.tiling.shape_error)."""
+    problem = shape_error(width, height, max_ratio)
+    if problem:
+        raise ApiError(400, "bad_shape", problem[0].upper() + problem[1:] + ".")
 
 
 def download_name(uploaded: str | None, style: str, extension: str) -> str:

@@ -18,7 +18,7 @@ from inference_server.errors import InferenceFailed, InvalidRequest
 from inference_server.model_version import LoadedVersion
 from tessera.colors import keep_colors
 from tessera.pixels import blend_to_rgb8
-from tessera.tiling import MAX_HALO, Rect, core_error, crop_core, halo_for, padded_rect
+from tessera.tiling import MAX_HALO, Rect, core_error, crop_core, halo_for, padded_rect, shape_error
 
 
 @dataclass(frozen=True)
@@ -40,9 +40,12 @@ class ImageSpec:
 
 
 def check_image(width: int, height: int, strength: float, max_pixels: int) -> None:
-    """Raise InvalidRequest for an image size or strength no model can serve, before any lease."""
+    """Raise InvalidRequest for an image size, shape or strength no model can serve, before any lease."""
     if width < 1 or height < 1:
         raise InvalidRequest(f"image size {width}x{height} must be at least 1x1")
+    shape = shape_error(width, height)
+    if shape:  # a strip costs far more tiles than its pixels: the cost of a call must follow its pixels
+        raise InvalidRequest(shape)
     pixels = width * height
     if pixels > max_pixels:
         # INVALID_ARGUMENT, not RESOURCE_EXHAUSTED: resending the same image can never succeed, and

@@ -28,7 +28,7 @@ from tessera.imageio import (
     open_image,
     to_rgb_array,
 )
-from tessera.tiling import plan_tiles
+from tessera.tiling import plan_tiles, shape_error
 from tessera.v1 import style_transfer_pb2 as pb
 
 MAX_UNARY_PIXELS = 16_000_000
@@ -48,7 +48,7 @@ class DecodedRequest:
 
 def decode_request(request: pb.StylizeRequest, max_pixels: int, max_reply_bytes: int) -> DecodedRequest:
     """The request's pixels and options, or InvalidRequest saying what is wrong. The size checks
-    (pixels, then the reply's worst case against the client's limit) read only the image's header."""
+    (pixels, shape, then the reply's worst case against the client's limit) read only the image's header."""
     if request.output_format and request.output_format not in formats.FORMATS:
         raise InvalidRequest(f"output_format {request.output_format!r} is not one of {', '.join(formats.NAMES)}")
     strength = request.strength if request.HasField("strength") else 1.0
@@ -63,7 +63,8 @@ def decode_request(request: pb.StylizeRequest, max_pixels: int, max_reply_bytes:
     try:
         opened = open_image(request.image, min(MAX_UNARY_PIXELS, max_pixels), request.output_format or None)
         output = request.output_format or opened.format
-        problem = reply_problem(output, *opened.size, request.max_reply_bytes, max_reply_bytes)
+        problem = shape_error(*opened.size) or reply_problem(output, *opened.size, request.max_reply_bytes,
+                                                             max_reply_bytes)
         if problem:
             opened.close()
             raise InvalidRequest(problem)

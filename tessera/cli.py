@@ -14,9 +14,10 @@ from tessera.admin_client import AdminClient
 from tessera.brush_scale import DEFAULT_WORK_SIDE, check_scale, default_scale
 from tessera.channels import read_ca
 from tessera.client import TesseraClient, TesseraError
-from tessera.imageio import ImageFormatError, decode_image, encode_image, format_from_path
+from tessera.imageio import ImageFormatError, encode_image, format_from_path, open_image, to_rgb_array
 from tessera.settings import SettingsError, add_flags, build, env_values, fail, setting, specs
 from tessera.style_sources import StyleSource, parse_mix
+from tessera.tiling import shape_error
 
 DEFAULT_SERVER = "127.0.0.1:50051"
 _IMPORTED = time.perf_counter()
@@ -129,7 +130,12 @@ def _stylize_file(client: TesseraClient, args: argparse.Namespace, style: str, s
                   source: Path, target: Path, alone: bool = True) -> None:
     output_format = format_from_path(str(target))
     try:
-        pixels = decode_image(source.read_bytes(), max_pixels=args.max_pixels, output_format=output_format)
+        opened = open_image(source.read_bytes(), args.max_pixels, output_format)
+        problem = shape_error(*opened.size)  # from the header: a strip would cost far more than its pixels
+        if problem:
+            opened.close()
+            raise ValueError(f"{source}: {problem}")
+        pixels = to_rgb_array(opened)
     except ImageFormatError as error:
         raise ValueError(f"{source}: {error}") from None
     started = time.perf_counter()

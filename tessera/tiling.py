@@ -16,6 +16,9 @@ MAX_TILE_SIZE = 1024  # largest square core edge a server offers (TilingInfo.max
 MAX_TILE_EDGE = 16384  # longest core edge of a rectangular tile, for long thin images
 MAX_TILE_PIXELS = MAX_TILE_SIZE * MAX_TILE_SIZE  # largest core area: bounds a server's memory per tile
 MAX_HALO = 256
+# Longest image side over its shortest. Beyond it tiles cost far more than their pixels: a 2,000,000x1
+# strip took 123 tiles and 5x the time of a square of the same pixel count (docs/reliability.md).
+MAX_ASPECT_RATIO = 1000
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,15 @@ class Rect:
     def slices(self) -> tuple[slice, slice]:
         """Row and column slices of this rectangle in an image array."""
         return slice(self.y, self.y1), slice(self.x, self.x1)
+
+
+def shape_error(width: int, height: int, max_ratio: int = MAX_ASPECT_RATIO) -> str:
+    """Why an image of this size is too long and thin to restyle ('' when it is not): one side may
+    be at most `max_ratio` times the other. Sizes below 1 are left to the callers' own checks."""
+    if min(width, height) >= 1 and max(width, height) > max_ratio * min(width, height):
+        return (f"the image is {width}x{height} pixels: one side may be at most {max_ratio:,} times the other; "
+                "crop or pad it first")
+    return ""
 
 
 def round_up(value: int, multiple: int) -> int:

@@ -8,6 +8,7 @@ import time
 import numpy as np
 from PIL import Image
 
+from tests.bff.live import closed_port_address
 from tests.support import TINY_STYLE
 
 
@@ -52,6 +53,14 @@ def test_unknown_style_and_unreadable_input_give_one_clear_line(inference_server
     assert unknown.returncode == 1
     assert "not found: unknown style 'nope'" in unknown.stderr
     assert "Traceback" not in unknown.stderr + missing.stderr
+
+
+def test_a_long_thin_image_is_refused_from_its_header_before_any_call(tmp_path):
+    Image.new("RGB", (2_000_000, 1)).save(tmp_path / "strip.png")  # 6 kB that would cost thousands of tiles
+    result = tessera("stylize", str(tmp_path / "strip.png"), "-o", str(tmp_path / "o.png"), "--style", TINY_STYLE,
+                     "--server", closed_port_address())  # no server: the refusal must come first
+    assert result.returncode == 1
+    assert "strip.png: the image is 2000000x1 pixels: one side may be at most 1,000 times the other" in result.stderr
 
 
 def test_admin_commands_pin_roll_back_and_report(tmp_path):

@@ -98,6 +98,8 @@ BAD_STREAMS = [
     ("strength out of range", [_header(strength=1.5)], "strength must be in [0, 1]"),
     ("halo too small", [_header(halo=2)], "halo 2 is smaller than the 16 px"),
     ("halo too large", [_header(halo=100_000)], "exceeds the largest halo the server accepts"),
+    ("strip 2,000,000x1", [_header(image_width=2_000_000, image_height=1)], "at most 1,000 times the other"),
+    ("strip 3x3001", [_header(image_width=3, image_height=3001)], "at most 1,000 times the other"),
 ]
 
 
@@ -124,6 +126,20 @@ def test_unary_stylize_keeps_size_and_format(client, fmt):
     data, mime = client.stylize_encoded(encode_image(image, fmt), TINY_STYLE)
     assert mime == f"image/{fmt}"
     assert decode_image(data).shape == image.shape
+
+
+@pytest.mark.parametrize(("width", "height"), [(1_000_001, 1), (1, 1001), (4, 4001)])
+def test_unary_stylize_refuses_long_thin_images_from_their_header(client, width, height):
+    strip = encode_image(np.zeros((height, width, 3), np.uint8), "png")  # a few kB, thousands of tiles
+    with pytest.raises(TesseraError) as caught:
+        client.stylize_encoded(strip, TINY_STYLE)
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert f"{width}x{height} pixels: one side may be at most 1,000 times the other" in caught.value.message
+
+
+def test_unary_stylize_serves_the_longest_shape_allowed(client):
+    data, _ = client.stylize_encoded(encode_image(photo(2, 2000), "png"), TINY_STYLE)
+    assert decode_image(data).shape == (2, 2000, 3)
 
 
 def test_unary_stylize_rejects_bytes_that_are_not_an_image(client):

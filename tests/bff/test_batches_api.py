@@ -103,13 +103,18 @@ def test_the_zip_is_not_ready_while_photos_run(client):
     (lambda: files_form([("a.png", bytes(300_000))]), 413, "0.2 MB limit"),
     (lambda: files_form([("bomb.png", png_declaring(100_000, 100_000))]), 413, "bomb.png: "),
     (lambda: files_form([("notes.txt", b"hello")]), 415, "notes.txt: "),
+    (lambda: files_form([("ok.png", encoded(gradient(), "PNG")), ("strip.png", _strip(20_000, 1))]), 400,
+     "strip.png: The image is 20000x1 pixels: one side may be at most 1,000 times the other"),
+    (lambda: {"style": TINY_STYLE, "archive": (io.BytesIO(zip_of([("tall.png", _strip(1, 1001))])), "x.zip")}, 400,
+     "tall.png: The image is 1x1001 pixels"),
     (lambda: files_form([]), 400, "Attach photos"),
     (lambda: {"images": [(io.BytesIO(encoded(gradient(), "PNG")), "a.png")]}, 400, "'style' field"),
     (lambda: {"style": TINY_STYLE, "archive": (io.BytesIO(b"PK not really"), "x.zip")}, 422, "not a readable zip"),
     (lambda: {"style": TINY_STYLE, "archive": (io.BytesIO(zip_of([(f"p{i}.png", b"x") for i in range(4)])), "x.zip")},
      413, "at most 3 photos"),
     (lambda: {"style": TINY_STYLE, "archive": (io.BytesIO(_lying_zip()), "x.zip")}, 422, "cannot be read"),
-], ids=["too-many", "too-many-bytes", "request-too-large", "pixel-bomb", "not-an-image", "no-photos", "no-style",
+], ids=["too-many", "too-many-bytes", "request-too-large", "pixel-bomb", "not-an-image", "strip", "zip-strip",
+        "no-photos", "no-style",
         "bad-zip", "zip-too-many", "zip-lies-about-size"])
 def test_batch_bounds_are_checked_before_any_work(small_limits_client, make_form, status, words):
     resp = small_limits_client.post("/api/batches", data=make_form())
@@ -130,6 +135,11 @@ def test_a_zip_declaring_more_bytes_than_allowed_is_refused_from_its_directory(s
     resp = small_limits_client.post("/api/batches", data={"style": TINY_STYLE,
                                                           "archive": (io.BytesIO(bytes(archive)), "x.zip")})
     assert resp.status_code == 413 and "MB limit" in resp.json["message"]
+
+
+def _strip(width: int, height: int) -> bytes:
+    """A PNG far longer than wide (cheap to send, dear to tile)."""
+    return encoded(np.zeros((height, width, 3), np.uint8), "PNG")
 
 
 def _lying_zip() -> bytes:
