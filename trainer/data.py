@@ -222,30 +222,38 @@ class UnpairedFolders(_Source):
 
 
 class TeacherPairs(_Source):
-    """Photos paired with a teacher's output on the whole photo, plus the photo's context."""
+    """Photos paired with a teacher's output on the whole photo, plus the photo's context.
 
-    def __init__(self, dir_photos: str, teacher: Teacher, teacher_size: int, augment: Augment, **common):
-        self.files, self.teacher, self.teacher_size = list_images(dir_photos), teacher, teacher_size
-        self._cache: dict[int, tuple[Image.Image, Image.Image, torch.Tensor]] = {}
+    With several ``sizes`` each item first draws one (multi-scale distillation: the teacher paints
+    strokes of a fixed pixel size, so a photo at 1536 px shows finer structure than at 512); the
+    teacher runs once per photo and size.
+    """
+
+    def __init__(self, dir_photos: str, teacher: Teacher, sizes: tuple[int, ...], augment: Augment, **common):
+        self.files, self.teacher, self.sizes = list_images(dir_photos), teacher, tuple(sizes)
+        self._cache: dict[tuple[int, int], tuple[Image.Image, Image.Image, torch.Tensor]] = {}
         super().__init__(augment, **common)
 
     def __len__(self) -> int:
         return len(self.files)
 
-    def pair(self, index: int) -> tuple[Image.Image, Image.Image, torch.Tensor]:
-        """(resized photo, teacher output, context) for one photo; the teacher runs once per photo."""
-        if index not in self._cache:
+    def pair(self, index: int, size: int | None = None) -> tuple[Image.Image, Image.Image, torch.Tensor]:
+        """(resized photo, teacher output, context) for one photo at one size (default the first)."""
+        size = size or self.sizes[0]
+        if (index, size) not in self._cache:
             path = self.files[index]
-            photo = fit_to_grid(load_image(path), self.teacher_size, self.augment.crop, path)
+            photo = fit_to_grid(load_image(path), size, self.augment.crop, path)
             styled = self.teacher(np.asarray(photo))
             if styled.shape != np.asarray(photo).shape:
                 raise DataError(f"the teacher turned {path} ({photo.size}) into shape {styled.shape}")
             context = whole_image_context(photo)
-            self._cache[index] = (photo, Image.fromarray(styled), context)
-        return self._cache[index]
+            self._cache[index, size] = (photo, Image.fromarray(styled), context)
+        return self._cache[index, size]
 
     def item(self, k: int, rng: np.random.Generator) -> dict:
-        photo, styled, context = self.pair(self.sampler.index(k))
+        # One size draws nothing, so single-size runs see the batches they always saw.
+        size = self.sizes[int(rng.integers(0, len(self.sizes)))] if len(self.sizes) > 1 else self.sizes[0]
+        photo, styled, context = self.pair(self.sampler.index(k), size)
         a, b = self.augment(rng, photo, styled)
         return {"A": a, "B": b, "context": context}
 
@@ -280,4 +288,4 @@ def build_source(cfg, rank: int = 0, world: int = 1, teacher: Teacher | None = N
 def _distill_source(cfg, teacher: Teacher | None, augment: Augment, common: dict) -> TeacherPairs:
     if teacher is None:
         raise ValueError("distillation data needs a teacher")
-    return TeacherPairs(cfg.data_a, teacher, cfg.teacher_size, augment, **common)
+    return TeacherPairs(cfg.data_a, teacher, cfg.scales(), augment, **common)

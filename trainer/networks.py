@@ -47,11 +47,12 @@ def get_norm_layer(norm: str) -> Callable[[int], nn.Module]:
 
 def generator_args(arch: str, input_nc: int = 3, output_nc: int = 3, ngf: int = 0, norm: str = "batch",
                    use_dropout: bool = False, context_dim: int = 0, upsample: str = "shuffle",
-                   padding: str = "zeros", kuwahara_radius: int = 0) -> dict:
+                   padding: str = "zeros", kuwahara_radius: int = 0, border: int = 0) -> dict:
     """The keyword arguments that rebuild a generator with ``define_G(**args)``; saved in checkpoints.
 
     ``ngf`` = 0 picks the architecture's default width: 64 as in the CycleGAN project, 16 for compact.
-    ``context_dim``, ``upsample``, ``padding`` and ``kuwahara_radius`` belong to the compact generator only.
+    ``context_dim``, ``upsample``, ``padding``, ``kuwahara_radius`` and ``border`` belong to the compact
+    generator only; ``border`` is recorded only when set, so older checkpoints rebuild unchanged.
     """
     ngf = ngf or (COMPACT_NGF if arch == "compact" else 64)
     args = {"arch": arch, "input_nc": input_nc, "output_nc": output_nc, "ngf": ngf, "norm": norm,
@@ -60,12 +61,15 @@ def generator_args(arch: str, input_nc: int = 3, output_nc: int = 3, ngf: int = 
         args["upsample"] = upsample
         args["padding"] = padding
         args["kuwahara_radius"] = kuwahara_radius
+        if border:
+            args["border"] = border
     return args
 
 
 def define_G(arch: str, input_nc: int = 3, output_nc: int = 3, ngf: int = 0, norm: str = "batch",
              use_dropout: bool = False, context_dim: int = 0, upsample: str = "shuffle", padding: str = "zeros",
-             kuwahara_radius: int = 0, init_gain: float = 0.02, seed: int | None = None) -> nn.Module:
+             kuwahara_radius: int = 0, border: int = 0, init_gain: float = 0.02,
+             seed: int | None = None) -> nn.Module:
     """Build a generator by architecture name, initialised as the CycleGAN project does (compact: He).
 
     ``ngf`` = 0 is the architecture's default width. ``context_dim`` applies to ``compact`` only
@@ -73,15 +77,17 @@ def define_G(arch: str, input_nc: int = 3, output_nc: int = 3, ngf: int = 0, nor
     """
     if arch not in GENERATOR_ARCHS:
         raise ValueError(f"unknown generator {arch!r}; choose one of {', '.join(GENERATOR_ARCHS)}")
-    if arch != "compact" and (context_dim or upsample != "shuffle" or padding != "zeros" or kuwahara_radius):
+    if arch != "compact" and (context_dim or upsample != "shuffle" or padding != "zeros" or kuwahara_radius
+                              or border):
         raise ValueError(f"only the compact generator takes a context input, an upsample mode, a padding or a "
                          f"Kuwahara filter, not {arch}")
     args = generator_args(arch, input_nc, output_nc, ngf, norm, use_dropout, context_dim, upsample, padding,
-                          kuwahara_radius)
+                          kuwahara_radius, border)
     with _seeded(seed):
         if arch == "compact":
             net = CompactGenerator(input_nc, output_nc, ngf=args["ngf"], context_dim=context_dim,
-                                   upsample=upsample, padding=padding, kuwahara_radius=kuwahara_radius)
+                                   upsample=upsample, padding=padding, kuwahara_radius=kuwahara_radius,
+                                   border=border)
             net.reset_parameters()
             return net
         norm_layer = get_norm_layer(norm)

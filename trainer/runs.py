@@ -94,14 +94,20 @@ def restore_rng(state: dict) -> None:
     random.setstate(rng["python"])
 
 
-def load_generator(run_dir: Path, which: str = "latest") -> tuple[nn.Module, dict]:
+def load_generator(run_dir: Path, which: str = "latest", border: int | None = None) -> tuple[nn.Module, dict]:
     """The trained A->B generator in eval mode, and {"config", "model_args", "step", "kind"}.
 
     For CycleGAN that is G_A. ``model_args`` rebuild it with ``networks.define_G(**model_args)``.
+    ``border`` (compact only) serves the same weights with that image border (trainer.compact): how
+    ``evaluate --border`` and ``export --border`` measure and ship weights trained without one.
     """
     state = load_checkpoint(Path(run_dir), which)
     name = state["generator"]
-    args = state["net_args"][name]
+    args = dict(state["net_args"][name])
+    if border is not None:
+        if args.get("arch") != "compact":
+            raise RunError(f"--border works with the compact generator only, not {args.get('arch')}")
+        args["border"] = border
     net = networks.define_G(**args)
     net.load_state_dict(state["nets"][name])
     info = {"config": state["config"], "model_args": args, "step": state["step"], "kind": state["kind"]}

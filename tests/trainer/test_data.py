@@ -56,7 +56,7 @@ def test_teacher_runs_once_per_photo_and_crops_sit_on_its_grid(photo_dir):
         calls.append(photo.shape)
         return 255 - photo
 
-    source = TeacherPairs(photo_dir, teacher, teacher_size=64, augment=Augment(32, 0, False, grid=4))
+    source = TeacherPairs(photo_dir, teacher, sizes=(64,), augment=Augment(32, 0, False, grid=4))
     for step in range(12):
         batch = source.batch(step)
         torch.testing.assert_close(batch["B"], -batch["A"], atol=1e-6, rtol=0)

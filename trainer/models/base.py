@@ -13,7 +13,7 @@ from torch import nn
 from trainer import networks
 from trainer.config import TrainConfig
 from trainer.distributed import DistContext
-from trainer.losses import PerceptualLoss
+from trainer.losses import PerceptualLoss, VggLikenessLoss
 
 
 def set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
@@ -35,6 +35,8 @@ class GANModel:
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.last_visuals: list[torch.Tensor] = []
         self.perceptual = PerceptualLoss(self.device) if cfg.lambda_perceptual > 0 else None
+        wants_vgg = cfg.kind != "cyclegan" and (cfg.lambda_vgg > 0 or cfg.lambda_gram > 0)
+        self.vgg = VggLikenessLoss(self.device) if wants_vgg else None
 
     # -- construction -------------------------------------------------------------------------
 
@@ -44,9 +46,14 @@ class GANModel:
         args = networks.generator_args(c.netG, ngf=c.ngf, norm=c.norm, use_dropout=c.use_dropout,
                                        context_dim=networks.CONTEXT_DIM if c.context else 0,
                                        upsample=c.upsample if c.netG == "compact" else "shuffle",
-                                       padding=c.padding, kuwahara_radius=c.kuwahara_radius if served else 0)
+                                       padding=c.padding, kuwahara_radius=c.kuwahara_radius if served else 0,
+                                       border=c.border if served else 0)
         self.net_args[name] = args
         self.nets[name] = networks.define_G(**args, seed=c.seed + seed_offset).to(self.device)
+        if served and c.init_onnx:
+            from trainer.onnx_init import load_onnx_weights
+
+            load_onnx_weights(self.nets[name], c.init_onnx)
 
     def add_discriminator(self, name: str, input_nc: int, seed_offset: int) -> None:
         c = self.cfg
@@ -83,6 +90,18 @@ class GANModel:
         if self.perceptual is None:
             return None
         return self.perceptual(output, target) * self.cfg.lambda_perceptual
+
+    def vgg_terms(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The weighted VGG16 likeness terms (feature distance, Gram) that the config switches on."""
+        if self.vgg is None:
+            return {}
+        distance, texture = self.vgg(output, target)
+        terms = {}
+        if self.cfg.lambda_vgg > 0:
+            terms["G_vgg"] = distance * self.cfg.lambda_vgg
+        if self.cfg.lambda_gram > 0:
+            terms["G_gram"] = texture * self.cfg.lambda_gram
+        return terms
 
     # -- state --------------------------------------------------------------------------------
 

@@ -59,6 +59,7 @@ class Pix2PixModel(GANModel):
         perceptual = self.perceptual_term(fake_b, real_b)
         if perceptual is not None:
             terms["G_perceptual"] = perceptual
+        terms.update(self.vgg_terms(fake_b, real_b))
         loss = sum(terms.values())
         self.optimizers["G"].zero_grad(set_to_none=True)
         loss.backward()

@@ -1,0 +1,77 @@
+"""Likeness of the shipped students to their teacher, as served (the figures of docs/styles.md).
+
+    .venv/bin/python -m scripts.student_figures --style blue-swirls [--version 2] [--out runs/likeness]
+
+For each distilled style (default: all four) it runs the registry version's ONNX files and the
+teacher-26 version (multistyle26, the teacher the recipe names) on windows of the hold-out photos at
+1024 and 4096 px (trainer.likeness_figures), prints the figures as JSON, appends them to
+``OUT/figures.jsonl`` and writes ``OUT/<style>-v<N>-<size>.png`` (photo | teacher | student windows,
+one row per photo). Needs `make data`. ``trainer evaluate`` computes the same figures for a training run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from scripts.train_defaults import PHOTOS_HOLDOUT, RECIPES
+from trainer.data import list_images, load_image
+from trainer.likeness_figures import CROPS_PER_PHOTO, SIZES, TeacherCache, likeness_figures
+from trainer.painters import TEACHER_VERSION, onnx_painter, teacher_painter
+
+
+def holdout_photos(folder: Path = Path(PHOTOS_HOLDOUT)) -> list[tuple[str, np.ndarray]]:
+    return [(p.stem, np.asarray(load_image(p))) for p in list_images(folder)]
+
+
+def newest(style_dir: Path) -> int:
+    return max(int(p.name) for p in style_dir.iterdir() if p.name.isdigit())
+
+
+def measure(style: str, version: int, registry: Path, out: Path, sizes: tuple[int, ...], crops: int,
+            photos: list[tuple[str, np.ndarray]]) -> dict:
+    recipe = {r.id: r for r in RECIPES}[style]
+    teacher_style = recipe.config["teacher_style"]
+    teacher = TeacherCache(teacher_painter(teacher_style), f"{TEACHER_VERSION}:{teacher_style}", out / "teacher-cache")
+    start = time.monotonic()
+    values, shown = likeness_figures(onnx_painter(registry / style / str(version)), teacher, photos, sizes, crops)
+    record = {"style": style, "version": version, "sizes": list(sizes), "crops_per_photo": crops,
+              "photos": len(photos), "seconds": round(time.monotonic() - start, 1),
+              "figures": {k: round(v, 4) for k, v in values.items()}}
+    for size, rows in shown.items():
+        Image.fromarray(np.concatenate(rows, axis=0)).save(out / f"{style}-v{version}-{size}.png")
+    with (out / "figures.jsonl").open("a") as f:
+        f.write(json.dumps(record) + "\n")
+    return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    distilled = [r.id for r in RECIPES if r.kind == "distill"]
+    parser.add_argument("--style", action="append", choices=distilled, help="repeatable; default all four")
+    parser.add_argument("--version", type=int, help="registry version (default the newest)")
+    parser.add_argument("--registry", type=Path, default=Path("model_registry"))
+    parser.add_argument("--out", type=Path, default=Path("runs/likeness"))
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--crops", type=int, default=CROPS_PER_PHOTO, help="windows per photo and size")
+    args = parser.parse_args(argv)
+    if not Path(PHOTOS_HOLDOUT).is_dir():
+        print(f"error: {PHOTOS_HOLDOUT} is missing; run `make data` first", file=sys.stderr)
+        return 1
+    args.out.mkdir(parents=True, exist_ok=True)
+    photos = holdout_photos()
+    for style in args.style or distilled:
+        version = args.version or newest(args.registry / style)
+        print(json.dumps(measure(style, version, args.registry, args.out, tuple(args.sizes), args.crops, photos)),
+              flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

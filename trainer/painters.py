@@ -1,0 +1,107 @@
+"""Generators as the server runs them, on windows of large photos: registry versions, the teacher, runs.
+
+A ``Painter`` is a tile-safe generator with its context model: ``paint(photo, rects)`` computes the
+photo's context once from a thumbnail (the version's ``thumbnail_size``, as served), then runs each
+rectangle with its halo and keeps the core, exactly like one tile of a served result. So a 256 px
+window of a 4096 px photo costs a 256 px tile, not the photo.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tessera.imageio import make_thumbnail
+from tessera.pixels import rgb8_to_chw, signed_to_rgb8
+from tessera.tiling import Rect, crop_core, padded_rect
+from trainer.tiled_check import run_whole
+
+TEACHER_VERSION = Path("model_registry/teacher-26/1")  # multistyle26, tile-safe (docs/styles.md)
+
+# [1, 3, h, w] float32 in [-1, 1] and the context row (or None) -> [1, 3, h, w]
+RunFn = Callable[[np.ndarray, np.ndarray | None], np.ndarray]
+# [1, 3, h, w] thumbnail in [-1, 1] -> [1, K] context (or None for generators without one)
+ContextFn = Callable[[np.ndarray], np.ndarray | None]
+
+
+@dataclass
+class Painter:
+    run: RunFn
+    context: ContextFn
+    halo: int
+    multiple: int
+    thumbnail_size: int
+
+    def paint(self, photo: np.ndarray, rects: list[Rect]) -> list[np.ndarray]:
+        """uint8 HxWx3 ``photo`` -> the painted uint8 hxwx3 window of each rectangle (served pixels)."""
+        height, width = photo.shape[:2]
+        context = self.context(rgb8_to_chw(make_thumbnail(photo, self.thumbnail_size))[None])
+        windows = []
+        for rect in rects:
+            padded = padded_rect(rect, self.halo, width, height)
+            region = rgb8_to_chw(photo[padded.y:padded.y1, padded.x:padded.x1])
+            out = run_whole(lambda batch: self.run(batch, context), region, self.multiple)
+            windows.append(crop_core(signed_to_rgb8(out).transpose(1, 2, 0), rect, padded))
+        return windows
+
+
+def _session(path: Path, threads: int):
+    from tessera.onnx_session import open_session
+
+    return open_session(path, threads)
+
+
+def onnx_painter(version_dir: Path, style_index: int | None = None, threads: int = 1) -> Painter:
+    """A registry version folder as served. ``style_index`` picks a one-hot code of a conditioned version."""
+    version_dir = Path(version_dir)
+    manifest = json.loads((version_dir / "manifest.json").read_text())
+    tiling, io = manifest["tiling"], manifest["io"]
+    model = _session(version_dir / manifest["artifacts"]["onnx"]["file"], threads)
+    ctx_file = manifest["artifacts"].get("context_onnx")
+    ctx_model = _session(version_dir / ctx_file["file"], threads) if ctx_file else None
+    extra = {}
+    if manifest.get("kind") == "conditioned":
+        if style_index is None:
+            raise ValueError(f"{version_dir} is style-conditioned: pass the style index")
+        extra["style_code"] = np.eye(manifest["conditioning"]["code_size"], dtype=np.float32)[style_index][None]
+
+    def context(thumb: np.ndarray) -> np.ndarray | None:
+        return None if ctx_model is None else ctx_model.run(None, {"thumbnail": thumb, **extra})[0]
+
+    def run(batch: np.ndarray, ctx: np.ndarray | None) -> np.ndarray:
+        feeds = {io["input"]: batch.astype(np.float32)}
+        if ctx is not None:
+            feeds[io["context_input"]] = np.repeat(ctx, len(batch), axis=0).astype(np.float32)
+        return model.run(None, feeds)[0]
+
+    return Painter(run, context, int(tiling["halo"]), int(tiling["size_multiple"]),
+                   int(tiling.get("thumbnail_size") or 256))
+
+
+def teacher_painter(style_index: int, threads: int = 1) -> Painter:
+    """The multistyle26 teacher as Tessera serves it (teacher-26, 512 px thumbnail statistics)."""
+    return onnx_painter(TEACHER_VERSION, style_index, threads)
+
+
+def torch_painter(net, halo: int, multiple: int, thumbnail_size: int = 256) -> Painter:
+    """A PyTorch generator (``net(image, context)``) with the context the export would compute."""
+    import torch
+
+    from trainer.compact import image_context
+
+    uses_context = getattr(net, "film", None) is not None
+
+    def context(thumb: np.ndarray) -> np.ndarray | None:
+        return image_context(torch.from_numpy(thumb)).numpy() if uses_context else None
+
+    def run(batch: np.ndarray, ctx: np.ndarray | None) -> np.ndarray:
+        with torch.no_grad():
+            x = torch.from_numpy(np.ascontiguousarray(batch))
+            c = None if ctx is None else torch.from_numpy(ctx).expand(len(batch), -1)
+            return (net(x, c) if uses_context else net(x)).numpy()
+
+    return Painter(run, context, halo, multiple, thumbnail_size)
