@@ -46,6 +46,7 @@ export class JobFlow {
     saveRunning({ id: job.id, statusUrl: job.status_url, eventsUrl: job.events_url, order: made, started });
     this.view.showCancel(true);
     const eta = new Eta();
+    let lostContact = false;
     try {
       const finished = await followJob(job, (done, total, snap) => {
         const left = snap.eta_s ?? eta.update(done, total, performance.now() / 1000);
@@ -59,10 +60,12 @@ export class JobFlow {
       return { result, objectUrl: URL.createObjectURL(blob) };
     } catch (error) {
       if (this.cancelled || (error instanceof ApiError && error.code === "cancelled")) return null;
+      // Lost contact (the page unloading, a network cut): the job may still run, so a reload follows it.
+      lostContact = error instanceof ApiError && error.status === 0;
       throw error;
     } finally {
       this.job = null;
-      saveRunning(null);
+      if (!lostContact) saveRunning(null);
       this.view.showCancel(false);
     }
   }
