@@ -7,6 +7,7 @@ here is numpy: no protobuf message crosses this module's boundary.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from inference_server.conditioning import Source
+from inference_server.critic import TileMaps
 from inference_server.errors import InferenceFailed, InvalidRequest
 from inference_server.model_version import LoadedVersion
 from tessera.colors import keep_colors
@@ -37,6 +39,8 @@ class ImageSpec:
     thumbnail: np.ndarray | None = None
     sources: tuple[Source, ...] = ()
     keep_colors: bool = False
+    # Also compute the critic's maps of every region (inference_server.critic).
+    explain: bool = False
 
 
 def check_image(width: int, height: int, strength: float, max_pixels: int) -> None:
@@ -63,6 +67,7 @@ class Region:
 
     rect: Rect
     rgb: np.ndarray
+    maps: TileMaps | None = None
 
 
 class PendingRegion:
@@ -101,7 +106,10 @@ class ImageJob:
     """
 
     def __init__(self, model: LoadedVersion, spec: ImageSpec) -> None:
-        required = halo_for(model.tiling.halo, model.tiling.size_multiple)
+        # Explained tiles start on the critic's grid as well as the generator's.
+        self.multiple = math.lcm(model.tiling.size_multiple, model.critic.stride) if _explains(model, spec) \
+            else model.tiling.size_multiple
+        required = halo_for(model.tiling.halo + (model.critic.halo if spec.explain else 0), self.multiple)
         halo = spec.halo or required
         if halo < required:
             raise InvalidRequest(f"halo {spec.halo} is smaller than the {required} px that style "
@@ -136,6 +144,9 @@ class ImageJob:
         problem = core_error(core, self.spec.width, self.spec.height)
         if problem:
             raise InvalidRequest(problem)
+        if self.spec.explain and (core.x % self.multiple or core.y % self.multiple):
+            raise InvalidRequest(f"with explain, tile cores must start on multiples of {self.multiple} px (the "
+                                 f"generator's and the critic's grids); the core at ({core.x}, {core.y}) does not")
 
     def stylize(self, core: Rect, pixels: np.ndarray) -> PendingRegion:
         """Queue one core; `pixels` are its padded rectangle (see `padded`) as HxWx3 uint8."""
@@ -150,6 +161,8 @@ class ImageJob:
         """Crop (mode crop) or keep whole (mode feather) a 3xHxW output, blend by strength, quantize,
         and keep the photo's colours when asked."""
         output = output[:, :padded.height, :padded.width]
+        if self.spec.explain:
+            return self._explained(output, core, padded, pixels)
         if self.model.tiling.mode == "feather":
             rect, styled, original = padded, output, pixels
         else:
@@ -158,3 +171,28 @@ class ImageJob:
             original = crop_core(pixels, core, padded)
         rgb = blend_to_rgb8(styled, original, self._strength)
         return Region(rect, keep_colors(rgb, original) if self.spec.keep_colors else rgb)
+
+    def _explained(self, output: np.ndarray, core: Rect, padded: Rect, pixels: np.ndarray) -> Region:
+        """The core's result and the critic's maps of it: the critic judges the result as returned
+        (strength and kept colours applied) over the whole padded region, and keeps its core's cells."""
+        rgb = blend_to_rgb8(output, pixels, self._strength)
+        if self.spec.keep_colors:
+            rgb = keep_colors(rgb, pixels)
+        try:
+            maps = self.model.critic.maps(rgb, pixels, padded, core, self.spec.width, self.spec.height)
+        except Exception as exc:  # onnxruntime's own types, or a grid that does not cover the core
+            raise InferenceFailed(f"the critic failed on the region at ({core.x}, {core.y}): {exc}") from None
+        return Region(core, crop_core(rgb, core, padded), maps)
+
+
+def _explains(model: LoadedVersion, spec: ImageSpec) -> bool:
+    """Whether the call asks to explain; InvalidRequest when the version cannot."""
+    if not spec.explain:
+        return False
+    if model.critic is None:
+        raise InvalidRequest(f"style {model.style} version {model.version} ships no critic, so it cannot explain "
+                             "its results (see has_critic in ListStyles)")
+    if model.tiling.mode != "crop":
+        raise InvalidRequest(f"style {model.style} version {model.version} blends feathered tiles, so its critic's "
+                             "maps cannot be tiled exactly; it cannot explain")
+    return True

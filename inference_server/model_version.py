@@ -20,6 +20,7 @@ import numpy as np
 
 from inference_server.batcher import Batcher, BatchSettings, TileGauges
 from inference_server.conditioned_version import ConditioningRejected, conditioner_for, is_conditioned, probe_code
+from inference_server.critic import Critic, load_critic
 from inference_server.runtime import EngineError, Runtime, select_runtime
 from inference_server.runtime.onnx_runtime import OnnxRuntime
 from inference_server.version_checks import (
@@ -71,6 +72,8 @@ class LoadedVersion:
         self.context_runtime = context_runtime
         # Set for style-conditioned versions (inference_server.conditioning): codes from presets and images.
         self.conditioner = None
+        # Set for versions that ship critic.onnx: realism maps and Grad-CAM (inference_server.critic).
+        self.critic: Critic | None = None
         observe = settings.observe_batch
         # Freed tile buffers go back to the OS once the queue runs dry (docs/serving.md, "Memory").
         self.batcher = Batcher(runtime, settings.batching, f"{style}-v{self.version}",
@@ -200,12 +203,14 @@ def load_version(version_dir: Path, settings: LoadSettings) -> LoadedVersion:
     check_generator_io(onnx, with_context=context_model is not None)
     reference = probe(onnx, context_model, manifest)
     conditioner = _conditioner(version_dir, manifest) if is_conditioned(manifest) else None
+    critic = load_critic(version_dir, manifest)
     runtime = _fastest_runtime(version_dir, manifest, onnx, settings)
     if runtime is not onnx:
         check_against(runtime, reference, context_model, manifest)
     preview = (version_dir / manifest.preview.file).read_bytes() if manifest.preview else b""
     loaded = LoadedVersion(version_dir.parent.name, manifest, runtime, context_model, settings, preview)
     loaded.conditioner = conditioner
+    loaded.critic = critic
     return loaded
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import grpc
 
 from inference_server.admission import ImageCallSlots
+from inference_server.critic_replies import maps_layout
 from inference_server.engine import ImageJob
 from inference_server.errors import CallCancelled, CallError
 from inference_server.metrics import ServerMetrics
@@ -64,11 +65,15 @@ class StyleTransferServicer(pb_grpc.StyleTransferServicer):
             spec = image_spec(header, self._limits)
             with self._store.lease(header.style, header.version) as model:
                 served["version"] = str(model.version)
-                stream = TileStream(ImageJob(model, spec), self._limits, context.cancel)
+                job = ImageJob(model, spec)
+                stream = TileStream(job, self._limits, context.cancel)
                 context.add_callback(stream.cancel)
-                yield pb.StylizeTilesResponse(accepted=pb.StreamAccepted(
-                    style=model.style, version=model.version,
-                    tiling=tiling_info(model, self._settings.default_tile_size)))
+                accepted = pb.StreamAccepted(style=model.style, version=model.version,
+                                             tiling=tiling_info(model, self._settings.default_tile_size, job.halo,
+                                                                 job.multiple))
+                if spec.explain:
+                    accepted.maps.CopyFrom(maps_layout(model.critic, spec.width, spec.height))
+                yield pb.StylizeTilesResponse(accepted=accepted)
                 yield from self._counted_tiles(header.style, stream.results(request_iterator))
 
     def Stylize(self, request: pb.StylizeRequest, context: grpc.ServicerContext) -> pb.StylizeResponse:

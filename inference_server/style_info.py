@@ -8,11 +8,12 @@ from tessera.tiling import MAX_TILE_EDGE, MAX_TILE_PIXELS, MAX_TILE_SIZE, halo_f
 from tessera.v1 import style_transfer_pb2 as pb
 
 
-def tiling_info(model: LoadedVersion, default_tile_size: int) -> pb.TilingInfo:
+def tiling_info(model: LoadedVersion, default_tile_size: int, halo: int = 0, multiple: int = 0) -> pb.TilingInfo:
+    """`halo` and `multiple` override the model's (a stream that explains needs the critic's too)."""
     tiling = model.tiling
     return pb.TilingInfo(
-        halo=halo_for(tiling.halo, tiling.size_multiple),
-        size_multiple=tiling.size_multiple,
+        halo=halo or halo_for(tiling.halo, tiling.size_multiple),
+        size_multiple=multiple or tiling.size_multiple,
         default_tile_size=default_tile_size,
         max_tile_size=MAX_TILE_SIZE,
         max_tile_edge=MAX_TILE_EDGE,
@@ -38,6 +39,7 @@ def style_info(state: StyleState, default_tile_size: int, include_preview: bool 
     )
     if serving is not None:
         info.serving_version = serving.version
+        info.has_critic = serving.critic is not None
         info.tiling.CopyFrom(tiling_info(serving, default_tile_size))
         if include_preview:
             info.preview_jpeg = serving.preview_bytes

@@ -23,6 +23,7 @@ import grpc
 import numpy as np
 
 from inference_server.conditioning import decode_sources
+from inference_server.critic_replies import tile_maps
 from inference_server.engine import ImageJob, ImageSpec, PendingRegion, check_image
 from inference_server.errors import CallCancelled, CallError, ClientTooSlow, InferenceFailed, InvalidRequest
 from inference_server.pace import Pace
@@ -57,7 +58,7 @@ def image_spec(header: pb.StreamHeader, limits: StreamLimits) -> ImageSpec:
     check_image(header.image_width, header.image_height, strength, limits.max_image_pixels)
     return ImageSpec(width=header.image_width, height=header.image_height, strength=strength, halo=header.halo,
                      thumbnail=decode_thumbnail(header), sources=decode_sources(header.style_sources),
-                     keep_colors=header.keep_colors)
+                     keep_colors=header.keep_colors, explain=header.explain)
 
 
 def decode_thumbnail(header: pb.StreamHeader) -> np.ndarray | None:
@@ -239,5 +240,8 @@ class TileStream:
         except InferenceFailed as error:
             raise InferenceFailed(f"tile {index}: {error.message}") from None
         rect = styled.rect
-        return pb.TileResult(index=index, x=rect.x, y=rect.y, width=rect.width, height=rect.height,
-                             rgb=styled.rgb.tobytes())
+        result = pb.TileResult(index=index, x=rect.x, y=rect.y, width=rect.width, height=rect.height,
+                               rgb=styled.rgb.tobytes())
+        if styled.maps is not None:
+            result.maps.CopyFrom(tile_maps(styled.maps))
+        return result

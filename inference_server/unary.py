@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from inference_server.conditioning import Source, decode_sources
+from inference_server.critic_replies import maps_layout, whole_maps
 from inference_server.engine import ImageJob, ImageSpec, PendingRegion, check_image
 from inference_server.errors import CallCancelled, InvalidRequest
 from inference_server.model_version import LoadedVersion
@@ -28,7 +29,7 @@ from tessera.imageio import (
     open_image,
     to_rgb_array,
 )
-from tessera.tiling import plan_tiles, shape_error
+from tessera.tiling import plan_tiles, round_up, shape_error
 from tessera.v1 import style_transfer_pb2 as pb
 
 MAX_UNARY_PIXELS = 16_000_000
@@ -44,6 +45,7 @@ class DecodedRequest:
     sources: tuple[Source, ...] = ()
     keep_colors: bool = False
     scale: float = 1.0  # brush scale (tessera/brush_scale.py)
+    explain: bool = False
 
 
 def decode_request(request: pb.StylizeRequest, max_pixels: int, max_reply_bytes: int) -> DecodedRequest:
@@ -73,7 +75,7 @@ def decode_request(request: pb.StylizeRequest, max_pixels: int, max_reply_bytes:
         raise InvalidRequest(f"{exc}; use StylizeTiles for large images") from None
     except ImageFormatError as exc:
         raise InvalidRequest(str(exc)) from None
-    return DecodedRequest(pixels, output, strength, sources, request.keep_colors, scale)
+    return DecodedRequest(pixels, output, strength, sources, request.keep_colors, scale, request.explain)
 
 
 def stylize_decoded(model: LoadedVersion, decoded: DecodedRequest, tile_size: int, window: int,
@@ -82,58 +84,72 @@ def stylize_decoded(model: LoadedVersion, decoded: DecodedRequest, tile_size: in
     once `ended` is set (the call is over), and the engine's errors."""
     height, width = decoded.pixels.shape[:2]
     check_image(width, height, decoded.strength, MAX_UNARY_PIXELS)
+    maps: list = []  # the critic's maps of every region, when asked to explain
+    worked: list = [decoded.pixels]  # the image the model ran on (smaller under brush scale)
     if decoded.scale < 1.0:
-        image = _scaled(model, decoded, tile_size, window, ended)
+        image = _scaled(model, decoded, tile_size, window, ended, maps, worked)
     else:
         image = _restyle(model, decoded.pixels, decoded.strength, decoded, tile_size, window, ended,
-                         decoded.keep_colors)
+                         decoded.keep_colors, maps)
     if ended.is_set():  # encoding a large image takes a while: not for a caller who has gone
         raise CallCancelled("the call ended before its image was encoded")
-    return pb.StylizeResponse(image=encode_image(image, decoded.format),
-                              mime_type=formats.get(decoded.format).mime_type, version=model.version)
+    reply = pb.StylizeResponse(image=encode_image(image, decoded.format),
+                               mime_type=formats.get(decoded.format).mime_type, version=model.version)
+    if decoded.explain:
+        judged_height, judged_width = worked[0].shape[:2]
+        reply.maps_layout.CopyFrom(maps_layout(model.critic, judged_width, judged_height))
+        reply.maps.CopyFrom(whole_maps(reply.maps_layout, maps))
+    return reply
 
 
 def _restyle(model: LoadedVersion, pixels: np.ndarray, strength: float, decoded: DecodedRequest, tile_size: int,
-             window: int, ended: threading.Event, keep_colors: bool) -> np.ndarray:
+             window: int, ended: threading.Event, keep_colors: bool, maps: list) -> np.ndarray:
     height, width = pixels.shape[:2]
     thumbnail = make_thumbnail(pixels, model.tiling.thumbnail_size) if model.tiling.needs_thumbnail else None
     job = ImageJob(model, ImageSpec(width, height, strength, thumbnail=thumbnail, sources=decoded.sources,
-                                    keep_colors=keep_colors))
-    return _run(job, pixels, tile_size, window, ended)
+                                    keep_colors=keep_colors, explain=decoded.explain))
+    # Cores on the critic's grid as well as the generator's (ImageJob.multiple).
+    return _run(job, pixels, round_up(tile_size, job.multiple), window, ended, maps)
 
 
 def _scaled(model: LoadedVersion, decoded: DecodedRequest, tile_size: int, window: int,
-            ended: threading.Event) -> np.ndarray:
+            ended: threading.Event, maps: list, worked: list) -> np.ndarray:
     """Brush scale < 1: the model at the working resolution (strength 1 when strength mixes pixels,
-    which is then done at full size with keep_colors), the result enlarged guided by the photo."""
+    which is then done at full size with keep_colors), the result enlarged guided by the photo. The
+    critic's maps are those of the working-resolution result, which `worked` receives."""
     mixes = model.conditioner is None or not model.conditioner.strength_moves_code
     model_strength = 1.0 if mixes else decoded.strength
-    return scaled_stylize(
-        decoded.pixels, decoded.scale,
-        lambda small: _restyle(model, small, model_strength, decoded, tile_size, window, ended, False),
-        strength=decoded.strength if mixes else 1.0, keep_colors=decoded.keep_colors)
+
+    def run(small: np.ndarray) -> np.ndarray:
+        worked[0] = small
+        return _restyle(model, small, model_strength, decoded, tile_size, window, ended, False, maps)
+
+    return scaled_stylize(decoded.pixels, decoded.scale, run, strength=decoded.strength if mixes else 1.0,
+                          keep_colors=decoded.keep_colors)
 
 
-def _run(job: ImageJob, pixels: np.ndarray, tile_size: int, window: int, ended: threading.Event) -> np.ndarray:
+def _run(job: ImageJob, pixels: np.ndarray, tile_size: int, window: int, ended: threading.Event,
+         maps: list) -> np.ndarray:
+    """The restyled image; each region's critic maps (if any) are appended to `maps`."""
     height, width = pixels.shape[:2]
     canvas = Canvas(width, height, job.model.tiling.mode)
     queued: deque[PendingRegion] = deque()
     try:
         for core in plan_tiles(width, height, tile_size):
             while len(queued) >= window:
-                _place(canvas, queued.popleft(), ended)
+                _place(canvas, queued.popleft(), ended, maps)
             if ended.is_set():
                 raise CallCancelled("the call ended before its image was done")
             queued.append(job.stylize(core, pixels[job.padded(core).slices()]))
         while queued:
-            _place(canvas, queued.popleft(), ended)
+            _place(canvas, queued.popleft(), ended, maps)
     finally:
         for region in queued:  # the call ended early: drop what the runtime has not started
             region.cancel()
     return canvas.image()
 
 
-def _place(canvas: Canvas, region: PendingRegion, ended: threading.Event) -> None:
+def _place(canvas: Canvas, region: PendingRegion, ended: threading.Event, maps: list) -> None:
     while True:
         if ended.is_set():
             raise CallCancelled("the call ended before its image was done")
@@ -142,4 +158,6 @@ def _place(canvas: Canvas, region: PendingRegion, ended: threading.Event) -> Non
         except TimeoutError:
             continue
         canvas.add(styled.rect, styled.rgb.tobytes(), region.core)
+        if styled.maps is not None:
+            maps.append(styled.maps)
         return

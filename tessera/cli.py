@@ -14,6 +14,7 @@ from tessera.admin_client import AdminClient
 from tessera.brush_scale import DEFAULT_WORK_SIDE, check_scale, default_scale
 from tessera.channels import read_ca
 from tessera.client import TesseraClient, TesseraError
+from tessera.critic_maps import MAP_TITLES, heat_map_paths
 from tessera.imageio import ImageFormatError, encode_image, format_from_path, open_image, to_rgb_array
 from tessera.settings import SettingsError, add_flags, build, env_values, fail, setting, specs
 from tessera.style_sources import StyleSource, parse_mix
@@ -143,9 +144,14 @@ def _stylize_file(client: TesseraClient, args: argparse.Namespace, style: str, s
     scale = default_scale(width, height) if args.scale is None else args.scale
     result = client.stylize(pixels, style, strength=args.strength, tile_size=args.tile,
                             progress=_progress_printer() if sys.stderr.isatty() else None,
-                            style_sources=sources, keep_colors=args.keep_colors, scale=scale)
+                            style_sources=sources, keep_colors=args.keep_colors, scale=scale,
+                            explain=args.explain)
     restyling = time.perf_counter() - started
     target.write_bytes(encode_image(result.image, output_format))
+    if result.maps is not None:
+        for name, path in heat_map_paths(target).items():
+            path.write_bytes(encode_image(result.maps.heat_map(name, width, height), "png"))
+            print(f"{path}: {MAP_TITLES[name]}")
     style = f"{style}" if scale == 1.0 else f"{style} at brush scale {scale:.3g}"
     if not alone:  # in a folder, the command's wall clock would count the files before this one
         print(f"{target}: {width}x{height}, style {style} v{result.version}, restyled in {restyling:.1f} s")
@@ -250,6 +256,9 @@ def _parser() -> argparse.ArgumentParser:
     stylize.add_argument("--preset", action="append", metavar="ID[:WEIGHT]",
                          help="a preset of the style (repeatable; mixed with the images by weight)")
     stylize.add_argument("--keep-colors", action="store_true", help="keep the photo's colours (any style)")
+    stylize.add_argument("--explain", action="store_true",
+                         help="also write what the style's critic sees beside the result: <name>.realism.png and "
+                              "<name>.gradcam.png (docs/explain.md; styles with a critic only)")
     stylize.add_argument("--strength", type=_strength, default=1.0, help="0 keeps the photo, 1 is fully styled")
     stylize.add_argument("--scale", type=_scale, default=None, metavar="S|auto",
                          help="brush scale in (0, 1]: the model runs at S times the photo's size and the result "

@@ -20,6 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tessera.brush_scale import check_scale, scaled_stylize
 from tessera.channels import open_channel
+from tessera.critic_maps import CriticMaps
 from tessera.style_facts import StyleSummary, TilingFacts
 from tessera.style_sources import StyleSource
 from tessera.tile_streams import StreamPool
@@ -50,6 +51,8 @@ class TesseraError(Exception):
 class StylizeResult:
     image: np.ndarray
     version: int
+    # The critic's maps, when the call asked to explain (tessera.critic_maps).
+    maps: CriticMaps | None = None
 
 
 class TesseraClient:
@@ -117,6 +120,7 @@ class TesseraClient:
         keep_colors: bool = False,
         context: np.ndarray | None = None,
         scale: float = 1.0,
+        explain: bool = False,
     ) -> StylizeResult:
         """Restyle an HxWx3 uint8 RGB image of any size and return an image of the same size.
 
@@ -125,6 +129,8 @@ class TesseraClient:
         `context` (HxWx3 uint8, any size) is the picture the model's image-wide statistics come from
         (the stream's thumbnail); by default the image itself. A video passes one picture per shot,
         so every frame of the shot gets the same statistics (tessera.video).
+        `explain` also returns the critic's maps (StylizeResult.maps); the style's serving version
+        must ship a critic (StyleSummary.has_critic).
         `tile_size` forces square cores of that edge; by default the client plans the tile shape
         from the image, the model's halo and the number of streams (tessera/tile_plan.py).
         `progress(done, total)` is called from this thread as tiles arrive. Raises TesseraError.
@@ -136,7 +142,7 @@ class TesseraClient:
         if scale < 1.0:
             return self._stylize_scaled(image, style, scale, strength=strength, version=version, tile_size=tile_size,
                                         progress=progress, timeout=timeout, style_sources=style_sources,
-                                        keep_colors=keep_colors, context=context)
+                                        keep_colors=keep_colors, context=context, explain=explain)
         pixels = np.ascontiguousarray(image)
         if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
             raise ValueError(f"image must be HxWx3 uint8, got {pixels.dtype} {pixels.shape}")
@@ -149,7 +155,8 @@ class TesseraClient:
         pool = StreamPool(self._stub, pixels, style, strength, version, deadline, self._parallel_streams,
                           self._known_tiling(style, version, deadline),
                           lambda: self._known_tiling(style, version, deadline, refresh=True),
-                          style_sources=tuple(style_sources), keep_colors=keep_colors, context=context)
+                          style_sources=tuple(style_sources), keep_colors=keep_colors, context=context,
+                          explain=explain)
         try:
             result, pinned, tiling = pool.run(tile_size, progress)
         except grpc.RpcError as error:
@@ -161,7 +168,7 @@ class TesseraClient:
         if not version:
             with self._tiling_lock:
                 self._tiling[style] = tiling
-        return StylizeResult(image=result, version=pinned)
+        return StylizeResult(image=result, version=pinned, maps=pool.maps)
 
     def _stylize_scaled(self, image: np.ndarray, style: str, scale: float, *, strength: float,
                         keep_colors: bool, timeout: float | None, **options) -> StylizeResult:
@@ -169,17 +176,18 @@ class TesseraClient:
         pixels = np.ascontiguousarray(image)
         deadline = time.monotonic() + (timeout or self._timeout)
         mixes_pixels = self._strength_mixes_pixels(style, deadline)
-        versions: list[int] = []
+        results: list[StylizeResult] = []
 
         def at_working_size(small: np.ndarray) -> np.ndarray:
             result = self.stylize(small, style, strength=1.0 if mixes_pixels else strength,
                                   timeout=max(0.001, deadline - time.monotonic()), **options)
-            versions.append(result.version)
+            results.append(result)
             return result.image
 
         out = scaled_stylize(pixels, scale, at_working_size, strength=strength if mixes_pixels else 1.0,
                              keep_colors=keep_colors)
-        return StylizeResult(image=out, version=versions[0])
+        # The critic judged the working-resolution result: its maps cover that image (CriticMaps.width).
+        return StylizeResult(image=out, version=results[0].version, maps=results[0].maps)
 
     def _strength_mixes_pixels(self, style: str, deadline: float) -> bool:
         """Whether strength mixes pixels for the style's serving version (asks the server when unknown;

@@ -84,6 +84,8 @@ class StyleSummary:
     # What strength does: "pixel_mix" (a mix with the photo a client may do itself), "style_code" (the
     # model runs again per strength), or "" from servers older than the field.
     strength_mode: str = ""
+    # The serving version ships a critic: stylize(..., explain=True) works (docs/explain.md).
+    has_critic: bool = False
 
     @classmethod
     def from_proto(cls, info: pb.StyleInfo) -> StyleSummary:
@@ -105,4 +107,5 @@ class StyleSummary:
             accepts_style_images=info.accepts_style_images,
             strength_mode=pb.StrengthMode.Name(info.strength_mode).removeprefix("STRENGTH_MODE_").lower()
             if info.strength_mode else "",
+            has_critic=info.has_critic,
         )

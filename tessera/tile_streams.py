@@ -17,6 +17,7 @@ import grpc
 import numpy as np
 
 from tessera.canvas import Canvas
+from tessera.critic_maps import CriticMaps
 from tessera.imageio import make_thumbnail
 from tessera.style_facts import TilingFacts
 from tessera.tile_plan import choose_tile_shape
@@ -99,7 +100,8 @@ class StreamPool:
     def __init__(self, stub, pixels: np.ndarray, style: str, strength: float, version: int,
                  deadline: float, parallel_streams: int, tiling: TilingFacts | None = None,
                  refresh_tiling: Callable[[], TilingFacts | None] | None = None, window: int = WINDOW,
-                 style_sources: tuple = (), keep_colors: bool = False, context: np.ndarray | None = None) -> None:
+                 style_sources: tuple = (), keep_colors: bool = False, context: np.ndarray | None = None,
+                 explain: bool = False) -> None:
         self._stub = stub
         self._pixels = pixels
         self._context = pixels if context is None else np.ascontiguousarray(context)
@@ -110,9 +112,10 @@ class StreamPool:
         self._events: queue.SimpleQueue = queue.SimpleQueue()
         self._streams: list[_Stream] = []
         self._todo: deque[tuple[int, Rect]] = deque()
+        self.maps: CriticMaps | None = None  # filled when the header asks to explain
         height, width = pixels.shape[:2]
         self._header = pb.StreamHeader(style=style, version=version, image_width=width, image_height=height,
-                                       strength=strength, keep_colors=keep_colors,
+                                       strength=strength, keep_colors=keep_colors, explain=explain,
                                        style_sources=[source.to_proto() for source in style_sources])
         if tiling is None or tiling.needs_thumbnail:
             self._add_thumbnail(tiling.thumbnail_size if tiling and tiling.thumbnail_size else THUMBNAIL_SIZE)
@@ -121,6 +124,10 @@ class StreamPool:
             ) -> tuple[np.ndarray, int, TilingFacts]:
         """The assembled HxWx3 uint8 image, the version that made it, and that version's tiling facts."""
         accepted = self._open_first()
+        if self._header.explain:
+            if not accepted.HasField("maps"):
+                raise ProtocolError("the server accepted a stream that asked to explain without a maps layout")
+            self.maps = CriticMaps.empty(accepted.maps)
         facts = TilingFacts.from_proto(accepted.tiling)
         self._header.version, self._header.halo = accepted.version, facts.halo
         if facts.needs_thumbnail and not self._header.HasField("thumbnail"):
@@ -216,6 +223,13 @@ class StreamPool:
         if core is None:
             raise ProtocolError(f"the server answered tile {result.index}, which it was not sent")
         canvas.add(Rect(result.x, result.y, result.width, result.height), result.rgb, core)
+        if self.maps is not None:
+            if not result.HasField("maps"):
+                raise ProtocolError(f"the server answered tile {result.index} without the critic's maps")
+            try:
+                self.maps.add(result.maps)
+            except ValueError as exc:
+                raise ProtocolError(str(exc)) from None
 
     def _prime(self, streams: list[_Stream]) -> None:
         """Deal the first tiles round-robin, so every stream starts with work."""

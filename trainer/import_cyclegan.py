@@ -19,6 +19,7 @@ from torch import nn
 
 from tessera.registry import RegistryError
 from trainer import networks
+from trainer.critic_export import critic_section
 from trainer.flops import count_gflops
 from trainer.onnx_export import ExportError
 from trainer.publish import (
@@ -120,8 +121,14 @@ def _guess_hint(state: dict[str, torch.Tensor]) -> str:
 
 def import_checkpoint(checkpoint: Path, registry: Path, style: str, arch: str = "resnet_9blocks",
                       norm: str = "instance", style_meta: dict | None = None, tensorrt: bool = False,
-                      thumbnail_size: int = THUMBNAIL_SIZE, log=print) -> int:
-    """Load, convert and publish a CycleGAN-project generator; return the new version number."""
+                      thumbnail_size: int = THUMBNAIL_SIZE, log=print, discriminator: Path | None = None,
+                      discriminator_norm: str = "batch") -> int:
+    """Load, convert and publish a CycleGAN-project generator; return the new version number.
+
+    ``discriminator`` (that project's latest_net_D.pth or latest_net_D_A.pth, which judges the
+    generator's outputs) becomes the version's critic.onnx.
+    """
+    critic = None if discriminator is None else build_critic(load_state_dict(discriminator), discriminator_norm)
     net, args = build_generator(load_state_dict(checkpoint), arch, norm)
     model = serving_model(net)
     model.training_info = {
@@ -132,7 +139,34 @@ def import_checkpoint(checkpoint: Path, registry: Path, style: str, arch: str = 
         "gflops_per_256": round(count_gflops(net, 256), 3),
         "normalization": "ThumbInstanceNorm (statistics from the thumbnail)" if norm == "instance" else norm,
     }
-    return publish(model, registry, style, style_meta, tensorrt=tensorrt, thumbnail_size=thumbnail_size, log=log)
+    return publish(model, registry, style, style_meta, tensorrt=tensorrt, thumbnail_size=thumbnail_size, log=log,
+                   critic=critic)
+
+
+def build_critic(state: dict[str, torch.Tensor], norm: str) -> tuple[nn.Module, dict]:
+    """The project's NLayerDiscriminator from its state dict (width, depth and input channels read from
+    it; 6 input channels = pix2pix's conditional one) and its manifest section; CheckpointError if it
+    does not fit."""
+    if norm == "instance":
+        # Per-tile statistics would make every tile's map differ from the whole image's.
+        raise CheckpointError("an InstanceNorm discriminator is not tile-safe, so it cannot serve maps; "
+                              "import it with --discriminator-norm batch or none only if it was trained so")
+    convs = sorted(int(k.split(".")[1]) for k in state if k.startswith("model.") and k.endswith(".weight")
+                   and state[k].dim() == 4)
+    if len(convs) < 3:
+        raise CheckpointError("the discriminator checkpoint is not a PatchGAN (NLayerDiscriminator)")
+    first = state[f"model.{convs[0]}.weight"]
+    args = {"input_nc": int(first.shape[1]), "ndf": int(first.shape[0]), "n_layers": len(convs) - 2, "norm": norm}
+    d = networks.define_D(**args)
+    try:
+        d.load_state_dict(state)
+    except RuntimeError as exc:
+        raise CheckpointError(f"discriminator checkpoint does not fit a PatchGAN with {args}: "
+                              f"{str(exc).splitlines()[0]}") from None
+    d.eval()
+    conditional = args["input_nc"] == 6
+    return d, critic_section(d, conditional, "lsgan" if not conditional else "vanilla",
+                             description=f"imported discriminator ({args['n_layers']}-layer PatchGAN, norm {norm})")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -142,6 +176,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arch", choices=ARCHS, default="resnet_9blocks", help="generator architecture")
     parser.add_argument("--norm", choices=NORMS, default="instance", help="normalisation it was trained with")
     parser.add_argument("--tensorrt", action="store_true", help="also build a TensorRT plan where a GPU exists")
+    parser.add_argument("--discriminator", type=Path, help="optional latest_net_D_A.pth (or pix2pix latest_net_D.pth): "
+                                                            "ship it as the version's critic (docs/explain.md)")
+    parser.add_argument("--discriminator-norm", choices=("batch", "none", "instance"), default="batch",
+                        help="normalisation the discriminator was trained with")
     parser.add_argument("--thumbnail-size", type=int, default=THUMBNAIL_SIZE,
                         help=f"side of the thumbnail the InstanceNorm statistics come from (up to "
                              f"{MAX_THUMBNAIL_SIZE}; larger is closer to the original network, and slower)")
@@ -151,7 +189,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     try:
         version = import_checkpoint(args.checkpoint, args.registry, args.style, args.arch, args.norm,
-                                    style_meta_from(args), args.tensorrt, args.thumbnail_size)
+                                    style_meta_from(args), args.tensorrt, args.thumbnail_size,
+                                    discriminator=args.discriminator, discriminator_norm=args.discriminator_norm)
     except (CheckpointError, RegistryError, ExportError, OSError) as exc:
         print(f"import-cyclegan: {exc}", file=sys.stderr)
         return 2

@@ -21,6 +21,7 @@ from tessera.imageio import make_thumbnail
 from tessera.pixels import chw_to_rgb8, rgb8_to_chw, rgb8_to_nchw
 from tessera.tiling import DEFAULT_TILE_SIZE, MAX_HALO, round_up
 from trainer import onnx_export, tensorrt_build
+from trainer.critic_export import CRITIC_FILE, export_critic
 from trainer.halo import measure_halo, measure_size_multiple
 from trainer.metrics import psnr
 from trainer.serving_model import ServingModel, sample_image
@@ -174,11 +175,13 @@ def git_commit() -> str:
 
 def publish(model: ServingModel, registry_root: Path, style: str, style_meta: dict | None = None,
             tensorrt: bool = False, photo: np.ndarray | None = None, thumbnail_size: int = THUMBNAIL_SIZE,
-            log=print) -> int:
+            log=print, critic: tuple[torch.nn.Module, dict] | None = None) -> int:
     """Measure, export, verify and write ``model`` as the next version of ``style``; return its number.
 
     With ``tensorrt`` a plan is built too where TensorRT and a GPU exist; elsewhere ``log`` says so
     and the version carries ONNX only. ``thumbnail_size`` is the side the context model sees.
+    ``critic`` is (trained PatchGAN, its manifest section from trainer.critic_export.critic_section):
+    it is written as critic.onnx after the check against autograd.
     """
     if not registry.STYLE_ID_RE.match(style):
         raise registry.RegistryError(f"style id {style!r} must match {registry.STYLE_ID_RE.pattern}")
@@ -205,7 +208,15 @@ def publish(model: ServingModel, registry_root: Path, style: str, style_meta: di
             if plan is not None:
                 files[plan["file"]] = out / plan["file"]
                 artifacts["tensorrt"] = [plan]
+        extra = {}
+        if critic is not None:
+            d, section = critic
+            figures |= export_critic(d, out / CRITIC_FILE, section["conditional"])
+            files[CRITIC_FILE] = out / CRITIC_FILE
+            artifacts["critic"] = {"file": CRITIC_FILE}
+            extra["critic"] = section
         manifest = {
+            **extra,
             "artifacts": artifacts,
             "io": registry.io_section(has_context),
             "tiling": tiling,

@@ -114,6 +114,23 @@ def load_generator(run_dir: Path, which: str = "latest", border: int | None = No
     return net.eval(), info
 
 
+def load_discriminator(run_dir: Path, which: str = "latest") -> tuple[nn.Module, bool, dict] | None:
+    """(discriminator in eval mode, conditional, info) of the served direction, or None when the run has none.
+
+    pix2pix and distillation: ``D`` on (input, output) pairs, conditional; CycleGAN: ``D_A``, which judges
+    domain B, the served generator's outputs.
+    """
+    state = load_checkpoint(Path(run_dir), which)
+    name = "D_A" if state["generator"] == "G_A" else "D"
+    if name not in state["nets"]:
+        return None
+    args = dict(state["net_args"][name])
+    net = networks.define_D(**args)
+    net.load_state_dict(state["nets"][name])
+    info = {"config": state["config"], "step": state["step"], "kind": state["kind"]}
+    return net.eval(), args["input_nc"] == 6, info
+
+
 class RunLog:
     """Appends losses and draws pictures for the main process."""
 

@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     StrictBool,
     StrictInt,
@@ -25,7 +23,9 @@ from pydantic import (
     model_validator,
 )
 
+from tessera.registry.critic import CriticInfo
 from tessera.registry.io_rule import CONTEXT_INPUT, INPUT_NAME, OUTPUT_NAME
+from tessera.registry.manifest_base import _Schema
 
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
@@ -36,11 +36,6 @@ STYLE_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
 class RegistryError(ValueError):
     """A style or version on disk breaks the layout or the schema; the message says what and where."""
-
-
-class _Schema(BaseModel):
-    # Unknown keys are errors: a misspelt optional field must not be silently ignored.
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Artifact(_Schema):
@@ -155,17 +150,18 @@ class GeneratorArtifacts(_Schema):
     onnx: Artifact
     context_onnx: Artifact | None = None
     preview: Artifact | None = None
-    # The trained discriminator, for realism maps; checksummed, not used by the server yet.
+    # The trained discriminator, for realism maps and Grad-CAM; run as the manifest's `critic` says.
     critic: Artifact | None = None
     tensorrt: tuple[TensorRTPlan, ...] = ()
 
 
 class GeneratorManifest(ArtifactAccess, BaseManifest):
-    """A fixed-style generator: image in, image out (plus an optional context model)."""
+    """A fixed-style generator: image in, image out (plus an optional context model and critic)."""
 
     kind: Literal["generator"] = GENERATOR
     artifacts: GeneratorArtifacts
     io: IOConvention
+    critic: CriticInfo | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -184,6 +180,8 @@ class GeneratorManifest(ArtifactAccess, BaseManifest):
             raise ValueError("io.context_input and artifacts.context_onnx must come together")
         if has_model != self.tiling.needs_thumbnail:
             raise ValueError("tiling.needs_thumbnail must be true exactly when a context model is shipped")
+        if (self.artifacts.critic is None) != (self.critic is None):
+            raise ValueError("artifacts.critic and the critic section must come together")
         return self
 
     def files(self) -> list[Artifact]:

@@ -107,3 +107,21 @@ def test_a_run_is_exported_with_the_tiling_remedy_its_normalisation_needs(tmp_pa
     assert main(["export", str(run), "--registry", str(tmp_path / "reg"), "--style", "s"]) == 0
     manifest = read_manifest(tmp_path / "reg" / "s" / "1")
     assert (manifest.context_onnx is not None, manifest.tiling.mode) == (has_context, "crop")
+
+
+def test_export_ships_the_runs_discriminator_as_a_critic_equal_to_autograd_gradcam(exported):
+    from trainer.critic_export import gradcam_autograd
+    from trainer.runs import load_discriminator
+
+    run, version = exported
+    manifest = read_manifest(version)
+    assert (manifest.critic.conditional, manifest.critic.origin, manifest.critic.receptive_field) == (True, "training",
+                                                                                                    70)
+    d, conditional, _ = load_discriminator(run)
+    x = torch.rand(1, 6, 80, 72, generator=torch.Generator().manual_seed(4)) * 2 - 1
+    realism, cam = gradcam_autograd(d, x)
+    got = session(version / "critic.onnx").run(None, {"image": x[:, 3:].numpy(), "photo": x[:, :3].numpy(),
+                                                       "score_grid": np.array(realism.shape[2:], np.float32)})
+    assert conditional and float(cam.max()) > 0
+    assert np.abs(got[0] - realism.numpy()).max() <= 1e-3
+    assert np.abs(got[1] - cam.numpy()).max() <= 1e-3 * float(cam.max())

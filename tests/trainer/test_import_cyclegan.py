@@ -206,3 +206,24 @@ def test_a_thumbnail_larger_than_the_client_sends_is_refused(tmp_path, capsys):
                 "--thumbnail-size", "1024")
     assert code == 2
     assert "thumbnail size must be 16 to 512 px, got 1024" in capsys.readouterr().err
+
+
+def test_an_optional_discriminator_becomes_the_critic_and_an_instance_norm_one_is_refused(tmp_path, capsys):
+    from trainer.networks import define_D
+
+    checkpoint, d_path = tmp_path / "latest_net_G.pth", tmp_path / "latest_net_D_A.pth"
+    torch.save(define_G("resnet_6blocks", norm="batch", ngf=8, seed=1).state_dict(), checkpoint)
+    torch.save(define_D(3, ndf=8, n_layers=3, norm="batch", seed=2).state_dict(), d_path)
+    args = [str(checkpoint), "--registry", str(tmp_path / "reg"), "--style", "x", "--norm", "batch", "--arch",
+            "resnet_6blocks"]
+    assert _cli(*args, "--discriminator", str(d_path)) == 0
+    manifest = read_manifest(tmp_path / "reg" / "x" / "1")
+    assert manifest.artifacts.critic.file == "critic.onnx" and manifest.critic.receptive_field == 70
+    assert (manifest.critic.conditional, manifest.critic.score) == (False, "least_squares")
+    assert _cli(*args) == 0 and read_manifest(tmp_path / "reg" / "x" / "2").critic is None  # without: still valid
+    capsys.readouterr()
+    assert _cli(*args, "--discriminator", str(d_path), "--discriminator-norm", "none") == 2  # batch-norm keys
+    assert "does not fit a PatchGAN" in capsys.readouterr().err
+    assert _cli(*args, "--discriminator", str(d_path), "--discriminator-norm", "instance") == 2
+    assert "not tile-safe" in capsys.readouterr().err
+    assert not (tmp_path / "reg" / "x" / "3").exists()

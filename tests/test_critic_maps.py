@@ -1,0 +1,109 @@
+"""What the critic sees, served: realism maps and Grad-CAM from a real server on loopback (docs/explain.md)."""
+
+import grpc
+import numpy as np
+import pytest
+import torch
+
+from scripts.local_stack import running_server
+from tessera.client import TesseraClient, TesseraError
+from tessera.critic_maps import CriticMaps
+from tessera.imageio import decode_image, encode_image
+from tessera.pixels import rgb8_to_nchw
+from tessera.v1 import style_transfer_pb2 as pb
+from tessera.v1 import style_transfer_pb2_grpc as pb_grpc
+from tests.support import TINY_STYLE
+from tests.support.critic_version import CRITIC_STYLE, tiny_critic, write_critic_version
+from tests.support.tiny_model import write_tiny_version
+from trainer.critic_export import gradcam_autograd
+
+
+def photo(height: int, width: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width]
+    base = np.stack([xx / width, yy / height, (xx * yy) / (width * height)], axis=-1) * 220
+    return np.clip(base + rng.normal(0, 25, size=base.shape), 0, 255).astype(np.uint8)
+
+
+def psnr_unit(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(1.0 / mse)
+
+
+@pytest.fixture(scope="module")
+def critic() -> torch.nn.Module:
+    return tiny_critic()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, critic) -> str:
+    root = tmp_path_factory.mktemp("critic-registry")
+    write_tiny_version(root, TINY_STYLE, tmp_path_factory.mktemp("plain"))
+    write_critic_version(root, tmp_path_factory.mktemp("critic"), critic)
+    with running_server(root) as address:
+        yield address
+
+
+def autograd_maps(critic, result: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x = torch.from_numpy(np.concatenate([rgb8_to_nchw(image), rgb8_to_nchw(result)], 1))
+    realism, cam = gradcam_autograd(critic, x)
+    return realism[0, 0].numpy(), cam[0, 0].numpy()
+
+
+def test_served_gradcam_equals_pytorch_autograd(server, critic):
+    image = photo(92, 124)
+    with grpc.insecure_channel(server) as channel:
+        reply = pb_grpc.StyleTransferStub(channel).Stylize(
+            pb.StylizeRequest(style=CRITIC_STYLE, image=encode_image(image, "png"), explain=True), timeout=30)
+    maps = CriticMaps.empty(reply.maps_layout)
+    maps.add(reply.maps)
+    realism, cam = autograd_maps(critic, decode_image(reply.image), image)
+    assert maps.gradcam.shape == cam.shape and maps.realism.shape == realism.shape
+    assert cam.max() > 0
+    assert np.abs(maps.gradcam - cam).max() <= 1e-3 * cam.max()
+    assert np.abs(maps.realism - realism).max() <= 1e-3
+
+
+def test_tiled_maps_match_whole_image_maps(server, critic):
+    image = photo(150, 212, seed=1)
+    with TesseraClient(server, timeout=30) as client:
+        result = client.stylize(image, CRITIC_STYLE, tile_size=48, explain=True)
+    realism, cam = autograd_maps(critic, result.image, image)
+    whole = CriticMaps(realism, cam, result.maps.realism_grid, result.maps.gradcam_grid, result.maps.score)
+    for name in ("realism", "gradcam"):
+        assert psnr_unit(result.maps.strength(name), whole.strength(name)) >= 40.0
+        heat = result.maps.heat_map(name, image.shape[1], image.shape[0])
+        assert heat.shape == image.shape and heat.dtype == np.uint8
+        assert len(np.unique(heat.reshape(-1, 3), axis=0)) > 10  # a map, not a flat colour
+
+
+def test_styles_say_which_have_a_critic_and_others_refuse_to_explain(server):
+    with TesseraClient(server, timeout=30) as client:
+        styles = {s.id: s for s in client.list_styles(include_previews=False)}
+        assert styles[CRITIC_STYLE].has_critic and not styles[TINY_STYLE].has_critic
+        with pytest.raises(TesseraError) as info:
+            client.stylize(photo(40, 40), TINY_STYLE, explain=True)
+    assert info.value.code == grpc.StatusCode.INVALID_ARGUMENT and "ships no critic" in info.value.message
+    with grpc.insecure_channel(server) as channel, pytest.raises(grpc.RpcError) as unary:
+        pb_grpc.StyleTransferStub(channel).Stylize(
+            pb.StylizeRequest(style=TINY_STYLE, image=encode_image(photo(40, 40), "png"), explain=True), timeout=30)
+    assert unary.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_cli_explain_writes_both_heat_maps_beside_the_result(server, tmp_path):
+    import subprocess
+    import sys
+
+    source = tmp_path / "photo.png"
+    source.write_bytes(encode_image(photo(64, 96), "png"))
+    target = tmp_path / "out.jpg"
+    done = subprocess.run([sys.executable, "-m", "tessera.cli", "stylize", str(source), "-o", str(target), "--style",
+                           CRITIC_STYLE, "--explain", "--server", server], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    for name in ("realism", "gradcam"):
+        heat = decode_image((tmp_path / f"out.{name}.png").read_bytes())
+        assert heat.shape == (64, 96, 3)
+    refused = subprocess.run([sys.executable, "-m", "tessera.cli", "stylize", str(source), "-o", str(tmp_path / "x.png"),
+                              "--style", TINY_STYLE, "--explain", "--server", server],
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0 and "ships no critic" in refused.stderr and "Traceback" not in refused.stderr
