@@ -103,7 +103,7 @@ def test_cli_explain_writes_both_heat_maps_beside_the_result(server, tmp_path):
     for name in ("realism", "gradcam"):
         heat = decode_image((tmp_path / f"out.{name}.png").read_bytes())
         assert heat.shape == (64, 96, 3)
-    refused = subprocess.run([sys.executable, "-m", "tessera.cli", "stylize", str(source), "-o", str(tmp_path / "x.png"),
-                              "--style", TINY_STYLE, "--explain", "--server", server],
+    refused = subprocess.run([sys.executable, "-m", "tessera.cli", "stylize", str(source), "-o",
+                              str(tmp_path / "x.png"), "--style", TINY_STYLE, "--explain", "--server", server],
                              capture_output=True, text=True, timeout=120)
     assert refused.returncode != 0 and "ships no critic" in refused.stderr and "Traceback" not in refused.stderr
