@@ -9,6 +9,7 @@ from bff import (
     api_batches,
     api_jobs,
     api_limits,
+    api_maps,
     api_photos,
     api_styles,
     api_stylize,
@@ -54,7 +55,7 @@ def create_app(config: GatewayConfig | None = None) -> Flask:
     photos.init_app(app, config, getattr(queue, "redis", None))
     previews.init_app(app, config)
     metrics.init_app(app, job_queue.job_counts(app))
-    for module in (api_styles, api_limits, api_photos, api_stylize, api_jobs, api_batches, openapi, health,
+    for module in (api_styles, api_limits, api_photos, api_stylize, api_jobs, api_maps, api_batches, openapi, health,
                    metrics, pages):
         app.register_blueprint(module.bp)
     return app

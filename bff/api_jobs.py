@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context, url_for
 
 from bff import metrics
+from bff.api_maps import maps_urls
 from bff.backend import backend
 from bff.batch_forms import task_from_order
 from bff.client_limits import client_address, stream_slots
@@ -37,6 +38,9 @@ def create_job():
     if upload_is_clip():
         return _accepted(_submit_clip(gateway, shared))
     order = read_order(gateway)
+    if shared and order.explain:
+        raise ApiError(400, "explain_unavailable", "This gateway shares its jobs through Redis, which does not keep "
+                                                    "critic maps yet; use POST /api/stylize with 'explain'.")
     if shared:  # the upload itself goes to Redis, for whichever replica or worker is free
         job = job_queue().submit_task(task_from_order(order))
     else:
@@ -79,7 +83,7 @@ def _stores():
 def job_status(job_id: str):
     """The job's state and progress, for clients that poll instead of streaming."""
     job = _find(job_id)
-    return jsonify({**job.snapshot(), **_facts(job), **_links(job.id)})
+    return jsonify({**job.snapshot(), **_facts(job), **_links(job.id), **_maps(job)})
 
 
 @bp.get("/jobs/<job_id>/events")
@@ -140,6 +144,12 @@ def _facts(job) -> dict:
     return {}
 
 
+def _maps(job: Job) -> dict:
+    """{"maps": {name: url}} for a finished job that was asked to explain, else {}."""
+    outcome = job.outcome if job.snapshot()["state"] == JobState.DONE.value else None
+    return {"maps": maps_urls(job.id)} if outcome is not None and outcome.maps else {}
+
+
 def _links(job_id: str) -> dict:
     return {
         "status_url": url_for("jobs.job_status", job_id=job_id),
@@ -175,7 +185,8 @@ def _events(job: Job, last_event_id: str | None, hung_up: Callable[[], bool]) ->
         facts = _facts(job)
         position = facts.get("queue_position")
         if snap["state"] == JobState.DONE.value:
-            yield _event("done", {**snap, **facts, "result_url": url_for("jobs.job_result", job_id=job.id)},
+            yield _event("done", {**snap, **facts, "result_url": url_for("jobs.job_result", job_id=job.id),
+                                  **_maps(job)},
                          revision)
             return
         if snap["state"] == JobState.FAILED.value:

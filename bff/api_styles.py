@@ -58,6 +58,7 @@ def _describe(style) -> dict:
         "kind": style.kind,
         "accepts_style_images": style.accepts_style_images,
         "strength_mode": style.strength_mode or None,
+        "has_critic": style.has_critic,
         "presets": [{"id": p.id, "name": p.name, "credits": p.credits, "license": p.license,
                      "preview_url": url_for("styles.preset_preview", style_id=style.id, preset_id=p.id,
                                             v=style.serving_version) if p.preview_jpeg else None}

@@ -7,6 +7,7 @@ import time
 
 from flask import Blueprint, Response, request
 
+from bff.api_maps import maps_urls
 from bff.backend import backend
 from bff.errors import ApiError
 from bff.forms import read_order
@@ -31,6 +32,7 @@ def stylize():
     store.check_capacity()  # refuse before the costly decode
     order = read_order(gateway)
     job = store.submit(restyle_work(gateway, pixel_budget(), order), work_pixels=order.work_pixels)
+    keep = order.explain  # its maps are fetched from the job afterwards, until the job expires
     # Under waitress (channel_request_lookahead > 0) this says whether the client has hung up.
     hung_up = request.environ.get("waitress.client_disconnected", lambda: False)
     # The client's own deadline ends the work; the margin covers queueing and encoding.
@@ -46,9 +48,13 @@ def stylize():
                          snap["total"])
                 return Response(status=499)  # nobody reads it; access logs see why the call ended
     finally:
-        store.discard(job.id)
+        if not (keep and snap["state"] == JobState.DONE):
+            store.discard(job.id)
     if snap["state"] == JobState.FAILED:
         raise job.error
     if snap["state"] != JobState.DONE:
         raise ApiError(504, "timeout", "Restyling took longer than the gateway waits; try a smaller image.")
-    return image_response(job.outcome, attachment=False)
+    resp = image_response(job.outcome, attachment=False)
+    if job.outcome.maps:
+        resp.headers["Link"] = ", ".join(f'<{url}>; rel="{name}-map"' for name, url in maps_urls(job.id).items())
+    return resp

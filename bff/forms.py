@@ -12,7 +12,7 @@ from bff import images
 from bff.backend import Backend
 from bff.errors import ApiError, too_large
 from bff.form_limits import check_form
-from bff.look_form import Look, fraction, read_look
+from bff.look_form import Look, flag, fraction, read_look
 from bff.photos import photo_store
 from tessera import formats
 from tessera.brush_scale import check_scale, resolve_scale, working_size
@@ -36,6 +36,7 @@ class Order:
     look: Look = Look()  # style sources to mix, keep-colours
     scale: float | None = None  # brush scale in (0, 1]; None: the default for the photo's size (auto)
     work_pixels: int = 0  # pixels the model runs on (working resolution), for time estimates
+    explain: bool = False  # also draw what the style's critic sees (docs/explain.md)
 
 
 def read_order(backend: Backend) -> Order:
@@ -52,12 +53,16 @@ def read_order(backend: Backend) -> Order:
     width, height = opened.size
     opened.close()
     check_shape(width, height, backend.config.max_aspect_ratio)
-    backend.serving_style(style)
+    summary = backend.serving_style(style)
+    explain = flag("explain")
+    if explain and not summary.has_critic:
+        raise ApiError(400, "no_critic", f"The style {summary.display_name or style!r} ships no critic, so it "
+                                         "cannot show what the critic sees; leave 'explain' out for it.")
     out_format = wanted_format or opened.format
     scale = read_scale(request.form.get("scale"))
     return Order(style=style, strength=strength, image=data, pixel_count=width * height, format=out_format,
                  filename=download_name(uploaded_name, style, formats.get(out_format).extension),
-                 look=look, scale=scale, work_pixels=work_pixels(width, height, scale))
+                 look=look, scale=scale, work_pixels=work_pixels(width, height, scale), explain=explain)
 
 
 def _photo_bytes(max_bytes: int) -> tuple[bytes, str | None]:

@@ -43,6 +43,8 @@ class Outcome:
     mime_type: str
     filename: str
     version: int
+    # PNG heat maps by name ("realism", "gradcam") when the order asked to explain (docs/explain.md).
+    maps: dict[str, bytes] | None = None
 
 
 @dataclass

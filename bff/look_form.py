@@ -81,6 +81,11 @@ def fraction(raw: str | None, error: str, label: str) -> float | None:
     return value
 
 
+def flag(name: str) -> bool:
+    """A true/false form field (absent: false); ApiError 400 naming it otherwise."""
+    return _flag(name)
+
+
 def _flag(name: str) -> bool:
     raw = request.form.get(name, "").strip().lower()
     if raw in _TRUE:

@@ -65,6 +65,8 @@ _SCHEMAS = {
                                              "per pixel, so a page may mix a strength-1 result with the photo "
                                              "itself; style_code: the model runs again for each strength; "
                                              "null from older servers."},
+            "has_critic": {"type": "boolean", "description": "The serving version ships a critic: send "
+                                                             "explain=true to see what it sees (docs/explain.md)."},
             "accepts_style_images": {"type": "boolean",
                                      "description": "True when style_image and mix_image work with this style."},
             "presets": {"type": "array", "items": {"$ref": "#/components/schemas/Preset"},
@@ -130,6 +132,10 @@ _SCHEMAS = {
             "keep_colors": {"type": "boolean", "default": False,
                             "description": "Keep the photo's colours: the result's luminance with the photo's "
                                            "chroma. Works for every style."},
+            "explain": {"type": "boolean", "default": False,
+                        "description": "Also draw what the style's critic sees: a realism map and Grad-CAM as PNG "
+                                       "heat maps of the result's size (docs/explain.md). Only for styles with "
+                                       "has_critic (400 no_critic otherwise)."},
             "style_image": {"type": "string", "contentMediaType": "application/octet-stream",
                             "description": "A painting (PNG, JPEG or WebP) to use as the style; only for styles "
                                            "whose kind is 'conditioned' and that accept style images."},
@@ -165,6 +171,9 @@ _SCHEMAS = {
             "status_url": {"type": "string"},
             "events_url": {"type": "string"},
             "result_url": {"type": "string"},
+            "maps": {"type": "object", "description": "Once done, for a job sent with explain=true: the URL of "
+                                                      "each heat map (GET /api/jobs/{job_id}/maps/{name}).",
+                     "properties": {"realism": {"type": "string"}, "gradcam": {"type": "string"}}},
         },
     },
     "BatchForm": {
@@ -224,7 +233,9 @@ _PATHS = {
                       "503": _UPLOAD_ERRORS["503"]}}},
     "/api/stylize": {"post": {
         "summary": "Restyle an image and answer with it", "operationId": "stylize", "requestBody": _FORM_BODY,
-        "responses": {"200": {"description": "The restyled image, same size as the upright input.",
+        "responses": {"200": {"description": "The restyled image, same size as the upright input. With "
+                                             "explain=true a Link header names its heat maps (rel realism-map and "
+                                             "gradcam-map), kept as long as a job is.",
                               "content": _IMAGE_TYPES},
                       **_UPLOAD_ERRORS, "504": _error("Restyling took longer than the deadline.")}}},
     "/api/jobs": {"post": {
@@ -263,6 +274,16 @@ _PATHS = {
                               "content": {**_IMAGE_TYPES, "video/mp4": {}, "video/webm": {}}},
                       "404": _UNKNOWN_JOB, "409": _error("The job has not finished yet."),
                       "503": _error("The job failed because no inference server could be reached.")}}},
+    "/api/jobs/{job_id}/maps/{name}": {"get": {
+        "summary": "What the style's critic sees in a finished result", "operationId": "jobMap",
+        "parameters": [_JOB_ID, {"name": "name", "in": "path", "required": True,
+                                 "schema": {"type": "string", "enum": ["realism", "gradcam"]}}],
+        "responses": {"200": {"description": "PNG heat map of the result's size: blue 0, white 1/2, red 1 "
+                                             "(realism: the critic's probability that a patch is the real style; "
+                                             "gradcam: share of the largest push toward its 'real' verdict).",
+                              "content": {"image/png": {}}},
+                      "404": _error("No such job or map, or the job was not sent with explain=true."),
+                      "409": _error("The job has not finished yet.")}}},
     "/api/batches": {"post": {
         "summary": "Restyle several photos with one set of options", "operationId": "createBatch",
         "requestBody": {"required": True, "content": {"multipart/form-data": {

@@ -17,6 +17,7 @@ from bff.jobs import Outcome, Progress
 from bff.pixel_budget import PixelBudget
 from tessera import formats
 from tessera.brush_scale import resolve_scale
+from tessera.critic_maps import MAP_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +42,18 @@ def _restyle(backend: Backend, order: Order, progress: Progress) -> Outcome:
     scale = resolve_scale(order.scale, width, height)
     result = call(backend.client.stylize, pixels, order.style, strength=order.strength,
                   progress=progress, timeout=backend.config.stylize_timeout_s,
-                  style_sources=order.look.sources, keep_colors=order.look.keep_colors, scale=scale)
+                  style_sources=order.look.sources, keep_colors=order.look.keep_colors, scale=scale,
+                  explain=order.explain)
     styled = time.monotonic()
     data = images.encode(result.image, order.format)
+    maps = None
+    if result.maps is not None:
+        maps = {name: images.encode(result.maps.heat_map(name, width, height), "png") for name in MAP_NAMES}
     log.info("restyled %dx%d with %s v%d at brush scale %.3g: decoded in %.2f s, styled in %.2f s, encoded %s "
              "in %.2f s", width, height, order.style, result.version, scale, decoded - started, styled - decoded,
              order.format, time.monotonic() - styled)
     return Outcome(data=data, mime_type=formats.get(order.format).mime_type, filename=order.filename,
-                   version=result.version)
+                   version=result.version, maps=maps)
 
 
 def content_disposition(disposition: str, filename: str) -> str:

@@ -11,6 +11,7 @@
  * @property {string} [mixWith] a second preset to mix in ("" for none)
  * @property {number} [mix] share of the second preset, 0 to 1
  * @property {boolean} [keepColors]
+ * @property {boolean} [explain] also draw what the style's critic sees (styles with has_critic)
  */
 
 /**
@@ -29,6 +30,7 @@
  * @property {number | null} [queue_position] 1 = next to run, while queued (when the gateway says)
  * @property {number | null} [eta_s] seconds left by the gateway's measure (when it says)
  * @property {string | null} [expires_at] when the result stops being kept (ISO 8601, when it says)
+ * @property {{ realism: string, gradcam: string }} [maps] heat map URLs, once done, when asked to explain
  */
 
 export class ApiError extends Error {
@@ -271,6 +273,7 @@ function upload(url, form, style, strength, onUpload, look) {
   form.append("style", style);
   form.append("strength", String(strength));
   if (look.keepColors) form.append("keep_colors", "true");
+  if (look.explain) form.append("explain", "true");
   if (look.painting) form.append("style_image", look.painting, look.painting.name || "painting");
   else if (look.preset) form.append("preset", look.preset);
   if (look.mixWith && (look.painting || look.preset)) {

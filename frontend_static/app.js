@@ -4,6 +4,8 @@
 
 import { ApiError, createBatch, createPhotoJob, fetchLimits, fetchLooks, fetchStyles, followBatch, previewUrl, uploadPhoto } from "./api.js";
 import { limitsHint } from "./checks.js";
+import { CriticView } from "./critic.js";
+import { byId } from "./dom.js";
 import { paintingProblem, photosProblem } from "./file_checks.js";
 import { JobFlow } from "./job_flow.js";
 import { strengthMixesPixels } from "./live_mix.js";
@@ -22,6 +24,8 @@ import { View } from "./view.js";
 /** @typedef {import("./previews.js").Choice} Choice */
 
 const view = new View();
+// What the critic sees (critic.js): its own controls after the result bar, fed a finished job's maps.
+const critic = new CriticView(byId("compare"), byId("result-bar"));
 const lookView = new LookView();
 const clips = new ClipStage(view);
 const previewsView = new PreviewsView();
@@ -92,6 +96,7 @@ async function takePhotos(files) {
   state.photo = null;
   state.looks = [];
   const name = file.name || "Pasted image";
+  critic.clear();
   view.showPhoto(state.photoUrl, files.length > 1 ? `${files.length} photos: ${name} and ${files.length - 1} more` : name);
   previewsView.hide();
   // One photo is uploaded once, now: the previews need it, and every restyle reuses its id.
@@ -295,6 +300,7 @@ async function restyle() {
   view.setBusy(true);
   view.clearResult();
   view.showStale(null);
+  critic.clear();
   view.revealStage();
   view.announce("Restyling started.");
   try {
@@ -311,7 +317,8 @@ async function restyle() {
                    strength: state.strength, madeAt: mixInPage ? 1 : state.strength, pixelMix: mixInPage,
                    scale: state.scale, photoId: photo.id };
     view.showProgress(0, 0, "Starting…");
-    const job = await createPhotoJob(photo.id, { style: style.id, strength: made.madeAt, scale: state.scale, look });
+    const job = await createPhotoJob(photo.id, { style: style.id, strength: made.madeAt, scale: state.scale,
+                                                         look: { ...look, explain: Boolean(style.has_critic) } });
     await finish(await flow.follow(job, made));
   } catch (error) {
     view.hideProgress();
@@ -343,6 +350,7 @@ async function finish(finished) {
  * @param {string} [objectUrl] the image of a new result
  */
 async function showResult(result, objectUrl) {
+  critic.show(result.maps);
   view.setStrength(result.strength);
   state.strength = result.strength;
   if (objectUrl) {

@@ -56,7 +56,8 @@ export class JobFlow {
       const ttl = finished.expires_at ? Date.parse(String(finished.expires_at)) : NaN;
       /** @type {Result} */
       const result = { ...made, id: job.id, time: Date.now(), url: finished.result_url, filename, thumb: "",
-                       expiresAt: Number.isFinite(ttl) ? ttl : null, version: finished.version || 0, bytes: blob.size };
+                       expiresAt: Number.isFinite(ttl) ? ttl : null, version: finished.version || 0, bytes: blob.size,
+                       maps: finished.maps || null };
       return { result, objectUrl: URL.createObjectURL(blob) };
     } catch (error) {
       if (this.cancelled || (error instanceof ApiError && error.code === "cancelled")) return null;

@@ -34,6 +34,7 @@
  * @property {number} bytes size of the file made by the server
  * @property {string} thumb a small JPEG data: URL
  * @property {string} photoId the photo it was made from
+ * @property {{ realism: string, gradcam: string } | null} [maps] the critic's heat maps (docs/explain.md)
  */
 
 /**

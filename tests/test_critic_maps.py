@@ -107,3 +107,49 @@ def test_cli_explain_writes_both_heat_maps_beside_the_result(server, tmp_path):
                               str(tmp_path / "x.png"), "--style", TINY_STYLE, "--explain", "--server", server],
                              capture_output=True, text=True, timeout=120)
     assert refused.returncode != 0 and "ships no critic" in refused.stderr and "Traceback" not in refused.stderr
+
+
+@pytest.fixture(scope="module")
+def gateway(server):
+    from bff import close_app
+    from tests.bff.live import make_app
+
+    app = make_app(servers=(server,))
+    yield app.test_client()
+    close_app(app)
+
+
+def form(style: str, **fields) -> dict:
+    import io
+
+    return {"style": style, "image": (io.BytesIO(encode_image(photo(60, 84), "png")), "p.png"), **fields}
+
+
+def test_rest_stylize_and_jobs_link_png_heat_maps_and_refuse_styles_without_a_critic(gateway):
+    import time
+
+    styles = {s["id"]: s for s in gateway.get("/api/styles").get_json()["styles"]}
+    assert styles[CRITIC_STYLE]["has_critic"] and not styles[TINY_STYLE]["has_critic"]
+    resp = gateway.post("/api/stylize", data=form(CRITIC_STYLE, explain="true"))
+    assert resp.status_code == 200, resp.get_json()
+    links = dict(part.split("; rel=") for part in resp.headers["Link"].split(", "))
+    urls = {rel.strip('"'): url.strip("<>") for url, rel in links.items()}
+    assert set(urls) == {"realism-map", "gradcam-map"}
+    for url in urls.values():
+        heat = gateway.get(url)
+        assert heat.status_code == 200 and heat.mimetype == "image/png"
+        assert decode_image(heat.data).shape == (60, 84, 3)
+    job = gateway.post("/api/jobs", data=form(CRITIC_STYLE, explain="1")).get_json()
+    deadline = time.monotonic() + 30
+    while (status := gateway.get(job["status_url"]).get_json())["state"] not in ("done", "failed"):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert status["state"] == "done" and gateway.get(status["maps"]["gradcam"]).status_code == 200
+    plain = gateway.post("/api/jobs", data=form(CRITIC_STYLE)).get_json()
+    while gateway.get(plain["status_url"]).get_json()["state"] not in ("done", "failed"):
+        time.sleep(0.1)
+    assert gateway.get(f"/api/jobs/{plain['id']}/maps/realism").get_json()["error"] == "no_maps"
+    assert gateway.get(f"/api/jobs/{plain['id']}/maps/colour").status_code == 404
+    refused = gateway.post("/api/stylize", data=form(TINY_STYLE, explain="true"))
+    assert refused.status_code == 400 and refused.get_json()["error"] == "no_critic"
+    assert gateway.post("/api/stylize", data=form(CRITIC_STYLE, explain="maybe")).status_code == 400
