@@ -22,9 +22,8 @@ MAP_TITLES = {
     "gradcam": "Grad-CAM (red: what raised the critic's 'real' verdict most; blue: what did not raise it)",
 }
 BAND_ROWS = 256  # rows of heat map drawn at once: bounds the float work for large images
-_BLUE = np.array([33, 102, 172], np.float32)
-_WHITE = np.array([247, 247, 247], np.float32)
-_RED = np.array([178, 24, 43], np.float32)
+BLUE, WHITE, RED = (33, 102, 172), (247, 247, 247), (178, 24, 43)  # the heat maps' ramp, RGB8
+_BLUE, _WHITE, _RED = (np.array(c, np.float32) for c in (BLUE, WHITE, RED))
 
 
 @dataclass(frozen=True)

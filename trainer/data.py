@@ -145,6 +145,14 @@ class _Source:
             out["context"] = torch.stack([it["context"] for it in items])
         return out
 
+    def probe(self, count: int = 4) -> dict[str, torch.Tensor]:
+        """A fixed batch of ``count`` inputs (the same every call), for the watchdog's diversity check."""
+        items = [self.item(k, np.random.default_rng([self.seed, 7777, k])) for k in range(count)]
+        out = {"A": to_tensor([it["A"] for it in items])}
+        if "context" in items[0]:
+            out["context"] = torch.stack([it["context"] for it in items])
+        return out
+
     def _context(self, whole_input: Image.Image) -> dict:
         return {"context": whole_image_context(whole_input)} if self.with_context else {}
 

@@ -21,11 +21,16 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return signed_to_rgb8(images.detach().float().cpu().numpy()).transpose(0, 2, 3, 1)
 
 
-def save_grid(columns: list[torch.Tensor], path: Path, max_rows: int = 4) -> None:
-    """One row per image of the batch, one column per tensor (input | output | target)."""
+def grid_array(columns: list[torch.Tensor], max_rows: int = 4) -> np.ndarray:
+    """One row per image of the batch, one column per tensor, as an HxWx3 uint8 array."""
     cols = [to_uint8(c[:max_rows]) for c in columns]
     rows = [np.concatenate([c[i] for c in cols], axis=1) for i in range(len(cols[0]))]
-    Image.fromarray(np.concatenate(rows, axis=0)).save(path)
+    return np.concatenate(rows, axis=0)
+
+
+def save_grid(columns: list[torch.Tensor], path: Path, max_rows: int = 4) -> None:
+    """One row per image of the batch, one column per tensor (input | output | target | realism map)."""
+    Image.fromarray(grid_array(columns, max_rows)).save(path)
 
 
 def save_loss_curves(records: list[dict], path: Path, size=(720, 400), margin=48) -> None:

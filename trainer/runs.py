@@ -18,6 +18,7 @@ import dataclasses
 import json
 import os
 import random
+import shutil
 import time
 from pathlib import Path
 
@@ -30,7 +31,9 @@ from trainer.config import TrainConfig
 
 CHECKPOINT_FORMAT = "tessera-trainer-checkpoint/1"
 CONFIG_FILE = "config.json"
+GOOD = "good"  # checkpoints/good.pt: the newest checkpoint saved while the watchdog saw nothing wrong
 LOSSES_FILE = "losses.jsonl"
+TENSORBOARD_DIR = "tensorboard"
 
 
 class RunError(ValueError):
@@ -58,8 +61,8 @@ def checkpoint_path(run_dir: Path, which: str = "latest") -> Path:
     return Path(run_dir) / "checkpoints" / name
 
 
-def save_checkpoint(run_dir: Path, cfg: TrainConfig, model, step: int, keep: bool = False) -> Path:
-    """Write checkpoints/latest.pt atomically (and step_<n>.pt too when ``keep``)."""
+def save_checkpoint(run_dir: Path, cfg: TrainConfig, model, step: int, keep: bool = False, good: bool = False) -> Path:
+    """Write checkpoints/latest.pt atomically (and step_<n>.pt too when ``keep``, good.pt when ``good``)."""
     state = {"format": CHECKPOINT_FORMAT, "kind": cfg.kind, "config": dataclasses.asdict(cfg), "step": step,
              "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
              **model.state_dict()}
@@ -69,7 +72,17 @@ def save_checkpoint(run_dir: Path, cfg: TrainConfig, model, step: int, keep: boo
     os.replace(tmp, latest)  # a reader never sees half a checkpoint
     if keep:
         torch.save(state, checkpoint_path(run_dir, str(step)))
+    if good:
+        shutil.copyfile(latest, tmp)
+        os.replace(tmp, checkpoint_path(run_dir, GOOD))
     return latest
+
+
+def load_good_checkpoint(run_dir: Path) -> dict | None:
+    """The newest checkpoint saved while the run was healthy (trainer/watchdog.py), or None."""
+    if not checkpoint_path(run_dir, GOOD).is_file():
+        return None
+    return load_checkpoint(run_dir, GOOD)
 
 
 def load_checkpoint(run_dir: Path, which: str = "latest") -> dict:
@@ -132,11 +145,21 @@ def load_discriminator(run_dir: Path, which: str = "latest") -> tuple[nn.Module,
 
 
 class RunLog:
-    """Appends losses and draws pictures for the main process."""
+    """Appends losses and draws pictures for the main process; with ``tensorboard`` also writes them as
+    TensorBoard event files in <run>/tensorboard (scalars every step, sample grids and realism maps)."""
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, tensorboard: bool = False):
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / LOSSES_FILE
+        self.board = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter  # optional and heavy: only when asked for
+
+            self.board = SummaryWriter(str(self.run_dir / TENSORBOARD_DIR))
+
+    def close(self) -> None:
+        if self.board is not None:
+            self.board.close()
 
     def truncate(self, step: int) -> None:
         """Drop records at or after ``step`` (written after the checkpoint a resume starts from)."""
@@ -146,11 +169,20 @@ class RunLog:
     def append(self, step: int, losses: dict[str, float]) -> None:
         with self.path.open("a") as f:
             f.write(json.dumps({"step": step, **losses}) + "\n")
+        if self.board is not None:
+            for name, value in losses.items():
+                self.board.add_scalar(f"loss/{name}", value, step)
 
     def pictures(self, step: int, visuals: list[torch.Tensor]) -> None:
         """Sample grid for ``step`` and the loss curves so far."""
         if visuals:
             plots.save_grid(visuals, self.run_dir / "samples" / f"step_{step:07d}.png")
+            if self.board is not None:
+                grid = plots.grid_array(visuals)
+                self.board.add_image("samples", grid, step, dataformats="HWC")
+                if len(visuals) > 3:  # the last column is the realism map of the output
+                    self.board.add_image("realism", plots.grid_array(visuals[-1:]), step, dataformats="HWC")
+                self.board.flush()
         plots.save_loss_curves(read_losses(self.run_dir), self.run_dir / "loss_curves.png")
 
 

@@ -7,13 +7,41 @@ describes itself: weights, the arguments that rebuild each network, optimizer an
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
+from tessera.critic_maps import BLUE, RED, WHITE
 from trainer import networks
 from trainer.config import TrainConfig
 from trainer.distributed import DistContext
 from trainer.losses import PerceptualLoss, VggLikenessLoss
+
+
+def realism_column(scores, gan_mode: str, size) -> torch.Tensor:
+    """A heat map [N, 3, H, W] in [-1, 1] of the discriminator's "real" verdict, as the served maps draw it
+    (tessera.critic_maps: blue 0, white 1/2, red 1); several scales are averaged."""
+    maps = scores if isinstance(scores, list) else [scores]
+    probs = []
+    with torch.no_grad():
+        for m in maps:
+            p = torch.sigmoid(m) if gan_mode == "vanilla" else m.clamp(0, 1)
+            probs.append(nn.functional.interpolate(p.float().mean(1, keepdim=True), size=tuple(size),
+                                                   mode="bilinear", align_corners=False))
+    v = (sum(probs) / len(probs)).clamp(0, 1)
+    blue, white, red = (torch.tensor(c, dtype=torch.float32).view(1, 3, 1, 1) / 127.5 - 1 for c in (BLUE, WHITE, RED))
+    return torch.where(v < 0.5, blue + (white - blue) * (v * 2), white + (red - white) * (v * 2 - 1))
+
+
+def judged_without_side_effects(net: nn.Module, x: torch.Tensor):
+    """``net(x)`` in eval mode without gradients: batch-norm statistics stay as training left them."""
+    was_training = net.training
+    net.eval()
+    with torch.no_grad():
+        out = net(x)
+    net.train(was_training)
+    return out
 
 
 def set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
@@ -27,6 +55,9 @@ class GANModel:
     """Base of the training kinds. Subclasses fill ``self.nets``/``self.net_args`` then call ``_setup``."""
 
     generator_name = "G"
+    # Losses the watchdog reads (trainer/watchdog.py): the discriminators' and the generators' adversarial ones.
+    d_loss_names: tuple[str, ...] = ()
+    g_adversarial_names: tuple[str, ...] = ()
 
     def __init__(self, cfg: TrainConfig, ctx: DistContext):
         self.cfg, self.ctx, self.device = cfg, ctx, ctx.device
@@ -34,6 +65,8 @@ class GANModel:
         self.net_args: dict[str, dict] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.last_visuals: list[torch.Tensor] = []
+        self.last_pair: tuple[torch.Tensor, torch.Tensor] | None = None  # (input, output) of the last step
+        self.lr_scale = 1.0  # product of the watchdog's rollback factors
         self.perceptual = PerceptualLoss(self.device) if cfg.lambda_perceptual > 0 else None
         wants_vgg = cfg.kind != "cyclegan" and (cfg.lambda_vgg > 0 or cfg.lambda_gram > 0)
         self.vgg = VggLikenessLoss(self.device) if wants_vgg else None
@@ -63,7 +96,8 @@ class GANModel:
 
     def add_optimizer(self, name: str, net_names: list[str]) -> None:
         params = [p for n in net_names for p in self.nets[n].parameters()]
-        self.optimizers[name] = torch.optim.Adam(params, lr=self.cfg.lr, betas=(self.cfg.beta1, self.cfg.beta2))
+        lr = self.cfg.lr_d if name == "D" and self.cfg.lr_d > 0 else self.cfg.lr
+        self.optimizers[name] = torch.optim.Adam(params, lr=lr, betas=(self.cfg.beta1, self.cfg.beta2))
 
     def finish_setup(self) -> None:
         """Wrap networks for DDP and create one linear-decay scheduler per optimizer."""
@@ -80,6 +114,34 @@ class GANModel:
     def step_schedulers(self) -> None:
         for s in self.schedulers.values():
             s.step()
+
+    def scale_lr(self, factor: float) -> None:
+        """Multiply every learning rate, now and in the schedules, by ``factor`` (a watchdog rollback)."""
+        self.lr_scale *= factor
+        for name, opt in self.optimizers.items():
+            for group in opt.param_groups:
+                group["lr"] *= factor
+            self.schedulers[name].base_lrs = [lr * factor for lr in self.schedulers[name].base_lrs]
+
+    def generate(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The A->B generator's output for ``batch`` as training sees it (batch-norm on batch statistics: early
+        in a run the running statistics make every output alike), on a copy, so no state changes."""
+        net = copy.deepcopy(self.generator).train()
+        with torch.no_grad():
+            return net(batch["A"], batch.get("context"))
+
+    def critic_scores(self, real_a: torch.Tensor, fake_b: torch.Tensor):
+        """The discriminator's verdict on ``fake_b`` (a tensor or a list of scales), or None without one."""
+        return None
+
+    def sample_visuals(self) -> list[torch.Tensor]:
+        """input | output | target columns of the last step, and the realism map of the output beside them."""
+        if self.last_pair is None:
+            return self.last_visuals
+        scores = self.critic_scores(*self.last_pair)
+        if scores is None:
+            return self.last_visuals
+        return [*self.last_visuals, realism_column(scores, self.cfg.gan_mode, self.last_pair[1].shape[2:])]
 
     @property
     def generator(self) -> nn.Module:
@@ -118,6 +180,7 @@ class GANModel:
             "net_args": self.net_args,
             "generator": self.generator_name,
             "optimizers": {n: o.state_dict() for n, o in self.optimizers.items()},
+            "lr_scale": self.lr_scale,
             "schedulers": {n: s.state_dict() for n, s in self.schedulers.items()},
             "extra": self.extra_state(),
         }
@@ -129,4 +192,5 @@ class GANModel:
             o.load_state_dict(state["optimizers"][n])
         for n, s in self.schedulers.items():
             s.load_state_dict(state["schedulers"][n])
+        self.lr_scale = state.get("lr_scale", 1.0)
         self.load_extra_state(state.get("extra", {}))

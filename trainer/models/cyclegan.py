@@ -12,7 +12,7 @@ from torch import nn
 
 from trainer.diffaug import augment, parse_policy
 from trainer.losses import GANLoss, StyleLoss, tone_layout_loss
-from trainer.models.base import GANModel, set_requires_grad
+from trainer.models.base import GANModel, judged_without_side_effects, set_requires_grad
 
 
 class ImagePool:
@@ -49,6 +49,8 @@ class CycleGANModel(GANModel):
     """G_A: A -> B and G_B: B -> A, trained to fool D_A and D_B and to undo each other."""
 
     generator_name = "G_A"
+    d_loss_names = ("D_A", "D_B")
+    g_adversarial_names = ("G_A", "G_B")
 
     def __init__(self, cfg, ctx):
         super().__init__(cfg, ctx)
@@ -79,7 +81,11 @@ class CycleGANModel(GANModel):
         rng = np.random.default_rng([self.cfg.seed, 2000 + self.ctx.rank, step])
         losses.update(self._update_discriminators(real_a, real_b, fake_a, fake_b, rng))
         self.last_visuals = [real_a.detach(), fake_b.detach(), real_b]
+        self.last_pair = (real_a.detach(), fake_b.detach())
         return losses
+
+    def critic_scores(self, real_a, fake_b):
+        return judged_without_side_effects(self.nets["D_A"], fake_b)  # D_A judges domain B, G_A's outputs
 
     def _update_generators(self, real_a, real_b, fake_a, fake_b, rec_b, rec_a) -> dict[str, float]:
         c = self.cfg

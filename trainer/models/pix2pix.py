@@ -10,11 +10,14 @@ from __future__ import annotations
 import torch
 
 from trainer.losses import GANLoss, recon_loss
-from trainer.models.base import GANModel, set_requires_grad
+from trainer.models.base import GANModel, judged_without_side_effects, set_requires_grad
 
 
 class Pix2PixModel(GANModel):
     """Generator G: A -> B; discriminator D on concatenated (A, B) pairs."""
+
+    d_loss_names = ("D_real", "D_fake")
+    g_adversarial_names = ("G_GAN",)
 
     def __init__(self, cfg, ctx):
         super().__init__(cfg, ctx)
@@ -36,7 +39,13 @@ class Pix2PixModel(GANModel):
             losses.update(self._update_discriminator(real_a, real_b, fake_b))
         losses.update(self._update_generator(real_a, real_b, fake_b))
         self.last_visuals = [real_a.detach(), fake_b.detach(), real_b]
+        self.last_pair = (real_a.detach(), fake_b.detach())
         return losses
+
+    def critic_scores(self, real_a, fake_b):
+        if not self.adversarial:
+            return None
+        return judged_without_side_effects(self.nets["D"], torch.cat([real_a, fake_b], 1))
 
     def _update_discriminator(self, real_a, real_b, fake_b) -> dict[str, float]:
         d = self.wrapped["D"]
