@@ -153,3 +153,20 @@ def test_rest_stylize_and_jobs_link_png_heat_maps_and_refuse_styles_without_a_cr
     refused = gateway.post("/api/stylize", data=form(TINY_STYLE, explain="true"))
     assert refused.status_code == 400 and refused.get_json()["error"] == "no_critic"
     assert gateway.post("/api/stylize", data=form(CRITIC_STYLE, explain="maybe")).status_code == 400
+
+
+def test_under_brush_scale_the_maps_cover_the_working_resolution_and_draw_at_full_size(server):
+    image = photo(96, 128, seed=2)
+    with grpc.insecure_channel(server) as channel:
+        reply = pb_grpc.StyleTransferStub(channel).Stylize(
+            pb.StylizeRequest(style=CRITIC_STYLE, image=encode_image(image, "png"), explain=True, scale=0.5),
+            timeout=30)
+    assert (reply.maps_layout.width, reply.maps_layout.height) == (64, 48)
+    maps = CriticMaps.empty(reply.maps_layout)
+    maps.add(reply.maps)
+    assert maps.realism.shape == (48 // 4 - 2, 64 // 4 - 2)
+    heat = maps.heat_map("realism", 128, 96)
+    assert heat.shape == (96, 128, 3)
+    # The right edge of the full-size map shows the grid's last column, not a stretched first quarter.
+    edge = maps.heat_map("realism", 64, 48)[:, -1]
+    assert np.abs(heat[::2, -1].astype(int) - edge.astype(int)).max() <= 40
