@@ -309,17 +309,7 @@ async function restyle() {
     if (state.clip && state.file) {
       return await clips.restyle(state.file, style.id, state.strength, look, style.name || style.id);
     }
-    const photo = state.uploading ? await state.uploading : state.photo;
-    if (!photo) return view.hideProgress();  // the upload failed and said why
-    // The strength of a pixel mix is applied in the page (see live_mix.js).
-    const mixInPage = strengthMixesPixels(style);
-    const made = { style: style.id, styleName: style.name || style.id, preset: style.kind === "conditioned" ? state.look.preset : null,
-                   strength: state.strength, madeAt: mixInPage ? 1 : state.strength, pixelMix: mixInPage,
-                   scale: state.scale, photoId: photo.id };
-    view.showProgress(0, 0, "Starting…");
-    const job = await createPhotoJob(photo.id, { style: style.id, strength: made.madeAt, scale: state.scale,
-                                                         look: { ...look, explain: Boolean(style.has_critic) } });
-    await finish(await flow.follow(job, made));
+    await restylePhoto(style, look);
   } catch (error) {
     view.hideProgress();
     view.showError(error instanceof ApiError ? error.message : "Something went wrong in this page. Please reload it.");
@@ -328,6 +318,36 @@ async function restyle() {
     state.busy = false;
     view.setBusy(false);
   }
+}
+
+/**
+ * Makes the uploaded photo's full-size result. A photo the gateway has forgotten (it expires) is
+ * uploaded again once, if the page still has the file.
+ * @param {Style} style
+ * @param {import("./api.js").Look} look
+ */
+async function restylePhoto(style, look) {
+  let photo = state.uploading ? await state.uploading : state.photo;
+  if (!photo) return view.hideProgress();  // the upload failed and said why
+  // The strength of a pixel mix is applied in the page (see live_mix.js).
+  const mixInPage = strengthMixesPixels(style);
+  const made = { style: style.id, styleName: style.name || style.id, preset: style.kind === "conditioned" ? state.look.preset : null,
+                 strength: state.strength, madeAt: mixInPage ? 1 : state.strength, pixelMix: mixInPage,
+                 scale: state.scale, photoId: photo.id };
+  const order = { style: style.id, strength: made.madeAt, scale: state.scale,
+                  look: { ...look, explain: Boolean(style.has_critic) } };
+  view.showProgress(0, 0, "Starting…");
+  let job;
+  try {
+    job = await createPhotoJob(photo.id, order);
+  } catch (error) {
+    if (!(error instanceof ApiError && error.code === "unknown_photo" && state.file)) throw error;
+    photo = await (state.uploading = upload(state.file, photo.name));
+    if (!photo) return view.hideProgress();
+    made.photoId = photo.id;
+    job = await createPhotoJob(photo.id, order);
+  }
+  await finish(await flow.follow(job, made));
 }
 
 /**

@@ -121,3 +121,48 @@ def test_leaving_while_a_job_runs_asks_first(page, photo):
     page.close(run_before_unload=True)
     page.wait_for_timeout(200)
     assert dialogs == ["beforeunload"]
+
+
+def tab_to(page, accessible_name: str, limit: int = 40) -> None:
+    """Presses Tab until the focused element's accessible name starts with `accessible_name`."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        name = page.evaluate("(e => e.getAttribute('aria-label') || e.textContent || '')(document.activeElement)")
+        if name.strip().startswith(accessible_name):
+            return
+    raise AssertionError(f"Tab never reached {accessible_name!r}")
+
+
+def test_previews_results_and_the_comparison_work_with_the_keyboard(page, photo):
+    upload(page, photo)
+    page.get_by_role("button", name="Restyle photo").focus()
+    tab_to(page, "Make the full-size result in Moss")
+    page.keyboard.press("Enter")
+    expect(page.locator(".result-item")).to_have_count(1)
+    tab_to(page, "Make the full-size result in Harbour blue")
+    page.keyboard.press("Space")
+    expect(page.locator(".result-item")).to_have_count(2)
+    page.get_by_role("button", name="Restyle photo").focus()
+    for style in ("Harbour blue", "Moss"):
+        tab_to(page, f"Compare {style}")
+        page.keyboard.press("Space")
+    expect(page.locator("#pair-side")).to_be_visible()
+    axe = pytest.importorskip("axe_playwright_python.sync_playwright", reason="axe-playwright-python is not installed")
+    report = axe.Axe().run(page)  # previews, results and the pair: no accessibility rule broken
+    assert report.violations_count == 0, report.generate_report()
+    page.keyboard.press("Shift+Tab")  # back from "Compare Moss" to its "Show"
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')").startswith("Show Moss")
+    page.keyboard.press("Enter")
+    expect(page.locator("#result-meta")).to_contain_text("Moss, version 1")
+
+
+def test_a_photo_the_gateway_has_forgotten_is_uploaded_again_once(page, photo, gateway_url):
+    sent = api_requests(page)
+    upload(page, photo)
+    photo_id = page.evaluate("JSON.parse(sessionStorage.getItem('tessera.visit.v1')).photo.id")
+    urllib.request.urlopen(urllib.request.Request(f"{gateway_url}/api/photos/{photo_id}", method="DELETE"))
+    page.get_by_role("button", name="Restyle photo").click()
+    expect(page.locator(".result-item")).to_have_count(1)
+    assert [s for s in sent if s.startswith("POST")] == ["POST api/photos", "POST api/jobs", "POST api/photos",
+                                                         "POST api/jobs"]
+    expect(page.get_by_role("alert")).to_be_hidden()
