@@ -6,11 +6,9 @@ import logging
 import signal
 import sys
 
-import waitress
-
 from bff import FORM_OVERHEAD_BYTES, close_app, create_app
 from bff.config import parse_args, start_process
-from bff.waitress_settings import waitress_limits
+from bff.waitress_settings import gateway_server
 
 log = logging.getLogger("bff")
 
@@ -26,14 +24,13 @@ def main(argv: list[str] | None = None) -> int:
         log.error("cannot start the gateway: %s", err)
         return 2
     try:
-        server = waitress.create_server(
-            app, host=config.host, port=config.port, threads=config.threads,
+        server = gateway_server(
+            app, config, host=config.host, port=config.port, threads=config.threads,
             # Flask enforces the upload limits with a JSON 413. Waitress buffers a whole body before the
             # app sees it, so its own cap stays, as a backstop at four times the larger limit (one
             # photo, or a batch): only bodies beyond that get its plain-text 413.
             max_request_body_size=4 * (max(config.max_upload_bytes, config.max_batch_bytes) + FORM_OVERHEAD_BYTES),
             ident="tessera-gateway",
-            **waitress_limits(config),
         )
     except OSError as err:  # the port is taken, or the address is not this machine's
         log.error("cannot listen on %s:%d: %s", config.host, config.port, err)

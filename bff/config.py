@@ -89,7 +89,8 @@ class GatewayConfig:
                                    shown="600")
     max_aspect_ratio: int = setting(MAX_ASPECT_RATIO, "longest side of an image over its shortest; beyond it 400 (a "
                                                       "strip costs far more tiles than its pixels; the inference "
-                                                      "server refuses beyond 1000)", minimum=1, maximum=MAX_ASPECT_RATIO)
+                                                      "server refuses beyond 1000)",
+                                    minimum=1, maximum=MAX_ASPECT_RATIO)
     # Decoded pixels held at once by all jobs of the process (each from its decode until its result is
     # encoded; about 20 bytes per pixel in flight were measured). Jobs beyond it wait; a larger image runs alone.
     max_decoded_pixels: int = setting(64 * MB, "decoded megapixels held at once by all jobs of the process",
@@ -123,6 +124,9 @@ class GatewayConfig:
     idle_connection_timeout_s: float = setting(20.0, "seconds a connection may sit without a complete request "
                                                      "before it is closed", flag="--idle-connection-timeout",
                                                env="IDLE_CONNECTION_TIMEOUT", minimum=0.1)
+    request_read_seconds: float = setting(300.0, "seconds a request (headers and body) may take to arrive whole "
+                                                 "before its connection is closed", flag="--request-read-seconds",
+                                          env="REQUEST_READ_SECONDS", minimum=0.1)
     # The upload form's own limits: fields (image, style, strength, format and a few spare), the length
     # of a field's name, and the size of a text (non-file) field.
     max_form_fields: int = setting(16, "fields in one upload form", minimum=1)

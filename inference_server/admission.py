@@ -9,6 +9,11 @@ Three bounds apply, cheapest first:
   from one client address. A call's slot comes back as soon as gRPC sees the call end (cancel,
   deadline), not only once its handler has unwound, which may lag on a loaded machine.
 - The image pool's size, twice the slots: room for calls still uploading their request or unwinding.
+
+A unary call's request is read by its handler, not by gRPC beforehand (the gate serves it as a
+stream of one message): while it uploads it holds a slot, so one client's slow uploads count against
+its own limit, and a request that has not arrived whole within `upload_seconds` ends the call with
+DEADLINE_EXCEEDED. (gRPC itself would wait for a trickling request forever, holding an image thread.)
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from contextlib import contextmanager
 
 import grpc
 
-from inference_server.errors import ServerBusy
+from inference_server.errors import CallError, InvalidRequest, ServerBusy
+from inference_server.pace import first_message
 
 IMAGE_METHODS = ("/tessera.v1.StyleTransfer/StylizeTiles", "/tessera.v1.StyleTransfer/Stylize")
 
@@ -99,10 +105,12 @@ class ImagePool(futures.ThreadPoolExecutor):
 
 class ImageCallGate(grpc.ServerInterceptor):
     """Sends image calls to `pool`, or refuses them with RESOURCE_EXHAUSTED before any thread is taken
-    when `max_waiting` of them already wait for one of its threads."""
+    when `max_waiting` of them already wait for one of its threads. A unary call's request must arrive
+    within `upload_seconds`, while it holds one of `slots`."""
 
-    def __init__(self, pool: ImagePool, max_waiting: int) -> None:
+    def __init__(self, pool: ImagePool, max_waiting: int, slots: ImageCallSlots, upload_seconds: float) -> None:
         self._pool, self._max_waiting = pool, max_waiting
+        self._slots, self._upload_seconds = slots, upload_seconds
 
         def busy(request, context):
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -117,20 +125,33 @@ class ImageCallGate(grpc.ServerInterceptor):
             return handler
         if self._pool.waiting() >= self._max_waiting:
             return self._busy[handler.request_streaming]
-        return _on_pool(handler, self._pool)
+        return self._on_pool(handler)
 
+    def _on_pool(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """The same handler, whose behaviour gRPC runs on the pool (its experimental_thread_pool hook);
+        a unary one becomes stream-unary, so its request is read under a time limit."""
+        if handler.request_streaming and handler.response_streaming:
+            behavior = _pinned(handler.stream_stream, self._pool)
+            return grpc.stream_stream_rpc_method_handler(behavior, handler.request_deserializer,
+                                                         handler.response_serializer)
+        if not handler.request_streaming and not handler.response_streaming:
+            behavior = _pinned(self._uploaded_in_time(handler.unary_unary), self._pool)
+            return grpc.stream_unary_rpc_method_handler(behavior, handler.request_deserializer,
+                                                        handler.response_serializer)
+        raise TypeError("image calls are unary-unary or stream-stream")
 
-def _on_pool(handler: grpc.RpcMethodHandler, pool: ImagePool) -> grpc.RpcMethodHandler:
-    """The same handler, whose behaviour gRPC runs on `pool` (its experimental_thread_pool hook)."""
-    if handler.request_streaming and handler.response_streaming:
-        behavior = _pinned(handler.stream_stream, pool)
-        return grpc.stream_stream_rpc_method_handler(behavior, handler.request_deserializer,
-                                                     handler.response_serializer)
-    if not handler.request_streaming and not handler.response_streaming:
-        behavior = _pinned(handler.unary_unary, pool)
-        return grpc.unary_unary_rpc_method_handler(behavior, handler.request_deserializer,
-                                                   handler.response_serializer)
-    raise TypeError("image calls are unary-unary or stream-stream")
+    def _uploaded_in_time(self, behavior: Callable) -> Callable:
+        def run(requests, context):
+            try:
+                with self._slots.hold(context):
+                    request = first_message(requests, self._upload_seconds, "whole request")
+                if request is None:
+                    raise InvalidRequest("the call ended without its request message")
+            except CallError as error:
+                context.abort(error.code, error.message)
+            return behavior(request, context)
+
+        return run
 
 
 def _pinned(behavior: Callable, pool: ImagePool) -> Callable:

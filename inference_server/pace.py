@@ -10,9 +10,17 @@ pixels it has sent; beyond that it is too slow to keep its slot. Waiting while t
 from __future__ import annotations
 
 import math
+import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+import grpc
+
+from inference_server.errors import CallCancelled, ClientTooSlow
+
+Message = TypeVar("Message")
 
 
 class Pace:
@@ -65,3 +73,29 @@ class Pace:
         if self._since is not None:
             self._waited += self._clock() - self._since
             self._since = None
+
+
+def first_message(requests: Iterator[Message], seconds: float, what: str) -> Message | None:
+    """The call's first message, which must arrive whole within `seconds` (None: the client sent none).
+
+    gRPC reads a message on the handler's thread and only the client can end that wait, so the read
+    runs on a thread of its own: a client that trickles its message, or stalls, gets ClientTooSlow
+    (the handler then ends the call, which ends the read); CallCancelled when the client went away.
+    """
+    box: queue.SimpleQueue = queue.SimpleQueue()
+
+    def read() -> None:
+        try:
+            box.put(next(requests, None))
+        except grpc.RpcError:
+            box.put(CallCancelled(f"the client went away before its {what} arrived"))
+
+    threading.Thread(target=read, name="first-message", daemon=True).start()
+    try:
+        first = box.get(timeout=seconds)
+    except queue.Empty:
+        raise ClientTooSlow(f"no {what} arrived within {seconds:g} s (a message counts once it has arrived whole); "
+                            "the call was closed") from None
+    if isinstance(first, CallCancelled):
+        raise first
+    return first

@@ -117,7 +117,8 @@ def _grpc_server(config: ServerConfig, slots: ImageCallSlots) -> tuple[grpc.Serv
     """A server whose image calls run on their own threads (see admission.py), so control calls always
     find one of the others."""
     image_pool = ImagePool(max_workers=2 * slots.max_calls)
-    interceptors = [ImageCallGate(image_pool, max_waiting=slots.max_calls)]
+    interceptors = [ImageCallGate(image_pool, max_waiting=slots.max_calls, slots=slots,
+                                  upload_seconds=config.streams.unary_upload_seconds)]
     if config.admin_token:
         interceptors.append(AdminAuthInterceptor(config.admin_token))
     # gRPC's own cap counts every call; image calls are bounded below it by the gate and their pool.

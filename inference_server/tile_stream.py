@@ -26,7 +26,7 @@ from inference_server.conditioning import decode_sources
 from inference_server.critic_replies import tile_maps
 from inference_server.engine import ImageJob, ImageSpec, PendingRegion, check_image
 from inference_server.errors import CallCancelled, CallError, ClientTooSlow, InferenceFailed, InvalidRequest
-from inference_server.pace import Pace
+from inference_server.pace import Pace, first_message
 from tessera.settings import setting
 from tessera.tiling import Rect
 from tessera.v1 import style_transfer_pb2 as pb
@@ -45,6 +45,9 @@ class StreamLimits:
     wait_allowance: float = setting(10.0, "seconds the server waits on a stream (and for its header) before "
                                           "--stream-min-rate applies", flag="--stream-wait-allowance",
                                     env="STREAM_WAIT_ALLOWANCE", minimum=0.1)
+    unary_upload_seconds: float = setting(60.0, "a unary Stylize request that has not arrived whole within this "
+                                                "many seconds is closed (a slow or stalled upload)",
+                                          flag="--unary-upload-seconds", env="UNARY_UPLOAD_SECONDS", minimum=0.1)
     read_seconds: float = setting(30.0, "a stream whose client reads no result for this long while results "
                                         "wait is cancelled", flag="--stream-read-seconds", env="STREAM_READ_SECONDS",
                                   minimum=0.1)
@@ -74,21 +77,7 @@ def decode_thumbnail(header: pb.StreamHeader) -> np.ndarray | None:
 
 def read_header(requests: Iterator[pb.StylizeTilesRequest], limits: StreamLimits) -> pb.StreamHeader:
     """The stream's first message, which must be a header arriving within `wait_allowance` seconds."""
-    box: queue.SimpleQueue = queue.SimpleQueue()
-
-    def read() -> None:
-        try:
-            box.put(next(requests, None))
-        except grpc.RpcError:
-            box.put(CallCancelled("the client went away before its header"))
-
-    threading.Thread(target=read, name="header-reader", daemon=True).start()
-    try:
-        first = box.get(timeout=limits.wait_allowance)
-    except queue.Empty:
-        raise ClientTooSlow(f"no header arrived within {limits.wait_allowance:g} s; the stream was closed") from None
-    if isinstance(first, CallError):
-        raise first
+    first = first_message(requests, limits.wait_allowance, "header")
     if first is None or not first.HasField("header"):
         raise InvalidRequest("the first message of a StylizeTiles stream must be a StreamHeader")
     return first.header

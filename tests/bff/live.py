@@ -10,13 +10,12 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import waitress
 from flask import Flask
 from waitress import wasyncore
 
 from bff import create_app
 from bff.config import GatewayConfig
-from bff.waitress_settings import waitress_limits
+from bff.waitress_settings import gateway_server
 
 
 def make_app(**overrides) -> Flask:
@@ -29,8 +28,7 @@ def make_app(**overrides) -> Flask:
 @contextmanager
 def serving(app: Flask, threads: int = 8) -> Iterator[str]:
     """Yields the base URL (http://127.0.0.1:PORT) while waitress serves `app`; stops it afterwards."""
-    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=threads,
-                                    **waitress_limits(app.config["TESSERA"]))
+    server = gateway_server(app, app.config["TESSERA"], host="127.0.0.1", port=0, threads=threads)
     stop = threading.Event()
 
     def run() -> None:
