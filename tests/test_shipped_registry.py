@@ -65,8 +65,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     shutil.copytree(SHIPPED_REGISTRY, registry)
     # A long poll interval: only Pin/Unpin should rescan, so the state each test sees is its own.
     # Warm-up off: this test is about every version loading and serving, and warming 7 styles at 1024 px
-    # tiles would take most of the start-up timeout on a loaded machine.
-    with running_server(registry, timeout=60, admin_token=ADMIN_TOKEN, poll_interval=60, warmup_runs=0) as address:
+    # tiles would take most of the start-up timeout on a loaded machine. Loading and probing the 23 shipped
+    # versions (critics included) took over 60 s on this 2-core machine at a load average of 28.
+    with running_server(registry, timeout=150, admin_token=ADMIN_TOKEN, poll_interval=60, warmup_runs=0) as address:
         yield address
 
 
