@@ -33,6 +33,7 @@ def stylize():
     order = read_order(gateway)
     job = store.submit(restyle_work(gateway, pixel_budget(), order), work_pixels=order.work_pixels)
     keep = order.explain  # its maps are fetched from the job afterwards, until the job expires
+    snap: dict = {}
     # Under waitress (channel_request_lookahead > 0) this says whether the client has hung up.
     hung_up = request.environ.get("waitress.client_disconnected", lambda: False)
     # The client's own deadline ends the work; the margin covers queueing and encoding.
@@ -48,7 +49,8 @@ def stylize():
                          snap["total"])
                 return Response(status=499)  # nobody reads it; access logs see why the call ended
     finally:
-        if not (keep and snap["state"] == JobState.DONE):
+        # An explained result stays in the store for its maps; anything else (an error too) is dropped.
+        if not (keep and snap.get("state") == JobState.DONE):
             store.discard(job.id)
     if snap["state"] == JobState.FAILED:
         raise job.error
