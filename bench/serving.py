@@ -60,7 +60,7 @@ def run(tiny: bool = False, rounds: int | None = None, results: Path | None = No
     if rounds:
         plan = Plan(**{**asdict(plan), "rounds": rounds, "load_rounds": min(plan.load_rounds, rounds)})
     with tempfile.TemporaryDirectory(prefix="tessera-bench-") as tmp:
-        registry = _registry(Path(tmp) / "registry", plan.styles)
+        registry = newest_registry(Path(tmp) / "registry", plan.styles)
         tables = _measure(plan, registry, Path(tmp))
     results.parent.mkdir(parents=True, exist_ok=True)
     command = "python -m bench --only serving" + (" --tiny" if tiny else "")
@@ -136,7 +136,7 @@ def _load_rows(plan: Plan, registry: Path, style: str) -> list[dict]:
                             plan.load_clients, plan.load_requests_each, plan.load_rounds)
 
 
-def _registry(target: Path, styles: tuple[str, ...]) -> Path:
+def newest_registry(target: Path, styles: tuple[str, ...]) -> Path:
     """A registry with the newest version of each shipped style (or of `styles`), so the server
     loads only what is measured."""
     shipped = ROOT / "model_registry"

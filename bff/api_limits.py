@@ -7,6 +7,7 @@ from flask import Blueprint, jsonify
 
 from bff.backend import backend
 from tessera import formats
+from tessera.brush_scale import DEFAULT_WORK_SIDE
 
 bp = Blueprint("limits", __name__, url_prefix="/api")
 
@@ -19,4 +20,6 @@ def limits():
     return jsonify(max_upload_bytes=config.max_upload_bytes, max_pixels=config.max_pixels,
                    formats=formats.describe(),
                    clips={"max_seconds": config.max_clip_seconds, "max_megapixels": config.max_clip_pixels / 1e6,
-                          "containers": ["mp4", "mov", "webm", "gif", "webp"], "outputs": ["mp4", "webm"]})
+                          "containers": ["mp4", "mov", "webm", "gif", "webp"], "outputs": ["mp4", "webm"]},
+                   photos={"max_per_client": config.max_photos_per_client, "ttl_s": config.photo_ttl_s,
+                           "preview_size": config.preview_size, "default_work_side": DEFAULT_WORK_SIDE})

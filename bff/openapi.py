@@ -97,6 +97,12 @@ _SCHEMAS = {
                       "properties": {"max_seconds": {"type": "number"}, "max_megapixels": {"type": "number"},
                                      "containers": {"type": "array", "items": {"type": "string"}},
                                      "outputs": {"type": "array", "items": {"type": "string"}}}},
+            "photos": {"type": "object", "description": "Stored photos (POST /api/photos): most kept per client "
+                                                        "address, seconds each lives, the previews' long side, "
+                                                        "and the long side scale 'auto' paints larger photos at.",
+                       "properties": {"max_per_client": {"type": "integer"}, "ttl_s": {"type": "number"},
+                                      "preview_size": {"type": "integer"},
+                                      "default_work_side": {"type": "integer"}}},
         },
     },
     "Format": {

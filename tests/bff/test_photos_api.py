@@ -86,6 +86,8 @@ def test_unknown_or_deleted_photo_is_404_with_a_sentence(gateway):
 
 
 def test_a_client_keeps_a_bounded_number_of_photos(gateway):
+    limits = json.loads(call("GET", f"{gateway}/api/limits")[2])["photos"]
+    assert (limits["max_per_client"], limits["preview_size"], limits["ttl_s"]) == (4, 128, 3600)
     kept = []
     try:
         for _ in range(4):
