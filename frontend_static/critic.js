@@ -95,13 +95,13 @@ export class CriticView {
   }
 
   render() {
-    const on = Boolean(this.maps) && this.toggle.checked;
+    const shown = Boolean(this.maps) && this.toggle.checked;
     show(Boolean(this.maps), this.panel);
-    show(on, this.overlay);
-    for (const element of [...this.radios, this.opacity]) element.disabled = !on;
+    show(shown, this.overlay);
+    for (const element of [...this.radios, this.opacity]) element.disabled = !shown;
     this.legend.textContent = LEGENDS[this.chosen];
     this.figure.style.setProperty("--critic-opacity", String(Number(this.opacity.value) / 100));
-    if (on && this.maps) {
+    if (shown && this.maps) {
       const url = this.maps[this.chosen];
       if (this.overlay.getAttribute("src") !== url) this.overlay.src = url;
       this.overlay.alt = this.chosen === "realism" ? "The critic's realism map over the result"
