@@ -13,7 +13,7 @@ import { LookView } from "./painting.js";
 import { PreviewsView, choicesOf } from "./previews.js";
 import { Results } from "./results.js";
 import { ResultsView } from "./results_view.js";
-import { loadVisit, savePhoto } from "./store.js";
+import { loadVisit, saveChoices, savePhoto } from "./store.js";
 import { fileSize } from "./template.js";
 import { ClipStage, CLIP_SNIFF_BYTES, clipKind } from "./video.js";
 import { View } from "./view.js";
@@ -190,7 +190,8 @@ async function loadPreviews() {
     if (state.photo !== photo) return;
     state.looks = looks;
   } catch (error) {
-    view.showError(error instanceof ApiError ? error.message : "The previews could not be loaded.");
+    // Only the grid is missing (the servers may be starting): say so there, not as the page's error.
+    previewsView.showProblem(error instanceof ApiError ? error.message : "The previews could not be loaded.");
     return;
   }
   renderPreviews();
@@ -241,6 +242,7 @@ function pickStyle(styleId) {
   const first = style.presets && style.presets[0];
   if (style.kind === "conditioned" && first && !state.look.painting) pickPreset(first.id);
   else if (style.kind === "conditioned") showLook();
+  keepChoices();
 }
 
 /** @returns {Style | undefined} */
@@ -252,6 +254,7 @@ function currentStyle() {
 function pickPreset(presetId) {
   state.look.preset = presetId;
   lookView.selectPreset(presetId);
+  keepChoices();
   if (state.look.painting) pickPainting(null);
   else showLook();
 }
@@ -394,6 +397,7 @@ function applyStrength() {
 /** @param {string} scale the brush scale chosen: "auto" or a working scale */
 function pickScale(scale) {
   state.scale = scale;
+  keepChoices();
   previewsView.refresh(() => true, previewOf, chosen);
   results.follow(state.strength, state.scale);
 }
@@ -409,6 +413,7 @@ async function cancel() {
 /** After a reload: the visit's photo (by id), its results, and the job that was running. */
 async function resumeVisit() {
   const visit = loadVisit();
+  if (visit.choices?.scale) state.scale = view.setScale(visit.choices.scale);
   results.load(visit.results);
   if (visit.photo) {
     state.photo = visit.photo;
@@ -475,9 +480,17 @@ async function loadStyles() {
     return;
   }
   view.renderStyles(state.styles);
-  const first = state.styles.find((s) => s.status === "SERVING");
-  if (first) pickStyle(first.id);
+  const serving = state.styles.filter((s) => s.status === "SERVING");
+  const kept = loadVisit().choices;  // the choice before a reload, if its style still serves
+  const style = serving.find((s) => s.id === kept?.style) || serving[0];
+  if (style) pickStyle(style.id);
+  if (style && kept?.preset && style.presets?.some((p) => p.id === kept.preset)) pickPreset(kept.preset);
   renderPreviews();
+}
+
+/** Keeps the controls' choices for a reload. */
+function keepChoices() {
+  saveChoices({ style: state.style, preset: state.look.preset, scale: state.scale });
 }
 
 /** Loads the upload limits once; without them the page leaves every check to the gateway. */

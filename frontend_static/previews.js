@@ -106,6 +106,15 @@ export class PreviewsView {
     this.grid.style.setProperty("--mix", String(strength));
   }
 
+  /** @param {string} message why there are no previews */
+  showProblem(message) {
+    this.choices = [];
+    this.grid.innerHTML = "";
+    this.grid.setAttribute("aria-busy", "false");
+    this.status.textContent = `No previews: ${message}`;
+    show(true, this.section);
+  }
+
   hide() {
     this.grid.innerHTML = "";
     show(false, this.section);

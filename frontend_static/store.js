@@ -38,6 +38,13 @@
  */
 
 /**
+ * @typedef {object} Choices what the controls were set to, so that a reload keeps them
+ * @property {string | null} style
+ * @property {string | null} preset
+ * @property {string} scale
+ */
+
+/**
  * @typedef {object} Running a job the page follows; kept so that a reload follows it again
  * @property {string} id
  * @property {string} statusUrl
@@ -52,7 +59,9 @@ const KEY = "tessera.visit.v1";
 // Results beyond this many are dropped, oldest first (each keeps a ~5 kB thumbnail in storage).
 export const MAX_RESULTS = 24;
 
-/** @returns {{photo: SavedPhoto | null, results: Result[], running: Running | null}} */
+/** @typedef {{photo: SavedPhoto | null, results: Result[], running: Running | null, choices?: Choices}} Visit */
+
+/** @returns {Visit} */
 function read() {
   try {
     const saved = JSON.parse(sessionStorage.getItem(KEY) || "null");
@@ -63,7 +72,7 @@ function read() {
   return { photo: null, results: [], running: null };
 }
 
-/** @param {{photo: SavedPhoto | null, results: Result[], running: Running | null}} visit */
+/** @param {Visit} visit */
 function write(visit) {
   try {
     sessionStorage.setItem(KEY, JSON.stringify(visit));
@@ -74,8 +83,7 @@ function write(visit) {
 
 /**
  * @param {number} now ms since the epoch
- * @returns {{photo: SavedPhoto | null, results: Result[], running: Running | null}} the visit so
- *   far, without what has expired
+ * @returns {Visit} the visit so far, without what has expired
  */
 export function loadVisit(now = Date.now()) {
   const visit = read();
@@ -100,6 +108,11 @@ export function saveResult(result) {
   visit.results = [result, ...visit.results.filter((r) => r.id !== result.id)].slice(0, MAX_RESULTS);
   write(visit);
   return visit.results;
+}
+
+/** @param {Choices} choices the controls now */
+export function saveChoices(choices) {
+  write({ ...read(), choices });
 }
 
 /** @param {Running | null} running the job being followed, or null when it has ended */

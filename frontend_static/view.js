@@ -165,6 +165,15 @@ export class View {
   }
 
   /**
+   * @param {string} scale a brush scale kept from before a reload
+   * @returns {string} the scale the control shows now (its default when `scale` is not among its options)
+   */
+  setScale(scale) {
+    if ([...this.scale.options].some((option) => option.value === scale)) this.scale.value = scale;
+    return this.scale.value;
+  }
+
+  /**
    * Moves the strength slider (to a result's own strength when it is shown again).
    * @param {number} strength 0 to 1
    */
