@@ -121,7 +121,7 @@ def test_a_designer_tries_many_styles_on_one_12_megapixel_photo(page, big_photo,
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.type), dialog.accept()))
     done_before = int(progress.evaluate("p => p.value"))
-    page.reload()
+    page.reload(wait_until="domcontentloaded")  # "load" waits for the 12 MP photo too
     assert dialogs == ["beforeunload"]
     expect(page.get_by_role("button", name="Cancel")).to_be_visible()
     page.wait_for_function(f"p => p.max === {total} && p.value > {done_before}", arg=progress.element_handle(),
