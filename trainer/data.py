@@ -25,6 +25,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from tessera.imageio import make_thumbnail
 from tessera.pixels import rgb8_to_nchw
 from trainer.compact import image_context
+from trainer.config import UNPAIRED_KINDS
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".ppm"}
 # Distillation crops align to the teacher's total stride.
@@ -286,7 +287,7 @@ def build_source(cfg, rank: int = 0, world: int = 1, teacher: Teacher | None = N
         augment = Augment(cfg.crop_size, 0, flip=False, grid=TEACHER_GRID)
         return _distill_source(cfg, teacher, augment, common)
     augment = Augment(cfg.crop_size, cfg.load_size, cfg.flip)
-    if cfg.kind == "cyclegan":
+    if cfg.kind in UNPAIRED_KINDS:
         return UnpairedFolders(cfg.data_a, cfg.data_b, augment, swap=swap, **common)
     if cfg.data_ab:
         return SideBySide(cfg.data_ab, augment, swap=swap, **common)

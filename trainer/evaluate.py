@@ -7,7 +7,7 @@ What is measured depends on the run's kind:
   for the multistyle26 teacher also the likeness figures of trainer.likeness_figures at each
   ``--likeness-sizes`` (``vgg16_feature_distance_{S}``, its input baseline and ``hf_energy_ratio_{S}``,
   student as exported against the teacher as served, on windows of the hold-out photos at S px);
-- cyclegan: ``fid_effnetlite0_to_paintings`` (outputs against B-domain images), its baseline
+- cyclegan and cut: ``fid_effnetlite0_to_paintings`` (outputs against B-domain images), its baseline
   ``fid_effnetlite0_input_to_paintings``, and ``content_preservation`` (see ``trainer.metrics``).
 
 The generator runs once per whole image (resized so its longest side is ``--max-side``); FID-like
@@ -30,7 +30,7 @@ from PIL import Image
 from tessera.pixels import rgb8_to_chw, rgb8_to_signed
 from trainer import metrics
 from trainer.compact import CONTEXT_DIM
-from trainer.config import TrainConfig
+from trainer.config import UNPAIRED_KINDS, TrainConfig
 from trainer.data import DataError, list_images, load_image
 from trainer.effnet_lite0 import load_effnet_lite0_features, pooled_features
 from trainer.halo import measure_halo, measure_size_multiple
@@ -151,7 +151,7 @@ def evaluate_run(run_dir: Path, opts: EvalOptions) -> dict:
     inputs_rgb, targets_rgb, summary = _holdout(cfg, opts)
     inputs = [to_chw(x) for x in inputs_rgb]
     outputs = generate(net, inputs)
-    if cfg.kind == "cyclegan":
+    if cfg.kind in UNPAIRED_KINDS:
         values, facts = _unpaired_figures(cfg, opts, inputs, outputs)
     else:
         values, facts = _paired_figures(cfg, opts, inputs, outputs, [to_chw(x) for x in targets_rgb])
@@ -181,7 +181,7 @@ def _holdout(cfg: TrainConfig, opts: EvalOptions) -> tuple[list[np.ndarray], lis
     folder = _holdout_a(cfg, opts)
     files = list_images(folder)
     inputs = [load_rgb(p, opts.max_side) for p in files]
-    targets = None if cfg.kind == "cyclegan" else _targets(cfg, opts, files, inputs)
+    targets = None if cfg.kind in UNPAIRED_KINDS else _targets(cfg, opts, files, inputs)
     return inputs, targets, {"holdout_a": str(folder), "images": len(inputs)}
 
 

@@ -14,7 +14,7 @@ from torch import nn
 
 from tessera.critic_maps import BLUE, RED, WHITE
 from trainer import networks
-from trainer.config import TrainConfig
+from trainer.config import UNPAIRED_KINDS, TrainConfig
 from trainer.distributed import DistContext
 from trainer.losses import PerceptualLoss, VggLikenessLoss
 
@@ -68,7 +68,7 @@ class GANModel:
         self.last_pair: tuple[torch.Tensor, torch.Tensor] | None = None  # (input, output) of the last step
         self.lr_scale = 1.0  # product of the watchdog's rollback factors
         self.perceptual = PerceptualLoss(self.device) if cfg.lambda_perceptual > 0 else None
-        wants_vgg = cfg.kind != "cyclegan" and (cfg.lambda_vgg > 0 or cfg.lambda_gram > 0)
+        wants_vgg = cfg.kind not in UNPAIRED_KINDS and (cfg.lambda_vgg > 0 or cfg.lambda_gram > 0)
         self.vgg = VggLikenessLoss(self.device) if wants_vgg else None
 
     # -- construction -------------------------------------------------------------------------
