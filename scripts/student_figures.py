@@ -6,7 +6,11 @@ For each distilled style (default: all four) it runs the registry version's ONNX
 teacher-26 version (multistyle26, the teacher the recipe names) on windows of the hold-out photos at
 1024 and 4096 px (trainer.likeness_figures), prints the figures as JSON, appends them to
 ``OUT/figures.jsonl`` and writes ``OUT/<style>-v<N>-<size>.png`` (photo | teacher | student windows,
-one row per photo). Needs `make data`. ``trainer evaluate`` computes the same figures for a training run.
+one row per photo). With ``--docs DIR`` it also writes ``DIR/<style>-likeness.jpg``: the first window of
+each hold-out photo without copyleft terms (scikit-image's, public domain or CC0), at 100 % of the
+1024 px photo (left) and of the 4096 px one (right); ``--docs-only`` makes that picture from PNGs an
+earlier run wrote, without measuring again. Needs `make data`. ``trainer evaluate`` computes the
+same figures for a training run.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from scripts.style_grids import grid_photos
 from scripts.train_defaults import PHOTOS_HOLDOUT, RECIPES
 from trainer.data import list_images, load_image
 from trainer.likeness_figures import CROPS_PER_PHOTO, SIZES, TeacherCache, likeness_figures
@@ -51,6 +56,24 @@ def measure(style: str, version: int, registry: Path, out: Path, sizes: tuple[in
     return record
 
 
+def docs_picture(style: str, version: int, out: Path, docs: Path, sizes: tuple[int, ...] = SIZES) -> Path:
+    """The committable rows of OUT/<style>-v<N>-<size>.png side by side by size, as a small JPEG."""
+    names = [p.stem for p in list_images(Path(PHOTOS_HOLDOUT))]
+    keep = [names.index(p.stem) for p in grid_photos(Path("data")) if p.stem in names]
+    columns = []
+    for size in sizes:
+        strip = np.asarray(Image.open(out / f"{style}-v{version}-{size}.png").convert("RGB"))
+        rows = np.split(strip, len(names), axis=0)
+        columns.append(np.concatenate([rows[i] for i in keep], axis=0))
+    gap = np.full((columns[0].shape[0], 8, 3), 255, np.uint8)
+    picture = np.concatenate([c if i == 0 else np.concatenate([gap, c], axis=1) for i, c in enumerate(columns)],
+                             axis=1)
+    docs.mkdir(parents=True, exist_ok=True)
+    path = docs / f"{style}-likeness.jpg"
+    Image.fromarray(picture).save(path, quality=75)  # 100 %: the hatching shows only at full size
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     distilled = [r.id for r in RECIPES if r.kind == "distill"]
@@ -60,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/likeness"))
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--crops", type=int, default=CROPS_PER_PHOTO, help="windows per photo and size")
+    parser.add_argument("--docs", type=Path, help="also write DIR/<style>-likeness.jpg (committable photos only)")
+    parser.add_argument("--docs-only", action="store_true", help="only make the --docs pictures from earlier PNGs")
     args = parser.parse_args(argv)
     if not Path(PHOTOS_HOLDOUT).is_dir():
         print(f"error: {PHOTOS_HOLDOUT} is missing; run `make data` first", file=sys.stderr)
@@ -68,8 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     photos = holdout_photos()
     for style in args.style or distilled:
         version = args.version or newest(args.registry / style)
-        print(json.dumps(measure(style, version, args.registry, args.out, tuple(args.sizes), args.crops, photos)),
-              flush=True)
+        if not args.docs_only:
+            record = measure(style, version, args.registry, args.out, tuple(args.sizes), args.crops, photos)
+            print(json.dumps(record), flush=True)
+        if args.docs:
+            print(f"wrote {docs_picture(style, version, args.out, args.docs, tuple(args.sizes))}", flush=True)
     return 0
 
 
