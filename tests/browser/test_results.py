@@ -75,7 +75,8 @@ def test_strength_is_mixed_in_the_page_without_a_request_and_downloads_as_shown(
         page.get_by_role("link", name="Download").click()
     assert sent == []
     shown = rgb(download.value.path().read_bytes())
-    made = rgb(urllib.request.urlopen(gateway_url + after.evaluate("() => document.querySelector('.result-item a').getAttribute('href')")).read())
+    link = after.evaluate("() => document.querySelector('.result-item a').getAttribute('href')")
+    made = rgb(urllib.request.urlopen(gateway_url + link).read())
     original = rgb(photo.read_bytes())
     expected = 0.4 * made + 0.6 * original
     difference = np.abs(shown - expected)
