@@ -9,6 +9,10 @@ the calls, throughput, p50/p99 latency and errors, and each process's RSS at the
 warm-up and at the end. It fails (exit 1) when any call failed or a process's RSS grew by more than 5%
 after the warm-up. The server's RSS climbs for its first ~30 s of load (ONNX Runtime and gRPC settle
 in), hence the warm-up.
+
+RSS is sampled every second. A single reading swings by tens of MB with the tiles in flight at that
+instant, so "after the warm-up" and "at the end" are each the median of the readings over a window
+(the last `window` seconds of the warm-up, and of the run): a leak moves the median, a tile does not.
 """
 
 from __future__ import annotations
@@ -103,6 +107,44 @@ def grpc_client(address: str, stop: threading.Event, stats: PathStats) -> None:
             stats.record(time.perf_counter() - started, error)
 
 
+class RssSampler:
+    """Reads each process's RSS once a second, in a thread, with the time of each reading."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.readings: dict[str, list[tuple[float, float]]] = {name: [] for name in pids}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        started = time.monotonic()
+        while not self._stop.is_set():
+            for name, pid in self.pids.items():
+                self.readings[name].append((time.monotonic() - started, rss_mb(pid)))
+            self._stop.wait(1.0)
+
+    def median(self, name: str, start: float, end: float) -> float:
+        """Median RSS in MB of the readings taken between `start` and `end` seconds."""
+        values = [mb for t, mb in self.readings[name] if start <= t <= end]
+        return round(float(np.median(values)), 1)
+
+    def peak(self, name: str) -> float:
+        return round(max(mb for _, mb in self.readings[name]), 1)
+
+
+def rss_window(duration: float, warmup: float) -> float:
+    """Seconds of readings behind each RSS figure: 30, or less for short runs."""
+    return min(30.0, warmup / 2, (duration - warmup) / 2)
+
+
 def run_load(address: str, url: str, pids: dict[str, int], duration: float, warmup: float) -> dict:
     """Runs the clients for `duration` seconds, the first `warmup` of them unmeasured for RSS; returns the report."""
     stats = {"gateway_http": PathStats(), "server_grpc": PathStats()}
@@ -112,22 +154,22 @@ def run_load(address: str, url: str, pids: dict[str, int], duration: float, warm
     threads += [threading.Thread(target=grpc_client, args=(address, stop, stats["server_grpc"]), daemon=True)
                 for _ in range(CLIENTS - CLIENTS // 2)]
     rss = {name: {"start_mb": round(rss_mb(pid), 1)} for name, pid in pids.items()}
+    window = rss_window(duration, warmup)
     started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    time.sleep(warmup)
-    for name, pid in pids.items():
-        rss[name]["warm_mb"] = round(rss_mb(pid), 1)
-    time.sleep(max(0.0, duration - warmup))
-    for name, pid in pids.items():
-        rss[name]["end_mb"] = round(rss_mb(pid), 1)
-    stop.set()
+    with RssSampler(pids) as sampler:
+        for thread in threads:
+            thread.start()
+        time.sleep(duration)
+        stop.set()
     for thread in threads:
         thread.join(90)
     elapsed = time.monotonic() - started
-    for row in rss.values():
+    for name, row in rss.items():
+        row["warm_mb"] = sampler.median(name, warmup - window, warmup)
+        row["end_mb"] = sampler.median(name, duration - window, duration)
+        row["peak_mb"] = sampler.peak(name)
         row["growth_after_warmup"] = round(row["end_mb"] / row["warm_mb"] - 1, 4)
-    return {"duration_s": round(elapsed, 1), "warmup_s": warmup, "clients": CLIENTS,
+    return {"duration_s": round(elapsed, 1), "warmup_s": warmup, "rss_window_s": window, "clients": CLIENTS,
             "paths": {name: s.summary(elapsed) for name, s in stats.items()}, "rss": rss}
 
 

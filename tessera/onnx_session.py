@@ -7,6 +7,7 @@ Needs `onnxruntime` (the `server` or `trainer` extra); the client library never 
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import onnxruntime as ort
@@ -46,3 +47,22 @@ def open_session(model: Path | str | bytes, threads: int = 0) -> ort.InferenceSe
     """
     source = model if isinstance(model, bytes) else str(model)
     return ort.InferenceSession(source, session_options(threads), providers=CPU)
+
+
+def use_shared_arena(options: ort.SessionOptions) -> ort.SessionOptions:
+    """Make a session allocate from one CPU arena shared by every session of the process that does
+    the same (ONNX Runtime's environment allocator), instead of plain malloc. A candidate measured by
+    `python -m scripts.arena_speed` (docs/serving.md, "Memory"); the served default stays without."""
+    _register_shared_arena()
+    options.add_session_config_entry("session.use_env_allocators", "1")
+    options.enable_cpu_mem_arena = True
+    return options
+
+
+@functools.cache
+def _register_shared_arena() -> None:
+    # Grows by what a run asks for (no power-of-two rounding); no cap, which would fail runs instead.
+    config = ort.OrtArenaCfg({"max_mem": 0, "arena_extend_strategy": 1,  # 1 = kSameAsRequested
+                              "initial_chunk_size_bytes": -1, "max_dead_bytes_per_chunk": -1})
+    memory = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
+    ort.create_and_register_allocator(memory, config)
