@@ -58,7 +58,9 @@ def expected(pixels: np.ndarray) -> np.ndarray:
 
 
 def submit_job(base: str, pixels: np.ndarray, name: str = "photo.png") -> dict:
-    body, content_type = multipart({"style": TINY_STYLE}, {"image": (name, encoded(pixels, "PNG"))})
+    # Full resolution (scale 1): the default brush scale paints photos over 1024 px at a working
+    # resolution, and these jobs are compared with the whole-image reference at full size.
+    body, content_type = multipart({"style": TINY_STYLE, "scale": "1"}, {"image": (name, encoded(pixels, "PNG"))})
     status, job = post(base + "/api/jobs", body, content_type)
     assert status == 202, job
     return job
