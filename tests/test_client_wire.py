@@ -4,10 +4,11 @@ bounded window of tiles per stream; ListStyles without previews; few tiles for l
 import shutil
 from pathlib import Path
 
+import grpc
 import pytest
 
 from scripts.local_stack import running_server
-from tessera.client import TesseraClient
+from tessera.client import TesseraClient, TesseraError
 from tessera.tile_streams import WINDOW
 from tests.support import TINY_STYLE
 from tests.support.tiny_model import TinyGenerator, whole_image_reference
@@ -70,9 +71,16 @@ def test_the_client_keeps_at_most_a_window_of_tiles_outstanding(inference_server
     assert psnr(result.image, whole_image_reference(TinyGenerator(0), image)) >= 50.0
 
 
+def test_a_strip_beyond_the_shape_limit_is_refused_before_any_tile(inference_server):
+    with TesseraClient(inference_server, timeout=60) as client, pytest.raises(TesseraError) as caught:
+        client.stylize(photo(1, 40_000), TINY_STYLE)
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "at most 1,000 times the other" in caught.value.message
+
+
 # The tiny model computes ~0.2 MP/s, so these stay small; tests/test_tile_plan.py counts the tiles of
-# a 2,000,000 x 1 image, and these show the server takes such strips and they come back whole.
-@pytest.mark.parametrize(("width", "height", "most_tiles"), [(40_000, 1, 8), (24, 9000, 8)])
+# long strips, and these show the server takes strips up to the 1000:1 shape limit whole.
+@pytest.mark.parametrize(("width", "height", "most_tiles"), [(20_000, 20, 8), (24, 9000, 8)])
 def test_long_thin_images_are_cut_into_few_tiles_and_come_back_whole(inference_server, width, height, most_tiles):
     image = photo(height, width)
     totals = []
