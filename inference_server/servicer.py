@@ -82,6 +82,8 @@ class StyleTransferServicer(pb_grpc.StyleTransferServicer):
         reply = None
         with self._metrics.image_calls.track_inprogress(), \
                 self._observed("Stylize", lambda: request.style, context) as served, self._settings.slots.hold(context):
+            if ended.is_set() or not context.is_active():  # it waited for a thread past its deadline
+                raise CallCancelled("the call ended before its image was decoded")
             decoded = decode_request(request, self._limits.max_image_pixels, self._settings.max_reply_bytes)
             with self._store.lease(request.style, request.version) as model:
                 served["version"] = str(model.version)
