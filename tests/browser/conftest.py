@@ -114,3 +114,11 @@ def pytest_runtest_makereport(item, call):
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+@pytest.fixture(scope="session")
+def big_photo(tmp_path_factory) -> Path:
+    """A 12 MP JPEG (4000x3000, scikit-image's astronaut enlarged), as a designer's camera makes."""
+    path = tmp_path_factory.mktemp("big") / "astronaut-12mp.jpg"
+    Image.fromarray(skdata.astronaut()).resize((4000, 3000), Image.Resampling.BICUBIC).save(path, quality=90)
+    return path

@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from PIL import Image
 from playwright.sync_api import expect
-from skimage import data as skdata
 
 from tests.browser.conftest import open_page, stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def big_photo(tmp_path_factory):
-    path = tmp_path_factory.mktemp("big") / "astronaut-12mp.jpg"
-    Image.fromarray(skdata.astronaut()).resize((4000, 3000), Image.Resampling.BICUBIC).save(path, quality=90)
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,7 @@ import re
 import time
 
 import pytest
-from PIL import Image
 from playwright.sync_api import expect
-from skimage import data as skdata
 
 from bff import close_app
 from scripts.local_stack import server_process
@@ -25,13 +23,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 STYLES = [name for name, _, _ in TONES.values()]
 # 48 tiles for the 12 MP photo at full size: progress a reload and a cancel can be seen against.
 TILE_SIZE = 512
-
-
-@pytest.fixture(scope="module")
-def big_photo(tmp_path_factory):
-    path = tmp_path_factory.mktemp("big") / "astronaut-12mp.jpg"
-    Image.fromarray(skdata.astronaut()).resize((4000, 3000), Image.Resampling.BICUBIC).save(path, quality=90)
-    return path
 
 
 @pytest.fixture(scope="module")
