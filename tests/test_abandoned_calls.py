@@ -7,6 +7,7 @@ as the issue reported it: unary calls with a 0.3 s deadline, in waves, on a serv
 from __future__ import annotations
 
 import io
+import itertools
 import shutil
 import threading
 import time
@@ -56,11 +57,12 @@ def _cpu_seconds(pid: int) -> float:
 
 
 class _ControlProbe:
-    """Asks health and ListStyles every 0.1 s from its own thread and keeps every failure."""
+    """Asks health and ListStyles every 0.1 s from its own thread; keeps every failure and the
+    time.monotonic() of every round that both answered."""
 
     def __init__(self, address: str) -> None:
         self.failures: list[str] = []
-        self.answers = 0
+        self.answered: list[float] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(address,), daemon=True)
         self._thread.start()
@@ -77,7 +79,7 @@ class _ControlProbe:
                     continue
                 if status != health_pb2.HealthCheckResponse.SERVING or not listed.styles:
                     self.failures.append(f"health {status}, {len(listed.styles)} styles")
-                self.answers += 1
+                self.answered.append(time.monotonic())
 
     def stop(self) -> None:
         self._stop.set()
@@ -90,11 +92,13 @@ def test_abandoned_unary_calls_stop_within_a_tile_and_control_calls_always_answe
             grpc.insecure_channel(address) as channel:
         stub = pb_grpc.StyleTransferStub(channel)
         probe = _ControlProbe(address)
+        flood_started = time.monotonic()
         calls = []
         for _ in range(3):  # waves: a slot freed by a deadline is taken again at once
             calls += [stub.Stylize.future(request, timeout=0.3) for _ in range(9)]
             time.sleep(0.5)
         codes = {call.exception().code() for call in calls}
+        flood_ended = time.monotonic()
         stopped_after = _wait_for(log, ("tessera_image_calls",), limit=180.0)
         probe.stop()
         # The runtime finishes the tile it has started (a 1024 px tile takes about 1.7 s here), then idles.
@@ -104,7 +108,13 @@ def test_abandoned_unary_calls_stop_within_a_tile_and_control_calls_always_answe
         cpu_idle = _cpu_seconds(process.pid) - cpu_then
         ended = counter_total(log, "tessera_requests_total", method="Stylize", code="DEADLINE_EXCEEDED")
     assert codes <= {grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
-    assert probe.failures == [] and probe.answers > 10
+    assert probe.failures == []
+    # Control calls kept answering while the image calls filled the server: the issue saw them refused
+    # or NOT_SERVING for about 5 s. Rounds are 0.1 s apart plus two calls; no gap reaches 3 s.
+    during = [t for t in probe.answered if flood_started <= t <= flood_ended]
+    assert len(during) >= 3, f"{len(during)} control rounds answered in {flood_ended - flood_started:.1f} s of flood"
+    times = [flood_started, *probe.answered]
+    assert max(b - a for a, b in itertools.pairwise(times)) < 3.0, probe.answered
     # Finishing the calls would run 17 tiles of 1024 px each (about 20 CPU-seconds); a call queues at most 8
     # before it sees that it has ended (decoding its image, about 0.7 CPU-s here, cannot be cut short).
     assert tiles <= 27 * 8, f"{tiles} tiles ran for calls whose callers had gone"
