@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from inference_server.runtime.onnx_runtime import OnnxRuntime
+from inference_server.version_checks import context_row
 from tessera.client import TesseraClient
-from tessera.imageio import make_thumbnail
-from tessera.pixels import pad_to_multiple, rgb8_to_chw, rgb8_to_nchw
-from tessera.registry import CONTEXT_OUTPUT, THUMBNAIL_INPUT, read_manifest
+from tessera.pixels import pad_to_multiple, rgb8_to_chw
+from tessera.registry import CONTEXT_OUTPUT, read_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,8 +35,7 @@ def raw_path(version_dir: Path, photo: np.ndarray, threads: int) -> Callable[[],
     context = None
     if manifest.context_onnx is not None:
         context_runtime = OnnxRuntime(version_dir / manifest.context_onnx.file, threads=threads, output=CONTEXT_OUTPUT)
-        thumb = rgb8_to_nchw(make_thumbnail(photo, manifest.tiling.thumbnail_size))
-        context = context_runtime.run_named({THUMBNAIL_INPUT: thumb}).astype(np.float32)
+        context = context_row(context_runtime, photo, manifest.tiling)[None]  # the server's own [1, K] context
     image = pad_to_multiple(rgb8_to_chw(photo), manifest.tiling.size_multiple)[None]
     return lambda: runtime.execute(image, context)
 
