@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from inference_server.conditioned_version import is_conditioned, probe_code
 from inference_server.runtime.onnx_runtime import OnnxRuntime
 from inference_server.version_checks import context_row
 from tessera.client import TesseraClient
@@ -35,7 +36,9 @@ def raw_path(version_dir: Path, photo: np.ndarray, threads: int) -> Callable[[],
     context = None
     if manifest.context_onnx is not None:
         context_runtime = OnnxRuntime(version_dir / manifest.context_onnx.file, threads=threads, output=CONTEXT_OUTPUT)
-        context = context_row(context_runtime, photo, manifest.tiling)[None]  # the server's own [1, K] context
+        # The server's own [1, K] context; a conditioned style without sources paints its first preset.
+        code = probe_code(manifest) if is_conditioned(manifest) else None
+        context = context_row(context_runtime, photo, manifest.tiling, code)[None]
     image = pad_to_multiple(rgb8_to_chw(photo), manifest.tiling.size_multiple)[None]
     return lambda: runtime.execute(image, context)
 
