@@ -19,12 +19,16 @@ import numpy as np
 from PIL import Image
 
 
-def speed_image(megapixels: float) -> np.ndarray:
-    """scikit-image's astronaut (public domain) resized to about ``megapixels`` MP, as HxWx3 uint8."""
+def speed_image(megapixels: float, size: str = "") -> np.ndarray:
+    """scikit-image's astronaut (public domain) resized to about ``megapixels`` MP (a square), or to
+    ``size`` ("WxH", e.g. "2048x1536"), as HxWx3 uint8."""
     from skimage import data
 
-    side = int(round((megapixels * 1e6) ** 0.5))
-    return np.asarray(Image.fromarray(data.astronaut()).resize((side, side), Image.BICUBIC))
+    if size:
+        width, height = (int(v) for v in size.lower().split("x"))
+    else:
+        width = height = int(round((megapixels * 1e6) ** 0.5))
+    return np.asarray(Image.fromarray(data.astronaut()).resize((width, height), Image.BICUBIC))
 
 
 def measure(address: str, style: str, image: np.ndarray, repeats: int) -> dict:
@@ -49,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--registry", type=Path, default=Path("model_registry"))
     parser.add_argument("--style", action="append", help="style id (repeatable); default every serving style")
     parser.add_argument("--megapixels", type=float, default=4.0)
+    parser.add_argument("--size", default="", help="WxH instead of a square of --megapixels, e.g. 2048x1536")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads of the server")
     args = parser.parse_args(argv)
@@ -56,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     from scripts.local_stack import local_server
     from scripts.style_grids import serving_styles
 
-    image = speed_image(args.megapixels)
+    image = speed_image(args.megapixels, args.size)
     with local_server(args.registry, args.threads) as address:
         for style in args.style or serving_styles(address):
             print(json.dumps(measure(address, style, image, args.repeats)), flush=True)

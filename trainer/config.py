@@ -12,7 +12,7 @@ from pathlib import Path
 from tessera.settings import field_type, setting
 from trainer.diffaug import parse_policy
 
-KINDS = ("pix2pix", "cyclegan", "distill", "cut")
+KINDS = ("pix2pix", "cyclegan", "distill", "cut", "conditioned")
 # Kinds trained on two unpaired folders (photos and paintings).
 UNPAIRED_KINDS = ("cyclegan", "cut")
 GAN_MODES = ("vanilla", "lsgan")
@@ -31,7 +31,8 @@ class TrainConfig:
     """Settings of one training run. Defaults follow the pix2pix and CycleGAN papers."""
 
     kind: str = setting("pix2pix", "pix2pix (paired), cyclegan (unpaired), cut (unpaired, one generator and a "
-                                   "patchwise contrastive loss) or distill (teacher-made pairs)")
+                                   "patchwise contrastive loss), distill (teacher-made pairs) or conditioned (the "
+                                   "style-code student of any-painting, from a teacher-pairs cache in data_a)")
     run_dir: str = setting("", "run directory; default runs/<kind>-<netG>-<timestamp>")
     # data
     data_a: str = setting("", "folder A (paired/unpaired), or the photo folder for distill")
@@ -192,7 +193,11 @@ class TrainConfig:
         self._validate_data()
 
     def _validate_data(self) -> None:
-        if self.kind == "distill":
+        if self.kind == "conditioned":
+            if not self.data_a or self.netG != "compact":
+                raise ConfigError("conditioned needs --data-a (a teacher-pairs cache folder) and netG=compact (it "
+                                  "trains the compact generator's style-code form)")
+        elif self.kind == "distill":
             if not self.data_a or not self.teacher_onnx:
                 raise ConfigError("distill needs --data-a (a photo folder) and --teacher-onnx")
             if self.crop_size % 4:

@@ -282,6 +282,10 @@ def build_source(cfg, rank: int = 0, world: int = 1, teacher: Teacher | None = N
     swap = cfg.direction == "BtoA"
     common = {"seed": cfg.seed, "rank": rank, "world": world, "batch_size": cfg.batch_size,
               "with_context": cfg.context}
+    if cfg.kind == "conditioned":
+        from trainer.conditioned_data import CodePairs  # imports this module: only when asked for
+
+        return CodePairs(cfg.data_a, cfg.crop_size, **common)
     if cfg.kind == "distill":
         # No scale jitter or flips: the teacher's output is only right for the photo it saw.
         augment = Augment(cfg.crop_size, 0, flip=False, grid=TEACHER_GRID)

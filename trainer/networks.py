@@ -20,7 +20,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from trainer.compact import CONTEXT_DIM, CompactGenerator, image_context  # noqa: F401  (re-exported)
 from trainer.flops import count_gflops  # noqa: F401  (re-exported)
 
-GENERATOR_ARCHS = ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks", "compact")
+GENERATOR_ARCHS = ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks", "compact", "compact_code")
 NORMS = ("batch", "instance", "none")
 DISCRIMINATOR_ARCHS = ("patch", "projected")
 # Stem width of the compact serving generator (about 1.5 GFLOPs per 256x256 tile).
@@ -43,6 +43,12 @@ def get_norm_layer(norm: str) -> Callable[[int], nn.Module]:
     if norm == "none":
         return lambda _channels: nn.Identity()
     raise ValueError(f"unknown norm {norm!r}; choose one of {', '.join(NORMS)}")
+
+
+def code_args(code_dim: int, ngf: int = 0, padding: str = "replicate", border: int = 0) -> dict:
+    """What rebuilds a style-code student (``compact_code``) with ``define_G(**args)``; saved in checkpoints."""
+    return {"arch": "compact_code", "code_dim": code_dim, "ngf": ngf or COMPACT_NGF, "padding": padding,
+            "border": border}
 
 
 def generator_args(arch: str, input_nc: int = 3, output_nc: int = 3, ngf: int = 0, norm: str = "batch",
@@ -69,14 +75,22 @@ def generator_args(arch: str, input_nc: int = 3, output_nc: int = 3, ngf: int = 
 def define_G(arch: str, input_nc: int = 3, output_nc: int = 3, ngf: int = 0, norm: str = "batch",
              use_dropout: bool = False, context_dim: int = 0, upsample: str = "shuffle", padding: str = "zeros",
              kuwahara_radius: int = 0, border: int = 0, init_gain: float = 0.02,
-             seed: int | None = None) -> nn.Module:
+             seed: int | None = None, code_dim: int = 0) -> nn.Module:
     """Build a generator by architecture name, initialised as the CycleGAN project does (compact: He).
 
     ``ngf`` = 0 is the architecture's default width. ``context_dim`` applies to ``compact`` only
-    (0 = no context input). With ``seed`` the weights are reproducible and the global RNG is untouched.
+    (0 = no context input). ``compact_code`` is the style-code student (trainer.code_generator),
+    rebuilt from ``code_args``. With ``seed`` the weights are reproducible and the global RNG is untouched.
     """
     if arch not in GENERATOR_ARCHS:
         raise ValueError(f"unknown generator {arch!r}; choose one of {', '.join(GENERATOR_ARCHS)}")
+    if arch == "compact_code":
+        from trainer.code_generator import CodeGenerator
+
+        with _seeded(seed):
+            net = CodeGenerator(code_dim=code_dim, ngf=ngf or COMPACT_NGF, padding=padding, border=border)
+            net.reset_parameters()
+        return net
     if arch != "compact" and (context_dim or upsample != "shuffle" or padding != "zeros" or kuwahara_radius
                               or border):
         raise ValueError(f"only the compact generator takes a context input, an upsample mode, a padding or a "

@@ -21,6 +21,7 @@ from tessera.registry import (
     CONTEXT_OUTPUT,
     INPUT_NAME,
     OUTPUT_NAME,
+    STYLE_CODE_INPUT,
     THUMBNAIL_INPUT,
     generator_io_problem,
 )
@@ -77,6 +78,13 @@ def export_context_model(model: nn.Module, path: Path, example: torch.Tensor) ->
     """Write a context model as ONNX: input ``thumbnail`` [1, 3, h, w] -> output ``context`` [1, K]."""
     axes = {THUMBNAIL_INPUT: {2: "h", 3: "w"}}
     _export(model, (example,), path, [THUMBNAIL_INPUT], [CONTEXT_OUTPUT], axes)
+
+
+def export_conditioned_context_model(model: nn.Module, path: Path, thumbnail: torch.Tensor,
+                                     style_code: torch.Tensor) -> None:
+    """Write a style-conditioned context model: ``thumbnail`` [1, 3, h, w] and ``style_code`` [1, D] -> ``context``."""
+    axes = {THUMBNAIL_INPUT: {2: "h", 3: "w"}}
+    _export(model, (thumbnail, style_code), path, [THUMBNAIL_INPUT, STYLE_CODE_INPUT], [CONTEXT_OUTPUT], axes)
 
 
 def session(path: Path) -> ort.InferenceSession:

@@ -55,8 +55,10 @@ def _session(path: Path, threads: int):
     return open_session(path, threads)
 
 
-def onnx_painter(version_dir: Path, style_index: int | None = None, threads: int = 1) -> Painter:
-    """A registry version folder as served. ``style_index`` picks a one-hot code of a conditioned version."""
+def onnx_painter(version_dir: Path, style_index: int | None = None, threads: int = 1,
+                 code: np.ndarray | None = None) -> Painter:
+    """A registry version folder as served. A conditioned version needs its look: ``code`` (its style code,
+    [D]) or ``style_index`` (a one-hot code)."""
     version_dir = Path(version_dir)
     manifest = json.loads((version_dir / "manifest.json").read_text())
     tiling, io = manifest["tiling"], manifest["io"]
@@ -65,9 +67,12 @@ def onnx_painter(version_dir: Path, style_index: int | None = None, threads: int
     ctx_model = _session(version_dir / ctx_file["file"], threads) if ctx_file else None
     extra = {}
     if manifest.get("kind") == "conditioned":
-        if style_index is None:
-            raise ValueError(f"{version_dir} is style-conditioned: pass the style index")
-        extra["style_code"] = np.eye(manifest["conditioning"]["code_size"], dtype=np.float32)[style_index][None]
+        if code is not None:
+            extra["style_code"] = np.asarray(code, np.float32).reshape(1, -1)
+        elif style_index is None:
+            raise ValueError(f"{version_dir} is style-conditioned: pass the style index or code")
+        else:
+            extra["style_code"] = np.eye(manifest["conditioning"]["code_size"], dtype=np.float32)[style_index][None]
 
     def context(thumb: np.ndarray) -> np.ndarray | None:
         return None if ctx_model is None else ctx_model.run(None, {"thumbnail": thumb, **extra})[0]

@@ -118,7 +118,7 @@ def load_generator(run_dir: Path, which: str = "latest", border: int | None = No
     name = state["generator"]
     args = dict(state["net_args"][name])
     if border is not None:
-        if args.get("arch") != "compact":
+        if args.get("arch") not in ("compact", "compact_code"):
             raise RunError(f"--border works with the compact generator only, not {args.get('arch')}")
         args["border"] = border
     net = networks.define_G(**args)
