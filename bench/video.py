@@ -3,9 +3,13 @@
 - Throughput: a 720p pan clip (scripts/make_clips.py) restyled by tessera.video (decode, frames in
   flight, encode, audio copied) against the same decoded frames restyled as still images by the same
   client with as many in flight; interleaved rounds, the ratio taken within a round (bench.timing).
-- Flicker: the warping error (tessera.flicker) of the still, pan and moving clips with per-frame
-  statistics and with statistics shared per shot, the input's own figure, and for the still clip
-  the plain mean difference of consecutive output frames.
+- Client work: CPU milliseconds per 720p frame of each stage the client adds to a still image's
+  restyle (decode, noise filter, shot histogram, flow-guided blend, encode), each timed alone.
+- Flicker: the warping error (tessera.flicker, DIS flow) of the still, pan and moving clips restyled
+  per frame, with statistics shared per shot, plus the noise filter, plus the flow-guided blending
+  (tessera.video's default), and the input's own figure; for the default against per-frame also the
+  warping error by Farneback's flow (not the DIS flow the blending steers by) and the flow-free
+  static-region difference; for the still clip the plain mean difference of consecutive frames.
 - Gateway: a 10-second 720p clip with audio posted to POST /api/jobs of a gateway process, followed
   to its end and downloaded; wall time, frames and whether the audio came back unchanged.
 
@@ -24,31 +28,38 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 from bench.paths import multipart
 from bench.timing import interleaved, median, paired_ratio
 from scripts.local_stack import gateway_process, running_server
 from scripts.make_clips import make_clip
 from tessera.client import TesseraClient
-from tessera.flicker import frame_difference, warping_error
+from tessera.flicker import frame_difference, static_difference, warping_error
+from tessera.shots import ShotContext
+from tessera.temporal_blend import TemporalBlend
+from tessera.temporal_filter import TemporalDenoise
 from tessera.video import FRAMES_IN_FLIGHT, ClipOptions, stylize_clip
-from tessera.video_io import open_clip
+from tessera.video_io import ClipWriter, open_clip
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "video.json"
+PICTURES = {("any-painting", "moving"), ("blue-swirls", "pan")}  # frames saved for docs/video.md
 SPEED_STYLE = "vermilion"
 FLICKER_STYLES = ("vermilion", "blue-swirls", "any-painting")
-# Restyling frames one by one; sharing the context statistics per shot; and that plus the temporal
-# noise reduction of the input (tessera.video's default).
-MODES = {"per-frame": ClipOptions(statistics="frame", denoise=False),
-         "shared": ClipOptions(statistics="shot", denoise=False),
-         "shared+denoise": ClipOptions(statistics="shot", denoise=True)}
+# Restyling frames one by one; sharing the context statistics per shot; that plus the temporal noise
+# reduction of the input; and that plus the flow-guided blending of outputs (tessera.video's default).
+MODES = {"per-frame": ClipOptions(statistics="frame", denoise=False, temporal_blend=0),
+         "shared": ClipOptions(statistics="shot", denoise=False, temporal_blend=0),
+         "shared+denoise": ClipOptions(statistics="shot", denoise=True, temporal_blend=0),
+         "default": ClipOptions()}
 
 
 @dataclass(frozen=True)
 class Plan:
     speed_size: tuple[int, int] = (1280, 720)
     speed_frames: int = 60
-    rounds: int = 2
+    rounds: int = 3
     flicker_size: tuple[int, int] = (480, 270)
     flicker_frames: int = 45
     gateway_size: tuple[int, int] = (1280, 720)
@@ -78,23 +89,71 @@ def throughput(client: TesseraClient, plan: Plan) -> list[dict]:
     width, height = plan.speed_size
     data = make_clip("pan", "mp4", width, height, plan.speed_frames, plan.fps)
     frames = _frames(data)
+    cpu: dict[str, list[float]] = {"video": [], "stills": []}
 
     def as_video() -> None:
+        started = time.process_time()
         stylize_clip(client, data, SPEED_STYLE)
+        cpu["video"].append(time.process_time() - started)
 
     def as_stills() -> None:
+        started = time.process_time()
         with ThreadPoolExecutor(FRAMES_IN_FLIGHT) as pool:
             list(pool.map(lambda rgb: client.stylize(rgb, SPEED_STYLE), frames))
+        cpu["stills"].append(time.process_time() - started)
 
     seconds = interleaved({"video": as_video, "stills": as_stills}, rounds=plan.rounds, warmup=0)
     count = len(frames)
     return [{"clip": f"pan {width}x{height}, {count} frames", "style": SPEED_STYLE,
              "video fps": count / median(seconds["video"]), "still-image fps": count / median(seconds["stills"]),
              "ratio": paired_ratio(seconds["stills"], seconds["video"]),
+             "ratios per round": [round(s / v, 3) for s, v in zip(seconds["stills"], seconds["video"], strict=True)],
+             "client CPU ms/frame, video": 1000 * median(cpu["video"]) / count,
+             "client CPU ms/frame, stills": 1000 * median(cpu["stills"]) / count,
              "rounds": plan.rounds}]
 
 
-def flicker(client: TesseraClient, plan: Plan) -> list[dict]:
+def client_work(plan: Plan) -> list[dict]:
+    """CPU ms per frame of each stage a clip adds on the client, timed alone on the throughput clip."""
+    width, height = plan.speed_size
+    count = min(plan.speed_frames, 12)
+    data = make_clip("pan", "mp4", width, height, count, plan.fps)
+    clip = open_clip(data)
+    timed: dict[str, float] = {}
+
+    def stage(name, work, items):
+        started = time.process_time()
+        out = [work(item) for item in items]
+        timed[name] = 1000 * (time.process_time() - started) / len(items)
+        return out
+
+    decoded = stage("decode", lambda item: item, [(k, i, p) for k, i, p in clip.items()])
+    frames = [item for kind, item, _ in decoded if kind == "video"]
+    timed["decode"] *= len(decoded) / len(frames)
+    denoise, shots, blend = TemporalDenoise(), ShotContext(), TemporalBlend()
+    clean = stage("noise filter", denoise, frames)
+    stage("shot histogram", shots.context_for, clean)
+    stage("flow-guided blend", lambda rgb: blend(rgb, rgb), clean)
+    writer = ClipWriter("mp4", clip.info, clip.time_base, None)
+    stage("encode (libx264)", lambda rgb: writer.write_frame(rgb, None), frames)
+    started = time.process_time()
+    writer.close()
+    timed["encode (libx264)"] += 1000 * (time.process_time() - started) / len(frames)
+    clip.close()
+    return [{"stage": name, "CPU ms per frame": ms, "frame": f"{width}x{height}"} for name, ms in timed.items()]
+
+
+def _save_picture(path: Path, inputs: list, unblended: list, blended: list) -> None:
+    """Frame 20 (or the last) side by side: input, shared statistics + noise filter, and the default."""
+    from PIL import Image
+
+    index = min(20, len(inputs) - 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    row = np.concatenate([inputs[index], unblended[index], blended[index]], axis=1)
+    Image.fromarray(row).save(path, quality=90)
+
+
+def flicker(client: TesseraClient, plan: Plan, pictures: Path | None = None) -> list[dict]:
     width, height = plan.flicker_size
     rows = []
     clips = {kind: make_clip(kind, "mp4", width, height, plan.flicker_frames, plan.fps)
@@ -109,9 +168,17 @@ def flicker(client: TesseraClient, plan: Plan) -> list[dict]:
                 outputs[mode] = (inputs, styled)
             inputs = outputs["per-frame"][0]
             errors = {mode: warping_error(inputs, styled) for mode, (_, styled) in outputs.items()}
+            per_frame, default = outputs["per-frame"][1], outputs["default"][1]
             row = {"style": style, "clip": kind, "input": warping_error(inputs, inputs), **errors,
                    "shared / per-frame": errors["shared"] / errors["per-frame"],
-                   "shared+denoise / per-frame": errors["shared+denoise"] / errors["per-frame"]}
+                   "shared+denoise / per-frame": errors["shared+denoise"] / errors["per-frame"],
+                   "default / per-frame": errors["default"] / errors["per-frame"],
+                   "default / per-frame, Farneback flow":
+                       warping_error(inputs, default, "farneback") / warping_error(inputs, per_frame, "farneback"),
+                   "default / per-frame, static regions":
+                       static_difference(inputs, default) / static_difference(inputs, per_frame)}
+            if pictures is not None and (style, kind) in PICTURES:
+                _save_picture(pictures / f"{kind}-{style}.jpg", inputs, outputs["shared+denoise"][1], default)
             if kind == "still":
                 row.update({f"still diff: {mode}": frame_difference(styled) for mode, (_, styled) in outputs.items()})
                 row["still diff: input"] = frame_difference(inputs)
@@ -155,8 +222,9 @@ def run(tiny: bool = False) -> dict[str, list[dict]]:
             tables = {
                 "Throughput: clip vs the same frames as still images (frames/s; target ratio >= 0.8)":
                     throughput(client, plan),
+                "Client work per frame, each stage alone": client_work(plan),
                 "Flicker: warping error in levels (target: <= 0.8 x per-frame; still clip < 1 level)":
-                    flicker(client, plan),
+                    flicker(client, plan, None if tiny else ROOT / "docs" / "video"),
                 "A clip through the gateway (POST /api/jobs to the downloaded result)": through_gateway(address, plan),
             }
     if not tiny:

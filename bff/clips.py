@@ -1,10 +1,11 @@
 """Video clips as gateway jobs: read the upload's header and the form, then restyle frame by frame.
 
 A clip goes through POST /api/jobs like a photo (same `image` field, style, strength and look fields;
-`format` is 'mp4' or 'webm'). Its header is checked before any frame is decoded: 400 for a file that
-is no clip Tessera reads or an output that cannot hold it, 413 for a clip over the duration, frame
-size or total-pixel limits. The job's progress counts frames; the result is the encoded clip with its
-audio (tessera.video).
+`format` is 'mp4' or 'webm'; `temporal_blend`, a number in [0, 1), default 0.9, is the largest share
+of the previous output frame, warped along the optical flow, in each output frame; 0 turns it off).
+Its header is checked before any frame is decoded: 400 for a file that is no clip Tessera reads or an
+output that cannot hold it, 413 for a clip over the duration, frame size or total-pixel limits. The
+job's progress counts frames; the result is the encoded clip with its audio (tessera.video).
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from bff.errors import ApiError, from_grpc
 from bff.form_limits import check_form
 from bff.forms import download_name, read_style_and_strength
 from bff.jobs import Outcome, Progress
-from bff.look_form import Look, read_look
+from bff.look_form import Look, fraction, read_look
 from bff.pixel_budget import PixelBudget
 from bff.tasks import RestyleTask
 from tessera.client import TesseraClient, TesseraError
+from tessera.temporal_blend import WEIGHT as BLEND_WEIGHT
 from tessera.video_sniff import sniff_clip
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,7 @@ class ClipOrder:
     format: str  # 'mp4' or 'webm'
     filename: str  # e.g. "holiday-mosaic.mp4"
     look: Look = Look()
+    temporal_blend: float = BLEND_WEIGHT
 
 
 def upload_is_clip() -> bool:
@@ -70,6 +73,7 @@ def read_clip_order(backend: Backend) -> ClipOrder:
     check_form(request, config)
     style, strength = read_style_and_strength()
     look = read_look(config.max_upload_bytes)
+    blend = read_blend()
     upload = request.files["image"]
     data = upload.read()
     if len(data) > config.max_upload_bytes:
@@ -92,7 +96,18 @@ def read_clip_order(backend: Backend) -> ClipOrder:
         raise ApiError(400, "unsupported_output", _sentence(str(err))) from None
     backend.serving_style(style)
     return ClipOrder(style=style, strength=strength, data=data, frame_pixels=info.width * info.height,
-                     format=output, filename=download_name(upload.filename, style, output), look=look)
+                     format=output, filename=download_name(upload.filename, style, output), look=look,
+                     temporal_blend=blend)
+
+
+def read_blend() -> float:
+    """The `temporal_blend` form field: a number in [0, 1), BLEND_WEIGHT when absent; ApiError 400 otherwise."""
+    value = fraction(request.form.get("temporal_blend"), "invalid_temporal_blend", "temporal_blend")
+    if value is None:
+        return BLEND_WEIGHT
+    if value >= 1.0:
+        raise ApiError(400, "invalid_temporal_blend", "temporal_blend must be below 1 (0 turns the blending off).")
+    return value
 
 
 def clip_work(backend: Backend, budget: PixelBudget | None, order: ClipOrder) -> Callable[[Progress], Outcome]:
@@ -107,12 +122,15 @@ def clip_work(backend: Backend, budget: PixelBudget | None, order: ClipOrder) ->
 def run_clip(order: ClipOrder, client: TesseraClient, config, progress: Progress,
              budget: PixelBudget | None = None) -> Outcome:
     """Restyles the clip, holding a few frames' pixels in `budget`; raises ApiError for a person."""
-    from tessera.video import FRAMES_IN_FLIGHT, ClipOptions, stylize_clip
+    from tessera.video import FRAMES_IN_FLIGHT, READ_AHEAD, ClipOptions, stylize_clip
     from tessera.video_io import ClipFormatError, ClipTooLargeError
 
     options = ClipOptions(strength=order.strength, style_sources=order.look.sources,
-                          keep_colors=order.look.keep_colors, timeout=config.stylize_timeout_s)
-    held = order.frame_pixels * (FRAMES_IN_FLIGHT + 2)  # frames in flight, the one decoding, the one encoding
+                          keep_colors=order.look.keep_colors, temporal_blend=order.temporal_blend,
+                          timeout=config.stylize_timeout_s)
+    # Frames in flight and decoded ahead (tessera.video.READ_AHEAD), the one decoding, the one encoding, and the
+    # blend's previous input and float32 output (4 + 12 bytes a pixel: about 5 frames).
+    held = order.frame_pixels * (FRAMES_IN_FLIGHT + READ_AHEAD + 2 + 5)
     with budget.hold(held) if budget is not None else nullcontext():
         try:
             result = stylize_clip(client, order.data, order.style, order.format, options, limits_of(config),
@@ -131,7 +149,8 @@ def run_clip(order: ClipOrder, client: TesseraClient, config, progress: Progress
 def task_from_clip(order: ClipOrder) -> RestyleTask:
     """A validated clip order as a task that can cross processes (the Redis job store)."""
     return RestyleTask(style=order.style, strength=order.strength, format=order.format, filename=order.filename,
-                       image=order.data, sources=order.look.sources, keep_colors=order.look.keep_colors, kind="clip")
+                       image=order.data, sources=order.look.sources, keep_colors=order.look.keep_colors, kind="clip",
+                       temporal_blend=order.temporal_blend)
 
 
 def run_clip_task(task: RestyleTask, client: TesseraClient, config, progress: Progress,
@@ -148,7 +167,8 @@ def run_clip_task(task: RestyleTask, client: TesseraClient, config, progress: Pr
     clip.close()
     order = ClipOrder(style=task.style, strength=task.strength, data=task.image, frame_pixels=frame_pixels,
                       format=task.format, filename=task.filename,
-                      look=Look(sources=task.sources, keep_colors=task.keep_colors))
+                      look=Look(sources=task.sources, keep_colors=task.keep_colors),
+                      temporal_blend=task.temporal_blend)
     return run_clip(order, client, config, progress, budget)
 
 

@@ -135,6 +135,10 @@ _SCHEMAS = {
                       "description": "Brush scale: a number in (0, 1], the model's working resolution over the "
                                      "photo's (the result is enlarged guided by the photo), or 'auto': long side "
                                      "1024 px for larger photos, full size otherwise."},
+            "temporal_blend": {"type": "number", "minimum": 0, "exclusiveMaximum": 1, "default": 0.9,
+                               "description": "Clips only: the largest share of the previous output frame, "
+                                              "warped along the clip's optical flow, in each output frame "
+                                              "(steadier, less flicker); 0 turns it off. docs/video.md."},
             "keep_colors": {"type": "boolean", "default": False,
                             "description": "Keep the photo's colours: the result's luminance with the photo's "
                                            "chroma. Works for every style."},

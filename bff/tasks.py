@@ -22,6 +22,7 @@ from tessera import formats
 from tessera.brush_scale import resolve_scale
 from tessera.client import TesseraClient, TesseraError
 from tessera.style_sources import StyleSource
+from tessera.temporal_blend import WEIGHT as BLEND_WEIGHT
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class RestyleTask:
     scale: float | None = None  # brush scale; None: the default for the photo's size (tessera.brush_scale)
     work_pixels: int = 0  # pixels the model runs on, for time estimates (bff.job_estimates)
     kind: str = "photo"  # or "clip": `image` is then a video clip and `format` 'mp4' or 'webm' (bff.clips)
+    temporal_blend: float = BLEND_WEIGHT  # clips: share of the previous output frame (tessera.temporal_blend)
 
     def options_json(self) -> str:
         """Everything but the photo, as JSON (the photo travels as its own binary value; style images,
@@ -47,7 +49,7 @@ class RestyleTask:
         return json.dumps({
             "style": self.style, "strength": self.strength, "format": self.format, "filename": self.filename,
             "keep_colors": self.keep_colors, "kind": self.kind, "scale": self.scale,
-            "work_pixels": self.work_pixels,
+            "work_pixels": self.work_pixels, "temporal_blend": self.temporal_blend,
             "sources": [{"preset": s.preset, "image": base64.b64encode(s.image).decode(), "weight": s.weight}
                         for s in self.sources],
         })
@@ -62,7 +64,8 @@ class RestyleTask:
                    filename=str(options["filename"]), image=image, sources=sources,
                    keep_colors=bool(options.get("keep_colors", False)), kind=str(options.get("kind", "photo")),
                    scale=None if options.get("scale") is None else float(options["scale"]),
-                   work_pixels=int(options.get("work_pixels", 0)))
+                   work_pixels=int(options.get("work_pixels", 0)),
+                   temporal_blend=float(options.get("temporal_blend", BLEND_WEIGHT)))
 
 
 def run_task(task: RestyleTask, client: TesseraClient, max_pixels: int, timeout_s: float, progress: Progress,

@@ -18,6 +18,7 @@ from tessera.critic_maps import MAP_TITLES, heat_map_paths
 from tessera.imageio import ImageFormatError, encode_image, format_from_path, open_image, to_rgb_array
 from tessera.settings import SettingsError, add_flags, build, env_values, fail, setting, specs
 from tessera.style_sources import StyleSource, parse_mix
+from tessera.temporal_blend import WEIGHT as BLEND_WEIGHT
 from tessera.tiling import shape_error
 
 DEFAULT_SERVER = "127.0.0.1:50051"
@@ -225,6 +226,13 @@ def _strength(text: str) -> float:
     return value
 
 
+def _blend_weight(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"the temporal blend must be at least 0 and below 1, got {text}")
+    return value
+
+
 def _scale(text: str) -> float | None:
     """--scale: a number in (0, 1], or 'auto' (None: tessera.brush_scale.default_scale per photo)."""
     if text == "auto":
@@ -269,6 +277,10 @@ def _parser() -> argparse.ArgumentParser:
     stylize.add_argument("--statistics", choices=("shot", "frame"), default="shot",
                          help="clips: share the model's image-wide statistics per shot (steady) or compute them "
                               "per frame")
+    stylize.add_argument("--temporal-blend", type=_blend_weight, default=BLEND_WEIGHT, metavar="W",
+                         help="clips: largest share in [0, 1) of the previous output frame, warped along the "
+                              f"optical flow, in each output frame (steadier; default {BLEND_WEIGHT}, 0 turns it "
+                              "off; docs/video.md)")
     stylize.add_argument("--frames-in-flight", type=int, default=3, help="clips: frames restyled at once")
     stylize.add_argument("--max-seconds", type=float, default=60.0, help="clips: refuse longer ones")
     stylize.set_defaults(command=_stylize)

@@ -1,77 +1,87 @@
-"""Flicker of a restyled clip, measured as the warping error (the measure of Lai et al., "Learning
-Blind Video Temporal Consistency", 2018): each output frame is compared with the previous output frame
-warped onto it by the optical flow of the *input* frames, over the pixels the flow can follow.
+"""Flicker of a restyled clip, measured two ways.
 
-Flow: OpenCV's DIS optical flow (medium preset) on the greyscale inputs, both ways. Occlusion mask:
-a pixel counts only where the forward and backward flows agree (the consistency test of Sundaram,
-Brox and Keutzer, 2010: |f + b|^2 < 0.01 (|f|^2 + |b|^2) + 0.5) and the warped position lies inside
-the frame. The error is the mean absolute difference in 8-bit levels over valid pixels and the three
-channels, averaged over consecutive pairs. Run on the input frames themselves it gives the clip's own
-figure: what the camera's noise and the flow's misses leave.
+The warping error (the measure of Lai et al., "Learning Blind Video Temporal Consistency", 2018):
+each output frame is compared with the previous output frame warped onto it by the optical flow of
+the *input* frames, over the pixels the flow can follow (tessera.optical_flow.trusted: forward and
+backward flows agree, the warped position lies inside the frame). The error is the mean absolute
+difference in 8-bit levels over those pixels and the three channels, averaged over consecutive pairs.
+Run on the input frames themselves it gives the clip's own figure: what the camera's noise and the
+flow's misses leave. The flow is DIS (medium preset, full size) by default, or Farneback's, a
+different family from the DIS flow that tessera.temporal_blend steers by, so that a blended clip is
+not judged only by the flow it was made with.
 
-Needs opencv-python-headless (the dev extra); imported only here.
+The static-region difference needs no flow at all: the mean absolute difference of consecutive
+output frames over the pixels where the input did not change (its blurred luma moved by less than
+STATIC_LEVELS), averaged over pairs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 
+from tessera.optical_flow import dis_flow, farneback_flow, grey, sample, trusted
 
-def _flow(a_grey: np.ndarray, b_grey: np.ndarray) -> np.ndarray:
-    """HxWx2 float32 flow from frame a to frame b (a pixel at p in a is at p + flow in b)."""
-    import cv2
-
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    return dis.calc(a_grey, b_grey, None)
+FLOWS = ("dis", "farneback")
+STATIC_LEVELS = 2.0  # input change (Gaussian-blurred luma, sigma 1.5 px) below which a pixel counts as still
 
 
-def _grey(rgb: np.ndarray) -> np.ndarray:
-    import cv2
-
-    return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
-
-
-def _sample(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """`image` sampled at p + flow(p) for every pixel p (bilinear), float32."""
-    import cv2
-
-    height, width = flow.shape[:2]
-    grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-    return cv2.remap(image.astype(np.float32), grid_x + flow[..., 0], grid_y + flow[..., 1],
-                     interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+def _flows(prev_grey: np.ndarray, next_grey: np.ndarray, flow: str) -> tuple[np.ndarray, np.ndarray]:
+    """(backward, forward): next -> prev and prev -> next."""
+    if flow == "dis":
+        return dis_flow(next_grey, prev_grey), dis_flow(prev_grey, next_grey)
+    if flow == "farneback":
+        return farneback_flow(next_grey, prev_grey), farneback_flow(prev_grey, next_grey)
+    raise ValueError(f"flow must be one of {', '.join(FLOWS)}, not {flow!r}")
 
 
-def pair_error(prev_in: np.ndarray, next_in: np.ndarray, prev_out: np.ndarray, next_out: np.ndarray) -> float:
+def pair_error(prev_in: np.ndarray, next_in: np.ndarray, prev_out: np.ndarray, next_out: np.ndarray,
+               flow: str = "dis") -> float:
     """Warping error in levels between two consecutive output frames (HxWx3 uint8), using the flow of
     the two input frames; NaN when no pixel passes the occlusion test."""
-    grey_prev, grey_next = _grey(prev_in), _grey(next_in)
-    backward = _flow(grey_next, grey_prev)  # next -> prev: where each pixel of `next` was
-    forward = _flow(grey_prev, grey_next)
-    forward_there = _sample(forward, backward)
-    mismatch = np.sum((backward + forward_there) ** 2, axis=2)
-    bound = 0.01 * (np.sum(backward ** 2, axis=2) + np.sum(forward_there ** 2, axis=2)) + 0.5
-    height, width = backward.shape[:2]
-    grid_x, grid_y = np.meshgrid(np.arange(width), np.arange(height))
-    target_x, target_y = grid_x + backward[..., 0], grid_y + backward[..., 1]
-    inside = (target_x >= 0) & (target_x <= width - 1) & (target_y >= 0) & (target_y <= height - 1)
-    valid = (mismatch < bound) & inside
+    backward, forward = _flows(grey(prev_in), grey(next_in), flow)
+    valid = trusted(backward, forward)
     if not valid.any():
         return float("nan")
-    warped = _sample(prev_out, backward)
+    warped = sample(prev_out.astype(np.float32), backward)
     difference = np.abs(next_out.astype(np.float32) - warped).mean(axis=2)
     return float(difference[valid].mean())
 
 
-def warping_error(inputs: Sequence[np.ndarray], outputs: Sequence[np.ndarray]) -> float:
-    """Mean warping error in levels (0..255) over consecutive pairs of `outputs`, aligned by the flow
-    of `inputs` (same count, same HxWx3 uint8 size). Pass `inputs` twice for the clip's own figure."""
+def _check_pairs(inputs: Sequence[np.ndarray], outputs: Sequence[np.ndarray]) -> None:
     if len(inputs) != len(outputs) or len(inputs) < 2:
         raise ValueError(f"need the same number of input and output frames, at least 2; got "
                          f"{len(inputs)} and {len(outputs)}")
-    errors = [pair_error(inputs[i - 1], inputs[i], outputs[i - 1], outputs[i]) for i in range(1, len(inputs))]
+
+
+def warping_error(inputs: Sequence[np.ndarray], outputs: Sequence[np.ndarray], flow: str = "dis") -> float:
+    """Mean warping error in levels (0..255) over consecutive pairs of `outputs`, aligned by the flow
+    (`flow`: 'dis' or 'farneback') of `inputs` (same count, same HxWx3 uint8 size). Pass `inputs` twice
+    for the clip's own figure. Raises ValueError for mismatched sequences or an unknown flow."""
+    _check_pairs(inputs, outputs)
+    errors = [pair_error(inputs[i - 1], inputs[i], outputs[i - 1], outputs[i], flow) for i in range(1, len(inputs))]
     return float(np.nanmean(errors))
+
+
+def _blurred_luma(rgb: np.ndarray) -> np.ndarray:
+    return cv2.GaussianBlur(grey(rgb).astype(np.float32), (0, 0), 1.5)
+
+
+def static_difference(inputs: Sequence[np.ndarray], outputs: Sequence[np.ndarray]) -> float:
+    """Mean absolute difference in levels of consecutive `outputs` over the pixels whose input stayed
+    still (blurred luma changed by < STATIC_LEVELS), averaged over the pairs that have such pixels;
+    NaN when none has. No optical flow involved."""
+    _check_pairs(inputs, outputs)
+    lumas = [_blurred_luma(f) for f in inputs]
+    figures = []
+    for i in range(1, len(inputs)):
+        still = np.abs(lumas[i] - lumas[i - 1]) < STATIC_LEVELS
+        if still.any():
+            difference = np.abs(outputs[i].astype(np.int16) - outputs[i - 1]).mean(axis=2)
+            figures.append(float(difference[still].mean()))
+    return float(np.mean(figures)) if figures else float("nan")
 
 
 def frame_difference(frames: Sequence[np.ndarray]) -> float:

@@ -14,6 +14,7 @@ thus converges to its mean; anything that moves or changes by more than the nois
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 THRESHOLD = 6.0  # levels: about 3 sigma of the still clip's noise at mid-grey (scripts/make_clips.py)
@@ -34,8 +35,8 @@ class TemporalDenoise:
         if self._state is None or self._state.shape != frame.shape:
             self._state = frame
             return rgb
-        change = frame - self._state
-        distance = np.abs(change).max(axis=2, keepdims=True)
+        channels = cv2.split(cv2.absdiff(frame, self._state))
+        distance = cv2.max(cv2.max(channels[0], channels[1]), channels[2])
         weight = np.clip((distance - self.threshold) / self.threshold, 0.0, 1.0) * (1 - self.alpha) + self.alpha
-        self._state += weight * change
-        return np.rint(self._state).astype(np.uint8)
+        self._state = cv2.blendLinear(frame, self._state, weight, 1.0 - weight)  # state + weight x change
+        return cv2.convertScaleAbs(self._state)  # rounded to uint8 (never negative)

@@ -10,6 +10,8 @@ import pytest
 
 from bff import close_app
 from scripts.make_clips import make_clip
+from tessera.client import TesseraClient
+from tessera.video import ClipOptions, stylize_clip
 from tessera.video_io import open_clip
 from tests.bff.live import make_app
 from tests.bff.test_jobs_api import sse
@@ -20,6 +22,10 @@ from tests.video.conftest import VIDEO_STYLE
 def post_clip(client, data: bytes, name: str = "clip.mp4", path: str = "/api/jobs", **fields):
     form = {"style": VIDEO_STYLE, "image": (io.BytesIO(data), name), **fields}
     return client.post(path, data=form)
+
+
+def _frames(data: bytes) -> list[bytes]:
+    return [frame.tobytes() for kind, frame, _ in open_clip(data).items() if kind == "video"]
 
 
 def _audio(data: bytes) -> list[bytes]:
@@ -58,11 +64,26 @@ def test_a_clip_job_counts_frames_and_returns_the_clip_with_its_audio(gateway):
     (lambda: make_clip("still", "gif", 96, 64, 4, 10), {"format": "gif"}, 400, "invalid_format",
      "mp4 or webm"),
     (lambda: make_clip("still", "mp4", 96, 64, 4, 10), {"style": "nope"}, 404, "unknown_style", "nope"),
+    (lambda: make_clip("still", "mp4", 96, 64, 4, 10), {"temporal_blend": "1"}, 400, "invalid_temporal_blend",
+     "must be below 1 (0 turns the blending off)"),
+    (lambda: make_clip("still", "mp4", 96, 64, 4, 10), {"temporal_blend": "steady"}, 400, "invalid_temporal_blend",
+     "must be a number from 0 to 1, not 'steady'"),
 ])
 def test_clips_are_refused_from_the_header_with_a_reason(gateway, make, fields, status, error, words):
     answer = post_clip(gateway, make(), **fields)
     assert (answer.status_code, answer.json["error"]) == (status, error)
     assert words in answer.json["message"]
+
+
+@pytest.mark.parametrize("blend", ["0", "0.5"])
+def test_the_temporal_blend_field_reaches_the_clip(gateway, video_server, blend):
+    data = make_clip("pan", "mp4", 96, 64, 5, 10)
+    created = post_clip(gateway, data, temporal_blend=blend)
+    assert created.status_code == 202, created.json
+    assert sse(gateway.get(created.json["events_url"]).get_data(as_text=True))[-1][0] == "done"
+    with TesseraClient(video_server) as client:
+        expected = stylize_clip(client, data, VIDEO_STYLE, options=ClipOptions(temporal_blend=float(blend))).data
+    assert gateway.get(created.json["result_url"]).data == expected
 
 
 def test_a_clip_sent_for_a_synchronous_restyle_is_pointed_to_the_jobs(gateway):
@@ -99,7 +120,7 @@ def test_clip_jobs_run_and_cancel_through_redis(video_server, tmp_path):
         try:
             client = app.test_client()
             data = make_clip("moving", "webm", 96, 64, 4, 10)
-            created = post_clip(client, data, "clip.webm")
+            created = post_clip(client, data, "clip.webm", temporal_blend="0.5")
             assert created.status_code == 202, created.json
             events = sse(client.get(created.json["events_url"]).get_data(as_text=True))
             assert events[-1][0] == "done", events[-1]
@@ -107,6 +128,9 @@ def test_clip_jobs_run_and_cancel_through_redis(video_server, tmp_path):
             assert result.mimetype == "video/webm"
             assert sum(kind == "video" for kind, *_ in open_clip(result.data).items()) == 4
             assert _audio(result.data) == _audio(data)
+            with TesseraClient(video_server) as library:  # the blend weight crossed the queue with the clip
+                expected = stylize_clip(library, data, VIDEO_STYLE, "webm", ClipOptions(temporal_blend=0.5)).data
+            assert _frames(result.data) == _frames(expected)  # WebM's header differs run to run, its frames do not
             snap = _cancel_midway(client, make_clip("pan", "mp4", 160, 96, 40, 10))
             assert (snap["state"], snap["error"]) == ("failed", "cancelled") and snap["done"] < 40
         finally:

@@ -39,3 +39,11 @@ def test_clip_errors_are_one_clear_line(video_server, tmp_path):
                          *extra)
         assert result.returncode == 1
         assert words in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_bad_temporal_blend_is_refused_before_any_work(tmp_path):
+    result = tessera("stylize", str(tmp_path / "clip.mp4"), "-o", str(tmp_path / "out.mp4"), "--style", VIDEO_STYLE,
+                     "--temporal-blend", "1")
+    assert result.returncode == 2
+    assert "the temporal blend must be at least 0 and below 1, got 1" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -45,8 +45,8 @@ def test_frames_of_one_shot_share_the_first_frames_statistics_and_a_cut_starts_a
     scene_b = list(frames("moving", 96, 64, 3))
     data = encode_frames(scene_a + scene_b, "webm", audio=False)
     with TesseraClient(video_server) as client:
-        shared, pairs, _ = _run(client, data, denoise=False)
-        per_frame, own, _ = _run(client, data, statistics="frame", denoise=False)
+        shared, pairs, _ = _run(client, data, denoise=False, temporal_blend=0)
+        per_frame, own, _ = _run(client, data, statistics="frame", denoise=False, temporal_blend=0)
         decoded = [rgb for _, rgb, _ in pairs]
         assert shared.shots == 2 and shared.format == "webm"
         for index in (1, 2, 4, 5):
@@ -85,7 +85,8 @@ def test_frames_of_one_clip_stay_on_one_version_when_a_new_one_serves_mid_clip(t
                 swapped.append(done)
 
         pairs = []
-        result = stylize_clip(client, data, VIDEO_STYLE, options=ClipOptions(frames_in_flight=2, denoise=False),
+        options = ClipOptions(frames_in_flight=2, denoise=False, temporal_blend=0)
+        result = stylize_clip(client, data, VIDEO_STYLE, options=options,
                               progress=swap_after_two, on_frame=lambda i, rgb, out: pairs.append((rgb, out)))
         assert swapped and result.version == 1 and result.frames == 8
         last_in, last_out = pairs[-1]
