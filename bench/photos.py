@@ -2,9 +2,12 @@
 result at brush scale 1 and at the default scale, through a real gateway and inference server.
 
 Each round uploads the photo afresh (a new id, so no thumbnail or preview is cached) and asks for the
-featured previews (every fixed style and each conditioned style's first preset) six at a time, as a
-browser does over HTTP/1.1; the clock runs from the upload's first byte to the last preview's last
-byte. Then, once, every look (all presets too). Besides the wall clock each row gives the CPU seconds
+featured previews (every fixed style and each conditioned style's first preset: what the page shows at
+once) six at a time, as a browser does over HTTP/1.1; the clock runs from the upload's first byte to
+the last preview's last byte. Then, once, every look (all presets too, which the page asks for only
+when they are seen). Then the preview a strength move asks for: a style whose strength moves the
+style code (`strength_mode` style_code) at a strength not asked before, alone, as the page asks for
+the look being viewed 150 ms after the slider stops. Besides the wall clock each row gives the CPU seconds
 the server and gateway processes spent on it: on a shared machine the wall clock follows the load,
 while CPU seconds over the cores is what an idle machine would need at best. The full results are
 interleaved within each round (bench.timing), so their ratio holds when the machine's load moves.
@@ -52,8 +55,10 @@ class Plan:
     warmup_runs: int = 5  # the server's warm-up of each version before it serves (its default)
 
 
-TINY = Plan(width=640, height=480, rounds=1, styles=("blue-ink",), full_style="blue-ink", every_look=False,
-            warmup_runs=0)
+TINY = Plan(width=640, height=480, rounds=1, styles=("any-painting", "blue-ink"), full_style="blue-ink",
+            every_look=False, warmup_runs=0)
+# Strengths a strength-preview round moves to, each new to the caches, as a slider is moved.
+STRENGTHS = ("0.5", "0.7", "0.3")
 
 
 def run(tiny: bool = False, rounds: int | None = None, results: Path | None = None) -> dict[str, list[dict]]:
@@ -99,6 +104,7 @@ def _measure(plan: Plan, registry: Path) -> dict[str, list[dict]]:
         _previews_once(base, jpeg, True, pids)  # warm: first runs of a session are slower
         preview_rows = [_previews_once(base, jpeg, True, pids) for _ in range(plan.rounds)]
         every = [_previews_once(base, jpeg, False, pids)] if plan.every_look else []
+        strength_rows = [_strength_preview(base, jpeg, pids) for _ in range(plan.rounds)]
         photo_id = _upload(base, jpeg)["id"]
         full = interleaved({"scale 1": _full_result(base, photo_id, plan.full_style, "1"),
                             "scale auto": _full_result(base, photo_id, plan.full_style, "auto")},
@@ -106,6 +112,8 @@ def _measure(plan: Plan, registry: Path) -> dict[str, list[dict]]:
     previews = {
         f"Upload once + featured previews of a {megapixels:.1f} MP JPEG ({len(jpeg) / 1e6:.1f} MB), "
         f"{BROWSER_CONNECTIONS} at a time, per round": preview_rows + every,
+        "Preview at a new strength of a style_code style (the look being viewed, alone), per round":
+            [row for row in strength_rows if row],
         f"Full result of {plan.full_style} on the same photo, {plan.rounds} interleaved rounds (medians)": [{
             "scale 1 s": median(full["scale 1"]), "scale auto s": median(full["scale auto"]),
             "auto working size": "x".join(str(s) for s in _working(plan)),
@@ -160,6 +168,26 @@ def _previews_once(base: str, jpeg: bytes, featured_only: bool, pids: tuple[int,
     return {"looks": "featured" if featured_only else "every look", "previews": len(wanted),
             "upload s": uploaded - started, "first preview s": min(arrivals) - started,
             "all previews s": max(arrivals) - started, "cpu s": cpu, f"cpu s / {THREADS} cores": cpu / THREADS,
+            "load avg": os.getloadavg()[0]}
+
+
+def _strength_preview(base: str, jpeg: bytes, pids: tuple[int, ...]) -> dict:
+    """Seconds from asking to the last byte of a preview at each of STRENGTHS, one after the other, for
+    the first look whose strength moves the style code, after its strength-1 preview was made (as the
+    page has it); {} when no served style has such a strength."""
+    photo = _upload(base, jpeg)
+    looks = json.loads(_get(base + photo["previews_url"]))["previews"]
+    look = next((x for x in looks if x["featured"] and x["strength_mode"] == "style_code"), None)
+    if look is None:
+        return {}
+    _get(base + look["url"])
+    times, cpu_before = [], cpu_seconds(pids)
+    for strength in STRENGTHS:
+        started = time.perf_counter()
+        _get(f"{base}{look['url']}&strength={strength}")
+        times.append(time.perf_counter() - started)
+    return {"look": f"{look['style']}: {look['preset']}", "previews": len(times), "median s": median(times),
+            "max s": max(times), "cpu s each": (cpu_seconds(pids) - cpu_before) / len(times),
             "load avg": os.getloadavg()[0]}
 
 

@@ -45,8 +45,10 @@ SCHEMAS = {
                                              "thumbnail per pixel, which a page may do itself; style_code: ask "
                                              "again with ?strength=."},
             "featured": {"type": "boolean",
-                         "description": "Part of the collection's grid: every fixed style and each "
-                                        "conditioned style's first preset."},
+                         "description": "Part of the collection's grid, which a page shows and asks for at "
+                                        "once after the upload: every fixed style and each conditioned "
+                                        "style's first preset. The others cost as much each; the shipped "
+                                        "page asks for them only when they are seen."},
             "url": {"type": "string", "description": "The preview JPEG (GET it; add ?strength= or &strength=)."},
         },
     },

@@ -3,8 +3,11 @@ side, computed once per photo and process) restyled on the inference servers, as
 
 The thumbnail is most of the work for a large photo (a 12 MP JPEG is decoded at a reduced DCT scale,
 tessera.imageio.decode_thumbnail), so it is cached by photo id; concurrent requests for one photo wait
-for the one decode. Rendered previews are cached too (by photo, style, version and options), so a page
-that reloads gets them from memory. Both caches are bounded in bytes and evict the least recently used.
+for the one decode. Each preview goes to the server as one tile: the client's planner would cut a
+512 px thumbnail into 2 to 4 tiles for speed alone, but their halos cost compute (a third more at a
+64 px halo), and a grid of previews is many calls at once, where only the total work counts.
+Rendered previews are cached too (by photo, style, version and options), so a page that reloads
+gets them from memory. Both caches are bounded in bytes and evict the least recently used.
 """
 
 from __future__ import annotations
@@ -123,7 +126,7 @@ class Previews:
             if key.scale is None:
                 image = call(backend.client.stylize, thumb, key.style, strength=key.strength,
                              timeout=backend.config.stylize_timeout_s, style_sources=sources,
-                             keep_colors=key.keep_colors).image
+                             keep_colors=key.keep_colors, tile_size=max(thumb.shape[:2])).image
             else:
                 image = self._at_scale(backend, photo, key, sources, thumb)
         data = encode_jpeg(image)
@@ -140,7 +143,7 @@ class Previews:
         factor = min(1.0, work_side / max(base.shape[:2]))
         image = call(backend.client.stylize, base, key.style, strength=key.strength,
                      timeout=backend.config.stylize_timeout_s, style_sources=sources,
-                     keep_colors=key.keep_colors, scale=factor).image
+                     keep_colors=key.keep_colors, scale=factor, tile_size=max(base.shape[:2])).image
         return shrink(image, (thumb.shape[1], thumb.shape[0]))
 
     def working_side(self, photo: Photo, scale: float) -> int:

@@ -113,6 +113,7 @@ export async function fetchStyles() {
  * @property {string | null} preset preset id of a conditioned style
  * @property {string} name e.g. "Moss" or "Any painting: Swirls"
  * @property {string | null} strength_mode "pixel_mix" or "style_code"
+ * @property {boolean} [featured] in the grid shown at once (the others under "More looks")
  * @property {string} url the preview at strength 1
  */
 

@@ -291,6 +291,16 @@ function showLook() {
   lookView.showPainting(chosen ? chosen.preview_url : null, chosen ? `Style: ${chosen.name}` : "", false);
 }
 
+/**
+ * A restyle of the person's starts or ends: the button says so, and previews not yet asked for wait.
+ * @param {boolean} busy
+ */
+function setBusy(busy) {
+  state.busy = busy;
+  view.setBusy(busy);
+  previewsView.setPaused(busy);
+}
+
 async function restyle() {
   if (state.busy) return;
   if (state.checking) await state.checking;  // a large photo chosen a moment ago may still be decoding
@@ -299,8 +309,7 @@ async function restyle() {
   if (!state.file && !state.photo) return view.showError("Choose a photo first: drop it on the page, paste it or pick a file.");
   if (!state.style) return view.showError("Choose a style for your photo.");
   const style = /** @type {Style} */ (currentStyle());
-  state.busy = true;
-  view.setBusy(true);
+  setBusy(true);
   view.clearResult();
   view.showStale(null);
   critic.clear();
@@ -318,8 +327,7 @@ async function restyle() {
     view.showError(error instanceof ApiError ? error.message : "Something went wrong in this page. Please reload it.");
     if (!(error instanceof ApiError)) console.error(error);
   } finally {
-    state.busy = false;
-    view.setBusy(false);
+    setBusy(false);
   }
 }
 
@@ -423,8 +431,7 @@ async function resumeVisit() {
     loadPreviews();
   }
   if (!visit.running) return;
-  state.busy = true;
-  view.setBusy(true);
+  setBusy(true);
   view.revealStage();
   try {
     await finish(await flow.resume(visit.running));
@@ -432,8 +439,7 @@ async function resumeVisit() {
     view.hideProgress();
     view.showError(error instanceof ApiError ? error.message : "Something went wrong in this page. Please reload it.");
   } finally {
-    state.busy = false;
-    view.setBusy(false);
+    setBusy(false);
   }
 }
 

@@ -2,6 +2,11 @@
  * Owns the "Your photo in every style" grid: one card per fixed style and per preset of a painting
  * style, each showing the person's own photo restyled small by the server, filled in as it arrives.
  * Reports a click on a card through bindPick(handler).
+ *
+ * Only the featured cards (each fixed style, each painting style's first preset: what the gateway
+ * marks `featured`) are asked for at once. The others sit under "More looks" and are asked for when
+ * the person opens it and the card scrolls into view, never while the person's own restyle runs
+ * (setPaused): each costs the server about as much as a featured one, and there are dozens.
  */
 
 import { byId, on, show } from "./dom.js";
@@ -14,6 +19,7 @@ import { previewCard } from "./template.js";
  * @property {string | null} presetId
  * @property {string} name
  * @property {boolean} pixelMix whether its strength is mixed in the page (its preview is made at 1)
+ * @property {boolean} featured shown and asked for at once; the others wait under "More looks"
  * @property {string} url its preview at strength 1
  */
 
@@ -29,95 +35,162 @@ export function choicesOf(looks, styles, mixesPixels) {
   const choices = [];
   for (const look of looks) {
     const style = styles.find((s) => s.id === look.style);
-    if (style) choices.push({ style, presetId: look.preset, name: look.name, pixelMix: mixesPixels(style), url: look.url });
+    if (style) {
+      choices.push({ style, presetId: look.preset, name: look.name, pixelMix: mixesPixels(style),
+                     featured: look.featured !== false, url: look.url });
+    }
   }
   return choices;
+}
+
+/** @param {HTMLImageElement} img @returns {string | null} the URL it shows or will show once seen */
+function wanted(img) {
+  return img.dataset.src ?? img.getAttribute("src");
 }
 
 export class PreviewsView {
   constructor() {
     this.section = byId("previews");
     this.grid = byId("preview-grid");
+    this.more = byId("more-previews");
+    this.moreGrid = byId("more-preview-grid");
+    this.moreSummary = byId("more-previews-summary");
     this.status = byId("previews-status");
     /** @type {Choice[]} */
     this.choices = [];
     this.generation = 0;  // counts refreshes, so that an old one does not load its rest late
+    this.paused = false;  // the person's own restyle runs: waiting previews wait
+    this.leading = false;  // the preview the person looks at is being made: the others wait for it
+    /** @type {Set<Element>} preview images on screen now (or nearly) */
+    this.seen = new Set();
+    // A card inside the closed "More looks" is not laid out, so it is never seen until it opens.
+    this.observer = new IntersectionObserver((entries) => {
+      for (const entry of entries) {
+        if (entry.isIntersecting) this.seen.add(entry.target);
+        else this.seen.delete(entry.target);
+      }
+      this.pump();
+    }, { rootMargin: "200px 0px" });
     // Each preview announces itself when it arrives; the count tells the person how far it is.
-    on(this.grid, "load", (event) => this.arrived(/** @type {HTMLElement} */ (event.target)), { capture: true });
-    on(this.grid, "error", (event) => this.arrived(/** @type {HTMLElement} */ (event.target), true), { capture: true });
+    on(this.section, "load", (event) => this.arrived(/** @type {HTMLElement} */ (event.target)), { capture: true });
+    on(this.section, "error", (event) => this.arrived(/** @type {HTMLElement} */ (event.target), true), { capture: true });
   }
 
   /** @param {(choice: Choice) => void} handler called when the person clicks a card */
   bindPick(handler) {
-    on(this.grid, "click", (event) => {
+    on(this.section, "click", (event) => {
       const card = /** @type {HTMLElement} */ (event.target).closest("button[data-choice]");
       if (card) handler(this.choices[Number(card.getAttribute("data-choice"))]);
     });
   }
 
   /**
-   * Starts every preview of the photo.
+   * Shows every card of the photo and starts the featured previews; the others wait to be seen.
    * @param {Choice[]} choices
    * @param {(choice: Choice) => string} urlOf the preview's URL
    * @param {string} photoUrl the photo, under the pixel-mix previews (their opacity is the strength)
    */
   render(choices, urlOf, photoUrl) {
+    this.observer.disconnect();
+    this.seen.clear();
     this.choices = choices;
-    this.grid.innerHTML = choices.map((choice, index) => previewCard(choice, index, urlOf(choice), photoUrl)).join("");
-    this.grid.setAttribute("aria-busy", String(choices.length > 0));
+    const cards = choices.map((choice, index) => ({ choice, index }));
+    const rest = cards.filter(({ choice }) => !choice.featured);
+    this.grid.innerHTML = cards.filter(({ choice }) => choice.featured)
+      .map(({ choice, index }) => previewCard(choice, index, urlOf(choice), photoUrl)).join("");
+    this.moreGrid.innerHTML = rest.map(({ choice, index }) => previewCard(choice, index, urlOf(choice), photoUrl, true)).join("");
+    this.moreSummary.textContent = `More looks (${rest.length})`;
+    show(rest.length > 0, this.more);
+    for (const img of this.section.querySelectorAll("img[data-preview]")) this.observer.observe(img);
     show(choices.length > 0, this.section);
     this.count();
   }
 
   /**
-   * Loads the previews of choices that depend on the server's strength or scale again: the one the
-   * person is looking at alone first (so the server works on it alone), then the others.
+   * Previews of choices that depend on the server's strength or scale are asked for again: the one
+   * the person is looking at at once and alone (so the server works on it alone, even during a
+   * restyle), then the others that are on screen; those off screen when they are next seen.
    * @param {(choice: Choice) => boolean} which
    * @param {(choice: Choice) => string} urlOf
    * @param {(choice: Choice) => boolean} [first] the choice the person is looking at
    */
   refresh(which, urlOf, first = () => false) {
-    const stale = this.choices.map((choice, index) => ({ choice, index }))
-      .filter(({ choice, index }) => which(choice) && this.image(index)?.getAttribute("src") !== urlOf(choice));
-    const lead = stale.filter(({ choice }) => first(choice));
-    const rest = stale.filter(({ choice }) => !first(choice));
-    const load = (/** @type {{choice: Choice, index: number}[]} */ items) => items.map(({ choice, index }) => {
-      const img = /** @type {HTMLImageElement} */ (this.image(index));
-      img.closest(".preview-card")?.classList.add("is-loading");
-      img.src = urlOf(choice);
-      return img.decode().catch(() => undefined);
-    });
     const generation = ++this.generation;
-    const leading = Promise.all(load(lead));
-    this.count();
-    leading.then(() => {
-      if (generation === this.generation) load(rest);  // unless the slider moved again meanwhile
-      this.count();
+    /** @type {Promise<unknown>[]} */
+    const leads = [];
+    this.choices.forEach((choice, index) => {
+      const img = this.image(index);
+      if (!img || !which(choice) || wanted(img) === urlOf(choice)) return;
+      img.dataset.src = urlOf(choice);
+      if (first(choice)) leads.push(this.load(img));
     });
+    this.leading = leads.length > 0;
+    this.count();
+    Promise.all(leads).then(() => {
+      if (generation !== this.generation) return;  // the slider moved again meanwhile
+      this.leading = false;
+      this.pump();
+    });
+  }
+
+  /** @param {boolean} paused true while the person's own restyle runs: waiting previews wait */
+  setPaused(paused) {
+    this.paused = paused;
+    this.pump();
+  }
+
+  /** Asks for every waiting preview that is on screen, unless a restyle or the chosen preview runs. */
+  pump() {
+    if (this.paused || this.leading) return;
+    for (const img of this.seen) {
+      if (/** @type {HTMLImageElement} */ (img).dataset.src) this.load(/** @type {HTMLImageElement} */ (img));
+    }
+    this.count();
+  }
+
+  /**
+   * @param {HTMLImageElement} img a preview whose data-src holds the URL to ask for
+   * @returns {Promise<unknown>} settles when it is drawn (or failed)
+   */
+  load(img) {
+    const card = img.closest(".preview-card");
+    card?.classList.remove("is-pending");
+    card?.classList.add("is-loading");
+    img.src = /** @type {string} */ (img.dataset.src);
+    delete img.dataset.src;
+    return img.decode().catch(() => undefined);
   }
 
   /** @param {number} index @returns {HTMLImageElement | null} the preview image of a card */
   image(index) {
-    return this.grid.querySelector(`img[data-preview="${index}"]`);
+    return this.section.querySelector(`img[data-preview="${index}"]`);
   }
 
   /** @param {number} strength 0 to 1: the opacity of pixel-mix previews over the photo */
   setMix(strength) {
-    this.grid.style.setProperty("--mix", String(strength));
+    this.section.style.setProperty("--mix", String(strength));
   }
 
   /** @param {string} message why there are no previews */
   showProblem(message) {
-    this.choices = [];
-    this.grid.innerHTML = "";
+    this.clear();
     this.grid.setAttribute("aria-busy", "false");
     this.status.textContent = `No previews: ${message}`;
     show(true, this.section);
   }
 
   hide() {
-    this.grid.innerHTML = "";
+    this.clear();
     show(false, this.section);
+  }
+
+  clear() {
+    this.observer.disconnect();
+    this.seen.clear();
+    this.choices = [];
+    this.grid.innerHTML = "";
+    this.moreGrid.innerHTML = "";
+    show(false, this.more);
   }
 
   /**
@@ -133,9 +206,9 @@ export class PreviewsView {
   }
 
   count() {
-    const total = this.choices.length;
-    const waiting = this.grid.querySelectorAll(".preview-card.is-loading").length;
+    const waiting = this.section.querySelectorAll(".preview-card.is-loading").length;
+    const ready = this.section.querySelectorAll(".preview-card:not(.is-loading):not(.is-pending)").length;
     this.grid.setAttribute("aria-busy", String(waiting > 0));
-    this.status.textContent = waiting ? `${total - waiting} of ${total} previews ready…` : `${total} previews ready.`;
+    this.status.textContent = waiting ? `${ready} of ${ready + waiting} previews ready…` : `${ready} previews ready.`;
   }
 }

@@ -243,14 +243,16 @@ export function jobLabel(done, total, waiting = {}) {
  * @param {number} index its place in the grid
  * @param {string} url the preview's URL
  * @param {string} photoUrl the photo, laid under a pixel-mix preview
+ * @param {boolean} [later] true: the URL waits in data-src until the card is seen (previews.js)
  * @returns {string}
  */
-export function previewCard(choice, index, url, photoUrl) {
+export function previewCard(choice, index, url, photoUrl, later = false) {
   const name = escapeHtml(choice.name);
   const under = choice.pixelMix ? `<img class="preview-card__photo" src="${escapeHtml(photoUrl)}" alt="">` : "";
-  return `<li><button class="preview-card is-loading${choice.pixelMix ? " is-pixel-mix" : ""}" type="button"
+  const state = later ? "is-pending" : "is-loading";
+  return `<li><button class="preview-card ${state}${choice.pixelMix ? " is-pixel-mix" : ""}" type="button"
     data-choice="${index}" aria-label="Make the full-size result in ${name}">
-  <span class="preview-card__image">${under}<img data-preview="${index}" src="${escapeHtml(url)}"
+  <span class="preview-card__image">${under}<img data-preview="${index}" ${later ? "data-src" : "src"}="${escapeHtml(url)}"
     alt="Your photo in ${name}"></span>
   <span class="preview-card__name">${name}</span>
 </button></li>`;

@@ -99,7 +99,29 @@ class PendingRegion:
         return self._job.finish(output, self.core, self.padded, self._pixels)
 
 
-class ImageJob:
+class ImageGeometry:
+    """What a stream asks of its job about the image: its size, a core's padded rectangle, core checks.
+    Subclasses set `spec` and `halo`."""
+
+    spec: ImageSpec
+    halo: int
+
+    @property
+    def pixels(self) -> int:
+        return self.spec.width * self.spec.height
+
+    def padded(self, core: Rect) -> Rect:
+        """The rectangle of input pixels a core needs: grown by the halo, clipped to the image."""
+        return padded_rect(core, self.halo, self.spec.width, self.spec.height)
+
+    def check_core(self, core: Rect) -> None:
+        """Raise InvalidRequest when a core is empty, too large or outside the image."""
+        problem = core_error(core, self.spec.width, self.spec.height)
+        if problem:
+            raise InvalidRequest(problem)
+
+
+class ImageJob(ImageGeometry):
     """Restyles regions of one image on one leased version, with the same halo, context and strength.
 
     Raises InvalidRequest when the spec cannot work with this version (halo, missing thumbnail).
@@ -131,19 +153,9 @@ class ImageJob:
                 self._strength = 1.0  # strength went into the code; the pixels are not blended again
             self._context = model.compute_context(spec.thumbnail, code)
 
-    @property
-    def pixels(self) -> int:
-        return self.spec.width * self.spec.height
-
-    def padded(self, core: Rect) -> Rect:
-        """The rectangle of input pixels a core needs: grown by the halo, clipped to the image."""
-        return padded_rect(core, self.halo, self.spec.width, self.spec.height)
-
     def check_core(self, core: Rect) -> None:
-        """Raise InvalidRequest when a core is empty, too large or outside the image."""
-        problem = core_error(core, self.spec.width, self.spec.height)
-        if problem:
-            raise InvalidRequest(problem)
+        """Raise InvalidRequest when a core is empty, too large or outside the image, or off the grid."""
+        super().check_core(core)
         if self.spec.explain and (core.x % self.multiple or core.y % self.multiple):
             raise InvalidRequest(f"with explain, tile cores must start on multiples of {self.multiple} px (the "
                                  f"generator's and the critic's grids); the core at ({core.x}, {core.y}) does not")

@@ -17,8 +17,9 @@ from inference_server.engine import ImageJob
 from inference_server.errors import CallCancelled, CallError
 from inference_server.metrics import ServerMetrics
 from inference_server.model_store import ModelStore, StyleNotFound, StyleUnavailable
+from inference_server.scaled_job import scaled_job
 from inference_server.style_info import style_info, tiling_info
-from inference_server.tile_stream import StreamLimits, TileStream, image_spec, read_header
+from inference_server.tile_stream import StreamLimits, TileStream, header_scale, image_spec, read_header
 from inference_server.unary import decode_request, stylize_decoded
 from tessera.v1 import style_transfer_pb2 as pb
 from tessera.v1 import style_transfer_pb2_grpc as pb_grpc
@@ -63,12 +64,13 @@ class StyleTransferServicer(pb_grpc.StyleTransferServicer):
             header = read_header(request_iterator, self._limits)
             style = header.style
             spec = image_spec(header, self._limits)
+            scale = header_scale(header)
             with self._store.lease(header.style, header.version) as model:
                 served["version"] = str(model.version)
-                job = ImageJob(model, spec)
+                job = ImageJob(model, spec) if scale == 1.0 else scaled_job(model, spec, scale)
                 stream = TileStream(job, self._limits, context.cancel)
                 context.add_callback(stream.cancel)
-                accepted = pb.StreamAccepted(style=model.style, version=model.version,
+                accepted = pb.StreamAccepted(style=model.style, version=model.version, scale=scale,
                                              tiling=tiling_info(model, self._settings.default_tile_size, job.halo,
                                                                  job.multiple))
                 if spec.explain:

@@ -27,6 +27,8 @@ from inference_server.critic_replies import tile_maps
 from inference_server.engine import ImageJob, ImageSpec, PendingRegion, check_image
 from inference_server.errors import CallCancelled, CallError, ClientTooSlow, InferenceFailed, InvalidRequest
 from inference_server.pace import Pace, first_message
+from inference_server.scaled_job import ScaledJob
+from tessera.brush_scale import check_scale
 from tessera.settings import setting
 from tessera.tiling import Rect
 from tessera.v1 import style_transfer_pb2 as pb
@@ -64,6 +66,16 @@ def image_spec(header: pb.StreamHeader, limits: StreamLimits) -> ImageSpec:
                      keep_colors=header.keep_colors, explain=header.explain)
 
 
+def header_scale(header: pb.StreamHeader) -> float:
+    """The header's brush scale (1 when unset); InvalidRequest outside (0, 1]."""
+    if not header.HasField("scale"):
+        return 1.0
+    try:
+        return check_scale(header.scale)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from None
+
+
 def decode_thumbnail(header: pb.StreamHeader) -> np.ndarray | None:
     """The header's thumbnail as HxWx3 uint8, or None when it has none."""
     if not header.HasField("thumbnail"):
@@ -84,12 +96,13 @@ def read_header(requests: Iterator[pb.StylizeTilesRequest], limits: StreamLimits
 
 
 class TileStream:
-    """Runs the tiles of one stream through one ImageJob (so one pinned model version).
+    """Runs the tiles of one stream through one ImageJob (so one pinned model version), or through a
+    ScaledJob (scaled_job.py) with the same interface when the header sets a brush scale.
 
     `cancel_call` ends the gRPC call from outside, for a client that stopped reading results.
     """
 
-    def __init__(self, job: ImageJob, limits: StreamLimits, cancel_call: Callable[[], None]) -> None:
+    def __init__(self, job: ImageJob | ScaledJob, limits: StreamLimits, cancel_call: Callable[[], None]) -> None:
         self.job = job
         self._limits = limits
         self._cancel_call = cancel_call

@@ -105,7 +105,10 @@ def stylize_decoded(model: LoadedVersion, decoded: DecodedRequest, tile_size: in
 def _restyle(model: LoadedVersion, pixels: np.ndarray, strength: float, decoded: DecodedRequest, tile_size: int,
              window: int, ended: threading.Event, keep_colors: bool, maps: list) -> np.ndarray:
     height, width = pixels.shape[:2]
-    thumbnail = make_thumbnail(pixels, model.tiling.thumbnail_size) if model.tiling.needs_thumbnail else None
+    # The thumbnail is always the whole photo's, as a client's StylizeTiles header carries it: at a brush
+    # scale the model runs on the shrunk photo with the statistics of the photo itself.
+    thumbnail = make_thumbnail(decoded.pixels, model.tiling.thumbnail_size) if model.tiling.needs_thumbnail \
+        else None
     job = ImageJob(model, ImageSpec(width, height, strength, thumbnail=thumbnail, sources=decoded.sources,
                                     keep_colors=keep_colors, explain=decoded.explain))
     # Cores on the critic's grid as well as the generator's (ImageJob.multiple).

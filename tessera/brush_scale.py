@@ -2,7 +2,11 @@
 guided by the full-resolution photo, so the painted structure grows with the photo instead of staying
 a fixed number of pixels (on a 24 MP photo it would otherwise read as fine grain).
 
-`scale` in (0, 1] is the working resolution over the full one, per side. The way back up is the fast
+`scale` in (0, 1] is the working resolution over the full one, per side. The way down is an exact area
+average in integers (`area_shrink`), so any part of the working image computed from a region of the
+photo is the same as that part of the whole working image: StylizeTiles with a brush scale
+(inference_server/scaled_job.py) shrinks each tile on its own and still agrees with unary Stylize.
+The way back up is the fast
 guided filter (He and Sun, 2015, after He, Sun and Tang's guided filter): at the working resolution a
 local linear model `result ~ a * guide + b` is fitted per window (guide = the photo's luminance there),
 its coefficients are averaged and bilinearly enlarged, and the full-size result is `A * guide_full + B`.
@@ -67,6 +71,63 @@ def shrink(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(pixels).resize(size, Image.Resampling.BOX), dtype=np.uint8)
 
 
+def area_shrink(pixels: np.ndarray, work_size: tuple[int, int], full_size: tuple[int, int] | None = None,
+                origin: tuple[int, int] = (0, 0), rect: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """Working pixels of an image by exact area average: working pixel (i, j) of a `work_size` (w, h)
+    working image is the mean of the full image (`full_size` (W, H), by default `pixels`' own) over the
+    rectangle it covers, [i*W/w, (i+1)*W/w) x [j*H/h, (j+1)*H/h), pixels cut fractionally, rounded half up.
+
+    `pixels` (HxWx3 uint8) is the part of the full image starting at `origin` (x, y); `rect` (x0, y0, x1,
+    y1) chooses the working pixels to compute (default all of `work_size`), and `pixels` must cover
+    their footprint (ValueError otherwise). The sums are integers, so a working pixel is the same
+    whichever part of the image it is computed from. Returns (y1-y0)x(x1-x0)x3 uint8."""
+    full_w, full_h = full_size or (pixels.shape[1], pixels.shape[0])
+    work_w, work_h = work_size
+    x0, y0, x1, y1 = rect or (0, 0, work_w, work_h)
+    cols = _area_axis(full_w, work_w, x0, x1, origin[0], pixels.shape[1])
+    out = np.empty((y1 - y0, x1 - x0, pixels.shape[2]), np.uint8)
+    # Bands of working rows, each from about 256 full rows: bounded int64 temporaries.
+    band = max(1, 256 * work_h // max(full_h, 1))
+    for top in range(y0, y1, band):
+        bottom = min(y1, top + band)
+        rows = _area_axis(full_h, work_h, top, bottom, origin[1], pixels.shape[0])
+        first, last = int(rows[0].min()), int(rows[2].max()) + 1
+        part = pixels[first:last]
+        shifted = (rows[0] - first, rows[1], rows[2] - first, rows[3])
+        sums = _area_sums(_area_sums(part, 0, shifted, work_h), 1, cols, work_w)
+        divisor = full_w * full_h
+        out[top - y0:bottom - y0] = (sums + divisor // 2) // divisor
+    return out
+
+
+def _area_axis(full: int, work: int, start: int, stop: int, origin: int, length: int):
+    """For working positions start..stop of an axis: where each one's span begins and ends among the
+    `length` pixels from `origin`, as (first pixel, its uncovered part, last pixel, its covered part),
+    parts in units of 1/work of a pixel. ValueError when the pixels do not cover the spans."""
+    index = np.arange(start, stop, dtype=np.int64)
+    first, first_cut = np.divmod(index * full, work)
+    last, last_part = np.divmod((index + 1) * full, work)
+    first -= origin
+    last -= origin
+    if len(index) and (first.min() < 0 or last.max() > length or (last == length)[last_part > 0].any()):
+        raise ValueError(f"working pixels {start}..{stop} need full pixels outside the {length} given from {origin}")
+    return first, first_cut, last, last_part
+
+
+def _area_sums(values: np.ndarray, axis: int, spans, work: int) -> np.ndarray:
+    """Along `axis`: each span's integral of `values` in units of 1/work pixel (int64), from prefix sums."""
+    first, first_cut, last, last_part = spans
+    moved = np.moveaxis(values, axis, 0).astype(np.int64)
+    padded = np.concatenate([moved, np.zeros((1, *moved.shape[1:]), np.int64)])  # `last` may be one past the end
+    prefix = np.zeros_like(padded)
+    np.cumsum(moved, axis=0, out=prefix[1:])
+    shape = (-1,) + (1,) * (moved.ndim - 1)
+    sums = work * (prefix[last] - prefix[first])
+    sums -= first_cut.reshape(shape) * padded[first]
+    sums += last_part.reshape(shape) * padded[last]
+    return np.moveaxis(sums, 0, axis)
+
+
 def scaled_stylize(photo: np.ndarray, scale: float, stylize: Callable[[np.ndarray], np.ndarray],
                    strength: float = 1.0, keep_colors: bool = False, band_rows: int = BAND_ROWS) -> np.ndarray:
     """Restyle HxWx3 uint8 `photo` at brush `scale`: `stylize` gets the working-resolution photo (hxwx3
@@ -76,7 +137,7 @@ def scaled_stylize(photo: np.ndarray, scale: float, stylize: Callable[[np.ndarra
     At scale 1 `stylize` gets the photo itself and only the mix is applied."""
     check_scale(scale)
     height, width = photo.shape[:2]
-    small = shrink(photo, working_size(width, height, scale))
+    small = area_shrink(photo, working_size(width, height, scale))
     styled = stylize(small)
     if styled.shape != small.shape:
         raise ValueError(f"stylize returned {styled.shape} for a {small.shape} image")
@@ -94,10 +155,26 @@ def guided_enlarge(styled: np.ndarray, small_photo: np.ndarray, photo: np.ndarra
     and given the photo's chroma when `keep_colors`; band by band, each band's answer exactly the
     whole image's."""
     height, width = photo.shape[:2]
+    work = (styled.shape[1], styled.shape[0])
+    return enlarge_part(styled, small_photo, (0, 0), photo, (0, 0), (width, height), work, strength,
+                        keep_colors, radius, eps, band_rows)
+
+
+def enlarge_part(styled: np.ndarray, small_photo: np.ndarray, work_origin: tuple[int, int], photo: np.ndarray,
+                 origin: tuple[int, int], full_size: tuple[int, int], work_size: tuple[int, int],
+                 strength: float = 1.0, keep_colors: bool = False, radius: int = RADIUS, eps: float = EPS,
+                 band_rows: int = BAND_ROWS) -> np.ndarray:
+    """`guided_enlarge` for a part of the image: `styled` and `small_photo` (hxwx3 uint8) are the working
+    pixels from `work_origin` (x, y) of the `work_size` working image, `photo` (HxWx3 uint8) the full
+    pixels from `origin` of the `full_size` image whose result is wanted. The answer is exactly that part
+    of the whole image's when the working part holds the cells `cells_needed` gives for the photo's part,
+    since the filter's windows are clipped only at the working image's edges."""
     a, b = _coefficients(styled, small_photo, radius, eps)
     # a and b side by side (hxwx6), each multiplied by 255 so the enlargement lands on the 0..255 scale.
     coefficients = np.concatenate([a, b], axis=2) * np.float32(255.0)
-    rows, cols = _bilinear_axis(height, a.shape[0]), _bilinear_axis(width, a.shape[1])
+    height, width = photo.shape[:2]
+    rows = _part_axis(full_size[1], work_size[1], origin[1], height, work_origin[1], a.shape[0])
+    cols = _part_axis(full_size[0], work_size[0], origin[0], width, work_origin[0], a.shape[1])
     out = np.empty_like(photo)
     for top in range(0, height, band_rows):
         bottom = min(height, top + band_rows)
@@ -113,6 +190,24 @@ def guided_enlarge(styled: np.ndarray, small_photo: np.ndarray, photo: np.ndarra
         rgb = np.clip(result, 0, 255).astype(np.uint8)
         out[top:bottom] = colors.keep_colors(rgb, band) if keep_colors else rgb
     return out
+
+
+def cells_needed(full: int, work: int, start: int, stop: int, radius: int = RADIUS) -> tuple[int, int]:
+    """Along one axis: the working cells [first, last) that full positions start..stop of the result
+    read, windows included (bilinear neighbours, then two box windows of `radius`), clipped to the axis."""
+    low, high, _ = _bilinear_axis(full, work)
+    return max(0, int(low[start]) - 2 * radius), min(work, int(high[stop - 1]) + 1 + 2 * radius)
+
+
+def _part_axis(full: int, work: int, start: int, length: int, work_start: int, work_length: int):
+    """_bilinear_axis for full positions start..start+length, indexing a part of the working axis that
+    begins at `work_start` and holds `work_length` cells; ValueError when it misses some."""
+    low, high, weight = (part[start:start + length] for part in _bilinear_axis(full, work))
+    low, high = low - work_start, high - work_start
+    if length and (low.min() < 0 or high.max() >= work_length):
+        raise ValueError(f"full positions {start}..{start + length} need working cells outside "
+                         f"{work_start}..{work_start + work_length}")
+    return low, high, weight
 
 
 def _coefficients(styled: np.ndarray, small_photo: np.ndarray, radius: int, eps: float):

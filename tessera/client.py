@@ -178,6 +178,11 @@ class TesseraClient:
         mixes_pixels = self._strength_mixes_pixels(style, deadline)
         results: list[StylizeResult] = []
 
+        # The model's image-wide statistics come from the photo itself, as the server takes them for
+        # unary Stylize and StreamHeader.scale, so the three agree.
+        if options.get("context") is None:
+            options["context"] = pixels
+
         def at_working_size(small: np.ndarray) -> np.ndarray:
             result = self.stylize(small, style, strength=1.0 if mixes_pixels else strength,
                                   timeout=max(0.001, deadline - time.monotonic()), **options)

@@ -94,14 +94,16 @@ class StreamPool:
     image's size. `tiling` is what the client knows of the style (from ListStyles or an earlier
     stream), or None; it decides whether the header carries a thumbnail, and at what size.
     `refresh_tiling` asks the server for the style's facts again when a stream without a thumbnail
-    is refused. `context` is the picture the thumbnail is made from (default: the image).
+    is refused. `context` is the picture the thumbnail is made from (default: the image). `scale` < 1
+    asks the server to work at that brush scale (StreamHeader.scale; ProtocolError from a server that
+    does not): tiles and results stay at full resolution.
     """
 
     def __init__(self, stub, pixels: np.ndarray, style: str, strength: float, version: int,
                  deadline: float, parallel_streams: int, tiling: TilingFacts | None = None,
                  refresh_tiling: Callable[[], TilingFacts | None] | None = None, window: int = WINDOW,
                  style_sources: tuple = (), keep_colors: bool = False, context: np.ndarray | None = None,
-                 explain: bool = False) -> None:
+                 explain: bool = False, scale: float = 1.0) -> None:
         self._stub = stub
         self._pixels = pixels
         self._context = pixels if context is None else np.ascontiguousarray(context)
@@ -117,6 +119,8 @@ class StreamPool:
         self._header = pb.StreamHeader(style=style, version=version, image_width=width, image_height=height,
                                        strength=strength, keep_colors=keep_colors, explain=explain,
                                        style_sources=[source.to_proto() for source in style_sources])
+        if scale != 1.0:  # StreamHeader.scale: full-resolution tiles, the server works at the working size
+            self._header.scale = scale
         if tiling is None or tiling.needs_thumbnail:
             self._add_thumbnail(tiling.thumbnail_size if tiling and tiling.thumbnail_size else THUMBNAIL_SIZE)
 
@@ -128,6 +132,9 @@ class StreamPool:
             if not accepted.HasField("maps"):
                 raise ProtocolError("the server accepted a stream that asked to explain without a maps layout")
             self.maps = CriticMaps.empty(accepted.maps)
+        if self._header.HasField("scale") and accepted.scale != self._header.scale:
+            raise ProtocolError(f"the server ignored StreamHeader.scale (it runs the stream at {accepted.scale:g}): "
+                                "it is older than brush scale in StylizeTiles")
         facts = TilingFacts.from_proto(accepted.tiling)
         self._header.version, self._header.halo = accepted.version, facts.halo
         if facts.needs_thumbnail and not self._header.HasField("thumbnail"):

@@ -1,11 +1,13 @@
 """Brush scale through every door against a real server: the client's stream (tiled or whole at the
-working resolution), the unary Stylize call, the gateway's form and previews, and the CLI."""
+working resolution), StylizeTiles with StreamHeader.scale (full-resolution tiles), the unary Stylize
+call, the gateway's form and previews, and the CLI."""
 
 from __future__ import annotations
 
 import io
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -18,6 +20,9 @@ from bff import close_app
 from tessera import brush_scale
 from tessera.client import TesseraClient, TesseraError
 from tessera.imageio import encode_image
+from tessera.tile_streams import StreamPool
+from tessera.v1 import style_transfer_pb2 as pb
+from tessera.v1.style_transfer_pb2_grpc import StyleTransferStub
 from tests.bff.live import make_app, multipart, post_form, serving
 from tests.support import TINY_STYLE
 from tests.support.images import assert_same_up_to_rounding
@@ -67,6 +72,67 @@ def test_unary_stylize_takes_the_scale(client):
     with pytest.raises(TesseraError) as err:
         client.stylize_encoded(encode_image(PHOTO, "png"), TINY_STYLE, scale=1.5)
     assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT and "(0, 1]" in err.value.message
+
+
+def header_scaled(address: str, pixels: np.ndarray, scale: float, tile_size: int | None = None,
+                  style: str = TINY_STYLE, **options) -> np.ndarray:
+    """Full-resolution tiles through StylizeTiles with StreamHeader.scale (the server works at the
+    working resolution); the assembled full-size result."""
+    with grpc.insecure_channel(address) as channel:
+        pool = StreamPool(StyleTransferStub(channel), pixels, style, options.pop("strength", 1.0), 0,
+                          time.monotonic() + 60, 2, scale=scale, **options)
+        return pool.run(tile_size, None)[0]
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def assert_seam_free(actual: np.ndarray, expected: np.ndarray) -> None:
+    """The repo's bar for tiled against whole (50 dB), and never more than one level apart. A model's
+    last-bit differences between tile shapes move a styled pixel by one level; the enlargement spreads
+    that over the cells around it, so more values differ by one than at full resolution."""
+    assert actual.shape == expected.shape
+    assert np.abs(actual.astype(np.int16) - expected).max() <= 1 and psnr(actual, expected) >= 50.0
+
+
+@pytest.mark.parametrize("tile_size", [24, 64, None])
+def test_stream_header_scale_tiles_give_the_whole_image_and_the_unary_result(client, inference_server, tile_size):
+    streamed = header_scaled(inference_server, PHOTO, 0.4, tile_size)
+    assert_seam_free(streamed, reference(PHOTO, 0.4))
+    data, _ = client.stylize_encoded(encode_image(PHOTO, "png"), TINY_STYLE, scale=0.4)
+    assert_seam_free(streamed, np.asarray(Image.open(io.BytesIO(data))))
+
+
+def test_stream_header_scale_mixes_strength_and_keeps_colours_at_full_size(inference_server):
+    streamed = header_scaled(inference_server, PHOTO, 0.3, 48, strength=0.6, keep_colors=True)
+    assert_seam_free(streamed, reference(PHOTO, 0.3, strength=0.6, keep_colors=True))
+
+
+def first_reply(address: str, header: pb.StreamHeader, tile: pb.Tile | None = None):
+    """The first answer to a stream of `header` (and `tile`), or the RpcError ending it."""
+    requests = [pb.StylizeTilesRequest(header=header)] + ([pb.StylizeTilesRequest(tile=tile)] if tile else [])
+    with grpc.insecure_channel(address) as channel:
+        try:
+            return next(iter(StyleTransferStub(channel).StylizeTiles(iter(requests), timeout=30)))
+        except grpc.RpcError as error:
+            return error
+
+
+def test_stream_header_scale_is_echoed_and_bad_ones_are_refused_before_any_tile(inference_server):
+    header = pb.StreamHeader(style=TINY_STYLE, image_width=300, image_height=200)
+    plain = first_reply(inference_server, header)
+    assert plain.accepted.scale == 1.0
+    header.scale = 0.25
+    scaled = first_reply(inference_server, header)
+    assert scaled.accepted.scale == 0.25 and scaled.accepted.tiling.halo > 4 * plain.accepted.tiling.halo
+    for change, words in [({"scale": 1.5}, "(0, 1]"), ({"scale": 0.0}, "(0, 1]"),
+                          ({"halo": plain.accepted.tiling.halo}, "at brush scale 0.25"),
+                          ({"explain": True}, "explain and a brush scale")]:
+        bad = pb.StreamHeader(style=TINY_STYLE, image_width=300, image_height=200, **{"scale": 0.25, **change})
+        error = first_reply(inference_server, bad)
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and words in error.details(), change
 
 
 @pytest.fixture(scope="module")

@@ -211,3 +211,18 @@ def test_cli_paints_with_a_style_image_a_mix_and_keep_colours(server, reference,
     kept = tessera("stylize", str(tmp_path / "p.png"), "-o", str(tmp_path / "k.png"), "--preset", "mosaic",
                    "--keep-colors", "--server", server)
     assert kept.returncode == 0, kept.stderr
+
+
+def test_stream_header_scale_agrees_with_unary_stylize_at_that_scale(client, server):
+    """StreamHeader.scale on a style that needs the photo's thumbnail and whose strength moves the code:
+    full-resolution tiles, the same result as unary Stylize at the same brush scale."""
+    from tests.test_brush_scale_e2e import assert_seam_free, header_scaled
+
+    image = photo(240, 180)
+    mosaic_source = [StyleSource(image=painting("mosaic"))]
+    streamed = header_scaled(server, image, 0.5, 64, style=PAINTING_STYLE, strength=0.5,
+                             style_sources=tuple(mosaic_source))
+    data, _ = client.stylize_encoded(encode_image(image, "png"), PAINTING_STYLE, strength=0.5, scale=0.5,
+                                     style_sources=mosaic_source)
+    assert_seam_free(streamed, decode_image(data))
+    assert psnr(streamed, image) < 25.0  # it did restyle

@@ -13,9 +13,11 @@ import pytest
 from PIL import Image
 
 from bff import close_app
+from scripts.local_stack import server_process
 from tests.bff.live import make_app, multipart, post_form, serving
 from tests.bff.pictures import encoded, gradient, png_declaring, with_exif_orientation
 from tests.support import TINY_STYLE
+from tests.support.metrics import counter_total
 
 PHOTO = encoded(gradient(1200, 800), "JPEG", quality=92)
 
@@ -142,6 +144,24 @@ def test_concurrent_previews_decode_the_photo_once(gateway, photo):
         answers = list(pool.map(lambda s: call("GET", f"{url}?strength={s}"), ("0.25", "0.5", "0.75", "1")))
     assert all(status == 200 for status, _, _ in answers)
     assert len({data for _, _, data in answers}) == 4
+
+
+def test_a_preview_is_one_tile_on_the_server(tiny_registry):
+    """A 512 px thumbnail goes as one tile: the client's planner alone would cut it in two, whose
+    halos the server computes twice (a grid of previews is many calls: only the total work counts)."""
+    with server_process(tiny_registry, metrics_port=0) as (_, address, log):
+        app = make_app(servers=(address,), preview_size=512)
+        try:
+            with serving(app) as base:
+                status, photo = upload(base)
+                assert status == 201
+                for query in ("", "?scale=0.5", "?strength=0.5&keep_colors=true"):
+                    before = counter_total(log, "tessera_tiles_total")
+                    status, _, data = call("GET", f"{base}{photo['url']}/previews/{TINY_STYLE}{query}")
+                    assert status == 200 and Image.open(io.BytesIO(data)).size == (512, 341)
+                    assert counter_total(log, "tessera_tiles_total") - before == 1, query
+        finally:
+            close_app(app)
 
 
 def test_stylize_and_jobs_take_a_photo_id_instead_of_the_file(gateway, photo):

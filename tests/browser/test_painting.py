@@ -127,6 +127,7 @@ def test_strength_of_a_painting_style_updates_its_preview_first_and_marks_the_re
     cards = page.locator(".preview-card")
     expect(cards.first).to_be_visible()
     assert cards.count() >= 8  # one per preset of the painting style
+    page.locator("#more-previews-summary").click()
     page.get_by_role("button", name="Make the full-size result in Any painting: Swirls").click()
     expect(page.get_by_role("link", name="Download")).to_be_visible(timeout=120_000)
     expect(page.locator("#stale")).to_be_hidden()
@@ -148,3 +149,36 @@ def test_strength_of_a_painting_style_updates_its_preview_first_and_marks_the_re
     print(f"preview at a new strength after {elapsed_ms:.0f} ms")
     expect(page.locator("#stale")).to_contain_text("Restyle to apply strength 50%")
     assert page.get_by_role("img", name="Your photo, restyled").evaluate("img => getComputedStyle(img).opacity") == "1"
+
+
+def test_only_the_featured_previews_are_made_at_once_and_more_looks_wait_for_the_job(ppage, photo):
+    """After the upload the page asks for the featured preview alone (the first preset); the other
+    presets' previews are asked for once "More looks" is open and they are seen, and not while the
+    person's own restyle runs (its request is held here until that has been checked)."""
+    page = ppage
+    previews: list[str] = []
+    page.on("request", lambda r: previews.append(r.url) if "/previews/" in r.url else None)
+    held = []
+    page.route("**/api/jobs", lambda route: held.append(route) if route.request.method == "POST" else route.continue_())
+    page.goto("/")
+    page.locator("#file-input").set_input_files(photo)
+    featured = page.get_by_role("img", name="Your photo in Any painting: Ribbons")
+    expect(featured).not_to_have_js_property("naturalWidth", 0, timeout=60_000)
+    expect(page.locator("#more-previews .preview-card.is-pending")).to_have_count(9)
+    page.wait_for_timeout(500)
+    assert [url for url in previews if "preset=" in url] == [previews[0]] and "preset=ribbons" in previews[0]
+
+    page.get_by_role("button", name="Restyle photo").click()
+    expect(page.get_by_role("button", name="Restyling…")).to_be_visible()
+    page.locator("#more-previews-summary").click()
+    expect(page.locator("#more-previews")).to_have_js_property("open", True)
+    page.locator("#more-previews").scroll_into_view_if_needed()
+    page.wait_for_timeout(700)
+    assert len(previews) == 1, "a preview was asked for while the person's restyle ran"
+    assert len(held) == 1
+    # The restyle ends (refused here, which ends it as surely as a result and sooner): they follow.
+    held[0].fulfill(status=429, json={"error": "busy", "message": "The gateway is busy.", "status": 429})
+    expect(page.get_by_role("alert")).to_contain_text("The gateway is busy.")
+    seen = page.locator("#more-previews .preview-card:not(.is-pending):not(.is-loading)")
+    expect(seen.first).to_be_visible(timeout=60_000)
+    assert len(previews) > 1 and all("preset=" in url for url in previews)

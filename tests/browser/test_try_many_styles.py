@@ -42,8 +42,9 @@ def page(browser, request, metered_stack):
     yield from open_page(browser, request, metered_stack[0], viewport={"width": 1280, "height": 900})
 
 
-def tiles_served(log) -> float:
-    return counter_total(log, "tessera_tiles_total")
+def tiles_served(log, style: str = "harbour-blue") -> float:
+    """Tiles of the style the job is made in (the previews that waited for the job come after it)."""
+    return counter_total(log, "tessera_tiles_total", style=style)
 
 
 def settled_tiles(log, timeout_s: float = 15.0) -> float:

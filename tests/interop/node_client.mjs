@@ -1,9 +1,11 @@
 // Calls ListStyles and StylizeTiles on a Tessera server with a client built from proto/ by
 // @grpc/proto-loader, cutting the image into a grid of tiles with the halo the server asks for.
-// Usage: node node_client.mjs HOST:PORT STYLE WIDTH HEIGHT TILE [STYLE_IMAGE [keep-colors]] < rgb-bytes
+// Usage: node node_client.mjs HOST:PORT STYLE WIDTH HEIGHT TILE [STYLE_IMAGE [keep-colors]] [scale=S] < rgb-bytes
 // With STYLE_IMAGE (a PNG, JPEG or WebP file) the style's look is that painting; an image no larger than
 // the style's thumbnail size is sent whole as the thumbnail, as the style's statistics need it.
-// Prints JSON: the style ids, the accepted version and halo, and each tile result (pixels in base64).
+// With scale=S the header asks for brush scale S (StreamHeader.scale): the tiles and results stay at
+// full resolution, cut with the (larger) halo the server answers.
+// Prints JSON: the style ids, the accepted version, halo and scale, and each tile result (pixels in base64).
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
@@ -17,7 +19,9 @@ const definition = protoLoader.loadSync("tessera/v1/style_transfer.proto", {
 });
 const tessera = grpc.loadPackageDefinition(definition).tessera.v1;
 
-const [address, style, ...rest] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const scaleArg = args.find((a) => a.startsWith("scale="));
+const [address, style, ...rest] = args.filter((a) => a !== scaleArg);
 const [width, height, tile] = rest.slice(0, 3).map(Number);
 const [styleImagePath, keepColors] = rest.slice(3);
 const pixels = readFileSync(0);
@@ -49,11 +53,11 @@ client.ListStyles({}, { deadline: deadline() }, (error, reply) => {
   if (error) throw error;
   const styles = reply.styles.map((s) => s.id);
   const results = [];
-  let version = 0, halo = 0;
+  let version = 0, halo = 0, scale = 0;
   const call = client.StylizeTiles({ deadline: deadline() });
   call.on("data", (message) => {
     if (message.message === "accepted") {
-      ({ version } = message.accepted);
+      ({ version, scale } = message.accepted);
       halo = message.accepted.tiling.halo;
       sendTiles(call, halo);
     } else {
@@ -62,7 +66,7 @@ client.ListStyles({}, { deadline: deadline() }, (error, reply) => {
   });
   call.on("error", (e) => { console.error(e.message); process.exit(1); });
   call.on("end", () => {
-    console.log(JSON.stringify({ styles, version, halo, results }));
+    console.log(JSON.stringify({ styles, version, halo, scale, results }));
     client.close();
   });
   const header = { style, image_width: width, image_height: height, keep_colors: keepColors === "keep-colors" };
@@ -72,5 +76,6 @@ client.ListStyles({}, { deadline: deadline() }, (error, reply) => {
     header.thumbnail = { width, height, rgb: pixels };
   }
   if (styleImagePath) header.style_sources = [{ image: readFileSync(styleImagePath), weight: 1 }];
+  if (scaleArg) header.scale = Number(scaleArg.slice("scale=".length));
   call.write({ header });
 });

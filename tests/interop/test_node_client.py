@@ -46,3 +46,19 @@ def test_node_client_lists_styles_and_its_tiles_assemble_the_right_image(inferen
         core = Rect(r["x"], r["y"], r["width"], r["height"])
         canvas.add(core, base64.b64decode(r["rgb"]), core)
     assert_same_up_to_rounding(canvas.image(), whole_image_reference(TinyGenerator(0), image))
+
+
+def test_node_client_asks_for_a_brush_scale_in_the_header(inference_server, node_modules):
+    from tests.test_brush_scale_e2e import PHOTO, assert_seam_free, reference
+
+    height, width = PHOTO.shape[:2]
+    run = subprocess.run(["node", "node_client.mjs", inference_server, TINY_STYLE, str(width), str(height), "64",
+                          "scale=0.4"], cwd=HERE, input=PHOTO.tobytes(), capture_output=True, timeout=60)
+    assert run.returncode == 0, run.stderr.decode()
+    reply = json.loads(run.stdout)
+    assert reply["scale"] == pytest.approx(0.4) and reply["halo"] > 16 / 0.4
+    canvas = Canvas(width, height, "crop")
+    for r in reply["results"]:
+        core = Rect(r["x"], r["y"], r["width"], r["height"])
+        canvas.add(core, base64.b64decode(r["rgb"]), core)
+    assert_seam_free(canvas.image(), reference(PHOTO, 0.4))
