@@ -74,28 +74,33 @@ def shrink(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def area_shrink(pixels: np.ndarray, work_size: tuple[int, int], full_size: tuple[int, int] | None = None,
                 origin: tuple[int, int] = (0, 0), rect: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """Working pixels of an image by exact area average: working pixel (i, j) of a `work_size` (w, h)
-    working image is the mean of the full image (`full_size` (W, H), by default `pixels`' own) over the
-    rectangle it covers, [i*W/w, (i+1)*W/w) x [j*H/h, (j+1)*H/h), pixels cut fractionally, rounded half up.
+    working image, no larger than the full one, is the mean of the full image (`full_size` (W, H), by
+    default `pixels`' own) over the rectangle it covers, [i*W/w, (i+1)*W/w) x [j*H/h, (j+1)*H/h), pixels
+    cut fractionally, rounded half up.
 
     `pixels` (HxWx3 uint8) is the part of the full image starting at `origin` (x, y); `rect` (x0, y0, x1,
     y1) chooses the working pixels to compute (default all of `work_size`), and `pixels` must cover
-    their footprint (ValueError otherwise). The sums are integers, so a working pixel is the same
-    whichever part of the image it is computed from. Returns (y1-y0)x(x1-x0)x3 uint8."""
+    their footprint (ValueError otherwise, or for a working size larger than the full one). The sums
+    are integers, so a working pixel is the same whichever part of the image it is computed from.
+    Returns (y1-y0)x(x1-x0)x3 uint8."""
     full_w, full_h = full_size or (pixels.shape[1], pixels.shape[0])
     work_w, work_h = work_size
+    if work_w > full_w or work_h > full_h:
+        raise ValueError(f"a working size of {work_w}x{work_h} is larger than the {full_w}x{full_h} image")
     x0, y0, x1, y1 = rect or (0, 0, work_w, work_h)
     cols = _area_axis(full_w, work_w, x0, x1, origin[0], pixels.shape[1])
     out = np.empty((y1 - y0, x1 - x0, pixels.shape[2]), np.uint8)
-    # Bands of working rows, each from about 256 full rows: bounded int64 temporaries.
-    band = max(1, 256 * work_h // max(full_h, 1))
+    divisor = full_w * full_h
+    # Bands of working rows, each from about 250 full rows: the temporaries stay small, and int32
+    # holds a band's prefix sums down the rows (at most 255 x 252).
+    band = max(1, 250 * work_h // full_h)
     for top in range(y0, y1, band):
         bottom = min(y1, top + band)
-        rows = _area_axis(full_h, work_h, top, bottom, origin[1], pixels.shape[0])
-        first, last = int(rows[0].min()), int(rows[2].max()) + 1
-        part = pixels[first:last]
-        shifted = (rows[0] - first, rows[1], rows[2] - first, rows[3])
-        sums = _area_sums(_area_sums(part, 0, shifted, work_h), 1, cols, work_w)
-        divisor = full_w * full_h
+        first, first_cut, last, last_part = _area_axis(full_h, work_h, top, bottom, origin[1], pixels.shape[0])
+        start = int(first.min())
+        part = pixels[start:int(last.max()) + 1]
+        rows = _area_sums(part, 0, (first - start, first_cut, last - start, last_part), work_h, np.int32)
+        sums = _area_sums(rows, 1, cols, work_w, np.int64)
         out[top - y0:bottom - y0] = (sums + divisor // 2) // divisor
     return out
 
@@ -103,7 +108,8 @@ def area_shrink(pixels: np.ndarray, work_size: tuple[int, int], full_size: tuple
 def _area_axis(full: int, work: int, start: int, stop: int, origin: int, length: int):
     """For working positions start..stop of an axis: where each one's span begins and ends among the
     `length` pixels from `origin`, as (first pixel, its uncovered part, last pixel, its covered part),
-    parts in units of 1/work of a pixel. ValueError when the pixels do not cover the spans."""
+    parts in units of 1/work of a pixel; the last pixel comes after the first since work <= full.
+    ValueError when the pixels do not cover the spans."""
     index = np.arange(start, stop, dtype=np.int64)
     first, first_cut = np.divmod(index * full, work)
     last, last_part = np.divmod((index + 1) * full, work)
@@ -114,17 +120,20 @@ def _area_axis(full: int, work: int, start: int, stop: int, origin: int, length:
     return first, first_cut, last, last_part
 
 
-def _area_sums(values: np.ndarray, axis: int, spans, work: int) -> np.ndarray:
-    """Along `axis`: each span's integral of `values` in units of 1/work pixel (int64), from prefix sums."""
+def _area_sums(values: np.ndarray, axis: int, spans, work: int, prefix_type) -> np.ndarray:
+    """Along `axis` of integer `values`: each span's integral in units of 1/work pixel (int64): the
+    whole pixels inside it from prefix sums of `prefix_type` (wide enough for them), plus its two cut
+    ends."""
     first, first_cut, last, last_part = spans
-    moved = np.moveaxis(values, axis, 0).astype(np.int64)
-    padded = np.concatenate([moved, np.zeros((1, *moved.shape[1:]), np.int64)])  # `last` may be one past the end
-    prefix = np.zeros_like(padded)
-    np.cumsum(moved, axis=0, out=prefix[1:])
+    moved = np.moveaxis(values, axis, 0)
+    prefix = np.zeros((moved.shape[0] + 1, *moved.shape[1:]), prefix_type)
+    np.cumsum(moved, axis=0, dtype=prefix_type, out=prefix[1:])
     shape = (-1,) + (1,) * (moved.ndim - 1)
-    sums = work * (prefix[last] - prefix[first])
-    sums -= first_cut.reshape(shape) * padded[first]
-    sums += last_part.reshape(shape) * padded[last]
+    sums = (prefix[last] - prefix[first + 1]).astype(np.int64)
+    sums *= work
+    sums += (work - first_cut).reshape(shape) * moved[first]
+    # `last` is one past the end only when nothing of it is covered (last_part 0).
+    sums += last_part.reshape(shape) * moved[np.minimum(last, moved.shape[0] - 1)]
     return np.moveaxis(sums, 0, axis)
 
 

@@ -75,3 +75,41 @@ def test_the_default_brings_large_photos_to_the_working_side():
     assert brush_scale.default_scale(800, 600) == 1.0
     assert brush_scale.working_size(4000, 3000, brush_scale.default_scale(4000, 3000)) == (1024, 768)
     assert brush_scale.working_size(6000, 4000, brush_scale.default_scale(6000, 4000)) == (1024, 683)
+
+
+@pytest.mark.parametrize(("width", "height", "work"), [(48, 32, (12, 8)), (53, 37, (17, 11)), (60, 40, (24, 16))])
+def test_the_working_image_is_the_exact_area_average(width, height, work):
+    full = photo(width, height, seed=2)
+    # Each full pixel repeated work_h x work_w times: every working pixel is then a whole block.
+    fine = np.repeat(np.repeat(full.astype(np.float64), work[1], 0), work[0], 1)
+    exact = fine.reshape(work[1], height, work[0], width, 3).mean(axis=(1, 3))
+    assert np.abs(brush_scale.area_shrink(full, work) - exact).max() <= 0.5 + 1e-9
+
+
+def test_any_part_of_the_working_image_equals_the_whole_ones():
+    full, work = photo(301, 199, seed=5), (113, 71)
+    whole = brush_scale.area_shrink(full, work)
+    rng = np.random.default_rng(1)
+    for _ in range(30):
+        x0, y0 = rng.integers(0, 100), rng.integers(0, 60)
+        x1, y1 = rng.integers(x0 + 1, 114), rng.integers(y0 + 1, 72)
+        fx0, fy0 = x0 * 301 // 113, y0 * 199 // 71  # the footprint of the part, in full pixels
+        fx1, fy1 = -(-x1 * 301 // 113), -(-y1 * 199 // 71)
+        part = brush_scale.area_shrink(full[fy0:fy1, fx0:fx1], work, (301, 199), (fx0, fy0), (x0, y0, x1, y1))
+        assert np.array_equal(part, whole[y0:y1, x0:x1])
+    with pytest.raises(ValueError, match="outside"):  # one full row short of the footprint
+        brush_scale.area_shrink(full[fy0 + 1:fy1, fx0:fx1], work, (301, 199), (fx0, fy0 + 1), (x0, y0, x1, y1))
+
+
+@pytest.mark.parametrize("start", [0, 37, 150])
+def test_a_part_of_the_enlargement_equals_the_whole_ones(start):
+    full, scale = photo(), 0.3
+    work = brush_scale.working_size(240, 160, scale)
+    small = brush_scale.area_shrink(full, work)
+    whole = brush_scale.guided_enlarge(sepia(small), small, full)
+    rows = slice(start, min(160, start + 23))
+    x0, x1 = brush_scale.cells_needed(240, work[0], 0, 240)
+    y0, y1 = brush_scale.cells_needed(160, work[1], rows.start, rows.stop)
+    part = brush_scale.enlarge_part(sepia(small)[y0:y1], small[y0:y1], (x0, y0), full[rows], (0, rows.start),
+                                    (240, 160), work)
+    assert np.array_equal(part, whole[rows])
