@@ -47,7 +47,7 @@ run: install
 		--metrics-port $(METRICS_PORT) $(if $(ADMIN_TOKEN_FILE),--admin-token-file $(ADMIN_TOKEN_FILE))
 
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=30  # the slowest tests, to keep the suite within its budget
 
 lint: install
 	$(PY) -m ruff check .

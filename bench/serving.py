@@ -26,9 +26,11 @@ from pathlib import Path
 
 from bench import ceiling, client_rss, load, paths
 from bench.timing import interleaved, median, paired_ratio
+from inference_server.conditioned_version import is_conditioned
 from scripts.local_stack import gateway_process, running_server
 from tessera.client import TesseraClient
 from tessera.imageio import encode_image
+from tessera.registry import read_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "serving.json"
@@ -94,7 +96,7 @@ def _measure(plan: Plan, registry: Path, tmp: Path) -> dict[str, list[dict]]:
             del timed
             gc.collect()
         matmul_after = ceiling.matmul_gflops(THREADS, seconds=0.5 if plan.rounds < 2 else 2.0)
-        rss = [client_rss.in_subprocess(address, next(iter(styles)), mp) for mp in plan.rss_megapixels]
+        rss = [client_rss.in_subprocess(address, _typical_style(styles), mp) for mp in plan.rss_megapixels]
     matmul = (matmul_before + matmul_after) / 2
     megapixels = photo.shape[0] * photo.shape[1] / 1e6
     return {
@@ -103,7 +105,7 @@ def _measure(plan: Plan, registry: Path, tmp: Path) -> dict[str, list[dict]]:
         f"Ceiling: fp32 matmul in ONNX Runtime, {THREADS} threads":
             [{"GFLOP/s before": matmul_before, "GFLOP/s after": matmul_after}],
         f"Concurrent clients, {plan.load_megapixels} MP each, batching up to 4 tiles vs one tile at a time":
-            _load_rows(plan, registry, next(iter(styles))),
+            _load_rows(plan, registry, _typical_style(styles)),
         "Client peak RSS (its own process)": rss,
     }
 
@@ -155,6 +157,13 @@ def newest_registry(target: Path, styles: tuple[str, ...]) -> Path:
 
 def _serving_versions(registry: Path) -> dict[str, Path]:
     return {d.name: next(v for v in d.iterdir() if v.name.isdigit()) for d in sorted(registry.iterdir())}
+
+
+def _typical_style(styles: dict[str, Path]) -> str:
+    """The style the load and memory tables use: the first fixed style (a distilled student), not a
+    style-conditioned teacher, which costs several times as much per pixel."""
+    fixed = [style for style, version in styles.items() if not is_conditioned(read_manifest(version))]
+    return (fixed or list(styles))[0]
 
 
 def _machine() -> dict:

@@ -19,7 +19,7 @@ STYLE = "swapped"
 TILE = 512  # the server's default tile; the test image is one such tile with its halo
 EDGE = TILE + 2 * TINY_HALO
 STEADY_CALLS = 4
-SWAPS = 3
+SWAPS = 5
 pytestmark = pytest.mark.timeout(240)
 
 
@@ -51,11 +51,12 @@ def _timed_call(client: TesseraClient, log, image: np.ndarray) -> tuple[float, i
 
 
 def test_the_first_result_after_a_swap_is_within_1_2x_of_steady_state(tmp_path):
-    """Medians over several swaps, so that one noisy call on a shared machine decides nothing."""
+    """Each first result is paired with the steady calls right after it (the same load on a shared
+    machine), and the median of those ratios over several swaps decides: one noisy call decides nothing."""
     root = tmp_path / "registry"
     write_tiny_version(root, STYLE, tmp_path)
     image = np.random.default_rng(0).integers(0, 256, (EDGE, EDGE, 3), dtype=np.uint8)
-    firsts, steady = [], []
+    firsts, ratios = [], []
     with server_process(root, metrics_port=0, poll_interval=0.2, default_tile_size=TILE) as (_, address, log), \
             TesseraClient(address, timeout=60) as client:
         for _ in range(STEADY_CALLS):
@@ -69,9 +70,10 @@ def test_the_first_result_after_a_swap_is_within_1_2x_of_steady_state(tmp_path):
             seconds, served = _timed_call(client, log, image)
             assert served == version
             firsts.append(seconds)
-            steady += [_timed_call(client, log, image)[0] for _ in range(STEADY_CALLS)]
+            steady = statistics.median(_timed_call(client, log, image)[0] for _ in range(STEADY_CALLS))
+            ratios.append(seconds / steady)
         warmed = [line for line in log.read_text().splitlines() if "warmed up" in line]
     assert len(warmed) == 1 + SWAPS, warmed
-    first, typical = statistics.median(firsts), statistics.median(steady)
-    assert first <= 1.2 * typical, f"first results after swaps took {[round(f * 1000) for f in firsts]} ms, " \
-                                   f"steady state {typical * 1000:.0f} ms (median); {warmed[-1]}"
+    assert statistics.median(ratios) <= 1.2, \
+        f"first results after swaps took {[round(f * 1000) for f in firsts]} ms, " \
+        f"{[round(r, 2) for r in ratios]}x the steady calls after each; {warmed[-1]}"
