@@ -7,9 +7,11 @@ once) six at a time, as a browser does over HTTP/1.1; the clock runs from the up
 the last preview's last byte. Then, once, every look (all presets too, which the page asks for only
 when they are seen). Then the preview a strength move asks for: a style whose strength moves the
 style code (`strength_mode` style_code) at a strength not asked before, alone, as the page asks for
-the look being viewed 150 ms after the slider stops. Besides the wall clock each row gives the CPU seconds
-the server and gateway processes spent on it: on a shared machine the wall clock follows the load,
-while CPU seconds over the cores is what an idle machine would need at best. The full results are
+the look being viewed 150 ms after the slider stops. And where the time goes: the thumbnail and each
+featured preview alone, with the CPU seconds of the server and of the gateway. Besides the wall clock
+each row gives the CPU seconds the server and gateway processes spent on it: on a shared machine the
+wall clock follows the load, while CPU seconds over the cores is what an idle machine would need at
+best. The full results are
 interleaved within each round (bench.timing), so their ratio holds when the machine's load moves.
 
 `python -m bench --only photos [--tiny]`; the JSON goes to bench/results/photos.json.
@@ -53,12 +55,12 @@ class Plan:
     full_style: str = "umber-oil"
     every_look: bool = True
     warmup_runs: int = 5  # the server's warm-up of each version before it serves (its default)
+    # Strengths a strength-preview round moves to, each new to the caches, as a slider is moved.
+    strengths: tuple[str, ...] = ("0.5", "0.7", "0.3")
 
 
 TINY = Plan(width=640, height=480, rounds=1, styles=("any-painting", "blue-ink"), full_style="blue-ink",
-            every_look=False, warmup_runs=0)
-# Strengths a strength-preview round moves to, each new to the caches, as a slider is moved.
-STRENGTHS = ("0.5", "0.7", "0.3")
+            every_look=False, warmup_runs=0, strengths=("0.5",))
 
 
 def run(tiny: bool = False, rounds: int | None = None, results: Path | None = None) -> dict[str, list[dict]]:
@@ -104,7 +106,8 @@ def _measure(plan: Plan, registry: Path) -> dict[str, list[dict]]:
         _previews_once(base, jpeg, True, pids)  # warm: first runs of a session are slower
         preview_rows = [_previews_once(base, jpeg, True, pids) for _ in range(plan.rounds)]
         every = [_previews_once(base, jpeg, False, pids)] if plan.every_look else []
-        strength_rows = [_strength_preview(base, jpeg, pids) for _ in range(plan.rounds)]
+        strength_rows = [_strength_preview(base, jpeg, pids, plan.strengths) for _ in range(plan.rounds)]
+        where = _one_at_a_time(base, jpeg, server.pid, gateway.pid)
         photo_id = _upload(base, jpeg)["id"]
         full = interleaved({"scale 1": _full_result(base, photo_id, plan.full_style, "1"),
                             "scale auto": _full_result(base, photo_id, plan.full_style, "auto")},
@@ -112,6 +115,7 @@ def _measure(plan: Plan, registry: Path) -> dict[str, list[dict]]:
     previews = {
         f"Upload once + featured previews of a {megapixels:.1f} MP JPEG ({len(jpeg) / 1e6:.1f} MB), "
         f"{BROWSER_CONNECTIONS} at a time, per round": preview_rows + every,
+        "Where a featured grid's time goes: the thumbnail, then each preview alone, once": where,
         "Preview at a new strength of a style_code style (the look being viewed, alone), per round":
             [row for row in strength_rows if row],
         f"Full result of {plan.full_style} on the same photo, {plan.rounds} interleaved rounds (medians)": [{
@@ -171,8 +175,27 @@ def _previews_once(base: str, jpeg: bytes, featured_only: bool, pids: tuple[int,
             "load avg": os.getloadavg()[0]}
 
 
-def _strength_preview(base: str, jpeg: bytes, pids: tuple[int, ...]) -> dict:
-    """Seconds from asking to the last byte of a preview at each of STRENGTHS, one after the other, for
+def _one_at_a_time(base: str, jpeg: bytes, server_pid: int, gateway_pid: int) -> list[dict]:
+    """CPU seconds of the server and the gateway, and the wall clock, for the photo's thumbnail (decoded
+    once per photo) and then each featured preview asked for alone."""
+    photo = _upload(base, jpeg)
+    looks = [look for look in json.loads(_get(base + photo["previews_url"]))["previews"] if look["featured"]]
+    rows = []
+    for name, url in [("thumbnail", photo["thumbnail_url"])] + [(_look_name(x), x["url"]) for x in looks]:
+        server, gateway, started = cpu_seconds((server_pid,)), cpu_seconds((gateway_pid,)), time.perf_counter()
+        _get(base + url)
+        rows.append({"look": name, "wall s": time.perf_counter() - started,
+                     "server cpu s": cpu_seconds((server_pid,)) - server,
+                     "gateway cpu s": cpu_seconds((gateway_pid,)) - gateway})
+    return rows
+
+
+def _look_name(look: dict) -> str:
+    return f"{look['style']}: {look['preset']}" if look["preset"] else look["style"]
+
+
+def _strength_preview(base: str, jpeg: bytes, pids: tuple[int, ...], strengths: tuple[str, ...]) -> dict:
+    """Seconds from asking to the last byte of a preview at each of `strengths`, one after the other, for
     the first look whose strength moves the style code, after its strength-1 preview was made (as the
     page has it); {} when no served style has such a strength."""
     photo = _upload(base, jpeg)
@@ -182,11 +205,11 @@ def _strength_preview(base: str, jpeg: bytes, pids: tuple[int, ...]) -> dict:
         return {}
     _get(base + look["url"])
     times, cpu_before = [], cpu_seconds(pids)
-    for strength in STRENGTHS:
+    for strength in strengths:
         started = time.perf_counter()
         _get(f"{base}{look['url']}&strength={strength}")
         times.append(time.perf_counter() - started)
-    return {"look": f"{look['style']}: {look['preset']}", "previews": len(times), "median s": median(times),
+    return {"look": _look_name(look), "previews": len(times), "median s": median(times),
             "max s": max(times), "cpu s each": (cpu_seconds(pids) - cpu_before) / len(times),
             "load avg": os.getloadavg()[0]}
 
