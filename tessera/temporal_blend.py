@@ -48,23 +48,33 @@ class TemporalBlend:
 
     def reset(self) -> None:
         """Forget the previous frame (a new shot starts)."""
-        self._input: np.ndarray | None = None
+        self._previous: tuple[np.ndarray, np.ndarray] | None = None  # the last input, shrunk: (RGB, grey)
         self._output: np.ndarray | None = None  # float32 HxWx3, the previous blended output
 
-    def confidence(self, previous: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(backward flow HxWx2 float32, share HxW float32 in [0, weight]) between two input frames,
-        worked out on the frames shrunk to `flow_side` (cost) and enlarged back."""
+    def _shrink(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The frame shrunk to `flow_side` on its longer side (area average), and its grey."""
+        import cv2
+
+        from tessera.optical_flow import grey
+
+        height, width = rgb.shape[:2]
+        scale = self.flow_side / max(height, width)
+        if scale < 1.0:
+            rgb = cv2.resize(rgb, (max(8, round(width * scale)), max(8, round(height * scale))),
+                             interpolation=cv2.INTER_AREA)
+        return rgb, grey(rgb)
+
+    def _confidence(self, previous: tuple[np.ndarray, np.ndarray], current: tuple[np.ndarray, np.ndarray],
+                    size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """(backward flow HxWx2 float32, share HxW float32 in [0, weight]) at `size` (height, width),
+        worked out between two shrunk input frames (from `_shrink`) and enlarged."""
         import cv2  # OpenCV (the video extra) only where frames are blended: WEIGHT is read by the CLI
 
-        from tessera.optical_flow import dis_flow, grey, sample, trusted
+        from tessera.optical_flow import dis_flow, sample, trusted
 
-        height, width = current.shape[:2]
-        scale = min(1.0, self.flow_side / max(height, width))
-        if scale < 1.0:
-            size = (max(8, round(width * scale)), max(8, round(height * scale)))
-            previous = cv2.resize(previous, size, interpolation=cv2.INTER_AREA)
-            current = cv2.resize(current, size, interpolation=cv2.INTER_AREA)
-        grey_prev, grey_now = grey(previous), grey(current)
+        (previous, grey_prev), (current, grey_now) = previous, current
+        height, width = size
+        scale = current.shape[1] / width
         backward = dis_flow(grey_now, grey_prev, self.preset)
         forward = dis_flow(grey_prev, grey_now, self.preset)
         mismatch = cv2.blur(cv2.absdiff(current, sample(previous, backward)).max(axis=2).astype(np.float32), (3, 3))
@@ -77,7 +87,7 @@ class TemporalBlend:
         if unexplained.any():
             share *= np.minimum(cv2.distanceTransform(1 - unexplained, cv2.DIST_L2, 3) / (REACH * scale), 1.0)
         share = share.astype(np.float32, copy=False)
-        if scale < 1.0:
+        if backward.shape[:2] != (height, width):
             ratio_x, ratio_y = width / backward.shape[1], height / backward.shape[0]
             backward = cv2.resize(backward, (width, height), interpolation=cv2.INTER_LINEAR)
             backward[..., 0] *= ratio_x
@@ -92,10 +102,13 @@ class TemporalBlend:
 
         from tessera.optical_flow import sample
 
+        if self.weight == 0:
+            return output_rgb
         current = output_rgb.astype(np.float32)
-        if self.weight > 0 and self._input is not None and self._input.shape == input_rgb.shape:
-            backward, share = self.confidence(self._input, input_rgb)
+        shrunk = self._shrink(input_rgb)
+        if self._previous is not None and self._output.shape == current.shape:
+            backward, share = self._confidence(self._previous, shrunk, current.shape[:2])
             warped = sample(self._output, backward, cubic=True)
             current = cv2.blendLinear(warped, current, share, 1.0 - share)
-        self._input, self._output = input_rgb, current
+        self._previous, self._output = shrunk, current
         return cv2.convertScaleAbs(current)  # rounded and saturated to uint8 (values are never negative)
