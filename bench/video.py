@@ -53,6 +53,7 @@ MODES = {"per-frame": ClipOptions(statistics="frame", denoise=False, temporal_bl
          "shared": ClipOptions(statistics="shot", denoise=False, temporal_blend=0),
          "shared+denoise": ClipOptions(statistics="shot", denoise=True, temporal_blend=0),
          "default": ClipOptions()}
+STEADIER = 0.95  # a stronger blend, tried on the still clip too
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,10 @@ def flicker(client: TesseraClient, plan: Plan, pictures: Path | None = None) -> 
             if kind == "still":
                 row.update({f"still diff: {mode}": frame_difference(styled) for mode, (_, styled) in outputs.items()})
                 row["still diff: input"] = frame_difference(inputs)
+                steadier = []
+                stylize_clip(client, data, style, options=ClipOptions(temporal_blend=STEADIER),
+                             on_frame=lambda _, rgb, out: steadier.append(out))
+                row[f"still diff: blend {STEADIER}"] = frame_difference(steadier)
             rows.append(row)
     return rows
 
