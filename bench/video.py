@@ -185,7 +185,7 @@ def flicker(client: TesseraClient, plan: Plan, pictures: Path | None = None) -> 
                 row["still diff: input"] = frame_difference(inputs)
                 steadier = []
                 stylize_clip(client, data, style, options=ClipOptions(temporal_blend=STEADIER),
-                             on_frame=lambda _, rgb, out: steadier.append(out))
+                             on_frame=lambda _, rgb, out, o=steadier: o.append(out))
                 row[f"still diff: blend {STEADIER}"] = frame_difference(steadier)
             rows.append(row)
     return rows
