@@ -1,6 +1,6 @@
 """Run every benchmark and print its tables.
 
-`python -m bench [--only compact|photos|serving|training|video] [--tiny]`.
+`python -m bench [--only compact|photos|serving|training|video|video-speed] [--tiny]`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ SECTIONS = {
     "training": ("bench.train_speed", "Training iterations per second at 256x256, batch 1, 2 threads"),
     "photos": ("bench.photos", "Trying many styles fast: upload once, every preview of a 12 MP photo, brush scale"),
     "video": ("bench.video", "Video clips: throughput, flicker, a 10-second 720p clip through the gateway"),
+    "video-speed": ("bench.video_speed", "Video clips: throughput alone"),
 }
 
 
