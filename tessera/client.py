@@ -71,6 +71,8 @@ class TesseraClient:
             raise ValueError("at least one server address (HOST:PORT) is needed")
         self._timeout = timeout
         self._tiling: dict[str, TilingFacts] = {}  # style id -> facts of the version last seen serving
+        # (style id, version) -> that version's facts, as its streams reported them (versions are immutable)
+        self._version_tiling: dict[tuple[str, int], TilingFacts] = {}
         self._strength_modes: dict[str, str] = {}  # style id -> its serving version's StyleSummary.strength_mode
         self._tiling_lock = threading.Lock()
         self._parallel_streams = max(1, len(addresses) * streams_per_target)
@@ -165,8 +167,9 @@ class TesseraClient:
         except BaseException:
             pool.cancel()
             raise
-        if not version:
-            with self._tiling_lock:
+        with self._tiling_lock:
+            self._version_tiling[(style, pinned)] = tiling
+            if not version:
                 self._tiling[style] = tiling
         return StylizeResult(image=result, version=pinned, maps=pool.maps)
 
@@ -213,8 +216,9 @@ class TesseraClient:
         """What the client knows of a style's tiling (whether it needs a thumbnail, and how large),
         asking the server (without previews) when it knows nothing or `refresh` is set; None if that
         fails, so the stream carries a thumbnail to be safe."""
-        if version:
-            return None  # facts are kept for serving versions only; a pinned one may differ
+        if version:  # a pinned version: known once one of its streams reported its facts (a clip's frames)
+            with self._tiling_lock:
+                return self._version_tiling.get((style, version))
         with self._tiling_lock:
             if style in self._tiling and not refresh:
                 return self._tiling[style]

@@ -47,6 +47,21 @@ def test_streams_carry_a_thumbnail_only_for_styles_that_need_one_at_the_size_the
         assert max(header.thumbnail.width, header.thumbnail.height) == thumbnail_side
 
 
+@pytest.mark.parametrize(("style", "thumbnail_side"), [(CONTEXT_STYLE, 256), (PLAIN_STYLE, None)])
+def test_calls_pinned_to_a_version_already_seen_carry_its_thumbnail_size(shipped_server, style, thumbnail_side):
+    # A clip pins every frame after the first to the first one's version (tessera.video): those frames
+    # get the same thumbnail as the first, not the 512 px one kept for versions the client knows nothing of.
+    recorder = Recorder()
+    with TesseraClient(shipped_server, timeout=120, interceptors=[recorder]) as client:
+        first = client.stylize(photo(300, 700), style)
+        client.stylize(photo(300, 700), style, version=first.version)
+    unpinned, pinned = recorder.headers()
+    assert pinned.version == first.version
+    assert pinned.HasField("thumbnail") == unpinned.HasField("thumbnail") == (thumbnail_side is not None)
+    if thumbnail_side is not None:
+        assert max(pinned.thumbnail.width, pinned.thumbnail.height) == thumbnail_side
+
+
 def test_style_list_without_previews_is_small_and_previews_stay_by_default(shipped_server):
     recorder = Recorder()
     with TesseraClient(shipped_server, timeout=30, interceptors=[recorder]) as client:
