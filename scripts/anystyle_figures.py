@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
 
     held_out = [s for s in style_images(split=HOLDOUT) if not args.look or s.id in args.look]
     images = {s.id: s.make() for s in held_out}
-    runner = CinRunner(args.teacher)
+    runner = CinRunner(args.teacher, threads=1)
     looks = [(s.id, runner.encode(images[s.id])) for s in held_out]
     photos = [(p.stem, np.asarray(load_image(p))) for p in list_images(args.photos)]
     args.out.mkdir(parents=True, exist_ok=True)

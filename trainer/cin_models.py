@@ -92,20 +92,22 @@ def build(network: Network, out_dir: Path, float_tail: bool = True) -> dict:
     return facts
 
 
-def session(path: Path) -> ort.InferenceSession:
-    """An ONNX Runtime session set up like the server's (all graph optimisations, CPU)."""
+def session(path: Path, threads: int = 0) -> ort.InferenceSession:
+    """An ONNX Runtime session set up like the server's (all graph optimisations, CPU); ``threads`` bounds
+    intra-op parallelism (0 = ONNX Runtime's default, one per core)."""
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    options.intra_op_num_threads = threads
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 class CinRunner:
     """The three files of a built network, run as the server runs them (for checks and figures)."""
 
-    def __init__(self, folder: Path) -> None:
-        self.transform = session(folder / "model.onnx")
-        self.context_model = session(folder / "context.onnx")
-        self.encoder = session(folder / "encoder.onnx") if (folder / "encoder.onnx").exists() else None
+    def __init__(self, folder: Path, threads: int = 0) -> None:
+        self.transform = session(folder / "model.onnx", threads)
+        self.context_model = session(folder / "context.onnx", threads)
+        self.encoder = session(folder / "encoder.onnx", threads) if (folder / "encoder.onnx").exists() else None
 
     def encode(self, rgb8: np.ndarray) -> np.ndarray:
         """HxWx3 uint8 style image -> its code [D]."""

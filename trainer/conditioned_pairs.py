@@ -111,7 +111,7 @@ def teacher_windows(runner: cin_models.CinRunner, photo: np.ndarray, code: np.nd
 
 def make_pairs(out: Path, photos_dir: Path, groups: int, windows: int = 3, core: int = 160,
                sizes: tuple[int, ...] = (512, 768, 1024), seed: int = 0, teacher: Path = TEACHER,
-               data: Path = Path("data"), style_ids: tuple[str, ...] = (), log=print) -> int:
+               data: Path = Path("data"), style_ids: tuple[str, ...] = (), threads: int = 1, log=print) -> int:
     """Write the missing group files under ``out``; return how many were written. ``style_ids`` narrows
     the training style images to those (all of them when empty)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -119,7 +119,7 @@ def make_pairs(out: Path, photos_dir: Path, groups: int, windows: int = 3, core:
     styles = [s for s in style_images(data, TRAIN) if not style_ids or s.id in style_ids]
     if not styles:
         raise DataError(f"no training style image has one of the ids {', '.join(style_ids)}")
-    runner = cin_models.CinRunner(Path(teacher))
+    runner = cin_models.CinRunner(Path(teacher), threads)
     codes = encode_styles(runner, styles, log)
     settings = {"photos": str(photos_dir), "groups": groups, "windows": windows, "core": core, "halo": STUDENT_HALO,
                 "sizes": list(sizes), "seed": seed, "teacher": str(teacher), "styles": sorted(codes),
@@ -157,6 +157,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sizes", default="512,768,1024", help="longer sides the photos are resized to")
     parser.add_argument("--teacher", type=Path, default=TEACHER, help="the teacher's registry version folder")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads for the teacher (the "
+                                                               "machine is shared)")
     parser.add_argument("--style", action="append", default=[], help="use only this training style image id "
                                                                       "(repeatable; default all)")
 
@@ -167,7 +169,7 @@ def main(args: argparse.Namespace) -> int:
         if args.core % 4 or args.core < 16 or args.groups < 1 or args.windows < 1:
             raise ValueError("--core must be a multiple of 4 and >= 16; --groups and --windows >= 1")
         n = make_pairs(args.out, args.photos, args.groups, args.windows, args.core, sizes, args.seed, args.teacher,
-                       style_ids=tuple(args.style), log=lambda *a, **k: print(*a, flush=True))
+                       style_ids=tuple(args.style), threads=args.threads, log=lambda *a, **k: print(*a, flush=True))
     except (DataError, ValueError, OSError, cin_models.ImportError_) as exc:
         print(f"teacher-pairs: {exc}", file=sys.stderr)
         return 2

@@ -92,7 +92,7 @@ def _painted(index: int, photo: Path | None) -> Callable[[], np.ndarray]:
             image = Image.open(photo).convert("RGB")
         image.thumbnail((MULTISTYLE_SIDE, MULTISTYLE_SIDE), Image.LANCZOS)
         rgb = np.asarray(image)[: image.height // 4 * 4, : image.width // 4 * 4]
-        runner = cin_models.CinRunner(TEACHER_VERSION)
+        runner = cin_models.CinRunner(TEACHER_VERSION, threads=1)
         code = np.eye(26, dtype=np.float32)[index]
         from tessera.pixels import chw_to_rgb8, rgb8_to_nchw
 
