@@ -32,7 +32,7 @@ STYLE = "any-painting"
 PAIR_GROUPS = 400
 
 # The student: the compact generator's style-code form (trainer/code_generator.py) on 128 px crops of
-# the cached 160 px windows, with the losses of the fixed-style students (L1, EfficientNet-Lite0
+# the cached 256 px windows, with the losses of the fixed-style students (L1, EfficientNet-Lite0
 # features, a weak adversarial term) plus the VGG16 feature distance the likeness figure measures,
 # and a projection PatchGAN conditioned on the photo and the style code.
 RECIPE = {

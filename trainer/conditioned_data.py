@@ -4,7 +4,7 @@ An item is one cached window: ``A`` the photo crop with the student's halo on ev
 teacher's served pixels of the crop's core, ``context`` the student's context row for that photo
 and look ([6 + D]: thumbnail statistics, then the style code). Crops of ``crop`` px are cut at a
 random place of the cached core (on the 4 px grid the teacher's output depends on), so a cache of
-160 px windows gives many different 128 px crops. No flips: the teacher is not flip-equivariant.
+256 px windows gives many different 128 px crops. No flips: the teacher is not flip-equivariant.
 """
 
 from __future__ import annotations

@@ -109,7 +109,7 @@ def teacher_windows(runner: cin_models.CinRunner, photo: np.ndarray, code: np.nd
     return out
 
 
-def make_pairs(out: Path, photos_dir: Path, groups: int, windows: int = 3, core: int = 160,
+def make_pairs(out: Path, photos_dir: Path, groups: int, windows: int = 3, core: int = 256,
                sizes: tuple[int, ...] = (512, 768, 1024), seed: int = 0, teacher: Path = TEACHER,
                data: Path = Path("data"), style_ids: tuple[str, ...] = (), threads: int = 1, log=print) -> int:
     """Write the missing group files under ``out``; return how many were written. ``style_ids`` narrows
@@ -153,7 +153,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--photos", type=Path, default=Path("data/photos/train"), help="training photo folder")
     parser.add_argument("--groups", type=int, default=400, help="photo-and-look groups to paint")
     parser.add_argument("--windows", type=int, default=3, help="windows per group")
-    parser.add_argument("--core", type=int, default=160, help="window side in px (a multiple of 4)")
+    parser.add_argument("--core", type=int, default=256, help="window side in px (a multiple of 4)")
     parser.add_argument("--sizes", default="512,768,1024", help="longer sides the photos are resized to")
     parser.add_argument("--teacher", type=Path, default=TEACHER, help="the teacher's registry version folder")
     parser.add_argument("--seed", type=int, default=0)
