@@ -109,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crops", type=int, default=4, help="windows per photo, size and look")
     parser.add_argument("--grid", type=Path, help="also write the committable grid to this JPEG")
     parser.add_argument("--grid-only", action="store_true")
+    parser.add_argument("--metrics-into", type=Path, help="also write the figures as RUN/metrics.json, so that "
+                                                          "export-conditioned copies them into the manifest")
     args = parser.parse_args(argv)
 
     held_out = [s for s in style_images(split=HOLDOUT) if not args.look or s.id in args.look]
@@ -128,6 +130,13 @@ def main(argv: list[str] | None = None) -> int:
                      args.crops, log=print)
     result["student"] = str(args.student)
     (args.out / "figures.json").write_text(json.dumps(result, indent=1) + "\n")
+    if args.metrics_into:
+        flat = {k: result[k] for k in ("fid_effnetlite0_to_teacher", "fid_effnetlite0_input_to_teacher", "fid_ratio")}
+        flat |= result["mean_over_looks"]
+        summary = {"photos": result["photos"], "held_out_looks": result["looks"], "measured_on": str(args.student),
+                   "command": "python -m scripts.anystyle_figures"}
+        (args.metrics_into / "metrics.json").write_text(json.dumps({"kind": "conditioned", "evaluated_on": summary,
+                                                                     "metrics": flat}, indent=1) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "per_look"}))
     return 0
 
