@@ -20,6 +20,10 @@ from inference_server.runtime import Runtime
 from tessera.settings import setting
 
 _STOP = object()
+# One run in this many seconds hands the shared arena's spare memory back (tessera/onnx_session.py):
+# the others reuse warm pages, which is what makes the arena worth having (2.4x the speed of fresh
+# pages for every run), and what is held between releases is bounded by the peak of one run per batcher.
+RELEASE_MEMORY_EVERY_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ class Batcher:
         self._gauges = gauges or TileGauges()
         self._on_idle = on_idle  # called from the batcher's thread whenever its queue runs empty
         self._queue: queue.Queue = queue.Queue()
+        self._released_at = time.monotonic()
         self._thread = threading.Thread(target=self._loop, name=f"batcher-{name}", daemon=True)
         self._thread.start()
 
@@ -116,7 +121,7 @@ class Batcher:
         try:
             images = np.stack([item.image for item in live])
             contexts = None if live[0].context is None else np.stack([item.context for item in live])
-            outputs = self._runtime.execute(images, contexts)
+            outputs = self._runtime.execute(images, contexts, release_memory=self._release_memory())
         except Exception as exc:  # one bad batch must fail its own tiles, never the thread
             for item in live:
                 item.future.set_exception(exc)
@@ -127,6 +132,15 @@ class Batcher:
             self._on_batch(len(live))
         for item, output in zip(live, outputs, strict=True):
             item.future.set_result(output)
+
+    def _release_memory(self) -> bool:
+        """Whether the next run should hand the runtime's spare memory back: at most once every
+        RELEASE_MEMORY_EVERY_S (docs/serving.md, "Memory")."""
+        now = time.monotonic()
+        if now - self._released_at >= RELEASE_MEMORY_EVERY_S:
+            self._released_at = now
+            return True
+        return False
 
 
 def _group_by_shape(items: list[_Item]) -> list[list[_Item]]:

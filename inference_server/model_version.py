@@ -149,6 +149,7 @@ class LoadedVersion:
 
         def run_tile(tile: np.ndarray) -> np.ndarray:
             context = None if self.context_runtime is None else self.compute_context(tile, code)[None]
+            # Kernels, caches and the shared arena's pages warm up for the traffic to come.
             return self.runtime.execute(model_input(tile, self.tiling)[None], context)
 
         try:

@@ -76,7 +76,8 @@ def probe(model: Runtime, context_model: OnnxRuntime | None, manifest: Manifest)
             rows = [_probe_context(context_model, tile, manifest, item.name) for tile in item.tiles]
             context = np.stack(rows)
         try:
-            output = model.execute(batch, context)
+            # Each probe hands its memory back, so a loaded version holds none until it serves.
+            output = model.execute(batch, context, release_memory=True)
         except Exception as exc:  # ORT reports shape and type errors with its own exception classes
             raise VersionRejected(f"probe tile '{item.name}' ({_shape(batch)}) failed: {exc}", "probe") from None
         if output.shape != batch.shape:

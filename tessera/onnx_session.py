@@ -13,10 +13,14 @@ from pathlib import Path
 import onnxruntime as ort
 
 CPU = ["CPUExecutionProvider"]
+# Run options that end a run by returning the shared arena's free memory to the OS.
+SHRINK_ARENA = ort.RunOptions()
+SHRINK_ARENA.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
 
 
-def session_options(threads: int = 0) -> ort.SessionOptions:
-    """The options every Tessera session uses; `threads` bounds intra-op parallelism (0 = one per core).
+def session_options(threads: int = 0, shared_arena: bool = True) -> ort.SessionOptions:
+    """The options every Tessera session uses; `threads` bounds intra-op parallelism (0 = one per core);
+    `shared_arena=False` leaves buffers to plain malloc (only for measuring the arena, scripts/arena_speed.py).
 
     - No spinning: busy-waiting worker threads steal the cores from the gateway, the other models
       and torch between runs. On this shared 2-core machine a spinning session ran the compact
@@ -24,10 +28,13 @@ def session_options(threads: int = 0) -> ort.SessionOptions:
       benchmark whose baseline spins and whose server does not compares unlike things.
     - One inter-op thread: the generators are a chain of convolutions, with nothing to run in parallel.
     - Full graph optimisation (fusions, constant folding); warnings and errors only in the log.
-    - No CPU memory arena and no memory patterns: an arena per session keeps its peak for good, so
-      a server that had run five styles on 1024 px tiles held 4.2 GB (docs/serving.md, "Memory");
-      without them a run's buffers go back to the allocator when it ends. Memory patterns only pay
-      for fixed shapes, and tiles come in many.
+    - One CPU memory arena shared by every session of the process (`use_shared_arena`), handed back
+      by `SHRINK_ARENA` runs: without an arena every run faults its buffers in afresh, and the
+      served students ran 2.4-2.8x slower (1.6 against 4.2 MP/s for blue-ink on a 1104 px tile,
+      docs/serving.md, "Memory"); an arena per session keeps its own peak for good, so a server
+      that had run five styles on 1024 px tiles held 4.2 GB. One shared arena holds at most the
+      peak of the runs in flight at once, whatever the number of versions. No memory patterns:
+      they only pay for fixed shapes, and tiles come in many.
     """
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
@@ -37,7 +44,7 @@ def session_options(threads: int = 0) -> ort.SessionOptions:
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.enable_cpu_mem_arena = False
     options.enable_mem_pattern = False
-    return options
+    return use_shared_arena(options) if shared_arena else options
 
 
 def open_session(model: Path | str | bytes, threads: int = 0) -> ort.InferenceSession:
@@ -51,8 +58,8 @@ def open_session(model: Path | str | bytes, threads: int = 0) -> ort.InferenceSe
 
 def use_shared_arena(options: ort.SessionOptions) -> ort.SessionOptions:
     """Make a session allocate from one CPU arena shared by every session of the process that does
-    the same (ONNX Runtime's environment allocator), instead of plain malloc. A candidate measured by
-    `python -m scripts.arena_speed` (docs/serving.md, "Memory"); the served default stays without."""
+    the same (ONNX Runtime's environment allocator), instead of plain malloc or an arena per session
+    (`python -m scripts.arena_speed` compares the three; docs/serving.md, "Memory")."""
     _register_shared_arena()
     options.add_session_config_entry("session.use_env_allocators", "1")
     options.enable_cpu_mem_arena = True

@@ -27,8 +27,10 @@ class Runtime(Protocol):
 
     name: str
 
-    def execute(self, image: np.ndarray, context: np.ndarray | None = None) -> np.ndarray:
-        """Run a batch [N, 3, H, W] (plus an optional [N, K] context) and return [N, 3, H, W]."""
+    def execute(self, image: np.ndarray, context: np.ndarray | None = None, release_memory: bool = False) -> np.ndarray:
+        """Run a batch [N, 3, H, W] (plus an optional [N, K] context) and return [N, 3, H, W].
+        `release_memory`: hand memory kept for the next runs back after this one (the batcher asks when
+        its queue runs dry, and every few seconds under steady load)."""
         ...
 
     def finalize(self) -> None:

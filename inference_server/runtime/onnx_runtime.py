@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from inference_server.runtime import EngineError
-from tessera.onnx_session import open_session
+from tessera.onnx_session import SHRINK_ARENA, open_session
 from tessera.registry import CONTEXT_INPUT, INPUT_NAME, OUTPUT_NAME
 
 
@@ -30,11 +30,13 @@ class OnnxRuntime:
     def outputs(self) -> dict[str, tuple[str, list]]:
         return {o.name: (o.type, list(o.shape)) for o in self.session.get_outputs()}
 
-    def execute(self, image: np.ndarray, context: np.ndarray | None = None) -> np.ndarray:
+    def execute(self, image: np.ndarray, context: np.ndarray | None = None, release_memory: bool = False) -> np.ndarray:
+        """`release_memory`: the run ends by handing the shared arena's free memory back (onnx_session.py),
+        so an idle server holds only its models; runs in a row keep the arena warm."""
         feeds = {INPUT_NAME: image}
         if context is not None:
             feeds[CONTEXT_INPUT] = context
-        return self.session.run([self._output], feeds)[0]
+        return self.session.run([self._output], feeds, SHRINK_ARENA if release_memory else None)[0]
 
     def run_named(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         """Run with arbitrary named inputs (used for context models)."""

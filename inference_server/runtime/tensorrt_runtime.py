@@ -118,7 +118,8 @@ class TensorRTRuntime:
         self._stream = _check(self._cudart.cudaStreamCreate())
         self._buffers: dict[str, tuple[int, int]] = {}  # name -> (device pointer, capacity in bytes)
 
-    def execute(self, image: np.ndarray, context: np.ndarray | None = None) -> np.ndarray:
+    def execute(self, image: np.ndarray, context: np.ndarray | None = None, release_memory: bool = False) -> np.ndarray:
+        # `release_memory` is ignored: device buffers are sized once per shape and reused.
         inputs = {INPUT_NAME: image}
         if context is not None:
             inputs[CONTEXT_INPUT] = context
