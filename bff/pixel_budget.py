@@ -6,8 +6,9 @@ black 7000x7000 PNG becomes ~0.7 GB. Every job holds its image's pixel count fro
 decodes until its result is encoded, and waits while the budget is spent: however many uploads arrive,
 the decoded ones stay within the budget. An image larger than the whole budget runs alone.
 
-When the last image is released, freed memory is handed back to the operating system (glibc keeps
-freed heap pages otherwise; other C libraries are left alone).
+When the last image is released, and every few seconds under load that never lets the count reach
+zero, freed memory is handed back to the operating system (glibc keeps freed heap pages otherwise;
+other C libraries are left alone: tessera/heap.py).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from contextlib import contextmanager
 from flask import Flask, current_app
 
 from bff.config import GatewayConfig
-from tessera.heap import release_freed_memory
+from tessera.heap import TRIM_SECONDS, HeapTrimmer
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class PixelBudget:
         self._in_use = 0
         self._holders = 0
         self._changed = threading.Condition()
+        self._trimmer = HeapTrimmer(TRIM_SECONDS)
 
     @property
     def in_use(self) -> int:
@@ -60,8 +62,7 @@ class PixelBudget:
                 self._holders -= 1
                 idle = self._holders == 0
                 self._changed.notify_all()
-            if idle:
-                release_freed_memory()
+            self._trimmer.after_work(idle)
 
 
 def init_app(app: Flask, config: GatewayConfig) -> None:

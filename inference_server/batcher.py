@@ -62,12 +62,13 @@ class Batcher:
 
     def __init__(self, runtime: Runtime, settings: BatchSettings, name: str,
                  on_batch: Callable[[int], None] | None = None, gauges: TileGauges | None = None,
-                 on_idle: Callable[[], None] | None = None) -> None:
+                 after_runs: Callable[[bool], None] | None = None) -> None:
         self._runtime = runtime
         self._settings = settings
         self._on_batch = on_batch
         self._gauges = gauges or TileGauges()
-        self._on_idle = on_idle  # called from the batcher's thread whenever its queue runs empty
+        # Called from the batcher's thread after each round of runs, with whether its queue is empty.
+        self._after_runs = after_runs
         self._queue: queue.Queue = queue.Queue()
         self._released_at = time.monotonic()
         self._thread = threading.Thread(target=self._loop, name=f"batcher-{name}", daemon=True)
@@ -95,9 +96,9 @@ class Batcher:
             items, stopping = self._collect(first)
             for group in _group_by_shape(items):
                 self._run(group)
-            del items, group  # drop the last batch's arrays before on_idle looks at the heap
-            if self._on_idle is not None and self._queue.empty():
-                self._on_idle()
+            del items, group  # drop the last batch's arrays before after_runs looks at the heap
+            if self._after_runs is not None:
+                self._after_runs(self._queue.empty())
 
     def _collect(self, first: _Item) -> tuple[list[_Item], bool]:
         items = [first]

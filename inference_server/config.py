@@ -14,6 +14,7 @@ from pathlib import Path
 
 from inference_server.batcher import BatchSettings
 from inference_server.tile_stream import StreamLimits
+from tessera.heap import TRIM_SECONDS
 from tessera.settings import SettingsError, fail, parse_settings, setting
 from tessera.tiling import DEFAULT_TILE_SIZE, MAX_TILE_SIZE
 
@@ -44,6 +45,9 @@ class ServerConfig:
     admin_token_file: Path | None = setting(None, "file holding the admin token (read once at start)")
     tls_cert: Path | None = setting(None, "PEM certificate chain; with --tls-key the server speaks TLS only")
     tls_key: Path | None = setting(None, "PEM private key of --tls-cert")
+    heap_trim_seconds: float = setting(TRIM_SECONDS, "under load that never lets a model's queue run dry, hand freed "
+                                            "heap memory back to the OS at least this often; 0: only when a "
+                                            "queue runs dry (docs/serving.md, Memory)", minimum=0)
     warmup_runs: int = setting(5, "most runs of the default tile that warm a new version before it serves (it "
                                   "stops once two runs agree within 10%); 0 serves cold", minimum=0)
 

@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,7 @@ from inference_server.version_checks import (
     probe,
 )
 from inference_server.warm_up import WarmUp, warm_up
-from tessera.heap import release_freed_memory
+from tessera.heap import HeapTrimmer
 from tessera.registry import CONTEXT_OUTPUT, OUTPUT_NAME, Manifest, RegistryError, read_manifest, verify_checksums
 
 __all__ = ["LoadSettings", "LoadedVersion", "NonFiniteOutput", "VersionRejected", "load_version"]
@@ -56,6 +56,8 @@ class LoadSettings:
     # Told (version, first time) for every served tile with non-finite output, from the batcher's thread.
     on_nonfinite: Callable[[LoadedVersion, bool], None] | None = None
     warm_up: WarmUp = WarmUp()
+    # When freed heap pages go back to the OS (tessera/heap.py): one trimmer for all versions.
+    trimmer: HeapTrimmer = field(default_factory=lambda: HeapTrimmer(0.0))
 
 
 class LoadedVersion:
@@ -75,11 +77,12 @@ class LoadedVersion:
         # Set for versions that ship critic.onnx: realism maps and Grad-CAM (inference_server.critic).
         self.critic: Critic | None = None
         observe = settings.observe_batch
-        # Freed tile buffers go back to the OS once the queue runs dry (docs/serving.md, "Memory").
+        # Freed tile buffers go back to the OS once the queue runs dry, and every few seconds under
+        # steady load (docs/serving.md, "Memory").
         self.batcher = Batcher(runtime, settings.batching, f"{style}-v{self.version}",
                                on_batch=None if observe is None else lambda n: observe(style, n),
                                gauges=None if settings.tile_gauges is None else settings.tile_gauges(style),
-                               on_idle=release_freed_memory)
+                               after_runs=settings.trimmer.after_work)
         self._leases = 0
         self._retired = False
         self._lock = threading.Lock()

@@ -21,7 +21,7 @@ from inference_server.model_version import LoadSettings, load_version
 from inference_server.servicer import ServicerSettings, StyleTransferServicer
 from inference_server.warm_up import WarmUp
 from tessera.client import MAX_MESSAGE_BYTES
-from tessera.heap import bound_heap
+from tessera.heap import HeapTrimmer, bound_heap
 from tessera.settings import describe
 from tessera.v1 import admin_pb2, style_transfer_pb2
 from tessera.v1 import admin_pb2_grpc as apb_grpc
@@ -91,7 +91,8 @@ def start(config: ServerConfig, metrics: ServerMetrics) -> _Running:
                             tile_gauges=lambda style: TileGauges(metrics.tiles_queued.labels(style),
                                                                  metrics.tiles_in_flight.labels(style)),
                             on_nonfinite=on_nonfinite,
-                            warm_up=WarmUp(max_runs=config.warmup_runs, tile_size=config.default_tile_size))
+                            warm_up=WarmUp(max_runs=config.warmup_runs, tile_size=config.default_tile_size),
+                            trimmer=HeapTrimmer(config.heap_trim_seconds))
     store = ModelStore(config.registry, lambda path: load_version(path, settings),
                        on_change=lambda s: _report(s, health_servicer, metrics))
     slots = ImageCallSlots(config.max_streams, config.max_streams_per_peer)

@@ -33,9 +33,15 @@ def _flags(flags: dict[str, object]) -> list[str]:
     return out
 
 
-def server_command(registry: Path, **flags: object) -> list[str]:
-    """`python -m inference_server` on `registry` with keyword flags (host, port, threads, ...)."""
-    return [sys.executable, "-m", "inference_server", "--registry", str(registry), *_flags(flags)]
+SERVER_MODULE = ("-m", "inference_server")
+
+
+def server_command(registry: Path, launcher: tuple[str, ...] = SERVER_MODULE, **flags: object) -> list[str]:
+    """`python -m inference_server` on `registry` with keyword flags (host, port, threads, ...).
+
+    `launcher` replaces `-m inference_server`, e.g. with a wrapper that takes the server's flags after
+    `--` (scripts.heap_probe)."""
+    return [sys.executable, *launcher, "--registry", str(registry), *_flags(flags)]
 
 
 def gateway_command(servers: list[str] | tuple[str, ...], **flags: object) -> list[str]:
@@ -56,13 +62,15 @@ def running_server(registry: Path, timeout: float = 60.0, **flags: object) -> It
 
 @contextmanager
 def server_process(registry: Path, timeout: float = 60.0, env: dict[str, str] | None = None,
+                   launcher: tuple[str, ...] = SERVER_MODULE,
                    **flags: object) -> Iterator[tuple[subprocess.Popen, str, Path]]:
     """Like `running_server`, but yields (process, address, log file), for tests of its lifecycle.
 
-    `env` adds variables to the child's environment. Raises RuntimeError (with the log) when the
-    server does not start or never reports SERVING within `timeout` seconds.
+    `env` adds variables to the child's environment; `launcher` as in `server_command`. Raises
+    RuntimeError (with the log) when the server does not start or never reports SERVING within
+    `timeout` seconds.
     """
-    args = server_command(registry, **{"host": "127.0.0.1", "port": 0, "threads": 1, **flags})
+    args = server_command(registry, launcher, **{"host": "127.0.0.1", "port": 0, "threads": 1, **flags})
     with tempfile.TemporaryDirectory(prefix="tessera-server-") as logs:
         log_path = Path(logs) / "server.log"
         with open(log_path, "w") as log:

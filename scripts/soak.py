@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from scripts.local_stack import gateway_process, server_process
+from scripts.local_stack import SERVER_MODULE, gateway_process, server_process
 from tessera.client import TesseraClient, TesseraError
 from tests.bff.live import multipart
 from tests.support import TINY_STYLE
@@ -184,12 +184,15 @@ def problems(report: dict) -> list[str]:
     return found
 
 
-def soak(duration: float, warmup: float) -> dict:
-    """Starts a tiny-style server and a gateway, runs the load, stops them; returns the report."""
+def soak(duration: float, warmup: float, heap_log: Path | None = None) -> dict:
+    """Starts a tiny-style server and a gateway, runs the load, stops them; returns the report.
+    With `heap_log`, the server runs under scripts.heap_probe, which logs its memory there every 5 s."""
+    launcher = SERVER_MODULE if heap_log is None else \
+        ("-m", "scripts.heap_probe", "--log", str(heap_log.resolve()), "--")
     with tempfile.TemporaryDirectory(prefix="tessera-soak-") as tmp:
         registry = Path(tmp) / "registry"
         write_tiny_version(registry, TINY_STYLE, Path(tmp))
-        with server_process(registry, threads=1) as (server, address, _), \
+        with server_process(registry, launcher=launcher, threads=1) as (server, address, _), \
                 gateway_process([address]) as (gateway, url):
             report = run_load(address, url, {"server": server.pid, "gateway": gateway.pid}, duration, warmup)
     report["problems"] = problems(report)
@@ -200,10 +203,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=600.0, help="seconds of load in all (default 600)")
     parser.add_argument("--warmup", type=float, default=60.0, help="seconds of it before RSS is compared (60)")
+    parser.add_argument("--heap-log", type=Path, help="log where the server's memory is, every 5 s, to this "
+                        "file (JSON lines, scripts.heap_probe)")
     args = parser.parse_args(argv)
     if not 0 < args.warmup < args.duration:
         parser.error("--warmup must be above 0 and below --duration")
-    report = soak(args.duration, args.warmup)
+    report = soak(args.duration, args.warmup, args.heap_log)
     print(json.dumps(report, indent=2))
     for problem in report["problems"]:
         print(f"FAILED: {problem}", file=sys.stderr)
