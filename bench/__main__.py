@@ -1,6 +1,7 @@
 """Run every benchmark and print its tables.
 
-`python -m bench [--only compact|photos|serving|training|video|video-speed] [--tiny]`.
+`python -m bench [--only compact|photos|serving|training|video|video-speed] [--tiny] [--rounds N]
+[--styles ID ...]`.
 """
 
 from __future__ import annotations
@@ -44,12 +45,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=sorted(SECTIONS), action="append")
     parser.add_argument("--tiny", action="store_true", help="a seconds-long version, for the test suite")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (sections that take them)")
+    parser.add_argument("--styles", nargs="+", metavar="ID", help="only these styles (sections that take them)")
     args = parser.parse_args(argv)
     for name in args.only or list(SECTIONS):
         module_name, title = SECTIONS[name]
         run = importlib.import_module(module_name).run
         accepted = inspect.signature(run).parameters
-        options = {k: v for k, v in (("tiny", args.tiny), ("rounds", args.rounds)) if k in accepted and v}
+        given = (("tiny", args.tiny), ("rounds", args.rounds), ("styles", tuple(args.styles or ())))
+        options = {k: v for k, v in given if k in accepted and v}
         started = time.perf_counter()
         result = run(**options)
         print(f"\n== {title} ({time.perf_counter() - started:.0f} s)")

@@ -54,18 +54,22 @@ TINY = Plan(megapixels=0.05, rounds=1, warmup=1, styles=("blue-ink",), load_clie
             load_megapixels=0.02, load_requests_each=1, load_rounds=1, rss_megapixels=(0.05,))
 
 
-def run(tiny: bool = False, rounds: int | None = None, results: Path | None = None) -> dict[str, list[dict]]:
+def run(tiny: bool = False, rounds: int | None = None, results: Path | None = None,
+        styles: tuple[str, ...] = ()) -> dict[str, list[dict]]:
     """Every table of the benchmark, by title; also saved as JSON to `results` (by default
     bench/results/serving.json, or serving-tiny.json for the tiny version, which is not kept)."""
     results = results or (RESULTS.with_name("serving-tiny.json") if tiny else RESULTS)
     plan = TINY if tiny else Plan()
     if rounds:
         plan = Plan(**{**asdict(plan), "rounds": rounds, "load_rounds": min(plan.load_rounds, rounds)})
+    if styles:
+        plan = Plan(**{**asdict(plan), "styles": tuple(styles)})
     with tempfile.TemporaryDirectory(prefix="tessera-bench-") as tmp:
         registry = newest_registry(Path(tmp) / "registry", plan.styles)
         tables = _measure(plan, registry, Path(tmp))
     results.parent.mkdir(parents=True, exist_ok=True)
-    command = "python -m bench --only serving" + (" --tiny" if tiny else "")
+    command = "python -m bench --only serving" + (" --tiny" if tiny else "") + \
+        (f" --rounds {rounds}" if rounds else "") + (f" --styles {' '.join(styles)}" if styles else "")
     results.write_text(json.dumps({"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
                                    "command": command, "machine": _machine(), "plan": asdict(plan),
                                    "tables": tables}, indent=1))
@@ -142,6 +146,9 @@ def newest_registry(target: Path, styles: tuple[str, ...]) -> Path:
     """A registry with the newest version of each shipped style (or of `styles`), so the server
     loads only what is measured."""
     shipped = ROOT / "model_registry"
+    unknown = set(styles) - {p.name for p in shipped.iterdir() if (p / "style.json").is_file()}
+    if unknown:
+        raise SystemExit(f"no shipped style {', '.join(sorted(unknown))} in {shipped}")
     for style_dir in sorted(p for p in shipped.iterdir() if (p / "style.json").is_file()):
         if styles and style_dir.name not in styles:
             continue
