@@ -4,8 +4,9 @@ side, computed once per photo and process) restyled on the inference servers, as
 The thumbnail is most of the work for a large photo (a 12 MP JPEG is decoded at a reduced DCT scale,
 tessera.imageio.decode_thumbnail), so it is cached by photo id; concurrent requests for one photo wait
 for the one decode. Each preview goes to the server as one tile: the client's planner would cut a
-512 px thumbnail into 2 to 4 tiles for speed alone, but their halos cost compute (a third more at a
-64 px halo), and a grid of previews is many calls at once, where only the total work counts.
+512 px thumbnail into 2 to 4 tiles for speed alone, but their halos cost compute (at a 64 px halo, a
+quarter more for 2 tiles, two thirds more for 4), and a grid of previews is many calls at once, where
+only the total work counts.
 Rendered previews are cached too (by photo, style, version and options), so a page that reloads
 gets them from memory. Both caches are bounded in bytes and evict the least recently used.
 """
