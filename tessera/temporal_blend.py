@@ -10,15 +10,18 @@ changes every frame; shared statistics and the noise filter remove only part of 
 Per pixel p of frame t, with B the flow from input t back to input t-1 (DIS, `PRESET`, on frames
 shrunk to `FLOW_SIDE` px, tessera.optical_flow):
 
-    confidence(p) = WEIGHT * trusted(p) * exp(-(e(p) / TOLERANCE)^2)
+    confidence(p) = WEIGHT * trusted(p) * exp(-(e(p) / TOLERANCE)^2) * clip(d(p) / REACH - 1, 0, 1)
     output'_t(p)  = output_t(p) + confidence(p) * (output'_{t-1}(p + B(p)) - output_t(p))
 
 `trusted` is the forward-backward consistency test (occlusions, disocclusions, flow leaving the
 frame); e is the largest channel difference in levels between input t and input t-1 warped by B, so
 where the flow is wrong (a moving object's edge, a reveal, a lighting change) the input does not
-match and the previous output is not used: no ghost trail. The blend is recursive (output' feeds the
-next frame), so a pixel that stays put averages about 1 / (1 - WEIGHT) frames; the previous output is
-warped bicubically and kept in float to limit the softening of repeated resampling. A cut resets it.
+match and the previous output is not used; d is the distance to the nearest pixel whose mismatch
+is beyond UNEXPLAINED x TOLERANCE (an object's edge, a reveal): a network paints beyond an object's
+outline, so near one its output changes where its input does not. No ghost trail. The blend is
+recursive (output' feeds the next frame), so a pixel that stays put averages about 1 / (1 - WEIGHT)
+frames; the previous output is warped bicubically and kept in float to limit the softening of
+repeated resampling. A cut resets it.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ WEIGHT = 0.9  # largest share of the warped previous output: about 10 frames of 
 TOLERANCE = 8.0  # levels of input mismatch at which the share falls to 1/e of WEIGHT
 FLOW_SIDE = 480  # the flow is worked out on frames shrunk to this longer side (cost: a 720p frame is 2.7x that)
 PRESET = "fast"
-REACH = 24  # px over which the share ramps up from 0 at an input change the flow cannot explain
+REACH = 24  # px around an input change the flow cannot explain with no share, and as many again to ramp up
 UNEXPLAINED = 5.0  # x TOLERANCE: an input change the flow cannot explain (a reveal, an object's edge)
 
 
@@ -82,10 +85,13 @@ class TemporalBlend:
         share[~trusted(backward, forward)] = 0.0
         # A network paints beyond an object's outline (its receptive field), so near an input change
         # the flow cannot explain (a reveal, an object's edge) the output changes where the input does
-        # not: the share ramps up from 0 there to its full value REACH pixels away (no ghost trail).
+        # not. No share within REACH pixels of it, rising to the full share at 2 x REACH: a ramp from 0
+        # let the painted halo of a moving object leak into its wake a little every frame, which added
+        # up to a pale smear behind it with any-painting (docs/video.md).
         unexplained = (mismatch > UNEXPLAINED * self.tolerance).view(np.uint8)
         if unexplained.any():
-            share *= np.minimum(cv2.distanceTransform(1 - unexplained, cv2.DIST_L2, 3) / (REACH * scale), 1.0)
+            distance = cv2.distanceTransform(1 - unexplained, cv2.DIST_L2, 3) / (REACH * scale)
+            share *= np.clip(distance - 1.0, 0.0, 1.0)
         share = share.astype(np.float32, copy=False)
         if backward.shape[:2] != (height, width):
             ratio_x, ratio_y = width / backward.shape[1], height / backward.shape[0]

@@ -22,7 +22,7 @@ def _flickering_network(inputs, seed=1):
 
 
 def test_blending_removes_flicker_and_a_moving_object_leaves_no_trail():
-    inputs = list(frames("moving", 160, 96, 16))
+    inputs = list(frames("moving", 320, 180, 16))
     given, looks = _flickering_network(inputs)
     blend = TemporalBlend()
     blended = [blend(i, o) for i, o in zip(inputs, given, strict=True)]
