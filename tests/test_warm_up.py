@@ -19,7 +19,7 @@ STYLE = "swapped"
 TILE = 512  # the server's default tile; the test image is one such tile with its halo
 EDGE = TILE + 2 * TINY_HALO
 STEADY_CALLS = 4
-SWAPS = 5
+SWAPS = 9  # under load single ratios ranged 0.94-1.83 in one CI run; the median of 9 is steadier
 pytestmark = pytest.mark.timeout(240)
 
 

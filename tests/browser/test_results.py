@@ -16,6 +16,9 @@ from tests.bff.gallery import TONES
 
 pytestmark = pytest.mark.browser
 STYLES = [name for name, _, _ in TONES.values()]
+# A full-size result is a server job: on a loaded 2-core machine it can take longer than the
+# 5 s Playwright waits by default (a CI run at load 10 listed one of two results after 5 s).
+JOB_WAIT_MS = 60_000
 
 
 def api_requests(page) -> list[str]:
@@ -35,7 +38,7 @@ def make(page, style: str) -> None:
     """Clicks the style's preview and waits until its full-size result is listed."""
     listed = page.locator(".result-item").count()
     page.get_by_role("button", name=f"Make the full-size result in {style}").click()
-    expect(page.locator(".result-item")).to_have_count(listed + 1)
+    expect(page.locator(".result-item")).to_have_count(listed + 1, timeout=JOB_WAIT_MS)
 
 
 def rgb(data: bytes) -> np.ndarray:
@@ -139,10 +142,10 @@ def test_previews_results_and_the_comparison_work_with_the_keyboard(page, photo)
     page.get_by_role("button", name="Restyle photo").focus()
     tab_to(page, "Make the full-size result in Moss")
     page.keyboard.press("Enter")
-    expect(page.locator(".result-item")).to_have_count(1)
+    expect(page.locator(".result-item")).to_have_count(1, timeout=JOB_WAIT_MS)
     tab_to(page, "Make the full-size result in Harbour blue")
     page.keyboard.press("Space")
-    expect(page.locator(".result-item")).to_have_count(2)
+    expect(page.locator(".result-item")).to_have_count(2, timeout=JOB_WAIT_MS)
     page.get_by_role("button", name="Restyle photo").focus()
     for style in ("Harbour blue", "Moss"):
         tab_to(page, f"Compare {style}")
@@ -163,7 +166,7 @@ def test_a_photo_the_gateway_has_forgotten_is_uploaded_again_once(page, photo, g
     photo_id = page.evaluate("JSON.parse(sessionStorage.getItem('tessera.visit.v1')).photo.id")
     urllib.request.urlopen(urllib.request.Request(f"{gateway_url}/api/photos/{photo_id}", method="DELETE"))
     page.get_by_role("button", name="Restyle photo").click()
-    expect(page.locator(".result-item")).to_have_count(1)
+    expect(page.locator(".result-item")).to_have_count(1, timeout=JOB_WAIT_MS)
     assert [s for s in sent if s.startswith("POST")] == ["POST api/photos", "POST api/jobs", "POST api/photos",
                                                          "POST api/jobs"]
     expect(page.get_by_role("alert")).to_be_hidden()
