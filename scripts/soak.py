@@ -168,6 +168,9 @@ def run_load(address: str, url: str, pids: dict[str, int], duration: float, warm
         row["warm_mb"] = sampler.median(name, warmup - window, warmup)
         row["end_mb"] = sampler.median(name, duration - window, duration)
         row["peak_mb"] = sampler.peak(name)
+        # The whole run in windows, to see where warm-up growth ends (docs/reliability.md, "Load and soak").
+        row["window_medians_mb"] = [sampler.median(name, start, start + window)
+                                    for start in np.arange(0.0, duration - window / 2, window)]
         row["growth_after_warmup"] = round(row["end_mb"] / row["warm_mb"] - 1, 4)
     return {"duration_s": round(elapsed, 1), "warmup_s": warmup, "rss_window_s": window, "clients": CLIENTS,
             "paths": {name: s.summary(elapsed) for name, s in stats.items()}, "rss": rss}
