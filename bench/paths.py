@@ -32,18 +32,35 @@ from tessera.registry import CONTEXT_OUTPUT, read_manifest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def raw_path(version_dir: Path, photo: np.ndarray, threads: int) -> Callable[[], object]:
-    """ONNX Runtime on the whole photo, padded like the server pads, with the server's context."""
-    manifest = read_manifest(version_dir)
-    runtime = OnnxRuntime(version_dir / manifest.onnx.file, threads=threads)
-    context = None
-    if manifest.context_onnx is not None:
-        context_runtime = OnnxRuntime(version_dir / manifest.context_onnx.file, threads=threads, output=CONTEXT_OUTPUT)
-        # The server's own [1, K] context; a conditioned style without sources paints its first preset.
-        code = probe_code(manifest) if is_conditioned(manifest) else None
-        context = context_row(context_runtime, photo, manifest.tiling, code)[None]
-    image = pad_to_multiple(rgb8_to_chw(photo), manifest.tiling.size_multiple)[None]
-    return lambda: runtime.execute(image, context)
+class RawRun:
+    """ONNX Runtime on the whole photo, padded like the server pads, with the server's context;
+    calling it runs once. `release()` hands the process's shared arena back (tessera/onnx_session.py)
+    with one small run: the arena grows by what each run asks, so whole-image runs of several
+    models in one process would otherwise add up (the server releases the same way)."""
+
+    def __init__(self, version_dir: Path, photo: np.ndarray, threads: int) -> None:
+        manifest = read_manifest(version_dir)
+        self.runtime = OnnxRuntime(version_dir / manifest.onnx.file, threads=threads)
+        self.context = None
+        if manifest.context_onnx is not None:
+            context_runtime = OnnxRuntime(version_dir / manifest.context_onnx.file, threads=threads,
+                                          output=CONTEXT_OUTPUT)
+            # The server's own [1, K] context; a conditioned style without sources paints its first preset.
+            code = probe_code(manifest) if is_conditioned(manifest) else None
+            self.context = context_row(context_runtime, photo, manifest.tiling, code)[None]
+        self.image = pad_to_multiple(rgb8_to_chw(photo), manifest.tiling.size_multiple)[None]
+        self.small = pad_to_multiple(rgb8_to_chw(photo[:64, :64]), manifest.tiling.size_multiple)[None]
+
+    def __call__(self) -> np.ndarray:
+        return self.runtime.execute(self.image, self.context)
+
+    def release(self) -> None:
+        self.runtime.execute(self.small, self.context, release_memory=True)
+
+
+def raw_path(version_dir: Path, photo: np.ndarray, threads: int) -> RawRun:
+    """The raw ONNX Runtime path of one style (see RawRun)."""
+    return RawRun(version_dir, photo, threads)
 
 
 def client_path(client: TesseraClient, style: str, photo: np.ndarray) -> Callable[[], object]:

@@ -97,6 +97,7 @@ def _measure(plan: Plan, registry: Path, tmp: Path) -> dict[str, list[dict]]:
                      f"{style}/cli": paths.cli_path(address, style, photo_path, tmp / "out.jpg"),
                      f"{style}/peer": peer}
             seconds.update(interleaved(timed, plan.rounds, plan.warmup))
+            timed[f"{style}/raw"].release()
             del timed
             gc.collect()
         matmul_after = ceiling.matmul_gflops(THREADS, seconds=0.5 if plan.rounds < 2 else 2.0)
