@@ -31,8 +31,8 @@ class OnnxRuntime:
         return {o.name: (o.type, list(o.shape)) for o in self.session.get_outputs()}
 
     def execute(self, image: np.ndarray, context: np.ndarray | None = None, release_memory: bool = False) -> np.ndarray:
-        """`release_memory`: the run ends by handing the shared arena's free memory back (onnx_session.py),
-        so an idle server holds only its models; runs in a row keep the arena warm."""
+        """`release_memory`: the run ends by handing the shared arena's free memory back (onnx_session.py);
+        runs without it keep the arena's pages warm for the next."""
         feeds = {INPUT_NAME: image}
         if context is not None:
             feeds[CONTEXT_INPUT] = context
