@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import time
 
+import numpy as np
 import pytest
 
 from bff import close_app
@@ -26,6 +27,10 @@ def post_clip(client, data: bytes, name: str = "clip.mp4", path: str = "/api/job
 
 def _frames(data: bytes) -> list[bytes]:
     return [frame.tobytes() for kind, frame, _ in open_clip(data).items() if kind == "video"]
+
+
+def _pixels(data: bytes) -> np.ndarray:
+    return np.stack([frame for kind, frame, _ in open_clip(data).items() if kind == "video"]).astype(np.float32)
 
 
 def _audio(data: bytes) -> list[bytes]:
@@ -82,8 +87,14 @@ def test_the_temporal_blend_field_reaches_the_clip(gateway, video_server, blend)
     assert created.status_code == 202, created.json
     assert sse(gateway.get(created.json["events_url"]).get_data(as_text=True))[-1][0] == "done"
     with TesseraClient(video_server) as client:
-        expected = stylize_clip(client, data, VIDEO_STYLE, options=ClipOptions(temporal_blend=float(blend))).data
-    assert gateway.get(created.json["result_url"]).data == expected
+        same, other = (stylize_clip(client, data, VIDEO_STYLE, options=ClipOptions(temporal_blend=weight)).data
+                       for weight in (float(blend), 0.5 - float(blend)))
+    got = _pixels(gateway.get(created.json["result_url"]).data)
+    # Frames, not bytes, with a margin: two runs of one clip through the same server were seen to
+    # differ by up to 0.74 levels on average (frames 1-2 of 5; cause not found yet, see the closing
+    # note of 2026-11-30), while the two blend weights differ by 6-9 levels on every blended frame.
+    assert np.abs(got - _pixels(same)).mean() < 2.0
+    assert np.abs(got - _pixels(other))[1:].mean() > 4.0
 
 
 def test_a_clip_sent_for_a_synchronous_restyle_is_pointed_to_the_jobs(gateway):
