@@ -38,7 +38,9 @@ def test_stylize_turns_a_3000x2000_photo_into_a_3000x2000_image(inference_server
     # The speed printed is the wall clock a person sees: start-up, decoding and encoding included.
     wall, rate = re.search(r"([\d.]+) s wall clock \(([\d.]+) MP/s", result.stdout).groups()
     assert 0.6 * outside <= float(wall) <= outside + 0.1
-    assert abs(float(rate) - 6.0 / float(wall)) <= 0.02 * float(rate) + 0.01
+    # Both figures are printed rounded (wall to 0.1 s, rate to 0.01 MP/s): the rate must come from a
+    # wall clock that rounds to the printed one (a CI run printed 1.7 s and 3.64 MP/s, from 1.65 s).
+    assert 6.0 / (float(wall) + 0.05) - 0.005 <= float(rate) <= 6.0 / (float(wall) - 0.05) + 0.005
 
 
 def test_unknown_style_and_unreadable_input_give_one_clear_line(inference_server, tmp_path):
