@@ -8,6 +8,7 @@ here is numpy: no protobuf message crosses this module's boundary.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from inference_server.conditioning import Source
 from inference_server.critic import TileMaps
 from inference_server.errors import InferenceFailed, InvalidRequest
 from inference_server.model_version import LoadedVersion
+from inference_server.whole_image import one_pass_fits
 from tessera.colors import keep_colors
 from tessera.pixels import blend_to_rgb8
 from tessera.tiling import MAX_HALO, Rect, core_error, crop_core, halo_for, padded_rect, shape_error
@@ -142,16 +144,21 @@ class ImageJob(ImageGeometry):
             raise InvalidRequest(f"style {model.style} needs a thumbnail of the whole image in the header")
         self.model, self.spec, self.halo = model, spec, halo
         self._strength = spec.strength
+        self._code = None
+        self._context_lock = threading.Lock()
         conditioner = model.conditioner
         if conditioner is None:
             if spec.sources:
                 raise InvalidRequest(f"style {model.style} is a fixed style: it takes no presets or style images")
             self._context = model.compute_context(spec.thumbnail)
         else:
-            code = conditioner.code_for(spec.sources, spec.thumbnail, spec.strength)
+            self._code = conditioner.code_for(spec.sources, spec.thumbnail, spec.strength)
             if conditioner.strength_moves_code:
                 self._strength = 1.0  # strength went into the code; the pixels are not blended again
-            self._context = model.compute_context(spec.thumbnail, code)
+            # With whole.onnx the context waits for the first region: an image that is its own
+            # thumbnail, sent as one region, never needs it (whole_image.py).
+            self._context = None if model.whole_runtime is not None else model.compute_context(spec.thumbnail,
+                                                                                                 self._code)
 
     def check_core(self, core: Rect) -> None:
         """Raise InvalidRequest when a core is empty, too large or outside the image, or off the grid."""
@@ -167,7 +174,20 @@ class ImageJob(ImageGeometry):
         if pixels.shape != (padded.height, padded.width, 3) or pixels.dtype != np.uint8:
             raise InvalidRequest(f"the region at ({core.x}, {core.y}) needs {padded.width}x{padded.height} RGB8 "
                                  f"pixels (core plus {self.halo} px halo), got {pixels.dtype} {pixels.shape}")
-        return PendingRegion(self, core, padded, pixels, self.model.infer(pixels, self._context))
+        if self.model.whole_runtime is not None and self._context is None and one_pass_fits(
+                self.spec.thumbnail, pixels, core, padded, self.spec.width, self.spec.height,
+                self.model.tiling.thumbnail_size, self.model.tiling.size_multiple):
+            return PendingRegion(self, core, padded, pixels, self.model.infer_whole(pixels, self._code))
+        return PendingRegion(self, core, padded, pixels, self.model.infer(pixels, self._context_row()))
+
+    def _context_row(self) -> np.ndarray | None:
+        """The stream's context row, computed at the first region that needs it."""
+        if self._code is None or self.model.whole_runtime is None:
+            return self._context
+        with self._context_lock:
+            if self._context is None:
+                self._context = self.model.compute_context(self.spec.thumbnail, self._code)
+            return self._context
 
     def finish(self, output: np.ndarray, core: Rect, padded: Rect, pixels: np.ndarray) -> Region:
         """Crop (mode crop) or keep whole (mode feather) a 3xHxW output, blend by strength, quantize,

@@ -26,11 +26,15 @@ class ServerMetrics:
                                   registry=self.registry)
         self.tiles_in_flight = Gauge("tessera_tiles_in_flight", "Tiles inside a runtime call now.", ["style"],
                                      registry=self.registry)
+        self.passes = Counter("tessera_stream_passes", "Whole-image passes of a style-conditioned stream: 'context' "
+                              "runs the context model on its thumbnail (before model.onnx runs its tiles), "
+                              "'one_pass' serves an image that is its own thumbnail through whole.onnx alone.",
+                              ["style", "kind"], registry=self.registry)
         self.nonfinite_tiles = Counter("tessera_nonfinite_tiles", "Served tiles whose output held NaN or "
                                        "infinity (each failed its call and marked its version unhealthy).",
                                        ["style", "version"], registry=self.registry)
         self.rejected = Gauge("tessera_rejected_versions", "Versions on disk that do not serve, or serve only from "
-                              "memory, by reason (manifest, checksum, unloadable, io, probe, conditioning, "
+                              "memory, by reason (manifest, checksum, unloadable, io, probe, conditioning, whole, "
                               "engine_mismatch, unexpected, changed_on_disk, nonfinite_output).", ["style", "reason"],
                               registry=self.registry)
         self.loaded = Gauge("tessera_loaded_version", "1 for each loaded style version; serving says "

@@ -2,7 +2,8 @@
 
 `load_version` checks everything DESIGN.md §1 asks (manifest, checksums, loadability, the I/O
 convention, finite output on the probe tiles of probe_tiles.py) and raises VersionRejected with a
-reason a person can act on. The store warms a version (`LoadedVersion.warm_up`) before it
+reason a person can act on; a conditioned version's optional whole.onnx must also agree with its two
+passes (whole_image.py). The store warms a version (`LoadedVersion.warm_up`) before it
 serves. Once serving, every tile's output is checked for NaN and infinity too: such a tile fails with
 NonFiniteOutput and marks its version unhealthy.
 """
@@ -13,7 +14,7 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +34,17 @@ from inference_server.version_checks import (
     probe,
 )
 from inference_server.warm_up import WarmUp, warm_up
+from inference_server.whole_image import load_whole
 from tessera.heap import HeapTrimmer
-from tessera.registry import CONTEXT_OUTPUT, OUTPUT_NAME, Manifest, RegistryError, read_manifest, verify_checksums
+from tessera.registry import (
+    CONTEXT_INPUT,
+    CONTEXT_OUTPUT,
+    OUTPUT_NAME,
+    Manifest,
+    RegistryError,
+    read_manifest,
+    verify_checksums,
+)
 
 __all__ = ["LoadSettings", "LoadedVersion", "NonFiniteOutput", "VersionRejected", "load_version"]
 
@@ -53,6 +63,9 @@ class LoadSettings:
     observe_batch: Callable[[str, int], None] | None = None
     # The batcher's tile gauges for a style (queued, in flight), for metrics.
     tile_gauges: Callable[[str], TileGauges] | None = None
+    # Told (style, "context" or "one_pass") for every context model run for a stream and every image
+    # served by whole.onnx in one pass instead (whole_image.py), for the passes metric.
+    observe_pass: Callable[[str, str], None] | None = None
     # Told (version, first time) for every served tile with non-finite output, from the batcher's thread.
     on_nonfinite: Callable[[LoadedVersion, bool], None] | None = None
     warm_up: WarmUp = WarmUp()
@@ -65,7 +78,8 @@ class LoadedVersion:
     that ops remove is released only after its last stream ends."""
 
     def __init__(self, style: str, manifest: Manifest, runtime: Runtime,
-                 context_runtime: OnnxRuntime | None, settings: LoadSettings, preview_bytes: bytes = b"") -> None:
+                 context_runtime: OnnxRuntime | None, settings: LoadSettings, preview_bytes: bytes = b"",
+                 whole_runtime: OnnxRuntime | None = None) -> None:
         self.style = style
         self.preview_bytes = preview_bytes
         self.version = manifest.version
@@ -83,6 +97,13 @@ class LoadedVersion:
                                on_batch=None if observe is None else lambda n: observe(style, n),
                                gauges=None if settings.tile_gauges is None else settings.tile_gauges(style),
                                after_runs=settings.trimmer.after_work)
+        # whole.onnx of a conditioned version (whole_image.py): image + style codes, one pass, own queue.
+        self.whole_runtime = whole_runtime
+        self.whole_batcher = None if whole_runtime is None else Batcher(
+            whole_runtime, settings.batching, f"{style}-v{self.version}-whole",
+            gauges=None if settings.tile_gauges is None else settings.tile_gauges(style),
+            after_runs=settings.trimmer.after_work)
+        self._observe_pass = settings.observe_pass
         self._leases = 0
         self._retired = False
         self._lock = threading.Lock()
@@ -103,16 +124,31 @@ class LoadedVersion:
             return None
         if thumbnail is None:
             raise ValueError("this style needs a thumbnail of the whole image in the stream header")
-        return context_row(self.context_runtime, thumbnail, self.tiling, style_code)
+        row = context_row(self.context_runtime, thumbnail, self.tiling, style_code)
+        self._passed("context")
+        return row
 
     def infer(self, pixels: np.ndarray, context: np.ndarray | None) -> Future:
         """Queue an HxWx3 uint8 region; the future gives its 3x(padded H)x(padded W) float32 output in
         [-1, 1], or fails with NonFiniteOutput when the model gave NaN or infinity for it (which also
         marks this version unhealthy)."""
+        return self._queue(self.batcher, pixels, context)
+
+    def infer_whole(self, pixels: np.ndarray, style_code: np.ndarray) -> Future:
+        """infer() in one pass through whole.onnx for an image that is its own thumbnail (the caller
+        checks that with whole_image.one_pass_fits), with style code [D]; only when whole_runtime is set."""
+        self._passed("one_pass")
+        return self._queue(self.whole_batcher, pixels, np.asarray(style_code, np.float32).reshape(-1))
+
+    def _queue(self, batcher: Batcher, pixels: np.ndarray, context: np.ndarray | None) -> Future:
         checked: Future = Future()
-        self.batcher.submit(model_input(pixels, self.tiling), context).add_done_callback(
+        batcher.submit(model_input(pixels, self.tiling), context).add_done_callback(
             lambda done: self._check_finite(done, checked, pixels.shape))
         return checked
+
+    def _passed(self, kind: str) -> None:
+        if self._observe_pass is not None:
+            self._observe_pass(self.style, kind)
 
     @property
     def health_problem(self) -> str:
@@ -155,13 +191,21 @@ class LoadedVersion:
             # Kernels, caches and the shared arena's pages warm up for the traffic to come.
             return self.runtime.execute(model_input(tile, self.tiling)[None], context)
 
+        self._warm("", run_tile, self.tiling.halo, self._warm_settings)
+        if self.whole_runtime is not None:
+            # Its typical image is a preview: a thumbnail as one tile, no halo.
+            self._warm(" (one pass)", lambda image: self.whole_runtime.execute(
+                model_input(image, self.tiling)[None], code[None]), 0,
+                replace(self._warm_settings, tile_size=self.tiling.thumbnail_size))
+
+    def _warm(self, what: str, run_tile: Callable[[np.ndarray], object], halo: int, settings: WarmUp) -> None:
         try:
-            times = warm_up(run_tile, self.tiling.halo, self.tiling.size_multiple, self._warm_settings)
+            times = warm_up(run_tile, halo, self.tiling.size_multiple, settings)
         except Exception as exc:  # the probes passed, so serving can still work: say so and go on cold
-            log.warning("%s version %d: warming up failed, serving cold: %s", self.style, self.version, exc)
+            log.warning("%s version %d%s: warming up failed, serving cold: %s", self.style, self.version, what, exc)
             return
         if times:
-            log.info("%s version %d warmed up: %s ms", self.style, self.version,
+            log.info("%s version %d%s warmed up: %s ms", self.style, self.version, what,
                      ", ".join(f"{t * 1000:.0f}" for t in times))
 
     def acquire(self) -> LoadedVersion:
@@ -187,6 +231,9 @@ class LoadedVersion:
     def _close(self) -> None:
         self.batcher.close()
         self.runtime.finalize()
+        if self.whole_batcher is not None:
+            self.whole_batcher.close()
+            self.whole_runtime.finalize()
 
 
 def load_version(version_dir: Path, settings: LoadSettings) -> LoadedVersion:
@@ -207,12 +254,17 @@ def load_version(version_dir: Path, settings: LoadSettings) -> LoadedVersion:
     check_generator_io(onnx, with_context=context_model is not None)
     reference = probe(onnx, context_model, manifest)
     conditioner = _conditioner(version_dir, manifest) if is_conditioned(manifest) else None
+    whole = None
+    if conditioner is not None:
+        whole = load_whole(version_dir, manifest, lambda path, feeds: _open(path, settings.threads,
+                                                                            context_input=feeds),
+                           onnx, context_model)
     critic = load_critic(version_dir, manifest)
     runtime = _fastest_runtime(version_dir, manifest, onnx, settings)
     if runtime is not onnx:
         check_against(runtime, reference, context_model, manifest)
     preview = (version_dir / manifest.preview.file).read_bytes() if manifest.preview else b""
-    loaded = LoadedVersion(version_dir.parent.name, manifest, runtime, context_model, settings, preview)
+    loaded = LoadedVersion(version_dir.parent.name, manifest, runtime, context_model, settings, preview, whole)
     loaded.conditioner = conditioner
     loaded.critic = critic
     return loaded
@@ -226,9 +278,9 @@ def _conditioner(version_dir: Path, manifest: Manifest):
         raise VersionRejected(str(exc), "conditioning") from None
 
 
-def _open(path: Path, threads: int, output: str = OUTPUT_NAME) -> OnnxRuntime:
+def _open(path: Path, threads: int, output: str = OUTPUT_NAME, context_input: str = CONTEXT_INPUT) -> OnnxRuntime:
     try:
-        return OnnxRuntime(path, threads=threads, output=output)
+        return OnnxRuntime(path, threads=threads, output=output, context_input=context_input)
     except EngineError as exc:
         raise VersionRejected(str(exc), "unloadable") from None
 

@@ -90,6 +90,7 @@ def start(config: ServerConfig, metrics: ServerMetrics) -> _Running:
                             observe_batch=lambda style, n: metrics.batch_size.labels(style).observe(n),
                             tile_gauges=lambda style: TileGauges(metrics.tiles_queued.labels(style),
                                                                  metrics.tiles_in_flight.labels(style)),
+                            observe_pass=lambda style, kind: metrics.passes.labels(style, kind).inc(),
                             on_nonfinite=on_nonfinite,
                             warm_up=WarmUp(max_runs=config.warmup_runs, tile_size=config.default_tile_size),
                             trimmer=HeapTrimmer(config.heap_trim_seconds))

@@ -28,7 +28,7 @@ ENGINE_TOLERANCE = 0.05
 
 class VersionRejected(Exception):
     """A version failed validation; str() is the reason, `kind` its category for the metrics
-    (manifest, checksum, unloadable, io, probe, conditioning, engine_mismatch)."""
+    (manifest, checksum, unloadable, io, probe, conditioning, whole, engine_mismatch)."""
 
     def __init__(self, message: str, kind: str) -> None:
         super().__init__(message)

@@ -5,8 +5,12 @@
   ``context.onnx`` + ``model.onnx`` (trainer/cin_surgery.py) with dynamic H and W.
 - ``multistyle26``: Dumoulin et al.'s 26-style network (float ONNX); its code is the 26 style weights.
 
+Each also gets ``whole.onnx`` (image + style code, statistics in-graph), which the server runs in one
+pass for an image that is its own thumbnail (cin_surgery.build_whole).
+
 Both are checked before anything is written: tiles with the measured halo must reproduce the whole
-image given the same context (>= 50 dB, as for every crop-mode version).
+image given the same context (>= 50 dB, as for every crop-mode version), and whole.onnx must give
+model.onnx's pixels (registry.whole_agreement_problem).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from tessera import registry
 from tessera.pixels import repeat_to_min_edge, rgb8_to_chw, rgb8_to_nchw
 from tessera.style_codes import encoder_input
 from trainer import cin_surgery
@@ -76,11 +81,13 @@ def wheel_models() -> Path:
 
 
 def build(network: Network, out_dir: Path, float_tail: bool = True) -> dict:
-    """Write model.onnx, context.onnx (and encoder.onnx) into ``out_dir``; return the conditioning facts."""
+    """Write model.onnx, context.onnx, whole.onnx (and encoder.onnx) into ``out_dir``; return the
+    conditioning facts."""
     source = onnx.load(wheel_models() / network.source)
     context, transform, k = cin_surgery.build_context_and_transform(source, network.graph, float_tail)
     onnx.save(context, out_dir / "context.onnx")
     onnx.save(transform, out_dir / "model.onnx")
+    onnx.save(cin_surgery.build_whole(source, network.graph, float_tail), out_dir / "whole.onnx")
     facts = {"code_size": network.graph.code_size, "context_stats": k, "network": network.id,
              "encoder": None}
     if network.encoder:
@@ -102,12 +109,14 @@ def session(path: Path, threads: int = 0) -> ort.InferenceSession:
 
 
 class CinRunner:
-    """The three files of a built network, run as the server runs them (for checks and figures)."""
+    """The files of a built network, run as the server runs them (for checks and figures); ``whole`` is
+    None for a folder without whole.onnx (versions built before it)."""
 
     def __init__(self, folder: Path, threads: int = 0) -> None:
         self.transform = session(folder / "model.onnx", threads)
         self.context_model = session(folder / "context.onnx", threads)
         self.encoder = session(folder / "encoder.onnx", threads) if (folder / "encoder.onnx").exists() else None
+        self.whole = session(folder / "whole.onnx", threads) if (folder / "whole.onnx").exists() else None
 
     def encode(self, rgb8: np.ndarray) -> np.ndarray:
         """HxWx3 uint8 style image -> its code [D]."""
@@ -142,3 +151,17 @@ def check_tiling(runner: CinRunner, photo: np.ndarray, code: np.ndarray, tile: i
         raise ImportError_(f"tiled output differs from whole-image output ({db:.1f} dB) with halo {HALO}")
     return {"tiled_vs_whole_psnr_db": round(min(db, 100.0), 2), "tiled_check_tile": tile,
             "tiled_vs_whole_max_abs_diff": float(np.abs(tiled - whole).max())}
+
+
+def check_whole(runner: CinRunner, photo: np.ndarray, code: np.ndarray) -> dict:
+    """whole.onnx against model.onnx fed the context of the same image (HxWx3 uint8, sides a multiple
+    of SIZE_MULTIPLE); ImportError_ when they disagree (registry.whole_agreement_problem)."""
+    image = rgb8_to_nchw(photo)
+    two_pass = runner.runner(runner.context(photo, code))(image)
+    one_pass = runner.whole.run(None, {cin_surgery.IMAGE_NAME: image,
+                                       cin_surgery.STYLE_CODE_NAME: np.asarray(code, np.float32).reshape(1, -1)})[0]
+    problem = registry.whole_agreement_problem(one_pass, two_pass)
+    if problem:
+        raise ImportError_(problem)
+    return {"whole_vs_two_pass_psnr_db": round(min(psnr(one_pass, two_pass), 100.0), 2),
+            "whole_vs_two_pass_max_abs_diff": float(np.abs(one_pass - two_pass).max())}

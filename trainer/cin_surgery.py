@@ -11,7 +11,9 @@ for imported CycleGAN generators (trainer/thumb_norm.py, docs/export.md):
   (std = sqrt(variance + the layer's eps)), in graph order, then the style code itself;
 - ``model.onnx``: ``image`` float32 [N, 3, H, W] in [-1, 1] (dynamic N, H, W) and ``context``
   [N, K + D] -> ``stylized`` [N, 3, H, W] in [-1, 1]. Every layer reads its statistics and the style
-  code from the context row, so each tile of an image gives the pixels the whole image would.
+  code from the context row, so each tile of an image gives the pixels the whole image would;
+- ``whole.onnx`` (build_whole): ``image`` and ``style_code`` [N, D] -> ``stylized``, the network with its
+  own statistics, which for an image that is its own thumbnail gives model.onnx's pixels in one pass.
 
 Carrying the code inside the context keeps the generator's I/O convention of the registry
 (``image`` + ``context``) and lets the server batch tiles of different styles together.
@@ -102,20 +104,39 @@ def build_context_and_transform(model: onnx.ModelProto, spec: CinGraph,
     quantize/dequantize pairs there), so a quantized network's output is not limited to the few
     dozen levels per channel its last int8 activations allow.
     """
-    base = onnx.ModelProto()
-    base.CopyFrom(model)
+    base = _wrapped(model, spec, float_tail)
     graph = base.graph
-    _clear_shapes(graph)
-    _batch_reshapes(graph)
-    if float_tail:
-        _float_tail(graph, spec.image_input)
-    _wrap_io(graph, spec)
     layers = find_norm_layers(graph)
     layers = _with_channels(base, layers, spec)
     k = sum(2 * layer.channels for layer in layers)
     context = _context_model(base, spec, layers)
     transform = _transform_model(base, spec, layers, k)
     return context, transform, k
+
+
+def build_whole(model: onnx.ModelProto, spec: CinGraph, float_tail: bool = True) -> onnx.ModelProto:
+    """The network itself at Tessera's convention: ``image`` [N, 3, H, W] and ``style_code`` [N, D] ->
+    ``stylized``, every layer normalised by the statistics of the image it is given (in-graph).
+
+    For an image that is its own thumbnail this gives the pixels of ``model.onnx`` fed the context
+    of that image, in one pass instead of two (the context model runs nearly the whole network).
+    ``float_tail`` as for build_context_and_transform, and each variance takes the float round trip
+    of the context row (_as_context_row): in a quantized network a variance a rounding error from an
+    int8 step otherwise lands on its other side, which shifted a whole channel's colour (up to 32
+    levels on half the pixels of a 512x384 photo with the arbitrary network). What still differs is
+    ONNX Runtime fusing a few int8 convolutions in model.onnx and not here (their outputs also feed
+    the statistics): a few pixels in ten thousand, by up to 11 levels (registry.whole_agreement_problem).
+    """
+    whole = _wrapped(model, spec, float_tail)
+    graph = whole.graph
+    for i, layer in enumerate(find_norm_layers(graph)):
+        _as_context_row(graph, layer, i)
+    outputs = [o for o in graph.output if o.name == OUTPUT_NAME]
+    del graph.output[:]
+    graph.output.extend(outputs)
+    _prune(graph)
+    onnx.checker.check_model(whole)
+    return whole
 
 
 def build_encoder(model: onnx.ModelProto, image_input: str, code_output: str, size: int, code_size: int
@@ -143,6 +164,20 @@ def build_encoder(model: onnx.ModelProto, image_input: str, code_output: str, si
 
 
 # ---- the two halves ---------------------------------------------------------------------------
+
+def _wrapped(model: onnx.ModelProto, spec: CinGraph, float_tail: bool) -> onnx.ModelProto:
+    """A copy of the source network with dynamic batch and size, Tessera's I/O (image, style_code ->
+    stylized) and, with ``float_tail``, its last layers in float."""
+    base = onnx.ModelProto()
+    base.CopyFrom(model)
+    graph = base.graph
+    _clear_shapes(graph)
+    _batch_reshapes(graph)
+    if float_tail:
+        _float_tail(graph, spec.image_input)
+    _wrap_io(graph, spec)
+    return base
+
 
 def _context_model(base: onnx.ModelProto, spec: CinGraph, layers: list[NormLayer]) -> onnx.ModelProto:
     model = onnx.ModelProto()
@@ -198,6 +233,25 @@ def _transform_model(base: onnx.ModelProto, spec: CinGraph, layers: list[NormLay
     _prune(graph)
     onnx.checker.check_model(model)
     return model
+
+
+def _as_context_row(graph: onnx.GraphProto, layer: NormLayer, i: int) -> None:
+    """Readers of the layer's variance get it as model.onnx does through the context row,
+    sqrt(variance + eps)^2 - eps, computed with the context model's and the transform's nodes
+    (_context_model, _transform_model), so bit for bit."""
+    trip = f"wh_var_{i}"
+    for node in graph.node:
+        for j, name in enumerate(node.input):
+            if name == layer.variance:
+                node.input[j] = trip
+    eps = _const(graph, f"wh_eps_{i}", np.array(layer.eps, np.float32))
+    nodes = [helper.make_node("Add", [layer.variance, eps], [f"wh_var_eps_{i}"]),
+             helper.make_node("Sqrt", [f"wh_var_eps_{i}"], [f"wh_std_{i}"]),
+             helper.make_node("Mul", [f"wh_std_{i}", f"wh_std_{i}"], [f"wh_sq_{i}"]),
+             helper.make_node("Sub", [f"wh_sq_{i}", eps], [trip])]
+    producer = next(k for k, node in enumerate(graph.node) if layer.variance in node.output)
+    for offset, node in enumerate(nodes, start=1):
+        graph.node.insert(producer + offset, node)
 
 
 # ---- shared rewrites --------------------------------------------------------------------------

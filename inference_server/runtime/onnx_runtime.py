@@ -12,16 +12,19 @@ from tessera.registry import CONTEXT_INPUT, INPUT_NAME, OUTPUT_NAME
 
 
 class OnnxRuntime:
-    """One ONNX Runtime session. `threads` bounds its intra-op parallelism."""
+    """One ONNX Runtime session. `threads` bounds its intra-op parallelism; `execute`'s second array
+    feeds the input `context_input` (a conditioned version's whole.onnx takes its style codes there)."""
 
     name = "onnxruntime-cpu"
 
-    def __init__(self, model_path: Path, threads: int = 0, output: str = OUTPUT_NAME) -> None:
+    def __init__(self, model_path: Path, threads: int = 0, output: str = OUTPUT_NAME,
+                 context_input: str = CONTEXT_INPUT) -> None:
         try:
             self.session = open_session(model_path, threads)
         except Exception as exc:  # ORT raises its own exception types for every kind of bad file
             raise EngineError(f"ONNX Runtime cannot load {model_path.name}: {exc}") from None
         self._output = output
+        self._context_input = context_input
 
     def inputs(self) -> dict[str, tuple[str, list]]:
         """Input name -> (element type, shape with None/str for dynamic dims)."""
@@ -35,7 +38,7 @@ class OnnxRuntime:
         runs without it keep the arena's pages warm for the next."""
         feeds = {INPUT_NAME: image}
         if context is not None:
-            feeds[CONTEXT_INPUT] = context
+            feeds[self._context_input] = context
         return self.session.run([self._output], feeds, SHRINK_ARENA if release_memory else None)[0]
 
     def run_named(self, feeds: dict[str, np.ndarray]) -> np.ndarray:

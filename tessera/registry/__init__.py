@@ -14,9 +14,13 @@ from tessera.registry.io_rule import (
     STYLE_CODE_OUTPUT,
     STYLE_IMAGE_INPUT,
     THUMBNAIL_INPUT,
+    WHOLE_MAX_FAR_FRACTION,
+    WHOLE_MIN_PSNR_DB,
     TensorSpec,
     context_io_problem,
     generator_io_problem,
+    whole_agreement_problem,
+    whole_io_problem,
 )
 from tessera.registry.layout import (
     STYLE_FILE,
@@ -56,10 +60,11 @@ from tessera.registry.manifest import (
 
 __all__ = [
     "CONDITIONED", "ConditionedManifest", "Preset", "STYLE_CODE_INPUT", "STYLE_CODE_OUTPUT", "STYLE_IMAGE_INPUT",
-    "CONTEXT_INPUT", "CONTEXT_OUTPUT", "FORMAT_VERSION", "GENERATOR", "INPUT_NAME", "MANIFEST_FILE",
-    "MANIFEST_KINDS", "OUTPUT_NAME", "STYLE_FILE", "STYLE_ID_RE", "THUMBNAIL_INPUT", "TILING_MODES",
-    "VERSION_DIR_RE", "Artifact", "BaseManifest", "GeneratorManifest", "IOConvention", "Manifest",
-    "RegistryError", "StyleMeta", "TensorRTPlan", "TensorSpec", "Tiling", "context_io_problem",
+    "CONTEXT_INPUT", "CONTEXT_OUTPUT", "FORMAT_VERSION", "GENERATOR", "INPUT_NAME", "MANIFEST_FILE", "MANIFEST_KINDS",
+    "OUTPUT_NAME", "STYLE_FILE", "STYLE_ID_RE", "THUMBNAIL_INPUT", "TILING_MODES", "VERSION_DIR_RE",
+    "WHOLE_MAX_FAR_FRACTION", "WHOLE_MIN_PSNR_DB", "Artifact", "BaseManifest", "GeneratorManifest", "IOConvention",
+    "Manifest", "RegistryError", "StyleMeta", "TensorRTPlan", "TensorSpec", "Tiling", "context_io_problem",
     "generator_io_problem", "io_section", "parse_manifest", "read_manifest", "read_style_meta", "set_pin",
-    "sha256_of", "style_dirs", "verify_checksums", "version_dirs", "write_style_meta", "write_version",
+    "sha256_of", "style_dirs", "verify_checksums", "version_dirs", "whole_agreement_problem", "whole_io_problem",
+    "write_style_meta", "write_version",
 ]

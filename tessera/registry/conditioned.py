@@ -4,6 +4,8 @@ A conditioned version holds a transform whose look comes from a style code insid
 (``model.onnx``: image + context), the context model that computes every normalisation layer's
 statistics from a thumbnail and a code (``context.onnx``: thumbnail + style_code -> context), an
 optional encoder that turns a style image into a code (``encoder.onnx``: style_image -> style_code),
+optionally the same network with its statistics computed in-graph (``whole.onnx``: image + style_code ->
+stylized), which serves a stream whose one tile is the whole image and its own thumbnail in one pass,
 and named presets: a code, a name, a preview of the source image, and its credits and licence.
 """
 
@@ -58,6 +60,8 @@ class ConditionedArtifacts(_Schema):
     onnx: Artifact
     context_onnx: Artifact
     encoder_onnx: Artifact | None = None
+    # The one-pass network for an image that is its own thumbnail (docs/registry.md, "whole.onnx").
+    whole_onnx: Artifact | None = None
     preview: Artifact | None = None
     critic: Artifact | None = None
     tensorrt: tuple[TensorRTPlan, ...] = ()
@@ -100,7 +104,8 @@ class ConditionedManifest(ArtifactAccess, BaseManifest):
         return self
 
     def files(self) -> list[Artifact]:
-        optional = (self.artifacts.encoder_onnx, self.artifacts.preview, self.artifacts.critic)
+        optional = (self.artifacts.encoder_onnx, self.artifacts.whole_onnx, self.artifacts.preview,
+                    self.artifacts.critic)
         previews = [p.preview for p in self.presets if p.preview is not None]
         return [self.artifacts.onnx, self.artifacts.context_onnx, *self.artifacts.tensorrt,
                 *(a for a in optional if a is not None), *previews]

@@ -17,6 +17,12 @@ CONTEXT_OUTPUT = "context"
 STYLE_CODE_INPUT = "style_code"
 STYLE_IMAGE_INPUT = "style_image"
 STYLE_CODE_OUTPUT = "style_code"
+# A conditioned version's whole.onnx must give model.onnx's pixels (fed the context of the same image):
+# at most this fraction of output values more than one 8-bit level apart, and a PSNR of at least this.
+# Not bit for bit: in an int8 network ONNX Runtime fuses some convolutions in one graph and not in the
+# other, which moved a few pixels in ten thousand by up to 11 levels (trainer/cin_surgery.build_whole).
+WHOLE_MAX_FAR_FRACTION = 0.001
+WHOLE_MIN_PSNR_DB = 50.0
 
 # An ONNX tensor's description: (element type as ONNX Runtime names it, shape with str/None for dynamic dims).
 TensorSpec = tuple[str, list]
@@ -41,6 +47,22 @@ def generator_io_problem(inputs: dict[str, TensorSpec], outputs: dict[str, Tenso
     return None
 
 
+def whole_io_problem(inputs: dict[str, TensorSpec], outputs: dict[str, TensorSpec]) -> str | None:
+    """What breaks a style-conditioned version's whole-image convention, or None: `image` [N, 3, H, W] and
+    `style_code` [N, D] in, `stylized` [N, 3, H, W] out, the statistics computed in-graph from the image."""
+    expected = {INPUT_NAME, STYLE_CODE_INPUT}
+    if set(inputs) != expected or OUTPUT_NAME not in outputs:
+        return (f"whole-image model has inputs {sorted(inputs)} and outputs {sorted(outputs)}; "
+                f"expected inputs {sorted(expected)} and output '{OUTPUT_NAME}'")
+    problem = generator_io_problem({INPUT_NAME: inputs[INPUT_NAME]}, outputs, with_context=False)
+    if problem:
+        return f"whole-image model: {problem}"
+    kind, shape = inputs[STYLE_CODE_INPUT]
+    if kind != "tensor(float)" or len(shape) != 2:
+        return f"whole-image model: '{STYLE_CODE_INPUT}' is {kind} {shape}; expected float32 [N, D]"
+    return None
+
+
 def context_io_problem(inputs: dict[str, TensorSpec], outputs: dict[str, TensorSpec],
                        conditioned: bool = False) -> str | None:
     """What breaks the context model's convention (input `thumbnail`, plus `style_code` for a
@@ -49,4 +71,24 @@ def context_io_problem(inputs: dict[str, TensorSpec], outputs: dict[str, TensorS
     if set(inputs) != expected or CONTEXT_OUTPUT not in outputs:
         return (f"context model has inputs {sorted(inputs)} and outputs {sorted(outputs)}; "
                 f"expected inputs {sorted(expected)} and output '{CONTEXT_OUTPUT}'")
+    return None
+
+
+def whole_agreement_problem(one_pass, two_pass) -> str | None:
+    """Why whole.onnx's output (float [N, 3, H, W] in [-1, 1]) is not model.onnx's for the same image
+    and its own context (see WHOLE_MAX_FAR_FRACTION, WHOLE_MIN_PSNR_DB), or None."""
+    import numpy as np
+
+    one, two = np.asarray(one_pass, np.float64), np.asarray(two_pass, np.float64)
+    if one.shape != two.shape:
+        return f"whole-image output has shape {one.shape}; the two passes give {two.shape}"
+    difference = np.abs(one - two) * 127.5  # in 8-bit levels
+    if not np.isfinite(difference).all():
+        return "whole-image output is not finite"
+    far = float((difference > 1.0).mean())
+    mse = float(np.mean(difference**2))
+    db = float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+    if far > WHOLE_MAX_FAR_FRACTION or db < WHOLE_MIN_PSNR_DB:
+        return (f"whole-image output differs from the two passes: {far:.3%} of values by more than one level "
+                f"(at most {WHOLE_MAX_FAR_FRACTION:.1%}), {db:.1f} dB (at least {WHOLE_MIN_PSNR_DB:g})")
     return None

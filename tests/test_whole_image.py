@@ -1,0 +1,152 @@
+"""One pass for an image that is its own thumbnail (inference_server/whole_image.py): a style-conditioned
+version's whole.onnx serves a stream whose one tile is the whole image, and gives the two passes' pixels.
+
+A real server with metrics (tessera_stream_passes counts context-model runs and one-pass images), the
+arbitrary-style teacher as imported by the trainer, and a gateway in front of it for the previews."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import helper, numpy_helper
+from PIL import Image
+
+from bff import close_app
+from inference_server.model_version import LoadSettings, VersionRejected, load_version
+from inference_server.whole_image import one_pass_fits
+from scripts.local_stack import server_process
+from tessera import registry
+from tessera.client import TesseraClient
+from tessera.style_sources import StyleSource
+from tessera.tiling import Rect
+from tests.bff.live import make_app, multipart, post_form, serving
+from tests.bff.pictures import encoded
+from tests.support.conditioned import PAINTING_STYLE, Reference, write_painting_version
+from tests.support.metrics import counter_total
+
+
+def photo(width: int, height: int) -> np.ndarray:
+    from skimage import data
+
+    return np.asarray(Image.fromarray(data.astronaut()).resize((width, height), Image.LANCZOS))
+
+
+def agrees(result: np.ndarray, expected: np.ndarray) -> bool:
+    """The two passes' pixels: at most 0.1% more than one level apart (registry.whole_agreement_problem)."""
+    far = np.abs(result.astype(int) - expected.astype(int)) > 1
+    return result.shape == expected.shape and far.mean() <= registry.WHOLE_MAX_FAR_FRACTION
+
+
+@pytest.fixture(scope="module")
+def painting_registry(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("whole-registry")
+    write_painting_version(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(painting_registry):
+    with server_process(painting_registry, metrics_port=0, warmup_runs=0) as (_, address, log):
+        yield address, log
+
+
+@pytest.fixture(scope="module")
+def reference(painting_registry) -> Reference:
+    return Reference(painting_registry / PAINTING_STYLE / "1")
+
+
+def passes(log: Path) -> dict[str, float]:
+    return {kind: counter_total(log, "tessera_stream_passes_total", style=PAINTING_STYLE, kind=kind)
+            for kind in ("context", "one_pass")}
+
+
+def stylize_counting(server, image: np.ndarray, **options) -> tuple[np.ndarray, dict[str, float]]:
+    address, log = server
+    before = passes(log)
+    with TesseraClient(address, timeout=60) as client:
+        result = client.stylize(image, PAINTING_STYLE, **options).image
+    after = passes(log)
+    return result, {kind: after[kind] - before[kind] for kind in after}
+
+
+@pytest.mark.parametrize("strength", [1.0, 0.5])  # 0.5 moves the code toward the photo's own
+def test_a_whole_image_in_one_tile_is_one_pass_with_the_two_passes_pixels(server, painting_registry, reference,
+                                                                          strength):
+    image = photo(160, 120)
+    result, counted = stylize_counting(server, image, tile_size=160, strength=strength,
+                                       style_sources=[StyleSource(preset="mosaic")])
+    assert counted == {"context": 0, "one_pass": 1}
+    manifest = registry.read_manifest(painting_registry / PAINTING_STYLE / "1")
+    code = np.asarray(next(p.code for p in manifest.presets if p.id == "mosaic"), np.float32)
+    assert agrees(result, reference.stylize(image, code, strength=strength))
+
+
+@pytest.mark.parametrize("size, tile_size", [((160, 120), 64),  # several tiles: the context is needed
+                                             ((162, 122), 162)])  # one tile, but padded to the size multiple
+def test_other_streams_keep_the_context_pass(server, size, tile_size):
+    result, counted = stylize_counting(server, photo(*size), tile_size=tile_size,
+                                       style_sources=[StyleSource(preset="mosaic")])
+    assert counted == {"context": 1, "one_pass": 0} and result.shape == (size[1], size[0], 3)
+
+
+def test_a_gateway_preview_of_a_conditioned_style_is_one_pass(server):
+    address, log = server
+    app = make_app(servers=(address,), preview_size=128)
+    try:
+        with serving(app) as base:
+            status, body = post_form(f"{base}/api/photos", *multipart(
+                {}, {"image": ("photo.jpg", encoded(photo(800, 600), "JPEG", quality=90))}))
+            assert status == 201, body
+            looks = json.loads(urllib.request.urlopen(base + body["previews_url"], timeout=30).read())["previews"]
+            before = passes(log)
+            for look in looks:
+                with urllib.request.urlopen(base + look["url"], timeout=60) as resp:
+                    assert Image.open(io.BytesIO(resp.read())).size == (128, 96)
+            after = passes(log)
+    finally:
+        close_app(app)
+    assert len(looks) == 2  # the marbling and mosaic presets
+    assert after["one_pass"] - before["one_pass"] == 2 and after["context"] == before["context"]
+
+
+@pytest.mark.parametrize("core, padded, width, height, thumb_side, fits", [
+    (Rect(0, 0, 96, 64), Rect(0, 0, 96, 64), 96, 64, 512, True),
+    (Rect(0, 0, 48, 64), Rect(0, 0, 96, 64), 96, 64, 512, False),  # a tile, not the image
+    (Rect(0, 0, 96, 64), Rect(0, 0, 96, 64), 96, 64, 64, False),  # larger than the thumbnail: shrunk
+    (Rect(0, 0, 94, 64), Rect(0, 0, 94, 64), 94, 64, 512, False),  # padded to the size multiple
+    (Rect(0, 0, 12, 8), Rect(0, 0, 12, 8), 12, 8, 512, False),  # under 16 px: padded too
+])
+def test_one_pass_fits_only_an_image_that_is_its_own_thumbnail(core, padded, width, height, thumb_side, fits):
+    pixels = photo(width, height)
+    assert one_pass_fits(pixels.copy(), pixels, core, padded, width, height, thumb_side, 4) is fits
+    if fits:  # a thumbnail of other pixels (another picture's statistics) never fits
+        other = pixels.copy()
+        other[0, 0] ^= 1
+        assert not one_pass_fits(other, pixels, core, padded, width, height, thumb_side, 4)
+        assert not one_pass_fits(None, pixels, core, padded, width, height, thumb_side, 4)
+
+
+def test_a_whole_model_that_disagrees_with_the_two_passes_is_rejected(painting_registry, tmp_path):
+    version = tmp_path / "1"
+    shutil.copytree(painting_registry / PAINTING_STYLE / "1", version)
+    model = onnx.load(version / "whole.onnx")
+    graph = model.graph
+    output = graph.output[0].name
+    for node in graph.node:
+        node.output[:] = [f"{o}_raw" if o == output else o for o in node.output]
+    graph.initializer.append(numpy_helper.from_array(np.array(0.05, np.float32), "brighter"))
+    graph.node.append(helper.make_node("Add", [f"{output}_raw", "brighter"], [output]))
+    onnx.save(model, version / "whole.onnx")
+    manifest = json.loads((version / "manifest.json").read_text())
+    manifest["artifacts"]["whole_onnx"]["sha256"] = registry.sha256_of(version / "whole.onnx")
+    (version / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(VersionRejected) as caught:
+        load_version(version, LoadSettings(threads=1))
+    assert caught.value.kind == "whole" and "differs from the two passes" in str(caught.value)
