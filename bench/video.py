@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import shutil
 import tempfile
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -59,8 +60,8 @@ STEADIER = 0.95  # a stronger blend, tried on the still clip too
 @dataclass(frozen=True)
 class Plan:
     speed_size: tuple[int, int] = (1280, 720)
-    speed_frames: int = 60
-    rounds: int = 3
+    speed_frames: int = 30
+    rounds: int = 7  # interleaved, after one untimed warm-up round: a median that one slow round cannot move
     flicker_size: tuple[int, int] = (480, 270)
     flicker_frames: int = 45
     gateway_size: tuple[int, int] = (1280, 720)
@@ -68,7 +69,7 @@ class Plan:
     fps: int = 30
 
 
-TINY = Plan(speed_size=(160, 96), speed_frames=6, rounds=1, flicker_size=(96, 64), flicker_frames=4,
+TINY = Plan(speed_size=(160, 96), speed_frames=6, rounds=2, flicker_size=(96, 64), flicker_frames=4,
             gateway_size=(96, 64), gateway_seconds=1, fps=10)
 
 
@@ -103,15 +104,22 @@ def throughput(client: TesseraClient, plan: Plan) -> list[dict]:
             list(pool.map(lambda rgb: client.stylize(rgb, SPEED_STYLE), frames))
         cpu["stills"].append(time.process_time() - started)
 
-    seconds = interleaved({"video": as_video, "stills": as_stills}, rounds=plan.rounds, warmup=0)
+    loads = []
+    seconds = interleaved({"video": as_video, "stills": as_stills, "load": lambda: loads.append(os.getloadavg()[0])},
+                          rounds=plan.rounds, warmup=1)
+    loads, cpu = loads[1:], {name: times[1:] for name, times in cpu.items()}  # the warm-up round's out
     count = len(frames)
+    ratios = sorted(s / v for s, v in zip(seconds["stills"], seconds["video"], strict=True))
     return [{"clip": f"pan {width}x{height}, {count} frames", "style": SPEED_STYLE,
              "video fps": count / median(seconds["video"]), "still-image fps": count / median(seconds["stills"]),
              "ratio": paired_ratio(seconds["stills"], seconds["video"]),
              "ratios per round": [round(s / v, 3) for s, v in zip(seconds["stills"], seconds["video"], strict=True)],
+             "ratio, middle half of rounds": [round(ratios[len(ratios) // 4], 3),
+                                              round(ratios[-1 - len(ratios) // 4], 3)],
+             "load average per round": [round(load, 1) for load in loads],
              "client CPU ms/frame, video": 1000 * median(cpu["video"]) / count,
              "client CPU ms/frame, stills": 1000 * median(cpu["stills"]) / count,
-             "rounds": plan.rounds}]
+             "rounds": plan.rounds, "warm-up rounds": 1}]
 
 
 def client_work(plan: Plan) -> list[dict]:
@@ -216,10 +224,12 @@ def through_gateway(address: str, plan: Plan) -> list[dict]:
              "audio unchanged": _audio(result) == _audio(data), "wall s": wall, "fps": frames / wall}]
 
 
-def run(tiny: bool = False, speed_only: bool = False) -> dict[str, list[dict]]:
+def run(tiny: bool = False, speed_only: bool = False, rounds: int = 0) -> dict[str, list[dict]]:
     """Every table (`speed_only`: the throughput and client-work tables alone, saved beside as
-    video_speed.json); the JSON is written unless `tiny`."""
+    video_speed.json); `rounds` of the throughput comparison (default the plan's); the JSON is
+    written unless `tiny`."""
     plan = TINY if tiny else Plan()
+    plan = replace(plan, rounds=rounds) if rounds else plan
     with tempfile.TemporaryDirectory(prefix="tessera-bench-video-") as tmp:
         registry = Path(tmp)
         for style in {SPEED_STYLE} if speed_only else {SPEED_STYLE, *FLICKER_STYLES}:

@@ -7,5 +7,5 @@ from __future__ import annotations
 from bench import video
 
 
-def run(tiny: bool = False) -> dict[str, list[dict]]:
-    return video.run(tiny=tiny, speed_only=True)
+def run(tiny: bool = False, rounds: int = 0) -> dict[str, list[dict]]:
+    return video.run(tiny=tiny, speed_only=True, rounds=rounds)

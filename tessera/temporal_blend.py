@@ -34,6 +34,10 @@ FLOW_SIDE = 480  # the flow is worked out on frames shrunk to this longer side (
 PRESET = "fast"
 REACH = 24  # px around an input change the flow cannot explain with no share, and as many again to ramp up
 UNEXPLAINED = 5.0  # x TOLERANCE: an input change the flow cannot explain (a reveal, an object's edge)
+NEIGHBOURHOOD = 3  # px: near an unexplained change the previous output is clamped to the new one's range here
+STEP = 0.5  # levels: the mean step a still pixel's output may take per frame, if LONGEST allows
+LONGEST = 0.97  # the largest share on still pixels: about 33 frames (1.1 s at 30 fps) of memory
+STILL = 0.5  # px: a pixel whose flow is shorter is still (a repeated warp of it does not soften it)
 
 
 class TemporalBlend:
@@ -53,6 +57,7 @@ class TemporalBlend:
         """Forget the previous frame (a new shot starts)."""
         self._previous: tuple[np.ndarray, np.ndarray] | None = None  # the last input, shrunk: (RGB, grey)
         self._output: np.ndarray | None = None  # float32 HxWx3, the previous blended output
+        self._innovation: float | None = None  # levels: the network's flicker on still pixels (_lengthen)
 
     def _shrink(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The frame shrunk to `flow_side` on its longer side (area average), and its grey."""
@@ -68,9 +73,9 @@ class TemporalBlend:
         return rgb, grey(rgb)
 
     def _confidence(self, previous: tuple[np.ndarray, np.ndarray], current: tuple[np.ndarray, np.ndarray],
-                    size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        """(backward flow HxWx2 float32, share HxW float32 in [0, weight]) at `size` (height, width),
-        worked out between two shrunk input frames (from `_shrink`) and enlarged."""
+                    size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(backward flow HxWx2 float32, share HxW float32 in [0, weight], still HxW bool) at `size`
+        (height, width), worked out between two shrunk input frames (from `_shrink`) and enlarged."""
         import cv2  # OpenCV (the video extra) only where frames are blended: WEIGHT is read by the CLI
 
         from tessera.optical_flow import dis_flow, sample, trusted
@@ -89,17 +94,59 @@ class TemporalBlend:
         # let the painted halo of a moving object leak into its wake a little every frame, which added
         # up to a pale smear behind it with any-painting (docs/video.md).
         unexplained = (mismatch > UNEXPLAINED * self.tolerance).view(np.uint8)
+        zone = None
         if unexplained.any():
             distance = cv2.distanceTransform(1 - unexplained, cv2.DIST_L2, 3) / (REACH * scale)
-            share *= np.clip(distance - 1.0, 0.0, 1.0)
+            zone = np.clip(distance - 1.0, 0.0, 1.0).astype(np.float32)
         share = share.astype(np.float32, copy=False)
+        still = (np.square(backward).sum(axis=2) < (STILL * scale) ** 2).view(np.uint8)
         if backward.shape[:2] != (height, width):
             ratio_x, ratio_y = width / backward.shape[1], height / backward.shape[0]
             backward = cv2.resize(backward, (width, height), interpolation=cv2.INTER_LINEAR)
             backward[..., 0] *= ratio_x
             backward[..., 1] *= ratio_y
             share = cv2.resize(share, (width, height), interpolation=cv2.INTER_LINEAR)
-        return backward, share
+            still = cv2.resize(still, (width, height), interpolation=cv2.INTER_NEAREST)
+            if zone is not None:
+                zone = cv2.resize(zone, (width, height), interpolation=cv2.INTER_LINEAR)
+        return backward, share, still.view(bool), zone
+
+    @staticmethod
+    def _clamp(warped: np.ndarray, current: np.ndarray, zone: np.ndarray) -> np.ndarray:
+        """The warped previous output near unexplained changes (zone 0 within REACH px, rising to 1 at
+        2 x REACH) clamped to the range of the new output's NEIGHBOURHOOD x NEIGHBOURHOOD pixels, per
+        channel, as temporal anti-aliasing rejects stale history: a halo the network painted around an
+        object where it was is outside the range of what it paints there now, so it cannot leak into
+        the wake, while texture it repaints within that range is still steadied."""
+        import cv2
+
+        kernel = np.ones((NEIGHBOURHOOD, NEIGHBOURHOOD), np.uint8)
+        clamped = cv2.min(cv2.max(warped, cv2.erode(current, kernel)), cv2.dilate(current, kernel))
+        return clamped + zone[..., None] * (warped - clamped)
+
+    def _lengthen(self, share: np.ndarray, still: np.ndarray, current: np.ndarray, warped: np.ndarray) -> None:
+        """Raises the share of still pixels (in place) so that their output steps by about STEP levels a
+        frame: with share w, a still pixel's output moves by (1 - w) times its innovation (the new output
+        less the warped previous one), so w = 1 - STEP / innovation, between `weight` and LONGEST. The
+        innovation is the network's own flicker, averaged over the still pixels the blend uses and
+        smoothed over frames (noise-sensitive networks such as the conditioned teachers repaint a still
+        scene by over 10 levels a frame; the compact styles by about 1 to 3). Still pixels only, because
+        they lose no sharpness to a longer memory: their warp moves them by under STILL px."""
+        import cv2
+
+        used = still & (share > 0)
+        if used.mean() < 0.01:  # too few to judge by; keep the last estimate
+            innovation = self._innovation
+        else:
+            measured = float(cv2.absdiff(current, warped)[used].mean())
+            innovation = measured if self._innovation is None else 0.8 * self._innovation + 0.2 * measured
+        self._innovation = innovation
+        if innovation is None or innovation <= STEP:
+            return
+        longest = max(self.weight, LONGEST)
+        wanted = min(longest, max(self.weight, 1.0 - STEP / innovation))
+        if wanted > self.weight:
+            share[still] *= wanted / self.weight
 
     def __call__(self, input_rgb: np.ndarray, output_rgb: np.ndarray) -> np.ndarray:
         if input_rgb.shape != output_rgb.shape:
@@ -113,8 +160,11 @@ class TemporalBlend:
         current = output_rgb.astype(np.float32)
         shrunk = self._shrink(input_rgb)
         if self._previous is not None and self._output.shape == current.shape:
-            backward, share = self._confidence(self._previous, shrunk, current.shape[:2])
+            backward, share, still, zone = self._confidence(self._previous, shrunk, current.shape[:2])
             warped = sample(self._output, backward, cubic=True)
+            if zone is not None:
+                warped = self._clamp(warped, current, zone)
+            self._lengthen(share, still, current, warped)
             current = cv2.blendLinear(warped, current, share, 1.0 - share)
         self._previous, self._output = shrunk, current
         return cv2.convertScaleAbs(current)  # rounded and saturated to uint8 (values are never negative)

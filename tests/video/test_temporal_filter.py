@@ -35,4 +35,4 @@ def test_bad_settings_are_refused():
     with pytest.raises(ValueError):
         TemporalDenoise(threshold=0)
     with pytest.raises(ValueError):
-        TemporalDenoise(alpha=1.5)
+        TemporalDenoise(floor=1.5)
