@@ -8,20 +8,32 @@ Why: a restyling network amplifies small input changes (noise, sub-pixel motion)
 changes every frame; shared statistics and the noise filter remove only part of it (docs/video.md).
 
 Per pixel p of frame t, with B the flow from input t back to input t-1 (DIS, `PRESET`, on frames
-shrunk to `FLOW_SIDE` px, tessera.optical_flow):
+shrunk to `FLOW_SIDE` px, tessera.optical_flow), P the previous blended output warped by B:
 
-    confidence(p) = WEIGHT * trusted(p) * exp(-(e(p) / TOLERANCE)^2) * clip(d(p) / REACH - 1, 0, 1)
-    output'_t(p)  = output_t(p) + confidence(p) * (output'_{t-1}(p + B(p)) - output_t(p))
+    share(p)      = W(p) * trusted(p) * exp(-(e(p) / TOLERANCE)^2)
+    P'(p)         = P(p) near an unexplained change clamped toward the new output's local range (below)
+    output'_t(p)  = output_t(p) + share(p) * (P'(p) - output_t(p))
 
 `trusted` is the forward-backward consistency test (occlusions, disocclusions, flow leaving the
 frame); e is the largest channel difference in levels between input t and input t-1 warped by B, so
 where the flow is wrong (a moving object's edge, a reveal, a lighting change) the input does not
-match and the previous output is not used; d is the distance to the nearest pixel whose mismatch
-is beyond UNEXPLAINED x TOLERANCE (an object's edge, a reveal): a network paints beyond an object's
-outline, so near one its output changes where its input does not. No ghost trail. The blend is
-recursive (output' feeds the next frame), so a pixel that stays put averages about 1 / (1 - WEIGHT)
-frames; the previous output is warped bicubically and kept in float to limit the softening of
-repeated resampling. A cut resets it.
+match and the previous output is not used.
+
+Near an input change the flow cannot explain at all (mismatch beyond UNEXPLAINED x TOLERANCE: an
+object's edge, a reveal) a network's output changes where its input does not, because it paints
+beyond an object's outline: the previous output there may hold a halo painted around the object where
+it was. Within REACH px of such a pixel the warped previous output is clamped, per channel, to the
+range of the new output's NEIGHBOURHOOD x NEIGHBOURHOOD pixels (the history rejection of temporal
+anti-aliasing), and from REACH to 2 x REACH the clamp fades out: a stale halo is outside what the
+network paints there now and cannot leak into the wake (no ghost trail), while texture it repaints
+within that range is still steadied.
+
+W is WEIGHT (the `weight` given), except on still pixels (flow under STILL px, input mismatch under
+QUIET levels), where it is lengthened up to LONGEST until their output steps by about STEP levels a
+frame (`_lengthen`): networks differ tenfold in how much they repaint a still scene, and a still
+pixel loses no sharpness to a longer memory. The blend is recursive (output' feeds the next frame),
+so a pixel averages about 1 / (1 - W) frames; the previous output is warped bicubically and kept in
+float to limit the softening of repeated resampling. A cut resets it.
 """
 
 from __future__ import annotations
@@ -32,12 +44,13 @@ WEIGHT = 0.9  # largest share of the warped previous output: about 10 frames of 
 TOLERANCE = 8.0  # levels of input mismatch at which the share falls to 1/e of WEIGHT
 FLOW_SIDE = 480  # the flow is worked out on frames shrunk to this longer side (cost: a 720p frame is 2.7x that)
 PRESET = "fast"
-REACH = 24  # px around an input change the flow cannot explain with no share, and as many again to ramp up
+REACH = 24  # px around an unexplained input change where the previous output is clamped; as many again to fade it
 UNEXPLAINED = 5.0  # x TOLERANCE: an input change the flow cannot explain (a reveal, an object's edge)
 NEIGHBOURHOOD = 3  # px: near an unexplained change the previous output is clamped to the new one's range here
 STEP = 0.5  # levels: the mean step a still pixel's output may take per frame, if LONGEST allows
 LONGEST = 0.97  # the largest share on still pixels: about 33 frames (1.1 s at 30 fps) of memory
 STILL = 0.5  # px: a pixel whose flow is shorter is still (a repeated warp of it does not soften it)
+QUIET = 1.0  # levels: and whose input mismatch is below this (the noise filter leaves about 0.1-0.3)
 
 
 class TemporalBlend:
@@ -73,9 +86,11 @@ class TemporalBlend:
         return rgb, grey(rgb)
 
     def _confidence(self, previous: tuple[np.ndarray, np.ndarray], current: tuple[np.ndarray, np.ndarray],
-                    size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(backward flow HxWx2 float32, share HxW float32 in [0, weight], still HxW bool) at `size`
-        (height, width), worked out between two shrunk input frames (from `_shrink`) and enlarged."""
+                    size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """(backward flow HxWx2 float32, share HxW float32 in [0, weight], still HxW bool, zone HxW
+        float32 in [0, 1] or None) at `size` (height, width), worked out between two shrunk input
+        frames (from `_shrink`) and enlarged. The zone is 0 within REACH px of an unexplained change,
+        rising to 1 at 2 x REACH (None: no such change)."""
         import cv2  # OpenCV (the video extra) only where frames are blended: WEIGHT is read by the CLI
 
         from tessera.optical_flow import dis_flow, sample, trusted
@@ -90,16 +105,16 @@ class TemporalBlend:
         share[~trusted(backward, forward)] = 0.0
         # A network paints beyond an object's outline (its receptive field), so near an input change
         # the flow cannot explain (a reveal, an object's edge) the output changes where the input does
-        # not. No share within REACH pixels of it, rising to the full share at 2 x REACH: a ramp from 0
-        # let the painted halo of a moving object leak into its wake a little every frame, which added
-        # up to a pale smear behind it with any-painting (docs/video.md).
+        # not: a share there let the painted halo of a moving object leak into its wake a little every
+        # frame, a pale smear behind it with any-painting (docs/video.md). `_clamp` works in this zone.
         unexplained = (mismatch > UNEXPLAINED * self.tolerance).view(np.uint8)
         zone = None
         if unexplained.any():
             distance = cv2.distanceTransform(1 - unexplained, cv2.DIST_L2, 3) / (REACH * scale)
             zone = np.clip(distance - 1.0, 0.0, 1.0).astype(np.float32)
         share = share.astype(np.float32, copy=False)
-        still = (np.square(backward).sum(axis=2) < (STILL * scale) ** 2).view(np.uint8)
+        # Still: neither where the input is (the flow) nor its level (a fade, a lighting change) moved.
+        still = ((np.square(backward).sum(axis=2) < (STILL * scale) ** 2) & (mismatch < QUIET)).view(np.uint8)
         if backward.shape[:2] != (height, width):
             ratio_x, ratio_y = width / backward.shape[1], height / backward.shape[0]
             backward = cv2.resize(backward, (width, height), interpolation=cv2.INTER_LINEAR)
