@@ -93,7 +93,8 @@ def list_previews(photo_id: str):
 def preview(photo_id: str, style_id: str):
     """The photo's thumbnail restyled with one style (image/jpeg). Query: `preset` (conditioned
     styles; default the first), `strength` (0..1, default 1), `keep_colors`, `scale` (a brush scale in
-    (0, 1] or 'auto': the full result at that scale, shrunk; absent: the model runs on the thumbnail);
+    (0, 1] or 'auto': the full result at that scale, shrunk; absent: the model runs on the thumbnail,
+    or for a look outside the featured grid on its copy at the more-looks size, enlarged);
     `v` only busts caches."""
     photo = photo_store().get(photo_id)
     gateway = backend()
@@ -111,7 +112,8 @@ def preview(photo_id: str, style_id: str):
     scale = _preview_scale(photo, request.args.get("scale"))
     keep = request.args.get("keep_colors", "").strip().lower() in ("1", "true", "on", "yes")
     key = PreviewKey(photo_id=photo.id, style=style.id, version=style.serving_version, preset=preset,
-                     strength=1.0 if strength is None else strength, scale=scale, keep_colors=keep)
+                     strength=1.0 if strength is None else strength, scale=scale, keep_colors=keep,
+                     featured=not style.presets or preset == style.presets[0].id)
     data = previews().render(gateway, photo, key)
     resp = Response(data, mimetype="image/jpeg")
     resp.headers["X-Tessera-Version"] = str(style.serving_version)

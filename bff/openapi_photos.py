@@ -47,8 +47,9 @@ SCHEMAS = {
             "featured": {"type": "boolean",
                          "description": "Part of the collection's grid, which a page shows and asks for at "
                                         "once after the upload: every fixed style and each conditioned "
-                                        "style's first preset. The others cost as much each; the shipped "
-                                        "page asks for them only when they are seen."},
+                                        "style's first preset. The others are painted smaller (--more-looks-size) "
+                                        "and enlarged, and the shipped page asks for them only when they "
+                                        "are seen."},
             "url": {"type": "string", "description": "The preview JPEG (GET it; add ?strength= or &strength=)."},
         },
     },
@@ -110,7 +111,9 @@ def paths(error: Callable[[str], dict], json_body: Callable[[str, str], dict]) -
                 {"name": "scale", "in": "query", "schema": {"type": ["number", "string"]},
                  "description": "Brush scale in (0, 1] or 'auto': the full result at that scale, shrunk to the "
                                 "preview (exact up to a working long side of twice the preview size; header "
-                                "X-Tessera-Preview-Exact). Absent: the model runs on the thumbnail itself."},
+                                "X-Tessera-Preview-Exact). Absent: the model runs on the thumbnail itself, "
+                                "or for a look that is not featured on its copy at --more-looks-size "
+                                "(384 px), enlarged to the thumbnail's size."},
                 {"name": "v", "in": "query", "schema": {"type": "integer"},
                  "description": "The style's version; only busts caches."}],
             "responses": {"200": {"description": "JPEG, the thumbnail's size; cacheable privately until the "

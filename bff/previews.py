@@ -6,7 +6,10 @@ tessera.imageio.decode_thumbnail), so it is cached by photo id; concurrent reque
 for the one decode. Each preview goes to the server as one tile: the client's planner would cut a
 512 px thumbnail into 2 to 4 tiles for speed alone, but their halos cost compute (at a 64 px halo, a
 quarter more for 2 tiles, two thirds more for 4), and a grid of previews is many calls at once, where
-only the total work counts.
+only the total work counts. A look outside the featured grid (a conditioned style's presets after its
+first, shown under "More looks") is painted at `more_looks_size` (384 px for a 512 px preview, 0.56 of
+the pixels) and enlarged to the thumbnail's size: a grid of every look is mostly such presets, and each
+runs a whole teacher network (docs/gateway.md, "Previews").
 Rendered previews are cached too (by photo, style, version and options), so a page that reloads
 gets them from memory. Both caches are bounded in bytes and evict the least recently used.
 """
@@ -29,6 +32,7 @@ from bff.config import GatewayConfig
 from bff.photos import Photo
 from tessera.brush_scale import shrink, working_size
 from tessera.style_sources import StyleSource
+from tessera.tiling import thumbnail_shape
 
 EXTENSION = "tessera_previews"
 JPEG_QUALITY = 85
@@ -43,6 +47,7 @@ class PreviewKey:
     strength: float
     scale: float | None  # brush scale of the full photo; None: the model runs on the thumbnail itself
     keep_colors: bool
+    featured: bool = True  # False: painted at the more-looks size (without a scale), then enlarged
 
 
 class LruBytes:
@@ -87,6 +92,7 @@ class Previews:
 
     def __init__(self, config: GatewayConfig):
         self.size = config.preview_size
+        self.more_size = config.more_looks_size
         # Above this working long side a scaled preview runs at this side (its brush then larger than the
         # full result's): twice the preview size costs about four times a plain preview.
         self.max_work_side = 2 * config.preview_size
@@ -125,14 +131,25 @@ class Previews:
         sources = (StyleSource(preset=key.preset),) if key.preset else ()
         with self._calls:
             if key.scale is None:
-                image = call(backend.client.stylize, thumb, key.style, strength=key.strength,
-                             timeout=backend.config.stylize_timeout_s, style_sources=sources,
-                             keep_colors=key.keep_colors, tile_size=max(thumb.shape[:2])).image
+                image = self._plain(backend, key, sources, thumb)
             else:
                 image = self._at_scale(backend, photo, key, sources, thumb)
         data = encode_jpeg(image)
         self.rendered.put(key, data)
         return data
+
+    def _plain(self, backend: Backend, key: PreviewKey, sources, thumb: np.ndarray) -> np.ndarray:
+        """The thumbnail restyled as one tile, or for a look outside the featured grid its copy shrunk to
+        `more_size` (area average) restyled as one tile and enlarged back (bicubic). Either way the tile
+        is its own thumbnail, so a conditioned style runs one pass (inference_server/whole_image.py)."""
+        height, width = thumb.shape[:2]
+        base = thumb if key.featured else shrink(thumb, thumbnail_shape(width, height, self.more_size))
+        image = call(backend.client.stylize, base, key.style, strength=key.strength,
+                     timeout=backend.config.stylize_timeout_s, style_sources=sources,
+                     keep_colors=key.keep_colors, tile_size=max(base.shape[:2])).image
+        if base is thumb:
+            return image
+        return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BICUBIC))
 
     def _at_scale(self, backend: Backend, photo: Photo, key: PreviewKey, sources, thumb: np.ndarray) -> np.ndarray:
         """The preview of the full-size result at brush scale `key.scale`, shrunk to the thumbnail's size:

@@ -2,7 +2,8 @@
 version's whole.onnx serves a stream whose one tile is the whole image, and gives the two passes' pixels.
 
 A real server with metrics (tessera_stream_passes counts context-model runs and one-pass images), the
-arbitrary-style teacher as imported by the trainer, and a gateway in front of it for the previews."""
+arbitrary-style teacher as imported by the trainer, and a gateway in front of it for the previews (the
+ones outside the featured grid painted at --more-looks-size, then enlarged)."""
 
 from __future__ import annotations
 
@@ -19,10 +20,13 @@ from onnx import helper, numpy_helper
 from PIL import Image
 
 from bff import close_app
+from bff.images import decode_thumbnail
+from bff.previews import encode_jpeg
 from inference_server.model_version import LoadSettings, VersionRejected, load_version
 from inference_server.whole_image import one_pass_fits
 from scripts.local_stack import server_process
 from tessera import registry
+from tessera.brush_scale import shrink
 from tessera.client import TesseraClient
 from tessera.style_sources import StyleSource
 from tessera.tiling import Rect
@@ -96,24 +100,42 @@ def test_other_streams_keep_the_context_pass(server, size, tile_size):
     assert counted == {"context": 1, "one_pass": 0} and result.shape == (size[1], size[0], 3)
 
 
-def test_a_gateway_preview_of_a_conditioned_style_is_one_pass(server):
+def test_gateway_previews_of_a_conditioned_style_are_one_pass_and_more_looks_are_painted_smaller(server):
     address, log = server
-    app = make_app(servers=(address,), preview_size=128)
+    jpeg = encoded(photo(800, 600), "JPEG", quality=90)
+    app = make_app(servers=(address,), preview_size=128, more_looks_size=96)
     try:
         with serving(app) as base:
-            status, body = post_form(f"{base}/api/photos", *multipart(
-                {}, {"image": ("photo.jpg", encoded(photo(800, 600), "JPEG", quality=90))}))
+            status, body = post_form(f"{base}/api/photos", *multipart({}, {"image": ("photo.jpg", jpeg)}))
             assert status == 201, body
             looks = json.loads(urllib.request.urlopen(base + body["previews_url"], timeout=30).read())["previews"]
             before = passes(log)
+            shown = {}
             for look in looks:
                 with urllib.request.urlopen(base + look["url"], timeout=60) as resp:
-                    assert Image.open(io.BytesIO(resp.read())).size == (128, 96)
+                    shown[look["preset"]] = np.asarray(Image.open(io.BytesIO(resp.read())).convert("RGB"))
             after = passes(log)
     finally:
         close_app(app)
-    assert len(looks) == 2  # the marbling and mosaic presets
+    assert [(look["preset"], look["featured"]) for look in looks] == [("marbling", True), ("mosaic", False)]
     assert after["one_pass"] - before["one_pass"] == 2 and after["context"] == before["context"]
+    # The featured look is the thumbnail restyled; the other its 96 px copy restyled, then enlarged.
+    thumb = decode_thumbnail(jpeg, 128, 10**8)
+    small = shrink(thumb, (96, 72))
+    with TesseraClient(address, timeout=60) as client:
+        def styled(image, preset):
+            return client.stylize(image, PAINTING_STYLE, tile_size=max(image.shape[:2]),
+                                  style_sources=[StyleSource(preset=preset)]).image
+        full = {preset: styled(thumb, preset) for preset in ("marbling", "mosaic")}
+        enlarged = np.asarray(Image.fromarray(styled(small, "mosaic")).resize((128, 96), Image.Resampling.BICUBIC))
+    assert np.array_equal(shown["marbling"], as_served(full["marbling"]))
+    assert np.array_equal(shown["mosaic"], as_served(enlarged))
+    assert not np.array_equal(shown["mosaic"], as_served(full["mosaic"]))
+
+
+def as_served(pixels: np.ndarray) -> np.ndarray:
+    """The pixels a page decodes from the gateway's preview JPEG of `pixels`."""
+    return np.asarray(Image.open(io.BytesIO(encode_jpeg(pixels))).convert("RGB"))
 
 
 @pytest.mark.parametrize("core, padded, width, height, thumb_side, fits", [
