@@ -2,7 +2,8 @@
 
 A clip goes through POST /api/jobs like a photo (same `image` field, style, strength and look fields;
 `format` is 'mp4' or 'webm'; `temporal_blend`, a number in [0, 1), default 0.9, is the largest share
-of the previous output frame, warped along the optical flow, in each output frame; 0 turns it off).
+of the previous output frame, warped along the optical flow, in each output frame (still pixels may get
+up to 0.97); 0 turns it off).
 Its header is checked before any frame is decoded: 400 for a file that is no clip Tessera reads or an
 output that cannot hold it, 413 for a clip over the duration, frame size or total-pixel limits. The
 job's progress counts frames; the result is the encoded clip with its audio (tessera.video).

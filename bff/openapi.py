@@ -138,7 +138,8 @@ _SCHEMAS = {
             "temporal_blend": {"type": "number", "minimum": 0, "exclusiveMaximum": 1, "default": 0.9,
                                "description": "Clips only: the largest share of the previous output frame, "
                                               "warped along the clip's optical flow, in each output frame "
-                                              "(steadier, less flicker); 0 turns it off. docs/video.md."},
+                                              "(steadier, less flicker; still pixels may get up to 0.97); "
+                                              "0 turns it off. docs/video.md."},
             "keep_colors": {"type": "boolean", "default": False,
                             "description": "Keep the photo's colours: the result's luminance with the photo's "
                                            "chroma. Works for every style."},

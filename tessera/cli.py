@@ -280,7 +280,7 @@ def _parser() -> argparse.ArgumentParser:
     stylize.add_argument("--temporal-blend", type=_blend_weight, default=BLEND_WEIGHT, metavar="W",
                          help="clips: largest share in [0, 1) of the previous output frame, warped along the "
                               f"optical flow, in each output frame (steadier; default {BLEND_WEIGHT}, 0 turns it "
-                              "off; docs/video.md)")
+                              "off; still pixels may get up to 0.97; docs/video.md)")
     stylize.add_argument("--frames-in-flight", type=int, default=3, help="clips: frames restyled at once")
     stylize.add_argument("--max-seconds", type=float, default=60.0, help="clips: refuse longer ones")
     stylize.set_defaults(command=_stylize)

@@ -59,8 +59,9 @@ class ClipOptions:
     """How to restyle: as for a photo (see TesseraClient.stylize), plus `statistics` ('shot' shares the
     context per shot, 'frame' computes it per frame), `denoise` (temporal noise reduction of the input
     frames before restyling), `temporal_blend` (the largest share, in [0, 1), of the previous output
-    frame warped by the input's optical flow in each output frame; 0 turns the blending off;
-    tessera.temporal_blend) and how many frames are in flight at once."""
+    frame warped by the input's optical flow in each output frame, lengthened on still pixels up to
+    tessera.temporal_blend.LONGEST where the network repaints them by more than half a level a frame; 0
+    turns the blending off; tessera.temporal_blend) and how many frames are in flight at once."""
 
     strength: float = 1.0
     version: int = 0
