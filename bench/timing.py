@@ -8,15 +8,19 @@ import time
 from collections.abc import Callable
 
 
-def interleaved(paths: dict[str, Callable[[], object]], rounds: int, warmup: int = 1) -> dict[str, list[float]]:
+def interleaved(paths: dict[str, Callable[[], object]], rounds: int, warmup: int = 1,
+                alternate: bool = False) -> dict[str, list[float]]:
     """Seconds of each path per round: `warmup` untimed runs of each first (sessions warm, caches
-    full), then `rounds` timed rounds in which each path runs once, in the given order."""
+    full), then `rounds` timed rounds in which each path runs once, in the given order, or with
+    `alternate` in reverse order every other round (A B, B A, A B, ...), so that a load rising or
+    falling steadily through the run favours neither path."""
     for _ in range(warmup):
         for run in paths.values():
             run()
     seconds: dict[str, list[float]] = {name: [] for name in paths}
-    for _ in range(rounds):
-        for name, run in paths.items():
+    for index in range(rounds):
+        order = list(paths.items())
+        for name, run in reversed(order) if alternate and index % 2 else order:
             started = time.perf_counter()
             run()
             seconds[name].append(time.perf_counter() - started)
