@@ -2,8 +2,8 @@
 version's whole.onnx serves a stream whose one tile is the whole image, and gives the two passes' pixels.
 
 A real server with metrics (tessera_stream_passes counts context-model runs and one-pass images), the
-arbitrary-style teacher as imported by the trainer, and a gateway in front of it for the previews (the
-ones outside the featured grid painted at --more-looks-size, then enlarged)."""
+shipped teacher-26 version (the multistyle26 network as import-teacher wrote it), and a gateway in front
+of it for the previews (the ones outside the featured grid painted at --more-looks-size, then enlarged)."""
 
 from __future__ import annotations
 
@@ -28,11 +28,12 @@ from scripts.local_stack import server_process
 from tessera import registry
 from tessera.brush_scale import shrink
 from tessera.client import TesseraClient
+from tessera.style_codes import mix_codes
 from tessera.style_sources import StyleSource
 from tessera.tiling import Rect
 from tests.bff.live import make_app, multipart, post_form, serving
 from tests.bff.pictures import encoded
-from tests.support.conditioned import PAINTING_STYLE, Reference, write_painting_version
+from tests.support.conditioned import Reference
 from tests.support.metrics import counter_total
 
 
@@ -42,32 +43,41 @@ def photo(width: int, height: int) -> np.ndarray:
     return np.asarray(Image.fromarray(data.astronaut()).resize((width, height), Image.LANCZOS))
 
 
-def agrees(result: np.ndarray, expected: np.ndarray) -> bool:
-    """The two passes' pixels: at most 0.1% more than one level apart (registry.whole_agreement_problem)."""
-    far = np.abs(result.astype(int) - expected.astype(int)) > 1
-    return result.shape == expected.shape and far.mean() <= registry.WHOLE_MAX_FAR_FRACTION
+STYLE = "teacher-26"
+SHIPPED = Path(__file__).resolve().parents[1] / "model_registry" / STYLE
 
 
 @pytest.fixture(scope="module")
-def painting_registry(tmp_path_factory) -> Path:
+def version_dir(tmp_path_factory) -> Path:
+    """The newest shipped teacher-26 version, alone in a registry of its own (as version 1)."""
+    newest = max((p for p in SHIPPED.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    assert (newest / "whole.onnx").is_file()
     root = tmp_path_factory.mktemp("whole-registry")
-    write_painting_version(root)
-    return root
+    (root / STYLE).mkdir()
+    shutil.copy(SHIPPED / "style.json", root / STYLE / "style.json")
+    shutil.copytree(newest, root / STYLE / "1")
+    manifest = json.loads((root / STYLE / "1" / "manifest.json").read_text())
+    (root / STYLE / "1" / "manifest.json").write_text(json.dumps({**manifest, "version": 1}))
+    return root / STYLE / "1"
 
 
 @pytest.fixture(scope="module")
-def server(painting_registry):
-    with server_process(painting_registry, metrics_port=0, warmup_runs=0) as (_, address, log):
+def server(version_dir):
+    with server_process(version_dir.parents[1], metrics_port=0, warmup_runs=0) as (_, address, log):
         yield address, log
 
 
 @pytest.fixture(scope="module")
-def reference(painting_registry) -> Reference:
-    return Reference(painting_registry / PAINTING_STYLE / "1")
+def reference(version_dir) -> Reference:
+    return Reference(version_dir)
+
+
+def preset_code(version_dir: Path, preset: str) -> np.ndarray:
+    return np.asarray(next(p.code for p in registry.read_manifest(version_dir).presets if p.id == preset), np.float32)
 
 
 def passes(log: Path) -> dict[str, float]:
-    return {kind: counter_total(log, "tessera_stream_passes_total", style=PAINTING_STYLE, kind=kind)
+    return {kind: counter_total(log, "tessera_stream_passes_total", style=STYLE, kind=kind)
             for kind in ("context", "one_pass")}
 
 
@@ -75,28 +85,26 @@ def stylize_counting(server, image: np.ndarray, **options) -> tuple[np.ndarray, 
     address, log = server
     before = passes(log)
     with TesseraClient(address, timeout=60) as client:
-        result = client.stylize(image, PAINTING_STYLE, **options).image
+        result = client.stylize(image, STYLE, **options).image
     after = passes(log)
     return result, {kind: after[kind] - before[kind] for kind in after}
 
 
-@pytest.mark.parametrize("strength", [1.0, 0.5])  # 0.5 moves the code toward the photo's own
-def test_a_whole_image_in_one_tile_is_one_pass_with_the_two_passes_pixels(server, painting_registry, reference,
-                                                                          strength):
+@pytest.mark.parametrize("mix", [(("style-03", 1.0),), (("style-03", 0.7), ("style-11", 0.3))])
+def test_a_whole_image_in_one_tile_is_one_pass_with_the_two_passes_pixels(server, version_dir, reference, mix):
     image = photo(160, 120)
-    result, counted = stylize_counting(server, image, tile_size=160, strength=strength,
-                                       style_sources=[StyleSource(preset="mosaic")])
+    result, counted = stylize_counting(server, image, tile_size=160,
+                                       style_sources=[StyleSource(preset=p, weight=w) for p, w in mix])
     assert counted == {"context": 0, "one_pass": 1}
-    manifest = registry.read_manifest(painting_registry / PAINTING_STYLE / "1")
-    code = np.asarray(next(p.code for p in manifest.presets if p.id == "mosaic"), np.float32)
-    assert agrees(result, reference.stylize(image, code, strength=strength))
+    code = mix_codes([preset_code(version_dir, p) for p, _ in mix], [w for _, w in mix]).astype(np.float32)
+    assert np.array_equal(result, reference.stylize(image, code))
 
 
 @pytest.mark.parametrize("size, tile_size", [((160, 120), 64),  # several tiles: the context is needed
                                              ((162, 122), 162)])  # one tile, but padded to the size multiple
 def test_other_streams_keep_the_context_pass(server, size, tile_size):
     result, counted = stylize_counting(server, photo(*size), tile_size=tile_size,
-                                       style_sources=[StyleSource(preset="mosaic")])
+                                       style_sources=[StyleSource(preset="style-03")])
     assert counted == {"context": 1, "one_pass": 0} and result.shape == (size[1], size[0], 3)
 
 
@@ -109,6 +117,7 @@ def test_gateway_previews_of_a_conditioned_style_are_one_pass_and_more_looks_are
             status, body = post_form(f"{base}/api/photos", *multipart({}, {"image": ("photo.jpg", jpeg)}))
             assert status == 201, body
             looks = json.loads(urllib.request.urlopen(base + body["previews_url"], timeout=30).read())["previews"]
+            looks = looks[:2]  # style-00 (featured) and style-01
             before = passes(log)
             shown = {}
             for look in looks:
@@ -117,20 +126,20 @@ def test_gateway_previews_of_a_conditioned_style_are_one_pass_and_more_looks_are
             after = passes(log)
     finally:
         close_app(app)
-    assert [(look["preset"], look["featured"]) for look in looks] == [("marbling", True), ("mosaic", False)]
+    assert [(look["preset"], look["featured"]) for look in looks] == [("style-00", True), ("style-01", False)]
     assert after["one_pass"] - before["one_pass"] == 2 and after["context"] == before["context"]
     # The featured look is the thumbnail restyled; the other its 96 px copy restyled, then enlarged.
     thumb = decode_thumbnail(jpeg, 128, 10**8)
     small = shrink(thumb, (96, 72))
     with TesseraClient(address, timeout=60) as client:
         def styled(image, preset):
-            return client.stylize(image, PAINTING_STYLE, tile_size=max(image.shape[:2]),
+            return client.stylize(image, STYLE, tile_size=max(image.shape[:2]),
                                   style_sources=[StyleSource(preset=preset)]).image
-        full = {preset: styled(thumb, preset) for preset in ("marbling", "mosaic")}
-        enlarged = np.asarray(Image.fromarray(styled(small, "mosaic")).resize((128, 96), Image.Resampling.BICUBIC))
-    assert np.array_equal(shown["marbling"], as_served(full["marbling"]))
-    assert np.array_equal(shown["mosaic"], as_served(enlarged))
-    assert not np.array_equal(shown["mosaic"], as_served(full["mosaic"]))
+        full = {preset: styled(thumb, preset) for preset in ("style-00", "style-01")}
+        enlarged = np.asarray(Image.fromarray(styled(small, "style-01")).resize((128, 96), Image.Resampling.BICUBIC))
+    assert np.array_equal(shown["style-00"], as_served(full["style-00"]))
+    assert np.array_equal(shown["style-01"], as_served(enlarged))
+    assert not np.array_equal(shown["style-01"], as_served(full["style-01"]))
 
 
 def as_served(pixels: np.ndarray) -> np.ndarray:
@@ -155,9 +164,9 @@ def test_one_pass_fits_only_an_image_that_is_its_own_thumbnail(core, padded, wid
         assert not one_pass_fits(None, pixels, core, padded, width, height, thumb_side, 4)
 
 
-def test_a_whole_model_that_disagrees_with_the_two_passes_is_rejected(painting_registry, tmp_path):
+def test_a_whole_model_that_disagrees_with_the_two_passes_is_rejected(version_dir, tmp_path):
     version = tmp_path / "1"
-    shutil.copytree(painting_registry / PAINTING_STYLE / "1", version)
+    shutil.copytree(version_dir, version)
     model = onnx.load(version / "whole.onnx")
     graph = model.graph
     output = graph.output[0].name

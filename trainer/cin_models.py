@@ -5,12 +5,15 @@
   ``context.onnx`` + ``model.onnx`` (trainer/cin_surgery.py) with dynamic H and W.
 - ``multistyle26``: Dumoulin et al.'s 26-style network (float ONNX); its code is the 26 style weights.
 
-Each also gets ``whole.onnx`` (image + style code, statistics in-graph), which the server runs in one
-pass for an image that is its own thumbnail (cin_surgery.build_whole).
+The multistyle26 network also gets ``whole.onnx`` (image + style code, statistics in-graph), which the
+server runs in one pass for an image that is its own thumbnail (cin_surgery.build_whole). The arbitrary
+one does not (``Network.one_pass``): it is int8, and ONNX Runtime fuses its convolutions differently
+in model.onnx and whole.onnx, so the one pass differed from the two by up to 41 levels on half of a
+photo's values (scripts/whole_agreement.py --no-round-trip shows the same without the round trip).
 
 Both are checked before anything is written: tiles with the measured halo must reproduce the whole
-image given the same context (>= 50 dB, as for every crop-mode version), and whole.onnx must give
-model.onnx's pixels (registry.whole_agreement_problem).
+image given the same context (>= 50 dB, as for every crop-mode version), and whole.onnx (where
+shipped) must give model.onnx's pixels (registry.whole_agreement_problem).
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ class Network:
     encoder: str | None = None  # style predictor file in the wheel, if the code comes from images
     encoder_input: str = ""
     encoder_output: str = ""
+    # Ship whole.onnx: only where the one pass gives the two passes' pixels on photos, not just probes.
+    one_pass: bool = False
 
 
 ARBITRARY = Network(
@@ -63,6 +68,7 @@ MULTISTYLE26 = Network(
     source="multistyle26.onnx",
     graph=CinGraph(image_input="image", code_input="style_weights", output="stylized", layout="NCHW",
                    code_size=26, code_kind="weights"),
+    one_pass=True,
 )
 NETWORKS = {n.id: n for n in (ARBITRARY, MULTISTYLE26)}
 
@@ -81,13 +87,14 @@ def wheel_models() -> Path:
 
 
 def build(network: Network, out_dir: Path, float_tail: bool = True) -> dict:
-    """Write model.onnx, context.onnx, whole.onnx (and encoder.onnx) into ``out_dir``; return the
+    """Write model.onnx, context.onnx (and whole.onnx, encoder.onnx) into ``out_dir``; return the
     conditioning facts."""
     source = onnx.load(wheel_models() / network.source)
     context, transform, k = cin_surgery.build_context_and_transform(source, network.graph, float_tail)
     onnx.save(context, out_dir / "context.onnx")
     onnx.save(transform, out_dir / "model.onnx")
-    onnx.save(cin_surgery.build_whole(source, network.graph, float_tail), out_dir / "whole.onnx")
+    if network.one_pass:
+        onnx.save(cin_surgery.build_whole(source, network.graph, float_tail), out_dir / "whole.onnx")
     facts = {"code_size": network.graph.code_size, "context_stats": k, "network": network.id,
              "encoder": None}
     if network.encoder:

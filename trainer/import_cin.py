@@ -2,11 +2,11 @@
 conditional instance-norm teachers become style-conditioned registry versions (docs/registry.md).
 
 A version holds model.onnx (image + context), context.onnx (thumbnail + style code -> statistics and
-code), whole.onnx (image + style code, its statistics in-graph: one pass for an image that is its own
-thumbnail), for the arbitrary network encoder.onnx (style image -> code), and named presets: a code, a
-name, a preview of the source image and its credits and licence (trainer/style_presets.py). Nothing is
-written unless tiles reproduce the whole image given the same context and whole.onnx reproduces the
-two passes (trainer/cin_models.py).
+code), for multistyle26 whole.onnx (image + style code, its statistics in-graph: one pass for an image
+that is its own thumbnail; cin_models.Network.one_pass), for the arbitrary network encoder.onnx (style
+image -> code), and named presets: a code, a name, a preview of the source image and its credits and
+licence (trainer/style_presets.py). Nothing is written unless tiles reproduce the whole image given the
+same context and whole.onnx reproduces the two passes (trainer/cin_models.py).
 """
 
 from __future__ import annotations
@@ -57,12 +57,15 @@ def import_network(network: cin_models.Network, registry_root: Path, style: str 
         photo = preview_image()
         check_photo = np.asarray(Image.fromarray(photo).resize((320, 240), Image.LANCZOS))
         figures = cin_models.check_tiling(runner, check_photo, np.asarray(entries[0]["code"], np.float32))
-        figures |= cin_models.check_whole(runner, check_photo, np.asarray(entries[-1]["code"], np.float32))
+        if runner.whole is not None:
+            figures |= cin_models.check_whole(runner, check_photo, np.asarray(entries[-1]["code"], np.float32))
         _write_preview(runner, photo, np.asarray(entries[0]["code"], np.float32), out / "preview.jpg",
                        thumbnail_size)
         files = {f.name: f for f in out.iterdir() if f.is_file()}
         artifacts = {"onnx": {"file": "model.onnx"}, "context_onnx": {"file": "context.onnx"},
-                     "whole_onnx": {"file": "whole.onnx"}, "preview": {"file": "preview.jpg"}}
+                     "preview": {"file": "preview.jpg"}}
+        if runner.whole is not None:
+            artifacts["whole_onnx"] = {"file": "whole.onnx"}
         if facts["encoder"]:
             artifacts["encoder_onnx"] = {"file": "encoder.onnx"}
         manifest = {
