@@ -58,7 +58,7 @@ fuzz: install
 
 # 10 minutes of 8 clients through the gateway and gRPC; fails on any error or RSS growth over 5%.
 soak: install
-	$(PY) -m scripts.soak --duration 600 --warmup 60
+	$(PY) -m scripts.soak --duration 600 --warmup 120
 
 bench: install
 	$(PY) -m bench
