@@ -142,7 +142,7 @@ class GatewayConfig:
     max_photo_bytes: int = setting(500 * MB, "megabytes of photos this process keeps at once (memory store)",
                                    flag="--max-photo-mb", env="MAX_PHOTO_MB", parse=_millions, shown="500")
     preview_size: int = setting(512, "long side in pixels of the previews of a photo", minimum=16, maximum=2048)
-    more_looks_size: int = setting(384, "long side in pixels the previews outside the featured grid (a conditioned "
+    more_looks_size: int = setting(320, "long side in pixels the previews outside the featured grid (a conditioned "
                                         "style's presets after its first) are painted at, then enlarged to "
                                         "--preview-size; at or above it they are painted at that size",
                                    minimum=16, maximum=2048)

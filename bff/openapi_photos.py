@@ -113,7 +113,7 @@ def paths(error: Callable[[str], dict], json_body: Callable[[str, str], dict]) -
                                 "preview (exact up to a working long side of twice the preview size; header "
                                 "X-Tessera-Preview-Exact). Absent: the model runs on the thumbnail itself, "
                                 "or for a look that is not featured on its copy at --more-looks-size "
-                                "(384 px), enlarged to the thumbnail's size."},
+                                "(320 px), enlarged to the thumbnail's size."},
                 {"name": "v", "in": "query", "schema": {"type": "integer"},
                  "description": "The style's version; only busts caches."}],
             "responses": {"200": {"description": "JPEG, the thumbnail's size; cacheable privately until the "

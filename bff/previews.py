@@ -7,7 +7,7 @@ for the one decode. Each preview goes to the server as one tile: the client's pl
 512 px thumbnail into 2 to 4 tiles for speed alone, but their halos cost compute (at a 64 px halo, a
 quarter more for 2 tiles, two thirds more for 4), and a grid of previews is many calls at once, where
 only the total work counts. A look outside the featured grid (a conditioned style's presets after its
-first, shown under "More looks") is painted at `more_looks_size` (384 px for a 512 px preview, 0.56 of
+first, shown under "More looks") is painted at `more_looks_size` (320 px for a 512 px preview, 0.39 of
 the pixels) and enlarged to the thumbnail's size: a grid of every look is mostly such presets, and each
 runs a whole teacher network (docs/gateway.md, "Previews").
 Rendered previews are cached too (by photo, style, version and options), so a page that reloads
