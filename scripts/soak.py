@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from scipy import stats
+from scipy.stats import theilslopes
 
 from scripts.local_stack import SERVER_MODULE, gateway_process, server_process
 from tessera.client import TesseraClient, TesseraError
@@ -159,7 +159,7 @@ def trend_growth(readings: list[tuple[float, float]], start: float, end: float) 
     if len(points) < 3:
         raise ValueError(f"{len(points)} RSS readings between {start} and {end} s; a trend needs 3")
     times, values = np.array(points).T
-    slope, intercept, _, _ = stats.theilslopes(values, times)
+    slope, intercept, _, _ = theilslopes(values, times)
     level = intercept + slope * start
     return float(slope * (end - start) / level)
 
