@@ -100,7 +100,10 @@ class TemporalBlend:
         scale = current.shape[1] / width
         backward = dis_flow(grey_now, grey_prev, self.preset)
         forward = dis_flow(grey_prev, grey_now, self.preset)
-        mismatch = cv2.blur(cv2.absdiff(current, sample(previous, backward)).max(axis=2).astype(np.float32), (3, 3))
+        difference = cv2.absdiff(current, sample(previous, backward))
+        # The channel maximum over strided views: ndarray.max(axis=2) is several times slower.
+        largest = np.maximum(np.maximum(difference[..., 0], difference[..., 1]), difference[..., 2])
+        mismatch = cv2.blur(largest.astype(np.float32), (3, 3))
         share = np.exp(-np.square(mismatch / self.tolerance)) * self.weight
         share[~trusted(backward, forward)] = 0.0
         # A network paints beyond an object's outline (its receptive field), so near an input change
@@ -132,10 +135,12 @@ class TemporalBlend:
         2 x REACH) clamped to the range of the new output's NEIGHBOURHOOD x NEIGHBOURHOOD pixels, per
         channel, as temporal anti-aliasing rejects stale history: a halo the network painted around an
         object where it was is outside the range of what it paints there now, so it cannot leak into
-        the wake, while texture it repaints within that range is still steadied."""
+        the wake, while texture it repaints within that range is still steadied. `warped` is changed
+        in place (a copy of a 720p float frame cost about 5 ms) and returned."""
         import cv2
 
-        rows, columns = np.flatnonzero((zone < 1).any(axis=1)), np.flatnonzero((zone < 1).any(axis=0))
+        below = zone < 1
+        rows, columns = np.flatnonzero(below.any(axis=1)), np.flatnonzero(below.any(axis=0))
         if rows.size == 0:
             return warped
         # Only the box around the zone (with the neighbourhood's margin, so the box's range is exact):
@@ -146,7 +151,6 @@ class TemporalBlend:
         near, history = current[top:bottom, left:right], warped[top:bottom, left:right]
         kernel = np.ones((NEIGHBOURHOOD, NEIGHBOURHOOD), np.uint8)
         clamped = cv2.min(cv2.max(history, cv2.erode(near, kernel)), cv2.dilate(near, kernel))
-        warped = warped.copy()
         warped[top:bottom, left:right] = clamped + zone[top:bottom, left:right, None] * (history - clamped)
         return warped
 
@@ -160,11 +164,14 @@ class TemporalBlend:
         they lose no sharpness to a longer memory: their warp moves them by under STILL px."""
         import cv2
 
-        used = still & (share > 0)
-        if used.mean() < 0.01:  # too few to judge by; keep the last estimate
+        used = (still & (share > 0)).view(np.uint8)
+        count = np.count_nonzero(used)
+        if count < 0.01 * used.size:  # too few to judge by; keep the last estimate
             innovation = self._innovation
         else:
-            measured = float(cv2.absdiff(current, warped)[used].mean())
+            # The mean absolute difference over the used pixels' channels, summed by OpenCV under a
+            # mask: a boolean-indexed copy of the 720p difference cost about 17 ms a frame.
+            measured = cv2.norm(current, warped, cv2.NORM_L1, mask=used) / (3 * count)
             innovation = measured if self._innovation is None else 0.8 * self._innovation + 0.2 * measured
         self._innovation = innovation
         if innovation is None or innovation <= STEP:
@@ -172,7 +179,7 @@ class TemporalBlend:
         longest = max(self.weight, LONGEST)
         wanted = min(longest, max(self.weight, 1.0 - STEP / innovation))
         if wanted > self.weight:
-            share[still] *= wanted / self.weight
+            np.multiply(share, np.float32(wanted / self.weight), out=share, where=still)  # no indexed copy
 
     def __call__(self, input_rgb: np.ndarray, output_rgb: np.ndarray) -> np.ndarray:
         if input_rgb.shape != output_rgb.shape:
