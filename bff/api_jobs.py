@@ -20,6 +20,8 @@ from bff.job_queue import MemoryQueue, job_queue
 from bff.jobs import Job, JobState, JobStore, job_store
 from bff.pixel_budget import pixel_budget
 from bff.restyle import image_response, restyle_work
+from tessera import formats
+from tessera.video_sniff import INPUT_LABELS
 
 bp = Blueprint("jobs", __name__, url_prefix="/api")
 
@@ -37,7 +39,7 @@ def create_job():
     (job_queue() if shared else job_store()).check_capacity()  # refuse before the costly decode
     if upload_is_clip():
         return _accepted(_submit_clip(gateway, shared))
-    order = read_order(gateway)
+    order = _read_photo_order(gateway)
     if shared and order.explain:
         raise ApiError(400, "explain_unavailable", "This gateway shares its jobs through Redis, which does not keep "
                                                     "critic maps yet; use POST /api/stylize with 'explain'.")
@@ -46,6 +48,17 @@ def create_job():
     else:
         job = job_store().submit(restyle_work(gateway, pixel_budget(), order), work_pixels=order.work_pixels)
     return _accepted(job)
+
+
+def _read_photo_order(gateway):
+    """read_order for an upload that is no clip; its 415 names clips too, since this route takes them."""
+    try:
+        return read_order(gateway)
+    except ApiError as error:
+        if error.error != "unsupported_format":
+            raise
+        raise ApiError(415, "unsupported_format", f"That file is neither a {formats.LABELS} image nor a video "
+                                                  f"clip ({INPUT_LABELS}), judged by its content.") from None
 
 
 def _accepted(job) -> Response:

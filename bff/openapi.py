@@ -259,7 +259,9 @@ _PATHS = {
                        "bad_clip or unsupported_output). docs/video.md.",
         "requestBody": _FORM_BODY,
         "responses": {"202": _json("The job was queued; follow events_url, then fetch result_url.", "Job"),
-                      **_UPLOAD_ERRORS}}},
+                      **_UPLOAD_ERRORS,
+                      "415": _error("The file is neither a PNG, JPEG or WebP image nor a video clip (MP4, MOV, "
+                                    "WebM, animated GIF or WebP), judged by its content.")}}},
     "/api/jobs/{job_id}": {"get": {
         "summary": "A job's state and progress", "operationId": "jobStatus", "parameters": [_JOB_ID],
         "responses": {"200": _json("Current state.", "Job"), "404": _UNKNOWN_JOB}},

@@ -89,7 +89,7 @@ def _stylize(client: TesseraClient, args: argparse.Namespace) -> int:
     if Path(args.input).is_dir():
         return _stylize_folder(client, args, style, sources)
     source = Path(args.input)
-    if _is_clip(source):
+    if _input_kind(source) == "clip":
         from tessera.video_cli import stylize_video_file  # needs PyAV (the video extra), only for clips
 
         return stylize_video_file(client, args, style, sources, source, Path(args.output))
@@ -97,13 +97,19 @@ def _stylize(client: TesseraClient, args: argparse.Namespace) -> int:
     return 0
 
 
-def _is_clip(path: Path) -> bool:
-    """Whether the file is a video clip (MP4, MOV, WebM, animated GIF or WebP), from its first bytes."""
+def _input_kind(path: Path) -> str:
+    """'clip' (MP4, MOV, WebM, animated GIF or WebP) or 'photo' (PNG, JPEG, WebP), from the file's first
+    bytes, before the output's name is looked at; ValueError naming the input when it is neither."""
+    from tessera.video_sniff import INPUT_LABELS, sniff_clip
+
     with open(path, "rb") as file:
         head = file.read(32)
-    from tessera.video_sniff import sniff_clip
-
-    return sniff_clip(head) is not None
+    if sniff_clip(head) is not None:
+        return "clip"
+    if formats.sniff(head) is None:
+        raise ValueError(f"{path}: neither a photo ({formats.LABELS}) nor a video clip ({INPUT_LABELS}), "
+                         "judged by its first bytes")
+    return "photo"
 
 
 def _stylize_folder(client: TesseraClient, args: argparse.Namespace, style: str, sources: list[StyleSource]) -> int:

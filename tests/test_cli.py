@@ -48,7 +48,7 @@ def test_unknown_style_and_unreadable_input_give_one_clear_line(inference_server
     missing = tessera("stylize", str(tmp_path / "notes.png"), "-o", str(tmp_path / "o.png"), "--style", TINY_STYLE,
                       "--server", inference_server)
     assert missing.returncode == 1
-    assert "notes.png: the file is not a PNG, JPEG or WebP image" in missing.stderr
+    assert "notes.png: neither a photo (PNG, JPEG or WebP) nor a video clip" in missing.stderr
     Image.new("RGB", (8, 8)).save(tmp_path / "small.png")
     unknown = tessera("stylize", str(tmp_path / "small.png"), "-o", str(tmp_path / "o.png"), "--style", "nope",
                       "--server", inference_server)

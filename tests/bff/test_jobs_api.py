@@ -75,6 +75,17 @@ def test_bad_uploads_are_refused_before_a_job_exists(client):
     assert resp.status_code == 415
 
 
+@pytest.mark.parametrize(("name", "content"), [("notes.mp4", b"this is not a video\n"), ("a.bmp", b"BM6...."),
+                                               ("notes.webm", b"\x00" * 64)])
+def test_an_upload_that_is_neither_photo_nor_clip_says_jobs_take_clips_too(client, name, content):
+    """/api/jobs takes photos and clips: its 415 said only "not a PNG, JPEG or WebP image" before.
+    (An empty file is 400 missing_field, before any sniffing.)"""
+    resp = client.post("/api/jobs", data={"style": TINY_STYLE, "image": (io.BytesIO(content), name)})
+    body = resp.get_json()
+    assert resp.status_code == 415 and body["error"] == "unsupported_format", body
+    assert "neither a PNG, JPEG or WebP image nor a video clip (MP4, MOV, WebM" in body["message"], body
+
+
 @pytest.fixture
 def strict_server_client(tiny_registry):
     """A gateway whose inference server refuses images over 10 000 pixels, although the gateway allows more."""

@@ -47,3 +47,20 @@ def test_a_bad_temporal_blend_is_refused_before_any_work(tmp_path):
     assert result.returncode == 2
     assert "the temporal blend must be at least 0 and below 1, got 1" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_file_that_is_neither_photo_nor_clip_is_named_as_such(video_server, tmp_path):
+    """Before, a text file or an empty file named .mp4 got "cannot tell the image format of 'out.mp4'"
+    (the output's name, and .mp4 sounding unsupported); the same went for a .webm and a .png output."""
+    cases = {"notes.mp4": b"this is not a video\n", "empty.mp4": b"", "notes.webm": b"\x00" * 64,
+             "fake.png": b"\x89PNX not really a PNG"}
+    for name, content in cases.items():
+        (tmp_path / name).write_bytes(content)
+        output = tmp_path / ("out.png" if name.endswith(".png") else "out" + name[name.rindex("."):])
+        result = tessera("stylize", str(tmp_path / name), "-o", str(output), "--style", VIDEO_STYLE,
+                         "--server", video_server)
+        assert result.returncode == 1, (name, result.stderr)
+        assert f"{tmp_path / name}: neither a photo (PNG, JPEG or WebP) nor a video clip" in result.stderr, \
+            (name, result.stderr)
+        assert "cannot tell the image format" not in result.stderr and "Traceback" not in result.stderr
+        assert not output.exists()
