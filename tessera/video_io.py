@@ -202,8 +202,8 @@ def _open_av(data: bytes, kind: str):
     try:
         return av.open(io.BytesIO(data), "r")
     except _AV_ERRORS as exc:
-        raise ClipFormatError(f"the file looks like a {kind.upper()} clip but its header cannot be read "
-                              f"({_reason(exc)})") from None
+        raise ClipFormatError(f"the file looks like {_KIND_NAMES.get(kind, 'a ' + kind)} clip but its header "
+                              f"cannot be read ({_reason(exc)})") from None
 
 
 def _av_info(container, kind: str) -> ClipInfo:
@@ -246,7 +246,16 @@ def _webp_info(image: Image.Image) -> ClipInfo:
     return ClipInfo("webp", width, height, Fraction(1000, duration_ms), frames, seconds)
 
 
+# How a message names a container sniffed from a clip's first bytes (tessera.video_sniff).
+_KIND_NAMES = {"mp4": "an MP4", "mov": "a MOV", "webm": "a WebM", "gif": "an animated GIF"}
+
+
 def _reason(exc: Exception) -> str:
+    """FFmpeg's own words for a failure, without its error number and the '<none>' file name of a
+    clip read from memory: 'Invalid data found when processing input'."""
+    reason = getattr(exc, "strerror", None)
+    if isinstance(reason, str) and reason:
+        return reason
     text = str(exc)
     return text.split(":", 1)[-1].strip(" '") if "Errno" in text else text
 

@@ -105,3 +105,13 @@ def test_outputs_that_cannot_hold_the_clip_are_refused_with_a_reason():
         check_output(aac.info, "webm")
     with pytest.raises(ClipFormatError, match="mp4 or webm"):
         check_output(aac.info, "avi")
+
+
+@pytest.mark.parametrize(("kind", "name"), [("mp4", "an MP4 clip"), ("webm", "a WebM clip")])
+def test_a_cut_short_clip_is_named_in_plain_words(kind, name):
+    """Before: 'looks like a MP4 clip but its header cannot be read (Invalid data ...: '<none>)'."""
+    with pytest.raises(ClipFormatError) as caught:
+        open_clip(make_clip("still", kind, 96, 64, 4, 10)[:300])
+    message = str(caught.value)
+    assert f"the file looks like {name} but its header cannot be read (" in message, message
+    assert "<none>" not in message and "Errno" not in message, message
