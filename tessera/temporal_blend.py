@@ -94,15 +94,14 @@ class TemporalBlend:
         import cv2  # OpenCV (the video extra) only where frames are blended: WEIGHT is read by the CLI
 
         from tessera.optical_flow import dis_flow, sample, trusted
+        from tessera.temporal_filter import largest_difference
 
         (previous, grey_prev), (current, grey_now) = previous, current
         height, width = size
         scale = current.shape[1] / width
         backward = dis_flow(grey_now, grey_prev, self.preset)
         forward = dis_flow(grey_prev, grey_now, self.preset)
-        difference = cv2.absdiff(current, sample(previous, backward))
-        # The channel maximum over strided views: ndarray.max(axis=2) is several times slower.
-        largest = np.maximum(np.maximum(difference[..., 0], difference[..., 1]), difference[..., 2])
+        largest = largest_difference(current, sample(previous, backward))
         mismatch = cv2.blur(largest.astype(np.float32), (3, 3))
         share = np.exp(-np.square(mismatch / self.tolerance)) * self.weight
         share[~trusted(backward, forward)] = 0.0

@@ -25,6 +25,15 @@ THRESHOLD = 6.0  # levels: about 3 sigma of the still clip's noise at mid-grey (
 FLOOR = 1 / 16  # the smallest gain: a still pixel averages about 16 frames (half a second at 30 fps)
 
 
+def largest_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per pixel, the largest of the three channel differences |a - b| of two HxWx3 frames of one dtype
+    (uint8 saturates as it should), as HxW of that dtype: the mismatch this filter and the temporal
+    blend judge frames by. The maximum is taken over strided channel views: cv2.split and
+    ndarray.max(axis=2) each cost over 10 ms at 720p."""
+    difference = cv2.absdiff(a, b)
+    return np.maximum(np.maximum(difference[..., 0], difference[..., 1]), difference[..., 2])
+
+
 class TemporalDenoise:
     """Feed frames in order: `__call__(rgb)` returns the filtered HxWx3 uint8 frame (a frame of another
     size starts afresh). `threshold` > 0 in levels, `floor` in (0, 1]; raises ValueError otherwise."""
@@ -42,11 +51,9 @@ class TemporalDenoise:
             self._state = frame
             self._still = np.ones(frame.shape[:2] + (1,), np.float32)
             return rgb
-        # The same arithmetic as written plainly, in float32 with fewer full-size temporaries: the
-        # channel maximum over strided views (cv2.split and ndarray.max(axis=2) each cost over 10 ms
-        # at 720p) and the update in the frame's own buffer.
-        difference = cv2.absdiff(frame, self._state)
-        distance = np.maximum(np.maximum(difference[..., 0], difference[..., 1]), difference[..., 2])[..., None]
+        # The same arithmetic as written plainly, in float32 with fewer full-size temporaries (the
+        # update in the frame's own buffer).
+        distance = largest_difference(frame, self._state)[..., None]
         moved = np.clip((distance - self.threshold) / self.threshold, 0.0, 1.0)
         weight = moved + (1.0 - moved) * np.maximum(self.floor, 1.0 / (self._still + 1.0))
         step = np.subtract(frame, self._state, out=frame)
