@@ -6,12 +6,13 @@ Debian packages and the scikit-image wheel. The layout under ``data/`` is:
     data/photos/train/        photos used for training
     data/photos/holdout/      photos listed in scripts/holdout.txt, never used for training
     data/paintings/wesnoth/   Battle for Wesnoth story paintings (wesnoth-1.16-data)
+    data/paintings/wesnoth-story/  those and the painted story scenes of six campaign packages
     data/cartoons/            openclipart-png drawings flattened onto white (optional)
     data/manifest.json        one entry per image: source package, source path, licence, split
 
 Every image is RGB, and its longest side is at most ``--max-side`` pixels (1024 by default), so that
 training reads stay fast. The script is idempotent: an image that is already in place is not
-converted again, and the Wesnoth package is only downloaded while paintings are missing.
+converted again, and a Wesnoth package is only downloaded while its paintings are missing.
 """
 
 from __future__ import annotations
@@ -31,6 +32,21 @@ from PIL import Image
 APT_PACKAGES = ("mate-backgrounds", "plasma-workspace-wallpapers", "openclipart-png")
 WESNOTH_PACKAGE = "wesnoth-1.16-data"
 WESNOTH_STORY_DIR = "usr/share/games/wesnoth/1.16/data/core/images/story"
+WESNOTH_CAMPAIGNS_DIR = "usr/share/games/wesnoth/1.16/data/campaigns"
+# The campaign packages whose images/story folder holds painted scenes, with the files left out.
+# Not taken: Secrets of the Ancients (its story images are screenshots of game maps and rooms),
+# Delfador's Memoirs (one copy of a Heir to the Throne painting, and portraits on transparency),
+# Legend of Wesmere (story/characters: single figures on transparency); the other campaigns have
+# no story paintings. Portraits (about 240 in wesnoth-1.16-data) are single figures cut out on
+# transparency, unlike any photo, and are not installed.
+CAMPAIGN_STORY = {
+    "wesnoth-1.16-did": ("Descent_Into_Darkness", ()),
+    "wesnoth-1.16-httt": ("Heir_To_The_Throne", ()),
+    "wesnoth-1.16-l": ("Liberty", ()),
+    "wesnoth-1.16-trow": ("The_Rise_Of_Wesnoth", ("trow-logo",)),  # the title lettering on magenta
+    "wesnoth-1.16-tsg": ("The_South_Guard", ()),
+    "wesnoth-1.16-ttb": ("Two_Brothers", ()),
+}
 HOLDOUT_FILE = Path(__file__).with_name("holdout.txt")
 
 GPL2 = "GPL-2.0-or-later"
@@ -62,7 +78,7 @@ class Source:
     package: str
     source_path: str
     license: str
-    kind: str  # "photo" | "painting" | "cartoon"
+    kind: str  # "photo" | "painting" | "story" | "cartoon"
     local_path: str = ""  # where to read it now, when that is not source_path (an unpacked .deb)
 
     def record(self) -> dict:
@@ -135,13 +151,29 @@ def photo_sources(max_side: int) -> list[Source]:
     return out
 
 
-def painting_sources(story_dir: Path) -> list[Source]:
-    """The Wesnoth story paintings found in an unpacked ``wesnoth-1.16-data``."""
+def painting_sources(story_dir: Path, package: str = WESNOTH_PACKAGE, inner_dir: str = WESNOTH_STORY_DIR,
+                     kind: str = "painting", skip: tuple[str, ...] = ()) -> list[Source]:
+    """The story paintings found in ``story_dir``, the unpacked ``inner_dir`` of a Wesnoth package.
+
+    Only the folder's own files count (not subfolders such as translated title images); files
+    whose stem is in ``skip`` are left out.
+    """
     files = sorted(story_dir.glob("*.jpg")) + sorted(story_dir.glob("*.png"))
+    files = [f for f in files if f.stem not in skip]
     if not files:
         raise FileNotFoundError(f"no paintings in {story_dir}; has the package layout changed?")
-    return [Source(f"{WESNOTH_PACKAGE}:{f.stem}", WESNOTH_PACKAGE, f"/{WESNOTH_STORY_DIR}/{f.name}",
-                   f"{GPL2} (Battle for Wesnoth artists)", "painting", local_path=str(f)) for f in files]
+    return [Source(f"{package}:{f.stem}", package, f"/{inner_dir}/{f.name}",
+                   f"{GPL2} (Battle for Wesnoth artists)", kind, local_path=str(f)) for f in files]
+
+
+def story_sources(fetch_dir: Path) -> list[Source]:
+    """The ``wesnoth-story`` training set: the core story paintings and the campaigns' painted scenes."""
+    core = unpack_package_dir(fetch_dir, WESNOTH_PACKAGE, WESNOTH_STORY_DIR)
+    out = painting_sources(core, kind="story")
+    for package, (campaign, skip) in CAMPAIGN_STORY.items():
+        inner = f"{WESNOTH_CAMPAIGNS_DIR}/{campaign}/images/story"
+        out += painting_sources(unpack_package_dir(fetch_dir, package, inner), package, inner, "story", skip)
+    return out
 
 
 def cartoon_sources(root: Path = OPENCLIPART_DIR) -> list[Source]:
@@ -158,20 +190,25 @@ def cartoon_sources(root: Path = OPENCLIPART_DIR) -> list[Source]:
 
 
 def unpack_wesnoth_paintings(work_dir: Path) -> Path:
-    """Download wesnoth-1.16-data with apt-get and unpack only its story paintings.
+    """Download wesnoth-1.16-data with apt-get and unpack only its story paintings."""
+    return unpack_package_dir(work_dir, WESNOTH_PACKAGE, WESNOTH_STORY_DIR)
 
-    ``apt-get download`` + ``dpkg-deb`` skips the package's font dependencies and installs nothing.
-    Returns the folder holding the paintings.
+
+def unpack_package_dir(work_dir: Path, package: str, inner_dir: str) -> Path:
+    """Download ``package`` with apt-get (once) and unpack only ``inner_dir`` of it into ``work_dir``.
+
+    ``apt-get download`` + ``dpkg-deb`` skips the package's dependencies and installs nothing.
+    Returns the unpacked folder.
     """
     os.chmod(work_dir, 0o777)  # apt-get downloads as the _apt user when it can write there
-    subprocess.run(["apt-get", "download", WESNOTH_PACKAGE], cwd=work_dir, check=True,
-                   stdout=subprocess.DEVNULL)
-    deb = next(work_dir.glob(f"{WESNOTH_PACKAGE}_*.deb"))
-    tar = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
-    subprocess.run(["tar", "-x", "-C", str(work_dir), f"./{WESNOTH_STORY_DIR}"], stdin=tar.stdout, check=True)
-    if tar.wait() != 0:
+    if not list(work_dir.glob(f"{package}_*.deb")):
+        subprocess.run(["apt-get", "download", package], cwd=work_dir, check=True, stdout=subprocess.DEVNULL)
+    deb = next(work_dir.glob(f"{package}_*.deb"))
+    with subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE) as tar:
+        subprocess.run(["tar", "-x", "-C", str(work_dir), f"./{inner_dir}"], stdin=tar.stdout, check=True)
+    if tar.returncode != 0:
         raise RuntimeError(f"dpkg-deb could not read {deb}")
-    return work_dir / WESNOTH_STORY_DIR
+    return work_dir / inner_dir
 
 
 # -- laying them out ----------------------------------------------------------------------------
@@ -187,7 +224,7 @@ def destination(source: Source, holdout: set[str]) -> str:
     if source.kind == "photo":
         split = "holdout" if source.id in holdout else "train"
         return f"photos/{split}/{source.file_name}"
-    folder = {"painting": "paintings/wesnoth", "cartoon": "cartoons"}[source.kind]
+    folder = {"painting": "paintings/wesnoth", "story": "paintings/wesnoth-story", "cartoon": "cartoons"}[source.kind]
     return f"{folder}/{source.file_name}"
 
 
@@ -296,19 +333,24 @@ def package_versions(entries: list[dict]) -> dict[str, str]:
 
 def collect_sources(previous: dict[str, dict], data_dir: Path, cartoons: bool, max_side: int,
                     fetch_dir: Path) -> list[Source]:
-    """All sources; the Wesnoth package is fetched into ``fetch_dir`` only while paintings are missing."""
+    """All sources; Wesnoth packages are fetched into ``fetch_dir`` only while their paintings are missing."""
     ensure_apt_packages(APT_PACKAGES if cartoons else APT_PACKAGES[:2])
     sources = photo_sources(max_side)
-    old_paintings = [e for e in previous.values() if e["kind"] == "painting"]
-    if old_paintings and all((data_dir / e["path"]).exists() for e in old_paintings):
-        sources += [Source(**{k: e[k] for k in ("id", "package", "source_path", "license", "kind")})
-                    for e in old_paintings]
-    else:
-        print(f"downloading {WESNOTH_PACKAGE} (about 150 MB) to unpack its story paintings", flush=True)
-        sources += painting_sources(unpack_wesnoth_paintings(fetch_dir))
+    sources += _installed_or(previous, data_dir, "painting",
+                             lambda: painting_sources(unpack_wesnoth_paintings(fetch_dir)))
+    sources += _installed_or(previous, data_dir, "story", lambda: story_sources(fetch_dir))
     if cartoons:
         sources += cartoon_sources()
     return sources
+
+
+def _installed_or(previous: dict[str, dict], data_dir: Path, kind: str, fetch) -> list[Source]:
+    """The sources of ``kind`` as the manifest recorded them when all their files exist, else ``fetch()``."""
+    old = [e for e in previous.values() if e["kind"] == kind]
+    if old and all((data_dir / e["path"]).exists() for e in old):
+        return [Source(**{k: e[k] for k in ("id", "package", "source_path", "license", "kind")}) for e in old]
+    print(f"downloading Wesnoth packages to unpack their story paintings ({kind})", flush=True)
+    return fetch()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -321,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = args.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     previous = read_manifest(data_dir)
-    # the 150 MB .deb goes inside data/ (gitignored), where there is room, and is deleted afterwards
+    # the .debs (150 MB for wesnoth-1.16-data) go inside data/ (gitignored), where there is room, and is deleted afterwards
     work_dir = Path(tempfile.mkdtemp(prefix=".fetch-", dir=data_dir))
     try:
         sources = collect_sources(previous, data_dir, not args.no_cartoons, args.max_side, work_dir)

@@ -4,6 +4,7 @@ These tests build small images in a temp folder; they need neither the Debian pa
 """
 
 import json
+import subprocess
 
 import pytest
 from PIL import Image
@@ -100,3 +101,56 @@ def test_committed_holdout_list_spans_all_three_photo_packages():
     packages = {h.split(":", 1)[0] for h in holdout}
     assert len(holdout) == len(set(holdout)) >= 6
     assert packages == {"scikit-image", "plasma-workspace-wallpapers", "mate-backgrounds"}
+
+
+def test_story_paintings_go_to_their_own_folder_and_skip_listed_files_and_subfolders(tmp_path):
+    story = tmp_path / "unpacked" / "campaigns" / "X" / "images" / "story"
+    for name in ("scene.jpg", "logo.png", "l10n/fr/title.png"):
+        _image(story / name, (300, 200))
+    sources = install_data.painting_sources(story, "wesnoth-1.16-x", "campaigns/X/images/story", "story",
+                                            skip=("logo",))
+
+    assert [(s.id, s.source_path, s.kind) for s in sources] == [
+        ("wesnoth-1.16-x:scene", "/campaigns/X/images/story/scene.jpg", "story")]
+    entries = install_data.install(sources, tmp_path / "data", [], max_side=512)
+    assert [e["path"] for e in entries] == ["paintings/wesnoth-story/wesnoth-1.16-x--scene.jpg"]
+
+
+def test_campaign_story_selection_names_six_campaign_packages():
+    assert set(install_data.CAMPAIGN_STORY) == {f"wesnoth-1.16-{c}" for c in ("did", "httt", "l", "trow", "tsg", "ttb")}
+
+
+def test_unpack_package_dir_reads_only_the_asked_folder_of_a_downloaded_deb(tmp_path):
+    root = tmp_path / "pkg"
+    _image(root / "usr/share/x/story/hill.jpg", (64, 48))
+    _image(root / "usr/share/x/other/face.png", (64, 48))
+    (root / "DEBIAN").mkdir()
+    (root / "DEBIAN/control").write_text("Package: fake-story\nVersion: 1.0\nArchitecture: all\n"
+                                          "Maintainer: t <t@example.org>\nDescription: test\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    # a .deb already in the work folder is used as is: apt-get download is not run again
+    subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(root), str(work / "fake-story_1.0_all.deb")],
+                   check=True, capture_output=True)
+
+    out = install_data.unpack_package_dir(work, "fake-story", "usr/share/x/story")
+
+    assert out == work / "usr/share/x/story"
+    assert sorted(p.name for p in out.iterdir()) == ["hill.jpg"]
+    assert not (work / "usr/share/x/other").exists()
+
+
+def test_installed_paintings_are_reused_and_missing_ones_fetched_again(tmp_path):
+    data = tmp_path / "data"
+    entry = {"id": "p:a", "package": "p", "source_path": "/s/a.jpg", "license": "GPL-2.0-or-later",
+             "kind": "story", "path": "paintings/wesnoth-story/p--a.jpg"}
+    fetched = []
+
+    def fetch():
+        fetched.append(True)
+        return ["fetched"]
+
+    assert install_data._installed_or({entry["path"]: entry}, data, "story", fetch) == ["fetched"]
+    _image(data / entry["path"], (8, 8))
+    reused = install_data._installed_or({entry["path"]: entry}, data, "story", fetch)
+    assert [s.id for s in reused] == ["p:a"] and len(fetched) == 1
