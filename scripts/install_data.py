@@ -363,7 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = args.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     previous = read_manifest(data_dir)
-    # the .debs (150 MB for wesnoth-1.16-data) go inside data/ (gitignored), where there is room, and is deleted afterwards
+    # the .debs (150 MB for wesnoth-1.16-data) go inside data/ (gitignored), where there is room,
+    # and are deleted afterwards
     work_dir = Path(tempfile.mkdtemp(prefix=".fetch-", dir=data_dir))
     try:
         sources = collect_sources(previous, data_dir, not args.no_cartoons, args.max_side, work_dir)
