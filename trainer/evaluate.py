@@ -36,6 +36,7 @@ from trainer.effnet_lite0 import load_effnet_lite0_features, pooled_features
 from trainer.halo import measure_halo, measure_size_multiple
 from trainer.runs import RunError, load_generator
 from trainer.teacher import TeacherError
+from trainer.thumb_norm import count_instance_norms
 from trainer.tiled_check import run_whole
 
 METRICS_FILE = "metrics.json"
@@ -147,7 +148,7 @@ def _features(feats: torch.nn.Module, crops: torch.Tensor) -> torch.Tensor:
 def evaluate_run(run_dir: Path, opts: EvalOptions) -> dict:
     """Compute the figures for the run's kind; return the metrics.json document (not yet written)."""
     net, info = load_generator(run_dir, opts.which, opts.border)
-    cfg = TrainConfig.from_dict(info["config"])
+    cfg = evaluation_config(info["config"])
     inputs_rgb, targets_rgb, summary = _holdout(cfg, opts)
     inputs = [to_chw(x) for x in inputs_rgb]
     outputs = generate(net, inputs)
@@ -166,6 +167,16 @@ def evaluate_run(run_dir: Path, opts: EvalOptions) -> dict:
                         "seed": opts.seed}
     return {"kind": cfg.kind, "step": info["step"], "evaluated_on": summary,
             "metrics": {k: round(float(v), 4) for k, v in values.items()}}
+
+
+def evaluation_config(config: dict) -> TrainConfig:
+    """The run's TrainConfig; a cin_distill run (trainer.cin_distill) is judged as the distillation from
+    multistyle26 it is: same teacher, same figures."""
+    if config.get("kind") == "cin_distill":
+        return TrainConfig(kind="distill", netG="cin_student", data_a=config["data_a"], teacher_onnx=LIKENESS_TEACHER,
+                           teacher_style=config["teacher_style"], teacher_range="unit",
+                           num_threads=config.get("num_threads", 1))
+    return TrainConfig.from_dict(config)
 
 
 def _holdout(cfg: TrainConfig, opts: EvalOptions) -> tuple[list[np.ndarray], list[np.ndarray] | None, dict]:
@@ -244,7 +255,34 @@ def _paired_figures(cfg: TrainConfig, opts: EvalOptions, inputs: list[torch.Tens
 def _likeness(net: torch.nn.Module, cfg: TrainConfig, opts: EvalOptions) -> dict[str, float]:
     """trainer.likeness_figures for a student of the multistyle26 teacher (served as teacher-26)."""
     from trainer.likeness_figures import TeacherCache, likeness_figures
-    from trainer.painters import TEACHER_VERSION, teacher_painter, torch_painter
+    from trainer.painters import TEACHER_VERSION, teacher_painter
+
+    teacher = TeacherCache(teacher_painter(cfg.teacher_style), f"{TEACHER_VERSION}:{cfg.teacher_style}",
+                           opts.teacher_cache)
+    photos = [(p.stem, np.asarray(load_image(p))) for p in list_images(_holdout_a(cfg, opts))]
+    if count_instance_norms(net):
+        painter = instance_norm_painter(net)
+    else:
+        painter = _compact_painter(net)
+    values, _ = likeness_figures(painter, teacher, photos, opts.likeness_sizes, opts.likeness_crops, seed=opts.seed)
+    return values
+
+
+def instance_norm_painter(net: torch.nn.Module):
+    """An instance-norm generator as its export serves it: ThumbInstanceNorm with the statistics of the
+    photo's thumbnail at the side the export declares (trainer.export.thumbnail_size_for)."""
+    from trainer.export import thumbnail_size_for
+    from trainer.painters import serving_painter
+    from trainer.publish import measure_tiling
+    from trainer.serving_model import serving_model
+
+    model = serving_model(net)
+    tiling = measure_tiling(model, thumbnail_size_for(net))
+    return serving_painter(model, tiling["halo"], tiling["size_multiple"], tiling["thumbnail_size"])
+
+
+def _compact_painter(net: torch.nn.Module):
+    from trainer.painters import torch_painter
 
     uses_context = getattr(net, "film", None) is not None
     fixed = torch.zeros(1, CONTEXT_DIM)
@@ -254,12 +292,7 @@ def _likeness(net: torch.nn.Module, cfg: TrainConfig, opts: EvalOptions) -> dict
 
     multiple = measure_size_multiple(fn)
     halo = measure_halo(fn, multiple=multiple) or 128
-    teacher = TeacherCache(teacher_painter(cfg.teacher_style), f"{TEACHER_VERSION}:{cfg.teacher_style}",
-                           opts.teacher_cache)
-    photos = [(p.stem, np.asarray(load_image(p))) for p in list_images(_holdout_a(cfg, opts))]
-    values, _ = likeness_figures(torch_painter(net, halo, multiple), teacher, photos, opts.likeness_sizes,
-                                 opts.likeness_crops, seed=opts.seed)
-    return values
+    return torch_painter(net, halo, multiple)
 
 
 def _targets(cfg: TrainConfig, opts: EvalOptions, files_a: list[Path], inputs: list[np.ndarray]) -> list[np.ndarray]:

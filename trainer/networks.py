@@ -20,7 +20,8 @@ from torch.optim.lr_scheduler import LambdaLR
 from trainer.compact import CONTEXT_DIM, CompactGenerator, image_context  # noqa: F401  (re-exported)
 from trainer.flops import count_gflops  # noqa: F401  (re-exported)
 
-GENERATOR_ARCHS = ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks", "compact", "compact_code")
+GENERATOR_ARCHS = ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks", "compact", "compact_code",
+                   "cin_student")
 NORMS = ("batch", "instance", "none")
 DISCRIMINATOR_ARCHS = ("patch", "projected")
 # Stem width of the compact serving generator (about 1.5 GFLOPs per 256x256 tile).
@@ -75,7 +76,7 @@ def generator_args(arch: str, input_nc: int = 3, output_nc: int = 3, ngf: int = 
 def define_G(arch: str, input_nc: int = 3, output_nc: int = 3, ngf: int = 0, norm: str = "batch",
              use_dropout: bool = False, context_dim: int = 0, upsample: str = "shuffle", padding: str = "zeros",
              kuwahara_radius: int = 0, border: int = 0, init_gain: float = 0.02,
-             seed: int | None = None, code_dim: int = 0) -> nn.Module:
+             seed: int | None = None, code_dim: int = 0, n_blocks: int = 0, stem: int = 0) -> nn.Module:
     """Build a generator by architecture name, initialised as the CycleGAN project does (compact: He).
 
     ``ngf`` = 0 is the architecture's default width. ``context_dim`` applies to ``compact`` only
@@ -84,6 +85,11 @@ def define_G(arch: str, input_nc: int = 3, output_nc: int = 3, ngf: int = 0, nor
     """
     if arch not in GENERATOR_ARCHS:
         raise ValueError(f"unknown generator {arch!r}; choose one of {', '.join(GENERATOR_ARCHS)}")
+    if arch == "cin_student":
+        # Built from its teacher's weights by trainer.cin_distill; here only its shape (checkpoints load it).
+        from trainer.cin_student import TEACHER_BLOCKS, TEACHER_WIDTH, CinStudent
+
+        return CinStudent(ngf or TEACHER_WIDTH, n_blocks or TEACHER_BLOCKS, stem)
     if arch == "compact_code":
         from trainer.code_generator import CodeGenerator
 

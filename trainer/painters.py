@@ -110,3 +110,24 @@ def torch_painter(net, halo: int, multiple: int, thumbnail_size: int = 256) -> P
             return (net(x, c) if uses_context else net(x)).numpy()
 
     return Painter(run, context, halo, multiple, thumbnail_size)
+
+
+def serving_painter(model, halo: int, multiple: int, thumbnail_size: int) -> Painter:
+    """A trainer.serving_model.ServingModel run in PyTorch as its ONNX export is served: the context model
+    on the photo's thumbnail, the generator on each window with that context."""
+    import torch
+
+    def context(thumb: np.ndarray) -> np.ndarray | None:
+        if model.context_model is None:
+            return None
+        with torch.no_grad():
+            return model.context_model(torch.from_numpy(thumb)).numpy()
+
+    def run(batch: np.ndarray, ctx: np.ndarray | None) -> np.ndarray:
+        with torch.no_grad():
+            x = torch.from_numpy(np.ascontiguousarray(batch))
+            if ctx is None:
+                return model.generator(x).numpy()
+            return model.generator(x, torch.from_numpy(ctx).expand(len(batch), -1)).numpy()
+
+    return Painter(run, context, halo, multiple, thumbnail_size)

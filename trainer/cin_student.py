@@ -1,0 +1,142 @@
+"""A fixed-style student with its teacher's architecture: multistyle26 (Dumoulin et al. 2017) for one style.
+
+Why: the compact generator (trainer/compact.py) closes only 19-40 % of the photo's VGG16 distance to
+the teacher (docs/styles.md, "Likeness to the teacher"). The teacher itself is small: 32 channels
+throughout, so its convolutions cost about 2.5 GFLOPs per 256 px tile, the same as a bordered compact
+student. With one style fixed, its conditional instance norm (CIN) is an instance norm whose scale
+and shift are that style's row of the per-style tables; started from those weights, the student
+starts at the teacher and can be slimmed (fewer residual blocks) and fine-tuned from there.
+
+Layout for ``width`` = 32 and ``n_blocks`` = 6 (the teacher's), every convolution followed by an
+instance norm with affine parameters, reflection padding, no convolution biases:
+
+    image [-1, 1] -> [0, 1]
+    conv 9x9 3->w, ReLU                    H       (contract.0)
+    conv 3x3 stride 2 w->w, ReLU           H/2     (contract.1)
+    conv 3x3 stride 2 w->w, ReLU           H/4     (contract.2)
+    n_blocks x (x + IN(conv(ReLU(IN(conv(x))))))   H/4   (res.i.0, res.i.1)
+    nearest x2, conv 3x3 w->8, ReLU        H/2     (expand.0)
+    nearest x2, conv 3x3 8->4, ReLU        H       (expand.1)
+    conv 9x9 4->3, sigmoid                 H       (expand.2)
+    -> [-1, 1]
+
+Served tile-safe like every instance-norm generator: trainer.serving_model gives it ThumbInstanceNorm
+(trainer/thumb_norm.py: statistics from the thumbnail, the same for every tile), as teacher-26 is
+served. In training, each crop is normalised by its own statistics, as the teacher was trained.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import torch
+from onnx import numpy_helper
+from torch import nn
+
+TEACHER_WIDTH = 32
+TEACHER_BLOCKS = 6
+EXPAND = (8, 4)
+EPS = 1e-5
+
+
+class CinStudentError(ValueError):
+    """The teacher's ONNX file does not hold the multistyle26 tables this module expects."""
+
+
+class _ConvNorm(nn.Module):
+    """Reflection pad, convolution without bias, instance norm with affine parameters."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1):
+        super().__init__()
+        self.pad = nn.ReflectionPad2d(kernel // 2)
+        self.conv = nn.Conv2d(in_ch, out_ch, kernel, stride=stride, bias=False)
+        self.norm = nn.InstanceNorm2d(out_ch, affine=True, eps=EPS)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.conv(self.pad(x)))
+
+
+class _Residual(nn.Module):
+    def __init__(self, width: int):
+        super().__init__()
+        self.a = _ConvNorm(width, width, 3)
+        self.b = _ConvNorm(width, width, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.b(torch.relu(self.a(x)))
+
+
+class CinStudent(nn.Module):
+    """[N, 3, H, W] in [-1, 1] -> [N, 3, H, W] in [-1, 1]; H and W multiples of 4."""
+
+    size_multiple = 4
+
+    def __init__(self, width: int = TEACHER_WIDTH, n_blocks: int = TEACHER_BLOCKS, stem: int = 0,
+                 expand: tuple = EXPAND):
+        super().__init__()
+        e0, e1 = expand
+        stem = stem or width
+        self.contract = nn.ModuleList([_ConvNorm(3, stem, 9), _ConvNorm(stem, width, 3, 2),
+                                       _ConvNorm(width, width, 3, 2)])
+        self.blocks = nn.Sequential(*[_Residual(width) for _ in range(n_blocks)])
+        self.expand = nn.ModuleList([_ConvNorm(width, e0, 3), _ConvNorm(e0, e1, 3), _ConvNorm(e1, 3, 9)])
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        x = (image + 1) * 0.5
+        for layer in self.contract:
+            x = torch.relu(layer(x))
+        x = self.blocks(x)
+        for layer in self.expand[:2]:
+            x = torch.relu(layer(nn.functional.interpolate(x, scale_factor=2.0, mode="nearest")))
+        return torch.sigmoid(self.expand[2](x)) * 2 - 1
+
+
+def teacher_tables(path) -> dict[str, np.ndarray]:
+    """The multistyle26 ONNX file's initialisers: ``<layer>.w`` and ``<layer>.norm.{gamma,beta}`` [26, C]."""
+    model = onnx.load(str(path))
+    return {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+
+
+def _select(weights: np.ndarray, out_idx, in_idx) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(weights[np.ix_(out_idx, in_idx)]))
+
+
+def from_teacher(tables: dict[str, np.ndarray], style: int, width: int = TEACHER_WIDTH,
+                 n_blocks: int = TEACHER_BLOCKS, stem: int = 0, blocks: list[int] | None = None) -> CinStudent:
+    """A CinStudent holding multistyle26's weights for ``style`` (0-25).
+
+    ``blocks`` picks which of the teacher's 6 residual blocks to keep (default the first ``n_blocks``);
+    with ``width`` < 32 the channels of the trunk with the largest affine scales (|gamma| of the style,
+    summed over the layers that write the trunk) are kept, the rest dropped. Width 32 and all 6 blocks
+    reproduce the teacher for that style.
+    """
+    if "contract.0.w" not in tables:
+        raise CinStudentError("not the multistyle26 network: no contract.0.w")
+    blocks = list(range(n_blocks)) if blocks is None else list(blocks)
+    if len(blocks) != n_blocks or not all(0 <= b < TEACHER_BLOCKS for b in blocks):
+        raise CinStudentError(f"blocks must be {n_blocks} indices of 0..{TEACHER_BLOCKS - 1}, got {blocks}")
+    if not 0 <= style < tables["contract.0.norm.gamma"].shape[0]:
+        raise CinStudentError(f"style must be 0..{tables['contract.0.norm.gamma'].shape[0] - 1}, got {style}")
+    # One channel selection for the whole trunk (the residual sums tie the channels of the 1/4 trunk
+    # together); by the size of the style's scales, i.e. how much each channel carries.
+    full = np.arange(TEACHER_WIDTH)
+    score = sum(np.abs(tables[f"{name}.norm.gamma"][style]) for name in ("contract.0", "contract.1", "contract.2"))
+    keep = np.sort(np.argsort(-score)[:width]) if width < TEACHER_WIDTH else full
+    stem = stem or width
+    stem_score = np.abs(tables["contract.0.norm.gamma"][style])
+    keep_stem = np.sort(np.argsort(-stem_score)[:stem]) if stem < TEACHER_WIDTH else full
+    net = CinStudent(width, n_blocks, stem)
+    rgb, e0, e1 = np.arange(3), np.arange(EXPAND[0]), np.arange(EXPAND[1])
+    plan = [(net.contract[0], "contract.0", keep_stem, rgb), (net.contract[1], "contract.1", keep, keep_stem),
+            (net.contract[2], "contract.2", keep, keep)]
+    for mine, theirs in enumerate(blocks):
+        plan += [(net.blocks[mine].a, f"res.{theirs}.0", keep, keep),
+                 (net.blocks[mine].b, f"res.{theirs}.1", keep, keep)]
+    plan += [(net.expand[0], "expand.0", e0, keep), (net.expand[1], "expand.1", e1, e0),
+             (net.expand[2], "expand.2", rgb, e1)]
+    with torch.no_grad():
+        for layer, name, out_idx, in_idx in plan:
+            layer.conv.weight.copy_(_select(tables[f"{name}.w"], out_idx, in_idx))
+            layer.norm.weight.copy_(torch.from_numpy(tables[f"{name}.norm.gamma"][style][out_idx]))
+            layer.norm.bias.copy_(torch.from_numpy(tables[f"{name}.norm.beta"][style][out_idx]))
+    return net
