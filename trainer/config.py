@@ -86,6 +86,8 @@ class TrainConfig:
                                   "B images (0 = off)")
     lambda_tone: float = setting(0.0, "cyclegan: weight of a loss keeping G_A's light and dark areas where the "
                                       "photo has them (1 - correlation of blurred luminance; 0 = off)")
+    lambda_colour: float = setting(0.0, "cyclegan/cut: weight of a loss keeping G's coarse colours where the photo "
+                                        "has them (L1 of 16 px-blurred opponent colours; 0 = off)")
     lambda_vgg: float = setting(0.0, "pix2pix/distill: weight of vgg16_feature_distance (trainer/likeness.py) "
                                      "between output and target (0 = off)")
     lambda_gram: float = setting(0.0, "pix2pix/distill: weight of a Gram-matrix texture loss on the same VGG16 maps, "
@@ -175,7 +177,7 @@ class TrainConfig:
                               f"got {self.kuwahara_radius} for {self.netG}")
         if self.netD == "projected" and self.kind not in UNPAIRED_KINDS:
             raise ConfigError("netD=projected judges single RGB images: it works with kind=cyclegan or cut only")
-        for name in ("lambda_style", "lambda_tone"):
+        for name in ("lambda_style", "lambda_tone", "lambda_colour"):
             if getattr(self, name) and self.kind not in UNPAIRED_KINDS:
                 raise ConfigError(f"{name} works with kind=cyclegan or cut only (paired kinds have a reconstruction "
                                   "term)")

@@ -34,11 +34,11 @@ def test_a_cut_run_trains_and_is_evaluated_against_the_paintings(tmp_path, unpai
     a, b = unpaired_dirs
     run = tmp_path / "run"
     flags = ["train", "--kind", "cut", "--data-a", str(a), "--data-b", str(b), "--steps", "2", "--run-dir", str(run),
-             "--nce-patches", "16", *tiny(netG="compact", upsample="resize")]
+             "--nce-patches", "16", "--lambda-colour", "2", *tiny(netG="compact", upsample="resize")]
     assert main(flags) == 0
     records = [json.loads(line) for line in (run / "losses.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [0, 1]
-    assert {"G_GAN", "NCE", "D"} <= set(records[0]) and all(math.isfinite(v) for v in records[-1].values())
+    assert {"G_GAN", "NCE", "D", "colour"} <= set(records[0]) and all(math.isfinite(v) for v in records[-1].values())
     net, info = load_generator(run)
     assert info["kind"] == "cut" and info["step"] == 2
     assert main(["evaluate", str(run), "--holdout-a", str(a), "--crops", "4", "--crop-size", "32"]) == 0

@@ -1,9 +1,9 @@
-"""Loss functions: multi-scale adversarial targets, Gram matrices, the texture (style) and tone-layout losses."""
+"""Loss functions: multi-scale adversarial targets, Gram matrices, texture (style), tone and colour layout."""
 
 import pytest
 import torch
 
-from trainer.losses import GANLoss, PerceptualLoss, StyleLoss, gram, tone_layout_loss
+from trainer.losses import GANLoss, PerceptualLoss, StyleLoss, colour_layout_loss, gram, tone_layout_loss
 
 
 def test_gan_loss_of_a_multi_scale_discriminator_is_the_mean_over_scales():
@@ -54,4 +54,24 @@ def test_tone_layout_loss_frees_colour_and_texture_but_not_an_inverted_layout():
     assert tone_layout_loss(inverted, photo).item() == pytest.approx(2.0, abs=1e-4)
     output = inverted.clone().requires_grad_(True)
     tone_layout_loss(output, photo).backward()
+    assert output.grad.abs().sum() > 0
+
+
+def test_colour_layout_loss_sees_a_colour_cast_but_not_strokes_finer_than_its_blur():
+    gen = torch.Generator().manual_seed(0)
+    # An orange left half and a blue right half, 32 px wide each.
+    left = torch.tensor([0.8, 0.2, -0.6])[None, :, None, None].expand(2, 3, 64, 32)
+    right = torch.tensor([-0.6, -0.1, 0.7])[None, :, None, None].expand(2, 3, 64, 32)
+    photo = torch.cat([left, right], dim=3)
+    # Strokes 4 px wide of +-0.2 in every channel (grey), averaging out within the 16 px blur.
+    strokes = (torch.rand(2, 1, 16, 16, generator=gen).repeat_interleave(4, 2).repeat_interleave(4, 3) - 0.5).sign()
+    brushed = photo + 0.2 * strokes.expand(2, 3, 64, 64)
+    shifted = photo + torch.tensor([0.1, 0.1, -0.1])[None, :, None, None]  # yellow-blue up by 0.2
+    olive = torch.tensor([0.0, 0.1, -0.5])[None, :, None, None].expand(2, 3, 64, 64)  # one colour everywhere
+    assert colour_layout_loss(photo, photo).item() == 0.0
+    assert colour_layout_loss(brushed, photo).item() == pytest.approx(0.0, abs=1e-6)  # grey strokes: no colour
+    assert colour_layout_loss(shifted, photo).item() == pytest.approx(0.1, abs=1e-5)  # (0 + 0.2) / 2
+    assert colour_layout_loss(olive, photo).item() > 0.5
+    output = olive.clone().requires_grad_(True)
+    colour_layout_loss(output, photo).backward()
     assert output.grad.abs().sum() > 0

@@ -42,10 +42,11 @@ def test_cyclegan_trains_with_cycle_and_identity_losses(tmp_path, unpaired_dirs,
     run_dir = tmp_path / "run"
     args = ["train", "--kind", "cyclegan", "--data-a", str(unpaired_dirs[0]), "--data-b", str(unpaired_dirs[1]),
             "--steps", "4", "--run-dir", str(run_dir), "--pool-size", "2", "--lambda-style", "2",
-            "--lambda-tone", "3", "--padding", "replicate", "--kuwahara-radius", "4", *tiny(netG="compact")]
+            "--lambda-tone", "3", "--lambda-colour", "2", "--padding", "replicate", "--kuwahara-radius", "4",
+            *tiny(netG="compact")]
     assert main(args) == 0
     records = assert_run_written(run_dir, 4)
-    assert {"cycle_A", "cycle_B", "idt_A", "idt_B", "style_A", "tone_A", "D_A", "D_B"} <= set(records[0])
+    assert {"cycle_A", "cycle_B", "idt_A", "idt_B", "style_A", "tone_A", "colour_A", "D_A", "D_B"} <= set(records[0])
     generator, info = runs.load_generator(run_dir)
     assert info["kind"] == "cyclegan" and info["config"]["gan_mode"] == "lsgan"
     assert info["model_args"]["padding"] == "replicate" and generator.stem.padding_mode == "replicate"
@@ -119,6 +120,7 @@ def test_flags_override_the_config_file(tmp_path, paired_dirs, tiny, capsys):
     (["--data-ab", "{empty}", "--kind", "cyclegan", "--diffaug", "blur"], "diffaug: unknown augmentation 'blur'"),
     (["--data-ab", "{empty}", "--lambda-style", "1"], "lambda_style works with kind=cyclegan or cut only"),
     (["--data-ab", "{empty}", "--lambda-tone", "1"], "lambda_tone works with kind=cyclegan or cut only"),
+    (["--data-ab", "{empty}", "--lambda-colour", "1"], "lambda_colour works with kind=cyclegan or cut only"),
     (["--data-ab", "{empty}", "--padding", "replicate"], "padding works with netG=compact only"),
     (["--data-ab", "{empty}", "--kuwahara-radius", "8"], "kuwahara_radius must be 0 or more and works with netG"),
     (["--data-ab", "{empty}", "--netG", "compact", "--padding", "edge"], "padding is 'edge'; choose one of zeros"),

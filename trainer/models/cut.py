@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from trainer.diffaug import augment, parse_policy
-from trainer.losses import GANLoss, StyleLoss, tone_layout_loss
+from trainer.losses import GANLoss, StyleLoss, colour_layout_loss, tone_layout_loss
 from trainer.models.base import GANModel, set_requires_grad
 
 HEAD_DIM = 256
@@ -104,6 +104,8 @@ class CUTModel(GANModel):
             terms["style"] = self.style_loss(fake_b, real_b) * c.lambda_style
         if c.lambda_tone > 0:
             terms["tone"] = tone_layout_loss(fake_b, real_a) * c.lambda_tone
+        if c.lambda_colour > 0:
+            terms["colour"] = colour_layout_loss(fake_b, real_a) * c.lambda_colour
         self.optimizers["G"].zero_grad(set_to_none=True)
         sum(terms.values()).backward()
         self.optimizers["G"].step()

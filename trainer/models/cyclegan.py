@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from trainer.diffaug import augment, parse_policy
-from trainer.losses import GANLoss, StyleLoss, tone_layout_loss
+from trainer.losses import GANLoss, StyleLoss, colour_layout_loss, tone_layout_loss
 from trainer.models.base import GANModel, judged_without_side_effects, set_requires_grad
 
 
@@ -101,6 +101,8 @@ class CycleGANModel(GANModel):
             terms["style_A"] = self.style_loss(fake_b, real_b) * c.lambda_style
         if c.lambda_tone > 0:
             terms["tone_A"] = tone_layout_loss(fake_b, real_a) * c.lambda_tone
+        if c.lambda_colour > 0:
+            terms["colour_A"] = colour_layout_loss(fake_b, real_a) * c.lambda_colour
         if c.lambda_identity > 0:
             # G_A fed a B image should leave it alone (and G_B an A image): keeps colours honest.
             terms["idt_A"] = self.l1(self.wrapped["G_A"](real_b), real_b) * c.lambda_b * c.lambda_identity
