@@ -78,7 +78,7 @@ def tiny_run(tmp_path_factory):
     photos = write_images(root / "photos", 2, size=(96, 80))
     cfg = cin_distill.CinDistillConfig(teacher_style=STYLE, data_a=str(photos), run_dir=str(root / "run"), width=8,
                                        stem=8, n_blocks=1, sizes=(64,), crop_sides=(32, 48), crops=(2, 1),
-                                       batch_pixels=2048, steps=2, checkpoint_every=1)
+                                       batch_pixels=2048, steps=2, checkpoint_every=1, lambda_hf=1.0)
     run = root / "run"
     config = root / "cfg.json"
     config.write_text(json.dumps(cin_distill.dataclasses.asdict(cfg)))
@@ -100,6 +100,7 @@ def test_training_makes_windows_resumes_and_keeps_checkpoints(tiny_run):
     assert pairs["a48"].shape == (2, 48, 48, 3) and not np.array_equal(pairs["a48"], pairs["b48"])
     records = read_losses(tiny_run)
     assert [r["step"] for r in records] == [0, 1, 2] and [r["side"] for r in records] == [32, 48, 32]
+    assert all(r["hf"] >= 0 and r["vgg"] > 0 for r in records)
     net, info = load_generator(tiny_run)
     assert isinstance(net, CinStudent) and info["step"] == 3 and info["kind"] == "cin_distill"
     assert (tiny_run / "checkpoints" / "step_0000003.pt").exists()
@@ -136,3 +137,33 @@ def test_evaluate_judges_the_run_as_a_distillation_from_the_teacher(tiny_run, tm
     result = evaluate_run(tiny_run, EvalOptions(holdout_a=holdout, crops=2, crop_size=32, max_side=64))
     assert set(result["metrics"]) >= {"psnr_to_teacher", "ssim_to_teacher", "fid_effnetlite0_to_teacher"}
     assert result["step"] == 3
+
+
+@pytest.mark.parametrize("settings, message", [({"n_blocks": 7}, "n_blocks must be 1 to 6"),
+                                               ({"width": 40}, "width must be 1 to 32"),
+                                               ({"crop_sides": [128, 256], "crops": [3]}, "crops must be one count"),
+                                               ({"colour": 1}, "unknown settings colour")])
+def test_a_bad_config_is_one_clear_line(tmp_path, capsys, settings, message):
+    from trainer import cin_distill
+
+    config = tmp_path / "cfg.json"
+    config.write_text(json.dumps({"run_dir": str(tmp_path / "run"), **settings}))
+    assert cin_distill.main(cin_distill.argparse.Namespace(config=config, resume=None)) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_detail_term_asks_for_the_teachers_amount_of_fine_detail_wherever_it_is():
+    from trainer.cin_distill import detail_term
+
+    rng = torch.Generator().manual_seed(0)
+    target = torch.rand(2, 3, 32, 32, generator=rng) * 2 - 1
+    shifted = torch.roll(target, shifts=(5, 3), dims=(2, 3))  # the same detail elsewhere
+    assert float(detail_term(target, target)) == 0
+    assert float(detail_term(shifted, target)) < 0.05
+    smooth = torch.nn.functional.avg_pool2d(target, 3, stride=1, padding=1).requires_grad_(True)
+    term = detail_term(smooth, target)
+    assert term.item() > 1
+    term.backward()
+    assert float(smooth.grad.abs().sum()) > 0
