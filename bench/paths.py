@@ -28,13 +28,14 @@ from inference_server.version_checks import context_row
 from tessera.client import TesseraClient
 from tessera.pixels import pad_to_multiple, rgb8_to_chw
 from tessera.registry import CONTEXT_OUTPUT, read_manifest
+from tessera.tiling import Border, extend
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 class RawRun:
-    """ONNX Runtime on the whole photo, padded like the server pads, with the server's context;
-    calling it runs once. `release()` hands the process's shared arena back (tessera/onnx_session.py)
+    """ONNX Runtime on the whole photo, with its image border and padded like the server pads, with the
+    server's context; calling it runs once. `release()` hands the process's shared arena back (tessera/onnx_session.py)
     with one small run: the arena grows by what each run asks, so whole-image runs of several
     models in one process would otherwise add up (the server releases the same way)."""
 
@@ -48,7 +49,11 @@ class RawRun:
             # The server's own [1, K] context; a conditioned style without sources paints its first preset.
             code = probe_code(manifest) if is_conditioned(manifest) else None
             self.context = context_row(context_runtime, photo, manifest.tiling, code)[None]
-        self.image = pad_to_multiple(rgb8_to_chw(photo), manifest.tiling.size_multiple)[None]
+        # The whole image with its image border on every side, as the server runs a whole image.
+        border = manifest.tiling.border
+        around = Border(border, border, border, border)
+        self.image = pad_to_multiple(extend(rgb8_to_chw(photo), around, channels_first=True),
+                                     manifest.tiling.size_multiple)[None]
         self.small = pad_to_multiple(rgb8_to_chw(photo[:64, :64]), manifest.tiling.size_multiple)[None]
 
     def __call__(self) -> np.ndarray:

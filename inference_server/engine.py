@@ -22,7 +22,7 @@ from inference_server.model_version import LoadedVersion
 from inference_server.whole_image import one_pass_fits
 from tessera.colors import keep_colors
 from tessera.pixels import blend_to_rgb8
-from tessera.tiling import MAX_HALO, Rect, core_error, crop_core, halo_for, padded_rect, shape_error
+from tessera.tiling import MAX_HALO, Rect, core_error, crop_core, halo_for, image_border, padded_rect, shape_error
 
 
 @dataclass(frozen=True)
@@ -178,7 +178,8 @@ class ImageJob(ImageGeometry):
                 self.spec.thumbnail, pixels, core, padded, self.spec.width, self.spec.height,
                 self.model.tiling.thumbnail_size, self.model.tiling.size_multiple):
             return PendingRegion(self, core, padded, pixels, self.model.infer_whole(pixels, self._code))
-        return PendingRegion(self, core, padded, pixels, self.model.infer(pixels, self._context_row()))
+        border = image_border(padded, self.spec.width, self.spec.height, self.model.tiling.border)
+        return PendingRegion(self, core, padded, pixels, self.model.infer(pixels, self._context_row(), border))
 
     def _context_row(self) -> np.ndarray | None:
         """The stream's context row, computed at the first region that needs it."""
@@ -201,7 +202,8 @@ class ImageJob(ImageGeometry):
             rect = core
             styled = crop_core(output.transpose(1, 2, 0), core, padded).transpose(2, 0, 1)
             original = crop_core(pixels, core, padded)
-        rgb = blend_to_rgb8(styled, original, self._strength)
+        # The output is this region's alone from here on: blend it in place, without float temporaries.
+        rgb = blend_to_rgb8(styled, original, self._strength, overwrite=True)
         return Region(rect, keep_colors(rgb, original) if self.spec.keep_colors else rgb)
 
     def _explained(self, output: np.ndarray, core: Rect, padded: Rect, pixels: np.ndarray) -> Region:

@@ -11,6 +11,7 @@ NonFiniteOutput and marks its version unhealthy.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -45,6 +46,7 @@ from tessera.registry import (
     read_manifest,
     verify_checksums,
 )
+from tessera.tiling import NO_BORDER, Border, extend, remove_border
 
 __all__ = ["LoadSettings", "LoadedVersion", "NonFiniteOutput", "VersionRejected", "load_version"]
 
@@ -128,11 +130,19 @@ class LoadedVersion:
         self._passed("context")
         return row
 
-    def infer(self, pixels: np.ndarray, context: np.ndarray | None) -> Future:
+    def infer(self, pixels: np.ndarray, context: np.ndarray | None, border: Border = NO_BORDER) -> Future:
         """Queue an HxWx3 uint8 region; the future gives its 3x(padded H)x(padded W) float32 output in
         [-1, 1], or fails with NonFiniteOutput when the model gave NaN or infinity for it (which also
-        marks this version unhealthy)."""
-        return self._queue(self.batcher, pixels, context)
+        marks this version unhealthy). `border` is the image border the region gets on its sides on
+        the image's edge (tessera.tiling.image_border with tiling.border); it is cropped off again, so
+        the output starts at the region's top left."""
+        if not border:
+            return self._queue(self.batcher, pixels, context)
+        height, width = pixels.shape[:2]
+        cropped: Future = Future()
+        self._queue(self.batcher, extend(pixels, border), context).add_done_callback(
+            lambda done: _forward(done, cropped, lambda out: remove_border(out, border, height, width)))
+        return cropped
 
     def infer_whole(self, pixels: np.ndarray, style_code: np.ndarray) -> Future:
         """infer() in one pass through whole.onnx for an image that is its own thumbnail (the caller
@@ -159,7 +169,9 @@ class LoadedVersion:
         if not checked.set_running_or_notify_cancel():
             return
         error = done.exception()
-        if error is None and not np.isfinite(done.result()).all():
+        # A float64 sum is finite exactly when every value is (float32 values cannot overflow it),
+        # and it needs no temporary array the size of the output.
+        if error is None and not math.isfinite(done.result().sum(dtype=np.float64)):
             error = NonFiniteOutput(f"style {self.style} version {self.version} gave NaN or infinite values for a "
                                     f"{shape[1]}x{shape[0]} tile; the version is marked unhealthy")
             self._mark_unhealthy(f"it gave NaN or infinite values for a served {shape[1]}x{shape[0]} tile")
@@ -294,3 +306,14 @@ def _fastest_runtime(version_dir: Path, manifest: Manifest, onnx: OnnxRuntime, s
         return runtime
     runtime.finalize()
     return onnx
+
+
+def _forward(done: Future, target: Future, transform: Callable[[np.ndarray], np.ndarray]) -> None:
+    """Settle `target` with `transform` of `done`'s result, or with its exception."""
+    if not target.set_running_or_notify_cancel():
+        return
+    error = done.exception()
+    if error is None:
+        target.set_result(transform(done.result()))
+    else:
+        target.set_exception(error)

@@ -12,7 +12,7 @@ from inference_server.probe_tiles import probe_set
 from inference_server.runtime import Runtime
 from inference_server.runtime.onnx_runtime import OnnxRuntime
 from tessera.imageio import make_thumbnail
-from tessera.pixels import pad_to_multiple, repeat_to_min_edge, rgb8_to_chw
+from tessera.pixels import pad_rgb8_to_multiple, repeat_to_min_edge, rgb8_to_chw
 from tessera.registry import (
     STYLE_CODE_INPUT,
     THUMBNAIL_INPUT,
@@ -36,8 +36,9 @@ class VersionRejected(Exception):
 
 
 def model_input(pixels: np.ndarray, tiling: Tiling) -> np.ndarray:
-    """An HxWx3 uint8 tile as the model takes it: 3xH'xW' float32 in [-1, 1], padded to the size multiple."""
-    return pad_to_multiple(rgb8_to_chw(pixels), tiling.size_multiple)
+    """An HxWx3 uint8 tile as the model takes it: 3xH'xW' float32 in [-1, 1], padded to the size
+    multiple (on the uint8 pixels, then converted in one allocation), C-contiguous."""
+    return rgb8_to_chw(pad_rgb8_to_multiple(pixels, tiling.size_multiple))
 
 
 def context_row(context_model: OnnxRuntime, thumbnail: np.ndarray, tiling: Tiling,

@@ -31,8 +31,15 @@ def quantize(values: np.ndarray) -> np.ndarray:
 
 
 def rgb8_to_chw(pixels: np.ndarray) -> np.ndarray:
-    """HxWx3 uint8 -> 3xHxW float32 in [-1, 1]."""
-    return rgb8_to_signed(pixels.transpose(2, 0, 1))
+    """HxWx3 uint8 -> 3xHxW float32 in [-1, 1], C-contiguous (as a runtime takes it).
+
+    One allocation and the same arithmetic as `rgb8_to_signed`, in place: a tile's float copy is
+    about 10 MB, and the server's allocator gives each fresh pages (tessera/heap.py), so every
+    temporary costs its page faults as well as its copy."""
+    out = np.empty((pixels.shape[2], pixels.shape[0], pixels.shape[1]), dtype=np.float32)
+    np.divide(pixels.transpose(2, 0, 1), np.float32(127.5), out=out)
+    np.subtract(out, np.float32(1.0), out=out)
+    return out
 
 
 def rgb8_to_nchw(pixels: np.ndarray) -> np.ndarray:
@@ -58,11 +65,26 @@ def pad_to_multiple(chw: np.ndarray, multiple: int, min_edge: int = MIN_EDGE) ->
     'symmetric' works on 1-pixel-wide inputs too, where 'reflect' cannot mirror anything.
     """
     _, height, width = chw.shape
-    floor = -(-min_edge // multiple) * multiple
-    pad_h, pad_w = max(-height % multiple, floor - height), max(-width % multiple, floor - width)
+    pad_h, pad_w = _stride_padding(height, width, multiple, min_edge)
     if pad_h == 0 and pad_w == 0:
         return chw
     return np.pad(chw, ((0, 0), (0, pad_h), (0, pad_w)), mode="symmetric")
+
+
+def pad_rgb8_to_multiple(pixels: np.ndarray, multiple: int, min_edge: int = MIN_EDGE) -> np.ndarray:
+    """`pad_to_multiple` for HxWx3 uint8 pixels: the same mirrored rows and columns, on a quarter of
+    the bytes of the float image."""
+    height, width = pixels.shape[:2]
+    pad_h, pad_w = _stride_padding(height, width, multiple, min_edge)
+    if pad_h == 0 and pad_w == 0:
+        return pixels
+    return np.pad(pixels, ((0, pad_h), (0, pad_w), (0, 0)), mode="symmetric")
+
+
+def _stride_padding(height: int, width: int, multiple: int, min_edge: int) -> tuple[int, int]:
+    """Rows and columns to add below and right of an image: up to the multiple and the minimum edge."""
+    floor = -(-min_edge // multiple) * multiple
+    return max(-height % multiple, floor - height), max(-width % multiple, floor - width)
 
 
 def repeat_to_min_edge(pixels: np.ndarray, min_edge: int = MIN_EDGE) -> np.ndarray:
@@ -77,10 +99,26 @@ def repeat_to_min_edge(pixels: np.ndarray, min_edge: int = MIN_EDGE) -> np.ndarr
     return np.repeat(np.repeat(pixels, rows, axis=0), columns, axis=1)
 
 
-def blend_to_rgb8(styled_chw: np.ndarray, original: np.ndarray, strength: float) -> np.ndarray:
-    """Mix styled output (3xHxW in [-1, 1]) with the original HxWx3 uint8 pixels by `strength`
-    (1 = fully styled) and quantize to HxWx3 uint8."""
-    styled = signed_to_255(styled_chw.transpose(1, 2, 0))
+def blend_to_rgb8(styled_chw: np.ndarray, original: np.ndarray, strength: float,
+                  overwrite: bool = False) -> np.ndarray:
+    """Mix styled output (3xHxW float32 in [-1, 1]) with the original HxWx3 uint8 pixels by `strength`
+    (1 = fully styled) and quantize to HxWx3 uint8. With `overwrite` the arithmetic runs in
+    `styled_chw` itself (which the caller no longer needs), so a tile costs no float temporaries;
+    the result is the same to the bit."""
+    styled = styled_chw.transpose(1, 2, 0)
+    if not overwrite or styled.dtype != np.float32:
+        return _blend_copy(styled, original, strength)
+    np.add(styled, np.float32(1.0), out=styled)
+    np.multiply(styled, np.float32(127.5), out=styled)
     if strength < 1.0:
-        styled = strength * styled + (1.0 - strength) * original.astype(np.float32)
-    return quantize(styled)
+        return _blend_copy(styled, original, strength, on_255_scale=True)
+    np.rint(styled, out=styled)
+    np.clip(styled, 0, 255, out=styled)
+    return styled.astype(np.uint8)
+
+
+def _blend_copy(styled: np.ndarray, original: np.ndarray, strength: float, on_255_scale: bool = False) -> np.ndarray:
+    values = styled if on_255_scale else signed_to_255(styled)
+    if strength < 1.0:
+        values = strength * values + (1.0 - strength) * original.astype(np.float32)
+    return quantize(values)

@@ -3,6 +3,13 @@
 Both the client (cutting, blending) and the server (validating, cropping) use this module, so the
 geometry lives in one place. A tile's *core* is the rectangle whose result it contributes; its
 *padded* rectangle is the core grown by the halo on every side and clipped to the image.
+
+Some models also take an *image border* (manifest `tiling.border`): the image extended by that many
+pixels of edge replication before the model, cropped off after, so that no kept pixel sees the
+zeros of the convolutions' padding. Only a region's sides on the image's edge get it (`image_border`):
+inside the image the halo already holds real pixels, and extending there too would compute the
+border around every tile (a 512 px core with a 40 px halo and a 40 px border: 1.72 times the pixels
+it keeps, against 1.34 without).
 """
 
 from __future__ import annotations
@@ -84,6 +91,44 @@ def padded_rect(core: Rect, halo: int, width: int, height: int) -> Rect:
     x0, y0 = max(0, core.x - halo), max(0, core.y - halo)
     x1, y1 = min(width, core.x1 + halo), min(height, core.y1 + halo)
     return Rect(x0, y0, x1 - x0, y1 - y0)
+
+
+@dataclass(frozen=True)
+class Border:
+    """Pixels of edge replication added on each side of a region before the model runs."""
+
+    top: int = 0
+    bottom: int = 0
+    left: int = 0
+    right: int = 0
+
+    def __bool__(self) -> bool:
+        return any((self.top, self.bottom, self.left, self.right))
+
+
+NO_BORDER = Border()
+
+def image_border(region: Rect, width: int, height: int, border: int) -> Border:
+    """The image border a region of a width x height image gets: `border` px on each of its sides
+    that lies on the image's edge, none on the others. A whole image gets it on all four sides."""
+    return Border(top=border if region.y == 0 else 0, bottom=border if region.y1 == height else 0,
+                  left=border if region.x == 0 else 0, right=border if region.x1 == width else 0)
+
+
+def extend(pixels: np.ndarray, border: Border, channels_first: bool = False) -> np.ndarray:
+    """`pixels` (HxWxC, or CxHxW with `channels_first`) with `border` added by edge replication; the
+    array itself when there is none."""
+    if not border:
+        return pixels
+    rows, columns = (border.top, border.bottom), (border.left, border.right)
+    widths = ((0, 0), rows, columns) if channels_first else (rows, columns, (0, 0))
+    return np.pad(pixels, widths, mode="edge")
+
+
+def remove_border(output: np.ndarray, border: Border, height: int, width: int) -> np.ndarray:
+    """The height x width region out of a CxH'xW' model output computed on the region with `border`
+    (and any padding to the stride below and right of it): a view, no copy."""
+    return output[:, border.top:border.top + height, border.left:border.left + width]
 
 
 def core_error(core: Rect, width: int, height: int, max_size: int = MAX_TILE_EDGE,

@@ -26,25 +26,32 @@ import torch
 
 from tessera import registry
 from tessera.imageio import make_thumbnail
-from tessera.pixels import chw_to_rgb8, rgb8_to_nchw
+from tessera.pixels import chw_to_rgb8, rgb8_to_chw, rgb8_to_nchw
 from tessera.registry.manifest import load_json
 from trainer.critic_export import CRITIC_FILE, critic_section, export_critic
 from trainer.data import fit_to_grid, list_images, load_image
 from trainer.losses import GANLoss
 from trainer.networks import define_D
 from trainer.onnx_export import session
+from trainer.tiled_check import run_whole
 
 TRAINING_SIDE = 768  # longest side of the photos, as the distilled styles were trained
 
 
 def served_output(version_dir: Path, manifest, photo: np.ndarray) -> np.ndarray:
-    """What the version makes of an HxWx3 uint8 photo (whole image, context from its thumbnail)."""
-    feeds = {registry.INPUT_NAME: rgb8_to_nchw(photo)}
+    """What the version makes of an HxWx3 uint8 photo (whole image with its image border, context from
+    its thumbnail)."""
+    feeds = {}
     if manifest.context_onnx is not None:
         thumb = rgb8_to_nchw(make_thumbnail(photo, manifest.tiling.thumbnail_size))
         context = session(version_dir / manifest.context_onnx.file).run(None, {registry.THUMBNAIL_INPUT: thumb})[0]
         feeds[registry.CONTEXT_INPUT] = context
-    return chw_to_rgb8(session(version_dir / manifest.onnx.file).run(None, feeds)[0][0])
+    generator = session(version_dir / manifest.onnx.file)
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        return generator.run(None, {registry.INPUT_NAME: batch, **feeds})[0]
+
+    return chw_to_rgb8(run_whole(run, rgb8_to_chw(photo), manifest.tiling.size_multiple, manifest.tiling.border))
 
 
 def _load_photos(folder: str, multiple: int) -> list[np.ndarray]:

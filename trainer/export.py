@@ -18,7 +18,15 @@ from trainer.critic_export import critic_section, split_critic
 from trainer.evaluate import read_metrics
 from trainer.flops import count_gflops
 from trainer.onnx_export import ExportError
-from trainer.publish import THUMBNAIL_SIZE, add_style_meta_arguments, publish, style_meta_from
+from trainer.publish import (
+    THUMBNAIL_SIZE,
+    CarriedCritic,
+    add_style_meta_arguments,
+    carried_critic,
+    publish,
+    style_meta_from,
+    without_border,
+)
 from trainer.runs import RunError, load_discriminator, load_generator
 from trainer.serving_model import serving_model
 
@@ -56,16 +64,19 @@ def training_facts(net: nn.Module, info: dict) -> dict:
         "dataset": dataset_description(config),
         "steps": info["step"],
         "seed": config["seed"],
-        "gflops_per_256": round(count_gflops(net, 256), 3),
+        # As served: a tile inside the image gets no image border (docs/registry.md, tiling.border).
+        "gflops_per_256": round(count_gflops(without_border(net), 256), 3),
     }
 
 
 def export_run(run_dir: Path, registry: Path, style: str, which: str = "latest", style_meta: dict | None = None,
-               tensorrt: bool = False, log=print, border: int | None = None) -> int:
+               tensorrt: bool = False, log=print, border: int | None = None,
+               critic: CarriedCritic | None = None) -> int:
     """Publish the run's generator as the next version of ``style``; return the version number.
 
     ``border`` (px, a multiple of 4) rebuilds a compact generator with that image border before export:
-    the frame-free serving form of weights trained without one.
+    the frame-free serving form of weights trained without one. ``critic`` ships an earlier version's
+    critic instead of the run's discriminator.
     """
     net, info = load_generator(run_dir, which, border)
     model = serving_model(net)
@@ -74,7 +85,7 @@ def export_run(run_dir: Path, registry: Path, style: str, which: str = "latest",
     if not model.metrics:
         log(f"note: {run_dir} has no metrics.json; run `evaluate {run_dir}` first to record quality figures")
     return publish(model, registry, style, style_meta, tensorrt=tensorrt, log=log,
-                   critic=run_critic(run_dir, which, log), thumbnail_size=thumbnail_size_for(net))
+                   critic=critic or run_critic(run_dir, which, log), thumbnail_size=thumbnail_size_for(net))
 
 
 def run_critic(run_dir: Path, which: str = "latest", log=print) -> tuple[nn.Module, dict] | None:
@@ -102,13 +113,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tensorrt", action="store_true", help="also build a TensorRT plan where a GPU exists")
     parser.add_argument("--border", type=int, help="compact only: serve with this image border (px of edge "
                                                    "replication, a multiple of 4; removes the zero-padding frame)")
+    parser.add_argument("--critic-from", type=Path, metavar="VERSION_DIR",
+                        help="ship this registry version's critic byte for byte instead of the run's "
+                             "discriminator (for a re-export of that version's weights)")
     add_style_meta_arguments(parser)
 
 
 def main(args: argparse.Namespace) -> int:
     try:
+        critic = carried_critic(args.critic_from) if args.critic_from else None
         version = export_run(args.run_dir, args.registry, args.style, args.checkpoint, style_meta_from(args),
-                             args.tensorrt, border=args.border)
+                             args.tensorrt, border=args.border, critic=critic)
     except (RunError, RegistryError, ExportError, OSError, ValueError) as exc:
         print(f"export: {exc}", file=sys.stderr)
         return 2

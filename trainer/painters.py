@@ -17,8 +17,8 @@ import numpy as np
 
 from tessera.imageio import make_thumbnail
 from tessera.pixels import rgb8_to_chw, signed_to_rgb8
-from tessera.tiling import Rect, crop_core, padded_rect
-from trainer.tiled_check import run_whole
+from tessera.tiling import Rect, crop_core, image_border, padded_rect
+from trainer.tiled_check import run_region
 
 TEACHER_VERSION = Path("model_registry/teacher-26/1")  # multistyle26, tile-safe (docs/styles.md)
 
@@ -35,6 +35,7 @@ class Painter:
     halo: int
     multiple: int
     thumbnail_size: int
+    border: int = 0  # the image border (manifest tiling.border), on the sides of a rectangle on the photo's edge
 
     def paint(self, photo: np.ndarray, rects: list[Rect]) -> list[np.ndarray]:
         """uint8 HxWx3 ``photo`` -> the painted uint8 hxwx3 window of each rectangle (served pixels)."""
@@ -44,7 +45,8 @@ class Painter:
         for rect in rects:
             padded = padded_rect(rect, self.halo, width, height)
             region = rgb8_to_chw(photo[padded.y:padded.y1, padded.x:padded.x1])
-            out = run_whole(lambda batch: self.run(batch, context), region, self.multiple)
+            out = run_region(lambda batch: self.run(batch, context), region, self.multiple,
+                             image_border(padded, width, height, self.border))
             windows.append(crop_core(signed_to_rgb8(out).transpose(1, 2, 0), rect, padded))
         return windows
 
@@ -84,7 +86,7 @@ def onnx_painter(version_dir: Path, style_index: int | None = None, threads: int
         return model.run(None, feeds)[0]
 
     return Painter(run, context, int(tiling["halo"]), int(tiling["size_multiple"]),
-                   int(tiling.get("thumbnail_size") or 256))
+                   int(tiling.get("thumbnail_size") or 256), int(tiling.get("border", 0)))
 
 
 def teacher_painter(style_index: int, threads: int = 1) -> Painter:

@@ -8,8 +8,13 @@ reproduces PyTorch on random inputs of a few sizes.
 from __future__ import annotations
 
 import argparse
+import copy
+import dataclasses
+import json
+import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +44,50 @@ CHECK_TILE = DEFAULT_TILE_SIZE
 # difference is bounded too: a quarter of one 8-bit level in the [-1, 1] range.
 MIN_TILED_PSNR_DB = 50.0
 MAX_TILED_ABS_DIFF = 0.25 * 2 / 255
+
+
+@dataclass(frozen=True)
+class CarriedCritic:
+    """An earlier version's critic.onnx, shipped again byte for byte with its manifest section and
+    export figures: for a re-export of that version's own weights (e.g. with an image border), whose
+    outputs the critic was fitted to."""
+
+    path: Path
+    section: dict
+    figures: dict
+
+
+def carried_critic(version_dir: Path) -> CarriedCritic:
+    """The critic of a registry version folder; RegistryError when it has none."""
+    manifest = registry.read_manifest(Path(version_dir))
+    if manifest.critic is None or manifest.artifacts.critic is None:
+        raise registry.RegistryError(f"{version_dir} has no critic to carry over")
+    raw = json.loads((Path(version_dir) / "manifest.json").read_text())
+    figures = {k: v for k, v in raw.get("export", {}).items() if k.startswith("critic_")}
+    return CarriedCritic(Path(version_dir) / manifest.artifacts.critic.file, raw["critic"],
+                         {**figures, "critic_from_version": manifest.version})
+
+
+def served_border(model: ServingModel) -> tuple[ServingModel, int]:
+    """The model to export without its generator's image border, and that border in px (0: none).
+
+    A compact generator built with ``border`` > 0 pads the whole input with edge replication
+    (trainer/compact.py). Exported that way, every tile would pay for it, inside the image too; so the
+    graph goes out without it and the manifest's ``tiling.border`` has the server add it to a tile's
+    sides on the image's edge only (tessera.tiling.image_border): the same pixels, less work."""
+    border = int(getattr(model.generator, "border", 0) or 0)
+    if not border:
+        return model, 0
+    return dataclasses.replace(model, generator=without_border(model.generator)), border
+
+
+def without_border(net: torch.nn.Module) -> torch.nn.Module:
+    """A copy of a generator with its image border turned off (the network itself when it has none)."""
+    if not getattr(net, "border", 0):
+        return net
+    bare = copy.deepcopy(net)
+    bare.border = 0
+    return bare
 
 
 def measure_tiling(model: ServingModel, thumbnail_size: int = THUMBNAIL_SIZE) -> dict:
@@ -134,7 +183,9 @@ def check_tiling(out_dir: Path, tiling: dict, photo: np.ndarray, has_context: bo
     rgb8 = np.asarray(Image.fromarray(photo).convert("RGB").resize((side, side), Image.BICUBIC))
     run = _onnx_runner(out_dir, rgb8, has_context, tiling["thumbnail_size"])
     chw = rgb8_to_chw(rgb8)
-    tiled, whole = run_tiled(run, chw, tile, tiling["halo"], multiple), run_whole(run, chw, multiple)
+    border = tiling.get("border", 0)
+    tiled = run_tiled(run, chw, tile, tiling["halo"], multiple, border)
+    whole = run_whole(run, chw, multiple, border)
     db, worst = psnr(tiled, whole), float(np.abs(tiled - whole).max())
     if db < MIN_TILED_PSNR_DB or not worst <= MAX_TILED_ABS_DIFF:
         raise onnx_export.ExportError(
@@ -144,17 +195,13 @@ def check_tiling(out_dir: Path, tiling: dict, photo: np.ndarray, has_context: bo
     return {"tiled_vs_whole_psnr_db": round(db, 2), "tiled_vs_whole_max_abs_diff": worst, "tiled_check_tile": tile}
 
 
-def write_preview(out_dir: Path, photo: np.ndarray, multiple: int, has_context: bool) -> Path:
+def write_preview(out_dir: Path, photo: np.ndarray, multiple: int, has_context: bool, border: int = 0) -> Path:
     """preview.jpg: the photo at ~256 px beside its stylisation, computed by the exported ONNX files."""
     side = round_up(PREVIEW_SIZE, multiple)
     before = ImageOps.fit(Image.fromarray(photo).convert("RGB"), (side, side), Image.BICUBIC)
-    x = rgb8_to_nchw(np.asarray(before))
-    feeds = {registry.INPUT_NAME: x}
-    if has_context:
-        context = onnx_export.session(out_dir / "context.onnx").run(None, {registry.THUMBNAIL_INPUT: x})[0]
-        feeds[registry.CONTEXT_INPUT] = context
-    y = onnx_export.session(out_dir / "model.onnx").run(None, feeds)[0][0]
-    after = Image.fromarray(chw_to_rgb8(y))
+    rgb8 = np.asarray(before)
+    run = _onnx_runner(out_dir, rgb8, has_context, side)
+    after = Image.fromarray(chw_to_rgb8(run_whole(run, rgb8_to_chw(rgb8), multiple, border)))
     canvas = Image.new("RGB", (2 * side, side))
     canvas.paste(before, (0, 0))
     canvas.paste(after, (side, 0))
@@ -175,20 +222,23 @@ def git_commit() -> str:
 
 def publish(model: ServingModel, registry_root: Path, style: str, style_meta: dict | None = None,
             tensorrt: bool = False, photo: np.ndarray | None = None, thumbnail_size: int = THUMBNAIL_SIZE,
-            log=print, critic: tuple[torch.nn.Module, dict] | None = None) -> int:
+            log=print, critic: tuple[torch.nn.Module, dict] | CarriedCritic | None = None) -> int:
     """Measure, export, verify and write ``model`` as the next version of ``style``; return its number.
 
     With ``tensorrt`` a plan is built too where TensorRT and a GPU exist; elsewhere ``log`` says so
     and the version carries ONNX only. ``thumbnail_size`` is the side the context model sees.
     ``critic`` is (trained PatchGAN, its manifest section from trainer.critic_export.critic_section):
-    it is written as critic.onnx after the check against autograd.
+    it is written as critic.onnx after the check against autograd; or a CarriedCritic, copied as it is.
     """
     if not registry.STYLE_ID_RE.match(style):
         raise registry.RegistryError(f"style id {style!r} must match {registry.STYLE_ID_RE.pattern}")
     if not 16 <= thumbnail_size <= MAX_THUMBNAIL_SIZE:
         raise onnx_export.ExportError(f"thumbnail size must be 16 to {MAX_THUMBNAIL_SIZE} px, got {thumbnail_size}")
     has_context = model.context_model is not None
+    model, border = served_border(model)
     tiling = measure_tiling(model, thumbnail_size)
+    if border:
+        tiling["border"] = border
     with tempfile.TemporaryDirectory(prefix="tessera-export-") as tmp:
         out = Path(tmp)
         figures = export_onnx(model, out, tiling["size_multiple"])
@@ -200,7 +250,7 @@ def publish(model: ServingModel, registry_root: Path, style: str, style_meta: di
         if has_context:
             files["context.onnx"] = out / "context.onnx"
             artifacts["context_onnx"] = {"file": "context.onnx"}
-        preview = write_preview(out, photo, tiling["size_multiple"], has_context)
+        preview = write_preview(out, photo, tiling["size_multiple"], has_context, border)
         files["preview.jpg"] = preview
         artifacts["preview"] = {"file": "preview.jpg"}
         if tensorrt:
@@ -209,9 +259,14 @@ def publish(model: ServingModel, registry_root: Path, style: str, style_meta: di
                 files[plan["file"]] = out / plan["file"]
                 artifacts["tensorrt"] = [plan]
         extra = {}
-        if critic is not None:
+        if isinstance(critic, CarriedCritic):
+            shutil.copyfile(critic.path, out / CRITIC_FILE)
+            figures |= critic.figures
+            section = critic.section
+        elif critic is not None:
             d, section = critic
             figures |= export_critic(d, out / CRITIC_FILE, section["conditional"])
+        if critic is not None:
             files[CRITIC_FILE] = out / CRITIC_FILE
             artifacts["critic"] = {"file": CRITIC_FILE}
             extra["critic"] = section

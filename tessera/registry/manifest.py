@@ -26,6 +26,7 @@ from pydantic import (
 from tessera.registry.critic import CriticInfo
 from tessera.registry.io_rule import CONTEXT_INPUT, INPUT_NAME, OUTPUT_NAME
 from tessera.registry.manifest_base import _Schema
+from tessera.tiling import MAX_HALO
 
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
@@ -99,6 +100,9 @@ class Tiling(_Schema):
     tile_safe: StrictBool = True
     needs_thumbnail: StrictBool = False
     thumbnail_size: StrictInt = Field(default=256, ge=16)
+    # px of edge replication the model takes around the image (tessera.tiling.image_border): the
+    # server adds it to each region's sides on the image's edge and crops it off the output. 0: none.
+    border: StrictInt = Field(default=0, ge=0, le=MAX_HALO)
 
     @model_validator(mode="before")
     @classmethod

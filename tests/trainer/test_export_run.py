@@ -125,3 +125,30 @@ def test_export_ships_the_runs_discriminator_as_a_critic_equal_to_autograd_gradc
     assert conditional and float(cam.max()) > 0
     assert np.abs(got[0] - realism.numpy()).max() <= 1e-3
     assert np.abs(got[1] - cam.numpy()).max() <= 1e-3 * float(cam.max())
+
+
+def test_an_image_border_is_exported_for_the_server_to_add_at_image_edges_only(exported, tmp_path):
+    run, version = exported
+    registry = tmp_path / "reg"
+    assert main(["export", str(run), "--registry", str(registry), "--style", "negative", "--border", "16",
+                 "--critic-from", str(version)]) == 0
+    bordered = registry / "negative" / "1"
+    assert read_manifest(bordered).tiling.border == 16
+    # The critic of the version named, byte for byte, with its manifest section.
+    assert (bordered / "critic.onnx").read_bytes() == (version / "critic.onnx").read_bytes()
+    source, carried = (json.loads((v / "manifest.json").read_text()) for v in (version, bordered))
+    assert carried["critic"] == source["critic"] and carried["export"]["critic_from_version"] == 1
+    rgb = np.random.default_rng(2).integers(0, 256, (200, 236, 3), dtype=np.uint8)
+    x = torch.from_numpy(rgb8_to_nchw(rgb))
+    context = image_context(torch.from_numpy(rgb8_to_nchw(make_thumbnail(rgb, THUMBNAIL))))
+    with torch.no_grad():
+        with_border = load_generator(run, border=16)[0](x, context)[0]
+        without = load_generator(run)[0](x, context)[0]
+    # The graph itself has no border: it is the generator without one ...
+    graph = session(bordered / "model.onnx").run(None, {"image": x.numpy(), "context": context.numpy()})[0][0]
+    assert np.abs(graph - without.numpy()).max() <= 1e-4
+    assert np.abs(graph - with_border.numpy()).max() > 1e-2
+    # ... and the server adds it: tiled, the served image is the generator with its border.
+    with running_server(registry) as address, TesseraClient(address, timeout=60) as client:
+        served = client.stylize(rgb, "negative", tile_size=64).image
+    assert psnr(torch.from_numpy(rgb8_to_chw(served)), with_border) >= 45
