@@ -8,8 +8,6 @@ choice minimises a cost in pixels that adds up both:
 
     computed pixels / streams  +  one padded tile  +  tiles x TILE_OVERHEAD_PIXELS / streams
 
-(the middle term only with several streams: one stream's tiles run one after another anyway)
-
 subject to the server's limits (edge and area) and a cap on the area that keeps one tile well
 under a second of work, so progress events keep coming. Tiles are rectangles that follow the
 image's shape, so a 2,000,000 x 1 image is cut into ~120 long strips, not thousands of squares.
@@ -60,8 +58,7 @@ def choose_tile_shape(width: int, height: int, limits: TileLimits, streams: int 
     fits = np.outer(np.minimum(cols[:, 0], width), np.minimum(rows[:, 0], height)) <= area_cap
     tiles = np.outer(cols[:, 1], rows[:, 1])
     cost = (np.outer(cols[:, 2], rows[:, 2]) + tiles * TILE_OVERHEAD_PIXELS) / max(1, streams)
-    if streams > 1:  # one stream runs its tiles one after another: no tile ever runs alone
-        cost += np.outer(cols[:, 3], rows[:, 3])
+    cost += np.outer(cols[:, 3], rows[:, 3])
     if not fits.any():
         raise ValueError(f"no tile of a {width}x{height} image fits the limits {limits} "
                          f"and {area_cap:,} pixels per tile")
