@@ -52,10 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--before", type=Path, required=True, help="the other checkout (with its protos generated)")
     parser.add_argument("--style", default="blue-ink")
     parser.add_argument("--before-version", type=int, help="version the before server serves (default: its newest)")
+    parser.add_argument("--before-registry", type=Path, help="default: the before checkout's model_registry")
+    parser.add_argument("--after-registry", type=Path, default=ROOT / "model_registry")
     parser.add_argument("--megapixels", type=float, default=6.0)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
-    before_registry = args.before / "model_registry"
+    before_registry = args.before_registry or args.before / "model_registry"
     before_dir = before_registry / args.style / str(args.before_version) if args.before_version \
         else _newest(before_registry / args.style)
     photo = client_rss.photo(args.megapixels)
@@ -64,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         servers = {
             "before": stack.enter_context(server_process(before_registry, launcher=_launcher(args.before.resolve()),
                                                          threads=THREADS)),
-            "after": stack.enter_context(server_process(ROOT / "model_registry", threads=THREADS)),
+            "after": stack.enter_context(server_process(args.after_registry, threads=THREADS)),
         }
         clients = {name: stack.enter_context(TesseraClient(address, timeout=600))
                    for name, (_, address, _) in servers.items()}
