@@ -1,5 +1,6 @@
 """The shipped style recipes stay trainable and documented, and the docs grids never show copyleft photos."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -7,11 +8,18 @@ import pytest
 
 from scripts import style_grids, train_defaults
 from tessera.registry import STYLE_ID_RE
+from trainer.cin_distill import load_config
 from trainer.config import TrainConfig
 
 
 @pytest.mark.parametrize("recipe", train_defaults.RECIPES, ids=lambda r: r.id)
-def test_every_recipe_is_a_valid_trainer_config(recipe):
+def test_every_recipe_is_a_valid_trainer_config(recipe, tmp_path):
+    if recipe.kind == "cin_distill":  # its own command and settings (trainer/cin_distill.py)
+        path = tmp_path / "cfg.json"
+        path.write_text(json.dumps(recipe.config))
+        assert load_config(path).net_args()["arch"] == "cin_student"  # load_config validates
+        assert train_defaults.train_command(recipe, tmp_path / "run")[3:5] == ["cin-distill", "--config"]
+        return
     config = TrainConfig.from_dict(recipe.config).resolved()
     config.validate()  # raises ConfigError with the reason
     assert config.netG == "compact"
