@@ -1,0 +1,25 @@
+"""scripts/version_speed.py: raw, interleaved ONNX Runtime speed of registry versions (docs/styles.md)."""
+
+import json
+from pathlib import Path
+
+from scripts import version_speed
+
+REGISTRY = Path(__file__).resolve().parents[1] / "model_registry"
+
+
+def test_each_version_is_timed_over_its_tiles_in_every_round(capsys):
+    compact, cin = REGISTRY / "umber-oil" / "6", REGISTRY / "umber-oil" / "7"
+    assert version_speed.main([str(compact), str(cin), "--size", "96x64", "--rounds", "2", "--tile", "32",
+                               "--threads", "1"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["version"] for r in records] == [str(compact), str(cin)]
+    assert records[0]["ratio_to_first"] == 1.0 and all(len(r["seconds"]) == 2 for r in records)
+    assert all(r["mp_per_s"] > 0 and r["halo"] == json.loads((Path(r["version"]) / "manifest.json").read_text())
+               ["tiling"]["halo"] for r in records)
+
+
+def test_a_folder_that_is_not_a_version_is_one_clear_line(tmp_path, capsys):
+    assert version_speed.main([str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: not a registry version folder") and len(err.strip().splitlines()) == 1
