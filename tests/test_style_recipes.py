@@ -82,3 +82,15 @@ def test_grid_puts_each_result_under_its_photo():
     assert grid.shape == (bottom + 50 + style_grids.GAP, 75 + 2 * style_grids.GAP, 3)
     assert grid[top + 25, style_grids.GAP + 30].max() == 0
     assert grid[bottom + 25, style_grids.GAP + 30].min() == 255
+
+
+def test_unpaired_comparison_configs_are_valid_and_share_everything_but_the_kind_terms():
+    import json
+
+    folder = Path(__file__).resolve().parent.parent / "scripts" / "unpaired_runs"
+    configs = {k: json.loads((folder / f"{k}.json").read_text()) for k in ("cut", "cyclegan")}
+    for config in configs.values():
+        TrainConfig.from_dict(config).resolved().validate()
+    own = {"kind", "run_dir", "lambda_nce", "lambda_identity", "lambda_a", "lambda_b", "pool_size"}
+    shared = [{k: v for k, v in c.items() if k not in own} for c in configs.values()]
+    assert shared[0] == shared[1] and shared[0]["data_b"] == "data/paintings/wesnoth-story"
