@@ -47,7 +47,9 @@ WESNOTH_CREDITS = (
 )
 WESNOTH_LICENSE = "GPL-2.0-or-later (training data); model weights: same terms"
 
-# What every distilled style shares: the compact serving generator with the image's colour context,
+# The compact distilled recipe: the shipped students up to Blue Swirls v5, Umber Oil v6, Blue Ink v5 and
+# Vermilion v5; the multistyle26-shaped students (CIN_BASE) replaced it for every style (issue 14).
+# What every compact distilled style shares: the compact serving generator with the image's colour context,
 # the teacher on whole photos (crops on its 4 px grid, handled by the trainer), and L1 + perceptual
 # + adversarial losses. L1 alone gave the palette but blurred the strokes in an earlier probe.
 DISTILL_BASE = {
@@ -139,19 +141,17 @@ def _cin_student(style_id: str, name: str, description: str, teacher_style: int,
 
 
 RECIPES = (
-    _distilled("blue-swirls", "Blue Swirls",
-               "Swirling blue brush strokes lit by golden highlights, after a starry-night palette.", 19),
+    _cin_student("blue-swirls", "Blue Swirls",
+                 "Swirling blue brush strokes lit by golden highlights, after a starry-night palette.", 19),
     Recipe("wesnoth-painting", "Wesnoth Painting",
            "Photos repainted in flat, olive-green brush patches, after Battle for Wesnoth's story art.",
            WESNOTH_CREDITS, WESNOTH_LICENSE, dict(CYCLEGAN_BASE)),
     _cin_student("umber-oil", "Umber Oil",
                  "A warm oil sketch in browns and ochres with dark, confident outlines.", 10),
-    _distilled("blue-ink", "Blue Ink",
-               "Pale cream paper with indigo ink hatching, like a hand-coloured etching.", 24),
-    _distilled("vermilion", "Vermilion",
-               "Fauvist reds and oranges laid on in thick strokes, with dark blue shadows.", 20,
-               # Its fid ratio was 0.404 after 3000 steps, still falling: the busiest teacher needs longer.
-               steps=5000),
+    _cin_student("blue-ink", "Blue Ink",
+                 "Pale cream paper with indigo ink hatching, like a hand-coloured etching.", 24),
+    _cin_student("vermilion", "Vermilion",
+                 "Fauvist reds and oranges laid on in thick strokes, with dark blue shadows.", 20),
 )
 
 
