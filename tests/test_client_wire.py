@@ -9,6 +9,7 @@ import pytest
 
 from scripts.local_stack import running_server
 from tessera.client import TesseraClient, TesseraError
+from tessera.registry import read_manifest
 from tessera.tile_streams import WINDOW
 from tests.support import TINY_STYLE
 from tests.support.tiny_model import TinyGenerator, whole_image_reference
@@ -19,13 +20,22 @@ SHIPPED = Path(__file__).resolve().parents[1] / "model_registry"
 CONTEXT_STYLE, PLAIN_STYLE = "blue-ink", "wesnoth-painting"  # needs a 256 px thumbnail / needs none
 
 
+def _newest(style: str, thumbnail_size: int | None) -> Path:
+    """The newest shipped version of `style` whose thumbnail size is `thumbnail_size` (any when None)."""
+    versions = [d for d in (SHIPPED / style).iterdir() if d.name.isdigit()]
+    if thumbnail_size is not None:
+        versions = [d for d in versions if read_manifest(d).tiling.thumbnail_size == thumbnail_size]
+    return max(versions, key=lambda d: int(d.name))
+
+
 @pytest.fixture(scope="module")
 def shipped_server(tmp_path_factory):
-    """The server on the newest versions of two shipped styles: one with a context model, one without."""
+    """The server on two shipped styles: one with a context model at a 256 px thumbnail (Blue Ink's
+    compact student: not the 512 px the client assumes for versions it knows nothing of, nor what the
+    multistyle26-shaped students take), and the newest of one without a context model."""
     registry = tmp_path_factory.mktemp("shipped")
     for style in (CONTEXT_STYLE, PLAIN_STYLE):
-        versions = [d for d in (SHIPPED / style).iterdir() if d.name.isdigit()]
-        newest = max(versions, key=lambda d: int(d.name))
+        newest = _newest(style, 256 if style == CONTEXT_STYLE else None)
         (registry / style).mkdir()
         shutil.copy(SHIPPED / style / "style.json", registry / style / "style.json")
         shutil.copytree(newest, registry / style / newest.name)

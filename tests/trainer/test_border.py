@@ -100,12 +100,13 @@ def test_a_shipped_version_is_adopted_as_a_run_and_served_with_a_border(tmp_path
 
     import onnxruntime as ort
 
-    from scripts.train_defaults import RECIPES
+    from scripts.train_defaults import _distilled
     from trainer.cli import main
     from trainer.runs import load_generator
 
+    # Blue Ink v2 is the compact student: its recipe, not the multistyle26-shaped one shipped since v6.
     config = tmp_path / "blue-ink.config.json"
-    config.write_text(json.dumps({r.id: r.config for r in RECIPES}["blue-ink"]))
+    config.write_text(json.dumps(_distilled("blue-ink", "Blue Ink", "The compact student.", 24).config))
     run = tmp_path / "run"
     assert main(["adopt", "model_registry/blue-ink/2", "--config", str(config), "--run", str(run)]) == 0
     net, info = load_generator(run, border=40)  # what `evaluate --border 40` and `export --border 40` run
