@@ -35,6 +35,7 @@ import numpy as np
 from PIL import Image
 
 from bench.paths import multipart
+from bench.procfs import cpu_seconds
 from bench.serving import newest_registry
 from bench.timing import interleaved, median, paired_ratio
 from scripts.local_stack import gateway_process, server_process
@@ -144,17 +145,8 @@ def _get(url: str) -> bytes:
         return resp.read()
 
 
-def cpu_seconds(pids: tuple[int, ...]) -> float:
-    """User and system CPU seconds the processes have used so far (Linux /proc)."""
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-    return total / os.sysconf("SC_CLK_TCK")
-
-
 def _previews_once(base: str, jpeg: bytes, featured_only: bool, pids: tuple[int, ...]) -> dict:
-    cpu_before = cpu_seconds(pids)
+    cpu_before = cpu_seconds(*pids)
     started = time.perf_counter()
     photo = _upload(base, jpeg)
     uploaded = time.perf_counter()
@@ -168,7 +160,7 @@ def _previews_once(base: str, jpeg: bytes, featured_only: bool, pids: tuple[int,
 
     with ThreadPoolExecutor(BROWSER_CONNECTIONS) as pool:
         list(pool.map(fetch, wanted))
-    cpu = cpu_seconds(pids) - cpu_before
+    cpu = cpu_seconds(*pids) - cpu_before
     return {"looks": "featured" if featured_only else "every look", "previews": len(wanted),
             "upload s": uploaded - started, "first preview s": min(arrivals) - started,
             "all previews s": max(arrivals) - started, "cpu s": cpu, f"cpu s / {THREADS} cores": cpu / THREADS,
@@ -182,11 +174,11 @@ def _one_at_a_time(base: str, jpeg: bytes, server_pid: int, gateway_pid: int) ->
     looks = [look for look in json.loads(_get(base + photo["previews_url"]))["previews"] if look["featured"]]
     rows = []
     for name, url in [("thumbnail", photo["thumbnail_url"])] + [(_look_name(x), x["url"]) for x in looks]:
-        server, gateway, started = cpu_seconds((server_pid,)), cpu_seconds((gateway_pid,)), time.perf_counter()
+        server, gateway, started = cpu_seconds(server_pid), cpu_seconds(gateway_pid), time.perf_counter()
         _get(base + url)
         rows.append({"look": name, "wall s": time.perf_counter() - started,
-                     "server cpu s": cpu_seconds((server_pid,)) - server,
-                     "gateway cpu s": cpu_seconds((gateway_pid,)) - gateway})
+                     "server cpu s": cpu_seconds(server_pid) - server,
+                     "gateway cpu s": cpu_seconds(gateway_pid) - gateway})
     return rows
 
 
@@ -204,13 +196,13 @@ def _strength_preview(base: str, jpeg: bytes, pids: tuple[int, ...], strengths: 
     if look is None:
         return {}
     _get(base + look["url"])
-    times, cpu_before = [], cpu_seconds(pids)
+    times, cpu_before = [], cpu_seconds(*pids)
     for strength in strengths:
         started = time.perf_counter()
         _get(f"{base}{look['url']}&strength={strength}")
         times.append(time.perf_counter() - started)
     return {"look": _look_name(look), "previews": len(times), "median s": median(times),
-            "max s": max(times), "cpu s each": (cpu_seconds(pids) - cpu_before) / len(times),
+            "max s": max(times), "cpu s each": (cpu_seconds(*pids) - cpu_before) / len(times),
             "load avg": os.getloadavg()[0]}
 
 

@@ -15,14 +15,14 @@ Needs Linux (/proc). Nothing is written.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 from contextlib import ExitStack
 from pathlib import Path
 
 from bench import client_rss
 from bench.paths import RawRun
-from bench.timing import interleaved
+from bench.procfs import cpu_seconds, minor_faults
+from bench.timing import interleaved, paired_ratio
 from scripts.local_stack import server_process
 from tessera.client import TesseraClient
 
@@ -39,8 +39,7 @@ def _launcher(checkout: Path) -> tuple[str, ...]:
 
 def _process_usage(pid: int) -> tuple[float, int]:
     """(user + system CPU seconds, minor page faults) of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), int(fields[7])
+    return cpu_seconds(pid), minor_faults(pid)
 
 
 def _newest(style_dir: Path) -> Path:
@@ -92,10 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name:6s} {megapixels / statistics.median(seconds[name]):5.2f} MP/s (seconds per round: {rounds})")
     for name in ("before", "after"):
         counted = usage[name][-args.rounds:]
-        ratio = statistics.median(r / c for r, c in zip(seconds["raw"], seconds[name], strict=True))
+        ratio = paired_ratio(seconds["raw"], seconds[name])
         print(f"  {name}/raw {ratio:.3f}; server {statistics.median(u[0] for u in counted):.2f} CPU-s and "
               f"{statistics.median(u[1] for u in counted):,.0f} page faults per photo")
-    after_vs_before = statistics.median(b / a for a, b in zip(seconds["after"], seconds["before"], strict=True))
+    after_vs_before = paired_ratio(seconds["before"], seconds["after"])
     print(f"  after/before (speed) {after_vs_before:.3f}")
     return 0
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import threading
@@ -26,6 +25,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+from bench.procfs import cpu_seconds
 from scripts.local_stack import ROOT, server_process
 from scripts.server_memory import sample_image
 from tessera.client import TesseraClient
@@ -39,12 +39,6 @@ def parse_variant(text: str) -> tuple[str, dict[str, str], dict[str, str]]:
         name, _, value = pair.partition("=")
         (env if name.startswith("env.") else flags)[name.removeprefix("env.")] = value
     return label, flags, env
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process so far, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def timed_calls(client: TesseraClient, pid: int, image, style: str, clients: int, tile: int | None) -> dict:

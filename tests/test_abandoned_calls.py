@@ -19,6 +19,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from PIL import Image
 
+from bench.procfs import cpu_seconds
 from scripts.local_stack import ROOT, server_process
 from tessera.registry import style_dirs, version_dirs
 from tessera.v1 import style_transfer_pb2 as pb
@@ -49,11 +50,6 @@ def tall_jpeg() -> bytes:
     out = io.BytesIO()
     Image.fromarray(pixels).save(out, "JPEG", quality=85)
     return out.getvalue()
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / 100.0  # utime + stime in clock ticks of 1/100 s
 
 
 class _ControlProbe:
@@ -103,9 +99,9 @@ def test_abandoned_unary_calls_stop_within_a_tile_and_control_calls_always_answe
         probe.stop()
         # The runtime finishes the tile it has started (a 1024 px tile takes about 1.7 s here), then idles.
         idle_after = _wait_for(log, ("tessera_tiles_queued", "tessera_tiles_in_flight"), limit=10.0)
-        tiles, cpu_then = counter_total(log, "tessera_batch_size_sum"), _cpu_seconds(process.pid)
+        tiles, cpu_then = counter_total(log, "tessera_batch_size_sum"), cpu_seconds(process.pid)
         time.sleep(2.0)
-        cpu_idle = _cpu_seconds(process.pid) - cpu_then
+        cpu_idle = cpu_seconds(process.pid) - cpu_then
         ended = counter_total(log, "tessera_requests_total", method="Stylize", code="DEADLINE_EXCEEDED")
     assert codes <= {grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
     assert probe.failures == []
