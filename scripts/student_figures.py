@@ -76,7 +76,7 @@ def docs_picture(style: str, version: int, out: Path, docs: Path, sizes: tuple[i
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    distilled = [r.id for r in RECIPES if r.kind in ("distill", "cin_distill")]
+    distilled = [r.id for r in RECIPES if r.distilled]
     parser.add_argument("--style", action="append", choices=distilled, help="repeatable; default all four")
     parser.add_argument("--version", type=int, help="registry version (default the newest)")
     parser.add_argument("--registry", type=Path, default=Path("model_registry"))

@@ -122,6 +122,11 @@ class Recipe:
     def kind(self) -> str:
         return self.config["kind"]
 
+    @property
+    def distilled(self) -> bool:
+        """A student of a multistyle26 style (compact or multistyle26-shaped), judged against its teacher."""
+        return self.kind in ("distill", "cin_distill")
+
     def scaled(self, factor: float) -> Recipe:
         """The same recipe with ``factor`` times the steps (and checkpoints to match)."""
         cfg = dict(self.config, steps=max(1, round(self.config["steps"] * factor)))

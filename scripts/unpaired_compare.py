@@ -19,11 +19,11 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image
 
 from scripts.painting_figure_controls import onnx_outputs
+from tessera.pixels import chw_to_rgb8
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTOS = ROOT / "data" / "photos" / "holdout"
@@ -58,8 +58,7 @@ def figures(outputs: list[torch.Tensor], photos: list[torch.Tensor], paintings: 
 def grid(columns: dict[str, list[torch.Tensor]], path: Path) -> None:
     """One row per photo, one column per entry of ``columns`` (the photos first), saved as PNG."""
     def cell(image: torch.Tensor) -> Image.Image:
-        rgb = ((image.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
-        im = Image.fromarray(np.ascontiguousarray(rgb))
+        im = Image.fromarray(chw_to_rgb8(image.numpy()))
         return im.resize((round(im.width * GRID_HEIGHT / im.height), GRID_HEIGHT), Image.LANCZOS)
 
     rows = [[cell(im) for im in images] for images in zip(*columns.values(), strict=True)]

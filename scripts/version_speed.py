@@ -23,34 +23,26 @@ import numpy as np
 
 
 def load(folder: Path, photo: np.ndarray, threads: int):
-    """(session, halo, feeds builder) of one version folder, its context computed on ``photo``'s thumbnail."""
+    """(painter, context row) of one version folder as trainer.painters serves it, its context computed
+    on ``photo``'s thumbnail at the manifest's side."""
     from tessera.imageio import make_thumbnail
-    from tessera.onnx_session import open_session
     from tessera.pixels import rgb8_to_chw
+    from trainer.painters import onnx_painter
 
-    manifest = json.loads((folder / "manifest.json").read_text())
-    io, tiling = manifest["io"], manifest["tiling"]
-    session = open_session(folder / manifest["artifacts"]["onnx"]["file"], threads)
-    context = None
-    if "context_onnx" in manifest["artifacts"]:
-        ctx_model = open_session(folder / manifest["artifacts"]["context_onnx"]["file"], 1)
-        thumb = rgb8_to_chw(make_thumbnail(photo, int(tiling.get("thumbnail_size") or 256)))[None]
-        context = ctx_model.run(None, {ctx_model.get_inputs()[0].name: thumb})[0]
-    return session, int(tiling["halo"]), io, context
+    painter = onnx_painter(folder, threads=threads)
+    return painter, painter.context(rgb8_to_chw(make_thumbnail(photo, painter.thumbnail_size))[None])
 
 
 def run_tiles(version, chw: np.ndarray, tile: int) -> None:
+    """The runtime on every ``tile`` px core of the 3xHxW image with the version's halo (no border)."""
     from tessera.tiling import Rect, padded_rect
 
-    session, halo, io, context = version
+    painter, context = version
     height, width = chw.shape[1:]
     for y in range(0, height, tile):
         for x in range(0, width, tile):
-            p = padded_rect(Rect(x, y, min(tile, width - x), min(tile, height - y)), halo, width, height)
-            feeds = {io["input"]: chw[None, :, p.y:p.y1, p.x:p.x1].copy()}
-            if context is not None:
-                feeds[io["context_input"]] = context
-            session.run(None, feeds)
+            p = padded_rect(Rect(x, y, min(tile, width - x), min(tile, height - y)), painter.halo, width, height)
+            painter.run(chw[None, :, p.y:p.y1, p.x:p.x1], context)
 
 
 def measure(folders: list[Path], size: str, rounds: int, threads: int, tile: int) -> list[dict]:
@@ -71,7 +63,7 @@ def measure(folders: list[Path], size: str, rounds: int, threads: int, tile: int
             seconds[name].append(time.perf_counter() - start)
     megapixels = photo.shape[0] * photo.shape[1] / 1e6
     first = statistics.median(seconds[str(folders[0])])
-    return [{"version": name, "halo": versions[name][1], "seconds": [round(s, 3) for s in times],
+    return [{"version": name, "halo": versions[name][0].halo, "seconds": [round(s, 3) for s in times],
              "mp_per_s": round(megapixels / statistics.median(times), 2),
              "ratio_to_first": round(first / statistics.median(times), 2)} for name, times in seconds.items()]
 

@@ -28,7 +28,7 @@ from tessera.style_sources import StyleSource
 
 pytestmark = pytest.mark.timeout(240)
 REGISTRY = ROOT / "model_registry"
-STUDENTS = {r.id: r.config["teacher_style"] for r in RECIPES if r.kind in ("distill", "cin_distill")}
+STUDENTS = {r.id: r.config["teacher_style"] for r in RECIPES if r.distilled}
 LUMA = np.array([0.299, 0.587, 0.114])
 WIDTH, HEIGHT = 512, 384
 

@@ -32,7 +32,7 @@ def test_every_recipe_says_what_style_json_needs(recipe):
 
 
 def test_collection_has_three_distinct_teacher_styles_and_a_cyclegan_to_paintings():
-    distilled = [r for r in train_defaults.RECIPES if r.kind in ("distill", "cin_distill")]
+    distilled = [r for r in train_defaults.RECIPES if r.distilled]
     unpaired = [r for r in train_defaults.RECIPES if r.kind == "cyclegan"]
     assert len({r.config["teacher_style"] for r in distilled}) == len(distilled) >= 3
     assert [r.config["data_b"] for r in unpaired] == [train_defaults.PAINTINGS]
