@@ -24,11 +24,10 @@ import numpy as np
 
 from inference_server.conditioned_version import is_conditioned, probe_code
 from inference_server.runtime.onnx_runtime import OnnxRuntime
-from inference_server.version_checks import context_row
+from inference_server.version_checks import context_row, model_input
 from tessera.client import TesseraClient
-from tessera.pixels import pad_to_multiple, rgb8_to_chw
 from tessera.registry import CONTEXT_OUTPUT, read_manifest
-from tessera.tiling import Border, extend
+from tessera.tiling import Rect, extend, image_border
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,12 +48,11 @@ class RawRun:
             # The server's own [1, K] context; a conditioned style without sources paints its first preset.
             code = probe_code(manifest) if is_conditioned(manifest) else None
             self.context = context_row(context_runtime, photo, manifest.tiling, code)[None]
-        # The whole image with its image border on every side, as the server runs a whole image.
-        border = manifest.tiling.border
-        around = Border(border, border, border, border)
-        self.image = pad_to_multiple(extend(rgb8_to_chw(photo), around, channels_first=True),
-                                     manifest.tiling.size_multiple)[None]
-        self.small = pad_to_multiple(rgb8_to_chw(photo[:64, :64]), manifest.tiling.size_multiple)[None]
+        # The whole image with its image border on every side, converted as the server converts a tile.
+        around = image_border(Rect(0, 0, photo.shape[1], photo.shape[0]), photo.shape[1], photo.shape[0],
+                              manifest.tiling.border)
+        self.image = model_input(extend(photo, around), manifest.tiling)[None]
+        self.small = model_input(photo[:64, :64], manifest.tiling)[None]
 
     def __call__(self) -> np.ndarray:
         return self.runtime.execute(self.image, self.context)
