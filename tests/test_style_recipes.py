@@ -9,7 +9,7 @@ import pytest
 from scripts import style_grids, train_defaults
 from tessera.registry import STYLE_ID_RE
 from trainer.cin_distill import load_config
-from trainer.config import TrainConfig
+from trainer.config import UNPAIRED_KINDS, TrainConfig
 
 
 @pytest.mark.parametrize("recipe", train_defaults.RECIPES, ids=lambda r: r.id)
@@ -31,11 +31,11 @@ def test_every_recipe_says_what_style_json_needs(recipe):
     assert recipe.display_name and recipe.description and recipe.credits and recipe.license
 
 
-def test_collection_has_three_distinct_teacher_styles_and_a_cyclegan_to_paintings():
+def test_collection_has_three_distinct_teacher_styles_and_an_unpaired_style_to_paintings():
     distilled = [r for r in train_defaults.RECIPES if r.distilled]
-    unpaired = [r for r in train_defaults.RECIPES if r.kind == "cyclegan"]
+    unpaired = [r for r in train_defaults.RECIPES if r.kind in UNPAIRED_KINDS]
     assert len({r.config["teacher_style"] for r in distilled}) == len(distilled) >= 3
-    assert [r.config["data_b"] for r in unpaired] == [train_defaults.PAINTINGS]
+    assert [r.config["data_b"] for r in unpaired] == [train_defaults.PAINTINGS_STORY]
     assert len(train_defaults.RECIPES) >= 5
 
 
@@ -54,15 +54,16 @@ def test_evaluation_uses_at_least_200_crops_of_the_holdout_photos():
         assert cmd[cmd.index("--holdout-a") + 1] == train_defaults.PHOTOS_HOLDOUT
 
 
-def test_distilled_styles_are_measured_and_shipped_with_the_image_border():
+def test_zero_padded_compact_styles_are_measured_and_shipped_with_the_image_border():
     # No shipped style uses the compact distill recipe since the multistyle26-shaped students (issue 14);
-    # it stays the recipe of their earlier versions and of a faster student.
+    # it stays the recipe of their earlier versions and of a faster student. The unpaired style's compact
+    # generator has zero padding too; the cin students pad by reflection inside the network.
     compact = train_defaults._distilled("compact", "Compact", "The compact student of style 24.", 24)
     for recipe in (*train_defaults.RECIPES, compact):
         commands = [train_defaults.evaluate_command(recipe, Path("runs") / recipe.id),
                     train_defaults.export_command(recipe, Path("runs") / recipe.id, Path("model_registry"))]
         for cmd in commands:
-            expected = str(train_defaults.SERVING_BORDER) if recipe.kind == "distill" else None
+            expected = str(train_defaults.SERVING_BORDER) if recipe.kind in ("distill", "cut") else None
             assert (cmd[cmd.index("--border") + 1] if "--border" in cmd else None) == expected
 
 
