@@ -1,0 +1,23 @@
+"""`make bench`'s styles section in its tiny version: a real server on loopback restyles a small photo
+and the row names the version served, a positive rate and the budget verdict that follows from it."""
+
+import json
+
+from bench import styles
+
+
+def test_tiny_styles_bench_measures_one_style_through_the_server(tmp_path):
+    results = tmp_path / "styles.json"
+    rows = styles.run(tiny=True, results=results)
+    row, ceiling = rows
+    assert row["style"] == styles.TINY_STYLE and row["version"] >= 1
+    assert row["MP"] == round(256 * 192 / 1e6, 2) and row["seconds"] > 0 and row["MP/s"] > 0
+    assert row[">= 2 MP/s"] == ("yes" if row["MP/s"] >= styles.BUDGET_MP_PER_S else "no")
+    assert ceiling["MP/s"] > 1  # GFLOP/s of fp32 matmul: any working CPU does far more than 1
+    assert abs(row["per 100 GFLOP/s"] - 100 * row["MP/s"] / ceiling["MP/s"]) < 1e-9
+    saved = json.loads(results.read_text())
+    assert saved["command"] == "python -m bench --only styles --tiny" and saved["rows"] == rows
+
+
+def test_the_collection_is_the_trained_styles():
+    assert set(styles.COLLECTION) == {"blue-swirls", "umber-oil", "blue-ink", "vermilion", "wesnoth-painting"}
