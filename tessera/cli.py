@@ -159,12 +159,12 @@ def _stylize_file(client: TesseraClient, args: argparse.Namespace, style: str, s
         for name, path in heat_map_paths(target).items():
             path.write_bytes(encode_image(result.maps.heat_map(name, width, height), "png"))
             print(f"{path}: {MAP_TITLES[name]}")
-    style = f"{style}" if scale == 1.0 else f"{style} at brush scale {scale:.3g}"
+    look = f"style {style} v{result.version}" + ("" if scale == 1.0 else f" at brush scale {scale:.3g}")
     if not alone:  # in a folder, the command's wall clock would count the files before this one
-        print(f"{target}: {width}x{height}, style {style} v{result.version}, restyled in {restyling:.1f} s")
+        print(f"{target}: {width}x{height}, {look}, restyled in {restyling:.1f} s")
         return
     wall = seconds_since_start()
-    print(f"{target}: {width}x{height}, style {style} v{result.version}, {wall:.1f} s wall clock "
+    print(f"{target}: {width}x{height}, {look}, {wall:.1f} s wall clock "
           f"({width * height / 1e6 / wall:.2f} MP/s; restyling alone {restyling:.1f} s)")
 
 
