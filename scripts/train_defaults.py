@@ -75,7 +75,7 @@ SERVING_BORDER = 40
 # started from the teacher's weights for the style, trained on windows the teacher paints itself at
 # 512-4096 px by L1 + the VGG16 feature distance + the fine-detail term. The compact students closed
 # 19-40 % of the photo's distance to the teacher; Umber Oil's closes about 75 % in 400 steps, the others
-# 52-67 % in 400 and 69-89 % in 1200 (Blue Swirls only with 5 blocks: 3 stayed at 52 %).
+# 52-67 % in 400 and 69-89 % in 1200 (Blue Swirls with 5 blocks; at 3 blocks and 400 steps it closed 52 %).
 # Without lambda_hf the student was smooth (HF ratio 0.57-0.65 at step 100; 0.95-1.13 with it at 200).
 CIN_BASE = {
     "kind": "cin_distill", "data_a": PHOTOS_TRAIN, "width": 32, "stem": 16, "n_blocks": 3,
