@@ -44,15 +44,16 @@ def run(tiny: bool = False, rounds: int | None = None, styles: tuple[str, ...] =
     """
     image = speed_image(0, TINY_SIZE if tiny else SIZE)
     repeats = rounds or (1 if tiny else 3)
-    ceiling_before = matmul_gflops(THREADS, seconds=0.5 if tiny else 2.0)
+    matmul_seconds = 0.5 if tiny else 2.0
+    ceiling_before = matmul_gflops(THREADS, seconds=matmul_seconds)
     measured = []
     with local_server(registry, THREADS) as address:
         chosen = styles or ((TINY_STYLE,) if tiny else COLLECTION)
         for style in chosen:
             measured.append(measure(address, style, image, repeats))
-    ceiling = (ceiling_before + matmul_gflops(THREADS, seconds=0.5 if tiny else 2.0)) / 2
+    ceiling = (ceiling_before + matmul_gflops(THREADS, seconds=matmul_seconds)) / 2
     rows = [_row(m, ceiling) for m in measured]
-    rows.append({"style": "matmul ceiling, GFLOP/s (mean of before and after)", "MP/s": ceiling})
+    rows.append({"style": "matmul ceiling (mean of before and after)", "GFLOP/s": ceiling})
     _save(rows, tiny, results or (RESULTS.with_name("styles-tiny.json") if tiny else RESULTS))
     return rows
 
