@@ -25,7 +25,7 @@ from scripts.train_defaults import RECIPES
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "styles.json"
 REGISTRY = ROOT / "model_registry"
-THREADS = 2
+THREADS = 0  # the ceiling on every core; the server with its defaults (one runner thread per core)
 SIZE, TINY_SIZE = "2048x1536", "256x192"
 BUDGET_MP_PER_S = 2.0  # the student-quality issue's floor for every shipped style
 TINY_STYLE = "blue-ink"

@@ -1,11 +1,17 @@
-"""Dynamic batching: tiles from any stream, of the same shape, run together.
+"""Dynamic batching: tiles from any stream, of the same shape, run together, on `runners` threads.
 
 Settings follow Triton's dynamic batcher: `max_batch_size` tiles per run, and a tile waits at most
-`max_queue_delay_ms` for company before it runs alone.
+`max_queue_delay_ms` for company before it runs alone. Like Triton's instance groups, several runner
+threads take batches from one queue and call the runtime at once, each call with fewer intra-op
+threads: on this 2-core CPU two one-thread calls of a student did 1.35x the tiles of one two-thread
+call (`python -m bench --only serving`, docs/serving.md, "Runners"), because half of a student's time
+is in memory-bound operators (instance norm, padding, layout reorders) that one call's threads
+share poorly.
 """
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -32,6 +38,22 @@ class BatchSettings:
     # throughput at 1, 4 or 16 clients and a higher p99; raise it for GPU runtimes.
     max_batch_size: int = setting(1, "tiles of one shape per runtime call", minimum=1)
     max_queue_delay_ms: float = setting(2.0, "how long a tile waits for company, in milliseconds", minimum=0)
+    runners: int = setting(0, "runtime calls of one model at once, each on its own thread; 0 = one per core "
+                              "where the runtime allows concurrent calls (ONNX Runtime), else 1", minimum=0)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity), at least 1."""
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+def call_threads(threads: int, runners: int, cores: int | None = None) -> int:
+    """Intra-op threads for each runtime call: `threads` when set, else the cores shared among the
+    runners (0 runners = one per core), at least 1."""
+    if threads:
+        return threads
+    cores = cores or usable_cores()
+    return max(1, cores // (runners or cores))
 
 
 class _NoGauge:
@@ -58,7 +80,8 @@ class _Item:
 
 
 class Batcher:
-    """Owns one runtime's queue and the single thread that feeds it."""
+    """Owns one runtime's queue and the runner threads that feed it: `settings.runners` of them (0 = one
+    per core) when the runtime says it takes concurrent calls (`concurrent_calls`), else one."""
 
     def __init__(self, runtime: Runtime, settings: BatchSettings, name: str,
                  on_batch: Callable[[int], None] | None = None, gauges: TileGauges | None = None,
@@ -71,8 +94,16 @@ class Batcher:
         self._after_runs = after_runs
         self._queue: queue.Queue = queue.Queue()
         self._released_at = time.monotonic()
-        self._thread = threading.Thread(target=self._loop, name=f"batcher-{name}", daemon=True)
-        self._thread.start()
+        self._release_lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._loop, name=f"batcher-{name}-{i}", daemon=True)
+                         for i in range(runner_count(runtime, settings.runners))]
+        for thread in self._threads:
+            thread.start()
+
+    @property
+    def runners(self) -> int:
+        """How many runtime calls this batcher makes at once."""
+        return len(self._threads)
 
     def submit(self, image: np.ndarray, context: np.ndarray | None = None) -> Future:
         """Queue one 3xHxW tile; the future resolves to its 3xHxW output."""
@@ -82,9 +113,11 @@ class Batcher:
         return future
 
     def close(self) -> None:
-        """Run what is queued, then stop the thread."""
-        self._queue.put(_STOP)
-        self._thread.join()
+        """Run what is queued, then stop the runner threads."""
+        for _ in self._threads:
+            self._queue.put(_STOP)
+        for thread in self._threads:
+            thread.join()
 
     def _loop(self) -> None:
         stopping = False
@@ -138,10 +171,18 @@ class Batcher:
         """Whether the next run should hand the runtime's spare memory back: at most once every
         RELEASE_MEMORY_EVERY_S (docs/serving.md, "Memory")."""
         now = time.monotonic()
-        if now - self._released_at >= RELEASE_MEMORY_EVERY_S:
-            self._released_at = now
-            return True
+        with self._release_lock:
+            if now - self._released_at >= RELEASE_MEMORY_EVERY_S:
+                self._released_at = now
+                return True
         return False
+
+
+def runner_count(runtime: Runtime, runners: int) -> int:
+    """Runner threads for `runtime`: `runners` (0 = one per core) if it takes concurrent calls, else 1."""
+    if not getattr(runtime, "concurrent_calls", False):
+        return 1
+    return runners or usable_cores()
 
 
 def _batch(arrays: list[np.ndarray]) -> np.ndarray:

@@ -28,7 +28,8 @@ class ServerConfig:
     port: int = setting(50051, "gRPC port; 0 picks a free one (the chosen port is printed)", **PORT)
     metrics_port: int = setting(-1, "Prometheus /metrics port; 0 picks a free one, -1 turns metrics off",
                                 minimum=-1, maximum=65535)
-    threads: int = setting(0, "ONNX Runtime intra-op threads per model; 0 = all cores", minimum=0)
+    threads: int = setting(0, "ONNX Runtime intra-op threads per runtime call; 0 = the cores shared among "
+                              "the batcher's runners (--runners; one thread each by default)", minimum=0)
     batching: BatchSettings = field(default_factory=BatchSettings)
     max_streams: int = setting(32, "image calls (StylizeTiles, Stylize) running at once; more get "
                                    "RESOURCE_EXHAUSTED", minimum=1)

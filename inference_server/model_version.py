@@ -261,7 +261,8 @@ def load_version(version_dir: Path, settings: LoadSettings) -> LoadedVersion:
     onnx = _open(version_dir / manifest.onnx.file, settings.threads)
     context_model = None
     if manifest.context_onnx is not None:
-        context_model = _open(version_dir / manifest.context_onnx.file, 1, output=CONTEXT_OUTPUT)
+        # Every core: a stream waits for its context before any of its tiles can run.
+        context_model = _open(version_dir / manifest.context_onnx.file, 0, output=CONTEXT_OUTPUT)
         check_context_io(context_model, conditioned=is_conditioned(manifest))
     check_generator_io(onnx, with_context=context_model is not None)
     reference = probe(onnx, context_model, manifest)

@@ -13,7 +13,7 @@ from grpc_reflection.v1alpha import reflection
 
 from inference_server.admin import AdminAuthInterceptor, AdminServicer
 from inference_server.admission import ImageCallGate, ImageCallSlots, ImagePool
-from inference_server.batcher import TileGauges
+from inference_server.batcher import TileGauges, call_threads
 from inference_server.config import ServerConfig
 from inference_server.metrics import ServerMetrics
 from inference_server.model_store import ModelStore
@@ -85,7 +85,7 @@ def start(config: ServerConfig, metrics: ServerMetrics) -> _Running:
         if first:
             store.version_unhealthy(model)
 
-    settings = LoadSettings(threads=config.threads,
+    settings = LoadSettings(threads=call_threads(config.threads, config.batching.runners),
                             batching=config.batching,
                             observe_batch=lambda style, n: metrics.batch_size.labels(style).observe(n),
                             tile_gauges=lambda style: TileGauges(metrics.tiles_queued.labels(style),

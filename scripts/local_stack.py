@@ -101,7 +101,7 @@ def gateway_process(servers: list[str] | tuple[str, ...], **flags: object) -> It
 
 
 @contextmanager
-def local_server(registry: Path, threads: int = 2) -> Iterator[str]:
+def local_server(registry: Path, threads: int = 0) -> Iterator[str]:
     """Serve ``registry`` in this process on 127.0.0.1 (port chosen by the OS) and yield its 'HOST:PORT'.
 
     It is the same server `make run` starts (``inference_server.server.start``): it loads and

@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--style", action="append", help="style id (repeatable); default every serving style")
     parser.add_argument("--longest", type=int, default=640, help="photos are served at most this size")
     parser.add_argument("--all-holdout", action="store_true", help="include GPL hold-out photos (not for docs/)")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args(argv)
 
     from scripts.local_stack import local_server

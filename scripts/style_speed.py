@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--megapixels", type=float, default=4.0)
     parser.add_argument("--size", default="", help="WxH instead of a square of --megapixels, e.g. 2048x1536")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads of the server")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="ONNX Runtime threads per runtime call (0: the server's default)")
     args = parser.parse_args(argv)
 
     from scripts.local_stack import local_server

@@ -25,7 +25,7 @@ from tessera.tiling import Rect, padded_rect, plan_tiles, tile_size_for
 from tessera.v1 import style_transfer_pb2 as pb
 
 THUMBNAIL_SIZE = 512  # when the style's thumbnail size is unknown: the largest a manifest may ask for
-WINDOW = 3  # tiles outstanding per stream: one running, one queued, one on the wire
+WINDOW = 5  # tiles outstanding per stream: on a 2-core server, two running, two queued, one on the wire
 MAX_REOPENED_STREAMS = 4
 RETRY_BACKOFF_S = 0.05  # doubled on every further retry, so a struggling replica is not hammered
 RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN,

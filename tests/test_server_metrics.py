@@ -1,5 +1,5 @@
 """The inference server's metrics name the model version that served each call, and show tiles
-waiting for and inside runtime calls while an image is restyled."""
+waiting for and inside runtime calls (one per runner) while an image is restyled."""
 
 from __future__ import annotations
 
@@ -24,15 +24,17 @@ def gauges(log_path) -> dict[str, float]:
 
 def test_requests_carry_the_version_and_tiles_are_gauged(tiny_registry):
     image = np.random.default_rng(7).integers(0, 256, size=(512, 512, 3), dtype=np.uint8)
-    with server_process(tiny_registry, metrics_port=0, default_tile_size=32, max_batch_size=1) as (_, address, log):
+    with server_process(tiny_registry, metrics_port=0, default_tile_size=32, max_batch_size=1,
+                        runners=2) as (_, address, log):
         seen = {"tessera_tiles_queued": 0.0, "tessera_tiles_in_flight": 0.0}
         with TesseraClient(address, timeout=60, streams_per_target=4) as client:
             worker = threading.Thread(target=client.stylize, args=(image, TINY_STYLE))
             worker.start()
-            while worker.is_alive():  # 256 tiles one at a time: seconds of work to sample
+            while worker.is_alive():  # 256 tiles, two calls at a time: seconds of work to sample
                 for name, value in gauges(log).items():
                     seen[name] = max(seen[name], value)
             worker.join(60)
-        assert seen["tessera_tiles_queued"] > 0 and seen["tessera_tiles_in_flight"] == 1
+        # One tile per call (batch size 1) on each of the two runners.
+        assert seen["tessera_tiles_queued"] > 0 and seen["tessera_tiles_in_flight"] == 2
         assert gauges(log) == {"tessera_tiles_queued": 0, "tessera_tiles_in_flight": 0}
         assert counter_total(log, "tessera_requests_total", method="StylizeTiles", version="1", code="OK") >= 1

@@ -27,11 +27,15 @@ served. In training, each crop is normalised by its own statistics, as the teach
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import onnx
 import torch
 from onnx import numpy_helper
 from torch import nn
+
+from trainer.subpixel import SpaceToDepthConv, UpsampleConv
 
 TEACHER_WIDTH = 32
 TEACHER_BLOCKS = 6
@@ -89,6 +93,40 @@ class CinStudent(nn.Module):
         for layer in self.expand[:2]:
             x = torch.relu(layer(nn.functional.interpolate(x, scale_factor=2.0, mode="nearest")))
         return torch.sigmoid(self.expand[2](x)) * 2 - 1
+
+    def serving_form(self) -> CinStudentServing:
+        """The same function with its full-resolution decoder convolutions in sub-pixel form (faster
+        in ONNX Runtime; trainer/subpixel.py). For export and inference only: its weights are frozen."""
+        return CinStudentServing(self)
+
+
+class CinStudentServing(nn.Module):
+    """``CinStudent.forward`` computed with ``trainer.subpixel``'s exact rewrites of the decoder:
+    each nearest x2 + 3x3 convolution as one low-resolution convolution and the 9x9 output
+    convolution at half resolution. Same instance norms, called in the same order (so
+    ThumbInstanceNorm's context rows are the same); [N, 3, H, W] in [-1, 1] -> same, H and W multiples of 4.
+    """
+
+    size_multiple = 4
+
+    def __init__(self, net: CinStudent):
+        super().__init__()
+        net = copy.deepcopy(net).eval()
+        self.contract, self.blocks = net.contract, net.blocks
+        first, second, last = net.expand
+        # Registered in call order: thumb_norm pairs norms with context slices by module order.
+        self.up0, self.norm0 = UpsampleConv(first.conv), first.norm
+        self.up1, self.norm1 = UpsampleConv(second.conv), second.norm
+        self.out, self.norm_out = SpaceToDepthConv(last.conv), last.norm
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        x = (image + 1) * 0.5
+        for layer in self.contract:
+            x = torch.relu(layer(x))
+        x = self.blocks(x)
+        x = torch.relu(self.norm0(self.up0(x)))
+        x = torch.relu(self.norm1(self.up1(x)))
+        return torch.sigmoid(self.norm_out(self.out(x))) * 2 - 1
 
 
 def teacher_tables(path) -> dict[str, np.ndarray]:

@@ -26,6 +26,8 @@ class Runtime(Protocol):
     """Runs one generator. Inputs are float32 NCHW in [-1, 1]; so is the output."""
 
     name: str
+    # Whether execute() may be called from several threads at once (the batcher's runners).
+    concurrent_calls: bool
 
     def execute(self, image: np.ndarray, context: np.ndarray | None = None, release_memory: bool = False) -> np.ndarray:
         """Run a batch [N, 3, H, W] (plus an optional [N, K] context) and return [N, 3, H, W].

@@ -16,6 +16,7 @@ class OnnxRuntime:
     feeds the input `context_input` (a conditioned version's whole.onnx takes its style codes there)."""
 
     name = "onnxruntime-cpu"
+    concurrent_calls = True  # InferenceSession.run is thread-safe
 
     def __init__(self, model_path: Path, threads: int = 0, output: str = OUTPUT_NAME,
                  context_input: str = CONTEXT_INPUT) -> None:

@@ -100,6 +100,7 @@ class TensorRTRuntime:
     """One deserialized engine with its execution context, stream and device buffers."""
 
     name = "tensorrt"
+    concurrent_calls = False  # one execution context, stream and set of device buffers
 
     def __init__(self, plan_path) -> None:
         try:

@@ -1,0 +1,100 @@
+"""The batcher's runner threads: several calls of one ONNX Runtime session at once, one for TensorRT."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from inference_server.batcher import Batcher, BatchSettings, call_threads, runner_count, usable_cores
+from inference_server.runtime.onnx_runtime import OnnxRuntime
+from tests.support import TINY_STYLE
+
+pytestmark = pytest.mark.timeout(120)
+
+
+class _Watched:
+    """A real runtime whose calls are counted while they run (the most at once is kept)."""
+
+    def __init__(self, runtime, concurrent_calls: bool = True) -> None:
+        self._runtime = runtime
+        self.name = runtime.name
+        self.concurrent_calls = concurrent_calls
+        self._lock = threading.Lock()
+        self._running = 0
+        self.most_at_once = 0
+
+    def execute(self, image, context=None, release_memory=False):
+        with self._lock:
+            self._running += 1
+            self.most_at_once = max(self.most_at_once, self._running)
+        try:
+            time.sleep(0.02)  # long enough for the other runner to start its call meanwhile
+            return self._runtime.execute(image, context, release_memory)
+        finally:
+            with self._lock:
+                self._running -= 1
+
+    def finalize(self) -> None:
+        self._runtime.finalize()
+
+
+@pytest.fixture(scope="module")
+def onnx_runtime(tiny_registry):
+    runtime = OnnxRuntime(tiny_registry / TINY_STYLE / "1" / "model.onnx", threads=1)
+    yield runtime
+    runtime.finalize()
+
+
+def _tiles(count: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    return [rng.uniform(-1, 1, (3, 32, 32 + 4 * (i % 3))).astype(np.float32) for i in range(count)]
+
+
+def test_two_runners_call_one_session_at_once_and_every_tile_gets_its_own_output(onnx_runtime):
+    watched = _Watched(onnx_runtime)
+    batcher = Batcher(watched, BatchSettings(runners=2), "test")
+    try:
+        assert batcher.runners == 2
+        tiles = _tiles(12)
+        futures = [batcher.submit(tile) for tile in tiles]
+        outputs = [future.result(timeout=30) for future in futures]
+    finally:
+        batcher.close()
+    assert watched.most_at_once == 2
+    for tile, output in zip(tiles, outputs, strict=True):
+        np.testing.assert_allclose(output, onnx_runtime.execute(tile[None])[0], atol=1e-6)
+
+
+def test_a_runtime_without_concurrent_calls_gets_one_runner(onnx_runtime):
+    watched = _Watched(onnx_runtime, concurrent_calls=False)
+    batcher = Batcher(watched, BatchSettings(runners=4), "test")
+    try:
+        assert batcher.runners == 1
+        for future in [batcher.submit(tile) for tile in _tiles(6)]:
+            future.result(timeout=30)
+    finally:
+        batcher.close()
+    assert watched.most_at_once == 1
+
+
+def test_close_runs_what_is_queued_and_stops_every_runner(onnx_runtime):
+    batcher = Batcher(_Watched(onnx_runtime), BatchSettings(runners=3), "test")
+    futures = [batcher.submit(tile) for tile in _tiles(7)]
+    batcher.close()
+    assert all(future.done() and future.exception() is None for future in futures)
+    assert not any(t.name.startswith("batcher-test") and t.is_alive() for t in threading.enumerate())
+
+
+@pytest.mark.parametrize("threads, runners, cores, expected", [
+    (0, 0, 2, 1), (0, 1, 2, 2), (0, 2, 8, 4), (3, 0, 2, 3), (0, 4, 2, 1),
+])
+def test_each_call_gets_the_cores_shared_among_the_runners(threads, runners, cores, expected):
+    assert call_threads(threads, runners, cores) == expected
+
+
+def test_the_default_is_one_runner_per_core_where_calls_may_overlap(onnx_runtime):
+    assert runner_count(onnx_runtime, 0) == usable_cores()
+    assert runner_count(_Watched(onnx_runtime, concurrent_calls=False), 0) == 1

@@ -1,0 +1,105 @@
+"""The sub-pixel forms of the decoder convolutions compute what the originals compute."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from trainer.cin_student import CinStudent, CinStudentServing
+from trainer.serving_model import serving_model
+from trainer.subpixel import SpaceToDepthConv, UpsampleConv, space_to_depth_weight, upsample_conv_weight
+from trainer.thumb_norm import ContextNormGenerator, StatsCollector
+
+TOLERANCE = 1e-5
+
+
+def _conv(in_ch: int, out_ch: int, kernel: int, seed: int) -> nn.Conv2d:
+    torch.manual_seed(seed)
+    return nn.Conv2d(in_ch, out_ch, kernel, bias=False)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (5, 7), (24, 16)])
+def test_upsampling_and_a_3x3_convolution_are_one_low_resolution_convolution(size):
+    conv = _conv(8, 4, 3, seed=1)
+    x = torch.randn(2, 8, *size)
+    original = conv(F.pad(F.interpolate(x, scale_factor=2.0, mode="nearest"), (1, 1, 1, 1), mode="reflect"))
+    with torch.no_grad():
+        rewritten = UpsampleConv(conv)(x)
+    assert rewritten.shape == (2, 4, 2 * size[0], 2 * size[1])
+    assert torch.allclose(rewritten, original.detach(), atol=TOLERANCE)
+
+
+@pytest.mark.parametrize("kernel, size", [(9, (12, 20)), (9, (64, 48)), (3, (6, 10)), (5, (10, 8))])
+def test_a_full_resolution_convolution_runs_at_half_resolution(kernel, size):
+    conv = _conv(4, 3, kernel, seed=2)
+    x = torch.randn(1, 4, *size)
+    original = conv(F.pad(x, (kernel // 2,) * 4, mode="reflect"))
+    with torch.no_grad():
+        rewritten = SpaceToDepthConv(conv)(x)
+    assert rewritten.shape == original.shape
+    assert torch.allclose(rewritten, original.detach(), atol=TOLERANCE)
+
+
+def test_the_rewritten_kernels_hold_every_original_tap_exactly_once_per_phase():
+    weight = torch.randn(3, 4, 9, 9)
+    folded = space_to_depth_weight(weight).reshape(3, 2, 2, 4, 2, 2, 5, 5)
+    # Each output phase (p, q) uses every one of the 81 taps once, spread over the input phases.
+    per_phase = folded.abs().sum(dim=(3, 4, 5, 6, 7))
+    assert torch.allclose(per_phase, weight.abs().sum(dim=(1, 2, 3))[:, None, None].expand(3, 2, 2))
+    phases = upsample_conv_weight(weight[:, :, :3, :3]).reshape(3, 2, 2, 4, 3, 3)
+    # Taps are summed, not dropped: every phase's kernel adds up to the original kernel's sum.
+    assert torch.allclose(phases.sum(dim=(3, 4, 5)), weight[:, :, :3, :3].sum(dim=(1, 2, 3))[:, None, None]
+                          .expand(3, 2, 2), atol=TOLERANCE)
+
+
+@pytest.mark.parametrize("weight, message", [(torch.zeros(3, 4, 8, 8), "odd square"),
+                                             (torch.zeros(3, 4, 9, 7), "odd square")])
+def test_kernels_the_rewrite_cannot_take_are_refused(weight, message):
+    with pytest.raises(ValueError, match=message):
+        space_to_depth_weight(weight)
+    with pytest.raises(ValueError, match="3x3"):
+        upsample_conv_weight(weight)
+
+
+def _student(seed: int = 0, n_blocks: int = 2) -> CinStudent:
+    torch.manual_seed(seed)
+    net = CinStudent(width=16, n_blocks=n_blocks, stem=8).eval()
+    for module in net.modules():
+        if isinstance(module, nn.InstanceNorm2d):
+            nn.init.normal_(module.weight, 1.0, 0.3)
+            nn.init.normal_(module.bias, 0.0, 0.3)
+    return net
+
+
+@pytest.mark.parametrize("size", [(64, 64), (96, 132)])
+def test_the_students_serving_form_paints_the_same_image(size):
+    net = _student()
+    x = torch.rand(2, 3, *size) * 2 - 1
+    with torch.no_grad():
+        assert torch.allclose(net.serving_form()(x), net(x), atol=TOLERANCE)
+
+
+def test_export_uses_the_serving_form_with_the_same_thumbnail_statistics():
+    net = _student(seed=3)
+    served = serving_model(net)
+    assert isinstance(served.generator.net, CinStudentServing)
+    image = torch.rand(1, 3, 128, 96) * 2 - 1
+    with torch.no_grad():
+        context = StatsCollector(net)(image)
+        assert torch.allclose(served.context_for(image), context, atol=TOLERANCE)
+        assert torch.allclose(served.generator(image, context), ContextNormGenerator(net)(image, context),
+                              atol=TOLERANCE)
+        # With the image's own statistics, the tile model is the instance-norm network itself.
+        assert torch.allclose(served.generator(image, context), net(image), atol=TOLERANCE)
+
+
+def test_a_uniform_photo_stays_exactly_uniform_through_the_context_norms():
+    net = _student(seed=4)
+    served = serving_model(net)
+    grey = torch.full((1, 3, 64, 64), 0.2)
+    with torch.no_grad():
+        out = served.generator(grey, served.context_for(grey))
+    # Every channel equals its thumbnail mean, so each norm gives its bias exactly: no amplified rounding.
+    assert torch.equal(out, out[:, :, :1, :1].expand_as(out))
