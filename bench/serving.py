@@ -34,7 +34,7 @@ from tessera.registry import read_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "serving.json"
-THREADS = 2
+THREADS = 2  # raw ONNX Runtime, the peer and the ceiling; the servers run their defaults (one runner per core)
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ def _measure(plan: Plan, registry: Path, tmp: Path) -> dict[str, list[dict]]:
     photo_path.write_bytes(encode_image(photo, "jpeg"))
     styles = _serving_versions(registry)
     with ExitStack() as stack:
-        address = stack.enter_context(running_server(registry, threads=THREADS))
+        address = stack.enter_context(running_server(registry))
         gateway = stack.enter_context(gateway_process([address]))[1].rstrip("/")
         client = stack.enter_context(TesseraClient(address, timeout=600))
         peer = paths.peer_path(photo, THREADS)
@@ -137,8 +137,8 @@ def _speed_rows(styles: dict[str, Path], seconds: dict[str, list[float]], megapi
 
 def _load_rows(plan: Plan, registry: Path, style: str) -> list[dict]:
     photo = client_rss.photo(plan.load_megapixels)
-    with running_server(registry, threads=THREADS, max_batch_size=4, max_queue_delay_ms=2.0) as batched, \
-            running_server(registry, threads=THREADS, max_batch_size=1) as single:
+    with running_server(registry, max_batch_size=4, max_queue_delay_ms=2.0) as batched, \
+            running_server(registry, max_batch_size=1) as single:
         return load.compare({"batch up to 4, 2 ms": batched, "batch 1": single}, style, photo,
                             plan.load_clients, plan.load_requests_each, plan.load_rounds)
 

@@ -51,7 +51,8 @@ def gateway_command(servers: list[str] | tuple[str, ...], **flags: object) -> li
 
 @contextmanager
 def running_server(registry: Path, timeout: float = 60.0, **flags: object) -> Iterator[str]:
-    """Run the server on 127.0.0.1 with an OS-chosen port and 1 runtime thread; yield 'HOST:PORT'.
+    """Run the server on 127.0.0.1 with an OS-chosen port and one intra-op thread per runtime call (and,
+    by default, one runner per core); yield 'HOST:PORT'.
 
     Extra keyword flags become command-line flags (poll_interval=0.2 -> --poll-interval 0.2).
     The process is stopped with SIGTERM (then killed) when the block ends.
