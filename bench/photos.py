@@ -42,7 +42,7 @@ from scripts.local_stack import gateway_process, server_process
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "photos.json"
-THREADS = 2
+THREADS = 2  # the cores the CPU share is divided by; the server runs its default runners
 # Connections a browser opens to one host over HTTP/1.1.
 BROWSER_CONNECTIONS = 6
 
@@ -99,7 +99,7 @@ def _measure(plan: Plan, registry: Path) -> dict[str, list[dict]]:
     jpeg = photo_jpeg(plan.width, plan.height)
     megapixels = plan.width * plan.height / 1e6
     with ExitStack() as stack:
-        server, address, _ = stack.enter_context(server_process(registry, timeout=600, threads=THREADS,
+        server, address, _ = stack.enter_context(server_process(registry, timeout=600, threads=0,
                                                                 warmup_runs=plan.warmup_runs))
         gateway, base = stack.enter_context(gateway_process([address]))
         base = base.rstrip("/")

@@ -235,7 +235,7 @@ def run(tiny: bool = False, speed_only: bool = False, rounds: int = 0) -> dict[s
         registry = Path(tmp)
         for style in {SPEED_STYLE} if speed_only else {SPEED_STYLE, *FLICKER_STYLES}:
             shutil.copytree(ROOT / "model_registry" / style, registry / style)
-        with running_server(registry, timeout=300, threads=2, warmup_runs=1) as address, \
+        with running_server(registry, timeout=300, threads=0, warmup_runs=1) as address, \
                 TesseraClient(address, timeout=600) as client:
             tables = {
                 "Throughput: clip vs the same frames as still images (frames/s; target ratio >= 0.8)":

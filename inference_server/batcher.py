@@ -11,6 +11,7 @@ share poorly.
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import threading
@@ -22,14 +23,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inference_server.runtime import Runtime
+from inference_server.runtime import EngineError, Runtime
 from tessera.settings import setting
 
+log = logging.getLogger(__name__)
 _STOP = object()
 # One run in this many seconds hands the shared arena's spare memory back (tessera/onnx_session.py):
 # the others reuse warm pages, which is what makes the arena worth having (2.4x the speed of fresh
 # pages for every run), and what is held between releases is bounded by the peak of one run per batcher.
 RELEASE_MEMORY_EVERY_S = 5.0
+MAX_DEFAULT_RUNNERS = 4
 
 
 @dataclass(frozen=True)
@@ -38,22 +41,31 @@ class BatchSettings:
     # throughput at 1, 4 or 16 clients and a higher p99; raise it for GPU runtimes.
     max_batch_size: int = setting(1, "tiles of one shape per runtime call", minimum=1)
     max_queue_delay_ms: float = setting(2.0, "how long a tile waits for company, in milliseconds", minimum=0)
-    runners: int = setting(0, "runtime calls of one model at once, each on its own thread; 0 = one per core "
-                              "where the runtime allows concurrent calls (ONNX Runtime), else 1", minimum=0)
+    runners: int = setting(0, f"runtime calls of one model at once, each on its own thread; 0 = one per core, "
+                              f"at most {MAX_DEFAULT_RUNNERS}, where the runtime allows concurrent calls "
+                              f"(ONNX Runtime), else 1", minimum=0)
 
 
 def usable_cores() -> int:
-    """The cores this process may run on (its CPU affinity), at least 1."""
-    return max(1, len(os.sched_getaffinity(0)))
+    """The cores this process may run on (its CPU affinity where the OS tells it), at least 1."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def default_runners(cores: int | None = None) -> int:
+    """Runners when `--runners` is 0: one per core, at most MAX_DEFAULT_RUNNERS (a container without a
+    CPU limit sees every core of its node, and each runner holds a tile's activations)."""
+    return max(1, min(cores or usable_cores(), MAX_DEFAULT_RUNNERS))
 
 
 def call_threads(threads: int, runners: int, cores: int | None = None) -> int:
     """Intra-op threads for each runtime call: `threads` when set, else the cores shared among the
-    runners (0 runners = one per core), at least 1."""
+    runners (0 runners = default_runners), at least 1."""
     if threads:
         return threads
     cores = cores or usable_cores()
-    return max(1, cores // (runners or cores))
+    return max(1, cores // (runners or default_runners(cores)))
 
 
 class _NoGauge:
@@ -90,11 +102,13 @@ class Batcher:
         self._settings = settings
         self._on_batch = on_batch
         self._gauges = gauges or TileGauges()
-        # Called from the batcher's thread after each round of runs, with whether its queue is empty.
+        # Called from a runner thread after each round of runs, with whether the batcher is idle (its
+        # queue empty and no runner inside a call).
         self._after_runs = after_runs
         self._queue: queue.Queue = queue.Queue()
         self._released_at = time.monotonic()
-        self._release_lock = threading.Lock()
+        self._lock = threading.Lock()  # the release timer and the count of busy runners
+        self._busy = 0
         self._threads = [threading.Thread(target=self._loop, name=f"batcher-{name}-{i}", daemon=True)
                          for i in range(runner_count(runtime, settings.runners))]
         for thread in self._threads:
@@ -126,12 +140,17 @@ class Batcher:
             if first is _STOP:
                 return
             self._gauges.queued.dec()
+            with self._lock:
+                self._busy += 1
             items, stopping = self._collect(first)
             for group in _group_by_shape(items):
                 self._run(group)
             del items, group  # drop the last batch's arrays before after_runs looks at the heap
+            with self._lock:
+                self._busy -= 1
+                idle = self._busy == 0 and self._queue.empty()
             if self._after_runs is not None:
-                self._after_runs(self._queue.empty())
+                self._after_runs(idle)
 
     def _collect(self, first: _Item) -> tuple[list[_Item], bool]:
         items = [first]
@@ -156,22 +175,27 @@ class Batcher:
             images = _batch([item.image for item in live])
             contexts = None if live[0].context is None else _batch([item.context for item in live])
             outputs = self._runtime.execute(images, contexts, release_memory=self._release_memory())
+            if len(outputs) != len(live):
+                raise EngineError(f"the runtime returned {len(outputs)} outputs for {len(live)} tiles")
         except Exception as exc:  # one bad batch must fail its own tiles, never the thread
             for item in live:
                 item.future.set_exception(exc)
             return
         finally:
             self._gauges.in_flight.dec(len(live))
-        if self._on_batch is not None:
-            self._on_batch(len(live))
         for item, output in zip(live, outputs, strict=True):
             item.future.set_result(output)
+        if self._on_batch is not None:
+            try:
+                self._on_batch(len(live))
+            except Exception:  # a metrics hook must not take a runner down
+                log.exception("batch observer failed")
 
     def _release_memory(self) -> bool:
         """Whether the next run should hand the runtime's spare memory back: at most once every
         RELEASE_MEMORY_EVERY_S (docs/serving.md, "Memory")."""
         now = time.monotonic()
-        with self._release_lock:
+        with self._lock:
             if now - self._released_at >= RELEASE_MEMORY_EVERY_S:
                 self._released_at = now
                 return True
@@ -179,10 +203,10 @@ class Batcher:
 
 
 def runner_count(runtime: Runtime, runners: int) -> int:
-    """Runner threads for `runtime`: `runners` (0 = one per core) if it takes concurrent calls, else 1."""
+    """Runner threads for `runtime`: `runners` (0 = default_runners()) if it takes concurrent calls, else 1."""
     if not getattr(runtime, "concurrent_calls", False):
         return 1
-    return runners or usable_cores()
+    return runners or default_runners()
 
 
 def _batch(arrays: list[np.ndarray]) -> np.ndarray:

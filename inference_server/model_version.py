@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inference_server.batcher import Batcher, BatchSettings, TileGauges
+from inference_server.batcher import Batcher, BatchSettings, TileGauges, default_runners
 from inference_server.conditioned_version import ConditioningRejected, conditioner_for, is_conditioned, probe_code
 from inference_server.critic import Critic, load_critic
 from inference_server.runtime import EngineError, Runtime, select_runtime
@@ -68,7 +68,7 @@ class LoadSettings:
     # Told (style, "context" or "one_pass") for every context model run for a stream and every image
     # served by whole.onnx in one pass instead (whole_image.py), for the passes metric.
     observe_pass: Callable[[str, str], None] | None = None
-    # Told (version, first time) for every served tile with non-finite output, from the batcher's thread.
+    # Told (version, first time) for every served tile with non-finite output, from a batcher runner's thread.
     on_nonfinite: Callable[[LoadedVersion, bool], None] | None = None
     warm_up: WarmUp = WarmUp()
     # When freed heap pages go back to the OS (tessera/heap.py): one trimmer for all versions.
@@ -184,7 +184,7 @@ class LoadedVersion:
         with self._lock:
             first = not self._health_problem
             self._health_problem = self._health_problem or reason
-        self.nonfinite_tiles += 1
+            self.nonfinite_tiles += 1  # runners of one version finish tiles concurrently
         if self._on_nonfinite is not None:
             self._on_nonfinite(self, first)
 
@@ -261,8 +261,9 @@ def load_version(version_dir: Path, settings: LoadSettings) -> LoadedVersion:
     onnx = _open(version_dir / manifest.onnx.file, settings.threads)
     context_model = None
     if manifest.context_onnx is not None:
-        # Every core: a stream waits for its context before any of its tiles can run.
-        context_model = _open(version_dir / manifest.context_onnx.file, 0, output=CONTEXT_OUTPUT)
+        # As many threads as the default runners (a core each, at most 4): a stream waits for its
+        # context before any of its tiles can run.
+        context_model = _open(version_dir / manifest.context_onnx.file, default_runners(), output=CONTEXT_OUTPUT)
         check_context_io(context_model, conditioned=is_conditioned(manifest))
     check_generator_io(onnx, with_context=context_model is not None)
     reference = probe(onnx, context_model, manifest)

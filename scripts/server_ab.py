@@ -4,7 +4,8 @@
     python -m scripts.server_ab --before /tmp/before --style blue-ink [--before-version 4] [--rounds 5]
 
 Starts this checkout's server on its registry and the `--before` checkout's server on that one's,
-both with 2 runtime threads, and times, round after round in turn (bench.timing.interleaved): raw
+each with its own default runtime threads (since the batcher's runners: one one-thread call per
+core; before them, one call on every core), and times, round after round in turn (bench.timing.interleaved): raw
 ONNX Runtime on the whole photo (the yardstick, this checkout's runtime class on the version the
 `before` server serves), the Python client to the `before` server and to this one. The servers'
 CPU seconds per call (user + system, from /proc) and their page faults are printed too: faults
@@ -27,7 +28,7 @@ from scripts.local_stack import server_process
 from tessera.client import TesseraClient
 
 ROOT = Path(__file__).resolve().parents[1]
-THREADS = 2
+THREADS = 2  # the raw yardstick's intra-op threads; both servers run their own defaults
 
 
 def _launcher(checkout: Path) -> tuple[str, ...]:
@@ -64,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     with ExitStack() as stack:
         servers = {
             "before": stack.enter_context(server_process(before_registry, launcher=_launcher(args.before.resolve()),
-                                                         threads=THREADS)),
-            "after": stack.enter_context(server_process(args.after_registry, threads=THREADS)),
+                                                         threads=0)),
+            "after": stack.enter_context(server_process(args.after_registry, threads=0)),
         }
         clients = {name: stack.enter_context(TesseraClient(address, timeout=600))
                    for name, (_, address, _) in servers.items()}

@@ -5,9 +5,9 @@
 
 The first form restyles a side x side image with every style in turn and prints the server's RSS
 after each, then after idling; the second restyles one style at each size and prints the peak RSS
-during each image (the peak is reset through /proc/PID/clear_refs between images). The server is
-a real `python -m inference_server` child process with `--threads` threads; this process is the
-client. Prints one JSON object per line, and a summary table.
+during each image (the peak is reset through /proc/PID/clear_refs between images). The server is a
+real `python -m inference_server` child process with `--threads` threads per runtime call (default:
+the server's own); this process is the client. Prints one JSON object per line, and a summary table.
 """
 
 from __future__ import annotations
@@ -101,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--side", type=int, default=3072, help="image edge for the styles-in-turn run")
     parser.add_argument("--megapixels", type=float, nargs="*", default=[],
                         help="image sizes for the sizes-in-turn run (then only the first style is used)")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="intra-op threads per runtime call (0: the server's default)")
     parser.add_argument("--idle", type=float, default=5.0, help="seconds to idle before the last reading")
     parser.add_argument("--server-flag", action="append", default=[], metavar="NAME=VALUE",
                         help="extra server flag, e.g. max_batch_size=1 (repeatable)")

@@ -5,13 +5,13 @@
         --variant "128k mmap:env.GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072"
 
 Each variant is a real `python -m inference_server` child on loopback (`--threads` ONNX Runtime
-threads), started once: `LABEL` alone is the defaults, `LABEL:NAME=VALUE,...` adds server flags
-(max_batch_size=1 -> --max-batch-size 1) and environment variables (env.NAME=VALUE). Every round
-restyles the same photo-like image with each variant in turn, `--clients` calls at once through
-tessera.client, and records MP per wall second and MP per CPU-second of the server process (steadier
-when other work shares the machine). One untimed call per variant warms it first. Prints one JSON
-line per round and variant, then the medians and, per variant, the median of its per-round ratio to
-the first variant.
+threads per call, by default the server's own), started once: `LABEL` alone is the defaults,
+`LABEL:NAME=VALUE,...` adds server flags (max_batch_size=1 -> --max-batch-size 1) and environment
+variables (env.NAME=VALUE). Every round restyles the same photo-like image with each variant in
+turn, `--clients` calls at once through tessera.client, and records MP per wall second and MP per
+CPU-second of the server process (steadier when other work shares the machine). One untimed call per
+variant warms it first. Prints one JSON line per round and variant, then the medians and, per
+variant, the median of its per-round ratio to the first variant.
 """
 
 from __future__ import annotations
@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=1, help="calls at once in each round")
     parser.add_argument("--tile", type=int, default=None, help="core tile edge (default: the client plans)")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="intra-op threads per runtime call (0: the server's default)")
     parser.add_argument("--variant", action="append", required=True, help="LABEL[:NAME=VALUE,env.NAME=VALUE]")
     args = parser.parse_args(argv)
     variants = [parse_variant(v) for v in args.variant]

@@ -8,7 +8,15 @@ import time
 import numpy as np
 import pytest
 
-from inference_server.batcher import Batcher, BatchSettings, call_threads, runner_count, usable_cores
+from inference_server.batcher import (
+    MAX_DEFAULT_RUNNERS,
+    Batcher,
+    BatchSettings,
+    call_threads,
+    default_runners,
+    runner_count,
+)
+from inference_server.runtime import EngineError
 from inference_server.runtime.onnx_runtime import OnnxRuntime
 from tests.support import TINY_STYLE
 
@@ -88,13 +96,66 @@ def test_close_runs_what_is_queued_and_stops_every_runner(onnx_runtime):
     assert not any(t.name.startswith("batcher-test") and t.is_alive() for t in threading.enumerate())
 
 
+def test_runners_batch_tiles_of_one_shape_and_stop_inside_a_batch_they_are_collecting(onnx_runtime):
+    watched = _Watched(onnx_runtime)
+    sizes = []
+    batcher = Batcher(watched, BatchSettings(runners=2, max_batch_size=4, max_queue_delay_ms=50), "test",
+                      on_batch=sizes.append)
+    tiles = [np.full((3, 32, 32), v, np.float32) for v in np.linspace(-0.9, 0.9, 9)]
+    futures = [batcher.submit(tile) for tile in tiles]
+    batcher.close()  # the stop markers arrive while runners still wait for company
+    assert sum(sizes) == 9 and max(sizes) > 1
+    for tile, future in zip(tiles, futures, strict=True):
+        np.testing.assert_allclose(future.result(timeout=1), onnx_runtime.execute(tile[None])[0], atol=1e-6)
+
+
+class _Failing:
+    name = "failing"
+    concurrent_calls = True
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def execute(self, image, context=None, release_memory=False):
+        self.calls += 1
+        if self.calls == 1:
+            raise EngineError("the runtime failed this batch")
+        return image[:1] if self.calls == 2 else image  # the second call returns too few outputs
+
+    def finalize(self) -> None:
+        pass
+
+
+def test_a_failed_call_fails_its_own_tiles_and_the_runners_go_on():
+    runtime = _Failing()
+
+    def observe(size: int) -> None:
+        raise RuntimeError("a broken metrics hook")
+
+    batcher = Batcher(runtime, BatchSettings(runners=1, max_batch_size=2, max_queue_delay_ms=200), "test",
+                      on_batch=observe)
+    try:
+        first = batcher.submit(np.zeros((3, 8, 8), np.float32))
+        with pytest.raises(EngineError, match="failed this batch"):
+            first.result(timeout=10)
+        pair = [batcher.submit(np.zeros((3, 8, 8), np.float32)) for _ in range(2)]
+        for future in pair:
+            with pytest.raises(EngineError, match="returned 1 outputs for 2 tiles"):
+                future.result(timeout=10)
+        after = batcher.submit(np.ones((3, 8, 8), np.float32))
+        np.testing.assert_array_equal(after.result(timeout=10), np.ones((3, 8, 8), np.float32))
+    finally:
+        batcher.close()
+
+
 @pytest.mark.parametrize("threads, runners, cores, expected", [
-    (0, 0, 2, 1), (0, 1, 2, 2), (0, 2, 8, 4), (3, 0, 2, 3), (0, 4, 2, 1),
+    (0, 0, 2, 1), (0, 1, 2, 2), (0, 2, 8, 4), (3, 0, 2, 3), (0, 4, 2, 1), (0, 0, 64, 16),
 ])
 def test_each_call_gets_the_cores_shared_among_the_runners(threads, runners, cores, expected):
     assert call_threads(threads, runners, cores) == expected
 
 
-def test_the_default_is_one_runner_per_core_where_calls_may_overlap(onnx_runtime):
-    assert runner_count(onnx_runtime, 0) == usable_cores()
+def test_the_default_is_one_runner_per_core_up_to_a_cap_and_one_where_calls_may_not_overlap(onnx_runtime):
+    assert [default_runners(cores) for cores in (1, 2, 64)] == [1, 2, MAX_DEFAULT_RUNNERS]
+    assert runner_count(onnx_runtime, 3) == 3
     assert runner_count(_Watched(onnx_runtime, concurrent_calls=False), 0) == 1

@@ -21,25 +21,25 @@ import copy
 import torch
 from torch import nn
 
-# A channel is flat (constant up to float32 rounding) when its standard deviation is below
-# FLAT_RELATIVE_STD of its mean's magnitude, or its variance below FLAT_VARIANCE. The thumbnail's
-# statistics are that imprecise: ONNX Runtime's float32 ReduceMean of a constant 384x512 channel of
-# -8.0998 gave -8.0986 (1.5e-4 relative), and so a variance of about 1.5e-6 for a uniform photo. On
-# the eight hold-out photos the smallest std/|mean| of any channel of any shipped student was 0.17.
-FLAT_RELATIVE_STD = 1e-3
-FLAT_VARIANCE = 1e-9
+# A channel whose variance is below FLAT_FRACTION_OF_EPS x eps is flat: constant up to float32
+# rounding. Its scale fades to 0 between that and twice that, so it gives its bias (the InstanceNorm
+# of an exactly constant channel) without a jump. A uniform photo's channels have variances of about
+# 1e-12 at every layer (rounding), while one level of noise on a flat grey photo gives the first
+# layer's channels 1e-4 or more (tests/trainer/test_subpixel.py).
+FLAT_FRACTION_OF_EPS = 1e-3
 
 
 class ContextInstanceNorm(nn.Module):
     """Replaces one ``nn.InstanceNorm2d``; either collects its statistics or applies given ones.
 
     ``std`` means sqrt(biased variance + eps), exactly what InstanceNorm divides by, so applying the
-    collected statistics reproduces InstanceNorm to float rounding, with one exception: a *flat*
-    channel (see FLAT_RELATIVE_STD) gives its bias (0 without affine parameters)
-    everywhere, the InstanceNorm of an exactly constant channel. Without that rule a uniform photo,
-    whose channels are constant up to rounding, has its rounding differences multiplied by up to
-    1/sqrt(eps) = 316 in every layer until they fill the picture (a network whose convolutions round
-    differently at different pixels, such as trainer.subpixel's forms, shows it at once).
+    collected statistics reproduces InstanceNorm to float rounding, except for *flat* channels (see
+    FLAT_FRACTION_OF_EPS), which give their bias (0 without affine parameters). Without that rule a
+    uniform photo has its rounding differences multiplied by up to 1/sqrt(eps) = 316 in every layer
+    until they fill the picture (a network whose convolutions round differently at different
+    pixels, such as trainer.subpixel's forms, shows it at once). The mean is taken relative to the
+    channel's first pixel, so a constant channel's mean is exact and its variance 0: ONNX Runtime's
+    float32 ReduceMean of a constant 384x512 channel of -8.0998 gave -8.0986 otherwise.
     """
 
     def __init__(self, norm: nn.InstanceNorm2d):
@@ -58,16 +58,17 @@ class ContextInstanceNorm(nn.Module):
         if self.stats is not None:
             mean, std = self.stats
         else:
-            mean = x.mean(dim=(2, 3), keepdim=True)
-            std = torch.sqrt(x.var(dim=(2, 3), keepdim=True, unbiased=False) + self.eps)
+            first = x[:, :, :1, :1]
+            mean = first + (x - first).mean(dim=(2, 3), keepdim=True)
+            std = torch.sqrt((x - mean).square().mean(dim=(2, 3), keepdim=True) + self.eps)
             if self.collected is not None:
                 self.collected += [mean.flatten(1), std.flatten(1)]
         # One scale per channel ([N, C, 1, 1]) instead of a division and a multiplication over the
         # whole tensor: one full-size operator fewer per layer. The subtraction stays first.
-        flat = std * std - self.eps < (FLAT_RELATIVE_STD * mean) ** 2 + FLAT_VARIANCE
+        flat_below = FLAT_FRACTION_OF_EPS * self.eps
+        gate = ((std * std - self.eps) / flat_below - 1).clamp(0, 1)
         gain = self.weight[None, :, None, None] if self.affine else torch.ones_like(std)
-        scale = torch.where(flat, torch.zeros_like(std), gain / std)
-        y = (x - mean) * scale
+        y = (x - mean) * (gain / std * gate)
         return y + self.bias[None, :, None, None] if self.affine else y
 
 

@@ -103,3 +103,25 @@ def test_a_uniform_photo_stays_exactly_uniform_through_the_context_norms():
         out = served.generator(grey, served.context_for(grey))
     # Every channel equals its thumbnail mean, so each norm gives its bias exactly: no amplified rounding.
     assert torch.equal(out, out[:, :, :1, :1].expand_as(out))
+
+
+def _near_flat_photos() -> dict[str, torch.Tensor]:
+    """A grey photo with one level of noise, and a white page with one dark dot ([-1, 1] units)."""
+    level = 2 / 255
+    noisy = 0.0 + level * torch.randint(-1, 2, (1, 3, 64, 64), generator=torch.Generator().manual_seed(5))
+    page = torch.ones(1, 3, 64, 64)
+    page[:, :, 30:33, 40:43] = -0.6
+    return {"grey with one level of noise": noisy, "white page with a dot": page}
+
+
+@pytest.mark.parametrize("name", list(_near_flat_photos()))
+def test_a_nearly_flat_photo_is_painted_as_instance_norm_paints_it(name):
+    """The flat-channel rule only takes channels that are constant up to rounding: faint structure
+    is normalised to full strength, as the instance-norm network itself does."""
+    net = _student(seed=6)
+    served = serving_model(net)
+    photo = _near_flat_photos()[name]
+    with torch.no_grad():
+        out = served.generator(photo, served.context_for(photo))
+        assert torch.allclose(out, net(photo), atol=1e-3)
+        assert out.std() > 0.01  # the structure is painted, not flattened to the biases
