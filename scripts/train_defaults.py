@@ -76,6 +76,9 @@ SERVING_BORDER = 40
 # 512-4096 px by L1 + the VGG16 feature distance + the fine-detail term. The compact students closed
 # 19-40 % of the photo's distance to the teacher; Umber Oil's closes about 75 % in 400 steps, the others
 # 52-67 % in 400 and 69-89 % in 1200 (Blue Swirls with 5 blocks; at 3 blocks and 400 steps it closed 52 %).
+# Blue Swirls keeps 5 blocks with an 8-channel stem (1.40 GFLOPs per 256 px tile, 0.94x Blue Ink's
+# speed; docs/styles.md): at 3 blocks and 1200 steps it missed the likeness bound (0.48 against
+# 0.44), with 5 blocks and the 16-channel stem it ran at 0.79x Blue Ink's speed.
 # Without lambda_hf the student was smooth (HF ratio 0.57-0.65 at step 100; 0.95-1.13 with it at 200).
 CIN_BASE = {
     "kind": "cin_distill", "data_a": PHOTOS_TRAIN, "width": 32, "stem": 16, "n_blocks": 3,
@@ -147,7 +150,7 @@ def _cin_student(style_id: str, name: str, description: str, teacher_style: int,
 RECIPES = (
     _cin_student("blue-swirls", "Blue Swirls",
                  "Swirling blue brush strokes lit by golden highlights, after a starry-night palette.", 19,
-                 n_blocks=5),
+                 n_blocks=5, stem=8),
     Recipe("wesnoth-painting", "Wesnoth Painting",
            "Photos repainted in flat patches of muted paint that keep each photo's own colours, after "
            "Battle for Wesnoth's story art.",
