@@ -3,10 +3,10 @@
 Settings follow Triton's dynamic batcher: `max_batch_size` tiles per run, and a tile waits at most
 `max_queue_delay_ms` for company before it runs alone. Like Triton's instance groups, several runner
 threads take batches from one queue and call the runtime at once, each call with fewer intra-op
-threads: on this 2-core CPU two one-thread calls of a student did 1.35x the tiles of one two-thread
-call (`python -m bench --only serving`, docs/serving.md, "Runners"), because half of a student's time
-is in memory-bound operators (instance norm, padding, layout reorders) that one call's threads
-share poorly.
+threads: on this 2-core CPU two one-thread calls of Blue Ink v9 did 1.25x the tiles of one
+two-thread call (`python -m scripts.version_speed model_registry/blue-ink/9 --arrangement 1x2
+--arrangement 2x1`; docs/serving.md, "Runners"), because much of a student's time is in
+memory-bound operators (instance norm, padding, layout reorders) that one call's threads share poorly.
 """
 
 from __future__ import annotations
