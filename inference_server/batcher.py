@@ -92,8 +92,9 @@ class _Item:
 
 
 class Batcher:
-    """Owns one runtime's queue and the runner threads that feed it: `settings.runners` of them (0 = one
-    per core) when the runtime says it takes concurrent calls (`concurrent_calls`), else one."""
+    """Owns one runtime's queue and the runner threads that feed it: `settings.runners` of them (0 =
+    default_runners(): one per core, at most MAX_DEFAULT_RUNNERS) when the runtime says it takes
+    concurrent calls (`concurrent_calls`), else one."""
 
     def __init__(self, runtime: Runtime, settings: BatchSettings, name: str,
                  on_batch: Callable[[int], None] | None = None, gauges: TileGauges | None = None,

@@ -19,8 +19,8 @@ Using an Efficient Sub-Pixel Convolutional Neural Network"):
   output channels at half resolution, then ``pixel_shuffle``.
 
 Both compute the same sums as the originals in another order (float32 rounding differences only,
-below 1e-5 on [-1, 1] images, tests/trainer/test_subpixel.py). Both need even image sides; the
-students' size multiple is 4.
+below 1e-5 on [-1, 1] images, tests/trainer/test_subpixel.py). ``SpaceToDepthConv`` needs even
+image sides (the students' size multiple is 4); ``UpsampleConv`` takes any.
 """
 
 from __future__ import annotations
