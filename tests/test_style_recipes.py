@@ -98,3 +98,20 @@ def test_unpaired_comparison_configs_are_valid_and_share_everything_but_the_kind
     own = {"kind", "run_dir", "lambda_nce", "lambda_identity", "lambda_a", "lambda_b", "pool_size"}
     shared = [{k: v for k, v in c.items() if k not in own} for c in configs.values()]
     assert shared[0] == shared[1] and shared[0]["data_b"] == "data/paintings/wesnoth-story"
+
+
+REGISTRY = Path(__file__).resolve().parents[1] / "model_registry"
+
+
+@pytest.mark.parametrize("recipe", [r for r in train_defaults.RECIPES if r.kind == "cin_distill"], ids=lambda r: r.id)
+def test_the_newest_trained_student_is_what_its_recipe_trains(recipe):
+    """`make train-defaults` reproduces the shipped students: the newest version trained with the
+    recipe's kind has the recipe's architecture, teacher style and step count."""
+    versions = sorted((int(p.name) for p in (REGISTRY / recipe.id).iterdir() if p.name.isdigit()), reverse=True)
+    manifests = [json.loads((REGISTRY / recipe.id / str(v) / "manifest.json").read_text()) for v in versions]
+    trained = next(m["training"] for m in manifests if m["training"].get("kind") == recipe.kind)
+    args = trained["architecture_args"]
+    assert (args["ngf"], args["stem"], args["n_blocks"]) == (recipe.config["width"], recipe.config["stem"],
+                                                             recipe.config["n_blocks"])
+    assert trained["steps"] == recipe.config["steps"]
+    assert f"style {recipe.config['teacher_style']})" in trained["dataset"]
