@@ -2,7 +2,8 @@
 
     .venv/bin/python -m scripts.graph_profile model_registry/blue-ink/9 [--tile 772x856] [--runs 4] [--threads 1]
 
-The version's context model runs once on a random thumbnail at its manifest's side; the tile model
+The version's context model runs once on a random thumbnail at its manifest's side, as
+trainer.painters serves it; the tile model
 then runs ``--runs`` times (after two unprofiled warm-up runs) on a random tile of ``--tile`` pixels
 (W x H, the core plus its halo: 772x856 is the server's tile of a 2048x1536 photo for a 44 px halo),
 with the session options every Tessera session uses (tessera/onnx_session.py). Prints one JSON
@@ -22,20 +23,21 @@ import numpy as np
 import onnxruntime as ort
 
 from tessera.onnx_session import CPU, session_options
-from tessera.registry import RegistryError, read_manifest
+from tessera.registry import CONTEXT_INPUT, INPUT_NAME, RegistryError, read_manifest
+from trainer.painters import onnx_painter
 
 
 def profile(version: Path, width: int, height: int, runs: int, threads: int) -> dict:
-    """{"ms_per_run", "op_share", "slowest_nodes_ms"} of the version's tile model (see module doc)."""
+    """{"ms_per_run", "op_share", "slowest_nodes_ms"} of the version's tile model (see module doc).
+    A style-conditioned version paints its first style (a one-hot code)."""
     manifest = read_manifest(version)
     rng = np.random.default_rng(0)
-    feeds = {"image": rng.uniform(-1, 1, (1, 3, height, width)).astype(np.float32)}
-    if manifest.context_onnx is not None:
-        side = manifest.tiling.thumbnail_size or 512
-        thumbnail = rng.uniform(-1, 1, (1, 3, side * 3 // 4 // 4 * 4, side)).astype(np.float32)
-        context = ort.InferenceSession(str(version / manifest.context_onnx.file), session_options(threads),
-                                       providers=CPU)
-        feeds["context"] = context.run(None, {"thumbnail": thumbnail})[0]
+    feeds = {INPUT_NAME: rng.uniform(-1, 1, (1, 3, height, width)).astype(np.float32)}
+    painter = onnx_painter(version, style_index=0, threads=threads)
+    side = painter.thumbnail_size
+    context = painter.context(rng.uniform(-1, 1, (1, 3, side * 3 // 4 // 4 * 4, side)).astype(np.float32))
+    if context is not None:
+        feeds[CONTEXT_INPUT] = context
     with tempfile.TemporaryDirectory() as folder:
         options = session_options(threads)
         options.enable_profiling = True
