@@ -3,11 +3,11 @@
     .venv/bin/python -m scripts.graph_profile model_registry/blue-ink/9 [--tile 772x856] [--runs 4] [--threads 1]
 
 The version's context model runs once on a random thumbnail at its manifest's side, as
-trainer.painters serves it; the tile model
-then runs ``--runs`` times (after two unprofiled warm-up runs) on a random tile of ``--tile`` pixels
-(W x H, the core plus its halo: 772x856 is the server's tile of a 2048x1536 photo for a 44 px halo),
-with the session options every Tessera session uses (tessera/onnx_session.py). Prints one JSON
-object: milliseconds per run, each operator type's share, and the ten slowest nodes in ms per run.
+trainer.painters serves it; the tile model then runs ``--runs`` times (after two unprofiled warm-up
+runs) on a random tile of ``--tile`` pixels (W x H, the core plus its halo: 772x856 is the server's
+tile of a 2048x1536 photo for a 44 px halo), with the session options every Tessera session uses
+(tessera/onnx_session.py). Prints one JSON object: milliseconds per run, each operator type's
+share, and the ten slowest nodes in ms per run.
 """
 
 from __future__ import annotations
