@@ -140,13 +140,16 @@ def _select(weights: np.ndarray, out_idx, in_idx) -> torch.Tensor:
 
 
 def from_teacher(tables: dict[str, np.ndarray], style: int, width: int = TEACHER_WIDTH,
-                 n_blocks: int = TEACHER_BLOCKS, stem: int = 0, blocks: list[int] | None = None) -> CinStudent:
+                 n_blocks: int = TEACHER_BLOCKS, stem: int = 0, blocks: list[int] | None = None,
+                 rank_styles: list[int] | None = None) -> CinStudent:
     """A CinStudent holding multistyle26's weights for ``style`` (0-25).
 
     ``blocks`` picks which of the teacher's 6 residual blocks to keep (default the first ``n_blocks``);
     with ``width`` < 32 the channels of the trunk with the largest affine scales (|gamma| of the style,
     summed over the layers that write the trunk) are kept, the rest dropped. Width 32 and all 6 blocks
-    reproduce the teacher for that style.
+    reproduce the teacher for that style. ``rank_styles`` ranks the channels by |gamma| summed over
+    those styles instead (a student for many looks). The result's ``kept`` lists (teacher layer, kept
+    output channels) for each norm layer in call order.
     """
     if "contract.0.w" not in tables:
         raise CinStudentError("not the multistyle26 network: no contract.0.w")
@@ -158,10 +161,12 @@ def from_teacher(tables: dict[str, np.ndarray], style: int, width: int = TEACHER
     # One channel selection for the whole trunk (the residual sums tie the channels of the 1/4 trunk
     # together); by the size of the style's scales, i.e. how much each channel carries.
     full = np.arange(TEACHER_WIDTH)
-    score = sum(np.abs(tables[f"{name}.norm.gamma"][style]) for name in ("contract.0", "contract.1", "contract.2"))
+    ranked = [style] if rank_styles is None else list(rank_styles)
+    score = sum(np.abs(tables[f"{name}.norm.gamma"][s]) for name in ("contract.0", "contract.1", "contract.2")
+                for s in ranked)
     keep = np.sort(np.argsort(-score)[:width]) if width < TEACHER_WIDTH else full
     stem = stem or width
-    stem_score = np.abs(tables["contract.0.norm.gamma"][style])
+    stem_score = sum(np.abs(tables["contract.0.norm.gamma"][s]) for s in ranked)
     keep_stem = np.sort(np.argsort(-stem_score)[:stem]) if stem < TEACHER_WIDTH else full
     net = CinStudent(width, n_blocks, stem)
     rgb, e0, e1 = np.arange(3), np.arange(EXPAND[0]), np.arange(EXPAND[1])
@@ -177,4 +182,5 @@ def from_teacher(tables: dict[str, np.ndarray], style: int, width: int = TEACHER
             layer.conv.weight.copy_(_select(tables[f"{name}.w"], out_idx, in_idx))
             layer.norm.weight.copy_(torch.from_numpy(tables[f"{name}.norm.gamma"][style][out_idx]))
             layer.norm.bias.copy_(torch.from_numpy(tables[f"{name}.norm.beta"][style][out_idx]))
+    net.kept = [(name, out_idx) for _, name, out_idx, _ in plan]
     return net

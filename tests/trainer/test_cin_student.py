@@ -1,6 +1,8 @@
 """The multistyle26-shaped student (trainer/cin_student.py) and its training kind (trainer/cin_distill.py):
 teacher weights in, tile-safe export with thumbnail statistics out, resumable training."""
 
+import argparse
+import dataclasses
 import json
 
 import numpy as np
@@ -81,13 +83,13 @@ def tiny_run(tmp_path_factory):
                                        batch_pixels=2048, steps=2, checkpoint_every=1, lambda_hf=1.0)
     run = root / "run"
     config = root / "cfg.json"
-    config.write_text(json.dumps(cin_distill.dataclasses.asdict(cfg)))
+    config.write_text(json.dumps(dataclasses.asdict(cfg)))
     torch.manual_seed(0)
-    assert cin_distill.main(cin_distill.argparse.Namespace(config=config, resume=None)) == 0
+    assert cin_distill.main(argparse.Namespace(config=config, resume=None)) == 0
     cfg_json = json.loads((run / "config.json").read_text())
     cfg_json["steps"] = 3
     (run / "config.json").write_text(json.dumps(cfg_json))
-    assert cin_distill.main(cin_distill.argparse.Namespace(config=None, resume=run)) == 0
+    assert cin_distill.main(argparse.Namespace(config=None, resume=run)) == 0
     return run
 
 
@@ -110,7 +112,7 @@ def test_a_second_start_in_the_same_run_is_refused(tiny_run, capsys):
     from trainer import cin_distill
 
     config = tiny_run.parent / "cfg.json"
-    assert cin_distill.main(cin_distill.argparse.Namespace(config=config, resume=None)) == 2
+    assert cin_distill.main(argparse.Namespace(config=config, resume=None)) == 2
     assert "already holds a run" in capsys.readouterr().err
 
 
@@ -148,7 +150,7 @@ def test_a_bad_config_is_one_clear_line(tmp_path, capsys, settings, message):
 
     config = tmp_path / "cfg.json"
     config.write_text(json.dumps({"run_dir": str(tmp_path / "run"), **settings}))
-    assert cin_distill.main(cin_distill.argparse.Namespace(config=config, resume=None)) == 2
+    assert cin_distill.main(argparse.Namespace(config=config, resume=None)) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()

@@ -1,0 +1,183 @@
+"""The fast student of any-painting: multistyle26's small network, told the look by a style code.
+
+Why this shape: the arbitrary-style teacher (Magenta; Ghiasi et al. 2017) is Dumoulin et al.'s
+transform network at widths 32/64/128 whose conditional instance norms (CIN) take their scales and
+shifts from a 100-number style code. multistyle26 is the same design at width 32 with a table of
+scales and shifts per style, and its slimmed copies are the fixed-style students that look like
+their teachers (trainer/cin_student.py, docs/styles.md "Likeness to the teacher"). This student is
+such a copy whose instance norms get their scales and shifts from the code through one linear map,
+as Ghiasi et al.'s transform does:
+
+    gamma, beta of every norm layer = split(code [N, D] @ W + b)     (``head``, D = 100)
+
+Its convolutions start from multistyle26's (``from_teacher``), and the linear map from a ridge fit
+of multistyle26's own tables to the codes of its styles' paintings (``fit_head``): it starts by
+painting multistyle26's looks for those codes and learns the rest from the teacher.
+
+Served tile-safe like every instance-norm generator (trainer/thumb_norm.py): ``serving_pair`` gives
+``context.onnx`` (thumbnail [1, 3, h, w], style code [1, D] -> [1, K + D]: every norm layer's mean and
+std on the thumbnail, then the code) and ``model.onnx`` (image [N, 3, H, W], that row [N, K + D] ->
+painting), the registry's style-conditioned layout (docs/registry.md). In training each crop is
+normalised by its own statistics, as the teacher paints the windows it learns from.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from trainer.cin_student import EPS, TEACHER_BLOCKS, TEACHER_WIDTH, CinStudent, from_teacher
+from trainer.thumb_norm import ContextNormGenerator, StatsCollector
+
+CODE_DIM = 100
+
+
+class CodeNorm(nn.Module):
+    """Instance norm without its own affine parameters, then the scale and shift the owner set from
+    the code (``gamma``, ``beta``: [N, C, 1, 1]). The inner ``norm`` is a plain nn.InstanceNorm2d, so
+    trainer.thumb_norm can swap it for thumbnail statistics and the modulation stays."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.num_features = channels
+        self.norm = nn.InstanceNorm2d(channels, affine=False, eps=EPS)
+        self.gamma: torch.Tensor | None = None
+        self.beta: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.gamma is None or self.beta is None:
+            raise RuntimeError("CodeNorm ran without a code: call the owner's set_code first")
+        return self.norm(x) * self.gamma + self.beta
+
+
+def _code_norms(net: nn.Module) -> list[CodeNorm]:
+    """The CodeNorm layers of ``net`` in registration order, which is call order for CinStudent and
+    CinStudentServing."""
+    return [m for m in net.modules() if isinstance(m, CodeNorm)]
+
+
+class CodeCinStudent(nn.Module):
+    """``forward(image [N, 3, H, W] in [-1, 1], code [N, D]) -> [N, 3, H, W] in [-1, 1]``; H, W multiples of 4.
+
+    ``body`` is a CinStudent (or its serving form) whose norms are CodeNorm layers; ``head`` maps the
+    code to all their scales then shifts, layer by layer.
+    """
+
+    size_multiple = 4
+
+    def __init__(self, code_dim: int = CODE_DIM, width: int = TEACHER_WIDTH, n_blocks: int = 5, stem: int = 16,
+                 body: nn.Module | None = None):
+        super().__init__()
+        self.code_dim = code_dim
+        self.arch_args = {"code_dim": code_dim, "width": width, "n_blocks": n_blocks, "stem": stem}
+        if body is None:
+            body = CinStudent(width, n_blocks, stem)
+            for layer in [m for m in body.modules() if hasattr(m, "norm") and isinstance(m.norm, nn.InstanceNorm2d)]:
+                layer.norm = CodeNorm(layer.norm.num_features)
+        self.body = body
+        self.channels = [n.num_features for n in _code_norms(body)]
+        self.head = nn.Linear(code_dim, 2 * sum(self.channels))
+
+    def set_code(self, code: torch.Tensor) -> None:
+        """Give every norm layer its scale and shift for the batch's codes [N, D]."""
+        params = self.head(code)
+        start = 0
+        for norm, c in zip(_code_norms(self.body), self.channels, strict=True):
+            norm.gamma = params[:, start:start + c, None, None]
+            norm.beta = params[:, start + c:start + 2 * c, None, None]
+            start += 2 * c
+
+    def forward(self, image: torch.Tensor, code: torch.Tensor | None = None) -> torch.Tensor:
+        if code is not None:
+            self.set_code(code)
+        return self.body(image)
+
+    def serving_form(self) -> CodeCinStudent:
+        """The same function with the body's decoder in sub-pixel form (trainer/subpixel.py)."""
+        form = CodeCinStudent(self.code_dim, body=self.body.serving_form())
+        form.arch_args = dict(self.arch_args)
+        form.head.load_state_dict(self.head.state_dict())
+        return form.eval()
+
+
+class CodeCinModel(nn.Module):
+    """model.onnx: (image [N, 3, H, W] in [-1, 1], context [N, K + D]) -> painting; the first K numbers
+    are the norm layers' thumbnail statistics (ThumbInstanceNorm), the last D the style code."""
+
+    def __init__(self, student: CodeCinStudent):
+        super().__init__()
+        self.generator = ContextNormGenerator(student.serving_form())
+        self.stats_size = self.generator.context_size
+        self.context_dim = self.stats_size + student.code_dim  # K + D (trainer.flops counts with a zero row)
+
+    def forward(self, image: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        self.generator.net.set_code(context[:, self.stats_size:])
+        return self.generator(image, context[:, :self.stats_size])
+
+
+class CodeCinContext(nn.Module):
+    """context.onnx: (thumbnail [1, 3, h, w] in [-1, 1], style code [1, D]) -> [1, K + D]."""
+
+    def __init__(self, student: CodeCinStudent):
+        super().__init__()
+        self.collector = StatsCollector(student.serving_form())
+
+    def forward(self, thumbnail: torch.Tensor, style_code: torch.Tensor) -> torch.Tensor:
+        self.collector.net.set_code(style_code)
+        return torch.cat([self.collector(thumbnail), style_code], dim=1)
+
+
+def serving_pair(student: CodeCinStudent) -> tuple[CodeCinModel, CodeCinContext, int]:
+    """(model, context model, K) to export for ``student``."""
+    model = CodeCinModel(student).eval()
+    return model, CodeCinContext(student).eval(), model.stats_size
+
+
+def from_multistyle26(tables: dict[str, np.ndarray], code_dim: int = CODE_DIM, width: int = TEACHER_WIDTH,
+                      n_blocks: int = 5, stem: int = 16) -> CodeCinStudent:
+    """A CodeCinStudent with multistyle26's convolutions (the first ``n_blocks`` residual blocks; stem and
+    trunk channels chosen by their mean |gamma| over all 26 styles) and a head that gives every code
+    the mean of the 26 styles' scales and shifts (``fit_head`` refines it)."""
+    styles = range(tables["contract.0.norm.gamma"].shape[0])
+    fixed = from_teacher(tables, 0, width, n_blocks, stem, rank_styles=list(styles))
+    student = CodeCinStudent(code_dim, width, n_blocks, stem)
+    own = dict(student.body.named_modules())
+    with torch.no_grad():
+        for name, module in fixed.named_modules():
+            if isinstance(module, nn.Conv2d):
+                own[name].weight.copy_(module.weight)
+        student.head.weight.zero_()
+        student.head.bias.copy_(torch.from_numpy(np.mean([style_params(tables, fixed.kept, s) for s in styles],
+                                                         axis=0)))
+    student.kept = fixed.kept  # (teacher layer, kept channels) per norm, for fit_head
+    return student
+
+
+def style_params(tables: dict[str, np.ndarray], plan: list[tuple[str, np.ndarray]], style: int) -> np.ndarray:
+    """multistyle26's scales then shifts of ``style`` for each planned layer, laid out as the head's output."""
+    parts = []
+    for name, keep in plan:
+        parts += [tables[f"{name}.norm.gamma"][style][keep], tables[f"{name}.norm.beta"][style][keep]]
+    return np.concatenate(parts).astype(np.float32)
+
+
+def fit_head(student: CodeCinStudent, tables: dict[str, np.ndarray], codes: np.ndarray, styles: list[int],
+             ridge: float = 1.0) -> float:
+    """Ridge-fit the head so that each code [D] of ``codes`` [M, D] gives multistyle26's scales and
+    shifts of ``styles[m]`` (the style whose painting was encoded); returns the fit's RMS residual."""
+    targets = np.stack([style_params(tables, student.kept, s) for s in styles])
+    x = codes.astype(np.float64)
+    mean_x, mean_y = x.mean(0), targets.mean(0)
+    xc, yc = x - mean_x, targets - mean_y
+    weight = np.linalg.solve(xc.T @ xc + ridge * np.eye(x.shape[1]), xc.T @ yc)  # [D, P]
+    bias = mean_y - mean_x @ weight
+    with torch.no_grad():
+        student.head.weight.copy_(torch.from_numpy(weight.T.astype(np.float32)))
+        student.head.bias.copy_(torch.from_numpy(bias.astype(np.float32)))
+    residual = targets - (x @ weight + bias)
+    return float(np.sqrt(np.mean(residual ** 2)))
+
+
+__all__ = ["CODE_DIM", "TEACHER_BLOCKS", "CodeCinStudent", "CodeCinModel", "CodeCinContext", "CodeNorm",
+           "from_multistyle26", "fit_head", "serving_pair", "style_params"]
