@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
+import os
 import shutil
 import sys
 import tempfile
@@ -165,8 +166,18 @@ def _fail(message: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse ``argv`` and run the subcommand; user errors print one line and return 2."""
-    args = build_parser().parse_args(argv)
+    """Parse ``argv`` and run the subcommand; user errors print one line and return 2. A torchrun
+    worker ends its process here (trainer.distributed.end_worker)."""
+    code = _run(build_parser().parse_args(argv))
+    if "WORLD_SIZE" in os.environ:  # torch loads only where torchrun may have started us
+        from trainer import distributed
+
+        if distributed.torchrun_worker():
+            distributed.end_worker(code)
+    return code
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args) or 0)
     except USER_ERRORS as exc:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
 from dataclasses import dataclass
+from typing import NoReturn
 
 import torch
 import torch.distributed as dist
@@ -107,11 +109,28 @@ def teardown(ctx: DistContext) -> None:
 
     The DistributedDataParallel wrappers of the finished training are collected first. They sit in
     reference cycles, so without this the garbage collector destroys them at exit, after their
-    process group; with torch 2.13 and gloo that aborted a process ("terminate called without an
-    active exception") in 8 of 40 torchrun runs of a minimal two-process script here (DDP over one
-    Linear layer, three steps, an all_gather, then destroy_process_group), and in none of 40 with
-    the collection first.
+    process group. With torch 2.13 and gloo, a torchrun job of a minimal two-process script here (DDP
+    over one Linear layer, three steps, an all_gather, then destroy_process_group) aborted a worker
+    ("terminate called without an active exception") in 8 of 40 runs; with the collection first, in
+    1 of 80; with the collection and ``end_worker``, in none of 40.
     """
     if ctx.active and dist.is_initialized():
         gc.collect()
         dist.destroy_process_group()
+
+
+def torchrun_worker() -> bool:
+    """True in a process that torchrun started for a job of more than one process."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def end_worker(code: int) -> NoReturn:
+    """End a torchrun worker with ``code`` once its command has finished, skipping interpreter teardown.
+
+    Everything the command writes is closed by then (checkpoints, loss logs, TensorBoard files); only
+    stdout and stderr are flushed here. What is skipped is the destruction of torch's C++ objects at
+    exit, where gloo still aborted about one worker in 80 after a clean ``teardown`` (see there).
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
