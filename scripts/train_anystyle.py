@@ -43,7 +43,7 @@ EVAL_LOOKS = ("ms26-02-coffee", "ms26-11-coffee", "ms26-22-coffee", "wesnoth-wes
 # photos at 3 sizes: 960 looks, 2880 windows. About 1.5 s a step on one shared core here.
 RECIPE = {
     "data_a": "data/photos/train", "run_dir": str(RUN), "width": 32, "stem": 16, "n_blocks": 5,
-    "sizes": [512, 1024, 2048], "looks": 16, "crop_sides": [128, 256], "crops": [2, 1], "steps": 1500,
+    "sizes": [512, 1024, 2048], "looks": 16, "crop_sides": [128, 256], "crops": [2, 1], "steps": 2400,
     "lr": 0.0005, "lambda_l1": 1.0, "lambda_vgg": 1.0, "lambda_hf": 1.0, "checkpoint_every": 100, "num_threads": 1,
 }
 

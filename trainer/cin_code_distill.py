@@ -4,7 +4,7 @@ Recipe, as trainer/cin_distill.py's for one style, with the look as an input: th
 multistyle26's convolutions and a head ridge-fitted to multistyle26's own scales and shifts
 (``from_multistyle26``, ``fit_head``), and learns to paint what the arbitrary-style teacher
 (model_registry/any-painting/1) paints, by L1 plus the VGG16 feature distance of trainer/likeness.py
-plus the fine-detail term ``cin_distill.detail_term``.
+plus the fine-detail term (the loop, schedule and checkpoints are cin_distill's: trainer/distill_steps.py).
 
 Pairs (``pairs.npz`` in the run directory, made once): every training photo resized so its longer
 side is each of ``sizes``; at each size ``looks`` looks (trainer.conditioned_pairs.draw_look: a

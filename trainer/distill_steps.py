@@ -50,6 +50,7 @@ class WindowDistillSettings:
     lambda_l1: float = 1.0
     lambda_vgg: float = 1.0
     lambda_hf: float = 0.0    # squared log ratio of the batch's fine-detail energy to the teacher's
+    lambda_color: float = 0.0  # per-window colour means and contrasts against the teacher's (color_term)
     seed: int = 0
     checkpoint_every: int = 100
     num_threads: int = 1
@@ -135,6 +136,16 @@ def detail_term(out: torch.Tensor, target: torch.Tensor, eps: float = 1e-5) -> t
     return (torch.log(hf_energy(out).sum() + eps) - torch.log(hf_energy(target).sum() + eps)) ** 2
 
 
+def color_term(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference of each window's per-channel mean and standard deviation ([N, 3, H, W]
+    in [-1, 1]): 0 when every window has the teacher's average colour and colour contrast, wherever
+    its strokes lie. The VGG16 feature distance normalises each feature vector and barely sees colour;
+    L1 pays as much for a stroke in another place as for a wrong palette."""
+    mean_gap = (out.mean(dim=(2, 3)) - target.mean(dim=(2, 3))).abs().mean()
+    std_gap = (out.std(dim=(2, 3)) - target.std(dim=(2, 3))).abs().mean()
+    return mean_gap + std_gap
+
+
 def lr_factor(steps: int, step: int) -> float:
     """1 over the first half of ``steps``, then falling linearly to 0."""
     half = steps // 2
@@ -200,14 +211,16 @@ def _steps(cfg, run_dir: Path, net, optimizer, trunk, batches, step: int, losses
             target_maps = trunk(target)
         vgg = feature_distance(trunk(out), target_maps).mean()
         hf = detail_term(out, target)
-        loss = cfg.lambda_l1 * l1 + cfg.lambda_vgg * vgg + cfg.lambda_hf * hf
+        color = color_term(out, target)
+        loss = cfg.lambda_l1 * l1 + cfg.lambda_vgg * vgg + cfg.lambda_hf * hf + cfg.lambda_color * color
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         step += 1
         with losses_path.open("a") as f:
             f.write(json.dumps({"step": step - 1, "l1": round(l1.item(), 5), "vgg": round(vgg.item(), 5),
-                                "hf": round(hf.item(), 5), "side": inputs[0].shape[-1],
+                                "hf": round(hf.item(), 5), "color": round(color.item(), 5),
+                                "side": inputs[0].shape[-1],
                                 "seconds": round(time.monotonic() - start, 2)}) + "\n")
         keep = step % cfg.checkpoint_every == 0 or step == cfg.steps
         save(run_dir, cfg, net, optimizer, step, keep=keep)

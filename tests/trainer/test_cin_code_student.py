@@ -130,3 +130,15 @@ def test_an_unknown_style_id_is_refused_before_any_painting(tmp_path, capsys):
                                   "teacher": str(TEACHER)}))
     assert cin_code_distill.main(argparse.Namespace(config=config, resume=None)) == 2
     assert "no-such-look" in capsys.readouterr().err
+
+
+def test_the_colour_term_asks_for_the_teachers_palette_and_contrast_wherever_the_strokes_lie():
+    from trainer.distill_steps import color_term
+
+    target = _image(4, n=2)
+    shuffled = target.flatten(2)[:, :, torch.randperm(64 * 96)].reshape(target.shape)
+    assert float(color_term(target, target)) == 0
+    assert float(color_term(shuffled, target)) < 1e-5  # same colours, other places: no cost
+    grey = target.mean(dim=1, keepdim=True).expand_as(target)
+    assert float(color_term(grey, target)) > 0.05  # the palette is lost
+    assert float(color_term(0.5 * target, target)) > 0.1  # the contrast is halved
