@@ -120,12 +120,20 @@ def export_conditioned(run_dir: Path, registry_root: Path, style: str, teacher: 
             "presets": source["presets"],
             "training": {"git_commit": git_commit(), "kind": info["kind"], "architecture": arch,
                          "architecture_args": info["model_args"], "steps": info["step"],
-                         "dataset": f"teacher-pairs cache {info['config']['data_a']} (teacher {teacher})",
+                         "dataset": _dataset(arch, info["config"], teacher),
                          "teacher": str(teacher), "gflops_per_256": round(count_gflops(parts.model, 256), 3)},
             "metrics": read_metrics(run_dir),
             "export": figures,
         }
         return registry.write_version(Path(registry_root), style, files, manifest, style_meta)
+
+
+def _dataset(arch: str, config: dict, teacher: Path) -> str:
+    """The manifest's training.dataset sentence for a run's config."""
+    if arch == "cin_code":
+        return (f"windows of {config['data_a']} at {', '.join(map(str, config['sizes']))} px in {config['looks']} "
+                f"training looks per photo and size, each painted by the teacher {config['teacher']}")
+    return f"teacher-pairs cache {config['data_a']} (teacher {teacher})"
 
 
 def _halo(parts: StudentParts, code: np.ndarray) -> int:
