@@ -32,10 +32,11 @@ ROOT = Path("runs/anycin")
 RUN = ROOT / "student"
 REGISTRY = ROOT / "registry"
 STYLE = "any-painting"
-# The held-out looks the figures use: three multistyle26 styles never trained on, and a Wesnoth
-# painting (4 looks x 8 hold-out photos x 1 window = 32 windows per photo size, as many as the
-# fixed-style students' figures use; the VGG16 passes make every window cost).
-EVAL_LOOKS = ("ms26-02-coffee", "ms26-11-coffee", "ms26-22-coffee", "wesnoth-wesnoth-1.16-data--swamp-01")
+# The held-out looks the figures use: three multistyle26 styles never trained on, a Wesnoth painting,
+# and two that owe nothing to multistyle26 (whose convolutions the student starts from): a generated
+# marbling and an openclipart drawing. 6 looks x 8 hold-out photos x 1 window per photo size.
+EVAL_LOOKS = ("ms26-02-coffee", "ms26-11-coffee", "ms26-22-coffee", "wesnoth-wesnoth-1.16-data--swamp-01",
+              "marbling-101", "clipart-openclipart-png--buildings-firestation_mimooh_01")
 
 # cin_distill's recipe (scripts/train_defaults.py: L1 + VGG16 feature distance + fine-detail term,
 # rate 5e-4 halving to zero over the second half) with five residual blocks: one network for every
