@@ -39,7 +39,7 @@ EVAL_LOOKS = ("ms26-02-coffee", "ms26-11-coffee", "ms26-22-coffee", "wesnoth-wes
               "marbling-101", "clipart-openclipart-png--buildings-firestation_mimooh_01")
 
 # cin_distill's recipe (scripts/train_defaults.py: L1 + VGG16 feature distance + fine-detail term,
-# rate 5e-4 halving to zero over the second half) with five residual blocks: one network for every
+# rate 5e-4, falling linearly to zero over the second half) with five residual blocks: one network for every
 # look needs more than the three blocks a single style does. 16 looks per photo and size over 20
 # photos at 3 sizes: 960 looks, 2880 windows. About 1.5 s a step on one shared core here.
 RECIPE = {

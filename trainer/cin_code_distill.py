@@ -85,8 +85,6 @@ def make_pairs(cfg: CinCodeDistillConfig, path: Path, log=distill_steps.say) -> 
     from trainer.style_images import TRAIN, style_images
 
     styles = [s for s in style_images(split=TRAIN) if not cfg.styles or s.id in cfg.styles]
-    if not styles:
-        raise ValueError(f"no training style image has one of the ids {', '.join(cfg.styles)}")
     runner = CinRunner(Path(cfg.teacher), threads=cfg.num_threads)
     codes = encode_styles(runner, styles, log)
     rng = np.random.default_rng(cfg.seed)
@@ -100,10 +98,19 @@ def make_pairs(cfg: CinCodeDistillConfig, path: Path, log=distill_steps.say) -> 
                 arrays.setdefault(f"b{side}", []).append(_teacher_on_window(runner, window, code))
                 arrays.setdefault(f"code{side}", []).append(code.astype(np.float32))
         log(f"pairs: {file.name} at {photo.shape[1]}x{photo.shape[0]} done, {time.monotonic() - start:.0f} s")
-    np.savez(path, **{k: np.stack(v) for k, v in arrays.items()})
+    distill_steps.save_npz(path, {k: np.stack(v) for k, v in arrays.items()})
     log(f"pairs: {', '.join(f'{k} {len(v)}' for k, v in arrays.items() if k[0] == 'a')} in "
         f"{time.monotonic() - start:.0f} s")
     return codes
+
+
+def check_styles(cfg: CinCodeDistillConfig) -> None:
+    """ValueError naming every id of ``cfg.styles`` that is not a training style image."""
+    from trainer.style_images import TRAIN, style_images
+
+    unknown = sorted(set(cfg.styles) - {s.id for s in style_images(split=TRAIN)})
+    if unknown:
+        raise ValueError(f"not training style images: {', '.join(unknown)} (trainer/style_images.py lists them)")
 
 
 def _batch(pairs: dict[str, np.ndarray], cfg: CinCodeDistillConfig, step: int) -> distill_steps.Batch:
@@ -141,10 +148,12 @@ def build_student(cfg: CinCodeDistillConfig, codes: dict[str, np.ndarray], log=d
 
 def train(cfg: CinCodeDistillConfig, run_dir: Path, resume: bool = False, log=distill_steps.say) -> None:
     """Train (or continue) the run in ``run_dir`` up to ``cfg.steps``."""
+    check_styles(cfg)
     distill_steps.prepare(cfg, run_dir)
     pairs_path, codes_path = run_dir / "pairs.npz", run_dir / "codes.npz"
-    if not pairs_path.exists():
-        np.savez(codes_path, **make_pairs(cfg, pairs_path, log))
+    if not (pairs_path.exists() and codes_path.exists()):  # both written atomically, codes last
+        codes = make_pairs(cfg, pairs_path, log)
+        distill_steps.save_npz(codes_path, codes)
     pairs = dict(np.load(pairs_path))
     net = build_student(cfg, dict(np.load(codes_path)), log)
     distill_steps.train(cfg, run_dir, net, lambda step: _batch(pairs, cfg, step), resume, log)

@@ -88,10 +88,20 @@ class CodeCinStudent(nn.Module):
             norm.beta = params[:, start + c:start + 2 * c, None, None]
             start += 2 * c
 
+    def clear_code(self) -> None:
+        """Forget the scales and shifts (they hold autograd history and would block deep copies)."""
+        for norm in _code_norms(self.body):
+            norm.gamma = norm.beta = None
+
     def forward(self, image: torch.Tensor, code: torch.Tensor | None = None) -> torch.Tensor:
+        """With ``code``, paint in that look; without, in the look ``set_code`` gave just before. Either
+        way the look is forgotten afterwards."""
         if code is not None:
             self.set_code(code)
-        return self.body(image)
+        try:
+            return self.body(image)
+        finally:
+            self.clear_code()
 
     def serving_form(self) -> CodeCinStudent:
         """The same function with the body's decoder in sub-pixel form (trainer/subpixel.py)."""

@@ -71,7 +71,7 @@ def make_pairs(cfg: CinDistillConfig, path: Path, log=print) -> None:
         for side, window in distill_steps.windows(rng, photo, cfg.crop_sides, cfg.crops):
             arrays.setdefault(f"a{side}", []).append(window)
             arrays.setdefault(f"b{side}", []).append(teacher(window))
-    np.savez(path, **{k: np.stack(v) for k, v in arrays.items()})
+    distill_steps.save_npz(path, {k: np.stack(v) for k, v in arrays.items()})
     log(f"pairs: {', '.join(f'{k} {len(v)}' for k, v in arrays.items())} in {time.monotonic() - start:.0f} s")
 
 

@@ -3,12 +3,14 @@
 Both train a student on cached (window, teacher painting) pairs by
 
     lambda_l1 * L1 + lambda_vgg * vgg16_feature_distance + lambda_hf * detail_term
+        + lambda_color * color_term
 
-with Adam at ``lr``, falling linearly to zero over the second half of ``steps``. A run's settings are a
-dataclass with ``kind``, ``net_args()``, ``validate()`` and the fields used here. Checkpoints use the
-trainer's format (trainer/runs.py: ``latest.pt`` every step, numbered ones every ``checkpoint_every``),
-so ``evaluate``, ``export`` and ``--resume`` work as for every run; the batches are a function of
-(seed, step) only, so a resumed run sees the batches an uninterrupted one would.
+with Adam at ``lr``, falling linearly to zero over the second half of ``steps``. A run's settings
+are a dataclass with ``kind``, ``net_args()``, ``validate()`` and the fields used here. Checkpoints
+use the trainer's format (trainer/runs.py: ``latest.pt`` every step, numbered ones every
+``checkpoint_every``), so ``--resume`` works as for every run (and a cin_distill run is evaluated and
+exported like any other; a cin_code_distill one goes through ``export-conditioned``). The batches are
+a function of (seed, step) only, so a resumed run sees the batches an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -122,6 +124,14 @@ def windows(rng: np.random.Generator, photo: np.ndarray, sides, counts) -> Itera
             yield side, np.ascontiguousarray(photo[y:y + side, x:x + side])
 
 
+def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez`` into ``path`` through a temporary file, so an interrupted write leaves no file."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as f:
+        np.savez(f, **arrays)
+    tmp.replace(path)
+
+
 def signed(batch: np.ndarray) -> torch.Tensor:
     """uint8 NHWC -> float32 NCHW in [-1, 1]."""
     return torch.from_numpy(batch).permute(0, 3, 1, 2).float() / 127.5 - 1.0
@@ -225,7 +235,7 @@ def _steps(cfg, run_dir: Path, net, optimizer, trunk, batches, step: int, losses
         keep = step % cfg.checkpoint_every == 0 or step == cfg.steps
         save(run_dir, cfg, net, optimizer, step, keep=keep)
         if keep:
-            log(f"step {step}: l1 {l1.item():.4f} vgg {vgg.item():.4f} hf {hf.item():.4f}")
+            log(f"step {step}: l1 {l1.item():.4f} vgg {vgg.item():.4f} hf {hf.item():.4f} color {color.item():.4f}")
 
 
 def add_arguments(parser: argparse.ArgumentParser, settings: str) -> None:

@@ -129,7 +129,8 @@ def end_worker(code: int) -> NoReturn:
 
     Everything the command writes is closed by then (checkpoints, loss logs, TensorBoard files); only
     stdout and stderr are flushed here. What is skipped is the destruction of torch's C++ objects at
-    exit, where gloo still aborted about one worker in 80 after a clean ``teardown`` (see there).
+    exit, where gloo still aborted about one worker in 80 after a clean ``teardown`` (see there). A
+    command that dies of an unexpected exception does not get here; its exit code is non-zero anyway.
     """
     sys.stdout.flush()
     sys.stderr.flush()

@@ -172,6 +172,9 @@ def evaluate_run(run_dir: Path, opts: EvalOptions) -> dict:
 def evaluation_config(config: dict) -> TrainConfig:
     """The run's TrainConfig; a cin_distill run (trainer.cin_distill) is judged as the distillation from
     multistyle26 it is: same teacher, same figures."""
+    if config.get("kind") == "cin_code_distill":
+        raise RunError("a cin_code_distill run is measured by `python -m scripts.anystyle_figures` on its "
+                       "version (written by `python -m trainer export-conditioned RUN`), not by evaluate")
     if config.get("kind") == "cin_distill":
         return TrainConfig(kind="distill", netG="cin_student", data_a=config["data_a"], teacher_onnx=LIKENESS_TEACHER,
                            teacher_style=config["teacher_style"], teacher_range="unit",

@@ -79,6 +79,9 @@ def export_run(run_dir: Path, registry: Path, style: str, which: str = "latest",
     critic instead of the run's discriminator.
     """
     net, info = load_generator(run_dir, which, border)
+    if info["model_args"].get("arch") in ("cin_code", "compact_code"):
+        raise RunError(f"{run_dir} trained a style-code student; publish it with "
+                       f"`python -m trainer export-conditioned {run_dir} --registry DIR --style ID`")
     model = serving_model(net)
     model.training_info = training_facts(net, info)
     model.metrics = read_metrics(run_dir)

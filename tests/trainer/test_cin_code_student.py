@@ -142,3 +142,29 @@ def test_the_colour_term_asks_for_the_teachers_palette_and_contrast_wherever_the
     grey = target.mean(dim=1, keepdim=True).expand_as(target)
     assert float(color_term(grey, target)) > 0.05  # the palette is lost
     assert float(color_term(0.5 * target, target)) > 0.1  # the contrast is halved
+
+
+def test_a_trained_student_still_gives_its_serving_pair(tables):
+    student = from_multistyle26(tables, n_blocks=1, stem=8).train()
+    student(_image(5), torch.randn(1, CODE_DIM)).mean().backward()  # scales and shifts held autograd history
+    model, context_model, k = serving_pair(student)
+    with torch.no_grad():
+        assert torch.isfinite(model(_image(5), context_model(_image(5), torch.zeros(1, CODE_DIM)))).all()
+
+
+def test_evaluate_and_export_name_the_commands_for_this_kind(tiny_run, tmp_path, capsys):
+    from trainer.cli import main
+
+    assert main(["export", str(tiny_run), "--registry", str(tmp_path), "--style", "x"]) == 2
+    assert "export-conditioned" in capsys.readouterr().err
+    assert main(["evaluate", str(tiny_run)]) == 2
+    assert "anystyle_figures" in capsys.readouterr().err
+
+
+def test_a_misspelt_style_id_among_good_ones_is_refused_before_the_run_folder_is_made(tmp_path, capsys):
+    config = tmp_path / "cfg.json"
+    run_dir = tmp_path / "run"
+    config.write_text(json.dumps({"run_dir": str(run_dir), "styles": ["marbling-1", "marbling-l"],
+                                  "teacher": str(TEACHER)}))
+    assert cin_code_distill.main(argparse.Namespace(config=config, resume=None)) == 2
+    assert "marbling-l" in capsys.readouterr().err and not run_dir.exists()
