@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from trainer.cin_student import EPS, TEACHER_BLOCKS, TEACHER_WIDTH, CinStudent, from_teacher
+from trainer.cin_student import EPS, TEACHER_WIDTH, CinStudent, from_teacher
 from trainer.thumb_norm import ContextNormGenerator, StatsCollector
 
 CODE_DIM = 100
@@ -70,7 +70,6 @@ class CodeCinStudent(nn.Module):
                  body: nn.Module | None = None):
         super().__init__()
         self.code_dim = code_dim
-        self.arch_args = {"code_dim": code_dim, "width": width, "n_blocks": n_blocks, "stem": stem}
         if body is None:
             body = CinStudent(width, n_blocks, stem)
             for layer in [m for m in body.modules() if hasattr(m, "norm") and isinstance(m.norm, nn.InstanceNorm2d)]:
@@ -106,7 +105,6 @@ class CodeCinStudent(nn.Module):
     def serving_form(self) -> CodeCinStudent:
         """The same function with the body's decoder in sub-pixel form (trainer/subpixel.py)."""
         form = CodeCinStudent(self.code_dim, body=self.body.serving_form())
-        form.arch_args = dict(self.arch_args)
         form.head.load_state_dict(self.head.state_dict())
         return form.eval()
 
@@ -189,5 +187,5 @@ def fit_head(student: CodeCinStudent, tables: dict[str, np.ndarray], codes: np.n
     return float(np.sqrt(np.mean(residual ** 2)))
 
 
-__all__ = ["CODE_DIM", "TEACHER_BLOCKS", "CodeCinStudent", "CodeCinModel", "CodeCinContext", "CodeNorm",
+__all__ = ["CODE_DIM", "CodeCinStudent", "CodeCinModel", "CodeCinContext", "CodeNorm",
            "from_multistyle26", "fit_head", "serving_pair", "style_params"]
