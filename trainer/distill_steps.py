@@ -93,6 +93,8 @@ def check(cfg, own: list[tuple[str, bool, str]]) -> None:
               ("crops", len(cfg.crops) == len(cfg.crop_sides) and all(n >= 1 for n in cfg.crops),
                "one count of 1 or more per crop side"),
               ("steps", cfg.steps >= 1, "1 or more"), ("lr", cfg.lr > 0, "above 0"),
+              *[(name, getattr(cfg, name) >= 0, "0 or more")
+                for name in ("lambda_l1", "lambda_vgg", "lambda_hf", "lambda_color")],
               ("checkpoint_every", cfg.checkpoint_every >= 1, "1 or more")]
     for name, ok, want in own + shared:
         if not ok:

@@ -116,6 +116,7 @@ def test_the_run_exports_a_tile_safe_version_the_server_loads(tiny_run, tmp_path
 
 @pytest.mark.parametrize("settings, message", [({"n_blocks": 7}, "n_blocks must be 1 to 6"),
                                                ({"looks": 0}, "looks must be 1 or more"),
+                                               ({"lambda_color": -1}, "lambda_color must be 0 or more"),
                                                ({"colour": 1}, "unknown settings colour")])
 def test_a_bad_config_is_one_clear_line(tmp_path, capsys, settings, message):
     config = tmp_path / "cfg.json"
