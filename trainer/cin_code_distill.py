@@ -114,11 +114,8 @@ def check_styles(cfg: CinCodeDistillConfig) -> None:
 
 
 def _batch(pairs: dict[str, np.ndarray], cfg: CinCodeDistillConfig, step: int) -> distill_steps.Batch:
-    """((photos, codes), teacher paintings) of the step: a function of (seed, step) only."""
-    side = cfg.crop_sides[step % len(cfg.crop_sides)]
-    rng = np.random.default_rng([cfg.seed, step])
-    n = max(1, cfg.batch_pixels // (side * side))
-    idx = rng.choice(len(pairs[f"a{side}"]), size=n, replace=False)
+    """((photos, codes), teacher paintings) of the step (distill_steps.step_windows)."""
+    side, idx = distill_steps.step_windows(pairs, cfg, step)
     photos, codes = signed(pairs[f"a{side}"][idx]), torch.from_numpy(pairs[f"code{side}"][idx])
     return (photos, codes), signed(pairs[f"b{side}"][idx])
 
@@ -126,9 +123,11 @@ def _batch(pairs: dict[str, np.ndarray], cfg: CinCodeDistillConfig, step: int) -
 def multistyle26_codes(codes: dict[str, np.ndarray]) -> tuple[np.ndarray, list[int]]:
     """The codes [M, D] of multistyle26's own paintings among ``codes`` (style ids ``ms26-NN-...``) and
     their style numbers NN; M may be 0."""
-    ids = sorted(i for i in codes if i.startswith("ms26-"))
+    from trainer.style_images import multistyle_index
+
+    ids = sorted(i for i in codes if multistyle_index(i) is not None)
     stacked = np.stack([codes[i] for i in ids]) if ids else np.zeros((0, 0), np.float32)
-    return stacked, [int(i.split("-")[1]) for i in ids]
+    return stacked, [multistyle_index(i) for i in ids]
 
 
 def build_student(cfg: CinCodeDistillConfig, codes: dict[str, np.ndarray], log=distill_steps.say):

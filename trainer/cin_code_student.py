@@ -51,6 +51,14 @@ class CodeNorm(nn.Module):
         return self.norm(x) * self.gamma + self.beta
 
 
+def with_code_norms(body: CinStudent) -> CinStudent:
+    """``body`` with every affine instance norm replaced, in place, by a CodeNorm of its width (the
+    convolutions stay; the norms' own scales and shifts are dropped)."""
+    for layer in [m for m in body.modules() if isinstance(getattr(m, "norm", None), nn.InstanceNorm2d)]:
+        layer.norm = CodeNorm(layer.norm.num_features)
+    return body
+
+
 def _code_norms(net: nn.Module) -> list[CodeNorm]:
     """The CodeNorm layers of ``net`` in registration order, which is call order for CinStudent and
     CinStudentServing."""
@@ -70,12 +78,8 @@ class CodeCinStudent(nn.Module):
                  body: nn.Module | None = None):
         super().__init__()
         self.code_dim = code_dim
-        if body is None:
-            body = CinStudent(width, n_blocks, stem)
-            for layer in [m for m in body.modules() if hasattr(m, "norm") and isinstance(m.norm, nn.InstanceNorm2d)]:
-                layer.norm = CodeNorm(layer.norm.num_features)
-        self.body = body
-        self.channels = [n.num_features for n in _code_norms(body)]
+        self.body = body if body is not None else with_code_norms(CinStudent(width, n_blocks, stem))
+        self.channels = [n.num_features for n in _code_norms(self.body)]
         self.head = nn.Linear(code_dim, 2 * sum(self.channels))
 
     def set_code(self, code: torch.Tensor) -> None:
@@ -149,16 +153,12 @@ def from_multistyle26(tables: dict[str, np.ndarray], code_dim: int = CODE_DIM, w
     the mean of the 26 styles' scales and shifts (``fit_head`` refines it)."""
     styles = range(tables["contract.0.norm.gamma"].shape[0])
     fixed = from_teacher(tables, 0, width, n_blocks, stem, rank_styles=list(styles))
-    student = CodeCinStudent(code_dim, width, n_blocks, stem)
-    own = dict(student.body.named_modules())
+    kept = fixed.kept  # (teacher layer, kept channels) per norm, for fit_head
+    student = CodeCinStudent(code_dim, body=with_code_norms(fixed))
     with torch.no_grad():
-        for name, module in fixed.named_modules():
-            if isinstance(module, nn.Conv2d):
-                own[name].weight.copy_(module.weight)
         student.head.weight.zero_()
-        student.head.bias.copy_(torch.from_numpy(np.mean([style_params(tables, fixed.kept, s) for s in styles],
-                                                         axis=0)))
-    student.kept = fixed.kept  # (teacher layer, kept channels) per norm, for fit_head
+        student.head.bias.copy_(torch.from_numpy(np.mean([style_params(tables, kept, s) for s in styles], axis=0)))
+    student.kept = kept
     return student
 
 
@@ -187,5 +187,5 @@ def fit_head(student: CodeCinStudent, tables: dict[str, np.ndarray], codes: np.n
     return float(np.sqrt(np.mean(residual ** 2)))
 
 
-__all__ = ["CODE_DIM", "CodeCinStudent", "CodeCinModel", "CodeCinContext", "CodeNorm",
+__all__ = ["CODE_DIM", "CodeCinStudent", "CodeCinModel", "CodeCinContext", "CodeNorm", "with_code_norms",
            "from_multistyle26", "fit_head", "serving_pair", "style_params"]

