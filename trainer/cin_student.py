@@ -28,6 +28,7 @@ served. In training, each crop is normalised by its own statistics, as the teach
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -35,7 +36,19 @@ import torch
 from onnx import numpy_helper
 from torch import nn
 
-from trainer.subpixel import SpaceToDepthConv, UpsampleConv
+from trainer.onnx_init import InitError
+from trainer.subpixel import (
+    OnPhases,
+    PhaseConv,
+    SpaceToDepthConv,
+    StrideTwoFromPhases,
+    UpsampleConv,
+    phase_conv_weight,
+    space_to_depth_weight,
+    stride_two_from_phases_weight,
+    unfold_weight,
+    upsample_conv_weight,
+)
 
 TEACHER_WIDTH = 32
 TEACHER_BLOCKS = 6
@@ -95,16 +108,23 @@ class CinStudent(nn.Module):
         return torch.sigmoid(self.expand[2](x)) * 2 - 1
 
     def serving_form(self) -> CinStudentServing:
-        """The same function with its full-resolution decoder convolutions in sub-pixel form (faster
+        """The same function with its full-resolution convolutions in sub-pixel and phase forms (faster
         in ONNX Runtime; trainer/subpixel.py). For export and inference only: its weights are frozen."""
         return CinStudentServing(self)
 
 
 class CinStudentServing(nn.Module):
-    """``CinStudent.forward`` computed with ``trainer.subpixel``'s exact rewrites of the decoder:
-    each nearest x2 + 3x3 convolution as one low-resolution convolution and the 9x9 output
-    convolution at half resolution. Same instance norms, called in the same order (so
-    ThumbInstanceNorm's context rows are the same); [N, 3, H, W] in [-1, 1] -> same, H and W multiples of 4.
+    """``CinStudent.forward`` computed with ``trainer.subpixel``'s exact rewrites, so that no layer but
+    the last few works on a full-resolution map with few channels:
+
+    - the stem (9x9 convolution) in phase form at half resolution (``PhaseConv``), its norm and ReLU
+      on that form (``OnPhases``), and the stride-2 convolution after it read from that form
+      (``StrideTwoFromPhases``);
+    - each nearest x2 + 3x3 convolution of the decoder as one low-resolution convolution
+      (``UpsampleConv``), and the 9x9 output convolution at half resolution (``SpaceToDepthConv``).
+
+    Same instance norms, called in the same order (so ThumbInstanceNorm's context rows are the same);
+    [N, 3, H, W] in [-1, 1] -> same, H and W multiples of 4.
     """
 
     size_multiple = 4
@@ -112,18 +132,21 @@ class CinStudentServing(nn.Module):
     def __init__(self, net: CinStudent):
         super().__init__()
         net = copy.deepcopy(net).eval()
-        self.contract, self.blocks = net.contract, net.blocks
+        stem, down, third = net.contract
         first, second, last = net.expand
         # Registered in call order: thumb_norm pairs norms with context slices by module order.
+        self.stem, self.stem_norm = PhaseConv(stem.conv), OnPhases(stem.norm)
+        self.down, self.down_norm = StrideTwoFromPhases(down.conv), down.norm
+        self.third, self.blocks = third, net.blocks
         self.up0, self.norm0 = UpsampleConv(first.conv), first.norm
         self.up1, self.norm1 = UpsampleConv(second.conv), second.norm
         self.out, self.norm_out = SpaceToDepthConv(last.conv), last.norm
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         x = (image + 1) * 0.5
-        for layer in self.contract:
-            x = torch.relu(layer(x))
-        x = self.blocks(x)
+        x = torch.relu(self.stem_norm(self.stem(x)))
+        x = torch.relu(self.down_norm(self.down(x)))
+        x = self.blocks(torch.relu(self.third(x)))
         x = torch.relu(self.norm0(self.up0(x)))
         x = torch.relu(self.norm1(self.up1(x)))
         return torch.sigmoid(self.norm_out(self.out(x))) * 2 - 1
@@ -184,3 +207,92 @@ def from_teacher(tables: dict[str, np.ndarray], style: int, width: int = TEACHER
             layer.norm.bias.copy_(torch.from_numpy(tables[f"{name}.norm.beta"][style][out_idx]))
     net.kept = [(name, out_idx) for _, name, out_idx, _ in plan]
     return net
+
+
+def _same(weight: torch.Tensor) -> torch.Tensor:
+    return weight
+
+
+def _served_convs(net: CinStudent) -> list[tuple[nn.Conv2d, list[tuple[str, object]]]]:
+    """Each convolution of ``net`` with where a served model.onnx keeps it: (initialiser name, the
+    trainer.subpixel rewrite applied), for today's ``CinStudentServing`` and for files exported before
+    the phase-form stem (the v9 students)."""
+    stem, down, third = net.contract
+    first, second, last = net.expand
+    plan: list[tuple[nn.Conv2d, list[tuple[str, object]]]] = [
+        (stem.conv, [("net.stem.weight", phase_conv_weight), ("net.contract.0.conv.weight", _same)]),
+        (down.conv, [("net.down.weight", stride_two_from_phases_weight), ("net.contract.1.conv.weight", _same)]),
+        (third.conv, [("net.third.conv.weight", _same), ("net.contract.2.conv.weight", _same)]),
+    ]
+    for i, block in enumerate(net.blocks):
+        plan += [(block.a.conv, [(f"net.blocks.{i}.a.conv.weight", _same)]),
+                 (block.b.conv, [(f"net.blocks.{i}.b.conv.weight", _same)])]
+    plan += [(first.conv, [("net.up0.weight", upsample_conv_weight)]),
+             (second.conv, [("net.up1.weight", upsample_conv_weight)]),
+             (last.conv, [("net.out.weight", phase_conv_weight), ("net.out.weight", space_to_depth_weight)])]
+    return plan
+
+
+def _unfolded(conv: nn.Conv2d, places: list[tuple[str, object]], weights: dict[str, np.ndarray]) -> torch.Tensor:
+    for name, fold in places:
+        if name not in weights:
+            continue
+        try:
+            weight = unfold_weight(fold, torch.from_numpy(weights[name].copy()), conv.kernel_size[0])
+        except ValueError:
+            continue
+        if weight.shape == conv.weight.shape:
+            return weight
+    raise InitError(f"no initialiser holds the {tuple(conv.weight.shape)} convolution "
+                    f"(looked for {', '.join(sorted({n for n, _ in places}))})")
+
+
+def _served_norms(net: CinStudent, weights: dict[str, np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(scale, shift) of every norm in call order: by name (ContextInstanceNorm's parameters keep their
+    names since the phase-form export) or, in older files, the [1, C, 1, 1] initialisers the exporter
+    folded them into, in file order (each norm's scale, then its shift)."""
+    from trainer.thumb_norm import ContextInstanceNorm, ContextNormGenerator
+
+    generator = ContextNormGenerator(net.serving_form())
+    names = [name for name, m in generator.named_modules() if isinstance(m, ContextInstanceNorm)]
+    if all(f"{n}.weight" in weights for n in names):
+        return [(weights[f"{n}.weight"], weights[f"{n}.bias"]) for n in names]
+    scales = [v for k, v in weights.items() if k.startswith("onnx::Div_") and v.ndim == 4]
+    shifts = [v for k, v in weights.items() if k.startswith("onnx::Add_") and v.ndim == 4]
+    if len(scales) != len(names) or len(shifts) != len(names):
+        raise InitError(f"found {len(scales)} norm scales and {len(shifts)} shifts, the network has {len(names)} norms")
+    return list(zip(scales, shifts, strict=True))
+
+
+def load_served_weights(net: CinStudent, path) -> None:
+    """Copy into ``net`` (in place) the weights of a served cin_student ``model.onnx`` of its shape.
+
+    The convolutions are un-rewritten with trainer.subpixel.unfold_weight; the norms' scales and shifts
+    come by name or, from files exported before they kept names, in call order. The result is then
+    checked: ONNX Runtime on the file and ``net``'s own serving form must paint a random 64 px image
+    alike (1e-4) with the same context row. Raises InitError when the file does not fit ``net``.
+    """
+    from tessera import registry
+    from trainer import onnx_export
+    from trainer.serving_model import serving_model
+
+    try:
+        weights = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(path)).graph.initializer}
+    except Exception as exc:  # onnx raises its own types for damaged files  # noqa: BLE001
+        raise InitError(f"cannot read {path}: {exc}") from None
+    norms = [m for m in net.modules() if isinstance(m, nn.InstanceNorm2d)]
+    served = _served_norms(net, weights)
+    with torch.no_grad():
+        for conv, places in _served_convs(net):
+            conv.weight.copy_(_unfolded(conv, places, weights))
+        for norm, (scale, shift) in zip(norms, served, strict=True):
+            if scale.size != norm.num_features:
+                raise InitError(f"a norm of {norm.num_features} channels got {scale.size} scales")
+            norm.weight.copy_(torch.from_numpy(scale.reshape(-1).copy()))
+            norm.bias.copy_(torch.from_numpy(shift.reshape(-1).copy()))
+    model = serving_model(net)
+    image = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    feeds = {registry.INPUT_NAME: image, registry.CONTEXT_INPUT: model.context_for(image)}
+    diff = onnx_export.max_abs_diff(model.generator, Path(path), feeds)
+    if diff > 1e-4:
+        raise InitError(f"{path} paints {diff:.2g} away from the weights read from it: not this network's file")

@@ -48,8 +48,10 @@ class ContextInstanceNorm(nn.Module):
         self.eps = norm.eps
         self.affine = norm.affine
         if norm.affine:
-            self.weight = nn.Parameter(norm.weight.detach().clone())
-            self.bias = nn.Parameter(norm.bias.detach().clone())
+            # [1, C, 1, 1] and used as they are, so an ONNX export keeps their names
+            # (trainer.cin_student.load_served_weights reads a served student's norms by name).
+            self.weight = nn.Parameter(norm.weight.detach().clone().view(1, -1, 1, 1))
+            self.bias = nn.Parameter(norm.bias.detach().clone().view(1, -1, 1, 1))
         # Set by the owning wrapper just before each forward; plain attributes, not state.
         self.collected: list[torch.Tensor] | None = None
         self.stats: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -63,13 +65,15 @@ class ContextInstanceNorm(nn.Module):
             std = torch.sqrt((x - mean).square().mean(dim=(2, 3), keepdim=True) + self.eps)
             if self.collected is not None:
                 self.collected += [mean.flatten(1), std.flatten(1)]
-        # One scale per channel ([N, C, 1, 1]) instead of a division and a multiplication over the
-        # whole tensor: one full-size operator fewer per layer. The subtraction stays first.
+        # One scale and one shift per channel ([N, C, 1, 1]), so the full-size tensor sees one
+        # multiplication and one addition. Rounding: x * scale - mean * scale loses what x - mean
+        # would (both cancel the mean at the scale of x); a flat channel has scale 0 and gives its
+        # shift exactly (tests/trainer/test_subpixel.py).
         flat_below = FLAT_FRACTION_OF_EPS * self.eps
         gate = ((std * std - self.eps) / flat_below - 1).clamp(0, 1)
-        gain = self.weight[None, :, None, None] if self.affine else torch.ones_like(std)
-        y = (x - mean) * (gain / std * gate)
-        return y + self.bias[None, :, None, None] if self.affine else y
+        scale = (self.weight / std if self.affine else 1 / std) * gate
+        shift = self.bias - mean * scale if self.affine else -mean * scale
+        return x * scale + shift
 
 
 def _replace_instance_norms(net: nn.Module) -> tuple[nn.Module, list[ContextInstanceNorm]]:

@@ -9,7 +9,18 @@ from torch.nn import functional as F
 
 from trainer.cin_student import CinStudent, CinStudentServing
 from trainer.serving_model import serving_model
-from trainer.subpixel import SpaceToDepthConv, UpsampleConv, space_to_depth_weight, upsample_conv_weight
+from trainer.subpixel import (
+    OnPhases,
+    PhaseConv,
+    SpaceToDepthConv,
+    StrideTwoFromPhases,
+    UpsampleConv,
+    phase_conv_weight,
+    space_to_depth_weight,
+    stride_two_from_phases_weight,
+    unfold_weight,
+    upsample_conv_weight,
+)
 from trainer.thumb_norm import ContextNormGenerator, StatsCollector
 
 TOLERANCE = 1e-5
@@ -40,6 +51,52 @@ def test_a_full_resolution_convolution_runs_at_half_resolution(kernel, size):
         rewritten = SpaceToDepthConv(conv)(x)
     assert rewritten.shape == original.shape
     assert torch.allclose(rewritten, original.detach(), atol=TOLERANCE)
+
+
+@pytest.mark.parametrize("kernel, size", [(9, (12, 20)), (9, (64, 48)), (3, (6, 10))])
+def test_a_full_resolution_convolution_comes_out_in_phase_form_from_one_strided_convolution(kernel, size):
+    conv = _conv(3, 5, kernel, seed=7)
+    x = torch.randn(2, 3, *size)
+    original = F.pixel_unshuffle(conv(F.pad(x, (kernel // 2,) * 4, mode="reflect")), 2)
+    with torch.no_grad():
+        rewritten = PhaseConv(conv)(x)
+    assert rewritten.shape == (2, 20, size[0] // 2, size[1] // 2)
+    assert torch.allclose(rewritten, original.detach(), atol=TOLERANCE)
+
+
+@pytest.mark.parametrize("size", [(4, 6), (32, 20), (2, 2)])
+def test_a_stride_two_convolution_reads_its_input_from_the_phase_form(size):
+    conv = nn.Conv2d(6, 5, 3, stride=2, bias=False)
+    torch.manual_seed(8)
+    nn.init.normal_(conv.weight)
+    full = torch.randn(1, 6, *size)
+    original = conv(F.pad(full, (1, 1, 1, 1), mode="reflect"))
+    with torch.no_grad():
+        rewritten = StrideTwoFromPhases(conv)(F.pixel_unshuffle(full, 2))
+    assert rewritten.shape == original.shape == (1, 5, size[0] // 2, size[1] // 2)
+    assert torch.allclose(rewritten, original.detach(), atol=TOLERANCE)
+
+
+def test_a_per_channel_layer_on_the_phase_form_is_that_layer_at_full_resolution():
+    norm = nn.InstanceNorm2d(3, affine=True)
+    nn.init.normal_(norm.weight, 1.0, 0.3)
+    nn.init.normal_(norm.bias, 0.0, 0.3)
+    full = torch.randn(2, 3, 12, 8) * 3 + 1
+    with torch.no_grad():
+        assert torch.allclose(OnPhases(norm)(F.pixel_unshuffle(full, 2)), F.pixel_unshuffle(norm(full), 2),
+                              atol=TOLERANCE)
+
+
+@pytest.mark.parametrize("fold, shape", [(upsample_conv_weight, (4, 6, 3, 3)), (space_to_depth_weight, (3, 4, 9, 9)),
+                                         (phase_conv_weight, (16, 3, 9, 9)),
+                                         (stride_two_from_phases_weight, (8, 5, 3, 3))])
+def test_every_weight_rewrite_can_be_undone(fold, shape):
+    weight = torch.randn(*shape)
+    assert torch.allclose(unfold_weight(fold, fold(weight), shape[-1]), weight, atol=1e-5)
+    # A tensor of the right shape that no weight folds to (the zero taps filled in) is refused.
+    noise = torch.randn_like(fold(weight))
+    with pytest.raises(ValueError, match="not this rewrite's form"):
+        unfold_weight(fold, noise, shape[-1])
 
 
 def test_the_rewritten_kernels_hold_every_original_tap_exactly_once_per_phase():

@@ -1,0 +1,92 @@
+"""A served cin student's weights read back from its ONNX file, and served again as a new version."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from torch import nn
+
+from tessera.registry import RegistryError
+from trainer import networks
+from trainer.cin_student import CinStudent, load_served_weights
+from trainer.onnx_init import InitError
+from trainer.publish import export_onnx
+from trainer.reexport import reexport
+from trainer.serving_model import serving_model
+
+SHIPPED = Path(__file__).resolve().parents[2] / "model_registry"
+
+
+def _student(seed: int) -> CinStudent:
+    torch.manual_seed(seed)
+    net = CinStudent(width=16, n_blocks=2, stem=8).eval()
+    for module in net.modules():
+        if isinstance(module, nn.InstanceNorm2d):
+            nn.init.normal_(module.weight, 1.0, 0.3)
+            nn.init.normal_(module.bias, 0.0, 0.3)
+    return net
+
+
+def test_the_weights_of_a_file_in_todays_form_come_back_exactly(tmp_path):
+    net = _student(seed=1)
+    export_onnx(serving_model(net), tmp_path, 4)
+    fresh = CinStudent(width=16, n_blocks=2, stem=8).eval()
+    load_served_weights(fresh, tmp_path / "model.onnx")
+    for (name, theirs), mine in zip(net.state_dict().items(), fresh.state_dict().values(), strict=True):
+        assert torch.allclose(mine, theirs, atol=1e-5), name
+
+
+def test_a_shipped_file_of_the_older_form_loads_and_paints_as_it_did():
+    """Vermilion v9 was exported before the phase-form stem: its norms are unnamed and its output
+    convolution is in space-to-depth form. The loader checks the painting against the file itself."""
+    manifest = json.loads((SHIPPED / "vermilion" / "9" / "manifest.json").read_text())
+    net = networks.define_G(**manifest["training"]["architecture_args"])
+    load_served_weights(net, SHIPPED / "vermilion" / "9" / "model.onnx")
+    assert net.contract[0].conv.weight.abs().sum() > 0
+
+
+def test_a_file_of_another_network_is_refused(tmp_path):
+    export_onnx(serving_model(_student(seed=2)), tmp_path, 4)
+    wider = CinStudent(width=16, n_blocks=2, stem=16).eval()
+    with pytest.raises(InitError):
+        load_served_weights(wider, tmp_path / "model.onnx")
+    deeper = CinStudent(width=16, n_blocks=3, stem=8).eval()
+    with pytest.raises(InitError):
+        load_served_weights(deeper, tmp_path / "model.onnx")
+
+
+def _paint(version: Path, image: np.ndarray) -> np.ndarray:
+    context = ort.InferenceSession(str(version / "context.onnx"), providers=["CPUExecutionProvider"])
+    model = ort.InferenceSession(str(version / "model.onnx"), providers=["CPUExecutionProvider"])
+    row = context.run(None, {context.get_inputs()[0].name: image})[0]
+    return model.run(None, {"image": image, "context": row})[0]
+
+
+def test_reexport_serves_the_same_weights_as_the_next_version(tmp_path):
+    registry = tmp_path / "registry"
+    shutil.copytree(SHIPPED / "vermilion", registry / "vermilion",
+                    ignore=lambda d, names: [n for n in names if n.isdigit() and n != "9"])
+    version = reexport(registry / "vermilion" / "9", log=lambda *_: None)
+    assert version == 10
+    old, new = (json.loads((registry / "vermilion" / v / "manifest.json").read_text()) for v in ("9", "10"))
+    assert new["training"]["reexported_from"] == "vermilion/9"
+    assert new["training"]["architecture_args"] == old["training"]["architecture_args"]
+    assert new["metrics"] == old["metrics"]
+    assert new["export"]["tiled_vs_whole_max_abs_diff"] <= 2 / 255 / 4
+    critics = [(registry / "vermilion" / v / "critic.onnx").read_bytes() for v in ("9", "10")]
+    assert hashlib.sha256(critics[0]).digest() == hashlib.sha256(critics[1]).digest()
+    image = np.random.default_rng(0).uniform(-1, 1, (1, 3, 96, 128)).astype(np.float32)
+    before, after = _paint(registry / "vermilion" / "9", image), _paint(registry / "vermilion" / "10", image)
+    assert np.abs(before - after).max() < 1e-4
+
+
+def test_reexport_refuses_a_version_that_is_not_a_cin_student(tmp_path):
+    with pytest.raises(RegistryError, match="cin_student"):
+        reexport(SHIPPED / "wesnoth-painting" / "6", tmp_path)
