@@ -28,7 +28,6 @@ served. In training, each crop is normalised by its own statistics, as the teach
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -36,7 +35,7 @@ import torch
 from onnx import numpy_helper
 from torch import nn
 
-from trainer.onnx_init import InitError
+from trainer.onnx_init import InitError, check_paints_as_file
 from trainer.subpixel import (
     OnPhases,
     PhaseConv,
@@ -272,8 +271,6 @@ def load_served_weights(net: CinStudent, path) -> None:
     checked: ONNX Runtime on the file and ``net``'s own serving form must paint a random 64 px image
     alike (1e-4) with the same context row. Raises InitError when the file does not fit ``net``.
     """
-    from tessera import registry
-    from trainer import onnx_export
     from trainer.serving_model import serving_model
 
     try:
@@ -290,9 +287,4 @@ def load_served_weights(net: CinStudent, path) -> None:
                 raise InitError(f"a norm of {norm.num_features} channels got {scale.size} scales")
             norm.weight.copy_(torch.from_numpy(scale.reshape(-1).copy()))
             norm.bias.copy_(torch.from_numpy(shift.reshape(-1).copy()))
-    model = serving_model(net)
-    image = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    feeds = {registry.INPUT_NAME: image, registry.CONTEXT_INPUT: model.context_for(image)}
-    diff = onnx_export.max_abs_diff(model.generator, Path(path), feeds)
-    if diff > 1e-4:
-        raise InitError(f"{path} paints {diff:.2g} away from the weights read from it: not this network's file")
+    check_paints_as_file(serving_model(net), path)

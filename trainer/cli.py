@@ -28,8 +28,8 @@ EXTERNAL_COMMANDS = {
     "export": ("trainer.export", "write a run's generator into a model registry as a new version"),
     "adopt": ("trainer.adopt", "turn a shipped version's ONNX weights into a run (to re-export it, e.g. with a "
                                "border)"),
-    "reexport": ("trainer.reexport", "serve a shipped cin_student version's weights again in today's faster "
-                                     "form, as the next version of its style"),
+    "reexport": ("trainer.reexport", "serve a shipped version's weights again in today's faster form, as the next "
+                                     "version of its style"),
     "import-cyclegan": ("trainer.import_cyclegan", "turn a pytorch-CycleGAN-and-pix2pix latest_net_G.pth "
                                                    "into a registry version"),
     "fit-critic": ("trainer.critic_fit", "fit a critic to a registry version's outputs and publish it as a new "

@@ -38,17 +38,23 @@ class Kuwahara(nn.Module):
         r = self.radius
         luma = (rgb * self.luma).sum(1, keepdim=True)
         stats = torch.cat([rgb, luma, luma * luma], dim=1)
-        # One padding per square, so every mean map has the image's size and no slice has a
-        # size-dependent end (ONNX shape inference then keeps the output's 3 channels static).
+        # The four squares of a pixel are windows of one mean map over the statistics padded by r on
+        # every side: means[y, x] covers rows y - r .. y and columns x - r .. x of the image, so the
+        # square reaching ``top`` rows up and ``left`` columns left of the pixel starts at
+        # (r - top, r - left). One box filter, one weight per square (not four of each), then four
+        # windows of the weighted means and the weights; the windows' ends are constants counted from
+        # the end, so ONNX shape inference keeps the output's 3 channels static.
+        means = self._box_means(nn.functional.pad(stats, (r, r, r, r), mode="replicate"))
+        variance = (means[:, 4:5] - means[:, 3:4] * means[:, 3:4]).clamp(min=0)
+        # variance^(-sharpness/2), normalised below; ONNX Runtime's Softmax over a non-last axis took
+        # most of this filter's time.
+        weight = (variance + self.eps).reciprocal() ** (0.5 * self.sharpness)
+        weighted = weight * means[:, :3]
         weighted_sum, total = 0.0, 0.0
         for left, top in ((r, r), (0, r), (r, 0), (0, 0)):
-            means = self._box_means(nn.functional.pad(stats, (left, r - left, top, r - top), mode="replicate"))
-            variance = (means[:, 4:5] - means[:, 3:4] * means[:, 3:4]).clamp(min=0)
-            # variance^(-sharpness/2), normalised below; ONNX Runtime's Softmax over a non-last axis
-            # took most of this filter's time.
-            weight = (variance + self.eps).reciprocal() ** (0.5 * self.sharpness)
-            weighted_sum = weighted_sum + weight * means[:, :3]
-            total = total + weight
+            rows, cols = slice(r - top, -top or None), slice(r - left, -left or None)
+            weighted_sum = weighted_sum + weighted[:, :, rows, cols]
+            total = total + weight[:, :, rows, cols]
         return weighted_sum / total
 
     def _box_means(self, padded: torch.Tensor) -> torch.Tensor:

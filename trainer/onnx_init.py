@@ -35,3 +35,20 @@ def load_onnx_weights(net: nn.Module, path: str | Path) -> None:
             raise InitError(f"{path}: {name} is {tuple(weights[name].shape)}, the network wants {tuple(tensor.shape)}")
         state[name] = torch.from_numpy(weights[name].copy())
     net.load_state_dict(state)
+
+
+def check_paints_as_file(model, path: str | Path, tolerance: float = 1e-4) -> None:
+    """Raise InitError unless ONNX Runtime on the served ``path`` paints a random 64 px image as
+    ``model`` (a trainer.serving_model.ServingModel, without its image border) does, within
+    ``tolerance`` in [-1, 1] units, given the same context row. What makes weights read back from a
+    served file trustworthy: a wrong mapping paints differently."""
+    from tessera import registry
+    from trainer.onnx_export import max_abs_diff
+
+    image = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    feeds = {registry.INPUT_NAME: image}
+    if model.context_model is not None:
+        feeds[registry.CONTEXT_INPUT] = model.context_for(image)
+    diff = max_abs_diff(model.generator, Path(path), feeds)
+    if diff > tolerance:
+        raise InitError(f"{path} paints {diff:.2g} away from the weights read from it: not this network's file")

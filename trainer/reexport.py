@@ -1,12 +1,15 @@
-"""``reexport VERSION_DIR``: a shipped multistyle26-shaped student's weights, served again in today's form.
+"""``reexport VERSION_DIR``: a shipped version's weights, served again in today's form.
 
-Why: the served graph of the cin students (trainer.cin_student.CinStudentServing) changes when a
-faster exact rewrite is found; their weights do not, and their training runs are not in the
-repository. This reads the weights back from the version's model.onnx
-(trainer.cin_student.load_served_weights, which checks them against the file) and publishes them
-as the next version of the same style through trainer.publish: ONNX parity and tiled-against-whole
-are measured afresh; the training facts and quality figures are the old manifest's (same weights),
-with ``training.reexported_from`` naming the source; a critic is carried byte for byte.
+Why: a generator's served graph changes when a faster exact rewrite is found (the cin students'
+phase forms, trainer.cin_student.CinStudentServing; the Kuwahara filter's single box filter,
+trainer.kuwahara); its weights do not, and the training runs are not in the repository. This reads
+the weights back from the version's model.onnx (a cin_student with
+trainer.cin_student.load_served_weights, any other trained generator by name with
+trainer.onnx_init.load_onnx_weights), checks that the file paints as the loaded network does, and
+publishes them as the next version of the same style through trainer.publish: ONNX parity and
+tiled-against-whole are measured afresh; the training facts and quality figures are the old
+manifest's (same weights), with ``training.reexported_from`` naming the source; a critic is carried
+byte for byte.
 """
 
 from __future__ import annotations
@@ -20,24 +23,33 @@ from tessera.registry import RegistryError
 from trainer import networks
 from trainer.cin_student import load_served_weights
 from trainer.onnx_export import ExportError
-from trainer.onnx_init import InitError
-from trainer.publish import carried_critic, publish
+from trainer.onnx_init import InitError, check_paints_as_file, load_onnx_weights
+from trainer.publish import carried_critic, publish, served_border
 from trainer.serving_model import serving_model
 
 
 def reexport(version_dir: Path, registry_root: Path | None = None, log=print) -> int:
     """Publish ``version_dir``'s weights as the next version of its style in ``registry_root`` (default:
-    the registry that holds it); return the new version number. RegistryError when the version is not
-    a cin_student; InitError when its file does not hold the weights its manifest describes."""
+    the registry that holds it); return the new version number. RegistryError when the version records
+    no trained architecture (imported teachers) or is style-conditioned; InitError when its file does
+    not hold the weights its manifest describes."""
     version_dir = Path(version_dir)
     raw = json.loads((version_dir / "manifest.json").read_text())
     training = raw["training"]
-    args = training.get("architecture_args", {})
-    if args.get("arch") != "cin_student":
-        raise RegistryError(f"{version_dir} is a {args.get('arch', 'non-trained')} version; reexport serves "
-                            f"cin_student versions again (others: `trainer adopt`, then `trainer export`)")
+    args = training.get("architecture_args")
+    if raw.get("kind") == "conditioned":
+        raise RegistryError(f"{version_dir} is a style-conditioned version; publish its run again with "
+                            f"`trainer export-conditioned`")
+    if not args or args.get("arch") not in networks.GENERATOR_ARCHS:
+        raise RegistryError(f"{version_dir} records no trained generator architecture; reexport serves trained "
+                            f"versions again (imported ones: import them again)")
     net = networks.define_G(**args)
-    load_served_weights(net, version_dir / raw["artifacts"]["onnx"]["file"])
+    model_file = version_dir / raw["artifacts"]["onnx"]["file"]
+    if args["arch"] == "cin_student":
+        load_served_weights(net, model_file)
+    else:
+        load_onnx_weights(net, model_file)
+        check_paints_as_file(served_border(serving_model(net))[0], model_file)
     model = serving_model(net)
     model.training_info = {k: v for k, v in training.items() if k != "git_commit"}
     model.training_info["reexported_from"] = f"{raw['style']}/{raw['version']}"
@@ -48,7 +60,7 @@ def reexport(version_dir: Path, registry_root: Path | None = None, log=print) ->
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("version_dir", type=Path, help="registry version folder of a cin_student style")
+    parser.add_argument("version_dir", type=Path, help="registry version folder of a trained style")
     parser.add_argument("--registry", type=Path, help="registry to publish into (default: the version's own)")
 
 

@@ -14,9 +14,11 @@ import torch
 from torch import nn
 
 from tessera.registry import RegistryError
+from tessera.tiling import Rect
 from trainer import networks
 from trainer.cin_student import CinStudent, load_served_weights
 from trainer.onnx_init import InitError
+from trainer.painters import onnx_painter
 from trainer.publish import export_onnx
 from trainer.reexport import reexport
 from trainer.serving_model import serving_model
@@ -87,6 +89,24 @@ def test_reexport_serves_the_same_weights_as_the_next_version(tmp_path):
     assert np.abs(before - after).max() < 1e-4
 
 
-def test_reexport_refuses_a_version_that_is_not_a_cin_student(tmp_path):
-    with pytest.raises(RegistryError, match="cin_student"):
-        reexport(SHIPPED / "wesnoth-painting" / "6", tmp_path)
+def test_reexport_serves_a_compact_generator_with_its_kuwahara_filter_again_with_the_same_pixels(tmp_path):
+    """Wesnoth Painting v6 (compact generator, image border, Kuwahara filter) as exported before the
+    filter took one box filter instead of four: served again, it paints the same bytes."""
+    registry = tmp_path / "registry"
+    shutil.copytree(SHIPPED / "wesnoth-painting", registry / "wesnoth-painting",
+                    ignore=lambda d, names: [n for n in names if n.isdigit() and n != "6"])
+    version = reexport(registry / "wesnoth-painting" / "6", log=lambda *_: None)
+    new = json.loads((registry / "wesnoth-painting" / str(version) / "manifest.json").read_text())
+    assert new["training"]["reexported_from"] == "wesnoth-painting/6"
+    assert new["tiling"]["border"] == 40
+    photo = (np.random.default_rng(1).random((120, 164, 3)) * 255).astype(np.uint8)
+    rect = [Rect(0, 0, 164, 120)]
+    before = onnx_painter(registry / "wesnoth-painting" / "6").paint(photo, rect)[0]
+    after = onnx_painter(registry / "wesnoth-painting" / str(version)).paint(photo, rect)[0]
+    assert np.abs(before.astype(int) - after.astype(int)).max() <= 1
+
+
+@pytest.mark.parametrize("version", ["teacher-26/2", "any-painting/3"])
+def test_reexport_refuses_versions_it_cannot_rebuild(tmp_path, version):
+    with pytest.raises(RegistryError, match="import them again|export-conditioned"):
+        reexport(SHIPPED / version, tmp_path)
