@@ -6,11 +6,11 @@
 Each version's context model runs once on the photo's thumbnail (its manifest's side); then every
 round runs each version, in each arrangement, over all tiles (``--tile`` px cores with the
 manifest's halo, clipped at the image edges) in turn, A, B, A, B..., so a change of load hits all
-of them alike. An arrangement RxT runs the tiles on R threads at once, each call with T intra-op
-threads, on one session, as the server's batcher runners do (default 1x2: one two-thread call at a
-time). No server, gRPC or image border: what the runtime alone costs. Prints one JSON line per
-version and arrangement: the seconds of each round, megapixels per second of the median, and the
-ratio to the first line's median.
+of them alike; a style-conditioned version paints its first preset. An arrangement RxT runs the
+tiles on R threads at once, each call with T intra-op threads, on one session, as the server's
+batcher runners do (default 1x2: one two-thread call at a time). No server, gRPC or image border:
+what the runtime alone costs. Prints one JSON line per version and arrangement: the seconds of each
+round, megapixels per second of the median, and the ratio to the first line's median.
 """
 
 from __future__ import annotations
@@ -28,12 +28,15 @@ import numpy as np
 
 def load(folder: Path, photo: np.ndarray, threads: int):
     """(painter, context row) of one version folder as trainer.painters serves it, its context computed
-    on ``photo``'s thumbnail at the manifest's side."""
+    on ``photo``'s thumbnail at the manifest's side. A style-conditioned version paints its first
+    preset's look."""
     from tessera.imageio import make_thumbnail
     from tessera.pixels import rgb8_to_chw
     from trainer.painters import onnx_painter
 
-    painter = onnx_painter(folder, threads=threads)
+    manifest = json.loads((Path(folder) / "manifest.json").read_text())
+    presets = manifest.get("presets") or [{}]
+    painter = onnx_painter(folder, threads=threads, code=presets[0].get("code"))
     return painter, painter.context(rgb8_to_chw(make_thumbnail(photo, painter.thumbnail_size))[None])
 
 

@@ -65,6 +65,18 @@ class ContextInstanceNorm(nn.Module):
             std = torch.sqrt((x - mean).square().mean(dim=(2, 3), keepdim=True) + self.eps)
             if self.collected is not None:
                 self.collected += [mean.flatten(1), std.flatten(1)]
+        scale, shift = self._scale_shift(mean, std)
+        return x * scale + shift
+
+    def modulated(self, x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+        """``forward(x) * gamma + beta`` (gamma, beta [N, C, 1, 1]: a modulation after the norm, e.g.
+        from a style code) as one multiplication and one addition over x, when applying given statistics."""
+        if self.stats is None:
+            return self(x) * gamma + beta
+        scale, shift = self._scale_shift(*self.stats)
+        return x * (scale * gamma) + (shift * gamma + beta)
+
+    def _scale_shift(self, mean: torch.Tensor, std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # One scale and one shift per channel ([N, C, 1, 1]), so the full-size tensor sees one
         # multiplication and one addition. Rounding: x * scale - mean * scale loses what x - mean
         # would (both cancel the mean at the scale of x); a flat channel has scale 0 and gives its
@@ -72,8 +84,7 @@ class ContextInstanceNorm(nn.Module):
         flat_below = FLAT_FRACTION_OF_EPS * self.eps
         gate = ((std * std - self.eps) / flat_below - 1).clamp(0, 1)
         scale = (self.weight / std if self.affine else 1 / std) * gate
-        shift = self.bias - mean * scale if self.affine else -mean * scale
-        return x * scale + shift
+        return scale, (self.bias - mean * scale if self.affine else -mean * scale)
 
 
 def _replace_instance_norms(net: nn.Module) -> tuple[nn.Module, list[ContextInstanceNorm]]:

@@ -21,7 +21,7 @@ from trainer.subpixel import (
     unfold_weight,
     upsample_conv_weight,
 )
-from trainer.thumb_norm import ContextNormGenerator, StatsCollector
+from trainer.thumb_norm import ContextInstanceNorm, ContextNormGenerator, StatsCollector
 
 TOLERANCE = 1e-5
 
@@ -182,3 +182,15 @@ def test_a_nearly_flat_photo_is_painted_as_instance_norm_paints_it(name):
         out = served.generator(photo, served.context_for(photo))
         assert torch.allclose(out, net(photo), atol=1e-3)
         assert out.std() > 0.01  # the structure is painted, not flattened to the biases
+
+
+@pytest.mark.parametrize("given_statistics", [True, False])
+def test_a_context_norm_followed_by_a_modulation_is_one_multiply_add_with_the_same_result(given_statistics):
+    norm = ContextInstanceNorm(nn.InstanceNorm2d(4, affine=False))
+    x = torch.randn(2, 4, 10, 6) * 2 + 3
+    gamma, beta = torch.randn(2, 4, 1, 1), torch.randn(2, 4, 1, 1)
+    if given_statistics:
+        std = torch.sqrt(x.var(dim=(2, 3), unbiased=False, keepdim=True) + norm.eps)
+        norm.stats = (x.mean(dim=(2, 3), keepdim=True), std)
+    with torch.no_grad():
+        assert torch.allclose(norm.modulated(x, gamma, beta), norm(x) * gamma + beta, atol=TOLERANCE)
