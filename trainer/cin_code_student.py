@@ -135,7 +135,8 @@ class CodeCinContext(nn.Module):
 
     def __init__(self, student: CodeCinStudent):
         super().__init__()
-        self.collector = StatsCollector(student.serving_form())
+        # The plain network, not its serving form: thumbnails can have odd sides (trainer.serving_model).
+        self.collector = StatsCollector(student)
 
     def forward(self, thumbnail: torch.Tensor, style_code: torch.Tensor) -> torch.Tensor:
         self.collector.net.set_code(style_code)

@@ -140,6 +140,18 @@ class CinStudentServing(nn.Module):
         self.up0, self.norm0 = UpsampleConv(first.conv), first.norm
         self.up1, self.norm1 = UpsampleConv(second.conv), second.norm
         self.out, self.norm_out = SpaceToDepthConv(last.conv), last.norm
+        # Which CinStudent convolution each served weight computes, and the rewrite it went through
+        # (for load_served_weights; a convolution kept as it is has ``None``).
+        self.sources: dict[str, tuple[str, object]] = {
+            "stem.weight": ("contract.0.conv", phase_conv_weight),
+            "down.weight": ("contract.1.conv", stride_two_from_phases_weight),
+            "third.conv.weight": ("contract.2.conv", None),
+            **{f"blocks.{i}.{half}.conv.weight": (f"blocks.{i}.{half}.conv", None)
+               for i in range(len(self.blocks)) for half in "ab"},
+            "up0.weight": ("expand.0.conv", upsample_conv_weight),
+            "up1.weight": ("expand.1.conv", upsample_conv_weight),
+            "out.weight": ("expand.2.conv", phase_conv_weight),
+        }
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         x = (image + 1) * 0.5
@@ -208,45 +220,41 @@ def from_teacher(tables: dict[str, np.ndarray], style: int, width: int = TEACHER
     return net
 
 
-def _same(weight: torch.Tensor) -> torch.Tensor:
-    return weight
+# Where files exported before today's serving form keep each convolution: the v9 students (sub-pixel
+# decoder, plain stem) and v6-v8 (every convolution as trained).
+_OLDER_FORMS: dict[str, tuple[str, object]] = {
+    "contract.0.conv.weight": ("contract.0.conv", None),
+    "contract.1.conv.weight": ("contract.1.conv", None),
+    "contract.2.conv.weight": ("contract.2.conv", None),
+    "up0.weight": ("expand.0.conv", upsample_conv_weight),
+    "up1.weight": ("expand.1.conv", upsample_conv_weight),
+    "out.weight": ("expand.2.conv", space_to_depth_weight),
+    **{f"expand.{i}.conv.weight": (f"expand.{i}.conv", None) for i in range(3)},
+}
 
 
-def _served_convs(net: CinStudent) -> list[tuple[nn.Conv2d, list[tuple[str, object]]]]:
-    """Each convolution of ``net`` with where a served model.onnx keeps it: (initialiser name, the
-    trainer.subpixel rewrite applied), for today's ``CinStudentServing`` and for files exported before
-    the phase-form stem (the v9 students)."""
-    stem, down, third = net.contract
-    first, second, last = net.expand
-    plan: list[tuple[nn.Conv2d, list[tuple[str, object]]]] = [
-        (stem.conv, [("net.stem.weight", phase_conv_weight), ("net.contract.0.conv.weight", _same)]),
-        (down.conv, [("net.down.weight", stride_two_from_phases_weight), ("net.contract.1.conv.weight", _same)]),
-        (third.conv, [("net.third.conv.weight", _same), ("net.contract.2.conv.weight", _same)]),
-    ]
-    for i, block in enumerate(net.blocks):
-        plan += [(block.a.conv, [(f"net.blocks.{i}.a.conv.weight", _same)]),
-                 (block.b.conv, [(f"net.blocks.{i}.b.conv.weight", _same)])]
-    plan += [(first.conv, [("net.up0.weight", upsample_conv_weight)]),
-             (second.conv, [("net.up1.weight", upsample_conv_weight)]),
-             (last.conv, [("net.out.weight", phase_conv_weight), ("net.out.weight", space_to_depth_weight)])]
-    return plan
+def _read_convs(net: CinStudent, weights: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """{CinStudent convolution name: its weight} from a served file's initialisers (``net.`` + the
+    serving form's parameter name), today's form first, then the older ones. Each rewrite is undone
+    with trainer.subpixel.unfold_weight, which refuses a tensor that is not its image."""
+    found: dict[str, torch.Tensor] = {}
+    for table in (net.serving_form().sources, _OLDER_FORMS):
+        for served, (source, fold) in table.items():
+            name = f"net.{served}"
+            if source in found or name not in weights:
+                continue
+            folded = torch.from_numpy(weights[name].copy())
+            conv = net.get_submodule(source)
+            try:
+                weight = folded if fold is None else unfold_weight(fold, folded, conv.kernel_size[0])
+            except ValueError:
+                continue
+            if weight.shape == conv.weight.shape:
+                found[source] = weight
+    return found
 
 
-def _unfolded(conv: nn.Conv2d, places: list[tuple[str, object]], weights: dict[str, np.ndarray]) -> torch.Tensor:
-    for name, fold in places:
-        if name not in weights:
-            continue
-        try:
-            weight = unfold_weight(fold, torch.from_numpy(weights[name].copy()), conv.kernel_size[0])
-        except ValueError:
-            continue
-        if weight.shape == conv.weight.shape:
-            return weight
-    raise InitError(f"no initialiser holds the {tuple(conv.weight.shape)} convolution "
-                    f"(looked for {', '.join(sorted({n for n, _ in places}))})")
-
-
-def _served_norms(net: CinStudent, weights: dict[str, np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+def _read_norms(net: CinStudent, weights: dict[str, np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
     """(scale, shift) of every norm in call order: by name (ContextInstanceNorm's parameters keep their
     names since the phase-form export) or, in older files, the [1, C, 1, 1] initialisers the exporter
     folded them into, in file order (each norm's scale, then its shift)."""
@@ -256,18 +264,18 @@ def _served_norms(net: CinStudent, weights: dict[str, np.ndarray]) -> list[tuple
     names = [name for name, m in generator.named_modules() if isinstance(m, ContextInstanceNorm)]
     if all(f"{n}.weight" in weights for n in names):
         return [(weights[f"{n}.weight"], weights[f"{n}.bias"]) for n in names]
-    scales = [v for k, v in weights.items() if k.startswith("onnx::Div_") and v.ndim == 4]
-    shifts = [v for k, v in weights.items() if k.startswith("onnx::Add_") and v.ndim == 4]
-    if len(scales) != len(names) or len(shifts) != len(names):
-        raise InitError(f"found {len(scales)} norm scales and {len(shifts)} shifts, the network has {len(names)} norms")
-    return list(zip(scales, shifts, strict=True))
+    folded = [v for k, v in weights.items() if not k.startswith("net.") and v.ndim == 4 and v.shape[0] == 1]
+    if len(folded) != 2 * len(names):
+        raise InitError(f"found {len(folded)} norm scales and shifts, the network has {len(names)} norms")
+    return list(zip(folded[0::2], folded[1::2], strict=True))
 
 
 def load_served_weights(net: CinStudent, path) -> None:
     """Copy into ``net`` (in place) the weights of a served cin_student ``model.onnx`` of its shape.
 
-    The convolutions are un-rewritten with trainer.subpixel.unfold_weight; the norms' scales and shifts
-    come by name or, from files exported before they kept names, in call order. The result is then
+    Reads today's form, the v9 form (sub-pixel decoder) and v6-v8's (as trained). The convolutions are
+    un-rewritten with trainer.subpixel.unfold_weight; the norms' scales and shifts come by name or,
+    from files exported before they kept names, in call order. The result is then
     checked: ONNX Runtime on the file and ``net``'s own serving form must paint a random 64 px image
     alike (1e-4) with the same context row. Raises InitError when the file does not fit ``net``.
     """
@@ -277,13 +285,17 @@ def load_served_weights(net: CinStudent, path) -> None:
         weights = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(path)).graph.initializer}
     except Exception as exc:  # onnx raises its own types for damaged files  # noqa: BLE001
         raise InitError(f"cannot read {path}: {exc}") from None
+    convs = _read_convs(net, weights)
+    missing = [name for name, m in net.named_modules() if isinstance(m, nn.Conv2d) and name not in convs]
+    if missing:
+        raise InitError(f"{path} holds no weight of this network's {', '.join(missing)} (another architecture?)")
     norms = [m for m in net.modules() if isinstance(m, nn.InstanceNorm2d)]
-    served = _served_norms(net, weights)
+    served = _read_norms(net, weights)
     with torch.no_grad():
-        for conv, places in _served_convs(net):
-            conv.weight.copy_(_unfolded(conv, places, weights))
+        for name, weight in convs.items():
+            net.get_submodule(name).weight.copy_(weight)
         for norm, (scale, shift) in zip(norms, served, strict=True):
-            if scale.size != norm.num_features:
+            if scale.size != norm.num_features or shift.size != norm.num_features:
                 raise InitError(f"a norm of {norm.num_features} channels got {scale.size} scales")
             norm.weight.copy_(torch.from_numpy(scale.reshape(-1).copy()))
             norm.bias.copy_(torch.from_numpy(shift.reshape(-1).copy()))

@@ -42,8 +42,8 @@ class Kuwahara(nn.Module):
         # every side: means[y, x] covers rows y - r .. y and columns x - r .. x of the image, so the
         # square reaching ``top`` rows up and ``left`` columns left of the pixel starts at
         # (r - top, r - left). One box filter, one weight per square (not four of each), then four
-        # windows of the weighted means and the weights; the windows' ends are constants counted from
-        # the end, so ONNX shape inference keeps the output's 3 channels static.
+        # windows of the weighted means and the weights. The windows' ends are constants counted from
+        # the end, so the exported graph slices without computing sizes from the input's shape.
         means = self._box_means(nn.functional.pad(stats, (r, r, r, r), mode="replicate"))
         variance = (means[:, 4:5] - means[:, 3:4] * means[:, 3:4]).clamp(min=0)
         # variance^(-sharpness/2), normalised below; ONNX Runtime's Softmax over a non-last axis took

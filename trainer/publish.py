@@ -211,11 +211,15 @@ def write_preview(out_dir: Path, photo: np.ndarray, multiple: int, has_context: 
 
 
 def git_commit() -> str:
-    """HEAD of the repository this code runs from, or "unknown" outside a git checkout."""
+    """HEAD of the repository this code runs from, with "-dirty" when tracked files differ from it (the
+    version was made by code no commit holds), or "unknown" outside a git checkout."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=Path(__file__).parent, capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                             text=True, timeout=10, check=True)
-        return out.stdout.strip()
+        head = git("rev-parse", "HEAD")
+        return head + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 

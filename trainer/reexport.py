@@ -35,7 +35,7 @@ def reexport(version_dir: Path, registry_root: Path | None = None, log=print) ->
     not hold the weights its manifest describes."""
     version_dir = Path(version_dir)
     raw = json.loads((version_dir / "manifest.json").read_text())
-    training = raw["training"]
+    training = raw.get("training", {})
     args = training.get("architecture_args")
     if raw.get("kind") == "conditioned":
         raise RegistryError(f"{version_dir} is a style-conditioned version; publish its run again with "

@@ -58,13 +58,15 @@ class ImageContext(nn.Module):
 
 
 def serving_model(net: nn.Module) -> ServingModel:
-    """The network with the context model its tiling needs (see the module docstring), in its
-    ``serving_form()`` where it has one (the same function, arranged to run faster)."""
+    """The network with the context model its tiling needs (see the module docstring); the generator
+    in its ``serving_form()`` where it has one (the same function, arranged to run faster)."""
     net = net.eval()
-    if hasattr(net, "serving_form"):
-        net = net.serving_form().eval()
-    if getattr(net, "context_dim", 0):
-        return ServingModel(net, ImageContext())
+    served = net.serving_form().eval() if hasattr(net, "serving_form") else net
+    if getattr(served, "context_dim", 0):
+        return ServingModel(served, ImageContext())
     if count_instance_norms(net):
-        return ServingModel(ContextNormGenerator(net).eval(), StatsCollector(net).eval())
-    return ServingModel(net)
+        # The statistics come from the network itself, not its serving form: a thumbnail can have odd
+        # sides, which the phase forms (trainer/subpixel.py) do not take; tiles and whole images are
+        # padded to the size multiple. Both call the same norms in the same order.
+        return ServingModel(ContextNormGenerator(served).eval(), StatsCollector(net).eval())
+    return ServingModel(served)

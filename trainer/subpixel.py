@@ -169,16 +169,16 @@ class UpsampleConv(nn.Module):
 
     def __init__(self, conv: nn.Conv2d):
         super().__init__()
-        _unpadded_stride_one(conv, "upsampling")
+        _unpadded(conv, 1, "upsampling")
         self.weight = nn.Parameter(upsample_conv_weight(conv.weight.detach()), requires_grad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.pixel_shuffle(F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.weight), SCALE)
 
 
-def _unpadded_stride_one(conv: nn.Conv2d, what: str) -> None:
-    if conv.bias is not None or conv.stride != (1, 1) or conv.padding != (0, 0):
-        raise ValueError(f"the {what} rewrite needs an unpadded, stride-1 convolution without bias")
+def _unpadded(conv: nn.Conv2d, stride: int, what: str) -> None:
+    if conv.bias is not None or conv.stride != (stride, stride) or conv.padding != (0, 0):
+        raise ValueError(f"the {what} rewrite needs an unpadded, stride-{stride} convolution without bias")
 
 
 class PhaseConv(nn.Module):
@@ -190,7 +190,7 @@ class PhaseConv(nn.Module):
 
     def __init__(self, conv: nn.Conv2d):
         super().__init__()
-        _unpadded_stride_one(conv, "phase")
+        _unpadded(conv, 1, "phase")
         self.pad = conv.kernel_size[0] // 2
         self.weight = nn.Parameter(phase_conv_weight(conv.weight.detach()), requires_grad=False)
 
@@ -216,8 +216,7 @@ class StrideTwoFromPhases(nn.Module):
 
     def __init__(self, conv: nn.Conv2d):
         super().__init__()
-        if conv.bias is not None or conv.stride != (2, 2) or conv.padding != (0, 0):
-            raise ValueError("the stride-two rewrite needs an unpadded, stride-2 convolution without bias")
+        _unpadded(conv, 2, "stride-two")
         self.weight = nn.Parameter(stride_two_from_phases_weight(conv.weight.detach()), requires_grad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from inference_server.model_version import LoadSettings, load_version
 from tests.trainer.conftest import write_images
@@ -169,3 +170,23 @@ def test_a_misspelt_style_id_among_good_ones_is_refused_before_the_run_folder_is
                                   "teacher": str(TEACHER)}))
     assert cin_code_distill.main(argparse.Namespace(config=config, resume=None)) == 2
     assert "marbling-l" in capsys.readouterr().err and not run_dir.exists()
+
+
+def test_a_thumbnail_with_odd_sides_gives_the_statistics_the_student_sees(tables):
+    """Thumbnails are not padded (a 3:2 photo's is 512x341); the context model takes any size."""
+    student = from_multistyle26(tables, n_blocks=2, stem=8).eval()
+    _, context_model, k = serving_pair(student)
+    thumbnail, code = torch.rand(1, 3, 45, 67) * 2 - 1, torch.randn(1, CODE_DIM)
+    seen: list[torch.Tensor] = []
+    hooks = [m.register_forward_hook(lambda mod, args, out: seen.append(_mean_std(args[0], mod.eps)))
+             for m in student.modules() if isinstance(m, nn.InstanceNorm2d)]
+    with torch.no_grad():
+        student(thumbnail, code)
+        row = context_model(thumbnail, code)
+    for hook in hooks:
+        hook.remove()
+    assert torch.allclose(row[:, :k], torch.cat(seen, dim=1), atol=1e-4)
+
+
+def _mean_std(x: torch.Tensor, eps: float) -> torch.Tensor:
+    return torch.cat([x.mean(dim=(2, 3)), torch.sqrt(x.var(dim=(2, 3), unbiased=False) + eps)], dim=1)

@@ -63,21 +63,23 @@ def test_a_generator_ending_in_it_exports_and_tiles_without_seams(tmp_path):
 
 def _four_squares_reference(rgb: torch.Tensor, r: int, sharpness: float = 8.0, eps: float = 1e-4) -> torch.Tensor:
     """The filter by its definition: each of the four (r+1)-squares with the pixel as a corner padded
-    and averaged on its own."""
+    and averaged on its own, with the filter's own arithmetic (separable means, m * m, reciprocal then
+    power), so only the arrangement differs."""
+    pool = torch.nn.functional.avg_pool2d
     luma = (rgb * torch.tensor(LUMA).reshape(1, 3, 1, 1)).sum(1, keepdim=True)
     stats = torch.cat([rgb, luma, luma * luma], dim=1)
     weighted_sum, total = 0.0, 0.0
     for left, top in ((r, r), (0, r), (r, 0), (0, 0)):
         padded = torch.nn.functional.pad(stats, (left, r - left, top, r - top), mode="replicate")
-        means = torch.nn.functional.avg_pool2d(padded, r + 1, stride=1)
-        variance = (means[:, 4:5] - means[:, 3:4] ** 2).clamp(min=0)
-        weight = (variance + eps) ** (-0.5 * sharpness)
+        means = pool(pool(padded, (r + 1, 1), stride=1), (1, r + 1), stride=1)
+        variance = (means[:, 4:5] - means[:, 3:4] * means[:, 3:4]).clamp(min=0)
+        weight = (variance + eps).reciprocal() ** (0.5 * sharpness)
         weighted_sum, total = weighted_sum + weight * means[:, :3], total + weight
     return weighted_sum / total
 
 
 @pytest.mark.parametrize("radius", [1, 3, 8])
-@pytest.mark.parametrize("size", [(1, 1), (3, 2), (17, 9), (40, 52)])
+@pytest.mark.parametrize("size", [(1, 1), (2, 1), (3, 2), (17, 9), (40, 52)])
 def test_one_box_filter_gives_the_four_squares_of_the_definition(radius, size):
     rgb = torch.rand(2, 3, *size, generator=torch.Generator().manual_seed(radius)) * 2 - 1
-    assert torch.allclose(Kuwahara(radius)(rgb), _four_squares_reference(rgb, radius), atol=1e-5)
+    assert (Kuwahara(radius)(rgb) - _four_squares_reference(rgb, radius)).abs().max() < 1e-6

@@ -45,13 +45,18 @@ def test_the_weights_of_a_file_in_todays_form_come_back_exactly(tmp_path):
         assert torch.allclose(mine, theirs, atol=1e-5), name
 
 
-def test_a_shipped_file_of_the_older_form_loads_and_paints_as_it_did():
-    """Vermilion v9 was exported before the phase-form stem: its norms are unnamed and its output
-    convolution is in space-to-depth form. The loader checks the painting against the file itself."""
-    manifest = json.loads((SHIPPED / "vermilion" / "9" / "manifest.json").read_text())
+@pytest.mark.parametrize("version", ["9", "8"])
+def test_a_shipped_file_of_an_older_form_loads_and_paints_as_it_did(version):
+    """Vermilion v9 was exported before the phase-form stem (norms unnamed, output convolution in
+    space-to-depth form), v8 before the sub-pixel decoder (every convolution as trained). The loader
+    checks the painting against the file itself; v8 and v9 hold the same weights."""
+    manifest = json.loads((SHIPPED / "vermilion" / version / "manifest.json").read_text())
     net = networks.define_G(**manifest["training"]["architecture_args"])
-    load_served_weights(net, SHIPPED / "vermilion" / "9" / "model.onnx")
-    assert net.contract[0].conv.weight.abs().sum() > 0
+    load_served_weights(net, SHIPPED / "vermilion" / version / "model.onnx")
+    reference = networks.define_G(**manifest["training"]["architecture_args"])
+    load_served_weights(reference, SHIPPED / "vermilion" / "9" / "model.onnx")
+    for (name, mine), theirs in zip(net.state_dict().items(), reference.state_dict().values(), strict=True):
+        assert torch.allclose(mine, theirs, atol=1e-5), name
 
 
 def test_a_file_of_another_network_is_refused(tmp_path):

@@ -194,3 +194,25 @@ def test_a_context_norm_followed_by_a_modulation_is_one_multiply_add_with_the_sa
         norm.stats = (x.mean(dim=(2, 3), keepdim=True), std)
     with torch.no_grad():
         assert torch.allclose(norm.modulated(x, gamma, beta), norm(x) * gamma + beta, atol=TOLERANCE)
+
+
+@pytest.mark.parametrize("size", [(45, 67), (341, 512)])
+def test_a_thumbnail_with_odd_sides_gives_the_statistics_the_network_sees(size):
+    """Thumbnails are not padded (a 3:2 photo's is 512x341); the context model must take any size,
+    although the tile model's phase forms need even sides."""
+    net = _student(seed=9)
+    served = serving_model(net)
+    thumbnail = torch.rand(1, 3, *size) * 2 - 1
+    seen: list[torch.Tensor] = []
+
+    def record(module, args, out):
+        x = args[0]
+        seen.append(torch.cat([x.mean(dim=(2, 3)), torch.sqrt(x.var(dim=(2, 3), unbiased=False) + module.eps)], 1))
+
+    hooks = [m.register_forward_hook(record) for m in net.modules() if isinstance(m, nn.InstanceNorm2d)]
+    with torch.no_grad():
+        net(thumbnail)
+        row = served.context_for(thumbnail)
+    for hook in hooks:
+        hook.remove()
+    assert torch.allclose(row, torch.cat(seen, dim=1), atol=1e-4)
