@@ -78,9 +78,9 @@ class ContextInstanceNorm(nn.Module):
 
     def _scale_shift(self, mean: torch.Tensor, std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # One scale and one shift per channel ([N, C, 1, 1]), so the full-size tensor sees one
-        # multiplication and one addition. Rounding: x * scale - mean * scale loses what x - mean
-        # would (both cancel the mean at the scale of x); a flat channel has scale 0 and gives its
-        # shift exactly (tests/trainer/test_subpixel.py).
+        # multiplication and one addition. Rounding: x * scale + (bias - mean * scale) cancels the mean
+        # at the scale of x, as x - mean does; a flat channel has scale 0 and gives its shift exactly
+        # (tests/trainer/test_subpixel.py).
         flat_below = FLAT_FRACTION_OF_EPS * self.eps
         gate = ((std * std - self.eps) / flat_below - 1).clamp(0, 1)
         scale = (self.weight / std if self.affine else 1 / std) * gate
