@@ -82,7 +82,7 @@ async function takePhotos(files) {
   const [file] = files;
   const url = URL.createObjectURL(file);
   const probe = new Image();
-  const problem = await photosProblem(files, url, probe, state.limits);
+  const problem = await photosProblem(files, url, probe, await uploadLimits());
   if (problem) {
     URL.revokeObjectURL(url);
     dropPhoto();
@@ -150,7 +150,7 @@ async function takeClip(files) {
     return true;
   }
   const url = URL.createObjectURL(files[0]);
-  const problem = await clips.problem(files[0], url, state.limits);
+  const problem = await clips.problem(files[0], url, await uploadLimits());
   if (problem) {
     URL.revokeObjectURL(url);
     dropPhoto();
@@ -266,7 +266,7 @@ function pickPreset(presetId) {
  */
 async function pickPainting(file) {
   const url = file ? URL.createObjectURL(file) : null;
-  const problem = file ? await paintingProblem(file, url, state.limits) : null;
+  const problem = file ? await paintingProblem(file, url, await uploadLimits()) : null;
   if (problem) {
     forget(url);
     view.showFileError(`Your painting: ${problem}`);
@@ -499,6 +499,17 @@ function keepChoices() {
   saveChoices({ style: state.style, preset: state.look.preset, scale: state.scale });
 }
 
+/**
+ * The upload limits, once the page has them or knows it cannot have them (null: every check is left
+ * to the gateway). A file chosen while they are still on the way waits for them, so it is checked
+ * before anything is sent.
+ * @returns {Promise<import("./checks.js").Limits | null>}
+ */
+async function uploadLimits() {
+  await limitsLoaded;
+  return state.limits;
+}
+
 /** Loads the upload limits once; without them the page leaves every check to the gateway. */
 async function loadLimits() {
   try {
@@ -528,6 +539,6 @@ lookView.bindPreset(pickPreset);
 lookView.bindPainting(pickPainting);
 lookView.bindMix((presetId, share) => { state.look.mixWith = presetId; state.look.mix = share; });
 lookView.bindKeepColors((keep) => { state.look.keepColors = keep; });
-loadLimits();
+const limitsLoaded = loadLimits();
 loadStyles();
 resumeVisit();

@@ -38,7 +38,11 @@ def test_steady_load_trims_once_per_interval(trims):
         trimmer.after_work(idle=False)
         time.sleep(0.001)
     assert 4 <= len(trims) <= 6, trims
-    assert all(b - a >= 0.1 for a, b in zip(trims, trims[1:], strict=False))
+    # The trimmer decides on the clock it reads before taking its lock; `trims` holds the clock read
+    # later, when the trim runs, so two records can sit up to that lag (microseconds, a millisecond
+    # under load) closer than the interval. A trimmer that ignored the interval would trim every
+    # millisecond here.
+    assert all(b - a >= 0.1 - 0.002 for a, b in zip(trims, trims[1:], strict=False)), trims
 
 
 def test_interval_zero_trims_only_when_a_queue_runs_dry(trims):

@@ -68,6 +68,24 @@ def test_a_file_over_the_byte_limit_is_refused_before_upload(strict_page, tmp_pa
     assert uploads == []
 
 
+def test_a_photo_chosen_before_the_limits_arrive_is_checked_once_they_do(strict_page, tmp_path):
+    """The page asks for /api/limits as it loads; a photo chosen before the answer waits for it instead
+    of going to the gateway unchecked (a race CI once lost)."""
+    uploads = watch_uploads(strict_page)
+    held = []
+    strict_page.route("**/api/limits", lambda route: held.append(route))
+    strict_page.goto("/")
+    strict_page.wait_for_timeout(300)
+    assert len(held) == 1  # asked, and the answer is held back
+    strict_page.locator("#file-input").set_input_files(png_file(tmp_path / "wide.png", 400, 300))
+    strict_page.wait_for_timeout(300)
+    expect(strict_page.get_by_role("alert")).to_have_count(0)
+    held[0].continue_()
+    expect(strict_page.get_by_role("alert")).to_have_text(
+        "That image is 400 × 300 (0.1 megapixels); the limit is 0.1 megapixels.")
+    assert uploads == []
+
+
 def test_an_image_over_the_pixel_limit_is_refused_before_upload(strict_page, tmp_path):
     uploads = watch_uploads(strict_page)
     strict_page.goto("/")
