@@ -37,3 +37,11 @@ def test_arrangements_run_the_same_tiles_one_call_at_a_time_and_several_at_once(
 def test_a_bad_arrangement_is_one_clear_line(capsys):
     assert version_speed.main([str(REGISTRY / "blue-ink" / "9"), "--arrangement", "2by1"]) == 2
     assert capsys.readouterr().err.strip() == "error: an arrangement is RUNNERSxTHREADS, e.g. 2x1, got '2by1'"
+
+
+def test_a_style_conditioned_version_is_timed_in_its_first_preset(capsys):
+    version = REGISTRY / "any-painting" / "3"
+    assert version_speed.main([str(version), "--size", "96x64", "--rounds", "1", "--tile", "32",
+                               "--arrangement", "1x1"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["version"] == str(version) and record["mp_per_s"] > 0
