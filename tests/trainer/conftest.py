@@ -1,4 +1,4 @@
-"""Small generated image folders and a tiny ONNX teacher for trainer tests.
+"""Small generated image folders, a tiny ONNX teacher and other helpers for trainer tests.
 
 Images are smooth random colour fields (so crops and flips change them visibly) written as PNG.
 Paired B images are the colour negative of A: an exact, learnable mapping.
@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch import nn
 
 from trainer.onnx_export import export_generator
 
@@ -116,3 +117,23 @@ def tiny_teacher_onnx(tmp_path_factory) -> Path:
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         export_generator(_TinyTeacher().eval(), path, torch.rand(1, 3, 32, 32))
     return path
+
+
+def instance_norm_inputs(net: nn.Module, *inputs: torch.Tensor) -> torch.Tensor:
+    """Run ``net(*inputs)`` and return what its InstanceNorm2d layers saw: each layer's per-channel
+    input mean, then its std (sqrt(biased variance + eps)), in call order, as one [N, K] row: the
+    context row ThumbInstanceNorm should compute for these inputs."""
+    seen: list[torch.Tensor] = []
+
+    def record(module, args, out):
+        x = args[0]
+        seen.append(torch.cat([x.mean(dim=(2, 3)), torch.sqrt(x.var(dim=(2, 3), unbiased=False) + module.eps)], 1))
+
+    hooks = [m.register_forward_hook(record) for m in net.modules() if isinstance(m, nn.InstanceNorm2d)]
+    try:
+        with torch.no_grad():
+            net(*inputs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return torch.cat(seen, dim=1)
