@@ -233,12 +233,14 @@ _OLDER_FORMS: dict[str, tuple[str, object]] = {
 }
 
 
-def _read_convs(net: CinStudent, weights: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+def _read_convs(net: CinStudent, layout: CinStudentServing,
+                weights: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     """{CinStudent convolution name: its weight} from a served file's initialisers (``net.`` + the
-    serving form's parameter name), today's form first, then the older ones. Each rewrite is undone
-    with trainer.subpixel.unfold_weight, which refuses a tensor that is not its image."""
+    serving form's parameter name), today's form (``layout``, net's serving form) first, then the
+    older ones. Each rewrite is undone with trainer.subpixel.unfold_weight, which refuses a tensor
+    that is not its image."""
     found: dict[str, torch.Tensor] = {}
-    for table in (net.serving_form().sources, _OLDER_FORMS):
+    for table in (layout.sources, _OLDER_FORMS):
         for served, (source, fold) in table.items():
             name = f"net.{served}"
             if source in found or name not in weights:
@@ -254,13 +256,13 @@ def _read_convs(net: CinStudent, weights: dict[str, np.ndarray]) -> dict[str, to
     return found
 
 
-def _read_norms(net: CinStudent, weights: dict[str, np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+def _read_norms(layout: CinStudentServing, weights: dict[str, np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
     """(scale, shift) of every norm in call order: by name (ContextInstanceNorm's parameters keep their
     names since the phase-form export) or, in older files, the [1, C, 1, 1] initialisers the exporter
     folded them into, in file order (each norm's scale, then its shift)."""
     from trainer.thumb_norm import ContextInstanceNorm, ContextNormGenerator
 
-    generator = ContextNormGenerator(net.serving_form())
+    generator = ContextNormGenerator(layout)
     names = [name for name, m in generator.named_modules() if isinstance(m, ContextInstanceNorm)]
     if all(f"{n}.weight" in weights for n in names):
         return [(weights[f"{n}.weight"], weights[f"{n}.bias"]) for n in names]
@@ -285,12 +287,13 @@ def load_served_weights(net: CinStudent, path) -> None:
         weights = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(path)).graph.initializer}
     except Exception as exc:  # onnx raises its own types for damaged files  # noqa: BLE001
         raise InitError(f"cannot read {path}: {exc}") from None
-    convs = _read_convs(net, weights)
+    layout = net.serving_form()  # its parameter names and rewrites; its weights are not used
+    convs = _read_convs(net, layout, weights)
     missing = [name for name, m in net.named_modules() if isinstance(m, nn.Conv2d) and name not in convs]
     if missing:
         raise InitError(f"{path} holds no weight of this network's {', '.join(missing)} (another architecture?)")
     norms = [m for m in net.modules() if isinstance(m, nn.InstanceNorm2d)]
-    served = _read_norms(net, weights)
+    served = _read_norms(layout, weights)
     with torch.no_grad():
         for name, weight in convs.items():
             net.get_submodule(name).weight.copy_(weight)
