@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from scripts.sizes import parse_size
 from tessera.onnx_session import CPU, session_options
 from tessera.registry import CONTEXT_INPUT, INPUT_NAME, RegistryError, read_manifest
 from trainer.painters import onnx_painter
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads")
     args = parser.parse_args(argv)
     try:
-        width, height = (int(v) for v in args.tile.lower().split("x"))
+        width, height = parse_size(args.tile)
     except ValueError:
         print(f"error: --tile is WxH, e.g. 772x856, got {args.tile!r}", file=sys.stderr)
         return 2

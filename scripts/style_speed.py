@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from scripts.sizes import parse_size
+
 
 def speed_image(megapixels: float, size: str = "") -> np.ndarray:
     """scikit-image's astronaut (public domain) resized to about ``megapixels`` MP (a square), or to
@@ -25,7 +27,7 @@ def speed_image(megapixels: float, size: str = "") -> np.ndarray:
     from skimage import data
 
     if size:
-        width, height = (int(v) for v in size.lower().split("x"))
+        width, height = parse_size(size)
     else:
         width = height = int(round((megapixels * 1e6) ** 0.5))
     return np.asarray(Image.fromarray(data.astronaut()).resize((width, height), Image.BICUBIC))

@@ -20,22 +20,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from scripts.sizes import parse_size
+
 DEFAULT_PHOTO = Path("data/photos/holdout/mate-backgrounds--LadyBird.jpg")
 DEFAULT_SIZES = ("1536x1024", "600x400", "383x239", "1024x640")
 
 
-def painter(folder: Path):
-    from trainer.painters import onnx_painter
-
-    manifest = json.loads((folder / "manifest.json").read_text())
-    presets = manifest.get("presets") or [{}]
-    return onnx_painter(folder, threads=2, code=presets[0].get("code"))
-
-
 def compare(first: Path, second: Path, photo: Image.Image, sizes: list[tuple[int, int]]) -> list[dict]:
     from tessera.tiling import Rect
+    from trainer.painters import first_look_painter
 
-    a, b = painter(first), painter(second)
+    a, b = first_look_painter(first, threads=2), first_look_painter(second, threads=2)
     records = []
     for width, height in sizes:
         pixels = np.asarray(photo.resize((width, height)))
@@ -48,7 +43,7 @@ def compare(first: Path, second: Path, photo: Image.Image, sizes: list[tuple[int
 
 def _size(text: str) -> tuple[int, int]:
     try:
-        width, height = (int(v) for v in text.lower().split("x"))
+        width, height = parse_size(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"a size is WxH, e.g. 600x400, got {text!r}") from None
     if width < 1 or height < 1:

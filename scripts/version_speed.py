@@ -32,11 +32,9 @@ def load(folder: Path, photo: np.ndarray, threads: int):
     preset's look."""
     from tessera.imageio import make_thumbnail
     from tessera.pixels import rgb8_to_chw
-    from trainer.painters import onnx_painter
+    from trainer.painters import first_look_painter
 
-    manifest = json.loads((Path(folder) / "manifest.json").read_text())
-    presets = manifest.get("presets") or [{}]
-    painter = onnx_painter(folder, threads=threads, code=presets[0].get("code"))
+    painter = first_look_painter(folder, threads=threads)
     return painter, painter.context(rgb8_to_chw(make_thumbnail(photo, painter.thumbnail_size))[None])
 
 

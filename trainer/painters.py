@@ -51,6 +51,14 @@ class Painter:
         return windows
 
 
+def first_look_painter(version_dir: Path, threads: int = 1) -> Painter:
+    """``onnx_painter`` of any version, a style-conditioned one in its first preset's look (for tools
+    that compare or time versions of every kind the same way)."""
+    manifest = json.loads((Path(version_dir) / "manifest.json").read_text())
+    presets = manifest.get("presets") or [{}]
+    return onnx_painter(version_dir, threads=threads, code=presets[0].get("code"))
+
+
 def _session(path: Path, threads: int):
     from tessera.onnx_session import open_session
 
