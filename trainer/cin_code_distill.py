@@ -49,6 +49,7 @@ class CinCodeDistillConfig(distill_steps.WindowDistillSettings):
     crops: tuple = (2, 1)
     lambda_hf: float = 1.0
     ridge: float = 1.0         # of the head's initial fit
+    init: str = "multistyle26"  # the student's layout and starting weights (below)
 
     @property
     def kind(self) -> str:
@@ -56,12 +57,21 @@ class CinCodeDistillConfig(distill_steps.WindowDistillSettings):
 
     def validate(self) -> None:
         """ValueError naming the first setting out of range."""
-        distill_steps.check(self, [("looks", self.looks >= 1, "1 or more"), ("ridge", self.ridge > 0, "above 0")])
+        from trainer.cin_code_student import ARBITRARY_LAYOUT, LAYOUTS
+
+        teacher_shape = all(getattr(self, k) == ARBITRARY_LAYOUT[k] for k in ("width", "stem", "n_blocks"))
+        distill_steps.check(self, [("looks", self.looks >= 1, "1 or more"), ("ridge", self.ridge > 0, "above 0"),
+                                   ("init", self.init in LAYOUTS, f"one of {', '.join(LAYOUTS)}")])
+        if self.init == "arbitrary" and not teacher_shape:
+            width, stem, blocks = (ARBITRARY_LAYOUT[k] for k in ("width", "stem", "n_blocks"))
+            raise ValueError("init 'arbitrary' is the teacher's own transform: width, stem and n_blocks must be "
+                             f"{width}, {stem} and {blocks}")
 
     def net_args(self) -> dict:
         from trainer.cin_code_student import CODE_DIM
 
-        return {"arch": ARCH, "code_dim": CODE_DIM, "ngf": self.width, "stem": self.stem, "n_blocks": self.n_blocks}
+        return {"arch": ARCH, "code_dim": CODE_DIM, "ngf": self.width, "stem": self.stem, "n_blocks": self.n_blocks,
+                "layout": self.init}
 
 
 def load_config(path: Path) -> CinCodeDistillConfig:
@@ -131,8 +141,15 @@ def multistyle26_codes(codes: dict[str, np.ndarray]) -> tuple[np.ndarray, list[i
 
 
 def build_student(cfg: CinCodeDistillConfig, codes: dict[str, np.ndarray], log=distill_steps.say):
-    """The student at step 0: multistyle26's convolutions, the head fitted to its styles' codes."""
+    """The student at step 0. ``init`` "multistyle26": multistyle26's convolutions, the head fitted to its
+    styles' codes; "arbitrary": the teacher's own transform in float (trainer/arbitrary_port.py)."""
     from trainer.cin_code_student import fit_head, from_multistyle26
+
+    if cfg.init == "arbitrary":
+        from trainer.arbitrary_port import from_arbitrary
+
+        log("student: the arbitrary-style transform's weights, dequantised to float")
+        return from_arbitrary()
     from trainer.cin_models import wheel_models
     from trainer.cin_student import teacher_tables
 
@@ -155,7 +172,20 @@ def train(cfg: CinCodeDistillConfig, run_dir: Path, resume: bool = False, log=di
         distill_steps.save_npz(codes_path, codes)
     pairs = dict(np.load(pairs_path))
     net = build_student(cfg, dict(np.load(codes_path)), log)
-    distill_steps.train(cfg, run_dir, net, lambda step: _batch(pairs, cfg, step), resume, log)
+    distill_steps.train(cfg, run_dir, net, lambda step: _batch(pairs, cfg, step), resume, log, critic(cfg))
+
+
+def critic(cfg: CinCodeDistillConfig):
+    """The conditional PatchGAN of the adversarial term (trainer/projection_d.py: photo and painting side
+    by side, projected on the style code; 34 px patches), seeded by the run's seed; None without it."""
+    from trainer.cin_code_student import CODE_DIM
+    from trainer.projection_d import ProjectionPatchGAN
+
+    if cfg.lambda_gan <= 0:
+        return None
+    with torch.random.fork_rng():
+        torch.manual_seed(cfg.seed)
+        return ProjectionPatchGAN(CODE_DIM)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

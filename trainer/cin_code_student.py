@@ -31,6 +31,10 @@ from trainer.cin_student import EPS, TEACHER_WIDTH, CinStudent, from_teacher
 from trainer.thumb_norm import ContextNormGenerator, StatsCollector
 
 CODE_DIM = 100
+# The body's CinStudent arguments for the "arbitrary" layout: the arbitrary-style teacher's own transform
+# (trainer/arbitrary_port.py). The "multistyle26" layout takes width, n_blocks and stem as given.
+ARBITRARY_LAYOUT = {"width": 32, "n_blocks": 5, "stem": 8, "mid": 16, "expand": (16, 8), "contract_norm": False}
+LAYOUTS = ("multistyle26", "arbitrary")
 
 
 class CodeNorm(nn.Module):
@@ -71,16 +75,24 @@ class CodeCinStudent(nn.Module):
     """``forward(image [N, 3, H, W] in [-1, 1], code [N, D]) -> [N, 3, H, W] in [-1, 1]``; H, W multiples of 4.
 
     ``body`` is a CinStudent (or its serving form) whose norms are CodeNorm layers; ``head`` maps the
-    code to all their scales then shifts, layer by layer.
+    code to all their scales then shifts, layer by layer. Without ``body`` it is built in ``layout``
+    (``LAYOUTS``): "multistyle26" with ``width``, ``n_blocks`` and ``stem``, or "arbitrary"
+    (``ARBITRARY_LAYOUT``, which fixes them). Raises ValueError for another layout.
     """
 
     size_multiple = 4
 
     def __init__(self, code_dim: int = CODE_DIM, width: int = TEACHER_WIDTH, n_blocks: int = 5, stem: int = 16,
-                 body: nn.Module | None = None):
+                 body: nn.Module | None = None, layout: str = "multistyle26"):
         super().__init__()
-        self.code_dim = code_dim
-        self.body = body if body is not None else with_code_norms(CinStudent(width, n_blocks, stem))
+        if layout not in LAYOUTS:
+            raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+        self.code_dim, self.layout = code_dim, layout
+        if body is None:
+            shape = (ARBITRARY_LAYOUT if layout == "arbitrary"
+                     else {"width": width, "n_blocks": n_blocks, "stem": stem})
+            body = with_code_norms(CinStudent(**shape))
+        self.body = body
         self.channels = [n.num_features for n in _code_norms(self.body)]
         self.head = nn.Linear(code_dim, 2 * sum(self.channels))
 
@@ -110,7 +122,7 @@ class CodeCinStudent(nn.Module):
 
     def serving_form(self) -> CodeCinStudent:
         """The same function with the body's decoder in sub-pixel form (trainer/subpixel.py)."""
-        form = CodeCinStudent(self.code_dim, body=self.body.serving_form())
+        form = CodeCinStudent(self.code_dim, body=self.body.serving_form(), layout=self.layout)
         form.head.load_state_dict(self.head.state_dict())
         return form.eval()
 
@@ -190,5 +202,5 @@ def fit_head(student: CodeCinStudent, tables: dict[str, np.ndarray], codes: np.n
     return float(np.sqrt(np.mean(residual ** 2)))
 
 
-__all__ = ["CODE_DIM", "CodeCinStudent", "CodeCinModel", "CodeCinContext", "CodeNorm", "with_code_norms",
-           "from_multistyle26", "fit_head", "serving_pair", "style_params"]
+__all__ = ["ARBITRARY_LAYOUT", "CODE_DIM", "LAYOUTS", "CodeCinStudent", "CodeCinModel", "CodeCinContext", "CodeNorm",
+           "with_code_norms", "from_multistyle26", "fit_head", "serving_pair", "style_params"]

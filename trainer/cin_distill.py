@@ -49,7 +49,8 @@ class CinDistillConfig(distill_steps.WindowDistillSettings):
 
     def validate(self) -> None:
         """ValueError naming the first setting out of range."""
-        distill_steps.check(self, [("teacher_style", 0 <= self.teacher_style <= 25, "0 to 25")])
+        distill_steps.check(self, [("teacher_style", 0 <= self.teacher_style <= 25, "0 to 25"),
+                                   ("lambda_gan", self.lambda_gan == 0, "0 (cin-distill trains no critic)")])
 
     def net_args(self) -> dict:
         return {"arch": "cin_student", "ngf": self.width, "stem": self.stem, "n_blocks": self.n_blocks}

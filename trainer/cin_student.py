@@ -60,13 +60,14 @@ class CinStudentError(ValueError):
 
 
 class _ConvNorm(nn.Module):
-    """Reflection pad, convolution without bias, instance norm with affine parameters."""
+    """Reflection pad, convolution without bias, instance norm with affine parameters; or, with
+    ``norm`` False, reflection pad and a convolution with bias (``self.norm`` is then an identity)."""
 
-    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1):
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1, norm: bool = True):
         super().__init__()
         self.pad = nn.ReflectionPad2d(kernel // 2)
-        self.conv = nn.Conv2d(in_ch, out_ch, kernel, stride=stride, bias=False)
-        self.norm = nn.InstanceNorm2d(out_ch, affine=True, eps=EPS)
+        self.conv = nn.Conv2d(in_ch, out_ch, kernel, stride=stride, bias=not norm)
+        self.norm = nn.InstanceNorm2d(out_ch, affine=True, eps=EPS) if norm else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm(self.conv(self.pad(x)))
@@ -83,17 +84,24 @@ class _Residual(nn.Module):
 
 
 class CinStudent(nn.Module):
-    """[N, 3, H, W] in [-1, 1] -> [N, 3, H, W] in [-1, 1]; H and W multiples of 4."""
+    """[N, 3, H, W] in [-1, 1] -> [N, 3, H, W] in [-1, 1]; H and W multiples of 4.
+
+    ``stem`` (0: ``width``) is contract.0's width and ``mid`` (0: ``width``) contract.1's; ``expand``
+    the decoder's two widths. With ``contract_norm`` False the three contract convolutions have a bias
+    and no norm, as in Ghiasi et al.'s arbitrary-style transform (its batch norms folded into them;
+    trainer/arbitrary_port.py).
+    """
 
     size_multiple = 4
 
     def __init__(self, width: int = TEACHER_WIDTH, n_blocks: int = TEACHER_BLOCKS, stem: int = 0,
-                 expand: tuple = EXPAND):
+                 expand: tuple = EXPAND, mid: int = 0, contract_norm: bool = True):
         super().__init__()
         e0, e1 = expand
-        stem = stem or width
-        self.contract = nn.ModuleList([_ConvNorm(3, stem, 9), _ConvNorm(stem, width, 3, 2),
-                                       _ConvNorm(width, width, 3, 2)])
+        stem, mid = stem or width, mid or width
+        self.contract = nn.ModuleList([_ConvNorm(3, stem, 9, norm=contract_norm),
+                                       _ConvNorm(stem, mid, 3, 2, norm=contract_norm),
+                                       _ConvNorm(mid, width, 3, 2, norm=contract_norm)])
         self.blocks = nn.Sequential(*[_Residual(width) for _ in range(n_blocks)])
         self.expand = nn.ModuleList([_ConvNorm(width, e0, 3), _ConvNorm(e0, e1, 3), _ConvNorm(e1, 3, 9)])
 
@@ -134,7 +142,7 @@ class CinStudentServing(nn.Module):
         stem, down, third = net.contract
         first, second, last = net.expand
         # Registered in call order: thumb_norm pairs norms with context slices by module order.
-        self.stem, self.stem_norm = PhaseConv(stem.conv), OnPhases(stem.norm)
+        self.stem, self.stem_norm = PhaseConv(stem.conv), _on_phases(stem.norm)
         self.down, self.down_norm = StrideTwoFromPhases(down.conv), down.norm
         self.third, self.blocks = third, net.blocks
         self.up0, self.norm0 = UpsampleConv(first.conv), first.norm
@@ -161,6 +169,11 @@ class CinStudentServing(nn.Module):
         x = torch.relu(self.norm0(self.up0(x)))
         x = torch.relu(self.norm1(self.up1(x)))
         return torch.sigmoid(self.norm_out(self.out(x))) * 2 - 1
+
+
+def _on_phases(norm: nn.Module) -> nn.Module:
+    """``norm`` applied to a phase-form map (an identity stays one, without the reshapes)."""
+    return norm if isinstance(norm, nn.Identity) else OnPhases(norm)
 
 
 def teacher_tables(path) -> dict[str, np.ndarray]:
@@ -283,6 +296,9 @@ def load_served_weights(net: CinStudent, path) -> None:
     """
     from trainer.serving_model import serving_model
 
+    if any(m.bias is not None for m in net.modules() if isinstance(m, nn.Conv2d)):
+        raise InitError("reading served weights back is for the multistyle26 layout (no convolution biases), "
+                        "not a network whose contract convolutions have biases")
     try:
         weights = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(path)).graph.initializer}
     except Exception as exc:  # onnx raises its own types for damaged files  # noqa: BLE001

@@ -78,8 +78,10 @@ def student_parts(net: torch.nn.Module, arch: str) -> StudentParts:
                             net.size_multiple, "compact-code student of the arbitrary-style teacher")
     if arch == "cin_code":
         model, context_model, k = serving_pair(net.eval())
+        shape = {"arbitrary": "float copy of the arbitrary-style transform, fine-tuned as its student",
+                 "multistyle26": "multistyle26-shaped student of the arbitrary-style teacher"}[net.layout]
         return StudentParts(model, context_model, k, CIN_THUMBNAIL, net.size_multiple,
-                            "multistyle26-shaped student of the arbitrary-style teacher (code-driven instance norm)")
+                            f"{shape} (code-driven instance norm)")
     raise RunError(f"not a style-code student (kind conditioned or cin_code_distill), but architecture {arch}")
 
 

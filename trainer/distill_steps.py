@@ -3,9 +3,12 @@
 Both train a student on cached (window, teacher painting) pairs by
 
     lambda_l1 * L1 + lambda_vgg * vgg16_feature_distance + lambda_hf * detail_term
-        + lambda_color * color_term
+        + lambda_color * color_term + lambda_gan * BCE(critic(photo, output, *other inputs), real)
 
-with Adam at ``lr``, falling linearly to zero over the second half of ``steps``. A run's settings
+with Adam at ``lr``, falling linearly to zero over the second half of ``steps``. The adversarial
+term needs a critic from the caller (cin-code-distill's conditional PatchGAN, trainer/projection_d.py),
+trained in the same step on the teacher's paintings as real and the student's as fake (pix2pix's
+BCE on logits, trainer/losses.GANLoss; Adam at ``lr`` with beta1 0.5). A run's settings
 are a dataclass with ``kind``, ``net_args()``, ``validate()`` and the fields used here. Checkpoints
 use the trainer's format (trainer/runs.py: ``latest.pt`` every step, numbered ones every
 ``checkpoint_every``), so ``--resume`` works as for every run (and a cin_distill run is evaluated and
@@ -53,6 +56,7 @@ class WindowDistillSettings:
     lambda_vgg: float = 1.0
     lambda_hf: float = 0.0    # squared log ratio of the batch's fine-detail energy to the teacher's
     lambda_color: float = 0.0  # per-window colour means and contrasts against the teacher's (color_term)
+    lambda_gan: float = 0.0   # the critic's adversarial term (only where the distillation has a critic)
     seed: int = 0
     checkpoint_every: int = 100
     num_threads: int = 1
@@ -94,7 +98,7 @@ def check(cfg, own: list[tuple[str, bool, str]]) -> None:
                "one count of 1 or more per crop side"),
               ("steps", cfg.steps >= 1, "1 or more"), ("lr", cfg.lr > 0, "above 0"),
               *[(name, getattr(cfg, name) >= 0, "0 or more")
-                for name in ("lambda_l1", "lambda_vgg", "lambda_hf", "lambda_color")],
+                for name in ("lambda_l1", "lambda_vgg", "lambda_hf", "lambda_color", "lambda_gan")],
               ("checkpoint_every", cfg.checkpoint_every >= 1, "1 or more")]
     for name, ok, want in own + shared:
         if not ok:
@@ -174,12 +178,13 @@ def lr_factor(steps: int, step: int) -> float:
     return 1.0 if step < half else max(0.0, (steps - step) / max(1, steps - half))
 
 
-def save(run_dir: Path, cfg, net, optimizer, step: int, keep: bool) -> None:
-    """Write ``latest.pt`` (atomically) and, with ``keep``, the numbered checkpoint of ``step``."""
+def save(run_dir: Path, cfg, nets: dict, optimizers: dict, step: int, keep: bool) -> None:
+    """Write ``latest.pt`` (atomically) and, with ``keep``, the numbered checkpoint of ``step``; ``nets``
+    and ``optimizers`` by role ("G", and "D" for a critic)."""
     config = {"kind": cfg.kind, **dataclasses.asdict(cfg)}
     state = {"format": runs.CHECKPOINT_FORMAT, "kind": cfg.kind, "config": config, "step": step, "generator": "G",
-             "net_args": {"G": cfg.net_args()}, "nets": {"G": net.state_dict()},
-             "optimizers": {"G": optimizer.state_dict()},
+             "net_args": {"G": cfg.net_args()}, "nets": {k: n.state_dict() for k, n in nets.items()},
+             "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
              "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}}
     latest = runs.checkpoint_path(run_dir)
     tmp = latest.with_suffix(".tmp")
@@ -196,36 +201,58 @@ def prepare(cfg, run_dir: Path) -> None:
     (run_dir / runs.CONFIG_FILE).write_text(json.dumps({"kind": cfg.kind, **dataclasses.asdict(cfg)}, indent=2) + "\n")
 
 
-def train(cfg, run_dir: Path, net: torch.nn.Module, batches: Callable[[int], Batch], resume: bool, log=say) -> None:
+def train(cfg, run_dir: Path, net: torch.nn.Module, batches: Callable[[int], Batch], resume: bool, log=say,
+          critic: torch.nn.Module | None = None) -> None:
     """Train ``net`` (or continue from the run's latest checkpoint) up to ``cfg.steps``; an interrupt
-    (Ctrl-C, a budget's SIGINT) keeps the last finished step."""
+    (Ctrl-C, a budget's SIGINT) keeps the last finished step. ``critic(photo, painting, *other inputs)``
+    -> logits (the batch's first input is the photo) is trained beside it when ``cfg.lambda_gan`` > 0;
+    ValueError when that is set without a critic."""
     from trainer.vgg16_trunk import load_vgg16_trunk
 
-    net.train()
-    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+    if cfg.lambda_gan > 0 and critic is None:
+        raise ValueError("setting lambda_gan needs a critic, which only cin-code-distill trains")
+    nets = {"G": net.train()} | ({"D": critic.train()} if cfg.lambda_gan > 0 else {})
+    optimizers = {"G": torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(0.9, 0.999))}
+    if "D" in nets:
+        optimizers["D"] = torch.optim.Adam(critic.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
     step = 0
     if resume:
         state = runs.load_checkpoint(run_dir)
-        net.load_state_dict(state["nets"]["G"])
-        optimizer.load_state_dict(state["optimizers"]["G"])
+        for role in nets:
+            nets[role].load_state_dict(state["nets"][role])
+            optimizers[role].load_state_dict(state["optimizers"][role])
         step = state["step"]
     losses_path = run_dir / runs.LOSSES_FILE
     if losses_path.exists():  # drop records written after the checkpoint we continue from
         kept = [line for line in losses_path.read_text().splitlines() if json.loads(line)["step"] < step]
         losses_path.write_text("".join(line + "\n" for line in kept))
     try:
-        _steps(cfg, run_dir, net, optimizer, load_vgg16_trunk(), batches, step, losses_path, log)
+        _steps(cfg, run_dir, nets, optimizers, load_vgg16_trunk(), batches, step, losses_path, log)
     except KeyboardInterrupt:
         log("interrupted; the latest checkpoint holds the last finished step")
 
 
-def _steps(cfg, run_dir: Path, net, optimizer, trunk, batches, step: int, losses_path: Path, log) -> None:
-    from trainer.likeness import feature_distance
+def _critic_step(critic, optimizer, gan_loss, inputs, out, target) -> float:
+    """One step of the critic: the teacher's painting real, the student's (detached) fake."""
+    optimizer.zero_grad(set_to_none=True)
+    photo, rest = inputs[0], inputs[1:]
+    loss = 0.5 * (gan_loss(critic(photo, target, *rest), True) + gan_loss(critic(photo, out.detach(), *rest), False))
+    loss.backward()
+    optimizer.step()
+    return loss.item()
 
+
+def _steps(cfg, run_dir: Path, nets: dict, optimizers: dict, trunk, batches, step: int, losses_path: Path,
+           log) -> None:
+    from trainer.likeness import feature_distance
+    from trainer.losses import GANLoss
+
+    net, critic, gan_loss = nets["G"], nets.get("D"), GANLoss("vanilla")
     while step < cfg.steps:
         start = time.monotonic()
-        for group in optimizer.param_groups:
-            group["lr"] = cfg.lr * lr_factor(cfg.steps, step)
+        for optimizer in optimizers.values():
+            for group in optimizer.param_groups:
+                group["lr"] = cfg.lr * lr_factor(cfg.steps, step)
         inputs, target = batches(step)
         out = net(*inputs)
         l1 = (out - target).abs().mean()
@@ -234,20 +261,25 @@ def _steps(cfg, run_dir: Path, net, optimizer, trunk, batches, step: int, losses
         vgg = feature_distance(trunk(out), target_maps).mean()
         hf = detail_term(out, target)
         color = color_term(out, target)
-        loss = cfg.lambda_l1 * l1 + cfg.lambda_vgg * vgg + cfg.lambda_hf * hf + cfg.lambda_color * color
-        optimizer.zero_grad(set_to_none=True)
+        gan = gan_loss(critic(inputs[0], out, *inputs[1:]), True) if critic is not None else out.new_zeros(())
+        loss = (cfg.lambda_l1 * l1 + cfg.lambda_vgg * vgg + cfg.lambda_hf * hf + cfg.lambda_color * color
+                + cfg.lambda_gan * gan)
+        optimizers["G"].zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()
+        optimizers["G"].step()
+        record = {"step": step, "l1": round(l1.item(), 5), "vgg": round(vgg.item(), 5), "hf": round(hf.item(), 5),
+                  "color": round(color.item(), 5)}
+        if critic is not None:
+            record |= {"gan": round(gan.item(), 5),
+                       "d": round(_critic_step(critic, optimizers["D"], gan_loss, inputs, out, target), 5)}
         step += 1
         with losses_path.open("a") as f:
-            f.write(json.dumps({"step": step - 1, "l1": round(l1.item(), 5), "vgg": round(vgg.item(), 5),
-                                "hf": round(hf.item(), 5), "color": round(color.item(), 5),
-                                "side": inputs[0].shape[-1],
-                                "seconds": round(time.monotonic() - start, 2)}) + "\n")
+            f.write(json.dumps(record | {"side": inputs[0].shape[-1],
+                                         "seconds": round(time.monotonic() - start, 2)}) + "\n")
         keep = step % cfg.checkpoint_every == 0 or step == cfg.steps
-        save(run_dir, cfg, net, optimizer, step, keep=keep)
+        save(run_dir, cfg, nets, optimizers, step, keep=keep)
         if keep:
-            log(f"step {step}: l1 {l1.item():.4f} vgg {vgg.item():.4f} hf {hf.item():.4f} color {color.item():.4f}")
+            log(f"step {step}: " + " ".join(f"{k} {v:.4f}" for k, v in record.items() if k != "step"))
 
 
 def add_arguments(parser: argparse.ArgumentParser, settings: str) -> None:

@@ -76,12 +76,14 @@ def generator_args(arch: str, input_nc: int = 3, output_nc: int = 3, ngf: int = 
 def define_G(arch: str, input_nc: int = 3, output_nc: int = 3, ngf: int = 0, norm: str = "batch",
              use_dropout: bool = False, context_dim: int = 0, upsample: str = "shuffle", padding: str = "zeros",
              kuwahara_radius: int = 0, border: int = 0, init_gain: float = 0.02,
-             seed: int | None = None, code_dim: int = 0, n_blocks: int = 0, stem: int = 0) -> nn.Module:
+             seed: int | None = None, code_dim: int = 0, n_blocks: int = 0, stem: int = 0,
+             layout: str = "multistyle26") -> nn.Module:
     """Build a generator by architecture name, initialised as the CycleGAN project does (compact: He).
 
     ``ngf`` = 0 is the architecture's default width. ``context_dim`` applies to ``compact`` only
     (0 = no context input). ``compact_code`` is the style-code student (trainer.code_generator),
-    rebuilt from ``code_args``. With ``seed`` the weights are reproducible and the global RNG is untouched.
+    rebuilt from ``code_args``; ``layout`` applies to ``cin_code`` only
+    (trainer.cin_code_student.LAYOUTS). With ``seed`` the weights are reproducible and the global RNG is untouched.
     """
     if arch not in GENERATOR_ARCHS:
         raise ValueError(f"unknown generator {arch!r}; choose one of {', '.join(GENERATOR_ARCHS)}")
@@ -91,10 +93,10 @@ def define_G(arch: str, input_nc: int = 3, output_nc: int = 3, ngf: int = 0, nor
 
         return CinStudent(ngf or TEACHER_WIDTH, n_blocks or TEACHER_BLOCKS, stem)
     if arch == "cin_code":
-        # Built from multistyle26's weights by trainer.cin_code_distill; here only its shape.
+        # Built from its starting weights by trainer.cin_code_distill; here only its shape.
         from trainer.cin_code_student import CodeCinStudent
 
-        return CodeCinStudent(code_dim, ngf or 32, n_blocks or 5, stem)
+        return CodeCinStudent(code_dim, ngf or 32, n_blocks or 5, stem, layout=layout)
     if arch == "compact_code":
         from trainer.code_generator import CodeGenerator
 

@@ -162,7 +162,8 @@ def unfold_weight(fold: Callable[[torch.Tensor], torch.Tensor], folded: torch.Te
 
 
 class UpsampleConv(nn.Module):
-    """nearest x2 -> reflection pad 1 -> ``conv`` (3x3, no bias) as one low-resolution convolution.
+    """nearest x2 -> reflection pad 1 -> ``conv`` (3x3, with or without bias) as one low-resolution
+    convolution.
 
     [N, I, H, W] -> [N, O, 2H, 2W], equal to ``conv(reflection_pad(interpolate(x, 2)))``.
     """
@@ -171,18 +172,28 @@ class UpsampleConv(nn.Module):
         super().__init__()
         _unpadded(conv, 1, "upsampling")
         self.weight = nn.Parameter(upsample_conv_weight(conv.weight.detach()), requires_grad=False)
+        self.bias = _phase_bias(conv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.pixel_shuffle(F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.weight), SCALE)
+        return F.pixel_shuffle(F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.weight, self.bias), SCALE)
 
 
 def _unpadded(conv: nn.Conv2d, stride: int, what: str) -> None:
-    if conv.bias is not None or conv.stride != (stride, stride) or conv.padding != (0, 0):
-        raise ValueError(f"the {what} rewrite needs an unpadded, stride-{stride} convolution without bias")
+    if conv.stride != (stride, stride) or conv.padding != (0, 0):
+        raise ValueError(f"the {what} rewrite needs an unpadded, stride-{stride} convolution")
+
+
+def _phase_bias(conv: nn.Conv2d) -> nn.Parameter | None:
+    """The bias of a rewrite whose output channel o * 4 + p * 2 + q is phase (p, q) of channel o: each
+    channel's bias repeated for its four phases; None for a convolution without bias."""
+    if conv.bias is None:
+        return None
+    return nn.Parameter(conv.bias.detach().repeat_interleave(SCALE * SCALE), requires_grad=False)
 
 
 class PhaseConv(nn.Module):
-    """reflection pad k//2 -> ``conv`` (k x k odd, no bias), in phase form, as one stride-2 convolution.
+    """reflection pad k//2 -> ``conv`` (k x k odd, with or without bias), in phase form, as one stride-2
+    convolution.
 
     [N, I, H, W] (H, W even) -> [N, 4 O, H/2, W/2], equal to
     ``pixel_unshuffle(conv(reflection_pad(x, k // 2)), 2)``.
@@ -193,13 +204,14 @@ class PhaseConv(nn.Module):
         _unpadded(conv, 1, "phase")
         self.pad = conv.kernel_size[0] // 2
         self.weight = nn.Parameter(phase_conv_weight(conv.weight.detach()), requires_grad=False)
+        self.bias = _phase_bias(conv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(F.pad(x, (self.pad,) * 4, mode="reflect"), self.weight, stride=SCALE)
+        return F.conv2d(F.pad(x, (self.pad,) * 4, mode="reflect"), self.weight, self.bias, stride=SCALE)
 
 
 class SpaceToDepthConv(PhaseConv):
-    """reflection pad k//2 -> ``conv`` (k x k odd, no bias) computed at half resolution.
+    """reflection pad k//2 -> ``conv`` (k x k odd) computed at half resolution.
 
     [N, I, H, W] (H, W even) -> [N, O, H, W], equal to ``conv(reflection_pad(x, k // 2))``: the
     ``PhaseConv`` of it, shuffled back to full resolution.
@@ -210,7 +222,7 @@ class SpaceToDepthConv(PhaseConv):
 
 
 class StrideTwoFromPhases(nn.Module):
-    """reflection pad 1 -> ``conv`` (3x3, stride 2, no bias) of a full-resolution map, read from its
+    """reflection pad 1 -> ``conv`` (3x3, stride 2, with or without bias) of a full-resolution map, read from its
     phase form: [N, 4 C, h, w] -> [N, O, h, w], equal to
     ``conv(reflection_pad(pixel_shuffle(x, 2), 1))``."""
 
@@ -218,9 +230,10 @@ class StrideTwoFromPhases(nn.Module):
         super().__init__()
         _unpadded(conv, 2, "stride-two")
         self.weight = nn.Parameter(stride_two_from_phases_weight(conv.weight.detach()), requires_grad=False)
+        self.bias = None if conv.bias is None else nn.Parameter(conv.bias.detach().clone(), requires_grad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(F.pad(x, (1, 0, 1, 0), mode="replicate"), self.weight)
+        return F.conv2d(F.pad(x, (1, 0, 1, 0), mode="replicate"), self.weight, self.bias)
 
 
 class OnPhases(nn.Module):

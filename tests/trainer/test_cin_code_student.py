@@ -117,6 +117,11 @@ def test_the_run_exports_a_tile_safe_version_the_server_loads(tiny_run, tmp_path
 @pytest.mark.parametrize("settings, message", [({"n_blocks": 7}, "n_blocks must be 1 to 6"),
                                                ({"looks": 0}, "looks must be 1 or more"),
                                                ({"lambda_color": -1}, "lambda_color must be 0 or more"),
+                                               ({"lambda_gan": -1}, "lambda_gan must be 0 or more"),
+                                               ({"init": "vgg"}, "init must be one of multistyle26, arbitrary"),
+                                               ({"init": "arbitrary"}, "init 'arbitrary' is the teacher's own "
+                                                                       "transform: width, stem and n_blocks must "
+                                                                       "be 32, 8 and 5"),
                                                ({"colour": 1}, "unknown settings colour")])
 def test_a_bad_config_is_one_clear_line(tmp_path, capsys, settings, message):
     config = tmp_path / "cfg.json"

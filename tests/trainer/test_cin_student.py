@@ -144,7 +144,9 @@ def test_evaluate_judges_the_run_as_a_distillation_from_the_teacher(tiny_run, tm
 @pytest.mark.parametrize("settings, message", [({"n_blocks": 7}, "n_blocks must be 1 to 6"),
                                                ({"width": 40}, "width must be 1 to 32"),
                                                ({"crop_sides": [128, 256], "crops": [3]}, "crops must be one count"),
-                                               ({"colour": 1}, "unknown settings colour")])
+                                               ({"colour": 1}, "unknown settings colour"),
+                                               ({"lambda_gan": 0.1},
+                                                "lambda_gan must be 0 (cin-distill trains no critic)")])
 def test_a_bad_config_is_one_clear_line(tmp_path, capsys, settings, message):
     from trainer import cin_distill
 

@@ -131,12 +131,37 @@ def _student(seed: int = 0, n_blocks: int = 2) -> CinStudent:
     return net
 
 
-@pytest.mark.parametrize("size", [(64, 64), (96, 132)])
-def test_the_students_serving_form_paints_the_same_image(size):
-    net = _student()
-    x = torch.rand(2, 3, *size) * 2 - 1
+def test_the_rewrites_carry_a_convolutions_bias_to_every_phase():
+    torch.manual_seed(11)
+    x = torch.randn(2, 4, 12, 16)
+    convs = {"up": nn.Conv2d(4, 3, 3), "stem": nn.Conv2d(4, 3, 9), "down": nn.Conv2d(4, 5, 3, stride=2)}
+    for conv in convs.values():
+        nn.init.normal_(conv.bias, 0.0, 2.0)  # large, so that a dropped or misplaced bias shows
     with torch.no_grad():
-        assert torch.allclose(net.serving_form()(x), net(x), atol=TOLERANCE)
+        pairs = [(UpsampleConv(convs["up"])(x),
+                  convs["up"](F.pad(F.interpolate(x, scale_factor=2.0, mode="nearest"), (1,) * 4, mode="reflect"))),
+                 (PhaseConv(convs["stem"])(x), F.pixel_unshuffle(convs["stem"](F.pad(x, (4,) * 4, mode="reflect")), 2)),
+                 (SpaceToDepthConv(convs["stem"])(x), convs["stem"](F.pad(x, (4,) * 4, mode="reflect"))),
+                 (StrideTwoFromPhases(convs["down"])(F.pixel_unshuffle(x, 2)),
+                  convs["down"](F.pad(x, (1,) * 4, mode="reflect")))]
+    for rewritten, original in pairs:
+        assert rewritten.shape == original.shape
+        assert torch.allclose(rewritten, original, atol=TOLERANCE)
+
+
+@pytest.mark.parametrize("size", [(64, 64), (96, 132)])
+@pytest.mark.parametrize("contract_norm", [True, False])
+def test_the_students_serving_form_paints_the_same_image(size, contract_norm):
+    net = _student()
+    if not contract_norm:  # the arbitrary-style transform's layout: biased contract convolutions, no norms
+        torch.manual_seed(5)
+        net = CinStudent(width=16, n_blocks=2, stem=8, mid=12, expand=(8, 6), contract_norm=False).eval()
+        for layer in net.contract:
+            nn.init.normal_(layer.conv.bias, 0.0, 0.5)
+    x = torch.rand(2, 3, *size) * 2 - 1
+    # Without norms in the contract, float32 rounding of the reordered sums is not scaled down: 2e-5 seen.
+    with torch.no_grad():
+        assert torch.allclose(net.serving_form()(x), net(x), atol=TOLERANCE if contract_norm else 5 * TOLERANCE)
 
 
 def test_export_uses_the_serving_form_with_the_same_thumbnail_statistics():
