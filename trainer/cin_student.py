@@ -8,7 +8,8 @@ and shift are that style's row of the per-style tables; started from those weigh
 starts at the teacher and can be slimmed (fewer residual blocks) and fine-tuned from there.
 
 Layout for ``width`` = 32 and ``n_blocks`` = 6 (the teacher's), every convolution followed by an
-instance norm with affine parameters, reflection padding, no convolution biases:
+instance norm with affine parameters, reflection padding, no convolution biases (the default; the
+any-painting port's layout gives the contract convolutions biases and no norms, ``contract_norm``):
 
     image [-1, 1] -> [0, 1]
     conv 9x9 3->w, ReLU                    H       (contract.0)
@@ -124,8 +125,8 @@ class CinStudentServing(nn.Module):
     """``CinStudent.forward`` computed with ``trainer.subpixel``'s exact rewrites, so that no layer but
     the last few works on a full-resolution map with few channels:
 
-    - the stem (9x9 convolution) in phase form at half resolution (``PhaseConv``), its norm and ReLU
-      on that form (``OnPhases``), and the stride-2 convolution after it read from that form
+    - the stem (9x9 convolution) in phase form at half resolution (``PhaseConv``), its norm (if it has
+      one) and ReLU on that form (``OnPhases``), and the stride-2 convolution after it read from that form
       (``StrideTwoFromPhases``);
     - each nearest x2 + 3x3 convolution of the decoder as one low-resolution convolution
       (``UpsampleConv``), and the 9x9 output convolution at half resolution (``SpaceToDepthConv``).
@@ -292,7 +293,8 @@ def load_served_weights(net: CinStudent, path) -> None:
     un-rewritten with trainer.subpixel.unfold_weight; the norms' scales and shifts come by name or,
     from files exported before they kept names, in call order. The result is then
     checked: ONNX Runtime on the file and ``net``'s own serving form must paint a random 64 px image
-    alike (1e-4) with the same context row. Raises InitError when the file does not fit ``net``.
+    alike (1e-4) with the same context row. Raises InitError when the file does not fit ``net``, and for a
+    network whose convolutions have biases (the any-painting port's layout), whose biases it does not read.
     """
     from trainer.serving_model import serving_model
 

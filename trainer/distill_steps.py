@@ -178,12 +178,12 @@ def lr_factor(steps: int, step: int) -> float:
     return 1.0 if step < half else max(0.0, (steps - step) / max(1, steps - half))
 
 
-def save(run_dir: Path, cfg, nets: dict, optimizers: dict, step: int, keep: bool) -> None:
-    """Write ``latest.pt`` (atomically) and, with ``keep``, the numbered checkpoint of ``step``; ``nets``
-    and ``optimizers`` by role ("G", and "D" for a critic)."""
+def save(run_dir: Path, cfg, nets: dict, optimizers: dict, net_args: dict, step: int, keep: bool) -> None:
+    """Write ``latest.pt`` (atomically) and, with ``keep``, the numbered checkpoint of ``step``; ``nets``,
+    ``optimizers`` and ``net_args`` (what rebuilds each net) by role ("G", and "D" for a critic)."""
     config = {"kind": cfg.kind, **dataclasses.asdict(cfg)}
     state = {"format": runs.CHECKPOINT_FORMAT, "kind": cfg.kind, "config": config, "step": step, "generator": "G",
-             "net_args": {"G": cfg.net_args()}, "nets": {k: n.state_dict() for k, n in nets.items()},
+             "net_args": net_args, "nets": {k: n.state_dict() for k, n in nets.items()},
              "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
              "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}}
     latest = runs.checkpoint_path(run_dir)
@@ -202,23 +202,28 @@ def prepare(cfg, run_dir: Path) -> None:
 
 
 def train(cfg, run_dir: Path, net: torch.nn.Module, batches: Callable[[int], Batch], resume: bool, log=say,
-          critic: torch.nn.Module | None = None) -> None:
+          critic: tuple[torch.nn.Module, dict] | None = None) -> None:
     """Train ``net`` (or continue from the run's latest checkpoint) up to ``cfg.steps``; an interrupt
-    (Ctrl-C, a budget's SIGINT) keeps the last finished step. ``critic(photo, painting, *other inputs)``
-    -> logits (the batch's first input is the photo) is trained beside it when ``cfg.lambda_gan`` > 0;
-    ValueError when that is set without a critic."""
+    (Ctrl-C, a budget's SIGINT) keeps the last finished step. ``critic`` is (module, the arguments
+    that rebuild it): ``module(photo, painting, *other inputs)`` -> logits (the batch's first input is
+    the photo), trained beside the student when ``cfg.lambda_gan`` > 0; a run resumed with the term
+    newly switched on starts a fresh critic. ValueError when lambda_gan is set without a critic."""
     from trainer.vgg16_trunk import load_vgg16_trunk
 
     if cfg.lambda_gan > 0 and critic is None:
         raise ValueError("setting lambda_gan needs a critic, which only cin-code-distill trains")
-    nets = {"G": net.train()} | ({"D": critic.train()} if cfg.lambda_gan > 0 else {})
+    nets, net_args = {"G": net.train()}, {"G": cfg.net_args()}
     optimizers = {"G": torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(0.9, 0.999))}
-    if "D" in nets:
-        optimizers["D"] = torch.optim.Adam(critic.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
+    if cfg.lambda_gan > 0:
+        nets["D"], net_args["D"] = critic[0].train(), critic[1]
+        optimizers["D"] = torch.optim.Adam(nets["D"].parameters(), lr=cfg.lr, betas=(0.5, 0.999))
     step = 0
     if resume:
         state = runs.load_checkpoint(run_dir)
         for role in nets:
+            if role not in state["nets"]:
+                log(f"the checkpoint has no {role}: it starts fresh at step {state['step']}")
+                continue
             nets[role].load_state_dict(state["nets"][role])
             optimizers[role].load_state_dict(state["optimizers"][role])
         step = state["step"]
@@ -227,9 +232,19 @@ def train(cfg, run_dir: Path, net: torch.nn.Module, batches: Callable[[int], Bat
         kept = [line for line in losses_path.read_text().splitlines() if json.loads(line)["step"] < step]
         losses_path.write_text("".join(line + "\n" for line in kept))
     try:
-        _steps(cfg, run_dir, nets, optimizers, load_vgg16_trunk(), batches, step, losses_path, log)
+        _steps(cfg, run_dir, (nets, optimizers, net_args), load_vgg16_trunk(), batches, step, losses_path, log)
     except KeyboardInterrupt:
         log("interrupted; the latest checkpoint holds the last finished step")
+
+
+def _adversarial(critic, gan_loss, inputs, out) -> torch.Tensor:
+    """The student's adversarial term: the critic should take its painting for the teacher's. The
+    critic's own weights get no gradient from it."""
+    critic.requires_grad_(False)
+    try:
+        return gan_loss(critic(inputs[0], out, *inputs[1:]), True)
+    finally:
+        critic.requires_grad_(True)
 
 
 def _critic_step(critic, optimizer, gan_loss, inputs, out, target) -> float:
@@ -242,11 +257,13 @@ def _critic_step(critic, optimizer, gan_loss, inputs, out, target) -> float:
     return loss.item()
 
 
-def _steps(cfg, run_dir: Path, nets: dict, optimizers: dict, trunk, batches, step: int, losses_path: Path,
+def _steps(cfg, run_dir: Path, training: tuple[dict, dict, dict], trunk, batches, step: int, losses_path: Path,
            log) -> None:
+    """Steps up to ``cfg.steps``; ``training`` is (nets, optimizers, net_args) by role."""
     from trainer.likeness import feature_distance
     from trainer.losses import GANLoss
 
+    nets, optimizers, net_args = training
     net, critic, gan_loss = nets["G"], nets.get("D"), GANLoss("vanilla")
     while step < cfg.steps:
         start = time.monotonic()
@@ -261,7 +278,7 @@ def _steps(cfg, run_dir: Path, nets: dict, optimizers: dict, trunk, batches, ste
         vgg = feature_distance(trunk(out), target_maps).mean()
         hf = detail_term(out, target)
         color = color_term(out, target)
-        gan = gan_loss(critic(inputs[0], out, *inputs[1:]), True) if critic is not None else out.new_zeros(())
+        gan = _adversarial(critic, gan_loss, inputs, out) if critic is not None else out.new_zeros(())
         loss = (cfg.lambda_l1 * l1 + cfg.lambda_vgg * vgg + cfg.lambda_hf * hf + cfg.lambda_color * color
                 + cfg.lambda_gan * gan)
         optimizers["G"].zero_grad(set_to_none=True)
@@ -277,7 +294,7 @@ def _steps(cfg, run_dir: Path, nets: dict, optimizers: dict, trunk, batches, ste
             f.write(json.dumps(record | {"side": inputs[0].shape[-1],
                                          "seconds": round(time.monotonic() - start, 2)}) + "\n")
         keep = step % cfg.checkpoint_every == 0 or step == cfg.steps
-        save(run_dir, cfg, nets, optimizers, step, keep=keep)
+        save(run_dir, cfg, nets, optimizers, net_args, step, keep=keep)
         if keep:
             log(f"step {step}: " + " ".join(f"{k} {v:.4f}" for k, v in record.items() if k != "step"))
 

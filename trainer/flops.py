@@ -1,28 +1,18 @@
-"""Count a network's floating-point operations per image by running it once with forward hooks.
+"""Count a network's floating-point operations per image by running it once under PyTorch's FLOP counter.
 
 Convention: one multiply-add is two FLOPs (the usual hardware convention, so figures compare
-directly with a measured matmul rate). Only convolutions, transposed convolutions and linear
-layers are counted; activations, additions and pixel shuffles are memory-bound and comparatively
-free, and are left out.
+directly with a measured matmul rate). ``torch.utils.flop_counter.FlopCounterMode`` counts every
+convolution, transposed convolution and matrix product the forward pass executes, also those
+called as functions (the sub-pixel and phase forms of trainer/subpixel.py call ``F.conv2d`` with
+rewritten kernels: their zero taps are counted, because the runtime executes them). Activations,
+additions, norms and pixel shuffles are memory-bound and comparatively free, and are left out.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
-
-
-def _macs(module: nn.Module, inputs: tuple, output: torch.Tensor) -> int:
-    """Multiply-adds of one call of a counted layer, over the whole batch."""
-    if isinstance(module, nn.Conv2d):
-        kh, kw = module.kernel_size
-        return output.numel() * (module.in_channels // module.groups) * kh * kw
-    if isinstance(module, nn.ConvTranspose2d):
-        kh, kw = module.kernel_size
-        return inputs[0].numel() * (module.out_channels // module.groups) * kh * kw
-    if isinstance(module, nn.Linear):
-        return output.numel() * module.in_features
-    return 0
+from torch.utils.flop_counter import FlopCounterMode
 
 
 def count_gflops(model: nn.Module, size: int = 256, channels: int = 3) -> float:
@@ -31,26 +21,17 @@ def count_gflops(model: nn.Module, size: int = 256, channels: int = 3) -> float:
     Generators with a context input (``model.context_dim > 0``) get a zero context so the small
     context network is counted too. The model's training mode is restored afterwards.
     """
-    total = 0
-
-    def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-        nonlocal total
-        total += _macs(module, inputs, output)
-
-    handles = [m.register_forward_hook(hook) for m in model.modules()
-               if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear)]
     was_training = model.training
+    counter = FlopCounterMode(display=False)
     try:
         model.eval()
         x = torch.zeros(1, channels, size, size)
         context_dim = getattr(model, "context_dim", 0)
-        with torch.no_grad():
+        with torch.no_grad(), counter:
             if context_dim:
                 model(x, torch.zeros(1, context_dim))
             else:
                 model(x)
     finally:
-        for h in handles:
-            h.remove()
         model.train(was_training)
-    return 2 * total / 1e9
+    return counter.get_total_flops() / 1e9

@@ -131,6 +131,7 @@ def test_the_fine_tuning_trains_a_conditional_critic_and_resumes_it(tuned_run):
     assert all(r["gan"] > 0 and r["d"] > 0 for r in records)
     state = torch.load(runs.checkpoint_path(tuned_run), weights_only=False)
     assert set(state["nets"]) == {"G", "D"} and set(state["optimizers"]) == {"G", "D"}
+    assert state["net_args"]["D"]["arch"] == "projection" and state["net_args"]["G"]["layout"] == "arbitrary"
     config = json.loads((tuned_run / "config.json").read_text())
     (tuned_run / "config.json").write_text(json.dumps(config | {"steps": 3}))
     assert cin_code_distill.main(argparse.Namespace(config=None, resume=tuned_run)) == 0
@@ -140,6 +141,21 @@ def test_the_fine_tuning_trains_a_conditional_critic_and_resumes_it(tuned_run):
     assert moved, "the resumed run did not go on training the critic"
 
 
+def test_a_run_resumed_with_the_adversarial_term_newly_on_starts_a_fresh_critic(tuned_run, tmp_path, capsys):
+    import shutil
+
+    run = Path(shutil.copytree(tuned_run, tmp_path / "run"))
+    state = torch.load(runs.checkpoint_path(run), weights_only=False)
+    for part in ("nets", "optimizers", "net_args"):
+        state[part].pop("D")  # as a checkpoint written with lambda_gan 0
+    torch.save(state, runs.checkpoint_path(run))
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps(config | {"steps": state["step"] + 1, "run_dir": str(run)}))
+    assert cin_code_distill.main(argparse.Namespace(config=None, resume=run)) == 0
+    assert "the checkpoint has no D: it starts fresh" in capsys.readouterr().out
+    assert "D" in torch.load(runs.checkpoint_path(run), weights_only=False)["nets"]
+
+
 def test_the_tuned_port_exports_as_a_tile_safe_version(tuned_run, tmp_path):
     version = export_conditioned(tuned_run, tmp_path, "any-painting-fast", TEACHER, log=lambda *a: None)
     manifest = json.loads((tmp_path / "any-painting-fast" / str(version) / "manifest.json").read_text())
@@ -147,3 +163,13 @@ def test_the_tuned_port_exports_as_a_tile_safe_version(tuned_run, tmp_path):
     assert manifest["conditioning"]["network"].startswith("float copy of the arbitrary-style transform")
     assert manifest["conditioning"]["context_stats"] == 2 * (10 * 32 + 16 + 8 + 3)
     assert manifest["export"]["tiled_vs_whole_psnr_db"] >= 50
+
+
+def test_the_reproduction_recipes_are_valid_settings():
+    from scripts.train_anystyle import RECIPES
+
+    for name, recipe in RECIPES.items():
+        cfg = cin_code_distill.CinCodeDistillConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                                       for k, v in recipe.items()})
+        cfg.validate()
+        assert cfg.init == ("arbitrary" if name == "port" else "multistyle26")
