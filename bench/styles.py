@@ -29,9 +29,10 @@ THREADS = 0  # the ceiling on every core; the server with its defaults (one runn
 SIZE, TINY_SIZE = "2048x1536", "256x192"
 BUDGET_MP_PER_S = 2.0  # the student-quality issue's floor for every shipped style
 TINY_STYLE = "blue-ink"
-# The shipped collection (`make train-defaults`); the teachers (teacher-26, any-painting) have their own
-# figures (docs/styles.md, "Any painting").
-COLLECTION = tuple(recipe.id for recipe in RECIPES)
+# The shipped students: the collection (`make train-defaults`) and any-painting, whose default version is
+# its fast student (`python -m scripts.train_anystyle`, issue 13's 2 MP/s); the teachers (teacher-26,
+# any-painting-best) have their own figures (docs/styles.md, "Any painting").
+COLLECTION = tuple(recipe.id for recipe in RECIPES) + ("any-painting",)
 
 
 def run(tiny: bool = False, rounds: int | None = None, styles: tuple[str, ...] = (),

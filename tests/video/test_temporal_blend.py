@@ -15,6 +15,8 @@ from tessera.temporal_blend import TemporalBlend
 from tessera.video import ClipOptions, stylize_clip
 from tests.video.conftest import ROOT, VIDEO_STYLE
 
+TEACHER = "any-painting-best"  # the int8 arbitrary-style network; any-painting's default is its float student
+
 
 def _flickering_network(inputs, seed=1):
     """A restyler stand-in: it paints beyond an object's outline (a wide blur, like a network's receptive
@@ -101,10 +103,10 @@ def test_a_moving_object_leaves_less_flicker_near_it_through_the_server(video_se
 
 @pytest.fixture(scope="module")
 def teacher_server(tmp_path_factory):
-    """A server on the shipped any-painting teacher: int8 activations, so a level's change on a few
-    pixels repaints the whole frame by about 10 levels."""
+    """A server on the shipped any-painting teacher (any-painting-best): int8 activations, so a level's
+    change on a few pixels repaints the whole frame by about 10 levels."""
     registry = tmp_path_factory.mktemp("teacher-registry")
-    shutil.copytree(ROOT / "model_registry" / "any-painting", registry / "any-painting")
+    shutil.copytree(ROOT / "model_registry" / TEACHER, registry / TEACHER)
     with running_server(registry, warmup_runs=0) as address:
         yield address
 
@@ -115,7 +117,7 @@ def test_a_noise_sensitive_network_holds_a_still_clip_under_a_level(teacher_serv
     still = make_clip("still", "mp4", 192, 108, 16, 30)
     with TesseraClient(teacher_server) as client:
         outputs = []
-        stylize_clip(client, still, "any-painting", on_frame=lambda _, rgb, out: outputs.append(out))
+        stylize_clip(client, still, TEACHER, on_frame=lambda _, rgb, out: outputs.append(out))
     assert frame_difference(outputs[6:]) < 0.9  # 1.04 with the memory of 0.9 throughout
 
 
