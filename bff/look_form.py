@@ -52,6 +52,8 @@ def _source(text_field: str, file_field: str, max_bytes: int) -> StyleSource | N
     preset = request.form.get(text_field, "").strip()
     upload = request.files.get(file_field)
     data = upload.read() if upload is not None else b""
+    if upload is not None and upload.filename and not data:  # a file was chosen, not an empty form field
+        raise ApiError(400, "missing_field", f"The '{file_field}' file is empty.")
     if preset and data:
         raise ApiError(400, "invalid_style", f"Send either '{text_field}' or '{file_field}', not both.")
     if data:

@@ -44,26 +44,32 @@ def decode_sources(sources: Iterable[pb.StyleSource]) -> tuple[Source, ...]:
             raise InvalidRequest(f"at most {MAX_SOURCES} style sources can be mixed")
         weight = source.weight if source.HasField("weight") else 1.0
         if not math.isfinite(weight) or weight < 0:
-            raise InvalidRequest(f"style source {i}: weight must be a number >= 0, got {weight}")
+            raise InvalidRequest(f"the {_ordinal(i)} style source: its weight must be a number >= 0, got {weight}")
         kind = source.WhichOneof("source")
         if kind == "preset":
             if not PRESET_ID_RE.match(source.preset):
-                raise InvalidRequest(f"style source {i}: {source.preset[:70]!r} is not a preset id")
+                raise InvalidRequest(f"the {_ordinal(i)} style source: {source.preset[:70]!r} is not a preset id")
             decoded.append(Source(weight, preset=source.preset))
         elif kind == "image":
             decoded.append(Source(weight, image=_decode_style_image(i, source.image)))
         else:
-            raise InvalidRequest(f"style source {i} names neither a preset nor a style image")
+            raise InvalidRequest(f"the {_ordinal(i)} style source names neither a preset nor a style image")
     if decoded and sum(s.weight for s in decoded) <= 0:
         raise InvalidRequest("the style sources' weights must not all be 0")
     return tuple(decoded)
+
+
+def _ordinal(index: int) -> str:
+    """0 -> "first": the request's style sources in the order a person gave them."""
+    words = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")
+    return words[index] if index < len(words) else f"#{index + 1}"
 
 
 def _decode_style_image(index: int, data: bytes) -> np.ndarray:
     try:
         pixels = to_rgb_array(open_image(data, MAX_STYLE_IMAGE_PIXELS))
     except (ImageFormatError, ImageTooLargeError) as exc:
-        raise InvalidRequest(f"style source {index}: the style image: {exc}") from None
+        raise InvalidRequest(f"the {_ordinal(index)} style source, a style image: {exc}") from None
     return make_thumbnail(pixels, STYLE_IMAGE_WORKING_SIDE)
 
 

@@ -181,22 +181,44 @@ def seconds_since_start() -> float:
 
 
 def _style_sources(args: argparse.Namespace) -> list[StyleSource]:
-    """--style-image FILE, --mix FILE:WEIGHT (repeatable) and --preset ID[:WEIGHT] as StyleSources."""
-    sources = [StyleSource(image=_read(args.style_image))] if args.style_image else []
-    for text in args.mix or []:
-        path, weight = parse_mix(text)
-        sources.append(StyleSource(image=_read(path), weight=weight))
-    for text in args.preset or []:
-        preset, _, weight = text.partition(":")
-        sources.append(StyleSource(preset=preset, weight=float(weight) if weight else 1.0))
-    return sources
+    """The look as StyleSources: --style-image FILE and --preset ID[:WEIGHT] (repeatable; relative
+    weights, default 1), then each --mix FILE[:SHARE] with its share of the whole mix (0 to 1, default
+    0.5, as REST's ``mix`` and the page's slider), the styles before it sharing the rest by weight.
+    ValueError before any painting for a mix without a first style or shares over 1."""
+    base = [StyleSource(image=_read(args.style_image))] if args.style_image else []
+    base += [_preset(text) for text in args.preset or []]
+    mixes = [(_read(path), share) for path, share in map(parse_mix, args.mix or [])]
+    if not mixes:
+        return base
+    if not base:
+        raise ValueError("--mix mixes a style image into a first style: give --style-image or --preset too")
+    rest = 1.0 - sum(share for _, share in mixes)
+    if rest < -1e-9:
+        raise ValueError(f"the --mix shares add up to {1.0 - rest:g}; together they can be at most 1")
+    total = sum(source.weight for source in base) or 1.0
+    first = [StyleSource(preset=s.preset, image=s.image, weight=max(0.0, rest) * s.weight / total) for s in base]
+    return first + [StyleSource(image=data, weight=share) for data, share in mixes]
+
+
+def _preset(text: str) -> StyleSource:
+    preset, _, weight = text.partition(":")
+    try:
+        value = float(weight) if weight else 1.0
+        return StyleSource(preset=preset, weight=value)
+    except ValueError:
+        raise ValueError(f"the weight in --preset {text!r} must be a number >= 0") from None
 
 
 def _read(path) -> bytes:
+    """The style image's bytes; ValueError for a file that cannot be read or is empty."""
     try:
-        return Path(path).read_bytes()
+        data = Path(path).read_bytes()
     except OSError as error:
-        raise ValueError(f"cannot read the style image {path}: {error.strerror}") from None
+        hint = " (a share after ':' must be a number from 0 to 1)" if ":" in Path(path).name else ""
+        raise ValueError(f"cannot read the style image {path}: {error.strerror}{hint}") from None
+    if not data:
+        raise ValueError(f"the style image {path} is empty")
+    return data
 
 
 def _admin(admin: AdminClient, args: argparse.Namespace) -> int:
@@ -265,8 +287,9 @@ def _parser() -> argparse.ArgumentParser:
                               "folder for a folder")
     stylize.add_argument("--style", help=f"style id (see `tessera styles`); default {ANY_PAINTING} with a style image")
     stylize.add_argument("--style-image", metavar="FILE", help="use this painting as the style (PNG, JPEG, WebP)")
-    stylize.add_argument("--mix", action="append", metavar="FILE:WEIGHT",
-                         help="mix in another style image with this weight (repeatable; codes are mixed)")
+    stylize.add_argument("--mix", action="append", metavar="FILE[:SHARE]",
+                         help="mix in another style image: its share of the mix, 0 to 1 (default 0.5; "
+                              "repeatable; codes are mixed, not pixels)")
     stylize.add_argument("--preset", action="append", metavar="ID[:WEIGHT]",
                          help="a preset of the style (repeatable; mixed with the images by weight)")
     stylize.add_argument("--keep-colors", action="store_true", help="keep the photo's colours (any style)")

@@ -1,7 +1,7 @@
 """The look a client asks a style-conditioned style for: presets and style images mixed by weight.
 
-`StyleSource` is the client library's form of the wire message; `parse_mix` reads the CLI's
-``FILE:WEIGHT`` spelling.
+`StyleSource` is the client library's form of the wire message (weights are relative: the server
+normalises them to sum to 1); `parse_mix` reads the CLI's ``FILE:SHARE`` spelling.
 """
 
 from __future__ import annotations
@@ -33,15 +33,20 @@ class StyleSource:
         return pb.StyleSource(image=self.image, weight=self.weight)
 
 
+MIX_SHARE = 0.5  # a mixed-in style's share when none is given, as REST's ``mix`` and the page's slider
+
+
 def parse_mix(text: str) -> tuple[Path, float]:
-    """``painting.jpg:0.3`` -> (Path('painting.jpg'), 0.3); a bare path weighs 1. ValueError otherwise."""
-    path, sep, weight = text.rpartition(":")
+    """``painting.jpg:0.3`` -> (Path('painting.jpg'), 0.3): the image and its share of the mix, from 0 to
+    1; a bare path takes ``MIX_SHARE``, and so does a path whose text after the last colon is not a
+    number (a colon in the file name). ValueError for a share outside 0..1."""
+    path, sep, share = text.rpartition(":")
     if not sep or not path:
-        return Path(text), 1.0
+        return Path(text), MIX_SHARE
     try:
-        value = float(weight)
+        value = float(share)
     except ValueError:
-        return Path(text), 1.0  # a colon in the file name, no weight
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"the weight in {text!r} must be a number >= 0")
+        return Path(text), MIX_SHARE  # a colon in the file name, no share
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise ValueError(f"the share in {text!r} must be a number from 0 to 1")
     return Path(path), value

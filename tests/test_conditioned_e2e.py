@@ -206,7 +206,8 @@ def test_cli_paints_with_a_style_image_a_mix_and_keep_colours(server, reference,
                    str(tmp_path / "a.png"), "--mix", f"{tmp_path / 'b.png'}:0.3", "--server", server)
     assert done.returncode == 0, done.stderr
     assert f"style {PAINTING_STYLE} v" in done.stdout
-    code = reference.code([decode_image(painting("mosaic")), decode_image(painting("marbling"))], [1.0, 0.3])
+    # --mix FILE:0.3 is the second style's share of the mix, as REST's mix=0.3 and the page's slider.
+    code = reference.code([decode_image(painting("mosaic")), decode_image(painting("marbling"))], [0.7, 0.3])
     assert psnr(decode_image((tmp_path / "o.png").read_bytes()), reference.stylize(image, code)) >= 50.0
     kept = tessera("stylize", str(tmp_path / "p.png"), "-o", str(tmp_path / "k.png"), "--preset", "mosaic",
                    "--keep-colors", "--server", server)

@@ -1,5 +1,7 @@
 """Keep colours: the result's luminance with the photo's chroma, for fixed styles, tiled and unary."""
 
+from pathlib import Path
+
 import grpc
 import numpy as np
 import pytest
@@ -102,7 +104,12 @@ def test_client_style_sources_check_their_fields():
         StyleSource()
     with pytest.raises(ValueError, match="weight"):
         StyleSource(preset="a", weight=float("nan"))
-    assert parse_mix("a/b.jpg:0.3")[1] == 0.3 and parse_mix("c.png")[1] == 1.0
+    assert parse_mix("a/b.jpg:0.3") == (Path("a/b.jpg"), 0.3)
+    assert parse_mix("c.png")[1] == 0.5  # the default share, as REST's mix and the page's slider
+    assert parse_mix("d:e.png") == (Path("d:e.png"), 0.5)  # a colon in the file name
+    for bad in ("x.jpg:1.5", "x.jpg:-0.1", "x.jpg:nan"):
+        with pytest.raises(ValueError, match="share .* must be a number from 0 to 1"):
+            parse_mix(bad)
 
 
 def test_cli_keep_colors_and_a_missing_style_image_say_so(inference_server, tmp_path):
@@ -118,3 +125,27 @@ def test_cli_keep_colors_and_a_missing_style_image_say_so(inference_server, tmp_
                       str(tmp_path / "nope.jpg"), "--server", inference_server)
     assert missing.returncode == 1 and "cannot read the style image" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--style-image", "{empty}"], "the style image {empty} is empty"),
+    (["--style-image", "{painting}", "--mix", "{empty}:0.3"], "the style image {empty} is empty"),
+    (["--mix", "{painting}:0.3"], "--mix mixes a style image into a first style"),
+    (["--style-image", "{painting}", "--mix", "{painting}:0.7", "--mix", "{painting}:0.6"],
+     "the --mix shares add up to 1.3"),
+    (["--style-image", "{painting}", "--mix", "{painting}:abc"], "a share after ':' must be a number from 0 to 1"),
+    (["--preset", "mosaic:x"], "the weight in --preset 'mosaic:x' must be a number >= 0"),
+])
+def test_cli_look_mistakes_are_one_sentence_before_any_painting(tmp_path, args, message):
+    from tests.test_cli import tessera
+
+    (tmp_path / "p.png").write_bytes(encode_image(photo(40, 40), "png"))
+    names = {"empty": tmp_path / "empty.png", "painting": tmp_path / "a.png"}
+    names["empty"].write_bytes(b"")
+    names["painting"].write_bytes(encode_image(photo(32, 32, seed=2), "png"))
+    filled = [a.format(**names) for a in args]
+    # No server listens on this port: the look is refused before any connection is needed.
+    done = tessera("stylize", str(tmp_path / "p.png"), "-o", str(tmp_path / "o.png"), *filled,
+                   "--server", "127.0.0.1:9")
+    assert done.returncode != 0 and message.format(**names) in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr

@@ -40,6 +40,8 @@ def test_keep_colors_gives_the_photos_chroma(client):
     ({"preset": "swirls", "mix_preset": "ribbons", "mix": "2"}, 400, "invalid_mix"),
     ({"preset": "swirls", "style_image": (io.BytesIO(PNG), "s.png")}, 400, "invalid_style"),
     ({"style_image": (io.BytesIO(b"plain text, not a painting"), "s.png")}, 415, "unsupported_format"),
+    ({"style_image": (io.BytesIO(b""), "s.png")}, 400, "missing_field"),  # a chosen file with no bytes
+    ({"preset": "swirls", "mix_image": (io.BytesIO(b""), "m.png")}, 400, "missing_field"),
     ({"preset": "swirls"}, 400, None),  # a fixed style takes no preset: the server says so
 ])
 def test_bad_look_fields_are_refused_with_a_sentence(client, fields, status, error):
