@@ -202,6 +202,8 @@ def _style_sources(args: argparse.Namespace) -> list[StyleSource]:
 
 def _preset(text: str) -> StyleSource:
     preset, _, weight = text.partition(":")
+    if not preset:
+        raise ValueError(f"--preset {text!r} names no preset id")
     try:
         value = float(weight) if weight else 1.0
         return StyleSource(preset=preset, weight=value)

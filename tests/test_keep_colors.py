@@ -135,6 +135,8 @@ def test_cli_keep_colors_and_a_missing_style_image_say_so(inference_server, tmp_
      "the --mix shares add up to 1.3"),
     (["--style-image", "{painting}", "--mix", "{painting}:abc"], "a share after ':' must be a number from 0 to 1"),
     (["--preset", "mosaic:x"], "the weight in --preset 'mosaic:x' must be a number >= 0"),
+    (["--preset", "mosaic:-1"], "the weight in --preset 'mosaic:-1' must be a number >= 0"),
+    (["--preset", ":0.3"], "--preset ':0.3' names no preset id"),
 ])
 def test_cli_look_mistakes_are_one_sentence_before_any_painting(tmp_path, args, message):
     from tests.test_cli import tessera
