@@ -17,11 +17,10 @@ import numpy as np
 from inference_server.errors import InvalidRequest
 from tessera.imageio import ImageFormatError, ImageTooLargeError, make_thumbnail, open_image, to_rgb_array
 from tessera.style_codes import encoder_input, mix_codes, with_strength
+from tessera.style_sources import MAX_STYLE_IMAGE_PIXELS
 from tessera.v1 import style_transfer_pb2 as pb
 
 MAX_SOURCES = 8
-# A style image is only ever seen as a centred square of ENCODER_SIZE px; a few MP is plenty.
-MAX_STYLE_IMAGE_PIXELS = 40_000_000
 # Style images are shrunk to this side before the centre crop: the encoder sees 256 px anyway.
 STYLE_IMAGE_WORKING_SIDE = 1024
 PRESET_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")

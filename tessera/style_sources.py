@@ -33,6 +33,9 @@ class StyleSource:
         return pb.StyleSource(image=self.image, weight=self.weight)
 
 
+# The largest style image the server decodes (and the gateway checks before it): the encoder only
+# ever sees a centred square of 256 px, so a few MP is plenty.
+MAX_STYLE_IMAGE_PIXELS = 40_000_000
 MIX_SHARE = 0.5  # a mixed-in style's share when none is given, as REST's ``mix`` and the page's slider
 
 

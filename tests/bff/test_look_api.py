@@ -13,6 +13,8 @@ from tests.bff.pictures import encoded, gradient
 from tests.support import TINY_STYLE
 
 PNG = encoded(gradient(), "PNG")
+JPEG = encoded(gradient(), "JPEG")
+CUT_JPEG, CUT_PNG = JPEG[: len(JPEG) * 2 // 3], PNG[: len(PNG) * 2 // 3]  # cut short, headers intact
 
 
 def form(**fields) -> dict:
@@ -41,6 +43,8 @@ def test_keep_colors_gives_the_photos_chroma(client):
     ({"preset": "swirls", "style_image": (io.BytesIO(PNG), "s.png")}, 400, "invalid_style"),
     ({"style_image": (io.BytesIO(b"plain text, not a painting"), "s.png")}, 415, "unsupported_format"),
     ({"style_image": (io.BytesIO(b""), "s.png")}, 400, "missing_field"),  # a chosen file with no bytes
+    ({"style_image": (io.BytesIO(CUT_JPEG), "s.jpg")}, 422, "undecodable_image"),  # as a damaged photo
+    ({"preset": "swirls", "mix_image": (io.BytesIO(CUT_PNG), "m.png")}, 422, "undecodable_image"),
     ({"preset": "swirls", "mix_image": (io.BytesIO(b""), "m.png")}, 400, "missing_field"),
     ({"preset": "swirls"}, 400, None),  # a fixed style takes no preset: the server says so
 ])
