@@ -21,7 +21,7 @@ from flask import request
 from bff import images
 from bff.errors import ApiError, too_large
 from tessera import formats
-from tessera.style_sources import MAX_STYLE_IMAGE_PIXELS, StyleSource
+from tessera.style_sources import MAX_STYLE_IMAGE_PIXELS, MIX_SHARE, StyleSource, mix_in
 
 STYLE_CHECK_SIDE = 64  # px: decoding to this side is enough to find a damaged file
 _TRUE = {"1", "true", "on", "yes"}
@@ -48,8 +48,7 @@ def read_look(max_upload_bytes: int) -> Look:
         return Look((first,) if first else (), keep)
     if first is None:
         raise ApiError(400, "invalid_mix", "A style to mix in needs a first style in 'style_image' or 'preset'.")
-    share = 0.5 if share is None else share
-    return Look((_weighted(first, 1.0 - share), _weighted(second, share)), keep)
+    return Look(tuple(mix_in([first], [(second, MIX_SHARE if share is None else share)])), keep)
 
 
 def _source(text_field: str, file_field: str, max_bytes: int) -> StyleSource | None:
@@ -78,10 +77,6 @@ def _check_decodes(data: bytes, field: str) -> None:
     except ApiError as err:
         reason = err.message[:1].lower() + err.message[1:]
         raise ApiError(err.status, err.error, f"The '{field}' file: {reason}") from None
-
-
-def _weighted(source: StyleSource, weight: float) -> StyleSource:
-    return StyleSource(preset=source.preset, image=source.image, weight=weight)
 
 
 def fraction(raw: str | None, error: str, label: str) -> float | None:

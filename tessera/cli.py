@@ -17,7 +17,7 @@ from tessera.client import TesseraClient, TesseraError
 from tessera.critic_maps import MAP_TITLES, heat_map_paths
 from tessera.imageio import ImageFormatError, encode_image, format_from_path, open_image, to_rgb_array
 from tessera.settings import SettingsError, add_flags, build, env_values, fail, setting, specs
-from tessera.style_sources import StyleSource, parse_mix
+from tessera.style_sources import StyleSource, mix_in, parse_mix
 from tessera.temporal_blend import WEIGHT as BLEND_WEIGHT
 from tessera.tiling import shape_error
 
@@ -187,17 +187,10 @@ def _style_sources(args: argparse.Namespace) -> list[StyleSource]:
     ValueError before any painting for a mix without a first style or shares over 1."""
     base = [StyleSource(image=_read(args.style_image))] if args.style_image else []
     base += [_preset(text) for text in args.preset or []]
-    mixes = [(_read(path), share) for path, share in map(parse_mix, args.mix or [])]
-    if not mixes:
-        return base
-    if not base:
+    mixes = [(StyleSource(image=_read(path)), share) for path, share in map(parse_mix, args.mix or [])]
+    if mixes and not base:
         raise ValueError("--mix mixes a style image into a first style: give --style-image or --preset too")
-    rest = 1.0 - sum(share for _, share in mixes)
-    if rest < -1e-9:
-        raise ValueError(f"the --mix shares add up to {1.0 - rest:g}; together they can be at most 1")
-    total = sum(source.weight for source in base) or 1.0
-    first = [StyleSource(preset=s.preset, image=s.image, weight=max(0.0, rest) * s.weight / total) for s in base]
-    return first + [StyleSource(image=data, weight=share) for data, share in mixes]
+    return mix_in(base, mixes, "--mix")
 
 
 def _preset(text: str) -> StyleSource:

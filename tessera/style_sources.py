@@ -6,7 +6,9 @@ normalises them to sum to 1); `parse_mix` reads the CLI's ``FILE:SHARE`` spellin
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,3 +55,17 @@ def parse_mix(text: str) -> tuple[Path, float]:
     if not (math.isfinite(value) and 0.0 <= value <= 1.0):
         raise ValueError(f"the share in {text!r} must be a number from 0 to 1")
     return Path(path), value
+
+
+def mix_in(base: Sequence[StyleSource], mixes: Sequence[tuple[StyleSource, float]], what: str = "mix"
+           ) -> list[StyleSource]:
+    """``base`` (relative weights) with each ``(source, share)`` of ``mixes`` taking ``share`` (0 to 1) of
+    the whole mix, and ``base`` sharing what the mixes leave by its weights: the share convention of
+    REST's ``mix``, the page's slider and the CLI's ``--mix``, in the relative weights the wire carries.
+    ValueError when the shares add up to more than 1 (``what`` names them in the message)."""
+    rest = 1.0 - sum(share for _, share in mixes)
+    if rest < -1e-9:
+        raise ValueError(f"the {what} shares add up to {1.0 - rest:g}; together they can be at most 1")
+    total = sum(source.weight for source in base) or 1.0
+    return ([dataclasses.replace(s, weight=max(0.0, rest) * s.weight / total) for s in base]
+            + [dataclasses.replace(source, weight=share) for source, share in mixes])
