@@ -23,13 +23,15 @@ def _json(description: str, schema: str) -> dict:
 
 
 _UPLOAD_ERRORS = {
-    "400": _error("A field is missing or invalid (style, strength, scale, format, image), the output format cannot "
+    "400": _error("A field is missing or invalid (style, strength, scale, format, image, an empty style_image or "
+                  "mix_image, a look field), the output format cannot "
                   "hold the image (too_large_for_format: WebP holds 16383 px per side, JPEG 65500), or the "
                   "inference server refused the image (its message says why)."),
     "404": _error("No style has that id, or no stored photo has the photo_id (it may have expired)."),
     "413": _error("The upload exceeds the byte limit, or the image the pixel limit (see GET /api/limits)."),
     "415": _error("The file is not a PNG, JPEG or WebP image (judged by its content)."),
-    "422": _error("The image is damaged or truncated."),
+    "422": _error("The image, or a style_image / mix_image, is damaged or truncated (the message names the "
+                  "field for a style image)."),
     "429": _error("Too many images in progress; retry after the Retry-After seconds."),
     "503": _error("No inference server can be reached."),
 }
