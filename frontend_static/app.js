@@ -303,11 +303,15 @@ function setBusy(busy) {
 
 async function restyle() {
   if (state.busy) return;
-  if (state.checking) await state.checking;  // a large photo chosen a moment ago may still be decoding
+  // A large photo chosen a moment ago may still be decoding, and the styles may still be on the way.
+  await Promise.all([state.checking, stylesShown()]);
   if (state.busy) return;
   view.clearError();
   if (!state.file && !state.photo) return view.showError("Choose a photo first: drop it on the page, paste it or pick a file.");
-  if (!state.style) return view.showError("Choose a style for your photo.");
+  if (!state.style) {
+    const none = !state.styles.some((s) => s.status === "SERVING");
+    return view.showError(none ? "No style is ready on the server yet. Try again in a moment." : "Choose a style for your photo.");
+  }
   const style = /** @type {Style} */ (currentStyle());
   setBusy(true);
   view.clearResult();
@@ -473,6 +477,23 @@ async function restyleBatch(files, styleId, look) {
 // While the inference server starts (make run starts both at once), keep asking instead of giving up.
 const STYLES_RETRY_MS = 3000;
 
+/** @type {(value?: void) => void} */
+let stylesSettled = () => {};
+let stylesKnown = false;
+// Settles once the styles are shown and one is chosen, or once they are known not to come.
+const stylesLoaded = new Promise((resolve) => { stylesSettled = resolve; }).then(() => { stylesKnown = true; });
+
+/**
+ * What a restyle asked for before the styles arrived waits for: the click is kept, not refused with
+ * "Choose a style" while the default style is still on the way.
+ * @returns {Promise<void>}
+ */
+function stylesShown() {
+  if (stylesKnown) return Promise.resolve();
+  view.announce("Waiting for the styles to load…");
+  return stylesLoaded;
+}
+
 async function loadStyles() {
   try {
     state.styles = await fetchStyles();
@@ -482,6 +503,7 @@ async function loadStyles() {
       setTimeout(loadStyles, STYLES_RETRY_MS);
     } else {
       view.renderStylesError(error instanceof ApiError ? error.message : "The styles could not be loaded.");
+      stylesSettled();
     }
     return;
   }
@@ -491,6 +513,7 @@ async function loadStyles() {
   const style = serving.find((s) => s.id === kept?.style) || serving[0];
   if (style) pickStyle(style.id);
   if (style && kept?.preset && style.presets?.some((p) => p.id === kept.preset)) pickPreset(kept.preset);
+  stylesSettled();
   renderPreviews();
 }
 

@@ -156,6 +156,33 @@ def test_a_tiny_image_is_restyled_and_shown_enlarged(page, tmp_path, width, heig
         == "pixelated"
 
 
+def test_restyle_clicked_before_the_styles_arrive_waits_for_them(page, tmp_path):
+    """A click on Restyle while /api/styles is still on the way is kept: the photo is restyled in the
+    default style once the styles arrive, instead of "Choose a style" (a race CI once lost)."""
+    held = []
+    page.route("**/api/styles", lambda route: held.append(route))
+    page.goto("/")
+    page.locator("#file-input").set_input_files(png_file(tmp_path / "dot.png", 3, 2))
+    expect(page.locator("#file-name")).to_contain_text("dot.png")
+    page.get_by_role("button", name="Restyle photo").click()
+    page.wait_for_timeout(300)
+    assert len(held) == 1  # asked, and the answer is held back
+    expect(page.get_by_role("alert")).to_have_count(0)
+    held[0].continue_()
+    expect(page.get_by_role("link", name="Download")).to_be_visible()
+    expect(page.get_by_role("alert")).to_have_count(0)
+    expect(page.locator("#style-grid input:checked")).to_have_count(1)
+
+
+def test_restyle_with_no_style_serving_says_so(page, tmp_path):
+    page.route("**/api/styles", lambda route: route.fulfill(json={"styles": []}))
+    page.goto("/")
+    page.locator("#file-input").set_input_files(png_file(tmp_path / "dot.png", 3, 2))
+    expect(page.locator("#file-name")).to_contain_text("dot.png")
+    page.get_by_role("button", name="Restyle photo").click()
+    expect(page.get_by_role("alert")).to_have_text("No style is ready on the server yet. Try again in a moment.")
+
+
 def test_the_drop_zone_states_the_limits(strict_page):
     strict_page.goto("/")
     expect(strict_page.locator("#dropzone-hint")).to_have_text(
