@@ -149,7 +149,7 @@ def _stylize_file(client: TesseraClient, args: argparse.Namespace, style: str, s
     started = time.perf_counter()
     height, width = pixels.shape[:2]
     scale = default_scale(width, height) if args.scale is None else args.scale
-    result = client.stylize(pixels, style, strength=args.strength, tile_size=args.tile,
+    result = client.stylize(pixels, style, strength=args.strength, version=args.version, tile_size=args.tile,
                             progress=_progress_printer() if sys.stderr.isatty() else None,
                             style_sources=sources, keep_colors=args.keep_colors, scale=scale,
                             explain=args.explain)
@@ -249,6 +249,16 @@ def _strength(text: str) -> float:
     return value
 
 
+def _version(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"a version is a whole number from 1, got {text}")
+    return value
+
+
 def _blend_weight(text: str) -> float:
     value = float(text)
     if not 0.0 <= value < 1.0:
@@ -281,6 +291,9 @@ def _parser() -> argparse.ArgumentParser:
                          help="where to write the result (.png, .jpg, .webp; .mp4 or .webm for a clip), or a "
                               "folder for a folder")
     stylize.add_argument("--style", help=f"style id (see `tessera styles`); default {ANY_PAINTING} with a style image")
+    stylize.add_argument("--version", type=_version, default=0, metavar="N",
+                         help="restyle with version N of the style (see `tessera styles`: the versions loaded); "
+                              "default the version it serves")
     stylize.add_argument("--style-image", metavar="FILE", help="use this painting as the style (PNG, JPEG, WebP)")
     stylize.add_argument("--mix", action="append", metavar="FILE[:SHARE]",
                          help="mix in another style image: its share of the mix, 0 to 1 (default 0.5; "

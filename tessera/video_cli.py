@@ -18,7 +18,8 @@ def stylize_video_file(client: TesseraClient, args: argparse.Namespace, style: s
     output = target.suffix.lower().lstrip(".")
     if output not in OUTPUTS:
         raise ValueError(f"{target}: a clip is written as .mp4 or .webm")
-    options = ClipOptions(strength=args.strength, style_sources=tuple(sources), keep_colors=args.keep_colors,
+    options = ClipOptions(strength=args.strength, version=args.version, style_sources=tuple(sources),
+                          keep_colors=args.keep_colors,
                           statistics=args.statistics, temporal_blend=args.temporal_blend,
                           frames_in_flight=max(1, args.frames_in_flight))
     limits = ClipLimits(max_seconds=args.max_seconds,

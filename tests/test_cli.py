@@ -98,3 +98,26 @@ def test_stylize_a_folder_into_a_folder(inference_server, tmp_path):
         suffix = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp"}[fmt]
         with Image.open(tmp_path / "out" / f"{name}-{TINY_STYLE}{suffix}") as out:
             assert (out.format, out.size) == (fmt, size)
+
+
+def test_stylize_pins_a_version_with_version(tmp_path):
+    from scripts.local_stack import running_server
+    from tests.support.tiny_model import write_tiny_version
+
+    registry = tmp_path / "registry"
+    for seed in (0, 1):
+        write_tiny_version(registry, "ops", tmp_path, seed=seed)
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (24, 32, 3), dtype=np.uint8)).save(tmp_path / "p.png")
+    with running_server(registry) as address:
+        def run(*extra: str, out: str = "o.png") -> subprocess.CompletedProcess:
+            return tessera("stylize", str(tmp_path / "p.png"), "-o", str(tmp_path / out), "--style", "ops",
+                           "--server", address, *extra)
+
+        assert "style ops v2," in run(out="newest.png").stdout
+        assert "style ops v1," in run("--version", "1", out="first.png").stdout
+        newest, first = (np.asarray(Image.open(tmp_path / name)) for name in ("newest.png", "first.png"))
+        assert newest.shape == first.shape == (24, 32, 3) and not np.array_equal(newest, first)
+        missing = run("--version", "7")
+        assert missing.returncode == 1 and "style ops has no servable version 7: it does not exist" in missing.stderr
+    bad = run("--version", "0")
+    assert bad.returncode == 2 and "a version is a whole number from 1, got 0" in bad.stderr
