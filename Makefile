@@ -14,7 +14,7 @@ METRICS_PORT ?= 9464
 # A file holding the admin token turns the server's Admin RPCs on (TESSERA_ADMIN_TOKEN works too).
 ADMIN_TOKEN_FILE ?=
 
-.PHONY: install run test proto lint fuzz soak bench data train-defaults screenshot system-deps clean
+.PHONY: install run test proto lint fuzz soak bench data train-defaults train-anystyle screenshot system-deps clean
 
 install: $(STAMP) $(STUBS) system-deps
 
@@ -69,6 +69,10 @@ data: install
 # Pass options through, e.g. `make train-defaults TRAIN_ARGS="--style umber-oil --budget-minutes 20"`.
 train-defaults: install
 	$(PY) -m scripts.train_defaults $(TRAIN_ARGS)
+
+# any-painting's student (issue 13): train, export into runs/anyport/registry, measure (scripts/train_anystyle.py).
+train-anystyle: install
+	$(PY) -m scripts.train_anystyle $(TRAIN_ARGS)
 
 screenshot: install
 	$(PY) -m scripts.take_screenshot --registry $(REGISTRY)
