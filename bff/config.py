@@ -5,13 +5,12 @@ Flags and `TESSERA_*` variables are derived from the fields (tessera/settings.py
 
 from __future__ import annotations
 
-import argparse
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tessera.settings import SettingsError, parse_settings, setting
+from tessera.settings import FlagParser, SettingsError, parse_settings, setting
 from tessera.tiling import MAX_ASPECT_RATIO
 
 # frontend_static/ sits beside the bff package in the source tree (also in an editable install).
@@ -168,7 +167,7 @@ class GatewayConfig:
 
 def parse_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> GatewayConfig:
     """Builds the config from flags over TESSERA_* variables over defaults; a bad value exits with status 2."""
-    parser = argparse.ArgumentParser(
+    parser = FlagParser(
         prog="tessera-gateway",
         description="Tessera gateway: the web page and HTTP API in front of the inference servers.",
         epilog="Flags win over TESSERA_* variables, which win over the defaults.",

@@ -6,7 +6,6 @@ tier: start gateways with `--job-workers 0` and as many workers as the inference
 
 from __future__ import annotations
 
-import argparse
 import logging
 import signal
 import sys
@@ -22,7 +21,7 @@ from bff.pixel_budget import PixelBudget
 from bff.redis_jobs import RedisJobStore
 from tessera.channels import read_ca
 from tessera.client import TesseraClient
-from tessera.settings import SettingsError, describe, parse_settings, setting
+from tessera.settings import FlagParser, SettingsError, describe, parse_settings, setting
 
 log = logging.getLogger("bff.worker")
 _GATEWAY = GatewayConfig  # the shared settings keep the gateway's defaults, written once there
@@ -67,7 +66,7 @@ class WorkerConfig:
 
 def parse_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> WorkerConfig:
     """Flags over TESSERA_* variables over defaults; a bad value exits with status 2."""
-    parser = argparse.ArgumentParser(prog="tessera-worker", epilog="Flags win over TESSERA_* variables, which "
+    parser = FlagParser(prog="tessera-worker", epilog="Flags win over TESSERA_* variables, which "
                                      "win over the defaults.",
                                      description="Tessera worker: runs queued restyle jobs from the Redis job store.")
     config, _ = parse_settings(WorkerConfig, argv, parser, environ)

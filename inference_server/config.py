@@ -6,7 +6,6 @@ stream limits are the settings dataclasses of the modules that use them, so each
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from pathlib import Path
 from inference_server.batcher import BatchSettings
 from inference_server.tile_stream import StreamLimits
 from tessera.heap import TRIM_SECONDS
-from tessera.settings import SettingsError, fail, parse_settings, setting
+from tessera.settings import FlagParser, SettingsError, fail, parse_settings, setting
 from tessera.tiling import DEFAULT_TILE_SIZE, MAX_TILE_SIZE
 
 PORT = {"minimum": 0, "maximum": 65535}
@@ -61,7 +60,7 @@ class ServerConfig:
 
 def parse_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> ServerConfig:
     """Flags override environment variables, which override the defaults; a bad value exits with status 2."""
-    parser = argparse.ArgumentParser(prog="tessera-server", description="Tessera gRPC inference server.",
+    parser = FlagParser(prog="tessera-server", description="Tessera gRPC inference server.",
                                      epilog="Flags win over TESSERA_* variables, which win over the defaults.")
     config, _ = parse_settings(ServerConfig, argv, parser, environ)
     if not config.registry.is_dir():

@@ -16,7 +16,7 @@ from tessera.channels import read_ca
 from tessera.client import TesseraClient, TesseraError
 from tessera.critic_maps import MAP_TITLES, heat_map_paths
 from tessera.imageio import ImageFormatError, encode_image, format_from_path, open_image, to_rgb_array
-from tessera.settings import SettingsError, add_flags, build, env_values, fail, setting, specs
+from tessera.settings import FlagParser, SettingsError, add_flags, build, env_values, fail, setting, specs
 from tessera.style_sources import StyleSource, mix_in, parse_mix
 from tessera.temporal_blend import WEIGHT as BLEND_WEIGHT
 from tessera.tiling import shape_error
@@ -279,7 +279,7 @@ def _scale(text: str) -> float | None:
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     add_flags(common, Connection)
-    parser = argparse.ArgumentParser(prog="tessera", description="Restyle images with a Tessera inference server.")
+    parser = FlagParser(prog="tessera", description="Restyle images with a Tessera inference server.")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
     styles = commands.add_parser("styles", parents=[common], help="list the server's styles")
     styles.set_defaults(command=_styles)

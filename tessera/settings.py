@@ -236,3 +236,12 @@ def fail(prog: str, message: str) -> typing.NoReturn:
     """One line on stderr and exit status 2, as argparse does for a bad flag."""
     print(f"{prog}: error: {message}", file=sys.stderr)
     raise SystemExit(2)
+
+
+class FlagParser(argparse.ArgumentParser):
+    """An ArgumentParser whose mistakes are one line and a pointer to --help (exit status 2), not the
+    whole usage block above the line that matters; its subcommands' parsers are of this class too."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        print(f"{self.prog}: error: {message}\n(`{self.prog} --help` lists the flags)", file=sys.stderr)
+        raise SystemExit(2)

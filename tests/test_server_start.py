@@ -56,6 +56,17 @@ def test_a_bad_setting_stops_the_start_with_one_line_naming_it(command, env, arg
     _one_line_failure(_run([*command, *args], env), words)
 
 
+@pytest.mark.parametrize(("command", "prog"), [
+    (SERVER, "tessera-server"), (GATEWAY, "tessera-gateway"), ([sys.executable, "-m", "bff.worker"], "tessera-worker"),
+    ([sys.executable, "-m", "tessera.cli", "stylize", "a.jpg", "-o", "b.png"], "tessera"),  # argparse: the top parser
+], ids=["server", "gateway", "worker", "cli"])
+def test_a_mistyped_flag_gets_its_error_and_a_pointer_to_help_not_the_usage_block(command, prog):
+    done = _run([*command, "--prot", "1"])
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [f"{prog}: error: unrecognized arguments: --prot 1",
+                                        f"(`{prog} --help` lists the flags)"]
+
+
 def test_help_derives_defaults_and_variables_and_calls_nothing_required():
     out = " ".join(_run([*SERVER, "--help"]).stdout.split())
     assert "model registry directory [env TESSERA_REGISTRY; default model_registry]" in out
