@@ -8,16 +8,19 @@ from flask import Blueprint, jsonify
 from bff.backend import backend
 from tessera import formats
 from tessera.brush_scale import DEFAULT_WORK_SIDE
+from tessera.style_sources import MAX_STYLE_IMAGE_PIXELS
 
 bp = Blueprint("limits", __name__, url_prefix="/api")
 
 
 @bp.get("/limits")
 def limits():
-    """The byte and pixel limits of an upload, the formats accepted (signature, largest side), and the
-    limits of a video clip (seconds; megapixels over all frames)."""
+    """The byte and pixel limits of an upload, the longest side over the shortest it may have, the
+    formats accepted (signature, largest side), the pixels a style image (a painting) may have, and
+    the limits of a video clip (seconds; megapixels over all frames)."""
     config = backend().config
     return jsonify(max_upload_bytes=config.max_upload_bytes, max_pixels=config.max_pixels,
+                   max_aspect_ratio=config.max_aspect_ratio, max_style_image_pixels=MAX_STYLE_IMAGE_PIXELS,
                    formats=formats.describe(),
                    clips={"max_seconds": config.max_clip_seconds, "max_megapixels": config.max_clip_pixels / 1e6,
                           "containers": ["mp4", "mov", "webm", "gif", "webp"], "outputs": ["mp4", "webm"]},

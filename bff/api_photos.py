@@ -22,7 +22,8 @@ bp = Blueprint("photos", __name__, url_prefix="/api")
 
 @bp.post("/photos")
 def upload_photo():
-    """Keeps the multipart `image` and answers 201 with its id, size, expiry and links."""
+    """Keeps the multipart `image` and answers 201 with its id, size, expiry and links; 415, 413 or 400
+    from the header, 422 when the file is damaged past it (its preview-size thumbnail is decoded here)."""
     config = backend().config
     store, client = photo_store(), client_address()
     store.check_room(client, request.content_length or 0)  # 429 before the body is read
@@ -33,6 +34,11 @@ def upload_photo():
     opened.close()
     check_shape(width, height, config.max_aspect_ratio)
     photo = store.put(data, width, height, opened.format, filename or "", client)
+    try:  # the thumbnail every preview is made from, decoded now: a file damaged past its header is 422 here,
+        previews().thumbnail(photo)  # not a stored photo whose every preview fails
+    except ApiError:
+        store.delete(photo.id)
+        raise
     resp = jsonify(_describe(photo))
     resp.status_code = 201
     resp.headers["Location"] = url_for("photos.photo_info", photo_id=photo.id)

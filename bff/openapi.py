@@ -92,6 +92,10 @@ _SCHEMAS = {
         "properties": {
             "max_upload_bytes": {"type": "integer", "description": "Largest image file accepted, in bytes."},
             "max_pixels": {"type": "integer", "description": "Largest width × height accepted (upright)."},
+            "max_aspect_ratio": {"type": "integer", "description": "Longest side over shortest side at most "
+                                                                   "(a longer, thinner image is 400 bad_shape)."},
+            "max_style_image_pixels": {"type": "integer", "description": "Largest width × height of a style "
+                                                                         "image (style_image, mix_image)."},
             "formats": {"type": "array", "items": {"$ref": "#/components/schemas/Format"}},
             "clips": {"type": "object", "description": "Video clips (POST /api/jobs): longest duration in "
                                                        "seconds, most megapixels over all frames, containers "

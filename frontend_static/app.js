@@ -117,7 +117,11 @@ async function upload(file, name) {
       view.showProgress(sent, total, `Uploading ${fileSize(sent)} of ${fileSize(total)}…`));
   } catch (error) {
     view.hideProgress();
-    if (state.file === file) view.showFileError(error instanceof ApiError ? error.message : "The upload failed.");
+    if (state.file !== file) return null;
+    // A refusal of the file itself (damaged past its header, too large...) drops it, as the page's own
+    // checks do; a busy or unreachable gateway keeps it, so Restyle can try again.
+    if (error instanceof ApiError && refusesTheFile(error.status)) dropPhoto();
+    view.showFileError(error instanceof ApiError ? error.message : "The upload failed.");
     return null;
   } finally {
     if (state.file === file) state.uploading = null;
@@ -130,6 +134,14 @@ async function upload(file, name) {
   view.announce("Your photo is uploaded; its previews in every style follow.");
   loadPreviews();
   return state.photo;
+}
+
+/**
+ * @param {number} status an HTTP status the gateway answered an upload with
+ * @returns {boolean} whether it refuses the file itself: a 4xx other than 408 and 429
+ */
+function refusesTheFile(status) {
+  return status >= 400 && status < 500 && status !== 408 && status !== 429;
 }
 
 /**
@@ -269,10 +281,10 @@ async function pickPainting(file) {
   const problem = file ? await paintingProblem(file, url, await uploadLimits()) : null;
   if (problem) {
     forget(url);
-    view.showFileError(`Your painting: ${problem}`);
+    lookView.showError(`Your painting: ${problem}`);
     return;
   }
-  view.clearError();
+  lookView.clearError();
   forget(state.look.paintingUrl);
   state.look.painting = file;
   state.look.paintingUrl = url;
@@ -480,7 +492,8 @@ const STYLES_RETRY_MS = 3000;
 /** @type {(value?: void) => void} */
 let stylesSettled = () => {};
 let stylesKnown = false;
-// Settles once the styles are shown and one is chosen, or once they are known not to come.
+// Settles once the first answer about the styles is in: they are shown and one is chosen, or they
+// cannot come now (the servers are starting or down: the page keeps asking, a restyle is told so).
 const stylesLoaded = new Promise((resolve) => { stylesSettled = resolve; }).then(() => { stylesKnown = true; });
 
 /**
@@ -503,8 +516,8 @@ async function loadStyles() {
       setTimeout(loadStyles, STYLES_RETRY_MS);
     } else {
       view.renderStylesError(error instanceof ApiError ? error.message : "The styles could not be loaded.");
-      stylesSettled();
     }
+    stylesSettled();
     return;
   }
   view.renderStyles(state.styles);

@@ -15,11 +15,75 @@
  * @typedef {object} Limits
  * @property {number} max_upload_bytes
  * @property {number} max_pixels
+ * @property {number} [max_aspect_ratio] longest side over shortest at most
+ * @property {number} [max_style_image_pixels] a painting's width × height at most
  * @property {Format[]} formats
  */
 
+/** @typedef {{width: number, height: number}} Size in pixels */
+
 /** Enough leading bytes for every signature in the table. */
 export const SNIFF_BYTES = 16;
+/** Enough leading bytes to hold the size of a PNG, a WebP, and a JPEG after its EXIF and ICC segments. */
+export const HEADER_BYTES = 512 * 1024;
+
+// JPEG frame headers (SOF0-SOF15) hold the size; C4 (DHT), C8 (JPG) and CC (DAC) share the range.
+const JPEG_FRAMES = new Set([0xc0, 0xc1, 0xc2, 0xc3, 0xc5, 0xc6, 0xc7, 0xc9, 0xca, 0xcb, 0xcd, 0xce, 0xcf]);
+
+/**
+ * The stored size a PNG, JPEG or WebP header declares, or null when `head` does not hold one. Read
+ * before decoding, so an image too large for the browser to decode gets the limit's message, not
+ * "damaged". A JPEG's size is as stored: its EXIF orientation may swap the two upright.
+ * @param {Uint8Array} head the file's first bytes (up to HEADER_BYTES)
+ * @returns {Size | null}
+ */
+export function headerSize(head) {
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  const text = (/** @type {number} */ at, /** @type {number} */ n) => String.fromCharCode(...head.subarray(at, at + n));
+  if (head.length >= 24 && head[0] === 0x89 && text(12, 4) === "IHDR") {
+    return { width: view.getUint32(16), height: view.getUint32(20) };
+  }
+  if (head.length >= 30 && text(0, 4) === "RIFF" && text(8, 4) === "WEBP") return webpSize(view, text(12, 4));
+  if (head.length >= 4 && head[0] === 0xff && head[1] === 0xd8) return jpegSize(head, view);
+  return null;
+}
+
+/**
+ * @param {DataView} view the file's first bytes (at least 30)
+ * @param {string} chunk the first chunk's name
+ * @returns {Size | null}
+ */
+function webpSize(view, chunk) {
+  if (chunk === "VP8 ") return { width: view.getUint16(26, true) & 0x3fff, height: view.getUint16(28, true) & 0x3fff };
+  if (chunk === "VP8L") {
+    const bits = view.getUint32(21, true);
+    return { width: (bits & 0x3fff) + 1, height: ((bits >>> 14) & 0x3fff) + 1 };
+  }
+  if (chunk === "VP8X") {
+    const width = view.getUint16(24, true) + (view.getUint8(26) << 16) + 1;
+    return { width, height: view.getUint16(27, true) + (view.getUint8(29) << 16) + 1 };
+  }
+  return null;
+}
+
+/**
+ * Walks the JPEG's marker segments to its frame header.
+ * @param {Uint8Array} head
+ * @param {DataView} view
+ * @returns {Size | null}
+ */
+function jpegSize(head, view) {
+  let at = 2;
+  while (at + 9 < head.length) {
+    if (head[at] !== 0xff) return null;
+    const marker = head[at + 1];
+    if (marker === 0xff) { at += 1; continue; }  // fill byte
+    if (JPEG_FRAMES.has(marker)) return { width: view.getUint16(at + 7), height: view.getUint16(at + 5) };
+    if (marker === 0xda || marker === 0xd9) return null;  // scan or end before any frame header
+    at += marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7) ? 2 : 2 + view.getUint16(at + 2);
+  }
+  return null;
+}
 
 /**
  * The format whose signature the file's first bytes hold, or null.
@@ -58,16 +122,49 @@ export function fileProblem(bytes, head, limits) {
 }
 
 /**
- * Why an image of this size cannot be restyled; null when it can.
- * @param {number} width upright width in pixels, as the browser shows it
- * @param {number} height
+ * Why a photo of this size cannot be restyled: over the pixel limit, or too long and thin (the
+ * gateway's 400 bad_shape); null when it can.
+ * @param {Size} size width and height in pixels, as the browser shows it or as its header declares
  * @param {Limits} limits
  * @returns {string | null}
  */
-export function pixelProblem(width, height, limits) {
-  if (width * height <= limits.max_pixels) return null;
-  return `That image is ${width} × ${height} (${megapixels(width * height)} megapixels); ` +
-    `the limit is ${megapixels(limits.max_pixels)} megapixels.`;
+export function sizeProblem({ width, height }, limits) {
+  return pixelProblem(width, height, limits.max_pixels, "image") || shapeProblem(width, height, limits.max_aspect_ratio);
+}
+
+/**
+ * Why a painting of this size cannot be used (its own pixel limit: the server reads it small); null when it can.
+ * @param {Size} size
+ * @param {Limits} limits
+ * @returns {string | null}
+ */
+export function paintingSizeProblem({ width, height }, limits) {
+  return limits.max_style_image_pixels ? pixelProblem(width, height, limits.max_style_image_pixels, "painting") : null;
+}
+
+/**
+ * @param {number} width
+ * @param {number} height
+ * @param {number} maxPixels
+ * @param {string} what "image" or "painting"
+ * @returns {string | null}
+ */
+function pixelProblem(width, height, maxPixels, what) {
+  if (width * height <= maxPixels) return null;
+  return `That ${what} is ${width} × ${height} (${megapixels(width * height)} megapixels); ` +
+    `the limit is ${megapixels(maxPixels)} megapixels.`;
+}
+
+/**
+ * @param {number} width
+ * @param {number} height
+ * @param {number | undefined} maxRatio
+ * @returns {string | null}
+ */
+function shapeProblem(width, height, maxRatio) {
+  if (!maxRatio || Math.max(width, height) <= maxRatio * Math.min(width, height)) return null;
+  return `That image is ${width} × ${height}: one side may be at most ${maxRatio.toLocaleString("en")} ` +
+    "times the other. Crop or pad it first.";
 }
 
 /** @param {number} bytes */

@@ -1,9 +1,10 @@
 /**
- * Checks of a chosen photo or painting that need the browser: its first bytes against the limits
- * (checks.js), then whether the browser can decode it and how many pixels it has.
+ * Checks of a chosen photo or painting that need the browser: its first bytes and the size its header
+ * declares against the limits (checks.js), then whether the browser can decode it and how many
+ * pixels it has.
  */
 
-import { SNIFF_BYTES, fileProblem, pixelProblem } from "./checks.js";
+import { HEADER_BYTES, fileProblem, headerSize, paintingSizeProblem, sizeProblem } from "./checks.js";
 
 /** @typedef {import("./checks.js").Limits} Limits */
 
@@ -19,14 +20,29 @@ import { SNIFF_BYTES, fileProblem, pixelProblem } from "./checks.js";
 export async function photosProblem(files, url, probe, limits) {
   if (limits) {
     for (const file of files) {
-      const head = new Uint8Array(await file.slice(0, SNIFF_BYTES).arrayBuffer());
-      const problem = fileProblem(file.size, head, limits);
+      const problem = await headProblem(file, limits, sizeProblem);
       if (problem) return files.length > 1 ? `${file.name}: ${problem}` : problem;
     }
   }
   const problem = await decodeProblem(probe, url);
   if (problem) return problem;
-  return limits ? pixelProblem(probe.naturalWidth, probe.naturalHeight, limits) : null;
+  return limits ? sizeProblem({ width: probe.naturalWidth, height: probe.naturalHeight }, limits) : null;
+}
+
+/**
+ * Why a file cannot be sent, judged from its size, first bytes and the size its header declares
+ * (before decoding: the browser refuses to decode an image far over the limit, and would call it damaged).
+ * @param {File} file
+ * @param {Limits} limits
+ * @param {(size: import("./checks.js").Size, limits: Limits) => string | null} sizeCheck
+ * @returns {Promise<string | null>}
+ */
+async function headProblem(file, limits, sizeCheck) {
+  const head = new Uint8Array(await file.slice(0, HEADER_BYTES).arrayBuffer());
+  const problem = fileProblem(file.size, head, limits);
+  if (problem) return problem;
+  const size = headerSize(head);
+  return size ? sizeCheck(size, limits) : null;
 }
 
 /**
@@ -46,8 +62,8 @@ export async function decodeProblem(probe, url) {
 }
 
 /**
- * Why a painting cannot be used, or null. Its pixels are not held to the photo's limit: the server
- * reads a style image at the encoder's small size.
+ * Why a painting cannot be used, or null. Its pixels are held to the style image's limit, not the
+ * photo's: the server reads a style image at the encoder's small size.
  * @param {File} file
  * @param {string} url its object URL
  * @param {Limits | null} limits null: the gateway checks alone
@@ -55,8 +71,7 @@ export async function decodeProblem(probe, url) {
  */
 export async function paintingProblem(file, url, limits) {
   if (limits) {
-    const head = new Uint8Array(await file.slice(0, SNIFF_BYTES).arrayBuffer());
-    const problem = fileProblem(file.size, head, limits);
+    const problem = await headProblem(file, limits, paintingSizeProblem);
     if (problem) return problem;
   }
   return decodeProblem(new Image(), url);

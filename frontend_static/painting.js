@@ -15,6 +15,8 @@ export class LookView {
     this.zone = byId("painting-zone");
     this.paintingInput = /** @type {HTMLInputElement} */ (byId("painting-input"));
     this.paintingName = byId("painting-name");
+    this.paintingError = byId("painting-error");
+    this.hint = byId("look-hint");
     this.clearButton = byId("painting-clear");
     this.mixWith = /** @type {HTMLSelectElement} */ (byId("mix-with"));
     this.mix = /** @type {HTMLInputElement} */ (byId("mix"));
@@ -37,7 +39,23 @@ export class LookView {
     this.presetGrid.innerHTML = presets.map(presetCard).join("");
     this.mixWith.innerHTML = `<option value="">no second style</option>${presets.map(presetOption).join("")}`;
     this.mix.disabled = true;
-    show(Boolean(style.accepts_style_images), this.zone);
+    const ownPaintings = Boolean(style.accepts_style_images);
+    show(ownPaintings, this.zone);
+    this.hint.textContent = ownPaintings
+      ? "This style paints like any picture: pick one below or use your own."
+      : "Pick one of this style's paintings below, or mix two of them.";
+    this.clearError();
+  }
+
+  /** @param {string} message why the chosen painting was refused, shown right under its drop zone */
+  showError(message) {
+    this.paintingError.textContent = message;
+    show(true, this.paintingError);
+  }
+
+  clearError() {
+    this.paintingError.textContent = "";
+    show(false, this.paintingError);
   }
 
   /** @param {(presetId: string) => void} handler */

@@ -52,7 +52,7 @@ def shape_error(width: int, height: int, max_ratio: int = MAX_ASPECT_RATIO) -> s
     """Why an image of this size is too long and thin to restyle ('' when it is not): one side may
     be at most `max_ratio` times the other. Sizes below 1 are left to the callers' own checks."""
     if min(width, height) >= 1 and max(width, height) > max_ratio * min(width, height):
-        return (f"the image is {width}x{height} pixels: one side may be at most {max_ratio:,} times the other; "
+        return (f"the image is {width}×{height} pixels: one side may be at most {max_ratio:,} times the other; "
                 "crop or pad it first")
     return ""
 

@@ -62,7 +62,7 @@ def test_a_long_thin_image_is_refused_from_its_header_before_any_call(tmp_path):
     result = tessera("stylize", str(tmp_path / "strip.png"), "-o", str(tmp_path / "o.png"), "--style", TINY_STYLE,
                      "--server", closed_port_address())  # no server: the refusal must come first
     assert result.returncode == 1
-    assert "strip.png: the image is 2000000x1 pixels: one side may be at most 1,000 times the other" in result.stderr
+    assert "strip.png: the image is 2000000×1 pixels: one side may be at most 1,000 times the other" in result.stderr
 
 
 def test_admin_commands_pin_roll_back_and_report(tmp_path):

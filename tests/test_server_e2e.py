@@ -134,7 +134,7 @@ def test_unary_stylize_refuses_long_thin_images_from_their_header(client, width,
     with pytest.raises(TesseraError) as caught:
         client.stylize_encoded(strip, TINY_STYLE)
     assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert f"{width}x{height} pixels: one side may be at most 1,000 times the other" in caught.value.message
+    assert f"{width}×{height} pixels: one side may be at most 1,000 times the other" in caught.value.message
 
 
 def test_unary_stylize_serves_the_longest_shape_allowed(client):

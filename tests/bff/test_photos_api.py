@@ -77,6 +77,24 @@ def test_bad_uploads_are_refused_from_the_header(gateway, data, status, error):
     assert (got, body["error"]) == (status, error) and body["message"].endswith(".")
 
 
+@pytest.mark.parametrize("cut", [
+    encoded(gradient(1200, 800), "JPEG", quality=92)[:3000],  # a JPEG cut short: its header is whole
+    encoded(gradient(1200, 800), "PNG")[:2400],
+    encoded(gradient(1200, 800), "WEBP")[:2000],
+    png_declaring(4000, 3000),  # a whole header and no pixel data
+], ids=["jpeg", "png", "webp", "png-header-only"])
+def test_an_upload_damaged_past_its_header_is_422_and_not_kept(gateway, cut):
+    """Its previews would all fail: the upload decodes the thumbnail they are made from, and refuses
+    the file at once (a new user's cut-short JPEG was kept and shown as "8 previews ready")."""
+    for _ in range(5):  # more than the client's 4 photos: a refused upload holds no room
+        got, body = upload(gateway, cut)
+        assert (got, body["error"]) == (422, "undecodable_image"), body
+        assert "damaged" in body["message"] and body["message"].endswith(".")
+    status, body = upload(gateway)
+    assert status == 201
+    call("DELETE", gateway + body["url"])
+
+
 def test_unknown_or_deleted_photo_is_404_with_a_sentence(gateway):
     status, body = upload(gateway)
     assert call("DELETE", gateway + body["url"])[0] == 204

@@ -111,7 +111,7 @@ def test_with_the_servers_down_the_page_says_so_and_keeps_trying(page, down_gate
     expect(page.locator("#style-grid")).to_contain_text("Trying again")
     page.locator("#file-input").set_input_files(photo)
     page.get_by_role("button", name="Restyle photo").click()
-    expect(page.get_by_role("alert")).to_have_text("Choose a style for your photo.")
+    expect(page.get_by_role("alert")).to_have_text("No style is ready on the server yet. Try again in a moment.")
 
 
 def test_on_a_phone_the_page_fits_and_works(phone_page, photo):
@@ -120,6 +120,43 @@ def test_on_a_phone_the_page_fits_and_works(phone_page, photo):
     assert width <= 375, f"the page is {width} px wide on a 375 px screen"
     result = phone_page.get_by_role("img", name="Your photo, restyled").bounding_box()
     assert 300 <= result["width"] <= 375
+
+
+def test_on_a_phone_the_previews_sit_two_or_more_to_a_row(phone_page, photo):
+    """Not one full-width card per row (2,700 px of scrolling): the narrow-screen rule must win."""
+    phone_page.goto("/")
+    phone_page.locator("#file-input").set_input_files(photo)
+    cards = phone_page.locator("#preview-grid .preview-card")
+    expect(cards.first).to_be_visible()
+    lefts = {round(box["x"]) for box in (card.bounding_box() for card in cards.all())}
+    assert len(lefts) >= 2, f"the previews sit one to a row on a phone (left edges {sorted(lefts)})"
+
+
+# Every (selector, property) a screen-width media rule sets, and a later plain rule that sets it again
+# (and so wins whatever the width): the narrow-screen rules must come after the rules they adjust.
+OVERRIDDEN_MEDIA_RULES_JS = """() => {
+  const sheet = [...document.styleSheets].find((s) => (s.href || "").endsWith("styles.css"));
+  const set = new Map();
+  const problems = [];
+  for (const rule of sheet.cssRules) {
+    if (rule instanceof CSSMediaRule && /width/.test(rule.conditionText)) {
+      for (const inner of rule.cssRules) {
+        for (const property of inner.style) set.set(`${inner.selectorText} { ${property} }`, rule.conditionText);
+      }
+    } else if (rule instanceof CSSStyleRule) {
+      for (const property of rule.style) {
+        const key = `${rule.selectorText} { ${property} }`;
+        if (set.has(key)) problems.push(`${key} after @media ${set.get(key)}`);
+      }
+    }
+  }
+  return problems;
+}"""
+
+
+def test_no_narrow_screen_rule_is_overridden_by_a_later_plain_rule(page):
+    page.goto("/")
+    assert page.evaluate(OVERRIDDEN_MEDIA_RULES_JS) == []
 
 
 def test_everything_works_with_the_keyboard_alone(page, photo):

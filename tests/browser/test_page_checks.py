@@ -4,6 +4,9 @@ result keeps the style it was made with, and a tiny image is shown enlarged, not
 
 from __future__ import annotations
 
+import io
+import struct
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -12,6 +15,7 @@ from playwright.sync_api import expect
 from bff import close_app
 from scripts.local_stack import running_server
 from tests.bff.live import make_app, serving
+from tests.bff.pictures import png_declaring
 from tests.browser.conftest import open_page
 
 pytestmark = pytest.mark.browser
@@ -53,6 +57,7 @@ def watch_uploads(page) -> list[str]:
 def test_the_gateway_publishes_its_limits(strict_page):
     limits = strict_page.request.get("/api/limits").json()
     assert limits["max_upload_bytes"] == MAX_BYTES and limits["max_pixels"] == MAX_PIXELS
+    assert limits["max_aspect_ratio"] == 1000 and limits["max_style_image_pixels"] == 40_000_000
     assert {f["name"]: f["max_side"] for f in limits["formats"]} == {"png": None, "jpeg": 65500, "webp": 16383}
 
 
@@ -205,3 +210,89 @@ def test_restyle_clicked_while_the_photo_is_still_being_checked_waits_for_it(pag
     page.get_by_role("button", name="Restyle photo").click()  # at once: the check has not finished
     expect(page.get_by_role("link", name="Download")).to_be_visible(timeout=60_000)
     expect(page.get_by_role("alert")).to_have_count(0)
+
+
+def jpeg_declaring(width: int, height: int) -> bytes:
+    """A small JPEG with an EXIF segment before its frame header, whose frame header claims width x height."""
+    out = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x010E] = "x" * 3000  # ImageDescription: a long APP1 segment ahead of the frame header
+    Image.new("RGB", (16, 16), (90, 140, 200)).save(out, "JPEG", exif=exif)
+    data = bytearray(out.getvalue())
+    frame = data.index(b"\xff\xc0")
+    data[frame + 5:frame + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("huge.png", png_declaring(100_000, 100_000),
+     "That image is 100000 × 100000 (10000 megapixels); the limit is 50 megapixels."),
+    ("huge.jpg", jpeg_declaring(60_000, 50_000),
+     "That image is 60000 × 50000 (3000 megapixels); the limit is 50 megapixels."),
+], ids=["png", "jpeg-after-exif"])
+def test_an_image_too_large_to_decode_gets_the_pixel_limit_not_damaged(page, tmp_path, name, data, message):
+    """Chromium refuses to decode such an image at all: the size comes from its header first (a new
+    user's 100000 × 100000 PNG was called "damaged or cut short")."""
+    uploads = watch_uploads(page)
+    page.goto("/")
+    (tmp_path / name).write_bytes(data)
+    page.locator("#file-input").set_input_files(tmp_path / name)
+    expect(page.get_by_role("alert")).to_have_text(message)
+    expect(page.locator("#compare")).to_be_hidden()
+    assert uploads == []
+
+
+def test_a_long_thin_image_is_refused_when_chosen_as_the_gateway_would(page, tmp_path):
+    uploads = watch_uploads(page)
+    page.goto("/")
+    page.locator("#file-input").set_input_files(png_file(tmp_path / "wide.png", 60_000, 40))
+    expect(page.get_by_role("alert")).to_have_text(
+        "That image is 60000 × 40: one side may be at most 1,000 times the other. Crop or pad it first.")
+    expect(page.locator("#compare")).to_be_hidden()
+    assert uploads == []
+
+
+def test_a_photo_the_gateway_finds_damaged_is_dropped_with_its_message(page, tmp_path):
+    """Chromium shows a JPEG cut short (grey below the cut); the gateway's upload refuses it (422), and
+    the page then drops it as it drops a file it refuses itself, instead of offering its previews."""
+    whole = io.BytesIO()
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (300, 400, 3), np.uint8)).save(whole, "JPEG")
+    (tmp_path / "cut.jpg").write_bytes(whole.getvalue()[:6000])
+    page.goto("/")
+    page.locator("#file-input").set_input_files(tmp_path / "cut.jpg")
+    expect(page.get_by_role("alert")).to_have_text("The JPEG image is damaged or cut short and cannot be read.")
+    expect(page.locator("#compare")).to_be_hidden()
+    expect(page.locator(".preview-card")).to_have_count(0)
+    page.get_by_role("button", name="Restyle photo").click()
+    expect(page.get_by_role("alert")).to_contain_text("Choose a photo first")
+
+
+def image_bytes(fmt: str, size: tuple[int, int], **options) -> bytes:
+    out = io.BytesIO()
+    pixels = np.random.default_rng(2).integers(0, 256, (size[1], size[0], 3), np.uint8)
+    Image.fromarray(pixels).save(out, fmt, **options)
+    return out.getvalue()
+
+
+def test_the_header_size_reader_agrees_with_pillow_on_every_format(page):
+    exif = Image.Exif()
+    exif[0x010E] = "y" * 5000
+    cases = {
+        "png": image_bytes("PNG", (33, 21)),
+        "jpeg baseline": image_bytes("JPEG", (47, 29)),
+        "jpeg progressive, exif and icc": image_bytes("JPEG", (61, 35), progressive=True, exif=exif,
+                                                      icc_profile=b"\0" * 70_000),
+        "webp lossy (VP8)": image_bytes("WEBP", (123, 77), quality=80),
+        "webp lossless (VP8L)": image_bytes("WEBP", (99, 55), lossless=True),
+        "webp extended (VP8X)": image_bytes("WEBP", (71, 45), exif=exif),
+    }
+    page.goto("/")
+    for name, data in cases.items():
+        with Image.open(io.BytesIO(data)) as opened:
+            expected = {"width": opened.width, "height": opened.height}
+        got = page.evaluate("async (bytes) => (await import('./checks.js')).headerSize(new Uint8Array(bytes))",
+                            list(data[:512 * 1024]))
+        assert got == expected, name
+    for junk in ([], [0xFF, 0xD8, 0xFF, 0xDA, 0, 4, 0, 0, 0, 0, 0], list(b"RIFF\0\0\0\0WEBPXXXX" + bytes(20))):
+        assert page.evaluate("async (bytes) => (await import('./checks.js')).headerSize(new Uint8Array(bytes))",
+                             junk) is None

@@ -7,9 +7,11 @@ import re
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from playwright.sync_api import expect
 
 from tessera.imageio import encode_image
+from tests.bff.pictures import png_declaring
 from tests.browser.conftest import open_page, stack
 from tests.browser.test_keep_colours import RECORD_FORMS_JS, sent_fields
 from tests.browser.test_page import DATA_TRANSFER_JS
@@ -118,6 +120,48 @@ def test_a_painting_that_is_not_an_image_is_refused_when_chosen(ppage, tmp_path,
     expect(ppage.get_by_role("alert")).to_contain_text(message)
     expect(ppage.get_by_role("img", name="Style: Ribbons")).to_be_visible()  # the preset stays the style
     assert uploads == []
+    # Said right under the painting's own drop zone, where the person is looking, not under the photo's.
+    error, zone = ppage.locator("#painting-error"), ppage.locator("#painting-zone")
+    expect(error).to_contain_text(message)
+    expect(ppage.locator("#file-error")).to_be_hidden()
+    gap = error.bounding_box()["y"] - (zone.bounding_box()["y"] + zone.bounding_box()["height"])
+    assert 0 <= gap < 40, gap
+    ppage.locator("#painting-input").set_input_files(photo_file(tmp_path))
+    expect(error).to_be_hidden()  # a good painting clears it
+
+
+def photo_file(tmp_path):
+    path = tmp_path / "good.png"
+    Image.new("RGB", (64, 48), (200, 120, 40)).save(path)
+    return path
+
+
+def test_a_painting_over_its_pixel_limit_gets_the_limit_not_damaged(ppage, tmp_path):
+    huge = tmp_path / "huge.png"
+    huge.write_bytes(png_declaring(100_000, 100_000))
+    ppage.goto("/")
+    expect(ppage.get_by_role("img", name="Style: Ribbons")).to_be_visible()
+    ppage.locator("#painting-input").set_input_files(huge)
+    expect(ppage.locator("#painting-error")).to_have_text(
+        "Your painting: That painting is 100000 × 100000 (10000 megapixels); the limit is 40 megapixels.")
+
+
+def test_the_painting_hint_offers_own_paintings_only_where_the_style_takes_them(ppage):
+    """teacher-26 has presets but no encoder: its hint must not promise "use your own"."""
+    hint = ppage.locator("#look-hint")
+    ppage.goto("/")
+    expect(hint).to_have_text("This style paints like any picture: pick one below or use your own.")
+
+    def presets_only(route):
+        listed = route.fetch().json()
+        for style in listed["styles"]:
+            style["accepts_style_images"] = False
+        route.fulfill(json=listed)
+
+    ppage.route("**/api/styles", presets_only)
+    ppage.reload()
+    expect(hint).to_have_text("Pick one of this style's paintings below, or mix two of them.")
+    expect(ppage.locator("#painting-zone")).to_be_hidden()
 
 
 def test_strength_of_a_painting_style_updates_its_preview_first_and_marks_the_result_out_of_date(ppage, photo):
