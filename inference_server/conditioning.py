@@ -8,13 +8,13 @@ encoder on the style images, mixes the codes by weight (tessera.style_codes) and
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from inference_server.errors import InvalidRequest
+from inference_server.unknown_ids import unknown_id_message
 from tessera.imageio import ImageFormatError, ImageTooLargeError, make_thumbnail, open_image, to_rgb_array
 from tessera.style_codes import encoder_input, mix_codes, with_strength
 from tessera.style_sources import MAX_STYLE_IMAGE_PIXELS
@@ -23,7 +23,6 @@ from tessera.v1 import style_transfer_pb2 as pb
 MAX_SOURCES = 8
 # Style images are shrunk to this side before the centre crop: the encoder sees 256 px anyway.
 STYLE_IMAGE_WORKING_SIDE = 1024
-PRESET_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -46,9 +45,7 @@ def decode_sources(sources: Iterable[pb.StyleSource]) -> tuple[Source, ...]:
             raise InvalidRequest(f"the {_ordinal(i)} style source: its weight must be a number >= 0, got {weight}")
         kind = source.WhichOneof("source")
         if kind == "preset":
-            if not PRESET_ID_RE.match(source.preset):
-                raise InvalidRequest(f"the {_ordinal(i)} style source: {source.preset[:70]!r} is not a preset id")
-            decoded.append(Source(weight, preset=source.preset))
+            decoded.append(Source(weight, preset=source.preset))  # an unknown one is named with the style's
         elif kind == "image":
             decoded.append(Source(weight, image=_decode_style_image(i, source.image)))
         else:
@@ -122,6 +119,5 @@ class Conditioner:
             return self.encode(source.image)
         preset = self.presets.get(source.preset)
         if preset is None:
-            known = ", ".join(self.preset_order) or "none"
-            raise InvalidRequest(f"unknown preset {source.preset!r}; this style has: {known}")
+            raise InvalidRequest(unknown_id_message("preset", source.preset, list(self.preset_order), "this style has"))
         return preset.code

@@ -9,7 +9,6 @@ follows DESIGN.md §1, passing over versions marked unhealthy while a healthy on
 
 from __future__ import annotations
 
-import difflib
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from inference_server.model_version import LoadedVersion, VersionRejected
 from inference_server.style_state import Rejection, StyleState
+from inference_server.unknown_ids import unknown_id_message
 from tessera.registry import (
     RegistryError,
     StyleMeta,
@@ -117,7 +117,7 @@ class ModelStore:
         with self._lock:
             state = self._styles.get(style)
             if state is None:
-                raise StyleNotFound(unknown_style_message(style, sorted(self._styles)))
+                raise StyleNotFound(unknown_id_message("style", style, sorted(self._styles), "this server serves"))
             if version:
                 model = state.versions.get(version)
                 if model is None:
@@ -132,7 +132,7 @@ class ModelStore:
     def _state(self, style: str) -> StyleState:
         with self._lock:
             if style not in self._styles:
-                raise StyleNotFound(unknown_style_message(style, sorted(self._styles)))
+                raise StyleNotFound(unknown_id_message("style", style, sorted(self._styles), "this server serves"))
             return self._styles[style]
 
     def _refresh_style(self, style_id: str, style_dir: Path) -> None:
@@ -204,19 +204,6 @@ class ModelStore:
             state = self._styles.pop(style_id)
         for model in state.versions.values():
             model.retire()
-
-
-def unknown_style_message(style: str, known: list[str], shown: int = 12) -> str:
-    """A sentence for a style id the registry does not hold, whatever client asked: the closest id
-    when one is near (a typo), then the ids this server serves (at most `shown`, then how many more).
-    The asked id is echoed cut to 64 characters (a style id's longest), so a long one stays readable."""
-    asked = style if len(style) <= 64 else style[:64] + "…"
-    near = difflib.get_close_matches(style, known, n=1, cutoff=0.6)
-    hint = f" (did you mean {near[0]!r}?)" if near else ""
-    if not known:
-        return f"unknown style {asked!r}: this server has no styles yet"
-    more = f" and {len(known) - shown} more" if len(known) > shown else ""
-    return f"unknown style {asked!r}{hint}; this server serves {', '.join(known[:shown])}{more}"
 
 
 def _what_changed(version_dir: Path, model: LoadedVersion) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,7 @@ class AdminAuth:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    connection = None
     try:
         connection = _settings(Connection, args)
         tls_ca = read_ca(connection.tls_ca)
@@ -57,10 +59,23 @@ def main(argv: list[str] | None = None) -> int:
         with TesseraClient(connection.server, timeout=connection.timeout, tls_ca=tls_ca) as client:
             return args.command(client, args)
     except TesseraError as error:
-        print(f"tessera: {error.code.name.lower().replace('_', ' ')}: {error.message}", file=sys.stderr)
+        print(f"tessera: {_error_line(error, connection.server if connection else '')}", file=sys.stderr)
     except (OSError, ValueError) as error:
         print(f"tessera: {error}", file=sys.stderr)
     return 1
+
+
+# gRPC's words when nothing answers at the address (refused, unreachable, or a name that does not resolve).
+_NO_SERVER = ("failed to connect", "errors resolving", "dns resolution failed")
+
+
+def _error_line(error: TesseraError, server: str) -> str:
+    """The server's refusal as '<status>: <message>'; a server that cannot be reached at all says so
+    in words first (gRPC's own text follows, for whoever debugs the network)."""
+    if error.code.name == "UNAVAILABLE" and any(words in error.message.lower() for words in _NO_SERVER):
+        return (f"no Tessera server answers at {server}: start one (`make run`) or name the right one "
+                f"with --server ({error.message})")
+    return f"{error.code.name.lower().replace('_', ' ')}: {error.message}"
 
 
 def _settings(cls: type, args: argparse.Namespace):
@@ -78,7 +93,20 @@ def _styles(client: TesseraClient, args: argparse.Namespace) -> int:
         version = f"v{style.serving_version}" if style.serving_version else "-"
         note = f"  ({style.status_message})" if style.status_message else ""
         print(f"{style.id:<24} {version:<5} {style.status:<12} {style.display_name}{note}")
+        for line in _look_lines(style):
+            print(f"{'':<25}{line}")
     return 0
+
+
+def _look_lines(style) -> list[str]:
+    """What a style-conditioned style takes: its preset ids for --preset, and whether --style-image works."""
+    lines = []
+    if style.presets:
+        ids = ", ".join(preset.id for preset in style.presets)
+        lines += textwrap.wrap(f"--preset: {ids}", width=96, subsequent_indent="  ")
+    if style.accepts_style_images:
+        lines.append("--style-image: any painting (PNG, JPEG or WebP), and --mix")
+    return lines
 
 
 def _stylize(client: TesseraClient, args: argparse.Namespace) -> int:

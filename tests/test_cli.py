@@ -6,6 +6,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from tests.bff.live import closed_port_address
@@ -20,6 +21,21 @@ def test_styles_lists_the_serving_style(inference_server):
     result = tessera("styles", "--server", inference_server)
     assert result.returncode == 0, result.stderr
     assert TINY_STYLE in result.stdout and "SERVING" in result.stdout
+    assert "--preset" not in result.stdout  # a fixed style takes no look
+
+
+def test_styles_lists_the_preset_ids_and_style_images_a_conditioned_style_takes(tmp_path):
+    from scripts.local_stack import running_server
+    from tests.support.conditioned import PAINTING_STYLE, write_painting_version
+
+    registry = tmp_path / "registry"
+    write_painting_version(registry)
+    with running_server(registry) as address:
+        listed = tessera("styles", "--server", address)
+    assert listed.returncode == 0, listed.stderr
+    lines = [line.strip() for line in listed.stdout.splitlines()]
+    assert lines[0].startswith(PAINTING_STYLE) and lines[1:] == [
+        "--preset: marbling, mosaic", "--style-image: any painting (PNG, JPEG or WebP), and --mix"]
 
 
 def test_stylize_turns_a_3000x2000_photo_into_a_3000x2000_image(inference_server, tmp_path):
@@ -121,3 +137,10 @@ def test_stylize_pins_a_version_with_version(tmp_path):
         assert missing.returncode == 1 and "style ops has no servable version 7: it does not exist" in missing.stderr
     bad = run("--version", "0")
     assert bad.returncode == 2 and "a version is a whole number from 1, got 0" in bad.stderr
+
+
+@pytest.mark.parametrize("address", [closed_port_address(), "nohost.invalid:50051"], ids=["refused", "no-such-host"])
+def test_no_server_at_the_address_is_said_in_words(address):
+    result = tessera("styles", "--server", address, "--timeout", "10")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"tessera: no Tessera server answers at {address}: start one (`make run`)")

@@ -101,7 +101,10 @@ def test_presets_and_the_default_preset(client):
     with pytest.raises(TesseraError) as caught:
         client.stylize(image, PAINTING_STYLE, style_sources=[StyleSource(preset="cubism")])
     assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert "unknown preset 'cubism'; this style has: marbling, mosaic" in caught.value.message
+    assert "unknown preset 'cubism'; this style has marbling, mosaic" in caught.value.message
+    with pytest.raises(TesseraError) as caught:  # a name as the page shows it, not the id: the id is offered
+        client.stylize(image, PAINTING_STYLE, style_sources=[StyleSource(preset="Mosaic")])
+    assert "unknown preset 'Mosaic' (did you mean 'mosaic'?); this style has marbling, mosaic" in caught.value.message
 
 
 def test_strength_moves_the_code_toward_the_photos_own(client, reference):

@@ -81,7 +81,7 @@ def test_a_fixed_style_refuses_presets_and_style_images(inference_server):
 
 
 @pytest.mark.parametrize(("source", "message"), [
-    (pb.StyleSource(preset="Bad Id"), "not a preset id"),
+    (pb.StyleSource(preset="Bad Id"), "fixed style: it takes no presets"),  # ids are judged by the style's own
     (pb.StyleSource(preset="x", weight=-1), "weight must be a number >= 0"),
     (pb.StyleSource(image=b"not an image"), "style image"),
     (pb.StyleSource(), "neither a preset nor a style image"),

@@ -9,7 +9,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from inference_server.model_store import ModelStore, StyleNotFound, StyleUnavailable, unknown_style_message
+from inference_server.model_store import ModelStore, StyleNotFound, StyleUnavailable
 from inference_server.model_version import LoadSettings, load_version
 from tessera.registry import RegistryError, read_manifest, set_pin, write_version
 from tests.support.tiny_model import tiny_manifest, write_tiny_version
@@ -181,17 +181,3 @@ def test_published_versions_are_readable_by_other_users(tmp_path):
     number = write_tiny_version(root, STYLE, tmp_path)
     assert (root / STYLE / str(number)).stat().st_mode & 0o777 == 0o755
     assert (root / STYLE / "style.json").stat().st_mode & 0o777 == 0o644
-
-
-def test_an_unknown_style_message_suggests_the_near_id_and_lists_the_served_ones():
-    known = ["blue-ink", "blue-swirls", "umber-oil"]
-    assert unknown_style_message("blu-ink", known) == (
-        "unknown style 'blu-ink' (did you mean 'blue-ink'?); this server serves blue-ink, blue-swirls, umber-oil")
-    assert unknown_style_message("zzz", known) == (
-        "unknown style 'zzz'; this server serves blue-ink, blue-swirls, umber-oil")
-    assert unknown_style_message("x", []) == "unknown style 'x': this server has no styles yet"
-    many = [f"style-{i:02d}" for i in range(20)]
-    assert unknown_style_message("q", many, shown=3) == (
-        "unknown style 'q'; this server serves style-00, style-01, style-02 and 17 more")
-    long = unknown_style_message("a" * 5000, known)
-    assert len(long) < 200 and "a" * 64 + "…" in long

@@ -60,7 +60,7 @@ def test_conditioner_mixes_presets_and_images_and_defaults_to_the_first_preset()
 
 def test_conditioner_refuses_unknown_presets_and_images_without_an_encoder():
     conditioner = _conditioner()
-    with pytest.raises(InvalidRequest, match="unknown preset 'green'; this style has: red, blue"):
+    with pytest.raises(InvalidRequest, match="unknown preset 'green'; this style has red, blue"):
         conditioner.code_for((Source(1, preset="green"),), None, 1.0)
     with pytest.raises(InvalidRequest, match="no encoder"):
         conditioner.code_for((Source(1, image=np.zeros((4, 4, 3), np.uint8)),), None, 1.0)

@@ -1,0 +1,26 @@
+"""The sentence every client gets for a style or preset id the server does not hold."""
+
+from inference_server.unknown_ids import unknown_id_message
+
+STYLES = ["blue-ink", "blue-swirls", "umber-oil"]
+
+
+def test_a_typo_gets_the_near_id_and_the_list():
+    assert unknown_id_message("style", "blu-ink", STYLES, "this server serves") == (
+        "unknown style 'blu-ink' (did you mean 'blue-ink'?); this server serves blue-ink, blue-swirls, umber-oil")
+    assert unknown_id_message("preset", "Mosaic", ["ribbons", "mosaic"], "this style has") == (
+        "unknown preset 'Mosaic' (did you mean 'mosaic'?); this style has ribbons, mosaic")
+
+
+def test_no_near_id_lists_them_all_and_a_long_list_is_cut():
+    assert unknown_id_message("style", "zzz", STYLES, "this server serves") == (
+        "unknown style 'zzz'; this server serves blue-ink, blue-swirls, umber-oil")
+    many = [f"style-{i:02d}" for i in range(20)]
+    assert unknown_id_message("style", "q", many, "this server serves", shown=3) == (
+        "unknown style 'q'; this server serves style-00, style-01, style-02 and 17 more")
+
+
+def test_nothing_held_and_a_long_id_are_said_plainly():
+    assert unknown_id_message("style", "x", [], "this server serves") == "unknown style 'x': this server serves none"
+    long = unknown_id_message("preset", "a" * 5000, STYLES, "this style has")
+    assert len(long) < 200 and "a" * 64 + "…" in long
