@@ -52,7 +52,7 @@ export class PreviewsView {
   constructor() {
     this.section = byId("previews");
     this.grid = byId("preview-grid");
-    this.more = byId("more-previews");
+    this.more = /** @type {HTMLDetailsElement} */ (byId("more-previews"));
     this.moreGrid = byId("more-preview-grid");
     this.moreSummary = byId("more-previews-summary");
     this.status = byId("previews-status");
@@ -74,6 +74,7 @@ export class PreviewsView {
     // Each preview announces itself when it arrives; the count tells the person how far it is.
     on(this.section, "load", (event) => this.arrived(/** @type {HTMLElement} */ (event.target)), { capture: true });
     on(this.section, "error", (event) => this.arrived(/** @type {HTMLElement} */ (event.target), true), { capture: true });
+    on(this.more, "toggle", () => this.count());
   }
 
   /** @param {(choice: Choice) => void} handler called when the person clicks a card */
@@ -205,10 +206,16 @@ export class PreviewsView {
     this.count();
   }
 
+  /**
+   * Says how many of the cards shown are ready. Cards under a closed "More looks" are not counted,
+   * though the chosen one may be made there (refresh): the count names only what the person sees.
+   */
   count() {
-    const waiting = this.section.querySelectorAll(".preview-card.is-loading").length;
-    const ready = this.section.querySelectorAll(".preview-card:not(.is-loading):not(.is-pending)").length;
-    this.grid.setAttribute("aria-busy", String(waiting > 0));
-    this.status.textContent = waiting ? `${ready} of ${ready + waiting} previews ready…` : `${ready} previews ready.`;
+    const cards = [...this.grid.querySelectorAll(".preview-card"),
+                   ...(this.more.open ? this.moreGrid.querySelectorAll(".preview-card") : [])];
+    const waiting = cards.filter((card) => card.matches(".is-loading, .is-pending")).length;
+    const ready = cards.length - waiting;
+    this.grid.setAttribute("aria-busy", String(cards.some((card) => card.matches(".is-loading"))));
+    this.status.textContent = waiting ? `${ready} of ${cards.length} previews ready…` : `${ready} previews ready.`;
   }
 }

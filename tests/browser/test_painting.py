@@ -226,3 +226,47 @@ def test_only_the_featured_previews_are_made_at_once_and_more_looks_wait_for_the
     seen = page.locator("#more-previews .preview-card:not(.is-pending):not(.is-loading)")
     expect(seen.first).to_be_visible(timeout=60_000)
     assert len(previews) > 1 and all("preset=" in url for url in previews)
+
+
+# Every text the previews' status line takes, as the person would hear it (it is a live region).
+STATUS_LOG_JS = """() => {
+  window.statusLog = [];
+  const status = document.getElementById('previews-status');
+  new MutationObserver(() => window.statusLog.push(status.textContent))
+    .observe(status, {childList: true, characterData: true, subtree: true});
+}"""
+
+
+def status_totals(page) -> set[int]:
+    """The totals the previews' status line has named since STATUS_LOG_JS ran."""
+    texts = page.evaluate("window.statusLog.splice(0)")
+    return {int(m.group(2) or m.group(1)) for m in map(re.compile(r"^(\d+)(?: of (\d+))? previews ready").match, texts)
+            if m}
+
+
+def test_the_preview_count_names_the_cards_shown_when_the_chosen_look_waits_under_more_looks(ppage, photo):
+    """With a preset outside the featured grid chosen (Mosaic), a new brush scale or strength makes its
+    hidden card first; the status still counts the one card shown, then all ten once More looks is open."""
+    page = ppage
+    page.goto("/")
+    page.locator("#file-input").set_input_files(photo)
+    status = page.locator("#previews-status")
+    expect(status).to_have_text("1 previews ready.", timeout=60_000)
+    page.evaluate(STATUS_LOG_JS)
+    page.get_by_role("radio", name="Mosaic").check()
+    mosaic = page.locator('img[alt="Your photo in Any painting: Mosaic"]')  # hidden under More looks
+    page.get_by_label("Brush scale").select_option("0.5")
+    expect(mosaic).to_have_attribute("src", re.compile(r"preset=mosaic.*scale=0\.5"))
+    expect(status).to_have_text("1 previews ready.", timeout=60_000)
+    page.get_by_role("slider", name="Strength", exact=True).fill("50")
+    expect(mosaic).to_have_attribute("src", re.compile(r"preset=mosaic&strength=0\.5"))
+    expect(status).to_have_text("1 previews ready.", timeout=60_000)
+    assert status_totals(page) == {1}
+
+    page.locator("#more-previews-summary").click()
+    expect(status).to_have_text("10 previews ready.", timeout=120_000)
+    page.get_by_label("Brush scale").select_option("0.25")
+    expect(status).to_have_text("10 previews ready.", timeout=120_000)
+    assert status_totals(page) == {10}
+    page.locator("#more-previews-summary").click()
+    expect(status).to_have_text("1 previews ready.")
