@@ -11,10 +11,11 @@ import { JobFlow } from "./job_flow.js";
 import { strengthMixesPixels } from "./live_mix.js";
 import { LookView } from "./painting.js";
 import { PreviewsView, choicesOf } from "./previews.js";
+import { resultLook } from "./result_look.js";
 import { Results } from "./results.js";
 import { ResultsView } from "./results_view.js";
 import { loadVisit, saveChoices, savePhoto } from "./store.js";
-import { fileSize } from "./template.js";
+import { fileSize, paintingLabel } from "./template.js";
 import { ClipStage, CLIP_SNIFF_BYTES, clipKind } from "./video.js";
 import { View } from "./view.js";
 
@@ -254,6 +255,7 @@ function pickStyle(styleId) {
   const first = style.presets && style.presets[0];
   if (style.kind === "conditioned" && first && !state.look.painting) pickPreset(first.id);
   else if (style.kind === "conditioned") showLook();
+  else showInset();
   keepChoices();
 }
 
@@ -292,15 +294,30 @@ async function pickPainting(file) {
   if (file) view.announce(`Your painting ${file.name || ""} is the style now.`);
 }
 
-/** Shows the painting that will be used beside the photo. */
+/** Shows the look the controls hold: in the controls, and beside the photo unless a result is there. */
 function showLook() {
+  lookView.showPainting(state.look.painting ? chosenLook().caption : null);
+  showInset();
+}
+
+/** @returns {{url: string | null, caption: string}} the painting or preset the controls will use */
+function chosenLook() {
   const { painting, paintingUrl, preset } = state.look;
-  if (painting) {
-    lookView.showPainting(paintingUrl, `Style: your painting (${painting.name || "pasted"})`, true);
-    return;
-  }
+  if (painting) return { url: paintingUrl, caption: `Style: ${paintingLabel(painting.name)}` };
   const chosen = currentStyle()?.presets?.find((p) => p.id === preset);
-  lookView.showPainting(chosen ? chosen.preview_url : null, chosen ? `Style: ${chosen.name}` : "", false);
+  return { url: chosen ? chosen.preview_url : null, caption: chosen ? `Style: ${chosen.name}` : "" };
+}
+
+/**
+ * The look beside the stage: the shown result's own (none for a fixed style's), else the one the
+ * controls will use for a conditioned style.
+ */
+function showInset() {
+  const shown = results.shown;
+  if (shown) return lookView.showInset(shown.look?.image ?? null, shown.look ? `Style: ${shown.look.name}` : "");
+  if (currentStyle()?.kind !== "conditioned") return lookView.showInset(null, "");
+  const { url, caption } = chosenLook();
+  lookView.showInset(url, caption);
 }
 
 /**
@@ -326,7 +343,7 @@ async function restyle() {
   }
   const style = /** @type {Style} */ (currentStyle());
   setBusy(true);
-  view.clearResult();
+  results.clear();
   view.showStale(null);
   critic.clear();
   view.revealStage();
@@ -360,7 +377,7 @@ async function restylePhoto(style, look) {
   const mixInPage = strengthMixesPixels(style);
   const made = { style: style.id, styleName: style.name || style.id, preset: style.kind === "conditioned" ? state.look.preset : null,
                  strength: state.strength, madeAt: mixInPage ? 1 : state.strength, pixelMix: mixInPage,
-                 scale: state.scale, photoId: photo.id };
+                 scale: state.scale, look: await resultLook(style, look), photoId: photo.id };
   const order = { style: style.id, strength: made.madeAt, scale: state.scale,
                   look: { ...look, explain: Boolean(style.has_critic) } };
   view.showProgress(0, 0, "Starting…");
@@ -566,6 +583,7 @@ view.bindDownload((event) => results.download(event));
 view.bindExamples(tryExample);
 view.bindLeave(() => flow.running);
 previewsView.bindPick(pickPreview);
+results.bindShown(showInset);
 resultsView.bindShow((id) => {
   const result = results.find(id);
   if (result) showResult(result);

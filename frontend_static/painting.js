@@ -34,7 +34,7 @@ export class LookView {
   renderFor(style) {
     const conditioned = style.kind === "conditioned";
     show(conditioned, this.section);
-    if (!conditioned) return show(false, this.inset);
+    if (!conditioned) return;
     const presets = style.presets || [];
     this.presetGrid.innerHTML = presets.map(presetCard).join("");
     this.mixWith.innerHTML = `<option value="">no second style</option>${presets.map(presetOption).join("")}`;
@@ -117,17 +117,25 @@ export class LookView {
   }
 
   /**
-   * Shows the painting that will be the style beside the photo, or the chosen preset's preview.
-   * @param {string | null} url object URL of the painting or the preset preview; null hides it
-   * @param {string} caption e.g. "Style: your painting (monet.jpg)"
-   * @param {boolean} ownPainting whether the person's painting (not a preset) is the style
+   * Shows in the controls whether the person's painting (not a preset) is the style.
+   * @param {string | null} caption e.g. "Style: your painting (monet.jpg)"; null: a preset is the style
    */
-  showPainting(url, caption, ownPainting) {
+  showPainting(caption) {
+    const ownPainting = caption !== null;
     this.presetGrid.classList.toggle("is-overridden", ownPainting);
     show(ownPainting, this.paintingName, this.clearButton);
     if (ownPainting) this.paintingName.textContent = caption;
     if (!ownPainting) this.paintingInput.value = "";
     this.zone.classList.toggle("has-file", ownPainting);
+  }
+
+  /**
+   * Shows a look beside the stage: the painting or preset preview of the result on it, or else the
+   * one the controls will use.
+   * @param {string | null} url the painting or the preset's preview; null hides the inset
+   * @param {string} caption e.g. "Style: your painting (monet.jpg)"
+   */
+  showInset(url, caption) {
     if (!url) return show(false, this.inset);
     this.insetImg.src = url;
     this.insetImg.alt = caption;

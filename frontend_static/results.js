@@ -26,6 +26,13 @@ export class Results {
     this.images = new Map();
     /** @type {{id: string, url: string} | null} the photo on the page: its gateway id and a URL of it */
     this.photo = null;
+    /** @type {() => void} told when another result, or none, is on the stage */
+    this.shownChanged = () => {};
+  }
+
+  /** @param {() => void} handler called when another result, or none, is on the stage (see shown) */
+  bindShown(handler) {
+    this.shownChanged = handler;
   }
 
   /** @param {Result[]} results as kept in storage */
@@ -38,7 +45,15 @@ export class Results {
   setPhoto(photo) {
     this.photo = photo;
     this.shown = null;
+    this.shownChanged();
     this.render();
+  }
+
+  /** Takes the result off the stage while a new one is made (the photo stays on it). */
+  clear() {
+    this.shown = null;
+    this.view.clearResult();
+    this.shownChanged();
   }
 
   /**
@@ -69,6 +84,7 @@ export class Results {
     const url = this.urlOf(result.id);
     const photo = result.photoId === this.photo?.id ? this.photo.url : url;
     this.view.showResult(url, result.filename, stageLine(result), photo);
+    this.shownChanged();
   }
 
   /**

@@ -4,7 +4,7 @@
  */
 
 import { byId, on, show } from "./dom.js";
-import { resultCaption, resultItem } from "./template.js";
+import { resultCaption, resultItem, resultStyle } from "./template.js";
 
 /** @typedef {import("./store.js").Result} Result */
 
@@ -95,7 +95,7 @@ export class ResultsView {
       const under = /** @type {HTMLImageElement} */ (byId(`pair-${key}-photo`));
       under.src = photo || url;
       byId(`pair-${key}-caption`).textContent = resultCaption(result);
-      byId(`pair-tag-${key}`).textContent = result.styleName;
+      byId(`pair-tag-${key}`).textContent = resultStyle(result);
     }
     const base = /** @type {HTMLImageElement} */ (byId("pair-slider-photo"));
     base.src = this.photoOf(a) || this.urlOf(a.id);

@@ -34,7 +34,15 @@
  * @property {number} bytes size of the file made by the server
  * @property {string} thumb a small JPEG data: URL
  * @property {string} photoId the photo it was made from
+ * @property {ResultLook | null} [look] the look of a conditioned style (none for a fixed style, nor for
+ *   results kept before looks were)
  * @property {{ realism: string, gradcam: string } | null} [maps] the critic's heat maps (docs/explain.md)
+ */
+
+/**
+ * @typedef {object} ResultLook what a conditioned style's result was painted like (result_look.js)
+ * @property {string} name e.g. "Mosaic", "your painting (monet.jpg) mixed with Swirls at 60%"
+ * @property {string | null} image a picture of it: the preset's preview, or the painting as a data: URL
  */
 
 /**

@@ -167,22 +167,48 @@ export function scaleLabel(scale) {
 }
 
 /**
+ * @param {string} name the person's painting's file name ("" when it was pasted without one)
+ * @returns {string} e.g. "your painting (monet.jpg)"
+ */
+export function paintingLabel(name) {
+  return `your painting (${name || "pasted"})`;
+}
+
+/**
+ * @param {string} base what paints: a preset's name, or paintingLabel()
+ * @param {string | null} second the preset mixed in, if any
+ * @param {number} share its share, 0 to 1
+ * @returns {string} e.g. "your painting (monet.jpg) mixed with Swirls at 60%"
+ */
+export function lookLabel(base, second, share) {
+  return second ? `${base} mixed with ${second} at ${Math.round(share * 100)}%` : base;
+}
+
+/**
+ * @param {import("./store.js").Result} result
+ * @returns {string} its style, with the look of a conditioned style: e.g. "Moss", "Any painting: Mosaic"
+ */
+export function resultStyle(result) {
+  return result.look ? `${result.styleName}: ${result.look.name}` : result.styleName;
+}
+
+/**
  * One line about a result, also its images' accessible name.
  * @param {import("./store.js").Result} result
- * @returns {string} e.g. "Moss · strength 80% · brush 1× · 15:03"
+ * @returns {string} e.g. "Moss · strength 80% · brush 1× · 15:03", "Any painting: Mosaic · strength 80% · …"
  */
 export function resultCaption(result) {
-  return `${result.styleName} · strength ${Math.round(result.strength * 100)}% · ` +
+  return `${resultStyle(result)} · strength ${Math.round(result.strength * 100)}% · ` +
     `${scaleLabel(result.scale)} · ${clockTime(result.time)}`;
 }
 
 /**
  * The line under the result on the stage.
  * @param {import("./store.js").Result} result
- * @returns {string} e.g. "Moss, version 3 · strength 80% · brush 1× · 2.4 MB"
+ * @returns {string} e.g. "Moss, version 3 · strength 80% · brush 1× · 2.4 MB", "Any painting: Mosaic, version 4 · …"
  */
 export function stageLine(result) {
-  return `${result.styleName}, version ${result.version} · strength ${Math.round(result.strength * 100)}% · ` +
+  return `${resultStyle(result)}, version ${result.version} · strength ${Math.round(result.strength * 100)}% · ` +
     `${scaleLabel(result.scale)} · ${fileSize(result.bytes)}`;
 }
 

@@ -270,3 +270,48 @@ def test_the_preview_count_names_the_cards_shown_when_the_chosen_look_waits_unde
     assert status_totals(page) == {10}
     page.locator("#more-previews-summary").click()
     expect(status).to_have_text("1 previews ready.")
+
+
+def restyle(page, listed: int) -> None:
+    """Clicks "Restyle photo" and waits until the visit lists `listed` results."""
+    page.get_by_role("button", name="Restyle photo").click()
+    expect(page.locator(".result-item")).to_have_count(listed, timeout=120_000)
+
+
+def test_each_result_names_and_shows_its_own_look_also_after_a_reload(ppage, photo, own_painting):
+    """Mosaic, then your painting, then your painting mixed with Swirls at 60%: each result's row and
+    caption name its look, and the painting beside a result is its own, not the one the controls hold
+    now (also once the list is restored from storage after a reload)."""
+    page = ppage
+    page.goto("/")
+    page.locator("#file-input").set_input_files(photo)
+    page.get_by_role("radio", name="Mosaic").check()
+    restyle(page, 1)
+    inset, inset_img = page.locator("#painting-inset-caption"), page.locator("#painting-inset-img")
+    expect(inset).to_have_text("Style: Mosaic")
+    page.locator("#painting-input").set_input_files(own_painting)
+    expect(page.locator("#painting-name")).to_have_text("Style: your painting (my-mosaic.png)")
+    expect(inset).to_have_text("Style: Mosaic")  # the Mosaic result is still on the stage
+    restyle(page, 2)
+    page.get_by_label("Mix with").select_option(label="Swirls")
+    page.get_by_role("slider", name="Share of the second style").fill("60")
+    restyle(page, 3)
+    painting, mixed = "your painting (my-mosaic.png)", "your painting (my-mosaic.png) mixed with Swirls at 60%"
+    expect(page.locator("#result-meta")).to_contain_text(f"Any painting: {mixed}, version ")
+    expect(inset).to_have_text(f"Style: {mixed}")
+
+    for reloaded in (False, True):
+        rows = page.locator(".result-item__text")
+        expect(rows).to_have_count(3)
+        for row, look in zip(rows.all(), [mixed, painting, "Mosaic"], strict=True):
+            expect(row).to_contain_text(f"Any painting: {look} · strength 100% · brush auto · ")
+        if not reloaded:
+            page.reload()
+    page.get_by_role("button", name=f"Show Any painting: {painting} · ").click()
+    expect(page.locator("#result-meta")).to_contain_text(f"Any painting: {painting}, version ")
+    expect(inset).to_have_text(f"Style: {painting}")
+    expect(inset_img).to_have_attribute("src", re.compile(r"^data:image/jpeg"))
+    page.get_by_role("button", name="Show Any painting: Mosaic · ").click()
+    expect(inset).to_have_text("Style: Mosaic")
+    expect(inset_img).to_have_attribute("src", re.compile(r"mosaic"))
+    assert page.console_problems == []
