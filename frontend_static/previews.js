@@ -216,6 +216,7 @@ export class PreviewsView {
     const waiting = cards.filter((card) => card.matches(".is-loading, .is-pending")).length;
     const ready = cards.length - waiting;
     this.grid.setAttribute("aria-busy", String(cards.some((card) => card.matches(".is-loading"))));
-    this.status.textContent = waiting ? `${ready} of ${cards.length} previews ready…` : `${ready} previews ready.`;
+    this.status.textContent = waiting ? `${ready} of ${cards.length} previews ready…`
+      : `${ready} ${ready === 1 ? "preview" : "previews"} ready.`;
   }
 }

@@ -128,7 +128,7 @@ export function statusLine(message) {
  */
 export function progressLabel(done, total) {
   if (total <= 0) return "Waiting for the inference server…";
-  if (done >= total) return `Restyled all ${total} tiles`;
+  if (done >= total) return total === 1 ? "Restyled its one tile" : `Restyled all ${total} tiles`;
   return `Restyling… ${done} of ${total} tiles (${Math.floor((100 * done) / total)}%)`;
 }
 

@@ -152,7 +152,8 @@ export class ClipStage {
     frames(0, job.total);
     const finished = await followJob(job, frames);
     const { blob, filename } = await fetchResult(finished);
-    view.showProgress(finished.total, finished.total, `Restyled all ${finished.total} frames`);
+    view.showProgress(finished.total, finished.total,
+                      finished.total === 1 ? "Restyled its one frame" : `Restyled all ${finished.total} frames`);
     if (this.resultUrl) URL.revokeObjectURL(this.resultUrl);
     this.resultUrl = URL.createObjectURL(blob);
     view.showResult(this.resultUrl, filename, `${styleName}, version ${finished.version} · ${fileSize(blob.size)}`);

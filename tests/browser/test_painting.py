@@ -240,7 +240,7 @@ STATUS_LOG_JS = """() => {
 def status_totals(page) -> set[int]:
     """The totals the previews' status line has named since STATUS_LOG_JS ran."""
     texts = page.evaluate("window.statusLog.splice(0)")
-    return {int(m.group(2) or m.group(1)) for m in map(re.compile(r"^(\d+)(?: of (\d+))? previews ready").match, texts)
+    return {int(m.group(2) or m.group(1)) for m in map(re.compile(r"^(\d+)(?: of (\d+))? previews? ready").match, texts)
             if m}
 
 
@@ -251,16 +251,16 @@ def test_the_preview_count_names_the_cards_shown_when_the_chosen_look_waits_unde
     page.goto("/")
     page.locator("#file-input").set_input_files(photo)
     status = page.locator("#previews-status")
-    expect(status).to_have_text("1 previews ready.", timeout=60_000)
+    expect(status).to_have_text("1 preview ready.", timeout=60_000)
     page.evaluate(STATUS_LOG_JS)
     page.get_by_role("radio", name="Mosaic").check()
     mosaic = page.locator('img[alt="Your photo in Any painting: Mosaic"]')  # hidden under More looks
     page.get_by_label("Brush scale").select_option("0.5")
     expect(mosaic).to_have_attribute("src", re.compile(r"preset=mosaic.*scale=0\.5"))
-    expect(status).to_have_text("1 previews ready.", timeout=60_000)
+    expect(status).to_have_text("1 preview ready.", timeout=60_000)
     page.get_by_role("slider", name="Strength", exact=True).fill("50")
     expect(mosaic).to_have_attribute("src", re.compile(r"preset=mosaic&strength=0\.5"))
-    expect(status).to_have_text("1 previews ready.", timeout=60_000)
+    expect(status).to_have_text("1 preview ready.", timeout=60_000)
     assert status_totals(page) == {1}
 
     page.locator("#more-previews-summary").click()
@@ -269,7 +269,7 @@ def test_the_preview_count_names_the_cards_shown_when_the_chosen_look_waits_unde
     expect(status).to_have_text("10 previews ready.", timeout=120_000)
     assert status_totals(page) == {10}
     page.locator("#more-previews-summary").click()
-    expect(status).to_have_text("1 previews ready.")
+    expect(status).to_have_text("1 preview ready.")
 
 
 def restyle(page, listed: int) -> None:
