@@ -11,7 +11,7 @@ import { JobFlow } from "./job_flow.js";
 import { strengthMixesPixels } from "./live_mix.js";
 import { LookView } from "./painting.js";
 import { PreviewsView, choicesOf } from "./previews.js";
-import { resultLook } from "./result_look.js";
+import { lookName, resultLook } from "./result_look.js";
 import { Results } from "./results.js";
 import { ResultsView } from "./results_view.js";
 import { loadVisit, saveChoices, savePhoto } from "./store.js";
@@ -298,6 +298,7 @@ async function pickPainting(file) {
 function showLook() {
   lookView.showPainting(state.look.painting ? chosenLook().caption : null);
   showInset();
+  followControls();
 }
 
 /** @returns {{url: string | null, caption: string}} the painting or preset the controls will use */
@@ -432,7 +433,7 @@ function applyStrength() {
   previewsView.setMix(state.strength);
   clearTimeout(state.previewTimer);
   state.previewTimer = setTimeout(() => previewsView.refresh((c) => !c.pixelMix, previewOf, chosen), PREVIEW_DEBOUNCE_MS);
-  results.follow(state.strength, state.scale);
+  followControls();
 }
 
 /** @param {string} scale the brush scale chosen: "auto" or a working scale */
@@ -440,7 +441,13 @@ function pickScale(scale) {
   state.scale = scale;
   keepChoices();
   previewsView.refresh(() => true, previewOf, chosen);
-  results.follow(state.strength, state.scale);
+  followControls();
+}
+
+/** The shown result follows the controls: strength live where it can, else marked out of date. */
+function followControls() {
+  const style = currentStyle();
+  results.follow(state.strength, state.scale, style ? { style: style.id, name: lookName(style, state.look) } : null);
 }
 
 async function cancel() {
@@ -591,7 +598,7 @@ resultsView.bindShow((id) => {
 view.bindSubmit(restyle);
 lookView.bindPreset(pickPreset);
 lookView.bindPainting(pickPainting);
-lookView.bindMix((presetId, share) => { state.look.mixWith = presetId; state.look.mix = share; });
+lookView.bindMix((presetId, share) => { state.look.mixWith = presetId; state.look.mix = share; followControls(); });
 lookView.bindKeepColors((keep) => { state.look.keepColors = keep; });
 const limitsLoaded = loadLimits();
 loadStyles();

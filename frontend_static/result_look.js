@@ -16,14 +16,27 @@ import { lookLabel, paintingLabel } from "./template.js";
  * @returns {Promise<ResultLook | null>} null for a fixed style
  */
 export async function resultLook(style, look) {
+  const name = lookName(style, look);
+  if (name === null) return null;
+  const preset = (style.presets || []).find((p) => p.id === look.preset);
+  const image = look.painting ? await paintingThumbnail(look.painting) : preset?.preview_url || null;
+  return { name, image };
+}
+
+/**
+ * The look's name as a result keeps it, e.g. "your painting (monet.jpg) mixed with Swirls at 60%".
+ * @param {Style} style
+ * @param {{preset?: string | null, painting?: File | null, mixWith?: string, mix?: number}} look
+ * @returns {string | null} null for a fixed style, or a conditioned one with nothing chosen
+ */
+export function lookName(style, look) {
   if (style.kind !== "conditioned") return null;
   const presets = style.presets || [];
   const preset = presets.find((p) => p.id === look.preset);
   const base = look.painting ? paintingLabel(look.painting.name) : preset?.name || look.preset;
   if (!base) return null;
   const second = look.mixWith ? presets.find((p) => p.id === look.mixWith)?.name || look.mixWith : null;
-  const image = look.painting ? await paintingThumbnail(look.painting) : preset?.preview_url || null;
-  return { name: lookLabel(base, second, look.mix ?? 0), image };
+  return lookLabel(base, second, look.mix ?? 0);
 }
 
 /**

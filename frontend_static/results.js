@@ -101,8 +101,10 @@ export class Results {
    * The controls changed: the shown result follows the strength live, or is marked out of date.
    * @param {number} strength 0 to 1
    * @param {string} scale brush scale
+   * @param {{style: string, name: string | null} | null} [look] the controls' style and the name of
+   *   their look (result_look.js); a shown result of that style with another look is out of date
    */
-  follow(strength, scale) {
+  follow(strength, scale, look = null) {
     const shown = this.shown;
     if (!shown) return;
     const live = this.mixesLive(shown);
@@ -113,7 +115,9 @@ export class Results {
       this.list = saveResult(shown);
       this.render();
     }
-    this.view.showStale(staleness(shown, strength, scale, live));
+    const otherLook = look && shown.look && look.style === shown.style && look.name !== null
+      && look.name !== shown.look.name ? look.name : null;
+    this.view.showStale(staleness(shown, strength, scale, live, otherLook));
   }
 
   /**
@@ -155,13 +159,16 @@ export class Results {
  * @param {number} strength the slider's
  * @param {string} scale the brush scale control's
  * @param {boolean} live whether the strength is applied in the page
+ * @param {string | null} otherLook the controls' look, when it is not the one the result was painted like
  * @returns {string | null} why the shown result no longer matches the controls, or null
  */
-function staleness(shown, strength, scale, live) {
+function staleness(shown, strength, scale, live, otherLook) {
   const changes = [];
+  if (otherLook) changes.push(otherLook);
   if (!live && shown.strength !== strength) changes.push(`strength ${Math.round(strength * 100)}%`);
   if (shown.scale !== scale) changes.push(scaleLabel(scale));
   if (!changes.length) return null;
-  return `Out of date: this result was made with strength ${Math.round(shown.strength * 100)}% and ` +
+  const like = otherLook && shown.look ? `${shown.look.name}, ` : "";
+  return `Out of date: this result was made with ${like}strength ${Math.round(shown.strength * 100)}% and ` +
     `${scaleLabel(shown.scale)}. Restyle to apply ${changes.join(" and ")}.`;
 }

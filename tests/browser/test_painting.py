@@ -292,10 +292,16 @@ def test_each_result_names_and_shows_its_own_look_also_after_a_reload(ppage, pho
     page.locator("#painting-input").set_input_files(own_painting)
     expect(page.locator("#painting-name")).to_have_text("Style: your painting (my-mosaic.png)")
     expect(inset).to_have_text("Style: Mosaic")  # the Mosaic result is still on the stage
+    stale = page.locator("#stale")  # and no longer what the controls would make
+    expect(stale).to_contain_text("Out of date: this result was made with Mosaic, strength 100%")
+    expect(stale).to_contain_text("Restyle to apply your painting (my-mosaic.png).")
     restyle(page, 2)
+    expect(stale).to_be_hidden()
     page.get_by_label("Mix with").select_option(label="Swirls")
     page.get_by_role("slider", name="Share of the second style").fill("60")
+    expect(stale).to_contain_text("Restyle to apply your painting (my-mosaic.png) mixed with Swirls at 60%.")
     restyle(page, 3)
+    expect(stale).to_be_hidden()
     painting, mixed = "your painting (my-mosaic.png)", "your painting (my-mosaic.png) mixed with Swirls at 60%"
     expect(page.locator("#result-meta")).to_contain_text(f"Any painting: {mixed}, version ")
     expect(inset).to_have_text(f"Style: {mixed}")
