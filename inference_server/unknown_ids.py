@@ -19,7 +19,10 @@ def unknown_id_message(kind: str, asked: str, known: list[str], holder: str, sho
     if not known:
         return f"unknown {kind} {echo!r}: {holder} none"
     by_lower = {k.lower(): k for k in known}
-    near = difflib.get_close_matches(asked.lower(), list(by_lower), n=1, cutoff=0.6)
+    # No id is longer than LONGEST_ECHO: a longer ask is no typo of one (and is not matched, which
+    # would cost time in its length).
+    near = [] if len(asked) > LONGEST_ECHO else difflib.get_close_matches(asked.lower(), list(by_lower), n=1,
+                                                                          cutoff=0.6)
     hint = f" (did you mean {by_lower[near[0]]!r}?)" if near else ""
     more = f" and {len(known) - shown} more" if len(known) > shown else ""
     return f"unknown {kind} {echo!r}{hint}; {holder} {', '.join(known[:shown])}{more}"

@@ -1,5 +1,7 @@
 """The sentence every client gets for a style or preset id the server does not hold."""
 
+import time
+
 from inference_server.unknown_ids import unknown_id_message
 
 STYLES = ["blue-ink", "blue-swirls", "umber-oil"]
@@ -24,3 +26,6 @@ def test_nothing_held_and_a_long_id_are_said_plainly():
     assert unknown_id_message("style", "x", [], "this server serves") == "unknown style 'x': this server serves none"
     long = unknown_id_message("preset", "a" * 5000, STYLES, "this style has")
     assert len(long) < 200 and "a" * 64 + "…" in long
+    started = time.perf_counter()  # a huge ask is cut, not matched character by character
+    assert "did you mean" not in unknown_id_message("style", "blue-ink" * 500_000, STYLES, "this server serves")
+    assert time.perf_counter() - started < 0.5
