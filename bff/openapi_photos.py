@@ -73,7 +73,7 @@ def paths(error: Callable[[str], dict], json_body: Callable[[str, str], dict]) -
                 "400": error("No image, an empty one, or one side over 1000 times the other."),
                 "413": error("The file exceeds the byte limit, or the image the pixel limit (from its header)."),
                 "415": error("Not a PNG, JPEG or WebP file."),
-                "422": error("The image header is damaged."),
+                "422": error("The image is damaged or cut short."),
                 "429": error("This address keeps too many photos (too_many_photos), or the gateway's photo "
                              "memory is full (photo_store_full); checked before the body is read."),
                 "503": error("The Redis job store cannot be reached.")}}},

@@ -255,7 +255,10 @@ function pickStyle(styleId) {
   const first = style.presets && style.presets[0];
   if (style.kind === "conditioned" && first && !state.look.painting) pickPreset(first.id);
   else if (style.kind === "conditioned") showLook();
-  else showInset();
+  else {
+    showInset();
+    followControls();
+  }
   keepChoices();
 }
 
@@ -447,7 +450,8 @@ function pickScale(scale) {
 /** The shown result follows the controls: strength live where it can, else marked out of date. */
 function followControls() {
   const style = currentStyle();
-  results.follow(state.strength, state.scale, style ? { style: style.id, name: lookName(style, state.look) } : null);
+  const look = style ? { style: style.id, styleName: style.name || style.id, name: lookName(style, state.look) } : null;
+  results.follow(state.strength, state.scale, look);
 }
 
 async function cancel() {
@@ -528,7 +532,8 @@ const stylesLoaded = new Promise((resolve) => { stylesSettled = resolve; }).then
 function stylesShown() {
   if (stylesKnown) return Promise.resolve();
   view.announce("Waiting for the styles to load…");
-  return stylesLoaded;
+  view.setBusy(true);  // seen on the button too; restyle() sets it again for its own work
+  return stylesLoaded.then(() => view.setBusy(state.busy));
 }
 
 async function loadStyles() {

@@ -49,6 +49,55 @@ export function headerSize(head) {
 }
 
 /**
+ * Whether a whole PNG, JPEG or WebP file ends before its image data does, judged as the gateway's
+ * decoder would (Chromium shows such a file, grey below the cut; the gateway refuses it): a JPEG with
+ * no end-of-image marker after its first scan, a PNG whose chunk before IEND runs past the end, a
+ * WebP shorter than its RIFF header says. A missing IEND alone is no cut, as for the decoder.
+ * @param {Uint8Array} bytes the whole file
+ * @returns {boolean}
+ */
+export function cutShort(bytes) {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const text = (/** @type {number} */ at, /** @type {number} */ n) => String.fromCharCode(...bytes.subarray(at, at + n));
+  if (bytes.length >= 12 && text(0, 4) === "RIFF" && text(8, 4) === "WEBP") return view.getUint32(4, true) + 8 > bytes.length;
+  if (bytes.length >= 8 && bytes[0] === 0x89 && text(1, 3) === "PNG") return pngCutShort(view, text);
+  if (bytes.length >= 4 && bytes[0] === 0xff && bytes[1] === 0xd8) return jpegCutShort(bytes, view);
+  return false;
+}
+
+/**
+ * @param {DataView} view
+ * @param {(at: number, n: number) => string} text
+ * @returns {boolean}
+ */
+function pngCutShort(view, text) {
+  for (let at = 8; at + 8 <= view.byteLength; at += 12 + view.getUint32(at)) {
+    const type = text(at + 4, 4);
+    if (type === "IEND") return false;
+    if (at + 12 + view.getUint32(at) > view.byteLength) return true;
+  }
+  return false;
+}
+
+/**
+ * @param {Uint8Array} bytes
+ * @param {DataView} view
+ * @returns {boolean}
+ */
+function jpegCutShort(bytes, view) {
+  let at = 2;  // to the first scan: an embedded EXIF thumbnail's own end marker must not count
+  while (at + 4 <= bytes.length && !(bytes[at] === 0xff && bytes[at + 1] === 0xda)) {
+    if (bytes[at] !== 0xff) return false;  // not a marker: leave it to the decoder
+    const marker = bytes[at + 1];
+    at += marker === 0xff ? 1 : marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7) ? 2 : 2 + view.getUint16(at + 2);
+  }
+  for (let end = bytes.length - 2; end > at; end -= 1) {
+    if (bytes[end] === 0xff && bytes[end + 1] === 0xd9) return false;
+  }
+  return true;
+}
+
+/**
  * @param {DataView} view the file's first bytes (at least 30)
  * @param {string} chunk the first chunk's name
  * @returns {Size | null}

@@ -4,7 +4,7 @@
  * pixels it has.
  */
 
-import { HEADER_BYTES, fileProblem, headerSize, paintingSizeProblem, sizeProblem } from "./checks.js";
+import { HEADER_BYTES, cutShort, fileProblem, headerSize, paintingSizeProblem, sizeProblem, sniffFormat } from "./checks.js";
 
 /** @typedef {import("./checks.js").Limits} Limits */
 
@@ -42,7 +42,12 @@ async function headProblem(file, limits, sizeCheck) {
   const problem = fileProblem(file.size, head, limits);
   if (problem) return problem;
   const size = headerSize(head);
-  return size ? sizeCheck(size, limits) : null;
+  const tooLarge = size ? sizeCheck(size, limits) : null;
+  if (tooLarge) return tooLarge;
+  // Within the byte limit, so the whole file is read once: is it cut short?
+  if (!cutShort(new Uint8Array(await file.arrayBuffer()))) return null;
+  const label = sniffFormat(head, limits.formats)?.label || "image";
+  return `That ${label} image is cut short or damaged and cannot be read.`;
 }
 
 /**

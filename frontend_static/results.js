@@ -6,7 +6,7 @@
 
 import { mixedBlob, thumbnail, typeOf } from "./live_mix.js";
 import { saveResult } from "./store.js";
-import { scaleLabel, stageLine } from "./template.js";
+import { resultStyle, scaleLabel, stageLine } from "./template.js";
 
 /** @typedef {import("./store.js").Result} Result */
 
@@ -101,8 +101,9 @@ export class Results {
    * The controls changed: the shown result follows the strength live, or is marked out of date.
    * @param {number} strength 0 to 1
    * @param {string} scale brush scale
-   * @param {{style: string, name: string | null} | null} [look] the controls' style and the name of
-   *   their look (result_look.js); a shown result of that style with another look is out of date
+   * @param {{style: string, styleName: string, name: string | null} | null} [look] the controls' style
+   *   and the name of their look (result_look.js); a shown result of another style, or of that style
+   *   with another look, is out of date
    */
   follow(strength, scale, look = null) {
     const shown = this.shown;
@@ -115,9 +116,7 @@ export class Results {
       this.list = saveResult(shown);
       this.render();
     }
-    const otherLook = look && shown.look && look.style === shown.style && look.name !== null
-      && look.name !== shown.look.name ? look.name : null;
-    this.view.showStale(staleness(shown, strength, scale, live, otherLook));
+    this.view.showStale(staleness(shown, strength, scale, live, lookChange(shown, look)));
   }
 
   /**
@@ -159,16 +158,32 @@ export class Results {
  * @param {number} strength the slider's
  * @param {string} scale the brush scale control's
  * @param {boolean} live whether the strength is applied in the page
- * @param {string | null} otherLook the controls' look, when it is not the one the result was painted like
+ * @param {{was: string, now: string} | null} look the result's style or look and the controls', when they differ
  * @returns {string | null} why the shown result no longer matches the controls, or null
  */
-function staleness(shown, strength, scale, live, otherLook) {
+function staleness(shown, strength, scale, live, look) {
   const changes = [];
-  if (otherLook) changes.push(otherLook);
+  if (look) changes.push(look.now);
   if (!live && shown.strength !== strength) changes.push(`strength ${Math.round(strength * 100)}%`);
   if (shown.scale !== scale) changes.push(scaleLabel(scale));
   if (!changes.length) return null;
-  const like = otherLook && shown.look ? `${shown.look.name}, ` : "";
+  const like = look ? `${look.was}, ` : "";
   return `Out of date: this result was made with ${like}strength ${Math.round(shown.strength * 100)}% and ` +
     `${scaleLabel(shown.scale)}. Restyle to apply ${changes.join(" and ")}.`;
+}
+
+/**
+ * How the controls' style or look differs from the shown result's, in names, or null when it does not.
+ * @param {Result} shown
+ * @param {{style: string, styleName: string, name: string | null} | null} look the controls'
+ * @returns {{was: string, now: string} | null} e.g. {was: "Mosaic", now: "your painting (x.jpg)"}
+ *   within one style; {was: "Any painting: Ribbons", now: "Blue Ink"} across styles
+ */
+function lookChange(shown, look) {
+  if (!look) return null;
+  if (look.style !== shown.style) {
+    return { was: resultStyle(shown), now: look.name ? `${look.styleName}: ${look.name}` : look.styleName };
+  }
+  if (!shown.look || look.name === null || look.name === shown.look.name) return null;
+  return { was: shown.look.name, now: look.name };
 }

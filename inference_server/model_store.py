@@ -122,7 +122,9 @@ class ModelStore:
                 model = state.versions.get(version)
                 if model is None:
                     reason = state.rejected.get(version, "it does not exist")
-                    raise StyleNotFound(f"style {style} has no servable version {version}: {reason}")
+                    servable = ", ".join(map(str, sorted(state.versions))) or "none"
+                    raise StyleNotFound(f"style {style} has no servable version {version}: {reason}; "
+                                        f"its servable versions: {servable}")
             else:
                 model = state.serving
                 if model is None:

@@ -93,6 +93,9 @@ def _styles(client: TesseraClient, args: argparse.Namespace) -> int:
         version = f"v{style.serving_version}" if style.serving_version else "-"
         note = f"  ({style.status_message})" if style.status_message else ""
         print(f"{style.id:<24} {version:<5} {style.status:<12} {style.display_name}{note}")
+        older = [v for v in style.available_versions if v != style.serving_version]
+        if older:
+            print(f"{'':<25}--version: {', '.join(map(str, sorted(older)))} (loaded besides the serving one)")
         for line in _look_lines(style):
             print(f"{'':<25}{line}")
     return 0
@@ -103,7 +106,8 @@ def _look_lines(style) -> list[str]:
     lines = []
     if style.presets:
         ids = ", ".join(preset.id for preset in style.presets)
-        lines += textwrap.wrap(f"--preset: {ids}", width=96, subsequent_indent="  ")
+        lines += textwrap.wrap(f"--preset: {ids}", width=96, subsequent_indent="  ", break_on_hyphens=False,
+                               break_long_words=False)  # an id is never split: it is copied whole
     if style.accepts_style_images:
         lines.append("--style-image: any painting (PNG, JPEG or WebP), and --mix")
     return lines
@@ -320,7 +324,7 @@ def _parser() -> argparse.ArgumentParser:
                               "folder for a folder")
     stylize.add_argument("--style", help=f"style id (see `tessera styles`); default {ANY_PAINTING} with a style image")
     stylize.add_argument("--version", type=_version, default=0, metavar="N",
-                         help="restyle with version N of the style (see `tessera styles`: the versions loaded); "
+                         help="restyle with version N of the style (`tessera styles` lists the versions loaded); "
                               "default the version it serves")
     stylize.add_argument("--style-image", metavar="FILE", help="use this painting as the style (PNG, JPEG, WebP)")
     stylize.add_argument("--mix", action="append", metavar="FILE[:SHARE]",

@@ -104,8 +104,8 @@ def open_image(data: bytes, max_pixels: int, output_format: str | None = None) -
         with _metadata_warnings_ignored():
             image = fmt.pillow_class(io.BytesIO(data))
     except _PILLOW_ERRORS:
-        raise DamagedImageError(f"the file looks like a {fmt.label} image but its header is damaged",
-                                fmt.name) from None
+        raise DamagedImageError(f"the file looks like a {fmt.label} image but its header is damaged or it "
+                                "is cut short", fmt.name) from None  # WebP is read whole at open
     opened = OpenedImage(image, fmt.name, orientation.browser_orientation(data, fmt.name), data)
     width, height = opened.size
     if width * height > max_pixels:

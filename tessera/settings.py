@@ -245,3 +245,22 @@ class FlagParser(argparse.ArgumentParser):
     def error(self, message: str) -> typing.NoReturn:
         print(f"{self.prog}: error: {message}\n(`{self.prog} --help` lists the flags)", file=sys.stderr)
         raise SystemExit(2)
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        """As ArgumentParser's, but flags it does not know are reported by the (sub)command they were
+        given to, so the pointer names that command's --help (`tessera stylize --help`)."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            self._command_parser(sys.argv[1:] if args is None else list(args)).error(
+                f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
+
+    def _command_parser(self, argv: list[str]) -> argparse.ArgumentParser:
+        """The innermost subcommand's parser named in argv (self when there is none)."""
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for i, word in enumerate(argv):
+                    if word in action.choices:
+                        chosen = action.choices[word]
+                        return chosen._command_parser(argv[i + 1:]) if isinstance(chosen, FlagParser) else chosen
+        return self

@@ -129,12 +129,15 @@ def test_stylize_pins_a_version_with_version(tmp_path):
             return tessera("stylize", str(tmp_path / "p.png"), "-o", str(tmp_path / out), "--style", "ops",
                            "--server", address, *extra)
 
+        listed = tessera("styles", "--server", address).stdout
+        assert "--version: 1 (loaded besides the serving one)" in listed
         assert "style ops v2," in run(out="newest.png").stdout
         assert "style ops v1," in run("--version", "1", out="first.png").stdout
         newest, first = (np.asarray(Image.open(tmp_path / name)) for name in ("newest.png", "first.png"))
         assert newest.shape == first.shape == (24, 32, 3) and not np.array_equal(newest, first)
         missing = run("--version", "7")
-        assert missing.returncode == 1 and "style ops has no servable version 7: it does not exist" in missing.stderr
+        assert missing.returncode == 1
+        assert "style ops has no servable version 7: it does not exist; its servable versions: 1, 2" in missing.stderr
     bad = run("--version", "0")
     assert bad.returncode == 2 and "a version is a whole number from 1, got 0" in bad.stderr
 

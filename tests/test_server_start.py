@@ -58,9 +58,11 @@ def test_a_bad_setting_stops_the_start_with_one_line_naming_it(command, env, arg
 
 @pytest.mark.parametrize(("command", "prog"), [
     (SERVER, "tessera-server"), (GATEWAY, "tessera-gateway"), ([sys.executable, "-m", "bff.worker"], "tessera-worker"),
-    ([sys.executable, "-m", "tessera.cli", "stylize", "a.jpg", "-o", "b.png"], "tessera"),  # argparse: the top parser
-], ids=["server", "gateway", "worker", "cli"])
+    ([sys.executable, "-m", "tessera.cli", "stylize", "a.jpg", "-o", "b.png"], "tessera stylize"),
+    ([sys.executable, "-m", "tessera.cli", "admin", "pin", "x", "1"], "tessera admin pin"),
+], ids=["server", "gateway", "worker", "cli", "cli-subcommand"])
 def test_a_mistyped_flag_gets_its_error_and_a_pointer_to_help_not_the_usage_block(command, prog):
+    """The pointer names the (sub)command the flag was given to: its --help lists that command's flags."""
     done = _run([*command, "--prot", "1"])
     assert done.returncode == 2
     assert done.stderr.splitlines() == [f"{prog}: error: unrecognized arguments: --prot 1",

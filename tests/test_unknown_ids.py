@@ -14,6 +14,12 @@ def test_a_typo_gets_the_near_id_and_the_list():
         "unknown preset 'Mosaic' (did you mean 'mosaic'?); this style has ribbons, mosaic")
 
 
+def test_a_number_without_its_leading_zero_finds_its_id():
+    presets = [f"style-{i:02d}" for i in range(26)]
+    assert unknown_id_message("preset", "Style-7", presets, "this style has").startswith(
+        "unknown preset 'Style-7' (did you mean 'style-07'?)")  # difflib alone says 'style-17'
+
+
 def test_no_near_id_lists_them_all_and_a_long_list_is_cut():
     assert unknown_id_message("style", "zzz", STYLES, "this server serves") == (
         "unknown style 'zzz'; this server serves blue-ink, blue-swirls, umber-oil")

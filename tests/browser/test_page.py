@@ -208,3 +208,14 @@ def test_style_cards_escape_whatever_the_server_sends(page):
     html = page.evaluate("async (style) => (await import('./template.js')).styleCard(style)", HOSTILE_STYLE)
     assert "<img src=x" not in html and "<script>" not in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html and 'src="/p.jpg?a=1&amp;b=&quot;2"' in html
+
+
+def test_a_shown_result_is_out_of_date_once_another_style_is_chosen(page, photo):
+    restyle(page, photo, style="Harbour blue")
+    stale = page.locator("#stale")
+    expect(stale).to_be_hidden()
+    page.get_by_role("radio", name="Moss").check()
+    expect(stale).to_have_text("Out of date: this result was made with Harbour blue, strength 100% and brush auto. "
+                               "Restyle to apply Moss.")
+    page.get_by_role("radio", name="Harbour blue").check()
+    expect(stale).to_be_hidden()

@@ -174,6 +174,7 @@ def test_restyle_clicked_before_the_styles_arrive_waits_for_them(page, tmp_path)
     page.wait_for_timeout(300)
     assert len(held) == 1  # asked, and the answer is held back
     expect(page.get_by_role("alert")).to_have_count(0)
+    expect(page.locator("#submit")).to_have_text("Restyling…")  # the click is seen to be kept
     held[0].continue_()
     expect(page.get_by_role("link", name="Download")).to_be_visible()
     expect(page.get_by_role("alert")).to_have_count(0)
@@ -253,19 +254,39 @@ def test_a_long_thin_image_is_refused_when_chosen_as_the_gateway_would(page, tmp
     assert uploads == []
 
 
+def png_with_a_bad_text_checksum() -> bytes:
+    """A PNG whose tEXt chunk has a wrong CRC: Chromium shows it, the gateway's decoder refuses it."""
+    whole = image_bytes("PNG", (80, 60))
+    at = whole.index(b"IDAT") - 4
+    return whole[:at] + struct.pack(">I", 5) + b"tEXt" + b"a\x00bcd" + b"\x00\x00\x00\x00" + whole[at:]
+
+
 def test_a_photo_the_gateway_finds_damaged_is_dropped_with_its_message(page, tmp_path):
-    """Chromium shows a JPEG cut short (grey below the cut); the gateway's upload refuses it (422), and
-    the page then drops it as it drops a file it refuses itself, instead of offering its previews."""
-    whole = io.BytesIO()
-    Image.fromarray(np.random.default_rng(1).integers(0, 256, (300, 400, 3), np.uint8)).save(whole, "JPEG")
-    (tmp_path / "cut.jpg").write_bytes(whole.getvalue()[:6000])
+    """The page's checks pass it, the gateway's upload refuses it (422); the page then drops it as it
+    drops a file it refuses itself, instead of offering its previews."""
+    (tmp_path / "crc.png").write_bytes(png_with_a_bad_text_checksum())
     page.goto("/")
-    page.locator("#file-input").set_input_files(tmp_path / "cut.jpg")
-    expect(page.get_by_role("alert")).to_have_text("The JPEG image is damaged or cut short and cannot be read.")
+    page.locator("#file-input").set_input_files(tmp_path / "crc.png")
+    expect(page.get_by_role("alert")).to_have_text(
+        "The file looks like a PNG image but its header is damaged or it is cut short.")
     expect(page.locator("#compare")).to_be_hidden()
     expect(page.locator(".preview-card")).to_have_count(0)
     page.get_by_role("button", name="Restyle photo").click()
     expect(page.get_by_role("alert")).to_contain_text("Choose a photo first")
+
+
+@pytest.mark.parametrize("fmt, label", [("JPEG", "JPEG"), ("PNG", "PNG"), ("WEBP", "WebP")])
+def test_a_photo_cut_short_is_refused_when_chosen(page, tmp_path, fmt, label):
+    """Chromium shows a file cut short (grey below the cut), the gateway would refuse it: the page says
+    so before sending it (a new user's cut-short JPEG was shown and uploaded)."""
+    uploads = watch_uploads(page)
+    whole = image_bytes(fmt, (400, 300))
+    (tmp_path / "cut").write_bytes(whole[: len(whole) // 2])
+    page.goto("/")
+    page.locator("#file-input").set_input_files(tmp_path / "cut")
+    expect(page.get_by_role("alert")).to_have_text(f"That {label} image is cut short or damaged and cannot be read.")
+    expect(page.locator("#compare")).to_be_hidden()
+    assert uploads == []
 
 
 def image_bytes(fmt: str, size: tuple[int, int], **options) -> bytes:
@@ -297,3 +318,38 @@ def test_the_header_size_reader_agrees_with_pillow_on_every_format(page):
     for junk in ([], [0xFF, 0xD8, 0xFF, 0xDA, 0, 4, 0, 0, 0, 0, 0], list(b"RIFF\0\0\0\0WEBPXXXX" + bytes(20))):
         assert page.evaluate("async (bytes) => (await import('./checks.js')).headerSize(new Uint8Array(bytes))",
                              junk) is None
+
+
+def exif_with_thumbnail_jpeg() -> bytes:
+    """A JPEG whose EXIF holds a whole JPEG thumbnail, with its own end marker, before the main scan."""
+    small = io.BytesIO()
+    Image.new("RGB", (8, 8), (10, 200, 10)).save(small, "JPEG")
+    exif = Image.Exif()
+    exif[0x010E] = "thumbnail ahead"
+    data = bytearray(image_bytes("JPEG", (64, 48), exif=exif))
+    app1 = data.index(b"\xff\xe1")
+    length = struct.unpack(">H", data[app1 + 2:app1 + 4])[0]
+    inner = bytes(data[app1 + 4:app1 + 2 + length]) + small.getvalue()  # the thumbnail's bytes, EOI included
+    segment = b"\xff\xe1" + struct.pack(">H", len(inner) + 2) + inner
+    return bytes(data[:app1]) + segment + bytes(data[app1 + 2 + length:])
+
+
+def test_the_cut_short_reader_agrees_with_the_gateways_decoder(page):
+    from tessera import imageio
+
+    whole = {"jpeg": image_bytes("JPEG", (64, 48)), "png": image_bytes("PNG", (64, 48)),
+             "webp": image_bytes("WEBP", (64, 48)), "jpeg with exif thumbnail": exif_with_thumbnail_jpeg()}
+    cases = {f"{name} whole": data for name, data in whole.items()}
+    cases |= {f"{name} half": data[: len(data) // 2] for name, data in whole.items()}
+    cases["jpeg with data after its end"] = whole["jpeg"] + b"trailer" * 100
+    cases["png without IEND"] = whole["png"][:-12]
+    page.goto("/")
+    for name, data in cases.items():
+        try:
+            imageio.decode_thumbnail(data, 64, 10**8)
+            decodes = True
+        except imageio.ImageFormatError:
+            decodes = False
+        cut = page.evaluate("async (bytes) => (await import('./checks.js')).cutShort(new Uint8Array(bytes))",
+                            list(data))
+        assert cut == (not decodes), name

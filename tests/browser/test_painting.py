@@ -136,6 +136,17 @@ def photo_file(tmp_path):
     return path
 
 
+def test_a_painting_cut_short_is_refused_when_chosen_under_its_zone(ppage, tmp_path, own_painting):
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(own_painting.read_bytes()[:3000])
+    ppage.goto("/")
+    expect(ppage.get_by_role("img", name="Style: Ribbons")).to_be_visible()
+    ppage.locator("#painting-input").set_input_files(cut)
+    expect(ppage.locator("#painting-error")).to_have_text(
+        "Your painting: That PNG image is cut short or damaged and cannot be read.")
+    expect(ppage.get_by_role("img", name="Style: Ribbons")).to_be_visible()  # the preset stays the style
+
+
 def test_a_painting_over_its_pixel_limit_gets_the_limit_not_damaged(ppage, tmp_path):
     huge = tmp_path / "huge.png"
     huge.write_bytes(png_declaring(100_000, 100_000))
