@@ -39,11 +39,12 @@ const JPEG_FRAMES = new Set([0xc0, 0xc1, 0xc2, 0xc3, 0xc5, 0xc6, 0xc7, 0xc9, 0xc
  */
 export function headerSize(head) {
   const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
-  const text = (/** @type {number} */ at, /** @type {number} */ n) => String.fromCharCode(...head.subarray(at, at + n));
-  if (head.length >= 24 && head[0] === 0x89 && text(12, 4) === "IHDR") {
+  if (head.length >= 24 && head[0] === 0x89 && ascii(head, 12, 4) === "IHDR") {
     return { width: view.getUint32(16), height: view.getUint32(20) };
   }
-  if (head.length >= 30 && text(0, 4) === "RIFF" && text(8, 4) === "WEBP") return webpSize(view, text(12, 4));
+  if (head.length >= 30 && ascii(head, 0, 4) === "RIFF" && ascii(head, 8, 4) === "WEBP") {
+    return webpSize(view, ascii(head, 12, 4));
+  }
   if (head.length >= 4 && head[0] === 0xff && head[1] === 0xd8) return jpegSize(head, view);
   return null;
 }
@@ -58,23 +59,23 @@ export function headerSize(head) {
  */
 export function cutShort(bytes) {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const text = (/** @type {number} */ at, /** @type {number} */ n) => String.fromCharCode(...bytes.subarray(at, at + n));
-  if (bytes.length >= 12 && text(0, 4) === "RIFF" && text(8, 4) === "WEBP") return view.getUint32(4, true) + 8 > bytes.length;
-  if (bytes.length >= 8 && bytes[0] === 0x89 && text(1, 3) === "PNG") return pngCutShort(view, text);
+  if (bytes.length >= 12 && ascii(bytes, 0, 4) === "RIFF" && ascii(bytes, 8, 4) === "WEBP") {
+    return view.getUint32(4, true) + 8 > bytes.length;
+  }
+  if (bytes.length >= 8 && bytes[0] === 0x89 && ascii(bytes, 1, 3) === "PNG") return pngCutShort(bytes, view);
   if (bytes.length >= 4 && bytes[0] === 0xff && bytes[1] === 0xd8) return jpegCutShort(bytes, view);
   return false;
 }
 
 /**
+ * @param {Uint8Array} bytes
  * @param {DataView} view
- * @param {(at: number, n: number) => string} text
  * @returns {boolean}
  */
-function pngCutShort(view, text) {
-  for (let at = 8; at + 8 <= view.byteLength; at += 12 + view.getUint32(at)) {
-    const type = text(at + 4, 4);
-    if (type === "IEND") return false;
-    if (at + 12 + view.getUint32(at) > view.byteLength) return true;
+function pngCutShort(bytes, view) {
+  for (let at = 8; at + 8 <= bytes.length; at += 12 + view.getUint32(at)) {
+    if (ascii(bytes, at + 4, 4) === "IEND") return false;
+    if (at + 12 + view.getUint32(at) > bytes.length) return true;
   }
   return false;
 }
@@ -85,13 +86,10 @@ function pngCutShort(view, text) {
  * @returns {boolean}
  */
 function jpegCutShort(bytes, view) {
-  let at = 2;  // to the first scan: an embedded EXIF thumbnail's own end marker must not count
-  while (at + 4 <= bytes.length && !(bytes[at] === 0xff && bytes[at + 1] === 0xda)) {
-    if (bytes[at] !== 0xff) return false;  // not a marker: leave it to the decoder
-    const marker = bytes[at + 1];
-    at += marker === 0xff ? 1 : marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7) ? 2 : 2 + view.getUint16(at + 2);
-  }
-  for (let end = bytes.length - 2; end > at; end -= 1) {
+  // From the first scan on: an embedded EXIF thumbnail's own end marker must not count.
+  const scan = jpegMarker(bytes, view, (marker) => marker === 0xda);
+  if (scan < 0) return false;  // not a marker where one belongs: leave it to the decoder
+  for (let end = bytes.length - 2; end > scan; end -= 1) {
     if (bytes[end] === 0xff && bytes[end + 1] === 0xd9) return false;
   }
   return true;
@@ -116,22 +114,46 @@ function webpSize(view, chunk) {
 }
 
 /**
- * Walks the JPEG's marker segments to its frame header.
+ * The JPEG's frame header size; null when a scan or the end comes first, or the bytes end before it.
  * @param {Uint8Array} head
  * @param {DataView} view
  * @returns {Size | null}
  */
 function jpegSize(head, view) {
+  const at = jpegMarker(head, view, (marker) => JPEG_FRAMES.has(marker) || marker === 0xda || marker === 0xd9);
+  if (at < 0 || at + 9 >= head.length || !JPEG_FRAMES.has(head[at + 1])) return null;
+  return { width: view.getUint16(at + 7), height: view.getUint16(at + 5) };
+}
+
+/**
+ * Walks a JPEG's marker segments from its start-of-image by their lengths (skipping fill bytes) to
+ * the first marker `stop` accepts.
+ * @param {Uint8Array} bytes
+ * @param {DataView} view
+ * @param {(marker: number) => boolean} stop
+ * @returns {number} that marker's offset; where the bytes ran out (within 3 of their end, or past
+ *   it) when none came; -1 at a byte that is not a marker where one belongs
+ */
+function jpegMarker(bytes, view, stop) {
   let at = 2;
-  while (at + 9 < head.length) {
-    if (head[at] !== 0xff) return null;
-    const marker = head[at + 1];
+  while (at + 4 <= bytes.length) {
+    if (bytes[at] !== 0xff) return -1;
+    const marker = bytes[at + 1];
     if (marker === 0xff) { at += 1; continue; }  // fill byte
-    if (JPEG_FRAMES.has(marker)) return { width: view.getUint16(at + 7), height: view.getUint16(at + 5) };
-    if (marker === 0xda || marker === 0xd9) return null;  // scan or end before any frame header
+    if (stop(marker)) return at;
     at += marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7) ? 2 : 2 + view.getUint16(at + 2);
   }
-  return null;
+  return at;
+}
+
+/**
+ * @param {Uint8Array} bytes
+ * @param {number} at
+ * @param {number} length
+ * @returns {string} the bytes as Latin-1 text (a chunk or container name)
+ */
+function ascii(bytes, at, length) {
+  return String.fromCharCode(...bytes.subarray(at, at + length));
 }
 
 /**

@@ -38,14 +38,16 @@ export async function photosProblem(files, url, probe, limits) {
  * @returns {Promise<string | null>}
  */
 async function headProblem(file, limits, sizeCheck) {
-  const head = new Uint8Array(await file.slice(0, HEADER_BYTES).arrayBuffer());
+  // Read once: the whole file when it is within the byte limit (it is then checked for a cut), else its head.
+  const whole = file.size <= limits.max_upload_bytes;
+  const bytes = new Uint8Array(await (whole ? file : file.slice(0, HEADER_BYTES)).arrayBuffer());
+  const head = bytes.subarray(0, HEADER_BYTES);
   const problem = fileProblem(file.size, head, limits);
   if (problem) return problem;
   const size = headerSize(head);
   const tooLarge = size ? sizeCheck(size, limits) : null;
   if (tooLarge) return tooLarge;
-  // Within the byte limit, so the whole file is read once: is it cut short?
-  if (!cutShort(new Uint8Array(await file.arrayBuffer()))) return null;
+  if (!cutShort(bytes)) return null;  // fileProblem passed, so `bytes` is the whole file
   const label = sniffFormat(head, limits.formats)?.label || "image";
   return `That ${label} image is cut short or damaged and cannot be read.`;
 }
