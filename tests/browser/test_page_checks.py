@@ -54,6 +54,16 @@ def watch_uploads(page) -> list[str]:
     return uploads
 
 
+def assert_refused_when_chosen(page, path, message: str) -> None:
+    """Chooses `path` on a fresh page: the page says exactly `message`, shows no photo, sends nothing."""
+    uploads = watch_uploads(page)
+    page.goto("/")
+    page.locator("#file-input").set_input_files(path)
+    expect(page.get_by_role("alert")).to_have_text(message)
+    expect(page.locator("#compare")).to_be_hidden()
+    assert uploads == []
+
+
 def test_the_gateway_publishes_its_limits(strict_page):
     limits = strict_page.request.get("/api/limits").json()
     assert limits["max_upload_bytes"] == MAX_BYTES and limits["max_pixels"] == MAX_PIXELS
@@ -92,13 +102,8 @@ def test_a_photo_chosen_before_the_limits_arrive_is_checked_once_they_do(strict_
 
 
 def test_an_image_over_the_pixel_limit_is_refused_before_upload(strict_page, tmp_path):
-    uploads = watch_uploads(strict_page)
-    strict_page.goto("/")
-    strict_page.locator("#file-input").set_input_files(png_file(tmp_path / "wide.png", 400, 300))
-    expect(strict_page.get_by_role("alert")).to_have_text(
-        "That image is 400 × 300 (0.1 megapixels); the limit is 0.1 megapixels.")
-    expect(strict_page.locator("#compare")).to_be_hidden()
-    assert uploads == []
+    assert_refused_when_chosen(strict_page, png_file(tmp_path / "wide.png", 400, 300),
+                               "That image is 400 × 300 (0.1 megapixels); the limit is 0.1 megapixels.")
 
 
 def test_a_damaged_image_is_refused_when_chosen(strict_page, tmp_path):
@@ -235,23 +240,14 @@ def jpeg_declaring(width: int, height: int) -> bytes:
 def test_an_image_too_large_to_decode_gets_the_pixel_limit_not_damaged(page, tmp_path, name, data, message):
     """Chromium refuses to decode such an image at all: the size comes from its header first (a new
     user's 100000 × 100000 PNG was called "damaged or cut short")."""
-    uploads = watch_uploads(page)
-    page.goto("/")
     (tmp_path / name).write_bytes(data)
-    page.locator("#file-input").set_input_files(tmp_path / name)
-    expect(page.get_by_role("alert")).to_have_text(message)
-    expect(page.locator("#compare")).to_be_hidden()
-    assert uploads == []
+    assert_refused_when_chosen(page, tmp_path / name, message)
 
 
 def test_a_long_thin_image_is_refused_when_chosen_as_the_gateway_would(page, tmp_path):
-    uploads = watch_uploads(page)
-    page.goto("/")
-    page.locator("#file-input").set_input_files(png_file(tmp_path / "wide.png", 60_000, 40))
-    expect(page.get_by_role("alert")).to_have_text(
+    assert_refused_when_chosen(
+        page, png_file(tmp_path / "wide.png", 60_000, 40),
         "That image is 60000 × 40: one side may be at most 1,000 times the other. Crop or pad it first.")
-    expect(page.locator("#compare")).to_be_hidden()
-    assert uploads == []
 
 
 def png_with_a_bad_text_checksum() -> bytes:
@@ -279,14 +275,10 @@ def test_a_photo_the_gateway_finds_damaged_is_dropped_with_its_message(page, tmp
 def test_a_photo_cut_short_is_refused_when_chosen(page, tmp_path, fmt, label):
     """Chromium shows a file cut short (grey below the cut), the gateway would refuse it: the page says
     so before sending it (a new user's cut-short JPEG was shown and uploaded)."""
-    uploads = watch_uploads(page)
     whole = image_bytes(fmt, (400, 300))
     (tmp_path / "cut").write_bytes(whole[: len(whole) // 2])
-    page.goto("/")
-    page.locator("#file-input").set_input_files(tmp_path / "cut")
-    expect(page.get_by_role("alert")).to_have_text(f"That {label} image is cut short or damaged and cannot be read.")
-    expect(page.locator("#compare")).to_be_hidden()
-    assert uploads == []
+    assert_refused_when_chosen(page, tmp_path / "cut",
+                               f"That {label} image is cut short or damaged and cannot be read.")
 
 
 def image_bytes(fmt: str, size: tuple[int, int], **options) -> bytes:
