@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from inference_server.batcher import BatchSettings
+from inference_server.runtime import cpu_engine
 from inference_server.tile_stream import StreamLimits
 from tessera.heap import TRIM_SECONDS
 from tessera.settings import FlagParser, SettingsError, fail, parse_settings, setting
@@ -29,6 +30,10 @@ class ServerConfig:
                                 minimum=-1, maximum=65535)
     threads: int = setting(0, "ONNX Runtime intra-op threads per runtime call; 0 = the cores shared among "
                               "the batcher's runners (--runners; one thread each by default)", minimum=0)
+    cpu_engine: str = setting("auto", "auto: serve each version on OpenVINO in bf16 where the CPU has native bf16 "
+                                      "(AMX, AVX-512 BF16) and the version's probe tiles agree with ONNX Runtime "
+                                      "fp32, else on ONNX Runtime; onnxruntime: always ONNX Runtime fp32",
+                              parse=cpu_engine)
     batching: BatchSettings = field(default_factory=BatchSettings)
     max_streams: int = setting(32, "image calls (StylizeTiles, Stylize) running at once; more get "
                                    "RESOURCE_EXHAUSTED", minimum=1)

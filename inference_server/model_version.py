@@ -23,9 +23,10 @@ import numpy as np
 from inference_server.batcher import Batcher, BatchSettings, TileGauges, default_runners
 from inference_server.conditioned_version import ConditioningRejected, conditioner_for, is_conditioned, probe_code
 from inference_server.critic import Critic, load_critic
-from inference_server.runtime import EngineError, Runtime, select_runtime
+from inference_server.runtime import EngineError, Runtime, openvino_runtime, select_runtime
 from inference_server.runtime.onnx_runtime import OnnxRuntime
 from inference_server.version_checks import (
+    REDUCED_PRECISION_PSNR_DB,
     VersionRejected,
     check_against,
     check_context_io,
@@ -33,6 +34,7 @@ from inference_server.version_checks import (
     context_row,
     model_input,
     probe,
+    reduced_precision_psnr,
 )
 from inference_server.warm_up import WarmUp, warm_up
 from inference_server.whole_image import load_whole
@@ -60,6 +62,9 @@ class NonFiniteOutput(EngineError):
 @dataclass(frozen=True)
 class LoadSettings:
     threads: int = 0
+    # inference_server.runtime.CPU_ENGINES; the server passes its --cpu-engine (default auto), other callers
+    # get ONNX Runtime fp32 unless they ask.
+    cpu_engine: str = "onnxruntime"
     batching: BatchSettings = BatchSettings()
     # Told (style, tiles) after every runtime call, for the batch-size metric.
     observe_batch: Callable[[str, int], None] | None = None
@@ -277,6 +282,8 @@ def load_version(version_dir: Path, settings: LoadSettings) -> LoadedVersion:
     runtime = _fastest_runtime(version_dir, manifest, onnx, settings)
     if runtime is not onnx:
         check_against(runtime, reference, context_model, manifest)
+    elif settings.cpu_engine == "auto" and "bf16" in manifest.precisions:
+        runtime = _bf16_runtime(version_dir, manifest, onnx, reference, context_model, settings)
     preview = (version_dir / manifest.preview.file).read_bytes() if manifest.preview else b""
     loaded = LoadedVersion(version_dir.parent.name, manifest, runtime, context_model, settings, preview, whole)
     loaded.conditioner = conditioner
@@ -308,6 +315,32 @@ def _fastest_runtime(version_dir: Path, manifest: Manifest, onnx: OnnxRuntime, s
         return runtime
     runtime.finalize()
     return onnx
+
+
+def _bf16_runtime(version_dir: Path, manifest: Manifest, onnx: OnnxRuntime, reference: list[np.ndarray],
+                  context_model: OnnxRuntime | None, settings: LoadSettings) -> Runtime:
+    """OpenVINO in bf16, for a version whose manifest lists bf16, where the CPU has native bf16 and the
+    version's probe tiles agree with ONNX Runtime's (version_checks.reduced_precision_psnr); the
+    validated ONNX Runtime session otherwise."""
+    if not openvino_runtime.bf16_available():
+        return onnx
+    label = f"{version_dir.parent.name} v{manifest.version}"
+    try:
+        candidate = openvino_runtime.OpenVinoRuntime(version_dir / manifest.onnx.file, threads=settings.threads,
+                                                     streams=settings.batching.runners or default_runners())
+        psnr, worst = reduced_precision_psnr(candidate, reference, context_model, manifest)
+    except (EngineError, VersionRejected) as exc:
+        log.warning("%s stays on ONNX Runtime: OpenVINO bf16 failed: %s", label, exc)
+        return onnx
+    if psnr < REDUCED_PRECISION_PSNR_DB:
+        candidate.finalize()
+        log.warning("%s stays on ONNX Runtime: OpenVINO bf16 is %.1f dB PSNR from it on the probe tile '%s' "
+                    "(at least %.0f dB needed)", label, psnr, worst, REDUCED_PRECISION_PSNR_DB)
+        return onnx
+    onnx.finalize()
+    log.info("%s serves on %s (natural probe tiles at least %.1f dB PSNR from ONNX Runtime fp32)", label,
+             candidate.name, psnr)
+    return candidate
 
 
 def _forward(done: Future, target: Future, transform: Callable[[np.ndarray], np.ndarray]) -> None:

@@ -25,6 +25,9 @@ class Probe:
 
     name: str
     tiles: tuple[np.ndarray, ...]
+    # Whether it looks like what people send (flat colours, photo-like pictures, a low-contrast one), so a
+    # reduced-precision engine must agree with fp32 on it; synthetic extremes need only give finite output.
+    natural: bool = True
 
 
 def probe_set(halo: int, size_multiple: int) -> list[Probe]:
@@ -35,9 +38,10 @@ def probe_set(halo: int, size_multiple: int) -> list[Probe]:
     probes = [Probe(f"flat {value}", (np.full((edge, edge, 3), value, np.uint8),)) for value in FLAT_VALUES]
     probes += [
         Probe("flat colour", (np.broadcast_to(np.array([250, 20, 120], np.uint8), (edge, edge, 3)).copy(),)),
-        Probe("checkerboard 0/255", (_checkerboard(edge, edge),)),
-        Probe("noise", (rng.integers(0, 256, (edge, edge, 3), dtype=np.uint8),)),
+        Probe("checkerboard 0/255", (_checkerboard(edge, edge),), natural=False),
+        Probe("noise", (rng.integers(0, 256, (edge, edge, 3), dtype=np.uint8),), natural=False),
         Probe("photo-like", (photo_like(edge, edge, seed=1),)),
+        Probe("low-contrast photo-like", (_low_contrast(photo_like(edge, edge, seed=5)),)),
         Probe("photo-like, odd size", (photo_like(edge + 13, edge + 7, seed=2),)),
         Probe("one pixel", (np.full((1, 1, 3), 90, np.uint8),)),
         Probe("thin strip", (photo_like(3, edge + 5, seed=3),)),
@@ -67,6 +71,12 @@ def photo_like(height: int, width: int, seed: int = 0) -> np.ndarray:
     image[disk] = (235, 220, 200)
     image[: max(1, height // 5)] = (120, 170, 230)  # a flat sky along the top
     return image.astype(np.uint8)
+
+
+def _low_contrast(image: np.ndarray, levels: int = 8) -> np.ndarray:
+    """`image` squeezed into `levels` grey levels around mid-grey, as fog or a plain wall: the case where
+    a model's normalisation divides by a small spread and a reduced-precision engine shows its error."""
+    return (128 - levels // 2 + image.astype(np.uint16) * levels // 256).astype(np.uint8)
 
 
 def _checkerboard(height: int, width: int, square: int = 4) -> np.ndarray:

@@ -86,6 +86,7 @@ def start(config: ServerConfig, metrics: ServerMetrics) -> _Running:
             store.version_unhealthy(model)
 
     settings = LoadSettings(threads=call_threads(config.threads, config.batching.runners),
+                            cpu_engine=config.cpu_engine,
                             batching=config.batching,
                             observe_batch=lambda style, n: metrics.batch_size.labels(style).observe(n),
                             tile_gauges=lambda style: TileGauges(metrics.tiles_queued.labels(style),

@@ -5,6 +5,8 @@ Each check raises VersionRejected with a reason a person can act on and a `kind`
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from inference_server.conditioned_version import is_conditioned, probe_code
@@ -24,6 +26,9 @@ from tessera.registry import (
 
 # FP16 engines differ from FP32 ONNX Runtime by a few thousandths on [-1, 1] outputs; more is a broken plan.
 ENGINE_TOLERANCE = 0.05
+# A bf16 engine (OpenVINO on the CPU) serves a version only when its probe outputs are at least this close
+# to ONNX Runtime fp32's, as PSNR on the [-1, 1] range (docs/serving.md, "Engines").
+REDUCED_PRECISION_PSNR_DB = 30.0
 
 
 class VersionRejected(Exception):
@@ -99,6 +104,25 @@ def check_against(runtime: Runtime, reference: list[np.ndarray], context_model: 
     if difference > ENGINE_TOLERANCE:
         raise VersionRejected(f"{runtime.name} differs from ONNX Runtime by {difference:.3f} on the probe tiles",
                               "engine_mismatch")
+
+
+def reduced_precision_psnr(runtime: Runtime, reference: list[np.ndarray], context_model: OnnxRuntime | None,
+                           manifest: Manifest) -> tuple[float, str]:
+    """The worst PSNR in dB (peak 2, the [-1, 1] range) of a reduced-precision engine's output against
+    ONNX Runtime fp32's `reference` over the natural probes (probe_tiles.Probe.natural), and that
+    probe's name. A bf16 engine differs by a few levels everywhere, so the worst pixel says little; a
+    normalisation that bf16 breaks (a flat or low-contrast picture) shows as a low PSNR.
+    Raises VersionRejected when the engine fails any probe (non-finite output, wrong shape)."""
+    outputs = probe(runtime, context_model, manifest)
+    items = probe_set(manifest.tiling.halo, manifest.tiling.size_multiple)
+    scores = [(_psnr(out, ref), item.name) for item, out, ref in zip(items, outputs, reference, strict=True)
+              if item.natural]
+    return min(scores)
+
+
+def _psnr(output: np.ndarray, reference: np.ndarray) -> float:
+    mse = float(np.square(output.astype(np.float64) - reference).mean())
+    return float("inf") if mse == 0 else 10 * math.log10(4 / mse)
 
 
 def _probe_context(context_model: OnnxRuntime, tile: np.ndarray, manifest: Manifest, name: str) -> np.ndarray:

@@ -49,6 +49,9 @@ def test_every_shipped_manifest_validates(path: Path):
      "artifacts.tensorrt.0.max_tile: Field required"),
     (lambda d: d["artifacts"].update(tensorrt=[{**PLAN, "min_tile": 2048}]),
      "artifacts.tensorrt.0: tile limits must satisfy min_tile <= opt_tile <= max_tile"),
+    (lambda d: d.update(precisions=["fp32", "int4"]), "precisions.1: Input should be 'fp32' or 'bf16' (got 'int4')"),
+    (lambda d: d.update(precisions=["bf16"]), "precisions must list fp32, and each precision once"),
+    (lambda d: d.update(precisions=["fp32", "bf16", "bf16"]), "precisions must list fp32, and each precision once"),
 ])
 def test_a_broken_field_is_named_in_the_error(change, message):
     with pytest.raises(RegistryError) as caught:
@@ -62,6 +65,7 @@ def test_defaults_fill_what_older_manifests_leave_out():
     manifest = parse_manifest(_with(strip), "1")
     assert (manifest.kind, manifest.tiling.tile_safe, manifest.tiling.needs_thumbnail) == ("generator", True, True)
     assert manifest.io.layout == "NCHW"
+    assert manifest.precisions == ("fp32",)  # only what the version was measured at
 
 
 def test_kinds_are_looked_up_by_name_so_a_new_kind_is_one_entry():

@@ -46,11 +46,13 @@ def _one_line_failure(done: subprocess.CompletedProcess, words: str) -> None:
     (SERVER, {"TESSERA_STREAM_IDLE_SECONDS": "soon"}, [], "TESSERA_STREAM_IDLE_SECONDS='soon'"),
     (SERVER, {}, ["--port", "70000"], "argument --port: 70000 is above the maximum of 65535"),
     (SERVER, {}, ["--tls-cert", "cert.pem"], "--tls-cert and --tls-key go together"),
+    (SERVER, {}, ["--cpu-engine", "gpu"], "'gpu' is not a CPU engine; choose auto or onnxruntime"),
     (GATEWAY, {"TESSERA_GATEWAY_PORT": "abc"}, [], "TESSERA_GATEWAY_PORT='abc' is unusable"),
     (GATEWAY, {"TESSERA_GATEWAY_PORT": "abc"}, ["--help"], "TESSERA_GATEWAY_PORT='abc' is unusable"),
     (GATEWAY, {"TESSERA_SERVERS": "nohost"}, [], "TESSERA_SERVERS='nohost' is unusable: 'nohost' is not HOST:PORT"),
     (GATEWAY, {"TESSERA_MAX_UPLOAD_MB": "-3"}, [], "TESSERA_MAX_UPLOAD_MB='-3' is unusable: -3 must be above 0"),
 ], ids=["server-port", "server-port-help", "server-max-streams", "server-idle", "server-port-range", "server-tls-half",
+        "server-cpu-engine",
         "gateway-port", "gateway-port-help", "gateway-servers", "gateway-upload"])
 def test_a_bad_setting_stops_the_start_with_one_line_naming_it(command, env, args, words):
     _one_line_failure(_run([*command, *args], env), words)

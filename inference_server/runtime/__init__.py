@@ -1,8 +1,9 @@
-"""One small interface over the engines that run a generator: ONNX Runtime and TensorRT.
+"""One small interface over the engines that run a generator: ONNX Runtime, OpenVINO (bf16) and TensorRT.
 
 Modelled on Triton's backend API: a runtime is created for one model file (initialize), runs
 batches (execute) and releases its resources (finalize). `select_runtime` picks TensorRT where a
-plan for this GPU exists and TensorRT imports, and ONNX Runtime otherwise.
+plan for this GPU exists and TensorRT imports, and ONNX Runtime otherwise; on a CPU with native
+bf16 the server then tries OpenVINO (inference_server.model_version, `--cpu-engine`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,18 @@ import numpy as np
 from tessera.registry import Manifest
 
 log = logging.getLogger(__name__)
+
+
+# `--cpu-engine`: "auto" serves a version on OpenVINO in bf16 where the CPU has native bf16 and the
+# version's probe tiles agree with ONNX Runtime's; "onnxruntime" always serves ONNX Runtime fp32.
+CPU_ENGINES = ("auto", "onnxruntime")
+
+
+def cpu_engine(text: str) -> str:
+    """Parse `--cpu-engine`; raises ValueError naming the choices."""
+    if text not in CPU_ENGINES:
+        raise ValueError(f"'{text}' is not a CPU engine; choose {' or '.join(CPU_ENGINES)}")
+    return text
 
 
 class EngineError(Exception):

@@ -124,6 +124,16 @@ class BaseManifest(_Schema):
     training: dict[str, Any] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)
     export: dict[str, Any] = Field(default_factory=dict)
+    # The arithmetic precisions the version's quality was measured at, so a server may serve it at
+    # any of them (docs/registry.md, "Precisions"); "bf16" lets a CPU with native bf16 run it on
+    # OpenVINO (docs/serving.md, "Engines"). fp32, the precision every version is trained at, always.
+    precisions: tuple[Literal["fp32", "bf16"], ...] = ("fp32",)
+
+    @model_validator(mode="after")
+    def _fp32_is_a_precision(self) -> BaseManifest:
+        if "fp32" not in self.precisions or len(set(self.precisions)) != len(self.precisions):
+            raise ValueError("precisions must list fp32, and each precision once")
+        return self
 
     def files(self) -> list[Artifact]:
         """Every file the manifest names, for checksum verification."""

@@ -1,0 +1,118 @@
+"""Whether a version keeps its quality in bf16, and, with --publish, the same files as the next version
+with bf16 among its manifest's `precisions` (docs/registry.md, "Precisions").
+
+    .venv/bin/python -m scripts.bf16_check --style umber-oil [--version 10] [--publish]
+
+A distilled student (scripts.train_defaults.RECIPES) is measured as docs/styles.md measures it: the
+likeness figures against its teacher on the hold-out photos at 1024 and 4096 px
+(scripts.student_figures), with the student on OpenVINO bf16. It keeps its quality when every
+high-frequency energy ratio stays within the students' band (1/1.2 to 1.2) and every feature
+distance within DISTANCE_SLACK of its fp32 figure in the manifest. Any other version (no teacher)
+is compared with itself: each hold-out photo at 1024 px, whole, on OpenVINO bf16 against ONNX
+Runtime fp32, at least MIN_PHOTO_PSNR_DB. Needs `make data` and a CPU with native bf16.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from bench.paths import RawRun
+from inference_server.runtime.openvino_runtime import bf16_available
+from scripts.student_figures import holdout_photos, measure, newest
+from scripts.train_defaults import PHOTOS_HOLDOUT, RECIPES
+from tessera.registry import write_version
+from trainer.likeness_figures import CROPS_PER_PHOTO, SIZES, resized
+
+HF_BAND = (1 / 1.2, 1.2)
+DISTANCE_SLACK = 0.01
+MIN_PHOTO_PSNR_DB = 40.0
+PHOTO_SIDE = 1024
+
+
+def student_verdict(style: str, version_dir: Path, photos: list[tuple[str, np.ndarray]]) -> tuple[list[str], dict]:
+    """(problems, bf16 figures) of a distilled student; no problems means it keeps its quality."""
+    with tempfile.TemporaryDirectory() as out:
+        figures = measure(style, int(version_dir.name), version_dir.parent.parent, Path(out), SIZES, CROPS_PER_PHOTO,
+                          photos, engine="openvino")["figures"]
+    fp32 = json.loads((version_dir / "manifest.json").read_text())["metrics"]
+    problems = []
+    for size in SIZES:
+        ratio = figures[f"hf_energy_ratio_{size}"]
+        if not HF_BAND[0] <= ratio <= HF_BAND[1]:
+            problems.append(f"HF ratio at {size} px is {ratio:.3f}, outside {HF_BAND[0]:.3f}-{HF_BAND[1]:.2f}")
+        key = f"vgg16_feature_distance_{size}"
+        if key in fp32 and figures[key] > fp32[key] + DISTANCE_SLACK:
+            problems.append(f"distance at {size} px is {figures[key]:.3f} against {fp32[key]:.3f} in fp32")
+    return problems, figures
+
+
+def photo_verdict(version_dir: Path, photos: list[tuple[str, np.ndarray]]) -> tuple[list[str], dict]:
+    """(problems, PSNR per photo in dB) of bf16 against fp32 on whole hold-out photos."""
+    scores = {}
+    for name, photo in photos:
+        small = resized(photo, PHOTO_SIDE)
+        fp32, bf16 = (RawRun(version_dir, small, threads=2, engine=engine)() for engine in ("onnxruntime", "openvino"))
+        mse = float(np.square(fp32.astype(np.float64) - bf16).mean())
+        scores[name] = round(float("inf") if mse == 0 else 10 * math.log10(4 / mse), 2)
+    problems = [f"{name}: {db} dB" for name, db in scores.items() if db < MIN_PHOTO_PSNR_DB]
+    return problems, {"bf16_psnr_db_per_photo": scores}
+
+
+def publish_bf16(version_dir: Path, figures: dict) -> int:
+    """The version's files as the next version of its style, its manifest listing bf16 and the bf16
+    figures (`metrics.bf16`); returns the new number."""
+    manifest = json.loads((version_dir / "manifest.json").read_text())
+    for key in ("format_version", "style", "version", "created"):
+        manifest.pop(key, None)
+    files = {}
+    for entry in manifest["artifacts"].values():
+        entries = entry if isinstance(entry, list) else [entry]
+        for item in entries:
+            item.pop("sha256", None)
+            files[item["file"]] = version_dir / item["file"]
+    manifest["precisions"] = ["fp32", "bf16"]
+    manifest["metrics"] = {**manifest.get("metrics", {}), "bf16": figures}
+    manifest["training"] = {**manifest.get("training", {}),
+                            "reexported_from": f"{version_dir.parent.name}/{version_dir.name}"}
+    return write_version(version_dir.parent.parent, version_dir.parent.name, files, manifest)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--style", required=True)
+    parser.add_argument("--version", type=int, help="registry version (default the newest)")
+    parser.add_argument("--registry", type=Path, default=Path("model_registry"))
+    parser.add_argument("--publish", action="store_true", help="publish the next version when quality holds")
+    args = parser.parse_args(argv)
+    if not bf16_available():
+        print("error: OpenVINO is missing or this CPU has no native bf16", file=sys.stderr)
+        return 1
+    if not Path(PHOTOS_HOLDOUT).is_dir():
+        print(f"error: {PHOTOS_HOLDOUT} is missing; run `make data` first", file=sys.stderr)
+        return 1
+    version_dir = args.registry / args.style / str(args.version or newest(args.registry / args.style))
+    photos = holdout_photos()
+    if args.style in {r.id for r in RECIPES if r.distilled}:
+        problems, figures = student_verdict(args.style, version_dir, photos)
+    else:
+        problems, figures = photo_verdict(version_dir, photos)
+    print(json.dumps({"version": str(version_dir), "bf16": figures, "problems": problems}))
+    if problems:
+        print(f"{version_dir} does not keep its quality in bf16: {'; '.join(problems)}")
+        return 2
+    print(f"{version_dir} keeps its quality in bf16")
+    if args.publish:
+        number = publish_bf16(version_dir, figures)
+        print(f"published {args.style} v{number} (the same files, precisions fp32 and bf16)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""The bf16 CPU engine (inference_server/runtime/openvino_runtime.py): which versions it serves (those
+whose manifest lists bf16 and whose probes agree), and that what a real server serves on it is
+seam-free and close to ONNX Runtime fp32.
+
+Runs only where OpenVINO reports native bf16 (AMX or AVX-512 BF16); elsewhere it skips, as the server
+then serves everything on ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bench.paths import RawRun
+from inference_server.model_version import LoadSettings, load_version
+from inference_server.runtime.openvino_runtime import NAME, OpenVinoRuntime, bf16_available
+from scripts.local_stack import ROOT, server_process
+from tessera.client import TesseraClient
+
+pytestmark = [pytest.mark.skipif(not bf16_available(), reason="no OpenVINO, or this CPU has no native bf16"),
+              pytest.mark.timeout(240)]
+REGISTRY = ROOT / "model_registry"
+STUDENT = "umber-oil"  # its newest version lists bf16 (scripts/bf16_check.py; docs/serving.md, "Engines")
+
+
+def newest(style: str) -> Path:
+    return REGISTRY / style / str(max(int(p.name) for p in (REGISTRY / style).iterdir() if p.name.isdigit()))
+
+
+def engine_of(version_dir: Path, cpu_engine: str, caplog: pytest.LogCaptureFixture) -> str:
+    with caplog.at_level(logging.INFO, logger="inference_server.model_version"):
+        loaded = load_version(version_dir, LoadSettings(threads=1, cpu_engine=cpu_engine))
+    try:
+        return loaded.runtime.name
+    finally:
+        loaded.retire()
+
+
+def listing_bf16(version_dir: Path, tmp_path: Path) -> Path:
+    """A copy of a shipped version whose manifest lists bf16 (the manifest is not among the checksummed files)."""
+    copy = tmp_path / version_dir.parent.name / version_dir.name
+    shutil.copytree(version_dir, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    (copy / "manifest.json").write_text(json.dumps({**manifest, "precisions": ["fp32", "bf16"]}))
+    return copy
+
+
+def test_a_version_listing_bf16_whose_probes_agree_serves_on_openvino(caplog):
+    assert "bf16" in json.loads((newest(STUDENT) / "manifest.json").read_text())["precisions"]
+    assert engine_of(newest(STUDENT), "auto", caplog) == NAME
+    assert "serves on openvino-cpu-bf16" in caplog.text
+
+
+def test_a_version_not_listing_bf16_stays_on_onnx_runtime(caplog):
+    """Vermilion v10's probes agree in bf16, but its HF ratio at 4096 px leaves the band there (1.207):
+    its manifest does not list bf16, so it is never tried."""
+    version_dir = REGISTRY / "vermilion" / "10"
+    assert "precisions" not in json.loads((version_dir / "manifest.json").read_text())
+    assert engine_of(version_dir, "auto", caplog) == "onnxruntime-cpu"
+    assert "OpenVINO" not in caplog.text
+
+
+def test_a_teacher_that_bf16_breaks_on_a_flat_picture_stays_on_onnx_runtime(caplog, tmp_path):
+    """multistyle26 divides by the picture's spread: on a flat picture bf16 paints it yellow, fp32 grey.
+    Listed as bf16 anyway, it fails the flat probes."""
+    assert engine_of(listing_bf16(newest("teacher-26"), tmp_path), "auto", caplog) == "onnxruntime-cpu"
+    assert "stays on ONNX Runtime" in caplog.text and "'flat" in caplog.text
+
+
+def test_a_model_openvino_cannot_compile_in_bf16_stays_on_onnx_runtime(caplog, tmp_path):
+    """any-painting-best is quantized to int8; OpenVINO has no bf16 kernel for its int8 convolutions."""
+    assert engine_of(listing_bf16(newest("any-painting-best"), tmp_path), "auto", caplog) == "onnxruntime-cpu"
+    assert "OpenVINO bf16 failed" in caplog.text
+
+
+def test_cpu_engine_onnxruntime_keeps_a_version_on_onnx_runtime(caplog):
+    assert engine_of(newest(STUDENT), "onnxruntime", caplog) == "onnxruntime-cpu"
+    assert "openvino" not in caplog.text
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TesseraClient, Path, Path]]:
+    registry = tmp_path_factory.mktemp("bf16") / "model_registry"
+    source = newest(STUDENT)
+    shutil.copytree(source, registry / STUDENT / source.name)
+    shutil.copy(REGISTRY / STUDENT / "style.json", registry / STUDENT / "style.json")
+    with server_process(registry, env={"TESSERA_CPU_ENGINE": "auto"}, warmup_runs=0) as (_, address, log_path), \
+            TesseraClient(address, timeout=120) as client:
+        yield client, log_path, source
+
+
+def photo() -> np.ndarray:
+    from skimage import data
+
+    return np.asarray(Image.fromarray(data.astronaut()).resize((900, 700), Image.Resampling.LANCZOS))
+
+
+def test_the_server_serves_the_student_on_openvino_bf16(served):
+    _, log_path, _ = served
+    assert "serves on openvino-cpu-bf16" in log_path.read_text()
+
+
+def test_tiles_served_in_bf16_agree_with_the_whole_picture_in_bf16(served):
+    """Seam-free: small tiles with their halos give the whole-picture bf16 result, within a level."""
+    client, _, version_dir = served
+    picture = photo()
+    tiled = client.stylize(picture, STUDENT, tile_size=256).image
+    whole = _whole(version_dir, picture, "openvino")
+    diff = np.abs(tiled.astype(np.int16) - whole.astype(np.int16))
+    assert diff.max() <= 2, f"tiles differ from the whole picture by up to {diff.max()} levels"
+    assert (diff > 1).mean() < 0.001, f"{(diff > 1).mean():.2%} of values differ by more than a level"
+
+
+def test_bf16_results_are_close_to_onnx_runtime_fp32(served):
+    client, _, version_dir = served
+    picture = photo()
+    served_image = client.stylize(picture, STUDENT).image.astype(np.float64)
+    reference = _whole(version_dir, picture, "onnxruntime").astype(np.float64)
+    psnr = 10 * np.log10(255.0**2 / np.square(served_image - reference).mean())
+    assert psnr >= 35, f"bf16 result is {psnr:.1f} dB PSNR from ONNX Runtime fp32"
+
+
+def _whole(version_dir: Path, picture: np.ndarray, engine: str) -> np.ndarray:
+    """The whole picture in one run on `engine`, as 8-bit RGB (bench.paths.RawRun: the server's context and border)."""
+    run = RawRun(version_dir, picture, threads=1, engine=engine)
+    output = run()[0].transpose(1, 2, 0)[: picture.shape[0], : picture.shape[1]]
+    return np.round((np.clip(output, -1, 1) + 1) * 127.5).astype(np.uint8)
+
+
+def test_a_second_runner_gets_its_own_request():
+    """Two threads run at once on one compiled model (each its own infer request) and agree with one thread."""
+    import threading
+
+    model = OpenVinoRuntime(newest(STUDENT) / "model.onnx", threads=1, streams=2)
+    rng = np.random.default_rng(0)
+    batch = rng.uniform(-1, 1, (1, 3, 128, 128)).astype(np.float32)
+    context = _context_row(newest(STUDENT), batch)
+    alone = model.execute(batch, context)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(model.execute(batch, context))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 2 and all(np.array_equal(r, alone) for r in results)
+
+
+def _context_row(version_dir: Path, batch: np.ndarray) -> np.ndarray:
+    import onnx
+
+    graph = onnx.load(version_dir / "model.onnx").graph
+    size = next(i for i in graph.input if i.name == "context").type.tensor_type.shape.dim[1].dim_value
+    return np.full((batch.shape[0], size), 0.5, np.float32)
