@@ -27,6 +27,7 @@ from pathlib import Path
 from bench import ceiling, client_rss, load, paths
 from bench.timing import interleaved, median, paired_ratio
 from inference_server.conditioned_version import is_conditioned
+from inference_server.runtime import DEFAULT_CPU_ENGINE
 from scripts.local_stack import gateway_process, running_server
 from tessera.client import TesseraClient
 from tessera.imageio import encode_image
@@ -92,7 +93,7 @@ def _measure(plan: Plan, registry: Path, tmp: Path) -> dict[str, list[dict]]:
         for style, version_dir in styles.items():
             # One style at a time: a whole-image session's memory arena grows to the 6 MP image's
             # activations (GBs), and five of them at once ran the machine out of memory.
-            engine = paths.engine_for(version_dir, os.environ.get("TESSERA_CPU_ENGINE", "auto"))
+            engine = paths.engine_for(version_dir, os.environ.get("TESSERA_CPU_ENGINE", DEFAULT_CPU_ENGINE))
             engines[style] = engine
             timed = {f"{style}/raw": paths.raw_path(version_dir, photo, THREADS),
                      f"{style}/client": paths.client_path(client, style, photo),

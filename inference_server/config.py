@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from inference_server.batcher import BatchSettings
-from inference_server.runtime import cpu_engine
+from inference_server.runtime import DEFAULT_CPU_ENGINE, cpu_engine
 from inference_server.tile_stream import StreamLimits
 from tessera.heap import TRIM_SECONDS
 from tessera.settings import FlagParser, SettingsError, fail, parse_settings, setting
@@ -30,9 +30,11 @@ class ServerConfig:
                                 minimum=-1, maximum=65535)
     threads: int = setting(0, "ONNX Runtime intra-op threads per runtime call; 0 = the cores shared among "
                               "the batcher's runners (--runners; one thread each by default)", minimum=0)
-    cpu_engine: str = setting("auto", "auto: serve each version on OpenVINO in bf16 where the CPU has native bf16 "
-                                      "(AMX, AVX-512 BF16) and the version's probe tiles agree with ONNX Runtime "
-                                      "fp32, else on ONNX Runtime; onnxruntime: always ONNX Runtime fp32",
+    cpu_engine: str = setting(DEFAULT_CPU_ENGINE, "onnxruntime: every version on ONNX Runtime fp32; auto: a version "
+                                                  "whose manifest lists bf16 on OpenVINO in bf16 where the CPU has "
+                                                  "native bf16 (AMX, AVX-512 BF16) and its probe tiles agree with "
+                                                  "ONNX Runtime fp32: faster, about 200 MB more per runner and such "
+                                                  "version (docs/serving.md, Engines)",
                               parse=cpu_engine)
     batching: BatchSettings = field(default_factory=BatchSettings)
     max_streams: int = setting(32, "image calls (StylizeTiles, Stylize) running at once; more get "

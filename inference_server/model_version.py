@@ -23,7 +23,7 @@ import numpy as np
 from inference_server.batcher import Batcher, BatchSettings, TileGauges, default_runners
 from inference_server.conditioned_version import ConditioningRejected, conditioner_for, is_conditioned, probe_code
 from inference_server.critic import Critic, load_critic
-from inference_server.runtime import EngineError, Runtime, openvino_runtime, select_runtime
+from inference_server.runtime import DEFAULT_CPU_ENGINE, EngineError, Runtime, openvino_runtime, select_runtime
 from inference_server.runtime.onnx_runtime import OnnxRuntime
 from inference_server.version_checks import (
     REDUCED_PRECISION_PSNR_DB,
@@ -62,9 +62,7 @@ class NonFiniteOutput(EngineError):
 @dataclass(frozen=True)
 class LoadSettings:
     threads: int = 0
-    # inference_server.runtime.CPU_ENGINES; the server passes its --cpu-engine (default auto), other callers
-    # get ONNX Runtime fp32 unless they ask.
-    cpu_engine: str = "onnxruntime"
+    cpu_engine: str = DEFAULT_CPU_ENGINE  # inference_server.runtime.CPU_ENGINES; the server passes its --cpu-engine
     batching: BatchSettings = BatchSettings()
     # Told (style, tiles) after every runtime call, for the batch-size metric.
     observe_batch: Callable[[str, int], None] | None = None

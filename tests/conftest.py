@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -10,10 +9,6 @@ import pytest
 from scripts.local_stack import running_server
 from tests.support import TINY_STYLE
 from tests.support.tiny_model import write_tiny_version
-
-# Servers in tests run ONNX Runtime fp32, whose tiles agree exactly with whole-image runs and with the
-# references the tests compute; tests/test_openvino_engine.py starts its servers with `auto` (bf16).
-os.environ["TESSERA_CPU_ENGINE"] = "onnxruntime"
 
 
 @pytest.fixture(scope="session")

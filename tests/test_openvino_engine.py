@@ -134,8 +134,8 @@ def _whole(version_dir: Path, picture: np.ndarray, engine: str) -> np.ndarray:
     return np.round((np.clip(output, -1, 1) + 1) * 127.5).astype(np.uint8)
 
 
-def test_a_second_runner_gets_its_own_request():
-    """Two threads run at once on one compiled model (each its own infer request) and agree with one thread."""
+def test_two_runners_call_at_once_and_agree_with_one():
+    """Two threads run at once on one compiled model (each call its own infer request) and agree with one."""
     import threading
 
     model = OpenVinoRuntime(newest(STUDENT) / "model.onnx", threads=1, streams=2)

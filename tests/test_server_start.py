@@ -46,7 +46,7 @@ def _one_line_failure(done: subprocess.CompletedProcess, words: str) -> None:
     (SERVER, {"TESSERA_STREAM_IDLE_SECONDS": "soon"}, [], "TESSERA_STREAM_IDLE_SECONDS='soon'"),
     (SERVER, {}, ["--port", "70000"], "argument --port: 70000 is above the maximum of 65535"),
     (SERVER, {}, ["--tls-cert", "cert.pem"], "--tls-cert and --tls-key go together"),
-    (SERVER, {}, ["--cpu-engine", "gpu"], "'gpu' is not a CPU engine; choose auto or onnxruntime"),
+    (SERVER, {}, ["--cpu-engine", "gpu"], "'gpu' is not a CPU engine; choose onnxruntime or auto"),
     (GATEWAY, {"TESSERA_GATEWAY_PORT": "abc"}, [], "TESSERA_GATEWAY_PORT='abc' is unusable"),
     (GATEWAY, {"TESSERA_GATEWAY_PORT": "abc"}, ["--help"], "TESSERA_GATEWAY_PORT='abc' is unusable"),
     (GATEWAY, {"TESSERA_SERVERS": "nohost"}, [], "TESSERA_SERVERS='nohost' is unusable: 'nohost' is not HOST:PORT"),

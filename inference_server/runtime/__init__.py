@@ -2,8 +2,8 @@
 
 Modelled on Triton's backend API: a runtime is created for one model file (initialize), runs
 batches (execute) and releases its resources (finalize). `select_runtime` picks TensorRT where a
-plan for this GPU exists and TensorRT imports, and ONNX Runtime otherwise; on a CPU with native
-bf16 the server then tries OpenVINO (inference_server.model_version, `--cpu-engine`).
+plan for this GPU exists and TensorRT imports, and ONNX Runtime otherwise; with `--cpu-engine auto`
+on a CPU with native bf16 the server then tries OpenVINO (inference_server.model_version).
 """
 
 from __future__ import annotations
@@ -19,9 +19,13 @@ from tessera.registry import Manifest
 log = logging.getLogger(__name__)
 
 
-# `--cpu-engine`: "auto" serves a version on OpenVINO in bf16 where the CPU has native bf16 and the
-# version's probe tiles agree with ONNX Runtime's; "onnxruntime" always serves ONNX Runtime fp32.
-CPU_ENGINES = ("auto", "onnxruntime")
+# `--cpu-engine`: "onnxruntime" always serves ONNX Runtime fp32; "auto" serves a version whose manifest
+# lists bf16 on OpenVINO in bf16 where the CPU has native bf16 and the version's probe tiles agree with
+# ONNX Runtime's. The default is ONNX Runtime: OpenVINO keeps each version's activation memory (about
+# 200 MB per runner for 1 MP tiles), so memory would grow with the bf16 versions served
+# (docs/serving.md, "Engines").
+CPU_ENGINES = ("onnxruntime", "auto")
+DEFAULT_CPU_ENGINE = "onnxruntime"
 
 
 def cpu_engine(text: str) -> str:
