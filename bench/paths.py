@@ -2,8 +2,9 @@
 
 - raw: the style's ONNX model in ONNX Runtime on the whole image, one call, with the server's own
   runtime class (so its session options) and the context the server would compute;
-- raw engine: the same on the engine the server picks for the version (`engine_for`): OpenVINO in
-  bf16 where the CPU has native bf16 and the version's probes agree, else ONNX Runtime again;
+- raw engine: the same on the engine the server picks for the version (`engine_for`): with
+  `--cpu-engine auto`, OpenVINO in bf16 for a version that lists bf16 where the CPU has native bf16
+  and the version's probes agree; else ONNX Runtime again;
 - client: the Python client to the real server process (tiles, halos, gRPC, threads);
 - gateway: an HTTP POST of the JPEG to the real gateway process (decoding and encoding included);
 - cli: the `tessera stylize` command as a new process, timed from outside (start-up included);

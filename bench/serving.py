@@ -69,7 +69,9 @@ def run(tiny: bool = False, rounds: int | None = None, results: Path | None = No
         registry = newest_registry(Path(tmp) / "registry", plan.styles)
         tables = _measure(plan, registry, Path(tmp))
     results.parent.mkdir(parents=True, exist_ok=True)
-    command = "python -m bench --only serving" + (" --tiny" if tiny else "") + \
+    engine = cpu_engine_setting()
+    command = ("" if engine == DEFAULT_CPU_ENGINE else f"TESSERA_CPU_ENGINE={engine} ") + \
+        "python -m bench --only serving" + (" --tiny" if tiny else "") + \
         (f" --rounds {rounds}" if rounds else "") + (f" --styles {' '.join(styles)}" if styles else "")
     results.write_text(json.dumps({"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
                                    "command": command, "machine": _machine(), "plan": asdict(plan),
@@ -93,7 +95,7 @@ def _measure(plan: Plan, registry: Path, tmp: Path) -> dict[str, list[dict]]:
         for style, version_dir in styles.items():
             # One style at a time: a whole-image session's memory arena grows to the 6 MP image's
             # activations (GBs), and five of them at once ran the machine out of memory.
-            engine = paths.engine_for(version_dir, os.environ.get("TESSERA_CPU_ENGINE", DEFAULT_CPU_ENGINE))
+            engine = paths.engine_for(version_dir, cpu_engine_setting())
             engines[style] = engine
             timed = {f"{style}/raw": paths.raw_path(version_dir, photo, THREADS),
                      f"{style}/client": paths.client_path(client, style, photo),
@@ -120,6 +122,11 @@ def _measure(plan: Plan, registry: Path, tmp: Path) -> dict[str, list[dict]]:
             _load_rows(plan, registry, _typical_style(styles)),
         "Client peak RSS (its own process)": rss,
     }
+
+
+def cpu_engine_setting() -> str:
+    """The `--cpu-engine` of the servers the bench starts: they inherit TESSERA_CPU_ENGINE."""
+    return os.environ.get("TESSERA_CPU_ENGINE", DEFAULT_CPU_ENGINE)
 
 
 def _speed_rows(styles: dict[str, Path], engines: dict[str, str], seconds: dict[str, list[float]],
