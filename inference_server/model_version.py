@@ -280,7 +280,7 @@ def load_version(version_dir: Path, settings: LoadSettings) -> LoadedVersion:
     runtime = _fastest_runtime(version_dir, manifest, onnx, settings)
     if runtime is not onnx:
         check_against(runtime, reference, context_model, manifest)
-    elif settings.cpu_engine == "auto" and "bf16" in manifest.precisions:
+    elif settings.cpu_engine == "auto":
         runtime = _bf16_runtime(version_dir, manifest, onnx, reference, context_model, settings)
     preview = (version_dir / manifest.preview.file).read_bytes() if manifest.preview else b""
     loaded = LoadedVersion(version_dir.parent.name, manifest, runtime, context_model, settings, preview, whole)
@@ -319,10 +319,15 @@ def _bf16_runtime(version_dir: Path, manifest: Manifest, onnx: OnnxRuntime, refe
                   context_model: OnnxRuntime | None, settings: LoadSettings) -> Runtime:
     """OpenVINO in bf16, for a version whose manifest lists bf16, where the CPU has native bf16 and the
     version's probe tiles agree with ONNX Runtime's (version_checks.reduced_precision_psnr); the
-    validated ONNX Runtime session otherwise."""
-    if not openvino_runtime.bf16_available():
-        return onnx
+    validated ONNX Runtime session otherwise, with a log line saying why."""
     label = f"{version_dir.parent.name} v{manifest.version}"
+    if not openvino_runtime.bf16_available():
+        log.warning("%s stays on ONNX Runtime: --cpu-engine auto, but OpenVINO is not installed or this CPU has "
+                    "no native bf16", label)
+        return onnx
+    if "bf16" not in manifest.precisions:
+        log.info("%s stays on ONNX Runtime: its manifest does not list bf16 among its precisions", label)
+        return onnx
     try:
         candidate = openvino_runtime.OpenVinoRuntime(version_dir / manifest.onnx.file, threads=settings.threads,
                                                      streams=settings.batching.runners or default_runners())

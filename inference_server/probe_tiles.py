@@ -42,6 +42,7 @@ def probe_set(halo: int, size_multiple: int) -> list[Probe]:
         Probe("noise", (rng.integers(0, 256, (edge, edge, 3), dtype=np.uint8),), natural=False),
         Probe("photo-like", (photo_like(edge, edge, seed=1),)),
         Probe("low-contrast photo-like", (_low_contrast(photo_like(edge, edge, seed=5)),)),
+        Probe("very low-contrast photo-like", (_low_contrast(photo_like(edge, edge, seed=6), levels=4),)),
         Probe("photo-like, odd size", (photo_like(edge + 13, edge + 7, seed=2),)),
         Probe("one pixel", (np.full((1, 1, 3), 90, np.uint8),)),
         Probe("thin strip", (photo_like(3, edge + 5, seed=3),)),

@@ -27,7 +27,7 @@ from tessera.client import TesseraClient
 pytestmark = [pytest.mark.skipif(not bf16_available(), reason="no OpenVINO, or this CPU has no native bf16"),
               pytest.mark.timeout(240)]
 REGISTRY = ROOT / "model_registry"
-STUDENT = "umber-oil"  # its newest version lists bf16 (scripts/bf16_check.py; docs/serving.md, "Engines")
+STUDENT = "wesnoth-painting"  # its newest version lists bf16 (scripts/bf16_check.py; docs/serving.md, "Engines")
 
 
 def newest(style: str) -> Path:
@@ -58,13 +58,20 @@ def test_a_version_listing_bf16_whose_probes_agree_serves_on_openvino(caplog):
     assert "serves on openvino-cpu-bf16" in caplog.text
 
 
-def test_a_version_not_listing_bf16_stays_on_onnx_runtime(caplog):
+def test_a_version_not_listing_bf16_stays_on_onnx_runtime_and_says_so(caplog):
     """Vermilion v10's probes agree in bf16, but its HF ratio at 4096 px leaves the band there (1.207):
     its manifest does not list bf16, so it is never tried."""
     version_dir = REGISTRY / "vermilion" / "10"
     assert "precisions" not in json.loads((version_dir / "manifest.json").read_text())
     assert engine_of(version_dir, "auto", caplog) == "onnxruntime-cpu"
-    assert "OpenVINO" not in caplog.text
+    assert "vermilion v10 stays on ONNX Runtime: its manifest does not list bf16" in caplog.text
+
+
+def test_a_student_that_bf16_recolours_in_fog_stays_on_onnx_runtime(caplog, tmp_path):
+    """Umber Oil v10 in bf16 paints a photo squeezed into 4 grey levels saturated orange; listed as bf16
+    anyway, it fails the very low-contrast probe."""
+    assert engine_of(listing_bf16(REGISTRY / "umber-oil" / "10", tmp_path), "auto", caplog) == "onnxruntime-cpu"
+    assert "on the probe tile 'very low-contrast photo-like'" in caplog.text
 
 
 def test_a_teacher_that_bf16_breaks_on_a_flat_picture_stays_on_onnx_runtime(caplog, tmp_path):
@@ -130,7 +137,9 @@ def test_bf16_results_are_close_to_onnx_runtime_fp32(served):
 def _whole(version_dir: Path, picture: np.ndarray, engine: str) -> np.ndarray:
     """The whole picture in one run on `engine`, as 8-bit RGB (bench.paths.RawRun: the server's context and border)."""
     run = RawRun(version_dir, picture, threads=1, engine=engine)
-    output = run()[0].transpose(1, 2, 0)[: picture.shape[0], : picture.shape[1]]
+    border = json.loads((version_dir / "manifest.json").read_text())["tiling"].get("border", 0)
+    height, width = picture.shape[:2]
+    output = run()[0].transpose(1, 2, 0)[border:border + height, border:border + width]
     return np.round((np.clip(output, -1, 1) + 1) * 127.5).astype(np.uint8)
 
 
@@ -138,10 +147,10 @@ def test_two_runners_call_at_once_and_agree_with_one():
     """Two threads run at once on one compiled model (each call its own infer request) and agree with one."""
     import threading
 
-    model = OpenVinoRuntime(newest(STUDENT) / "model.onnx", threads=1, streams=2)
+    model = OpenVinoRuntime(newest("vermilion") / "model.onnx", threads=1, streams=2)
     rng = np.random.default_rng(0)
     batch = rng.uniform(-1, 1, (1, 3, 128, 128)).astype(np.float32)
-    context = _context_row(newest(STUDENT), batch)
+    context = _context_row(newest("vermilion"), batch)
     alone = model.execute(batch, context)
     results = []
     threads = [threading.Thread(target=lambda: results.append(model.execute(batch, context))) for _ in range(2)]

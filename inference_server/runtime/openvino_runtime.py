@@ -2,9 +2,9 @@
 
 On a CPU with AMX or AVX-512 BF16 (Intel Sapphire Rapids and later; OpenVINO reports `BF16` among
 the CPU's `OPTIMIZATION_CAPABILITIES`), OpenVINO's CPU plugin runs convolutions with bf16 inputs
-and fp32 accumulation (oneDNN). On this project's 2-core machine the two shipped versions that list
-bf16 ran 1.6x faster than in ONNX Runtime fp32 on a whole 6 MP photo (`TESSERA_CPU_ENGINE=auto
-python -m bench --only serving`, docs/serving.md "Measured here"). The price is precision: bf16
+and fp32 accumulation (oneDNN). On this project's 2-core machine the versions tried ran 1.6x faster
+than in ONNX Runtime fp32 on a whole 6 MP photo (`TESSERA_CPU_ENGINE=auto python -m bench --only
+serving`, docs/serving.md "Measured here"). The price is precision: bf16
 keeps 8 bits of mantissa, so a pixel may differ from the fp32 result by a few levels of 255, and
 memory: each compiled model keeps its streams' activation memory (docs/serving.md, "Engines"). A
 version serves here only when the server runs `--cpu-engine auto`, its manifest lists bf16 and its

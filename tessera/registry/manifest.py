@@ -131,8 +131,12 @@ class BaseManifest(_Schema):
 
     @model_validator(mode="after")
     def _fp32_is_a_precision(self) -> BaseManifest:
-        if "fp32" not in self.precisions or len(set(self.precisions)) != len(self.precisions):
-            raise ValueError("precisions must list fp32, and each precision once")
+        if "fp32" not in self.precisions:
+            raise ValueError(f"precisions must list fp32, the precision every version is trained at (got "
+                             f"{list(self.precisions)})")
+        twice = sorted({p for p in self.precisions if self.precisions.count(p) > 1})
+        if twice:
+            raise ValueError(f"precisions lists {', '.join(twice)} more than once")
         return self
 
     def files(self) -> list[Artifact]:
