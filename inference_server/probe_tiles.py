@@ -41,8 +41,8 @@ def probe_set(halo: int, size_multiple: int) -> list[Probe]:
         Probe("checkerboard 0/255", (_checkerboard(edge, edge),), natural=False),
         Probe("noise", (rng.integers(0, 256, (edge, edge, 3), dtype=np.uint8),), natural=False),
         Probe("photo-like", (photo_like(edge, edge, seed=1),)),
-        Probe("low-contrast photo-like", (_low_contrast(photo_like(edge, edge, seed=5)),)),
-        Probe("very low-contrast photo-like", (_low_contrast(photo_like(edge, edge, seed=6), levels=4),)),
+        Probe("low-contrast photo-like", (low_contrast(photo_like(edge, edge, seed=5)),)),
+        Probe("very low-contrast photo-like", (low_contrast(photo_like(edge, edge, seed=6), levels=4),)),
         Probe("photo-like, odd size", (photo_like(edge + 13, edge + 7, seed=2),)),
         Probe("one pixel", (np.full((1, 1, 3), 90, np.uint8),)),
         Probe("thin strip", (photo_like(3, edge + 5, seed=3),)),
@@ -74,9 +74,10 @@ def photo_like(height: int, width: int, seed: int = 0) -> np.ndarray:
     return image.astype(np.uint8)
 
 
-def _low_contrast(image: np.ndarray, levels: int = 8) -> np.ndarray:
-    """`image` squeezed into `levels` grey levels around mid-grey, as fog or a plain wall: the case where
-    a model's normalisation divides by a small spread and a reduced-precision engine shows its error."""
+def low_contrast(image: np.ndarray, levels: int = 8) -> np.ndarray:
+    """`image` (HxWx3 uint8) squeezed into `levels` grey levels around mid-grey, as fog or a plain wall:
+    the case where a model's normalisation divides by a small spread and a reduced-precision engine
+    shows its error (scripts/bf16_check.py makes its foggy photos with it too)."""
     return (128 - levels // 2 + image.astype(np.uint16) * levels // 256).astype(np.uint8)
 
 
