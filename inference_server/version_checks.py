@@ -115,12 +115,13 @@ def reduced_precision_psnr(runtime: Runtime, reference: list[np.ndarray], contex
     Raises VersionRejected when the engine fails any probe (non-finite output, wrong shape)."""
     outputs = probe(runtime, context_model, manifest)
     items = probe_set(manifest.tiling.halo, manifest.tiling.size_multiple)
-    scores = [(_psnr(out, ref), item.name) for item, out, ref in zip(items, outputs, reference, strict=True)
+    scores = [(signed_psnr(out, ref), item.name) for item, out, ref in zip(items, outputs, reference, strict=True)
               if item.natural]
     return min(scores)
 
 
-def _psnr(output: np.ndarray, reference: np.ndarray) -> float:
+def signed_psnr(output: np.ndarray, reference: np.ndarray) -> float:
+    """PSNR in dB of two equal-shape float arrays in the model range [-1, 1] (peak 2); inf when equal."""
     mse = float(np.square(output.astype(np.float64) - reference).mean())
     return float("inf") if mse == 0 else 10 * math.log10(4 / mse)
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import tempfile
 from pathlib import Path
@@ -29,6 +28,7 @@ import numpy as np
 from bench.paths import RawRun
 from inference_server.probe_tiles import low_contrast
 from inference_server.runtime.openvino_runtime import bf16_available
+from inference_server.version_checks import REDUCED_PRECISION_PSNR_DB, signed_psnr
 from scripts.student_figures import holdout_photos, measure, newest
 from scripts.train_defaults import PHOTOS_HOLDOUT, RECIPES
 from tessera.registry import write_version
@@ -37,7 +37,7 @@ from trainer.likeness_figures import CROPS_PER_PHOTO, SIZES, resized
 HF_BAND = (1 / 1.2, 1.2)
 DISTANCE_SLACK = 0.01
 MIN_PHOTO_PSNR_DB = 40.0
-MIN_FOG_PSNR_DB = 30.0  # as the server's probe gate, inference_server.version_checks
+MIN_FOG_PSNR_DB = REDUCED_PRECISION_PSNR_DB  # the server's probe gate
 FOG_LEVELS = (8, 4)
 PHOTO_SIDE = 1024
 
@@ -69,8 +69,7 @@ def photo_verdict(version_dir: Path, photos: list[tuple[str, np.ndarray]], level
         if levels is not None:
             small = low_contrast(small, levels)
         fp32, bf16 = (RawRun(version_dir, small, threads=2, engine=engine)() for engine in ("onnxruntime", "openvino"))
-        mse = float(np.square(fp32.astype(np.float64) - bf16).mean())
-        scores[name] = round(float("inf") if mse == 0 else 10 * math.log10(4 / mse), 2)
+        scores[name] = round(signed_psnr(bf16, fp32), 2)
     what = "" if levels is None else f" in {levels} grey levels"
     problems = [f"{name}{what}: {db} dB (at least {minimum:.0f})" for name, db in scores.items() if db < minimum]
     return problems, {f"bf16_psnr_db_per_photo{'' if levels is None else f'_{levels}_levels'}": scores}

@@ -27,6 +27,7 @@ from PIL import Image
 
 from scripts.style_grids import grid_photos
 from scripts.train_defaults import PHOTOS_HOLDOUT, RECIPES
+from tessera.registry import read_manifest
 from trainer.data import list_images, load_image
 from trainer.likeness_figures import CROPS_PER_PHOTO, SIZES, TeacherCache, likeness_figures
 from trainer.painters import TEACHER_VERSION, Painter, onnx_painter, teacher_painter
@@ -48,7 +49,7 @@ def student_painter(version_dir: Path, engine: str) -> Painter:
         return painter
     from inference_server.runtime.openvino_runtime import OpenVinoRuntime
 
-    runtime = OpenVinoRuntime(version_dir / "model.onnx", threads=1)
+    runtime = OpenVinoRuntime(version_dir / read_manifest(version_dir).onnx.file, threads=1)
 
     def run(batch: np.ndarray, context: np.ndarray | None) -> np.ndarray:
         rows = None if context is None else np.repeat(context, len(batch), axis=0).astype(np.float32)
