@@ -32,6 +32,11 @@ _STOP = object()
 # the others reuse warm pages, which is what makes the arena worth having (2.4x the speed of fresh
 # pages for every run), and what is held between releases is bounded by the peak of one run per batcher.
 RELEASE_MEMORY_EVERY_S = 5.0
+# A batcher that has run nothing for this long hands its runtime's kept memory back
+# (Runtime.release_idle; OpenVINO keeps each version's activation memory, docs/serving.md "Engines"):
+# an idle version then holds none, while a burst of images (a stream's tiles, a person's next photo)
+# finds it warm. The first tile after a release runs about 1.4x slower, faulting its pages in again.
+IDLE_RELEASE_S = 5.0
 MAX_DEFAULT_RUNNERS = 4
 
 
@@ -98,7 +103,7 @@ class Batcher:
 
     def __init__(self, runtime: Runtime, settings: BatchSettings, name: str,
                  on_batch: Callable[[int], None] | None = None, gauges: TileGauges | None = None,
-                 after_runs: Callable[[bool], None] | None = None) -> None:
+                 after_runs: Callable[[bool], None] | None = None, idle_release_s: float = IDLE_RELEASE_S) -> None:
         self._runtime = runtime
         self._settings = settings
         self._on_batch = on_batch
@@ -108,8 +113,13 @@ class Batcher:
         self._after_runs = after_runs
         self._queue: queue.Queue = queue.Queue()
         self._released_at = time.monotonic()
-        self._lock = threading.Lock()  # the release timer and the count of busy runners
+        self._lock = threading.Lock()  # the release timers and the count of busy runners
         self._busy = 0
+        # When the last run ended, and whether the runtime may keep memory since the last release_idle
+        # (at first, what its probes and warm-up runs left).
+        self._idle_release_s = idle_release_s
+        self._last_run_end = time.monotonic()
+        self._holding = True
         self._threads = [threading.Thread(target=self._loop, name=f"batcher-{name}-{i}", daemon=True)
                          for i in range(runner_count(runtime, settings.runners))]
         for thread in self._threads:
@@ -137,7 +147,11 @@ class Batcher:
     def _loop(self) -> None:
         stopping = False
         while not stopping:
-            first = self._queue.get()
+            try:
+                first = self._queue.get(timeout=self._idle_release_s if self._holding else None)
+            except queue.Empty:
+                self._release_if_idle()
+                continue
             if first is _STOP:
                 return
             self._gauges.queued.dec()
@@ -150,8 +164,25 @@ class Batcher:
             with self._lock:
                 self._busy -= 1
                 idle = self._busy == 0 and self._queue.empty()
+                self._last_run_end = time.monotonic()
+                self._holding = True
             if self._after_runs is not None:
                 self._after_runs(idle)
+
+    def _release_if_idle(self) -> None:
+        """After a runner waited IDLE_RELEASE_S for a tile: if no runner has run one for that long
+        either, the runtime hands its kept memory back, and the freed heap goes to the OS."""
+        with self._lock:
+            quiet = time.monotonic() - self._last_run_end >= self._idle_release_s
+            if not (self._holding and quiet and self._busy == 0 and self._queue.empty()):
+                return
+            self._holding = False
+        try:
+            self._runtime.release_idle()
+        except Exception:  # a runtime that cannot release must not take a runner down
+            log.exception("runtime failed to release its idle memory")
+        if self._after_runs is not None:
+            self._after_runs(True)
 
     def _collect(self, first: _Item) -> tuple[list[_Item], bool]:
         items = [first]

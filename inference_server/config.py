@@ -33,8 +33,8 @@ class ServerConfig:
     cpu_engine: str = setting(DEFAULT_CPU_ENGINE, "onnxruntime: every version on ONNX Runtime fp32; auto: a version "
                                                   "whose manifest lists bf16 on OpenVINO in bf16 where the CPU has "
                                                   "native bf16 (AMX, AVX-512 BF16) and its probe tiles agree with "
-                                                  "ONNX Runtime fp32: faster, about 200 MB more per runner and such "
-                                                  "version (docs/serving.md, Engines)",
+                                                  "ONNX Runtime fp32: faster, about 200 MB more per runner while such "
+                                                  "a version serves (docs/serving.md, Engines)",
                               parse=cpu_engine)
     batching: BatchSettings = field(default_factory=BatchSettings)
     max_streams: int = setting(32, "image calls (StylizeTiles, Stylize) running at once; more get "

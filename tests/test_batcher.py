@@ -33,6 +33,7 @@ class _Watched:
         self._lock = threading.Lock()
         self._running = 0
         self.most_at_once = 0
+        self.releases: list[float] = []  # when release_idle was called (time.monotonic)
 
     def execute(self, image, context=None, release_memory=False):
         with self._lock:
@@ -44,6 +45,11 @@ class _Watched:
         finally:
             with self._lock:
                 self._running -= 1
+
+    def release_idle(self) -> None:
+        with self._lock:
+            assert self._running == 0, "release_idle while a call was in flight"
+            self.releases.append(time.monotonic())
 
     def finalize(self) -> None:
         self._runtime.finalize()
@@ -122,6 +128,9 @@ class _Failing:
             raise EngineError("the runtime failed this batch")
         return image[:1] if self.calls == 2 else image  # the second call returns too few outputs
 
+    def release_idle(self) -> None:
+        raise RuntimeError("a runtime that cannot release")
+
     def finalize(self) -> None:
         pass
 
@@ -159,3 +168,50 @@ def test_the_default_is_one_runner_per_core_up_to_a_cap_and_one_where_calls_may_
     assert [default_runners(cores) for cores in (1, 2, 64)] == [1, 2, MAX_DEFAULT_RUNNERS]
     assert runner_count(onnx_runtime, 3) == 3
     assert runner_count(_Watched(onnx_runtime, concurrent_calls=False), 0) == 1
+
+
+def test_a_batcher_idle_for_its_release_time_hands_the_runtimes_memory_back_once(onnx_runtime):
+    watched = _Watched(onnx_runtime)
+    trims = []
+    batcher = Batcher(watched, BatchSettings(runners=2), "test", after_runs=trims.append, idle_release_s=0.3)
+    try:
+        time.sleep(1.0)
+        # What the runtime's probes and warm-up kept goes, once, though no tile ran.
+        assert len(watched.releases) == 1
+        for future in [batcher.submit(tile) for tile in _tiles(6)]:
+            future.result(timeout=30)
+        finished = time.monotonic()
+        time.sleep(1.2)  # four release times: one release, not one per runner or per wait
+        assert len(watched.releases) == 2
+        assert watched.releases[1] - finished >= 0.3 - 0.05
+        assert trims[-1] is True  # the heap is trimmed after the runtime let go of its memory
+        batcher.submit(_tiles(1)[0]).result(timeout=30)
+        time.sleep(0.8)
+        assert len(watched.releases) == 3  # kept again by the new run, released again
+    finally:
+        batcher.close()
+
+
+def test_tiles_that_keep_coming_sooner_than_the_release_time_keep_the_memory(onnx_runtime):
+    watched = _Watched(onnx_runtime)
+    batcher = Batcher(watched, BatchSettings(runners=2), "test", idle_release_s=0.4)
+    try:
+        ends = time.monotonic() + 1.5
+        while time.monotonic() < ends:
+            batcher.submit(_tiles(1)[0]).result(timeout=30)
+            time.sleep(0.15)  # the queue runs dry between tiles, for less than the release time
+        assert watched.releases == []  # not even what was kept before the first tile
+    finally:
+        batcher.close()
+
+
+def test_a_runtime_that_fails_to_release_keeps_its_runners():
+    runtime = _Failing()
+    runtime.calls = 2  # past the failing calls: it echoes its input
+    batcher = Batcher(runtime, BatchSettings(runners=1), "test", idle_release_s=0.1)
+    try:
+        batcher.submit(np.zeros((3, 8, 8), np.float32)).result(timeout=10)
+        time.sleep(0.4)  # release_idle raised in the runner thread
+        assert batcher.submit(np.ones((3, 8, 8), np.float32)).result(timeout=10).shape == (3, 8, 8)
+    finally:
+        batcher.close()

@@ -21,9 +21,9 @@ log = logging.getLogger(__name__)
 
 # `--cpu-engine`: "onnxruntime" always serves ONNX Runtime fp32; "auto" serves a version whose manifest
 # lists bf16 on OpenVINO in bf16 where the CPU has native bf16 and the version's probe tiles agree with
-# ONNX Runtime's. The default is ONNX Runtime: OpenVINO keeps each version's activation memory (about
-# 200 MB per runner for 1 MP tiles), so memory would grow with the bf16 versions served
-# (docs/serving.md, "Engines").
+# ONNX Runtime's. The default is ONNX Runtime: OpenVINO keeps each version's activation memory while
+# it serves (about 200 MB per runner for 1 MP tiles, handed back after 5 s without tiles), so memory
+# would grow with the bf16 versions serving at once (docs/serving.md, "Engines").
 CPU_ENGINES = ("onnxruntime", "auto")
 DEFAULT_CPU_ENGINE = "onnxruntime"
 
@@ -50,6 +50,11 @@ class Runtime(Protocol):
         """Run a batch [N, 3, H, W] (plus an optional [N, K] context) and return [N, 3, H, W].
         `release_memory`: hand memory kept for the next runs back after this one (the batcher asks
         once every few seconds, and every probe run asks)."""
+        ...
+
+    def release_idle(self) -> None:
+        """Hand back memory the engine keeps between runs; called when no call is in flight (the
+        batcher's queue ran dry). A call that starts meanwhile must still run correctly."""
         ...
 
     def finalize(self) -> None:

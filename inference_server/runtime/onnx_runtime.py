@@ -46,5 +46,9 @@ class OnnxRuntime:
         """Run with arbitrary named inputs (used for context models)."""
         return self.session.run([self._output], feeds)[0]
 
+    def release_idle(self) -> None:
+        """Nothing to do: the process's one arena holds only the runs in flight between `SHRINK_ARENA`
+        runs (tessera/onnx_session.py), whatever the number of sessions."""
+
     def finalize(self) -> None:
         self.session = None

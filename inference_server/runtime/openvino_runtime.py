@@ -6,7 +6,8 @@ and fp32 accumulation (oneDNN). On this project's 2-core machine the versions tr
 than in ONNX Runtime fp32 on a whole 6 MP photo (`TESSERA_CPU_ENGINE=auto python -m bench --only
 serving`, docs/serving.md "Measured here"). The price is precision: bf16
 keeps 8 bits of mantissa, so a pixel may differ from the fp32 result by a few levels of 255, and
-memory: each compiled model keeps its streams' activation memory (docs/serving.md, "Engines"). A
+memory: each compiled model keeps its streams' activation memory until `release_idle` hands it back
+(`CompiledModel.release_memory`, when no call is in flight; docs/serving.md, "Engines"). A
 version serves here only when the server runs `--cpu-engine auto`, its manifest lists bf16 and its
 natural probe tiles agree with ONNX Runtime's within `version_checks.REDUCED_PRECISION_PSNR_DB`.
 
@@ -17,6 +18,8 @@ Sources: OpenVINO's CPU plugin documentation ("Precision Control", "Multi-stream
 from __future__ import annotations
 
 import functools
+import logging
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +28,7 @@ from inference_server.runtime import EngineError
 from tessera.registry import CONTEXT_INPUT, INPUT_NAME, OUTPUT_NAME
 
 NAME = "openvino-cpu-bf16"
+log = logging.getLogger(__name__)
 
 
 @functools.cache
@@ -47,10 +51,11 @@ def _core():
 class OpenVinoRuntime:
     """One model compiled by OpenVINO for the CPU in bf16, with `streams` streams of `threads`
     threads each, so `streams` runners can call `execute` at once. Each call makes its own infer
-    request, whose activation buffers are freed when it returns: kept per runner, they held about
-    150 MB per runner and version for a 1 MP tile (the process's heap trimming then hands them back,
-    docs/serving.md "Memory"), and a fresh request costs no measurable time. Inputs and output are
-    float32 NCHW, like ONNX Runtime's.
+    request (a fresh request costs no measurable time). The activation memory lives in the compiled
+    model's streams, about 200 MB per stream for a 1 MP tile, and stays after a call returns;
+    `release_idle` and a `release_memory` call that ends with no other call in flight hand it back
+    (the process's heap trimming then returns it to the OS, docs/serving.md "Memory"). Inputs and
+    output are float32 NCHW, like ONNX Runtime's.
 
     Raises EngineError when OpenVINO cannot read or compile the model."""
 
@@ -73,13 +78,34 @@ class OpenVinoRuntime:
             raise EngineError(f"OpenVINO cannot compile {model_path.name}: {_first_line(exc)}") from None
         self._output = self._compiled.output(output)
         self._context_input = context_input
+        self._lock = threading.Lock()  # guards the count of calls in flight
+        self._in_flight = 0
 
     def execute(self, image: np.ndarray, context: np.ndarray | None = None, release_memory: bool = False) -> np.ndarray:
-        """`release_memory` is accepted for the interface: no call keeps memory for the next."""
+        """`release_memory`: if no other call is in flight when this one ends, hand the streams'
+        activation memory back (`release_idle`)."""
         feeds = {INPUT_NAME: image}
         if context is not None:
             feeds[self._context_input] = context
-        return self._compiled.create_infer_request().infer(feeds)[self._output]
+        with self._lock:
+            self._in_flight += 1
+        try:
+            return self._compiled.create_infer_request().infer(feeds)[self._output]
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+                last = self._in_flight == 0
+            if release_memory and last:
+                self.release_idle()
+
+    def release_idle(self) -> None:
+        """Hand the compiled model's activation memory back (OpenVINO's `release_memory`). OpenVINO
+        refuses while an infer request runs; a call that started meanwhile keeps the memory until
+        the next release, so the refusal is not an error."""
+        try:
+            self._compiled.release_memory()
+        except RuntimeError as exc:  # "infer requests in progress": a call started since the queue ran dry
+            log.debug("OpenVINO kept its memory: %s", _first_line(exc))
 
     def finalize(self) -> None:
         self._compiled = None

@@ -143,6 +143,9 @@ class TensorRTRuntime:
         _check(self._cudart.cudaStreamSynchronize(self._stream))
         return output.astype(np.float32, copy=False)
 
+    def release_idle(self) -> None:
+        """Nothing to do: device buffers are sized once per shape and reused."""
+
     def finalize(self) -> None:
         for pointer, _ in self._buffers.values():
             self._cudart.cudaFree(pointer)
