@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from inference_server.batcher import BatchSettings
-from inference_server.runtime import DEFAULT_CPU_ENGINE, cpu_engine
+from inference_server.runtime import CPU_ENGINES, DEFAULT_CPU_ENGINE, cpu_engine
 from inference_server.tile_stream import StreamLimits
 from tessera.heap import TRIM_SECONDS
 from tessera.settings import FlagParser, SettingsError, fail, parse_settings, setting
@@ -35,7 +35,7 @@ class ServerConfig:
                                                   "native bf16 (AMX, AVX-512 BF16) and its probe tiles agree with "
                                                   "ONNX Runtime fp32: faster, about 200 MB more per runner while such "
                                                   "a version serves (docs/serving.md, Engines)",
-                              parse=cpu_engine)
+                              parse=cpu_engine, metavar="{" + ",".join(CPU_ENGINES) + "}")
     batching: BatchSettings = field(default_factory=BatchSettings)
     max_streams: int = setting(32, "image calls (StylizeTiles, Stylize) running at once; more get "
                                    "RESOURCE_EXHAUSTED", minimum=1)

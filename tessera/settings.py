@@ -34,16 +34,18 @@ class SettingsError(ValueError):
 
 def setting(default: Any = dataclasses.MISSING, help: str = "", *, flag: str | None = None,
             env: str | bool | None = None, parse: Callable[[str], Any] | None = None, shown: str | None = None,
-            minimum: float | None = None, maximum: float | None = None, secret: bool = False) -> Any:
+            minimum: float | None = None, maximum: float | None = None, secret: bool = False,
+            metavar: str | None = None) -> Any:
     """A dataclass field that is also a flag and a variable.
 
     flag and env default to the field's name (`--max-streams`, `TESSERA_MAX_STREAMS`; env=False: no
     variable); `parse` turns
     the text of either into the field's value (default: from the field's type); `shown` replaces the
-    default in help; `minimum`/`maximum` bound numbers; `secret` values are never echoed.
+    default in help; `minimum`/`maximum` bound numbers; `secret` values are never echoed; `metavar`
+    names the value in help (default: N, X, PATH or TEXT, from the type).
     """
     metadata = {"help": help, "flag": flag, "env": env, "parse": parse, "shown": shown,
-                "minimum": minimum, "maximum": maximum, "secret": secret}
+                "minimum": minimum, "maximum": maximum, "secret": secret, "metavar": metavar}
     if isinstance(default, (list, dict, set)):
         raise TypeError("mutable defaults are not settings; use a tuple")
     return dataclasses.field(default=default, metadata=metadata)
@@ -61,6 +63,7 @@ class _Spec:
     parse: Callable[[str], Any]
     shown: str
     secret: bool
+    metavar: str
 
 
 def field_type(field: dataclasses.Field, owner: type) -> type:
@@ -84,14 +87,16 @@ def specs(cls: type, env_prefix: str | None = ENV_PREFIX) -> list[_Spec]:
 
 
 def _spec(field: dataclasses.Field, kind: type, env_prefix: str | None) -> _Spec:
+    # A plain field(metadata={"help": ...}) is a setting too.
     meta = {"flag": None, "env": None, "parse": None, "shown": None, "minimum": None, "maximum": None,
-            "secret": False, **field.metadata}  # a plain field(metadata={"help": ...}) is a setting too
+            "secret": False, "metavar": None, **field.metadata}
     # env=False: a flag only (a generic name like TIMEOUT would be too easily set by something else).
     env = None if env_prefix is None or meta["env"] is False else env_prefix + (meta["env"] or field.name.upper())
     default = None if field.default is dataclasses.MISSING else field.default
     shown = meta["shown"] or ("" if meta["secret"] else _show(default))
     return _Spec(name=field.name, group="", flag=meta["flag"] or "--" + field.name.replace("_", "-"), env=env,
                  help=meta["help"], kind=kind, default=default, shown=shown, secret=meta["secret"],
+                 metavar=meta["metavar"] or _METAVARS.get(kind, "TEXT"),
                  parse=_bounded(meta["parse"] or _parser(kind), meta["minimum"], meta["maximum"]))
 
 
@@ -158,7 +163,7 @@ def add_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: ty
                                 help=text)
         else:
             parser.add_argument(spec.flag, dest=spec.name, type=_for_argparse(spec), default=None, help=text,
-                                metavar=_METAVARS.get(spec.kind, "TEXT"))
+                                metavar=spec.metavar)
 
 
 def _for_argparse(spec: _Spec) -> Callable[[str], Any]:

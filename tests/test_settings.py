@@ -86,3 +86,16 @@ def test_every_field_of_a_process_config_is_a_flag_with_help(cls):
         names = [g.name for g in dataclasses.fields(kind) if "help" in g.metadata] if dataclasses.is_dataclass(kind) \
             else [f.name]
         assert set(names) <= flags, f"{cls.__name__}.{f.name} has no flag: declare it with setting(default, help)"
+
+
+def test_a_setting_can_name_its_value_in_help(capsys):
+    """`metavar` replaces the type's placeholder (TEXT for a str), e.g. the server's engine choices."""
+    @dataclass(frozen=True)
+    class Engines:
+        engine: str = setting("a", "which engine", metavar="{a,b}")
+        name: str = setting("x", "a name")
+
+    with pytest.raises(SystemExit):
+        parse_settings(Engines, ["--help"], argparse.ArgumentParser(prog="engines"), {})
+    out = capsys.readouterr().out
+    assert "--engine {a,b}" in out and "--name TEXT" in out
