@@ -43,6 +43,11 @@ export function choicesOf(looks, styles, mixesPixels) {
   return choices;
 }
 
+/** @param {HTMLElement} img @returns {boolean} whether it sits under a closed disclosure ("More looks") */
+function folded(img) {
+  return img.closest("details:not([open])") !== null;
+}
+
 /** @param {HTMLImageElement} img @returns {string | null} the URL it shows or will show once seen */
 function wanted(img) {
   return img.dataset.src ?? img.getAttribute("src");
@@ -110,7 +115,8 @@ export class PreviewsView {
   /**
    * Previews of choices that depend on the server's strength or scale are asked for again: the one
    * the person is looking at at once and alone (so the server works on it alone, even during a
-   * restyle), then the others that are on screen; those off screen when they are next seen.
+   * restyle), then the others that are on screen; those off screen, or under a closed "More looks"
+   * (the chosen one too), when they are next seen. Until then their cards wait, not ready.
    * @param {(choice: Choice) => boolean} which
    * @param {(choice: Choice) => string} urlOf
    * @param {(choice: Choice) => boolean} [first] the choice the person is looking at
@@ -122,8 +128,8 @@ export class PreviewsView {
     this.choices.forEach((choice, index) => {
       const img = this.image(index);
       if (!img || !which(choice) || wanted(img) === urlOf(choice)) return;
-      img.dataset.src = urlOf(choice);
-      if (first(choice)) leads.push(this.load(img));
+      this.wait(img, urlOf(choice));
+      if (first(choice) && !folded(img)) leads.push(this.load(img));
     });
     this.leading = leads.length > 0;
     this.count();
@@ -147,6 +153,18 @@ export class PreviewsView {
       if (/** @type {HTMLImageElement} */ (img).dataset.src) this.load(/** @type {HTMLImageElement} */ (img));
     }
     this.count();
+  }
+
+  /**
+   * Marks a card as waiting for a new preview, asked for once it is seen (or leads, see refresh).
+   * @param {HTMLImageElement} img
+   * @param {string} url the preview it should show
+   */
+  wait(img, url) {
+    img.dataset.src = url;
+    const card = img.closest(".preview-card");
+    card?.classList.remove("is-loading", "is-failed");
+    card?.classList.add("is-pending");
   }
 
   /**
@@ -207,8 +225,8 @@ export class PreviewsView {
   }
 
   /**
-   * Says how many of the cards shown are ready. Cards under a closed "More looks" are not counted,
-   * though the chosen one may be made there (refresh): the count names only what the person sees.
+   * Says how many of the cards shown are ready: neither being made nor waiting to be asked for.
+   * Cards under a closed "More looks" are not counted: the count names only what the person sees.
    */
   count() {
     const cards = [...this.grid.querySelectorAll(".preview-card"),

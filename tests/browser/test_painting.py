@@ -256,8 +256,8 @@ def status_totals(page) -> set[int]:
 
 
 def test_the_preview_count_names_the_cards_shown_when_the_chosen_look_waits_under_more_looks(ppage, photo):
-    """With a preset outside the featured grid chosen (Mosaic), a new brush scale or strength makes its
-    hidden card first; the status still counts the one card shown, then all ten once More looks is open."""
+    """With a preset outside the featured grid chosen (Mosaic), a new brush scale or strength waits for
+    its hidden card to be shown; the status counts the one card shown, then all ten once More looks is open."""
     page = ppage
     page.goto("/")
     page.locator("#file-input").set_input_files(photo)
@@ -267,10 +267,12 @@ def test_the_preview_count_names_the_cards_shown_when_the_chosen_look_waits_unde
     page.get_by_role("radio", name="Mosaic").check()
     mosaic = page.locator('img[alt="Your photo in Any painting: Mosaic"]')  # hidden under More looks
     page.get_by_label("Brush scale").select_option("0.5")
-    expect(mosaic).to_have_attribute("src", re.compile(r"preset=mosaic.*scale=0\.5"))
+    expect(mosaic).to_have_attribute("data-src", re.compile(r"preset=mosaic.*scale=0\.5"))
+    page.locator("#previews").scroll_into_view_if_needed()  # the featured card is seen: it follows the controls
     expect(status).to_have_text("1 preview ready.", timeout=60_000)
     page.get_by_role("slider", name="Strength", exact=True).fill("50")
-    expect(mosaic).to_have_attribute("src", re.compile(r"preset=mosaic&strength=0\.5"))
+    expect(mosaic).to_have_attribute("data-src", re.compile(r"preset=mosaic&strength=0\.5"))
+    page.locator("#previews").scroll_into_view_if_needed()
     expect(status).to_have_text("1 preview ready.", timeout=60_000)
     assert status_totals(page) == {1}
 
@@ -332,3 +334,47 @@ def test_each_result_names_and_shows_its_own_look_also_after_a_reload(ppage, pho
     expect(inset).to_have_text("Style: Mosaic")
     expect(inset_img).to_have_attribute("src", re.compile(r"mosaic"))
     assert page.console_problems == []
+
+
+def test_the_chosen_look_under_closed_more_looks_is_made_only_once_it_is_opened(ppage, photo):
+    """Mosaic is chosen but its card sits under the closed "More looks": a new brush scale asks for the
+    featured card on screen, not for Mosaic's, until the person opens "More looks"."""
+    page = ppage
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/previews/" in r.url else None)
+    page.goto("/")
+    page.locator("#file-input").set_input_files(photo)
+    status = page.locator("#previews-status")
+    expect(status).to_have_text("1 preview ready.", timeout=60_000)
+    page.get_by_role("radio", name="Mosaic").check()
+    page.get_by_label("Brush scale").select_option("0.5")
+    page.locator("#previews").scroll_into_view_if_needed()  # the featured card is seen, Mosaic's folded away
+    ribbons = page.get_by_role("img", name="Your photo in Any painting: Ribbons")
+    expect(ribbons).to_have_attribute("src", re.compile(r"preset=ribbons.*scale=0\.5"))
+    expect(status).to_have_text("1 preview ready.", timeout=60_000)
+    page.wait_for_timeout(500)
+    assert not [url for url in asked if "preset=mosaic" in url], asked
+    mosaic = page.locator('img[alt="Your photo in Any painting: Mosaic"]')
+    expect(mosaic).not_to_have_attribute("src", re.compile(".+"))
+
+    page.locator("#more-previews-summary").click()
+    expect(mosaic).to_have_attribute("src", re.compile(r"preset=mosaic.*scale=0\.5"), timeout=60_000)
+    assert [url for url in asked if "preset=mosaic" in url]
+
+
+def test_a_card_whose_new_preview_is_not_asked_for_yet_is_not_counted_ready(ppage, photo):
+    """A new brush scale: every card waits for its new preview, and the status says none is ready yet
+    (it said "9 of 10": the cards not asked for yet still counted as ready)."""
+    page = ppage
+    page.goto("/")
+    page.locator("#file-input").set_input_files(photo)
+    status = page.locator("#previews-status")
+    expect(status).to_have_text("1 preview ready.", timeout=60_000)
+    page.locator("#more-previews-summary").click()
+    expect(status).to_have_text("10 previews ready.", timeout=120_000)
+    page.evaluate(STATUS_LOG_JS)
+    page.get_by_label("Brush scale").select_option("0.5")
+    expect(status).to_have_text("10 previews ready.", timeout=120_000)
+    said = page.evaluate("window.statusLog")
+    assert said[0] == "0 of 10 previews ready…", said
+
