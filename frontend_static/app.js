@@ -99,6 +99,7 @@ async function takePhotos(files) {
   const name = file.name || "Pasted image";
   critic.clear();
   view.showPhoto(state.photoUrl, files.length > 1 ? `${files.length} photos: ${name} and ${files.length - 1} more` : name);
+  showInset();
   previewsView.hide();
   // One photo is uploaded once, now: the previews need it, and every restyle reuses its id.
   state.uploading = files.length > 1 ? null : upload(file, name);
@@ -176,6 +177,7 @@ async function takeClip(files) {
   savePhoto(null);
   Object.assign(state, { file: files[0], batch: [], photoUrl: url, photo: null, uploading: null, looks: [], clip: true });
   view.showPhoto(url, files[0].name || "Clip");
+  showInset();
   clips.show(url, head);
   return true;
 }
@@ -314,12 +316,12 @@ function chosenLook() {
 
 /**
  * The look beside the stage: the shown result's own (none for a fixed style's), else the one the
- * controls will use for a conditioned style.
+ * controls will use for a conditioned style, once there is a photo to show it with.
  */
 function showInset() {
   const shown = results.shown;
   if (shown) return lookView.showInset(shown.look?.image ?? null, shown.look ? `Style: ${shown.look.name}` : "");
-  if (currentStyle()?.kind !== "conditioned") return lookView.showInset(null, "");
+  if (!state.photoUrl || currentStyle()?.kind !== "conditioned") return lookView.showInset(null, "");
   const { url, caption } = chosenLook();
   lookView.showInset(url, caption);
 }

@@ -50,8 +50,8 @@ def test_presets_own_painting_mix_and_keep_colours_reach_the_server(ppage, photo
     assert presets.count() >= 8
     expect(page.get_by_role("radio", name="Ribbons")).to_be_checked()  # the first preset
     page.get_by_role("radio", name="Swirls").check()
-    expect(page.get_by_role("img", name="Style: Swirls")).to_be_visible()
     page.locator("#file-input").set_input_files(photo)
+    expect(page.get_by_role("img", name="Style: Swirls")).to_be_visible()  # beside the photo
     page.locator("#painting-input").set_input_files(own_painting)
     expect(page.get_by_role("img", name="Style: your painting (my-mosaic.png)")).to_be_visible()
     page.get_by_label("Mix with").select_option(label="Marbling")
@@ -113,12 +113,12 @@ def test_a_painting_that_is_not_an_image_is_refused_when_chosen(ppage, tmp_path,
     uploads: list[str] = []
     ppage.on("request", lambda request: uploads.append(request.url) if request.method == "POST" else None)
     ppage.goto("/")
-    expect(ppage.get_by_role("img", name="Style: Ribbons")).to_be_visible()
+    expect_the_preset_is_the_style(ppage, "Ribbons")
     bad = tmp_path / "bad.png"
     bad.write_bytes(content)
     ppage.locator("#painting-input").set_input_files(bad)
     expect(ppage.get_by_role("alert")).to_contain_text(message)
-    expect(ppage.get_by_role("img", name="Style: Ribbons")).to_be_visible()  # the preset stays the style
+    expect_the_preset_is_the_style(ppage, "Ribbons")
     assert uploads == []
     # Said right under the painting's own drop zone, where the person is looking, not under the photo's.
     error, zone = ppage.locator("#painting-error"), ppage.locator("#painting-zone")
@@ -128,6 +128,29 @@ def test_a_painting_that_is_not_an_image_is_refused_when_chosen(ppage, tmp_path,
     assert 0 <= gap < 40, gap
     ppage.locator("#painting-input").set_input_files(photo_file(tmp_path))
     expect(error).to_be_hidden()  # a good painting clears it
+
+
+def expect_the_preset_is_the_style(page, preset: str) -> None:
+    """The controls say the preset paints: it is checked and no painting of the person's is named."""
+    expect(page.get_by_role("radio", name=preset)).to_be_checked()
+    expect(page.locator("#painting-name")).to_be_hidden()
+    expect(page.locator("#preset-grid")).not_to_have_class(re.compile("is-overridden"))
+
+
+def test_the_painting_beside_the_stage_waits_for_a_photo(ppage, photo):
+    """Before a photo is chosen the stage is empty, with no "Style: Ribbons" beside it; with the photo
+    the look the controls will use appears, and it follows the presets."""
+    page = ppage
+    page.goto("/")
+    expect(page.get_by_role("radio", name="Ribbons")).to_be_checked()
+    inset = page.locator("#painting-inset")
+    page.get_by_role("radio", name="Swirls").check()
+    expect(inset).to_be_hidden()
+    expect(page.locator("#stage-empty")).to_be_visible()
+    page.locator("#file-input").set_input_files(photo)
+    expect(page.get_by_role("img", name="Style: Swirls")).to_be_visible()
+    page.get_by_role("radio", name="Mosaic").check()
+    expect(page.get_by_role("img", name="Style: Mosaic")).to_be_visible()
 
 
 def photo_file(tmp_path):
@@ -140,18 +163,18 @@ def test_a_painting_cut_short_is_refused_when_chosen_under_its_zone(ppage, tmp_p
     cut = tmp_path / "cut.png"
     cut.write_bytes(own_painting.read_bytes()[:3000])
     ppage.goto("/")
-    expect(ppage.get_by_role("img", name="Style: Ribbons")).to_be_visible()
+    expect_the_preset_is_the_style(ppage, "Ribbons")
     ppage.locator("#painting-input").set_input_files(cut)
     expect(ppage.locator("#painting-error")).to_have_text(
         "Your painting: That PNG image is cut short or damaged and cannot be read.")
-    expect(ppage.get_by_role("img", name="Style: Ribbons")).to_be_visible()  # the preset stays the style
+    expect_the_preset_is_the_style(ppage, "Ribbons")
 
 
 def test_a_painting_over_its_pixel_limit_gets_the_limit_not_damaged(ppage, tmp_path):
     huge = tmp_path / "huge.png"
     huge.write_bytes(png_declaring(100_000, 100_000))
     ppage.goto("/")
-    expect(ppage.get_by_role("img", name="Style: Ribbons")).to_be_visible()
+    expect_the_preset_is_the_style(ppage, "Ribbons")
     ppage.locator("#painting-input").set_input_files(huge)
     expect(ppage.locator("#painting-error")).to_have_text(
         "Your painting: That painting is 100000 × 100000 (10000 megapixels); the limit is 40 megapixels.")
