@@ -8,14 +8,14 @@ from collections.abc import Callable, Iterator
 
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context, url_for
 
-from bff import metrics
+from bff import images, metrics
 from bff.api_maps import maps_urls
 from bff.backend import backend
 from bff.batch_forms import task_from_order
 from bff.client_limits import client_address, stream_slots
 from bff.clips import clip_work, read_clip_order, task_from_clip, upload_is_clip
 from bff.errors import ApiError
-from bff.forms import read_order
+from bff.forms import Order, read_order
 from bff.job_queue import MemoryQueue, job_queue
 from bff.jobs import Job, JobState, JobStore, job_store
 from bff.pixel_budget import pixel_budget
@@ -50,15 +50,31 @@ def create_job():
     return _accepted(job)
 
 
-def _read_photo_order(gateway):
-    """read_order for an upload that is no clip; its 415 names clips too, since this route takes them."""
+def _read_photo_order(gateway) -> Order:
+    """read_order for an upload that is no clip; its 415 names clips too, since this route takes them.
+    An uploaded file is decoded once here (holding its pixels in the budget, like its job), so one
+    damaged past its header is refused with 422 before a job exists; a stored photo (`photo_id`) was
+    checked so when it was uploaded. Raises ApiError as read_order does."""
     try:
-        return read_order(gateway)
+        order = read_order(gateway)
     except ApiError as error:
-        if error.error != "unsupported_format":
-            raise
+        if error.error != "unsupported_format" or _sniffs_as_image(request.files.get("image")):
+            raise  # not about the photo (a style image that is no image, say)
         raise ApiError(415, "unsupported_format", f"That file is neither a {formats.LABELS} image nor a video "
                                                   f"clip ({INPUT_LABELS}), judged by its content.") from None
+    if "image" in request.files:
+        with pixel_budget().hold(order.pixel_count):
+            images.check_decodes(order.image, gateway.config.max_pixels)
+    return order
+
+
+def _sniffs_as_image(upload) -> bool:
+    """Whether an uploaded file starts like a PNG, JPEG or WebP image (read without consuming it)."""
+    if upload is None:
+        return False
+    head = upload.stream.read(32)
+    upload.stream.seek(0)
+    return formats.sniff(head) is not None
 
 
 def _accepted(job) -> Response:

@@ -48,6 +48,18 @@ def decode_upload(data: bytes, max_pixels: int) -> DecodedImage:
     return DecodedImage(pixels=decode(opened), format=opened.format)
 
 
+# px: decoding to this side still reads every byte of the file, so it finds one damaged past its
+# header; a JPEG is decoded at a reduced DCT scale, a PNG or WebP whole (tessera.imageio.decode_thumbnail).
+CHECK_SIDE = 64
+
+
+def check_decodes(data: bytes, max_pixels: int) -> None:
+    """Decodes the whole file and drops the pixels: the one check that an upload is not damaged past its
+    header, before any work is queued for it. Raises ApiError 415, 413 or 422 with the sentence the
+    full decode of its job would give."""
+    decode_thumbnail(data, CHECK_SIDE, max_pixels)
+
+
 def decode_thumbnail(data: bytes, longest: int, max_pixels: int) -> np.ndarray:
     """The upright photo shrunk to at most `longest` px on its long side (tessera.imageio.decode_thumbnail),
     or ApiError 415, 413 or 422."""

@@ -12,6 +12,7 @@ from PIL import Image
 
 from bff import close_app
 from bff.jobs import Outcome, job_store_of
+from bff.pixel_budget import pixel_budget_of
 from scripts.local_stack import running_server
 from tests.bff.live import make_app
 from tests.bff.pictures import encoded, gradient, png_declaring
@@ -105,11 +106,32 @@ def test_a_job_the_server_refuses_ends_with_an_error_event(strict_server_client)
     assert result.status_code == data["status"] and result.json["message"] == data["message"]
 
 
-def test_an_upload_is_decoded_by_its_job_not_by_the_request(client):
-    """The request checks the header only, so an upload costs its file size until a job slot and its
-    share of the pixel budget are taken; a photo damaged past its header fails the job with 422."""
-    data = {"style": TINY_STYLE, "image": (io.BytesIO(png_declaring(4000, 3000)), "damaged.png")}
-    created = client.post("/api/jobs", data=data)
-    assert created.status_code == 202
-    events = sse(client.get(created.json["events_url"]).get_data(as_text=True))
-    assert events[-1][0] == "error" and events[-1][1]["status"] == 422
+def flipped(data: bytes, count: int = 64) -> bytes:
+    """The file with `count` bytes in its middle inverted: its header whole, its data corrupt."""
+    middle = len(data) // 2
+    return data[:middle] + bytes(b ^ 0xFF for b in data[middle:middle + count]) + data[middle + count:]
+
+
+JPEG, PNG, WEBP = (encoded(gradient(1200, 800), fmt) for fmt in ("JPEG", "PNG", "WEBP"))
+DAMAGED_PAST_THE_HEADER = {
+    "jpeg-cut-short": JPEG[: len(JPEG) * 2 // 3],
+    "png-cut-short": PNG[: len(PNG) // 2],
+    "png-header-only": png_declaring(4000, 3000),
+    "png-corrupt": flipped(PNG),
+    "webp-corrupt": flipped(WEBP),
+}
+
+
+@pytest.mark.parametrize("damaged", DAMAGED_PAST_THE_HEADER.values(), ids=DAMAGED_PAST_THE_HEADER.keys())
+def test_an_upload_damaged_past_its_header_is_refused_before_a_job_exists(app, client, damaged):
+    """/api/jobs answered 202 and the job failed later; now it refuses the file at once, with the
+    sentence /api/stylize gives for it, and no job is queued. Its pixels are held in the budget
+    only while it is checked."""
+    form = {"style": TINY_STYLE, "image": (io.BytesIO(damaged), "damaged.img")}
+    refused = client.post("/api/jobs", data=form)
+    assert refused.status_code == 422 and refused.json["error"] == "undecodable_image", refused.json
+    assert sum(job_store_of(app).count_by_state().values()) == 0
+    assert pixel_budget_of(app).in_use == 0
+    synchronous = client.post("/api/stylize", data={**form, "image": (io.BytesIO(damaged), "damaged.img")})
+    assert (synchronous.status_code, synchronous.json["message"]) == (422, refused.json["message"])
+    assert "damaged or cut short" in refused.json["message"] and refused.json["message"].endswith(".")
