@@ -94,7 +94,7 @@ def _from_zip(data: bytes, config) -> list[Photo]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, OSError):
-        raise ApiError(422, "bad_archive", "The 'archive' file is not a readable zip.") from None
+        raise ApiError(422, "bad_archive", "The archive is not a readable zip file.") from None
     entries = [e for e in archive.infolist() if not e.is_dir() and not _hidden(e.filename)]
     _check_count(len(entries), config)
     _check_total(sum(e.file_size for e in entries), config)

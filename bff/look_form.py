@@ -23,7 +23,8 @@ from bff.errors import ApiError, too_large
 from tessera import formats
 from tessera.style_sources import MAX_STYLE_IMAGE_PIXELS, MIX_SHARE, StyleSource, mix_in
 
-STYLE_CHECK_SIDE = 64  # px: decoding to this side is enough to find a damaged file
+# What a message calls each style image: people read these sentences, not the form's field names.
+_FILE_NAMES = {"style_image": "The style image", "mix_image": "The style image to mix in"}
 _TRUE = {"1", "true", "on", "yes"}
 _FALSE = {"", "0", "false", "off", "no"}
 
@@ -55,28 +56,28 @@ def _source(text_field: str, file_field: str, max_bytes: int) -> StyleSource | N
     preset = request.form.get(text_field, "").strip()
     upload = request.files.get(file_field)
     data = upload.read() if upload is not None else b""
+    name = _FILE_NAMES[file_field]
     if upload is not None and upload.filename and not data:  # a file was chosen, not an empty form field
-        raise ApiError(400, "missing_field", f"The '{file_field}' file is empty.")
+        raise ApiError(400, "missing_field", f"{name} is an empty file.")
     if preset and data:
         raise ApiError(400, "invalid_style", f"Send either '{text_field}' or '{file_field}', not both.")
     if data:
         if len(data) > max_bytes:
             raise too_large(max_bytes)
         if formats.sniff(data) is None:
-            raise ApiError(415, "unsupported_format",
-                           f"The '{file_field}' file is not a {formats.LABELS} image.")
-        _check_decodes(data, file_field)
+            raise ApiError(415, "unsupported_format", f"{name} is not a {formats.LABELS} image.")
+        _check_decodes(data, name)
         return StyleSource(image=data)
     return StyleSource(preset=preset) if preset else None
 
 
-def _check_decodes(data: bytes, field: str) -> None:
-    """ApiError 413 or 422 naming ``field`` when the style image has too many pixels or is damaged."""
+def _check_decodes(data: bytes, name: str) -> None:
+    """ApiError 413 or 422 saying why the style image called ``name`` has too many pixels or is damaged."""
     try:
-        images.decode_thumbnail(data, STYLE_CHECK_SIDE, MAX_STYLE_IMAGE_PIXELS)
+        images.check_decodes(data, MAX_STYLE_IMAGE_PIXELS)
     except ApiError as err:
         reason = err.message[:1].lower() + err.message[1:]
-        raise ApiError(err.status, err.error, f"The '{field}' file: {reason}") from None
+        raise ApiError(err.status, err.error, f"{name} cannot be used: {reason}") from None
 
 
 def fraction(raw: str | None, error: str, label: str) -> float | None:

@@ -30,8 +30,8 @@ _UPLOAD_ERRORS = {
     "404": _error("No style has that id, or no stored photo has the photo_id (it may have expired)."),
     "413": _error("The upload exceeds the byte limit, or the image the pixel limit (see GET /api/limits)."),
     "415": _error("The file is not a PNG, JPEG or WebP image (judged by its content)."),
-    "422": _error("The image, or a style_image / mix_image, is damaged or truncated (the message names the "
-                  "field for a style image)."),
+    "422": _error("The image, or a style_image / mix_image, is damaged or truncated (the message says which: "
+                  "\"The style image ...\", \"The style image to mix in ...\")."),
     "429": _error("Too many images in progress; retry after the Retry-After seconds."),
     "503": _error("No inference server can be reached."),
 }
@@ -262,7 +262,8 @@ _PATHS = {
                        "WebM sources and odd frame sizes), at its frame rate and size, its audio copied "
                        "unchanged; done and total then count frames. Its duration, frame size and total "
                        "pixels are checked from the container's header first (413 clip_too_large; 400 "
-                       "bad_clip or unsupported_output). docs/video.md.",
+                       "bad_clip or unsupported_output). docs/video.md. An uploaded image is decoded once "
+                       "before it is queued, so one damaged past its header gets 422 here, not a failed job.",
         "requestBody": _FORM_BODY,
         "responses": {"202": _json("The job was queued; follow events_url, then fetch result_url.", "Job"),
                       **_UPLOAD_ERRORS,

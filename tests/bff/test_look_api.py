@@ -56,6 +56,29 @@ def test_bad_look_fields_are_refused_with_a_sentence(client, fields, status, err
     assert resp.json["message"].endswith(".") or "fixed style" in resp.json["message"]
 
 
+FIELD_NAMES = ("image", "style_image", "mix_image", "preset", "mix_preset")
+
+
+@pytest.mark.parametrize(("fields", "opening"), [
+    ({"style_image": CUT_JPEG}, "The style image cannot be used: the JPEG image is damaged"),
+    ({"style_image": b"plain text"}, "The style image is not a PNG, JPEG or WebP image."),
+    ({"style_image": b""}, "The style image is an empty file."),
+    ({"preset": "swirls", "mix_image": CUT_PNG}, "The style image to mix in cannot be used: the PNG image is damaged"),
+    ({"image": CUT_PNG}, "The PNG image is damaged"),
+    ({"image": b"plain text"}, "That file is n"),  # /api/jobs: "neither an image nor a clip"
+    ({"image": b""}, "The uploaded image file is empty."),
+], ids=["style-damaged", "style-not-an-image", "style-empty", "mix-damaged", "photo-damaged", "photo-not-an-image",
+        "photo-empty"])
+@pytest.mark.parametrize("route", ["/api/stylize", "/api/jobs"])
+def test_a_bad_file_is_named_as_people_call_it_not_by_its_form_field(client, route, fields, opening):
+    """The page shows these sentences to people: "The style image ...", never "The 'style_image' file"."""
+    files = {name: (io.BytesIO(value), "file.img") if isinstance(value, bytes) else value
+             for name, value in fields.items()}
+    message = client.post(route, data=form(**files)).json["message"]
+    assert message.startswith(opening), message
+    assert not any(f"'{name}'" in message for name in FIELD_NAMES), message
+
+
 def test_jobs_take_the_look_fields_too(client):
     resp = client.post("/api/jobs", data=form(keep_colors="1"))
     assert resp.status_code == 202
