@@ -108,7 +108,8 @@ export async function fetchStyles() {
  */
 
 /**
- * @typedef {object} Look one preview the gateway offers for a photo
+ * @typedef {object} Preview one preview the gateway offers for a photo: the style and preset it is made
+ *   in, and where to fetch it (how a restyle should paint is a Look)
  * @property {string} style style id
  * @property {string | null} preset preset id of a conditioned style
  * @property {string} name e.g. "Moss" or "Any painting: Swirls"
@@ -133,9 +134,9 @@ export async function uploadPhoto(file, onUpload) {
 
 /**
  * @param {string} previewsUrl a photo's list of previews
- * @returns {Promise<Look[]>} every style and preset it can be previewed in
+ * @returns {Promise<Preview[]>} every style and preset it can be previewed in
  */
-export async function fetchLooks(previewsUrl) {
+export async function fetchPreviews(previewsUrl) {
   return (await (await request(previewsUrl)).json()).previews;
 }
 

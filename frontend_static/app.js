@@ -2,7 +2,7 @@
  * Wires the page: state lives here, the view reports what the person does, the API does the work.
  */
 
-import { ApiError, createBatch, createPhotoJob, fetchLimits, fetchLooks, fetchStyles, followBatch, previewUrl, uploadPhoto } from "./api.js";
+import { ApiError, createBatch, createPhotoJob, fetchLimits, fetchPreviews, fetchStyles, followBatch, previewUrl, uploadPhoto } from "./api.js";
 import { limitsHint } from "./checks.js";
 import { CriticView } from "./critic.js";
 import { byId } from "./dom.js";
@@ -43,7 +43,7 @@ const state = {
   /** @type {string | null} */ photoUrl: null,
   /** @type {SavedPhoto | null} the photo as uploaded once */ photo: null,
   /** @type {Promise<SavedPhoto | null> | null} the upload under way */ uploading: null,
-  /** @type {import("./api.js").Look[]} the previews the gateway offers for the photo */ looks: [],
+  /** @type {import("./api.js").Preview[]} the previews the gateway offers for the photo */ previews: [],
   /** @type {Style[]} */ styles: [],
   /** @type {string | null} */ style: null,
   strength: view.strengthValueNow(),
@@ -95,7 +95,7 @@ async function takePhotos(files) {
   state.batch = files.length > 1 ? files : [];
   state.photoUrl = url;
   state.photo = null;
-  state.looks = [];
+  state.previews = [];
   const name = file.name || "Pasted image";
   critic.clear();
   view.showPhoto(state.photoUrl, files.length > 1 ? `${files.length} photos: ${name} and ${files.length - 1} more` : name);
@@ -175,7 +175,7 @@ async function takeClip(files) {
   results.setPhoto(null);
   previewsView.hide();
   savePhoto(null);
-  Object.assign(state, { file: files[0], batch: [], photoUrl: url, photo: null, uploading: null, looks: [], clip: true });
+  Object.assign(state, { file: files[0], batch: [], photoUrl: url, photo: null, uploading: null, previews: [], clip: true });
   view.showPhoto(url, files[0].name || "Clip");
   showInset();
   clips.show(url, head);
@@ -190,7 +190,7 @@ function dropPhoto() {
   state.file = state.photoUrl = state.photo = state.uploading = null;
   results.setPhoto(null);
   state.batch = [];
-  state.looks = [];
+  state.previews = [];
   savePhoto(null);
   previewsView.hide();
   view.clearPhoto();
@@ -201,9 +201,9 @@ async function loadPreviews() {
   const photo = state.photo;
   if (!photo) return;
   try {
-    const looks = await fetchLooks(photo.previewsUrl);
+    const previews = await fetchPreviews(photo.previewsUrl);
     if (state.photo !== photo) return;
-    state.looks = looks;
+    state.previews = previews;
   } catch (error) {
     // Only the grid is missing (the servers may be starting): say so there, not as the page's error.
     previewsView.showProblem(error instanceof ApiError ? error.message : "The previews could not be loaded.");
@@ -212,10 +212,10 @@ async function loadPreviews() {
   renderPreviews();
 }
 
-/** The previews of the uploaded photo in every style (once both the looks and the styles are there). */
+/** The previews of the uploaded photo in every style (once both the previews and the styles are there). */
 function renderPreviews() {
-  if (!state.photo || !state.styles.length || !state.looks.length) return;
-  previewsView.render(choicesOf(state.looks, state.styles, strengthMixesPixels), previewOf, state.photo.thumbnailUrl);
+  if (!state.photo || !state.styles.length || !state.previews.length) return;
+  previewsView.render(choicesOf(state.previews, state.styles, strengthMixesPixels), previewOf, state.photo.thumbnailUrl);
   previewsView.setMix(state.strength);
 }
 

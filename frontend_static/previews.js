@@ -24,20 +24,20 @@ import { previewCard } from "./template.js";
  */
 
 /**
- * The grid's cards: every look the gateway offers for the photo whose style the page knows.
- * @param {import("./api.js").Look[]} looks
+ * The grid's cards: every preview the gateway offers for the photo whose style the page knows.
+ * @param {import("./api.js").Preview[]} previews
  * @param {Style[]} styles
  * @param {(style: Style) => boolean} mixesPixels
  * @returns {Choice[]}
  */
-export function choicesOf(looks, styles, mixesPixels) {
+export function choicesOf(previews, styles, mixesPixels) {
   /** @type {Choice[]} */
   const choices = [];
-  for (const look of looks) {
-    const style = styles.find((s) => s.id === look.style);
+  for (const preview of previews) {
+    const style = styles.find((s) => s.id === preview.style);
     if (style) {
-      choices.push({ style, presetId: look.preset, name: look.name, pixelMix: mixesPixels(style),
-                     featured: look.featured !== false, url: look.url });
+      choices.push({ style, presetId: preview.preset, name: preview.name, pixelMix: mixesPixels(style),
+                     featured: preview.featured !== false, url: preview.url });
     }
   }
   return choices;

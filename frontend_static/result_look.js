@@ -9,10 +9,11 @@ import { lookLabel, paintingLabel } from "./template.js";
 
 /** @typedef {import("./template.js").Style} Style */
 /** @typedef {import("./store.js").ResultLook} ResultLook */
+/** @typedef {import("./api.js").Look} Look */
 
 /**
  * @param {Style} style
- * @param {{preset?: string | null, painting?: File | null, mixWith?: string, mix?: number}} look as sent
+ * @param {Look} look as sent
  * @returns {Promise<ResultLook | null>} null for a fixed style
  */
 export async function resultLook(style, look) {
@@ -26,7 +27,7 @@ export async function resultLook(style, look) {
 /**
  * The look's name as a result keeps it, e.g. "your painting (monet.jpg) mixed with Swirls at 60%".
  * @param {Style} style
- * @param {{preset?: string | null, painting?: File | null, mixWith?: string, mix?: number}} look
+ * @param {Look} look
  * @returns {string | null} null for a fixed style, or a conditioned one with nothing chosen
  */
 export function lookName(style, look) {
