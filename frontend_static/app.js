@@ -34,6 +34,7 @@ const flow = new JobFlow(view);
 const resultsView = new ResultsView();
 const results = new Results(view, resultsView);
 
+const WAIT_FOR_THE_RESTYLE = "Please wait until this photo is finished, then choose the next one.";
 // Previews that depend on the server's strength wait this long after the last slider move.
 const PREVIEW_DEBOUNCE_MS = 150;
 
@@ -72,7 +73,7 @@ function forget(url) {
  * @param {File[]} files one photo, or several for a batch
  */
 function pickPhotos(files) {
-  if (state.busy) return view.showError("Please wait until this photo is finished, then choose the next one.");
+  if (state.busy) return view.showError(WAIT_FOR_THE_RESTYLE);
   state.checking = takePhotos(files);
 }
 
@@ -489,13 +490,26 @@ async function resumeVisit() {
   }
 }
 
-/** @param {string} name file name of an example photo next to the page */
-async function tryExample(name) {
+/**
+ * Loads an example photo next to the page and takes it as the photo; its button shows at once that it
+ * is loading, then that it is the photo.
+ * @param {string} name file name of an example photo next to the page
+ * @param {string} label what its button says, e.g. "Coffee"
+ */
+async function tryExample(name, label) {
+  if (state.busy) return view.showError(WAIT_FOR_THE_RESTYLE);
+  view.markExample(name, true);
+  view.announce(`Loading the example photo ${label}…`);
   try {
     const response = await fetch(`./${name}`);
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
     const blob = await response.blob();
-    pickPhotos([new File([blob], name.replace(/^example-/, ""), { type: blob.type || "image/jpeg" })]);
+    const file = new File([blob], name.replace(/^example-/, ""), { type: blob.type || "image/jpeg" });
+    pickPhotos([file]);
+    await state.checking;
+    view.markExample(state.file === file ? name : null);
   } catch {
+    view.markExample(null);
     view.showFileError("The example photo could not be loaded.");
   }
 }

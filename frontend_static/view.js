@@ -103,12 +103,26 @@ export class View {
     on(this.download, "click", handler);
   }
 
-  /** @param {(name: string) => void} handler called with the example photo's file name */
+  /** @param {(name: string, label: string) => void} handler called with the example photo's file name and its button's text */
   bindExamples(handler) {
     on(this.examples, "click", (event) => {
       const button = /** @type {HTMLElement} */ (event.target).closest("button[data-example]");
-      if (button) handler(/** @type {string} */ (button.getAttribute("data-example")));
+      if (button) handler(/** @type {string} */ (button.getAttribute("data-example")), (button.textContent || "").trim());
     });
+  }
+
+  /**
+   * Marks the example photo that is loading or chosen (a pressed button; busy while it loads), the
+   * others not: feedback where the person tapped, also on a phone where the stage is far below.
+   * @param {string | null} name the example's file name; null when the photo is not an example
+   * @param {boolean} [loading]
+   */
+  markExample(name, loading = false) {
+    for (const button of this.examples.querySelectorAll("button[data-example]")) {
+      const chosen = button.getAttribute("data-example") === name;
+      button.setAttribute("aria-pressed", String(chosen));
+      button.setAttribute("aria-busy", String(chosen && loading));
+    }
   }
 
   /** @param {() => boolean} busy whether leaving now would abandon a job (the browser then asks first) */
@@ -212,6 +226,7 @@ export class View {
    * @param {string} name its file name
    */
   showPhoto(url, name) {
+    this.markExample(null);  // an example marks itself again once it is shown (app.js)
     this.photoName = name;
     this.before.src = url;
     this.fileName.textContent = name;
@@ -227,6 +242,7 @@ export class View {
 
   /** Hides the photo and its result: the stage is empty again. */
   clearPhoto() {
+    this.markExample(null);
     this.photoName = "";
     this.before.removeAttribute("src");
     this.after.removeAttribute("src");

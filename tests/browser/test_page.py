@@ -219,3 +219,47 @@ def test_a_shown_result_is_out_of_date_once_another_style_is_chosen(page, photo)
                                "Restyle to apply Moss.")
     page.get_by_role("radio", name="Harbour blue").check()
     expect(stale).to_be_hidden()
+
+
+def test_on_a_phone_an_example_photo_shows_at_once_that_it_is_loading_then_chosen(phone_page):
+    """The stage is far below the examples on a phone: the tapped example itself says it is loading
+    (seen and announced) until the photo is taken, then stays marked as the photo; by keyboard too."""
+    page = phone_page
+    held = []
+    page.route("**/example-*.jpg", lambda route: held.append(route) if route.request.resource_type == "fetch"
+               else route.continue_())
+    page.goto("/")
+    coffee = page.get_by_role("button", name="Coffee")
+    expect(coffee).to_have_attribute("aria-pressed", "false")
+    expect(coffee.locator("img")).not_to_have_js_property("naturalWidth", 0)
+    idle = coffee.screenshot()
+    coffee.tap()
+    expect(coffee).to_have_attribute("aria-busy", "true")
+    expect(coffee).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#announcer")).to_have_text("Loading the example photo Coffee…")
+    assert coffee.screenshot(animations="disabled") != idle, "the tap must be seen, not only announced"
+    assert coffee.bounding_box()["y"] + coffee.bounding_box()["height"] <= 740  # where the person looks
+    release(page, held)
+    expect(page.locator("#file-name")).to_contain_text("coffee.jpg")
+    expect(coffee).to_have_attribute("aria-busy", "false")
+    expect(coffee).to_have_attribute("aria-pressed", "true")
+
+    cat = page.get_by_role("button", name="Cat")
+    cat.focus()
+    page.keyboard.press("Enter")
+    expect(cat).to_have_attribute("aria-busy", "true")
+    release(page, held)
+    expect(page.locator("#file-name")).to_contain_text("chelsea.jpg")
+    expect(cat).to_have_attribute("aria-pressed", "true")
+    expect(coffee).to_have_attribute("aria-pressed", "false")
+    assert page.console_problems == []
+
+
+def release(page, held: list) -> None:
+    """Lets the held request through, once the page has made it."""
+    for _ in range(100):
+        if held:
+            held.pop().continue_()
+            return
+        page.wait_for_timeout(50)
+    raise AssertionError("the page never asked for the example photo")
