@@ -2,9 +2,9 @@
 
 - raw: the style's ONNX model in ONNX Runtime on the whole image, one call, with the server's own
   runtime class (so its session options) and the context the server would compute;
-- raw engine: the same on the engine the server picks for the version (`engine_for`): with
-  `--cpu-engine auto`, OpenVINO in bf16 for a version that lists bf16 where the CPU has native bf16
-  and the version's probes agree; else ONNX Runtime again;
+- raw engine: the same at the precision the server picks for the version (`precision_for`): with
+  `--cpu-engine auto`, OpenVINO in bf16 (or bf16 with an fp32 stem) for a version whose manifest
+  lists it where the CPU has native bf16 and the version's probes agree; else ONNX Runtime again;
 - client: the Python client to the real server process (tiles, halos, gRPC, threads);
 - gateway: an HTTP POST of the JPEG to the real gateway process (decoding and encoding included);
 - cli: the `tessera stylize` command as a new process, timed from outside (start-up included);
@@ -27,8 +27,8 @@ import numpy as np
 
 from inference_server.conditioned_version import is_conditioned, probe_code
 from inference_server.model_version import LoadSettings, load_version
+from inference_server.runtime import Runtime, cpu_runtime
 from inference_server.runtime.onnx_runtime import OnnxRuntime
-from inference_server.runtime.openvino_runtime import OpenVinoRuntime
 from inference_server.version_checks import context_row, model_input
 from tessera.client import TesseraClient
 from tessera.registry import CONTEXT_OUTPUT, read_manifest
@@ -43,10 +43,11 @@ class RawRun:
     with one small run: the arena grows by what each run asks, so whole-image runs of several
     models in one process would otherwise add up (the server releases the same way)."""
 
-    def __init__(self, version_dir: Path, photo: np.ndarray, threads: int, engine: str = "onnxruntime") -> None:
+    def __init__(self, version_dir: Path, photo: np.ndarray, threads: int, precision: str = "fp32",
+                 runtime: Runtime | None = None) -> None:
+        """`runtime`: the version's model already loaded at `precision` (several photos, one load)."""
         manifest = read_manifest(version_dir)
-        self.runtime = (OnnxRuntime(version_dir / manifest.onnx.file, threads=threads) if engine == "onnxruntime"
-                        else OpenVinoRuntime(version_dir / manifest.onnx.file, threads=threads))
+        self.runtime = runtime or cpu_runtime(version_dir / manifest.onnx.file, precision, threads)
         self.context = None
         if manifest.context_onnx is not None:
             context_runtime = OnnxRuntime(version_dir / manifest.context_onnx.file, threads=threads,
@@ -67,17 +68,18 @@ class RawRun:
         self.runtime.execute(self.small, self.context, release_memory=True)
 
 
-def raw_path(version_dir: Path, photo: np.ndarray, threads: int, engine: str = "onnxruntime") -> RawRun:
-    """The raw path of one style on `engine` ("onnxruntime" or "openvino", see RawRun)."""
-    return RawRun(version_dir, photo, threads, engine)
+def raw_path(version_dir: Path, photo: np.ndarray, threads: int, precision: str = "fp32") -> RawRun:
+    """The raw path of one style at `precision` ("fp32" on ONNX Runtime, or a reduced one on OpenVINO, see RawRun)."""
+    return RawRun(version_dir, photo, threads, precision)
 
 
-def engine_for(version_dir: Path, cpu_engine: str) -> str:
-    """The engine a server with this `--cpu-engine` serves the version on: "openvino" or "onnxruntime"
-    (the same load and checks as the server's, inference_server.model_version)."""
+def precision_for(version_dir: Path, cpu_engine: str) -> str:
+    """The precision a server with this `--cpu-engine` serves the version at: "fp32" (ONNX Runtime),
+    "bf16" or "bf16-fp32-stem" (OpenVINO), after the same load and checks as the server's
+    (inference_server.model_version)."""
     loaded = load_version(version_dir, LoadSettings(threads=1, cpu_engine=cpu_engine))
     try:
-        return "openvino" if loaded.runtime.name == OpenVinoRuntime.name else "onnxruntime"
+        return loaded.runtime.precision
     finally:
         loaded.retire()
 

@@ -91,19 +91,19 @@ def _measure(plan: Plan, registry: Path, tmp: Path) -> dict[str, list[dict]]:
         peer = paths.peer_path(photo, THREADS)
         matmul_before = ceiling.matmul_gflops(THREADS, seconds=0.5 if plan.rounds < 2 else 2.0)
         seconds: dict[str, list[float]] = {}
-        engines: dict[str, str] = {}
+        precisions: dict[str, str] = {}
         for style, version_dir in styles.items():
             # One style at a time: a whole-image session's memory arena grows to the 6 MP image's
             # activations (GBs), and five of them at once ran the machine out of memory.
-            engine = paths.engine_for(version_dir, cpu_engine_setting())
-            engines[style] = engine
+            precision = paths.precision_for(version_dir, cpu_engine_setting())
+            precisions[style] = precision
             timed = {f"{style}/raw": paths.raw_path(version_dir, photo, THREADS),
                      f"{style}/client": paths.client_path(client, style, photo),
                      f"{style}/gateway": paths.gateway_path(gateway, style, photo_path.read_bytes()),
                      f"{style}/cli": paths.cli_path(address, style, photo_path, tmp / "out.jpg"),
                      f"{style}/peer": peer}
-            if engine != "onnxruntime":
-                timed[f"{style}/raw engine"] = paths.raw_path(version_dir, photo, THREADS, engine)
+            if precision != "fp32":
+                timed[f"{style}/raw engine"] = paths.raw_path(version_dir, photo, THREADS, precision)
             seconds.update(interleaved(timed, plan.rounds, plan.warmup))
             seconds.setdefault(f"{style}/raw engine", seconds[f"{style}/raw"])
             timed[f"{style}/raw"].release()
@@ -115,7 +115,7 @@ def _measure(plan: Plan, registry: Path, tmp: Path) -> dict[str, list[dict]]:
     megapixels = photo.shape[0] * photo.shape[1] / 1e6
     return {
         f"Serving speed, {megapixels:.1f} MP photo, {plan.rounds} interleaved rounds (medians)":
-            _speed_rows(styles, engines, seconds, megapixels, matmul),
+            _speed_rows(styles, precisions, seconds, megapixels, matmul),
         f"Ceiling: fp32 matmul in ONNX Runtime, {THREADS} threads":
             [{"GFLOP/s before": matmul_before, "GFLOP/s after": matmul_after}],
         f"Concurrent clients, {plan.load_megapixels} MP each, batching up to 4 tiles vs one tile at a time":
@@ -129,18 +129,18 @@ def cpu_engine_setting() -> str:
     return os.environ.get("TESSERA_CPU_ENGINE", DEFAULT_CPU_ENGINE)
 
 
-def _speed_rows(styles: dict[str, Path], engines: dict[str, str], seconds: dict[str, list[float]],
+def _speed_rows(styles: dict[str, Path], precisions: dict[str, str], seconds: dict[str, list[float]],
                 megapixels: float, matmul: float) -> list[dict]:
     """One row per style. "raw" is ONNX Runtime fp32 on the whole photo; "raw engine" is the whole photo
-    on the engine the server serves the style on (OpenVINO bf16 or ONNX Runtime, column "engine"), so
-    "client/raw engine" is what serving costs over its own engine."""
+    at the precision the server serves the style at (column "precision": fp32 on ONNX Runtime, bf16 or
+    bf16-fp32-stem on OpenVINO), so "client/raw engine" is what serving costs over its own engine."""
     peer_all = [t for style in styles for t in seconds[f"{style}/peer"]]
     rows = []
     for style, version_dir in styles.items():
         raw, peer = seconds[f"{style}/raw"], seconds[f"{style}/peer"]
         raw_engine = seconds[f"{style}/raw engine"]
         flops = ceiling.flops_per_pixel(version_dir / "model.onnx")
-        row = {"style": f"{style} v{version_dir.name}", "engine": engines[style],
+        row = {"style": f"{style} v{version_dir.name}", "precision": precisions[style],
                "raw MP/s": megapixels / median(raw), "raw engine MP/s": megapixels / median(raw_engine)}
         for path in ("client", "gateway", "cli"):
             row[f"{path} MP/s"] = megapixels / median(seconds[f"{style}/{path}"])

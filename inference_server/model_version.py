@@ -43,6 +43,7 @@ from tessera.registry import (
     CONTEXT_INPUT,
     CONTEXT_OUTPUT,
     OUTPUT_NAME,
+    REDUCED_PRECISIONS,
     Manifest,
     RegistryError,
     read_manifest,
@@ -325,20 +326,23 @@ def _bf16_runtime(version_dir: Path, manifest: Manifest, onnx: OnnxRuntime, refe
         log.warning("%s stays on ONNX Runtime: --cpu-engine auto, but OpenVINO is not installed or this CPU has "
                     "no native bf16", label)
         return onnx
-    if "bf16" not in manifest.precisions:
-        log.info("%s stays on ONNX Runtime: its manifest does not list bf16 among its precisions", label)
+    precision = next((p for p in REDUCED_PRECISIONS if p in manifest.precisions), None)
+    if precision is None:
+        log.info("%s stays on ONNX Runtime: its manifest lists no bf16 precision (%s)", label,
+                 " or ".join(REDUCED_PRECISIONS))
         return onnx
     try:
         candidate = openvino_runtime.OpenVinoRuntime(version_dir / manifest.onnx.file, threads=settings.threads,
-                                                     streams=settings.batching.runners or default_runners())
+                                                     streams=settings.batching.runners or default_runners(),
+                                                     precision=precision)
         psnr, worst = reduced_precision_psnr(candidate, reference, context_model, manifest)
     except (EngineError, VersionRejected) as exc:
-        log.warning("%s stays on ONNX Runtime: OpenVINO bf16 failed: %s", label, exc)
+        log.warning("%s stays on ONNX Runtime: OpenVINO %s failed: %s", label, precision, exc)
         return onnx
     if psnr < REDUCED_PRECISION_PSNR_DB:
         candidate.finalize()
-        log.warning("%s stays on ONNX Runtime: OpenVINO bf16 is %.1f dB PSNR from it on the probe tile '%s' "
-                    "(at least %.0f dB needed)", label, psnr, worst, REDUCED_PRECISION_PSNR_DB)
+        log.warning("%s stays on ONNX Runtime: OpenVINO %s is %.1f dB PSNR from it on the probe tile '%s' "
+                    "(at least %.0f dB needed)", label, precision, psnr, worst, REDUCED_PRECISION_PSNR_DB)
         return onnx
     onnx.finalize()
     log.info("%s serves on %s (natural probe tiles at least %.1f dB PSNR from ONNX Runtime fp32)", label,

@@ -1,7 +1,10 @@
 """Whether a version keeps its quality in bf16, and, with --publish, the same files as the next version
-with bf16 among its manifest's `precisions` (docs/registry.md, "Precisions").
+with that bf16 precision among its manifest's `precisions` (docs/registry.md, "Precisions").
 
-    .venv/bin/python -m scripts.bf16_check --style umber-oil [--version 10] [--publish]
+    .venv/bin/python -m scripts.bf16_check --style umber-oil [--version 10] [--precision bf16-fp32-stem] [--publish]
+
+`--precision bf16` (the default) measures the whole network in bf16, `bf16-fp32-stem` the network in
+bf16 with its stem (up to the first ReLU) in fp32, as the server would run it.
 
 A distilled student (scripts.train_defaults.RECIPES) is measured as docs/styles.md measures it: the
 likeness figures against its teacher on the hold-out photos at 1024 and 4096 px
@@ -27,11 +30,12 @@ import numpy as np
 
 from bench.paths import RawRun
 from inference_server.probe_tiles import low_contrast
+from inference_server.runtime import cpu_runtime
 from inference_server.runtime.openvino_runtime import bf16_available
 from inference_server.version_checks import REDUCED_PRECISION_PSNR_DB, signed_psnr
 from scripts.student_figures import holdout_photos, measure, newest
 from scripts.train_defaults import PHOTOS_HOLDOUT, RECIPES
-from tessera.registry import write_version
+from tessera.registry import REDUCED_PRECISIONS, read_manifest, write_version
 from trainer.likeness_figures import CROPS_PER_PHOTO, SIZES, resized
 
 HF_BAND = (1 / 1.2, 1.2)
@@ -42,11 +46,12 @@ FOG_LEVELS = (8, 4)
 PHOTO_SIDE = 1024
 
 
-def student_verdict(style: str, version_dir: Path, photos: list[tuple[str, np.ndarray]]) -> tuple[list[str], dict]:
-    """(problems, bf16 figures) of a distilled student; no problems means it keeps its quality."""
+def student_verdict(style: str, version_dir: Path, photos: list[tuple[str, np.ndarray]],
+                    precision: str) -> tuple[list[str], dict]:
+    """(problems, figures at `precision`) of a distilled student; no problems means it keeps its quality."""
     with tempfile.TemporaryDirectory() as out:
         figures = measure(style, int(version_dir.name), version_dir.parent.parent, Path(out), SIZES, CROPS_PER_PHOTO,
-                          photos, engine="openvino")["figures"]
+                          photos, precision)["figures"]
     fp32 = json.loads((version_dir / "manifest.json").read_text())["metrics"]
     problems = []
     for size in SIZES:
@@ -59,35 +64,37 @@ def student_verdict(style: str, version_dir: Path, photos: list[tuple[str, np.nd
     return problems, figures
 
 
-def photo_verdict(version_dir: Path, photos: list[tuple[str, np.ndarray]], levels: int | None = None,
-                  minimum: float = MIN_PHOTO_PSNR_DB) -> tuple[list[str], dict]:
-    """(problems, PSNR per photo in dB) of bf16 against fp32 on whole hold-out photos at PHOTO_SIDE px,
-    squeezed into `levels` grey levels around mid-grey when given."""
+def photo_verdict(version_dir: Path, photos: list[tuple[str, np.ndarray]], precision: str,
+                  levels: int | None = None, minimum: float = MIN_PHOTO_PSNR_DB) -> tuple[list[str], dict]:
+    """(problems, PSNR per photo in dB) of `precision` against fp32 on whole hold-out photos at
+    PHOTO_SIDE px, squeezed into `levels` grey levels around mid-grey when given."""
+    model = version_dir / read_manifest(version_dir).onnx.file
+    runtimes = {p: cpu_runtime(model, p, threads=2) for p in ("fp32", precision)}  # loaded once for every photo
     scores = {}
     for name, photo in photos:
         small = resized(photo, PHOTO_SIDE)
         if levels is not None:
             small = low_contrast(small, levels)
-        fp32, bf16 = (RawRun(version_dir, small, threads=2, engine=engine)() for engine in ("onnxruntime", "openvino"))
-        scores[name] = round(signed_psnr(bf16, fp32), 2)
+        fp32, reduced = (RawRun(version_dir, small, threads=2, runtime=runtime)() for runtime in runtimes.values())
+        scores[name] = round(signed_psnr(reduced, fp32), 2)
     what = "" if levels is None else f" in {levels} grey levels"
     problems = [f"{name}{what}: {db} dB (at least {minimum:.0f})" for name, db in scores.items() if db < minimum]
     return problems, {f"bf16_psnr_db_per_photo{'' if levels is None else f'_{levels}_levels'}": scores}
 
 
-def fog_verdict(version_dir: Path, photos: list[tuple[str, np.ndarray]]) -> tuple[list[str], dict]:
-    """(problems, PSNR per photo in dB) of bf16 against fp32 on the hold-out photos made foggy."""
+def fog_verdict(version_dir: Path, photos: list[tuple[str, np.ndarray]], precision: str) -> tuple[list[str], dict]:
+    """(problems, PSNR per photo in dB) of `precision` against fp32 on the hold-out photos made foggy."""
     problems, figures = [], {}
     for levels in FOG_LEVELS:
-        found, scores = photo_verdict(version_dir, photos, levels, MIN_FOG_PSNR_DB)
+        found, scores = photo_verdict(version_dir, photos, precision, levels, MIN_FOG_PSNR_DB)
         problems += found
         figures.update(scores)
     return problems, figures
 
 
-def publish_bf16(version_dir: Path, figures: dict) -> int:
-    """The version's files as the next version of its style, its manifest listing bf16 and the bf16
-    figures (`metrics.bf16`); returns the new number."""
+def publish_bf16(version_dir: Path, figures: dict, precision: str) -> int:
+    """The version's files as the next version of its style, its manifest listing `precision` and its
+    figures (`metrics.bf16`, with the precision they were measured at); returns the new number."""
     manifest = json.loads((version_dir / "manifest.json").read_text())
     for key in ("format_version", "style", "version", "created"):
         manifest.pop(key, None)
@@ -97,8 +104,8 @@ def publish_bf16(version_dir: Path, figures: dict) -> int:
         for item in entries:
             item.pop("sha256", None)
             files[item["file"]] = version_dir / item["file"]
-    manifest["precisions"] = ["fp32", "bf16"]
-    manifest["metrics"] = {**manifest.get("metrics", {}), "bf16": figures}
+    manifest["precisions"] = ["fp32", precision]
+    manifest["metrics"] = {**manifest.get("metrics", {}), "bf16": {"precision": precision, **figures}}
     manifest["training"] = {**manifest.get("training", {}),
                             "reexported_from": f"{version_dir.parent.name}/{version_dir.name}"}
     return write_version(version_dir.parent.parent, version_dir.parent.name, files, manifest)
@@ -109,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--style", required=True)
     parser.add_argument("--version", type=int, help="registry version (default the newest)")
     parser.add_argument("--registry", type=Path, default=Path("model_registry"))
+    parser.add_argument("--precision", choices=REDUCED_PRECISIONS, default=REDUCED_PRECISIONS[0],
+                        help="bf16: the whole network; bf16-fp32-stem: its stem (up to the first ReLU) in fp32")
     parser.add_argument("--publish", action="store_true", help="publish the next version when quality holds")
     args = parser.parse_args(argv)
     if not bf16_available():
@@ -119,23 +128,25 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     version_dir = args.registry / args.style / str(args.version or newest(args.registry / args.style))
     photos = holdout_photos()
+    precision = args.precision
     if args.style in {r.id for r in RECIPES if r.distilled}:
-        problems, figures = student_verdict(args.style, version_dir, photos)
+        problems, figures = student_verdict(args.style, version_dir, photos, precision)
     else:
-        problems, figures = photo_verdict(version_dir, photos)
-    fog_problems, fog_figures = fog_verdict(version_dir, photos)
+        problems, figures = photo_verdict(version_dir, photos, precision)
+    fog_problems, fog_figures = fog_verdict(version_dir, photos, precision)
     problems, figures = problems + fog_problems, {**figures, **fog_figures}
-    print(json.dumps({"version": str(version_dir), "bf16": figures, "problems": problems}))
+    print(json.dumps({"version": str(version_dir), "precision": precision, "bf16": figures, "problems": problems}))
     if problems:
-        print(f"{version_dir} does not keep its quality in bf16: {'; '.join(problems)}")
+        print(f"{version_dir} does not keep its quality in {precision}: {'; '.join(problems)}")
         return 2
-    print(f"{version_dir} keeps its quality in bf16")
+    print(f"{version_dir} keeps its quality in {precision}")
     if args.publish:
-        if "bf16" in json.loads((version_dir / "manifest.json").read_text()).get("precisions", []):
-            print(f"{version_dir} already lists bf16; nothing to publish")
+        listed = set(read_manifest(version_dir).precisions) & set(REDUCED_PRECISIONS)
+        if listed:
+            print(f"{version_dir} already lists {', '.join(sorted(listed))}; nothing to publish")
             return 0
-        number = publish_bf16(version_dir, figures)
-        print(f"published {args.style} v{number} (the same files, precisions fp32 and bf16)")
+        number = publish_bf16(version_dir, figures, precision)
+        print(f"published {args.style} v{number} (the same files, precisions fp32 and {precision})")
     return 0
 
 

@@ -25,9 +25,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from inference_server.runtime import cpu_runtime
 from scripts.style_grids import grid_photos
 from scripts.train_defaults import PHOTOS_HOLDOUT, RECIPES
-from tessera.registry import read_manifest
+from tessera.registry import REDUCED_PRECISIONS, read_manifest
 from trainer.data import list_images, load_image
 from trainer.likeness_figures import CROPS_PER_PHOTO, SIZES, TeacherCache, likeness_figures
 from trainer.painters import TEACHER_VERSION, Painter, onnx_painter, teacher_painter
@@ -41,15 +42,13 @@ def newest(style_dir: Path) -> int:
     return max(int(p.name) for p in style_dir.iterdir() if p.name.isdigit())
 
 
-def student_painter(version_dir: Path, engine: str) -> Painter:
-    """The student as served on `engine`: "onnxruntime" (fp32) or "openvino" (bf16, the model only; its
-    context model stays in ONNX Runtime, as in the server)."""
+def student_painter(version_dir: Path, precision: str) -> Painter:
+    """The student as served at `precision`: "fp32" (ONNX Runtime), "bf16" or "bf16-fp32-stem"
+    (OpenVINO, the model only; its context model stays in ONNX Runtime fp32, as in the server)."""
     painter = onnx_painter(version_dir)
-    if engine == "onnxruntime":
+    if precision == "fp32":
         return painter
-    from inference_server.runtime.openvino_runtime import OpenVinoRuntime
-
-    runtime = OpenVinoRuntime(version_dir / read_manifest(version_dir).onnx.file, threads=1)
+    runtime = cpu_runtime(version_dir / read_manifest(version_dir).onnx.file, precision, threads=1)
 
     def run(batch: np.ndarray, context: np.ndarray | None) -> np.ndarray:
         rows = None if context is None else np.repeat(context, len(batch), axis=0).astype(np.float32)
@@ -59,17 +58,18 @@ def student_painter(version_dir: Path, engine: str) -> Painter:
 
 
 def measure(style: str, version: int, registry: Path, out: Path, sizes: tuple[int, ...], crops: int,
-            photos: list[tuple[str, np.ndarray]], engine: str = "onnxruntime") -> dict:
+            photos: list[tuple[str, np.ndarray]], precision: str = "fp32") -> dict:
     recipe = {r.id: r for r in RECIPES}[style]
     teacher_style = recipe.config["teacher_style"]
     teacher = TeacherCache(teacher_painter(teacher_style), f"{TEACHER_VERSION}:{teacher_style}", out / "teacher-cache")
     start = time.monotonic()
-    values, shown = likeness_figures(student_painter(registry / style / str(version), engine), teacher, photos,
+    values, shown = likeness_figures(student_painter(registry / style / str(version), precision), teacher, photos,
                                      sizes, crops)
-    record = {"style": style, "version": version, "engine": engine, "sizes": list(sizes), "crops_per_photo": crops,
+    record = {"style": style, "version": version, "precision": precision, "sizes": list(sizes),
+              "crops_per_photo": crops,
               "photos": len(photos), "seconds": round(time.monotonic() - start, 1),
               "figures": {k: round(v, 4) for k, v in values.items()}}
-    suffix = "" if engine == "onnxruntime" else f"-{engine}"
+    suffix = "" if precision == "fp32" else f"-{precision}"
     for size, rows in shown.items():
         Image.fromarray(np.concatenate(rows, axis=0)).save(out / f"{style}-v{version}-{size}{suffix}.png")
     with (out / "figures.jsonl").open("a") as f:
@@ -106,8 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crops", type=int, default=CROPS_PER_PHOTO, help="windows per photo and size")
     parser.add_argument("--docs", type=Path, help="also write DIR/<style>-likeness.jpg (committable photos only)")
     parser.add_argument("--docs-only", action="store_true", help="only make the --docs pictures from earlier PNGs")
-    parser.add_argument("--engine", choices=("onnxruntime", "openvino"), default="onnxruntime",
-                        help="run the student on ONNX Runtime fp32 or OpenVINO bf16 (docs/serving.md, Engines)")
+    parser.add_argument("--precision", choices=("fp32", *REDUCED_PRECISIONS), default="fp32",
+                        help="run the student on ONNX Runtime fp32, or on OpenVINO in bf16 (with its stem in "
+                             "fp32: bf16-fp32-stem; docs/serving.md, Engines)")
     args = parser.parse_args(argv)
     if not Path(PHOTOS_HOLDOUT).is_dir():
         print(f"error: {PHOTOS_HOLDOUT} is missing; run `make data` first", file=sys.stderr)
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         version = args.version or newest(args.registry / style)
         if not args.docs_only:
             record = measure(style, version, args.registry, args.out, tuple(args.sizes), args.crops, photos,
-                             args.engine)
+                             args.precision)
             print(json.dumps(record), flush=True)
         if args.docs:
             print(f"wrote {docs_picture(style, version, args.out, args.docs, tuple(args.sizes))}", flush=True)

@@ -43,6 +43,9 @@ class Runtime(Protocol):
     """Runs one generator. Inputs are float32 NCHW in [-1, 1]; so is the output."""
 
     name: str
+    # The arithmetic precision it runs the model at, as manifests name it: "fp32", "bf16" or
+    # "bf16-fp32-stem" (docs/registry.md, "Precisions"), or a TensorRT plan's "fp16"/"fp32".
+    precision: str
     # Whether execute() may be called from several threads at once (the batcher's runners).
     concurrent_calls: bool
 
@@ -62,6 +65,19 @@ class Runtime(Protocol):
         ...
 
 
+def cpu_runtime(model_path: Path, precision: str = "fp32", threads: int = 0) -> Runtime:
+    """One model on the CPU at `precision` (a manifest's name, docs/registry.md "Precisions"): "fp32" on
+    ONNX Runtime, a reduced one (openvino_runtime.REDUCED_PRECISIONS) on OpenVINO with one stream.
+    Raises EngineError when the engine cannot load the model."""
+    if precision == "fp32":
+        from inference_server.runtime.onnx_runtime import OnnxRuntime
+
+        return OnnxRuntime(model_path, threads=threads)
+    from inference_server.runtime.openvino_runtime import OpenVinoRuntime
+
+    return OpenVinoRuntime(model_path, threads=max(1, threads), precision=precision)
+
+
 def select_runtime(version_dir: Path, manifest: Manifest, threads: int, max_batch: int) -> Runtime:
     """The fastest runtime this machine offers for a version: TensorRT when the manifest has a
     plan for this GPU whose tile and batch limits cover the server's calls (at most `max_batch`
@@ -71,7 +87,7 @@ def select_runtime(version_dir: Path, manifest: Manifest, threads: int, max_batc
     plan = tensorrt_runtime.matching_plan(manifest, max_batch)
     if plan is not None:
         try:
-            return tensorrt_runtime.TensorRTRuntime(version_dir / plan.file)
+            return tensorrt_runtime.TensorRTRuntime(version_dir / plan.file, plan.precision)
         except EngineError as exc:
             log.warning("TensorRT plan %s unusable, falling back to ONNX Runtime: %s", plan.file, exc)
     from inference_server.runtime.onnx_runtime import OnnxRuntime

@@ -16,6 +16,7 @@ class OnnxRuntime:
     feeds the input `context_input` (a conditioned version's whole.onnx takes its style codes there)."""
 
     name = "onnxruntime-cpu"
+    precision = "fp32"
     concurrent_calls = True  # InferenceSession.run is thread-safe
 
     def __init__(self, model_path: Path, threads: int = 0, output: str = OUTPUT_NAME,

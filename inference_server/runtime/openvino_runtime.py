@@ -25,7 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from inference_server.runtime import EngineError
-from tessera.registry import CONTEXT_INPUT, INPUT_NAME, OUTPUT_NAME
+from inference_server.runtime.stem_split import split_after_stem
+from tessera.onnx_session import SHRINK_ARENA, open_session
+from tessera.registry import CONTEXT_INPUT, INPUT_NAME, OUTPUT_NAME, REDUCED_PRECISIONS
 
 NAME = "openvino-cpu-bf16"
 log = logging.getLogger(__name__)
@@ -57,17 +59,28 @@ class OpenVinoRuntime:
     (the process's heap trimming then returns it to the OS, docs/serving.md "Memory"). Inputs and
     output are float32 NCHW, like ONNX Runtime's.
 
-    Raises EngineError when OpenVINO cannot read or compile the model."""
+    `precision` is one of REDUCED_PRECISIONS, a manifest's names: "bf16" runs the whole model in
+    bf16; "bf16-fp32-stem" runs its stem (up to the first ReLU, stem_split.py) on ONNX Runtime fp32
+    and the rest in bf16, for networks whose stem bf16 breaks on low-contrast pictures.
 
-    name = NAME
+    Raises EngineError when OpenVINO cannot read or compile the model, or its stem cannot be split off."""
+
     concurrent_calls = True
 
     def __init__(self, model_path: Path, threads: int = 1, streams: int = 1, output: str = OUTPUT_NAME,
-                 context_input: str = CONTEXT_INPUT) -> None:
+                 context_input: str = CONTEXT_INPUT, precision: str = "bf16") -> None:
+        if precision not in REDUCED_PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(REDUCED_PRECISIONS)}, got {precision!r}")
+        self.name = NAME if precision == "bf16" else f"{NAME}-fp32-stem"
+        self.precision = precision
+        self._stem = self._cut = None
+        source: str | bytes = str(model_path)
+        if precision == "bf16-fp32-stem":
+            split = split_after_stem(model_path, output)
+            self._stem, self._cut, source = open_session(split.head, threads), split.cut, split.tail
         try:
             core = _core()
-            model = core.read_model(str(model_path))
-            self._compiled = core.compile_model(model, "CPU", {
+            self._compiled = core.compile_model(core.read_model(source), "CPU", {
                 "INFERENCE_PRECISION_HINT": "bf16",
                 "NUM_STREAMS": max(1, streams),
                 "INFERENCE_NUM_THREADS": max(1, streams) * max(1, threads),
@@ -90,6 +103,8 @@ class OpenVinoRuntime:
         with self._lock:
             self._in_flight += 1
         try:
+            if self._stem is not None:
+                feeds = self._after_stem(feeds, release_memory)
             return self._compiled.create_infer_request().infer(feeds)[self._output]
         finally:
             with self._lock:
@@ -97,6 +112,13 @@ class OpenVinoRuntime:
                 last = self._in_flight == 0
             if release_memory and last:
                 self.release_idle()
+
+    def _after_stem(self, feeds: dict[str, np.ndarray], release_memory: bool) -> dict[str, np.ndarray]:
+        """The bf16 part's feeds: the stem's fp32 output and whatever else of `feeds` it reads."""
+        stem_feeds = {i.name: feeds[i.name] for i in self._stem.get_inputs()}
+        cut = self._stem.run([self._cut], stem_feeds, SHRINK_ARENA if release_memory else None)[0]
+        wanted = {port.get_any_name() for port in self._compiled.inputs}
+        return {self._cut: cut, **{name: value for name, value in feeds.items() if name in wanted}}
 
     def release_idle(self) -> None:
         """Hand the compiled model's activation memory back (OpenVINO's `release_memory`). OpenVINO
@@ -108,7 +130,7 @@ class OpenVinoRuntime:
             log.debug("OpenVINO kept its memory: %s", _first_line(exc))
 
     def finalize(self) -> None:
-        self._compiled = None
+        self._compiled = self._stem = None
 
 
 def _first_line(exc: Exception) -> str:

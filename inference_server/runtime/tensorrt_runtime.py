@@ -102,7 +102,8 @@ class TensorRTRuntime:
     name = "tensorrt"
     concurrent_calls = False  # one execution context, stream and set of device buffers
 
-    def __init__(self, plan_path) -> None:
+    def __init__(self, plan_path, precision: str = "fp16") -> None:
+        self.precision = precision  # the plan's, as its manifest entry says
         try:
             self._trt, self._cudart = _import_cuda()
         except ImportError as exc:

@@ -35,6 +35,11 @@ TILING_MODES = ("crop", "feather")
 STYLE_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
 
+# The precisions below fp32 a manifest may list, fastest first (docs/registry.md, "Precisions"): "bf16"
+# runs the whole model in bf16, "bf16-fp32-stem" keeps its stem (up to the first ReLU) in fp32.
+REDUCED_PRECISIONS = ("bf16", "bf16-fp32-stem")
+
+
 class RegistryError(ValueError):
     """A style or version on disk breaks the layout or the schema; the message says what and where."""
 
@@ -126,8 +131,9 @@ class BaseManifest(_Schema):
     export: dict[str, Any] = Field(default_factory=dict)
     # The arithmetic precisions the version's quality was measured at, so a server may serve it at
     # any of them (docs/registry.md, "Precisions"); "bf16" lets a CPU with native bf16 run it on
-    # OpenVINO (docs/serving.md, "Engines"). fp32, the precision every version is trained at, always.
-    precisions: tuple[Literal["fp32", "bf16"], ...] = ("fp32",)
+    # OpenVINO (docs/serving.md, "Engines"), "bf16-fp32-stem" the same with its stem (up to the first
+    # ReLU) in fp32. fp32, the precision every version is trained at, always.
+    precisions: tuple[Literal["fp32", "bf16", "bf16-fp32-stem"], ...] = ("fp32",)  # see REDUCED_PRECISIONS
 
     @model_validator(mode="after")
     def _fp32_is_a_precision(self) -> BaseManifest:

@@ -1,0 +1,61 @@
+"""Splitting a generator after its stem (inference_server/runtime/stem_split.py): the two halves run one
+after the other give the whole model's output, and models it cannot split are refused with a reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from inference_server.runtime import EngineError
+from inference_server.runtime.stem_split import split_after_stem
+from scripts.local_stack import ROOT
+from tessera.onnx_session import open_session
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _model(tmp_path: Path, nodes: list, name: str = "model.onnx") -> Path:
+    image = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["n", 3, "h", "w"])
+    stylized = helper.make_tensor_value_info("stylized", TensorProto.FLOAT, ["n", 3, "h", "w"])
+    graph = helper.make_graph(nodes, "g", [image], [stylized])
+    path = tmp_path / name
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def test_the_head_then_the_tail_give_the_whole_students_output():
+    version_dir = ROOT / "model_registry" / "umber-oil" / "10"
+    split = split_after_stem(version_dir / "model.onnx")
+    whole, head, tail = (open_session(m, 1) for m in (version_dir / "model.onnx", split.head, split.tail))
+    rng = np.random.default_rng(0)
+    image = rng.uniform(-1, 1, (1, 3, 64, 96)).astype(np.float32)
+    context = rng.uniform(0.5, 1.5, (1, whole.get_inputs()[1].shape[1])).astype(np.float32)
+    cut = head.run([split.cut], {"image": image, "context": context})[0]
+    assert split.cut == "/net/Relu_output_0" and cut.shape[1] == 64  # the phase-form stem's 16x4 channels
+    np.testing.assert_allclose(tail.run(None, {split.cut: cut, "context": context})[0],
+                               whole.run(None, {"image": image, "context": context})[0], atol=1e-5)
+
+
+def test_a_model_without_a_relu_has_no_stem_to_split(tmp_path):
+    path = _model(tmp_path, [helper.make_node("Tanh", ["image"], ["stylized"])])
+    with pytest.raises(EngineError, match="has no ReLU"):
+        split_after_stem(path)
+
+
+def test_a_model_whose_later_layers_read_the_picture_again_cannot_be_split(tmp_path):
+    """A skip connection from the input past the stem: the tail could not be fed from the cut alone."""
+    path = _model(tmp_path, [helper.make_node("Relu", ["image"], ["stem"]),
+                             helper.make_node("Add", ["stem", "image"], ["stylized"])])
+    with pytest.raises(EngineError, match="read more than the stem's output"):
+        split_after_stem(path)
+
+
+def test_an_unreadable_file_is_an_engine_error(tmp_path):
+    path = tmp_path / "model.onnx"
+    path.write_bytes(b"not an onnx model")
+    with pytest.raises(EngineError, match="cannot read model.onnx"):
+        split_after_stem(path)
