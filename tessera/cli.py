@@ -9,9 +9,9 @@ import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tessera import formats
-from tessera.admin_client import AdminClient
 from tessera.brush_scale import DEFAULT_WORK_SIDE, check_scale, default_scale
 from tessera.channels import read_ca
 from tessera.client import TesseraClient, TesseraError
@@ -21,6 +21,9 @@ from tessera.settings import FlagParser, SettingsError, add_flags, build, env_va
 from tessera.style_sources import StyleSource, mix_in, parse_mix
 from tessera.temporal_blend import WEIGHT as BLEND_WEIGHT
 from tessera.tiling import shape_error
+
+if TYPE_CHECKING:
+    from tessera.admin_client import AdminClient
 
 DEFAULT_SERVER = "127.0.0.1:50051"
 _IMPORTED = time.perf_counter()
@@ -53,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         connection = _settings(Connection, args)
         tls_ca = read_ca(connection.tls_ca)
         if args.command is _admin:
+            from tessera.admin_client import AdminClient  # its messages cost every other command's start
+
             token = _settings(AdminAuth, args).token
             with AdminClient(connection.server, token, timeout=connection.timeout, tls_ca=tls_ca) as admin:
                 return _admin(admin, args)

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import grpc
 import numpy as np
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tessera.brush_scale import check_scale, scaled_stylize
 from tessera.channels import open_channel
@@ -78,7 +77,6 @@ class TesseraClient:
         self._parallel_streams = max(1, len(addresses) * streams_per_target)
         self._channel = open_channel(_channel_target(addresses), tls_ca, _channel_options())
         self._stub = pb_grpc.StyleTransferStub(grpc.intercept_channel(self._channel, *interceptors))
-        self._health = health_pb2_grpc.HealthStub(self._channel)
 
     def __enter__(self) -> TesseraClient:
         return self
@@ -106,7 +104,7 @@ class TesseraClient:
     def check_health(self, service: str = "", timeout: float | None = None) -> bool:
         """True when the server reports SERVING for `service` ("" is the whole server,
         "style/<id>" one style). Unreachable servers and unknown services give False."""
-        return _reports_serving(self._health, service, timeout or min(self._timeout, 5.0))
+        return _reports_serving(self._channel, service, timeout or min(self._timeout, 5.0))
 
     def stylize(
         self,
@@ -280,12 +278,17 @@ def server_is_serving(address: str, timeout: float = 2.0, tls_ca: bytes | None =
     """Whether the one server at HOST:PORT answers SERVING to a health check (its own channel, so the
     answer is about that server, not whichever replica a balanced channel picks)."""
     with open_channel(address, tls_ca) as channel:
-        return _reports_serving(health_pb2_grpc.HealthStub(channel), "", timeout)
+        return _reports_serving(channel, "", timeout)
 
 
-def _reports_serving(stub: health_pb2_grpc.HealthStub, service: str, timeout: float) -> bool:
+def _reports_serving(channel: grpc.Channel, service: str, timeout: float) -> bool:
+    # Imported here: the health service's messages cost the CLI's every start about 12 ms, and only
+    # health checks need them.
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
     try:
-        reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service),
+                                                          timeout=timeout)
     except grpc.RpcError:
         return False
     return reply.status == health_pb2.HealthCheckResponse.SERVING
