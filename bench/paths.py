@@ -38,7 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 class RawRun:
-    """ONNX Runtime on the whole photo, with its image border and padded like the server pads, with the
+    """The model on the whole photo at a precision (ONNX Runtime fp32 by default, OpenVINO for a
+    bf16 form), with its image border and padded like the server pads, with the
     server's context; calling it runs once. `release()` hands the process's shared arena back (tessera/onnx_session.py)
     with one small run: the arena grows by what each run asks, so whole-image runs of several
     models in one process would otherwise add up (the server releases the same way)."""
@@ -66,6 +67,7 @@ class RawRun:
 
     def release(self) -> None:
         self.runtime.execute(self.small, self.context, release_memory=True)
+        self.runtime.release_idle()  # OpenVINO hands its memory back only so
 
 
 def raw_path(version_dir: Path, photo: np.ndarray, threads: int, precision: str = "fp32") -> RawRun:
@@ -75,8 +77,8 @@ def raw_path(version_dir: Path, photo: np.ndarray, threads: int, precision: str 
 
 def precision_for(version_dir: Path, cpu_engine: str) -> str:
     """The precision a server with this `--cpu-engine` serves the version at: "fp32" (ONNX Runtime),
-    "bf16" or "bf16-fp32-stem" (OpenVINO), after the same load and checks as the server's
-    (inference_server.model_version)."""
+    "bf16" or "bf16-fp32-stem" (OpenVINO), or a TensorRT plan's, after the same load and checks as
+    the server's (inference_server.model_version)."""
     loaded = load_version(version_dir, LoadSettings(threads=1, cpu_engine=cpu_engine))
     try:
         return loaded.runtime.precision

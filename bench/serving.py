@@ -31,7 +31,7 @@ from inference_server.runtime import DEFAULT_CPU_ENGINE
 from scripts.local_stack import gateway_process, running_server
 from tessera.client import TesseraClient
 from tessera.imageio import encode_image
-from tessera.registry import read_manifest
+from tessera.registry import REDUCED_PRECISIONS, read_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "serving.json"
@@ -102,7 +102,7 @@ def _measure(plan: Plan, registry: Path, tmp: Path) -> dict[str, list[dict]]:
                      f"{style}/gateway": paths.gateway_path(gateway, style, photo_path.read_bytes()),
                      f"{style}/cli": paths.cli_path(address, style, photo_path, tmp / "out.jpg"),
                      f"{style}/peer": peer}
-            if precision != "fp32":
+            if precision in REDUCED_PRECISIONS:  # CPU engines only: a TensorRT plan has no raw path here
                 timed[f"{style}/raw engine"] = paths.raw_path(version_dir, photo, THREADS, precision)
             seconds.update(interleaved(timed, plan.rounds, plan.warmup))
             seconds.setdefault(f"{style}/raw engine", seconds[f"{style}/raw"])

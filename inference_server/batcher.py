@@ -28,6 +28,7 @@ from tessera.settings import setting
 
 log = logging.getLogger(__name__)
 _STOP = object()
+_WAKE = object()  # sent by ran_outside: a runner waiting without a timeout starts the idle clock
 # One run in this many seconds hands the shared arena's spare memory back (tessera/onnx_session.py):
 # the others reuse warm pages, which is what makes the arena worth having (2.4x the speed of fresh
 # pages for every run), and what is held between releases is bounded by the peak of one run per batcher.
@@ -137,6 +138,14 @@ class Batcher:
         self._queue.put(_Item(image, context, future))
         return future
 
+    def ran_outside(self) -> None:
+        """The runtime ran outside this batcher (warm-up runs): what it kept is handed back once the
+        batcher has run nothing for IDLE_RELEASE_S from now, as after its own runs."""
+        with self._lock:
+            self._last_run_end = time.monotonic()
+            self._holding = True
+        self._queue.put(_WAKE)
+
     def close(self) -> None:
         """Run what is queued, then stop the runner threads."""
         for _ in self._threads:
@@ -151,6 +160,8 @@ class Batcher:
                 first = self._queue.get(timeout=self._idle_release_s if self._holding else None)
             except queue.Empty:
                 self._release_if_idle()
+                continue
+            if first is _WAKE:
                 continue
             if first is _STOP:
                 return
@@ -174,7 +185,7 @@ class Batcher:
         either, the runtime hands its kept memory back, and the freed heap goes to the OS."""
         with self._lock:
             quiet = time.monotonic() - self._last_run_end >= self._idle_release_s
-            if not (self._holding and quiet and self._busy == 0 and self._queue.empty()):
+            if not (self._holding and quiet and self._busy == 0):
                 return
             self._holding = False
         try:
@@ -192,6 +203,8 @@ class Batcher:
                 item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 break
+            if item is _WAKE:
+                continue
             if item is _STOP:
                 return items, True
             self._gauges.queued.dec()

@@ -208,11 +208,13 @@ class LoadedVersion:
             return self.runtime.execute(model_input(tile, self.tiling)[None], context)
 
         self._warm("", run_tile, self.tiling.halo, self._warm_settings)
+        self.batcher.ran_outside()  # what warming kept goes back if no traffic follows
         if self.whole_runtime is not None:
             # Its typical image is a preview: a thumbnail as one tile, no halo.
             self._warm(" (one pass)", lambda image: self.whole_runtime.execute(
                 model_input(image, self.tiling)[None], code[None]), 0,
                 replace(self._warm_settings, tile_size=self.tiling.thumbnail_size))
+            self.whole_batcher.ran_outside()
 
     def _warm(self, what: str, run_tile: Callable[[np.ndarray], object], halo: int, settings: WarmUp) -> None:
         try:
@@ -318,33 +320,44 @@ def _fastest_runtime(version_dir: Path, manifest: Manifest, onnx: OnnxRuntime, s
 
 def _bf16_runtime(version_dir: Path, manifest: Manifest, onnx: OnnxRuntime, reference: list[np.ndarray],
                   context_model: OnnxRuntime | None, settings: LoadSettings) -> Runtime:
-    """OpenVINO in bf16, for a version whose manifest lists bf16, where the CPU has native bf16 and the
-    version's probe tiles agree with ONNX Runtime's (version_checks.reduced_precision_psnr); the
-    validated ONNX Runtime session otherwise, with a log line saying why."""
+    """OpenVINO in the fastest bf16 form the manifest lists (bf16, then bf16-fp32-stem) whose probe
+    tiles agree with ONNX Runtime's (version_checks.reduced_precision_psnr), where the CPU has native
+    bf16; the validated ONNX Runtime session otherwise, with a log line per form saying why."""
     label = f"{version_dir.parent.name} v{manifest.version}"
     if not openvino_runtime.bf16_available():
         log.warning("%s stays on ONNX Runtime: --cpu-engine auto, but OpenVINO is not installed or this CPU has "
                     "no native bf16", label)
         return onnx
-    precision = next((p for p in REDUCED_PRECISIONS if p in manifest.precisions), None)
-    if precision is None:
+    forms = [p for p in REDUCED_PRECISIONS if p in manifest.precisions]
+    if not forms:
         log.info("%s stays on ONNX Runtime: its manifest lists no bf16 precision (%s)", label,
                  " or ".join(REDUCED_PRECISIONS))
         return onnx
+    for precision in forms:  # the fastest form first
+        candidate = _probed_bf16(version_dir, manifest, precision, reference, context_model, settings, label)
+        if candidate is not None:
+            onnx.finalize()
+            return candidate
+    return onnx
+
+
+def _probed_bf16(version_dir: Path, manifest: Manifest, precision: str, reference: list[np.ndarray],
+                 context_model: OnnxRuntime | None, settings: LoadSettings, label: str) -> Runtime | None:
+    """The version on OpenVINO at `precision` if its natural probes agree with ONNX Runtime's
+    `reference`, else None, with a log line saying why."""
     try:
         candidate = openvino_runtime.OpenVinoRuntime(version_dir / manifest.onnx.file, threads=settings.threads,
                                                      streams=settings.batching.runners or default_runners(),
                                                      precision=precision)
         psnr, worst = reduced_precision_psnr(candidate, reference, context_model, manifest)
     except (EngineError, VersionRejected) as exc:
-        log.warning("%s stays on ONNX Runtime: OpenVINO %s failed: %s", label, precision, exc)
-        return onnx
+        log.warning("%s stays on ONNX Runtime at %s: OpenVINO failed: %s", label, precision, exc)
+        return None
     if psnr < REDUCED_PRECISION_PSNR_DB:
         candidate.finalize()
-        log.warning("%s stays on ONNX Runtime: OpenVINO %s is %.1f dB PSNR from it on the probe tile '%s' "
+        log.warning("%s stays on ONNX Runtime at %s: OpenVINO is %.1f dB PSNR from it on the probe tile '%s' "
                     "(at least %.0f dB needed)", label, precision, psnr, worst, REDUCED_PRECISION_PSNR_DB)
-        return onnx
-    onnx.finalize()
+        return None
     log.info("%s serves on %s (natural probe tiles at least %.1f dB PSNR from ONNX Runtime fp32)", label,
              candidate.name, psnr)
     return candidate

@@ -19,9 +19,11 @@ pytestmark = pytest.mark.timeout(120)
 
 
 def _model(tmp_path: Path, nodes: list, name: str = "model.onnx") -> Path:
+    """A model of `nodes` from `image` to `stylized`; "weight" is a 1x1 convolution's [3, 3, 1, 1] kernel."""
     image = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["n", 3, "h", "w"])
     stylized = helper.make_tensor_value_info("stylized", TensorProto.FLOAT, ["n", 3, "h", "w"])
-    graph = helper.make_graph(nodes, "g", [image], [stylized])
+    weight = helper.make_tensor("weight", TensorProto.FLOAT, [3, 3, 1, 1], np.eye(3, dtype=np.float32).ravel())
+    graph = helper.make_graph(nodes, "g", [image], [stylized], initializer=[weight])
     path = tmp_path / name
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
     return path
@@ -48,9 +50,20 @@ def test_a_model_without_a_relu_has_no_stem_to_split(tmp_path):
 
 def test_a_model_whose_later_layers_read_the_picture_again_cannot_be_split(tmp_path):
     """A skip connection from the input past the stem: the tail could not be fed from the cut alone."""
-    path = _model(tmp_path, [helper.make_node("Relu", ["image"], ["stem"]),
+    path = _model(tmp_path, [helper.make_node("Conv", ["image", "weight"], ["conv"]),
+                             helper.make_node("Relu", ["conv"], ["stem"]),
                              helper.make_node("Add", ["stem", "image"], ["stylized"])])
     with pytest.raises(EngineError, match="read more than the stem's output"):
+        split_after_stem(path)
+
+
+@pytest.mark.parametrize("convolutions", [0, 2])
+def test_a_first_relu_after_other_than_one_convolution_is_no_stem(tmp_path, convolutions):
+    """Two convolutions before it would keep more than the stem in fp32, none would keep nothing."""
+    chain = ["image"] + [f"conv{i}" for i in range(convolutions)]
+    nodes = [helper.make_node("Conv", [chain[i], "weight"], [chain[i + 1]]) for i in range(convolutions)]
+    path = _model(tmp_path, nodes + [helper.make_node("Relu", [chain[-1]], ["stylized"])])
+    with pytest.raises(EngineError, match=f"its first ReLU follows {convolutions} convolutions"):
         split_after_stem(path)
 
 

@@ -67,8 +67,8 @@ class Runtime(Protocol):
 
 def cpu_runtime(model_path: Path, precision: str = "fp32", threads: int = 0) -> Runtime:
     """One model on the CPU at `precision` (a manifest's name, docs/registry.md "Precisions"): "fp32" on
-    ONNX Runtime, a reduced one (openvino_runtime.REDUCED_PRECISIONS) on OpenVINO with one stream.
-    Raises EngineError when the engine cannot load the model."""
+    ONNX Runtime, a reduced one (tessera.registry.REDUCED_PRECISIONS) on OpenVINO with one stream.
+    Raises ValueError for any other precision, EngineError when the engine cannot load the model."""
     if precision == "fp32":
         from inference_server.runtime.onnx_runtime import OnnxRuntime
 

@@ -7,9 +7,10 @@ than in ONNX Runtime fp32 on a whole 6 MP photo (`TESSERA_CPU_ENGINE=auto python
 serving`, docs/serving.md "Measured here"). The price is precision: bf16
 keeps 8 bits of mantissa, so a pixel may differ from the fp32 result by a few levels of 255, and
 memory: each compiled model keeps its streams' activation memory until `release_idle` hands it back
-(`CompiledModel.release_memory`, when no call is in flight; docs/serving.md, "Engines"). A
-version serves here only when the server runs `--cpu-engine auto`, its manifest lists bf16 and its
-natural probe tiles agree with ONNX Runtime's within `version_checks.REDUCED_PRECISION_PSNR_DB`.
+(`CompiledModel.release_memory`, once the version has run nothing for a while; docs/serving.md,
+"Engines"). A version serves here only when the server runs `--cpu-engine auto`, its manifest lists
+a bf16 form (bf16, or bf16-fp32-stem: its stem in fp32) and its natural probe tiles agree with ONNX
+Runtime's within `version_checks.REDUCED_PRECISION_PSNR_DB`.
 
 Sources: OpenVINO's CPU plugin documentation ("Precision Control", "Multi-stream execution");
 `INFERENCE_PRECISION_HINT`, `NUM_STREAMS` and `INFERENCE_NUM_THREADS` are its properties.
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -54,16 +54,17 @@ class OpenVinoRuntime:
     """One model compiled by OpenVINO for the CPU in bf16, with `streams` streams of `threads`
     threads each, so `streams` runners can call `execute` at once. Each call makes its own infer
     request (a fresh request costs no measurable time). The activation memory lives in the compiled
-    model's streams, about 200 MB per stream for a 1 MP tile, and stays after a call returns;
-    `release_idle` and a `release_memory` call that ends with no other call in flight hand it back
-    (the process's heap trimming then returns it to the OS, docs/serving.md "Memory"). Inputs and
+    model's streams, about 200 MB per stream for a 1 MP tile, and stays after a call returns until
+    `release_idle` hands it back (the batcher calls it once the version has run nothing for a while;
+    the process's heap trimming then returns it to the OS, docs/serving.md "Memory"). Inputs and
     output are float32 NCHW, like ONNX Runtime's.
 
     `precision` is one of REDUCED_PRECISIONS, a manifest's names: "bf16" runs the whole model in
     bf16; "bf16-fp32-stem" runs its stem (up to the first ReLU, stem_split.py) on ONNX Runtime fp32
     and the rest in bf16, for networks whose stem bf16 breaks on low-contrast pictures.
 
-    Raises EngineError when OpenVINO cannot read or compile the model, or its stem cannot be split off."""
+    Raises ValueError for another precision, EngineError when OpenVINO cannot read or compile the
+    model or its stem cannot be split off."""
 
     concurrent_calls = True
 
@@ -73,11 +74,11 @@ class OpenVinoRuntime:
             raise ValueError(f"precision must be one of {', '.join(REDUCED_PRECISIONS)}, got {precision!r}")
         self.name = NAME if precision == "bf16" else f"{NAME}-fp32-stem"
         self.precision = precision
-        self._stem = self._cut = None
+        self._stem: _Stem | None = None
         source: str | bytes = str(model_path)
         if precision == "bf16-fp32-stem":
-            split = split_after_stem(model_path, output)
-            self._stem, self._cut, source = open_session(split.head, threads), split.cut, split.tail
+            self._stem = _Stem(model_path, output, threads)
+            source = self._stem.tail
         try:
             core = _core()
             self._compiled = core.compile_model(core.read_model(source), "CPU", {
@@ -90,47 +91,68 @@ class OpenVinoRuntime:
         except RuntimeError as exc:  # OpenVINO raises RuntimeError for unreadable and uncompilable models
             raise EngineError(f"OpenVINO cannot compile {model_path.name}: {_first_line(exc)}") from None
         self._output = self._compiled.output(output)
+        self._inputs = {port.get_any_name() for port in self._compiled.inputs}
         self._context_input = context_input
-        self._lock = threading.Lock()  # guards the count of calls in flight
-        self._in_flight = 0
 
     def execute(self, image: np.ndarray, context: np.ndarray | None = None, release_memory: bool = False) -> np.ndarray:
-        """`release_memory`: if no other call is in flight when this one ends, hand the streams'
-        activation memory back (`release_idle`)."""
+        """`release_memory` is ignored: OpenVINO hands its memory back only through `release_idle`,
+        since a release in the middle of a burst costs the next tile about 1.4 times its time.
+        Raises EngineError when the model needs an input that was not given (a context)."""
         feeds = {INPUT_NAME: image}
         if context is not None:
             feeds[self._context_input] = context
-        with self._lock:
-            self._in_flight += 1
-        try:
-            if self._stem is not None:
-                feeds = self._after_stem(feeds, release_memory)
-            return self._compiled.create_infer_request().infer(feeds)[self._output]
-        finally:
-            with self._lock:
-                self._in_flight -= 1
-                last = self._in_flight == 0
-            if release_memory and last:
-                self.release_idle()
-
-    def _after_stem(self, feeds: dict[str, np.ndarray], release_memory: bool) -> dict[str, np.ndarray]:
-        """The bf16 part's feeds: the stem's fp32 output and whatever else of `feeds` it reads."""
-        stem_feeds = {i.name: feeds[i.name] for i in self._stem.get_inputs()}
-        cut = self._stem.run([self._cut], stem_feeds, SHRINK_ARENA if release_memory else None)[0]
-        wanted = {port.get_any_name() for port in self._compiled.inputs}
-        return {self._cut: cut, **{name: value for name, value in feeds.items() if name in wanted}}
+        if self._stem is not None:
+            feeds = {**feeds, self._stem.cut: self._stem.run(feeds)}
+        missing = self._inputs - feeds.keys()
+        if missing:
+            raise EngineError(f"the model needs the input {', '.join(sorted(missing))}, which was not given")
+        return self._compiled.create_infer_request().infer({name: feeds[name] for name in self._inputs})[self._output]
 
     def release_idle(self) -> None:
-        """Hand the compiled model's activation memory back (OpenVINO's `release_memory`). OpenVINO
-        refuses while an infer request runs; a call that started meanwhile keeps the memory until
-        the next release, so the refusal is not an error."""
+        """Hand the compiled model's activation memory back (OpenVINO's `release_memory`), and the fp32
+        stem's share of ONNX Runtime's arena. OpenVINO refuses while an infer request runs; a call
+        that started meanwhile keeps the memory until the next release, so the refusal is not an error."""
         try:
             self._compiled.release_memory()
         except RuntimeError as exc:  # "infer requests in progress": a call started since the queue ran dry
             log.debug("OpenVINO kept its memory: %s", _first_line(exc))
+        if self._stem is not None:
+            self._stem.release_arena()
 
     def finalize(self) -> None:
         self._compiled = self._stem = None
+
+
+class _Stem:
+    """The fp32 stem of a bf16-fp32-stem model: an ONNX Runtime session of the head (stem_split.py)
+    and the serialized tail for OpenVINO. Raises EngineError when the model cannot be split."""
+
+    # px: the side of the tiny picture whose run hands the shared arena back (a multiple of every
+    # model's size multiple, larger than any stem's padding).
+    TINY_SIDE = 64
+
+    def __init__(self, model_path: Path, output: str, threads: int) -> None:
+        split = split_after_stem(model_path, output)
+        try:
+            self._session = open_session(split.head, threads)
+        except Exception as exc:  # ORT's own exception types for a graph it cannot load
+            raise EngineError(f"ONNX Runtime cannot load the stem of {model_path.name}: {exc}") from None
+        self.cut, self.tail = split.cut, split.tail
+        self._inputs = [i.name for i in self._session.get_inputs()]
+        self._tiny = {i.name: np.zeros([d if isinstance(d, int) else (1 if k == 0 else self.TINY_SIDE)
+                                        for k, d in enumerate(i.shape)], np.float32)
+                      for i in self._session.get_inputs()}
+
+    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """The stem's fp32 output for the model's feeds; EngineError names an input not given."""
+        missing = [name for name in self._inputs if name not in feeds]
+        if missing:
+            raise EngineError(f"the model needs the input {', '.join(missing)}, which was not given")
+        return self._session.run([self.cut], {name: feeds[name] for name in self._inputs})[0]
+
+    def release_arena(self) -> None:
+        """Hand the shared arena's free memory back: a run on a tiny picture that ends by shrinking it."""
+        self._session.run([self.cut], self._tiny, SHRINK_ARENA)
 
 
 def _first_line(exc: Exception) -> str:
