@@ -1,0 +1,20 @@
+"""scripts/release_cost.py: what a release costs the next tile, as one JSON line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from scripts import release_cost
+from tests.support import TINY_STYLE
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_it_prints_the_warm_and_after_release_medians_and_their_ratio(tiny_registry, capsys):
+    assert release_cost.main([str(tiny_registry / TINY_STYLE / "1"), "--precision", "fp32", "--side", "64",
+                              "--rounds", "2"]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert line["precision"] == "fp32" and line["side"] == 64
+    assert line["warm_ms"] >= 0 and line["after_release_ms"] >= 0 and line["ratio"] > 0
