@@ -23,7 +23,7 @@ from bff.config import FORM_OVERHEAD_BYTES
 from bff.errors import ApiError
 from bff.form_limits import check_form
 from bff.forms import Order, check_shape, download_name, read_options, read_scale
-from bff.look_form import read_look
+from bff.look_form import check_look_fits, read_look
 from bff.tasks import RestyleTask
 from tessera import formats
 
@@ -55,7 +55,7 @@ def read_batch(backend: Backend) -> list[tuple[str, RestyleTask]]:
     photos = _from_zip(archive.read(), config) if archive is not None else _from_files(config)
     if not photos:
         raise ApiError(400, "missing_field", "Attach photos in the 'images' field, or one zip in 'archive'.")
-    backend.serving_style(style)
+    check_look_fits(look, backend.serving_style(style))
     tasks = []
     for photo in photos:
         fmt = _check_header(photo, config, wanted_format)

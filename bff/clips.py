@@ -23,7 +23,7 @@ from bff.errors import ApiError, from_grpc
 from bff.form_limits import check_form
 from bff.forms import download_name, read_style_and_strength
 from bff.jobs import Outcome, Progress
-from bff.look_form import Look, fraction, read_look
+from bff.look_form import Look, check_look_fits, fraction, read_look
 from bff.pixel_budget import PixelBudget
 from bff.tasks import RestyleTask
 from tessera.client import TesseraClient, TesseraError
@@ -95,7 +95,7 @@ def read_clip_order(backend: Backend) -> ClipOrder:
         check_output(info, output)
     except ClipFormatError as err:
         raise ApiError(400, "unsupported_output", _sentence(str(err))) from None
-    backend.serving_style(style)
+    check_look_fits(look, backend.serving_style(style))
     return ClipOrder(style=style, strength=strength, data=data, frame_pixels=info.width * info.height,
                      format=output, filename=download_name(upload.filename, style, output), look=look,
                      temporal_blend=blend)

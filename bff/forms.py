@@ -12,7 +12,7 @@ from bff import images
 from bff.backend import Backend
 from bff.errors import ApiError, too_large
 from bff.form_limits import check_form
-from bff.look_form import Look, flag, fraction, read_look
+from bff.look_form import Look, check_look_fits, flag, fraction, read_look
 from bff.photos import photo_store
 from tessera import formats
 from tessera.brush_scale import check_scale, resolve_scale, working_size
@@ -43,7 +43,8 @@ def read_order(backend: Backend) -> Order:
     """Validates the current request's form in order: fields (400), the photo (a file in `image`, or
     `photo_id` naming a stored one: 404 when unknown or expired), its type and size (415, 413, 422 for
     an unreadable header), whether the output format can hold the image (400), style (404, or 503 if
-    the servers are down). Decoding is left to the job (bff.restyle), which holds a share of the
+    the servers are down), whether the look fits the style (400: presets of a fixed style, an
+    unknown preset). Decoding is left to the job (bff.restyle), which holds a share of the
     process's pixel budget while it runs."""
     check_form(request, backend.config)
     style, strength, wanted_format = read_options()
@@ -54,6 +55,7 @@ def read_order(backend: Backend) -> Order:
     opened.close()
     check_shape(width, height, backend.config.max_aspect_ratio)
     summary = backend.serving_style(style)
+    check_look_fits(look, summary)
     explain = flag("explain")
     if explain and not summary.has_critic:
         raise ApiError(400, "no_critic", f"The style {summary.display_name or style!r} ships no critic, so it "

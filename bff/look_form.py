@@ -21,6 +21,7 @@ from flask import request
 from bff import images
 from bff.errors import ApiError, too_large
 from tessera import formats
+from tessera.style_facts import StyleSummary
 from tessera.style_sources import MAX_STYLE_IMAGE_PIXELS, MIX_SHARE, StyleSource, mix_in
 
 # What a message calls each style image: people read these sentences, not the form's field names.
@@ -50,6 +51,22 @@ def read_look(max_upload_bytes: int) -> Look:
     if first is None:
         raise ApiError(400, "invalid_mix", "A style to mix in needs a first style in 'style_image' or 'preset'.")
     return Look(tuple(mix_in([first], [(second, MIX_SHARE if share is None else share)])), keep)
+
+
+def check_look_fits(look: Look, style: StyleSummary) -> None:
+    """ApiError 400 when the look asks a fixed style for presets or style images, a presets-only style
+    for a style image, or names a preset the style does not have: the inference server would refuse
+    the same, but only once the job runs (for /api/jobs, batches and clips, after a 202)."""
+    name = style.display_name or style.id
+    if look.sources and style.kind != "conditioned":
+        raise ApiError(400, "invalid_style", f"{name} is a fixed style: it takes no presets or style images.")
+    if any(source.image for source in look.sources) and not style.accepts_style_images:
+        raise ApiError(400, "invalid_style", f"{name} paints only its presets: it takes no style images.")
+    known = [p.id for p in style.presets]
+    for source in look.sources:
+        if source.preset and source.preset not in known:
+            raise ApiError(400, "unknown_preset", f"{name} has no preset {source.preset[:64]!r}. "
+                                                  f"Its presets: {', '.join(known) or 'none'}.")
 
 
 def _source(text_field: str, file_field: str, max_bytes: int) -> StyleSource | None:

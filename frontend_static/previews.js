@@ -225,16 +225,19 @@ export class PreviewsView {
   }
 
   /**
-   * Says how many of the cards shown are ready: neither being made nor waiting to be asked for.
+   * Says how many of the cards shown are ready: neither being made, nor waiting to be asked for, nor
+   * failed (a failed one is named apart, so a missing preview never passes for a made one).
    * Cards under a closed "More looks" are not counted: the count names only what the person sees.
    */
   count() {
     const cards = [...this.grid.querySelectorAll(".preview-card"),
                    ...(this.more.open ? this.moreGrid.querySelectorAll(".preview-card") : [])];
     const waiting = cards.filter((card) => card.matches(".is-loading, .is-pending")).length;
-    const ready = cards.length - waiting;
+    const failed = cards.filter((card) => card.matches(".is-failed")).length;
+    const ready = cards.length - waiting - failed;
+    const lost = failed ? ` ${failed} could not be made.` : "";
     this.grid.setAttribute("aria-busy", String(cards.some((card) => card.matches(".is-loading"))));
-    this.status.textContent = waiting ? `${ready} of ${cards.length} previews ready…`
-      : `${ready} ${ready === 1 ? "preview" : "previews"} ready.`;
+    this.status.textContent = (waiting ? `${ready} of ${cards.length} previews ready…`
+      : `${ready} ${ready === 1 ? "preview" : "previews"} ready.`) + lost;
   }
 }

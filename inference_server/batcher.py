@@ -35,9 +35,10 @@ _WAKE = object()  # sent by ran_outside: a runner waiting without a timeout star
 RELEASE_MEMORY_EVERY_S = 5.0
 # A batcher that has run nothing for this long hands its runtime's kept memory back
 # (Runtime.release_idle; OpenVINO keeps each version's activation memory, docs/serving.md "Engines"):
-# an idle version then holds none, while a burst of images (a stream's tiles, a person's next photo)
-# finds it warm. The first tile after a release runs about 1.4x slower, faulting its pages in again.
-IDLE_RELEASE_S = 5.0
+# an idle version then holds none, while a person's next photo or style, some seconds later, finds
+# it warm: the first tiles after a release run up to about 1.4x slower, faulting their pages in
+# again (scripts/release_cost.py).
+IDLE_RELEASE_S = 30.0
 MAX_DEFAULT_RUNNERS = 4
 
 

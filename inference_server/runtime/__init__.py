@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 # `--cpu-engine`: "onnxruntime" always serves ONNX Runtime fp32; "auto" serves a version whose manifest
 # lists bf16 on OpenVINO in bf16 where the CPU has native bf16 and the version's probe tiles agree with
 # ONNX Runtime's. The default is ONNX Runtime: OpenVINO keeps each version's activation memory while
-# it serves (about 200 MB per runner for 1 MP tiles, handed back after 5 s without tiles), so memory
+# it serves (about 200 MB per runner for 1 MP tiles, handed back after 30 s without tiles), so memory
 # would grow with the bf16 versions serving at once (docs/serving.md, "Engines").
 CPU_ENGINES = ("onnxruntime", "auto")
 DEFAULT_CPU_ENGINE = "onnxruntime"

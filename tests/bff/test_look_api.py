@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bff.errors import ApiError
+from bff.jobs import job_store_of
+from bff.look_form import Look, check_look_fits
 from tessera.colors import to_ycbcr
+from tessera.style_facts import PresetFacts, StyleSummary, TilingFacts
+from tessera.style_sources import StyleSource
 from tests.bff.pictures import encoded, gradient
 from tests.support import TINY_STYLE
 
@@ -93,3 +98,47 @@ def test_styles_list_says_kind_and_presets(client):
     spec = client.get("/api/openapi.json").json
     fields = spec["components"]["schemas"]["StylizeForm"]["properties"]
     assert {"style_image", "mix_image", "mix", "keep_colors", "preset", "mix_preset"} <= set(fields)
+
+
+def _summary(kind: str, presets: tuple[str, ...] = (), style_images: bool = False) -> StyleSummary:
+    tiling = TilingFacts(halo=8, size_multiple=4, default_tile_size=512, max_tile_size=1024, mode="crop",
+                         needs_thumbnail=False, thumbnail_size=0, max_tile_edge=4096, max_tile_pixels=1 << 22)
+    return StyleSummary(id="s", display_name="Some Style", description="", credits="", license="",
+                        serving_version=1, available_versions=(1,), status="ok", status_message="",
+                        preview_jpeg=b"", pinned=False, tiling=tiling, kind=kind,
+                        presets=tuple(PresetFacts(p, p.title(), b"", "", "") for p in presets),
+                        accepts_style_images=style_images)
+
+
+@pytest.mark.parametrize(("style", "sources", "error", "words"), [
+    (_summary("fixed"), (StyleSource(preset="swirls"),), "invalid_style", "Some Style is a fixed style"),
+    (_summary("fixed"), (StyleSource(image=PNG),), "invalid_style", "Some Style is a fixed style"),
+    (_summary("conditioned", ("swirls",)), (StyleSource(image=PNG),), "invalid_style",
+     "Some Style paints only its presets: it takes no style images."),
+    (_summary("conditioned", ("swirls", "mosaic"), True), (StyleSource(preset="swirls"), StyleSource(preset="nope")),
+     "unknown_preset", "Some Style has no preset 'nope'. Its presets: swirls, mosaic."),
+])
+def test_a_look_the_style_cannot_paint_is_refused_before_any_work(style, sources, error, words):
+    with pytest.raises(ApiError) as refused:
+        check_look_fits(Look(sources), style)
+    assert (refused.value.status, refused.value.error) == (400, error) and words in refused.value.message
+
+
+def test_a_look_the_style_can_paint_passes():
+    check_look_fits(Look((StyleSource(preset="mosaic"), StyleSource(image=PNG))),
+                    _summary("conditioned", ("swirls", "mosaic"), True))
+    check_look_fits(Look((), keep_colors=True), _summary("fixed"))
+
+
+@pytest.mark.parametrize("route", ["/api/jobs", "/api/batches"])
+def test_queued_routes_refuse_a_preset_for_a_fixed_style_before_a_job_exists(app, client, route):
+    """/api/jobs answered 202 and the job failed later with the server's message; now every route that
+    queues work refuses at once, as /api/stylize does."""
+    fields = {"images": [(io.BytesIO(PNG), "a.png")]} if route == "/api/batches" else {}
+    data = {**form(preset="swirls"), **fields}
+    if route == "/api/batches":
+        data.pop("image")
+    refused = client.post(route, data=data)
+    assert (refused.status_code, refused.json["error"]) == (400, "invalid_style"), refused.json
+    assert "is a fixed style" in refused.json["message"]
+    assert sum(job_store_of(app).count_by_state().values()) == 0

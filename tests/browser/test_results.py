@@ -170,3 +170,22 @@ def test_a_photo_the_gateway_has_forgotten_is_uploaded_again_once(page, photo, g
     assert [s for s in sent if s.startswith("POST")] == ["POST api/photos", "POST api/jobs", "POST api/photos",
                                                          "POST api/jobs"]
     expect(page.get_by_role("alert")).to_be_hidden()
+
+
+def test_a_preview_that_could_not_be_made_is_named_and_shows_no_picture(page, photo):
+    """A preview the gateway could not make (a busy server: 503) was counted ready, and its card showed
+    the untouched photo beneath it, as if the style changed nothing. Now the count names it apart and
+    the card says "No preview" instead of showing a picture."""
+    failing = STYLES[1]
+    page.route(f"**/previews/{next(k for k, v in TONES.items() if v[0] == failing)}*",
+               lambda route: route.fulfill(status=503, body="busy"))
+    page.goto("/")
+    page.locator("#file-input").set_input_files(photo)
+    status = page.locator("#previews-status")
+    expect(status).to_have_text(f"{len(STYLES) - 1} previews ready. 1 could not be made.", timeout=60_000)
+    card = page.locator(".preview-card.is-failed")
+    expect(card).to_have_count(1)
+    expect(card.get_by_role("img", name=f"Your photo in {failing}")).to_be_hidden()
+    label = card.locator(".preview-card__image").evaluate("e => getComputedStyle(e, '::after').content")
+    assert label == '"No preview"'
+    assert page.locator(".preview-card__image img:visible").count() >= len(STYLES) - 1

@@ -65,6 +65,8 @@ def test_a_clip_job_counts_frames_and_returns_the_clip_with_its_audio(gateway):
     (lambda: make_clip("still", "gif", 96, 64, 4, 10), {"format": "gif"}, 400, "invalid_format",
      "mp4 or webm"),
     (lambda: make_clip("still", "mp4", 96, 64, 4, 10), {"style": "nope"}, 404, "unknown_style", "nope"),
+    (lambda: make_clip("still", "mp4", 96, 64, 4, 10), {"preset": "swirls"}, 400, "invalid_style",
+     "is a fixed style: it takes no presets or style images"),
     (lambda: make_clip("still", "mp4", 96, 64, 4, 10), {"temporal_blend": "1"}, 400, "invalid_temporal_blend",
      "must be below 1 (0 turns the blending off)"),
     (lambda: make_clip("still", "mp4", 96, 64, 4, 10), {"temporal_blend": "steady"}, 400, "invalid_temporal_blend",
