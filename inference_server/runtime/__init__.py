@@ -56,8 +56,8 @@ class Runtime(Protocol):
         ...
 
     def release_idle(self) -> None:
-        """Hand back memory the engine keeps between runs; called when no call is in flight (the
-        batcher's queue ran dry). A call that starts meanwhile must still run correctly."""
+        """Hand back memory the engine keeps between runs; the batcher calls it once the version has
+        run nothing for IDLE_RELEASE_S (batcher.py). A call that starts meanwhile must still run correctly."""
         ...
 
     def finalize(self) -> None:

@@ -48,8 +48,9 @@ class OnnxRuntime:
         return self.session.run([self._output], feeds)[0]
 
     def release_idle(self) -> None:
-        """Nothing to do: the process's one arena holds only the runs in flight between `SHRINK_ARENA`
-        runs (tessera/onnx_session.py), whatever the number of sessions."""
+        """Nothing to do: the process's one arena is shared by every session and handed back by the
+        batcher's `SHRINK_ARENA` run every 5 s of serving (tessera/onnx_session.py); between two of
+        those it holds the peak of the runs since, whatever the number of sessions."""
 
     def finalize(self) -> None:
         self.session = None
