@@ -1,5 +1,7 @@
 """One client, several server replicas: tiles spread over them, and survive a dead replica."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -15,6 +17,16 @@ def _tiles_served(log_path) -> float:
     return counter_total(log_path, "tessera_tiles_total", code="OK", style=TINY_STYLE)
 
 
+def _connect_to_both(client: TesseraClient, logs, seconds: float = 20.0) -> None:
+    """Call until every replica has answered one: round_robin picks only connected replicas, and on a
+    loaded machine a few calls could all go to the first one while the second still connects (a CI
+    run sent all 16 tiles to one replica). A long-lived client, the gateway, is connected to all."""
+    deadline = time.monotonic() + seconds
+    while min(counter_total(log, "tessera_requests_total", method="ListStyles") for log in logs) == 0:
+        assert time.monotonic() < deadline, "a replica never answered ListStyles"
+        client.list_styles(include_previews=False)
+
+
 @pytest.fixture
 def two_replicas(tiny_registry):
     with server_process(tiny_registry, metrics_port=0) as first, \
@@ -26,10 +38,7 @@ def test_tiles_of_one_image_spread_over_the_replicas(two_replicas):
     (_, a, log_a), (_, b, log_b) = two_replicas
     image = np.random.default_rng(2).integers(0, 256, size=(128, 128, 3), dtype=np.uint8)
     with TesseraClient([a, b], timeout=30) as client:
-        # round_robin balances over the replicas it has connected to; a long-lived client (the
-        # gateway) has connected to all of them, which a few calls ensure here.
-        for _ in range(4):
-            client.list_styles()
+        _connect_to_both(client, (log_a, log_b))
         result = client.stylize(image, TINY_STYLE, tile_size=32)
     assert_same_up_to_rounding(result.image, whole_image_reference(TinyGenerator(0), image))
     served = (_tiles_served(log_a), _tiles_served(log_b))
