@@ -26,9 +26,12 @@ RECORD_FORMS_JS = """(() => {
 })();"""
 
 
-def sent_fields(page) -> dict[str, str]:
-    """The fields of the last form the page sent."""
-    return dict(page.evaluate("window.sentForms[window.sentForms.length - 1]"))
+def sent_fields(page, field: str = "style") -> dict[str, str]:
+    """The fields of the last form the page sent that has `field`, once one has been sent: the click
+    that sends it returns before the page does, and the photo's upload form comes earlier."""
+    wanted = f"(window.sentForms || []).filter((f) => f.some(([k]) => k === {field!r}))"
+    page.wait_for_function(f"{wanted}.length > 0")
+    return dict(page.evaluate(f"{wanted}.at(-1)"))
 
 
 def test_keep_colours_switch_sends_the_field_and_the_result_keeps_the_photos_colours(page, photo):
