@@ -20,13 +20,13 @@ import numpy as np
 
 from inference_server.runtime import cpu_runtime
 from tessera.heap import bound_heap, release_freed_memory
-from tessera.registry import CONTEXT_INPUT, REDUCED_PRECISIONS, read_manifest
+from tessera.registry import CONTEXT_INPUT, PRECISIONS, read_manifest
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("version_dir", type=Path)
-    parser.add_argument("--precision", choices=("fp32", *REDUCED_PRECISIONS), default="bf16")
+    parser.add_argument("--precision", choices=PRECISIONS, default="bf16")
     parser.add_argument("--side", type=int, default=1104, help="tile side in px, halo included")
     parser.add_argument("--rounds", type=int, default=6)
     args = parser.parse_args(argv)

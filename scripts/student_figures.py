@@ -28,7 +28,7 @@ from PIL import Image
 from inference_server.runtime import cpu_runtime
 from scripts.style_grids import grid_photos
 from scripts.train_defaults import PHOTOS_HOLDOUT, RECIPES
-from tessera.registry import REDUCED_PRECISIONS, read_manifest
+from tessera.registry import PRECISIONS, read_manifest
 from trainer.data import list_images, load_image
 from trainer.likeness_figures import CROPS_PER_PHOTO, SIZES, TeacherCache, likeness_figures
 from trainer.painters import TEACHER_VERSION, Painter, onnx_painter, teacher_painter
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crops", type=int, default=CROPS_PER_PHOTO, help="windows per photo and size")
     parser.add_argument("--docs", type=Path, help="also write DIR/<style>-likeness.jpg (committable photos only)")
     parser.add_argument("--docs-only", action="store_true", help="only make the --docs pictures from earlier PNGs")
-    parser.add_argument("--precision", choices=("fp32", *REDUCED_PRECISIONS), default="fp32",
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
                         help="run the student on ONNX Runtime fp32, or on OpenVINO in bf16 (with its stem in "
                              "fp32: bf16-fp32-stem; docs/serving.md, Engines)")
     args = parser.parse_args(argv)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import (
     Field,
@@ -35,9 +35,12 @@ TILING_MODES = ("crop", "feather")
 STYLE_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
 
-# The precisions below fp32 a manifest may list, fastest first (docs/registry.md, "Precisions"): "bf16"
-# runs the whole model in bf16, "bf16-fp32-stem" keeps its stem (up to the first ReLU) in fp32.
-REDUCED_PRECISIONS = ("bf16", "bf16-fp32-stem")
+# Every precision a manifest may list (docs/registry.md, "Precisions"): fp32, the one every version is
+# trained at, then the reduced ones, fastest first: "bf16" runs the whole model in bf16,
+# "bf16-fp32-stem" keeps its stem (up to the first ReLU) in fp32.
+Precision = Literal["fp32", "bf16", "bf16-fp32-stem"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+REDUCED_PRECISIONS = PRECISIONS[1:]
 
 
 class RegistryError(ValueError):
@@ -133,7 +136,7 @@ class BaseManifest(_Schema):
     # any of them (docs/registry.md, "Precisions"); "bf16" lets a CPU with native bf16 run it on
     # OpenVINO (docs/serving.md, "Engines"), "bf16-fp32-stem" the same with its stem (up to the first
     # ReLU) in fp32. fp32, the precision every version is trained at, always.
-    precisions: tuple[Literal["fp32", "bf16", "bf16-fp32-stem"], ...] = ("fp32",)  # see REDUCED_PRECISIONS
+    precisions: tuple[Precision, ...] = ("fp32",)
 
     @model_validator(mode="after")
     def _fp32_is_a_precision(self) -> BaseManifest:
