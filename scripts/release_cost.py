@@ -20,7 +20,7 @@ import numpy as np
 
 from inference_server.runtime import cpu_runtime
 from tessera.heap import bound_heap, release_freed_memory
-from tessera.registry import CONTEXT_INPUT, PRECISIONS, read_manifest
+from tessera.registry import PRECISIONS, read_manifest
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     runtime = cpu_runtime(args.version_dir / read_manifest(args.version_dir).onnx.file, args.precision, threads=1)
     rng = np.random.default_rng(0)
     batch = rng.uniform(-1, 1, (1, 3, args.side, args.side)).astype(np.float32)
-    size = _context_size(args.version_dir)
+    size = runtime.context_size()
     context = None if size is None else np.full((1, size), 0.5, np.float32)
     for _ in range(2):
         runtime.execute(batch, context)
@@ -52,15 +52,6 @@ def main(argv: list[str] | None = None) -> int:
                       "warm_ms": round(median(warm) * 1000), "after_release_ms": round(median(after) * 1000),
                       "ratio": round(median(after) / median(warm), 2)}))
     return 0
-
-
-def _context_size(version_dir: Path) -> int | None:
-    """K of the model's [N, K] context input, or None when it takes none."""
-    import onnx
-
-    graph = onnx.load(version_dir / read_manifest(version_dir).onnx.file).graph
-    context = next((i for i in graph.input if i.name == CONTEXT_INPUT), None)
-    return None if context is None else context.type.tensor_type.shape.dim[1].dim_value
 
 
 if __name__ == "__main__":

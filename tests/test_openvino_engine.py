@@ -194,7 +194,7 @@ def test_two_runners_call_at_once_and_agree_with_one():
     model = OpenVinoRuntime(newest("vermilion") / "model.onnx", threads=1, streams=2)
     rng = np.random.default_rng(0)
     batch = rng.uniform(-1, 1, (1, 3, 128, 128)).astype(np.float32)
-    context = _context_row(newest("vermilion"), batch)
+    context = _context_row(model, batch)
     alone = model.execute(batch, context)
     results = []
     threads = [threading.Thread(target=lambda: results.append(model.execute(batch, context))) for _ in range(2)]
@@ -205,12 +205,20 @@ def test_two_runners_call_at_once_and_agree_with_one():
     assert len(results) == 2 and all(np.array_equal(r, alone) for r in results)
 
 
-def _context_row(version_dir: Path, batch: np.ndarray) -> np.ndarray:
-    import onnx
+@pytest.mark.parametrize("precision", ["bf16", "bf16-fp32-stem"])
+@pytest.mark.parametrize(("version", "size"), [("vermilion/10", 574), ("wesnoth-painting/8", None)])
+def test_context_size_is_the_width_of_the_context_input_or_none_as_on_onnx_runtime(version, size, precision):
+    from inference_server.runtime.onnx_runtime import OnnxRuntime
 
-    graph = onnx.load(version_dir / "model.onnx").graph
-    size = next(i for i in graph.input if i.name == "context").type.tensor_type.shape.dim[1].dim_value
-    return np.full((batch.shape[0], size), 0.5, np.float32)
+    model = REGISTRY / version / "model.onnx"
+    assert OnnxRuntime(model, threads=1).context_size() == size
+    assert OpenVinoRuntime(model, precision=precision).context_size() == size
+
+
+def _context_row(model: OpenVinoRuntime, batch: np.ndarray) -> np.ndarray | None:
+    """A mid-grey [N, K] context for `batch`, or None when the model takes none."""
+    size = model.context_size()
+    return None if size is None else np.full((batch.shape[0], size), 0.5, np.float32)
 
 
 @pytest.mark.parametrize(("version", "precision"), [(STUDENT, "bf16"), ("umber-oil/10", "bf16-fp32-stem")])
@@ -224,7 +232,7 @@ def test_release_idle_hands_the_activation_memory_back_and_the_next_call_agrees(
     version_dir = REGISTRY / version if "/" in version else newest(version)
     model = OpenVinoRuntime(version_dir / "model.onnx", threads=1, streams=1, precision=precision)
     batch = np.random.default_rng(1).uniform(-1, 1, (1, 3, 1024, 1024)).astype(np.float32)
-    context = _context_row(version_dir, batch) if precision != "bf16" else None
+    context = _context_row(model, batch)
     release_freed_memory()
     before = rss_mib(os.getpid())
     first = model.execute(batch, context)

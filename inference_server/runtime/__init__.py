@@ -55,6 +55,10 @@ class Runtime(Protocol):
         once every few seconds, and every probe run asks)."""
         ...
 
+    def context_size(self) -> int | None:
+        """K of the model's [N, K] context input, or None when it takes none."""
+        ...
+
     def release_idle(self) -> None:
         """Hand back memory the engine keeps between runs; the batcher calls it once the version has
         run nothing for IDLE_RELEASE_S (batcher.py). A call that starts meanwhile must still run correctly."""

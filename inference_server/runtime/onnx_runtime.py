@@ -35,6 +35,11 @@ class OnnxRuntime:
     def outputs(self) -> dict[str, tuple[str, list]]:
         return {o.name: (o.type, list(o.shape)) for o in self.session.get_outputs()}
 
+    def context_size(self) -> int | None:
+        """K of the model's [N, K] context input (`context_input`), or None when it takes none."""
+        spec = self.inputs().get(self._context_input)
+        return None if spec is None else spec[1][1]
+
     def execute(self, image: np.ndarray, context: np.ndarray | None = None, release_memory: bool = False) -> np.ndarray:
         """`release_memory`: the run ends by handing the shared arena's free memory back (onnx_session.py);
         runs without it keep the arena's pages warm for the next."""

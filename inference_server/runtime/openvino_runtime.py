@@ -108,6 +108,14 @@ class OpenVinoRuntime:
             raise EngineError(f"the model needs the input {', '.join(sorted(missing))}, which was not given")
         return self._compiled.create_infer_request().infer({name: feeds[name] for name in self._inputs})[self._output]
 
+    def context_size(self) -> int | None:
+        """K of the model's [N, K] context input, or None when it takes none."""
+        # With an fp32 stem the compiled model is the tail; the stem takes the model's own inputs.
+        if self._stem is not None and self._context_input in self._stem.shapes:
+            return self._stem.shapes[self._context_input][1]
+        port = next((p for p in self._compiled.inputs if self._context_input in p.get_names()), None)
+        return None if port is None else port.get_partial_shape()[1].get_length()
+
     def release_idle(self) -> None:
         """Hand the compiled model's activation memory back (OpenVINO's `release_memory`), and the fp32
         stem's share of ONNX Runtime's arena. OpenVINO refuses while an infer request runs; a call
@@ -138,10 +146,12 @@ class _Stem:
         except Exception as exc:  # ORT's own exception types for a graph it cannot load
             raise EngineError(f"ONNX Runtime cannot load the stem of {model_path.name}: {exc}") from None
         self.cut, self.tail = split.cut, split.tail
-        self._inputs = [i.name for i in self._session.get_inputs()]
-        self._tiny = {i.name: np.zeros([d if isinstance(d, int) else (1 if k == 0 else self.TINY_SIDE)
-                                        for k, d in enumerate(i.shape)], np.float32)
-                      for i in self._session.get_inputs()}
+        # The head's inputs (the model's) and their shapes, str or None for dynamic dimensions.
+        self.shapes = {i.name: i.shape for i in self._session.get_inputs()}
+        self._inputs = list(self.shapes)
+        self._tiny = {name: np.zeros([d if isinstance(d, int) else (1 if k == 0 else self.TINY_SIDE)
+                                      for k, d in enumerate(shape)], np.float32)
+                      for name, shape in self.shapes.items()}
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         """The stem's fp32 output for the model's feeds; EngineError names an input not given."""

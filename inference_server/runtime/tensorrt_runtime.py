@@ -144,6 +144,11 @@ class TensorRTRuntime:
         _check(self._cudart.cudaStreamSynchronize(self._stream))
         return output.astype(np.float32, copy=False)
 
+    def context_size(self) -> int | None:
+        """K of the plan's [N, K] context input, or None when it takes none."""
+        names = {self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)}
+        return self.engine.get_tensor_shape(CONTEXT_INPUT)[1] if CONTEXT_INPUT in names else None
+
     def release_idle(self) -> None:
         """Nothing to do: device buffers are sized once per shape and reused."""
 
