@@ -25,12 +25,14 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from bench.paths import RawRun
+from bench.paths import RawRun, context_model
 from inference_server.probe_tiles import low_contrast
 from inference_server.runtime import Runtime, cpu_runtime
+from inference_server.runtime.onnx_runtime import OnnxRuntime
 from inference_server.runtime.openvino_runtime import bf16_available
 from inference_server.version_checks import REDUCED_PRECISION_PSNR_DB, signed_psnr
 from scripts.student_figures import holdout_photos, measure, newest
@@ -64,35 +66,43 @@ def student_verdict(style: str, version_dir: Path, photos: list[tuple[str, np.nd
     return problems, figures
 
 
-def loaded_pair(version_dir: Path, precision: str) -> tuple[Runtime, Runtime]:
-    """The version's model on ONNX Runtime fp32 and at `precision`, loaded once for every photo."""
-    model = version_dir / read_manifest(version_dir).onnx.file
-    return cpu_runtime(model, "fp32", threads=2), cpu_runtime(model, precision, threads=2)
+class Models(NamedTuple):
+    """What the photo and fog verdicts run, loaded once for every photo and fog level."""
+
+    fp32: Runtime  # the version's model on ONNX Runtime fp32
+    reduced: Runtime  # the same at the precision measured
+    context: OnnxRuntime | None  # its context model, as the server runs it (None when it has none)
 
 
-def photo_verdict(version_dir: Path, photos: list[tuple[str, np.ndarray]], runtimes: tuple[Runtime, Runtime],
+def load_models(version_dir: Path, precision: str) -> Models:
+    manifest = read_manifest(version_dir)
+    model = version_dir / manifest.onnx.file
+    return Models(cpu_runtime(model, "fp32", threads=2), cpu_runtime(model, precision, threads=2),
+                  context_model(version_dir, manifest, threads=2))
+
+
+def photo_verdict(version_dir: Path, photos: list[tuple[str, np.ndarray]], models: Models,
                   levels: int | None = None, minimum: float = MIN_PHOTO_PSNR_DB) -> tuple[list[str], dict]:
-    """(problems, PSNR per photo in dB) of the reduced precision against fp32 (`runtimes`, from
-    loaded_pair) on whole hold-out photos at PHOTO_SIDE px, squeezed into `levels` grey levels
-    around mid-grey when given."""
+    """(problems, PSNR per photo in dB) of the reduced precision against fp32 (`models`) on whole
+    hold-out photos at PHOTO_SIDE px, squeezed into `levels` grey levels around mid-grey when given."""
     scores = {}
     for name, photo in photos:
         small = resized(photo, PHOTO_SIDE)
         if levels is not None:
             small = low_contrast(small, levels)
-        fp32, reduced = (RawRun(version_dir, small, threads=2, runtime=runtime)() for runtime in runtimes)
+        fp32, reduced = (RawRun(version_dir, small, threads=2, runtime=runtime, context_runtime=models.context)()
+                         for runtime in (models.fp32, models.reduced))
         scores[name] = round(signed_psnr(reduced, fp32), 2)
     what = "" if levels is None else f" in {levels} grey levels"
     problems = [f"{name}{what}: {db} dB (at least {minimum:.0f})" for name, db in scores.items() if db < minimum]
     return problems, {f"bf16_psnr_db_per_photo{'' if levels is None else f'_{levels}_levels'}": scores}
 
 
-def fog_verdict(version_dir: Path, photos: list[tuple[str, np.ndarray]],
-                runtimes: tuple[Runtime, Runtime]) -> tuple[list[str], dict]:
+def fog_verdict(version_dir: Path, photos: list[tuple[str, np.ndarray]], models: Models) -> tuple[list[str], dict]:
     """(problems, PSNR per photo in dB) of the reduced precision against fp32 on the hold-out photos made foggy."""
     problems, figures = [], {}
     for levels in FOG_LEVELS:
-        found, scores = photo_verdict(version_dir, photos, runtimes, levels, MIN_FOG_PSNR_DB)
+        found, scores = photo_verdict(version_dir, photos, models, levels, MIN_FOG_PSNR_DB)
         problems += found
         figures.update(scores)
     return problems, figures
@@ -135,12 +145,12 @@ def main(argv: list[str] | None = None) -> int:
     version_dir = args.registry / args.style / str(args.version or newest(args.registry / args.style))
     photos = holdout_photos()
     precision = args.precision
-    runtimes = loaded_pair(version_dir, precision)
+    models = load_models(version_dir, precision)
     if args.style in {r.id for r in RECIPES if r.distilled}:
         problems, figures = student_verdict(args.style, version_dir, photos, precision)
     else:
-        problems, figures = photo_verdict(version_dir, photos, runtimes)
-    fog_problems, fog_figures = fog_verdict(version_dir, photos, runtimes)
+        problems, figures = photo_verdict(version_dir, photos, models)
+    fog_problems, fog_figures = fog_verdict(version_dir, photos, models)
     problems, figures = problems + fog_problems, {**figures, **fog_figures}
     print(json.dumps({"version": str(version_dir), "precision": precision, "bf16": figures, "problems": problems}))
     if problems:
