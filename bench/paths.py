@@ -86,6 +86,8 @@ def precision_for(version_dir: Path, cpu_engine: str) -> str:
     """The precision a server with this `--cpu-engine` serves the version at: "fp32" (ONNX Runtime),
     "bf16" or "bf16-fp32-stem" (OpenVINO), or a TensorRT plan's, after the same load and checks as
     the server's (inference_server.model_version)."""
+    # The whole load, on purpose: the choice rests on the probe tiles (OpenVINO's must agree with ONNX
+    # Runtime's), which are most of a load's time, so anything cheaper would copy the server's rules.
     loaded = load_version(version_dir, LoadSettings(threads=1, cpu_engine=cpu_engine))
     try:
         return loaded.runtime.precision
