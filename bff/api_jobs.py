@@ -78,7 +78,8 @@ def _sniffs_as_image(upload) -> bool:
 
 
 def _accepted(job) -> Response:
-    body = {**job.snapshot(), **_facts(job), **_links(job.id)}
+    snap = job.snapshot()
+    body = {**snap, **_facts(job, snap), **_links(job.id)}
     resp = jsonify(body)
     resp.status_code = 202
     resp.headers["Location"] = body["status_url"]
@@ -112,7 +113,8 @@ def _stores():
 def job_status(job_id: str):
     """The job's state and progress, for clients that poll instead of streaming."""
     job = _find(job_id)
-    return jsonify({**job.snapshot(), **_facts(job), **_links(job.id), **_maps(job)})
+    snap = job.snapshot()
+    return jsonify({**snap, **_facts(job, snap), **_links(job.id), **_maps(job)})
 
 
 @bp.get("/jobs/<job_id>/events")
@@ -160,16 +162,18 @@ def _find(job_id: str) -> Job:
     return job
 
 
-def _facts(job) -> dict:
-    """`queue_position`, `eta_s` and `expires_at` from the store that holds the job (bff.job_estimates)."""
+def _facts(job, snap: dict) -> dict:
+    """`queue_position`, `eta_s` and `expires_at` from the store that holds the job (bff.job_estimates),
+    for the job as `snap` shows it: its state and its place are read at two moments, and a job that
+    started in between is still shown queued, so it needs its place."""
     if not isinstance(job, Job):
         try:
-            return job.store.queue_facts(job.id)  # Redis
+            return job.store.queue_facts(job.id, snap)  # Redis
         except ApiError:
             return {}  # Redis is away: the job's own state still says enough
     for store in _stores():
         if isinstance(store, JobStore) and store.get(job.id) is job:
-            return store.queue_facts(job.id)
+            return store.queue_facts(job.id, snap)
     return {}
 
 
@@ -201,7 +205,7 @@ def _events(job: Job, last_event_id: str | None, hung_up: Callable[[], bool]) ->
         if new_revision == revision and not finished:
             if hung_up():
                 return  # frees the stream's slot and thread now, not at the next keep-alive
-            facts = _facts(job) if snap["state"] == JobState.QUEUED.value else {}
+            facts = _facts(job, snap) if snap["state"] == JobState.QUEUED.value else {}
             if facts and facts["queue_position"] != position:  # a queued job moved up: say so
                 position, quiet_since = facts["queue_position"], time.monotonic()
                 yield _event("progress", {**snap, **facts}, revision)
@@ -211,7 +215,7 @@ def _events(job: Job, last_event_id: str | None, hung_up: Callable[[], bool]) ->
                 yield ": keep-alive\n\n"
             continue
         revision, quiet_since = new_revision, time.monotonic()
-        facts = _facts(job)
+        facts = _facts(job, snap)
         position = facts.get("queue_position")
         if snap["state"] == JobState.DONE.value:
             yield _event("done", {**snap, **facts, "result_url": url_for("jobs.job_result", job_id=job.id),

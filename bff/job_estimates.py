@@ -5,7 +5,7 @@ Work is counted in *working pixels*: the pixels the model runs on (width x heigh
 which is what the time of a restyle follows. A running job's estimate comes from its own progress
 (seconds so far per tile done); a queued job's from the work ahead of it, shared by the workers, plus
 its own, at the measured rate. Until a job has finished there is no rate, and a queued job's
-estimate is null.
+estimate is null. A job that has ended (done or failed) has no time left: null, not 0.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 # Weight of the newest job in the running average of the rate.
 SMOOTHING = 0.3
+# The states with time left; "done" and "failed" have none.
+UNFINISHED = ("queued", "running")
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,10 @@ def mix_rate(old: float | None, new: float) -> float:
 
 
 def remaining_s(job: WorkFacts, rate: float | None) -> float | None:
-    """Seconds until `job` (running or queued, counted alone) is done; None when nothing tells."""
+    """Seconds until `job` (running or queued, counted alone) is done; None when nothing tells, and for
+    a job that has ended (a failed one's work left will never be done)."""
+    if job.state not in UNFINISHED:
+        return None
     if job.state == "running" and job.done > 0 and job.total > 0:
         return job.running_s * (job.total - job.done) / job.done
     if rate and job.work:

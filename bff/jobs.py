@@ -159,9 +159,12 @@ class JobStore:
             counts[state] = counts.get(state, 0) + 1
         return counts
 
-    def queue_facts(self, job_id: str) -> dict:
+    def queue_facts(self, job_id: str, snap: dict | None = None) -> dict:
         """Where the job waits and how long it may take: `queue_position` (1 = next to start; null unless
-        queued), `eta_s` (seconds until done; null when unknown) and, once finished, `expires_at`."""
+        queued), `eta_s` (seconds until done; null when unknown or ended) and, once finished, `expires_at`.
+
+        They describe the job as `snap` (its snapshot; by default taken now) shows it, so a job shown
+        queued has its place even if it started since the snapshot was taken."""
         with self._lock:
             jobs = list(self._jobs.values())
         now = self._clock()
@@ -169,11 +172,11 @@ class JobStore:
         job = next((j for j in jobs if j.id == job_id), None)
         if job is None:
             return {}
-        mine = facts[job.id]
+        mine = facts[job.id] if snap is None else _work_facts(job, now, snap)
         ahead = [facts[j.id] for j in jobs[:jobs.index(job)] if facts[j.id].state == JobState.QUEUED.value]
         running = [f for i, f in facts.items() if f.state == JobState.RUNNING.value and i != job.id]
         expires = None
-        if job.finished_at is not None:
+        if job.finished_at is not None and mine.state in (JobState.DONE.value, JobState.FAILED.value):
             expires = iso_time(time.time() + self._ttl_s - (now - job.finished_at))
         return {"queue_position": len(ahead) + 1 if mine.state == JobState.QUEUED.value else None,
                 "eta_s": estimate_s(mine, ahead + running, self._workers, self.throughput.rate),
@@ -248,8 +251,8 @@ class JobStore:
                 del self._jobs[job_id]
 
 
-def _work_facts(job: Job, now: float) -> WorkFacts:
-    snap = job.snapshot()
+def _work_facts(job: Job, now: float, snap: dict | None = None) -> WorkFacts:
+    snap = snap or job.snapshot()
     started = job.started_at
     return WorkFacts(state=snap["state"], work=job.work, done=snap["done"], total=snap["total"],
                      running_s=0.0 if started is None else now - started)

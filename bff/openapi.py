@@ -178,11 +178,12 @@ _SCHEMAS = {
             "error": {"type": "string", "description": "Machine-readable kind of the failure, once failed."},
             "message": {"type": "string", "description": "Why the job failed."},
             "queue_position": {"type": ["integer", "null"],
-                               "description": "1 = the next job to start; null unless queued."},
+                               "description": "1 = the next job to start; always set while queued, null "
+                                              "otherwise."},
             "eta_s": {"type": ["number", "null"],
                       "description": "Estimated seconds until done: a running job's from its own tiles so far, a "
                                      "queued job's from the work ahead and the throughput measured on finished "
-                                     "jobs; null until that is known."},
+                                     "jobs; null until that is known, and once the job is done or failed."},
             "expires_at": {"type": ["string", "null"], "format": "date-time",
                            "description": "Once finished: when the result (and result_url) stops working."},
             "status_url": {"type": "string"},

@@ -16,6 +16,7 @@ import redis
 from bff.job_estimates import WorkFacts, estimate_s, iso_time, mix_rate
 
 GROUP = "workers"
+FINISHED = ("done", "failed")
 # Most queue entries read to find a job's place (the queue is bounded by --max-queued-jobs anyway).
 MAX_SCAN = 1000
 # A consumer that has not read the queue for this long is not counted as a worker.
@@ -31,16 +32,20 @@ def record(store, work: int, seconds: float) -> None:
     store.redis.hset(key, "rate", repr(mix_rate(None if old is None else float(old), work / seconds)))
 
 
-def queue_facts(store, job_id: str) -> dict:
-    """The job's `queue_position` (null unless queued), `eta_s` (null when unknown), `expires_at`."""
+def queue_facts(store, job_id: str, snap: dict | None = None) -> dict:
+    """The job's `queue_position` (null unless queued), `eta_s` (null when unknown or ended), `expires_at`,
+    for the job as `snap` (its snapshot; by default read now) shows it: a job shown queued has its place
+    even if a runner took it since."""
     fields = _fields(store, job_id)
     if fields is None:
         return {}
+    if snap is not None:
+        fields.update({name: str(snap[name]) for name in ("state", "done", "total")})
     rate = store.redis.hget(f"{store.prefix}:throughput", "rate")
     rate = None if rate is None else float(rate)
     mine = _facts(fields)
     expires = None
-    if fields.get("finished"):
+    if fields.get("finished") and mine.state in FINISHED:
         expires = iso_time(float(fields["finished"]) + store.ttl_s)
     if mine.state != "queued":
         return {"queue_position": None, "eta_s": estimate_s(mine, [], 1, rate), "expires_at": expires}

@@ -157,10 +157,11 @@ class RedisJobStore:
             pipe.execute()
         return [RedisJob(self, job_id) for job_id in ids]
 
-    def queue_facts(self, job_id: str) -> dict:
-        """`queue_position`, `eta_s` and `expires_at` of a job (bff.redis_estimates); 503 when Redis is down."""
+    def queue_facts(self, job_id: str, snap: dict | None = None) -> dict:
+        """`queue_position`, `eta_s` and `expires_at` of a job as `snap` shows it (bff.redis_estimates);
+        503 when Redis is down."""
         with _store_errors():
-            return redis_estimates.queue_facts(self, job_id)
+            return redis_estimates.queue_facts(self, job_id, snap)
 
     def record_throughput(self, work: int, seconds: float) -> None:
         """Adds one finished job's working pixels per second to the shared rate (consumer side)."""

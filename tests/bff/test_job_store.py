@@ -146,3 +146,34 @@ def test_a_cancelled_running_job_stops_at_its_next_progress_report(store):
     store.cancel(job.id)
     snap = finished(job)
     assert snap["state"] == "failed" and snap["error"] == "cancelled" and len(reports) < 999
+
+
+def test_a_finished_or_failed_job_has_no_time_left(store):
+    """A job that failed part way still said how long it would take (its work left at the measured rate);
+    a done one said 0. Neither has time left: eta_s is null, and neither has a place in the queue."""
+    store.throughput.record(1_000_000, 2.0)  # a rate, measured on an earlier job
+
+    def fails_half_way(progress):
+        progress(1, 4)
+        raise ApiError(503, "unavailable", "The inference servers cannot be reached.")
+
+    failed = store.submit(fails_half_way, work_pixels=1_000_000)
+    done = store.submit(lambda progress: progress(4, 4) or OUTCOME, work_pixels=1_000_000)
+    for job, state in ((failed, "failed"), (done, "done")):
+        assert finished(job)["state"] == state
+        facts = store.queue_facts(job.id)
+        assert facts["eta_s"] is None and facts["queue_position"] is None, (state, facts)
+
+
+def test_a_queued_job_has_a_place_as_its_snapshot_shows_it(store):
+    """A job's state and its place are read at two moments; one that started in between was answered
+    as "queued" with queue_position null. Its place is counted for the snapshot it is shown with."""
+    release = threading.Event()
+    running = store.submit(lambda progress: release.wait(5) and OUTCOME)
+    assert running.wait(after_revision=0, timeout=5)[1]["state"] == "running"
+    queued = store.submit(lambda progress: OUTCOME)
+    snap = queued.snapshot()
+    assert snap["state"] == "queued"
+    release.set()
+    finished(queued)  # it ran meanwhile
+    assert store.queue_facts(queued.id, snap)["queue_position"] == 1

@@ -6,17 +6,21 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 
 import pytest
 from PIL import Image
 
 from bff import close_app
+from bff.errors import ApiError
+from bff.job_queue import job_queue_of
 from bff.jobs import Outcome, job_store_of
 from bff.pixel_budget import pixel_budget_of
 from scripts.local_stack import running_server
 from tests.bff.live import make_app
 from tests.bff.pictures import encoded, gradient, png_declaring
 from tests.support import TINY_STYLE
+from tests.support.redis_server import running_redis
 
 
 def upload(client, width=1100, height=600, **fields):
@@ -135,3 +139,60 @@ def test_an_upload_damaged_past_its_header_is_refused_before_a_job_exists(app, c
     synchronous = client.post("/api/stylize", data={**form, "image": (io.BytesIO(damaged), "damaged.img")})
     assert (synchronous.status_code, synchronous.json["message"]) == (422, refused.json["message"])
     assert "damaged or cut short" in refused.json["message"] and refused.json["message"].endswith(".")
+
+
+def wait_for(condition, limit_s: float = 10.0) -> None:
+    deadline = time.monotonic() + limit_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+def test_a_job_answered_as_queued_has_its_place_even_when_it_starts_meanwhile(inference_server, monkeypatch):
+    """Memory store: the 202 read the job's state, then its place; a job that a worker took in between
+    was answered as "queued" with queue_position null."""
+    app = make_app(servers=(inference_server,), job_workers=1)
+    try:
+        store, release = job_store_of(app), threading.Event()
+        store.submit(lambda progress: release.wait(10) and Outcome(b"", "image/png", "x.png", 1))  # the one worker
+        original = store.queue_facts
+
+        def started_meanwhile(job_id, *args):
+            release.set()  # the worker is free and takes the job, between its snapshot and its place
+            wait_for(lambda: store.get(job_id).snapshot()["state"] != "queued")
+            return original(job_id, *args)
+
+        monkeypatch.setattr(store, "queue_facts", started_meanwhile)
+        created = upload(app.test_client(), 64, 48).json
+        assert created["state"] == "queued" and created["queue_position"] == 1, created
+    finally:
+        close_app(app)
+
+
+def test_with_redis_a_queued_job_has_its_place_and_a_failed_one_no_time_left(inference_server, tmp_path,
+                                                                            monkeypatch):
+    """Redis store, a real redis-server: a job claimed by a runner while its 202 was written said "queued"
+    with queue_position null; one that failed part way still had an eta_s."""
+    with running_redis(tmp_path) as redis_server:
+        app = make_app(servers=(inference_server,), job_store=redis_server.url, job_workers=0)
+        try:
+            queue, claims = job_queue_of(app), []
+            original = queue.queue_facts
+
+            def claimed_meanwhile(job_id, *args):
+                claims.append(queue.claim("runner", block_s=1.0))  # a worker takes it, between snapshot and place
+                return original(job_id, *args)
+
+            monkeypatch.setattr(queue, "queue_facts", claimed_meanwhile)
+            client = app.test_client()
+            created = upload(client, 64, 48).json
+            assert created["state"] == "queued" and created["queue_position"] == 1, created
+            monkeypatch.undo()
+            claim = claims[0]
+            queue.record_throughput(1_000_000, 1.0)  # a rate, so that work left would have a time
+            queue.progress(claim, 1, 4)
+            queue.fail(claim, ApiError(503, "unavailable", "The inference servers cannot be reached."))
+            failed = client.get(created["status_url"]).json
+            assert failed["state"] == "failed" and failed["eta_s"] is None and failed["queue_position"] is None, failed
+        finally:
+            close_app(app)

@@ -185,3 +185,31 @@ def test_queued_jobs_know_their_place_and_an_estimate_once_a_rate_is_measured(st
     store.finish(claim, OUTCOME)
     finished = store.queue_facts(first.id)
     assert finished["queue_position"] is None and finished["expires_at"].endswith("Z")
+
+
+def test_a_finished_or_failed_job_has_no_time_left(store):
+    """A job that failed part way still said how long it would take (its work left at the measured
+    rate); a done one said 0. Neither has time left: eta_s is null."""
+    tasks = [RestyleTask(style="tiny-sepia", strength=1, format="png", filename="a.png", image=b"x",
+                         work_pixels=1_000_000) for _ in range(2)]
+    failing, finishing = store.submit_tasks(tasks)
+    store.record_throughput(1_000_000, 2.0)
+    claim = store.claim("c1", block_s=0.1)
+    store.progress(claim, 1, 4)
+    store.fail(claim, ApiError(503, "unavailable", "The inference servers cannot be reached."))
+    store.ack(claim.message_id)
+    claim = store.claim("c1", block_s=0.1)
+    store.finish(claim, OUTCOME)
+    for job in (failing, finishing):
+        facts = store.queue_facts(job.id)
+        assert facts["eta_s"] is None and facts["queue_position"] is None, (job.snapshot(), facts)
+
+
+def test_a_queued_job_has_a_place_as_its_snapshot_shows_it(store):
+    """A job's state and its place are read at two moments; one claimed in between was answered as
+    "queued" with queue_position null. Its place is counted for the snapshot it is shown with."""
+    job = store.submit_task(TASK)
+    snap = job.snapshot()
+    store.claim("c1", block_s=0.1)  # a runner takes it meanwhile
+    assert job.snapshot()["state"] == "running"
+    assert store.queue_facts(job.id, snap)["queue_position"] == 1
