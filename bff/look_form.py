@@ -24,8 +24,11 @@ from tessera import formats
 from tessera.style_facts import StyleSummary
 from tessera.style_sources import MAX_STYLE_IMAGE_PIXELS, MIX_SHARE, StyleSource, mix_in
 
-# What a message calls each style image: people read these sentences, not the form's field names.
+# What a message calls each style image and each pair of fields: people read these sentences (the page
+# shows them), not the form's field names.
 _FILE_NAMES = {"style_image": "The style image", "mix_image": "The style image to mix in"}
+_ROLES = {"style_image": "as the style", "mix_image": "to mix in"}
+_SHARE = "The share of the second style"
 _TRUE = {"1", "true", "on", "yes"}
 _FALSE = {"", "0", "false", "off", "no"}
 
@@ -43,13 +46,13 @@ def read_look(max_upload_bytes: int) -> Look:
     keep = _flag("keep_colors")
     first = _source("preset", "style_image", max_upload_bytes)
     second = _source("mix_preset", "mix_image", max_upload_bytes)
-    share = fraction(request.form.get("mix"), "invalid_mix", "Mix")
+    share = fraction(request.form.get("mix"), "invalid_mix", _SHARE)
     if second is None:
         if share is not None:
-            raise ApiError(400, "invalid_mix", "The 'mix' field needs a second style in 'mix_image' or 'mix_preset'.")
+            raise ApiError(400, "invalid_mix", f"{_SHARE} needs a second style to mix in: a preset or a style image.")
         return Look((first,) if first else (), keep)
     if first is None:
-        raise ApiError(400, "invalid_mix", "A style to mix in needs a first style in 'style_image' or 'preset'.")
+        raise ApiError(400, "invalid_mix", "A second style to mix in needs a first style: a preset or a style image.")
     return Look(tuple(mix_in([first], [(second, MIX_SHARE if share is None else share)])), keep)
 
 
@@ -77,7 +80,7 @@ def _source(text_field: str, file_field: str, max_bytes: int) -> StyleSource | N
     if upload is not None and upload.filename and not data:  # a file was chosen, not an empty form field
         raise ApiError(400, "missing_field", f"{name} is an empty file.")
     if preset and data:
-        raise ApiError(400, "invalid_style", f"Send either '{text_field}' or '{file_field}', not both.")
+        raise ApiError(400, "invalid_style", f"Choose a preset or a style image {_ROLES[file_field]}, not both.")
     if data:
         if len(data) > max_bytes:
             raise too_large(max_bytes)

@@ -84,6 +84,34 @@ def test_a_bad_file_is_named_as_people_call_it_not_by_its_form_field(client, rou
     assert not any(f"'{name}'" in message for name in FIELD_NAMES), message
 
 
+LOOK_FIELD_NAMES = ("style_image", "mix_image", "mix_preset", "'preset'", "'mix'")
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"mix_preset": "swirls"}, "A second style to mix in needs a first style: a preset or a style image."),
+    ({"mix_image": PNG}, "A second style to mix in needs a first style: a preset or a style image."),
+    ({"mix": "0.3"}, "The share of the second style needs a second style to mix in: a preset or a style image."),
+    ({"preset": "swirls", "mix_preset": "ribbons", "mix": "2"},
+     "The share of the second style must be a number from 0 to 1, not '2'."),
+    ({"preset": "swirls", "style_image": PNG}, "Choose a preset or a style image as the style, not both."),
+    ({"preset": "swirls", "mix_preset": "ribbons", "mix_image": PNG},
+     "Choose a preset or a style image to mix in, not both."),
+], ids=["mix-preset-alone", "mix-image-alone", "share-alone", "share-out-of-range", "two-first-styles",
+        "two-second-styles"])
+@pytest.mark.parametrize("route", ["/api/stylize", "/api/jobs", "/api/batches"])
+def test_a_mix_without_its_styles_is_said_as_people_call_them_not_by_form_fields(client, route, fields, message):
+    """These said "A style to mix in needs a first style in 'style_image' or 'preset'.", while the
+    messages about a bad style image already said "The style image ..."; every route reads the look alike."""
+    files = {name: (io.BytesIO(value), "file.png") if isinstance(value, bytes) else value
+             for name, value in fields.items()}
+    data = form(**files)
+    if route == "/api/batches":
+        data["images"] = data.pop("image")
+    resp = client.post(route, data=data)
+    assert resp.status_code == 400 and resp.json["message"] == message, resp.json
+    assert not any(name in message for name in LOOK_FIELD_NAMES), message
+
+
 def test_jobs_take_the_look_fields_too(client):
     resp = client.post("/api/jobs", data=form(keep_colors="1"))
     assert resp.status_code == 202
