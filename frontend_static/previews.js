@@ -132,7 +132,9 @@ export class PreviewsView {
       if (first(choice) && !folded(img)) leads.push(this.load(img));
     });
     this.leading = leads.length > 0;
-    this.count();
+    // Without a lead the cards on screen are asked for now, so the count never says they wait to be seen.
+    if (this.leading) this.count();
+    else this.pump();
     Promise.all(leads).then(() => {
       if (generation !== this.generation) return;  // the slider moved again meanwhile
       this.leading = false;
@@ -146,13 +148,14 @@ export class PreviewsView {
     this.pump();
   }
 
-  /** Asks for every waiting preview that is on screen, unless a restyle or the chosen preview runs. */
+  /** Asks for every waiting preview that is on screen, unless a restyle or the chosen preview runs; counts. */
   pump() {
-    if (this.paused || this.leading) return;
-    for (const img of this.seen) {
-      if (/** @type {HTMLImageElement} */ (img).dataset.src) this.load(/** @type {HTMLImageElement} */ (img));
+    if (!this.paused && !this.leading) {
+      for (const img of this.seen) {
+        if (/** @type {HTMLImageElement} */ (img).dataset.src) this.load(/** @type {HTMLImageElement} */ (img));
+      }
     }
-    this.count();
+    this.count();  // also when they wait: the count says what they wait for
   }
 
   /**
@@ -228,16 +231,33 @@ export class PreviewsView {
    * Says how many of the cards shown are ready: neither being made, nor waiting to be asked for, nor
    * failed (a failed one is named apart, so a missing preview never passes for a made one).
    * Cards under a closed "More looks" are not counted: the count names only what the person sees.
+   * It reads as work going on ("…") only while a preview is being made; cards that wait to be
+   * scrolled to, or for the person's restyle to end, are named as waiting for that.
    */
   count() {
     const cards = [...this.grid.querySelectorAll(".preview-card"),
                    ...(this.more.open ? this.moreGrid.querySelectorAll(".preview-card") : [])];
-    const waiting = cards.filter((card) => card.matches(".is-loading, .is-pending")).length;
+    const making = cards.filter((card) => card.matches(".is-loading")).length;
+    const later = cards.filter((card) => card.matches(".is-pending"));
     const failed = cards.filter((card) => card.matches(".is-failed")).length;
-    const ready = cards.length - waiting - failed;
-    const lost = failed ? ` ${failed} could not be made.` : "";
-    this.grid.setAttribute("aria-busy", String(cards.some((card) => card.matches(".is-loading"))));
-    this.status.textContent = (waiting ? `${ready} of ${cards.length} previews ready…`
-      : `${ready} ${ready === 1 ? "preview" : "previews"} ready.`) + lost;
+    const ready = cards.length - making - later.length - failed;
+    const text = this.summary(ready, cards.length, making, later) + (failed ? ` ${failed} could not be made.` : "");
+    this.grid.setAttribute("aria-busy", String(making > 0));
+    if (this.status.textContent !== text) this.status.textContent = text;  // a live region: say each change once
+  }
+
+  /**
+   * @param {number} ready
+   * @param {number} total
+   * @param {number} making previews being made now
+   * @param {Element[]} later cards whose previews are not asked for yet
+   * @returns {string} e.g. "3 of 10 previews ready…", "3 of 10 previews ready; more as you scroll."
+   */
+  summary(ready, total, making, later) {
+    if (making) return `${ready} of ${total} previews ready…`;
+    if (!later.length) return `${ready} ${ready === 1 ? "preview" : "previews"} ready.`;
+    const onScreen = later.some((card) => this.seen.has(/** @type {Element} */ (card.querySelector("img[data-preview]"))));
+    const more = this.paused && onScreen ? "more once your restyle is done" : "more as you scroll";
+    return `${ready} of ${total} previews ready; ${more}.`;
   }
 }

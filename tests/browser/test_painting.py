@@ -308,6 +308,43 @@ def test_the_preview_count_names_the_cards_shown_when_the_chosen_look_waits_unde
     expect(status).to_have_text("1 preview ready.")
 
 
+@pytest.fixture
+def phone_ppage(browser, request, painting_gateway):
+    yield from open_page(browser, request, painting_gateway, viewport={"width": 390, "height": 844},
+                         device_scale_factor=2, is_mobile=True, has_touch=True)
+
+
+def test_previews_waiting_to_be_scrolled_to_are_not_counted_as_work_going_on(phone_ppage, photo):
+    """On a phone "More looks" opened shows a few cards; the others are made only once scrolled to, so
+    the count said "3 of 10 previews ready…" for as long as the person did not scroll: work that was
+    not going on. It says what they wait for: the scroll, or the person's restyle to end."""
+    page = phone_ppage
+    held = []
+    page.route("**/api/jobs", lambda route: held.append(route) if route.request.method == "POST" else route.continue_())
+    page.goto("/")
+    page.locator("#file-input").set_input_files(photo)
+    status = page.locator("#previews-status")
+    expect(status).to_have_text("1 preview ready.", timeout=60_000)
+    page.locator("#more-previews-summary").click()
+    cards = page.locator("#more-previews .preview-card")
+    expect(cards.first).not_to_have_class(re.compile("is-pending|is-loading"), timeout=60_000)
+    expect(page.locator("#previews .preview-card.is-loading")).to_have_count(0, timeout=60_000)
+    assert page.locator("#more-previews .preview-card.is-pending").count() > 0, "every card was on screen"
+    expect(status).to_have_text(re.compile(r"^[1-9] of 10 previews ready; more as you scroll\.$"))
+    expect(page.locator("#preview-grid")).to_have_attribute("aria-busy", "false")
+
+    page.get_by_role("button", name="Restyle photo").click()  # held: the restyle runs until it is answered
+    expect(page.get_by_role("button", name="Restyling…")).to_be_visible()
+    page.wait_for_timeout(1000)  # the stage is brought into view
+    cards.last.scroll_into_view_if_needed()
+    expect(status).to_have_text(re.compile(r"^[1-9] of 10 previews ready; more once your restyle is done\.$"))
+    held[0].fulfill(status=429, json={"error": "busy", "message": "The gateway is busy.", "status": 429})
+    for card in cards.all():  # the rest, as the person scrolls to them
+        card.scroll_into_view_if_needed()
+        expect(card).not_to_have_class(re.compile("is-pending"))
+    expect(status).to_have_text("10 previews ready.", timeout=120_000)
+
+
 def restyle(page, listed: int) -> None:
     """Clicks "Restyle photo" and waits until the visit lists `listed` results."""
     page.get_by_role("button", name="Restyle photo").click()
