@@ -122,14 +122,15 @@ export function statusLine(message) {
 }
 
 /**
- * @param {number} done
- * @param {number} total
- * @returns {string}
+ * The progress line in a person's words: how far, never the tiles the server cuts the photo into.
+ * @param {number} done tiles done
+ * @param {number} total tiles in all; 0 while unknown
+ * @returns {string} e.g. "Restyling: 40%", "Restyled"
  */
 export function progressLabel(done, total) {
-  if (total <= 0) return "Waiting for the inference server…";
-  if (done >= total) return total === 1 ? "Restyled its one tile" : `Restyled all ${total} tiles`;
-  return `Restyling… ${done} of ${total} tiles (${Math.floor((100 * done) / total)}%)`;
+  if (total <= 0) return "Waiting for the server…";
+  if (done >= total) return "Restyled";
+  return `Restyling: ${Math.floor((100 * done) / total)}%`;
 }
 
 /**
@@ -246,7 +247,7 @@ export function duration(seconds) {
 }
 
 /**
- * The progress line of a job: its place in the queue while it waits, then tiles and time left.
+ * The progress line of a job: its place in the queue while it waits, then how far and time left.
  * @param {number} done tiles done
  * @param {number} total tiles in all; 0 while unknown
  * @param {{place?: number | null, left?: number | null}} [waiting] queue place (1 = next), seconds left

@@ -263,8 +263,10 @@ export class View {
     const enlarged = longest > 0 && longest < MIN_SHOWN_PX;
     this.compare.classList.toggle("is-enlarged", enlarged);
     if (enlarged) this.compare.style.setProperty("--shown-width", `${Math.round((width * MIN_SHOWN_PX) / longest)}px`);
-    const note = enlarged ? " · shown enlarged" : "";
-    this.fileName.textContent = `${this.photoName} · ${imageSize(width, height)}${note}`;
+    const size = document.createElement("span");
+    size.className = "dropzone__size";  // "512 × 512 px" stays on one line when the name wraps
+    size.textContent = imageSize(width, height);
+    this.fileName.replaceChildren(`${this.photoName} · `, size, enlarged ? " · shown enlarged" : "");
   }
 
   /** @param {string} message said politely by screen readers, never shown */
@@ -351,11 +353,14 @@ export class View {
 
   /**
    * Scrolls the stage (photo, progress, result) to the top of the window unless it is already in
-   * sight there, as on a wide screen where it sits beside the controls.
+   * sight there, as on a wide screen where it sits beside the controls; on a phone it sits under the
+   * whole form. It glides there, or jumps for a person who asked for reduced motion.
    */
   revealStage() {
     const top = this.stage.getBoundingClientRect().top;
-    if (top < 0 || top > window.innerHeight / 3) this.stage.scrollIntoView({ block: "start", behavior: "smooth" });
+    if (top >= 0 && top <= window.innerHeight / 3) return;
+    const calm = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+    this.stage.scrollIntoView({ block: "start", behavior: calm ? "auto" : "smooth" });
   }
 
   /** @param {number} percent position of the before/after divider from the left */

@@ -3,9 +3,13 @@ compare, download; on a desktop, on a phone, and with the keyboard alone."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from PIL import Image
 from playwright.sync_api import expect
+
+from tests.browser.conftest import open_page
 
 pytestmark = pytest.mark.browser
 
@@ -27,7 +31,7 @@ def test_a_photo_is_restyled_with_progress_compared_and_downloaded(page, photo, 
     progress = page.locator("#progress")
     expect(progress).to_have_attribute("max", str(TILES))
     expect(progress).to_have_js_property("value", TILES)
-    expect(page.locator("#progress-label")).to_have_text(f"Restyled all {TILES} tiles")
+    expect(page.locator("#progress-label")).to_have_text("Restyled")
     expect(page.get_by_role("img", name="Your photo, restyled")).to_have_js_property("naturalWidth", 512)
 
     divider = page.get_by_role("slider", name="Compare")
@@ -130,6 +134,72 @@ def test_on_a_phone_the_previews_sit_two_or_more_to_a_row(phone_page, photo):
     expect(cards.first).to_be_visible()
     lefts = {round(box["x"]) for box in (card.bounding_box() for card in cards.all())}
     assert len(lefts) >= 2, f"the previews sit one to a row on a phone (left edges {sorted(lefts)})"
+
+
+@pytest.fixture
+def calm_phone_page(browser, request, gateway_url):
+    """A 390 × 844 phone whose person asked for reduced motion."""
+    yield from open_page(browser, request, gateway_url, viewport={"width": 390, "height": 844},
+                         device_scale_factor=2, is_mobile=True, has_touch=True, reduced_motion="reduce")
+
+
+def test_on_a_phone_a_long_file_name_shows_whole(phone_page, photo, tmp_path):
+    """The chosen file's name was cut to "my-summer-holiday-in-the…" on a phone: it wraps instead."""
+    name = "my-summer-holiday-in-the-mountains-with-the-whole-family-IMG_4821.jpg"
+    (tmp_path / name).write_bytes(photo.read_bytes())
+    phone_page.goto("/")
+    phone_page.locator("#file-input").set_input_files(tmp_path / name)
+    shown = phone_page.locator("#file-name")
+    expect(shown).to_have_text(f"{name} · 512 × 512 px")
+    clipped = shown.evaluate("el => el.scrollWidth > el.clientWidth || el.scrollHeight > el.clientHeight")
+    assert not clipped, "the file name is cut off"
+    box, zone = shown.bounding_box(), phone_page.locator("#dropzone").bounding_box()
+    assert zone["x"] <= box["x"] and box["x"] + box["width"] <= zone["x"] + zone["width"] <= 375
+    expect(phone_page.locator(".dropzone__change")).to_be_in_viewport()
+
+
+# Every text an element takes from the moment this runs (a live region or a label, as a person would
+# hear it), into window[log]: page.evaluate(TEXT_LOG_JS, ["progress-label", "progressLog"]).
+TEXT_LOG_JS = """([id, log]) => {
+  window[log] = [];
+  const element = document.getElementById(id);
+  new MutationObserver(() => window[log].push(element.textContent))
+    .observe(element, {childList: true, characterData: true, subtree: true});
+}"""
+PROGRESS_WORDS = re.compile(r"^(Uploading .*…|Starting…|Waiting for the server…|Queued: .*"
+                            r"|Restyling: \d{1,2}%( · about \d+ (s|min) left)?|Restyled)$")
+
+
+def test_on_a_phone_the_restyle_is_brought_into_view_at_once_and_its_progress_said_plainly(calm_phone_page, photo):
+    """On a phone the stage sits under the whole form, out of sight of the Restyle button: it is scrolled
+    into view when the restyle starts, in one jump for a person who asked for reduced motion (it glided).
+    The progress line says "Restyling: 40%", then "Restyled", never the server's tiles."""
+    page = calm_phone_page
+    page.goto("/")
+    expect(page.get_by_role("radio", name="Moss")).to_be_enabled()
+    page.get_by_role("radio", name="Moss").check()
+    page.locator("#file-input").set_input_files(photo)
+    expect(page.locator("#file-name")).to_contain_text("512 × 512 px")
+    # The previews under the stage are shown: the page is long enough to bring the stage to its top.
+    expect(page.locator("#previews-status")).to_have_text(re.compile(r"previews? ready\.$"))
+    button = page.get_by_role("button", name="Restyle photo")
+    button.scroll_into_view_if_needed()
+    stage = page.locator("#stage")
+    assert stage.evaluate("el => el.getBoundingClientRect().top") > 844 / 3, "the stage was in sight already"
+    page.evaluate(TEXT_LOG_JS, ["progress-label", "progressLog"])
+    page.evaluate("() => { window.scrolls = []; addEventListener('scroll', () => scrolls.push(scrollY)); }")
+    button.click()
+    expect(page.locator("#progress-box")).to_be_in_viewport()
+    assert stage.evaluate("el => Math.abs(el.getBoundingClientRect().top)") < 2
+    scrolls = page.evaluate("scrolls")
+    assert scrolls and len(set(scrolls)) == 1, f"the page glided through {len(set(scrolls))} positions"
+    expect(page.get_by_role("link", name="Download")).to_be_visible()
+    expect(page.get_by_role("img", name="Your photo, restyled")).to_be_in_viewport()
+    expect(page.locator("#progress-label")).to_have_text("Restyled")
+    said = page.evaluate("progressLog")
+    assert all(PROGRESS_WORDS.match(text) for text in said), said
+    assert any(text.startswith("Restyling: ") for text in said), said
+    assert page.console_problems == []
 
 
 # Every (selector, property) a screen-width media rule sets, and a later plain rule that sets it again

@@ -14,7 +14,7 @@ from tessera.imageio import encode_image
 from tests.bff.pictures import png_declaring
 from tests.browser.conftest import open_page, stack
 from tests.browser.test_keep_colours import RECORD_FORMS_JS, sent_fields
-from tests.browser.test_page import DATA_TRANSFER_JS
+from tests.browser.test_page import DATA_TRANSFER_JS, TEXT_LOG_JS
 from trainer.style_presets import mosaic
 
 pytestmark = pytest.mark.browser
@@ -262,17 +262,14 @@ def test_only_the_featured_previews_are_made_at_once_and_more_looks_wait_for_the
     assert len(previews) > 1 and all("preset=" in url for url in previews)
 
 
-# Every text the previews' status line takes, as the person would hear it (it is a live region).
-STATUS_LOG_JS = """() => {
-  window.statusLog = [];
-  const status = document.getElementById('previews-status');
-  new MutationObserver(() => window.statusLog.push(status.textContent))
-    .observe(status, {childList: true, characterData: true, subtree: true});
-}"""
+def log_status(page) -> None:
+    """Records every text the previews' status line takes from now on, as a person would hear it (it
+    is a live region), in window.statusLog."""
+    page.evaluate(TEXT_LOG_JS, ["previews-status", "statusLog"])
 
 
 def status_totals(page) -> set[int]:
-    """The totals the previews' status line has named since STATUS_LOG_JS ran."""
+    """The totals the previews' status line has named since log_status."""
     texts = page.evaluate("window.statusLog.splice(0)")
     return {int(m.group(2) or m.group(1)) for m in map(re.compile(r"^(\d+)(?: of (\d+))? previews? ready").match, texts)
             if m}
@@ -286,7 +283,7 @@ def test_the_preview_count_names_the_cards_shown_when_the_chosen_look_waits_unde
     page.locator("#file-input").set_input_files(photo)
     status = page.locator("#previews-status")
     expect(status).to_have_text("1 preview ready.", timeout=60_000)
-    page.evaluate(STATUS_LOG_JS)
+    log_status(page)
     page.get_by_role("radio", name="Mosaic").check()
     mosaic = page.locator('img[alt="Your photo in Any painting: Mosaic"]')  # hidden under More looks
     page.get_by_label("Brush scale").select_option("0.5")
@@ -432,7 +429,7 @@ def test_a_card_whose_new_preview_is_not_asked_for_yet_is_not_counted_ready(ppag
     expect(status).to_have_text("1 preview ready.", timeout=60_000)
     page.locator("#more-previews-summary").click()
     expect(status).to_have_text("10 previews ready.", timeout=120_000)
-    page.evaluate(STATUS_LOG_JS)
+    log_status(page)
     page.get_by_label("Brush scale").select_option("0.5")
     expect(status).to_have_text("10 previews ready.", timeout=120_000)
     said = page.evaluate("window.statusLog")
