@@ -161,7 +161,8 @@ def apply_factors(model: onnx.ModelProto, node_output: str, factors: Factors) ->
     out.CopyFrom(model)
     graph = out.graph
     index, node = next((i, n) for i, n in enumerate(graph.node) if n.op_type == "Conv" and n.output[0] == node_output)
-    stale = set(node.input[1:])
+    still_read = {name for other in graph.node if other is not node for name in other.input}
+    stale = set(node.input[1:]) - still_read  # a weight another node shares stays
     kept = [i for i in graph.initializer if i.name not in stale]
     del graph.initializer[:]
     graph.initializer.extend(kept)
@@ -193,8 +194,8 @@ def stem_patches(version_dir: Path, model: onnx.ModelProto, node: onnx.NodeProto
     session = open_session(probe.SerializeToString(), 1)
     manifest = json.loads((version_dir / "manifest.json").read_text())
     io = manifest["io"]
-    _, _, stride = conv_geometry(model, node)
-    kernel = next(helper.get_attribute_value(a) for a in node.attribute if a.name == "kernel_shape")[0]
+    weight, _, stride = conv_geometry(model, node)
+    kernel = weight.shape[2]
     found = []
     for seed, photo in enumerate(photos):
         feeds = {io["input"]: rgb8_to_chw(pad_rgb8_to_multiple(photo, painter.multiple))[None]}

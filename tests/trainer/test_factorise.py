@@ -72,6 +72,23 @@ def test_a_lower_rank_than_the_responses_have_is_an_approximation_not_a_copy():
     assert not np.allclose(_run(apply_factors(model, "conv", factors), image), _run(model, image), atol=1e-3)
 
 
+def test_a_weight_another_convolution_shares_is_kept_for_it():
+    rng = np.random.default_rng(3)
+    weight = rng.normal(size=(8, 3, 3, 3)).astype(np.float32)
+    image = helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, "h", "w"])
+    outs = [helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, 8, "oh", "ow"]) for name in ("b", "out")]
+    nodes = [helper.make_node("Conv", ["image", "w"], ["a"], kernel_shape=[3, 3]),
+             helper.make_node("Conv", ["image", "w"], ["b"], kernel_shape=[3, 3]),
+             helper.make_node("Relu", ["a"], ["out"])]
+    model = helper.make_model(helper.make_graph(nodes, "g", [image], outs, [numpy_helper.from_array(weight, "w")]),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    x = rng.uniform(0, 1, (1, 3, 16, 16)).astype(np.float32)
+    factors = response_factors(weight.astype(np.float64), None, conv_patches(x, 3, 1, keep=500), rank=7)
+    factorised = apply_factors(model, "a", factors)
+    assert "w" in {i.name for i in factorised.graph.initializer}
+    np.testing.assert_array_equal(_run(factorised, x), _run(model, x))  # "b", the convolution left as it was
+
+
 @pytest.mark.parametrize("level", [0.0, 0.5, 1.0])
 def test_flat_pictures_are_reproduced_exactly_at_any_rank(level):
     """Their normalised stem output is 0 over a tiny spread, which would blow any error up (teacher-26
