@@ -29,24 +29,17 @@ def _model(tmp_path: Path, nodes: list, name: str = "model.onnx") -> Path:
     return path
 
 
-def assert_head_then_tail_is_whole(model_path: Path) -> np.ndarray:
-    """Split a student's model (image + context) after its stem, run the two halves one after the other
-    on a random tile and context, and check they give the whole model's output; return the cut tensor."""
-    split = split_after_stem(model_path)
-    whole, head, tail = (open_session(m, 1) for m in (model_path, split.head, split.tail))
+def test_the_head_then_the_tail_give_the_whole_students_output():
+    version_dir = ROOT / "model_registry" / "umber-oil" / "10"
+    split = split_after_stem(version_dir / "model.onnx")
+    whole, head, tail = (open_session(m, 1) for m in (version_dir / "model.onnx", split.head, split.tail))
     rng = np.random.default_rng(0)
     image = rng.uniform(-1, 1, (1, 3, 64, 96)).astype(np.float32)
     context = rng.uniform(0.5, 1.5, (1, whole.get_inputs()[1].shape[1])).astype(np.float32)
     cut = head.run([split.cut], {"image": image, "context": context})[0]
+    assert split.cut == "/net/Relu_output_0" and cut.shape[1] == 64  # the phase-form stem's 16x4 channels
     np.testing.assert_allclose(tail.run(None, {split.cut: cut, "context": context})[0],
                                whole.run(None, {"image": image, "context": context})[0], atol=1e-5)
-    assert split.cut == "/net/Relu_output_0"
-    return cut
-
-
-def test_the_head_then_the_tail_give_the_whole_students_output():
-    cut = assert_head_then_tail_is_whole(ROOT / "model_registry" / "umber-oil" / "10" / "model.onnx")
-    assert cut.shape[1] == 64  # the phase-form stem's 16x4 channels
 
 
 def test_a_model_without_a_relu_has_no_stem_to_split(tmp_path):

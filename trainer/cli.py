@@ -28,8 +28,6 @@ EXTERNAL_COMMANDS = {
     "export": ("trainer.export", "write a run's generator into a model registry as a new version"),
     "adopt": ("trainer.adopt", "turn a shipped version's ONNX weights into a run (to re-export it, e.g. with a "
                                "border)"),
-    "factorise": ("trainer.factorise", "publish a version with its first convolution as two thinner ones "
-                                       "(data-aware low rank), refused unless it paints within a PSNR floor of it"),
     "reexport": ("trainer.reexport", "serve a shipped version's weights again in today's faster form, as the next "
                                      "version of its style"),
     "import-cyclegan": ("trainer.import_cyclegan", "turn a pytorch-CycleGAN-and-pix2pix latest_net_G.pth "

@@ -35,8 +35,7 @@ class StemSplit:
 
 def split_after_stem(model_path: Path, output: str = OUTPUT_NAME) -> StemSplit:
     """The model cut at its first ReLU's output. Raises EngineError when the model cannot be read, has
-    no ReLU, reaches its first ReLU through other than one convolution (that is no stem; a factorised
-    one, a convolution feeding only a 1x1 convolution, trainer/factorise.py, counts as one), or when the
+    no ReLU, reaches its first ReLU through other than one convolution (that is no stem), or when the
     rest needs the picture itself again (a skip connection from the input), which the split could
     not feed."""
     try:
@@ -54,8 +53,8 @@ def split_after_stem(model_path: Path, output: str = OUTPUT_NAME) -> StemSplit:
         tail = extractor.extract_model([cut] + [name for name in inputs if name != INPUT_NAME], [output])
     except ValueError as exc:  # a tensor without shape information cannot be a cut
         raise EngineError(f"{model_path.name}: cannot cut after its first ReLU: {exc}") from None
-    if not _one_convolution(head):
-        convolutions = sum(node.op_type == "Conv" for node in head.graph.node)
+    convolutions = sum(node.op_type == "Conv" for node in head.graph.node)
+    if convolutions != 1:
         raise EngineError(f"{model_path.name}: its first ReLU follows {convolutions} convolutions, not the "
                           "one of a stem")
     try:
@@ -64,19 +63,3 @@ def split_after_stem(model_path: Path, output: str = OUTPUT_NAME) -> StemSplit:
         raise EngineError(f"{model_path.name}: the layers after its stem read more than the stem's output "
                           "and the context, so the stem cannot run apart") from None
     return StemSplit(head=head.SerializeToString(), tail=tail.SerializeToString(), cut=cut)
-
-
-def _one_convolution(head: onnx.ModelProto) -> bool:
-    """Whether the stem holds one convolution: a single Conv, or a factorised one as trainer/factorise.py
-    writes it (a Conv whose only reader is a 1x1 Conv widening its r outputs to more)."""
-    convs = [node for node in head.graph.node if node.op_type == "Conv"]
-    if len(convs) == 1:
-        return True
-    if len(convs) != 2:
-        return False
-    first, second = convs
-    readers = [node for node in head.graph.node if first.output[0] in node.input]
-    weights = {i.name: list(i.dims) for i in head.graph.initializer}
-    shape = weights.get(second.input[1], [])
-    widening = len(shape) == 4 and shape[2:] == [1, 1] and shape[0] > shape[1]
-    return readers == [second] and second.input[0] == first.output[0] and widening
