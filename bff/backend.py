@@ -46,11 +46,11 @@ class Backend:
         with self._lock:
             if self._styles is not None and time.monotonic() - self._styles_at < self.config.styles_cache_s:
                 return self._styles
-        styles = call(self.client.list_styles, include_previews=False)
+        styles = _listing(self.client.list_styles, include_previews=False)
         with self._lock:
             known = self._with_previews
         if any(s.serving_version and (s.id, s.serving_version) not in known for s in styles):
-            styles = call(self.client.list_styles)
+            styles = _listing(self.client.list_styles)
             known = {(s.id, s.serving_version): s for s in styles if s.serving_version}
         else:
             styles = [_previews_from(known.get((s.id, s.serving_version)), s) for s in styles]
@@ -97,6 +97,19 @@ def call(fn: Callable, *args, **kwargs):
         return fn(*args, **kwargs)
     except TesseraError as err:
         raise from_grpc(err.code, err.message) from None
+
+
+def _listing(fn: Callable, **kwargs):
+    """`call` for the style list: a server that does not answer in time is starting or stuck, which no
+    smaller image would help (from_grpc's 504 says to try one), so it is a 503 that says so, with
+    Retry-After, and the page keeps asking (frontend_static/app.js, loadStyles)."""
+    try:
+        return call(fn, **kwargs)
+    except ApiError as err:
+        if err.status != 504:
+            raise
+        raise ApiError(503, "unavailable", "The inference servers have not answered yet; they may still be "
+                                           "starting.", retry_after=5) from None
 
 
 def init_app(app: Flask, config: GatewayConfig) -> None:

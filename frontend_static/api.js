@@ -45,6 +45,11 @@ export class ApiError extends Error {
     this.status = status;
     this.code = code;
   }
+
+  /** Whether asking again later may succeed: the gateway unreachable, or the servers starting, down or slow. */
+  get transient() {
+    return [0, 502, 503, 504].includes(this.status);
+  }
 }
 
 const UNREACHABLE = "The Tessera gateway cannot be reached. Check your connection and try again.";

@@ -206,8 +206,14 @@ async function loadPreviews() {
     if (state.photo !== photo) return;
     state.previews = previews;
   } catch (error) {
-    // Only the grid is missing (the servers may be starting): say so there, not as the page's error.
-    previewsView.showProblem(error instanceof ApiError ? error.message : "The previews could not be loaded.");
+    // Only the grid is missing (the servers may be starting): say so there, not as the page's error,
+    // and ask again while the same photo is shown.
+    if (error instanceof ApiError && error.transient) {
+      previewsView.showProblem(`${error.message} Trying again…`);
+      setTimeout(() => { if (state.photo === photo) loadPreviews(); }, SERVER_RETRY_MS);
+    } else {
+      previewsView.showProblem(error instanceof ApiError ? error.message : "The previews could not be loaded.");
+    }
     return;
   }
   renderPreviews();
@@ -531,7 +537,7 @@ async function restyleBatch(files, styleId, look) {
 }
 
 // While the inference server starts (make run starts both at once), keep asking instead of giving up.
-const STYLES_RETRY_MS = 3000;
+const SERVER_RETRY_MS = 3000;
 
 /** @type {(value?: void) => void} */
 let stylesSettled = () => {};
@@ -556,9 +562,9 @@ async function loadStyles() {
   try {
     state.styles = await fetchStyles();
   } catch (error) {
-    if (error instanceof ApiError && (error.status === 503 || error.status === 0)) {
+    if (error instanceof ApiError && error.transient) {
       view.renderStylesWaiting(`${error.message} Trying again…`);
-      setTimeout(loadStyles, STYLES_RETRY_MS);
+      setTimeout(loadStyles, SERVER_RETRY_MS);
     } else {
       view.renderStylesError(error instanceof ApiError ? error.message : "The styles could not be loaded.");
     }

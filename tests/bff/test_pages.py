@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
+import socket
 import time
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
+from bff import close_app
 from bff.config import DEFAULT_STATIC_DIR
 from bff.security import HEADERS
+from tests.bff.live import make_app
 from tests.support import TINY_STYLE
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; "
@@ -112,6 +115,23 @@ def test_a_missing_preview_is_404(client, style_id, words):
 def test_styles_are_503_when_no_server_answers(down_client):
     resp = down_client.get("/api/styles")
     assert resp.status_code == 503 and resp.json["error"] == "unavailable"
+
+
+def test_styles_are_503_that_say_why_when_the_server_does_not_answer_in_time():
+    """A server that takes the connection but says nothing (starting, or stuck) runs into the deadline:
+    that is no reason to try a smaller image, as the image calls' 504 says, but to try again, which
+    the page does for a 503 (tests/browser/test_page.py)."""
+    with socket.socket() as mute:
+        mute.bind(("127.0.0.1", 0))
+        mute.listen()
+        app = make_app(servers=(f"127.0.0.1:{mute.getsockname()[1]}",), rpc_timeout_s=1.0)
+        try:
+            resp = app.test_client().get("/api/styles")
+        finally:
+            close_app(app)
+    assert resp.status_code == 503 and resp.json["error"] == "unavailable"
+    assert "may still be starting" in resp.json["message"] and "smaller image" not in resp.json["message"]
+    assert resp.headers["Retry-After"] == "5"
 
 
 def test_api_requests_are_logged_with_status_and_time(client, caplog):

@@ -118,6 +118,32 @@ def test_with_the_servers_down_the_page_says_so_and_keeps_trying(page, down_gate
     expect(page.get_by_role("alert")).to_have_text("No style is ready on the server yet. Try again in a moment.")
 
 
+def test_styles_and_previews_that_time_out_are_asked_for_again(page, photo):
+    """`make run` prints the page's address while the server still loads its models: the first answers
+    are timeouts (504), and the page must keep asking until the styles and previews come."""
+    refused = {"styles": 0, "previews": 0}
+
+    def once_504(kind):
+        def handle(route):
+            if refused[kind]:
+                route.continue_()
+                return
+            refused[kind] += 1
+            route.fulfill(status=504, content_type="application/json",
+                          body='{"error": "timeout", "message": "The inference servers did not finish in time."}')
+        return handle
+
+    page.route("**/api/styles", once_504("styles"))
+    page.route("**/api/photos/*/previews", once_504("previews"))
+    page.goto("/")
+    expect(page.locator("#style-grid")).to_contain_text("Trying again")
+    expect(page.get_by_role("radio", name="Moss")).to_be_visible(timeout=15_000)
+    page.locator("#file-input").set_input_files(photo)
+    expect(page.locator("#previews-status")).to_contain_text("Trying again")
+    expect(page.locator("#preview-grid .preview-card").first).to_be_visible(timeout=15_000)
+    assert refused == {"styles": 1, "previews": 1}
+
+
 def test_on_a_phone_the_page_fits_and_works(phone_page, photo):
     restyle(phone_page, photo, style="Moss")
     width = phone_page.evaluate("document.documentElement.scrollWidth")
