@@ -12,12 +12,9 @@ from bff.backend import backend
 from bff.batch_forms import limit_batch_request, read_batch
 from bff.errors import ApiError
 from bff.job_queue import job_queue
-from bff.jobs import JobState
+from bff.job_state import FINISHED, JobState
 
 bp = Blueprint("batches", __name__, url_prefix="/api")
-
-_FINISHED = (JobState.DONE.value, JobState.FAILED.value)
-
 
 @bp.post("/batches")
 def create_batch():
@@ -86,7 +83,7 @@ def _status(batch_id: str, entries: list[dict]) -> dict:
             "id": entry["job"], "state": JobState.FAILED.value, "done": 0, "total": 0, "status": 410,
             "error": "expired", "message": "This photo's job has expired."}
         photos.append({"name": entry["name"], **snap, **_job_links(entry["job"])})
-    finished = sum(p["state"] in _FINISHED for p in photos)
+    finished = sum(p["state"] in FINISHED for p in photos)
     return {
         "id": batch_id,
         "state": "finished" if finished == len(photos) else "running",

@@ -17,7 +17,8 @@ from bff.clips import clip_work, read_clip_order, task_from_clip, upload_is_clip
 from bff.errors import ApiError
 from bff.forms import Order, read_order
 from bff.job_queue import MemoryQueue, job_queue
-from bff.jobs import Job, JobState, JobStore, job_store
+from bff.job_state import FINISHED, JobState
+from bff.jobs import Job, JobStore, job_store
 from bff.pixel_budget import pixel_budget
 from bff.restyle import image_response, restyle_work
 from tessera import formats
@@ -201,7 +202,7 @@ def _events(job: Job, last_event_id: str | None, hung_up: Callable[[], bool]) ->
             yield _event("error", {"id": job.id, "state": JobState.FAILED.value, "status": err.status,
                                    "error": err.error, "message": err.message})
             return
-        finished = snap["state"] in (JobState.DONE.value, JobState.FAILED.value)
+        finished = snap["state"] in FINISHED
         if new_revision == revision and not finished:
             if hung_up():
                 return  # frees the stream's slot and thread now, not at the next keep-alive

@@ -6,7 +6,8 @@ from flask import Blueprint, Response, url_for
 
 from bff.errors import ApiError
 from bff.job_queue import job_queue
-from bff.jobs import JobState, job_store
+from bff.job_state import JobState
+from bff.jobs import job_store
 from tessera.critic_maps import MAP_NAMES
 
 bp = Blueprint("maps", __name__, url_prefix="/api")

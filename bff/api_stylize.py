@@ -11,7 +11,8 @@ from bff.api_maps import maps_urls
 from bff.backend import backend
 from bff.errors import ApiError
 from bff.forms import read_order
-from bff.jobs import JobState, job_store
+from bff.job_state import FINISHED, JobState
+from bff.jobs import job_store
 from bff.pixel_budget import pixel_budget
 from bff.restyle import image_response, restyle_work
 
@@ -41,7 +42,7 @@ def stylize():
     try:
         while True:
             snap = job.wait_finished(timeout=HANG_UP_CHECK_S)
-            if snap["state"] in (JobState.DONE, JobState.FAILED) or time.monotonic() > deadline:
+            if snap["state"] in FINISHED or time.monotonic() > deadline:
                 break
             if hung_up():
                 store.cancel(job.id)

@@ -14,17 +14,17 @@ import threading
 import time
 from dataclasses import dataclass
 
+from bff.job_state import UNFINISHED, JobState
+
 # Weight of the newest job in the running average of the rate.
 SMOOTHING = 0.3
-# The states with time left; "done" and "failed" have none.
-UNFINISHED = ("queued", "running")
 
 
 @dataclass(frozen=True)
 class WorkFacts:
     """What an estimate needs of one job."""
 
-    state: str  # "queued", "running", "done" or "failed"
+    state: str  # a JobState value
     work: int  # working pixels; 0 when unknown
     done: int = 0  # tiles done
     total: int = 0  # tiles in all; 0 until known
@@ -60,7 +60,7 @@ def remaining_s(job: WorkFacts, rate: float | None) -> float | None:
     a job that has ended (a failed one's work left will never be done)."""
     if job.state not in UNFINISHED:
         return None
-    if job.state == "running" and job.done > 0 and job.total > 0:
+    if job.state == JobState.RUNNING and job.done > 0 and job.total > 0:
         return job.running_s * (job.total - job.done) / job.done
     if rate and job.work:
         share = 1 - job.done / job.total if job.total else 1.0
@@ -72,7 +72,7 @@ def estimate_s(job: WorkFacts, ahead: list[WorkFacts], workers: int, rate: float
     """Seconds until `job` is done: its own remaining time, plus for a queued job the remaining time of
     the jobs ahead of it (running ones included) shared by `workers`. None when it cannot be told."""
     own = remaining_s(job, rate)
-    if own is None or job.state != "queued":
+    if own is None or job.state != JobState.QUEUED:
         return None if own is None else round(own, 1)
     waits = [remaining_s(other, rate) for other in ahead]
     if any(w is None for w in waits):

@@ -21,7 +21,8 @@ from bff.clips import run_clip_task
 from bff.config import GatewayConfig
 from bff.errors import ApiError
 from bff.job_runner import JobRunner
-from bff.jobs import Job, JobState, JobStore, Progress
+from bff.job_state import FINISHED
+from bff.jobs import Job, JobStore, Progress
 from bff.pixel_budget import PixelBudget, pixel_budget_of
 from bff.redis_jobs import RedisJobStore
 from bff.tasks import RestyleTask, run_task
@@ -43,7 +44,7 @@ class MemoryQueue:
 
     def queue_depth(self) -> int:
         with self._lock:
-            self._submitted = [j for j in self._submitted if j.snapshot()["state"] not in _FINISHED]
+            self._submitted = [j for j in self._submitted if j.snapshot()["state"] not in FINISHED]
             return len(self._submitted)
 
     def check_capacity(self, count: int = 1) -> None:
@@ -81,9 +82,6 @@ class MemoryQueue:
 
     def shutdown(self) -> None:
         self.store.shutdown()
-
-
-_FINISHED = (JobState.DONE.value, JobState.FAILED.value)
 
 
 class RedisQueue(RedisJobStore):

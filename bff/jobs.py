@@ -13,26 +13,19 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from flask import Flask, current_app
 
 from bff.config import GatewayConfig
 from bff.errors import ApiError, internal_error
 from bff.job_estimates import Throughput, WorkFacts, estimate_s, iso_time
+from bff.job_state import FINISHED, JobState
 
 log = logging.getLogger(__name__)
 
 EXTENSION = "tessera_jobs"
 
 Progress = Callable[[int, int], None]
-
-
-class JobState(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -176,7 +169,7 @@ class JobStore:
         ahead = [facts[j.id] for j in jobs[:jobs.index(job)] if facts[j.id].state == JobState.QUEUED.value]
         running = [f for i, f in facts.items() if f.state == JobState.RUNNING.value and i != job.id]
         expires = None
-        if job.finished_at is not None and mine.state in (JobState.DONE.value, JobState.FAILED.value):
+        if job.finished_at is not None and mine.state in FINISHED:
             expires = iso_time(time.time() + self._ttl_s - (now - job.finished_at))
         return {"queue_position": len(ahead) + 1 if mine.state == JobState.QUEUED.value else None,
                 "eta_s": estimate_s(mine, ahead + running, self._workers, self.throughput.rate),

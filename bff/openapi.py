@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from bff import openapi_photos
+from bff.job_state import JobState
 from tessera import formats
 
 bp = Blueprint("openapi", __name__, url_prefix="/api")
@@ -170,7 +171,7 @@ _SCHEMAS = {
         "type": "object", "required": ["id", "state", "done", "total"],
         "properties": {
             "id": {"type": "string"},
-            "state": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
+            "state": {"type": "string", "enum": [state.value for state in JobState]},
             "done": {"type": "integer", "description": "Tiles finished (frames, for a clip)."},
             "total": {"type": "integer", "description": "Tiles in the image (frames in the clip); 0 until known."},
             "version": {"type": "integer", "description": "Model version that produced the result."},

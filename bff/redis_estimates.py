@@ -14,9 +14,9 @@ import time
 import redis
 
 from bff.job_estimates import WorkFacts, estimate_s, iso_time, mix_rate
+from bff.job_state import FINISHED, JobState
 
 GROUP = "workers"
-FINISHED = ("done", "failed")
 # Most queue entries read to find a job's place (the queue is bounded by --max-queued-jobs anyway).
 MAX_SCAN = 1000
 # A consumer that has not read the queue for this long is not counted as a worker.
@@ -47,10 +47,10 @@ def queue_facts(store, job_id: str, snap: dict | None = None) -> dict:
     expires = None
     if fields.get("finished") and mine.state in FINISHED:
         expires = iso_time(float(fields["finished"]) + store.ttl_s)
-    if mine.state != "queued":
+    if mine.state != JobState.QUEUED:
         return {"queue_position": None, "eta_s": estimate_s(mine, [], 1, rate), "expires_at": expires}
     ahead = _ahead(store, job_id)
-    waiting = sum(1 for other in ahead if other.state == "queued")
+    waiting = sum(1 for other in ahead if other.state == JobState.QUEUED)
     return {"queue_position": waiting + 1, "eta_s": estimate_s(mine, ahead, _workers(store), rate),
             "expires_at": expires}
 

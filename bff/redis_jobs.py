@@ -31,14 +31,14 @@ import redis
 
 from bff import redis_estimates, redis_scripts
 from bff.errors import ApiError
-from bff.jobs import JobState, Outcome
+from bff.job_state import FINISHED, JobState
+from bff.jobs import Outcome
 from bff.tasks import RestyleTask, error_fields, error_from_fields
 
 log = logging.getLogger(__name__)
 
 GROUP = "workers"
 _STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
-FINISHED = (JobState.DONE.value, JobState.FAILED.value)
 
 
 def unavailable() -> ApiError:

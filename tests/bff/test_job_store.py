@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from bff.errors import ApiError
+from bff.job_state import FINISHED, UNFINISHED
 from bff.jobs import JobState, JobStore, Outcome
 
 OUTCOME = Outcome(data=b"img", mime_type="image/png", filename="a.png", version=3)
@@ -146,6 +147,12 @@ def test_a_cancelled_running_job_stops_at_its_next_progress_report(store):
     store.cancel(job.id)
     snap = finished(job)
     assert snap["state"] == "failed" and snap["error"] == "cancelled" and len(reports) < 999
+
+
+def test_every_state_is_either_finished_or_unfinished():
+    """The stores, estimates and APIs all ask one of these two; a state in neither would never end."""
+    assert FINISHED | UNFINISHED == set(JobState) and not FINISHED & UNFINISHED
+    assert "done" in FINISHED and "queued" in UNFINISHED  # states read back from JSON or Redis as str
 
 
 def test_a_finished_or_failed_job_has_no_time_left(store):
