@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from tessera.registry import Manifest
+from tessera.registry import Manifest, is_fixed_width
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,15 @@ class EngineError(Exception):
     """A model could not be loaded or run; the message says why."""
 
 
+def context_width(name: str, dim: object) -> int:
+    """The width K of the [N, K] context input `name`, from its second dimension as the engine reports it
+    (an int when fixed). Raises EngineError when K is not fixed: a model error, which the I/O rule
+    (tessera.registry.generator_io_problem) rejects before a version serves."""
+    if not is_fixed_width(dim):
+        raise EngineError(f"the context input '{name}' has width {dim!r}; the model must fix K")
+    return dim
+
+
 class Runtime(Protocol):
     """Runs one generator. Inputs are float32 NCHW in [-1, 1]; so is the output."""
 
@@ -56,7 +65,8 @@ class Runtime(Protocol):
         ...
 
     def context_size(self) -> int | None:
-        """K of the model's [N, K] context input, or None when it takes none."""
+        """K of the model's [N, K] context input (the runtime's `context_input`), or None when it takes
+        none. Raises EngineError when K is not fixed (context_width)."""
         ...
 
     def release_idle(self) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inference_server.runtime import EngineError
+from inference_server.runtime import EngineError, context_width
 from tessera.onnx_session import SHRINK_ARENA, open_session
 from tessera.registry import CONTEXT_INPUT, INPUT_NAME, OUTPUT_NAME
 
@@ -36,9 +36,10 @@ class OnnxRuntime:
         return {o.name: (o.type, list(o.shape)) for o in self.session.get_outputs()}
 
     def context_size(self) -> int | None:
-        """K of the model's [N, K] context input (`context_input`), or None when it takes none."""
+        """K of the model's [N, K] context input (`context_input`), or None when it takes none.
+        Raises EngineError when K is not fixed (a str or None here)."""
         spec = self.inputs().get(self._context_input)
-        return None if spec is None else spec[1][1]
+        return None if spec is None else context_width(self._context_input, spec[1][1])
 
     def execute(self, image: np.ndarray, context: np.ndarray | None = None, release_memory: bool = False) -> np.ndarray:
         """`release_memory`: the run ends by handing the shared arena's free memory back (onnx_session.py);

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inference_server.runtime import EngineError
+from inference_server.runtime import EngineError, context_width
 from inference_server.runtime.stem_split import split_after_stem
 from tessera.onnx_session import SHRINK_ARENA, open_session
 from tessera.registry import CONTEXT_INPUT, INPUT_NAME, OUTPUT_NAME, REDUCED_PRECISIONS
@@ -109,12 +109,16 @@ class OpenVinoRuntime:
         return self._compiled.create_infer_request().infer({name: feeds[name] for name in self._inputs})[self._output]
 
     def context_size(self) -> int | None:
-        """K of the model's [N, K] context input, or None when it takes none."""
+        """K of the model's [N, K] context input, or None when it takes none. Raises EngineError when K
+        is not fixed."""
         # With an fp32 stem the compiled model is the tail; the stem takes the model's own inputs.
         if self._stem is not None and self._context_input in self._stem.shapes:
-            return self._stem.shapes[self._context_input][1]
+            return context_width(self._context_input, self._stem.shapes[self._context_input][1])
         port = next((p for p in self._compiled.inputs if self._context_input in p.get_names()), None)
-        return None if port is None else port.get_partial_shape()[1].get_length()
+        if port is None:
+            return None
+        dim = port.get_partial_shape()[1]
+        return context_width(self._context_input, dim.get_length() if dim.is_static else str(dim))
 
     def release_idle(self) -> None:
         """Hand the compiled model's activation memory back (OpenVINO's `release_memory`), and the fp32

@@ -11,7 +11,7 @@ import logging
 
 import numpy as np
 
-from inference_server.runtime import EngineError
+from inference_server.runtime import EngineError, context_width
 from tessera.pixels import MIN_EDGE
 from tessera.registry import CONTEXT_INPUT, INPUT_NAME, OUTPUT_NAME, Manifest, TensorRTPlan, Tiling
 from tessera.tiling import MAX_TILE_SIZE, round_up
@@ -102,8 +102,9 @@ class TensorRTRuntime:
     name = "tensorrt"
     concurrent_calls = False  # one execution context, stream and set of device buffers
 
-    def __init__(self, plan_path, precision: str = "fp16") -> None:
+    def __init__(self, plan_path, precision: str = "fp16", context_input: str = CONTEXT_INPUT) -> None:
         self.precision = precision  # the plan's, as its manifest entry says
+        self._context_input = context_input
         try:
             self._trt, self._cudart = _import_cuda()
         except ImportError as exc:
@@ -124,7 +125,7 @@ class TensorRTRuntime:
         # `release_memory` is ignored: device buffers are sized once per shape and reused.
         inputs = {INPUT_NAME: image}
         if context is not None:
-            inputs[CONTEXT_INPUT] = context
+            inputs[self._context_input] = context
         for name, array in inputs.items():
             host = np.ascontiguousarray(array, dtype=self._dtype(name))
             if not self.context.set_input_shape(name, host.shape):
@@ -145,9 +146,12 @@ class TensorRTRuntime:
         return output.astype(np.float32, copy=False)
 
     def context_size(self) -> int | None:
-        """K of the plan's [N, K] context input, or None when it takes none."""
+        """K of the plan's [N, K] context input (`context_input`), or None when it takes none. Raises
+        EngineError when K is not fixed (-1 here)."""
         names = {self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)}
-        return self.engine.get_tensor_shape(CONTEXT_INPUT)[1] if CONTEXT_INPUT in names else None
+        if self._context_input not in names:
+            return None
+        return context_width(self._context_input, self.engine.get_tensor_shape(self._context_input)[1])
 
     def release_idle(self) -> None:
         """Nothing to do: device buffers are sized once per shape and reused."""

@@ -19,6 +19,7 @@ from tessera.registry.io_rule import (
     TensorSpec,
     context_io_problem,
     generator_io_problem,
+    is_fixed_width,
     whole_agreement_problem,
     whole_io_problem,
 )
@@ -67,7 +68,7 @@ __all__ = [
     "VERSION_DIR_RE",
     "WHOLE_MAX_FAR_FRACTION", "WHOLE_MIN_PSNR_DB", "Artifact", "BaseManifest", "GeneratorManifest", "IOConvention",
     "Manifest", "RegistryError", "StyleMeta", "TensorRTPlan", "TensorSpec", "Tiling", "context_io_problem",
-    "generator_io_problem", "io_section", "parse_manifest", "read_manifest", "read_style_meta", "set_pin",
-    "sha256_of", "style_dirs", "verify_checksums", "version_dirs", "whole_agreement_problem", "whole_io_problem",
-    "write_style_meta", "write_version",
+    "generator_io_problem", "io_section", "is_fixed_width", "parse_manifest", "read_manifest", "read_style_meta",
+    "set_pin", "sha256_of", "style_dirs", "verify_checksums", "version_dirs", "whole_agreement_problem",
+    "whole_io_problem", "write_style_meta", "write_version",
 ]

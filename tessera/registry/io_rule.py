@@ -7,6 +7,8 @@ context model computes from a `thumbnail` of the whole image (docs/registry.md).
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 INPUT_NAME = "image"
 OUTPUT_NAME = "stylized"
 CONTEXT_INPUT = "context"
@@ -44,7 +46,15 @@ def generator_io_problem(inputs: dict[str, TensorSpec], outputs: dict[str, Tenso
             return f"'{name}' has fixed dimensions {shape}; N, H and W must be dynamic"
     if with_context and (inputs[CONTEXT_INPUT][0] != "tensor(float)" or len(inputs[CONTEXT_INPUT][1]) != 2):
         return f"'{CONTEXT_INPUT}' is {inputs[CONTEXT_INPUT]}; expected float32 [N, K]"
+    if with_context and not is_fixed_width(inputs[CONTEXT_INPUT][1][1]):
+        # K is what the context model computes; a dynamic one would take a context of any width.
+        return f"'{CONTEXT_INPUT}' is {inputs[CONTEXT_INPUT]}; its width K must be a fixed number"
     return None
+
+
+def is_fixed_width(dim: object) -> TypeGuard[int]:
+    """Whether an ONNX dimension as ONNX Runtime reports it (int, or str/None when dynamic) is a fixed width."""
+    return isinstance(dim, int) and not isinstance(dim, bool) and dim > 0
 
 
 def whole_io_problem(inputs: dict[str, TensorSpec], outputs: dict[str, TensorSpec]) -> str | None:
