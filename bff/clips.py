@@ -28,7 +28,7 @@ from bff.pixel_budget import PixelBudget
 from bff.tasks import RestyleTask
 from tessera.client import TesseraClient, TesseraError
 from tessera.temporal_blend import WEIGHT as BLEND_WEIGHT
-from tessera.video_sniff import sniff_clip
+from tessera.video_sniff import needs_whole_file, sniff_clip
 
 log = logging.getLogger(__name__)
 OUTPUTS = ("mp4", "webm")
@@ -49,13 +49,16 @@ class ClipOrder:
 
 
 def upload_is_clip() -> bool:
-    """Whether the request's `image` file starts like a clip (read without consuming it)."""
+    """Whether the request's `image` file is a clip (read without consuming it): whole, since a GIF or
+    animated WebP is one only with two frames or more (tessera.video_sniff)."""
     upload = request.files.get("image")
     if upload is None:
         return False
-    head = upload.stream.read(32)
+    data = upload.stream.read(32)
+    if needs_whole_file(data):
+        data += upload.stream.read()
     upload.stream.seek(0)
-    return sniff_clip(head) is not None
+    return sniff_clip(data) is not None
 
 
 def limits_of(config):

@@ -10,7 +10,7 @@ import numpy as np
 
 from bff.errors import ApiError
 from tessera import formats, imageio
-from tessera.video_sniff import sniff_clip
+from tessera.video_sniff import STILL_GIF, is_still_gif, sniff_clip
 
 
 @dataclass(frozen=True)
@@ -24,13 +24,16 @@ class DecodedImage:
 def open_upload(data: bytes, max_pixels: int, output_format: str | None = None) -> imageio.OpenedImage:
     """Checks format, pixel count and whether `output_format` (default: the input's) can hold the
     image, from the first bytes only; returns the lazily opened image, or raises ApiError 415, 413,
-    400 or 422. Nothing is decoded yet."""
+    400 or 422. Nothing is decoded yet. A clip (an animated WebP included) is 415 clip_needs_job, a
+    one-frame GIF 415 still_gif (tessera.video_sniff decides)."""
+    if sniff_clip(data):
+        raise ApiError(415, "clip_needs_job", f"That file is a video clip, not a {formats.LABELS} image: "
+                                              "clips are restyled as jobs (POST /api/jobs).")
+    if is_still_gif(data):
+        raise ApiError(415, "still_gif", STILL_GIF)
     try:
         return imageio.open_image(data, max_pixels, output_format)
     except imageio.ImageFormatError as err:
-        if isinstance(err, imageio.UnsupportedFormatError) and sniff_clip(data):
-            raise ApiError(415, "clip_needs_job", f"That file is a video clip, not a {formats.LABELS} image: "
-                                                  "clips are restyled as jobs (POST /api/jobs).") from None
         raise _api_error(err) from None
 
 

@@ -259,7 +259,8 @@ _PATHS = {
                       **_UPLOAD_ERRORS, "504": _error("Restyling took longer than the deadline.")}}},
     "/api/jobs": {"post": {
         "summary": "Start restyling a (large) image or a video clip in the background", "operationId": "createJob",
-        "description": "A video clip (MP4, MOV, WebM, animated GIF or animated WebP) in the `image` field is "
+        "description": "A video clip (MP4, MOV, WebM, animated GIF or animated WebP of two frames or more; a "
+                       "one-frame WebP is a photo, a one-frame GIF 415 still_gif) in the `image` field is "
                        "restyled frame by frame into `format` mp4 (H.264) or webm (VP9), default MP4 (WebM for "
                        "WebM sources and odd frame sizes), at its frame rate and size, its audio copied "
                        "unchanged; done and total then count frames. Its duration, frame size and total "

@@ -16,7 +16,7 @@ import { Results } from "./results.js";
 import { ResultsView } from "./results_view.js";
 import { loadVisit, saveChoices, savePhoto } from "./store.js";
 import { fileSize, paintingLabel } from "./template.js";
-import { ClipStage, CLIP_SNIFF_BYTES, clipKind } from "./video.js";
+import { ClipStage, STILL_GIF, clipKind, fileBytes, isStillGif } from "./video.js";
 import { View } from "./view.js";
 
 /** @typedef {import("./template.js").Style} Style */
@@ -149,13 +149,18 @@ function refusesTheFile(status) {
 
 /**
  * Takes a video clip (one at a time) the way takePhotos takes a photo; false when the files are no clip.
- * A clip is not kept by id: its job uploads it (video.js).
+ * A clip is not kept by id: its job uploads it (video.js). A one-frame GIF is no clip and no photo: refused.
  * @param {File[]} files
  * @returns {Promise<boolean>}
  */
 async function takeClip(files) {
-  const head = new Uint8Array(await files[0].slice(0, CLIP_SNIFF_BYTES).arrayBuffer());
-  if (!clipKind(head)) {
+  const bytes = await fileBytes(files[0]);
+  if (isStillGif(bytes)) {  // the first file shown; a later one in a batch meets the format check
+    dropPhoto();
+    view.showFileError(STILL_GIF);
+    return true;
+  }
+  if (!clipKind(bytes)) {
     if (state.clip) clips.clear();
     state.clip = false;
     return false;
@@ -179,7 +184,7 @@ async function takeClip(files) {
   Object.assign(state, { file: files[0], batch: [], photoUrl: url, photo: null, uploading: null, previews: [], clip: true });
   view.showPhoto(url, files[0].name || "Clip");
   showInset();
-  clips.show(url, head);
+  clips.show(url, bytes);
   return true;
 }
 

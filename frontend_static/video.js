@@ -15,20 +15,100 @@ const ASCII = new TextDecoder("latin1");
 const PLAYABLE = new Set(["mp4", "mov", "webm"]);
 const IN_STEP_S = 0.15;  // the original follows the result when they drift further apart
 
+// A one-frame GIF is a still image in a format the gateway does not read (its 415 still_gif).
+export const STILL_GIF = "That GIF holds a single frame, a still image, and GIF is not read as a photo: "
+  + "save it as PNG or JPEG and choose that file instead.";
+
 /**
- * The clip's container from its first bytes ('mp4', 'mov', 'webm', 'gif', animated 'webp'), or null;
- * the same signatures as the gateway's tessera/video_sniff.py.
- * @param {Uint8Array} head at least CLIP_SNIFF_BYTES bytes (fewer for a tiny file)
+ * The clip's container ('mp4', 'mov', 'webm', 'gif', animated 'webp'), or null; the same decision as
+ * the gateway's tessera/video_sniff.py: a GIF or animated WebP is a clip only with two frames or more.
+ * @param {Uint8Array} bytes the whole file for a GIF or WebP (fileBytes), else CLIP_SNIFF_BYTES or more
  * @returns {string | null}
  */
-export function clipKind(head) {
-  const text = (/** @type {number} */ from, /** @type {number} */ to) => ASCII.decode(head.slice(from, to));
+export function clipKind(bytes) {
+  const text = (/** @type {number} */ from, /** @type {number} */ to) => ASCII.decode(bytes.slice(from, to));
   if (text(4, 8) === "ftyp") return text(8, 12) === "qt  " ? "mov" : "mp4";
   if (["moov", "mdat", "wide", "free"].includes(text(4, 8))) return "mov";
-  if (head[0] === 0x1a && head[1] === 0x45 && head[2] === 0xdf && head[3] === 0xa3) return "webm";
-  if (text(0, 6) === "GIF87a" || text(0, 6) === "GIF89a") return "gif";
-  if (text(0, 4) === "RIFF" && text(8, 16) === "WEBPVP8X" && (head[20] & 0x02) !== 0) return "webp";
+  if (bytes[0] === 0x1a && bytes[1] === 0x45 && bytes[2] === 0xdf && bytes[3] === 0xa3) return "webm";
+  if (isGif(bytes)) return gifFrames(bytes) > 1 ? "gif" : null;
+  if (text(0, 4) === "RIFF" && text(8, 16) === "WEBPVP8X" && (bytes[20] & 0x02) !== 0) {
+    return webpFrames(bytes) > 1 ? "webp" : null;
+  }
   return null;
+}
+
+/**
+ * The bytes clipKind needs: the first CLIP_SNIFF_BYTES, or the whole file for a GIF or WebP (frames are counted).
+ * @param {Blob} file
+ * @returns {Promise<Uint8Array>}
+ */
+export async function fileBytes(file) {
+  const head = new Uint8Array(await file.slice(0, CLIP_SNIFF_BYTES).arrayBuffer());
+  const whole = isGif(head) || ASCII.decode(head.slice(0, 4)) === "RIFF";
+  return whole ? new Uint8Array(await file.arrayBuffer()) : head;
+}
+
+/**
+ * @param {Uint8Array} bytes the whole file
+ * @returns {boolean} whether it is a GIF of one frame (or none left readable)
+ */
+export function isStillGif(bytes) {
+  return isGif(bytes) && gifFrames(bytes) < 2;
+}
+
+/** @param {Uint8Array} bytes */
+function isGif(bytes) {
+  const text = ASCII.decode(bytes.slice(0, 6));
+  return text === "GIF87a" || text === "GIF89a";
+}
+
+/**
+ * Image descriptors in a GIF's block stream, up to two (walked, not decoded).
+ * @param {Uint8Array} bytes
+ * @returns {number}
+ */
+function gifFrames(bytes) {
+  const table = (/** @type {number} */ flags) => (flags & 0x80 ? 3 << ((flags & 0x07) + 1) : 0);
+  const skipSubBlocks = (/** @type {number} */ pos) => {
+    while (pos < bytes.length) {
+      const size = bytes[pos];
+      pos += 1 + size;
+      if (size === 0) break;
+    }
+    return pos;
+  };
+  if (bytes.length < 13) return 0;
+  let pos = 13 + table(bytes[10]);
+  let frames = 0;
+  while (pos < bytes.length && frames < 2) {
+    if (bytes[pos] === 0x2c) {  // image descriptor: 9 bytes, a colour table, the LZW code size, sub-blocks
+      if (pos + 10 > bytes.length) break;
+      frames += 1;
+      pos = skipSubBlocks(pos + 11 + table(bytes[pos + 9]));
+    } else if (bytes[pos] === 0x21) {  // extension: its label, then sub-blocks
+      pos = skipSubBlocks(pos + 2);
+    } else {
+      break;  // the trailer, or a damaged stream
+    }
+  }
+  return frames;
+}
+
+/**
+ * ANMF chunks in an animated WebP's RIFF stream, up to two.
+ * @param {Uint8Array} bytes
+ * @returns {number}
+ */
+function webpFrames(bytes) {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let pos = 12;
+  let frames = 0;
+  while (pos + 8 <= bytes.length && frames < 2) {
+    const size = view.getUint32(pos + 4, true);
+    if (ASCII.decode(bytes.slice(pos, pos + 4)) === "ANMF") frames += 1;
+    pos += 8 + size + (size & 1);
+  }
+  return frames;
 }
 
 /**

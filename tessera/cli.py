@@ -135,14 +135,19 @@ def _stylize(client: TesseraClient, args: argparse.Namespace) -> int:
 
 
 def _input_kind(path: Path) -> str:
-    """'clip' (MP4, MOV, WebM, animated GIF or WebP) or 'photo' (PNG, JPEG, WebP), from the file's first
-    bytes, before the output's name is looked at; ValueError naming the input when it is neither."""
-    from tessera.video_sniff import INPUT_LABELS, sniff_clip
+    """'clip' (MP4, MOV, WebM, animated GIF or WebP of two frames or more) or 'photo' (PNG, JPEG, WebP),
+    from the file's bytes, before the output's name is looked at; ValueError naming the input when it
+    is neither (a one-frame GIF with tessera.video_sniff's sentence)."""
+    from tessera.video_sniff import INPUT_LABELS, STILL_GIF, is_still_gif, needs_whole_file, sniff_clip
 
     with open(path, "rb") as file:
         head = file.read(32)
+        if needs_whole_file(head):
+            head += file.read()
     if sniff_clip(head) is not None:
         return "clip"
+    if is_still_gif(head):
+        raise ValueError(f"{path}: {STILL_GIF}")
     if formats.sniff(head) is None:
         raise ValueError(f"{path}: neither a photo ({formats.LABELS}) nor a video clip ({INPUT_LABELS}), "
                          "judged by its first bytes")

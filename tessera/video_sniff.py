@@ -1,21 +1,86 @@
 """Tell a video clip from its first bytes, without importing PyAV (the CLI and the gateway ask this of
-every upload; only clips need the video extra)."""
+every upload; only clips need the video extra).
+
+The one place that decides clip or still image: a GIF or animated WebP holding a single frame is a
+still image, so a one-frame WebP is a photo and a one-frame GIF a still in a format Tessera does not
+read (STILL_GIF says so). Telling them apart counts frames, so sniff_clip needs the whole file for
+these two containers (needs_whole_file; the first 32 bytes are enough for the others)."""
 
 from __future__ import annotations
 
 INPUT_LABELS = "MP4, MOV, WebM, animated GIF or animated WebP"
+STILL_GIF = ("That GIF holds a single frame, a still image, and GIF is not read as a photo: "
+             "save it as PNG or JPEG and choose that file instead.")
+_GIF_SIGNATURES = (b"GIF87a", b"GIF89a")
 
 
 def sniff_clip(data: bytes) -> str | None:
-    """'mp4', 'mov', 'webm', 'gif' or 'webp' (animated only) from the first bytes, or None."""
+    """'mp4', 'mov', 'webm', 'gif' or 'webp' from the file's bytes, or None. A GIF or animated WebP is a
+    clip only with two frames or more, counted in `data` (pass the whole file for them)."""
     if data[4:8] == b"ftyp":
         return "mov" if data[8:12] == b"qt  " else "mp4"
     if data[4:8] in (b"moov", b"mdat", b"wide", b"free"):
         return "mov"
     if data[:4] == b"\x1aE\xdf\xa3":
         return "webm"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "gif"
+    if data[:6] in _GIF_SIGNATURES:
+        return "gif" if _gif_frames(data) > 1 else None
     if data[:4] == b"RIFF" and data[8:16] == b"WEBPVP8X" and len(data) > 20 and data[20] & 0x02:
-        return "webp"  # VP8X with the animation flag; a still WebP is an image, not a clip
+        # VP8X with the animation flag; a still WebP, or an animation of one frame, is an image
+        return "webp" if _webp_frames(data) > 1 else None
     return None
+
+
+def needs_whole_file(head: bytes) -> bool:
+    """Whether sniff_clip needs the whole file rather than these first 32 bytes: a GIF or WebP, whose
+    frames it counts."""
+    return head[:6] in _GIF_SIGNATURES or head[:4] == b"RIFF"
+
+
+def is_still_gif(data: bytes) -> bool:
+    """Whether `data` (the whole file) is a GIF of one frame (or none left readable): not a clip, and
+    not a photo format either."""
+    return data[:6] in _GIF_SIGNATURES and _gif_frames(data) < 2
+
+
+def _gif_frames(data: bytes, enough: int = 2) -> int:
+    """Image descriptors in a GIF's block stream, counted up to `enough` (the stream is walked, not decoded)."""
+    if len(data) < 13:
+        return 0
+    pos = 13 + _colour_table_bytes(data[10])
+    frames = 0
+    while pos < len(data) and frames < enough:
+        block = data[pos]
+        if block == 0x2C:  # image descriptor: 9 bytes, a local colour table, the LZW code size, sub-blocks
+            if pos + 10 > len(data):
+                break
+            frames += 1
+            pos = _skip_sub_blocks(data, pos + 11 + _colour_table_bytes(data[pos + 9]))
+        elif block == 0x21:  # extension: its label, then sub-blocks
+            pos = _skip_sub_blocks(data, pos + 2)
+        else:  # the trailer (0x3B), or a damaged stream
+            break
+    return frames
+
+
+def _colour_table_bytes(flags: int) -> int:
+    return 3 << ((flags & 0x07) + 1) if flags & 0x80 else 0
+
+
+def _skip_sub_blocks(data: bytes, pos: int) -> int:
+    while pos < len(data):
+        size = data[pos]
+        pos += 1 + size
+        if size == 0:
+            break
+    return pos
+
+
+def _webp_frames(data: bytes, enough: int = 2) -> int:
+    """ANMF chunks in an animated WebP's RIFF stream, counted up to `enough`."""
+    pos, frames = 12, 0
+    while pos + 8 <= len(data) and frames < enough:
+        size = int.from_bytes(data[pos + 4:pos + 8], "little")
+        frames += data[pos:pos + 4] == b"ANMF"
+        pos += 8 + size + (size & 1)
+    return frames

@@ -65,6 +65,11 @@ def test_unknown_style_and_unreadable_input_give_one_clear_line(inference_server
                       "--server", inference_server)
     assert missing.returncode == 1
     assert "notes.png: neither a photo (PNG, JPEG or WebP) nor a video clip" in missing.stderr
+    Image.new("RGB", (8, 8)).save(tmp_path / "still.gif")  # one frame: no clip, and GIF is no photo format
+    still = tessera("stylize", str(tmp_path / "still.gif"), "-o", str(tmp_path / "o.png"), "--style", TINY_STYLE,
+                    "--server", inference_server)
+    assert still.returncode == 1 and "still.gif: That GIF holds a single frame" in still.stderr
+    assert "save it as PNG or JPEG" in still.stderr
     Image.new("RGB", (8, 8)).save(tmp_path / "small.png")
     unknown = tessera("stylize", str(tmp_path / "small.png"), "-o", str(tmp_path / "o.png"), "--style", "nope",
                       "--server", inference_server)

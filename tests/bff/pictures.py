@@ -27,6 +27,29 @@ def encoded(image: Image.Image | np.ndarray, fmt: str = "PNG", **options) -> byt
     return buffer.getvalue()
 
 
+def animation(fmt: str, frames: int) -> bytes:
+    """A real GIF or animated WebP of `frames` frames, made by Pillow; one frame of WebP stays animated
+    (VP8X, ANIM, one ANMF), as an editor's export of a one-frame animation is."""
+    # Pillow writes one WebP frame as a plain still, so a one-frame animation is cut from a two-frame one.
+    made = 2 if fmt == "WEBP" else frames
+    pictures = [Image.fromarray(gradient()).rotate(180 * i) for i in range(made)]
+    buffer = io.BytesIO()
+    pictures[0].save(buffer, fmt, save_all=made > 1, append_images=pictures[1:], duration=100, loop=0)
+    data = buffer.getvalue()
+    return _first_frame_only(data) if made > frames else data
+
+
+def _first_frame_only(webp: bytes) -> bytes:
+    chunks, pos = [], 12
+    while pos + 8 <= len(webp):
+        size = int.from_bytes(webp[pos + 4:pos + 8], "little")
+        chunks.append(webp[pos:pos + 8 + size + (size & 1)])
+        pos += 8 + size + (size & 1)
+    frames = [c for c in chunks if c[:4] == b"ANMF"]
+    body = b"WEBP" + b"".join(c for c in chunks if c[:4] != b"ANMF") + frames[0]
+    return b"RIFF" + len(body).to_bytes(4, "little") + body
+
+
 def png_declaring(width: int, height: int) -> bytes:
     """A tiny PNG whose header claims width x height pixels: a decompression bomb's calling card."""
 

@@ -75,7 +75,7 @@ def test_the_result_of_an_unfinished_job_is_409(app):
 
 
 def test_bad_uploads_are_refused_before_a_job_exists(client):
-    # (A GIF is a clip now, refused as damaged from its header: tests/video/test_clip_jobs.py.)
+    # (A GIF of two frames or more is a clip, of one a still refused: tests/bff/test_still_frames.py.)
     resp = client.post("/api/jobs", data={"style": TINY_STYLE, "image": (io.BytesIO(b"BM6...."), "a.bmp")})
     assert resp.status_code == 415
 

@@ -72,7 +72,7 @@ def test_a_sideways_camera_photo_comes_back_upright_without_metadata(client):
     ({"format": "gif"}, 400, "png, jpeg or webp"),
     ({"style": "no-such-style"}, 404, "no style called"),
     ({"image": b"%PDF-1.7 not an image", "filename": "photo.jpg"}, 415, "PNG, JPEG or WebP"),
-    ({"image": encoded(gradient(), "GIF")}, 415, "PNG, JPEG or WebP"),
+    ({"image": encoded(gradient(), "GIF")}, 415, "save it as PNG or JPEG"),  # one frame: tests/bff/test_still_frames.py
     ({"image": b""}, 400, "empty"),
     ({"image": PNG[: len(PNG) // 2]}, 422, "damaged or cut short"),
     ({"image": png_declaring(100_000, 100_000)}, 413, "megapixels"),

@@ -59,7 +59,7 @@ def test_a_clip_job_counts_frames_and_returns_the_clip_with_its_audio(gateway):
 @pytest.mark.parametrize(("make", "fields", "status", "error", "words"), [
     (lambda: make_clip("still", "mp4", 96, 64, 12, 2), {}, 413, "clip_too_large", "lasts 6.0 s; the limit is 5 s"),
     (lambda: make_clip("still", "mp4", 96, 64, 4, 10)[:300], {}, 400, "bad_clip", "header cannot be read"),
-    (lambda: b"GIF89a...", {}, 400, "bad_clip", "declares no frames"),
+    (lambda: b"GIF89a...", {}, 415, "still_gif", "save it as PNG or JPEG"),  # no frames: no clip
     (lambda: make_clip("still", "mp4", 96, 64, 4, 10), {"format": "webm"}, 400, "unsupported_output",
      "audio is aac, which WebM cannot hold unchanged; choose MP4"),
     (lambda: make_clip("still", "gif", 96, 64, 4, 10), {"format": "gif"}, 400, "invalid_format",
