@@ -423,6 +423,7 @@ async function finish(finished) {
     return;
   }
   await showResult(finished.result, finished.objectUrl);
+  view.relabelProgress("Restyled");  // only now: "Finishing…" held the line while the result was made
   view.announce("Your photo is restyled. Compare it with the slider, or download it.");
 }
 

@@ -121,15 +121,19 @@ export function statusLine(message) {
   return `<p class="muted style-grid__status">${escapeHtml(message)}</p>`;
 }
 
+const FINISHING = "Finishing: saving your picture…";
+
 /**
  * The progress line in a person's words: how far, never the tiles the server cuts the photo into.
  * @param {number} done tiles done
  * @param {number} total tiles in all; 0 while unknown
- * @returns {string} e.g. "Restyling: 40%", "Restyled"
+ * @returns {string} e.g. "Restyling: 40%", then "Finishing: saving your picture…" once every tile is
+ *   painted: the result is still enlarged and encoded (seconds for 12 MP); the page says "Restyled" itself
+ *   when the result is shown
  */
 export function progressLabel(done, total) {
   if (total <= 0) return "Waiting for the server…";
-  if (done >= total) return "Restyled";
+  if (done >= total) return FINISHING;
   return `Restyling: ${Math.floor((100 * done) / total)}%`;
 }
 

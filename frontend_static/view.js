@@ -301,6 +301,11 @@ export class View {
     this.progressLabel.textContent = label || progressLabel(done, total);
   }
 
+  /** @param {string} label the progress line's new words, the bar left as it is */
+  relabelProgress(label) {
+    this.progressLabel.textContent = label;
+  }
+
   hideProgress() {
     show(false, this.progressBox);
   }

@@ -193,7 +193,33 @@ TEXT_LOG_JS = """([id, log]) => {
     .observe(element, {childList: true, characterData: true, subtree: true});
 }"""
 PROGRESS_WORDS = re.compile(r"^(Uploading .*…|Starting…|Waiting for the server…|Queued: .*"
-                            r"|Restyling: \d{1,2}%( · about \d+ (s|min) left)?|Restyled)$")
+                            r"|Restyling: \d{1,2}%( · about \d+ (s|min) left)?"
+                            r"|Finishing: saving your picture…|Restyled)$")
+FINISHING = "Finishing: saving your picture…"
+
+
+def test_the_line_says_finishing_until_the_result_is_there_and_restyled_only_then(page, photo):
+    """Every tile painted is not the result yet (a 12 MP one is still enlarged and encoded for seconds):
+    while the result is on its way the line says so, and "Restyled" comes with the result image."""
+    held = []
+    page.route("**/api/jobs/*/result", lambda route: held.append(route))
+    page.goto("/")
+    page.get_by_role("radio", name="Moss").check()
+    page.locator("#file-input").set_input_files(photo)
+    page.evaluate(TEXT_LOG_JS, ["progress-label", "progressLog"])
+    page.get_by_role("button", name="Restyle photo").click()
+    for _ in range(200):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the page never asked for the result"
+    expect(page.locator("#progress-label")).to_have_text(FINISHING)
+    expect(page.get_by_role("img", name="Your photo, restyled")).to_be_hidden()
+    held[0].continue_()
+    expect(page.get_by_role("img", name="Your photo, restyled")).to_be_visible()
+    expect(page.locator("#progress-label")).to_have_text("Restyled")
+    said = page.evaluate("progressLog")
+    assert said.index(FINISHING) < said.index("Restyled") and said.count("Restyled") == 1, said
 
 
 def test_on_a_phone_the_restyle_is_brought_into_view_at_once_and_its_progress_said_plainly(calm_phone_page, photo):
