@@ -28,7 +28,7 @@ from bff.pixel_budget import PixelBudget
 from bff.tasks import RestyleTask
 from tessera.client import TesseraClient, TesseraError
 from tessera.temporal_blend import WEIGHT as BLEND_WEIGHT
-from tessera.video_sniff import needs_whole_file, sniff_clip
+from tessera.video_sniff import read_for_sniff, sniff_clip
 
 log = logging.getLogger(__name__)
 OUTPUTS = ("mp4", "webm")
@@ -54,9 +54,7 @@ def upload_is_clip() -> bool:
     upload = request.files.get("image")
     if upload is None:
         return False
-    data = upload.stream.read(32)
-    if needs_whole_file(data):
-        data += upload.stream.read()
+    data = read_for_sniff(upload.stream)
     upload.stream.seek(0)
     return sniff_clip(data) is not None
 

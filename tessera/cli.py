@@ -138,12 +138,10 @@ def _input_kind(path: Path) -> str:
     """'clip' (MP4, MOV, WebM, animated GIF or WebP of two frames or more) or 'photo' (PNG, JPEG, WebP),
     from the file's bytes, before the output's name is looked at; ValueError naming the input when it
     is neither (a one-frame GIF with tessera.video_sniff's sentence)."""
-    from tessera.video_sniff import INPUT_LABELS, STILL_GIF, is_still_gif, needs_whole_file, sniff_clip
+    from tessera.video_sniff import INPUT_LABELS, STILL_GIF, is_still_gif, read_for_sniff, sniff_clip
 
     with open(path, "rb") as file:
-        head = file.read(32)
-        if needs_whole_file(head):
-            head += file.read()
+        head = read_for_sniff(file)
     if sniff_clip(head) is not None:
         return "clip"
     if is_still_gif(head):

@@ -4,11 +4,14 @@ every upload; only clips need the video extra).
 The one place that decides clip or still image: a GIF or animated WebP holding a single frame is a
 still image, so a one-frame WebP is a photo and a one-frame GIF a still in a format Tessera does not
 read (STILL_GIF says so). Telling them apart counts frames, so sniff_clip needs the whole file for
-these two containers (needs_whole_file; the first 32 bytes are enough for the others)."""
+these two containers (read_for_sniff reads what it needs; the first 32 bytes are enough for the others)."""
 
 from __future__ import annotations
 
+from typing import BinaryIO
+
 INPUT_LABELS = "MP4, MOV, WebM, animated GIF or animated WebP"
+SNIFF_BYTES = 32  # enough for every container but GIF and WebP
 STILL_GIF = ("That GIF holds a single frame, a still image, and GIF is not read as a photo: "
              "save it as PNG or JPEG and choose that file instead.")
 _GIF_SIGNATURES = (b"GIF87a", b"GIF89a")
@@ -31,10 +34,11 @@ def sniff_clip(data: bytes) -> str | None:
     return None
 
 
-def needs_whole_file(head: bytes) -> bool:
-    """Whether sniff_clip needs the whole file rather than these first 32 bytes: a GIF or WebP, whose
-    frames it counts."""
-    return head[:6] in _GIF_SIGNATURES or head[:4] == b"RIFF"
+def read_for_sniff(file: BinaryIO) -> bytes:
+    """The bytes sniff_clip needs, read from a binary file at its start: the first 32, or the whole
+    file for a GIF or WebP (RIFF), whose frames it counts."""
+    head = file.read(SNIFF_BYTES)
+    return head + file.read() if head[:6] in _GIF_SIGNATURES or head[:4] == b"RIFF" else head
 
 
 def is_still_gif(data: bytes) -> bool:
