@@ -22,6 +22,7 @@ import numpy as np
 import onnx
 from PIL import Image
 
+from tessera.onnx_session import open_session
 from tessera.pixels import chw_to_rgb8, rgb8_to_nchw
 from tessera.registry import read_manifest
 from trainer import cin_models, cin_surgery
@@ -57,7 +58,7 @@ def without_round_trip(version: Path, out: Path) -> None:
 def measure(version: Path, whole: Path | None) -> list[tuple]:
     runner = cin_models.CinRunner(version)
     if whole is not None:
-        runner.whole = cin_models.session(whole)
+        runner.whole = open_session(whole)
     rows = []
     looks = [(preset.id, np.asarray(preset.code, np.float32)) for preset in read_manifest(version).presets]
     if runner.encoder is not None:  # the presets' paintings sent as style images: codes as a request gets them

