@@ -5,12 +5,12 @@
   ``context.onnx`` + ``model.onnx`` (trainer/cin_surgery.py) with dynamic H and W.
 - ``multistyle26``: Dumoulin et al.'s 26-style network (float ONNX); its code is the 26 style weights.
 
-The multistyle26 network also gets ``whole.onnx`` (image + style code, statistics in-graph), which the
-server runs in one pass for an image that is its own thumbnail (cin_surgery.build_whole). The arbitrary
-one does not (``Network.one_pass``): it is int8, and ONNX Runtime fuses its convolutions differently
-in model.onnx and whole.onnx, so the one pass differed from the two by up to 41 levels on half of a
-photo's values (scripts/whole_agreement.py --no-round-trip shows the same without the round trip).
-That was with fused integer kernels, which tessera/onnx_session.py no longer uses: the two now agree.
+Both networks also get ``whole.onnx`` (image + style code, statistics in-graph), which the server
+runs in one pass for an image that is its own thumbnail (cin_surgery.build_whole). The arbitrary one
+is int8: while ONNX Runtime fused its convolutions into integer kernels, it did so differently in
+model.onnx and whole.onnx, and the one pass differed from the two by up to 41 levels on half of a
+photo's values (scripts/whole_agreement.py). Sessions no longer fuse int8 graphs
+(tessera/onnx_session.py), and the two passes and the one agree exactly.
 
 Both are checked before anything is written: tiles with the measured halo must reproduce the whole
 image given the same context (>= 50 dB, as for every crop-mode version), and whole.onnx (where
@@ -67,6 +67,7 @@ ARBITRARY = Network(
     encoder="arbitrary_predict.onnx",
     encoder_input="style_image",
     encoder_output="mobilenet_conv/Conv/BiasAdd",
+    one_pass=True,
 )
 MULTISTYLE26 = Network(
     id="multistyle26",
