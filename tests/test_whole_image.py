@@ -28,6 +28,7 @@ from scripts.local_stack import server_process
 from tessera import registry
 from tessera.brush_scale import shrink
 from tessera.client import TesseraClient
+from tessera.pixels import chw_to_rgb8, rgb8_to_nchw
 from tessera.style_codes import mix_codes
 from tessera.style_sources import StyleSource
 from tessera.tiling import Rect
@@ -181,3 +182,24 @@ def test_a_whole_model_that_disagrees_with_the_two_passes_is_rejected(version_di
     with pytest.raises(VersionRejected) as caught:
         load_version(version, LoadSettings(threads=1))
     assert caught.value.kind == "whole" and "differs from the two passes" in str(caught.value)
+
+
+def test_the_int8_any_painting_teacher_ships_a_one_pass_with_its_two_passes_pixels():
+    """any-painting-best is int8: its one pass agrees with its two only because sessions compute int8
+    graphs in float (tessera/onnx_session.py); fused integer kernels put them up to 41 levels apart."""
+    from trainer.cin_models import CinRunner
+    from trainer.style_presets import PRESETS
+
+    shipped = SHIPPED.parent / "any-painting-best"
+    newest = max((p for p in shipped.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    assert registry.read_manifest(newest).artifacts.whole_onnx is not None
+    runner = CinRunner(newest, threads=2)
+    presets = registry.read_manifest(newest).presets
+    looks = [np.asarray(presets[0].code, np.float32), np.asarray(presets[-1].code, np.float32),
+             runner.encode(next(s for s in PRESETS if s.id == "retina").make())]
+    picture = photo(256, 192)
+    image = rgb8_to_nchw(picture)
+    for code in looks:
+        two = runner.runner(runner.context(picture, code))(image)[0]
+        one = runner.whole.run(None, {"image": image, "style_code": code[None]})[0][0]
+        assert np.array_equal(chw_to_rgb8(one), chw_to_rgb8(two))
