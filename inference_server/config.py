@@ -45,6 +45,9 @@ class ServerConfig:
     default_tile_size: int = setting(DEFAULT_TILE_SIZE, "core tile edge offered to clients, in pixels",
                                      minimum=16, maximum=MAX_TILE_SIZE)
     poll_interval: float = setting(2.0, "seconds between registry scans", minimum=0.01)
+    load_versions: int = setting(2, "versions of each style to load: the newest this many healthy ones, plus "
+                                    "a pinned one (Triton's 'latest N' version policy); older ones load when "
+                                    "pinned or rolled back to. 0 loads every version", minimum=0)
     grace_seconds: float = setting(10.0, "time in-flight calls get to finish on SIGTERM", minimum=0)
     admin_token: str = setting("", "bearer token of the Admin service; empty turns it off. A flag is visible "
                                    "to every user of the machine (ps): prefer --admin-token-file or the variable",

@@ -1,8 +1,11 @@
 """What the server serves: the registry's styles, their loaded versions and why others were rejected.
 
 `refresh` rescans the registry. New versions are validated and loaded in the caller's thread (the
-watcher's, never a request's) and only then become visible; a version whose folder disappears is
-retired and released after its last stream. The files of loaded versions are watched too: a
+watcher's or an admin call's, never a request's) and only then become visible; a version whose folder
+disappears is retired and released after its last stream. A version policy (`keep`, Triton's "latest
+N") loads only each style's newest `keep` healthy versions and a pinned one: the rest stay on disk,
+unloaded and unvalidated, until a pin or a rollback asks for one, and a version that falls out of the
+policy is retired like a removed one. The files of loaded versions are watched too: a
 version whose files change on disk keeps serving from memory, and says so. Which version serves
 follows DESIGN.md §1, passing over versions marked unhealthy while a healthy one exists.
 """
@@ -44,9 +47,11 @@ class ModelStore:
     """Thread-safe view of the registry. `loader` turns a version folder into a LoadedVersion."""
 
     def __init__(self, root: Path, loader: Callable[[Path], LoadedVersion],
-                 on_change: Callable[[ModelStore], None] | None = None) -> None:
+                 on_change: Callable[[ModelStore], None] | None = None, keep: int = 0) -> None:
+        """`keep`: the newest healthy versions of each style to load, besides a pinned one; 0 loads all."""
         self.root = Path(root)
         self._loader = loader
+        self._keep = keep
         self._on_change = on_change
         self._styles: dict[str, StyleState] = {}
         self._lock = threading.Lock()
@@ -88,23 +93,35 @@ class ModelStore:
             model.release()
 
     def pin(self, style: str, version: int | None) -> StyleState:
-        """Pin (or with None, unpin) a style; the change is written to style.json."""
+        """Pin (or with None, unpin) a style; the change is written to style.json. A version the policy
+        left unloaded is loaded first. Raises StyleUnavailable when the version is not in the registry
+        or fails validation (the previous pin then stays)."""
         state = self._state(style)
-        if version is not None and version not in state.versions:
+        if version is not None and version not in state.versions and version not in state.unloaded:
             reason = state.rejected.get(version, "it is not in the registry")
             raise StyleUnavailable(f"style {style} cannot pin version {version}: {reason}")
+        previous = state.meta.pinned_version
         set_pin(self.root / style, version)
         self.refresh()
-        return self._state(style)
+        state = self._state(style)
+        if version is not None and version in state.rejected:
+            set_pin(self.root / style, previous)
+            self.refresh()
+            raise StyleUnavailable(f"style {style} cannot pin version {version}: {state.rejected[version]}")
+        return state
 
     def rollback(self, style: str) -> StyleState:
-        """Pin the newest valid version below the one serving now."""
+        """Pin the newest valid version below the one serving now, loading it if the policy had not.
+        Raises StyleUnavailable when there is none."""
         state = self._state(style)
         serving = state.serving
-        older = [v for v in state.versions if serving is not None and v < serving.version]
-        if not older:
-            raise StyleUnavailable(f"style {style} has no valid version older than the one serving")
-        return self.pin(style, max(older))
+        older = [v for v in (*state.versions, *state.unloaded) if serving is not None and v < serving.version]
+        for number in sorted(older, reverse=True):
+            try:
+                return self.pin(style, number)
+            except StyleUnavailable:
+                continue  # it failed validation on load: the next older one
+        raise StyleUnavailable(f"style {style} has no valid version older than the one serving")
 
     def close(self) -> None:
         with self._lock:
@@ -122,6 +139,9 @@ class ModelStore:
                 model = state.versions.get(version)
                 if model is None:
                     reason = state.rejected.get(version, "it does not exist")
+                    if version in state.unloaded:
+                        reason = (f"it is not loaded: this server loads the newest {self._keep} healthy versions "
+                                  "of a style (--load-versions); pinning it loads it")
                     servable = ", ".join(map(str, sorted(state.versions))) or "none"
                     raise StyleNotFound(f"style {style} has no servable version {version}: {reason}; "
                                         f"its servable versions: {servable}")
@@ -150,23 +170,42 @@ class ModelStore:
         rejected = {n: r for n, r in state.rejected.items()
                     if n in on_disk and state.signatures.get(n) == _signature(on_disk[n])}
         signatures = {n: state.signatures.get(n) or _signature(on_disk[n]) for n in loaded}
+        signatures |= {n: state.signatures[n] for n in rejected}  # kept, or the next scan would retry them
         changed = self._check_loaded(style_id, loaded, on_disk, state, signatures)
-        for number in sorted(set(on_disk) - set(loaded) - set(rejected)):
-            signatures[number] = _signature(on_disk[number])  # before loading: a change during it shows later
-            outcome = self._load(style_id, number, on_disk[number])
-            if isinstance(outcome, Rejection):
-                rejected[number] = outcome
-            else:
-                loaded[number] = outcome
+        wanted = self._load_wanted(style_id, on_disk, loaded, rejected, signatures, meta.pinned_version)
+        removed += [loaded.pop(n) for n in sorted(set(loaded) - wanted)]
+        unloaded = tuple(sorted(set(on_disk) - set(loaded) - set(rejected)))
+        signatures = {n: v for n, v in signatures.items() if n in loaded or n in rejected}
         state = StyleState(meta=meta, versions=loaded, rejected=rejected, problem=problem, signatures=signatures,
-                           changed_on_disk=changed)
+                           changed_on_disk={n: c for n, c in changed.items() if n in loaded}, unloaded=unloaded)
         if state.serving is not None:
             state.serving.warm_up()  # before it takes traffic; older versions stay cold until they serve
         with self._lock:
             self._styles[style_id] = state
         for model in removed:
-            log.info("retiring %s version %d (removed from the registry)", style_id, model.version)
+            why = "outside the version policy" if model.version in on_disk else "removed from the registry"
+            log.info("retiring %s version %d (%s)", style_id, model.version, why)
             model.retire()
+
+    def _load_wanted(self, style_id: str, on_disk: dict[int, Path], loaded: dict[int, LoadedVersion],
+                     rejected: dict[int, Rejection], signatures: dict[int, tuple], pinned: int | None) -> set[int]:
+        """Load what the version policy wants and is not loaded yet, newest first, into `loaded` (or
+        `rejected`); return the numbers it wants: the newest `keep` healthy valid versions (every one
+        when `keep` is 0), the unhealthy and rejected ones newer than the last of those, and the pin."""
+        wanted, healthy = set(), 0
+        for number in sorted(on_disk, reverse=True):
+            if (self._keep and healthy >= self._keep and number != pinned) or number in rejected:
+                continue
+            if number not in loaded:
+                signatures[number] = _signature(on_disk[number])  # before loading: a change during it shows later
+                outcome = self._load(style_id, number, on_disk[number])
+                if isinstance(outcome, Rejection):
+                    rejected[number] = outcome
+                    continue
+                loaded[number] = outcome
+            wanted.add(number)
+            healthy += not loaded[number].health_problem
+        return wanted
 
     def _load(self, style_id: str, number: int, version_dir: Path) -> LoadedVersion | Rejection:
         try:

@@ -96,7 +96,7 @@ def start(config: ServerConfig, metrics: ServerMetrics) -> _Running:
                             warm_up=WarmUp(max_runs=config.warmup_runs, tile_size=config.default_tile_size),
                             trimmer=HeapTrimmer(config.heap_trim_seconds))
     store = ModelStore(config.registry, lambda path: load_version(path, settings),
-                       on_change=lambda s: _report(s, health_servicer, metrics))
+                       on_change=lambda s: _report(s, health_servicer, metrics), keep=config.load_versions)
     slots = ImageCallSlots(config.max_streams, config.max_streams_per_peer)
     server, image_pool = _grpc_server(config, slots)
     servicer = StyleTransferServicer(

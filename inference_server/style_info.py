@@ -33,6 +33,7 @@ def style_info(state: StyleState, default_tile_size: int, include_preview: bool 
         credits=state.meta.credits,
         license=state.meta.license,
         available_versions=sorted(state.versions),
+        unloaded_versions=state.unloaded,
         status=pb.STYLE_STATUS_SERVING if state.healthy else pb.STYLE_STATUS_UNAVAILABLE,
         status_message=state.status_message(),
         pinned=state.meta.pinned_version is not None,

@@ -42,6 +42,8 @@ class StyleState:
     signatures: dict[int, tuple] = field(default_factory=dict)
     # Loaded versions whose files on disk no longer match what was loaded: number -> what changed.
     changed_on_disk: dict[int, str] = field(default_factory=dict)
+    # Versions on disk that the version policy leaves unloaded (not validated yet), ascending.
+    unloaded: tuple[int, ...] = ()
 
     @property
     def serving(self) -> LoadedVersion | None:

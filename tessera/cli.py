@@ -269,7 +269,9 @@ def _admin(admin: AdminClient, args: argparse.Namespace) -> int:
         styles, rejected = [admin.rollback(args.style)], []
     for style in styles:
         pin = " (pinned)" if style.pinned else ""
-        print(f"{style.id:<24} serving v{style.serving_version}{pin}, loaded {list(style.available_versions)}")
+        unloaded = f", not loaded {list(style.unloaded_versions)}" if style.unloaded_versions else ""
+        print(f"{style.id:<24} serving v{style.serving_version}{pin}, loaded {list(style.available_versions)}"
+              f"{unloaded}")
     for style_id, version, reason in rejected:
         print(f"{style_id:<24} v{version} rejected: {reason}")
     return 0

@@ -86,6 +86,8 @@ class StyleSummary:
     strength_mode: str = ""
     # The serving version ships a critic: stylize(..., explain=True) works (docs/explain.md).
     has_critic: bool = False
+    # Versions in the registry the server's version policy leaves unloaded (an admin pin loads one).
+    unloaded_versions: tuple[int, ...] = ()
 
     @classmethod
     def from_proto(cls, info: pb.StyleInfo) -> StyleSummary:
@@ -108,4 +110,5 @@ class StyleSummary:
             strength_mode=pb.StrengthMode.Name(info.strength_mode).removeprefix("STRENGTH_MODE_").lower()
             if info.strength_mode else "",
             has_critic=info.has_critic,
+            unloaded_versions=tuple(info.unloaded_versions),
         )

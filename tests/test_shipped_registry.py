@@ -68,7 +68,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # tiles would take most of the start-up timeout on a loaded machine. Loading and probing the 23 shipped
     # versions (critics included) took over 60 s on this 2-core machine at a load average of 28, and more
     # than 150 s at a load average of 29 once the four bordered students (issue 14) had joined them.
-    with running_server(registry, timeout=240, admin_token=ADMIN_TOKEN, poll_interval=60, warmup_runs=0) as address:
+    # Every version loaded (--load-versions 0), not just the newest two: each shipped one must validate.
+    with running_server(registry, timeout=240, admin_token=ADMIN_TOKEN, poll_interval=60, warmup_runs=0,
+                        load_versions=0) as address:
         yield address
 
 

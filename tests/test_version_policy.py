@@ -1,0 +1,168 @@
+"""The version policy (`--load-versions N`, Triton's "latest N"): a style's newest N healthy versions
+and a pinned one are loaded; older ones stay on disk unloaded until a pin or a rollback loads them.
+
+The store tests use tiny real versions and the real loader; the last test drives a real server
+through the admin RPCs and a pinned-version request."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+
+from inference_server.model_store import ModelStore, StyleNotFound, StyleUnavailable
+from inference_server.model_version import LoadSettings, load_version
+from inference_server.warm_up import WarmUp
+from scripts.local_stack import running_server
+from tessera.admin_client import AdminClient
+from tessera.client import TesseraClient, TesseraError
+from tessera.registry import set_pin, write_version
+from tests.support.tiny_model import TinyGenerator, export_onnx, tiny_manifest
+
+STYLE = "layered"
+TOKEN = "policy-token"
+
+
+@pytest.fixture(scope="module")
+def tiny_onnx(tmp_path_factory) -> Path:
+    """One exported tiny generator, published as every version (the policy looks at numbers, not weights)."""
+    path = tmp_path_factory.mktemp("tiny") / "model.onnx"
+    export_onnx(TinyGenerator(0), path)
+    return path
+
+
+@pytest.fixture
+def add_version(tiny_onnx):
+    def add(root: Path) -> int:
+        return write_version(root, STYLE, {"model.onnx": tiny_onnx}, tiny_manifest(), {"display_name": "Layered"})
+    return add
+
+
+@pytest.fixture
+def registry(add_version, tmp_path):
+    def make(versions: int) -> Path:
+        root = tmp_path / "registry"
+        for _ in range(versions):
+            add_version(root)
+        return root
+    return make
+
+
+def _store(root: Path, keep: int) -> tuple[ModelStore, list[int]]:
+    """A store that records every version number it loads."""
+    loads: list[int] = []
+
+    def loader(path: Path):
+        loads.append(int(path.name))
+        return load_version(path, LoadSettings(threads=1, warm_up=WarmUp(max_runs=0)))
+
+    store = ModelStore(root, loader, keep=keep)
+    store.refresh()
+    return store, loads
+
+
+def _garble(root: Path, number: int) -> None:
+    (root / STYLE / str(number) / "manifest.json").write_text("{ not json")
+
+
+def test_only_the_newest_n_load_and_the_rest_are_listed_unloaded(registry):
+    store, loads = _store(registry(4), keep=2)
+    state = store.styles()[0]
+    assert (sorted(state.versions), state.unloaded, state.serving.version) == ([3, 4], (1, 2), 4)
+    assert sorted(loads) == [3, 4]
+    store.refresh()
+    assert sorted(loads) == [3, 4]  # a scan loads nothing new
+
+
+def test_zero_loads_every_version(registry):
+    store, _ = _store(registry(3), keep=0)
+    assert (sorted(store.styles()[0].versions), store.styles()[0].unloaded) == ([1, 2, 3], ())
+
+
+def test_a_rejected_version_does_not_count_and_is_not_retried_every_scan(registry):
+    root = registry(4)
+    _garble(root, 4)
+    store, loads = _store(root, keep=2)
+    state = store.styles()[0]
+    assert (sorted(state.versions), sorted(state.rejected), state.unloaded) == ([2, 3], [4], (1,))
+    for _ in range(3):
+        store.refresh()
+    assert sorted(loads) == [2, 3, 4]  # version 4 was tried once, while its folder stays unchanged
+
+
+def test_a_new_version_pushes_the_oldest_loaded_one_out_after_its_last_lease(registry, add_version):
+    root = registry(2)
+    store, _ = _store(root, keep=2)
+    with store.lease(STYLE, 1) as old:
+        add_version(root)
+        store.refresh()
+        state = store.styles()[0]
+        assert (sorted(state.versions), state.unloaded, state.serving.version) == ([2, 3], (1,), 3)
+        # A stream already on version 1 finishes on it; its sessions go only after the lease.
+        assert old.infer(np.zeros((16, 16, 3), np.uint8), None).result(timeout=10).shape == (3, 16, 16)
+    assert old.runtime.session is None
+
+
+def test_an_unhealthy_version_does_not_count(registry):
+    root = registry(3)
+    store, _ = _store(root, keep=1)
+    store.styles()[0].versions[3]._mark_unhealthy("NaN on a served tile (test)")
+    store.refresh()
+    state = store.styles()[0]
+    assert (sorted(state.versions), state.serving.version, state.unloaded) == ([2, 3], 2, (1,))
+
+
+def test_pinning_an_unloaded_version_loads_it_and_unpinning_lets_it_go(registry):
+    store, loads = _store(registry(4), keep=2)
+    with pytest.raises(StyleNotFound, match="version 1: it is not loaded: this server loads the newest 2 healthy "
+                                            "versions of a style .--load-versions.; pinning it loads it"):
+        store._acquire(STYLE, 1)
+    state = store.pin(STYLE, 1)
+    assert (state.serving.version, sorted(state.versions), state.unloaded) == (1, [1, 3, 4], (2,))
+    with store.lease(STYLE) as model:
+        assert model.version == 1
+    state = store.pin(STYLE, None)
+    assert (state.serving.version, sorted(state.versions), state.unloaded) == (4, [3, 4], (1, 2))
+
+
+def test_a_pin_on_an_unloaded_version_that_fails_validation_is_refused_and_the_old_pin_stays(registry):
+    root = registry(4)
+    set_pin(root / STYLE, 3)
+    store, _ = _store(root, keep=2)
+    _garble(root, 1)
+    with pytest.raises(StyleUnavailable, match="cannot pin version 1: manifest.json is not valid JSON"):
+        store.pin(STYLE, 1)
+    state = store.styles()[0]
+    assert (state.meta.pinned_version, state.serving.version, sorted(state.rejected)) == (3, 3, [1])
+
+
+def test_rollback_loads_the_next_older_version_and_passes_over_a_broken_one(registry):
+    root = registry(5)
+    store, _ = _store(root, keep=2)
+    assert store.rollback(STYLE).serving.version == 4  # loaded already
+    _garble(root, 3)
+    state = store.rollback(STYLE)  # 3 fails validation on load: 2 instead
+    assert (state.serving.version, state.meta.pinned_version, 3 in state.rejected) == (2, 2, True)
+    shutil.rmtree(root / STYLE / "1")
+    store.refresh()
+    with pytest.raises(StyleUnavailable, match="no valid version older than the one serving"):
+        store.rollback(STYLE)
+
+
+def test_a_server_lists_unloaded_versions_and_an_admin_pin_serves_one(registry):
+    root = registry(3)
+    photo = np.random.default_rng(0).integers(0, 256, (24, 24, 3), dtype=np.uint8)
+    with running_server(root, admin_token=TOKEN, load_versions=1, warmup_runs=0) as address, \
+            AdminClient(address, TOKEN, timeout=20) as admin, TesseraClient(address, timeout=20) as client:
+        (style,) = client.list_styles()
+        assert (style.serving_version, style.available_versions, style.unloaded_versions) == (3, (3,), (1, 2))
+        with pytest.raises(TesseraError) as caught:
+            client.stylize(photo, STYLE, version=1)
+        assert caught.value.code == grpc.StatusCode.NOT_FOUND
+        assert "version 1: it is not loaded" in str(caught.value) and "pinning it loads it" in str(caught.value)
+        pinned = admin.pin(STYLE, 1)
+        assert (pinned.serving_version, pinned.available_versions, pinned.unloaded_versions) == (1, (1, 3), (2,))
+        assert client.stylize(photo, STYLE).version == 1
