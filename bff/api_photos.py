@@ -23,12 +23,13 @@ bp = Blueprint("photos", __name__, url_prefix="/api")
 
 @bp.post("/photos")
 def upload_photo():
-    """Keeps the multipart `image` and answers 201 with its id, size, expiry and links; 415, 413 or 400
-    from the header, 422 when the file is damaged past it (its preview-size thumbnail is decoded here)."""
+    """Keeps the multipart `image` and answers 201 with its id, size, expiry and links; 415 not_a_form
+    for a body that is no form; 415, 413 or 400 from the header, 422 when the file is damaged past it
+    (its preview-size thumbnail is decoded here)."""
     config = backend().config
     store, client = photo_store(), client_address()
     store.check_room(client, request.content_length or 0)  # 429 before the body is read
-    check_form(request, config)
+    check_form(request, config, "the photo as a file in the 'image' field")
     data, filename = read_image_field(config.max_upload_bytes)
     opened = images.open_upload(data, config.max_pixels)  # 415, 413, 422 from the header
     width, height = opened.size

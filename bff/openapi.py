@@ -30,7 +30,7 @@ _UPLOAD_ERRORS = {
                   "inference server refused the image (its message says why)."),
     "404": _error("No style has that id, or no stored photo has the photo_id (it may have expired)."),
     "413": _error("The upload exceeds the byte limit, or the image the pixel limit (see GET /api/limits)."),
-    "415": _error("The file is not a PNG, JPEG or WebP image (judged by its content)."),
+    "415": _error("The file is not a PNG, JPEG or WebP image (judged by its content)." + openapi_photos.NOT_A_FORM),
     "422": _error("The image, or a style_image / mix_image, is damaged or truncated (the message says which: "
                   "\"The style image ...\", \"The style image to mix in ...\")."),
     "429": _error("Too many images in progress; retry after the Retry-After seconds."),
@@ -271,7 +271,8 @@ _PATHS = {
         "responses": {"202": _json("The job was queued; follow events_url, then fetch result_url.", "Job"),
                       **_UPLOAD_ERRORS,
                       "415": _error("The file is neither a PNG, JPEG or WebP image nor a video clip (MP4, MOV, "
-                                    "WebM, animated GIF or WebP), judged by its content.")}}},
+                                    "WebM, animated GIF or WebP), judged by its content."
+                                    + openapi_photos.NOT_A_FORM)}}},
     "/api/jobs/{job_id}": {"get": {
         "summary": "A job's state and progress", "operationId": "jobStatus", "parameters": [_JOB_ID],
         "responses": {"200": _json("Current state.", "Job"), "404": _UNKNOWN_JOB}},
