@@ -50,7 +50,8 @@ class ClipOrder:
 
 def upload_is_clip() -> bool:
     """Whether the request's `image` file is a clip (read without consuming it): whole, since a GIF or
-    animated WebP is one only with two frames or more (tessera.video_sniff)."""
+    animated WebP is one only with two frames or more, or a PNG to its image data, where an animated
+    PNG declares its frames (tessera.video_sniff.read_for_sniff)."""
     upload = request.files.get("image")
     if upload is None:
         return False
