@@ -117,8 +117,11 @@ def _body(photo: bytes, fields: dict[str, str]) -> tuple[bytes, dict[str, str]]:
     return body, {"Content-Type": content_type}
 
 
-def test_the_stall_timeout_is_a_setting():
+def test_the_stall_timeout_is_a_setting_of_the_gateway_and_the_worker():
     from bff.config import parse_args
+    from bff.worker import parse_args as worker_args
 
+    assert parse_args([]).stall_timeout_s == 60.0
     assert parse_args(["--stall-timeout", "7"]).stall_timeout_s == 7.0
     assert parse_args([], environ={"TESSERA_STALL_TIMEOUT": "9"}).stall_timeout_s == 9.0
+    assert worker_args(["--job-store", "redis://127.0.0.1:6379/0", "--stall-timeout", "7"]).stall_timeout_s == 7.0
