@@ -23,6 +23,6 @@ def limits():
                    max_aspect_ratio=config.max_aspect_ratio, max_style_image_pixels=MAX_STYLE_IMAGE_PIXELS,
                    formats=formats.describe(),
                    clips={"max_seconds": config.max_clip_seconds, "max_megapixels": config.max_clip_pixels / 1e6,
-                          "containers": ["mp4", "mov", "webm", "gif", "webp"], "outputs": ["mp4", "webm"]},
+                          "containers": ["mp4", "mov", "webm", "gif", "webp", "apng"], "outputs": ["mp4", "webm"]},
                    photos={"max_per_client": config.max_photos_per_client, "ttl_s": config.photo_ttl_s,
                            "preview_size": config.preview_size, "default_work_side": DEFAULT_WORK_SIDE})

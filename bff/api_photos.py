@@ -12,22 +12,24 @@ from bff.client_limits import client_address
 from bff.errors import ApiError
 from bff.form_limits import check_form
 from bff.forms import check_shape, read_image_field, read_scale
-from bff.look_form import fraction
+from bff.look_form import Look, check_look_fits, fraction
 from bff.photos import Photo, photo_store
 from bff.previews import PreviewKey, encode_jpeg, previews
 from tessera.brush_scale import resolve_scale
+from tessera.style_sources import StyleSource
 
 bp = Blueprint("photos", __name__, url_prefix="/api")
 
 
 @bp.post("/photos")
 def upload_photo():
-    """Keeps the multipart `image` and answers 201 with its id, size, expiry and links; 415, 413 or 400
-    from the header, 422 when the file is damaged past it (its preview-size thumbnail is decoded here)."""
+    """Keeps the multipart `image` and answers 201 with its id, size, expiry and links; 415 not_a_form
+    for a body that is no form; 415, 413 or 400 from the header, 422 when the file is damaged past it
+    (its preview-size thumbnail is decoded here)."""
     config = backend().config
     store, client = photo_store(), client_address()
     store.check_room(client, request.content_length or 0)  # 429 before the body is read
-    check_form(request, config)
+    check_form(request, config, "the photo as a file in the 'image' field")
     data, filename = read_image_field(config.max_upload_bytes)
     opened = images.open_upload(data, config.max_pixels)  # 415, 413, 422 from the header
     width, height = opened.size
@@ -101,17 +103,14 @@ def preview(photo_id: str, style_id: str):
     styles; default the first), `strength` (0..1, default 1), `keep_colors`, `scale` (a brush scale in
     (0, 1] or 'auto': the full result at that scale, shrunk; absent: the model runs on the thumbnail,
     or for a look outside the featured grid on its copy at the more-looks size, enlarged);
-    `v` only busts caches."""
+    `v` only busts caches. 404 for an unknown photo or style; 400 for a bad query, an unknown preset
+    included (`unknown_preset`, as on every route that takes a preset: bff.look_form.check_look_fits)."""
     photo = photo_store().get(photo_id)
     gateway = backend()
     style = gateway.serving_style(style_id)
     preset = request.args.get("preset", "").strip()
-    if preset and style.kind != "conditioned":
-        raise ApiError(400, "invalid_style", f"The style {style.id!r} is a fixed style: it has no presets.")
-    if preset and preset not in {p.id for p in style.presets}:
-        known = ", ".join(p.id for p in style.presets) or "none"
-        raise ApiError(404, "unknown_preset", f"The style {style.id!r} has no preset {preset[:64]!r}. "
-                                              f"Its presets: {known}.")
+    if preset:  # the forms' own check: 400 invalid_style for a fixed style, 400 unknown_preset
+        check_look_fits(Look((StyleSource(preset=preset),)), style)
     if not preset and style.presets:
         preset = style.presets[0].id
     strength = fraction(request.args.get("strength"), "invalid_strength", "Strength")

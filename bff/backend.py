@@ -115,7 +115,8 @@ def _listing(fn: Callable, **kwargs):
 def init_app(app: Flask, config: GatewayConfig) -> None:
     """Opens the client (channels connect lazily, so a server that is down does not stop the gateway)."""
     tls_ca = read_ca(config.server_ca)  # PEM certificates trusted for TLS; None means plaintext gRPC
-    client = TesseraClient(list(config.servers), timeout=config.rpc_timeout_s, tls_ca=tls_ca)
+    client = TesseraClient(list(config.servers), timeout=config.rpc_timeout_s, tls_ca=tls_ca,
+                           stall_timeout=config.stall_timeout_s)
     if len(config.servers) == 1:
         server_clients = {config.servers[0]: client}
     else:

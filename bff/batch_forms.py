@@ -30,6 +30,7 @@ from tessera import formats
 # A photo compresses by a few percent in a zip; text-like ratios mean padding built to explode.
 MAX_ZIP_RATIO = 50
 MIN_RATIO_CHECK_BYTES = 1_000_000  # below this, even a high ratio cannot hurt
+BATCH_FIELDS = "the photos as files in repeated 'images' fields (or one zip in 'archive') and the style's id in 'style'"
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ def limit_batch_request(backend: Backend) -> None:
 def read_batch(backend: Backend) -> list[tuple[str, RestyleTask]]:
     """The batch's photos as (name, task), in upload order; raises ApiError 400, 404, 413, 415, 422, 503."""
     config = backend.config
-    check_form(request, config)
+    check_form(request, config, BATCH_FIELDS)
     style, strength, wanted_format = read_options()
     look = read_look(config.max_upload_bytes)
     scale = read_scale(request.form.get("scale"))

@@ -21,7 +21,7 @@ from flask import request
 from bff.backend import Backend
 from bff.errors import ApiError, from_grpc
 from bff.form_limits import check_form
-from bff.forms import download_name, read_style_and_strength
+from bff.forms import ORDER_FIELDS, download_name, read_style_and_strength
 from bff.jobs import Outcome, Progress
 from bff.look_form import Look, check_look_fits, fraction, read_look
 from bff.pixel_budget import PixelBudget
@@ -50,7 +50,8 @@ class ClipOrder:
 
 def upload_is_clip() -> bool:
     """Whether the request's `image` file is a clip (read without consuming it): whole, since a GIF or
-    animated WebP is one only with two frames or more (tessera.video_sniff)."""
+    animated WebP is one only with two frames or more, or a PNG to its image data, where an animated
+    PNG declares its frames (tessera.video_sniff.read_for_sniff)."""
     upload = request.files.get("image")
     if upload is None:
         return False
@@ -72,7 +73,7 @@ def read_clip_order(backend: Backend) -> ClipOrder:
     from tessera.video_io import ClipFormatError, ClipTooLargeError, check_output, open_clip
 
     config = backend.config
-    check_form(request, config)
+    check_form(request, config, ORDER_FIELDS)
     style, strength = read_style_and_strength()
     look = read_look(config.max_upload_bytes)
     blend = read_blend()

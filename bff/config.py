@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tessera.settings import FlagParser, SettingsError, parse_settings, setting
+from tessera.tile_streams import STALL_TIMEOUT_S
 from tessera.tiling import MAX_ASPECT_RATIO
 
 # frontend_static/ sits beside the bff package in the source tree (also in an editable install).
@@ -75,6 +76,11 @@ class GatewayConfig:
                                        flag="--stylize-timeout", env="STYLIZE_TIMEOUT", minimum=0.1)
     rpc_timeout_s: float = setting(5.0, "deadline in seconds for quick calls (list styles, health)",
                                    flag="--rpc-timeout", env="RPC_TIMEOUT", minimum=0.1)
+    # A hung server (it takes the call but sends nothing back) is given up on after this, not after the
+    # whole deadline; a large image whose tiles keep coming back is not (tessera.tile_streams).
+    stall_timeout_s: float = setting(STALL_TIMEOUT_S, "seconds an image call may go without any tile coming back "
+                                                      "before it fails as 'the model server stopped answering'",
+                                     flag="--stall-timeout", env="STALL_TIMEOUT", minimum=0.1)
     job_ttl_s: float = setting(900.0, "seconds a finished job's result stays available", flag="--job-ttl",
                                env="JOB_TTL", minimum=1)
     job_workers: int = setting(2, "images restyled at the same time (with Redis: jobs this gateway runs itself, "

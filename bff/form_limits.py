@@ -20,6 +20,8 @@ from bff.errors import ApiError, error_response, too_large
 # backstop above our own limits (it must also exceed the parser's 64 kB read size).
 PARSER_MEMORY_BYTES = 500_000
 _CHUNK = 64 * 1024
+# Bodies that are forms: a file needs multipart; a form naming a stored photo (photo_id) may be either.
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
 class UploadRequest(Request):
@@ -53,8 +55,11 @@ def init_app(app: Flask, config: GatewayConfig) -> None:
         return error_response(explained or too_large(limit - FORM_OVERHEAD_BYTES if limit else config.max_upload_bytes))
 
 
-def check_form(request: Request, config: GatewayConfig) -> None:
-    """Parses the form and raises ApiError 400 or 413 naming the limit a field breaks."""
+def check_form(request: Request, config: GatewayConfig, fields: str) -> None:
+    """Parses the form and raises ApiError 415 `not_a_form` for a body that is no form (JSON, a bare
+    image), saying to send multipart/form-data with `fields` (what goes in which field, e.g. "the photo
+    as a file in the 'image' field"), or 400 or 413 naming the limit a field breaks."""
+    _check_is_form(request, fields)
     for name in [*request.form.keys(), *request.files.keys()]:
         if len(name) > config.max_field_name_chars:
             raise _name_too_long(len(name), config)
@@ -62,6 +67,15 @@ def check_form(request: Request, config: GatewayConfig) -> None:
         size = len(value.encode())
         if size > config.max_text_field_bytes:
             raise _field_too_large(name, size, config)
+
+
+def _check_is_form(request: Request, fields: str) -> None:
+    """ApiError 415 unless the body is a form; an empty body without a type is left to the field checks."""
+    sent = request.mimetype
+    if sent in FORM_TYPES or not (sent or request.content_length):
+        return
+    raise ApiError(415, "not_a_form", f"Send the form as multipart/form-data (a file upload, as curl -F sends it), "
+                                      f"not {sent or 'a body without a Content-Type'}: {fields}.")
 
 
 def explain_refused_form(request: Request, config: GatewayConfig) -> ApiError | None:

@@ -21,6 +21,9 @@ from tessera.tiling import shape_error
 # Characters a file name should not carry into a header or onto a disk.
 _UNSAFE = set('"\\/:*?<>|;%')
 MAX_STEM_CHARS = 80
+# What a restyle form holds, for the 415 a body that is no form gets (bff.form_limits.check_form).
+ORDER_FIELDS = ("the photo as a file in the 'image' field (or a stored photo's id in 'photo_id') and the style's id "
+                "in 'style'")
 
 
 @dataclass(frozen=True)
@@ -40,13 +43,14 @@ class Order:
 
 
 def read_order(backend: Backend) -> Order:
-    """Validates the current request's form in order: fields (400), the photo (a file in `image`, or
-    `photo_id` naming a stored one: 404 when unknown or expired), its type and size (415, 413, 422 for
+    """Validates the current request's form in order: a body that is no form (415 not_a_form), fields
+    (400), the photo (a file in `image`, or `photo_id` naming a stored one: 404 when unknown or
+    expired), its type and size (415, 413, 422 for
     an unreadable header), whether the output format can hold the image (400), style (404, or 503 if
     the servers are down), whether the look fits the style (400: presets of a fixed style, an
     unknown preset). Decoding is left to the job (bff.restyle), which holds a share of the
     process's pixel budget while it runs."""
-    check_form(request, backend.config)
+    check_form(request, backend.config, ORDER_FIELDS)
     style, strength, wanted_format = read_options()
     look = read_look(backend.config.max_upload_bytes)
     data, uploaded_name = _photo_bytes(backend.config.max_upload_bytes)

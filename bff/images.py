@@ -24,8 +24,8 @@ class DecodedImage:
 def open_upload(data: bytes, max_pixels: int, output_format: str | None = None) -> imageio.OpenedImage:
     """Checks format, pixel count and whether `output_format` (default: the input's) can hold the
     image, from the first bytes only; returns the lazily opened image, or raises ApiError 415, 413,
-    400 or 422. Nothing is decoded yet. A clip (an animated WebP included) is 415 clip_needs_job, a
-    one-frame GIF 415 still_gif (tessera.video_sniff decides)."""
+    400 or 422. Nothing is decoded yet. A clip (an animated WebP or PNG of two frames or more included)
+    is 415 clip_needs_job, a one-frame GIF 415 still_gif (tessera.video_sniff decides)."""
     if sniff_clip(data):
         raise ApiError(415, "clip_needs_job", f"That file is a video clip, not a {formats.LABELS} image: "
                                               "clips are restyled as jobs (POST /api/jobs).")

@@ -30,7 +30,7 @@ _UPLOAD_ERRORS = {
                   "inference server refused the image (its message says why)."),
     "404": _error("No style has that id, or no stored photo has the photo_id (it may have expired)."),
     "413": _error("The upload exceeds the byte limit, or the image the pixel limit (see GET /api/limits)."),
-    "415": _error("The file is not a PNG, JPEG or WebP image (judged by its content)."),
+    "415": _error("The file is not a PNG, JPEG or WebP image (judged by its content)." + openapi_photos.NOT_A_FORM),
     "422": _error("The image, or a style_image / mix_image, is damaged or truncated (the message says which: "
                   "\"The style image ...\", \"The style image to mix in ...\")."),
     "429": _error("Too many images in progress; retry after the Retry-After seconds."),
@@ -259,8 +259,8 @@ _PATHS = {
                       **_UPLOAD_ERRORS, "504": _error("Restyling took longer than the deadline.")}}},
     "/api/jobs": {"post": {
         "summary": "Start restyling a (large) image or a video clip in the background", "operationId": "createJob",
-        "description": "A video clip (MP4, MOV, WebM, animated GIF or animated WebP of two frames or more; a "
-                       "one-frame WebP is a photo, a one-frame GIF 415 still_gif) in the `image` field is "
+        "description": "A video clip (MP4, MOV, WebM, animated GIF, WebP or PNG of two frames or more; a "
+                       "one-frame WebP or PNG is a photo, a one-frame GIF 415 still_gif) in the `image` field is "
                        "restyled frame by frame into `format` mp4 (H.264) or webm (VP9), default MP4 (WebM for "
                        "WebM sources and odd frame sizes), at its frame rate and size, its audio copied "
                        "unchanged; done and total then count frames. Its duration, frame size and total "
@@ -271,7 +271,8 @@ _PATHS = {
         "responses": {"202": _json("The job was queued; follow events_url, then fetch result_url.", "Job"),
                       **_UPLOAD_ERRORS,
                       "415": _error("The file is neither a PNG, JPEG or WebP image nor a video clip (MP4, MOV, "
-                                    "WebM, animated GIF or WebP), judged by its content.")}}},
+                                    "WebM, animated GIF, WebP or PNG), judged by its content."
+                                    + openapi_photos.NOT_A_FORM)}}},
     "/api/jobs/{job_id}": {"get": {
         "summary": "A job's state and progress", "operationId": "jobStatus", "parameters": [_JOB_ID],
         "responses": {"200": _json("Current state.", "Job"), "404": _UNKNOWN_JOB}},

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+# The 415 every upload route gives a body that is no form (bff.form_limits.check_form).
+NOT_A_FORM = " Or the body is no form (not_a_form: JSON, say); send multipart/form-data."
+
 PHOTO_ID = {"name": "photo_id", "in": "path", "required": True, "schema": {"type": "string"},
             "description": "The unguessable id from POST /api/photos."}
 
@@ -72,7 +75,7 @@ def paths(error: Callable[[str], dict], json_body: Callable[[str, str], dict]) -
                 "201": photo_response,
                 "400": error("No image, an empty one, or one side over 1000 times the other."),
                 "413": error("The file exceeds the byte limit, or the image the pixel limit (from its header)."),
-                "415": error("Not a PNG, JPEG or WebP file."),
+                "415": error("Not a PNG, JPEG or WebP file." + NOT_A_FORM),
                 "422": error("The image is damaged or cut short."),
                 "429": error("This address keeps too many photos (too_many_photos), or the gateway's photo "
                              "memory is full (photo_store_full); checked before the body is read."),

@@ -51,6 +51,9 @@ class WorkerConfig:
                                        flag="--stylize-timeout", env="STYLIZE_TIMEOUT", minimum=0.1)
     rpc_timeout_s: float = setting(_GATEWAY.rpc_timeout_s, "deadline in seconds for quick calls",
                                    flag="--rpc-timeout", env="RPC_TIMEOUT", minimum=0.1)
+    stall_timeout_s: float = setting(_GATEWAY.stall_timeout_s, "seconds an image call may go without any tile "
+                                                               "coming back before it fails",
+                                     flag="--stall-timeout", env="STALL_TIMEOUT", minimum=0.1)
     server_ca: Path | None = setting(None, "PEM certificate(s) to trust for TLS to the inference servers; unset: "
                                            "plain gRPC")
 
@@ -78,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
     start_process(config, log)
     try:
-        client = TesseraClient(list(config.servers), timeout=config.rpc_timeout_s, tls_ca=read_ca(config.server_ca))
+        client = TesseraClient(list(config.servers), timeout=config.rpc_timeout_s, tls_ca=read_ca(config.server_ca),
+                               stall_timeout=config.stall_timeout_s)
     except (ValueError, OSError) as err:
         log.error("cannot start the worker: %s", err)
         return 2

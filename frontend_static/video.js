@@ -11,7 +11,8 @@ import { fileSize } from "./template.js";
 
 export const CLIP_SNIFF_BYTES = 32;
 const ASCII = new TextDecoder("latin1");
-// Chromium plays these in <video>; animated GIF and WebP originals show as the page's <img>.
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+// Chromium plays these in <video>; animated GIF, WebP and PNG originals show as the page's <img>.
 const PLAYABLE = new Set(["mp4", "mov", "webm"]);
 const IN_STEP_S = 0.15;  // the original follows the result when they drift further apart
 
@@ -20,9 +21,10 @@ export const STILL_GIF = "That GIF holds a single frame, a still image, and GIF 
   + "save it as PNG or JPEG and choose that file instead.";
 
 /**
- * The clip's container ('mp4', 'mov', 'webm', 'gif', animated 'webp'), or null; the same decision as
- * the gateway's tessera/video_sniff.py: a GIF or animated WebP is a clip only with two frames or more.
- * @param {Uint8Array} bytes the whole file for a GIF or WebP (fileBytes), else CLIP_SNIFF_BYTES or more
+ * The clip's container ('mp4', 'mov', 'webm', 'gif', animated 'webp', animated PNG 'apng'), or null; the
+ * same decision as the gateway's tessera/video_sniff.py: a GIF, animated WebP or APNG is a clip only with
+ * two frames or more (an APNG's acTL chunk declares them).
+ * @param {Uint8Array} bytes the whole file for a GIF, WebP or PNG (fileBytes), else CLIP_SNIFF_BYTES or more
  * @returns {string | null}
  */
 export function clipKind(bytes) {
@@ -34,17 +36,19 @@ export function clipKind(bytes) {
   if (text(0, 4) === "RIFF" && text(8, 16) === "WEBPVP8X" && (bytes[20] & 0x02) !== 0) {
     return webpFrames(bytes) > 1 ? "webp" : null;
   }
+  if (isPng(bytes)) return apngFrames(bytes) > 1 ? "apng" : null;
   return null;
 }
 
 /**
- * The bytes clipKind needs: the first CLIP_SNIFF_BYTES, or the whole file for a GIF or WebP (frames are counted).
+ * The bytes clipKind needs: the first CLIP_SNIFF_BYTES, or the whole file for a GIF, WebP or PNG (frames
+ * are counted; a PNG's acTL sits before its image data, but its photo is read whole for the upload anyway).
  * @param {Blob} file
  * @returns {Promise<Uint8Array>}
  */
 export async function fileBytes(file) {
   const head = new Uint8Array(await file.slice(0, CLIP_SNIFF_BYTES).arrayBuffer());
-  const whole = isGif(head) || ASCII.decode(head.slice(0, 4)) === "RIFF";
+  const whole = isGif(head) || ASCII.decode(head.slice(0, 4)) === "RIFF" || isPng(head);
   return whole ? new Uint8Array(await file.arrayBuffer()) : head;
 }
 
@@ -92,6 +96,29 @@ function gifFrames(bytes) {
     }
   }
   return frames;
+}
+
+/** @param {Uint8Array} bytes */
+function isPng(bytes) {
+  return PNG_SIGNATURE.every((byte, i) => bytes[i] === byte);
+}
+
+/**
+ * The frames an APNG's acTL chunk declares (0 for a plain PNG): its chunks are walked up to the image data.
+ * @param {Uint8Array} bytes
+ * @returns {number}
+ */
+function apngFrames(bytes) {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let pos = PNG_SIGNATURE.length;
+  while (pos + 12 <= bytes.length) {
+    const size = view.getUint32(pos);
+    const kind = ASCII.decode(bytes.slice(pos + 4, pos + 8));
+    if (kind === "IDAT") break;
+    if (kind === "acTL" && size >= 8 && pos + 12 + size <= bytes.length) return view.getUint32(pos + 8);
+    pos += 12 + size;
+  }
+  return 0;
 }
 
 /**
@@ -185,7 +212,7 @@ export class ClipStage {
 
   /**
    * Shows the chosen clip on the stage (the view has shown its name): a <video> for MP4, MOV and WebM,
-   * the view's own <img> for animated GIF and WebP.
+   * the view's own <img> for animated GIF, WebP and PNG.
    * @param {string} url
    * @param {Uint8Array} head the file's first bytes
    */

@@ -92,11 +92,11 @@ def encode_frames(rgb_frames, fmt: str = "mp4", fps: int = 10, audio: bool = Tru
 
     `grain` keeps sensor noise through H.264 (x264's grain tuning at CRF 10: of 1.87 levels of noise
     between raw frames, 1.44 survive at 640x360, against 0.09 at the default CRF 16)."""
-    if fmt in ("gif", "webp"):
+    if fmt in ("gif", "webp", "apng"):
         images = [Image.fromarray(f) for f in rgb_frames]
         buffer = io.BytesIO()
-        images[0].save(buffer, fmt.upper(), save_all=True, append_images=images[1:], duration=round(1000 / fps),
-                       loop=0, **({"lossless": True} if fmt == "webp" else {}))
+        images[0].save(buffer, "PNG" if fmt == "apng" else fmt.upper(), save_all=True, append_images=images[1:],
+                       duration=round(1000 / fps), loop=0, **({"lossless": True} if fmt == "webp" else {}))
         return buffer.getvalue()
     codec, pix_fmt, options = _VIDEO[fmt]
     buffer = io.BytesIO()

@@ -135,7 +135,7 @@ def _stylize(client: TesseraClient, args: argparse.Namespace) -> int:
 
 
 def _input_kind(path: Path) -> str:
-    """'clip' (MP4, MOV, WebM, animated GIF or WebP of two frames or more) or 'photo' (PNG, JPEG, WebP),
+    """'clip' (MP4, MOV, WebM, animated GIF, WebP or PNG of two frames or more) or 'photo' (PNG, JPEG, WebP),
     from the file's bytes, before the output's name is looked at; ValueError naming the input when it
     is neither (a one-frame GIF with tessera.video_sniff's sentence)."""
     from tessera.video_sniff import INPUT_LABELS, STILL_GIF, is_still_gif, read_for_sniff, sniff_clip
@@ -327,7 +327,7 @@ def _parser() -> argparse.ArgumentParser:
     styles.set_defaults(command=_styles)
     stylize = commands.add_parser("stylize", parents=[common],
                                   help="restyle an image file (PNG, JPEG or WebP), every one in a folder, or a "
-                                       "video clip (MP4, MOV, WebM, animated GIF or WebP)")
+                                       "video clip (MP4, MOV, WebM, animated GIF, WebP or PNG)")
     stylize.add_argument("input", help="image or clip to restyle, or a folder of images")
     stylize.add_argument("-o", "--output", required=True,
                          help="where to write the result (.png, .jpg, .webp; .mp4 or .webm for a clip), or a "

@@ -22,7 +22,7 @@ from tessera.channels import open_channel
 from tessera.critic_maps import CriticMaps
 from tessera.style_facts import StyleSummary, TilingFacts
 from tessera.style_sources import StyleSource
-from tessera.tile_streams import StreamPool
+from tessera.tile_streams import STALL_TIMEOUT_S, StreamPool
 from tessera.v1 import style_transfer_pb2 as pb
 from tessera.v1 import style_transfer_pb2_grpc as pb_grpc
 
@@ -58,17 +58,23 @@ class TesseraClient:
     """A connection to one inference server, or to several with client-side round-robin: a list of
     HOST:PORT, or one dns:///NAME:PORT target whose name resolves to several addresses.
 
-    Every call has a deadline: `timeout` seconds unless the call gives its own. `interceptors` are
-    gRPC client interceptors for every call (tracing, metadata, recording what goes on the wire).
+    Every call has a deadline: `timeout` seconds unless the call gives its own. An image call whose
+    server sends nothing back for `stall_timeout` seconds (None: no such limit) fails then with
+    UNAVAILABLE, "The model server stopped answering ...", however far its deadline is: a hung server
+    is found within that time, and a large image that keeps sending tiles back is never cut short by it.
+    `interceptors` are gRPC client interceptors for every call (tracing, metadata, recording what goes
+    on the wire).
     """
 
     def __init__(self, targets: str | list[str], timeout: float = 60.0, streams_per_target: int = 1,
-                 tls_ca: bytes | None = None, interceptors: Sequence[object] = ()) -> None:
+                 tls_ca: bytes | None = None, interceptors: Sequence[object] = (),
+                 stall_timeout: float | None = STALL_TIMEOUT_S) -> None:
         addresses = [t.strip() for t in (targets.split(",") if isinstance(targets, str) else targets)]
         addresses = [a for a in addresses if a]
         if not addresses:
             raise ValueError("at least one server address (HOST:PORT) is needed")
         self._timeout = timeout
+        self._stall_timeout = stall_timeout
         self._tiling: dict[str, TilingFacts] = {}  # style id -> facts of the version last seen serving
         # (style id, version) -> that version's facts, as its streams reported them (versions are immutable)
         self._version_tiling: dict[tuple[str, int], TilingFacts] = {}
@@ -133,7 +139,8 @@ class TesseraClient:
         must ship a critic (StyleSummary.has_critic).
         `tile_size` forces square cores of that edge; by default the client plans the tile shape
         from the image, the model's halo and the number of streams (tessera/tile_plan.py).
-        `progress(done, total)` is called from this thread as tiles arrive. Raises TesseraError.
+        `progress(done, total)` is called from this thread as tiles arrive. Raises TesseraError
+        (UNAVAILABLE when the server stops answering for the client's `stall_timeout`).
         `scale` in (0, 1] is the brush scale (tessera/brush_scale.py): the stream carries the image
         shrunk by it, and the result is enlarged back guided by `image`; a pixel-mix strength and
         keep_colors are then applied at full size, so they give what they give at scale 1.
@@ -156,7 +163,7 @@ class TesseraClient:
                           self._known_tiling(style, version, deadline),
                           lambda: self._known_tiling(style, version, deadline, refresh=True),
                           style_sources=tuple(style_sources), keep_colors=keep_colors, context=context,
-                          explain=explain)
+                          explain=explain, stall_timeout=self._stall_timeout)
         try:
             result, pinned, tiling = pool.run(tile_size, progress)
         except grpc.RpcError as error:

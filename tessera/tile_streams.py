@@ -2,7 +2,9 @@
 
 The first stream pins a model version and reports its tiling facts; further streams (spread over
 replicas by the channel's round-robin policy) ask for that exact version. When a stream fails with
-a transient error, its unanswered tiles move to a new stream: tiles are idempotent.
+a transient error, its unanswered tiles move to a new stream: tiles are idempotent. A call whose
+server stops answering (nothing back from any stream for `stall_timeout` seconds) fails then, not at
+its deadline: a large image that keeps sending results runs as long as its deadline allows.
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ THUMBNAIL_SIZE = 512  # when the style's thumbnail size is unknown: the largest 
 WINDOW = 5  # tiles outstanding per stream: on a 2-core server, two running, two queued, one on the wire
 MAX_REOPENED_STREAMS = 4
 RETRY_BACKOFF_S = 0.05  # doubled on every further retry, so a struggling replica is not hammered
+# Seconds without any reply (a stream accepted, a tile's result, a stream's end) before a call gives up on
+# its server. A tile is planned to take well under a second (tessera.tile_plan.PROGRESS_TILE_PIXELS), so
+# this leaves room for a loaded server's queue while a hung one is found within a minute, not at the
+# image's deadline (the gateway's is 10 minutes).
+STALL_TIMEOUT_S = 60.0
 RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN,
              grpc.StatusCode.ABORTED, grpc.StatusCode.RESOURCE_EXHAUSTED}
 
@@ -49,6 +56,17 @@ class ProtocolError(grpc.RpcError):
 
     def details(self) -> str:
         return self._message
+
+
+class StalledError(ProtocolError):
+    """No reply from the server for the stall timeout: it takes the call but has stopped answering.
+    UNAVAILABLE, like a server that is down, since trying again (maybe on another replica) is the remedy."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"The model server stopped answering: nothing came back for {seconds:g} s. Try again.")
+
+    def code(self) -> grpc.StatusCode:
+        return grpc.StatusCode.UNAVAILABLE
 
 
 class _Stream:
@@ -94,7 +112,9 @@ class StreamPool:
     image's size. `tiling` is what the client knows of the style (from ListStyles or an earlier
     stream), or None; it decides whether the header carries a thumbnail, and at what size.
     `refresh_tiling` asks the server for the style's facts again when a stream without a thumbnail
-    is refused. `context` is the picture the thumbnail is made from (default: the image). `scale` < 1
+    is refused. `stall_timeout` (seconds, None: none) ends the call with StalledError when no reply
+    comes back for that long; the deadline bounds the whole call with DEADLINE_EXCEEDED.
+    `context` is the picture the thumbnail is made from (default: the image). `scale` < 1
     asks the server to work at that brush scale (StreamHeader.scale; ProtocolError from a server that
     does not): tiles and results stay at full resolution.
     """
@@ -103,8 +123,9 @@ class StreamPool:
                  deadline: float, parallel_streams: int, tiling: TilingFacts | None = None,
                  refresh_tiling: Callable[[], TilingFacts | None] | None = None, window: int = WINDOW,
                  style_sources: tuple = (), keep_colors: bool = False, context: np.ndarray | None = None,
-                 explain: bool = False, scale: float = 1.0) -> None:
+                 explain: bool = False, scale: float = 1.0, stall_timeout: float | None = STALL_TIMEOUT_S) -> None:
         self._stub = stub
+        self._stall_timeout = stall_timeout
         self._pixels = pixels
         self._context = pixels if context is None else np.ascontiguousarray(context)
         self._deadline = deadline
@@ -272,10 +293,15 @@ class StreamPool:
                                          height=core.height, rgb=rgb))
 
     def _next_event(self) -> tuple[_Stream, object]:
-        remaining = self._deadline - time.monotonic()
+        """The next reply of any stream; StalledError after stall_timeout without one, or
+        DEADLINE_EXCEEDED at the call's deadline, whichever comes first."""
+        remaining = max(0.0, self._deadline - time.monotonic())
+        stalls = self._stall_timeout is not None and self._stall_timeout < remaining
         try:
-            return self._events.get(timeout=max(0.0, remaining))
+            return self._events.get(timeout=self._stall_timeout if stalls else remaining)
         except queue.Empty:
+            if stalls:
+                raise StalledError(self._stall_timeout) from None
             raise _DeadlineExceeded() from None
 
 

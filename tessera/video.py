@@ -87,7 +87,7 @@ class _Frame:
 def stylize_clip(client: TesseraClient, data: bytes, style: str, output: str | None = None,
                  options: ClipOptions = ClipOptions(), limits: ClipLimits | None = None,
                  progress: Callable[[int, int], None] | None = None, on_frame: FrameHook | None = None) -> ClipResult:
-    """Restyle the clip in `data` (MP4, MOV, WebM, animated GIF or WebP) and encode it as `output`
+    """Restyle the clip in `data` (MP4, MOV, WebM, animated GIF, WebP or PNG) and encode it as `output`
     ('mp4' or 'webm'; default: WebM for WebM sources and odd sizes, MP4 otherwise).
 
     `progress(done, total)` counts frames (total from the header, raised if the clip holds more), from

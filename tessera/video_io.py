@@ -1,9 +1,10 @@
 """Read and write video clips with PyAV (FFmpeg's libraries, carried in its wheel): the one place that
 knows containers, codecs and timestamps. Frames come out and go in as HxWx3 uint8 RGB arrays.
 
-Inputs: MP4, MOV, WebM (and Matroska), animated GIF through FFmpeg, animated WebP through Pillow
-(FFmpeg's WebP decoder reads still images only). Outputs: MP4 with H.264 (libx264, yuv420p) or WebM
-with VP9, at the source's frame size and timestamps, the audio track's packets copied unchanged.
+Inputs: MP4, MOV, WebM (and Matroska), animated GIF through FFmpeg, animated WebP and animated PNG
+through Pillow (FFmpeg's WebP decoder reads still images only, and its APNG demuxer states no
+duration). Outputs: MP4 with H.264 (libx264, yuv420p) or WebM with VP9, at the source's frame size
+and timestamps, the audio track's packets copied unchanged.
 
 Every limit is checked from the container's header in `open_clip`, before a frame is decoded, and
 again while decoding (a header may lie): `ClipTooLargeError` (HTTP 413) for duration, frame size and
@@ -20,7 +21,7 @@ from fractions import Fraction
 
 import av
 import numpy as np
-from PIL import Image, ImageSequence, WebPImagePlugin
+from PIL import Image, ImageSequence, PngImagePlugin, WebPImagePlugin
 
 from tessera.video_sniff import INPUT_LABELS, sniff_clip
 
@@ -59,7 +60,7 @@ class ClipInfo:
     """What the header says. `fps` is the average frame rate; `frames` the count the header states or,
     failing that, duration x fps rounded up; `audio_codec` is '' when there is no audio track."""
 
-    container: str  # 'mp4', 'mov', 'webm', 'gif' or 'webp'
+    container: str  # 'mp4', 'mov', 'webm', 'gif', 'webp' or 'apng'
     width: int
     height: int
     fps: Fraction
@@ -118,7 +119,7 @@ class Clip:
     def items(self) -> Iterator[tuple[str, object, int | None]]:
         guard = _Guard(self.info, self.limits)
         if self._image is not None:
-            yield from self._webp_items(guard)
+            yield from self._animation_items(guard)
             return
         video = self._container.streams.video[0]
         streams = [video] + ([self.audio_stream] if self.audio_stream is not None else [])
@@ -135,7 +136,8 @@ class Clip:
             raise ClipFormatError(f"the {self.info.container.upper()} clip is damaged and cannot be decoded "
                                   f"({_reason(exc)})") from None
 
-    def _webp_items(self, guard: _Guard) -> Iterator[tuple[str, object, int | None]]:
+    def _animation_items(self, guard: _Guard) -> Iterator[tuple[str, object, int | None]]:
+        """The frames of an animated WebP or PNG, composed by Pillow, timed in milliseconds."""
         pts = 0
         try:
             for frame in ImageSequence.Iterator(self._image):
@@ -143,7 +145,8 @@ class Clip:
                 yield "video", np.asarray(frame.convert("RGB"), dtype=np.uint8), pts
                 pts += max(1, int(frame.info.get("duration", 100)))
         except (OSError, ValueError, EOFError) as exc:
-            raise ClipFormatError(f"the animated WebP is damaged and cannot be decoded ({exc})") from None
+            name = _KIND_NAMES[self.info.container].split(" ", 1)[1]  # 'animated WebP'
+            raise ClipFormatError(f"the {name} is damaged and cannot be decoded ({exc})") from None
 
     def close(self) -> None:
         if self._container is not None:
@@ -178,9 +181,9 @@ def open_clip(data: bytes, limits: ClipLimits = ClipLimits()) -> Clip:
     kind = sniff_clip(data)
     if kind is None:
         raise ClipFormatError(f"the file is not a {INPUT_LABELS} clip")
-    if kind == "webp":
-        image = _open_webp(data)
-        info = _webp_info(image)
+    if kind in _PILLOW_ANIMATIONS:
+        image = _open_animation(data, kind)
+        info = _animation_info(image, kind)
         clip = Clip(data, info, limits, image=image)
     else:
         container = _open_av(data, kind)
@@ -229,25 +232,34 @@ def _av_info(container, kind: str) -> ClipInfo:
     return ClipInfo(kind, width, height, Fraction(fps), int(frames), seconds, audio)
 
 
-def _open_webp(data: bytes) -> Image.Image:
+# Containers read through Pillow, by the plugin class that opens them (no other plugin is tried).
+_PILLOW_ANIMATIONS = {"webp": WebPImagePlugin.WebPImageFile, "apng": PngImagePlugin.PngImageFile}
+
+
+def _open_animation(data: bytes, kind: str) -> Image.Image:
+    """The animated WebP or PNG opened by its own Pillow plugin (header only); ClipFormatError when the
+    header cannot be read."""
     try:
-        image = WebPImagePlugin.WebPImageFile(io.BytesIO(data))
+        image = _PILLOW_ANIMATIONS[kind](io.BytesIO(data))
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ClipFormatError(f"the file looks like an animated WebP but its header cannot be read ({exc})") from None
+        raise ClipFormatError(f"the file looks like {_KIND_NAMES[kind]} but its header cannot be read "
+                              f"({exc})") from None
     return image
 
 
-def _webp_info(image: Image.Image) -> ClipInfo:
+def _animation_info(image: Image.Image, kind: str) -> ClipInfo:
     frames = getattr(image, "n_frames", 1)
-    # libwebp's demuxer knows every frame's duration without decoding; Pillow exposes the first one.
+    # The frame count comes from the header (WebP's demuxer, APNG's acTL); Pillow exposes the first
+    # frame's duration, which stands for all of them.
     duration_ms = max(1, int(image.info.get("duration", 100)))
     seconds = frames * duration_ms / 1000
     width, height = image.size
-    return ClipInfo("webp", width, height, Fraction(1000, duration_ms), frames, seconds)
+    return ClipInfo(kind, width, height, Fraction(1000, duration_ms), frames, seconds)
 
 
 # How a message names a container sniffed from a clip's first bytes (tessera.video_sniff).
-_KIND_NAMES = {"mp4": "an MP4", "mov": "a MOV", "webm": "a WebM", "gif": "an animated GIF"}
+_KIND_NAMES = {"mp4": "an MP4", "mov": "a MOV", "webm": "a WebM", "gif": "an animated GIF",
+               "webp": "an animated WebP", "apng": "an animated PNG"}
 
 
 def _reason(exc: Exception) -> str:

@@ -1,25 +1,33 @@
 """Tell a video clip from its first bytes, without importing PyAV (the CLI and the gateway ask this of
 every upload; only clips need the video extra).
 
-The one place that decides clip or still image: a GIF or animated WebP holding a single frame is a
-still image, so a one-frame WebP is a photo and a one-frame GIF a still in a format Tessera does not
-read (STILL_GIF says so). Telling them apart counts frames, so sniff_clip needs the whole file for
-these two containers (read_for_sniff reads what it needs; the first 32 bytes are enough for the others)."""
+The one place that decides clip or still image: a GIF, animated WebP or animated PNG (APNG) holding a
+single frame is a still image, so a one-frame WebP or APNG is a photo and a one-frame GIF a still in a
+format Tessera does not read (STILL_GIF says so). Telling them apart counts frames, so sniff_clip needs
+the whole file for GIF and WebP, and a PNG's chunks before its image data, where an APNG declares its
+frames (acTL); read_for_sniff reads what it needs; the first 32 bytes are enough for the others.
+
+Other multi-frame files Pillow could open are not clips here: a TIFF is no format Tessera reads (415),
+and an MPO (a camera's JPEG with a second, preview or stereo, frame appended) is a JPEG photo: its
+first frame is the picture, and the JPEG decoder reads only that."""
 
 from __future__ import annotations
 
 from typing import BinaryIO
 
-INPUT_LABELS = "MP4, MOV, WebM, animated GIF or animated WebP"
-SNIFF_BYTES = 32  # enough for every container but GIF and WebP
+from tessera import png_chunks
+
+INPUT_LABELS = "MP4, MOV, WebM, animated GIF, animated WebP or animated PNG"
+SNIFF_BYTES = 32  # enough for every container but GIF, WebP and PNG
 STILL_GIF = ("That GIF holds a single frame, a still image, and GIF is not read as a photo: "
              "save it as PNG or JPEG and choose that file instead.")
 _GIF_SIGNATURES = (b"GIF87a", b"GIF89a")
 
 
 def sniff_clip(data: bytes) -> str | None:
-    """'mp4', 'mov', 'webm', 'gif' or 'webp' from the file's bytes, or None. A GIF or animated WebP is a
-    clip only with two frames or more, counted in `data` (pass the whole file for them)."""
+    """'mp4', 'mov', 'webm', 'gif', 'webp' or 'apng' from the file's bytes, or None. A GIF, animated WebP
+    or APNG is a clip only with two frames or more, counted in `data` (pass the whole file for GIF and
+    WebP; a PNG's chunks before its image data, as read_for_sniff reads them, are enough)."""
     if data[4:8] == b"ftyp":
         return "mov" if data[8:12] == b"qt  " else "mp4"
     if data[4:8] in (b"moov", b"mdat", b"wide", b"free"):
@@ -31,14 +39,39 @@ def sniff_clip(data: bytes) -> str | None:
     if data[:4] == b"RIFF" and data[8:16] == b"WEBPVP8X" and len(data) > 20 and data[20] & 0x02:
         # VP8X with the animation flag; a still WebP, or an animation of one frame, is an image
         return "webp" if _webp_frames(data) > 1 else None
+    if data.startswith(png_chunks.SIGNATURE):
+        return "apng" if apng_frames(data) > 1 else None
     return None
 
 
+def apng_frames(data: bytes) -> int:
+    """The frames a PNG's animation control chunk (acTL, before the image data) declares; 0 for a plain
+    PNG or an acTL whose CRC fails (which a decoder ignores, showing the still image)."""
+    control = png_chunks.first_chunk(data, b"acTL")
+    return int.from_bytes(control[:4], "big") if control and len(control) >= 8 else 0
+
+
 def read_for_sniff(file: BinaryIO) -> bytes:
-    """The bytes sniff_clip needs, read from a binary file at its start: the first 32, or the whole
-    file for a GIF or WebP (RIFF), whose frames it counts."""
+    """The bytes sniff_clip needs, read from a binary file at its start: the first 32, the whole file
+    for a GIF or WebP (RIFF), whose frames it counts, or a PNG as far as its image data."""
     head = file.read(SNIFF_BYTES)
-    return head + file.read() if head[:6] in _GIF_SIGNATURES or head[:4] == b"RIFF" else head
+    if head[:6] in _GIF_SIGNATURES or head[:4] == b"RIFF":
+        return head + file.read()
+    if head.startswith(png_chunks.SIGNATURE):
+        return _png_before_data(file, head)
+    return head
+
+
+def _png_before_data(file: BinaryIO, head: bytes) -> bytes:
+    """`head` and what follows it in `file`, up to the header of the first IDAT chunk (or the end)."""
+    data = bytearray(head)
+    pos = len(png_chunks.SIGNATURE)
+    while True:
+        data += file.read(max(0, pos + 8 - len(data)))
+        if len(data) < pos + 8 or data[pos + 4:pos + 8] == b"IDAT":
+            return bytes(data)
+        pos += 12 + int.from_bytes(data[pos:pos + 4], "big")
+        data += file.read(max(0, pos - len(data)))
 
 
 def is_still_gif(data: bytes) -> bool:

@@ -152,3 +152,20 @@ def test_no_server_at_the_address_is_said_in_words(address):
     result = tessera("styles", "--server", address, "--timeout", "10")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith(f"tessera: no Tessera server answers at {address}: start one (`make run`)")
+
+
+def test_an_animated_png_is_a_clip_and_a_one_frame_one_a_photo(inference_server, tmp_path):
+    """Like a GIF or animated WebP: two frames or more make a clip (here refused for a photo's output
+    name), one frame is a photo (tessera.video_sniff)."""
+    from tests.bff.pictures import animation
+
+    (tmp_path / "moving.png").write_bytes(animation("PNG", 2))
+    (tmp_path / "still.png").write_bytes(animation("PNG", 1))
+    moving = tessera("stylize", str(tmp_path / "moving.png"), "-o", str(tmp_path / "o.png"), "--style", TINY_STYLE,
+                     "--server", inference_server)
+    assert moving.returncode == 1 and "a clip is written as .mp4 or .webm" in moving.stderr, moving.stderr
+    still = tessera("stylize", str(tmp_path / "still.png"), "-o", str(tmp_path / "o.png"), "--style", TINY_STYLE,
+                    "--server", inference_server)
+    assert still.returncode == 0, still.stderr
+    with Image.open(tmp_path / "o.png") as result:
+        assert result.size == (96, 64)

@@ -28,15 +28,38 @@ def encoded(image: Image.Image | np.ndarray, fmt: str = "PNG", **options) -> byt
 
 
 def animation(fmt: str, frames: int) -> bytes:
-    """A real GIF or animated WebP of `frames` frames, made by Pillow; one frame of WebP stays animated
-    (VP8X, ANIM, one ANMF), as an editor's export of a one-frame animation is."""
-    # Pillow writes one WebP frame as a plain still, so a one-frame animation is cut from a two-frame one.
-    made = 2 if fmt == "WEBP" else frames
+    """A real GIF, animated WebP or animated PNG (fmt "PNG") of `frames` frames, made by Pillow; one
+    frame of WebP or PNG stays animated (VP8X, ANIM, one ANMF; acTL declaring one frame), as an editor's
+    export of a one-frame animation is."""
+    # Pillow writes one WebP or PNG frame as a plain still, so a one-frame animation is cut from a
+    # two-frame one.
+    made = 2 if fmt in ("WEBP", "PNG") else frames
     pictures = [Image.fromarray(gradient()).rotate(180 * i) for i in range(made)]
     buffer = io.BytesIO()
     pictures[0].save(buffer, fmt, save_all=made > 1, append_images=pictures[1:], duration=100, loop=0)
     data = buffer.getvalue()
-    return _first_frame_only(data) if made > frames else data
+    if made > frames:
+        return _first_png_frame_only(data) if fmt == "PNG" else _first_frame_only(data)
+    return data
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _first_png_frame_only(apng: bytes) -> bytes:
+    """The APNG with its acTL declaring one frame and the second frame's chunks (fcTL, fdAT) dropped."""
+    out, pos, seen_data = [apng[:8]], 8, False
+    while pos + 12 <= len(apng):
+        length, kind = struct.unpack_from(">I4s", apng, pos)
+        body = apng[pos + 8:pos + 8 + length]
+        seen_data |= kind == b"IDAT"
+        if kind == b"acTL":
+            out.append(_png_chunk(kind, struct.pack(">I", 1) + body[4:]))
+        elif not (seen_data and kind in (b"fcTL", b"fdAT")):
+            out.append(apng[pos:pos + 12 + length])
+        pos += 12 + length
+    return b"".join(out)
 
 
 def _first_frame_only(webp: bytes) -> bytes:
@@ -53,12 +76,9 @@ def _first_frame_only(webp: bytes) -> bytes:
 def png_declaring(width: int, height: int) -> bytes:
     """A tiny PNG whose header claims width x height pixels: a decompression bomb's calling card."""
 
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(
-        b"IEND", b"")
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", zlib.compress(b"\0" * 64))
+            + _png_chunk(b"IEND", b""))
 
 
 def with_exif_orientation(pixels: np.ndarray, orientation: int) -> bytes:

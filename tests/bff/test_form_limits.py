@@ -122,3 +122,35 @@ def test_images_far_longer_than_wide_are_refused_before_any_work(client, width, 
     assert resp.status_code == status, resp.data[:200]
     if status == 400:
         assert resp.json["error"] == "bad_shape" and "1,000 times" in resp.json["message"]
+
+
+# Every upload route and the field its photos go in; the 415 names them, since JSON carries no file.
+UPLOAD_ROUTES = [("/api/stylize", "'image'"), ("/api/jobs", "'image'"), ("/api/photos", "'image'"),
+                 ("/api/batches", "'images'")]
+
+
+@pytest.mark.parametrize("path, field", UPLOAD_ROUTES, ids=[path for path, _ in UPLOAD_ROUTES])
+@pytest.mark.parametrize("content_type, body", [
+    ("application/json", json.dumps({"style": TINY_STYLE, "image": "iVBORw0KGgo="})),
+    ("image/png", PNG),
+    ("text/plain", "style=tiny"),
+], ids=["json", "raw-png", "text"])
+def test_a_body_that_is_no_form_is_415_saying_to_send_multipart_with_the_photo_field(client, path, field,
+                                                                                    content_type, body):
+    resp = client.post(path, data=body, content_type=content_type)
+    assert (resp.status_code, resp.json["error"]) == (415, "not_a_form"), resp.json
+    message = resp.json["message"]
+    assert "multipart/form-data" in message and field in message and content_type in message
+
+
+def test_json_to_stylize_is_415_over_real_http(app):
+    with serving(app) as url:
+        request = urllib.request.Request(url + "/api/stylize", data=json.dumps({"style": TINY_STYLE}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request, timeout=30)
+    answer = json.load(caught.value)
+    assert (caught.value.code, answer["error"]) == (415, "not_a_form")
+    assert answer["message"] == ("Send the form as multipart/form-data (a file upload, as curl -F sends it), not "
+                                 "application/json: the photo as a file in the 'image' field (or a stored photo's "
+                                 "id in 'photo_id') and the style's id in 'style'.")

@@ -1,26 +1,36 @@
-"""A GIF or animated WebP of one frame is a still image, on every route (tessera/video_sniff.py decides):
-a one-frame WebP is restyled as a photo, a one-frame GIF is refused at once with a sentence saying to
-save it as PNG or JPEG (GIF is no photo format), and two frames or more make a clip."""
+"""A GIF, animated WebP or animated PNG of one frame is a still image, on every route
+(tessera/video_sniff.py decides): a one-frame WebP or APNG is restyled as a photo, a one-frame GIF is
+refused at once with a sentence saying to save it as PNG or JPEG (GIF is no photo format), and two frames
+or more make a clip. An MPO (a camera's JPEG with a second frame) is a photo."""
 
 from __future__ import annotations
 
 import io
+import json
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from tessera.video_sniff import STILL_GIF, is_still_gif, sniff_clip
-from tests.bff.pictures import animation
+from tessera.video_sniff import STILL_GIF, is_still_gif, read_for_sniff, sniff_clip
+from tests.bff.pictures import animation, gradient
 from tests.support import TINY_STYLE
 
 ONE_FRAME_GIF, TWO_FRAME_GIF = animation("GIF", 1), animation("GIF", 2)
 ONE_FRAME_WEBP, TWO_FRAME_WEBP = animation("WEBP", 1), animation("WEBP", 2)
+ONE_FRAME_APNG, TWO_FRAME_APNG = animation("PNG", 1), animation("PNG", 2)
+PAGE = Path(__file__).resolve().parents[2] / "frontend_static"
 
 
 def test_frames_decide_between_clip_and_still():
     assert Image.open(io.BytesIO(ONE_FRAME_WEBP)).n_frames == 1 and ONE_FRAME_WEBP[12:16] == b"VP8X"
     assert (sniff_clip(ONE_FRAME_GIF), sniff_clip(TWO_FRAME_GIF)) == (None, "gif")
     assert (sniff_clip(ONE_FRAME_WEBP), sniff_clip(TWO_FRAME_WEBP)) == (None, "webp")
+    assert Image.open(io.BytesIO(ONE_FRAME_APNG)).n_frames == 1 and b"acTL" in ONE_FRAME_APNG
+    assert (sniff_clip(ONE_FRAME_APNG), sniff_clip(TWO_FRAME_APNG)) == (None, "apng")
+    assert read_for_sniff(io.BytesIO(TWO_FRAME_APNG)) == TWO_FRAME_APNG[:TWO_FRAME_APNG.index(b"IDAT") + 4]
     assert is_still_gif(ONE_FRAME_GIF) and not is_still_gif(TWO_FRAME_GIF)
     assert is_still_gif(b"GIF89a...")  # no frame left to read: not a clip either
 
@@ -44,21 +54,70 @@ def test_a_one_frame_gif_in_a_batch_is_refused_by_name(client):
     assert answer.json["message"] == f"static.gif: {STILL_GIF}"
 
 
-def test_a_one_frame_webp_animation_is_restyled_as_a_photo_everywhere(client):
-    restyled = client.post("/api/stylize", data=_form(ONE_FRAME_WEBP, "still.webp"))
-    assert (restyled.status_code, restyled.mimetype) == (200, "image/webp")
+@pytest.mark.parametrize("data, fmt", [(ONE_FRAME_WEBP, "webp"), (ONE_FRAME_APNG, "png")], ids=["webp", "apng"])
+def test_a_one_frame_animation_is_restyled_as_a_photo_everywhere(client, data, fmt):
+    restyled = client.post("/api/stylize", data=_form(data, f"still.{fmt}"))
+    assert (restyled.status_code, restyled.mimetype) == (200, f"image/{fmt}")
     assert Image.open(io.BytesIO(restyled.data)).size == (96, 64)
-    kept = client.post("/api/photos", data=_form(ONE_FRAME_WEBP, "still.webp"))
-    assert (kept.status_code, kept.json["format"]) == (201, "webp")
-    job = client.post("/api/jobs", data=_form(ONE_FRAME_WEBP, "still.webp"))
+    kept = client.post("/api/photos", data=_form(data, f"still.{fmt}"))
+    assert (kept.status_code, kept.json["format"]) == (201, fmt)
+    job = client.post("/api/jobs", data=_form(data, f"still.{fmt}"))
     assert job.status_code == 202, job.json
     client.get(job.json["events_url"]).get_data()  # the stream ends with the job
     result = client.get(job.json["result_url"])
-    assert (result.status_code, result.mimetype) == (200, "image/webp")  # a photo's result, not a clip's mp4
+    assert (result.status_code, result.mimetype) == (200, f"image/{fmt}")  # a photo's result, not a clip's mp4
 
 
-@pytest.mark.parametrize("data", [TWO_FRAME_GIF, TWO_FRAME_WEBP], ids=["gif", "webp"])
+@pytest.mark.parametrize("data", [TWO_FRAME_GIF, TWO_FRAME_WEBP, TWO_FRAME_APNG], ids=["gif", "webp", "apng"])
 @pytest.mark.parametrize("path", ["/api/stylize", "/api/photos"])
 def test_two_frames_make_a_clip_that_the_photo_routes_point_to_the_jobs(client, path, data):
     answer = client.post(path, data=_form(data, "moving"))
     assert (answer.status_code, answer.json["error"]) == (415, "clip_needs_job")
+
+
+def test_two_frames_of_apng_in_a_batch_are_refused_by_name(client):
+    answer = client.post("/api/batches", data={"style": TINY_STYLE, "images": [
+        (io.BytesIO(ONE_FRAME_APNG), "still.png"), (io.BytesIO(TWO_FRAME_APNG), "moving.png")]})
+    assert (answer.status_code, answer.json["error"]) == (415, "clip_needs_job")
+    assert answer.json["message"].startswith("moving.png: ")
+
+
+def test_an_apng_clip_is_restyled_as_a_clip_job(client):
+    job = client.post("/api/jobs", data=_form(TWO_FRAME_APNG, "moving.png"))
+    assert job.status_code == 202, job.json
+    client.get(job.json["events_url"]).get_data()
+    result = client.get(job.json["result_url"])
+    assert (result.status_code, result.mimetype) == (200, "video/mp4"), result.data[:300]
+
+
+def test_a_camera_mpo_is_a_jpeg_photo_of_its_first_frame(client):
+    """An MPO is a JPEG with a second (preview or stereo) frame appended: a photo, not a clip."""
+    first, second = Image.fromarray(gradient()), Image.fromarray(gradient()).rotate(180)
+    buffer = io.BytesIO()
+    first.save(buffer, "MPO", save_all=True, append_images=[second])
+    assert Image.open(io.BytesIO(buffer.getvalue())).n_frames == 2 and sniff_clip(buffer.getvalue()) is None
+    restyled = client.post("/api/stylize", data=_form(buffer.getvalue(), "camera.jpg"))
+    assert (restyled.status_code, restyled.mimetype) == (200, "image/jpeg")
+    assert Image.open(io.BytesIO(restyled.data)).size == (96, 64)
+
+
+def test_a_multi_frame_tiff_is_no_photo_format(client):
+    buffer = io.BytesIO()
+    Image.fromarray(gradient()).save(buffer, "TIFF", save_all=True, append_images=[Image.fromarray(gradient())])
+    answer = client.post("/api/stylize", data=_form(buffer.getvalue(), "scan.tif"))
+    assert (answer.status_code, answer.json["error"]) == (415, "unsupported_format")
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js to run the page's module")
+def test_the_page_tells_clips_from_stills_as_the_gateway_does(tmp_path):
+    """frontend_static/video.js clipKind, run by Node on the same files as sniff_clip."""
+    files = {"apng2": TWO_FRAME_APNG, "apng1": ONE_FRAME_APNG, "gif2": TWO_FRAME_GIF, "webp1": ONE_FRAME_WEBP}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    script = ("import { readFileSync } from 'node:fs';\n"
+              f"const {{ clipKind }} = await import({json.dumps(str(PAGE / 'video.js'))});\n"
+              f"for (const name of {json.dumps(list(files))}) "
+              f"console.log(clipKind(new Uint8Array(readFileSync({json.dumps(str(tmp_path))} + '/' + name))));\n")
+    ran = subprocess.run(["node", "--input-type=module", "-e", script], capture_output=True, text=True, timeout=30)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.split() == ["apng", "null", "gif", "null"] == [sniff_clip(d) or "null" for d in files.values()]

@@ -38,7 +38,7 @@ def _audio_packets(data: bytes) -> list[bytes]:
     return packets
 
 
-@pytest.mark.parametrize("fmt", ["mp4", "mov", "webm", "gif", "webp"])
+@pytest.mark.parametrize("fmt", ["mp4", "mov", "webm", "gif", "webp", "apng"])
 def test_every_accepted_container_comes_back_at_its_size_rate_and_length(fmt):
     data = make_clip("moving", fmt, 96, 64, 8, 10)
     assert sniff_clip(data) == fmt
@@ -70,7 +70,8 @@ def test_a_still_webp_and_other_files_are_not_clips():
     Image.new("RGB", (8, 8)).save(still, "WEBP")
     for data in (still.getvalue(), b"\x89PNG\r\n\x1a\n" + b"0" * 40, b"hello world, not a clip at all"):
         assert sniff_clip(data) is None
-        with pytest.raises(ClipFormatError, match="not a MP4, MOV, WebM, animated GIF or animated WebP clip"):
+        with pytest.raises(ClipFormatError, match="not a MP4, MOV, WebM, animated GIF, animated WebP or "
+                                                  "animated PNG clip"):
             open_clip(data)
 
 
