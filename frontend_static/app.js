@@ -6,17 +6,18 @@ import { ApiError, createBatch, createPhotoJob, fetchLimits, fetchPreviews, fetc
 import { limitsHint } from "./checks.js";
 import { CriticView } from "./critic.js";
 import { byId } from "./dom.js";
-import { paintingProblem, photosProblem } from "./file_checks.js";
+import { paintingProblem } from "./file_checks.js";
 import { JobFlow } from "./job_flow.js";
 import { strengthMixesPixels } from "./live_mix.js";
 import { LookView } from "./painting.js";
+import { refusalLines, sortFiles } from "./photo_choice.js";
 import { PreviewsView, choicesOf } from "./previews.js";
 import { lookName, resultLook } from "./result_look.js";
 import { Results } from "./results.js";
 import { ResultsView } from "./results_view.js";
 import { loadVisit, saveChoices, savePhoto } from "./store.js";
 import { fileSize, paintingLabel } from "./template.js";
-import { ClipStage, STILL_GIF, clipKind, fileBytes, isStillGif } from "./video.js";
+import { ClipStage } from "./video.js";
 import { View } from "./view.js";
 
 /** @typedef {import("./template.js").Style} Style */
@@ -67,10 +68,9 @@ function forget(url) {
 }
 
 /**
- * Takes picked, dropped or pasted files: refuses them at once if one is not an image the gateway
- * accepts (content, bytes; for the first, shown one also pixels and whether the browser can decode
- * it), else shows the first.
- * @param {File[]} files one photo, or several for a batch
+ * Takes picked, dropped or pasted files: the page's checks sort them (photo_choice.js), the refused
+ * ones are named with why, and the others are taken; when none is, the photo chosen before stays.
+ * @param {File[]} files one photo, several for a batch, or one video clip
  */
 function pickPhotos(files) {
   if (state.busy) return view.showError(WAIT_FOR_THE_RESTYLE);
@@ -80,28 +80,32 @@ function pickPhotos(files) {
 /** @param {File[]} files */
 async function takePhotos(files) {
   view.clearError();
-  if (await takeClip(files)) return;
-  const [file] = files;
-  const url = URL.createObjectURL(file);
-  const probe = new Image();
-  const problem = await photosProblem(files, url, probe, await uploadLimits());
-  if (problem) {
-    URL.revokeObjectURL(url);
-    dropPhoto();
-    return view.showFileError(problem);
-  }
+  view.clearFileError();
+  const kept = Boolean(state.file || state.photo);
+  const choice = await sortFiles(files, await uploadLimits(), (file, url, limits) => clips.problem(file, url, limits));
+  if (choice.refused.length) view.showFileError(refusalLines(choice.refused, files.length > 1 || kept));
+  if (choice.clip && choice.url) return showClip(choice.clip, choice.url);
+  if (choice.url) showPhotos(choice.photos, choice.url);
+}
+
+/**
+ * Puts checked photos on the page in place of what was there; one is uploaded at once.
+ * @param {File[]} files
+ * @param {string} url object URL of the first, the one shown
+ */
+function showPhotos(files, url) {
   forget(state.photoUrl);
+  if (state.clip) clips.clear();
   results.setPhoto(null);
-  state.file = file;
-  state.batch = files.length > 1 ? files : [];
-  state.photoUrl = url;
-  state.photo = null;
-  state.previews = [];
+  const [file] = files;
+  Object.assign(state, { file, batch: files.length > 1 ? files : [], photoUrl: url, photo: null, previews: [],
+                         clip: false });
   const name = file.name || "Pasted image";
   critic.clear();
   view.showPhoto(state.photoUrl, files.length > 1 ? `${files.length} photos: ${name} and ${files.length - 1} more` : name);
   showInset();
   previewsView.hide();
+  if (files.length > 1) savePhoto(null);
   // One photo is uploaded once, now: the previews need it, and every restyle reuses its id.
   state.uploading = files.length > 1 ? null : upload(file, name);
 }
@@ -148,44 +152,20 @@ function refusesTheFile(status) {
 }
 
 /**
- * Takes a video clip (one at a time) the way takePhotos takes a photo; false when the files are no clip.
- * A clip is not kept by id: its job uploads it (video.js). A one-frame GIF is no clip and no photo: refused.
- * @param {File[]} files
- * @returns {Promise<boolean>}
+ * Puts a checked video clip on the page in place of what was there. A clip is not kept by id: its job
+ * uploads it (video.js).
+ * @param {{file: File, bytes: Uint8Array}} clip
+ * @param {string} url its object URL
  */
-async function takeClip(files) {
-  const bytes = await fileBytes(files[0]);
-  if (isStillGif(bytes)) {  // the first file shown; a later one in a batch meets the format check
-    dropPhoto();
-    view.showFileError(STILL_GIF);
-    return true;
-  }
-  if (!clipKind(bytes)) {
-    if (state.clip) clips.clear();
-    state.clip = false;
-    return false;
-  }
-  if (files.length > 1) {
-    view.showFileError("Choose one video clip at a time; several photos can go together, clips cannot.");
-    return true;
-  }
-  const url = URL.createObjectURL(files[0]);
-  const problem = await clips.problem(files[0], url, await uploadLimits());
-  if (problem) {
-    URL.revokeObjectURL(url);
-    dropPhoto();
-    view.showFileError(problem);
-    return true;
-  }
+function showClip({ file, bytes }, url) {
   forget(state.photoUrl);
   results.setPhoto(null);
   previewsView.hide();
   savePhoto(null);
-  Object.assign(state, { file: files[0], batch: [], photoUrl: url, photo: null, uploading: null, previews: [], clip: true });
-  view.showPhoto(url, files[0].name || "Clip");
+  Object.assign(state, { file, batch: [], photoUrl: url, photo: null, uploading: null, previews: [], clip: true });
+  view.showPhoto(url, file.name || "Clip");
   showInset();
   clips.show(url, bytes);
-  return true;
 }
 
 /** Forgets the chosen photos and the result (after a refused file, so "Restyle" cannot send a stale one). */
@@ -354,7 +334,7 @@ async function restyle() {
   await Promise.all([state.checking, stylesShown()]);
   if (state.busy) return;
   view.clearError();
-  if (!state.file && !state.photo) return view.showError("Choose a photo first: drop it on the page, paste it or pick a file.");
+  if (!state.file && !state.photo) return view.showError(noPhotoMessage(view.takeFileError()));
   if (!state.style) {
     const none = !state.styles.some((s) => s.status === "SERVING");
     return view.showError(none ? "No style is ready on the server yet. Try again in a moment." : "Choose a style for your photo.");
@@ -380,6 +360,16 @@ async function restyle() {
   } finally {
     setBusy(false);
   }
+}
+
+/**
+ * What Restyle says without a photo. The reason a chosen file was refused (a cut-short JPEG, say) moves
+ * here from under the drop zone, first, so the person still reads why, also by the button.
+ * @param {string[]} refused the refusal's lines, if a file was refused
+ * @returns {string}
+ */
+function noPhotoMessage(refused) {
+  return [...refused, "Choose a photo first: drop it on the page, paste it or pick a file."].join(" ");
 }
 
 /**

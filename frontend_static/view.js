@@ -43,6 +43,8 @@ export class View {
     this.scale = /** @type {HTMLSelectElement} */ (byId("scale"));
     this.examples = /** @type {HTMLElement} */ (document.querySelector(".examples"));
     this.photoName = "";
+    /** @type {string[]} the refusal under the drop zone, line by line */
+    this.fileLines = [];
     on(this.compareRange, "input", () => this.setDivider(Number(this.compareRange.value)));
     on(this.before, "load", () => this.describePhoto());
   }
@@ -380,15 +382,36 @@ export class View {
     show(true, this.error);
   }
 
-  /** @param {string} message why the chosen file was refused, shown right under the drop zone */
-  showFileError(message) {
-    this.fileError.textContent = message;
-    show(true, this.fileError);
+  /**
+   * Says why chosen files were refused, right under the drop zone: one line each.
+   * @param {string | string[]} lines
+   */
+  showFileError(lines) {
+    const all = typeof lines === "string" ? [lines] : lines;
+    this.fileLines = all;
+    this.fileError.replaceChildren(...all.flatMap((line, i) => (i ? [document.createElement("br"), line] : [line])));
+    show(all.length > 0, this.fileError);
   }
 
+  /**
+   * Takes the refusal under the drop zone away, to be said elsewhere (see app.js restyle()).
+   * @returns {string[]} what it said, line by line; none when nothing was refused
+   */
+  takeFileError() {
+    const lines = this.fileLines;
+    this.clearFileError();
+    return lines;
+  }
+
+  clearFileError() {
+    this.fileLines = [];
+    this.fileError.textContent = "";
+    show(false, this.fileError);
+  }
+
+  /** The page's own error line, by the Restyle button (a refused file's reason stays: clearFileError). */
   clearError() {
     this.error.textContent = "";
-    this.fileError.textContent = "";
-    show(false, this.error, this.fileError);
+    show(false, this.error);
   }
 }
