@@ -3,6 +3,7 @@
  */
 
 import { ApiError, createBatch, createPhotoJob, fetchLimits, fetchPreviews, fetchStyles, followBatch, previewUrl, uploadPhoto } from "./api.js";
+import { BatchResults } from "./batch_results.js";
 import { limitsHint } from "./checks.js";
 import { CriticView } from "./critic.js";
 import { byId } from "./dom.js";
@@ -42,6 +43,7 @@ const PREVIEW_DEBOUNCE_MS = 150;
 const state = {
   /** @type {File | null} the photo as chosen; null after a reload (the gateway still has it by id) */ file: null,
   /** @type {File[]} */ batch: [],
+  /** @type {string[]} an object URL of each photo of the batch (the first is photoUrl) */ batchUrls: [],
   /** @type {string | null} */ photoUrl: null,
   /** @type {SavedPhoto | null} the photo as uploaded once */ photo: null,
   /** @type {Promise<SavedPhoto | null> | null} the upload under way */ uploading: null,
@@ -94,15 +96,17 @@ async function takePhotos(files) {
  * @param {string} url object URL of the first, the one shown
  */
 function showPhotos(files, url) {
-  forget(state.photoUrl);
+  forgetPhotos();
   if (state.clip) clips.clear();
   results.setPhoto(null);
   const [file] = files;
-  Object.assign(state, { file, batch: files.length > 1 ? files : [], photoUrl: url, photo: null, previews: [],
-                         clip: false });
+  const batch = files.length > 1 ? files : [];
+  Object.assign(state, { file, batch, photoUrl: url, photo: null, previews: [], clip: false,
+                         batchUrls: batch.map((f, i) => (i ? URL.createObjectURL(f) : url)) });
   const name = file.name || "Pasted image";
   critic.clear();
-  view.showPhoto(state.photoUrl, files.length > 1 ? `${files.length} photos: ${name} and ${files.length - 1} more` : name);
+  view.showPhoto(state.photoUrl, files.length > 1 ? `${files.length} photos: ${name} and ${files.length - 1} more` : name,
+                 files.length);
   showInset();
   previewsView.hide();
   if (files.length > 1) savePhoto(null);
@@ -158,24 +162,32 @@ function refusesTheFile(status) {
  * @param {string} url its object URL
  */
 function showClip({ file, bytes }, url) {
-  forget(state.photoUrl);
+  forgetPhotos();
   results.setPhoto(null);
   previewsView.hide();
   savePhoto(null);
-  Object.assign(state, { file, batch: [], photoUrl: url, photo: null, uploading: null, previews: [], clip: true });
+  Object.assign(state, { file, batch: [], batchUrls: [], photoUrl: url, photo: null, uploading: null, previews: [],
+                         clip: true });
   view.showPhoto(url, file.name || "Clip");
   showInset();
   clips.show(url, bytes);
+}
+
+/** Lets the browser free the chosen photos' object URLs (the photo's and a batch's). */
+function forgetPhotos() {
+  forget(state.photoUrl);
+  state.batchUrls.slice(1).forEach(forget);
 }
 
 /** Forgets the chosen photos and the result (after a refused file, so "Restyle" cannot send a stale one). */
 function dropPhoto() {
   clips.clear();
   state.clip = false;
-  forget(state.photoUrl);
+  forgetPhotos();
   state.file = state.photoUrl = state.photo = state.uploading = null;
   results.setPhoto(null);
   state.batch = [];
+  state.batchUrls = [];
   state.previews = [];
   savePhoto(null);
   previewsView.hide();
@@ -348,7 +360,7 @@ async function restyle() {
   view.announce("Restyling started.");
   try {
     const look = style.kind === "conditioned" ? state.look : { keepColors: state.look.keepColors };
-    if (state.batch.length > 1) return await restyleBatch(state.batch, style.id, look);
+    if (state.batch.length > 1) return await restyleBatch(state.batch, style, look);
     if (state.clip && state.file) {
       return await clips.restyle(state.file, style.id, state.strength, look, style.name || style.id);
     }
@@ -517,19 +529,28 @@ async function tryExample(name, label) {
 }
 
 /**
+ * Restyles several photos as one batch: each result is listed and shown as it comes, the zip offered at the end.
  * @param {File[]} files
- * @param {string} styleId
+ * @param {Style} style
  * @param {import("./api.js").Look} look
  */
-async function restyleBatch(files, styleId, look) {
-  const batch = await createBatch(files, styleId, state.strength, (sent, total) =>
-    view.showProgress(sent, total, `Uploading ${fileSize(sent)} of ${fileSize(total)}…`), look);
+async function restyleBatch(files, style, look) {
+  const made = { style: style.id, styleName: style.name || style.id, preset: style.kind === "conditioned" ? state.look.preset : null,
+                 strength: state.strength, madeAt: state.strength, pixelMix: false, scale: state.scale,
+                 look: await resultLook(style, look), photoId: "" };
+  const batch = await createBatch(files, { style: style.id, strength: state.strength, scale: state.scale, look },
+                                  (sent, total) => view.showProgress(sent, total, `Uploading ${fileSize(sent)} of ${fileSize(total)}…`));
+  const listed = new BatchResults(results, state.batchUrls, made);
   const label = (/** @type {number} */ done, /** @type {number} */ total) => `${done} of ${total} photos restyled…`;
-  const finished = await followBatch(batch, (done, total) => view.showProgress(done, total, label(done, total)));
+  const finished = await followBatch(batch, (done, total, current) => {
+    view.showProgress(done, total, label(done, total));
+    listed.follow(current);
+  });
+  await listed.follow(finished);
   view.hideProgress();
   const failed = finished.failed_photos ? `, ${finished.failed_photos} failed (see errors.txt)` : "";
   view.showBatchResult(finished.result_url, `${finished.done_photos} of ${finished.total_photos} photos restyled${failed}`);
-  view.announce("Your photos are restyled. Download them as one zip.");
+  view.announce("Your photos are restyled: each is under \u201cYour results\u201d, and all of them download as one zip.");
 }
 
 // While the inference server starts (make run starts both at once), keep asking instead of giving up.
