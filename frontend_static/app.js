@@ -292,7 +292,7 @@ async function pickPainting(file) {
   const problem = file ? await paintingProblem(file, url, await uploadLimits()) : null;
   if (problem) {
     forget(url);
-    lookView.showError(`Your painting: ${problem}`);
+    lookView.showError(`Your painting: ${problem} ${stillTheStyle()}`);
     return;
   }
   lookView.clearError();
@@ -303,8 +303,31 @@ async function pickPainting(file) {
   if (file) view.announce(`Your painting ${file.name || ""} is the style now.`);
 }
 
+/**
+ * What paints after a painting was refused, said with the refusal so that no restyle uses it unseen.
+ * @returns {string} e.g. "The style is still Ribbons."
+ */
+function stillTheStyle() {
+  const { painting, preset } = state.look;
+  const name = painting ? paintingLabel(painting.name) : currentStyle()?.presets?.find((p) => p.id === preset)?.name;
+  return name ? `The style is still ${name}.` : "";
+}
+
+/**
+ * A restyle the gateway refused because of the person's painting (its message names "The style image",
+ * bff/look_form.py): the reason is said under the painting too, where it was chosen. The painting stays
+ * chosen, so the next Restyle is refused again rather than quietly painted with a preset.
+ * @param {unknown} error
+ * @param {import("./api.js").Look} look as sent
+ */
+function paintingRefused(error, look) {
+  if (!(error instanceof ApiError && look.painting && error.message.startsWith("The style image"))) return;
+  lookView.showError(`Your painting: ${error.message} Choose another painting, or use the preset instead.`);
+}
+
 /** Shows the look the controls hold: in the controls, and beside the photo unless a result is there. */
 function showLook() {
+  if (!state.look.painting && state.look.preset) lookView.selectPreset(state.look.preset);
   lookView.showPainting(state.look.painting ? chosenLook().caption : null);
   showInset();
   followControls();
@@ -358,8 +381,8 @@ async function restyle() {
   critic.clear();
   view.revealStage();
   view.announce("Restyling started.");
+  const look = style.kind === "conditioned" ? state.look : { keepColors: state.look.keepColors };
   try {
-    const look = style.kind === "conditioned" ? state.look : { keepColors: state.look.keepColors };
     if (state.batch.length > 1) return await restyleBatch(state.batch, style, look);
     if (state.clip && state.file) {
       return await clips.restyle(state.file, style.id, state.strength, look, style.name || style.id);
@@ -368,6 +391,7 @@ async function restyle() {
   } catch (error) {
     view.hideProgress();
     view.showError(error instanceof ApiError ? error.message : "Something went wrong in this page. Please reload it.");
+    paintingRefused(error, look);
     if (!(error instanceof ApiError)) console.error(error);
   } finally {
     setBusy(false);
