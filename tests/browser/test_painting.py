@@ -494,3 +494,13 @@ def test_a_card_whose_new_preview_is_not_asked_for_yet_is_not_counted_ready(ppag
     said = page.evaluate("window.statusLog")
     assert said[0] == "0 of 10 previews ready…", said
 
+
+
+def test_a_look_not_made_yet_says_so_in_plain_words(ppage, photo):
+    """Its card said "Made when shown", which a user could not make sense of."""
+    ppage.goto("/")
+    ppage.locator("#file-input").set_input_files(photo)
+    pending = ppage.locator("#more-preview-grid .preview-card.is-pending").first
+    expect(pending).to_be_attached()
+    said = pending.locator(".preview-card__image").evaluate("el => getComputedStyle(el, '::after').content")
+    assert said == '"Not made yet"'
