@@ -231,22 +231,22 @@ export async function fetchJob(statusUrl) {
  * @property {number} done_photos
  * @property {number} failed_photos
  * @property {string} status_url
- * @property {string} result_url
+ * @property {string} result_url the zip of every result
+ * @property {Array<Job & {name: string}>} [photos] each photo's job, in the order sent
  */
 
 /**
  * Uploads several photos with one set of options; one job per photo.
  * @param {File[]} files
- * @param {string} style
- * @param {number} strength from 0 to 1
+ * @param {Order} order
  * @param {(sent: number, total: number) => void} onUpload
- * @param {Look} [look] painting, preset, mix and keep-colours
  * @returns {Promise<Batch>}
  */
-export function createBatch(files, style, strength, onUpload, look = {}) {
+export function createBatch(files, order, onUpload) {
   const form = new FormData();
   for (const file of files) form.append("images", file, file.name);
-  return upload("./api/batches", form, style, strength, onUpload, look);
+  form.append("scale", order.scale);
+  return upload("./api/batches", form, order.style, order.strength, onUpload, order.look);
 }
 
 const BATCH_POLL_MS = 500;
@@ -254,13 +254,13 @@ const BATCH_POLL_MS = 500;
 /**
  * Polls a batch until every photo has ended.
  * @param {Batch} batch
- * @param {(finished: number, total: number) => void} onProgress
+ * @param {(finished: number, total: number, current: Batch) => void} onProgress
  * @returns {Promise<Batch>}
  */
 export async function followBatch(batch, onProgress) {
   for (;;) {
     const current = /** @type {Batch} */ (await (await request(batch.status_url)).json());
-    onProgress(current.finished_photos, current.total_photos);
+    onProgress(current.finished_photos, current.total_photos, current);
     if (current.state === "finished") return current;
     await new Promise((resolve) => setTimeout(resolve, BATCH_POLL_MS));
   }

@@ -3,20 +3,22 @@
  */
 
 import { ApiError, createBatch, createPhotoJob, fetchLimits, fetchPreviews, fetchStyles, followBatch, previewUrl, uploadPhoto } from "./api.js";
+import { BatchResults } from "./batch_results.js";
 import { limitsHint } from "./checks.js";
 import { CriticView } from "./critic.js";
 import { byId } from "./dom.js";
-import { paintingProblem, photosProblem } from "./file_checks.js";
+import { paintingProblem } from "./file_checks.js";
 import { JobFlow } from "./job_flow.js";
 import { strengthMixesPixels } from "./live_mix.js";
 import { LookView } from "./painting.js";
+import { refusalLines, sortFiles } from "./photo_choice.js";
 import { PreviewsView, choicesOf } from "./previews.js";
 import { lookName, resultLook } from "./result_look.js";
 import { Results } from "./results.js";
 import { ResultsView } from "./results_view.js";
 import { loadVisit, saveChoices, savePhoto } from "./store.js";
 import { fileSize, paintingLabel } from "./template.js";
-import { ClipStage, STILL_GIF, clipKind, fileBytes, isStillGif } from "./video.js";
+import { ClipStage } from "./video.js";
 import { View } from "./view.js";
 
 /** @typedef {import("./template.js").Style} Style */
@@ -41,6 +43,7 @@ const PREVIEW_DEBOUNCE_MS = 150;
 const state = {
   /** @type {File | null} the photo as chosen; null after a reload (the gateway still has it by id) */ file: null,
   /** @type {File[]} */ batch: [],
+  /** @type {string[]} an object URL of each photo of the batch (the first is photoUrl) */ batchUrls: [],
   /** @type {string | null} */ photoUrl: null,
   /** @type {SavedPhoto | null} the photo as uploaded once */ photo: null,
   /** @type {Promise<SavedPhoto | null> | null} the upload under way */ uploading: null,
@@ -67,10 +70,9 @@ function forget(url) {
 }
 
 /**
- * Takes picked, dropped or pasted files: refuses them at once if one is not an image the gateway
- * accepts (content, bytes; for the first, shown one also pixels and whether the browser can decode
- * it), else shows the first.
- * @param {File[]} files one photo, or several for a batch
+ * Takes picked, dropped or pasted files: the page's checks sort them (photo_choice.js), the refused
+ * ones are named with why, and the others are taken; when none is, the photo chosen before stays.
+ * @param {File[]} files one photo, several for a batch, or one video clip
  */
 function pickPhotos(files) {
   if (state.busy) return view.showError(WAIT_FOR_THE_RESTYLE);
@@ -80,28 +82,34 @@ function pickPhotos(files) {
 /** @param {File[]} files */
 async function takePhotos(files) {
   view.clearError();
-  if (await takeClip(files)) return;
-  const [file] = files;
-  const url = URL.createObjectURL(file);
-  const probe = new Image();
-  const problem = await photosProblem(files, url, probe, await uploadLimits());
-  if (problem) {
-    URL.revokeObjectURL(url);
-    dropPhoto();
-    return view.showFileError(problem);
-  }
-  forget(state.photoUrl);
+  view.clearFileError();
+  const kept = Boolean(state.file || state.photo);
+  const choice = await sortFiles(files, await uploadLimits(), (file, url, limits) => clips.problem(file, url, limits));
+  if (choice.refused.length) view.showFileError(refusalLines(choice.refused, files.length > 1 || kept));
+  if (choice.clip && choice.url) return showClip(choice.clip, choice.url);
+  if (choice.url) showPhotos(choice.photos, choice.url);
+}
+
+/**
+ * Puts checked photos on the page in place of what was there; one is uploaded at once.
+ * @param {File[]} files
+ * @param {string} url object URL of the first, the one shown
+ */
+function showPhotos(files, url) {
+  forgetPhotos();
+  if (state.clip) clips.clear();
   results.setPhoto(null);
-  state.file = file;
-  state.batch = files.length > 1 ? files : [];
-  state.photoUrl = url;
-  state.photo = null;
-  state.previews = [];
+  const [file] = files;
+  const batch = files.length > 1 ? files : [];
+  Object.assign(state, { file, batch, photoUrl: url, photo: null, previews: [], clip: false,
+                         batchUrls: batch.map((f, i) => (i ? URL.createObjectURL(f) : url)) });
   const name = file.name || "Pasted image";
   critic.clear();
-  view.showPhoto(state.photoUrl, files.length > 1 ? `${files.length} photos: ${name} and ${files.length - 1} more` : name);
+  view.showPhoto(state.photoUrl, files.length > 1 ? `${files.length} photos: ${name} and ${files.length - 1} more` : name,
+                 files.length);
   showInset();
   previewsView.hide();
+  if (files.length > 1) savePhoto(null);
   // One photo is uploaded once, now: the previews need it, and every restyle reuses its id.
   state.uploading = files.length > 1 ? null : upload(file, name);
 }
@@ -148,54 +156,38 @@ function refusesTheFile(status) {
 }
 
 /**
- * Takes a video clip (one at a time) the way takePhotos takes a photo; false when the files are no clip.
- * A clip is not kept by id: its job uploads it (video.js). A one-frame GIF is no clip and no photo: refused.
- * @param {File[]} files
- * @returns {Promise<boolean>}
+ * Puts a checked video clip on the page in place of what was there. A clip is not kept by id: its job
+ * uploads it (video.js).
+ * @param {{file: File, bytes: Uint8Array}} clip
+ * @param {string} url its object URL
  */
-async function takeClip(files) {
-  const bytes = await fileBytes(files[0]);
-  if (isStillGif(bytes)) {  // the first file shown; a later one in a batch meets the format check
-    dropPhoto();
-    view.showFileError(STILL_GIF);
-    return true;
-  }
-  if (!clipKind(bytes)) {
-    if (state.clip) clips.clear();
-    state.clip = false;
-    return false;
-  }
-  if (files.length > 1) {
-    view.showFileError("Choose one video clip at a time; several photos can go together, clips cannot.");
-    return true;
-  }
-  const url = URL.createObjectURL(files[0]);
-  const problem = await clips.problem(files[0], url, await uploadLimits());
-  if (problem) {
-    URL.revokeObjectURL(url);
-    dropPhoto();
-    view.showFileError(problem);
-    return true;
-  }
-  forget(state.photoUrl);
+function showClip({ file, bytes }, url) {
+  forgetPhotos();
   results.setPhoto(null);
   previewsView.hide();
   savePhoto(null);
-  Object.assign(state, { file: files[0], batch: [], photoUrl: url, photo: null, uploading: null, previews: [], clip: true });
-  view.showPhoto(url, files[0].name || "Clip");
+  Object.assign(state, { file, batch: [], batchUrls: [], photoUrl: url, photo: null, uploading: null, previews: [],
+                         clip: true });
+  view.showPhoto(url, file.name || "Clip");
   showInset();
   clips.show(url, bytes);
-  return true;
+}
+
+/** Lets the browser free the chosen photos' object URLs (the photo's and a batch's). */
+function forgetPhotos() {
+  forget(state.photoUrl);
+  state.batchUrls.slice(1).forEach(forget);
 }
 
 /** Forgets the chosen photos and the result (after a refused file, so "Restyle" cannot send a stale one). */
 function dropPhoto() {
   clips.clear();
   state.clip = false;
-  forget(state.photoUrl);
+  forgetPhotos();
   state.file = state.photoUrl = state.photo = state.uploading = null;
   results.setPhoto(null);
   state.batch = [];
+  state.batchUrls = [];
   state.previews = [];
   savePhoto(null);
   previewsView.hide();
@@ -300,7 +292,7 @@ async function pickPainting(file) {
   const problem = file ? await paintingProblem(file, url, await uploadLimits()) : null;
   if (problem) {
     forget(url);
-    lookView.showError(`Your painting: ${problem}`);
+    lookView.showError(`Your painting: ${problem} ${stillTheStyle()}`);
     return;
   }
   lookView.clearError();
@@ -311,8 +303,31 @@ async function pickPainting(file) {
   if (file) view.announce(`Your painting ${file.name || ""} is the style now.`);
 }
 
+/**
+ * What paints after a painting was refused, said with the refusal so that no restyle uses it unseen.
+ * @returns {string} e.g. "The style is still Ribbons."
+ */
+function stillTheStyle() {
+  const { painting, preset } = state.look;
+  const name = painting ? paintingLabel(painting.name) : currentStyle()?.presets?.find((p) => p.id === preset)?.name;
+  return name ? `The style is still ${name}.` : "";
+}
+
+/**
+ * A restyle the gateway refused because of the person's painting (its message names "The style image",
+ * bff/look_form.py): the reason is said under the painting too, where it was chosen. The painting stays
+ * chosen, so the next Restyle is refused again rather than quietly painted with a preset.
+ * @param {unknown} error
+ * @param {import("./api.js").Look} look as sent
+ */
+function paintingRefused(error, look) {
+  if (!(error instanceof ApiError && look.painting && error.message.startsWith("The style image"))) return;
+  lookView.showError(`Your painting: ${error.message} Choose another painting, or use the preset instead.`);
+}
+
 /** Shows the look the controls hold: in the controls, and beside the photo unless a result is there. */
 function showLook() {
+  if (!state.look.painting && state.look.preset) lookView.selectPreset(state.look.preset);
   lookView.showPainting(state.look.painting ? chosenLook().caption : null);
   showInset();
   followControls();
@@ -354,7 +369,7 @@ async function restyle() {
   await Promise.all([state.checking, stylesShown()]);
   if (state.busy) return;
   view.clearError();
-  if (!state.file && !state.photo) return view.showError("Choose a photo first: drop it on the page, paste it or pick a file.");
+  if (!state.file && !state.photo) return view.showError(noPhotoMessage(view.takeFileError()));
   if (!state.style) {
     const none = !state.styles.some((s) => s.status === "SERVING");
     return view.showError(none ? "No style is ready on the server yet. Try again in a moment." : "Choose a style for your photo.");
@@ -366,9 +381,9 @@ async function restyle() {
   critic.clear();
   view.revealStage();
   view.announce("Restyling started.");
+  const look = style.kind === "conditioned" ? state.look : { keepColors: state.look.keepColors };
   try {
-    const look = style.kind === "conditioned" ? state.look : { keepColors: state.look.keepColors };
-    if (state.batch.length > 1) return await restyleBatch(state.batch, style.id, look);
+    if (state.batch.length > 1) return await restyleBatch(state.batch, style, look);
     if (state.clip && state.file) {
       return await clips.restyle(state.file, style.id, state.strength, look, style.name || style.id);
     }
@@ -376,10 +391,21 @@ async function restyle() {
   } catch (error) {
     view.hideProgress();
     view.showError(error instanceof ApiError ? error.message : "Something went wrong in this page. Please reload it.");
+    paintingRefused(error, look);
     if (!(error instanceof ApiError)) console.error(error);
   } finally {
     setBusy(false);
   }
+}
+
+/**
+ * What Restyle says without a photo. The reason a chosen file was refused (a cut-short JPEG, say) moves
+ * here from under the drop zone, first, so the person still reads why, also by the button.
+ * @param {string[]} refused the refusal's lines, if a file was refused
+ * @returns {string}
+ */
+function noPhotoMessage(refused) {
+  return [...refused, "Choose a photo first: drop it on the page, paste it or pick a file."].join(" ");
 }
 
 /**
@@ -527,19 +553,28 @@ async function tryExample(name, label) {
 }
 
 /**
+ * Restyles several photos as one batch: each result is listed and shown as it comes, the zip offered at the end.
  * @param {File[]} files
- * @param {string} styleId
+ * @param {Style} style
  * @param {import("./api.js").Look} look
  */
-async function restyleBatch(files, styleId, look) {
-  const batch = await createBatch(files, styleId, state.strength, (sent, total) =>
-    view.showProgress(sent, total, `Uploading ${fileSize(sent)} of ${fileSize(total)}…`), look);
+async function restyleBatch(files, style, look) {
+  const made = { style: style.id, styleName: style.name || style.id, preset: style.kind === "conditioned" ? state.look.preset : null,
+                 strength: state.strength, madeAt: state.strength, pixelMix: false, scale: state.scale,
+                 look: await resultLook(style, look), photoId: "" };
+  const batch = await createBatch(files, { style: style.id, strength: state.strength, scale: state.scale, look },
+                                  (sent, total) => view.showProgress(sent, total, `Uploading ${fileSize(sent)} of ${fileSize(total)}…`));
+  const listed = new BatchResults(results, state.batchUrls, made);
   const label = (/** @type {number} */ done, /** @type {number} */ total) => `${done} of ${total} photos restyled…`;
-  const finished = await followBatch(batch, (done, total) => view.showProgress(done, total, label(done, total)));
+  const finished = await followBatch(batch, (done, total, current) => {
+    view.showProgress(done, total, label(done, total));
+    listed.follow(current);
+  });
+  await listed.follow(finished);
   view.hideProgress();
   const failed = finished.failed_photos ? `, ${finished.failed_photos} failed (see errors.txt)` : "";
   view.showBatchResult(finished.result_url, `${finished.done_photos} of ${finished.total_photos} photos restyled${failed}`);
-  view.announce("Your photos are restyled. Download them as one zip.");
+  view.announce("Your photos are restyled: each is under \u201cYour results\u201d, and all of them download as one zip.");
 }
 
 // While the inference server starts (make run starts both at once), keep asking instead of giving up.

@@ -10,11 +10,16 @@ import { on, show } from "./dom.js";
 
 /** @typedef {{ realism: string, gradcam: string }} MapUrls */
 
+// The page's words for the critic's maps (docs/explain.md): what a person sees, not how it is computed.
 const LEGENDS = {
-  realism: "Red: the critic takes this part for the real style. Blue: it sees a fake here. " +
-    "White: it cannot tell.",
-  gradcam: "Red: the parts that pushed the critic most toward \u201creal\u201d. " +
-    "Blue: parts that did not push it that way.",
+  realism: "Red: this part looks like the real style. Blue: it looks like an imitation. White: hard to tell.",
+  gradcam: "Red: the parts that make the result look most like the real style. Blue: parts that add nothing to it.",
+};
+const TITLE = "How convincing is the style?";
+const CHOICES = [["realism", "Part by part"], ["gradcam", "What convinces most"]];
+const ALTS = {
+  realism: "Map of how convincing each part of the result looks",
+  gradcam: "Map of the parts of the result that convince most",
 };
 
 /**
@@ -44,15 +49,15 @@ export class CriticView {
       class: "critic-overlay", id: "critic-overlay", alt: "", hidden: "" }));
     figure.append(this.overlay);
     this.panel = make(doc, "fieldset", { class: "critic", id: "critic", hidden: "" });
-    this.panel.append(make(doc, "legend", { class: "critic__title" }, "What the critic sees"));
+    this.panel.append(make(doc, "legend", { class: "critic__title" }, TITLE));
     const toggleLabel = make(doc, "label", { class: "switch" });
     this.toggle = /** @type {HTMLInputElement} */ (make(doc, "input", {
       type: "checkbox", id: "critic-toggle", role: "switch", "aria-controls": "critic-overlay" }));
-    toggleLabel.append(this.toggle, make(doc, "span", {}, "Show what the critic sees"));
+    toggleLabel.append(this.toggle, make(doc, "span", {}, "Show the map over the result"));
     this.choices = make(doc, "div", { class: "critic__choices", role: "radiogroup", "aria-label": "Map" });
     /** @type {HTMLInputElement[]} */
     this.radios = [];
-    for (const [value, text] of [["realism", "Realism map"], ["gradcam", "Grad-CAM"]]) {
+    for (const [value, text] of CHOICES) {
       const label = make(doc, "label", { class: "critic__choice" });
       const radio = /** @type {HTMLInputElement} */ (make(doc, "input", {
         type: "radio", name: "critic-map", value, id: `critic-map-${value}` }));
@@ -104,8 +109,7 @@ export class CriticView {
     if (shown && this.maps) {
       const url = this.maps[this.chosen];
       if (this.overlay.getAttribute("src") !== url) this.overlay.src = url;
-      this.overlay.alt = this.chosen === "realism" ? "The critic's realism map over the result"
-        : "Grad-CAM of the critic over the result";
+      this.overlay.alt = ALTS[this.chosen];
     }
   }
 }

@@ -9,23 +9,22 @@ import { HEADER_BYTES, cutShort, fileProblem, headerSize, paintingSizeProblem, s
 /** @typedef {import("./checks.js").Limits} Limits */
 
 /**
- * Why these files cannot be restyled, or null. The first is decoded off-screen (it is the one
- * shown), so a broken file never shows; the gateway checks the others' pixels and names them.
- * @param {File[]} files
- * @param {string} url the first file's object URL
- * @param {HTMLImageElement} probe decodes the first file
- * @param {Limits | null} limits null: the gateway checks alone
+ * Why a photo cannot be sent, judged from its bytes and the size its header declares; null when it may be.
+ * @param {File} file
+ * @param {Limits} limits
  * @returns {Promise<string | null>}
  */
-export async function photosProblem(files, url, probe, limits) {
-  if (limits) {
-    for (const file of files) {
-      const problem = await headProblem(file, limits, sizeProblem);
-      if (problem) return files.length > 1 ? `${file.name}: ${problem}` : problem;
-    }
-  }
-  const problem = await decodeProblem(probe, url);
-  if (problem) return problem;
+export function photoHeadProblem(file, limits) {
+  return headProblem(file, limits, sizeProblem);
+}
+
+/**
+ * Why a decoded photo cannot be restyled for its size as the browser shows it (upright), or null.
+ * @param {HTMLImageElement} probe decoded
+ * @param {Limits | null} limits null: the gateway checks alone
+ * @returns {string | null}
+ */
+export function shownSizeProblem(probe, limits) {
   return limits ? sizeProblem({ width: probe.naturalWidth, height: probe.naturalHeight }, limits) : null;
 }
 

@@ -123,6 +123,8 @@ export class LookView {
   showPainting(caption) {
     const ownPainting = caption !== null;
     this.presetGrid.classList.toggle("is-overridden", ownPainting);
+    // No preset is checked while the painting paints: one check mark, on what will be used.
+    if (ownPainting) for (const radio of this.presetGrid.querySelectorAll("input:checked")) radio.checked = false;
     show(ownPainting, this.paintingName, this.clearButton);
     if (ownPainting) this.paintingName.textContent = caption;
     if (!ownPainting) this.paintingInput.value = "";

@@ -26,6 +26,8 @@ export class Results {
     this.images = new Map();
     /** @type {{id: string, url: string} | null} the photo on the page: its gateway id and a URL of it */
     this.photo = null;
+    /** @type {Map<string, string>} the photos of a batch on the page: a result's photoId -> a URL of it */
+    this.batchPhotos = new Map();
     /** @type {() => void} told when another result, or none, is on the stage */
     this.shownChanged = () => {};
   }
@@ -44,9 +46,19 @@ export class Results {
   /** @param {{id: string, url: string} | null} photo the photo now on the page */
   setPhoto(photo) {
     this.photo = photo;
+    this.batchPhotos.clear();
     this.shown = null;
     this.shownChanged();
     this.render();
+  }
+
+  /**
+   * A photo of a batch on the page, so that its result is shown over it.
+   * @param {string} id the photoId its result records
+   * @param {string} url
+   */
+  addPhoto(id, url) {
+    this.batchPhotos.set(id, url);
   }
 
   /** Takes the result off the stage while a new one is made (the photo stays on it). */
@@ -82,7 +94,7 @@ export class Results {
   show(result) {
     this.shown = result;
     const url = this.urlOf(result.id);
-    const photo = result.photoId === this.photo?.id ? this.photo.url : url;
+    const photo = result.photoId === this.photo?.id ? this.photo.url : this.batchPhotos.get(result.photoId) || url;
     this.view.showResult(url, result.filename, stageLine(result), photo);
     this.shownChanged();
   }

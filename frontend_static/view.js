@@ -40,9 +40,15 @@ export class View {
     this.download = /** @type {HTMLAnchorElement} */ (byId("download"));
     this.cancel = /** @type {HTMLButtonElement} */ (byId("cancel"));
     this.stale = byId("stale");
+    this.batchBar = byId("batch-bar");
+    this.batchMeta = byId("batch-meta");
+    this.zip = /** @type {HTMLAnchorElement} */ (byId("download-zip"));
     this.scale = /** @type {HTMLSelectElement} */ (byId("scale"));
     this.examples = /** @type {HTMLElement} */ (document.querySelector(".examples"));
     this.photoName = "";
+    this.photoCount = 1;
+    /** @type {string[]} the refusal under the drop zone, line by line */
+    this.fileLines = [];
     on(this.compareRange, "input", () => this.setDivider(Number(this.compareRange.value)));
     on(this.before, "load", () => this.describePhoto());
   }
@@ -222,17 +228,20 @@ export class View {
 
   /**
    * Shows the picked photo alone, ready to restyle.
-   * @param {string} url object URL of the photo
-   * @param {string} name its file name
+   * @param {string} url object URL of the photo (the first of several)
+   * @param {string} name its file name, or what the several are called
+   * @param {number} [count] how many photos were picked
    */
-  showPhoto(url, name) {
+  showPhoto(url, name, count = 1) {
     this.markExample(null);  // an example marks itself again once it is shown (app.js)
     this.photoName = name;
+    this.photoCount = count;
+    if (this.submit.getAttribute("aria-disabled") !== "true") this.submit.textContent = this.restyleLabel();
     this.before.src = url;
     this.fileName.textContent = name;
     this.dropzone.classList.add("has-file");
     show(true, this.fileName, this.compare);
-    show(false, this.empty, this.resultBar, this.progressBox, ...this.compareParts);
+    show(false, this.empty, this.resultBar, this.batchBar, this.progressBox, ...this.compareParts);
   }
 
   /** @param {string} text what the drop zone says a photo may be */
@@ -244,12 +253,13 @@ export class View {
   clearPhoto() {
     this.markExample(null);
     this.photoName = "";
+    this.photoCount = 1;
     this.before.removeAttribute("src");
     this.after.removeAttribute("src");
     this.fileInput.value = "";  // so that choosing the same file again is reported again
     this.dropzone.classList.remove("has-file");
     show(true, this.empty);
-    show(false, this.fileName, this.compare, this.resultBar, this.progressBox, ...this.compareParts);
+    show(false, this.fileName, this.compare, this.resultBar, this.batchBar, this.progressBox, ...this.compareParts);
   }
 
   /**
@@ -266,6 +276,8 @@ export class View {
     const size = document.createElement("span");
     size.className = "dropzone__size";  // "512 × 512 px" stays on one line when the name wraps
     size.textContent = imageSize(width, height);
+    // Several photos have several sizes: the name says how many, not the first one's size.
+    if (this.photoCount > 1) return this.fileName.replaceChildren(this.photoName);
     this.fileName.replaceChildren(`${this.photoName} · `, size, enlarged ? " · shown enlarged" : "");
   }
 
@@ -276,13 +288,18 @@ export class View {
 
   /** Hides the previous result while a new one is made. */
   clearResult() {
-    show(false, this.resultBar, ...this.compareParts);
+    show(false, this.resultBar, this.batchBar, ...this.compareParts);
   }
 
   /** @param {boolean} busy */
   setBusy(busy) {
     this.submit.setAttribute("aria-disabled", String(busy));
-    this.submit.textContent = busy ? "Restyling…" : "Restyle photo";
+    this.submit.textContent = busy ? "Restyling…" : this.restyleLabel();
+  }
+
+  /** @returns {string} what the Restyle button says: "Restyle photo", or "Restyle 3 photos" for several */
+  restyleLabel() {
+    return this.photoCount > 1 ? `Restyle ${this.photoCount} photos` : "Restyle photo";
   }
 
   /**
@@ -343,16 +360,14 @@ export class View {
   }
 
   /**
-   * Offers a batch's zip for download (no compare slider: there are several photos).
+   * Offers a batch's zip for download, beside the result shown (each is also under "Your results").
    * @param {string} url the zip's URL on the gateway
    * @param {string} meta one line about the batch
    */
   showBatchResult(url, meta) {
-    this.download.href = url;
-    this.download.download = "tessera-batch.zip";
-    this.download.textContent = "Download ZIP";
-    this.resultMeta.textContent = meta;
-    show(true, this.resultBar);
+    this.zip.href = url;
+    this.batchMeta.textContent = meta;
+    show(true, this.batchBar);
     this.revealStage();
   }
 
@@ -380,15 +395,36 @@ export class View {
     show(true, this.error);
   }
 
-  /** @param {string} message why the chosen file was refused, shown right under the drop zone */
-  showFileError(message) {
-    this.fileError.textContent = message;
-    show(true, this.fileError);
+  /**
+   * Says why chosen files were refused, right under the drop zone: one line each.
+   * @param {string | string[]} lines
+   */
+  showFileError(lines) {
+    const all = typeof lines === "string" ? [lines] : lines;
+    this.fileLines = all;
+    this.fileError.replaceChildren(...all.flatMap((line, i) => (i ? [document.createElement("br"), line] : [line])));
+    show(all.length > 0, this.fileError);
   }
 
+  /**
+   * Takes the refusal under the drop zone away, to be said elsewhere (see app.js restyle()).
+   * @returns {string[]} what it said, line by line; none when nothing was refused
+   */
+  takeFileError() {
+    const lines = this.fileLines;
+    this.clearFileError();
+    return lines;
+  }
+
+  clearFileError() {
+    this.fileLines = [];
+    this.fileError.textContent = "";
+    show(false, this.fileError);
+  }
+
+  /** The page's own error line, by the Restyle button (a refused file's reason stays: clearFileError). */
   clearError() {
     this.error.textContent = "";
-    this.fileError.textContent = "";
-    show(false, this.error, this.fileError);
+    show(false, this.error);
   }
 }

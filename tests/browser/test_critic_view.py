@@ -1,7 +1,10 @@
-"""'What the critic sees' on the page, in Chromium on the real stack: hidden for styles without a critic,
-both maps over the result for a style with one, and every control works from the keyboard."""
+"""What the style's critic sees, on the page in plain words ("How convincing is the style?"), in Chromium
+on the real stack: hidden for styles without a critic, both maps over the result for a style with one, and
+every control works from the keyboard."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 from playwright.sync_api import expect
@@ -44,11 +47,11 @@ def test_the_critic_maps_overlay_the_result_from_the_keyboard_and_hide_without_a
     expect(page.locator("#critic")).to_be_hidden()
 
     restyle(page, photo, "Tiny Critic")
-    panel = page.get_by_role("group", name="What the critic sees")
+    panel = page.get_by_role("group", name="How convincing is the style?")
     expect(panel).to_be_visible()
     overlay = page.locator("#critic-overlay")
     expect(overlay).to_be_hidden()
-    toggle = page.get_by_role("switch", name="Show what the critic sees")
+    toggle = page.get_by_role("switch", name="Show the map over the result")
     toggle.focus()
     page.keyboard.press("Space")
     expect(toggle).to_be_checked()
@@ -56,14 +59,16 @@ def test_the_critic_maps_overlay_the_result_from_the_keyboard_and_hide_without_a
     expect(overlay).to_have_attribute("src", "/api/jobs/" + overlay.get_attribute("src").split("/")[3]
                                       + "/maps/realism")
     expect(overlay).to_have_js_property("naturalWidth", 512)
-    expect(page.locator("#critic-legend")).to_contain_text("Red: the critic takes this part for the real style")
+    expect(page.locator("#critic-legend")).to_contain_text("Red: this part looks like the real style")
+    expect(overlay).to_have_accessible_name("Map of how convincing each part of the result looks")
 
-    page.get_by_role("radio", name="Realism map").focus()
+    page.get_by_role("radio", name="Part by part").focus()
     page.keyboard.press("ArrowRight")
-    expect(page.get_by_role("radio", name="Grad-CAM")).to_be_checked()
+    expect(page.get_by_role("radio", name="What convinces most")).to_be_checked()
     expect(overlay).to_have_attribute("src", overlay.get_attribute("src").rsplit("/", 1)[0] + "/gradcam")
     expect(overlay).to_have_js_property("naturalWidth", 512)
-    expect(page.locator("#critic-legend")).to_contain_text("pushed the critic most")
+    expect(page.locator("#critic-legend")).to_contain_text("the parts that make the result look most like the real")
+    expect(overlay).to_have_accessible_name("Map of the parts of the result that convince most")
 
     page.get_by_role("slider", name="Opacity").focus()
     for _ in range(4):
@@ -75,3 +80,23 @@ def test_the_critic_maps_overlay_the_result_from_the_keyboard_and_hide_without_a
     expect(page.locator("#critic")).to_be_hidden()
     expect(overlay).to_be_hidden()
     assert page.console_problems == []  # among others: no CSP violation
+
+
+JARGON = re.compile(r"critic|grad-?cam|teacher|student|discriminator|realism", re.IGNORECASE)
+
+
+def test_the_maps_are_offered_in_words_a_person_understands(critic_page, photo):
+    """A user met "critic", "Grad-CAM" and "Realism map" on the page: none of them is said or read out."""
+    page = critic_page
+    page.goto("/")
+    restyle(page, photo, "Tiny Critic")
+    page.get_by_role("switch", name="Show the map over the result").check()
+    panel = page.locator("#critic")
+    said = [panel.inner_text(), page.locator("#critic-overlay").get_attribute("alt")]
+    for radio in panel.get_by_role("radio").all():
+        radio.check()
+        said += [panel.inner_text(), page.locator("#critic-overlay").get_attribute("alt")]
+    names = panel.locator("[aria-label], legend, label").evaluate_all(
+        "els => els.map((el) => el.getAttribute('aria-label') || el.textContent)")
+    found = [text for text in said + names if JARGON.search(text or "")]
+    assert found == []

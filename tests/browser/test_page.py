@@ -103,7 +103,8 @@ def test_an_unreadable_file_is_refused_when_chosen_without_a_broken_preview(page
     expect(page.locator("#compare")).to_be_hidden()
     expect(page.locator("#stage-empty")).to_be_visible()
     page.get_by_role("button", name="Restyle photo").click()
-    expect(page.get_by_role("alert")).to_have_text(
+    expect(page.get_by_role("alert")).to_have_text(  # the reason stays, first
+        "That file is not a PNG, JPEG or WebP image. "
         "Choose a photo first: drop it on the page, paste it or pick a file.")
     expect(page.get_by_role("button", name="Restyle photo")).to_be_enabled()
     assert uploads == []

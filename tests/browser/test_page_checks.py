@@ -118,15 +118,77 @@ def test_a_damaged_image_is_refused_when_chosen(strict_page, tmp_path):
     assert uploads == []
 
 
-def test_a_refused_file_replaces_the_photo_chosen_before(strict_page, tmp_path):
+def cut_jpeg(path, size=(300, 200)):
+    whole = image_bytes("JPEG", size)
+    path.write_bytes(whole[: len(whole) // 2])
+    return path
+
+
+def text_file(path):
+    path.write_text("plain text")
+    return path
+
+
+def still_gif(path):
+    Image.new("P", (20, 20)).save(path, "GIF")
+    return path
+
+
+# A file of each kind the page refuses (name, how to make it, what it says), also beside good photos.
+REFUSED = [
+    ("notes.png", text_file, "That file is not a PNG, JPEG or WebP image."),
+    ("noise.png", lambda p: png_file(p, 300, 300, noisy=True), "That file is 0.3 MB; the limit is 0.2 MB."),
+    ("cut.jpg", cut_jpeg, "That JPEG image is cut short or damaged and cannot be read."),
+    ("still.gif", still_gif, "That GIF holds a single frame"),
+]
+
+
+@pytest.mark.parametrize("name, make, message", REFUSED, ids=[r[0] for r in REFUSED])
+def test_a_refused_file_keeps_the_photo_chosen_before_and_is_named(strict_page, tmp_path, name, make, message):
+    """A user's good photo was dropped when the next file chosen was refused: now the refusal names the
+    file, and the photo, its upload and Restyle stay."""
     strict_page.goto("/")
     strict_page.locator("#file-input").set_input_files(png_file(tmp_path / "small.png", 60, 40))
+    before = strict_page.get_by_role("img", name="Your photo, before restyling")
+    expect(before).to_have_js_property("naturalWidth", 60)
+    expect(strict_page.locator(".preview-card").first).to_be_visible()  # uploaded, previews offered
+    strict_page.locator("#file-input").set_input_files(make(tmp_path / name))
+    expect(strict_page.get_by_role("alert")).to_contain_text(f"{name}: {message}")
+    expect(before).to_be_visible()
+    expect(before).to_have_js_property("naturalWidth", 60)
+    expect(strict_page.locator("#file-name")).to_contain_text("small.png")
+    strict_page.get_by_role("button", name="Restyle photo").click()
+    expect(strict_page.get_by_role("link", name="Download")).to_be_visible()
+    expect(strict_page.locator("#file-error")).to_contain_text(f"{name}: {message}")  # still said
+
+
+def test_stray_files_in_a_selection_are_refused_each_by_name_and_the_photos_kept(strict_page, tmp_path):
+    uploads = watch_uploads(strict_page)
+    strict_page.goto("/")
+    good = [png_file(tmp_path / "one.png", 60, 40), png_file(tmp_path / "two.png", 50, 30)]
+    stray = [text_file(tmp_path / "notes.png"), cut_jpeg(tmp_path / "cut.jpg")]
+    strict_page.locator("#file-input").set_input_files([good[0], stray[0], good[1], stray[1]])
+    error = strict_page.get_by_role("alert")
+    expect(error).to_contain_text("notes.png: That file is not a PNG, JPEG or WebP image.")
+    expect(error).to_contain_text("cut.jpg: That JPEG image is cut short or damaged and cannot be read.")
+    expect(strict_page.locator("#file-name")).to_contain_text("2 photos: one.png and 1 more")
     expect(strict_page.get_by_role("img", name="Your photo, before restyling")).to_have_js_property("naturalWidth", 60)
-    not_image = tmp_path / "notes.png"
-    not_image.write_text("plain text")
-    strict_page.locator("#file-input").set_input_files(not_image)
-    expect(strict_page.get_by_role("alert")).to_have_text("That file is not a PNG, JPEG or WebP image.")
-    expect(strict_page.locator("#compare")).to_be_hidden()
+
+    strict_page.locator("#file-input").set_input_files([stray[0], good[1]])  # one good photo left: no batch
+    expect(strict_page.get_by_role("alert")).to_contain_text("notes.png: That file is not")
+    expect(strict_page.locator("#file-name")).to_contain_text("two.png")
+    expect(strict_page.locator("#file-name")).not_to_contain_text("photos")
+    expect(strict_page.locator(".preview-card").first).to_be_visible()
+    assert uploads == [f"{strict_page.url}api/photos"]
+
+
+def test_a_selection_whose_first_file_cannot_be_decoded_shows_the_next(strict_page, tmp_path):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(png_file(tmp_path / "ok.png", 50, 50).read_bytes()[:40])
+    strict_page.goto("/")
+    strict_page.locator("#file-input").set_input_files([broken, png_file(tmp_path / "good.png", 70, 30)])
+    expect(strict_page.get_by_role("alert")).to_contain_text("broken.png: That file cannot be read as an image")
+    expect(strict_page.get_by_role("img", name="Your photo, before restyling")).to_have_js_property("naturalWidth", 70)
 
 
 def test_changing_the_style_during_a_job_keeps_the_result_labelled_with_its_own(page, photo):
@@ -279,6 +341,35 @@ def test_a_photo_cut_short_is_refused_when_chosen(page, tmp_path, fmt, label):
     (tmp_path / "cut").write_bytes(whole[: len(whole) // 2])
     assert_refused_when_chosen(page, tmp_path / "cut",
                                f"That {label} image is cut short or damaged and cannot be read.")
+
+
+CUT_JPEG = "That JPEG image is cut short or damaged and cannot be read."
+
+
+@pytest.mark.parametrize("wait", [True, False], ids=["restyle-after-the-message", "restyle-at-once"])
+def test_a_cut_short_jpeg_keeps_its_own_message_when_restyle_is_pressed(page, tmp_path, wait):
+    """A user's cut-short JPEG was said to be so, then "Choose a photo first" took its place on Restyle
+    (at once when Restyle came while the file was still being checked): the reason stays readable."""
+    page.goto("/")
+    page.locator("#file-input").set_input_files(cut_jpeg(tmp_path / "cut.jpg"))
+    if wait:
+        expect(page.get_by_role("alert")).to_have_text(CUT_JPEG)
+    page.get_by_role("button", name="Restyle photo").click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("Choose a photo first")
+    expect(alert).to_contain_text(CUT_JPEG)
+    expect(alert).to_be_visible()
+
+
+def test_a_photo_the_gateway_refuses_keeps_its_message_when_restyle_is_pressed(page, tmp_path):
+    (tmp_path / "crc.png").write_bytes(png_with_a_bad_text_checksum())
+    page.goto("/")
+    page.locator("#file-input").set_input_files(tmp_path / "crc.png")
+    damaged = "The file looks like a PNG image but its header is damaged or it is cut short."
+    expect(page.get_by_role("alert")).to_have_text(damaged)
+    page.get_by_role("button", name="Restyle photo").click()
+    expect(page.get_by_role("alert")).to_contain_text(damaged)
+    expect(page.get_by_role("alert")).to_contain_text("Choose a photo first")
 
 
 def image_bytes(fmt: str, size: tuple[int, int], **options) -> bytes:

@@ -166,8 +166,66 @@ def test_a_painting_cut_short_is_refused_when_chosen_under_its_zone(ppage, tmp_p
     expect_the_preset_is_the_style(ppage, "Ribbons")
     ppage.locator("#painting-input").set_input_files(cut)
     expect(ppage.locator("#painting-error")).to_have_text(
-        "Your painting: That PNG image is cut short or damaged and cannot be read.")
+        "Your painting: That PNG image is cut short or damaged and cannot be read. The style is still Ribbons.")
     expect_the_preset_is_the_style(ppage, "Ribbons")
+
+
+def test_own_painting_unchecks_the_preset_and_the_preset_comes_back_checked(ppage, photo, own_painting):
+    """A user saw the dimmed check mark of the preset stay once their own painting was the style: one
+    check mark now, on what paints."""
+    page = ppage
+    page.goto("/")
+    page.get_by_role("radio", name="Swirls").check()
+    page.locator("#painting-input").set_input_files(own_painting)
+    expect(page.locator("#painting-name")).to_have_text("Style: your painting (my-mosaic.png)")
+    expect(page.locator("#preset-grid input:checked")).to_have_count(0)
+    page.wait_for_timeout(400)  # the badge fades
+    assert page.locator("#preset-grid .style-card__badge").evaluate_all(
+        "badges => badges.map((b) => Number(getComputedStyle(b).opacity)).filter((o) => o > 0)") == []
+    page.get_by_role("button", name="Use the preset instead").click()
+    expect_the_preset_is_the_style(page, "Swirls")
+
+
+def test_a_refused_painting_says_which_style_stays(ppage, photo, own_painting, tmp_path):
+    page = ppage
+    page.add_init_script(RECORD_FORMS_JS)
+    page.goto("/")
+    page.locator("#file-input").set_input_files(photo)
+    page.locator("#painting-input").set_input_files(own_painting)
+    expect(page.locator("#painting-name")).to_be_visible()
+    bad = tmp_path / "notes.png"
+    bad.write_text("plain text")
+    page.locator("#painting-input").set_input_files(bad)
+    expect(page.locator("#painting-error")).to_have_text(
+        "Your painting: That file is not a PNG, JPEG or WebP image. "
+        "The style is still your painting (my-mosaic.png).")
+    page.get_by_role("button", name="Restyle photo").click()
+    assert sent_fields(page)["style_image"] == "file:my-mosaic.png"
+
+
+def test_a_painting_the_gateway_refuses_says_why_under_it_and_nothing_else_is_painted(ppage, photo, tmp_path):
+    """Chromium shows this PNG, the gateway refuses it: the reason is said under the painting, the
+    painting stays the style, and Restyle never quietly paints a preset instead."""
+    from tests.browser.test_page_checks import png_with_a_bad_text_checksum
+
+    page = ppage
+    jobs = []
+    page.on("request", lambda request: jobs.append(request.url) if request.url.endswith("/api/jobs") else None)
+    page.goto("/")
+    page.locator("#file-input").set_input_files(photo)
+    (tmp_path / "crc.png").write_bytes(png_with_a_bad_text_checksum())
+    page.locator("#painting-input").set_input_files(tmp_path / "crc.png")
+    expect(page.locator("#painting-name")).to_have_text("Style: your painting (crc.png)")
+    for attempt in (1, 2):
+        page.get_by_role("button", name="Restyle photo").click()
+        expect(page.locator("#painting-error")).to_contain_text("Your painting: The style image cannot be used")
+        expect(page.locator("#painting-error")).to_contain_text("Choose another painting")
+        expect(page.get_by_role("button", name="Restyle photo")).to_be_enabled()
+        assert len(jobs) == attempt
+    expect(page.locator("#painting-name")).to_have_text("Style: your painting (crc.png)")
+    expect(page.locator("#preset-grid input:checked")).to_have_count(0)
+    expect(page.locator("#results")).to_be_hidden()
+    expect(page.locator("#after-img")).to_be_hidden()
 
 
 def test_a_painting_over_its_pixel_limit_gets_the_limit_not_damaged(ppage, tmp_path):
@@ -177,7 +235,8 @@ def test_a_painting_over_its_pixel_limit_gets_the_limit_not_damaged(ppage, tmp_p
     expect_the_preset_is_the_style(ppage, "Ribbons")
     ppage.locator("#painting-input").set_input_files(huge)
     expect(ppage.locator("#painting-error")).to_have_text(
-        "Your painting: That painting is 100000 × 100000 (10000 megapixels); the limit is 40 megapixels.")
+        "Your painting: That painting is 100000 × 100000 (10000 megapixels); the limit is 40 megapixels. "
+        "The style is still Ribbons.")
 
 
 def test_the_painting_hint_offers_own_paintings_only_where_the_style_takes_them(ppage):
@@ -435,3 +494,13 @@ def test_a_card_whose_new_preview_is_not_asked_for_yet_is_not_counted_ready(ppag
     said = page.evaluate("window.statusLog")
     assert said[0] == "0 of 10 previews ready…", said
 
+
+
+def test_a_look_not_made_yet_says_so_in_plain_words(ppage, photo):
+    """Its card said "Made when shown", which a user could not make sense of."""
+    ppage.goto("/")
+    ppage.locator("#file-input").set_input_files(photo)
+    pending = ppage.locator("#more-preview-grid .preview-card.is-pending").first
+    expect(pending).to_be_attached()
+    said = pending.locator(".preview-card__image").evaluate("el => getComputedStyle(el, '::after').content")
+    assert said == '"Not made yet"'

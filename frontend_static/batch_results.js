@@ -1,0 +1,63 @@
+/**
+ * The results of a batch, as its photos finish: each is fetched, listed under "Your results" and shown
+ * on the stage over its own photo, as a single photo's result is; the zip of them all stays on offer.
+ */
+
+import { fetchResult } from "./api.js";
+
+/** @typedef {import("./store.js").Result} Result */
+/** @typedef {import("./api.js").Batch} Batch */
+/** @typedef {import("./job_flow.js").Made} Made */
+
+export class BatchResults {
+  /**
+   * @param {import("./results.js").Results} results
+   * @param {string[]} photoUrls an object URL of each photo, in the order sent
+   * @param {Made} made what every photo is made with (its photoId is set per photo)
+   */
+  constructor(results, photoUrls, made) {
+    this.results = results;
+    this.photoUrls = photoUrls;
+    this.made = made;
+    /** @type {Set<string>} job ids fetched or being fetched */
+    this.taken = new Set();
+    /** @type {Promise<void>} one result at a time, in the order they finish */
+    this.adding = Promise.resolve();
+    this.added = 0;
+  }
+
+  /**
+   * Lists the photos a batch snapshot shows done and not yet listed.
+   * @param {Batch} batch
+   * @returns {Promise<void>} once they are listed
+   */
+  follow(batch) {
+    (batch.photos || []).forEach((photo, index) => {
+      if (photo.state !== "done" || this.taken.has(photo.id)) return;
+      this.taken.add(photo.id);
+      this.adding = this.adding.then(() => this.add(photo, index));
+    });
+    return this.adding;
+  }
+
+  /**
+   * @param {import("./api.js").Job} photo a finished photo's job
+   * @param {number} index its place in the batch
+   */
+  async add(photo, index) {
+    let fetched;
+    try {
+      fetched = await fetchResult(photo);
+    } catch {
+      return;  // this one is missing from the list; the zip still has it, or names it in errors.txt
+    }
+    const photoId = `${photo.id}/photo`;
+    this.results.addPhoto(photoId, this.photoUrls[index]);
+    /** @type {Result} */
+    const result = { ...this.made, photoId, id: photo.id, time: Date.now(), url: photo.result_url,
+                     filename: fetched.filename, thumb: "", expiresAt: null, version: photo.version || 0,
+                     bytes: fetched.blob.size, maps: null };
+    await this.results.add(result, URL.createObjectURL(fetched.blob));
+    this.added += 1;
+  }
+}

@@ -1,0 +1,42 @@
+"""The shipped styles and their presets are named for the people choosing them on the page: no numbers
+for names ("Style 7") and none of the trainer's words ("teacher", "student", "network")."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from trainer.import_cin import MULTISTYLE26_NAMES
+
+REGISTRY = Path(__file__).resolve().parents[1] / "model_registry"
+JARGON = re.compile(r"\b(teacher|student|network|critic|grad-?cam|multistyle)", re.IGNORECASE)
+STYLES = sorted(path.parent.name for path in REGISTRY.glob("*/style.json"))
+
+
+def versions(style: str) -> list[Path]:
+    return sorted(p for p in (REGISTRY / style).iterdir() if p.is_dir() and p.name.isdigit())
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_a_shipped_style_is_named_and_described_in_plain_words(style):
+    meta = json.loads((REGISTRY / style / "style.json").read_text())
+    assert not JARGON.search(meta["display_name"]), meta["display_name"]
+    assert not JARGON.search(meta["description"]), meta["description"]
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_every_preset_of_a_shipped_version_has_a_real_name(style):
+    for version in versions(style):
+        presets = json.loads((version / "manifest.json").read_text()).get("presets", [])
+        names = [preset["name"] for preset in presets]
+        assert not [n for n in names if re.fullmatch(r"(Style|Preset) ?\d+", n) or JARGON.search(n)], version
+        assert len(set(names)) == len(names), version
+
+
+def test_the_26_style_importer_names_its_presets_as_shipped():
+    newest = versions("teacher-26")[-1]
+    shipped = [p["name"] for p in json.loads((newest / "manifest.json").read_text())["presets"]]
+    assert shipped == list(MULTISTYLE26_NAMES)
