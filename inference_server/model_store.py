@@ -48,13 +48,16 @@ class ModelStore:
     """Thread-safe view of the registry. `loader` turns a version folder into a LoadedVersion."""
 
     def __init__(self, root: Path, loader: Callable[[Path], LoadedVersion],
-                 on_change: Callable[[ModelStore], None] | None = None, keep: int = 0, workers: int = 1) -> None:
+                 on_change: Callable[[ModelStore], None] | None = None, keep: int = 0, workers: int = 1,
+                 stopping: threading.Event | None = None) -> None:
         """`keep`: the newest healthy versions of each style to load, besides a pinned one; 0 loads all.
-        `workers`: styles scanned (loaded, warmed) at once."""
+        `workers`: styles scanned (loaded, warmed) at once. Once `stopping` is set (the server is shutting
+        down), scans load nothing more: a SIGTERM during a long start-up is not kept waiting for it."""
         self.root = Path(root)
         self._loader = loader
         self._keep = keep
         self._workers = workers
+        self._stopping = stopping or threading.Event()
         self._on_change = on_change
         self._styles: dict[str, StyleState] = {}
         self._lock = threading.Lock()
@@ -183,7 +186,7 @@ class ModelStore:
         signatures = {n: v for n, v in signatures.items() if n in loaded or n in rejected}
         state = StyleState(meta=meta, versions=loaded, rejected=rejected, problem=problem, signatures=signatures,
                            changed_on_disk={n: c for n, c in changed.items() if n in loaded}, unloaded=unloaded)
-        if state.serving is not None:
+        if state.serving is not None and not self._stopping.is_set():
             state.serving.warm_up()  # before it takes traffic; older versions stay cold until they serve
         with self._lock:
             self._styles[style_id] = state
@@ -201,6 +204,8 @@ class ModelStore:
         for number in sorted(on_disk, reverse=True):
             if (self._keep and healthy >= self._keep and number != pinned) or number in rejected:
                 continue
+            if number not in loaded and self._stopping.is_set():
+                break
             if number not in loaded:
                 signatures[number] = _signature(on_disk[number])  # before loading: a change during it shows later
                 outcome = self._load(style_id, number, on_disk[number])

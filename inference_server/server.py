@@ -75,8 +75,9 @@ class StartError(Exception):
     """The server cannot start (a port is taken, a TLS file is unreadable); str() says why, in one line."""
 
 
-def start(config: ServerConfig, metrics: ServerMetrics) -> _Running:
-    """Bind config.host:config.port, load the registry, then start serving; raises StartError."""
+def start(config: ServerConfig, metrics: ServerMetrics, stopping: threading.Event | None = None) -> _Running:
+    """Bind config.host:config.port, load the registry, then start serving; raises StartError.
+    Once `stopping` is set, loading stops after the version being loaded (a SIGTERM during start-up)."""
     bound_heap()  # before the runtimes' threads start: docs/serving.md, "Memory"
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
 
@@ -97,7 +98,7 @@ def start(config: ServerConfig, metrics: ServerMetrics) -> _Running:
                             trimmer=HeapTrimmer(config.heap_trim_seconds))
     store = ModelStore(config.registry, lambda path: load_version(path, settings),
                        on_change=lambda s: _report(s, health_servicer, metrics), keep=config.load_versions,
-                       workers=default_runners())
+                       workers=default_runners(), stopping=stopping)
     slots = ImageCallSlots(config.max_streams, config.max_streams_per_peer)
     server, image_pool = _grpc_server(config, slots)
     servicer = StyleTransferServicer(
@@ -191,7 +192,7 @@ def serve(config: ServerConfig) -> None:
         except OSError as exc:
             raise StartError(f"cannot serve metrics on {config.host}:{config.metrics_port}: {exc.strerror}") from None
         print(f"metrics on http://{config.host}:{metrics_port}/metrics", flush=True)
-    running = start(config, metrics)
+    running = start(config, metrics, stopping=stop)
     scheme = "TLS" if config.tls_cert is not None else "plaintext"
     print(f"tessera-server listening on {config.host}:{running.port} ({scheme})", flush=True)
     try:

@@ -2,14 +2,16 @@
 
 import queue
 import re
+import subprocess
 import time
 import urllib.request
+from pathlib import Path
 
 import grpc
 import numpy as np
 import pytest
 
-from scripts.local_stack import server_process
+from scripts.local_stack import server_command, server_process
 from tessera.client import TesseraClient
 from tessera.v1 import admin_pb2 as apb
 from tessera.v1 import admin_pb2_grpc as apb_grpc
@@ -92,6 +94,24 @@ def test_sigterm_lets_an_open_stream_finish_then_exits_cleanly(registry):
         stream.close()
         assert len(list(stream.replies)) == 1
         assert process.wait(timeout=30) == 0
+
+
+def test_sigterm_during_a_long_start_up_exits_cleanly_after_the_version_being_loaded(tmp_path):
+    """Loading every shipped version takes a minute or more on 2 cores; a SIGTERM early in it (Ctrl-C of
+    `make run` while it starts) must not wait for the rest (run_platform gives a child 15 s)."""
+    log_path = tmp_path / "server.log"
+    shipped = Path(__file__).resolve().parents[1] / "model_registry"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(server_command(shipped, host="127.0.0.1", port=0, threads=1, load_versions=0),
+                                   stdout=log, stderr=subprocess.STDOUT)
+    try:
+        _wait_until(lambda: "loaded " in log_path.read_text() or process.poll() is not None, timeout=120,
+                    explain=lambda: log_path.read_text())
+        process.terminate()
+        assert process.wait(timeout=20) == 0, log_path.read_text()
+    finally:
+        process.kill()
+        process.wait()
 
 
 def test_metrics_count_tiles_and_show_loaded_versions(registry):
