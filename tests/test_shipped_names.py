@@ -17,7 +17,8 @@ STYLES = sorted(path.parent.name for path in REGISTRY.glob("*/style.json"))
 
 
 def versions(style: str) -> list[Path]:
-    return sorted((p for p in (REGISTRY / style).iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
+    numbered = (p for p in (REGISTRY / style).iterdir() if p.is_dir() and p.name.isdigit())
+    return sorted(numbered, key=lambda p: int(p.name))
 
 
 @pytest.mark.parametrize("style", STYLES)
