@@ -4,10 +4,12 @@
 watcher's or an admin call's, never a request's) and only then become visible; a version whose folder
 disappears is retired and released after its last stream. A version policy (`keep`, Triton's "latest
 N") loads only each style's newest `keep` healthy versions and a pinned one: the rest stay on disk,
-unloaded and unvalidated, until a pin or a rollback asks for one, and a version that falls out of the
-policy is retired like a removed one. The files of loaded versions are watched too: a
-version whose files change on disk keeps serving from memory, and says so. Which version serves
-follows DESIGN.md §1, passing over versions marked unhealthy while a healthy one exists.
+unloaded and unvalidated, until a pin or a rollback asks for one. A version that falls out of the
+policy stays loaded while calls use it and for DRAIN_SECONDS after the last (a clip's later frames
+and a call's further streams ask for it by number), then is retired like a removed one. The files of
+loaded versions are watched too: a version whose files change on disk keeps serving from memory, and
+says so. Which version serves follows DESIGN.md §1, passing over versions marked unhealthy while a
+healthy one exists.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from inference_server.model_version import LoadedVersion, VersionRejected
@@ -34,6 +37,10 @@ from tessera.registry import (
 )
 
 log = logging.getLogger(__name__)
+
+# How long a version outside the version policy stays loaded after its last call: a clip asks for its
+# first frame's version frame after frame, and a call's further streams for its first stream's.
+DRAIN_SECONDS = 120.0
 
 
 class StyleNotFound(LookupError):
@@ -60,8 +67,12 @@ class ModelStore:
         self._stopping = stopping or threading.Event()
         self._on_change = on_change
         self._styles: dict[str, StyleState] = {}
+        # (style, version) -> why it was marked unhealthy: a copy loaded again (after the policy let it
+        # go) is unhealthy too, until the server restarts.
+        self._verdicts: dict[tuple[str, int], str] = {}
         self._lock = threading.Lock()
-        self._refresh_lock = threading.Lock()
+        # Held by scans and by pin and rollback, which scan within: one change to the registry at a time.
+        self._refresh_lock = threading.RLock()
         self._report_lock = threading.Lock()
 
     def refresh(self) -> None:
@@ -83,8 +94,10 @@ class ModelStore:
                 self._on_change(self)
 
     def version_unhealthy(self, model: LoadedVersion) -> None:
-        """A version was just marked unhealthy (by a served tile): log it and republish health."""
+        """A version was just marked unhealthy (by a served tile): log it, remember it and republish health."""
         log.error("%s version %d is unhealthy: %s", model.style, model.version, model.health_problem)
+        with self._lock:
+            self._verdicts[(model.style, model.version)] = model.health_problem
         self._changed()
 
     def styles(self) -> list[StyleState]:
@@ -102,34 +115,67 @@ class ModelStore:
 
     def pin(self, style: str, version: int | None) -> StyleState:
         """Pin (or with None, unpin) a style; the change is written to style.json. A version the policy
-        left unloaded is loaded first. Raises StyleUnavailable when the version is not in the registry
-        or fails validation (the previous pin then stays)."""
-        state = self._state(style)
-        if version is not None and version not in state.versions and version not in state.unloaded:
-            reason = state.rejected.get(version, "it is not in the registry")
-            raise StyleUnavailable(f"style {style} cannot pin version {version}: {reason}")
-        previous = state.meta.pinned_version
-        set_pin(self.root / style, version)
-        self.refresh()
-        state = self._state(style)
-        if version is not None and version in state.rejected:
-            set_pin(self.root / style, previous)
+        left unloaded is loaded and validated first, and only then pinned. Raises StyleUnavailable when
+        the version is not in the registry or fails validation (the pin is then unchanged)."""
+        with self._refresh_lock:
+            if version is not None:
+                self._loaded(style, version)
+            set_pin(self.root / style, version)
             self.refresh()
-            raise StyleUnavailable(f"style {style} cannot pin version {version}: {state.rejected[version]}")
-        return state
+            return self._state(style)
 
     def rollback(self, style: str) -> StyleState:
-        """Pin the newest valid version below the one serving now, loading it if the policy had not.
-        Raises StyleUnavailable when there is none."""
+        """Pin the newest valid, healthy version below the one serving now, loading it if the policy had
+        not. Raises StyleUnavailable, with each older version's reason, when there is none."""
+        with self._refresh_lock:
+            self.refresh()  # the candidates as the registry holds them now
+            state = self._state(style)
+            if state.serving is None:
+                raise StyleUnavailable(f"style {style} has no version serving to roll back from")
+            below = state.serving.version
+            older = sorted((v for v in (*state.versions, *state.unloaded) if v < below), reverse=True)
+            reasons = [f"version {n} was rejected: {r}" for n, r in sorted(state.rejected.items(), reverse=True)
+                       if n < below]
+            for number in older:
+                try:
+                    model = self._loaded(style, number)
+                except StyleUnavailable as exc:
+                    reasons.append(str(exc))
+                    continue
+                if model.health_problem:
+                    reasons.append(f"version {number} is unhealthy: {model.health_problem}")
+                    continue
+                set_pin(self.root / style, number)
+                self.refresh()
+                return self._state(style)
+            why = f" ({'; '.join(reasons)})" if reasons else ""
+            raise StyleUnavailable(f"style {style} has no valid version older than the one serving{why}")
+
+    def _loaded(self, style: str, version: int) -> LoadedVersion:
+        """The version, loaded now if the policy had left it unloaded (it then stays loaded while pinned,
+        or until the next scan); raises StyleUnavailable when it is not in the registry or fails to load."""
         state = self._state(style)
-        serving = state.serving
-        older = [v for v in (*state.versions, *state.unloaded) if serving is not None and v < serving.version]
-        for number in sorted(older, reverse=True):
-            try:
-                return self.pin(style, number)
-            except StyleUnavailable:
-                continue  # it failed validation on load: the next older one
-        raise StyleUnavailable(f"style {style} has no valid version older than the one serving")
+        if version in state.versions:
+            return state.versions[version]
+        if version not in state.unloaded:
+            reason = state.rejected.get(version, "it is not in the registry")
+            raise StyleUnavailable(f"style {style} cannot pin version {version}: {reason}")
+        folder = self.root / style / str(version)
+        signature = _signature(folder)
+        outcome = self._load(style, version, folder)
+        with self._lock:
+            current = self._styles[style]
+            unloaded = tuple(n for n in current.unloaded if n != version)
+            signatures = {**current.signatures, version: signature}
+            if isinstance(outcome, Rejection):
+                self._styles[style] = replace(current, rejected={**current.rejected, version: outcome},
+                                              signatures=signatures, unloaded=unloaded)
+            else:
+                self._styles[style] = replace(current, versions={**current.versions, version: outcome},
+                                              signatures=signatures, unloaded=unloaded)
+        if isinstance(outcome, Rejection):
+            raise StyleUnavailable(f"style {style} cannot pin version {version}: {outcome}")
+        return outcome
 
     def close(self) -> None:
         with self._lock:
@@ -181,7 +227,7 @@ class ModelStore:
         signatures |= {n: state.signatures[n] for n in rejected}  # kept, or the next scan would retry them
         changed = self._check_loaded(style_id, loaded, on_disk, state, signatures)
         wanted = self._load_wanted(style_id, on_disk, loaded, rejected, signatures, meta.pinned_version)
-        removed += [loaded.pop(n) for n in sorted(set(loaded) - wanted)]
+        removed += [loaded.pop(n) for n in sorted(set(loaded) - wanted) if not loaded[n].in_use(DRAIN_SECONDS)]
         unloaded = tuple(sorted(set(on_disk) - set(loaded) - set(rejected)))
         signatures = {n: v for n, v in signatures.items() if n in loaded or n in rejected}
         state = StyleState(meta=meta, versions=loaded, rejected=rejected, problem=problem, signatures=signatures,
@@ -205,7 +251,7 @@ class ModelStore:
             if (self._keep and healthy >= self._keep and number != pinned) or number in rejected:
                 continue
             if number not in loaded and self._stopping.is_set():
-                break
+                continue
             if number not in loaded:
                 signatures[number] = _signature(on_disk[number])  # before loading: a change during it shows later
                 outcome = self._load(style_id, number, on_disk[number])
@@ -220,6 +266,10 @@ class ModelStore:
     def _load(self, style_id: str, number: int, version_dir: Path) -> LoadedVersion | Rejection:
         try:
             model = self._loader(version_dir)
+            with self._lock:
+                verdict = self._verdicts.get((style_id, number))
+            if verdict:
+                model.keep_unhealthy(verdict)
         except VersionRejected as exc:
             log.warning("rejected %s version %d: %s", style_id, number, exc)
             return Rejection(exc.kind, str(exc))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
@@ -111,6 +112,7 @@ class LoadedVersion:
             after_runs=settings.trimmer.after_work)
         self._observe_pass = settings.observe_pass
         self._leases = 0
+        self._last_used = -math.inf  # time.monotonic() of the last acquire or release
         self._retired = False
         self._lock = threading.Lock()
         self._health_problem = ""
@@ -229,14 +231,26 @@ class LoadedVersion:
     def acquire(self) -> LoadedVersion:
         with self._lock:
             self._leases += 1
+            self._last_used = time.monotonic()
         return self
 
     def release(self) -> None:
         with self._lock:
             self._leases -= 1
+            self._last_used = time.monotonic()
             done = self._retired and self._leases == 0
         if done:
             self._close()
+
+    def in_use(self, within_seconds: float) -> bool:
+        """Whether a call holds this version now or held it within the last `within_seconds`."""
+        with self._lock:
+            return self._leases > 0 or time.monotonic() - self._last_used < within_seconds
+
+    def keep_unhealthy(self, reason: str) -> None:
+        """Mark a freshly loaded copy unhealthy for what an earlier copy of the same version showed."""
+        with self._lock:
+            self._health_problem = self._health_problem or reason
 
     def retire(self) -> None:
         """No new leases will come; close as soon as the last one is released."""

@@ -13,7 +13,7 @@ from grpc_reflection.v1alpha import reflection
 
 from inference_server.admin import AdminAuthInterceptor, AdminServicer
 from inference_server.admission import ImageCallGate, ImageCallSlots, ImagePool
-from inference_server.batcher import TileGauges, call_threads, default_runners
+from inference_server.batcher import TileGauges, call_threads, usable_cores
 from inference_server.config import ServerConfig
 from inference_server.metrics import ServerMetrics
 from inference_server.model_store import ModelStore
@@ -98,7 +98,7 @@ def start(config: ServerConfig, metrics: ServerMetrics, stopping: threading.Even
                             trimmer=HeapTrimmer(config.heap_trim_seconds))
     store = ModelStore(config.registry, lambda path: load_version(path, settings),
                        on_change=lambda s: _report(s, health_servicer, metrics), keep=config.load_versions,
-                       workers=default_runners(), stopping=stopping)
+                       workers=max(1, usable_cores() // settings.threads), stopping=stopping)
     slots = ImageCallSlots(config.max_streams, config.max_streams_per_peer)
     server, image_pool = _grpc_server(config, slots)
     servicer = StyleTransferServicer(

@@ -51,7 +51,7 @@ def registry(add_version, tmp_path):
     return make
 
 
-def _store(root: Path, keep: int) -> tuple[ModelStore, list[int]]:
+def _store(root: Path, keep: int, on_change=None, workers: int = 1) -> tuple[ModelStore, list[int]]:
     """A store that records every version number it loads."""
     loads: list[int] = []
 
@@ -59,9 +59,22 @@ def _store(root: Path, keep: int) -> tuple[ModelStore, list[int]]:
         loads.append(int(path.name))
         return load_version(path, LoadSettings(threads=1, warm_up=WarmUp(max_runs=0)))
 
-    store = ModelStore(root, loader, keep=keep)
+    store = ModelStore(root, loader, on_change=on_change, keep=keep, workers=workers)
     store.refresh()
     return store, loads
+
+
+def _mark_unhealthy(store: ModelStore, number: int) -> None:
+    """As a served tile with NaN does: the version is marked, then the store told."""
+    model = store.styles()[0].versions[number]
+    model.keep_unhealthy("it gave NaN or infinite values for a served tile (test)")
+    store.version_unhealthy(model)
+
+
+def _used(store: ModelStore, number: int) -> None:
+    """One call on a version by number, as a clip's frame or a call's further stream asks for it."""
+    with store.lease(STYLE, number):
+        pass
 
 
 def _garble(root: Path, number: int) -> None:
@@ -93,29 +106,61 @@ def test_a_rejected_version_does_not_count_and_is_not_retried_every_scan(registr
     assert sorted(loads) == [2, 3, 4]  # version 4 was tried once, while its folder stays unchanged
 
 
-def test_a_new_version_pushes_the_oldest_loaded_one_out_after_its_last_lease(registry, add_version):
+def test_a_new_version_pushes_the_oldest_unused_one_out(registry, add_version):
     root = registry(2)
     store, _ = _store(root, keep=2)
-    with store.lease(STYLE, 1) as old:
+    add_version(root)
+    store.refresh()
+    state = store.styles()[0]
+    assert (sorted(state.versions), state.unloaded, state.serving.version) == ([2, 3], (1,), 3)
+
+
+def test_a_version_in_use_stays_loaded_after_it_leaves_the_policy_until_it_drains(registry, add_version,
+                                                                                 monkeypatch):
+    root = registry(2)
+    store, _ = _store(root, keep=1)
+    _used(store, 2)  # a clip's first frame ran on version 2
+    with store.lease(STYLE, 2) as frame:
         add_version(root)
         store.refresh()
-        state = store.styles()[0]
-        assert (sorted(state.versions), state.unloaded, state.serving.version) == ([2, 3], (1,), 3)
-        # A stream already on version 1 finishes on it; its sessions go only after the lease.
-        assert old.infer(np.zeros((16, 16, 3), np.uint8), None).result(timeout=10).shape == (3, 16, 16)
-    assert old.runtime.session is None
+        assert store.styles()[0].serving.version == 3
+        # The frame in flight finishes on version 2, and the clip's next frame still finds it by number.
+        assert frame.infer(np.zeros((16, 16, 3), np.uint8), None).result(timeout=10).shape == (3, 16, 16)
+    _used(store, 2)
+    store.refresh()
+    assert sorted(store.styles()[0].versions) == [2, 3]
+    monkeypatch.setattr("inference_server.model_store.DRAIN_SECONDS", 0.0)
+    store.refresh()
+    state = store.styles()[0]
+    assert (sorted(state.versions), state.unloaded) == ([3], (1, 2))
+    assert frame.runtime.session is None  # its sessions went with it
 
 
-def test_an_unhealthy_version_does_not_count(registry):
+def test_unpinning_keeps_the_old_pin_for_the_calls_still_on_it(registry):
+    store, _ = _store(registry(4), keep=2)
+    store.pin(STYLE, 1)
+    _used(store, 1)
+    store.pin(STYLE, None)
+    with store.lease(STYLE, 1) as model:
+        assert model.version == 1
+
+
+def test_an_unhealthy_version_does_not_count_and_stays_unhealthy_when_loaded_again(registry, add_version):
     root = registry(3)
     store, _ = _store(root, keep=1)
-    store.styles()[0].versions[3]._mark_unhealthy("NaN on a served tile (test)")
+    _mark_unhealthy(store, 3)
     store.refresh()
     state = store.styles()[0]
     assert (sorted(state.versions), state.serving.version, state.unloaded) == ([2, 3], 2, (1,))
+    add_version(root)
+    store.refresh()
+    assert 3 not in store.styles()[0].versions  # out of the policy and unused: let go
+    state = store.pin(STYLE, 3)  # loaded again, and still unhealthy: the healthy newest serves
+    assert state.versions[3].health_problem and state.serving.version == 4
+    assert "pinned version 3 cannot serve (it is unhealthy" in state.status_message()
 
 
-def test_pinning_an_unloaded_version_loads_it_and_unpinning_lets_it_go(registry):
+def test_pinning_an_unloaded_version_loads_it_and_unpinning_lets_it_go(registry, monkeypatch):
     store, loads = _store(registry(4), keep=2)
     with pytest.raises(StyleNotFound, match="version 1: it is not loaded: this server loads the newest 2 healthy "
                                             "versions of a style .--load-versions.; pinning it loads it"):
@@ -125,31 +170,58 @@ def test_pinning_an_unloaded_version_loads_it_and_unpinning_lets_it_go(registry)
     with store.lease(STYLE) as model:
         assert model.version == 1
     state = store.pin(STYLE, None)
+    assert (state.serving.version, sorted(state.versions), state.unloaded) == (4, [1, 3, 4], (2,))  # draining
+    monkeypatch.setattr("inference_server.model_store.DRAIN_SECONDS", 0.0)
+    store.refresh()
+    state = store.styles()[0]
     assert (state.serving.version, sorted(state.versions), state.unloaded) == (4, [3, 4], (1, 2))
 
 
-def test_a_pin_on_an_unloaded_version_that_fails_validation_is_refused_and_the_old_pin_stays(registry):
+def test_a_pin_on_an_unloaded_version_that_fails_validation_changes_nothing_meanwhile(registry):
     root = registry(4)
-    set_pin(root / STYLE, 3)
-    store, _ = _store(root, keep=2)
-    _garble(root, 1)
-    with pytest.raises(StyleUnavailable, match="cannot pin version 1: manifest.json is not valid JSON"):
-        store.pin(STYLE, 1)
+    set_pin(root / STYLE, 1)  # the old pin lies outside the newest two
+    published = []
+    store, loads = _store(root, keep=2, on_change=lambda s: published.append(
+        (s.styles()[0].serving.version, sorted(s.styles()[0].versions))))
+    old = store.styles()[0].versions[1]
+    _garble(root, 2)
+    with pytest.raises(StyleUnavailable, match="cannot pin version 2: manifest.json is not valid JSON"):
+        store.pin(STYLE, 2)
     state = store.styles()[0]
-    assert (state.meta.pinned_version, state.serving.version, sorted(state.rejected)) == (3, 3, [1])
+    assert (state.meta.pinned_version, state.serving, sorted(state.rejected)) == (1, old, [2])
+    assert published == [(1, [1, 3, 4])]  # only the start-up's: no other version ever served
+    assert sorted(loads) == [1, 2, 3, 4]  # version 1 was not let go and loaded again
 
 
-def test_rollback_loads_the_next_older_version_and_passes_over_a_broken_one(registry):
-    root = registry(5)
+def test_rollback_loads_the_next_older_version_and_passes_over_broken_and_unhealthy_ones(registry):
+    root = registry(6)
     store, _ = _store(root, keep=2)
-    assert store.rollback(STYLE).serving.version == 4  # loaded already
+    _mark_unhealthy(store, 5)
+    assert store.rollback(STYLE).serving.version == 4  # 5 is unhealthy; 4 was loaded already
     _garble(root, 3)
     state = store.rollback(STYLE)  # 3 fails validation on load: 2 instead
     assert (state.serving.version, state.meta.pinned_version, 3 in state.rejected) == (2, 2, True)
     shutil.rmtree(root / STYLE / "1")
     store.refresh()
-    with pytest.raises(StyleUnavailable, match="no valid version older than the one serving"):
+    with pytest.raises(StyleUnavailable, match="no valid version older than the one serving$"):
         store.rollback(STYLE)
+    store.pin(STYLE, 4)
+    shutil.rmtree(root / STYLE / "2")
+    with pytest.raises(StyleUnavailable, match=r"older than the one serving \(version 3 was rejected: manifest.json "
+                                               "is not valid JSON"):
+        store.rollback(STYLE)  # the message says why 3 cannot serve ...
+    assert store.styles()[0].meta.pinned_version == 4  # ... and the pin stays
+
+
+def test_styles_load_on_several_workers(tmp_path, tiny_onnx):
+    root = tmp_path / "registry"
+    for style in ("one", "two", "three"):
+        for _ in range(2):
+            write_version(root, style, {"model.onnx": tiny_onnx}, tiny_manifest(), {"display_name": style})
+    store, loads = _store(root, keep=1, workers=2)
+    assert [(s.meta.id, sorted(s.versions), s.unloaded) for s in store.styles()] == [
+        ("one", [2], (1,)), ("three", [2], (1,)), ("two", [2], (1,))]
+    assert sorted(loads) == [2, 2, 2]
 
 
 def test_a_server_lists_unloaded_versions_and_an_admin_pin_serves_one(registry):
