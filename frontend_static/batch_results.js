@@ -1,9 +1,12 @@
 /**
- * The results of a batch, as its photos finish: each is fetched, listed under "Your results" and shown
- * on the stage over its own photo, as a single photo's result is; the zip of them all stays on offer.
+ * The results of a batch, as its photos finish: each is fetched and listed under "Your results", and
+ * the first is shown on the stage over its own photo, without scrolling. The later ones take neither
+ * the stage, the focus nor the scroll: the person may be using the slider or the list meanwhile. The
+ * zip of them all stays on offer.
  */
 
 import { fetchResult } from "./api.js";
+import { MAX_RESULTS } from "./store.js";
 
 /** @typedef {import("./store.js").Result} Result */
 /** @typedef {import("./api.js").Batch} Batch */
@@ -57,7 +60,18 @@ export class BatchResults {
     const result = { ...this.made, photoId, id: photo.id, time: Date.now(), url: photo.result_url,
                      filename: fetched.filename, thumb: "", expiresAt: null, version: photo.version || 0,
                      bytes: fetched.blob.size, maps: null };
-    await this.results.add(result, URL.createObjectURL(fetched.blob));
+    await this.results.addListed(result, URL.createObjectURL(fetched.blob));
     this.added += 1;
+    // The stage shows the first, unless the person has since shown another from the list.
+    if (!this.results.shown) this.results.show(result, { reveal: false });
+  }
+
+  /**
+   * What the page says once the batch has ended, about where its results are.
+   * @returns {string}
+   */
+  summary() {
+    const listed = this.added > MAX_RESULTS ? `the newest ${MAX_RESULTS} are` : "each is";
+    return `Your photos are restyled: ${listed} under \u201cYour results\u201d, and all of them download as one zip.`;
   }
 }
