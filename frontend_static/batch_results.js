@@ -24,21 +24,23 @@ export class BatchResults {
     this.made = made;
     /** @type {Set<string>} job ids fetched or being fetched */
     this.taken = new Set();
-    /** @type {Promise<void>} one result at a time, in the order they finish */
+    /** @type {Promise<void>} one result at a time, in the order they finish; it never rejects */
     this.adding = Promise.resolve();
     this.added = 0;
+    /** results that could not be fetched or shown (the zip has them, or names them in errors.txt) */
+    this.skipped = 0;
   }
 
   /**
    * Lists the photos a batch snapshot shows done and not yet listed.
    * @param {Batch} batch
-   * @returns {Promise<void>} once they are listed
+   * @returns {Promise<void>} once they are listed (or skipped)
    */
   follow(batch) {
     (batch.photos || []).forEach((photo, index) => {
       if (photo.state !== "done" || this.taken.has(photo.id)) return;
       this.taken.add(photo.id);
-      this.adding = this.adding.then(() => this.add(photo, index));
+      this.adding = this.adding.then(() => this.add(photo, index)).catch(() => { this.skipped += 1; });
     });
     return this.adding;
   }
@@ -48,12 +50,7 @@ export class BatchResults {
    * @param {number} index its place in the batch
    */
   async add(photo, index) {
-    let fetched;
-    try {
-      fetched = await fetchResult(photo);
-    } catch {
-      return;  // this one is missing from the list; the zip still has it, or names it in errors.txt
-    }
+    const fetched = await fetchResult(photo);
     const photoId = `${photo.id}/photo`;
     this.results.addPhoto(photoId, this.photoUrls[index]);
     /** @type {Result} */
@@ -71,7 +68,15 @@ export class BatchResults {
    * @returns {string}
    */
   summary() {
-    const listed = this.added > MAX_RESULTS ? `the newest ${MAX_RESULTS} are` : "each is";
-    return `Your photos are restyled: ${listed} under \u201cYour results\u201d, and all of them download as one zip.`;
+    const zip = "all of them download as one zip";
+    if (!this.skipped) {
+      const listed = this.added > MAX_RESULTS ? `the newest ${MAX_RESULTS} are` : "each is";
+      return `Your photos are restyled: ${listed} under \u201cYour results\u201d, and ${zip}.`;
+    }
+    const one = this.skipped === 1;
+    const skipped = `${this.skipped} ${one ? "result" : "results"} could not be shown; ${one ? "it is" : "they are"} in the zip.`;
+    if (!this.added) return `Your photos are restyled, and ${zip}. ${skipped}`;
+    const listed = this.added > MAX_RESULTS ? `The newest ${MAX_RESULTS} of the others are` : "The others are";
+    return `Your photos are restyled. ${skipped} ${listed} under \u201cYour results\u201d, and ${zip}.`;
   }
 }

@@ -154,6 +154,32 @@ def test_photos_finishing_leave_the_keyboard_user_where_they_are(phone_page, pho
     assert page.console_problems == []
 
 
+def test_a_result_that_cannot_be_shown_leaves_the_rest_of_the_batch(page, photos):
+    """One result the browser could not decode stopped the listing of the rest, and the page said "Something
+    went wrong" after a batch that had worked, without offering its zip."""
+    answered = []
+
+    def garbage_once(route):
+        if answered:
+            return route.continue_()
+        answered.append(route.request.url)
+        route.fulfill(status=200, content_type="image/jpeg", body=b"not a picture at all",
+                      headers={"Content-Disposition": 'attachment; filename="broken.jpg"'})
+
+    page.route("**/api/jobs/*/result", garbage_once)
+    page.goto("/")
+    page.get_by_role("radio", name="Harbour blue").check()
+    page.locator("#file-input").set_input_files(photos)
+    page.get_by_role("button", name="Restyle 3 photos").click()
+    expect(page.get_by_role("link", name="Download ZIP")).to_be_visible(timeout=60_000)
+    expect(page.locator("#batch-meta")).to_have_text("3 of 3 photos restyled")
+    expect(page.locator("#results-list > li")).to_have_count(2)
+    expect(page.get_by_role("img", name="Your photo, restyled")).to_be_visible()
+    expect(page.locator("#error")).to_be_hidden()
+    expect(page.locator("#announcer")).to_contain_text("1 result could not be shown; it is in the zip")
+    assert page.console_problems == []
+
+
 # Every object URL of a blob the page fetched (not of a photo picked), and whether it was let go.
 COUNT_RESULT_URLS = """
 window.resultUrls = new Set();
