@@ -574,7 +574,7 @@ async function restyleBatch(files, style, look) {
   view.hideProgress();
   const failed = finished.failed_photos ? `, ${finished.failed_photos} failed (see errors.txt)` : "";
   view.showBatchResult(finished.result_url, `${finished.done_photos} of ${finished.total_photos} photos restyled${failed}`);
-  view.announce("Your photos are restyled: each is under \u201cYour results\u201d, and all of them download as one zip.");
+  view.announce(listed.summary());
 }
 
 // While the inference server starts (make run starts both at once), keep asking instead of giving up.

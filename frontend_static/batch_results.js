@@ -1,9 +1,12 @@
 /**
- * The results of a batch, as its photos finish: each is fetched, listed under "Your results" and shown
- * on the stage over its own photo, as a single photo's result is; the zip of them all stays on offer.
+ * The results of a batch, as its photos finish: each is fetched and listed under "Your results", and
+ * the first is shown on the stage over its own photo, without scrolling. The later ones take neither
+ * the stage, the focus nor the scroll: the person may be using the slider or the list meanwhile. The
+ * zip of them all stays on offer.
  */
 
 import { fetchResult } from "./api.js";
+import { MAX_RESULTS } from "./store.js";
 
 /** @typedef {import("./store.js").Result} Result */
 /** @typedef {import("./api.js").Batch} Batch */
@@ -21,21 +24,23 @@ export class BatchResults {
     this.made = made;
     /** @type {Set<string>} job ids fetched or being fetched */
     this.taken = new Set();
-    /** @type {Promise<void>} one result at a time, in the order they finish */
+    /** @type {Promise<void>} one result at a time, in the order they finish; it never rejects */
     this.adding = Promise.resolve();
     this.added = 0;
+    /** results that could not be fetched or shown (the zip has them, or names them in errors.txt) */
+    this.skipped = 0;
   }
 
   /**
    * Lists the photos a batch snapshot shows done and not yet listed.
    * @param {Batch} batch
-   * @returns {Promise<void>} once they are listed
+   * @returns {Promise<void>} once they are listed (or skipped)
    */
   follow(batch) {
     (batch.photos || []).forEach((photo, index) => {
       if (photo.state !== "done" || this.taken.has(photo.id)) return;
       this.taken.add(photo.id);
-      this.adding = this.adding.then(() => this.add(photo, index));
+      this.adding = this.adding.then(() => this.add(photo, index)).catch(() => { this.skipped += 1; });
     });
     return this.adding;
   }
@@ -45,19 +50,33 @@ export class BatchResults {
    * @param {number} index its place in the batch
    */
   async add(photo, index) {
-    let fetched;
-    try {
-      fetched = await fetchResult(photo);
-    } catch {
-      return;  // this one is missing from the list; the zip still has it, or names it in errors.txt
-    }
+    const fetched = await fetchResult(photo);
     const photoId = `${photo.id}/photo`;
     this.results.addPhoto(photoId, this.photoUrls[index]);
     /** @type {Result} */
     const result = { ...this.made, photoId, id: photo.id, time: Date.now(), url: photo.result_url,
                      filename: fetched.filename, thumb: "", expiresAt: null, version: photo.version || 0,
                      bytes: fetched.blob.size, maps: null };
-    await this.results.add(result, URL.createObjectURL(fetched.blob));
+    await this.results.addListed(result, URL.createObjectURL(fetched.blob));
     this.added += 1;
+    // The stage shows the first, unless the person has since shown another from the list.
+    if (!this.results.shown) this.results.show(result, { reveal: false });
+  }
+
+  /**
+   * What the page says once the batch has ended, about where its results are.
+   * @returns {string}
+   */
+  summary() {
+    const zip = "all of them download as one zip";
+    if (!this.skipped) {
+      const listed = this.added > MAX_RESULTS ? `the newest ${MAX_RESULTS} are` : "each is";
+      return `Your photos are restyled: ${listed} under \u201cYour results\u201d, and ${zip}.`;
+    }
+    const one = this.skipped === 1;
+    const skipped = `${this.skipped} ${one ? "result" : "results"} could not be shown; ${one ? "it is" : "they are"} in the zip.`;
+    if (!this.added) return `Your photos are restyled, and ${zip}. ${skipped}`;
+    const listed = this.added > MAX_RESULTS ? `The newest ${MAX_RESULTS} of the others are` : "The others are";
+    return `Your photos are restyled. ${skipped} ${listed} under \u201cYour results\u201d, and ${zip}.`;
   }
 }

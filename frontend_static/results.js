@@ -79,7 +79,40 @@ export class Results {
     await this.view.afterLoaded();
     result.thumb = thumbnail(this.view.after);
     this.list = saveResult(result);
+    this.forgetUnlisted();
     this.render();
+  }
+
+  /**
+   * Lists a new result without taking the stage, the focus or the scroll from the person (a batch's,
+   * while they may be using the page); its image is kept only once it decodes.
+   * @param {Result} result
+   * @param {string} objectUrl its image, downloaded
+   * @returns {Promise<void>} rejects when the image cannot be decoded (nothing is kept of it then)
+   */
+  async addListed(result, objectUrl) {
+    const image = new Image();
+    image.src = objectUrl;
+    try {
+      await image.decode();
+    } catch (error) {
+      URL.revokeObjectURL(objectUrl);
+      throw error;
+    }
+    this.images.set(result.id, objectUrl);
+    result.thumb = thumbnail(image);
+    this.list = saveResult(result);
+    this.forgetUnlisted();
+    this.render();
+  }
+
+  /** Lets go of the images of results dropped from the list (the one on the stage stays). */
+  forgetUnlisted() {
+    for (const [id, url] of this.images) {
+      if (id === this.shown?.id || this.find(id)) continue;
+      URL.revokeObjectURL(url);
+      this.images.delete(id);
+    }
   }
 
   /** @param {string} id @returns {Result | undefined} */
@@ -90,12 +123,13 @@ export class Results {
   /**
    * Puts a result on the stage over its photo (the controls follow it: see app.js).
    * @param {Result} result
+   * @param {{reveal?: boolean}} [options] reveal: false leaves the page where it is scrolled
    */
-  show(result) {
+  show(result, options) {
     this.shown = result;
     const url = this.urlOf(result.id);
     const photo = result.photoId === this.photo?.id ? this.photo.url : this.batchPhotos.get(result.photoId) || url;
-    this.view.showResult(url, result.filename, stageLine(result), photo);
+    this.view.showResult(url, result.filename, stageLine(result), photo, options);
     this.shownChanged();
   }
 

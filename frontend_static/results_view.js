@@ -20,6 +20,8 @@ export class ResultsView {
     this.modes = /** @type {HTMLInputElement[]} */ ([...document.querySelectorAll('input[name="pair-mode"]')]);
     /** @type {string[]} ids ticked for comparison, oldest tick first */
     this.picked = [];
+    /** @type {WeakMap<Element, string>} each item of the list, and the HTML it was made from */
+    this.drawn = new WeakMap();
     /** @type {Result[]} */
     this.results = [];
     /** @type {(id: string) => string} the best URL to show a result with */
@@ -49,9 +51,34 @@ export class ResultsView {
     this.urlOf = urlOf;
     this.photoOf = photoOf;
     this.picked = this.picked.filter((id) => results.some((r) => r.id === id));
-    this.list.innerHTML = results.map((r) => resultItem(r, this.picked.includes(r.id))).join("");
+    this.renderItems(results);
     show(results.length > 0, this.section);
     this.renderPair();
+  }
+
+  /**
+   * Brings the list's items up to date, leaving in place each one that has not changed: a result
+   * arriving (a batch's, say) must not take the focus from an item the person is on.
+   * @param {Result[]} results newest first
+   */
+  renderItems(results) {
+    const items = [...this.list.children];
+    const unchanged = new Map(items.map((item) => [this.drawn.get(item), item]));
+    results.forEach((result, index) => {
+      const html = resultItem(result, false);  // the tick is set below, so that ticking keeps the item
+      let item = unchanged.get(html);
+      if (!item) {
+        const holder = document.createElement("template");
+        holder.innerHTML = html.trim();
+        item = /** @type {Element} */ (holder.content.firstElementChild);
+        this.drawn.set(item, html);
+      }
+      const there = this.list.children[index];
+      if (there !== item) this.list.insertBefore(item, there || null);  // moving an item would blur it
+      const box = /** @type {HTMLInputElement} */ (item.querySelector("input[data-pick]"));
+      box.checked = this.picked.includes(result.id);
+    });
+    while (this.list.children.length > results.length) this.list.lastElementChild?.remove();
   }
 
   /**

@@ -334,8 +334,10 @@ export class View {
    * @param {string} meta one line about the result
    * @param {string} [photoUrl] the photo it was made from (the result itself when the page lacks
    *   it); the one shown stays when not given
+   * @param {{reveal?: boolean}} [options] reveal: false leaves the page where it is scrolled (a batch's
+   *   result arriving while the person is elsewhere on the page)
    */
-  showResult(url, filename, meta, photoUrl) {
+  showResult(url, filename, meta, photoUrl, { reveal = true } = {}) {
     if (photoUrl && this.before.getAttribute("src") !== photoUrl) this.before.src = photoUrl;
     this.after.src = url;
     this.download.href = url;
@@ -346,7 +348,7 @@ export class View {
     this.setDivider(50);
     show(true, this.compare, this.resultBar, ...this.compareParts);
     show(false, this.empty);
-    this.revealStage();
+    if (reveal) this.revealStage();
   }
 
   /** @param {string} meta one line about the shown result */
@@ -360,15 +362,16 @@ export class View {
   }
 
   /**
-   * Offers a batch's zip for download, beside the result shown (each is also under "Your results").
+   * Offers a batch's zip for download, beside the result shown (its results are also under "Your results").
    * @param {string} url the zip's URL on the gateway
    * @param {string} meta one line about the batch
    */
   showBatchResult(url, meta) {
     this.zip.href = url;
     this.batchMeta.textContent = meta;
+    // Not scrolled to: the stage was revealed when the batch started, and a person who has since moved
+    // elsewhere on the page stays there (the announcement says where the zip is).
     show(true, this.batchBar);
-    this.revealStage();
   }
 
   /**

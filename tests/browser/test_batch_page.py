@@ -12,6 +12,9 @@ from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
+# "Your results" keeps this many (frontend_static/store.js MAX_RESULTS).
+MAX_RESULTS = 24
+
 
 @pytest.fixture
 def photos(photo, tmp_path):
@@ -82,4 +85,130 @@ def test_each_photo_of_a_batch_is_listed_and_shown_as_it_is_restyled(page, photo
         page.wait_for_function("() => document.getElementById('after-img').complete")
         shown.add(tuple(after.evaluate("el => [el.naturalWidth, el.naturalHeight]")))
     assert shown == sizes
+    assert page.console_problems == []
+
+
+def hold_results(page):
+    """Lets the first fetch of a photo's result through and holds back the others; returns the held
+    routes, to be let go one by one (the page fetches the results one at a time)."""
+    held = []
+    passed = []
+
+    def route(handle):
+        if passed:
+            return held.append(handle)
+        passed.append(handle)
+        handle.continue_()
+
+    page.route("**/api/jobs/*/result", route)
+    return held
+
+
+def let_next_go(page, held, listed_before):
+    """Lets the next held result through and waits until it is listed."""
+    for _ in range(400):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    held.pop(0).continue_()
+    expect(page.locator("#results-list > li")).to_have_count(listed_before + 1)
+    page.wait_for_timeout(300)  # a scroll the page would start glides for a while
+
+
+def test_photos_finishing_leave_the_keyboard_user_where_they_are(phone_page, photos):
+    """A keyboard user moved the compare slider while the rest of a batch finished: every photo reset it to
+    the middle and scrolled the page back to the stage, and walking "Your results" lost the focus each time."""
+    page = phone_page
+    held = hold_results(page)
+    page.goto("/")
+    page.get_by_role("radio", name="Harbour blue").check()
+    page.locator("#file-input").set_input_files(photos)
+    page.get_by_role("button", name="Restyle 3 photos").click()
+    expect(page.get_by_role("img", name="Your photo, restyled")).to_be_visible(timeout=60_000)  # the first
+    expect(page.locator("#results-list > li")).to_have_count(1)
+
+    slider = page.locator("#compare-range")
+    slider.focus()
+    for _ in range(5):
+        page.keyboard.press("ArrowLeft")
+    expect(slider).to_have_value("45")
+    scrolled = page.evaluate("scrollY")
+    let_next_go(page, held, 1)
+    expect(slider).to_be_focused()
+    expect(slider).to_have_value("45")
+    assert page.evaluate("scrollY") == scrolled
+
+    compare = page.locator("#results-list > li").last.get_by_role("checkbox")
+    compare.focus()
+    page.keyboard.press("Space")
+    scrolled = page.evaluate("scrollY")
+    let_next_go(page, held, 2)
+    expect(compare).to_be_focused()
+    expect(compare).to_be_checked()
+    expect(slider).to_have_value("45")
+    assert page.evaluate("scrollY") == scrolled
+    expect(page.get_by_role("link", name="Download ZIP")).to_be_attached()
+    page.wait_for_timeout(300)
+    expect(compare).to_be_focused()  # nor does the batch's end move them
+    assert page.evaluate("scrollY") == scrolled
+    assert page.console_problems == []
+
+
+def test_a_result_that_cannot_be_shown_leaves_the_rest_of_the_batch(page, photos):
+    """One result the browser could not decode stopped the listing of the rest, and the page said "Something
+    went wrong" after a batch that had worked, without offering its zip."""
+    answered = []
+
+    def garbage_once(route):
+        if answered:
+            return route.continue_()
+        answered.append(route.request.url)
+        route.fulfill(status=200, content_type="image/jpeg", body=b"not a picture at all",
+                      headers={"Content-Disposition": 'attachment; filename="broken.jpg"'})
+
+    page.route("**/api/jobs/*/result", garbage_once)
+    page.goto("/")
+    page.get_by_role("radio", name="Harbour blue").check()
+    page.locator("#file-input").set_input_files(photos)
+    page.get_by_role("button", name="Restyle 3 photos").click()
+    expect(page.get_by_role("link", name="Download ZIP")).to_be_visible(timeout=60_000)
+    expect(page.locator("#batch-meta")).to_have_text("3 of 3 photos restyled")
+    expect(page.locator("#results-list > li")).to_have_count(2)
+    expect(page.get_by_role("img", name="Your photo, restyled")).to_be_visible()
+    expect(page.locator("#error")).to_be_hidden()
+    expect(page.locator("#announcer")).to_contain_text("1 result could not be shown; it is in the zip")
+    assert page.console_problems == []
+
+
+# Every object URL of a blob the page fetched (not of a photo picked), and whether it was let go.
+COUNT_RESULT_URLS = """
+window.resultUrls = new Set();
+const create = URL.createObjectURL, revoke = URL.revokeObjectURL;
+URL.createObjectURL = (blob) => {
+  const url = create(blob);
+  if (!(blob instanceof File)) resultUrls.add(url);
+  return url;
+};
+URL.revokeObjectURL = (url) => { resultUrls.delete(url); revoke(url); };
+"""
+
+
+def test_a_batch_longer_than_the_list_says_where_its_results_are(page, photo, tmp_path):
+    """A batch of more photos than "Your results" keeps dropped the oldest from the list (and kept their
+    images) while the page said that each was listed there."""
+    paths = []
+    with Image.open(photo) as image:
+        for index in range(MAX_RESULTS + 2):
+            path = tmp_path / f"tile{index:02d}.png"
+            image.crop((index * 8, index * 8, index * 8 + 48, index * 8 + 48)).save(path)
+            paths.append(path)
+    page.add_init_script(COUNT_RESULT_URLS)
+    page.goto("/")
+    page.get_by_role("radio", name="Harbour blue").check()
+    page.locator("#file-input").set_input_files(paths)
+    page.get_by_role("button", name=f"Restyle {len(paths)} photos").click()
+    expect(page.get_by_role("link", name="Download ZIP")).to_be_visible(timeout=120_000)
+    expect(page.locator("#results-list > li")).to_have_count(MAX_RESULTS)
+    expect(page.locator("#announcer")).to_contain_text(f"the newest {MAX_RESULTS} are under \u201cYour results\u201d")
+    assert page.evaluate("resultUrls.size") <= MAX_RESULTS + 1  # those listed, and the one on the stage
     assert page.console_problems == []
