@@ -11,7 +11,7 @@ import { STILL_GIF, clipKind, fileBytes, isStillGif } from "./video.js";
 /** @typedef {{file: File, problem: string}} Refusal a file the page refuses, and why */
 
 /**
- * @typedef {object} Choice what the page takes of the chosen files
+ * @typedef {object} FileChoice what the page takes of the chosen files
  * @property {File[]} photos the photos it takes, in the order chosen (the first is shown)
  * @property {string | null} url an object URL of the first photo, or of the clip
  * @property {{file: File, bytes: Uint8Array} | null} clip a video clip chosen on its own
@@ -27,7 +27,7 @@ export const CLIP_ALONE = "A video clip is restyled on its own: choose it by its
  * @param {File[]} files
  * @param {Limits | null} limits null: the gateway checks alone
  * @param {(file: File, url: string, limits: Limits | null) => Promise<string | null>} clipProblem
- * @returns {Promise<Choice>}
+ * @returns {Promise<FileChoice>}
  */
 export async function sortFiles(files, limits, clipProblem) {
   /** @type {Refusal[]} */
@@ -51,7 +51,7 @@ export async function sortFiles(files, limits, clipProblem) {
  * @param {Uint8Array} bytes
  * @param {Limits | null} limits
  * @param {(file: File, url: string, limits: Limits | null) => Promise<string | null>} clipProblem
- * @returns {Promise<Choice>}
+ * @returns {Promise<FileChoice>}
  */
 async function takeClip(file, bytes, limits, clipProblem) {
   const url = URL.createObjectURL(file);
