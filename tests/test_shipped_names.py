@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tessera.registry import version_dirs
 from trainer.import_cin import MULTISTYLE26_NAMES
 
 REGISTRY = Path(__file__).resolve().parents[1] / "model_registry"
@@ -17,8 +18,8 @@ STYLES = sorted(path.parent.name for path in REGISTRY.glob("*/style.json"))
 
 
 def versions(style: str) -> list[Path]:
-    numbered = (p for p in (REGISTRY / style).iterdir() if p.is_dir() and p.name.isdigit())
-    return sorted(numbered, key=lambda p: int(p.name))
+    """The style's version folders, oldest first."""
+    return [folder for _, folder in sorted(version_dirs(REGISTRY / style).items())]
 
 
 @pytest.mark.parametrize("style", STYLES)

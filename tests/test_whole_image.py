@@ -51,7 +51,8 @@ SHIPPED = Path(__file__).resolve().parents[1] / "model_registry" / STYLE
 @pytest.fixture(scope="module")
 def version_dir(tmp_path_factory) -> Path:
     """The newest shipped teacher-26 version, alone in a registry of its own (as version 1)."""
-    newest = max((p for p in SHIPPED.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    versions = registry.version_dirs(SHIPPED)
+    newest = versions[max(versions)]
     assert (newest / "whole.onnx").is_file()
     root = tmp_path_factory.mktemp("whole-registry")
     (root / STYLE).mkdir()
@@ -190,8 +191,8 @@ def test_the_int8_any_painting_teacher_ships_a_one_pass_with_its_two_passes_pixe
     from trainer.cin_models import CinRunner
     from trainer.style_presets import PRESETS
 
-    shipped = SHIPPED.parent / "any-painting-best"
-    newest = max((p for p in shipped.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    versions = registry.version_dirs(SHIPPED.parent / "any-painting-best")
+    newest = versions[max(versions)]
     assert registry.read_manifest(newest).artifacts.whole_onnx is not None
     runner = CinRunner(newest, threads=2)
     presets = registry.read_manifest(newest).presets
