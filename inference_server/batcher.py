@@ -32,6 +32,8 @@ _WAKE = object()  # sent by ran_outside: a runner waiting without a timeout star
 # One run in this many seconds hands the shared arena's spare memory back (tessera/onnx_session.py):
 # the others reuse warm pages, which is what makes the arena worth having (2.4x the speed of fresh
 # pages for every run), and what is held between releases is bounded by the peak of one run per batcher.
+# A release makes the next run of every runner fault its pages in again (`--arena-release-seconds`);
+# whether a longer interval serves faster is unsettled (docs/serving.md, "Memory").
 RELEASE_MEMORY_EVERY_S = 5.0
 # A batcher that has run nothing for this long hands its runtime's kept memory back
 # (Runtime.release_idle; OpenVINO keeps each version's activation memory, docs/serving.md "Engines"):
@@ -51,6 +53,9 @@ class BatchSettings:
     runners: int = setting(0, f"runtime calls of one model at once, each on its own thread; 0 = one per core, "
                               f"at most {MAX_DEFAULT_RUNNERS}, where the runtime allows concurrent calls "
                               f"(ONNX Runtime), else 1", minimum=0)
+    arena_release_seconds: float = setting(RELEASE_MEMORY_EVERY_S, "while serving, one run in this many seconds "
+                                           "hands the shared arena's spare memory back; the next runs fault "
+                                           "their pages in again (docs/serving.md, Memory)", minimum=0.1)
 
 
 def usable_cores() -> int:
@@ -239,10 +244,10 @@ class Batcher:
 
     def _release_memory(self) -> bool:
         """Whether the next run should hand the runtime's spare memory back: at most once every
-        RELEASE_MEMORY_EVERY_S (docs/serving.md, "Memory")."""
+        `settings.arena_release_seconds` (docs/serving.md, "Memory")."""
         now = time.monotonic()
         with self._lock:
-            if now - self._released_at >= RELEASE_MEMORY_EVERY_S:
+            if now - self._released_at >= self._settings.arena_release_seconds:
                 self._released_at = now
                 return True
         return False

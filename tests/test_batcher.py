@@ -35,9 +35,12 @@ class _Watched:
         self.most_at_once = 0
         self.releases: list[float] = []  # when release_idle was called (time.monotonic)
         self.releases_in_flight = 0  # release_idle calls made while a call ran: there must be none
+        self.shrinks: list[float] = []  # when a call asked to hand the arena back (release_memory)
 
     def execute(self, image, context=None, release_memory=False):
         with self._lock:
+            if release_memory:
+                self.shrinks.append(time.monotonic())
             self._running += 1
             self.most_at_once = max(self.most_at_once, self._running)
         try:
@@ -204,6 +207,22 @@ def test_tiles_that_keep_coming_sooner_than_the_release_time_keep_the_memory(onn
             batcher.submit(_tiles(1)[0]).result(timeout=30)
             time.sleep(0.15)  # the queue runs dry between tiles, for less than the release time
         assert watched.releases == []  # not even what was kept before the first tile
+    finally:
+        batcher.close()
+
+
+@pytest.mark.parametrize("every", [0.3, 60.0])
+def test_under_steady_tiles_one_run_per_arena_release_time_hands_the_arena_back(onnx_runtime, every):
+    watched = _Watched(onnx_runtime)
+    batcher = Batcher(watched, BatchSettings(runners=1, arena_release_seconds=every), "test")
+    try:
+        ends = time.monotonic() + 1.3
+        while time.monotonic() < ends:
+            batcher.submit(_tiles(1)[0]).result(timeout=30)
+        if every > 10:
+            assert watched.shrinks == []  # 1.3 s of tiles never reach the release time
+        else:  # about one in every 0.3 s of the 1.3 s, never two closer than that
+            assert 3 <= len(watched.shrinks) <= 5 and all(np.diff(watched.shrinks) >= every)
     finally:
         batcher.close()
 

@@ -55,8 +55,8 @@ class OnnxRuntime:
 
     def release_idle(self) -> None:
         """Nothing to do: the process's one arena is shared by every session and handed back by the
-        batcher's `SHRINK_ARENA` run every 5 s of serving (tessera/onnx_session.py); between two of
-        those it holds the peak of the runs since, whatever the number of sessions."""
+        batcher's `SHRINK_ARENA` run every `--arena-release-seconds` of serving (tessera/onnx_session.py);
+        between two of those it holds the peak of the runs since, whatever the number of sessions."""
 
     def finalize(self) -> None:
         self.session = None
