@@ -115,6 +115,9 @@ def let_next_go(page, held, listed_before):
     page.wait_for_timeout(300)  # a scroll the page would start glides for a while
 
 
+SCROLL_SLACK_PX = 40
+
+
 def test_photos_finishing_leave_the_keyboard_user_where_they_are(phone_page, photos):
     """A keyboard user moved the compare slider while the rest of a batch finished: every photo reset it to
     the middle and scrolled the page back to the stage, and walking "Your results" lost the focus each time."""
@@ -132,11 +135,13 @@ def test_photos_finishing_leave_the_keyboard_user_where_they_are(phone_page, pho
     for _ in range(5):
         page.keyboard.press("ArrowLeft")
     expect(slider).to_have_value("45")
+    # Not pulled back to the stage (the old code scrolled 283 px up to it). A few px either way are the
+    # page growing as a status line wraps (24 px once in CI), not a move.
     scrolled = page.evaluate("scrollY")
     let_next_go(page, held, 1)
     expect(slider).to_be_focused()
     expect(slider).to_have_value("45")
-    assert page.evaluate("scrollY") == scrolled
+    assert abs(page.evaluate("scrollY") - scrolled) <= SCROLL_SLACK_PX
 
     compare = page.locator("#results-list > li").last.get_by_role("checkbox")
     compare.focus()
@@ -146,11 +151,11 @@ def test_photos_finishing_leave_the_keyboard_user_where_they_are(phone_page, pho
     expect(compare).to_be_focused()
     expect(compare).to_be_checked()
     expect(slider).to_have_value("45")
-    assert page.evaluate("scrollY") == scrolled
+    assert abs(page.evaluate("scrollY") - scrolled) <= SCROLL_SLACK_PX
     expect(page.get_by_role("link", name="Download ZIP")).to_be_attached()
     page.wait_for_timeout(300)
     expect(compare).to_be_focused()  # nor does the batch's end move them
-    assert page.evaluate("scrollY") == scrolled
+    assert abs(page.evaluate("scrollY") - scrolled) <= SCROLL_SLACK_PX
     assert page.console_problems == []
 
 
