@@ -27,8 +27,7 @@ import numpy as np
 
 from inference_server.conditioned_version import is_conditioned, probe_code
 from inference_server.model_version import LoadSettings, load_version
-from inference_server.runtime import Runtime, cpu_runtime
-from inference_server.runtime.onnx_runtime import OnnxRuntime
+from inference_server.runtime import ContextModel, Runtime, cpu_runtime
 from inference_server.version_checks import context_row, model_input
 from tessera.client import TesseraClient
 from tessera.registry import CONTEXT_OUTPUT, Manifest, read_manifest
@@ -45,14 +44,14 @@ class RawRun:
     models in one process would otherwise add up (the server releases the same way)."""
 
     def __init__(self, version_dir: Path, photo: np.ndarray, threads: int, precision: str = "fp32",
-                 runtime: Runtime | None = None, context_runtime: OnnxRuntime | None = None) -> None:
-        """`runtime`, `context_runtime`: the version's model already loaded at `precision` and its context
-        model (`context_model`), so several photos share one load of each."""
+                 runtime: Runtime | None = None, context_runtime: ContextModel | None = None) -> None:
+        """`runtime`, `context_runtime`: the version's model and its context model (`context_model`)
+        already loaded at `precision`, so several photos share one load of each."""
         manifest = read_manifest(version_dir)
         self.runtime = runtime or cpu_runtime(version_dir / manifest.onnx.file, precision, threads)
         self.context = None
         if manifest.context_onnx is not None:
-            context_runtime = context_runtime or context_model(version_dir, manifest, threads)
+            context_runtime = context_runtime or context_model(version_dir, manifest, threads, precision)
             # The server's own [1, K] context; a conditioned style without sources paints its first preset.
             code = probe_code(manifest) if is_conditioned(manifest) else None
             self.context = context_row(context_runtime, photo, manifest.tiling, code)[None]
@@ -70,11 +69,12 @@ class RawRun:
         self.runtime.release_idle()  # OpenVINO hands its memory back only so
 
 
-def context_model(version_dir: Path, manifest: Manifest, threads: int) -> OnnxRuntime | None:
-    """The version's context model on ONNX Runtime fp32, as the server runs it, or None when it has none."""
+def context_model(version_dir: Path, manifest: Manifest, threads: int, precision: str = "fp32") -> ContextModel | None:
+    """The version's context model at `precision`, as the server runs it beside tiles at that precision
+    (ONNX Runtime for fp32, OpenVINO for a bf16 form), or None when it has none."""
     if manifest.context_onnx is None:
         return None
-    return OnnxRuntime(version_dir / manifest.context_onnx.file, threads=threads, output=CONTEXT_OUTPUT)
+    return cpu_runtime(version_dir / manifest.context_onnx.file, precision, threads, output=CONTEXT_OUTPUT)
 
 
 def raw_path(version_dir: Path, photo: np.ndarray, threads: int, precision: str = "fp32") -> RawRun:

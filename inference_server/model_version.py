@@ -24,7 +24,14 @@ import numpy as np
 from inference_server.batcher import Batcher, BatchSettings, TileGauges, default_runners
 from inference_server.conditioned_version import ConditioningRejected, conditioner_for, is_conditioned, probe_code
 from inference_server.critic import Critic, load_critic
-from inference_server.runtime import DEFAULT_CPU_ENGINE, EngineError, Runtime, openvino_runtime, select_runtime
+from inference_server.runtime import (
+    DEFAULT_CPU_ENGINE,
+    ContextModel,
+    EngineError,
+    Runtime,
+    openvino_runtime,
+    select_runtime,
+)
 from inference_server.runtime.onnx_runtime import OnnxRuntime
 from inference_server.version_checks import (
     REDUCED_PRECISION_PSNR_DB,
@@ -85,7 +92,7 @@ class LoadedVersion:
     that ops remove is released only after its last stream ends."""
 
     def __init__(self, style: str, manifest: Manifest, runtime: Runtime,
-                 context_runtime: OnnxRuntime | None, settings: LoadSettings, preview_bytes: bytes = b"",
+                 context_runtime: ContextModel | None, settings: LoadSettings, preview_bytes: bytes = b"",
                  whole_runtime: OnnxRuntime | None = None) -> None:
         self.style = style
         self.preview_bytes = preview_bytes
@@ -298,7 +305,7 @@ def load_version(version_dir: Path, settings: LoadSettings) -> LoadedVersion:
     if runtime is not onnx:
         check_against(runtime, reference, context_model, manifest)
     elif settings.cpu_engine == "auto":
-        runtime = _bf16_runtime(version_dir, manifest, onnx, reference, context_model, settings)
+        runtime, context_model = _bf16_runtime(version_dir, manifest, onnx, reference, context_model, settings)
     preview = (version_dir / manifest.preview.file).read_bytes() if manifest.preview else b""
     loaded = LoadedVersion(version_dir.parent.name, manifest, runtime, context_model, settings, preview, whole)
     loaded.conditioner = conditioner
@@ -333,48 +340,61 @@ def _fastest_runtime(version_dir: Path, manifest: Manifest, onnx: OnnxRuntime, s
 
 
 def _bf16_runtime(version_dir: Path, manifest: Manifest, onnx: OnnxRuntime, reference: list[np.ndarray],
-                  context_model: OnnxRuntime | None, settings: LoadSettings) -> Runtime:
-    """OpenVINO in the fastest bf16 form the manifest lists (bf16, then bf16-fp32-stem) whose probe
-    tiles agree with ONNX Runtime's (version_checks.reduced_precision_psnr), where the CPU has native
-    bf16; the validated ONNX Runtime session otherwise, with a log line per form saying why."""
+                  context_model: OnnxRuntime | None,
+                  settings: LoadSettings) -> tuple[Runtime, ContextModel | None]:
+    """(runtime, context model): OpenVINO in the fastest bf16 form the manifest lists (bf16, then
+    bf16-fp32-stem) whose probe tiles agree with ONNX Runtime's (version_checks.reduced_precision_psnr),
+    where the CPU has native bf16, with the version's context model in the same form; otherwise the
+    validated ONNX Runtime sessions, with a log line per form saying why."""
     label = f"{version_dir.parent.name} v{manifest.version}"
     if not openvino_runtime.bf16_available():
         log.warning("%s stays on ONNX Runtime: --cpu-engine auto, but OpenVINO is not installed or this CPU has "
                     "no native bf16", label)
-        return onnx
+        return onnx, context_model
     forms = [p for p in REDUCED_PRECISIONS if p in manifest.precisions]
     if not forms:
         log.info("%s stays on ONNX Runtime: its manifest lists no bf16 precision (%s)", label,
                  " or ".join(REDUCED_PRECISIONS))
-        return onnx
+        return onnx, context_model
     for precision in forms:  # the fastest form first
-        candidate = _probed_bf16(version_dir, manifest, precision, reference, context_model, settings, label)
+        candidate = _probed_bf16(version_dir, manifest, precision, reference, settings, label)
         if candidate is not None:
             onnx.finalize()
+            if context_model is not None:
+                context_model.finalize()
             return candidate
-    return onnx
+    return onnx, context_model
 
 
 def _probed_bf16(version_dir: Path, manifest: Manifest, precision: str, reference: list[np.ndarray],
-                 context_model: OnnxRuntime | None, settings: LoadSettings, label: str) -> Runtime | None:
-    """The version on OpenVINO at `precision` if its natural probes agree with ONNX Runtime's
-    `reference`, else None, with a log line saying why."""
+                 settings: LoadSettings, label: str) -> tuple[Runtime, ContextModel | None] | None:
+    """The version and its context model on OpenVINO at `precision` if its natural probes agree with
+    ONNX Runtime's `reference`, else None, with a log line saying why. The context model runs in the
+    tiles' form: statistics from other arithmetic than the tiles' break flat pictures (stem_split.py)."""
+    context = None
     try:
         candidate = openvino_runtime.OpenVinoRuntime(version_dir / manifest.onnx.file, threads=settings.threads,
                                                      streams=settings.batching.runners or default_runners(),
                                                      precision=precision)
-        psnr, worst = reduced_precision_psnr(candidate, reference, context_model, manifest)
+        if manifest.context_onnx is not None:
+            # One stream of as many threads as the default runners, as the fp32 context model has.
+            context = openvino_runtime.OpenVinoRuntime(version_dir / manifest.context_onnx.file,
+                                                       threads=default_runners(), output=CONTEXT_OUTPUT,
+                                                       precision=precision)
+        psnr, worst = reduced_precision_psnr(candidate, reference, context, manifest)
     except (EngineError, VersionRejected) as exc:
         log.warning("%s stays on ONNX Runtime at %s: OpenVINO failed: %s", label, precision, exc)
         return None
     if psnr < REDUCED_PRECISION_PSNR_DB:
-        candidate.finalize()
+        for runtime in (candidate, context):
+            if runtime is not None:
+                runtime.finalize()
         log.warning("%s stays on ONNX Runtime at %s: OpenVINO is %.1f dB PSNR from it on the probe tile '%s' "
                     "(at least %.0f dB needed)", label, precision, psnr, worst, REDUCED_PRECISION_PSNR_DB)
         return None
     log.info("%s serves on %s (natural probe tiles at least %.1f dB PSNR from ONNX Runtime fp32)", label,
              candidate.name, psnr)
-    return candidate
+    return candidate, context
 
 
 def _forward(done: Future, target: Future, transform: Callable[[np.ndarray], np.ndarray]) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 
 from inference_server.conditioned_version import is_conditioned, probe_code
 from inference_server.probe_tiles import probe_set
-from inference_server.runtime import Runtime
+from inference_server.runtime import ContextModel, Runtime
 from inference_server.runtime.onnx_runtime import OnnxRuntime
 from tessera.imageio import make_thumbnail
 from tessera.pixels import pad_rgb8_to_multiple, repeat_to_min_edge, rgb8_to_chw
@@ -46,7 +46,7 @@ def model_input(pixels: np.ndarray, tiling: Tiling) -> np.ndarray:
     return rgb8_to_chw(pad_rgb8_to_multiple(pixels, tiling.size_multiple))
 
 
-def context_row(context_model: OnnxRuntime, thumbnail: np.ndarray, tiling: Tiling,
+def context_row(context_model: ContextModel, thumbnail: np.ndarray, tiling: Tiling,
                 style_code: np.ndarray | None = None) -> np.ndarray:
     """The [K] float32 context of an image from its HxWx3 uint8 thumbnail (shrunk to
     tiling.thumbnail_size) and, for a style-conditioned version, its style code [D].
@@ -72,7 +72,7 @@ def check_context_io(model: OnnxRuntime, conditioned: bool = False) -> None:
         raise VersionRejected(problem, "io")
 
 
-def probe(model: Runtime, context_model: OnnxRuntime | None, manifest: Manifest) -> list[np.ndarray]:
+def probe(model: Runtime, context_model: ContextModel | None, manifest: Manifest) -> list[np.ndarray]:
     """Run every probe tile (probe_tiles.py); demand finite output of the input's shape, return the outputs."""
     outputs = []
     for item in probe_set(manifest.tiling.halo, manifest.tiling.size_multiple):
@@ -96,7 +96,7 @@ def probe(model: Runtime, context_model: OnnxRuntime | None, manifest: Manifest)
     return outputs
 
 
-def check_against(runtime: Runtime, reference: list[np.ndarray], context_model: OnnxRuntime | None,
+def check_against(runtime: Runtime, reference: list[np.ndarray], context_model: ContextModel | None,
                   manifest: Manifest) -> None:
     """A faster engine (TensorRT) serves only if its probe outputs are finite and close to ONNX Runtime's."""
     outputs = probe(runtime, context_model, manifest)
@@ -106,7 +106,7 @@ def check_against(runtime: Runtime, reference: list[np.ndarray], context_model: 
                               "engine_mismatch")
 
 
-def reduced_precision_psnr(runtime: Runtime, reference: list[np.ndarray], context_model: OnnxRuntime | None,
+def reduced_precision_psnr(runtime: Runtime, reference: list[np.ndarray], context_model: ContextModel | None,
                            manifest: Manifest) -> tuple[float, str]:
     """The worst PSNR in dB (peak 2, the [-1, 1] range) of a reduced-precision engine's output against
     ONNX Runtime fp32's `reference` over the natural probes (probe_tiles.Probe.natural), and that
@@ -126,7 +126,7 @@ def signed_psnr(output: np.ndarray, reference: np.ndarray) -> float:
     return float("inf") if mse == 0 else 10 * math.log10(4 / mse)
 
 
-def _probe_context(context_model: OnnxRuntime, tile: np.ndarray, manifest: Manifest, name: str) -> np.ndarray:
+def _probe_context(context_model: ContextModel, tile: np.ndarray, manifest: Manifest, name: str) -> np.ndarray:
     # A style-conditioned context model also takes a style code: the first preset's, or a neutral one.
     code = probe_code(manifest)[0] if is_conditioned(manifest) else None
     try:

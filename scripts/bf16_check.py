@@ -31,8 +31,7 @@ import numpy as np
 
 from bench.paths import RawRun, context_model
 from inference_server.probe_tiles import low_contrast
-from inference_server.runtime import Runtime, cpu_runtime
-from inference_server.runtime.onnx_runtime import OnnxRuntime
+from inference_server.runtime import ContextModel, Runtime, cpu_runtime
 from inference_server.runtime.openvino_runtime import bf16_available
 from inference_server.version_checks import REDUCED_PRECISION_PSNR_DB, signed_psnr
 from scripts.student_figures import holdout_photos, measure, newest
@@ -71,14 +70,16 @@ class Models(NamedTuple):
 
     fp32: Runtime  # the version's model on ONNX Runtime fp32
     reduced: Runtime  # the same at the precision measured
-    context: OnnxRuntime | None  # its context model, as the server runs it (None when it has none)
+    fp32_context: ContextModel | None  # its context model beside each, as the server runs it (None when it has none)
+    reduced_context: ContextModel | None
 
 
 def load_models(version_dir: Path, precision: str) -> Models:
     manifest = read_manifest(version_dir)
     model = version_dir / manifest.onnx.file
     return Models(cpu_runtime(model, "fp32", threads=2), cpu_runtime(model, precision, threads=2),
-                  context_model(version_dir, manifest, threads=2))
+                  context_model(version_dir, manifest, threads=2),
+                  context_model(version_dir, manifest, threads=2, precision=precision))
 
 
 def photo_verdict(version_dir: Path, photos: list[tuple[str, np.ndarray]], models: Models,
@@ -90,8 +91,9 @@ def photo_verdict(version_dir: Path, photos: list[tuple[str, np.ndarray]], model
         small = resized(photo, PHOTO_SIDE)
         if levels is not None:
             small = low_contrast(small, levels)
-        fp32, reduced = (RawRun(version_dir, small, threads=2, runtime=runtime, context_runtime=models.context)()
-                         for runtime in (models.fp32, models.reduced))
+        fp32, reduced = (RawRun(version_dir, small, threads=2, runtime=runtime, context_runtime=context)()
+                         for runtime, context in ((models.fp32, models.fp32_context),
+                                                  (models.reduced, models.reduced_context)))
         scores[name] = round(signed_psnr(reduced, fp32), 2)
     what = "" if levels is None else f" in {levels} grey levels"
     problems = [f"{name}{what}: {db} dB (at least {minimum:.0f})" for name, db in scores.items() if db < minimum]

@@ -28,7 +28,7 @@ from PIL import Image
 from inference_server.runtime import cpu_runtime
 from scripts.style_grids import grid_photos
 from scripts.train_defaults import PHOTOS_HOLDOUT, RECIPES
-from tessera.registry import PRECISIONS, read_manifest
+from tessera.registry import CONTEXT_OUTPUT, PRECISIONS, THUMBNAIL_INPUT, read_manifest
 from trainer.data import list_images, load_image
 from trainer.likeness_figures import CROPS_PER_PHOTO, SIZES, TeacherCache, likeness_figures
 from trainer.painters import TEACHER_VERSION, Painter, onnx_painter, teacher_painter
@@ -44,17 +44,23 @@ def newest(style_dir: Path) -> int:
 
 def student_painter(version_dir: Path, precision: str) -> Painter:
     """The student as served at `precision`: "fp32" (ONNX Runtime), "bf16" or "bf16-fp32-stem"
-    (OpenVINO, the model only; its context model stays in ONNX Runtime fp32, as in the server)."""
+    (OpenVINO, the model and its context model in the same form, as in the server)."""
     painter = onnx_painter(version_dir)
     if precision == "fp32":
         return painter
-    runtime = cpu_runtime(version_dir / read_manifest(version_dir).onnx.file, precision, threads=1)
+    manifest = read_manifest(version_dir)
+    runtime = cpu_runtime(version_dir / manifest.onnx.file, precision, threads=1)
+    context_model = None if manifest.context_onnx is None else cpu_runtime(
+        version_dir / manifest.context_onnx.file, precision, threads=1, output=CONTEXT_OUTPUT)
 
     def run(batch: np.ndarray, context: np.ndarray | None) -> np.ndarray:
         rows = None if context is None else np.repeat(context, len(batch), axis=0).astype(np.float32)
         return runtime.execute(batch.astype(np.float32), rows)
 
-    return replace(painter, run=run)
+    def context(thumbnail: np.ndarray) -> np.ndarray | None:  # a student is not style-conditioned
+        return None if context_model is None else context_model.run_named({THUMBNAIL_INPUT: thumbnail})
+
+    return replace(painter, run=run, context=context)
 
 
 def measure(style: str, version: int, registry: Path, out: Path, sizes: tuple[int, ...], crops: int,

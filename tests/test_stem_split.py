@@ -36,10 +36,28 @@ def test_the_head_then_the_tail_give_the_whole_students_output():
     rng = np.random.default_rng(0)
     image = rng.uniform(-1, 1, (1, 3, 64, 96)).astype(np.float32)
     context = rng.uniform(0.5, 1.5, (1, whole.get_inputs()[1].shape[1])).astype(np.float32)
-    cut = head.run([split.cut], {"image": image, "context": context})[0]
-    assert split.cut == "/net/Relu_output_0" and cut.shape[1] == 64  # the phase-form stem's 16x4 channels
-    np.testing.assert_allclose(tail.run(None, {split.cut: cut, "context": context})[0],
+    assert split.cuts == ("/net/Relu_output_0",)  # a generator's stem hands on its ReLU's output alone
+    cut = head.run(list(split.cuts), {"image": image, "context": context})[0]
+    assert cut.shape[1] == 64  # the phase-form stem's 16x4 channels
+    np.testing.assert_allclose(tail.run(None, {split.cuts[0]: cut, "context": context})[0],
                                whole.run(None, {"image": image, "context": context})[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("version", ["teacher-26/3", "umber-oil/11"])
+def test_a_context_model_splits_too_and_its_stem_hands_on_its_first_statistics(version):
+    """A context model's output gathers every norm's statistics; the stem's own (its first norm's) are
+    handed on beside the ReLU's output, and the two halves give the whole model's context."""
+    path = ROOT / "model_registry" / version / "context.onnx"
+    split = split_after_stem(path, "context")
+    whole, head, tail = (open_session(m, 1) for m in (path, split.head, split.tail))
+    assert len(split.cuts) > 1 and "Relu" in split.cuts[0]
+    feeds = {"thumbnail": np.random.default_rng(1).uniform(-1, 1, (1, 3, 96, 128)).astype(np.float32)}
+    if "style_code" in {i.name for i in whole.get_inputs()}:  # teacher-26 is style-conditioned
+        feeds["style_code"] = np.eye(1, whole.get_inputs()[1].shape[1], 3, dtype=np.float32)
+    cuts = dict(zip(split.cuts, head.run(list(split.cuts), feeds), strict=True))
+    rest = {i.name: ({**feeds, **cuts})[i.name] for i in tail.get_inputs()}
+    assert "thumbnail" not in rest
+    np.testing.assert_allclose(tail.run(None, rest)[0], whole.run(None, feeds)[0], rtol=1e-5, atol=1e-5)
 
 
 def test_a_model_without_a_relu_has_no_stem_to_split(tmp_path):
@@ -53,7 +71,7 @@ def test_a_model_whose_later_layers_read_the_picture_again_cannot_be_split(tmp_p
     path = _model(tmp_path, [helper.make_node("Conv", ["image", "weight"], ["conv"]),
                              helper.make_node("Relu", ["conv"], ["stem"]),
                              helper.make_node("Add", ["stem", "image"], ["stylized"])])
-    with pytest.raises(EngineError, match="read more than the stem's output"):
+    with pytest.raises(EngineError, match="read the picture again"):
         split_after_stem(path)
 
 

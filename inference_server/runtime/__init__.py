@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from tessera.registry import Manifest, is_fixed_width
+from tessera.registry import OUTPUT_NAME, Manifest, is_fixed_width
 
 log = logging.getLogger(__name__)
 
@@ -79,17 +79,28 @@ class Runtime(Protocol):
         ...
 
 
-def cpu_runtime(model_path: Path, precision: str = "fp32", threads: int = 0) -> Runtime:
+class ContextModel(Protocol):
+    """Runs a version's context model: the thumbnail's statistics for each norm (docs/registry.md)."""
+
+    def run_named(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """The first output ([1, K] float32) for the model's named inputs ([1, 3, h, w] "thumbnail" in
+        [-1, 1], and a [1, D] "style_code" for a style-conditioned version)."""
+        ...
+
+
+def cpu_runtime(model_path: Path, precision: str = "fp32", threads: int = 0,
+                output: str = OUTPUT_NAME) -> Runtime:
     """One model on the CPU at `precision` (a manifest's name, docs/registry.md "Precisions"): "fp32" on
-    ONNX Runtime, a reduced one (tessera.registry.REDUCED_PRECISIONS) on OpenVINO with one stream.
+    ONNX Runtime, a reduced one (tessera.registry.REDUCED_PRECISIONS) on OpenVINO with one stream. Both
+    are also ContextModels (`output` "context" for a version's context model).
     Raises ValueError for any other precision, EngineError when the engine cannot load the model."""
     if precision == "fp32":
         from inference_server.runtime.onnx_runtime import OnnxRuntime
 
-        return OnnxRuntime(model_path, threads=threads)
+        return OnnxRuntime(model_path, threads=threads, output=output)
     from inference_server.runtime.openvino_runtime import OpenVinoRuntime
 
-    return OpenVinoRuntime(model_path, threads=max(1, threads), precision=precision)
+    return OpenVinoRuntime(model_path, threads=max(1, threads), precision=precision, output=output)
 
 
 def select_runtime(version_dir: Path, manifest: Manifest, threads: int, max_batch: int) -> Runtime:

@@ -63,6 +63,9 @@ class OpenVinoRuntime:
     bf16; "bf16-fp32-stem" runs its stem (up to the first ReLU, stem_split.py) on ONNX Runtime fp32
     and the rest in bf16, for networks whose stem bf16 breaks on low-contrast pictures.
 
+    A version's context model (`output` "context") loads the same way and runs through `run_named`,
+    in the same form as the version's tiles (stem_split.py says why).
+
     Raises ValueError for another precision, EngineError when OpenVINO cannot read or compile the
     model or its stem cannot be split off."""
 
@@ -101,8 +104,13 @@ class OpenVinoRuntime:
         feeds = {INPUT_NAME: image}
         if context is not None:
             feeds[self._context_input] = context
+        return self.run_named(feeds)
+
+    def run_named(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """The output for the model's named inputs: how a context model runs (its thumbnail and, for a
+        style-conditioned version, its style code). Raises EngineError naming an input not given."""
         if self._stem is not None:
-            feeds = {**feeds, self._stem.cut: self._stem.run(feeds)}
+            feeds = {**feeds, **self._stem.run(feeds)}
         missing = self._inputs - feeds.keys()
         if missing:
             raise EngineError(f"the model needs the input {', '.join(sorted(missing))}, which was not given")
@@ -149,7 +157,7 @@ class _Stem:
             self._session = open_session(split.head, threads)
         except Exception as exc:  # ORT's own exception types for a graph it cannot load
             raise EngineError(f"ONNX Runtime cannot load the stem of {model_path.name}: {exc}") from None
-        self.cut, self.tail = split.cut, split.tail
+        self.cuts, self.tail = list(split.cuts), split.tail
         # The head's inputs (the model's) and their shapes, str or None for dynamic dimensions.
         self.shapes = {i.name: i.shape for i in self._session.get_inputs()}
         self._inputs = list(self.shapes)
@@ -157,16 +165,18 @@ class _Stem:
                                       for k, d in enumerate(shape)], np.float32)
                       for name, shape in self.shapes.items()}
 
-    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        """The stem's fp32 output for the model's feeds; EngineError names an input not given."""
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The stem's fp32 outputs (its cuts, stem_split.py) for the model's feeds; EngineError names an
+        input not given."""
         missing = [name for name in self._inputs if name not in feeds]
         if missing:
             raise EngineError(f"the model needs the input {', '.join(missing)}, which was not given")
-        return self._session.run([self.cut], {name: feeds[name] for name in self._inputs})[0]
+        return dict(zip(self.cuts, self._session.run(self.cuts, {name: feeds[name] for name in self._inputs}),
+                        strict=True))
 
     def release_arena(self) -> None:
         """Hand the shared arena's free memory back: a run on a tiny picture that ends by shrinking it."""
-        self._session.run([self.cut], self._tiny, SHRINK_ARENA)
+        self._session.run(self.cuts, self._tiny, SHRINK_ARENA)
 
 
 def _first_line(exc: Exception) -> str:
