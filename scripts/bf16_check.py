@@ -1,10 +1,14 @@
 """Whether a version keeps its quality in bf16, and, with --publish, the same files as the next version
 with that bf16 precision among its manifest's `precisions` (docs/registry.md, "Precisions").
 
-    .venv/bin/python -m scripts.bf16_check --style umber-oil [--version 10] [--precision bf16-fp32-stem] [--publish]
+    .venv/bin/python -m scripts.bf16_check --style umber-oil [--version 10] [--precision bf16-fp32-stem]
+        [--centre-stem] [--publish]
 
 `--precision bf16` (the default) measures the whole network in bf16, `bf16-fp32-stem` the network in
-bf16 with its stem (up to the first ReLU) in fp32, as the server would run it.
+bf16 with its stem (up to the first ReLU) in fp32, as the server would run it; the context model runs
+in the same form. `--centre-stem` measures the version with its stem centred (trainer/centre_stem.py)
+instead, after checking that the centred files paint the hold-out photos as the version does in fp32
+(at least MIN_CENTRED_PSNR_DB), and publishes those files.
 
 A distilled student (scripts.train_defaults.RECIPES) is measured as docs/styles.md measures it: the
 likeness figures against its teacher on the hold-out photos at 1024 and 4096 px
@@ -28,6 +32,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+import onnx
 
 from bench.paths import RawRun, context_model
 from inference_server.probe_tiles import low_contrast
@@ -37,11 +42,13 @@ from inference_server.version_checks import REDUCED_PRECISION_PSNR_DB, signed_ps
 from scripts.student_figures import holdout_photos, measure, newest
 from scripts.train_defaults import PHOTOS_HOLDOUT, RECIPES
 from tessera.registry import REDUCED_PRECISIONS, read_manifest, write_version
+from trainer.centre_stem import CentreStemError, centre_stem, centre_whole
 from trainer.likeness_figures import CROPS_PER_PHOTO, SIZES, resized
 
 HF_BAND = (1 / 1.2, 1.2)
 DISTANCE_SLACK = 0.01
 MIN_PHOTO_PSNR_DB = 40.0
+MIN_CENTRED_PSNR_DB = 60.0  # a centred stem against its source, both fp32: equal but for rounding
 MIN_FOG_PSNR_DB = REDUCED_PRECISION_PSNR_DB  # the server's probe gate
 FOG_LEVELS = (8, 4)
 PHOTO_SIDE = 1024
@@ -83,7 +90,8 @@ def load_models(version_dir: Path, precision: str) -> Models:
 
 
 def photo_verdict(version_dir: Path, photos: list[tuple[str, np.ndarray]], models: Models,
-                  levels: int | None = None, minimum: float = MIN_PHOTO_PSNR_DB) -> tuple[list[str], dict]:
+                  levels: int | None = None, minimum: float = MIN_PHOTO_PSNR_DB,
+                  figure: str = "bf16_psnr_db") -> tuple[list[str], dict]:
     """(problems, PSNR per photo in dB) of the reduced precision against fp32 (`models`) on whole
     hold-out photos at PHOTO_SIDE px, squeezed into `levels` grey levels around mid-grey when given."""
     scores = {}
@@ -97,7 +105,7 @@ def photo_verdict(version_dir: Path, photos: list[tuple[str, np.ndarray]], model
         scores[name] = round(signed_psnr(reduced, fp32), 2)
     what = "" if levels is None else f" in {levels} grey levels"
     problems = [f"{name}{what}: {db} dB (at least {minimum:.0f})" for name, db in scores.items() if db < minimum]
-    return problems, {f"bf16_psnr_db_per_photo{'' if levels is None else f'_{levels}_levels'}": scores}
+    return problems, {f"{figure}_per_photo{'' if levels is None else f'_{levels}_levels'}": scores}
 
 
 def fog_verdict(version_dir: Path, photos: list[tuple[str, np.ndarray]], models: Models) -> tuple[list[str], dict]:
@@ -110,23 +118,58 @@ def fog_verdict(version_dir: Path, photos: list[tuple[str, np.ndarray]], models:
     return problems, figures
 
 
-def publish_bf16(version_dir: Path, figures: dict, precision: str) -> int:
-    """The version's files as the next version of its style, its manifest listing `precision` and its
-    figures (`metrics.bf16`, with the precision they were measured at); returns the new number."""
-    manifest = json.loads((version_dir / "manifest.json").read_text())
-    for key in ("format_version", "style", "version", "created"):
-        manifest.pop(key, None)
-    files = {}
-    for entry in manifest["artifacts"].values():
-        entries = entry if isinstance(entry, list) else [entry]
-        for item in entries:
-            item.pop("sha256", None)
-            files[item["file"]] = version_dir / item["file"]
+def publish_bf16(version_dir: Path, figures: dict, precision: str, registry: Path, source: Path) -> int:
+    """`version_dir`'s files as the next version of its style in `registry`, its manifest listing
+    `precision` and its figures (`metrics.bf16`, with the precision they were measured at) and naming
+    the published version they came from (`source`); returns the new number."""
+    manifest, files = _version_files(version_dir)
     manifest["precisions"] = ["fp32", precision]
     manifest["metrics"] = {**manifest.get("metrics", {}), "bf16": {"precision": precision, **figures}}
     manifest["training"] = {**manifest.get("training", {}),
-                            "reexported_from": f"{version_dir.parent.name}/{version_dir.name}"}
-    return write_version(version_dir.parent.parent, version_dir.parent.name, files, manifest)
+                            "reexported_from": f"{source.parent.name}/{source.name}"}
+    return write_version(registry, version_dir.parent.name, files, manifest)
+
+
+def centred_copy(version_dir: Path, registry: Path) -> Path:
+    """The version with its stem centred (trainer/centre_stem.py: the same painting, smaller numbers in
+    its stem for bf16) as a version of its style in the scratch `registry`; its folder."""
+    manifest, files = _version_files(version_dir)
+    if "context_onnx" not in manifest["artifacts"]:
+        raise CentreStemError("the version has no context model to carry the mean colour")
+    generator, context = centre_stem(onnx.load(str(files[manifest["artifacts"]["onnx"]["file"]])),
+                                     onnx.load(str(files[manifest["artifacts"]["context_onnx"]["file"]])))
+    centred = [("onnx", generator), ("context_onnx", context)]
+    if "whole_onnx" in manifest["artifacts"]:  # the one-pass model must keep giving the two passes' pixels
+        centred.append(("whole_onnx", centre_whole(onnx.load(str(files[manifest["artifacts"]["whole_onnx"]["file"]])))))
+    for key, model in centred:
+        name = manifest["artifacts"][key]["file"]
+        files[name] = registry / f"centred-{name}"
+        onnx.save(model, str(files[name]))
+    manifest["training"] = {**manifest.get("training", {}), "centred_stem": True}
+    number = write_version(registry, version_dir.parent.name, files, manifest)
+    return registry / version_dir.parent.name / str(number)
+
+
+def _version_files(version_dir: Path) -> tuple[dict, dict[str, Path]]:
+    """(manifest without the fields write_version fills in, {file name: path} of every file it lists:
+    artifacts and presets' pictures) of a published version."""
+    manifest = json.loads((version_dir / "manifest.json").read_text())
+    for key in ("format_version", "style", "version", "created"):
+        manifest.pop(key, None)
+    for entry in manifest["artifacts"].values():
+        for item in entry if isinstance(entry, list) else [entry]:
+            item.pop("sha256", None)  # write_version writes the artifacts' own
+    files = {item.file: version_dir / item.file for item in read_manifest(version_dir).files()}
+    return manifest, files
+
+
+def centring_verdict(source: Path, centred: Path, photos: list[tuple[str, np.ndarray]]) -> tuple[list[str], dict]:
+    """(problems, PSNR per photo in dB) of the centred version against its source, both in fp32: in exact
+    arithmetic they paint alike, so anything under MIN_CENTRED_PSNR_DB is a graph the centring broke."""
+    source_models, centred_models = load_models(source, "fp32"), load_models(centred, "fp32")
+    models = Models(source_models.fp32, centred_models.fp32, source_models.fp32_context,
+                    centred_models.fp32_context)
+    return photo_verdict(source, photos, models, minimum=MIN_CENTRED_PSNR_DB, figure="centred_fp32_psnr_db")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--registry", type=Path, default=Path("model_registry"))
     parser.add_argument("--precision", choices=REDUCED_PRECISIONS, default=REDUCED_PRECISIONS[0],
                         help="bf16: the whole network; bf16-fp32-stem: its stem (up to the first ReLU) in fp32")
+    parser.add_argument("--centre-stem", action="store_true",
+                        help="measure (and publish) the version with its stem centred (trainer/centre_stem.py)")
     parser.add_argument("--publish", action="store_true", help="publish the next version when quality holds")
     args = parser.parse_args(argv)
     if not bf16_available():
@@ -144,28 +189,42 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(PHOTOS_HOLDOUT).is_dir():
         print(f"error: {PHOTOS_HOLDOUT} is missing; run `make data` first", file=sys.stderr)
         return 1
-    version_dir = args.registry / args.style / str(args.version or newest(args.registry / args.style))
+    source = args.registry / args.style / str(args.version or newest(args.registry / args.style))
     photos = holdout_photos()
+    with tempfile.TemporaryDirectory() as scratch:
+        return _check(source, photos, args, Path(scratch))
+
+
+def _check(source: Path, photos: list[tuple[str, np.ndarray]], args: argparse.Namespace, scratch: Path) -> int:
+    version_dir, problems, figures = source, [], {}
+    if args.centre_stem:
+        try:
+            version_dir = centred_copy(source, scratch)
+        except CentreStemError as exc:
+            print(f"error: {source} cannot be centred: {exc}", file=sys.stderr)
+            return 1
+        problems, figures = centring_verdict(source, version_dir, photos)
     precision = args.precision
     models = load_models(version_dir, precision)
     if args.style in {r.id for r in RECIPES if r.distilled}:
-        problems, figures = student_verdict(args.style, version_dir, photos, precision)
+        found, measured = student_verdict(args.style, version_dir, photos, precision)
     else:
-        problems, figures = photo_verdict(version_dir, photos, models)
+        found, measured = photo_verdict(version_dir, photos, models)
     fog_problems, fog_figures = fog_verdict(version_dir, photos, models)
-    problems, figures = problems + fog_problems, {**figures, **fog_figures}
-    print(json.dumps({"version": str(version_dir), "precision": precision, "bf16": figures, "problems": problems}))
+    problems, figures = problems + found + fog_problems, {**figures, **measured, **fog_figures}
+    what = f"{source} with its stem centred" if args.centre_stem else str(source)
+    print(json.dumps({"version": what, "precision": precision, "bf16": figures, "problems": problems}))
     if problems:
-        print(f"{version_dir} does not keep its quality in {precision}: {'; '.join(problems)}")
+        print(f"{what} does not keep its quality in {precision}: {'; '.join(problems)}")
         return 2
-    print(f"{version_dir} keeps its quality in {precision}")
+    print(f"{what} keeps its quality in {precision}")
     if args.publish:
         listed = set(read_manifest(version_dir).precisions) & set(REDUCED_PRECISIONS)
-        if listed:
-            print(f"{version_dir} already lists {', '.join(sorted(listed))}; nothing to publish")
+        if listed and not args.centre_stem:
+            print(f"{source} already lists {', '.join(sorted(listed))}; nothing to publish")
             return 0
-        number = publish_bf16(version_dir, figures, precision)
-        print(f"published {args.style} v{number} (the same files, precisions fp32 and {precision})")
+        number = publish_bf16(version_dir, figures, precision, args.registry, source)
+        print(f"published {args.style} v{number} ({what}, precisions fp32 and {precision})")
     return 0
 
 

@@ -30,6 +30,7 @@ pytestmark = [pytest.mark.skipif(not bf16_available(), reason="no OpenVINO, or t
               pytest.mark.timeout(240)]
 REGISTRY = ROOT / "model_registry"
 STUDENT = "wesnoth-painting"  # its newest version lists bf16 (scripts/bf16_check.py; docs/serving.md, "Engines")
+UNCENTRED_TEACHER = REGISTRY / "teacher-26" / "3"  # v4 is the same network with its stem centred
 
 
 def newest(style: str) -> Path:
@@ -82,8 +83,7 @@ def test_the_same_student_with_its_stem_in_fp32_passes_the_fog_probes(style, cap
     """The stem (first convolution, its norm and ReLU) is where bf16 loses a foggy picture: with it in
     fp32 and the rest in bf16, every natural probe is within the gate (Umber Oil v10: 54 dB, against
     24 dB for the whole network in bf16)."""
-    version_dir = listing_bf16(newest(style) if style != "umber-oil" else REGISTRY / style / "10", tmp_path,
-                               "bf16-fp32-stem")
+    version_dir = listing_bf16(REGISTRY / style / ("10" if style == "umber-oil" else "13"), tmp_path, "bf16-fp32-stem")
     assert engine_of(version_dir, "auto", caplog) == f"{NAME}-fp32-stem"
     assert f"serves on {NAME}-fp32-stem" in caplog.text
 
@@ -121,7 +121,7 @@ def test_the_fp32_stem_form_agrees_with_onnx_runtime_where_the_whole_bf16_networ
 def test_a_teacher_whose_whole_network_bf16_breaks_in_fog_stays_on_onnx_runtime(caplog, tmp_path):
     """multistyle26 divides by the picture's spread: with its stem in bf16 too, a photo squeezed into 4
     grey levels comes out below the gate (27 dB)."""
-    assert engine_of(listing_bf16(newest("teacher-26"), tmp_path), "auto", caplog) == "onnxruntime-cpu"
+    assert engine_of(listing_bf16(UNCENTRED_TEACHER, tmp_path), "auto", caplog) == "onnxruntime-cpu"
     assert "stays on ONNX Runtime at bf16" in caplog.text and "'very low-contrast photo-like'" in caplog.text
 
 
@@ -129,7 +129,7 @@ def test_the_teacher_with_its_stem_in_fp32_serves_on_openvino_with_its_context_i
     """With its stem in fp32 the teacher passes every natural probe, because its context model runs in
     the tiles' form too (stem_split.py): the server's context model is then an OpenVINO one."""
     with caplog.at_level(logging.INFO, logger="inference_server.model_version"):
-        loaded = load_version(listing_bf16(newest("teacher-26"), tmp_path, "bf16-fp32-stem"),
+        loaded = load_version(listing_bf16(UNCENTRED_TEACHER, tmp_path, "bf16-fp32-stem"),
                               LoadSettings(threads=1, cpu_engine="auto"))
     try:
         assert loaded.runtime.name == f"{NAME}-fp32-stem"
@@ -150,7 +150,7 @@ def test_statistics_from_fp32_applied_to_bf16_tiles_break_a_flat_picture(precisi
     from inference_server.version_checks import probe, signed_psnr
     from tessera.registry import read_manifest
 
-    version_dir = newest("teacher-26")
+    version_dir = UNCENTRED_TEACHER
     manifest = read_manifest(version_dir)
     reference = probe(cpu_runtime(version_dir / "model.onnx", "fp32", 1), cpu_runtime(
         version_dir / "context.onnx", "fp32", 1, output="context"), manifest)
@@ -164,6 +164,45 @@ def test_statistics_from_fp32_applied_to_bf16_tiles_break_a_flat_picture(precisi
         return min(signed_psnr(outputs[i], reference[i]) for i in flats)
 
     assert worst_flat("fp32") < 10 and worst_flat(precision) > 35
+
+
+def test_the_shipped_centred_teacher_serves_with_only_its_input_in_fp32(caplog):
+    """teacher-26 v4 is v3 with its stem centred (trainer/centre_stem.py), listing bf16-fp32-input."""
+    version_dir = newest("teacher-26")
+    assert json.loads((version_dir / "manifest.json").read_text())["training"]["centred_stem"]
+    assert engine_of(version_dir, "auto", caplog) == f"{NAME}-fp32-input"
+
+
+def test_without_centring_the_input_form_still_loses_fog(caplog, tmp_path):
+    """The uncentred teacher with its picture's preparation in fp32: its stem convolution's output keeps
+    the picture's offset, which bf16 rounds, so the very low-contrast probe fails as in whole bf16."""
+    assert engine_of(listing_bf16(UNCENTRED_TEACHER, tmp_path, "bf16-fp32-input"), "auto", caplog) == \
+        "onnxruntime-cpu"
+    assert "'very low-contrast photo-like'" in caplog.text
+
+
+def test_centred_and_with_its_input_in_fp32_the_teacher_agrees_in_fog():
+    """On a photo-like tile squeezed into 4 grey levels: the centred teacher (v4) with its input in fp32
+    within 45 dB of fp32, in whole bf16 (which rounds the prepared picture) below 40."""
+    from inference_server.probe_tiles import low_contrast, photo_like
+    from inference_server.runtime import cpu_runtime
+    from inference_server.version_checks import context_row, model_input, signed_psnr
+    from tessera.registry import read_manifest
+
+    version_dir = newest("teacher-26")
+    manifest = read_manifest(version_dir)
+    tile = low_contrast(photo_like(256, 256, seed=3), 4)
+    batch = model_input(tile, manifest.tiling)[None]
+    code = np.eye(1, 26, 0, dtype=np.float32)[0]
+
+    def paint(precision: str) -> np.ndarray:
+        context = cpu_runtime(version_dir / "context.onnx", precision, 1, output="context")
+        return cpu_runtime(version_dir / "model.onnx", precision, 1).execute(
+            batch, context_row(context, tile, manifest.tiling, code)[None])
+
+    fp32 = paint("fp32")
+    scores = {p: signed_psnr(paint(p), fp32) for p in ("bf16", "bf16-fp32-input")}
+    assert scores["bf16-fp32-input"] >= 45 and scores["bf16"] < 40, scores
 
 
 def test_a_model_openvino_cannot_compile_in_bf16_stays_on_onnx_runtime(caplog, tmp_path):

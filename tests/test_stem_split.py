@@ -60,6 +60,28 @@ def test_a_context_model_splits_too_and_its_stem_hands_on_its_first_statistics(v
     np.testing.assert_allclose(tail.run(None, rest)[0], whole.run(None, feeds)[0], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("model", ["model.onnx", "context.onnx"])
+def test_a_centred_stem_splits_before_its_convolution(model):
+    """keep="input": the head only prepares the picture (scaling, padding, the mean colour taken off), so
+    it hands on 3 channels, and a context model also its mean colour, which its output carries."""
+    path = ROOT / "model_registry" / "teacher-26" / "4" / model
+    output = "stylized" if model == "model.onnx" else "context"
+    split = split_after_stem(path, output, keep="input")
+    whole, head, tail = (open_session(m, 1) for m in (path, split.head, split.tail))
+    rng = np.random.default_rng(2)
+    picture = "image" if output == "stylized" else "thumbnail"
+    feeds = {picture: rng.uniform(-1, 1, (1, 3, 64, 96)).astype(np.float32)}
+    for port in whole.get_inputs():
+        if port.name != picture:
+            feeds[port.name] = np.eye(1, port.shape[1], 3, dtype=np.float32)
+    assert split.cuts[0] == "centre/centred" and ("centre/colour" in split.cuts) == (output == "context")
+    assert sum(n.op_type == "Conv" for n in onnx.load_from_string(split.head).graph.node) == 0
+    cuts = dict(zip(split.cuts, head.run(list(split.cuts), feeds), strict=True))
+    assert cuts["centre/centred"].shape[1] == 3
+    rest = {i.name: ({**feeds, **cuts})[i.name] for i in tail.get_inputs()}
+    np.testing.assert_allclose(tail.run(None, rest)[0], whole.run(None, feeds)[0], rtol=1e-4, atol=1e-4)
+
+
 def test_a_model_without_a_relu_has_no_stem_to_split(tmp_path):
     path = _model(tmp_path, [helper.make_node("Tanh", ["image"], ["stylized"])])
     with pytest.raises(EngineError, match="has no ReLU"):

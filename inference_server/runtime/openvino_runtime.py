@@ -9,7 +9,8 @@ keeps 8 bits of mantissa, so a pixel may differ from the fp32 result by a few le
 memory: each compiled model keeps its streams' activation memory until `release_idle` hands it back
 (`CompiledModel.release_memory`, once the version has run nothing for a while; docs/serving.md,
 "Engines"). A version serves here only when the server runs `--cpu-engine auto`, its manifest lists
-a bf16 form (bf16, or bf16-fp32-stem: its stem in fp32) and its natural probe tiles agree with ONNX
+a bf16 form (bf16; bf16-fp32-input, its picture's preparation in fp32; bf16-fp32-stem, its stem in
+fp32) and its natural probe tiles agree with ONNX
 Runtime's within `version_checks.REDUCED_PRECISION_PSNR_DB`.
 
 Sources: OpenVINO's CPU plugin documentation ("Precision Control", "Multi-stream execution");
@@ -30,6 +31,8 @@ from tessera.onnx_session import SHRINK_ARENA, open_session
 from tessera.registry import CONTEXT_INPUT, INPUT_NAME, OUTPUT_NAME, REDUCED_PRECISIONS
 
 NAME = "openvino-cpu-bf16"
+# The reduced precisions that run a head on ONNX Runtime fp32, and where it ends (stem_split.py).
+_KEEP_IN_FP32 = {"bf16-fp32-input": "input", "bf16-fp32-stem": "stem"}
 log = logging.getLogger(__name__)
 
 
@@ -61,7 +64,9 @@ class OpenVinoRuntime:
 
     `precision` is one of REDUCED_PRECISIONS, a manifest's names: "bf16" runs the whole model in
     bf16; "bf16-fp32-stem" runs its stem (up to the first ReLU, stem_split.py) on ONNX Runtime fp32
-    and the rest in bf16, for networks whose stem bf16 breaks on low-contrast pictures.
+    and the rest in bf16, for networks whose stem bf16 breaks on low-contrast pictures;
+    "bf16-fp32-input" runs only the picture's preparation before the stem's convolution in fp32, for
+    centred stems (trainer/centre_stem.py).
 
     A version's context model (`output` "context") loads the same way and runs through `run_named`,
     in the same form as the version's tiles (stem_split.py says why).
@@ -75,12 +80,12 @@ class OpenVinoRuntime:
                  context_input: str = CONTEXT_INPUT, precision: str = "bf16") -> None:
         if precision not in REDUCED_PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(REDUCED_PRECISIONS)}, got {precision!r}")
-        self.name = NAME if precision == "bf16" else f"{NAME}-fp32-stem"
+        self.name = NAME + precision.removeprefix("bf16")  # openvino-cpu-bf16[-fp32-input|-fp32-stem]
         self.precision = precision
         self._stem: _Stem | None = None
         source: str | bytes = str(model_path)
-        if precision == "bf16-fp32-stem":
-            self._stem = _Stem(model_path, output, threads)
+        if precision in _KEEP_IN_FP32:
+            self._stem = _Stem(model_path, output, threads, _KEEP_IN_FP32[precision])
             source = self._stem.tail
         try:
             core = _core()
@@ -144,15 +149,16 @@ class OpenVinoRuntime:
 
 
 class _Stem:
-    """The fp32 stem of a bf16-fp32-stem model: an ONNX Runtime session of the head (stem_split.py)
-    and the serialized tail for OpenVINO. Raises EngineError when the model cannot be split."""
+    """The fp32 head of a bf16-fp32-stem or bf16-fp32-input model (`keep` "stem" or "input",
+    stem_split.py): an ONNX Runtime session of the head and the serialized tail for OpenVINO. Raises
+    EngineError when the model cannot be split."""
 
     # px: the side of the tiny picture whose run hands the shared arena back (a multiple of every
     # model's size multiple, larger than any stem's padding).
     TINY_SIDE = 64
 
-    def __init__(self, model_path: Path, output: str, threads: int) -> None:
-        split = split_after_stem(model_path, output)
+    def __init__(self, model_path: Path, output: str, threads: int, keep: str) -> None:
+        split = split_after_stem(model_path, output, keep)
         try:
             self._session = open_session(split.head, threads)
         except Exception as exc:  # ORT's own exception types for a graph it cannot load

@@ -37,8 +37,10 @@ STYLE_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
 # Every precision a manifest may list (docs/registry.md, "Precisions"): fp32, the one every version is
 # trained at, then the reduced ones, fastest first: "bf16" runs the whole model in bf16,
-# "bf16-fp32-stem" keeps its stem (up to the first ReLU) in fp32.
-Precision = Literal["fp32", "bf16", "bf16-fp32-stem"]
+# "bf16-fp32-input" keeps what prepares the picture for the stem's convolution in fp32 (its scaling,
+# padding and, in a centred stem, trainer/centre_stem.py, the subtraction of the mean colour),
+# "bf16-fp32-stem" keeps the stem (up to the first ReLU) in fp32.
+Precision = Literal["fp32", "bf16", "bf16-fp32-input", "bf16-fp32-stem"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 REDUCED_PRECISIONS = PRECISIONS[1:]
 
