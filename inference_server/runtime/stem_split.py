@@ -1,8 +1,9 @@
 """Cut a generator's ONNX graph after its stem, or before it: the part to keep in fp32 when the rest runs
 in bf16.
 
-The *stem* is everything up to the output of the graph's first ReLU: the first convolution on the
-picture, its instance norm (which divides by the thumbnail's spread) and its activation. In bf16
+The *stem* is everything up to the output of the graph's first ReLU after a norm: for most networks
+the first convolution on the picture, its instance norm (which divides by the thumbnail's spread)
+and its activation; for one whose first layers have no norm (any-painting), those layers too. In bf16
 that is where a low-contrast picture breaks: the first convolution's bf16 weights and output round
 away most of a foggy picture's small differences, and the norm's multiply-add (`x * scale + shift`
 with a large scale) cancels in bf16 what is left. Measured on Umber Oil v10's 4-grey-level probe
@@ -34,7 +35,7 @@ import onnx
 from onnx.utils import Extractor
 
 from inference_server.runtime import EngineError
-from tessera.registry import INPUT_NAME, OUTPUT_NAME, THUMBNAIL_INPUT
+from tessera.registry import CONTEXT_INPUT, INPUT_NAME, OUTPUT_NAME, THUMBNAIL_INPUT
 
 
 @dataclass(frozen=True)
@@ -50,23 +51,25 @@ class StemSplit:
 
 
 def split_after_stem(model_path: Path, output: str = OUTPUT_NAME, keep: str = "stem") -> StemSplit:
-    """The model cut at its first ReLU's output (`keep` "stem"), or at the input of the convolution
-    before it (`keep` "input": the head only prepares the picture, the stem's convolution runs in the
+    """The model cut after its stem (`keep` "stem": at the output of the first ReLU that follows a
+    norm, or of the first ReLU in a network without norms), or at the input of the stem's
+    convolution (`keep` "input": the head only prepares the picture, the convolution runs in the
     tail), for a generator (`output` "stylized") or its context model (`output` "context"). Raises
-    EngineError when the model cannot be read, has no ReLU, reaches its first ReLU through other than
-    one convolution (that is no stem), or when the rest reads the picture itself again (a skip
-    connection from the input), which would bring bf16's rounding of the raw picture back."""
+    EngineError when the model cannot be read, has no ReLU, has no convolution before the ReLU that
+    ends its stem (or, for "input", more than one), or when the rest reads the picture itself again
+    (a skip connection from the input), which would bring bf16's rounding of the raw picture back."""
     try:
         model = onnx.shape_inference.infer_shapes(onnx.load(str(model_path)))
     except Exception as exc:  # onnx raises its own error types for unreadable files
         raise EngineError(f"cannot read {model_path.name} to split off its stem: {exc}") from None
-    relu = next((node for node in model.graph.node if node.op_type == "Relu"), None)
+    relu = _first_normalised_relu(model.graph) or next((n for n in model.graph.node if n.op_type == "Relu"), None)
     if relu is None:
         raise EngineError(f"{model_path.name} has no ReLU, so no stem to keep in fp32")
     convolutions = [node for node in _ancestors(model.graph, relu.output[0]) if node.op_type == "Conv"]
-    if len(convolutions) != 1:
-        raise EngineError(f"{model_path.name}: its first ReLU follows {len(convolutions)} convolutions, not the "
-                          "one of a stem")
+    if not convolutions or (keep == "input" and len(convolutions) != 1):
+        wanted = "the one of a centred stem" if keep == "input" else "at least one"
+        raise EngineError(f"{model_path.name}: the ReLU that ends its stem follows {len(convolutions)} "
+                          f"convolutions, not {wanted}")
     cut = relu.output[0] if keep == "stem" else convolutions[0].input[0]
     head_nodes = _ancestors(model.graph, cut)
     rest = [node for node in model.graph.node if not any(node is h for h in head_nodes)]
@@ -83,6 +86,20 @@ def split_after_stem(model_path: Path, output: str = OUTPUT_NAME, keep: str = "s
     except ValueError as exc:  # a tensor without shape information cannot be a cut
         raise EngineError(f"{model_path.name}: cannot cut at {cut}: {exc}") from None
     return StemSplit(head=head.SerializeToString(), tail=tail.SerializeToString(), cuts=cuts)
+
+
+def _first_normalised_relu(graph: onnx.GraphProto) -> onnx.NodeProto | None:
+    """The first ReLU with a convolution and a norm's statistics before it: read from the context
+    input (a generator) or computed by a ReduceMean (a context model). Until the first norm,
+    activations carry the picture's offset, which bf16 rounds (any-painting's first three layers are
+    a convolution and a ReLU each; its first norm is in the fourth)."""
+    for node in graph.node:
+        if node.op_type == "Relu":
+            before = _ancestors(graph, node.output[0])
+            statistics = CONTEXT_INPUT in _read_by(before) or any(n.op_type == "ReduceMean" for n in before)
+            if statistics and any(n.op_type == "Conv" for n in before):
+                return node
+    return None
 
 
 def _ancestors(graph: onnx.GraphProto, tensor: str) -> list[onnx.NodeProto]:
