@@ -110,8 +110,11 @@ class Batcher:
 
     def __init__(self, runtime: Runtime, settings: BatchSettings, name: str,
                  on_batch: Callable[[int], None] | None = None, gauges: TileGauges | None = None,
-                 after_runs: Callable[[bool], None] | None = None, idle_release_s: float = IDLE_RELEASE_S) -> None:
+                 after_runs: Callable[[bool], None] | None = None, idle_release_s: float = IDLE_RELEASE_S,
+                 also_release: Callable[[], None] | None = None) -> None:
         self._runtime = runtime
+        # Memory the version keeps beside this runtime (its context model's), handed back with the runtime's.
+        self._also_release = also_release
         self._settings = settings
         self._on_batch = on_batch
         self._gauges = gauges or TileGauges()
@@ -196,6 +199,8 @@ class Batcher:
             self._holding = False
         try:
             self._runtime.release_idle()
+            if self._also_release is not None:
+                self._also_release()
         except Exception:  # a runtime that cannot release must not take a runner down
             log.exception("runtime failed to release its idle memory")
         if self._after_runs is not None:

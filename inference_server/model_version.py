@@ -107,10 +107,13 @@ class LoadedVersion:
         observe = settings.observe_batch
         # Freed tile buffers go back to the OS once the queue runs dry, and every few seconds under
         # steady load (docs/serving.md, "Memory").
+        # The context model (OpenVINO keeps its activation memory, about 120 MB for teacher-26's
+        # 512 px thumbnail) goes back with the tiles' runtime, once the version is idle.
         self.batcher = Batcher(runtime, settings.batching, f"{style}-v{self.version}",
                                on_batch=None if observe is None else lambda n: observe(style, n),
                                gauges=None if settings.tile_gauges is None else settings.tile_gauges(style),
-                               after_runs=settings.trimmer.after_work)
+                               after_runs=settings.trimmer.after_work,
+                               also_release=None if context_runtime is None else context_runtime.release_idle)
         # whole.onnx of a conditioned version (whole_image.py): image + style codes, one pass, own queue.
         self.whole_runtime = whole_runtime
         self.whole_batcher = None if whole_runtime is None else Batcher(

@@ -177,8 +177,9 @@ def test_the_default_is_one_runner_per_core_up_to_a_cap_and_one_where_calls_may_
 
 def test_a_batcher_idle_for_its_release_time_hands_the_runtimes_memory_back_once(onnx_runtime):
     watched = _Watched(onnx_runtime)
-    trims = []
-    batcher = Batcher(watched, BatchSettings(runners=2), "test", after_runs=trims.append, idle_release_s=0.3)
+    trims, beside = [], []
+    batcher = Batcher(watched, BatchSettings(runners=2), "test", after_runs=trims.append, idle_release_s=0.3,
+                      also_release=lambda: beside.append(time.monotonic()))
     try:
         time.sleep(1.0)
         # What the runtime's probes and warm-up kept goes, once, though no tile ran.
@@ -194,6 +195,7 @@ def test_a_batcher_idle_for_its_release_time_hands_the_runtimes_memory_back_once
         time.sleep(0.8)
         assert len(watched.releases) == 3  # kept again by the new run, released again
         assert watched.releases_in_flight == 0
+        assert len(beside) == 3  # what the version keeps beside the runtime (its context model) goes too
     finally:
         batcher.close()
 

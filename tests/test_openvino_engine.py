@@ -173,6 +173,25 @@ def test_the_shipped_centred_teacher_serves_with_only_its_input_in_fp32(caplog):
     assert engine_of(version_dir, "auto", caplog) == f"{NAME}-fp32-input"
 
 
+def test_an_idle_version_hands_its_context_models_memory_back_with_its_tiles(monkeypatch):
+    """The context model on OpenVINO keeps its activation memory (about 120 MB for teacher-26's 512 px
+    thumbnail) until asked; the version's batcher asks it with the tiles' runtime once idle."""
+    released = []
+    monkeypatch.setattr(OpenVinoRuntime, "release_idle", lambda runtime: released.append(runtime))
+    loaded = load_version(newest("teacher-26"), LoadSettings(threads=1, cpu_engine="auto"))
+    try:
+        assert isinstance(loaded.context_runtime, OpenVinoRuntime)
+        loaded.batcher._idle_release_s = 0.2  # the batcher's own idle time is 30 s (batcher.IDLE_RELEASE_S)
+        loaded.batcher.submit(np.zeros((3, 64, 64), np.float32),
+                              np.zeros(loaded.runtime.context_size(), np.float32)).result(timeout=60)
+        deadline = time.monotonic() + 10
+        while loaded.context_runtime not in released and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert loaded.context_runtime in released and loaded.runtime in released
+    finally:
+        loaded.retire()
+
+
 def test_without_centring_the_input_form_still_loses_fog(caplog, tmp_path):
     """The uncentred teacher with its picture's preparation in fp32: its stem convolution's output keeps
     the picture's offset, which bf16 rounds, so the very low-contrast probe fails as in whole bf16."""

@@ -87,6 +87,11 @@ class ContextModel(Protocol):
         [-1, 1], and a [1, D] "style_code" for a style-conditioned version)."""
         ...
 
+    def release_idle(self) -> None:
+        """Hand back memory kept between runs (as Runtime.release_idle); the version's batcher calls it
+        with its own runtime's."""
+        ...
+
 
 def cpu_runtime(model_path: Path, precision: str = "fp32", threads: int = 0,
                 output: str = OUTPUT_NAME) -> Runtime:
