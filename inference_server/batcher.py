@@ -197,12 +197,12 @@ class Batcher:
             if not (self._holding and quiet and self._busy == 0):
                 return
             self._holding = False
-        try:
-            self._runtime.release_idle()
-            if self._also_release is not None:
-                self._also_release()
-        except Exception:  # a runtime that cannot release must not take a runner down
-            log.exception("runtime failed to release its idle memory")
+        for release in (self._runtime.release_idle, self._also_release):
+            try:
+                if release is not None:
+                    release()
+            except Exception:  # a runtime that cannot release must not take a runner down
+                log.exception("runtime failed to release its idle memory")
         if self._after_runs is not None:
             self._after_runs(True)
 

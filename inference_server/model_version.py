@@ -273,6 +273,8 @@ class LoadedVersion:
     def _close(self) -> None:
         self.batcher.close()
         self.runtime.finalize()
+        if self.context_runtime is not None:
+            self.context_runtime.finalize()
         if self.whole_batcher is not None:
             self.whole_batcher.close()
             self.whole_runtime.finalize()
@@ -374,7 +376,7 @@ def _probed_bf16(version_dir: Path, manifest: Manifest, precision: str, referenc
     """The version and its context model on OpenVINO at `precision` if its natural probes agree with
     ONNX Runtime's `reference`, else None, with a log line saying why. The context model runs in the
     tiles' form: statistics from other arithmetic than the tiles' break flat pictures (stem_split.py)."""
-    context = None
+    candidate = context = None
     try:
         candidate = openvino_runtime.OpenVinoRuntime(version_dir / manifest.onnx.file, threads=settings.threads,
                                                      streams=settings.batching.runners or default_runners(),
@@ -384,20 +386,29 @@ def _probed_bf16(version_dir: Path, manifest: Manifest, precision: str, referenc
             context = openvino_runtime.OpenVinoRuntime(version_dir / manifest.context_onnx.file,
                                                        threads=default_runners(), output=CONTEXT_OUTPUT,
                                                        precision=precision)
+        if context is not None and context.fp32_convolutions != candidate.fp32_convolutions:
+            raise EngineError(f"its context model keeps {context.fp32_convolutions} convolutions in fp32 and "
+                              f"its generator {candidate.fp32_convolutions}, so their statistics would come "
+                              "from other arithmetic")
         psnr, worst = reduced_precision_psnr(candidate, reference, context, manifest)
     except (EngineError, VersionRejected) as exc:
-        log.warning("%s stays on ONNX Runtime at %s: OpenVINO failed: %s", label, precision, exc)
+        _finalize(candidate, context)
+        log.warning("%s stays on ONNX Runtime at %s: OpenVINO failed: %s", label, precision, str(exc))
         return None
     if psnr < REDUCED_PRECISION_PSNR_DB:
-        for runtime in (candidate, context):
-            if runtime is not None:
-                runtime.finalize()
+        _finalize(candidate, context)
         log.warning("%s stays on ONNX Runtime at %s: OpenVINO is %.1f dB PSNR from it on the probe tile '%s' "
                     "(at least %.0f dB needed)", label, precision, psnr, worst, REDUCED_PRECISION_PSNR_DB)
         return None
     log.info("%s serves on %s (natural probe tiles at least %.1f dB PSNR from ONNX Runtime fp32)", label,
              candidate.name, psnr)
     return candidate, context
+
+
+def _finalize(*runtimes: Runtime | ContextModel | None) -> None:
+    for runtime in runtimes:
+        if runtime is not None:
+            runtime.finalize()
 
 
 def _forward(done: Future, target: Future, transform: Callable[[np.ndarray], np.ndarray]) -> None:

@@ -5,8 +5,9 @@ with that bf16 precision among its manifest's `precisions` (docs/registry.md, "P
         [--centre-stem] [--publish]
 
 `--precision bf16` (the default) measures the whole network in bf16, `bf16-fp32-stem` the network in
-bf16 with its stem (up to the first ReLU) in fp32, as the server would run it; the context model runs
-in the same form. `--centre-stem` measures the version with its stem centred (trainer/centre_stem.py)
+bf16 with its stem (up to the first ReLU after a norm) in fp32, `bf16-fp32-input` the network with only
+the picture's preparation for its stem's convolution in fp32, as the server would run it; the context
+model runs in the same form. `--centre-stem` measures the version with its stem centred (trainer/centre_stem.py)
 instead, after checking that the centred files paint the hold-out photos as the version does in fp32
 (at least MIN_CENTRED_PSNR_DB), and publishes those files.
 
@@ -136,6 +137,9 @@ def centred_copy(version_dir: Path, registry: Path) -> Path:
     manifest, files = _version_files(version_dir)
     if "context_onnx" not in manifest["artifacts"]:
         raise CentreStemError("the version has no context model to carry the mean colour")
+    if manifest["artifacts"].get("tensorrt"):
+        raise CentreStemError("its TensorRT plans were built for the uncentred model; centre a version "
+                              "without plans and build them from the centred one")
     generator, context = centre_stem(onnx.load(str(files[manifest["artifacts"]["onnx"]["file"]])),
                                      onnx.load(str(files[manifest["artifacts"]["context_onnx"]["file"]])))
     centred = [("onnx", generator), ("context_onnx", context)]
@@ -178,7 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", type=int, help="registry version (default the newest)")
     parser.add_argument("--registry", type=Path, default=Path("model_registry"))
     parser.add_argument("--precision", choices=REDUCED_PRECISIONS, default=REDUCED_PRECISIONS[0],
-                        help="bf16: the whole network; bf16-fp32-stem: its stem (up to the first ReLU) in fp32")
+                        help="bf16: the whole network; bf16-fp32-input: the picture's preparation for the stem's "
+                             "convolution in fp32 (for centred stems); bf16-fp32-stem: its stem (up to the first "
+                             "ReLU after a norm) in fp32")
     parser.add_argument("--centre-stem", action="store_true",
                         help="measure (and publish) the version with its stem centred (trainer/centre_stem.py)")
     parser.add_argument("--publish", action="store_true", help="publish the next version when quality holds")

@@ -235,6 +235,8 @@ def test_a_network_whose_first_layers_have_no_norm_keeps_them_all_in_its_fp32_st
     assert engine_of(version_dir, "auto", caplog) == f"{NAME}-fp32-stem"
     split = split_after_stem(version_dir / "model.onnx")
     assert split.cuts[0] == "/generator/net/body/blocks/blocks.0/Relu_output_0"
+    # Its context model keeps the same four layers in fp32, as the server checks.
+    assert split.convolutions == split_after_stem(version_dir / "context.onnx", "context").convolutions == 4
 
 
 def test_a_model_openvino_cannot_compile_in_bf16_stays_on_onnx_runtime(caplog, tmp_path):

@@ -51,6 +51,7 @@ def test_a_context_model_splits_too_and_its_stem_hands_on_its_first_statistics(v
     split = split_after_stem(path, "context")
     whole, head, tail = (open_session(m, 1) for m in (path, split.head, split.tail))
     assert len(split.cuts) > 1 and "Relu" in split.cuts[0]
+    assert split.convolutions == split_after_stem(path.parent / "model.onnx").convolutions == 1
     feeds = {"thumbnail": np.random.default_rng(1).uniform(-1, 1, (1, 3, 96, 128)).astype(np.float32)}
     if "style_code" in {i.name for i in whole.get_inputs()}:  # teacher-26 is style-conditioned
         feeds["style_code"] = np.eye(1, whole.get_inputs()[1].shape[1], 3, dtype=np.float32)

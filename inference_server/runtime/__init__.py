@@ -92,6 +92,10 @@ class ContextModel(Protocol):
         with its own runtime's."""
         ...
 
+    def finalize(self) -> None:
+        """Release the engine's resources."""
+        ...
+
 
 def cpu_runtime(model_path: Path, precision: str = "fp32", threads: int = 0,
                 output: str = OUTPUT_NAME) -> Runtime:

@@ -63,7 +63,7 @@ class OpenVinoRuntime:
     output are float32 NCHW, like ONNX Runtime's.
 
     `precision` is one of REDUCED_PRECISIONS, a manifest's names: "bf16" runs the whole model in
-    bf16; "bf16-fp32-stem" runs its stem (up to the first ReLU, stem_split.py) on ONNX Runtime fp32
+    bf16; "bf16-fp32-stem" runs its stem (up to the first ReLU after a norm, stem_split.py) on ONNX Runtime fp32
     and the rest in bf16, for networks whose stem bf16 breaks on low-contrast pictures;
     "bf16-fp32-input" runs only the picture's preparation before the stem's convolution in fp32, for
     centred stems (trainer/centre_stem.py).
@@ -121,6 +121,11 @@ class OpenVinoRuntime:
             raise EngineError(f"the model needs the input {', '.join(sorted(missing))}, which was not given")
         return self._compiled.create_infer_request().infer({name: feeds[name] for name in self._inputs})[self._output]
 
+    @property
+    def fp32_convolutions(self) -> int:
+        """Convolutions run on ONNX Runtime fp32 before the bf16 part (0 in the whole-bf16 form)."""
+        return 0 if self._stem is None else self._stem.convolutions
+
     def context_size(self) -> int | None:
         """K of the model's [N, K] context input, or None when it takes none. Raises EngineError when K
         is not fixed."""
@@ -163,7 +168,7 @@ class _Stem:
             self._session = open_session(split.head, threads)
         except Exception as exc:  # ORT's own exception types for a graph it cannot load
             raise EngineError(f"ONNX Runtime cannot load the stem of {model_path.name}: {exc}") from None
-        self.cuts, self.tail = list(split.cuts), split.tail
+        self.cuts, self.tail, self.convolutions = list(split.cuts), split.tail, split.convolutions
         # The head's inputs (the model's) and their shapes, str or None for dynamic dimensions.
         self.shapes = {i.name: i.shape for i in self._session.get_inputs()}
         self._inputs = list(self.shapes)

@@ -48,6 +48,9 @@ class StemSplit:
     head: bytes
     tail: bytes
     cuts: tuple[str, ...]
+    # Convolutions in the head: a generator and its context model must keep the same layers in fp32,
+    # or the statistics come from other arithmetic than the tiles'.
+    convolutions: int
 
 
 def split_after_stem(model_path: Path, output: str = OUTPUT_NAME, keep: str = "stem") -> StemSplit:
@@ -85,7 +88,8 @@ def split_after_stem(model_path: Path, output: str = OUTPUT_NAME, keep: str = "s
         tail = extractor.extract_model(list(cuts) + [name for name in inputs if name not in pictures], [output])
     except ValueError as exc:  # a tensor without shape information cannot be a cut
         raise EngineError(f"{model_path.name}: cannot cut at {cut}: {exc}") from None
-    return StemSplit(head=head.SerializeToString(), tail=tail.SerializeToString(), cuts=cuts)
+    return StemSplit(head=head.SerializeToString(), tail=tail.SerializeToString(), cuts=cuts,
+                     convolutions=sum(node.op_type == "Conv" for node in head_nodes))
 
 
 def _first_normalised_relu(graph: onnx.GraphProto) -> onnx.NodeProto | None:
@@ -121,7 +125,10 @@ def _read_by(nodes: list[onnx.NodeProto]) -> set[str]:
 def _handed_on(graph: onnx.GraphProto, head: list[onnx.NodeProto], rest: list[onnx.NodeProto],
                cut: str) -> tuple[str, ...]:
     """`cut`, then every other tensor the head computes from the model's inputs that the rest reads.
-    Tensors computed from constants alone are not handed on: the tail recomputes them."""
+    Tensors computed from constants alone are not handed on: the tail recomputes them. The tail
+    rounds what it is handed to bf16, a skip connection from inside the stem too (any-painting hands
+    on its third layer's output); whether that holds is for the probes and the publisher's
+    measurement to say, as for everything in the tail."""
     computed = {i.name for i in graph.input}
     for node in graph.node:
         if any(name in computed for name in node.input):

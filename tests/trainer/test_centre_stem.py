@@ -16,6 +16,7 @@ from inference_server.probe_tiles import low_contrast, photo_like
 from inference_server.runtime.onnx_runtime import OnnxRuntime
 from inference_server.version_checks import context_row, model_input
 from scripts.local_stack import ROOT
+from tessera.onnx_session import open_session
 from tessera.registry import read_manifest
 from trainer.centre_stem import CENTRE_WIDTH, CentreStemError, centre_stem
 
@@ -96,14 +97,35 @@ def _toy(pad_mode: str | None = "reflect", conv_pads: int = 0, context_width: in
     return generator, context
 
 
-def test_a_reflection_padded_stem_is_centred():
-    generator, context = centre_stem(*_toy())
-    onnx.checker.check_model(generator)
-    onnx.checker.check_model(context)
+@pytest.mark.parametrize("pad_mode", ["reflect", "constant", None])
+def test_a_padded_stem_is_centred_exactly(pad_mode):
+    """Whatever pads the picture before the convolution, the subtraction comes after it, so the centred
+    toy pair gives the original's output; its context is 3 wider, ending with the mean colour."""
+    original = _toy(pad_mode)
+    centred = centre_stem(*original)
+    rng = np.random.default_rng(0)
+    picture = rng.uniform(0.2, 0.9, (1, 3, 12, 16)).astype(np.float32)
+
+    def paint(generator: onnx.ModelProto, context: onnx.ModelProto) -> tuple[np.ndarray, np.ndarray]:
+        row = open_session(context.SerializeToString(), 1).run(None, {"thumbnail": picture})[0]
+        # The toy generator takes 4 context values (7 once centred: the mean colour is the context's last 3).
+        feed = row[:, :4] if row.shape[1] == 6 else np.concatenate([row[:, :4], row[:, -3:]], axis=1)
+        return open_session(generator.SerializeToString(), 1).run(None, {"image": picture, "context": feed})[0], row
+
+    (before, row_before), (after, row_after) = paint(*original), paint(*centred)
+    np.testing.assert_allclose(after, before, atol=1e-5)
+    assert row_after.shape == (1, row_before.shape[1] + CENTRE_WIDTH)
+    padded = picture if pad_mode is None else np.pad(picture, ((0, 0), (0, 0), (1, 1), (1, 1)),
+                                                     mode="reflect" if pad_mode == "reflect" else "constant")
+    np.testing.assert_allclose(row_after[0, -3:], padded.mean(axis=(2, 3))[0], atol=1e-6)
+
+
+def test_a_centred_stem_is_not_centred_again():
+    with pytest.raises(CentreStemError, match="centred already"):
+        centre_stem(*centre_stem(*_toy()))
 
 
 @pytest.mark.parametrize(("toy", "reason"), [
-    (dict(pad_mode="constant"), "padded in 'constant' mode"),
     (dict(pad_mode=None, conv_pads=1), "pads with zeros"),
     (dict(context_width=None), "no fixed width"),
 ])
