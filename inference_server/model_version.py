@@ -348,9 +348,10 @@ def _bf16_runtime(version_dir: Path, manifest: Manifest, onnx: OnnxRuntime, refe
                   context_model: OnnxRuntime | None,
                   settings: LoadSettings) -> tuple[Runtime, ContextModel | None]:
     """(runtime, context model): OpenVINO in the fastest bf16 form the manifest lists (bf16, then
-    bf16-fp32-stem) whose probe tiles agree with ONNX Runtime's (version_checks.reduced_precision_psnr),
-    where the CPU has native bf16, with the version's context model in the same form; otherwise the
-    validated ONNX Runtime sessions, with a log line per form saying why."""
+    bf16-fp32-input, then bf16-fp32-stem) whose probe tiles agree with ONNX Runtime's
+    (version_checks.reduced_precision_psnr), where the CPU has native bf16, with the version's context
+    model in the same form; otherwise the validated ONNX Runtime sessions, with a log line per form
+    saying why."""
     label = f"{version_dir.parent.name} v{manifest.version}"
     if not openvino_runtime.bf16_available():
         log.warning("%s stays on ONNX Runtime: --cpu-engine auto, but OpenVINO is not installed or this CPU has "

@@ -92,15 +92,18 @@ def split_after_stem(model_path: Path, output: str = OUTPUT_NAME, keep: str = "s
                      convolutions=sum(node.op_type == "Conv" for node in head_nodes))
 
 
+_STATISTICS = ("ReduceMean", "GlobalAveragePool")  # how a graph takes a norm's mean over the picture
+
+
 def _first_normalised_relu(graph: onnx.GraphProto) -> onnx.NodeProto | None:
     """The first ReLU with a convolution and a norm's statistics before it: read from the context
-    input (a generator) or computed by a ReduceMean (a context model). Until the first norm,
+    input (a generator) or computed by a spatial mean (a context model). Until the first norm,
     activations carry the picture's offset, which bf16 rounds (any-painting's first three layers are
     a convolution and a ReLU each; its first norm is in the fourth)."""
     for node in graph.node:
         if node.op_type == "Relu":
             before = _ancestors(graph, node.output[0])
-            statistics = CONTEXT_INPUT in _read_by(before) or any(n.op_type == "ReduceMean" for n in before)
+            statistics = CONTEXT_INPUT in _read_by(before) or any(n.op_type in _STATISTICS for n in before)
             if statistics and any(n.op_type == "Conv" for n in before):
                 return node
     return None
