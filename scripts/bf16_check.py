@@ -40,9 +40,9 @@ from inference_server.probe_tiles import low_contrast
 from inference_server.runtime import ContextModel, Runtime, cpu_runtime
 from inference_server.runtime.openvino_runtime import bf16_available
 from inference_server.version_checks import REDUCED_PRECISION_PSNR_DB, signed_psnr
-from scripts.student_figures import holdout_photos, measure, newest
+from scripts.student_figures import holdout_photos, measure
 from scripts.train_defaults import PHOTOS_HOLDOUT, RECIPES
-from tessera.registry import REDUCED_PRECISIONS, read_manifest, write_version
+from tessera.registry import REDUCED_PRECISIONS, read_manifest, version_dirs, write_version
 from trainer.centre_stem import CentreStemError, centre_stem, centre_whole
 from trainer.likeness_figures import CROPS_PER_PHOTO, SIZES, resized
 
@@ -189,16 +189,55 @@ def main(argv: list[str] | None = None) -> int:
                         help="measure (and publish) the version with its stem centred (trainer/centre_stem.py)")
     parser.add_argument("--publish", action="store_true", help="publish the next version when quality holds")
     args = parser.parse_args(argv)
+    try:
+        source = _source(args)
+    except ValueError as exc:  # told before anything is measured
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     if not bf16_available():
         print("error: OpenVINO is missing or this CPU has no native bf16", file=sys.stderr)
         return 1
     if not Path(PHOTOS_HOLDOUT).is_dir():
         print(f"error: {PHOTOS_HOLDOUT} is missing; run `make data` first", file=sys.stderr)
         return 1
-    source = args.registry / args.style / str(args.version or newest(args.registry / args.style))
     photos = holdout_photos()
     with tempfile.TemporaryDirectory() as scratch:
         return _check(source, photos, args, Path(scratch))
+
+
+def _source(args: argparse.Namespace) -> Path:
+    """The version folder to measure, after the checks that need no measuring. Raises ValueError for
+    an unknown style or version, a centring asked twice (of a centred version, or of a source that a
+    newer version is already the centred copy of), a bf16-fp32-input form for a stem not centred, and
+    a publish of a version that lists a bf16 form already."""
+    style_dir = args.registry / args.style
+    versions = version_dirs(style_dir) if style_dir.is_dir() else {}
+    if not versions:
+        raise ValueError(f"no style '{args.style}' with versions in {args.registry}")
+    number = args.version or max(versions)
+    if number not in versions:
+        raise ValueError(f"{args.style} has no version {number} (it has {', '.join(map(str, sorted(versions)))})")
+    source = versions[number]
+    manifest = read_manifest(source)
+    centred = bool(manifest.training.get("centred_stem"))
+    if args.centre_stem and centred:
+        raise ValueError(f"{args.style} v{number} is centred already; measure it without --centre-stem")
+    if args.centre_stem:
+        copies = [v for v, folder in versions.items() if _centred_copy_of(folder, args.style, number)]
+        if copies:
+            raise ValueError(f"{args.style} v{copies[0]} is v{number} centred already; measure v{copies[0]} instead")
+    if args.precision == "bf16-fp32-input" and not (centred or args.centre_stem):
+        raise ValueError(f"bf16-fp32-input is for centred stems, and {args.style} v{number} is not centred: "
+                         "add --centre-stem, or choose bf16 or bf16-fp32-stem")
+    listed = set(manifest.precisions) & set(REDUCED_PRECISIONS)
+    if args.publish and listed and not args.centre_stem:
+        raise ValueError(f"{args.style} v{number} already lists {', '.join(sorted(listed))}; nothing to publish")
+    return source
+
+
+def _centred_copy_of(folder: Path, style: str, number: int) -> bool:
+    training = read_manifest(folder).training
+    return bool(training.get("centred_stem")) and training.get("reexported_from") == f"{style}/{number}"
 
 
 def _check(source: Path, photos: list[tuple[str, np.ndarray]], args: argparse.Namespace, scratch: Path) -> int:
@@ -225,12 +264,9 @@ def _check(source: Path, photos: list[tuple[str, np.ndarray]], args: argparse.Na
         return 2
     print(f"{what} keeps its quality in {precision}")
     if args.publish:
-        listed = set(read_manifest(version_dir).precisions) & set(REDUCED_PRECISIONS)
-        if listed and not args.centre_stem:
-            print(f"{source} already lists {', '.join(sorted(listed))}; nothing to publish")
-            return 0
         number = publish_bf16(version_dir, figures, precision, args.registry, source)
-        print(f"published {args.style} v{number} ({what}, precisions fp32 and {precision})")
+        print(f"published {args.style} v{number} in {args.registry / args.style / str(number)} ({what}, "
+              f"precisions fp32 and {precision})")
     return 0
 
 
