@@ -170,9 +170,10 @@ def _version_files(version_dir: Path) -> tuple[dict, dict[str, Path]]:
 def centring_verdict(source: Path, centred: Path, photos: list[tuple[str, np.ndarray]]) -> tuple[list[str], dict]:
     """(problems, PSNR per photo in dB) of the centred version against its source, both in fp32: in exact
     arithmetic they paint alike, so anything under MIN_CENTRED_PSNR_DB is a graph the centring broke."""
-    source_models, centred_models = load_models(source, "fp32"), load_models(centred, "fp32")
-    models = Models(source_models.fp32, centred_models.fp32, source_models.fp32_context,
-                    centred_models.fp32_context)
+    folders = {folder: read_manifest(folder) for folder in (source, centred)}
+    runtimes = [cpu_runtime(folder / manifest.onnx.file, "fp32", threads=2) for folder, manifest in folders.items()]
+    contexts = [context_model(folder, manifest, threads=2) for folder, manifest in folders.items()]
+    models = Models(runtimes[0], runtimes[1], contexts[0], contexts[1])
     return photo_verdict(source, photos, models, minimum=MIN_CENTRED_PSNR_DB, figure="centred_fp32_psnr_db")
 
 

@@ -25,10 +25,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from bench.paths import context_model
 from inference_server.runtime import cpu_runtime
 from scripts.style_grids import grid_photos
 from scripts.train_defaults import PHOTOS_HOLDOUT, RECIPES
-from tessera.registry import CONTEXT_OUTPUT, PRECISIONS, THUMBNAIL_INPUT, read_manifest
+from tessera.registry import PRECISIONS, THUMBNAIL_INPUT, read_manifest
 from trainer.data import list_images, load_image
 from trainer.likeness_figures import CROPS_PER_PHOTO, SIZES, TeacherCache, likeness_figures
 from trainer.painters import TEACHER_VERSION, Painter, onnx_painter, teacher_painter
@@ -50,15 +51,14 @@ def student_painter(version_dir: Path, precision: str) -> Painter:
         return painter
     manifest = read_manifest(version_dir)
     runtime = cpu_runtime(version_dir / manifest.onnx.file, precision, threads=1)
-    context_model = None if manifest.context_onnx is None else cpu_runtime(
-        version_dir / manifest.context_onnx.file, precision, threads=1, output=CONTEXT_OUTPUT)
+    context_runtime = context_model(version_dir, manifest, threads=1, precision=precision)
 
     def run(batch: np.ndarray, context: np.ndarray | None) -> np.ndarray:
         rows = None if context is None else np.repeat(context, len(batch), axis=0).astype(np.float32)
         return runtime.execute(batch.astype(np.float32), rows)
 
     def context(thumbnail: np.ndarray) -> np.ndarray | None:  # a student is not style-conditioned
-        return None if context_model is None else context_model.run_named({THUMBNAIL_INPUT: thumbnail})
+        return None if context_runtime is None else context_runtime.run_named({THUMBNAIL_INPUT: thumbnail})
 
     return replace(painter, run=run, context=context)
 
