@@ -10,7 +10,7 @@ import numpy as np
 
 from bff.errors import ApiError
 from tessera import formats, imageio
-from tessera.video_sniff import STILL_GIF, is_still_gif, sniff_clip
+from tessera.video_sniff import STILL_GIF, is_still_gif
 
 
 @dataclass(frozen=True)
@@ -26,9 +26,6 @@ def open_upload(data: bytes, max_pixels: int, output_format: str | None = None) 
     image, from the first bytes only; returns the lazily opened image, or raises ApiError 415, 413,
     400 or 422. Nothing is decoded yet. A clip (an animated WebP or PNG of two frames or more included)
     is 415 clip_needs_job, a one-frame GIF 415 still_gif (tessera.video_sniff decides)."""
-    if sniff_clip(data):
-        raise ApiError(415, "clip_needs_job", f"That file is a video clip, not a {formats.LABELS} image: "
-                                              "clips are restyled as jobs (POST /api/jobs).")
     if is_still_gif(data):
         raise ApiError(415, "still_gif", STILL_GIF)
     try:
@@ -78,6 +75,9 @@ def encode(pixels: np.ndarray, fmt: str) -> bytes:
 
 
 def _api_error(err: imageio.ImageFormatError) -> ApiError:
+    if isinstance(err, imageio.ClipNotImageError):
+        return ApiError(415, "clip_needs_job", f"That file is a video clip, not a {formats.LABELS} image: "
+                                               "clips are restyled as jobs (POST /api/jobs).")
     if isinstance(err, imageio.UnsupportedFormatError):
         return ApiError(415, "unsupported_format", f"That file is not a {formats.LABELS} image.")
     if isinstance(err, imageio.ImageTooLargeError):

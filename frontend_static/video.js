@@ -104,7 +104,9 @@ function isPng(bytes) {
 }
 
 /**
- * The frames an APNG's acTL chunk declares (0 for a plain PNG): its chunks are walked up to the image data.
+ * The frames an APNG's acTL chunk declares: 0 for a plain PNG, or an acTL whose CRC fails (a decoder
+ * drops such a chunk and shows the still image, as tessera/png_chunks.py reads it). Its chunks are
+ * walked up to the image data.
  * @param {Uint8Array} bytes
  * @returns {number}
  */
@@ -114,11 +116,36 @@ function apngFrames(bytes) {
   while (pos + 12 <= bytes.length) {
     const size = view.getUint32(pos);
     const kind = ASCII.decode(bytes.slice(pos + 4, pos + 8));
-    if (kind === "IDAT") break;
-    if (kind === "acTL" && size >= 8 && pos + 12 + size <= bytes.length) return view.getUint32(pos + 8);
+    if (kind === "IDAT" || pos + 12 + size > bytes.length) break;
+    if (kind === "acTL") {
+      const intact = crc32(bytes.subarray(pos + 4, pos + 8 + size)) === view.getUint32(pos + 8 + size);
+      return intact && size >= 8 ? view.getUint32(pos + 8) : 0;
+    }
     pos += 12 + size;
   }
   return 0;
+}
+
+/** @type {Uint32Array | null} */
+let crcTable = null;
+
+/**
+ * CRC-32 (ISO 3309, the polynomial of PNG's chunk check and zlib's crc32) of the bytes.
+ * @param {Uint8Array} bytes
+ * @returns {number} unsigned 32-bit
+ */
+function crc32(bytes) {
+  if (crcTable === null) {
+    crcTable = new Uint32Array(256);
+    for (let n = 0; n < 256; n += 1) {
+      let c = n;
+      for (let k = 0; k < 8; k += 1) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      crcTable[n] = c >>> 0;
+    }
+  }
+  let crc = 0xffffffff;
+  for (const byte of bytes) crc = crcTable[(crc ^ byte) & 0xff] ^ (crc >>> 8);
+  return (crc ^ 0xffffffff) >>> 0;
 }
 
 /**

@@ -22,6 +22,7 @@ from tessera import formats
 from tessera.brush_scale import check_scale, scaled_stylize
 from tessera.canvas import Canvas
 from tessera.imageio import (
+    ClipNotImageError,
     ImageFormatError,
     ImageTooLargeError,
     encode_image,
@@ -73,6 +74,9 @@ def decode_request(request: pb.StylizeRequest, max_pixels: int, max_reply_bytes:
         pixels = to_rgb_array(opened)
     except ImageTooLargeError as exc:
         raise InvalidRequest(f"{exc}; use StylizeTiles for large images") from None
+    except ClipNotImageError as exc:
+        raise InvalidRequest(f"{exc}; Stylize restyles one still image: send a clip's frames through "
+                             "StylizeTiles (tessera.video does) or the clip as a job to the gateway") from None
     except ImageFormatError as exc:
         raise InvalidRequest(str(exc)) from None
     return DecodedRequest(pixels, output, strength, sources, request.keep_colors, scale, request.explain)

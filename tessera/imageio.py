@@ -23,6 +23,7 @@ from PIL import Image, ImageCms
 from tessera import formats, jpeg_segments, orientation, transparency
 from tessera.formats import OutputTooLargeError
 from tessera.tiling import thumbnail_shape
+from tessera.video_sniff import CLIP_NAMES, sniff_clip
 
 _SRGB = ImageCms.createProfile("sRGB")
 # Pillow's decoders report truncated and corrupt data as OSError ("image file is truncated"),
@@ -60,6 +61,16 @@ class ImageTooLargeError(ImageFormatError):
         self.max_pixels = max_pixels
 
 
+class ClipNotImageError(ImageFormatError):
+    """The file is a clip (a video, or an animated GIF, WebP or PNG of two frames or more), not one
+    still image; `kind` is tessera.video_sniff's name for it ('webp', 'apng', 'mp4', ...)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(f"the file is {CLIP_NAMES[kind]} clip of several frames, not a still {formats.LABELS} "
+                         "image")
+        self.kind = kind
+
+
 class ImageTooLargeForFormatError(ImageFormatError):
     """The image is wider or taller than the chosen output format can hold (see formats.check_fits)."""
 
@@ -94,9 +105,13 @@ def open_image(data: bytes, max_pixels: int, output_format: str | None = None) -
     the output format can hold the upright image; a decompression bomb costs nothing.
 
     `max_pixels` is the only pixel limit that applies: Pillow's own guard (Image.MAX_IMAGE_PIXELS,
-    process-wide) is not consulted. Raises UnsupportedFormatError, DamagedImageError,
-    ImageTooLargeError or OutputTooLargeError (all ImageFormatError).
+    process-wide) is not consulted. Raises ClipNotImageError (a clip: Pillow would hand on its first
+    frame as if it were the picture), UnsupportedFormatError, DamagedImageError, ImageTooLargeError or
+    OutputTooLargeError (all ImageFormatError).
     """
+    clip = sniff_clip(data)
+    if clip:
+        raise ClipNotImageError(clip)
     fmt = formats.sniff(data)
     if fmt is None:
         raise UnsupportedFormatError(f"the file is not a {formats.LABELS} image")

@@ -23,7 +23,7 @@ import av
 import numpy as np
 from PIL import Image, ImageSequence, PngImagePlugin, WebPImagePlugin
 
-from tessera.video_sniff import INPUT_LABELS, sniff_clip
+from tessera.video_sniff import CLIP_NAMES, INPUT_LABELS, sniff_clip
 
 # Output containers: the video encoder, its options, and the audio codecs the container can hold as
 # they are (the audio is never re-encoded, so other audio means another output container).
@@ -145,7 +145,7 @@ class Clip:
                 yield "video", np.asarray(frame.convert("RGB"), dtype=np.uint8), pts
                 pts += max(1, int(frame.info.get("duration", 100)))
         except (OSError, ValueError, EOFError) as exc:
-            name = _KIND_NAMES[self.info.container].split(" ", 1)[1]  # 'animated WebP'
+            name = CLIP_NAMES[self.info.container].split(" ", 1)[1]  # 'animated WebP'
             raise ClipFormatError(f"the {name} is damaged and cannot be decoded ({exc})") from None
 
     def close(self) -> None:
@@ -205,7 +205,7 @@ def _open_av(data: bytes, kind: str):
     try:
         return av.open(io.BytesIO(data), "r")
     except _AV_ERRORS as exc:
-        raise ClipFormatError(f"the file looks like {_KIND_NAMES.get(kind, 'a ' + kind)} clip but its header "
+        raise ClipFormatError(f"the file looks like {CLIP_NAMES.get(kind, 'a ' + kind)} clip but its header "
                               f"cannot be read ({_reason(exc)})") from None
 
 
@@ -242,7 +242,7 @@ def _open_animation(data: bytes, kind: str) -> Image.Image:
     try:
         image = _PILLOW_ANIMATIONS[kind](io.BytesIO(data))
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ClipFormatError(f"the file looks like {_KIND_NAMES[kind]} but its header cannot be read "
+        raise ClipFormatError(f"the file looks like {CLIP_NAMES[kind]} but its header cannot be read "
                               f"({exc})") from None
     return image
 
@@ -255,11 +255,6 @@ def _animation_info(image: Image.Image, kind: str) -> ClipInfo:
     seconds = frames * duration_ms / 1000
     width, height = image.size
     return ClipInfo(kind, width, height, Fraction(1000, duration_ms), frames, seconds)
-
-
-# How a message names a container sniffed from a clip's first bytes (tessera.video_sniff).
-_KIND_NAMES = {"mp4": "an MP4", "mov": "a MOV", "webm": "a WebM", "gif": "an animated GIF",
-               "webp": "an animated WebP", "apng": "an animated PNG"}
 
 
 def _reason(exc: Exception) -> str:

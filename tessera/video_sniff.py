@@ -22,6 +22,9 @@ SNIFF_BYTES = 32  # enough for every container but GIF, WebP and PNG
 STILL_GIF = ("That GIF holds a single frame, a still image, and GIF is not read as a photo: "
              "save it as PNG or JPEG and choose that file instead.")
 _GIF_SIGNATURES = (b"GIF87a", b"GIF89a")
+# How a message names each kind sniff_clip tells: "an MP4" clip, "an animated WebP".
+CLIP_NAMES = {"mp4": "an MP4", "mov": "a MOV", "webm": "a WebM", "gif": "an animated GIF",
+              "webp": "an animated WebP", "apng": "an animated PNG"}
 
 
 def sniff_clip(data: bytes) -> str | None:

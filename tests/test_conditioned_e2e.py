@@ -18,6 +18,7 @@ from tessera.client import TesseraClient, TesseraError
 from tessera.colors import to_ycbcr
 from tessera.imageio import decode_image, encode_image
 from tessera.style_sources import StyleSource
+from tests.bff.pictures import animation
 from tests.interop.test_node_client import HERE as INTEROP
 from tests.interop.test_node_client import ensure_node_modules
 from tests.support.conditioned import PAINTING_STYLE, Reference, write_painting_version
@@ -105,6 +106,15 @@ def test_presets_and_the_default_preset(client):
     with pytest.raises(TesseraError) as caught:  # a name as the page shows it, not the id: the id is offered
         client.stylize(image, PAINTING_STYLE, style_sources=[StyleSource(preset="Mosaic")])
     assert "unknown preset 'Mosaic' (did you mean 'mosaic'?); this style has marbling, mosaic" in caught.value.message
+
+
+@pytest.mark.parametrize("fmt", ["WEBP", "PNG"])
+def test_a_style_image_that_is_a_clip_is_refused_not_read_as_its_first_frame(client, fmt):
+    with pytest.raises(TesseraError) as caught:
+        client.stylize(photo(96, 80), PAINTING_STYLE, style_sources=[StyleSource(image=animation(fmt, 2))])
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "the first style source, a style image: the file is an animated" in caught.value.message
+    assert "clip of several frames" in caught.value.message
 
 
 def test_strength_moves_the_code_toward_the_photos_own(client, reference):

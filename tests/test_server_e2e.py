@@ -9,6 +9,7 @@ from tessera.client import TesseraClient, TesseraError
 from tessera.imageio import decode_image, encode_image
 from tessera.v1 import style_transfer_pb2 as pb
 from tessera.v1 import style_transfer_pb2_grpc as pb_grpc
+from tests.bff.pictures import animation
 from tests.support import TINY_STYLE
 from tests.support.tiny_model import TinyGenerator, whole_image_reference
 
@@ -147,3 +148,28 @@ def test_unary_stylize_rejects_bytes_that_are_not_an_image(client):
         client.stylize_encoded(b"GIF89a not supported", TINY_STYLE)
     assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
     assert "not a PNG, JPEG or WebP" in caught.value.message
+
+
+@pytest.mark.parametrize(("fmt", "named"), [("GIF", "an animated GIF"), ("WEBP", "an animated WebP"),
+                                            ("PNG", "an animated PNG")])
+def test_unary_stylize_refuses_a_clip_instead_of_painting_its_first_frame(client, fmt, named):
+    # Pillow opens an animated WebP or PNG as its first frame: the call painted that one and said nothing.
+    with pytest.raises(TesseraError) as caught:
+        client.stylize_encoded(animation(fmt, 3), TINY_STYLE)
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert f"the file is {named} clip of several frames" in caught.value.message
+    assert "StylizeTiles" in caught.value.message
+
+
+def test_unary_stylize_refuses_a_video_by_name(client):
+    mp4_head = b"\x00\x00\x00\x20ftypisom" + bytes(20)
+    with pytest.raises(TesseraError) as caught:
+        client.stylize_encoded(mp4_head, TINY_STYLE)
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "the file is an MP4 clip of several frames" in caught.value.message
+
+
+@pytest.mark.parametrize("fmt", ["WEBP", "PNG"])
+def test_unary_stylize_paints_an_animation_of_one_frame_as_a_photo(client, fmt):
+    data, _ = client.stylize_encoded(animation(fmt, 1), TINY_STYLE)
+    assert decode_image(data).shape == (64, 96, 3)

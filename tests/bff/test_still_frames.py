@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from tessera.video_sniff import STILL_GIF, is_still_gif, read_for_sniff, sniff_clip
-from tests.bff.pictures import animation, gradient
+from tests.bff.pictures import animation, encoded, gradient
 from tests.support import TINY_STYLE
 
 ONE_FRAME_GIF, TWO_FRAME_GIF = animation("GIF", 1), animation("GIF", 2)
@@ -111,7 +111,10 @@ def test_a_multi_frame_tiff_is_no_photo_format(client):
 @pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js to run the page's module")
 def test_the_page_tells_clips_from_stills_as_the_gateway_does(tmp_path):
     """frontend_static/video.js clipKind, run by Node on the same files as sniff_clip."""
-    files = {"apng2": TWO_FRAME_APNG, "apng1": ONE_FRAME_APNG, "gif2": TWO_FRAME_GIF, "webp1": ONE_FRAME_WEBP}
+    files = {"apng2": TWO_FRAME_APNG, "apng1": ONE_FRAME_APNG, "gif2": TWO_FRAME_GIF, "webp1": ONE_FRAME_WEBP,
+             "apng2-acTL-CRC-damaged": _damaged_actl_crc(TWO_FRAME_APNG), "webp2": animation("WEBP", 2),
+             "gif1": animation("GIF", 1), "apng2-cut-in-acTL": TWO_FRAME_APNG[:TWO_FRAME_APNG.index(b"acTL") + 6],
+             "mp4": b"\x00\x00\x00\x20ftypisom" + bytes(20), "jpeg": encoded(gradient(), "JPEG")}
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
     script = ("import { readFileSync } from 'node:fs';\n"
@@ -120,4 +123,11 @@ def test_the_page_tells_clips_from_stills_as_the_gateway_does(tmp_path):
               f"console.log(clipKind(new Uint8Array(readFileSync({json.dumps(str(tmp_path))} + '/' + name))));\n")
     ran = subprocess.run(["node", "--input-type=module", "-e", script], capture_output=True, text=True, timeout=30)
     assert ran.returncode == 0, ran.stderr
-    assert ran.stdout.split() == ["apng", "null", "gif", "null"] == [sniff_clip(d) or "null" for d in files.values()]
+    expected = ["apng", "null", "gif", "null", "null", "webp", "null", "null", "mp4", "null"]
+    assert ran.stdout.split() == expected == [sniff_clip(d) or "null" for d in files.values()]
+
+
+def _damaged_actl_crc(apng: bytes) -> bytes:
+    """The APNG with its acTL chunk's CRC flipped: a decoder drops the chunk and shows a still PNG."""
+    crc_at = apng.index(b"acTL") + 4 + int.from_bytes(apng[apng.index(b"acTL") - 4:apng.index(b"acTL")], "big")
+    return apng[:crc_at] + bytes(b ^ 0xFF for b in apng[crc_at:crc_at + 4]) + apng[crc_at + 4:]
