@@ -141,12 +141,18 @@ class Previews:
     def _plain(self, backend: Backend, key: PreviewKey, sources, thumb: np.ndarray) -> np.ndarray:
         """The thumbnail restyled as one tile, or for a look outside the featured grid its copy shrunk to
         `more_size` (area average) restyled as one tile and enlarged back (bicubic). Either way the tile
-        is its own thumbnail, so a conditioned style runs one pass (inference_server/whole_image.py)."""
+        is its own thumbnail, so a conditioned style runs one pass (inference_server/whole_image.py); a
+        side that is no multiple of the style's size multiple would be padded, which takes two passes, so
+        the last rows or columns short of one (a 3:2 photo's 512x341 thumbnail: one row) are left out and
+        the result's edge is repeated over them."""
         height, width = thumb.shape[:2]
         base = thumb if key.featured else shrink(thumb, thumbnail_shape(width, height, self.more_size))
-        image = call(backend.client.stylize, base, key.style, strength=key.strength,
+        multiple = backend.style(key.style).tiling.size_multiple
+        kept = _whole_multiples(base, multiple)
+        image = call(backend.client.stylize, kept, key.style, strength=key.strength,
                      timeout=backend.config.stylize_timeout_s, style_sources=sources,
-                     keep_colors=key.keep_colors, tile_size=max(base.shape[:2])).image
+                     keep_colors=key.keep_colors, tile_size=max(kept.shape[:2])).image
+        image = _extended(image, base.shape[:2])
         if base is thumb:
             return image
         return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BICUBIC))
@@ -167,6 +173,24 @@ class Previews:
     def working_side(self, photo: Photo, scale: float) -> int:
         """The long side of the photo's working resolution at brush `scale`, in pixels."""
         return max(working_size(photo.width, photo.height, scale))
+
+
+def _whole_multiples(pixels: np.ndarray, multiple: int) -> np.ndarray:
+    """The HxWx3 image without its last rows and columns beyond whole multiples of `multiple` (a view);
+    the image as it is when a side is shorter than one multiple."""
+    height, width = pixels.shape[:2]
+    rows, columns = height - height % multiple, width - width % multiple
+    if multiple <= 1 or rows == 0 or columns == 0:
+        return pixels
+    return pixels[:rows, :columns]
+
+
+def _extended(pixels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The HxWx3 image grown to `shape` (height, width) by repeating its last row and column."""
+    height, width = pixels.shape[:2]
+    if (height, width) == shape:
+        return pixels
+    return np.pad(pixels, ((0, shape[0] - height), (0, shape[1] - width), (0, 0)), mode="edge")
 
 
 def encode_jpeg(pixels: np.ndarray) -> bytes:
