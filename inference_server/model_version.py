@@ -311,11 +311,22 @@ def load_version(version_dir: Path, settings: LoadSettings) -> LoadedVersion:
         check_against(runtime, reference, context_model, manifest)
     elif settings.cpu_engine == "auto":
         runtime, context_model = _bf16_runtime(version_dir, manifest, onnx, reference, context_model, settings)
+    if whole is not None and runtime is not onnx:
+        whole = _without_one_pass(whole)
     preview = (version_dir / manifest.preview.file).read_bytes() if manifest.preview else b""
     loaded = LoadedVersion(version_dir.parent.name, manifest, runtime, context_model, settings, preview, whole)
     loaded.conditioner = conditioner
     loaded.critic = critic
     return loaded
+
+
+def _without_one_pass(whole: OnnxRuntime) -> None:
+    """Let a checked whole.onnx go when the tiles run on another engine than ONNX Runtime fp32, its own:
+    beside a faster engine its one pass is the slower (a 512x340 preview of teacher-26 v4 with its tiles
+    in bf16 took 146 ms in one pass against 89 ms in two, `TESSERA_CPU_ENGINE=auto`), and it would paint
+    the fp32 pixels where the version serves others."""
+    whole.finalize()
+    return None
 
 
 def _conditioner(version_dir: Path, manifest: Manifest):

@@ -193,6 +193,21 @@ def test_an_idle_version_hands_its_context_models_memory_back_with_its_tiles(mon
         loaded.retire()
 
 
+def test_a_version_whose_tiles_run_in_bf16_serves_its_previews_in_two_bf16_passes_not_one_fp32():
+    """whole.onnx runs on ONNX Runtime fp32: beside bf16 tiles its one pass was the slower (146 against
+    89 ms for a 512x340 preview of teacher-26 v4) and painted fp32 pixels. It is still checked at load."""
+    loaded = load_version(newest("teacher-26"), LoadSettings(threads=1, cpu_engine="auto"))
+    try:
+        assert isinstance(loaded.runtime, OpenVinoRuntime) and loaded.whole_runtime is None
+    finally:
+        loaded.retire()
+    fp32 = load_version(newest("teacher-26"), LoadSettings(threads=1))
+    try:
+        assert fp32.whole_runtime is not None
+    finally:
+        fp32.retire()
+
+
 def test_without_centring_the_input_form_still_loses_fog(caplog, tmp_path):
     """The uncentred teacher with its picture's preparation in fp32: its stem convolution's output keeps
     the picture's offset, which bf16 rounds, so the very low-contrast probe fails as in whole bf16."""
