@@ -8,6 +8,7 @@ import { limitsHint } from "./checks.js";
 import { CriticView } from "./critic.js";
 import { byId } from "./dom.js";
 import { paintingProblem } from "./file_checks.js";
+import { anchorFocus } from "./focus_anchor.js";
 import { JobFlow } from "./job_flow.js";
 import { strengthMixesPixels } from "./live_mix.js";
 import { LookView } from "./painting.js";
@@ -35,6 +36,8 @@ const previewsView = new PreviewsView();
 const flow = new JobFlow(view);
 const resultsView = new ResultsView();
 const results = new Results(view, resultsView);
+// A focused control in sight stays where it is in the window while the page's parts change size.
+anchorFocus([...byId("workspace").children]);
 
 const WAIT_FOR_THE_RESTYLE = "Please wait until this photo is finished, then choose the next one.";
 // Previews that depend on the server's strength wait this long after the last slider move.

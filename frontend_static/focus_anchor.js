@@ -1,0 +1,49 @@
+/**
+ * Keeps the focused control where the person sees it while the page changes above it.
+ *
+ * Chromium's scroll anchoring keeps visible content in place when content above it changes, but it
+ * anchors to the focused element only when that is editable: on a phone a batch's result, listed at
+ * the top of "Your results", moved a focused Compare checkbox 178 px down the window. So while a
+ * control in sight has the focus, every change of the page's sections' sizes (a ResizeObserver, which
+ * runs after layout and before paint) is followed by a scroll that puts the control back at its
+ * place in the window. Scrolls move the window, not the control's place in the page, so they are
+ * left alone: the stage revealed, the person scrolling. A control out of sight, or none focused, is
+ * left to the browser's own anchoring.
+ */
+
+/**
+ * @param {Element[]} sections the page's parts whose size changes may move the focused control
+ * @returns {ResizeObserver} watching them (disconnect() stops it)
+ */
+export function anchorFocus(sections) {
+  /** @type {{element: Element, top: number} | null} where the focused control sits in the page */
+  let anchor = null;
+  const place = () => {
+    const focused = document.activeElement;
+    if (!focused || focused === document.body || !inSight(focused)) return null;
+    return { element: focused, top: focused.getBoundingClientRect().top + window.scrollY };
+  };
+  const keep = () => {
+    if (anchor && anchor.element === document.activeElement && anchor.element.isConnected) {
+      const moved = anchor.element.getBoundingClientRect().top + window.scrollY - anchor.top;
+      if (Math.abs(moved) >= 1 && inPage(anchor.element)) window.scrollBy({ top: moved, behavior: "instant" });
+    }
+    anchor = place();
+  };
+  const observer = new ResizeObserver(keep);
+  sections.forEach((section) => observer.observe(section));
+  document.addEventListener("focusin", () => { anchor = place(); });
+  window.addEventListener("scroll", () => { anchor = place(); }, { passive: true });
+  return observer;
+}
+
+/** @param {Element} element */
+function inSight(element) {
+  const box = element.getBoundingClientRect();
+  return box.height > 0 && box.bottom > 0 && box.top < window.innerHeight;
+}
+
+/** @param {Element} element still laid out (not hidden since) */
+function inPage(element) {
+  return element.getBoundingClientRect().height > 0;
+}
