@@ -7,8 +7,8 @@ and keep-colours (docs/gateway.md).
 - ``keep_colors`` (true/false): keep the photo's colours, for every style.
 
 Style images are checked here as photos are (415 not an image, 413 too large, 422 damaged: a small
-decode of each, which for a JPEG reads a reduced scale only); the inference server decodes them again
-for the encoder.
+decode of each, which for a JPEG reads a reduced scale only), and a clip (an animated WebP or PNG of two
+frames or more) is 415 style_image_is_clip; the inference server decodes them again for the encoder.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from bff.errors import ApiError, too_large
 from tessera import formats
 from tessera.style_facts import StyleSummary
 from tessera.style_sources import MAX_STYLE_IMAGE_PIXELS, MIX_SHARE, StyleSource, mix_in
+from tessera.video_sniff import CLIP_NAMES, sniff_clip
 
 # What a message calls each style image and each pair of fields: people read these sentences (the page
 # shows them), not the form's field names.
@@ -92,10 +93,16 @@ def _source(text_field: str, file_field: str, max_bytes: int) -> StyleSource | N
 
 
 def _check_decodes(data: bytes, name: str) -> None:
-    """ApiError 413 or 422 saying why the style image called ``name`` has too many pixels or is damaged."""
+    """ApiError 413 or 422 saying why the style image called ``name`` has too many pixels or is damaged,
+    or 415 style_image_is_clip when it is an animation of several frames (a photo's 415 clip_needs_job
+    would point to the clip jobs, which take photos, not style images)."""
     try:
         images.check_decodes(data, MAX_STYLE_IMAGE_PIXELS)
     except ApiError as err:
+        if err.error == "clip_needs_job":
+            raise ApiError(415, "style_image_is_clip", f"{name} is {CLIP_NAMES[sniff_clip(data)]} clip of several "
+                                                       f"frames; a style is one still {formats.LABELS} picture."
+                           ) from None
         reason = err.message[:1].lower() + err.message[1:]
         raise ApiError(err.status, err.error, f"{name} cannot be used: {reason}") from None
 

@@ -14,7 +14,11 @@ const ASCII = new TextDecoder("latin1");
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 // Chromium plays these in <video>; animated GIF, WebP and PNG originals show as the page's <img>.
 const PLAYABLE = new Set(["mp4", "mov", "webm"]);
-const IN_STEP_S = 0.15;  // the original follows the result when they drift further apart
+const IN_STEP_S = 0.15;
+// ISO base media files whose major brand holds no video (HEIF and AVIF photos and image sequences, a CR3
+// raw photo, M4A/M4B/M4P and F4A/F4B audio): tessera/video_sniff.py's NOT_VIDEO_BRANDS.
+const NOT_VIDEO_BRANDS = new Set(["heic", "heix", "heim", "heis", "hevc", "hevx", "hevm", "hevs", "mif1",
+  "mif2", "msf1", "miaf", "avif", "avis", "avio", "avci", "avcs", "crx ", "M4A ", "M4B ", "M4P ", "F4A ", "F4B "]);  // the original follows the result when they drift further apart
 
 // A one-frame GIF is a still image in a format the gateway does not read (its 415 still_gif).
 export const STILL_GIF = "That GIF holds a single frame, a still image, and GIF is not read as a photo: "
@@ -23,13 +27,17 @@ export const STILL_GIF = "That GIF holds a single frame, a still image, and GIF 
 /**
  * The clip's container ('mp4', 'mov', 'webm', 'gif', animated 'webp', animated PNG 'apng'), or null; the
  * same decision as the gateway's tessera/video_sniff.py: a GIF, animated WebP or APNG is a clip only with
- * two frames or more (an APNG's acTL chunk declares them).
+ * two frames or more (an APNG's acTL chunk declares them), and an ISO media file of a photo or audio
+ * brand (HEIC, AVIF, M4A) is none.
  * @param {Uint8Array} bytes the whole file for a GIF, WebP or PNG (fileBytes), else CLIP_SNIFF_BYTES or more
  * @returns {string | null}
  */
 export function clipKind(bytes) {
   const text = (/** @type {number} */ from, /** @type {number} */ to) => ASCII.decode(bytes.slice(from, to));
-  if (text(4, 8) === "ftyp") return text(8, 12) === "qt  " ? "mov" : "mp4";
+  if (text(4, 8) === "ftyp") {
+    if (NOT_VIDEO_BRANDS.has(text(8, 12))) return null;
+    return text(8, 12) === "qt  " ? "mov" : "mp4";
+  }
   if (["moov", "mdat", "wide", "free"].includes(text(4, 8))) return "mov";
   if (bytes[0] === 0x1a && bytes[1] === 0x45 && bytes[2] === 0xdf && bytes[3] === 0xa3) return "webm";
   if (isGif(bytes)) return gifFrames(bytes) > 1 ? "gif" : null;
@@ -104,8 +112,9 @@ function isPng(bytes) {
 }
 
 /**
- * The frames an APNG's acTL chunk declares: 0 for a plain PNG, or an acTL whose CRC fails (a decoder
- * drops such a chunk and shows the still image, as tessera/png_chunks.py reads it). Its chunks are
+ * The frames an APNG's acTL chunk declares: 0 for a plain PNG, or an acTL whose CRC fails (a browser
+ * drops such a chunk and shows the still image, as tessera/png_chunks.py reads it; the gateway then
+ * answers the upload 422, damaged, as Pillow refuses the file). Its chunks are
  * walked up to the image data.
  * @param {Uint8Array} bytes
  * @returns {number}

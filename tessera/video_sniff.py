@@ -22,6 +22,12 @@ SNIFF_BYTES = 32  # enough for every container but GIF, WebP and PNG
 STILL_GIF = ("That GIF holds a single frame, a still image, and GIF is not read as a photo: "
              "save it as PNG or JPEG and choose that file instead.")
 _GIF_SIGNATURES = (b"GIF87a", b"GIF89a")
+# ISO base media files (an `ftyp` box first) whose major brand says they hold no video: HEIF and AVIF
+# photos and their image sequences, a Canon CR3 raw photo, M4A/M4B/M4P and F4A/F4B audio. Every other
+# brand is a clip of the MP4 family ('qt  ' a MOV). frontend_static/video.js keeps the same list.
+NOT_VIDEO_BRANDS = frozenset({
+    b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"mif2", b"msf1",
+    b"miaf", b"avif", b"avis", b"avio", b"avci", b"avcs", b"crx ", b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "})
 # How a message names each kind sniff_clip tells: "an MP4" clip, "an animated WebP".
 CLIP_NAMES = {"mp4": "an MP4", "mov": "a MOV", "webm": "a WebM", "gif": "an animated GIF",
               "webp": "an animated WebP", "apng": "an animated PNG"}
@@ -30,9 +36,10 @@ CLIP_NAMES = {"mp4": "an MP4", "mov": "a MOV", "webm": "a WebM", "gif": "an anim
 def sniff_clip(data: bytes) -> str | None:
     """'mp4', 'mov', 'webm', 'gif', 'webp' or 'apng' from the file's bytes, or None. A GIF, animated WebP
     or APNG is a clip only with two frames or more, counted in `data` (pass the whole file for GIF and
-    WebP; a PNG's chunks before its image data, as read_for_sniff reads them, are enough)."""
+    WebP; a PNG's chunks before its image data, as read_for_sniff reads them, are enough). An ISO base
+    media file whose major brand is in NOT_VIDEO_BRANDS (a HEIC or AVIF photo, an M4A song) is None."""
     if data[4:8] == b"ftyp":
-        return "mov" if data[8:12] == b"qt  " else "mp4"
+        return _iso_media_clip(data[8:12])
     if data[4:8] in (b"moov", b"mdat", b"wide", b"free"):
         return "mov"
     if data[:4] == b"\x1aE\xdf\xa3":
@@ -47,9 +54,16 @@ def sniff_clip(data: bytes) -> str | None:
     return None
 
 
+def _iso_media_clip(major_brand: bytes) -> str | None:
+    if major_brand in NOT_VIDEO_BRANDS:
+        return None
+    return "mov" if major_brand == b"qt  " else "mp4"
+
+
 def apng_frames(data: bytes) -> int:
     """The frames a PNG's animation control chunk (acTL, before the image data) declares; 0 for a plain
-    PNG or an acTL whose CRC fails (which a decoder ignores, showing the still image)."""
+    PNG or an acTL whose CRC fails: a browser drops such a chunk and shows the still image, so the file
+    is no clip; Pillow refuses it whole, so a route that opens it as a photo answers that it is damaged."""
     control = png_chunks.first_chunk(data, b"acTL")
     return int.from_bytes(control[:4], "big") if control and len(control) >= 8 else 0
 

@@ -9,7 +9,7 @@ from tessera.client import TesseraClient, TesseraError
 from tessera.imageio import decode_image, encode_image
 from tessera.v1 import style_transfer_pb2 as pb
 from tessera.v1 import style_transfer_pb2_grpc as pb_grpc
-from tests.bff.pictures import animation
+from tests.bff.pictures import HEIC_HEAD, M4A_HEAD, animation, iso_media
 from tests.support import TINY_STYLE
 from tests.support.tiny_model import TinyGenerator, whole_image_reference
 
@@ -167,6 +167,16 @@ def test_unary_stylize_refuses_a_video_by_name(client):
         client.stylize_encoded(mp4_head, TINY_STYLE)
     assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
     assert "the file is an MP4 clip of several frames" in caught.value.message
+
+
+@pytest.mark.parametrize("data", [iso_media("AVIF", 1), iso_media("AVIF", 2), HEIC_HEAD, M4A_HEAD],
+                         ids=["avif", "avif-sequence", "heic", "m4a"])
+def test_unary_stylize_calls_a_heic_avif_or_m4a_file_no_image_not_a_clip(client, data):
+    # Their ftyp box made them "an MP4 clip" pointed to StylizeTiles, which could not read them either.
+    with pytest.raises(TesseraError) as caught:
+        client.stylize_encoded(data, TINY_STYLE)
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "not a PNG, JPEG or WebP" in caught.value.message and "clip" not in caught.value.message
 
 
 @pytest.mark.parametrize("fmt", ["WEBP", "PNG"])

@@ -27,6 +27,20 @@ def encoded(image: Image.Image | np.ndarray, fmt: str = "PNG", **options) -> byt
     return buffer.getvalue()
 
 
+# The first bytes of ISO base media files that hold no video: a HEIC photo (Pillow writes none) and an
+# M4A song. Their `ftyp` box is an MP4's; the major brand tells them apart.
+HEIC_HEAD = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(16)
+M4A_HEAD = b"\x00\x00\x00\x1cftypM4A \x00\x00\x02\x00M4A isommp42" + bytes(16)
+
+
+def iso_media(fmt: str, frames: int) -> bytes:
+    """A real AVIF photo (one frame) or AVIF image sequence (major brand 'avis'), made by Pillow."""
+    pictures = [Image.fromarray(gradient()).rotate(180 * i) for i in range(frames)]
+    buffer = io.BytesIO()
+    pictures[0].save(buffer, fmt, save_all=frames > 1, append_images=pictures[1:], duration=100)
+    return buffer.getvalue()
+
+
 def animation(fmt: str, frames: int) -> bytes:
     """A real GIF, animated WebP or animated PNG (fmt "PNG") of `frames` frames, made by Pillow; one
     frame of WebP or PNG stays animated (VP8X, ANIM, one ANMF; acTL declaring one frame), as an editor's

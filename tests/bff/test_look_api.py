@@ -14,7 +14,7 @@ from bff.look_form import Look, check_look_fits
 from tessera.colors import to_ycbcr
 from tessera.style_facts import PresetFacts, StyleSummary, TilingFacts
 from tessera.style_sources import StyleSource
-from tests.bff.pictures import encoded, gradient
+from tests.bff.pictures import animation, encoded, gradient
 from tests.support import TINY_STYLE
 
 PNG = encoded(gradient(), "PNG")
@@ -82,6 +82,25 @@ def test_a_bad_file_is_named_as_people_call_it_not_by_its_form_field(client, rou
     message = client.post(route, data=form(**files)).json["message"]
     assert message.startswith(opening), message
     assert not any(f"'{name}'" in message for name in FIELD_NAMES), message
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"style_image": animation("WEBP", 2)},
+     "The style image is an animated WebP clip of several frames; a style is one still PNG, JPEG or WebP picture."),
+    ({"preset": "swirls", "mix_image": animation("PNG", 3)},
+     "The style image to mix in is an animated PNG clip of several frames; a style is one still PNG, JPEG or "
+     "WebP picture."),
+], ids=["style-webp", "mix-apng"])
+@pytest.mark.parametrize("route", ["/api/stylize", "/api/jobs", "/api/batches"])
+def test_an_animated_style_image_is_refused_as_a_style_not_pointed_to_clip_jobs(client, route, fields, message):
+    """It said "That file is a video clip ...: clips are restyled as jobs (POST /api/jobs)", and a job
+    refused it the same way: the clip jobs restyle photos' clips, they take no animated style."""
+    data = form(**{name: (io.BytesIO(value), "moving.img") if isinstance(value, bytes) else value
+                   for name, value in fields.items()})
+    if route == "/api/batches":
+        data["images"] = data.pop("image")
+    resp = client.post(route, data=data)
+    assert (resp.status_code, resp.json["error"], resp.json["message"]) == (415, "style_image_is_clip", message)
 
 
 LOOK_FIELD_NAMES = ("style_image", "mix_image", "mix_preset", "'preset'", "'mix'")

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from tessera.video_sniff import STILL_GIF, is_still_gif, read_for_sniff, sniff_clip
-from tests.bff.pictures import animation, encoded, gradient
+from tests.bff.pictures import HEIC_HEAD, M4A_HEAD, animation, encoded, gradient, iso_media
 from tests.support import TINY_STYLE
 
 ONE_FRAME_GIF, TWO_FRAME_GIF = animation("GIF", 1), animation("GIF", 2)
@@ -101,6 +101,29 @@ def test_a_camera_mpo_is_a_jpeg_photo_of_its_first_frame(client):
     assert Image.open(io.BytesIO(restyled.data)).size == (96, 64)
 
 
+@pytest.mark.parametrize("data", [iso_media("AVIF", 1), iso_media("AVIF", 2), HEIC_HEAD, M4A_HEAD],
+                         ids=["avif", "avif-sequence", "heic", "m4a"])
+@pytest.mark.parametrize("path", ["/api/stylize", "/api/jobs"])
+def test_heic_avif_and_m4a_are_no_clips_but_formats_not_read(client, path, data):
+    """They start with an MP4's ftyp box; their major brand says photo or audio, not video."""
+    assert data[4:8] == b"ftyp" and sniff_clip(data) is None
+    answer = client.post(path, data=_form(data, "phone-photo"))
+    assert (answer.status_code, answer.json["error"]) == (415, "unsupported_format")
+
+
+def test_video_brands_stay_clips():
+    for brand, kind in [(b"isom", "mp4"), (b"mp42", "mp4"), (b"3gp5", "mp4"), (b"M4V ", "mp4"), (b"qt  ", "mov")]:
+        assert sniff_clip(b"\x00\x00\x00\x20ftyp" + brand + bytes(20)) == kind
+
+
+@pytest.mark.parametrize("path", ["/api/stylize", "/api/photos", "/api/jobs"])
+def test_an_apng_whose_actl_crc_fails_is_a_damaged_photo_not_a_clip(client, path):
+    """The page reads it as a still (its clipKind drops the chunk); the gateway must not make it a clip job."""
+    answer = client.post(path, data=_form(_damaged_actl_crc(TWO_FRAME_APNG), "moving.png"))
+    assert (answer.status_code, answer.json["error"]) == (422, "undecodable_image"), answer.json
+    assert answer.json["message"].startswith("The file looks like a PNG image but its header is damaged")
+
+
 def test_a_multi_frame_tiff_is_no_photo_format(client):
     buffer = io.BytesIO()
     Image.fromarray(gradient()).save(buffer, "TIFF", save_all=True, append_images=[Image.fromarray(gradient())])
@@ -114,7 +137,9 @@ def test_the_page_tells_clips_from_stills_as_the_gateway_does(tmp_path):
     files = {"apng2": TWO_FRAME_APNG, "apng1": ONE_FRAME_APNG, "gif2": TWO_FRAME_GIF, "webp1": ONE_FRAME_WEBP,
              "apng2-acTL-CRC-damaged": _damaged_actl_crc(TWO_FRAME_APNG), "webp2": animation("WEBP", 2),
              "gif1": animation("GIF", 1), "apng2-cut-in-acTL": TWO_FRAME_APNG[:TWO_FRAME_APNG.index(b"acTL") + 6],
-             "mp4": b"\x00\x00\x00\x20ftypisom" + bytes(20), "jpeg": encoded(gradient(), "JPEG")}
+             "mp4": b"\x00\x00\x00\x20ftypisom" + bytes(20), "jpeg": encoded(gradient(), "JPEG"),
+             "mov": b"\x00\x00\x00\x14ftypqt  " + bytes(20), "avif": iso_media("AVIF", 1),
+             "avis": iso_media("AVIF", 2), "heic": HEIC_HEAD, "m4a": M4A_HEAD}
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
     script = ("import { readFileSync } from 'node:fs';\n"
@@ -123,7 +148,8 @@ def test_the_page_tells_clips_from_stills_as_the_gateway_does(tmp_path):
               f"console.log(clipKind(new Uint8Array(readFileSync({json.dumps(str(tmp_path))} + '/' + name))));\n")
     ran = subprocess.run(["node", "--input-type=module", "-e", script], capture_output=True, text=True, timeout=30)
     assert ran.returncode == 0, ran.stderr
-    expected = ["apng", "null", "gif", "null", "null", "webp", "null", "null", "mp4", "null"]
+    expected = ["apng", "null", "gif", "null", "null", "webp", "null", "null", "mp4", "null", "mov", "null", "null",
+                "null", "null"]
     assert ran.stdout.split() == expected == [sniff_clip(d) or "null" for d in files.values()]
 
 

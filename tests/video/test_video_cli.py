@@ -2,11 +2,13 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 
 from scripts.make_clips import make_clip
 from tessera.video_io import open_clip
+from tests.bff.pictures import HEIC_HEAD, M4A_HEAD, iso_media
 from tests.video.conftest import VIDEO_STYLE
 
 
@@ -53,10 +55,12 @@ def test_a_file_that_is_neither_photo_nor_clip_is_named_as_such(video_server, tm
     """Before, a text file or an empty file named .mp4 got "cannot tell the image format of 'out.mp4'"
     (the output's name, and .mp4 sounding unsupported); the same went for a .webm and a .png output."""
     cases = {"notes.mp4": b"this is not a video\n", "empty.mp4": b"", "notes.webm": b"\x00" * 64,
-             "fake.png": b"\x89PNX not really a PNG"}
+             "fake.png": b"\x89PNX not really a PNG", "phone.heic": HEIC_HEAD, "phone.avif": iso_media("AVIF", 1),
+             "song.m4a": M4A_HEAD}
     for name, content in cases.items():
         (tmp_path / name).write_bytes(content)
-        output = tmp_path / ("out.png" if name.endswith(".png") else "out" + name[name.rindex("."):])
+        suffix = {".heic": ".png", ".avif": ".png", ".m4a": ".mp4"}.get(Path(name).suffix, Path(name).suffix)
+        output = tmp_path / ("out" + suffix)
         result = tessera("stylize", str(tmp_path / name), "-o", str(output), "--style", VIDEO_STYLE,
                          "--server", video_server)
         assert result.returncode == 1, (name, result.stderr)
