@@ -16,7 +16,14 @@ from tessera.brush_scale import DEFAULT_WORK_SIDE, check_scale, default_scale
 from tessera.channels import read_ca
 from tessera.client import TesseraClient, TesseraError
 from tessera.critic_maps import MAP_TITLES, heat_map_paths
-from tessera.imageio import ImageFormatError, encode_image, format_from_path, open_image, to_rgb_array
+from tessera.imageio import (
+    ClipNotImageError,
+    ImageFormatError,
+    encode_image,
+    format_from_path,
+    open_image,
+    to_rgb_array,
+)
 from tessera.settings import FlagParser, SettingsError, add_flags, build, env_values, fail, setting, specs
 from tessera.style_sources import StyleSource, mix_in, parse_mix
 from tessera.temporal_blend import WEIGHT as BLEND_WEIGHT
@@ -154,7 +161,8 @@ def _input_kind(path: Path) -> str:
 
 def _stylize_folder(client: TesseraClient, args: argparse.Namespace, style: str, sources: list[StyleSource]) -> int:
     """Every PNG, JPEG and WebP file of the folder (not its subfolders) into the output folder, named
-    <stem>-<style>.<its own extension>; a file that fails is reported and the others go on."""
+    <stem>-<style>.<its own extension>; a file that fails is reported and the others go on. An animated
+    WebP or PNG of several frames is a clip, not a photo: it is reported with the command that restyles it."""
     inputs = sorted(p for p in Path(args.input).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not inputs:
         raise ValueError(f"{args.input}: no .png, .jpg or .webp files in this folder")
@@ -184,6 +192,9 @@ def _stylize_file(client: TesseraClient, args: argparse.Namespace, style: str, s
             opened.close()
             raise ValueError(f"{source}: {problem}")
         pixels = to_rgb_array(opened)
+    except ClipNotImageError as error:  # only in a folder: a clip named alone goes to the clip path
+        raise ValueError(f"{source}: {error}; a folder is restyled photo by photo, so restyle the clip on its "
+                         f"own, with the same options and -o {source.stem}-{style}.mp4") from None
     except ImageFormatError as error:
         raise ValueError(f"{source}: {error}") from None
     started = time.perf_counter()

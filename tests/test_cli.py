@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from tests.bff.live import closed_port_address
+from tests.bff.pictures import animation
 from tests.support import TINY_STYLE
 
 
@@ -110,11 +111,15 @@ def test_stylize_a_folder_into_a_folder(inference_server, tmp_path):
         Image.new("RGB", size, (200, 120, 40)).save(photos / name)
     (photos / "notes.txt").write_text("skipped: not an image name")
     (photos / "broken.png").write_text("not an image")
+    (photos / "moving.webp").write_bytes(animation("WEBP", 2))
     result = tessera("stylize", str(photos), "-o", str(tmp_path / "out"), "--style", TINY_STYLE,
                      "--server", inference_server)
-    assert result.returncode == 1  # one file failed; the others were written
+    assert result.returncode == 1  # two files failed; the others were written
     assert "broken.png: " in result.stderr and "Traceback" not in result.stderr
-    assert "3 of 4 images restyled" in result.stdout
+    assert (f"moving.webp: the file is an animated WebP clip of several frames, not a still PNG, JPEG or WebP image; "
+            f"a folder is restyled photo by photo, so restyle the clip on its own, with the same options and "
+            f"-o moving-{TINY_STYLE}.mp4") in result.stderr
+    assert "3 of 5 images restyled" in result.stdout
     for name, size, fmt in (("a", (40, 30), "PNG"), ("b", (64, 48), "JPEG"), ("c", (20, 50), "WEBP")):
         suffix = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp"}[fmt]
         with Image.open(tmp_path / "out" / f"{name}-{TINY_STYLE}{suffix}") as out:
