@@ -323,7 +323,7 @@ def load_version(version_dir: Path, settings: LoadSettings) -> LoadedVersion:
 def _without_one_pass(whole: OnnxRuntime) -> None:
     """Let a checked whole.onnx go when the tiles run on another engine than ONNX Runtime fp32, its own:
     beside a faster engine its one pass is the slower (a 512x340 preview of teacher-26 v4 with its tiles
-    in bf16 took 146 ms in one pass against 89 ms in two, `TESSERA_CPU_ENGINE=auto`), and it would paint
+    in bf16 took 146 ms in one pass against 81-83 ms in two, `TESSERA_CPU_ENGINE=auto`), and it would paint
     the fp32 pixels where the version serves others."""
     whole.finalize()
     return None

@@ -22,10 +22,11 @@ import pytest
 from PIL import Image
 
 from bench.paths import RawRun
-from inference_server.model_version import LoadSettings, load_version
+from inference_server.model_version import LoadSettings, VersionRejected, load_version
 from inference_server.runtime.openvino_runtime import NAME, OpenVinoRuntime, bf16_available
 from scripts.local_stack import ROOT, server_process
 from tessera.client import TesseraClient
+from tests.support.conditioned import brighten_whole_model
 
 pytestmark = [pytest.mark.skipif(not bf16_available(), reason="no OpenVINO, or this CPU has no native bf16"),
               pytest.mark.timeout(240)]
@@ -206,6 +207,17 @@ def test_a_version_whose_tiles_run_in_bf16_serves_its_previews_in_two_bf16_passe
         assert fp32.whole_runtime is not None
     finally:
         fp32.retire()
+
+
+def test_a_wrong_whole_model_is_refused_under_auto_though_it_would_be_let_go(tmp_path):
+    """whole.onnx is let go beside bf16 tiles only after it passed its check: a version publishing a
+    one-pass model that disagrees with its two passes is refused on every engine."""
+    version = tmp_path / "teacher-26" / newest("teacher-26").name
+    shutil.copytree(newest("teacher-26"), version)
+    brighten_whole_model(version)
+    with pytest.raises(VersionRejected) as caught:
+        load_version(version, LoadSettings(threads=1, cpu_engine="auto"))
+    assert caught.value.kind == "whole" and "differs from the two passes" in str(caught.value)
 
 
 def test_without_centring_the_input_form_still_loses_fog(caplog, tmp_path):
@@ -481,3 +493,40 @@ def test_calls_reuse_kept_infer_requests_one_per_call_at_once_until_release_idle
     model.release_idle()
     assert np.array_equal(model.execute(batch), alone)
     assert counting.made == 3
+
+
+class _Gate:
+    """A `hold` for _CountingRequests: says when a run is inside its request, which waits for `go`."""
+
+    def __init__(self) -> None:
+        self.inside, self.go = threading.Event(), threading.Event()
+
+    def wait(self, timeout: float) -> None:
+        self.inside.set()
+        self.go.wait(timeout)
+
+
+def test_at_most_a_request_per_stream_is_kept_and_none_after_finalize():
+    """Calls beyond the streams made their own requests and kept them all (about 6 MB each for a context
+    model, until the version went idle); a call running through finalize put its request back."""
+    model = OpenVinoRuntime(newest(STUDENT) / "model.onnx", threads=1, streams=1)
+    batch = np.random.default_rng(4).uniform(-1, 1, (1, 3, 64, 64)).astype(np.float32)
+    counting = model._compiled = _CountingRequests(model._compiled)
+    counting.hold = threading.Barrier(3)
+    callers = [threading.Thread(target=model.execute, args=(batch,)) for _ in range(3)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join(timeout=20)
+    counting.hold = None
+    assert counting.made == 3 and model._idle_requests.qsize() == 1
+    model.execute(batch)
+    assert counting.made == 3
+    gate = counting.hold = _Gate()
+    caller = threading.Thread(target=model.execute, args=(batch,))
+    caller.start()
+    assert gate.inside.wait(timeout=20)
+    model.finalize()
+    gate.go.set()
+    caller.join(timeout=20)
+    assert model._idle_requests.qsize() == 0

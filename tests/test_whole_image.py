@@ -14,14 +14,12 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
-from onnx import helper, numpy_helper
 from PIL import Image
 
 from bff import close_app
 from bff.images import decode_thumbnail
-from bff.previews import encode_jpeg
+from bff.previews import _whole_multiples, encode_jpeg
 from inference_server.model_version import LoadSettings, VersionRejected, load_version
 from inference_server.whole_image import one_pass_fits
 from scripts.local_stack import server_process
@@ -34,7 +32,7 @@ from tessera.style_sources import StyleSource
 from tessera.tiling import Rect
 from tests.bff.live import make_app, multipart, post_form, serving
 from tests.bff.pictures import encoded
-from tests.support.conditioned import Reference
+from tests.support.conditioned import Reference, brighten_whole_model
 from tests.support.metrics import counter_total
 
 
@@ -110,7 +108,9 @@ def test_other_streams_keep_the_context_pass(server, size, tile_size):
     assert counted == {"context": 1, "one_pass": 0} and result.shape == (size[1], size[0], 3)
 
 
-@pytest.mark.parametrize("size", [(800, 600), (900, 600)])  # 4:3, and 3:2, whose 128x85 thumbnail is cut to 84 rows
+# 4:3; 3:2, whose 128x85 thumbnail is cut to 84 rows; 5:3, whose thumbnail (128x77) and 96 px copy (96x58)
+# are both cut
+@pytest.mark.parametrize("size", [(800, 600), (900, 600), (1000, 600)])
 def test_gateway_previews_of_a_conditioned_style_are_one_pass_and_more_looks_are_painted_smaller(server, size):
     address, log = server
     jpeg = encoded(photo(*size), "JPEG", quality=90)
@@ -149,6 +149,14 @@ def test_gateway_previews_of_a_conditioned_style_are_one_pass_and_more_looks_are
     assert not np.array_equal(shown["style-01"], as_served(full["style-01"]))
 
 
+def test_a_preview_leaves_out_a_few_edge_rows_at_most():
+    """More left-out rows, repeated, would show as a smeared band: such a thumbnail is padded instead."""
+    assert _whole_multiples(np.zeros((85, 128, 3), np.uint8), 4).shape == (84, 128, 3)
+    assert _whole_multiples(np.zeros((77, 130, 3), np.uint8), 4).shape == (76, 128, 3)
+    assert _whole_multiples(np.zeros((85, 128, 3), np.uint8), 16).shape == (85, 128, 3)  # 5 rows > 4
+    assert _whole_multiples(np.zeros((3, 128, 3), np.uint8), 4).shape == (3, 128, 3)  # shorter than one multiple
+
+
 def as_served(pixels: np.ndarray) -> np.ndarray:
     """The pixels a page decodes from the gateway's preview JPEG of `pixels`."""
     return np.asarray(Image.open(io.BytesIO(encode_jpeg(pixels))).convert("RGB"))
@@ -174,17 +182,7 @@ def test_one_pass_fits_only_an_image_that_is_its_own_thumbnail(core, padded, wid
 def test_a_whole_model_that_disagrees_with_the_two_passes_is_rejected(version_dir, tmp_path):
     version = tmp_path / "1"
     shutil.copytree(version_dir, version)
-    model = onnx.load(version / "whole.onnx")
-    graph = model.graph
-    output = graph.output[0].name
-    for node in graph.node:
-        node.output[:] = [f"{o}_raw" if o == output else o for o in node.output]
-    graph.initializer.append(numpy_helper.from_array(np.array(0.05, np.float32), "brighter"))
-    graph.node.append(helper.make_node("Add", [f"{output}_raw", "brighter"], [output]))
-    onnx.save(model, version / "whole.onnx")
-    manifest = json.loads((version / "manifest.json").read_text())
-    manifest["artifacts"]["whole_onnx"]["sha256"] = registry.sha256_of(version / "whole.onnx")
-    (version / "manifest.json").write_text(json.dumps(manifest))
+    brighten_whole_model(version)
     with pytest.raises(VersionRejected) as caught:
         load_version(version, LoadSettings(threads=1))
     assert caught.value.kind == "whole" and "differs from the two passes" in str(caught.value)

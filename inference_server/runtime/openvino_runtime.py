@@ -57,8 +57,8 @@ def _core():
 class OpenVinoRuntime:
     """One model compiled by OpenVINO for the CPU in bf16, with `streams` streams of `threads`
     threads each, so `streams` runners can call `execute` at once. Each call runs on an infer request
-    no other call holds; requests are kept between calls (`_infer` says why) and let go by
-    `release_idle`. The activation memory lives in the compiled
+    no other call holds; up to `streams` requests are kept between calls (`_infer` says why) and let go
+    by `release_idle`. The activation memory lives in the compiled
     model's streams, about 200 MB per stream for a 1 MP tile, and stays after a call returns until
     `release_idle` hands it back (the batcher calls it once the version has run nothing for a while;
     the process's heap trimming then returns it to the OS, docs/serving.md "Memory"). Inputs and
@@ -103,8 +103,10 @@ class OpenVinoRuntime:
         self._output = self._compiled.output(output)
         self._inputs = {port.get_any_name() for port in self._compiled.inputs}
         self._context_input = context_input
-        # Infer requests between calls: one per call at once, made when every kept one is busy.
+        # Infer requests between calls: one per call at once, made when every kept one is busy; at most
+        # one per stream is kept (more calls at once than streams wait in OpenVINO, their requests go).
         self._idle_requests: queue.SimpleQueue = queue.SimpleQueue()
+        self._kept_requests = max(1, streams)
 
     def execute(self, image: np.ndarray, context: np.ndarray | None = None, release_memory: bool = False) -> np.ndarray:
         """`release_memory` is ignored: OpenVINO hands its memory back only through `release_idle`,
@@ -139,7 +141,10 @@ class OpenVinoRuntime:
         try:
             return request.infer(inputs)[self._output]
         finally:
-            self._idle_requests.put(request)
+            # Not after finalize, and not beyond a request per stream: a context model of one stream
+            # kept one per concurrent stream header (about 6 MB each) until the version went idle.
+            if self._compiled is not None and self._idle_requests.qsize() < self._kept_requests:
+                self._idle_requests.put(request)
 
     @property
     def fp32_convolutions(self) -> int:
