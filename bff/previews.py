@@ -36,6 +36,9 @@ from tessera.tiling import thumbnail_shape
 
 EXTENSION = "tessera_previews"
 JPEG_QUALITY = 85
+# px: a preview leaves out at most this many last rows or columns (repeating its edge over them) to
+# run a conditioned style in one pass; the shipped size multiple, 4, leaves out at most 3.
+EDGE_REPEAT_MAX_PX = 4
 
 
 @dataclass(frozen=True)
@@ -143,12 +146,12 @@ class Previews:
         `more_size` (area average) restyled as one tile and enlarged back (bicubic). Either way the tile
         is its own thumbnail, so a conditioned style runs one pass (inference_server/whole_image.py); a
         side that is no multiple of the style's size multiple would be padded, which takes two passes, so
-        the last rows or columns short of one (a 3:2 photo's 512x341 thumbnail: one row) are left out and
-        the result's edge is repeated over them."""
+        for a conditioned style the last rows or columns short of one, up to EDGE_REPEAT_MAX_PX (a 3:2
+        photo's 512x341 thumbnail: one row), are left out and the result's edge is repeated over them."""
         height, width = thumb.shape[:2]
         base = thumb if key.featured else shrink(thumb, thumbnail_shape(width, height, self.more_size))
-        multiple = backend.style(key.style).tiling.size_multiple
-        kept = _whole_multiples(base, multiple)
+        style = backend.style(key.style)
+        kept = _whole_multiples(base, style.tiling.size_multiple) if style.kind == "conditioned" else base
         image = call(backend.client.stylize, kept, key.style, strength=key.strength,
                      timeout=backend.config.stylize_timeout_s, style_sources=sources,
                      keep_colors=key.keep_colors, tile_size=max(kept.shape[:2])).image
@@ -177,10 +180,11 @@ class Previews:
 
 def _whole_multiples(pixels: np.ndarray, multiple: int) -> np.ndarray:
     """The HxWx3 image without its last rows and columns beyond whole multiples of `multiple` (a view);
-    the image as it is when a side is shorter than one multiple."""
+    the image as it is when a side is shorter than one multiple, or when more than EDGE_REPEAT_MAX_PX
+    would be left out (repeated, they would show as a smeared band; padding costs a second pass instead)."""
     height, width = pixels.shape[:2]
     rows, columns = height - height % multiple, width - width % multiple
-    if multiple <= 1 or rows == 0 or columns == 0:
+    if multiple <= 1 or rows == 0 or columns == 0 or max(height - rows, width - columns) > EDGE_REPEAT_MAX_PX:
         return pixels
     return pixels[:rows, :columns]
 
