@@ -31,7 +31,7 @@ from inference_server.runtime import DEFAULT_CPU_ENGINE
 from scripts.local_stack import gateway_process, running_server
 from tessera.client import TesseraClient
 from tessera.imageio import encode_image
-from tessera.registry import REDUCED_PRECISIONS, read_manifest
+from tessera.registry import REDUCED_PRECISIONS, newest_version_dir, read_manifest, version_dirs
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "serving.json"
@@ -174,10 +174,9 @@ def newest_registry(target: Path, styles: tuple[str, ...]) -> Path:
     for style_dir in sorted(p for p in shipped.iterdir() if (p / "style.json").is_file()):
         if styles and style_dir.name not in styles:
             continue
-        versions = [d for d in style_dir.iterdir() if d.name.isdigit()]
-        if not versions:
+        if not version_dirs(style_dir):
             continue
-        newest = max(versions, key=lambda d: int(d.name))
+        newest = newest_version_dir(style_dir)
         (target / style_dir.name).mkdir(parents=True)
         shutil.copy(style_dir / "style.json", target / style_dir.name / "style.json")
         shutil.copytree(newest, target / style_dir.name / newest.name)
@@ -185,7 +184,7 @@ def newest_registry(target: Path, styles: tuple[str, ...]) -> Path:
 
 
 def _serving_versions(registry: Path) -> dict[str, Path]:
-    return {d.name: next(v for v in d.iterdir() if v.name.isdigit()) for d in sorted(registry.iterdir())}
+    return {d.name: newest_version_dir(d) for d in sorted(registry.iterdir())}
 
 
 def _typical_style(styles: dict[str, Path]) -> str:

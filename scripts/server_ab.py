@@ -26,6 +26,7 @@ from bench.procfs import cpu_seconds, minor_faults
 from bench.timing import interleaved, paired_ratio
 from scripts.local_stack import server_process
 from tessera.client import TesseraClient
+from tessera.registry import newest_version_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 THREADS = 2  # the raw yardstick's intra-op threads; both servers run their own defaults
@@ -43,10 +44,6 @@ def _process_usage(pid: int) -> tuple[float, int]:
     return cpu_seconds(pid), minor_faults(pid)
 
 
-def _newest(style_dir: Path) -> Path:
-    return max((p for p in style_dir.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--before", type=Path, required=True, help="the other checkout (with its protos generated)")
@@ -59,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     before_registry = args.before_registry or args.before / "model_registry"
     before_dir = before_registry / args.style / str(args.before_version) if args.before_version \
-        else _newest(before_registry / args.style)
+        else newest_version_dir(before_registry / args.style)
     photo = client_rss.photo(args.megapixels)
     usage: dict[str, list[tuple[float, int]]] = {"before": [], "after": []}
     with ExitStack() as stack:

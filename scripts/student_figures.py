@@ -29,7 +29,7 @@ from bench.paths import context_model
 from inference_server.runtime import cpu_runtime
 from scripts.style_grids import grid_photos
 from scripts.train_defaults import PHOTOS_HOLDOUT, RECIPES
-from tessera.registry import PRECISIONS, THUMBNAIL_INPUT, read_manifest
+from tessera.registry import PRECISIONS, THUMBNAIL_INPUT, newest_version_dir, read_manifest
 from trainer.data import list_images, load_image
 from trainer.likeness_figures import CROPS_PER_PHOTO, SIZES, TeacherCache, likeness_figures
 from trainer.painters import TEACHER_VERSION, Painter, onnx_painter, teacher_painter
@@ -40,7 +40,7 @@ def holdout_photos(folder: Path = Path(PHOTOS_HOLDOUT)) -> list[tuple[str, np.nd
 
 
 def newest(style_dir: Path) -> int:
-    return max(int(p.name) for p in style_dir.iterdir() if p.name.isdigit())
+    return int(newest_version_dir(style_dir).name)
 
 
 def student_painter(version_dir: Path, precision: str) -> Painter:

@@ -33,6 +33,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tessera.registry import newest_version_dir
+
 STYLE = "any-painting"
 # The held-out looks the figures use: three multistyle26 styles never trained on, a Wesnoth painting,
 # and two that owe nothing to multistyle26 (whose convolutions the second student starts from): a
@@ -94,9 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         config.write_text(json.dumps(RECIPES[args.student], indent=1) + "\n")
         run(trainer("cin-code-distill", "--config", str(config)), args.budget_minutes * 60)
     run(trainer("export-conditioned", str(run_dir), "--registry", str(registry), "--style", STYLE))
-    newest = max(int(p.name) for p in (registry / STYLE).iterdir() if p.name.isdigit())
+    newest = newest_version_dir(registry / STYLE).name
     looks = [flag for look in EVAL_LOOKS for flag in ("--look", look)]
-    run([sys.executable, "-m", "scripts.anystyle_figures", "--student", str(registry / STYLE / str(newest)),
+    run([sys.executable, "-m", "scripts.anystyle_figures", "--student", str(registry / STYLE / newest),
          "--out", str(root / "eval"), "--crops", "1", *looks, "--metrics-into", str(run_dir)])
     return 0
 

@@ -26,6 +26,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tessera.registry import version_dirs
+
 PHOTOS_TRAIN = "data/photos/train"
 PHOTOS_HOLDOUT = "data/photos/holdout"
 PAINTINGS_STORY = "data/paintings/wesnoth-story"
@@ -231,8 +233,7 @@ EXPORTED = "exported.json"
 def newest_version(registry: Path, style: str) -> int:
     """The highest numbered version folder of ``style`` in ``registry`` (0 when there is none)."""
     folder = registry / style
-    numbers = [int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit()] if folder.is_dir() else []
-    return max(numbers, default=0)
+    return max(version_dirs(folder), default=0) if folder.is_dir() else 0
 
 
 def already_shipped(run: Path, registry: Path, style: str, steps: int) -> bool:

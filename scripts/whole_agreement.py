@@ -24,7 +24,7 @@ from PIL import Image
 
 from tessera.onnx_session import open_session
 from tessera.pixels import chw_to_rgb8, rgb8_to_nchw
-from tessera.registry import read_manifest
+from tessera.registry import newest_version_dir, read_manifest
 from trainer import cin_models, cin_surgery
 from trainer.metrics import psnr
 from trainer.style_presets import PRESETS
@@ -36,8 +36,7 @@ SIZES = (("astronaut", 512, 384, Image.Resampling.LANCZOS), ("astronaut", 512, 3
 
 
 def newest(style: str) -> Path:
-    folder = ROOT / "model_registry" / style
-    return max((p for p in folder.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    return newest_version_dir(ROOT / "model_registry" / style)
 
 
 def pictures() -> list[tuple[str, np.ndarray]]:

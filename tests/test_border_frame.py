@@ -24,6 +24,7 @@ from PIL import Image
 from scripts.local_stack import ROOT, running_server
 from scripts.train_defaults import RECIPES
 from tessera.client import TesseraClient
+from tessera.registry import newest_version_dir
 from tessera.style_sources import StyleSource
 
 pytestmark = pytest.mark.timeout(240)
@@ -67,7 +68,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TesseraClient]:
 
 
 def _newest(style: str) -> int:
-    return max(int(p.name) for p in (REGISTRY / style).iterdir() if p.name.isdigit())
+    return int(newest_version_dir(REGISTRY / style).name)
 
 
 def test_the_newest_students_are_served_with_an_image_border():

@@ -9,7 +9,7 @@ import pytest
 
 from scripts.local_stack import running_server
 from tessera.client import TesseraClient, TesseraError
-from tessera.registry import read_manifest
+from tessera.registry import read_manifest, version_dirs
 from tessera.tile_streams import WINDOW
 from tests.support import TINY_STYLE
 from tests.support.tiny_model import TinyGenerator, whole_image_reference
@@ -22,10 +22,10 @@ CONTEXT_STYLE, PLAIN_STYLE = "blue-ink", "wesnoth-painting"  # needs a 256 px th
 
 def _newest(style: str, thumbnail_size: int | None) -> Path:
     """The newest shipped version of `style` whose thumbnail size is `thumbnail_size` (any when None)."""
-    versions = [d for d in (SHIPPED / style).iterdir() if d.name.isdigit()]
+    versions = version_dirs(SHIPPED / style)
     if thumbnail_size is not None:
-        versions = [d for d in versions if read_manifest(d).tiling.thumbnail_size == thumbnail_size]
-    return max(versions, key=lambda d: int(d.name))
+        versions = {n: d for n, d in versions.items() if read_manifest(d).tiling.thumbnail_size == thumbnail_size}
+    return versions[max(versions)]
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,7 @@ from inference_server.model_version import LoadSettings, VersionRejected, load_v
 from inference_server.runtime.openvino_runtime import NAME, OpenVinoRuntime, bf16_available
 from scripts.local_stack import ROOT, server_process
 from tessera.client import TesseraClient
+from tessera.registry import newest_version_dir
 from tests.support.conditioned import brighten_whole_model
 
 pytestmark = [pytest.mark.skipif(not bf16_available(), reason="no OpenVINO, or this CPU has no native bf16"),
@@ -36,7 +37,7 @@ UNCENTRED_TEACHER = REGISTRY / "teacher-26" / "3"  # v4 is the same network with
 
 
 def newest(style: str) -> Path:
-    return REGISTRY / style / str(max(int(p.name) for p in (REGISTRY / style).iterdir() if p.name.isdigit()))
+    return newest_version_dir(REGISTRY / style)
 
 
 def engine_of(version_dir: Path, cpu_engine: str, caplog: pytest.LogCaptureFixture) -> str:

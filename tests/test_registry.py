@@ -11,7 +11,7 @@ from onnx import TensorProto, helper
 
 from inference_server.model_store import ModelStore, StyleNotFound, StyleUnavailable
 from inference_server.model_version import LoadSettings, load_version
-from tessera.registry import RegistryError, read_manifest, set_pin, write_version
+from tessera.registry import RegistryError, newest_version_dir, read_manifest, set_pin, write_version
 from tests.support.tiny_model import tiny_manifest, write_tiny_version
 
 STYLE = "mixed"
@@ -181,3 +181,16 @@ def test_published_versions_are_readable_by_other_users(tmp_path):
     number = write_tiny_version(root, STYLE, tmp_path)
     assert (root / STYLE / str(number)).stat().st_mode & 0o777 == 0o755
     assert (root / STYLE / "style.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_the_newest_version_folder_is_the_highest_number_not_the_last_name(tmp_path):
+    """Every script and test finds a style's newest version through newest_version_dir: by number
+    ("10" after "9"), skipping writers' temporary folders and stray files."""
+    for name in ("1", "9", "10", ".staging-11", "012"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "12").write_text("a file, not a version")
+    assert newest_version_dir(tmp_path) == tmp_path / "10"
+    with pytest.raises(FileNotFoundError, match="no numbered version folder"):
+        newest_version_dir(tmp_path / "1")
+    with pytest.raises(FileNotFoundError):
+        newest_version_dir(tmp_path / "no-such-style")

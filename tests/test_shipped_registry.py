@@ -17,6 +17,7 @@ from PIL import Image
 from scripts.local_stack import ROOT, running_server
 from tessera.admin_client import AdminClient
 from tessera.client import TesseraClient
+from tessera.registry import version_dirs
 
 SHIPPED_REGISTRY = ROOT / "model_registry"
 ADMIN_TOKEN = "shipped-registry-test"
@@ -32,7 +33,7 @@ def shipped_versions() -> dict[str, list[int]]:
         return {}
     found = {}
     for style_dir in sorted(p for p in SHIPPED_REGISTRY.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        versions = sorted(int(p.name) for p in style_dir.iterdir() if p.is_dir() and p.name.isdigit())
+        versions = sorted(version_dirs(style_dir))
         if versions:
             found[style_dir.name] = versions
     return found

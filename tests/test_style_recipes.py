@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from scripts import style_grids, train_defaults
-from tessera.registry import STYLE_ID_RE
+from tessera.registry import STYLE_ID_RE, version_dirs
 from trainer.cin_distill import load_config
 from trainer.config import UNPAIRED_KINDS, TrainConfig
 
@@ -107,7 +107,7 @@ REGISTRY = Path(__file__).resolve().parents[1] / "model_registry"
 def test_the_newest_trained_student_is_what_its_recipe_trains(recipe):
     """`make train-defaults` reproduces the shipped students: the newest version trained with the
     recipe's kind has the recipe's architecture, teacher style and step count."""
-    versions = sorted((int(p.name) for p in (REGISTRY / recipe.id).iterdir() if p.name.isdigit()), reverse=True)
+    versions = sorted(version_dirs(REGISTRY / recipe.id), reverse=True)
     manifests = [json.loads((REGISTRY / recipe.id / str(v) / "manifest.json").read_text()) for v in versions]
     trained = next(m["training"] for m in manifests if m["training"].get("kind") == recipe.kind)
     args = trained["architecture_args"]

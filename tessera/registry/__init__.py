@@ -28,6 +28,7 @@ from tessera.registry.layout import (
     STYLE_ID_RE,
     VERSION_DIR_RE,
     StyleMeta,
+    newest_version_dir,
     read_style_meta,
     set_pin,
     sha256_of,
@@ -69,6 +70,6 @@ __all__ = [
     "WHOLE_MAX_FAR_FRACTION", "WHOLE_MIN_PSNR_DB", "Artifact", "BaseManifest", "GeneratorManifest", "IOConvention",
     "Manifest", "RegistryError", "StyleMeta", "TensorRTPlan", "TensorSpec", "Tiling", "context_io_problem",
     "generator_io_problem", "io_section", "is_fixed_width", "parse_manifest", "read_manifest", "read_style_meta",
-    "set_pin", "sha256_of", "style_dirs", "verify_checksums", "version_dirs", "whole_agreement_problem",
-    "whole_io_problem", "write_style_meta", "write_version",
+    "newest_version_dir", "set_pin", "sha256_of", "style_dirs", "verify_checksums", "version_dirs",
+    "whole_agreement_problem", "whole_io_problem", "write_style_meta", "write_version",
 ]

@@ -57,6 +57,14 @@ def version_dirs(style_dir: Path) -> dict[int, Path]:
     return {int(p.name): p for p in style_dir.iterdir() if p.is_dir() and VERSION_DIR_RE.match(p.name)}
 
 
+def newest_version_dir(style_dir: Path) -> Path:
+    """The highest numbered version folder of a style. Raises FileNotFoundError when it has none."""
+    versions = version_dirs(style_dir) if style_dir.is_dir() else {}
+    if not versions:
+        raise FileNotFoundError(f"{style_dir} holds no numbered version folder")
+    return versions[max(versions)]
+
+
 def read_style_meta(style_dir: Path) -> StyleMeta:
     """Read style.json; a missing file gives defaults derived from the folder name."""
     path = style_dir / STYLE_FILE
