@@ -5,6 +5,7 @@
  */
 
 import { HEADER_BYTES, cutShort, fileProblem, headerSize, paintingSizeProblem, sizeProblem, sniffFormat } from "./checks.js";
+import { CLIP_NAMES, clipKind, fileBytes } from "./clip_sniff.js";
 
 /** @typedef {import("./checks.js").Limits} Limits */
 
@@ -69,7 +70,8 @@ export async function decodeProblem(probe, url) {
 
 /**
  * Why a painting cannot be used, or null. Its pixels are held to the style image's limit, not the
- * photo's: the server reads a style image at the encoder's small size.
+ * photo's: the server reads a style image at the encoder's small size. An animated WebP or PNG of
+ * several frames is a clip, not a painting (the gateway's 415 style_image_is_clip).
  * @param {File} file
  * @param {string} url its object URL
  * @param {Limits | null} limits null: the gateway checks alone
@@ -80,5 +82,7 @@ export async function paintingProblem(file, url, limits) {
     const problem = await headProblem(file, limits, paintingSizeProblem);
     if (problem) return problem;
   }
+  const clip = clipKind(await fileBytes(file));
+  if (clip) return `That file is ${CLIP_NAMES[clip]} clip of several frames; a style is one still picture.`;
   return decodeProblem(new Image(), url);
 }

@@ -5,7 +5,7 @@
  */
 
 import { decodeProblem, photoHeadProblem, shownSizeProblem } from "./file_checks.js";
-import { STILL_GIF, clipKind, fileBytes, isStillGif } from "./video.js";
+import { STILL_GIF, clipKind, fileBytes, isStillGif } from "./clip_sniff.js";
 
 /** @typedef {import("./checks.js").Limits} Limits */
 /** @typedef {{file: File, problem: string}} Refusal a file the page refuses, and why */

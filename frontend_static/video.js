@@ -1,182 +1,18 @@
 /**
  * Video clips on the page. A clip is chosen, dropped or pasted like a photo; it is restyled as a job
  * (progress in frames), and the result plays over the original with the same before/after divider,
- * both clips in step, and downloads. app.js calls: clipKind (is the file a clip?), ClipStage.problem,
- * show, clear and restyle. Everything else about clips lives here.
+ * both clips in step, and downloads. app.js calls ClipStage.problem, show, clear and restyle; whether a
+ * file is a clip at all is clip_sniff.js's to say. Everything else about clips lives here.
  */
 
 import { createJob, fetchResult, followJob } from "./api.js";
+import { CLIP_SNIFF_BYTES, clipKind } from "./clip_sniff.js";
 import { byId, on, show } from "./dom.js";
 import { fileSize } from "./template.js";
 
-export const CLIP_SNIFF_BYTES = 32;
-const ASCII = new TextDecoder("latin1");
-const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 // Chromium plays these in <video>; animated GIF, WebP and PNG originals show as the page's <img>.
 const PLAYABLE = new Set(["mp4", "mov", "webm"]);
-const IN_STEP_S = 0.15;
-// ISO base media files whose major brand holds no video (HEIF and AVIF photos and image sequences, a CR3
-// raw photo, M4A/M4B/M4P and F4A/F4B audio): tessera/video_sniff.py's NOT_VIDEO_BRANDS.
-const NOT_VIDEO_BRANDS = new Set(["heic", "heix", "heim", "heis", "hevc", "hevx", "hevm", "hevs", "mif1",
-  "mif2", "msf1", "miaf", "avif", "avis", "avio", "avci", "avcs", "crx ", "M4A ", "M4B ", "M4P ", "F4A ", "F4B "]);  // the original follows the result when they drift further apart
-
-// A one-frame GIF is a still image in a format the gateway does not read (its 415 still_gif).
-export const STILL_GIF = "That GIF holds a single frame, a still image, and GIF is not read as a photo: "
-  + "save it as PNG or JPEG and choose that file instead.";
-
-/**
- * The clip's container ('mp4', 'mov', 'webm', 'gif', animated 'webp', animated PNG 'apng'), or null; the
- * same decision as the gateway's tessera/video_sniff.py: a GIF, animated WebP or APNG is a clip only with
- * two frames or more (an APNG's acTL chunk declares them), and an ISO media file of a photo or audio
- * brand (HEIC, AVIF, M4A) is none.
- * @param {Uint8Array} bytes the whole file for a GIF, WebP or PNG (fileBytes), else CLIP_SNIFF_BYTES or more
- * @returns {string | null}
- */
-export function clipKind(bytes) {
-  const text = (/** @type {number} */ from, /** @type {number} */ to) => ASCII.decode(bytes.slice(from, to));
-  if (text(4, 8) === "ftyp") {
-    if (NOT_VIDEO_BRANDS.has(text(8, 12))) return null;
-    return text(8, 12) === "qt  " ? "mov" : "mp4";
-  }
-  if (["moov", "mdat", "wide", "free"].includes(text(4, 8))) return "mov";
-  if (bytes[0] === 0x1a && bytes[1] === 0x45 && bytes[2] === 0xdf && bytes[3] === 0xa3) return "webm";
-  if (isGif(bytes)) return gifFrames(bytes) > 1 ? "gif" : null;
-  if (text(0, 4) === "RIFF" && text(8, 16) === "WEBPVP8X" && (bytes[20] & 0x02) !== 0) {
-    return webpFrames(bytes) > 1 ? "webp" : null;
-  }
-  if (isPng(bytes)) return apngFrames(bytes) > 1 ? "apng" : null;
-  return null;
-}
-
-/**
- * The bytes clipKind needs: the first CLIP_SNIFF_BYTES, or the whole file for a GIF, WebP or PNG (frames
- * are counted; a PNG's acTL sits before its image data, but its photo is read whole for the upload anyway).
- * @param {Blob} file
- * @returns {Promise<Uint8Array>}
- */
-export async function fileBytes(file) {
-  const head = new Uint8Array(await file.slice(0, CLIP_SNIFF_BYTES).arrayBuffer());
-  const whole = isGif(head) || ASCII.decode(head.slice(0, 4)) === "RIFF" || isPng(head);
-  return whole ? new Uint8Array(await file.arrayBuffer()) : head;
-}
-
-/**
- * @param {Uint8Array} bytes the whole file
- * @returns {boolean} whether it is a GIF of one frame (or none left readable)
- */
-export function isStillGif(bytes) {
-  return isGif(bytes) && gifFrames(bytes) < 2;
-}
-
-/** @param {Uint8Array} bytes */
-function isGif(bytes) {
-  const text = ASCII.decode(bytes.slice(0, 6));
-  return text === "GIF87a" || text === "GIF89a";
-}
-
-/**
- * Image descriptors in a GIF's block stream, up to two (walked, not decoded).
- * @param {Uint8Array} bytes
- * @returns {number}
- */
-function gifFrames(bytes) {
-  const table = (/** @type {number} */ flags) => (flags & 0x80 ? 3 << ((flags & 0x07) + 1) : 0);
-  const skipSubBlocks = (/** @type {number} */ pos) => {
-    while (pos < bytes.length) {
-      const size = bytes[pos];
-      pos += 1 + size;
-      if (size === 0) break;
-    }
-    return pos;
-  };
-  if (bytes.length < 13) return 0;
-  let pos = 13 + table(bytes[10]);
-  let frames = 0;
-  while (pos < bytes.length && frames < 2) {
-    if (bytes[pos] === 0x2c) {  // image descriptor: 9 bytes, a colour table, the LZW code size, sub-blocks
-      if (pos + 10 > bytes.length) break;
-      frames += 1;
-      pos = skipSubBlocks(pos + 11 + table(bytes[pos + 9]));
-    } else if (bytes[pos] === 0x21) {  // extension: its label, then sub-blocks
-      pos = skipSubBlocks(pos + 2);
-    } else {
-      break;  // the trailer, or a damaged stream
-    }
-  }
-  return frames;
-}
-
-/** @param {Uint8Array} bytes */
-function isPng(bytes) {
-  return PNG_SIGNATURE.every((byte, i) => bytes[i] === byte);
-}
-
-/**
- * The frames an APNG's acTL chunk declares: 0 for a plain PNG, or an acTL whose CRC fails (a browser
- * drops such a chunk and shows the still image, as tessera/png_chunks.py reads it; the gateway then
- * answers the upload 422, damaged, as Pillow refuses the file). Its chunks are
- * walked up to the image data.
- * @param {Uint8Array} bytes
- * @returns {number}
- */
-function apngFrames(bytes) {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let pos = PNG_SIGNATURE.length;
-  while (pos + 12 <= bytes.length) {
-    const size = view.getUint32(pos);
-    const kind = ASCII.decode(bytes.slice(pos + 4, pos + 8));
-    if (kind === "IDAT" || pos + 12 + size > bytes.length) break;
-    if (kind === "acTL") {
-      const intact = crc32(bytes.subarray(pos + 4, pos + 8 + size)) === view.getUint32(pos + 8 + size);
-      return intact && size >= 8 ? view.getUint32(pos + 8) : 0;
-    }
-    pos += 12 + size;
-  }
-  return 0;
-}
-
-/** @type {Uint32Array | null} */
-let crcTable = null;
-
-/**
- * CRC-32 (ISO 3309, the polynomial of PNG's chunk check and zlib's crc32) of the bytes.
- * @param {Uint8Array} bytes
- * @returns {number} unsigned 32-bit
- */
-function crc32(bytes) {
-  if (crcTable === null) {
-    crcTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n += 1) {
-      let c = n;
-      for (let k = 0; k < 8; k += 1) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c >>> 0;
-    }
-  }
-  let crc = 0xffffffff;
-  for (const byte of bytes) crc = crcTable[(crc ^ byte) & 0xff] ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
-}
-
-/**
- * ANMF chunks in an animated WebP's RIFF stream, up to two.
- * @param {Uint8Array} bytes
- * @returns {number}
- */
-function webpFrames(bytes) {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let pos = 12;
-  let frames = 0;
-  while (pos + 8 <= bytes.length && frames < 2) {
-    const size = view.getUint32(pos + 4, true);
-    if (ASCII.decode(bytes.slice(pos, pos + 4)) === "ANMF") frames += 1;
-    pos += 8 + size + (size & 1);
-  }
-  return frames;
-}
-
-/**
- * @typedef {{max_seconds: number, max_megapixels: number}} ClipLimits
- */
+const IN_STEP_S = 0.15;  // the original follows the result when they drift further apart
 
 /**
  * @param {string} className

@@ -22,13 +22,16 @@ SNIFF_BYTES = 32  # enough for every container but GIF, WebP and PNG
 STILL_GIF = ("That GIF holds a single frame, a still image, and GIF is not read as a photo: "
              "save it as PNG or JPEG and choose that file instead.")
 _GIF_SIGNATURES = (b"GIF87a", b"GIF89a")
-# ISO base media files (an `ftyp` box first) whose major brand says they hold no video: HEIF and AVIF
-# photos and their image sequences, a Canon CR3 raw photo, M4A/M4B/M4P and F4A/F4B audio. Every other
-# brand is a clip of the MP4 family ('qt  ' a MOV). frontend_static/video.js keeps the same list.
+# ISO base media files (an `ftyp` box first) whose major brand says they hold no video: HEIF photos and
+# image sequences (HEVC, AVC, VVC and JPEG coded), AVIF, JPEG 2000 in HEIF, a Canon CR3 raw photo,
+# M4A/M4B/M4P and F4A/F4B audio. Every other brand is a clip of the MP4 family ('qt  ' a MOV), and an
+# ftyp box too short to hold a brand is none. frontend_static/clip_sniff.js keeps the same list.
 NOT_VIDEO_BRANDS = frozenset({
     b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"mif2", b"msf1",
-    b"miaf", b"avif", b"avis", b"avio", b"avci", b"avcs", b"crx ", b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "})
-# How a message names each kind sniff_clip tells: "an MP4" clip, "an animated WebP".
+    b"miaf", b"avif", b"avis", b"avio", b"avci", b"avcs", b"jpeg", b"jpgs", b"vvic", b"vvis", b"j2ki",
+    b"j2is", b"crx ", b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "})
+_FTYP_MIN_BYTES = 16  # size and type, major brand, minor version
+# How a message names each kind sniff_clip tells: "an MP4" clip, "an animated WebP" (clip_sniff.js too).
 CLIP_NAMES = {"mp4": "an MP4", "mov": "a MOV", "webm": "a WebM", "gif": "an animated GIF",
               "webp": "an animated WebP", "apng": "an animated PNG"}
 
@@ -39,7 +42,7 @@ def sniff_clip(data: bytes) -> str | None:
     WebP; a PNG's chunks before its image data, as read_for_sniff reads them, are enough). An ISO base
     media file whose major brand is in NOT_VIDEO_BRANDS (a HEIC or AVIF photo, an M4A song) is None."""
     if data[4:8] == b"ftyp":
-        return _iso_media_clip(data[8:12])
+        return _iso_media_clip(data)
     if data[4:8] in (b"moov", b"mdat", b"wide", b"free"):
         return "mov"
     if data[:4] == b"\x1aE\xdf\xa3":
@@ -54,7 +57,13 @@ def sniff_clip(data: bytes) -> str | None:
     return None
 
 
-def _iso_media_clip(major_brand: bytes) -> str | None:
+def _iso_media_clip(data: bytes) -> str | None:
+    """'mp4' or 'mov' for a file starting with an ftyp box, by its major brand; None for a photo or
+    audio brand, or a box (or file) too short to name one."""
+    size = int.from_bytes(data[:4], "big")
+    if len(data) < _FTYP_MIN_BYTES or size < _FTYP_MIN_BYTES:
+        return None
+    major_brand = data[8:12]
     if major_brand in NOT_VIDEO_BRANDS:
         return None
     return "mov" if major_brand == b"qt  " else "mp4"

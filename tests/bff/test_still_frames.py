@@ -116,6 +116,19 @@ def test_video_brands_stay_clips():
         assert sniff_clip(b"\x00\x00\x00\x20ftyp" + brand + bytes(20)) == kind
 
 
+@pytest.mark.parametrize("data", [b"\x00\x00\x00\x18ftypjpeg\x00\x00\x00\x00isomjpeg" + bytes(16),
+                                  b"\x00\x00\x00\x18ftypvvic\x00\x00\x00\x00mif1vvic" + bytes(16),
+                                  b"\x00\x00\x00\x18ftypj2ki\x00\x00\x00\x00mif1j2ki" + bytes(16),
+                                  b"\x00\x00\x00\x0aftyphe", b"\x00\x00\x00\x08ftyp",
+                                  b"\x00\x00\x00\x08ftypisom" + bytes(24)],
+                         ids=["jpeg-in-heif", "vvc-image", "jpeg2000-in-heif", "cut-in-brand", "no-brand",
+                              "box-too-short"])
+def test_other_iso_photos_and_ftyp_boxes_too_short_for_a_brand_are_no_clips(client, data):
+    assert sniff_clip(data) is None
+    answer = client.post("/api/stylize", data=_form(data, "odd"))
+    assert (answer.status_code, answer.json["error"]) == (415, "unsupported_format")
+
+
 @pytest.mark.parametrize("path", ["/api/stylize", "/api/photos", "/api/jobs"])
 def test_an_apng_whose_actl_crc_fails_is_a_damaged_photo_not_a_clip(client, path):
     """The page reads it as a still (its clipKind drops the chunk); the gateway must not make it a clip job."""
@@ -133,23 +146,25 @@ def test_a_multi_frame_tiff_is_no_photo_format(client):
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js to run the page's module")
 def test_the_page_tells_clips_from_stills_as_the_gateway_does(tmp_path):
-    """frontend_static/video.js clipKind, run by Node on the same files as sniff_clip."""
+    """frontend_static/clip_sniff.js clipKind, run by Node on the same files as sniff_clip."""
     files = {"apng2": TWO_FRAME_APNG, "apng1": ONE_FRAME_APNG, "gif2": TWO_FRAME_GIF, "webp1": ONE_FRAME_WEBP,
              "apng2-acTL-CRC-damaged": _damaged_actl_crc(TWO_FRAME_APNG), "webp2": animation("WEBP", 2),
              "gif1": animation("GIF", 1), "apng2-cut-in-acTL": TWO_FRAME_APNG[:TWO_FRAME_APNG.index(b"acTL") + 6],
              "mp4": b"\x00\x00\x00\x20ftypisom" + bytes(20), "jpeg": encoded(gradient(), "JPEG"),
              "mov": b"\x00\x00\x00\x14ftypqt  " + bytes(20), "avif": iso_media("AVIF", 1),
-             "avis": iso_media("AVIF", 2), "heic": HEIC_HEAD, "m4a": M4A_HEAD}
+             "avis": iso_media("AVIF", 2), "heic": HEIC_HEAD, "m4a": M4A_HEAD,
+             "jpeg-in-heif": b"\x00\x00\x00\x18ftypjpeg\x00\x00\x00\x00isomjpeg" + bytes(16),
+             "cut-in-brand": b"\x00\x00\x00\x0aftyphe", "box-too-short": b"\x00\x00\x00\x08ftypisom" + bytes(24)}
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
     script = ("import { readFileSync } from 'node:fs';\n"
-              f"const {{ clipKind }} = await import({json.dumps(str(PAGE / 'video.js'))});\n"
+              f"const {{ clipKind }} = await import({json.dumps(str(PAGE / 'clip_sniff.js'))});\n"
               f"for (const name of {json.dumps(list(files))}) "
               f"console.log(clipKind(new Uint8Array(readFileSync({json.dumps(str(tmp_path))} + '/' + name))));\n")
     ran = subprocess.run(["node", "--input-type=module", "-e", script], capture_output=True, text=True, timeout=30)
     assert ran.returncode == 0, ran.stderr
     expected = ["apng", "null", "gif", "null", "null", "webp", "null", "null", "mp4", "null", "mov", "null", "null",
-                "null", "null"]
+                "null", "null", "null", "null", "null"]
     assert ran.stdout.split() == expected == [sniff_clip(d) or "null" for d in files.values()]
 
 

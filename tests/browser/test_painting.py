@@ -11,7 +11,7 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from tessera.imageio import encode_image
-from tests.bff.pictures import png_declaring
+from tests.bff.pictures import animation, png_declaring
 from tests.browser.conftest import open_page, stack
 from tests.browser.test_keep_colours import RECORD_FORMS_JS, sent_fields
 from tests.browser.test_page import DATA_TRANSFER_JS, TEXT_LOG_JS
@@ -108,7 +108,11 @@ def test_the_painting_controls_work_with_the_keyboard(ppage):
 @pytest.mark.parametrize("content, message", [
     (b"plain text", "Your painting: That file is not a PNG, JPEG or WebP image."),
     (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "Your painting: That file cannot be read as an image"),
-])
+    # Chromium shows the first frame; the gateway refused it only once Restyle was pressed (415)
+    (animation("PNG", 2), "Your painting: That file is an animated PNG clip of several frames; a style is one "
+                          "still picture."),
+    (animation("WEBP", 3), "Your painting: That file is an animated WebP clip of several frames"),
+], ids=["text", "damaged", "apng", "animated-webp"])
 def test_a_painting_that_is_not_an_image_is_refused_when_chosen(ppage, tmp_path, content, message):
     uploads: list[str] = []
     ppage.on("request", lambda request: uploads.append(request.url) if request.method == "POST" else None)
