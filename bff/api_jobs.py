@@ -59,7 +59,8 @@ def _read_photo_order(gateway) -> Order:
     try:
         order = read_order(gateway)
     except ApiError as error:
-        if error.error != "unsupported_format" or _sniffs_as_image(request.files.get("image")):
+        about_photo = error.field is None and not _sniffs_as_image(request.files.get("image"))
+        if error.error != "unsupported_format" or not about_photo:
             raise  # not about the photo (a style image that is no image, say)
         raise ApiError(415, "unsupported_format", f"That file is neither a {formats.LABELS} image nor a video "
                                                   f"clip ({INPUT_LABELS}), judged by its content.") from None
@@ -70,11 +71,14 @@ def _read_photo_order(gateway) -> Order:
 
 
 def _sniffs_as_image(upload) -> bool:
-    """Whether an uploaded file starts like a PNG, JPEG or WebP image (read without consuming it)."""
+    """Whether an uploaded file starts like a PNG, JPEG or WebP image (read from its start, wherever it was
+    read to, and left where it was)."""
     if upload is None:
         return False
-    head = upload.stream.read(32)
+    position = upload.stream.tell()
     upload.stream.seek(0)
+    head = upload.stream.read(32)
+    upload.stream.seek(position)
     return formats.sniff(head) is not None
 
 

@@ -12,14 +12,18 @@ log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
-    """A rejection the client can act on: `status` is the HTTP code, `message` says what to do."""
+    """A rejection the client can act on: `status` is the HTTP code, `message` says what to do, and
+    `field`, when set, names the form file it is about ("style_image", "mix_image"), so a page can say
+    it where that file was chosen without reading the sentence."""
 
-    def __init__(self, status: int, error: str, message: str, retry_after: int | None = None):
+    def __init__(self, status: int, error: str, message: str, retry_after: int | None = None,
+                 field: str | None = None):
         super().__init__(message)
         self.status = status
         self.error = error
         self.message = message
         self.retry_after = retry_after
+        self.field = field
 
 
 # gRPC status -> (HTTP status, kind, what a person should read when the server said nothing useful).
@@ -64,7 +68,10 @@ def too_large(max_bytes: int) -> ApiError:
 
 def error_response(err: ApiError):
     """The JSON body and headers for one ApiError."""
-    resp = jsonify(error=err.error, message=err.message, status=err.status)
+    body = {"error": err.error, "message": err.message, "status": err.status}
+    if err.field is not None:
+        body["field"] = err.field
+    resp = jsonify(body)
     resp.status_code = err.status
     if err.retry_after is not None:
         resp.headers["Retry-After"] = str(err.retry_after)

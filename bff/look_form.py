@@ -6,15 +6,16 @@ and keep-colours (docs/gateway.md).
   share; the first gets ``1 - mix``. The server mixes their style codes, not pixels;
 - ``keep_colors`` (true/false): keep the photo's colours, for every style.
 
-Style images are checked here as photos are (415 not an image, 413 too large, 422 damaged: a small
-decode of each, which for a JPEG reads a reduced scale only), and a clip (an animated WebP or PNG of two
-frames or more) is 415 style_image_is_clip; the inference server decodes them again for the encoder.
+Style images are checked here as photos are (413 too large when read; then, once check_look_fits knows
+the style takes them, 415 not an image, 422 damaged: a small decode of each, which for a JPEG reads a
+reduced scale only), and a clip (an animated WebP or PNG of two frames or more) is 415
+style_image_is_clip; the inference server decodes them again for the encoder.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import request
 
@@ -40,6 +41,8 @@ class Look:
 
     sources: tuple[StyleSource, ...] = ()
     keep_colors: bool = False
+    # (form field, bytes) of each style image, decoded by check_look_fits once the style is known to take them
+    images: tuple[tuple[str, bytes], ...] = field(default=(), repr=False, compare=False)
 
 
 def read_look(max_upload_bytes: int) -> Look:
@@ -48,19 +51,23 @@ def read_look(max_upload_bytes: int) -> Look:
     first = _source("preset", "style_image", max_upload_bytes)
     second = _source("mix_preset", "mix_image", max_upload_bytes)
     share = fraction(request.form.get("mix"), "invalid_mix", _SHARE)
+    images = tuple((name, source.image) for name, source in (("style_image", first), ("mix_image", second))
+                   if source is not None and source.image)
     if second is None:
         if share is not None:
             raise ApiError(400, "invalid_mix", f"{_SHARE} needs a second style to mix in: a preset or a style image.")
-        return Look((first,) if first else (), keep)
+        return Look((first,) if first else (), keep, images)
     if first is None:
         raise ApiError(400, "invalid_mix", "A second style to mix in needs a first style: a preset or a style image.")
-    return Look(tuple(mix_in([first], [(second, MIX_SHARE if share is None else share)])), keep)
+    return Look(tuple(mix_in([first], [(second, MIX_SHARE if share is None else share)])), keep, images)
 
 
 def check_look_fits(look: Look, style: StyleSummary) -> None:
     """ApiError 400 when the look asks a fixed style for presets or style images, a presets-only style
     for a style image, or names a preset the style does not have: the inference server would refuse
-    the same, but only once the job runs (for /api/jobs, batches and clips, after a 202)."""
+    the same, but only once the job runs (for /api/jobs, batches and clips, after a 202). Then, the
+    style taking them, ApiError 415 or 422 (with its `field`) for a style image that is no still
+    image or is damaged: a fixed style's answer does not first ask for another image."""
     name = style.display_name or style.id
     if look.sources and style.kind != "conditioned":
         raise ApiError(400, "invalid_style", f"{name} is a fixed style: it takes no presets or style images.")
@@ -71,6 +78,12 @@ def check_look_fits(look: Look, style: StyleSummary) -> None:
         if source.preset and source.preset not in known:
             raise ApiError(400, "unknown_preset", f"{name} has no preset {source.preset[:64]!r}. "
                                                   f"Its presets: {', '.join(known) or 'none'}.")
+    for file_field, data in look.images:
+        try:
+            _check_style_image(data, _FILE_NAMES[file_field])
+        except ApiError as err:
+            err.field = file_field  # the page says it under the painting, where it was chosen
+            raise
 
 
 def _source(text_field: str, file_field: str, max_bytes: int) -> StyleSource | None:
@@ -79,17 +92,23 @@ def _source(text_field: str, file_field: str, max_bytes: int) -> StyleSource | N
     data = upload.read() if upload is not None else b""
     name = _FILE_NAMES[file_field]
     if upload is not None and upload.filename and not data:  # a file was chosen, not an empty form field
-        raise ApiError(400, "missing_field", f"{name} is an empty file.")
+        raise ApiError(400, "missing_field", f"{name} is an empty file.", field=file_field)
     if preset and data:
         raise ApiError(400, "invalid_style", f"Choose a preset or a style image {_ROLES[file_field]}, not both.")
     if data:
         if len(data) > max_bytes:
-            raise too_large(max_bytes)
-        if formats.sniff(data) is None:
-            raise ApiError(415, "unsupported_format", f"{name} is not a {formats.LABELS} image.")
-        _check_decodes(data, name)
+            error = too_large(max_bytes)
+            error.field = file_field
+            raise error
         return StyleSource(image=data)
     return StyleSource(preset=preset) if preset else None
+
+
+def _check_style_image(data: bytes, name: str) -> None:
+    """ApiError 415 or 422 when the style image called ``name`` is no image, a clip or damaged."""
+    if formats.sniff(data) is None:
+        raise ApiError(415, "unsupported_format", f"{name} is not a {formats.LABELS} image.")
+    _check_decodes(data, name)
 
 
 def _check_decodes(data: bytes, name: str) -> None:

@@ -38,12 +38,14 @@ export class ApiError extends Error {
    * @param {string} message a sentence for people
    * @param {number} status HTTP status, 0 when the gateway could not be reached
    * @param {string} [code] the gateway's error code, e.g. "cancelled"
+   * @param {string} [field] the form file it is about, when the gateway names one ("style_image")
    */
-  constructor(message, status, code = "") {
+  constructor(message, status, code = "", field = "") {
     super(message);
     this.name = "ApiError";
     this.status = status;
     this.code = code;
+    this.field = field;
   }
 
   /** Whether asking again later may succeed: the gateway unreachable, or the servers starting, down or slow. */
@@ -81,7 +83,8 @@ function errorFrom(status, body) {
   try {
     const parsed = JSON.parse(body);
     if (parsed && typeof parsed.message === "string" && parsed.message) {
-      return new ApiError(parsed.message, status, typeof parsed.error === "string" ? parsed.error : "");
+      const text = (/** @type {unknown} */ value) => (typeof value === "string" ? value : "");
+      return new ApiError(parsed.message, status, text(parsed.error), text(parsed.field));
     }
   } catch {
     // Not JSON (a proxy's error page, say): fall through to the generic sentence.

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from bff import close_app
+from scripts.local_stack import running_server
 from tests.bff.live import closed_port_address, make_app
+from tests.support.conditioned import write_painting_version
 
 
 @pytest.fixture
@@ -27,3 +29,15 @@ def down_client():
     app = make_app(servers=(closed_port_address(),))
     yield app.test_client()
     close_app(app)
+
+
+@pytest.fixture(scope="module")
+def painting_client(tmp_path_factory):
+    """A test client of a gateway before a real server of a style-conditioned style that takes style
+    images (tests.support.conditioned.PAINTING_STYLE, with the marbling and mosaic presets)."""
+    registry = tmp_path_factory.mktemp("painting-registry")
+    write_painting_version(registry)
+    with running_server(registry) as address:
+        app = make_app(servers=(address,), preview_size=64)
+        yield app.test_client()
+        close_app(app)

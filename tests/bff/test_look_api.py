@@ -16,6 +16,7 @@ from tessera.style_facts import PresetFacts, StyleSummary, TilingFacts
 from tessera.style_sources import StyleSource
 from tests.bff.pictures import animation, encoded, gradient
 from tests.support import TINY_STYLE
+from tests.support.conditioned import PAINTING_STYLE
 
 PNG = encoded(gradient(), "PNG")
 JPEG = encoded(gradient(), "JPEG")
@@ -24,6 +25,13 @@ CUT_JPEG, CUT_PNG = JPEG[: len(JPEG) * 2 // 3], PNG[: len(PNG) * 2 // 3]  # cut 
 
 def form(**fields) -> dict:
     return {"style": TINY_STYLE, "image": (io.BytesIO(PNG), "photo.png"), **fields}
+
+
+def painting_form(**fields) -> dict:
+    """A form for the style that takes style images; a preset named "swirls" is its "marbling"."""
+    if fields.get("preset") == "swirls":
+        fields["preset"] = "marbling"
+    return form(style=PAINTING_STYLE, **fields)
 
 
 def _chroma_error(result: np.ndarray, photo: np.ndarray) -> float:
@@ -51,14 +59,33 @@ def test_keep_colors_gives_the_photos_chroma(client):
     ({"style_image": (io.BytesIO(CUT_JPEG), "s.jpg")}, 422, "undecodable_image"),  # as a damaged photo
     ({"preset": "swirls", "mix_image": (io.BytesIO(CUT_PNG), "m.png")}, 422, "undecodable_image"),
     ({"preset": "swirls", "mix_image": (io.BytesIO(b""), "m.png")}, 400, "missing_field"),
-    ({"preset": "swirls"}, 400, None),  # a fixed style takes no preset: the server says so
 ])
-def test_bad_look_fields_are_refused_with_a_sentence(client, fields, status, error):
-    resp = client.post("/api/stylize", data=form(**fields))
+def test_bad_look_fields_are_refused_with_a_sentence(painting_client, fields, status, error):
+    resp = painting_client.post("/api/stylize", data=painting_form(**fields))
     assert resp.status_code == status, resp.json
     if error:
         assert resp.json["error"] == error
-    assert resp.json["message"].endswith(".") or "fixed style" in resp.json["message"]
+    assert resp.json["message"].endswith(".")
+
+
+def test_a_fixed_style_given_a_preset_is_refused_by_the_server(client):
+    resp = client.post("/api/stylize", data=form(preset="swirls"))
+    assert resp.status_code == 400, resp.json
+    assert "fixed style" in resp.json["message"]
+
+
+@pytest.mark.parametrize("data", [animation("WEBP", 2), b"plain text", CUT_JPEG, PNG],
+                         ids=["animated", "not-an-image", "damaged", "good"])
+@pytest.mark.parametrize("route", ["/api/stylize", "/api/jobs", "/api/batches"])
+def test_a_style_that_takes_no_style_image_says_so_before_what_is_wrong_with_the_image(client, route, data):
+    """An animated style image for a fixed style was told "a style is one still picture"; the still
+    picture then sent was refused as "a fixed style: it takes no presets or style images"."""
+    fields = form(style_image=(io.BytesIO(data), "painting.img"))
+    if route == "/api/batches":
+        fields["images"] = fields.pop("image")
+    resp = client.post(route, data=fields)
+    assert (resp.status_code, resp.json["error"]) == (400, "invalid_style"), resp.json
+    assert "fixed style" in resp.json["message"] and "field" not in resp.json
 
 
 FIELD_NAMES = ("image", "style_image", "mix_image", "preset", "mix_preset")
@@ -75,13 +102,17 @@ FIELD_NAMES = ("image", "style_image", "mix_image", "preset", "mix_preset")
 ], ids=["style-damaged", "style-not-an-image", "style-empty", "mix-damaged", "photo-damaged", "photo-not-an-image",
         "photo-empty"])
 @pytest.mark.parametrize("route", ["/api/stylize", "/api/jobs"])
-def test_a_bad_file_is_named_as_people_call_it_not_by_its_form_field(client, route, fields, opening):
+def test_a_bad_file_is_named_as_people_call_it_not_by_its_form_field(painting_client, route, fields, opening):
     """The page shows these sentences to people: "The style image ...", never "The 'style_image' file"."""
     files = {name: (io.BytesIO(value), "file.img") if isinstance(value, bytes) else value
              for name, value in fields.items()}
-    message = client.post(route, data=form(**files)).json["message"]
+    answer = painting_client.post(route, data=painting_form(**files)).json
+    message = answer["message"]
     assert message.startswith(opening), message
     assert not any(f"'{name}'" in message for name in FIELD_NAMES), message
+    # A page tells which file by the answer's field (only a style image's), not by the sentence.
+    file_field = next((name for name in ("style_image", "mix_image") if name in fields), None)
+    assert answer.get("field") == file_field, answer
 
 
 @pytest.mark.parametrize(("fields", "message"), [
@@ -92,15 +123,17 @@ def test_a_bad_file_is_named_as_people_call_it_not_by_its_form_field(client, rou
      "WebP picture."),
 ], ids=["style-webp", "mix-apng"])
 @pytest.mark.parametrize("route", ["/api/stylize", "/api/jobs", "/api/batches"])
-def test_an_animated_style_image_is_refused_as_a_style_not_pointed_to_clip_jobs(client, route, fields, message):
+def test_an_animated_style_image_is_refused_as_a_style_not_pointed_to_clip_jobs(painting_client, route, fields,
+                                                                                message):
     """It said "That file is a video clip ...: clips are restyled as jobs (POST /api/jobs)", and a job
     refused it the same way: the clip jobs restyle photos' clips, they take no animated style."""
-    data = form(**{name: (io.BytesIO(value), "moving.img") if isinstance(value, bytes) else value
-                   for name, value in fields.items()})
+    data = painting_form(**{name: (io.BytesIO(value), "moving.img") if isinstance(value, bytes) else value
+                            for name, value in fields.items()})
     if route == "/api/batches":
         data["images"] = data.pop("image")
-    resp = client.post(route, data=data)
+    resp = painting_client.post(route, data=data)
     assert (resp.status_code, resp.json["error"], resp.json["message"]) == (415, "style_image_is_clip", message)
+    assert resp.json["field"] == next(iter(name for name in fields if name.endswith("_image")))
 
 
 LOOK_FIELD_NAMES = ("style_image", "mix_image", "mix_preset", "'preset'", "'mix'")

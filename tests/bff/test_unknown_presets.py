@@ -8,24 +8,16 @@ import io
 
 import pytest
 
-from bff import close_app
-from scripts.local_stack import running_server
-from tests.bff.live import make_app
 from tests.bff.pictures import animation, encoded, gradient
-from tests.support.conditioned import PAINTING_STYLE, write_painting_version
+from tests.support.conditioned import PAINTING_STYLE
 
 PNG = encoded(gradient(), "PNG")
 PRESETS = "Its presets: marbling, mosaic."
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    registry = tmp_path_factory.mktemp("painting-registry")
-    write_painting_version(registry)
-    with running_server(registry) as address:
-        app = make_app(servers=(address,), preview_size=64)
-        yield app.test_client()
-        close_app(app)
+def client(painting_client):
+    return painting_client
 
 
 @pytest.fixture(scope="module")
