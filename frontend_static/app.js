@@ -57,6 +57,8 @@ const state = {
   scale: view.scaleValueNow(),
   busy: false,
   clip: false,  // the chosen file is a video clip (video.js)
+  /** @type {Uint8Array | null} the chosen clip's first bytes (whole for GIF, WebP, PNG), to show it again */
+  clipBytes: null,
   /** @type {import("./api.js").Look & {paintingUrl: string | null}} */
   look: { preset: null, painting: null, paintingUrl: null, mixWith: "", mix: 0.3,
           keepColors: lookView.keepColorsNow() },
@@ -94,36 +96,92 @@ async function takePhotos(files) {
 }
 
 /**
- * Puts checked photos on the page in place of what was there; one is uploaded at once.
+ * Puts checked photos on the page in place of what was there; one is uploaded at once. What was there
+ * is kept until that upload answers: a photo the gateway refuses gives way to it again, as a file the
+ * page's own checks refuse never replaces it.
  * @param {File[]} files
  * @param {string} url object URL of the first, the one shown
  */
 function showPhotos(files, url) {
-  forgetPhotos();
+  const before = files.length === 1 ? chosenNow() : null;
+  if (!before) forgetPhotos();
   if (state.clip) clips.clear();
   results.setPhoto(null);
   const [file] = files;
   const batch = files.length > 1 ? files : [];
-  Object.assign(state, { file, batch, photoUrl: url, photo: null, previews: [], clip: false,
+  Object.assign(state, { file, batch, photoUrl: url, photo: null, previews: [], clip: false, clipBytes: null,
                          batchUrls: batch.map((f, i) => (i ? URL.createObjectURL(f) : url)) });
-  const name = file.name || "Pasted image";
   critic.clear();
-  view.showPhoto(state.photoUrl, files.length > 1 ? `${files.length} photos: ${name} and ${files.length - 1} more` : name,
-                 files.length);
-  showInset();
+  showChosenPhoto();
   previewsView.hide();
   if (files.length > 1) savePhoto(null);
   // One photo is uploaded once, now: the previews need it, and every restyle reuses its id.
-  state.uploading = files.length > 1 ? null : upload(file, name);
+  state.uploading = files.length > 1 ? null : upload(file, file.name || "Pasted image", before);
+}
+
+/** Shows the chosen photo, or the first of a batch with their count, as the page's photo. */
+function showChosenPhoto() {
+  const count = state.batch.length || 1;
+  const name = state.photo?.name || state.file?.name || "Pasted image";
+  view.showPhoto(/** @type {string} */ (state.photoUrl), count > 1 ? `${count} photos: ${name} and ${count - 1} more`
+    : name, count);
+  showInset();
+}
+
+/**
+ * @typedef {Pick<typeof state, "file" | "batch" | "batchUrls" | "photoUrl" | "photo" | "previews" | "clip"
+ *   | "clipBytes">} Chosen
+ */
+
+/**
+ * What is chosen now, to put back if the photo replacing it is refused: an uploaded photo, a batch or a
+ * clip; null when nothing is, or a photo whose upload has not answered yet.
+ * @returns {Chosen | null}
+ */
+function chosenNow() {
+  const { file, batch, batchUrls, photoUrl, photo, previews, clip, clipBytes } = state;
+  if (!photoUrl || (!photo && !batch.length && !clip)) return null;
+  return { file, batch, batchUrls, photoUrl, photo, previews, clip, clipBytes };
+}
+
+/**
+ * Puts back what was chosen before a photo the gateway refused.
+ * @param {Chosen} before
+ */
+function putBack(before) {
+  forgetPhotos();
+  Object.assign(state, before, { uploading: null });
+  if (before.clip) {
+    showClip({ file: /** @type {File} */ (before.file), bytes: /** @type {Uint8Array} */ (before.clipBytes) },
+             /** @type {string} */ (before.photoUrl));
+    return;
+  }
+  showChosenPhoto();
+  savePhoto(state.photo);
+  if (state.photo) {
+    results.setPhoto({ id: state.photo.id, url: /** @type {string} */ (state.photoUrl) });
+    loadPreviews();
+  }
+}
+
+/**
+ * Lets the browser free the object URLs of what was chosen before, once it cannot come back.
+ * @param {Chosen | null} before
+ */
+function forgetChosen(before) {
+  if (!before) return;
+  const urls = new Set([before.photoUrl, ...before.batchUrls]);
+  for (const url of urls) if (url && url !== state.photoUrl && !state.batchUrls.includes(url)) forget(url);
 }
 
 /**
  * Uploads the chosen photo, keeps its id (and links, for a reload), and starts the previews.
  * @param {File} file
  * @param {string} name
+ * @param {Chosen | null} before what was chosen before it, put back if the gateway refuses the file
  * @returns {Promise<SavedPhoto | null>} null when the upload failed (the reason is shown)
  */
-async function upload(file, name) {
+async function upload(file, name, before) {
   view.showProgress(0, 0, `Uploading ${fileSize(file.size)}…`);
   let photo;
   try {
@@ -131,15 +189,24 @@ async function upload(file, name) {
       view.showProgress(sent, total, `Uploading ${fileSize(sent)} of ${fileSize(total)}…`));
   } catch (error) {
     view.hideProgress();
-    if (state.file !== file) return null;
+    if (state.file !== file) {  // another photo was chosen meanwhile
+      forgetChosen(before);
+      return null;
+    }
     // A refusal of the file itself (damaged past its header, too large...) drops it, as the page's own
-    // checks do; a busy or unreachable gateway keeps it, so Restyle can try again.
-    if (error instanceof ApiError && refusesTheFile(error.status)) dropPhoto();
-    view.showFileError(error instanceof ApiError ? error.message : "The upload failed.");
+    // checks do, and puts back what was chosen before; a busy or unreachable gateway keeps it, so
+    // Restyle can try again.
+    const refused = error instanceof ApiError && refusesTheFile(error.status);
+    if (refused && before) putBack(before);
+    else if (refused) dropPhoto();
+    else forgetChosen(before);
+    const reason = error instanceof ApiError ? error.message : "The upload failed.";
+    view.showFileError(refused && before ? `${name}: ${reason}` : reason);  // named, as refusalLines does
     return null;
   } finally {
     if (state.file === file) state.uploading = null;
   }
+  forgetChosen(before);
   if (state.file !== file) return null;  // another photo was chosen meanwhile
   view.hideProgress();
   state.photo = { ...photo, name };
@@ -165,12 +232,12 @@ function refusesTheFile(status) {
  * @param {string} url its object URL
  */
 function showClip({ file, bytes }, url) {
-  forgetPhotos();
+  if (url !== state.photoUrl) forgetPhotos();
   results.setPhoto(null);
   previewsView.hide();
   savePhoto(null);
   Object.assign(state, { file, batch: [], batchUrls: [], photoUrl: url, photo: null, uploading: null, previews: [],
-                         clip: true });
+                         clip: true, clipBytes: bytes });
   view.showPhoto(url, file.name || "Clip");
   showInset();
   clips.show(url, bytes);
@@ -187,7 +254,7 @@ function dropPhoto() {
   clips.clear();
   state.clip = false;
   forgetPhotos();
-  state.file = state.photoUrl = state.photo = state.uploading = null;
+  state.file = state.photoUrl = state.photo = state.uploading = state.clipBytes = null;
   results.setPhoto(null);
   state.batch = [];
   state.batchUrls = [];
@@ -317,14 +384,14 @@ function stillTheStyle() {
 }
 
 /**
- * A restyle the gateway refused because of the person's painting (its message names "The style image",
+ * A restyle the gateway refused because of the person's painting (its error's field is "style_image",
  * bff/look_form.py): the reason is said under the painting too, where it was chosen. The painting stays
  * chosen, so the next Restyle is refused again rather than quietly painted with a preset.
  * @param {unknown} error
  * @param {import("./api.js").Look} look as sent
  */
 function paintingRefused(error, look) {
-  if (!(error instanceof ApiError && look.painting && error.message.startsWith("The style image"))) return;
+  if (!(error instanceof ApiError && look.painting && error.field === "style_image")) return;
   lookView.showError(`Your painting: ${error.message} Choose another painting, or use the preset instead.`);
 }
 
