@@ -194,7 +194,8 @@ def _stylize_file(client: TesseraClient, args: argparse.Namespace, style: str, s
         pixels = to_rgb_array(opened)
     except ClipNotImageError as error:  # only in a folder: a clip named alone goes to the clip path
         raise ValueError(f"{source}: {error}; a folder is restyled photo by photo, so restyle the clip on its "
-                         f"own, with the same options and -o {source.stem}-{style}.mp4") from None
+                         f"own (with the other options you gave): tessera stylize {source} -o "
+                         f"{target.with_suffix('.mp4')} --style {style}") from None
     except ImageFormatError as error:
         raise ValueError(f"{source}: {error}") from None
     started = time.perf_counter()

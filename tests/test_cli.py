@@ -116,9 +116,10 @@ def test_stylize_a_folder_into_a_folder(inference_server, tmp_path):
                      "--server", inference_server)
     assert result.returncode == 1  # two files failed; the others were written
     assert "broken.png: " in result.stderr and "Traceback" not in result.stderr
-    assert (f"moving.webp: the file is an animated WebP clip of several frames, not a still PNG, JPEG or WebP image; "
-            f"a folder is restyled photo by photo, so restyle the clip on its own, with the same options and "
-            f"-o moving-{TINY_STYLE}.mp4") in result.stderr
+    assert ("moving.webp: the file is an animated WebP clip of several frames, not a still PNG, JPEG or WebP image; "
+            "a folder is restyled photo by photo, so restyle the clip on its own (with the other options you gave): "
+            f"tessera stylize {photos / 'moving.webp'} -o {tmp_path / 'out' / f'moving-{TINY_STYLE}.mp4'} "
+            f"--style {TINY_STYLE}") in result.stderr
     assert "3 of 5 images restyled" in result.stdout
     for name, size, fmt in (("a", (40, 30), "PNG"), ("b", (64, 48), "JPEG"), ("c", (20, 50), "WEBP")):
         suffix = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp"}[fmt]

@@ -520,7 +520,7 @@ def test_at_most_a_request_per_stream_is_kept_and_none_after_finalize():
     for caller in callers:
         caller.join(timeout=20)
     counting.hold = None
-    assert counting.made == 3 and model._idle_requests.qsize() == 1
+    assert counting.made == 3 and len(model._idle_requests) == 1
     model.execute(batch)
     assert counting.made == 3
     gate = counting.hold = _Gate()
@@ -530,4 +530,4 @@ def test_at_most_a_request_per_stream_is_kept_and_none_after_finalize():
     model.finalize()
     gate.go.set()
     caller.join(timeout=20)
-    assert model._idle_requests.qsize() == 0
+    assert model._idle_requests == []

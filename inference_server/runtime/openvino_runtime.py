@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 import logging
-import queue
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -105,7 +105,9 @@ class OpenVinoRuntime:
         self._context_input = context_input
         # Infer requests between calls: one per call at once, made when every kept one is busy; at most
         # one per stream is kept (more calls at once than streams wait in OpenVINO, their requests go).
-        self._idle_requests: queue.SimpleQueue = queue.SimpleQueue()
+        # The lock makes "count, then keep" one step, and finalize's "closed, then drop" another.
+        self._idle_requests: list = []
+        self._requests_lock = threading.Lock()
         self._kept_requests = max(1, streams)
 
     def execute(self, image: np.ndarray, context: np.ndarray | None = None, release_memory: bool = False) -> np.ndarray:
@@ -134,17 +136,22 @@ class OpenVinoRuntime:
         buffers afresh, and under the server's heap settings (tessera.heap.bound_heap: blocks of 1 MB
         and more are mapped and unmapped each time) six 944x1064 tiles of teacher-26 on two streams took
         0.85-1.05 s with a request per call against 0.76 s with kept ones (a `/tmp` script, 2026-12-02)."""
-        try:
-            request = self._idle_requests.get_nowait()
-        except queue.Empty:
+        with self._requests_lock:
+            request = self._idle_requests.pop() if self._idle_requests else None
+        if request is None:
             request = self._compiled.create_infer_request()
         try:
             return request.infer(inputs)[self._output]
         finally:
-            # Not after finalize, and not beyond a request per stream: a context model of one stream
-            # kept one per concurrent stream header (about 6 MB each) until the version went idle.
-            if self._compiled is not None and self._idle_requests.qsize() < self._kept_requests:
-                self._idle_requests.put(request)
+            self._keep(request)
+
+    def _keep(self, request) -> None:
+        """Keep a request for the next call, but not after finalize, and not beyond one per stream: a
+        context model of one stream kept one per concurrent stream header (about 6 MB each) until the
+        version went idle."""
+        with self._requests_lock:
+            if self._compiled is not None and len(self._idle_requests) < self._kept_requests:
+                self._idle_requests.append(request)
 
     @property
     def fp32_convolutions(self) -> int:
@@ -177,15 +184,13 @@ class OpenVinoRuntime:
 
     def _drop_idle_requests(self) -> None:
         """Let go of the kept requests no call holds now, and their buffers with them."""
-        while True:
-            try:
-                self._idle_requests.get_nowait()
-            except queue.Empty:
-                return
+        with self._requests_lock:
+            self._idle_requests.clear()
 
     def finalize(self) -> None:
-        self._drop_idle_requests()
-        self._compiled = self._stem = None
+        with self._requests_lock:  # closed first: a call ending now does not keep its request
+            self._compiled = self._stem = None
+            self._idle_requests.clear()
 
 
 class _Stem:

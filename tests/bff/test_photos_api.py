@@ -138,6 +138,26 @@ def test_previews_list_every_style_and_each_preview_is_the_thumbnail_restyled(ga
     assert np.abs(np.asarray(shown, dtype=np.float32) - thumb_pixels).mean() > 5
 
 
+def test_a_fixed_styles_preview_paints_every_row_of_a_3_2_thumbnail(gateway, photo, inference_server):
+    """Only a conditioned style leaves out the rows past whole size multiples (its one pass needs them
+    gone); a fixed style's single tile is padded, so its preview is the whole thumbnail restyled."""
+    from bff.images import decode_thumbnail
+    from bff.previews import encode_jpeg
+    from tessera.client import TesseraClient
+
+    _, _, body = call("GET", gateway + photo["previews_url"])
+    _, _, data = call("GET", gateway + json.loads(body)["previews"][0]["url"])
+    thumb = decode_thumbnail(PHOTO, 128, 10**8)
+    assert thumb.shape[0] % 4 == 1  # 85 rows: one past whole multiples of 4
+    with TesseraClient(inference_server, timeout=60) as client:
+        whole = client.stylize(thumb, TINY_STYLE, tile_size=128).image
+        cut = client.stylize(thumb[:84], TINY_STYLE, tile_size=128).image
+    served = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    as_served = lambda pixels: np.asarray(Image.open(io.BytesIO(encode_jpeg(pixels))).convert("RGB"))  # noqa: E731
+    assert np.array_equal(served, as_served(whole))
+    assert not np.array_equal(served, as_served(np.concatenate([cut, cut[-1:]])))
+
+
 def test_previews_at_strength_zero_are_the_thumbnail(gateway, photo):
     url = f"{gateway}{photo['url']}/previews/{TINY_STYLE}"
     zero = np.asarray(Image.open(io.BytesIO(call("GET", url + "?strength=0")[2])), dtype=np.float32)
