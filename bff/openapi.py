@@ -49,6 +49,8 @@ _SCHEMAS = {
             "error": {"type": "string", "description": "Machine-readable kind, e.g. unsupported_format."},
             "message": {"type": "string", "description": "A sentence for people."},
             "status": {"type": "integer", "description": "The HTTP status code again."},
+            "field": {"type": "string", "enum": ["style_image", "mix_image"],
+                      "description": "The form file the error is about, when it is a style image."},
         },
     },
     "Style": {
