@@ -11,7 +11,6 @@ from flask import Blueprint, Response, jsonify, url_for
 from bff.backend import backend
 from bff.batch_forms import limit_batch_request, read_batch
 from bff.errors import ApiError
-from bff.job_facts import job_facts
 from bff.job_queue import job_queue
 from bff.job_state import FINISHED, JobState
 
@@ -83,8 +82,7 @@ def _status(batch_id: str, entries: list[dict]) -> dict:
         snap = job.snapshot() if job is not None else {
             "id": entry["job"], "state": JobState.FAILED.value, "done": 0, "total": 0, "status": 410,
             "error": "expired", "message": "This photo's job has expired."}
-        facts = job_facts(job, snap) if job is not None else {}
-        photos.append({"name": entry["name"], **snap, **facts, **_job_links(entry["job"])})
+        photos.append({"name": entry["name"], **snap, **_job_links(entry["job"])})
     finished = sum(p["state"] in FINISHED for p in photos)
     return {
         "id": batch_id,

@@ -16,10 +16,9 @@ from bff.client_limits import client_address, stream_slots
 from bff.clips import clip_work, read_clip_order, task_from_clip, upload_is_clip
 from bff.errors import ApiError
 from bff.forms import Order, read_order
-from bff.job_facts import job_facts, job_stores
 from bff.job_queue import MemoryQueue, job_queue
 from bff.job_state import FINISHED, JobState
-from bff.jobs import Job, job_store
+from bff.jobs import Job, JobStore, job_store
 from bff.pixel_budget import pixel_budget
 from bff.restyle import image_response, restyle_work
 from tessera import formats
@@ -85,7 +84,7 @@ def _sniffs_as_image(upload) -> bool:
 
 def _accepted(job) -> Response:
     snap = job.snapshot()
-    body = {**snap, **job_facts(job, snap), **_links(job.id)}
+    body = {**snap, **_facts(job, snap), **_links(job.id)}
     resp = jsonify(body)
     resp.status_code = 202
     resp.headers["Location"] = body["status_url"]
@@ -105,9 +104,14 @@ def cancel_job(job_id: str):
     """Stops a job: a queued one never starts, a running one stops within a tile's or a frame's time and
     ends failed with 499 cancelled. 204 also when it had finished already."""
     job = _find(job_id)
-    for store in job_stores():
+    for store in _stores():
         store.cancel(job.id)
     return Response(status=204)
+
+
+def _stores():
+    queue = job_queue()
+    return [job_store(), queue.store if isinstance(queue, MemoryQueue) else queue]
 
 
 @bp.get("/jobs/<job_id>")
@@ -115,7 +119,7 @@ def job_status(job_id: str):
     """The job's state and progress, for clients that poll instead of streaming."""
     job = _find(job_id)
     snap = job.snapshot()
-    return jsonify({**snap, **job_facts(job, snap), **_links(job.id), **_maps(job)})
+    return jsonify({**snap, **_facts(job, snap), **_links(job.id), **_maps(job)})
 
 
 @bp.get("/jobs/<job_id>/events")
@@ -163,6 +167,21 @@ def _find(job_id: str) -> Job:
     return job
 
 
+def _facts(job, snap: dict) -> dict:
+    """`queue_position`, `eta_s` and `expires_at` from the store that holds the job (bff.job_estimates),
+    for the job as `snap` shows it: its state and its place are read at two moments, and a job that
+    started in between is still shown queued, so it needs its place."""
+    if not isinstance(job, Job):
+        try:
+            return job.store.queue_facts(job.id, snap)  # Redis
+        except ApiError:
+            return {}  # Redis is away: the job's own state still says enough
+    for store in _stores():
+        if isinstance(store, JobStore) and store.get(job.id) is job:
+            return store.queue_facts(job.id, snap)
+    return {}
+
+
 def _maps(job: Job) -> dict:
     """{"maps": {name: url}} for a finished job that was asked to explain, else {}."""
     outcome = job.outcome if job.snapshot()["state"] == JobState.DONE.value else None
@@ -191,7 +210,7 @@ def _events(job: Job, last_event_id: str | None, hung_up: Callable[[], bool]) ->
         if new_revision == revision and not finished:
             if hung_up():
                 return  # frees the stream's slot and thread now, not at the next keep-alive
-            facts = job_facts(job, snap) if snap["state"] == JobState.QUEUED.value else {}
+            facts = _facts(job, snap) if snap["state"] == JobState.QUEUED.value else {}
             if facts and facts["queue_position"] != position:  # a queued job moved up: say so
                 position, quiet_since = facts["queue_position"], time.monotonic()
                 yield _event("progress", {**snap, **facts}, revision)
@@ -201,7 +220,7 @@ def _events(job: Job, last_event_id: str | None, hung_up: Callable[[], bool]) ->
                 yield ": keep-alive\n\n"
             continue
         revision, quiet_since = new_revision, time.monotonic()
-        facts = job_facts(job, snap)
+        facts = _facts(job, snap)
         position = facts.get("queue_position")
         if snap["state"] == JobState.DONE.value:
             yield _event("done", {**snap, **facts, "result_url": url_for("jobs.job_result", job_id=job.id),

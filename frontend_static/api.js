@@ -149,12 +149,10 @@ export async function fetchPreviews(previewsUrl) {
 }
 
 /**
- * When a photo or a job's result stops being kept: the gateway's `expires_at` (ISO 8601 for a job,
- * seconds since the epoch for a photo).
- * @param {{expires_at?: string | number | null}} body a photo's or a job's JSON
- * @returns {number | null} ms since the epoch; null when the gateway gave none
+ * @param {{expires_at?: string | number | null}} body
+ * @returns {number | null} the expiry the gateway gave, ms since the epoch
  */
-export function expiry(body) {
+function expiry(body) {
   if (body.expires_at == null) return null;
   const time = typeof body.expires_at === "number" ? body.expires_at * 1000 : Date.parse(body.expires_at);
   return Number.isFinite(time) ? time : null;

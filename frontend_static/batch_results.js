@@ -5,7 +5,7 @@
  * zip of them all stays on offer.
  */
 
-import { expiry, fetchResult } from "./api.js";
+import { fetchResult } from "./api.js";
 import { MAX_RESULTS } from "./store.js";
 
 /** @typedef {import("./store.js").Result} Result */
@@ -55,7 +55,7 @@ export class BatchResults {
     this.results.addPhoto(photoId, this.photoUrls[index]);
     /** @type {Result} */
     const result = { ...this.made, photoId, id: photo.id, time: Date.now(), url: photo.result_url,
-                     filename: fetched.filename, thumb: "", expiresAt: expiry(photo), version: photo.version || 0,
+                     filename: fetched.filename, thumb: "", expiresAt: null, version: photo.version || 0,
                      bytes: fetched.blob.size, maps: null };
     await this.results.addListed(result, URL.createObjectURL(fetched.blob));
     this.added += 1;
