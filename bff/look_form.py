@@ -15,7 +15,7 @@ style_image_is_clip; the inference server decodes them again for the encoder.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from flask import request
 
@@ -41,8 +41,6 @@ class Look:
 
     sources: tuple[StyleSource, ...] = ()
     keep_colors: bool = False
-    # (form field, bytes) of each style image, decoded by check_look_fits once the style is known to take them
-    images: tuple[tuple[str, bytes], ...] = field(default=(), repr=False, compare=False)
 
 
 def read_look(max_upload_bytes: int) -> Look:
@@ -51,15 +49,13 @@ def read_look(max_upload_bytes: int) -> Look:
     first = _source("preset", "style_image", max_upload_bytes)
     second = _source("mix_preset", "mix_image", max_upload_bytes)
     share = fraction(request.form.get("mix"), "invalid_mix", _SHARE)
-    images = tuple((name, source.image) for name, source in (("style_image", first), ("mix_image", second))
-                   if source is not None and source.image)
     if second is None:
         if share is not None:
             raise ApiError(400, "invalid_mix", f"{_SHARE} needs a second style to mix in: a preset or a style image.")
-        return Look((first,) if first else (), keep, images)
+        return Look((first,) if first else (), keep)
     if first is None:
         raise ApiError(400, "invalid_mix", "A second style to mix in needs a first style: a preset or a style image.")
-    return Look(tuple(mix_in([first], [(second, MIX_SHARE if share is None else share)])), keep, images)
+    return Look(tuple(mix_in([first], [(second, MIX_SHARE if share is None else share)])), keep)
 
 
 def check_look_fits(look: Look, style: StyleSummary) -> None:
@@ -78,9 +74,12 @@ def check_look_fits(look: Look, style: StyleSummary) -> None:
         if source.preset and source.preset not in known:
             raise ApiError(400, "unknown_preset", f"{name} has no preset {source.preset[:64]!r}. "
                                                   f"Its presets: {', '.join(known) or 'none'}.")
-    for file_field, data in look.images:
+    # The sources are in the form's order (mix_in keeps it): the first style, then the one mixed in.
+    for file_field, source in zip(_FILE_NAMES, look.sources, strict=False):
+        if not source.image:
+            continue
         try:
-            _check_style_image(data, _FILE_NAMES[file_field])
+            _check_style_image(source.image, _FILE_NAMES[file_field])
         except ApiError as err:
             err.field = file_field  # the page says it under the painting, where it was chosen
             raise
