@@ -5,6 +5,7 @@
 import { ApiError, createBatch, createPhotoJob, fetchLimits, fetchPreviews, fetchStyles, followBatch, previewUrl, uploadPhoto } from "./api.js";
 import { BatchResults } from "./batch_results.js";
 import { limitsHint } from "./checks.js";
+import { forgetFallback, letGo, setAside } from "./chosen.js";
 import { CriticView } from "./critic.js";
 import { byId } from "./dom.js";
 import { paintingProblem } from "./file_checks.js";
@@ -26,6 +27,7 @@ import { View } from "./view.js";
 /** @typedef {import("./store.js").Result} Result */
 /** @typedef {import("./store.js").SavedPhoto} SavedPhoto */
 /** @typedef {import("./previews.js").Choice} Choice */
+/** @typedef {import("./chosen.js").Chosen} Chosen */
 
 const view = new View();
 // What the critic sees (critic.js): its own controls after the result bar, fed a finished job's maps.
@@ -56,9 +58,12 @@ const state = {
   strength: view.strengthValueNow(),
   scale: view.scaleValueNow(),
   busy: false,
-  clip: false,  // the chosen file is a video clip (video.js)
-  /** @type {Uint8Array | null} the chosen clip's first bytes (whole for GIF, WebP, PNG), to show it again */
-  clipBytes: null,
+  /** @type {string | null} the chosen file is a video clip of this kind (clip_sniff.js clipKind, video.js) */
+  clip: null,
+  /** @type {{url: string, meta: string} | null} the zip of the chosen batch's results, once made */
+  zip: null,
+  /** @type {Chosen | null} what the upload under way gives back if the gateway refuses its photo */
+  fallback: null,
   /** @type {import("./api.js").Look & {paintingUrl: string | null}} */
   look: { preset: null, painting: null, paintingUrl: null, mixWith: "", mix: 0.3,
           keepColors: lookView.keepColorsNow() },
@@ -67,6 +72,8 @@ const state = {
   /** @type {Promise<void> | null} the check of the files chosen last (restyle waits for it) */
   checking: null,
   /** @type {ReturnType<typeof setTimeout> | undefined} */ previewTimer: undefined,
+  /** @type {object} the latest ask for the previews' list: an older one's answer or retry is dropped */
+  previewsAsk: {},
 };
 
 /** @param {string | null} url */
@@ -103,111 +110,86 @@ async function takePhotos(files) {
  * @param {string} url object URL of the first, the one shown
  */
 function showPhotos(files, url) {
-  const before = files.length === 1 ? chosenNow() : null;
-  if (!before) forgetPhotos();
+  const before = files.length === 1 ? setAside(state, results, clips) : null;
+  letGo(state, before);
   if (state.clip) clips.clear();
   results.setPhoto(null);
   const [file] = files;
   const batch = files.length > 1 ? files : [];
-  Object.assign(state, { file, batch, photoUrl: url, photo: null, previews: [], clip: false, clipBytes: null,
-                         batchUrls: batch.map((f, i) => (i ? URL.createObjectURL(f) : url)) });
+  Object.assign(state, { file, batch, photoUrl: url, photo: null, previews: [], clip: null, zip: null,
+                         fallback: before, batchUrls: batch.map((f, i) => (i ? URL.createObjectURL(f) : url)) });
   critic.clear();
-  showChosenPhoto();
+  showChosen();
   previewsView.hide();
   if (files.length > 1) savePhoto(null);
   // One photo is uploaded once, now: the previews need it, and every restyle reuses its id.
-  state.uploading = files.length > 1 ? null : upload(file, file.name || "Pasted image", before);
+  state.uploading = files.length > 1 ? null : upload(file, file.name || "Pasted image");
 }
 
-/** Shows the chosen photo, or the first of a batch with their count, as the page's photo. */
-function showChosenPhoto() {
+/**
+ * Shows the chosen photo (or the first of a batch, with their count) or clip as the page's photo.
+ * @param {import("./video.js").ClipResult | null} [clipResult] the clip's result, when the clip comes back
+ */
+function showChosen(clipResult = null) {
+  const url = /** @type {string} */ (state.photoUrl);
   const count = state.batch.length || 1;
-  const name = state.photo?.name || state.file?.name || "Pasted image";
-  view.showPhoto(/** @type {string} */ (state.photoUrl), count > 1 ? `${count} photos: ${name} and ${count - 1} more`
-    : name, count);
+  const name = state.photo?.name || state.file?.name || (state.clip ? "Clip" : "Pasted image");
+  view.showPhoto(url, count > 1 ? `${count} photos: ${name} and ${count - 1} more` : name, count);
   showInset();
+  if (state.clip) clips.show(url, state.clip, clipResult);
 }
 
 /**
- * @typedef {Pick<typeof state, "file" | "batch" | "batchUrls" | "photoUrl" | "photo" | "previews" | "clip"
- *   | "clipBytes">} Chosen
- */
-
-/**
- * What is chosen now, to put back if the photo replacing it is refused: an uploaded photo, a batch or a
- * clip; null when nothing is, or a photo whose upload has not answered yet.
- * @returns {Chosen | null}
- */
-function chosenNow() {
-  const { file, batch, batchUrls, photoUrl, photo, previews, clip, clipBytes } = state;
-  if (!photoUrl || (!photo && !batch.length && !clip)) return null;
-  return { file, batch, batchUrls, photoUrl, photo, previews, clip, clipBytes };
-}
-
-/**
- * Puts back what was chosen before a photo the gateway refused.
+ * Puts back what was chosen before a photo the gateway refused, as the person had it: its previews,
+ * the result on the stage, a batch's zip, a clip's result.
  * @param {Chosen} before
  */
 function putBack(before) {
-  forgetPhotos();
-  Object.assign(state, before, { uploading: null });
-  if (before.clip) {
-    showClip({ file: /** @type {File} */ (before.file), bytes: /** @type {Uint8Array} */ (before.clipBytes) },
-             /** @type {string} */ (before.photoUrl));
-    return;
-  }
-  showChosenPhoto();
+  letGo(state, before);
+  const { stage, ...chosen } = before;
+  Object.assign(state, chosen, { uploading: null, fallback: null });
+  showChosen(stage.clip);
   savePhoto(state.photo);
-  if (state.photo) {
-    results.setPhoto({ id: state.photo.id, url: /** @type {string} */ (state.photoUrl) });
-    loadPreviews();
-  }
+  if (state.previews.length) renderPreviews();
+  else loadPreviews();
+  const shown = results.putBack(stage.results);
+  if (shown) showResult(shown, undefined, { reveal: false });
+  if (state.zip) view.showBatchResult(state.zip.url, state.zip.meta);
 }
 
 /**
- * Lets the browser free the object URLs of what was chosen before, once it cannot come back.
- * @param {Chosen | null} before
- */
-function forgetChosen(before) {
-  if (!before) return;
-  const urls = new Set([before.photoUrl, ...before.batchUrls]);
-  for (const url of urls) if (url && url !== state.photoUrl && !state.batchUrls.includes(url)) forget(url);
-}
-
-/**
- * Uploads the chosen photo, keeps its id (and links, for a reload), and starts the previews.
+ * Uploads the chosen photo, keeps its id (and links, for a reload), and starts the previews. If the
+ * gateway refuses the file, what was chosen before it comes back (state.fallback).
  * @param {File} file
  * @param {string} name
- * @param {Chosen | null} before what was chosen before it, put back if the gateway refuses the file
  * @returns {Promise<SavedPhoto | null>} null when the upload failed (the reason is shown)
  */
-async function upload(file, name, before) {
+async function upload(file, name) {
   view.showProgress(0, 0, `Uploading ${fileSize(file.size)}…`);
   let photo;
   try {
     photo = await uploadPhoto(file, (sent, total) =>
       view.showProgress(sent, total, `Uploading ${fileSize(sent)} of ${fileSize(total)}…`));
   } catch (error) {
+    // Another photo chosen meanwhile has its own progress, and took over what comes back.
+    if (state.file !== file) return null;
     view.hideProgress();
-    if (state.file !== file) {  // another photo was chosen meanwhile
-      forgetChosen(before);
-      return null;
-    }
     // A refusal of the file itself (damaged past its header, too large...) drops it, as the page's own
     // checks do, and puts back what was chosen before; a busy or unreachable gateway keeps it, so
     // Restyle can try again.
     const refused = error instanceof ApiError && refusesTheFile(error.status);
-    if (refused && before) putBack(before);
+    const before = refused ? state.fallback : null;
+    if (before) putBack(before);
     else if (refused) dropPhoto();
-    else forgetChosen(before);
+    else forgetFallback(state);
     const reason = error instanceof ApiError ? error.message : "The upload failed.";
-    view.showFileError(refused && before ? `${name}: ${reason}` : reason);  // named, as refusalLines does
+    view.showFileError(before ? `${name}: ${reason}` : reason);  // named, as refusalLines does
     return null;
   } finally {
     if (state.file === file) state.uploading = null;
   }
-  forgetChosen(before);
   if (state.file !== file) return null;  // another photo was chosen meanwhile
+  forgetFallback(state);
   view.hideProgress();
   state.photo = { ...photo, name };
   savePhoto(state.photo);
@@ -228,37 +210,27 @@ function refusesTheFile(status) {
 /**
  * Puts a checked video clip on the page in place of what was there. A clip is not kept by id: its job
  * uploads it (video.js).
- * @param {{file: File, bytes: Uint8Array}} clip
+ * @param {{file: File, kind: string}} clip
  * @param {string} url its object URL
  */
-function showClip({ file, bytes }, url) {
-  if (url !== state.photoUrl) forgetPhotos();
+function showClip({ file, kind }, url) {
+  letGo(state, null);
   results.setPhoto(null);
   previewsView.hide();
   savePhoto(null);
   Object.assign(state, { file, batch: [], batchUrls: [], photoUrl: url, photo: null, uploading: null, previews: [],
-                         clip: true, clipBytes: bytes });
-  view.showPhoto(url, file.name || "Clip");
-  showInset();
-  clips.show(url, bytes);
-}
-
-/** Lets the browser free the chosen photos' object URLs (the photo's and a batch's). */
-function forgetPhotos() {
-  forget(state.photoUrl);
-  state.batchUrls.slice(1).forEach(forget);
+                         clip: kind, zip: null });
+  critic.clear();
+  showChosen();
 }
 
 /** Forgets the chosen photos and the result (after a refused file, so "Restyle" cannot send a stale one). */
 function dropPhoto() {
   clips.clear();
-  state.clip = false;
-  forgetPhotos();
-  state.file = state.photoUrl = state.photo = state.uploading = state.clipBytes = null;
+  letGo(state, null);
+  Object.assign(state, { file: null, batch: [], batchUrls: [], photoUrl: null, photo: null, uploading: null,
+                         previews: [], clip: null, zip: null });
   results.setPhoto(null);
-  state.batch = [];
-  state.batchUrls = [];
-  state.previews = [];
   savePhoto(null);
   previewsView.hide();
   view.clearPhoto();
@@ -268,16 +240,21 @@ function dropPhoto() {
 async function loadPreviews() {
   const photo = state.photo;
   if (!photo) return;
+  // One ask at a time (a photo put back asks again): only the latest's answer is shown or retried.
+  const ask = {};
+  state.previewsAsk = ask;
+  const current = () => state.photo === photo && state.previewsAsk === ask;
   try {
     const previews = await fetchPreviews(photo.previewsUrl);
-    if (state.photo !== photo) return;
+    if (!current()) return;
     state.previews = previews;
   } catch (error) {
+    if (!current()) return;
     // Only the grid is missing (the servers may be starting): say so there, not as the page's error,
     // and ask again while the same photo is shown.
     if (error instanceof ApiError && error.transient) {
       previewsView.showProblem(`${error.message} Trying again…`);
-      setTimeout(() => { if (state.photo === photo) loadPreviews(); }, SERVER_RETRY_MS);
+      setTimeout(() => { if (current()) loadPreviews(); }, SERVER_RETRY_MS);
     } else {
       previewsView.showProblem(error instanceof ApiError ? error.message : "The previews could not be loaded.");
     }
@@ -447,6 +424,7 @@ async function restyle() {
   const style = /** @type {Style} */ (currentStyle());
   setBusy(true);
   results.clear();
+  state.zip = null;
   view.showStale(null);
   critic.clear();
   view.revealStage();
@@ -527,8 +505,9 @@ async function finish(finished) {
  * Puts a result on the stage (a new one also into the list), with the slider at its strength.
  * @param {Result} result
  * @param {string} [objectUrl] the image of a new result
+ * @param {{reveal?: boolean}} [options] reveal: false leaves the page where it is scrolled
  */
-async function showResult(result, objectUrl) {
+async function showResult(result, objectUrl, options) {
   critic.show(result.maps);
   view.setStrength(result.strength);
   state.strength = result.strength;
@@ -537,7 +516,7 @@ async function showResult(result, objectUrl) {
     applyStrength();
     await added;
   } else {
-    results.show(result);
+    results.show(result, options);
     applyStrength();
   }
 }
@@ -643,7 +622,8 @@ async function restyleBatch(files, style, look) {
   await listed.follow(finished);
   view.hideProgress();
   const failed = finished.failed_photos ? `, ${finished.failed_photos} failed (see errors.txt)` : "";
-  view.showBatchResult(finished.result_url, `${finished.done_photos} of ${finished.total_photos} photos restyled${failed}`);
+  state.zip = { url: finished.result_url, meta: `${finished.done_photos} of ${finished.total_photos} photos restyled${failed}` };
+  view.showBatchResult(state.zip.url, state.zip.meta);
   view.announce(listed.summary());
 }
 

@@ -70,6 +70,7 @@ export class LookView {
   bindPainting(handler) {
     on(this.paintingInput, "change", () => {
       const file = this.paintingInput.files && this.paintingInput.files[0];
+      this.paintingInput.value = "";  // as for the photo (view.js): a painting chosen again is reported again
       if (file) handler(file);
     });
     on(this.zone, "dragenter", () => this.zone.classList.add("is-dragging"));
@@ -127,7 +128,6 @@ export class LookView {
     if (ownPainting) for (const radio of this.presetGrid.querySelectorAll("input:checked")) radio.checked = false;
     show(ownPainting, this.paintingName, this.clearButton);
     if (ownPainting) this.paintingName.textContent = caption;
-    if (!ownPainting) this.paintingInput.value = "";
     this.zone.classList.toggle("has-file", ownPainting);
   }
 

@@ -14,7 +14,8 @@ import { STILL_GIF, clipKind, fileBytes, isStillGif } from "./clip_sniff.js";
  * @typedef {object} FileChoice what the page takes of the chosen files
  * @property {File[]} photos the photos it takes, in the order chosen (the first is shown)
  * @property {string | null} url an object URL of the first photo, or of the clip
- * @property {{file: File, bytes: Uint8Array} | null} clip a video clip chosen on its own
+ * @property {{file: File, kind: string} | null} clip a video clip chosen on its own, and what clipKind
+ *   (clip_sniff.js) told of it: all the page keeps of its bytes
  * @property {Refusal[]} refused the files it refuses, in the order chosen
  */
 
@@ -36,9 +37,10 @@ export async function sortFiles(files, limits, clipProblem) {
   const photos = [];
   for (const file of files) {
     const bytes = await fileBytes(file);
+    const kind = clipKind(bytes);
     if (isStillGif(bytes)) refused.push({ file, problem: STILL_GIF });
-    else if (clipKind(bytes) && files.length > 1) refused.push({ file, problem: CLIP_ALONE });
-    else if (clipKind(bytes)) return takeClip(file, bytes, limits, clipProblem);
+    else if (kind && files.length > 1) refused.push({ file, problem: CLIP_ALONE });
+    else if (kind) return takeClip(file, kind, limits, clipProblem);
     else photos.push(file);
   }
   const checked = await headChecked(photos, limits, refused);
@@ -48,15 +50,15 @@ export async function sortFiles(files, limits, clipProblem) {
 
 /**
  * @param {File} file
- * @param {Uint8Array} bytes
+ * @param {string} kind its clipKind
  * @param {Limits | null} limits
  * @param {(file: File, url: string, limits: Limits | null) => Promise<string | null>} clipProblem
  * @returns {Promise<FileChoice>}
  */
-async function takeClip(file, bytes, limits, clipProblem) {
+async function takeClip(file, kind, limits, clipProblem) {
   const url = URL.createObjectURL(file);
   const problem = await clipProblem(file, url, limits);
-  if (!problem) return { photos: [], url, clip: { file, bytes }, refused: [] };
+  if (!problem) return { photos: [], url, clip: { file, kind }, refused: [] };
   URL.revokeObjectURL(url);
   return { photos: [], url: null, clip: null, refused: [{ file, problem }] };
 }

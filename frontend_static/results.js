@@ -9,6 +9,12 @@ import { saveResult } from "./store.js";
 import { resultStyle, scaleLabel, stageLine } from "./template.js";
 
 /** @typedef {import("./store.js").Result} Result */
+/**
+ * @typedef {object} SetAside what the stage held of the results
+ * @property {{id: string, url: string} | null} photo the photo on the page
+ * @property {Map<string, string>} batchPhotos the photos of a batch on the page, by their results' photoId
+ * @property {Result | null} shown the result on the stage
+ */
 
 export class Results {
   /**
@@ -50,6 +56,27 @@ export class Results {
     this.shown = null;
     this.shownChanged();
     this.render();
+  }
+
+  /**
+   * What the stage holds of the visit's results, kept to show again if the photo or batch under it
+   * comes back (a photo chosen in its place was refused: app.js).
+   * @returns {SetAside}
+   */
+  setAside() {
+    return { photo: this.photo, batchPhotos: new Map(this.batchPhotos), shown: this.shown };
+  }
+
+  /**
+   * The photo or batch set aside is on the page again, with its photos' links; the result it showed
+   * is the caller's to show (app.js shows a result with its maps and strength).
+   * @param {SetAside} aside
+   * @returns {Result | null} the result that was on the stage, if its image is still at hand
+   */
+  putBack({ photo, batchPhotos, shown }) {
+    this.setPhoto(photo);
+    this.batchPhotos = new Map(batchPhotos);
+    return shown && this.urlOf(shown.id) ? shown : null;
   }
 
   /**

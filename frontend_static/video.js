@@ -1,8 +1,8 @@
 /**
  * Video clips on the page. A clip is chosen, dropped or pasted like a photo; it is restyled as a job
  * (progress in frames), and the result plays over the original with the same before/after divider,
- * both clips in step, and downloads. app.js calls ClipStage.problem, show, clear and restyle; whether a
- * file is a clip at all is clip_sniff.js's to say. Everything else about clips lives here.
+ * both clips in step, and downloads. app.js calls ClipStage.problem, show, setAside, clear and restyle;
+ * whether a file is a clip at all is clip_sniff.js's to say. Everything else about clips lives here.
  */
 
 import { createJob, fetchResult, followJob } from "./api.js";
@@ -13,6 +13,8 @@ import { fileSize } from "./template.js";
 // Chromium plays these in <video>; animated GIF, WebP and PNG originals show as the page's <img>.
 const PLAYABLE = new Set(["mp4", "mov", "webm"]);
 const IN_STEP_S = 0.15;  // the original follows the result when they drift further apart
+
+/** @typedef {{url: string, filename: string, meta: string}} ClipResult a restyled clip: its object URL, name, one line */
 
 /**
  * @param {string} className
@@ -46,7 +48,8 @@ export class ClipStage {
     this.play.textContent = "Play both";
     this.play.hidden = true;
     this.compare.after(this.play);
-    /** @type {string | null} */ this.resultUrl = null;
+    /** @type {ClipResult | null} the result on the stage; its object URL is freed with it */
+    this.result = null;
     on(this.play, "click", () => (this.after.paused ? this.after.play() : this.after.pause()));
     on(this.after, "play", () => { this.before.play(); this.play.textContent = "Pause"; });
     on(this.after, "pause", () => { this.before.pause(); this.play.textContent = "Play both"; });
@@ -84,19 +87,32 @@ export class ClipStage {
 
   /**
    * Shows the chosen clip on the stage (the view has shown its name): a <video> for MP4, MOV and WebM,
-   * the view's own <img> for animated GIF, WebP and PNG.
+   * the view's own <img> for animated GIF, WebP and PNG; and its result over it, when one comes back.
    * @param {string} url
-   * @param {Uint8Array} head the file's first bytes
+   * @param {string} kind what clipKind (clip_sniff.js) told of its bytes, e.g. "mp4" or "gif"
+   * @param {ClipResult | null} [result] its result, as setAside gave it, to show again
    */
-  show(url, head) {
+  show(url, kind, result = null) {
     this.clear();
     this.compare.classList.add("is-clip");
-    const playable = PLAYABLE.has(clipKind(head) || "");
+    const playable = PLAYABLE.has(kind);
     this.compare.classList.toggle("is-clip-video", playable);
     if (playable) {
       this.before.src = url;
       this.before.hidden = false;
     }
+    if (result) this.showResult(result, false);
+  }
+
+  /**
+   * Takes the result off the stage without freeing it, to be shown again (show) if the clip comes back
+   * after a photo chosen in its place is refused; whoever holds it frees its URL otherwise.
+   * @returns {ClipResult | null}
+   */
+  setAside() {
+    const result = this.result;
+    this.result = null;
+    return result;
   }
 
   /** Back to photos: no clip on the stage, no result URL kept. */
@@ -109,8 +125,8 @@ export class ClipStage {
     }
     this.play.hidden = true;
     this.compare.classList.remove("is-clip", "is-clip-video");
-    if (this.resultUrl) URL.revokeObjectURL(this.resultUrl);
-    this.resultUrl = null;
+    if (this.result) URL.revokeObjectURL(this.result.url);
+    this.result = null;
   }
 
   /**
@@ -133,14 +149,24 @@ export class ClipStage {
     const { blob, filename } = await fetchResult(finished);
     view.showProgress(finished.total, finished.total,
                       finished.total === 1 ? "Restyled its one frame" : `Restyled all ${finished.total} frames`);
-    if (this.resultUrl) URL.revokeObjectURL(this.resultUrl);
-    this.resultUrl = URL.createObjectURL(blob);
-    view.showResult(this.resultUrl, filename, `${styleName}, version ${finished.version} · ${fileSize(blob.size)}`);
-    this.after.src = this.resultUrl;
+    if (this.result) URL.revokeObjectURL(this.result.url);
+    this.showResult({ url: URL.createObjectURL(blob), filename,
+                      meta: `${styleName}, version ${finished.version} · ${fileSize(blob.size)}` }, true);
+    view.announce("Your clip is restyled. Play both, compare them with the slider, or download it.");
+  }
+
+  /**
+   * Plays a result over the clip, from the start, and offers it for download.
+   * @param {ClipResult} result
+   * @param {boolean} reveal whether the stage is scrolled to (a new result), or the page left where it is
+   */
+  showResult(result, reveal) {
+    this.result = result;
+    this.view.showResult(result.url, result.filename, result.meta, undefined, { reveal });
+    this.after.src = result.url;
     show(true, this.after, this.play);
     this.after.currentTime = 0;
     this.before.currentTime = 0;
-    view.announce("Your clip is restyled. Play both, compare them with the slider, or download it.");
   }
 }
 

@@ -60,6 +60,9 @@ export class View {
   bindFile(handler) {
     on(this.fileInput, "change", () => {
       const files = [...(this.fileInput.files || [])];
+      // The page holds what it takes; the input lets go, so that a file chosen again (one refused, to
+      // try once more) is reported again: the browser says nothing of a choice that did not change.
+      this.fileInput.value = "";
       if (files.length) handler(files);
     });
     // Dropping anywhere must not navigate away to the file; only the drop zone accepts it.
@@ -256,7 +259,6 @@ export class View {
     this.photoCount = 1;
     this.before.removeAttribute("src");
     this.after.removeAttribute("src");
-    this.fileInput.value = "";  // so that choosing the same file again is reported again
     this.dropzone.classList.remove("has-file");
     show(true, this.empty);
     show(false, this.fileName, this.compare, this.resultBar, this.batchBar, this.progressBox, ...this.compareParts);

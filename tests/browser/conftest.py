@@ -16,12 +16,15 @@ from skimage import data as skdata
 from bff import close_app
 from scripts.chromium import CHROMIUM, CHROMIUM_ARGS
 from scripts.local_stack import running_server
+from scripts.make_clips import make_clip
 from tests.bff.gallery import write_gallery
 from tests.bff.live import closed_port_address, make_app, serving
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 # Small tiles, so that even the test photo takes dozens of tiles and the progress bar has work to show.
 TILE_SIZE = 64
+# Frames of the test clip (the `clip` fixture).
+CLIP_FRAMES = 10
 
 
 @pytest.fixture(scope="session")
@@ -67,6 +70,14 @@ def photo(tmp_path_factory) -> Path:
     """The astronaut photo from scikit-image (public domain, NASA) as a 512×512 JPEG."""
     path = tmp_path_factory.mktemp("photos") / "astronaut.jpg"
     Image.fromarray(skdata.astronaut()).save(path, "JPEG", quality=90)
+    return path
+
+
+@pytest.fixture(scope="session")
+def clip(tmp_path_factory) -> Path:
+    """A 160 × 96 MP4 clip of CLIP_FRAMES moving frames at 10 fps, with a tone track."""
+    path = tmp_path_factory.mktemp("clips") / "harbour-walk.mp4"
+    path.write_bytes(make_clip("moving", "mp4", 160, 96, CLIP_FRAMES, 10))
     return path
 
 

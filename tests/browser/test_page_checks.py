@@ -372,40 +372,6 @@ def test_a_photo_the_gateway_refuses_keeps_its_message_when_restyle_is_pressed(p
     expect(page.get_by_role("alert")).to_contain_text("Choose a photo first")
 
 
-def test_a_photo_the_gateway_refuses_gives_the_photo_chosen_before_back(page, tmp_path):
-    """The page's checks pass it, the gateway's upload refuses it: the good photo chosen before came off
-    the page with it (a file the page refuses itself never replaced it). Now it is back, with its
-    previews, and Restyle paints it."""
-    (tmp_path / "crc.png").write_bytes(png_with_a_bad_text_checksum())
-    page.goto("/")
-    page.locator("#file-input").set_input_files(png_file(tmp_path / "good.png", 64, 48))
-    before = page.get_by_role("img", name="Your photo, before restyling")
-    expect(page.locator(".preview-card").first).to_be_visible(timeout=15_000)
-    page.locator("#file-input").set_input_files(tmp_path / "crc.png")
-    expect(page.get_by_role("alert")).to_have_text(
-        "crc.png: The file looks like a PNG image but its header is damaged or it is cut short.")
-    expect(page.locator("#file-name")).to_contain_text("good.png")
-    expect(before).to_have_js_property("naturalWidth", 64)
-    expect(page.locator(".preview-card").first).to_be_visible(timeout=15_000)
-    page.get_by_role("button", name="Restyle photo").click()
-    expect(page.get_by_role("link", name="Download")).to_be_visible(timeout=30_000)
-    expect(page.get_by_role("img", name="Your photo, restyled")).to_have_js_property("naturalWidth", 64)
-    page.reload()  # the photo kept for a reload is the good one too
-    expect(page.locator("#file-name")).to_contain_text("good.png")
-
-
-def test_a_batch_chosen_before_a_refused_photo_comes_back(page, tmp_path):
-    (tmp_path / "crc.png").write_bytes(png_with_a_bad_text_checksum())
-    page.goto("/")
-    page.locator("#file-input").set_input_files([png_file(tmp_path / "one.png", 60, 40),
-                                                 png_file(tmp_path / "two.png", 50, 30)])
-    expect(page.locator("#file-name")).to_contain_text("2 photos: one.png and 1 more")
-    page.locator("#file-input").set_input_files(tmp_path / "crc.png")
-    expect(page.get_by_role("alert")).to_contain_text("crc.png: The file looks like a PNG image")
-    expect(page.locator("#file-name")).to_contain_text("2 photos: one.png and 1 more")
-    expect(page.get_by_role("img", name="Your photo, before restyling")).to_have_js_property("naturalWidth", 60)
-
-
 def image_bytes(fmt: str, size: tuple[int, int], **options) -> bytes:
     out = io.BytesIO()
     pixels = np.random.default_rng(2).integers(0, 256, (size[1], size[0], 3), np.uint8)

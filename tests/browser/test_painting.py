@@ -124,6 +124,7 @@ def test_a_painting_that_is_not_an_image_is_refused_when_chosen(ppage, tmp_path,
     expect(ppage.get_by_role("alert")).to_contain_text(message)
     expect_the_preset_is_the_style(ppage, "Ribbons")
     assert uploads == []
+    expect(ppage.locator("#painting-input")).to_have_value("")  # so that choosing it again is reported again
     # Said right under the painting's own drop zone, where the person is looking, not under the photo's.
     error, zone = ppage.locator("#painting-error"), ppage.locator("#painting-zone")
     expect(error).to_contain_text(message)

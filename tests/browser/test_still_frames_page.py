@@ -54,3 +54,16 @@ def test_a_two_frame_gif_is_taken_as_a_clip(page, tmp_path):
     expect(page.locator("#file-name")).to_contain_text("moving.gif")
     expect(page.locator("#file-error")).to_be_hidden()
     assert posts == []  # a clip is uploaded by its job, not kept as a photo
+
+
+def test_the_page_keeps_of_a_clip_the_kind_its_bytes_tell_not_the_bytes(page):
+    """A GIF, WebP or PNG is read whole to count its frames; the page kept those bytes for as long as
+    the clip was chosen, where the kind they tell is all it needs to show the clip again."""
+    page.goto("/")
+    kept = page.evaluate("""async (bytes) => {
+        const { sortFiles } = await import("./photo_choice.js");
+        const file = new File([new Uint8Array(bytes)], "moving.gif", { type: "image/gif" });
+        const { clip } = await sortFiles([file], null, async () => null);
+        return { kind: clip.kind, bytes: Object.values(clip).filter((v) => v instanceof Uint8Array).length };
+    }""", list(TWO_FRAME_GIF))
+    assert kept == {"kind": "gif", "bytes": 0}

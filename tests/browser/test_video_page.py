@@ -6,19 +6,10 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from scripts.make_clips import make_clip
 from tessera.video_io import open_clip
+from tests.browser.conftest import CLIP_FRAMES as FRAMES
 
 pytestmark = pytest.mark.browser
-
-FRAMES = 10
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory):
-    path = tmp_path_factory.mktemp("clips") / "harbour-walk.mp4"
-    path.write_bytes(make_clip("moving", "mp4", 160, 96, FRAMES, 10))
-    return path
 
 
 def test_a_clip_is_restyled_played_beside_the_original_and_downloaded(page, clip, tmp_path):
@@ -70,18 +61,3 @@ def test_a_photo_after_a_clip_is_shown_as_a_photo_again(page, clip, photo):
     expect(page.get_by_role("img", name="Your photo, before restyling")).to_be_visible()
     expect(page.locator("#compare video")).to_have_count(2)
     expect(page.locator("#compare video").first).to_be_hidden()
-
-
-def test_a_clip_chosen_before_a_photo_the_gateway_refuses_comes_back(page, clip, tmp_path):
-    from tests.browser.test_page_checks import png_with_a_bad_text_checksum
-
-    (tmp_path / "crc.png").write_bytes(png_with_a_bad_text_checksum())
-    page.goto("/")
-    page.locator("#file-input").set_input_files(clip)
-    expect(page.locator("video[aria-label='Your clip, before restyling']")).to_be_visible()
-    page.locator("#file-input").set_input_files(tmp_path / "crc.png")
-    expect(page.get_by_role("alert")).to_contain_text("crc.png: The file looks like a PNG image")
-    expect(page.locator("video[aria-label='Your clip, before restyling']")).to_be_visible()
-    expect(page.locator("#file-name")).to_contain_text("harbour-walk.mp4")
-    page.get_by_role("button", name="Restyle photo").click()
-    expect(page.get_by_role("link", name="Download MP4")).to_be_visible(timeout=60_000)
