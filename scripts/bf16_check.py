@@ -42,7 +42,8 @@ from inference_server.runtime.openvino_runtime import bf16_available
 from inference_server.version_checks import REDUCED_PRECISION_PSNR_DB, signed_psnr
 from scripts.student_figures import holdout_photos, measure
 from scripts.train_defaults import PHOTOS_HOLDOUT, RECIPES
-from tessera.registry import REDUCED_PRECISIONS, read_manifest, version_dirs, write_version
+from scripts.version_args import add_version_args, chosen_version
+from tessera.registry import REDUCED_PRECISIONS, published_files, read_manifest, write_version
 from trainer.centre_stem import CentreStemError, centre_stem, centre_whole
 from trainer.likeness_figures import CROPS_PER_PHOTO, SIZES, resized
 
@@ -123,7 +124,7 @@ def publish_bf16(version_dir: Path, figures: dict, precision: str, registry: Pat
     """`version_dir`'s files as the next version of its style in `registry`, its manifest listing
     `precision` and its figures (`metrics.bf16`, with the precision they were measured at) and naming
     the published version they came from (`source`); returns the new number."""
-    manifest, files = _version_files(version_dir)
+    manifest, files = published_files(version_dir)
     manifest["precisions"] = ["fp32", precision]
     manifest["metrics"] = {**manifest.get("metrics", {}), "bf16": {"precision": precision, **figures}}
     manifest["training"] = {**manifest.get("training", {}),
@@ -134,7 +135,7 @@ def publish_bf16(version_dir: Path, figures: dict, precision: str, registry: Pat
 def centred_copy(version_dir: Path, registry: Path) -> Path:
     """The version with its stem centred (trainer/centre_stem.py: the same painting, smaller numbers in
     its stem for bf16) as a version of its style in the scratch `registry`; its folder."""
-    manifest, files = _version_files(version_dir)
+    manifest, files = published_files(version_dir)
     if "context_onnx" not in manifest["artifacts"]:
         raise CentreStemError("the version has no context model to carry the mean colour")
     if manifest["artifacts"].get("tensorrt"):
@@ -154,19 +155,6 @@ def centred_copy(version_dir: Path, registry: Path) -> Path:
     return registry / version_dir.parent.name / str(number)
 
 
-def _version_files(version_dir: Path) -> tuple[dict, dict[str, Path]]:
-    """(manifest without the fields write_version fills in, {file name: path} of every file it lists:
-    artifacts and presets' pictures) of a published version."""
-    manifest = json.loads((version_dir / "manifest.json").read_text())
-    for key in ("format_version", "style", "version", "created"):
-        manifest.pop(key, None)
-    for entry in manifest["artifacts"].values():
-        for item in entry if isinstance(entry, list) else [entry]:
-            item.pop("sha256", None)  # write_version writes the artifacts' own
-    files = {item.file: version_dir / item.file for item in read_manifest(version_dir).files()}
-    return manifest, files
-
-
 def centring_verdict(source: Path, centred: Path, photos: list[tuple[str, np.ndarray]]) -> tuple[list[str], dict]:
     """(problems, PSNR per photo in dB) of the centred version against its source, both in fp32: in exact
     arithmetic they paint alike, so anything under MIN_CENTRED_PSNR_DB is a graph the centring broke."""
@@ -179,9 +167,7 @@ def centring_verdict(source: Path, centred: Path, photos: list[tuple[str, np.nda
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--style", required=True)
-    parser.add_argument("--version", type=int, help="registry version (default the newest)")
-    parser.add_argument("--registry", type=Path, default=Path("model_registry"))
+    add_version_args(parser)
     parser.add_argument("--precision", choices=REDUCED_PRECISIONS, default=REDUCED_PRECISIONS[0],
                         help="bf16: the whole network; bf16-fp32-input: the picture's preparation for the stem's "
                              "convolution in fp32 (for centred stems); bf16-fp32-stem: its stem (up to the first "
@@ -211,13 +197,7 @@ def _source(args: argparse.Namespace) -> Path:
     an unknown style or version, a centring asked twice (of a centred version, or of a source that a
     newer version is already the centred copy of), a bf16-fp32-input form for a stem not centred, and
     a publish of a version that lists a bf16 form already."""
-    style_dir = args.registry / args.style
-    versions = version_dirs(style_dir) if style_dir.is_dir() else {}
-    if not versions:
-        raise ValueError(f"no style '{args.style}' with versions in {args.registry}")
-    number = args.version or max(versions)
-    if number not in versions:
-        raise ValueError(f"{args.style} has no version {number} (it has {', '.join(map(str, sorted(versions)))})")
+    versions, number = chosen_version(args)
     source = versions[number]
     manifest = read_manifest(source)
     centred = bool(manifest.training.get("centred_stem"))

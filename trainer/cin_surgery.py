@@ -31,6 +31,8 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from tessera import registry
+from trainer import onnx_graph
+from trainer.onnx_graph import NotConstantError, constant_value, descendants
 
 # The registry's tensor names (tessera/registry/io_rule.py), under the names this module uses.
 CONTEXT_NAME = registry.CONTEXT_INPUT
@@ -298,7 +300,7 @@ def _wrap_io(graph: onnx.GraphProto, spec: CinGraph) -> None:
 def _weights_to_matmul(graph: onnx.GraphProto, weights: str, code: str) -> None:
     """Mul(Unsqueeze(w, 1), table [S, C]) -> ReduceSum(axis 0) -> Reshape([1, -1, 1, 1]) becomes
     MatMul(code [N, S], table) -> [N, C] -> Reshape([0, -1, 1, 1]): one code per batch item."""
-    consumers = _consumers(graph)
+    consumers = onnx_graph.consumers(graph)
     unsqueezes = [n for n in consumers.get(weights, []) if n.op_type == "Unsqueeze"]
     if len(unsqueezes) != 1 or len(consumers.get(weights, [])) != 1:
         raise SurgeryError(f"expected the style weights {weights!r} to feed exactly one Unsqueeze")
@@ -328,11 +330,11 @@ def _weights_to_matmul(graph: onnx.GraphProto, weights: str, code: str) -> None:
 def _float_tail(graph: onnx.GraphProto, image: str) -> None:
     """Bypass every QuantizeLinear -> [Transpose|Reshape] -> DequantizeLinear chain fed by the last
     Conv on the image's path (not the style-parameter convolutions) or anything computed from it."""
-    on_path = _descendants(graph, image)
+    on_path = descendants(graph, image)
     convs = [n for n in graph.node if n.op_type == "Conv" and n.input[0] in on_path]
     if not convs:
         return
-    tail = _descendants(graph, convs[-1].output[0])
+    tail = descendants(graph, convs[-1].output[0])
     producers = {out: node for node in graph.node for out in node.output}
     for dq in [n for n in graph.node if n.op_type == "DequantizeLinear"]:
         chain = []
@@ -407,49 +409,22 @@ def _depends_on(tensor: str, ancestor: str, producers: dict, depth: int) -> bool
 
 def _eps_after(graph: onnx.GraphProto, variance: str) -> float:
     """The constant added to ``variance`` (possibly behind a Quantize/Dequantize pair)."""
-    consumers = _consumers(graph)
+    consumers = onnx_graph.consumers(graph)
     current = variance
     for _ in range(3):
         nexts = consumers.get(current, [])
         add = next((n for n in nexts if n.op_type == "Add"), None)
         if add is not None:
             other = next(i for i in add.input if i != current)
-            return float(np.asarray(_constant_value(graph, other)).reshape(-1)[0])
+            try:
+                return float(np.asarray(constant_value(graph, other)).reshape(-1)[0])
+            except NotConstantError as exc:
+                raise SurgeryError(str(exc)) from None
         follow = next((n for n in nexts if n.op_type in ("QuantizeLinear", "DequantizeLinear", "Identity")), None)
         if follow is None:
             break
         current = follow.output[0]
     raise SurgeryError(f"no eps is added to the variance {variance!r}")
-
-
-def _constant_value(graph: onnx.GraphProto, name: str) -> np.ndarray:
-    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    if name in inits:
-        return inits[name]
-    node = next((n for n in graph.node if name in n.output), None)
-    if node is not None and node.op_type == "Constant":
-        return numpy_helper.to_array(node.attribute[0].t)
-    if node is not None and node.op_type == "DequantizeLinear":
-        x, scale = (_constant_value(graph, i).astype(np.float32) for i in node.input[:2])
-        zero = _constant_value(graph, node.input[2]).astype(np.float32) if len(node.input) > 2 else 0.0
-        return (x - zero) * scale
-    raise SurgeryError(f"{name!r} is not a constant")
-
-
-def _consumers(graph: onnx.GraphProto) -> dict[str, list[onnx.NodeProto]]:
-    found: dict[str, list[onnx.NodeProto]] = {}
-    for node in graph.node:
-        for name in node.input:
-            found.setdefault(name, []).append(node)
-    return found
-
-
-def _descendants(graph: onnx.GraphProto, tensor: str) -> set[str]:
-    reached = {tensor}
-    for node in graph.node:  # nodes are topologically sorted
-        if set(node.input) & reached:
-            reached.update(node.output)
-    return reached
 
 
 def _replace_node(graph: onnx.GraphProto, old: onnx.NodeProto, new: onnx.NodeProto) -> None:

@@ -84,20 +84,29 @@ def context_io_problem(inputs: dict[str, TensorSpec], outputs: dict[str, TensorS
     return None
 
 
+def agreement(one, other) -> tuple[float, float]:
+    """(fraction of values more than one 8-bit level apart, PSNR in dB) of two generator outputs (float
+    [N, 3, H, W] in [-1, 1], the same shape): how near two graphs of one network paint. Raises
+    ValueError for different shapes or values that are not finite."""
+    import numpy as np
+
+    one, other = np.asarray(one, np.float64), np.asarray(other, np.float64)
+    if one.shape != other.shape:
+        raise ValueError(f"outputs of shapes {one.shape} and {other.shape}")
+    difference = np.abs(one - other) * 127.5  # in 8-bit levels
+    if not np.isfinite(difference).all():
+        raise ValueError("an output is not finite")
+    mse = float(np.mean(difference**2))
+    return float((difference > 1.0).mean()), float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+
+
 def whole_agreement_problem(one_pass, two_pass) -> str | None:
     """Why whole.onnx's output (float [N, 3, H, W] in [-1, 1]) is not model.onnx's for the same image
     and its own context (see WHOLE_MAX_FAR_FRACTION, WHOLE_MIN_PSNR_DB), or None."""
-    import numpy as np
-
-    one, two = np.asarray(one_pass, np.float64), np.asarray(two_pass, np.float64)
-    if one.shape != two.shape:
-        return f"whole-image output has shape {one.shape}; the two passes give {two.shape}"
-    difference = np.abs(one - two) * 127.5  # in 8-bit levels
-    if not np.isfinite(difference).all():
-        return "whole-image output is not finite"
-    far = float((difference > 1.0).mean())
-    mse = float(np.mean(difference**2))
-    db = float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+    try:
+        far, db = agreement(one_pass, two_pass)
+    except ValueError as exc:
+        return f"whole-image output does not match the two passes: {exc}"
     if far > WHOLE_MAX_FAR_FRACTION or db < WHOLE_MIN_PSNR_DB:
         return (f"whole-image output differs from the two passes: {far:.3%} of values by more than one level "
                 f"(at most {WHOLE_MAX_FAR_FRACTION:.1%}), {db:.1f} dB (at least {WHOLE_MIN_PSNR_DB:g})")

@@ -162,6 +162,20 @@ def write_version(
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def published_files(version_dir: Path) -> tuple[dict[str, Any], dict[str, Path]]:
+    """(manifest without the fields `write_version` fills in, {file name: path} of every file it lists:
+    artifacts and presets' pictures) of a published version: what republishing it as another version
+    starts from (a re-export, a bf16 form, a rewritten graph)."""
+    manifest = json.loads((version_dir / MANIFEST_FILE).read_text())
+    for key in ("format_version", "style", "version", "created"):
+        manifest.pop(key, None)
+    for entry in manifest["artifacts"].values():
+        for item in entry if isinstance(entry, list) else [entry]:
+            item.pop("sha256", None)  # write_version writes the artifacts' own
+    files = {item.file: version_dir / item.file for item in read_manifest(version_dir).files()}
+    return manifest, files
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

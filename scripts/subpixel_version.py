@@ -1,0 +1,138 @@
+"""Whether a version's graphs in sub-pixel form (trainer/onnx_subpixel.py) paint what the version paints,
+and, with --publish, that form as the next version of its style.
+
+    .venv/bin/python -m scripts.subpixel_version --style any-painting-best [--version 2] [--publish]
+
+The rewritten model.onnx, with its rewritten context model, must give the version's own pixels on
+every hold-out photo at PHOTO_SIDE px, whole, with the server's context: at most
+WHOLE_MAX_FAR_FRACTION of values more than one 8-bit level apart and at least WHOLE_MIN_PSNR_DB
+(`tessera.registry.agreement`, the standard a whole.onnx meets against its two passes). Its
+whole.onnx, when it has one, is rewritten the same way, and the new version must then load as the
+server loads it (its probes, and whole.onnx against its two passes).
+Prints the figures as JSON. Needs `make data`. For the speed, profile both versions' tiles with
+`python -m scripts.graph_profile model_registry/STYLE/N --tile 1152x1152 --threads 1`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from bench.paths import RawRun
+from inference_server.model_version import LoadSettings, load_version
+from inference_server.version_checks import VersionRejected
+from scripts.student_figures import holdout_photos
+from scripts.train_defaults import PHOTOS_HOLDOUT
+from scripts.version_args import add_version_args, chosen_version
+from tessera.registry import (
+    WHOLE_MAX_FAR_FRACTION,
+    WHOLE_MIN_PSNR_DB,
+    agreement,
+    published_files,
+    read_manifest,
+    write_version,
+)
+from trainer.likeness_figures import resized
+from trainer.onnx_subpixel import subpixel_graph
+
+PHOTO_SIDE = 1024
+# The manifest artifacts rewritten, and whether each only sees even image sides. The context model's
+# thumbnails keep their own sides; it gets the rewrites that take any size, so that its statistics come
+# from the same sums as whole.onnx's and the one pass keeps giving the two passes' pixels.
+_GRAPHS = (("onnx", True), ("whole_onnx", True), ("context_onnx", False))
+
+
+def rewritten_copy(source: Path, registry: Path) -> tuple[Path, list[str]]:
+    """(the version folder of `source` with its graphs in sub-pixel form, written as a version of its
+    style in `registry`; the rewrites made). Raises ValueError when the model has none of the patterns."""
+    manifest, files = published_files(source)
+    made: list[str] = []
+    for key, even_sides in _GRAPHS:
+        entry = manifest["artifacts"].get(key)
+        if entry is None:
+            continue
+        model, rewrites = subpixel_graph(onnx.load(str(files[entry["file"]])), even_sides)
+        if key == "onnx" and not rewrites:
+            raise ValueError(f"{source}: its model has no full-resolution convolution this rewrite knows")
+        files[entry["file"]] = registry / f"subpixel-{entry['file']}"
+        onnx.save(model, str(files[entry["file"]]))
+        made += [f"{entry['file']}: {line}" for line in rewrites]
+    manifest["training"] = {**manifest.get("training", {}), "subpixel_graph": True,
+                            "reexported_from": f"{source.parent.name}/{source.name}"}
+    number = write_version(registry, source.parent.name, files, manifest)
+    return registry / source.parent.name / str(number), made
+
+
+def photo_figures(source: Path, rewritten: Path, photos: list[tuple[str, np.ndarray]]) -> tuple[list[str], dict]:
+    """(problems, {photo: {"far": fraction, "db": PSNR}}) of the rewritten model against its source on
+    whole photos at PHOTO_SIDE px (ONNX Runtime fp32, two threads)."""
+    problems, figures = [], {}
+    for name, photo in photos:
+        small = resized(photo, PHOTO_SIDE)
+        far, db = agreement(RawRun(rewritten, small, threads=2)(), RawRun(source, small, threads=2)())
+        figures[name] = {"far": round(far, 6), "db": round(db, 2) if np.isfinite(db) else None}  # None: identical
+        if far > WHOLE_MAX_FAR_FRACTION or db < WHOLE_MIN_PSNR_DB:
+            problems.append(f"{name}: {far:.4%} of values more than a level apart (at most "
+                            f"{WHOLE_MAX_FAR_FRACTION:.1%}), {db:.1f} dB (at least {WHOLE_MIN_PSNR_DB:g})")
+    return problems, figures
+
+
+def load_problem(version_dir: Path) -> str | None:
+    """Why the server would refuse the version (its probes, its whole.onnx), or None."""
+    try:
+        load_version(version_dir, LoadSettings(threads=1, cpu_engine="onnxruntime")).retire()
+    except VersionRejected as exc:
+        return f"the server refuses it: {exc}"
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_version_args(parser)
+    parser.add_argument("--publish", action="store_true", help="publish the next version when it paints the same")
+    args = parser.parse_args(argv)
+    try:
+        source = _source(args)
+    except ValueError as exc:  # told before anything is measured
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if not Path(PHOTOS_HOLDOUT).is_dir():
+        print(f"error: {PHOTOS_HOLDOUT} is missing; run `make data` first", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            rewritten, made = rewritten_copy(source, Path(scratch))
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        problems, figures = photo_figures(source, rewritten, holdout_photos())
+        problems += [p for p in [load_problem(rewritten)] if p]
+        print(json.dumps({"version": str(source), "rewrites": made, "agreement": figures, "problems": problems}))
+        if problems:
+            print(f"{source} in sub-pixel form does not paint what it paints: {'; '.join(problems)}")
+            return 2
+        print(f"{source} in sub-pixel form paints what it paints")
+        if args.publish:
+            manifest, files = published_files(rewritten)
+            number = write_version(args.registry, source.parent.name, files, manifest)
+            print(f"published {args.style} v{number} in {args.registry / args.style / str(number)}")
+    return 0
+
+
+def _source(args: argparse.Namespace) -> Path:
+    """The version folder to rewrite. Raises ValueError for an unknown style or version, or one in
+    sub-pixel form already."""
+    versions, number = chosen_version(args)
+    if read_manifest(versions[number]).training.get("subpixel_graph"):
+        raise ValueError(f"{args.style} v{number} is in sub-pixel form already")
+    return versions[number]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""The command-line choice of one published version, shared by the scripts that measure or republish one
+(scripts/bf16_check.py, scripts/subpixel_version.py)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tessera.registry import version_dirs
+
+
+def add_version_args(parser: argparse.ArgumentParser) -> None:
+    """--style (required), --version (default the newest) and --registry (default model_registry)."""
+    parser.add_argument("--style", required=True)
+    parser.add_argument("--version", type=int, help="registry version (default the newest)")
+    parser.add_argument("--registry", type=Path, default=Path("model_registry"))
+
+
+def chosen_version(args: argparse.Namespace) -> tuple[dict[int, Path], int]:
+    """(every version folder of the chosen style by number, the chosen number). Raises ValueError, in a
+    sentence for the person who typed it, for a style without versions or a version it does not have."""
+    style_dir = args.registry / args.style
+    versions = version_dirs(style_dir) if style_dir.is_dir() else {}
+    if not versions:
+        raise ValueError(f"no style '{args.style}' with versions in {args.registry}")
+    number = args.version or max(versions)
+    if number not in versions:
+        raise ValueError(f"{args.style} has no version {number} (it has {', '.join(map(str, sorted(versions)))})")
+    return versions, number

