@@ -4,7 +4,8 @@ and, with --publish, that form as the next version of its style.
     .venv/bin/python -m scripts.subpixel_version --style any-painting-best [--version 2] [--publish]
 
 The rewritten model.onnx, with its rewritten context model, must give the version's own pixels on
-every hold-out photo at PHOTO_SIDE px, whole, with the server's context: at most
+every hold-out photo at PHOTO_SIDE px, as it is and made foggy, and on flat and noisy greys (`pictures`),
+whole, with the server's context: at most
 WHOLE_MAX_FAR_FRACTION of values more than one 8-bit level apart and at least WHOLE_MIN_PSNR_DB
 (`tessera.registry.agreement`, the standard a whole.onnx meets against its two passes). Its
 whole.onnx, when it has one, is rewritten the same way, and the new version must then load as the
@@ -26,7 +27,9 @@ import onnx
 
 from bench.paths import RawRun
 from inference_server.model_version import LoadSettings, load_version
+from inference_server.probe_tiles import FLAT_VALUES, low_contrast
 from inference_server.version_checks import VersionRejected
+from scripts.bf16_check import FOG_LEVELS
 from scripts.student_figures import holdout_photos
 from scripts.train_defaults import PHOTOS_HOLDOUT
 from scripts.version_args import add_version_args, chosen_version
@@ -69,13 +72,29 @@ def rewritten_copy(source: Path, registry: Path) -> tuple[Path, list[str]]:
     return registry / source.parent.name / str(number), made
 
 
-def photo_figures(source: Path, rewritten: Path, photos: list[tuple[str, np.ndarray]]) -> tuple[list[str], dict]:
-    """(problems, {photo: {"far": fraction, "db": PSNR}}) of the rewritten model against its source on
-    whole photos at PHOTO_SIDE px (ONNX Runtime fp32, two threads)."""
-    problems, figures = [], {}
+def pictures(photos: list[tuple[str, np.ndarray]]) -> list[tuple[str, np.ndarray]]:
+    """(name, HxWx3 uint8) of what the rewritten graphs are compared on: each photo at PHOTO_SIDE px, as it
+    is and made foggy (FOG_LEVELS grey levels), flat greys, and a grey with 1-4 levels of noise. A network
+    whose norms divide by a picture's spread amplifies a rounding difference most on the last three
+    (docs/serving.md, "Sub-pixel decoder": the factorised stem that photos did not catch)."""
+    found = []
     for name, photo in photos:
         small = resized(photo, PHOTO_SIDE)
-        far, db = agreement(RawRun(rewritten, small, threads=2)(), RawRun(source, small, threads=2)())
+        found.append((name, small))
+        found += [(f"{name} in {levels} levels", low_contrast(small, levels)) for levels in FOG_LEVELS]
+    flat = np.full((PHOTO_SIDE * 3 // 4, PHOTO_SIDE, 3), 128, np.uint8)
+    found += [(f"flat {value}", np.full_like(flat, value)) for value in FLAT_VALUES]
+    noise = np.random.default_rng(0).integers(-4, 5, flat.shape)
+    found.append(("grey with 1-4 levels of noise", (flat + noise).astype(np.uint8)))
+    return found
+
+
+def photo_figures(source: Path, rewritten: Path, photos: list[tuple[str, np.ndarray]]) -> tuple[list[str], dict]:
+    """(problems, {picture: {"far": fraction, "db": PSNR}}) of the rewritten model against its source on
+    `pictures(photos)`, whole (ONNX Runtime fp32, two threads)."""
+    problems, figures = [], {}
+    for name, picture in pictures(photos):
+        far, db = agreement(RawRun(rewritten, picture, threads=2)(), RawRun(source, picture, threads=2)())
         figures[name] = {"far": round(far, 6), "db": round(db, 2) if np.isfinite(db) else None}  # None: identical
         if far > WHOLE_MAX_FAR_FRACTION or db < WHOLE_MIN_PSNR_DB:
             problems.append(f"{name}: {far:.4%} of values more than a level apart (at most "

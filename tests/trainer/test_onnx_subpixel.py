@@ -197,3 +197,19 @@ def test_the_script_refuses_a_version_in_sub_pixel_form_and_an_unknown_style(cap
     assert "sub-pixel form already" in capsys.readouterr().err
     assert subpixel_version.main(["--style", "no-such-style"]) == 1
     assert "no style 'no-such-style'" in capsys.readouterr().err
+
+
+def test_the_script_compares_on_photos_foggy_flat_and_noisy_pictures_and_publishes_what_loads(tmp_path, monkeypatch):
+    from skimage import data
+
+    monkeypatch.setattr(subpixel_version, "PHOTO_SIDE", 96)
+    photos = [("astronaut", data.astronaut())]
+    names = [name for name, _ in subpixel_version.pictures(photos)]
+    assert names == ["astronaut", "astronaut in 8 levels", "astronaut in 4 levels", "flat 0", "flat 64", "flat 128",
+                     "flat 191", "flat 255", "grey with 1-4 levels of noise"]
+    rewritten, made = subpixel_version.rewritten_copy(STYLE / "2", tmp_path)
+    assert any(line.startswith("context.onnx: upsampling") for line in made)
+    assert not any(line.startswith("context.onnx: output convolution") for line in made)
+    problems, figures = subpixel_version.photo_figures(STYLE / "2", rewritten, photos)
+    assert problems == [] and set(figures) == set(names)
+    assert subpixel_version.load_problem(rewritten) is None
