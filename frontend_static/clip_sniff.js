@@ -12,7 +12,6 @@ const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 const NOT_VIDEO_BRANDS = new Set(["heic", "heix", "heim", "heis", "hevc", "hevx", "hevm", "hevs", "mif1",
   "mif2", "msf1", "miaf", "avif", "avis", "avio", "avci", "avcs", "jpeg", "jpgs", "vvic", "vvis", "j2ki",
   "j2is", "crx ", "M4A ", "M4B ", "M4P ", "F4A ", "F4B "]);
-const FTYP_MIN_BYTES = 16;  // size and type, major brand, minor version
 
 // How a message names each kind clipKind tells (tessera/video_sniff.py's CLIP_NAMES).
 export const CLIP_NAMES = /** @type {Record<string, string>} */ ({
@@ -24,6 +23,30 @@ export const STILL_GIF = "That GIF holds a single frame, a still image, and GIF 
   + "save it as PNG or JPEG and choose that file instead.";
 
 /**
+ * "mp4" or "mov" for a file starting with an ftyp box, by its major brand; null for a photo or audio
+ * brand, or a box too short to name one. The box's size may be 0 (it runs to the end of the file) or 1
+ * (a 64-bit size follows the type, then the brand), as ISO/IEC 14496-12 allows; video_sniff.py alike.
+ * @param {Uint8Array} bytes
+ * @param {(from: number, to: number) => string} text
+ * @returns {string | null}
+ */
+function isoMediaKind(bytes, text) {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let size = bytes.length >= 4 ? view.getUint32(0) : 0;
+  let brandAt = 8;
+  if (size === 1) {
+    size = bytes.length >= 16 ? Number(view.getBigUint64(8)) : 0;
+    brandAt = 16;
+  } else if (size === 0) {
+    size = bytes.length;
+  }
+  if (bytes.length < brandAt + 8 || size < brandAt + 8) return null;  // no major brand and minor version
+  const brand = text(brandAt, brandAt + 4);
+  if (NOT_VIDEO_BRANDS.has(brand)) return null;
+  return brand === "qt  " ? "mov" : "mp4";
+}
+
+/**
  * The clip's container ('mp4', 'mov', 'webm', 'gif', animated 'webp', animated PNG 'apng'), or null; the
  * same decision as the gateway's tessera/video_sniff.py: a GIF, animated WebP or APNG is a clip only with
  * two frames or more (an APNG's acTL chunk declares them), and an ISO media file of a photo or audio
@@ -33,12 +56,7 @@ export const STILL_GIF = "That GIF holds a single frame, a still image, and GIF 
  */
 export function clipKind(bytes) {
   const text = (/** @type {number} */ from, /** @type {number} */ to) => ASCII.decode(bytes.slice(from, to));
-  if (text(4, 8) === "ftyp") {
-    const size = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0);
-    if (bytes.length < FTYP_MIN_BYTES || size < FTYP_MIN_BYTES) return null;  // too short for a brand
-    if (NOT_VIDEO_BRANDS.has(text(8, 12))) return null;
-    return text(8, 12) === "qt  " ? "mov" : "mp4";
-  }
+  if (text(4, 8) === "ftyp") return isoMediaKind(bytes, text);
   if (["moov", "mdat", "wide", "free"].includes(text(4, 8))) return "mov";
   if (bytes[0] === 0x1a && bytes[1] === 0x45 && bytes[2] === 0xdf && bytes[3] === 0xa3) return "webm";
   if (isGif(bytes)) return gifFrames(bytes) > 1 ? "gif" : null;

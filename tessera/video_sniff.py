@@ -25,12 +25,11 @@ _GIF_SIGNATURES = (b"GIF87a", b"GIF89a")
 # ISO base media files (an `ftyp` box first) whose major brand says they hold no video: HEIF photos and
 # image sequences (HEVC, AVC, VVC and JPEG coded), AVIF, JPEG 2000 in HEIF, a Canon CR3 raw photo,
 # M4A/M4B/M4P and F4A/F4B audio. Every other brand is a clip of the MP4 family ('qt  ' a MOV), and an
-# ftyp box too short to hold a brand is none. frontend_static/clip_sniff.js keeps the same list.
+# ftyp box too short to hold a brand and a minor version is none. frontend_static/clip_sniff.js keeps the same list.
 NOT_VIDEO_BRANDS = frozenset({
     b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"mif2", b"msf1",
     b"miaf", b"avif", b"avis", b"avio", b"avci", b"avcs", b"jpeg", b"jpgs", b"vvic", b"vvis", b"j2ki",
     b"j2is", b"crx ", b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "})
-_FTYP_MIN_BYTES = 16  # size and type, major brand, minor version
 # How a message names each kind sniff_clip tells: "an MP4" clip, "an animated WebP" (clip_sniff.js too).
 CLIP_NAMES = {"mp4": "an MP4", "mov": "a MOV", "webm": "a WebM", "gif": "an animated GIF",
               "webp": "an animated WebP", "apng": "an animated PNG"}
@@ -59,11 +58,17 @@ def sniff_clip(data: bytes) -> str | None:
 
 def _iso_media_clip(data: bytes) -> str | None:
     """'mp4' or 'mov' for a file starting with an ftyp box, by its major brand; None for a photo or
-    audio brand, or a box (or file) too short to name one."""
-    size = int.from_bytes(data[:4], "big")
-    if len(data) < _FTYP_MIN_BYTES or size < _FTYP_MIN_BYTES:
+    audio brand, or a box (or file) too short to name one. The box's 32-bit size may also be 0 (the box
+    runs to the end of the file) or 1 (a 64-bit size follows the type, and the brand after it), as
+    ISO/IEC 14496-12 allows."""
+    size, brand_at = int.from_bytes(data[:4], "big"), 8
+    if size == 1:
+        size, brand_at = int.from_bytes(data[8:16], "big"), 16
+    elif size == 0:
+        size = len(data)
+    if len(data) < brand_at + 8 or size < brand_at + 8:  # the major brand and the minor version
         return None
-    major_brand = data[8:12]
+    major_brand = data[brand_at:brand_at + 4]
     if major_brand in NOT_VIDEO_BRANDS:
         return None
     return "mov" if major_brand == b"qt  " else "mp4"

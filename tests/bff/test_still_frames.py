@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tessera.video_sniff import STILL_GIF, is_still_gif, read_for_sniff, sniff_clip
+from tessera.video_sniff import NOT_VIDEO_BRANDS, STILL_GIF, is_still_gif, read_for_sniff, sniff_clip
 from tests.bff.pictures import HEIC_HEAD, M4A_HEAD, animation, encoded, gradient, iso_media
 from tests.support import TINY_STYLE
 
@@ -116,6 +116,26 @@ def test_video_brands_stay_clips():
         assert sniff_clip(b"\x00\x00\x00\x20ftyp" + brand + bytes(20)) == kind
 
 
+# ftyp boxes whose 32-bit size is 0 (the box runs to the end of the file) or 1 (a 64-bit size follows the
+# type, then the major brand), as ISO/IEC 14496-12 allows, with the kind sniff_clip must tell.
+ODD_SIZED_FTYP = {
+    "size-0-mp4": (b"\x00\x00\x00\x00ftypisom" + bytes(20), "mp4"),
+    "size-0-mov": (b"\x00\x00\x00\x00ftypqt  " + bytes(20), "mov"),
+    "size-0-heic": (b"\x00\x00\x00\x00ftypheic" + bytes(20), None),
+    "size-0-cut": (b"\x00\x00\x00\x00ftypisom", None),
+    "largesize-mp4": (b"\x00\x00\x00\x01ftyp" + (32).to_bytes(8, "big") + b"mp42" + bytes(12), "mp4"),
+    "largesize-avif": (b"\x00\x00\x00\x01ftyp" + (32).to_bytes(8, "big") + b"avif" + bytes(12), None),
+    "largesize-too-small": (b"\x00\x00\x00\x01ftyp" + (20).to_bytes(8, "big") + b"isom" + bytes(12), None),
+    "largesize-cut": (b"\x00\x00\x00\x01ftyp" + (32).to_bytes(8, "big") + b"is", None),
+}
+
+
+@pytest.mark.parametrize("name", list(ODD_SIZED_FTYP))
+def test_an_ftyp_box_sized_to_the_end_or_by_64_bits_names_its_brand(name):
+    data, kind = ODD_SIZED_FTYP[name]
+    assert sniff_clip(data) == kind
+
+
 @pytest.mark.parametrize("data", [b"\x00\x00\x00\x18ftypjpeg\x00\x00\x00\x00isomjpeg" + bytes(16),
                                   b"\x00\x00\x00\x18ftypvvic\x00\x00\x00\x00mif1vvic" + bytes(16),
                                   b"\x00\x00\x00\x18ftypj2ki\x00\x00\x00\x00mif1j2ki" + bytes(16),
@@ -154,7 +174,9 @@ def test_the_page_tells_clips_from_stills_as_the_gateway_does(tmp_path):
              "mov": b"\x00\x00\x00\x14ftypqt  " + bytes(20), "avif": iso_media("AVIF", 1),
              "avis": iso_media("AVIF", 2), "heic": HEIC_HEAD, "m4a": M4A_HEAD,
              "jpeg-in-heif": b"\x00\x00\x00\x18ftypjpeg\x00\x00\x00\x00isomjpeg" + bytes(16),
-             "cut-in-brand": b"\x00\x00\x00\x0aftyphe", "box-too-short": b"\x00\x00\x00\x08ftypisom" + bytes(24)}
+             "cut-in-brand": b"\x00\x00\x00\x0aftyphe", "box-too-short": b"\x00\x00\x00\x08ftypisom" + bytes(24),
+             **{name: data for name, (data, _) in ODD_SIZED_FTYP.items()},
+             **{f"brand-{brand.decode()}": b"\x00\x00\x00\x20ftyp" + brand + bytes(20) for brand in NOT_VIDEO_BRANDS}}
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
     script = ("import { readFileSync } from 'node:fs';\n"
@@ -164,8 +186,9 @@ def test_the_page_tells_clips_from_stills_as_the_gateway_does(tmp_path):
     ran = subprocess.run(["node", "--input-type=module", "-e", script], capture_output=True, text=True, timeout=30)
     assert ran.returncode == 0, ran.stderr
     expected = ["apng", "null", "gif", "null", "null", "webp", "null", "null", "mp4", "null", "mov", "null", "null",
-                "null", "null", "null", "null", "null"]
-    assert ran.stdout.split() == expected == [sniff_clip(d) or "null" for d in files.values()]
+                "null", "null", "null", "null", "null", *[kind or "null" for _, kind in ODD_SIZED_FTYP.values()],
+                *["null"] * len(NOT_VIDEO_BRANDS)]
+    assert ran.stdout.splitlines() == expected == [sniff_clip(d) or "null" for d in files.values()]
 
 
 def _damaged_actl_crc(apng: bytes) -> bytes:
