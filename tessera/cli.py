@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
+import shlex
 import sys
 import textwrap
 import time
@@ -57,7 +60,9 @@ class AdminAuth:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
+    args.argv = argv  # the words given, for a command the CLI suggests in their place (_clip_command)
     connection = None
     try:
         connection = _settings(Connection, args)
@@ -182,6 +187,31 @@ def _stylize_folder(client: TesseraClient, args: argparse.Namespace, style: str,
     return 1 if failed else 0
 
 
+def _clip_command(args: argparse.Namespace, clip: Path, target: Path) -> str:
+    """The command that restyles `clip` into `target` with every other option of this one (the server,
+    the style, the look...): the words given, the folder and the output folder replaced, each
+    replacement checked by parsing the result, quoted for a POSIX shell."""
+    words = _replaced(args, args.argv, "input", args.input, str(clip))
+    words = _replaced(args, words, "output", args.output, str(target))
+    return shlex.join(["tessera", *words])
+
+
+def _replaced(args: argparse.Namespace, words: list[str], field: str, old: str, new: str) -> list[str]:
+    """`words` with the one word that gives `field` its value `old` (alone, or as `-oOLD` or
+    `--output=OLD`) giving it `new` instead, found by parsing each candidate."""
+    for i, word in enumerate(words):
+        if not word.endswith(old) or word[:len(word) - len(old)] not in ("", "-o", f"--{field}="):
+            continue
+        candidate = [*words[:i], word[:len(word) - len(old)] + new, *words[i + 1:]]
+        try:
+            with contextlib.redirect_stderr(io.StringIO()):
+                if getattr(_parser().parse_args(candidate), field) == new:
+                    return candidate
+        except SystemExit:  # not a word this parser reads there
+            continue
+    raise ValueError(f"cannot tell which of {words} gave {field} {old!r}")  # the parser gave it: not reached
+
+
 def _stylize_file(client: TesseraClient, args: argparse.Namespace, style: str, sources: list[StyleSource],
                   source: Path, target: Path, alone: bool = True) -> None:
     output_format = format_from_path(str(target))
@@ -194,8 +224,7 @@ def _stylize_file(client: TesseraClient, args: argparse.Namespace, style: str, s
         pixels = to_rgb_array(opened)
     except ClipNotImageError as error:  # only in a folder: a clip named alone goes to the clip path
         raise ValueError(f"{source}: {error}; a folder is restyled photo by photo, so restyle the clip on its "
-                         f"own (with the other options you gave): tessera stylize {source} -o "
-                         f"{target.with_suffix('.mp4')} --style {style}") from None
+                         f"own: {_clip_command(args, source, target.with_suffix('.mp4'))}") from None
     except ImageFormatError as error:
         raise ValueError(f"{source}: {error}") from None
     started = time.perf_counter()

@@ -1,6 +1,7 @@
 """The `tessera` command against a real server."""
 
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tessera import cli
 from tests.bff.live import closed_port_address
 from tests.bff.pictures import animation
 from tests.support import TINY_STYLE
@@ -117,14 +119,31 @@ def test_stylize_a_folder_into_a_folder(inference_server, tmp_path):
     assert result.returncode == 1  # two files failed; the others were written
     assert "broken.png: " in result.stderr and "Traceback" not in result.stderr
     assert ("moving.webp: the file is an animated WebP clip of several frames, not a still PNG, JPEG or WebP image; "
-            "a folder is restyled photo by photo, so restyle the clip on its own (with the other options you gave): "
+            "a folder is restyled photo by photo, so restyle the clip on its own: "
             f"tessera stylize {photos / 'moving.webp'} -o {tmp_path / 'out' / f'moving-{TINY_STYLE}.mp4'} "
-            f"--style {TINY_STYLE}") in result.stderr
+            f"--style {TINY_STYLE} --server {inference_server}") in result.stderr
     assert "3 of 5 images restyled" in result.stdout
     for name, size, fmt in (("a", (40, 30), "PNG"), ("b", (64, 48), "JPEG"), ("c", (20, 50), "WEBP")):
         suffix = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp"}[fmt]
         with Image.open(tmp_path / "out" / f"{name}-{TINY_STYLE}{suffix}") as out:
             assert (out.format, out.size) == (fmt, size)
+
+
+def test_the_command_a_folder_gives_for_its_clip_keeps_every_option_and_quotes_its_paths(inference_server, tmp_path):
+    photos = tmp_path / "my photos"
+    photos.mkdir()
+    (photos / "it's moving.webp").write_bytes(animation("WEBP", 2))
+    out = tmp_path / "out dir"
+    result = tessera("stylize", "--strength", "0.5", str(photos), f"--output={out}", "--style", TINY_STYLE,
+                     "--server", inference_server, "--scale", "0.5", "--tile", "64")
+    assert result.returncode == 1
+    command = result.stderr.split("restyle the clip on its own: ", 1)[1].strip()
+    words = shlex.split(command)
+    assert words[0] == "tessera"
+    again = cli._parser().parse_args(words[1:])
+    assert (again.input, again.output) == (str(photos / "it's moving.webp"), str(out / f"it's moving-{TINY_STYLE}.mp4"))
+    assert (again.style, again.strength, again.scale, again.tile, again.server) == (
+        TINY_STYLE, 0.5, 0.5, 64, inference_server)
 
 
 def test_stylize_pins_a_version_with_version(tmp_path):
