@@ -46,7 +46,7 @@ from trainer import onnx_graph, subpixel
 from trainer.onnx_graph import NotConstantError, attributes, constant_value
 
 MIN_PHASE_KERNEL = 5
-_REFLECT_ONE = [0, 0, 1, 1, 0, 0, 1, 1]
+_PAD_ONE = [0, 0, 1, 1, 0, 0, 1, 1]  # ONNX Pad's pads: one row and column on each side
 
 
 @dataclass
@@ -90,12 +90,14 @@ def _identity_requantisations(graph: onnx.GraphProto, resizes: dict[str, str]) -
     identity `resizes`, {output: input})."""
     found = {}
     producers = onnx_graph.producers(graph)
+    outputs = {o.name for o in graph.output}
     for pad in graph.node:
         if pad.op_type != "Pad" or attributes(pad).get("mode") not in (b"reflect", b"edge"):
             continue
         pair = _follow(graph, pad, ["QuantizeLinear", "DequantizeLinear"])
         fed = producers.get(resizes.get(pad.input[0], pad.input[0]))
-        if pair is not None and fed is not None and _same_quantisation(graph, fed, *pair):
+        if pair is not None and fed is not None and pair[1].output[0] not in outputs \
+                and _same_quantisation(graph, fed, *pair):
             found[pair[1].output[0]] = pad.output[0]
     return found
 
@@ -120,7 +122,7 @@ def _upsamplings(graph: onnx.GraphProto) -> list[_Rewrite]:
         base = conv.output[0]
         folded = _torch(subpixel.upsample_conv_weight, weight)
         weights = [numpy_helper.from_array(folded, f"{base}/subpixel_weight"),
-                   numpy_helper.from_array(np.array(_REFLECT_ONE, np.int64), f"{base}/subpixel_pads")]
+                   numpy_helper.from_array(np.array(_PAD_ONE, np.int64), f"{base}/subpixel_pads")]
         conv_inputs = [f"{base}/subpixel_padded", f"{base}/subpixel_weight"]
         if bias is not None:
             weights.append(numpy_helper.from_array(np.repeat(bias, 4).astype(np.float32), f"{base}/subpixel_bias"))
@@ -232,7 +234,7 @@ def _reflect_one(graph: onnx.GraphProto, pad: onnx.NodeProto) -> bool:
         pads = constant_value(graph, pad.input[1]).reshape(-1).tolist()
     except NotConstantError:
         return False
-    return mode == b"reflect" and pads == _REFLECT_ONE
+    return mode == b"reflect" and pads == _PAD_ONE
 
 
 def _same_quantisation(graph: onnx.GraphProto, *nodes: onnx.NodeProto) -> bool:
