@@ -44,7 +44,9 @@ class Look:
 
 
 def read_look(max_upload_bytes: int) -> Look:
-    """The current request's look fields, or ApiError 400 / 413 / 415 naming the field."""
+    """The current request's look fields, or ApiError 400 (an empty file, a preset and a style image for
+    one role, a share or a second style without the other) or 413 (a style image over the upload limit),
+    with the `field` of a style image at fault. What the images hold is check_look_fits's."""
     keep = _flag("keep_colors")
     first = _source("preset", "style_image", max_upload_bytes)
     second = _source("mix_preset", "mix_image", max_upload_bytes)
@@ -67,14 +69,16 @@ def check_look_fits(look: Look, style: StyleSummary) -> None:
     name = style.display_name or style.id
     if look.sources and style.kind != "conditioned":
         raise ApiError(400, "invalid_style", f"{name} is a fixed style: it takes no presets or style images.")
-    if any(source.image for source in look.sources) and not style.accepts_style_images:
-        raise ApiError(400, "invalid_style", f"{name} paints only its presets: it takes no style images.")
+    # The sources are in the form's order (mix_in keeps it): the first style, then the one mixed in.
+    images = [field for field, source in zip(_FILE_NAMES, look.sources, strict=False) if source.image]
+    if images and not style.accepts_style_images:
+        raise ApiError(400, "invalid_style", f"{name} paints only its presets: it takes no style images.",
+                       field=images[0])
     known = [p.id for p in style.presets]
     for source in look.sources:
         if source.preset and source.preset not in known:
             raise ApiError(400, "unknown_preset", f"{name} has no preset {source.preset[:64]!r}. "
                                                   f"Its presets: {', '.join(known) or 'none'}.")
-    # The sources are in the form's order (mix_in keeps it): the first style, then the one mixed in.
     for file_field, source in zip(_FILE_NAMES, look.sources, strict=False):
         if not source.image:
             continue
@@ -93,7 +97,8 @@ def _source(text_field: str, file_field: str, max_bytes: int) -> StyleSource | N
     if upload is not None and upload.filename and not data:  # a file was chosen, not an empty form field
         raise ApiError(400, "missing_field", f"{name} is an empty file.", field=file_field)
     if preset and data:
-        raise ApiError(400, "invalid_style", f"Choose a preset or a style image {_ROLES[file_field]}, not both.")
+        raise ApiError(400, "invalid_style", f"Choose a preset or a style image {_ROLES[file_field]}, not both.",
+                       field=file_field)
     if data:
         if len(data) > max_bytes:
             error = too_large(max_bytes)

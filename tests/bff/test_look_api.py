@@ -162,6 +162,9 @@ def test_a_mix_without_its_styles_is_said_as_people_call_them_not_by_form_fields
     resp = client.post(route, data=data)
     assert resp.status_code == 400 and resp.json["message"] == message, resp.json
     assert not any(name in message for name in LOOK_FIELD_NAMES), message
+    # An error about a style image names its field, so the page says it under that painting.
+    assert resp.json.get("field") == (("mix_image" if "mix_image" in fields else "style_image")
+                                      if "not both" in message else None)
 
 
 def test_jobs_take_the_look_fields_too(client):
@@ -202,6 +205,16 @@ def test_a_look_the_style_cannot_paint_is_refused_before_any_work(style, sources
     with pytest.raises(ApiError) as refused:
         check_look_fits(Look(sources), style)
     assert (refused.value.status, refused.value.error) == (400, error) and words in refused.value.message
+
+
+@pytest.mark.parametrize(("sources", "field"), [
+    ((StyleSource(image=PNG),), "style_image"),
+    ((StyleSource(preset="swirls"), StyleSource(image=PNG)), "mix_image"),
+])
+def test_a_style_image_a_presets_only_style_refuses_names_its_field(sources, field):
+    with pytest.raises(ApiError) as refused:
+        check_look_fits(Look(sources), _summary("conditioned", ("swirls",)))
+    assert refused.value.error == "invalid_style" and refused.value.field == field
 
 
 def test_a_look_the_style_can_paint_passes():
