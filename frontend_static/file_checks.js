@@ -4,7 +4,9 @@
  * pixels it has.
  */
 
-import { HEADER_BYTES, cutShort, fileProblem, headerSize, paintingSizeProblem, sizeProblem, sniffFormat } from "./checks.js";
+import {
+  HEADER_BYTES, cutShort, fileProblem, formatList, headerSize, paintingSizeProblem, sizeProblem, sniffFormat,
+} from "./checks.js";
 import { CLIP_NAMES, clipKind, fileBytes } from "./clip_sniff.js";
 
 /** @typedef {import("./checks.js").Limits} Limits */
@@ -83,6 +85,8 @@ export async function paintingProblem(file, url, limits) {
     if (problem) return problem;
   }
   const clip = clipKind(await fileBytes(file));
-  if (clip) return `That file is ${CLIP_NAMES[clip]} clip of several frames; a style is one still picture.`;
+  // The gateway's sentence (bff/look_form.py, 415 style_image_is_clip), with the formats it reads when known.
+  const still = limits ? `${formatList(limits.formats)} picture` : "picture";
+  if (clip) return `That file is ${CLIP_NAMES[clip]} clip of several frames; a style is one still ${still}.`;
   return decodeProblem(new Image(), url);
 }

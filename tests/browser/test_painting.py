@@ -110,7 +110,7 @@ def test_the_painting_controls_work_with_the_keyboard(ppage):
     (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "Your painting: That file cannot be read as an image"),
     # Chromium shows the first frame; the gateway refused it only once Restyle was pressed (415)
     (animation("PNG", 2), "Your painting: That file is an animated PNG clip of several frames; a style is one "
-                          "still picture."),
+                          "still PNG, JPEG or WebP picture."),
     (animation("WEBP", 3), "Your painting: That file is an animated WebP clip of several frames"),
 ], ids=["text", "damaged", "apng", "animated-webp"])
 def test_a_painting_that_is_not_an_image_is_refused_when_chosen(ppage, tmp_path, content, message):
