@@ -13,6 +13,7 @@ from bff.batch_forms import limit_batch_request, read_batch
 from bff.errors import ApiError
 from bff.job_queue import job_queue
 from bff.job_state import FINISHED, JobState
+from tessera import formats
 
 bp = Blueprint("batches", __name__, url_prefix="/api")
 
@@ -67,6 +68,21 @@ def batch_result(batch_id: str):
     return resp
 
 
+@bp.get("/batches/<batch_id>/photos/<int:index>/image")
+def batch_photo(batch_id: str, index: int):
+    """The batch's photo at `index` (upload order) as uploaded, kept as long as its job: the before image
+    of its result for a page that reloads without it. 404 once its job is gone."""
+    entries = _entries(batch_id)
+    job = job_queue().get(entries[index]["job"]) if index < len(entries) else None
+    data = job.original if job is not None else None
+    if data is None:
+        raise ApiError(404, "unknown_photo", "This batch has no such photo, or it has expired with its result.")
+    fmt = formats.sniff(data)  # the batch checked every header, so it is one of the formats
+    resp = Response(data, mimetype=fmt.mime_type if fmt is not None else "application/octet-stream")
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
+
+
 def _entries(batch_id: str) -> list[dict]:
     entries = job_queue().load_batch(batch_id)
     if entries is None:
@@ -77,12 +93,18 @@ def _entries(batch_id: str) -> list[dict]:
 def _status(batch_id: str, entries: list[dict]) -> dict:
     queue = job_queue()
     photos = []
-    for entry in entries:
+    for index, entry in enumerate(entries):
         job = queue.get(entry["job"])
         snap = job.snapshot() if job is not None else {
             "id": entry["job"], "state": JobState.FAILED.value, "done": 0, "total": 0, "status": 410,
             "error": "expired", "message": "This photo's job has expired."}
-        photos.append({"name": entry["name"], **snap, **_job_links(entry["job"])})
+        kept = {"image_url": url_for("batches.batch_photo", batch_id=batch_id, index=index)} if job is not None else {}
+        photos.append({"name": entry["name"], **snap, **_job_links(entry["job"]), **kept})
+    # As each job's own status says, for the photos shown finished: one read for the whole batch.
+    expiries = queue.expiries([p["id"] for p in photos if p["state"] in FINISHED])
+    for photo in photos:
+        if photo["id"] in expiries:
+            photo["expires_at"] = expiries[photo["id"]]
     finished = sum(p["state"] in FINISHED for p in photos)
     return {
         "id": batch_id,

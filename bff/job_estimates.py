@@ -80,6 +80,12 @@ def estimate_s(job: WorkFacts, ahead: list[WorkFacts], workers: int, rate: float
     return round(own + sum(waits) / max(1, workers), 1)
 
 
+def expires_at(finished_at: float, ttl_s: float) -> str:
+    """When a job that finished at `finished_at` (Unix time) is forgotten, its result with it: the
+    `expires_at` of its status and of its photo in a batch's, ISO 8601. Every store says it through this."""
+    return iso_time(finished_at + ttl_s)
+
+
 def iso_time(unix_time: float) -> str:
     """Unix time -> '2026-11-30T15:00:00Z'."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(unix_time))

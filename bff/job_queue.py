@@ -1,7 +1,8 @@
 """The app's queue of restyle tasks: in this process (`--job-store memory`) or in Redis (redis://...).
 
-Routes see one interface either way: check_capacity, submit_tasks, get, save_batch/load_batch,
-queue_depth, and job handles with snapshot/wait/outcome/error (bff.jobs.Job or bff.redis_jobs.RedisJob).
+Routes see one interface either way: check_capacity, submit_tasks, get, expiries, save_batch/load_batch,
+queue_depth, and job handles with snapshot/wait/outcome/error/original (bff.jobs.Job or
+bff.redis_jobs.RedisJob). A batch's jobs keep their photo as uploaded (`original`) as long as themselves.
 With Redis, this gateway also runs `job_workers` of the queued jobs itself (bff.job_runner).
 """
 
@@ -55,7 +56,8 @@ class MemoryQueue:
 
     def submit_tasks(self, tasks: list[RestyleTask], batch_id: str = "") -> list[Job]:
         self.check_capacity(len(tasks))
-        jobs = [self.store.submit(partial(self.execute, task)) for task in tasks]
+        jobs = [self.store.submit(partial(self.execute, task), original=task.image if batch_id else None)
+                for task in tasks]
         with self._lock:
             self._submitted.extend(jobs)
         return jobs
@@ -68,6 +70,9 @@ class MemoryQueue:
 
     def count_by_state(self) -> dict[str, int]:
         return self.store.count_by_state()
+
+    def expiries(self, job_ids: list[str]) -> dict[str, str]:
+        return self.store.expiries(job_ids)
 
     def save_batch(self, batch_id: str, entries: list[dict]) -> None:
         with self._lock:

@@ -18,7 +18,7 @@ from flask import Flask, current_app
 
 from bff.config import GatewayConfig
 from bff.errors import ApiError, internal_error
-from bff.job_estimates import Throughput, WorkFacts, estimate_s, iso_time
+from bff.job_estimates import Throughput, WorkFacts, estimate_s, expires_at
 from bff.job_state import FINISHED, JobState
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,8 @@ class Job:
     finished_at: float | None = None
     revision: int = 0
     work: int = 0  # working pixels (bff.job_estimates); 0 when unknown
+    # A batch's photo as uploaded, kept as long as the job, so a page that reloads shows its result over it.
+    original: bytes | None = field(default=None, repr=False)
     started_at: float | None = None
     _changed: threading.Condition = field(default_factory=threading.Condition, repr=False)
     _cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -124,14 +126,15 @@ class JobStore:
             self._sweep()
             self._refuse_when_full()
 
-    def submit(self, work: Callable[[Progress], Outcome], work_pixels: int = 0) -> Job:
+    def submit(self, work: Callable[[Progress], Outcome], work_pixels: int = 0, original: bytes | None = None) -> Job:
         """Queues `work`, which reports progress(done, total) and returns an Outcome or raises ApiError;
-        `work_pixels` (the pixels the model will run on) feeds the time estimates."""
+        `work_pixels` (the pixels the model will run on) feeds the time estimates; `original`, the photo
+        of a batch, is kept with the job (Job.original)."""
         with self._lock:
             self._sweep()
             self._refuse_when_full()
             # 128 random bits: ids double as the only credential for a job's result.
-            job = Job(id=secrets.token_urlsafe(16), work=work_pixels)
+            job = Job(id=secrets.token_urlsafe(16), work=work_pixels, original=original)
             self._jobs[job.id] = job
             self._futures[job.id] = self._pool.submit(self._run, job, work)
         return job
@@ -168,12 +171,25 @@ class JobStore:
         mine = facts[job.id] if snap is None else _work_facts(job, now, snap)
         ahead = [facts[j.id] for j in jobs[:jobs.index(job)] if facts[j.id].state == JobState.QUEUED.value]
         running = [f for i, f in facts.items() if f.state == JobState.RUNNING.value and i != job.id]
-        expires = None
-        if job.finished_at is not None and mine.state in FINISHED:
-            expires = iso_time(time.time() + self._ttl_s - (now - job.finished_at))
+        expires = self._expiry(job) if mine.state in FINISHED else None
         return {"queue_position": len(ahead) + 1 if mine.state == JobState.QUEUED.value else None,
                 "eta_s": estimate_s(mine, ahead + running, self._workers, self.throughput.rate),
                 "expires_at": expires}
+
+    def expiries(self, job_ids: list[str]) -> dict[str, str]:
+        """The `expires_at` of each of these jobs that has finished and is still kept, by id: what a
+        batch's status says of its finished photos, read in one pass."""
+        with self._lock:
+            self._sweep()
+            jobs = [self._jobs[job_id] for job_id in job_ids if job_id in self._jobs]
+        return {job.id: expiry for job in jobs if (expiry := self._expiry(job)) is not None}
+
+    def _expiry(self, job: Job) -> str | None:
+        """When a finished job (its result, its error) is forgotten; None while it is unfinished."""
+        finished_at = job.finished_at
+        if finished_at is None:
+            return None
+        return expires_at(time.time() - (self._clock() - finished_at), self._ttl_s)
 
     def get(self, job_id: str) -> Job | None:
         """The job with this id, or None if it never existed or has expired."""

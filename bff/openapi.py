@@ -223,8 +223,21 @@ _SCHEMAS = {
                                                                "description": "Of the photos started so far."},
             "status_url": {"type": "string"}, "result_url": {"type": "string"},
             "photos": {"type": "array", "description": "One job per photo, in upload order, with its name.",
-                       "items": {"$ref": "#/components/schemas/Job"}},
+                       "items": {"$ref": "#/components/schemas/BatchPhoto"}},
         },
+    },
+    "BatchPhoto": {
+        "description": "One photo's job, as its own status says it but for queue_position and eta_s.",
+        "allOf": [{"$ref": "#/components/schemas/Job"}, {
+            "type": "object", "required": ["name"],
+            "properties": {
+                "name": {"type": "string", "description": "The photo's file name, as uploaded."},
+                "expires_at": {"type": "string", "format": "date-time",
+                               "description": "Only once the photo has finished (done or failed): when its "
+                                              "result_url and image_url stop working."},
+                "image_url": {"type": "string", "description": "The photo as uploaded, while its job is kept "
+                                                               "(absent once it has expired)."},
+            }}],
     },
 }
 
@@ -323,6 +336,15 @@ _PATHS = {
         "summary": "A batch's progress, overall and per photo", "operationId": "batchStatus",
         "parameters": [_BATCH_ID],
         "responses": {"200": _json("Current state.", "Batch"), "404": _error("No such batch, or it has expired.")}}},
+    "/api/batches/{batch_id}/photos/{index}/image": {"get": {
+        "summary": "One photo of a batch, as uploaded", "operationId": "batchPhoto",
+        "description": "Kept as long as the photo's job and its result, so a page that reloads can show the "
+                       "result over it.",
+        "parameters": [_BATCH_ID, {"name": "index", "in": "path", "required": True,
+                                   "schema": {"type": "integer", "minimum": 0},
+                                   "description": "The photo's place in the batch, from 0 (upload order)."}],
+        "responses": {"200": {"description": "The photo's file.", "content": _IMAGE_TYPES},
+                      "404": _error("No such batch or photo, or its job has expired.")}}},
     "/api/batches/{batch_id}/result": {"get": {
         "summary": "A zip of the batch's results", "operationId": "batchResult", "parameters": [_BATCH_ID],
         "responses": {"200": {"description": "The restyled photos; errors.txt names any that failed.",

@@ -13,7 +13,7 @@ import time
 
 import redis
 
-from bff.job_estimates import WorkFacts, estimate_s, iso_time, mix_rate
+from bff.job_estimates import WorkFacts, estimate_s, expires_at, mix_rate
 from bff.job_state import FINISHED, JobState
 
 GROUP = "workers"
@@ -46,7 +46,7 @@ def queue_facts(store, job_id: str, snap: dict | None = None) -> dict:
     mine = _facts(fields)
     expires = None
     if fields.get("finished") and mine.state in FINISHED:
-        expires = iso_time(float(fields["finished"]) + store.ttl_s)
+        expires = expires_at(float(fields["finished"]), store.ttl_s)
     if mine.state != JobState.QUEUED:
         return {"queue_position": None, "eta_s": estimate_s(mine, [], 1, rate), "expires_at": expires}
     ahead = _ahead(store, job_id)

@@ -6,8 +6,9 @@ Layout under a key prefix (default `tessera`):
   whose consumer died stays pending; after `claim_idle_s` without a heartbeat any other consumer
   takes it over with XAUTOCLAIM and runs the job again (tiles are idempotent).
 - `<p>:job:<id>`, a hash with the job's state, progress and options; `<p>:job:<id>:input`, the
-  uploaded file; `<p>:job:<id>:result`, the encoded result; `<p>:job:<id>:events`, a stream of
-  progress events whose entry ids are the SSE ids, so any replica can replay from Last-Event-ID.
+  uploaded file (dropped when the job finishes, but a batch's photo is kept as long as its result);
+  `<p>:job:<id>:result`, the encoded result; `<p>:job:<id>:events`, a stream of progress events whose
+  entry ids are the SSE ids, so any replica can replay from Last-Event-ID.
 - `<p>:batch:<id>`, a hash listing a batch's jobs.
 A finished job's keys expire `ttl_s` after it finished; unfinished ones after `pending_ttl_s`.
 
@@ -31,6 +32,7 @@ import redis
 
 from bff import redis_estimates, redis_scripts
 from bff.errors import ApiError
+from bff.job_estimates import expires_at
 from bff.job_state import FINISHED, JobState
 from bff.jobs import Outcome
 from bff.tasks import RestyleTask, error_fields, error_from_fields
@@ -162,6 +164,19 @@ class RedisJobStore:
         503 when Redis is down."""
         with _store_errors():
             return redis_estimates.queue_facts(self, job_id, snap)
+
+    def expiries(self, job_ids: list[str]) -> dict[str, str]:
+        """The `expires_at` of each of these jobs that has finished, by id, in one round trip (a batch's
+        status); 503 when Redis is down."""
+        if not job_ids:
+            return {}
+        with _store_errors():
+            pipe = self.redis.pipeline(transaction=False)
+            for job_id in job_ids:
+                pipe.hget(self._job(job_id), "finished")
+            finished = pipe.execute()
+        return {job_id: expires_at(float(at), self.ttl_s)
+                for job_id, at in zip(job_ids, finished, strict=True) if at is not None}
 
     def record_throughput(self, work: int, seconds: float) -> None:
         """Adds one finished job's working pixels per second to the shared rate (consumer side)."""
@@ -296,6 +311,11 @@ class RedisJobStore:
             return None
         return Outcome(data=data, mime_type=_text(mime_type), filename=_text(filename), version=int(version))
 
+    def original(self, job_id: str) -> bytes | None:
+        """A batch's photo as uploaded, or None once it is gone (a job outside a batch drops it when it finishes)."""
+        with _store_errors():
+            return self.redis.get(self._keys(job_id)[3])
+
     def error(self, job_id: str) -> ApiError | None:
         """The failed job's error, or None."""
         with _store_errors():
@@ -360,6 +380,10 @@ class RedisJob:
     @property
     def error(self) -> ApiError | None:
         return self.store.error(self.id)
+
+    @property
+    def original(self) -> bytes | None:
+        return self.store.original(self.id)
 
 
 def _text(value: bytes | str) -> str:

@@ -57,7 +57,8 @@ return 1
 
 # KEYS: hash, events, result, input. ARGV: id, owner, ttl seconds, state ('done' or 'failed'), result
 # bytes (empty when failed), then field/value pairs for the hash. Returns 1, or 0 when `owner` lost the
-# job (reclaimed by another consumer) or it was already finished: then nothing is written.
+# job (reclaimed by another consumer) or it was already finished: then nothing is written. The upload
+# is dropped, but a batch's photo expires with the result.
 FINISH = SNAPSHOT + """
 if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[2] then return 0 end
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -68,7 +69,11 @@ if ARGV[4] == 'done' then
   redis.call('HSET', KEYS[1], 'done', redis.call('HGET', KEYS[1], 'total') or '0')
   redis.call('SET', KEYS[3], ARGV[5], 'EX', ARGV[3])
 end
-redis.call('DEL', KEYS[4])
+if (redis.call('HGET', KEYS[1], 'batch') or '') == '' then
+  redis.call('DEL', KEYS[4])
+else  -- a batch's photo stays as long as its result, for the page's before image
+  redis.call('EXPIRE', KEYS[4], ARGV[3])
+end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 emit(KEYS[2], ARGV[4] == 'done' and 'done' or 'error', snapshot(KEYS[1], ARGV[1]))
 redis.call('EXPIRE', KEYS[2], ARGV[3])

@@ -149,10 +149,12 @@ export async function fetchPreviews(previewsUrl) {
 }
 
 /**
- * @param {{expires_at?: string | number | null}} body
- * @returns {number | null} the expiry the gateway gave, ms since the epoch
+ * When the gateway forgets something it keeps: the `expires_at` of a photo (seconds since the epoch),
+ * of a job's status or of a batch's photo (ISO 8601). The page's one reading of it.
+ * @param {{expires_at?: string | number | null}} body a photo's, a job's or a batch photo's JSON
+ * @returns {number | null} ms since the epoch; null when the gateway gave none
  */
-function expiry(body) {
+export function expiry(body) {
   if (body.expires_at == null) return null;
   const time = typeof body.expires_at === "number" ? body.expires_at * 1000 : Date.parse(body.expires_at);
   return Number.isFinite(time) ? time : null;
@@ -235,7 +237,12 @@ export async function fetchJob(statusUrl) {
  * @property {number} failed_photos
  * @property {string} status_url
  * @property {string} result_url the zip of every result
- * @property {Array<Job & {name: string}>} [photos] each photo's job, in the order sent
+ * @property {BatchPhoto[]} [photos] each photo's job, in the order sent
+ */
+
+/**
+ * @typedef {Job & {name: string, image_url?: string}} BatchPhoto one photo of a batch: its job (with
+ *   expires_at once finished) and, while the gateway keeps it, the photo as uploaded at image_url
  */
 
 /**

@@ -5,7 +5,7 @@
  * zip of them all stays on offer.
  */
 
-import { fetchResult } from "./api.js";
+import { expiry, fetchResult } from "./api.js";
 import { MAX_RESULTS } from "./store.js";
 
 /** @typedef {import("./store.js").Result} Result */
@@ -46,7 +46,7 @@ export class BatchResults {
   }
 
   /**
-   * @param {import("./api.js").Job} photo a finished photo's job
+   * @param {import("./api.js").BatchPhoto} photo a finished photo's job
    * @param {number} index its place in the batch
    */
   async add(photo, index) {
@@ -54,9 +54,9 @@ export class BatchResults {
     const photoId = `${photo.id}/photo`;
     this.results.addPhoto(photoId, this.photoUrls[index]);
     /** @type {Result} */
-    const result = { ...this.made, photoId, id: photo.id, time: Date.now(), url: photo.result_url,
-                     filename: fetched.filename, thumb: "", expiresAt: null, version: photo.version || 0,
-                     bytes: fetched.blob.size, maps: null };
+    const result = { ...this.made, photoId, photoUrl: photo.image_url || null, id: photo.id, time: Date.now(),
+                     url: photo.result_url, filename: fetched.filename, thumb: "", expiresAt: expiry(photo),
+                     version: photo.version || 0, bytes: fetched.blob.size, maps: null };
     await this.results.addListed(result, URL.createObjectURL(fetched.blob));
     this.added += 1;
     // The stage shows the first, unless the person has since shown another from the list.

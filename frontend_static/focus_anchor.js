@@ -6,9 +6,11 @@
  * the top of "Your results", moved a focused Compare checkbox 178 px down the window. So while a
  * control in sight has the focus, every change of the page's sections' sizes (a ResizeObserver, which
  * runs after layout and before paint) is followed by a scroll that puts the control back at its
- * place in the window. Scrolls move the window, not the control's place in the page, so they are
- * left alone: the stage revealed, the person scrolling. A control out of sight, or none focused, is
- * left to the browser's own anchoring.
+ * place in the window. That place is the window's, not the page's: in the same layout the browser
+ * may have scrolled on its own (anchoring to a part that moved, or held at the page's end while the
+ * page was shorter for a moment), and only the window place undoes those too. The scrolls the page
+ * hears of before a resize (the stage revealed, the person scrolling) are left alone: they set the
+ * place anew. A control out of sight, or none focused, is left to the browser's own anchoring.
  */
 
 /**
@@ -16,16 +18,16 @@
  * @returns {ResizeObserver} watching them (disconnect() stops it)
  */
 export function anchorFocus(sections) {
-  /** @type {{element: Element, top: number} | null} where the focused control sits in the page */
+  /** @type {{element: Element, top: number} | null} where the focused control sits in the window */
   let anchor = null;
   const place = () => {
     const focused = document.activeElement;
     if (!focused || focused === document.body || !inSight(focused)) return null;
-    return { element: focused, top: focused.getBoundingClientRect().top + window.scrollY };
+    return { element: focused, top: focused.getBoundingClientRect().top };
   };
   const keep = () => {
     if (anchor && anchor.element === document.activeElement && anchor.element.isConnected) {
-      const moved = anchor.element.getBoundingClientRect().top + window.scrollY - anchor.top;
+      const moved = anchor.element.getBoundingClientRect().top - anchor.top;
       if (Math.abs(moved) >= 1 && inPage(anchor.element)) window.scrollBy({ top: moved, behavior: "instant" });
     }
     anchor = place();

@@ -3,7 +3,7 @@
  * record in storage so that a reload follows it again. Owns no DOM beyond what the View offers.
  */
 
-import { ApiError, cancelJob, fetchJob, fetchResult, followJob } from "./api.js";
+import { ApiError, cancelJob, expiry, fetchJob, fetchResult, followJob } from "./api.js";
 import { Eta } from "./eta.js";
 import { saveRunning } from "./store.js";
 import { jobLabel } from "./template.js";
@@ -53,10 +53,9 @@ export class JobFlow {
         this.view.showProgress(done, total, jobLabel(done, total, { place: snap.queue_position, left }));
       });
       const { blob, filename } = await fetchResult(finished);
-      const ttl = finished.expires_at ? Date.parse(String(finished.expires_at)) : NaN;
       /** @type {Result} */
       const result = { ...made, id: job.id, time: Date.now(), url: finished.result_url, filename, thumb: "",
-                       expiresAt: Number.isFinite(ttl) ? ttl : null, version: finished.version || 0, bytes: blob.size,
+                       expiresAt: expiry(finished), version: finished.version || 0, bytes: blob.size,
                        maps: finished.maps || null };
       return { result, objectUrl: URL.createObjectURL(blob) };
     } catch (error) {

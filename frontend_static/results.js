@@ -148,14 +148,16 @@ export class Results {
   }
 
   /**
-   * Puts a result on the stage over its photo (the controls follow it: see app.js).
+   * Puts a result on the stage over its photo: the one on the page, else the gateway's copy (a batch's,
+   * after a reload), else the result alone (the controls follow it: see app.js).
    * @param {Result} result
    * @param {{reveal?: boolean}} [options] reveal: false leaves the page where it is scrolled
    */
   show(result, options) {
     this.shown = result;
     const url = this.urlOf(result.id);
-    const photo = result.photoId === this.photo?.id ? this.photo.url : this.batchPhotos.get(result.photoId) || url;
+    const onPage = result.photoId === this.photo?.id ? this.photo.url : this.batchPhotos.get(result.photoId);
+    const photo = onPage || result.photoUrl || url;
     this.view.showResult(url, result.filename, stageLine(result), photo, options);
     this.shownChanged();
   }

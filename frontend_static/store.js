@@ -34,6 +34,8 @@
  * @property {number} bytes size of the file made by the server
  * @property {string} thumb a small JPEG data: URL
  * @property {string} photoId the photo it was made from
+ * @property {string | null} [photoUrl] that photo on the gateway, for a page that no longer has it: a
+ *   batch's, kept as long as the result (none for one photo's result: the visit's photo is kept by id)
  * @property {ResultLook | null} [look] the look of a conditioned style (none for a fixed style, nor for
  *   results kept before looks were)
  * @property {{ realism: string, gradcam: string } | null} [maps] the critic's heat maps (docs/explain.md)

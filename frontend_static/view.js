@@ -51,6 +51,7 @@ export class View {
     this.fileLines = [];
     on(this.compareRange, "input", () => this.setDivider(Number(this.compareRange.value)));
     on(this.before, "load", () => this.describePhoto());
+    on(this.before, "error", () => this.showResultAlone());
   }
 
   /**
@@ -335,7 +336,8 @@ export class View {
    * @param {string} filename download name
    * @param {string} meta one line about the result
    * @param {string} [photoUrl] the photo it was made from (the result itself when the page lacks
-   *   it); the one shown stays when not given
+   *   it; one that cannot be loaded gives way to the result: showResultAlone); the one shown stays
+   *   when not given
    * @param {{reveal?: boolean}} [options] reveal: false leaves the page where it is scrolled (a batch's
    *   result arriving while the person is elsewhere on the page)
    */
@@ -351,6 +353,15 @@ export class View {
     show(true, this.compare, this.resultBar, ...this.compareParts);
     show(false, this.empty);
     if (reveal) this.revealStage();
+  }
+
+  /**
+   * The photo under a shown result cannot be loaded (the gateway no longer keeps it): the result is
+   * shown alone, over itself, rather than over a broken image.
+   */
+  showResultAlone() {
+    const result = this.after.getAttribute("src");
+    if (!this.after.hidden && result && this.before.getAttribute("src") !== result) this.before.src = result;
   }
 
   /** @param {string} meta one line about the shown result */

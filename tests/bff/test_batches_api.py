@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from bff import close_app
+from bff.job_queue import job_queue_of
 from tests.bff.live import make_app
 from tests.bff.pictures import encoded, gradient, png_declaring
 from tests.support import TINY_STYLE
@@ -73,6 +74,52 @@ def test_a_batch_restyles_every_photo_and_zips_the_results(client, as_zip):
             assert_same_up_to_rounding(out, whole_image_reference(TinyGenerator(0), pixels))
     # Each photo is also an ordinary job.
     assert client.get(status["photos"][0]["result_url"]).status_code == 200
+
+
+def test_finished_photos_say_when_their_results_expire_as_their_jobs_do(client):
+    """A batch's photos did not say until when their results' links work, as a job's own status does.
+    Each photo says it once finished, the same as its job's status; one queued or running says nothing."""
+    items = [("big.png", encoded(gradient(1200, 900), "PNG")), *[(n, encoded(p, "PNG")) for n, p in photos(2)]]
+    resp = client.post("/api/batches", data=files_form(items))
+    seen = [resp.json]
+    deadline = time.monotonic() + 60
+    while seen[-1]["state"] != "finished":
+        assert time.monotonic() < deadline, seen[-1]
+        time.sleep(0.02)
+        seen.append(client.get(resp.json["status_url"]).json)
+    shown = [photo for status in seen for photo in status["photos"]]
+    assert any(photo["state"] in ("queued", "running") for photo in shown)
+    for photo in shown:
+        assert ("expires_at" in photo) == (photo["state"] in ("done", "failed")), photo
+    for photo in seen[-1]["photos"]:
+        assert photo["expires_at"] == client.get(photo["status_url"]).json["expires_at"] is not None
+
+
+def test_each_photo_is_kept_as_uploaded_as_long_as_its_job(app, client):
+    """A page reloaded after a batch had no photo to show each result over: the gateway kept none. Each
+    photo now stays, as uploaded, at its image_url for as long as its job (and its result)."""
+    items = [(name, encoded(pixels, "PNG")) for name, pixels in photos(2)]
+    status = wait_finished(client, client.post("/api/batches", data=files_form(items)).json["status_url"])
+    for (_, data), photo in zip(items, status["photos"], strict=True):
+        kept = client.get(photo["image_url"])
+        assert kept.status_code == 200 and kept.mimetype == "image/png" and kept.data == data
+    assert client.get(status["photos"][1]["image_url"].replace("/photos/1/", "/photos/2/")).status_code == 404
+    job_queue_of(app).store.discard(status["photos"][0]["id"])  # as when its job expires
+    gone = client.get(status["status_url"]).json["photos"][0]
+    assert gone["error"] == "expired" and "image_url" not in gone and "expires_at" not in gone
+    assert client.get(status["photos"][0]["image_url"]).status_code == 404
+
+
+def test_the_openapi_document_describes_every_field_of_a_batch_photo(client):
+    items = [(name, encoded(pixels, "PNG")) for name, pixels in photos(1)]
+    status = wait_finished(client, client.post("/api/batches", data=files_form(items)).json["status_url"])
+    schemas = client.get("/api/openapi.json").json["components"]["schemas"]
+    job, own = schemas["BatchPhoto"]["allOf"]
+    assert job == {"$ref": "#/components/schemas/Job"}
+    assert set(status["photos"][0]) <= set(schemas["Job"]["properties"]) | set(own["properties"])
+    assert own["properties"]["expires_at"]["type"] == "string"  # absent until finished, never null
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.validate(status, {"$ref": "#/components/schemas/Batch", "components": {"schemas": schemas}})
 
 
 def test_a_damaged_photo_fails_alone_and_is_named_in_errors_txt(client):

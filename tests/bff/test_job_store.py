@@ -184,3 +184,17 @@ def test_a_queued_job_has_a_place_as_its_snapshot_shows_it(store):
     release.set()
     finished(queued)  # it ran meanwhile
     assert store.queue_facts(queued.id, snap)["queue_position"] == 1
+
+
+def test_a_batch_reads_the_expiry_of_its_finished_jobs_at_once_as_each_status_says_it(store, clock):
+    """What a batch's status says of its photos' results: when each finished one is forgotten, as its
+    own status does, and nothing for one still running or one already forgotten."""
+    release = threading.Event()
+    done = store.submit(lambda progress: OUTCOME)
+    finished(done)
+    running = store.submit(lambda progress: release.wait(5) and OUTCOME)
+    expiries = store.expiries([done.id, running.id, "forgotten"])
+    release.set()
+    assert expiries == {done.id: store.queue_facts(done.id)["expires_at"]}
+    clock.now += 61
+    assert store.expiries([done.id]) == {}

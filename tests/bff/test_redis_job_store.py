@@ -122,6 +122,23 @@ def test_a_finished_job_expires_after_the_ttl(server):
     assert not store.redis.exists(f"tessera:job:{job.id}:input")  # the upload is dropped at once
 
 
+def test_a_batch_photo_stays_as_uploaded_as_long_as_its_result(server):
+    """A page reloaded after a batch had no photo to show each result over: the upload was dropped when
+    its job finished. A batch's photo now expires with its result (an ordinary job's still goes at once)."""
+    store = make_store(server, ttl_s=5)
+    job = store.submit_tasks([TASK], batch_id="batch")[0]
+    store.finish(store.claim("c1", block_s=0.1), OUTCOME)
+    assert job.original == TASK.image
+    assert 0 < store.redis.ttl(f"tessera:job:{job.id}:input") <= 5
+
+
+def test_a_batch_reads_the_expiry_of_its_finished_jobs_at_once_as_each_status_says_it(store):
+    done, queued = store.submit_tasks([TASK, TASK])
+    claim = store.claim("c1", block_s=0.1)
+    store.finish(claim, OUTCOME)
+    assert store.expiries([done.id, queued.id, "forgotten"]) == {done.id: store.queue_facts(done.id)["expires_at"]}
+
+
 def test_a_job_whose_input_expired_is_claimed_without_a_task(store):
     job = store.submit_task(TASK)
     store.redis.delete(f"tessera:job:{job.id}:input")

@@ -88,6 +88,70 @@ def test_each_photo_of_a_batch_is_listed_and_shown_as_it_is_restyled(page, photo
     assert page.console_problems == []
 
 
+def restyle_three(page, photos):
+    """Restyles the three photos as one batch in Harbour blue and waits until all are listed."""
+    page.goto("/")
+    page.get_by_role("radio", name="Harbour blue").check()
+    page.locator("#file-input").set_input_files(photos)
+    page.get_by_role("button", name="Restyle 3 photos").click()
+    expect(page.locator("#batch-meta")).to_have_text("3 of 3 photos restyled", timeout=60_000)
+    expect(page.locator("#results-list > li")).to_have_count(3)
+
+
+def test_each_result_of_a_batch_says_until_when_its_link_works(page, photos):
+    """A single photo's result said until when its link works, a batch's did not: the batch's status
+    gave no expiry. Each now says the time its photo's status gives, as the page reads every expiry."""
+    restyle_three(page, photos)
+    zip_url = page.get_by_role("link", name="Download ZIP").get_attribute("href")
+    batch = page.request.get(zip_url.removesuffix("/result")).json()
+    for photo in batch["photos"]:
+        until = page.evaluate("at => new Date(at).toLocaleTimeString([], {hour: '2-digit', minute: '2-digit'})",
+                              photo["expires_at"])
+        link = page.locator(f'#results-list a[href="{photo["result_url"]}"]')
+        expect(link).to_have_text(f"Link until {until}")
+        expect(link).to_have_accessible_name(re.compile(rf"^Link to the file of Harbour blue .* until {until}$"))
+    assert page.console_problems == []
+
+
+def test_a_reloaded_batch_shows_each_result_over_its_own_photo(page, photos):
+    """After a reload a batch's results came back without their photos: each was shown over itself, as
+    if the style had changed nothing. The gateway keeps each photo as long as its result, and the page
+    shows the result over it again."""
+    restyle_three(page, photos)
+    page.reload()
+    listed = page.locator("#results-list > li")
+    expect(listed).to_have_count(3)
+    after = page.get_by_role("img", name="Your photo, restyled")
+    before = page.get_by_role("img", name="Your photo, before restyling")
+    originals = set()
+    for index in range(3):
+        listed.nth(index).get_by_role("button", name="Show").click()
+        expect(before).to_have_attribute("src", re.compile(r"/api/batches/[^/]+/photos/\d/image$"))
+        page.wait_for_function("() => ['before-img', 'after-img'].every(id => document.getElementById(id).complete)")
+        assert before.evaluate("el => el.naturalWidth") > 0
+        assert before.evaluate("el => [el.naturalWidth, el.naturalHeight]") == \
+            after.evaluate("el => [el.naturalWidth, el.naturalHeight]")
+        originals.add(page.request.get(before.get_attribute("src")).body())
+    assert originals == {path.read_bytes() for path in photos}  # each its own, as uploaded
+    assert page.console_problems == []
+
+
+def test_a_reloaded_batch_result_whose_photo_is_gone_is_shown_alone(page, photos):
+    """A result whose photo the gateway no longer keeps (say it restarted) is shown over itself, as the
+    page shows a result without its photo, not over a broken image."""
+    restyle_three(page, photos)
+    page.route("**/api/batches/*/photos/*/image", lambda route: route.fulfill(
+        status=404, content_type="application/json", body='{"error": "unknown_photo", "message": "Gone."}'))
+    page.reload()
+    page.locator("#results-list > li").first.get_by_role("button", name="Show").click()
+    after = page.get_by_role("img", name="Your photo, restyled")
+    before = page.get_by_role("img", name="Your photo, before restyling")
+    expect(before).to_have_attribute("src", after.get_attribute("src"))
+    page.wait_for_function("() => document.getElementById('before-img').complete")
+    assert before.evaluate("el => el.naturalWidth") > 0  # the result itself, not a broken image
+    assert all("404" in problem for problem in page.console_problems), page.console_problems
+
+
 def hold_results(page):
     """Lets the first fetch of a photo's result through and holds back the others; returns the held
     routes, to be let go one by one (the page fetches the results one at a time)."""
