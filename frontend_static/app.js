@@ -464,6 +464,12 @@ function noPhotoMessage(refused) {
  */
 async function restylePhoto(style, look) {
   let photo = state.uploading ? await state.uploading : state.photo;
+  // A photo whose upload failed for a passing reason (the gateway busy or out of reach) is kept for this:
+  // Restyle uploads it again. A refused one was dropped, or the one before it put back (not restyled
+  // unasked: the person pressed Restyle for the refused one).
+  if (!photo && !state.photo && state.file && !state.clip && !state.batch.length) {
+    photo = await (state.uploading = upload(state.file, state.file.name || "Pasted image"));
+  }
   if (!photo) return view.hideProgress();  // the upload failed and said why
   // The strength of a pixel mix is applied in the page (see live_mix.js).
   const mixInPage = strengthMixesPixels(style);

@@ -145,6 +145,29 @@ def test_styles_and_previews_that_time_out_are_asked_for_again(page, photo):
     assert refused == {"styles": 1, "previews": 1}
 
 
+def test_restyle_uploads_again_a_photo_whose_upload_met_a_busy_gateway(page, photo):
+    """The page keeps such a photo "so Restyle can try again", but Restyle did nothing without an
+    uploaded photo: it now uploads the kept one again and restyles it."""
+    uploads = []
+
+    def busy_once(route):
+        uploads.append(route.request.method)
+        if len(uploads) == 1:
+            route.fulfill(status=503, content_type="application/json",
+                          body='{"error": "busy", "message": "The gateway is busy; try again shortly.", "status": 503}')
+        else:
+            route.continue_()
+
+    page.route("**/api/photos", busy_once)
+    page.goto("/")
+    page.get_by_role("radio", name="Moss").check()
+    page.locator("#file-input").set_input_files(photo)
+    expect(page.get_by_text("The gateway is busy; try again shortly.")).to_be_visible()
+    page.get_by_role("button", name="Restyle photo").click()
+    expect(page.get_by_role("link", name="Download")).to_be_visible(timeout=30_000)
+    assert uploads == ["POST", "POST"]
+
+
 def test_on_a_phone_the_page_fits_and_works(phone_page, photo):
     restyle(phone_page, photo, style="Moss")
     width = phone_page.evaluate("document.documentElement.scrollWidth")
