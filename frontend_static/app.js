@@ -475,7 +475,8 @@ async function restylePhoto(style, look) {
   const mixInPage = strengthMixesPixels(style);
   const made = { style: style.id, styleName: style.name || style.id, preset: style.kind === "conditioned" ? state.look.preset : null,
                  strength: state.strength, madeAt: mixInPage ? 1 : state.strength, pixelMix: mixInPage,
-                 scale: state.scale, look: await resultLook(style, look), photoId: photo.id };
+                 scale: state.scale, look: await resultLook(style, look), photoId: photo.id,
+                 photoUrl: photo.imageUrl || null };  // after a reload the page shows it over the gateway's copy
   const order = { style: style.id, strength: made.madeAt, scale: state.scale,
                   look: { ...look, explain: Boolean(style.has_critic) } };
   view.showProgress(0, 0, "Starting…");
@@ -486,7 +487,7 @@ async function restylePhoto(style, look) {
     if (!(error instanceof ApiError && error.code === "unknown_photo" && state.file)) throw error;
     photo = await (state.uploading = upload(state.file, photo.name));
     if (!photo) return view.hideProgress();
-    made.photoId = photo.id;
+    Object.assign(made, { photoId: photo.id, photoUrl: photo.imageUrl || null });
     job = await createPhotoJob(photo.id, order);
   }
   await finish(await flow.follow(job, made));

@@ -168,6 +168,25 @@ def test_restyle_uploads_again_a_photo_whose_upload_met_a_busy_gateway(page, pho
     assert uploads == ["POST", "POST"]
 
 
+def test_a_reloaded_result_of_an_earlier_photo_is_shown_over_that_photo(page, photo, tmp_path):
+    """A result of a photo no longer on the page was shown over itself after a reload, as if the style
+    had changed nothing; the gateway keeps the photo by id, and the page shows the result over it."""
+    other = tmp_path / "other.png"
+    Image.new("RGB", (48, 36), (20, 160, 90)).save(other)
+    page.goto("/")
+    page.get_by_role("radio", name="Moss").check()
+    page.locator("#file-input").set_input_files(photo)
+    page.get_by_role("button", name="Restyle photo").click()
+    expect(page.get_by_role("link", name="Download")).to_be_visible(timeout=30_000)
+    with page.expect_response(lambda answer: answer.url.endswith("/api/photos") and answer.status == 201):
+        page.locator("#file-input").set_input_files(other)
+    page.reload()
+    page.locator("#results-list > li").first.get_by_role("button", name="Show").click()
+    before = page.get_by_role("img", name="Your photo, before restyling")
+    expect(before).to_have_attribute("src", re.compile(r"/api/photos/[^/]+/image$"))
+    assert page.request.get(before.get_attribute("src")).body() == photo.read_bytes()
+
+
 def test_on_a_phone_the_page_fits_and_works(phone_page, photo):
     restyle(phone_page, photo, style="Moss")
     width = phone_page.evaluate("document.documentElement.scrollWidth")
