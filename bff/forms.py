@@ -47,9 +47,9 @@ def read_order(backend: Backend) -> Order:
     (400), the photo (a file in `image`, or `photo_id` naming a stored one: 404 when unknown or
     expired), its type and size (415, 413, 422 for
     an unreadable header), whether the output format can hold the image (400), style (404, or 503 if
-    the servers are down), whether the look fits the style (400: presets or style images for a style
-    that takes none, an unknown preset; 415 or 422 for a style image that is no still image or is
-    damaged; bff.look_form.check_look_fits), and `explain` for a style without a critic (400). The
+    the servers are down), the look (bff.look_form: 400 for a look the style cannot paint or an unknown
+    preset, 413 for a style image over the upload limit, 415 or 422 for one that is no still image or
+    is damaged), `explain` for a style without a critic (400) and the brush scale (400). The
     photo's decoding is left to the job (bff.restyle), which holds a share of the process's pixel
     budget while it runs."""
     check_form(request, backend.config, ORDER_FIELDS)

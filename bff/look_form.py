@@ -67,13 +67,11 @@ def check_look_fits(look: Look, style: StyleSummary) -> None:
     style taking them, ApiError 415 or 422 (with its `field`) for a style image that is no still
     image or is damaged: a fixed style's answer does not first ask for another image."""
     name = style.display_name or style.id
+    # About the style, not an image: no `field`, so the page says it at the style the person chose.
     if look.sources and style.kind != "conditioned":
         raise ApiError(400, "invalid_style", f"{name} is a fixed style: it takes no presets or style images.")
-    # The sources are in the form's order (mix_in keeps it): the first style, then the one mixed in.
-    images = [field for field, source in zip(_FILE_NAMES, look.sources, strict=False) if source.image]
-    if images and not style.accepts_style_images:
-        raise ApiError(400, "invalid_style", f"{name} paints only its presets: it takes no style images.",
-                       field=images[0])
+    if any(source.image for source in look.sources) and not style.accepts_style_images:
+        raise ApiError(400, "invalid_style", f"{name} paints only its presets: it takes no style images.")
     known = [p.id for p in style.presets]
     for source in look.sources:
         if source.preset and source.preset not in known:

@@ -45,10 +45,7 @@ from trainer.likeness_figures import resized
 from trainer.onnx_subpixel import subpixel_graph
 
 PHOTO_SIDE = 1024
-# The manifest artifacts rewritten, and whether each only sees even image sides. The context model's
-# thumbnails keep their own sides; it gets the rewrites that take any size, so that its statistics come
-# from the same sums as whole.onnx's and the one pass keeps giving the two passes' pixels.
-_GRAPHS = (("onnx", True), ("whole_onnx", True), ("context_onnx", False))
+_GRAPHS = ("onnx", "whole_onnx", "context_onnx")  # the manifest artifacts rewritten, all alike
 
 
 def rewritten_copy(source: Path, registry: Path) -> tuple[Path, list[str]]:
@@ -56,11 +53,11 @@ def rewritten_copy(source: Path, registry: Path) -> tuple[Path, list[str]]:
     style in `registry`; the rewrites made). Raises ValueError when the model has none of the patterns."""
     manifest, files = published_files(source)
     made: list[str] = []
-    for key, even_sides in _GRAPHS:
+    for key in _GRAPHS:
         entry = manifest["artifacts"].get(key)
         if entry is None:
             continue
-        model, rewrites = subpixel_graph(onnx.load(str(files[entry["file"]])), even_sides)
+        model, rewrites = subpixel_graph(onnx.load(str(files[entry["file"]])))
         if key == "onnx" and not rewrites:
             raise ValueError(f"{source}: its model has no full-resolution convolution this rewrite knows")
         files[entry["file"]] = registry / f"subpixel-{entry['file']}"
@@ -102,6 +99,12 @@ def photo_figures(source: Path, rewritten: Path, photos: list[tuple[str, np.ndar
     return problems, figures
 
 
+def summary(figures: dict) -> dict:
+    """The manifest's `metrics.subpixel`: the worst agreement with the source over the pictures."""
+    return {"pictures": len(figures), "max_far_fraction": max(f["far"] for f in figures.values()),
+            "min_psnr_db": min((f["db"] for f in figures.values() if f["db"] is not None), default=None)}
+
+
 def load_problem(version_dir: Path) -> str | None:
     """Why the server would refuse the version (its probes, its whole.onnx), or None."""
     try:
@@ -139,17 +142,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{source} in sub-pixel form paints what it paints")
         if args.publish:
             manifest, files = published_files(rewritten)
+            manifest["metrics"] = {**manifest.get("metrics", {}), "subpixel": summary(figures)}
             number = write_version(args.registry, source.parent.name, files, manifest)
             print(f"published {args.style} v{number} in {args.registry / args.style / str(number)}")
     return 0
 
 
 def _source(args: argparse.Namespace) -> Path:
-    """The version folder to rewrite. Raises ValueError for an unknown style or version, or one in
-    sub-pixel form already."""
+    """The version folder to rewrite. Raises ValueError for an unknown style or version, one in sub-pixel
+    form already or that a newer version is the sub-pixel form of, and a publish from a version that is
+    not the newest (its copy would become the newest, and so the served one, in place of a newer network)."""
     versions, number = chosen_version(args)
     if read_manifest(versions[number]).training.get("subpixel_graph"):
         raise ValueError(f"{args.style} v{number} is in sub-pixel form already")
+    copies = [v for v, folder in versions.items()
+              if read_manifest(folder).training.get("subpixel_graph")
+              and read_manifest(folder).training.get("reexported_from") == f"{args.style}/{number}"]
+    if copies:
+        raise ValueError(f"{args.style} v{copies[0]} is v{number} in sub-pixel form already")
+    if args.publish and number != max(versions):
+        raise ValueError(f"{args.style} v{number} is not its newest version (v{max(versions)}): publishing its "
+                         "sub-pixel form would make an older network the one served")
     return versions[number]
 
 

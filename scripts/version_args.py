@@ -23,7 +23,7 @@ def chosen_version(args: argparse.Namespace) -> tuple[dict[int, Path], int]:
     versions = version_dirs(style_dir) if style_dir.is_dir() else {}
     if not versions:
         raise ValueError(f"no style '{args.style}' with versions in {args.registry}")
-    number = args.version or max(versions)
+    number = max(versions) if args.version is None else args.version
     if number not in versions:
         raise ValueError(f"{args.style} has no version {number} (it has {', '.join(map(str, sorted(versions)))})")
     return versions, number

@@ -35,10 +35,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
-from onnx import numpy_helper
 from torch import nn
 
 from trainer.cin_code_student import CODE_DIM, CodeCinStudent, CodeNorm
+from trainer.onnx_graph import constant_value
 
 _STYLE_PARAM = re.compile(r"^style_params/(transformer/.+)/StyleNorm/(Conv|Conv_1)/")
 _PARAM_ROLE = {"Conv_1": "gamma", "Conv": "beta"}  # as the graph's batchnorm Mul (scale) and Sub (shift) use them
@@ -51,21 +51,9 @@ class PortError(ValueError):
 def dequantized(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
     """{output name: float32 array} of every DequantizeLinear of a constant (the graph's weights and
     biases): (q - zero_point) * scale, the scale per channel along the node's ``axis`` (default 1)."""
-    consts = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    out = {}
-    for node in graph.node:
-        if node.op_type != "DequantizeLinear" or node.input[0] not in consts:
-            continue
-        q = consts[node.input[0]].astype(np.float32)
-        scale = consts[node.input[1]].astype(np.float32)
-        zero = consts[node.input[2]].astype(np.float32) if len(node.input) > 2 else np.zeros_like(scale)
-        if scale.size > 1:
-            axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
-            shape = [1] * q.ndim
-            shape[axis] = -1
-            scale, zero = scale.reshape(shape), zero.reshape(shape)
-        out[node.output[0]] = (q - zero) * scale
-    return out
+    consts = {i.name for i in graph.initializer}
+    return {node.output[0]: constant_value(graph, node.output[0]) for node in graph.node
+            if node.op_type == "DequantizeLinear" and node.input[0] in consts}
 
 
 def read_transform(path: Path) -> tuple[list[tuple[str, np.ndarray, np.ndarray]], dict[str, dict[str, tuple]]]:

@@ -16,8 +16,10 @@ Rewrites, each where the graph has its pattern with one consumer at every step:
   Conv 3x3 with 4 O outputs (`subpixel.upsample_conv_weight`) -> DepthToSpace (CRD, the order of
   ``pixel_shuffle``), all at the low resolution but the last step.
 - **Output convolution**: Conv k x k (k odd, at least MIN_PHASE_KERNEL, stride 1, unpadded: its input is
-  padded before it) whose result is never quantised again becomes a stride-2 Conv with (k+1)-square
-  kernels (`subpixel.phase_conv_weight`) -> DepthToSpace (CRD).
+  padded before it) whose result is never quantised again and whose input has even sides by
+  construction (made from a x2 upsampling or depth-to-space through pixelwise layers and even pads, as
+  a decoder's last convolution is) becomes a stride-2 Conv with (k+1)-square kernels
+  (`subpixel.phase_conv_weight`) -> DepthToSpace (CRD).
 - A Resize by 1 in both directions is dropped, and so is a QuantizeLinear -> DequantizeLinear pair after
   a reflection or edge Pad whose scale and zero point are those of the DequantizeLinear before the Pad:
   the pad only copies quantised values, so the pair gives back what it is handed, bit for bit.
@@ -27,10 +29,12 @@ quantised network (its stem): a sum in another order can round a value lying at 
 midpoint the other way, and in the stem such a step changes every layer after it. The stem in phase
 form, read by the stride-2 convolution after it, moved 5.5-10.6 % of any-painting-best's output values
 by more than one 8-bit level (38-42 dB PSNR, a probe on three hold-out photos); the rewrites here move
-at most 0.012 % (80 dB and more; `python -m scripts.subpixel_version --style any-painting-best`).
-The phase form needs even image sides: tiles are multiples of 4, whole.onnx is only run on images that
-need no padding to that multiple (inference_server/whole_image.py), and a context model, whose
-thumbnails keep their own sides, gets only the other rewrites (`even_sides=False`).
+at most 0.013 % (80 dB and more; `python -m scripts.subpixel_version --style any-painting-best`).
+The phase form needs an input of even sides, which the rule above makes hold for any image size: a
+context model's thumbnails keep their own (odd) sides, and any-painting-best's 9x9 output convolution
+still reads a map two x2 upsamplings made. So the tiles' model, whole.onnx and the context model are
+rewritten alike and compute their statistics with the same sums, and the one pass gives the two
+passes' pixels by construction.
 """
 
 from __future__ import annotations
@@ -47,6 +51,9 @@ from trainer.onnx_graph import NotConstantError, attributes, constant_value
 
 MIN_PHASE_KERNEL = 5
 _PAD_ONE = [0, 0, 1, 1, 0, 0, 1, 1]  # ONNX Pad's pads: one row and column on each side
+# Layers that keep a map's height and width, computed pixel by pixel from it (and per-channel values).
+_PIXELWISE = {"QuantizeLinear", "DequantizeLinear", "Relu", "Identity", "Add", "Sub", "Mul", "Div", "Sigmoid",
+              "Clip", "Tanh"}
 
 
 @dataclass
@@ -60,18 +67,18 @@ class _Rewrite:
     weights: list[onnx.TensorProto]
 
 
-def subpixel_graph(model: onnx.ModelProto, even_sides: bool = True) -> tuple[onnx.ModelProto, list[str]]:
+def subpixel_graph(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
     """(a copy of `model` with every rewrite above applied, one line per rewrite made). A graph without
-    these patterns comes back unchanged with no lines. `even_sides`: whether the graph is only ever run
-    on images with even sides (tiles, whole.onnx); without it the output convolution's phase form, which
-    needs them, is left out (a context model's thumbnails keep their own sides)."""
+    these patterns comes back unchanged with no lines."""
     model = onnx.ModelProto.FromString(model.SerializeToString())
     graph = model.graph
     resizes = _identity_resizes(graph)
     renamed = {**resizes, **_identity_requantisations(graph, resizes)}
-    rewrites = _upsamplings(graph) + (_output_convolutions(graph) if even_sides else [])
-    _apply(graph, renamed, rewrites)
-    return model, [f"identity {name}" for name in renamed] + [r.what for r in rewrites]
+    upsamplings = _upsamplings(graph)
+    _apply(graph, renamed, upsamplings)
+    outputs = _output_convolutions(graph)  # after the upsamplings: their depth-to-space shows even sides
+    _apply(graph, {}, outputs)
+    return model, [f"identity {name}" for name in renamed] + [r.what for r in upsamplings + outputs]
 
 
 def _identity_resizes(graph: onnx.GraphProto) -> dict[str, str]:
@@ -104,6 +111,7 @@ def _identity_requantisations(graph: onnx.GraphProto, resizes: dict[str, str]) -
 
 def _upsamplings(graph: onnx.GraphProto) -> list[_Rewrite]:
     found = []
+    outputs = {o.name for o in graph.output}
     for resize in graph.node:
         if resize.op_type != "Resize" or not _nearest_double(graph, resize):
             continue
@@ -112,6 +120,8 @@ def _upsamplings(graph: onnx.GraphProto) -> list[_Rewrite]:
         if chain is None or not _reflect_one(graph, chain[0]):
             continue
         conv = chain[-1]
+        if any(n.output[0] in outputs for n in [resize, *chain[:-1]]):
+            continue  # a step the graph hands out must stay
         fed = onnx_graph.producers(graph).get(resize.input[0])
         if len(chain) == 4 and (fed is None or not _same_quantisation(graph, fed, chain[1], chain[2])):
             continue
@@ -127,9 +137,12 @@ def _upsamplings(graph: onnx.GraphProto) -> list[_Rewrite]:
         if bias is not None:
             weights.append(numpy_helper.from_array(np.repeat(bias, 4).astype(np.float32), f"{base}/subpixel_bias"))
             conv_inputs.append(f"{base}/subpixel_bias")
-        nodes = [helper.make_node("Pad", [low, f"{base}/subpixel_pads"], [f"{base}/subpixel_padded"], mode="edge"),
-                 helper.make_node("Conv", conv_inputs, [f"{base}/subpixel_phases"], kernel_shape=[3, 3]),
-                 helper.make_node("DepthToSpace", [f"{base}/subpixel_phases"], [base], blocksize=2, mode="CRD")]
+        nodes = [helper.make_node("Pad", [low, f"{base}/subpixel_pads"], [f"{base}/subpixel_padded"],
+                                  name=f"{base}/subpixel_pad", mode="edge"),
+                 helper.make_node("Conv", conv_inputs, [f"{base}/subpixel_phases"], name=f"{base}/subpixel_conv",
+                                  kernel_shape=[3, 3]),
+                 helper.make_node("DepthToSpace", [f"{base}/subpixel_phases"], [base],
+                                  name=f"{base}/subpixel_depth_to_space", blocksize=2, mode="CRD")]
         found.append(_Rewrite(f"upsampling {base}", base, {n.output[0] for n in [resize, *chain]}, nodes, weights))
     return found
 
@@ -138,7 +151,7 @@ def _output_convolutions(graph: onnx.GraphProto) -> list[_Rewrite]:
     found = []
     quantised = _quantised_tensors(graph)
     for conv in graph.node:
-        if conv.op_type != "Conv" or conv.output[0] in quantised:
+        if conv.op_type != "Conv" or conv.output[0] in quantised or not _even_sides(graph, conv.input[0]):
             continue
         kernel = attributes(conv).get("kernel_shape", [0])[0]
         if kernel < MIN_PHASE_KERNEL or kernel % 2 == 0:
@@ -152,9 +165,10 @@ def _output_convolutions(graph: onnx.GraphProto) -> list[_Rewrite]:
         if bias is not None:
             weights.append(numpy_helper.from_array(np.repeat(bias, 4).astype(np.float32), f"{base}/phase_bias"))
             conv_inputs.append(f"{base}/phase_bias")
-        nodes = [helper.make_node("Conv", conv_inputs, [f"{base}/phases"], kernel_shape=[kernel + 1] * 2,
-                                  strides=[2, 2]),
-                 helper.make_node("DepthToSpace", [f"{base}/phases"], [base], blocksize=2, mode="CRD")]
+        nodes = [helper.make_node("Conv", conv_inputs, [f"{base}/phases"], name=f"{base}/phase_conv",
+                                  kernel_shape=[kernel + 1] * 2, strides=[2, 2]),
+                 helper.make_node("DepthToSpace", [f"{base}/phases"], [base], name=f"{base}/depth_to_space",
+                                  blocksize=2, mode="CRD")]
         found.append(_Rewrite(f"output convolution {base}", base, {base}, nodes, weights))
     return found
 
@@ -197,6 +211,37 @@ def _drop_unused(graph: onnx.GraphProto, was_read: set[str]) -> None:
     kept = [i for i in graph.initializer if i.name in read or i.name not in was_read]
     graph.ClearField("initializer")
     graph.initializer.extend(kept)
+
+
+def _even_sides(graph: onnx.GraphProto, tensor: str) -> bool:
+    """Whether `tensor`'s height and width are even whatever the image's size: it is computed, through
+    pixelwise layers and pads that add an even number of rows and of columns, from a x2 upsampling or a
+    depth-to-space by 2 (as a decoder's last layers are). Such a map can take the phase form."""
+    producers = onnx_graph.producers(graph)
+    node = producers.get(tensor)
+    while node is not None:
+        if node.op_type == "DepthToSpace" and attributes(node).get("blocksize") == 2:
+            return True
+        if node.op_type == "Resize":
+            if _nearest_double(graph, node):
+                return True
+            if _scales(graph, node) != [1.0] * 4:
+                return False
+        elif node.op_type == "Pad" and not _pads_even_rows_and_columns(graph, node):
+            return False
+        elif node.op_type not in _PIXELWISE and node.op_type != "Pad":
+            return False
+        node = producers.get(node.input[0])  # a pixelwise layer's first input is the map, the rest per channel
+    return False
+
+
+def _pads_even_rows_and_columns(graph: onnx.GraphProto, pad: onnx.NodeProto) -> bool:
+    try:
+        pads = constant_value(graph, pad.input[1]).reshape(-1).tolist()
+    except NotConstantError:
+        return False
+    half = len(pads) // 2
+    return len(pads) == 8 and all((pads[axis] + pads[axis + half]) % 2 == 0 for axis in (2, 3))
 
 
 def _follow(graph: onnx.GraphProto, start: onnx.NodeProto, ops: list[str]) -> list[onnx.NodeProto] | None:
@@ -247,8 +292,10 @@ def _same_quantisation(graph: onnx.GraphProto, *nodes: onnx.NodeProto) -> bool:
         params = [[constant_value(graph, name) for name in node.input[1:3]] for node in nodes]
     except NotConstantError:
         return False
-    return all(len(p) == 2 for p in params) and all(
-        np.array_equal(a, b) for other in params[1:] for a, b in zip(params[0], other, strict=True))
+    axes = {attributes(node).get("axis", 1) for node in nodes}
+    same = (a.dtype == b.dtype and np.array_equal(a, b)
+            for other in params[1:] for a, b in zip(params[0], other, strict=True))
+    return len(axes) == 1 and all(len(p) == 2 for p in params) and all(same)
 
 
 def _conv_constants(graph: onnx.GraphProto, conv: onnx.NodeProto, kernel: int,

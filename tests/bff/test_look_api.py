@@ -207,14 +207,13 @@ def test_a_look_the_style_cannot_paint_is_refused_before_any_work(style, sources
     assert (refused.value.status, refused.value.error) == (400, error) and words in refused.value.message
 
 
-@pytest.mark.parametrize(("sources", "field"), [
-    ((StyleSource(image=PNG),), "style_image"),
-    ((StyleSource(preset="swirls"), StyleSource(image=PNG)), "mix_image"),
-])
-def test_a_style_image_a_presets_only_style_refuses_names_its_field(sources, field):
+@pytest.mark.parametrize("style", [_summary("conditioned", ("swirls",)), _summary("fixed")],
+                         ids=["presets-only", "fixed"])
+def test_a_look_the_style_refuses_is_about_the_style_and_names_no_field(style):
+    """The page says it at the style the person chose, not under the painting."""
     with pytest.raises(ApiError) as refused:
-        check_look_fits(Look(sources), _summary("conditioned", ("swirls",)))
-    assert refused.value.error == "invalid_style" and refused.value.field == field
+        check_look_fits(Look((StyleSource(preset="swirls"), StyleSource(image=PNG))), style)
+    assert refused.value.error == "invalid_style" and refused.value.field is None
 
 
 def test_a_look_the_style_can_paint_passes():

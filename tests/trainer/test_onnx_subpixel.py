@@ -61,10 +61,12 @@ def _upsampling(requantised_with: str | None) -> onnx.ModelProto:
     return _graph(nodes, inits)
 
 
-def _output_convolution(quantised: bool) -> onnx.ModelProto:
-    """x -> reflect pad 4 -> conv 9x9 -> y, or -> ReLU -> Q -> DQ -> y."""
-    inits = [_const("pads", np.array([0, 0, 4, 4] * 2))]
-    nodes = [helper.make_node("Pad", ["x", "pads"], ["padded"], mode="reflect")]
+def _output_convolution(quantised: bool, upsampled: bool = True) -> onnx.ModelProto:
+    """x -> [nearest x2] -> reflect pad 4 -> conv 9x9 -> y, or -> ReLU -> Q -> DQ -> y."""
+    inits = [_const("pads", np.array([0, 0, 4, 4] * 2)), _const("scales", np.array([1, 1, 2, 2], np.float32))]
+    nodes = [helper.make_node("Resize", ["x", "", "scales"], ["up"], mode="nearest",
+                              coordinate_transformation_mode="asymmetric", nearest_mode="floor")] if upsampled else []
+    nodes.append(helper.make_node("Pad", ["up" if upsampled else "x", "pads"], ["padded"], mode="reflect"))
     if quantised:
         nodes += [_conv("c", ["padded"], "conv", 3, 4, 9, inits), helper.make_node("Relu", ["conv"], ["relu"]),
                   *_quantise("relu", "y")]
@@ -125,13 +127,29 @@ def test_an_unquantised_output_convolution_becomes_a_strided_phase_convolution()
     np.testing.assert_allclose(_run(rewritten, x), _run(model, x), atol=2e-5)
 
 
-def test_a_graph_run_on_odd_sides_keeps_its_output_convolution():
-    """The phase form needs even sides; a context model's thumbnails keep theirs."""
-    model = _output_convolution(quantised=False)
-    rewritten, made = subpixel_graph(model, even_sides=False)
+def test_an_output_convolution_whose_input_may_have_odd_sides_is_left_alone():
+    """The phase form needs even sides; a map read straight from the picture may have odd ones."""
+    model = _output_convolution(quantised=False, upsampled=False)
+    rewritten, made = subpixel_graph(model)
     assert made == [] and _ops(rewritten) == _ops(model)
-    x = _picture(23, 35)
-    assert np.array_equal(_run(rewritten, x), _run(model, x))
+
+
+def test_an_upsampling_whose_steps_the_graph_hands_out_is_left_alone():
+    model = _upsampling("q_scale")
+    model.graph.output.append(helper.make_tensor_value_info("padded", TensorProto.FLOAT, None))
+    rewritten, made = subpixel_graph(model)
+    assert made == [] and _ops(rewritten) == _ops(model)
+
+
+def test_a_pad_requantised_with_the_same_numbers_of_another_type_is_no_identity():
+    """A uint8 zero point 0 and an int8 one are equal as numbers, not as quantisations."""
+    model = _requantised_pad("reflect")
+    model.graph.initializer.append(_const("u_zero", np.uint8(0)))
+    first_dq = next(n for n in model.graph.node if n.op_type == "DequantizeLinear")
+    first_q = next(n for n in model.graph.node if n.op_type == "QuantizeLinear")
+    first_q.input[2] = first_dq.input[2] = "u_zero"
+    rewritten, made = subpixel_graph(model)
+    assert made == ["identity same"] and _ops(rewritten).count("QuantizeLinear") == 2
 
 
 def test_a_convolution_whose_output_is_quantised_is_left_alone():
@@ -177,8 +195,10 @@ def test_the_shipped_any_painting_best_v3_is_v2_in_sub_pixel_form():
     assert shipped.SerializeToString() == expected.SerializeToString()
     whole, _ = subpixel_graph(onnx.load(str(STYLE / "2" / "whole.onnx")))
     assert onnx.load(str(STYLE / "3" / "whole.onnx")).SerializeToString() == whole.SerializeToString()
-    context, made = subpixel_graph(onnx.load(str(STYLE / "2" / "context.onnx")), even_sides=False)
-    assert not any(line.startswith("output convolution") for line in made)  # thumbnails keep odd sides
+    context, made = subpixel_graph(onnx.load(str(STYLE / "2" / "context.onnx")))
+    # The same sums as the tiles' and whole.onnx's: its output convolution reads an upsampled map, even
+    # sided whatever the thumbnail's sides.
+    assert "output convolution transformer/expand/conv3/conv/Conv2D_prequant" in made
     assert onnx.load(str(STYLE / "3" / "context.onnx")).SerializeToString() == context.SerializeToString()
     # the pairs after 13 pads that requantise as they were fed, and after the two upsamplings' pads
     assert _ops(shipped).count("QuantizeLinear") == _ops(source).count("QuantizeLinear") - 13 - 2
@@ -192,14 +212,28 @@ def test_the_shipped_v3_paints_v2s_pixels_on_a_photo():
     assert far <= WHOLE_MAX_FAR_FRACTION and db >= WHOLE_MIN_PSNR_DB
 
 
-def test_the_script_refuses_a_version_in_sub_pixel_form_and_an_unknown_style(capsys):
+def test_the_script_refuses_a_version_in_sub_pixel_form_or_copied_so_and_an_unknown_one(capsys):
     assert subpixel_version.main(["--style", "any-painting-best", "--version", "3"]) == 1
-    assert "sub-pixel form already" in capsys.readouterr().err
+    assert "any-painting-best v3 is in sub-pixel form already" in capsys.readouterr().err
+    assert subpixel_version.main(["--style", "any-painting-best", "--version", "2"]) == 1
+    assert "any-painting-best v3 is v2 in sub-pixel form already" in capsys.readouterr().err
+    assert subpixel_version.main(["--style", "any-painting-best", "--version", "0"]) == 1
+    assert "has no version 0" in capsys.readouterr().err
     assert subpixel_version.main(["--style", "no-such-style"]) == 1
     assert "no style 'no-such-style'" in capsys.readouterr().err
 
 
-def test_the_script_compares_on_photos_foggy_flat_and_noisy_pictures_and_publishes_what_loads(tmp_path, monkeypatch):
+def test_the_script_publishes_only_from_the_newest_version(tmp_path, capsys):
+    import shutil
+
+    for number in ("1", "2"):
+        shutil.copytree(STYLE / number, tmp_path / "any-painting-best" / number)
+    args = ["--style", "any-painting-best", "--registry", str(tmp_path), "--version", "1", "--publish"]
+    assert subpixel_version.main(args) == 1
+    assert "v1 is not its newest version (v2)" in capsys.readouterr().err
+
+
+def test_the_script_compares_on_photos_foggy_flat_and_noisy_pictures_and_the_form_loads(tmp_path, monkeypatch):
     from skimage import data
 
     monkeypatch.setattr(subpixel_version, "PHOTO_SIDE", 96)
@@ -208,8 +242,7 @@ def test_the_script_compares_on_photos_foggy_flat_and_noisy_pictures_and_publish
     assert names == ["astronaut", "astronaut in 8 levels", "astronaut in 4 levels", "flat 0", "flat 64", "flat 128",
                      "flat 191", "flat 255", "grey with 1-4 levels of noise"]
     rewritten, made = subpixel_version.rewritten_copy(STYLE / "2", tmp_path)
-    assert any(line.startswith("context.onnx: upsampling") for line in made)
-    assert not any(line.startswith("context.onnx: output convolution") for line in made)
+    assert any(line.startswith("context.onnx: output convolution") for line in made)
     problems, figures = subpixel_version.photo_figures(STYLE / "2", rewritten, photos)
     assert problems == [] and set(figures) == set(names)
     assert subpixel_version.load_problem(rewritten) is None
