@@ -190,26 +190,42 @@ def _stylize_folder(client: TesseraClient, args: argparse.Namespace, style: str,
 def _clip_command(args: argparse.Namespace, clip: Path, target: Path) -> str:
     """The command that restyles `clip` into `target` with every other option of this one (the server,
     the style, the look...): the words given, the folder and the output folder replaced, each
-    replacement checked by parsing the result, quoted for a POSIX shell."""
-    words = _replaced(args, args.argv, "input", args.input, str(clip))
-    words = _replaced(args, words, "output", args.output, str(target))
+    replacement checked by parsing the result, quoted for a POSIX shell. Should the words not show
+    where the folder went (an option argparse reads in a way not tried here), the command with the
+    style alone."""
+    # Joined as given, so a clip named "-x.webp" in "." stays "./-x.webp", not an option.
+    clip_path, target_path = os.path.join(args.input, clip.name), os.path.join(args.output, target.name)
+    words = _replaced(args.argv, "input", args.input, clip_path)
+    words = words and _replaced(words, "output", args.output, target_path)
+    if words is None:
+        return shlex.join(["tessera", "stylize", clip_path, "-o", target_path, "--style", args.style or ANY_PAINTING])
     return shlex.join(["tessera", *words])
 
 
-def _replaced(args: argparse.Namespace, words: list[str], field: str, old: str, new: str) -> list[str]:
-    """`words` with the one word that gives `field` its value `old` (alone, or as `-oOLD` or
-    `--output=OLD`) giving it `new` instead, found by parsing each candidate."""
+def _replaced(words: list[str], field: str, old: str, new: str) -> list[str] | None:
+    """`words` with the one word that gives `field` its value `old` (alone, or ending an option such as
+    `-oOLD`, `--output=OLD` or `--out=OLD`) giving it `new` instead: the candidate that parses to the
+    same command but for `field`; None when no word does."""
+    before = _parsed(words)
+    if before is None or before.pop(field) != old:
+        return None
     for i, word in enumerate(words):
-        if not word.endswith(old) or word[:len(word) - len(old)] not in ("", "-o", f"--{field}="):
+        if not word.endswith(old):
             continue
         candidate = [*words[:i], word[:len(word) - len(old)] + new, *words[i + 1:]]
-        try:
-            with contextlib.redirect_stderr(io.StringIO()):
-                if getattr(_parser().parse_args(candidate), field) == new:
-                    return candidate
-        except SystemExit:  # not a word this parser reads there
-            continue
-    raise ValueError(f"cannot tell which of {words} gave {field} {old!r}")  # the parser gave it: not reached
+        after = _parsed(candidate)
+        if after is not None and after.pop(field) == new and after == before:
+            return candidate
+    return None
+
+
+def _parsed(words: list[str]) -> dict | None:
+    """What the CLI's parser makes of `words` (None when it refuses them), without printing."""
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            return vars(_parser().parse_args(words))
+    except SystemExit:
+        return None
 
 
 def _stylize_file(client: TesseraClient, args: argparse.Namespace, style: str, sources: list[StyleSource],

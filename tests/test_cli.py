@@ -1,10 +1,12 @@
 """The `tessera` command against a real server."""
 
+import os
 import re
 import shlex
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -144,6 +146,22 @@ def test_the_command_a_folder_gives_for_its_clip_keeps_every_option_and_quotes_i
     assert (again.input, again.output) == (str(photos / "it's moving.webp"), str(out / f"it's moving-{TINY_STYLE}.mp4"))
     assert (again.style, again.strength, again.scale, again.tile, again.server) == (
         TINY_STYLE, 0.5, 0.5, 64, inference_server)
+
+
+@pytest.mark.parametrize("output_words", [["--out={out}"], ["-o={out}"], ["-o{out}"], ["--output", "{out}"]],
+                         ids=["abbreviated", "o-equals", "o-joined", "output-apart"])
+def test_the_clip_command_follows_every_way_of_giving_the_output(tmp_path, monkeypatch, output_words):
+    """`--out=DIR` and `-o=DIR` are argparse's too: the command must replace them, not lose the clip."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "-x.webp").write_bytes(b"")  # a clip named like an option, in the folder "."
+    out = tmp_path / "o"
+    words = ["stylize", ".", *[w.format(out=out) for w in output_words], "--style", TINY_STYLE, "--strength", "0.3"]
+    args = cli._parser().parse_args(words)
+    args.argv = words
+    command = cli._clip_command(args, Path("-x.webp"), out / "-x-tiny.mp4")
+    again = cli._parser().parse_args(shlex.split(command)[1:])
+    assert (again.input, again.output, again.style, again.strength) == (
+        "./-x.webp", os.path.join(str(out), "-x-tiny.mp4"), TINY_STYLE, 0.3)
 
 
 def test_stylize_pins_a_version_with_version(tmp_path):
