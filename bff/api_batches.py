@@ -8,6 +8,7 @@ import zipfile
 
 from flask import Blueprint, Response, jsonify, url_for
 
+from bff.api_jobs import job_links
 from bff.backend import backend
 from bff.batch_forms import limit_batch_request, read_batch
 from bff.errors import ApiError
@@ -99,7 +100,7 @@ def _status(batch_id: str, entries: list[dict]) -> dict:
             "id": entry["job"], "state": JobState.FAILED.value, "done": 0, "total": 0, "status": 410,
             "error": "expired", "message": "This photo's job has expired."}
         kept = {"image_url": url_for("batches.batch_photo", batch_id=batch_id, index=index)} if job is not None else {}
-        photos.append({"name": entry["name"], **snap, **_job_links(entry["job"]), **kept})
+        photos.append({"name": entry["name"], **snap, **job_links(entry["job"]), **kept})
     # As each job's own status says, for the photos shown finished: one read for the whole batch.
     expiries = queue.expiries([p["id"] for p in photos if p["state"] in FINISHED])
     for photo in photos:
@@ -119,12 +120,6 @@ def _status(batch_id: str, entries: list[dict]) -> dict:
         "result_url": url_for("batches.batch_result", batch_id=batch_id),
         "photos": photos,
     }
-
-
-def _job_links(job_id: str) -> dict:
-    return {"status_url": url_for("jobs.job_status", job_id=job_id),
-            "events_url": url_for("jobs.job_events", job_id=job_id),
-            "result_url": url_for("jobs.job_result", job_id=job_id)}
 
 
 def _unique(name: str, taken: set[str]) -> str:

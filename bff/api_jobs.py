@@ -84,7 +84,7 @@ def _sniffs_as_image(upload) -> bool:
 
 def _accepted(job) -> Response:
     snap = job.snapshot()
-    body = {**snap, **_facts(job, snap), **_links(job.id)}
+    body = {**snap, **_facts(job, snap), **job_links(job.id)}
     resp = jsonify(body)
     resp.status_code = 202
     resp.headers["Location"] = body["status_url"]
@@ -119,7 +119,7 @@ def job_status(job_id: str):
     """The job's state and progress, for clients that poll instead of streaming."""
     job = _find(job_id)
     snap = job.snapshot()
-    return jsonify({**snap, **_facts(job, snap), **_links(job.id), **_maps(job)})
+    return jsonify({**snap, **_facts(job, snap), **job_links(job.id), **_maps(job)})
 
 
 @bp.get("/jobs/<job_id>/events")
@@ -188,7 +188,8 @@ def _maps(job: Job) -> dict:
     return {"maps": maps_urls(job.id)} if outcome is not None and outcome.maps else {}
 
 
-def _links(job_id: str) -> dict:
+def job_links(job_id: str) -> dict:
+    """A job's status, events and result URLs, as its status and a batch's status give them."""
     return {
         "status_url": url_for("jobs.job_status", job_id=job_id),
         "events_url": url_for("jobs.job_events", job_id=job_id),

@@ -36,7 +36,7 @@ import numpy as np
 import onnx
 
 from bench.paths import RawRun, context_model
-from inference_server.probe_tiles import low_contrast
+from inference_server.probe_tiles import FOG_LEVELS, low_contrast
 from inference_server.runtime import ContextModel, Runtime, cpu_runtime
 from inference_server.runtime.openvino_runtime import bf16_available
 from inference_server.version_checks import REDUCED_PRECISION_PSNR_DB, signed_psnr
@@ -52,7 +52,6 @@ DISTANCE_SLACK = 0.01
 MIN_PHOTO_PSNR_DB = 40.0
 MIN_CENTRED_PSNR_DB = 60.0  # a centred stem against its source, both fp32: equal but for rounding
 MIN_FOG_PSNR_DB = REDUCED_PRECISION_PSNR_DB  # the server's probe gate
-FOG_LEVELS = (8, 4)
 PHOTO_SIDE = 1024
 
 

@@ -27,9 +27,8 @@ import onnx
 
 from bench.paths import RawRun
 from inference_server.model_version import LoadSettings, load_version
-from inference_server.probe_tiles import FLAT_VALUES, low_contrast
+from inference_server.probe_tiles import FLAT_VALUES, FOG_LEVELS, low_contrast
 from inference_server.version_checks import VersionRejected
-from scripts.bf16_check import FOG_LEVELS
 from scripts.student_figures import holdout_photos
 from scripts.train_defaults import PHOTOS_HOLDOUT
 from scripts.version_args import add_version_args, chosen_version
