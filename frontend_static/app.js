@@ -62,6 +62,8 @@ const state = {
   clip: null,
   /** @type {{url: string, meta: string} | null} the zip of the chosen batch's results, once made */
   zip: null,
+  /** @type {string | null} the example photo chosen (its file name, view.markExample), null for the person's own */
+  example: null,
   /** @type {Chosen | null} what the upload under way gives back if the gateway refuses its photo */
   fallback: null,
   /** @type {import("./api.js").Look & {paintingUrl: string | null}} */
@@ -116,7 +118,7 @@ function showPhotos(files, url) {
   results.setPhoto(null);
   const [file] = files;
   const batch = files.length > 1 ? files : [];
-  Object.assign(state, { file, batch, photoUrl: url, photo: null, previews: [], clip: null, zip: null,
+  Object.assign(state, { file, batch, photoUrl: url, photo: null, previews: [], clip: null, zip: null, example: null,
                          fallback: before, batchUrls: batch.map((f, i) => (i ? URL.createObjectURL(f) : url)) });
   critic.clear();
   showChosen();
@@ -135,6 +137,7 @@ function showChosen(clipResult = null) {
   const count = state.batch.length || 1;
   const name = state.photo?.name || state.file?.name || (state.clip ? "Clip" : "Pasted image");
   view.showPhoto(url, count > 1 ? `${count} photos: ${name} and ${count - 1} more` : name, count);
+  view.markExample(state.example);  // an example photo given back is marked again
   showInset();
   if (state.clip) clips.show(url, state.clip, clipResult);
 }
@@ -219,7 +222,7 @@ function showClip({ file, kind }, url) {
   previewsView.hide();
   savePhoto(null);
   Object.assign(state, { file, batch: [], batchUrls: [], photoUrl: url, photo: null, uploading: null, previews: [],
-                         clip: kind, zip: null });
+                         clip: kind, zip: null, example: null });
   critic.clear();
   showChosen();
 }
@@ -229,7 +232,7 @@ function dropPhoto() {
   clips.clear();
   letGo(state, null);
   Object.assign(state, { file: null, batch: [], batchUrls: [], photoUrl: null, photo: null, uploading: null,
-                         previews: [], clip: null, zip: null });
+                         previews: [], clip: null, zip: null, example: null });
   results.setPhoto(null);
   savePhoto(null);
   previewsView.hide();
@@ -601,6 +604,7 @@ async function tryExample(name, label) {
     const file = new File([blob], name.replace(/^example-/, ""), { type: blob.type || "image/jpeg" });
     pickPhotos([file]);
     await state.checking;
+    if (state.file === file) state.example = name;
     view.markExample(state.file === file ? name : null);
   } catch {
     view.markExample(null);

@@ -18,6 +18,7 @@
  * @property {import("./api.js").Preview[]} previews the previews the gateway offers for the photo
  * @property {string | null} clip the kind of a video clip (clip_sniff.js clipKind), null for photos
  * @property {{url: string, meta: string} | null} zip the zip of a batch's results, once made
+ * @property {string | null} example the example photo's file name when it is one (its button is marked)
  * @property {{results: import("./results.js").SetAside, clip: import("./video.js").ClipResult | null}} stage
  *   what the stage showed of it
  */
@@ -38,9 +39,9 @@
  */
 export function setAside(choice, results, clips) {
   if (choice.uploading) return choice.fallback;
-  const { file, batch, batchUrls, photoUrl, photo, previews, clip, zip } = choice;
+  const { file, batch, batchUrls, photoUrl, photo, previews, clip, zip, example } = choice;
   if (!photoUrl || (!photo && !batch.length && !clip)) return null;
-  return { file, batch, batchUrls, photoUrl, photo, previews, clip, zip,
+  return { file, batch, batchUrls, photoUrl, photo, previews, clip, zip, example,
            stage: { results: results.setAside(), clip: clip ? clips.setAside() : null } };
 }
 

@@ -243,3 +243,17 @@ def test_previews_asked_again_after_a_put_back_follow_one_retry_chain(page, tmp_
     since_put_back = asked[1:]
     gaps = np.diff(since_put_back)
     assert len(since_put_back) >= 3 and gaps.min() > 2.5, [round(t - asked[0], 1) for t in asked]
+
+
+def test_an_example_photo_given_back_is_marked_as_the_photo_again(page, tmp_path):
+    """Its button said it was the photo, then nothing once it came back after a refused photo."""
+    page.goto("/")
+    coffee = page.get_by_role("button", name="Coffee")
+    with page.expect_response(lambda answer: answer.url.endswith("/api/photos") and answer.status == 201):
+        coffee.click()
+    expect(page.locator("#file-name")).to_contain_text("coffee.jpg")
+    expect(coffee).to_have_attribute("aria-pressed", "true")
+    choose(page, refused_png(tmp_path))
+    expect(page.get_by_role("alert")).to_have_text(REFUSED)
+    expect(page.locator("#file-name")).to_contain_text("coffee.jpg")
+    expect(coffee).to_have_attribute("aria-pressed", "true")
