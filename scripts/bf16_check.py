@@ -40,8 +40,8 @@ from inference_server.probe_tiles import FOG_LEVELS, low_contrast
 from inference_server.runtime import ContextModel, Runtime, cpu_runtime
 from inference_server.runtime.openvino_runtime import bf16_available
 from inference_server.version_checks import REDUCED_PRECISION_PSNR_DB, signed_psnr
-from scripts.student_figures import holdout_photos, measure
-from scripts.train_defaults import PHOTOS_HOLDOUT, RECIPES
+from scripts.student_figures import holdout_missing, holdout_photos, measure
+from scripts.train_defaults import RECIPES
 from scripts.version_args import add_version_args, chosen_version
 from tessera.registry import REDUCED_PRECISIONS, published_files, read_manifest, write_version
 from trainer.centre_stem import CentreStemError, centre_stem, centre_whole
@@ -183,8 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     if not bf16_available():
         print("error: OpenVINO is missing or this CPU has no native bf16", file=sys.stderr)
         return 1
-    if not Path(PHOTOS_HOLDOUT).is_dir():
-        print(f"error: {PHOTOS_HOLDOUT} is missing; run `make data` first", file=sys.stderr)
+    if holdout_missing():
         return 1
     photos = holdout_photos()
     with tempfile.TemporaryDirectory() as scratch:

@@ -39,6 +39,14 @@ def holdout_photos(folder: Path = Path(PHOTOS_HOLDOUT)) -> list[tuple[str, np.nd
     return [(p.stem, np.asarray(load_image(p))) for p in list_images(folder)]
 
 
+def holdout_missing() -> bool:
+    """Whether the hold-out photos are missing; says so on stderr, with what installs them."""
+    if Path(PHOTOS_HOLDOUT).is_dir():
+        return False
+    print(f"error: {PHOTOS_HOLDOUT} is missing; run `make data` first", file=sys.stderr)
+    return True
+
+
 def newest(style_dir: Path) -> int:
     return int(newest_version_dir(style_dir).name)
 
@@ -116,8 +124,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="run the student on ONNX Runtime fp32, or on OpenVINO in bf16 (with its stem in "
                              "fp32: bf16-fp32-stem; docs/serving.md, Engines)")
     args = parser.parse_args(argv)
-    if not Path(PHOTOS_HOLDOUT).is_dir():
-        print(f"error: {PHOTOS_HOLDOUT} is missing; run `make data` first", file=sys.stderr)
+    if holdout_missing():
         return 1
     args.out.mkdir(parents=True, exist_ok=True)
     photos = holdout_photos()

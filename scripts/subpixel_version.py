@@ -29,8 +29,7 @@ from bench.paths import RawRun
 from inference_server.model_version import LoadSettings, load_version
 from inference_server.probe_tiles import FLAT_VALUES, FOG_LEVELS, low_contrast
 from inference_server.version_checks import VersionRejected
-from scripts.student_figures import holdout_photos
-from scripts.train_defaults import PHOTOS_HOLDOUT
+from scripts.student_figures import holdout_missing, holdout_photos
 from scripts.version_args import add_version_args, chosen_version
 from tessera.registry import (
     WHOLE_MAX_FAR_FRACTION,
@@ -123,8 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:  # told before anything is measured
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    if not Path(PHOTOS_HOLDOUT).is_dir():
-        print(f"error: {PHOTOS_HOLDOUT} is missing; run `make data` first", file=sys.stderr)
+    if holdout_missing():
         return 1
     with tempfile.TemporaryDirectory() as scratch:
         try:
