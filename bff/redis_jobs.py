@@ -27,6 +27,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import redis
 
@@ -57,6 +58,15 @@ def _store_errors() -> Iterator[None]:
     except redis.RedisError as err:
         log.warning("job store error: %s", err)
         raise unavailable() from None
+
+
+class JobKeys(NamedTuple):
+    """A job's Redis keys, in the order the Lua scripts (bff/redis_scripts.py) take them as KEYS."""
+
+    hash: str  # its fields (state, options, progress, timings, error)
+    events: str  # its event stream
+    result: str  # the restyled image's bytes
+    input: str  # the uploaded photo's bytes
 
 
 @dataclass(frozen=True)
@@ -95,10 +105,9 @@ class RedisJobStore:
     def _job(self, job_id: str) -> str:
         return f"{self.prefix}:job:{job_id}"
 
-    def _keys(self, job_id: str) -> list[str]:
-        """hash, events, result, input: the order the scripts expect."""
+    def _keys(self, job_id: str) -> JobKeys:
         base = self._job(job_id)
-        return [base, f"{base}:events", f"{base}:result", f"{base}:input"]
+        return JobKeys(base, f"{base}:events", f"{base}:result", f"{base}:input")
 
     # --- producer side ------------------------------------------------------------------------------------
     def ensure_group(self) -> None:
@@ -260,7 +269,7 @@ class RedisJobStore:
         if _text(status) != "ok":  # expired, or finished by a consumer that was only slow
             self.ack(message_id)
             return None
-        options, image = self.redis.hmget(self._job(job_id), "options")[0], self.redis.get(self._keys(job_id)[3])
+        options, image = self.redis.hmget(self._job(job_id), "options")[0], self.redis.get(self._keys(job_id).input)
         task = RestyleTask.from_parts(options, image) if options is not None and image is not None else None
         return Claim(message_id=message_id, job_id=job_id, attempt=int(attempt), owner=owner, task=task)
 
@@ -314,7 +323,7 @@ class RedisJobStore:
     def original(self, job_id: str) -> bytes | None:
         """A batch's photo as uploaded, or None once it is gone (a job outside a batch drops it when it finishes)."""
         with _store_errors():
-            return self.redis.get(self._keys(job_id)[3])
+            return self.redis.get(self._keys(job_id).input)
 
     def error(self, job_id: str) -> ApiError | None:
         """The failed job's error, or None."""
@@ -347,7 +356,7 @@ class RedisJob:
         Returns (newest event id, its snapshot); without a valid event id, at once the newest event's id
         and the current snapshot. While Redis is unreachable it returns the last snapshot it saw, unchanged.
         """
-        events = self.store._keys(self.id)[1]
+        events = self.store._keys(self.id).events
         try:
             if not (isinstance(after_revision, str) and _STREAM_ID.match(after_revision)):
                 newest = self.store.redis.xrevrange(events, count=1)

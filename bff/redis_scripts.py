@@ -10,7 +10,8 @@ SNAPSHOT; Python reads it through the `snapshot` script instead of building its 
 
 from __future__ import annotations
 
-# Keys of one job: KEYS[1] its hash, KEYS[2] its event stream. Fields of the hash: state, done, total,
+# Keys of one job (bff.redis_jobs.JobKeys): KEYS[1] its hash, KEYS[2] its event stream, KEYS[3] its result,
+# KEYS[4] its uploaded photo (FINISH only takes all four). Fields of the hash: state, done, total,
 # attempts, owner, options, created, finished, batch, version, mime_type, filename, status, error, message.
 SNAPSHOT = """
 local function snapshot(key, id)
