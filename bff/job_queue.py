@@ -56,7 +56,8 @@ class MemoryQueue:
 
     def submit_tasks(self, tasks: list[RestyleTask], batch_id: str = "") -> list[Job]:
         self.check_capacity(len(tasks))
-        jobs = [self.store.submit(partial(self.execute, task), original=task.image if batch_id else None)
+        jobs = [self.store.submit(partial(self.execute, task), work_pixels=task.work_pixels,
+                                  original=task.image if batch_id else None)
                 for task in tasks]
         with self._lock:
             self._submitted.extend(jobs)

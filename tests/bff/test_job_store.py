@@ -198,3 +198,32 @@ def test_a_batch_reads_the_expiry_of_its_finished_jobs_at_once_as_each_status_sa
     assert expiries == {done.id: store.queue_facts(done.id)["expires_at"]}
     clock.now += 61
     assert store.expiries([done.id]) == {}
+
+
+def test_a_batch_on_the_in_process_queue_measures_the_rate_and_gets_estimates(store, clock):
+    """A batch's photos carry their working pixels as single jobs do: each finished one feeds the
+    rate, and one queued behind another gets a time estimate (they had none: 0 working pixels)."""
+    from bff.job_queue import MemoryQueue
+    from bff.tasks import RestyleTask
+
+    release = threading.Event()
+
+    def execute(task, progress):
+        release.wait(5)
+        clock.now += 2.0  # each photo takes 2 s of the store's clock
+        return OUTCOME
+
+    queue = MemoryQueue(store, execute, ttl_s=60, max_queued=8)
+    tasks = [RestyleTask(style="s", strength=1.0, format="png", filename=f"{n}.png", image=b"photo",
+                         work_pixels=1_000_000) for n in range(3)]
+    (first,) = queue.submit_tasks(tasks[:1], batch_id="b")
+    release.set()
+    finished(first)
+    assert store.throughput.rate == pytest.approx(500_000)
+    release.clear()
+    running, queued = queue.submit_tasks(tasks[1:], batch_id="b")
+    assert running.wait(after_revision=0, timeout=5)[1]["state"] == "running"
+    facts = store.queue_facts(queued.id)
+    release.set()
+    assert facts["queue_position"] == 1 and facts["eta_s"] is not None and facts["eta_s"] > 0, facts
+    finished(queued)
