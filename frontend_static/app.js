@@ -98,7 +98,7 @@ async function takePhotos(files) {
   view.clearError();
   view.clearFileError();
   const kept = Boolean(state.file || state.photo);
-  const choice = await sortFiles(files, await uploadLimits(), (file, url, limits) => clips.problem(file, url, limits));
+  const choice = await sortFiles(files, await uploadLimits(), (file, kind, url, limits) => clips.problem(file, kind, url, limits));
   if (choice.refused.length) view.showFileError(refusalLines(choice.refused, files.length > 1 || kept));
   if (choice.clip && choice.url) return showClip(choice.clip, choice.url);
   if (choice.url) showPhotos(choice.photos, choice.url);

@@ -27,7 +27,7 @@ export const CLIP_ALONE = "A video clip is restyled on its own: choose it by its
  * the gateway checks the others' pixels and names them.
  * @param {File[]} files
  * @param {Limits | null} limits null: the gateway checks alone
- * @param {(file: File, url: string, limits: Limits | null) => Promise<string | null>} clipProblem
+ * @param {(file: File, kind: string, url: string, limits: Limits | null) => Promise<string | null>} clipProblem
  * @returns {Promise<FileChoice>}
  */
 export async function sortFiles(files, limits, clipProblem) {
@@ -52,12 +52,12 @@ export async function sortFiles(files, limits, clipProblem) {
  * @param {File} file
  * @param {string} kind its clipKind
  * @param {Limits | null} limits
- * @param {(file: File, url: string, limits: Limits | null) => Promise<string | null>} clipProblem
+ * @param {(file: File, kind: string, url: string, limits: Limits | null) => Promise<string | null>} clipProblem
  * @returns {Promise<FileChoice>}
  */
 async function takeClip(file, kind, limits, clipProblem) {
   const url = URL.createObjectURL(file);
-  const problem = await clipProblem(file, url, limits);
+  const problem = await clipProblem(file, kind, url, limits);
   if (!problem) return { photos: [], url, clip: { file, kind }, refused: [] };
   URL.revokeObjectURL(url);
   return { photos: [], url: null, clip: null, refused: [{ file, problem }] };

@@ -6,7 +6,6 @@
  */
 
 import { createJob, fetchResult, followJob } from "./api.js";
-import { CLIP_SNIFF_BYTES, clipKind } from "./clip_sniff.js";
 import { byId, on, show } from "./dom.js";
 import { fileSize } from "./template.js";
 
@@ -67,17 +66,17 @@ export class ClipStage {
    * Why this clip cannot be restyled, or null: bytes, and (where the browser reads the header) its
    * duration; the gateway checks every limit again from the container's header.
    * @param {File} file
+   * @param {string} kind what clipKind (clip_sniff.js) told of its bytes
    * @param {string} url its object URL
    * @param {{max_upload_bytes: number, clips?: ClipLimits} | null} limits
    * @returns {Promise<string | null>}
    */
-  async problem(file, url, limits) {
+  async problem(file, kind, url, limits) {
     if (!limits) return null;
     if (file.size > limits.max_upload_bytes) {
       return `The clip is ${fileSize(file.size)}; the limit is ${fileSize(limits.max_upload_bytes)}.`;
     }
-    const head = new Uint8Array(await file.slice(0, CLIP_SNIFF_BYTES).arrayBuffer());
-    if (!limits.clips || !PLAYABLE.has(clipKind(head) || "")) return null;
+    if (!limits.clips || !PLAYABLE.has(kind)) return null;
     const seconds = await duration(url);
     if (seconds !== null && seconds > limits.clips.max_seconds) {
       return `The clip lasts ${seconds.toFixed(1)} s; the limit is ${limits.clips.max_seconds} s.`;

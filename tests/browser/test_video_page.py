@@ -61,3 +61,21 @@ def test_a_photo_after_a_clip_is_shown_as_a_photo_again(page, clip, photo):
     expect(page.get_by_role("img", name="Your photo, before restyling")).to_be_visible()
     expect(page.locator("#compare video")).to_have_count(2)
     expect(page.locator("#compare video").first).to_be_hidden()
+
+
+def test_a_clip_longer_than_the_gateway_takes_is_refused_before_upload(page, clip):
+    """The page reads a playable clip's duration from the browser and refuses one over the gateway's
+    published limit, with both figures, before sending anything (here a limit of 0.5 s: the clip
+    lasts 1 s)."""
+    def lowered(route):
+        limits = route.fetch().json()
+        route.fulfill(json={**limits, "clips": {**limits["clips"], "max_seconds": 0.5}})
+
+    page.route("**/api/limits", lowered)
+    uploads: list[str] = []
+    page.on("request", lambda request: uploads.append(request.url) if request.method == "POST" else None)
+    page.goto("/")
+    page.locator("#file-input").set_input_files(clip)
+    expect(page.get_by_role("alert")).to_have_text("The clip lasts 1.0 s; the limit is 0.5 s.")
+    expect(page.locator("video[aria-label='Your clip, before restyling']")).to_be_hidden()
+    assert uploads == []
