@@ -96,7 +96,7 @@ def _submit_clip(gateway, shared: bool):
     order = read_clip_order(gateway)
     if shared:
         return job_queue().submit_task(task_from_clip(order))
-    return job_store().submit(clip_work(gateway, pixel_budget(), order))
+    return job_store().submit(clip_work(gateway, pixel_budget(), order), work_pixels=order.work_pixels)
 
 
 @bp.delete("/jobs/<job_id>")

@@ -22,7 +22,7 @@ from bff.backend import Backend
 from bff.config import FORM_OVERHEAD_BYTES
 from bff.errors import ApiError
 from bff.form_limits import check_form
-from bff.forms import Order, check_shape, download_name, read_options, read_scale
+from bff.forms import Order, check_shape, download_name, read_options, read_scale, work_pixels
 from bff.look_form import check_look_fits, read_look
 from bff.tasks import RestyleTask
 from tessera import formats
@@ -59,13 +59,14 @@ def read_batch(backend: Backend) -> list[tuple[str, RestyleTask]]:
     check_look_fits(look, backend.serving_style(style))
     tasks = []
     for photo in photos:
-        fmt = _check_header(photo, config, wanted_format)
+        fmt, (width, height) = _check_header(photo, config, wanted_format)
         out_format = wanted_format or fmt
         extension = formats.get(out_format).extension
         tasks.append((photo.name, RestyleTask(style=style, strength=strength, format=out_format,
                                               filename=download_name(photo.name, style, extension),
                                               image=photo.data, sources=look.sources,
-                                              keep_colors=look.keep_colors, scale=scale)))
+                                              keep_colors=look.keep_colors, scale=scale,
+                                              work_pixels=work_pixels(width, height, scale))))
     return tasks
 
 
@@ -135,9 +136,9 @@ def _check_total(total: int, config) -> None:
                                          "limit.")
 
 
-def _check_header(photo: Photo, config, output_format: str | None) -> str:
-    """The photo's format, from its header only, after checking its pixel count and shape and that
-    `output_format` (default: the photo's) can hold it; ApiError names the photo."""
+def _check_header(photo: Photo, config, output_format: str | None) -> tuple[str, tuple[int, int]]:
+    """The photo's format and (width, height), from its header only, after checking its pixel count
+    and shape and that `output_format` (default: the photo's) can hold it; ApiError names the photo."""
     if not photo.data:
         raise ApiError(400, "missing_field", f"{photo.name}: the file is empty.")
     try:
@@ -146,7 +147,7 @@ def _check_header(photo: Photo, config, output_format: str | None) -> str:
         check_shape(*opened.size, config.max_aspect_ratio)
     except ApiError as err:
         raise ApiError(err.status, err.error, f"{photo.name}: {err.message}") from None
-    return opened.format
+    return opened.format, opened.size
 
 
 def _name(filename: str | None) -> str:

@@ -46,6 +46,9 @@ class ClipOrder:
     filename: str  # e.g. "holiday-mosaic.mp4"
     look: Look = Look()
     temporal_blend: float = BLEND_WEIGHT
+    # Frames x frame pixels from the header (each frame runs at brush scale 1), for time estimates
+    # (bff.job_estimates); 0 when unknown.
+    work_pixels: int = 0
 
 
 def upload_is_clip() -> bool:
@@ -100,7 +103,7 @@ def read_clip_order(backend: Backend) -> ClipOrder:
     check_look_fits(look, backend.serving_style(style))
     return ClipOrder(style=style, strength=strength, data=data, frame_pixels=info.width * info.height,
                      format=output, filename=download_name(upload.filename, style, output), look=look,
-                     temporal_blend=blend)
+                     temporal_blend=blend, work_pixels=info.total_pixels)
 
 
 def read_blend() -> float:
@@ -153,7 +156,7 @@ def task_from_clip(order: ClipOrder) -> RestyleTask:
     """A validated clip order as a task that can cross processes (the Redis job store)."""
     return RestyleTask(style=order.style, strength=order.strength, format=order.format, filename=order.filename,
                        image=order.data, sources=order.look.sources, keep_colors=order.look.keep_colors, kind="clip",
-                       temporal_blend=order.temporal_blend)
+                       temporal_blend=order.temporal_blend, work_pixels=order.work_pixels)
 
 
 def run_clip_task(task: RestyleTask, client: TesseraClient, config, progress: Progress,

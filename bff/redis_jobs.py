@@ -66,7 +66,12 @@ class JobKeys(NamedTuple):
     hash: str  # its fields (state, options, progress, timings, error)
     events: str  # its event stream
     result: str  # the restyled image's bytes
-    input: str  # the uploaded photo's bytes
+    input: str  # the uploaded photo's (or clip's) bytes
+
+    @property
+    def snapshot_pair(self) -> tuple[str, str]:
+        """(hash, events): the KEYS of the READ, START and PROGRESS scripts."""
+        return self.hash, self.events
 
 
 @dataclass(frozen=True)
@@ -211,7 +216,7 @@ class RedisJobStore:
 
     def read(self, job_id: str) -> dict | None:
         """The job's snapshot ({id, state, done, total[, version][, status, error, message]})."""
-        raw = self._scripts["READ"](keys=self._keys(job_id)[:2], args=[job_id])
+        raw = self._scripts["READ"](keys=self._keys(job_id).snapshot_pair, args=[job_id])
         return None if raw is None else json.loads(raw)
 
     def cancel(self, job_id: str) -> None:
@@ -265,7 +270,8 @@ class RedisJobStore:
 
     def _start(self, consumer: str, message_id: str, job_id: str) -> Claim | None:
         owner = f"{consumer}/{message_id}/{secrets.token_hex(4)}"
-        status, attempt = self._scripts["START"](keys=self._keys(job_id)[:2], args=[job_id, owner, time.time()])
+        status, attempt = self._scripts["START"](keys=self._keys(job_id).snapshot_pair,
+                                                 args=[job_id, owner, time.time()])
         if _text(status) != "ok":  # expired, or finished by a consumer that was only slow
             self.ack(message_id)
             return None
@@ -275,7 +281,7 @@ class RedisJobStore:
 
     def progress(self, claim: Claim, done: int, total: int) -> bool:
         """Records progress; False when `claim` no longer owns the job."""
-        return bool(self._scripts["PROGRESS"](keys=self._keys(claim.job_id)[:2],
+        return bool(self._scripts["PROGRESS"](keys=self._keys(claim.job_id).snapshot_pair,
                                               args=[claim.job_id, claim.owner, done, total]))
 
     def finish(self, claim: Claim, outcome: Outcome) -> bool:

@@ -11,8 +11,9 @@ SNAPSHOT; Python reads it through the `snapshot` script instead of building its 
 from __future__ import annotations
 
 # Keys of one job (bff.redis_jobs.JobKeys): KEYS[1] its hash, KEYS[2] its event stream, KEYS[3] its result,
-# KEYS[4] its uploaded photo (FINISH only takes all four). Fields of the hash: state, done, total,
-# attempts, owner, options, created, finished, batch, version, mime_type, filename, status, error, message.
+# KEYS[4] its uploaded photo or clip. Only FINISH takes all four; READ, START and PROGRESS are given the
+# first two. Fields of the hash: state, done, total, attempts, owner, options, created, started, finished,
+# batch, work, cancelled, version, mime_type, filename, status, error, message, retry_after.
 SNAPSHOT = """
 local function snapshot(key, id)
   local f = redis.call('HMGET', key, 'state', 'done', 'total', 'version', 'status', 'error', 'message')

@@ -196,3 +196,55 @@ def test_with_redis_a_queued_job_has_its_place_and_a_failed_one_no_time_left(inf
             assert failed["state"] == "failed" and failed["eta_s"] is None and failed["queue_position"] is None, failed
         finally:
             close_app(app)
+
+
+def _clip_form(frames: int) -> dict:
+    from scripts.make_clips import make_clip
+
+    return {"style": TINY_STYLE, "image": (io.BytesIO(make_clip("moving", "mp4", 96, 64, frames, 10)), "walk.mp4")}
+
+
+def _batch_form(sizes: list[tuple[int, int]]) -> dict:
+    return {"style": TINY_STYLE, "images": [(io.BytesIO(encoded(gradient(w, h), "PNG")), f"p{n}.png")
+                                            for n, (w, h) in enumerate(sizes)]}
+
+
+BATCH_SIZES = [(64, 48), (1100, 600)]
+
+
+def test_every_kind_of_job_carries_its_working_pixels_for_the_time_estimates(client, app):
+    """A batch's photos and a clip were queued with 0 working pixels: they fed no rate and had no time
+    estimate. A photo counts its working resolution, a clip frames x frame pixels (at brush scale 1)."""
+    from bff.forms import work_pixels
+
+    batch = client.post("/api/batches", data=_batch_form(BATCH_SIZES))
+    assert batch.status_code == 202, batch.json
+    store = job_queue_of(app).store
+    assert [store.get(p["id"]).work for p in batch.json["photos"]] == [work_pixels(w, h, None) for w, h in BATCH_SIZES]
+    clip = client.post("/api/jobs", data=_clip_form(4))
+    assert clip.status_code == 202, clip.json
+    assert job_store_of(app).get(clip.json["id"]).work == 4 * 96 * 64
+    for job in (*[store.get(p["id"]) for p in batch.json["photos"]], job_store_of(app).get(clip.json["id"])):
+        assert job.wait_finished(timeout=60)["state"] == "done"
+    assert store.throughput.rate is not None and job_store_of(app).throughput.rate is not None
+
+
+def test_with_redis_batch_photos_and_clips_are_queued_with_their_working_pixels(inference_server, tmp_path):
+    """In Redis a job of unknown work ahead in the shared queue leaves every job behind it without an
+    estimate; a batch's photos and a clip are queued with theirs."""
+    from bff.forms import work_pixels
+
+    with running_redis(tmp_path) as redis_server:
+        app = make_app(servers=(inference_server,), job_store=redis_server.url, job_workers=0)
+        try:
+            client, queue = app.test_client(), job_queue_of(app)
+            batch = client.post("/api/batches", data=_batch_form(BATCH_SIZES))
+            clip = client.post("/api/jobs", data=_clip_form(4))
+            assert batch.status_code == 202 and clip.status_code == 202, (batch.json, clip.json)
+            ids = [p["id"] for p in batch.json["photos"]] + [clip.json["id"]]
+            works = [int(queue.redis.hget(queue._keys(job_id).hash, "work")) for job_id in ids]
+            assert works == [work_pixels(w, h, None) for w, h in BATCH_SIZES] + [4 * 96 * 64]
+            queue.record_throughput(1_000_000, 1.0)
+            assert client.get(clip.json["status_url"]).json["eta_s"] is not None
+        finally:
+            close_app(app)
