@@ -240,7 +240,7 @@ def test_results_listed_one_right_after_another_leave_the_focused_control_in_its
                                                                                        tmp_path):
     """Results of a batch listed one right after another moved a focused Compare checkbox a result's height
     down the window each time one was listed before the page had heard of the scroll that kept the last
-    in place: 159 px on a phone and 86 px on a desktop after six."""
+    in place: after fifteen, 160 px on a phone and up to 1040 px on a desktop."""
     page = request.getfixturevalue(layout)
     paths = [photo]
     with Image.open(photo) as image:
@@ -263,7 +263,7 @@ def test_results_listed_one_right_after_another_leave_the_focused_control_in_its
     placed = window_top(compare)
     page.evaluate(EVERY_FRAME)
     let_next_go(page, held, 1)
-    page.unroute("**/api/jobs/*/result")  # lets the one held go, and the rest are listed as fast as they come
+    page.unroute("**/api/jobs/*/result")  # the rest are fetched and listed as fast as they come
     expect(listed).to_have_count(len(paths))
     expect(page.get_by_role("link", name="Download ZIP")).to_be_attached()
     page.wait_for_timeout(300)
