@@ -436,7 +436,8 @@ async function restyle() {
   try {
     if (state.batch.length > 1) return await restyleBatch(state.batch, style, look);
     if (state.clip && state.file) {
-      return await clips.restyle(state.file, style.id, state.strength, look, style.name || style.id);
+      return await clips.restyle(state.file, style.id, state.strength, look, style.name || style.id,
+                                 () => results.holdsFocus());
     }
     await restylePhoto(style, look);
   } catch (error) {
@@ -506,7 +507,9 @@ async function finish(finished) {
     view.announce("The restyle was cancelled.");
     return;
   }
-  await showResult(finished.result, finished.objectUrl);
+  // A person who went on to "Your results" while it was made stays where they are (on a phone the
+  // stage is a screen or more above): the announcement says it is ready, as for a batch's photos.
+  await showResult(finished.result, finished.objectUrl, { reveal: !results.holdsFocus() });
   view.relabelProgress("Restyled");  // only now: "Finishing…" held the line while the result was made
   view.announce("Your photo is restyled. Compare it with the slider, or download it.");
 }
@@ -522,7 +525,7 @@ async function showResult(result, objectUrl, options) {
   view.setStrength(result.strength);
   state.strength = result.strength;
   if (objectUrl) {
-    const added = results.add(result, objectUrl);
+    const added = results.add(result, objectUrl, options);
     applyStrength();
     await added;
   } else {

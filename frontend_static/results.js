@@ -99,10 +99,11 @@ export class Results {
    * Shows a new result, then lists it with a thumbnail.
    * @param {Result} result
    * @param {string} objectUrl its image, downloaded
+   * @param {{reveal?: boolean}} [options] as for show
    */
-  async add(result, objectUrl) {
+  async add(result, objectUrl, options) {
     this.images.set(result.id, objectUrl);
-    this.show(result);
+    this.show(result, options);
     await this.view.afterLoaded();
     result.thumb = thumbnail(this.view.after);
     this.list = saveResult(result);
@@ -131,6 +132,11 @@ export class Results {
     this.list = saveResult(result);
     this.forgetUnlisted();
     this.render();
+  }
+
+  /** Whether the keyboard focus is in "Your results" (ResultsView.holdsFocus). */
+  holdsFocus() {
+    return this.listView.holdsFocus();
   }
 
   /** Lets go of the images of results dropped from the list (the one on the stage stays). */

@@ -33,6 +33,11 @@ export class ResultsView {
     on(this.list, "change", (event) => this.pick(/** @type {HTMLInputElement} */ (event.target)));
   }
 
+  /** Whether the keyboard focus is in "Your results": a person comparing or reopening earlier results. */
+  holdsFocus() {
+    return this.section.contains(document.activeElement);
+  }
+
   /** @param {(id: string) => void} handler called when the person asks to see a result on the stage */
   bindShow(handler) {
     on(this.list, "click", (event) => {

@@ -136,8 +136,10 @@ export class ClipStage {
    * @param {number} strength
    * @param {import("./api.js").Look} look
    * @param {string} styleName
+   * @param {() => boolean} [stayPut] asked when the result comes: true leaves the page where it is
+   *   scrolled (the person moved on to "Your results" meanwhile) instead of scrolling to the stage
    */
-  async restyle(file, styleId, strength, look, styleName) {
+  async restyle(file, styleId, strength, look, styleName, stayPut = () => false) {
     const view = this.view;
     const job = await createJob(file, styleId, strength, (sent, total) =>
       view.showProgress(sent, total, `Uploading ${fileSize(sent)} of ${fileSize(total)}…`), look);
@@ -150,7 +152,7 @@ export class ClipStage {
                       finished.total === 1 ? "Restyled its one frame" : `Restyled all ${finished.total} frames`);
     if (this.result) URL.revokeObjectURL(this.result.url);
     this.showResult({ url: URL.createObjectURL(blob), filename,
-                      meta: `${styleName}, version ${finished.version} · ${fileSize(blob.size)}` }, true);
+                      meta: `${styleName}, version ${finished.version} · ${fileSize(blob.size)}` }, !stayPut());
     view.announce("Your clip is restyled. Play both, compare them with the slider, or download it.");
   }
 

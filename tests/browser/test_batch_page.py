@@ -152,14 +152,14 @@ def test_a_reloaded_batch_result_whose_photo_is_gone_is_shown_alone(page, photos
     assert all("404" in problem for problem in page.console_problems), page.console_problems
 
 
-def hold_results(page):
-    """Lets the first fetch of a photo's result through and holds back the others; returns the held
-    routes, to be let go one by one (the page fetches the results one at a time)."""
+def hold_results(page, let_through: int = 1):
+    """Lets the first `let_through` fetches of a result through and holds back the others; returns the
+    held routes, to be let go one by one (the page fetches the results one at a time)."""
     held = []
     passed = []
 
     def route(handle):
-        if passed:
+        if len(passed) >= let_through:
             return held.append(handle)
         passed.append(handle)
         handle.continue_()
@@ -329,4 +329,68 @@ def test_a_batch_longer_than_the_list_says_where_its_results_are(page, photo, tm
     expect(page.locator("#results-list > li")).to_have_count(MAX_RESULTS)
     expect(page.locator("#announcer")).to_contain_text(f"the newest {MAX_RESULTS} are under \u201cYour results\u201d")
     assert page.evaluate("resultUrls.size") <= MAX_RESULTS + 1  # those listed, and the one on the stage
+    assert page.console_problems == []
+
+
+@pytest.mark.parametrize("layout", ["phone_page", "page"])
+def test_a_photo_restyled_while_the_person_works_in_their_results_leaves_them_there(request, layout, photo):
+    """A single photo's result scrolled the stage into view when it came, even for a person who had
+    gone on to "Your results" meanwhile: their focused Compare checkbox left the window. It now stays
+    where it was; the announcement says the result is ready. (Pressing Restyle still shows the stage.)"""
+    page = request.getfixturevalue(layout)
+    held = hold_results(page)  # the first result comes, the second waits until let go
+    page.goto("/")
+    page.get_by_role("radio", name="Harbour blue").check()
+    page.locator("#file-input").set_input_files(photo)
+    restyle = page.get_by_role("button", name="Restyle photo")
+    restyle.click()
+    listed = page.locator("#results-list > li")
+    expect(listed).to_have_count(1, timeout=60_000)
+    expect(restyle).to_be_enabled()
+    restyle.click()
+    compare = page.locator(f'input[data-pick="{listed.first.get_by_role("checkbox").get_attribute("data-pick")}"]')
+    compare.focus()
+    page.wait_for_timeout(600)  # the glide to the stage that Restyle started is over
+    compare.focus()  # back in sight
+    page.wait_for_timeout(300)
+    placed = window_top(compare)
+    let_next_go(page, held, 1)
+    expect(page.locator("#announcer")).to_have_text(re.compile("Your photo is restyled"))
+    expect(compare).to_be_focused()
+    assert abs(window_top(compare) - placed) <= PLACE_SLACK_PX
+    assert page.console_problems == []
+
+
+def test_a_clip_restyled_while_the_person_works_in_their_results_leaves_them_there(phone_page, photo, clip):
+    """The same for a clip's result, which is not listed but takes the stage. Three earlier results make
+    the page long enough for the stage to be out of sight above the focused checkbox."""
+    page = phone_page
+    held = hold_results(page, let_through=3)
+    page.goto("/")
+    page.get_by_role("radio", name="Harbour blue").check()
+    page.locator("#file-input").set_input_files(photo)
+    restyle = page.get_by_role("button", name="Restyle photo")
+    listed = page.locator("#results-list > li")
+    for count in (1, 2, 3):
+        expect(restyle).to_be_enabled()
+        restyle.click()
+        expect(listed).to_have_count(count, timeout=60_000)
+    page.locator("#file-input").set_input_files(clip)
+    expect(page.locator("video[aria-label='Your clip, before restyling']")).to_be_visible()
+    restyle.click()
+    compare = listed.last.get_by_role("checkbox")
+    compare.focus()
+    page.wait_for_timeout(600)
+    compare.evaluate("box => box.scrollIntoView({block: 'start'})")  # the stage above the window
+    page.wait_for_timeout(300)
+    placed = window_top(compare)
+    for _ in range(1200):  # the clip's frames are made before its result is asked for
+        if held:
+            break
+        page.wait_for_timeout(50)
+    held.pop(0).continue_()
+    expect(page.locator("#announcer")).to_have_text(re.compile("Your clip is restyled"), timeout=30_000)
+    page.wait_for_timeout(300)
+    expect(compare).to_be_focused()
+    assert abs(window_top(compare) - placed) <= PLACE_SLACK_PX
     assert page.console_problems == []
