@@ -26,6 +26,7 @@ from PIL import Image
 
 from tessera import colors
 from tessera.pixels import blend_to_rgb8, rgb8_to_chw
+from tessera.tiling import MAX_ASPECT_RATIO
 
 # The default working resolution's long side, in pixels: photos larger than this are painted at it, so
 # a 12-24 MP photo gets the strokes a 1 MP photo gets (4000x3000 at 1024x768, 6000x4000 at 1024x683;
@@ -60,8 +61,13 @@ def resolve_scale(scale: float | None, width: int, height: int) -> float:
 
 
 def working_size(width: int, height: int, scale: float) -> tuple[int, int]:
-    """(width, height) the model runs at: each side times `scale`, rounded, at least 1."""
-    return max(1, round(width * scale)), max(1, round(height * scale))
+    """(width, height) the model runs at: each side times `scale`, rounded, at least 1, and the short side
+    at least the long one over MAX_ASPECT_RATIO, so an image the server takes never shrinks into one it
+    refuses (8000x10 at the default scale of 0.128 rounded to 1024x1, 1024:1)."""
+    work_w, work_h = max(1, round(width * scale)), max(1, round(height * scale))
+    if work_w >= work_h:
+        return work_w, max(work_h, -(-work_w // MAX_ASPECT_RATIO))
+    return max(work_w, -(-work_h // MAX_ASPECT_RATIO)), work_h
 
 
 def shrink(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -113,3 +113,17 @@ def test_a_part_of_the_enlargement_equals_the_whole_ones(start):
     part = brush_scale.enlarge_part(sepia(small)[y0:y1], small[y0:y1], (x0, y0), full[rows], (0, rows.start),
                                     (240, 160), work)
     assert np.array_equal(part, whole[rows])
+
+
+@pytest.mark.parametrize("width, height", [(8000, 10), (10, 8000), (3000, 3), (1000, 1), (999_999, 1000),
+                                           (4000, 3000), (1, 1), (2000, 2)])
+@pytest.mark.parametrize("scale", [1.0, 0.5, 0.128, 0.01, 1e-4])
+def test_a_working_size_is_never_longer_and_thinner_than_the_server_takes(width, height, scale):
+    """8000x10 at the default scale (0.128) rounded to 1024x1, which the server refuses as 1024:1."""
+    from tessera.tiling import shape_error
+
+    work_w, work_h = brush_scale.working_size(width, height, scale)
+    assert shape_error(work_w, work_h) == "", (work_w, work_h)
+    assert 1 <= work_w <= width and 1 <= work_h <= height
+    assert abs(work_w - width * scale) <= 0.5 or work_w == max(1, -(-work_h // 1000))
+    assert abs(work_h - height * scale) <= 0.5 or work_h == max(1, -(-work_w // 1000))

@@ -115,7 +115,10 @@ def test_quotes_and_line_breaks_never_reach_the_name():
 
 @pytest.mark.parametrize("width, height, status", [
     (2_000_000, 1, 400), (1001, 1, 400), (1, 1500, 400), (1000, 1, 200), (64, 16_400, 200),
-], ids=["2000000x1", "1001x1", "1x1500", "1000x1", "64x16400"])
+    # Taken, and shrunk to the default working size without becoming longer than the server takes
+    # (8000x10 was painted at 1024x1 and refused as 1024:1).
+    (8000, 10, 200), (3, 3000, 200), (5000, 5, 200),
+], ids=["2000000x1", "1001x1", "1x1500", "1000x1", "64x16400", "8000x10", "3x3000", "5000x5"])
 def test_images_far_longer_than_wide_are_refused_before_any_work(client, width, height, status):
     data = encoded(np.zeros((height, width, 3), np.uint8), "PNG")
     resp = client.post("/api/stylize", data={"style": TINY_STYLE, "image": (io.BytesIO(data), "strip.png")})
