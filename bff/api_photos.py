@@ -12,7 +12,7 @@ from bff.client_limits import client_address
 from bff.errors import ApiError
 from bff.form_limits import check_form
 from bff.forms import check_shape, read_image_field, read_scale
-from bff.look_form import Look, check_look_fits, fraction
+from bff.look_form import Look, check_look_fits, fraction, truth
 from bff.photos import Photo, photo_store
 from bff.previews import PreviewKey, encode_jpeg, previews
 from tessera.brush_scale import resolve_scale
@@ -115,7 +115,7 @@ def preview(photo_id: str, style_id: str):
         preset = style.presets[0].id
     strength = fraction(request.args.get("strength"), "invalid_strength", "Strength")
     scale = _preview_scale(photo, request.args.get("scale"))
-    keep = request.args.get("keep_colors", "").strip().lower() in ("1", "true", "on", "yes")
+    keep = truth(request.args.get("keep_colors"), "keep_colors")
     key = PreviewKey(photo_id=photo.id, style=style.id, version=style.serving_version, preset=preset,
                      strength=1.0 if strength is None else strength, scale=scale, keep_colors=keep,
                      featured=not style.presets or preset == style.presets[0].id)

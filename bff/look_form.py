@@ -47,7 +47,7 @@ def read_look(max_upload_bytes: int) -> Look:
     """The current request's look fields, or ApiError 400 (an empty file, a preset and a style image for
     one role, a share or a second style without the other) or 413 (a style image over the upload limit),
     with the `field` of a style image at fault. What the images hold is check_look_fits's."""
-    keep = _flag("keep_colors")
+    keep = flag("keep_colors")
     first = _source("preset", "style_image", max_upload_bytes)
     second = _source("mix_preset", "mix_image", max_upload_bytes)
     share = fraction(request.form.get("mix"), "invalid_mix", _SHARE)
@@ -143,13 +143,15 @@ def fraction(raw: str | None, error: str, label: str) -> float | None:
 
 def flag(name: str) -> bool:
     """A true/false form field (absent: false); ApiError 400 naming it otherwise."""
-    return _flag(name)
+    return truth(request.form.get(name), name)
 
 
-def _flag(name: str) -> bool:
-    raw = request.form.get(name, "").strip().lower()
-    if raw in _TRUE:
+def truth(raw: str | None, name: str) -> bool:
+    """A true/false field of a form or query, `raw` as sent (None or '' when absent: false); ApiError 400
+    `invalid_<name>` naming it for anything but 1/true/on/yes or 0/false/off/no."""
+    value = (raw or "").strip().lower()
+    if value in _TRUE:
         return True
-    if raw in _FALSE:
+    if value in _FALSE:
         return False
-    raise ApiError(400, f"invalid_{name}", f"'{name}' must be true or false, not {raw[:40]!r}.")
+    raise ApiError(400, f"invalid_{name}", f"'{name}' must be true or false, not {value[:40]!r}.")

@@ -168,6 +168,7 @@ def test_previews_at_strength_zero_are_the_thumbnail(gateway, photo):
 @pytest.mark.parametrize(("query", "status", "error"), [
     ("?strength=2", 400, "invalid_strength"),
     ("?preset=swirls", 400, "invalid_style"),
+    ("?keep_colors=maybe", 400, "invalid_keep_colors"),  # was taken as false, where forms refuse it
 ])
 def test_bad_preview_options_are_refused(gateway, photo, query, status, error):
     got, _, body = call("GET", f"{gateway}{photo['url']}/previews/{TINY_STYLE}{query}")
