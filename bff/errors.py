@@ -61,6 +61,16 @@ def internal_error() -> ApiError:
     return ApiError(500, "internal_error", "Something went wrong in the gateway; it was logged.")
 
 
+# Seconds a client is asked to wait when the gateway has as much work as it takes (429 busy).
+BUSY_RETRY_S = 30
+
+
+def busy(what: str) -> ApiError:
+    """The 429 for a gateway with as much work as it takes: `what` says how much (a sentence without
+    its full stop, e.g. "3 images are already waiting"); the wait it asks for is the Retry-After it sends."""
+    return ApiError(429, "busy", f"{what}; try again in {BUSY_RETRY_S} seconds.", retry_after=BUSY_RETRY_S)
+
+
 def too_large(max_bytes: int) -> ApiError:
     """The 413 for an upload over the byte limit."""
     return ApiError(413, "too_large", f"The upload is larger than the {max_bytes / 1e6:g} MB limit.")

@@ -20,7 +20,7 @@ from bff import jobs
 from bff.backend import backend_of
 from bff.clips import run_clip_task
 from bff.config import GatewayConfig
-from bff.errors import ApiError
+from bff.errors import busy
 from bff.job_runner import JobRunner
 from bff.job_state import FINISHED
 from bff.jobs import Job, JobStore, Progress
@@ -51,8 +51,7 @@ class MemoryQueue:
     def check_capacity(self, count: int = 1) -> None:
         depth = self.queue_depth()
         if depth + count > self.max_queued:
-            raise ApiError(429, "busy", f"{depth} images are already waiting; try again in a minute.",
-                           retry_after=30)
+            raise busy(f"{depth} images are already waiting")
 
     def submit_tasks(self, tasks: list[RestyleTask], batch_id: str = "") -> list[Job]:
         self.check_capacity(len(tasks))

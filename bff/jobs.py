@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from flask import Flask, current_app
 
 from bff.config import GatewayConfig
-from bff.errors import ApiError, internal_error
+from bff.errors import ApiError, busy, internal_error
 from bff.job_estimates import Throughput, WorkFacts, estimate_s, expires_at
 from bff.job_state import FINISHED, JobState
 
@@ -142,8 +142,7 @@ class JobStore:
     def _refuse_when_full(self) -> None:
         active = sum(1 for j in self._jobs.values() if j.finished_at is None)
         if active >= self._max_active:
-            raise ApiError(429, "busy", f"The gateway is already working on {active} images; "
-                                        "try again in a minute.", retry_after=30)
+            raise busy(f"The gateway is already working on {active} images")
 
     def count_by_state(self) -> dict[str, int]:
         """How many jobs this store holds in each state (for metrics)."""

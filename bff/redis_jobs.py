@@ -32,7 +32,7 @@ from typing import NamedTuple
 import redis
 
 from bff import redis_estimates, redis_scripts
-from bff.errors import ApiError
+from bff.errors import ApiError, busy
 from bff.job_estimates import expires_at
 from bff.job_state import FINISHED, JobState
 from bff.jobs import Outcome
@@ -144,8 +144,7 @@ class RedisJobStore:
         with _store_errors():
             depth = self.queue_depth()
         if depth + count > self.max_queued:
-            raise ApiError(429, "busy", f"{depth} images are already waiting; try again in a minute.",
-                           retry_after=30)
+            raise busy(f"{depth} images are already waiting")
 
     def submit_task(self, task: RestyleTask, batch_id: str = "") -> RedisJob:
         """Queues one task; returns its handle. Raises ApiError 429 or 503."""

@@ -76,6 +76,8 @@ def test_too_many_unfinished_jobs_are_refused_with_429(store):
     with pytest.raises(ApiError) as err:
         store.submit(lambda progress: OUTCOME)
     assert err.value.status == 429 and err.value.retry_after
+    # The wait the sentence asks for is the one Retry-After says (it said "a minute" against 30 s).
+    assert err.value.message.endswith(f"try again in {err.value.retry_after} seconds.")
     with pytest.raises(ApiError, match="already working on 2 images"):
         store.check_capacity()  # what routes ask before they decode an upload
     release.set()
