@@ -12,6 +12,7 @@ import { paintingProblem } from "./file_checks.js";
 import { anchorFocus } from "./focus_anchor.js";
 import { JobFlow } from "./job_flow.js";
 import { strengthMixesPixels } from "./live_mix.js";
+import { fitLook, styleLook } from "./look_fit.js";
 import { LookView } from "./painting.js";
 import { refusalLines, sortFiles } from "./photo_choice.js";
 import { PreviewsView, choicesOf } from "./previews.js";
@@ -28,6 +29,7 @@ import { View } from "./view.js";
 /** @typedef {import("./store.js").SavedPhoto} SavedPhoto */
 /** @typedef {import("./previews.js").Choice} Choice */
 /** @typedef {import("./chosen.js").Chosen} Chosen */
+/** @typedef {import("./look_fit.js").StyleLook} StyleLook */
 
 const view = new View();
 // What the critic sees (critic.js): its own controls after the result bar, fed a finished job's maps.
@@ -69,6 +71,8 @@ const state = {
   /** @type {import("./api.js").Look & {paintingUrl: string | null}} */
   look: { preset: null, painting: null, paintingUrl: null, mixWith: "", mix: 0.3,
           keepColors: lookView.keepColorsNow() },
+  /** @type {Map<string, StyleLook>} the look of each conditioned style the person left, for a return to it */
+  looks: new Map(),
   /** @type {import("./checks.js").Limits | null} null until loaded: the gateway still checks every upload */
   limits: null,
   /** @type {Promise<void> | null} the check of the files chosen last (restyle waits for it) */
@@ -300,18 +304,26 @@ function pickPreview(choice) {
   restyle();
 }
 
-/** @param {string} styleId */
+/**
+ * Chooses a style. A conditioned style gets back the look it had when the person left it, or else the
+ * look carried from the style before, made to fit it (look_fit.js): what it cannot take is set aside
+ * with the style that had it, not sent.
+ * @param {string} styleId
+ */
 function pickStyle(styleId) {
   const style = state.styles.find((s) => s.id === styleId);
   if (!style) return;
+  const before = currentStyle();
+  if (before?.kind === "conditioned" && before.id !== style.id) state.looks.set(before.id, styleLook(state.look));
   state.style = style.id;
   view.selectStyle(style);
   lookView.renderFor(style);
-  state.look.mixWith = "";
-  const first = style.presets && style.presets[0];
-  if (style.kind === "conditioned" && first && !state.look.painting) pickPreset(first.id);
-  else if (style.kind === "conditioned") showLook();
-  else {
+  if (style.kind === "conditioned") {
+    Object.assign(state.look, fitLook(style, state.looks.get(style.id) || state.look));
+    state.looks.delete(style.id);  // the controls hold it now
+    lookView.showMix(state.look.mixWith, state.look.mix);
+    showLook();
+  } else {
     showInset();
     followControls();
   }
@@ -338,19 +350,36 @@ function pickPreset(presetId) {
  * @param {File | null} file the person's painting, or null to go back to the presets
  */
 async function pickPainting(file) {
+  const pickedFor = state.style;
   const url = file ? URL.createObjectURL(file) : null;
   const problem = file ? await paintingProblem(file, url, await uploadLimits()) : null;
+  const moved = state.style !== pickedFor;
   if (problem) {
     forget(url);
-    lookView.showError(`Your painting: ${problem} ${stillTheStyle()}`);
+    if (!moved) lookView.showError(`Your painting: ${problem} ${stillTheStyle()}`);
     return;
   }
+  // Checked while the person went on to another style: it is kept with the style it was chosen for.
+  const kept = moved ? state.looks.get(pickedFor || "") : undefined;
+  if (kept) {
+    const old = kept.paintingUrl;
+    Object.assign(kept, { painting: file, paintingUrl: url });
+    return forgetPainting(old);
+  }
   lookView.clearError();
-  forget(state.look.paintingUrl);
+  forgetPainting(state.look.paintingUrl);
   state.look.painting = file;
   state.look.paintingUrl = url;
   showLook();
   if (file) view.announce(`Your painting ${file.name || ""} is the style now.`);
+}
+
+/**
+ * Lets go of a painting's object URL, unless the look kept for another style still shows it.
+ * @param {string | null} url
+ */
+function forgetPainting(url) {
+  if (![...state.looks.values()].some((look) => look.paintingUrl === url)) forget(url);
 }
 
 /**

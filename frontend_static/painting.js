@@ -96,13 +96,28 @@ export class LookView {
   /** @param {(presetId: string, share: number) => void} handler share of the second style, 0 to 1 */
   bindMix(handler) {
     const report = () => {
-      this.mix.disabled = !this.mixWith.value;
-      this.mixValue.value = `${this.mix.value}%`;
-      this.mix.setAttribute("aria-valuetext", `${this.mix.value}% of the second style`);
+      this.showMixValue();
       handler(this.mixWith.value, Number(this.mix.value) / 100);
     };
     on(this.mixWith, "change", report);
     on(this.mix, "input", report);
+  }
+
+  /**
+   * Shows a mix the controls hold, as for a style's look given back after renderFor.
+   * @param {string} presetId the second style ("" for none)
+   * @param {number} share its share, 0 to 1
+   */
+  showMix(presetId, share) {
+    this.mixWith.value = presetId;
+    this.mix.value = String(Math.round(share * 100));
+    this.showMixValue();
+  }
+
+  showMixValue() {
+    this.mix.disabled = !this.mixWith.value;
+    this.mixValue.value = `${this.mix.value}%`;
+    this.mix.setAttribute("aria-valuetext", `${this.mix.value}% of the second style`);
   }
 
   /** @param {(keep: boolean) => void} handler */

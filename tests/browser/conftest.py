@@ -56,6 +56,15 @@ def gateway_url(gallery):
         yield url
 
 
+@pytest.fixture(scope="module")
+def painting_gateway(tmp_path_factory):
+    """Base URL of the gateway in front of a real inference server with the shipped "Any painting"."""
+    registry = tmp_path_factory.mktemp("painting-registry")
+    (registry / "any-painting").symlink_to(Path(__file__).resolve().parents[2] / "model_registry" / "any-painting")
+    with stack(registry, default_tile_size=128) as url:
+        yield url
+
+
 @pytest.fixture
 def down_gateway_url():
     """Base URL of a gateway whose inference server is down (nothing listens at its address)."""

@@ -12,21 +12,12 @@ from playwright.sync_api import expect
 
 from tessera.imageio import encode_image
 from tests.bff.pictures import animation, png_declaring
-from tests.browser.conftest import open_page, stack
+from tests.browser.conftest import open_page
 from tests.browser.test_keep_colours import RECORD_FORMS_JS, sent_fields
 from tests.browser.test_page import DATA_TRANSFER_JS, TEXT_LOG_JS
 from trainer.style_presets import mosaic
 
 pytestmark = pytest.mark.browser
-SHIPPED = Path(__file__).resolve().parents[2] / "model_registry" / "any-painting"
-
-
-@pytest.fixture(scope="module")
-def painting_gateway(tmp_path_factory):
-    registry = tmp_path_factory.mktemp("painting-registry")
-    (registry / "any-painting").symlink_to(SHIPPED)
-    with stack(registry, default_tile_size=128) as url:
-        yield url
 
 
 @pytest.fixture

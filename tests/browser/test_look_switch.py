@@ -1,0 +1,121 @@
+"""A look chosen for one style, then another style chosen: what the page sends fits the style it sends
+to. "Any painting" takes paintings; the "26 painting styles" and "Blue Ink" listed here beside it (the
+gateway's own answer, extended) take only their own presets, or no look at all. The jobs are answered
+"busy" here: the forms the page sends are what is checked."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from playwright.sync_api import expect
+
+from tessera.imageio import encode_image
+from tests.browser.conftest import open_page
+from tests.browser.test_keep_colours import RECORD_FORMS_JS
+from trainer.style_presets import mosaic
+
+pytestmark = pytest.mark.browser
+BUSY = {"error": "busy", "message": "The gateway is busy.", "status": 429}
+
+
+@pytest.fixture
+def spage(browser, request, painting_gateway, tmp_path):
+    painting = tmp_path / "painting2.png"
+    painting.write_bytes(encode_image(mosaic(side=96), "png"))
+    for page in open_page(browser, request, painting_gateway, viewport={"width": 1280, "height": 900}):
+        page.add_init_script(RECORD_FORMS_JS)
+        page.route("**/api/styles", with_other_styles)
+        page.route("**/api/jobs", lambda route: route.fulfill(status=429, json=BUSY)
+                   if route.request.method == "POST" else route.continue_())
+        page.painting = painting
+        yield page
+
+
+def with_other_styles(route) -> None:
+    listed = route.fetch().json()
+    painting = next(s for s in listed["styles"] if s["id"] == "any-painting")
+    presets_only = copy.deepcopy(painting) | {
+        "id": "teacher-26", "name": "26 painting styles", "description": "Presets only.", "accepts_style_images": False,
+        "presets": [{"id": f"style-0{i}", "name": f"Style {i}", "credits": "", "license": "", "preview_url": None}
+                    for i in range(3)]}
+    fixed = copy.deepcopy(painting) | {"id": "blue-ink", "name": "Blue Ink", "description": "Fixed.", "kind": "fixed",
+                                       "accepts_style_images": False, "presets": []}
+    listed["styles"] += [presets_only, fixed]
+    route.fulfill(json=listed)
+
+
+def restyle_sends(page) -> dict[str, str]:
+    """Presses Restyle and returns the look fields of the job's form."""
+    before = page.evaluate("(window.sentForms || []).length")
+    page.get_by_role("button", name="Restyle photo").click()
+    page.wait_for_function(f"window.sentForms.length > {before}")
+    expect(page.get_by_role("alert")).to_contain_text("The gateway is busy.")
+    fields = dict(page.evaluate("window.sentForms.at(-1)"))
+    looks = ("style", "preset", "style_image", "mix_preset", "mix", "keep_colors")
+    return {key: value for key, value in fields.items() if key in looks}
+
+
+def choose_style(page, name: str) -> None:
+    page.get_by_role("radio", name=name).check()
+
+
+def test_a_presets_only_style_gets_its_first_preset_and_the_painting_comes_back_with_its_style(spage, photo):
+    page = spage
+    page.goto("/")
+    page.locator("#file-input").set_input_files(photo)
+    page.locator("#painting-input").set_input_files(page.painting)
+    expect(page.locator("#painting-name")).to_have_text("Style: your painting (painting2.png)")
+
+    choose_style(page, "26 painting styles")
+    expect(page.get_by_role("radio", name="Style 0")).to_be_checked()
+    expect(page.locator("#painting-name")).to_be_hidden()
+    expect(page.get_by_role("button", name="Use the preset instead")).to_be_hidden()
+    assert restyle_sends(page) == {"style": "teacher-26", "preset": "style-00"}
+
+    choose_style(page, "Any painting")
+    expect(page.locator("#painting-name")).to_have_text("Style: your painting (painting2.png)")
+    assert restyle_sends(page) == {"style": "any-painting", "style_image": "file:painting2.png"}
+    page.get_by_role("button", name="Use the preset instead").click()
+    assert restyle_sends(page) == {"style": "any-painting", "preset": "ribbons"}
+
+
+def test_a_preset_and_its_mix_are_sent_only_to_the_style_that_has_them_and_each_style_keeps_its_own(spage, photo):
+    page = spage
+    page.goto("/")
+    page.locator("#file-input").set_input_files(photo)
+    page.get_by_role("radio", name="Swirls").check()
+    page.get_by_label("Mix with").select_option(label="Marbling")
+    page.get_by_role("slider", name="Share of the second style").fill("40")
+    page.get_by_role("switch", name="Keep my photo's colours").check()
+
+    choose_style(page, "26 painting styles")
+    page.get_by_role("radio", name="Style 2").check()
+    expect(page.get_by_label("Mix with")).to_have_value("")
+    assert restyle_sends(page) == {"style": "teacher-26", "preset": "style-02", "keep_colors": "true"}
+
+    choose_style(page, "Blue Ink")
+    assert restyle_sends(page) == {"style": "blue-ink", "keep_colors": "true"}
+
+    choose_style(page, "Any painting")
+    expect(page.get_by_role("radio", name="Swirls")).to_be_checked()
+    expect(page.get_by_label("Mix with")).to_have_value("marbling")
+    assert restyle_sends(page) == {"style": "any-painting", "preset": "swirls", "mix_preset": "marbling",
+                                   "mix": "0.4", "keep_colors": "true"}
+    choose_style(page, "26 painting styles")
+    expect(page.get_by_role("radio", name="Style 2")).to_be_checked()
+
+
+def test_a_reload_keeps_a_preset_only_for_the_style_that_has_it(spage, photo):
+    page = spage
+    page.goto("/")
+    page.locator("#file-input").set_input_files(photo)
+    page.locator("#painting-input").set_input_files(page.painting)
+    choose_style(page, "26 painting styles")
+    page.get_by_role("radio", name="Style 1").check()
+    page.reload()
+    expect(page.get_by_role("radio", name="Style 1")).to_be_checked()
+    assert restyle_sends(page) == {"style": "teacher-26", "preset": "style-01"}
+    choose_style(page, "Any painting")
+    expect(page.get_by_role("radio", name="Ribbons")).to_be_checked()
+    assert restyle_sends(page) == {"style": "any-painting", "preset": "ribbons"}
