@@ -154,6 +154,8 @@ def _input_kind(path: Path) -> str:
 
     with open(path, "rb") as file:
         head = read_for_sniff(file)
+    if not head:
+        raise ValueError(f"{path}: the file is empty")
     if sniff_clip(head) is not None:
         return "clip"
     if is_still_gif(head):
@@ -182,9 +184,15 @@ def _stylize_folder(client: TesseraClient, args: argparse.Namespace, style: str,
                           alone=False)
         except (TesseraError, OSError, ValueError) as error:
             failed += 1
-            print(f"tessera: {path.name}: {getattr(error, 'message', error)}", file=sys.stderr)
+            print(f"tessera: {_naming(path, str(getattr(error, 'message', error)))}", file=sys.stderr)
     print(f"{len(inputs) - failed} of {len(inputs)} images restyled into {output}")
     return 1 if failed else 0
+
+
+def _naming(path: Path, message: str) -> str:
+    """`message` about the file at `path`, which it names once, as its path (most messages of a file's
+    own checks begin with it; the server's do not)."""
+    return message if message.startswith(f"{path}: ") else f"{path}: {message}"
 
 
 def _clip_command(args: argparse.Namespace, clip: Path, target: Path) -> str:

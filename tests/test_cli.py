@@ -70,6 +70,10 @@ def test_unknown_style_and_unreadable_input_give_one_clear_line(inference_server
                       "--server", inference_server)
     assert missing.returncode == 1
     assert "notes.png: neither a photo (PNG, JPEG or WebP) nor a video clip" in missing.stderr
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    empty = tessera("stylize", str(tmp_path / "empty.jpg"), "-o", str(tmp_path / "o.png"), "--style", TINY_STYLE,
+                    "--server", inference_server)
+    assert empty.returncode == 1 and empty.stderr.strip() == f"tessera: {tmp_path / 'empty.jpg'}: the file is empty"
     Image.new("RGB", (8, 8)).save(tmp_path / "still.gif")  # one frame: no clip, and GIF is no photo format
     still = tessera("stylize", str(tmp_path / "still.gif"), "-o", str(tmp_path / "o.png"), "--style", TINY_STYLE,
                     "--server", inference_server)
@@ -120,6 +124,10 @@ def test_stylize_a_folder_into_a_folder(inference_server, tmp_path):
                      "--server", inference_server)
     assert result.returncode == 1  # two files failed; the others were written
     assert "broken.png: " in result.stderr and "Traceback" not in result.stderr
+    # Each failure names its file once, as its path ("tessera: broken.png: photos/broken.png: ..." did not).
+    lines = result.stderr.strip().splitlines()
+    assert [line.split(": ")[1] for line in lines] == [str(photos / "broken.png"), str(photos / "moving.webp")], lines
+    assert lines[0].count("broken.png") == 1, lines
     assert ("moving.webp: the file is an animated WebP clip of several frames, not a still PNG, JPEG or WebP image; "
             "a folder is restyled photo by photo, so restyle the clip on its own: "
             f"tessera stylize {photos / 'moving.webp'} -o {tmp_path / 'out' / f'moving-{TINY_STYLE}.mp4'} "
