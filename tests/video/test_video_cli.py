@@ -64,7 +64,7 @@ def test_a_file_that_is_neither_photo_nor_clip_is_named_as_such(video_server, tm
         result = tessera("stylize", str(tmp_path / name), "-o", str(output), "--style", VIDEO_STYLE,
                          "--server", video_server)
         assert result.returncode == 1, (name, result.stderr)
-        assert f"{tmp_path / name}: neither a photo (PNG, JPEG or WebP) nor a video clip" in result.stderr, \
-            (name, result.stderr)
+        said = "the file is empty" if not content else "neither a photo (PNG, JPEG or WebP) nor a video clip"
+        assert f"{tmp_path / name}: {said}" in result.stderr, (name, result.stderr)
         assert "cannot tell the image format" not in result.stderr and "Traceback" not in result.stderr
         assert not output.exists()
