@@ -54,8 +54,8 @@ export class BatchResults {
     const photoId = `${photo.id}/photo`;
     this.results.addPhoto(photoId, this.photoUrls[index]);
     /** @type {Result} */
-    const result = { ...this.made, photoId, photoUrl: photo.image_url || null, id: photo.id, time: Date.now(),
-                     url: photo.result_url, filename: fetched.filename, thumb: "", expiresAt: expiry(photo),
+    const result = { ...this.made, photoId, photoUrl: photo.image_url || null, photoName: photo.name, id: photo.id,
+                     time: Date.now(), url: photo.result_url, filename: fetched.filename, thumb: "", expiresAt: expiry(photo),
                      version: photo.version || 0, bytes: fetched.blob.size, maps: null };
     await this.results.addListed(result, URL.createObjectURL(fetched.blob));
     this.added += 1;

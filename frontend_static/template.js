@@ -198,12 +198,13 @@ export function resultStyle(result) {
 }
 
 /**
- * One line about a result, also its images' accessible name.
+ * One line about a result, also its images' accessible name; a batch's photo's names its photo first.
  * @param {import("./store.js").Result} result
- * @returns {string} e.g. "Moss · strength 80% · brush 1× · 15:03", "Any painting: Mosaic · strength 80% · …"
+ * @returns {string} e.g. "Moss · strength 80% · brush 1× · 15:03", "beach.jpg · Any painting: Mosaic · strength 80% · …"
  */
 export function resultCaption(result) {
-  return `${resultStyle(result)} · strength ${Math.round(result.strength * 100)}% · ` +
+  const photo = result.photoName ? `${result.photoName} · ` : "";
+  return `${photo}${resultStyle(result)} · strength ${Math.round(result.strength * 100)}% · ` +
     `${scaleLabel(result.scale)} · ${clockTime(result.time)}`;
 }
 

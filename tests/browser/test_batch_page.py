@@ -109,8 +109,24 @@ def test_each_result_of_a_batch_says_until_when_its_link_works(page, photos):
                               photo["expires_at"])
         link = page.locator(f'#results-list a[href="{photo["result_url"]}"]')
         expect(link).to_have_text(f"Link until {until}")
-        expect(link).to_have_accessible_name(re.compile(rf"^Link to the file of Harbour blue .* until {until}$"))
+        expect(link).to_have_accessible_name(
+            re.compile(rf"^Link to the file of {re.escape(photo['name'])} · Harbour blue .* until {until}$"))
     assert page.console_problems == []
+
+
+def test_each_result_of_a_batch_names_its_photo_also_after_a_reload(page, photos):
+    """Every row of a batch read "Harbour blue · strength 100% · brush auto · 09:53", so only the
+    thumbnails told the photos apart, and every Compare checkbox had the same name."""
+    restyle_three(page, photos)
+    for reloaded in (False, True):
+        if reloaded:
+            page.reload()
+        rows = page.locator("#results-list .result-item__text")
+        expect(rows).to_have_count(3)
+        names = sorted(row.split(" · ")[0] for row in rows.all_inner_texts())
+        assert names == sorted(path.name for path in photos), names
+        for path in photos:
+            expect(page.get_by_role("checkbox", name=f"Compare {path.name} · Harbour blue")).to_have_count(1)
 
 
 def test_a_reloaded_batch_shows_each_result_over_its_own_photo(page, photos):
