@@ -181,10 +181,11 @@ export function formatList(formats) {
  * @param {number} bytes the file's size
  * @param {Uint8Array} head its first bytes
  * @param {Limits} limits
+ * @param {string} [what] what the file was chosen as, for the sentence: "photo" or "painting"
  * @returns {string | null}
  */
-export function fileProblem(bytes, head, limits) {
-  if (bytes === 0) return "That file is empty. Choose a photo.";
+export function fileProblem(bytes, head, limits, what = "photo") {
+  if (bytes === 0) return `That file is empty. Choose a ${what}.`;
   if (!sniffFormat(head, limits.formats)) return `That file is not a ${formatList(limits.formats)} image.`;
   if (bytes > limits.max_upload_bytes) {
     return `That file is ${megabytes(bytes)} MB; the limit is ${megabytes(limits.max_upload_bytes)} MB.`;

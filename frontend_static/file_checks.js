@@ -18,7 +18,7 @@ import { CLIP_NAMES, clipKind, fileBytes } from "./clip_sniff.js";
  * @returns {Promise<string | null>}
  */
 export function photoHeadProblem(file, limits) {
-  return headProblem(file, limits, sizeProblem);
+  return headProblem(file, limits, sizeProblem, "photo");
 }
 
 /**
@@ -37,14 +37,15 @@ export function shownSizeProblem(probe, limits) {
  * @param {File} file
  * @param {Limits} limits
  * @param {(size: import("./checks.js").Size, limits: Limits) => string | null} sizeCheck
+ * @param {string} what what the file was chosen as: "photo" or "painting"
  * @returns {Promise<string | null>}
  */
-async function headProblem(file, limits, sizeCheck) {
+async function headProblem(file, limits, sizeCheck, what) {
   // Read once: the whole file when it is within the byte limit (it is then checked for a cut), else its head.
   const whole = file.size <= limits.max_upload_bytes;
   const bytes = new Uint8Array(await (whole ? file : file.slice(0, HEADER_BYTES)).arrayBuffer());
   const head = bytes.subarray(0, HEADER_BYTES);
-  const problem = fileProblem(file.size, head, limits);
+  const problem = fileProblem(file.size, head, limits, what);
   if (problem) return problem;
   const size = headerSize(head);
   const tooLarge = size ? sizeCheck(size, limits) : null;
@@ -81,7 +82,7 @@ export async function decodeProblem(probe, url) {
  */
 export async function paintingProblem(file, url, limits) {
   if (limits) {
-    const problem = await headProblem(file, limits, paintingSizeProblem);
+    const problem = await headProblem(file, limits, paintingSizeProblem, "painting");
     if (problem) return problem;
   }
   const clip = clipKind(await fileBytes(file));

@@ -436,3 +436,8 @@ def test_the_cut_short_reader_agrees_with_the_gateways_decoder(page):
         cut = page.evaluate("async (bytes) => (await import('./checks.js')).cutShort(new Uint8Array(bytes))",
                             list(data))
         assert cut == (not decodes), name
+
+
+def test_an_empty_photo_is_refused_as_empty(page, tmp_path):
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    assert_refused_when_chosen(page, tmp_path / "empty.jpg", "That file is empty. Choose a photo.")

@@ -103,7 +103,8 @@ def test_the_painting_controls_work_with_the_keyboard(ppage):
     (animation("PNG", 2), "Your painting: That file is an animated PNG clip of several frames; a style is one "
                           "still PNG, JPEG or WebP picture."),
     (animation("WEBP", 3), "Your painting: That file is an animated WebP clip of several frames"),
-], ids=["text", "damaged", "apng", "animated-webp"])
+    (b"", "Your painting: That file is empty. Choose a painting."),  # it asked for a photo
+], ids=["text", "damaged", "apng", "animated-webp", "empty"])
 def test_a_painting_that_is_not_an_image_is_refused_when_chosen(ppage, tmp_path, content, message):
     uploads: list[str] = []
     ppage.on("request", lambda request: uploads.append(request.url) if request.method == "POST" else None)
