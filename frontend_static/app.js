@@ -295,12 +295,17 @@ function chosen(choice) {
 }
 
 /**
- * A click on a preview: choose its style (and preset), then make the full-size result.
+ * A click on a preview: choose its style (and preset), then make the full-size result of what the card
+ * shows: the preset alone, without a mix the style kept (a painting is let go by pickPreset).
  * @param {Choice} choice
  */
 function pickPreview(choice) {
   pickStyle(choice.style.id);
-  if (choice.presetId) pickPreset(choice.presetId);
+  if (choice.presetId) {
+    pickPreset(choice.presetId);
+    state.look.mixWith = "";
+    lookView.showMix("", state.look.mix);
+  }
   restyle();
 }
 
@@ -360,26 +365,29 @@ async function pickPainting(file) {
     return;
   }
   // Checked while the person went on to another style: it is kept with the style it was chosen for.
-  const kept = moved ? state.looks.get(pickedFor || "") : undefined;
-  if (kept) {
+  if (moved) {
+    const kept = state.looks.get(pickedFor || "");
+    if (!kept) return forget(url);  // its style is gone
     const old = kept.paintingUrl;
     Object.assign(kept, { painting: file, paintingUrl: url });
     return forgetPainting(old);
   }
   lookView.clearError();
-  forgetPainting(state.look.paintingUrl);
+  const old = state.look.paintingUrl;
   state.look.painting = file;
   state.look.paintingUrl = url;
+  forgetPainting(old);
   showLook();
   if (file) view.announce(`Your painting ${file.name || ""} is the style now.`);
 }
 
 /**
- * Lets go of a painting's object URL, unless the look kept for another style still shows it.
+ * Lets go of a painting's object URL, unless a look still holds it: the controls' own, or the one kept
+ * for another style.
  * @param {string | null} url
  */
 function forgetPainting(url) {
-  if (![...state.looks.values()].some((look) => look.paintingUrl === url)) forget(url);
+  if (![state.look, ...state.looks.values()].some((look) => look.paintingUrl === url)) forget(url);
 }
 
 /**
@@ -461,7 +469,9 @@ async function restyle() {
   critic.clear();
   view.revealStage();
   view.announce("Restyling started.");
-  const look = style.kind === "conditioned" ? state.look : { keepColors: state.look.keepColors };
+  // A copy of what was chosen when Restyle was pressed: the controls stay usable while it is made, and a
+  // style chosen meanwhile brings its own look (look_fit.js), which must not reach this style's order.
+  const look = style.kind === "conditioned" ? { ...state.look } : { keepColors: state.look.keepColors };
   try {
     if (state.batch.length > 1) return await restyleBatch(state.batch, style, look);
     if (state.clip && state.file) {
@@ -496,6 +506,7 @@ function noPhotoMessage(refused) {
  * @param {import("./api.js").Look} look
  */
 async function restylePhoto(style, look) {
+  const { strength, scale } = state;  // as chosen when Restyle was pressed, like `look`
   let photo = state.uploading ? await state.uploading : state.photo;
   // A photo whose upload failed for a passing reason (the gateway busy or out of reach) is kept for this:
   // Restyle uploads it again. A refused one was dropped, or the one before it put back (not restyled
@@ -506,11 +517,11 @@ async function restylePhoto(style, look) {
   if (!photo) return view.hideProgress();  // the upload failed and said why
   // The strength of a pixel mix is applied in the page (see live_mix.js).
   const mixInPage = strengthMixesPixels(style);
-  const made = { style: style.id, styleName: style.name || style.id, preset: style.kind === "conditioned" ? state.look.preset : null,
-                 strength: state.strength, madeAt: mixInPage ? 1 : state.strength, pixelMix: mixInPage,
-                 scale: state.scale, look: await resultLook(style, look), photoId: photo.id,
+  const made = { style: style.id, styleName: style.name || style.id, preset: look.preset ?? null,
+                 strength, madeAt: mixInPage ? 1 : strength, pixelMix: mixInPage,
+                 scale, look: await resultLook(style, look), photoId: photo.id,
                  photoUrl: photo.imageUrl || null };  // after a reload the page shows it over the gateway's copy
-  const order = { style: style.id, strength: made.madeAt, scale: state.scale,
+  const order = { style: style.id, strength: made.madeAt, scale,
                   look: { ...look, explain: Boolean(style.has_critic) } };
   view.showProgress(0, 0, "Starting…");
   let job;
@@ -651,10 +662,11 @@ async function tryExample(name, label) {
  * @param {import("./api.js").Look} look
  */
 async function restyleBatch(files, style, look) {
-  const made = { style: style.id, styleName: style.name || style.id, preset: style.kind === "conditioned" ? state.look.preset : null,
-                 strength: state.strength, madeAt: state.strength, pixelMix: false, scale: state.scale,
+  const { strength, scale } = state;  // as chosen when Restyle was pressed, like `look`
+  const made = { style: style.id, styleName: style.name || style.id, preset: look.preset ?? null,
+                 strength, madeAt: strength, pixelMix: false, scale,
                  look: await resultLook(style, look), photoId: "" };
-  const batch = await createBatch(files, { style: style.id, strength: state.strength, scale: state.scale, look },
+  const batch = await createBatch(files, { style: style.id, strength, scale, look },
                                   (sent, total) => view.showProgress(sent, total, `Uploading ${fileSize(sent)} of ${fileSize(total)}…`));
   const listed = new BatchResults(results, state.batchUrls, made);
   const label = (/** @type {number} */ done, /** @type {number} */ total) => `${done} of ${total} photos restyled…`;

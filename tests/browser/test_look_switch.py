@@ -119,3 +119,54 @@ def test_a_reload_keeps_a_preset_only_for_the_style_that_has_it(spage, photo):
     choose_style(page, "Any painting")
     expect(page.get_by_role("radio", name="Ribbons")).to_be_checked()
     assert restyle_sends(page) == {"style": "any-painting", "preset": "ribbons"}
+
+
+def test_a_style_chosen_while_the_photo_uploads_does_not_change_what_the_restyle_sends(spage, photo):
+    """Restyle with "26 painting styles" waits for the photo's upload; choosing "Any painting" meanwhile
+    brought its kept painting into the look the restyle was still reading, and the painting went to the
+    presets-only style (400). The restyle sends what was chosen when it was pressed."""
+    page = spage
+    held = []
+    page.route("**/api/photos", lambda route: held.append(route) if route.request.method == "POST"
+               else route.continue_())
+    page.goto("/")
+    page.locator("#file-input").set_input_files(photo)
+    page.locator("#painting-input").set_input_files(page.painting)
+    expect(page.locator("#painting-name")).to_have_text("Style: your painting (painting2.png)")
+    choose_style(page, "26 painting styles")
+    page.get_by_role("button", name="Restyle photo").click()
+    choose_style(page, "Any painting")
+    expect(page.locator("#painting-name")).to_have_text("Style: your painting (painting2.png)")
+    assert len(held) == 1  # the photo's upload, which the restyle waits for
+    before = page.evaluate("(window.sentForms || []).length")
+    page.unroute("**/api/photos")
+    held[0].continue_()
+    for _ in range(200):  # polled from here: the page's CSP forbids the evaluation wait_for_function polls with
+        if page.evaluate("window.sentForms.length") > before:
+            break
+        page.wait_for_timeout(50)
+    expect(page.get_by_role("alert")).to_contain_text("The gateway is busy.")
+    fields = dict(page.evaluate("window.sentForms.at(-1)"))
+    assert {k: v for k, v in fields.items() if k in ("style", "preset", "style_image")} == \
+        {"style": "teacher-26", "preset": "style-00"}
+
+
+def test_a_preview_card_makes_what_it_shows_without_the_mix_its_style_kept(spage, photo):
+    """A card shows a preset alone; with the style's look kept per style, a mix chosen earlier came along
+    and the full-size result was the preset mixed with another."""
+    page = spage
+    page.goto("/")
+    page.locator("#file-input").set_input_files(photo)
+    page.get_by_role("radio", name="Swirls").check()
+    page.get_by_label("Mix with").select_option(label="Marbling")
+    before = page.evaluate("(window.sentForms || []).length")
+    page.get_by_role("button", name="Make the full-size result in Any painting: Ribbons").click()
+    for _ in range(200):  # polled from here: the page's CSP forbids wait_for_function's evaluation
+        if page.evaluate("window.sentForms.length") > before:
+            break
+        page.wait_for_timeout(50)
+    expect(page.get_by_role("alert")).to_contain_text("The gateway is busy.")
+    fields = dict(page.evaluate("window.sentForms.at(-1)"))
+    assert {k: v for k, v in fields.items() if k in ("style", "preset", "mix_preset", "mix")} == \
+        {"style": "any-painting", "preset": "ribbons"}
+    expect(page.get_by_label("Mix with")).to_have_value("")

@@ -31,3 +31,29 @@ def test_a_strip_and_its_result_are_drawn_thick_enough_to_see_and_compare(page, 
       return [width, height];
     })""")
     assert boxes[0] == boxes[1] == boxes[2] and min(boxes[0]) >= THICK_PX, boxes
+
+
+@pytest.mark.parametrize("width, height", [(8000, 10), (1, 900)])
+def test_two_results_of_a_strip_side_by_side_are_thick_enough_and_within_the_window(page, tmp_path, width, height):
+    """Side by side, each result lay over its photo at the column's width with the height that gave:
+    0.3 px for 8000x10, and for 1x900 some 200,000 px tall."""
+    page.goto("/")
+    page.locator("#file-input").set_input_files(png_file(tmp_path / "strip.png", width, height, noisy=True))
+    restyle = page.get_by_role("button", name="Restyle photo")
+    listed = page.locator("#results-list > li")
+    for count, style in enumerate(("Moss", "Harbour blue"), start=1):
+        page.get_by_role("radio", name=style).check()
+        expect(restyle).to_be_enabled()
+        restyle.click()
+        expect(listed).to_have_count(count, timeout=60_000)
+    for item in range(2):
+        listed.nth(item).get_by_role("checkbox").check()
+    expect(page.locator("#pair-side")).to_be_visible()
+    expect(page.locator("#pair-a")).to_have_js_property("complete", True)
+    boxes = page.evaluate("""() => ['pair-a-photo', 'pair-a', 'pair-b-photo', 'pair-b'].map((id) => {
+      const { width, height } = document.getElementById(id).getBoundingClientRect();
+      return [width, height];
+    })""")
+    limit = 0.68 * page.evaluate("innerHeight") + 1
+    assert boxes[0] == boxes[1] and boxes[2] == boxes[3], boxes
+    assert all(min(box) >= THICK_PX and box[1] <= limit for box in boxes), boxes
