@@ -361,7 +361,9 @@ async function pickPainting(file) {
   const moved = state.style !== pickedFor;
   if (problem) {
     forget(url);
+    // Said under the painting's zone; to a person who went on to another style, only announced.
     if (!moved) lookView.showError(`Your painting: ${problem} ${stillTheStyle()}`);
+    else view.announce(`Your painting ${file.name || ""} was not taken: ${problem}`);
     return;
   }
   // Checked while the person went on to another style: it is kept with the style it was chosen for.

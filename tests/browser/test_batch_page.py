@@ -279,7 +279,9 @@ def test_results_listed_one_right_after_another_leave_the_focused_control_in_its
     placed = window_top(compare)
     page.evaluate(EVERY_FRAME)
     let_next_go(page, held, 1)
-    page.unroute("**/api/jobs/*/result")  # the rest are fetched and listed as fast as they come
+    # No route left: interception stops, which lets the one held go too, and the rest are fetched and listed
+    # as fast as they come.
+    page.unroute("**/api/jobs/*/result")
     expect(listed).to_have_count(len(paths))
     expect(page.get_by_role("link", name="Download ZIP")).to_be_attached()
     page.wait_for_timeout(300)
