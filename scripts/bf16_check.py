@@ -42,7 +42,7 @@ from inference_server.runtime.openvino_runtime import bf16_available
 from inference_server.version_checks import REDUCED_PRECISION_PSNR_DB, signed_psnr
 from scripts.student_figures import holdout_missing, holdout_photos, measure
 from scripts.train_defaults import RECIPES
-from scripts.version_args import add_version_args, chosen_version
+from scripts.version_args import add_version_args, chosen_version, told_source
 from tessera.registry import REDUCED_PRECISIONS, published_files, read_manifest, write_version
 from trainer.centre_stem import CentreStemError, centre_stem, centre_whole
 from trainer.likeness_figures import CROPS_PER_PHOTO, SIZES, resized
@@ -175,10 +175,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="measure (and publish) the version with its stem centred (trainer/centre_stem.py)")
     parser.add_argument("--publish", action="store_true", help="publish the next version when quality holds")
     args = parser.parse_args(argv)
-    try:
-        source = _source(args)
-    except ValueError as exc:  # told before anything is measured
-        print(f"error: {exc}", file=sys.stderr)
+    source = told_source(args, _source)
+    if source is None:
         return 1
     if not bf16_available():
         print("error: OpenVINO is missing or this CPU has no native bf16", file=sys.stderr)

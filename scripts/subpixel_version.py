@@ -30,7 +30,7 @@ from inference_server.model_version import LoadSettings, load_version
 from inference_server.probe_tiles import FLAT_VALUES, FOG_LEVELS, low_contrast
 from inference_server.version_checks import VersionRejected
 from scripts.student_figures import holdout_missing, holdout_photos
-from scripts.version_args import add_version_args, chosen_version
+from scripts.version_args import add_version_args, chosen_version, told_source
 from tessera.registry import (
     WHOLE_MAX_FAR_FRACTION,
     WHOLE_MIN_PSNR_DB,
@@ -117,10 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     add_version_args(parser)
     parser.add_argument("--publish", action="store_true", help="publish the next version when it paints the same")
     args = parser.parse_args(argv)
-    try:
-        source = _source(args)
-    except ValueError as exc:  # told before anything is measured
-        print(f"error: {exc}", file=sys.stderr)
+    source = told_source(args, _source)
+    if source is None:
         return 1
     if holdout_missing():
         return 1

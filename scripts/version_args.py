@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from tessera.registry import version_dirs
@@ -27,3 +29,13 @@ def chosen_version(args: argparse.Namespace) -> tuple[dict[int, Path], int]:
     if number not in versions:
         raise ValueError(f"{args.style} has no version {number} (it has {', '.join(map(str, sorted(versions)))})")
     return versions, number
+
+
+def told_source(args: argparse.Namespace, source: Callable[[argparse.Namespace], Path]) -> Path | None:
+    """`source(args)`, the version folder a script works on, or None once the ValueError it raised is
+    printed as "error: ..." on stderr: told before anything is measured."""
+    try:
+        return source(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
