@@ -30,7 +30,8 @@ def sent_fields(page, field: str = "style") -> dict[str, str]:
     """The fields of the last form the page sent that has `field`, once one has been sent: the click
     that sends it returns before the page does, and the photo's upload form comes earlier."""
     wanted = f"(window.sentForms || []).filter((f) => f.some(([k]) => k === {field!r}))"
-    page.wait_for_function(f"{wanted}.length > 0")
+    # An arrow function: Playwright polls a bare expression with eval, which the page's CSP forbids.
+    page.wait_for_function(f"() => {wanted}.length > 0")
     return dict(page.evaluate(f"{wanted}.at(-1)"))
 
 
