@@ -18,7 +18,7 @@ import numpy as np
 PROBE_CORE = 32
 FLAT_VALUES = (0, 64, 128, 191, 255)  # RGB8; 0 and 255 are the convention's -1 and +1
 # The grey levels photos are squeezed into (low_contrast) when another form of a version is checked
-# against it: bf16 (scripts/bf16_check.py) and the sub-pixel graphs (scripts/subpixel_version.py).
+# against it: bf16 (scripts/bf16_check.py) and the graphs in another form (scripts/graph_form_version.py).
 FOG_LEVELS = (8, 4)
 
 

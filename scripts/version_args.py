@@ -1,5 +1,5 @@
 """The command-line choice of one published version, shared by the scripts that measure or republish one
-(scripts/bf16_check.py, scripts/subpixel_version.py)."""
+(scripts/bf16_check.py, scripts/graph_form_version.py)."""
 
 from __future__ import annotations
 

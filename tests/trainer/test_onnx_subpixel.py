@@ -10,7 +10,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from bench.paths import RawRun
-from scripts import subpixel_version
+from scripts import graph_form_version
 from scripts.local_stack import ROOT
 from tessera.onnx_session import open_session
 from tessera.registry import WHOLE_MAX_FAR_FRACTION, WHOLE_MIN_PSNR_DB, agreement, read_manifest
@@ -213,13 +213,13 @@ def test_the_shipped_v3_paints_v2s_pixels_on_a_photo():
 
 
 def test_the_script_refuses_a_version_in_sub_pixel_form_or_copied_so_and_an_unknown_one(capsys):
-    assert subpixel_version.main(["--style", "any-painting-best", "--version", "3"]) == 1
+    assert graph_form_version.main(["--form", "subpixel", "--style", "any-painting-best", "--version", "3"]) == 1
     assert "any-painting-best v3 is in sub-pixel form already" in capsys.readouterr().err
-    assert subpixel_version.main(["--style", "any-painting-best", "--version", "2"]) == 1
+    assert graph_form_version.main(["--form", "subpixel", "--style", "any-painting-best", "--version", "2"]) == 1
     assert "any-painting-best v3 is v2 in sub-pixel form already" in capsys.readouterr().err
-    assert subpixel_version.main(["--style", "any-painting-best", "--version", "0"]) == 1
+    assert graph_form_version.main(["--form", "subpixel", "--style", "any-painting-best", "--version", "0"]) == 1
     assert "has no version 0" in capsys.readouterr().err
-    assert subpixel_version.main(["--style", "no-such-style"]) == 1
+    assert graph_form_version.main(["--form", "subpixel", "--style", "no-such-style"]) == 1
     assert "no style 'no-such-style'" in capsys.readouterr().err
 
 
@@ -228,21 +228,22 @@ def test_the_script_publishes_only_from_the_newest_version(tmp_path, capsys):
 
     for number in ("1", "2"):
         shutil.copytree(STYLE / number, tmp_path / "any-painting-best" / number)
-    args = ["--style", "any-painting-best", "--registry", str(tmp_path), "--version", "1", "--publish"]
-    assert subpixel_version.main(args) == 1
+    args = ["--form", "subpixel", "--style", "any-painting-best", "--registry", str(tmp_path), "--version", "1",
+            "--publish"]
+    assert graph_form_version.main(args) == 1
     assert "v1 is not its newest version (v2)" in capsys.readouterr().err
 
 
 def test_the_script_compares_on_photos_foggy_flat_and_noisy_pictures_and_the_form_loads(tmp_path, monkeypatch):
     from skimage import data
 
-    monkeypatch.setattr(subpixel_version, "PHOTO_SIDE", 96)
+    monkeypatch.setattr(graph_form_version, "PHOTO_SIDE", 96)
     photos = [("astronaut", data.astronaut())]
-    names = [name for name, _ in subpixel_version.pictures(photos)]
+    names = [name for name, _ in graph_form_version.pictures(photos)]
     assert names == ["astronaut", "astronaut in 8 levels", "astronaut in 4 levels", "flat 0", "flat 64", "flat 128",
                      "flat 191", "flat 255", "grey with 1-4 levels of noise"]
-    rewritten, made = subpixel_version.rewritten_copy(STYLE / "2", tmp_path)
+    rewritten, made = graph_form_version.rewritten_copy(STYLE / "2", tmp_path, graph_form_version.FORMS["subpixel"])
     assert any(line.startswith("context.onnx: output convolution") for line in made)
-    problems, figures = subpixel_version.photo_figures(STYLE / "2", rewritten, photos)
+    problems, figures = graph_form_version.photo_figures(STYLE / "2", rewritten, photos)
     assert problems == [] and set(figures) == set(names)
-    assert subpixel_version.load_problem(rewritten) is None
+    assert graph_form_version.load_problem(rewritten) is None

@@ -1,15 +1,20 @@
-"""Whether a version's graphs in sub-pixel form (trainer/onnx_subpixel.py) paint what the version paints,
-and, with --publish, that form as the next version of its style.
+"""Whether a version's graphs in another form paint what the version paints, and, with --publish, that
+form as the next version of its style. Forms (`FORMS`):
 
-    .venv/bin/python -m scripts.subpixel_version --style any-painting-best [--version 2] [--publish]
+- `subpixel`: trainer/onnx_subpixel.py, the decoder's full-resolution convolutions at low resolution;
+  the same sums in another float order.
+- `lookup`: trainer/onnx_lookup.py, requantisation chains as lookup tables and copies on the 8-bit side;
+  the same arithmetic.
+
+    .venv/bin/python -m scripts.graph_form_version --form lookup --style any-painting-best [--version 3] [--publish]
 
 The rewritten model.onnx, with its rewritten context model, must give the version's own pixels on
 every hold-out photo at PHOTO_SIDE px, as it is and made foggy, and on flat and noisy greys (`pictures`),
-whole, with the server's context: at most
-WHOLE_MAX_FAR_FRACTION of values more than one 8-bit level apart and at least WHOLE_MIN_PSNR_DB
-(`tessera.registry.agreement`, the standard a whole.onnx meets against its two passes). Its
-whole.onnx, when it has one, is rewritten the same way, and the new version must then load as the
-server loads it (its probes, and whole.onnx against its two passes).
+whole, with the server's context: a form that reorders sums at most WHOLE_MAX_FAR_FRACTION of values
+more than one 8-bit level apart and at least WHOLE_MIN_PSNR_DB (`tessera.registry.agreement`, the
+standard a whole.onnx meets against its two passes), an exact form the same bytes. Its whole.onnx,
+when it has one, is rewritten the same way, and the new version must then load as the server loads it
+(its probes, and whole.onnx against its two passes).
 Prints the figures as JSON. Needs `make data`. For the speed, profile both versions' tiles with
 `python -m scripts.graph_profile model_registry/STYLE/N --tile 1152x1152 --threads 1`.
 """
@@ -20,6 +25,8 @@ import argparse
 import json
 import sys
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,28 +47,50 @@ from tessera.registry import (
     write_version,
 )
 from trainer.likeness_figures import resized
+from trainer.onnx_lookup import lookup_graph
 from trainer.onnx_subpixel import subpixel_graph
 
 PHOTO_SIDE = 1024
 _GRAPHS = ("onnx", "whole_onnx", "context_onnx")  # the manifest artifacts rewritten, all alike
 
 
-def rewritten_copy(source: Path, registry: Path) -> tuple[Path, list[str]]:
-    """(the version folder of `source` with its graphs in sub-pixel form, written as a version of its
-    style in `registry`; the rewrites made). Raises ValueError when the model has none of the patterns."""
+@dataclass(frozen=True)
+class Form:
+    """A rewrite of a version's graphs: its name in sentences, the rewrite, the manifest's `training` key
+    that marks a version in the form, its `metrics` key, and whether it must give the same bytes."""
+
+    title: str
+    rewrite: Callable[[onnx.ModelProto], tuple[onnx.ModelProto, list[str]]]
+    key: str
+    metrics: str
+    exact: bool
+    nothing_to_do: str
+
+
+FORMS = {  # by --form
+    "subpixel": Form("sub-pixel", subpixel_graph, "subpixel_graph", "subpixel", False,
+                     "its model has no full-resolution convolution this rewrite knows"),
+    "lookup": Form("lookup", lookup_graph, "lookup_graph", "lookup", True,
+                   "its model has no requantisation chain or copy this rewrite knows"),
+}
+
+
+def rewritten_copy(source: Path, registry: Path, form: Form) -> tuple[Path, list[str]]:
+    """(the version folder of `source` with its graphs in `form`, written as a version of its style in
+    `registry`; the rewrites made). Raises ValueError when the model has none of the form's patterns."""
     manifest, files = published_files(source)
     made: list[str] = []
     for key in _GRAPHS:
         entry = manifest["artifacts"].get(key)
         if entry is None:
             continue
-        model, rewrites = subpixel_graph(onnx.load(str(files[entry["file"]])))
+        model, rewrites = form.rewrite(onnx.load(str(files[entry["file"]])))
         if key == "onnx" and not rewrites:
-            raise ValueError(f"{source}: its model has no full-resolution convolution this rewrite knows")
-        files[entry["file"]] = registry / f"subpixel-{entry['file']}"
+            raise ValueError(f"{source}: {form.nothing_to_do}")
+        files[entry["file"]] = registry / f"{form.metrics}-{entry['file']}"
         onnx.save(model, str(files[entry["file"]]))
         made += [f"{entry['file']}: {line}" for line in rewrites]
-    manifest["training"] = {**manifest.get("training", {}), "subpixel_graph": True,
+    manifest["training"] = {**manifest.get("training", {}), form.key: True,
                             "reexported_from": f"{source.parent.name}/{source.name}"}
     number = write_version(registry, source.parent.name, files, manifest)
     return registry / source.parent.name / str(number), made
@@ -84,21 +113,25 @@ def pictures(photos: list[tuple[str, np.ndarray]]) -> list[tuple[str, np.ndarray
     return found
 
 
-def photo_figures(source: Path, rewritten: Path, photos: list[tuple[str, np.ndarray]]) -> tuple[list[str], dict]:
+def photo_figures(source: Path, rewritten: Path, photos: list[tuple[str, np.ndarray]],
+                  exact: bool = False) -> tuple[list[str], dict]:
     """(problems, {picture: {"far": fraction, "db": PSNR}}) of the rewritten model against its source on
-    `pictures(photos)`, whole (ONNX Runtime fp32, two threads)."""
+    `pictures(photos)`, whole (ONNX Runtime fp32, two threads). With `exact`, any difference is a problem."""
     problems, figures = [], {}
     for name, picture in pictures(photos):
-        far, db = agreement(RawRun(rewritten, picture, threads=2)(), RawRun(source, picture, threads=2)())
+        ours, theirs = RawRun(rewritten, picture, threads=2)(), RawRun(source, picture, threads=2)()
+        far, db = agreement(ours, theirs)
         figures[name] = {"far": round(far, 6), "db": round(db, 2) if np.isfinite(db) else None}  # None: identical
-        if far > WHOLE_MAX_FAR_FRACTION or db < WHOLE_MIN_PSNR_DB:
+        if exact and not np.array_equal(ours, theirs):
+            problems.append(f"{name}: not the same bytes ({far:.4%} of values more than a level apart, {db:.1f} dB)")
+        elif far > WHOLE_MAX_FAR_FRACTION or db < WHOLE_MIN_PSNR_DB:
             problems.append(f"{name}: {far:.4%} of values more than a level apart (at most "
                             f"{WHOLE_MAX_FAR_FRACTION:.1%}), {db:.1f} dB (at least {WHOLE_MIN_PSNR_DB:g})")
     return problems, figures
 
 
 def summary(figures: dict) -> dict:
-    """The manifest's `metrics.subpixel`: the worst agreement with the source over the pictures."""
+    """The manifest's `metrics.<form>`: the worst agreement with the source over the pictures."""
     return {"pictures": len(figures), "max_far_fraction": max(f["far"] for f in figures.values()),
             "min_psnr_db": min((f["db"] for f in figures.values() if f["db"] is not None), default=None)}
 
@@ -114,50 +147,52 @@ def load_problem(version_dir: Path) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--form", required=True, choices=sorted(FORMS), help="the rewrite (see FORMS)")
     add_version_args(parser)
     parser.add_argument("--publish", action="store_true", help="publish the next version when it paints the same")
     args = parser.parse_args(argv)
-    source = told_source(args, _source)
+    form = FORMS[args.form]
+    source = told_source(args, lambda a: _source(a, form))
     if source is None:
         return 1
     if holdout_missing():
         return 1
     with tempfile.TemporaryDirectory() as scratch:
         try:
-            rewritten, made = rewritten_copy(source, Path(scratch))
+            rewritten, made = rewritten_copy(source, Path(scratch), form)
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
-        problems, figures = photo_figures(source, rewritten, holdout_photos())
+        problems, figures = photo_figures(source, rewritten, holdout_photos(), form.exact)
         problems += [p for p in [load_problem(rewritten)] if p]
         print(json.dumps({"version": str(source), "rewrites": made, "agreement": figures, "problems": problems}))
         if problems:
-            print(f"{source} in sub-pixel form does not paint what it paints: {'; '.join(problems)}")
+            print(f"{source} in {form.title} form does not paint what it paints: {'; '.join(problems)}")
             return 2
-        print(f"{source} in sub-pixel form paints what it paints")
+        print(f"{source} in {form.title} form paints what it paints")
         if args.publish:
             manifest, files = published_files(rewritten)
-            manifest["metrics"] = {**manifest.get("metrics", {}), "subpixel": summary(figures)}
+            manifest["metrics"] = {**manifest.get("metrics", {}), form.metrics: summary(figures)}
             number = write_version(args.registry, source.parent.name, files, manifest)
             print(f"published {args.style} v{number} in {args.registry / args.style / str(number)}")
     return 0
 
 
-def _source(args: argparse.Namespace) -> Path:
-    """The version folder to rewrite. Raises ValueError for an unknown style or version, one in sub-pixel
-    form already or that a newer version is the sub-pixel form of, and a publish from a version that is
-    not the newest (its copy would become the newest, and so the served one, in place of a newer network)."""
+def _source(args: argparse.Namespace, form: Form) -> Path:
+    """The version folder to rewrite. Raises ValueError for an unknown style or version, one in the form
+    already or that a newer version is the form of, and a publish from a version that is not the newest
+    (its copy would become the newest, and so the served one, in place of a newer network)."""
     versions, number = chosen_version(args)
-    if read_manifest(versions[number]).training.get("subpixel_graph"):
-        raise ValueError(f"{args.style} v{number} is in sub-pixel form already")
+    if read_manifest(versions[number]).training.get(form.key):
+        raise ValueError(f"{args.style} v{number} is in {form.title} form already")
     copies = [v for v, folder in versions.items()
-              if read_manifest(folder).training.get("subpixel_graph")
+              if read_manifest(folder).training.get(form.key)
               and read_manifest(folder).training.get("reexported_from") == f"{args.style}/{number}"]
     if copies:
-        raise ValueError(f"{args.style} v{copies[0]} is v{number} in sub-pixel form already")
+        raise ValueError(f"{args.style} v{copies[0]} is v{number} in {form.title} form already")
     if args.publish and number != max(versions):
         raise ValueError(f"{args.style} v{number} is not its newest version (v{max(versions)}): publishing its "
-                         "sub-pixel form would make an older network the one served")
+                         f"{form.title} form would make an older network the one served")
     return versions[number]
 
 

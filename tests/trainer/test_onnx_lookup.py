@@ -1,0 +1,217 @@
+"""Requantisation chains as lookup tables and copies on the 8-bit side (trainer/onnx_lookup.py): each
+rewrite gives the graph's own outputs bit for bit, including values its quantisations saturate and a
+batch of images with their own per-channel numbers; patterns a table cannot hold are left alone; and the
+shipped any-painting-best v4 is v3 in that form."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from bench.paths import RawRun
+from scripts import graph_form_version
+from scripts.local_stack import ROOT
+from tessera.onnx_session import open_session
+from tessera.registry import read_manifest
+from trainer.onnx_lookup import lookup_graph
+
+pytestmark = pytest.mark.timeout(180)
+STYLE = ROOT / "model_registry" / "any-painting-best"
+RNG = np.random.default_rng(11)
+CHANNELS = 8
+
+
+def _const(name: str, value) -> onnx.TensorProto:
+    return numpy_helper.from_array(np.asarray(value), name)
+
+
+def _model(nodes: list[onnx.NodeProto], inits: list[onnx.TensorProto], zero_type=np.int8,
+           channels: int = CHANNELS, params: int = CHANNELS // 4) -> onnx.ModelProto:
+    """x [N, channels, H, W] and per-image numbers p [N, params] (as Unsqueeze-d context rows are:
+    pc [N, params, 1, 1]) -> y. Quantisations: q0 (0.05, zero point 3), q1 (0.11, -7), q2 (0.09, -128)
+    in int8, or the same levels in uint8 (zero points + 128)."""
+    shift = 128 if zero_type == np.uint8 else 0
+    inits = inits + [_const("axes", np.array([2, 3])),
+                     _const("s0", np.float32(0.05)), _const("z0", zero_type(3 + shift)),
+                     _const("s1", np.float32(0.11)), _const("z1", zero_type(-7 + shift)),
+                     _const("s2", np.float32(0.09)), _const("z2", zero_type(-128 + shift))]
+    nodes = [helper.make_node("Unsqueeze", ["p", "axes"], ["pc"]), *nodes]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", channels, "H", "W"]),
+                     helper.make_tensor_value_info("p", TensorProto.FLOAT, ["N", params])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _q(src: str, out: str, level: str) -> list[onnx.NodeProto]:
+    """src -> QuantizeLinear -> DequantizeLinear -> out, with scale s<level> and zero point z<level>."""
+    return [helper.make_node("QuantizeLinear", [src, f"s{level}", f"z{level}"], [f"{out}_q"]),
+            helper.make_node("DequantizeLinear", [f"{out}_q", f"s{level}", f"z{level}"], [out])]
+
+
+def _norm(src: str, out: str, channels: int = CHANNELS // 4) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
+    """A requantised norm as the wheel's network has it: Q0 -> DQ -> * per-image scale -> Q1 -> DQ ->
+    + per-channel shift -> ReLU -> Q2 (zero point at the lowest level) -> DQ, on `channels` channels."""
+    nodes = [*_q(src, "a", "0"), helper.make_node("Mul", ["a", "pc"], ["b"]), *_q("b", "c", "1"),
+             helper.make_node("Add", ["c", "shift"], ["d"]), helper.make_node("Relu", ["d"], ["e"]), *_q("e", out, "2")]
+    return nodes, [_const("shift", RNG.normal(0, 1, (1, channels, 1, 1)).astype(np.float32))]
+
+
+def _feeds(batch: int = 2, channels: int = CHANNELS // 4, height: int = 20, width: int = 28,
+           params: int = CHANNELS // 4) -> dict[str, np.ndarray]:
+    """Values far past the quantisations' ranges as well as inside them, and per-image numbers of both signs."""
+    x = RNG.normal(0, 4, (batch, channels, height, width)).astype(np.float32)
+    x[:, :, 0, :4] = [-1e4, 1e4, -7.0, 7.0]  # saturated both ways
+    return {"x": x, "p": RNG.normal(0, 1.5, (batch, params)).astype(np.float32)}
+
+
+def _run(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    return open_session(model.SerializeToString(), threads=1).run(None, feeds)[0]
+
+
+def _ops(model: onnx.ModelProto) -> list[str]:
+    return [n.op_type for n in model.graph.node]
+
+
+def _readers(model: onnx.ModelProto, tensor: str) -> list[onnx.NodeProto]:
+    return [n for n in model.graph.node if tensor in n.input]
+
+
+@pytest.mark.parametrize("zero_type", [np.int8, np.uint8])
+def test_a_requantised_norm_becomes_one_table_with_the_same_bytes(zero_type):
+    nodes, inits = _norm("x", "y")
+    model = _model(nodes, inits, zero_type, channels=CHANNELS // 4)
+    rewritten, made = lookup_graph(model)
+    assert made == ["table for 8 steps after " + nodes[0].output[0]]
+    # The map is read once, by the quantisation to a level index; the scale and shift touch only the table.
+    (index,) = _readers(rewritten, "x")
+    assert index.op_type == "QuantizeLinear" and _ops(rewritten).count("GatherElements") == 1
+    for feeds in (_feeds(), _feeds(batch=1, height=3, width=5)):
+        assert np.array_equal(_run(rewritten, feeds), _run(model, feeds))
+
+
+def test_copies_move_to_the_8_bit_side_with_the_same_bytes():
+    """x -> DepthToSpace -> Q -> DQ -> reflect Pad -> y becomes x -> Q -> DepthToSpace -> Pad -> DQ -> y."""
+    inits = [_const("pads", np.array([0, 0, 2, 3, 0, 0, 1, 2]))]
+    model = _model([helper.make_node("DepthToSpace", ["x"], ["s"], blocksize=2, mode="CRD"), *_q("s", "d", "0"),
+                    helper.make_node("Pad", ["d", "pads"], ["y"], mode="reflect")], inits)
+    rewritten, made = lookup_graph(model)
+    assert len(made) == 2 and _ops(rewritten)[-4:] == ["QuantizeLinear", "DepthToSpace", "Pad", "DequantizeLinear"]
+    feeds = _feeds(channels=CHANNELS)
+    assert np.array_equal(_run(rewritten, feeds), _run(model, feeds))
+
+
+def test_a_table_reads_the_copies_of_its_level_index():
+    """A norm between a depth-to-space and an edge pad: both copy the uint8 index, and the table's channels
+    are the ones after the depth-to-space."""
+    nodes, inits = _norm("s", "n")
+    inits.append(_const("pads", np.array([0, 0, 1, 1, 0, 0, 1, 1])))
+    model = _model([helper.make_node("DepthToSpace", ["x"], ["s"], blocksize=2, mode="CRD"), *nodes,
+                    helper.make_node("Pad", ["n", "pads"], ["y"], mode="edge")], inits)
+    rewritten, made = lookup_graph(model)
+    assert sum(line.startswith("table") for line in made) == 1
+    (index,) = _readers(rewritten, "x")
+    (copy,) = _readers(rewritten, index.output[0])
+    assert index.op_type == "QuantizeLinear" and copy.op_type == "DepthToSpace"
+    assert "Pad" not in [n.op_type for n in _readers(rewritten, "y")] and _ops(rewritten).count("Pad") == 1
+    feeds = _feeds(channels=CHANNELS)
+    assert np.array_equal(_run(rewritten, feeds), _run(model, feeds))
+
+
+def test_a_lone_quantisation_pair_gets_no_table():
+    inits = [_const("pads", np.array([0, 0, 1, 1, 0, 0, 1, 1]))]
+    model = _model([*_q("x", "d", "0"), helper.make_node("Pad", ["d", "pads"], ["y"], mode="reflect")], inits,
+                   channels=CHANNELS // 4)
+    rewritten, made = lookup_graph(model)
+    assert "GatherElements" not in _ops(rewritten) and made == ["DequantizeLinear d after Pad on 8 bits"]
+    feeds = _feeds()
+    assert np.array_equal(_run(rewritten, feeds), _run(model, feeds))
+
+
+def test_a_sum_of_two_maps_ends_the_chain_before_it():
+    """Residual sums add a second map: the table holds the steps before the sum, the sum stays."""
+    nodes, inits = _norm("x", "n")
+    model = _model([*nodes, helper.make_node("Add", ["n", "x"], ["sum"]), *_q("sum", "y", "1")], inits,
+                   channels=CHANNELS // 4)
+    rewritten, made = lookup_graph(model)
+    assert len(made) == 1 and _ops(rewritten).count("Add") == 2  # the sum, and the table's shift
+    (index, total) = _readers(rewritten, "x")
+    assert {index.op_type, total.op_type} == {"QuantizeLinear", "Add"}
+    feeds = _feeds()
+    assert np.array_equal(_run(rewritten, feeds), _run(model, feeds))
+
+
+def test_what_a_table_cannot_hold_is_left_alone():
+    """A per-channel activation quantisation, and a step with another map: the graph comes back as it was."""
+    inits = [_const("scales", np.full(CHANNELS // 4, 0.05, np.float32)),
+             _const("zeros", np.zeros(CHANNELS // 4, np.int8))]
+    per_channel = _model([helper.make_node("QuantizeLinear", ["x", "scales", "zeros"], ["q"], axis=1),
+                          helper.make_node("DequantizeLinear", ["q", "scales", "zeros"], ["d"], axis=1),
+                          helper.make_node("Mul", ["d", "pc"], ["y"])], inits, channels=CHANNELS // 4)
+    two_maps = _model([*_q("x", "a", "0"), helper.make_node("Mul", ["a", "x"], ["b"]), *_q("b", "y", "1")], [],
+                      channels=CHANNELS // 4)
+    for model in (per_channel, two_maps):
+        rewritten, made = lookup_graph(model)
+        assert made == [] and _ops(rewritten) == _ops(model)
+
+
+def test_a_depth_to_space_after_a_per_channel_step_stays_out_of_the_table():
+    """Its channels are not the table's: the chain ends before it, and it copies the next quantisation's levels."""
+    nodes, inits = _norm("x", "n", channels=CHANNELS)
+    model = _model([*nodes, helper.make_node("DepthToSpace", ["n"], ["s"], blocksize=2, mode="CRD"),
+                    *_q("s", "y", "1")], inits, params=CHANNELS)
+    rewritten, made = lookup_graph(model)
+    assert sum(line.startswith("table") for line in made) == 1
+    (index,) = _readers(rewritten, "x")
+    assert "DepthToSpace" not in [n.op_type for n in _readers(rewritten, index.output[0])]
+    feeds = _feeds(channels=CHANNELS, params=CHANNELS)
+    assert np.array_equal(_run(rewritten, feeds), _run(model, feeds))
+
+
+def test_the_shipped_any_painting_best_v4_is_v3_in_lookup_form():
+    training = read_manifest(STYLE / "4").training
+    assert training["lookup_graph"] and training["reexported_from"] == "any-painting-best/3"
+    for name in ("model.onnx", "whole.onnx", "context.onnx"):
+        expected, made = lookup_graph(onnx.load(str(STYLE / "3" / name)))
+        assert sum(line.startswith("table") for line in made) == 12
+        assert onnx.load(str(STYLE / "4" / name)).SerializeToString() == expected.SerializeToString()
+
+
+def test_the_shipped_v4_paints_v3s_bytes_on_a_photo():
+    from skimage import data
+
+    photo = data.astronaut()[::2, ::2][:200, :248]
+    assert np.array_equal(RawRun(STYLE / "4", photo, threads=2)(), RawRun(STYLE / "3", photo, threads=2)())
+
+
+def test_the_script_refuses_a_version_in_lookup_form_or_copied_so(capsys):
+    assert graph_form_version.main(["--form", "lookup", "--style", "any-painting-best", "--version", "4"]) == 1
+    assert "any-painting-best v4 is in lookup form already" in capsys.readouterr().err
+    assert graph_form_version.main(["--form", "lookup", "--style", "any-painting-best", "--version", "3"]) == 1
+    assert "any-painting-best v4 is v3 in lookup form already" in capsys.readouterr().err
+
+
+def test_an_exact_form_calls_any_difference_a_problem(tmp_path):
+    """The lookup form must give the same bytes: v3 against its sub-pixel source v2 (80 dB and more, which
+    the sub-pixel form's standard allows) is a problem under it."""
+    from skimage import data
+
+    photos = [("astronaut", data.astronaut()[::4, ::4])]
+    problems, _ = graph_form_version.photo_figures(STYLE / "2", STYLE / "3", photos, exact=True)
+    assert problems and all("not the same bytes" in p for p in problems if p.startswith("astronaut"))
+    assert graph_form_version.photo_figures(STYLE / "3", STYLE / "3", photos, exact=True)[0] == []
+
+
+def test_a_constant_pad_is_no_copy_and_ends_the_chain():
+    """Zeros padded inside a norm are 0.0 to the steps after them, not the table's value for level 0: the
+    table stops at the pad."""
+    inits = [_const("pads", np.array([0, 0, 1, 2, 0, 0, 2, 1]))]
+    model = _model([*_q("x", "a", "0"), helper.make_node("Pad", ["a", "pads"], ["padded"], mode="constant"),
+                    helper.make_node("Mul", ["padded", "pc"], ["b"]), *_q("b", "y", "1")], inits,
+                   channels=CHANNELS // 4)
+    rewritten, made = lookup_graph(model)
+    assert "GatherElements" not in _ops(rewritten)
+    feeds = _feeds()
+    assert np.array_equal(_run(rewritten, feeds), _run(model, feeds))
