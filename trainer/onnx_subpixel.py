@@ -29,7 +29,7 @@ quantised network (its stem): a sum in another order can round a value lying at 
 midpoint the other way, and in the stem such a step changes every layer after it. The stem in phase
 form, read by the stride-2 convolution after it, moved 5.5-10.6 % of any-painting-best's output values
 by more than one 8-bit level (38-42 dB PSNR, a probe on three hold-out photos); the rewrites here move
-at most 0.013 % (80 dB and more; `python -m scripts.subpixel_version --style any-painting-best`).
+at most 0.013 % (80 dB and more; `python -m scripts.graph_form_version --form subpixel --style any-painting-best`).
 The phase form needs an input of even sides, which the rule above makes hold for any image size: a
 context model's thumbnails keep their own (odd) sides, and any-painting-best's 9x9 output convolution
 still reads a map two x2 upsamplings made. So the tiles' model, whole.onnx and the context model are
