@@ -521,7 +521,7 @@ async function restylePhoto(style, look) {
   const mixInPage = strengthMixesPixels(style);
   const made = { style: style.id, styleName: style.name || style.id, preset: look.preset ?? null,
                  strength, madeAt: mixInPage ? 1 : strength, pixelMix: mixInPage,
-                 scale, look: await resultLook(style, look), photoId: photo.id,
+                 scale, look: await resultLook(style, look), photoId: photo.id, photoName: photo.name,
                  photoUrl: photo.imageUrl || null };  // after a reload the page shows it over the gateway's copy
   const order = { style: style.id, strength: made.madeAt, scale,
                   look: { ...look, explain: Boolean(style.has_critic) } };
@@ -533,7 +533,7 @@ async function restylePhoto(style, look) {
     if (!(error instanceof ApiError && error.code === "unknown_photo" && state.file)) throw error;
     photo = await (state.uploading = upload(state.file, photo.name));
     if (!photo) return view.hideProgress();
-    Object.assign(made, { photoId: photo.id, photoUrl: photo.imageUrl || null });
+    Object.assign(made, { photoId: photo.id, photoName: photo.name, photoUrl: photo.imageUrl || null });
     job = await createPhotoJob(photo.id, order);
   }
   await finish(await flow.follow(job, made));

@@ -69,13 +69,19 @@ export class ResultsView {
   renderItems(results) {
     const items = [...this.list.children];
     const unchanged = new Map(items.map((item) => [this.drawn.get(item), item]));
+    const byResult = new Map(items.map((item) => [item.querySelector("[data-show]")?.getAttribute("data-show"), item]));
+    const namePhotos = severalPhotos(results);
     results.forEach((result, index) => {
-      const html = resultItem(result, false);  // the tick is set below, so that ticking keeps the item
+      const html = resultItem(result, false, namePhotos);  // the tick is set below, so that ticking keeps the item
       let item = unchanged.get(html);
       if (!item) {
         const holder = document.createElement("template");
         holder.innerHTML = html.trim();
-        item = /** @type {Element} */ (holder.content.firstElementChild);
+        const fresh = /** @type {Element} */ (holder.content.firstElementChild);
+        // A listed result whose words changed (it is named by its photo once another photo's result is
+        // listed) is rewritten in place, so that a control of it keeps the focus.
+        const listed = byResult.get(result.id);
+        item = listed && sameShape(listed, fresh) ? rewrite(listed, fresh) : fresh;
         this.drawn.set(item, html);
       }
       const there = this.list.children[index];
@@ -114,19 +120,20 @@ export class ResultsView {
     const slider = this.modes.some((m) => m.checked && m.value === "slider");
     show(!slider, this.side);
     show(slider, this.slider);
+    const namePhotos = severalPhotos(this.results);
     for (const [key, result] of /** @type {Array<[string, Result]>} */ ([["a", a], ["b", b]])) {
       const url = this.urlOf(result.id);
       const photo = this.photoOf(result);
       for (const where of ["pair", "pair-slider"]) {
         const img = /** @type {HTMLImageElement} */ (byId(`${where}-${key}`));
         if (img.getAttribute("src") !== url) img.src = url;
-        img.alt = resultCaption(result);
+        img.alt = resultCaption(result, namePhotos);
         // A pixel-mix result is laid over its photo with its strength as opacity, as on the stage.
         img.style.setProperty("--mix", String(photo && result.pixelMix ? result.strength : 1));
       }
       const under = /** @type {HTMLImageElement} */ (byId(`pair-${key}-photo`));
       under.src = photo || url;
-      byId(`pair-${key}-caption`).textContent = resultCaption(result);
+      byId(`pair-${key}-caption`).textContent = resultCaption(result, namePhotos);
       byId(`pair-tag-${key}`).textContent = resultStyle(result);
     }
     const base = /** @type {HTMLImageElement} */ (byId("pair-slider-photo"));
@@ -138,4 +145,47 @@ export class ResultsView {
     this.slider.style.setProperty("--pos", `${percent}%`);
     this.range.setAttribute("aria-valuetext", `${percent}% first result, ${100 - percent}% second`);
   }
+}
+
+/**
+ * Whether results come from more than one photo, so that each must say which (template.resultCaption).
+ * @param {Result[]} results
+ * @returns {boolean}
+ */
+function severalPhotos(results) {
+  return new Set(results.map((r) => r.photoId)).size > 1;
+}
+
+/**
+ * Whether two elements have the same tags in the same places (so one can take the other's words).
+ * @param {Element} a
+ * @param {Element} b
+ * @returns {boolean}
+ */
+function sameShape(a, b) {
+  if (a.tagName !== b.tagName || a.childNodes.length !== b.childNodes.length) return false;
+  return [...a.childNodes].every((node, i) => {
+    const other = b.childNodes[i];
+    if (node.nodeType !== other.nodeType) return false;
+    return node.nodeType !== Node.ELEMENT_NODE || sameShape(/** @type {Element} */ (node), /** @type {Element} */ (other));
+  });
+}
+
+/**
+ * Gives `item` the attributes and text of `fresh`, which has its shape (sameShape), node by node.
+ * @param {Element} item
+ * @param {Element} fresh
+ * @returns {Element} item
+ */
+function rewrite(item, fresh) {
+  for (const { name } of [...item.attributes]) if (!fresh.hasAttribute(name)) item.removeAttribute(name);
+  for (const { name, value } of [...fresh.attributes]) {
+    if (item.getAttribute(name) !== value) item.setAttribute(name, value);
+  }
+  item.childNodes.forEach((node, i) => {
+    const other = fresh.childNodes[i];
+    if (node.nodeType === Node.ELEMENT_NODE) rewrite(/** @type {Element} */ (node), /** @type {Element} */ (other));
+    else if (node.nodeValue !== other.nodeValue) node.nodeValue = other.nodeValue;
+  });
+  return item;
 }

@@ -36,8 +36,8 @@
  * @property {string} photoId the photo it was made from
  * @property {string | null} [photoUrl] that photo on the gateway, for a page that no longer has it: a
  *   batch's, kept as long as the result (none for one photo's result: the visit's photo is kept by id)
- * @property {string} [photoName] a batch's photo's file name, which its row in the list names (a single
- *   photo's result has none yet, so results of two single photos are told apart by thumbnail only)
+ * @property {string} [photoName] the file name of the photo it was made from, which the list names while
+ *   it holds results of more than one photo (results kept before 2026-12-03 have it only from a batch)
  * @property {ResultLook | null} [look] the look of a conditioned style (none for a fixed style, nor for
  *   results kept before looks were)
  * @property {{ realism: string, gradcam: string } | null} [maps] the critic's heat maps (docs/explain.md)

@@ -198,12 +198,14 @@ export function resultStyle(result) {
 }
 
 /**
- * One line about a result, also its images' accessible name; a batch's photo's names its photo first.
+ * One line about a result, also its images' accessible name; among results of several photos it names
+ * its photo first.
  * @param {import("./store.js").Result} result
+ * @param {boolean} [namePhoto] whether the results it is listed with come from more than one photo
  * @returns {string} e.g. "Moss · strength 80% · brush 1× · 15:03", "beach.jpg · Any painting: Mosaic · strength 80% · …"
  */
-export function resultCaption(result) {
-  const photo = result.photoName ? `${result.photoName} · ` : "";
+export function resultCaption(result, namePhoto = false) {
+  const photo = namePhoto && result.photoName ? `${result.photoName} · ` : "";
   return `${photo}${resultStyle(result)} · strength ${Math.round(result.strength * 100)}% · ` +
     `${scaleLabel(result.scale)} · ${clockTime(result.time)}`;
 }
@@ -222,10 +224,11 @@ export function stageLine(result) {
  * One entry of the results list: thumbnail, what made it, show, tick to compare, its link.
  * @param {import("./store.js").Result} result
  * @param {boolean} picked ticked for comparison
+ * @param {boolean} [namePhoto] as for resultCaption
  * @returns {string}
  */
-export function resultItem(result, picked) {
-  const caption = escapeHtml(resultCaption(result));
+export function resultItem(result, picked, namePhoto = false) {
+  const caption = escapeHtml(resultCaption(result, namePhoto));
   const id = escapeHtml(result.id);
   const until = result.expiresAt ? ` until ${escapeHtml(clockTime(result.expiresAt))}` : "";
   const file = result.pixelMix && result.strength < result.madeAt ? "full-strength file" : "file";
@@ -237,7 +240,7 @@ export function resultItem(result, picked) {
     <label class="result-item__pick"><input type="checkbox" data-pick="${id}"${picked ? " checked" : ""}
       aria-label="Compare ${caption}"> Compare</label>
     <a class="small" href="${escapeHtml(result.url)}" download="${escapeHtml(result.filename)}"
-       aria-label="${escapeHtml(`Link to the ${file} of ${resultCaption(result)}`)}${until}">Link${until}</a>
+       aria-label="${escapeHtml(`Link to the ${file} of ${resultCaption(result, namePhoto)}`)}${until}">Link${until}</a>
   </span>
 </li>`;
 }

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from playwright.sync_api import expect
+from skimage import data as skdata
 
 from tests.bff.gallery import TONES
 
@@ -189,3 +190,33 @@ def test_a_preview_that_could_not_be_made_is_named_and_shows_no_picture(page, ph
     label = card.locator(".preview-card__image").evaluate("e => getComputedStyle(e, '::after').content")
     assert label == '"No preview"'
     assert page.locator(".preview-card__image img:visible").count() >= len(STYLES) - 1
+
+
+def test_results_of_two_photos_are_named_by_their_photo(page, photo, tmp_path):
+    """One photo's results need no name (every one is of that photo); once results of a second photo are
+    listed, each says which photo it was made from, in the list and in the comparison. Before, two Moss
+    results of two photos had the same name and were told apart by their thumbnails only."""
+    cat = tmp_path / "chelsea.jpg"
+    Image.fromarray(skdata.chelsea()).save(cat, "JPEG", quality=90)
+    upload(page, photo)
+    make(page, "Moss")
+    expect(page.get_by_role("checkbox", name="Compare Moss")).to_have_count(1)
+    expect(page.locator(".result-item").first).not_to_contain_text("astronaut.jpg")
+    page.locator("#file-input").set_input_files(cat)
+    expect(page.locator(".preview-card:not(.is-loading)")).to_have_count(len(STYLES))
+    page.get_by_role("button", name="Make the full-size result in Moss").click()
+    # A person on the first result meanwhile keeps the focus there when the item takes its photo's name.
+    page.get_by_role("checkbox", name="Compare Moss").focus()
+    expect(page.locator(".result-item")).to_have_count(2, timeout=JOB_WAIT_MS)
+    first = page.get_by_role("checkbox", name="Compare astronaut.jpg · Moss")
+    expect(first).to_be_focused()
+    second = page.get_by_role("checkbox", name="Compare chelsea.jpg · Moss")
+    expect(first).to_have_count(1)
+    expect(second).to_have_count(1)
+    first.check()
+    second.check()
+    side = page.locator("#pair-side")
+    expect(side.get_by_role("img", name="chelsea.jpg · Moss")).to_be_visible()
+    expect(side.get_by_role("img", name="astronaut.jpg · Moss")).to_be_visible()
+    page.reload()  # kept with their names
+    expect(page.get_by_role("checkbox", name="Compare chelsea.jpg · Moss")).to_have_count(1)
