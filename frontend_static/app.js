@@ -16,6 +16,7 @@ import { fitLook, styleLook } from "./look_fit.js";
 import { LookView } from "./painting.js";
 import { refusalLines, sortFiles } from "./photo_choice.js";
 import { PreviewsView, choicesOf } from "./previews.js";
+import { watchMovedOn } from "./moved_on.js";
 import { lookName, resultLook } from "./result_look.js";
 import { Results } from "./results.js";
 import { ResultsView } from "./results_view.js";
@@ -471,6 +472,7 @@ async function restyle() {
   critic.clear();
   view.revealStage();
   view.announce("Restyling started.");
+  const since = watchMovedOn();
   // A copy of what was chosen when Restyle was pressed: the controls stay usable while it is made, and a
   // style chosen meanwhile brings its own look (look_fit.js), which must not reach this style's order.
   const look = style.kind === "conditioned" ? { ...state.look } : { keepColors: state.look.keepColors };
@@ -478,9 +480,9 @@ async function restyle() {
     if (state.batch.length > 1) return await restyleBatch(state.batch, style, look);
     if (state.clip && state.file) {
       return await clips.restyle(state.file, style.id, state.strength, look, style.name || style.id,
-                                 () => results.holdsFocus());
+                                 () => stayPut(since));
     }
-    await restylePhoto(style, look);
+    await restylePhoto(style, look, since);
   } catch (error) {
     view.hideProgress();
     view.showError(error instanceof ApiError ? error.message : "Something went wrong in this page. Please reload it.");
@@ -488,7 +490,18 @@ async function restyle() {
     if (!(error instanceof ApiError)) console.error(error);
   } finally {
     setBusy(false);
+    since.stop();
   }
+}
+
+/**
+ * Whether a result that comes now leaves the page where it is: the person went on elsewhere since
+ * Restyle (moved_on.js), or works in "Your results".
+ * @param {{ moved: () => boolean }} since
+ * @returns {boolean}
+ */
+function stayPut(since) {
+  return since.moved() || results.holdsFocus();
 }
 
 /**
@@ -506,8 +519,9 @@ function noPhotoMessage(refused) {
  * uploaded again once, if the page still has the file.
  * @param {Style} style
  * @param {import("./api.js").Look} look
+ * @param {{ moved: () => boolean }} since whether the person went on elsewhere since Restyle (moved_on.js)
  */
-async function restylePhoto(style, look) {
+async function restylePhoto(style, look, since) {
   const { strength, scale } = state;  // as chosen when Restyle was pressed, like `look`
   let photo = state.uploading ? await state.uploading : state.photo;
   // A photo whose upload failed for a passing reason (the gateway busy or out of reach) is kept for this:
@@ -536,22 +550,24 @@ async function restylePhoto(style, look) {
     Object.assign(made, { photoId: photo.id, photoName: photo.name, photoUrl: photo.imageUrl || null });
     job = await createPhotoJob(photo.id, order);
   }
-  await finish(await flow.follow(job, made));
+  await finish(await flow.follow(job, made), since);
 }
 
 /**
  * Lists a finished job's result and shows it; says so when the job was cancelled instead.
  * @param {import("./job_flow.js").Finished | null} finished
+ * @param {{ moved: () => boolean }} since whether the person went on elsewhere since it started
  */
-async function finish(finished) {
+async function finish(finished, since) {
   if (!finished) {
     view.showProgress(0, 0, "Cancelled. Nothing more is being made.");
     view.announce("The restyle was cancelled.");
     return;
   }
-  // A person who went on to "Your results" while it was made stays where they are (on a phone the
-  // stage is a screen or more above): the announcement says it is ready, as for a batch's photos.
-  await showResult(finished.result, finished.objectUrl, { reveal: !results.holdsFocus() });
+  // A person who went on elsewhere while it was made (to "Your results", the previews...) stays where
+  // they are (on a phone the stage is a screen or more above): the announcement says it is ready, as for
+  // a batch's photos.
+  await showResult(finished.result, finished.objectUrl, { reveal: !stayPut(since) });
   view.relabelProgress("Restyled");  // only now: "Finishing…" held the line while the result was made
   view.announce("Your photo is restyled. Compare it with the slider, or download it.");
 }
@@ -622,13 +638,15 @@ async function resumeVisit() {
   if (!visit.running) return;
   setBusy(true);
   view.revealStage();
+  const since = watchMovedOn();
   try {
-    await finish(await flow.resume(visit.running));
+    await finish(await flow.resume(visit.running), since);
   } catch (error) {
     view.hideProgress();
     view.showError(error instanceof ApiError ? error.message : "Something went wrong in this page. Please reload it.");
   } finally {
     setBusy(false);
+    since.stop();
   }
 }
 

@@ -51,6 +51,8 @@ export class View {
     this.fileLines = [];
     on(this.compareRange, "input", () => this.setDivider(Number(this.compareRange.value)));
     on(this.before, "load", () => this.describePhoto());
+    // A strip is stretched or not by the column's width: the label follows the window.
+    new ResizeObserver(() => { if (this.before.naturalWidth) this.describePhoto(); }).observe(this.before);
     on(this.before, "error", () => this.showResultAlone());
   }
 
@@ -268,6 +270,7 @@ export class View {
   /**
    * Adds the photo's pixel size to its name once the browser has decoded it, and enlarges a tiny
    * image (an icon, a 1 × 1 pixel) with its pixels kept sharp, so that it and its result can be seen.
+   * A strip drawn thicker than its shape allows (styles.css: at least 3rem) is said to be stretched.
    */
   describePhoto() {
     const width = this.before.naturalWidth;
@@ -281,7 +284,9 @@ export class View {
     size.textContent = imageSize(width, height);
     // Several photos have several sizes: the name says how many, not the first one's size.
     if (this.photoCount > 1) return this.fileName.replaceChildren(this.photoName);
-    this.fileName.replaceChildren(`${this.photoName} · `, size, enlarged ? " · shown enlarged" : "");
+    const shown = enlarged ? " · shown enlarged" : stretched(this.before) ? " · shown stretched" : "";
+    if (this.fileName.textContent === `${this.photoName} · ${size.textContent}${shown}`) return;
+    this.fileName.replaceChildren(`${this.photoName} · `, size, shown);
   }
 
   /** @param {string} message said politely by screen readers, never shown */
@@ -443,4 +448,16 @@ export class View {
     this.error.textContent = "";
     show(false, this.error);
   }
+}
+
+/**
+ * Whether an image is drawn in another shape than its own (by more than 2 %, beyond rounding).
+ * @param {HTMLImageElement} image
+ * @returns {boolean}
+ */
+function stretched(image) {
+  const { width, height } = image.getBoundingClientRect();
+  if (!width || !height || !image.naturalWidth || !image.naturalHeight) return false;
+  const ratio = (width / height) / (image.naturalWidth / image.naturalHeight);
+  return ratio > 1.02 || ratio < 1 / 1.02;
 }

@@ -412,3 +412,32 @@ def test_a_clip_restyled_while_the_person_works_in_their_results_leaves_them_the
     expect(compare).to_be_focused()
     assert abs(window_top(compare) - placed) <= PLACE_SLACK_PX
     assert page.console_problems == []
+
+
+def test_a_result_leaves_a_person_who_scrolled_elsewhere_meanwhile_where_they_are(phone_page, photo):
+    """A photo's result scrolled the stage into view when it came, even for a person who had scrolled on
+    to the previews or further while it was made (only a focus in "Your results" was heeded). Now any
+    scrolling with a wheel, a finger or the keys, or a move of the focus, since Restyle leaves the page
+    where it is; the announcement says the result is ready."""
+    page = phone_page
+    held = hold_results(page, let_through=0)
+    page.goto("/")
+    page.get_by_role("radio", name="Harbour blue").check()
+    page.locator("#file-input").set_input_files(photo)
+    page.get_by_role("button", name="Restyle photo").click()
+    page.wait_for_timeout(800)  # the glide to the stage that Restyle started is over
+    at_stage = page.evaluate("window.scrollY")
+    page.mouse.move(100, 300)
+    page.mouse.wheel(0, 900)
+    page.wait_for_timeout(400)
+    placed = page.evaluate("window.scrollY")
+    assert placed > at_stage + 300  # the person is well away from the stage
+    for _ in range(1200):  # the result is asked for once the job is done
+        if held:
+            break
+        page.wait_for_timeout(50)
+    held.pop(0).continue_()
+    expect(page.locator("#announcer")).to_have_text(re.compile("Your photo is restyled"), timeout=30_000)
+    page.wait_for_timeout(800)
+    assert abs(page.evaluate("window.scrollY") - placed) <= PLACE_SLACK_PX
+    assert page.console_problems == []

@@ -21,6 +21,8 @@ def test_a_strip_and_its_result_are_drawn_thick_enough_to_see_and_compare(page, 
     expect(before).to_have_js_property("naturalWidth", width)
     drawn = before.bounding_box()
     assert min(drawn["width"], drawn["height"]) >= THICK_PX, drawn
+    # Drawn thicker than its shape, and said so, as a tiny image is said to be enlarged.
+    expect(page.locator("#file-name")).to_have_text(f"strip.png · {width} × {height} px · shown stretched")
     page.get_by_role("button", name="Restyle photo").click()
     expect(page.get_by_role("link", name="Download")).to_be_visible(timeout=60_000)
     after = page.get_by_role("img", name="Your photo, restyled")
@@ -57,3 +59,10 @@ def test_two_results_of_a_strip_side_by_side_are_thick_enough_and_within_the_win
     limit = 0.68 * page.evaluate("innerHeight") + 1
     assert boxes[0] == boxes[1] and boxes[2] == boxes[3], boxes
     assert all(min(box) >= THICK_PX and box[1] <= limit for box in boxes), boxes
+
+
+def test_a_photo_of_an_ordinary_shape_is_not_said_to_be_stretched(page, tmp_path):
+    page.goto("/")
+    page.locator("#file-input").set_input_files(png_file(tmp_path / "wide.png", 1200, 300, noisy=True))
+    expect(page.get_by_role("img", name="Your photo, before restyling")).to_have_js_property("naturalWidth", 1200)
+    expect(page.locator("#file-name")).to_have_text("wide.png · 1200 × 300 px")
