@@ -199,6 +199,15 @@ def let_next_go(page, held, listed_before):
 PLACE_SLACK_PX = 2
 
 
+def let_first_held_go(page, held, seconds: float = 60) -> None:
+    """Waits until a result's fetch is held (it is asked for once its job is done), then lets it go."""
+    for _ in range(int(seconds * 20)):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    held.pop(0).continue_()
+
+
 def window_top(locator) -> float:
     return locator.evaluate("el => el.getBoundingClientRect().top")
 
@@ -402,11 +411,7 @@ def test_a_clip_restyled_while_the_person_works_in_their_results_leaves_them_the
     compare.evaluate("box => box.scrollIntoView({block: 'start'})")  # the stage above the window
     page.wait_for_timeout(300)
     placed = window_top(compare)
-    for _ in range(1200):  # the clip's frames are made before its result is asked for
-        if held:
-            break
-        page.wait_for_timeout(50)
-    held.pop(0).continue_()
+    let_first_held_go(page, held)  # the clip's frames are made before its result is asked for
     expect(page.locator("#announcer")).to_have_text(re.compile("Your clip is restyled"), timeout=30_000)
     page.wait_for_timeout(300)
     expect(compare).to_be_focused()
@@ -432,11 +437,7 @@ def test_a_result_leaves_a_person_who_scrolled_elsewhere_meanwhile_where_they_ar
     page.wait_for_timeout(400)
     placed = page.evaluate("window.scrollY")
     assert placed > at_stage + 300  # the person is well away from the stage
-    for _ in range(1200):  # the result is asked for once the job is done
-        if held:
-            break
-        page.wait_for_timeout(50)
-    held.pop(0).continue_()
+    let_first_held_go(page, held)
     expect(page.locator("#announcer")).to_have_text(re.compile("Your photo is restyled"), timeout=30_000)
     page.wait_for_timeout(800)
     assert abs(page.evaluate("window.scrollY") - placed) <= PLACE_SLACK_PX
