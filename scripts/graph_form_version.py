@@ -33,12 +33,15 @@ import numpy as np
 import onnx
 
 from bench.paths import RawRun
+from inference_server.conditioned_version import probe_code
 from inference_server.model_version import LoadSettings, load_version
 from inference_server.probe_tiles import FLAT_VALUES, FOG_LEVELS, low_contrast
 from inference_server.version_checks import VersionRejected
 from scripts.student_figures import holdout_missing, holdout_photos
 from scripts.version_args import add_version_args, chosen_version, told_source
+from tessera.onnx_session import open_session
 from tessera.registry import (
+    STYLE_CODE_INPUT,
     WHOLE_MAX_FAR_FRACTION,
     WHOLE_MIN_PSNR_DB,
     agreement,
@@ -130,6 +133,38 @@ def photo_figures(source: Path, rewritten: Path, photos: list[tuple[str, np.ndar
     return problems, figures
 
 
+def other_path_problems(source: Path, rewritten: Path, photos: list[tuple[str, np.ndarray]]) -> list[str]:
+    """Where an exact form gives other bytes than its source on the paths `photo_figures` does not take:
+    the tiles' model on a batch of two pictures with their own contexts (the server batches tiles of
+    different streams), and whole.onnx (the one pass) on each picture with the source's first preset's
+    code, where both have one."""
+    crops = [picture[:96, :128] for _, picture in photos[:2]]
+    if len(crops) < 2 or any(c.shape != crops[0].shape for c in crops):
+        return ["other paths: need two pictures of at least 128 x 96 px"]
+    problems = []
+    runs = {folder: [RawRun(folder, crop, threads=2) for crop in crops] for folder in (source, rewritten)}
+    if not np.array_equal(*(_batch_of(runs[folder]) for folder in (source, rewritten))):
+        problems.append("a batch of two pictures: not the same bytes")
+    manifests = {folder: read_manifest(folder) for folder in (source, rewritten)}
+    wholes = {folder: getattr(m.artifacts, "whole_onnx", None) for folder, m in manifests.items()}
+    if None not in wholes.values():
+        code = probe_code(manifests[source])
+        sessions = [open_session(str(folder / whole.file), threads=2) for folder, whole in wholes.items()]
+        for (name, _), run in zip(photos[:2], runs[source], strict=True):
+            outputs = [session.run(None, {session.get_inputs()[0].name: run.image, STYLE_CODE_INPUT: code})[0]
+                       for session in sessions]
+            if not np.array_equal(*outputs):
+                problems.append(f"{name} in one pass (whole.onnx): not the same bytes")
+    return problems
+
+
+def _batch_of(runs: list[RawRun]) -> np.ndarray:
+    """The tiles' model of `runs` on all their pictures at once, each with its own context."""
+    contexts = [run.context for run in runs]
+    return runs[0].runtime.execute(np.concatenate([run.image for run in runs]),
+                                   None if contexts[0] is None else np.concatenate(contexts))
+
+
 def summary(figures: dict) -> dict:
     """The manifest's `metrics.<form>`: the worst agreement with the source over the pictures."""
     return {"pictures": len(figures), "max_far_fraction": max(f["far"] for f in figures.values()),
@@ -163,7 +198,10 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
-        problems, figures = photo_figures(source, rewritten, holdout_photos(), form.exact)
+        photos = holdout_photos()
+        problems, figures = photo_figures(source, rewritten, photos, form.exact)
+        if form.exact:
+            problems += other_path_problems(source, rewritten, photos)
         problems += [p for p in [load_problem(rewritten)] if p]
         print(json.dumps({"version": str(source), "rewrites": made, "agreement": figures, "problems": problems}))
         if problems:

@@ -48,7 +48,7 @@ BESIDE_STUDENT = {"any-painting-best": ("Any painting, best quality",
                                         "The same presets, your own paintings and mixes as Any painting, painted "
                                         "by the larger original that Any painting was trained to copy: the finest "
                                         "detail, at about two thirds of Any painting's speed where the processor "
-                                        "has native bf16 and about the same speed elsewhere.")}
+                                        "has native bf16.")}
 # The 26 styles of multistyle26 by what they look like (their previews), for people: the network numbers them
 # only. Four have fixed students under the same names (Blue Ink 24, Blue Swirls 19, Umber Oil 10, Vermilion 20).
 MULTISTYLE26_NAMES = ("Soft pastel", "Yellow poster", "Charcoal sketch", "Ribbons", "Crimson wash", "Autumn pencil",

@@ -15,15 +15,21 @@ onto the 8-bit side (QuantizeLinear -> DepthToSpace instead of DepthToSpace -> Q
 QuantizeLinear -> Pad -> DequantizeLinear instead of QuantizeLinear -> DequantizeLinear -> Pad), a
 quarter of the bytes to copy, and a chain's table reads the copied index.
 
-Every rewrite gives the graph's own outputs bit for bit: a table entry is the chain's float arithmetic
-on exactly that level, and a level index saturates where the chain's first quantisation does (the
-uint8 index is the int8 level plus 128). `python -m scripts.graph_form_version --form lookup`
-checks this on photos, foggy, flat and noisy pictures before publishing; docs/serving.md, "Lookup
-tables", has the speed.
+Each rewrite gives the graph's own outputs bit for bit as ONNX Runtime runs it: a table entry is the
+chain's float arithmetic on exactly that level, and a level index saturates where the chain's first
+quantisation does (the uint8 index is the int8 level plus 128). One assumption: where shapes are
+symbols, a step's per-image numbers have as many images as the map (`_shapes`). `python -m
+scripts.graph_form_version --form lookup` checks the bytes on photos, foggy, flat and noisy pictures,
+a batch of two and whole.onnx before publishing; docs/serving.md, "Lookup tables", has the speed.
 
 What stays: a chain that is only QuantizeLinear -> DequantizeLinear (a table costs more than the pair),
-a step with a second map (a residual sum), per-channel quantisation of an activation, and a
-depth-to-space after a per-channel step (it would mix the table's channels).
+a step with a second map (a residual sum), numbers for more images or channels than the map has,
+per-channel quantisation of an activation, a depth-to-space after a per-channel step (it would mix the
+table's channels), a constant pad or one with a constant value or axes, and any DequantizeLinear read
+directly by a QuantizeLinear, which ONNX Runtime merges (DoubleQDQPairsRemover, also with the float
+emulation: other arithmetic than the literal chain's), so a chain may not hold, start at or end at such
+an edge, nor a move make one. Graphs before opset 11 (no GatherElements) and graphs in this form
+already get no tables.
 """
 
 from __future__ import annotations
@@ -33,11 +39,14 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper, shape_inference
+from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
 
 from trainer import onnx_graph
 from trainer.onnx_graph import NotConstantError, attributes, constant_value
 
 LEVELS = 256
+MIN_OPSET = 11  # GatherElements
+SHAPE_SLICES = 15  # Shape's start and end
 # Steps a table can hold: each computes an output value from one input value and per-channel numbers.
 _ELEMENTWISE = {"QuantizeLinear", "DequantizeLinear", "Mul", "Add", "Sub", "Div", "Relu", "Identity", "Clip",
                 "Sigmoid", "Tanh"}
@@ -79,25 +88,31 @@ def _move_copies(graph: onnx.GraphProto) -> list[str]:
         pair = next(((first, node) for node in graph.node
                      if (first := makers.get(node.input[0] if node.input else "")) is not None
                      and first.output[0] not in outputs and len(readers[first.output[0]]) == 1
-                     and _movable(graph, first, node)), None)
+                     and _movable(graph, first, node, makers, readers)), None)
         if pair is None:
             return lines
         first, second = pair
         lines.append(f"{first.op_type} {first.name or first.output[0]} after {second.op_type} on 8 bits")
-        _swap(first, second)
+        _swap(first, second, _fresh_name(graph, second.output[0] + "_on_8_bits"))
 
 
-def _movable(graph: onnx.GraphProto, first: onnx.NodeProto, second: onnx.NodeProto) -> bool:
+def _movable(graph: onnx.GraphProto, first: onnx.NodeProto, second: onnx.NodeProto, makers: dict,
+             readers: dict) -> bool:
+    """Whether the swap is exact as ONNX Runtime runs the graph: it merges a DequantizeLinear read
+    directly by a QuantizeLinear with its neighbours (DoubleQDQPairsRemover, also with the float
+    emulation), so a swap must not make such an edge where the graph had none."""
     if first.op_type == "DepthToSpace" and second.op_type == "QuantizeLinear":
-        return _per_tensor(graph, second)
+        source = makers.get(first.input[0])
+        return _per_tensor(graph, second) and (source is None or source.op_type != "DequantizeLinear")
     if first.op_type == "DequantizeLinear" and second.op_type == "Pad":
-        return _per_tensor(graph, first) and _copy_pad(graph, second)
+        return _per_tensor(graph, first) and _copy_pad(graph, second) and \
+            all(reader.op_type != "QuantizeLinear" for reader in readers.get(second.output[0], []))
     return False
 
 
-def _swap(first: onnx.NodeProto, second: onnx.NodeProto) -> None:
-    """first(x) -> t -> second(t, ...) -> y  becomes  second(x, ...) -> t' -> first(t') -> y."""
-    source, between, result = first.input[0], second.output[0] + "_on_8_bits", second.output[0]
+def _swap(first: onnx.NodeProto, second: onnx.NodeProto, between: str) -> None:
+    """first(x) -> t -> second(t, ...) -> y  becomes  second(x, ...) -> between -> first(between) -> y."""
+    source, result = first.input[0], second.output[0]
     second.input[0], second.output[0] = source, between
     first.input[0], first.output[0] = between, result
 
@@ -113,7 +128,9 @@ def _per_tensor(graph: onnx.GraphProto, node: onnx.NodeProto) -> bool:
 
 def _copy_pad(graph: onnx.GraphProto, pad: onnx.NodeProto) -> bool:
     """A reflect or edge Pad of the height and width only (so channels keep their order)."""
-    if attributes(pad).get("mode", b"constant") not in _COPY_PADS or (len(pad.input) > 3 and pad.input[3]):
+    if attributes(pad).get("mode", b"constant") not in _COPY_PADS or len(pad.input) < 2:
+        return False  # (opset 10 and older give the pads as an attribute: left alone)
+    if any(name for name in pad.input[2:]):  # a constant value or axes: not a plain copy of the map
         return False
     try:
         pads = constant_value(graph, pad.input[1]).reshape(-1).tolist()
@@ -126,14 +143,19 @@ def _copy_pad(graph: onnx.GraphProto, pad: onnx.NodeProto) -> bool:
 
 def _tables(model: onnx.ModelProto) -> list[str]:
     graph = model.graph
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    inits = {i.name for i in graph.initializer}
+    if opset < MIN_OPSET or any(_levels_name(low) in inits for low in _INT8_TYPES.values()):
+        return []  # no GatherElements, or in lookup form already
     shapes = _shapes(model)
     readers = onnx_graph.consumers(graph)
+    makers = onnx_graph.producers(graph)
     outputs = {o.name for o in graph.output}
     taken: set[str] = set()
     chains = []
     for node in graph.node:
         if node.op_type == "QuantizeLinear" and node.output[0] not in taken and _per_tensor(graph, node):
-            chain = _chain(graph, node, readers, outputs, shapes)
+            chain = _chain(graph, node, readers, makers, outputs, shapes)
             if chain is not None:
                 chains.append(chain)
                 taken.update(n.output[0] for n in [chain.quantise, *chain.copies, *chain.steps])
@@ -141,18 +163,23 @@ def _tables(model: onnx.ModelProto) -> list[str]:
     for number, chain in enumerate(chains):
         low = _INT8_TYPES[_zero_point_type(graph, chain.quantise)]
         levels.add(low)
-        _replace(graph, chain, f"lookup{number}", low)
+        _replace(graph, chain, _fresh_name(graph, f"lookup{number}"), low, opset)
     graph.initializer.extend(numpy_helper.from_array(
         np.arange(low, low + LEVELS).astype(np.int8 if low else np.uint8).reshape(1, 1, LEVELS, 1),
         _levels_name(low)) for low in sorted(levels))
     return [f"table for {len(c.steps)} steps after {c.quantise.name or c.quantise.output[0]}" for c in chains]
 
 
-def _chain(graph: onnx.GraphProto, quantise: onnx.NodeProto, readers: dict, outputs: set[str],
+def _chain(graph: onnx.GraphProto, quantise: onnx.NodeProto, readers: dict, makers: dict, outputs: set[str],
            shapes: dict[str, list]) -> _Chain | None:
     """The chain that starts at `quantise`, or None where a table would not pay (no float step besides
-    the quantisation pairs) or could not hold it."""
+    the quantisation pairs) or could not hold it. No DequantizeLinear read directly by a QuantizeLinear
+    may start, end or lie inside a chain: ONNX Runtime merges such pairs (DoubleQDQPairsRemover, also
+    with the float emulation), which is other arithmetic than the table's."""
     if _zero_point_type(graph, quantise) not in _INT8_TYPES or not _map(shapes.get(quantise.input[0])):
+        return None
+    source = makers.get(quantise.input[0])
+    if source is not None and source.op_type == "DequantizeLinear":
         return None
     path, current, dequantised, per_channel = [], quantise.output[0], False, False
     while current not in outputs and len(readers.get(current, [])) == 1:
@@ -162,13 +189,18 @@ def _chain(graph: onnx.GraphProto, quantise: onnx.NodeProto, readers: dict, outp
         elif node.op_type in _ELEMENTWISE and _step_fits(graph, node, current, shapes):
             if not dequantised and node.op_type != "DequantizeLinear":
                 break  # the level must be dequantised before anything else reads it
+            if node.op_type == "QuantizeLinear" and path and path[-1].op_type == "DequantizeLinear":
+                break  # a pair ONNX Runtime merges (see above)
             dequantised, per_channel = True, per_channel or node.op_type not in _QUANTISATION
             path.append(node)
         else:
             break
         current = node.output[0]
-    # End on a float value: copies and a quantisation at the end belong to what follows.
-    while path and (path[-1].op_type not in _ELEMENTWISE or path[-1].op_type == "QuantizeLinear"):
+    # End on a float value: copies and a quantisation at the end belong to what follows, and so does a
+    # dequantisation that a QuantizeLinear reads (a pair ONNX Runtime merges).
+    while path and (path[-1].op_type not in _ELEMENTWISE or path[-1].op_type == "QuantizeLinear"
+                    or path[-1].op_type == "DequantizeLinear"
+                    and any(r.op_type == "QuantizeLinear" for r in readers.get(path[-1].output[0], []))):
         path.pop()
     steps = [n for n in path if n.op_type in _ELEMENTWISE]
     if not any(step.op_type not in _QUANTISATION | {"Identity"} for step in steps):
@@ -181,14 +213,21 @@ def _step_fits(graph: onnx.GraphProto, node: onnx.NodeProto, current: str, shape
     if node.op_type in _QUANTISATION:
         return _per_tensor(graph, node) and node.input[0] == current
     others = [name for name in node.input if name and name != current]
-    return list(node.input).count(current) == 1 and all(_per_channel(shapes.get(name)) for name in others)
+    return list(node.input).count(current) == 1 and \
+        all(_per_channel(shapes.get(name), shapes.get(current)) for name in others)
 
 
-def _per_channel(shape: list | None) -> bool:
-    """A shape that broadcasts over the height and width: a scalar, or [N, C, 1, 1]."""
-    if shape is None:
+def _per_channel(shape: list | None, map_shape: list | None) -> bool:
+    """A shape that broadcasts over the map's height and width and does not widen the map: a scalar, or
+    [N, C, 1, 1] whose N and C are each 1 or the map's own (the same number or the same symbol). A step
+    whose numbers would make more images or channels than the map has needs its own broadcast, which
+    a table indexed by the map cannot give."""
+    if shape is None or map_shape is None or len(map_shape) != 4:
         return False
-    return len(shape) == 0 or (len(shape) == 1 and shape[0] == 1) or (len(shape) == 4 and shape[2:] == [1, 1])
+    if len(shape) == 0 or (len(shape) == 1 and shape[0] == 1):
+        return True
+    return len(shape) == 4 and shape[2:] == [1, 1] and \
+        all(dim == 1 or (dim is not None and dim == own) for dim, own in zip(shape[:2], map_shape[:2], strict=True))
 
 
 def _map(shape: list | None) -> bool:
@@ -196,7 +235,7 @@ def _map(shape: list | None) -> bool:
     return shape is not None and len(shape) == 4 and shape[2:] != [1, 1]
 
 
-def _replace(graph: onnx.GraphProto, chain: _Chain, prefix: str, low: int) -> None:
+def _replace(graph: onnx.GraphProto, chain: _Chain, prefix: str, low: int, opset: int) -> None:
     """The chain's result, from the same nodes run on every level (the table) and an index of levels."""
     quantise = chain.quantise
     # In the table the copies are nothing: a step reads what its copy was handed.
@@ -222,6 +261,8 @@ def _replace(graph: onnx.GraphProto, chain: _Chain, prefix: str, low: int) -> No
         numpy_helper.from_array(np.array([0, 0, LEVELS], np.int64), f"{prefix}/table_shape"),
         numpy_helper.from_array(np.array([0, 0, -1], np.int64), f"{prefix}/flat"),
         numpy_helper.from_array(np.array([LEVELS], np.int64), f"{prefix}/levels"),
+        *([] if opset >= SHAPE_SLICES else [numpy_helper.from_array(np.array([0], np.int64), f"{prefix}/zero"),
+                                            numpy_helper.from_array(np.array([2], np.int64), f"{prefix}/two")]),
     ])
     nodes = [helper.make_node("QuantizeLinear", [quantise.input[0], quantise.input[1], f"{prefix}/index_zero_point"],
                               [index], name=f"{prefix}/index")]
@@ -235,7 +276,7 @@ def _replace(graph: onnx.GraphProto, chain: _Chain, prefix: str, low: int) -> No
     nodes += table_nodes + [
         helper.make_node("Reshape", [table_name(result), f"{prefix}/table_shape"], [f"{prefix}/table"]),
         helper.make_node("Shape", [index], [f"{prefix}/shape"]),
-        helper.make_node("Shape", [index], [f"{prefix}/image_and_channels"], start=0, end=2),
+        _leading_dims(index, f"{prefix}/shape", f"{prefix}/image_and_channels", opset),
         helper.make_node("Concat", [f"{prefix}/image_and_channels", f"{prefix}/levels"],
                          [f"{prefix}/tables_shape"], axis=0),
         helper.make_node("Expand", [f"{prefix}/table", f"{prefix}/tables_shape"], [f"{prefix}/tables"]),
@@ -251,6 +292,28 @@ def _replace(graph: onnx.GraphProto, chain: _Chain, prefix: str, low: int) -> No
     graph.node.extend(kept + nodes)
 
 
+def _leading_dims(tensor: str, shape: str, output: str, opset: int) -> onnx.NodeProto:
+    """A node writing `tensor`'s N and C as a 1-D int64 tensor, given its whole shape is `shape`: Shape with
+    start and end where the opset has them (15), else a Slice of the shape (its [0]/[2] initializers are
+    `<prefix>/zero` and `<prefix>/two`, beside `shape`)."""
+    if opset >= SHAPE_SLICES:
+        return helper.make_node("Shape", [tensor], [output], start=0, end=2)
+    prefix = shape.rsplit("/", 1)[0]
+    return helper.make_node("Slice", [shape, f"{prefix}/zero", f"{prefix}/two"], [output])
+
+
+def _fresh_name(graph: onnx.GraphProto, wanted: str) -> str:
+    """`wanted`, or `wanted` with a number after it, so that no tensor, node or name built on it with a
+    "/" after it is in the graph yet."""
+    taken = {i.name for i in graph.initializer} | {i.name for i in graph.input} | \
+        {name for node in graph.node for name in [node.name, *node.input, *node.output]}
+    stems = {name.split("/")[0] for name in taken}
+    name, number = wanted, 1
+    while name in taken or name in stems:
+        name, number = f"{wanted}_{number}", number + 1
+    return name
+
+
 def _levels_name(low: int) -> str:
     return f"lookup/levels_from_{'minus_' if low < 0 else ''}{abs(low)}"
 
@@ -263,12 +326,23 @@ def _zero_point_type(graph: onnx.GraphProto, node: onnx.NodeProto) -> int | None
 
 
 def _shapes(model: onnx.ModelProto) -> dict[str, list]:
-    """{tensor: its inferred dims (an int where known, else None)} for the tensors shape inference types."""
-    inferred = shape_inference.infer_shapes(model)
+    """{tensor: its inferred dims (an int where known, the symbol's name where one is, else None)} for the
+    tensors shape inference types. ONNX Runtime's symbolic shape inference keeps a symbol such as the
+    batch's N through the slices and reshapes that make per-channel numbers from a context row, which
+    onnx's own replaces with a new unknown (and a table would then be refused). It takes two symbols
+    that must broadcast together to be one (auto_merge): a step's numbers for as many images as the
+    map has, as a model fed within its contract has them (the server gives each tile its own context
+    row). Falls back to onnx's inference where it cannot infer."""
+    try:
+        inferred = SymbolicShapeInference.infer_shapes(model, auto_merge=True)
+    except Exception:  # noqa: BLE001 - an op or shape it does not know: the plain inference below
+        inferred = None
+    if inferred is None:
+        inferred = shape_inference.infer_shapes(model)
     shapes = {}
-    for info in [*inferred.graph.value_info, *inferred.graph.input]:
+    for info in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]:
         if info.type.tensor_type.HasField("shape"):
-            shapes[info.name] = [d.dim_value if d.HasField("dim_value") else None
+            shapes[info.name] = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
                                  for d in info.type.tensor_type.shape.dim]
     for init in model.graph.initializer:
         shapes[init.name] = list(init.dims)
