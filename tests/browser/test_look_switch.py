@@ -170,3 +170,55 @@ def test_a_preview_card_makes_what_it_shows_without_the_mix_its_style_kept(spage
     assert {k: v for k, v in fields.items() if k in ("style", "preset", "mix_preset", "mix")} == \
         {"style": "any-painting", "preset": "ribbons"}
     expect(page.get_by_label("Mix with")).to_have_value("")
+
+
+def test_a_painting_checked_while_the_person_went_on_to_another_style_stays_with_its_own(spage, photo, tmp_path):
+    """The check of a painting waits for the upload limits: a style chosen meanwhile must neither get the
+    painting nor lose its own look, the painting comes back with the style it was chosen for, and a
+    painting refused meanwhile is announced, not said under the other style's controls."""
+    page = spage
+    held = hold_limits(page)
+    page.goto("/")
+    expect(page.get_by_role("radio", name="Any painting")).to_be_checked()
+    page.locator("#painting-input").set_input_files(page.painting)
+    choose_style(page, "26 painting styles")
+    let_limits_go(page, held)
+    page.locator("#file-input").set_input_files(photo)
+    expect(page.get_by_role("radio", name="Style 0")).to_be_checked()
+    expect(page.locator("#painting-name")).to_be_hidden()
+    assert restyle_sends(page) == {"style": "teacher-26", "preset": "style-00"}
+    choose_style(page, "Any painting")
+    expect(page.locator("#painting-name")).to_have_text("Style: your painting (painting2.png)")
+    assert restyle_sends(page) == {"style": "any-painting", "style_image": "file:painting2.png"}
+
+
+def test_a_painting_refused_while_the_person_went_on_to_another_style_is_announced(spage):
+    page = spage
+    broken = spage.painting.parent / "broken.png"
+    broken.write_bytes(spage.painting.read_bytes()[:300])  # cut short: the browser cannot decode it
+    held = hold_limits(page)
+    page.goto("/")
+    expect(page.get_by_role("radio", name="Any painting")).to_be_checked()
+    page.locator("#painting-input").set_input_files(broken)
+    choose_style(page, "26 painting styles")
+    let_limits_go(page, held)
+    expect(page.locator("#announcer")).to_contain_text("Your painting broken.png was not taken:")
+    expect(page.get_by_role("radio", name="Style 0")).to_be_checked()
+    choose_style(page, "Any painting")
+    expect(page.locator("#painting-name")).to_be_hidden()
+
+
+def hold_limits(page) -> list:
+    """Holds back the page's one request for the upload limits (a painting's check waits for them)."""
+    held = []
+    page.route("**/api/limits", lambda route: held.append(route))
+    return held
+
+
+def let_limits_go(page, held: list) -> None:
+    for _ in range(200):  # the page asks for its limits once, at load
+        if held:
+            break
+        page.wait_for_timeout(50)
+    page.unroute("**/api/limits")
+    held.pop().continue_()
