@@ -24,22 +24,40 @@ def grey(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
 
 
+# OpenCV's DIS fails on frames under about 32 px a side: an assertion under 16 px, and with the fast and
+# ultrafast presets a segmentation fault at 20-31 px (opencv-python-headless 4.x; a 1280x64 clip shrunk to
+# 480x24 for the blending killed the gateway). Such frames are padded to this side first.
+MIN_FLOW_SIDE = 64
+
+
 def dis_flow(a_grey: np.ndarray, b_grey: np.ndarray, preset: str = "medium", max_side: int | None = None) -> np.ndarray:
     """HxWx2 float32 DIS flow from a to b (HxW uint8 each). With `max_side`, frames whose longer side
-    exceeds it are shrunk to it first (area average) and the flow is enlarged and scaled back."""
+    exceeds it are shrunk to it first (area average) and the flow is enlarged and scaled back. A frame
+    with a side under MIN_FLOW_SIDE is padded to it (its last row and column repeated) and the flow of
+    its own pixels kept."""
     height, width = a_grey.shape[:2]
     scale = 1.0 if max_side is None or max(height, width) <= max_side else max_side / max(height, width)
     if scale < 1.0:
         size = (max(8, round(width * scale)), max(8, round(height * scale)))
         a_grey = cv2.resize(a_grey, size, interpolation=cv2.INTER_AREA)
         b_grey = cv2.resize(b_grey, size, interpolation=cv2.INTER_AREA)
-    flow = cv2.DISOpticalFlow_create(DIS_PRESETS[preset]).calc(a_grey, b_grey, None)
+    rows, columns = a_grey.shape[:2]
+    flow = cv2.DISOpticalFlow_create(DIS_PRESETS[preset]).calc(_at_least(a_grey), _at_least(b_grey), None)
+    flow = np.ascontiguousarray(flow[:rows, :columns])
     if scale < 1.0:
         ratio_x, ratio_y = width / flow.shape[1], height / flow.shape[0]
         flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR)
         flow[..., 0] *= ratio_x
         flow[..., 1] *= ratio_y
     return flow
+
+
+def _at_least(frame: np.ndarray, side: int = MIN_FLOW_SIDE) -> np.ndarray:
+    """The frame with its last rows and columns repeated until both sides are at least `side`."""
+    bottom, right = max(0, side - frame.shape[0]), max(0, side - frame.shape[1])
+    if not bottom and not right:
+        return frame
+    return cv2.copyMakeBorder(frame, 0, bottom, 0, right, cv2.BORDER_REPLICATE)
 
 
 def farneback_flow(a_grey: np.ndarray, b_grey: np.ndarray) -> np.ndarray:

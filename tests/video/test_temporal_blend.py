@@ -144,3 +144,20 @@ def test_still_pixels_get_a_longer_memory_but_a_fade_does_not():
     # The share here is about 0.85 (0.9, less for the 2-level mismatch): a lag of about 2 x 0.85 / 0.15 =
     # 11 levels once settled; with the lengthened memory on these pixels it was 13.9 after 40 frames.
     assert 0 < lag < 11
+
+
+@pytest.mark.parametrize("width, height", [(1280, 64), (1280, 16), (2000, 20), (64, 1280), (16, 16), (1, 300)])
+def test_banner_and_tiny_clips_are_blended_without_killing_the_process(width, height):
+    """A 1280x64 clip, whose frames the blending shrinks to 480x24 for the flow, killed the gateway with a
+    segmentation fault inside OpenCV's DIS (its fast presets at 20-31 px a side; an assertion under 16
+    px). Each shape runs in a process of its own, so a crash fails this test, not the suite."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np\nfrom scripts.make_clips import frames\n"
+            "from tessera.temporal_blend import TemporalBlend\n"
+            f"inputs = list(frames('moving', {width}, {height}, 4))\nblend = TemporalBlend()\n"
+            "out = [blend(f, f) for f in inputs]\n"
+            "assert all(o.shape == f.shape and o.dtype == np.uint8 for o, f in zip(out, inputs))\nprint('blended')\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "blended", (done.returncode, done.stderr[-2000:])
