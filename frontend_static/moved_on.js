@@ -1,6 +1,7 @@
 /**
  * Whether the person has gone elsewhere on the page since a moment (Restyle pressed): scrolled it with a
- * wheel, a finger or the keys, or moved the keyboard focus. A photo's or clip's result that comes after
+ * wheel, a finger or the keys, pressed a pointer anywhere (a scrollbar dragged, text selected past the
+ * window's edge), or moved the keyboard focus. A photo's or clip's result that comes after
  * that leaves the page where they are, instead of scrolling the stage into view; the announcement says
  * it is ready either way. The page's own scrolling (the glide to the stage that Restyle starts) is no
  * input, so it does not count.
@@ -8,7 +9,7 @@
 
 /** Keys that scroll the page or move the focus. */
 const MOVING_KEYS = new Set(["PageUp", "PageDown", "Home", "End", "ArrowUp", "ArrowDown", " ", "Tab"]);
-const INPUTS = /** @type {const} */ (["wheel", "touchmove", "focusin"]);
+const INPUTS = /** @type {const} */ (["wheel", "touchmove", "focusin", "pointerdown"]);
 
 /**
  * Starts watching; the returned `moved()` says whether the person has moved on since, and `stop()`

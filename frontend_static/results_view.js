@@ -134,7 +134,8 @@ export class ResultsView {
       const under = /** @type {HTMLImageElement} */ (byId(`pair-${key}-photo`));
       under.src = photo || url;
       byId(`pair-${key}-caption`).textContent = resultCaption(result, namePhotos);
-      byId(`pair-tag-${key}`).textContent = resultStyle(result);
+      byId(`pair-tag-${key}`).textContent = namePhotos && result.photoName
+        ? `${result.photoName} · ${resultStyle(result)}` : resultStyle(result);
     }
     const base = /** @type {HTMLImageElement} */ (byId("pair-slider-photo"));
     base.src = this.photoOf(a) || this.urlOf(a.id);
@@ -148,12 +149,13 @@ export class ResultsView {
 }
 
 /**
- * Whether results come from more than one photo, so that each must say which (template.resultCaption).
+ * Whether results come from more than one photo, so that each must say which (template.resultCaption): by
+ * the photos' names, so that the same photo chosen again (a new upload) is still one photo.
  * @param {Result[]} results
  * @returns {boolean}
  */
 function severalPhotos(results) {
-  return new Set(results.map((r) => r.photoId)).size > 1;
+  return new Set(results.map((r) => r.photoName ?? r.photoId)).size > 1;
 }
 
 /**

@@ -284,7 +284,8 @@ export class View {
     size.textContent = imageSize(width, height);
     // Several photos have several sizes: the name says how many, not the first one's size.
     if (this.photoCount > 1) return this.fileName.replaceChildren(this.photoName);
-    const shown = enlarged ? " · shown enlarged" : stretched(this.before) ? " · shown stretched" : "";
+    const out = stretched(this.before);
+    const shown = enlarged ? ` · shown enlarged${out ? " and stretched" : ""}` : out ? " · shown stretched" : "";
     if (this.fileName.textContent === `${this.photoName} · ${size.textContent}${shown}`) return;
     this.fileName.replaceChildren(`${this.photoName} · `, size, shown);
   }

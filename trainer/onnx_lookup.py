@@ -34,6 +34,8 @@ already get no tables.
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -333,10 +335,13 @@ def _shapes(model: onnx.ModelProto) -> dict[str, list]:
     that must broadcast together to be one (auto_merge): a step's numbers for as many images as the
     map has, as a model fed within its contract has them (the server gives each tile its own context
     row). Falls back to onnx's inference where it cannot infer."""
-    try:
-        inferred = SymbolicShapeInference.infer_shapes(model, auto_merge=True)
-    except Exception:  # noqa: BLE001 - an op or shape it does not know: the plain inference below
-        inferred = None
+    # Where it cannot infer every shape it writes the model into the working directory before raising:
+    # it runs in a directory of its own.
+    with tempfile.TemporaryDirectory(prefix="tessera-shapes-") as scratch, contextlib.chdir(scratch):
+        try:
+            inferred = SymbolicShapeInference.infer_shapes(model, auto_merge=True)
+        except Exception:  # noqa: BLE001 - an op or shape it does not know: the plain inference below
+            inferred = None
     if inferred is None:
         inferred = shape_inference.infer_shapes(model)
     shapes = {}

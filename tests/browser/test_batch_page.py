@@ -442,3 +442,26 @@ def test_a_result_leaves_a_person_who_scrolled_elsewhere_meanwhile_where_they_ar
     page.wait_for_timeout(800)
     assert abs(page.evaluate("window.scrollY") - placed) <= PLACE_SLACK_PX
     assert page.console_problems == []
+
+
+def test_a_result_leaves_a_person_who_pressed_the_pointer_elsewhere_where_they_are(phone_page, photo):
+    """Dragging the scrollbar or selecting text past the window's edge scrolls without a wheel, a finger
+    or a key: the pointer press it starts with counts as moving on (here the page is scrolled by script,
+    as a scrollbar drag would, which no input event tells of)."""
+    page = phone_page
+    held = hold_results(page, let_through=0)
+    page.goto("/")
+    page.get_by_role("radio", name="Harbour blue").check()
+    page.locator("#file-input").set_input_files(photo)
+    page.get_by_role("button", name="Restyle photo").click()
+    page.wait_for_timeout(800)
+    page.evaluate("window.scrollBy(0, 900)")
+    page.mouse.move(8, 200)
+    page.mouse.down()
+    page.mouse.up()
+    page.wait_for_timeout(300)
+    placed = page.evaluate("window.scrollY")
+    let_first_held_go(page, held)
+    expect(page.locator("#announcer")).to_have_text(re.compile("Your photo is restyled"), timeout=30_000)
+    page.wait_for_timeout(800)
+    assert abs(page.evaluate("window.scrollY") - placed) <= PLACE_SLACK_PX

@@ -218,5 +218,36 @@ def test_results_of_two_photos_are_named_by_their_photo(page, photo, tmp_path):
     side = page.locator("#pair-side")
     expect(side.get_by_role("img", name="chelsea.jpg · Moss")).to_be_visible()
     expect(side.get_by_role("img", name="astronaut.jpg · Moss")).to_be_visible()
+    page.get_by_label("Slider").check()  # its tags, not only its pictures' names, say which photo is which
+    expect(page.locator("#pair-tag-a")).to_have_text("astronaut.jpg · Moss")
+    expect(page.locator("#pair-tag-b")).to_have_text("chelsea.jpg · Moss")
     page.reload()  # kept with their names
     expect(page.get_by_role("checkbox", name="Compare chelsea.jpg · Moss")).to_have_count(1)
+
+
+def test_the_same_photo_chosen_again_is_still_one_photo(page, photo):
+    """Choosing the same file again uploads it anew (another id): its results were then all named by it,
+    as if they were of two photos."""
+    upload(page, photo)
+    make(page, "Moss")
+    page.locator("#file-input").set_input_files(photo)
+    expect(page.locator(".preview-card:not(.is-loading)")).to_have_count(len(STYLES))
+    make(page, "Amber dusk")
+    expect(page.get_by_role("checkbox", name="Compare Moss")).to_have_count(1)
+    expect(page.get_by_role("checkbox", name="Compare Amber dusk")).to_have_count(1)
+    expect(page.locator(".result-item").filter(has_text="astronaut.jpg")).to_have_count(0)
+
+
+def test_a_long_file_name_wraps_inside_its_result_on_a_phone(phone_page, photo, tmp_path):
+    """Named results made a 375 px page 439 px wide with a long camera file name."""
+    page = phone_page
+    long_name = tmp_path / "IMG_20261203_134512_HDR_PORTRAIT_with_a_very_long_name_from_a_camera.jpg"
+    Image.fromarray(skdata.chelsea()).save(long_name, "JPEG", quality=90)
+    upload(page, photo)
+    make(page, "Moss")
+    page.locator("#file-input").set_input_files(long_name)
+    expect(page.locator(".preview-card:not(.is-loading)")).to_have_count(len(STYLES))
+    make(page, "Moss")
+    expect(page.locator(".result-item").first).to_contain_text("IMG_20261203_134512")
+    assert page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")
+    page.get_by_role("checkbox", name=f"Compare {long_name.name} · Moss").check()  # in reach

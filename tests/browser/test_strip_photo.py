@@ -66,3 +66,12 @@ def test_a_photo_of_an_ordinary_shape_is_not_said_to_be_stretched(page, tmp_path
     page.locator("#file-input").set_input_files(png_file(tmp_path / "wide.png", 1200, 300, noisy=True))
     expect(page.get_by_role("img", name="Your photo, before restyling")).to_have_js_property("naturalWidth", 1200)
     expect(page.locator("#file-name")).to_have_text("wide.png · 1200 × 300 px")
+
+
+def test_a_tiny_strip_is_said_to_be_enlarged_and_stretched(page, tmp_path):
+    """A 1x200 image is enlarged (it is tiny) and drawn 3rem wide (16 times out of its shape): the line
+    said only "shown enlarged"."""
+    page.goto("/")
+    page.locator("#file-input").set_input_files(png_file(tmp_path / "thin.png", 1, 200))
+    expect(page.get_by_role("img", name="Your photo, before restyling")).to_have_js_property("naturalWidth", 1)
+    expect(page.locator("#file-name")).to_have_text("thin.png · 1 × 200 px · shown enlarged and stretched")

@@ -318,3 +318,23 @@ def test_an_exact_form_is_also_held_to_the_same_bytes_in_a_batch_and_in_one_pass
     assert graph_form_version.other_path_problems(STYLE / "3", off, photos) == [
         "a batch of two pictures: not the same bytes", "astronaut in one pass (whole.onnx): not the same bytes",
         "coffee in one pass (whole.onnx): not the same bytes"]
+
+
+def test_shape_inference_that_gives_up_leaves_the_working_directory_as_it_was(tmp_path, monkeypatch):
+    """ONNX Runtime's symbolic shape inference writes the model into the working directory before it raises
+    on a graph it cannot infer whole (sym_shape_infer_temp.onnx and external data files were left in the
+    checkout); the rewrite then falls back to onnx's inference."""
+    from trainer import onnx_lookup
+
+    def gives_up(model, **_):
+        onnx.save_model(model, "sym_shape_infer_temp.onnx")
+        raise RuntimeError("Incomplete symbolic shape inference")
+
+    monkeypatch.setattr(onnx_lookup.SymbolicShapeInference, "infer_shapes", staticmethod(gives_up))
+    monkeypatch.chdir(tmp_path)
+    nodes, inits = _norm("x", "y")
+    model = _model(nodes, inits, channels=CHANNELS // 4)
+    rewritten, made = lookup_graph(model)
+    assert list(tmp_path.iterdir()) == []
+    feeds = _feeds()
+    assert np.array_equal(_run(rewritten, feeds), _run(model, feeds))
