@@ -425,12 +425,7 @@ def test_a_result_leaves_a_person_who_scrolled_elsewhere_meanwhile_where_they_ar
     scrolling with a wheel, a finger or the keys, or a move of the focus, since Restyle leaves the page
     where it is; the announcement says the result is ready."""
     page = phone_page
-    held = hold_results(page, let_through=0)
-    page.goto("/")
-    page.get_by_role("radio", name="Harbour blue").check()
-    page.locator("#file-input").set_input_files(photo)
-    page.get_by_role("button", name="Restyle photo").click()
-    page.wait_for_timeout(800)  # the glide to the stage that Restyle started is over
+    held = restyle_holding_its_result(page, photo)
     at_stage = page.evaluate("window.scrollY")
     page.mouse.move(100, 300)
     page.mouse.wheel(0, 900)
@@ -449,12 +444,7 @@ def test_a_result_leaves_a_person_who_pressed_the_pointer_elsewhere_where_they_a
     or a key: the pointer press it starts with counts as moving on (here the page is scrolled by script,
     as a scrollbar drag would, which no input event tells of)."""
     page = phone_page
-    held = hold_results(page, let_through=0)
-    page.goto("/")
-    page.get_by_role("radio", name="Harbour blue").check()
-    page.locator("#file-input").set_input_files(photo)
-    page.get_by_role("button", name="Restyle photo").click()
-    page.wait_for_timeout(800)
+    held = restyle_holding_its_result(page, photo)
     page.evaluate("window.scrollBy(0, 900)")
     page.mouse.move(8, 200)
     page.mouse.down()
@@ -465,3 +455,15 @@ def test_a_result_leaves_a_person_who_pressed_the_pointer_elsewhere_where_they_a
     expect(page.locator("#announcer")).to_have_text(re.compile("Your photo is restyled"), timeout=30_000)
     page.wait_for_timeout(800)
     assert abs(page.evaluate("window.scrollY") - placed) <= PLACE_SLACK_PX
+
+
+def restyle_holding_its_result(page, photo) -> list:
+    """Restyles `photo` in Harbour blue with its result's fetch held back; returns the held routes once the
+    glide to the stage that Restyle starts is over."""
+    held = hold_results(page, let_through=0)
+    page.goto("/")
+    page.get_by_role("radio", name="Harbour blue").check()
+    page.locator("#file-input").set_input_files(photo)
+    page.get_by_role("button", name="Restyle photo").click()
+    page.wait_for_timeout(800)
+    return held
