@@ -567,7 +567,9 @@ async function finish(finished, since) {
   // A person who went on elsewhere while it was made (to "Your results", the previews...) stays where
   // they are (on a phone the stage is a screen or more above): the announcement says it is ready, as for
   // a batch's photos.
-  await showResult(finished.result, finished.objectUrl, { reveal: !stayPut(since) });
+  // The controls stay as the person left them: a strength moved while it was made is mixed in live, or
+  // the result is marked out of date (followControls), not moved back to the one it was made with.
+  await showResult(finished.result, finished.objectUrl, { reveal: !stayPut(since), keepControls: true });
   view.relabelProgress("Restyled");  // only now: "Finishing…" held the line while the result was made
   view.announce("Your photo is restyled. Compare it with the slider, or download it.");
 }
@@ -576,12 +578,15 @@ async function finish(finished, since) {
  * Puts a result on the stage (a new one also into the list), with the slider at its strength.
  * @param {Result} result
  * @param {string} [objectUrl] the image of a new result
- * @param {{reveal?: boolean}} [options] reveal: false leaves the page where it is scrolled
+ * @param {{reveal?: boolean, keepControls?: boolean}} [options] reveal: false leaves the page where it is
+ *   scrolled; keepControls: the slider keeps the strength the person has now (a result just made)
  */
 async function showResult(result, objectUrl, options) {
   critic.show(result.maps);
-  view.setStrength(result.strength);
-  state.strength = result.strength;
+  if (!options?.keepControls) {
+    view.setStrength(result.strength);
+    state.strength = result.strength;
+  }
   if (objectUrl) {
     const added = results.add(result, objectUrl, options);
     applyStrength();

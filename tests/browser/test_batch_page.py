@@ -467,3 +467,16 @@ def restyle_holding_its_result(page, photo) -> list:
     page.get_by_role("button", name="Restyle photo").click()
     page.wait_for_timeout(800)
     return held
+
+
+def test_a_strength_moved_while_the_photo_is_restyled_is_kept_when_its_result_comes(page, photo):
+    """The slider went back to the strength the result was made with when it came, undoing what the person
+    had chosen meanwhile; now the result is mixed at the strength chosen (a fixed style mixes in the page)."""
+    held = restyle_holding_its_result(page, photo)
+    page.get_by_role("slider", name="Strength", exact=True).fill("40")
+    let_first_held_go(page, held)
+    expect(page.locator("#announcer")).to_have_text(re.compile("Your photo is restyled"), timeout=30_000)
+    expect(page.locator("#strength-value")).to_have_text("40%")
+    after = page.get_by_role("img", name="Your photo, restyled")
+    expect(after).to_have_css("opacity", "0.4")
+    expect(page.locator("#result-meta")).to_contain_text("strength 40%")
