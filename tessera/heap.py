@@ -20,6 +20,12 @@ import time
 
 # Under steady load, freed heap pages go back this often (HeapTrimmer; docs/serving.md, "Memory").
 TRIM_SECONDS = 2.0
+# Blocks this large or larger are mmapped when the heap has no free chunk for them. Tile buffers
+# (a 1 MP tile's float input and output are about 12 MB each) stay below it, so the heap's warm
+# pages serve them between trims; a whole large image goes to mmap and back to the OS when freed.
+# At 1 MiB every tile buffer was mapped and faulted in afresh: 0.92x the speed through the client
+# (docs/serving.md, "Memory").
+MMAP_THRESHOLD = 32 << 20
 # mallopt parameters (malloc.h)
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
@@ -58,7 +64,7 @@ class HeapTrimmer:
         release_freed_memory()
 
 
-def bound_heap(mmap_threshold: int = 1 << 20, arenas: int = 2) -> bool:
+def bound_heap(mmap_threshold: int = MMAP_THRESHOLD, arenas: int = 2) -> bool:
     """Serve blocks of `mmap_threshold` bytes or more by mmap when the heap has no free chunk for them
     (returned to the OS the moment they are freed, and the threshold no longer rises), and share
     `arenas` malloc arenas among all threads. Call it early, before worker threads start. A value the

@@ -133,7 +133,7 @@ class OpenVinoRuntime:
         """The output (a copy, OpenVINO's `share_outputs` off) of one run on a kept infer request.
 
         A request is kept for the next call rather than made per call: a new request allocates its
-        buffers afresh, and under the server's heap settings (tessera.heap.bound_heap: blocks of 1 MB
+        buffers afresh, and under the server's heap settings of then (tessera.heap.bound_heap: blocks of 1 MB
         and more are mapped and unmapped each time) six 944x1064 tiles of teacher-26 on two streams took
         0.85-1.05 s with a request per call against 0.76 s with kept ones (a `/tmp` script, 2026-12-02)."""
         with self._requests_lock:
