@@ -13,7 +13,8 @@ from pathlib import Path
 import onnxruntime as ort
 
 CPU = ["CPUExecutionProvider"]
-# Run options that end a run by returning the shared arena's free memory to the OS.
+# Run options that end a run by returning the shared arena's free memory: to the OS at once for blocks
+# at or above the heap's mmap threshold (tessera/heap.py), at the heap's next trim for smaller ones.
 SHRINK_ARENA = ort.RunOptions()
 SHRINK_ARENA.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
 

@@ -34,8 +34,8 @@ def rgb8_to_chw(pixels: np.ndarray) -> np.ndarray:
     """HxWx3 uint8 -> 3xHxW float32 in [-1, 1], C-contiguous (as a runtime takes it).
 
     One allocation and the same arithmetic as `rgb8_to_signed`, in place: a tile's float copy is
-    about 10 MB, and the server's allocator gives each fresh pages (tessera/heap.py), so every
-    temporary costs its page faults as well as its copy."""
+    about 10 MB, and every temporary costs its copy and, whenever the heap has just handed its free
+    pages back (tessera/heap.py), its page faults."""
     out = np.empty((pixels.shape[2], pixels.shape[0], pixels.shape[1]), dtype=np.float32)
     np.divide(pixels.transpose(2, 0, 1), np.float32(127.5), out=out)
     np.subtract(out, np.float32(1.0), out=out)
