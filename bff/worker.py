@@ -7,9 +7,7 @@ tier: start gateways with `--job-workers 0` and as many workers as the inference
 from __future__ import annotations
 
 import logging
-import signal
 import sys
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,7 @@ from bff.redis_jobs import RedisJobStore
 from tessera.channels import read_ca
 from tessera.client import TesseraClient
 from tessera.settings import FlagParser, SettingsError, describe, parse_settings, setting
+from tessera.stop_signal import StopSignal
 
 log = logging.getLogger("bff.worker")
 _GATEWAY = GatewayConfig  # the shared settings keep the gateway's defaults, written once there
@@ -90,9 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                           claim_idle_s=config.claim_idle_s)
     budget = PixelBudget(config.max_decoded_pixels)
     runner = JobRunner(store, executor(config, client, budget), threads=config.job_workers)
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+    stop = StopSignal()
     runner.start()
     print(f"Tessera worker {runner.consumer}: {config.job_workers} jobs at a time from {config.job_store} "
           f"(inference servers: {', '.join(config.servers)})", flush=True)

@@ -35,6 +35,7 @@ from tessera.registry import (
     verify_checksums,
     version_dirs,
 )
+from tessera.stop_signal import StopFlag
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class ModelStore:
 
     def __init__(self, root: Path, loader: Callable[[Path], LoadedVersion],
                  on_change: Callable[[ModelStore], None] | None = None, keep: int = 0, workers: int = 1,
-                 stopping: threading.Event | None = None) -> None:
+                 stopping: StopFlag | None = None) -> None:
         """`keep`: the newest healthy versions of each style to load, besides a pinned one; 0 loads all.
         `workers`: styles scanned (loaded, warmed) at once. Once `stopping` is set (the server is shutting
         down), scans load nothing more: a SIGTERM during a long start-up is not kept waiting for it."""

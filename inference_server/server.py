@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from concurrent import futures
 
@@ -23,6 +22,7 @@ from inference_server.warm_up import WarmUp
 from tessera.client import MAX_MESSAGE_BYTES
 from tessera.heap import HeapTrimmer, bound_heap
 from tessera.settings import describe
+from tessera.stop_signal import StopFlag, StopSignal
 from tessera.v1 import admin_pb2, style_transfer_pb2
 from tessera.v1 import admin_pb2_grpc as apb_grpc
 from tessera.v1 import style_transfer_pb2_grpc as pb_grpc
@@ -75,7 +75,7 @@ class StartError(Exception):
     """The server cannot start (a port is taken, a TLS file is unreadable); str() says why, in one line."""
 
 
-def start(config: ServerConfig, metrics: ServerMetrics, stopping: threading.Event | None = None) -> _Running:
+def start(config: ServerConfig, metrics: ServerMetrics, stopping: StopFlag | None = None) -> _Running:
     """Bind config.host:config.port, load the registry, then start serving; raises StartError.
     Once `stopping` is set, loading stops after the version being loaded (a SIGTERM during start-up)."""
     bound_heap()  # before the runtimes' threads start: docs/serving.md, "Memory"
@@ -182,9 +182,7 @@ def serve(config: ServerConfig) -> None:
     Raises StartError when a port cannot be bound.
     """
     log.info("configuration: %s", describe(config))
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):  # before serving, so no signal finds the default action
-        signal.signal(signum, lambda *_: stop.set())
+    stop = StopSignal()  # before serving, so no signal finds the default action
     metrics = ServerMetrics()
     if config.metrics_port >= 0:
         try:

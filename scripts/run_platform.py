@@ -7,9 +7,9 @@ import argparse
 import signal
 import subprocess
 import sys
-import threading
 
 from scripts.local_stack import gateway_command, server_command, stop_process
+from tessera.stop_signal import StopSignal
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,9 +24,7 @@ def main(argv: list[str] | None = None) -> int:
                              "TESSERA_ADMIN_TOKEN in the environment works too")
     args = parser.parse_args(argv)
     server_address = f"{args.host}:{args.server_port}"
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):  # before the children start, so none is orphaned
-        signal.signal(signum, lambda *_: stop.set())
+    stop = StopSignal()  # before the children start, so none is orphaned
     token = {"admin_token_file": args.admin_token_file} if args.admin_token_file else {}
     processes = [
         subprocess.Popen(server_command(args.registry, host=args.host, port=args.server_port,
