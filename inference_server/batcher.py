@@ -33,8 +33,9 @@ _WAKE = object()  # sent by ran_outside: a runner waiting without a timeout star
 # the others reuse warm pages, which is what makes the arena worth having (2.4x the speed of fresh
 # pages for every run), and what is held between releases is bounded by the peak of one run per batcher.
 # A release makes the next run of every runner fault its pages in again (`--arena-release-seconds`):
-# at 5 s a 6 MP photo through the client ran 0.94x as fast as at 30 s (docs/serving.md, "Memory").
-RELEASE_MEMORY_EVERY_S = 30.0
+# at 30 s a 6 MP photo through the client ran 1.065x as fast, but the 10-minute soak's RSS trend then
+# failed its 5% (docs/serving.md, "Memory"), so it stays 5 s.
+RELEASE_MEMORY_EVERY_S = 5.0
 # A batcher that has run nothing for this long hands its runtime's kept memory back
 # (Runtime.release_idle; OpenVINO keeps each version's activation memory, docs/serving.md "Engines"):
 # an idle version then holds none, while a person's next photo or style, some seconds later, finds

@@ -3,7 +3,7 @@ through the gateway and gRPC with no failed call, and the gateway's RSS within 5
 last 10 s of the warm-up and of the run).
 
 The server's RSS is reported but not held to 5% here: since it serves from one ONNX Runtime arena
-released once every 5 s (5d286c6; 30 s since 2026-12-03), its 10-s medians swing by about 20% either way within 20 s
+released once every 5 s (5d286c6), its 10-s medians swing by about 20% either way within 20 s
 (-20% and +19% in two runs on the same code, 2026-11-30), so a check this short would fail at
 random. `make soak` (10 minutes) is the server's check, by the trend of all its readings after a
 120-s warm-up (scripts/soak.py, `trend_growth`), since even its 30-s medians swing +-10% with the
