@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tessera.child_process import spawn
 from tessera.client import server_is_serving
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,8 +76,8 @@ def server_process(registry: Path, timeout: float = 60.0, env: dict[str, str] | 
     with tempfile.TemporaryDirectory(prefix="tessera-server-") as logs:
         log_path = Path(logs) / "server.log"
         with open(log_path, "w") as log:
-            process = subprocess.Popen(args, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-                                       stdout=log, stderr=subprocess.STDOUT)
+            process = spawn(args, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+                            stdout=log, stderr=subprocess.STDOUT)
         try:
             address = wait_for_address(process, log_path, timeout)
             _wait_serving(address, timeout, "tls_cert" in flags)
@@ -89,7 +90,7 @@ def server_process(registry: Path, timeout: float = 60.0, env: dict[str, str] | 
 def gateway_process(servers: list[str] | tuple[str, ...], **flags: object) -> Iterator[tuple[subprocess.Popen, str]]:
     """The gateway on 127.0.0.1 with an OS-chosen port; yields (process, base URL 'http://HOST:PORT/')."""
     args = gateway_command(servers, **{"host": "127.0.0.1", "port": 0, **flags})
-    process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    process = spawn(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         line = process.stdout.readline()
         match = re.search(r"(http://\S+:\d+/)", line)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import argparse
 import signal
-import subprocess
 import sys
 
 from scripts.local_stack import gateway_command, server_command, stop_process
+from tessera.child_process import spawn
 from tessera.stop_signal import StopSignal
 
 
@@ -27,9 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     stop = StopSignal()  # before the children start, so none is orphaned
     token = {"admin_token_file": args.admin_token_file} if args.admin_token_file else {}
     processes = [
-        subprocess.Popen(server_command(args.registry, host=args.host, port=args.server_port,
-                                        metrics_port=args.metrics_port, **token)),
-        subprocess.Popen(gateway_command([server_address], host=args.host, port=args.gateway_port)),
+        spawn(server_command(args.registry, host=args.host, port=args.server_port,
+                      metrics_port=args.metrics_port, **token)),
+        spawn(gateway_command([server_address], host=args.host, port=args.gateway_port)),
     ]
     print(f"\nTessera is starting: open http://{args.host}:{args.gateway_port}/ in a browser "
           f"(gRPC on {server_address}, metrics on http://{args.host}:{args.metrics_port}/metrics). "

@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tessera.child_process import spawn
 from tessera.registry import version_dirs
 
 PHOTOS_TRAIN = "data/photos/train"
@@ -254,7 +255,7 @@ def timed(cmd: list[str], log: Path, stage: str, style: str, budget_s: float = 0
     """
     print("+", " ".join(cmd), flush=True)
     start = time.monotonic()
-    process = subprocess.Popen(cmd)
+    process = spawn(cmd, on_parent_death=signal.SIGINT)  # the trainer saves its checkpoint on SIGINT
     try:
         code = process.wait(timeout=budget_s or None)
     except subprocess.TimeoutExpired:

@@ -3,14 +3,18 @@ passes on, and a clear stop when a port is taken."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 from scripts.local_stack import ROOT, stop_process
 from tessera.admin_client import AdminClient
+from tessera.child_process import spawn
 from tests.support import TINY_STYLE
 
 
@@ -22,10 +26,10 @@ def _free_port() -> int:
 
 def _platform(registry, metrics_port: int, *extra: str) -> tuple[subprocess.Popen, int, int]:
     server_port, gateway_port = _free_port(), _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "scripts.run_platform", "--registry", str(registry),
-                                "--server-port", str(server_port), "--gateway-port", str(gateway_port),
-                                "--metrics-port", str(metrics_port), *extra],
-                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = spawn([sys.executable, "-m", "scripts.run_platform", "--registry", str(registry),
+                     "--server-port", str(server_port), "--gateway-port", str(gateway_port),
+                     "--metrics-port", str(metrics_port), *extra],
+                    cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     return process, server_port, gateway_port
 
 
@@ -78,3 +82,34 @@ def test_make_run_with_a_taken_metrics_port_stops_with_one_clear_line(tiny_regis
     assert process.returncode == 1
     assert f"tessera-server: error: cannot serve metrics on 127.0.0.1:{port}: Address already in use" in err
     assert "Traceback" not in err
+
+
+def _children(pid: int) -> list[int]:
+    return [int(p) for p in (Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie has stopped; only its parent (now init) has yet to reap it
+
+
+def test_make_run_killed_with_sigkill_leaves_no_server_or_gateway_behind(tiny_registry):
+    process, _, gateway_port = _platform(tiny_registry, _free_port())
+    try:
+        _wait_for(f"http://127.0.0.1:{gateway_port}/healthz", process)
+        children = _children(process.pid)
+        assert len(children) == 2, children  # the server and the gateway
+        process.kill()  # no cleanup runs in run_platform
+        process.wait(10)
+        deadline = time.monotonic() + 30
+        while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = [pid for pid in children if _alive(pid)]
+    finally:
+        process.stderr.close()
+    for pid in left:  # do not leave them to the next test either
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"run_platform's children {left} outlived it"

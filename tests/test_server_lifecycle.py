@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from scripts.local_stack import server_command, server_process
+from tessera.child_process import spawn
 from tessera.client import TesseraClient
 from tessera.v1 import admin_pb2 as apb
 from tessera.v1 import admin_pb2_grpc as apb_grpc
@@ -102,8 +103,8 @@ def test_sigterm_during_a_long_start_up_exits_cleanly_after_the_version_being_lo
     log_path = tmp_path / "server.log"
     shipped = Path(__file__).resolve().parents[1] / "model_registry"
     with log_path.open("w") as log:
-        process = subprocess.Popen(server_command(shipped, host="127.0.0.1", port=0, threads=1, load_versions=0),
-                                   stdout=log, stderr=subprocess.STDOUT)
+        process = spawn(server_command(shipped, host="127.0.0.1", port=0, threads=1, load_versions=0),
+                        stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_until(lambda: "loaded " in log_path.read_text() or process.poll() is not None, timeout=120,
                     explain=lambda: log_path.read_text())

@@ -27,6 +27,7 @@ from pathlib import Path
 from PIL import Image
 
 from scripts.local_stack import ROOT, running_server, stop_process
+from tessera.child_process import spawn
 from tests.bff.live import multipart, post_form
 from tests.support import TINY_STYLE
 from tests.support.tiny_model import write_tiny_version
@@ -127,9 +128,9 @@ def main() -> None:
         registry = Path(tmp) / "registry"
         write_tiny_version(registry, TINY_STYLE, Path(tmp))
         with running_server(registry) as address:
-            gateway = subprocess.Popen([sys.executable, "-m", "bff", "--port", "0", "--server", address,
-                                        "--job-ttl", str(JOB_TTL_S)], cwd=ROOT, stdout=subprocess.PIPE,
-                                       stderr=subprocess.DEVNULL, text=True)
+            gateway = spawn([sys.executable, "-m", "bff", "--port", "0", "--server", address,
+                             "--job-ttl", str(JOB_TTL_S)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
             try:
                 url = re.search(r"(http://127\.0\.0\.1:\d+/)", gateway.stdout.readline()).group(1)
                 print(f"gateway idle: {rss_mb(gateway.pid):.0f} MB", flush=True)

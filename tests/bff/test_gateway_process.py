@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from scripts.local_stack import gateway_process, stop_process
+from tessera.child_process import spawn
 from tests.bff.live import multipart
 from tests.bff.pictures import encoded, gradient
 from tests.support import TINY_STYLE
@@ -85,9 +86,9 @@ def test_sigterm_stops_the_gateway(gateway):
 
 
 def test_an_oversized_upload_gets_a_json_413_over_real_http(inference_server):
-    process = subprocess.Popen([sys.executable, "-m", "bff", "--port", "0", "--server", inference_server,
-                                "--max-upload-mb", "1"], cwd=ROOT, stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, text=True)
+    process = spawn([sys.executable, "-m", "bff", "--port", "0", "--server", inference_server,
+                     "--max-upload-mb", "1"], cwd=ROOT, stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL, text=True)
     try:
         url = re.search(r"(http://127\.0\.0\.1:\d+/)", process.stdout.readline()).group(1)
         body, content_type = multipart({"style": TINY_STYLE}, {"image": ("big.png", b"\x89PNG" + bytes(3_000_000))})

@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from scripts.local_stack import stop_process
+from tessera.child_process import spawn
 from tessera.registry import style_dirs, version_dirs
 from tests.browser.conftest import open_page
 
@@ -31,9 +32,9 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def platform_url():
     gateway_port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "scripts.run_platform", "--server-port", str(_free_port()),
-                                "--gateway-port", str(gateway_port), "--metrics-port", str(_free_port())],
-                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = spawn([sys.executable, "-m", "scripts.run_platform", "--server-port", str(_free_port()),
+                     "--gateway-port", str(gateway_port), "--metrics-port", str(_free_port())],
+                    cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{gateway_port}/"
     try:
         _wait_healthy(url, process)

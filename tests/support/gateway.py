@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from scripts.local_stack import _flags, stop_process
+from tessera.child_process import spawn
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,8 +41,8 @@ def worker_process(servers: list[str], log_dir: Path, name: str, **flags: object
 @contextmanager
 def _started(args: list[str], log_path: Path, ready: str, timeout: float = 60.0):
     with open(log_path, "w") as log:
-        process = subprocess.Popen(args, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                                   stdout=log, stderr=subprocess.STDOUT)
+        process = spawn(args, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                        stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + timeout
         while not (match := re.search(ready, log_path.read_text())):

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import redis
 
+from tessera.child_process import spawn
+
 
 class RedisServer:
     """One redis-server process; `url` stays the same across kill() and start()."""
@@ -30,7 +32,7 @@ class RedisServer:
         args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
                 "--appendonly", "yes", "--save", "", "--protected-mode", "yes", "--daemonize", "no",
                 "--logfile", str(self.directory / "redis.log")]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = spawn(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
         try:
