@@ -17,14 +17,14 @@ import datetime
 import gc
 import json
 import os
-import platform
 import shutil
 import tempfile
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench import ceiling, client_rss, load, paths
+from bench import ceiling, client_rss, load, paths, serving_bars
+from bench.machine import cpu_facts, machine_facts
 from bench.timing import interleaved, median, paired_ratio
 from inference_server.conditioned_version import is_conditioned
 from inference_server.runtime import DEFAULT_CPU_ENGINE
@@ -74,7 +74,7 @@ def run(tiny: bool = False, rounds: int | None = None, results: Path | None = No
         "python -m bench --only serving" + (" --tiny" if tiny else "") + \
         (f" --rounds {rounds}" if rounds else "") + (f" --styles {' '.join(styles)}" if styles else "")
     results.write_text(json.dumps({"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-                                   "command": command, "machine": _machine(), "plan": asdict(plan),
+                                   "command": command, "machine": machine_facts(), "plan": asdict(plan),
                                    "tables": tables}, indent=1))
     return tables
 
@@ -113,9 +113,12 @@ def _measure(plan: Plan, registry: Path, tmp: Path) -> dict[str, list[dict]]:
         rss = [client_rss.in_subprocess(address, _typical_style(styles), mp) for mp in plan.rss_megapixels]
     matmul = (matmul_before + matmul_after) / 2
     megapixels = photo.shape[0] * photo.shape[1] / 1e6
+    speed = _speed_rows(styles, precisions, seconds, megapixels, matmul)
+    cpu = cpu_facts()
     return {
-        f"Serving speed, {megapixels:.1f} MP photo, {plan.rounds} interleaved rounds (medians)":
-            _speed_rows(styles, precisions, seconds, megapixels, matmul),
+        f"Serving speed, {megapixels:.1f} MP photo, {plan.rounds} interleaved rounds (medians)": speed,
+        f"The serving issue's bars in this run (bench/serving_bars.py), on {cpu['cpu']} "
+        f"({', '.join(cpu['isa']) or 'no AVX2'})": serving_bars.judge(speed),
         f"Ceiling: fp32 matmul in ONNX Runtime, {THREADS} threads":
             [{"GFLOP/s before": matmul_before, "GFLOP/s after": matmul_after}],
         f"Concurrent clients, {plan.load_megapixels} MP each, batching up to 4 tiles vs one tile at a time":
@@ -193,6 +196,3 @@ def _typical_style(styles: dict[str, Path]) -> str:
     fixed = [style for style, version in styles.items() if not is_conditioned(read_manifest(version))]
     return (fixed or list(styles))[0]
 
-
-def _machine() -> dict:
-    return {"cpus": os.cpu_count(), "python": platform.python_version(), "load_average": os.getloadavg()}

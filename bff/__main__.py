@@ -36,11 +36,10 @@ def main(argv: list[str] | None = None) -> int:
         log.error("cannot listen on %s:%d: %s", config.host, config.port, err)
         close_app(app)
         return 2
-    # So that SIGTERM (docker stop, make run's shutdown) closes the listener like Ctrl-C does.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    print(f"Tessera gateway on http://{server.effective_host}:{server.effective_port}/ "
-          f"(inference servers: {', '.join(config.servers)})", flush=True)
     try:
+        signal.signal(signal.SIGTERM, _stop_serving)
+        print(f"Tessera gateway on http://{server.effective_host}:{server.effective_port}/ "
+              f"(inference servers: {', '.join(config.servers)})", flush=True)
         server.run()
     except (KeyboardInterrupt, SystemExit):
         pass
@@ -49,6 +48,13 @@ def main(argv: list[str] | None = None) -> int:
         close_app(app)
         log.info("gateway stopped")
     return 0
+
+
+def _stop_serving(*_: object) -> None:
+    """SIGTERM (docker stop, make run's shutdown) leaves waitress's loop like Ctrl-C does. Only the
+    first: a second one must not cut short the clean-up that the first one started."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise SystemExit(0)
 
 
 if __name__ == "__main__":

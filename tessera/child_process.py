@@ -3,14 +3,20 @@
 `make run`, the bench, the training scripts and the tests start servers, gateways, workers, trainers
 and redis-server as children. When the parent is killed with SIGKILL (a CI job's timeout, an
 out-of-memory kill, `kill -9`), none of its cleanup runs, and its children would live on, holding
-ports, memory and CPU. A child started with `spawn` asks Linux to send it a signal the moment its
-parent dies (prctl PR_SET_PDEATHSIG, man 2 prctl), before it runs the command; the signal survives
-the exec. Elsewhere `spawn` is plain `subprocess.Popen`.
+ports, memory and CPU. A child started with `spawn` first runs this file as a small launcher: it asks
+Linux to send it a signal the moment its parent dies (prctl PR_SET_PDEATHSIG, man 2 prctl), checks
+that the parent is still the one that started it, then replaces itself with the command (execvp;
+the request survives the exec, and the pid stays the one `spawn` returned).
 
-Two rules of PR_SET_PDEATHSIG hold here: the signal follows the parent *thread* that started the
-child, so call `spawn` from a thread that lives as long as the child should (the main thread in all
-of Tessera's callers); and a parent that died before the child asked is caught by comparing the
-child's parent id with the one it was started from.
+Why a launcher and not a `preexec_fn`: with one, Python forks through its at-fork hooks, which
+gRPC uses, and in a parent with live channels a server child once failed to start ("Epoll1Poller
+encountered epoll_wait error: Bad file descriptor"; not reproduced in 3 further tries). Without a
+`preexec_fn` Python starts the child with vfork and runs no hooks. The launcher costs one short
+interpreter start (no site packages).
+
+The signal follows the parent *thread* that started the child, so call `spawn` from a thread that
+lives as long as the child should (the main thread in all of Tessera's callers). Off Linux `spawn`
+is plain `subprocess.Popen`.
 """
 
 from __future__ import annotations
@@ -21,44 +27,40 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-
-
-def _libc_prctl() -> Callable[..., int] | None:
-    """libc's prctl, resolved in the parent: the child between fork and exec should only call it."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
-_PRCTL = _libc_prctl()
-
-
-def die_with_parent(on_parent_death: signal.Signals) -> Callable[[], None] | None:
-    """A `preexec_fn` that makes the child receive `on_parent_death` when this process dies; None
-    where Linux's prctl is not available (the child is then an ordinary one)."""
-    if _PRCTL is None:
-        return None
-    parent = os.getpid()
-    number = int(on_parent_death)
-
-    def preexec() -> None:
-        _PRCTL(_PR_SET_PDEATHSIG, number, 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before the request took effect
-            os.kill(os.getpid(), number)
-
-    return preexec
+_LINUX = sys.platform.startswith("linux")
 
 
 def spawn(args: Sequence[str], on_parent_death: signal.Signals = signal.SIGTERM, **popen: object) -> subprocess.Popen:
     """`subprocess.Popen(args, **popen)` whose child gets `on_parent_death` when this process dies
     (SIGTERM by default: Tessera's servers, gateway and worker stop cleanly on it; SIGINT makes the
-    trainer save a checkpoint first).
+    trainer save a checkpoint first). The child's pid, streams, environment and working folder are
+    the command's own, as with Popen.
 
-    Raises what Popen raises (OSError when the program cannot be started)."""
-    return subprocess.Popen(list(args), preexec_fn=die_with_parent(on_parent_death), **popen)
+    Raises what Popen raises; a command that cannot be executed makes the child exit with 127."""
+    if not _LINUX:
+        return subprocess.Popen(list(args), **popen)
+    launcher = [sys.executable, "-I", "-S", os.path.abspath(__file__), str(int(on_parent_death)), str(os.getpid())]
+    return subprocess.Popen([*launcher, "--", *args], **popen)
+
+
+def _launch(argv: list[str]) -> None:
+    """The launcher: SIGNAL PARENT_PID -- COMMAND...; never returns."""
+    number, parent, command = int(argv[0]), int(argv[1]), argv[3:]
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, number, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:  # the parent died before the request took effect
+        signal.signal(number, signal.SIG_DFL)  # Python's own SIGINT handler would only raise
+        os.kill(os.getpid(), number)
+    try:
+        os.execvp(command[0], command)
+    except OSError as error:
+        print(f"cannot run {command[0]}: {error.strerror}", file=sys.stderr)
+        os._exit(127)
+
+
+if __name__ == "__main__":
+    _launch(sys.argv[1:])

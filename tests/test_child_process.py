@@ -1,5 +1,6 @@
 """tessera.child_process: a child started with `spawn` receives its signal when its parent dies,
-even by SIGKILL, and a child whose parent died before it asked stops at once."""
+even by SIGKILL; one whose parent died before it asked stops at once; and spawning works from a
+process with live gRPC channels (with a `preexec_fn`, a server child once failed to start there)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,18 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from tessera.child_process import die_with_parent, spawn
+import tessera.child_process
+from scripts.local_stack import running_server
+from tessera.child_process import spawn
+from tessera.client import TesseraClient
+from tests.support import TINY_STYLE
 
-pytestmark = pytest.mark.skipif(die_with_parent(signal.SIGTERM) is None, reason="needs Linux's prctl")
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux's prctl")
+LAUNCHER = tessera.child_process.__file__
+ROOT = Path(__file__).resolve().parents[1]
 
 # The child: records the signal it gets in a file, then exits; otherwise waits up to a minute.
 CHILD = textwrap.dedent("""
@@ -49,18 +57,18 @@ def _wait_for(path: Path, timeout: float = 20.0) -> bool:
     return path.exists()
 
 
-def _kill_parent_and_see(tmp_path: Path, how: str) -> tuple[str | None, int]:
-    """Start PARENT, SIGKILL it once its child is ready; what the child recorded within 20 s and its pid."""
+def _kill_parent_and_see(tmp_path: Path, how: str) -> str | None:
+    """Start PARENT, SIGKILL it once its child is ready; what the child recorded within 20 s."""
     out = tmp_path / "signal"
-    parent = subprocess.Popen([sys.executable, "-c", PARENT, CHILD, str(out), how],
-                              cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE, text=True)
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, CHILD, str(out), how], cwd=ROOT,
+                              stdout=subprocess.PIPE, text=True)
     child = int(parent.stdout.readline())
     parent.stdout.close()
     try:
         assert _wait_for(Path(f"{out}.ready")), "the child never started"
         parent.kill()
         parent.wait(10)
-        return (out.read_text() if _wait_for(out) else None), child
+        return out.read_text() if _wait_for(out) else None
     finally:
         try:
             os.kill(child, signal.SIGKILL)
@@ -70,36 +78,37 @@ def _kill_parent_and_see(tmp_path: Path, how: str) -> tuple[str | None, int]:
 
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGINT"])
 def test_a_spawned_child_gets_its_signal_when_its_parent_is_killed(tmp_path, how):
-    recorded, _ = _kill_parent_and_see(tmp_path, how)
-    assert recorded == how
+    assert _kill_parent_and_see(tmp_path, how) == how
 
 
 def test_a_plain_popen_child_outlives_a_killed_parent(tmp_path):
     """The control: without `spawn` the child hears nothing, which is what `spawn` exists to change."""
-    recorded, _ = _kill_parent_and_see(tmp_path, "popen")
-    assert recorded is None
+    assert _kill_parent_and_see(tmp_path, "popen") is None
 
 
-# The hook is made in one process and runs in the child of another (a fork of it), as when the parent
-# dies between fork and prctl: the child must signal itself at once instead of running on.
-ORPHAN = textwrap.dedent("""
-    import os, signal, subprocess, sys
-    from tessera.child_process import die_with_parent
-    hook = die_with_parent(signal.SIGTERM)
-    pid = os.fork()
-    if pid == 0:
-        code = subprocess.Popen(["sleep", "30"], preexec_fn=hook).wait(20)
-        os._exit(0 if code == -signal.SIGTERM else 1)
-    sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
-""")
+@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGINT])
+def test_a_child_whose_parent_died_before_it_asked_stops_at_once(number):
+    # The launcher is told a parent that is not its own, as when the parent died before it started.
+    done = subprocess.run([sys.executable, LAUNCHER, str(int(number)), "1", "--", "sleep", "30"], timeout=20)
+    assert done.returncode == -number
 
 
-def test_a_child_whose_parent_died_before_it_asked_stops_at_once():
-    done = subprocess.run([sys.executable, "-c", ORPHAN], cwd=Path(__file__).resolve().parents[1], timeout=60)
-    assert done.returncode == 0
+def test_a_command_that_cannot_run_exits_127_with_a_sentence(tmp_path):
+    process = spawn([str(tmp_path / "no-such-program")], stderr=subprocess.PIPE, text=True)
+    err = process.communicate(timeout=30)[1]
+    assert process.returncode == 127
+    assert "cannot run" in err and "No such file or directory" in err
 
 
-def test_spawn_passes_popen_arguments_through(tmp_path):
-    process = spawn([sys.executable, "-c", "import os; print(os.getcwd())"], cwd=tmp_path,
-                    stdout=subprocess.PIPE, text=True)
-    assert process.communicate(timeout=30)[0].strip() == str(tmp_path)
+def test_spawn_keeps_the_pid_the_working_folder_and_the_environment(tmp_path):
+    process = spawn([sys.executable, "-c", "import os; print(os.getpid(), os.getcwd(), os.environ['MARK'])"],
+                    cwd=tmp_path, env={**os.environ, "MARK": "kept"}, stdout=subprocess.PIPE, text=True)
+    assert process.communicate(timeout=30)[0].split() == [str(process.pid), str(tmp_path), "kept"]
+
+
+def test_a_server_spawned_beside_live_grpc_channels_starts_and_serves(tiny_registry):
+    pixels = np.full((24, 32, 3), 120, np.uint8)
+    with running_server(tiny_registry) as first, TesseraClient(first, timeout=30) as client:
+        client.stylize(pixels, TINY_STYLE)  # this process now has gRPC threads and an open channel
+        with running_server(tiny_registry) as second, TesseraClient(second, timeout=30) as other:
+            assert other.stylize(pixels, TINY_STYLE).image.shape == pixels.shape

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -102,3 +103,23 @@ def test_an_oversized_upload_gets_a_json_413_over_real_http(inference_server):
     finally:
         stop_process(process)
         process.stdout.close()
+
+
+def test_a_burst_of_sigterms_still_lets_the_gateway_finish_its_clean_up(inference_server, tmp_path):
+    """The first SIGTERM starts the stop; those that follow (an impatient supervisor) must not cut the
+    clean-up short (it logs "gateway stopped" when it is done)."""
+    log_path = tmp_path / "gateway.log"
+    with log_path.open("w") as log:
+        process = spawn([sys.executable, "-m", "bff", "--port", "0", "--server", inference_server], cwd=ROOT,
+                        stdout=subprocess.PIPE, stderr=log, text=True)
+    try:
+        assert "Tessera gateway on" in process.stdout.readline()
+        for _ in range(40):
+            process.send_signal(signal.SIGTERM)
+            time.sleep(0.005)
+        code = process.wait(30)
+    finally:
+        stop_process(process)
+        process.stdout.close()
+    assert code == 0, log_path.read_text()
+    assert "gateway stopped" in log_path.read_text()
