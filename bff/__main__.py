@@ -44,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, SystemExit):
         pass
     finally:
+        # Once stopping, a further Ctrl-C or SIGTERM (make run sends SIGTERM right after the Ctrl-C
+        # that reached the gateway too) must not cut the clean-up short.
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, signal.SIG_IGN)
         server.close()
         close_app(app)
         log.info("gateway stopped")

@@ -8,9 +8,10 @@ per output channel in 7 bits (`reduce_range`, so that CPUs without VNNI cannot s
 pair sums), uint8 activations, min-max calibration on the first six scikit-image photos at 384 px)
 with the first and last `--fp32-ends` convolutions left in fp32, and compiles it with OpenVINO's
 CPU plugin, which runs QDQ convolutions as int8 kernels. Prints, as one JSON line: the PSNR of the
-int8 result against ONNX Runtime fp32 on each photo at 768 px (whole, one tile), and the median
-seconds of one square tile of `--tile` px on two threads for ONNX Runtime fp32, OpenVINO fp32 and
-OpenVINO int8, run A, B, C, A, B, C... Writes each photo's fp32 | int8 pair to `--out` to look at.
+int8 result against ONNX Runtime fp32 on each photo shrunk to at most 768 px (whole, one tile; the
+six calibration photos are among them), and the median seconds of one square tile of `--tile` px on
+two threads for ONNX Runtime fp32, OpenVINO fp32 and OpenVINO int8, interleaved with every other
+round reversed (bench.timing). Writes each photo's fp32 | int8 pair to `--out` to look at.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ import argparse
 import json
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+
+from bench.timing import interleaved
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "retina",
           "cat", "colorwheel")
@@ -30,7 +32,7 @@ THREADS = 2
 
 
 def photos() -> list[tuple[str, np.ndarray]]:
-    """The scikit-image samples that are RGB photos, by name."""
+    """(name, HxWx3 uint8) of the scikit-image samples that are RGB photos."""
     from skimage import data
 
     found = []
@@ -42,7 +44,8 @@ def photos() -> list[tuple[str, np.ndarray]]:
 
 
 def feeds(painter, io: dict, photo: np.ndarray, longest: int) -> dict[str, np.ndarray]:
-    """The model's feeds for the photo shrunk to `longest` px (sides cut to multiples of 8), as one tile."""
+    """The model's feeds for the HxWx3 uint8 photo shrunk to at most `longest` px (sides cut to
+    multiples of 8), as one tile: its input [1, 3, h, w] float32 in [-1, 1] and its context row."""
     from tessera.imageio import make_thumbnail
     from tessera.pixels import rgb8_to_chw
 
@@ -56,6 +59,8 @@ def feeds(painter, io: dict, photo: np.ndarray, longest: int) -> dict[str, np.nd
 
 
 def quantize(model: Path, calibration: list[dict], fp32_ends: int, target: Path) -> None:
+    """Write to `target` the QDQ int8 copy of the fp32 ONNX `model` described in the module doc,
+    calibrated on `calibration` (feeds dicts); raises what ONNX Runtime's quantization tools raise."""
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -77,6 +82,7 @@ def quantize(model: Path, calibration: list[dict], fp32_ends: int, target: Path)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB between two uint8 images of one shape (peak 255); 120 dB for identical ones."""
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
     return 10 * np.log10(255.0 ** 2 / max(mse, 1e-12))
 
@@ -130,14 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     paths = {"onnxruntime fp32": lambda: fp32.run(None, tile),
              "openvino fp32": lambda: run_openvino("openvino fp32", tile),
              "openvino int8": lambda: run_openvino("openvino int8", tile)}
-    for run in paths.values():  # warm: a fresh session is slow on its first runs
-        run(), run()
-    seconds: dict[str, list[float]] = {name: [] for name in paths}
-    for _ in range(args.rounds):
-        for name, run in paths.items():
-            started = time.perf_counter()
-            run()
-            seconds[name].append(time.perf_counter() - started)
+    # Two warm-up runs each: a fresh session is slow on its first runs.
+    seconds = interleaved(paths, args.rounds, warmup=2, alternate=True)
     medians = {name: statistics.median(v) for name, v in seconds.items()}
     print(json.dumps({"version": str(args.version), "fp32_ends": args.fp32_ends, "psnr_db": quality,
                       "tile_seconds": {k: round(v, 3) for k, v in medians.items()},

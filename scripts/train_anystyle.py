@@ -70,7 +70,7 @@ def trainer(*args: str) -> list[str]:
 def run(cmd: list[str], budget_s: float = 0.0) -> None:
     """Run ``cmd``; with a budget, interrupt it (SIGINT: the trainer saves and stops) when it is spent."""
     print("$ " + " ".join(cmd), flush=True)
-    process = spawn(cmd, on_parent_death=signal.SIGINT)  # the trainer saves its checkpoint on SIGINT
+    process = spawn(cmd, on_parent_death=signal.SIGINT)  # SIGINT stops the trainer at its latest checkpoint
     try:
         code = process.wait(timeout=budget_s or None)
     except subprocess.TimeoutExpired:

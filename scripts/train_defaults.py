@@ -255,7 +255,7 @@ def timed(cmd: list[str], log: Path, stage: str, style: str, budget_s: float = 0
     """
     print("+", " ".join(cmd), flush=True)
     start = time.monotonic()
-    process = spawn(cmd, on_parent_death=signal.SIGINT)  # the trainer saves its checkpoint on SIGINT
+    process = spawn(cmd, on_parent_death=signal.SIGINT)  # SIGINT stops the trainer at its latest checkpoint
     try:
         code = process.wait(timeout=budget_s or None)
     except subprocess.TimeoutExpired:

@@ -22,7 +22,6 @@ is plain `subprocess.Popen`.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import signal
 import subprocess
@@ -35,31 +34,58 @@ _LINUX = sys.platform.startswith("linux")
 
 def spawn(args: Sequence[str], on_parent_death: signal.Signals = signal.SIGTERM, **popen: object) -> subprocess.Popen:
     """`subprocess.Popen(args, **popen)` whose child gets `on_parent_death` when this process dies
-    (SIGTERM by default: Tessera's servers, gateway and worker stop cleanly on it; SIGINT makes the
-    trainer save a checkpoint first). The child's pid, streams, environment and working folder are
-    the command's own, as with Popen.
+    (SIGTERM by default: Tessera's servers, gateway and worker stop cleanly on it; SIGINT stops a
+    trainer, whose latest checkpoint holds its last finished step). The child's pid, streams,
+    environment, working folder and signal dispositions are the command's own, as with Popen, and
+    the returned process's `args` are `args`.
 
-    Raises what Popen raises; a command that cannot be executed makes the child exit with 127."""
+    Raises ValueError for an empty command, TypeError for a string (give a list, as without a shell)
+    or for Popen's `shell` and `executable`, which a launcher cannot pass on; otherwise what Popen
+    raises. A command that cannot be executed makes the child exit with 127."""
+    if isinstance(args, (str, bytes)):
+        raise TypeError("spawn takes the command as a list of arguments, not a string")
+    if not args:
+        raise ValueError("spawn needs a command to run")
+    if popen.get("shell") or popen.get("executable"):
+        raise TypeError("spawn cannot pass shell= or executable= on; give the command as a list")
     if not _LINUX:
         return subprocess.Popen(list(args), **popen)
-    launcher = [sys.executable, "-I", "-S", os.path.abspath(__file__), str(int(on_parent_death)), str(os.getpid())]
-    return subprocess.Popen([*launcher, "--", *args], **popen)
+    env = popen.get("env")
+    had_lc_ctype = "LC_CTYPE" in (os.environ if env is None else env)
+    launcher = [sys.executable, "-I", "-S", os.path.abspath(__file__), str(int(on_parent_death)), str(os.getpid()),
+                "1" if had_lc_ctype else "0"]
+    process = subprocess.Popen([*launcher, "--", *args], **popen)
+    process.args = list(args)  # what error messages (TimeoutExpired, CalledProcessError) should name
+    return process
 
 
 def _launch(argv: list[str]) -> None:
-    """The launcher: SIGNAL PARENT_PID -- COMMAND...; never returns."""
-    number, parent, command = int(argv[0]), int(argv[1]), argv[3:]
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    if libc.prctl(_PR_SET_PDEATHSIG, number, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    """The launcher: SIGNAL PARENT_PID HAD_LC_CTYPE -- COMMAND...; never returns."""
+    number, parent, had_lc_ctype, command = int(argv[0]), int(argv[1]), argv[2] == "1", argv[4:]
+    # Until the exec, the signal kills this launcher as it would the command (Python's SIGINT handler
+    # would only raise, and an inherited mask could hold it back).
+    signal.signal(number, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [number])
+    if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, number, 0, 0, 0) != 0:
+        _fail(f"prctl(PR_SET_PDEATHSIG) failed: {os.strerror(ctypes.get_errno())}")
     if os.getppid() != parent:  # the parent died before the request took effect
-        signal.signal(number, signal.SIG_DFL)  # Python's own SIGINT handler would only raise
         os.kill(os.getpid(), number)
+        os._exit(128 + number)
+    # What Python changed at its start-up goes back as Popen leaves it: the signals it ignores (which
+    # an exec keeps) and the locale variable it may set for itself (PEP 538).
+    for restored in (signal.SIGPIPE, signal.SIGXFSZ):
+        signal.signal(restored, signal.SIG_DFL)
+    if not had_lc_ctype:
+        os.environ.pop("LC_CTYPE", None)
     try:
         os.execvp(command[0], command)
-    except OSError as error:
-        print(f"cannot run {command[0]}: {error.strerror}", file=sys.stderr)
-        os._exit(127)
+    except (OSError, ValueError) as error:  # ValueError: a NUL byte in an argument
+        _fail(f"cannot run {command[0]}: {getattr(error, 'strerror', None) or error}")
+
+
+def _fail(message: str) -> None:
+    print(message, file=sys.stderr)
+    os._exit(127)
 
 
 if __name__ == "__main__":

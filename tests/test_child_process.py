@@ -59,8 +59,8 @@ def _wait_for(path: Path, timeout: float = 20.0) -> bool:
     return path.exists()
 
 
-def _kill_parent_and_see(tmp_path: Path, how: str) -> str | None:
-    """Start PARENT, SIGKILL it once its child is ready; what the child recorded within 20 s."""
+def _kill_parent_and_see(tmp_path: Path, how: str, patience: float = 20.0) -> str | None:
+    """Start PARENT, SIGKILL it once its child is ready; what the child recorded within `patience` s."""
     out = tmp_path / "signal"
     parent = subprocess.Popen([sys.executable, "-c", PARENT, CHILD, str(out), how], cwd=ROOT,
                               stdout=subprocess.PIPE, text=True)
@@ -70,7 +70,7 @@ def _kill_parent_and_see(tmp_path: Path, how: str) -> str | None:
         assert _wait_for(Path(f"{out}.ready")), "the child never started"
         parent.kill()
         parent.wait(10)
-        return out.read_text() if _wait_for(out) else None
+        return out.read_text() if _wait_for(out, patience) else None
     finally:
         try:
             os.kill(child, signal.SIGKILL)
@@ -85,13 +85,13 @@ def test_a_spawned_child_gets_its_signal_when_its_parent_is_killed(tmp_path, how
 
 def test_a_plain_popen_child_outlives_a_killed_parent(tmp_path):
     """The control: without `spawn` the child hears nothing, which is what `spawn` exists to change."""
-    assert _kill_parent_and_see(tmp_path, "popen") is None
+    assert _kill_parent_and_see(tmp_path, "popen", patience=3.0) is None
 
 
 @pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGINT])
 def test_a_child_whose_parent_died_before_it_asked_stops_at_once(number):
     # The launcher is told a parent that is not its own, as when the parent died before it started.
-    done = subprocess.run([sys.executable, LAUNCHER, str(int(number)), "1", "--", "sleep", "30"], timeout=20)
+    done = subprocess.run([sys.executable, LAUNCHER, str(int(number)), "-1", "0", "--", "sleep", "30"], timeout=20)
     assert done.returncode == -number
 
 
@@ -108,7 +108,28 @@ def test_spawn_keeps_the_pid_the_working_folder_and_the_environment(tmp_path):
     assert process.communicate(timeout=30)[0].split() == [str(process.pid), str(tmp_path), "kept"]
 
 
+def test_the_command_gets_popens_signal_dispositions_and_environment():
+    show = ["sh", "-c", 'grep SigIgn /proc/self/status; echo "LC_CTYPE=${LC_CTYPE-unset}"']
+    env = {"PATH": os.environ["PATH"]}
+    spawned = spawn(show, env=env, stdout=subprocess.PIPE, text=True).communicate(timeout=30)[0]
+    plain = subprocess.Popen(show, env=env, stdout=subprocess.PIPE, text=True).communicate(timeout=30)[0]
+    assert spawned == plain and "LC_CTYPE=unset" in spawned
+
+
+def test_spawn_names_the_command_and_refuses_what_it_cannot_pass_on():
+    process = spawn(["true"])
+    process.wait(30)
+    assert process.args == ["true"]
+    with pytest.raises(TypeError, match="list of arguments"):
+        spawn("sleep 1")
+    with pytest.raises(ValueError, match="needs a command"):
+        spawn([])
+    with pytest.raises(TypeError, match="shell"):
+        spawn(["true"], shell=True)
+
+
 def test_a_server_spawned_beside_live_grpc_channels_starts_and_serves(tiny_registry):
+    """A smoke test: the failure a `preexec_fn` once caused here did not reproduce on demand."""
     pixels = np.full((24, 32, 3), 120, np.uint8)
     with running_server(tiny_registry) as first, TesseraClient(first, timeout=30) as client:
         client.stylize(pixels, TINY_STYLE)  # this process now has gRPC threads and an open channel

@@ -105,15 +105,17 @@ def test_an_oversized_upload_gets_a_json_413_over_real_http(inference_server):
         process.stdout.close()
 
 
-def test_a_burst_of_sigterms_still_lets_the_gateway_finish_its_clean_up(inference_server, tmp_path):
-    """The first SIGTERM starts the stop; those that follow (an impatient supervisor) must not cut the
-    clean-up short (it logs "gateway stopped" when it is done)."""
+@pytest.mark.parametrize("first", [signal.SIGTERM, signal.SIGINT], ids=["sigterm-first", "ctrl-c-first"])
+def test_a_burst_of_stop_signals_still_lets_the_gateway_finish_its_clean_up(inference_server, tmp_path, first):
+    """The first SIGTERM or Ctrl-C starts the stop; the SIGTERMs that follow (make run's, an impatient
+    supervisor's) must not cut the clean-up short (it logs "gateway stopped" when it is done)."""
     log_path = tmp_path / "gateway.log"
     with log_path.open("w") as log:
         process = spawn([sys.executable, "-m", "bff", "--port", "0", "--server", inference_server], cwd=ROOT,
                         stdout=subprocess.PIPE, stderr=log, text=True)
     try:
         assert "Tessera gateway on" in process.stdout.readline()
+        process.send_signal(first)
         for _ in range(40):
             process.send_signal(signal.SIGTERM)
             time.sleep(0.005)
