@@ -24,6 +24,15 @@ def cpu_seconds(*pids: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def is_running(pid: int) -> bool:
+    """Whether the process exists and has not exited: a zombie (state Z, exited but not yet reaped by
+    its parent) counts as stopped."""
+    try:
+        return _stat_fields(pid)[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def minor_faults(pid: int) -> int:
     """Page faults served without disk so far (minflt, field 10 of stat): fresh pages the process touched."""
     return int(_stat_fields(pid)[7])

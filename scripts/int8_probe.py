@@ -81,18 +81,13 @@ def quantize(model: Path, calibration: list[dict], fp32_ends: int, target: Path)
                     op_types_to_quantize=["Conv", "ConvTranspose"], nodes_to_exclude=kept)
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB between two uint8 images of one shape (peak 255); 120 dB for identical ones."""
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 10 * np.log10(255.0 ** 2 / max(mse, 1e-12))
-
-
 def main(argv: list[str] | None = None) -> int:
     import openvino
     from PIL import Image
 
     from tessera.onnx_session import open_session
-    from tessera.pixels import chw_to_rgb8
+    from tessera.pixels import chw_to_rgb8, rgb8_to_chw
+    from trainer.metrics import psnr
     from trainer.painters import first_look_painter
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -126,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         feed = feeds(painter, io, photo, 768)
         a = chw_to_rgb8(fp32.run(None, feed)[0][0])
         b = chw_to_rgb8(run_openvino("openvino int8", feed)[0])
-        quality[name] = round(psnr(a, b), 1)
+        quality[name] = round(psnr(rgb8_to_chw(a), rgb8_to_chw(b)), 1)  # of the served uint8 pixels
         Image.fromarray(np.concatenate([a, b], axis=1)).save(args.out / f"{name}.png")
 
     rng = np.random.default_rng(0)

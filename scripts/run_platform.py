@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     token = {"admin_token_file": args.admin_token_file} if args.admin_token_file else {}
     processes = [
         spawn(server_command(args.registry, host=args.host, port=args.server_port,
-                      metrics_port=args.metrics_port, **token)),
+                             metrics_port=args.metrics_port, **token)),
         spawn(gateway_command([server_address], host=args.host, port=args.gateway_port)),
     ]
     print(f"\nTessera is starting: open http://{args.host}:{args.gateway_port}/ in a browser "

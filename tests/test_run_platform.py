@@ -12,6 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from bench.procfs import is_running
 from scripts.local_stack import ROOT, stop_process
 from tessera.admin_client import AdminClient
 from tessera.child_process import spawn
@@ -88,14 +89,6 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in (Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"  # a zombie has stopped; only its parent (now init) has yet to reap it
-
-
 def test_make_run_killed_with_sigkill_leaves_no_server_or_gateway_behind(tiny_registry):
     process, _, gateway_port = _platform(tiny_registry, _free_port())
     try:
@@ -105,9 +98,9 @@ def test_make_run_killed_with_sigkill_leaves_no_server_or_gateway_behind(tiny_re
         process.kill()  # no cleanup runs in run_platform
         process.wait(10)
         deadline = time.monotonic() + 30
-        while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+        while any(is_running(pid) for pid in children) and time.monotonic() < deadline:
             time.sleep(0.2)
-        left = [pid for pid in children if _alive(pid)]
+        left = [pid for pid in children if is_running(pid)]
     finally:
         process.stderr.close()
     for pid in left:  # do not leave them to the next test either
