@@ -1,7 +1,8 @@
 """The ways one photo gets restyled, each as a function of no arguments for bench.timing:
 
 - raw: the style's ONNX model in ONNX Runtime on the whole image, one call, with the server's own
-  runtime class (so its session options) and the context the server would compute;
+  runtime class (so its session options); a style with image-wide statistics first computes them as
+  the server does (thumbnail, then its context model) in every call, as every served photo must;
 - raw engine: the same at the precision the server picks for the version (`precision_for`): with
   `--cpu-engine auto`, OpenVINO in bf16 (or bf16 with an fp32 stem) for a version whose manifest
   lists it where the CPU has native bf16 and the version's probes agree; else ONNX Runtime again;
@@ -44,17 +45,23 @@ class RawRun:
     models in one process would otherwise add up (the server releases the same way)."""
 
     def __init__(self, version_dir: Path, photo: np.ndarray, threads: int, precision: str = "fp32",
-                 runtime: Runtime | None = None, context_runtime: ContextModel | None = None) -> None:
+                 runtime: Runtime | None = None, context_runtime: ContextModel | None = None,
+                 context_each_call: bool = False) -> None:
         """`runtime`, `context_runtime`: the version's model and its context model (`context_model`)
-        already loaded at `precision`, so several photos share one load of each."""
+        already loaded at `precision`, so several photos share one load of each. `context_each_call`:
+        every call computes the context again (the photo's thumbnail, then the context model), as the
+        server does for every photo it serves; by default it is computed once, here."""
         manifest = read_manifest(version_dir)
         self.runtime = runtime or cpu_runtime(version_dir / manifest.onnx.file, precision, threads)
         self.context = None
+        self._context_again: Callable[[], np.ndarray] | None = None
         if manifest.context_onnx is not None:
             context_runtime = context_runtime or context_model(version_dir, manifest, threads, precision)
             # The server's own [1, K] context; a conditioned style without sources paints its first preset.
             code = probe_code(manifest) if is_conditioned(manifest) else None
             self.context = context_row(context_runtime, photo, manifest.tiling, code)[None]
+            if context_each_call:
+                self._context_again = lambda: context_row(context_runtime, photo, manifest.tiling, code)[None]
         # The whole image with its image border on every side, converted as the server converts a tile.
         around = image_border(Rect(0, 0, photo.shape[1], photo.shape[0]), photo.shape[1], photo.shape[0],
                               manifest.tiling.border)
@@ -62,7 +69,8 @@ class RawRun:
         self.small = model_input(photo[:64, :64], manifest.tiling)[None]
 
     def __call__(self) -> np.ndarray:
-        return self.runtime.execute(self.image, self.context)
+        context = self.context if self._context_again is None else self._context_again()
+        return self.runtime.execute(self.image, context)
 
     def release(self) -> None:
         self.runtime.execute(self.small, self.context, release_memory=True)
@@ -78,8 +86,9 @@ def context_model(version_dir: Path, manifest: Manifest, threads: int, precision
 
 
 def raw_path(version_dir: Path, photo: np.ndarray, threads: int, precision: str = "fp32") -> RawRun:
-    """The raw path of one style at `precision` ("fp32" on ONNX Runtime, or a reduced one on OpenVINO, see RawRun)."""
-    return RawRun(version_dir, photo, threads, precision)
+    """The raw path of one style at `precision` ("fp32" on ONNX Runtime, or a reduced one on OpenVINO,
+    see RawRun): the work the server does for a photo, context included, without serving it."""
+    return RawRun(version_dir, photo, threads, precision, context_each_call=True)
 
 
 def precision_for(version_dir: Path, cpu_engine: str) -> str:

@@ -21,7 +21,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench import client_rss
-from bench.paths import RawRun
+from bench.paths import raw_path
 from bench.procfs import cpu_seconds, minor_faults
 from bench.timing import interleaved, paired_ratio
 from scripts.local_stack import server_process
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                 usage[name].append((end[0] - start[0], end[1] - start[1]))
             return call
 
-        raw = RawRun(before_dir, photo, THREADS)
+        raw = raw_path(before_dir, photo, THREADS)
         seconds = interleaved({"raw": raw, "before": through("before"), "after": through("after")},
                               args.rounds, warmup=2, alternate=True)
     megapixels = photo.shape[0] * photo.shape[1] / 1e6
