@@ -81,6 +81,12 @@ class GatewayConfig:
     stall_timeout_s: float = setting(STALL_TIMEOUT_S, "seconds an image call may go without any tile coming back "
                                                       "before it fails as 'the model server stopped answering'",
                                      flag="--stall-timeout", env="STALL_TIMEOUT", minimum=0.1)
+    # A preview is one small tile, a fraction of a second of work, so a hung server is given up on sooner
+    # for it; the page asks again (frontend_static/previews.js).
+    preview_stall_timeout_s: float = setting(20.0, "seconds a preview may wait for its one tile before it fails "
+                                                   "as 'the model server stopped answering' (at most "
+                                                   "--stall-timeout)", flag="--preview-stall-timeout",
+                                             env="PREVIEW_STALL_TIMEOUT", minimum=0.1)
     job_ttl_s: float = setting(900.0, "seconds a finished job's result stays available", flag="--job-ttl",
                                env="JOB_TTL", minimum=1)
     job_workers: int = setting(2, "images restyled at the same time (with Redis: jobs this gateway runs itself, "

@@ -154,7 +154,8 @@ class Previews:
         kept = _whole_multiples(base, style.tiling.size_multiple) if style.kind == "conditioned" else base
         image = call(backend.client.stylize, kept, key.style, strength=key.strength,
                      timeout=backend.config.stylize_timeout_s, style_sources=sources,
-                     keep_colors=key.keep_colors, tile_size=max(kept.shape[:2])).image
+                     keep_colors=key.keep_colors, tile_size=max(kept.shape[:2]),
+                     stall_timeout=backend.config.preview_stall_timeout_s).image
         image = _extended(image, base.shape[:2])
         if base is thumb:
             return image
@@ -170,7 +171,8 @@ class Previews:
         factor = min(1.0, work_side / max(base.shape[:2]))
         image = call(backend.client.stylize, base, key.style, strength=key.strength,
                      timeout=backend.config.stylize_timeout_s, style_sources=sources,
-                     keep_colors=key.keep_colors, scale=factor, tile_size=max(base.shape[:2])).image
+                     keep_colors=key.keep_colors, scale=factor, tile_size=max(base.shape[:2]),
+                     stall_timeout=backend.config.preview_stall_timeout_s).image
         return shrink(image, (thumb.shape[1], thumb.shape[0]))
 
     def working_side(self, photo: Photo, scale: float) -> int:

@@ -306,6 +306,7 @@ function pickPreview(choice) {
     pickPreset(choice.presetId);
     state.look.mixWith = "";
     lookView.showMix("", state.look.mix);
+    keepChoices();
   }
   restyle();
 }
@@ -748,13 +749,34 @@ async function loadStyles() {
   const style = serving.find((s) => s.id === kept?.style) || serving[0];
   if (style) pickStyle(style.id);
   if (style && kept?.preset && style.presets?.some((p) => p.id === kept.preset)) pickPreset(kept.preset);
+  if (style && kept) restoreLookControls(style, kept);
   stylesSettled();
   renderPreviews();
 }
 
+/**
+ * Gives the controls back the mix and the keep-colours switch a reload interrupted: the mix only where
+ * the style still offers its second preset.
+ * @param {Style} style the style chosen again
+ * @param {import("./store.js").Choices} kept the choices before the reload
+ */
+function restoreLookControls(style, kept) {
+  if (typeof kept.keepColors === "boolean") {
+    state.look.keepColors = kept.keepColors;
+    lookView.setKeepColors(kept.keepColors);
+  }
+  const offered = style.kind === "conditioned" && style.presets?.some((p) => p.id === kept.mixWith);
+  if (!offered || typeof kept.mix !== "number" || !(kept.mix >= 0 && kept.mix <= 1)) return;
+  state.look.mixWith = kept.mixWith || "";
+  state.look.mix = kept.mix;
+  lookView.showMix(state.look.mixWith, state.look.mix);
+  followControls();
+}
+
 /** Keeps the controls' choices for a reload. */
 function keepChoices() {
-  saveChoices({ style: state.style, preset: state.look.preset, scale: state.scale });
+  const { preset, mixWith, mix, keepColors } = state.look;
+  saveChoices({ style: state.style, preset, scale: state.scale, mixWith, mix, keepColors });
 }
 
 /**
@@ -796,8 +818,16 @@ resultsView.bindShow((id) => {
 view.bindSubmit(restyle);
 lookView.bindPreset(pickPreset);
 lookView.bindPainting(pickPainting);
-lookView.bindMix((presetId, share) => { state.look.mixWith = presetId; state.look.mix = share; followControls(); });
-lookView.bindKeepColors((keep) => { state.look.keepColors = keep; });
+lookView.bindMix((presetId, share) => {
+  state.look.mixWith = presetId;
+  state.look.mix = share;
+  keepChoices();
+  followControls();
+});
+lookView.bindKeepColors((keep) => {
+  state.look.keepColors = keep;
+  keepChoices();
+});
 const limitsLoaded = loadLimits();
 loadStyles();
 resumeVisit();

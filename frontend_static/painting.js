@@ -164,4 +164,9 @@ export class LookView {
   keepColorsNow() {
     return this.keepColors.checked;
   }
+
+  /** @param {boolean} keep the switch's state, as kept before a reload */
+  setKeepColors(keep) {
+    this.keepColors.checked = keep;
+  }
 }

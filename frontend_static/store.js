@@ -54,6 +54,10 @@
  * @property {string | null} style
  * @property {string | null} preset
  * @property {string} scale
+ * @property {string} [mixWith] a conditioned style's second preset in a mix ("" for none; not in visits kept
+ *   before 2026-12-03, nor are the next two)
+ * @property {number} [mix] the second preset's share, 0 to 1
+ * @property {boolean} [keepColors] whether the result keeps the photo's colours
  */
 
 /**

@@ -127,6 +127,7 @@ class TesseraClient:
         context: np.ndarray | None = None,
         scale: float = 1.0,
         explain: bool = False,
+        stall_timeout: float | None = None,
     ) -> StylizeResult:
         """Restyle an HxWx3 uint8 RGB image of any size and return an image of the same size.
 
@@ -140,7 +141,8 @@ class TesseraClient:
         `tile_size` forces square cores of that edge; by default the client plans the tile shape
         from the image, the model's halo and the number of streams (tessera/tile_plan.py).
         `progress(done, total)` is called from this thread as tiles arrive. Raises TesseraError
-        (UNAVAILABLE when the server stops answering for the client's `stall_timeout`).
+        (UNAVAILABLE when the server stops answering for the client's `stall_timeout`, or for this
+        call's `stall_timeout` in seconds when that is shorter: a small image's one tile needs far less).
         `scale` in (0, 1] is the brush scale (tessera/brush_scale.py): the stream carries the image
         shrunk by it, and the result is enlarged back guided by `image`; a pixel-mix strength and
         keep_colors are then applied at full size, so they give what they give at scale 1.
@@ -149,7 +151,8 @@ class TesseraClient:
         if scale < 1.0:
             return self._stylize_scaled(image, style, scale, strength=strength, version=version, tile_size=tile_size,
                                         progress=progress, timeout=timeout, style_sources=style_sources,
-                                        keep_colors=keep_colors, context=context, explain=explain)
+                                        keep_colors=keep_colors, context=context, explain=explain,
+                                        stall_timeout=stall_timeout)
         pixels = np.ascontiguousarray(image)
         if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
             raise ValueError(f"image must be HxWx3 uint8, got {pixels.dtype} {pixels.shape}")
@@ -163,7 +166,7 @@ class TesseraClient:
                           self._known_tiling(style, version, deadline),
                           lambda: self._known_tiling(style, version, deadline, refresh=True),
                           style_sources=tuple(style_sources), keep_colors=keep_colors, context=context,
-                          explain=explain, stall_timeout=self._stall_timeout)
+                          explain=explain, stall_timeout=self._call_stall_timeout(stall_timeout))
         try:
             result, pinned, tiling = pool.run(tile_size, progress)
         except grpc.RpcError as error:
@@ -177,6 +180,13 @@ class TesseraClient:
             if not version:
                 self._tiling[style] = tiling
         return StylizeResult(image=result, version=pinned, maps=pool.maps)
+
+    def _call_stall_timeout(self, asked: float | None) -> float | None:
+        """The stall limit of one call: the client's, or the call's own when that is shorter."""
+        if asked is not None and asked <= 0:
+            raise ValueError(f"stall_timeout must be positive seconds, got {asked}")
+        limits = [t for t in (self._stall_timeout, asked) if t is not None]
+        return min(limits) if limits else None
 
     def _stylize_scaled(self, image: np.ndarray, style: str, scale: float, *, strength: float,
                         keep_colors: bool, timeout: float | None, **options) -> StylizeResult:

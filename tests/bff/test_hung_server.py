@@ -7,6 +7,7 @@ the gateway runs under waitress."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -28,11 +29,12 @@ STOPPED = "The model server stopped answering"
 
 
 @contextmanager
-def _gateway(server: str, stall_s: float):
+def _gateway(server: str, stall_s: float, preview_stall_s: float = 20.0):
     """(base URL, relay controls) of a gateway whose only server is a relay to `server`; the stylize
-    deadline is long (60 s), the stall timeout `stall_s`."""
+    deadline is long (60 s), the stall timeout `stall_s` (a preview's at most `preview_stall_s`)."""
     with relay(server) as (address, controls):
-        app = make_app(servers=(address,), stylize_timeout_s=60.0, stall_timeout_s=stall_s)
+        app = make_app(servers=(address,), stylize_timeout_s=60.0, stall_timeout_s=stall_s,
+                       preview_stall_timeout_s=preview_stall_s)
         try:
             with serving(app) as base:
                 yield base, controls
@@ -94,6 +96,32 @@ def test_a_preview_on_a_hung_server_answers_503_within_the_stall_timeout(gateway
     assert STALL_S <= time.monotonic() - started < BOUND_S
 
 
+def test_a_preview_gives_up_on_a_hung_server_sooner_than_a_restyle(inference_server):
+    """A preview is one small tile: with the gateway's 60 s stall timeout it still fails within its own
+    shorter one, saying so, while a restyle of the same photo is still waited for."""
+    with _gateway(inference_server, stall_s=60.0, preview_stall_s=STALL_S) as (base, controls):
+        status, photo = post_form(f"{base}/api/photos", *multipart({}, {"image": ("photo.png", PNG)}))
+        assert status == 201, photo
+        controls.hang = True
+        started = time.monotonic()
+        status, body = get(f"{base}{photo['url']}/previews/{TINY_STYLE}")
+        assert status == 503, body
+        _assert_stopped_answering(json.loads(body))
+        assert STALL_S <= time.monotonic() - started < BOUND_S
+        ended: list[object] = []
+
+        def restyle() -> None:
+            try:
+                ended.append(_post(f"{base}/api/stylize", {}))
+            except OSError as exc:  # the gateway closes under it when the test ends
+                ended.append(exc)
+
+        waiting = threading.Thread(target=restyle, daemon=True)
+        waiting.start()
+        waiting.join(BOUND_S)
+        assert waiting.is_alive(), f"the restyle gave up within the preview's stall timeout: {ended}"
+
+
 def test_a_slow_server_that_keeps_sending_tiles_back_is_waited_for(inference_server):
     """Each reply comes 1 s late, so the call lasts about twice the 2.5 s stall timeout, yet it never
     goes 2.5 s without a reply: it is restyled."""
@@ -122,6 +150,9 @@ def test_the_stall_timeout_is_a_setting_of_the_gateway_and_the_worker():
     from bff.worker import parse_args as worker_args
 
     assert parse_args([]).stall_timeout_s == 60.0
+    assert parse_args([]).preview_stall_timeout_s == 20.0
+    assert parse_args(["--preview-stall-timeout", "3"]).preview_stall_timeout_s == 3.0
+    assert parse_args([], environ={"TESSERA_PREVIEW_STALL_TIMEOUT": "4"}).preview_stall_timeout_s == 4.0
     assert parse_args(["--stall-timeout", "7"]).stall_timeout_s == 7.0
     assert parse_args([], environ={"TESSERA_STALL_TIMEOUT": "9"}).stall_timeout_s == 9.0
     assert worker_args(["--job-store", "redis://127.0.0.1:6379/0", "--stall-timeout", "7"]).stall_timeout_s == 7.0

@@ -66,6 +66,17 @@ def choose_style(page, name: str) -> None:
     page.get_by_role("radio", name=name).check()
 
 
+def swirls_mixed_with_marbling(page, photo, percent: str) -> None:
+    """Opens the page with `photo` and sets Any painting's look: Swirls mixed with `percent` % Marbling,
+    keeping the photo's colours."""
+    page.goto("/")
+    page.locator("#file-input").set_input_files(photo)
+    page.get_by_role("radio", name="Swirls").check()
+    page.get_by_label("Mix with").select_option(label="Marbling")
+    page.get_by_role("slider", name="Share of the second style").fill(percent)
+    page.get_by_role("switch", name="Keep my photo's colours").check()
+
+
 def test_a_presets_only_style_gets_its_first_preset_and_the_painting_comes_back_with_its_style(spage, photo):
     page = spage
     page.goto("/")
@@ -88,12 +99,7 @@ def test_a_presets_only_style_gets_its_first_preset_and_the_painting_comes_back_
 
 def test_a_preset_and_its_mix_are_sent_only_to_the_style_that_has_them_and_each_style_keeps_its_own(spage, photo):
     page = spage
-    page.goto("/")
-    page.locator("#file-input").set_input_files(photo)
-    page.get_by_role("radio", name="Swirls").check()
-    page.get_by_label("Mix with").select_option(label="Marbling")
-    page.get_by_role("slider", name="Share of the second style").fill("40")
-    page.get_by_role("switch", name="Keep my photo's colours").check()
+    swirls_mixed_with_marbling(page, photo, "40")
 
     choose_style(page, "26 painting styles")
     page.get_by_role("radio", name="Style 2").check()
@@ -125,6 +131,25 @@ def test_a_reload_keeps_a_preset_only_for_the_style_that_has_it(spage, photo):
     choose_style(page, "Any painting")
     expect(page.get_by_role("radio", name="Ribbons")).to_be_checked()
     assert restyle_sends(page) == {"style": "any-painting", "preset": "ribbons"}
+
+
+def test_a_reload_keeps_the_mix_and_the_keep_colours_switch(spage, photo):
+    page = spage
+    swirls_mixed_with_marbling(page, photo, "60")
+    page.reload()
+    expect(page.get_by_role("radio", name="Swirls")).to_be_checked()
+    expect(page.get_by_label("Mix with")).to_have_value("marbling")
+    expect(page.get_by_role("slider", name="Share of the second style")).to_have_value("60")
+    expect(page.get_by_role("switch", name="Keep my photo's colours")).to_be_checked()
+    assert restyle_sends(page) == {"style": "any-painting", "preset": "swirls", "mix_preset": "marbling",
+                                   "mix": "0.6", "keep_colors": "true"}
+
+    page.get_by_label("Mix with").select_option("")
+    page.get_by_role("switch", name="Keep my photo's colours").uncheck()
+    page.reload()
+    expect(page.get_by_label("Mix with")).to_have_value("")
+    expect(page.get_by_role("switch", name="Keep my photo's colours")).not_to_be_checked()
+    assert restyle_sends(page) == {"style": "any-painting", "preset": "swirls"}
 
 
 def test_a_style_chosen_while_the_photo_uploads_does_not_change_what_the_restyle_sends(spage, photo):
