@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 
 from inference_server.runtime import EngineError, context_width
-from inference_server.runtime.stem_split import split_after_stem
 from tessera.onnx_session import SHRINK_ARENA, open_session
 from tessera.registry import CONTEXT_INPUT, INPUT_NAME, OUTPUT_NAME, REDUCED_PRECISIONS
 
@@ -203,6 +202,10 @@ class _Stem:
     TINY_SIDE = 64
 
     def __init__(self, model_path: Path, output: str, threads: int, keep: str) -> None:
+        # Here, not at the top: stem_split needs the onnx package, whose import takes about 0.8 s
+        # (ml_dtypes), which a server that never splits a stem should not wait for at every start.
+        from inference_server.runtime.stem_split import split_after_stem
+
         split = split_after_stem(model_path, output, keep)
         try:
             self._session = open_session(split.head, threads)
