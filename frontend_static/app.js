@@ -749,15 +749,18 @@ async function loadStyles() {
   const style = serving.find((s) => s.id === kept?.style) || serving[0];
   if (style) pickStyle(style.id);
   if (style && kept?.preset && style.presets?.some((p) => p.id === kept.preset)) pickPreset(kept.preset);
-  if (style && kept) restoreLookControls(style, kept);
+  if (style && kept) {
+    restoreLookControls(style, kept);
+    keepChoices();  // choosing the style above kept the controls' defaults: the next reload needs these again
+  }
   stylesSettled();
   renderPreviews();
 }
 
 /**
- * Gives the controls back the mix and the keep-colours switch a reload interrupted: the mix only where
- * the style still offers its second preset.
- * @param {Style} style the style chosen again
+ * Gives the controls back the mix and the keep-colours switch a reload interrupted: the mix only to the
+ * style it was chosen for, where that style still offers its second preset.
+ * @param {Style} style the style chosen again (another one when the kept style no longer serves)
  * @param {import("./store.js").Choices} kept the choices before the reload
  */
 function restoreLookControls(style, kept) {
@@ -765,7 +768,8 @@ function restoreLookControls(style, kept) {
     state.look.keepColors = kept.keepColors;
     lookView.setKeepColors(kept.keepColors);
   }
-  const offered = style.kind === "conditioned" && style.presets?.some((p) => p.id === kept.mixWith);
+  const offered = style.id === kept.style && style.kind === "conditioned" &&
+    style.presets?.some((p) => p.id === kept.mixWith);
   if (!offered || typeof kept.mix !== "number" || !(kept.mix >= 0 && kept.mix <= 1)) return;
   state.look.mixWith = kept.mixWith || "";
   state.look.mix = kept.mix;

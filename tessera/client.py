@@ -148,6 +148,7 @@ class TesseraClient:
         keep_colors are then applied at full size, so they give what they give at scale 1.
         """
         check_scale(scale)
+        stall = self._call_stall_timeout(stall_timeout)
         if scale < 1.0:
             return self._stylize_scaled(image, style, scale, strength=strength, version=version, tile_size=tile_size,
                                         progress=progress, timeout=timeout, style_sources=style_sources,
@@ -166,7 +167,7 @@ class TesseraClient:
                           self._known_tiling(style, version, deadline),
                           lambda: self._known_tiling(style, version, deadline, refresh=True),
                           style_sources=tuple(style_sources), keep_colors=keep_colors, context=context,
-                          explain=explain, stall_timeout=self._call_stall_timeout(stall_timeout))
+                          explain=explain, stall_timeout=stall)
         try:
             result, pinned, tiling = pool.run(tile_size, progress)
         except grpc.RpcError as error:
@@ -183,8 +184,8 @@ class TesseraClient:
 
     def _call_stall_timeout(self, asked: float | None) -> float | None:
         """The stall limit of one call: the client's, or the call's own when that is shorter."""
-        if asked is not None and asked <= 0:
-            raise ValueError(f"stall_timeout must be positive seconds, got {asked}")
+        if asked is not None and not (isinstance(asked, (int, float)) and asked > 0):
+            raise ValueError(f"stall_timeout must be positive seconds, got {asked!r}")
         limits = [t for t in (self._stall_timeout, asked) if t is not None]
         return min(limits) if limits else None
 

@@ -41,7 +41,7 @@ def test_the_raw_path_computes_the_photos_context_in_every_call_and_paints_the_s
     before = each_count.runs, once_count.runs
     first, again = each(), each()
     fixed = once()
-    assert each_count.runs - before[0] == 2  # the served photo's work: its context, then the model
+    assert each_count.runs - before[0] == 2  # one context run in each call, as for every served photo
     assert once_count.runs - before[1] == 0  # a tool that times the model alone reuses one context
     np.testing.assert_array_equal(first, again)
     np.testing.assert_array_equal(first, fixed)

@@ -29,13 +29,14 @@ def _stalls_after(client: TesseraClient, **options) -> float:
     return time.monotonic() - started
 
 
-def test_a_call_may_shorten_the_clients_stall_timeout_but_not_lengthen_it(inference_server):
+@pytest.mark.parametrize("scale", [1.0, 0.5])  # 0.5: the brush-scale path, which streams a smaller image
+def test_a_call_may_shorten_the_clients_stall_timeout_but_not_lengthen_it(inference_server, scale):
     with relay(inference_server) as (address, controls), \
             TesseraClient(address, timeout=60, stall_timeout=2.0) as client:
-        client.stylize(PHOTO, TINY_STYLE)  # the style's facts are known before the relay holds calls
+        client.stylize(PHOTO, TINY_STYLE, scale=scale)  # the style's facts are known before calls are held
         controls.hang = True
-        assert 1.0 <= _stalls_after(client, stall_timeout=1.0) < 1.0 + SLACK_S
-        assert 2.0 <= _stalls_after(client, stall_timeout=30.0) < 2.0 + SLACK_S
+        assert 1.0 <= _stalls_after(client, stall_timeout=1.0, scale=scale) < 1.0 + SLACK_S
+        assert 2.0 <= _stalls_after(client, stall_timeout=30.0, scale=scale) < 2.0 + SLACK_S
 
 
 def test_a_client_without_a_stall_timeout_takes_a_calls_own(inference_server):
@@ -46,7 +47,26 @@ def test_a_client_without_a_stall_timeout_takes_a_calls_own(inference_server):
         assert 1.0 <= _stalls_after(client, stall_timeout=1.0) < 1.0 + SLACK_S
 
 
-@pytest.mark.parametrize("seconds", [0.0, -1.0])
-def test_a_stall_timeout_that_is_not_positive_is_refused_before_any_call(seconds):
-    with TesseraClient("127.0.0.1:9", timeout=1) as client, pytest.raises(ValueError, match="stall_timeout"):
-        client.stylize(PHOTO, TINY_STYLE, stall_timeout=seconds)
+class CountingCalls(grpc.UnaryUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
+    """Counts the calls a client makes."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def intercept_unary_unary(self, continuation, details, request):
+        self.calls += 1
+        return continuation(details, request)
+
+    def intercept_stream_stream(self, continuation, details, requests):
+        self.calls += 1
+        return continuation(details, requests)
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5])
+@pytest.mark.parametrize("seconds", [0.0, -1.0, float("nan"), "5"])
+def test_a_stall_timeout_that_is_not_positive_seconds_is_refused_before_any_call(inference_server, seconds, scale):
+    counting = CountingCalls()
+    with TesseraClient(inference_server, timeout=5, interceptors=[counting]) as client, \
+            pytest.raises(ValueError, match="stall_timeout"):
+        client.stylize(PHOTO, TINY_STYLE, stall_timeout=seconds, scale=scale)
+    assert counting.calls == 0
