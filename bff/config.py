@@ -82,7 +82,7 @@ class GatewayConfig:
                                                       "before it fails as 'the model server stopped answering'",
                                      flag="--stall-timeout", env="STALL_TIMEOUT", minimum=0.1)
     # A preview is one small tile, a fraction of a second of work, so a hung server is given up on sooner
-    # for it: its card on the page shows that it could not be made (frontend_static/previews.js).
+    # for it; the page asks for a failed preview again a few times (frontend_static/previews.js).
     preview_stall_timeout_s: float = setting(20.0, "seconds a preview may wait for its one tile before it fails "
                                                    "as 'the model server stopped answering' (at most "
                                                    "--stall-timeout)", flag="--preview-stall-timeout",

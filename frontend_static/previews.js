@@ -43,6 +43,10 @@ export function choicesOf(previews, styles, mixesPixels) {
   return choices;
 }
 
+// A preview that failed (a server restarting or busy, a hung one given up on) is asked for again while
+// its card still wants it: after these waits, in ms, then no more.
+export const RETRY_WAITS_MS = [3000, 10000, 30000];
+
 /** @param {HTMLElement} img @returns {boolean} whether it sits under a closed disclosure ("More looks") */
 function folded(img) {
   return img.closest("details:not([open])") !== null;
@@ -68,6 +72,8 @@ export class PreviewsView {
     this.leading = false;  // the preview the person looks at is being made: the others wait for it
     /** @type {Set<Element>} preview images on screen now (or nearly) */
     this.seen = new Set();
+    /** @type {WeakMap<HTMLImageElement, {url: string, tries: number}>} failed previews asked for again */
+    this.retried = new WeakMap();
     // A card inside the closed "More looks" is not laid out, so it is never seen until it opens.
     this.observer = new IntersectionObserver((entries) => {
       for (const entry of entries) {
@@ -225,6 +231,27 @@ export class PreviewsView {
     card?.classList.remove("is-loading");
     card?.classList.toggle("is-failed", failed);
     this.count();
+    if (failed) this.retryLater(/** @type {HTMLImageElement} */ (img));
+  }
+
+  /**
+   * Asks for a failed preview again after the next of RETRY_WAITS_MS, if its card still wants that very
+   * preview then (no new strength or scale gave it another, no new photo redrew the grid); like any
+   * waiting card it is asked for once it is seen and no restyle runs.
+   * @param {HTMLImageElement} img
+   */
+  retryLater(img) {
+    const url = img.getAttribute("src");
+    if (!url) return;
+    const before = this.retried.get(img);
+    const tries = before?.url === url ? before.tries : 0;
+    if (tries >= RETRY_WAITS_MS.length) return;
+    this.retried.set(img, { url, tries: tries + 1 });
+    setTimeout(() => {
+      if (!img.isConnected || wanted(img) !== url || !img.closest(".is-failed")) return;
+      this.wait(img, url);
+      this.pump();
+    }, RETRY_WAITS_MS[tries]);
   }
 
   /**

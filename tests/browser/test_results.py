@@ -173,23 +173,77 @@ def test_a_photo_the_gateway_has_forgotten_is_uploaded_again_once(page, photo, g
     expect(page.get_by_role("alert")).to_be_hidden()
 
 
-def test_a_preview_that_could_not_be_made_is_named_and_shows_no_picture(page, photo):
+# The page's waits before it asks for a failed preview again (frontend_static/previews.js, RETRY_WAITS_MS).
+RETRY_WAITS_MS = (3000, 10000, 30000)
+
+
+def failing_preview(page, answers: list[int]) -> tuple[str, list[str]]:
+    """(style name, the URLs asked for) of a style whose previews the gateway answers with the statuses
+    in `answers`, one per request (503: a busy or hung server), then as usual."""
+    failing = STYLES[1]
+    asked: list[str] = []
+
+    def answer(route) -> None:
+        asked.append(route.request.url)
+        if len(asked) <= len(answers):
+            route.fulfill(status=answers[len(asked) - 1], body="busy")
+        else:
+            route.continue_()
+
+    page.route(f"**/previews/{next(k for k, v in TONES.items() if v[0] == failing)}*", answer)
+    return failing, asked
+
+
+def test_a_preview_that_could_not_be_made_is_named_shows_no_picture_and_is_asked_for_a_few_times(page, photo):
     """A preview the gateway could not make (a busy server: 503) was counted ready, and its card showed
     the untouched photo beneath it, as if the style changed nothing. Now the count names it apart and
-    the card says "No preview" instead of showing a picture."""
-    failing = STYLES[1]
-    page.route(f"**/previews/{next(k for k, v in TONES.items() if v[0] == failing)}*",
-               lambda route: route.fulfill(status=503, body="busy"))
+    the card says "No preview" instead of showing a picture; the page asks for it again after each of
+    its waits, then no more."""
+    failing, asked = failing_preview(page, [503] * 10)
+    page.clock.install()
     page.goto("/")
     page.locator("#file-input").set_input_files(photo)
     status = page.locator("#previews-status")
-    expect(status).to_have_text(f"{len(STYLES) - 1} previews ready. 1 could not be made.", timeout=60_000)
+    failed = f"{len(STYLES) - 1} previews ready. 1 could not be made."
+    expect(status).to_have_text(failed, timeout=60_000)
     card = page.locator(".preview-card.is-failed")
     expect(card).to_have_count(1)
     expect(card.get_by_role("img", name=f"Your photo in {failing}")).to_be_hidden()
     label = card.locator(".preview-card__image").evaluate("e => getComputedStyle(e, '::after').content")
     assert label == '"No preview"'
     assert page.locator(".preview-card__image img:visible").count() >= len(STYLES) - 1
+    card.scroll_into_view_if_needed()  # a waiting preview is asked for once it is seen
+    for tries, wait in enumerate(RETRY_WAITS_MS, start=2):
+        page.clock.run_for(wait)  # the page's clock runs on its own too, so a wait may be over already
+        wait_until(page, lambda n=tries: len(asked) >= n)
+        expect(status).to_have_text(failed)
+    page.clock.run_for(2 * RETRY_WAITS_MS[-1])
+    page.wait_for_timeout(300)
+    expect(status).to_have_text(failed)
+    assert len(asked) == 1 + len(RETRY_WAITS_MS), "a preview that keeps failing is asked for without end"
+
+
+def wait_until(page, check, seconds: float = 30.0) -> None:
+    """Until `check()` holds, letting Playwright handle the page's requests meanwhile."""
+    for _ in range(int(seconds / 0.05)):
+        if check():
+            return
+        page.wait_for_timeout(50)
+    raise AssertionError("the page did not get there in time")
+
+
+def test_a_preview_that_failed_once_is_made_when_the_server_answers_again(page, photo):
+    failing, asked = failing_preview(page, [503])
+    page.clock.install()
+    page.goto("/")
+    page.locator("#file-input").set_input_files(photo)
+    status = page.locator("#previews-status")
+    expect(status).to_have_text(f"{len(STYLES) - 1} previews ready. 1 could not be made.", timeout=60_000)
+    page.locator(".preview-card.is-failed").scroll_into_view_if_needed()
+    page.clock.run_for(RETRY_WAITS_MS[0])
+    expect(status).to_have_text(f"{len(STYLES)} previews ready.", timeout=60_000)
+    expect(page.get_by_role("img", name=f"Your photo in {failing}")).not_to_have_js_property("naturalWidth", 0)
+    assert len(asked) == 2
 
 
 def test_results_of_two_photos_are_named_by_their_photo(page, photo, tmp_path):
