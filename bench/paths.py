@@ -59,9 +59,13 @@ class RawRun:
             context_runtime = context_runtime or context_model(version_dir, manifest, threads, precision)
             # The server's own [1, K] context; a conditioned style without sources paints its first preset.
             code = probe_code(manifest) if is_conditioned(manifest) else None
-            self.context = context_row(context_runtime, photo, manifest.tiling, code)[None]
+
+            def computed() -> np.ndarray:
+                return context_row(context_runtime, photo, manifest.tiling, code)[None]
+
+            self.context = computed()
             if context_each_call:
-                self._context_again = lambda: context_row(context_runtime, photo, manifest.tiling, code)[None]
+                self._context_again = computed
         # The whole image with its image border on every side, converted as the server converts a tile.
         around = image_border(Rect(0, 0, photo.shape[1], photo.shape[0]), photo.shape[1], photo.shape[0],
                               manifest.tiling.border)
