@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tessera.number_checks import finite_float
 from tessera.settings import FlagParser, SettingsError, parse_settings, setting
 from tessera.tile_streams import STALL_TIMEOUT_S
 from tessera.tiling import MAX_ASPECT_RATIO
@@ -26,10 +27,7 @@ DNS_SCHEME = "dns:///"
 
 def _millions(text: str) -> int:
     """'25' or '2.5' (millions) -> 25_000_000 or 2_500_000; flags in MB and megapixels read this way."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a number") from None
+    value = finite_float(text)
     if not value > 0:
         raise ValueError(f"{text} must be above 0")
     return int(value * MB)

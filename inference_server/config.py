@@ -16,7 +16,7 @@ from inference_server.runtime import CPU_ENGINES, DEFAULT_CPU_ENGINE, cpu_engine
 from inference_server.tile_stream import StreamLimits
 from tessera.heap import TRIM_SECONDS
 from tessera.settings import FlagParser, SettingsError, fail, parse_settings, setting
-from tessera.tiling import DEFAULT_TILE_SIZE, MAX_TILE_SIZE
+from tessera.tiling import DEFAULT_TILE_SIZE, MAX_TILE_SIZE, MIN_TILE_SIZE
 
 PORT = {"minimum": 0, "maximum": 65535}
 
@@ -43,7 +43,7 @@ class ServerConfig:
                                         minimum=1)
     streams: StreamLimits = field(default_factory=StreamLimits)
     default_tile_size: int = setting(DEFAULT_TILE_SIZE, "core tile edge offered to clients, in pixels",
-                                     minimum=16, maximum=MAX_TILE_SIZE)
+                                     minimum=MIN_TILE_SIZE, maximum=MAX_TILE_SIZE)
     poll_interval: float = setting(2.0, "seconds between registry scans", minimum=0.01)
     load_versions: int = setting(2, "versions of each style to load: the newest this many healthy ones, plus "
                                     "a pinned one (Triton's 'latest N' version policy); older ones load when "

@@ -18,13 +18,13 @@ that give exactly the whole-image answer.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import numpy as np
 from PIL import Image
 
 from tessera import colors
+from tessera.number_checks import is_real
 from tessera.pixels import blend_to_rgb8, rgb8_to_chw
 from tessera.tiling import MAX_ASPECT_RATIO
 
@@ -44,7 +44,7 @@ _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 def check_scale(scale: float) -> float:
     """`scale` itself when it is a number in (0, 1]; ValueError naming the range otherwise."""
-    if not (isinstance(scale, (int, float)) and math.isfinite(scale) and 0.0 < scale <= 1.0):
+    if not (is_real(scale) and 0.0 < scale <= 1.0):
         raise ValueError(f"scale must be a number in (0, 1], got {scale!r}")
     return float(scale)
 

@@ -10,6 +10,7 @@ import shlex
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,10 +28,11 @@ from tessera.imageio import (
     open_image,
     to_rgb_array,
 )
+from tessera.number_checks import finite_float, fraction, positive_seconds, whole_number
 from tessera.settings import FlagParser, SettingsError, add_flags, build, env_values, fail, setting, specs
 from tessera.style_sources import StyleSource, mix_in, parse_mix
 from tessera.temporal_blend import WEIGHT as BLEND_WEIGHT
-from tessera.tiling import shape_error
+from tessera.tiling import MIN_TILE_SIZE, shape_error
 
 if TYPE_CHECKING:
     from tessera.admin_client import AdminClient
@@ -349,28 +351,35 @@ def _progress_printer():
     return show
 
 
-def _strength(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"strength must be between 0 and 1, got {text}")
-    return value
+def _flag_type(convert: Callable[[str], object], message: str) -> Callable[[str], object]:
+    """An argparse type: `convert(text)`, whose ValueError becomes `message` formatted with the text."""
+    def parse(text: str) -> object:
+        try:
+            return convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(message.format(text)) from None
+    return parse
 
 
-def _version(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"a version is a whole number from 1, got {text}")
-    return value
+def _whole_from(minimum: int, what: str) -> Callable[[str], object]:
+    """An argparse type: a whole number of at least `minimum`; `what` names it in the error."""
+    return _flag_type(lambda text: whole_number(what, int(text), minimum),
+                      f"{what} is a whole number from {minimum}, got {{}}")
 
 
-def _blend_weight(text: str) -> float:
-    value = float(text)
+def _below_one(value: float) -> float:
     if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"the temporal blend must be at least 0 and below 1, got {text}")
+        raise ValueError(f"{value} is not in [0, 1)")
     return value
+
+
+_strength = _flag_type(lambda text: fraction("strength", finite_float(text)),
+                       "strength must be between 0 and 1, got {}")
+_seconds = _flag_type(lambda text: positive_seconds("seconds", finite_float(text)),
+                      "seconds must be a number above 0, got {}")
+_version = _whole_from(1, "a version")
+_blend_weight = _flag_type(lambda text: _below_one(finite_float(text)),
+                           "the temporal blend must be at least 0 and below 1, got {}")
 
 
 def _scale(text: str) -> float | None:
@@ -416,8 +425,10 @@ def _parser() -> argparse.ArgumentParser:
                          help="brush scale in (0, 1]: the model runs at S times the photo's size and the result "
                               f"is enlarged guided by the photo; default auto: long side {DEFAULT_WORK_SIDE} px "
                               "for larger photos, full size for smaller ones (images only)")
-    stylize.add_argument("--tile", type=int, default=None, help="core tile edge in pixels (default: server's)")
-    stylize.add_argument("--max-pixels", type=int, default=200_000_000, help="refuse larger inputs")
+    stylize.add_argument("--tile", type=_whole_from(MIN_TILE_SIZE, "a tile edge"), default=None,
+                         help=f"core tile edge in pixels, from {MIN_TILE_SIZE} (default: planned per image)")
+    stylize.add_argument("--max-pixels", type=_whole_from(1, "a pixel limit"), default=200_000_000,
+                         help="refuse larger inputs")
     stylize.add_argument("--statistics", choices=("shot", "frame"), default="shot",
                          help="clips: share the model's image-wide statistics per shot (steady) or compute them "
                               "per frame")
@@ -425,8 +436,9 @@ def _parser() -> argparse.ArgumentParser:
                          help="clips: largest share in [0, 1) of the previous output frame, warped along the "
                               f"optical flow, in each output frame (steadier; default {BLEND_WEIGHT}, 0 turns it "
                               "off; still pixels may get up to 0.97; docs/video.md)")
-    stylize.add_argument("--frames-in-flight", type=int, default=3, help="clips: frames restyled at once")
-    stylize.add_argument("--max-seconds", type=float, default=60.0, help="clips: refuse longer ones")
+    stylize.add_argument("--frames-in-flight", type=_whole_from(1, "frames in flight"), default=3,
+                         help="clips: frames restyled at once")
+    stylize.add_argument("--max-seconds", type=_seconds, default=60.0, help="clips: refuse longer ones")
     stylize.set_defaults(command=_stylize)
     operator = argparse.ArgumentParser(add_help=False, parents=[common])
     add_flags(operator, AdminAuth)
@@ -439,7 +451,7 @@ def _parser() -> argparse.ArgumentParser:
         action = actions.add_parser(name, parents=[operator], help=text)
         action.add_argument("style")
         if name == "pin":
-            action.add_argument("version", type=int)
+            action.add_argument("version", type=_version)
     admin.set_defaults(command=_admin)
     return parser
 

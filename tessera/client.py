@@ -20,9 +20,11 @@ import numpy as np
 from tessera.brush_scale import check_scale, scaled_stylize
 from tessera.channels import open_channel
 from tessera.critic_maps import CriticMaps
+from tessera.number_checks import fraction, optional_seconds, positive_seconds, whole_number
 from tessera.style_facts import StyleSummary, TilingFacts
 from tessera.style_sources import StyleSource
 from tessera.tile_streams import STALL_TIMEOUT_S, StreamPool
+from tessera.tiling import MIN_TILE_SIZE
 from tessera.v1 import style_transfer_pb2 as pb
 from tessera.v1 import style_transfer_pb2_grpc as pb_grpc
 
@@ -63,7 +65,8 @@ class TesseraClient:
     UNAVAILABLE, "The model server stopped answering ...", however far its deadline is: a hung server
     is found within that time, and a large image that keeps sending tiles back is never cut short by it.
     `interceptors` are gRPC client interceptors for every call (tracing, metadata, recording what goes
-    on the wire).
+    on the wire). Every number a method takes is checked before anything is sent (tessera.number_checks):
+    a bool, NaN, an infinity or a value out of range is a ValueError naming the argument.
     """
 
     def __init__(self, targets: str | list[str], timeout: float = 60.0, streams_per_target: int = 1,
@@ -73,8 +76,9 @@ class TesseraClient:
         addresses = [a for a in addresses if a]
         if not addresses:
             raise ValueError("at least one server address (HOST:PORT) is needed")
-        self._timeout = timeout
-        self._stall_timeout = stall_timeout
+        self._timeout = positive_seconds("timeout", timeout)
+        self._stall_timeout = optional_seconds("stall_timeout", stall_timeout)
+        streams_per_target = whole_number("streams_per_target", streams_per_target, 1)
         self._tiling: dict[str, TilingFacts] = {}  # style id -> facts of the version last seen serving
         # (style id, version) -> that version's facts, as its streams reported them (versions are immutable)
         self._version_tiling: dict[tuple[str, int], TilingFacts] = {}
@@ -96,6 +100,7 @@ class TesseraClient:
     def list_styles(self, timeout: float | None = None, include_previews: bool = True) -> list[StyleSummary]:
         """Every style the server knows, serving or not. Without previews, `preview_jpeg` is empty
         and the reply is a few hundred bytes per style instead of tens of kB."""
+        optional_seconds("timeout", timeout)
         request = pb.ListStylesRequest(include_previews=include_previews)
         try:
             reply = self._stub.ListStyles(request, timeout=timeout or self._timeout)
@@ -110,6 +115,7 @@ class TesseraClient:
     def check_health(self, service: str = "", timeout: float | None = None) -> bool:
         """True when the server reports SERVING for `service` ("" is the whole server,
         "style/<id>" one style). Unreachable servers and unknown services give False."""
+        optional_seconds("timeout", timeout)
         return _reports_serving(self._channel, service, timeout or min(self._timeout, 5.0))
 
     def stylize(
@@ -138,8 +144,9 @@ class TesseraClient:
         so every frame of the shot gets the same statistics (tessera.video).
         `explain` also returns the critic's maps (StylizeResult.maps); the style's serving version
         must ship a critic (StyleSummary.has_critic).
-        `tile_size` forces square cores of that edge; by default the client plans the tile shape
-        from the image, the model's halo and the number of streams (tessera/tile_plan.py).
+        `tile_size` forces square cores of that edge (from MIN_TILE_SIZE px; above the server's largest it
+        gets the largest); by default the client plans the tile shape from the image, the model's halo and
+        the number of streams (tessera/tile_plan.py).
         `progress(done, total)` is called from this thread as tiles arrive. Raises TesseraError
         (UNAVAILABLE when the server stops answering for the client's `stall_timeout`, or for this
         call's `stall_timeout` in seconds when that is shorter: a small image's one tile needs far less).
@@ -149,19 +156,15 @@ class TesseraClient:
         """
         check_scale(scale)
         stall = self._call_stall_timeout(stall_timeout)
+        self._check_call(strength, version, tile_size, timeout)
+        pixels = _rgb8("image", image)
+        if context is not None:
+            _rgb8("context", context)
         if scale < 1.0:
-            return self._stylize_scaled(image, style, scale, strength=strength, version=version, tile_size=tile_size,
+            return self._stylize_scaled(pixels, style, scale, strength=strength, version=version, tile_size=tile_size,
                                         progress=progress, timeout=timeout, style_sources=style_sources,
                                         keep_colors=keep_colors, context=context, explain=explain,
                                         stall_timeout=stall_timeout)
-        pixels = np.ascontiguousarray(image)
-        if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
-            raise ValueError(f"image must be HxWx3 uint8, got {pixels.dtype} {pixels.shape}")
-        if context is not None and (context.dtype != np.uint8 or context.ndim != 3 or context.shape[2] != 3
-                                    or min(context.shape[:2]) < 1):
-            raise ValueError(f"context must be HxWx3 uint8, got {context.dtype} {context.shape}")
-        if not 0.0 <= strength <= 1.0:
-            raise ValueError(f"strength must be between 0 and 1, got {strength}")
         deadline = time.monotonic() + (timeout or self._timeout)
         pool = StreamPool(self._stub, pixels, style, strength, version, deadline, self._parallel_streams,
                           self._known_tiling(style, version, deadline),
@@ -184,10 +187,18 @@ class TesseraClient:
 
     def _call_stall_timeout(self, asked: float | None) -> float | None:
         """The stall limit of one call: the client's, or the call's own when that is shorter."""
-        if asked is not None and not (isinstance(asked, (int, float)) and asked > 0):
-            raise ValueError(f"stall_timeout must be positive seconds, got {asked!r}")
-        limits = [t for t in (self._stall_timeout, asked) if t is not None]
+        limits = [t for t in (self._stall_timeout, optional_seconds("stall_timeout", asked)) if t is not None]
         return min(limits) if limits else None
+
+    @staticmethod
+    def _check_call(strength: float, version: int, tile_size: int | None, timeout: float | None) -> None:
+        """ValueError, before any call, for a strength outside [0, 1], a negative version, a tile edge
+        under MIN_TILE_SIZE or a timeout that is not positive seconds (bools, NaN and infinities too)."""
+        fraction("strength", strength)
+        whole_number("version", version, 0)
+        if tile_size is not None:
+            whole_number("tile_size", tile_size, MIN_TILE_SIZE)
+        optional_seconds("timeout", timeout)
 
     def _stylize_scaled(self, image: np.ndarray, style: str, scale: float, *, strength: float,
                         keep_colors: bool, timeout: float | None, **options) -> StylizeResult:
@@ -248,7 +259,11 @@ class TesseraClient:
                         timeout: float | None = None, style_sources: Sequence[StyleSource] = (),
                         keep_colors: bool = False, scale: float = 1.0) -> tuple[bytes, str]:
         """The unary `Stylize` call for small encoded images: returns (bytes, mime type). `scale` is the
-        brush scale, applied by the server (StylizeRequest.scale)."""
+        brush scale, applied by the server (StylizeRequest.scale). ValueError, before the call, for a
+        strength outside [0, 1], a scale outside (0, 1] or a timeout that is not positive seconds."""
+        fraction("strength", strength)
+        check_scale(scale)
+        optional_seconds("timeout", timeout)
         request = pb.StylizeRequest(style=style, image=data, strength=strength, output_format=output_format,
                                     style_sources=[s.to_proto() for s in style_sources], keep_colors=keep_colors,
                                     max_reply_bytes=MAX_MESSAGE_BYTES)
@@ -259,6 +274,14 @@ class TesseraClient:
         except grpc.RpcError as error:
             raise TesseraError.from_rpc(error) from None
         return reply.image, reply.mime_type
+
+
+def _rgb8(name: str, array: np.ndarray) -> np.ndarray:
+    """`array` as a C-contiguous HxWx3 uint8 array of at least 1x1; ValueError naming `name` otherwise."""
+    pixels = np.ascontiguousarray(array)
+    if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3 or min(pixels.shape[:2]) < 1:
+        raise ValueError(f"{name} must be HxWx3 uint8 of at least 1x1 pixels, got {pixels.dtype} {pixels.shape}")
+    return pixels
 
 
 def _channel_target(addresses: list[str]) -> str:

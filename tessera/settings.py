@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tessera.number_checks import finite_float
+
 ENV_PREFIX = "TESSERA_"
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 _METAVARS = {int: "N", float: "X", Path: "PATH", tuple: "A,B,..."}
@@ -114,7 +116,7 @@ def _parser(kind: type) -> Callable[[str], Any]:
     if kind is int:
         return _named(int, "a whole number")
     if kind is float:
-        return _named(float, "a number")
+        return finite_float
     return kind  # str, Path
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+MIN_TILE_SIZE = 16  # smallest square core edge a caller may ask for: smaller tiles cost more halo than they keep
 DEFAULT_TILE_SIZE = 1024  # square core edge for callers that do not plan (the unary call, old clients)
 MAX_TILE_SIZE = 1024  # largest square core edge a server offers (TilingInfo.max_tile_size)
 MAX_TILE_EDGE = 16384  # longest core edge of a rectangular tile, for long thin images

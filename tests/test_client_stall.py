@@ -63,7 +63,7 @@ class CountingCalls(grpc.UnaryUnaryClientInterceptor, grpc.StreamStreamClientInt
 
 
 @pytest.mark.parametrize("scale", [1.0, 0.5])
-@pytest.mark.parametrize("seconds", [0.0, -1.0, float("nan"), "5"])
+@pytest.mark.parametrize("seconds", [0.0, -1.0, float("nan"), float("inf"), True, "5"])
 def test_a_stall_timeout_that_is_not_positive_seconds_is_refused_before_any_call(inference_server, seconds, scale):
     counting = CountingCalls()
     with TesseraClient(inference_server, timeout=5, interceptors=[counting]) as client, \

@@ -53,6 +53,10 @@ def test_flags_win_over_variables_which_win_over_defaults():
 
 @pytest.mark.parametrize(("environ", "argv", "words"), [
     ({"TESSERA_RATE_HZ": "fast"}, [], "variable TESSERA_RATE_HZ='fast' is unusable: 'fast' is not a number"),
+    # NaN passes every bound (each comparison with it is false); an infinity overflows the clocks waited on
+    ({"TESSERA_RATE_HZ": "nan"}, [], "TESSERA_RATE_HZ='nan' is unusable: 'nan' is not a finite number"),
+    ({}, ["--rate", "inf"], "argument --rate: 'inf' is not a finite number"),
+    ({}, ["--rate=-Infinity"], "argument --rate: '-Infinity' is not a finite number"),
     ({"TESSERA_DEPTH": "0"}, [], "TESSERA_DEPTH='0' is unusable: 0 is below the minimum of 1"),
     ({"TESSERA_VERBOSE": "maybe"}, [], "TESSERA_VERBOSE='maybe'"),
     ({"TESSERA_TOKEN": "\x00"}, ["--depth", "x"], "argument --depth: 'x' is not a whole number"),

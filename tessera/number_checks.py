@@ -1,0 +1,57 @@
+"""Numbers that callers and people give Tessera: one check per kind, used by the client library, the
+CLI's flags and every process's settings (tessera.settings).
+
+Each check refuses, with a ValueError naming the argument, what Python would otherwise let through
+and the code below would then misuse: a bool (True is the int 1), NaN (every comparison with it is
+false, so `not value < minimum` passes it) and the infinities (a deadline of `inf` seconds overflows
+the clocks that threads and gRPC wait on).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+
+def is_real(value: object) -> bool:
+    """True for a finite int or float (numpy scalars included), False for a bool, NaN, an infinity or
+    anything that is not a number."""
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def finite_float(text: str) -> float:
+    """Text such as '2.5' or '1e-3' -> float; ValueError for text that is no number, 'nan' and 'inf'."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is not a finite number")
+    return value
+
+
+def positive_seconds(name: str, value: object) -> float:
+    """`value` as float seconds when it is a finite number above 0; ValueError naming `name` otherwise."""
+    if not (is_real(value) and value > 0):
+        raise ValueError(f"{name} must be positive seconds, got {value!r}")
+    return float(value)
+
+
+def optional_seconds(name: str, value: object) -> float | None:
+    """None (no limit), or positive_seconds(name, value)."""
+    return None if value is None else positive_seconds(name, value)
+
+
+def fraction(name: str, value: object) -> float:
+    """`value` as float when it is a number from 0 to 1; ValueError naming `name` otherwise."""
+    if not (is_real(value) and 0 <= value <= 1):
+        raise ValueError(f"{name} must be between 0 and 1, got {value!r}")
+    return float(value)
+
+
+def whole_number(name: str, value: object, minimum: int) -> int:
+    """`value` when it is an int (not a bool) of at least `minimum`; ValueError naming `name` otherwise."""
+    if not (isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum):
+        raise ValueError(f"{name} must be a whole number from {minimum}, got {value!r}")
+    return int(value)
