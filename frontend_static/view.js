@@ -146,8 +146,20 @@ export class View {
     });
   }
 
-  /** @param {() => void} handler */
+  /**
+   * Calls `handler` when the person asks for a restyle: the Restyle button (clicked, or Enter or Space
+   * on it). Enter in a slider, radio or switch is not such a request, although Chromium submits the form
+   * for it ("implicit submission"): there it does nothing, and on the switch it flips it, as Space does.
+   * @param {() => void} handler
+   */
   bindSubmit(handler) {
+    on(this.form, "keydown", (/** @type {KeyboardEvent} */ event) => {
+      const target = /** @type {HTMLElement} */ (event.target);
+      if (event.key !== "Enter" || !(target instanceof HTMLInputElement)) return;
+      if (!["range", "radio", "checkbox"].includes(target.type)) return;
+      event.preventDefault();
+      if (target.type === "checkbox" && !target.disabled) target.click();
+    });
     on(this.form, "submit", (event) => {
       event.preventDefault();
       handler();

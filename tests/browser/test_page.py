@@ -378,6 +378,33 @@ HOSTILE_STYLE = {"id": "x", "name": "<img src=x onerror=alert(1)>", "description
                  "preview_url": "/p.jpg?a=1&b=\"2"}
 
 
+def test_enter_in_a_slider_radio_or_switch_starts_no_restyle_and_flips_the_switch(page, photo):
+    # Chromium submits a form for Enter in these controls ("implicit submission"); a restyle of a large
+    # photo or a batch is minutes of work, so only the Restyle button may start one.
+    jobs = []
+    page.on("request", lambda r: jobs.append(r.url) if r.method == "POST" and "/api/jobs" in r.url else None)
+    page.goto("/")
+    page.locator("#file-input").set_input_files(photo)
+    expect(page.locator("#file-name")).to_contain_text("astronaut.jpg")
+    page.get_by_role("radio", name="Harbour blue").focus()
+    page.keyboard.press("Enter")
+    page.locator("#strength").focus()
+    page.keyboard.press("Enter")
+    switch = page.get_by_role("switch", name="Keep my photo's colours")
+    switch.focus()
+    page.keyboard.press("Enter")
+    expect(switch).to_be_checked()
+    page.keyboard.press("Enter")
+    expect(switch).not_to_be_checked()
+    page.wait_for_timeout(500)  # a POST the presses made would have gone out by now
+    assert jobs == []
+    expect(page.get_by_role("button", name="Restyle photo")).to_be_enabled()
+    page.get_by_role("button", name="Restyle photo").focus()
+    page.keyboard.press("Enter")  # the button itself still restyles
+    expect(page.get_by_role("link", name="Download")).to_be_visible()
+    assert len(jobs) == 1
+
+
 def test_style_cards_escape_whatever_the_server_sends(page):
     page.goto("/")
     html = page.evaluate("async (style) => (await import('./template.js')).styleCard(style)", HOSTILE_STYLE)
