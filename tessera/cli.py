@@ -30,7 +30,7 @@ from tessera.imageio import (
 )
 from tessera.number_checks import finite_float, fraction, positive_seconds, whole_number
 from tessera.settings import FlagParser, SettingsError, add_flags, build, env_values, fail, setting, specs
-from tessera.style_sources import StyleSource, mix_in, parse_mix
+from tessera.style_sources import MAX_STYLE_IMAGE_PIXELS, StyleSource, mix_in, parse_mix
 from tessera.temporal_blend import WEIGHT as BLEND_WEIGHT
 from tessera.tiling import MIN_TILE_SIZE, shape_error
 
@@ -42,6 +42,12 @@ _IMPORTED = time.perf_counter()
 # The registry style that serves the arbitrary-style teacher (trainer import-arbitrary).
 ANY_PAINTING = "any-painting"
 IMAGE_SUFFIXES = {f".{alias}" for fmt in formats.FORMATS.values() for alias in fmt.aliases}
+# The names of the clips tessera.video_sniff tells (an animated WebP or PNG may be named .webp or .png too).
+CLIP_SUFFIXES = {".mp4", ".mov", ".webm", ".gif", ".apng"}
+# Flags that one kind of input alone reads (dest: flag); given with the other kind they would change nothing.
+PHOTO_FLAGS = {"scale": "--scale", "tile": "--tile", "explain": "--explain"}
+CLIP_FLAGS = {"statistics": "--statistics", "temporal_blend": "--temporal-blend",
+              "frames_in_flight": "--frames-in-flight", "max_seconds": "--max-seconds"}
 
 
 @dataclass(frozen=True)
@@ -140,12 +146,23 @@ def _stylize(client: TesseraClient, args: argparse.Namespace) -> int:
     if Path(args.input).is_dir():
         return _stylize_folder(client, args, style, sources)
     source = Path(args.input)
-    if _input_kind(source) == "clip":
+    kind = _input_kind(source)
+    _warn_unused_flags(args, kind, source)
+    if kind == "clip":
         from tessera.video_cli import stylize_video_file  # needs PyAV (the video extra), only for clips
 
         return stylize_video_file(client, args, style, sources, source, Path(args.output))
     _stylize_file(client, args, style, sources, source, Path(args.output))
     return 0
+
+
+def _warn_unused_flags(args: argparse.Namespace, kind: str, source: Path) -> None:
+    """One line on stderr naming the flags given that a `kind` ('photo' or 'clip') does not read."""
+    unread, readers = (CLIP_FLAGS, "clips") if kind == "photo" else (PHOTO_FLAGS, "photos")
+    given = [flag for dest, flag in unread.items() if getattr(args, dest) not in (None, False)]
+    if given:
+        verb = "applies" if len(given) == 1 else "apply"
+        print(f"tessera: warning: {', '.join(given)} {verb} to {readers} only; ignored for {source}", file=sys.stderr)
 
 
 def _input_kind(path: Path) -> str:
@@ -169,26 +186,68 @@ def _input_kind(path: Path) -> str:
 
 
 def _stylize_folder(client: TesseraClient, args: argparse.Namespace, style: str, sources: list[StyleSource]) -> int:
-    """Every PNG, JPEG and WebP file of the folder (not its subfolders) into the output folder, named
-    <stem>-<style>.<its own extension>; a file that fails is reported and the others go on. An animated
-    WebP or PNG of several frames is a clip, not a photo: it is reported with the command that restyles it."""
-    inputs = sorted(p for p in Path(args.input).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    """Every file of the folder named as a PNG, JPEG or WebP photo (not its subfolders) into the output
+    folder, named <stem>-<style>.<its extension as written>; every other entry is reported as skipped, a
+    file that fails is reported and the others go on. An animated WebP or PNG of several frames is a
+    clip, not a photo: it is reported with the command that restyles it."""
+    output = _output_folder(Path(args.output))
+    inputs, skipped = _folder_photos(args, style)
     if not inputs:
         raise ValueError(f"{args.input}: no .png, .jpg or .webp files in this folder")
-    output = Path(args.output)
-    if output.exists() and not output.is_dir():
-        raise ValueError(f"{output}: with a folder as input, -o must be a folder")
     output.mkdir(parents=True, exist_ok=True)
     failed = 0
     for path in inputs:
         try:
-            _stylize_file(client, args, style, sources, path, output / f"{path.stem}-{style}{path.suffix.lower()}",
+            _input_kind(path)  # an empty or unreadable file is told in the words it gets alone
+            _stylize_file(client, args, style, sources, path, output / f"{path.stem}-{style}{path.suffix}",
                           alone=False)
         except (TesseraError, OSError, ValueError) as error:
             failed += 1
             print(f"tessera: {_naming(path, str(getattr(error, 'message', error)))}", file=sys.stderr)
-    print(f"{len(inputs) - failed} of {len(inputs)} images restyled into {output}")
+    also = f"; {skipped} other {'entry' if skipped == 1 else 'entries'} skipped (listed above)" if skipped else ""
+    print(f"{len(inputs) - failed} of {len(inputs)} images restyled into {output}{also}")
     return 1 if failed else 0
+
+
+def _output_folder(output: Path) -> Path:
+    """-o for a folder of photos; ValueError, before any work, for an existing file or a name ending in
+    an image or clip extension (unless a folder of that name exists): a file name given by mistake."""
+    if output.is_dir():
+        return output
+    if output.exists():
+        raise ValueError(f"-o {output} is a file; for a folder of photos give a folder")
+    if output.suffix.lower() in IMAGE_SUFFIXES | CLIP_SUFFIXES:
+        raise ValueError(f"-o {output} looks like a file name; for a folder of photos give a folder")
+    return output
+
+
+def _folder_photos(args: argparse.Namespace, style: str) -> tuple[list[Path], int]:
+    """The folder's files named as photos, sorted, and how many other entries it holds; each of those
+    is reported on stderr with why it is skipped."""
+    photos, skipped = [], 0
+    for entry in sorted(Path(args.input).iterdir()):
+        reason = _skip_reason(args, style, entry)
+        if reason is None:
+            photos.append(entry)
+            continue
+        skipped += 1
+        print(f"tessera: skipped {entry}{os.sep if entry.is_dir() else ''}: {reason}", file=sys.stderr)
+    return photos, skipped
+
+
+def _skip_reason(args: argparse.Namespace, style: str, entry: Path) -> str | None:
+    """Why a folder's `entry` is not restyled, judged by its kind and name; None for a photo's name."""
+    suffix = entry.suffix.lower()
+    if entry.is_dir():
+        return "a folder (folders are not searched)"
+    if not entry.is_file():
+        return "not a regular file"
+    if suffix in CLIP_SUFFIXES:
+        target = Path(args.output) / f"{entry.stem}-{style}.mp4"
+        return f"a clip, by its name; restyle it on its own: {_clip_command(args, entry, target)}"
+    if suffix not in IMAGE_SUFFIXES:
+        return "not a photo, by its name (.png, .jpg, .jpeg or .webp)"
+    return None
 
 
 def _naming(path: Path, message: str) -> str:
@@ -292,9 +351,9 @@ def _style_sources(args: argparse.Namespace) -> list[StyleSource]:
     weights, default 1), then each --mix FILE[:SHARE] with its share of the whole mix (0 to 1, default
     0.5, as REST's ``mix`` and the page's slider), the styles before it sharing the rest by weight.
     ValueError before any painting for a mix without a first style or shares over 1."""
-    base = [StyleSource(image=_read(args.style_image))] if args.style_image else []
+    base = [StyleSource(image=_style_image(args.style_image))] if args.style_image else []
     base += [_preset(text) for text in args.preset or []]
-    mixes = [(StyleSource(image=_read(path)), share) for path, share in map(parse_mix, args.mix or [])]
+    mixes = [(StyleSource(image=_style_image(path)), share) for path, share in map(parse_mix, args.mix or [])]
     if mixes and not base:
         raise ValueError("--mix mixes a style image into a first style: give --style-image or --preset too")
     return mix_in(base, mixes, "--mix")
@@ -311,8 +370,9 @@ def _preset(text: str) -> StyleSource:
         raise ValueError(f"the weight in --preset {text!r} must be a number >= 0") from None
 
 
-def _read(path) -> bytes:
-    """The style image's bytes; ValueError for a file that cannot be read or is empty."""
+def _style_image(path) -> bytes:
+    """The style image's bytes; ValueError naming the file for one that cannot be read, is empty, or
+    that the server would refuse from its header (not a PNG, JPEG or WebP still, damaged, too large)."""
     try:
         data = Path(path).read_bytes()
     except OSError as error:
@@ -320,6 +380,10 @@ def _read(path) -> bytes:
         raise ValueError(f"cannot read the style image {path}: {error.strerror}{hint}") from None
     if not data:
         raise ValueError(f"the style image {path} is empty")
+    try:
+        open_image(data, MAX_STYLE_IMAGE_PIXELS).close()  # the server's own check, from the header
+    except ImageFormatError as error:
+        raise ValueError(f"the style image {path}: {error}") from None
     return data
 
 
@@ -419,26 +483,27 @@ def _parser() -> argparse.ArgumentParser:
     stylize.add_argument("--keep-colors", action="store_true", help="keep the photo's colours (any style)")
     stylize.add_argument("--explain", action="store_true",
                          help="also write what the style's critic sees beside the result: <name>.realism.png and "
-                              "<name>.gradcam.png (docs/explain.md; styles with a critic only)")
+                              "<name>.gradcam.png (docs/explain.md; styles with a critic only; images only)")
     stylize.add_argument("--strength", type=_strength, default=1.0, help="0 keeps the photo, 1 is fully styled")
     stylize.add_argument("--scale", type=_scale, default=None, metavar="S|auto",
                          help="brush scale in (0, 1]: the model runs at S times the photo's size and the result "
                               f"is enlarged guided by the photo; default auto: long side {DEFAULT_WORK_SIDE} px "
                               "for larger photos, full size for smaller ones (images only)")
     stylize.add_argument("--tile", type=_whole_from(MIN_TILE_SIZE, "a tile edge"), default=None,
-                         help=f"core tile edge in pixels, from {MIN_TILE_SIZE} (default: planned per image)")
+                         help=f"core tile edge in pixels, from {MIN_TILE_SIZE} (default: planned per image; "
+                              "images only)")
     stylize.add_argument("--max-pixels", type=_whole_from(1, "a pixel limit"), default=200_000_000,
                          help="refuse larger inputs")
-    stylize.add_argument("--statistics", choices=("shot", "frame"), default="shot",
-                         help="clips: share the model's image-wide statistics per shot (steady) or compute them "
-                              "per frame")
-    stylize.add_argument("--temporal-blend", type=_blend_weight, default=BLEND_WEIGHT, metavar="W",
+    stylize.add_argument("--statistics", choices=("shot", "frame"), default=None,
+                         help="clips: share the model's image-wide statistics per shot (steady; the default) or "
+                              "compute them per frame")
+    stylize.add_argument("--temporal-blend", type=_blend_weight, default=None, metavar="W",
                          help="clips: largest share in [0, 1) of the previous output frame, warped along the "
                               f"optical flow, in each output frame (steadier; default {BLEND_WEIGHT}, 0 turns it "
                               "off; still pixels may get up to 0.97; docs/video.md)")
-    stylize.add_argument("--frames-in-flight", type=_whole_from(1, "frames in flight"), default=3,
-                         help="clips: frames restyled at once")
-    stylize.add_argument("--max-seconds", type=_seconds, default=60.0, help="clips: refuse longer ones")
+    stylize.add_argument("--frames-in-flight", type=_whole_from(1, "frames in flight"), default=None,
+                         help="clips: frames restyled at once (default 3)")
+    stylize.add_argument("--max-seconds", type=_seconds, default=None, help="clips: refuse longer ones (default 60)")
     stylize.set_defaults(command=_stylize)
     operator = argparse.ArgumentParser(add_help=False, parents=[common])
     add_flags(operator, AdminAuth)

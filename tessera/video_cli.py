@@ -20,10 +20,9 @@ def stylize_video_file(client: TesseraClient, args: argparse.Namespace, style: s
         raise ValueError(f"{target}: a clip is written as .mp4 or .webm")
     options = ClipOptions(strength=args.strength, version=args.version, style_sources=tuple(sources),
                           keep_colors=args.keep_colors,
-                          statistics=args.statistics, temporal_blend=args.temporal_blend,
-                          frames_in_flight=max(1, args.frames_in_flight))
-    limits = ClipLimits(max_seconds=args.max_seconds,
-                        max_frame_pixels=min(args.max_pixels, ClipLimits.max_frame_pixels))
+                          **_given(args, "statistics", "temporal_blend", "frames_in_flight"))
+    limits = ClipLimits(max_frame_pixels=min(args.max_pixels, ClipLimits.max_frame_pixels),
+                        **_given(args, "max_seconds"))
     try:
         result = stylize_clip(client, source.read_bytes(), style, output, options, limits,
                               progress=_printer() if sys.stderr.isatty() else None)
@@ -33,6 +32,12 @@ def stylize_video_file(client: TesseraClient, args: argparse.Namespace, style: s
     print(f"{target}: {result.frames} frames, {result.shots} shot(s), style {style} v{result.version}, "
           f"{result.seconds:.1f} s ({result.frames / max(result.seconds, 1e-9):.2f} frames/s)")
     return 0
+
+
+def _given(args: argparse.Namespace, *names: str) -> dict[str, object]:
+    """The clip flags among `names` that were given (the CLI leaves the others None): ClipOptions and
+    ClipLimits hold the defaults."""
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 
 
 def _printer():

@@ -125,14 +125,15 @@ def test_stylize_a_folder_into_a_folder(inference_server, tmp_path):
     assert result.returncode == 1  # two files failed; the others were written
     assert "broken.png: " in result.stderr and "Traceback" not in result.stderr
     # Each failure names its file once, as its path ("tessera: broken.png: photos/broken.png: ..." did not).
-    lines = result.stderr.strip().splitlines()
+    skipped, *lines = result.stderr.strip().splitlines()
+    assert skipped.startswith(f"tessera: skipped {photos / 'notes.txt'}: "), skipped
     assert [line.split(": ")[1] for line in lines] == [str(photos / "broken.png"), str(photos / "moving.webp")], lines
     assert lines[0].count("broken.png") == 1, lines
     assert ("moving.webp: the file is an animated WebP clip of several frames, not a still PNG, JPEG or WebP image; "
             "a folder is restyled photo by photo, so restyle the clip on its own: "
             f"tessera stylize {photos / 'moving.webp'} -o {tmp_path / 'out' / f'moving-{TINY_STYLE}.mp4'} "
             f"--style {TINY_STYLE} --server {inference_server}") in result.stderr
-    assert "3 of 5 images restyled" in result.stdout
+    assert "3 of 5 images restyled" in result.stdout and "; 1 other entry skipped" in result.stdout
     for name, size, fmt in (("a", (40, 30), "PNG"), ("b", (64, 48), "JPEG"), ("c", (20, 50), "WEBP")):
         suffix = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp"}[fmt]
         with Image.open(tmp_path / "out" / f"{name}-{TINY_STYLE}{suffix}") as out:

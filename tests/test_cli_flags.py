@@ -1,0 +1,55 @@
+"""`tessera stylize`: flags that do nothing for the input given are said to be ignored, and a style
+image the server would refuse is named before any call."""
+
+import pytest
+from PIL import Image
+
+from tests.bff.live import closed_port_address
+from tests.bff.pictures import animation
+from tests.support import TINY_STYLE
+from tests.test_cli import tessera
+
+
+def test_photo_flags_given_with_a_clip_are_said_to_be_ignored(inference_server, tmp_path):
+    """Before, --scale 0.5 with a clip succeeded without a word: clips are restyled at brush scale 1."""
+    (tmp_path / "clip.gif").write_bytes(animation("GIF", 2))
+    result = tessera("stylize", str(tmp_path / "clip.gif"), "-o", str(tmp_path / "out.mp4"), "--style", TINY_STYLE,
+                     "--server", inference_server, "--scale", "0.5", "--tile", "64", "--explain")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == (f"tessera: warning: --scale, --tile, --explain apply to photos only; ignored for "
+                             f"{tmp_path / 'clip.gif'}\n")
+    assert "2 frames" in result.stdout
+
+
+def test_clip_flags_given_with_a_photo_are_said_to_be_ignored(inference_server, tmp_path):
+    Image.new("RGB", (24, 16), (200, 120, 40)).save(tmp_path / "p.png")
+
+    def run(*flags: str):
+        return tessera("stylize", str(tmp_path / "p.png"), "-o", str(tmp_path / "o.png"), "--style", TINY_STYLE,
+                       "--server", inference_server, *flags)
+
+    plain = run("--scale", "0.5")
+    assert plain.returncode == 0 and plain.stderr == "", plain.stderr
+    both = run("--statistics", "shot", "--max-seconds", "5")  # given, though equal to a default: still unread
+    assert both.returncode == 0, both.stderr
+    assert both.stderr == (f"tessera: warning: --statistics, --max-seconds apply to clips only; ignored for "
+                           f"{tmp_path / 'p.png'}\n")
+    assert "tessera: warning: --frames-in-flight applies to clips only" in run("--frames-in-flight", "2").stderr
+
+
+@pytest.mark.parametrize("flag", ["--style-image", "--mix"])
+@pytest.mark.parametrize(("content", "problem"), [
+    (b"plain text, no painting", "the file is not a PNG, JPEG or WebP image"),
+    (animation("GIF", 2), "the file is an animated GIF clip of several frames, not a still PNG, JPEG or WebP image"),
+], ids=["text", "clip"])
+def test_a_style_image_the_server_would_refuse_is_named_before_any_call(tmp_path, flag, content, problem):
+    """Before, the server's reply named only "the first style source, a style image"."""
+    Image.new("RGB", (24, 16)).save(tmp_path / "p.png")
+    Image.new("RGB", (24, 16)).save(tmp_path / "painting.png")
+    (tmp_path / "notimage.jpg").write_bytes(content)
+    look = (["--style-image", str(tmp_path / "notimage.jpg")] if flag == "--style-image"
+            else ["--style-image", str(tmp_path / "painting.png"), "--mix", f"{tmp_path / 'notimage.jpg'}:0.3"])
+    result = tessera("stylize", str(tmp_path / "p.png"), "-o", str(tmp_path / "o.png"), *look,
+                     "--server", closed_port_address())  # no server: the check must come first
+    assert result.returncode == 1
+    assert result.stderr == f"tessera: the style image {tmp_path / 'notimage.jpg'}: {problem}\n"

@@ -1,0 +1,90 @@
+"""`tessera stylize FOLDER -o FOLDER`: what it refuses, what it skips and says so, and how it names results."""
+
+import shlex
+
+import pytest
+from PIL import Image
+
+from tessera import cli
+from tests.bff.live import closed_port_address
+from tests.bff.pictures import animation
+from tests.support import TINY_STYLE
+from tests.test_cli import tessera
+
+
+def _folder(tmp_path, *names: str):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in names:
+        fmt = "PNG" if name.lower().endswith(".png") else "JPEG"
+        Image.new("RGB", (24, 16), (200, 120, 40)).save(photos / name, format=fmt)
+    return photos
+
+
+@pytest.mark.parametrize("name", ["out.jpg", "out.PNG", "out.mp4", "out.gif"])
+def test_an_output_named_like_a_file_is_refused_before_any_work(tmp_path, name):
+    """Before, `-o out.jpg` made a folder named out.jpg and wrote the results into it."""
+    photos = _folder(tmp_path, "a.png")
+    result = tessera("stylize", str(photos), "-o", str(tmp_path / name), "--style", TINY_STYLE,
+                     "--server", closed_port_address())  # no server: the refusal must come first
+    assert result.returncode == 1
+    assert result.stderr == (f"tessera: -o {tmp_path / name} looks like a file name; for a folder of photos "
+                             "give a folder\n")
+    assert not (tmp_path / name).exists()
+
+
+def test_an_output_that_is_a_file_is_refused(tmp_path):
+    photos = _folder(tmp_path, "a.png")
+    (tmp_path / "results").write_text("a file without an extension")
+    result = tessera("stylize", str(photos), "-o", str(tmp_path / "results"), "--style", TINY_STYLE,
+                     "--server", closed_port_address())
+    assert result.returncode == 1
+    assert result.stderr == f"tessera: -o {tmp_path / 'results'} is a file; for a folder of photos give a folder\n"
+
+
+def test_an_empty_file_is_told_the_same_in_a_folder_and_alone(tmp_path):
+    """Before, the folder said "the file is not a PNG, JPEG or WebP image" and the file alone "the file is empty"."""
+    photos = _folder(tmp_path)
+    (photos / "empty.jpg").write_bytes(b"")
+    server = closed_port_address()  # both are refused before any call
+    alone = tessera("stylize", str(photos / "empty.jpg"), "-o", str(tmp_path / "o.png"), "--style", TINY_STYLE,
+                    "--server", server)
+    folder = tessera("stylize", str(photos), "-o", str(tmp_path / "out"), "--style", TINY_STYLE, "--server", server)
+    assert alone.returncode == folder.returncode == 1
+    said = f"tessera: {photos / 'empty.jpg'}: the file is empty"
+    assert alone.stderr.strip() == said
+    assert folder.stderr.strip() == said
+
+
+def test_every_skipped_entry_is_reported_with_why_and_counted(inference_server, tmp_path):
+    """Before, a sub-folder, an animated GIF and a text file were passed over without a word."""
+    photos = _folder(tmp_path, "a.png")
+    (photos / "sub").mkdir()
+    (photos / "anim.gif").write_bytes(animation("GIF", 2))
+    (photos / "notes.txt").write_text("not a photo")
+    out = tmp_path / "out"
+    result = tessera("stylize", str(photos), "-o", str(out), "--style", TINY_STYLE, "--server", inference_server)
+    assert result.returncode == 0, result.stderr  # a skipped entry is no failure
+    lines = result.stderr.splitlines()
+    assert lines[1:] == [
+        f"tessera: skipped {photos / 'notes.txt'}: not a photo, by its name (.png, .jpg, .jpeg or .webp)",
+        f"tessera: skipped {photos / 'sub'}/: a folder (folders are not searched)"], lines
+    assert lines[0].startswith(f"tessera: skipped {photos / 'anim.gif'}: a clip, by its name; restyle it on its "
+                               "own: tessera stylize "), lines
+    again = cli._parser().parse_args(shlex.split(lines[0].split("on its own: ", 1)[1])[1:])
+    assert (again.input, again.output, again.style) == (str(photos / "anim.gif"), str(out / f"anim-{TINY_STYLE}.mp4"),
+                                                        TINY_STYLE)
+    assert f"1 of 1 images restyled into {out}; 3 other entries skipped (listed above)" in result.stdout
+    assert sorted(p.name for p in out.iterdir()) == [f"a-{TINY_STYLE}.png"]
+
+
+def test_each_result_keeps_its_extension_as_written(inference_server, tmp_path):
+    """Before, UPPER.JPG became UPPER-<style>.jpg (and a.jpg beside a.JPG were both written to one file)."""
+    photos = _folder(tmp_path, "UPPER.JPG", "lower.jpeg", "Mixed.Png")
+    out = tmp_path / "out"
+    result = tessera("stylize", str(photos), "-o", str(out), "--style", TINY_STYLE, "--server", inference_server)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == [
+        f"Mixed-{TINY_STYLE}.Png", f"UPPER-{TINY_STYLE}.JPG", f"lower-{TINY_STYLE}.jpeg"]
+    with Image.open(out / f"UPPER-{TINY_STYLE}.JPG") as upper, Image.open(out / f"Mixed-{TINY_STYLE}.Png") as mixed:
+        assert (upper.format, mixed.format) == ("JPEG", "PNG")
