@@ -12,6 +12,7 @@ from bff.api_jobs import job_links
 from bff.backend import backend
 from bff.batch_forms import limit_batch_request, read_batch
 from bff.errors import ApiError
+from bff.forms import unique_name
 from bff.job_queue import job_queue
 from bff.job_state import FINISHED, JobState
 from tessera import formats
@@ -60,7 +61,9 @@ def batch_result(batch_id: str):
             if outcome is None:
                 errors.append(f"{entry['name']}: {photo.get('message') or 'the result has expired'}")
                 continue
-            archive.writestr(_unique(outcome.filename, names), outcome.data)
+            # Unique already (read_batch), so each keeps the name its job downloads under; this only
+            # guards a batch queued before that, in a store that outlived an upgrade.
+            archive.writestr(unique_name(outcome.filename, names), outcome.data)
         if errors:
             archive.writestr("errors.txt", "\n".join(errors) + "\n")
     resp = Response(buffer.getvalue(), mimetype="application/zip")
@@ -121,13 +124,3 @@ def _status(batch_id: str, entries: list[dict]) -> dict:
         "photos": photos,
     }
 
-
-def _unique(name: str, taken: set[str]) -> str:
-    """`name`, or name-2, name-3... when two photos share a name."""
-    stem, dot, ext = name.rpartition(".")
-    candidate, n = name, 1
-    while candidate in taken:
-        n += 1
-        candidate = f"{stem}-{n}{dot}{ext}" if dot else f"{name}-{n}"
-    taken.add(candidate)
-    return candidate

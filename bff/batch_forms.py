@@ -22,7 +22,7 @@ from bff.backend import Backend
 from bff.config import FORM_OVERHEAD_BYTES
 from bff.errors import ApiError
 from bff.form_limits import check_form
-from bff.forms import Order, check_shape, download_name, read_options, read_scale, work_pixels
+from bff.forms import Order, check_shape, download_name, read_options, read_scale, unique_name, work_pixels
 from bff.look_form import check_look_fits, read_look
 from bff.tasks import RestyleTask
 from tessera import formats
@@ -58,12 +58,12 @@ def read_batch(backend: Backend) -> list[tuple[str, RestyleTask]]:
         raise ApiError(400, "missing_field", "Attach photos in the 'images' field, or one zip in 'archive'.")
     check_look_fits(look, backend.serving_style(style))
     tasks = []
+    names: set[str] = set()  # each job's download name is its name in the batch's zip too
     for photo in photos:
         fmt, (width, height) = _check_header(photo, config, wanted_format)
         out_format = wanted_format or fmt
-        extension = formats.get(out_format).extension
-        tasks.append((photo.name, RestyleTask(style=style, strength=strength, format=out_format,
-                                              filename=download_name(photo.name, style, extension),
+        filename = unique_name(download_name(photo.name, style, formats.get(out_format).extension), names)
+        tasks.append((photo.name, RestyleTask(style=style, strength=strength, format=out_format, filename=filename,
                                               image=photo.data, sources=look.sources,
                                               keep_colors=look.keep_colors, scale=scale,
                                               work_pixels=work_pixels(width, height, scale))))

@@ -117,6 +117,19 @@ def download_name(uploaded: str | None, style: str, extension: str) -> str:
     return f"{stem}-{style}.{extension}"
 
 
+def unique_name(name: str, taken: set[str]) -> str:
+    """`name`, or name-2, name-3... when it is in `taken` already, which it joins: a batch's download names
+    (two photos called photo.jpg from two folders), the same for each job as in the batch's zip. Names
+    that differ only in case are taken as one, as a Windows or macOS folder takes them."""
+    stem, dot, ext = name.rpartition(".")
+    candidate, n = name, 1
+    while candidate.casefold() in taken:
+        n += 1
+        candidate = f"{stem}-{n}{dot}{ext}" if dot else f"{name}-{n}"
+    taken.add(candidate.casefold())
+    return candidate
+
+
 def read_options() -> tuple[str, float, str | None]:
     """The form's style, strength (0..1, default 1) and output format (None: keep the input's); 400 if bad."""
     return *read_style_and_strength(), _format(request.form.get("format"))

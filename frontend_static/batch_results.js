@@ -22,6 +22,8 @@ export class BatchResults {
     this.results = results;
     this.photoUrls = photoUrls;
     this.made = made;
+    /** when the photos were sent, ms since the epoch: with its place, it orders each (photo_names.js) */
+    this.sent = Date.now();
     /** @type {Set<string>} job ids fetched or being fetched */
     this.taken = new Set();
     /** @type {Promise<void>} one result at a time, in the order they finish; it never rejects */
@@ -54,7 +56,8 @@ export class BatchResults {
     const photoId = `${photo.id}/photo`;
     this.results.addPhoto(photoId, this.photoUrls[index]);
     /** @type {Result} */
-    const result = { ...this.made, photoId, photoUrl: photo.image_url || null, photoName: photo.name, id: photo.id,
+    const result = { ...this.made, photoId, photoUrl: photo.image_url || null, photoName: photo.name,
+                     photoOrder: /** @type {[number, number]} */ ([this.sent, index]), id: photo.id,
                      time: Date.now(), url: photo.result_url, filename: fetched.filename, thumb: "", expiresAt: expiry(photo),
                      version: photo.version || 0, bytes: fetched.blob.size, maps: null };
     await this.results.addListed(result, URL.createObjectURL(fetched.blob));

@@ -5,7 +5,8 @@
 
 import { ApiError, cancelJob, expiry, fetchJob, fetchResult, followJob } from "./api.js";
 import { Eta } from "./eta.js";
-import { saveRunning } from "./store.js";
+import { ownFilename } from "./photo_names.js";
+import { loadVisit, saveRunning } from "./store.js";
 import { jobLabel } from "./template.js";
 
 /** @typedef {import("./api.js").Job} Job */
@@ -57,6 +58,8 @@ export class JobFlow {
       const result = { ...made, id: job.id, time: Date.now(), url: finished.result_url, filename, thumb: "",
                        expiresAt: expiry(finished), version: finished.version || 0, bytes: blob.size,
                        maps: finished.maps || null };
+      // Two photos called photo.jpg download as photo-moss.jpg and photo-moss-2.jpg, as in a batch's zip.
+      result.filename = ownFilename(result, loadVisit().results);
       return { result, objectUrl: URL.createObjectURL(blob) };
     } catch (error) {
       if (this.cancelled || (error instanceof ApiError && error.code === "cancelled")) return null;

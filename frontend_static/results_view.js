@@ -4,6 +4,7 @@
  */
 
 import { byId, on, show } from "./dom.js";
+import { photoLabels } from "./photo_names.js";
 import { resultCaption, resultItem, resultStyle } from "./template.js";
 
 /** @typedef {import("./store.js").Result} Result */
@@ -70,9 +71,10 @@ export class ResultsView {
     const items = [...this.list.children];
     const unchanged = new Map(items.map((item) => [this.drawn.get(item), item]));
     const byResult = new Map(items.map((item) => [item.querySelector("[data-show]")?.getAttribute("data-show"), item]));
-    const namePhotos = severalPhotos(results);
+    const labels = photoLabels(results);
     results.forEach((result, index) => {
-      const html = resultItem(result, false, namePhotos);  // the tick is set below, so that ticking keeps the item
+      // The tick is set below, so that ticking keeps the item.
+      const html = resultItem(result, false, labels?.get(result.photoId));
       let item = unchanged.get(html);
       if (!item) {
         const holder = document.createElement("template");
@@ -120,22 +122,22 @@ export class ResultsView {
     const slider = this.modes.some((m) => m.checked && m.value === "slider");
     show(!slider, this.side);
     show(slider, this.slider);
-    const namePhotos = severalPhotos(this.results);
+    const labels = photoLabels(this.results);
     for (const [key, result] of /** @type {Array<[string, Result]>} */ ([["a", a], ["b", b]])) {
       const url = this.urlOf(result.id);
       const photo = this.photoOf(result);
+      const label = labels?.get(result.photoId);
       for (const where of ["pair", "pair-slider"]) {
         const img = /** @type {HTMLImageElement} */ (byId(`${where}-${key}`));
         if (img.getAttribute("src") !== url) img.src = url;
-        img.alt = resultCaption(result, namePhotos);
+        img.alt = resultCaption(result, label);
         // A pixel-mix result is laid over its photo with its strength as opacity, as on the stage.
         img.style.setProperty("--mix", String(photo && result.pixelMix ? result.strength : 1));
       }
       const under = /** @type {HTMLImageElement} */ (byId(`pair-${key}-photo`));
       under.src = photo || url;
-      byId(`pair-${key}-caption`).textContent = resultCaption(result, namePhotos);
-      byId(`pair-tag-${key}`).textContent = namePhotos && result.photoName
-        ? `${result.photoName} · ${resultStyle(result)}` : resultStyle(result);
+      byId(`pair-${key}-caption`).textContent = resultCaption(result, label);
+      byId(`pair-tag-${key}`).textContent = label ? `${label} · ${resultStyle(result)}` : resultStyle(result);
     }
     const base = /** @type {HTMLImageElement} */ (byId("pair-slider-photo"));
     base.src = this.photoOf(a) || this.urlOf(a.id);
@@ -146,16 +148,6 @@ export class ResultsView {
     this.slider.style.setProperty("--pos", `${percent}%`);
     this.range.setAttribute("aria-valuetext", `${percent}% first result, ${100 - percent}% second`);
   }
-}
-
-/**
- * Whether results come from more than one photo, so that each must say which (template.resultCaption): by
- * the photos' names, so that the same photo chosen again (a new upload) is still one photo.
- * @param {Result[]} results
- * @returns {boolean}
- */
-function severalPhotos(results) {
-  return new Set(results.map((r) => r.photoName ?? r.photoId)).size > 1;
 }
 
 /**

@@ -38,6 +38,9 @@
  *   batch's, kept as long as the result (none for one photo's result: the visit's photo is kept by id)
  * @property {string} [photoName] the file name of the photo it was made from, which the list names while
  *   it holds results of more than one photo (results kept before 2026-12-03 have it only from a batch)
+ * @property {[number, number]} [photoOrder] when its photo was sent to be restyled (ms since the epoch)
+ *   and its place in that batch: a batch's photos that share a name are numbered in this order
+ *   (photo_names.js; a single photo's result has none, its time orders its photo)
  * @property {ResultLook | null} [look] the look of a conditioned style (none for a fixed style, nor for
  *   results kept before looks were)
  * @property {{ realism: string, gradcam: string } | null} [maps] the critic's heat maps (docs/explain.md)

@@ -201,12 +201,12 @@ export function resultStyle(result) {
  * One line about a result, also its images' accessible name; among results of several photos it names
  * its photo first.
  * @param {import("./store.js").Result} result
- * @param {boolean} [namePhoto] whether the results it is listed with come from more than one photo
+ * @param {string | null} [photo] its photo's words, while the results it is listed with come from more
+ *   than one photo (photo_names.photoLabels): e.g. "beach.jpg", "photo.jpg (2)"
  * @returns {string} e.g. "Moss · strength 80% · brush 1× · 15:03", "beach.jpg · Any painting: Mosaic · strength 80% · …"
  */
-export function resultCaption(result, namePhoto = false) {
-  const photo = namePhoto && result.photoName ? `${result.photoName} · ` : "";
-  return `${photo}${resultStyle(result)} · strength ${Math.round(result.strength * 100)}% · ` +
+export function resultCaption(result, photo = null) {
+  return `${photo ? `${photo} · ` : ""}${resultStyle(result)} · strength ${Math.round(result.strength * 100)}% · ` +
     `${scaleLabel(result.scale)} · ${clockTime(result.time)}`;
 }
 
@@ -224,11 +224,11 @@ export function stageLine(result) {
  * One entry of the results list: thumbnail, what made it, show, tick to compare, its link.
  * @param {import("./store.js").Result} result
  * @param {boolean} picked ticked for comparison
- * @param {boolean} [namePhoto] as for resultCaption
+ * @param {string | null} [photo] as for resultCaption
  * @returns {string}
  */
-export function resultItem(result, picked, namePhoto = false) {
-  const caption = escapeHtml(resultCaption(result, namePhoto));
+export function resultItem(result, picked, photo = null) {
+  const caption = escapeHtml(resultCaption(result, photo));
   const id = escapeHtml(result.id);
   const until = result.expiresAt ? ` until ${escapeHtml(clockTime(result.expiresAt))}` : "";
   const file = result.pixelMix && result.strength < result.madeAt ? "full-strength file" : "file";
@@ -240,7 +240,7 @@ export function resultItem(result, picked, namePhoto = false) {
     <label class="result-item__pick"><input type="checkbox" data-pick="${id}"${picked ? " checked" : ""}
       aria-label="Compare ${caption}"> Compare</label>
     <a class="small" href="${escapeHtml(result.url)}" download="${escapeHtml(result.filename)}"
-       aria-label="${escapeHtml(`Link to the ${file} of ${resultCaption(result, namePhoto)}`)}${until}">Link${until}</a>
+       aria-label="${escapeHtml(`Link to the ${file} of ${resultCaption(result, photo)}`)}${until}">Link${until}</a>
   </span>
 </li>`;
 }

@@ -4,6 +4,7 @@ back; every bound (count, bytes, zip sizes and ratios) holds before any photo is
 from __future__ import annotations
 
 import io
+import re
 import struct
 import time
 import zipfile
@@ -133,6 +134,21 @@ def test_a_damaged_photo_fails_alone_and_is_named_in_errors_txt(client):
     with zipfile.ZipFile(io.BytesIO(client.get(status["result_url"]).data)) as archive:
         assert sorted(archive.namelist()) == ["errors.txt", f"good-{TINY_STYLE}.png"]
         assert archive.read("errors.txt").decode().startswith("cut.png: ")
+
+
+def test_photos_of_one_name_each_download_under_their_name_in_the_zip(client):
+    """Two photos called photo.png (from two folders) both downloaded as photo-<style>.png, while the zip
+    held photo-<style>.png and photo-<style>-2.png. Each job now downloads under its name in the zip; a
+    name that differs only in case is numbered too, as a Windows or macOS folder would overwrite it."""
+    uploads = ["a/photo.png", "b/photo.png", "Photo.png", "other.png"]
+    items = [(name, encoded(gradient(64 + 8 * i, 48), "PNG")) for i, name in enumerate(uploads)]
+    status = wait_finished(client, client.post("/api/batches", data=files_form(items)).json["status_url"])
+    downloads = [re.search(r'filename="([^"]+)"', client.get(photo["result_url"]).headers["Content-Disposition"])[1]
+                 for photo in status["photos"]]
+    assert downloads == [f"photo-{TINY_STYLE}.png", f"photo-{TINY_STYLE}-2.png", f"Photo-{TINY_STYLE}-3.png",
+                         f"other-{TINY_STYLE}.png"]
+    with zipfile.ZipFile(io.BytesIO(client.get(status["result_url"]).data)) as archive:
+        assert archive.namelist() == downloads
 
 
 def test_the_zip_is_not_ready_while_photos_run(client):

@@ -9,6 +9,7 @@ import zipfile
 import pytest
 from PIL import Image
 from playwright.sync_api import expect
+from skimage import data as skdata
 
 pytestmark = pytest.mark.browser
 
@@ -127,6 +128,62 @@ def test_each_result_of_a_batch_names_its_photo_also_after_a_reload(page, photos
         assert names == sorted(path.name for path in photos), names
         for path in photos:
             expect(page.get_by_role("checkbox", name=f"Compare {path.name} · Harbour blue")).to_have_count(1)
+
+
+@pytest.fixture
+def namesakes(photo, tmp_path):
+    """The astronaut and a cat, both called photo.jpg (from two folders), then a crop by another name."""
+    astronaut, cat = tmp_path / "a" / "photo.jpg", tmp_path / "b" / "photo.jpg"
+    for path in (astronaut, cat):
+        path.parent.mkdir()
+    astronaut.write_bytes(photo.read_bytes())
+    Image.fromarray(skdata.chelsea()).save(cat, "JPEG", quality=90)
+    crop = tmp_path / "crop.png"
+    with Image.open(photo) as image:
+        image.crop((0, 0, 256, 192)).save(crop)
+    return [astronaut, cat, crop]
+
+
+# Each photo of `namesakes`: its words in "Your results", its result's size and its download name.
+NAMESAKES = [("photo.jpg", (512, 512), "photo-harbour-blue.jpg"),
+             ("photo.jpg (2)", (451, 300), "photo-harbour-blue-2.jpg"),
+             ("crop.png", (256, 192), "crop-harbour-blue.png")]
+
+
+def test_photos_of_one_name_are_told_apart_and_download_under_their_zip_names(page, namesakes, tmp_path):
+    """A trial user restyled a/photo.jpg (an astronaut) and b/photo.jpg (a cat) as one batch: both results
+    read "Harbour blue · strength 100% · …" without a photo's name (with a third photo, both read
+    "photo.jpg · …"), and both downloaded as photo-harbour-blue.jpg, while the zip held them as
+    photo-harbour-blue.jpg and photo-harbour-blue-2.jpg. Photos of one name are now numbered in the order
+    chosen, in the list and the comparison, and each downloads under its name in the zip."""
+    page.goto("/")
+    page.get_by_role("radio", name="Harbour blue").check()
+    page.locator("#file-input").set_input_files(namesakes)
+    page.get_by_role("button", name="Restyle 3 photos").click()
+    expect(page.locator("#batch-meta")).to_have_text("3 of 3 photos restyled", timeout=60_000)
+    listed = page.locator("#results-list > li")
+    expect(listed).to_have_count(3)
+    rows = page.locator("#results-list .result-item__text")
+    assert sorted(row.split(" · ")[0] for row in rows.all_inner_texts()) == sorted(name for name, _, _ in NAMESAKES)
+    after = page.get_by_role("img", name="Your photo, restyled")
+    for name, size, download in NAMESAKES:
+        item = listed.filter(has_text=f"{name} · Harbour blue")
+        expect(item).to_have_count(1)
+        expect(item.get_by_role("link")).to_have_attribute("download", download)
+        item.get_by_role("button", name="Show").click()
+        expect(page.locator("#download")).to_have_attribute("download", download)
+        page.wait_for_function("() => document.getElementById('after-img').complete")
+        assert tuple(after.evaluate("el => [el.naturalWidth, el.naturalHeight]")) == size, name
+    page.get_by_role("checkbox", name="Compare photo.jpg · Harbour blue").check()
+    page.get_by_role("checkbox", name="Compare photo.jpg (2) · Harbour blue").check()
+    captions = page.locator("#pair figcaption").all_inner_texts()
+    assert sorted(caption.split(" · ")[0] for caption in captions) == ["photo.jpg", "photo.jpg (2)"], captions
+    with page.expect_download() as zipped:
+        page.get_by_role("link", name="Download ZIP").click()
+    zipped.value.save_as(tmp_path / "batch.zip")
+    with zipfile.ZipFile(tmp_path / "batch.zip") as archive:
+        assert archive.namelist() == [download for _, _, download in NAMESAKES]
+    assert page.console_problems == []
 
 
 def test_a_reloaded_batch_shows_each_result_over_its_own_photo(page, photos):
