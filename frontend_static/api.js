@@ -135,7 +135,23 @@ export async function fetchStyles() {
 export async function uploadPhoto(file, onUpload) {
   const form = new FormData();
   form.append("image", file, file.name || "pasted.png");
-  const body = await send("./api/photos", form, onUpload, 201);
+  return photoOf(await send("./api/photos", form, onUpload, 201));
+}
+
+/**
+ * A photo the gateway still keeps, by its id (an earlier photo of the visit, shown again).
+ * @param {string} photoId
+ * @returns {Promise<Photo>} rejects with an ApiError (404 once the gateway has forgotten it)
+ */
+export async function fetchPhoto(photoId) {
+  return photoOf(await (await request(`./api/photos/${encodeURIComponent(photoId)}`)).json());
+}
+
+/**
+ * @param {any} body the gateway's description of a photo (POST and GET /api/photos)
+ * @returns {Photo}
+ */
+function photoOf(body) {
   return { id: body.id, width: body.width, height: body.height, expiresAt: expiry(body), imageUrl: body.image_url,
            thumbnailUrl: body.thumbnail_url, previewsUrl: body.previews_url };
 }
@@ -171,8 +187,9 @@ export function expiry(body) {
 /**
  * URL of a preview (about 512 px) at a strength and brush scale.
  * @param {string} url the preview's URL at strength 1, as the gateway lists it
- * @param {{strength?: number, scale?: string}} [options] scale: only when the person chose one (the
- *   grid is then the full result at that scale, shrunk; without it, the cheap grid at 512 px)
+ * @param {{strength?: number, scale?: string, keepColors?: boolean}} [options] scale: only when the person
+ *   chose one (the grid is then the full result at that scale, shrunk; without it, the cheap grid at
+ *   512 px); keepColors: the preview keeps the photo's colours, as the restyle will
  * @returns {string}
  */
 export function previewUrl(url, options = {}) {
@@ -180,6 +197,7 @@ export function previewUrl(url, options = {}) {
   const query = new URLSearchParams(search || "");
   if (options.strength !== undefined && options.strength < 1) query.set("strength", String(options.strength));
   if (options.scale !== undefined && options.scale !== "auto") query.set("scale", options.scale);
+  if (options.keepColors) query.set("keep_colors", "true");
   return query.toString() ? `${path}?${query}` : path;
 }
 

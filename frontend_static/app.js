@@ -2,8 +2,9 @@
  * Wires the page: state lives here, the view reports what the person does, the API does the work.
  */
 
-import { ApiError, createBatch, createPhotoJob, fetchLimits, fetchPreviews, fetchStyles, followBatch, previewUrl, uploadPhoto } from "./api.js";
-import { BatchResults } from "./batch_results.js";
+import { ApiError, createBatch, createPhotoJob, fetchLimits, fetchPhoto, fetchPreviews, fetchStyles, followBatch, previewUrl,
+         uploadPhoto } from "./api.js";
+import { BatchResults, isBatchPhoto } from "./batch_results.js";
 import { limitsHint } from "./checks.js";
 import { forgetFallback, letGo, setAside } from "./chosen.js";
 import { CriticView } from "./critic.js";
@@ -15,6 +16,7 @@ import { strengthMixesPixels } from "./live_mix.js";
 import { fitLook, styleLook } from "./look_fit.js";
 import { watchMovedOn } from "./moved_on.js";
 import { LookView } from "./painting.js";
+import { photoKey } from "./photo_names.js";
 import { refusalLines, sortFiles } from "./photo_choice.js";
 import { PreviewsView, choicesOf } from "./previews.js";
 import { lookName, resultLook } from "./result_look.js";
@@ -141,7 +143,7 @@ function showChosen(clipResult = null) {
   const url = /** @type {string} */ (state.photoUrl);
   const count = state.batch.length || 1;
   const name = state.photo?.name || state.file?.name || (state.clip ? "Clip" : "Pasted image");
-  view.showPhoto(url, count > 1 ? `${count} photos: ${name} and ${count - 1} more` : name, count);
+  view.showPhoto(url, count > 1 ? `${count} photos: ${name} and ${count - 1} more` : name, count, Boolean(state.clip));
   view.markExample(state.example);  // an example photo given back is marked again
   showInset();
   if (state.clip) clips.show(url, state.clip, clipResult);
@@ -174,6 +176,7 @@ function putBack(before) {
  */
 async function upload(file, name) {
   view.showProgress(0, 0, `Uploading ${fileSize(file.size)}…`);
+  const keyed = photoKey(file);
   let photo;
   try {
     photo = await uploadPhoto(file, (sent, total) =>
@@ -196,10 +199,11 @@ async function upload(file, name) {
   } finally {
     if (state.file === file) state.uploading = null;
   }
+  const key = await keyed;
   if (state.file !== file) return null;  // another photo was chosen meanwhile
   forgetFallback(state);
   view.hideProgress();
-  state.photo = { ...photo, name };
+  state.photo = { ...photo, name, key };
   savePhoto(state.photo);
   results.setPhoto({ id: photo.id, url: /** @type {string} */ (state.photoUrl) });
   view.announce("Your photo is uploaded; its previews in every style follow.");
@@ -244,6 +248,86 @@ function dropPhoto() {
   view.clearPhoto();
 }
 
+/**
+ * Makes a photo the gateway keeps the page's photo, in place of what was chosen: nothing is uploaded
+ * again (after a reload, or an earlier photo of the visit brought back by showing its result).
+ * @param {SavedPhoto} photo
+ */
+function takeKeptPhoto(photo) {
+  clips.clear();
+  letGo(state, null);
+  Object.assign(state, { file: null, batch: [], batchUrls: [], photoUrl: photo.imageUrl, photo, uploading: null,
+                         previews: [], clip: null, zip: null, example: null });
+  results.setPhoto({ id: photo.id, url: photo.imageUrl });
+  savePhoto(photo);
+  critic.clear();
+  showChosen();
+  previewsView.hide();
+  loadPreviews();
+}
+
+/**
+ * "Show" on a listed result. A result of another photo than the page's brings that photo back as the
+ * page's photo, so that the name line, the previews and Restyle are about the photo on the stage: by
+ * its id while the gateway keeps it, or, for a batch's photo, chosen again from the gateway's copy.
+ * While a restyle runs, or once the photo is gone, the result is only shown (over that copy or itself).
+ * @param {string} id the result's id
+ */
+async function showListed(id) {
+  const result = results.find(id);
+  if (!result) return;
+  if (!state.busy && !results.onPage(result)) await bringBack(result);
+  if (results.find(id)) await showResult(result);
+}
+
+/**
+ * Brings back the photo of a result not on the page; when it is gone, nothing changes.
+ * @param {Result} result
+ */
+async function bringBack(result) {
+  const name = result.photoName || "Earlier photo";
+  const ofBatch = isBatchPhoto(result.photoId);
+  const id = ofBatch ? batchCopies.get(result.photoId) : result.photoId;
+  let taken = false;
+  if (id) {
+    try {
+      takeKeptPhoto({ ...(await fetchPhoto(id)), name, key: result.photoKey });
+      taken = true;
+    } catch {
+      // Gone from the gateway: a batch's photo is chosen again from its copy, another is shown over itself.
+    }
+  }
+  if (!taken && ofBatch && result.photoUrl) taken = await chooseBatchCopy(result, name);
+  // The result is then shown over the page's photo, which the name line describes.
+  if (taken && ofBatch) results.addPhoto(result.photoId, /** @type {string} */ (state.photoUrl));
+}
+
+// A batch's photo shown again is uploaded as a photo once: its result's photoId -> that photo's id.
+const batchCopies = new Map();
+
+/**
+ * Chooses a batch's photo again from the gateway's copy, as if picked, and remembers the photo it
+ * becomes, so that showing its result again uploads nothing.
+ * @param {Result} result
+ * @param {string} name
+ * @returns {Promise<boolean>} whether the copy is now the page's uploaded photo
+ */
+async function chooseBatchCopy(result, name) {
+  try {
+    const response = await fetch(/** @type {string} */ (result.photoUrl));
+    if (!response.ok) return false;
+    const blob = await response.blob();
+    pickPhotos([new File([blob], name, { type: blob.type })]);
+    await state.checking;
+    const photo = await state.uploading;
+    if (!photo) return false;
+    batchCopies.set(result.photoId, photo.id);
+    return true;
+  } catch {
+    return false;  // the copy is gone or unreachable: the result is shown over itself
+  }
+}
+
 /** Asks the gateway which previews the uploaded photo has, then shows them. */
 async function loadPreviews() {
   const photo = state.photo;
@@ -284,7 +368,8 @@ function renderPreviews() {
  * @returns {string}
  */
 function previewOf(choice) {
-  return previewUrl(choice.url, { strength: choice.pixelMix ? 1 : state.strength, scale: state.scale });
+  return previewUrl(choice.url, { strength: choice.pixelMix ? 1 : state.strength, scale: state.scale,
+                                  keepColors: state.look.keepColors });
 }
 
 /**
@@ -536,7 +621,8 @@ async function restylePhoto(style, look, since) {
   const mixInPage = strengthMixesPixels(style);
   const made = { style: style.id, styleName: style.name || style.id, preset: look.preset ?? null,
                  strength, madeAt: mixInPage ? 1 : strength, pixelMix: mixInPage,
-                 scale, look: await resultLook(style, look), photoId: photo.id, photoName: photo.name,
+                 scale, keepColors: Boolean(look.keepColors), look: await resultLook(style, look), photoId: photo.id,
+                 photoKey: photo.key, photoName: photo.name,
                  photoUrl: photo.imageUrl || null };  // after a reload the page shows it over the gateway's copy
   const order = { style: style.id, strength: made.madeAt, scale,
                   look: { ...look, explain: Boolean(style.has_critic) } };
@@ -618,7 +704,7 @@ function pickScale(scale) {
 function followControls() {
   const style = currentStyle();
   const look = style ? { style: style.id, styleName: style.name || style.id, name: lookName(style, state.look) } : null;
-  results.follow(state.strength, state.scale, look);
+  results.follow(state.strength, state.scale, look, state.look.keepColors);
 }
 
 async function cancel() {
@@ -634,13 +720,7 @@ async function resumeVisit() {
   const visit = loadVisit();
   if (visit.choices?.scale) state.scale = view.setScale(visit.choices.scale);
   results.load(visit.results);
-  if (visit.photo) {
-    state.photo = visit.photo;
-    state.photoUrl = visit.photo.imageUrl;  // the gateway keeps the photo: nothing is uploaded again
-    results.setPhoto({ id: visit.photo.id, url: visit.photo.imageUrl });
-    view.showPhoto(visit.photo.imageUrl, visit.photo.name);
-    loadPreviews();
-  }
+  if (visit.photo) takeKeptPhoto(visit.photo);
   if (!visit.running) return;
   setBusy(true);
   view.revealStage();
@@ -690,11 +770,12 @@ async function tryExample(name, label) {
 async function restyleBatch(files, style, look) {
   const { strength, scale } = state;  // as chosen when Restyle was pressed, like `look`
   const made = { style: style.id, styleName: style.name || style.id, preset: look.preset ?? null,
-                 strength, madeAt: strength, pixelMix: false, scale,
+                 strength, madeAt: strength, pixelMix: false, scale, keepColors: Boolean(look.keepColors),
                  look: await resultLook(style, look), photoId: "" };
+  const keys = Promise.all(files.map(photoKey));  // read while the photos go up
   const batch = await createBatch(files, { style: style.id, strength, scale, look },
                                   (sent, total) => view.showProgress(sent, total, `Uploading ${fileSize(sent)} of ${fileSize(total)}…`));
-  const listed = new BatchResults(results, state.batchUrls, made);
+  const listed = new BatchResults(results, state.batchUrls, made, await keys);
   const label = (/** @type {number} */ done, /** @type {number} */ total) => `${done} of ${total} photos restyled…`;
   const finished = await followBatch(batch, (done, total, current) => {
     view.showProgress(done, total, label(done, total));
@@ -758,12 +839,23 @@ async function loadStyles() {
 }
 
 /**
- * Gives the controls back the mix and the keep-colours switch a reload interrupted: the mix only to the
- * style it was chosen for, where that style still offers its second preset.
+ * Gives the controls back the strength, the mix and the keep-colours switch a reload interrupted: the mix
+ * only to the style it was chosen for, where that style still offers its second preset. A painting of
+ * the person's own cannot come back (the page held the file only while open): its zone says so.
  * @param {Style} style the style chosen again (another one when the kept style no longer serves)
  * @param {import("./store.js").Choices} kept the choices before the reload
  */
 function restoreLookControls(style, kept) {
+  if (typeof kept.strength === "number" && kept.strength >= 0 && kept.strength <= 1 && !results.shown) {
+    view.setStrength(kept.strength);
+    state.strength = kept.strength;
+    applyStrength();
+  }
+  // The page holds a person's painting only while it is open: say so rather than paint with a preset unasked.
+  if (kept.painting && style.id === kept.style && style.accepts_style_images) {
+    lookView.showError(`Your painting (${kept.painting}) is not kept across a reload: choose it again, or ` +
+                       "use a preset.");
+  }
   if (typeof kept.keepColors === "boolean") {
     state.look.keepColors = kept.keepColors;
     lookView.setKeepColors(kept.keepColors);
@@ -779,8 +871,9 @@ function restoreLookControls(style, kept) {
 
 /** Keeps the controls' choices for a reload. */
 function keepChoices() {
-  const { preset, mixWith, mix, keepColors } = state.look;
-  saveChoices({ style: state.style, preset, scale: state.scale, mixWith, mix, keepColors });
+  const { preset, mixWith, mix, keepColors, painting } = state.look;
+  saveChoices({ style: state.style, preset, scale: state.scale, mixWith, mix, keepColors, strength: state.strength,
+                painting: painting ? painting.name || "your painting" : null });
 }
 
 /**
@@ -807,7 +900,11 @@ async function loadLimits() {
 
 view.bindFile(pickPhotos);
 view.bindStyle(pickStyle);
-view.bindStrength((strength) => { state.strength = strength; applyStrength(); });
+view.bindStrength((strength) => {
+  state.strength = strength;
+  applyStrength();
+  keepChoices();
+});
 view.bindScale(pickScale);
 view.bindCancel(cancel);
 view.bindDownload((event) => results.download(event));
@@ -815,10 +912,7 @@ view.bindExamples(tryExample);
 view.bindLeave(() => flow.running);
 previewsView.bindPick(pickPreview);
 results.bindShown(showInset);
-resultsView.bindShow((id) => {
-  const result = results.find(id);
-  if (result) showResult(result);
-});
+resultsView.bindShow(showListed);
 view.bindSubmit(restyle);
 lookView.bindPreset(pickPreset);
 lookView.bindPainting(pickPainting);
@@ -831,6 +925,8 @@ lookView.bindMix((presetId, share) => {
 lookView.bindKeepColors((keep) => {
   state.look.keepColors = keep;
   keepChoices();
+  previewsView.refresh(() => true, previewOf, chosen);
+  followControls();
 });
 const limitsLoaded = loadLimits();
 loadStyles();

@@ -17,10 +17,12 @@ export class BatchResults {
    * @param {import("./results.js").Results} results
    * @param {string[]} photoUrls an object URL of each photo, in the order sent
    * @param {Made} made what every photo is made with (its photoId is set per photo)
+   * @param {string[]} photoKeys a key of each photo's content, in the order sent (photo_names.photoKey)
    */
-  constructor(results, photoUrls, made) {
+  constructor(results, photoUrls, made, photoKeys) {
     this.results = results;
     this.photoUrls = photoUrls;
+    this.photoKeys = photoKeys;
     this.made = made;
     /** when the photos were sent, ms since the epoch: with its place, it orders each (photo_names.js) */
     this.sent = Date.now();
@@ -56,7 +58,8 @@ export class BatchResults {
     const photoId = `${photo.id}/photo`;
     this.results.addPhoto(photoId, this.photoUrls[index]);
     /** @type {Result} */
-    const result = { ...this.made, photoId, photoUrl: photo.image_url || null, photoName: photo.name,
+    const result = { ...this.made, photoId, photoKey: this.photoKeys[index], photoUrl: photo.image_url || null,
+                     photoName: photo.name,
                      photoOrder: /** @type {[number, number]} */ ([this.sent, index]), id: photo.id,
                      time: Date.now(), url: photo.result_url, filename: fetched.filename, thumb: "", expiresAt: expiry(photo),
                      version: photo.version || 0, bytes: fetched.blob.size, maps: null };
@@ -82,4 +85,13 @@ export class BatchResults {
     const listed = this.added > MAX_RESULTS ? `The newest ${MAX_RESULTS} of the others are` : "The others are";
     return `Your photos are restyled. ${skipped} ${listed} under \u201cYour results\u201d, and ${zip}.`;
   }
+}
+
+/**
+ * @param {string} photoId a result's photoId
+ * @returns {boolean} whether it names a batch's photo (`<job id>/photo`, kept by the gateway with that
+ *   photo's result) rather than a photo the gateway keeps by its own id
+ */
+export function isBatchPhoto(photoId) {
+  return photoId.endsWith("/photo");
 }

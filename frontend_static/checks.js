@@ -18,6 +18,7 @@
  * @property {number} [max_aspect_ratio] longest side over shortest at most
  * @property {number} [max_style_image_pixels] a painting's width × height at most
  * @property {Format[]} formats
+ * @property {{max_seconds: number}} [clips] what a video clip may be
  */
 
 /** @typedef {{width: number, height: number}} Size in pixels */
@@ -251,9 +252,11 @@ function megapixels(pixels) {
 
 /**
  * @param {Limits} limits
- * @returns {string} e.g. "PNG, JPEG or WebP photo, up to 25 MB and 50 megapixels"
+ * @returns {string} e.g. "PNG, JPEG or WebP photo, up to 25 MB and 50 megapixels (several come back as one
+ *   zip), or a video clip of up to 60 s": all the drop zone takes, as its text before the limits came
  */
 export function limitsHint(limits) {
+  const clips = limits.clips ? `, or a video clip of up to ${limits.clips.max_seconds} s` : "";
   return `${formatList(limits.formats)} photo, up to ${megabytes(limits.max_upload_bytes)} MB ` +
-    `and ${megapixels(limits.max_pixels)} megapixels`;
+    `and ${megapixels(limits.max_pixels)} megapixels (several come back as one zip)${clips}`;
 }

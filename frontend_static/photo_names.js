@@ -1,19 +1,41 @@
 /**
  * Which photo a result is of, in words, also when photos share a file name (photo.jpg from two folders,
- * IMG_0001.jpg from two cameras). Each photo chosen is a photo of its own, told by its id; photos of one
- * name are numbered in the order they were chosen: "photo.jpg", "photo.jpg (2)"..., and their downloads
- * "photo-moss.jpg", "photo-moss-2.jpg"..., as a batch's zip numbers them (bff.forms.unique_name).
+ * IMG_0001.jpg from two cameras). A photo is told by its content (photoKey: the same file chosen again,
+ * or a batch's photo chosen again from the gateway's copy, is the same photo under a new upload id);
+ * photos of one name are numbered in the order they were chosen: "photo.jpg", "photo.jpg (2)"..., and
+ * their downloads "photo-moss.jpg", "photo-moss-2.jpg"..., as a batch's zip numbers them
+ * (bff.forms.unique_name).
  */
 
 /** @typedef {import("./store.js").Result} Result */
 
 /**
+ * A key of a photo's content: the SHA-256 of its bytes, or, where the browser offers no Web Crypto (a
+ * page served over plain HTTP beyond localhost), its name and byte count.
+ * @param {Blob & {name?: string}} file
+ * @returns {Promise<string>}
+ */
+export async function photoKey(file) {
+  if (!globalThis.crypto?.subtle) return `${file.name || ""}:${file.size}`;
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", await file.arrayBuffer()));
+  return Array.from(digest.slice(0, 16), (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * @param {Result} result
+ * @returns {string} which photo it is of: its content's key (results kept before 2026-12-04: the upload id)
+ */
+export function photoOf(result) {
+  return result.photoKey || result.photoId;
+}
+
+/**
  * @param {Result[]} results
- * @returns {Map<string, string> | null} each named photo's words by its id, e.g. "photo.jpg (2)"; null
+ * @returns {Map<string, string> | null} each named photo's words by photoOf, e.g. "photo.jpg (2)"; null
  *   while every result is of one photo, when none needs naming
  */
 export function photoLabels(results) {
-  if (new Set(results.map((r) => r.photoId)).size < 2) return null;
+  if (new Set(results.map(photoOf)).size < 2) return null;
   const labels = new Map();
   for (const [id, { name, number }] of numberedPhotos(results)) {
     labels.set(id, number > 1 ? `${name} (${number})` : name);
@@ -30,7 +52,7 @@ export function photoLabels(results) {
  * @returns {string}
  */
 export function ownFilename(result, listed) {
-  const number = numberedPhotos([result, ...listed]).get(result.photoId)?.number ?? 1;
+  const number = numberedPhotos([result, ...listed]).get(photoOf(result))?.number ?? 1;
   if (number === 1) return result.filename;
   const dot = result.filename.lastIndexOf(".");
   return dot > 0 ? `${result.filename.slice(0, dot)}-${number}${result.filename.slice(dot)}`
@@ -39,7 +61,7 @@ export function ownFilename(result, listed) {
 
 /**
  * @param {Result[]} results
- * @returns {Map<string, {name: string, number: number}>} each named photo by its id: its file name and its
+ * @returns {Map<string, {name: string, number: number}>} each named photo by photoOf: its file name and its
  *   number among the photos of that name, from 1, in the order they were chosen
  */
 function numberedPhotos(results) {
@@ -50,8 +72,8 @@ function numberedPhotos(results) {
     // A single photo is chosen a while before its first result, and one photo at a time: that result's
     // time orders it among the others.
     const order = result.photoOrder ?? [result.time, 0];
-    const known = photos.get(result.photoId);
-    if (!known || earlier(order, known.order)) photos.set(result.photoId, { name: result.photoName, order });
+    const known = photos.get(photoOf(result));
+    if (!known || earlier(order, known.order)) photos.set(photoOf(result), { name: result.photoName, order });
   }
   /** @type {Map<string, Array<[string, number[]]>>} */
   const byName = new Map();

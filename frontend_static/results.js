@@ -169,6 +169,14 @@ export class Results {
   }
 
   /**
+   * @param {Result} result
+   * @returns {boolean} whether its photo is on the page: the photo, or one of the batch
+   */
+  onPage(result) {
+    return result.photoId === this.photo?.id || this.batchPhotos.has(result.photoId);
+  }
+
+  /**
    * Whether a result's strength can be changed in the page: a pixel mix made at strength 1 of the
    * photo on the page (its download is mixed from the two full-size images).
    * @param {Result} result
@@ -185,8 +193,9 @@ export class Results {
    * @param {{style: string, styleName: string, name: string | null} | null} [look] the controls' style
    *   and the name of their look (result_look.js); a shown result of another style, or of that style
    *   with another look, is out of date
+   * @param {boolean} [keepColors] the keep-colours switch; a result made the other way is out of date
    */
-  follow(strength, scale, look = null) {
+  follow(strength, scale, look = null, keepColors = false) {
     const shown = this.shown;
     if (!shown) return;
     const live = this.mixesLive(shown);
@@ -197,7 +206,7 @@ export class Results {
       this.list = saveResult(shown);
       this.render();
     }
-    this.view.showStale(staleness(shown, strength, scale, live, lookChange(shown, look)));
+    this.view.showStale(staleness(shown, strength, scale, live, lookChange(shown, look), keepColors));
   }
 
   /**
@@ -240,16 +249,20 @@ export class Results {
  * @param {string} scale the brush scale control's
  * @param {boolean} live whether the strength is applied in the page
  * @param {{was: string, now: string} | null} look the result's style or look and the controls', when they differ
+ * @param {boolean} keepColors the keep-colours switch (results kept before it was recorded are not judged by it)
  * @returns {string | null} why the shown result no longer matches the controls, or null
  */
-function staleness(shown, strength, scale, live, look) {
+function staleness(shown, strength, scale, live, look, keepColors) {
   const changes = [];
   if (look) changes.push(look.now);
   if (!live && shown.strength !== strength) changes.push(`strength ${Math.round(strength * 100)}%`);
   if (shown.scale !== scale) changes.push(scaleLabel(scale));
+  const colours = typeof shown.keepColors === "boolean" && shown.keepColors !== keepColors;
+  if (colours) changes.push(keepColors ? "your photo's colours" : "the style's colours");
   if (!changes.length) return null;
   const like = look ? `${look.was}, ` : "";
-  return `Out of date: this result was made with ${like}strength ${Math.round(shown.strength * 100)}% and ` +
+  const kept = shown.keepColors ? ", keeping your photo's colours," : "";
+  return `Out of date: this result was made with ${like}strength ${Math.round(shown.strength * 100)}%${kept} and ` +
     `${scaleLabel(shown.scale)}. Restyle to apply ${changes.join(" and ")}.`;
 }
 

@@ -4,7 +4,7 @@
  */
 
 import { byId, on, show } from "./dom.js";
-import { photoLabels } from "./photo_names.js";
+import { photoLabels, photoOf } from "./photo_names.js";
 import { resultCaption, resultItem, resultStyle } from "./template.js";
 
 /** @typedef {import("./store.js").Result} Result */
@@ -74,7 +74,7 @@ export class ResultsView {
     const labels = photoLabels(results);
     results.forEach((result, index) => {
       // The tick is set below, so that ticking keeps the item.
-      const html = resultItem(result, false, labels?.get(result.photoId));
+      const html = resultItem(result, false, labels?.get(photoOf(result)));
       let item = unchanged.get(html);
       if (!item) {
         const holder = document.createElement("template");
@@ -126,7 +126,7 @@ export class ResultsView {
     for (const [key, result] of /** @type {Array<[string, Result]>} */ ([["a", a], ["b", b]])) {
       const url = this.urlOf(result.id);
       const photo = this.photoOf(result);
-      const label = labels?.get(result.photoId);
+      const label = labels?.get(photoOf(result));
       for (const where of ["pair", "pair-slider"]) {
         const img = /** @type {HTMLImageElement} */ (byId(`${where}-${key}`));
         if (img.getAttribute("src") !== url) img.src = url;

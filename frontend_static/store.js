@@ -13,6 +13,7 @@
  * @property {number | null} expiresAt when the gateway forgets it, ms since the epoch (null: unknown)
  * @property {string} imageUrl the photo as uploaded, on the gateway
  * @property {string} thumbnailUrl the photo at preview size
+ * @property {string} [key] a key of its content (photo_names.photoKey), when the page had the file
  * @property {string} previewsUrl the list of its previews
  */
 
@@ -26,6 +27,7 @@
  * @property {number} madeAt strength the server made it with (1 for a pixel mix, mixed in the page)
  * @property {boolean} pixelMix whether strength mixes the result with the photo pixel by pixel
  * @property {string} scale brush scale it was made with: "auto" or the working scale in (0, 1]
+ * @property {boolean} [keepColors] whether it kept the photo's colours (not in results kept before 2026-12-04)
  * @property {number} time when it finished, ms since the epoch
  * @property {string} url the result's link on the gateway
  * @property {number | null} expiresAt when that link stops working (null: unknown)
@@ -33,7 +35,9 @@
  * @property {number} version the model version that made it
  * @property {number} bytes size of the file made by the server
  * @property {string} thumb a small JPEG data: URL
- * @property {string} photoId the photo it was made from
+ * @property {string} photoId the photo it was made from: its upload id, or a batch's `<job id>/photo`
+ * @property {string} [photoKey] a key of that photo's content (photo_names.photoKey): the same photo uploaded
+ *   twice has two ids and one key (not in results kept before 2026-12-04)
  * @property {string | null} [photoUrl] that photo on the gateway, for a page that no longer has it: a
  *   batch's, kept as long as the result (none for one photo's result: the visit's photo is kept by id)
  * @property {string} [photoName] the file name of the photo it was made from, which the list names while
@@ -61,6 +65,8 @@
  *   before 2026-12-03, nor are the next two)
  * @property {number} [mix] the second preset's share, 0 to 1
  * @property {boolean} [keepColors] whether the result keeps the photo's colours
+ * @property {number} [strength] the strength slider, 0 to 1 (not in visits kept before 2026-12-04, nor is the next)
+ * @property {string | null} [painting] the file name of the person's own painting, which is not kept itself
  */
 
 /**

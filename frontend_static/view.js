@@ -44,9 +44,15 @@ export class View {
     this.batchMeta = byId("batch-meta");
     this.zip = /** @type {HTMLAnchorElement} */ (byId("download-zip"));
     this.scale = /** @type {HTMLSelectElement} */ (byId("scale"));
+    this.scaleHint = byId("scale-hint");
+    this.scaleHintText = this.scaleHint.textContent;
     this.examples = /** @type {HTMLElement} */ (document.querySelector(".examples"));
     this.photoName = "";
     this.photoCount = 1;
+    /** whether the page's photo is a video clip (restyled frame by frame at full size: no brush scale) */
+    this.isClip = false;
+    /** @type {string | null} the URL of the page's photo (the stage may show a result over another) */
+    this.photoUrl = null;
     /** @type {string[]} the refusal under the drop zone, line by line */
     this.fileLines = [];
     on(this.compareRange, "input", () => this.setDivider(Number(this.compareRange.value)));
@@ -249,11 +255,14 @@ export class View {
    * @param {string} url object URL of the photo (the first of several)
    * @param {string} name its file name, or what the several are called
    * @param {number} [count] how many photos were picked
+   * @param {boolean} [clip] whether it is a video clip
    */
-  showPhoto(url, name, count = 1) {
+  showPhoto(url, name, count = 1, clip = false) {
     this.markExample(null);  // an example marks itself again once it is shown (app.js)
     this.photoName = name;
     this.photoCount = count;
+    this.setClip(clip);
+    this.photoUrl = url;
     if (this.submit.getAttribute("aria-disabled") !== "true") this.submit.textContent = this.restyleLabel();
     this.before.src = url;
     this.fileName.textContent = name;
@@ -272,6 +281,8 @@ export class View {
     this.markExample(null);
     this.photoName = "";
     this.photoCount = 1;
+    this.photoUrl = null;
+    this.setClip(false);
     this.before.removeAttribute("src");
     this.after.removeAttribute("src");
     this.dropzone.classList.remove("has-file");
@@ -296,6 +307,9 @@ export class View {
     size.textContent = imageSize(width, height);
     // Several photos have several sizes: the name says how many, not the first one's size.
     if (this.photoCount > 1) return this.fileName.replaceChildren(this.photoName);
+    // The stage shows a result over another photo (of a batch, or gone from the gateway): the line
+    // still names the page's photo, and only its own size belongs in it.
+    if (this.before.getAttribute("src") !== this.photoUrl) return;
     const out = stretched(this.before);
     const shown = enlarged ? ` · shown enlarged${out ? " and stretched" : ""}` : out ? " · shown stretched" : "";
     if (this.fileName.textContent === `${this.photoName} · ${size.textContent}${shown}`) return;
@@ -318,9 +332,22 @@ export class View {
     this.submit.textContent = busy ? "Restyling…" : this.restyleLabel();
   }
 
-  /** @returns {string} what the Restyle button says: "Restyle photo", or "Restyle 3 photos" for several */
+  /** @returns {string} what the Restyle button says: "Restyle photo", "Restyle 3 photos" or "Restyle clip" */
   restyleLabel() {
+    if (this.isClip) return "Restyle clip";
     return this.photoCount > 1 ? `Restyle ${this.photoCount} photos` : "Restyle photo";
+  }
+
+  /**
+   * A clip is restyled frame by frame at full size (docs/gateway.md): the brush scale, which it would
+   * not use, is switched off while a clip is the page's, and says why.
+   * @param {boolean} clip
+   */
+  setClip(clip) {
+    this.isClip = clip;
+    this.scale.disabled = clip;
+    this.scaleHint.textContent = clip ? "A clip is painted at full size, frame by frame: the brush scale is " +
+      "for photos." : this.scaleHintText;
   }
 
   /**

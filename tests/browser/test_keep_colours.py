@@ -3,6 +3,8 @@ the result keeps the photo's chroma."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -57,3 +59,32 @@ def test_keep_colours_switch_sends_the_field_and_the_result_keeps_the_photos_col
     difference = np.abs(to_ycbcr(result)[inside][:, 1:].mean(0) - to_ycbcr(original)[inside][:, 1:].mean(0))
     assert difference.max() < 2.0, difference
     assert page.console_problems == []
+
+
+def test_the_switch_marks_a_result_made_the_other_way_out_of_date_and_the_previews_follow_it(page, photo):
+    """The switch changed neither the previews (they never asked for kept colours) nor the shown result's
+    state: a result made with the style's colours looked current after the switch was turned on."""
+    page.goto("/")
+    page.get_by_role("radio", name="Harbour blue").check()
+    page.locator("#file-input").set_input_files(photo)
+    page.get_by_role("button", name="Restyle photo").click()
+    expect(page.get_by_role("link", name="Download")).to_be_visible()
+    stale = page.locator("#stale")
+    expect(stale).to_be_hidden()
+    previews = page.locator("#preview-grid img[data-preview]")
+    expect(previews.first).not_to_have_attribute("src", re.compile("keep_colors"))
+    switch = page.get_by_role("switch", name="Keep my photo's colours")
+    switch.check()
+    expect(stale).to_have_text("Out of date: this result was made with strength 100% and brush auto. "
+                               "Restyle to apply your photo's colours.")
+    expect(previews.first).to_have_attribute("src", re.compile(r"[?&]keep_colors=true"))
+    switch.uncheck()
+    expect(stale).to_be_hidden()
+    expect(previews.first).not_to_have_attribute("src", re.compile("keep_colors"))
+    switch.check()
+    page.get_by_role("button", name="Restyle photo").click()  # made with the colours kept: current again
+    expect(page.locator("#results-list > li")).to_have_count(2, timeout=60_000)
+    expect(stale).to_be_hidden()
+    switch.uncheck()
+    expect(stale).to_contain_text("made with strength 100%, keeping your photo's colours, and brush auto. "
+                                  "Restyle to apply the style's colours.")

@@ -153,6 +153,26 @@ def test_a_reload_keeps_the_mix_and_the_keep_colours_switch(spage, photo):
     assert restyle_sends(page) == {"style": "any-painting", "preset": "swirls"}
 
 
+def test_a_reload_keeps_the_strength_and_says_the_persons_painting_must_be_chosen_again(spage, photo):
+    """A reload put the strength back to 100 % and replaced the person's painting by the first preset
+    without a word, so the next Restyle painted something else than was chosen."""
+    page = spage
+    page.goto("/")
+    page.locator("#file-input").set_input_files(photo)
+    page.locator("#painting-input").set_input_files(page.painting)
+    expect(page.locator("#painting-name")).to_have_text("Style: your painting (painting2.png)")
+    page.locator("#strength").fill("40")
+    page.reload()
+    expect(page.locator("#strength")).to_have_value("40")
+    expect(page.locator("#strength-value")).to_have_text("40%")
+    expect(page.locator("#painting-error")).to_have_text(
+        "Your painting (painting2.png) is not kept across a reload: choose it again, or use a preset.")
+    page.locator("#painting-input").set_input_files(page.painting)  # chosen again: the note goes
+    expect(page.locator("#painting-error")).to_be_hidden()
+    assert restyle_sends(page) == {"style": "any-painting", "style_image": "file:painting2.png"}
+    assert dict(page.evaluate("window.sentForms.at(-1)"))["strength"] == "0.4"
+
+
 def test_a_style_chosen_while_the_photo_uploads_does_not_change_what_the_restyle_sends(spage, photo):
     """Restyle with "26 painting styles" waits for the photo's upload; choosing "Any painting" meanwhile
     brought its kept painting into the look the restyle was still reading, and the painting went to the

@@ -260,7 +260,8 @@ def test_restyle_with_no_style_serving_says_so(page, tmp_path):
 def test_the_drop_zone_states_the_limits(strict_page):
     strict_page.goto("/")
     expect(strict_page.locator("#dropzone-hint")).to_have_text(
-        "PNG, JPEG or WebP photo, up to 0.2 MB and 0.1 megapixels")
+        "PNG, JPEG or WebP photo, up to 0.2 MB and 0.1 megapixels (several come back as one zip), "
+        "or a video clip of up to 60 s")  # all the drop zone takes, not only photos
 
 
 # Makes every image decode take 1.5 s longer, as a large photo does on a slow machine.

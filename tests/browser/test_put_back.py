@@ -147,14 +147,14 @@ def test_a_clip_chosen_before_a_photo_the_gateway_refuses_comes_back(page, clip,
     expect(video).to_be_visible()
     expect(video).to_have_js_property("videoWidth", 160)  # still playable: its object URL was kept
     expect(page.locator("#file-name")).to_contain_text("harbour-walk.mp4")
-    page.get_by_role("button", name="Restyle photo").click()
+    page.get_by_role("button", name="Restyle clip").click()
     expect(page.get_by_role("link", name="Download MP4")).to_be_visible(timeout=60_000)
 
 
 def test_a_clip_comes_back_with_its_restyled_clip(page, clip, tmp_path):
     page.goto("/")
     choose(page, clip)
-    page.get_by_role("button", name="Restyle photo").click()
+    page.get_by_role("button", name="Restyle clip").click()
     download = page.get_by_role("link", name="Download MP4")
     expect(download).to_be_visible(timeout=60_000)
     restyled = page.locator("video[aria-label='Your clip, restyled']")

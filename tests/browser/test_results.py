@@ -315,9 +315,6 @@ def upload_another(page, photo) -> None:
     expect(page.locator(".preview-card:not(.is-loading)")).to_have_count(len(STYLES))
 
 
-@pytest.mark.xfail(strict=True, reason="photos are told apart by id, since two can share a name, and app.js "
-                   "uploads the same file chosen again under a new id: it is 'astronaut.jpg (2)' until app.js "
-                   "keeps the photo it uploaded for the same file (name, size, last modified)")
 def test_the_same_photo_chosen_again_is_still_one_photo(page, photo):
     """Choosing the same file again uploads it anew (another id): its results were then all named by it,
     as if they were of two photos."""

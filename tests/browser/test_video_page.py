@@ -19,7 +19,11 @@ def test_a_clip_is_restyled_played_beside_the_original_and_downloaded(page, clip
     before = page.locator("video[aria-label='Your clip, before restyling']")
     expect(before).to_be_visible()
     expect(page.locator("#before-img")).to_be_hidden()
-    page.get_by_role("button", name="Restyle photo").click()
+    # A clip is painted at full size: the brush scale, which it would not use, is off and says why.
+    expect(page.get_by_label("Brush scale")).to_be_disabled()
+    expect(page.locator("#scale-hint")).to_have_text(
+        "A clip is painted at full size, frame by frame: the brush scale is for photos.")
+    page.get_by_role("button", name="Restyle clip").click()
     expect(page.get_by_role("link", name="Download MP4")).to_be_visible(timeout=60_000)
     expect(page.locator("#progress-label")).to_have_text(f"Restyled all {FRAMES} frames")
     after = page.locator("video[aria-label='Your clip, restyled']")
@@ -59,6 +63,9 @@ def test_a_photo_after_a_clip_is_shown_as_a_photo_again(page, clip, photo):
     expect(page.locator("video[aria-label='Your clip, before restyling']")).to_be_visible()
     page.locator("#file-input").set_input_files(photo)
     expect(page.get_by_role("img", name="Your photo, before restyling")).to_be_visible()
+    expect(page.get_by_role("button", name="Restyle photo")).to_be_visible()
+    expect(page.get_by_label("Brush scale")).to_be_enabled()
+    expect(page.locator("#scale-hint")).to_contain_text("The size of the painted strokes")
     expect(page.locator("#compare video")).to_have_count(2)
     expect(page.locator("#compare video").first).to_be_hidden()
 
