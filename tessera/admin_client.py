@@ -6,6 +6,7 @@ import grpc
 
 from tessera.channels import open_channel
 from tessera.client import StyleSummary, TesseraError
+from tessera.number_checks import positive_seconds
 from tessera.v1 import admin_pb2 as apb
 from tessera.v1 import admin_pb2_grpc as apb_grpc
 
@@ -14,10 +15,10 @@ class AdminClient:
     """Operator calls on one server. Every call carries `authorization: Bearer <token>`."""
 
     def __init__(self, target: str, token: str, timeout: float = 30.0, tls_ca: bytes | None = None) -> None:
+        self._timeout = positive_seconds("timeout", timeout)  # ValueError before a channel is opened
         self._channel = open_channel(target, tls_ca)
         self._stub = apb_grpc.AdminStub(self._channel)
         self._metadata = [("authorization", f"Bearer {token}")]
-        self._timeout = timeout
 
     def __enter__(self) -> AdminClient:
         return self

@@ -109,3 +109,11 @@ def test_the_cli_refuses_pinning_version_0(capsys):
         cli.main(["admin", "pin", TINY_STYLE, "0", "--server", "127.0.0.1:9", "--token", "t"])
     assert caught.value.code == 2
     assert "argument version: a version is a whole number from 1, got 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("timeout", [0, -5, math.nan, math.inf, True])
+def test_the_admin_client_refuses_a_timeout_that_is_not_positive_seconds(timeout):
+    from tessera.admin_client import AdminClient
+
+    with pytest.raises(ValueError, match="timeout must be positive seconds"):
+        AdminClient("127.0.0.1:9", "token", timeout=timeout)
