@@ -10,13 +10,13 @@ import shlex
 import sys
 import textwrap
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tessera import cli_flag_types as flag_types
 from tessera import formats
-from tessera.brush_scale import DEFAULT_WORK_SIDE, check_scale, default_scale
+from tessera.brush_scale import DEFAULT_WORK_SIDE, default_scale
 from tessera.channels import read_ca
 from tessera.client import TesseraClient, TesseraError
 from tessera.critic_maps import MAP_TITLES, heat_map_paths
@@ -28,7 +28,6 @@ from tessera.imageio import (
     open_image,
     to_rgb_array,
 )
-from tessera.number_checks import finite_float, fraction, positive_seconds, whole_number
 from tessera.settings import FlagParser, SettingsError, add_flags, build, env_values, fail, setting, specs
 from tessera.style_sources import MAX_STYLE_IMAGE_PIXELS, StyleSource, mix_in, parse_mix
 from tessera.temporal_blend import WEIGHT as BLEND_WEIGHT
@@ -415,47 +414,6 @@ def _progress_printer():
     return show
 
 
-def _flag_type(convert: Callable[[str], object], message: str) -> Callable[[str], object]:
-    """An argparse type: `convert(text)`, whose ValueError becomes `message` formatted with the text."""
-    def parse(text: str) -> object:
-        try:
-            return convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(message.format(text)) from None
-    return parse
-
-
-def _whole_from(minimum: int, what: str) -> Callable[[str], object]:
-    """An argparse type: a whole number of at least `minimum`; `what` names it in the error."""
-    return _flag_type(lambda text: whole_number(what, int(text), minimum),
-                      f"{what} is a whole number from {minimum}, got {{}}")
-
-
-def _below_one(value: float) -> float:
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{value} is not in [0, 1)")
-    return value
-
-
-_strength = _flag_type(lambda text: fraction("strength", finite_float(text)),
-                       "strength must be between 0 and 1, got {}")
-_seconds = _flag_type(lambda text: positive_seconds("seconds", finite_float(text)),
-                      "seconds must be a number above 0, got {}")
-_version = _whole_from(1, "a version")
-_blend_weight = _flag_type(lambda text: _below_one(finite_float(text)),
-                           "the temporal blend must be at least 0 and below 1, got {}")
-
-
-def _scale(text: str) -> float | None:
-    """--scale: a number in (0, 1], or 'auto' (None: tessera.brush_scale.default_scale per photo)."""
-    if text == "auto":
-        return None
-    try:
-        return check_scale(float(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"scale must be a number in (0, 1] or 'auto', got {text}") from None
-
-
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     add_flags(common, Connection)
@@ -471,7 +429,7 @@ def _parser() -> argparse.ArgumentParser:
                          help="where to write the result (.png, .jpg, .webp; .mp4 or .webm for a clip), or a "
                               "folder for a folder")
     stylize.add_argument("--style", help=f"style id (see `tessera styles`); default {ANY_PAINTING} with a style image")
-    stylize.add_argument("--version", type=_version, default=0, metavar="N",
+    stylize.add_argument("--version", type=flag_types.version, default=0, metavar="N",
                          help="restyle with version N of the style (`tessera styles` lists the versions loaded); "
                               "default the version it serves")
     stylize.add_argument("--style-image", metavar="FILE", help="use this painting as the style (PNG, JPEG, WebP)")
@@ -484,26 +442,28 @@ def _parser() -> argparse.ArgumentParser:
     stylize.add_argument("--explain", action="store_true",
                          help="also write what the style's critic sees beside the result: <name>.realism.png and "
                               "<name>.gradcam.png (docs/explain.md; styles with a critic only; images only)")
-    stylize.add_argument("--strength", type=_strength, default=1.0, help="0 keeps the photo, 1 is fully styled")
-    stylize.add_argument("--scale", type=_scale, default=None, metavar="S|auto",
+    stylize.add_argument("--strength", type=flag_types.strength, default=1.0,
+                         help="0 keeps the photo, 1 is fully styled")
+    stylize.add_argument("--scale", type=flag_types.brush_scale, default=None, metavar="S|auto",
                          help="brush scale in (0, 1]: the model runs at S times the photo's size and the result "
                               f"is enlarged guided by the photo; default auto: long side {DEFAULT_WORK_SIDE} px "
                               "for larger photos, full size for smaller ones (images only)")
-    stylize.add_argument("--tile", type=_whole_from(MIN_TILE_SIZE, "a tile edge"), default=None,
+    stylize.add_argument("--tile", type=flag_types.whole_from(MIN_TILE_SIZE, "a tile edge"), default=None,
                          help=f"core tile edge in pixels, from {MIN_TILE_SIZE} (default: planned per image; "
                               "images only)")
-    stylize.add_argument("--max-pixels", type=_whole_from(1, "a pixel limit"), default=200_000_000,
+    stylize.add_argument("--max-pixels", type=flag_types.whole_from(1, "a pixel limit"), default=200_000_000,
                          help="refuse larger inputs")
     stylize.add_argument("--statistics", choices=("shot", "frame"), default=None,
                          help="clips: share the model's image-wide statistics per shot (steady; the default) or "
                               "compute them per frame")
-    stylize.add_argument("--temporal-blend", type=_blend_weight, default=None, metavar="W",
+    stylize.add_argument("--temporal-blend", type=flag_types.blend_weight, default=None, metavar="W",
                          help="clips: largest share in [0, 1) of the previous output frame, warped along the "
                               f"optical flow, in each output frame (steadier; default {BLEND_WEIGHT}, 0 turns it "
                               "off; still pixels may get up to 0.97; docs/video.md)")
-    stylize.add_argument("--frames-in-flight", type=_whole_from(1, "frames in flight"), default=None,
+    stylize.add_argument("--frames-in-flight", type=flag_types.whole_from(1, "frames in flight"), default=None,
                          help="clips: frames restyled at once (default 3)")
-    stylize.add_argument("--max-seconds", type=_seconds, default=None, help="clips: refuse longer ones (default 60)")
+    stylize.add_argument("--max-seconds", type=flag_types.seconds, default=None,
+                         help="clips: refuse longer ones (default 60)")
     stylize.set_defaults(command=_stylize)
     operator = argparse.ArgumentParser(add_help=False, parents=[common])
     add_flags(operator, AdminAuth)
@@ -516,7 +476,7 @@ def _parser() -> argparse.ArgumentParser:
         action = actions.add_parser(name, parents=[operator], help=text)
         action.add_argument("style")
         if name == "pin":
-            action.add_argument("version", type=_version)
+            action.add_argument("version", type=flag_types.version)
     admin.set_defaults(command=_admin)
     return parser
 

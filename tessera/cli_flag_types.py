@@ -1,0 +1,51 @@
+"""The CLI's argparse types: each turns a flag's text into its value, or refuses it with one sentence
+naming the flag's meaning and what was given (the checks themselves are tessera.number_checks)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from tessera.brush_scale import check_scale
+from tessera.number_checks import finite_float, fraction, positive_seconds, whole_number
+
+
+def flag_type(convert: Callable[[str], object], message: str) -> Callable[[str], object]:
+    """An argparse type: `convert(text)`, whose ValueError becomes `message` formatted with the text."""
+    def parse(text: str) -> object:
+        try:
+            return convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(message.format(text)) from None
+    return parse
+
+
+def whole_from(minimum: int, what: str) -> Callable[[str], object]:
+    """An argparse type: a whole number of at least `minimum`; `what` names it in the error."""
+    return flag_type(lambda text: whole_number(what, int(text), minimum),
+                     f"{what} is a whole number from {minimum}, got {{}}")
+
+
+def _below_one(value: float) -> float:
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{value} is not in [0, 1)")
+    return value
+
+
+strength = flag_type(lambda text: fraction("strength", finite_float(text)),
+                       "strength must be between 0 and 1, got {}")
+seconds = flag_type(lambda text: positive_seconds("seconds", finite_float(text)),
+                      "seconds must be a number above 0, got {}")
+version = whole_from(1, "a version")
+blend_weight = flag_type(lambda text: _below_one(finite_float(text)),
+                           "the temporal blend must be at least 0 and below 1, got {}")
+
+
+def brush_scale(text: str) -> float | None:
+    """--scale: a number in (0, 1], or 'auto' (None: tessera.brush_scale.default_scale per photo)."""
+    if text == "auto":
+        return None
+    try:
+        return check_scale(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"scale must be a number in (0, 1] or 'auto', got {text}") from None
