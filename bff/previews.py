@@ -32,7 +32,7 @@ from bff.config import GatewayConfig
 from bff.photos import Photo
 from tessera.brush_scale import shrink, working_size
 from tessera.style_sources import StyleSource
-from tessera.tiling import thumbnail_shape
+from tessera.tiling import MIN_TILE_SIZE, thumbnail_shape
 
 EXTENSION = "tessera_previews"
 JPEG_QUALITY = 85
@@ -154,7 +154,7 @@ class Previews:
         kept = _whole_multiples(base, style.tiling.size_multiple) if style.kind == "conditioned" else base
         image = call(backend.client.stylize, kept, key.style, strength=key.strength,
                      timeout=backend.config.stylize_timeout_s, style_sources=sources,
-                     keep_colors=key.keep_colors, tile_size=max(kept.shape[:2]),
+                     keep_colors=key.keep_colors, tile_size=one_tile(kept),
                      stall_timeout=backend.config.preview_stall_timeout_s).image
         image = _extended(image, base.shape[:2])
         if base is thumb:
@@ -171,7 +171,7 @@ class Previews:
         factor = min(1.0, work_side / max(base.shape[:2]))
         image = call(backend.client.stylize, base, key.style, strength=key.strength,
                      timeout=backend.config.stylize_timeout_s, style_sources=sources,
-                     keep_colors=key.keep_colors, scale=factor, tile_size=max(base.shape[:2]),
+                     keep_colors=key.keep_colors, scale=factor, tile_size=one_tile(base),
                      stall_timeout=backend.config.preview_stall_timeout_s).image
         return shrink(image, (thumb.shape[1], thumb.shape[0]))
 
@@ -213,3 +213,9 @@ def init_app(app: Flask, config: GatewayConfig) -> None:
 def previews() -> Previews:
     """The current app's Previews."""
     return current_app.extensions[EXTENSION]
+
+
+def one_tile(image: np.ndarray) -> int:
+    """The tile edge that serves an HxWx3 preview as one tile: its longest side, and at least the smallest
+    edge a caller may ask for (a 10x10 photo's thumbnail is 10 px)."""
+    return max(MIN_TILE_SIZE, *image.shape[:2])

@@ -57,6 +57,10 @@ const state = {
   /** @type {string | null} */ photoUrl: null,
   /** @type {SavedPhoto | null} the photo as uploaded once */ photo: null,
   /** @type {Promise<SavedPhoto | null> | null} the upload under way */ uploading: null,
+  /** @type {BatchCopy | null} a batch's photo on the page by the gateway's copy, uploaded once restyled */
+  copyOf: null,
+  /** @type {object} the latest "Show": an earlier one still waiting on the gateway leaves the page alone */
+  showAsk: {},
   /** @type {import("./api.js").Preview[]} the previews the gateway offers for the photo */ previews: [],
   /** @type {Style[]} */ styles: [],
   /** @type {string | null} */ style: null,
@@ -126,7 +130,7 @@ function showPhotos(files, url) {
   const [file] = files;
   const batch = files.length > 1 ? files : [];
   Object.assign(state, { file, batch, photoUrl: url, photo: null, previews: [], clip: null, zip: null, example: null,
-                         fallback: before, batchUrls: batch.map((f, i) => (i ? URL.createObjectURL(f) : url)) });
+                         copyOf: null, fallback: before, batchUrls: batch.map((f, i) => (i ? URL.createObjectURL(f) : url)) });
   critic.clear();
   showChosen();
   previewsView.hide();
@@ -142,7 +146,7 @@ function showPhotos(files, url) {
 function showChosen(clipResult = null) {
   const url = /** @type {string} */ (state.photoUrl);
   const count = state.batch.length || 1;
-  const name = state.photo?.name || state.file?.name || (state.clip ? "Clip" : "Pasted image");
+  const name = state.photo?.name || state.file?.name || state.copyOf?.name || (state.clip ? "Clip" : "Pasted image");
   view.showPhoto(url, count > 1 ? `${count} photos: ${name} and ${count - 1} more` : name, count, Boolean(state.clip));
   view.markExample(state.example);  // an example photo given back is marked again
   showInset();
@@ -204,6 +208,7 @@ async function upload(file, name) {
   forgetFallback(state);
   view.hideProgress();
   state.photo = { ...photo, name, key };
+  if (state.copyOf) batchCopies.set(state.copyOf.photoId, photo.id);
   savePhoto(state.photo);
   results.setPhoto({ id: photo.id, url: /** @type {string} */ (state.photoUrl) });
   view.announce("Your photo is uploaded; its previews in every style follow.");
@@ -231,7 +236,7 @@ function showClip({ file, kind }, url) {
   previewsView.hide();
   savePhoto(null);
   Object.assign(state, { file, batch: [], batchUrls: [], photoUrl: url, photo: null, uploading: null, previews: [],
-                         clip: kind, zip: null, example: null });
+                         clip: kind, zip: null, example: null, copyOf: null });
   critic.clear();
   showChosen();
 }
@@ -241,7 +246,7 @@ function dropPhoto() {
   clips.clear();
   letGo(state, null);
   Object.assign(state, { file: null, batch: [], batchUrls: [], photoUrl: null, photo: null, uploading: null,
-                         previews: [], clip: null, zip: null, example: null });
+                         previews: [], clip: null, zip: null, example: null, copyOf: null });
   results.setPhoto(null);
   savePhoto(null);
   previewsView.hide();
@@ -257,7 +262,7 @@ function takeKeptPhoto(photo) {
   clips.clear();
   letGo(state, null);
   Object.assign(state, { file: null, batch: [], batchUrls: [], photoUrl: photo.imageUrl, photo, uploading: null,
-                         previews: [], clip: null, zip: null, example: null });
+                         previews: [], clip: null, zip: null, example: null, copyOf: null });
   results.setPhoto({ id: photo.id, url: photo.imageUrl });
   savePhoto(photo);
   critic.clear();
@@ -267,64 +272,92 @@ function takeKeptPhoto(photo) {
 }
 
 /**
- * "Show" on a listed result. A result of another photo than the page's brings that photo back as the
- * page's photo, so that the name line, the previews and Restyle are about the photo on the stage: by
- * its id while the gateway keeps it, or, for a batch's photo, chosen again from the gateway's copy.
- * While a restyle runs, or once the photo is gone, the result is only shown (over that copy or itself).
+ * @typedef {object} BatchCopy a batch's photo made the page's photo by showing its result
+ * @property {string} url the gateway's copy (kept as long as the result)
+ * @property {string} name its file name
+ * @property {string} photoId its results' photoId
+ */
+
+/**
+ * "Show" on a listed result. A result of another photo than the page's single photo makes that photo
+ * the page's again, so that the name line, the previews and Restyle are about the photo on the stage:
+ * by its id while the gateway keeps it (nothing uploaded), a batch's photo by the gateway's copy (sent as
+ * a photo only when it is restyled, so showing results costs none of the person's photo allowance).
+ * While a restyle runs, while the page holds a batch or a clip (their zip or restyled clip would be
+ * lost), or once the photo is gone, the result is only shown, over its photo or itself; the name line
+ * then still names what Restyle works on.
  * @param {string} id the result's id
  */
 async function showListed(id) {
   const result = results.find(id);
   if (!result) return;
-  if (!state.busy && !results.onPage(result)) await bringBack(result);
-  if (results.find(id)) await showResult(result);
+  const ask = {};
+  state.showAsk = ask;
+  const still = () => state.showAsk === ask && !state.busy;
+  if (still() && !state.batch.length && !state.clip && !results.onPage(result)) await bringBack(result, still);
+  if (state.showAsk === ask && results.find(id)) await showResult(result);
 }
 
 /**
  * Brings back the photo of a result not on the page; when it is gone, nothing changes.
  * @param {Result} result
+ * @param {() => boolean} still whether this Show is still the person's latest, with no restyle started
  */
-async function bringBack(result) {
+async function bringBack(result, still) {
   const name = result.photoName || "Earlier photo";
   const ofBatch = isBatchPhoto(result.photoId);
   const id = ofBatch ? batchCopies.get(result.photoId) : result.photoId;
-  let taken = false;
   if (id) {
     try {
-      takeKeptPhoto({ ...(await fetchPhoto(id)), name, key: result.photoKey });
-      taken = true;
+      const photo = await fetchPhoto(id);
+      if (!still()) return;
+      takeKeptPhoto({ ...photo, name, key: result.photoKey });
+      // A batch's result is shown over the page's photo (its copy, kept by id), as the line describes.
+      if (ofBatch) results.addPhoto(result.photoId, photo.imageUrl);
+      return;
     } catch {
-      // Gone from the gateway: a batch's photo is chosen again from its copy, another is shown over itself.
+      // Gone from the gateway: a batch's photo comes back by its copy, another is shown over itself.
     }
   }
-  if (!taken && ofBatch && result.photoUrl) taken = await chooseBatchCopy(result, name);
-  // The result is then shown over the page's photo, which the name line describes.
-  if (taken && ofBatch) results.addPhoto(result.photoId, /** @type {string} */ (state.photoUrl));
+  if (ofBatch && result.photoUrl && still()) {
+    takeBatchCopy({ url: result.photoUrl, name, photoId: result.photoId });
+    results.addPhoto(result.photoId, result.photoUrl);  // shown over the page's photo, as the line describes
+  }
 }
 
-// A batch's photo shown again is uploaded as a photo once: its result's photoId -> that photo's id.
+// A batch's photo restyled from its copy is kept by the gateway as a photo: its results' photoId -> that id.
 const batchCopies = new Map();
 
 /**
- * Chooses a batch's photo again from the gateway's copy, as if picked, and remembers the photo it
- * becomes, so that showing its result again uploads nothing.
- * @param {Result} result
- * @param {string} name
- * @returns {Promise<boolean>} whether the copy is now the page's uploaded photo
+ * Makes a batch's photo the page's photo by the gateway's copy of it, without sending anything: no
+ * previews (they need a photo id) until Restyle uploads it (fileOfCopy).
+ * @param {BatchCopy} copy
  */
-async function chooseBatchCopy(result, name) {
+function takeBatchCopy(copy) {
+  clips.clear();
+  letGo(state, null);
+  Object.assign(state, { file: null, batch: [], batchUrls: [], photoUrl: copy.url, photo: null, uploading: null,
+                         previews: [], clip: null, zip: null, example: null, copyOf: copy });
+  results.setPhoto(null);
+  savePhoto(null);
+  critic.clear();
+  showChosen();
+  previewsView.hide();
+}
+
+/**
+ * The page's batch copy as a file to upload, fetched from the gateway.
+ * @param {BatchCopy} copy
+ * @returns {Promise<File | null>} null when the gateway no longer keeps it
+ */
+async function fileOfCopy(copy) {
   try {
-    const response = await fetch(/** @type {string} */ (result.photoUrl));
-    if (!response.ok) return false;
+    const response = await fetch(copy.url);
+    if (!response.ok) return null;
     const blob = await response.blob();
-    pickPhotos([new File([blob], name, { type: blob.type })]);
-    await state.checking;
-    const photo = await state.uploading;
-    if (!photo) return false;
-    batchCopies.set(result.photoId, photo.id);
-    return true;
+    return new File([blob], copy.name, { type: blob.type });
   } catch {
-    return false;  // the copy is gone or unreachable: the result is shown over itself
+    return null;
   }
 }
 
@@ -545,6 +578,13 @@ async function restyle() {
   await Promise.all([state.checking, stylesShown()]);
   if (state.busy) return;
   view.clearError();
+  if (!state.file && !state.photo && state.copyOf) {
+    const copy = state.copyOf;
+    const file = await fileOfCopy(copy);
+    if (state.copyOf !== copy || state.busy) return;  // another photo was chosen meanwhile
+    if (!file) return view.showError(`The server no longer keeps ${copy.name}: choose it again.`);
+    state.file = file;
+  }
   if (!state.file && !state.photo) return view.showError(noPhotoMessage(view.takeFileError()));
   if (!state.style) {
     const none = !state.styles.some((s) => s.status === "SERVING");

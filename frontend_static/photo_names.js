@@ -11,14 +11,20 @@
 
 /**
  * A key of a photo's content: the SHA-256 of its bytes, or, where the browser offers no Web Crypto (a
- * page served over plain HTTP beyond localhost), its name and byte count.
+ * page served over plain HTTP beyond localhost) or the file cannot be read again, its name and byte
+ * count (two photos of one name and byte count are then taken for one).
  * @param {Blob & {name?: string}} file
  * @returns {Promise<string>}
  */
 export async function photoKey(file) {
-  if (!globalThis.crypto?.subtle) return `${file.name || ""}:${file.size}`;
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", await file.arrayBuffer()));
-  return Array.from(digest.slice(0, 16), (byte) => byte.toString(16).padStart(2, "0")).join("");
+  const plain = `${file.name || ""}:${file.size}`;
+  if (!globalThis.crypto?.subtle) return plain;
+  try {
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", await file.arrayBuffer()));
+    return Array.from(digest.slice(0, 16), (byte) => byte.toString(16).padStart(2, "0")).join("");
+  } catch {
+    return plain;  // the file can no longer be read (changed on disk since it was chosen): never a failure
+  }
 }
 
 /**

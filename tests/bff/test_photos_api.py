@@ -165,6 +165,18 @@ def test_previews_at_strength_zero_are_the_thumbnail(gateway, photo):
     assert np.abs(zero - thumb).mean() < 2  # two JPEG encodings of the same pixels
 
 
+@pytest.mark.parametrize("size", [(10, 10), (3, 15), (1, 1)])
+def test_a_photo_smaller_than_the_smallest_tile_is_previewed(gateway, size):
+    """Its thumbnail is the photo itself: asked for as one tile of its own edge, under the 16 px the
+    client takes (tessera.tiling.MIN_TILE_SIZE), the preview was a 500."""
+    status, body = upload(gateway, encoded(gradient(*size), "PNG"), name="tiny.png")
+    assert status == 201, body
+    for query in ("", "?scale=0.5"):
+        status, headers, data = call("GET", f"{gateway}{body['url']}/previews/{TINY_STYLE}{query}")
+        assert status == 200, data[:300]
+        assert Image.open(io.BytesIO(data)).size == size
+
+
 @pytest.mark.parametrize(("query", "status", "error"), [
     ("?strength=2", 400, "invalid_strength"),
     ("?preset=swirls", 400, "invalid_style"),
