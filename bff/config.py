@@ -21,6 +21,8 @@ DEFAULT_STATIC_DIR = Path(__file__).resolve().parent.parent / "frontend_static"
 MB = 1_000_000
 # Multipart framing around the file: room for the form fields, too little to matter as a loophole.
 FORM_OVERHEAD_BYTES = 64 * 1024
+# The largest number of millions a flag in MB or megapixels takes (a terabyte): beyond it, a slip.
+MAX_MILLIONS = 1e6
 # gRPC's DNS resolver: every address the name has (a Kubernetes headless Service), kept up to date.
 DNS_SCHEME = "dns:///"
 
@@ -28,8 +30,10 @@ DNS_SCHEME = "dns:///"
 def _millions(text: str) -> int:
     """'25' or '2.5' (millions) -> 25_000_000 or 2_500_000; flags in MB and megapixels read this way."""
     value = finite_float(text)
-    if not value > 0:
-        raise ValueError(f"{text} must be above 0")
+    if not 0 < value <= MAX_MILLIONS:
+        raise ValueError(f"{text} must be above 0 and at most {MAX_MILLIONS:g} (millions)")
+    if int(value * MB) < 1:
+        raise ValueError(f"{text} (millions) rounds to 0")
     return int(value * MB)
 
 

@@ -158,10 +158,16 @@ def _stylize(client: TesseraClient, args: argparse.Namespace) -> int:
 def _warn_unused_flags(args: argparse.Namespace, kind: str, source: Path) -> None:
     """One line on stderr naming the flags given that a `kind` ('photo' or 'clip') does not read."""
     unread, readers = (CLIP_FLAGS, "clips") if kind == "photo" else (PHOTO_FLAGS, "photos")
-    given = [flag for dest, flag in unread.items() if getattr(args, dest) not in (None, False)]
+    given = [flag for dest, flag in unread.items() if _was_given(getattr(args, dest))]
     if given:
         verb = "applies" if len(given) == 1 else "apply"
         print(f"tessera: warning: {', '.join(given)} {verb} to {readers} only; ignored for {source}", file=sys.stderr)
+
+
+def _was_given(value: object) -> bool:
+    """Whether a flag holds a value given on the command line: not its None or store_true False. By
+    identity, since 0.0 == False and `--temporal-blend 0` is given."""
+    return value is not None and value is not False
 
 
 def _input_kind(path: Path) -> str:

@@ -4,13 +4,18 @@ CLI's flags and every process's settings (tessera.settings).
 Each check refuses, with a ValueError naming the argument, what Python would otherwise let through
 and the code below would then misuse: a bool (True is the int 1), NaN (every comparison with it is
 false, so `not value < minimum` passes it) and the infinities (a deadline of `inf` seconds overflows
-the clocks that threads and gRPC wait on).
+the clocks that threads and gRPC wait on). Seconds stop at MAX_SECONDS: 1e10 s, finite as it is, also
+overflows a thread's wait, and gRPC ends a call whose deadline is that far at once.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+
+# The longest time any deadline, interval or limit may be, in seconds (about 116 days); also the largest
+# number a float setting takes (tessera.settings): beyond it a value is a slip of the keyboard.
+MAX_SECONDS = 1e7
 
 
 def is_real(value: object) -> bool:
@@ -32,9 +37,10 @@ def finite_float(text: str) -> float:
 
 
 def positive_seconds(name: str, value: object) -> float:
-    """`value` as float seconds when it is a finite number above 0; ValueError naming `name` otherwise."""
-    if not (is_real(value) and value > 0):
-        raise ValueError(f"{name} must be positive seconds, got {value!r}")
+    """`value` as float seconds when it is a number above 0 and at most MAX_SECONDS; ValueError naming
+    `name` otherwise."""
+    if not (is_real(value) and 0 < value <= MAX_SECONDS):
+        raise ValueError(f"{name} must be positive seconds, at most {MAX_SECONDS:g}, got {value!r}")
     return float(value)
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tessera.number_checks import finite_float
+from tessera.number_checks import MAX_SECONDS, finite_float
 
 ENV_PREFIX = "TESSERA_"
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
@@ -99,7 +99,13 @@ def _spec(field: dataclasses.Field, kind: type, env_prefix: str | None) -> _Spec
     return _Spec(name=field.name, group="", flag=meta["flag"] or "--" + field.name.replace("_", "-"), env=env,
                  help=meta["help"], kind=kind, default=default, shown=shown, secret=meta["secret"],
                  metavar=meta["metavar"] or _METAVARS.get(kind, "TEXT"),
-                 parse=_bounded(meta["parse"] or _parser(kind), meta["minimum"], meta["maximum"]))
+                 parse=_bounded(meta["parse"] or _parser(kind), meta["minimum"], _maximum(kind, meta["maximum"])))
+
+
+def _maximum(kind: type, given: float | None) -> float | None:
+    """A setting's largest value: the one it names, else MAX_SECONDS for a float (most are seconds, where a
+    larger value overflows the clocks waited on; none of the others needs more)."""
+    return MAX_SECONDS if given is None and kind is float else given
 
 
 def _show(value: Any) -> str:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tessera.client import StylizeResult, TesseraClient
+from tessera.number_checks import fraction, optional_seconds, whole_number
 from tessera.shots import ShotContext
 from tessera.style_sources import StyleSource
 from tessera.temporal_blend import WEIGHT, TemporalBlend
@@ -72,6 +73,13 @@ class ClipOptions:
     temporal_blend: float = WEIGHT
     frames_in_flight: int = FRAMES_IN_FLIGHT
     timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        """ValueError, before any frame is decoded, for an option that is not a number in range."""
+        fraction("strength", self.strength)
+        whole_number("version", self.version, 0)
+        whole_number("frames_in_flight", self.frames_in_flight, 1)
+        optional_seconds("timeout", self.timeout)  # the blend weight: TemporalBlend, also before any frame
 
 
 @dataclass
@@ -126,7 +134,7 @@ class _Feeder:
 
     def __init__(self, client: TesseraClient, clip, style: str, options: ClipOptions, shots: ShotContext) -> None:
         self._client, self._clip, self._style, self._options, self._shots = client, clip, style, options, shots
-        in_flight = max(1, options.frames_in_flight)
+        in_flight = options.frames_in_flight
         self.items: queue.Queue = queue.Queue(in_flight + READ_AHEAD)
         self._slots = threading.Semaphore(in_flight)
         self._stop = threading.Event()

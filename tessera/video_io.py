@@ -23,6 +23,7 @@ import av
 import numpy as np
 from PIL import Image, ImageSequence, PngImagePlugin, WebPImagePlugin
 
+from tessera.number_checks import positive_seconds, whole_number
 from tessera.video_sniff import CLIP_NAMES, INPUT_LABELS, sniff_clip
 
 # Output containers: the video encoder, its options, and the audio codecs the container can hold as
@@ -53,6 +54,12 @@ class ClipLimits:
     max_seconds: float = 60.0
     max_frame_pixels: int = 3840 * 2160
     max_total_pixels: int = 1_000_000_000
+
+    def __post_init__(self) -> None:
+        """ValueError for a limit that is not a number in range (NaN seconds would switch the limit off)."""
+        positive_seconds("max_seconds", self.max_seconds)
+        whole_number("max_frame_pixels", self.max_frame_pixels, 1)
+        whole_number("max_total_pixels", self.max_total_pixels, 1)
 
 
 @dataclass(frozen=True)

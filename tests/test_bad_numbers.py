@@ -13,6 +13,8 @@ import pytest
 
 from tessera import cli, number_checks
 from tessera.client import TesseraClient
+from tessera.video import ClipOptions
+from tessera.video_io import ClipLimits
 from tests.support import TINY_STYLE
 from tests.test_client_stall import CountingCalls
 
@@ -117,3 +119,43 @@ def test_the_admin_client_refuses_a_timeout_that_is_not_positive_seconds(timeout
 
     with pytest.raises(ValueError, match="timeout must be positive seconds"):
         AdminClient("127.0.0.1:9", "token", timeout=timeout)
+
+
+@pytest.mark.parametrize(("make", "named"), [
+    (lambda: ClipLimits(max_seconds=math.nan), "max_seconds"),  # NaN switched the length limit off
+    (lambda: ClipLimits(max_seconds=0), "max_seconds"),
+    (lambda: ClipLimits(max_total_pixels=2.5), "max_total_pixels"),
+    (lambda: ClipOptions(frames_in_flight=True), "frames_in_flight"),
+    (lambda: ClipOptions(frames_in_flight=math.inf), "frames_in_flight"),
+    (lambda: ClipOptions(frames_in_flight=0), "frames_in_flight"),
+    (lambda: ClipOptions(strength=math.nan), "strength"),
+    (lambda: ClipOptions(timeout=-1), "timeout"),
+])
+def test_clip_options_and_limits_refuse_a_bad_number_before_any_frame(make, named):
+    with pytest.raises(ValueError, match=named):
+        make()
+
+
+@pytest.mark.parametrize("seconds", [1e10, 1e8])
+def test_seconds_stop_at_a_bound_a_clock_can_wait(inference_server, seconds):
+    """1e10 s, finite as it is, overflowed a thread's wait (the registry poller died) and made gRPC end
+    every call at once."""
+    with pytest.raises(ValueError, match="at most 1e"):
+        TesseraClient(inference_server, timeout=seconds)
+    with TesseraClient(inference_server, timeout=number_checks.MAX_SECONDS) as client:
+        assert client.list_styles(include_previews=False)  # the bound itself is a working deadline
+
+
+@pytest.mark.parametrize(("value", "words"), [
+    ("1e303", "1e303 must be above 0 and at most 1e+06 (millions)"),  # was an OverflowError's traceback
+    ("1e-9", "1e-9 (millions) rounds to 0"),  # was a limit of 0 bytes
+    ("nan", "'nan' is not a finite number"),
+])
+def test_the_gateway_refuses_a_size_in_millions_out_of_range(value, words):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "bff", "--max-upload-mb", value], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2
+    assert words in result.stderr and "Traceback" not in result.stderr

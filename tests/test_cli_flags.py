@@ -35,6 +35,8 @@ def test_clip_flags_given_with_a_photo_are_said_to_be_ignored(inference_server, 
     assert both.stderr == (f"tessera: warning: --statistics, --max-seconds apply to clips only; ignored for "
                            f"{tmp_path / 'p.png'}\n")
     assert "tessera: warning: --frames-in-flight applies to clips only" in run("--frames-in-flight", "2").stderr
+    # 0 is given, though 0.0 == False
+    assert "tessera: warning: --temporal-blend applies to clips only" in run("--temporal-blend", "0").stderr
 
 
 @pytest.mark.parametrize("flag", ["--style-image", "--mix"])
