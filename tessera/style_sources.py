@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tessera.number_checks import is_real
 from tessera.v1 import style_transfer_pb2 as pb
 
 
@@ -26,7 +27,7 @@ class StyleSource:
     def __post_init__(self) -> None:
         if bool(self.preset) == bool(self.image):
             raise ValueError("a style source is either a preset id or a style image, not both or neither")
-        if not math.isfinite(self.weight) or self.weight < 0:
+        if not is_real(self.weight) or self.weight < 0:
             raise ValueError(f"a style source's weight must be a number >= 0, got {self.weight}")
 
     def to_proto(self) -> pb.StyleSource:

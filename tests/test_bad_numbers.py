@@ -159,3 +159,11 @@ def test_the_gateway_refuses_a_size_in_millions_out_of_range(value, words):
                             timeout=60)
     assert result.returncode == 2
     assert words in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("weight", [True, math.nan, math.inf, -1, "2"])
+def test_a_style_source_refuses_a_weight_that_is_not_a_number_from_0(weight):
+    from tessera.style_sources import StyleSource
+
+    with pytest.raises(ValueError, match="weight must be a number >= 0"):
+        StyleSource(preset="swirls", weight=weight)
