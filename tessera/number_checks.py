@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 import numbers
 
-# The longest time any deadline, interval or limit may be, in seconds (about 116 days); also the largest
-# number a float setting takes (tessera.settings): beyond it a value is a slip of the keyboard.
+# The longest time any deadline, interval or limit may be, in seconds (about 116 days), also as a setting
+# (tessera.settings): beyond it a value is a slip of the keyboard.
 MAX_SECONDS = 1e7
 
 

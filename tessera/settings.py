@@ -99,13 +99,21 @@ def _spec(field: dataclasses.Field, kind: type, env_prefix: str | None) -> _Spec
     return _Spec(name=field.name, group="", flag=meta["flag"] or "--" + field.name.replace("_", "-"), env=env,
                  help=meta["help"], kind=kind, default=default, shown=shown, secret=meta["secret"],
                  metavar=meta["metavar"] or _METAVARS.get(kind, "TEXT"),
-                 parse=_bounded(meta["parse"] or _parser(kind), meta["minimum"], _maximum(kind, meta["maximum"])))
+                 parse=_bounded(meta["parse"] or _parser(kind), meta["minimum"],
+                                _maximum(field.name, kind, meta["maximum"])))
 
 
-def _maximum(kind: type, given: float | None) -> float | None:
-    """A setting's largest value: the one it names, else MAX_SECONDS for a float (most are seconds, where a
-    larger value overflows the clocks waited on; none of the others needs more)."""
-    return MAX_SECONDS if given is None and kind is float else given
+# A float setting is a time when its name ends so (the settings' convention: stylize_timeout_s,
+# grace_seconds, max_queue_delay_ms, poll_interval, the CLI's timeout, the pace rules' wait_allowance).
+_TIME_NAMES = ("_s", "_ms", "_seconds", "interval", "timeout", "wait_allowance")
+
+
+def _maximum(name: str, kind: type, given: float | None) -> float | None:
+    """A setting's largest value: the one it names, else MAX_SECONDS for a time (a larger one overflows the
+    clocks threads and gRPC wait on: --poll-interval 1e10 ended the registry poller)."""
+    if given is None and kind is float and name.endswith(_TIME_NAMES):
+        return MAX_SECONDS
+    return given
 
 
 def _show(value: Any) -> str:

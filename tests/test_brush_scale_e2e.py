@@ -18,7 +18,7 @@ from PIL import Image
 
 from bff import close_app
 from tessera import brush_scale
-from tessera.client import TesseraClient, TesseraError
+from tessera.client import TesseraClient
 from tessera.imageio import encode_image
 from tessera.tile_streams import StreamPool
 from tessera.v1 import style_transfer_pb2 as pb
@@ -65,13 +65,17 @@ def test_strength_mixes_with_the_full_size_photo(client):
     assert np.abs(mixed - (0.3 * full + 0.7 * PHOTO)).max() <= 1.0
 
 
-def test_unary_stylize_takes_the_scale(client):
+def test_unary_stylize_takes_the_scale(client, inference_server):
     data, mime = client.stylize_encoded(encode_image(PHOTO, "png"), TINY_STYLE, scale=0.4, keep_colors=True)
     assert mime == "image/png"
     assert_same_up_to_rounding(np.asarray(Image.open(io.BytesIO(data))), reference(PHOTO, 0.4, keep_colors=True))
-    with pytest.raises(TesseraError) as err:
+    with pytest.raises(ValueError, match=r"\(0, 1\]"):  # the client refuses it before sending
         client.stylize_encoded(encode_image(PHOTO, "png"), TINY_STYLE, scale=1.5)
-    assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT and "(0, 1]" in err.value.message
+    # and the server, for a client that sends it anyway
+    with grpc.insecure_channel(inference_server) as channel, pytest.raises(grpc.RpcError) as err:
+        StyleTransferStub(channel).Stylize(pb.StylizeRequest(style=TINY_STYLE, image=encode_image(PHOTO, "png"),
+                                                             scale=1.5), timeout=30)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "(0, 1]" in err.value.details()
 
 
 def header_scaled(address: str, pixels: np.ndarray, scale: float, tile_size: int | None = None,

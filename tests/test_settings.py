@@ -24,6 +24,7 @@ class Inner:
 class Example:
     name: str = setting("tile", "a name")
     rate: float = setting(1.5, "a rate", env="RATE_HZ")
+    wait_s: float = setting(2.0, "a time in seconds")
     folder: Path | None = setting(None, "a folder")
     verbose: bool = setting(False, "talk more")
     hosts: tuple[str, ...] = setting(("a:1",), "hosts", flag="--host")
@@ -57,8 +58,8 @@ def test_flags_win_over_variables_which_win_over_defaults():
     ({"TESSERA_RATE_HZ": "nan"}, [], "TESSERA_RATE_HZ='nan' is unusable: 'nan' is not a finite number"),
     ({}, ["--rate", "inf"], "argument --rate: 'inf' is not a finite number"),
     ({}, ["--rate=-Infinity"], "argument --rate: '-Infinity' is not a finite number"),
-    # a float setting stops at MAX_SECONDS: 1e10 s overflowed the registry poller's wait
-    ({"TESSERA_RATE_HZ": "1e10"}, [], "TESSERA_RATE_HZ='1e10' is unusable: 10000000000.0 is above the maximum"),
+    # a time stops at MAX_SECONDS: 1e10 s overflowed the registry poller's wait
+    ({"TESSERA_WAIT_S": "1e10"}, [], "TESSERA_WAIT_S='1e10' is unusable: 10000000000.0 is above the maximum"),
     ({"TESSERA_DEPTH": "0"}, [], "TESSERA_DEPTH='0' is unusable: 0 is below the minimum of 1"),
     ({"TESSERA_VERBOSE": "maybe"}, [], "TESSERA_VERBOSE='maybe'"),
     ({"TESSERA_TOKEN": "\x00"}, ["--depth", "x"], "argument --depth: 'x' is not a whole number"),

@@ -158,6 +158,9 @@ def test_a_reload_keeps_the_strength_and_says_the_persons_painting_must_be_chose
     without a word, so the next Restyle painted something else than was chosen."""
     page = spage
     page.goto("/")
+    # A person sees the painting zone only once the styles are there (a painting chosen earlier would go
+    # to no style).
+    expect(page.get_by_role("radio", name="Any painting")).to_be_checked()
     page.locator("#file-input").set_input_files(photo)
     page.locator("#painting-input").set_input_files(page.painting)
     expect(page.locator("#painting-name")).to_have_text("Style: your painting (painting2.png)")
