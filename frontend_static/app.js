@@ -464,6 +464,7 @@ function currentStyle() {
 function pickPreset(presetId) {
   state.look.preset = presetId;
   lookView.selectPreset(presetId);
+  lookView.clearError();  // a preset answers the painting zone's note or refusal
   keepChoices();
   if (state.look.painting) pickPainting(null);
   else showLook();

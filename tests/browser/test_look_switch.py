@@ -170,8 +170,10 @@ def test_a_reload_keeps_the_strength_and_says_the_persons_painting_must_be_chose
     expect(page.locator("#strength-value")).to_have_text("40%")
     expect(page.locator("#painting-error")).to_have_text(
         "Your painting (painting2.png) is not kept across a reload: choose it again, or use a preset.")
-    page.locator("#painting-input").set_input_files(page.painting)  # chosen again: the note goes
+    page.get_by_role("radio", name="Swirls").check()  # a preset answers the note too
     expect(page.locator("#painting-error")).to_be_hidden()
+    page.locator("#painting-input").set_input_files(page.painting)  # chosen again
+    expect(page.locator("#painting-name")).to_have_text("Style: your painting (painting2.png)")
     assert restyle_sends(page) == {"style": "any-painting", "style_image": "file:painting2.png"}
     assert dict(page.evaluate("window.sentForms.at(-1)"))["strength"] == "0.4"
 
