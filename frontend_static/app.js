@@ -243,14 +243,24 @@ function showClip({ file, kind }, url) {
 
 /** Forgets the chosen photos and the result (after a refused file, so "Restyle" cannot send a stale one). */
 function dropPhoto() {
+  replaceChoice({});
+  view.clearPhoto();
+}
+
+/**
+ * Lets go of what was chosen (its object URLs, a clip's result, the previews) and holds `taken` instead:
+ * nothing, a photo the gateway keeps, or a batch's copy; the stage is the caller's to show.
+ * @param {{photoUrl?: string, photo?: SavedPhoto, copyOf?: BatchCopy}} taken
+ */
+function replaceChoice({ photoUrl = null, photo = null, copyOf = null }) {
   clips.clear();
   letGo(state, null);
-  Object.assign(state, { file: null, batch: [], batchUrls: [], photoUrl: null, photo: null, uploading: null,
-                         previews: [], clip: null, zip: null, example: null, copyOf: null });
-  results.setPhoto(null);
-  savePhoto(null);
+  Object.assign(state, { file: null, batch: [], batchUrls: [], photoUrl, photo, uploading: null, previews: [],
+                         clip: null, zip: null, example: null, copyOf });
+  results.setPhoto(photo && { id: photo.id, url: photo.imageUrl });
+  savePhoto(photo);
+  critic.clear();
   previewsView.hide();
-  view.clearPhoto();
 }
 
 /**
@@ -259,15 +269,8 @@ function dropPhoto() {
  * @param {SavedPhoto} photo
  */
 function takeKeptPhoto(photo) {
-  clips.clear();
-  letGo(state, null);
-  Object.assign(state, { file: null, batch: [], batchUrls: [], photoUrl: photo.imageUrl, photo, uploading: null,
-                         previews: [], clip: null, zip: null, example: null, copyOf: null });
-  results.setPhoto({ id: photo.id, url: photo.imageUrl });
-  savePhoto(photo);
-  critic.clear();
+  replaceChoice({ photoUrl: photo.imageUrl, photo });
   showChosen();
-  previewsView.hide();
   loadPreviews();
 }
 
@@ -334,15 +337,8 @@ const batchCopies = new Map();
  * @param {BatchCopy} copy
  */
 function takeBatchCopy(copy) {
-  clips.clear();
-  letGo(state, null);
-  Object.assign(state, { file: null, batch: [], batchUrls: [], photoUrl: copy.url, photo: null, uploading: null,
-                         previews: [], clip: null, zip: null, example: null, copyOf: copy });
-  results.setPhoto(null);
-  savePhoto(null);
-  critic.clear();
+  replaceChoice({ photoUrl: copy.url, copyOf: copy });
   showChosen();
-  previewsView.hide();
 }
 
 /**

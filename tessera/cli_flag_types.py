@@ -33,19 +33,12 @@ def _below_one(value: float) -> float:
 
 
 strength = flag_type(lambda text: fraction("strength", finite_float(text)),
-                       "strength must be between 0 and 1, got {}")
+                     "strength must be between 0 and 1, got {}")
 seconds = flag_type(lambda text: positive_seconds("seconds", finite_float(text)),
-                      "seconds must be a number above 0, got {}")
+                    "seconds must be a number above 0, got {}")
 version = whole_from(1, "a version")
 blend_weight = flag_type(lambda text: _below_one(finite_float(text)),
-                           "the temporal blend must be at least 0 and below 1, got {}")
-
-
-def brush_scale(text: str) -> float | None:
-    """--scale: a number in (0, 1], or 'auto' (None: tessera.brush_scale.default_scale per photo)."""
-    if text == "auto":
-        return None
-    try:
-        return check_scale(float(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"scale must be a number in (0, 1] or 'auto', got {text}") from None
+                         "the temporal blend must be at least 0 and below 1, got {}")
+# --scale: a number in (0, 1], or 'auto' (None: tessera.brush_scale.default_scale per photo).
+brush_scale = flag_type(lambda text: None if text == "auto" else check_scale(float(text)),
+                        "scale must be a number in (0, 1] or 'auto', got {}")
