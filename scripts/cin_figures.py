@@ -110,7 +110,7 @@ def measure(network: cin_models.Network, side: int, out: Path | None) -> None:
         print(f"  8-bit levels per channel with the float tail: {_levels(reference)}")
         plain = folder / "plain"
         plain.mkdir()
-        cin_models.build(network, plain, float_tail=False)
+        cin_models.build(network, plain, float_tail=False, surgery_form=True)
         plain_runner = cin_models.CinRunner(plain)
         quantized = _tiled(plain_runner, plain_runner.context(rgb8, code), chw)
         print(f"  8-bit levels per channel as shipped (int8 tail): {_levels(quantized)}")

@@ -15,7 +15,7 @@ REGISTRY = str(ROOT / "model_registry")
     (["--style", "teacher26"], "no style 'teacher26' with versions in"),
     (["--style", "teacher-26", "--version", "99"], "teacher-26 has no version 99 (it has 1, 2, 3"),
     # teacher-26 v4 is v3 centred: centring it again, or centring v3 a second time, would duplicate it.
-    (["--style", "teacher-26", "--centre-stem"], "teacher-26 v4 is centred already"),
+    (["--style", "teacher-26", "--version", "4", "--centre-stem"], "teacher-26 v4 is centred already"),
     (["--style", "teacher-26", "--version", "3", "--centre-stem"], "teacher-26 v4 is v3 centred already"),
     (["--style", "teacher-26", "--version", "3", "--precision", "bf16-fp32-input"],
      "bf16-fp32-input is for centred stems, and teacher-26 v3 is not centred"),

@@ -30,8 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from trainer.cin_student import EPS, TEACHER_WIDTH, CinStudent, from_teacher
-from trainer.thumb_norm import ContextNormGenerator, StatsCollector
+from trainer.cin_student import EPS, TEACHER_WIDTH, CinStudent, CinStudentError, from_teacher
+from trainer.thumb_norm import ContextNormGenerator, OwnStatsGenerator, StatsCollector
 
 CODE_DIM = 100
 # The body's CinStudent arguments for the "arbitrary" layout: the arbitrary-style teacher's own transform
@@ -158,6 +158,19 @@ class CodeCinContext(nn.Module):
         return torch.cat([self.collector(thumbnail), style_code], dim=1)
 
 
+class CodeCinWhole(nn.Module):
+    """whole.onnx: (image [N, 3, H, W] in [-1, 1], style code [N, D]) -> painting, in the serving form,
+    every norm layer from the image's own statistics: one pass for an image that is its own thumbnail."""
+
+    def __init__(self, student: CodeCinStudent):
+        super().__init__()
+        self.generator = OwnStatsGenerator(student.serving_form())
+
+    def forward(self, image: torch.Tensor, style_code: torch.Tensor) -> torch.Tensor:
+        self.generator.net.set_code(style_code)
+        return self.generator(image)
+
+
 def serving_pair(student: CodeCinStudent) -> tuple[CodeCinModel, CodeCinContext, int]:
     """(model, context model, K) to export for ``student``."""
     model = CodeCinModel(student).eval()
@@ -168,7 +181,10 @@ def from_multistyle26(tables: dict[str, np.ndarray], code_dim: int = CODE_DIM, w
                       n_blocks: int = 5, stem: int = 16) -> CodeCinStudent:
     """A CodeCinStudent with multistyle26's convolutions (the first ``n_blocks`` residual blocks; stem and
     trunk channels chosen by their mean |gamma| over all 26 styles) and a head that gives every code
-    the mean of the 26 styles' scales and shifts (``fit_head`` refines it)."""
+    the mean of the 26 styles' scales and shifts (``fit_head`` refines it). Raises CinStudentError for
+    another network's tables."""
+    if "contract.0.norm.gamma" not in tables:
+        raise CinStudentError("not the multistyle26 network: no contract.0.norm.gamma")
     styles = range(tables["contract.0.norm.gamma"].shape[0])
     fixed = from_teacher(tables, 0, width, n_blocks, stem, rank_styles=list(styles))
     kept = fixed.kept  # (teacher layer, kept channels) per norm, for fit_head
@@ -205,5 +221,6 @@ def fit_head(student: CodeCinStudent, tables: dict[str, np.ndarray], codes: np.n
     return float(np.sqrt(np.mean(residual ** 2)))
 
 
-__all__ = ["ARBITRARY_LAYOUT", "CODE_DIM", "LAYOUTS", "CodeCinStudent", "CodeCinModel", "CodeCinContext", "CodeNorm",
-           "with_code_norms", "from_multistyle26", "fit_head", "serving_pair", "style_params"]
+__all__ = ["ARBITRARY_LAYOUT", "CODE_DIM", "LAYOUTS", "CodeCinStudent", "CodeCinModel", "CodeCinContext",
+           "CodeCinWhole", "CodeNorm", "with_code_norms", "from_multistyle26", "fit_head", "serving_pair",
+           "style_params"]

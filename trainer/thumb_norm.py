@@ -57,24 +57,27 @@ class ContextInstanceNorm(nn.Module):
         self.stats: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.stats is not None:
-            mean, std = self.stats
-        else:
-            first = x[:, :, :1, :1]
-            mean = first + (x - first).mean(dim=(2, 3), keepdim=True)
-            std = torch.sqrt((x - mean).square().mean(dim=(2, 3), keepdim=True) + self.eps)
-            if self.collected is not None:
-                self.collected += [mean.flatten(1), std.flatten(1)]
-        scale, shift = self._scale_shift(mean, std)
+        scale, shift = self._scale_shift(*self._statistics(x))
         return x * scale + shift
 
     def modulated(self, x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
         """``forward(x) * gamma + beta`` (gamma, beta [N, C, 1, 1]: a modulation after the norm, e.g.
-        from a style code) as one multiplication and one addition over x, when applying given statistics."""
-        if self.stats is None:
-            return self(x) * gamma + beta
-        scale, shift = self._scale_shift(*self.stats)
+        from a style code) as one multiplication and one addition over x, whether the statistics are
+        given or computed here: so a context model, the tiles' model and a one-pass model do the same
+        arithmetic on the same map."""
+        scale, shift = self._scale_shift(*self._statistics(x))
         return x * (scale * gamma) + (shift * gamma + beta)
+
+    def _statistics(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, std) [N, C, 1, 1]: the given ones, or x's own (then collected, when collecting)."""
+        if self.stats is not None:
+            return self.stats
+        first = x[:, :, :1, :1]
+        mean = first + (x - first).mean(dim=(2, 3), keepdim=True)
+        std = torch.sqrt((x - mean).square().mean(dim=(2, 3), keepdim=True) + self.eps)
+        if self.collected is not None:
+            self.collected += [mean.flatten(1), std.flatten(1)]
+        return mean, std
 
     def _scale_shift(self, mean: torch.Tensor, std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # One scale and one shift per channel ([N, C, 1, 1]), so the full-size tensor sees one
@@ -136,6 +139,21 @@ class StatsCollector(nn.Module):
         if len(collected) != 2 * len(self.norms):
             raise RuntimeError("an InstanceNorm layer ran more or less than once; cannot build a context")
         return torch.cat(collected, dim=1)
+
+
+class OwnStatsGenerator(nn.Module):
+    """image [N, 3, H, W] -> stylized in one pass, every InstanceNorm normalising by the statistics of
+    its own input, computed as StatsCollector computes them (relative to the first pixel, with the
+    flat-channel rule). For an image that is its own thumbnail this gives ContextNormGenerator's pixels
+    fed StatsCollector's context of that image, up to float rounding: a style-conditioned version's
+    whole.onnx (docs/registry.md)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net, self.norms = _replace_instance_norms(net)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.net(image)
 
 
 class ContextNormGenerator(nn.Module):
