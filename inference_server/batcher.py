@@ -29,17 +29,18 @@ from tessera.settings import setting
 log = logging.getLogger(__name__)
 _STOP = object()
 _WAKE = object()  # sent by ran_outside: a runner waiting without a timeout starts the idle clock
-# One run in this many seconds hands the shared arena's spare memory back (tessera/onnx_session.py):
-# the others reuse warm pages, which is what makes the arena worth having (2.4x the speed of fresh
-# pages for every run), and what is held between releases is bounded by the peak of one run per batcher.
-# A release makes the next run of every runner fault its pages in again (`--arena-release-seconds`):
-# at 30 s a 6 MP photo through the client ran 1.065x as fast, but the 10-minute soak's RSS trend then
-# failed its 5% (docs/serving.md, "Memory"), so it stays 5 s.
-RELEASE_MEMORY_EVERY_S = 5.0
+# While tiles keep coming, the shared ONNX Runtime arena keeps its pages warm (tessera/onnx_session.py):
+# reusing them is what makes the arena worth having (2.4x the speed of fresh pages for every run). What it
+# keeps goes back once the version has run nothing for IDLE_RELEASE_S (Runtime.release_idle). Until
+# 2026-12-04 one run in every 5 s of serving also handed it back: each next run of every runner then
+# faulted its pages in again, which cost a 6 MP photo of teacher-26 through the client a quarter of its
+# speed (docs/serving.md, "Memory"). `--arena-release-seconds` still sets such a period, for a server
+# whose traffic never pauses and whose memory must still fall back between runs; 0 (the default): never.
+RELEASE_MEMORY_EVERY_S = 0.0
 # A batcher that has run nothing for this long hands its runtime's kept memory back
-# (Runtime.release_idle; OpenVINO keeps each version's activation memory, docs/serving.md "Engines"):
-# an idle version then holds none, while a person's next photo or style, some seconds later, finds
-# it warm: the first tiles after a release run up to about 1.4x slower, faulting their pages in
+# (Runtime.release_idle: ONNX Runtime's shared arena, OpenVINO's activation memory, docs/serving.md
+# "Engines"): an idle version then holds none, while a person's next photo or style, some seconds later,
+# finds it warm: the first tiles after a release run up to about 1.4x slower, faulting their pages in
 # again (scripts/release_cost.py).
 IDLE_RELEASE_S = 30.0
 MAX_DEFAULT_RUNNERS = 4
@@ -55,8 +56,9 @@ class BatchSettings:
                               f"at most {MAX_DEFAULT_RUNNERS}, where the runtime allows concurrent calls "
                               f"(ONNX Runtime), else 1", minimum=0)
     arena_release_seconds: float = setting(RELEASE_MEMORY_EVERY_S, "while serving, one run in this many seconds "
-                                           "hands the shared arena's spare memory back; the next runs fault "
-                                           "their pages in again (docs/serving.md, Memory)", minimum=0.1)
+                                           "hands the shared arena's spare memory back, and the next runs fault "
+                                           "their pages in again; 0: only once the version is idle "
+                                           "(docs/serving.md, Memory)", minimum=0)
 
 
 def usable_cores() -> int:
@@ -250,7 +252,9 @@ class Batcher:
 
     def _release_memory(self) -> bool:
         """Whether the next run should hand the runtime's spare memory back: at most once every
-        `settings.arena_release_seconds` (docs/serving.md, "Memory")."""
+        `settings.arena_release_seconds`, never when that is 0 (docs/serving.md, "Memory")."""
+        if self._settings.arena_release_seconds <= 0:
+            return False
         now = time.monotonic()
         with self._lock:
             if now - self._released_at >= self._settings.arena_release_seconds:

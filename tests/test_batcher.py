@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -227,6 +228,41 @@ def test_under_steady_tiles_one_run_per_arena_release_time_hands_the_arena_back(
             assert 3 <= len(watched.shrinks) <= 5 and all(np.diff(watched.shrinks) >= every)
     finally:
         batcher.close()
+
+
+def test_by_default_steady_tiles_keep_the_arena_warm(onnx_runtime):
+    """No run hands the arena back while tiles keep coming (it cost teacher-26 a quarter of its speed,
+    docs/serving.md "Memory"); it goes back once the version is idle (release_idle, tested below)."""
+    watched = _Watched(onnx_runtime)
+    batcher = Batcher(watched, BatchSettings(runners=2), "test")
+    try:
+        ends = time.monotonic() + 1.3
+        while time.monotonic() < ends:
+            batcher.submit(_tiles(1)[0]).result(timeout=30)
+        assert watched.shrinks == [] and watched.releases == []
+    finally:
+        batcher.close()
+
+
+def _rss_mib() -> float:
+    status = Path("/proc/self/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))) / 1024
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the RSS from Linux's /proc")
+def test_onnx_runtime_release_idle_hands_the_arena_back(onnx_runtime):
+    """A 1024 px tile of the tiny model leaves its buffers (about 400 MiB) in the shared arena for the
+    next run; release_idle's small run hands them back to the OS, and the runtime still paints."""
+    big = np.random.default_rng(0).uniform(-1, 1, (1, 3, 1024, 1024)).astype(np.float32)
+    onnx_runtime.release_idle()
+    before = _rss_mib()
+    first = onnx_runtime.execute(big)
+    kept = _rss_mib() - before
+    onnx_runtime.release_idle()
+    after = _rss_mib() - before
+    assert kept > 150, f"the run kept only {kept:.0f} MiB: the test would show nothing"
+    assert after < kept * 0.3, f"kept {kept:.0f} MiB, still {after:.0f} MiB after release_idle"
+    assert np.array_equal(onnx_runtime.execute(big), first)
 
 
 def test_a_runtime_that_fails_to_release_keeps_its_runners():

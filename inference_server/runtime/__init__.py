@@ -60,8 +60,8 @@ class Runtime(Protocol):
 
     def execute(self, image: np.ndarray, context: np.ndarray | None = None, release_memory: bool = False) -> np.ndarray:
         """Run a batch [N, 3, H, W] (plus an optional [N, K] context) and return [N, 3, H, W].
-        `release_memory`: hand memory kept for the next runs back after this one (the batcher asks
-        once every few seconds, and every probe run asks)."""
+        `release_memory`: hand memory kept for the next runs back after this one (every probe run asks,
+        and the batcher once every `--arena-release-seconds` where that is set)."""
         ...
 
     def context_size(self) -> int | None:

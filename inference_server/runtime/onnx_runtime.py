@@ -54,9 +54,25 @@ class OnnxRuntime:
         return self.session.run([self._output], feeds)[0]
 
     def release_idle(self) -> None:
-        """Nothing to do: the process's one arena is shared by every session and handed back by the
-        batcher's `SHRINK_ARENA` run every `--arena-release-seconds` of serving (tessera/onnx_session.py);
-        between two of those it holds the peak of the runs since, whatever the number of sessions."""
+        """Hand the process's shared arena's free memory back (tessera/onnx_session.py) with one run of
+        IDLE_SIDE px ones that ends with SHRINK_ARENA. The arena keeps every run's pages warm for the next
+        (faulting them in again cost teacher-26 a quarter of its speed when a run every 5 s handed them
+        back under load; docs/serving.md, "Memory"), so it goes back once the version is quiet. Memory
+        other sessions' runs hold meanwhile stays theirs: a shrink frees only the arena's free chunks."""
+        feeds = {i.name: np.ones([_idle_dim(axis, d) for axis, d in enumerate(i.shape)], np.float32)
+                 for i in self.session.get_inputs()}
+        self.session.run([self._output], feeds, SHRINK_ARENA)
 
     def finalize(self) -> None:
         self.session = None
+
+
+# The side of release_idle's run: a multiple of every size multiple a version may ask for (at most 64).
+IDLE_SIDE = 64
+
+
+def _idle_dim(axis: int, dim: object) -> int:
+    """One dimension of release_idle's input: a fixed one as it is, a free batch 1, a free side IDLE_SIDE."""
+    if isinstance(dim, int) and dim > 0:
+        return dim
+    return 1 if axis == 0 else IDLE_SIDE
