@@ -31,7 +31,8 @@ _STOP = object()
 _WAKE = object()  # sent by ran_outside: a runner waiting without a timeout starts the idle clock
 # While tiles keep coming, the shared ONNX Runtime arena keeps its pages warm (tessera/onnx_session.py):
 # reusing them is what makes the arena worth having (2.4x the speed of fresh pages for every run). What it
-# keeps goes back once the version has run nothing for IDLE_RELEASE_S (Runtime.release_idle). Until
+# keeps goes back once the version has run nothing for IDLE_RELEASE_S and the process's other sessions
+# are quiet (Runtime.release_idle, inference_server/runtime/onnx_runtime.py). Until
 # 2026-12-04 one run in every 5 s of serving also handed it back: each next run of every runner then
 # faulted its pages in again, which cost a 6 MP photo of teacher-26 through the client a quarter of its
 # speed (docs/serving.md, "Memory"). `--arena-release-seconds` still sets such a period, for a server

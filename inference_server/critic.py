@@ -16,7 +16,7 @@ import numpy as np
 
 from inference_server.version_checks import VersionRejected
 from tessera.critic_geometry import cells_in, chain_geometry, grid_length
-from tessera.onnx_session import open_session
+from tessera.onnx_session import SHARED_ARENA, open_session
 from tessera.pixels import rgb8_to_nchw
 from tessera.registry.critic import (
     CRITIC_GRID_INPUT,
@@ -90,7 +90,8 @@ class Critic:
                  CRITIC_GRID_INPUT: np.asarray(score_grid, dtype=np.float32)}
         if self.info.conditional:
             feeds[CRITIC_PHOTO_INPUT] = rgb8_to_nchw(photo)
-        realism, gradcam = self._session.run([REALISM_OUTPUT, GRADCAM_OUTPUT], feeds)
+        with SHARED_ARENA.running():
+            realism, gradcam = self._session.run([REALISM_OUTPUT, GRADCAM_OUTPUT], feeds)
         return realism[0, 0], gradcam[0, 0]
 
     def maps(self, styled: np.ndarray, photo: np.ndarray, padded: Rect, core: Rect, width: int,

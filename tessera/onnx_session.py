@@ -8,6 +8,10 @@ Needs `onnxruntime` (the `server` or `trainer` extra); the client library never 
 from __future__ import annotations
 
 import functools
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import onnxruntime as ort
@@ -84,3 +88,36 @@ def _register_shared_arena() -> None:
                               "initial_chunk_size_bytes": -1, "max_dead_bytes_per_chunk": -1})
     memory = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
     ort.create_and_register_allocator(memory, config)
+
+
+class SharedArenaActivity:
+    """The runs on the shared arena in flight in this process, and when the last one ended, so that an
+    idle version hands the arena back only while no other version is using it: a shrink frees every
+    free chunk of the one arena, so another version's next runs would fault their pages in again
+    (docs/serving.md, "Memory"). Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._last_end = time.monotonic()
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        """Count one run while the block runs."""
+        with self._lock:
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+                self._last_end = time.monotonic()
+
+    def quiet_for(self) -> float:
+        """Seconds since the last run ended, 0.0 while one runs."""
+        with self._lock:
+            return 0.0 if self._in_flight else time.monotonic() - self._last_end
+
+
+# Every run of the process's sessions on the shared arena (inference_server.runtime.onnx_runtime counts them).
+SHARED_ARENA = SharedArenaActivity()

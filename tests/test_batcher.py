@@ -18,7 +18,8 @@ from inference_server.batcher import (
     runner_count,
 )
 from inference_server.runtime import EngineError
-from inference_server.runtime.onnx_runtime import OnnxRuntime
+from inference_server.runtime.onnx_runtime import QUIET_S, OnnxRuntime
+from tessera.onnx_session import SHARED_ARENA
 from tests.support import TINY_STYLE
 
 pytestmark = pytest.mark.timeout(120)
@@ -235,6 +236,7 @@ def test_by_default_steady_tiles_keep_the_arena_warm(onnx_runtime):
     docs/serving.md "Memory"); it goes back once the version is idle (release_idle, tested below)."""
     watched = _Watched(onnx_runtime)
     batcher = Batcher(watched, BatchSettings(runners=2), "test")
+    batcher._released_at -= 3600  # as after an hour of serving: any release period has come round
     try:
         ends = time.monotonic() + 1.3
         while time.monotonic() < ends:
@@ -254,15 +256,49 @@ def test_onnx_runtime_release_idle_hands_the_arena_back(onnx_runtime):
     """A 1024 px tile of the tiny model leaves its buffers (about 400 MiB) in the shared arena for the
     next run; release_idle's small run hands them back to the OS, and the runtime still paints."""
     big = np.random.default_rng(0).uniform(-1, 1, (1, 3, 1024, 1024)).astype(np.float32)
+    onnx_runtime.execute(big[:, :, :64, :64])  # the smallest run so far: release_idle's shape
+    time.sleep(QUIET_S)
     onnx_runtime.release_idle()
     before = _rss_mib()
     first = onnx_runtime.execute(big)
     kept = _rss_mib() - before
+    time.sleep(QUIET_S)
+    with SHARED_ARENA.running():  # another version's run in flight: the arena stays
+        onnx_runtime.release_idle()
+    assert _rss_mib() - before > kept * 0.9
+    onnx_runtime.release_idle()  # under QUIET_S after that run: still kept
+    assert _rss_mib() - before > kept * 0.9
+    time.sleep(QUIET_S)
     onnx_runtime.release_idle()
     after = _rss_mib() - before
     assert kept > 150, f"the run kept only {kept:.0f} MiB: the test would show nothing"
     assert after < kept * 0.3, f"kept {kept:.0f} MiB, still {after:.0f} MiB after release_idle"
     assert np.array_equal(onnx_runtime.execute(big), first)
+
+
+@pytest.mark.parametrize("graph", ["model", "context", "whole"])
+def test_release_idle_runs_the_smallest_shape_each_graph_took(graph):
+    """A conditioned version's graphs take several inputs and sides of a size multiple; release_idle
+    repeats the smallest run's shapes, which the graph is known to take (teacher-26's three graphs)."""
+    version = Path(__file__).resolve().parents[1] / "model_registry" / "teacher-26" / "5"
+    rng = np.random.default_rng(1)
+    code = np.eye(26, dtype=np.float32)[[4]]
+    runtime = OnnxRuntime(version / f"{graph}.onnx", threads=1,
+                          output="context" if graph == "context" else "stylized",
+                          context_input="style_code" if graph == "whole" else "context")
+    runtime.release_idle()  # never ran: nothing to repeat, nothing raised
+    picture = rng.uniform(-1, 1, (1, 3, 44, 60)).astype(np.float32)
+    if graph == "context":
+        runtime.run_named({"thumbnail": picture, "style_code": code})
+    elif graph == "whole":
+        runtime.execute(picture, code)
+    else:
+        context = OnnxRuntime(version / "context.onnx", threads=1, output="context").run_named(
+            {"thumbnail": picture, "style_code": code})
+        runtime.execute(picture, context)
+    time.sleep(QUIET_S)
+    runtime.release_idle()
+    assert SHARED_ARENA.quiet_for() < QUIET_S  # it ran
 
 
 def test_a_runtime_that_fails_to_release_keeps_its_runners():

@@ -34,6 +34,8 @@ pytestmark = [pytest.mark.skipif(not bf16_available(), reason="no OpenVINO, or t
 REGISTRY = ROOT / "model_registry"
 STUDENT = "wesnoth-painting"  # its newest version lists bf16 (scripts/bf16_check.py; docs/serving.md, "Engines")
 UNCENTRED_TEACHER = REGISTRY / "teacher-26" / "3"  # v4 is the same network with its stem centred
+# The newest teacher-26 with a bf16 form (v5, in the serving form, lists fp32 only: docs/export.md).
+CENTRED_TEACHER = REGISTRY / "teacher-26" / "4"
 
 
 def newest(style: str) -> Path:
@@ -171,7 +173,7 @@ def test_statistics_from_fp32_applied_to_bf16_tiles_break_a_flat_picture(precisi
 
 def test_the_shipped_centred_teacher_serves_with_only_its_input_in_fp32(caplog):
     """teacher-26 v4 is v3 with its stem centred (trainer/centre_stem.py), listing bf16-fp32-input."""
-    version_dir = newest("teacher-26")
+    version_dir = CENTRED_TEACHER
     assert json.loads((version_dir / "manifest.json").read_text())["training"]["centred_stem"]
     assert engine_of(version_dir, "auto", caplog) == f"{NAME}-fp32-input"
 
@@ -181,7 +183,7 @@ def test_an_idle_version_hands_its_context_models_memory_back_with_its_tiles(mon
     thumbnail) until asked; the version's batcher asks it with the tiles' runtime once idle."""
     released = []
     monkeypatch.setattr(OpenVinoRuntime, "release_idle", lambda runtime: released.append(runtime))
-    loaded = load_version(newest("teacher-26"), LoadSettings(threads=1, cpu_engine="auto"))
+    loaded = load_version(CENTRED_TEACHER, LoadSettings(threads=1, cpu_engine="auto"))
     try:
         assert isinstance(loaded.context_runtime, OpenVinoRuntime)
         loaded.batcher._idle_release_s = 0.2  # the batcher's own idle time is 30 s (batcher.IDLE_RELEASE_S)
@@ -198,12 +200,12 @@ def test_an_idle_version_hands_its_context_models_memory_back_with_its_tiles(mon
 def test_a_version_whose_tiles_run_in_bf16_serves_its_previews_in_two_bf16_passes_not_one_fp32():
     """whole.onnx runs on ONNX Runtime fp32: beside bf16 tiles its one pass was the slower (146 against
     89 ms for a 512x340 preview of teacher-26 v4) and painted fp32 pixels. It is still checked at load."""
-    loaded = load_version(newest("teacher-26"), LoadSettings(threads=1, cpu_engine="auto"))
+    loaded = load_version(CENTRED_TEACHER, LoadSettings(threads=1, cpu_engine="auto"))
     try:
         assert isinstance(loaded.runtime, OpenVinoRuntime) and loaded.whole_runtime is None
     finally:
         loaded.retire()
-    fp32 = load_version(newest("teacher-26"), LoadSettings(threads=1))
+    fp32 = load_version(CENTRED_TEACHER, LoadSettings(threads=1))
     try:
         assert fp32.whole_runtime is not None
     finally:
@@ -213,8 +215,8 @@ def test_a_version_whose_tiles_run_in_bf16_serves_its_previews_in_two_bf16_passe
 def test_a_wrong_whole_model_is_refused_under_auto_though_it_would_be_let_go(tmp_path):
     """whole.onnx is let go beside bf16 tiles only after it passed its check: a version publishing a
     one-pass model that disagrees with its two passes is refused on every engine."""
-    version = tmp_path / "teacher-26" / newest("teacher-26").name
-    shutil.copytree(newest("teacher-26"), version)
+    version = tmp_path / "teacher-26" / CENTRED_TEACHER.name
+    shutil.copytree(CENTRED_TEACHER, version)
     brighten_whole_model(version)
     with pytest.raises(VersionRejected) as caught:
         load_version(version, LoadSettings(threads=1, cpu_engine="auto"))
@@ -237,7 +239,7 @@ def test_centred_and_with_its_input_in_fp32_the_teacher_agrees_in_fog():
     from inference_server.version_checks import context_row, model_input, signed_psnr
     from tessera.registry import read_manifest
 
-    version_dir = newest("teacher-26")
+    version_dir = CENTRED_TEACHER
     manifest = read_manifest(version_dir)
     tile = low_contrast(photo_like(256, 256, seed=3), 4)
     batch = model_input(tile, manifest.tiling)[None]

@@ -55,7 +55,7 @@ class CodeNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.gamma is None or self.beta is None:
             raise RuntimeError("CodeNorm ran without a code: call the owner's set_code first")
-        if hasattr(self.norm, "modulated"):  # served with thumbnail statistics: one multiply-add over x
+        if hasattr(self.norm, "modulated"):  # a served norm (given or its own statistics): one multiply-add
             return self.norm.modulated(x, self.gamma, self.beta)
         return self.norm(x) * self.gamma + self.beta
 
@@ -159,8 +159,9 @@ class CodeCinContext(nn.Module):
 
 
 class CodeCinWhole(nn.Module):
-    """whole.onnx: (image [N, 3, H, W] in [-1, 1], style code [N, D]) -> painting, in the serving form,
-    every norm layer from the image's own statistics: one pass for an image that is its own thumbnail."""
+    """whole.onnx: (image [N, 3, H, W] in [-1, 1], H and W multiples of 4; style code [N, D]) -> painting
+    [N, 3, H, W] in [-1, 1], in the serving form, every norm layer from the image's own statistics: one
+    pass for an image that is its own thumbnail."""
 
     def __init__(self, student: CodeCinStudent):
         super().__init__()

@@ -155,13 +155,16 @@ class CinStudentServing(nn.Module):
 
     size_multiple = 4
 
-    def __init__(self, net: CinStudent):
+    def __init__(self, net: CinStudent, phase_stem: bool | None = None):
+        """``phase_stem``: the stem's form; by default phase form for stems of at most
+        PHASE_STEM_MAX_CHANNELS (the other form only to read files written before that rule)."""
         super().__init__()
         net = copy.deepcopy(net).eval()
         stem, down, third = net.contract
         first, second, last = net.expand
         # Registered in call order: thumb_norm pairs norms with context slices by module order.
-        phased = stem.conv.out_channels <= PHASE_STEM_MAX_CHANNELS
+        self.phased = phased = (stem.conv.out_channels <= PHASE_STEM_MAX_CHANNELS if phase_stem is None
+                                else phase_stem)
         if phased:
             self.stem, self.stem_norm = PhaseConv(stem.conv), _on_phases(stem.norm)
             self.down, self.down_norm = StrideTwoFromPhases(down.conv), down.norm
@@ -331,6 +334,8 @@ def load_served_weights(net: CinStudent, path) -> None:
     except Exception as exc:  # onnx raises its own types for damaged files  # noqa: BLE001
         raise InitError(f"cannot read {path}: {exc}") from None
     layout = net.serving_form()  # its parameter names and rewrites; its weights are not used
+    if "net.stem.weight" in weights and not layout.phased:  # a wide stem in phase form, before 2026-12-04
+        layout = CinStudentServing(net, phase_stem=True)
     convs = _read_convs(net, layout, weights)
     missing = [name for name, m in net.named_modules() if isinstance(m, nn.Conv2d) and name not in convs]
     if missing:

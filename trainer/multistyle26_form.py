@@ -57,9 +57,10 @@ def multistyle26_network(tables: dict[str, np.ndarray]) -> CodeCinStudent:
 
 
 def export_serving_form(net: CodeCinStudent, out_dir: Path) -> dict:
-    """Write model.onnx, context.onnx and whole.onnx of ``net`` into ``out_dir``; return the export's
-    figures (ONNX Runtime against PyTorch, largest absolute difference of each file). Raises
-    trainer.onnx_export.ExportError when a file does not reproduce PyTorch."""
+    """Write model.onnx, context.onnx and whole.onnx of ``net`` into ``out_dir``; return ``{"stats": K,
+    "figures": {...}}``: K, the number of statistics in a context row before the code (990), and the
+    export's figures (the largest absolute difference of each file from PyTorch, in [-1, 1] units).
+    Raises trainer.onnx_export.ExportError when a file does not reproduce PyTorch within 1e-4."""
     # The statistics in the serving form too (the students' context models use the network as trained,
     # because a phase-form stem needs even sides and thumbnails have odd ones; this stem has no phase
     # form, and the sub-pixel decoder takes any size): one pass and two passes then do the same arithmetic.

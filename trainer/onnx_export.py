@@ -90,7 +90,8 @@ def export_conditioned_context_model(model: nn.Module, path: Path, thumbnail: to
 
 def export_whole_model(model: nn.Module, path: Path, example: torch.Tensor, style_code: torch.Tensor) -> None:
     """Write a style-conditioned whole-image model: ``image`` [N, 3, H, W] and ``style_code`` [N, D] ->
-    ``stylized`` (docs/registry.md, "whole.onnx")."""
+    ``stylized`` (docs/registry.md, "whole.onnx"). Raises ExportError when the written file's inputs
+    and outputs are not what the server accepts (tessera.registry.whole_io_problem)."""
     image_axes = {0: "n", 2: "h", 3: "w"}
     axes = {INPUT_NAME: image_axes, STYLE_CODE_INPUT: {0: "n"}, OUTPUT_NAME: image_axes}
     _export(model, (example, style_code), path, [INPUT_NAME, STYLE_CODE_INPUT], [OUTPUT_NAME], axes)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 
 from inference_server.runtime import EngineError, context_width
-from tessera.onnx_session import SHRINK_ARENA, open_session
+from tessera.onnx_session import SHARED_ARENA, SHRINK_ARENA, open_session
 from tessera.registry import CONTEXT_INPUT, INPUT_NAME, OUTPUT_NAME
 
 
@@ -27,6 +28,8 @@ class OnnxRuntime:
             raise EngineError(f"ONNX Runtime cannot load {model_path.name}: {exc}") from None
         self._output = output
         self._context_input = context_input
+        # (largest input's values, {input name: shape}) of the smallest run so far, for release_idle
+        self._smallest: tuple[int, dict[str, tuple[int, ...]]] | None = None
 
     def inputs(self) -> dict[str, tuple[str, list]]:
         """Input name -> (element type, shape with None/str for dynamic dims)."""
@@ -47,32 +50,40 @@ class OnnxRuntime:
         feeds = {INPUT_NAME: image}
         if context is not None:
             feeds[self._context_input] = context
-        return self.session.run([self._output], feeds, SHRINK_ARENA if release_memory else None)[0]
+        return self._run(feeds, SHRINK_ARENA if release_memory else None)
 
     def run_named(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         """Run with arbitrary named inputs (used for context models)."""
-        return self.session.run([self._output], feeds)[0]
+        return self._run(feeds)
+
+    def _run(self, feeds: dict[str, np.ndarray], options: ort.RunOptions | None = None) -> np.ndarray:
+        """One run, counted on the shared arena; the smallest feeds that ran are kept, as shapes, for
+        release_idle (a shape this model takes: its size multiple, its context's width)."""
+        with SHARED_ARENA.running():
+            output = self.session.run([self._output], feeds, options)[0]
+        pixels = max(a.size for a in feeds.values())
+        if self._smallest is None or pixels < self._smallest[0]:
+            self._smallest = (pixels, {name: a.shape for name, a in feeds.items()})
+        return output
 
     def release_idle(self) -> None:
-        """Hand the process's shared arena's free memory back (tessera/onnx_session.py) with one run of
-        IDLE_SIDE px ones that ends with SHRINK_ARENA. The arena keeps every run's pages warm for the next
-        (faulting them in again cost teacher-26 a quarter of its speed when a run every 5 s handed them
-        back under load; docs/serving.md, "Memory"), so it goes back once the version is quiet. Memory
-        other sessions' runs hold meanwhile stays theirs: a shrink frees only the arena's free chunks."""
-        feeds = {i.name: np.ones([_idle_dim(axis, d) for axis, d in enumerate(i.shape)], np.float32)
-                 for i in self.session.get_inputs()}
-        self.session.run([self._output], feeds, SHRINK_ARENA)
+        """Hand the process's shared arena's free memory back (tessera/onnx_session.py): one run of ones
+        in the smallest shape this session has run, ending with SHRINK_ARENA. The arena keeps every
+        run's pages warm for the next (faulting them in again cost teacher-26 a quarter of its speed when
+        a run every 5 s handed them back under load; docs/serving.md, "Memory"), so it goes back once the
+        version is idle, and only while the process's other sessions are quiet too (no run in flight,
+        none ended within QUIET_S): a shrink frees every free chunk of the one arena. Nothing to do for a
+        session that never ran."""
+        if self._smallest is None or SHARED_ARENA.quiet_for() < QUIET_S:
+            return
+        feeds = {name: np.ones(shape, np.float32) for name, shape in self._smallest[1].items()}
+        self._run(feeds, SHRINK_ARENA)
 
     def finalize(self) -> None:
         self.session = None
 
 
-# The side of release_idle's run: a multiple of every size multiple a version may ask for (at most 64).
-IDLE_SIDE = 64
-
-
-def _idle_dim(axis: int, dim: object) -> int:
-    """One dimension of release_idle's input: a fixed one as it is, a free batch 1, a free side IDLE_SIDE."""
-    if isinstance(dim, int) and dim > 0:
-        return dim
-    return 1 if axis == 0 else IDLE_SIDE
+# How long every session of the process must have run nothing before an idle version's release_idle
+# shrinks the shared arena: longer than the gaps between one stream's tiles, so a version still serving
+# keeps its pages; the idle version's own quiet time is its batcher's (batcher.IDLE_RELEASE_S).
+QUIET_S = 1.0

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from inference_server.runtime import EngineError, context_width
-from tessera.onnx_session import SHRINK_ARENA, open_session
+from tessera.onnx_session import SHARED_ARENA, SHRINK_ARENA, open_session
 from tessera.registry import CONTEXT_INPUT, INPUT_NAME, OUTPUT_NAME, REDUCED_PRECISIONS
 
 NAME = "openvino-cpu-bf16"
@@ -225,8 +225,9 @@ class _Stem:
         missing = [name for name in self._inputs if name not in feeds]
         if missing:
             raise EngineError(f"the model needs the input {', '.join(missing)}, which was not given")
-        return dict(zip(self.cuts, self._session.run(self.cuts, {name: feeds[name] for name in self._inputs}),
-                        strict=True))
+        with SHARED_ARENA.running():
+            outputs = self._session.run(self.cuts, {name: feeds[name] for name in self._inputs})
+        return dict(zip(self.cuts, outputs, strict=True))
 
     def release_arena(self) -> None:
         """Hand the shared arena's free memory back: a run on a tiny picture that ends by shrinking it."""

@@ -28,7 +28,7 @@ def built(tmp_path_factory) -> dict[str, Path]:
     folders = {}
     for network in cin_models.NETWORKS.values():
         folder = tmp_path_factory.mktemp(network.id)
-        cin_models.build(network, folder)
+        cin_models.build(network, folder, surgery_form=True)  # multistyle26's PyTorch form: test_multistyle26_form
         folders[network.id] = folder
     return folders
 

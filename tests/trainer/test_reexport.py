@@ -15,7 +15,7 @@ from torch import nn
 
 from tessera.registry import RegistryError
 from tessera.tiling import Rect
-from trainer import networks
+from trainer import cin_student, networks
 from trainer.cin_student import CinStudent, load_served_weights
 from trainer.onnx_init import InitError
 from trainer.painters import onnx_painter
@@ -26,9 +26,9 @@ from trainer.serving_model import serving_model
 SHIPPED = Path(__file__).resolve().parents[2] / "model_registry"
 
 
-def _student(seed: int) -> CinStudent:
+def _student(seed: int, n_blocks: int = 2, stem: int = 8) -> CinStudent:
     torch.manual_seed(seed)
-    net = CinStudent(width=16, n_blocks=2, stem=8).eval()
+    net = CinStudent(width=16, n_blocks=n_blocks, stem=stem).eval()
     for module in net.modules():
         if isinstance(module, nn.InstanceNorm2d):
             nn.init.normal_(module.weight, 1.0, 0.3)
@@ -40,6 +40,21 @@ def test_the_weights_of_a_file_in_todays_form_come_back_exactly(tmp_path):
     net = _student(seed=1)
     export_onnx(serving_model(net), tmp_path, 4)
     fresh = CinStudent(width=16, n_blocks=2, stem=8).eval()
+    load_served_weights(fresh, tmp_path / "model.onnx")
+    for (name, theirs), mine in zip(net.state_dict().items(), fresh.state_dict().values(), strict=True):
+        assert torch.allclose(mine, theirs, atol=1e-5), name
+
+
+@pytest.mark.parametrize("phased_when_written", [False, True])
+def test_the_weights_of_a_wide_stem_come_back_in_either_form(tmp_path, monkeypatch, phased_when_written):
+    """A stem wider than PHASE_STEM_MAX_CHANNELS is served plain today and was served in phase form
+    before 2026-12-04; files of both forms read back."""
+    net = _student(seed=3, n_blocks=1, stem=24)
+    if phased_when_written:
+        monkeypatch.setattr(cin_student, "PHASE_STEM_MAX_CHANNELS", 32)
+    export_onnx(serving_model(net), tmp_path, 4)
+    monkeypatch.undo()
+    fresh = CinStudent(width=16, n_blocks=1, stem=24).eval()
     load_served_weights(fresh, tmp_path / "model.onnx")
     for (name, theirs), mine in zip(net.state_dict().items(), fresh.state_dict().values(), strict=True):
         assert torch.allclose(mine, theirs, atol=1e-5), name
