@@ -181,8 +181,11 @@ def test_a_reloaded_result_of_an_earlier_photo_is_shown_over_that_photo(page, ph
     with page.expect_response(lambda answer: answer.url.endswith("/api/photos") and answer.status == 201):
         page.locator("#file-input").set_input_files(other)
     page.reload()
-    page.locator("#results-list > li").first.get_by_role("button", name="Show").click()
     before = page.get_by_role("img", name="Your photo, before restyling")
+    expect(before).to_have_attribute("src", re.compile(r"/api/photos/[^/]+/image$"))  # other.png, the page's
+    page_photo = before.get_attribute("src")
+    page.locator("#results-list > li").first.get_by_role("button", name="Show").click()
+    expect(before).not_to_have_attribute("src", page_photo)  # (the check below raced the Show before)
     expect(before).to_have_attribute("src", re.compile(r"/api/photos/[^/]+/image$"))
     assert page.request.get(before.get_attribute("src")).body() == photo.read_bytes()
 
