@@ -47,9 +47,14 @@ def pictures() -> list[tuple[str, np.ndarray]]:
 
 
 def without_round_trip(version: Path, out: Path) -> None:
-    """whole.onnx as import-teacher builds it, but reading the variances as the network computes them."""
-    network = next(n for n in cin_models.NETWORKS.values()
-                   if read_manifest(version).conditioning.network == n.id)
+    """whole.onnx as the graph surgery builds it, but reading the variances as the network computes them.
+    Exits with a message for a version exported from PyTorch (teacher-26 v5 on, trainer/multistyle26_form.py),
+    whose two passes are not the surgery's."""
+    manifest = read_manifest(version)
+    if "form" in manifest.training:
+        raise SystemExit(f"{version} is in the {manifest.training['form']}, not built by the graph surgery: "
+                         "--no-round-trip measures surgery versions only (teacher-26 up to v4, any-painting-best)")
+    network = next(n for n in cin_models.NETWORKS.values() if manifest.conditioning.network == n.id)
     source = onnx.load(cin_models.wheel_models() / network.source)
     onnx.save(cin_surgery.build_whole(source, network.graph, round_trip=False), out / "whole.onnx")
 
