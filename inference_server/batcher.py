@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from inference_server.runtime import EngineError, Runtime
+from tessera.number_checks import finite_float
 from tessera.settings import setting
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,8 @@ _WAKE = object()  # sent by ran_outside: a runner waiting without a timeout star
 # speed (docs/serving.md, "Memory"). `--arena-release-seconds` still sets such a period, for a server
 # whose traffic never pauses and whose memory must still fall back between runs; 0 (the default): never.
 RELEASE_MEMORY_EVERY_S = 0.0
+# The shortest such period: below it a release would follow nearly every run, as without an arena.
+MIN_RELEASE_PERIOD_S = 0.1
 # A batcher that has run nothing for this long hands its runtime's kept memory back
 # (Runtime.release_idle: ONNX Runtime's shared arena, OpenVINO's activation memory, docs/serving.md
 # "Engines"): an idle version then holds none, while a person's next photo or style, some seconds later,
@@ -45,6 +48,16 @@ RELEASE_MEMORY_EVERY_S = 0.0
 # again (scripts/release_cost.py).
 IDLE_RELEASE_S = 30.0
 MAX_DEFAULT_RUNNERS = 4
+
+
+def release_period(text: str) -> float:
+    """`--arena-release-seconds` from its text: 0 (never while serving) or at least MIN_RELEASE_PERIOD_S
+    seconds. Raises ValueError, with a sentence, for text that is no finite number or a period between."""
+    value = finite_float(text)
+    if 0 < value < MIN_RELEASE_PERIOD_S:
+        raise ValueError(f"{value} s would hand the arena back after nearly every run; use 0 (only when idle) "
+                         f"or at least {MIN_RELEASE_PERIOD_S} s")
+    return value
 
 
 @dataclass(frozen=True)
@@ -59,7 +72,7 @@ class BatchSettings:
     arena_release_seconds: float = setting(RELEASE_MEMORY_EVERY_S, "while serving, one run in this many seconds "
                                            "hands the shared arena's spare memory back, and the next runs fault "
                                            "their pages in again; 0: only once the version is idle "
-                                           "(docs/serving.md, Memory)", minimum=0)
+                                           "(docs/serving.md, Memory)", minimum=0, parse=release_period)
 
 
 def usable_cores() -> int:

@@ -106,3 +106,17 @@ def test_a_setting_can_name_its_value_in_help(capsys):
         parse_settings(Engines, ["--help"], argparse.ArgumentParser(prog="engines"), {})
     out = capsys.readouterr().out
     assert "--engine {a,b}" in out and "--name TEXT" in out
+
+
+@pytest.mark.parametrize("text, refused", [("0", False), ("0.1", False), ("30", False), ("0.01", True),
+                                           ("-1", True), ("nan", True), ("1e8", True)])
+def test_the_arena_release_period_is_0_or_at_least_a_tenth_of_a_second(text, refused, capsys):
+    """0 keeps the arena while serving; a period under 0.1 s would hand it back after nearly every run."""
+    argv = ["--arena-release-seconds", text]
+    if refused:
+        with pytest.raises(SystemExit) as stopped:
+            parse_settings(ServerConfig, argv, argparse.ArgumentParser(prog="s"), {})
+        assert stopped.value.code == 2 and "--arena-release-seconds" in capsys.readouterr().err
+    else:
+        config, _ = parse_settings(ServerConfig, argv, argparse.ArgumentParser(prog="s"), {})
+        assert config.batching.arena_release_seconds == float(text)
