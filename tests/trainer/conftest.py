@@ -46,6 +46,13 @@ def _one_thread():
     torch.use_deterministic_algorithms(previous[1])
 
 
+def astronaut(width: int, height: int) -> np.ndarray:
+    """scikit-image's astronaut photo resized (Lanczos) to width x height, HxWx3 uint8."""
+    from skimage import data
+
+    return np.asarray(Image.fromarray(data.astronaut()).resize((width, height), Image.LANCZOS))
+
+
 def random_image(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     """A smooth random uint8 RGB image: a coarse random grid upsampled bilinearly."""
     coarse = Image.fromarray(rng.integers(0, 256, (4, 4, 3), dtype=np.uint8))

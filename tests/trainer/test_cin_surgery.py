@@ -12,15 +12,10 @@ from onnx import TensorProto, helper
 from PIL import Image
 
 from tessera.pixels import rgb8_to_chw, rgb8_to_nchw, signed_to_rgb8
+from tests.trainer.conftest import astronaut
 from trainer import cin_models, cin_surgery
 from trainer.metrics import psnr
 from trainer.tiled_check import run_tiled, run_whole
-
-
-def _photo(width: int, height: int) -> np.ndarray:
-    from skimage import data
-
-    return np.asarray(Image.fromarray(data.astronaut()).resize((width, height), Image.LANCZOS))
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +37,7 @@ def _source_session(name: str, basic: bool = False) -> ort.InferenceSession:
 
 
 def test_multistyle_with_whole_image_statistics_equals_the_wheels_network(built):
-    rgb8 = _photo(128, 96)
+    rgb8 = astronaut(128, 96)
     runner = cin_models.CinRunner(built["multistyle26"])
     code = np.zeros(26, np.float32)
     code[[3, 12]] = 0.5
@@ -59,7 +54,7 @@ def test_arbitrary_without_float_tail_equals_the_wheels_network_exactly(tmp_path
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC  # QDQ as written
     context_model, transform = (ort.InferenceSession(str(tmp_path / f), options, providers=["CPUExecutionProvider"])
                                 for f in ("context.onnx", "model.onnx"))
-    rgb8 = _photo(384, 384)
+    rgb8 = astronaut(384, 384)
     x = rgb8_to_nchw(rgb8)
     code = np.random.default_rng(0).normal(size=(1, 100)).astype(np.float32)
     context = context_model.run(None, {"thumbnail": x, "style_code": code})[0]
@@ -73,8 +68,8 @@ def test_arbitrary_without_float_tail_equals_the_wheels_network_exactly(tmp_path
 @pytest.mark.parametrize("network", sorted(cin_models.NETWORKS))
 def test_tiles_with_the_same_statistics_match_the_whole_image(built, network):
     runner = cin_models.CinRunner(built[network])
-    rgb8 = _photo(200, 148)  # not a multiple of the tile: edge tiles are narrower
-    code = runner.encode(_photo(64, 64)) if network == "arbitrary" else np.eye(26, dtype=np.float32)[7]
+    rgb8 = astronaut(200, 148)  # not a multiple of the tile: edge tiles are narrower
+    code = runner.encode(astronaut(64, 64)) if network == "arbitrary" else np.eye(26, dtype=np.float32)[7]
     run = runner.runner(runner.context(rgb8, code))
     chw = rgb8_to_chw(rgb8)
     tiled = run_tiled(run, chw, 64, cin_models.HALO, cin_models.SIZE_MULTIPLE)
@@ -84,7 +79,7 @@ def test_tiles_with_the_same_statistics_match_the_whole_image(built, network):
 @pytest.mark.parametrize("network", sorted(cin_models.NETWORKS))
 def test_a_batch_of_tiles_of_two_styles_gives_each_its_own(built, network):
     runner = cin_models.CinRunner(built[network])
-    rgb8 = _photo(64, 64)
+    rgb8 = astronaut(64, 64)
     codes = [np.eye(runner_size(network), dtype=np.float32)[i] for i in (1, 5)]
     contexts = [runner.context(rgb8, c) for c in codes]
     x = rgb8_to_nchw(rgb8)
@@ -101,13 +96,13 @@ def runner_size(network: str) -> int:
 def test_context_row_holds_the_statistics_then_the_code(built):
     runner = cin_models.CinRunner(built["arbitrary"])
     code = np.random.default_rng(1).normal(size=100).astype(np.float32)
-    context = runner.context(_photo(48, 40), code)[0]
+    context = runner.context(astronaut(48, 40), code)[0]
     assert np.array_equal(context[-100:], code)
     assert np.isfinite(context).all() and context.size > 100
 
 
 def test_encoder_gives_the_wheels_style_code(built):
-    style = _photo(300, 220)
+    style = astronaut(300, 220)
     ours = cin_models.CinRunner(built["arbitrary"]).encode(style)
     theirs = cin_models.wheel_engine().style_vector(Image.fromarray(style)).reshape(-1)
     assert ours.shape == (100,)
@@ -115,8 +110,8 @@ def test_encoder_gives_the_wheels_style_code(built):
 
 
 def test_float_tail_removes_the_int8_banding(built, tmp_path):
-    rgb8 = _photo(160, 160)
-    code = cin_models.CinRunner(built["arbitrary"]).encode(_photo(96, 96))
+    rgb8 = astronaut(160, 160)
+    code = cin_models.CinRunner(built["arbitrary"]).encode(astronaut(96, 96))
 
     def levels(folder: Path) -> int:
         runner = cin_models.CinRunner(folder)

@@ -9,19 +9,13 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from PIL import Image
 
 from tessera import registry
-from tessera.pixels import rgb8_to_nchw
+from tessera.pixels import rgb8_to_nchw, signed_to_rgb8
+from tests.trainer.conftest import astronaut
 from trainer import cin_models
 from trainer.cin_student import CinStudentError, teacher_tables
 from trainer.multistyle26_form import STYLES, multistyle26_network
-
-
-def _photo(width: int, height: int) -> np.ndarray:
-    from skimage import data
-
-    return np.asarray(Image.fromarray(data.astronaut()).resize((width, height), Image.LANCZOS))
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +48,7 @@ def _mix(*weights: tuple[int, float]) -> np.ndarray:
 
 
 def test_the_network_paints_the_wheels_network(tables):
-    rgb8 = _photo(96, 72)
+    rgb8 = astronaut(96, 72)
     code = _mix((4, 0.7), (19, 0.3))
     with torch.no_grad():
         ours = multistyle26_network(tables)(torch.from_numpy(rgb8_to_nchw(rgb8)), torch.from_numpy(code)[None])
@@ -86,7 +80,7 @@ def test_the_serving_form_runs_the_decoder_at_low_resolution(forms):
 
 @pytest.mark.parametrize("size", [(200, 148), (96, 96), (60, 44)])
 def test_the_serving_form_paints_the_surgery_forms_photos(forms, size):
-    rgb8 = _photo(*size)
+    rgb8 = astronaut(*size)
     code = _mix((11, 1.0))
     far, db = registry.agreement(*(_two_pass(forms[name], rgb8, code) for name in ("serving", "surgery")))
     assert far == 0.0 and db > 60.0
@@ -112,17 +106,14 @@ def test_one_pass_gives_the_two_passes_pixels(forms, picture):
     collected on the serving form; every norm one multiply-add, trainer.thumb_norm), so an image that is
     its own thumbnail gets the same bytes in one pass as in two."""
     rng = np.random.default_rng(3)
-    rgb8 = {"photo": _photo(128, 96), "flat": np.full((96, 128, 3), 77, np.uint8),
+    rgb8 = {"photo": astronaut(128, 96), "flat": np.full((96, 128, 3), 77, np.uint8),
             "noisy grey": np.clip(128 + rng.integers(-2, 3, (96, 128, 3)), 0, 255).astype(np.uint8)}[picture]
     runner = forms["serving"]
     for code in (_mix((2, 1.0)), _mix((5, 0.5), (23, 0.5))):
         one = runner.whole.run(None, {registry.INPUT_NAME: rgb8_to_nchw(rgb8),
                                       registry.STYLE_CODE_INPUT: code[None]})[0]
-        assert np.array_equal(_levels(one), _levels(_two_pass(runner, rgb8, code)))  # the same bytes served
+        assert np.array_equal(signed_to_rgb8(one), signed_to_rgb8(_two_pass(runner, rgb8, code)))  # bytes served
 
-
-def _levels(signed: np.ndarray) -> np.ndarray:
-    return np.clip(np.round((signed + 1) * 127.5), 0, 255).astype(np.uint8)
 
 
 def test_import_records_the_form_and_the_export_figures(tmp_path: Path):
