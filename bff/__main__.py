@@ -36,29 +36,47 @@ def main(argv: list[str] | None = None) -> int:
         log.error("cannot listen on %s:%d: %s", config.host, config.port, err)
         close_app(app)
         return 2
+    stop = FirstStopSignal()
     try:
-        signal.signal(signal.SIGTERM, _stop_serving)
         print(f"Tessera gateway on http://{server.effective_host}:{server.effective_port}/ "
               f"(inference servers: {', '.join(config.servers)})", flush=True)
         server.run()
-    except (KeyboardInterrupt, SystemExit):
+    except SystemExit:
         pass
     finally:
-        # Once stopping, a further Ctrl-C or SIGTERM (make run sends SIGTERM right after the Ctrl-C
-        # that reached the gateway too) must not cut the clean-up short.
-        for number in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(number, signal.SIG_IGN)
+        stop.ignore_the_rest()
         server.close()
         close_app(app)
         log.info("gateway stopped")
     return 0
 
 
-def _stop_serving(*_: object) -> None:
-    """SIGTERM (docker stop, make run's shutdown) leaves waitress's loop like Ctrl-C does. Only the
-    first: a second one must not cut short the clean-up that the first one started."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise SystemExit(0)
+class FirstStopSignal:
+    """SIGTERM (docker stop, make run's shutdown) and SIGINT (Ctrl-C) leave waitress's loop by raising
+    SystemExit(0) on the main thread, once. Every later one is ignored, so a burst (make run sends
+    SIGTERM right after the Ctrl-C that reached the gateway too; an impatient supervisor repeats
+    itself) cannot raise again inside the clean-up the first one started.
+
+    Python runs a handler between two bytecodes of the main thread, and a second signal can run its
+    handler at the very start of the first one's: the flag is set before the raise, so of two nested
+    calls only one raises, and the other's frame unwinds with it. Install on the main thread."""
+
+    def __init__(self) -> None:
+        self.stopping = False
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, self)
+
+    def __call__(self, _signum: int, _frame: object) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        raise SystemExit(0)
+
+    def ignore_the_rest(self) -> None:
+        """From here on, the signals are ignored by the kernel too (no handler runs at all)."""
+        self.stopping = True
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, signal.SIG_IGN)
 
 
 if __name__ == "__main__":
