@@ -5,7 +5,8 @@
   the server does (thumbnail, then its context model) in every call, as every served photo must;
 - raw engine: the same at the precision the server picks for the version (`precision_for`): with
   `--cpu-engine auto`, OpenVINO in bf16 (or bf16 with an fp32 stem) for a version whose manifest
-  lists it where the CPU has native bf16 and the version's probes agree; else ONNX Runtime again;
+  lists it where the CPU has native bf16 and the version's probes agree, with the context model the
+  server would run beside it (inference_server/bf16_forms.py); else ONNX Runtime again;
 - client: the Python client to the real server process (tiles, halos, gRPC, threads);
 - gateway: an HTTP POST of the JPEG to the real gateway process (decoding and encoding included);
 - cli: the `tessera stylize` command as a new process, timed from outside (start-up included);
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from inference_server.bf16_forms import served_form
 from inference_server.conditioned_version import is_conditioned, probe_code
 from inference_server.model_version import LoadSettings, load_version
 from inference_server.runtime import ContextModel, Runtime, cpu_runtime
@@ -52,6 +54,9 @@ class RawRun:
         every call computes the context again (the photo's thumbnail, then the context model), as the
         server does for every photo it serves; by default it is computed once, here."""
         manifest = read_manifest(version_dir)
+        if runtime is None and precision != "fp32":  # the context model the server would run beside it
+            form = served_form(version_dir, precision, threads)
+            runtime, context_runtime = form.runtime, form.context_model
         self.runtime = runtime or cpu_runtime(version_dir / manifest.onnx.file, precision, threads)
         self.context = None
         self._context_again: Callable[[], np.ndarray] | None = None

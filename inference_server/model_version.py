@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from inference_server.batcher import Batcher, BatchSettings, TileGauges, default_runners
+from inference_server.bf16_forms import Bf16Refused, Placement, probed_bf16
 from inference_server.conditioned_version import ConditioningRejected, conditioner_for, is_conditioned, probe_code
 from inference_server.critic import Critic, load_critic
 from inference_server.runtime import (
@@ -34,7 +35,6 @@ from inference_server.runtime import (
 )
 from inference_server.runtime.onnx_runtime import OnnxRuntime
 from inference_server.version_checks import (
-    REDUCED_PRECISION_PSNR_DB,
     VersionRejected,
     check_against,
     check_context_io,
@@ -42,7 +42,6 @@ from inference_server.version_checks import (
     context_row,
     model_input,
     probe,
-    reduced_precision_psnr,
 )
 from inference_server.warm_up import WarmUp, warm_up
 from inference_server.whole_image import load_whole
@@ -359,10 +358,9 @@ def _bf16_runtime(version_dir: Path, manifest: Manifest, onnx: OnnxRuntime, refe
                   context_model: OnnxRuntime | None,
                   settings: LoadSettings) -> tuple[Runtime, ContextModel | None]:
     """(runtime, context model): OpenVINO in the fastest bf16 form the manifest lists (bf16, then
-    bf16-fp32-input, then bf16-fp32-stem) whose probe tiles agree with ONNX Runtime's
-    (version_checks.reduced_precision_psnr), where the CPU has native bf16, with the version's context
-    model in the same form; otherwise the validated ONNX Runtime sessions, with a log line per form
-    saying why."""
+    bf16-fp32-input, then bf16-fp32-stem) that may serve, with the context model bf16_forms.py chooses
+    for it, where the CPU has native bf16; otherwise the validated ONNX Runtime sessions, with a log
+    line per form saying why."""
     label = f"{version_dir.parent.name} v{manifest.version}"
     if not openvino_runtime.bf16_available():
         log.warning("%s stays on ONNX Runtime: --cpu-engine auto, but OpenVINO is not installed or this CPU has "
@@ -373,48 +371,23 @@ def _bf16_runtime(version_dir: Path, manifest: Manifest, onnx: OnnxRuntime, refe
         log.info("%s stays on ONNX Runtime: its manifest lists no bf16 precision (%s)", label,
                  " or ".join(REDUCED_PRECISIONS))
         return onnx, context_model
+    placement = Placement(threads=settings.threads, streams=settings.batching.runners or default_runners(),
+                          # one stream of as many threads as the default runners, as the fp32 context model has
+                          context_threads=default_runners())
     for precision in forms:  # the fastest form first
-        candidate = _probed_bf16(version_dir, manifest, precision, reference, settings, label)
-        if candidate is not None:
-            onnx.finalize()
-            if context_model is not None:
-                context_model.finalize()
-            return candidate
+        try:
+            form = probed_bf16(version_dir, manifest, precision, reference, context_model, placement)
+        except Bf16Refused as exc:
+            log.warning("%s stays on ONNX Runtime at %s: %s", label, precision, exc)
+            continue
+        onnx.finalize()
+        if context_model is not None and form.context_model is not context_model:
+            context_model.finalize()
+        context_note = "" if form.context_model is None else f", its context model on {form.context_model.name}"
+        log.info("%s serves on %s%s (natural probe tiles at least %.1f dB PSNR from ONNX Runtime fp32)", label,
+                 form.runtime.name, context_note, form.psnr_db)
+        return form.runtime, form.context_model
     return onnx, context_model
-
-
-def _probed_bf16(version_dir: Path, manifest: Manifest, precision: str, reference: list[np.ndarray],
-                 settings: LoadSettings, label: str) -> tuple[Runtime, ContextModel | None] | None:
-    """The version and its context model on OpenVINO at `precision` if its natural probes agree with
-    ONNX Runtime's `reference`, else None, with a log line saying why. The context model runs in the
-    tiles' form: statistics from other arithmetic than the tiles' break flat pictures (stem_split.py)."""
-    candidate = context = None
-    try:
-        candidate = openvino_runtime.OpenVinoRuntime(version_dir / manifest.onnx.file, threads=settings.threads,
-                                                     streams=settings.batching.runners or default_runners(),
-                                                     precision=precision)
-        if manifest.context_onnx is not None:
-            # One stream of as many threads as the default runners, as the fp32 context model has.
-            context = openvino_runtime.OpenVinoRuntime(version_dir / manifest.context_onnx.file,
-                                                       threads=default_runners(), output=CONTEXT_OUTPUT,
-                                                       precision=precision)
-        if context is not None and context.fp32_convolutions != candidate.fp32_convolutions:
-            raise EngineError(f"its context model keeps {context.fp32_convolutions} convolutions in fp32 and "
-                              f"its generator {candidate.fp32_convolutions}, so their statistics would come "
-                              "from other arithmetic")
-        psnr, worst = reduced_precision_psnr(candidate, reference, context, manifest)
-    except (EngineError, VersionRejected) as exc:
-        _finalize(candidate, context)
-        log.warning("%s stays on ONNX Runtime at %s: OpenVINO failed: %s", label, precision, str(exc))
-        return None
-    if psnr < REDUCED_PRECISION_PSNR_DB:
-        _finalize(candidate, context)
-        log.warning("%s stays on ONNX Runtime at %s: OpenVINO is %.1f dB PSNR from it on the probe tile '%s' "
-                    "(at least %.0f dB needed)", label, precision, psnr, worst, REDUCED_PRECISION_PSNR_DB)
-        return None
-    log.info("%s serves on %s (natural probe tiles at least %.1f dB PSNR from ONNX Runtime fp32)", label,
-             candidate.name, psnr)
-    return candidate, context
 
 
 def _finalize(*runtimes: Runtime | ContextModel | None) -> None:

@@ -6,10 +6,12 @@ with that bf16 precision among its manifest's `precisions` (docs/registry.md, "P
 
 `--precision bf16` (the default) measures the whole network in bf16, `bf16-fp32-stem` the network in
 bf16 with its stem (up to the first ReLU after a norm) in fp32, `bf16-fp32-input` the network with only
-the picture's preparation for its stem's convolution in fp32, as the server would run it; the context
-model runs in the same form. `--centre-stem` measures the version with its stem centred (trainer/centre_stem.py)
-instead, after checking that the centred files paint the hold-out photos as the version does in fp32
-(at least MIN_CENTRED_PSNR_DB), and publishes those files.
+the picture's preparation for its stem's convolution in fp32, as the server would run it: first the
+server's own check (its probe tiles, with the context model it would choose,
+inference_server/bf16_forms.py), then the figures below with that context model. `--centre-stem`
+measures the version with its stem centred (trainer/centre_stem.py) instead, after checking that
+the centred files paint the hold-out photos as the version does in fp32 (at least MIN_CENTRED_PSNR_DB),
+and publishes those files.
 
 A distilled student (scripts.train_defaults.RECIPES) is measured as docs/styles.md measures it: the
 likeness figures against its teacher on the hold-out photos at 1024 and 4096 px
@@ -36,6 +38,7 @@ import numpy as np
 import onnx
 
 from bench.paths import RawRun, context_model
+from inference_server.bf16_forms import Bf16Form, Bf16Refused, served_form
 from inference_server.probe_tiles import FOG_LEVELS, low_contrast
 from inference_server.runtime import ContextModel, Runtime, cpu_runtime
 from inference_server.runtime.openvino_runtime import bf16_available
@@ -82,12 +85,15 @@ class Models(NamedTuple):
     reduced_context: ContextModel | None
 
 
-def load_models(version_dir: Path, precision: str) -> Models:
+def load_models(version_dir: Path, precision: str) -> tuple[Models, Bf16Form]:
+    """The version in fp32 and at `precision` as the server would serve it (with the context model it
+    would choose, inference_server/bf16_forms.py), and that form. Raises Bf16Refused when the server
+    would keep the version on ONNX Runtime."""
     manifest = read_manifest(version_dir)
-    model = version_dir / manifest.onnx.file
-    return Models(cpu_runtime(model, "fp32", threads=2), cpu_runtime(model, precision, threads=2),
-                  context_model(version_dir, manifest, threads=2),
-                  context_model(version_dir, manifest, threads=2, precision=precision))
+    form = served_form(version_dir, precision, threads=2)
+    models = Models(cpu_runtime(version_dir / manifest.onnx.file, "fp32", threads=2), form.runtime,
+                    context_model(version_dir, manifest, threads=2), form.context_model)
+    return models, form
 
 
 def photo_verdict(version_dir: Path, photos: list[tuple[str, np.ndarray]], models: Models,
@@ -227,14 +233,21 @@ def _check(source: Path, photos: list[tuple[str, np.ndarray]], args: argparse.Na
             return 1
         problems, figures = centring_verdict(source, version_dir, photos)
     precision = args.precision
-    models = load_models(version_dir, precision)
+    what = f"{source} with its stem centred" if args.centre_stem else str(source)
+    try:
+        models, form = load_models(version_dir, precision)
+    except Bf16Refused as exc:
+        print(f"{what} does not keep its quality in {precision}: a server would keep it on ONNX Runtime: {exc}")
+        return 2
+    figures["probe_psnr_db"] = round(form.psnr_db, 2)
+    if form.context_model is not None:
+        figures["context_precision"] = form.context_model.precision
     if args.style in {r.id for r in RECIPES if r.distilled}:
         found, measured = student_verdict(args.style, version_dir, photos, precision)
     else:
         found, measured = photo_verdict(version_dir, photos, models)
     fog_problems, fog_figures = fog_verdict(version_dir, photos, models)
     problems, figures = problems + found + fog_problems, {**figures, **measured, **fog_figures}
-    what = f"{source} with its stem centred" if args.centre_stem else str(source)
     print(json.dumps({"version": what, "precision": precision, "bf16": figures, "problems": problems}))
     if problems:
         print(f"{what} does not keep its quality in {precision}: {'; '.join(problems)}")

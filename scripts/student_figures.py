@@ -25,11 +25,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bench.paths import context_model
-from inference_server.runtime import cpu_runtime
+from inference_server.bf16_forms import served_form
 from scripts.style_grids import grid_photos
 from scripts.train_defaults import PHOTOS_HOLDOUT, RECIPES
-from tessera.registry import PRECISIONS, THUMBNAIL_INPUT, newest_version_dir, read_manifest
+from tessera.registry import PRECISIONS, THUMBNAIL_INPUT, newest_version_dir
 from trainer.data import list_images, load_image
 from trainer.likeness_figures import CROPS_PER_PHOTO, SIZES, TeacherCache, likeness_figures
 from trainer.painters import TEACHER_VERSION, Painter, onnx_painter, teacher_painter
@@ -52,14 +51,14 @@ def newest(style_dir: Path) -> int:
 
 
 def student_painter(version_dir: Path, precision: str) -> Painter:
-    """The student as served at `precision`: "fp32" (ONNX Runtime), "bf16" or "bf16-fp32-stem"
-    (OpenVINO, the model and its context model in the same form, as in the server)."""
+    """The student as served at `precision`: "fp32" (ONNX Runtime), or a bf16 form on OpenVINO with the
+    context model the server would run beside it (inference_server/bf16_forms.py). Raises Bf16Refused
+    when the server would not serve that form."""
     painter = onnx_painter(version_dir)
     if precision == "fp32":
         return painter
-    manifest = read_manifest(version_dir)
-    runtime = cpu_runtime(version_dir / manifest.onnx.file, precision, threads=1)
-    context_runtime = context_model(version_dir, manifest, threads=1, precision=precision)
+    form = served_form(version_dir, precision, threads=1)
+    runtime, context_runtime = form.runtime, form.context_model
 
     def run(batch: np.ndarray, context: np.ndarray | None) -> np.ndarray:
         rows = None if context is None else np.repeat(context, len(batch), axis=0).astype(np.float32)

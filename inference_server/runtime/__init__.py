@@ -82,6 +82,9 @@ class Runtime(Protocol):
 class ContextModel(Protocol):
     """Runs a version's context model: the thumbnail's statistics for each norm (docs/registry.md)."""
 
+    name: str  # the engine, as Runtime.name
+    precision: str  # as Runtime.precision
+
     def run_named(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         """The first output ([1, K] float32) for the model's named inputs ([1, 3, h, w] "thumbnail" in
         [-1, 1], and a [1, D] "style_code" for a style-conditioned version)."""
