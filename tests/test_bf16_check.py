@@ -17,6 +17,7 @@ REGISTRY = str(ROOT / "model_registry")
     # teacher-26 v4 is v3 centred: centring it again, or centring v3 a second time, would duplicate it.
     (["--style", "teacher-26", "--version", "4", "--centre-stem"], "teacher-26 v4 is centred already"),
     (["--style", "teacher-26", "--version", "3", "--centre-stem"], "teacher-26 v4 is v3 centred already"),
+    (["--style", "teacher-26", "--version", "5", "--centre-stem"], "teacher-26 v6 is v5 centred already"),
     (["--style", "teacher-26", "--version", "3", "--precision", "bf16-fp32-input"],
      "bf16-fp32-input is for centred stems, and teacher-26 v3 is not centred"),
     (["--style", "umber-oil", "--version", "11", "--precision", "bf16-fp32-stem", "--publish"],

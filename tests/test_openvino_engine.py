@@ -34,8 +34,10 @@ pytestmark = [pytest.mark.skipif(not bf16_available(), reason="no OpenVINO, or t
 REGISTRY = ROOT / "model_registry"
 STUDENT = "wesnoth-painting"  # its newest version lists bf16 (scripts/bf16_check.py; docs/serving.md, "Engines")
 UNCENTRED_TEACHER = REGISTRY / "teacher-26" / "3"  # v4 is the same network with its stem centred
-# The newest teacher-26 with a bf16 form (v5, in the serving form, lists fp32 only: docs/export.md).
+# The wheel's graph centred, whose context model serves in its tiles' form (v5 is the same network in the
+# students' serving form, docs/export.md, and v6 is v5 centred, whose context model serves in fp32).
 CENTRED_TEACHER = REGISTRY / "teacher-26" / "4"
+SERVING_FORM_TEACHER = REGISTRY / "teacher-26" / "6"
 
 
 def newest(style: str) -> Path:
@@ -49,6 +51,30 @@ def engine_of(version_dir: Path, cpu_engine: str, caplog: pytest.LogCaptureFixtu
         return loaded.runtime.name
     finally:
         loaded.retire()
+
+
+def worst_flat_psnr(version_dir: Path, precision: str, context_precisions: list[str]) -> dict[str, float]:
+    """The worst PSNR in dB over the flat probe tiles of the version's tiles at `precision` against ONNX
+    Runtime fp32, with its context model at each of `context_precisions`."""
+    from inference_server.probe_tiles import probe_set
+    from inference_server.runtime import cpu_runtime
+    from inference_server.version_checks import probe, signed_psnr
+    from tessera.registry import read_manifest
+
+    manifest = read_manifest(version_dir)
+
+    def context(context_precision: str):
+        return cpu_runtime(version_dir / "context.onnx", context_precision, 1, output="context")
+
+    reference = probe(cpu_runtime(version_dir / "model.onnx", "fp32", 1), context("fp32"), manifest)
+    tiles = cpu_runtime(version_dir / "model.onnx", precision, 1)
+    flats = [i for i, item in enumerate(probe_set(manifest.tiling.halo, manifest.tiling.size_multiple))
+             if item.name.startswith("flat")]
+    worst = {}
+    for context_precision in context_precisions:
+        outputs = probe(tiles, context(context_precision), manifest)
+        worst[context_precision] = min(signed_psnr(outputs[i], reference[i]) for i in flats)
+    return worst
 
 
 def listing_bf16(version_dir: Path, tmp_path: Path, *precisions: str) -> Path:
@@ -150,25 +176,8 @@ def test_statistics_from_fp32_applied_to_bf16_tiles_break_a_flat_picture(precisi
     norm divides their distance from the mean by about zero. With the mean from fp32 arithmetic and the
     activations from bf16 that distance is a rounding error, amplified; with both from the same
     arithmetic it is nothing. teacher-26 on the flat probes: below 10 dB, against above 35."""
-    from inference_server.probe_tiles import probe_set
-    from inference_server.runtime import cpu_runtime
-    from inference_server.version_checks import probe, signed_psnr
-    from tessera.registry import read_manifest
-
-    version_dir = UNCENTRED_TEACHER
-    manifest = read_manifest(version_dir)
-    reference = probe(cpu_runtime(version_dir / "model.onnx", "fp32", 1), cpu_runtime(
-        version_dir / "context.onnx", "fp32", 1, output="context"), manifest)
-    tiles = cpu_runtime(version_dir / "model.onnx", precision, 1)
-    flats = [i for i, item in enumerate(probe_set(manifest.tiling.halo, manifest.tiling.size_multiple))
-             if item.name.startswith("flat")]
-
-    def worst_flat(context_precision: str) -> float:
-        outputs = probe(tiles, cpu_runtime(version_dir / "context.onnx", context_precision, 1, output="context"),
-                        manifest)
-        return min(signed_psnr(outputs[i], reference[i]) for i in flats)
-
-    assert worst_flat("fp32") < 10 and worst_flat(precision) > 35
+    worst = worst_flat_psnr(UNCENTRED_TEACHER, precision, ["fp32", precision])
+    assert worst["fp32"] < 10 and worst[precision] > 35, worst
 
 
 def test_the_shipped_centred_teacher_serves_with_only_its_input_in_fp32(caplog):
@@ -176,6 +185,57 @@ def test_the_shipped_centred_teacher_serves_with_only_its_input_in_fp32(caplog):
     version_dir = CENTRED_TEACHER
     assert json.loads((version_dir / "manifest.json").read_text())["training"]["centred_stem"]
     assert engine_of(version_dir, "auto", caplog) == f"{NAME}-fp32-input"
+
+
+def test_the_teacher_in_the_serving_form_serves_in_bf16_with_its_context_model_in_fp32(caplog):
+    """teacher-26 v6 (v5 centred) fails the flat probes with its context model in bf16 and passes them
+    with the fp32 one it was validated with (inference_server/bf16_forms.py)."""
+    assert json.loads((SERVING_FORM_TEACHER / "manifest.json").read_text())["training"]["centred_stem"]
+    with caplog.at_level(logging.INFO, logger="inference_server.model_version"):
+        loaded = load_version(SERVING_FORM_TEACHER, LoadSettings(threads=1, cpu_engine="auto"))
+    try:
+        assert loaded.runtime.name == f"{NAME}-fp32-input"
+        assert loaded.context_runtime.name == "onnxruntime-cpu" and loaded.context_runtime.precision == "fp32"
+    finally:
+        loaded.retire()
+    assert "teacher-26 v6 serves on openvino-cpu-bf16-fp32-input, its context model on onnxruntime-cpu" in caplog.text
+
+
+def test_in_the_serving_form_a_bf16_context_breaks_flat_pictures_and_an_fp32_one_does_not():
+    """Its norms apply their statistics as one multiply-add and give a flat channel its bias
+    (trainer/thumb_norm.py). A flat picture's channels are constant in fp32, but in OpenVINO's bf16
+    convolutions only up to rounding, so a bf16 context measures a spread where fp32 finds none, and
+    the tiles amplify it: the flat probes come out below 20 dB with it, above 60 dB with the fp32 one."""
+    worst = worst_flat_psnr(SERVING_FORM_TEACHER, "bf16-fp32-input", ["bf16-fp32-input", "fp32"])
+    assert worst["bf16-fp32-input"] < 20 and worst["fp32"] > 60, worst
+
+
+@pytest.mark.parametrize("version_dir, context_precision", [(CENTRED_TEACHER, "bf16-fp32-input"),
+                                                              (SERVING_FORM_TEACHER, "fp32")],
+                         ids=["wheel-form", "serving-form"])
+def test_tools_measure_a_bf16_form_with_the_context_model_the_server_chooses(version_dir, context_precision):
+    """scripts/bf16_check.py, scripts/student_figures.py and the bench's raw engine path take their bf16
+    runtimes from inference_server.bf16_forms.served_form, the server's own choice."""
+    from inference_server.bf16_forms import served_form
+
+    form = served_form(version_dir, "bf16-fp32-input", threads=1)
+    try:
+        assert form.runtime.precision == "bf16-fp32-input"
+        assert form.context_model.precision == context_precision and form.psnr_db >= 30
+    finally:
+        form.runtime.finalize()
+        form.context_model.finalize()
+
+
+def test_tools_are_refused_a_bf16_form_the_server_would_refuse(tmp_path):
+    """Umber Oil v10 listed as bf16 fails the very low-contrast probe, with either context model."""
+    from inference_server.bf16_forms import Bf16Refused, served_form
+
+    with pytest.raises(Bf16Refused) as caught:
+        served_form(listing_bf16(REGISTRY / "umber-oil" / "10", tmp_path), "bf16", threads=1)
+    message = str(caught.value)
+    assert "with its context model in bf16" in message and "with its context model in fp32" in message
+    assert "'very low-contrast photo-like'" in message and "(at least 30 dB needed)" in message
 
 
 def test_an_idle_version_hands_its_context_models_memory_back_with_its_tiles(monkeypatch):
