@@ -69,8 +69,9 @@ class OpenVinoRuntime:
     "bf16-fp32-input" runs only the picture's preparation before the stem's convolution in fp32, for
     centred stems (trainer/centre_stem.py).
 
-    A version's context model (`output` "context") loads the same way and runs through `run_named`,
-    in the same form as the version's tiles (stem_split.py says why).
+    A version's context model (`output` "context") loads the same way and runs through `run_named`;
+    the server runs it in the same form as the version's tiles where that passes its probes
+    (stem_split.py says why), else on ONNX Runtime fp32 (inference_server/bf16_forms.py).
 
     Raises ValueError for another precision, EngineError when OpenVINO cannot read or compile the
     model or its stem cannot be split off."""

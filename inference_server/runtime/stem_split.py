@@ -17,7 +17,8 @@ the same form as its tiles: statistics computed in fp32 from fp32 activations bu
 ones leave a flat picture's activations a rounding error away from their mean, and the norm divides
 that by the picture's spread (about zero), which painted teacher-26's flat probes 7.6 dB from fp32.
 With its context model in the tiles' form every natural probe is within 36 dB (docs/serving.md,
-"Engines").
+"Engines"). Networks that apply their statistics as one multiply-add and gate flat channels need the
+opposite, an fp32 context model; inference_server/bf16_forms.py tries both.
 
 A centred stem (trainer/centre_stem.py) needs only the picture's preparation in fp32: its scaling,
 padding and the subtraction of the mean colour, cut before the stem's convolution. The convolution
