@@ -22,7 +22,17 @@ from inference_server.model_version import LoadedVersion
 from inference_server.whole_image import one_pass_fits
 from tessera.colors import keep_colors
 from tessera.pixels import blend_to_rgb8
-from tessera.tiling import MAX_HALO, Rect, core_error, crop_core, halo_for, image_border, padded_rect, shape_error
+from tessera.tiling import (
+    MAX_HALO,
+    Rect,
+    core_error,
+    crop_core,
+    halo_for,
+    image_border,
+    min_core_edge,
+    padded_rect,
+    shape_error,
+)
 
 
 @dataclass(frozen=True)
@@ -117,8 +127,9 @@ class ImageGeometry:
         return padded_rect(core, self.halo, self.spec.width, self.spec.height)
 
     def check_core(self, core: Rect) -> None:
-        """Raise InvalidRequest when a core is empty, too large or outside the image."""
-        problem = core_error(core, self.spec.width, self.spec.height)
+        """Raise InvalidRequest when a core is empty, too large, outside the image, or shorter than
+        the halo (tessera.tiling.min_core_edge) on a side that ends inside the image."""
+        problem = core_error(core, self.spec.width, self.spec.height, min_edge=min_core_edge(self.halo))
         if problem:
             raise InvalidRequest(problem)
 

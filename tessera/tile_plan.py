@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tessera.pixels import MIN_EDGE
-from tessera.tiling import MAX_TILE_EDGE, MAX_TILE_PIXELS, round_up
+from tessera.tiling import MAX_TILE_EDGE, MAX_TILE_PIXELS, min_core_edge, round_up
 
 # About 3 ms of fixed work per tile (messages, thread hand-offs, a runtime call) at ~5 MP/s.
 TILE_OVERHEAD_PIXELS = 16_384
@@ -70,10 +70,11 @@ def _axis_options(length: int, halo: int, multiple: int, max_edge: int) -> list[
     """Candidate tile edges along one axis: (edge, tiles, computed px summed over tiles, one padded tile)."""
     fewest = -(-length // max(multiple, max_edge // multiple * multiple))
     most = min(-(-length // multiple), MAX_TILES_PER_AXIS)
+    shortest = min(length, min_core_edge(halo))  # what a server takes for a tile ending inside the image
     options, seen, count = [], set(), fewest
     while count <= max(most, fewest):
         edge = round_up(-(-length // count), multiple)
-        if edge not in seen and min(edge, length) <= max_edge:
+        if edge not in seen and shortest <= edge and min(edge, length) <= max_edge:
             seen.add(edge)
             computed, padded = _computed_length(length, edge, halo, multiple)
             options.append((edge, -(-length // edge), computed, padded))

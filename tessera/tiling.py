@@ -62,11 +62,23 @@ def round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
 
-def tile_size_for(requested: int | None, size_multiple: int, max_size: int = MAX_TILE_SIZE) -> int:
-    """A core edge near `requested` that is a multiple of the model's stride and within limits."""
+def tile_size_for(requested: int | None, size_multiple: int, max_size: int = MAX_TILE_SIZE,
+                  min_size: int = 1) -> int:
+    """A core edge near `requested` that is a multiple of the model's stride and within limits: at
+    most `max_size`, at least `min_size` (rounded up to the stride; `min_core_edge` of the halo)."""
     size = requested or DEFAULT_TILE_SIZE
-    size = min(max(size, size_multiple), max_size)
+    size = min(max(size, size_multiple, round_up(min_size, size_multiple)), max_size)
     return max(size_multiple, size // size_multiple * size_multiple)
+
+
+def min_core_edge(halo: int) -> int:
+    """The shortest core edge, in px, a server takes for a tile that does not reach the image's far
+    edge on that axis: MIN_TILE_SIZE, or the halo when that is longer. A tile computes its core plus
+    the halo on each side, so an h px square core with an h px halo computes 9 times the pixels it
+    keeps; smaller cores would let a client make the server compute many times more than the image
+    (16 px cores with a 64 px halo: 81 times). The last column and row of a plan are cut to the image,
+    so they may be shorter."""
+    return max(MIN_TILE_SIZE, halo)
 
 
 def halo_for(model_halo: int, size_multiple: int) -> int:
@@ -133,10 +145,11 @@ def remove_border(output: np.ndarray, border: Border, height: int, width: int) -
 
 
 def core_error(core: Rect, width: int, height: int, max_size: int = MAX_TILE_EDGE,
-               max_pixels: int = MAX_TILE_PIXELS) -> str | None:
+               max_pixels: int = MAX_TILE_PIXELS, min_edge: int = 1) -> str | None:
     """Why a core rectangle is unusable for a width x height image, or None when it is fine.
 
-    A core may be rectangular: each edge up to `max_size` px and its area up to `max_pixels`.
+    A core may be rectangular: each edge up to `max_size` px and its area up to `max_pixels`, and at
+    least `min_edge` px (`min_core_edge`) along an axis on which it does not reach the image's far edge.
     """
     if core.width < 1 or core.height < 1:
         return f"tile {core.width}x{core.height} is empty"
@@ -148,6 +161,11 @@ def core_error(core: Rect, width: int, height: int, max_size: int = MAX_TILE_EDG
     if core.x1 > width or core.y1 > height:
         return (f"tile at ({core.x}, {core.y}) of size {core.width}x{core.height} reaches past the "
                 f"{width}x{height} image")
+    for edge, side, reaches in ((core.width, "wide", core.x1 == width), (core.height, "tall", core.y1 == height)):
+        if edge < min_edge and not reaches:
+            return (f"tile at ({core.x}, {core.y}) of size {core.width}x{core.height} is {edge} px {side} and "
+                    f"ends inside the {width}x{height} image; such a tile must be at least {min_edge} px on "
+                    "that side (the halo's width, at least 16 px), so that it keeps more than its halo costs")
     return None
 
 

@@ -191,7 +191,7 @@ def test_the_node_client_sends_a_style_image_too(server, reference, tmp_path):
     from tessera.canvas import Canvas
     from tessera.tiling import Rect
 
-    height, width, tile = 72, 100, 32
+    height, width, tile = 72, 100, 64  # tiles ending inside the image are at least the halo (64 px)
     image = photo(width, height)
     (tmp_path / "painting.png").write_bytes(painting("mosaic"))
     run = subprocess.run(["node", "node_client.mjs", server, PAINTING_STYLE, str(width), str(height), str(tile),

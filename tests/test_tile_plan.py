@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from tessera.tile_plan import PROGRESS_TILE_PIXELS, TileLimits, choose_tile_shape
-from tessera.tiling import MAX_TILE_EDGE, MAX_TILE_PIXELS, core_error, padded_rect, plan_tiles
+from tessera.tiling import MAX_TILE_EDGE, MAX_TILE_PIXELS, core_error, min_core_edge, padded_rect, plan_tiles
 
 LIMITS = TileLimits(halo=40, size_multiple=4)
 
@@ -46,11 +46,15 @@ def test_long_thin_and_small_images_get_few_tiles(width, height, most_tiles):
 @pytest.mark.parametrize(("width", "height"), [(2_000_000, 1), (64, 16_400), (8000, 8000), (12_345, 7), (1, 99_999),
                                                 (5000, 3000), (33, 33)])
 @pytest.mark.parametrize("streams", [1, 3])
-def test_every_planned_core_is_accepted_by_the_server_and_aligned(width, height, streams):
-    tile_w, tile_h = choose_tile_shape(width, height, LIMITS, streams=streams)
+@pytest.mark.parametrize("halo", [0, 40, 256])
+def test_every_planned_core_is_accepted_by_the_server_and_aligned(width, height, streams, halo):
+    """Accepted: within the limits, and at least the halo on each side that ends inside the image."""
+    limits = TileLimits(halo=halo, size_multiple=LIMITS.size_multiple)
+    tile_w, tile_h = choose_tile_shape(width, height, limits, streams=streams)
     assert tile_w % LIMITS.size_multiple == 0 and tile_h % LIMITS.size_multiple == 0
     cores = plan_tiles(width, height, tile_w, tile_h)
-    assert all(core_error(c, width, height, MAX_TILE_EDGE, MAX_TILE_PIXELS) is None for c in cores)
+    assert all(core_error(c, width, height, MAX_TILE_EDGE, MAX_TILE_PIXELS, min_core_edge(halo)) is None
+               for c in cores)
     assert all(c.width * c.height <= PROGRESS_TILE_PIXELS for c in cores)
     covered = sum(c.width * c.height for c in cores)
     assert covered == width * height

@@ -19,6 +19,7 @@ from tessera.v1 import style_transfer_pb2_grpc as pb_grpc
 from tests.support import TINY_STYLE
 
 MAX_TILE = 1024  # tessera.tiling.MAX_TILE_SIZE, the contract's largest tile edge
+MIN_TILE = 16  # a tile ending inside the image is at least this, or the halo when larger, on that side
 MAX_HALO = 256
 SERVER_MAX_PIXELS = 200_000_000  # the server's default --max-image-pixels
 CALL_SECONDS = 30
@@ -40,6 +41,12 @@ def required_halo(tiling: pb.TilingInfo) -> int:
     """The model's halo rounded up to its stride (the halo a header's 0 stands for)."""
     multiple = max(tiling.size_multiple, 1)
     return -(-tiling.halo // multiple) * multiple
+
+
+def long_enough(x: int, y: int, w: int, h: int, halo: int, width: int, height: int) -> bool:
+    """Whether each side of a core that ends inside the image is at least MIN_TILE px, or the halo."""
+    shortest = max(MIN_TILE, halo)
+    return (w >= shortest or x + w == width) and (h >= shortest or y + h == height)
 
 
 def padded(x: int, y: int, w: int, h: int, halo: int, width: int, height: int) -> tuple[int, int, int, int]:
@@ -81,7 +88,7 @@ def thumbnail_for(tiling: pb.TilingInfo, pixels: np.ndarray) -> dict:
 @st.composite
 def images_and_tiles(draw):
     width, height = draw(st.integers(1, 160)), draw(st.integers(1, 160))
-    size = draw(st.integers(8, 96))
+    size = draw(st.integers(MIN_TILE, 96))  # the tiny style's halo is 16 px
     cores = [(x, y, min(size, width - x), min(size, height - y))
              for y in range(0, height, size) for x in range(0, width, size)]
     order = draw(st.permutations(range(len(cores))))
@@ -161,7 +168,7 @@ def test_a_tile_is_answered_exactly_when_its_geometry_and_bytes_are_right(stub, 
     message = pb.StylizeTilesRequest(tile=pb.Tile(index=7, x=x, y=y, width=w, height=h, rgb=bytes(max(count, 0))))
     status, replies = run(stub, [header(width, height, **thumbnail_for(tiling, pixels)), message])
     inside = 1 <= w <= MAX_TILE and 1 <= h <= MAX_TILE and x + w <= width and y + h <= height
-    if inside and count == right:
+    if inside and long_enough(x, y, w, h, halo, width, height) and count == right:
         assert status == grpc.StatusCode.OK and [r.tile.index for r in replies[1:]] == [7]
     else:
         assert status == grpc.StatusCode.INVALID_ARGUMENT
@@ -170,11 +177,11 @@ def test_a_tile_is_answered_exactly_when_its_geometry_and_bytes_are_right(stub, 
 @BOUNDED
 @given(kinds=st.lists(st.sampled_from(["header", "tile"]), min_size=0, max_size=6))
 def test_only_the_first_message_may_be_a_header(stub, tiling, kinds):
-    pixels = np.full((20, 30, 3), 90, np.uint8)
+    pixels = np.full((20, 6 * MIN_TILE, 3), 90, np.uint8)
     halo = required_halo(tiling)
-    # Tile i is the i-th 5 px column, so the tiles never cover more than the image.
-    messages = [header(30, 20, **thumbnail_for(tiling, pixels)) if kind == "header"
-                else tile(pixels, i, (5 * i, 0, 5, 20), halo) for i, kind in enumerate(kinds)]
+    # Tile i is the i-th MIN_TILE px column, so the tiles never cover more than the image.
+    messages = [header(6 * MIN_TILE, 20, **thumbnail_for(tiling, pixels)) if kind == "header"
+                else tile(pixels, i, (MIN_TILE * i, 0, MIN_TILE, 20), halo) for i, kind in enumerate(kinds)]
     status, replies = run(stub, messages)
     if kinds and kinds[0] == "header" and "header" not in kinds[1:]:
         assert status == grpc.StatusCode.OK and len(replies) == len(kinds)

@@ -5,7 +5,7 @@ import pytest
 
 from tessera.canvas import Canvas
 from tessera.pixels import repeat_to_min_edge
-from tessera.tiling import Rect, core_error, feather_weights, padded_rect, plan_tiles, tile_size_for
+from tessera.tiling import Rect, core_error, feather_weights, min_core_edge, padded_rect, plan_tiles, tile_size_for
 
 SIZES = [(1, 1), (1, 7), (7, 1), (2, 3), (13, 17), (31, 97), (64, 64), (100, 37), (257, 129), (1000, 999)]
 
@@ -56,6 +56,23 @@ def test_core_error_says_what_is_wrong(core, problem):
     assert problem in core_error(core, 100_000, 100_000)
 
 
+@pytest.mark.parametrize(("core", "problem"), [
+    (Rect(0, 0, 63, 100), "is 63 px wide and ends inside the 1000x1000 image"),
+    (Rect(500, 500, 100, 8), "is 8 px tall and ends inside the 1000x1000 image"),
+    (Rect(0, 0, 1000, 1000), None),
+    (Rect(990, 0, 10, 64), None),  # the last column, cut to the image
+    (Rect(0, 999, 64, 1), None),  # the last row
+    (Rect(990, 999, 10, 1), None),
+])
+def test_a_core_ending_inside_the_image_is_at_least_the_minimum_edge(core, problem):
+    found = core_error(core, 1000, 1000, min_edge=min_core_edge(64))
+    assert found == problem if problem is None else problem in found and "at least 64 px" in found
+
+
+def test_the_minimum_core_edge_is_the_halo_or_16_px():
+    assert [min_core_edge(h) for h in (0, 8, 16, 64, 256)] == [16, 16, 16, 64, 256]
+
+
 def test_long_thin_cores_within_the_area_limit_are_accepted():
     assert core_error(Rect(0, 0, 16_384, 64), 2_000_000, 64) is None
     assert core_error(Rect(0, 0, 1, 16_384), 1, 20_000) is None
@@ -67,6 +84,9 @@ def test_tile_size_is_a_multiple_of_the_stride_within_limits():
     assert tile_size_for(5000, 4, max_size=1024) == 1024
     assert tile_size_for(1, 8) == 8
     assert tile_size_for(None, 4) % 4 == 0
+    assert tile_size_for(16, 4, min_size=64) == 64  # a forced size below the halo gets the halo
+    assert tile_size_for(16, 4, min_size=50) == 52  # rounded up to the stride
+    assert tile_size_for(16, 4, min_size=2000, max_size=1024) == 1024  # the server's largest wins
 
 
 def test_feathered_canvas_reproduces_a_constant_image_without_seams():
