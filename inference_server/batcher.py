@@ -47,6 +47,11 @@ MIN_RELEASE_PERIOD_S = 0.1
 # finds it warm: the first tiles after a release run up to about 1.4x slower, faulting their pages in
 # again (scripts/release_cost.py).
 IDLE_RELEASE_S = 30.0
+# An idle release that could not happen (Runtime.release_idle returned False: another version was using
+# the shared arena, or OpenVINO had a request in flight) is asked again this much later, until it
+# happens or the version runs again: before 2026-12-04 it waited for the version's next traffic, and an
+# idle server could keep a version's memory for good.
+RELEASE_RETRY_S = 2.0
 MAX_DEFAULT_RUNNERS = 4
 
 
@@ -147,6 +152,8 @@ class Batcher:
         self._idle_release_s = idle_release_s
         self._last_run_end = time.monotonic()
         self._holding = True
+        self._deferred = False  # the last idle release was refused: ask again after RELEASE_RETRY_S
+        self._retry_at = 0.0  # time.monotonic() before which no runner asks again
         self._threads = [threading.Thread(target=self._loop, name=f"batcher-{name}-{i}", daemon=True)
                          for i in range(runner_count(runtime, settings.runners))]
         for thread in self._threads:
@@ -169,7 +176,7 @@ class Batcher:
         batcher has run nothing for IDLE_RELEASE_S from now, as after its own runs."""
         with self._lock:
             self._last_run_end = time.monotonic()
-            self._holding = True
+            self._holding, self._deferred = True, False
         self._queue.put(_WAKE)
 
     def close(self) -> None:
@@ -183,7 +190,7 @@ class Batcher:
         stopping = False
         while not stopping:
             try:
-                first = self._queue.get(timeout=self._idle_release_s if self._holding else None)
+                first = self._queue.get(timeout=self._release_wait())
             except queue.Empty:
                 self._release_if_idle()
                 continue
@@ -202,24 +209,39 @@ class Batcher:
                 self._busy -= 1
                 idle = self._busy == 0 and self._queue.empty()
                 self._last_run_end = time.monotonic()
-                self._holding = True
+                self._holding, self._deferred = True, False
             if self._after_runs is not None:
                 self._after_runs(idle)
 
+    def _release_wait(self) -> float | None:
+        """How long a runner waits for a tile before it looks at the idle release; None: for ever."""
+        with self._lock:
+            if not self._holding:
+                return None
+            return min(RELEASE_RETRY_S, self._idle_release_s) if self._deferred else self._idle_release_s
+
     def _release_if_idle(self) -> None:
         """After a runner waited IDLE_RELEASE_S for a tile: if no runner has run one for that long
-        either, the runtime hands its kept memory back, and the freed heap goes to the OS."""
+        either, the runtime hands its kept memory back, and the freed heap goes to the OS. A release
+        the runtime could not make now (it returned False) is asked again after RELEASE_RETRY_S."""
         with self._lock:
-            quiet = time.monotonic() - self._last_run_end >= self._idle_release_s
-            if not (self._holding and quiet and self._busy == 0):
+            now = time.monotonic()
+            quiet = now - self._last_run_end >= self._idle_release_s
+            if not (self._holding and quiet and self._busy == 0 and now >= self._retry_at):
                 return
             self._holding = False
+        refused = False
         for release in (self._runtime.release_idle, self._also_release):
             try:
                 if release is not None:
-                    release()
+                    refused = release() is False or refused
             except Exception:  # a runtime that cannot release must not take a runner down
                 log.exception("runtime failed to release its idle memory")
+        if refused:
+            with self._lock:
+                if self._busy == 0 and self._queue.empty():  # not if a tile came meanwhile
+                    self._holding, self._deferred = True, True
+                    self._retry_at = time.monotonic() + RELEASE_RETRY_S
         if self._after_runs is not None:
             self._after_runs(True)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -118,6 +118,20 @@ class SharedArenaActivity:
         with self._lock:
             return 0.0 if self._in_flight else time.monotonic() - self._last_end
 
+    def shrink(self, run: Callable[[ort.RunOptions], object]) -> bool:
+        """Hand the arena's free chunks back with `run(SHRINK_ARENA)`, one small run of a session on the
+        shared arena that ends by shrinking it, but only while every run of the process ended at least
+        ARENA_QUIET_S ago. True when it ran; False when the arena was in use (ask again later)."""
+        if self.quiet_for() < ARENA_QUIET_S:
+            return False
+        with self.running():
+            run(SHRINK_ARENA)
+        return True
+
 
 # Every run of the process's sessions on the shared arena (inference_server.runtime.onnx_runtime counts them).
 SHARED_ARENA = SharedArenaActivity()
+# How long every session of the process must have run nothing before an idle version's release shrinks
+# the shared arena: longer than the gaps between one stream's tiles, so a version still serving keeps
+# its pages; the idle version's own quiet time is its batcher's (inference_server.batcher.IDLE_RELEASE_S).
+ARENA_QUIET_S = 1.0

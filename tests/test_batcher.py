@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from inference_server import batcher as batcher_module
 from inference_server.batcher import (
     MAX_DEFAULT_RUNNERS,
     Batcher,
@@ -18,8 +19,8 @@ from inference_server.batcher import (
     runner_count,
 )
 from inference_server.runtime import EngineError
-from inference_server.runtime.onnx_runtime import QUIET_S, OnnxRuntime
-from tessera.onnx_session import SHARED_ARENA
+from inference_server.runtime.onnx_runtime import OnnxRuntime
+from tessera.onnx_session import ARENA_QUIET_S, SHARED_ARENA
 from tests.support import TINY_STYLE
 
 pytestmark = pytest.mark.timeout(120)
@@ -257,19 +258,19 @@ def test_onnx_runtime_release_idle_hands_the_arena_back(onnx_runtime):
     next run; release_idle's small run hands them back to the OS, and the runtime still paints."""
     big = np.random.default_rng(0).uniform(-1, 1, (1, 3, 1024, 1024)).astype(np.float32)
     onnx_runtime.execute(big[:, :, :64, :64])  # the smallest run so far: release_idle's shape
-    time.sleep(QUIET_S)
+    time.sleep(ARENA_QUIET_S)
     onnx_runtime.release_idle()
     before = _rss_mib()
     first = onnx_runtime.execute(big)
     kept = _rss_mib() - before
-    time.sleep(QUIET_S)
+    time.sleep(ARENA_QUIET_S)
     with SHARED_ARENA.running():  # another version's run in flight: the arena stays
-        onnx_runtime.release_idle()
+        assert onnx_runtime.release_idle() is False
     assert _rss_mib() - before > kept * 0.9
-    onnx_runtime.release_idle()  # under QUIET_S after that run: still kept
+    assert onnx_runtime.release_idle() is False  # under ARENA_QUIET_S after that run: still kept
     assert _rss_mib() - before > kept * 0.9
-    time.sleep(QUIET_S)
-    onnx_runtime.release_idle()
+    time.sleep(ARENA_QUIET_S)
+    assert onnx_runtime.release_idle() is True
     after = _rss_mib() - before
     assert kept > 150, f"the run kept only {kept:.0f} MiB: the test would show nothing"
     assert after < kept * 0.3, f"kept {kept:.0f} MiB, still {after:.0f} MiB after release_idle"
@@ -286,7 +287,7 @@ def test_release_idle_runs_the_smallest_shape_each_graph_took(graph):
     runtime = OnnxRuntime(version / f"{graph}.onnx", threads=1,
                           output="context" if graph == "context" else "stylized",
                           context_input="style_code" if graph == "whole" else "context")
-    runtime.release_idle()  # never ran: nothing to repeat, nothing raised
+    assert runtime.release_idle() is True  # never ran: nothing to repeat, nothing raised
     picture = rng.uniform(-1, 1, (1, 3, 44, 60)).astype(np.float32)
     if graph == "context":
         runtime.run_named({"thumbnail": picture, "style_code": code})
@@ -296,9 +297,49 @@ def test_release_idle_runs_the_smallest_shape_each_graph_took(graph):
         context = OnnxRuntime(version / "context.onnx", threads=1, output="context").run_named(
             {"thumbnail": picture, "style_code": code})
         runtime.execute(picture, context)
-    time.sleep(QUIET_S)
+    time.sleep(ARENA_QUIET_S)
     runtime.release_idle()
-    assert SHARED_ARENA.quiet_for() < QUIET_S  # it ran
+    assert SHARED_ARENA.quiet_for() < ARENA_QUIET_S  # it ran
+
+
+class _BusyArena:
+    """A runtime whose first `refusals` idle releases find the process busy (release_idle: False)."""
+
+    name = "busy-arena"
+    concurrent_calls = True
+
+    def __init__(self, refusals: int) -> None:
+        self.answers = [False] * refusals
+        self.asked: list[float] = []  # when release_idle was called (time.monotonic)
+
+    def execute(self, image, context=None, release_memory=False):
+        return image
+
+    def release_idle(self) -> bool:
+        self.asked.append(time.monotonic())
+        return self.answers.pop(0) if self.answers else True
+
+    def finalize(self) -> None:
+        pass
+
+
+def test_an_idle_release_the_process_was_too_busy_for_is_asked_again_until_it_happens(monkeypatch):
+    """Until 2026-12-04 a refused release waited for the version's next traffic, so an idle server could
+    keep a version's memory for good; now it is asked again every RELEASE_RETRY_S, and no more once done."""
+    monkeypatch.setattr(batcher_module, "RELEASE_RETRY_S", 0.2)
+    runtime = _BusyArena(refusals=2)
+    batcher = Batcher(runtime, BatchSettings(runners=2), "test", idle_release_s=0.3)
+    try:
+        batcher.submit(np.zeros((3, 8, 8), np.float32)).result(timeout=10)
+        deadline = time.monotonic() + 10
+        while len(runtime.asked) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)  # several retry periods: a release that happened is not asked again
+        assert len(runtime.asked) == 3, runtime.asked
+        gaps = np.diff(runtime.asked)
+        assert all(0.15 < gap < 1.0 for gap in gaps), gaps
+    finally:
+        batcher.close()
 
 
 def test_a_runtime_that_fails_to_release_keeps_its_runners():

@@ -69,9 +69,11 @@ class Runtime(Protocol):
         none. Raises EngineError when K is not fixed (context_width)."""
         ...
 
-    def release_idle(self) -> None:
+    def release_idle(self) -> bool:
         """Hand back memory the engine keeps between runs; the batcher calls it once the version has
-        run nothing for IDLE_RELEASE_S (batcher.py). A call that starts meanwhile must still run correctly."""
+        run nothing for IDLE_RELEASE_S (batcher.py). A call that starts meanwhile must still run correctly.
+        Returns False when the engine could not release now (a run in flight, another version using the
+        shared arena), so that the batcher asks again (RELEASE_RETRY_S); True otherwise."""
         ...
 
     def finalize(self) -> None:
@@ -90,9 +92,9 @@ class ContextModel(Protocol):
         [-1, 1], and a [1, D] "style_code" for a style-conditioned version)."""
         ...
 
-    def release_idle(self) -> None:
-        """Hand back memory kept between runs (as Runtime.release_idle); the version's batcher calls it
-        with its own runtime's."""
+    def release_idle(self) -> bool:
+        """Hand back memory kept between runs (as Runtime.release_idle, with its answer); the version's
+        batcher calls it with its own runtime's."""
         ...
 
     def finalize(self) -> None:

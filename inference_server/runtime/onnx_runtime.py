@@ -66,24 +66,19 @@ class OnnxRuntime:
             self._smallest = (pixels, {name: a.shape for name, a in feeds.items()})
         return output
 
-    def release_idle(self) -> None:
+    def release_idle(self) -> bool:
         """Hand the process's shared arena's free memory back (tessera/onnx_session.py): one run of ones
         in the smallest shape this session has run, ending with SHRINK_ARENA. The arena keeps every
         run's pages warm for the next (faulting them in again cost teacher-26 a quarter of its speed when
         a run every 5 s handed them back under load; docs/serving.md, "Memory"), so it goes back once the
         version is idle, and only while the process's other sessions are quiet too (no run in flight,
-        none ended within QUIET_S): a shrink frees every free chunk of the one arena. Nothing to do for a
-        session that never ran."""
-        if self._smallest is None or SHARED_ARENA.quiet_for() < QUIET_S:
-            return
+        none ended within ARENA_QUIET_S; SharedArenaActivity.shrink): a shrink frees every free chunk of
+        the one arena. Returns False when the arena was in use (the batcher asks again), True otherwise,
+        also for a session that never ran (nothing to do)."""
+        if self._smallest is None:
+            return True
         feeds = {name: np.ones(shape, np.float32) for name, shape in self._smallest[1].items()}
-        self._run(feeds, SHRINK_ARENA)
+        return SHARED_ARENA.shrink(lambda options: self.session.run([self._output], feeds, options))
 
     def finalize(self) -> None:
         self.session = None
-
-
-# How long every session of the process must have run nothing before an idle version's release_idle
-# shrinks the shared arena: longer than the gaps between one stream's tiles, so a version still serving
-# keeps its pages; the idle version's own quiet time is its batcher's (batcher.IDLE_RELEASE_S).
-QUIET_S = 1.0

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from inference_server.runtime import EngineError, context_width
-from tessera.onnx_session import SHARED_ARENA, SHRINK_ARENA, open_session
+from tessera.onnx_session import SHARED_ARENA, open_session
 from tessera.registry import CONTEXT_INPUT, INPUT_NAME, OUTPUT_NAME, REDUCED_PRECISIONS
 
 NAME = "openvino-cpu-bf16"
@@ -170,17 +170,21 @@ class OpenVinoRuntime:
         dim = port.get_partial_shape()[1]
         return context_width(self._context_input, dim.get_length() if dim.is_static else str(dim))
 
-    def release_idle(self) -> None:
+    def release_idle(self) -> bool:
         """Hand the compiled model's activation memory back (OpenVINO's `release_memory`), and the fp32
-        stem's share of ONNX Runtime's arena. OpenVINO refuses while an infer request runs; a call
-        that started meanwhile keeps the memory until the next release, so the refusal is not an error."""
+        stem's share of ONNX Runtime's arena. OpenVINO refuses while an infer request runs, and the
+        arena is handed back only while the process's sessions are quiet (SharedArenaActivity.shrink);
+        either refusal returns False, so the batcher asks again, and is not an error."""
         self._drop_idle_requests()
+        released = True
         try:
             self._compiled.release_memory()
         except RuntimeError as exc:  # "infer requests in progress": a call started since the queue ran dry
             log.debug("OpenVINO kept its memory: %s", _first_line(exc))
+            released = False
         if self._stem is not None:
-            self._stem.release_arena()
+            released = self._stem.release_arena() and released
+        return released
 
     def _drop_idle_requests(self) -> None:
         """Let go of the kept requests no call holds now, and their buffers with them."""
@@ -230,9 +234,10 @@ class _Stem:
             outputs = self._session.run(self.cuts, {name: feeds[name] for name in self._inputs})
         return dict(zip(self.cuts, outputs, strict=True))
 
-    def release_arena(self) -> None:
-        """Hand the shared arena's free memory back: a run on a tiny picture that ends by shrinking it."""
-        self._session.run(self.cuts, self._tiny, SHRINK_ARENA)
+    def release_arena(self) -> bool:
+        """Hand the shared arena's free memory back, when the process's sessions are quiet: a run on a
+        tiny picture that ends by shrinking it (SharedArenaActivity.shrink, whose answer it returns)."""
+        return SHARED_ARENA.shrink(lambda options: self._session.run(self.cuts, self._tiny, options))
 
 
 def _first_line(exc: Exception) -> str:

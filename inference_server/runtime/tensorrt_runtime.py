@@ -153,8 +153,9 @@ class TensorRTRuntime:
             return None
         return context_width(self._context_input, self.engine.get_tensor_shape(self._context_input)[1])
 
-    def release_idle(self) -> None:
+    def release_idle(self) -> bool:
         """Nothing to do: device buffers are sized once per shape and reused."""
+        return True
 
     def finalize(self) -> None:
         for pointer, _ in self._buffers.values():
