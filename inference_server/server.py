@@ -201,3 +201,4 @@ def serve(config: ServerConfig) -> None:
     finally:
         log.info("stopping: in-flight calls get %.0f s", config.grace_seconds)
         running.stop(config.grace_seconds)
+        log.info("server stopped")

@@ -12,6 +12,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from bench.procfs import is_running
 from scripts.local_stack import ROOT, stop_process
 from tessera.admin_client import AdminClient
@@ -109,3 +111,18 @@ def test_make_run_killed_with_sigkill_leaves_no_server_or_gateway_behind(tiny_re
         except ProcessLookupError:  # it stopped after all
             pass
     assert not left, f"run_platform's children {left} outlived it"
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--server-port", "0"], "argument --server-port: a port is a number from 1 to 65535, got 0"),
+    (["--gateway-port", "0"], "argument --gateway-port: a port is a number from 1 to 65535, got 0"),
+    (["--metrics-port", "0"], "argument --metrics-port: a port is a number from 1 to 65535 (or -1: off), got 0"),
+    (["--server-port", "70000"], "got 70000"),
+    (["--gateway-port", "http"], "got http"),
+], ids=["server-0", "gateway-0", "metrics-0", "server-too-high", "gateway-not-a-number"])
+def test_a_port_it_cannot_pass_on_is_refused_before_anything_starts(flags, words):
+    """Port 0 used to start the server on a free port while the gateway was told 127.0.0.1:0, so every
+    request failed with 503 (a fresh pair of eyes found it); make run needs ports it can name."""
+    done = subprocess.run([sys.executable, "-m", "scripts.run_platform", *flags], cwd=ROOT, capture_output=True,
+                          text=True, timeout=30)
+    assert done.returncode == 2 and words in done.stderr and "Tessera is starting" not in done.stdout

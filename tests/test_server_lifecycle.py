@@ -95,6 +95,7 @@ def test_sigterm_lets_an_open_stream_finish_then_exits_cleanly(registry):
         stream.close()
         assert len(list(stream.replies)) == 1
         assert process.wait(timeout=30) == 0
+        assert log.read_text().rstrip().endswith("server stopped")  # its last line, as the gateway's
 
 
 def test_sigterm_during_a_long_start_up_exits_cleanly_after_the_version_being_loaded(tmp_path):
