@@ -2,7 +2,7 @@
  * Which photo a result is of, in words, also when photos share a file name (photo.jpg from two folders,
  * IMG_0001.jpg from two cameras). A photo is told by its content (photoKey: the same file chosen again,
  * or a batch's photo chosen again from the gateway's copy, is the same photo under a new upload id);
- * photos of one name are numbered in the order they were chosen: "photo.jpg", "photo.jpg (2)"..., and
+ * photos of one name (in any case) are numbered in the order they were chosen: "photo.jpg", "photo.jpg (2)"..., and
  * their downloads "photo-moss.jpg", "photo-moss-2.jpg"..., as a batch's zip numbers them
  * (bff.forms.unique_name).
  */
@@ -81,13 +81,18 @@ function numberedPhotos(results) {
     const known = photos.get(photoOf(result));
     if (!known || earlier(order, known.order)) photos.set(photoOf(result), { name: result.photoName, order });
   }
-  /** @type {Map<string, Array<[string, number[]]>>} */
+  // Names that differ only in case are one name, as the zip and the folders people save to take them
+  // (bff.forms.unique_name): Photo.JPG after photo.jpg is "Photo.JPG (2)" and downloads numbered 2.
+  /** @type {Map<string, Array<[string, number[], string]>>} */
   const byName = new Map();
-  for (const [id, { name, order }] of photos) byName.set(name, [...(byName.get(name) || []), [id, order]]);
+  for (const [id, { name, order }] of photos) {
+    const key = name.toLowerCase();
+    byName.set(key, [...(byName.get(key) || []), [id, order, name]]);
+  }
   const numbered = new Map();
-  for (const [name, named] of byName) {
+  for (const named of byName.values()) {
     named.sort(([, a], [, b]) => (earlier(a, b) ? -1 : earlier(b, a) ? 1 : 0));
-    named.forEach(([id], index) => numbered.set(id, { name, number: index + 1 }));
+    named.forEach(([id, , name], index) => numbered.set(id, { name, number: index + 1 }));
   }
   return numbered;
 }

@@ -5,6 +5,7 @@ results kept and compared, and a warning before leaving a running job."""
 from __future__ import annotations
 
 import io
+import re
 import urllib.request
 
 import numpy as np
@@ -307,6 +308,24 @@ def test_two_photos_of_one_name_are_told_apart_and_downloaded_apart(page, photo,
     page.reload()  # numbered the same
     expect(page.get_by_role("checkbox", name="Compare photo.jpg (2) · Moss")).to_have_count(1)
     expect(page.get_by_role("checkbox", name="Compare photo.jpg · Moss")).to_have_count(1)
+
+
+def test_photos_whose_names_differ_only_in_case_are_numbered_as_one_name(page, photo, tmp_path):
+    """photo.jpg and Photo.JPG are one name to the batch's zip (bff.forms.unique_name) and to the folders
+    people save to (Windows, macOS): the page numbered them apart, so both downloaded as photo-moss.jpg."""
+    astronaut, cat = tmp_path / "a" / "photo.jpg", tmp_path / "b" / "Photo.JPG"
+    for path in (astronaut, cat):
+        path.parent.mkdir()
+    astronaut.write_bytes(photo.read_bytes())
+    Image.fromarray(skdata.chelsea()).save(cat, "JPEG", quality=90)
+    upload(page, astronaut)
+    make(page, "Moss")
+    upload_another(page, cat)
+    make(page, "Moss")
+    second = page.locator(".result-item").filter(has_text="Photo.JPG (2) · Moss")
+    expect(second.get_by_role("link")).to_have_attribute("download", re.compile(r"^Photo-moss-2\.(jpg|JPG)$"))
+    first = page.locator(".result-item").filter(has_text="photo.jpg · Moss")
+    expect(first.get_by_role("link")).to_have_attribute("download", "photo-moss.jpg")
 
 
 def upload_another(page, photo) -> None:
