@@ -6,7 +6,8 @@
  */
 
 import { expiry, fetchResult } from "./api.js";
-import { MAX_RESULTS } from "./store.js";
+import { unusedFilename } from "./photo_names.js";
+import { MAX_RESULTS, loadVisit } from "./store.js";
 
 /** @typedef {import("./store.js").Result} Result */
 /** @typedef {import("./api.js").Batch} Batch */
@@ -63,6 +64,7 @@ export class BatchResults {
                      photoOrder: /** @type {[number, number]} */ ([this.sent, index]), id: photo.id,
                      time: Date.now(), url: photo.result_url, filename: fetched.filename, thumb: "", expiresAt: expiry(photo),
                      version: photo.version || 0, bytes: fetched.blob.size, maps: null };
+    result.filename = unusedFilename(result.filename, result, loadVisit().results);
     await this.results.addListed(result, URL.createObjectURL(fetched.blob));
     this.added += 1;
     // The stage shows the first, unless the person has since shown another from the list.

@@ -59,10 +59,37 @@ export function photoLabels(results) {
  */
 export function ownFilename(result, listed) {
   const number = numberedPhotos([result, ...listed]).get(photoOf(result))?.number ?? 1;
-  if (number === 1) return result.filename;
-  const dot = result.filename.lastIndexOf(".");
-  return dot > 0 ? `${result.filename.slice(0, dot)}-${number}${result.filename.slice(dot)}`
-    : `${result.filename}-${number}`;
+  return unusedFilename(numbered(result.filename, number), result, listed);
+}
+
+/**
+ * The download name of a new result: `result.filename`, numbered further while a listed result of
+ * another photo downloads under that name (in any case). A batch's photos are numbered by the gateway
+ * within their batch (bff.forms.unique_name), so a batch's photo.jpg after a single photo.jpg came back
+ * as photo-moss.jpg a second time; now it is photo-moss-2.jpg. The same photo restyled again may reuse
+ * its name.
+ * @param {string} filename the name it would have
+ * @param {Result} result a new result, not listed yet
+ * @param {Result[]} listed the results listed so far
+ * @returns {string}
+ */
+export function unusedFilename(filename, result, listed) {
+  const taken = new Set(listed.filter((other) => photoOf(other) !== photoOf(result))
+    .map((other) => other.filename.toLowerCase()));
+  let candidate = filename;
+  for (let number = 2; taken.has(candidate.toLowerCase()); number += 1) candidate = numbered(filename, number);
+  return candidate;
+}
+
+/**
+ * @param {string} filename
+ * @param {number} number from 1
+ * @returns {string} "photo-moss-2.jpg" for ("photo-moss.jpg", 2); the name itself for 1
+ */
+function numbered(filename, number) {
+  if (number === 1) return filename;
+  const dot = filename.lastIndexOf(".");
+  return dot > 0 ? `${filename.slice(0, dot)}-${number}${filename.slice(dot)}` : `${filename}-${number}`;
 }
 
 /**

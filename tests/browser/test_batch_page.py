@@ -186,6 +186,35 @@ def test_photos_of_one_name_are_told_apart_and_download_under_their_zip_names(pa
     assert page.console_problems == []
 
 
+def test_a_batch_photo_named_like_an_earlier_single_photo_downloads_under_another_name(page, namesakes, tmp_path):
+    """The gateway numbers a batch's names within the batch (bff.forms.unique_name): a batch's photo.jpg
+    after a single photo.jpg downloaded as photo-harbour-blue.jpg a second time. The page numbers it
+    further; the zip keeps its own names."""
+    astronaut, cat, crop = namesakes
+    page.goto("/")
+    page.locator("#file-input").set_input_files(astronaut)
+    page.get_by_role("button", name="Make the full-size result in Harbour blue").click()
+    listed = page.locator("#results-list > li")
+    expect(listed).to_have_count(1, timeout=60_000)
+    page.locator("#file-input").set_input_files([cat, crop])
+    page.get_by_role("radio", name="Harbour blue").check()
+    page.get_by_role("button", name="Restyle 2 photos").click()
+    expect(page.locator("#batch-meta")).to_have_text("2 of 2 photos restyled", timeout=60_000)
+    expect(listed).to_have_count(3)
+    expect(listed.filter(has_text="photo.jpg · Harbour blue").get_by_role("link")).to_have_attribute(
+        "download", "photo-harbour-blue.jpg")
+    expect(listed.filter(has_text="photo.jpg (2) · Harbour blue").get_by_role("link")).to_have_attribute(
+        "download", "photo-harbour-blue-2.jpg")
+    expect(listed.filter(has_text="crop.png · Harbour blue").get_by_role("link")).to_have_attribute(
+        "download", "crop-harbour-blue.png")
+    with page.expect_download() as zipped:
+        page.get_by_role("link", name="Download ZIP").click()
+    zipped.value.save_as(tmp_path / "batch.zip")
+    with zipfile.ZipFile(tmp_path / "batch.zip") as archive:
+        assert archive.namelist() == ["photo-harbour-blue.jpg", "crop-harbour-blue.png"]
+    assert page.console_problems == []
+
+
 def test_a_reloaded_batch_shows_each_result_over_its_own_photo(page, photos):
     """After a reload a batch's results came back without their photos: each was shown over itself, as
     if the style had changed nothing. The gateway keeps each photo as long as its result, and the page
