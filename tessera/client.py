@@ -262,9 +262,8 @@ class TesseraClient:
         """The unary `Stylize` call for small encoded images: returns (bytes, mime type). `scale` is the
         brush scale, applied by the server (StylizeRequest.scale). ValueError, before the call, for a
         strength outside [0, 1], a scale outside (0, 1] or a timeout that is not positive seconds."""
-        fraction("strength", strength)
+        self._check_call(strength, 0, None, timeout)
         check_scale(scale)
-        optional_seconds("timeout", timeout)
         request = pb.StylizeRequest(style=style, image=data, strength=strength, output_format=output_format,
                                     style_sources=[s.to_proto() for s in style_sources], keep_colors=keep_colors,
                                     max_reply_bytes=MAX_MESSAGE_BYTES)
