@@ -36,15 +36,15 @@ def main(argv: list[str] | None = None) -> int:
         log.error("cannot listen on %s:%d: %s", config.host, config.port, err)
         close_app(app)
         return 2
-    stop = FirstStopSignal()
     try:
+        FirstStopSignal()
         print(f"Tessera gateway on http://{server.effective_host}:{server.effective_port}/ "
               f"(inference servers: {', '.join(config.servers)})", flush=True)
         server.run()
-    except SystemExit:
+    except (KeyboardInterrupt, SystemExit):  # KeyboardInterrupt: a Ctrl-C before the handlers were in
         pass
     finally:
-        stop.ignore_the_rest()
+        ignore_stop_signals()
         server.close()
         close_app(app)
         log.info("gateway stopped")
@@ -64,7 +64,10 @@ class FirstStopSignal:
     def __init__(self) -> None:
         self.stopping = False
         for number in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(number, self)
+            # A gateway started in the background by a non-interactive shell inherits SIGINT ignored,
+            # as Python then leaves it: a Ctrl-C meant for the shell's foreground must not stop it.
+            if signal.getsignal(number) is not signal.SIG_IGN:
+                signal.signal(number, self)
 
     def __call__(self, _signum: int, _frame: object) -> None:
         if self.stopping:
@@ -72,11 +75,12 @@ class FirstStopSignal:
         self.stopping = True
         raise SystemExit(0)
 
-    def ignore_the_rest(self) -> None:
-        """From here on, the signals are ignored by the kernel too (no handler runs at all)."""
-        self.stopping = True
-        for number in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(number, signal.SIG_IGN)
+
+def ignore_stop_signals() -> None:
+    """From here on, SIGINT and SIGTERM are ignored by the kernel (no handler runs at all): the
+    clean-up runs to its end whatever follows."""
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

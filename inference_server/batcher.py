@@ -133,7 +133,7 @@ class Batcher:
     def __init__(self, runtime: Runtime, settings: BatchSettings, name: str,
                  on_batch: Callable[[int], None] | None = None, gauges: TileGauges | None = None,
                  after_runs: Callable[[bool], None] | None = None, idle_release_s: float = IDLE_RELEASE_S,
-                 also_release: Callable[[], None] | None = None) -> None:
+                 also_release: Callable[[], bool] | None = None) -> None:
         self._runtime = runtime
         # Memory the version keeps beside this runtime (its context model's), handed back with the runtime's.
         self._also_release = also_release

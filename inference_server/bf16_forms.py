@@ -123,7 +123,7 @@ def served_form(version_dir: Path, precision: str, threads: int) -> Bf16Form:
     measure or publish bf16 forms (bench/paths.py, scripts/bf16_check.py, scripts/student_figures.py):
     one stream of `threads` threads, with the context model `probed_bf16` chooses, against the probes'
     reference from ONNX Runtime fp32. Raises Bf16Refused as `probed_bf16`, EngineError when the fp32
-    model cannot load."""
+    model cannot load, VersionRejected when it fails the server's probes itself."""
     manifest = read_manifest(version_dir)
     fp32 = cpu_runtime(version_dir / manifest.onnx.file, "fp32", threads)
     context = None

@@ -40,9 +40,9 @@ import onnx
 from bench.paths import RawRun, context_model
 from inference_server.bf16_forms import Bf16Form, Bf16Refused, served_form
 from inference_server.probe_tiles import FOG_LEVELS, low_contrast
-from inference_server.runtime import ContextModel, Runtime, cpu_runtime
+from inference_server.runtime import ContextModel, EngineError, Runtime, cpu_runtime
 from inference_server.runtime.openvino_runtime import bf16_available
-from inference_server.version_checks import REDUCED_PRECISION_PSNR_DB, signed_psnr
+from inference_server.version_checks import REDUCED_PRECISION_PSNR_DB, VersionRejected, signed_psnr
 from scripts.student_figures import holdout_missing, holdout_photos, measure
 from scripts.train_defaults import RECIPES
 from scripts.version_args import add_version_args, chosen_version, told_source
@@ -239,6 +239,9 @@ def _check(source: Path, photos: list[tuple[str, np.ndarray]], args: argparse.Na
     except Bf16Refused as exc:
         print(f"{what} does not keep its quality in {precision}: a server would keep it on ONNX Runtime: {exc}")
         return 2
+    except (EngineError, VersionRejected) as exc:
+        print(f"error: a server would not load {what} at all: {exc}", file=sys.stderr)
+        return 1
     figures["probe_psnr_db"] = round(form.psnr_db, 2)
     if form.context_model is not None:
         figures["context_precision"] = form.context_model.precision

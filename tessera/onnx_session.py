@@ -102,8 +102,9 @@ class SharedArenaActivity:
         self._last_end = time.monotonic()
 
     @contextmanager
-    def running(self) -> Iterator[None]:
-        """Count one run while the block runs."""
+    def running(self, use: bool = True) -> Iterator[None]:
+        """Count one run while the block runs. A run that only hands memory back (`use` False) leaves
+        the time of the last use as it was: the next idle version's release must not wait for it."""
         with self._lock:
             self._in_flight += 1
         try:
@@ -111,7 +112,8 @@ class SharedArenaActivity:
         finally:
             with self._lock:
                 self._in_flight -= 1
-                self._last_end = time.monotonic()
+                if use:
+                    self._last_end = time.monotonic()
 
     def quiet_for(self) -> float:
         """Seconds since the last run ended, 0.0 while one runs."""
@@ -124,7 +126,7 @@ class SharedArenaActivity:
         ARENA_QUIET_S ago. True when it ran; False when the arena was in use (ask again later)."""
         if self.quiet_for() < ARENA_QUIET_S:
             return False
-        with self.running():
+        with self.running(use=False):  # a version and its context model release one after the other
             run(SHRINK_ARENA)
         return True
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tessera.tile_plan import TileLimits
-from tessera.tiling import MAX_TILE_SIZE
+from tessera.tiling import MAX_TILE_SIZE, min_core_edge
 from tessera.v1 import style_transfer_pb2 as pb
 
 _MODES = {pb.TILING_MODE_CROP: "crop", pb.TILING_MODE_FEATHER: "feather"}
@@ -41,10 +41,11 @@ class TilingFacts:
         )
 
     def tile_limits(self) -> TileLimits:
-        """The server's limits for planning tiles; its default tile size caps a tile's area (its square)."""
+        """The server's limits for planning tiles; its default tile size caps a tile's area (its square),
+        but never under the smallest tile the server takes inside an image (tessera.tiling.min_core_edge)."""
         area = self.max_tile_pixels
         if self.default_tile_size:
-            area = min(area, self.default_tile_size**2)
+            area = min(area, max(self.default_tile_size, min_core_edge(self.halo))**2)
         return TileLimits(halo=self.halo, size_multiple=self.size_multiple, max_edge=self.max_tile_edge,
                           max_pixels=area)
 

@@ -51,7 +51,8 @@ def choose_tile_shape(width: int, height: int, limits: TileLimits, streams: int 
     if width < 1 or height < 1:
         raise ValueError(f"need a positive image size, got {width}x{height}")
     multiple = max(1, limits.size_multiple)
-    area_cap = min(limits.max_pixels, max_pixels)
+    # The progress cap gives way to the smallest tile a server takes inside an image (a large halo).
+    area_cap = min(limits.max_pixels, max(max_pixels, round_up(min_core_edge(limits.halo), multiple) ** 2))
     cols = np.array(_axis_options(width, limits.halo, multiple, limits.max_edge), dtype=np.float64).reshape(-1, 4)
     rows = np.array(_axis_options(height, limits.halo, multiple, limits.max_edge), dtype=np.float64).reshape(-1, 4)
     # Every (column option, row option) pair at once: rows of `cols` x rows of `rows`.
@@ -71,14 +72,18 @@ def _axis_options(length: int, halo: int, multiple: int, max_edge: int) -> list[
     fewest = -(-length // max(multiple, max_edge // multiple * multiple))
     most = min(-(-length // multiple), MAX_TILES_PER_AXIS)
     shortest = min(length, min_core_edge(halo))  # what a server takes for a tile ending inside the image
-    options, seen, count = [], set(), fewest
+    # The edges of 1, 2, ... tiles, growing geometrically, and the shortest edge itself, which the area
+    # caps may leave as the only one that fits beside another axis's (a large brush-scale halo).
+    edges, count = [round_up(shortest, multiple)], fewest
     while count <= max(most, fewest):
-        edge = round_up(-(-length // count), multiple)
+        edges.append(round_up(-(-length // count), multiple))
+        count = max(count + 1, int(count * _GROWTH))
+    options, seen = [], set()
+    for edge in edges:
         if edge not in seen and shortest <= edge and min(edge, length) <= max_edge:
             seen.add(edge)
             computed, padded = _computed_length(length, edge, halo, multiple)
             options.append((edge, -(-length // edge), computed, padded))
-        count = max(count + 1, int(count * _GROWTH))
     return options
 
 

@@ -77,8 +77,9 @@ def min_core_edge(halo: int) -> int:
     the halo on each side, so an h px square core with an h px halo computes 9 times the pixels it
     keeps; smaller cores would let a client make the server compute many times more than the image
     (16 px cores with a 64 px halo: 81 times). The last column and row of a plan are cut to the image,
-    so they may be shorter."""
-    return max(MIN_TILE_SIZE, halo)
+    so they may be shorter. At most MAX_TILE_SIZE: a brush-scale stream's halo can pass it (a 150 MP
+    photo at the auto scale: 1086 px), and a tile may not."""
+    return min(max(MIN_TILE_SIZE, halo), MAX_TILE_SIZE)
 
 
 def halo_for(model_halo: int, size_multiple: int) -> int:

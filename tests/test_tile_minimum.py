@@ -80,6 +80,15 @@ def test_the_client_raises_a_forced_tile_size_to_the_halo(address):
     assert seen[-1] == 3 * 3  # 48 px cores (the last ones cut to the image), not 7 x 8 of 16 px
 
 
+def test_the_client_plans_tiles_at_least_as_large_as_the_halo_under_a_smaller_default_tile(address):
+    """The server's default tile (16 px here) caps a planned tile's area, but not under the smallest
+    tile it takes inside an image; before, the planner found no tile at all (a review found it)."""
+    image = photo(300, 420)
+    with TesseraClient(address) as client:
+        result = client.stylize(image, STYLE)
+    assert result.image.shape == image.shape
+
+
 def test_the_unary_call_cuts_its_tiles_at_least_as_large_as_the_halo(address):
     """The server's default tile here is 16 px, under the style's 48 px halo."""
     image = photo(90, 130)

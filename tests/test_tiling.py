@@ -69,8 +69,8 @@ def test_a_core_ending_inside_the_image_is_at_least_the_minimum_edge(core, probl
     assert found == problem if problem is None else problem in found and "at least 64 px" in found
 
 
-def test_the_minimum_core_edge_is_the_halo_or_16_px():
-    assert [min_core_edge(h) for h in (0, 8, 16, 64, 256)] == [16, 16, 16, 64, 256]
+def test_the_minimum_core_edge_is_the_halo_from_16_px_to_the_largest_tile():
+    assert [min_core_edge(h) for h in (0, 8, 16, 64, 256, 1086)] == [16, 16, 16, 64, 256, 1024]  # a tile's most
 
 
 def test_long_thin_cores_within_the_area_limit_are_accepted():

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bff.__main__ import FirstStopSignal
+from bff.__main__ import FirstStopSignal, ignore_stop_signals
 from scripts.local_stack import gateway_process, stop_process
 from tessera.child_process import spawn
 from tests.bff.live import multipart
@@ -141,16 +141,30 @@ def test_only_the_first_stop_signal_raises_even_inside_the_clean_up_it_started(f
     second signal arrives while the first one's SystemExit is being handled."""
     saved = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
     try:
-        stop = FirstStopSignal()
+        FirstStopSignal()
         with pytest.raises(SystemExit) as caught:
             os.kill(os.getpid(), first)
             time.sleep(1)  # the handler runs at the next bytecode; this is never reached
         assert caught.value.code == 0
         os.kill(os.getpid(), then)  # inside the clean-up: must not raise
         time.sleep(0.05)
-        stop.ignore_the_rest()
+        ignore_stop_signals()
         os.kill(os.getpid(), then)
         time.sleep(0.05)
+    finally:
+        for number, handler in saved.items():
+            signal.signal(number, handler)
+
+
+def test_a_gateway_started_with_ctrl_c_ignored_keeps_ignoring_it():
+    """A background job of a non-interactive shell starts with SIGINT ignored (Python keeps it so): a
+    Ctrl-C meant for the shell's foreground job must not stop it."""
+    saved = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        FirstStopSignal()
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        assert isinstance(signal.getsignal(signal.SIGTERM), FirstStopSignal)
     finally:
         for number, handler in saved.items():
             signal.signal(number, handler)
