@@ -237,12 +237,12 @@ class Batcher:
                     refused = release() is False or refused
             except Exception:  # a runtime that cannot release must not take a runner down
                 log.exception("runtime failed to release its idle memory")
-        if refused:
+        if refused:  # the heap is trimmed once it has all been released, not at every retry
             with self._lock:
                 if self._busy == 0 and self._queue.empty():  # not if a tile came meanwhile
                     self._holding, self._deferred = True, True
                     self._retry_at = time.monotonic() + RELEASE_RETRY_S
-        if self._after_runs is not None:
+        elif self._after_runs is not None:
             self._after_runs(True)
 
     def _collect(self, first: _Item) -> tuple[list[_Item], bool]:

@@ -390,12 +390,6 @@ def _bf16_runtime(version_dir: Path, manifest: Manifest, onnx: OnnxRuntime, refe
     return onnx, context_model
 
 
-def _finalize(*runtimes: Runtime | ContextModel | None) -> None:
-    for runtime in runtimes:
-        if runtime is not None:
-            runtime.finalize()
-
-
 def _forward(done: Future, target: Future, transform: Callable[[np.ndarray], np.ndarray]) -> None:
     """Settle `target` with `transform` of `done`'s result, or with its exception."""
     if not target.set_running_or_notify_cancel():
