@@ -79,16 +79,18 @@ def test_the_plan_follows_the_image_shape():
     assert np.isclose(wide[0], tall[1]) and np.isclose(wide[1], tall[0])
 
 
-@pytest.mark.parametrize(("width", "height", "halo", "default_tile"), [
-    (15_000, 10_000, 1086, 1024),  # a 150 MP photo at the auto brush scale: 1086 px halo
-    (4000, 3000, 292, 256),  # a server's default tile of 256 px under a brush-scale halo
-    (420, 300, 48, 16),  # a default tile of 16 px under a 48 px halo
+@pytest.mark.parametrize(("width", "height", "halo", "multiple", "default_tile"), [
+    (15_000, 10_000, 1086, 1, 1024),  # a 150 MP photo at the auto brush scale: 1086 px halo
+    (4000, 3000, 292, 4, 256),  # a server's default tile of 256 px under a brush-scale halo
+    (420, 300, 48, 4, 16),  # a default tile of 16 px under a 48 px halo
+    (2000, 1500, 12, 6, 16),  # the smallest tile, 16 px, is 18 px on a stride of 6
 ])
-def test_a_halo_larger_than_the_area_caps_still_gets_tiles_the_server_takes(width, height, halo, default_tile):
+def test_a_halo_larger_than_the_area_caps_still_gets_tiles_the_server_takes(width, height, halo, multiple,
+                                                                            default_tile):
     """The smallest tile a server takes inside an image (min_core_edge: the halo, at most 1024 px) wins
     over the area caps (the server's default tile, the planner's progress cap), under which the planner
-    found no tile at all before (a review found it)."""
-    facts = TilingFacts(halo=halo, size_multiple=4, default_tile_size=default_tile, max_tile_size=1024,
+    found no tile at all before (two reviews found it)."""
+    facts = TilingFacts(halo=halo, size_multiple=multiple, default_tile_size=default_tile, max_tile_size=1024,
                         mode="crop", needs_thumbnail=False, thumbnail_size=0, max_tile_edge=MAX_TILE_EDGE,
                         max_tile_pixels=MAX_TILE_PIXELS)
     tile_w, tile_h = choose_tile_shape(width, height, facts.tile_limits())
