@@ -13,6 +13,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -116,7 +118,9 @@ def test_a_burst_of_stop_signals_still_lets_the_gateway_finish_its_clean_up(infe
     a Ctrl-C, an impatient supervisor's, a second Ctrl-C) must not cut the clean-up short (it logs
     "gateway stopped" when it is done)."""
     log_path = tmp_path / "gateway.log"
-    with log_path.open("w") as log:
+    # Started as from a terminal: a test run in the background (CI under nohup) ignores SIGINT, which its
+    # children would inherit, and the gateway keeps an inherited ignore (the test after the next one).
+    with log_path.open("w") as log, ctrl_c_disposition(signal.default_int_handler):
         process = spawn([sys.executable, "-m", "bff", "--port", "0", "--server", inference_server], cwd=ROOT,
                         stdout=subprocess.PIPE, stderr=log, text=True)
     try:
@@ -139,8 +143,7 @@ def test_only_the_first_stop_signal_raises_even_inside_the_clean_up_it_started(f
     """The race the burst above hits only now and then (CI once saw exit 0 without "gateway
     stopped": a SIGTERM raised again inside the clean-up a Ctrl-C had started), made certain: the
     second signal arrives while the first one's SystemExit is being handled."""
-    saved = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with ctrl_c_disposition(signal.default_int_handler):
         FirstStopSignal()
         with pytest.raises(SystemExit) as caught:
             os.kill(os.getpid(), first)
@@ -151,20 +154,25 @@ def test_only_the_first_stop_signal_raises_even_inside_the_clean_up_it_started(f
         ignore_stop_signals()
         os.kill(os.getpid(), then)
         time.sleep(0.05)
-    finally:
-        for number, handler in saved.items():
-            signal.signal(number, handler)
 
 
 def test_a_gateway_started_with_ctrl_c_ignored_keeps_ignoring_it():
     """A background job of a non-interactive shell starts with SIGINT ignored (Python keeps it so): a
     Ctrl-C meant for the shell's foreground job must not stop it."""
-    saved = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with ctrl_c_disposition(signal.SIG_IGN):
         FirstStopSignal()
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
         assert isinstance(signal.getsignal(signal.SIGTERM), FirstStopSignal)
+
+
+@contextmanager
+def ctrl_c_disposition(handler) -> Iterator[None]:
+    """SIGINT set to `handler` in this process while the block runs (a child started meanwhile gets
+    SIG_DFL for a handler function, SIG_IGN for SIG_IGN); SIGINT's and SIGTERM's handlers restored after."""
+    saved = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        signal.signal(signal.SIGINT, handler)
+        yield
     finally:
-        for number, handler in saved.items():
-            signal.signal(number, handler)
+        for number, previous in saved.items():
+            signal.signal(number, previous)
