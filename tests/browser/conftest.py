@@ -146,3 +146,14 @@ def big_photo(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("big") / "astronaut-12mp.jpg"
     Image.fromarray(skdata.astronaut()).resize((4000, 3000), Image.Resampling.BICUBIC).save(path, quality=90)
     return path
+
+
+def astronaut_and_cat(photo: Path, folder: Path, cat_name: str = "photo.jpg") -> tuple[Path, Path]:
+    """The astronaut as FOLDER/a/photo.jpg and scikit-image's cat as FOLDER/b/`cat_name`: two photos
+    whose names clash (from two folders)."""
+    astronaut, cat = folder / "a" / "photo.jpg", folder / "b" / cat_name
+    for path in (astronaut, cat):
+        path.parent.mkdir()
+    astronaut.write_bytes(photo.read_bytes())
+    Image.fromarray(skdata.chelsea()).save(cat, "JPEG", quality=90)
+    return astronaut, cat

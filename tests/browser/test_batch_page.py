@@ -9,7 +9,8 @@ import zipfile
 import pytest
 from PIL import Image
 from playwright.sync_api import expect
-from skimage import data as skdata
+
+from tests.browser.conftest import astronaut_and_cat
 
 pytestmark = pytest.mark.browser
 
@@ -133,11 +134,7 @@ def test_each_result_of_a_batch_names_its_photo_also_after_a_reload(page, photos
 @pytest.fixture
 def namesakes(photo, tmp_path):
     """The astronaut and a cat, both called photo.jpg (from two folders), then a crop by another name."""
-    astronaut, cat = tmp_path / "a" / "photo.jpg", tmp_path / "b" / "photo.jpg"
-    for path in (astronaut, cat):
-        path.parent.mkdir()
-    astronaut.write_bytes(photo.read_bytes())
-    Image.fromarray(skdata.chelsea()).save(cat, "JPEG", quality=90)
+    astronaut, cat = astronaut_and_cat(photo, tmp_path)
     crop = tmp_path / "crop.png"
     with Image.open(photo) as image:
         image.crop((0, 0, 256, 192)).save(crop)

@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 from skimage import data as skdata
 
 from tests.bff.gallery import TONES
+from tests.browser.conftest import astronaut_and_cat
 
 pytestmark = pytest.mark.browser
 STYLES = [name for name, _, _ in TONES.values()]
@@ -284,15 +285,7 @@ def test_two_photos_of_one_name_are_told_apart_and_downloaded_apart(page, photo,
     """A trial user restyled a/photo.jpg (an astronaut), then b/photo.jpg (a cat): the two results read the
     same, as did their comparison's captions, and both downloaded as photo-moss.jpg. Photos of one name are
     now numbered in the order chosen, and so are their downloads, as a batch's zip numbers them."""
-    astronaut, cat = tmp_path / "a" / "photo.jpg", tmp_path / "b" / "photo.jpg"
-    for path in (astronaut, cat):
-        path.parent.mkdir()
-    astronaut.write_bytes(photo.read_bytes())
-    Image.fromarray(skdata.chelsea()).save(cat, "JPEG", quality=90)
-    upload(page, astronaut)
-    make(page, "Moss")
-    upload_another(page, cat)
-    make(page, "Moss")
+    restyle_in_moss(page, *astronaut_and_cat(photo, tmp_path))
     expect(page.locator("#download")).to_have_attribute("download", "photo-moss-2.jpg")
     first = page.locator(".result-item").filter(has_text="photo.jpg · Moss")
     second = page.locator(".result-item").filter(has_text="photo.jpg (2) · Moss")
@@ -313,19 +306,19 @@ def test_two_photos_of_one_name_are_told_apart_and_downloaded_apart(page, photo,
 def test_photos_whose_names_differ_only_in_case_are_numbered_as_one_name(page, photo, tmp_path):
     """photo.jpg and Photo.JPG are one name to the batch's zip (bff.forms.unique_name) and to the folders
     people save to (Windows, macOS): the page numbered them apart, so both downloaded as photo-moss.jpg."""
-    astronaut, cat = tmp_path / "a" / "photo.jpg", tmp_path / "b" / "Photo.JPG"
-    for path in (astronaut, cat):
-        path.parent.mkdir()
-    astronaut.write_bytes(photo.read_bytes())
-    Image.fromarray(skdata.chelsea()).save(cat, "JPEG", quality=90)
-    upload(page, astronaut)
-    make(page, "Moss")
-    upload_another(page, cat)
-    make(page, "Moss")
+    restyle_in_moss(page, *astronaut_and_cat(photo, tmp_path, "Photo.JPG"))
     second = page.locator(".result-item").filter(has_text="Photo.JPG (2) · Moss")
     expect(second.get_by_role("link")).to_have_attribute("download", re.compile(r"^Photo-moss-2\.(jpg|JPG)$"))
     first = page.locator(".result-item").filter(has_text="photo.jpg · Moss")
     expect(first.get_by_role("link")).to_have_attribute("download", "photo-moss.jpg")
+
+
+def restyle_in_moss(page, first, second) -> None:
+    """Restyles `first`, then `second` chosen on the page as it is, in Moss."""
+    upload(page, first)
+    make(page, "Moss")
+    upload_another(page, second)
+    make(page, "Moss")
 
 
 def upload_another(page, photo) -> None:
