@@ -152,8 +152,9 @@ class Batcher:
         self._idle_release_s = idle_release_s
         self._last_run_end = time.monotonic()
         self._holding = True
-        self._deferred = False  # the last idle release was refused: ask again after RELEASE_RETRY_S
-        self._retry_at = 0.0  # time.monotonic() before which no runner asks again
+        # After a refused idle release, the time.monotonic() from which a runner asks again (0.0: none
+        # refused since the last run).
+        self._retry_at = 0.0
         self._threads = [threading.Thread(target=self._loop, name=f"batcher-{name}-{i}", daemon=True)
                          for i in range(runner_count(runtime, settings.runners))]
         for thread in self._threads:
@@ -176,7 +177,7 @@ class Batcher:
         batcher has run nothing for IDLE_RELEASE_S from now, as after its own runs."""
         with self._lock:
             self._last_run_end = time.monotonic()
-            self._holding, self._deferred = True, False
+            self._holding, self._retry_at = True, 0.0
         self._queue.put(_WAKE)
 
     def close(self) -> None:
@@ -209,7 +210,7 @@ class Batcher:
                 self._busy -= 1
                 idle = self._busy == 0 and self._queue.empty()
                 self._last_run_end = time.monotonic()
-                self._holding, self._deferred = True, False
+                self._holding, self._retry_at = True, 0.0
             if self._after_runs is not None:
                 self._after_runs(idle)
 
@@ -218,7 +219,7 @@ class Batcher:
         with self._lock:
             if not self._holding:
                 return None
-            return min(RELEASE_RETRY_S, self._idle_release_s) if self._deferred else self._idle_release_s
+            return min(RELEASE_RETRY_S, self._idle_release_s) if self._retry_at else self._idle_release_s
 
     def _release_if_idle(self) -> None:
         """After a runner waited IDLE_RELEASE_S for a tile: if no runner has run one for that long
@@ -240,8 +241,7 @@ class Batcher:
         if refused:  # the heap is trimmed once it has all been released, not at every retry
             with self._lock:
                 if self._busy == 0 and self._queue.empty():  # not if a tile came meanwhile
-                    self._holding, self._deferred = True, True
-                    self._retry_at = time.monotonic() + RELEASE_RETRY_S
+                    self._holding, self._retry_at = True, time.monotonic() + RELEASE_RETRY_S
         elif self._after_runs is not None:
             self._after_runs(True)
 
