@@ -113,10 +113,11 @@ class PendingRegion:
 
 class ImageGeometry:
     """What a stream asks of its job about the image: its size, a core's padded rectangle, core checks.
-    Subclasses set `spec` and `halo`."""
+    Subclasses set `spec`, `halo` and `multiple` (the grid cores start on, px; 1: anywhere)."""
 
     spec: ImageSpec
     halo: int
+    multiple: int
 
     @property
     def pixels(self) -> int:
@@ -128,8 +129,9 @@ class ImageGeometry:
 
     def check_core(self, core: Rect) -> None:
         """Raise InvalidRequest when a core is empty, too large, outside the image, or shorter than
-        the halo (tessera.tiling.min_core_edge) on a side that ends inside the image."""
-        problem = core_error(core, self.spec.width, self.spec.height, min_edge=min_core_edge(self.halo))
+        the halo on a side that ends inside the image (tessera.tiling.min_core_edge: at most the largest
+        tile on the grid)."""
+        problem = core_error(core, self.spec.width, self.spec.height, min_edge=min_core_edge(self.halo, self.multiple))
         if problem:
             raise InvalidRequest(problem)
 

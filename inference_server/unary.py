@@ -30,7 +30,7 @@ from tessera.imageio import (
     open_image,
     to_rgb_array,
 )
-from tessera.tiling import min_core_edge, plan_tiles, round_up, shape_error
+from tessera.tiling import MAX_TILE_SIZE, min_tile_edge, plan_tiles, shape_error, tile_size_for
 from tessera.v1 import style_transfer_pb2 as pb
 
 MAX_UNARY_PIXELS = 16_000_000
@@ -116,7 +116,8 @@ def _restyle(model: LoadedVersion, pixels: np.ndarray, strength: float, decoded:
     job = ImageJob(model, ImageSpec(width, height, strength, thumbnail=thumbnail, sources=decoded.sources,
                                     keep_colors=keep_colors, explain=decoded.explain))
     # Cores on the critic's grid as well as the generator's (ImageJob.multiple).
-    return _run(job, pixels, round_up(max(tile_size, min_core_edge(job.halo)), job.multiple), window, ended, maps)
+    side = tile_size_for(tile_size, job.multiple, MAX_TILE_SIZE, min_tile_edge(job.halo, job.multiple))
+    return _run(job, pixels, side, window, ended, maps)
 
 
 def _scaled(model: LoadedVersion, decoded: DecodedRequest, tile_size: int, window: int,

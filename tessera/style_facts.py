@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tessera.tile_plan import TileLimits
-from tessera.tiling import MAX_TILE_SIZE, min_core_edge, round_up
+from tessera.tiling import MAX_TILE_SIZE, min_tile_edge, round_up
 from tessera.v1 import style_transfer_pb2 as pb
 
 _MODES = {pb.TILING_MODE_CROP: "crop", pb.TILING_MODE_FEATHER: "feather"}
@@ -42,10 +42,11 @@ class TilingFacts:
 
     def tile_limits(self) -> TileLimits:
         """The server's limits for planning tiles; its default tile size caps a tile's area (its square),
-        but never under the smallest tile the server takes inside an image (tessera.tiling.min_core_edge)."""
+        but never under the smallest tile the server takes inside an image (tessera.tiling.min_tile_edge)."""
         area = self.max_tile_pixels
         if self.default_tile_size:
-            area = min(area, round_up(max(self.default_tile_size, min_core_edge(self.halo)), self.size_multiple)**2)
+            smallest = min_tile_edge(self.halo, self.size_multiple)
+            area = min(area, max(round_up(self.default_tile_size, self.size_multiple), smallest)**2)
         return TileLimits(halo=self.halo, size_multiple=self.size_multiple, max_edge=self.max_tile_edge,
                           max_pixels=area)
 

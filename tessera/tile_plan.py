@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tessera.pixels import MIN_EDGE
-from tessera.tiling import MAX_TILE_EDGE, MAX_TILE_PIXELS, min_core_edge, round_up
+from tessera.tiling import MAX_TILE_EDGE, MAX_TILE_PIXELS, min_tile_edge, round_up
 
 # About 3 ms of fixed work per tile (messages, thread hand-offs, a runtime call) at ~5 MP/s.
 TILE_OVERHEAD_PIXELS = 16_384
@@ -52,7 +52,7 @@ def choose_tile_shape(width: int, height: int, limits: TileLimits, streams: int 
         raise ValueError(f"need a positive image size, got {width}x{height}")
     multiple = max(1, limits.size_multiple)
     # The progress cap gives way to the smallest tile a server takes inside an image (a large halo).
-    area_cap = min(limits.max_pixels, max(max_pixels, round_up(min_core_edge(limits.halo), multiple) ** 2))
+    area_cap = min(limits.max_pixels, max(max_pixels, min_tile_edge(limits.halo, multiple) ** 2))
     cols = np.array(_axis_options(width, limits.halo, multiple, limits.max_edge), dtype=np.float64).reshape(-1, 4)
     rows = np.array(_axis_options(height, limits.halo, multiple, limits.max_edge), dtype=np.float64).reshape(-1, 4)
     # Every (column option, row option) pair at once: rows of `cols` x rows of `rows`.
@@ -71,10 +71,11 @@ def _axis_options(length: int, halo: int, multiple: int, max_edge: int) -> list[
     """Candidate tile edges along one axis: (edge, tiles, computed px summed over tiles, one padded tile)."""
     fewest = -(-length // max(multiple, max_edge // multiple * multiple))
     most = min(-(-length // multiple), MAX_TILES_PER_AXIS)
-    shortest = min(length, min_core_edge(halo))  # what a server takes for a tile ending inside the image
+    # What a server takes for a tile ending inside the image, or the whole axis when that is shorter.
+    shortest = min(round_up(length, multiple), min_tile_edge(halo, multiple))
     # The edges of 1, 2, ... tiles, growing geometrically, and the shortest edge itself, which the area
     # caps may leave as the only one that fits beside another axis's (a large brush-scale halo).
-    edges, count = [round_up(shortest, multiple)], fewest
+    edges, count = [shortest], fewest
     while count <= max(most, fewest):
         edges.append(round_up(-(-length // count), multiple))
         count = max(count + 1, int(count * _GROWTH))

@@ -23,7 +23,7 @@ from tessera.critic_maps import CriticMaps
 from tessera.imageio import make_thumbnail
 from tessera.style_facts import TilingFacts
 from tessera.tile_plan import choose_tile_shape
-from tessera.tiling import Rect, min_core_edge, padded_rect, plan_tiles, tile_size_for
+from tessera.tiling import Rect, min_tile_edge, padded_rect, plan_tiles, tile_size_for
 from tessera.v1 import style_transfer_pb2 as pb
 
 THUMBNAIL_SIZE = 512  # when the style's thumbnail size is unknown: the largest a manifest may ask for
@@ -177,7 +177,8 @@ class StreamPool:
     def _tile_shape(self, tile_size: int | None, facts: TilingFacts) -> tuple[int, int]:
         """A requested square edge (kept within the server's limits and at least the halo), or the planned shape."""
         if tile_size:
-            side = tile_size_for(tile_size, facts.size_multiple, facts.max_tile_size, min_core_edge(facts.halo))
+            side = tile_size_for(tile_size, facts.size_multiple, facts.max_tile_size,
+                                 min_tile_edge(facts.halo, facts.size_multiple))
             return side, side
         height, width = self._pixels.shape[:2]
         return choose_tile_shape(width, height, facts.tile_limits(), streams=self._parallel)

@@ -65,21 +65,33 @@ def round_up(value: int, multiple: int) -> int:
 def tile_size_for(requested: int | None, size_multiple: int, max_size: int = MAX_TILE_SIZE,
                   min_size: int = 1) -> int:
     """A core edge near `requested` that is a multiple of the model's stride and within limits: at
-    most `max_size`, at least `min_size` (rounded up to the stride; `min_core_edge` of the halo)."""
+    most `max_size`, at least `min_size` (rounded up to the stride; `min_tile_edge` of the halo)."""
     size = requested or DEFAULT_TILE_SIZE
     size = min(max(size, size_multiple, round_up(min_size, size_multiple)), max_size)
     return max(size_multiple, size // size_multiple * size_multiple)
 
 
-def min_core_edge(halo: int) -> int:
+def min_core_edge(halo: int, multiple: int = 1) -> int:
     """The shortest core edge, in px, a server takes for a tile that does not reach the image's far
     edge on that axis: MIN_TILE_SIZE, or the halo when that is longer. A tile computes its core plus
     the halo on each side, so an h px square core with an h px halo computes 9 times the pixels it
     keeps; smaller cores would let a client make the server compute many times more than the image
     (16 px cores with a 64 px halo: 81 times). The last column and row of a plan are cut to the image,
-    so they may be shorter. At most MAX_TILE_SIZE: a brush-scale stream's halo can pass it (a 150 MP
-    photo at the auto scale: 1086 px), and a tile may not."""
-    return min(max(MIN_TILE_SIZE, halo), MAX_TILE_SIZE)
+    so they may be shorter. At most the largest tile on the grid of `multiple` px (MAX_TILE_SIZE
+    rounded down to it): a brush-scale stream's halo can pass MAX_TILE_SIZE (a 150 MP photo at the
+    auto scale: 1086 px), and a tile may not."""
+    return min(max(MIN_TILE_SIZE, halo), _largest_on_grid(multiple))
+
+
+def min_tile_edge(halo: int, multiple: int) -> int:
+    """The shortest core edge, in px, on the stride `multiple` that a server takes inside an image:
+    `min_core_edge` rounded up to the stride, and never past the largest tile on it. The floor of
+    every Tessera tile cutter (the client's forced tile size, its planner, the unary call)."""
+    return min(round_up(max(MIN_TILE_SIZE, halo), multiple), _largest_on_grid(multiple))
+
+
+def _largest_on_grid(multiple: int) -> int:
+    return max(multiple, MAX_TILE_SIZE // multiple * multiple)
 
 
 def halo_for(model_halo: int, size_multiple: int) -> int:

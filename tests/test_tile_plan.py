@@ -84,16 +84,18 @@ def test_the_plan_follows_the_image_shape():
     (4000, 3000, 292, 4, 256),  # a server's default tile of 256 px under a brush-scale halo
     (420, 300, 48, 4, 16),  # a default tile of 16 px under a 48 px halo
     (2000, 1500, 12, 6, 16),  # the smallest tile, 16 px, is 18 px on a stride of 6
+    (15_000, 10_000, 1086, 12, 1024),  # the halo, 1086 px, past the largest tile on a stride of 12 (1020 px)
 ])
 def test_a_halo_larger_than_the_area_caps_still_gets_tiles_the_server_takes(width, height, halo, multiple,
                                                                             default_tile):
-    """The smallest tile a server takes inside an image (min_core_edge: the halo, at most 1024 px) wins
-    over the area caps (the server's default tile, the planner's progress cap), under which the planner
-    found no tile at all before (two reviews found it)."""
+    """The smallest tile a server takes inside an image (min_core_edge: the halo, at most the largest
+    tile on the stride) wins over the area caps (the server's default tile, the planner's progress
+    cap), under which the planner found no tile at all before (two reviews found it; the stride of 12
+    under a 1086 px halo asked for 1032 px tiles, past the largest)."""
     facts = TilingFacts(halo=halo, size_multiple=multiple, default_tile_size=default_tile, max_tile_size=1024,
                         mode="crop", needs_thumbnail=False, thumbnail_size=0, max_tile_edge=MAX_TILE_EDGE,
                         max_tile_pixels=MAX_TILE_PIXELS)
     tile_w, tile_h = choose_tile_shape(width, height, facts.tile_limits())
     cores = plan_tiles(width, height, tile_w, tile_h)
-    assert all(core_error(c, width, height, MAX_TILE_EDGE, MAX_TILE_PIXELS, min_core_edge(halo)) is None
-               for c in cores)
+    assert all(core_error(c, width, height, MAX_TILE_EDGE, MAX_TILE_PIXELS, min_core_edge(halo, multiple)) is None
+               and c.x % multiple == 0 and c.y % multiple == 0 for c in cores)

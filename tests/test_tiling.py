@@ -5,7 +5,17 @@ import pytest
 
 from tessera.canvas import Canvas
 from tessera.pixels import repeat_to_min_edge
-from tessera.tiling import Rect, core_error, feather_weights, min_core_edge, padded_rect, plan_tiles, tile_size_for
+from tessera.tiling import (
+    MAX_TILE_PIXELS,
+    Rect,
+    core_error,
+    feather_weights,
+    min_core_edge,
+    min_tile_edge,
+    padded_rect,
+    plan_tiles,
+    tile_size_for,
+)
 
 SIZES = [(1, 1), (1, 7), (7, 1), (2, 3), (13, 17), (31, 97), (64, 64), (100, 37), (257, 129), (1000, 999)]
 
@@ -71,6 +81,21 @@ def test_a_core_ending_inside_the_image_is_at_least_the_minimum_edge(core, probl
 
 def test_the_minimum_core_edge_is_the_halo_from_16_px_to_the_largest_tile():
     assert [min_core_edge(h) for h in (0, 8, 16, 64, 256, 1086)] == [16, 16, 16, 64, 256, 1024]  # a tile's most
+    assert min_core_edge(1086, 12) == 1020  # the largest tile on a grid of 12 px
+
+
+@pytest.mark.parametrize("multiple", [1, 2, 4, 6, 8, 12, 16, 24, 40])
+@pytest.mark.parametrize("halo", [0, 7, 16, 17, 50, 64, 255, 1000, 1020, 1023, 1024, 1025, 1086, 5000])
+def test_the_smallest_tile_on_a_grid_is_one_the_server_takes(halo, multiple):
+    """min_tile_edge, every tile cutter's floor: on the grid, within the largest tile's area, and at
+    least the server's minimum for that grid, also when the halo passes the largest tile (a brush
+    scale's) and the grid does not divide it (1024 px on 12: 1020, where 1032 was refused)."""
+    edge = min_tile_edge(halo, multiple)
+    assert edge % multiple == 0 and edge * edge <= MAX_TILE_PIXELS
+    assert edge >= min_core_edge(halo, multiple) and edge < min_core_edge(halo, multiple) + multiple
+    assert core_error(Rect(0, 0, edge, edge), 10_000, 10_000, min_edge=min_core_edge(halo, multiple)) is None
+    assert tile_size_for(16, multiple, min_size=edge) == edge  # a forced small tile gets the floor
+    assert tile_size_for(1030, multiple, min_size=edge) <= 1024  # a large one stays within the limits
 
 
 def test_long_thin_cores_within_the_area_limit_are_accepted():
