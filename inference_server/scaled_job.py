@@ -22,7 +22,7 @@ from inference_server.engine import ImageGeometry, ImageJob, ImageSpec, PendingR
 from inference_server.errors import InvalidRequest
 from inference_server.model_version import LoadedVersion
 from tessera import brush_scale
-from tessera.tiling import MAX_HALO, Rect
+from tessera.tiling import MAX_HALO, MAX_TILE_BYTES, Rect, smallest_tile_bytes
 
 
 def scaled_job(model: LoadedVersion, spec: ImageSpec, scale: float) -> ScaledJob:
@@ -60,6 +60,19 @@ class ScaledJob(ImageGeometry):
             raise InvalidRequest(f"halo {spec.halo} exceeds the largest halo the server accepts at brush scale "
                                  f"{scale:g}, {max(MAX_HALO, required)} px")
         self.halo = spec.halo or required
+        self._check_tiles_fit(model, scale)
+
+    def _check_tiles_fit(self, model: LoadedVersion, scale: float) -> None:
+        """InvalidRequest when even the smallest tile with this halo is more than a tile may carry: a tiny
+        scale on a large photo makes the halo thousands of px, and its tiles could never be sent."""
+        width, height = self.full
+        size = smallest_tile_bytes(width, height, self.halo, self.multiple)
+        if size > MAX_TILE_BYTES:
+            raise InvalidRequest(
+                f"at brush scale {scale:g}, style {model.style} needs a {self.halo} px halo around each tile of "
+                f"this {width}x{height} image, so even its smallest tile would carry {size / 2**20:.0f} MiB, more "
+                f"than the {MAX_TILE_BYTES // 2**20} MiB a tile may; use a larger brush scale, or shrink the image "
+                "to the working size before streaming it (TesseraClient.stylize does)")
 
     def stylize(self, core: Rect, pixels: np.ndarray) -> ScaledRegion:
         """Queue one full-resolution core; `pixels` are its padded rectangle (HxWx3 uint8)."""

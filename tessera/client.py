@@ -28,7 +28,7 @@ from tessera.tiling import MIN_TILE_SIZE
 from tessera.v1 import style_transfer_pb2 as pb
 from tessera.v1 import style_transfer_pb2_grpc as pb_grpc
 
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # sent and received; a tile's pixels stay under tiling.MAX_TILE_BYTES
 # gRPC's default reconnect backoff grows 1 s x1.6 per failed attempt up to 120 s, so a channel that saw a
 # server restart kept failing calls for up to 16 s after the server was back. Capped at 1 s, a channel
 # retries at least once a second (plus 20% jitter): recovery within about 1.2 s.

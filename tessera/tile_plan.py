@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tessera.pixels import MIN_EDGE
-from tessera.tiling import MAX_TILE_EDGE, MAX_TILE_PIXELS, min_tile_edge, round_up
+from tessera.tiling import MAX_TILE_BYTES, MAX_TILE_EDGE, MAX_TILE_PIXELS, min_tile_edge, round_up
 
 # About 3 ms of fixed work per tile (messages, thread hand-offs, a runtime call) at ~5 MP/s.
 TILE_OVERHEAD_PIXELS = 16_384
@@ -44,7 +44,8 @@ class TileLimits:
 def choose_tile_shape(width: int, height: int, limits: TileLimits, streams: int = 1,
                       max_pixels: int = PROGRESS_TILE_PIXELS) -> tuple[int, int]:
     """(tile width, tile height) in px for a width x height image: multiples of the size multiple,
-    within the server's edge and area limits and `max_pixels`, at the lowest cost (see module doc).
+    within the server's edge and area limits and `max_pixels`, whose tiles with their halos carry at
+    most MAX_TILE_BYTES each, at the lowest cost (see module doc).
 
     Raises ValueError for an empty image or limits that leave no usable tile.
     """
@@ -53,22 +54,24 @@ def choose_tile_shape(width: int, height: int, limits: TileLimits, streams: int 
     multiple = max(1, limits.size_multiple)
     # The progress cap gives way to the smallest tile a server takes inside an image (a large halo).
     area_cap = min(limits.max_pixels, max(max_pixels, min_tile_edge(limits.halo, multiple) ** 2))
-    cols = np.array(_axis_options(width, limits.halo, multiple, limits.max_edge), dtype=np.float64).reshape(-1, 4)
-    rows = np.array(_axis_options(height, limits.halo, multiple, limits.max_edge), dtype=np.float64).reshape(-1, 4)
+    cols = np.array(_axis_options(width, limits.halo, multiple, limits.max_edge), dtype=np.float64).reshape(-1, 5)
+    rows = np.array(_axis_options(height, limits.halo, multiple, limits.max_edge), dtype=np.float64).reshape(-1, 5)
     # Every (column option, row option) pair at once: rows of `cols` x rows of `rows`.
     fits = np.outer(np.minimum(cols[:, 0], width), np.minimum(rows[:, 0], height)) <= area_cap
+    fits &= np.outer(cols[:, 4], rows[:, 4]) * 3 <= MAX_TILE_BYTES
     tiles = np.outer(cols[:, 1], rows[:, 1])
     cost = (np.outer(cols[:, 2], rows[:, 2]) + tiles * TILE_OVERHEAD_PIXELS) / max(1, streams)
     cost += np.outer(cols[:, 3], rows[:, 3])
     if not fits.any():
         raise ValueError(f"no tile of a {width}x{height} image fits the limits {limits} "
-                         f"and {area_cap:,} pixels per tile")
+                         f"and {area_cap:,} pixels per tile, at most {MAX_TILE_BYTES // 2**20} MiB with its halo")
     i, j = np.unravel_index(np.argmin(np.where(fits, cost, np.inf)), cost.shape)
     return int(cols[i, 0]), int(rows[j, 0])
 
 
-def _axis_options(length: int, halo: int, multiple: int, max_edge: int) -> list[tuple[int, int, int, int]]:
-    """Candidate tile edges along one axis: (edge, tiles, computed px summed over tiles, one padded tile)."""
+def _axis_options(length: int, halo: int, multiple: int, max_edge: int) -> list[tuple[int, ...]]:
+    """Candidate tile edges along one axis: (edge, tiles, computed px summed over tiles, the longest
+    tile computed, the longest tile sent with its halo)."""
     fewest = -(-length // max(multiple, max_edge // multiple * multiple))
     most = min(-(-length // multiple), MAX_TILES_PER_AXIS)
     # What a server takes for a tile ending inside the image, or the whole axis when that is shorter.
@@ -83,15 +86,15 @@ def _axis_options(length: int, halo: int, multiple: int, max_edge: int) -> list[
     for edge in edges:
         if edge not in seen and shortest <= edge and min(edge, length) <= max_edge:
             seen.add(edge)
-            computed, padded = _computed_length(length, edge, halo, multiple)
-            options.append((edge, -(-length // edge), computed, padded))
+            options.append((edge, -(-length // edge), *_computed_length(length, edge, halo, multiple)))
     return options
 
 
-def _computed_length(length: int, edge: int, halo: int, multiple: int) -> tuple[int, int]:
+def _computed_length(length: int, edge: int, halo: int, multiple: int) -> tuple[int, int, int]:
     """Pixels the model computes along one axis over all tiles (each padded to the stride and the
-    minimum edge, as the server pads them), and the longest single padded tile."""
+    minimum edge, as the server pads them), the longest single padded tile, and the longest span a
+    tile is sent with (its core and halo, cut to the image)."""
     starts = np.arange(0, length, edge, dtype=np.int64)
     spans = np.minimum(length, starts + edge + halo) - np.maximum(0, starts - halo)
     padded = np.maximum(round_up(MIN_EDGE, multiple), -(-spans // multiple) * multiple)
-    return int(padded.sum()), int(padded.max())
+    return int(padded.sum()), int(padded.max()), int(spans.max())

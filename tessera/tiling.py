@@ -24,6 +24,10 @@ MAX_TILE_SIZE = 1024  # largest square core edge a server offers (TilingInfo.max
 MAX_TILE_EDGE = 16384  # longest core edge of a rectangular tile, for long thin images
 MAX_TILE_PIXELS = MAX_TILE_SIZE * MAX_TILE_SIZE  # largest core area: bounds a server's memory per tile
 MAX_HALO = 256
+# The most RGB8 bytes one padded tile may carry: under the 64 MiB a Tessera client's messages carry
+# (tessera.client.MAX_MESSAGE_BYTES), with room for the rest of the message. Only a brush-scale
+# stream's halo comes near it (0.02 on a 150 MP photo: a 2700 px halo, 124 MB around a 1024 px core).
+MAX_TILE_BYTES = 60 * 1024 * 1024
 # Longest image side over its shortest. Beyond it tiles cost far more than their pixels: a 2,000,000x1
 # strip took 123 tiles and 5x the time of a square of the same pixel count (docs/reliability.md).
 MAX_ASPECT_RATIO = 1000
@@ -92,6 +96,14 @@ def min_tile_edge(halo: int, multiple: int) -> int:
 
 def _largest_on_grid(multiple: int) -> int:
     return max(multiple, MAX_TILE_SIZE // multiple * multiple)
+
+
+def smallest_tile_bytes(width: int, height: int, halo: int, multiple: int = 1) -> int:
+    """RGB8 bytes of the smallest tile a server takes inside a width x height image (`min_core_edge`
+    square) with its halo on every side, clipped to the image: when this passes MAX_TILE_BYTES, no
+    plan of that image can be sent, and the server refuses the stream at its header."""
+    span = min_core_edge(halo, multiple) + 2 * halo
+    return min(width, span) * min(height, span) * 3
 
 
 def halo_for(model_halo: int, size_multiple: int) -> int:

@@ -6,7 +6,16 @@ import pytest
 
 from tessera.style_facts import TilingFacts
 from tessera.tile_plan import PROGRESS_TILE_PIXELS, TileLimits, choose_tile_shape
-from tessera.tiling import MAX_TILE_EDGE, MAX_TILE_PIXELS, core_error, min_core_edge, padded_rect, plan_tiles
+from tessera.tiling import (
+    MAX_TILE_BYTES,
+    MAX_TILE_EDGE,
+    MAX_TILE_PIXELS,
+    core_error,
+    min_core_edge,
+    padded_rect,
+    plan_tiles,
+    smallest_tile_bytes,
+)
 
 LIMITS = TileLimits(halo=40, size_multiple=4)
 
@@ -99,3 +108,23 @@ def test_a_halo_larger_than_the_area_caps_still_gets_tiles_the_server_takes(widt
     cores = plan_tiles(width, height, tile_w, tile_h)
     assert all(core_error(c, width, height, MAX_TILE_EDGE, MAX_TILE_PIXELS, min_core_edge(halo, multiple)) is None
                and c.x % multiple == 0 and c.y % multiple == 0 for c in cores)
+
+
+@pytest.mark.parametrize(("width", "height"), [(15_000, 10_000), (3000, 800), (20_000, 2000), (1500, 1500),
+                                               (40_000, 30)])
+@pytest.mark.parametrize("halo", [1000, 1302, 1700, 1777, 1778, 2000, 2602])
+def test_brush_scale_halos_get_tiles_that_can_be_sent_or_none(width, height, halo):
+    """A brush-scale stream's halo (thousands of px at tiny scales) makes tiles heavy: every planned
+    tile carries at most MAX_TILE_BYTES with its halo, and wherever the server takes the stream (its
+    smallest tile fits: smallest_tile_bytes) the planner finds such a plan; else a ValueError."""
+    limits = TileLimits(halo=halo, size_multiple=1)
+    try:
+        tile_w, tile_h = choose_tile_shape(width, height, limits, streams=2)
+    except ValueError as error:
+        assert smallest_tile_bytes(width, height, halo) > MAX_TILE_BYTES
+        assert "MiB with its halo" in str(error)
+        return
+    for core in plan_tiles(width, height, tile_w, tile_h):
+        padded = padded_rect(core, halo, width, height)
+        assert padded.width * padded.height * 3 <= MAX_TILE_BYTES
+        assert core_error(core, width, height, MAX_TILE_EDGE, MAX_TILE_PIXELS, min_core_edge(halo)) is None
