@@ -48,9 +48,11 @@ MIN_RELEASE_PERIOD_S = 0.1
 # again (scripts/release_cost.py).
 IDLE_RELEASE_S = 30.0
 # An idle release that could not happen (Runtime.release_idle returned False: another version was using
-# the shared arena, or OpenVINO had a request in flight) is asked again this much later, until it
-# happens or the version runs again: before 2026-12-04 it waited for the version's next traffic, and an
-# idle server could keep a version's memory for good.
+# the shared arena, or OpenVINO had a request in flight) is asked again this much later, then twice as
+# long after each further refusal up to IDLE_RELEASE_S, until it happens or the version runs again:
+# before 2026-12-04 it waited for the version's next traffic, and an idle server could keep a version's
+# memory for good. Only the refused releases are asked again; one that raised is logged once and not
+# asked again until the version runs.
 RELEASE_RETRY_S = 2.0
 MAX_DEFAULT_RUNNERS = 4
 
@@ -135,8 +137,6 @@ class Batcher:
                  after_runs: Callable[[bool], None] | None = None, idle_release_s: float = IDLE_RELEASE_S,
                  also_release: Callable[[], bool] | None = None) -> None:
         self._runtime = runtime
-        # Memory the version keeps beside this runtime (its context model's), handed back with the runtime's.
-        self._also_release = also_release
         self._settings = settings
         self._on_batch = on_batch
         self._gauges = gauges or TileGauges()
@@ -151,10 +151,13 @@ class Batcher:
         # (at first, what its probes and warm-up runs left).
         self._idle_release_s = idle_release_s
         self._last_run_end = time.monotonic()
-        self._holding = True
-        # After a refused idle release, the time.monotonic() from which a runner asks again (0.0: none
-        # refused since the last run).
-        self._retry_at = 0.0
+        # The idle releases owed since the last run: the runtime's and `also_release` (the memory the
+        # version keeps beside it, its context model's), then those
+        # refused so far (empty: none owed). After a refusal, the time.monotonic() from which a runner
+        # asks again (0.0: none refused since the last run) and the wait before the next retry.
+        self._releases = tuple(r for r in (runtime.release_idle, also_release) if r is not None)
+        self._owed = self._releases
+        self._retry_at, self._retry_wait = 0.0, RELEASE_RETRY_S
         self._threads = [threading.Thread(target=self._loop, name=f"batcher-{name}-{i}", daemon=True)
                          for i in range(runner_count(runtime, settings.runners))]
         for thread in self._threads:
@@ -176,8 +179,7 @@ class Batcher:
         """The runtime ran outside this batcher (warm-up runs): what it kept is handed back once the
         batcher has run nothing for IDLE_RELEASE_S from now, as after its own runs."""
         with self._lock:
-            self._last_run_end = time.monotonic()
-            self._holding, self._retry_at = True, 0.0
+            self._ran()
         self._queue.put(_WAKE)
 
     def close(self) -> None:
@@ -209,39 +211,39 @@ class Batcher:
             with self._lock:
                 self._busy -= 1
                 idle = self._busy == 0 and self._queue.empty()
-                self._last_run_end = time.monotonic()
-                self._holding, self._retry_at = True, 0.0
+                self._ran()
             if self._after_runs is not None:
                 self._after_runs(idle)
+
+    def _ran(self) -> None:
+        """The runtime just ran (call under the lock): every idle release is owed again."""
+        self._last_run_end = time.monotonic()
+        self._owed, self._retry_at, self._retry_wait = self._releases, 0.0, RELEASE_RETRY_S
 
     def _release_wait(self) -> float | None:
         """How long a runner waits for a tile before it looks at the idle release; None: for ever."""
         with self._lock:
-            if not self._holding:
+            if not self._owed:
                 return None
-            return min(RELEASE_RETRY_S, self._idle_release_s) if self._retry_at else self._idle_release_s
+            return max(0.0, self._retry_at - time.monotonic()) if self._retry_at else self._idle_release_s
 
     def _release_if_idle(self) -> None:
         """After a runner waited IDLE_RELEASE_S for a tile: if no runner has run one for that long
-        either, the runtime hands its kept memory back, and the freed heap goes to the OS. A release
-        the runtime could not make now (it returned False) is asked again after RELEASE_RETRY_S."""
+        either, the runtime hands its kept memory back, and the freed heap goes to the OS. The releases
+        the runtime could not make now (they returned False) are asked again after RELEASE_RETRY_S,
+        then after twice as long each time, up to IDLE_RELEASE_S."""
         with self._lock:
             now = time.monotonic()
             quiet = now - self._last_run_end >= self._idle_release_s
-            if not (self._holding and quiet and self._busy == 0 and now >= self._retry_at):
+            if not (self._owed and quiet and self._busy == 0 and now >= self._retry_at):
                 return
-            self._holding = False
-        refused = False
-        for release in (self._runtime.release_idle, self._also_release):
-            try:
-                if release is not None:
-                    refused = release() is False or refused
-            except Exception:  # a runtime that cannot release must not take a runner down
-                log.exception("runtime failed to release its idle memory")
+            owed, self._owed = self._owed, ()
+        refused = tuple(release for release in owed if not _released(release))
         if refused:  # the heap is trimmed once it has all been released, not at every retry
             with self._lock:
-                if self._busy == 0 and self._queue.empty():  # not if a tile came meanwhile
-                    self._holding, self._retry_at = True, time.monotonic() + RELEASE_RETRY_S
+                if not self._owed and self._busy == 0 and self._queue.empty():  # not if a tile came meanwhile
+                    self._owed, self._retry_at = refused, time.monotonic() + self._retry_wait
+                    self._retry_wait = min(2 * self._retry_wait, self._idle_release_s)
         elif self._after_runs is not None:
             self._after_runs(True)
 
@@ -316,3 +318,13 @@ def _group_by_shape(items: list[_Item]) -> list[list[_Item]]:
     for item in items:
         groups[(item.image.shape, None if item.context is None else item.context.shape)].append(item)
     return list(groups.values())
+
+
+def _released(release: Callable[[], bool | None]) -> bool:
+    """Ask one idle release; False only when it was refused for now (it returned False). One that
+    raised counts as done, logged: asking it again would only log again."""
+    try:
+        return release() is not False
+    except Exception:  # a runtime that cannot release must not take a runner down
+        log.exception("runtime failed to release its idle memory")
+        return True

@@ -324,7 +324,8 @@ class _BusyArena:
 
 def test_an_idle_release_the_process_was_too_busy_for_is_asked_again_until_it_happens(monkeypatch):
     """Until 2026-12-04 a refused release waited for the version's next traffic, so an idle server could
-    keep a version's memory for good; now it is asked again every RELEASE_RETRY_S, and no more once done."""
+    keep a version's memory for good; now it is asked again after RELEASE_RETRY_S (then twice as long,
+    up to the idle time), and no more once done."""
     monkeypatch.setattr(batcher_module, "RELEASE_RETRY_S", 0.2)
     runtime = _BusyArena(refusals=2)
     batcher = Batcher(runtime, BatchSettings(runners=2), "test", idle_release_s=0.3)
@@ -337,6 +338,53 @@ def test_an_idle_release_the_process_was_too_busy_for_is_asked_again_until_it_ha
         assert len(runtime.asked) == 3, runtime.asked
         gaps = np.diff(runtime.asked)
         assert all(0.15 < gap < 1.0 for gap in gaps), gaps
+    finally:
+        batcher.close()
+
+
+def test_refused_releases_are_asked_again_less_and_less_often_up_to_the_idle_time(monkeypatch):
+    """An idle version beside one that serves for hours has its release refused all that time: asked
+    every RELEASE_RETRY_S, it woke a runner every 2 s for ever; now the wait doubles up to the idle time."""
+    monkeypatch.setattr(batcher_module, "RELEASE_RETRY_S", 0.1)
+    runtime = _BusyArena(refusals=5)
+    batcher = Batcher(runtime, BatchSettings(runners=2), "test", idle_release_s=0.6)
+    try:
+        deadline = time.monotonic() + 15
+        while len(runtime.asked) < 6 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        gaps = np.diff(runtime.asked)
+        assert len(gaps) == 5, runtime.asked
+        for gap, expected in zip(gaps, (0.1, 0.2, 0.4, 0.6, 0.6), strict=True):
+            assert expected - 0.02 <= gap <= expected + 0.25, gaps
+    finally:
+        batcher.close()
+
+
+class _ReleaseThatRaises(_BusyArena):
+    def release_idle(self) -> bool:
+        self.asked.append(time.monotonic())
+        raise RuntimeError("cannot release")
+
+
+def test_only_refused_releases_are_asked_again_and_one_that_raised_is_logged_once(monkeypatch, caplog):
+    """A runtime whose release raised, beside a context model whose release was refused, was asked
+    again at every retry and filled the log with the same traceback; now only the refused one is."""
+    monkeypatch.setattr(batcher_module, "RELEASE_RETRY_S", 0.1)
+    runtime, context = _ReleaseThatRaises(refusals=0), _BusyArena(refusals=3)
+    batcher = Batcher(runtime, BatchSettings(runners=1), "test", idle_release_s=0.2,
+                      also_release=context.release_idle)
+    try:
+        deadline = time.monotonic() + 10
+        while len(context.asked) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        assert len(context.asked) == 4 and len(runtime.asked) == 1, (context.asked, runtime.asked)
+        assert [r.getMessage() for r in caplog.records].count("runtime failed to release its idle memory") == 1
+        assert batcher.submit(np.zeros((3, 8, 8), np.float32)).result(timeout=10).shape == (3, 8, 8)
+        deadline = time.monotonic() + 10
+        while len(runtime.asked) < 2 and time.monotonic() < deadline:  # owed again after the run
+            time.sleep(0.05)
+        assert len(runtime.asked) == 2
     finally:
         batcher.close()
 
