@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tessera import cli
+from tessera import cli_folder, cli_parser
 from tests.bff.live import closed_port_address
 from tests.bff.pictures import animation
 from tests.support import TINY_STYLE
@@ -151,7 +151,7 @@ def test_the_command_a_folder_gives_for_its_clip_keeps_every_option_and_quotes_i
     command = result.stderr.split("restyle the clip on its own: ", 1)[1].strip()
     words = shlex.split(command)
     assert words[0] == "tessera"
-    again = cli._parser().parse_args(words[1:])
+    again = cli_parser.parser().parse_args(words[1:])
     assert (again.input, again.output) == (str(photos / "it's moving.webp"), str(out / f"it's moving-{TINY_STYLE}.mp4"))
     assert (again.style, again.strength, again.scale, again.tile, again.server) == (
         TINY_STYLE, 0.5, 0.5, 64, inference_server)
@@ -165,10 +165,10 @@ def test_the_clip_command_follows_every_way_of_giving_the_output(tmp_path, monke
     (tmp_path / "-x.webp").write_bytes(b"")  # a clip named like an option, in the folder "."
     out = tmp_path / "o"
     words = ["stylize", ".", *[w.format(out=out) for w in output_words], "--style", TINY_STYLE, "--strength", "0.3"]
-    args = cli._parser().parse_args(words)
+    args = cli_parser.parser().parse_args(words)
     args.argv = words
-    command = cli._clip_command(args, Path("-x.webp"), out / "-x-tiny.mp4")
-    again = cli._parser().parse_args(shlex.split(command)[1:])
+    command = cli_folder.clip_command(args, Path("-x.webp"), out / "-x-tiny.mp4")
+    again = cli_parser.parser().parse_args(shlex.split(command)[1:])
     assert (again.input, again.output, again.style, again.strength) == (
         "./-x.webp", os.path.join(str(out), "-x-tiny.mp4"), TINY_STYLE, 0.3)
 

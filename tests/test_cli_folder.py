@@ -5,7 +5,7 @@ import shlex
 import pytest
 from PIL import Image
 
-from tessera import cli
+from tessera import cli_parser
 from tests.bff.live import closed_port_address
 from tests.bff.pictures import animation
 from tests.support import TINY_STYLE
@@ -71,7 +71,7 @@ def test_every_skipped_entry_is_reported_with_why_and_counted(inference_server, 
         f"tessera: skipped {photos / 'sub'}/: a folder (folders are not searched)"], lines
     assert lines[0].startswith(f"tessera: skipped {photos / 'anim.gif'}: a clip, by its name; restyle it on its "
                                "own: tessera stylize "), lines
-    again = cli._parser().parse_args(shlex.split(lines[0].split("on its own: ", 1)[1])[1:])
+    again = cli_parser.parser().parse_args(shlex.split(lines[0].split("on its own: ", 1)[1])[1:])
     assert (again.input, again.output, again.style) == (str(photos / "anim.gif"), str(out / f"anim-{TINY_STYLE}.mp4"),
                                                         TINY_STYLE)
     assert f"1 of 1 images restyled into {out}; 3 other entries skipped (listed above)" in result.stdout
