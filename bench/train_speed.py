@@ -17,11 +17,11 @@ import torch
 from PIL import Image
 
 from trainer.config import TrainConfig
-from trainer.data import build_source
 from trainer.distributed import DistContext
 from trainer.loop import configure_torch, make_teacher
 from trainer.models import build_model
 from trainer.networks import count_gflops
+from trainer.sources import build_source
 
 THREADS = 2
 SIZE = 256

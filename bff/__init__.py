@@ -23,7 +23,7 @@ from bff import (
     metrics,
     openapi,
     pages,
-    photos,
+    photo_stores,
     pixel_budget,
     previews,
     security,
@@ -52,7 +52,7 @@ def create_app(config: GatewayConfig | None = None) -> Flask:
     pixel_budget.init_app(app, config)
     job_queue.init_app(app, config)
     queue = job_queue.job_queue_of(app)
-    photos.init_app(app, config, getattr(queue, "redis", None))
+    photo_stores.init_app(app, config, getattr(queue, "redis", None))
     previews.init_app(app, config)
     metrics.init_app(app, job_queue.job_counts(app))
     for module in (api_styles, api_limits, api_photos, api_stylize, api_jobs, api_maps, api_batches, openapi, health,

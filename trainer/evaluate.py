@@ -273,10 +273,9 @@ def _likeness(net: torch.nn.Module, cfg: TrainConfig, opts: EvalOptions) -> dict
 
 def instance_norm_painter(net: torch.nn.Module):
     """An instance-norm generator as its export serves it: ThumbInstanceNorm with the statistics of the
-    photo's thumbnail at the side the export declares (trainer.export.thumbnail_size_for)."""
-    from trainer.export import thumbnail_size_for
+    photo's thumbnail at the side the export declares (trainer.publish.thumbnail_size_for)."""
     from trainer.painters import serving_painter
-    from trainer.publish import measure_tiling
+    from trainer.publish import measure_tiling, thumbnail_size_for
     from trainer.serving_model import serving_model
 
     model = serving_model(net)

@@ -19,12 +19,12 @@ from trainer.evaluate import read_metrics
 from trainer.flops import count_gflops
 from trainer.onnx_export import ExportError
 from trainer.publish import (
-    THUMBNAIL_SIZE,
     CarriedCritic,
     add_style_meta_arguments,
     carried_critic,
     publish,
     style_meta_from,
+    thumbnail_size_for,
     without_border,
 )
 from trainer.runs import RunError, load_discriminator, load_generator
@@ -43,15 +43,6 @@ def dataset_description(config: dict) -> str:
         return f"side-by-side pairs {config['data_ab']} ({config['direction']})"
     relation = "paired" if config["kind"] == "pix2pix" else "unpaired"
     return f"{relation} folders A={config['data_a']} B={config['data_b']} ({config['direction']})"
-
-
-def thumbnail_size_for(net: nn.Module) -> int:
-    """The thumbnail side a generator's context comes from: multistyle26 students take their teacher's
-    (512 px, as teacher-26 is served: trainer.import_cin), every other generator publish's default."""
-    from trainer.cin_student import CinStudent
-    from trainer.import_cin import THUMBNAIL_SIZE as CIN_THUMBNAIL_SIZE
-
-    return CIN_THUMBNAIL_SIZE if isinstance(net, CinStudent) else THUMBNAIL_SIZE
 
 
 def training_facts(net: nn.Module, info: dict) -> dict:

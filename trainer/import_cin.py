@@ -24,14 +24,12 @@ from tessera import registry
 from tessera.imageio import make_thumbnail
 from tessera.pixels import chw_to_rgb8, rgb8_to_nchw
 from trainer import cin_models
+from trainer.cin_models import THUMBNAIL_SIZE
 from trainer.cin_surgery import SurgeryError
 from trainer.publish import git_commit, preview_image
 from trainer.style_presets import PRESETS
 
 CONDITIONED = "conditioned"
-# Thumbnail side the statistics come from (docs/styles.md, "thumbnail size"): the client library
-# sends at most 512 px, and 512 looked painted rather than grainy on 12-24 MP results.
-THUMBNAIL_SIZE = 512
 PRESET_PREVIEW = 128
 PREVIEW = 256
 # Display names and descriptions are for the people choosing a style on the page: what it does, in

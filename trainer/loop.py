@@ -16,9 +16,9 @@ from tqdm import tqdm
 
 from trainer import runs
 from trainer.config import TrainConfig
-from trainer.data import build_source
 from trainer.distributed import DistContext
 from trainer.models import build_model
+from trainer.sources import build_source
 from trainer.watchdog import TrainingStopped, Watchdog, diversity, write_event, write_report
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageOps
+from torch import nn
 
 from tessera import registry
 from tessera.imageio import make_thumbnail
@@ -44,6 +45,15 @@ CHECK_TILE = DEFAULT_TILE_SIZE
 # difference is bounded too: a quarter of one 8-bit level in the [-1, 1] range.
 MIN_TILED_PSNR_DB = 50.0
 MAX_TILED_ABS_DIFF = 0.25 * 2 / 255
+
+
+def thumbnail_size_for(net: nn.Module) -> int:
+    """The thumbnail side a generator's context comes from: multistyle26 students take their teacher's
+    (512 px, as teacher-26 is served: trainer.cin_models.THUMBNAIL_SIZE), every other generator publish's default."""
+    from trainer.cin_models import THUMBNAIL_SIZE as CIN_THUMBNAIL_SIZE  # imports torch and onnx: only here
+    from trainer.cin_student import CinStudent
+
+    return CIN_THUMBNAIL_SIZE if isinstance(net, CinStudent) else THUMBNAIL_SIZE
 
 
 @dataclass(frozen=True)

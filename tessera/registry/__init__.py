@@ -1,10 +1,12 @@
 """The model registry: a directory of styles and numbered, immutable versions (DESIGN.md §1).
 
-Three concerns, one module each: `layout` (where files lie, atomic writes, pins, checksums),
-`manifest` (the declared schema of manifest.json) and `io_rule` (the ONNX I/O convention that
-export and server share). Import from here; the submodules are the place to read.
+Its concerns, one module each: `layout` (where files lie, atomic writes, pins, checksums), the
+declared schema of manifest.json (`manifest`: the fields every kind shares and the generator's;
+`conditioned`: the style-conditioned kind; `kinds`: which schema reads a manifest) and `io_rule`
+(the ONNX I/O convention that export and server share). Import from here; the submodules are the place to read.
 """
 
+from tessera.registry.conditioned import CONDITIONED, ConditionedManifest, Preset
 from tessera.registry.io_rule import (
     CONTEXT_INPUT,
     CONTEXT_OUTPUT,
@@ -24,6 +26,7 @@ from tessera.registry.io_rule import (
     whole_agreement_problem,
     whole_io_problem,
 )
+from tessera.registry.kinds import MANIFEST_KINDS, Manifest, parse_manifest, read_manifest
 from tessera.registry.layout import (
     STYLE_FILE,
     STYLE_ID_RE,
@@ -41,27 +44,20 @@ from tessera.registry.layout import (
     write_version,
 )
 from tessera.registry.manifest import (
-    CONDITIONED,
     FORMAT_VERSION,
     GENERATOR,
     MANIFEST_FILE,
-    MANIFEST_KINDS,
     PRECISIONS,
     REDUCED_PRECISIONS,
     TILING_MODES,
     Artifact,
     BaseManifest,
-    ConditionedManifest,
     GeneratorManifest,
     IOConvention,
-    Manifest,
-    Preset,
     RegistryError,
     TensorRTPlan,
     Tiling,
     io_section,
-    parse_manifest,
-    read_manifest,
 )
 
 __all__ = [

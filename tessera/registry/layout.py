@@ -18,14 +18,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tessera.registry.kinds import Manifest, read_manifest
 from tessera.registry.manifest import (
     FORMAT_VERSION,
     MANIFEST_FILE,
     STYLE_ID_PATTERN,
-    Manifest,
     RegistryError,
     load_json,
-    read_manifest,
 )
 
 STYLE_FILE = "style.json"

@@ -1,10 +1,11 @@
 """The schema of manifest.json, declared with pydantic; every error names the field it is about.
 
 A manifest describes one immutable version (docs/registry.md). `format_version` says which schema
-applies and `kind` which kind of model the version holds. Only the fixed-style generator exists
-today; a new kind is a new model class added to `MANIFEST_KINDS` (and to the `Manifest` union),
-sharing `BaseManifest`'s fields, so readers that only know generators reject it by name. The second
-kind, "conditioned" (a style-conditioned model: presets, an encoder), lives in `conditioned.py`.
+applies and `kind` which kind of model the version holds. Here: the fields every kind shares
+(`BaseManifest`) and the fixed-style generator's schema. The second kind, "conditioned" (a
+style-conditioned model: presets, an encoder), lives in `conditioned.py`; `kinds.py` reads a manifest
+with its kind's schema. A new kind is a new model class added there to `MANIFEST_KINDS` (and to the
+`Manifest` union), sharing `BaseManifest`'s fields, so readers that only know generators reject it by name.
 """
 
 from __future__ import annotations
@@ -217,43 +218,6 @@ class GeneratorManifest(ArtifactAccess, BaseManifest):
     def files(self) -> list[Artifact]:
         optional = (self.artifacts.context_onnx, self.artifacts.preview, self.artifacts.critic)
         return [self.artifacts.onnx, *self.artifacts.tensorrt, *(a for a in optional if a is not None)]
-
-
-# kind -> schema. A new kind of model adds its class here and to `Manifest`. The conditioned kind
-# extends the classes above, so it is imported once they exist.
-from tessera.registry.conditioned import CONDITIONED, ConditionedManifest, Preset  # noqa: E402, F401
-
-MANIFEST_KINDS: dict[str, type[BaseManifest]] = {GENERATOR: GeneratorManifest, CONDITIONED: ConditionedManifest}
-Manifest = GeneratorManifest | ConditionedManifest
-
-
-def parse_manifest(data: Any, folder: str | None = None) -> Manifest:
-    """Check a decoded manifest.json against its schema; `folder` is the version folder's name.
-
-    Raises RegistryError whose message names the field ("tiling.halo: ...").
-    """
-    if not isinstance(data, dict):
-        raise RegistryError(f"{MANIFEST_FILE} must hold a JSON object")
-    # format_version and kind come first: they decide which schema the rest is read with.
-    if data.get("format_version") != FORMAT_VERSION:
-        raise RegistryError(f"format_version must be {FORMAT_VERSION}, got {data.get('format_version')!r}")
-    kind = data.get("kind", GENERATOR)
-    if kind not in MANIFEST_KINDS:
-        raise RegistryError(f"kind must be one of {sorted(MANIFEST_KINDS)}, got {kind!r}")
-    if folder is not None and folder.isdigit() and data.get("version") != int(folder):
-        raise RegistryError(f"manifest says version {data.get('version')!r} but lies in folder {folder}")
-    try:
-        return MANIFEST_KINDS[kind].model_validate(data)
-    except ValidationError as exc:
-        raise RegistryError(f"{MANIFEST_FILE}: {describe(exc)}") from None
-
-
-def read_manifest(version_dir: Path) -> Manifest:
-    """Parse and schema-check manifest.json of one version folder; any problem is a RegistryError."""
-    path = Path(version_dir) / MANIFEST_FILE
-    if not path.exists():
-        raise RegistryError(f"{MANIFEST_FILE} is missing")
-    return parse_manifest(load_json(path), Path(version_dir).name)
 
 
 def describe(exc: ValidationError, limit: int = 3) -> str:

@@ -1,0 +1,54 @@
+"""Which schema reads a manifest.json: the one its `kind` names (the fixed-style generator,
+manifest.py; the style-conditioned model, conditioned.py), and reading one from a version folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from tessera.registry.conditioned import CONDITIONED, ConditionedManifest
+from tessera.registry.manifest import (
+    FORMAT_VERSION,
+    GENERATOR,
+    MANIFEST_FILE,
+    BaseManifest,
+    GeneratorManifest,
+    RegistryError,
+    describe,
+    load_json,
+)
+
+# kind -> schema. A new kind of model adds its class here and to `Manifest`.
+MANIFEST_KINDS: dict[str, type[BaseManifest]] = {GENERATOR: GeneratorManifest, CONDITIONED: ConditionedManifest}
+Manifest = GeneratorManifest | ConditionedManifest
+
+
+def parse_manifest(data: Any, folder: str | None = None) -> Manifest:
+    """Check a decoded manifest.json against its schema; `folder` is the version folder's name.
+
+    Raises RegistryError whose message names the field ("tiling.halo: ...").
+    """
+    if not isinstance(data, dict):
+        raise RegistryError(f"{MANIFEST_FILE} must hold a JSON object")
+    # format_version and kind come first: they decide which schema the rest is read with.
+    if data.get("format_version") != FORMAT_VERSION:
+        raise RegistryError(f"format_version must be {FORMAT_VERSION}, got {data.get('format_version')!r}")
+    kind = data.get("kind", GENERATOR)
+    if kind not in MANIFEST_KINDS:
+        raise RegistryError(f"kind must be one of {sorted(MANIFEST_KINDS)}, got {kind!r}")
+    if folder is not None and folder.isdigit() and data.get("version") != int(folder):
+        raise RegistryError(f"manifest says version {data.get('version')!r} but lies in folder {folder}")
+    try:
+        return MANIFEST_KINDS[kind].model_validate(data)
+    except ValidationError as exc:
+        raise RegistryError(f"{MANIFEST_FILE}: {describe(exc)}") from None
+
+
+def read_manifest(version_dir: Path) -> Manifest:
+    """Parse and schema-check manifest.json of one version folder; any problem is a RegistryError."""
+    path = Path(version_dir) / MANIFEST_FILE
+    if not path.exists():
+        raise RegistryError(f"{MANIFEST_FILE} is missing")
+    return parse_manifest(load_json(path), Path(version_dir).name)
