@@ -78,6 +78,15 @@ class Critic:
     def stride(self) -> int:
         return self._realism.stride
 
+    @property
+    def min_side(self) -> int:
+        """The shortest image side, px, on which both maps have a cell: a smaller image gives the
+        critic nothing to judge (its convolutions need their kernels' width)."""
+        side = 1
+        while min(grid_length(self.info.realism_layers, side), grid_length(self.info.gradcam_layers, side)) < 1:
+            side += 1
+        return side
+
     def grids(self, width: int, height: int) -> tuple[Grid, Grid]:
         """(realism, gradcam) grids of a width x height image."""
         return tuple(Grid(grid_length(layers, width), grid_length(layers, height), geo.stride, geo.offset)

@@ -242,4 +242,9 @@ def _explains(model: LoadedVersion, spec: ImageSpec) -> bool:
     if model.tiling.mode != "crop":
         raise InvalidRequest(f"style {model.style} version {model.version} blends feathered tiles, so its critic's "
                              "maps cannot be tiled exactly; it cannot explain")
+    smallest = model.critic.min_side
+    if min(spec.width, spec.height) < smallest:
+        raise InvalidRequest(f"explain needs an image at least {smallest} px on each side, the critic's smallest "
+                             f"patch; this one is painted at {spec.width}x{spec.height} px (at a brush scale, "
+                             "the working size): restyle it without explain, or at a larger scale")
     return True

@@ -1,5 +1,7 @@
 """What the critic sees, served: realism maps and Grad-CAM from a real server on loopback (docs/explain.md)."""
 
+import re
+
 import grpc
 import numpy as np
 import pytest
@@ -153,6 +155,44 @@ def test_rest_stylize_and_jobs_link_png_heat_maps_and_refuse_styles_without_a_cr
     refused = gateway.post("/api/stylize", data=form(TINY_STYLE, explain="true"))
     assert refused.status_code == 400 and refused.get_json()["error"] == "no_critic"
     assert gateway.post("/api/stylize", data=form(CRITIC_STYLE, explain="maybe")).status_code == 400
+
+
+def _smallest_side(message: str) -> int:
+    found = re.search(r"explain needs an image at least (\d+) px on each side", message)
+    assert found, message
+    return int(found.group(1))
+
+
+@pytest.mark.parametrize(("height", "width"), [(1, 1), (5, 40), (40, 3), (11, 11)])
+def test_an_image_smaller_than_the_critics_patch_is_refused_in_words_and_the_smallest_explains(server, height,
+                                                                                             width):
+    """The critic's convolutions need their kernels' width: on a smaller image ONNX Runtime failed
+    inside the call ("Invalid input shape"), answered as INTERNAL (a new user's trial found it). Now
+    the stream's header and the unary call are refused with the smallest side, which explains."""
+    small = photo(height, width)
+    with TesseraClient(server, timeout=30) as client:
+        with pytest.raises(TesseraError) as streamed:
+            client.stylize(small, CRITIC_STYLE, explain=True)
+        assert streamed.value.code == grpc.StatusCode.INVALID_ARGUMENT
+        smallest = _smallest_side(streamed.value.message)
+        assert min(height, width) < smallest
+        with grpc.insecure_channel(server) as channel, pytest.raises(grpc.RpcError) as unary:
+            pb_grpc.StyleTransferStub(channel).Stylize(
+                pb.StylizeRequest(style=CRITIC_STYLE, image=encode_image(small, "png"), explain=True), timeout=30)
+        assert unary.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert _smallest_side(unary.value.details()) == smallest
+        result = client.stylize(photo(smallest, smallest), CRITIC_STYLE, explain=True)
+        assert result.maps.realism.size >= 1 and result.maps.gradcam.size >= 1
+        assert client.stylize(small, CRITIC_STYLE).image.shape == small.shape  # without explain: painted
+
+
+def test_a_brush_scale_that_shrinks_the_image_below_the_critics_patch_is_refused_in_words(server):
+    with grpc.insecure_channel(server) as channel, pytest.raises(grpc.RpcError) as unary:
+        pb_grpc.StyleTransferStub(channel).Stylize(
+            pb.StylizeRequest(style=CRITIC_STYLE, image=encode_image(photo(96, 128), "png"), explain=True,
+                              scale=0.05), timeout=30)
+    assert unary.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "painted at 6x5 px" in unary.value.details() and "larger scale" in unary.value.details()
 
 
 def test_under_brush_scale_the_maps_cover_the_working_resolution_and_draw_at_full_size(server):
