@@ -81,7 +81,10 @@ def decode_thumbnail(header: pb.StreamHeader) -> np.ndarray | None:
     if not header.HasField("thumbnail"):
         return None
     thumb = header.thumbnail
-    if thumb.width < 1 or thumb.height < 1 or len(thumb.rgb) != thumb.width * thumb.height * 3:
+    if thumb.width < 1 or thumb.height < 1:
+        raise InvalidRequest(f"the header's thumbnail is {thumb.width}x{thumb.height} pixels: it must be the whole "
+                             "image shrunk to at least 1x1 (or left out for a style that needs none)")
+    if len(thumb.rgb) != thumb.width * thumb.height * 3:
         raise InvalidRequest(f"thumbnail of {thumb.width}x{thumb.height} needs {thumb.width * thumb.height * 3} "
                              f"bytes of RGB8, got {len(thumb.rgb)}")
     return np.frombuffer(thumb.rgb, dtype=np.uint8).reshape(thumb.height, thumb.width, 3)

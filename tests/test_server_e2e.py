@@ -101,6 +101,10 @@ BAD_STREAMS = [
     ("halo too large", [_header(halo=100_000)], "exceeds the largest halo the server accepts"),
     ("strip 2,000,000x1", [_header(image_width=2_000_000, image_height=1)], "at most 1,000 times the other"),
     ("strip 3x3001", [_header(image_width=3, image_height=3001)], "at most 1,000 times the other"),
+    ("0x0 thumbnail", [_header(thumbnail=pb.RawImage(width=0, height=0))], "the header's thumbnail is 0x0 pixels"),
+    ("5x0 thumbnail", [_header(thumbnail=pb.RawImage(width=5, height=0))], "the header's thumbnail is 5x0 pixels"),
+    ("short thumbnail", [_header(thumbnail=pb.RawImage(width=2, height=2, rgb=bytes(11)))],
+     "thumbnail of 2x2 needs 12 bytes of RGB8, got 11"),
 ]
 
 
