@@ -11,7 +11,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -22,7 +22,7 @@ from tessera.channels import open_channel
 from tessera.critic_maps import CriticMaps
 from tessera.number_checks import fraction, optional_seconds, positive_seconds, whole_number
 from tessera.style_facts import StyleSummary, TilingFacts
-from tessera.style_sources import StyleSource
+from tessera.style_sources import StyleSource, style_source_list
 from tessera.tile_streams import STALL_TIMEOUT_S, StreamPool
 from tessera.tiling import MIN_TILE_SIZE
 from tessera.v1 import style_transfer_pb2 as pb
@@ -33,6 +33,8 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # sent and received; a tile's pixels stay 
 # server restart kept failing calls for up to 16 s after the server was back. Capped at 1 s, a channel
 # retries at least once a second (plus 20% jitter): recovery within about 1.2 s.
 RECONNECT_BACKOFF_MS = {"initial": 250, "max": 1000}
+_INTERCEPTOR_KINDS = (grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
+                      grpc.StreamUnaryClientInterceptor, grpc.StreamStreamClientInterceptor)
 
 
 class TesseraError(Exception):
@@ -65,20 +67,21 @@ class TesseraClient:
     UNAVAILABLE, "The model server stopped answering ...", however far its deadline is: a hung server
     is found within that time, and a large image that keeps sending tiles back is never cut short by it.
     `interceptors` are gRPC client interceptors for every call (tracing, metadata, recording what goes
-    on the wire). Every number a method takes is checked before anything is sent (tessera.number_checks):
-    a bool, NaN, an infinity or a value out of range is a ValueError naming the argument.
+    on the wire). Every argument a method takes is checked before anything is sent: a number
+    (tessera.number_checks) that is a bool, NaN, an infinity or out of range, and an argument of the
+    wrong type (a style id that is no text, a flag that is no bool, style sources that are no
+    StyleSource, a progress that cannot be called) is a ValueError naming the argument.
     """
 
     def __init__(self, targets: str | list[str], timeout: float = 60.0, streams_per_target: int = 1,
                  tls_ca: bytes | None = None, interceptors: Sequence[object] = (),
                  stall_timeout: float | None = STALL_TIMEOUT_S) -> None:
-        addresses = [t.strip() for t in (targets.split(",") if isinstance(targets, str) else targets)]
-        addresses = [a for a in addresses if a]
-        if not addresses:
-            raise ValueError("at least one server address (HOST:PORT) is needed")
+        addresses = _addresses(targets)
         self._timeout = positive_seconds("timeout", timeout)
         self._stall_timeout = optional_seconds("stall_timeout", stall_timeout)
         streams_per_target = whole_number("streams_per_target", streams_per_target, 1)
+        _check_tls_ca(tls_ca)
+        interceptors = _interceptor_list(interceptors)
         self._tiling: dict[str, TilingFacts] = {}  # style id -> facts of the version last seen serving
         # (style id, version) -> that version's facts, as its streams reported them (versions are immutable)
         self._version_tiling: dict[tuple[str, int], TilingFacts] = {}
@@ -101,7 +104,7 @@ class TesseraClient:
         """Every style the server knows, serving or not. Without previews, `preview_jpeg` is empty
         and the reply is a few hundred bytes per style instead of tens of kB."""
         optional_seconds("timeout", timeout)
-        request = pb.ListStylesRequest(include_previews=include_previews)
+        request = pb.ListStylesRequest(include_previews=_flag("include_previews", include_previews))
         try:
             reply = self._stub.ListStyles(request, timeout=timeout or self._timeout)
         except grpc.RpcError as error:
@@ -116,6 +119,8 @@ class TesseraClient:
         """True when the server reports SERVING for `service` ("" is the whole server,
         "style/<id>" one style). Unreachable servers and unknown services give False."""
         optional_seconds("timeout", timeout)
+        if not isinstance(service, str):
+            raise ValueError(f"service must be a health service name (str; \"\" is the whole server), got {service!r}")
         return _reports_serving(self._channel, service, timeout or min(self._timeout, 5.0))
 
     def stylize(
@@ -158,6 +163,10 @@ class TesseraClient:
         check_scale(scale)
         stall = self._call_stall_timeout(stall_timeout)
         self._check_call(strength, version, tile_size, timeout)
+        style_sources = _check_look(style, style_sources, keep_colors)
+        _flag("explain", explain)
+        if progress is not None and not callable(progress):
+            raise ValueError(f"progress must be a function progress(done, total) or None, got {progress!r}")
         pixels = _rgb8("image", image)
         if context is not None:
             _rgb8("context", context)
@@ -170,7 +179,7 @@ class TesseraClient:
         pool = StreamPool(self._stub, pixels, style, strength, version, deadline, self._parallel_streams,
                           self._known_tiling(style, version, deadline),
                           lambda: self._known_tiling(style, version, deadline, refresh=True),
-                          style_sources=tuple(style_sources), keep_colors=keep_colors, context=context,
+                          style_sources=style_sources, keep_colors=keep_colors, context=context,
                           explain=explain, stall_timeout=stall)
         try:
             result, pinned, tiling = pool.run(tile_size, progress)
@@ -261,9 +270,16 @@ class TesseraClient:
                         keep_colors: bool = False, scale: float = 1.0) -> tuple[bytes, str]:
         """The unary `Stylize` call for small encoded images: returns (bytes, mime type). `scale` is the
         brush scale, applied by the server (StylizeRequest.scale). ValueError, before the call, for a
-        strength outside [0, 1], a scale outside (0, 1] or a timeout that is not positive seconds."""
+        strength outside [0, 1], a scale outside (0, 1], a timeout that is not positive seconds, or an
+        argument of the wrong type."""
         self._check_call(strength, 0, None, timeout)
         check_scale(scale)
+        style_sources = _check_look(style, style_sources, keep_colors)
+        if not isinstance(data, bytes):
+            raise ValueError(f"data must be the bytes of an encoded image, got {type(data).__name__}")
+        if not isinstance(output_format, str):
+            raise ValueError(f"output_format must be a format name such as 'png', or '' for the image's own, "
+                             f"got {output_format!r}")
         request = pb.StylizeRequest(style=style, image=data, strength=strength, output_format=output_format,
                                     style_sources=[s.to_proto() for s in style_sources], keep_colors=keep_colors,
                                     max_reply_bytes=MAX_MESSAGE_BYTES)
@@ -274,6 +290,52 @@ class TesseraClient:
         except grpc.RpcError as error:
             raise TesseraError.from_rpc(error) from None
         return reply.image, reply.mime_type
+
+
+def _check_look(style: object, style_sources: object, keep_colors: object) -> tuple[StyleSource, ...]:
+    """The style sources as a tuple, once `style` is a style id, `style_sources` StyleSources and
+    `keep_colors` a bool; ValueError naming the argument otherwise."""
+    if not (isinstance(style, str) and style.strip()):
+        raise ValueError(f"style must be a style id such as 'umber-oil' (a non-empty str), got {style!r}")
+    _flag("keep_colors", keep_colors)
+    return style_source_list("style_sources", style_sources)
+
+
+def _flag(name: str, value: object) -> bool:
+    """`value` when it is True or False (a numpy bool too); ValueError naming `name` otherwise, where
+    Python would take the text 'no' for true."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _addresses(targets: object) -> list[str]:
+    """The HOST:PORT addresses of `targets` (text, commas between several, or a list of such text)."""
+    if isinstance(targets, str):
+        targets = targets.split(",")
+    if not (isinstance(targets, Iterable) and not isinstance(targets, bytes)):
+        raise ValueError(f"targets must be HOST:PORT text or a list of them, got {targets!r}")
+    addresses = list(targets)
+    if not all(isinstance(a, str) for a in addresses):
+        raise ValueError(f"targets must be HOST:PORT text or a list of them, got {addresses!r}")
+    addresses = [a.strip() for a in addresses if a.strip()]
+    if not addresses:
+        raise ValueError("at least one server address (HOST:PORT) is needed")
+    return addresses
+
+
+def _check_tls_ca(tls_ca: object) -> None:
+    if tls_ca is not None and not isinstance(tls_ca, bytes):
+        raise ValueError(f"tls_ca must be the PEM bytes of the certificates to trust, or None; "
+                         f"tessera.channels.read_ca reads them from a file, got {type(tls_ca).__name__}")
+
+
+def _interceptor_list(interceptors: object) -> list[object]:
+    kept = list(interceptors) if isinstance(interceptors, Iterable) else None
+    if kept is None or not all(isinstance(i, _INTERCEPTOR_KINDS) for i in kept):
+        raise ValueError(f"interceptors must be a list of gRPC client interceptors (grpc.*ClientInterceptor), "
+                         f"got {interceptors!r}")
+    return kept
 
 
 def _rgb8(name: str, array: np.ndarray) -> np.ndarray:
@@ -318,6 +380,10 @@ def _channel_options() -> list[tuple[str, object]]:
 def server_is_serving(address: str, timeout: float = 2.0, tls_ca: bytes | None = None) -> bool:
     """Whether the one server at HOST:PORT answers SERVING to a health check (its own channel, so the
     answer is about that server, not whichever replica a balanced channel picks)."""
+    if not isinstance(address, str):
+        raise ValueError(f"address must be HOST:PORT text, got {address!r}")
+    positive_seconds("timeout", timeout)
+    _check_tls_ca(tls_ca)
     with open_channel(address, tls_ca) as channel:
         return _reports_serving(channel, "", timeout)
 

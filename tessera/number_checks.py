@@ -16,13 +16,22 @@ import numbers
 # The longest time any deadline, interval or limit may be, in seconds (about 116 days), also as a setting
 # (tessera.settings): beyond it a value is a slip of the keyboard.
 MAX_SECONDS = 1e7
+# The largest finite 32-bit float: a number the wire carries as a proto `float` (a style source's
+# weight) turns into an infinity beyond it, though it is finite in Python.
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 def is_real(value: object) -> bool:
     """True for a finite int or float (numpy scalars included), False for a bool, NaN, an infinity or
     anything that is not a number."""
+    # An int is finite however large; math.isfinite would raise OverflowError for one beyond a float's range.
     return (isinstance(value, numbers.Real) and not isinstance(value, bool)
-            and math.isfinite(value))
+            and (isinstance(value, numbers.Integral) or math.isfinite(value)))
+
+
+def is_float32(value: object) -> bool:
+    """is_real, and still finite as a 32-bit float: at most FLOAT32_MAX either side of 0."""
+    return is_real(value) and abs(value) <= FLOAT32_MAX
 
 
 def finite_float(text: str) -> float:

@@ -8,27 +8,35 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tessera.number_checks import is_real
+from tessera.number_checks import FLOAT32_MAX, fraction, is_float32
 from tessera.v1 import style_transfer_pb2 as pb
 
 
 @dataclass(frozen=True)
 class StyleSource:
-    """A preset id or an encoded style image (PNG, JPEG or WebP bytes), with a weight >= 0."""
+    """A preset id or an encoded style image (PNG, JPEG or WebP bytes), with a weight >= 0 that the
+    wire's 32-bit float holds (at most FLOAT32_MAX). ValueError, at construction, for anything else."""
 
     preset: str = ""
     image: bytes = b""
     weight: float = 1.0
 
     def __post_init__(self) -> None:
+        if not isinstance(self.preset, str):
+            raise ValueError(f"a style source's preset must be a preset id (str), got {self.preset!r}")
+        if not isinstance(self.image, bytes):
+            raise ValueError(f"a style source's image must be the bytes of an encoded image, got "
+                             f"{type(self.image).__name__}")
         if bool(self.preset) == bool(self.image):
             raise ValueError("a style source is either a preset id or a style image, not both or neither")
-        if not is_real(self.weight) or self.weight < 0:
-            raise ValueError(f"a style source's weight must be a number >= 0, got {self.weight}")
+        # The wire carries the weight as a 32-bit float: 1e308 would arrive as an infinity, refused then.
+        if not is_float32(self.weight) or self.weight < 0:
+            raise ValueError(f"a style source's weight must be a number >= 0 and at most {FLOAT32_MAX:.4g} "
+                             f"(a 32-bit float), got {self.weight!r}")
 
     def to_proto(self) -> pb.StyleSource:
         if self.preset:
@@ -45,7 +53,9 @@ MIX_SHARE = 0.5  # a mixed-in style's share when none is given, as REST's ``mix`
 def parse_mix(text: str) -> tuple[Path, float]:
     """``painting.jpg:0.3`` -> (Path('painting.jpg'), 0.3): the image and its share of the mix, from 0 to
     1; a bare path takes ``MIX_SHARE``, and so does a path whose text after the last colon is not a
-    number (a colon in the file name). ValueError for a share outside 0..1."""
+    number (a colon in the file name). ValueError for a share outside 0..1, or `text` that is no str."""
+    if not isinstance(text, str):
+        raise ValueError(f"a mix must be text such as 'painting.jpg:0.3', got {text!r}")
     path, sep, share = text.rpartition(":")
     if not sep or not path:
         return Path(text), MIX_SHARE
@@ -63,10 +73,30 @@ def mix_in(base: Sequence[StyleSource], mixes: Sequence[tuple[StyleSource, float
     """``base`` (relative weights) with each ``(source, share)`` of ``mixes`` taking ``share`` (0 to 1) of
     the whole mix, and ``base`` sharing what the mixes leave by its weights: the share convention of
     REST's ``mix``, the page's slider and the CLI's ``--mix``, in the relative weights the wire carries.
-    ValueError when the shares add up to more than 1 (``what`` names them in the message)."""
+    ValueError when a share is not a number from 0 to 1, or the shares add up to more than 1 (``what``
+    names them in the message)."""
+    base = style_source_list("base", base)
+    if isinstance(mixes, (str, bytes)) or not isinstance(mixes, Iterable):
+        raise ValueError(f"mixes must be a list of (StyleSource, share) pairs, got {mixes!r}")
+    mixes = list(mixes)
+    for mix in mixes:
+        if not (isinstance(mix, (tuple, list)) and len(mix) == 2 and isinstance(mix[0], StyleSource)):
+            raise ValueError(f"each {what} must be a (StyleSource, share) pair, got {mix!r}")
+        fraction(f"the {what} share", mix[1])
     rest = 1.0 - sum(share for _, share in mixes)
     if rest < -1e-9:
         raise ValueError(f"the {what} shares add up to {1.0 - rest:g}; together they can be at most 1")
     total = sum(source.weight for source in base) or 1.0
     return ([dataclasses.replace(s, weight=max(0.0, rest) * s.weight / total) for s in base]
             + [dataclasses.replace(source, weight=share) for source, share in mixes])
+
+
+def style_source_list(name: str, sources: object) -> tuple[StyleSource, ...]:
+    """`sources` (any iterable of StyleSource; a str is none) as a tuple; ValueError naming `name` otherwise."""
+    if isinstance(sources, (str, bytes, StyleSource)) or not isinstance(sources, Iterable):
+        raise ValueError(f"{name} must be a list of StyleSource (tessera.style_sources), got {sources!r}")
+    sources = tuple(sources)
+    for source in sources:
+        if not isinstance(source, StyleSource):
+            raise ValueError(f"{name} must be a list of StyleSource (tessera.style_sources), got an item {source!r}")
+    return sources

@@ -167,3 +167,15 @@ def test_a_style_source_refuses_a_weight_that_is_not_a_number_from_0(weight):
 
     with pytest.raises(ValueError, match="weight must be a number >= 0"):
         StyleSource(preset="swirls", weight=weight)
+
+
+@pytest.mark.parametrize("weight", [1e308, np.float64(1e39), 3.5e38])
+def test_a_style_source_refuses_a_weight_a_32_bit_float_cannot_hold(weight):
+    """The wire carries the weight as a proto float: 1e308 arrived as inf and the server refused the
+    call, "its weight must be a number >= 0, got inf", for a number the caller never gave."""
+    from tessera.style_sources import StyleSource
+
+    with pytest.raises(ValueError, match=r"weight must be a number >= 0 and at most 3\.403e\+38 \(a 32-bit float\)"):
+        StyleSource(preset="swirls", weight=weight)
+    for fits in (number_checks.FLOAT32_MAX, 3e38, np.float32(0.5), 0):
+        assert StyleSource(preset="swirls", weight=fits).to_proto().weight == pytest.approx(float(fits), rel=1e-7)
