@@ -26,12 +26,13 @@ def create_batch():
     limit_batch_request(gateway)
     queue = job_queue()
     queue.check_capacity()  # refuse a full queue before reading the upload
-    named_tasks = read_batch(gateway)
+    batch = read_batch(gateway)
     batch_id = secrets.token_urlsafe(16)
-    jobs = queue.submit_tasks([task for _, task in named_tasks], batch_id)
-    entries = [{"job": job.id, "name": name} for (name, _), job in zip(named_tasks, jobs, strict=True)]
-    queue.save_batch(batch_id, entries)
-    resp = jsonify(_status(batch_id, entries))
+    jobs = queue.submit_tasks([task for _, task in batch.tasks], batch_id)
+    entries = [{"job": job.id, "name": name} for (name, _), job in zip(batch.tasks, jobs, strict=True)]
+    # Skipped zip entries are stored after the photos, as entries without a job (_entries splits them).
+    queue.save_batch(batch_id, entries + [s.describe() for s in batch.skipped])
+    resp = jsonify(_status(batch_id, entries, [s.describe() for s in batch.skipped]))
     resp.status_code = 202
     resp.headers["Location"] = url_for("batches.batch_status", batch_id=batch_id)
     return resp
@@ -40,14 +41,15 @@ def create_batch():
 @bp.get("/batches/<batch_id>")
 def batch_status(batch_id: str):
     """Every photo's progress, and the batch's: photos done and failed, tiles done of all known tiles."""
-    return jsonify(_status(batch_id, _entries(batch_id)))
+    return jsonify(_status(batch_id, *_entries(batch_id)))
 
 
 @bp.get("/batches/<batch_id>/result")
 def batch_result(batch_id: str):
-    """A zip of every restyled photo (plus errors.txt naming the photos that failed); 409 until all ended."""
-    entries = _entries(batch_id)
-    status = _status(batch_id, entries)
+    """A zip of every restyled photo (plus errors.txt naming the photos that failed and the zip entries
+    skipped); 409 until all ended."""
+    entries, skipped = _entries(batch_id)
+    status = _status(batch_id, entries, skipped)
     if status["state"] != "finished":
         raise ApiError(409, "not_ready", f"{status['finished_photos']} of {status['total_photos']} photos are "
                                          "finished; fetch the zip when all are.")
@@ -64,6 +66,7 @@ def batch_result(batch_id: str):
             # Unique already (read_batch), so each keeps the name its job downloads under; this only
             # guards a batch queued before that, in a store that outlived an upgrade.
             archive.writestr(unique_name(outcome.filename, names), outcome.data)
+        errors += [f"{entry['name']}: skipped: {entry['reason']}" for entry in skipped]
         if errors:
             archive.writestr("errors.txt", "\n".join(errors) + "\n")
     resp = Response(buffer.getvalue(), mimetype="application/zip")
@@ -76,7 +79,7 @@ def batch_result(batch_id: str):
 def batch_photo(batch_id: str, index: int):
     """The batch's photo at `index` (upload order) as uploaded, kept as long as its job: the before image
     of its result for a page that reloads without it. 404 once its job is gone."""
-    entries = _entries(batch_id)
+    entries, _ = _entries(batch_id)
     job = job_queue().get(entries[index]["job"]) if index < len(entries) else None
     data = job.original if job is not None else None
     if data is None:
@@ -87,14 +90,15 @@ def batch_photo(batch_id: str, index: int):
     return resp
 
 
-def _entries(batch_id: str) -> list[dict]:
+def _entries(batch_id: str) -> tuple[list[dict], list[dict]]:
+    """The batch's photos ({"job", "name"}, upload order) and its skipped zip entries ({"name", "reason"})."""
     entries = job_queue().load_batch(batch_id)
     if entries is None:
         raise ApiError(404, "unknown_batch", "There is no such batch; it may have expired.")
-    return entries
+    return [e for e in entries if "job" in e], [e for e in entries if "job" not in e]
 
 
-def _status(batch_id: str, entries: list[dict]) -> dict:
+def _status(batch_id: str, entries: list[dict], skipped: list[dict]) -> dict:
     queue = job_queue()
     photos = []
     for index, entry in enumerate(entries):
@@ -122,5 +126,6 @@ def _status(batch_id: str, entries: list[dict]) -> dict:
         "status_url": url_for("batches.batch_status", batch_id=batch_id),
         "result_url": url_for("batches.batch_result", batch_id=batch_id),
         "photos": photos,
+        "skipped": skipped,
     }
 

@@ -6,6 +6,12 @@ directory declares and their compression ratios (a zip bomb declares a huge size
 one that lies about its sizes is caught while reading, which never reads more than it declared).
 Each photo's header is then checked (format, pixel count) without decoding it; a photo damaged
 beyond its header fails its own job later with a 422.
+
+A zip is a folder someone packed, so what is no photo in it is skipped and said, not a reason to refuse
+the batch: an entry whose path leaves the zip (`../x.jpg`, `/etc/x.jpg`; never read), a hidden file
+(`__MACOSX/`, `.DS_Store`) and a file that is no PNG, JPEG or WebP image (`notes.txt`) each come back in
+the reply's `skipped` list with the reason. Files sent as `images` were each chosen, so one that is no
+photo still refuses the batch, naming it.
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ from tessera import formats
 # A photo compresses by a few percent in a zip; text-like ratios mean padding built to explode.
 MAX_ZIP_RATIO = 50
 MIN_RATIO_CHECK_BYTES = 1_000_000  # below this, even a high ratio cannot hurt
+# Hidden files and paths out of the zip are listed in the reply and the batch's record, not counted as
+# photos; past this many the zip is refused, so a directory of tiny entries cannot make either huge.
+MAX_PASSED_ENTRIES = 1000
 BATCH_FIELDS = "the photos as files in repeated 'images' fields (or one zip in 'archive') and the style's id in 'style'"
 
 
@@ -39,22 +48,56 @@ class Photo:
     data: bytes
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A zip entry that is not restyled: its path in the zip (as stored) and why, in a sentence."""
+
+    name: str
+    reason: str
+
+    def describe(self) -> dict:
+        return {"name": self.name, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What read_batch makes of a request: (name, task) per photo in upload order, and the skipped entries."""
+
+    tasks: list[tuple[str, RestyleTask]]
+    skipped: list[Skipped]
+
+
 def limit_batch_request(backend: Backend) -> None:
     """Lets this request be as large as a batch (Werkzeug still refuses more with 413 before reading)."""
     request.max_content_length = backend.config.max_batch_bytes + FORM_OVERHEAD_BYTES
     request.max_form_parts = backend.config.max_batch_photos + backend.config.max_form_fields
 
 
-def read_batch(backend: Backend) -> list[tuple[str, RestyleTask]]:
-    """The batch's photos as (name, task), in upload order; raises ApiError 400, 404, 413, 415, 422, 503."""
+def read_batch(backend: Backend) -> Batch:
+    """The batch's photos as (name, task), in upload order, and the zip's skipped entries; raises ApiError
+    400, 404, 413, 415, 422, 503."""
     config = backend.config
     check_form(request, config, BATCH_FIELDS)
     style, strength, wanted_format = read_options()
     look = read_look(config.max_upload_bytes)
     scale = read_scale(request.form.get("scale"))
-    archive = request.files.get("archive")
-    photos = _from_zip(archive.read(), config) if archive is not None else _from_files(config)
+    archives = request.files.getlist("archive")
+    if archives and "images" in request.files:
+        raise ApiError(400, "invalid_batch", "Send the photos either as files in 'images' or as one zip in "
+                                             "'archive', not both: the batch would leave one of them out.")
+    if len(archives) > 1:
+        raise ApiError(400, "invalid_batch", f"Send one zip in 'archive', not {len(archives)}: put every photo "
+                                             "in one zip, or send them as files in 'images'.")
+    skipped: list[Skipped] = []
+    if archives:
+        photos = _from_zip(archives[0].read(), config, skipped, wanted_format)
+    else:
+        photos = _from_files(config)
     if not photos:
+        if skipped:
+            raise ApiError(400, "missing_field", "The zip holds no photo to restyle: "
+                                                 + "; ".join(f"{s.name}: {s.reason}" for s in skipped[:5])
+                                                 + ("; ..." if len(skipped) > 5 else "."))
         raise ApiError(400, "missing_field", "Attach photos in the 'images' field, or one zip in 'archive'.")
     check_look_fits(look, backend.serving_style(style))
     tasks = []
@@ -67,7 +110,7 @@ def read_batch(backend: Backend) -> list[tuple[str, RestyleTask]]:
                                               image=photo.data, sources=look.sources,
                                               keep_colors=look.keep_colors, scale=scale,
                                               work_pixels=work_pixels(width, height, scale))))
-    return tasks
+    return Batch(tasks, skipped)
 
 
 def task_from_order(order: Order) -> RestyleTask:
@@ -92,15 +135,29 @@ def _from_files(config) -> list[Photo]:
     return photos
 
 
-def _from_zip(data: bytes, config) -> list[Photo]:
+def _from_zip(data: bytes, config, skipped: list[Skipped], output_format: str | None) -> list[Photo]:
+    """The zip's photos in its order; entries that are no photo are appended to `skipped` instead (folder
+    entries alone are passed over without a word: their photos are the zip's)."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, OSError):
         raise ApiError(422, "bad_archive", "The archive is not a readable zip file.") from None
-    entries = [e for e in archive.infolist() if not e.is_dir() and not _hidden(e.filename)]
-    _check_count(len(entries), config)
-    _check_total(sum(e.file_size for e in entries), config)
-    for entry in entries:
+    entries, passed = [], {}  # passed: zip order -> why
+    for order, entry in enumerate(archive.infolist()):
+        if entry.is_dir():
+            continue
+        if _escapes(entry.filename):
+            passed[order] = "its path leads out of the zip's folder, so it was not read"
+        elif _hidden(entry.filename):
+            passed[order] = "a hidden file (such as macOS's __MACOSX/ and .DS_Store), not a photo"
+        else:
+            entries.append((order, entry))
+    if len(passed) > MAX_PASSED_ENTRIES:
+        raise ApiError(413, "too_many_photos", f"The zip holds {len(passed):,} hidden files or paths out of its "
+                                               f"folder (at most {MAX_PASSED_ENTRIES:,}); zip only the photos.")
+    _check_count(len(entries), config, in_zip=True)
+    _check_total(sum(e.file_size for _, e in entries), config)
+    for _, entry in entries:
         if entry.file_size > config.max_upload_bytes:
             raise ApiError(413, "too_large", f"{_name(entry.filename)}: the photo is larger than the "
                                              f"{config.max_upload_bytes / 1e6:g} MB limit.")
@@ -110,7 +167,29 @@ def _from_zip(data: bytes, config) -> list[Photo]:
                                             "compress like that, so the zip is refused.")
         if entry.flag_bits & 0x1:
             raise ApiError(422, "bad_archive", f"{_name(entry.filename)} is encrypted; send a plain zip.")
-    return [Photo(_name(e.filename), _read_entry(archive, e)) for e in entries]
+    photos = []
+    for order, entry in entries:
+        photo = Photo(_name(entry.filename), _read_entry(archive, entry))
+        reason = _not_a_photo(photo, config, output_format)
+        if reason is None:
+            photos.append(photo)
+        else:
+            passed[order] = reason
+    infos = archive.infolist()
+    skipped.extend(Skipped(_shown(infos[order].filename), passed[order]) for order in sorted(passed))
+    return photos
+
+
+def _not_a_photo(photo: Photo, config, output_format: str | None) -> str | None:
+    """Why a zip entry is no photo to restyle (no PNG, JPEG or WebP by its first bytes, a one-frame GIF, a
+    clip), or None for a photo; a photo's own faults (damaged, too large) are left to _check_header."""
+    if not photo.data:
+        return None
+    try:
+        images.open_upload(photo.data, config.max_pixels, output_format).close()
+    except ApiError as err:
+        return _lowered(err.message) if err.status == 415 else None
+    return None
 
 
 def _read_entry(archive: zipfile.ZipFile, entry: zipfile.ZipInfo) -> bytes:
@@ -124,10 +203,12 @@ def _read_entry(archive: zipfile.ZipFile, entry: zipfile.ZipInfo) -> bytes:
     return data
 
 
-def _check_count(count: int, config) -> None:
+def _check_count(count: int, config, in_zip: bool = False) -> None:
+    """413 for more photos than a batch holds; in a zip every file but hidden ones counts, since the count is
+    checked from its directory before anything is read."""
     if count > config.max_batch_photos:
-        raise ApiError(413, "too_many_photos", f"A batch holds at most {config.max_batch_photos} photos, "
-                                               f"not {count}.")
+        held = f"the zip holds {count} files (folders and hidden files aside)" if in_zip else f"not {count}"
+        raise ApiError(413, "too_many_photos", f"A batch holds at most {config.max_batch_photos} photos, {held}.")
 
 
 def _check_total(total: int, config) -> None:
@@ -154,6 +235,25 @@ def _name(filename: str | None) -> str:
     return PurePosixPath((filename or "").replace("\\", "/")).name[:120] or "photo"
 
 
+def _escapes(filename: str) -> bool:
+    """Whether a zip entry's path leaves the folder the zip would be unpacked in: absolute, a drive
+    letter, or a `..` step (backslashes read as the separators some Windows zips use)."""
+    path = filename.replace("\\", "/")
+    drive = len(path) > 1 and path[0].isalpha() and path[1] == ":"
+    return path.startswith("/") or drive or ".." in path.split("/")
+
+
 def _hidden(filename: str) -> bool:
-    parts = PurePosixPath(filename).parts
+    parts = PurePosixPath(filename.replace("\\", "/")).parts
     return any(part.startswith(".") or part == "__MACOSX" for part in parts)
+
+
+def _shown(filename: str) -> str:
+    """A zip entry's path as the reply shows it: as stored, bounded, without control characters."""
+    cleaned = "".join(c if c.isprintable() else "?" for c in filename)
+    return cleaned if len(cleaned) <= 200 else cleaned[:200] + "..."
+
+
+def _lowered(message: str) -> str:
+    """'That file is ...' -> 'that file is ...' (a reason follows the entry's name), without the full stop."""
+    return (message[:1].lower() + message[1:]).rstrip(".")

@@ -70,8 +70,15 @@ def check_form(request: Request, config: GatewayConfig, fields: str) -> None:
 
 
 def _check_is_form(request: Request, fields: str) -> None:
-    """ApiError 415 unless the body is a form; an empty body without a type is left to the field checks."""
+    """ApiError 415 unless the body is a form; an empty body without a type is left to the field checks.
+    A multipart body whose Content-Type names no boundary is no form either: Werkzeug reads it as one
+    without fields, which was answered as a missing 'style' field."""
     sent = request.mimetype
+    if sent == "multipart/form-data" and not request.mimetype_params.get("boundary"):
+        raise ApiError(415, "not_a_form", "The form has no boundary: its Content-Type says multipart/form-data "
+                                          "without the boundary=... that separates its fields, so none can be "
+                                          "read. Let your HTTP client build the form (a file upload, as curl -F "
+                                          f"sends it) rather than setting the Content-Type by hand: {fields}.")
     if sent in FORM_TYPES or not (sent or request.content_length):
         return
     raise ApiError(415, "not_a_form", f"Send the form as multipart/form-data (a file upload, as curl -F sends it), "

@@ -204,7 +204,9 @@ _SCHEMAS = {
             "images": {"type": "array", "items": {"type": "string", "contentMediaType": "application/octet-stream"},
                        "description": "PNG, JPEG or WebP photos."},
             "archive": {"type": "string", "contentMediaType": "application/zip",
-                        "description": "A zip of photos (folders ignored; sizes and ratios checked first)."},
+                        "description": "A zip of photos (folders ignored; sizes and ratios checked first; "
+                                       "entries that are no photo are skipped and listed in `skipped`). "
+                                       "Not together with `images` (400 invalid_batch)."},
             "style": {"type": "string"}, "strength": {"type": "number", "minimum": 0, "maximum": 1},
             "format": {"type": "string", "enum": ["png", "jpeg", "webp"]},
             "scale": {"type": ["number", "string"], "default": "auto",
@@ -224,6 +226,14 @@ _SCHEMAS = {
             "status_url": {"type": "string"}, "result_url": {"type": "string"},
             "photos": {"type": "array", "description": "One job per photo, in upload order, with its name.",
                        "items": {"$ref": "#/components/schemas/BatchPhoto"}},
+            "skipped": {"type": "array", "description": "The zip's entries that were not restyled, in its order: "
+                                                       "a path leading out of the zip (never read), a hidden "
+                                                       "file, or a file that is no PNG, JPEG or WebP image. "
+                                                       "The result's errors.txt lists them too.",
+                        "items": {"type": "object", "required": ["name", "reason"],
+                                  "properties": {"name": {"type": "string",
+                                                          "description": "The entry's path in the zip."},
+                                                 "reason": {"type": "string"}}}},
         },
     },
     "BatchPhoto": {

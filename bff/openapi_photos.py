@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 # The 415 every upload route gives a body that is no form (bff.form_limits.check_form).
-NOT_A_FORM = " Or the body is no form (not_a_form: JSON, say); send multipart/form-data."
+NOT_A_FORM = (" Or the body is no form (not_a_form: JSON, say, or multipart/form-data without its boundary); "
+              "send multipart/form-data.")
 
 PHOTO_ID = {"name": "photo_id", "in": "path", "required": True, "schema": {"type": "string"},
             "description": "The unguessable id from POST /api/photos."}

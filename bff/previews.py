@@ -107,8 +107,9 @@ class Previews:
         self._calls = threading.BoundedSemaphore(config.max_preview_calls)
 
     def thumbnail(self, photo: Photo, size: int | None = None) -> np.ndarray:
-        """The photo shrunk to `size` (default the preview size) px on its long side (HxWx3 uint8),
-        decoded once per size; ApiError 422 when the file is damaged past its header."""
+        """The photo shrunk to `size` (default the preview size) px on its long side (HxWx3 uint8), its
+        short side kept within the shape rule (thumbnail_size), decoded once per size; ApiError 422 when the
+        file is damaged past its header."""
         key = (photo.id, size or self.size)
         cached = self.thumbnails.get(key)
         if cached is not None:
@@ -118,12 +119,22 @@ class Previews:
         with lock:  # one decode per photo, however many previews ask at once
             cached = self.thumbnails.get(key)
             if cached is None:
-                cached = images.decode_thumbnail(photo.data, key[1], self.max_pixels)
+                cached = self._decode(photo, key[1])
                 cached.setflags(write=False)
                 self.thumbnails.put(key, cached)
         with self._lock:
             self._decoding.pop(key, None)
         return cached
+
+    def _decode(self, photo: Photo, longest: int) -> np.ndarray:
+        """The photo at thumbnail_size(longest). A thin strip's plain thumbnail would round its short side
+        down past the shape rule (3000x3 at 1024 px: 1024x1, which the server refuses as 1024:1), so such a
+        photo is decoded whole (a strip has few pixels) and area-averaged to the size that keeps the rule."""
+        size = thumbnail_size(photo.width, photo.height, longest)
+        plain = size == thumbnail_shape(photo.width, photo.height, longest)
+        if plain:
+            return images.decode_thumbnail(photo.data, longest, self.max_pixels)
+        return shrink(images.decode_thumbnail(photo.data, max(photo.width, photo.height), self.max_pixels), size)
 
     def render(self, backend: Backend, photo: Photo, key: PreviewKey) -> bytes:
         """The preview JPEG for `key` (from the cache when it was made before); raises ApiError."""
@@ -149,7 +160,7 @@ class Previews:
         for a conditioned style the last rows or columns short of one, up to EDGE_REPEAT_MAX_PX (a 3:2
         photo's 512x341 thumbnail: one row), are left out and the result's edge is repeated over them."""
         height, width = thumb.shape[:2]
-        base = thumb if key.featured else shrink(thumb, thumbnail_shape(width, height, self.more_size))
+        base = thumb if key.featured else shrink(thumb, thumbnail_size(width, height, self.more_size))
         style = backend.style(key.style)
         kept = _whole_multiples(base, style.tiling.size_multiple) if style.kind == "conditioned" else base
         image = call(backend.client.stylize, kept, key.style, strength=key.strength,
@@ -178,6 +189,15 @@ class Previews:
     def working_side(self, photo: Photo, scale: float) -> int:
         """The long side of the photo's working resolution at brush `scale`, in pixels."""
         return max(working_size(photo.width, photo.height, scale))
+
+
+def thumbnail_size(width: int, height: int, longest: int) -> tuple[int, int]:
+    """(width, height) of a width x height image shrunk to at most `longest` px on its long side, as
+    tessera.tiling.thumbnail_shape, but with the short side kept at least the long one over
+    MAX_ASPECT_RATIO (tessera.brush_scale.working_size's rule), so every copy the gateway shrinks and
+    sends to the server (a preview's thumbnail, its working copy at a brush scale, a more-looks copy) has
+    a shape the server takes whenever the photo has."""
+    return working_size(width, height, min(1.0, longest / max(width, height, 1)))
 
 
 def _whole_multiples(pixels: np.ndarray, multiple: int) -> np.ndarray:

@@ -196,7 +196,8 @@ class RedisJobStore:
         redis_estimates.record(self, work, seconds)
 
     def save_batch(self, batch_id: str, entries: list[dict]) -> None:
-        """Records a batch: `entries` are {"job": id, "name": photo name} in upload order."""
+        """Records a batch: `entries` are {"job": id, "name": photo name} in upload order, then its skipped
+        zip entries, {"name": path in the zip, "reason": a sentence}."""
         key = f"{self.prefix}:batch:{batch_id}"
         with _store_errors():
             self.redis.set(key, json.dumps(entries), ex=self.pending_ttl_s)

@@ -4,9 +4,11 @@ back; every bound (count, bytes, zip sizes and ratios) holds before any photo is
 from __future__ import annotations
 
 import io
+import json
 import re
 import struct
 import time
+import urllib.request
 import zipfile
 
 import numpy as np
@@ -15,7 +17,7 @@ from PIL import Image
 
 from bff import close_app
 from bff.job_queue import job_queue_of
-from tests.bff.live import make_app
+from tests.bff.live import make_app, post_form, serving
 from tests.bff.pictures import encoded, gradient, png_declaring
 from tests.support import TINY_STYLE
 from tests.support.images import assert_same_up_to_rounding
@@ -226,3 +228,109 @@ def test_progress_events_carry_ids_and_a_reconnect_resumes(client):
     assert ids and events.rstrip().splitlines()[-2] == "event: done"
     resumed = client.get(resp.json["events_url"], headers={"Last-Event-ID": ids[0]}).get_data(as_text=True)
     assert "event: done" in resumed and "event: progress" not in resumed
+
+
+
+# Zip entries that are no photo, and forms that say two things, over real HTTP (waitress, as `python -m bff`).
+
+@pytest.fixture
+def live(app):
+    with serving(app) as base:
+        yield base
+
+
+def post_batch(base: str, parts: list[tuple[str, str, bytes]], **fields) -> tuple[int, dict]:
+    """POSTs a batch of file `parts` (field, file name, bytes; a field may repeat) and text `fields`."""
+    boundary = "tessera-batch-boundary"
+    chunks = [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+              for name, value in {"style": TINY_STYLE, **fields}.items()]
+    for name, filename, data in parts:
+        chunks.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+                      "Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n")
+    body = b"".join(chunks) + f"--{boundary}--\r\n".encode()
+    return post_form(f"{base}/api/batches", body, f"multipart/form-data; boundary={boundary}")
+
+
+def fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        return resp.read()
+
+
+def wait_finished_live(base: str, status_url: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while (status := json.loads(fetch(base + status_url)))["state"] != "finished":
+        assert time.monotonic() < deadline, status
+        time.sleep(0.05)
+    return status
+
+
+def test_a_zip_entry_leading_out_of_the_zip_is_skipped_and_said(live):
+    """'../../etc/evil.jpg' was dropped without a word: the batch answered with the other photo alone. It is
+    still never read, and the reply, the batch's status and its errors.txt now say it was skipped and why."""
+    photo = encoded(gradient(), "PNG")
+    traversals = ["../../etc/evil.png", "/etc/abs.png", "a/../../up.png", "..\\win.png", "C:/drive.png"]
+    archive = zip_of([*[(name, photo) for name in traversals], ("sub/dir/cat.png", photo)])
+    status, answer = post_batch(live, [("archive", "photos.zip", archive)])
+    assert status == 202, answer
+    assert [p["name"] for p in answer["photos"]] == ["cat.png"]
+    assert [s["name"] for s in answer["skipped"]] == traversals
+    finished = wait_finished_live(live, answer["status_url"])
+    assert finished["skipped"] == answer["skipped"] and finished["total_photos"] == 1
+    with zipfile.ZipFile(io.BytesIO(fetch(live + finished["result_url"]))) as result:
+        assert sorted(result.namelist()) == [f"cat-{TINY_STYLE}.png", "errors.txt"]
+        lines = result.read("errors.txt").decode().splitlines()
+    assert lines == [f"{name}: skipped: its path leads out of the zip's folder, so it was not read"
+                     for name in traversals]
+
+
+def test_files_in_a_zip_that_are_no_photos_are_skipped_and_said_not_refusing_the_batch(live):
+    """One notes.txt beside the photos refused the whole zip with 415; hidden files were dropped unsaid."""
+    photo = encoded(gradient(), "PNG")
+    items = [("trip/a.png", photo), ("trip/notes.txt", b"hello"), ("__MACOSX/trip/._a.png", b"\x00\x05\x16\x07"),
+             ("trip/.DS_Store", b"\x00\x00\x00\x01Bud1"), ("trip/b.png", photo), ("trip/still.gif", _still_gif())]
+    status, answer = post_batch(live, [("archive", "trip.zip", zip_of(items))])
+    assert status == 202, answer
+    assert [p["name"] for p in answer["photos"]] == ["a.png", "b.png"]
+    reasons = {s["name"]: s["reason"] for s in answer["skipped"]}
+    assert list(reasons) == ["trip/notes.txt", "__MACOSX/trip/._a.png", "trip/.DS_Store", "trip/still.gif"]
+    assert "not a PNG, JPEG or WebP image" in reasons["trip/notes.txt"]
+    assert "hidden file" in reasons["__MACOSX/trip/._a.png"] and "hidden file" in reasons["trip/.DS_Store"]
+    assert "GIF" in reasons["trip/still.gif"]
+    finished = wait_finished_live(live, answer["status_url"])
+    assert (finished["done_photos"], finished["skipped"]) == (2, answer["skipped"])
+    with zipfile.ZipFile(io.BytesIO(fetch(live + finished["result_url"]))) as result:
+        assert "trip/notes.txt: skipped: " in result.read("errors.txt").decode()
+
+
+def test_a_zip_of_no_photos_at_all_is_refused_naming_what_it_holds(live):
+    status, answer = post_batch(live, [("archive", "x.zip", zip_of([("notes.txt", b"hello"), ("../x.png", b"x")]))])
+    assert (status, answer["error"]) == (400, "missing_field"), answer
+    assert "no photo to restyle" in answer["message"]
+    assert "notes.txt: " in answer["message"] and "../x.png: " in answer["message"]
+
+
+def test_images_sent_as_files_are_each_still_checked_as_photos(live):
+    """Files chosen one by one are not a packed folder: one that is no photo still refuses the batch."""
+    status, answer = post_batch(live, [("images", "a.png", encoded(gradient(), "PNG")), ("images", "notes.txt", b"hi")])
+    assert (status, answer["error"]) == (415, "unsupported_format") and answer["message"].startswith("notes.txt: ")
+
+
+@pytest.mark.parametrize("parts, words", [
+    ([("archive", "a.zip", "a.png"), ("images", "b.png", "")], "'images'"),
+    ([("images", "b.png", ""), ("archive", "a.zip", "a.png")], "'images'"),
+    ([("archive", "1.zip", "a.png"), ("archive", "2.zip", "b.png")], "one zip"),
+], ids=["archive-then-images", "images-then-archive", "two-archives"])
+def test_an_ambiguous_batch_is_refused_naming_both_fields(live, parts, words):
+    """A zip sent with 'images' files queued the zip's photos and dropped the files without a word (and a
+    second zip was dropped the same way)."""
+    photo = encoded(gradient(), "PNG")
+    sent = [(field, name, zip_of([(inner, photo)]) if inner else photo) for field, name, inner in parts]
+    status, answer = post_batch(live, sent)
+    assert (status, answer["error"]) == (400, "invalid_batch"), answer
+    assert "'archive'" in answer["message"] and words in answer["message"]
+
+
+def _still_gif() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(buffer, "GIF")
+    return buffer.getvalue()

@@ -157,3 +157,21 @@ def test_json_to_stylize_is_415_over_real_http(app):
     assert answer["message"] == ("Send the form as multipart/form-data (a file upload, as curl -F sends it), not "
                                  "application/json: the photo as a file in the 'image' field (or a stored photo's "
                                  "id in 'photo_id') and the style's id in 'style'.")
+
+
+@pytest.mark.parametrize("content_type", ["multipart/form-data", "multipart/form-data; boundary=",
+                                          "multipart/form-data; charset=utf-8"], ids=["bare", "empty", "charset"])
+def test_a_multipart_body_without_a_boundary_is_415_saying_so_on_every_upload_route(app, content_type):
+    """Such a body was read as a form without fields: 400 "The 'style' field is required." for a whole
+    form sent under a hand-set Content-Type, as if the style had been left out."""
+    form, _ = multipart({"style": TINY_STYLE}, {"image": ("p.png", PNG), "images": ("p.png", PNG)})
+    with serving(app) as url:
+        for path, field in UPLOAD_ROUTES:
+            for body in (form, PNG):
+                request = urllib.request.Request(url + path, data=body, headers={"Content-Type": content_type})
+                with pytest.raises(urllib.error.HTTPError) as caught:
+                    urllib.request.urlopen(request, timeout=30)
+                with caught.value as refused:
+                    answer = json.load(refused)
+                assert (refused.code, answer["error"]) == (415, "not_a_form"), (path, answer)
+                assert "no boundary" in answer["message"] and field in answer["message"], (path, answer)
