@@ -136,7 +136,9 @@ _SCHEMAS = {
                                                           "`image` (404 unknown_photo when it has expired)."},
             "style": {"type": "string", "description": "A style id from GET /api/styles."},
             "strength": {"type": "number", "minimum": 0, "maximum": 1, "default": 1,
-                         "description": "1 is fully styled, 0 returns the photo unchanged."},
+                         "description": "1 is fully styled. For a style whose strength_mode is pixel_mix, 0 returns "
+                                        "the photo unchanged; for style_code (the any-painting styles) it moves "
+                                        "the look toward the photo's own, so 0 paints the photo in its own style."},
             "format": {"type": "string", "enum": [*formats.NAMES, "mp4", "webm"],
                        "description": "Output format; the input's format when absent. mp4 and webm are for "
                                       "clips only."},
