@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 from tessera import formats
 from tessera.brush_scale import default_scale
 from tessera.channels import read_ca
-from tessera.cli_folder import clip_command, folder_photos, naming, output_folder
+from tessera.cli_folder import Folder, clip_command, naming
+from tessera.cli_output import check_output_file, output_folder, write_whole
 from tessera.cli_parser import ANY_PAINTING, CLIP_FLAGS, PHOTO_FLAGS, AdminAuth, Connection, parser
 from tessera.cli_style_sources import style_sources
 from tessera.client import TesseraClient, TesseraError
@@ -53,22 +54,37 @@ def main(argv: list[str] | None = None) -> int:
         with TesseraClient(connection.server, timeout=connection.timeout, tls_ca=tls_ca) as client:
             return _styles(client, args) if args.command == "styles" else _stylize(client, args)
     except TesseraError as error:
-        print(f"tessera: {_error_line(error, connection.server if connection else '')}", file=sys.stderr)
+        print(f"tessera: {_error_line(error, connection.server if connection else '', args.command)}",
+              file=sys.stderr)
     except (OSError, ValueError) as error:
         print(f"tessera: {error}", file=sys.stderr)
+    except KeyboardInterrupt:  # Ctrl-C: the shell's convention, 128 + SIGINT, and no traceback
+        print("tessera: interrupted", file=sys.stderr)
+        return 130
     return 1
 
 
 # gRPC's words when nothing answers at the address (refused, unreachable, or a name that does not resolve).
 _NO_SERVER = ("failed to connect", "errors resolving", "dns resolution failed")
+# gRPC's words when what answers there does not speak HTTP/2 (an HTTP/1 server such as the gateway).
+_NOT_GRPC = ("failed parsing http/2", "http1.x server")
 
 
-def _error_line(error: TesseraError, server: str) -> str:
-    """The server's refusal as '<status>: <message>'; a server that cannot be reached at all says so
-    in words first (gRPC's own text follows, for whoever debugs the network)."""
-    if error.code.name == "UNAVAILABLE" and any(words in error.message.lower() for words in _NO_SERVER):
+def _error_line(error: TesseraError, server: str, command: str = "") -> str:
+    """The server's refusal as '<status>: <message>'; a server that cannot be reached at all, an
+    address where something else answers, and a server without the admin service say so in words
+    first (gRPC's own text follows, for whoever debugs the network)."""
+    message = error.message.lower()
+    if error.code.name == "UNAVAILABLE" and any(words in message for words in _NO_SERVER):
         return (f"no Tessera server answers at {server}: start one (`make run`) or name the right one "
                 f"with --server ({error.message})")
+    if error.code.name == "UNAVAILABLE" and any(words in message for words in _NOT_GRPC):
+        return (f"something answers at {server}, but it is not a Tessera gRPC server (perhaps the gateway's "
+                f"HTTP port): name the inference server's gRPC port with --server ({error.message})")
+    if error.code.name == "UNIMPLEMENTED" and command == "admin":
+        return (f"the server at {server} does not offer the admin service: an operator turns it on by starting "
+                f"the server with --admin-token-file FILE (or --admin-token, or TESSERA_ADMIN_TOKEN) "
+                f"({error.message})")
     return f"{error.code.name.lower().replace('_', ' ')}: {error.message}"
 
 
@@ -114,14 +130,15 @@ def _stylize(client: TesseraClient, args: argparse.Namespace) -> int:
         raise ValueError("name a --style, or give --style-image / --preset for the any-painting style")
     if Path(args.input).is_dir():
         return _stylize_folder(client, args, style, sources)
-    source = Path(args.input)
+    source, target = Path(args.input), Path(args.output)
     kind = _input_kind(source)
+    check_output_file(source, target, kind, args.explain and kind == "photo")
     _warn_unused_flags(args, kind, source)
     if kind == "clip":
         from tessera.video_cli import stylize_video_file  # needs PyAV (the video extra), only for clips
 
-        return stylize_video_file(client, args, style, sources, source, Path(args.output))
-    _stylize_file(client, args, style, sources, source, Path(args.output))
+        return stylize_video_file(client, args, style, sources, source, target)
+    _stylize_file(client, args, style, sources, source, target)
     return 0
 
 
@@ -166,7 +183,8 @@ def _stylize_folder(client: TesseraClient, args: argparse.Namespace, style: str,
     file that fails is reported and the others go on. An animated WebP or PNG of several frames is a
     clip, not a photo: it is reported with the command that restyles it."""
     output = output_folder(Path(args.output))
-    inputs, skipped = folder_photos(args, style)
+    folder = Folder(args, style)
+    inputs = folder.photos
     if not inputs:
         raise ValueError(f"{args.input}: no .png, .jpg or .webp files in this folder")
     output.mkdir(parents=True, exist_ok=True)
@@ -174,18 +192,19 @@ def _stylize_folder(client: TesseraClient, args: argparse.Namespace, style: str,
     for path in inputs:
         try:
             _input_kind(path)  # an empty or unreadable file is told in the words it gets alone
-            _stylize_file(client, args, style, sources, path, output / f"{path.stem}-{style}{path.suffix}",
-                          alone=False)
+            _stylize_file(client, args, style, sources, path, folder.photo_target(path), folder=folder)
         except (TesseraError, OSError, ValueError) as error:
             failed += 1
             print(f"tessera: {naming(path, str(getattr(error, 'message', error)))}", file=sys.stderr)
+    skipped = folder.skipped
     also = f"; {skipped} other {'entry' if skipped == 1 else 'entries'} skipped (listed above)" if skipped else ""
     print(f"{len(inputs) - failed} of {len(inputs)} images restyled into {output}{also}")
     return 1 if failed else 0
 
 
 def _stylize_file(client: TesseraClient, args: argparse.Namespace, style: str, sources: list[StyleSource],
-                  source: Path, target: Path, alone: bool = True) -> None:
+                  source: Path, target: Path, folder: Folder | None = None) -> None:
+    """The photo at `source` restyled into `target`, named alone or as one of a `folder`'s photos."""
     output_format = format_from_path(str(target))
     try:
         opened = open_image(source.read_bytes(), args.max_pixels, output_format)
@@ -195,8 +214,9 @@ def _stylize_file(client: TesseraClient, args: argparse.Namespace, style: str, s
             raise ValueError(f"{source}: {problem}")
         pixels = to_rgb_array(opened)
     except ClipNotImageError as error:  # only in a folder: a clip named alone goes to the clip path
+        clip_target = folder.clip_target(source) if folder else target.with_suffix(".mp4")
         raise ValueError(f"{source}: {error}; a folder is restyled photo by photo, so restyle the clip on its "
-                         f"own: {clip_command(args, source, target.with_suffix('.mp4'))}") from None
+                         f"own: {clip_command(args, source, clip_target)}") from None
     except ImageFormatError as error:
         raise ValueError(f"{source}: {error}") from None
     started = time.perf_counter()
@@ -207,13 +227,13 @@ def _stylize_file(client: TesseraClient, args: argparse.Namespace, style: str, s
                             style_sources=sources, keep_colors=args.keep_colors, scale=scale,
                             explain=args.explain)
     restyling = time.perf_counter() - started
-    target.write_bytes(encode_image(result.image, output_format))
+    write_whole(target, encode_image(result.image, output_format))
     if result.maps is not None:
         for name, path in heat_map_paths(target).items():
-            path.write_bytes(encode_image(result.maps.heat_map(name, width, height), "png"))
+            write_whole(path, encode_image(result.maps.heat_map(name, width, height), "png"))
             print(f"{path}: {MAP_TITLES[name]}")
     look = f"style {style} v{result.version}" + ("" if scale == 1.0 else f" at brush scale {scale:.3g}")
-    if not alone:  # in a folder, the command's wall clock would count the files before this one
+    if folder is not None:  # in a folder, the command's wall clock would count the files before this one
         print(f"{target}: {width}x{height}, {look}, restyled in {restyling:.1f} s")
         return
     wall = seconds_since_start()

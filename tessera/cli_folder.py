@@ -1,9 +1,10 @@
-"""A folder given to `tessera stylize`: its photos, what is skipped and why, the output folder, and the
-command that restyles a clip found there on its own."""
+"""A folder given to `tessera stylize`: its photos, what is skipped and why, the names of the results,
+and the command that restyles a clip found there on its own."""
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shlex
 import sys
@@ -17,45 +18,88 @@ IMAGE_SUFFIXES = {f".{alias}" for fmt in formats.FORMATS.values() for alias in f
 CLIP_SUFFIXES = {".mp4", ".mov", ".webm", ".gif", ".apng"}
 
 
-def output_folder(output: Path) -> Path:
-    """-o for a folder of photos; ValueError, before any work, for an existing file or a name ending in
-    an image or clip extension (unless a folder of that name exists): a file name given by mistake."""
-    if output.is_dir():
-        return output
-    if output.exists():
-        raise ValueError(f"-o {output} is a file; for a folder of photos give a folder")
-    if output.suffix.lower() in IMAGE_SUFFIXES | CLIP_SUFFIXES:
-        raise ValueError(f"-o {output} looks like a file name; for a folder of photos give a folder")
-    return output
+class Folder:
+    """The folder given to `tessera stylize`, read once before any work: `photos`, its files named as
+    PNG, JPEG or WebP, sorted; `skipped`, how many other entries it holds, each reported on stderr with
+    why as it is read (a clip with the command that restyles it); and the names of the results, each
+    distinct and none of them one of the folder's photos."""
+
+    def __init__(self, args: argparse.Namespace, style: str) -> None:
+        self._args, self._style, self._output = args, style, Path(args.output)
+        entries = sorted(Path(args.input).iterdir())
+        self.photos = [entry for entry in entries if entry.is_file() and entry.suffix.lower() in IMAGE_SUFFIXES]
+        self._photo_files = {_identity(photo) for photo in self.photos} - {None}
+        # Names a clip's suggested result must not take (case-insensitively, as on a Mac or Windows disk).
+        self._taken = {self._result_name(photo).lower() for photo in self.photos}
+        if _identity(Path(args.input)) == _identity(self._output):
+            self._taken |= {entry.name.lower() for entry in entries}
+        chosen = set(self.photos)
+        others = [entry for entry in entries if entry not in chosen]
+        for entry in others:
+            print(f"tessera: skipped {entry}{os.sep if entry.is_dir() else ''}: {self._skip_reason(entry)}",
+                  file=sys.stderr)
+        self.skipped = len(others)
+
+    def photo_target(self, photo: Path) -> Path:
+        """Where `photo`'s result goes: <stem>-<style>.<its extension as written> in the output folder;
+        ValueError when that file is another of the folder's photos (the output folder being the input
+        folder): it is kept, and `photo` is not restyled."""
+        target = self._output / self._result_name(photo)
+        if _identity(target) in self._photo_files:
+            raise ValueError(f"{photo}: its result would overwrite {target}, another photo of this folder; "
+                             "give -o another folder")
+        return target
+
+    def clip_target(self, clip: Path) -> Path:
+        """Where the command suggested for `clip` writes: <stem>-<style>.mp4 in the output folder, or
+        <stem>-<style>-2.mp4, -3... when an earlier clip's, a photo's result or (in the input folder
+        itself) one of its entries has that name."""
+        base = f"{clip.stem}-{self._style}"
+        names = (f"{base}-{number}.mp4" if number > 1 else f"{base}.mp4" for number in itertools.count(1))
+        name = next(name for name in names if name.lower() not in self._taken)
+        self._taken.add(name.lower())
+        return self._output / name
+
+    def _result_name(self, photo: Path) -> str:
+        return f"{photo.stem}-{self._style}{photo.suffix}"
+
+    def _skip_reason(self, entry: Path) -> str:
+        """Why a folder's `entry`, not named as a photo, is not restyled: its kind, its name, or (for a
+        file named as a clip that is a one-frame GIF) its content."""
+        if entry.is_dir():
+            return "a folder (folders are not searched)"
+        if not entry.is_file():
+            return "not a regular file"
+        if entry.suffix.lower() not in CLIP_SUFFIXES:
+            return "not a photo, by its name (.png, .jpg, .jpeg or .webp)"
+        from tessera.video_sniff import STILL_GIF  # read by the CLI only for a clip's name
+
+        if _is_still_gif(entry):
+            return STILL_GIF
+        return (f"a clip, by its name; restyle it on its own: "
+                f"{clip_command(self._args, entry, self.clip_target(entry))}")
 
 
-def folder_photos(args: argparse.Namespace, style: str) -> tuple[list[Path], int]:
-    """The folder's files named as photos, sorted, and how many other entries it holds; each of those
-    is reported on stderr with why it is skipped."""
-    photos, skipped = [], 0
-    for entry in sorted(Path(args.input).iterdir()):
-        reason = _skip_reason(args, style, entry)
-        if reason is None:
-            photos.append(entry)
-            continue
-        skipped += 1
-        print(f"tessera: skipped {entry}{os.sep if entry.is_dir() else ''}: {reason}", file=sys.stderr)
-    return photos, skipped
+def _is_still_gif(path: Path) -> bool:
+    """Whether the file at `path` is a GIF of one frame, a still image (False when it cannot be read:
+    the suggested command tells why)."""
+    from tessera.video_sniff import is_still_gif, read_for_sniff
+
+    try:
+        with open(path, "rb") as file:
+            return is_still_gif(read_for_sniff(file))
+    except OSError:
+        return False
 
 
-def _skip_reason(args: argparse.Namespace, style: str, entry: Path) -> str | None:
-    """Why a folder's `entry` is not restyled, judged by its kind and name; None for a photo's name."""
-    suffix = entry.suffix.lower()
-    if entry.is_dir():
-        return "a folder (folders are not searched)"
-    if not entry.is_file():
-        return "not a regular file"
-    if suffix in CLIP_SUFFIXES:
-        target = Path(args.output) / f"{entry.stem}-{style}.mp4"
-        return f"a clip, by its name; restyle it on its own: {clip_command(args, entry, target)}"
-    if suffix not in IMAGE_SUFFIXES:
-        return "not a photo, by its name (.png, .jpg, .jpeg or .webp)"
-    return None
+def _identity(path: Path) -> tuple[int, int] | None:
+    """The file or folder `path` names, as (device, inode), whatever its spelling or the symlinks on
+    the way; None when there is none."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
 
 
 def naming(path: Path, message: str) -> str:

@@ -71,7 +71,8 @@ def parser() -> argparse.ArgumentParser:
                          help="also write what the style's critic sees beside the result: <name>.realism.png and "
                               "<name>.gradcam.png (docs/explain.md; styles with a critic only; images only)")
     stylize.add_argument("--strength", type=flag_types.strength, default=1.0,
-                         help="0 keeps the photo, 1 is fully styled")
+                         help="1 is fully styled; 0 keeps the photo, or for the any-painting styles paints it in "
+                              "its own style")
     stylize.add_argument("--scale", type=flag_types.brush_scale, default=None, metavar="S|auto",
                          help="brush scale in (0, 1]: the model runs at S times the photo's size and the result "
                               f"is enlarged guided by the photo; default auto: long side {DEFAULT_WORK_SIDE} px "

@@ -221,3 +221,26 @@ def test_an_animated_png_is_a_clip_and_a_one_frame_one_a_photo(inference_server,
     assert still.returncode == 0, still.stderr
     with Image.open(tmp_path / "o.png") as result:
         assert result.size == (96, 64)
+
+
+def test_an_http_port_at_the_address_is_said_in_words(inference_server, tmp_path):
+    """Before, the gateway's port gave "unavailable: ... Failed parsing HTTP/2 (Expected SETTINGS frame ...)"."""
+    from scripts.local_stack import gateway_process
+
+    with gateway_process([inference_server]) as (_, url):
+        address = url.removeprefix("http://").rstrip("/")
+        result = tessera("styles", "--server", address, "--timeout", "10")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"tessera: something answers at {address}, but it is not a Tessera gRPC server "
+                                    "(perhaps the gateway's HTTP port): name the inference server's gRPC port with "
+                                    "--server ("), result.stderr
+    assert "HTTP/2" in result.stderr  # gRPC's own words follow, for whoever debugs
+
+
+def test_admin_against_a_server_without_the_admin_service_says_how_to_turn_it_on(inference_server):
+    """Before: "tessera: unimplemented: Method not found!"."""
+    result = tessera("admin", "status", "--server", inference_server, "--token", "t0ken")
+    assert result.returncode == 1
+    assert result.stderr == (f"tessera: the server at {inference_server} does not offer the admin service: an "
+                             "operator turns it on by starting the server with --admin-token-file FILE (or "
+                             "--admin-token, or TESSERA_ADMIN_TOKEN) (Method not found!)\n")

@@ -88,3 +88,68 @@ def test_each_result_keeps_its_extension_as_written(inference_server, tmp_path):
         f"Mixed-{TINY_STYLE}.Png", f"UPPER-{TINY_STYLE}.JPG", f"lower-{TINY_STYLE}.jpeg"]
     with Image.open(out / f"UPPER-{TINY_STYLE}.JPG") as upper, Image.open(out / f"Mixed-{TINY_STYLE}.Png") as mixed:
         assert (upper.format, mixed.format) == ("JPEG", "PNG")
+
+
+def test_a_photo_whose_result_would_overwrite_another_photo_of_the_folder_is_not_restyled(inference_server, tmp_path):
+    """Into the input folder itself (here through a symlink to it), a.png's result a-<style>.png is the
+    name of a photo already there: that photo is kept and a.png is told to need another folder."""
+    photos = _folder(tmp_path, "a.png", f"a-{TINY_STYLE}.png")
+    kept = (photos / f"a-{TINY_STYLE}.png").read_bytes()
+    (tmp_path / "same").symlink_to(photos)
+    result = tessera("stylize", str(photos), "-o", str(tmp_path / "same"), "--style", TINY_STYLE,
+                     "--server", inference_server)
+    assert result.returncode == 1
+    assert result.stderr == (f"tessera: {photos / 'a.png'}: its result would overwrite "
+                             f"{tmp_path / 'same' / f'a-{TINY_STYLE}.png'}, another photo of this folder; "
+                             "give -o another folder\n")
+    assert (photos / f"a-{TINY_STYLE}.png").read_bytes() == kept
+    assert sorted(p.name for p in photos.iterdir()) == sorted(["a.png", f"a-{TINY_STYLE}.png",
+                                                              f"a-{TINY_STYLE}-{TINY_STYLE}.png"])
+    assert "1 of 2 images restyled" in result.stdout
+
+
+def test_a_one_frame_gif_is_skipped_as_a_still_not_sent_to_the_clip_command(tmp_path):
+    """Before, still.gif was "a clip, by its name" with a command that then failed: "That GIF holds a single frame"."""
+    photos = _folder(tmp_path)
+    Image.new("RGB", (8, 8)).save(photos / "still.gif")
+    (photos / "moving.gif").write_bytes(animation("GIF", 2))
+    result = tessera("stylize", str(photos), "-o", str(tmp_path / "out"), "--style", TINY_STYLE,
+                     "--server", closed_port_address())
+    moving, still = result.stderr.splitlines()[:2]
+    assert moving.startswith(f"tessera: skipped {photos / 'moving.gif'}: a clip, by its name; restyle it on its own: ")
+    assert still == (f"tessera: skipped {photos / 'still.gif'}: That GIF holds a single frame, a still image, and GIF "
+                     "is not read as a photo: save it as PNG or JPEG and choose that file instead.")
+
+
+def _suggested_outputs(stderr: str) -> dict[str, str]:
+    """Each clip's name: the file name its suggested command writes."""
+    outputs = {}
+    for line in stderr.splitlines():
+        if "on its own: " in line:
+            again = cli_parser.parser().parse_args(shlex.split(line.split("on its own: ", 1)[1])[1:])
+            outputs[again.input.rsplit("/", 1)[1]] = again.output.rsplit("/", 1)[1]
+    return outputs
+
+
+def test_clips_of_one_stem_are_told_distinct_outputs(tmp_path):
+    """Before, anim.png and anim.webp were both told to write OUT/anim-<style>.mp4 (names compared
+    case-insensitively, as a Mac's disk does)."""
+    photos = _folder(tmp_path)
+    (photos / "anim.gif").write_bytes(animation("GIF", 2))  # a clip by its name, told first
+    (photos / "Anim.png").write_bytes(animation("PNG", 2))  # clips by their content, told as they come
+    (photos / "anim.webp").write_bytes(animation("WEBP", 2))
+    result = tessera("stylize", str(photos), "-o", str(tmp_path / "out"), "--style", TINY_STYLE,
+                     "--server", closed_port_address())
+    assert result.returncode == 1
+    assert _suggested_outputs(result.stderr) == {"anim.gif": f"anim-{TINY_STYLE}.mp4",
+                                                 "Anim.png": f"Anim-{TINY_STYLE}-2.mp4",
+                                                 "anim.webp": f"anim-{TINY_STYLE}-3.mp4"}
+
+
+def test_into_the_input_folder_a_clip_is_never_told_to_overwrite_a_file_there(tmp_path):
+    photos = _folder(tmp_path)
+    (photos / "anim.gif").write_bytes(animation("GIF", 2))
+    (photos / f"anim-{TINY_STYLE}.mp4").write_bytes(b"a clip of this folder")
+    result = tessera("stylize", str(photos), "-o", str(photos), "--style", TINY_STYLE,
+                     "--server", closed_port_address())
+    assert _suggested_outputs(result.stderr)["anim.gif"] == f"anim-{TINY_STYLE}-2.mp4"
