@@ -11,12 +11,11 @@ from bff.backend import backend
 from bff.client_limits import client_address
 from bff.errors import ApiError
 from bff.form_limits import check_form
-from bff.forms import check_shape, read_image_field, read_scale
+from bff.forms import check_shape, read_image_field, read_scale, scale_for
 from bff.look_form import Look, check_look_fits, fraction, truth
 from bff.photo_stores import photo_store
 from bff.photos import Photo
 from bff.previews import PreviewKey, encode_jpeg, previews
-from tessera.brush_scale import resolve_scale
 from tessera.style_sources import StyleSource
 
 bp = Blueprint("photos", __name__, url_prefix="/api")
@@ -135,7 +134,7 @@ def _preview_scale(photo: Photo, raw: str | None) -> float | None:
     default for 'auto', else the number (400 outside (0, 1])."""
     if raw is None or raw.strip() == "":
         return None
-    return resolve_scale(read_scale(raw), photo.width, photo.height)
+    return scale_for(photo.width, photo.height, read_scale(raw))
 
 
 def _preview_url(photo_id: str, style, preset: str | None = None) -> str:

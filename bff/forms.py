@@ -141,9 +141,19 @@ def read_style_and_strength() -> tuple[str, float]:
 
 
 def work_pixels(width: int, height: int, scale: float | None) -> int:
-    """Pixels the model runs on for a width x height photo at brush `scale` (None: the default)."""
-    work_width, work_height = working_size(width, height, resolve_scale(scale, width, height))
+    """Pixels the model runs on for a width x height photo at brush `scale` (None: the default); ApiError
+    400 for a scale too small for the photo (tessera.brush_scale.check_scale_for)."""
+    work_width, work_height = working_size(width, height, scale_for(width, height, scale))
     return work_width * work_height
+
+
+def scale_for(width: int, height: int, scale: float | None) -> float:
+    """The brush scale a width x height photo is painted at (the default for None); ApiError 400 when
+    `scale` would paint it too small to be a painting."""
+    try:
+        return resolve_scale(scale, width, height)
+    except ValueError as error:
+        raise ApiError(400, "invalid_scale", f"{str(error)[0].upper()}{str(error)[1:]}.") from None
 
 
 def read_scale(raw: str | None) -> float | None:

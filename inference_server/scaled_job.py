@@ -27,6 +27,10 @@ from tessera.tiling import MAX_HALO, MAX_TILE_BYTES, Rect, smallest_tile_bytes
 
 def scaled_job(model: LoadedVersion, spec: ImageSpec, scale: float) -> ScaledJob:
     """The job of a stream at brush `scale` < 1; InvalidRequest when this version or call cannot have one."""
+    try:
+        brush_scale.check_scale_for(spec.width, spec.height, scale)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from None
     if model.tiling.mode != "crop":
         raise InvalidRequest(f"style {model.style} version {model.version} blends feathered tiles, so a brush scale "
                              "cannot be applied tile by tile; use Stylize, or stream the image at the working "

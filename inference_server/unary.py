@@ -19,7 +19,7 @@ from inference_server.errors import CallCancelled, InvalidRequest
 from inference_server.model_version import LoadedVersion
 from inference_server.reply_size import reply_problem
 from tessera import formats
-from tessera.brush_scale import check_scale, scaled_stylize
+from tessera.brush_scale import check_scale, check_scale_for, scaled_stylize
 from tessera.canvas import Canvas
 from tessera.imageio import (
     ClipNotImageError,
@@ -66,8 +66,8 @@ def decode_request(request: pb.StylizeRequest, max_pixels: int, max_reply_bytes:
     try:
         opened = open_image(request.image, min(MAX_UNARY_PIXELS, max_pixels), request.output_format or None)
         output = request.output_format or opened.format
-        problem = shape_error(*opened.size) or reply_problem(output, *opened.size, request.max_reply_bytes,
-                                                             max_reply_bytes)
+        problem = shape_error(*opened.size) or scale_problem(*opened.size, scale) or reply_problem(
+            output, *opened.size, request.max_reply_bytes, max_reply_bytes)
         if problem:
             opened.close()
             raise InvalidRequest(problem)
@@ -169,3 +169,12 @@ def _place(canvas: Canvas, region: PendingRegion, ended: threading.Event, maps: 
         if styled.maps is not None:
             maps.append(styled.maps)
         return
+
+
+def scale_problem(width: int, height: int, scale: float) -> str | None:
+    """Why brush `scale` cannot paint a width x height image (tessera.brush_scale.check_scale_for), or None."""
+    try:
+        check_scale_for(width, height, scale)
+    except ValueError as exc:
+        return str(exc)
+    return None

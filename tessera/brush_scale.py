@@ -18,6 +18,7 @@ that give exactly the whole-image answer.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -36,6 +37,10 @@ DEFAULT_WORK_SIDE = 1024
 # EPS keeps more of the painted result, a smaller one copies more of the photo's edges.
 RADIUS = 2
 EPS = 0.01 ** 2 * 16
+# The shortest long side, px, a brush scale may paint a photo at (the smallest tile, tessera.tiling):
+# below it the result is a few cells enlarged to a smear, never what a brush scale is asked for
+# (1e-300 painted a 3 MP photo at 1x1 px).
+MIN_WORK_SIDE = 16
 # Rows of the full-size image finished per band: 512 rows of a 6000 px wide photo hold ~100 MB of float32.
 BAND_ROWS = 512
 # BT.601 luma weights, as tessera.colors uses.
@@ -56,8 +61,23 @@ def default_scale(width: int, height: int, work_side: int = DEFAULT_WORK_SIDE) -
 
 
 def resolve_scale(scale: float | None, width: int, height: int) -> float:
-    """`scale` itself, or the default for a width x height photo when it is None ('auto')."""
-    return default_scale(width, height) if scale is None else check_scale(scale)
+    """`scale` itself, or the default for a width x height photo when it is None ('auto'); ValueError
+    for a scale outside (0, 1] or too small for the photo (check_scale_for)."""
+    return default_scale(width, height) if scale is None else check_scale_for(width, height, scale)
+
+
+def check_scale_for(width: int, height: int, scale: float) -> float:
+    """`scale` itself when it is in (0, 1] and paints a width x height photo at MIN_WORK_SIDE px or more on
+    its long side (a photo shorter than that already is: any scale); ValueError in words otherwise,
+    naming the smallest scale that does."""
+    check_scale(scale)
+    longest = max(width, height)
+    work_w, work_h = working_size(width, height, scale)
+    if longest < MIN_WORK_SIDE or max(work_w, work_h) >= MIN_WORK_SIDE:
+        return float(scale)
+    smallest = math.ceil((MIN_WORK_SIDE - 0.5) / longest * 1e4) / 1e4  # rounds to 16 px (working_size rounds)
+    raise ValueError(f"brush scale {scale:g} would paint this {width}x{height} image at {work_w}x{work_h} px; "
+                     f"its long side must stay at least {MIN_WORK_SIDE} px, so the scale at least {smallest:g}")
 
 
 def working_size(width: int, height: int, scale: float) -> tuple[int, int]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import grpc
 import numpy as np
 
-from tessera.brush_scale import check_scale, scaled_stylize
+from tessera.brush_scale import check_scale, check_scale_for, scaled_stylize
 from tessera.channels import open_channel
 from tessera.critic_maps import CriticMaps
 from tessera.number_checks import fraction, optional_seconds, positive_seconds, whole_number
@@ -170,6 +170,7 @@ class TesseraClient:
         pixels = _rgb8("image", image)
         if context is not None:
             _rgb8("context", context)
+        check_scale_for(pixels.shape[1], pixels.shape[0], scale)
         if scale < 1.0:
             return self._stylize_scaled(pixels, style, scale, strength=strength, version=version, tile_size=tile_size,
                                         progress=progress, timeout=timeout, style_sources=style_sources,

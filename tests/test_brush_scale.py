@@ -127,3 +127,26 @@ def test_a_working_size_is_never_longer_and_thinner_than_the_server_takes(width,
     assert 1 <= work_w <= width and 1 <= work_h <= height
     assert abs(work_w - width * scale) <= 0.5 or work_w == max(1, -(-work_h // 1000))
     assert abs(work_h - height * scale) <= 0.5 or work_h == max(1, -(-work_w // 1000))
+
+
+@pytest.mark.parametrize(("width", "height", "scale", "floor"), [
+    (2048, 1536, 1e-300, 16), (2048, 1536, 0.007, 16), (3000, 3, 0.001, 16), (24, 16, 0.5, 16), (16, 4, 0.9, 16),
+])
+def test_a_scale_that_paints_a_photo_at_a_few_pixels_is_refused_with_the_smallest_that_works(width, height, scale,
+                                                                                          floor):
+    """1e-300 painted a 3 MP photo at 1x1 px and enlarged it to a smear (a new user's trial). The long
+    side at work must stay MIN_WORK_SIDE; the message names the smallest scale, and that scale is taken."""
+    with pytest.raises(ValueError, match=f"its long side must stay at least {floor} px") as error:
+        brush_scale.check_scale_for(width, height, scale)
+    smallest = float(str(error.value).rsplit(" ", 1)[1])
+    assert brush_scale.check_scale_for(width, height, smallest) == smallest
+    assert max(brush_scale.working_size(width, height, smallest)) >= floor
+    with pytest.raises(ValueError):
+        brush_scale.resolve_scale(scale, width, height)
+
+
+@pytest.mark.parametrize(("width", "height", "scale"), [(2048, 1536, 0.0078), (1, 1, 1.0), (10, 10, 0.5),
+                                                        (3, 15, 0.1), (20_000, 20, 0.001), (4000, 3000, None)])
+def test_scales_that_keep_the_long_side_and_auto_are_taken(width, height, scale):
+    """Photos shorter than MIN_WORK_SIDE are small already: any scale is theirs."""
+    assert brush_scale.resolve_scale(scale, width, height) > 0

@@ -5,6 +5,7 @@ call, the gateway's form and previews, and the CLI."""
 from __future__ import annotations
 
 import io
+import json
 import re
 import subprocess
 import sys
@@ -184,6 +185,41 @@ def test_the_gateway_takes_a_scale_field(gateway):
     status, auto = post_image(f"{gateway}/api/stylize", {"style": TINY_STYLE, "scale": "auto", "format": "png"})
     assert status == 200
     assert_same_up_to_rounding(np.asarray(Image.open(io.BytesIO(auto))), whole_image_reference(TinyGenerator(0), PHOTO))
+
+
+def test_a_scale_too_small_for_the_photo_is_refused_in_words_at_every_door(client, inference_server, gateway,
+                                                                         tmp_path):
+    """0.01 would paint the 300x200 photo at 3x2 px (a new user's trial sent 1e-300 and got a smear):
+    the client, unary Stylize, StreamHeader.scale, the gateway's form and previews, and the CLI all
+    refuse it before any work, naming the smallest scale (0.0517: 16 px on the long side)."""
+    words = "brush scale 0.01 would paint this 300x200 image at 3x2 px"
+    with pytest.raises(ValueError, match=words):
+        client.stylize(PHOTO, TINY_STYLE, scale=0.01)
+    with grpc.insecure_channel(inference_server) as channel, pytest.raises(grpc.RpcError) as unary:
+        StyleTransferStub(channel).Stylize(pb.StylizeRequest(style=TINY_STYLE, image=encode_image(PHOTO, "png"),
+                                                             scale=0.01), timeout=30)
+    assert unary.value.code() == grpc.StatusCode.INVALID_ARGUMENT and words in unary.value.details()
+    error = first_reply(inference_server, pb.StreamHeader(style=TINY_STYLE, image_width=300, image_height=200,
+                                                          scale=0.01))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "the scale at least 0.0517" in error.details()
+    for route in ("stylize", "jobs"):
+        status, answer = post_image(f"{gateway}/api/{route}", {"style": TINY_STYLE, "scale": "0.01"})
+        refusal = json.loads(answer)
+        assert status == 400 and refusal["error"] == "invalid_scale" and refusal["message"] == f"B{words[1:]}; " \
+            "its long side must stay at least 16 px, so the scale at least 0.0517."
+    upload = multipart({}, {"image": ("p.png", encode_image(PHOTO, "png"))})
+    _, stored = post_form(f"{gateway}/api/photos", *upload)
+    with pytest.raises(urllib.error.HTTPError) as preview:
+        urllib.request.urlopen(f"{gateway}{stored['url']}/previews/{TINY_STYLE}?scale=0.01", timeout=60)
+    with preview.value as reply:
+        assert reply.code == 400 and b"invalid_scale" in reply.read()
+    assert client.stylize(PHOTO, TINY_STYLE, scale=0.0517).image.shape == PHOTO.shape
+    photo = tmp_path / "p.png"
+    photo.write_bytes(encode_image(PHOTO, "png"))
+    cli = subprocess.run([sys.executable, "-m", "tessera.cli", "stylize", str(photo), "-o", str(tmp_path / "o.png"),
+                          "--style", TINY_STYLE, "--scale", "0.01", "--server", inference_server],
+                         capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 1 and words in cli.stderr and not (tmp_path / "o.png").exists()
 
 
 def test_a_scaled_preview_is_the_scaled_result_shrunk(gateway):

@@ -22,7 +22,8 @@ def test_photo_flags_given_with_a_clip_are_said_to_be_ignored(inference_server, 
 
 
 def test_clip_flags_given_with_a_photo_are_said_to_be_ignored(inference_server, tmp_path):
-    Image.new("RGB", (24, 16), (200, 120, 40)).save(tmp_path / "p.png")
+    # 48x32, so that --scale 0.5 paints it at 24x16, over the smallest working side (brush_scale.MIN_WORK_SIDE)
+    Image.new("RGB", (48, 32), (200, 120, 40)).save(tmp_path / "p.png")
 
     def run(*flags: str):
         return tessera("stylize", str(tmp_path / "p.png"), "-o", str(tmp_path / "o.png"), "--style", TINY_STYLE,

@@ -187,12 +187,14 @@ def test_an_image_smaller_than_the_critics_patch_is_refused_in_words_and_the_sma
 
 
 def test_a_brush_scale_that_shrinks_the_image_below_the_critics_patch_is_refused_in_words(server):
+    """0.08 paints 200x96 at 16x8 px: a scale a brush takes (16 px on the long side), but too short for
+    the critic's patch."""
     with grpc.insecure_channel(server) as channel, pytest.raises(grpc.RpcError) as unary:
         pb_grpc.StyleTransferStub(channel).Stylize(
-            pb.StylizeRequest(style=CRITIC_STYLE, image=encode_image(photo(96, 128), "png"), explain=True,
-                              scale=0.05), timeout=30)
+            pb.StylizeRequest(style=CRITIC_STYLE, image=encode_image(photo(96, 200), "png"), explain=True,
+                              scale=0.08), timeout=30)
     assert unary.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "painted at 6x5 px" in unary.value.details() and "larger scale" in unary.value.details()
+    assert "painted at 16x8 px" in unary.value.details() and "larger scale" in unary.value.details()
 
 
 def test_under_brush_scale_the_maps_cover_the_working_resolution_and_draw_at_full_size(server):
