@@ -65,31 +65,37 @@ class Folder:
 
     def _skip_reason(self, entry: Path) -> str:
         """Why a folder's `entry`, not named as a photo, is not restyled: its kind, its name, or (for a
-        file named as a clip that is a one-frame GIF) its content."""
+        file named as a clip that is a still image) its content."""
         if entry.is_dir():
             return "a folder (folders are not searched)"
         if not entry.is_file():
             return "not a regular file"
         if entry.suffix.lower() not in CLIP_SUFFIXES:
             return "not a photo, by its name (.png, .jpg, .jpeg or .webp)"
-        from tessera.video_sniff import STILL_GIF  # read by the CLI only for a clip's name
-
-        if _is_still_gif(entry):
-            return STILL_GIF
-        return (f"a clip, by its name; restyle it on its own: "
-                f"{clip_command(self._args, entry, self.clip_target(entry))}")
+        return _still_reason(entry) or (f"a clip, by its name; restyle it on its own: "
+                                        f"{clip_command(self._args, entry, self.clip_target(entry))}")
 
 
-def _is_still_gif(path: Path) -> bool:
-    """Whether the file at `path` is a GIF of one frame, a still image (False when it cannot be read:
-    the suggested command tells why)."""
-    from tessera.video_sniff import is_still_gif, read_for_sniff
+def _still_reason(path: Path) -> str | None:
+    """Why a file named as a clip is a still image, judged by its first bytes: a GIF of one frame, or a
+    PNG or WebP of one (an APNG without its animation); None for a clip, or a file that cannot be read
+    (the command suggested for it tells why)."""
+    from tessera.video_sniff import STILL_GIF, is_still_gif, read_for_sniff, sniff_clip  # for a clip's name only
 
     try:
         with open(path, "rb") as file:
-            return is_still_gif(read_for_sniff(file))
+            head = read_for_sniff(file)
     except OSError:
-        return False
+        return None
+    if sniff_clip(head) is not None:
+        return None
+    if is_still_gif(head):
+        return STILL_GIF
+    still = formats.sniff(head)
+    if still is None:
+        return None
+    return (f"a still {still.label} image of one frame, named as a clip: rename it .{still.extension} to "
+            "restyle it as a photo")
 
 
 def _identity(path: Path) -> tuple[int, int] | None:

@@ -121,6 +121,24 @@ def test_a_one_frame_gif_is_skipped_as_a_still_not_sent_to_the_clip_command(tmp_
                      "is not read as a photo: save it as PNG or JPEG and choose that file instead.")
 
 
+def test_a_still_image_named_as_a_clip_is_skipped_with_the_name_that_restyles_it(tmp_path):
+    """A PNG or WebP of one frame named .apng or .webm (an APNG that lost its animation) got a clip
+    command that then restyled it as a photo into an .mp4 name and failed; it is told to be renamed."""
+    photos = _folder(tmp_path)
+    Image.new("RGB", (8, 8)).save(photos / "one.apng", format="PNG")
+    Image.new("RGB", (8, 8)).save(photos / "flat.webm", format="WEBP")
+    (photos / "anim.apng").write_bytes(animation("PNG", 2))
+    result = tessera("stylize", str(photos), "-o", str(tmp_path / "out"), "--style", TINY_STYLE,
+                     "--server", closed_port_address())
+    lines = {line.split(": ", 2)[1].rsplit("/", 1)[1]: line.split(": ", 2)[2] for line in result.stderr.splitlines()
+             if line.startswith("tessera: skipped ")}
+    assert lines["one.apng"] == ("a still PNG image of one frame, named as a clip: rename it .png to restyle it "
+                                 "as a photo")
+    assert lines["flat.webm"] == ("a still WebP image of one frame, named as a clip: rename it .webp to restyle it "
+                                  "as a photo")
+    assert lines["anim.apng"].startswith("a clip, by its name; restyle it on its own: ")
+
+
 def _suggested_outputs(stderr: str) -> dict[str, str]:
     """Each clip's name: the file name its suggested command writes."""
     outputs = {}
