@@ -17,10 +17,9 @@ from inference_server.errors import InvalidRequest
 from inference_server.unknown_ids import unknown_id_message
 from tessera.imageio import ImageFormatError, ImageTooLargeError, make_thumbnail, open_image, to_rgb_array
 from tessera.style_codes import encoder_input, mix_codes, with_strength
-from tessera.style_sources import MAX_STYLE_IMAGE_PIXELS
+from tessera.style_sources import MAX_SOURCES, MAX_STYLE_IMAGE_PIXELS
 from tessera.v1 import style_transfer_pb2 as pb
 
-MAX_SOURCES = 8
 # Style images are shrunk to this side before the centre crop: the encoder sees 256 px anyway.
 STYLE_IMAGE_WORKING_SIDE = 1024
 

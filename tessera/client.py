@@ -17,12 +17,13 @@ from dataclasses import dataclass
 import grpc
 import numpy as np
 
+from tessera import formats
 from tessera.brush_scale import check_scale, check_scale_for, scaled_stylize
 from tessera.channels import open_channel
 from tessera.critic_maps import CriticMaps
 from tessera.number_checks import fraction, optional_seconds, positive_seconds, whole_number
 from tessera.style_facts import StyleSummary, TilingFacts
-from tessera.style_sources import StyleSource, style_source_list
+from tessera.style_sources import StyleSource, check_mix, style_source_list
 from tessera.tile_streams import STALL_TIMEOUT_S, StreamPool
 from tessera.tiling import MIN_TILE_SIZE
 from tessera.v1 import style_transfer_pb2 as pb
@@ -278,9 +279,9 @@ class TesseraClient:
         style_sources = _check_look(style, style_sources, keep_colors)
         if not isinstance(data, bytes):
             raise ValueError(f"data must be the bytes of an encoded image, got {type(data).__name__}")
-        if not isinstance(output_format, str):
-            raise ValueError(f"output_format must be a format name such as 'png', or '' for the image's own, "
-                             f"got {output_format!r}")
+        if not isinstance(output_format, str) or (output_format and output_format not in formats.FORMATS):
+            raise ValueError(f"output_format must be one of {', '.join(formats.NAMES)}, or '' for the image's "
+                             f"own, got {output_format!r}")
         request = pb.StylizeRequest(style=style, image=data, strength=strength, output_format=output_format,
                                     style_sources=[s.to_proto() for s in style_sources], keep_colors=keep_colors,
                                     max_reply_bytes=MAX_MESSAGE_BYTES)
@@ -299,7 +300,9 @@ def _check_look(style: object, style_sources: object, keep_colors: object) -> tu
     if not (isinstance(style, str) and style.strip()):
         raise ValueError(f"style must be a style id such as 'umber-oil' (a non-empty str), got {style!r}")
     _flag("keep_colors", keep_colors)
-    return style_source_list("style_sources", style_sources)
+    sources = style_source_list("style_sources", style_sources)
+    check_mix("style_sources", sources)
+    return sources
 
 
 def _flag(name: str, value: object) -> bool:

@@ -47,6 +47,8 @@ class StyleSource:
 # The largest style image the server decodes (and the gateway checks before it): the encoder only
 # ever sees a centred square of 256 px, so a few MP is plenty.
 MAX_STYLE_IMAGE_PIXELS = 40_000_000
+# The most style sources one call may mix (the server refuses more: inference_server.conditioning).
+MAX_SOURCES = 8
 MIX_SHARE = 0.5  # a mixed-in style's share when none is given, as REST's ``mix`` and the page's slider
 
 
@@ -100,3 +102,12 @@ def style_source_list(name: str, sources: object) -> tuple[StyleSource, ...]:
         if not isinstance(source, StyleSource):
             raise ValueError(f"{name} must be a list of StyleSource (tessera.style_sources), got an item {source!r}")
     return sources
+
+
+def check_mix(name: str, sources: Sequence[StyleSource]) -> None:
+    """ValueError naming `name` for a mix the server refuses (inference_server.conditioning): more than
+    MAX_SOURCES style sources, or weights that are all 0."""
+    if len(sources) > MAX_SOURCES:
+        raise ValueError(f"{name}: at most {MAX_SOURCES} style sources can be mixed, got {len(sources)}")
+    if sources and sum(source.weight for source in sources) <= 0:
+        raise ValueError(f"{name}: the style sources' weights must not all be 0")

@@ -28,6 +28,8 @@ NOT_STYLE_SOURCES = [["swirls"], "swirls", SWIRLS, [None], 5]
     ({"explain": "yes"}, "explain must be True or False"),
     *[({"style_sources": v}, "style_sources must be a list of StyleSource") for v in NOT_STYLE_SOURCES],
     *[({"progress": v}, "progress must be a function") for v in (5, "dots")],
+    ({"style_sources": [SWIRLS] * 9}, "at most 8 style sources can be mixed, got 9"),
+    ({"style_sources": [StyleSource(preset="swirls", weight=0)] * 2}, "weights must not all be 0"),
 ])
 @pytest.mark.parametrize("scale", [1.0, 0.5])  # 0.5: the brush-scale path, which asks for the style first
 def test_stylize_refuses_an_argument_of_the_wrong_type_before_any_call(inference_server, options, named, scale):
@@ -43,6 +45,8 @@ def test_stylize_refuses_an_argument_of_the_wrong_type_before_any_call(inference
     ({"style": 123}, "style must be"), ({"style": None}, "style must be"),
     ({"data": "photo.png"}, "data must be the bytes"), ({"data": None}, "data must be the bytes"),
     ({"output_format": 1}, "output_format must be"), ({"output_format": None}, "output_format must be"),
+    ({"output_format": "tiff"}, "output_format must be one of png, jpeg, webp"),
+    ({"style_sources": [SWIRLS] * 9}, "at most 8 style sources"),
     ({"keep_colors": "no"}, "keep_colors must be"),
     *[({"style_sources": v}, "style_sources must be") for v in NOT_STYLE_SOURCES],
 ])
