@@ -41,9 +41,6 @@ def create_job():
     if upload_is_clip():
         return _accepted(_submit_clip(gateway, shared))
     order = _read_photo_order(gateway)
-    if shared and order.explain:
-        raise ApiError(400, "explain_unavailable", "This gateway shares its jobs through Redis, which does not keep "
-                                                    "critic maps yet; use POST /api/stylize with 'explain'.")
     if shared:  # the upload itself goes to Redis, for whichever replica or worker is free
         job = job_queue().submit_task(task_from_order(order))
     else:

@@ -117,7 +117,7 @@ def task_from_order(order: Order) -> RestyleTask:
     """A validated single-image order as a task that can cross processes."""
     return RestyleTask(style=order.style, strength=order.strength, format=order.format, filename=order.filename,
                        image=order.image, sources=order.look.sources, keep_colors=order.look.keep_colors,
-                       scale=order.scale, work_pixels=order.work_pixels)
+                       scale=order.scale, work_pixels=order.work_pixels, explain=order.explain)
 
 
 def _from_files(config) -> list[Photo]:

@@ -10,6 +10,7 @@ import numpy as np
 
 from bff.errors import ApiError
 from tessera import formats, imageio
+from tessera.critic_maps import MAP_NAMES, CriticMaps
 from tessera.video_sniff import STILL_GIF, is_still_gif
 
 
@@ -90,3 +91,11 @@ def _api_error(err: imageio.ImageFormatError) -> ApiError:
 def _sentence(text: str) -> str:
     """'the image is ...' -> 'The image is ....'"""
     return text[:1].upper() + text[1:] + "."
+
+
+def heat_map_pngs(maps: CriticMaps | None, width: int, height: int) -> dict[str, bytes] | None:
+    """A result's critic maps (tessera.critic_maps) as PNG heat maps of its width x height, by name
+    ("realism", "gradcam"), or None for a result that was not asked to explain (docs/explain.md)."""
+    if maps is None:
+        return None
+    return {name: encode(maps.heat_map(name, width, height), "png") for name in MAP_NAMES}

@@ -5,7 +5,8 @@ Layout under a key prefix (default `tessera`):
   reads it with XREADGROUP and acknowledges (XACK, then XDEL) once the job is finished. An entry
   whose consumer died stays pending; after `claim_idle_s` without a heartbeat any other consumer
   takes it over with XAUTOCLAIM and runs the job again (tiles are idempotent).
-- `<p>:job:<id>`, a hash with the job's state, progress and options; `<p>:job:<id>:input`, the
+- `<p>:job:<id>`, a hash with the job's state, progress and options (and, for a job asked to explain,
+  its critic's heat maps as PNG bytes, fields `map:realism` and `map:gradcam`); `<p>:job:<id>:input`, the
   uploaded file (dropped when the job finishes, but a batch's photo is kept as long as its result);
   `<p>:job:<id>:result`, the encoded result; `<p>:job:<id>:events`, a stream of progress events whose
   entry ids are the SSE ids, so any replica can replay from Last-Event-ID.
@@ -37,10 +38,12 @@ from bff.job_estimates import expires_at
 from bff.job_state import FINISHED, JobState
 from bff.jobs import Outcome
 from bff.tasks import RestyleTask, error_fields, error_from_fields
+from tessera.critic_maps import MAP_NAMES
 
 log = logging.getLogger(__name__)
 
 GROUP = "workers"
+_MAP_FIELD = "map:"  # a critic map's PNG in the job's hash: map:realism, map:gradcam (tessera.critic_maps)
 _STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 
 
@@ -285,9 +288,10 @@ class RedisJobStore:
                                               args=[claim.job_id, claim.owner, done, total]))
 
     def finish(self, claim: Claim, outcome: Outcome) -> bool:
-        """Stores the result and marks the job done; False (nothing written) when the claim lost the job."""
+        """Stores the result (and its critic maps, as fields of the job's hash) and marks the job done;
+        False (nothing written) when the claim lost the job."""
         fields = {"version": outcome.version, "mime_type": outcome.mime_type, "filename": outcome.filename,
-                  "finished": time.time()}
+                  "finished": time.time(), **{_MAP_FIELD + name: png for name, png in (outcome.maps or {}).items()}}
         return self._finish(claim, JobState.DONE.value, outcome.data, fields)
 
     def fail(self, claim: Claim, error: ApiError) -> bool:
@@ -319,12 +323,14 @@ class RedisJobStore:
         job, _, result, _ = self._keys(job_id)
         with _store_errors():
             pipe = self.redis.pipeline(transaction=True)
-            pipe.hmget(job, "mime_type", "filename", "version")
+            pipe.hmget(job, "mime_type", "filename", "version", *(_MAP_FIELD + name for name in MAP_NAMES))
             pipe.get(result)
-            (mime_type, filename, version), data = pipe.execute()
+            (mime_type, filename, version, *pngs), data = pipe.execute()
         if data is None or mime_type is None:
             return None
-        return Outcome(data=data, mime_type=_text(mime_type), filename=_text(filename), version=int(version))
+        maps = dict(zip(MAP_NAMES, pngs, strict=True)) if all(pngs) else None
+        return Outcome(data=data, mime_type=_text(mime_type), filename=_text(filename), version=int(version),
+                       maps=maps)
 
     def original(self, job_id: str) -> bytes | None:
         """A batch's photo as uploaded, or None once it is gone (a job outside a batch drops it when it finishes)."""
@@ -335,7 +341,8 @@ class RedisJobStore:
         """The failed job's error, or None."""
         with _store_errors():
             fields = self.redis.hgetall(self._job(job_id))
-        fields = {_text(k): _text(v) for k, v in fields.items() if k != b"options"}
+        fields = {_text(k): _text(v) for k, v in fields.items()
+                  if k != b"options" and not k.startswith(_MAP_FIELD.encode())}
         return error_from_fields(fields) if fields.get("state") == JobState.FAILED.value else None
 
 

@@ -17,7 +17,6 @@ from bff.jobs import Outcome, Progress
 from bff.pixel_budget import PixelBudget
 from tessera import formats
 from tessera.brush_scale import resolve_scale
-from tessera.critic_maps import MAP_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +45,7 @@ def _restyle(backend: Backend, order: Order, progress: Progress) -> Outcome:
                   explain=order.explain)
     styled = time.monotonic()
     data = images.encode(result.image, order.format)
-    maps = None
-    if result.maps is not None:
-        maps = {name: images.encode(result.maps.heat_map(name, width, height), "png") for name in MAP_NAMES}
+    maps = images.heat_map_pngs(result.maps, width, height)
     log.info("restyled %dx%d with %s v%d at brush scale %.3g: decoded in %.2f s, styled in %.2f s, encoded %s "
              "in %.2f s", width, height, order.style, result.version, scale, decoded - started, styled - decoded,
              order.format, time.monotonic() - styled)

@@ -42,6 +42,7 @@ class RestyleTask:
     work_pixels: int = 0  # pixels the model runs on, for time estimates (bff.job_estimates)
     kind: str = "photo"  # or "clip": `image` is then a video clip and `format` 'mp4' or 'webm' (bff.clips)
     temporal_blend: float = BLEND_WEIGHT  # clips: share of the previous output frame (tessera.temporal_blend)
+    explain: bool = False  # photos: also the critic's heat maps (docs/explain.md)
 
     def options_json(self) -> str:
         """Everything but the photo, as JSON (the photo travels as its own binary value; style images,
@@ -49,7 +50,7 @@ class RestyleTask:
         return json.dumps({
             "style": self.style, "strength": self.strength, "format": self.format, "filename": self.filename,
             "keep_colors": self.keep_colors, "kind": self.kind, "scale": self.scale,
-            "work_pixels": self.work_pixels, "temporal_blend": self.temporal_blend,
+            "work_pixels": self.work_pixels, "temporal_blend": self.temporal_blend, "explain": self.explain,
             "sources": [{"preset": s.preset, "image": base64.b64encode(s.image).decode(), "weight": s.weight}
                         for s in self.sources],
         })
@@ -65,7 +66,8 @@ class RestyleTask:
                    keep_colors=bool(options.get("keep_colors", False)), kind=str(options.get("kind", "photo")),
                    scale=None if options.get("scale") is None else float(options["scale"]),
                    work_pixels=int(options.get("work_pixels", 0)),
-                   temporal_blend=float(options.get("temporal_blend", BLEND_WEIGHT)))
+                   temporal_blend=float(options.get("temporal_blend", BLEND_WEIGHT)),
+                   explain=bool(options.get("explain", False)))
 
 
 def run_task(task: RestyleTask, client: TesseraClient, max_pixels: int, timeout_s: float, progress: Progress,
@@ -83,14 +85,15 @@ def run_task(task: RestyleTask, client: TesseraClient, max_pixels: int, timeout_
         try:
             result = client.stylize(pixels, task.style, strength=task.strength, progress=progress,
                                     timeout=timeout_s, style_sources=task.sources, keep_colors=task.keep_colors,
-                                    scale=resolve_scale(task.scale, width, height))
+                                    scale=resolve_scale(task.scale, width, height), explain=task.explain)
         except TesseraError as err:
             raise from_grpc(err.code, err.message) from None
         data = images.encode(result.image, task.format)
+        maps = images.heat_map_pngs(result.maps, width, height)
     log.info("restyled %dx%d with %s v%d in %.2f s", width, height, task.style, result.version,
              time.monotonic() - started)
     return Outcome(data=data, mime_type=formats.get(task.format).mime_type, filename=task.filename,
-                   version=result.version)
+                   version=result.version, maps=maps)
 
 
 def error_fields(err: ApiError) -> dict[str, str]:

@@ -212,3 +212,46 @@ def _wait_until(condition, timeout: float = 60) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.02)
+
+
+@pytest.fixture(scope="module")
+def critic_server(tmp_path_factory):
+    """An inference server with a style that explains (the tiny generator with a tiny critic)."""
+    from tests.support.critic_version import tiny_critic, write_critic_version
+
+    registry = tmp_path_factory.mktemp("critic-registry")
+    write_critic_version(registry, tmp_path_factory.mktemp("critic"), tiny_critic())
+    with running_server(registry) as address:
+        yield address
+
+
+def test_an_explained_job_keeps_its_critic_maps_for_every_replica(critic_server, store, tmp_path):
+    """The page asks every style with a critic to explain; with the Redis store /api/jobs refused that
+    (400 explain_unavailable), so the page could restyle none of those styles (a new user's trial).
+    Now the maps are kept with the result: submitted to one replica, read from the other."""
+    from tests.support.critic_version import CRITIC_STYLE
+
+    pixels = photo(7, 96, 64)
+    with gateway_process([critic_server], tmp_path, "a", job_store=store.url) as (_, a), \
+            gateway_process([critic_server], tmp_path, "b", job_store=store.url) as (_, b):
+        body, content_type = multipart({"style": CRITIC_STYLE, "explain": "true", "scale": "1"},
+                                       {"image": ("photo.png", encoded(pixels, "PNG"))})
+        status, job = post(a + "/api/jobs", body, content_type)
+        assert status == 202, job
+        events = follow_events(b + job["events_url"], timeout=60)
+        assert events[-1][1] == "done" and set(events[-1][2]["maps"]) == {"realism", "gradcam"}
+        status, snapshot = get(b + job["status_url"])
+        assert status == 200 and set(json.loads(snapshot)["maps"]) == {"realism", "gradcam"}
+        for name, url in events[-1][2]["maps"].items():
+            status, data = get(b + url)
+            assert status == 200, (name, data[:200])
+            assert Image.open(io.BytesIO(data)).size == (96, 64)
+        assert result_image(a, job["result_url"]).shape == pixels.shape
+        # A job not asked to explain has no maps, and its record no map fields.
+        body, content_type = multipart({"style": CRITIC_STYLE, "scale": "1"},
+                                       {"image": ("photo.png", encoded(pixels, "PNG"))})
+        status, plain = post(a + "/api/jobs", body, content_type)
+        assert status == 202 and follow_events(b + plain["events_url"], timeout=60)[-1][1] == "done"
+        assert not any(field.startswith("map:") for field in job_record(store.url, plain["id"]))
+        status, _ = get(b + f"/api/jobs/{plain['id']}/maps/realism")
+        assert status == 404
