@@ -33,6 +33,13 @@ BLOCK_S = 1.0
 # Progress is published by one thread at most this often per job, never by the thread gathering
 # tiles: a slow or restarting Redis must not slow the image down.
 PROGRESS_INTERVAL_S = 0.1
+# A job whose inference servers cannot be reached, or are full, runs again after a pause that doubles
+# from FIRST_PAUSE_S up to MAX_PAUSE_S, until SERVER_WAIT_S have passed: a job kept in Redis outlives a
+# restart of the inference servers, as it outlives a gateway's. Until 2026-12-04 it failed at once, and
+# every queued job with it (a new user's trial). Refusals no retry can change (a bad photo) fail at once.
+SERVER_WAIT_S = 120.0
+FIRST_PAUSE_S, MAX_PAUSE_S = 1.0, 10.0
+RETRIABLE_ERRORS = frozenset({"unavailable", "busy"})  # bff.errors: UNAVAILABLE and RESOURCE_EXHAUSTED
 
 
 def consumer_name() -> str:
@@ -126,12 +133,30 @@ class JobRunner:
         try:
             if self._cancelled_before_start(claim):
                 raise JobCancelled()
-            return self.execute(claim.task, lambda done, total: self._progress(claim, done, total)), None
+            return self._execute_when_served(claim), None
         except ApiError as err:
             return None, err
         except Exception:
             log.exception("job %s failed", claim.job_id)
             return None, internal_error()
+
+    def _execute_when_served(self, claim: Claim) -> Outcome:
+        """The claim's task run, and run again while the inference servers cannot take it (see
+        SERVER_WAIT_S); the last refusal is raised once the wait is over, the runner stops, or the job
+        is cancelled meanwhile (JobCancelled)."""
+        give_up_at, pause = time.monotonic() + SERVER_WAIT_S, FIRST_PAUSE_S
+        while True:
+            try:
+                return self.execute(claim.task, lambda done, total: self._progress(claim, done, total))
+            except ApiError as err:
+                if err.error not in RETRIABLE_ERRORS or time.monotonic() + pause > give_up_at:
+                    raise
+                log.warning("job %s: %s Trying again in %.0f s.", claim.job_id, err.message, pause)
+                if self._stop.wait(pause):
+                    raise
+                if self._cancelled_before_start(claim):
+                    raise JobCancelled() from None
+                pause = min(MAX_PAUSE_S, 2 * pause)
 
     def _cancelled_before_start(self, claim: Claim) -> bool:
         try:

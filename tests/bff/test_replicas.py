@@ -255,3 +255,27 @@ def test_an_explained_job_keeps_its_critic_maps_for_every_replica(critic_server,
         assert not any(field.startswith("map:") for field in job_record(store.url, plain["id"]))
         status, _ = get(b + f"/api/jobs/{plain['id']}/maps/realism")
         assert status == 404
+
+
+def test_a_job_waits_for_its_inference_server_to_come_back(tiny_registry, store, tmp_path):
+    """A job kept in Redis failed at once ('unavailable') when its inference server went away, and every
+    queued job with it (a new user's trial). Now it runs again after growing pauses until the server is
+    back (job_runner.SERVER_WAIT_S): here the server is killed right after the job is queued and started
+    again on the same port 3 s later."""
+    from scripts.local_stack import server_process
+    from tests.bff.live import closed_port_address
+
+    address = closed_port_address()
+    port = int(address.rpartition(":")[2])
+    pixels = photo(4, 300, 200)
+    with server_process(tiny_registry, port=port, **SERVER_FLAGS) as (first, _, _), \
+            gateway_process([address], tmp_path, "a", job_store=store.url, job_workers=1) as (_, a):
+        job = submit_job(a, pixels)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        time.sleep(3)
+        with server_process(tiny_registry, port=port, **SERVER_FLAGS):
+            events = follow_events(a + job["events_url"], timeout=120)
+        assert events[-1][1] == "done", events[-3:]
+        assert_same_up_to_rounding(result_image(a, job["result_url"]), expected(pixels))
+    assert "Trying again in" in (tmp_path / "a.log").read_text()
