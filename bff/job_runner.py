@@ -58,6 +58,9 @@ class JobRunner:
         self.heartbeat_s = max(0.05, store.claim_idle_ms / 1000 / 4)
         self._running: dict[str, Claim] = {}
         self._latest: dict[str, tuple[Claim, int, int]] = {}  # latest unpublished, by queue entry
+        # Tiles of each running entry's image: its finish records them, also when a small image ends
+        # before the publishing thread got to its progress (its status said 0 of 0 tiles).
+        self._totals: dict[str, int] = {}
         self._cancelled: set[str] = set()  # queue entries whose jobs someone cancelled (DELETE /api/jobs/ID)
         self._progress_changed = threading.Event()
         self._lock = threading.Lock()
@@ -114,6 +117,7 @@ class JobRunner:
         finally:
             with self._lock:
                 self._running.pop(claim.message_id, None)
+                self._totals.pop(claim.message_id, None)
         # Only the owner acknowledges: a lost entry is pending under the consumer that took it over.
         if finished:
             self._retrying(lambda: self.store.ack(claim.message_id), "acknowledge")
@@ -170,6 +174,7 @@ class JobRunner:
                 self._cancelled.discard(claim.message_id)
                 raise JobCancelled()  # unwinds the gRPC client, which cancels its streams
             self._latest[claim.message_id] = (claim, done, total)
+            self._totals[claim.message_id] = total
         self._progress_changed.set()
 
     def _publish_loop(self) -> None:
@@ -196,7 +201,9 @@ class JobRunner:
         """Writes the result; True when written, False when another consumer owns the job now, None when
         Redis stayed unreachable (the entry stays pending and is run again later)."""
         if outcome is not None:
-            written = self._retrying(lambda: self.store.finish(claim, outcome), "store the result of")
+            with self._lock:
+                total = self._totals.get(claim.message_id, 0)
+            written = self._retrying(lambda: self.store.finish(claim, outcome, total), "store the result of")
         else:
             written = self._retrying(lambda: self.store.fail(claim, error), "record the failure of")
         if written is False:

@@ -287,11 +287,13 @@ class RedisJobStore:
         return bool(self._scripts["PROGRESS"](keys=self._keys(claim.job_id).snapshot_pair,
                                               args=[claim.job_id, claim.owner, done, total]))
 
-    def finish(self, claim: Claim, outcome: Outcome) -> bool:
-        """Stores the result (and its critic maps, as fields of the job's hash) and marks the job done;
-        False (nothing written) when the claim lost the job."""
+    def finish(self, claim: Claim, outcome: Outcome, total: int = 0) -> bool:
+        """Stores the result (and its critic maps, as fields of the job's hash) and marks the job done,
+        `total` of `total` tiles when given (0: as last recorded); False (nothing written) when the
+        claim lost the job."""
         fields = {"version": outcome.version, "mime_type": outcome.mime_type, "filename": outcome.filename,
-                  "finished": time.time(), **{_MAP_FIELD + name: png for name, png in (outcome.maps or {}).items()}}
+                  "finished": time.time(), **{_MAP_FIELD + name: png for name, png in (outcome.maps or {}).items()},
+                  **({"total": total} if total else {})}
         return self._finish(claim, JobState.DONE.value, outcome.data, fields)
 
     def fail(self, claim: Claim, error: ApiError) -> bool:

@@ -230,3 +230,33 @@ def test_a_queued_job_has_a_place_as_its_snapshot_shows_it(store):
     store.claim("c1", block_s=0.1)  # a runner takes it meanwhile
     assert job.snapshot()["state"] == "running"
     assert store.queue_facts(job.id, snap)["queue_position"] == 1
+
+
+def test_a_job_that_ends_before_its_progress_was_published_still_says_how_many_tiles(store):
+    """The runner publishes progress from another thread at most every 0.1 s: a small image could end
+    first, and its finished status said 0 of 0 tiles (a new user's trial saw it on a 512 px photo).
+    The runner hands the last count to finish."""
+    from bff.job_runner import JobRunner
+
+    def execute(task, progress):
+        progress(1, 2)
+        progress(2, 2)
+        return OUTCOME
+
+    job = store.submit_task(TASK)
+    runner = JobRunner(store, execute, threads=1)
+    runner._publish_loop = lambda: None  # the publishing thread never gets to it: the worst case
+    runner.start()
+    try:
+        deadline = time.monotonic() + 10
+        while job.snapshot()["state"] != "done" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert job.snapshot() == {"id": job.id, "state": "done", "done": 2, "total": 2, "version": 2}
+    finally:
+        runner.stop(grace_s=2)
+    claim = store.claim("c1", block_s=0.05)
+    assert claim is None
+    other = store.submit_task(TASK)
+    claim = store.claim("c1", block_s=0.1)
+    assert store.finish(claim, OUTCOME, total=7)  # no progress recorded at all: the count given wins
+    assert other.snapshot() == {"id": other.id, "state": "done", "done": 7, "total": 7, "version": 2}
