@@ -142,11 +142,13 @@ def job_events(job_id: str):
 
 @bp.get("/jobs/<job_id>/result")
 def job_result(job_id: str):
-    """The finished image; 409 while the job still runs, the job's own error if it failed."""
+    """The finished image; 409 while the job still runs, the job's own error if it failed (without its
+    Retry-After: asking for the result again cannot help a job that has ended; sending it again can)."""
     job = _find(job_id)
     snap = job.snapshot()
     if snap["state"] == JobState.FAILED.value:
-        raise job.error
+        error = job.error
+        raise ApiError(error.status, error.error, error.message, field=error.field)
     if snap["state"] != JobState.DONE.value:
         raise ApiError(409, "not_ready", f"The job is still {snap['state']} ({snap['done']} of "
                                          f"{snap['total']} tiles done); fetch the result when it is done.")

@@ -68,8 +68,11 @@ def test_a_job_on_a_hung_server_fails_within_the_stall_timeout_saying_so(gateway
     assert events[-1][1] == "error", events
     _assert_stopped_answering(events[-1][2])
     assert STALL_S <= took < BOUND_S, took
-    status, body = get(base + job["result_url"])
-    assert status == 503 and json.loads(body)["message"].startswith(STOPPED)
+    with pytest.raises(urllib.error.HTTPError) as failed:  # the job's own error, without a Retry-After:
+        urllib.request.urlopen(base + job["result_url"], timeout=30)  # asking again cannot help a failed job
+    with failed.value as reply:
+        assert reply.code == 503 and json.loads(reply.read())["message"].startswith(STOPPED)
+        assert reply.headers.get("Retry-After") is None
     status, body = get(base + job["status_url"])
     assert status == 200 and json.loads(body)["state"] == "failed"
 
