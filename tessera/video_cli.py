@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from tessera.cli_output import write_whole
 from tessera.client import TesseraClient
 from tessera.style_sources import StyleSource
 from tessera.video import ClipOptions, stylize_clip
@@ -28,7 +29,7 @@ def stylize_video_file(client: TesseraClient, args: argparse.Namespace, style: s
                               progress=_printer() if sys.stderr.isatty() else None)
     except ClipFormatError as error:
         raise ValueError(f"{source}: {error}") from None
-    target.write_bytes(result.data)
+    write_whole(target, result.data)  # all of it or, should Ctrl-C land in the write, nothing
     print(f"{target}: {result.frames} frames, {result.shots} shot(s), style {style} v{result.version}, "
           f"{result.seconds:.1f} s ({result.frames / max(result.seconds, 1e-9):.2f} frames/s)")
     return 0
