@@ -221,11 +221,15 @@ class Batcher:
         self._owed, self._retry_at, self._retry_wait = self._releases, 0.0, RELEASE_RETRY_S
 
     def _release_wait(self) -> float | None:
-        """How long a runner waits for a tile before it looks at the idle release; None: for ever."""
+        """How long a runner waits for a tile before it looks at the idle release; None: for ever, also
+        while another runner is inside a call (it looks at the release when that call ends: a wait of 0
+        until then would spin)."""
         with self._lock:
-            if not self._owed:
+            if not self._owed or self._busy:
                 return None
-            return max(0.0, self._retry_at - time.monotonic()) if self._retry_at else self._idle_release_s
+            if not self._retry_at:
+                return self._idle_release_s
+            return max(MIN_RELEASE_PERIOD_S, self._retry_at - time.monotonic())
 
     def _release_if_idle(self) -> None:
         """After a runner waited IDLE_RELEASE_S for a tile: if no runner has run one for that long
