@@ -22,6 +22,7 @@ from bff.errors import ApiError, internal_error
 from bff.jobs import JobCancelled, Outcome, Progress
 from bff.redis_jobs import Claim, RedisJobStore
 from bff.tasks import RestyleTask
+from tessera.tile_streams import STALLED
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +37,21 @@ PROGRESS_INTERVAL_S = 0.1
 # A job whose inference servers cannot be reached, or are full, runs again after a pause that doubles
 # from FIRST_PAUSE_S up to MAX_PAUSE_S, until SERVER_WAIT_S have passed: a job kept in Redis outlives a
 # restart of the inference servers, as it outlives a gateway's. Until 2026-12-04 it failed at once, and
-# every queued job with it (a new user's trial). Refusals no retry can change (a bad photo) fail at once.
+# every queued job with it (a new user's trial). Refusals no retry can change (a bad photo) fail at once,
+# and so does a server that took the job and then stopped answering (the stall timeout, docs/gateway.md):
+# waiting another stall timeout on it would only double the wait for the same answer.
 SERVER_WAIT_S = 120.0
 FIRST_PAUSE_S, MAX_PAUSE_S = 1.0, 10.0
 RETRIABLE_ERRORS = frozenset({"unavailable", "busy"})  # bff.errors: UNAVAILABLE and RESOURCE_EXHAUSTED
+
+
+class _Stopping(Exception):
+    """The runner stopped while a job waited for its inference servers: the job is neither failed nor
+    acknowledged, so its entry stays pending and another consumer takes it over (claim_idle_s)."""
+
+
+def _worth_retrying(err: ApiError) -> bool:
+    return err.error in RETRIABLE_ERRORS and not err.message.startswith(STALLED)
 
 
 def consumer_name() -> str:
@@ -111,6 +123,9 @@ class JobRunner:
         started = time.monotonic()
         try:
             outcome, error = self._outcome(claim)
+            if outcome is None and error is None:  # stopped while it waited: another consumer runs it
+                log.info("job %s left pending for another consumer: this one stops", claim.job_id)
+                return
             if outcome is not None and claim.task is not None:
                 self._record_throughput(claim.task.work_pixels, time.monotonic() - started)
             finished = self._finish(claim, outcome, error)
@@ -138,6 +153,8 @@ class JobRunner:
             if self._cancelled_before_start(claim):
                 raise JobCancelled()
             return self._execute_when_served(claim), None
+        except _Stopping:
+            return None, None
         except ApiError as err:
             return None, err
         except Exception:
@@ -146,18 +163,18 @@ class JobRunner:
 
     def _execute_when_served(self, claim: Claim) -> Outcome:
         """The claim's task run, and run again while the inference servers cannot take it (see
-        SERVER_WAIT_S); the last refusal is raised once the wait is over, the runner stops, or the job
-        is cancelled meanwhile (JobCancelled)."""
+        SERVER_WAIT_S); the last refusal is raised once the wait is over, _Stopping when the runner
+        stops meanwhile, JobCancelled when the job is cancelled meanwhile."""
         give_up_at, pause = time.monotonic() + SERVER_WAIT_S, FIRST_PAUSE_S
         while True:
             try:
                 return self.execute(claim.task, lambda done, total: self._progress(claim, done, total))
             except ApiError as err:
-                if err.error not in RETRIABLE_ERRORS or time.monotonic() + pause > give_up_at:
+                if not _worth_retrying(err) or time.monotonic() + pause > give_up_at:
                     raise
                 log.warning("job %s: %s Trying again in %.0f s.", claim.job_id, err.message, pause)
                 if self._stop.wait(pause):
-                    raise
+                    raise _Stopping() from err
                 if self._cancelled_before_start(claim):
                     raise JobCancelled() from None
                 pause = min(MAX_PAUSE_S, 2 * pause)

@@ -58,12 +58,15 @@ class ProtocolError(grpc.RpcError):
         return self._message
 
 
+STALLED = "The model server stopped answering"  # how StalledError's message begins
+
+
 class StalledError(ProtocolError):
     """No reply from the server for the stall timeout: it takes the call but has stopped answering.
     UNAVAILABLE, like a server that is down, since trying again (maybe on another replica) is the remedy."""
 
     def __init__(self, seconds: float) -> None:
-        super().__init__(f"The model server stopped answering: nothing came back for {seconds:g} s. Try again.")
+        super().__init__(f"{STALLED}: nothing came back for {seconds:g} s. Try again.")
 
     def code(self) -> grpc.StatusCode:
         return grpc.StatusCode.UNAVAILABLE

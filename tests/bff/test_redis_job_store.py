@@ -260,3 +260,61 @@ def test_a_job_that_ends_before_its_progress_was_published_still_says_how_many_t
     claim = store.claim("c1", block_s=0.1)
     assert store.finish(claim, OUTCOME, total=7)  # no progress recorded at all: the count given wins
     assert other.snapshot() == {"id": other.id, "state": "done", "done": 7, "total": 7, "version": 2}
+
+
+def _run_until(job, states, timeout=10.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while job.snapshot()["state"] not in states and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return job.snapshot()
+
+
+def test_a_job_waiting_for_its_servers_when_its_runner_stops_is_left_to_another(server, store, monkeypatch):
+    """A runner stopping (a rolling deploy) while its job waited for the inference servers failed the
+    job for good with 'unavailable' (a review found it); the job is now left pending, and another
+    consumer runs it once its claim has been idle for claim_idle_s."""
+    from bff import job_runner
+
+    monkeypatch.setattr(job_runner, "FIRST_PAUSE_S", 0.2)
+    calls = []
+
+    def unreachable(task, progress):
+        calls.append(time.monotonic())
+        raise ApiError(503, "unavailable", "The inference servers cannot be reached right now; try again shortly.")
+
+    job = store.submit_task(TASK)
+    first = job_runner.JobRunner(store, unreachable, threads=1, consumer="first")
+    first.start()
+    deadline = time.monotonic() + 10
+    while len(calls) < 2 and time.monotonic() < deadline:  # refused, waited, refused again
+        time.sleep(0.02)
+    first.stop(grace_s=5)
+    assert len(calls) >= 2 and job.snapshot()["state"] == "running"
+    second = job_runner.JobRunner(make_store(server), lambda task, progress: OUTCOME, threads=1, consumer="second")
+    second.start()
+    try:
+        assert _run_until(job, {"done", "failed"})["state"] == "done"
+    finally:
+        second.stop(grace_s=2)
+
+
+def test_a_server_that_stopped_answering_is_not_waited_for_again(store):
+    """A stall (the server took the job and went silent for the stall timeout) fails the job at once, as
+    docs/gateway.md says: another stall timeout on the same server would only double the wait."""
+    from bff import job_runner
+    from tessera.tile_streams import StalledError
+
+    calls = []
+
+    def stalled(task, progress):
+        calls.append(1)
+        raise ApiError(503, "unavailable", str(StalledError(60)))
+
+    job = store.submit_task(TASK)
+    runner = job_runner.JobRunner(store, stalled, threads=1)
+    runner.start()
+    try:
+        snap = _run_until(job, {"done", "failed"}, timeout=5)
+        assert snap["state"] == "failed" and snap["error"] == "unavailable" and calls == [1]
+    finally:
+        runner.stop(grace_s=2)

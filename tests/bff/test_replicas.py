@@ -267,7 +267,7 @@ def test_a_job_waits_for_its_inference_server_to_come_back(tiny_registry, store,
 
     address = closed_port_address()
     port = int(address.rpartition(":")[2])
-    pixels = photo(4, 300, 200)
+    pixels = photo(4, 600, 400)  # 32 px tiles: the server is gone long before it could finish
     with server_process(tiny_registry, port=port, **SERVER_FLAGS) as (first, _, _), \
             gateway_process([address], tmp_path, "a", job_store=store.url, job_workers=1) as (_, a):
         job = submit_job(a, pixels)
