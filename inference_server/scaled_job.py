@@ -22,7 +22,8 @@ from inference_server.engine import ImageGeometry, ImageJob, ImageSpec, PendingR
 from inference_server.errors import InvalidRequest
 from inference_server.model_version import LoadedVersion
 from tessera import brush_scale
-from tessera.tiling import MAX_HALO, MAX_TILE_BYTES, Rect, smallest_tile_bytes
+from tessera.tile_plan import TileLimits, choose_tile_shape
+from tessera.tiling import MAX_HALO, MAX_TILE_BYTES, Rect
 
 
 def scaled_job(model: LoadedVersion, spec: ImageSpec, scale: float) -> ScaledJob:
@@ -67,16 +68,18 @@ class ScaledJob(ImageGeometry):
         self._check_tiles_fit(model, scale)
 
     def _check_tiles_fit(self, model: LoadedVersion, scale: float) -> None:
-        """InvalidRequest when even the smallest tile with this halo is more than a tile may carry: a tiny
-        scale on a large photo makes the halo thousands of px, and its tiles could never be sent."""
+        """InvalidRequest when no tile with this halo fits what a tile may carry (tiling.MAX_TILE_BYTES),
+        by the plan a Tessera client would cut (tessera.tile_plan): a tiny scale on a large photo makes
+        the halo thousands of px, and its tiles could never be sent."""
         width, height = self.full
-        size = smallest_tile_bytes(width, height, self.halo, self.multiple)
-        if size > MAX_TILE_BYTES:
+        try:
+            choose_tile_shape(width, height, TileLimits(halo=self.halo, size_multiple=self.multiple))
+        except ValueError:
             raise InvalidRequest(
                 f"at brush scale {scale:g}, style {model.style} needs a {self.halo} px halo around each tile of "
-                f"this {width}x{height} image, so even its smallest tile would carry {size / 2**20:.0f} MiB, more "
-                f"than the {MAX_TILE_BYTES // 2**20} MiB a tile may; use a larger brush scale, or shrink the image "
-                "to the working size before streaming it (TesseraClient.stylize does)")
+                f"this {width}x{height} image, so no tile with it fits the {MAX_TILE_BYTES // 2**20} MiB a tile "
+                "may carry; use a larger brush scale, or shrink the image to the working size before streaming "
+                "it (TesseraClient.stylize does)") from None
 
     def stylize(self, core: Rect, pixels: np.ndarray) -> ScaledRegion:
         """Queue one full-resolution core; `pixels` are its padded rectangle (HxWx3 uint8)."""

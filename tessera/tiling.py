@@ -98,14 +98,6 @@ def _largest_on_grid(multiple: int) -> int:
     return max(multiple, MAX_TILE_SIZE // multiple * multiple)
 
 
-def smallest_tile_bytes(width: int, height: int, halo: int, multiple: int = 1) -> int:
-    """RGB8 bytes of the smallest tile a server takes inside a width x height image (`min_core_edge`
-    square) with its halo on every side, clipped to the image: when this passes MAX_TILE_BYTES, no
-    plan of that image can be sent, and the server refuses the stream at its header."""
-    span = min_core_edge(halo, multiple) + 2 * halo
-    return min(width, span) * min(height, span) * 3
-
-
 def halo_for(model_halo: int, size_multiple: int) -> int:
     """The halo to cut: the model's, rounded up so padded tiles stay aligned to its stride."""
     return round_up(model_halo, size_multiple)

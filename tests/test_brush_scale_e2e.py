@@ -22,8 +22,8 @@ from bff import close_app
 from tessera import brush_scale
 from tessera.client import TesseraClient
 from tessera.imageio import encode_image
+from tessera.tile_plan import TileLimits, choose_tile_shape
 from tessera.tile_streams import StreamPool
-from tessera.tiling import MAX_TILE_BYTES, smallest_tile_bytes
 from tessera.v1 import style_transfer_pb2 as pb
 from tessera.v1.style_transfer_pb2_grpc import StyleTransferStub
 from tests.bff.live import make_app, multipart, post_form, serving
@@ -143,17 +143,21 @@ def test_stream_header_scale_is_echoed_and_bad_ones_are_refused_before_any_tile(
 
 
 def test_a_brush_scale_whose_tiles_could_not_be_sent_is_refused_at_the_header(inference_server):
-    """0.01 on a 150 MP photo makes the halo about 2400 px: a 1024 px core with it would carry over
-    90 MiB, more than a tile may, so the header is refused with the remedy; 0.02 (about 1200 px) is taken."""
+    """0.01 on a 150 MP photo makes the halo about 2400 px: no tile with it fits the 60 MiB a tile may
+    carry, by the plan the client would cut, so the header is refused with the remedy; 0.02 (about
+    1200 px) is taken, and the client's planner cuts it."""
     header = pb.StreamHeader(style=TINY_STYLE, image_width=15_000, image_height=10_000, scale=0.02)
     halo = first_reply(inference_server, header).accepted.tiling.halo
-    assert halo > 1024 and smallest_tile_bytes(15_000, 10_000, halo) <= MAX_TILE_BYTES
+    assert halo > 1024 and choose_tile_shape(15_000, 10_000, TileLimits(halo=halo, size_multiple=1))
     header.scale = 0.01
     error = first_reply(inference_server, header)
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     needed = int(re.search(r"needs a (\d+) px halo", error.details()).group(1))
-    assert needed > 2 * halo - 10 and smallest_tile_bytes(15_000, 10_000, needed) > MAX_TILE_BYTES
-    assert "more than the 60 MiB a tile may" in error.details() and "use a larger brush scale" in error.details()
+    assert needed > 2 * halo - 10
+    with pytest.raises(ValueError, match="MiB with its halo"):
+        choose_tile_shape(15_000, 10_000, TileLimits(halo=needed, size_multiple=1))
+    assert "no tile with it fits the 60 MiB a tile may carry" in error.details()
+    assert "use a larger brush scale" in error.details()
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ from tessera.tiling import (
     min_core_edge,
     padded_rect,
     plan_tiles,
-    smallest_tile_bytes,
 )
 
 LIMITS = TileLimits(halo=40, size_multiple=4)
@@ -115,16 +114,31 @@ def test_a_halo_larger_than_the_area_caps_still_gets_tiles_the_server_takes(widt
 @pytest.mark.parametrize("halo", [1000, 1302, 1700, 1777, 1778, 2000, 2602])
 def test_brush_scale_halos_get_tiles_that_can_be_sent_or_none(width, height, halo):
     """A brush-scale stream's halo (thousands of px at tiny scales) makes tiles heavy: every planned
-    tile carries at most MAX_TILE_BYTES with its halo, and wherever the server takes the stream (its
-    smallest tile fits: smallest_tile_bytes) the planner finds such a plan; else a ValueError."""
+    tile carries at most MAX_TILE_BYTES with its halo, and the planner finds such a plan whenever the
+    plan of the smallest tiles the server takes (min_core_edge squares) could be sent; else a
+    ValueError (the server refuses such a header by the same planner, inference_server/scaled_job.py)."""
     limits = TileLimits(halo=halo, size_multiple=1)
     try:
         tile_w, tile_h = choose_tile_shape(width, height, limits, streams=2)
     except ValueError as error:
-        assert smallest_tile_bytes(width, height, halo) > MAX_TILE_BYTES
+        edge = min_core_edge(halo)
+        heaviest = max(padded_rect(c, halo, width, height).width * padded_rect(c, halo, width, height).height
+                       for c in plan_tiles(width, height, edge, edge))
+        assert heaviest * 3 > MAX_TILE_BYTES
         assert "MiB with its halo" in str(error)
         return
     for core in plan_tiles(width, height, tile_w, tile_h):
         padded = padded_rect(core, halo, width, height)
         assert padded.width * padded.height * 3 <= MAX_TILE_BYTES
         assert core_error(core, width, height, MAX_TILE_EDGE, MAX_TILE_PIXELS, min_core_edge(halo)) is None
+
+
+@pytest.mark.parametrize(("width", "height", "halo", "multiple"), [(38_401, 4477, 1876, 4), (4580, 22_066, 1868, 1)])
+def test_a_short_side_under_the_smallest_tiles_span_still_plans_when_its_clipped_halos_fit(width, height, halo,
+                                                                                           multiple):
+    """The server once judged a brush-scale header by the smallest tile's whole span (core plus a halo on
+    both sides): 61-62 MiB here, refused, where the edge tiles' halos are clipped by the image's short
+    side and a plan within 60 MiB exists (the review found these); it now asks this planner."""
+    tile_w, tile_h = choose_tile_shape(width, height, TileLimits(halo=halo, size_multiple=multiple))
+    assert all(padded_rect(c, halo, width, height).width * padded_rect(c, halo, width, height).height * 3
+               <= MAX_TILE_BYTES for c in plan_tiles(width, height, tile_w, tile_h))
