@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tessera import formats
 from tessera.cli_parser import ANY_PAINTING, parsed
+from tessera.critic_maps import heat_map_paths
 
 IMAGE_SUFFIXES = {f".{alias}" for fmt in formats.FORMATS.values() for alias in fmt.aliases}
 # The names of the clips tessera.video_sniff tells (an animated WebP or PNG may be named .webp or .png too).
@@ -42,12 +43,14 @@ class Folder:
 
     def photo_target(self, photo: Path) -> Path:
         """Where `photo`'s result goes: <stem>-<style>.<its extension as written> in the output folder;
-        ValueError when that file is another of the folder's photos (the output folder being the input
-        folder): it is kept, and `photo` is not restyled."""
+        ValueError when that file, or with --explain a heat map beside it, is another of the folder's
+        photos (the output folder being the input folder): it is kept, and `photo` is not restyled."""
         target = self._output / self._result_name(photo)
-        if _identity(target) in self._photo_files:
-            raise ValueError(f"{photo}: its result would overwrite {target}, another photo of this folder; "
-                             "give -o another folder")
+        maps = heat_map_paths(target) if self._args.explain else {}
+        for what, path in (("its result", target), *((f"its {name} map", p) for name, p in maps.items())):
+            if _identity(path) in self._photo_files:
+                raise ValueError(f"{photo}: {what} would overwrite {path}, another photo of this folder; "
+                                 "give -o another folder")
         return target
 
     def clip_target(self, clip: Path) -> Path:

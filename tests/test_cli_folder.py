@@ -108,6 +108,20 @@ def test_a_photo_whose_result_would_overwrite_another_photo_of_the_folder_is_not
     assert "1 of 2 images restyled" in result.stdout
 
 
+def test_with_explain_a_heat_map_that_would_overwrite_another_photo_is_refused_too(tmp_path):
+    """b.png's realism map into the input folder is b-<style>.realism.png, here a photo of the folder:
+    only the result's own name was checked, and the map would have replaced that photo (the review)."""
+    realism = f"b-{TINY_STYLE}.realism.png"
+    photos = _folder(tmp_path, "b.png", realism)
+    kept = (photos / realism).read_bytes()
+    result = tessera("stylize", str(photos), "-o", str(photos), "--style", TINY_STYLE, "--explain",
+                     "--server", closed_port_address())
+    assert result.returncode == 1
+    assert (f"tessera: {photos / 'b.png'}: its realism map would overwrite {photos / realism}, another photo of "
+            "this folder; give -o another folder\n") in result.stderr
+    assert (photos / realism).read_bytes() == kept
+
+
 def test_a_one_frame_gif_is_skipped_as_a_still_not_sent_to_the_clip_command(tmp_path):
     """Before, still.gif was "a clip, by its name" with a command that then failed: "That GIF holds a single frame"."""
     photos = _folder(tmp_path)
