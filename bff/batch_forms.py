@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import PurePosixPath
+from typing import TypeVar
 
 from flask import request
 
@@ -40,6 +43,8 @@ MIN_RATIO_CHECK_BYTES = 1_000_000  # below this, even a high ratio cannot hurt
 # photos; past this many the zip is refused, so a directory of tiny entries cannot make either huge.
 MAX_PASSED_ENTRIES = 1000
 BATCH_FIELDS = "the photos as files in repeated 'images' fields (or one zip in 'archive') and the style's id in 'style'"
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -104,12 +109,13 @@ def read_batch(backend: Backend) -> Batch:
     names: set[str] = set()  # each job's download name is its name in the batch's zip too
     for photo in photos:
         fmt, (width, height) = _check_header(photo, config, wanted_format)
+        work = _named(photo, partial(work_pixels, width, height, scale))  # a scale too small for it: 400
         out_format = wanted_format or fmt
         filename = unique_name(download_name(photo.name, style, formats.get(out_format).extension), names)
         tasks.append((photo.name, RestyleTask(style=style, strength=strength, format=out_format, filename=filename,
                                               image=photo.data, sources=look.sources,
                                               keep_colors=look.keep_colors, scale=scale,
-                                              work_pixels=work_pixels(width, height, scale))))
+                                              work_pixels=work)))
     return Batch(tasks, skipped)
 
 
@@ -222,13 +228,22 @@ def _check_header(photo: Photo, config, output_format: str | None) -> tuple[str,
     and shape and that `output_format` (default: the photo's) can hold it; ApiError names the photo."""
     if not photo.data:
         raise ApiError(400, "missing_field", f"{photo.name}: the file is empty.")
-    try:
+
+    def opened_size():
         opened = images.open_upload(photo.data, config.max_pixels, output_format)
         opened.close()
         check_shape(*opened.size, config.max_aspect_ratio)
+        return opened.format, opened.size
+
+    return _named(photo, opened_size)
+
+
+def _named(photo: Photo, check: Callable[[], T]) -> T:
+    """`check()`'s answer; its ApiError again, its sentence prefixed with the photo's name."""
+    try:
+        return check()
     except ApiError as err:
-        raise ApiError(err.status, err.error, f"{photo.name}: {err.message}") from None
-    return opened.format, opened.size
+        raise ApiError(err.status, err.error, f"{photo.name}: {err.message}", field=err.field) from None
 
 
 def _name(filename: str | None) -> str:

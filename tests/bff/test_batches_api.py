@@ -315,6 +315,15 @@ def test_images_sent_as_files_are_each_still_checked_as_photos(live):
     assert (status, answer["error"]) == (415, "unsupported_format") and answer["message"].startswith("notes.txt: ")
 
 
+def test_a_brush_scale_too_small_for_one_photo_refuses_the_batch_naming_that_photo(live):
+    """0.04 paints the 64x48 photo at 3x2 px: refused (brush_scale.check_scale_for), and the sentence
+    names the photo, as every other refusal of a batch does (the review found it unnamed)."""
+    status, answer = post_batch(live, [("images", "big.png", encoded(gradient(800, 600), "PNG")),
+                                       ("images", "small.png", encoded(gradient(64, 48), "PNG"))], scale="0.04")
+    assert (status, answer["error"]) == (400, "invalid_scale")
+    assert answer["message"].startswith("small.png: Brush scale 0.04 would paint this 64x48 image at 3x2 px")
+
+
 @pytest.mark.parametrize("parts, words", [
     ([("archive", "a.zip", "a.png"), ("images", "b.png", "")], "'images'"),
     ([("images", "b.png", ""), ("archive", "a.zip", "a.png")], "'images'"),
