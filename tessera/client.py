@@ -151,9 +151,9 @@ class TesseraClient:
         `explain` also returns the critic's maps (StylizeResult.maps); the style's serving version
         must ship a critic (StyleSummary.has_critic).
         `tile_size` forces square cores of that edge (from MIN_TILE_SIZE px; above the server's largest it
-        gets the largest, below the halo the halo: tessera.tiling.min_core_edge); by default the client
-        plans the tile shape from the image, the model's halo and the number of streams
-        (tessera/tile_plan.py).
+        gets the largest, below the halo the halo rounded up to the stride: tessera.tiling.min_tile_edge);
+        by default the client plans the tile shape from the image, the model's halo and the number of
+        streams (tessera/tile_plan.py).
         `progress(done, total)` is called from this thread as tiles arrive. Raises TesseraError
         (UNAVAILABLE when the server stops answering for the client's `stall_timeout`, or for this
         call's `stall_timeout` in seconds when that is shorter: a small image's one tile needs far less).

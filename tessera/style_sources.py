@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from tessera.number_checks import FLOAT32_MAX, fraction, is_float32
 from tessera.v1 import style_transfer_pb2 as pb
 
@@ -106,8 +108,8 @@ def style_source_list(name: str, sources: object) -> tuple[StyleSource, ...]:
 
 def check_mix(name: str, sources: Sequence[StyleSource]) -> None:
     """ValueError naming `name` for a mix the server refuses (inference_server.conditioning): more than
-    MAX_SOURCES style sources, or weights that are all 0."""
+    MAX_SOURCES style sources, or weights that are all 0 as the wire's 32-bit floats carry them (1e-50 is 0)."""
     if len(sources) > MAX_SOURCES:
         raise ValueError(f"{name}: at most {MAX_SOURCES} style sources can be mixed, got {len(sources)}")
-    if sources and sum(source.weight for source in sources) <= 0:
+    if sources and sum(float(np.float32(source.weight)) for source in sources) <= 0:
         raise ValueError(f"{name}: the style sources' weights must not all be 0")

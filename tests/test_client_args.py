@@ -30,6 +30,7 @@ NOT_STYLE_SOURCES = [["swirls"], "swirls", SWIRLS, [None], 5]
     *[({"progress": v}, "progress must be a function") for v in (5, "dots")],
     ({"style_sources": [SWIRLS] * 9}, "at most 8 style sources can be mixed, got 9"),
     ({"style_sources": [StyleSource(preset="swirls", weight=0)] * 2}, "weights must not all be 0"),
+    ({"style_sources": [StyleSource(preset="swirls", weight=1e-50)]}, "weights must not all be 0"),  # 0 in float32
 ])
 @pytest.mark.parametrize("scale", [1.0, 0.5])  # 0.5: the brush-scale path, which asks for the style first
 def test_stylize_refuses_an_argument_of_the_wrong_type_before_any_call(inference_server, options, named, scale):
