@@ -108,10 +108,13 @@ _SCHEMAS = {
                                      "outputs": {"type": "array", "items": {"type": "string"}}}},
             "photos": {"type": "object", "description": "Stored photos (POST /api/photos): most kept per client "
                                                         "address, seconds each lives, the previews' long side, "
-                                                        "and the long side scale 'auto' paints larger photos at.",
+                                                        "the long side scale 'auto' paints larger photos at, and "
+                                                        "where they are kept: memory (this gateway's) or redis "
+                                                        "(the shared job store, which may write them to disk).",
                        "properties": {"max_per_client": {"type": "integer"}, "ttl_s": {"type": "number"},
                                       "preview_size": {"type": "integer"},
-                                      "default_work_side": {"type": "integer"}}},
+                                      "default_work_side": {"type": "integer"},
+                                      "store": {"type": "string", "enum": ["memory", "redis"]}}},
         },
     },
     "Format": {

@@ -281,13 +281,13 @@ const BATCH_POLL_MS = 500;
 
 /**
  * Polls a batch until every photo has ended.
- * @param {Batch} batch
+ * @param {string} statusUrl the batch's status_url
  * @param {(finished: number, total: number, current: Batch) => void} onProgress
- * @returns {Promise<Batch>}
+ * @returns {Promise<Batch>} rejects with an ApiError (404 once the gateway has forgotten the batch)
  */
-export async function followBatch(batch, onProgress) {
+export async function followBatch(statusUrl, onProgress) {
   for (;;) {
-    const current = /** @type {Batch} */ (await (await request(batch.status_url)).json());
+    const current = /** @type {Batch} */ (await (await request(statusUrl)).json());
     onProgress(current.finished_photos, current.total_photos, current);
     if (current.state === "finished") return current;
     await new Promise((resolve) => setTimeout(resolve, BATCH_POLL_MS));
@@ -351,14 +351,21 @@ const MAX_RECONNECTS = 5;
  * Follows a job's Server-Sent Events until it is done.
  * @param {Job} job
  * @param {(done: number, total: number, snap: Job) => void} onProgress
+ * @param {(lost: boolean) => void} [onContact] told when the stream breaks and the browser is trying to
+ *   reconnect (true), and when it is connected again (false)
  * @returns {Promise<Job>} the final job snapshot, with result_url; rejects with ApiError if it failed
  */
-export function followJob(job, onProgress) {
+export function followJob(job, onProgress, onContact = () => {}) {
   return new Promise((resolve, reject) => {
     const source = new EventSource(job.events_url);
     let failures = 0;
     /** @param {MessageEvent} event */
     const parse = (event) => JSON.parse(event.data);
+    let lost = false;
+    const contact = (/** @type {boolean} */ now) => {
+      if (now !== lost) onContact((lost = now));
+    };
+    source.addEventListener("open", () => contact(false));
     source.addEventListener("progress", (event) => {
       failures = 0;
       const snap = parse(event);
@@ -382,6 +389,8 @@ export function followJob(job, onProgress) {
       if (source.readyState === EventSource.CLOSED || failures > MAX_RECONNECTS) {
         source.close();
         reject(new ApiError("Lost contact with the gateway while restyling. Please try again.", 0));
+      } else {
+        contact(true);  // the browser tries again by itself (EventSource's own retry)
       }
     });
   });

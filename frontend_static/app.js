@@ -22,7 +22,7 @@ import { PreviewsView, choicesOf } from "./previews.js";
 import { lookName, resultLook } from "./result_look.js";
 import { Results } from "./results.js";
 import { ResultsView } from "./results_view.js";
-import { loadVisit, saveChoices, savePhoto } from "./store.js";
+import { loadVisit, saveBatch, saveChoices, savePhoto } from "./store.js";
 import { fileSize, paintingLabel } from "./template.js";
 import { ClipStage } from "./video.js";
 import { View } from "./view.js";
@@ -30,6 +30,7 @@ import { View } from "./view.js";
 /** @typedef {import("./template.js").Style} Style */
 /** @typedef {import("./store.js").Result} Result */
 /** @typedef {import("./store.js").SavedPhoto} SavedPhoto */
+/** @typedef {import("./store.js").SavedBatch} SavedBatch */
 /** @typedef {import("./previews.js").Choice} Choice */
 /** @typedef {import("./chosen.js").Chosen} Chosen */
 /** @typedef {import("./look_fit.js").StyleLook} StyleLook */
@@ -69,8 +70,10 @@ const state = {
   busy: false,
   /** @type {string | null} the chosen file is a video clip of this kind (clip_sniff.js clipKind, video.js) */
   clip: null,
-  /** @type {{url: string, meta: string} | null} the zip of the chosen batch's results, once made */
+  /** @type {{url: string, meta: string, batch?: SavedBatch} | null} the zip of the chosen batch's results, once made */
   zip: null,
+  /** whether a batch is being followed (leaving then asks first: a reload follows it again) */
+  batchRunning: false,
   /** @type {string | null} the example photo chosen (its file name, view.markExample), null for the person's own */
   example: null,
   /** @type {Chosen | null} what the upload under way gives back if the gateway refuses its photo */
@@ -135,6 +138,7 @@ function showPhotos(files, url) {
   showChosen();
   previewsView.hide();
   if (files.length > 1) savePhoto(null);
+  saveBatch(null);  // the batch's zip, if one was on offer, is not the page's any more (putBack keeps it again)
   // One photo is uploaded once, now: the previews need it, and every restyle reuses its id.
   state.uploading = files.length > 1 ? null : upload(file, file.name || "Pasted image");
 }
@@ -168,7 +172,7 @@ function putBack(before) {
   else loadPreviews();
   const shown = results.putBack(stage.results);
   if (shown) showResult(shown, undefined, { reveal: false });
-  if (state.zip) view.showBatchResult(state.zip.url, state.zip.meta);
+  if (state.zip) offerZip(state.zip);
 }
 
 /**
@@ -235,6 +239,7 @@ function showClip({ file, kind }, url) {
   results.setPhoto(null);
   previewsView.hide();
   savePhoto(null);
+  saveBatch(null);
   Object.assign(state, { file, batch: [], batchUrls: [], photoUrl: url, photo: null, uploading: null, previews: [],
                          clip: kind, zip: null, example: null, copyOf: null });
   critic.clear();
@@ -259,6 +264,7 @@ function replaceChoice({ photoUrl = null, photo = null, copyOf = null }) {
                          clip: null, zip: null, example: null, copyOf });
   results.setPhoto(photo && { id: photo.id, url: photo.imageUrl });
   savePhoto(photo);
+  saveBatch(null);
   critic.clear();
   previewsView.hide();
 }
@@ -297,7 +303,11 @@ async function showListed(id) {
   const ask = {};
   state.showAsk = ask;
   const still = () => state.showAsk === ask && !state.busy;
+  // A batch's zip on offer after a reload (its photos' files are gone: Show brings them back one by one,
+  // by the gateway's copies) stays on offer, as it does before one.
+  const zip = state.zip;
   if (still() && !state.batch.length && !state.clip && !results.onPage(result)) await bringBack(result, still);
+  if (zip && !state.zip && state.showAsk === ask && !state.busy) offerZip(zip);
   if (state.showAsk === ask && results.find(id)) await showResult(result);
 }
 
@@ -591,6 +601,7 @@ async function restyle() {
   setBusy(true);
   results.clear();
   state.zip = null;
+  saveBatch(null);
   view.showStale(null);
   critic.clear();
   view.revealStage();
@@ -758,6 +769,7 @@ async function resumeVisit() {
   if (visit.choices?.scale) state.scale = view.setScale(visit.choices.scale);
   results.load(visit.results);
   if (visit.photo) takeKeptPhoto(visit.photo);
+  if (visit.batch) return resumeBatch(visit.batch);
   if (!visit.running) return;
   setBusy(true);
   view.revealStage();
@@ -810,20 +822,79 @@ async function restyleBatch(files, style, look) {
                  strength, madeAt: strength, pixelMix: false, scale, keepColors: Boolean(look.keepColors),
                  look: await resultLook(style, look), photoId: "" };
   const keys = Promise.all(files.map(photoKey));  // read while the photos go up
-  const batch = await createBatch(files, { style: style.id, strength, scale, look },
-                                  (sent, total) => view.showProgress(sent, total, `Uploading ${fileSize(sent)} of ${fileSize(total)}…`));
-  const listed = new BatchResults(results, state.batchUrls, made, await keys);
+  state.batchRunning = true;  // a reload now would lose the upload: the browser asks first
+  try {
+    const batch = await createBatch(files, { style: style.id, strength, scale, look },
+                                    (sent, total) => view.showProgress(sent, total, `Uploading ${fileSize(sent)} of ${fileSize(total)}…`));
+    /** @type {SavedBatch} */
+    const saved = { statusUrl: batch.status_url, made, keys: await keys, sent: Date.now(), listed: [] };
+    saveBatch(saved);
+    await followListedBatch(saved, state.batchUrls);
+  } finally {
+    state.batchRunning = false;
+  }
+}
+
+/**
+ * Follows a batch to its end, listing each photo as it is restyled, then offers the zip while the gateway
+ * keeps any of its results.
+ * @param {SavedBatch} saved
+ * @param {string[]} photoUrls an object URL of each photo (none after a reload: the gateway's copies serve)
+ */
+async function followListedBatch(saved, photoUrls) {
+  const listed = new BatchResults(results, photoUrls, saved);
   const label = (/** @type {number} */ done, /** @type {number} */ total) => `${done} of ${total} photos restyled…`;
-  const finished = await followBatch(batch, (done, total, current) => {
-    view.showProgress(done, total, label(done, total));
-    listed.follow(current);
-  });
+  state.batchRunning = true;
+  let finished;
+  try {
+    finished = await followBatch(saved.statusUrl, (done, total, current) => {
+      view.showProgress(done, total, label(done, total));
+      listed.follow(current);
+    });
+  } finally {
+    state.batchRunning = false;
+  }
   await listed.follow(finished);
   view.hideProgress();
+  const photos = finished.photos || [];
+  if (photos.length && photos.every((photo) => photo.error === "expired")) return saveBatch(null);  // nothing left to zip
   const failed = finished.failed_photos ? `, ${finished.failed_photos} failed (see errors.txt)` : "";
-  state.zip = { url: finished.result_url, meta: `${finished.done_photos} of ${finished.total_photos} photos restyled${failed}` };
-  view.showBatchResult(state.zip.url, state.zip.meta);
+  offerZip({ url: finished.result_url, meta: `${finished.done_photos} of ${finished.total_photos} photos restyled${failed}`,
+             batch: saved });
   view.announce(listed.summary());
+}
+
+/**
+ * Offers a batch's zip beside the stage, and keeps it for a reload.
+ * @param {{url: string, meta: string, batch?: SavedBatch}} zip
+ */
+function offerZip(zip) {
+  state.zip = zip;
+  if (zip.batch) saveBatch(zip.batch);
+  view.showBatchResult(zip.url, zip.meta);
+}
+
+/**
+ * After a reload: the batch that was running, or whose zip was on offer, followed again. Its photos
+ * listed before are shown again, the ones finished meanwhile listed, and its zip offered while the
+ * gateway keeps it.
+ * @param {SavedBatch} saved
+ */
+async function resumeBatch(saved) {
+  saveBatch(saved);  // the page's own choice now, as before the reload
+  setBusy(true);
+  try {
+    await stylesLoaded;  // the controls are as before the reload: the shown result is judged against them
+    const first = results.find(saved.listed[0] || "");
+    if (first && !results.shown) await showResult(first, undefined, { reveal: false });
+    await followListedBatch(saved, []);
+  } catch (error) {
+    view.hideProgress();
+    if (error instanceof ApiError && error.status === 404) return saveBatch(null);  // the gateway forgot it
+    view.showError(error instanceof ApiError ? error.message : "Something went wrong in this page. Please reload it.");
+  } finally {
+    setBusy(false);
+  }
 }
 
 // While the inference server starts (make run starts both at once), keep asking instead of giving up.
@@ -933,6 +1004,7 @@ async function loadLimits() {
     return;
   }
   view.showHint(limitsHint(state.limits));
+  view.showWhereKept(state.limits.photos?.store);
 }
 
 view.bindFile(pickPhotos);
@@ -946,7 +1018,7 @@ view.bindScale(pickScale);
 view.bindCancel(cancel);
 view.bindDownload((event) => results.download(event));
 view.bindExamples(tryExample);
-view.bindLeave(() => flow.running);
+view.bindLeave(() => flow.running || state.batchRunning);
 previewsView.bindPick(pickPreview);
 results.bindShown(showInset);
 resultsView.bindShow(showListed);

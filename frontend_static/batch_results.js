@@ -2,33 +2,32 @@
  * The results of a batch, as its photos finish: each is fetched and listed under "Your results", and
  * the first is shown on the stage over its own photo, without scrolling. The later ones take neither
  * the stage, the focus nor the scroll: the person may be using the slider or the list meanwhile. The
- * zip of them all stays on offer.
+ * zip of them all stays on offer. What is listed is kept with the batch (store.js), so that a page
+ * reloaded meanwhile lists the rest, and none twice.
  */
 
 import { expiry, fetchResult } from "./api.js";
 import { unusedFilename } from "./photo_names.js";
-import { MAX_RESULTS, loadVisit } from "./store.js";
+import { MAX_RESULTS, loadVisit, saveBatch } from "./store.js";
 
 /** @typedef {import("./store.js").Result} Result */
+/** @typedef {import("./store.js").SavedBatch} SavedBatch */
 /** @typedef {import("./api.js").Batch} Batch */
-/** @typedef {import("./job_flow.js").Made} Made */
 
 export class BatchResults {
   /**
    * @param {import("./results.js").Results} results
-   * @param {string[]} photoUrls an object URL of each photo, in the order sent
-   * @param {Made} made what every photo is made with (its photoId is set per photo)
-   * @param {string[]} photoKeys a key of each photo's content, in the order sent (photo_names.photoKey)
+   * @param {string[]} photoUrls an object URL of each photo, in the order sent; none after a reload (each
+   *   result is then shown over the gateway's copy of its photo)
+   * @param {SavedBatch} saved the batch as the visit keeps it: what its photos are made with, and which
+   *   of them are listed already
    */
-  constructor(results, photoUrls, made, photoKeys) {
+  constructor(results, photoUrls, saved) {
     this.results = results;
     this.photoUrls = photoUrls;
-    this.photoKeys = photoKeys;
-    this.made = made;
-    /** when the photos were sent, ms since the epoch: with its place, it orders each (photo_names.js) */
-    this.sent = Date.now();
-    /** @type {Set<string>} job ids fetched or being fetched */
-    this.taken = new Set();
+    this.saved = saved;
+    /** @type {Set<string>} job ids fetched or being fetched, or listed before a reload */
+    this.taken = new Set(saved.listed);
     /** @type {Promise<void>} one result at a time, in the order they finish; it never rejects */
     this.adding = Promise.resolve();
     this.added = 0;
@@ -45,7 +44,8 @@ export class BatchResults {
     (batch.photos || []).forEach((photo, index) => {
       if (photo.state !== "done" || this.taken.has(photo.id)) return;
       this.taken.add(photo.id);
-      this.adding = this.adding.then(() => this.add(photo, index)).catch(() => { this.skipped += 1; });
+      this.adding = this.adding.then(() => this.add(photo, index)).catch(() => { this.skipped += 1; })
+        .then(() => this.remember(photo.id));
     });
     return this.adding;
   }
@@ -57,11 +57,12 @@ export class BatchResults {
   async add(photo, index) {
     const fetched = await fetchResult(photo);
     const photoId = `${photo.id}/photo`;
-    this.results.addPhoto(photoId, this.photoUrls[index]);
+    const photoUrl = this.photoUrls[index] || photo.image_url;
+    if (photoUrl) this.results.addPhoto(photoId, photoUrl);
     /** @type {Result} */
-    const result = { ...this.made, photoId, photoKey: this.photoKeys[index], photoUrl: photo.image_url || null,
+    const result = { ...this.saved.made, photoId, photoKey: this.saved.keys[index], photoUrl: photo.image_url || null,
                      photoName: photo.name,
-                     photoOrder: /** @type {[number, number]} */ ([this.sent, index]), id: photo.id,
+                     photoOrder: /** @type {[number, number]} */ ([this.saved.sent, index]), id: photo.id,
                      time: Date.now(), url: photo.result_url, filename: fetched.filename, thumb: "", expiresAt: expiry(photo),
                      version: photo.version || 0, bytes: fetched.blob.size, maps: null };
     result.filename = unusedFilename(result.filename, result, loadVisit().results);
@@ -69,6 +70,15 @@ export class BatchResults {
     this.added += 1;
     // The stage shows the first, unless the person has since shown another from the list.
     if (!this.results.shown) this.results.show(result, { reveal: false });
+  }
+
+  /**
+   * Keeps with the batch that a photo is listed (or given up on), while the visit still holds this batch.
+   * @param {string} id its job's id
+   */
+  remember(id) {
+    this.saved.listed.push(id);
+    if (loadVisit().batch?.statusUrl === this.saved.statusUrl) saveBatch(this.saved);
   }
 
   /**

@@ -19,6 +19,7 @@
  * @property {number} [max_style_image_pixels] a painting's width × height at most
  * @property {Format[]} formats
  * @property {{max_seconds: number}} [clips] what a video clip may be
+ * @property {{store?: "memory" | "redis"}} [photos] stored photos: where the gateway keeps them
  */
 
 /** @typedef {{width: number, height: number}} Size in pixels */

@@ -52,7 +52,7 @@ export class JobFlow {
       const finished = await followJob(job, (done, total, snap) => {
         const left = snap.eta_s ?? eta.update(done, total, performance.now() / 1000);
         this.view.showProgress(done, total, jobLabel(done, total, { place: snap.queue_position, left }));
-      });
+      }, (lost) => this.view.showContact(lost));
       const { blob, filename } = await fetchResult(finished);
       /** @type {Result} */
       const result = { ...made, id: job.id, time: Date.now(), url: finished.result_url, filename, thumb: "",

@@ -82,12 +82,24 @@ export function unusedFilename(filename, result, listed) {
 }
 
 /**
+ * The download name of a result mixed with its photo in the page at a strength below the one it was
+ * made at (live_mix.js): the server's file keeps its own name, and the mix says its strength.
+ * @param {string} filename the result's download name, e.g. "astronaut-vermilion.jpg"
+ * @param {number} strength 0 to 1
+ * @returns {string} e.g. "astronaut-vermilion-40.jpg" at 0.4
+ */
+export function mixedFilename(filename, strength) {
+  return numbered(filename, Math.round(strength * 100), true);
+}
+
+/**
  * @param {string} filename
  * @param {number} number from 1
+ * @param {boolean} [always] add it also when it is 1 (a strength of 1%)
  * @returns {string} "photo-moss-2.jpg" for ("photo-moss.jpg", 2); the name itself for 1
  */
-function numbered(filename, number) {
-  if (number === 1) return filename;
+function numbered(filename, number, always = false) {
+  if (number === 1 && !always) return filename;
   const dot = filename.lastIndexOf(".");
   return dot > 0 ? `${filename.slice(0, dot)}-${number}${filename.slice(dot)}` : `${filename}-${number}`;
 }

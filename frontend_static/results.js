@@ -5,8 +5,9 @@
  */
 
 import { mixedBlob, thumbnail, typeOf } from "./live_mix.js";
+import { mixedFilename } from "./photo_names.js";
 import { saveResult } from "./store.js";
-import { resultStyle, scaleLabel, stageLine } from "./template.js";
+import { scaleLabel, stageLine, styleAndLook } from "./template.js";
 
 /** @typedef {import("./store.js").Result} Result */
 /**
@@ -200,6 +201,7 @@ export class Results {
     if (!shown) return;
     const live = this.mixesLive(shown);
     this.view.setMix(live ? strength : 1);
+    this.view.nameDownload(live ? downloadName(shown, strength) : shown.filename);
     if (live && shown.strength !== strength) {
       shown.strength = strength;
       this.view.describeResult(stageLine(shown));
@@ -223,7 +225,7 @@ export class Results {
       const url = URL.createObjectURL(blob);
       const link = document.createElement("a");
       link.href = url;
-      link.download = shown.filename;
+      link.download = downloadName(shown, shown.strength);
       link.click();
       setTimeout(() => URL.revokeObjectURL(url), 60_000);
     } catch (error) {
@@ -241,6 +243,16 @@ export class Results {
     this.listView.render(this.list, (id) => this.urlOf(id),
                          (result) => (this.mixesLive(result) && this.photo ? this.photo.url : null));
   }
+}
+
+/**
+ * @param {Result} result a result whose strength is mixed in the page (Results.mixesLive)
+ * @param {number} strength the strength it is shown at
+ * @returns {string} what its download is called: the server's file's name at the strength it was made at,
+ *   else the mix's own ("astronaut-vermilion-40.jpg"), so that two different files never share one name
+ */
+function downloadName(result, strength) {
+  return strength === result.madeAt ? result.filename : mixedFilename(result.filename, strength);
 }
 
 /**
@@ -276,7 +288,8 @@ function staleness(shown, strength, scale, live, look, keepColors) {
 function lookChange(shown, look) {
   if (!look) return null;
   if (look.style !== shown.style) {
-    return { was: resultStyle(shown), now: look.name ? `${look.styleName}: ${look.name}` : look.styleName };
+    // Its colours are said apart (staleness), as the switch is a control of its own.
+    return { was: styleAndLook(shown), now: look.name ? `${look.styleName}: ${look.name}` : look.styleName };
   }
   if (!shown.look || look.name === null || look.name === shown.look.name) return null;
   return { was: shown.look.name, now: look.name };

@@ -80,11 +80,24 @@
  * @property {number} started ms since the epoch
  */
 
+/**
+ * @typedef {object} SavedBatch a batch the page follows, or offers the zip of once it has ended; kept so
+ *   that a reload follows it again, lists the photos it finished meanwhile and offers its zip again
+ * @property {string} statusUrl the batch's status on the gateway (GET /api/batches/<id>)
+ * @property {Running["order"]} made what every photo is made with (its photoId is set per photo)
+ * @property {string[]} keys a key of each photo's content, in the order sent (photo_names.photoKey)
+ * @property {number} sent when the photos were sent, ms since the epoch (it orders them: photo_names.js)
+ * @property {string[]} listed the job ids of its photos already listed (or given up on), never listed twice
+ */
+
 const KEY = "tessera.visit.v1";
 // Results beyond this many are dropped, oldest first (each keeps a ~5 kB thumbnail in storage).
 export const MAX_RESULTS = 24;
 
-/** @typedef {{photo: SavedPhoto | null, results: Result[], running: Running | null, choices?: Choices}} Visit */
+/**
+ * @typedef {{photo: SavedPhoto | null, results: Result[], running: Running | null, choices?: Choices,
+ *   batch?: SavedBatch | null}} Visit
+ */
 
 /** @returns {Visit} */
 function read() {
@@ -143,4 +156,9 @@ export function saveChoices(choices) {
 /** @param {Running | null} running the job being followed, or null when it has ended */
 export function saveRunning(running) {
   write({ ...read(), running });
+}
+
+/** @param {SavedBatch | null} batch the batch on the page (running, or its zip on offer), or null for none */
+export function saveBatch(batch) {
+  write({ ...read(), batch });
 }

@@ -190,10 +190,20 @@ export function lookLabel(base, second, share) {
 }
 
 /**
+ * How a result was painted, wherever it is described (the list, the line under the stage, the comparison):
+ * its style, with the look of a conditioned style, and whether it kept the photo's colours.
+ * @param {import("./store.js").Result} result
+ * @returns {string} e.g. "Moss", "Any painting: Mosaic", "Moss (your photo's colours)"
+ */
+export function resultStyle(result) {
+  return result.keepColors ? `${styleAndLook(result)} (your photo's colours)` : styleAndLook(result);
+}
+
+/**
  * @param {import("./store.js").Result} result
  * @returns {string} its style, with the look of a conditioned style: e.g. "Moss", "Any painting: Mosaic"
  */
-export function resultStyle(result) {
+export function styleAndLook(result) {
   return result.look ? `${result.styleName}: ${result.look.name}` : result.styleName;
 }
 
@@ -231,7 +241,10 @@ export function resultItem(result, picked, photo = null) {
   const caption = escapeHtml(resultCaption(result, photo));
   const id = escapeHtml(result.id);
   const until = result.expiresAt ? ` until ${escapeHtml(clockTime(result.expiresAt))}` : "";
-  const file = result.pixelMix && result.strength < result.madeAt ? "full-strength file" : "file";
+  // A pixel mix shown below the strength it was made at: the link is the server's file, at full strength
+  // (the stage's download is the mix, under its own name: photo_names.mixedFilename).
+  const full = result.pixelMix && result.strength < result.madeAt;
+  const file = full ? "full-strength file" : "file";
   return `<li class="result-item">
   <img class="result-item__thumb" src="${escapeHtml(result.thumb)}" alt="" width="64" height="64">
   <span class="result-item__text">${caption}</span>
@@ -240,9 +253,23 @@ export function resultItem(result, picked, photo = null) {
     <label class="result-item__pick"><input type="checkbox" data-pick="${id}"${picked ? " checked" : ""}
       aria-label="Compare ${caption}"> Compare</label>
     <a class="small" href="${escapeHtml(result.url)}" download="${escapeHtml(result.filename)}"
-       aria-label="${escapeHtml(`Link to the ${file} of ${resultCaption(result, photo)}`)}${until}">Link${until}</a>
+       aria-label="${escapeHtml(`Link to the ${file} of ${resultCaption(result, photo)}`)}${until}">${full ? "Full-strength link" : "Link"}${until}</a>
   </span>
 </li>`;
+}
+
+/**
+ * What the footer says of where photos are kept, as the gateway's job store keeps them (GET /api/limits).
+ * @param {string | undefined} store "memory", "redis", or unknown (an older gateway)
+ * @returns {string}
+ */
+export function keptWhere(store) {
+  if (store === "memory") return "your photos are kept in this server's memory only, and only for a short while.";
+  if (store === "redis") {
+    return "your photos are kept in the server's job store (Redis), which may save them to disk, and only " +
+      "for a short while.";
+  }
+  return "your photos are kept only for a short while.";
 }
 
 /**

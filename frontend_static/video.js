@@ -146,7 +146,7 @@ export class ClipStage {
     const frames = (/** @type {number} */ done, /** @type {number} */ total) =>
       view.showProgress(done, total, total ? `${done} of ${total} frames restyled…` : "Starting…");
     frames(0, job.total);
-    const finished = await followJob(job, frames);
+    const finished = await followJob(job, frames, (lost) => view.showContact(lost));
     const { blob, filename } = await fetchResult(finished);
     view.showProgress(finished.total, finished.total,
                       finished.total === 1 ? "Restyled its one frame" : `Restyled all ${finished.total} frames`);

@@ -3,12 +3,14 @@
  */
 
 import { byId, on, show } from "./dom.js";
-import { imageSize, progressLabel, statusLine, styleCard, styleInfo } from "./template.js";
+import { imageSize, keptWhere, progressLabel, statusLine, styleCard, styleInfo } from "./template.js";
 
 /** @typedef {import("./template.js").Style} Style */
 
 // Images whose longest side is shorter are shown enlarged to this many CSS pixels.
 const MIN_SHOWN_PX = 256;
+// What the progress line says while a job's progress stream cannot reach the gateway.
+const LOST_CONTACT = "Lost contact with the server; trying again…";
 
 export class View {
   constructor() {
@@ -55,6 +57,8 @@ export class View {
     this.photoUrl = null;
     /** @type {string[]} the refusal under the drop zone, line by line */
     this.fileLines = [];
+    /** what the progress line said before contact with the gateway was lost (showContact) */
+    this.labelBeforeLoss = "";
     on(this.compareRange, "input", () => this.setDivider(Number(this.compareRange.value)));
     on(this.before, "load", () => this.describePhoto());
     // A strip is stretched or not by the column's width: the label follows the window.
@@ -276,6 +280,11 @@ export class View {
     this.hint.textContent = text;
   }
 
+  /** @param {string | undefined} store where the gateway keeps photos: "memory" or "redis" (GET /api/limits) */
+  showWhereKept(store) {
+    byId("kept-where").textContent = keptWhere(store);
+  }
+
   /** Hides the photo and its result: the stage is empty again. */
   clearPhoto() {
     this.markExample(null);
@@ -371,6 +380,19 @@ export class View {
     this.progressLabel.textContent = label;
   }
 
+  /**
+   * Says on the progress line, and to screen readers, that the page cannot reach the gateway and keeps
+   * trying (lost), or that it can again: the line then says what it said before, until the next progress.
+   * @param {boolean} lost
+   */
+  showContact(lost) {
+    const now = this.progressLabel.textContent || "";
+    if (lost && now !== LOST_CONTACT) this.labelBeforeLoss = now;
+    if (!lost && now === LOST_CONTACT) this.progressLabel.textContent = this.labelBeforeLoss;
+    if (lost) this.progressLabel.textContent = LOST_CONTACT;
+    this.announce(lost ? LOST_CONTACT : "Back in contact with the server.");
+  }
+
   hideProgress() {
     show(false, this.progressBox);
   }
@@ -407,6 +429,11 @@ export class View {
   showResultAlone() {
     const result = this.after.getAttribute("src");
     if (!this.after.hidden && result && this.before.getAttribute("src") !== result) this.before.src = result;
+  }
+
+  /** @param {string} filename what the shown result downloads as (a mix at another strength has its own name) */
+  nameDownload(filename) {
+    this.download.download = filename;
   }
 
   /** @param {string} meta one line about the shown result */

@@ -3,7 +3,9 @@ progress counted in photos; picking them works with the keyboard as for one phot
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.request
 import zipfile
 
 import pytest
@@ -563,3 +565,106 @@ def test_a_strength_moved_while_the_photo_is_restyled_is_kept_when_its_result_co
     after = page.get_by_role("img", name="Your photo, restyled")
     expect(after).to_have_css("opacity", "0.4")
     expect(page.locator("#result-meta")).to_contain_text("strength 40%")
+
+
+@pytest.fixture
+def five_photos(photo, tmp_path):
+    """Five photos: the astronaut and four crops of it."""
+    paths = [photo]
+    with Image.open(photo) as image:
+        for index in range(4):
+            path = tmp_path / f"part{index}.png"
+            image.crop((index * 60, index * 40, index * 60 + 200, index * 40 + 160)).save(path)
+            paths.append(path)
+    return paths
+
+
+def hide_the_batchs_end(page) -> list:
+    """Answers each status of a batch as the gateway gives it, but "running" once it has finished: the page
+    keeps following it, as while the gateway still works on its last photos. Returns the statuses changed."""
+    hidden = []
+
+    def route(handle):
+        if handle.request.method != "GET":
+            return handle.continue_()
+        # Asked here rather than with route.fetch(), which can wait on the test's own Playwright call.
+        with urllib.request.urlopen(handle.request.url) as answer:
+            status = json.loads(answer.read())
+        if status["state"] == "finished":
+            hidden.append(status)
+            status["state"] = "running"
+        handle.fulfill(status=200, content_type="application/json", body=json.dumps(status))
+
+    page.route(re.compile(r"/api/batches/[^/]+$"), route)
+    return hidden
+
+
+def test_a_batch_reloaded_while_it_runs_asks_first_then_lists_every_photo_once_and_offers_its_zip(page, five_photos,
+                                                                                               tmp_path):
+    """A trial user reloaded at "2 of 5 photos restyled…": the browser did not ask first (it does for one
+    photo's job), and after the reload the page had forgotten the batch: no progress, no zip, and only the
+    2 results listed before; the 3 the gateway finished meanwhile never came. Now the page asks, follows the
+    batch again, lists the other 3 (and neither of the first 2 twice) and offers the zip."""
+    held_results = hold_results(page, let_through=2)
+    hidden_ends = hide_the_batchs_end(page)
+    page.goto("/")
+    page.get_by_role("radio", name="Harbour blue").check()
+    page.locator("#file-input").set_input_files(five_photos)
+    page.get_by_role("button", name="Restyle 5 photos").click()
+    listed = page.locator("#results-list > li")
+    expect(listed).to_have_count(2, timeout=60_000)
+    for _ in range(1200):  # the gateway ends the batch; the page has not heard yet
+        if hidden_ends:
+            break
+        page.wait_for_timeout(50)
+    assert hidden_ends, "the batch did not end within a minute"
+    expect(page.locator("#progress-label")).to_have_text(re.compile(r"^\d of 5 photos restyled…$"))
+    expect(page.get_by_role("link", name="Download ZIP")).to_be_hidden()
+    before = sorted(listed.locator(".result-item__text").all_inner_texts())
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.type), dialog.accept()))
+    page.unroute_all(behavior="ignoreErrors")
+    page.reload()
+    assert dialogs == ["beforeunload"]
+    assert held_results  # the third photo's result was held back: only 2 were listed before the reload
+    expect(page.get_by_role("link", name="Download ZIP")).to_be_visible(timeout=30_000)
+    expect(page.locator("#batch-meta")).to_have_text("5 of 5 photos restyled")
+    expect(listed).to_have_count(5)
+    rows = listed.locator(".result-item__text").all_inner_texts()
+    assert sorted(row.split(" · ")[0] for row in rows) == sorted(path.name for path in five_photos), rows
+    assert all(row in rows for row in before)
+    ids = listed.locator("button[data-show]").evaluate_all("buttons => buttons.map(b => b.dataset.show)")
+    assert len(set(ids)) == 5
+    expect(page.get_by_role("img", name="Your photo, restyled")).to_be_visible()  # one of them on the stage
+    with page.expect_download() as zipped:
+        page.get_by_role("link", name="Download ZIP").click()
+    zipped.value.save_as(tmp_path / "batch.zip")
+    with zipfile.ZipFile(tmp_path / "batch.zip") as archive:
+        assert len(archive.namelist()) == 5
+    assert page.console_problems == []
+
+
+def test_a_finished_batch_offers_its_zip_again_after_a_reload_until_another_photo_is_chosen(page, photos, photo):
+    """After a reload a finished batch lost its "Download ZIP", although the gateway keeps the zip for as
+    long as its results (15 minutes). Its zip comes back with the page; once another photo is chosen it is
+    no longer the page's batch, and a reload does not bring it back."""
+    restyle_three(page, photos)
+    zip_url = page.get_by_role("link", name="Download ZIP").get_attribute("href")
+    page.reload()
+    zip_link = page.get_by_role("link", name="Download ZIP")
+    expect(zip_link).to_be_visible()
+    expect(zip_link).to_have_attribute("href", zip_url)
+    expect(page.locator("#batch-meta")).to_have_text("3 of 3 photos restyled")
+    expect(page.locator("#results-list > li")).to_have_count(3)  # none listed twice
+    expect(page.get_by_role("img", name="Your photo, restyled")).to_be_visible()
+    assert page.request.get(zip_url).ok
+    page.locator("#results-list > li").last.get_by_role("button", name="Show").click()
+    expect(zip_link).to_be_visible()  # showing a result keeps the batch, as before a reload
+    page.locator("#file-input").set_input_files(photo)
+    expect(zip_link).to_be_hidden()
+    expect(page.locator("#previews-status")).to_contain_text("previews")
+    page.reload()
+    expect(page.locator("#results-list > li")).to_have_count(3)
+    page.wait_for_timeout(1000)
+    expect(zip_link).to_be_hidden()
+    assert page.console_problems == []

@@ -88,3 +88,34 @@ def test_the_switch_marks_a_result_made_the_other_way_out_of_date_and_the_previe
     switch.uncheck()
     expect(stale).to_contain_text("made with strength 100%, keeping your photo's colours, and brush auto. "
                                   "Restyle to apply the style's colours.")
+
+
+def test_a_result_that_kept_the_photos_colours_says_so_wherever_it_is_described(page, photo):
+    """Two results of one style, one made with "Keep my photo's colours", read the same in the results
+    list, the line under the result and the comparison's captions: only the pictures told them apart."""
+    page.goto("/")
+    page.get_by_role("radio", name="Harbour blue").check()
+    page.locator("#file-input").set_input_files(photo)
+    restyle = page.get_by_role("button", name="Restyle photo")
+    restyle.click()
+    listed = page.locator("#results-list > li")
+    expect(listed).to_have_count(1, timeout=60_000)
+    page.get_by_role("switch", name="Keep my photo's colours").check()
+    restyle.click()
+    expect(listed).to_have_count(2, timeout=60_000)
+    kept, plain = "Harbour blue (your photo's colours) · strength 100%", "Harbour blue · strength 100%"
+    expect(listed.first.locator(".result-item__text")).to_have_text(re.compile(f"^{re.escape(kept)}"))
+    expect(listed.last.locator(".result-item__text")).to_have_text(re.compile(f"^{re.escape(plain)}"))
+    meta = page.locator("#result-meta")
+    expect(meta).to_have_text(re.compile(r"^Harbour blue \(your photo's colours\), version 1 · "))
+    page.get_by_role("checkbox", name=f"Compare {kept}").check()
+    page.get_by_role("checkbox", name=f"Compare {plain}").check()
+    captions = page.locator("#pair-side figcaption").all_inner_texts()
+    assert sorted(caption.split(" · ")[0] for caption in captions) == \
+        ["Harbour blue", "Harbour blue (your photo's colours)"], captions
+    page.get_by_label("Slider").check()
+    tags = sorted(page.locator("#pair-slider .compare__tag").all_inner_texts())
+    assert tags == ["Harbour blue", "Harbour blue (your photo's colours)"], tags
+    listed.last.get_by_role("button", name="Show").click()
+    expect(meta).to_have_text(re.compile(r"^Harbour blue, version 1 · "))
+    assert page.console_problems == []

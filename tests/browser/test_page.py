@@ -373,7 +373,8 @@ def test_everything_works_with_the_keyboard_alone(page, photo):
     tab_to("download")
     with page.expect_download() as download:
         page.keyboard.press("Enter")
-    assert download.value.suggested_filename == "astronaut-harbour-blue.jpg"
+    # Made at full strength and mixed at 95% in the page: the file holds the mix, under a name of its own.
+    assert download.value.suggested_filename == "astronaut-harbour-blue-95.jpg"
 
 
 HOSTILE_STYLE = {"id": "x", "name": "<img src=x onerror=alert(1)>", "description": "\"><script>alert(2)</script>",
@@ -468,3 +469,25 @@ def release(page, held: list) -> None:
             return
         page.wait_for_timeout(50)
     raise AssertionError("the page never asked for the example photo")
+
+
+@pytest.mark.parametrize(("store", "says"), [
+    (None, "your photos are kept in this server's memory only, and only for a short while."),
+    ("redis", "your photos are kept in the server's job store (Redis), which may save them to disk, and only "
+              "for a short while."),
+])
+def test_the_footer_says_where_photos_are_kept_as_the_gateway_keeps_them(page, store, says):
+    """The footer said "your photos are kept in memory only" also in front of the Redis job store, whose
+    append-only file (docs/deploy.md) writes every upload to disk. It now says what GET /api/limits says
+    (a Redis store is stood in for here: tests/bff/test_limits_api.py checks the gateway's own answer)."""
+    if store:
+        def limits(route):
+            answer = route.fetch()
+            body = answer.json()
+            body["photos"]["store"] = store
+            route.fulfill(response=answer, json=body)
+
+        page.route("**/api/limits", limits)
+    page.goto("/")
+    expect(page.locator("footer")).to_have_text(re.compile(rf"^\s*Tessera · {re.escape(says)}\s*API\s*$"))
+    assert page.console_problems == []

@@ -80,6 +80,14 @@ def test_strength_is_mixed_in_the_page_without_a_request_and_downloads_as_shown(
     with page.expect_download() as download:
         page.get_by_role("link", name="Download").click()
     assert sent == []
+    # The list says 40%, but its link is the server's file at full strength, and says so; the mix shown
+    # downloads under a name of its own, never the full-strength file's (trial: both astronaut-moss.jpg).
+    assert download.value.suggested_filename == "astronaut-moss-40.jpg"
+    listed_link = page.locator(".result-item a")
+    expect(page.locator(".result-item__text")).to_contain_text("Moss · strength 40%")
+    expect(listed_link).to_have_text(re.compile(r"^Full-strength link until \d"))
+    expect(listed_link).to_have_accessible_name(re.compile(r"^Link to the full-strength file of Moss · strength 40%"))
+    expect(listed_link).to_have_attribute("download", "astronaut-moss.jpg")
     shown = rgb(download.value.path().read_bytes())
     link = after.evaluate("() => document.querySelector('.result-item a').getAttribute('href')")
     made = rgb(urllib.request.urlopen(gateway_url + link).read())
@@ -88,6 +96,10 @@ def test_strength_is_mixed_in_the_page_without_a_request_and_downloads_as_shown(
     difference = np.abs(shown - expected)
     assert shown.shape == made.shape and difference.mean() < 1.5 and np.percentile(difference, 99) < 8, \
         (difference.mean(), np.percentile(difference, 99))
+
+    page.get_by_role("slider", name="Strength", exact=True).fill("100")  # the server's file again, by its name
+    expect(page.locator("#download")).to_have_attribute("download", "astronaut-moss.jpg")
+    expect(listed_link).to_have_text(re.compile(r"^Link until \d"))
 
 
 def test_results_stay_listed_after_a_reload_and_two_compare_side_by_side_or_with_a_slider(page, photo):
