@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from playwright.sync_api import expect
 from skimage import data as skdata
 
 from bff import close_app
@@ -157,3 +158,28 @@ def astronaut_and_cat(photo: Path, folder: Path, cat_name: str = "photo.jpg") ->
     astronaut.write_bytes(photo.read_bytes())
     Image.fromarray(skdata.chelsea()).save(cat, "JPEG", quality=90)
     return astronaut, cat
+
+
+def photo_and_crops(photo: Path, folder: Path, boxes: list[tuple[int, int, int, int]], prefix: str) -> list[Path]:
+    """`photo` and its crops to each (left, top, right, bottom) box, saved as FOLDER/<prefix><i>.png: a
+    batch of distinct photos from one picture."""
+    paths = [photo]
+    with Image.open(photo) as image:
+        for index, box in enumerate(boxes):
+            path = folder / f"{prefix}{index}.png"
+            image.crop(box).save(path)
+            paths.append(path)
+    return paths
+
+
+def restyle_first(page, photo: Path, style: str = "Harbour blue"):
+    """Open the page, choose `style` and `photo`, restyle, and wait for the result to be listed; returns
+    (the Restyle button, the results list's items)."""
+    page.goto("/")
+    page.get_by_role("radio", name=style).check()
+    page.locator("#file-input").set_input_files(photo)
+    restyle = page.get_by_role("button", name="Restyle photo")
+    restyle.click()
+    listed = page.locator("#results-list > li")
+    expect(listed).to_have_count(1, timeout=60_000)
+    return restyle, listed

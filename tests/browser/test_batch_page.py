@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from tests.browser.conftest import astronaut_and_cat
+from tests.browser.conftest import astronaut_and_cat, photo_and_crops, restyle_first
 
 pytestmark = pytest.mark.browser
 
@@ -352,12 +352,7 @@ def test_results_listed_one_right_after_another_leave_the_focused_control_in_its
     down the window each time one was listed before the page had heard of the scroll that kept the last
     in place: after fifteen, 160 px on a phone and up to 1040 px on a desktop."""
     page = request.getfixturevalue(layout)
-    paths = [photo]
-    with Image.open(photo) as image:
-        for index in range(15):
-            path = tmp_path / f"crop{index}.png"
-            image.crop((index * 16, index * 16, index * 16 + 96, index * 16 + 96)).save(path)
-            paths.append(path)
+    paths = photo_and_crops(photo, tmp_path, [(i * 16, i * 16, i * 16 + 96, i * 16 + 96) for i in range(15)], "crop")
     held = hold_results(page)
     page.goto("/")
     page.get_by_role("radio", name="Harbour blue").check()
@@ -451,13 +446,7 @@ def test_a_photo_restyled_while_the_person_works_in_their_results_leaves_them_th
     where it was; the announcement says the result is ready. (Pressing Restyle still shows the stage.)"""
     page = request.getfixturevalue(layout)
     held = hold_results(page)  # the first result comes, the second waits until let go
-    page.goto("/")
-    page.get_by_role("radio", name="Harbour blue").check()
-    page.locator("#file-input").set_input_files(photo)
-    restyle = page.get_by_role("button", name="Restyle photo")
-    restyle.click()
-    listed = page.locator("#results-list > li")
-    expect(listed).to_have_count(1, timeout=60_000)
+    restyle, listed = restyle_first(page, photo)
     expect(restyle).to_be_enabled()
     restyle.click()
     compare = page.locator(f'input[data-pick="{listed.first.get_by_role("checkbox").get_attribute("data-pick")}"]')
@@ -570,13 +559,7 @@ def test_a_strength_moved_while_the_photo_is_restyled_is_kept_when_its_result_co
 @pytest.fixture
 def five_photos(photo, tmp_path):
     """Five photos: the astronaut and four crops of it."""
-    paths = [photo]
-    with Image.open(photo) as image:
-        for index in range(4):
-            path = tmp_path / f"part{index}.png"
-            image.crop((index * 60, index * 40, index * 60 + 200, index * 40 + 160)).save(path)
-            paths.append(path)
-    return paths
+    return photo_and_crops(photo, tmp_path, [(i * 60, i * 40, i * 60 + 200, i * 40 + 160) for i in range(4)], "part")
 
 
 def hide_the_batchs_end(page) -> list:

@@ -11,6 +11,7 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from tessera.colors import to_ycbcr
+from tests.browser.conftest import restyle_first
 
 pytestmark = pytest.mark.browser
 
@@ -93,13 +94,7 @@ def test_the_switch_marks_a_result_made_the_other_way_out_of_date_and_the_previe
 def test_a_result_that_kept_the_photos_colours_says_so_wherever_it_is_described(page, photo):
     """Two results of one style, one made with "Keep my photo's colours", read the same in the results
     list, the line under the result and the comparison's captions: only the pictures told them apart."""
-    page.goto("/")
-    page.get_by_role("radio", name="Harbour blue").check()
-    page.locator("#file-input").set_input_files(photo)
-    restyle = page.get_by_role("button", name="Restyle photo")
-    restyle.click()
-    listed = page.locator("#results-list > li")
-    expect(listed).to_have_count(1, timeout=60_000)
+    restyle, listed = restyle_first(page, photo)
     page.get_by_role("switch", name="Keep my photo's colours").check()
     restyle.click()
     expect(listed).to_have_count(2, timeout=60_000)
