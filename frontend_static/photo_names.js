@@ -83,25 +83,33 @@ export function unusedFilename(filename, result, listed) {
 
 /**
  * The download name of a result mixed with its photo in the page at a strength below the one it was
- * made at (live_mix.js): the server's file keeps its own name, and the mix says its strength.
+ * made at (live_mix.js): the server's file keeps its own name, and the mix says its strength, in words
+ * a number alone would not give (photo-moss-2.jpg is the second photo called photo.jpg).
  * @param {string} filename the result's download name, e.g. "astronaut-vermilion.jpg"
  * @param {number} strength 0 to 1
- * @returns {string} e.g. "astronaut-vermilion-40.jpg" at 0.4
+ * @returns {string} e.g. "astronaut-vermilion-strength-40.jpg" at 0.4
  */
 export function mixedFilename(filename, strength) {
-  return numbered(filename, Math.round(strength * 100), true);
+  return suffixed(filename, `-strength-${Math.round(strength * 100)}`);
 }
 
 /**
  * @param {string} filename
  * @param {number} number from 1
- * @param {boolean} [always] add it also when it is 1 (a strength of 1%)
  * @returns {string} "photo-moss-2.jpg" for ("photo-moss.jpg", 2); the name itself for 1
  */
-function numbered(filename, number, always = false) {
-  if (number === 1 && !always) return filename;
+function numbered(filename, number) {
+  return number === 1 ? filename : suffixed(filename, `-${number}`);
+}
+
+/**
+ * @param {string} filename
+ * @param {string} suffix
+ * @returns {string} `suffix` before the extension: "photo-moss-2.jpg" for ("photo-moss.jpg", "-2")
+ */
+function suffixed(filename, suffix) {
   const dot = filename.lastIndexOf(".");
-  return dot > 0 ? `${filename.slice(0, dot)}-${number}${filename.slice(dot)}` : `${filename}-${number}`;
+  return dot > 0 ? `${filename.slice(0, dot)}${suffix}${filename.slice(dot)}` : `${filename}${suffix}`;
 }
 
 /**

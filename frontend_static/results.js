@@ -249,7 +249,7 @@ export class Results {
  * @param {Result} result a result whose strength is mixed in the page (Results.mixesLive)
  * @param {number} strength the strength it is shown at
  * @returns {string} what its download is called: the server's file's name at the strength it was made at,
- *   else the mix's own ("astronaut-vermilion-40.jpg"), so that two different files never share one name
+ *   else the mix's own ("astronaut-vermilion-strength-40.jpg"), so that two different files never share one name
  */
 function downloadName(result, strength) {
   return strength === result.madeAt ? result.filename : mixedFilename(result.filename, strength);

@@ -374,7 +374,7 @@ def test_everything_works_with_the_keyboard_alone(page, photo):
     with page.expect_download() as download:
         page.keyboard.press("Enter")
     # Made at full strength and mixed at 95% in the page: the file holds the mix, under a name of its own.
-    assert download.value.suggested_filename == "astronaut-harbour-blue-95.jpg"
+    assert download.value.suggested_filename == "astronaut-harbour-blue-strength-95.jpg"
 
 
 HOSTILE_STYLE = {"id": "x", "name": "<img src=x onerror=alert(1)>", "description": "\"><script>alert(2)</script>",

@@ -82,7 +82,7 @@ def test_strength_is_mixed_in_the_page_without_a_request_and_downloads_as_shown(
     assert sent == []
     # The list says 40%, but its link is the server's file at full strength, and says so; the mix shown
     # downloads under a name of its own, never the full-strength file's (trial: both astronaut-moss.jpg).
-    assert download.value.suggested_filename == "astronaut-moss-40.jpg"
+    assert download.value.suggested_filename == "astronaut-moss-strength-40.jpg"
     listed_link = page.locator(".result-item a")
     expect(page.locator(".result-item__text")).to_contain_text("Moss · strength 40%")
     expect(listed_link).to_have_text(re.compile(r"^Full-strength link until \d"))
