@@ -278,16 +278,33 @@ export function createBatch(files, order, onUpload) {
 }
 
 const BATCH_POLL_MS = 500;
+// A poll that fails for a reason that passes (no connection, a gateway restarting, a proxy's 502, 429)
+// is tried again, later each time; only this many failures in a row count as losing the gateway.
+const MAX_POLL_FAILURES = 10;
 
 /**
  * Polls a batch until every photo has ended.
  * @param {string} statusUrl the batch's status_url
  * @param {(finished: number, total: number, current: Batch) => void} onProgress
+ * @param {(lost: boolean) => void} [onContact] told when a poll fails and is tried again (true), and
+ *   when one answers again (false), as followJob tells of its stream
  * @returns {Promise<Batch>} rejects with an ApiError (404 once the gateway has forgotten the batch)
  */
-export async function followBatch(statusUrl, onProgress) {
+export async function followBatch(statusUrl, onProgress, onContact = () => {}) {
+  let failures = 0;
   for (;;) {
-    const current = /** @type {Batch} */ (await (await request(statusUrl)).json());
+    let current;
+    try {
+      current = /** @type {Batch} */ (await (await request(statusUrl)).json());
+    } catch (error) {
+      const passing = error instanceof ApiError && (error.status === 0 || error.status === 429 || error.status >= 500);
+      if (!passing || ++failures > MAX_POLL_FAILURES) throw error;
+      onContact(true);
+      await new Promise((resolve) => setTimeout(resolve, BATCH_POLL_MS * failures));
+      continue;
+    }
+    if (failures) onContact(false);
+    failures = 0;
     onProgress(current.finished_photos, current.total_photos, current);
     if (current.state === "finished") return current;
     await new Promise((resolve) => setTimeout(resolve, BATCH_POLL_MS));

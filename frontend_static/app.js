@@ -22,7 +22,7 @@ import { PreviewsView, choicesOf } from "./previews.js";
 import { lookName, resultLook } from "./result_look.js";
 import { Results } from "./results.js";
 import { ResultsView } from "./results_view.js";
-import { loadVisit, saveBatch, saveChoices, savePhoto } from "./store.js";
+import { loadVisit, saveBatch, saveChoices, savePhoto, saveRunning } from "./store.js";
 import { fileSize, paintingLabel } from "./template.js";
 import { ClipStage } from "./video.js";
 import { View } from "./view.js";
@@ -602,6 +602,7 @@ async function restyle() {
   results.clear();
   state.zip = null;
   saveBatch(null);
+  saveRunning(null);  // a job kept after lost contact is replaced by this restyle, not resumed behind a batch
   view.showStale(null);
   critic.clear();
   view.revealStage();
@@ -778,6 +779,7 @@ async function resumeVisit() {
     await finish(await flow.resume(visit.running), since);
   } catch (error) {
     view.hideProgress();
+    if (!(error instanceof ApiError)) console.error(error);
     view.showError(error instanceof ApiError ? error.message : "Something went wrong in this page. Please reload it.");
   } finally {
     setBusy(false);
@@ -850,18 +852,24 @@ async function followListedBatch(saved, photoUrls) {
     finished = await followBatch(saved.statusUrl, (done, total, current) => {
       view.showProgress(done, total, label(done, total));
       listed.follow(current);
-    });
+    }, (lost) => view.showContact(lost));
   } finally {
     state.batchRunning = false;
   }
   await listed.follow(finished);
   view.hideProgress();
   const photos = finished.photos || [];
-  if (photos.length && photos.every((photo) => photo.error === "expired")) return saveBatch(null);  // nothing left to zip
+  if (photos.length && photos.every((photo) => photo.error === "expired")) return forgetBatch();  // nothing left to zip
   const failed = finished.failed_photos ? `, ${finished.failed_photos} failed (see errors.txt)` : "";
   offerZip({ url: finished.result_url, meta: `${finished.done_photos} of ${finished.total_photos} photos restyled${failed}`,
              batch: saved });
-  view.announce(listed.summary());
+  if (listed.added || listed.skipped) view.announce(listed.summary());  // not again on every reload
+}
+
+/** The batch followed after a reload is one the gateway no longer keeps: said, and dropped from the visit. */
+function forgetBatch() {
+  saveBatch(null);
+  view.announce("The server no longer keeps that batch's results.");
 }
 
 /**
@@ -890,7 +898,8 @@ async function resumeBatch(saved) {
     await followListedBatch(saved, []);
   } catch (error) {
     view.hideProgress();
-    if (error instanceof ApiError && error.status === 404) return saveBatch(null);  // the gateway forgot it
+    if (error instanceof ApiError && error.status === 404) return forgetBatch();
+    if (!(error instanceof ApiError)) console.error(error);
     view.showError(error instanceof ApiError ? error.message : "Something went wrong in this page. Please reload it.");
   } finally {
     setBusy(false);

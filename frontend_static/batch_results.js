@@ -88,13 +88,13 @@ export class BatchResults {
   summary() {
     const zip = "all of them download as one zip";
     if (!this.skipped) {
-      const listed = this.added > MAX_RESULTS ? `the newest ${MAX_RESULTS} are` : "each is";
+      const listed = this.saved.listed.length > MAX_RESULTS ? `the newest ${MAX_RESULTS} are` : "each is";
       return `Your photos are restyled: ${listed} under \u201cYour results\u201d, and ${zip}.`;
     }
     const one = this.skipped === 1;
     const skipped = `${this.skipped} ${one ? "result" : "results"} could not be shown; ${one ? "it is" : "they are"} in the zip.`;
     if (!this.added) return `Your photos are restyled, and ${zip}. ${skipped}`;
-    const listed = this.added > MAX_RESULTS ? `The newest ${MAX_RESULTS} of the others are` : "The others are";
+    const listed = this.saved.listed.length > MAX_RESULTS ? `The newest ${MAX_RESULTS} of the others are` : "The others are";
     return `Your photos are restyled. ${skipped} ${listed} under \u201cYour results\u201d, and ${zip}.`;
   }
 }

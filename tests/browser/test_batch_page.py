@@ -253,14 +253,15 @@ def test_a_reloaded_batch_result_whose_photo_is_gone_is_shown_alone(page, photos
     assert all("404" in problem for problem in page.console_problems), page.console_problems
 
 
-def hold_results(page, let_through: int = 1):
-    """Lets the first `let_through` fetches of a result through and holds back the others; returns the
-    held routes, to be let go one by one (the page fetches the results one at a time)."""
+def hold_results(page, let_through: int = 1, holding=lambda: True):
+    """Lets the first `let_through` fetches of a result through and holds back the others while
+    `holding()` says so; returns the held routes, to be let go one by one (the page fetches the results
+    one at a time)."""
     held = []
     passed = []
 
     def route(handle):
-        if len(passed) >= let_through:
+        if len(passed) >= let_through and holding():
             return held.append(handle)
         passed.append(handle)
         handle.continue_()
@@ -562,9 +563,10 @@ def five_photos(photo, tmp_path):
     return photo_and_crops(photo, tmp_path, [(i * 60, i * 40, i * 60 + 200, i * 40 + 160) for i in range(4)], "part")
 
 
-def hide_the_batchs_end(page) -> list:
-    """Answers each status of a batch as the gateway gives it, but "running" once it has finished: the page
-    keeps following it, as while the gateway still works on its last photos. Returns the statuses changed."""
+def hide_the_batchs_end(page, hiding=lambda: True) -> list:
+    """Answers each status of a batch as the gateway gives it, but "running" once it has finished, while
+    `hiding()` says so: the page keeps following it, as while the gateway still works on its last photos.
+    Returns the statuses changed."""
     hidden = []
 
     def route(handle):
@@ -573,7 +575,7 @@ def hide_the_batchs_end(page) -> list:
         # Asked here rather than with route.fetch(), which can wait on the test's own Playwright call.
         with urllib.request.urlopen(handle.request.url) as answer:
             status = json.loads(answer.read())
-        if status["state"] == "finished":
+        if status["state"] == "finished" and hiding():
             hidden.append(status)
             status["state"] = "running"
         handle.fulfill(status=200, content_type="application/json", body=json.dumps(status))
@@ -588,8 +590,12 @@ def test_a_batch_reloaded_while_it_runs_asks_first_then_lists_every_photo_once_a
     photo's job), and after the reload the page had forgotten the batch: no progress, no zip, and only the
     2 results listed before; the 3 the gateway finished meanwhile never came. Now the page asks, follows the
     batch again, lists the other 3 (and neither of the first 2 twice) and offers the zip."""
-    held_results = hold_results(page, let_through=2)
-    hidden_ends = hide_the_batchs_end(page)
+    # Until the reload the third result is held back and the batch's end hidden; the reloaded page's
+    # fetches go through, and its polls see the end once the reload is over (a poll that saw it before
+    # would end the following, and with it the prompt, while the browser was about to ask).
+    phase = {"reloading": False, "reloaded": False}
+    held_results = hold_results(page, let_through=2, holding=lambda: not phase["reloading"])
+    hidden_ends = hide_the_batchs_end(page, hiding=lambda: not phase["reloaded"])
     page.goto("/")
     page.get_by_role("radio", name="Harbour blue").check()
     page.locator("#file-input").set_input_files(five_photos)
@@ -605,9 +611,15 @@ def test_a_batch_reloaded_while_it_runs_asks_first_then_lists_every_photo_once_a
     expect(page.get_by_role("link", name="Download ZIP")).to_be_hidden()
     before = sorted(listed.locator(".result-item__text").all_inner_texts())
     dialogs = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.type), dialog.accept()))
-    page.unroute_all(behavior="ignoreErrors")
+
+    def leave(dialog) -> None:
+        dialogs.append(dialog.type)
+        phase["reloading"] = True
+        dialog.accept()
+
+    page.on("dialog", leave)
     page.reload()
+    phase["reloaded"] = True
     assert dialogs == ["beforeunload"]
     assert held_results  # the third photo's result was held back: only 2 were listed before the reload
     expect(page.get_by_role("link", name="Download ZIP")).to_be_visible(timeout=30_000)
@@ -646,8 +658,36 @@ def test_a_finished_batch_offers_its_zip_again_after_a_reload_until_another_phot
     page.locator("#file-input").set_input_files(photo)
     expect(zip_link).to_be_hidden()
     expect(page.locator("#previews-status")).to_contain_text("previews")
+    kept = "() => JSON.parse(sessionStorage.getItem('tessera.visit.v1') || '{}').batch ?? null"
+    assert page.evaluate(kept) is None  # no longer the page's batch: a reload cannot bring it back
     page.reload()
     expect(page.locator("#results-list > li")).to_have_count(3)
-    page.wait_for_timeout(1000)
+    expect(page.get_by_role("button", name="Restyle photo")).to_be_enabled()  # no batch followed meanwhile
+    assert page.evaluate(kept) is None
     expect(zip_link).to_be_hidden()
     assert page.console_problems == []
+
+
+def test_a_batch_whose_status_fails_for_a_moment_is_followed_on_and_says_so_meanwhile(page, photos):
+    """One failed poll of a batch's status (a proxy's 502, a gateway restarting) ended the following: the
+    rest of the batch was never listed, no zip came, and Restyle sent a second batch (a review found it).
+    Now a poll that fails for a reason that passes is tried again, with the lost-contact line meanwhile."""
+    failed = []
+
+    def route(handle):
+        if handle.request.method == "GET" and len(failed) < 3:
+            failed.append(handle.request.url)
+            return handle.fulfill(status=502, content_type="text/plain", body="Bad Gateway")
+        return handle.continue_()
+
+    page.route(re.compile(r"/api/batches/[^/]+$"), route)
+    page.goto("/")
+    page.get_by_role("radio", name="Harbour blue").check()
+    page.locator("#file-input").set_input_files(photos)
+    page.get_by_role("button", name="Restyle 3 photos").click()
+    expect(page.locator("#announcer")).to_have_text("Lost contact with the server; trying again…", timeout=30_000)
+    expect(page.locator("#batch-meta")).to_have_text("3 of 3 photos restyled", timeout=60_000)
+    expect(page.locator("#results-list > li")).to_have_count(3)
+    assert len(failed) == 3
+    expect(page.locator("#error")).to_be_hidden()
+    assert all("502" in problem for problem in page.console_problems), page.console_problems

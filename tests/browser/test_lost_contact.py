@@ -44,6 +44,7 @@ def test_while_the_progress_stream_cannot_reconnect_the_page_says_so_and_clears_
         if len(streams) >= 4:
             break
         page.wait_for_timeout(50)
+    assert len(streams) >= 4, f"the page tried the stream {len(streams)} times in 10 s"
     page.wait_for_timeout(300)
     expect(label).to_have_text(LOST)  # still trying
     streams[3].continue_()
@@ -55,9 +56,11 @@ def test_while_the_progress_stream_cannot_reconnect_the_page_says_so_and_clears_
         if results:
             break
         page.wait_for_timeout(50)
+    assert results, "the page did not ask for the result within 10 s of the stream's end"
     results[0].continue_()
     expect(label).to_have_text("Restyled", timeout=30_000)
     expect(page.locator("#error")).to_be_hidden()
-    # The browser logs each refused attempt itself; nothing else went wrong.
-    assert page.console_problems == ["Failed to load resource: net::ERR_CONNECTION_REFUSED"] * 2, \
+    # The browser logs the refused attempts itself (how many times is its own affair); nothing else went wrong.
+    refused = "Failed to load resource: net::ERR_CONNECTION_REFUSED"
+    assert page.console_problems.count(refused) >= 1 and set(page.console_problems) == {refused}, \
         page.console_problems
