@@ -152,9 +152,9 @@ class Batcher:
         self._idle_release_s = idle_release_s
         self._last_run_end = time.monotonic()
         # The idle releases owed since the last run: the runtime's and `also_release` (the memory the
-        # version keeps beside it, its context model's), then those
-        # refused so far (empty: none owed). After a refusal, the time.monotonic() from which a runner
-        # asks again (0.0: none refused since the last run) and the wait before the next retry.
+        # version keeps beside it, its context model's), then those refused so far (empty: none owed).
+        # After a refusal, the time.monotonic() from which a runner asks again (0.0: none refused since
+        # the last run) and the wait before the next retry.
         self._releases = tuple(r for r in (runtime.release_idle, also_release) if r is not None)
         self._owed = self._releases
         self._retry_at, self._retry_wait = 0.0, RELEASE_RETRY_S
