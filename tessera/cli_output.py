@@ -19,8 +19,8 @@ def output_folder(output: Path) -> Path:
         return output
     if output.exists():
         raise ValueError(f"-o {output} is a file; for a folder of photos give a folder")
-    blocker = next((path for path in output.parents if path.exists()), None)
-    if blocker is not None and not blocker.is_dir():
+    blocker = _file_on_the_way(output.parent)
+    if blocker is not None:
         raise ValueError(f"-o {output}: {blocker} is a file, not a folder")
     if output.suffix.lower() in IMAGE_SUFFIXES | CLIP_SUFFIXES:
         raise ValueError(f"-o {output} looks like a file name; for a folder of photos give a folder")
@@ -47,10 +47,16 @@ def folder_problem(folder: Path) -> str | None:
     not exist; None when it is a folder."""
     if folder.is_dir():
         return None
-    blocker = next((path for path in (folder, *folder.parents) if path.exists()), None)
-    if blocker is not None and not blocker.is_dir():
+    blocker = _file_on_the_way(folder)
+    if blocker is not None:
         return f"{blocker} is a file, not a folder"
     return f"the folder {folder} does not exist"
+
+
+def _file_on_the_way(folder: Path) -> Path | None:
+    """The nearest of `folder` and the folders above it that exists, when it is a file; else None."""
+    nearest = next((path for path in (folder, *folder.parents) if path.exists()), None)
+    return nearest if nearest is not None and not nearest.is_dir() else None
 
 
 def same_file(source: Path, path: Path) -> bool:
