@@ -9,9 +9,10 @@ beyond its header fails its own job later with a 422.
 
 A zip is a folder someone packed, so what is no photo in it is skipped and said, not a reason to refuse
 the batch: an entry whose path leaves the zip (`../x.jpg`, `/etc/x.jpg`; never read), a hidden file
-(`__MACOSX/`, `.DS_Store`) and a file that is no PNG, JPEG or WebP image (`notes.txt`) each come back in
-the reply's `skipped` list with the reason. Files sent as `images` were each chosen, so one that is no
-photo still refuses the batch, naming it.
+(`__MACOSX/`, `.DS_Store`) and a file that is empty or no PNG, JPEG or WebP image (`notes.txt`) each come
+back in the reply's `skipped` list with the reason. Only a zip's photos count toward the batch's limits:
+each entry's first bytes are read to tell (never more of it before the limits hold). Files sent as
+`images` were each chosen, so one that is no photo still refuses the batch, naming it.
 """
 
 from __future__ import annotations
@@ -35,12 +36,14 @@ from bff.forms import Order, check_shape, download_name, read_options, read_scal
 from bff.look_form import check_look_fits, read_look
 from bff.tasks import RestyleTask
 from tessera import formats
+from tessera.video_sniff import GIF_SIGNATURES, SNIFF_BYTES
 
 # A photo compresses by a few percent in a zip; text-like ratios mean padding built to explode.
 MAX_ZIP_RATIO = 50
 MIN_RATIO_CHECK_BYTES = 1_000_000  # below this, even a high ratio cannot hurt
-# Hidden files and paths out of the zip are listed in the reply and the batch's record, not counted as
-# photos; past this many the zip is refused, so a directory of tiny entries cannot make either huge.
+# Hidden files, paths out of the zip and files that are no photos are listed in the reply and the batch's
+# record, not counted as photos; past this many the zip is refused, so a directory of tiny entries cannot
+# make either huge (nor the first bytes of more files than this and a batch's photos be read).
 MAX_PASSED_ENTRIES = 1000
 BATCH_FIELDS = "the photos as files in repeated 'images' fields (or one zip in 'archive') and the style's id in 'style'"
 
@@ -158,9 +161,22 @@ def _from_zip(data: bytes, config, skipped: list[Skipped], output_format: str | 
             passed[order] = "a hidden file (such as macOS's __MACOSX/ and .DS_Store), not a photo"
         else:
             entries.append((order, entry))
-    if len(passed) > MAX_PASSED_ENTRIES:
-        raise ApiError(413, "too_many_photos", f"The zip holds {len(passed):,} hidden files or paths out of its "
-                                               f"folder (at most {MAX_PASSED_ENTRIES:,}); zip only the photos.")
+    _check_passed(len(passed))
+    if len(entries) > config.max_batch_photos + MAX_PASSED_ENTRIES:
+        raise ApiError(413, "too_many_photos", f"The zip holds {len(entries):,} files; a batch holds at most "
+                                               f"{config.max_batch_photos} photos: zip only the photos.")
+    for _, entry in entries:
+        if entry.flag_bits & 0x1:
+            raise ApiError(422, "bad_archive", f"{_name(entry.filename)} is encrypted; send a plain zip.")
+    candidates = []
+    for order, entry in entries:
+        reason = _no_photo_by_head(_read_head(archive, entry), config, output_format)
+        if reason is None:
+            candidates.append((order, entry))
+        else:
+            passed[order] = reason
+    _check_passed(len(passed))
+    entries = candidates
     _check_count(len(entries), config, in_zip=True)
     _check_total(sum(e.file_size for _, e in entries), config)
     for _, entry in entries:
@@ -171,8 +187,6 @@ def _from_zip(data: bytes, config, skipped: list[Skipped], output_format: str | 
         if ratio > MAX_ZIP_RATIO and entry.file_size > MIN_RATIO_CHECK_BYTES:
             raise ApiError(413, "zip_bomb", f"{_name(entry.filename)} expands {ratio:.0f} times; photos do not "
                                             "compress like that, so the zip is refused.")
-        if entry.flag_bits & 0x1:
-            raise ApiError(422, "bad_archive", f"{_name(entry.filename)} is encrypted; send a plain zip.")
     photos = []
     for order, entry in entries:
         photo = Photo(_name(entry.filename), _read_entry(archive, entry))
@@ -198,22 +212,53 @@ def _not_a_photo(photo: Photo, config, output_format: str | None) -> str | None:
     return None
 
 
+def _no_photo_by_head(head: bytes, config, output_format: str | None) -> str | None:
+    """Why a zip entry whose first bytes are `head` is no photo (empty; no PNG, JPEG or WebP signature,
+    so text, a PDF, a clip, a GIF), or None when it may be one: a PNG or WebP may still be an animated clip
+    and a photo may be damaged, which only its whole file tells (_not_a_photo, _check_header)."""
+    if not head:
+        return "the file is empty"
+    if formats.sniff(head) is not None:
+        return None
+    if head.startswith(GIF_SIGNATURES):
+        return ("a GIF, which is not read as a photo: a clip is restyled as a job, and a still image "
+                "saved as PNG or JPEG")
+    return _not_a_photo(Photo("", head), config, output_format)
+
+
+def _read_head(archive: zipfile.ZipFile, entry: zipfile.ZipInfo) -> bytes:
+    """The entry's first SNIFF_BYTES (a zip bomb's entry is decompressed only that far)."""
+    return _read(archive, entry, SNIFF_BYTES)
+
+
 def _read_entry(archive: zipfile.ZipFile, entry: zipfile.ZipInfo) -> bytes:
-    try:
-        with archive.open(entry) as stream:
-            data = stream.read(entry.file_size + 1)  # never more than declared, plus one to catch a lie
-    except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError, EOFError):
-        raise ApiError(422, "bad_archive", f"{_name(entry.filename)} cannot be read from the zip.") from None
+    data = _read(archive, entry, entry.file_size + 1)  # never more than declared, plus one to catch a lie
     if len(data) != entry.file_size:
         raise ApiError(422, "bad_archive", f"{_name(entry.filename)} is not the size the zip declares.")
     return data
 
 
+def _read(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, most: int) -> bytes:
+    try:
+        with archive.open(entry) as stream:
+            return stream.read(most)
+    except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError, EOFError):
+        raise ApiError(422, "bad_archive", f"{_name(entry.filename)} cannot be read from the zip.") from None
+
+
+def _check_passed(count: int) -> None:
+    """413 for a zip with more entries to skip than its record may list."""
+    if count > MAX_PASSED_ENTRIES:
+        raise ApiError(413, "too_many_photos", f"The zip holds {count:,} files that are no photos (hidden files, "
+                                               f"paths out of its folder, other files; at most "
+                                               f"{MAX_PASSED_ENTRIES:,}): zip only the photos.")
+
+
 def _check_count(count: int, config, in_zip: bool = False) -> None:
-    """413 for more photos than a batch holds; in a zip every file but hidden ones counts, since the count is
-    checked from its directory before anything is read."""
+    """413 for more photos than a batch holds; in a zip, the files whose first bytes are a PNG, JPEG or WebP
+    signature count (_no_photo_by_head), before any is read whole."""
     if count > config.max_batch_photos:
-        held = f"the zip holds {count} files (folders and hidden files aside)" if in_zip else f"not {count}"
+        held = f"the zip holds {count} photos" if in_zip else f"not {count}"
         raise ApiError(413, "too_many_photos", f"A batch holds at most {config.max_batch_photos} photos, {held}.")
 
 

@@ -21,7 +21,7 @@ INPUT_LABELS = "MP4, MOV, WebM, animated GIF, animated WebP or animated PNG"
 SNIFF_BYTES = 32  # enough for every container but GIF, WebP and PNG
 STILL_GIF = ("That GIF holds a single frame, a still image, and GIF is not read as a photo: "
              "save it as PNG or JPEG and choose that file instead.")
-_GIF_SIGNATURES = (b"GIF87a", b"GIF89a")
+GIF_SIGNATURES = (b"GIF87a", b"GIF89a")
 # ISO base media files (an `ftyp` box first) whose major brand says they hold no video: HEIF photos and
 # image sequences (HEVC, AVC, VVC and JPEG coded), AVIF, JPEG 2000 in HEIF, a Canon CR3 raw photo,
 # M4A/M4B/M4P and F4A/F4B audio. Every other brand is a clip of the MP4 family ('qt  ' a MOV), and an
@@ -46,7 +46,7 @@ def sniff_clip(data: bytes) -> str | None:
         return "mov"
     if data[:4] == b"\x1aE\xdf\xa3":
         return "webm"
-    if data[:6] in _GIF_SIGNATURES:
+    if data[:6] in GIF_SIGNATURES:
         return "gif" if _gif_frames(data) > 1 else None
     if data[:4] == b"RIFF" and data[8:16] == b"WEBPVP8X" and len(data) > 20 and data[20] & 0x02:
         # VP8X with the animation flag; a still WebP, or an animation of one frame, is an image
@@ -86,7 +86,7 @@ def read_for_sniff(file: BinaryIO) -> bytes:
     """The bytes sniff_clip needs, read from a binary file at its start: the first 32, the whole file
     for a GIF or WebP (RIFF), whose frames it counts, or a PNG as far as its image data."""
     head = file.read(SNIFF_BYTES)
-    if head[:6] in _GIF_SIGNATURES or head[:4] == b"RIFF":
+    if head[:6] in GIF_SIGNATURES or head[:4] == b"RIFF":
         return head + file.read()
     if head.startswith(png_chunks.SIGNATURE):
         return _png_before_data(file, head)
@@ -108,7 +108,7 @@ def _png_before_data(file: BinaryIO, head: bytes) -> bytes:
 def is_still_gif(data: bytes) -> bool:
     """Whether `data` (the whole file) is a GIF of one frame (or none left readable): not a clip, and
     not a photo format either."""
-    return data[:6] in _GIF_SIGNATURES and _gif_frames(data) < 2
+    return data[:6] in GIF_SIGNATURES and _gif_frames(data) < 2
 
 
 def _gif_frames(data: bytes, enough: int = 2) -> int:

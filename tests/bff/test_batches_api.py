@@ -23,6 +23,9 @@ from tests.support import TINY_STYLE
 from tests.support.images import assert_same_up_to_rounding
 from tests.support.tiny_model import TinyGenerator, whole_image_reference
 
+# The first bytes of every PNG: a zip entry counts as a photo by them (bff.batch_forms._no_photo_by_head).
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
 
 def photos(count: int) -> list[tuple[str, np.ndarray]]:
     return [(f"photo{i}.png", gradient(64 + 8 * i, 48)) for i in range(count)]
@@ -175,8 +178,8 @@ def test_the_zip_is_not_ready_while_photos_run(client):
     (lambda: files_form([]), 400, "Attach photos"),
     (lambda: {"images": [(io.BytesIO(encoded(gradient(), "PNG")), "a.png")]}, 400, "'style' field"),
     (lambda: {"style": TINY_STYLE, "archive": (io.BytesIO(b"PK not really"), "x.zip")}, 422, "not a readable zip"),
-    (lambda: {"style": TINY_STYLE, "archive": (io.BytesIO(zip_of([(f"p{i}.png", b"x") for i in range(4)])), "x.zip")},
-     413, "at most 3 photos"),
+    (lambda: {"style": TINY_STYLE, "archive": (io.BytesIO(zip_of([(f"p{i}.png", PNG_SIGNATURE) for i in range(4)])),
+                                                "x.zip")}, 413, "at most 3 photos"),
     (lambda: {"style": TINY_STYLE, "archive": (io.BytesIO(_lying_zip()), "x.zip")}, 422, "cannot be read"),
 ], ids=["too-many", "too-many-bytes", "request-too-large", "pixel-bomb", "not-an-image", "strip", "zip-strip",
         "no-photos", "no-style",
@@ -188,13 +191,13 @@ def test_batch_bounds_are_checked_before_any_work(small_limits_client, make_form
 
 
 def test_a_zip_bomb_is_refused_by_its_compression_ratio(client):
-    bomb = zip_of([("zeros.png", bytes(20_000_000))])  # 20 MB of zeros in about 20 kB
+    bomb = zip_of([("zeros.png", PNG_SIGNATURE + bytes(20_000_000))])  # 20 MB of zeros in about 20 kB, as a PNG
     resp = client.post("/api/batches", data={"style": TINY_STYLE, "archive": (io.BytesIO(bomb), "x.zip")})
     assert resp.status_code == 413 and resp.json["error"] == "zip_bomb" and "expands" in resp.json["message"]
 
 
 def test_a_zip_declaring_more_bytes_than_allowed_is_refused_from_its_directory(small_limits_client):
-    archive = bytearray(zip_of([("a.png", b"tiny")], method=zipfile.ZIP_STORED))
+    archive = bytearray(zip_of([("a.png", PNG_SIGNATURE)], method=zipfile.ZIP_STORED))
     directory = archive.index(b"PK\x01\x02")
     struct.pack_into("<I", archive, directory + 24, 10_000_000)  # declared uncompressed size
     resp = small_limits_client.post("/api/batches", data={"style": TINY_STYLE,
@@ -300,6 +303,51 @@ def test_files_in_a_zip_that_are_no_photos_are_skipped_and_said_not_refusing_the
     assert (finished["done_photos"], finished["skipped"]) == (2, answer["skipped"])
     with zipfile.ZipFile(io.BytesIO(fetch(live + finished["result_url"]))) as result:
         assert "trip/notes.txt: skipped: " in result.read("errors.txt").decode()
+
+
+def test_files_in_a_zip_that_are_no_photos_do_not_count_toward_the_batch_limits(small_limits_client):
+    """A zip of as many photos as a batch holds and a README, an empty file, a large clip and a GIF was
+    refused as 'the zip holds 7 files': every file counted toward the photos and the bytes. Now a file
+    whose first bytes are no PNG, JPEG or WebP is skipped before the limits are judged."""
+    photo = encoded(gradient(), "PNG")
+    clip_head = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2mp41"
+    items = [("a.png", photo), ("README.txt", b"holiday photos"), ("b.png", photo), ("empty.jpg", b""),
+             ("clip.mp4", clip_head + bytes(300_000)), ("anim.gif", _still_gif()), ("c.png", photo)]
+    resp = small_limits_client.post("/api/batches", data={"style": TINY_STYLE,
+                                                          "archive": (io.BytesIO(zip_of(items)), "x.zip")})
+    assert resp.status_code == 202, resp.json
+    assert [p["name"] for p in resp.json["photos"]] == ["a.png", "b.png", "c.png"]
+    reasons = {s["name"]: s["reason"] for s in resp.json["skipped"]}
+    assert list(reasons) == ["README.txt", "empty.jpg", "clip.mp4", "anim.gif"]
+    assert reasons["empty.jpg"] == "the file is empty" and "clip" in reasons["clip.mp4"]
+    assert "GIF" in reasons["anim.gif"] and "not a PNG, JPEG or WebP image" in reasons["README.txt"]
+
+
+def test_a_zip_of_more_photos_than_a_batch_holds_is_still_refused_counting_only_photos(small_limits_client):
+    photo = encoded(gradient(), "PNG")
+    items = [(f"p{i}.png", photo) for i in range(4)] + [("notes.txt", b"x")]
+    resp = small_limits_client.post("/api/batches", data={"style": TINY_STYLE,
+                                                          "archive": (io.BytesIO(zip_of(items)), "x.zip")})
+    assert (resp.status_code, resp.json["error"]) == (413, "too_many_photos")
+    assert resp.json["message"] == "A batch holds at most 3 photos, the zip holds 4 photos."
+
+
+def test_a_zip_of_more_files_than_can_be_skipped_is_refused_before_they_are_read(small_limits_client, monkeypatch):
+    """The files' first bytes are read only for a zip within the batch's photos and the skipped entries'
+    bound together; past it, and past that bound of files that are no photos, the zip is refused."""
+    monkeypatch.setattr("bff.batch_forms.MAX_PASSED_ENTRIES", 4)
+    many = zip_of([(f"n{i}.txt", b"x") for i in range(8)])
+    read = []
+    real = zipfile.ZipFile.open
+    monkeypatch.setattr(zipfile.ZipFile, "open",
+                        lambda self, entry, *a, **k: read.append(entry) or real(self, entry, *a, **k))
+    resp = small_limits_client.post("/api/batches", data={"style": TINY_STYLE, "archive": (io.BytesIO(many), "x.zip")})
+    assert (resp.status_code, resp.json["error"]) == (413, "too_many_photos") and "8 files" in resp.json["message"]
+    assert read == []
+    notes = zip_of([(f"n{i}.txt", b"x") for i in range(5)] + [("a.png", encoded(gradient(), "PNG"))])
+    resp = small_limits_client.post("/api/batches", data={"style": TINY_STYLE, "archive": (io.BytesIO(notes), "x.zip")})
+    assert (resp.status_code, resp.json["error"]) == (413, "too_many_photos")
+    assert "5 files that are no photos" in resp.json["message"]
 
 
 def test_a_zip_of_no_photos_at_all_is_refused_naming_what_it_holds(live):
