@@ -33,6 +33,9 @@ from tessera.tiling import MAX_ASPECT_RATIO
 # a 12-24 MP photo gets the strokes a 1 MP photo gets (4000x3000 at 1024x768, 6000x4000 at 1024x683;
 # docs/gateway.md shows the look). Smaller photos run at full size, as they did before brush scale.
 DEFAULT_WORK_SIDE = 1024
+# ...but never its short side below this many pixels (or the photo's own, when shorter): by the long side
+# alone an 8000x250 panorama was painted at 1024x32, a blur with no strokes, and a 16000x16 strip at 1024x1.
+MIN_AUTO_SHORT_SIDE = 256
 # Window radius at the working resolution and regularisation (on the 0..1 scale, squared): a larger
 # EPS keeps more of the painted result, a smaller one copies more of the photo's edges.
 RADIUS = 2
@@ -56,8 +59,12 @@ def check_scale(scale: float) -> float:
 
 def default_scale(width: int, height: int, work_side: int = DEFAULT_WORK_SIDE) -> float:
     """The brush scale a photo of width x height gets by default: its long side brought to `work_side`
-    pixels (1 for photos no larger)."""
-    return min(1.0, work_side / max(width, height, 1))
+    pixels (1 for photos no larger), unless that takes its short side under MIN_AUTO_SHORT_SIDE, where the
+    short side is brought to that instead (1 for photos whose short side is no larger): 4000x3000 runs at
+    1024x768, an 8000x250 panorama at full size, 12000x1000 at 3072x256."""
+    by_long = work_side / max(width, height, 1)
+    by_short = MIN_AUTO_SHORT_SIDE / max(min(width, height), 1)
+    return min(1.0, max(by_long, by_short))
 
 
 def resolve_scale(scale: float | None, width: int, height: int) -> float:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tessera import cli_flag_types as flag_types
-from tessera.brush_scale import DEFAULT_WORK_SIDE
+from tessera.brush_scale import DEFAULT_WORK_SIDE, MIN_AUTO_SHORT_SIDE
 from tessera.settings import FlagParser, add_flags, setting
 from tessera.temporal_blend import WEIGHT as BLEND_WEIGHT
 from tessera.tiling import MIN_TILE_SIZE
@@ -76,7 +76,8 @@ def parser() -> argparse.ArgumentParser:
     stylize.add_argument("--scale", type=flag_types.brush_scale, default=None, metavar="S|auto",
                          help="brush scale in (0, 1]: the model runs at S times the photo's size and the result "
                               f"is enlarged guided by the photo; default auto: long side {DEFAULT_WORK_SIDE} px "
-                              "for larger photos, full size for smaller ones (images only)")
+                              f"for larger photos (short side at least {MIN_AUTO_SHORT_SIDE} px), full size for "
+                              "smaller ones (images only)")
     stylize.add_argument("--tile", type=flag_types.whole_from(MIN_TILE_SIZE, "a tile edge"), default=None,
                          help=f"core tile edge in pixels, from {MIN_TILE_SIZE}; raised to the style's halo "
                               "(default: planned per image; images only)")

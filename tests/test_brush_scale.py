@@ -77,6 +77,21 @@ def test_the_default_brings_large_photos_to_the_working_side():
     assert brush_scale.working_size(6000, 4000, brush_scale.default_scale(6000, 4000)) == (1024, 683)
 
 
+@pytest.mark.parametrize(("width", "height", "work"), [
+    (8000, 250, (8000, 250)),  # was 1024x32: a blur with no strokes
+    (250, 8000, (250, 8000)),
+    (16000, 16, (16000, 16)),  # was 1024x1
+    (12000, 1000, (3072, 256)),  # was 1024x85
+    (1000, 12000, (256, 3072)),
+    (3000, 300, (2560, 256)),
+])
+def test_the_default_keeps_a_panoramas_short_side_at_256_px_or_its_own(width, height, work):
+    """The default looked at the long side alone, so a panorama came back painted a few pixels tall and
+    enlarged to a smear; its short side now stays at MIN_AUTO_SHORT_SIDE px, or its own when shorter."""
+    assert brush_scale.working_size(width, height, brush_scale.default_scale(width, height)) == work
+    assert min(work) >= min(brush_scale.MIN_AUTO_SHORT_SIDE, width, height)
+
+
 @pytest.mark.parametrize(("width", "height", "work"), [(48, 32, (12, 8)), (53, 37, (17, 11)), (60, 40, (24, 16))])
 def test_the_working_image_is_the_exact_area_average(width, height, work):
     full = photo(width, height, seed=2)
