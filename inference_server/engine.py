@@ -21,7 +21,7 @@ from inference_server.errors import InferenceFailed, InvalidRequest
 from inference_server.model_version import LoadedVersion
 from inference_server.whole_image import one_pass_fits
 from tessera.colors import keep_colors
-from tessera.pixels import blend_to_rgb8
+from tessera.pixels import MIN_EDGE, blend_to_rgb8
 from tessera.tiling import (
     MAX_HALO,
     Rect,
@@ -155,6 +155,11 @@ class ImageJob(ImageGeometry):
             raise InvalidRequest(f"halo {spec.halo} exceeds the largest halo the server accepts, {MAX_HALO} px")
         if model.tiling.needs_thumbnail and spec.thumbnail is None:
             raise InvalidRequest(f"style {model.style} needs a thumbnail of the whole image in the header")
+        if model.tiling.needs_thumbnail and min(spec.width, spec.height) < MIN_EDGE:
+            raise InvalidRequest(f"a {spec.width}x{spec.height} image is too small for style {model.style}'s "
+                                 f"image-wide statistics: send it enlarged to at least {MIN_EDGE} px on its short "
+                                 "side, each pixel repeated a whole number of times, and shrink the result back "
+                                 "(tessera's client and unary Stylize do; tessera/small_images.py)")
         self.model, self.spec, self.halo = model, spec, halo
         self._strength = spec.strength
         self._code = None

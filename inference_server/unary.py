@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -26,10 +26,11 @@ from tessera.imageio import (
     ImageFormatError,
     ImageTooLargeError,
     encode_image,
-    make_thumbnail,
     open_image,
+    statistics_thumbnail,
     to_rgb_array,
 )
+from tessera.small_images import enlarge, enlargement, shrink_back
 from tessera.tiling import MAX_TILE_SIZE, min_tile_edge, plan_tiles, shape_error, tile_size_for
 from tessera.v1 import style_transfer_pb2 as pb
 
@@ -94,7 +95,7 @@ def stylize_decoded(model: LoadedVersion, decoded: DecodedRequest, tile_size: in
         image = _scaled(model, decoded, tile_size, window, ended, maps, worked)
     else:
         image = _restyle(model, decoded.pixels, decoded.strength, decoded, tile_size, window, ended,
-                         decoded.keep_colors, maps)
+                         decoded.keep_colors, maps, worked)
     if ended.is_set():  # encoding a large image takes a while: not for a caller who has gone
         raise CallCancelled("the call ended before its image was encoded")
     reply = pb.StylizeResponse(image=encode_image(image, decoded.format),
@@ -107,11 +108,22 @@ def stylize_decoded(model: LoadedVersion, decoded: DecodedRequest, tile_size: in
 
 
 def _restyle(model: LoadedVersion, pixels: np.ndarray, strength: float, decoded: DecodedRequest, tile_size: int,
-             window: int, ended: threading.Event, keep_colors: bool, maps: list) -> np.ndarray:
+             window: int, ended: threading.Event, keep_colors: bool, maps: list, worked: list) -> np.ndarray:
+    """`pixels` (the photo, or its brush-scale working image) restyled; one under MIN_EDGE px on its short
+    side is painted enlarged and brought back (tessera/small_images.py), as the client does, and `worked`
+    receives the image the model ran on."""
     height, width = pixels.shape[:2]
+    factor = enlargement(width, height)
+    if factor > 1:
+        enlarged = enlarge(pixels, factor)
+        context = enlarged if pixels is decoded.pixels else decoded.pixels  # the photo's, under a brush scale
+        big = _restyle(model, enlarged, strength, replace(decoded, pixels=context), tile_size, window, ended,
+                       keep_colors, maps, worked)
+        return shrink_back(big, factor)
+    worked[0] = pixels
     # The thumbnail is always the whole photo's, as a client's StylizeTiles header carries it: at a brush
     # scale the model runs on the shrunk photo with the statistics of the photo itself.
-    thumbnail = make_thumbnail(decoded.pixels, model.tiling.thumbnail_size) if model.tiling.needs_thumbnail \
+    thumbnail = statistics_thumbnail(decoded.pixels, model.tiling.thumbnail_size) if model.tiling.needs_thumbnail \
         else None
     job = ImageJob(model, ImageSpec(width, height, strength, thumbnail=thumbnail, sources=decoded.sources,
                                     keep_colors=keep_colors, explain=decoded.explain))
@@ -129,8 +141,7 @@ def _scaled(model: LoadedVersion, decoded: DecodedRequest, tile_size: int, windo
     model_strength = 1.0 if mixes else decoded.strength
 
     def run(small: np.ndarray) -> np.ndarray:
-        worked[0] = small
-        return _restyle(model, small, model_strength, decoded, tile_size, window, ended, False, maps)
+        return _restyle(model, small, model_strength, decoded, tile_size, window, ended, False, maps, worked)
 
     return scaled_stylize(decoded.pixels, decoded.scale, run, strength=decoded.strength if mixes else 1.0,
                           keep_colors=decoded.keep_colors)

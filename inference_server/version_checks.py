@@ -13,7 +13,7 @@ from inference_server.conditioned_version import is_conditioned, probe_code
 from inference_server.probe_tiles import probe_set
 from inference_server.runtime import ContextModel, Runtime
 from inference_server.runtime.onnx_runtime import OnnxRuntime
-from tessera.imageio import make_thumbnail
+from tessera.imageio import statistics_thumbnail
 from tessera.pixels import pad_rgb8_to_multiple, repeat_to_min_edge, rgb8_to_chw
 from tessera.registry import (
     STYLE_CODE_INPUT,
@@ -53,7 +53,7 @@ def context_row(context_model: ContextModel, thumbnail: np.ndarray, tiling: Tili
 
     Statistics want the thumbnail as it is, so it is never padded; a thumbnail under 16 px (a tiny
     image's) has its pixels repeated instead, which keeps its statistics exactly."""
-    small = repeat_to_min_edge(make_thumbnail(thumbnail, tiling.thumbnail_size))
+    small = repeat_to_min_edge(statistics_thumbnail(thumbnail, tiling.thumbnail_size))
     feeds = {THUMBNAIL_INPUT: rgb8_to_chw(small)[None]}
     if style_code is not None:
         feeds[STYLE_CODE_INPUT] = np.asarray(style_code, np.float32).reshape(1, -1)

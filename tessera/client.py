@@ -22,6 +22,7 @@ from tessera.brush_scale import check_scale, check_scale_for, scaled_stylize
 from tessera.channels import open_channel
 from tessera.critic_maps import CriticMaps
 from tessera.number_checks import fraction, optional_seconds, positive_seconds, whole_number
+from tessera.small_images import enlarge, enlargement, shrink_back
 from tessera.style_facts import StyleSummary, TilingFacts
 from tessera.style_sources import StyleSource, check_mix, style_source_list
 from tessera.tile_streams import STALL_TIMEOUT_S, StreamPool
@@ -160,6 +161,8 @@ class TesseraClient:
         `scale` in (0, 1] is the brush scale (tessera/brush_scale.py): the stream carries the image
         shrunk by it, and the result is enlarged back guided by `image`; a pixel-mix strength and
         keep_colors are then applied at full size, so they give what they give at scale 1.
+        An image under MIN_EDGE px on its short side is painted enlarged by a whole factor and brought
+        back (tessera/small_images.py); the critic's maps then cover the enlarged image.
         """
         check_scale(scale)
         stall = self._call_stall_timeout(stall_timeout)
@@ -177,6 +180,13 @@ class TesseraClient:
                                         progress=progress, timeout=timeout, style_sources=style_sources,
                                         keep_colors=keep_colors, context=context, explain=explain,
                                         stall_timeout=stall_timeout)
+        factor = enlargement(pixels.shape[1], pixels.shape[0])
+        if factor > 1:  # too small to paint as a picture (tessera/small_images.py)
+            result = self.stylize(enlarge(pixels, factor), style, strength=strength, version=version,
+                                  tile_size=tile_size, progress=progress, timeout=timeout, style_sources=style_sources,
+                                  keep_colors=keep_colors, context=context, explain=explain,
+                                  stall_timeout=stall_timeout)
+            return StylizeResult(image=shrink_back(result.image, factor), version=result.version, maps=result.maps)
         deadline = time.monotonic() + (timeout or self._timeout)
         pool = StreamPool(self._stub, pixels, style, strength, version, deadline, self._parallel_streams,
                           self._known_tiling(style, version, deadline),

@@ -22,6 +22,7 @@ from PIL import Image, ImageCms
 
 from tessera import formats, jpeg_segments, orientation, transparency
 from tessera.formats import OutputTooLargeError
+from tessera.pixels import MIN_EDGE
 from tessera.tiling import thumbnail_shape
 from tessera.video_sniff import CLIP_NAMES, sniff_clip
 
@@ -164,6 +165,15 @@ def to_rgb_array(opened: OpenedImage) -> np.ndarray:
     return np.asarray(orientation.upright(Image.fromarray(rgb), opened.orientation), dtype=np.uint8)
 
 
+def statistics_thumbnail(pixels: np.ndarray, longest: int) -> np.ndarray:
+    """The picture a style's image-wide statistics are taken from: the HxWx3 image shrunk to `longest` px
+    on its long side, but its short side never under MIN_EDGE px (or its own), the strip squeezed along
+    its length only. Shrunk alike on both sides, an 8000x16 strip's 512x1 thumbnail, repeated to 16 rows
+    (tessera.pixels.repeat_to_min_edge), gave statistics its tiles never meet, and so did the strip
+    itself as its thumbnail from about 6000x16 on: half its pixels came back black or white."""
+    return make_thumbnail(pixels, longest, MIN_EDGE)
+
+
 def decode_thumbnail(data: bytes, longest: int, max_pixels: int = 100_000_000) -> np.ndarray:
     """The upright photo shrunk (area-averaged) so its longest side is at most `longest`, as HxWx3 uint8.
 
@@ -208,11 +218,12 @@ def format_from_path(path: str) -> str:
     return formats.from_path(path).name
 
 
-def make_thumbnail(pixels: np.ndarray, longest: int) -> np.ndarray:
-    """The HxWx3 image shrunk (area-averaged) so its longest side is at most `longest`; an image
-    that already fits is returned as it is, so statistics on small images are exact."""
+def make_thumbnail(pixels: np.ndarray, longest: int, min_short: int = 0) -> np.ndarray:
+    """The HxWx3 image shrunk (area-averaged) so its longest side is at most `longest`, its short side
+    never under `min_short` (tiling.thumbnail_shape); an image that already fits is returned as it is,
+    so statistics on small images are exact."""
     height, width = pixels.shape[:2]
-    size = thumbnail_shape(width, height, longest)
+    size = thumbnail_shape(width, height, longest, min_short)
     if size == (width, height):
         return pixels
     return np.asarray(Image.fromarray(pixels).resize(size, Image.Resampling.BOX), dtype=np.uint8)

@@ -20,7 +20,7 @@ import numpy as np
 
 from tessera.canvas import Canvas
 from tessera.critic_maps import CriticMaps
-from tessera.imageio import make_thumbnail
+from tessera.imageio import statistics_thumbnail
 from tessera.style_facts import TilingFacts
 from tessera.tile_plan import choose_tile_shape
 from tessera.tiling import Rect, min_tile_edge, padded_rect, plan_tiles, tile_size_for
@@ -187,7 +187,7 @@ class StreamPool:
         return choose_tile_shape(width, height, facts.tile_limits(), streams=self._parallel)
 
     def _add_thumbnail(self, longest: int) -> None:
-        thumb = make_thumbnail(self._context, longest)
+        thumb = statistics_thumbnail(self._context, longest)
         self._header.thumbnail.CopyFrom(pb.RawImage(width=thumb.shape[1], height=thumb.shape[0], rgb=thumb.tobytes()))
 
     def _open(self) -> _Stream:

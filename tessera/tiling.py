@@ -212,7 +212,10 @@ def _ramp(start: int, stop: int, core_start: int, core_stop: int) -> np.ndarray:
     return np.clip(weights, 1e-3, 1.0)
 
 
-def thumbnail_shape(width: int, height: int, longest: int) -> tuple[int, int]:
-    """(width, height) of a thumbnail whose longest side is at most `longest`."""
+def thumbnail_shape(width: int, height: int, longest: int, min_short: int = 0) -> tuple[int, int]:
+    """(width, height) of a thumbnail whose longest side is at most `longest`; neither side is shrunk
+    under `min_short` px (or its own, when shorter), so a strip's thumbnail is squeezed along its length
+    only (8000x16 to 512x16 with min_short 16)."""
     scale = min(1.0, longest / max(width, height))
-    return max(1, round(width * scale)), max(1, round(height * scale))
+    return (max(1, round(width * scale), min(min_short, width)),
+            max(1, round(height * scale), min(min_short, height)))

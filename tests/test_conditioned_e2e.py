@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from scripts.local_stack import running_server
+from tessera import small_images
 from tessera.admin_client import AdminClient
 from tessera.client import TesseraClient, TesseraError
 from tessera.colors import to_ycbcr
@@ -147,13 +148,17 @@ def test_unary_stylize_takes_a_style_image(client, reference):
 
 @pytest.mark.parametrize("width, height", [(1, 1), (3, 2), (1, 17), (40, 1)])
 def test_tiny_images_and_a_one_pixel_painting_are_restyled(client, reference, width, height):
-    # The context model reflect-pads inside: a 1x1 thumbnail once failed every call with INTERNAL.
+    # The context model reflect-pads inside: a 1x1 thumbnail once failed every call with INTERNAL. An image
+    # under 16 px on its short side is painted enlarged by a whole factor and brought back
+    # (tessera/small_images.py), on both paths.
     image = photo(width, height)
     one_pixel = encode_image(np.full((1, 1, 3), (200, 60, 30), np.uint8), "png")
     streamed = client.stylize(image, PAINTING_STYLE, style_sources=[StyleSource(image=one_pixel)]).image
     data, _ = client.stylize_encoded(encode_image(image, "png"), PAINTING_STYLE)
     assert streamed.shape == image.shape == decode_image(data).shape
-    expected = reference.stylize(image, reference.code([decode_image(one_pixel)]))
+    factor = small_images.enlargement(width, height)
+    expected = small_images.shrink_back(
+        reference.stylize(small_images.enlarge(image, factor), reference.code([decode_image(one_pixel)])), factor)
     assert psnr(streamed, expected) >= 50.0
 
 

@@ -164,37 +164,46 @@ def _smallest_side(message: str) -> int:
 
 
 @pytest.mark.parametrize(("height", "width"), [(1, 1), (5, 40), (40, 3), (11, 11)])
-def test_an_image_smaller_than_the_critics_patch_is_refused_in_words_and_the_smallest_explains(server, height,
-                                                                                             width):
+def test_an_image_smaller_than_the_critics_patch_is_explained_enlarged_and_a_raw_stream_refused_in_words(
+        server, height, width):
     """The critic's convolutions need their kernels' width: on a smaller image ONNX Runtime failed
-    inside the call ("Invalid input shape"), answered as INTERNAL (a new user's trial found it). Now
-    the stream's header and the unary call are refused with the smallest side, which explains."""
+    inside the call ("Invalid input shape"), answered as INTERNAL (a new user's trial found it), then
+    it was refused. Such an image is now painted enlarged to 16 px on its short side
+    (tessera/small_images.py), by the client and by unary Stylize, and the critic judges that; a raw
+    stream that sends it as it is is still refused with the smallest side that explains."""
     small = photo(height, width)
     with TesseraClient(server, timeout=30) as client:
-        with pytest.raises(TesseraError) as streamed:
-            client.stylize(small, CRITIC_STYLE, explain=True)
-        assert streamed.value.code == grpc.StatusCode.INVALID_ARGUMENT
-        smallest = _smallest_side(streamed.value.message)
-        assert min(height, width) < smallest
-        with grpc.insecure_channel(server) as channel, pytest.raises(grpc.RpcError) as unary:
-            pb_grpc.StyleTransferStub(channel).Stylize(
-                pb.StylizeRequest(style=CRITIC_STYLE, image=encode_image(small, "png"), explain=True), timeout=30)
-        assert unary.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert _smallest_side(unary.value.details()) == smallest
-        result = client.stylize(photo(smallest, smallest), CRITIC_STYLE, explain=True)
+        result = client.stylize(small, CRITIC_STYLE, explain=True)
+        assert result.image.shape == small.shape
         assert result.maps.realism.size >= 1 and result.maps.gradcam.size >= 1
-        assert client.stylize(small, CRITIC_STYLE).image.shape == small.shape  # without explain: painted
+    with grpc.insecure_channel(server) as channel:
+        reply = pb_grpc.StyleTransferStub(channel).Stylize(
+            pb.StylizeRequest(style=CRITIC_STYLE, image=encode_image(small, "png"), explain=True), timeout=30)
+        assert decode_image(reply.image).shape == small.shape
+        assert min(reply.maps_layout.width, reply.maps_layout.height) >= 16
+        header = pb.StreamHeader(style=CRITIC_STYLE, image_width=width, image_height=height, explain=True)
+        with pytest.raises(grpc.RpcError) as streamed:
+            next(iter(pb_grpc.StyleTransferStub(channel).StylizeTiles(
+                iter([pb.StylizeTilesRequest(header=header)]), timeout=30)))
+    assert streamed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert min(height, width) < _smallest_side(streamed.value.details())
 
 
-def test_a_brush_scale_that_shrinks_the_image_below_the_critics_patch_is_refused_in_words(server):
+def test_a_brush_scale_that_shrinks_the_image_below_the_critics_patch_explains_enlarged(server):
     """0.08 paints 200x96 at 16x8 px: a scale a brush takes (16 px on the long side), but too short for
-    the critic's patch."""
-    with grpc.insecure_channel(server) as channel, pytest.raises(grpc.RpcError) as unary:
-        pb_grpc.StyleTransferStub(channel).Stylize(
+    the critic's patch. It was refused; unary Stylize now paints that working image enlarged to 32x16
+    and the critic judges it there. A raw stream with that scale is still refused in words."""
+    with grpc.insecure_channel(server) as channel:
+        reply = pb_grpc.StyleTransferStub(channel).Stylize(
             pb.StylizeRequest(style=CRITIC_STYLE, image=encode_image(photo(96, 200), "png"), explain=True,
                               scale=0.08), timeout=30)
-    assert unary.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "painted at 16x8 px" in unary.value.details() and "larger scale" in unary.value.details()
+        assert decode_image(reply.image).shape == (96, 200, 3)
+        assert (reply.maps_layout.width, reply.maps_layout.height) == (32, 16)
+        header = pb.StreamHeader(style=CRITIC_STYLE, image_width=200, image_height=96, explain=True, scale=0.08)
+        with pytest.raises(grpc.RpcError) as streamed:
+            next(iter(pb_grpc.StyleTransferStub(channel).StylizeTiles(
+                iter([pb.StylizeTilesRequest(header=header)]), timeout=30)))
+    assert streamed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 def test_under_brush_scale_the_maps_cover_the_working_resolution_and_draw_at_full_size(server):
