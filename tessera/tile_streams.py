@@ -10,6 +10,7 @@ its deadline: a large image that keeps sending results runs as long as its deadl
 from __future__ import annotations
 
 import queue
+import random
 import threading
 import time
 from collections import deque
@@ -39,9 +40,22 @@ RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL, grpc.StatusC
              grpc.StatusCode.ABORTED, grpc.StatusCode.RESOURCE_EXHAUSTED}
 
 
-def _backoff(attempt: int) -> float:
-    """Seconds to wait before retry number `attempt` (1, 2, ...)."""
-    return min(1.0, RETRY_BACKOFF_S * 2 ** (attempt - 1))
+# A server that refuses a stream as busy (RESOURCE_EXHAUSTED: too many image calls, or too many from this
+# address) is asked again until the call's deadline, in pauses doubling up to this with jitter, rather than
+# MAX_REOPENED_STREAMS times: 24 CLI calls at once from one machine, against a server that takes 16 per
+# address, had 8 fail after 0.75 s of retries.
+BUSY_BACKOFF_MAX_S = 2.0
+
+
+def _backoff(attempt: int, most: float = 1.0) -> float:
+    """Seconds to wait before retry number `attempt` (1, 2, ...), at most `most`."""
+    return min(most, RETRY_BACKOFF_S * 2 ** (attempt - 1))
+
+
+def _busy(error: grpc.RpcError) -> bool:
+    """Whether the server refused the call as busy, which passes when its other calls end (and not a
+    message over gRPC's size limit, the other RESOURCE_EXHAUSTED, which never does)."""
+    return error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "busy" in (error.details() or "")
 
 
 class ProtocolError(grpc.RpcError):
@@ -196,23 +210,38 @@ class StreamPool:
         return stream
 
     def _open_first(self) -> pb.StreamAccepted:
-        """Open streams until one is accepted; transient failures try another replica."""
-        first, attempts = self._open(), 0
+        """Open streams until one is accepted; transient failures try another replica, and a busy server
+        is asked again until the call's deadline (BUSY_BACKOFF_MAX_S)."""
+        first, attempts, busy = self._open(), 0, 0
         while True:
             stream, event = self._next_event()
             if stream is not first:
                 continue
             if isinstance(event, grpc.RpcError):
-                if not self._may_reopen(event, attempts):
+                pause = self._busy_pause(event, busy + 1)
+                if pause is not None:
+                    busy += 1
+                elif self._may_reopen(event, attempts):
+                    attempts += 1
+                    pause = _backoff(attempts)
+                else:
                     raise event
                 self._streams.remove(first)
-                attempts += 1
-                time.sleep(_backoff(attempts))
+                time.sleep(pause)
                 first = self._open()
                 continue
             if event is None or not event.HasField("accepted"):
                 raise ProtocolError("the server did not accept the stream before sending results")
             return event.accepted
+
+    def _busy_pause(self, error: grpc.RpcError, attempt: int) -> float | None:
+        """Seconds to wait before asking a server that refused as busy again (the `attempt`th time), with
+        jitter so that refused clients do not come back together; None for another error, or when the
+        pause would end past the call's deadline."""
+        if not _busy(error):
+            return None
+        pause = _backoff(attempt, BUSY_BACKOFF_MAX_S) * random.uniform(0.5, 1.0)
+        return pause if time.monotonic() + pause < self._deadline else None
 
     def _may_reopen(self, error: grpc.RpcError, attempts: int) -> bool:
         """Whether a refused first stream is worth another try. A stream sent without a thumbnail
@@ -228,7 +257,7 @@ class StreamPool:
 
     def _gather(self, canvas: Canvas, total: int, progress: Callable[[int, int], None] | None) -> None:
         """Place results until every tile is in and every stream has closed."""
-        done, reopened = 0, 0
+        done, reopened, busy = 0, 0, 0
         open_streams = set(self._streams)
         while done < total or open_streams:
             stream, event = self._next_event()
@@ -244,10 +273,15 @@ class StreamPool:
             if stream.pending:
                 error = event if event is not None else ProtocolError(
                     f"the server closed a stream with {len(stream.pending)} tiles unanswered")
-                if error.code() not in RETRYABLE or reopened >= MAX_REOPENED_STREAMS:
+                pause = self._busy_pause(error, busy + 1)
+                if pause is not None:
+                    busy += 1
+                elif error.code() in RETRYABLE and reopened < MAX_REOPENED_STREAMS:
+                    reopened += 1
+                    pause = _backoff(reopened)
+                else:
                     raise error
-                reopened += 1
-                time.sleep(_backoff(reopened))
+                time.sleep(pause)
                 open_streams.add(self._retry(stream))
 
     def _place(self, canvas: Canvas, stream: _Stream, result: pb.TileResult) -> None:

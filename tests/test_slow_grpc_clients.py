@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from scripts.local_stack import running_server
-from tessera.client import TesseraClient
+from tessera.client import TesseraClient, TesseraError
 from tessera.v1 import style_transfer_pb2 as pb
 from tessera.v1 import style_transfer_pb2_grpc as pb_grpc
 from tests.support import TINY_STYLE
@@ -186,3 +186,27 @@ def test_one_client_address_gets_at_most_its_share_of_image_calls(tiny_registry)
             relay.close()
         for stream in held:
             stream.close()
+
+
+def test_a_client_refused_as_busy_waits_for_a_place_until_its_deadline(tiny_registry):
+    """24 CLI calls at once from one machine, against a server that takes 16 per address, had 8 fail
+    after 0.75 s of retries (4 of them) while the others ran. A stream refused as busy is now asked
+    again, in pauses doubling to 2 s with jitter, until the call's own deadline."""
+    image = np.zeros((48, 64, 3), np.uint8)
+    with running_server(tiny_registry, max_streams_per_peer=1) as address, \
+            grpc.insecure_channel(address) as channel:
+        held = _Stream(pb_grpc.StyleTransferStub(channel), 64, 64, read=False)
+        assert next(held.call).HasField("accepted")
+        threading.Timer(2.5, held.close).start()  # the other call ends 2.5 s on
+        started = time.monotonic()
+        with TesseraClient(address, timeout=30) as client:
+            assert client.stylize(image, TINY_STYLE).image.shape == image.shape
+        assert time.monotonic() - started >= 2.0
+        held = _Stream(pb_grpc.StyleTransferStub(channel), 64, 64, read=False)
+        assert next(held.call).HasField("accepted")
+        started = time.monotonic()
+        with TesseraClient(address, timeout=3) as client, pytest.raises(TesseraError) as refused:
+            client.stylize(image, TINY_STYLE)
+        assert time.monotonic() - started < 6  # within the deadline, not forever
+        assert refused.value.code in (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.DEADLINE_EXCEEDED)
+        held.close()
