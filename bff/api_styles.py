@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, url_for
 
-from bff.backend import backend
+from bff.backend import backend, public_status
 from bff.errors import ApiError
 
 bp = Blueprint("styles", __name__, url_prefix="/api")
@@ -52,7 +52,7 @@ def _describe(style) -> dict:
         "license": style.license,
         "version": style.serving_version,
         "status": style.status,
-        "status_message": style.status_message,
+        "status_message": public_status(style),
         "pinned": style.pinned,
         "preview_url": preview_url,
         "kind": style.kind,

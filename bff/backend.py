@@ -71,14 +71,24 @@ class Backend:
         """Like style(), but a style with no valid version is ApiError 503 with the server's reason."""
         style = self.style(style_id)
         if style.status != "SERVING":
-            reason = style.status_message or "it has no valid model version"
             raise ApiError(503, "style_unavailable", f"The style {style.display_name or style.id!r} cannot be "
-                                                     f"used right now: {reason}.", retry_after=30)
+                                                     f"used right now: {public_status(style)}.", retry_after=30)
         return style
 
     def close(self) -> None:
         for client in {id(c): c for c in [self.client, *self.server_clients.values()]}.values():
             client.close()
+
+
+# What the public is told of a style that cannot serve. The server's own status_message names files on its
+# disk and runtime internals ("Load model from /srv/registry/x/3/model.onnx failed: Protobuf parsing
+# failed"): that is for operators (`tessera styles`, `tessera admin status`, the server's log).
+UNAVAILABLE = "it has no working model version on the server right now"
+
+
+def public_status(style: StyleSummary) -> str:
+    """The style's status for the page and the API: "" while it serves, else UNAVAILABLE."""
+    return "" if style.status == "SERVING" else UNAVAILABLE
 
 
 def _previews_from(listed: StyleSummary | None, style: StyleSummary) -> StyleSummary:

@@ -3,6 +3,7 @@ a JSON error with the right code and a sentence a person understands."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import shutil
@@ -145,3 +146,33 @@ def test_a_server_that_never_answers_costs_no_more_than_the_deadline():
         close_app(app)
     assert resp.status_code in (503, 504) and resp.json["message"]
     assert time.monotonic() - started < 3
+
+
+def test_the_public_status_of_a_broken_style_names_no_server_path_nor_runtime_internals(tiny_registry, tmp_path):
+    """ListStyles' status_message, meant for operators, said "Load model from /…/model.onnx failed:
+    Protobuf parsing failed", and the gateway showed it on the page. The page and the API now get a
+    plain sentence; operators keep the details (`tessera styles`, the server's log)."""
+    registry = tmp_path / "registry"
+    shutil.copytree(tiny_registry, registry)
+    style = next(p for p in registry.iterdir() if p.is_dir())
+    version = max((p for p in style.iterdir() if p.is_dir()), key=lambda p: int(p.name))
+    shutil.copytree(version, style / "99")
+    manifest = json.loads((style / "99" / "manifest.json").read_text())
+    manifest["version"] = 99
+    onnx_file = style / "99" / manifest["artifacts"]["onnx"]["file"]
+    onnx_file.write_bytes(b"not a model")
+    manifest["artifacts"]["onnx"]["sha256"] = hashlib.sha256(b"not a model").hexdigest()
+    (style / "99" / "manifest.json").write_text(json.dumps(manifest))
+    shutil.rmtree(version)  # only the broken version is left
+    with running_server(registry) as address:
+        app = make_app(servers=(address,))
+        try:
+            web = app.test_client()
+            listed = {s["id"]: s for s in web.get("/api/styles").json["styles"]}[style.name]
+            refused = web.post("/api/stylize", data=form(style=style.name))
+        finally:
+            close_app(app)
+    assert listed["status"] == "UNAVAILABLE" and refused.status_code == 503
+    for text in (listed["status_message"], refused.json["message"]):
+        assert str(tmp_path) not in text and "onnx" not in text.lower() and "protobuf" not in text.lower(), text
+        assert "no working model version" in text
