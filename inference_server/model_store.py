@@ -26,8 +26,11 @@ from inference_server.model_version import LoadedVersion, VersionRejected
 from inference_server.style_state import Rejection, StyleState
 from inference_server.unknown_ids import unknown_id_message
 from tessera.registry import (
+    STYLE_ID_RE,
+    VERSION_DIR_RE,
     RegistryError,
     StyleMeta,
+    passed_over,
     read_manifest,
     read_style_meta,
     set_pin,
@@ -74,6 +77,7 @@ class ModelStore:
         self._lock = threading.Lock()
         # Held by scans and by pin and rollback, which scan within: one change to the registry at a time.
         self._refresh_lock = threading.RLock()
+        self._passed_over: set[Path] = set()  # folders whose names a scan passes over, already logged
         self._report_lock = threading.Lock()
 
     def refresh(self) -> None:
@@ -82,11 +86,22 @@ class ModelStore:
         style to load, one worker per core takes about half the time on two."""
         with self._refresh_lock:
             found = {d.name: d for d in style_dirs(self.root)}
+            self._say_passed_over(self.root, STYLE_ID_RE, "style")
             with ThreadPoolExecutor(max(1, min(self._workers, len(found)))) as pool:
                 list(pool.map(self._refresh_style, found, found.values()))
             for gone in set(self._styles) - set(found):
                 self._drop_style(gone)
         self._changed()
+
+    def _say_passed_over(self, folder: Path, name_re, kind: str) -> None:
+        """Logs, once per folder, a folder the scan passes over for its name ('My Style', a version '024'),
+        which an operator may have meant to publish."""
+        for name in passed_over(folder, name_re):
+            if (folder / name) not in self._passed_over:
+                self._passed_over.add(folder / name)
+                log.warning("registry: %s is passed over: %r is not a valid %s folder name (%s)", folder / name,
+                            name, kind, "a style id: lower-case letters, digits and dashes" if kind == "style"
+                            else "a version number from 1, without leading zeros")
 
     def _changed(self) -> None:
         # A scan (the watcher, an admin call) and a tile marking a version unhealthy may both report.
@@ -219,6 +234,7 @@ class ModelStore:
         except RegistryError as exc:
             meta, problem = state.meta, f"style.json is invalid: {exc}"
         on_disk = version_dirs(style_dir)
+        self._say_passed_over(style_dir, VERSION_DIR_RE, "version")
         loaded = {n: m for n, m in state.versions.items() if n in on_disk}
         removed = [m for n, m in state.versions.items() if n not in on_disk]
         # A rejected version is retried only when its folder changed (an operator fixed a copy).

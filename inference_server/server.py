@@ -21,6 +21,7 @@ from inference_server.servicer import ServicerSettings, StyleTransferServicer
 from inference_server.warm_up import WarmUp
 from tessera.client import MAX_MESSAGE_BYTES
 from tessera.heap import HeapTrimmer, bound_heap
+from tessera.registry import RegistryError
 from tessera.settings import describe
 from tessera.stop_signal import StopFlag, StopSignal
 from tessera.v1 import admin_pb2, style_transfer_pb2
@@ -55,11 +56,16 @@ class _Running:
 
     def watch(self, interval: float) -> None:
         def loop() -> None:
+            failing = ""  # the failure being reported, so that one that repeats every scan is logged once
             while not self._stop_watching.wait(interval):
                 try:
                     self.store.refresh()
-                except Exception:  # a bad scan must not end the watcher; the next one may succeed
-                    log.exception("registry scan failed")
+                except Exception as error:  # a bad scan must not end the watcher; the next one may succeed
+                    failing = _report_scan_failure(error, failing)
+                else:
+                    if failing:
+                        log.info("registry scan works again (it failed with: %s)", failing)
+                    failing = ""
 
         threading.Thread(target=loop, name="registry-watcher", daemon=True).start()
 
@@ -73,6 +79,19 @@ class _Running:
 
 class StartError(Exception):
     """The server cannot start (a port is taken, a TLS file is unreadable); str() says why, in one line."""
+
+
+def _report_scan_failure(error: Exception, failing: str) -> str:
+    """Logs a failed registry scan unless it is the failure already reported (a registry folder gone is
+    met by every scan, every 2 s: one line, not a traceback each time); returns what is now failing.
+    A RegistryError says what is wrong in a sentence; anything else gets its traceback, once."""
+    said = f"{type(error).__name__}: {error}"
+    if said != failing:
+        if isinstance(error, RegistryError):
+            log.error("registry scan failed: %s; serving what is loaded until a scan succeeds", error)
+        else:
+            log.exception("registry scan failed; serving what is loaded until a scan succeeds")
+    return said
 
 
 def start(config: ServerConfig, metrics: ServerMetrics, stopping: StopFlag | None = None) -> _Running:

@@ -33,6 +33,7 @@ from tessera.registry.layout import (
     VERSION_DIR_RE,
     StyleMeta,
     newest_version_dir,
+    passed_over,
     published_files,
     read_style_meta,
     set_pin,
@@ -68,6 +69,7 @@ __all__ = [
     "WHOLE_MAX_FAR_FRACTION", "WHOLE_MIN_PSNR_DB", "Artifact", "BaseManifest", "GeneratorManifest", "IOConvention",
     "Manifest", "RegistryError", "StyleMeta", "TensorRTPlan", "TensorSpec", "Tiling", "context_io_problem",
     "generator_io_problem", "io_section", "is_fixed_width", "parse_manifest", "read_manifest", "read_style_meta",
-    "newest_version_dir", "published_files", "set_pin", "sha256_of", "style_dirs", "verify_checksums", "version_dirs",
+    "newest_version_dir", "passed_over", "published_files", "set_pin", "sha256_of", "style_dirs",
+    "verify_checksums", "version_dirs",
     "agreement", "whole_agreement_problem", "whole_io_problem", "write_style_meta", "write_version",
 ]

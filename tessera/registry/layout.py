@@ -51,6 +51,14 @@ def style_dirs(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and STYLE_ID_RE.match(p.name))
 
 
+def passed_over(folder: Path, name_re: re.Pattern) -> list[str]:
+    """Names of the folders in `folder` that a scan passes over because `name_re` does not take them
+    (a style folder named 'My Style', a version folder '024'), sorted; hidden ones (a writer's '.tmp-'
+    staging folder among them) are not listed."""
+    return sorted(p.name for p in folder.iterdir()
+                  if p.is_dir() and not p.name.startswith(".") and not name_re.match(p.name))
+
+
 def version_dirs(style_dir: Path) -> dict[int, Path]:
     """Numbered version folders of a style (temporary folders of writers are skipped)."""
     return {int(p.name): p for p in style_dir.iterdir() if p.is_dir() and VERSION_DIR_RE.match(p.name)}

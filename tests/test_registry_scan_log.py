@@ -1,0 +1,50 @@
+"""What the server's log says about a registry it cannot fully read: a registry folder gone logged a
+traceback on every scan (every 2 s by default) and said nothing when it came back; folders whose names
+are no style id or version number were passed over without a word."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from scripts.local_stack import server_process
+from tests.support import TINY_STYLE
+
+
+def _wait_for(log: Path, text: str, seconds: float = 20) -> str:
+    deadline = time.monotonic() + seconds
+    while text not in (said := log.read_text()):
+        assert time.monotonic() < deadline, f"{text!r} never logged:\n{said}"
+        time.sleep(0.1)
+    return said
+
+
+def test_a_registry_gone_is_logged_once_and_its_return_said(tiny_registry, tmp_path):
+    registry = tmp_path / "registry"
+    shutil.copytree(tiny_registry, registry)
+    with server_process(registry, poll_interval=0.2) as (_, _, log):
+        registry.rename(tmp_path / "away")
+        _wait_for(log, "registry scan failed")
+        time.sleep(1.5)  # several scans meet the same failure
+        (tmp_path / "away").rename(registry)
+        said = _wait_for(log, "registry scan works again")
+    assert said.count("registry scan failed") == 1 and "Traceback" not in said
+    assert f"registry {registry} is not a directory; serving what is loaded until a scan succeeds" in said
+
+
+def test_folders_a_scan_passes_over_for_their_names_are_logged_once_each(tiny_registry, tmp_path):
+    registry = tmp_path / "registry"
+    shutil.copytree(tiny_registry, registry)
+    newest = max((p for p in (registry / TINY_STYLE).iterdir() if p.is_dir()), key=lambda p: int(p.name))
+    shutil.copytree(newest, registry / TINY_STYLE / "024")
+    (registry / "My Style").mkdir()
+    (registry / ".hidden").mkdir()
+    (registry / TINY_STYLE / ".tmp-abc").mkdir()  # a writer's staging folder: not worth a word
+    with server_process(registry, poll_interval=0.2) as (_, _, log):
+        said = _wait_for(log, "'024' is not a valid version folder name")
+        time.sleep(1.0)  # several scans
+        said = log.read_text()
+    assert said.count("'My Style' is not a valid style folder name") == 1
+    assert said.count("'024' is not a valid version folder name") == 1
+    assert ".hidden" not in said and ".tmp-abc" not in said
