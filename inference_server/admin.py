@@ -20,12 +20,10 @@ class AdminAuthInterceptor(grpc.ServerInterceptor):
 
     def __init__(self, token: str) -> None:
         self._token = token.encode()
-
-        def deny(request, context):
-            context.abort(grpc.StatusCode.UNAUTHENTICATED,
-                          "admin calls need the metadata 'authorization: Bearer <admin token>'")
-
-        self._deny = grpc.unary_unary_rpc_method_handler(deny)
+        self._missing = _denial("admin calls need the metadata 'authorization: Bearer <admin token>' (tessera admin: "
+                                "--token, or TESSERA_ADMIN_TOKEN)")
+        self._wrong = _denial("the admin token does not match the one this server was started with "
+                              "(--admin-token-file, --admin-token or TESSERA_ADMIN_TOKEN)")
 
     def intercept_service(self, continuation, handler_call_details):
         if not handler_call_details.method.startswith(ADMIN_PREFIX):
@@ -35,7 +33,15 @@ class AdminAuthInterceptor(grpc.ServerInterceptor):
         # The scheme is required: a bare token is refused, as RFC 6750 clients never send one.
         if scheme == "Bearer" and hmac.compare_digest(offered.encode(), self._token):
             return continuation(handler_call_details)
-        return self._deny
+        return self._wrong if scheme == "Bearer" and offered else self._missing
+
+
+def _denial(message: str) -> grpc.RpcMethodHandler:
+    """A handler that refuses the call with UNAUTHENTICATED and `message`."""
+    def deny(request, context):
+        context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+
+    return grpc.unary_unary_rpc_method_handler(deny)
 
 
 class AdminServicer(apb_grpc.AdminServicer):

@@ -18,7 +18,7 @@ class AdminClient:
         self._timeout = positive_seconds("timeout", timeout)  # ValueError before a channel is opened
         self._channel = open_channel(target, tls_ca)
         self._stub = apb_grpc.AdminStub(self._channel)
-        self._metadata = [("authorization", f"Bearer {token}")]
+        self._metadata = [("authorization", f"Bearer {token.strip()}")]  # as the server reads its token file
 
     def __enter__(self) -> AdminClient:
         return self

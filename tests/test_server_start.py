@@ -117,10 +117,17 @@ def test_the_admin_token_comes_from_a_file_or_the_environment_and_needs_the_bear
         assert "t0ken-from-file" not in log.read_text()  # the start-up log hides it
         with grpc.insecure_channel(address) as channel:
             status = channel.unary_unary("/tessera.v1.Admin/Status")
-            for bad in ("t0ken-from-file", "Basic t0ken-from-file", "Bearer wrong", "Bearer"):
+            for bad, words in (("t0ken-from-file", "need the metadata"), ("Basic t0ken-from-file", "need the metadata"),
+                               ("Bearer wrong", "does not match"), ("Bearer", "need the metadata")):
                 with pytest.raises(grpc.RpcError) as caught:
                     status(b"", metadata=[("authorization", bad)], timeout=10)
                 assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED, bad
+                assert words in caught.value.details(), bad  # a wrong token and none were told alike
+            with pytest.raises(grpc.RpcError) as caught:
+                status(b"", timeout=10)
+            assert "TESSERA_ADMIN_TOKEN" in caught.value.details()
+        with AdminClient(address, "t0ken-from-file \n", timeout=10) as admin:  # trimmed, as the server's file
+            assert [s.id for s in admin.status()[0]] == [TINY_STYLE]
 
 
 @pytest.mark.parametrize(("content", "words"), [("", "is empty"), (None, "cannot read the admin token file")])
