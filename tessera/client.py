@@ -91,7 +91,17 @@ class TesseraClient:
         self._tiling_lock = threading.Lock()
         self._parallel_streams = max(1, len(addresses) * streams_per_target)
         self._channel = open_channel(_channel_target(addresses), tls_ca, _channel_options())
-        self._stub = pb_grpc.StyleTransferStub(grpc.intercept_channel(self._channel, *interceptors))
+        self._open_stub = pb_grpc.StyleTransferStub(grpc.intercept_channel(self._channel, *interceptors))
+        self._closed = False
+
+    @property
+    def _stub(self) -> pb_grpc.StyleTransferStub:
+        """The stub of an open client; ValueError in words once closed (gRPC's own is "Cannot invoke RPC on
+        closed channel!"), as for a closed file."""
+        if self._closed:
+            raise ValueError("this TesseraClient is closed: make a new one (a client used in a with-block is "
+                             "closed when the block ends)")
+        return self._open_stub
 
     def __enter__(self) -> TesseraClient:
         return self
@@ -100,6 +110,7 @@ class TesseraClient:
         self.close()
 
     def close(self) -> None:
+        self._closed = True
         self._channel.close()
 
     def list_styles(self, timeout: float | None = None, include_previews: bool = True) -> list[StyleSummary]:

@@ -138,3 +138,13 @@ def test_an_int_beyond_a_floats_range_is_out_of_range_not_an_overflow(seconds):
         number_checks.positive_seconds("timeout", seconds)
     with pytest.raises(ValueError, match="weight must be a number >= 0"):
         StyleSource(preset="swirls", weight=seconds)
+
+
+def test_a_closed_client_says_so_in_words(inference_server):
+    """gRPC's bare "Cannot invoke RPC on closed channel!" came back from every call after close()."""
+    client = TesseraClient(inference_server)
+    client.close()
+    for call in (lambda: client.list_styles(), lambda: client.stylize(np.zeros((8, 8, 3), np.uint8), TINY_STYLE),
+                 lambda: client.stylize_encoded(b"x", TINY_STYLE)):
+        with pytest.raises(ValueError, match="this TesseraClient is closed"):
+            call()
