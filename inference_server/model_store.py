@@ -2,7 +2,8 @@
 
 `refresh` rescans the registry. New versions are validated and loaded in the caller's thread (the
 watcher's or an admin call's, never a request's) and only then become visible; a version whose folder
-disappears is retired and released after its last stream. A version policy (`keep`, Triton's "latest
+disappears answers the calls that ask for it by number (a clip's later frames) for DRAIN_SECONDS after
+its last, then is retired and released after its last stream. A version policy (`keep`, Triton's "latest
 N") loads only each style's newest `keep` healthy versions and a pinned one: the rest stay on disk,
 unloaded and unvalidated, until a pin or a rollback asks for one. A version that falls out of the
 policy stays loaded while calls use it and for DRAIN_SECONDS after the last (a clip's later frames
@@ -197,7 +198,7 @@ class ModelStore:
         with self._lock:
             states, self._styles = list(self._styles.values()), {}
         for state in states:
-            for model in state.versions.values():
+            for model in [*state.versions.values(), *state.draining.values()]:
                 model.retire()
 
     def _acquire(self, style: str, version: int) -> LoadedVersion:
@@ -206,7 +207,7 @@ class ModelStore:
             if state is None:
                 raise StyleNotFound(unknown_id_message("style", style, sorted(self._styles), "this server serves"))
             if version:
-                model = state.versions.get(version)
+                model = state.versions.get(version) or state.draining.get(version)
                 if model is None:
                     reason = state.rejected.get(version, "it does not exist")
                     if version in state.unloaded:
@@ -236,7 +237,13 @@ class ModelStore:
         on_disk = version_dirs(style_dir)
         self._say_passed_over(style_dir, VERSION_DIR_RE, "version")
         loaded = {n: m for n, m in state.versions.items() if n in on_disk}
-        removed = [m for n, m in state.versions.items() if n not in on_disk]
+        gone = {**state.draining, **{n: m for n, m in state.versions.items() if n not in on_disk}}
+        draining = {n: m for n, m in gone.items() if n not in on_disk and m.in_use(DRAIN_SECONDS)}
+        for number in sorted(set(draining) - set(state.draining)):
+            log.info("%s version %d was removed from the registry: it answers calls that ask for it by number "
+                     "(a clip's later frames) for %.0f s after its last, then is retired", style_id, number,
+                     DRAIN_SECONDS)
+        removed = [m for n, m in gone.items() if n not in draining and n not in loaded]
         # A rejected version is retried only when its folder changed (an operator fixed a copy).
         rejected = {n: r for n, r in state.rejected.items()
                     if n in on_disk and state.signatures.get(n) == _signature(on_disk[n])}
@@ -248,7 +255,8 @@ class ModelStore:
         unloaded = tuple(sorted(set(on_disk) - set(loaded) - set(rejected)))
         signatures = {n: v for n, v in signatures.items() if n in loaded or n in rejected}
         state = StyleState(meta=meta, versions=loaded, rejected=rejected, problem=problem, signatures=signatures,
-                           changed_on_disk={n: c for n, c in changed.items() if n in loaded}, unloaded=unloaded)
+                           changed_on_disk={n: c for n, c in changed.items() if n in loaded}, unloaded=unloaded,
+                           draining=draining)
         if state.serving is not None and not self._stopping.is_set():
             state.serving.warm_up()  # before it takes traffic; older versions stay cold until they serve
         with self._lock:
@@ -320,7 +328,7 @@ class ModelStore:
     def _drop_style(self, style_id: str) -> None:
         with self._lock:
             state = self._styles.pop(style_id)
-        for model in state.versions.values():
+        for model in [*state.versions.values(), *state.draining.values()]:
             model.retire()
 
 

@@ -261,6 +261,12 @@ class LoadedVersion:
         with self._lock:
             self._health_problem = self._health_problem or reason
 
+    @property
+    def retired(self) -> bool:
+        """Whether the store has let this version go (it closes once its last lease is released)."""
+        with self._lock:
+            return self._retired
+
     def retire(self) -> None:
         """No new leases will come; close as soon as the last one is released."""
         with self._lock:

@@ -44,6 +44,10 @@ class StyleState:
     changed_on_disk: dict[int, str] = field(default_factory=dict)
     # Versions on disk that the version policy leaves unloaded (not validated yet), ascending.
     unloaded: tuple[int, ...] = ()
+    # Versions removed from the registry that calls still ask for by number (a clip's later frames, a
+    # call's further streams): they answer those for DRAIN_SECONDS after their last call, never serve
+    # otherwise, and are retired then.
+    draining: dict[int, LoadedVersion] = field(default_factory=dict)
 
     @property
     def serving(self) -> LoadedVersion | None:

@@ -238,3 +238,30 @@ def test_a_server_lists_unloaded_versions_and_an_admin_pin_serves_one(registry):
         pinned = admin.pin(STYLE, 1)
         assert (pinned.serving_version, pinned.available_versions, pinned.unloaded_versions) == (1, (1, 3), (2,))
         assert client.stylize(photo, STYLE).version == 1
+
+
+def test_a_removed_version_answers_calls_by_number_while_in_use_then_is_retired(registry, monkeypatch):
+    """A clip restyles frame after frame on its first frame's version; an operator's removal of that
+    version's folder mid-clip failed its next frame ("has no servable version 21: it does not exist")
+    and lost the clip. A removed version now answers calls that name it for DRAIN_SECONDS after its
+    last, never serves otherwise, and is retired after that."""
+    root = registry(2)
+    store, loads = _store(root, keep=2)
+    with store.lease(STYLE, 2):  # the clip's first frame
+        pass
+    shutil.rmtree(root / STYLE / "2")
+    store.refresh()
+    state = store.styles()[0]
+    assert state.serving.version == 1 and sorted(state.draining) == [2]
+    with store.lease(STYLE, 0) as model:
+        assert model.version == 1  # a new call gets what the registry holds
+    with store.lease(STYLE, 2) as model:  # the clip's next frame
+        kept = model
+        assert model.version == 2
+    monkeypatch.setattr("inference_server.model_store.DRAIN_SECONDS", 0.0)
+    store.refresh()
+    assert store.styles()[0].draining == {} and kept.retired
+    with pytest.raises(StyleNotFound, match="has no servable version 2"):
+        with store.lease(STYLE, 2):
+            pass
+    assert sorted(loads) == [1, 2]  # never loaded again
