@@ -150,12 +150,20 @@ def job_result(job_id: str):
         error = job.error
         raise ApiError(error.status, error.error, error.message, field=error.field)
     if snap["state"] != JobState.DONE.value:
-        raise ApiError(409, "not_ready", f"The job is still {snap['state']} ({snap['done']} of "
-                                         f"{snap['total']} tiles done); fetch the result when it is done.")
+        raise ApiError(409, "not_ready", f"The job {_progress(snap)}; fetch the result when it is done.")
     outcome = job.outcome
     if outcome is None:  # expired between the two reads
         raise ApiError(404, "unknown_job", "The job's result has expired. Please upload the image again.")
     return image_response(outcome, attachment=True)
+
+
+def _progress(snap: dict) -> str:
+    """How far an unfinished job is, after "The job": queued, or started with or without its tiles counted."""
+    if snap["state"] == JobState.QUEUED.value:
+        return "is queued: it has not started yet"
+    if not snap["total"]:
+        return "has started; its tiles are not counted yet"
+    return f"is still running ({snap['done']} of {snap['total']} tiles done)"
 
 
 def _find(job_id: str) -> Job:

@@ -89,16 +89,13 @@ def read_batch(backend: Backend) -> Batch:
     style, strength, wanted_format = read_options()
     look = read_look(config.max_upload_bytes)
     scale = read_scale(request.form.get("scale"))
-    archives = request.files.getlist("archive")
-    if archives and "images" in request.files:
+    archive = request.files.get("archive")  # sent once: two are check_form's 400 repeated_field
+    if archive is not None and "images" in request.files:
         raise ApiError(400, "invalid_batch", "Send the photos either as files in 'images' or as one zip in "
                                              "'archive', not both: the batch would leave one of them out.")
-    if len(archives) > 1:
-        raise ApiError(400, "invalid_batch", f"Send one zip in 'archive', not {len(archives)}: put every photo "
-                                             "in one zip, or send them as files in 'images'.")
     skipped: list[Skipped] = []
-    if archives:
-        photos = _from_zip(archives[0].read(), config, skipped, wanted_format)
+    if archive is not None:
+        photos = _from_zip(archive.read(), config, skipped, wanted_format)
     else:
         photos = _from_files(config)
     if not photos:
@@ -146,11 +143,17 @@ def _from_files(config) -> list[Photo]:
 
 def _from_zip(data: bytes, config, skipped: list[Skipped], output_format: str | None) -> list[Photo]:
     """The zip's photos in its order; entries that are no photo are appended to `skipped` instead (folder
-    entries alone are passed over without a word: their photos are the zip's)."""
+    entries alone are passed over without a word: their photos are the zip's). ApiError 400 for a zip without
+    files (an empty file, a zip of nothing or of folders only), 413 or 422 for one that breaks a bound or
+    cannot be read."""
+    if not data:
+        raise _empty_zip("its file has 0 bytes")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, OSError):
         raise ApiError(422, "bad_archive", "The archive is not a readable zip file.") from None
+    if all(entry.is_dir() for entry in archive.infolist()):
+        raise _empty_zip("it holds only folders, no files" if archive.infolist() else "it holds nothing")
     entries, passed = [], {}  # passed: zip order -> why
     for order, entry in enumerate(archive.infolist()):
         if entry.is_dir():
@@ -198,6 +201,13 @@ def _from_zip(data: bytes, config, skipped: list[Skipped], output_format: str | 
     infos = archive.infolist()
     skipped.extend(Skipped(_shown(infos[order].filename), passed[order]) for order in sorted(passed))
     return photos
+
+
+def _empty_zip(held: str) -> ApiError:
+    """The 400 for a zip without a file in it (`held` says what it is instead, e.g. "it holds nothing"): not
+    "attach photos", since one was attached."""
+    return ApiError(400, "missing_field", f"The zip is empty: {held}. Zip the photos themselves, or send them as "
+                                          "files in 'images'.")
 
 
 def _not_a_photo(photo: Photo, config, output_format: str | None) -> str | None:

@@ -1,5 +1,8 @@
-"""The upload form's own limits (how many fields, how long a name, how large a text field) and, when
-Werkzeug's parser refuses a form, a sentence that says which of them was broken.
+"""The upload form's own limits (how many fields, how long a name, how large a text field), its shape (every
+part named, cut off nowhere, each field as a file or as text as the route's form says, and sent once unless
+it is a list) and, when Werkzeug's parser refuses a form, a sentence that says which of them was broken.
+
+A route's fields are those of its form in the OpenAPI document (bff.openapi.form_fields), the one list of them.
 
 Werkzeug answers every form limit with the same bare 413 (MAX_FORM_PARTS, MAX_FORM_MEMORY_SIZE), which
 the gateway used to report as "larger than the 25 MB limit" for a 1 MB body. Only then, on that rare
@@ -8,6 +11,8 @@ path, is the body read a second time to find the reason; the usual path costs no
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from flask import Flask, Request, request
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import parse_options_header
@@ -15,6 +20,7 @@ from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDeco
 
 from bff.config import FORM_OVERHEAD_BYTES, GatewayConfig
 from bff.errors import ApiError, error_response, too_large
+from bff.openapi import NAMED_FILE_FIELDS, form_fields
 
 # Werkzeug's parser keeps at most this much of a text field or of a part's header block in memory; a
 # backstop above our own limits (it must also exceed the parser's 64 kB read size).
@@ -24,9 +30,44 @@ _CHUNK = 64 * 1024
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
+class FileField(NamedTuple):
+    """What a sentence calls a form file, and a file name for the curl example of how to send it."""
+
+    label: str
+    example: str
+
+
+# People read these sentences, not the form's field names.
+FILE_FIELDS = {
+    "image": FileField("The photo", "photo.jpg"),
+    "images": FileField("Each photo of a batch", "photo.jpg"),
+    "archive": FileField("The zip of photos", "photos.zip"),
+    "style_image": FileField("The style image", "painting.jpg"),
+    "mix_image": FileField("The style image to mix in", "painting.jpg"),
+}
+
+
 class UploadRequest(Request):
     """Flask's Request, closing every file stream its form parser opened, also when parsing failed half
-    way (Werkzeug then drops the temporary files of the parts it had read without closing them)."""
+    way (Werkzeug then drops the temporary files of the parts it had read without closing them), and
+    keeping why a form could not be read (`form_error`) where Werkzeug reads it as a form without fields."""
+
+    @property
+    def form_error(self) -> ApiError | None:
+        """Why the form could not be read (once parsed): cut off, or a part it cannot read; None when it was."""
+        return self.__dict__.get("_form_error")
+
+    def make_form_data_parser(self):
+        parser = super().make_form_data_parser()
+        parser.silent = False  # _load_form_data keeps the reason instead of an empty form
+        return parser
+
+    def _load_form_data(self) -> None:
+        try:
+            super()._load_form_data()
+        except ValueError as err:  # a silent parser made this a form without fields: "'style' is required"
+            self.__dict__.update(form=self.parameter_storage_class(), files=self.parameter_storage_class(),
+                                 _form_error=_unreadable(err))
 
     def _get_file_stream(self, *args, **kwargs):
         stream = super()._get_file_stream(*args, **kwargs)
@@ -58,13 +99,33 @@ def init_app(app: Flask, config: GatewayConfig) -> None:
 def check_form(request: Request, config: GatewayConfig, fields: str) -> None:
     """Parses the form and raises ApiError 415 `not_a_form` for a body that is no form (JSON, a bare
     image), saying to send multipart/form-data with `fields` (what goes in which field, e.g. "the photo
-    as a file in the 'image' field"), or 400 or 413 naming the limit a field breaks."""
+    as a file in the 'image' field"); 400 for a form cut off or unreadable, a part without a name, a file
+    field sent as text or a text field as a file, or a field sent twice that the route reads once; or 400 or
+    413 naming the limit a field breaks."""
     _check_is_form(request, fields)
-    for name in [*request.form.keys(), *request.files.keys()]:
+    form, files = request.form, request.files
+    unread = getattr(request, "form_error", None)
+    if unread is not None:
+        raise unread
+    for name in [*form.keys(), *files.keys()]:
+        if not name:
+            raise _unnamed_part()
         if len(name) > config.max_field_name_chars:
             raise _name_too_long(len(name), config)
-    for name, value in request.form.items(multi=True):
-        size = len(value.encode())
+    known = form_fields(_route(request))
+    for name in form.keys():
+        if _is_file(known.get(name)):
+            raise _not_a_file(name)
+    for name in files.keys():
+        if name in known and not _is_file(known[name]):
+            raise _not_text(name)
+    for name, schema in known.items():
+        count = len(form.getlist(name)) + len(files.getlist(name))
+        if count > 1 and schema.get("type") != "array":
+            raise _repeated(name, count)
+    for name, value in form.items(multi=True):
+        # The parser decoded the part as UTF-8, each byte that is none as one U+FFFD of 3: count it as 1.
+        size = len(value.encode()) - 2 * value.count("\ufffd")
         if size > config.max_text_field_bytes:
             raise _field_too_large(name, size, config)
 
@@ -94,12 +155,14 @@ def explain_refused_form(request: Request, config: GatewayConfig) -> ApiError | 
         return None
     try:
         stream.seek(0)
-        return _scan(stream, options["boundary"].encode(), config)
+        # A batch takes more parts than other forms (bff.batch_forms.limit_batch_request).
+        parts = request.max_form_parts or config.max_form_fields
+        return _scan(stream, options["boundary"].encode(), config, parts, form_fields(_route(request)))
     except (OSError, ValueError, AttributeError):  # not seekable, or not multipart after all
         return None
 
 
-def _scan(stream, boundary: bytes, config: GatewayConfig) -> ApiError | None:
+def _scan(stream, boundary: bytes, config: GatewayConfig, max_parts: int, known: dict[str, dict]) -> ApiError | None:
     decoder = MultipartDecoder(boundary)
     parts, field_name, field_size = 0, None, 0
     while True:
@@ -109,23 +172,75 @@ def _scan(stream, boundary: bytes, config: GatewayConfig) -> ApiError | None:
         while not isinstance(event, (NeedData, Epilogue)):
             if isinstance(event, (Field, File)):
                 parts += 1
-                if parts > config.max_form_fields:
-                    return _too_many_fields(config)
+                if parts > max_parts:
+                    return _too_many_fields(max_parts, known)
+                if not event.name:
+                    return _unnamed_part()
                 if len(event.name) > config.max_field_name_chars:
                     return _name_too_long(len(event.name), config)
+                if isinstance(event, Field) and _is_file(known.get(event.name)):
+                    return _not_a_file(event.name)  # a file without filename=: held in memory as text
                 field_name, field_size = (event.name if isinstance(event, Field) else None), 0
             elif isinstance(event, Data) and field_name is not None:
                 field_size += len(event.data)
                 if field_size > config.max_text_field_bytes:
-                    return _field_too_large(field_name, field_size, config)
+                    return _field_too_large(field_name, None, config)  # read no further
             event = decoder.next_event()
         if not chunk or isinstance(event, Epilogue):
             return None
 
 
-def _too_many_fields(config: GatewayConfig) -> ApiError:
-    return ApiError(400, "too_many_fields", f"The form has more than {config.max_form_fields} fields; send only "
-                                            "image, style, strength and format.")
+def _route(request: Request) -> str:
+    """The request's route as the OpenAPI document names it ("/api/stylize")."""
+    return request.url_rule.rule if request.url_rule is not None else request.path
+
+
+def _is_file(schema: dict | None) -> bool:
+    """Whether a field of this OpenAPI schema is a file (or a list of files); False for None (unknown)."""
+    return schema is not None and ("contentMediaType" in schema or "contentMediaType" in schema.get("items", {}))
+
+
+def _unreadable(err: ValueError) -> ApiError:
+    """The 400 for a form Werkzeug's parser gave up on with `err`."""
+    if isinstance(err, UnicodeDecodeError):
+        return ApiError(400, "unreadable_form", "The form cannot be read: a field's name or a part's headers are "
+                                                "not UTF-8 text.")
+    if "Content-Disposition" in str(err):
+        return ApiError(400, "unreadable_form", "A part of the form has no Content-Disposition header, which says "
+                                                "what field it is (form-data; name=\"...\").")
+    # The parser ran out of body before the form's closing boundary.
+    return ApiError(400, "incomplete_form", "The form is incomplete: it was cut off before its end (the closing "
+                                            "boundary), so none of its fields can be trusted; send it again, "
+                                            "whole.")
+
+
+def _unnamed_part() -> ApiError:
+    return ApiError(400, "unnamed_field", "A part of the form has no name: its Content-Disposition says "
+                                          "form-data without name=\"...\", so it is no field the gateway reads.")
+
+
+def _not_a_file(name: str) -> ApiError:
+    field = FILE_FIELDS.get(name, FileField(f"The '{name}' field", "file"))
+    return ApiError(400, "not_a_file", f"{field.label} must be sent as a file (with curl: {name}=@{field.example}): "
+                                       "its part of the form has no filename=, so it came as text.",
+                    field=name if name in NAMED_FILE_FIELDS else None)
+
+
+def _not_text(name: str) -> ApiError:
+    return ApiError(400, "not_text", f"The '{name}' field must be sent as text, not as a file (with curl: "
+                                     f"{name}=..., without @).")
+
+
+def _repeated(name: str, count: int) -> ApiError:
+    return ApiError(400, "repeated_field", f"The form has {count} '{name}' fields; send it once.",
+                    field=name if name in NAMED_FILE_FIELDS else None)
+
+
+def _too_many_fields(max_parts: int, known: dict[str, dict]) -> ApiError:
+    names = [f"{name} (repeated)" if schema.get("type") == "array" else name for name, schema in known.items()]
+    send = f"{', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else "".join(names)
+    return ApiError(400, "too_many_fields", f"The form has more than {max_parts} fields; send only "
+                                            f"{send or 'the fields of its form (GET /api/openapi.json)'}.")
 
 
 def _name_too_long(length: int, config: GatewayConfig) -> ApiError:
@@ -133,7 +248,9 @@ def _name_too_long(length: int, config: GatewayConfig) -> ApiError:
                                                 f"have at most {config.max_field_name_chars}.")
 
 
-def _field_too_large(name: str, size: int, config: GatewayConfig) -> ApiError:
+def _field_too_large(name: str, size: int | None, config: GatewayConfig) -> ApiError:
+    """The 413 for a text field of `size` bytes (None: more than the limit, not read to its end)."""
     shown = name if len(name) <= 40 else name[:40] + "..."
-    return ApiError(413, "field_too_large", f"The form field {shown!r} holds {size:,} bytes or more; text "
-                                            f"fields may hold at most {config.max_text_field_bytes:,}.")
+    held = f"{size:,} bytes" if size is not None else f"more than {config.max_text_field_bytes:,} bytes"
+    return ApiError(413, "field_too_large", f"The form field {shown!r} holds {held}; text fields may hold at most "
+                                            f"{config.max_text_field_bytes:,}.")

@@ -21,14 +21,15 @@ from flask import request
 
 from bff import images
 from bff.errors import ApiError, too_large
+from bff.form_limits import FILE_FIELDS
 from tessera import formats
 from tessera.style_facts import StyleSummary
 from tessera.style_sources import MAX_STYLE_IMAGE_PIXELS, MIX_SHARE, StyleSource, mix_in
 from tessera.video_sniff import CLIP_NAMES, sniff_clip
 
-# What a message calls each style image and each pair of fields: people read these sentences (the page
-# shows them), not the form's field names.
-_FILE_NAMES = {"style_image": "The style image", "mix_image": "The style image to mix in"}
+# What a message calls each style image (the first, then the one mixed in) and each pair of fields: people
+# read these sentences (the page shows them), not the form's field names.
+_FILE_NAMES = {field: FILE_FIELDS[field].label for field in ("style_image", "mix_image")}
 _ROLES = {"style_image": "as the style", "mix_image": "to mix in"}
 _SHARE = "The share of the second style"
 _TRUE = {"1", "true", "on", "yes"}
@@ -88,6 +89,7 @@ def check_look_fits(look: Look, style: StyleSummary) -> None:
 
 
 def _source(text_field: str, file_field: str, max_bytes: int) -> StyleSource | None:
+    # A painting sent as text (curl -F style_image=painting.jpg, without @) is check_form's 400 not_a_file.
     preset = request.form.get(text_field, "").strip()
     upload = request.files.get(file_field)
     data = upload.read() if upload is not None else b""

@@ -25,7 +25,9 @@ def _json(description: str, schema: str) -> dict:
 
 _UPLOAD_ERRORS = {
     "400": _error("A field is missing or invalid (style, strength, scale, format, image, an empty style_image or "
-                  "mix_image, a look field), the output format cannot "
+                  "mix_image, a look field), the form is cut off (incomplete_form) or unreadable, a part has no "
+                  "name (unnamed_field), a file field came as text (not_a_file) or a text field as a file "
+                  "(not_text), a field came more than once (repeated_field), the output format cannot "
                   "hold the image (too_large_for_format: WebP holds 16383 px per side, JPEG 65500), or the "
                   "inference server refused the image (its message says why)."),
     "404": _error("No style has that id, or no stored photo has the photo_id (it may have expired)."),
@@ -42,6 +44,24 @@ _UNKNOWN_JOB = _error("No such job, or it has expired.")
 _BATCH_ID = {"name": "batch_id", "in": "path", "required": True, "schema": {"type": "string"},
              "description": "The unguessable id from POST /api/batches."}
 
+# The look fields (bff.look_form) of every form that restyles: /api/stylize, /api/jobs and /api/batches.
+_LOOK_FIELDS = {
+    "keep_colors": {"type": "boolean", "default": False,
+                    "description": "Keep the photo's colours: the result's luminance with the photo's chroma. Works "
+                                   "for every style."},
+    "style_image": {"type": "string", "contentMediaType": "application/octet-stream",
+                    "description": "A painting (PNG, JPEG or WebP) to use as the style; only for styles whose kind "
+                                   "is 'conditioned' and that accept style images."},
+    "preset": {"type": "string", "description": "A preset id of a conditioned style, instead of style_image."},
+    "mix_image": {"type": "string", "contentMediaType": "application/octet-stream",
+                  "description": "A second painting to mix in (needs style_image or preset)."},
+    "mix_preset": {"type": "string", "description": "A second preset to mix in, instead of mix_image."},
+    "mix": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.5,
+            "description": "Share of the second style; the first gets 1 - mix. Style codes are mixed, not pixels."},
+}
+# The form files an error's `field` may name: a page says such an error where that file was chosen.
+NAMED_FILE_FIELDS = ("style_image", "mix_image")
+
 _SCHEMAS = {
     "Error": {
         "type": "object", "required": ["error", "message", "status"],
@@ -49,7 +69,7 @@ _SCHEMAS = {
             "error": {"type": "string", "description": "Machine-readable kind, e.g. unsupported_format."},
             "message": {"type": "string", "description": "A sentence for people."},
             "status": {"type": "integer", "description": "The HTTP status code again."},
-            "field": {"type": "string", "enum": ["style_image", "mix_image"],
+            "field": {"type": "string", "enum": list(NAMED_FILE_FIELDS),
                       "description": "The form file the error is about, when it is a style image."},
         },
     },
@@ -91,7 +111,8 @@ _SCHEMAS = {
         "properties": {"styles": {"type": "array", "items": {"$ref": "#/components/schemas/Style"}}},
     },
     "Limits": {
-        "type": "object", "required": ["max_upload_bytes", "max_pixels", "formats"],
+        "type": "object", "required": ["max_upload_bytes", "max_pixels", "max_batch_photos", "max_batch_bytes",
+                                       "formats"],
         "properties": {
             "max_upload_bytes": {"type": "integer", "description": "Largest image file accepted, in bytes."},
             "max_pixels": {"type": "integer", "description": "Largest width × height accepted (upright)."},
@@ -99,6 +120,10 @@ _SCHEMAS = {
                                                                    "(a longer, thinner image is 400 bad_shape)."},
             "max_style_image_pixels": {"type": "integer", "description": "Largest width × height of a style "
                                                                          "image (style_image, mix_image)."},
+            "max_batch_photos": {"type": "integer", "description": "Most photos in one batch (POST /api/batches: "
+                                                                   "`images` files, or the photos of its zip)."},
+            "max_batch_bytes": {"type": "integer", "description": "Largest total of a batch's photo files, in "
+                                                                  "bytes (a zip's: their unpacked sizes)."},
             "formats": {"type": "array", "items": {"$ref": "#/components/schemas/Format"}},
             "clips": {"type": "object", "description": "Video clips (POST /api/jobs): longest duration in "
                                                        "seconds, most megapixels over all frames, containers "
@@ -154,24 +179,11 @@ _SCHEMAS = {
                                               "warped along the clip's optical flow, in each output frame "
                                               "(steadier, less flicker; still pixels may get up to 0.97); "
                                               "0 turns it off. docs/video.md."},
-            "keep_colors": {"type": "boolean", "default": False,
-                            "description": "Keep the photo's colours: the result's luminance with the photo's "
-                                           "chroma. Works for every style."},
             "explain": {"type": "boolean", "default": False,
                         "description": "Also draw what the style's critic sees: a realism map and Grad-CAM as PNG "
                                        "heat maps of the result's size (docs/explain.md). Only for styles with "
                                        "has_critic (400 no_critic otherwise)."},
-            "style_image": {"type": "string", "contentMediaType": "application/octet-stream",
-                            "description": "A painting (PNG, JPEG or WebP) to use as the style; only for styles "
-                                           "whose kind is 'conditioned' and that accept style images."},
-            "preset": {"type": "string", "description": "A preset id of a conditioned style, instead of "
-                                                        "style_image."},
-            "mix_image": {"type": "string", "contentMediaType": "application/octet-stream",
-                          "description": "A second painting to mix in (needs style_image or preset)."},
-            "mix_preset": {"type": "string", "description": "A second preset to mix in, instead of mix_image."},
-            "mix": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.5,
-                    "description": "Share of the second style; the first gets 1 - mix. Style codes are mixed, "
-                                   "not pixels."},
+            **_LOOK_FIELDS,
         },
     },
     "Job": {
@@ -211,11 +223,13 @@ _SCHEMAS = {
             "archive": {"type": "string", "contentMediaType": "application/zip",
                         "description": "A zip of photos (folders ignored; sizes and ratios checked first; "
                                        "entries that are no photo are skipped and listed in `skipped`). "
-                                       "Not together with `images` (400 invalid_batch)."},
+                                       "Not together with `images` (400 invalid_batch); a zip without "
+                                       "files is 400 missing_field."},
             "style": {"type": "string"}, "strength": {"type": "number", "minimum": 0, "maximum": 1},
             "format": {"type": "string", "enum": ["png", "jpeg", "webp"]},
             "scale": {"type": ["number", "string"], "default": "auto",
                       "description": "Brush scale, as for /api/stylize."},
+            **_LOOK_FIELDS,
         },
     },
     "Batch": {
@@ -326,7 +340,8 @@ _PATHS = {
         "summary": "Fetch a finished job's image", "operationId": "jobResult", "parameters": [_JOB_ID],
         "responses": {"200": {"description": "The restyled image, or clip (video/mp4, video/webm).",
                               "content": {**_IMAGE_TYPES, "video/mp4": {}, "video/webm": {}}},
-                      "404": _UNKNOWN_JOB, "409": _error("The job has not finished yet."),
+                      "404": _UNKNOWN_JOB, "409": _error("The job has not finished yet: it is queued, or "
+                                                         "running (the message says which)."),
                       "503": _error("The job failed because no inference server could be reached.")}}},
     "/api/jobs/{job_id}/maps/{name}": {"get": {
         "summary": "What the style's critic sees in a finished result", "operationId": "jobMap",
@@ -389,3 +404,16 @@ DOCUMENT = {
 @bp.get("/openapi.json")
 def openapi():
     return jsonify(DOCUMENT)
+
+
+def form_fields(path: str) -> dict[str, dict]:
+    """Each field of the form that POST `path` takes, with its schema as this document gives it ({} for a path
+    that takes no form). This is the one list of a route's fields: bff.form_limits checks every form against
+    it (a field with a contentMediaType is a file, and only an array may be sent more than once)."""
+    body = DOCUMENT["paths"].get(path, {}).get("post", {}).get("requestBody")
+    if body is None:
+        return {}
+    schema = body["content"]["multipart/form-data"]["schema"]
+    if "$ref" in schema:
+        schema = DOCUMENT["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema["properties"]

@@ -372,19 +372,32 @@ def test_a_brush_scale_too_small_for_one_photo_refuses_the_batch_naming_that_pho
     assert answer["message"].startswith("small.png: Brush scale 0.04 would paint this 64x48 image at 3x2 px")
 
 
-@pytest.mark.parametrize("parts, words", [
-    ([("archive", "a.zip", "a.png"), ("images", "b.png", "")], "'images'"),
-    ([("images", "b.png", ""), ("archive", "a.zip", "a.png")], "'images'"),
-    ([("archive", "1.zip", "a.png"), ("archive", "2.zip", "b.png")], "one zip"),
+@pytest.mark.parametrize("parts, error, words", [
+    ([("archive", "a.zip", "a.png"), ("images", "b.png", "")], "invalid_batch", "'images'"),
+    ([("images", "b.png", ""), ("archive", "a.zip", "a.png")], "invalid_batch", "'images'"),
+    ([("archive", "1.zip", "a.png"), ("archive", "2.zip", "b.png")], "repeated_field", "send it once"),
 ], ids=["archive-then-images", "images-then-archive", "two-archives"])
-def test_an_ambiguous_batch_is_refused_naming_both_fields(live, parts, words):
+def test_an_ambiguous_batch_is_refused_naming_the_fields(live, parts, error, words):
     """A zip sent with 'images' files queued the zip's photos and dropped the files without a word (and a
-    second zip was dropped the same way)."""
+    second zip was dropped the same way; it is now refused as any field sent twice is, tests/bff/test_form_shape.py)."""
     photo = encoded(gradient(), "PNG")
     sent = [(field, name, zip_of([(inner, photo)]) if inner else photo) for field, name, inner in parts]
     status, answer = post_batch(live, sent)
-    assert (status, answer["error"]) == (400, "invalid_batch"), answer
+    assert (status, answer["error"]) == (400, error), answer
     assert "'archive'" in answer["message"] and words in answer["message"]
+
+
+@pytest.mark.parametrize("archive, held", [
+    (zip_of([]), "it holds nothing"),
+    (zip_of([("photos/", b""), ("photos/2026/", b"")]), "it holds only folders, no files"),
+    (b"", "its file has 0 bytes"),
+], ids=["no-entries", "folders-only", "zero-bytes"])
+def test_an_empty_zip_is_refused_saying_the_zip_is_empty(live, archive, held):
+    """It was refused as if nothing had been attached: "Attach photos in the 'images' field, or one zip in
+    'archive'."."""
+    status, answer = post_batch(live, [("archive", "photos.zip", archive)])
+    assert (status, answer["error"]) == (400, "missing_field"), answer
+    assert answer["message"].startswith(f"The zip is empty: {held}.") and "Attach" not in answer["message"]
 
 
 def _still_gif() -> bytes:

@@ -66,12 +66,25 @@ def test_unknown_jobs_are_404(client, suffix):
     assert resp.status_code == 404 and "expired" in resp.json["message"]
 
 
-def test_the_result_of_an_unfinished_job_is_409(app):
+def test_the_result_of_an_unfinished_job_is_409_saying_how_far_it_is(inference_server):
+    """A queued job's 409 said "still running (0 of 0 tiles done)"."""
+    app = make_app(servers=(inference_server,), job_workers=1)
     release = threading.Event()
-    job = job_store_of(app).submit(lambda progress: release.wait(5) and Outcome(b"", "image/png", "x.png", 1))
-    resp = app.test_client().get(f"/api/jobs/{job.id}/result")
-    release.set()
-    assert resp.status_code == 409 and "still" in resp.json["message"]
+    try:
+        store, client = job_store_of(app), app.test_client()
+        started = store.submit(lambda progress: release.wait(10) and Outcome(b"", "image/png", "x.png", 1))
+        queued = store.submit(lambda progress: Outcome(b"", "image/png", "x.png", 1))
+        wait_for(lambda: started.snapshot()["state"] == "running")
+        counted = client.get(f"/api/jobs/{started.id}/result")
+        waiting = client.get(f"/api/jobs/{queued.id}/result")
+        release.set()
+    finally:
+        release.set()
+        close_app(app)
+    assert (counted.status_code, waiting.status_code) == (409, 409)
+    assert counted.json["message"] == ("The job has started; its tiles are not counted yet; fetch the result "
+                                       "when it is done.")
+    assert waiting.json["message"] == "The job is queued: it has not started yet; fetch the result when it is done."
 
 
 def test_bad_uploads_are_refused_before_a_job_exists(client):

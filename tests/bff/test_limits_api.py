@@ -22,3 +22,14 @@ def test_limits_say_photos_are_kept_in_redis_with_the_redis_store(inference_serv
             close_app(app)
     assert photos["store"] == "redis"
     assert redis_server.url not in str(photos)
+
+
+def test_limits_publish_the_batch_limits_so_a_page_can_check_a_batch_before_sending_it(inference_server):
+    app = make_app(servers=(inference_server,), max_batch_photos=7, max_batch_bytes=3_000_000)
+    try:
+        limits = app.test_client().get("/api/limits").json
+        schema = app.test_client().get("/api/openapi.json").json["components"]["schemas"]["Limits"]
+    finally:
+        close_app(app)
+    assert (limits["max_batch_photos"], limits["max_batch_bytes"]) == (7, 3_000_000)
+    assert {"max_batch_photos", "max_batch_bytes"} <= set(schema["required"]) & set(schema["properties"])
