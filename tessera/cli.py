@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 from tessera import formats
 from tessera.brush_scale import default_scale
 from tessera.channels import read_ca
-from tessera.cli_folder import Folder, clip_command, naming
-from tessera.cli_output import check_output_file, output_folder, write_whole
+from tessera.cli_folder import Folder, clip_command, clip_container, naming
+from tessera.cli_output import check_output_file, os_error_words, output_folder, write_whole
 from tessera.cli_parser import ANY_PAINTING, CLIP_FLAGS, PHOTO_FLAGS, AdminAuth, Connection, parser
-from tessera.cli_style_sources import style_sources
+from tessera.cli_style_sources import style_image_files, style_sources
 from tessera.client import TesseraClient, TesseraError
 from tessera.critic_maps import MAP_TITLES, heat_map_paths
 from tessera.imageio import (
@@ -37,7 +37,29 @@ if TYPE_CHECKING:
 _IMPORTED = time.perf_counter()
 
 
+# The status when stdout's reader has gone (`tessera styles | head -1`): the shell's for a command that
+# SIGPIPE ends, 128 + 13, as `cat` or `ls` give; Python ignores SIGPIPE, so it is said here.
+READER_GONE = 141
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the `tessera` command on `argv` (default sys.argv[1:]); its exit status: 0, 1 for a refusal
+    or failure (one line on stderr), 2 for bad flags, 130 for Ctrl-C, READER_GONE when stdout was closed
+    (nothing more is printed)."""
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()  # a reader gone is found here, not in Python's flush at exit (a traceback)
+    except BrokenPipeError:
+        # Whatever is still buffered goes nowhere, so that the flush at exit does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return READER_GONE
+
+
+def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser().parse_args(argv)
     args.argv = argv  # the words given, for a command the CLI suggests in their place (cli_folder.clip_command)
@@ -56,7 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     except TesseraError as error:
         print(f"tessera: {_error_line(error, connection.server if connection else '', args.command)}",
               file=sys.stderr)
-    except (OSError, ValueError) as error:
+    except BrokenPipeError:  # stdout's reader has gone: main ends quietly
+        raise
+    except OSError as error:
+        print(f"tessera: {os_error_words(error)}", file=sys.stderr)
+    except ValueError as error:
         print(f"tessera: {error}", file=sys.stderr)
     except KeyboardInterrupt:  # Ctrl-C: the shell's convention, 128 + SIGINT, and no traceback
         print("tessera: interrupted", file=sys.stderr)
@@ -132,7 +158,8 @@ def _stylize(client: TesseraClient, args: argparse.Namespace) -> int:
         return _stylize_folder(client, args, style, sources)
     source, target = Path(args.input), Path(args.output)
     kind = _input_kind(source)
-    check_output_file(source, target, kind, args.explain and kind == "photo")
+    check_output_file([(source, "the input"), *style_image_files(args)], target, kind,
+                      args.explain and kind == "photo")
     _warn_unused_flags(args, kind, source)
     if kind == "clip":
         from tessera.video_cli import stylize_video_file  # needs PyAV (the video extra), only for clips
@@ -180,22 +207,27 @@ def _input_kind(path: Path) -> str:
 def _stylize_folder(client: TesseraClient, args: argparse.Namespace, style: str, sources: list[StyleSource]) -> int:
     """Every file of the folder named as a PNG, JPEG or WebP photo (not its subfolders) into the output
     folder, named <stem>-<style>.<its extension as written>; every other entry is reported as skipped, a
-    file that fails is reported and the others go on. An animated WebP or PNG of several frames is a
-    clip, not a photo: it is reported with the command that restyles it."""
+    file that fails is reported and the others go on. A clip, by its name or by its content (an
+    animated WebP or PNG of several frames), is skipped and reported with the command that restyles it."""
     output = output_folder(Path(args.output))
-    folder = Folder(args, style)
+    folder = Folder(args, style, style_image_files(args))
     inputs = folder.photos
+    if inputs or folder.clips_told:  # the commands told for the clips write there too: ready to paste
+        output.mkdir(parents=True, exist_ok=True)
     if not inputs:
-        raise ValueError(f"{args.input}: no .png, .jpg or .webp files in this folder")
-    output.mkdir(parents=True, exist_ok=True)
+        also = " (its other entries are listed above)" if folder.skipped else ""
+        raise ValueError(f"{args.input}: no photos (.png, .jpg or .webp files, no clips) in this folder{also}")
     failed = 0
     for path in inputs:
         try:
             _input_kind(path)  # an empty or unreadable file is told in the words it gets alone
             _stylize_file(client, args, style, sources, path, folder.photo_target(path), folder=folder)
+        except BrokenPipeError:  # stdout's reader has gone: main ends quietly
+            raise
         except (TesseraError, OSError, ValueError) as error:
             failed += 1
-            print(f"tessera: {naming(path, str(getattr(error, 'message', error)))}", file=sys.stderr)
+            said = os_error_words(error) if isinstance(error, OSError) else str(getattr(error, "message", error))
+            print(f"tessera: {naming(path, said)}", file=sys.stderr)
     skipped = folder.skipped
     also = f"; {skipped} other {'entry' if skipped == 1 else 'entries'} skipped (listed above)" if skipped else ""
     print(f"{len(inputs) - failed} of {len(inputs)} images restyled into {output}{also}")
@@ -213,8 +245,9 @@ def _stylize_file(client: TesseraClient, args: argparse.Namespace, style: str, s
             opened.close()
             raise ValueError(f"{source}: {problem}")
         pixels = to_rgb_array(opened)
-    except ClipNotImageError as error:  # only in a folder: a clip named alone goes to the clip path
-        clip_target = folder.clip_target(source) if folder else target.with_suffix(".mp4")
+    except ClipNotImageError as error:  # a folder's file that became a clip after the folder was read (its
+        # clips are skipped as it is read); a clip named alone goes to the clip path
+        clip_target = folder.clip_target(source) if folder else target.with_suffix(f".{clip_container(source)}")
         raise ValueError(f"{source}: {error}; a folder is restyled photo by photo, so restyle the clip on its "
                          f"own: {clip_command(args, source, clip_target)}") from None
     except ImageFormatError as error:

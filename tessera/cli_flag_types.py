@@ -7,7 +7,8 @@ import argparse
 from collections.abc import Callable
 
 from tessera.brush_scale import check_scale
-from tessera.number_checks import finite_float, fraction, positive_seconds, whole_number
+from tessera.number_checks import UINT32_MAX, finite_float, fraction, positive_seconds, whole_number
+from tessera.tiling import MIN_TILE_SIZE
 
 
 def flag_type(convert: Callable[[str], object], message: str) -> Callable[[str], object]:
@@ -20,10 +21,13 @@ def flag_type(convert: Callable[[str], object], message: str) -> Callable[[str],
     return parse
 
 
-def whole_from(minimum: int, what: str) -> Callable[[str], object]:
-    """An argparse type: a whole number of at least `minimum`; `what` names it in the error."""
-    return flag_type(lambda text: whole_number(what, int(text), minimum),
-                     f"{what} is a whole number from {minimum}, got {{}}")
+def whole_from(minimum: int, what: str, maximum: int | None = None) -> Callable[[str], object]:
+    """An argparse type: a whole number of at least `minimum` and, when given, at most `maximum` (a
+    flag whose value goes into a proto field is bounded by the field: UINT32_MAX); `what` names it in
+    the error, with the range."""
+    span = f"from {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+    return flag_type(lambda text: whole_number(what, int(text), minimum, maximum),
+                     f"{what} is a whole number {span}, got {{}}")
 
 
 def _below_one(value: float) -> float:
@@ -36,7 +40,9 @@ strength = flag_type(lambda text: fraction("strength", finite_float(text)),
                      "strength must be between 0 and 1, got {}")
 seconds = flag_type(lambda text: positive_seconds("seconds", finite_float(text)),
                     "seconds must be a number above 0, got {}")
-version = whole_from(1, "a version")
+# A version and a tile's edge travel in proto uint32 fields (StreamHeader.version, Tile.width...).
+version = whole_from(1, "a version", UINT32_MAX)
+tile_edge = whole_from(MIN_TILE_SIZE, "a tile edge", UINT32_MAX)
 blend_weight = flag_type(lambda text: _below_one(finite_float(text)),
                          "the temporal blend must be at least 0 and below 1, got {}")
 # --scale: a number in (0, 1], or 'auto' (None: tessera.brush_scale.default_scale per photo).

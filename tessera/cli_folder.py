@@ -13,6 +13,7 @@ from pathlib import Path
 from tessera import formats
 from tessera.cli_parser import ANY_PAINTING, parsed
 from tessera.critic_maps import heat_map_paths
+from tessera.number_checks import MAX_SECONDS
 
 IMAGE_SUFFIXES = {f".{alias}" for fmt in formats.FORMATS.values() for alias in fmt.aliases}
 # The names of the clips tessera.video_sniff tells (an animated WebP or PNG may be named .webp or .png too).
@@ -21,19 +22,30 @@ CLIP_SUFFIXES = {".mp4", ".mov", ".webm", ".gif", ".apng"}
 
 class Folder:
     """The folder given to `tessera stylize`, read once before any work: `photos`, its files named as
-    PNG, JPEG or WebP, sorted; `skipped`, how many other entries it holds, each reported on stderr with
-    why as it is read (a clip with the command that restyles it); and the names of the results, each
-    distinct and none of them one of the folder's photos."""
+    PNG, JPEG or WebP that are no clip, sorted; `skipped`, how many other entries it holds, each
+    reported on stderr with why as it is read (a clip, by its name or by its content, with the command
+    that restyles it; `clips_told` counts them); and the names of the results, each distinct and none
+    of them one of the folder's photos or the `paintings` the look is read from
+    (cli_style_sources.style_image_files)."""
 
-    def __init__(self, args: argparse.Namespace, style: str) -> None:
+    def __init__(self, args: argparse.Namespace, style: str, paintings: list[tuple[Path, str]]) -> None:
         self._args, self._style, self._output = args, style, Path(args.output)
         entries = sorted(Path(args.input).iterdir())
-        self.photos = [entry for entry in entries if entry.is_file() and entry.suffix.lower() in IMAGE_SUFFIXES]
-        self._photo_files = {_identity(photo) for photo in self.photos} - {None}
+        named = [entry for entry in entries if entry.is_file() and entry.suffix.lower() in IMAGE_SUFFIXES]
+        self._clips = {entry: kind for entry in named if (kind := _clip_kind(entry))}
+        self.photos = [entry for entry in named if entry not in self._clips]
+        # The files no result may overwrite, with what each is.
+        self._inputs = {_identity(path): f"{what} itself" for path, what in paintings}
+        self._inputs.update({_identity(photo): "another photo of this folder" for photo in self.photos})
+        self._inputs.pop(None, None)
         # Names a clip's suggested result must not take (case-insensitively, as on a Mac or Windows disk).
         self._taken = {self._result_name(photo).lower() for photo in self.photos}
+        output = _identity(self._output)
+        if output is not None:
+            self._taken |= {path.name.lower() for path, _ in paintings if _identity(path.parent) == output}
         if _identity(Path(args.input)) == _identity(self._output):
             self._taken |= {entry.name.lower() for entry in entries}
+        self.clips_told = 0  # how many commands for clips were told, each writing into the output folder
         chosen = set(self.photos)
         others = [entry for entry in entries if entry not in chosen]
         for entry in others:
@@ -44,39 +56,96 @@ class Folder:
     def photo_target(self, photo: Path) -> Path:
         """Where `photo`'s result goes: <stem>-<style>.<its extension as written> in the output folder;
         ValueError when that file, or with --explain a heat map beside it, is another of the folder's
-        photos (the output folder being the input folder): it is kept, and `photo` is not restyled."""
+        photos (the output folder being the input folder) or a painting the look is read from: it is
+        kept, and `photo` is not restyled; ValueError too when one of them is a file this process may
+        not overwrite."""
         target = self._output / self._result_name(photo)
         maps = heat_map_paths(target) if self._args.explain else {}
-        for what, path in (("its result", target), *((f"its {name} map", p) for name, p in maps.items())):
-            if _identity(path) in self._photo_files:
-                raise ValueError(f"{photo}: {what} would overwrite {path}, another photo of this folder; "
-                                 "give -o another folder")
+        outputs = (("its result", target), *((f"its {name} map", p) for name, p in maps.items()))
+        for what, path in outputs:
+            kept = self._inputs.get(_identity(path))
+            if kept:
+                raise ValueError(f"{photo}: {what} would overwrite {path}, {kept}; give -o another folder")
+        for what, path in outputs:
+            if read_only(path):
+                raise ValueError(f"{photo}: {what} {path} is read-only: no permission to overwrite it")
         return target
 
     def clip_target(self, clip: Path) -> Path:
-        """Where the command suggested for `clip` writes: <stem>-<style>.mp4 in the output folder, or
-        <stem>-<style>-2.mp4, -3... when an earlier clip's, a photo's result or (in the input folder
-        itself) one of its entries has that name."""
-        base = f"{clip.stem}-{self._style}"
-        names = (f"{base}-{number}.mp4" if number > 1 else f"{base}.mp4" for number in itertools.count(1))
+        """Where the command suggested for `clip` writes: <stem>-<style>.<mp4 or webm, as clip_container
+        chooses> in the output folder, or <stem>-<style>-2.<...>, -3... when an earlier clip's, a photo's
+        result, a painting of the look or (in the input folder itself) one of its entries has that name."""
+        base, suffix = f"{clip.stem}-{self._style}", clip_container(clip)
+        names = (f"{base}-{number}.{suffix}" if number > 1 else f"{base}.{suffix}" for number in itertools.count(1))
         name = next(name for name in names if name.lower() not in self._taken)
         self._taken.add(name.lower())
+        self.clips_told += 1
         return self._output / name
 
     def _result_name(self, photo: Path) -> str:
         return f"{photo.stem}-{self._style}{photo.suffix}"
 
     def _skip_reason(self, entry: Path) -> str:
-        """Why a folder's `entry`, not named as a photo, is not restyled: its kind, its name, or (for a
-        file named as a clip that is a still image) its content."""
+        """Why a folder's `entry` is not restyled as a photo: its kind, its name, or its content (a file
+        named as a photo that is a clip, or named as a clip that is a still image)."""
+        from tessera.video_sniff import CLIP_NAMES  # no PyAV: only the names
+
         if entry.is_dir():
             return "a folder (folders are not searched)"
         if not entry.is_file():
             return "not a regular file"
+        if entry in self._clips:
+            return (f"{CLIP_NAMES[self._clips[entry]]} clip, by its content; restyle it on its own: "
+                    f"{clip_command(self._args, entry, self.clip_target(entry))}")
         if entry.suffix.lower() not in CLIP_SUFFIXES:
             return "not a photo, by its name (.png, .jpg, .jpeg or .webp)"
         return _still_reason(entry) or (f"a clip, by its name; restyle it on its own: "
                                         f"{clip_command(self._args, entry, self.clip_target(entry))}")
+
+
+def read_only(path: Path) -> bool:
+    """Whether `path` is an existing file (not a folder) this process may not overwrite. For root, no
+    file is: writing then tells (cli_output.write_whole)."""
+    return path.exists() and not path.is_dir() and not os.access(path, os.W_OK)
+
+
+def clip_container(clip: Path) -> str:
+    """'mp4' or 'webm': the container `tessera stylize CLIP` can write this clip in, chosen as
+    tessera.video does when no output is named (WebM for a WebM, and for odd sides, which H.264 cannot
+    hold), or the other one when that cannot hold the clip's audio unchanged. 'mp4' when the header
+    cannot be read or PyAV (the video extra) is missing: the command suggested then tells why."""
+    try:
+        from tessera.video_io import OUTPUTS, ClipLimits, check_output, open_clip
+    except ImportError:
+        return "mp4"
+    try:
+        # No limits: the header alone is wanted here; the command suggested checks them itself.
+        opened = open_clip(clip.read_bytes(), ClipLimits(MAX_SECONDS, 2**62, 2**62))
+    except (OSError, ValueError):
+        return "mp4"
+    info = opened.info
+    opened.close()
+    preferred = info.default_output()
+    for container in (preferred, *(name for name in OUTPUTS if name != preferred)):
+        try:
+            check_output(info, container)
+        except ValueError:
+            continue
+        return container
+    return preferred
+
+
+def _clip_kind(path: Path) -> str | None:
+    """tessera.video_sniff's kind of clip for a file named as a photo ('webp' for an animated WebP,
+    'apng', even 'mp4'), judged by its content; None for a still image, or a file that cannot be read
+    (restyled as a photo, it is told why)."""
+    from tessera.video_sniff import read_for_sniff, sniff_clip
+
+    try:
+        with open(path, "rb") as file:
+            return sniff_clip(read_for_sniff(file))
+    except OSError:
+        return None
 
 
 def _still_reason(path: Path) -> str | None:

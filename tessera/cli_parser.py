@@ -78,7 +78,7 @@ def parser() -> argparse.ArgumentParser:
                               f"is enlarged guided by the photo; default auto: long side {DEFAULT_WORK_SIDE} px "
                               f"for larger photos (short side at least {MIN_AUTO_SHORT_SIDE} px), full size for "
                               "smaller ones (images only)")
-    stylize.add_argument("--tile", type=flag_types.whole_from(MIN_TILE_SIZE, "a tile edge"), default=None,
+    stylize.add_argument("--tile", type=flag_types.tile_edge, default=None,
                          help=f"core tile edge in pixels, from {MIN_TILE_SIZE}; raised to the style's halo "
                               "(default: planned per image; images only)")
     stylize.add_argument("--max-pixels", type=flag_types.whole_from(1, "a pixel limit"), default=200_000_000,

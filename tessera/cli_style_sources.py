@@ -23,6 +23,13 @@ def style_sources(args: argparse.Namespace) -> list[StyleSource]:
     return mix_in(base, mixes, "--mix")
 
 
+def style_image_files(args: argparse.Namespace) -> list[tuple[Path, str]]:
+    """The paintings the command reads, each (path, what it is): --style-image, 'the style image', and
+    every --mix FILE, 'the --mix painting'; a result must never overwrite one of them (tessera.cli_output)."""
+    files = [(Path(args.style_image), "the style image")] if args.style_image else []
+    return files + [(path, "the --mix painting") for path, _ in map(parse_mix, args.mix or [])]
+
+
 def _preset(text: str) -> StyleSource:
     preset, _, weight = text.partition(":")
     if not preset:

@@ -19,6 +19,9 @@ MAX_SECONDS = 1e7
 # The largest finite 32-bit float: a number the wire carries as a proto `float` (a style source's
 # weight) turns into an infinity beyond it, though it is finite in Python.
 FLOAT32_MAX = 3.4028234663852886e38
+# The largest number a proto `uint32` field carries (a version, a tile's edge): protobuf refuses a larger
+# one with a bare "Value out of range" when the message is built.
+UINT32_MAX = 2**32 - 1
 
 
 def is_real(value: object) -> bool:
@@ -65,8 +68,11 @@ def fraction(name: str, value: object) -> float:
     return float(value)
 
 
-def whole_number(name: str, value: object, minimum: int) -> int:
-    """`value` when it is an int (not a bool) of at least `minimum`; ValueError naming `name` otherwise."""
-    if not (isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum):
-        raise ValueError(f"{name} must be a whole number from {minimum}, got {value!r}")
+def whole_number(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
+    """`value` when it is an int (not a bool) of at least `minimum` and, when given, at most `maximum`;
+    ValueError naming `name` and the range otherwise."""
+    if not (isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
+            and (maximum is None or value <= maximum)):
+        span = f"from {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+        raise ValueError(f"{name} must be a whole number {span}, got {value!r}")
     return int(value)

@@ -87,9 +87,9 @@ def test_the_other_calls_and_the_client_itself_refuse_bad_numbers(inference_serv
 
 
 @pytest.mark.parametrize(("flags", "words"), [
-    (["--tile", "3"], "argument --tile: a tile edge is a whole number from 16, got 3"),
-    (["--tile", "-5"], "argument --tile: a tile edge is a whole number from 16, got -5"),
-    (["--tile", "1.5"], "argument --tile: a tile edge is a whole number from 16, got 1.5"),
+    (["--tile", "3"], "argument --tile: a tile edge is a whole number from 16 to 4294967295, got 3"),
+    (["--tile", "-5"], "argument --tile: a tile edge is a whole number from 16 to 4294967295, got -5"),
+    (["--tile", "1.5"], "argument --tile: a tile edge is a whole number from 16 to 4294967295, got 1.5"),
     (["--max-pixels", "-1"], "argument --max-pixels: a pixel limit is a whole number from 1, got -1"),
     (["--frames-in-flight", "0"], "argument --frames-in-flight: frames in flight is a whole number from 1"),
     (["--max-seconds", "nan"], "argument --max-seconds: seconds must be a number above 0, got nan"),
@@ -110,7 +110,7 @@ def test_the_cli_refuses_pinning_version_0(capsys):
     with pytest.raises(SystemExit) as caught:
         cli.main(["admin", "pin", TINY_STYLE, "0", "--server", "127.0.0.1:9", "--token", "t"])
     assert caught.value.code == 2
-    assert "argument version: a version is a whole number from 1, got 0" in capsys.readouterr().err
+    assert "argument version: a version is a whole number from 1 to 4294967295, got 0" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("timeout", [0, -5, math.nan, math.inf, True])

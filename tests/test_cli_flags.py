@@ -4,6 +4,7 @@ image the server would refuse is named before any call."""
 import pytest
 from PIL import Image
 
+from tessera.tiling import MIN_TILE_SIZE
 from tests.bff.live import closed_port_address
 from tests.bff.pictures import animation
 from tests.support import TINY_STYLE
@@ -56,3 +57,27 @@ def test_a_style_image_the_server_would_refuse_is_named_before_any_call(tmp_path
                      "--server", closed_port_address())  # no server: the check must come first
     assert result.returncode == 1
     assert result.stderr == f"tessera: the style image {tmp_path / 'notimage.jpg'}: {problem}\n"
+
+
+@pytest.mark.parametrize(("words", "said"), [
+    (["stylize", "p.png", "-o", "o.png", "--style", TINY_STYLE, "--version", "99999999999"],
+     "argument --version: a version is a whole number from 1 to 4294967295, got 99999999999"),
+    (["stylize", "p.png", "-o", "o.png", "--style", TINY_STYLE, "--tile", "4294967296"],
+     f"argument --tile: a tile edge is a whole number from {MIN_TILE_SIZE} to 4294967295, got 4294967296"),
+    (["admin", "pin", TINY_STYLE, "4294967296", "--token", "t0ken"],
+     "argument version: a version is a whole number from 1 to 4294967295, got 4294967296"),
+], ids=["version", "tile", "admin-pin"])
+def test_a_whole_number_beyond_its_proto_field_is_refused_as_a_bad_flag(inference_server, words, said):
+    """Before, `--version 99999999999` reached the server's call and printed protobuf's
+    `tessera: Value out of range: 99999999999` (status 1); a proto uint32 stops at 4294967295."""
+    result = tessera(*words, "--server", inference_server)
+    assert result.returncode == 2
+    assert said in result.stderr and "Value out of range" not in result.stderr
+
+
+def test_the_largest_version_a_proto_field_carries_is_a_version_the_server_is_asked_for(inference_server, tmp_path):
+    Image.new("RGB", (24, 16)).save(tmp_path / "p.png")
+    result = tessera("stylize", str(tmp_path / "p.png"), "-o", str(tmp_path / "o.png"), "--style", TINY_STYLE,
+                     "--version", "4294967295", "--server", inference_server)
+    assert result.returncode == 1
+    assert f"style {TINY_STYLE} has no servable version 4294967295" in result.stderr

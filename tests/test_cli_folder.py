@@ -167,14 +167,14 @@ def test_clips_of_one_stem_are_told_distinct_outputs(tmp_path):
     """Before, anim.png and anim.webp were both told to write OUT/anim-<style>.mp4 (names compared
     case-insensitively, as a Mac's disk does)."""
     photos = _folder(tmp_path)
-    (photos / "anim.gif").write_bytes(animation("GIF", 2))  # a clip by its name, told first
-    (photos / "Anim.png").write_bytes(animation("PNG", 2))  # clips by their content, told as they come
+    (photos / "anim.gif").write_bytes(animation("GIF", 2))  # a clip by its name
+    (photos / "Anim.png").write_bytes(animation("PNG", 2))  # clips by their content; all told in name order
     (photos / "anim.webp").write_bytes(animation("WEBP", 2))
     result = tessera("stylize", str(photos), "-o", str(tmp_path / "out"), "--style", TINY_STYLE,
                      "--server", closed_port_address())
-    assert result.returncode == 1
-    assert _suggested_outputs(result.stderr) == {"anim.gif": f"anim-{TINY_STYLE}.mp4",
-                                                 "Anim.png": f"Anim-{TINY_STYLE}-2.mp4",
+    assert result.returncode == 1  # no photo to restyle
+    assert _suggested_outputs(result.stderr) == {"Anim.png": f"Anim-{TINY_STYLE}.mp4",
+                                                 "anim.gif": f"anim-{TINY_STYLE}-2.mp4",
                                                  "anim.webp": f"anim-{TINY_STYLE}-3.mp4"}
 
 
@@ -185,3 +185,41 @@ def test_into_the_input_folder_a_clip_is_never_told_to_overwrite_a_file_there(tm
     result = tessera("stylize", str(photos), "-o", str(photos), "--style", TINY_STYLE,
                      "--server", closed_port_address())
     assert _suggested_outputs(result.stderr)["anim.gif"] == f"anim-{TINY_STYLE}-2.mp4"
+
+
+def _odd_animation(path, fmt: str) -> None:
+    """A two-frame animation of 451x300 pixels: H.264 in MP4 cannot hold its odd width."""
+    frames = [Image.new("RGB", (451, 300), (200 * i, 120, 40)) for i in range(2)]
+    frames[0].save(path, fmt, save_all=True, append_images=frames[1:], duration=100, loop=0)
+
+
+@pytest.mark.parametrize(("name", "fmt"), [("odd.gif", "GIF"), ("odd.webp", "WEBP")], ids=["by-name", "by-content"])
+def test_the_command_told_for_a_clip_of_odd_sides_writes_webm_and_works_when_pasted(inference_server, tmp_path,
+                                                                                   name, fmt):
+    """Before, the command always wrote .mp4, and pasted it failed: "H.264 in MP4 needs even sides; choose WebM"."""
+    photos = _folder(tmp_path)
+    _odd_animation(photos / name, fmt)
+    out = tmp_path / "out"
+    result = tessera("stylize", str(photos), "-o", str(out), "--style", TINY_STYLE, "--server", inference_server)
+    assert _suggested_outputs(result.stderr) == {name: f"odd-{TINY_STYLE}.webm"}, result.stderr
+    command = next(line for line in result.stderr.splitlines() if "on its own: " in line).split("on its own: ", 1)[1]
+    pasted = tessera(*shlex.split(command)[1:])  # its first word is `tessera`
+    assert pasted.returncode == 0, pasted.stderr
+    assert (out / f"odd-{TINY_STYLE}.webm").read_bytes()[:4] == b"\x1aE\xdf\xa3"  # WebM's (Matroska's) signature
+
+
+@pytest.mark.parametrize("fmt", ["WEBP", "PNG", "GIF"])
+def test_a_clip_named_as_a_photo_or_as_a_clip_is_skipped_alike(inference_server, tmp_path, fmt):
+    """Before, an animated WebP or PNG named .webp or .png was a FAILED image ("1 of 2 images restyled",
+    status 1) where an animated GIF was skipped (status 0)."""
+    photos = _folder(tmp_path, "a.png")
+    name = {"WEBP": "moving.webp", "PNG": "moving.png", "GIF": "moving.gif"}[fmt]
+    (photos / name).write_bytes(animation(fmt, 2))
+    out = tmp_path / "out"
+    result = tessera("stylize", str(photos), "-o", str(out), "--style", TINY_STYLE, "--server", inference_server)
+    assert result.returncode == 0, result.stderr
+    skipped = result.stderr.splitlines()
+    assert len(skipped) == 1 and skipped[0].startswith(f"tessera: skipped {photos / name}: "), skipped
+    assert "restyle it on its own: tessera stylize " in skipped[0]
+    assert f"1 of 1 images restyled into {out}; 1 other entry skipped (listed above)" in result.stdout
+    assert _suggested_outputs(result.stderr) == {name: f"moving-{TINY_STYLE}.mp4"}
