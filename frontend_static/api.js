@@ -148,6 +148,20 @@ export async function fetchPhoto(photoId) {
 }
 
 /**
+ * Asks the gateway to forget a photo now (jobs made from it keep their own copy); one it no longer
+ * keeps is forgotten already.
+ * @param {string} photoId
+ * @returns {Promise<void>} rejects with an ApiError when the gateway could not be asked
+ */
+export async function deletePhoto(photoId) {
+  try {
+    await request(`./api/photos/${encodeURIComponent(photoId)}`, { method: "DELETE" });
+  } catch (error) {
+    if (!(error instanceof ApiError && error.status === 404)) throw error;
+  }
+}
+
+/**
  * @param {any} body the gateway's description of a photo (POST and GET /api/photos)
  * @returns {Photo}
  */

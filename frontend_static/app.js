@@ -2,8 +2,8 @@
  * Wires the page: state lives here, the view reports what the person does, the API does the work.
  */
 
-import { ApiError, createBatch, createPhotoJob, fetchLimits, fetchPhoto, fetchPreviews, fetchStyles, followBatch, previewUrl,
-         uploadPhoto } from "./api.js";
+import { ApiError, createBatch, createPhotoJob, fetchLimits, fetchPhoto, fetchPreviews, fetchStyles, followBatch,
+         previewUrl } from "./api.js";
 import { BatchResults, isBatchPhoto } from "./batch_results.js";
 import { limitsHint } from "./checks.js";
 import { forgetFallback, letGo, setAside } from "./chosen.js";
@@ -12,6 +12,7 @@ import { byId } from "./dom.js";
 import { paintingProblem } from "./file_checks.js";
 import { anchorFocus } from "./focus_anchor.js";
 import { JobFlow } from "./job_flow.js";
+import { KeptPhotos, isNoRoom, noRoomMessage } from "./kept_photos.js";
 import { strengthMixesPixels } from "./live_mix.js";
 import { fitLook, styleLook } from "./look_fit.js";
 import { watchMovedOn } from "./moved_on.js";
@@ -44,6 +45,7 @@ const previewsView = new PreviewsView();
 const flow = new JobFlow(view);
 const resultsView = new ResultsView();
 const results = new Results(view, resultsView);
+const keptPhotos = new KeptPhotos();
 // A focused control in sight stays where it is in the window while the page's parts change size.
 anchorFocus([...byId("workspace").children]);
 
@@ -141,6 +143,7 @@ function showPhotos(files, url) {
   saveBatch(null);  // the batch's zip, if one was on offer, is not the page's any more (putBack keeps it again)
   // One photo is uploaded once, now: the previews need it, and every restyle reuses its id.
   state.uploading = files.length > 1 ? null : upload(file, file.name || "Pasted image");
+  releasePhotos();
 }
 
 /**
@@ -151,10 +154,19 @@ function showChosen(clipResult = null) {
   const url = /** @type {string} */ (state.photoUrl);
   const count = state.batch.length || 1;
   const name = state.photo?.name || state.file?.name || state.copyOf?.name || (state.clip ? "Clip" : "Pasted image");
-  view.showPhoto(url, count > 1 ? `${count} photos: ${name} and ${count - 1} more` : name, count, Boolean(state.clip));
+  view.showPhoto(url, photosLine(name, count), count, Boolean(state.clip));
   view.markExample(state.example);  // an example photo given back is marked again
   showInset();
   if (state.clip) clips.show(url, state.clip, clipResult);
+}
+
+/**
+ * @param {string} name the (first) photo's file name
+ * @param {number} count how many photos
+ * @returns {string} what the name line says: "astronaut.jpg", "6 photos: astronaut.jpg and 5 more"
+ */
+function photosLine(name, count) {
+  return count > 1 ? `${count} photos: ${name} and ${count - 1} more` : name;
 }
 
 /**
@@ -184,11 +196,11 @@ function putBack(before) {
  */
 async function upload(file, name) {
   view.showProgress(0, 0, `Uploading ${fileSize(file.size)}…`);
-  const keyed = photoKey(file);
+  const key = await photoKey(file);
   let photo;
   try {
-    photo = await uploadPhoto(file, (sent, total) =>
-      view.showProgress(sent, total, `Uploading ${fileSize(sent)} of ${fileSize(total)}…`));
+    photo = await keptPhotos.reuse(key) || await keptPhotos.upload(file, { name, key }, () => heldPhotos(false),
+      (sent, total) => view.showProgress(sent, total, `Uploading ${fileSize(sent)} of ${fileSize(total)}…`));
   } catch (error) {
     // Another photo chosen meanwhile has its own progress, and took over what comes back.
     if (state.file !== file) return null;
@@ -201,23 +213,47 @@ async function upload(file, name) {
     if (before) putBack(before);
     else if (refused) dropPhoto();
     else forgetFallback(state);
-    const reason = error instanceof ApiError ? error.message : "The upload failed.";
+    const said = error instanceof ApiError ? error.message : "The upload failed.";
+    const reason = isNoRoom(error) ? noRoomMessage(state.limits) : said;
     view.showFileError(before ? `${name}: ${reason}` : reason);  // named, as refusalLines does
     return null;
   } finally {
     if (state.file === file) state.uploading = null;
   }
-  const key = await keyed;
-  if (state.file !== file) return null;  // another photo was chosen meanwhile
+  if (state.file !== file) {  // another photo was chosen meanwhile: this one is let go of
+    releasePhotos();
+    return null;
+  }
   forgetFallback(state);
   view.hideProgress();
   state.photo = { ...photo, name, key };
+  keptPhotos.add(state.photo);
+  releasePhotos();
   if (state.copyOf) batchCopies.set(state.copyOf.photoId, photo.id);
   savePhoto(state.photo);
   results.setPhoto({ id: photo.id, url: /** @type {string} */ (state.photoUrl) });
   view.announce("Your photo is uploaded; its previews in every style follow.");
   loadPreviews();
   return state.photo;
+}
+
+/**
+ * The photos of this visit the page still needs the gateway to keep: the page's photo, the one that
+ * comes back if a new one is refused, and (with `forResults`) those its listed results are shown over.
+ * @param {boolean} [forResults]
+ * @returns {Set<string>} their ids
+ */
+function heldPhotos(forResults = true) {
+  const ids = [state.photo?.id, state.fallback?.photo?.id];
+  if (forResults) {
+    for (const result of results.list) ids.push(result.photoId, batchCopies.get(result.photoId));
+  }
+  return new Set(/** @type {string[]} */ (ids.filter(Boolean)));
+}
+
+/** Deletes the visit's photos nothing on the page needs any more (kept_photos.js). */
+function releasePhotos() {
+  keptPhotos.release(heldPhotos());
 }
 
 /**
@@ -244,6 +280,7 @@ function showClip({ file, kind }, url) {
                          clip: kind, zip: null, example: null, copyOf: null });
   critic.clear();
   showChosen();
+  releasePhotos();
 }
 
 /** Forgets the chosen photos and the result (after a refused file, so "Restyle" cannot send a stale one). */
@@ -267,6 +304,7 @@ function replaceChoice({ photoUrl = null, photo = null, copyOf = null }) {
   saveBatch(null);
   critic.clear();
   previewsView.hide();
+  releasePhotos();
 }
 
 /**
@@ -677,16 +715,17 @@ async function restylePhoto(style, look, since) {
                   look: { ...look, explain: Boolean(style.has_critic) } };
   view.showProgress(0, 0, "Starting…");
   let job;
-  try {
-    job = await createPhotoJob(photo.id, order);
+  try {  // a busy gateway is asked again (flow.create), with Cancel
+    job = await flow.create(() => createPhotoJob(photo.id, order));
   } catch (error) {
     if (!(error instanceof ApiError && error.code === "unknown_photo" && state.file)) throw error;
     photo = await (state.uploading = upload(state.file, photo.name));
     if (!photo) return view.hideProgress();
-    Object.assign(made, { photoId: photo.id, photoName: photo.name, photoUrl: photo.imageUrl || null });
-    job = await createPhotoJob(photo.id, order);
+    const id = photo.id;
+    Object.assign(made, { photoId: id, photoName: photo.name, photoUrl: photo.imageUrl || null });
+    job = await flow.create(() => createPhotoJob(id, order));
   }
-  await finish(await flow.follow(job, made), since);
+  await finish(job && await flow.follow(job, made), since);
 }
 
 /**
@@ -706,6 +745,10 @@ async function finish(finished, since) {
   // The controls stay as the person left them: a strength moved while it was made is mixed in live, or
   // the result is marked out of date (followControls), not moved back to the one it was made with.
   await showResult(finished.result, finished.objectUrl, { reveal: !stayPut(since), keepControls: true });
+  if (finished.late) {  // Cancel came too late: said plainly, not passed off as a result asked for
+    view.relabelProgress("Not cancelled: it was finished before the server heard. Here is its result.");
+    return view.announce("The restyle was finished before it could be cancelled; its result is shown.");
+  }
   view.relabelProgress("Restyled");  // only now: "Finishing…" held the line while the result was made
   view.announce("Your photo is restyled. Compare it with the slider, or download it.");
 }
@@ -829,7 +872,8 @@ async function restyleBatch(files, style, look) {
     const batch = await createBatch(files, { style: style.id, strength, scale, look },
                                     (sent, total) => view.showProgress(sent, total, `Uploading ${fileSize(sent)} of ${fileSize(total)}…`));
     /** @type {SavedBatch} */
-    const saved = { statusUrl: batch.status_url, made, keys: await keys, sent: Date.now(), listed: [] };
+    const saved = { statusUrl: batch.status_url, made, keys: await keys, sent: Date.now(), listed: [],
+                    names: files.map((file) => file.name) };
     saveBatch(saved);
     await followListedBatch(saved, state.batchUrls);
   } finally {
@@ -885,7 +929,9 @@ function offerZip(zip) {
 /**
  * After a reload: the batch that was running, or whose zip was on offer, followed again. Its photos
  * listed before are shown again, the ones finished meanwhile listed, and its zip offered while the
- * gateway keeps it.
+ * gateway keeps it. While it runs the name line names the batch, as before the reload; once it has
+ * ended the photo on the stage is the page's photo (by the gateway's copy, as "Show" makes it): the
+ * batch's own files are gone, so Restyle works on the photo shown and the name line names it.
  * @param {SavedBatch} saved
  */
 async function resumeBatch(saved) {
@@ -893,6 +939,8 @@ async function resumeBatch(saved) {
   setBusy(true);
   try {
     await stylesLoaded;  // the controls are as before the reload: the shown result is judged against them
+    const count = saved.names?.length ?? 0;
+    if (count) view.showPhoto(`${saved.statusUrl}/photos/0/image`, photosLine(saved.names[0], count), count);
     const first = results.find(saved.listed[0] || "");
     if (first && !results.shown) await showResult(first, undefined, { reveal: false });
     await followListedBatch(saved, []);
@@ -901,9 +949,11 @@ async function resumeBatch(saved) {
     if (error instanceof ApiError && error.status === 404) return forgetBatch();
     if (!(error instanceof ApiError)) console.error(error);
     view.showError(error instanceof ApiError ? error.message : "Something went wrong in this page. Please reload it.");
+    return;
   } finally {
     setBusy(false);
   }
+  if (results.shown && !state.batch.length && !state.file && !state.photo) await showListed(results.shown.id);
 }
 
 // While the inference server starts (make run starts both at once), keep asking instead of giving up.

@@ -57,8 +57,9 @@ export class BatchResults {
   async add(photo, index) {
     const fetched = await fetchResult(photo);
     const photoId = `${photo.id}/photo`;
-    const photoUrl = this.photoUrls[index] || photo.image_url;
-    if (photoUrl) this.results.addPhoto(photoId, photoUrl);
+    // Its photo is on the page while the page holds the batch's files; after a reload it is not (the result
+    // is shown over the gateway's copy, and "Show" makes that copy the page's photo).
+    if (this.photoUrls[index]) this.results.addPhoto(photoId, this.photoUrls[index]);
     /** @type {Result} */
     const result = { ...this.saved.made, photoId, photoKey: this.saved.keys[index], photoUrl: photo.image_url || null,
                      photoName: photo.name,

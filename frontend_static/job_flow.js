@@ -18,7 +18,14 @@ import { jobLabel } from "./template.js";
  * @typedef {object} Finished
  * @property {Result} result its record (without thumbnail yet)
  * @property {string} objectUrl the downloaded image, for this page's life
+ * @property {boolean} late whether Cancel was pressed but the job had finished before the gateway heard
  */
+
+const CANCELLING = "Cancelling…";
+// A restyle the gateway is too busy to take (429 busy: it works on as many images as it may) is asked for
+// again this often, sooner than the 30 s it suggests: a refusal costs it nothing, and a slot may free soon.
+export const BUSY_RETRY_MS = 3000;
+const WAITING = "Waiting for the gateway: it is busy with other people's images. Trying again in a moment…";
 
 export class JobFlow {
   /** @param {import("./view.js").View} view */
@@ -27,6 +34,41 @@ export class JobFlow {
     /** @type {Job | null} the job being followed */
     this.job = null;
     this.cancelled = false;
+    /** @type {(() => void) | null} ends the wait for a busy gateway early (Cancel), while there is one */
+    this.wake = null;
+  }
+
+  /**
+   * Creates a job, and while the gateway is too busy to take it asks again, as a batch waits in its queue:
+   * the progress line says the page waits for the gateway, and Cancel ends the wait.
+   * @param {() => Promise<Job>} create
+   * @returns {Promise<Job | null>} null when cancelled while waiting; rejects with any other ApiError
+   */
+  async create(create) {
+    this.cancelled = false;
+    try {
+      for (;;) {
+        try {
+          return await create();
+        } catch (error) {
+          if (!(error instanceof ApiError && error.status === 429 && error.code === "busy")) throw error;
+        }
+        this.view.showProgress(0, 0, WAITING);
+        this.view.showCancel(true);
+        await new Promise((resolve) => {
+          const timer = setTimeout(resolve, BUSY_RETRY_MS);
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve(undefined);
+          };
+        });
+        this.wake = null;
+        if (this.cancelled) return null;
+      }
+    } finally {
+      this.wake = null;
+      this.view.showCancel(false);
+    }
   }
 
   /** @returns {boolean} whether a job is being followed */
@@ -50,6 +92,8 @@ export class JobFlow {
     let lostContact = false;
     try {
       const finished = await followJob(job, (done, total, snap) => {
+        // Once Cancel is pressed the line says so until the job ends: progress still coming never undoes it.
+        if (this.cancelled) return this.view.showProgress(done, total, CANCELLING);
         const left = snap.eta_s ?? eta.update(done, total, performance.now() / 1000);
         this.view.showProgress(done, total, jobLabel(done, total, { place: snap.queue_position, left }));
       }, (lost) => this.view.showContact(lost));
@@ -60,7 +104,7 @@ export class JobFlow {
                        maps: finished.maps || null };
       // Two photos called photo.jpg download as photo-moss.jpg and photo-moss-2.jpg, as in a batch's zip.
       result.filename = ownFilename(result, loadVisit().results);
-      return { result, objectUrl: URL.createObjectURL(blob) };
+      return { result, objectUrl: URL.createObjectURL(blob), late: this.cancelled };
     } catch (error) {
       if (this.cancelled || (error instanceof ApiError && error.code === "cancelled")) return null;
       // Lost contact (the page unloading, a network cut): the job may still run, so a reload follows it.
@@ -92,12 +136,19 @@ export class JobFlow {
                        running.started);
   }
 
-  /** Asks the gateway to stop the job; follow() then ends with null. */
+  /**
+   * Asks the gateway to stop the job; follow() then ends with null, or with the result marked `late` when
+   * the job finished before the gateway heard. While create() waits for a busy gateway, ends the wait.
+   */
   async cancel() {
+    if (this.wake) {  // no job yet: the page was waiting for the gateway to take it
+      this.cancelled = true;
+      return this.wake();
+    }
     if (!this.job) return;
     this.cancelled = true;
     this.view.showCancel(false);
-    this.view.showProgress(this.job.done, this.job.total, "Cancelling…");
+    this.view.showProgress(this.job.done, this.job.total, CANCELLING);
     await cancelJob(this.job);
   }
 }

@@ -20,6 +20,9 @@ import { STILL_GIF, clipKind, fileBytes, isStillGif } from "./clip_sniff.js";
  */
 
 export const CLIP_ALONE = "A video clip is restyled on its own: choose it by itself, not with photos.";
+// A zip is not taken: what the person can do instead. (Only the restyled photos come back as one zip.)
+export const ZIP_ARCHIVE = "That file is a zip archive, not a photo: unzip it, then choose the photos in it " +
+  "(several at once are restyled together).";
 
 /**
  * Checks every file: a video clip on its own, or photos. Each photo's bytes and declared size meet the
@@ -39,6 +42,7 @@ export async function sortFiles(files, limits, clipProblem) {
     const bytes = await fileBytes(file);
     const kind = clipKind(bytes);
     if (isStillGif(bytes)) refused.push({ file, problem: STILL_GIF });
+    else if (isZip(bytes)) refused.push({ file, problem: ZIP_ARCHIVE });
     else if (kind && files.length > 1) refused.push({ file, problem: CLIP_ALONE });
     else if (kind) return takeClip(file, kind, limits, clipProblem);
     else photos.push(file);
@@ -46,6 +50,14 @@ export async function sortFiles(files, limits, clipProblem) {
   const checked = await headChecked(photos, limits, refused);
   const url = await firstShown(checked, limits, refused);
   return { photos: checked, url, clip: null, refused: inOrder(refused, files) };
+}
+
+/**
+ * @param {Uint8Array} bytes a file's first bytes
+ * @returns {boolean} whether it is a zip archive: a local file header, or the end record of an empty zip
+ */
+function isZip(bytes) {
+  return bytes[0] === 0x50 && bytes[1] === 0x4b && ((bytes[2] === 3 && bytes[3] === 4) || (bytes[2] === 5 && bytes[3] === 6));
 }
 
 /**

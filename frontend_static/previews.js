@@ -97,7 +97,9 @@ export class PreviewsView {
   }
 
   /**
-   * Shows every card of the photo and starts the featured previews; the others wait to be seen.
+   * Shows every card of the photo and starts the featured previews; the others wait to be seen. While
+   * the person's own restyle runs (setPaused; after a reload too, as it is followed again) the featured
+   * ones wait as well, asked for once it has ended.
    * @param {Choice[]} choices
    * @param {(choice: Choice) => string} urlOf the preview's URL
    * @param {string} photoUrl the photo, under the pixel-mix previews (their opacity is the strength)
@@ -109,7 +111,7 @@ export class PreviewsView {
     const cards = choices.map((choice, index) => ({ choice, index }));
     const rest = cards.filter(({ choice }) => !choice.featured);
     this.grid.innerHTML = cards.filter(({ choice }) => choice.featured)
-      .map(({ choice, index }) => previewCard(choice, index, urlOf(choice), photoUrl)).join("");
+      .map(({ choice, index }) => previewCard(choice, index, urlOf(choice), photoUrl, this.paused)).join("");
     this.moreGrid.innerHTML = rest.map(({ choice, index }) => previewCard(choice, index, urlOf(choice), photoUrl, true)).join("");
     this.moreSummary.textContent = `More looks (${rest.length})`;
     show(rest.length > 0, this.more);

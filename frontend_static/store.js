@@ -88,6 +88,8 @@
  * @property {string[]} keys a key of each photo's content, in the order sent (photo_names.photoKey)
  * @property {number} sent when the photos were sent, ms since the epoch (it orders them: photo_names.js)
  * @property {string[]} listed the job ids of its photos already listed (or given up on), never listed twice
+ * @property {string[]} [names] each photo's file name, in the order sent: the name line says them again
+ *   after a reload (not in batches kept before 2026-12-05)
  */
 
 const KEY = "tessera.visit.v1";
@@ -96,7 +98,8 @@ export const MAX_RESULTS = 24;
 
 /**
  * @typedef {{photo: SavedPhoto | null, results: Result[], running: Running | null, choices?: Choices,
- *   batch?: SavedBatch | null}} Visit
+ *   batch?: SavedBatch | null, uploads?: SavedPhoto[]}} Visit uploads: every photo the visit uploaded and
+ *   has not deleted yet (kept_photos.js; not in visits kept before 2026-12-05)
  */
 
 /** @returns {Visit} */
@@ -128,6 +131,7 @@ export function loadVisit(now = Date.now()) {
   const alive = (/** @type {{expiresAt: number | null}} */ item) => item.expiresAt === null || item.expiresAt > now;
   visit.results = visit.results.filter(alive);
   if (visit.photo && !alive(visit.photo)) visit.photo = null;
+  if (visit.uploads) visit.uploads = visit.uploads.filter(alive);
   return visit;
 }
 
@@ -161,4 +165,9 @@ export function saveRunning(running) {
 /** @param {SavedBatch | null} batch the batch on the page (running, or its zip on offer), or null for none */
 export function saveBatch(batch) {
   write({ ...read(), batch });
+}
+
+/** @param {SavedPhoto[]} uploads the photos the visit keeps on the gateway (kept_photos.js) */
+export function saveUploads(uploads) {
+  write({ ...read(), uploads });
 }

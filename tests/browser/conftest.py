@@ -35,14 +35,15 @@ def gallery(tmp_path_factory) -> Path:
 
 
 @contextmanager
-def stack(registry: Path, **server_flags) -> Iterator[str]:
+def stack(registry: Path, gateway: dict | None = None, **server_flags) -> Iterator[str]:
     """A real inference server on `registry` and a gateway in front of it; yields the gateway's URL.
 
     Every browser test uploads from the one address 127.0.0.1 and keeps its photos for an hour, so the
     gateway's per-client photo cap (20, tested in tests/bff/test_photos_api.py) is raised here: a suite
-    of more than 20 uploads must not find its later tests refused."""
+    of more than 20 uploads must not find its later tests refused. `gateway`: GatewayConfig fields to
+    set otherwise (a test of the cap lowers it on a stack of its own)."""
     with running_server(registry, **server_flags) as address:
-        app = make_app(servers=(address,), max_photos_per_client=1000)
+        app = make_app(servers=(address,), **{"max_photos_per_client": 1000, **(gateway or {})})
         try:
             with serving(app) as url:
                 yield url

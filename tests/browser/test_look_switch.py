@@ -1,7 +1,7 @@
 """A look chosen for one style, then another style chosen: what the page sends fits the style it sends
 to. "Any painting" takes paintings; the "26 painting styles" and "Blue Ink" listed here beside it (the
 gateway's own answer, extended) take only their own presets, or no look at all. The jobs are answered
-"busy" here: the forms the page sends are what is checked."""
+"refused" here (REFUSED): the forms the page sends are what is checked."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from tests.browser.test_keep_colours import RECORD_FORMS_JS
 from trainer.style_presets import mosaic
 
 pytestmark = pytest.mark.browser
-BUSY = {"error": "busy", "message": "The gateway is busy.", "status": 429}
+# The answer every restyle gets here: a refusal that ends it at once (a busy gateway's 429 no longer does:
+# the page waits for it and tries again).
+REFUSED = {"error": "refused_by_test", "message": "Refused by the test.", "status": 400}
 
 
 @pytest.fixture
@@ -26,7 +28,7 @@ def spage(browser, request, painting_gateway, tmp_path):
     for page in open_page(browser, request, painting_gateway, viewport={"width": 1280, "height": 900}):
         page.add_init_script(RECORD_FORMS_JS)
         page.route("**/api/styles", with_other_styles)
-        page.route("**/api/jobs", lambda route: route.fulfill(status=429, json=BUSY)
+        page.route("**/api/jobs", lambda route: route.fulfill(status=400, json=REFUSED)
                    if route.request.method == "POST" else route.continue_())
         page.painting = painting
         yield page
@@ -50,7 +52,7 @@ def restyle_sends(page) -> dict[str, str]:
     before = page.evaluate("(window.sentForms || []).length")
     page.get_by_role("button", name="Restyle photo").click()
     wait_sent(page, before)
-    expect(page.get_by_role("alert")).to_contain_text("The gateway is busy.")
+    expect(page.get_by_role("alert")).to_contain_text("Refused by the test.")
     fields = dict(page.evaluate("window.sentForms.at(-1)"))
     looks = ("style", "preset", "style_image", "mix_preset", "mix", "keep_colors")
     return {key: value for key, value in fields.items() if key in looks}
@@ -199,7 +201,7 @@ def test_a_style_chosen_while_the_photo_uploads_does_not_change_what_the_restyle
     page.unroute("**/api/photos")
     held[0].continue_()
     wait_sent(page, before)
-    expect(page.get_by_role("alert")).to_contain_text("The gateway is busy.")
+    expect(page.get_by_role("alert")).to_contain_text("Refused by the test.")
     fields = dict(page.evaluate("window.sentForms.at(-1)"))
     assert {k: v for k, v in fields.items() if k in ("style", "preset", "style_image")} == \
         {"style": "teacher-26", "preset": "style-00"}
@@ -216,7 +218,7 @@ def test_a_preview_card_makes_what_it_shows_without_the_mix_its_style_kept(spage
     before = page.evaluate("(window.sentForms || []).length")
     page.get_by_role("button", name="Make the full-size result in Any painting: Ribbons").click()
     wait_sent(page, before)
-    expect(page.get_by_role("alert")).to_contain_text("The gateway is busy.")
+    expect(page.get_by_role("alert")).to_contain_text("Refused by the test.")
     fields = dict(page.evaluate("window.sentForms.at(-1)"))
     assert {k: v for k, v in fields.items() if k in ("style", "preset", "mix_preset", "mix")} == \
         {"style": "any-painting", "preset": "ribbons"}

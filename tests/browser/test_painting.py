@@ -311,8 +311,8 @@ def test_only_the_featured_previews_are_made_at_once_and_more_looks_wait_for_the
     assert len(previews) == 1, "a preview was asked for while the person's restyle ran"
     assert len(held) == 1
     # The restyle ends (refused here, which ends it as surely as a result and sooner): they follow.
-    held[0].fulfill(status=429, json={"error": "busy", "message": "The gateway is busy.", "status": 429})
-    expect(page.get_by_role("alert")).to_contain_text("The gateway is busy.")
+    held[0].fulfill(status=400, json={"error": "refused_by_test", "message": "Refused by the test.", "status": 400})
+    expect(page.get_by_role("alert")).to_contain_text("Refused by the test.")
     seen = page.locator("#more-previews .preview-card:not(.is-pending):not(.is-loading)")
     expect(seen.first).to_be_visible(timeout=60_000)
     assert len(previews) > 1 and all("preset=" in url for url in previews)
@@ -391,7 +391,7 @@ def test_previews_waiting_to_be_scrolled_to_are_not_counted_as_work_going_on(pho
     page.wait_for_timeout(1000)  # the stage is brought into view
     cards.last.scroll_into_view_if_needed()
     expect(status).to_have_text(re.compile(r"^[1-9] of 10 previews ready; more once your restyle is done\.$"))
-    held[0].fulfill(status=429, json={"error": "busy", "message": "The gateway is busy.", "status": 429})
+    held[0].fulfill(status=400, json={"error": "refused_by_test", "message": "Refused by the test.", "status": 400})
     for card in cards.all():  # the rest, as the person scrolls to them
         card.scroll_into_view_if_needed()
         expect(card).not_to_have_class(re.compile("is-pending"))
