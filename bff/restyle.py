@@ -56,11 +56,24 @@ def _restyle(backend: Backend, order: Order, progress: Progress) -> Outcome:
 def content_disposition(disposition: str, filename: str) -> str:
     """An RFC 6266 header value: a plain ASCII `filename` for every client and, when the name is not
     plain ASCII, the exact name as RFC 5987 `filename*` (UTF-8, percent-encoded)."""
-    fallback = secure_filename(filename) or "image"
+    fallback = _ascii_name(filename)
     value = f'{disposition}; filename="{fallback}"'
     if fallback != filename:
         value += f"; filename*=UTF-8''{quote(filename, safe='')}"
     return value
+
+
+def _ascii_name(filename: str) -> str:
+    """`filename` in plain ASCII for clients that read no `filename*`: a stem of other scripts only, which
+    Werkzeug drops whole ("写真-umber-oil.webp" to "-umber-oil.webp", "写真.jpg" to "jpg"), becomes "image"
+    as an empty one does (bff.forms.download_name)."""
+    stem, dot, extension = filename.rpartition(".")
+    if not dot:
+        stem, extension = filename, ""
+    ascii_stem = secure_filename(stem)
+    if not ascii_stem or ascii_stem.startswith("-"):
+        ascii_stem = f"image{ascii_stem}"
+    return f"{ascii_stem}.{secure_filename(extension)}" if extension else ascii_stem
 
 
 def image_response(outcome: Outcome, attachment: bool) -> Response:

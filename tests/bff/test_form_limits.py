@@ -15,6 +15,7 @@ import pytest
 
 from bff import close_app
 from bff.forms import MAX_STEM_CHARS, download_name
+from bff.restyle import content_disposition
 from tests.bff.live import make_app, multipart, serving
 from tests.bff.pictures import encoded, gradient
 from tests.support import TINY_STYLE
@@ -92,6 +93,17 @@ def test_the_download_name_is_sanitised_and_encoded(client, uploaded, expected):
     header = resp.headers["Content-Disposition"]
     assert header.isascii() and "\r" not in header and "\n" not in header
     assert disposition_name(header) == expected
+
+
+@pytest.mark.parametrize("filename, ascii_name", [
+    ("写真-umber-oil.webp", "image-umber-oil.webp"), ("фото-strength-40.jpg", "image-strength-40.jpg"),
+    ("写真.jpg", "image.jpg"), ("a写真-mosaic.jpg", "a-mosaic.jpg"), ("holiday-mosaic.jpg", "holiday-mosaic.jpg"),
+])
+def test_the_plain_ascii_name_of_a_name_in_another_script_keeps_its_pattern(filename, ascii_name):
+    """For clients that read no filename*: a stem in another script only was dropped whole, leaving
+    "-umber-oil.webp" (a hidden-looking name) or "jpg"."""
+    header = content_disposition("attachment", filename)
+    assert f'filename="{ascii_name}"' in header and disposition_name(header) == filename
 
 
 def test_a_100kB_upload_name_gives_a_short_header(client):
