@@ -33,10 +33,18 @@ class Folder:
         entries = sorted(Path(args.input).iterdir())
         named = [entry for entry in entries if entry.is_file() and entry.suffix.lower() in IMAGE_SUFFIXES]
         self._clips = {entry: kind for entry in named if (kind := _clip_kind(entry))}
-        self.photos = [entry for entry in named if entry not in self._clips]
+        stills = [entry for entry in named if entry not in self._clips]
+        # A file named as another photo's result in this style is taken for an earlier run's (x-umber-oil.jpg
+        # beside x.jpg): it is not restyled again (x-umber-oil-umber-oil.jpg), and still never replaced.
+        results = {self._result_name(photo).lower(): photo for photo in stills}
+        self._earlier = {entry: results[entry.name.lower()] for entry in stills
+                         if results.get(entry.name.lower(), entry) != entry}
+        self.photos = [entry for entry in stills if entry not in self._earlier]
         # The files no result may overwrite, with what each is.
         self._inputs = {_identity(path): f"{what} itself" for path, what in paintings}
         self._inputs.update({_identity(photo): "another photo of this folder" for photo in self.photos})
+        self._inputs.update({_identity(result): f"an earlier run's result of it, by its name (delete that to restyle "
+                                                f"{photo.name} again)" for result, photo in self._earlier.items()})
         self._inputs.pop(None, None)
         # Names a clip's suggested result must not take (case-insensitively, as on a Mac or Windows disk).
         self._taken = {self._result_name(photo).lower() for photo in self.photos}
@@ -94,6 +102,8 @@ class Folder:
             return "a folder (folders are not searched)"
         if not entry.is_file():
             return "not a regular file"
+        if entry in self._earlier:
+            return f"the result of {self._earlier[entry].name} in {self._style} from an earlier run, by its name"
         if entry in self._clips:
             return (f"{CLIP_NAMES[self._clips[entry]]} clip, by its content; restyle it on its own: "
                     f"{clip_command(self._args, entry, self.clip_target(entry))}")

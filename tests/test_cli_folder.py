@@ -99,13 +99,16 @@ def test_a_photo_whose_result_would_overwrite_another_photo_of_the_folder_is_not
     result = tessera("stylize", str(photos), "-o", str(tmp_path / "same"), "--style", TINY_STYLE,
                      "--server", inference_server)
     assert result.returncode == 1
-    assert result.stderr == (f"tessera: {photos / 'a.png'}: its result would overwrite "
-                             f"{tmp_path / 'same' / f'a-{TINY_STYLE}.png'}, another photo of this folder; "
-                             "give -o another folder\n")
+    # Named as a.png's result, a-<style>.png is taken for an earlier run's: not restyled again (it became
+    # a-<style>-<style>.png), and still kept.
+    assert result.stderr == (f"tessera: skipped {photos / f'a-{TINY_STYLE}.png'}: the result of a.png in {TINY_STYLE} "
+                             "from an earlier run, by its name\n"
+                             f"tessera: {photos / 'a.png'}: its result would overwrite "
+                             f"{tmp_path / 'same' / f'a-{TINY_STYLE}.png'}, an earlier run's result of it, by its "
+                             "name (delete that to restyle a.png again); give -o another folder\n")
     assert (photos / f"a-{TINY_STYLE}.png").read_bytes() == kept
-    assert sorted(p.name for p in photos.iterdir()) == sorted(["a.png", f"a-{TINY_STYLE}.png",
-                                                              f"a-{TINY_STYLE}-{TINY_STYLE}.png"])
-    assert "1 of 2 images restyled" in result.stdout
+    assert sorted(p.name for p in photos.iterdir()) == sorted(["a.png", f"a-{TINY_STYLE}.png"])
+    assert "0 of 1 images restyled" in result.stdout
 
 
 def test_with_explain_a_heat_map_that_would_overwrite_another_photo_is_refused_too(tmp_path):
