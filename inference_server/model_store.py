@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -46,6 +47,9 @@ log = logging.getLogger(__name__)
 # How long a version outside the version policy stays loaded after its last call: a clip asks for its
 # first frame's version frame after frame, and a call's further streams for its first stream's.
 DRAIN_SECONDS = 120.0
+# A version removed from the registry answers calls that name it for DRAIN_SECONDS after its last, but never
+# longer than this after its removal: a client that keeps asking for it by number cannot keep it alive.
+REMOVED_DRAIN_MAX_S = 1800.0
 
 
 class StyleNotFound(LookupError):
@@ -79,6 +83,7 @@ class ModelStore:
         # Held by scans and by pin and rollback, which scan within: one change to the registry at a time.
         self._refresh_lock = threading.RLock()
         self._passed_over: set[Path] = set()  # folders whose names a scan passes over, already logged
+        self._removed_at: dict[tuple[str, int], float] = {}  # (style, version) -> when a scan found it gone
         self._report_lock = threading.Lock()
 
     def refresh(self) -> None:
@@ -100,7 +105,7 @@ class ModelStore:
         for name in passed_over(folder, name_re):
             if (folder / name) not in self._passed_over:
                 self._passed_over.add(folder / name)
-                log.warning("registry: %s is passed over: %r is not a valid %s folder name (%s)", folder / name,
+                log.warning("registry: %r is passed over: %r is not a valid %s folder name (%s)", str(folder / name),
                             name, kind, "a style id: lower-case letters, digits and dashes" if kind == "style"
                             else "a version number from 1, without leading zeros")
 
@@ -238,12 +243,18 @@ class ModelStore:
         self._say_passed_over(style_dir, VERSION_DIR_RE, "version")
         loaded = {n: m for n, m in state.versions.items() if n in on_disk}
         gone = {**state.draining, **{n: m for n, m in state.versions.items() if n not in on_disk}}
-        draining = {n: m for n, m in gone.items() if n not in on_disk and m.in_use(DRAIN_SECONDS)}
+        now = time.monotonic()
+        for number in gone:
+            self._removed_at.setdefault((style_id, number), now)
+        draining = {n: m for n, m in gone.items() if n not in on_disk and m.in_use(DRAIN_SECONDS)
+                    and now - self._removed_at[(style_id, n)] < REMOVED_DRAIN_MAX_S}
         for number in sorted(set(draining) - set(state.draining)):
             log.info("%s version %d was removed from the registry: it answers calls that ask for it by number "
                      "(a clip's later frames) for %.0f s after its last, then is retired", style_id, number,
                      DRAIN_SECONDS)
         removed = [m for n, m in gone.items() if n not in draining and n not in loaded]
+        for model in removed:
+            self._removed_at.pop((style_id, model.version), None)
         # A rejected version is retried only when its folder changed (an operator fixed a copy).
         rejected = {n: r for n, r in state.rejected.items()
                     if n in on_disk and state.signatures.get(n) == _signature(on_disk[n])}

@@ -45,8 +45,8 @@ class StyleState:
     # Versions on disk that the version policy leaves unloaded (not validated yet), ascending.
     unloaded: tuple[int, ...] = ()
     # Versions removed from the registry that calls still ask for by number (a clip's later frames, a
-    # call's further streams): they answer those for DRAIN_SECONDS after their last call, never serve
-    # otherwise, and are retired then.
+    # call's further streams): they answer those for DRAIN_SECONDS after their last call (at most
+    # REMOVED_DRAIN_MAX_S after the removal), serve no call that does not name them, and are retired then.
     draining: dict[int, LoadedVersion] = field(default_factory=dict)
 
     @property

@@ -119,20 +119,29 @@ def read_only(path: Path) -> bool:
     return path.exists() and not path.is_dir() and not os.access(path, os.W_OK)
 
 
+# A clip in a folder larger than this is not read to choose the container its suggested command writes
+# (open_clip takes the whole file): its name decides, and the command, pasted, tells if that cannot hold it.
+CLIP_READ_MAX_BYTES = 256 * 1024 * 1024
+
+
 def clip_container(clip: Path) -> str:
     """'mp4' or 'webm': the container `tessera stylize CLIP` can write this clip in, chosen as
     tessera.video does when no output is named (WebM for a WebM, and for odd sides, which H.264 cannot
-    hold), or the other one when that cannot hold the clip's audio unchanged. 'mp4' when the header
-    cannot be read or PyAV (the video extra) is missing: the command suggested then tells why."""
+    hold), or the other one when that cannot hold the clip's audio unchanged. By its name (.webm, else
+    'mp4') when the header cannot be read, the clip is over CLIP_READ_MAX_BYTES or PyAV (the video extra)
+    is missing: the command suggested then tells why if that cannot hold it."""
     try:
         from tessera.video_io import OUTPUTS, ClipLimits, check_output, open_clip
     except ImportError:
         return "mp4"
+    fallback = "webm" if clip.suffix.lower() == ".webm" else "mp4"
     try:
+        if clip.stat().st_size > CLIP_READ_MAX_BYTES:  # not read whole just to suggest a command
+            return fallback
         # No limits: the header alone is wanted here; the command suggested checks them itself.
         opened = open_clip(clip.read_bytes(), ClipLimits(MAX_SECONDS, 2**62, 2**62))
     except (OSError, ValueError):
-        return "mp4"
+        return fallback
     info = opened.info
     opened.close()
     preferred = info.default_output()

@@ -39,6 +39,7 @@ def test_folders_a_scan_passes_over_for_their_names_are_logged_once_each(tiny_re
     newest = max((p for p in (registry / TINY_STYLE).iterdir() if p.is_dir()), key=lambda p: int(p.name))
     shutil.copytree(newest, registry / TINY_STYLE / "024")
     (registry / "My Style").mkdir()
+    (registry / "x\n2026-12-04 INFO forged").mkdir()  # a name with a line break: one line in the log
     (registry / ".hidden").mkdir()
     (registry / TINY_STYLE / ".tmp-abc").mkdir()  # a writer's staging folder: not worth a word
     with server_process(registry, poll_interval=0.2) as (_, _, log):
@@ -48,3 +49,4 @@ def test_folders_a_scan_passes_over_for_their_names_are_logged_once_each(tiny_re
     assert said.count("'My Style' is not a valid style folder name") == 1
     assert said.count("'024' is not a valid version folder name") == 1
     assert ".hidden" not in said and ".tmp-abc" not in said
+    assert "\n2026-12-04 INFO forged" not in said and "x\\n2026-12-04 INFO forged" in said

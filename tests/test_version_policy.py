@@ -244,7 +244,8 @@ def test_a_removed_version_answers_calls_by_number_while_in_use_then_is_retired(
     """A clip restyles frame after frame on its first frame's version; an operator's removal of that
     version's folder mid-clip failed its next frame ("has no servable version 21: it does not exist")
     and lost the clip. A removed version now answers calls that name it for DRAIN_SECONDS after its
-    last, never serves otherwise, and is retired after that."""
+    last (at most REMOVED_DRAIN_MAX_S after its removal, however often it is asked for), never serves a
+    call that does not name it, and is retired after that."""
     root = registry(2)
     store, loads = _store(root, keep=2)
     with store.lease(STYLE, 2):  # the clip's first frame
@@ -258,7 +259,7 @@ def test_a_removed_version_answers_calls_by_number_while_in_use_then_is_retired(
     with store.lease(STYLE, 2) as model:  # the clip's next frame
         kept = model
         assert model.version == 2
-    monkeypatch.setattr("inference_server.model_store.DRAIN_SECONDS", 0.0)
+    monkeypatch.setattr("inference_server.model_store.REMOVED_DRAIN_MAX_S", 0.0)  # used, but long gone
     store.refresh()
     assert store.styles()[0].draining == {} and kept.retired
     with pytest.raises(StyleNotFound, match="has no servable version 2"):
