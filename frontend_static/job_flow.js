@@ -23,8 +23,11 @@ import { jobLabel } from "./template.js";
 
 const CANCELLING = "Cancelling…";
 // A restyle the gateway is too busy to take (429 busy: it works on as many images as it may) is asked for
-// again this often, sooner than the 30 s it suggests: a refusal costs it nothing, and a slot may free soon.
-export const BUSY_RETRY_MS = 3000;
+// again after a pause that starts at this and doubles up to BUSY_RETRY_MAX_MS (the 30 s it suggests), each
+// drawn between half and all of it, so that many waiting pages do not come back together, each resending
+// its form (a painting included).
+export const BUSY_RETRY_MS = 2000;
+const BUSY_RETRY_MAX_MS = 30_000;
 const WAITING = "Waiting for the gateway: it is busy with other people's images. Trying again in a moment…";
 
 export class JobFlow {
@@ -36,6 +39,8 @@ export class JobFlow {
     this.cancelled = false;
     /** @type {(() => void) | null} ends the wait for a busy gateway early (Cancel), while there is one */
     this.wake = null;
+    /** whether create() runs: asking the gateway for a job, or waiting to ask again */
+    this.creating = false;
   }
 
   /**
@@ -46,17 +51,25 @@ export class JobFlow {
    */
   async create(create) {
     this.cancelled = false;
+    this.creating = true;
     try {
-      for (;;) {
+      for (let pause = BUSY_RETRY_MS; ; pause = Math.min(2 * pause, BUSY_RETRY_MAX_MS)) {
+        let job = null;
         try {
-          return await create();
+          job = await create();
         } catch (error) {
           if (!(error instanceof ApiError && error.status === 429 && error.code === "busy")) throw error;
         }
+        if (job && this.cancelled) {  // Cancel was pressed while this request was on its way
+          await cancelJob(job).catch(() => {});
+          return null;
+        }
+        if (job) return job;
+        if (this.cancelled) return null;
         this.view.showProgress(0, 0, WAITING);
         this.view.showCancel(true);
         await new Promise((resolve) => {
-          const timer = setTimeout(resolve, BUSY_RETRY_MS);
+          const timer = setTimeout(resolve, pause * (0.5 + Math.random() / 2));
           this.wake = () => {
             clearTimeout(timer);
             resolve(undefined);
@@ -67,6 +80,7 @@ export class JobFlow {
       }
     } finally {
       this.wake = null;
+      this.creating = false;
       this.view.showCancel(false);
     }
   }
@@ -141,9 +155,10 @@ export class JobFlow {
    * the job finished before the gateway heard. While create() waits for a busy gateway, ends the wait.
    */
   async cancel() {
-    if (this.wake) {  // no job yet: the page was waiting for the gateway to take it
+    if (this.creating) {  // no job yet: the page waits for the gateway to take it, or asks it now
       this.cancelled = true;
-      return this.wake();
+      this.view.showProgress(0, 0, CANCELLING);
+      return this.wake?.();
     }
     if (!this.job) return;
     this.cancelled = true;

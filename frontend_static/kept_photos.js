@@ -7,15 +7,25 @@
  */
 
 import { ApiError, deletePhoto, fetchPhoto, uploadPhoto } from "./api.js";
-import { loadVisit, saveUploads } from "./store.js";
+import { followsThisTab, loadVisit, saveUploads } from "./store.js";
 
 /** @typedef {import("./store.js").SavedPhoto} SavedPhoto */
+
+// A content key that is a digest (photo_names.photoKey: 32 hex digits of its SHA-256); without
+// crypto.subtle (a page served over plain http from another machine) the key is name:size, which two
+// different photos can share, so such a photo is never reused by it.
+const DIGEST_KEY = /^[0-9a-f]{32}$/;
 
 export class KeptPhotos {
   constructor() {
     const visit = loadVisit();
     /** @type {SavedPhoto[]} oldest first */
     this.photos = visit.uploads ?? (visit.photo ? [visit.photo] : []);
+    /** @type {Set<string>} the ids this tab uploaded or reused: the only ones it ever deletes. A list
+     * copied into a duplicated tab is the other tab's too, so there they are left to expire. */
+    this.mine = new Set(followsThisTab() ? this.photos.map((p) => p.id) : []);
+    /** @type {Set<string>} ids a reuse() is asking the gateway about: not deleted meanwhile */
+    this.reusing = new Set();
   }
 
   /**
@@ -26,13 +36,19 @@ export class KeptPhotos {
    * @returns {Promise<SavedPhoto | null>} null when there is none to reuse
    */
   async reuse(key, now = Date.now()) {
+    if (!DIGEST_KEY.test(key)) return null;
     const kept = this.photos.find((p) => p.key === key && (p.expiresAt === null || p.expiresAt > now));
     if (!kept) return null;
+    this.reusing.add(kept.id);
     try {
-      return { ...kept, ...(await fetchPhoto(kept.id)) };
+      const photo = { ...kept, ...(await fetchPhoto(kept.id)) };
+      this.mine.add(photo.id);
+      return photo;
     } catch (error) {
       if (error instanceof ApiError && error.status === 404) this.forget(kept.id);
       return null;
+    } finally {
+      this.reusing.delete(kept.id);
     }
   }
 
@@ -61,18 +77,20 @@ export class KeptPhotos {
 
   /** @param {SavedPhoto} photo a photo just uploaded (or reused: its name may be new) */
   add(photo) {
+    this.mine.add(photo.id);
     this.photos = [...this.photos.filter((p) => p.id !== photo.id), photo];
     saveUploads(this.photos);
   }
 
   /**
-   * Deletes every kept photo but the `held` ones. One the gateway could not be asked about stays listed,
-   * to be deleted next time (else it expires by itself).
+   * Deletes every photo this tab uploaded or reused (this page load, or the one it reloads) but the `held`
+   * ones and one a reuse() is asking about. One the gateway could not be asked about stays listed, to be deleted next time (else it expires
+   * by itself).
    * @param {Set<string>} held the ids the page still needs
    * @returns {Promise<number>} how many were deleted
    */
   async release(held) {
-    const spare = this.photos.filter((p) => !held.has(p.id));
+    const spare = this.photos.filter((p) => this.mine.has(p.id) && !held.has(p.id) && !this.reusing.has(p.id));
     const deleted = await Promise.all(spare.map(async (photo) => {
       try {
         await deletePhoto(photo.id);
@@ -98,13 +116,14 @@ export class KeptPhotos {
  *   as it may (429 too_many_photos)
  */
 export function isNoRoom(error) {
-  return error instanceof ApiError && error.code === "too_many_photos";
+  return error instanceof ApiError && error.status === 429 && error.code === "too_many_photos";
 }
 
 /**
- * What the page says when the gateway still has no room for a photo after the page let go of every
- * photo of its own: the others are held elsewhere (other tabs, other devices behind the same address),
- * so what the person can do here is wait for one to expire, then press Restyle again.
+ * What the page says when the gateway still has no room for a photo after the page let go of the photos
+ * this page load uploaded and no longer needs: the others are held elsewhere (other tabs, other devices
+ * behind the same address, this tab before a reload), so what the person can do here is wait for one to
+ * expire, then press Restyle again.
  * @param {{photos?: {max_per_client?: number, ttl_s?: number}} | null} limits GET /api/limits
  * @returns {string}
  */
@@ -113,6 +132,6 @@ export function noRoomMessage(limits) {
   const ttl = limits?.photos?.ttl_s;
   const held = most ? `as many photos as it allows from your address (${most})` : "as many photos as it allows from your address";
   const minutes = ttl ? ` (it keeps each for ${Math.round(ttl / 60)} minutes)` : "";
-  return `The gateway already keeps ${held}, kept by other tabs or devices on your network; this page has ` +
-    `already let go of its own. Press \u201cRestyle photo\u201d to try again once one of them expires${minutes}.`;
+  return `The gateway already keeps ${held}, for other tabs, devices on your network or this page before ` +
+    `a reload. Press \u201cRestyle photo\u201d to try again once one of them expires${minutes}.`;
 }

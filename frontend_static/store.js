@@ -171,3 +171,14 @@ export function saveBatch(batch) {
 export function saveUploads(uploads) {
   write({ ...read(), uploads });
 }
+
+/**
+ * Whether this page load is a reload of the same tab, as opposed to a tab that got a copy of the visit
+ * while its own page was still open (a duplicated tab, window.open), which must not act on the other
+ * tab's uploads as its own. Told by the navigation's type (a duplicated tab's is not "reload").
+ * @returns {boolean}
+ */
+export function followsThisTab() {
+  const [navigation] = /** @type {PerformanceNavigationTiming[]} */ (performance.getEntriesByType("navigation"));
+  return navigation?.type === "reload";
+}

@@ -62,3 +62,36 @@ def test_cancel_ends_the_wait_for_a_busy_gateway(page, photo):
     page.wait_for_timeout(4000)
     assert len(posts) == asked  # no more asking after Cancel
     expect(page.locator("#error")).to_be_hidden()
+
+
+def test_cancel_while_the_gateway_is_asked_again_cancels_the_job_it_makes(page, photo):
+    """Cancel pressed while a request for the job was on its way did nothing: the wait had no timer to
+    stop and no job to cancel yet, so the photo was restyled anyway. Now the job that request makes is
+    cancelled at once, and nothing is listed."""
+    held, posts, deletes = [], [], []
+
+    def route(handle):
+        if handle.request.method != "POST":
+            return handle.continue_()
+        posts.append(1)
+        if len(posts) == 1:
+            return handle.fulfill(status=429, content_type="application/json", body=json.dumps(BUSY))
+        held.append(handle)  # the second request waits on the wire
+
+    page.route(re.compile(r"/api/jobs$"), route)
+    page.on("request", lambda req: deletes.append(req.url) if req.method == "DELETE" else None)
+    page.goto("/")
+    page.get_by_role("radio", name="Harbour blue").check()
+    page.locator("#file-input").set_input_files(photo)
+    page.get_by_role("button", name="Restyle photo").click()
+    expect(page.locator("#progress-label")).to_have_text(re.compile(r"^Waiting for the gateway"))
+    for _ in range(200):  # the page asks again after its pause
+        if held:
+            break
+        page.wait_for_timeout(50)
+    page.get_by_role("button", name="Cancel").click()
+    held[0].continue_()  # the gateway takes it after all
+    expect(page.locator("#progress-label")).to_have_text("Cancelled. Nothing more is being made.")
+    assert any("/api/jobs/" in url for url in deletes)
+    page.wait_for_timeout(1000)
+    expect(page.locator("#results-list > li")).to_have_count(0)

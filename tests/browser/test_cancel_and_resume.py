@@ -66,12 +66,13 @@ def test_previews_wait_while_a_restyle_followed_after_a_reload_runs(page, photo)
     asked = []
     page.on("request", lambda r: asked.append(r.url) if "/previews/" in r.url else None)
     page.reload()
+    before_reload = len(held)  # fetches of the page before the reload, cut short by it
     expect(page.locator(".preview-card").first).to_be_visible()
     expect(page.get_by_role("button", name=re.compile("Restyl"))).to_have_attribute("aria-disabled", "true")
     page.wait_for_timeout(1500)
     assert asked == [], asked  # the person's own restyle runs: the previews wait
-    for _ in range(1200):
-        if held:
+    for _ in range(1200):  # the reloaded page asks for the result once the job is done
+        if len(held) > before_reload:
             break
         page.wait_for_timeout(50)
     page.unroute("**/api/jobs/*/result")
@@ -81,5 +82,8 @@ def test_previews_wait_while_a_restyle_followed_after_a_reload_runs(page, photo)
         except PlaywrightError:  # asked for before the reload, which cut it short
             pass
     expect(page.locator("#results-list > li")).to_have_count(1, timeout=JOB_WAIT_MS)
+    # The result may have brought the stage into view: previews out of sight wait to be scrolled to.
+    for card in page.locator(".preview-card").all():
+        card.scroll_into_view_if_needed()
     expect(page.locator("#previews-status")).to_have_text(re.compile(r"previews? ready\.$"), timeout=JOB_WAIT_MS)
     assert asked and all("scale=1" in url for url in asked), asked

@@ -141,3 +141,48 @@ def test_when_others_fill_the_cap_the_page_says_what_can_be_done(capped_page, ph
         for answer in held:
             if answer.status == 201:
                 page.request.delete(f"/api/photos/{answer.json()['id']}")
+
+
+def test_a_duplicated_tab_never_deletes_the_photo_of_the_tab_it_was_copied_from(page, photo, tmp_path):
+    """A duplicated tab (or one opened by window.open) starts with a copy of the visit's list of uploads,
+    and deleted every listed photo it did not hold itself: the first tab's photo among them. A page now
+    deletes only what this page load uploaded; the rest expires."""
+    _, other = photo_and_crops(photo, tmp_path, [(0, 0, 256, 192)], "other")
+    page.goto("/")
+    page.get_by_role("radio", name="Harbour blue").check()
+    with page.expect_response(re.compile(r"/api/photos$")) as uploaded:
+        page.locator("#file-input").set_input_files(photo)
+    first = uploaded.value.json()["id"]
+    with page.context.expect_page() as opened:
+        page.evaluate("window.open(location.href)")  # sessionStorage is copied, as into a duplicated tab
+    copy = opened.value
+    copy.wait_for_load_state()
+    calls = photo_calls(copy)
+    with copy.expect_response(re.compile(r"/api/photos$")):
+        copy.locator("#file-input").set_input_files(other)
+    copy.wait_for_timeout(1000)  # a delete would be on its way by now
+    assert not [call for call in calls if call == f"DELETE {first}"]
+    assert page.request.get(f"/api/photos/{first}").status == 200
+    copy.close()
+
+
+def test_without_a_content_digest_two_photos_of_one_name_and_size_are_both_uploaded(page, tmp_path):
+    """Served over plain http from another machine, a page has no crypto.subtle, and a photo's key is
+    its name and size: the second of two such photos was taken for the first, never sent, and the
+    first restyled in its place."""
+    from PIL import Image
+
+    first_dir, second_dir = tmp_path / "a", tmp_path / "b"
+    first_dir.mkdir()
+    second_dir.mkdir()
+    Image.new("RGB", (64, 48), (200, 20, 20)).save(first_dir / "photo.png", "PNG")
+    Image.new("RGB", (64, 48), (20, 20, 200)).save(second_dir / "photo.png", "PNG")
+    first, second = first_dir / "photo.png", second_dir / "photo.png"
+    assert first.stat().st_size == second.stat().st_size
+    page.add_init_script("Object.defineProperty(crypto, 'subtle', { value: undefined })")
+    calls = photo_calls(page)
+    page.goto("/")
+    for chosen in (first, second):
+        with page.expect_response(re.compile(r"/api/photos$")):
+            page.locator("#file-input").set_input_files(chosen)
+    assert calls.count("POST") == 2
