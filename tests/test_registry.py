@@ -146,7 +146,9 @@ def test_pin_serves_an_older_version_and_unknown_styles_are_not_found(tmp_path):
         set_pin(root / STYLE, 7)
 
 
-def test_removed_version_is_released_only_after_its_last_lease(tmp_path):
+def test_removed_version_is_released_only_after_its_last_lease(tmp_path, monkeypatch):
+    """And, since a clip's later frames ask for it by number, only once DRAIN_SECONDS have passed since
+    that lease (inference_server/model_store.py): a scan then retires it, and it is finalized."""
     root = tmp_path / "registry"
     write_tiny_version(root, STYLE, tmp_path)
     store = _store(root)
@@ -157,7 +159,11 @@ def test_removed_version_is_released_only_after_its_last_lease(tmp_path):
         store.refresh()
         future = model.infer(np.zeros((20, 20, 3), dtype=np.uint8), None)
         assert future.result(timeout=10).shape == (3, 20, 20)
-    assert model.runtime.session is None  # finalized once the lease ended
+    store.refresh()
+    assert model.runtime.session is not None  # draining: a clip's next frame may still name it
+    monkeypatch.setattr("inference_server.model_store.DRAIN_SECONDS", 0.0)
+    store.refresh()
+    assert model.runtime.session is None  # finalized once retired after its last lease
 
 
 def test_a_rejected_version_is_retried_once_its_folder_is_fixed(tmp_path):
