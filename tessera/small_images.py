@@ -10,15 +10,14 @@ enlarged by the smallest whole factor that brings it there, each pixel repeated 
 the painting sees the very photo, in blocks), painted at that size, and brought back by the exact
 mean of each factor x factor block. The client does this before it streams (tessera.client), and
 the server for unary Stylize (inference_server/unary.py); a stream that sends such an image to a
-style with statistics is refused (inference_server/engine.py, check_statistics_size).
+style with statistics is refused (inference_server/engine.py, ImageJob).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
+from tessera.brush_scale import area_shrink
 from tessera.pixels import MIN_EDGE
 
 
@@ -38,19 +37,12 @@ def enlarge(pixels: np.ndarray, factor: int) -> np.ndarray:
 
 def shrink_back(pixels: np.ndarray, factor: int) -> np.ndarray:
     """(H*factor)x(W*factor)x3 uint8 brought back to HxWx3 uint8: each factor x factor block's mean,
-    rounded half up. ValueError when a side is not a multiple of `factor`."""
+    rounded half up (brush_scale.area_shrink, whose spans are then whole blocks). ValueError when a side
+    is not a multiple of `factor`."""
     if factor == 1:
         return pixels
-    big_h, big_w, channels = pixels.shape
+    big_h, big_w = pixels.shape[:2]
     if big_h % factor or big_w % factor:
         raise ValueError(f"a {big_w}x{big_h} image is not {factor} times another")
-    blocks = pixels.reshape(big_h // factor, factor, big_w // factor, factor, channels)
-    area = factor * factor
-    return ((blocks.sum(axis=(1, 3), dtype=np.int64) + area // 2) // area).astype(np.uint8)
+    return area_shrink(pixels, (big_w // factor, big_h // factor))
 
-
-def paint_small(pixels: np.ndarray, paint: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """HxWx3 uint8 `pixels` painted by `paint` (an image to its painted image, same shape), enlarged
-    first when their short side is under MIN_EDGE and brought back after."""
-    factor = enlargement(pixels.shape[1], pixels.shape[0])
-    return shrink_back(paint(enlarge(pixels, factor)), factor)
