@@ -15,6 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import grpc
 import numpy as np
@@ -50,6 +51,19 @@ BUSY_BACKOFF_MAX_S = 2.0
 def _backoff(attempt: int, most: float = 1.0) -> float:
     """Seconds to wait before retry number `attempt` (1, 2, ...), at most `most`."""
     return min(most, RETRY_BACKOFF_S * 2 ** (attempt - 1))
+
+
+@dataclass
+class _Retries:
+    """How often one run has waited for a busy server and reopened a stream after a transient failure."""
+
+    busy: int = 0
+    reopened: int = 0
+
+
+def _transient(error: grpc.RpcError, reopened: int) -> bool:
+    """Whether a failure may pass on another stream, with `reopened` streams reopened so far."""
+    return error.code() in RETRYABLE and reopened < MAX_REOPENED_STREAMS
 
 
 def _busy(error: grpc.RpcError) -> bool:
@@ -212,20 +226,13 @@ class StreamPool:
     def _open_first(self) -> pb.StreamAccepted:
         """Open streams until one is accepted; transient failures try another replica, and a busy server
         is asked again until the call's deadline (BUSY_BACKOFF_MAX_S)."""
-        first, attempts, busy = self._open(), 0, 0
+        first, retries = self._open(), _Retries()
         while True:
             stream, event = self._next_event()
             if stream is not first:
                 continue
             if isinstance(event, grpc.RpcError):
-                pause = self._busy_pause(event, busy + 1)
-                if pause is not None:
-                    busy += 1
-                elif self._may_reopen(event, attempts):
-                    attempts += 1
-                    pause = _backoff(attempts)
-                else:
-                    raise event
+                pause = self._retry_pause(event, retries, self._may_reopen)
                 self._streams.remove(first)
                 time.sleep(pause)
                 first = self._open()
@@ -233,6 +240,20 @@ class StreamPool:
             if event is None or not event.HasField("accepted"):
                 raise ProtocolError("the server did not accept the stream before sending results")
             return event.accepted
+
+    def _retry_pause(self, error: grpc.RpcError, retries: _Retries,
+                     may_reopen: Callable[[grpc.RpcError, int], bool]) -> float:
+        """Seconds to wait before trying again after `error`: a busy server's pause while the deadline
+        allows (counted in `retries.busy`), else a transient failure's backoff when `may_reopen(error,
+        streams reopened so far)` says yes (counted in `retries.reopened`). Raises `error` otherwise."""
+        pause = self._busy_pause(error, retries.busy + 1)
+        if pause is not None:
+            retries.busy += 1
+            return pause
+        if may_reopen(error, retries.reopened):
+            retries.reopened += 1
+            return _backoff(retries.reopened)
+        raise error
 
     def _busy_pause(self, error: grpc.RpcError, attempt: int) -> float | None:
         """Seconds to wait before asking a server that refused as busy again (the `attempt`th time), with
@@ -253,11 +274,11 @@ class StreamPool:
                 return False
             self._add_thumbnail(fresh.thumbnail_size or THUMBNAIL_SIZE)
             return True
-        return error.code() in RETRYABLE and attempts < MAX_REOPENED_STREAMS
+        return _transient(error, attempts)
 
     def _gather(self, canvas: Canvas, total: int, progress: Callable[[int, int], None] | None) -> None:
         """Place results until every tile is in and every stream has closed."""
-        done, reopened, busy = 0, 0, 0
+        done, retries = 0, _Retries()
         open_streams = set(self._streams)
         while done < total or open_streams:
             stream, event = self._next_event()
@@ -273,14 +294,7 @@ class StreamPool:
             if stream.pending:
                 error = event if event is not None else ProtocolError(
                     f"the server closed a stream with {len(stream.pending)} tiles unanswered")
-                pause = self._busy_pause(error, busy + 1)
-                if pause is not None:
-                    busy += 1
-                elif error.code() in RETRYABLE and reopened < MAX_REOPENED_STREAMS:
-                    reopened += 1
-                    pause = _backoff(reopened)
-                else:
-                    raise error
+                pause = self._retry_pause(error, retries, _transient)
                 time.sleep(pause)
                 open_streams.add(self._retry(stream))
 
