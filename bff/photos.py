@@ -14,6 +14,7 @@ that previews are made from is computed once per photo and process (bff.previews
 
 from __future__ import annotations
 
+import math
 import secrets
 import threading
 import time
@@ -53,14 +54,33 @@ def unknown_photo() -> ApiError:
     return ApiError(404, "unknown_photo", "There is no such photo; it may have expired. Please upload it again.")
 
 
-def too_many_photos(count: int, limit: int) -> ApiError:
+def too_many_photos(count: int, limit: int, room_in_s: float) -> ApiError:
+    """The 429 for a client at its photo limit; `room_in_s`: seconds until its oldest photo expires, when
+    an upload would first be taken again (its Retry-After)."""
+    wait = _whole_seconds(room_in_s)
     return ApiError(429, "too_many_photos", f"This address already keeps {count} photos on the gateway (at most "
-                                            f"{limit}); delete one or wait until one expires.", retry_after=60)
+                                            f"{limit}); delete one, or wait {_duration(wait)} until the oldest "
+                                            "expires.", retry_after=wait)
 
 
-def store_full(limit_bytes: int) -> ApiError:
+def store_full(limit_bytes: int, room_in_s: float) -> ApiError:
+    """The 429 for a full store; `room_in_s`: seconds until enough photos expire for the upload."""
+    wait = _whole_seconds(room_in_s)
     return ApiError(429, "photo_store_full", f"The gateway already keeps {limit_bytes / 1e6:g} MB of photos, its "
-                                             "limit; try again in a few minutes.", retry_after=60)
+                                             f"limit; try again in {_duration(wait)}.", retry_after=wait)
+
+
+def _whole_seconds(seconds: float) -> int:
+    """A wait as the whole seconds of a Retry-After header, at least 1."""
+    return max(1, math.ceil(seconds))
+
+
+def _duration(seconds: int) -> str:
+    """'45 seconds', '1 minute', '12 minutes' (rounded up) for a message."""
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
 class MemoryPhotoStore:
@@ -111,11 +131,22 @@ class MemoryPhotoStore:
             return sum(len(p.data) for p in self._photos.values())
 
     def _refuse(self, client: str, incoming: int) -> None:
-        count = sum(1 for p in self._photos.values() if p.client == client)
-        if count >= self.per_client:
-            raise too_many_photos(count, self.per_client)
-        if sum(len(p.data) for p in self._photos.values()) + incoming > self.max_bytes:
-            raise store_full(self.max_bytes)
+        now = self._clock()
+        mine = [p.expires_at for p in self._photos.values() if p.client == client]
+        if len(mine) >= self.per_client:
+            raise too_many_photos(len(mine), self.per_client, min(mine) - now)
+        held = sum(len(p.data) for p in self._photos.values())
+        if held + incoming > self.max_bytes:
+            raise store_full(self.max_bytes, self._room_at(held + incoming - self.max_bytes) - now)
+
+    def _room_at(self, excess: int) -> float:
+        """When enough photos will have expired to free `excess` bytes (the last expiry when none would)."""
+        freed, at = 0, self._clock()
+        for photo in sorted(self._photos.values(), key=lambda p: p.expires_at):
+            freed, at = freed + len(photo.data), photo.expires_at
+            if freed >= excess:
+                break
+        return at
 
     def _sweep(self) -> None:
         now = self._clock()

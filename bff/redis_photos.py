@@ -48,16 +48,19 @@ class RedisPhotoStore:
 
     def check_room(self, client: str, incoming_bytes: int) -> None:
         with _store_errors():
-            count = self._live_count(client)
+            count, oldest = self._live_count(client)
         if count >= self.per_client:
-            raise too_many_photos(count, self.per_client)
+            raise too_many_photos(count, self.per_client, oldest - time.time())
 
-    def _live_count(self, client: str) -> int:
+    def _live_count(self, client: str) -> tuple[int, float]:
+        """(the client's live photos, the expiry time of its oldest one; 0 when it has none)."""
         key = self._client(client)
         pipe = self.redis.pipeline(transaction=True)
         pipe.zremrangebyscore(key, "-inf", time.time())
         pipe.zcard(key)
-        return int(pipe.execute()[1])
+        pipe.zrange(key, 0, 0, withscores=True)
+        _, count, oldest = pipe.execute()
+        return int(count), float(oldest[0][1]) if oldest else 0.0
 
     def put(self, data: bytes, width: int, height: int, fmt: str, filename: str, client: str) -> Photo:
         self.check_room(client, len(data))
