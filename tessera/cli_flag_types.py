@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from tessera.brush_scale import check_scale
 from tessera.number_checks import UINT32_MAX, finite_float, fraction, positive_seconds, whole_number
+from tessera.style_sources import parse_mix, parse_preset
 from tessera.tiling import MIN_TILE_SIZE
 
 
@@ -18,6 +19,18 @@ def flag_type(convert: Callable[[str], object], message: str) -> Callable[[str],
             return convert(text)
         except ValueError:
             raise argparse.ArgumentTypeError(message.format(text)) from None
+    return parse
+
+
+def checked_text(check: Callable[[str], object]) -> Callable[[str], str]:
+    """An argparse type that keeps the flag's text once `check(text)` accepts it; the ValueError's own
+    sentence is the error (so a bad --preset or --mix is a bad flag, exit status 2)."""
+    def parse(text: str) -> str:
+        try:
+            check(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+        return text
     return parse
 
 
@@ -48,3 +61,6 @@ blend_weight = flag_type(lambda text: _below_one(finite_float(text)),
 # --scale: a number in (0, 1], or 'auto' (None: tessera.brush_scale.default_scale per photo).
 brush_scale = flag_type(lambda text: None if text == "auto" else check_scale(float(text)),
                         "scale must be a number in (0, 1] or 'auto', got {}")
+# --preset ID[:WEIGHT] and --mix FILE[:SHARE]: their spelling and numbers; the files are read later.
+preset = checked_text(parse_preset)
+mix = checked_text(parse_mix)

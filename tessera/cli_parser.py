@@ -61,10 +61,10 @@ def parser() -> argparse.ArgumentParser:
                          help="restyle with version N of the style (`tessera styles` lists the versions loaded); "
                               "default the version it serves")
     stylize.add_argument("--style-image", metavar="FILE", help="use this painting as the style (PNG, JPEG, WebP)")
-    stylize.add_argument("--mix", action="append", metavar="FILE[:SHARE]",
+    stylize.add_argument("--mix", action="append", type=flag_types.mix, metavar="FILE[:SHARE]",
                          help="mix in another style image: its share of the mix, 0 to 1 (default 0.5; "
                               "repeatable; codes are mixed, not pixels)")
-    stylize.add_argument("--preset", action="append", metavar="ID[:WEIGHT]",
+    stylize.add_argument("--preset", action="append", type=flag_types.preset, metavar="ID[:WEIGHT]",
                          help="a preset of the style (repeatable; mixed with the images by weight)")
     stylize.add_argument("--keep-colors", action="store_true", help="keep the photo's colours (any style)")
     stylize.add_argument("--explain", action="store_true",

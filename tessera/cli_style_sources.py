@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from tessera.imageio import ImageFormatError, open_image
-from tessera.style_sources import MAX_STYLE_IMAGE_PIXELS, StyleSource, mix_in, parse_mix
+from tessera.style_sources import MAX_STYLE_IMAGE_PIXELS, StyleSource, mix_in, parse_mix, parse_preset
 
 
 def style_sources(args: argparse.Namespace) -> list[StyleSource]:
@@ -16,7 +16,7 @@ def style_sources(args: argparse.Namespace) -> list[StyleSource]:
     0.5, as REST's ``mix`` and the page's slider), the styles before it sharing the rest by weight.
     ValueError before any painting for a mix without a first style or shares over 1."""
     base = [StyleSource(image=_style_image(args.style_image))] if args.style_image else []
-    base += [_preset(text) for text in args.preset or []]
+    base += [parse_preset(text) for text in args.preset or []]
     mixes = [(StyleSource(image=_style_image(path)), share) for path, share in map(parse_mix, args.mix or [])]
     if mixes and not base:
         raise ValueError("--mix mixes a style image into a first style: give --style-image or --preset too")
@@ -28,17 +28,6 @@ def style_image_files(args: argparse.Namespace) -> list[tuple[Path, str]]:
     every --mix FILE, 'the --mix painting'; a result must never overwrite one of them (tessera.cli_output)."""
     files = [(Path(args.style_image), "the style image")] if args.style_image else []
     return files + [(path, "the --mix painting") for path, _ in map(parse_mix, args.mix or [])]
-
-
-def _preset(text: str) -> StyleSource:
-    preset, _, weight = text.partition(":")
-    if not preset:
-        raise ValueError(f"--preset {text!r} names no preset id")
-    try:
-        value = float(weight) if weight else 1.0
-        return StyleSource(preset=preset, weight=value)
-    except ValueError:
-        raise ValueError(f"the weight in --preset {text!r} must be a number >= 0") from None
 
 
 def _style_image(path) -> bytes:

@@ -1,7 +1,8 @@
 """The look a client asks a style-conditioned style for: presets and style images mixed by weight.
 
 `StyleSource` is the client library's form of the wire message (weights are relative: the server
-normalises them to sum to 1); `parse_mix` reads the CLI's ``FILE:SHARE`` spelling.
+normalises them to sum to 1); `parse_preset` and `parse_mix` read the CLI's ``ID:WEIGHT`` and
+``FILE:SHARE`` spellings.
 """
 
 from __future__ import annotations
@@ -52,6 +53,19 @@ MAX_STYLE_IMAGE_PIXELS = 40_000_000
 # The most style sources one call may mix (the server refuses more: inference_server.conditioning).
 MAX_SOURCES = 8
 MIX_SHARE = 0.5  # a mixed-in style's share when none is given, as REST's ``mix`` and the page's slider
+
+
+def parse_preset(text: str) -> StyleSource:
+    """``ribbons:0.5`` -> StyleSource(preset='ribbons', weight=0.5): a preset id and its relative weight
+    (default 1), the CLI's ``--preset ID[:WEIGHT]``. ValueError naming `text` for a missing id or a
+    weight that is not a number >= 0 the wire holds."""
+    preset, _, weight = text.partition(":")
+    if not preset:
+        raise ValueError(f"--preset {text!r} names no preset id")
+    try:
+        return StyleSource(preset=preset, weight=float(weight) if weight else 1.0)
+    except ValueError:
+        raise ValueError(f"the weight in --preset {text!r} must be a number >= 0") from None
 
 
 def parse_mix(text: str) -> tuple[Path, float]:

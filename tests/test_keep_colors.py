@@ -137,6 +137,8 @@ def test_cli_keep_colors_and_a_missing_style_image_say_so(inference_server, tmp_
     (["--preset", "mosaic:x"], "the weight in --preset 'mosaic:x' must be a number >= 0"),
     (["--preset", "mosaic:-1"], "the weight in --preset 'mosaic:-1' must be a number >= 0"),
     (["--preset", ":0.3"], "--preset ':0.3' names no preset id"),
+    (["--preset", "mosaic:inf"], "the weight in --preset 'mosaic:inf' must be a number >= 0"),
+    (["--style-image", "{painting}", "--mix", "{painting}:1.5"], "the share in '{painting}:1.5' must be a number"),
 ])
 def test_cli_look_mistakes_are_one_sentence_before_any_painting(tmp_path, args, message):
     from tests.test_cli import tessera
@@ -151,3 +153,6 @@ def test_cli_look_mistakes_are_one_sentence_before_any_painting(tmp_path, args, 
                    "--server", "127.0.0.1:9")
     assert done.returncode != 0 and message.format(**names) in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+    # A flag spelt wrongly is a bad flag (2, as --strength 2 is); a file or a mix that cannot be used is 1.
+    bad_flag = any(a.startswith("--preset") for a in args) or message.startswith("the share in")
+    assert done.returncode == (2 if bad_flag else 1), done.stderr
