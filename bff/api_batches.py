@@ -13,7 +13,7 @@ from bff.backend import backend
 from bff.batch_forms import limit_batch_request, read_batch
 from bff.errors import ApiError
 from bff.forms import unique_name
-from bff.job_queue import job_queue
+from bff.job_queue import MemoryQueue, job_queue
 from bff.job_state import FINISHED, JobState
 from tessera import formats
 
@@ -27,9 +27,13 @@ def create_batch():
     queue = job_queue()
     queue.check_capacity()  # refuse a full queue before reading the upload
     batch = read_batch(gateway)
+    if isinstance(queue, MemoryQueue):  # all or none: the results of a batch cut short would be nobody's
+        queue.store.check_capacity(sum(2 * len(task.image) for _, task in batch.tasks))  # photo + result each
     batch_id = secrets.token_urlsafe(16)
     jobs = queue.submit_tasks([task for _, task in batch.tasks], batch_id)
-    entries = [{"job": job.id, "name": name} for (name, _), job in zip(batch.tasks, jobs, strict=True)]
+    # "file": the name its result has in the batch's zip, so errors.txt can name a photo that failed.
+    entries = [{"job": job.id, "name": name, "file": task.filename}
+               for (name, task), job in zip(batch.tasks, jobs, strict=True)]
     # Skipped zip entries are stored after the photos, as entries without a job (_entries splits them).
     queue.save_batch(batch_id, entries + [s.describe() for s in batch.skipped])
     resp = jsonify(_status(batch_id, entries, [s.describe() for s in batch.skipped]))
@@ -44,10 +48,22 @@ def batch_status(batch_id: str):
     return jsonify(_status(batch_id, *_entries(batch_id)))
 
 
+@bp.delete("/batches/<batch_id>")
+def cancel_batch(batch_id: str):
+    """Cancels every unfinished photo of the batch, as DELETE /api/jobs/<id> does one (it ends failed with
+    499 cancelled); finished photos stay, downloadable until they expire, and so does the batch. 204."""
+    entries, _ = _entries(batch_id)
+    queue = job_queue()
+    store = queue.store if isinstance(queue, MemoryQueue) else queue
+    for entry in entries:
+        store.cancel(entry["job"])  # a finished or forgotten job is left as it is
+    return Response(status=204)
+
+
 @bp.get("/batches/<batch_id>/result")
 def batch_result(batch_id: str):
     """A zip of every restyled photo (plus errors.txt naming the photos that failed and the zip entries
-    skipped); 409 until all ended."""
+    skipped, one line each: `<name> (<which>): <why>`); 409 until all ended."""
     entries, skipped = _entries(batch_id)
     status = _status(batch_id, entries, skipped)
     if status["state"] != "finished":
@@ -57,16 +73,19 @@ def batch_result(batch_id: str):
     names: set[str] = set()
     errors = []
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:  # images are compressed already
-        for entry, photo in zip(entries, status["photos"], strict=True):
+        for position, (entry, photo) in enumerate(zip(entries, status["photos"], strict=True), start=1):
             job = job_queue().get(entry["job"])
             outcome = job.outcome if job is not None else None
             if outcome is None:
-                errors.append(f"{entry['name']}: {photo.get('message') or 'the result has expired'}")
+                which = f"photo {position} of {len(entries)}"
+                if "file" in entry:  # (a batch recorded before it was kept has no result name)
+                    which += f", result {entry['file']}"
+                errors.append(f"{entry['name']} ({which}): {photo.get('message') or 'the result has expired'}")
                 continue
             # Unique already (read_batch), so each keeps the name its job downloads under; this only
             # guards a batch queued before that, in a store that outlived an upgrade.
             archive.writestr(unique_name(outcome.filename, names), outcome.data)
-        errors += [f"{entry['name']}: skipped: {entry['reason']}" for entry in skipped]
+        errors += [f"{entry['name']} (skipped): {entry['reason']}" for entry in skipped]
         if errors:
             archive.writestr("errors.txt", "\n".join(errors) + "\n")
     resp = Response(buffer.getvalue(), mimetype="application/zip")
@@ -91,7 +110,8 @@ def batch_photo(batch_id: str, index: int):
 
 
 def _entries(batch_id: str) -> tuple[list[dict], list[dict]]:
-    """The batch's photos ({"job", "name"}, upload order) and its skipped zip entries ({"name", "reason"})."""
+    """The batch's photos ({"job", "name", "file": its result's name}, upload order) and its skipped zip
+    entries ({"name", "reason"})."""
     entries = job_queue().load_batch(batch_id)
     if entries is None:
         raise ApiError(404, "unknown_batch", "There is no such batch; it may have expired.")
@@ -105,7 +125,7 @@ def _status(batch_id: str, entries: list[dict], skipped: list[dict]) -> dict:
         job = queue.get(entry["job"])
         snap = job.snapshot() if job is not None else {
             "id": entry["job"], "state": JobState.FAILED.value, "done": 0, "total": 0, "status": 410,
-            "error": "expired", "message": "This photo's job has expired."}
+            "error": "expired", "message": "This photo's job has expired or was deleted."}
         kept = {"image_url": url_for("batches.batch_photo", batch_id=batch_id, index=index)} if job is not None else {}
         photos.append({"name": entry["name"], **snap, **job_links(entry["job"]), **kept})
     # As each job's own status says, for the photos shown finished: one read for the whole batch.

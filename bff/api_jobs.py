@@ -17,11 +17,12 @@ from bff.clips import clip_work, read_clip_order, task_from_clip, upload_is_clip
 from bff.errors import ApiError
 from bff.forms import Order, read_order
 from bff.job_queue import MemoryQueue, job_queue
-from bff.job_state import FINISHED, JobState
+from bff.job_state import FINISHED, UNKNOWN_JOB, JobState
 from bff.jobs import Job, JobStore, job_store
 from bff.pixel_budget import pixel_budget
 from bff.restyle import image_response, restyle_work
 from tessera import formats
+from tessera.critic_maps import MAP_NAMES
 from tessera.video_sniff import INPUT_LABELS
 
 bp = Blueprint("jobs", __name__, url_prefix="/api")
@@ -44,8 +45,16 @@ def create_job():
     if shared:  # the upload itself goes to Redis, for whichever replica or worker is free
         job = job_queue().submit_task(task_from_order(order))
     else:
-        job = job_store().submit(restyle_work(gateway, pixel_budget(), order), work_pixels=order.work_pixels)
+        job = job_store().submit(restyle_work(gateway, pixel_budget(), order), work_pixels=order.work_pixels,
+                                 result_bytes=_result_estimate(len(order.image), order.explain))
     return _accepted(job)
+
+
+def _result_estimate(upload_bytes: int, explain: bool = False) -> int:
+    """Bytes a job's result is counted at in the budget for kept results until it is in: about its
+    upload's (a restyled image or clip in its own format is about as large), and as much again for each
+    heat map of an explained one (bff.jobs.ResultBudget)."""
+    return upload_bytes * (1 + (len(MAP_NAMES) if explain else 0))
 
 
 def _read_photo_order(gateway) -> Order:
@@ -93,13 +102,25 @@ def _submit_clip(gateway, shared: bool):
     order = read_clip_order(gateway)
     if shared:
         return job_queue().submit_task(task_from_clip(order))
-    return job_store().submit(clip_work(gateway, pixel_budget(), order), work_pixels=order.work_pixels)
+    return job_store().submit(clip_work(gateway, pixel_budget(), order), work_pixels=order.work_pixels,
+                              result_bytes=_result_estimate(len(order.data)))
 
 
 @bp.delete("/jobs/<job_id>")
+def delete_job(job_id: str):
+    """Cancels an unfinished job: a queued one never starts, a running one stops within a tile's or a
+    frame's time and ends failed with 499 cancelled (kept until it expires, for whoever follows it).
+    Discards a finished one with its result (and maps): later reads answer 404. 204 either way."""
+    job = _find(job_id)
+    for store in _stores():
+        store.delete(job.id)
+    return Response(status=204)
+
+
+@bp.post("/jobs/<job_id>/cancel")
 def cancel_job(job_id: str):
-    """Stops a job: a queued one never starts, a running one stops within a tile's or a frame's time and
-    ends failed with 499 cancelled. 204 also when it had finished already."""
+    """Cancels an unfinished job as DELETE does, and leaves a finished one as it is, its result kept until
+    it expires: what a Cancel button sends, since the job may finish while the request travels. 204."""
     job = _find(job_id)
     for store in _stores():
         store.cancel(job.id)
@@ -153,7 +174,8 @@ def job_result(job_id: str):
         raise ApiError(409, "not_ready", f"The job {_progress(snap)}; fetch the result when it is done.")
     outcome = job.outcome
     if outcome is None:  # expired between the two reads
-        raise ApiError(404, "unknown_job", "The job's result has expired. Please upload the image again.")
+        raise ApiError(404, "unknown_job", "The job's result has expired or was deleted. "
+                                           "Please upload the image again.")
     return image_response(outcome, attachment=True)
 
 
@@ -169,8 +191,7 @@ def _progress(snap: dict) -> str:
 def _find(job_id: str) -> Job:
     job = job_store().get(job_id) or job_queue().get(job_id)
     if job is None:
-        raise ApiError(404, "unknown_job", "There is no such job; it may have expired. "
-                                           "Please upload the image again.")
+        raise ApiError(404, "unknown_job", UNKNOWN_JOB)
     return job
 
 

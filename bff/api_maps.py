@@ -6,7 +6,7 @@ from flask import Blueprint, Response, url_for
 
 from bff.errors import ApiError
 from bff.job_queue import job_queue
-from bff.job_state import JobState
+from bff.job_state import UNKNOWN_JOB, JobState
 from bff.jobs import job_store
 from tessera.critic_maps import MAP_NAMES
 
@@ -26,7 +26,7 @@ def job_map(job_id: str, name: str):
         raise ApiError(404, "unknown_map", f"There is no map {name[:40]!r}; the maps are {', '.join(MAP_NAMES)}.")
     job = job_store().get(job_id) or job_queue().get(job_id)
     if job is None:
-        raise ApiError(404, "unknown_job", "There is no such job; it may have expired. Please upload the image again.")
+        raise ApiError(404, "unknown_job", UNKNOWN_JOB)
     snap = job.snapshot()
     if snap["state"] == JobState.FAILED.value:
         raise job.error

@@ -91,6 +91,15 @@ class GatewayConfig:
                                              env="PREVIEW_STALL_TIMEOUT", minimum=0.1)
     job_ttl_s: float = setting(900.0, "seconds a finished job's result stays available", flag="--job-ttl",
                                env="JOB_TTL", minimum=1)
+    # Finished results (with their heat maps, and a batch's photos) stay until their expires_at, however
+    # many there are; this bounds the memory they take by refusing new jobs (429) instead. 1000 MB holds
+    # what a busy CPU gateway makes in a --job-ttl: about 40 twelve-megapixel photos in 15 minutes, as
+    # PNG (up to 36 MB each) or as JPEG with a batch's photo kept beside each (8 MB each, ~125 of them),
+    # beside the 500 MB of --max-photo-mb and the ~1.3 GB that --max-decoded-megapixels lets jobs decode.
+    max_result_bytes: int = setting(1000 * MB, "megabytes of finished results (with their heat maps and a batch's "
+                                               "photos) this process keeps until they expire (memory store); "
+                                               "beyond it new jobs get 429", flag="--max-result-mb",
+                                    env="MAX_RESULT_MB", parse=_millions, shown="1000")
     job_workers: int = setting(2, "images restyled at the same time (with Redis: jobs this gateway runs itself, "
                                   "0 to leave them to workers)", minimum=0)
     max_active_jobs: int = setting(8, "images queued or running before new ones are refused with 429", minimum=1)

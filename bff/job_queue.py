@@ -23,7 +23,7 @@ from bff.config import GatewayConfig
 from bff.errors import busy
 from bff.job_runner import JobRunner
 from bff.job_state import FINISHED
-from bff.jobs import Job, JobStore, Progress
+from bff.jobs import Job, JobStore, Progress, result_budget_of
 from bff.pixel_budget import PixelBudget, pixel_budget_of
 from bff.redis_jobs import RedisJobStore
 from bff.tasks import RestyleTask, run_task
@@ -118,7 +118,7 @@ def init_app(app: Flask, config: GatewayConfig) -> None:
         # A pool of its own: a batch's photos wait here as files, not decoded pixels, so the bound is
         # max_queued_jobs rather than the single-image max_active_jobs.
         pool = JobStore(workers=max(1, config.job_workers), max_active=config.max_queued_jobs + 1,
-                        ttl_s=config.job_ttl_s, max_kept=config.max_queued_jobs)
+                        ttl_s=config.job_ttl_s, budget=result_budget_of(app))
         queue = MemoryQueue(pool, execute, config.job_ttl_s,
                             config.max_queued_jobs)
     else:

@@ -21,3 +21,7 @@ class JobState(StrEnum):
 FINISHED = frozenset({JobState.DONE, JobState.FAILED})
 # The states with time left.
 UNFINISHED = frozenset({JobState.QUEUED, JobState.RUNNING})
+# The 404 of a job id no store holds: a job is forgotten only when its result expires (its expires_at)
+# or when it is deleted.
+UNKNOWN_JOB = ("There is no such job: it has expired or was deleted, or never existed. "
+               "Please upload the image again.")

@@ -2,11 +2,15 @@
 
 A job is created by a request and then read by others (its progress stream, its result), so all its
 fields change under one condition variable; readers wait for a new revision instead of polling.
+
+A finished job is kept until its `expires_at`, never dropped earlier to make room: the memory results
+take is bounded by a byte budget (ResultBudget) that refuses new jobs instead.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 import threading
 import time
@@ -24,6 +28,7 @@ from bff.job_state import FINISHED, JobState
 log = logging.getLogger(__name__)
 
 EXTENSION = "tessera_jobs"
+BUDGET_EXTENSION = "tessera_result_budget"
 
 Progress = Callable[[int, int], None]
 
@@ -101,18 +106,66 @@ class JobCancelled(ApiError):
         super().__init__(499, "cancelled", "The request was cancelled before the image was done.")
 
 
+class ResultBudget:
+    """The bytes of results a process keeps (each job's image, heat maps and batch photo), shared by its
+    job stores, by job id. A finished job holds what it keeps until it expires; an unfinished one holds
+    an estimate until its result is in. A new job is admitted only while its estimate fits beside them
+    (or while nothing is held: a result larger than the whole budget is made alone)."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._held: dict[str, tuple[int, float | None]] = {}  # job id -> (bytes, expiry on the store's clock)
+        self._lock = threading.Lock()
+
+    def admit(self, job_id: str, nbytes: int, now: float) -> None:
+        """Holds `nbytes` for an unfinished job, or raises the 429 busy whose Retry-After is the time until
+        the oldest kept result expires (the seconds of any busy gateway when only unfinished jobs hold)."""
+        with self._lock:
+            self._forget_expired(now)
+            used = sum(held for held, _ in self._held.values())
+            if used and used + max(1, nbytes) > self.limit:
+                expiries = [until for _, until in self._held.values() if until is not None]
+                if not expiries:
+                    raise busy("The images being made fill this gateway's memory for results")
+                wait = max(1, math.ceil(min(expiries) - now))
+                raise ApiError(429, "busy", "Finished results fill this gateway's memory for results until the "
+                                            f"oldest expires; try again in {wait} seconds.", retry_after=wait)
+            if job_id:
+                self._held[job_id] = (nbytes, None)
+
+    def hold(self, job_id: str, nbytes: int, until: float) -> None:
+        """What a finished job keeps, until `until` (the store's clock), whatever the limit: it was admitted."""
+        with self._lock:
+            self._held[job_id] = (nbytes, until)
+
+    def release(self, job_id: str) -> None:
+        with self._lock:
+            self._held.pop(job_id, None)
+
+    def used(self, now: float) -> int:
+        """Bytes held now (expired holds count as free: their stores forget them at their next sweep)."""
+        with self._lock:
+            self._forget_expired(now)
+            return sum(held for held, _ in self._held.values())
+
+    def _forget_expired(self, now: float) -> None:
+        self._held = {i: h for i, h in self._held.items() if h[1] is None or h[1] >= now}
+
+
 class JobStore:
     """Runs jobs on `workers` threads, refuses more than `max_active` unfinished ones, forgets old ones.
 
-    Finished jobs stay for `ttl_s` seconds, and at most `max_kept` of them, so results cannot pile up.
+    A finished job stays `ttl_s` seconds, its result with it (its `expires_at`), and never goes sooner
+    unless deleted. What results take is bounded by `budget` (bytes, ResultBudget, maybe shared with the
+    process's other store): a job it cannot hold is refused up front with 429.
     """
 
-    def __init__(self, workers: int, max_active: int, ttl_s: float, max_kept: int = 32,
+    def __init__(self, workers: int, max_active: int, ttl_s: float, budget: ResultBudget | None = None,
                  clock: Callable[[], float] = time.monotonic):
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tessera-job")
         self._max_active = max_active
         self._ttl_s = ttl_s
-        self._max_kept = max_kept
+        self._budget = budget or ResultBudget(GatewayConfig.max_result_bytes)
         self._clock = clock
         self._jobs: dict[str, Job] = {}  # in submission order
         self._workers = workers
@@ -120,21 +173,27 @@ class JobStore:
         self._futures: dict[str, Future] = {}
         self._lock = threading.Lock()
 
-    def check_capacity(self) -> None:
-        """Raise the 429 that `submit` would, so a full gateway refuses before decoding an upload."""
+    def check_capacity(self, kept_bytes: int = 0) -> None:
+        """Raise the 429 that `submit` would, so a full gateway refuses before decoding an upload; with
+        `kept_bytes`, also when jobs that keep that much (estimates, as submit counts them) would not fit."""
         with self._lock:
             self._sweep()
             self._refuse_when_full()
+            self._budget.admit("", kept_bytes, self._clock())
 
-    def submit(self, work: Callable[[Progress], Outcome], work_pixels: int = 0, original: bytes | None = None) -> Job:
+    def submit(self, work: Callable[[Progress], Outcome], work_pixels: int = 0, original: bytes | None = None,
+               result_bytes: int = 0) -> Job:
         """Queues `work`, which reports progress(done, total) and returns an Outcome or raises ApiError;
         `work_pixels` (the pixels the model will run on) feeds the time estimates; `original`, the photo
-        of a batch, is kept with the job (Job.original)."""
+        of a batch, is kept with the job (Job.original); `result_bytes` estimates the result (with its
+        maps) for the budget until it is in (0: as large as `original`)."""
+        kept = len(original or b"")
         with self._lock:
             self._sweep()
             self._refuse_when_full()
             # 128 random bits: ids double as the only credential for a job's result.
             job = Job(id=secrets.token_urlsafe(16), work=work_pixels, original=original)
+            self._budget.admit(job.id, kept + (result_bytes or kept), self._clock())
             self._jobs[job.id] = job
             self._futures[job.id] = self._pool.submit(self._run, job, work)
         return job
@@ -191,7 +250,7 @@ class JobStore:
         return expires_at(time.time() - (self._clock() - finished_at), self._ttl_s)
 
     def get(self, job_id: str) -> Job | None:
-        """The job with this id, or None if it never existed or has expired."""
+        """The job with this id, or None if it never existed, has expired or was deleted."""
         with self._lock:
             self._sweep()
             return self._jobs.get(job_id)
@@ -199,7 +258,7 @@ class JobStore:
     def cancel(self, job_id: str) -> None:
         """Stops a job nobody waits for any more: a queued one never starts, a running one ends at its
         next progress report (about one tile's time), which cancels its gRPC calls. It ends FAILED with
-        JobCancelled."""
+        JobCancelled (also when its work returns meanwhile). A finished job is left as it is."""
         with self._lock:
             job = self._jobs.get(job_id)
             future = self._futures.pop(job_id, None)
@@ -207,12 +266,23 @@ class JobStore:
             return
         job._cancelled.set()
         if future is not None and future.cancel():
-            job._update(state=JobState.FAILED, error=JobCancelled(), finished_at=self._clock())
+            self._end(job, state=JobState.FAILED, error=JobCancelled())
+
+    def delete(self, job_id: str) -> None:
+        """What DELETE /api/jobs/<id> does: a finished job is forgotten with its result (as discard), an
+        unfinished one is cancelled (and then kept, failed, until it expires, for those who follow it)."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            finished = job is not None and job.finished_at is not None
+            if finished:
+                self._forget(job_id)
+        if job is not None and not finished:
+            self.cancel(job_id)
 
     def discard(self, job_id: str) -> None:
         """Forgets a job now (its result included); its worker, if still running, finishes unseen."""
         with self._lock:
-            self._jobs.pop(job_id, None)
+            self._forget(job_id)
 
     def shutdown(self) -> None:
         """Stops taking work; queued jobs fail with 503 (so nobody waits for them forever), running
@@ -221,14 +291,14 @@ class JobStore:
         with self._lock:
             cancelled = [self._jobs[i] for i, f in self._futures.items() if f.cancelled() and i in self._jobs]
         for job in cancelled:
-            job._update(state=JobState.FAILED, finished_at=self._clock(), error=ApiError(
+            self._end(job, state=JobState.FAILED, error=ApiError(
                 503, "shutting_down", "The gateway is restarting; please try again in a moment.", retry_after=5))
 
     def _run(self, job: Job, work: Callable[[Progress], Outcome]) -> None:
         with self._lock:  # submit() holds the lock until the future is recorded
             self._futures.pop(job.id, None)  # running now: nothing left to cancel
         if job._cancelled.is_set():  # cancelled between being taken off the queue and starting
-            job._update(state=JobState.FAILED, error=JobCancelled(), finished_at=self._clock())
+            self._end(job, state=JobState.FAILED, error=JobCancelled())
             return
         job._update(state=JobState.RUNNING, started_at=self._clock())
 
@@ -240,23 +310,41 @@ class JobStore:
         try:
             outcome = work(report)
         except ApiError as err:
-            job._update(state=JobState.FAILED, error=err, finished_at=self._clock())
+            self._end(job, state=JobState.FAILED, error=err)
         except Exception:
             log.exception("job %s failed", job.id)
-            job._update(state=JobState.FAILED, finished_at=self._clock(),
-                        error=internal_error())
+            self._end(job, state=JobState.FAILED, error=internal_error())
         else:
-            job._update(state=JobState.DONE, outcome=outcome, done=job.total, finished_at=self._clock())
+            if job._cancelled.is_set():  # cancelled after its last progress report: cancelled is what was asked
+                self._end(job, state=JobState.FAILED, error=JobCancelled())
+                return
+            self._end(job, state=JobState.DONE, outcome=outcome, done=job.total)
             self.throughput.record(job.work, job.finished_at - job.started_at)
 
-    def _sweep(self) -> None:
-        """Drops expired jobs and, beyond `max_kept` finished ones, the oldest; caller holds the lock."""
+    def _end(self, job: Job, **changes) -> None:
+        """Finishes `job` with `changes`; what it keeps is held in the budget until it expires."""
         now = self._clock()
-        finished = sorted((j.finished_at, j.id) for j in self._jobs.values() if j.finished_at is not None)
-        surplus = len(finished) - self._max_kept
-        for index, (finished_at, job_id) in enumerate(finished):
-            if index < surplus or now - finished_at > self._ttl_s:
-                del self._jobs[job_id]
+        job._update(finished_at=now, **changes)
+        outcome = job.outcome
+        kept = len(job.original or b"")
+        if outcome is not None:
+            kept += len(outcome.data) + sum(len(png) for png in (outcome.maps or {}).values())
+        with self._lock:
+            if job.id in self._jobs:  # not discarded while it ran
+                self._budget.hold(job.id, kept, now + self._ttl_s)
+
+    def _forget(self, job_id: str) -> None:
+        """Drops a job and what it holds in the budget; caller holds the lock."""
+        self._jobs.pop(job_id, None)
+        self._budget.release(job_id)
+
+    def _sweep(self) -> None:
+        """Drops the jobs whose results have expired (none sooner); caller holds the lock."""
+        now = self._clock()
+        expired = [job.id for job in self._jobs.values()
+                   if job.finished_at is not None and now - job.finished_at > self._ttl_s]
+        for job_id in expired:
+            self._forget(job_id)
 
 
 def _work_facts(job: Job, now: float, snap: dict | None = None) -> WorkFacts:
@@ -267,10 +355,17 @@ def _work_facts(job: Job, now: float, snap: dict | None = None) -> WorkFacts:
 
 
 def init_app(app: Flask, config: GatewayConfig) -> None:
-    """Creates the app's JobStore from the config."""
+    """Creates the app's JobStore from the config, and the process's budget for kept results, which the
+    app's other in-process store (bff.job_queue's, for batches) may share (result_budget_of)."""
+    budget = app.extensions[BUDGET_EXTENSION] = ResultBudget(config.max_result_bytes)
     # With Redis, job_workers may be 0 (jobs left to workers); synchronous /api/stylize still needs one.
     app.extensions[EXTENSION] = JobStore(workers=max(1, config.job_workers), max_active=config.max_active_jobs,
-                                         ttl_s=config.job_ttl_s)
+                                         ttl_s=config.job_ttl_s, budget=budget)
+
+
+def result_budget_of(app: Flask) -> ResultBudget:
+    """The bytes of results `app`'s process keeps, shared by its in-process job stores."""
+    return app.extensions[BUDGET_EXTENSION]
 
 
 def job_store_of(app: Flask) -> JobStore:

@@ -40,7 +40,10 @@ _UPLOAD_ERRORS = {
 }
 _JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"},
            "description": "The unguessable id from POST /api/jobs."}
-_UNKNOWN_JOB = _error("No such job, or it has expired.")
+_UNKNOWN_JOB = _error("No such job: it has expired (its expires_at has passed) or was deleted, or never existed.")
+_JOB_BUSY = _error("Too many images in progress, or the finished results this gateway keeps until they expire "
+                   "(--max-result-mb) leave no room for another; retry after the Retry-After seconds (for the "
+                   "results: until the oldest expires).")
 _BATCH_ID = {"name": "batch_id", "in": "path", "required": True, "schema": {"type": "string"},
              "description": "The unguessable id from POST /api/batches."}
 
@@ -313,7 +316,7 @@ _PATHS = {
                        "before it is queued, so one damaged past its header gets 422 here, not a failed job.",
         "requestBody": _FORM_BODY,
         "responses": {"202": _json("The job was queued; follow events_url, then fetch result_url.", "Job"),
-                      **_UPLOAD_ERRORS,
+                      **_UPLOAD_ERRORS, "429": _JOB_BUSY,
                       "415": _error("The file is neither a PNG, JPEG or WebP image nor a video clip (MP4, MOV, "
                                     "WebM, animated GIF, WebP or PNG), judged by its content."
                                     + openapi_photos.NOT_A_FORM)}}},
@@ -321,10 +324,20 @@ _PATHS = {
         "summary": "A job's state and progress", "operationId": "jobStatus", "parameters": [_JOB_ID],
         "responses": {"200": _json("Current state.", "Job"), "404": _UNKNOWN_JOB}},
         "delete": {
-        "summary": "Cancel a job", "operationId": "cancelJob", "parameters": [_JOB_ID],
-        "description": "A queued job never starts; a running one stops within a tile's or a frame's time and "
-                       "ends failed with status 499, error `cancelled`.",
-        "responses": {"204": {"description": "Cancel requested (also when the job had already finished)."},
+        "summary": "Cancel a job, or discard a finished one", "operationId": "deleteJob", "parameters": [_JOB_ID],
+        "description": "An unfinished job is cancelled: a queued one never starts; a running one stops within a "
+                       "tile's or a frame's time and ends failed with status 499, error `cancelled` (kept until "
+                       "its expires_at, for whoever follows it). A finished job (done or failed) is discarded "
+                       "with its result and heat maps: its URLs answer 404 from then on, before its expires_at. "
+                       "A client that only means to cancel sends POST /api/jobs/{job_id}/cancel instead.",
+        "responses": {"204": {"description": "Cancel requested, or the finished job discarded."},
+                      "404": _UNKNOWN_JOB}}},
+    "/api/jobs/{job_id}/cancel": {"post": {
+        "summary": "Cancel a job, keeping a finished one", "operationId": "cancelJob", "parameters": [_JOB_ID],
+        "description": "Cancels an unfinished job as DELETE does; a job that has already finished is left as it "
+                       "is, its result kept until its expires_at (what a Cancel button sends: the job may "
+                       "finish while the request travels).",
+        "responses": {"204": {"description": "Cancel requested, or the job had already finished."},
                       "404": _UNKNOWN_JOB}}},
     "/api/jobs/{job_id}/events": {"get": {
         "summary": "Follow a job's progress as Server-Sent Events", "operationId": "jobEvents",
@@ -365,7 +378,14 @@ _PATHS = {
     "/api/batches/{batch_id}": {"get": {
         "summary": "A batch's progress, overall and per photo", "operationId": "batchStatus",
         "parameters": [_BATCH_ID],
-        "responses": {"200": _json("Current state.", "Batch"), "404": _error("No such batch, or it has expired.")}}},
+        "responses": {"200": _json("Current state.", "Batch"), "404": _error("No such batch, or it has expired.")}},
+        "delete": {
+        "summary": "Cancel a batch", "operationId": "cancelBatch", "parameters": [_BATCH_ID],
+        "description": "Cancels every photo of the batch still queued or running (each ends failed with status "
+                       "499, error `cancelled`, as DELETE /api/jobs/{job_id} cancels one). Photos already "
+                       "finished stay, downloadable until their expires_at, and so do the batch's status and zip.",
+        "responses": {"204": {"description": "Cancel requested for every unfinished photo."},
+                      "404": _error("No such batch, or it has expired.")}}},
     "/api/batches/{batch_id}/photos/{index}/image": {"get": {
         "summary": "One photo of a batch, as uploaded", "operationId": "batchPhoto",
         "description": "Kept as long as the photo's job and its result, so a page that reloads can show the "
@@ -377,7 +397,10 @@ _PATHS = {
                       "404": _error("No such batch or photo, or its job has expired.")}}},
     "/api/batches/{batch_id}/result": {"get": {
         "summary": "A zip of the batch's results", "operationId": "batchResult", "parameters": [_BATCH_ID],
-        "responses": {"200": {"description": "The restyled photos; errors.txt names any that failed.",
+        "responses": {"200": {"description": "The restyled photos, each under the name its job downloads under; "
+                                             "errors.txt has a line per photo that failed, `<name> (photo <n> of "
+                                             "<count>, result <its name in the zip>): <why>`, and per zip entry "
+                                             "skipped, `<path in the zip> (skipped): <why>`.",
                               "content": {"application/zip": {}}},
                       "404": _error("No such batch, or it has expired."),
                       "409": _error("Some photos are still queued or running.")}}},

@@ -199,8 +199,8 @@ class RedisJobStore:
         redis_estimates.record(self, work, seconds)
 
     def save_batch(self, batch_id: str, entries: list[dict]) -> None:
-        """Records a batch: `entries` are {"job": id, "name": photo name} in upload order, then its skipped
-        zip entries, {"name": path in the zip, "reason": a sentence}."""
+        """Records a batch: `entries` are {"job": id, "name": photo name, "file": its result's name} in upload
+        order, then its skipped zip entries, {"name": path in the zip, "reason": a sentence}."""
         key = f"{self.prefix}:batch:{batch_id}"
         with _store_errors():
             self.redis.set(key, json.dumps(entries), ex=self.pending_ttl_s)
@@ -224,10 +224,31 @@ class RedisJobStore:
 
     def cancel(self, job_id: str) -> None:
         """Asks the job's runner to stop: a queued job fails as cancelled when claimed, a running one at
-        its next progress report (bff.job_runner). 503 when Redis is down."""
+        its next progress report (bff.job_runner). A finished (or gone) job is left as it is. 503 when
+        Redis is down."""
+        self._finished_or(job_id, lambda pipe: pipe.hset(self._job(job_id), "cancelled", "1"), lambda pipe: None)
+
+    def delete(self, job_id: str) -> None:
+        """What DELETE /api/jobs/<id> does: a finished job is forgotten with its result, maps and photo
+        (as discard), an unfinished one is cancelled (as cancel). 503 when Redis is down."""
+        self._finished_or(job_id, lambda pipe: pipe.hset(self._job(job_id), "cancelled", "1"),
+                          lambda pipe: pipe.delete(*self._keys(job_id)))
+
+    def _finished_or(self, job_id: str, unfinished, finished) -> None:
+        """Runs `unfinished(pipe)` or `finished(pipe)` in one transaction, by the job's state as it is then
+        (WATCH: a job that finishes meanwhile is read again); nothing for a job that is gone (a flag
+        written to it would create a key that never expires)."""
+        key = self._job(job_id)
+
+        def act(pipe) -> None:
+            state = pipe.hget(key, "state")
+            if state is None:
+                return
+            pipe.multi()
+            (finished if _text(state) in FINISHED else unfinished)(pipe)
+
         with _store_errors():
-            if self.redis.exists(self._job(job_id)):
-                self.redis.hset(self._job(job_id), "cancelled", "1")
+            self.redis.transaction(act, key)
 
     def cancelled(self, job_id: str) -> bool:
         """Whether someone asked to cancel the job (consumer side: raises redis.RedisError)."""
@@ -361,7 +382,7 @@ class RedisJob:
         with _store_errors():
             snap = self.store.read(self.id)
         if snap is None:
-            raise ApiError(404, "unknown_job", "There is no such job; it may have expired.")
+            raise ApiError(404, "unknown_job", "There is no such job any more: it has expired or was deleted.")
         self._last = snap
         return snap
 

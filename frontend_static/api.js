@@ -248,7 +248,8 @@ export function createJob(file, style, strength, onUpload, look = {}) {
  * @param {Job} job
  */
 export async function cancelJob(job) {
-  await request(job.status_url, { method: "DELETE" });
+  // POST .../cancel, not DELETE: a job that finished while this travels keeps its result (DELETE discards it).
+  await request(`${job.status_url}/cancel`, { method: "POST" });
 }
 
 /**

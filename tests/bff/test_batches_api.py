@@ -7,6 +7,7 @@ import io
 import json
 import re
 import struct
+import threading
 import time
 import urllib.request
 import zipfile
@@ -17,6 +18,7 @@ from PIL import Image
 
 from bff import close_app
 from bff.job_queue import job_queue_of
+from bff.jobs import Outcome, job_store_of
 from tests.bff.live import make_app, post_form, serving
 from tests.bff.pictures import encoded, gradient, png_declaring
 from tests.support import TINY_STYLE
@@ -138,7 +140,7 @@ def test_a_damaged_photo_fails_alone_and_is_named_in_errors_txt(client):
     assert status["photos"][1]["status"] == 422
     with zipfile.ZipFile(io.BytesIO(client.get(status["result_url"]).data)) as archive:
         assert sorted(archive.namelist()) == ["errors.txt", f"good-{TINY_STYLE}.png"]
-        assert archive.read("errors.txt").decode().startswith("cut.png: ")
+        assert archive.read("errors.txt").decode().startswith(f"cut.png (photo 2 of 2, result cut-{TINY_STYLE}.png): ")
 
 
 def test_photos_of_one_name_each_download_under_their_name_in_the_zip(client):
@@ -218,9 +220,77 @@ def _lying_zip() -> bytes:
     return bytes(archive)
 
 
-def test_an_unknown_batch_is_404(client):
-    resp = client.get("/api/batches/nope")
+@pytest.mark.parametrize("method", ["get", "delete"])
+def test_an_unknown_batch_is_404(client, method):
+    resp = getattr(client, method)("/api/batches/nope")
     assert resp.status_code == 404 and resp.json["error"] == "unknown_batch"
+
+
+def held_photos(app, hold) -> threading.Event:
+    """Makes the app's batch photos (in-memory queue) finish at once, each with a result named as its job's,
+    except those whose result name `hold(name)` picks: they report progress until cancelled (or released)."""
+    queue, release = job_queue_of(app), threading.Event()
+
+    def execute(task, progress):
+        while hold(task.filename) and not release.wait(0.01):
+            progress(1, 2)  # where a cancelled job stops
+        return Outcome(task.image, "image/jpeg", task.filename, 1)
+
+    queue.execute = execute
+    return release
+
+
+def test_cancelling_a_batch_stops_its_unfinished_photos_and_keeps_the_finished_ones(app, client):
+    """A batch could not be cancelled: DELETE /api/batches/<id> answered 405, and its photos ran on."""
+    release = held_photos(app, lambda name: not name.startswith("a-"))
+    try:
+        items = [(name, encoded(gradient(), "JPEG")) for name in ("a.jpg", "b.jpg", "c.jpg")]
+        created = client.post("/api/batches", data=files_form(items)).json
+        first = created["photos"][0]
+        deadline = time.monotonic() + 10
+        while client.get(first["status_url"]).json["state"] != "done":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert client.delete(created["status_url"]).status_code == 204
+        status = wait_finished(client, created["status_url"], timeout=10)
+    finally:
+        release.set()
+    assert [(p["state"], p.get("error")) for p in status["photos"]] == [
+        ("done", None), ("failed", "cancelled"), ("failed", "cancelled")]
+    assert client.get(first["result_url"]).data == items[0][1]  # downloadable until it expires
+    assert client.delete(created["status_url"]).status_code == 204  # again: nothing left to cancel
+    assert client.get(first["result_url"]).status_code == 200
+    with zipfile.ZipFile(io.BytesIO(client.get(status["result_url"]).data)) as archive:
+        assert sorted(archive.namelist()) == [f"a-{TINY_STYLE}.jpg", "errors.txt"]
+
+
+@pytest.mark.parametrize("as_zip", [False, True], ids=["multipart", "zip"])
+def test_errors_txt_tells_apart_failed_photos_of_one_name(app, client, as_zip):
+    """big.jpg x3 and coffee.jpg, the third photo cancelled: the zip held big-<style>.jpg and big-<style>-2.jpg,
+    and errors.txt said only "big.jpg: The request was cancelled ...", which of the three it did not say. Each
+    failed photo is now named with its place in the batch and the name its result would have had; a skipped
+    zip entry the same way, its name (path in the zip) and then what became of it."""
+    third = f"big-{TINY_STYLE}-3.jpg"
+    release = held_photos(app, lambda name: name == third)
+    try:
+        photo = encoded(gradient(), "JPEG")
+        names = ["big.jpg", "big.jpg", "big.jpg", "coffee.jpg"]
+        if as_zip:
+            entries = [(f"{folder}/{name}", photo) for folder, name in zip("abcd", names, strict=True)]
+            form = {"style": TINY_STYLE, "archive": (io.BytesIO(zip_of([*entries, ("d/notes.txt", b"hi")])), "x.zip")}
+        else:
+            form = files_form([(name, photo) for name in names])
+        created = client.post("/api/batches", data=form).json
+        assert client.delete(created["photos"][2]["status_url"]).status_code == 204
+        status = wait_finished(client, created["status_url"], timeout=10)
+    finally:
+        release.set()
+    with zipfile.ZipFile(io.BytesIO(client.get(status["result_url"]).data)) as archive:
+        assert sorted(archive.namelist()) == sorted(
+            [f"big-{TINY_STYLE}.jpg", f"big-{TINY_STYLE}-2.jpg", f"coffee-{TINY_STYLE}.jpg", "errors.txt"])
+        lines = archive.read("errors.txt").decode().splitlines()
+    assert lines[0] == f"big.jpg (photo 3 of 4, result {third}): The request was cancelled before the image was done."
+    assert lines[1:] == (["d/notes.txt (skipped): that file is not a PNG, JPEG or WebP image"] if as_zip else [])
 
 
 def test_progress_events_carry_ids_and_a_reconnect_resumes(client):
@@ -282,7 +352,7 @@ def test_a_zip_entry_leading_out_of_the_zip_is_skipped_and_said(live):
     with zipfile.ZipFile(io.BytesIO(fetch(live + finished["result_url"]))) as result:
         assert sorted(result.namelist()) == [f"cat-{TINY_STYLE}.png", "errors.txt"]
         lines = result.read("errors.txt").decode().splitlines()
-    assert lines == [f"{name}: skipped: its path leads out of the zip's folder, so it was not read"
+    assert lines == [f"{name} (skipped): its path leads out of the zip's folder, so it was not read"
                      for name in traversals]
 
 
@@ -302,7 +372,7 @@ def test_files_in_a_zip_that_are_no_photos_are_skipped_and_said_not_refusing_the
     finished = wait_finished_live(live, answer["status_url"])
     assert (finished["done_photos"], finished["skipped"]) == (2, answer["skipped"])
     with zipfile.ZipFile(io.BytesIO(fetch(live + finished["result_url"]))) as result:
-        assert "trip/notes.txt: skipped: " in result.read("errors.txt").decode()
+        assert "trip/notes.txt (skipped): " in result.read("errors.txt").decode()
 
 
 def test_files_in_a_zip_that_are_no_photos_do_not_count_toward_the_batch_limits(small_limits_client):
@@ -404,3 +474,16 @@ def _still_gif() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (4, 4)).save(buffer, "GIF")
     return buffer.getvalue()
+
+
+def test_batch_photos_and_single_jobs_keep_their_results_within_one_budget(inference_server):
+    """--max-result-mb bounds what the process keeps: a single job's result counts against a batch too."""
+    app = make_app(servers=(inference_server,), max_result_bytes=1000)
+    try:
+        kept = job_store_of(app).submit(lambda progress: Outcome(b"x" * 1000, "image/png", "x.png", 1))
+        assert kept.wait_finished(timeout=5)["state"] == "done"
+        items = [(name, encoded(pixels, "PNG")) for name, pixels in photos(1)]
+        refused = app.test_client().post("/api/batches", data=files_form(items))
+        assert (refused.status_code, refused.json["error"]) == (429, "busy"), refused.json
+    finally:
+        close_app(app)

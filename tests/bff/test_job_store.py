@@ -30,7 +30,7 @@ def clock():
 
 @pytest.fixture
 def store(clock):
-    store = JobStore(workers=1, max_active=2, ttl_s=60, max_kept=3, clock=clock)
+    store = JobStore(workers=1, max_active=2, ttl_s=60, clock=clock)
     yield store
     store.shutdown()
 
@@ -94,14 +94,118 @@ def test_finished_jobs_expire_after_the_ttl(store, clock):
     assert store.get(job.id) is None
 
 
-def test_only_the_newest_finished_jobs_are_kept(store, clock):
+def test_finished_results_stay_until_they_expire_however_many_jobs_finish(store, clock):
+    """The store kept only the newest 32 finished jobs, everyone's together: 34 small jobs by anyone made an
+    earlier result 404 long before the expires_at its status had promised. Each now stays until then."""
     jobs = []
-    for _ in range(4):
+    for _ in range(34):
         jobs.append(store.submit(lambda progress: OUTCOME))
         finished(jobs[-1])
         clock.now += 1
-    assert store.get(jobs[0].id) is None
-    assert all(store.get(job.id) is job for job in jobs[1:])
+    assert all(store.get(job.id) is job and job.outcome is OUTCOME for job in jobs)
+    clock.now = jobs[0].finished_at + 60  # the first one's expires_at
+    assert store.get(jobs[0].id) is jobs[0]
+    clock.now += 0.5
+    assert store.get(jobs[0].id) is None and store.get(jobs[1].id) is jobs[1]
+
+
+def test_a_job_whose_result_would_not_fit_is_refused_until_the_oldest_result_expires(clock):
+    """Memory is bounded by the bytes results keep, not by dropping someone's result: a job that would not
+    fit beside them is refused up front with 429, Retry-After saying when the oldest kept one expires."""
+    from bff.jobs import ResultBudget
+
+    store = JobStore(workers=1, max_active=4, ttl_s=60, budget=ResultBudget(100), clock=clock)
+    try:
+        kept = store.submit(lambda progress: Outcome(b"x" * 40, "image/png", "a.png", 1, maps={"realism": b"r" * 20}))
+        finished(kept)
+        clock.now += 10
+        with pytest.raises(ApiError) as err:
+            store.submit(lambda progress: OUTCOME, result_bytes=41)  # 60 kept + 41 > 100
+        assert (err.value.status, err.value.error, err.value.retry_after) == (429, "busy", 50)
+        assert err.value.message.endswith("until the oldest expires; try again in 50 seconds.")
+        assert store.get(kept.id).outcome.data == b"x" * 40  # never dropped to make room
+        batch = store.submit(lambda progress: OUTCOME, original=b"p" * 20)  # its photo and a result its size
+        with pytest.raises(ApiError):
+            store.check_capacity()  # 60 kept + 40 held for the batch photo: full before an upload is read
+        finished(batch)
+        clock.now += 51  # the first result expires
+        assert store.get(kept.id) is None
+        finished(store.submit(lambda progress: OUTCOME, result_bytes=70))
+    finally:
+        store.shutdown()
+
+
+def test_a_result_larger_than_the_whole_budget_is_made_alone(clock):
+    from bff.jobs import ResultBudget
+
+    store = JobStore(workers=1, max_active=4, ttl_s=60, budget=ResultBudget(10), clock=clock)
+    try:
+        big = store.submit(lambda progress: Outcome(b"x" * 50, "image/png", "a.png", 1), result_bytes=50)
+        finished(big)
+        with pytest.raises(ApiError) as err:
+            store.submit(lambda progress: OUTCOME)
+        assert err.value.retry_after == 60
+        store.delete(big.id)  # forgetting a result frees what it held
+        finished(store.submit(lambda progress: OUTCOME))
+    finally:
+        store.shutdown()
+
+
+def test_stores_sharing_a_budget_count_each_others_results(clock):
+    """The gateway's two in-process stores (single jobs, batches) keep results within one budget."""
+    from bff.jobs import ResultBudget
+
+    budget = ResultBudget(100)
+    first, second = (JobStore(workers=1, max_active=4, ttl_s=60, budget=budget, clock=clock) for _ in range(2))
+    try:
+        finished(first.submit(lambda progress: Outcome(b"x" * 80, "image/png", "a.png", 1)))
+        with pytest.raises(ApiError):
+            second.submit(lambda progress: OUTCOME, result_bytes=30)
+        assert budget.used(clock()) == 80
+    finally:
+        first.shutdown()
+        second.shutdown()
+
+
+def test_deleting_a_finished_job_forgets_it_and_deleting_an_unfinished_one_cancels_it(store):
+    """DELETE /api/jobs/<id> answered 204 for a finished job and changed nothing: it stayed done with its
+    result. It now forgets a finished job (done or failed); an unfinished one is cancelled, not forgotten."""
+    done = store.submit(lambda progress: OUTCOME)
+    finished(done)
+    store.delete(done.id)
+    assert store.get(done.id) is None
+    started, release = threading.Event(), threading.Event()
+
+    def work(progress):
+        started.set()
+        while not release.wait(0.01):
+            progress(1, 2)
+        return OUTCOME
+
+    running = store.submit(work)
+    assert started.wait(5)
+    store.delete(running.id)
+    snap = finished(running)
+    release.set()
+    assert snap["error"] == "cancelled" and store.get(running.id) is running
+    store.delete("never-existed")
+
+
+def test_a_job_cancelled_after_its_last_progress_report_ends_cancelled(store):
+    """A cancel that came after the work's last progress report left the job done, its result kept."""
+    reported, cancelled = threading.Event(), threading.Event()
+
+    def work(progress):
+        progress(1, 1)
+        reported.set()
+        cancelled.wait(5)
+        return OUTCOME
+
+    job = store.submit(work)
+    assert reported.wait(5)
+    store.cancel(job.id)
+    cancelled.set()
+    assert finished(job)["error"] == "cancelled" and job.outcome is None
 
 
 def test_waiting_returns_at_once_when_the_job_already_changed(store):

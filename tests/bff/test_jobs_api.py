@@ -261,3 +261,59 @@ def test_with_redis_batch_photos_and_clips_are_queued_with_their_working_pixels(
             assert client.get(clip.json["status_url"]).json["eta_s"] is not None
         finally:
             close_app(app)
+
+
+EXPLAINED = Outcome(b"img", "image/png", "a.png", 1, maps={"realism": b"r", "gradcam": b"g"})
+
+
+def test_deleting_a_finished_job_discards_it_with_its_result_and_maps(down_client):
+    """DELETE of a finished job answered 204 and changed nothing: it stayed done, its result and maps
+    downloadable. It now discards them; every URL of the job answers 404 from then on."""
+    app = down_client.application
+    job = job_store_of(app).submit(lambda progress: EXPLAINED)
+    assert job.wait_finished(timeout=5)["state"] == "done"
+    assert down_client.get(f"/api/jobs/{job.id}/maps/realism").status_code == 200
+    assert down_client.delete(f"/api/jobs/{job.id}").status_code == 204
+    for suffix in ("", "/result", "/events"):
+        gone = down_client.get(f"/api/jobs/{job.id}{suffix}")
+        assert gone.status_code == 404 and "expired or was deleted" in gone.json["message"], (suffix, gone.json)
+    assert down_client.get(f"/api/jobs/{job.id}/maps/realism").status_code == 404
+    assert down_client.delete(f"/api/jobs/{job.id}").status_code == 404
+
+
+def test_a_job_is_refused_with_retry_after_while_kept_results_fill_the_budget(inference_server):
+    """The gateway made room by dropping the oldest finished results, someone's before its expires_at; a
+    full --max-result-mb now refuses the new job up front, saying when the oldest kept result expires."""
+    app = make_app(servers=(inference_server,), max_result_bytes=1000, job_ttl_s=600)
+    try:
+        client, store = app.test_client(), job_store_of(app)
+        kept = store.submit(lambda progress: Outcome(b"x" * 1000, "image/png", "x.png", 1))
+        assert kept.wait_finished(timeout=5)["state"] == "done"
+        refused = upload(client, 64, 48)
+        assert (refused.status_code, refused.json["error"]) == (429, "busy"), refused.json
+        assert 590 <= int(refused.headers["Retry-After"]) <= 600
+        assert refused.json["message"].endswith(f"try again in {refused.headers['Retry-After']} seconds.")
+        assert client.get(f"/api/jobs/{kept.id}/result").data == b"x" * 1000  # still there, as promised
+    finally:
+        close_app(app)
+
+
+def test_cancel_stops_an_unfinished_job_and_leaves_a_finished_one_with_its_result(down_client):
+    """The page's Cancel may reach the gateway just after the job finished: DELETE would then discard the
+    result the page is about to show and link to. POST .../cancel never does."""
+    app = down_client.application
+    finished = job_store_of(app).submit(lambda progress: EXPLAINED)
+    assert finished.wait_finished(timeout=5)["state"] == "done"
+    assert down_client.post(f"/api/jobs/{finished.id}/cancel").status_code == 204
+    assert down_client.get(f"/api/jobs/{finished.id}").json["state"] == "done"
+    assert down_client.get(f"/api/jobs/{finished.id}/result").status_code == 200
+    assert down_client.get(f"/api/jobs/{finished.id}/maps/realism").status_code == 200
+    release = threading.Event()
+    running = job_store_of(app).submit(lambda progress: (release.wait(5), progress(0, 1), EXPLAINED)[-1])
+    try:
+        assert down_client.post(f"/api/jobs/{running.id}/cancel").status_code == 204
+    finally:
+        release.set()
+    ended = running.wait_finished(timeout=5)
+    assert (ended["state"], ended["error"]) == ("failed", "cancelled"), ended
+    assert down_client.post("/api/jobs/no-such-job/cancel").status_code == 404

@@ -3,6 +3,7 @@ events, results and expiry, without processes. tests/bff/test_replicas.py runs i
 
 from __future__ import annotations
 
+import calendar
 import time
 
 import fakeredis
@@ -318,3 +319,37 @@ def test_a_server_that_stopped_answering_is_not_waited_for_again(store):
         assert snap["state"] == "failed" and snap["error"] == "unavailable" and calls == [1]
     finally:
         runner.stop(grace_s=2)
+
+
+def test_deleting_a_finished_job_forgets_it_with_its_result_and_an_unfinished_one_is_cancelled(server):
+    """DELETE /api/jobs/<id> of a finished job answered 204 and left it done with its result; it now
+    forgets it (result, maps, photo, events). An unfinished job is cancelled, as before."""
+    store = make_store(server, max_queued=5)
+    done, failed, queued = store.submit_tasks([TASK] * 3, batch_id="b")
+    store.finish(store.claim("c1", block_s=0.1), Outcome(b"result", "image/png", "a.png", 2,
+                                                          maps={"realism": b"r", "gradcam": b"g"}))
+    store.fail(store.claim("c1", block_s=0.1), ApiError(422, "undecodable_image", "The image is damaged."))
+    for job in (done, failed, queued):
+        store.delete(job.id)
+    assert store.get(done.id) is None and store.get(failed.id) is None
+    assert not [key for key in store.redis.keys(f"tessera:job:{done.id}*")]
+    assert queued.snapshot()["state"] == "queued" and store.cancelled(queued.id)
+    store.delete("never-existed")
+    store.cancel("never-existed")
+    assert not store.redis.exists("tessera:job:never-existed")  # no flag left on a key that never expires
+
+
+def test_finished_results_stay_until_their_expires_at_however_many_finish(server):
+    """What the memory store broke (it kept only the newest 32 finished jobs), Redis already kept: every
+    finished job's keys live by their TTL alone, at least until the expires_at its status gives."""
+    store = make_store(server, max_queued=40, ttl_s=900)
+    jobs = store.submit_tasks([TASK] * 34, batch_id="b")
+    for _ in jobs:
+        claim = store.claim("c1", block_s=0.1)
+        store.finish(claim, OUTCOME)
+        store.ack(claim.message_id)
+    assert all(job.outcome == OUTCOME and job.original == TASK.image for job in jobs)
+    expires = calendar.timegm(time.strptime(store.queue_facts(jobs[0].id)["expires_at"], "%Y-%m-%dT%H:%M:%SZ"))
+    for key in ("", ":result", ":input", ":events"):
+        lives_s = store.redis.pttl(f"tessera:job:{jobs[0].id}{key}") / 1000
+        assert lives_s >= expires - time.time() > 890, key

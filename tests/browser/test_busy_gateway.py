@@ -68,7 +68,7 @@ def test_cancel_while_the_gateway_is_asked_again_cancels_the_job_it_makes(page, 
     """Cancel pressed while a request for the job was on its way did nothing: the wait had no timer to
     stop and no job to cancel yet, so the photo was restyled anyway. Now the job that request makes is
     cancelled at once, and nothing is listed."""
-    held, posts, deletes = [], [], []
+    held, posts, cancels = [], [], []
 
     def route(handle):
         if handle.request.method != "POST":
@@ -79,7 +79,7 @@ def test_cancel_while_the_gateway_is_asked_again_cancels_the_job_it_makes(page, 
         held.append(handle)  # the second request waits on the wire
 
     page.route(re.compile(r"/api/jobs$"), route)
-    page.on("request", lambda req: deletes.append(req.url) if req.method == "DELETE" else None)
+    page.on("request", lambda req: cancels.append(req.url) if req.url.endswith("/cancel") else None)
     page.goto("/")
     page.get_by_role("radio", name="Harbour blue").check()
     page.locator("#file-input").set_input_files(photo)
@@ -92,6 +92,6 @@ def test_cancel_while_the_gateway_is_asked_again_cancels_the_job_it_makes(page, 
     page.get_by_role("button", name="Cancel").click()
     held[0].continue_()  # the gateway takes it after all
     expect(page.locator("#progress-label")).to_have_text("Cancelled. Nothing more is being made.")
-    assert any("/api/jobs/" in url for url in deletes)
+    assert any("/api/jobs/" in url for url in cancels)
     page.wait_for_timeout(1000)
     expect(page.locator("#results-list > li")).to_have_count(0)

@@ -29,8 +29,7 @@ def running_job(page) -> dict:
 
 def test_cancel_stays_on_screen_until_the_job_ends_and_a_late_one_says_so(page, big_photo):
     held = []
-    page.route("**/api/jobs/*", lambda route: held.append(route) if route.request.method == "DELETE"
-               else route.continue_())
+    page.route("**/api/jobs/*/cancel", lambda route: held.append(route))
     page.goto("/")
     page.get_by_role("radio", name="Harbour blue").check()
     page.locator("#file-input").set_input_files(big_photo)
@@ -41,7 +40,7 @@ def test_cancel_stays_on_screen_until_the_job_ends_and_a_late_one_says_so(page, 
     page.get_by_role("button", name="Cancel").click()
     expect(label).to_have_text("Cancelling…")
     deadline = time.monotonic() + 120
-    while page.request.get(status_url).json()["state"] not in ("done", "failed"):  # the DELETE is held
+    while page.request.get(status_url).json()["state"] not in ("done", "failed"):  # the cancel is held
         assert label.inner_text() == "Cancelling…"  # progress coming meanwhile never undoes it
         assert time.monotonic() < deadline
         page.wait_for_timeout(200)
@@ -50,6 +49,10 @@ def test_cancel_stays_on_screen_until_the_job_ends_and_a_late_one_says_so(page, 
     expect(page.locator("#results-list > li")).to_have_count(1, timeout=JOB_WAIT_MS)
     expect(label).to_have_text(re.compile(r"^Not cancelled: it was finished before the server heard"))
     expect(page.locator("#announcer")).to_have_text(re.compile("finished before it could be cancelled"))
+    # The late cancel left the finished job alone: its result is still the gateway's to link to and to
+    # list after a reload (a DELETE would have discarded it).
+    assert page.request.get(status_url).json()["state"] == "done"
+    assert page.request.get(f"{status_url}/result").status == 200
 
 
 def test_previews_wait_while_a_restyle_followed_after_a_reload_runs(page, photo):
