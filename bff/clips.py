@@ -1,12 +1,15 @@
 """Video clips as gateway jobs: read the upload's header and the form, then restyle frame by frame.
 
-A clip goes through POST /api/jobs like a photo (same `image` field, style, strength and look fields;
+A clip goes through POST /api/jobs like a photo (same `image` field, style, strength and look fields,
+but not `explain` or `scale`, which apply to photos only and are refused with 400 photo_only_field;
 `format` is 'mp4' or 'webm'; `temporal_blend`, a number in [0, 1), default 0.9, is the largest share
 of the previous output frame, warped along the optical flow, in each output frame (still pixels may get
 up to 0.97); 0 turns it off).
 Its header is checked before any frame is decoded: 400 for a file that is no clip Tessera reads or an
-output that cannot hold it, 413 for a clip over the duration, frame size or total-pixel limits. The
-job's progress counts frames; the result is the encoded clip with its audio (tessera.video).
+output that cannot hold it (the message names one that can), 413 for a clip over the duration, frame
+size or total-pixel limits. The job's progress counts frames (its total ends at the frames the clip
+held); the result is the encoded clip with its audio, copied, or encoded anew where the output cannot
+hold it (tessera.video).
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ from bff.backend import Backend
 from bff.errors import ApiError, from_grpc
 from bff.form_limits import check_form
 from bff.forms import ORDER_FIELDS, download_name, read_style_and_strength
-from bff.jobs import Outcome, Progress
-from bff.look_form import Look, check_look_fits, fraction, read_look
+from bff.jobs import JobCancelled, Outcome, Progress
+from bff.look_form import Look, check_look_fits, flag, fraction, read_look
 from bff.pixel_budget import PixelBudget
 from bff.tasks import RestyleTask
 from tessera.client import TesseraClient, TesseraError
@@ -72,11 +75,13 @@ def limits_of(config):
 
 def read_clip_order(backend: Backend) -> ClipOrder:
     """Validates the form and the clip's header: 400, 404, 413 or 503 as for a photo, plus 400
-    bad_clip / unsupported_output and 413 clip_too_large."""
+    photo_only_field (`explain` or `scale`, before the clip is read), bad_clip / unsupported_output and
+    413 clip_too_large."""
     from tessera.video_io import ClipFormatError, ClipTooLargeError, check_output, open_clip
 
     config = backend.config
     check_form(request, config, ORDER_FIELDS)
+    refuse_photo_fields()  # before the style images and the clip are read
     style, strength = read_style_and_strength()
     look = read_look(config.max_upload_bytes)
     blend = read_blend()
@@ -104,6 +109,22 @@ def read_clip_order(backend: Backend) -> ClipOrder:
     return ClipOrder(style=style, strength=strength, data=data, frame_pixels=info.width * info.height,
                      format=output, filename=download_name(upload.filename, style, output), look=look,
                      temporal_blend=blend, work_pixels=info.total_pixels)
+
+
+def refuse_photo_fields() -> None:
+    """ApiError 400 photo_only_field for `explain` (true) or `scale` (a number) on a clip: a clip is
+    restyled at brush scale 1 and draws no critic maps, so either would be ignored after the job ran.
+    `explain` false and `scale` empty or 'auto' ask for nothing and pass."""
+    given = [name for name, asked in (("explain", flag("explain")), ("scale", _scale_given())) if asked]
+    if given:
+        fields = " and ".join(f"'{name}'" for name in given)
+        raise ApiError(400, "photo_only_field", f"{fields} {'apply' if len(given) > 1 else 'applies'} to photos only: "
+                                                f"a clip is restyled at brush scale 1 and draws no critic maps; "
+                                                f"leave {'them' if len(given) > 1 else 'it'} out for a clip.")
+
+
+def _scale_given() -> bool:
+    return (request.form.get("scale") or "").strip().lower() not in ("", "auto")
 
 
 def read_blend() -> float:
@@ -141,14 +162,17 @@ def run_clip(order: ClipOrder, client: TesseraClient, config, progress: Progress
         try:
             result = stylize_clip(client, order.data, order.style, order.format, options, limits_of(config),
                                   progress=progress)
+        except JobCancelled:
+            raise ApiError(499, "cancelled", "The request was cancelled before the clip was done.") from None
         except TesseraError as err:
             raise from_grpc(err.code, err.message) from None
         except ClipTooLargeError as err:
             raise ApiError(413, "clip_too_large", _sentence(str(err))) from None
         except ClipFormatError as err:
             raise ApiError(422, "undecodable_clip", _sentence(str(err))) from None
-    log.info("restyled a clip of %d frames (%d shots) with %s v%d in %.1f s (%.2f frames/s)", result.frames,
-             result.shots, order.style, result.version, result.seconds, result.frames / max(result.seconds, 1e-9))
+    log.info("restyled a clip of %d frames (%d shots) with %s v%d in %.1f s (%.2f frames/s)%s", result.frames,
+             result.shots, order.style, result.version, result.seconds, result.frames / max(result.seconds, 1e-9),
+             f"; {result.audio_note}" if result.audio_note else "")
     return Outcome(data=result.data, mime_type=result.mime_type, filename=order.filename, version=result.version)
 
 

@@ -54,6 +54,7 @@ class Folder:
         if _identity(Path(args.input)) == _identity(self._output):
             self._taken |= {entry.name.lower() for entry in entries}
         self.clips_told = 0  # how many commands for clips were told, each writing into the output folder
+        self._audio_notes: dict[Path, str] = {}  # a told clip's audio encoded anew (video_io.audio_note)
         chosen = set(self.photos)
         others = [entry for entry in entries if entry not in chosen]
         for entry in others:
@@ -83,7 +84,8 @@ class Folder:
         """Where the command suggested for `clip` writes: <stem>-<style>.<mp4 or webm, as clip_container
         chooses> in the output folder, or <stem>-<style>-2.<...>, -3... when an earlier clip's, a photo's
         result, a painting of the look or (in the input folder itself) one of its entries has that name."""
-        base, suffix = f"{clip.stem}-{self._style}", clip_container(clip)
+        suffix, self._audio_notes[clip] = clip_output(clip)
+        base = f"{clip.stem}-{self._style}"
         names = (f"{base}-{number}.{suffix}" if number > 1 else f"{base}.{suffix}" for number in itertools.count(1))
         name = next(name for name in names if name.lower() not in self._taken)
         self._taken.add(name.lower())
@@ -105,12 +107,17 @@ class Folder:
         if entry in self._earlier:
             return f"the result of {self._earlier[entry].name} in {self._style} from an earlier run, by its name"
         if entry in self._clips:
-            return (f"{CLIP_NAMES[self._clips[entry]]} clip, by its content; restyle it on its own: "
-                    f"{clip_command(self._args, entry, self.clip_target(entry))}")
+            return self._told(entry, f"{CLIP_NAMES[self._clips[entry]]} clip, by its content")
         if entry.suffix.lower() not in CLIP_SUFFIXES:
             return "not a photo, by its name (.png, .jpg, .jpeg or .webp)"
-        return _still_reason(entry) or (f"a clip, by its name; restyle it on its own: "
-                                        f"{clip_command(self._args, entry, self.clip_target(entry))}")
+        return _still_reason(entry) or self._told(entry, "a clip, by its name")
+
+    def _told(self, clip: Path, what: str) -> str:
+        """`what` the clip is, with the command that restyles it last on the line (to paste), and before
+        it whether that command encodes the clip's audio anew."""
+        command = clip_command(self._args, clip, self.clip_target(clip))
+        note = self._audio_notes.get(clip)
+        return f"{what}{f' ({note})' if note else ''}; restyle it on its own: {command}"
 
 
 def read_only(path: Path) -> bool:
@@ -125,16 +132,23 @@ CLIP_READ_MAX_BYTES = 256 * 1024 * 1024
 
 
 def clip_container(clip: Path) -> str:
-    """'mp4' or 'webm': the container `tessera stylize CLIP` can write this clip in, chosen as
-    tessera.video does when no output is named (WebM for a WebM, and for odd sides, which H.264 cannot
-    hold), or the other one when that cannot hold the clip's audio unchanged. By its name (.webm, else
-    'mp4') when the header cannot be read, the clip is over CLIP_READ_MAX_BYTES or PyAV (the video extra)
-    is missing: the command suggested then tells why if that cannot hold it."""
+    """'mp4' or 'webm': the container `tessera stylize CLIP` can write this clip in (clip_output)."""
+    return clip_output(clip)[0]
+
+
+def clip_output(clip: Path) -> tuple[str, str]:
+    """The container `tessera stylize CLIP` can write this clip in, 'mp4' or 'webm', chosen as
+    tessera.video does when no output is named (ClipInfo.default_output: WebM for a WebM and for odd
+    sides, which H.264 in MP4 cannot hold, else MP4, or the other one when that cannot hold the clip),
+    and the clause saying that its audio is encoded anew there (video_io.audio_note; '' when copied or
+    absent). By its name (.webm, else 'mp4') and '' when the header cannot be read, the clip is over
+    CLIP_READ_MAX_BYTES or PyAV (the video extra) is missing: the command suggested then tells why if
+    that cannot hold it."""
     try:
-        from tessera.video_io import OUTPUTS, ClipLimits, check_output, open_clip
+        from tessera.video_io import ClipLimits, audio_note, open_clip
     except ImportError:
-        return "mp4"
-    fallback = "webm" if clip.suffix.lower() == ".webm" else "mp4"
+        return "mp4", ""
+    fallback = "webm" if clip.suffix.lower() == ".webm" else "mp4", ""
     try:
         if clip.stat().st_size > CLIP_READ_MAX_BYTES:  # not read whole just to suggest a command
             return fallback
@@ -144,14 +158,8 @@ def clip_container(clip: Path) -> str:
         return fallback
     info = opened.info
     opened.close()
-    preferred = info.default_output()
-    for container in (preferred, *(name for name in OUTPUTS if name != preferred)):
-        try:
-            check_output(info, container)
-        except ValueError:
-            continue
-        return container
-    return preferred
+    container = info.default_output()
+    return container, audio_note(info, container)
 
 
 def _clip_kind(path: Path) -> str | None:

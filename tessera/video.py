@@ -1,6 +1,7 @@
 """Restyle a video clip through the inference server: decode, restyle frames with several in flight,
 blend each with the previous one along the optical flow, encode at the source's timestamps, copy the
-audio. Used by the CLI, the gateway's video jobs and the bench.
+audio (or encode it anew where the output cannot hold it: tessera.video_io.audio_handling). Used by the
+CLI, the gateway's video jobs and the bench.
 
 Every frame is one `TesseraClient.stylize` call (StylizeTiles streams, tiled as for a photo). The first
 frame runs alone and pins the model version it got; every later frame asks for that version, so a
@@ -30,7 +31,7 @@ from tessera.shots import ShotContext
 from tessera.style_sources import StyleSource
 from tessera.temporal_blend import WEIGHT, TemporalBlend
 from tessera.temporal_filter import TemporalDenoise
-from tessera.video_io import ClipLimits, ClipWriter, check_output, open_clip
+from tessera.video_io import ClipLimits, ClipWriter, audio_note, check_output, open_clip
 
 FRAMES_IN_FLIGHT = 3  # enough to keep a server's cores busy while the client decodes and encodes
 READ_AHEAD = 2  # frames decoded and waiting beyond those in flight (the queue's bound is the sum)
@@ -41,7 +42,9 @@ FrameHook = Callable[[int, np.ndarray, np.ndarray], None]
 @dataclass(frozen=True)
 class ClipResult:
     """The encoded clip (`format` 'mp4' or 'webm'), frames and shots restyled, the one model version
-    that made every frame, and the wall time in seconds."""
+    that made every frame, the wall time in seconds, and `audio_note`, a clause for a person when the
+    audio was encoded anew ("its AAC audio is encoded anew as Opus, since WebM cannot hold AAC"; '' when
+    it was copied unchanged or there is none)."""
 
     data: bytes
     format: str
@@ -49,6 +52,7 @@ class ClipResult:
     shots: int
     version: int
     seconds: float
+    audio_note: str = ""
 
     @property
     def mime_type(self) -> str:
@@ -96,12 +100,16 @@ def stylize_clip(client: TesseraClient, data: bytes, style: str, output: str | N
                  options: ClipOptions = ClipOptions(), limits: ClipLimits | None = None,
                  progress: Callable[[int, int], None] | None = None, on_frame: FrameHook | None = None) -> ClipResult:
     """Restyle the clip in `data` (MP4, MOV, WebM, animated GIF, WebP or PNG) and encode it as `output`
-    ('mp4' or 'webm'; default: WebM for WebM sources and odd sizes, MP4 otherwise).
+    ('mp4' or 'webm'; default: WebM for WebM sources and odd sizes, MP4 otherwise; see
+    ClipInfo.default_output). Audio the output cannot hold unchanged is encoded anew (AAC in MP4, Opus in
+    WebM; ClipResult.audio_note says so).
 
-    `progress(done, total)` counts frames (total from the header, raised if the clip holds more), from
-    this thread; an exception it raises stops the work. `on_frame(index, input, output)` sees each
-    frame pair as HxWx3 uint8 before encoding (the decoded input, before any noise reduction, and the
-    output as encoded, after blending; for measurements). Raises ClipFormatError or
+    `progress(done, total)` counts frames restyled and encoded, from this thread: `total` is the header's
+    estimate while frames come (raised if the clip holds more), and the last call's `total` is the number
+    of frames the clip held (a call `progress(done, done)` corrects an estimate at the end); an exception
+    it raises stops the work. `on_frame(index, input, output)` sees each frame pair as HxWx3 uint8
+    before encoding (the decoded input, before any noise reduction, and the output as encoded, after
+    blending; for measurements). Raises ClipFormatError or
     ClipTooLargeError before any frame is decoded when the header breaks a limit, TesseraError for a
     server refusal, ValueError for bad options (a blend weight outside [0, 1)).
     """
@@ -111,6 +119,7 @@ def stylize_clip(client: TesseraClient, data: bytes, style: str, output: str | N
     try:
         fmt = output or clip.info.default_output()
         check_output(clip.info, fmt)
+        note = audio_note(clip.info, fmt)
         shots = ShotContext(options.statistics)
         writer = ClipWriter(fmt, clip.info, clip.time_base, clip.audio_stream)
         try:
@@ -121,7 +130,7 @@ def stylize_clip(client: TesseraClient, data: bytes, style: str, output: str | N
         encoded = writer.close()
     finally:
         clip.close()
-    return ClipResult(encoded, fmt, frames, shots.shots, version, time.monotonic() - started)
+    return ClipResult(encoded, fmt, frames, shots.shots, version, time.monotonic() - started, note)
 
 
 class _Stopped(Exception):
@@ -209,7 +218,9 @@ class _Feeder:
 
 def _run(client: TesseraClient, clip, style: str, options: ClipOptions, shots: ShotContext,
          blend: TemporalBlend | None, writer: ClipWriter, progress, on_frame) -> tuple[int, int]:
-    """Frames through the server in order, at most `frames_in_flight` at once; returns (frames, version)."""
+    """Frames through the server in order, at most `frames_in_flight` at once; returns (frames, version).
+    The header's frame count is an estimate (duration x rate, rounded up, for WebM), so the total
+    reported follows the frames counted and ends equal to them."""
     total, done = clip.info.frames, 0
     feeder = _Feeder(client, clip, style, options, shots)
     try:
@@ -238,6 +249,8 @@ def _run(client: TesseraClient, clip, style: str, options: ClipOptions, shots: S
             total = max(total, done)
             if progress is not None:
                 progress(done, total)
+        if progress is not None and total != done:
+            progress(done, done)  # the header overstated the frames: the last report says how many there were
     finally:
         feeder.stop()
     return done, feeder.version

@@ -30,8 +30,11 @@ def stylize_video_file(client: TesseraClient, args: argparse.Namespace, style: s
     except ClipFormatError as error:
         raise ValueError(f"{source}: {error}") from None
     write_whole(target, result.data)  # all of it or, should Ctrl-C land in the write, nothing
-    print(f"{target}: {result.frames} frames, {result.shots} shot(s), style {style} v{result.version}, "
-          f"{result.seconds:.1f} s ({result.frames / max(result.seconds, 1e-9):.2f} frames/s)")
+    frames = f"{result.frames} frame{'' if result.frames == 1 else 's'}"
+    shots = f"{result.shots} shot{'' if result.shots == 1 else 's'}"
+    note = f"; {result.audio_note}" if result.audio_note else ""
+    print(f"{target}: {frames}, {shots}, style {style} v{result.version}, "
+          f"{result.seconds:.1f} s ({result.frames / max(result.seconds, 1e-9):.2f} frames/s){note}")
     return 0
 
 

@@ -4,7 +4,9 @@ knows containers, codecs and timestamps. Frames come out and go in as HxWx3 uint
 Inputs: MP4, MOV, WebM (and Matroska), animated GIF through FFmpeg, animated WebP and animated PNG
 through Pillow (FFmpeg's WebP decoder reads still images only, and its APNG demuxer states no
 duration). Outputs: MP4 with H.264 (libx264, yuv420p) or WebM with VP9, at the source's frame size
-and timestamps, the audio track's packets copied unchanged.
+and timestamps; the audio track's packets are copied unchanged where the output can hold its codec,
+and otherwise decoded and encoded anew at the same timestamps (AAC in MP4, Opus in WebM), so an
+output refuses a clip only for what no encoding can fix (odd sides in MP4, audio FFmpeg cannot decode).
 
 Every limit is checked from the container's header in `open_clip`, before a frame is decoded, and
 again while decoding (a header may lie): `ClipTooLargeError` (HTTP 413) for duration, frame size and
@@ -26,16 +28,20 @@ from PIL import Image, ImageSequence, PngImagePlugin, WebPImagePlugin
 from tessera.number_checks import positive_seconds, whole_number
 from tessera.video_sniff import CLIP_NAMES, INPUT_LABELS, sniff_clip
 
-# Output containers: the video encoder, its options, and the audio codecs the container can hold as
-# they are (the audio is never re-encoded, so other audio means another output container).
+# Output containers: the video encoder, its options, the audio codecs the container holds as they are
+# (their packets are copied), and the encoder for any other audio (decoded, then encoded anew).
 OUTPUTS = {
     "mp4": {"codec": "libx264", "mime": "video/mp4", "options": {"crf": "18", "preset": "veryfast"},
-            "audio": {"aac", "mp3", "opus", "flac", "alac", "ac3", "eac3"}},
+            "audio": {"aac", "mp3", "opus", "flac", "alac", "ac3", "eac3"}, "audio_encoder": "aac"},
     "webm": {"codec": "libvpx-vp9", "mime": "video/webm",
              "options": {"crf": "30", "b": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1"},
-             "audio": {"opus", "vorbis"}},
+             "audio": {"opus", "vorbis"}, "audio_encoder": "libopus"},
 }
 _LABEL = {"mp4": "MP4", "webm": "WebM"}
+# How a message names an audio codec (FFmpeg's name otherwise; every pcm_* is "PCM").
+_AUDIO_LABEL = {"aac": "AAC", "mp3": "MP3", "opus": "Opus", "libopus": "Opus", "vorbis": "Vorbis", "flac": "FLAC",
+                "alac": "ALAC", "ac3": "AC-3", "eac3": "E-AC-3", "mp2": "MP2"}
+AUDIO_BIT_RATE = 128_000  # of re-encoded audio, AAC or Opus: transparent for speech and most music
 _AV_ERRORS = (av.error.FFmpegError, ValueError, OSError)
 
 
@@ -65,7 +71,9 @@ class ClipLimits:
 @dataclass(frozen=True)
 class ClipInfo:
     """What the header says. `fps` is the average frame rate; `frames` the count the header states or,
-    failing that, duration x fps rounded up; `audio_codec` is '' when there is no audio track."""
+    failing that, duration x fps rounded up (an estimate: tessera.video counts the frames it decodes);
+    `audio_codec` is '' when there is no audio track, and `audio_decodable` whether FFmpeg can decode it
+    (needed where an output cannot hold it unchanged)."""
 
     container: str  # 'mp4', 'mov', 'webm', 'gif', 'webp' or 'apng'
     width: int
@@ -74,29 +82,72 @@ class ClipInfo:
     frames: int
     seconds: float
     audio_codec: str = ""
+    audio_decodable: bool = True
 
     @property
     def total_pixels(self) -> int:
         return self.frames * self.width * self.height
 
     def default_output(self) -> str:
-        """WebM for WebM sources and odd frame sizes (H.264 in yuv420p needs even sides), MP4 otherwise."""
+        """WebM for WebM sources and odd frame sizes (H.264 in yuv420p needs even sides), MP4 otherwise;
+        the other when that one cannot hold this clip and the other can (check_output)."""
         odd = self.width % 2 or self.height % 2
-        return "webm" if self.container == "webm" or odd else "mp4"
+        preferred = "webm" if self.container == "webm" or odd else "mp4"
+        fits = [name for name in (preferred, *OUTPUTS) if _refusal(self, name) is None]
+        return fits[0] if fits else preferred
 
 
 def check_output(info: ClipInfo, output: str) -> None:
-    """Raise ClipFormatError when `output` ('mp4' or 'webm') cannot hold this clip as it is."""
+    """Raise ClipFormatError when `output` ('mp4' or 'webm') cannot hold this clip, naming an output
+    that can (or what to change when none can). Audio the output cannot hold unchanged is no reason:
+    it is re-encoded (audio_handling)."""
     if output not in OUTPUTS:
         raise ClipFormatError(f"a clip can be written as {' or '.join(OUTPUTS)}, not {output!r}")
+    reason = _refusal(info, output)
+    if reason is None:
+        return
+    fits = [name for name in OUTPUTS if _refusal(info, name) is None]
+    if fits:
+        advice = f"choose {_LABEL[fits[0]]}"
+    elif info.width % 2 or info.height % 2:
+        advice = "no output can hold this clip: remove its audio track, then choose WebM"
+    else:
+        advice = "no output can hold this clip: remove its audio track first"
+    raise ClipFormatError(f"{reason}; {advice}")
+
+
+def _refusal(info: ClipInfo, output: str) -> str | None:
+    """Why `output` cannot hold the clip, or None when it can."""
     if output == "mp4" and (info.width % 2 or info.height % 2):
-        raise ClipFormatError(f"the clip is {info.width}×{info.height}: H.264 in MP4 needs even sides; "
-                              "choose WebM")
-    if info.audio_codec and info.audio_codec not in OUTPUTS[output]["audio"]:
-        fits = [name for name, spec in OUTPUTS.items() if info.audio_codec in spec["audio"]]
-        advice = f"choose {_LABEL[fits[0]]}" if fits else "remove the audio track first"
-        raise ClipFormatError(f"the clip's audio is {info.audio_codec}, which {_LABEL[output]} cannot hold "
-                              f"unchanged; {advice}")
+        return f"the clip is {info.width}×{info.height}: H.264 in MP4 needs even sides"
+    if audio_handling(info, output) is None:
+        return (f"the clip's audio is {audio_label(info.audio_codec)}, which {_LABEL[output]} cannot hold "
+                "unchanged and FFmpeg cannot decode to encode anew")
+    return None
+
+
+def audio_handling(info: ClipInfo, output: str) -> str | None:
+    """How `output` takes the clip's audio: '' without an audio track, 'copy' (its packets unchanged),
+    'encode' (decoded and encoded anew: AAC in MP4, Opus in WebM), None when it cannot."""
+    if not info.audio_codec:
+        return ""
+    if info.audio_codec in OUTPUTS[output]["audio"]:
+        return "copy"
+    return "encode" if info.audio_decodable else None
+
+
+def audio_note(info: ClipInfo, output: str) -> str:
+    """A clause saying that the audio is encoded anew, for a person ('' when it is copied or absent):
+    "its AAC audio is encoded anew as Opus, since WebM cannot hold AAC"."""
+    if audio_handling(info, output) != "encode":
+        return ""
+    before, after = audio_label(info.audio_codec), audio_label(OUTPUTS[output]["audio_encoder"])
+    return f"its {before} audio is encoded anew as {after}, since {_LABEL[output]} cannot hold {before}"
+
+
+def audio_label(codec: str) -> str:
+    """How a message names an FFmpeg audio codec: 'AAC', 'Opus', 'PCM' (any pcm_*), else the name itself."""
+    return "PCM" if codec.startswith("pcm_") else _AUDIO_LABEL.get(codec, codec)
 
 
 def check_limits(info: ClipInfo, limits: ClipLimits) -> None:
@@ -235,8 +286,19 @@ def _av_info(container, kind: str) -> ClipInfo:
     frames = video.frames or math.ceil(seconds * fps)
     if frames < 1 or seconds <= 0:
         raise ClipFormatError("the clip's header declares no frames: it is damaged or cut short")
-    audio = container.streams.audio[0].codec_context.name if container.streams.audio else ""
-    return ClipInfo(kind, width, height, Fraction(fps), int(frames), seconds, audio)
+    audio, decodable = _audio_codec(container.streams.audio[0]) if container.streams.audio else ("", True)
+    return ClipInfo(kind, width, height, Fraction(fps), int(frames), seconds, audio, decodable)
+
+
+def _audio_codec(stream) -> tuple[str, bool]:
+    """The audio codec's name ('mp3', where its decoder is 'mp3float') and whether FFmpeg (PyAV's wheel)
+    has a decoder for it."""
+    context = stream.codec_context
+    try:
+        av.codec.Codec(context.name, "r")
+    except (av.codec.codec.UnknownCodecError, ValueError):
+        return context.name, False
+    return context.codec.canonical_name, True
 
 
 # Containers read through Pillow, by the plugin class that opens them (no other plugin is tried).
@@ -275,8 +337,9 @@ def _reason(exc: Exception) -> str:
 
 
 class ClipWriter:
-    """Writes RGB frames at their source timestamps and copies audio packets, into `output` ('mp4' or
-    'webm'); `close()` flushes and returns the file's bytes."""
+    """Writes RGB frames at their source timestamps and the source's audio packets, into `output` ('mp4'
+    or 'webm'): copied when the output holds their codec, else decoded and encoded anew (AAC or Opus) at
+    their timestamps (audio_handling); `close()` flushes and returns the file's bytes."""
 
     def __init__(self, output: str, info: ClipInfo, time_base: Fraction, audio_stream=None) -> None:
         check_output(info, output)
@@ -287,7 +350,14 @@ class ClipWriter:
         self._video.width, self._video.height, self._video.pix_fmt = info.width, info.height, "yuv420p"
         self._video.codec_context.time_base = time_base
         self._video.time_base = time_base
-        self._audio = self._container.add_stream_from_template(audio_stream) if audio_stream is not None else None
+        self._source_audio = audio_stream
+        self._encode_audio = audio_stream is not None and audio_handling(info, output) == "encode"
+        if audio_stream is None:
+            self._audio = None
+        elif self._encode_audio:
+            self._audio = _audio_encoder(self._container, spec["audio_encoder"], audio_stream)
+        else:
+            self._audio = self._container.add_stream_from_template(audio_stream)
         self._last_pts: int | None = None
 
     def write_frame(self, rgb: np.ndarray, pts: int | None) -> None:
@@ -300,13 +370,31 @@ class ClipWriter:
         self._container.mux(self._video.encode(frame))
 
     def write_audio(self, packet) -> None:
-        """One packet of the source's audio track, unchanged."""
-        if self._audio is not None:
+        """One packet of the source's audio track: unchanged, or its samples encoded anew."""
+        if self._audio is None:
+            return
+        if not self._encode_audio:
             packet.stream = self._audio
             self._container.mux(packet)
+            return
+        try:
+            samples = packet.decode()
+        except _AV_ERRORS as exc:
+            raise ClipFormatError(f"the clip's audio is damaged and cannot be decoded ({_reason(exc)})") from None
+        for frame in samples:
+            self._encode(frame)
+
+    def _encode(self, frame) -> None:
+        # PyAV resamples to the encoder's rate, layout and sample format, keeping the frame's time
+        # (its pts in the source's time base), so the audio starts and ends where it did.
+        self._container.mux(self._audio.encode(frame))
 
     def close(self) -> bytes:
         self._container.mux(self._video.encode(None))
+        if self._encode_audio:
+            for frame in self._source_audio.codec_context.decode(None):  # what the decoder still holds
+                self._encode(frame)
+            self._encode(None)
         self._container.close()
         return self._buffer.getvalue()
 
@@ -315,3 +403,16 @@ class ClipWriter:
             self._container.close()
         except _AV_ERRORS:
             pass
+
+
+def _audio_encoder(container, encoder: str, source):
+    """An audio stream of `container` encoding with `encoder` ('aac' or 'libopus') what `source` holds:
+    at its sample rate where the encoder takes it (else 48 kHz), mono as mono and anything else as stereo."""
+    rates = av.codec.Codec(encoder, "w").audio_rates or ()
+    rate = source.codec_context.sample_rate
+    if rates and rate not in rates:
+        rate = 48_000
+    layout = "mono" if source.codec_context.channels == 1 else "stereo"
+    stream = container.add_stream(encoder, rate=rate, layout=layout)
+    stream.bit_rate = AUDIO_BIT_RATE
+    return stream

@@ -60,8 +60,8 @@ def test_a_clip_job_counts_frames_and_returns_the_clip_with_its_audio(gateway):
     (lambda: make_clip("still", "mp4", 96, 64, 12, 2), {}, 413, "clip_too_large", "lasts 6.0 s; the limit is 5 s"),
     (lambda: make_clip("still", "mp4", 96, 64, 4, 10)[:300], {}, 400, "bad_clip", "header cannot be read"),
     (lambda: b"GIF89a...", {}, 415, "still_gif", "save it as PNG or JPEG"),  # no frames: no clip
-    (lambda: make_clip("still", "mp4", 96, 64, 4, 10), {"format": "webm"}, 400, "unsupported_output",
-     "audio is aac, which WebM cannot hold unchanged; choose MP4"),
+    (lambda: make_clip("still", "gif", 95, 64, 4, 10), {"format": "mp4"}, 400, "unsupported_output",
+     "The clip is 95×64: H.264 in MP4 needs even sides; choose WebM."),  # AAC into WebM: test_clip_audio.py
     (lambda: make_clip("still", "gif", 96, 64, 4, 10), {"format": "gif"}, 400, "invalid_format",
      "mp4 or webm"),
     (lambda: make_clip("still", "mp4", 96, 64, 4, 10), {"style": "nope"}, 404, "unknown_style", "nope"),
@@ -71,6 +71,14 @@ def test_a_clip_job_counts_frames_and_returns_the_clip_with_its_audio(gateway):
      "must be below 1 (0 turns the blending off)"),
     (lambda: make_clip("still", "mp4", 96, 64, 4, 10), {"temporal_blend": "steady"}, 400, "invalid_temporal_blend",
      "must be a number from 0 to 1, not 'steady'"),
+    # Before, these were answered 202 and ignored: /maps/realism then said the job was not asked to explain.
+    (lambda: make_clip("still", "mp4", 96, 64, 4, 10), {"explain": "true"}, 400, "photo_only_field",
+     "'explain' applies to photos only: a clip is restyled at brush scale 1 and draws no critic maps; leave it "
+     "out for a clip."),
+    (lambda: make_clip("still", "mp4", 96, 64, 4, 10), {"scale": "0.5"}, 400, "photo_only_field",
+     "'scale' applies to photos only"),
+    (lambda: make_clip("still", "mp4", 96, 64, 4, 10)[:300], {"explain": "on", "scale": "1"}, 400,
+     "photo_only_field", "'explain' and 'scale' apply to photos only"),  # before the clip is read
 ])
 def test_clips_are_refused_from_the_header_with_a_reason(gateway, make, fields, status, error, words):
     answer = post_clip(gateway, make(), **fields)
@@ -116,9 +124,16 @@ def _cancel_midway(client, data: bytes) -> dict:
     return snap
 
 
+def test_photo_fields_that_ask_for_nothing_pass_with_a_clip(gateway):
+    created = post_clip(gateway, make_clip("still", "mp4", 96, 64, 3, 10), explain="false", scale="auto")
+    assert created.status_code == 202, created.json
+    assert sse(gateway.get(created.json["events_url"]).get_data(as_text=True))[-1][0] == "done"
+
+
 def test_cancelling_a_running_clip_job_stops_it_before_its_last_frame(gateway):
     snap = _cancel_midway(gateway, make_clip("pan", "mp4", 160, 96, 40, 10))
     assert (snap["state"], snap["status"], snap["error"]) == ("failed", 499, "cancelled")
+    assert snap["message"] == "The request was cancelled before the clip was done."  # it said "image"
     assert snap["done"] < 40
     assert gateway.delete("/api/jobs/no-such-job").status_code == 404
 
@@ -143,5 +158,6 @@ def test_clip_jobs_run_and_cancel_through_redis(video_server, tmp_path):
             assert np.array_equal(_pixels(result.data), _pixels(expected))
             snap = _cancel_midway(client, make_clip("pan", "mp4", 160, 96, 40, 10))
             assert (snap["state"], snap["error"]) == ("failed", "cancelled") and snap["done"] < 40
+            assert snap["message"] == "The request was cancelled before the clip was done."
         finally:
             close_app(app)

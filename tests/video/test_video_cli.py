@@ -22,7 +22,7 @@ def test_stylize_writes_the_clip(video_server, tmp_path):
         result = tessera("stylize", str(tmp_path / "clip.gif"), "-o", str(tmp_path / name), "--style", VIDEO_STYLE,
                          "--server", video_server)
         assert result.returncode == 0, result.stderr
-        assert f"{name}: 5 frames, 1 shot(s), style {VIDEO_STYLE} v1" in result.stdout
+        assert f"{name}: 5 frames, 1 shot, style {VIDEO_STYLE} v1" in result.stdout
         clip = open_clip((tmp_path / name).read_bytes())
         assert (clip.info.container, clip.info.width, clip.info.height, clip.info.frames) == \
             (name[4:], 64, 48, 5)
