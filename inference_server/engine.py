@@ -18,7 +18,7 @@ import numpy as np
 from inference_server.conditioning import Source
 from inference_server.critic import TileMaps
 from inference_server.errors import InferenceFailed, InvalidRequest
-from inference_server.model_version import LoadedVersion
+from inference_server.model_version import LoadedVersion, NonFiniteOutput
 from inference_server.whole_image import one_pass_fits
 from tessera.colors import keep_colors
 from tessera.pixels import MIN_EDGE, blend_to_rgb8
@@ -33,6 +33,7 @@ from tessera.tiling import (
     padded_rect,
     shape_error,
 )
+from tessera.unhealthy_trailer import trailer
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,9 @@ class PendingRegion:
         except TimeoutError:
             raise
         except Exception as exc:  # the runtime's own error classes
-            raise InferenceFailed(f"inference failed on the region at ({self.core.x}, {self.core.y}): {exc}") from None
+            trailers = trailer(exc.version) if isinstance(exc, NonFiniteOutput) else ()
+            raise InferenceFailed(f"inference failed on the region at ({self.core.x}, {self.core.y}): {exc}",
+                                  trailers) from None
         return self._job.finish(output, self.core, self.padded, self._pixels)
 
 

@@ -10,13 +10,15 @@ import grpc
 
 
 class CallError(Exception):
-    """Ends one call with `code` and a message meant for the client."""
+    """Ends one call with `code`, a message meant for the client and `trailers`, the trailing metadata
+    the call ends with (pairs of key and value; tessera.unhealthy_trailer)."""
 
     code = grpc.StatusCode.INTERNAL
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, trailers: tuple[tuple[str, str], ...] = ()) -> None:
         super().__init__(message)
         self.message = message
+        self.trailers = trailers
 
 
 class InvalidRequest(CallError):
@@ -44,6 +46,7 @@ class ClientTooSlow(CallError):
 
 
 class InferenceFailed(CallError):
-    """The runtime failed on a region; the server's fault, not the client's."""
+    """The runtime failed on a region; the server's fault, not the client's. When the failure marked the
+    version unhealthy (NaN or infinity in a served tile), `trailers` names it (tessera.unhealthy_trailer)."""
 
     code = grpc.StatusCode.INTERNAL

@@ -64,7 +64,11 @@ log = logging.getLogger(__name__)
 
 
 class NonFiniteOutput(EngineError):
-    """A served tile came out with NaN or infinite values; the version is marked unhealthy."""
+    """A served tile came out with NaN or infinite values; the version (`version`) is marked unhealthy."""
+
+    def __init__(self, message: str, version: int) -> None:
+        super().__init__(message)
+        self.version = version
 
 
 @dataclass(frozen=True)
@@ -188,7 +192,7 @@ class LoadedVersion:
         # and it needs no temporary array the size of the output.
         if error is None and not math.isfinite(done.result().sum(dtype=np.float64)):
             error = NonFiniteOutput(f"style {self.style} version {self.version} gave NaN or infinite values for a "
-                                    f"{shape[1]}x{shape[0]} tile; the version is marked unhealthy")
+                                    f"{shape[1]}x{shape[0]} tile; the version is marked unhealthy", self.version)
             self._mark_unhealthy(f"it gave NaN or infinite values for a served {shape[1]}x{shape[0]} tile")
         if error is None:
             checked.set_result(done.result())

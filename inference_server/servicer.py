@@ -107,12 +107,12 @@ class StyleTransferServicer(pb_grpc.StyleTransferServicer):
     def _observed(self, method: str, style: Callable[[], str], context: grpc.ServicerContext):
         """Count and time a call, and turn the domain's errors into gRPC statuses. The block may set
         the yielded dict's "version" to the model version that served it."""
-        started, code, message = time.perf_counter(), grpc.StatusCode.OK, ""
+        started, code, message, trailers = time.perf_counter(), grpc.StatusCode.OK, "", ()
         served = {"version": ""}
         try:
             yield served
         except CallError as error:
-            code, message = error.code, error.message
+            code, message, trailers = error.code, error.message, error.trailers
         except StyleNotFound as exc:
             code, message = grpc.StatusCode.NOT_FOUND, str(exc)
         except StyleUnavailable as exc:
@@ -130,6 +130,8 @@ class StyleTransferServicer(pb_grpc.StyleTransferServicer):
             self._metrics.requests.labels(method, label, served["version"], code.name).inc()
             self._metrics.latency.labels(method, label).observe(time.perf_counter() - started)
         if code != grpc.StatusCode.OK:
+            if trailers:
+                context.set_trailing_metadata(trailers)
             context.abort(code, message)
 
 

@@ -243,7 +243,7 @@ class TileStream:
         try:
             styled = region.result()
         except InferenceFailed as error:
-            raise InferenceFailed(f"tile {index}: {error.message}") from None
+            raise InferenceFailed(f"tile {index}: {error.message}", error.trailers) from None
         rect = styled.rect
         result = pb.TileResult(index=index, x=rect.x, y=rect.y, width=rect.width, height=rect.height,
                                rgb=styled.rgb.tobytes())

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import grpc
 import numpy as np
@@ -27,9 +28,11 @@ from tessera.style_facts import StyleSummary, TilingFacts
 from tessera.style_sources import StyleSource, check_mix, style_source_list
 from tessera.tile_streams import STALL_TIMEOUT_S, StreamPool
 from tessera.tiling import MIN_TILE_SIZE
+from tessera.unhealthy_trailer import unhealthy_version
 from tessera.v1 import style_transfer_pb2 as pb
 from tessera.v1 import style_transfer_pb2_grpc as pb_grpc
 
+T = TypeVar("T")
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # sent and received; a tile's pixels stay under tiling.MAX_TILE_BYTES
 # gRPC's default reconnect backoff grows 1 s x1.6 per failed attempt up to 120 s, so a channel that saw a
 # server restart kept failing calls for up to 16 s after the server was back. Capped at 1 s, a channel
@@ -199,19 +202,25 @@ class TesseraClient:
                                   stall_timeout=stall_timeout)
             return StylizeResult(image=shrink_back(result.image, factor), version=result.version, maps=result.maps)
         deadline = time.monotonic() + (timeout or self._timeout)
-        pool = StreamPool(self._stub, pixels, style, strength, version, deadline, self._parallel_streams,
-                          self._known_tiling(style, version, deadline),
-                          lambda: self._known_tiling(style, version, deadline, refresh=True),
-                          style_sources=style_sources, keep_colors=keep_colors, context=context,
-                          explain=explain, stall_timeout=stall)
-        try:
-            result, pinned, tiling = pool.run(tile_size, progress)
-        except grpc.RpcError as error:
-            pool.cancel()
-            raise TesseraError.from_rpc(error) from None
-        except BaseException:
-            pool.cancel()
-            raise
+        for attempt in range(2):
+            pool = StreamPool(self._stub, pixels, style, strength, version, deadline, self._parallel_streams,
+                              self._known_tiling(style, version, deadline),
+                              lambda: self._known_tiling(style, version, deadline, refresh=True),
+                              style_sources=style_sources, keep_colors=keep_colors, context=context,
+                              explain=explain, stall_timeout=stall)
+            try:
+                result, pinned, tiling = pool.run(tile_size, progress)
+                break
+            except grpc.RpcError as error:
+                pool.cancel()
+                # The serving version turned unhealthy on this image (NaN in a tile): the server now serves
+                # another, so an image that did not name a version is painted again, whole, on that one.
+                if attempt == 0 and not version and unhealthy_version(error) is not None:
+                    continue
+                raise TesseraError.from_rpc(error) from None
+            except BaseException:
+                pool.cancel()
+                raise
         with self._tiling_lock:
             self._version_tiling[(style, pinned)] = tiling
             if not version:
@@ -308,11 +317,24 @@ class TesseraClient:
                                     max_reply_bytes=MAX_MESSAGE_BYTES)
         if scale != 1.0:
             request.scale = scale
-        try:
-            reply = self._stub.Stylize(request, timeout=timeout or self._timeout)
-        except grpc.RpcError as error:
-            raise TesseraError.from_rpc(error) from None
+        deadline = time.monotonic() + (timeout or self._timeout)
+        reply = _again_if_unhealthy(
+            lambda: self._stub.Stylize(request, timeout=max(0.001, deadline - time.monotonic())))
         return reply.image, reply.mime_type
+
+
+def _again_if_unhealthy(call: Callable[[], T]) -> T:
+    """`call()`, and once more when it failed because the serving version turned unhealthy on it (the
+    server serves another now, tessera.unhealthy_trailer); TesseraError for any other failure."""
+    try:
+        return call()
+    except grpc.RpcError as error:
+        if unhealthy_version(error) is None:
+            raise TesseraError.from_rpc(error) from None
+    try:
+        return call()
+    except grpc.RpcError as error:
+        raise TesseraError.from_rpc(error) from None
 
 
 def _check_look(style: object, style_sources: object, keep_colors: object) -> tuple[StyleSource, ...]:

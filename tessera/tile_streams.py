@@ -26,6 +26,7 @@ from tessera.imageio import statistics_thumbnail
 from tessera.style_facts import TilingFacts
 from tessera.tile_plan import choose_tile_shape
 from tessera.tiling import Rect, min_tile_edge, padded_rect, plan_tiles, tile_size_for
+from tessera.unhealthy_trailer import unhealthy_version
 from tessera.v1 import style_transfer_pb2 as pb
 
 THUMBNAIL_SIZE = 512  # when the style's thumbnail size is unknown: the largest a manifest may ask for
@@ -62,8 +63,9 @@ class _Retries:
 
 
 def _transient(error: grpc.RpcError, reopened: int) -> bool:
-    """Whether a failure may pass on another stream, with `reopened` streams reopened so far."""
-    return error.code() in RETRYABLE and reopened < MAX_REOPENED_STREAMS
+    """Whether a failure may pass on another stream, with `reopened` streams reopened so far: not when
+    it marked the version unhealthy, which every further stream of this image would meet again."""
+    return error.code() in RETRYABLE and reopened < MAX_REOPENED_STREAMS and unhealthy_version(error) is None
 
 
 def _busy(error: grpc.RpcError) -> bool:

@@ -17,6 +17,9 @@ from inference_server.runtime.onnx_runtime import OnnxRuntime
 from scripts.local_stack import ROOT, server_process
 from tessera.admin_client import AdminClient
 from tessera.client import TesseraClient, TesseraError
+from tessera.unhealthy_trailer import TRAILER
+from tessera.v1 import style_transfer_pb2 as pb
+from tessera.v1 import style_transfer_pb2_grpc as pb_grpc
 from tests.support import faulty_models
 from tests.support.metrics import counter_total
 from tests.support.tiny_model import write_tiny_version
@@ -65,20 +68,23 @@ def registry_with_good_then_fragile(tmp_path):
 
 
 @pytest.mark.parametrize("call", ["StylizeTiles", "Stylize"])
-def test_a_nonfinite_tile_fails_its_call_and_the_style_falls_back_to_a_healthy_version(
+def test_a_nonfinite_tile_marks_its_version_unhealthy_and_the_client_paints_again_on_the_healthy_one(
         registry_with_good_then_fragile, call):
+    """The call that meets NaN fails, names the version in its trailer and marks it unhealthy; a client
+    that asked for the serving version paints the image again, once, on the version serving now. Before,
+    the client's stream retried the unhealthy version four more times and the call failed (an operator's
+    trial: five NaN tiles for one CLI call while version 1 was healthy)."""
     with server_process(registry_with_good_then_fragile, metrics_port=0, admin_token=TOKEN, poll_interval=60) \
             as (_, address, log), TesseraClient(address, timeout=30) as client:
         assert client.list_styles()[0].serving_version == 2
         assert client.stylize(_photo(), STYLE).version == 2  # finite on photos: it serves them
-        with pytest.raises(TesseraError) as failed:
-            if call == "StylizeTiles":
-                client.stylize(_flat_image(UNPROBED_LEVEL), STYLE)
-            else:
-                client.stylize_encoded(_png(_flat_image(UNPROBED_LEVEL)), STYLE)
-        assert failed.value.code == grpc.StatusCode.INTERNAL
-        assert f"style {STYLE} version 2 gave NaN or infinite values" in failed.value.message
-        assert counter_total(log, "tessera_nonfinite_tiles_total", style=STYLE, version="2") >= 1
+        if call == "StylizeTiles":
+            assert client.stylize(_flat_image(UNPROBED_LEVEL), STYLE).version == 1
+        else:
+            data, _ = client.stylize_encoded(_png(_flat_image(UNPROBED_LEVEL)), STYLE)
+            assert Image.open(io.BytesIO(data)).size == (40, 24)
+        assert counter_total(log, "tessera_nonfinite_tiles_total", style=STYLE, version="2") == 1
+        assert counter_total(log, "tessera_requests_total", style=STYLE, version="2", code="INTERNAL") == 1
         assert counter_total(log, "tessera_rejected_versions", style=STYLE, reason="nonfinite_output") == 1
         style = client.list_styles()[0]
         assert (style.serving_version, style.status) == (1, "SERVING")
@@ -89,6 +95,16 @@ def test_a_nonfinite_tile_fails_its_call_and_the_style_falls_back_to_a_healthy_v
         with AdminClient(address, TOKEN, timeout=10) as admin:
             styles, _ = admin.status()
         assert "version 2 is unhealthy" in styles[0].status_message
+        # A call that names the unhealthy version still gets it, fails, and is not painted elsewhere.
+        with pytest.raises(TesseraError) as failed:
+            client.stylize(_flat_image(UNPROBED_LEVEL), STYLE, version=2)
+        assert failed.value.code == grpc.StatusCode.INTERNAL
+        assert f"style {STYLE} version 2 gave NaN or infinite values" in failed.value.message
+        with grpc.insecure_channel(address) as channel, pytest.raises(grpc.RpcError) as raw:
+            pb_grpc.StyleTransferStub(channel).Stylize(
+                pb.StylizeRequest(style=STYLE, version=2, image=_png(_flat_image(UNPROBED_LEVEL))), timeout=30)
+        assert raw.value.code() == grpc.StatusCode.INTERNAL
+        assert (TRAILER, "2") in tuple(raw.value.trailing_metadata())
 
 
 def test_with_no_healthy_version_left_health_and_status_say_so(tmp_path):
