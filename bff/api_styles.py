@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, url_for
 
 from bff.backend import backend, public_status
-from bff.errors import ApiError
+from bff.errors import ApiError, did_you_mean
 
 bp = Blueprint("styles", __name__, url_prefix="/api")
 
@@ -23,7 +23,9 @@ def preset_preview(style_id: str, preset_id: str):
     style = backend().style(style_id)
     preset = next((p for p in style.presets if p.id == preset_id), None)
     if preset is None or not preset.preview_jpeg:
-        raise ApiError(404, "no_preview", f"The style {style_id!r} has no preset {preset_id!r} with a preview.")
+        hint = did_you_mean(preset_id, [p.id for p in style.presets if p.preview_jpeg])
+        raise ApiError(404, "no_preview", f"The style {style_id!r} has no preset {preset_id[:64]!r} with a "
+                                          f"preview{hint}.")
     resp = Response(preset.preview_jpeg, mimetype="image/jpeg")
     resp.headers["Cache-Control"] = "public, max-age=3600"
     return resp

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from flask import Flask, current_app
 
 from bff.config import GatewayConfig
-from bff.errors import ApiError, from_grpc
+from bff.errors import ApiError, from_grpc, unknown_style
 from tessera.channels import read_ca
 from tessera.client import StyleSummary, TesseraClient, TesseraError
 
@@ -59,13 +59,12 @@ class Backend:
         return styles
 
     def style(self, style_id: str) -> StyleSummary:
-        """One style by id, or ApiError 404 naming the styles that do exist."""
+        """One style by id, or ApiError 404 naming the style it may be a typo of and the styles that do exist."""
         styles = self.styles()
         for style in styles:
             if style.id == style_id:
                 return style
-        known = ", ".join(s.id for s in styles) or "none"
-        raise ApiError(404, "unknown_style", f"There is no style called {style_id[:64]!r}. Known styles: {known}.")
+        raise unknown_style(style_id, [s.id for s in styles])
 
     def serving_style(self, style_id: str) -> StyleSummary:
         """Like style(), but a style with no valid version is ApiError 503 with the server's reason."""

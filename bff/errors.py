@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
+from collections.abc import Iterable
 
 import grpc
 from flask import Flask, jsonify
@@ -74,6 +76,28 @@ def busy(what: str) -> ApiError:
 def too_large(max_bytes: int) -> ApiError:
     """The 413 for an upload over the byte limit."""
     return ApiError(413, "too_large", f"The upload is larger than the {max_bytes / 1e6:g} MB limit.")
+
+
+# Characters of an id or a field name a typo's suggestion is looked for in: no id is longer, and a longer ask is
+# no typo of one (matching it would cost time in its length).
+LONGEST_TYPO = 64
+
+
+def did_you_mean(asked: str, known: Iterable[str]) -> str:
+    """" (did you mean 'strength'?)" when `asked` looks like a typo of one of `known`: the same but for case
+    ("Umber-Oil" is "umber-oil"), else the closest by difflib's ratio (at least 0.6); "" when none is close.
+    The inference server's unknown style and preset messages suggest alike (inference_server/unknown_ids.py)."""
+    if len(asked) > LONGEST_TYPO:
+        return ""
+    by_lower = {name.lower(): name for name in known}
+    near = difflib.get_close_matches(asked.lower(), list(by_lower), n=1, cutoff=0.6)
+    return f" (did you mean {by_lower[near[0]]!r}?)" if near else ""
+
+
+def unknown_style(asked: str, known: list[str]) -> ApiError:
+    """The 404 for a style id no server serves, naming the one it is probably a typo of and those there are."""
+    return ApiError(404, "unknown_style", f"There is no style called {asked[:LONGEST_TYPO]!r}"
+                                          f"{did_you_mean(asked, known)}. Known styles: {', '.join(known) or 'none'}.")
 
 
 def error_response(err: ApiError):

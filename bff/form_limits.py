@@ -1,8 +1,12 @@
 """The upload form's own limits (how many fields, how long a name, how large a text field), its shape (every
-part named, cut off nowhere, each field as a file or as text as the route's form says, and sent once unless
-it is a list) and, when Werkzeug's parser refuses a form, a sentence that says which of them was broken.
+part named, cut off nowhere, each field one the route reads, as a file or as text as the route's form says, and
+sent once unless it is a list) and, when Werkzeug's parser refuses a form, a sentence that says which of them
+was broken. Also the query string's shape: on an upload route and on every /api/photos route (previews
+included), each query parameter one the route declares, sent once.
 
-A route's fields are those of its form in the OpenAPI document (bff.openapi.form_fields), the one list of them.
+A route's fields are those of its form in the OpenAPI document (bff.openapi.form_fields), the one list of them,
+and its query parameters those its operation there declares. Nothing else is read, so nothing else is taken:
+a misspelt field (strenght=0.2) would otherwise be a full-strength answer with nothing said.
 
 Werkzeug answers every form limit with the same bare 413 (MAX_FORM_PARTS, MAX_FORM_MEMORY_SIZE), which
 the gateway used to report as "larger than the 25 MB limit" for a 1 MB body. Only then, on that rare
@@ -11,6 +15,7 @@ path, is the body read a second time to find the reason; the usual path costs no
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 from flask import Flask, Request, request
@@ -19,8 +24,8 @@ from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 from bff.config import FORM_OVERHEAD_BYTES, GatewayConfig
-from bff.errors import ApiError, error_response, too_large
-from bff.openapi import NAMED_FILE_FIELDS, form_fields
+from bff.errors import ApiError, did_you_mean, error_response, too_large
+from bff.openapi import DOCUMENT, NAMED_FILE_FIELDS, form_fields
 
 # Werkzeug's parser keeps at most this much of a text field or of a part's header block in memory; a
 # backstop above our own limits (it must also exceed the parser's 64 kB read size).
@@ -28,6 +33,12 @@ PARSER_MEMORY_BYTES = 500_000
 _CHUNK = 64 * 1024
 # Bodies that are forms: a file needs multipart; a form naming a stored photo (photo_id) may be either.
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+# The routes whose query is checked (check_query): those that take a form, whose options are its fields, and
+# the photo routes (bff.openapi_photos), which declare every query parameter they read. Other routes are
+# linked with query parameters the document does not declare (a style's preview.jpg?v=, a cache buster).
+UPLOAD_ROUTES = tuple(path for path in DOCUMENT["paths"] if form_fields(path))
+QUERY_CHECKED = frozenset(UPLOAD_ROUTES) | {path for path in DOCUMENT["paths"]
+                                            if path == "/api/photos" or path.startswith("/api/photos/")}
 
 
 class FileField(NamedTuple):
@@ -95,13 +106,19 @@ def init_app(app: Flask, config: GatewayConfig) -> None:
             explained = explain_refused_form(request, config)
         return error_response(explained or too_large(limit - FORM_OVERHEAD_BYTES if limit else config.max_upload_bytes))
 
+    @app.before_request
+    def _declared_query_only():
+        if _route(request) in QUERY_CHECKED:
+            check_query(request)
+
 
 def check_form(request: Request, config: GatewayConfig, fields: str) -> None:
     """Parses the form and raises ApiError 415 `not_a_form` for a body that is no form (JSON, a bare
     image), saying to send multipart/form-data with `fields` (what goes in which field, e.g. "the photo
     as a file in the 'image' field"); 400 for a form cut off or unreadable, a part without a name, a file
-    field sent as text or a text field as a file, or a field sent twice that the route reads once; or 400 or
-    413 naming the limit a field breaks."""
+    field sent as text or a text field as a file, a field sent twice that the route reads once, or a field
+    it does not read at all (`unknown_field`, suggesting the field it may be a typo of); or 400 or 413 naming
+    the limit a field breaks. The query string is check_query's, before the route runs."""
     _check_is_form(request, fields)
     form, files = request.form, request.files
     unread = getattr(request, "form_error", None)
@@ -128,6 +145,27 @@ def check_form(request: Request, config: GatewayConfig, fields: str) -> None:
         size = len(value.encode()) - 2 * value.count("\ufffd")
         if size > config.max_text_field_bytes:
             raise _field_too_large(name, size, config)
+    for name in [*form.keys(), *files.keys()]:
+        if name not in known:
+            raise _unknown_field(name, _route(request), known)
+
+
+def check_query(request: Request) -> None:
+    """ApiError 400 `unknown_field` for a query parameter the route's operation does not declare in the OpenAPI
+    document (an upload route declares none: its options are form fields), suggesting the parameter it may be a
+    typo of; 400 `repeated_field` for one sent more than once (never resolved to the first)."""
+    path, method = _route(request), request.method.lower()
+    operation = DOCUMENT["paths"].get(path, {}).get("get" if method == "head" else method)
+    if operation is None:
+        return
+    declared = [p["name"] for p in operation.get("parameters", []) if p["in"] == "query"]
+    for name in request.args.keys():
+        if name not in declared:
+            raise _unknown_parameter(name, f"{request.method} {path}", declared, form_fields(path))
+    for name in declared:
+        count = len(request.args.getlist(name))
+        if count > 1:
+            raise ApiError(400, "repeated_field", f"The query has {count} '{name}' parameters; send it once.")
 
 
 def _check_is_form(request: Request, fields: str) -> None:
@@ -191,8 +229,10 @@ def _scan(stream, boundary: bytes, config: GatewayConfig, max_parts: int, known:
 
 
 def _route(request: Request) -> str:
-    """The request's route as the OpenAPI document names it ("/api/stylize")."""
-    return request.url_rule.rule if request.url_rule is not None else request.path
+    """The request's route as the OpenAPI document names it ("/api/stylize", "/api/photos/{photo_id}")."""
+    if request.url_rule is None:
+        return request.path
+    return re.sub(r"<(?:[^<>:]+:)?([^<>]+)>", r"{\1}", request.url_rule.rule)
 
 
 def _is_file(schema: dict | None) -> bool:
@@ -236,11 +276,51 @@ def _repeated(name: str, count: int) -> ApiError:
                     field=name if name in NAMED_FILE_FIELDS else None)
 
 
+def _unknown_field(name: str, route: str, known: dict[str, dict]) -> ApiError:
+    """The 400 for a form field `route` does not read: the field it may be a typo of, or else the upload routes
+    that do read it (explain=true sent to a batch), and the fields it reads."""
+    hint = did_you_mean(name, known)
+    elsewhere = [path for path in UPLOAD_ROUTES if path != route and name in form_fields(path)]
+    if not hint and elsewhere:
+        hint = f" (it is a field of {_listed([f'POST {path}' for path in elsewhere])})"
+    return ApiError(400, "unknown_field", f"The form has a field {_shown(name)!r} that POST {route} does not "
+                                          f"read{hint}; send only {_field_list(known)}.")
+
+
+def _unknown_parameter(name: str, operation: str, declared: list[str], form: dict[str, dict]) -> ApiError:
+    """The 400 for a query parameter `operation` ("GET /api/photos/{photo_id}/previews/{style_id}") does not
+    declare; a route that takes a form is told the field to send instead."""
+    if declared:
+        return ApiError(400, "unknown_field", f"The query parameter {_shown(name)!r} is not one {operation} "
+                                              f"takes{did_you_mean(name, declared)}; it takes {_listed(declared)}.")
+    if name in form:
+        return ApiError(400, "unknown_field", f"{operation} reads no query parameters: send {name!r} as a field "
+                                              f"of the form (with curl: -F {name}=...).")
+    if form:
+        return ApiError(400, "unknown_field", f"{operation} reads no query parameters, and {_shown(name)!r} is no "
+                                              f"field of its form either{did_you_mean(name, form)}.")
+    return ApiError(400, "unknown_field", f"{operation} reads no query parameters; leave {_shown(name)!r} out.")
+
+
 def _too_many_fields(max_parts: int, known: dict[str, dict]) -> ApiError:
-    names = [f"{name} (repeated)" if schema.get("type") == "array" else name for name, schema in known.items()]
-    send = f"{', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else "".join(names)
     return ApiError(400, "too_many_fields", f"The form has more than {max_parts} fields; send only "
-                                            f"{send or 'the fields of its form (GET /api/openapi.json)'}.")
+                                            f"{_field_list(known)}.")
+
+
+def _field_list(known: dict[str, dict]) -> str:
+    """'image, photo_id, style and ...', a list marked '(repeated)'; the document for a route without a form."""
+    names = [f"{name} (repeated)" if schema.get("type") == "array" else name for name, schema in known.items()]
+    return _listed(names) or "the fields of its form (GET /api/openapi.json)"
+
+
+def _listed(names: list[str]) -> str:
+    """'a, b and c'."""
+    return f"{', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else "".join(names)
+
+
+def _shown(name: str) -> str:
+    """A name as a sentence repeats it: at most 40 characters."""
+    return name if len(name) <= 40 else name[:40] + "..."
 
 
 def _name_too_long(length: int, config: GatewayConfig) -> ApiError:
@@ -250,7 +330,7 @@ def _name_too_long(length: int, config: GatewayConfig) -> ApiError:
 
 def _field_too_large(name: str, size: int | None, config: GatewayConfig) -> ApiError:
     """The 413 for a text field of `size` bytes (None: more than the limit, not read to its end)."""
-    shown = name if len(name) <= 40 else name[:40] + "..."
+    shown = _shown(name)
     held = f"{size:,} bytes" if size is not None else f"more than {config.max_text_field_bytes:,} bytes"
     return ApiError(413, "field_too_large", f"The form field {shown!r} holds {held}; text fields may hold at most "
                                             f"{config.max_text_field_bytes:,}.")

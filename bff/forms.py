@@ -44,10 +44,10 @@ class Order:
 
 def read_order(backend: Backend) -> Order:
     """Validates the current request's form in order: a body that is no form (415 not_a_form), fields
-    (400), the photo (a file in `image`, or `photo_id` naming a stored one: 404 when unknown or
-    expired), its type and size (415, 413, 422 for
-    an unreadable header), whether the output format can hold the image (400), style (404, or 503 if
-    the servers are down), the look (bff.look_form: 400 for a look the style cannot paint or an unknown
+    (400, a field the form does not have included: bff.form_limits.check_form), the photo (a file in
+    `image`, or `photo_id` naming a stored one: 404 when unknown or expired), its type and size (415,
+    413, 422 for an unreadable header), whether the output format can hold the image (400), style (404,
+    or 503 if the servers are down), the look (bff.look_form: 400 for a look the style cannot paint or an unknown
     preset, 413 for a style image over the upload limit, 415 or 422 for one that is no still image or
     is damaged), `explain` for a style without a critic (400) and the brush scale (400). The
     photo's decoding is left to the job (bff.restyle), which holds a share of the process's pixel

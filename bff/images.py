@@ -27,8 +27,7 @@ def open_upload(data: bytes, max_pixels: int, output_format: str | None = None) 
     image, from the first bytes only; returns the lazily opened image, or raises ApiError 415, 413,
     400 or 422. Nothing is decoded yet. A clip (an animated WebP or PNG of two frames or more included)
     is 415 clip_needs_job, a one-frame GIF 415 still_gif (tessera.video_sniff decides)."""
-    if is_still_gif(data):
-        raise ApiError(415, "still_gif", STILL_GIF)
+    _check_not_still_gif(data)
     try:
         return imageio.open_image(data, max_pixels, output_format)
     except imageio.ImageFormatError as err:
@@ -63,7 +62,8 @@ def check_decodes(data: bytes, max_pixels: int) -> None:
 
 def decode_thumbnail(data: bytes, longest: int, max_pixels: int) -> np.ndarray:
     """The upright photo shrunk to at most `longest` px on its long side (tessera.imageio.decode_thumbnail),
-    or ApiError 415, 413 or 422."""
+    or ApiError 415 (as open_upload: clip_needs_job, still_gif, unsupported_format), 413 or 422."""
+    _check_not_still_gif(data)
     try:
         return imageio.decode_thumbnail(data, longest, max_pixels)
     except imageio.ImageFormatError as err:
@@ -73,6 +73,13 @@ def decode_thumbnail(data: bytes, longest: int, max_pixels: int) -> np.ndarray:
 def encode(pixels: np.ndarray, fmt: str) -> bytes:
     """Encodes RGB8 pixels as png, jpeg or webp, with no metadata at all."""
     return imageio.encode_image(pixels, fmt)
+
+
+def _check_not_still_gif(data: bytes) -> None:
+    """415 still_gif for a GIF of one frame: a still image, but in no format Tessera reads, which is said
+    with the advice to save it as PNG or JPEG (an animated GIF is imageio's clip)."""
+    if is_still_gif(data):
+        raise ApiError(415, "still_gif", STILL_GIF)
 
 
 def _api_error(err: imageio.ImageFormatError) -> ApiError:

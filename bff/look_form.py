@@ -8,8 +8,9 @@ and keep-colours (docs/gateway.md).
 
 Style images are checked here as photos are (413 too large when read; then, once check_look_fits knows
 the style takes them, 415 not an image, 422 damaged: a small decode of each, which for a JPEG reads a
-reduced scale only), and a clip (an animated WebP or PNG of two frames or more) is 415
-style_image_is_clip; the inference server decodes them again for the encoder.
+reduced scale only), and a clip (an animated GIF, WebP or PNG of two frames or more, or a video) is 415
+style_image_is_clip and a GIF of one frame 415 still_gif, as a photo is told; the inference server decodes
+them again for the encoder.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from flask import request
 
 from bff import images
-from bff.errors import ApiError, too_large
+from bff.errors import ApiError, did_you_mean, too_large
 from bff.form_limits import FILE_FIELDS
 from tessera import formats
 from tessera.style_facts import StyleSummary
@@ -76,7 +77,8 @@ def check_look_fits(look: Look, style: StyleSummary) -> None:
     known = [p.id for p in style.presets]
     for source in look.sources:
         if source.preset and source.preset not in known:
-            raise ApiError(400, "unknown_preset", f"{name} has no preset {source.preset[:64]!r}. "
+            raise ApiError(400, "unknown_preset", f"{name} has no preset {source.preset[:64]!r}"
+                                                  f"{did_you_mean(source.preset, known)}. "
                                                   f"Its presets: {', '.join(known) or 'none'}.")
     for file_field, source in zip(_FILE_NAMES, look.sources, strict=False):
         if not source.image:
@@ -109,16 +111,10 @@ def _source(text_field: str, file_field: str, max_bytes: int) -> StyleSource | N
 
 
 def _check_style_image(data: bytes, name: str) -> None:
-    """ApiError 415 or 422 when the style image called ``name`` is no image, a clip or damaged."""
-    if formats.sniff(data) is None:
-        raise ApiError(415, "unsupported_format", f"{name} is not a {formats.LABELS} image.")
-    _check_decodes(data, name)
-
-
-def _check_decodes(data: bytes, name: str) -> None:
-    """ApiError 413 or 422 saying why the style image called ``name`` has too many pixels or is damaged,
-    or 415 style_image_is_clip when it is an animation of several frames (a photo's 415 clip_needs_job
-    would point to the clip jobs, which take photos, not style images)."""
+    """ApiError 413 or 422 saying why the style image called ``name`` has too many pixels or is damaged, or
+    415 as a photo is told, in a style's words: no image (unsupported_format), a clip (style_image_is_clip: an
+    animated GIF, WebP or PNG, or a video; a photo's clip_needs_job would point to the clip jobs, which take
+    photos, not style images), a GIF of one frame (still_gif: save it as PNG or JPEG)."""
     try:
         images.check_decodes(data, MAX_STYLE_IMAGE_PIXELS)
     except ApiError as err:
@@ -126,6 +122,12 @@ def _check_decodes(data: bytes, name: str) -> None:
             raise ApiError(415, "style_image_is_clip", f"{name} is {CLIP_NAMES[sniff_clip(data)]} clip of several "
                                                        f"frames; a style is one still {formats.LABELS} picture."
                            ) from None
+        if err.error == "still_gif":
+            raise ApiError(415, "still_gif", f"{name} is a GIF of a single frame, a still image, and GIF is not "
+                                             "read as a style: save it as PNG or JPEG and choose that file "
+                                             "instead.") from None
+        if err.error == "unsupported_format":
+            raise ApiError(415, "unsupported_format", f"{name} is not a {formats.LABELS} image.") from None
         reason = err.message[:1].lower() + err.message[1:]
         raise ApiError(err.status, err.error, f"{name} cannot be used: {reason}") from None
 

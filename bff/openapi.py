@@ -27,9 +27,10 @@ _UPLOAD_ERRORS = {
     "400": _error("A field is missing or invalid (style, strength, scale, format, image, an empty style_image or "
                   "mix_image, a look field), the form is cut off (incomplete_form) or unreadable, a part has no "
                   "name (unnamed_field), a file field came as text (not_a_file) or a text field as a file "
-                  "(not_text), a field came more than once (repeated_field), the output format cannot "
-                  "hold the image (too_large_for_format: WebP holds 16383 px per side, JPEG 65500), or the "
-                  "inference server refused the image (its message says why)."),
+                  "(not_text), a field came more than once (repeated_field), a field the route's form does "
+                  "not have, or any query parameter (unknown_field, suggesting the field it may be a typo of), "
+                  "the output format cannot hold the image (too_large_for_format: WebP holds 16383 px per "
+                  "side, JPEG 65500), or the inference server refused the image (its message says why)."),
     "404": _error("No style has that id, or no stored photo has the photo_id (it may have expired)."),
     "413": _error("The upload exceeds the byte limit, or the image the pixel limit (see GET /api/limits)."),
     "415": _error("The file is not a PNG, JPEG or WebP image (judged by its content)." + openapi_photos.NOT_A_FORM),

@@ -1,4 +1,8 @@
-"""The OpenAPI parts of /api/photos (bff/api_photos.py): schemas and paths, merged into bff.openapi's document."""
+"""The OpenAPI parts of /api/photos (bff/api_photos.py): schemas and paths, merged into bff.openapi's document.
+
+Each path declares every query parameter its route reads, and bff.form_limits.check_query refuses any other
+(400 unknown_field) and any sent twice (400 repeated_field) before the route runs.
+"""
 
 from __future__ import annotations
 
@@ -74,7 +78,8 @@ def paths(error: Callable[[str], dict], json_body: Callable[[str, str], dict]) -
                                          "description": "PNG, JPEG or WebP photo."}}}}}},
             "responses": {
                 "201": photo_response,
-                "400": error("No image, an empty one, or one side over 1000 times the other."),
+                "400": error("No image, an empty one, or one side over 1000 times the other; a field other than "
+                             "image, or any query parameter (unknown_field)."),
                 "413": error("The file exceeds the byte limit, or the image the pixel limit (from its header)."),
                 "415": error("Not a PNG, JPEG or WebP file." + NOT_A_FORM),
                 "422": error("The image is damaged or cut short."),
@@ -122,7 +127,9 @@ def paths(error: Callable[[str], dict], json_body: Callable[[str, str], dict]) -
                  "description": "The style's version; only busts caches."}],
             "responses": {"200": {"description": "JPEG, the thumbnail's size; cacheable privately until the "
                                                  "photo expires.", "content": {"image/jpeg": {}}},
-                          "400": error("A bad strength or scale, or a preset for a fixed style."),
+                          "400": error("A bad strength or scale, a preset for a fixed style, a query parameter "
+                                       "not listed here (unknown_field, suggesting the one it may be a typo "
+                                       "of) or one sent twice (repeated_field)."),
                           "404": error("No such photo (expired), style or preset."),
                           "422": error("The photo is damaged past its header."),
                           "429": error("The inference servers are busy."),

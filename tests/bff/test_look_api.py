@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from bff.errors import ApiError
+from bff.form_limits import FILE_FIELDS
 from bff.jobs import job_store_of
 from bff.look_form import Look, check_look_fits
 from tessera.colors import to_ycbcr
@@ -121,7 +122,9 @@ def test_a_bad_file_is_named_as_people_call_it_not_by_its_form_field(painting_cl
     ({"preset": "swirls", "mix_image": animation("PNG", 3)},
      "The style image to mix in is an animated PNG clip of several frames; a style is one still PNG, JPEG or "
      "WebP picture."),
-], ids=["style-webp", "mix-apng"])
+    ({"style_image": animation("GIF", 2)},
+     "The style image is an animated GIF clip of several frames; a style is one still PNG, JPEG or WebP picture."),
+], ids=["style-webp", "mix-apng", "style-gif"])
 @pytest.mark.parametrize("route", ["/api/stylize", "/api/jobs", "/api/batches"])
 def test_an_animated_style_image_is_refused_as_a_style_not_pointed_to_clip_jobs(painting_client, route, fields,
                                                                                 message):
@@ -134,6 +137,23 @@ def test_an_animated_style_image_is_refused_as_a_style_not_pointed_to_clip_jobs(
     resp = painting_client.post(route, data=data)
     assert (resp.status_code, resp.json["error"], resp.json["message"]) == (415, "style_image_is_clip", message)
     assert resp.json["field"] == next(iter(name for name in fields if name.endswith("_image")))
+
+
+@pytest.mark.parametrize("file_field", ["style_image", "mix_image"])
+@pytest.mark.parametrize("route", ["/api/stylize", "/api/jobs", "/api/batches"])
+def test_a_one_frame_gif_as_a_style_is_told_to_be_saved_as_png_or_jpeg_as_a_photo_is(painting_client, route,
+                                                                                      file_field):
+    """A painting saved as a GIF of one frame was "not a PNG, JPEG or WebP image", with no word of what to do,
+    where a photo gets still_gif's advice."""
+    data = painting_form(**{file_field: (io.BytesIO(animation("GIF", 1)), "painting.gif")})
+    if file_field == "mix_image":
+        data["preset"] = "marbling"
+    if route == "/api/batches":
+        data["images"] = data.pop("image")
+    resp = painting_client.post(route, data=data)
+    assert (resp.status_code, resp.json["error"], resp.json["field"]) == (415, "still_gif", file_field), resp.json
+    assert resp.json["message"].startswith(f"{FILE_FIELDS[file_field].label} is a GIF of a single frame")
+    assert "save it as PNG or JPEG" in resp.json["message"]
 
 
 LOOK_FIELD_NAMES = ("style_image", "mix_image", "mix_preset", "'preset'", "'mix'")
@@ -200,6 +220,8 @@ def _summary(kind: str, presets: tuple[str, ...] = (), style_images: bool = Fals
      "Some Style paints only its presets: it takes no style images."),
     (_summary("conditioned", ("swirls", "mosaic"), True), (StyleSource(preset="swirls"), StyleSource(preset="nope")),
      "unknown_preset", "Some Style has no preset 'nope'. Its presets: swirls, mosaic."),
+    (_summary("conditioned", ("swirls", "mosaic"), True), (StyleSource(preset="Mosaic"),),
+     "unknown_preset", "Some Style has no preset 'Mosaic' (did you mean 'mosaic'?). Its presets: swirls, mosaic."),
 ])
 def test_a_look_the_style_cannot_paint_is_refused_before_any_work(style, sources, error, words):
     with pytest.raises(ApiError) as refused:

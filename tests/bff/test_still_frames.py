@@ -35,13 +35,15 @@ def test_frames_decide_between_clip_and_still():
     assert is_still_gif(b"GIF89a...")  # no frame left to read: not a clip either
 
 
-def _form(data: bytes, name: str) -> dict:
-    return {"style": TINY_STYLE, "image": (io.BytesIO(data), name)}
+def _form(data: bytes, name: str, path: str = "/api/stylize") -> dict:
+    """The form of `path` with the file as its photo: /api/photos takes the photo alone (400 unknown_field for a
+    style there)."""
+    return {**({} if path == "/api/photos" else {"style": TINY_STYLE}), "image": (io.BytesIO(data), name)}
 
 
 @pytest.mark.parametrize("path", ["/api/stylize", "/api/photos", "/api/jobs"])
 def test_a_one_frame_gif_is_refused_at_once_with_what_to_do(client, path):
-    answer = client.post(path, data=_form(ONE_FRAME_GIF, "static.gif"))
+    answer = client.post(path, data=_form(ONE_FRAME_GIF, "static.gif", path))
     assert (answer.status_code, answer.json["error"], answer.json["message"]) == (415, "still_gif", STILL_GIF)
     assert "save it as PNG or JPEG" in STILL_GIF
 
@@ -59,7 +61,7 @@ def test_a_one_frame_animation_is_restyled_as_a_photo_everywhere(client, data, f
     restyled = client.post("/api/stylize", data=_form(data, f"still.{fmt}"))
     assert (restyled.status_code, restyled.mimetype) == (200, f"image/{fmt}")
     assert Image.open(io.BytesIO(restyled.data)).size == (96, 64)
-    kept = client.post("/api/photos", data=_form(data, f"still.{fmt}"))
+    kept = client.post("/api/photos", data=_form(data, f"still.{fmt}", "/api/photos"))
     assert (kept.status_code, kept.json["format"]) == (201, fmt)
     job = client.post("/api/jobs", data=_form(data, f"still.{fmt}"))
     assert job.status_code == 202, job.json
@@ -71,7 +73,7 @@ def test_a_one_frame_animation_is_restyled_as_a_photo_everywhere(client, data, f
 @pytest.mark.parametrize("data", [TWO_FRAME_GIF, TWO_FRAME_WEBP, TWO_FRAME_APNG], ids=["gif", "webp", "apng"])
 @pytest.mark.parametrize("path", ["/api/stylize", "/api/photos"])
 def test_two_frames_make_a_clip_that_the_photo_routes_point_to_the_jobs(client, path, data):
-    answer = client.post(path, data=_form(data, "moving"))
+    answer = client.post(path, data=_form(data, "moving", path))
     assert (answer.status_code, answer.json["error"]) == (415, "clip_needs_job")
 
 
@@ -152,7 +154,7 @@ def test_other_iso_photos_and_ftyp_boxes_too_short_for_a_brand_are_no_clips(clie
 @pytest.mark.parametrize("path", ["/api/stylize", "/api/photos", "/api/jobs"])
 def test_an_apng_whose_actl_crc_fails_is_a_damaged_photo_not_a_clip(client, path):
     """The page reads it as a still (its clipKind drops the chunk); the gateway must not make it a clip job."""
-    answer = client.post(path, data=_form(_damaged_actl_crc(TWO_FRAME_APNG), "moving.png"))
+    answer = client.post(path, data=_form(_damaged_actl_crc(TWO_FRAME_APNG), "moving.png", path))
     assert (answer.status_code, answer.json["error"]) == (422, "undecodable_image"), answer.json
     assert answer.json["message"].startswith("The file looks like a PNG image but its header is damaged")
 
