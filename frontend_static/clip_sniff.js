@@ -18,9 +18,17 @@ export const CLIP_NAMES = /** @type {Record<string, string>} */ ({
   mp4: "an MP4", mov: "a MOV", webm: "a WebM", gif: "an animated GIF", webp: "an animated WebP",
   apng: "an animated PNG" });
 
-// A one-frame GIF is a still image in a format the gateway does not read (its 415 still_gif).
-export const STILL_GIF = "That GIF holds a single frame, a still image, and GIF is not read as a photo: "
-  + "save it as PNG or JPEG and choose that file instead.";
+/**
+ * A one-frame GIF is a still image in a format the gateway does not read (its 415 still_gif).
+ * @param {string} what what it was chosen as: "photo" or "painting"
+ * @returns {string}
+ */
+export function stillGifProblem(what) {
+  return `That GIF holds a single frame, a still image, and GIF is not read as a ${what}: `
+    + "save it as PNG or JPEG and choose that file instead.";
+}
+
+export const STILL_GIF = stillGifProblem("photo");
 
 /**
  * "mp4" or "mov" for a file starting with an ftyp box, by its major brand; null for a photo or audio

@@ -7,7 +7,7 @@
 import {
   HEADER_BYTES, cutShort, fileProblem, formatList, headerSize, paintingSizeProblem, sizeProblem, sniffFormat,
 } from "./checks.js";
-import { CLIP_NAMES, clipKind, fileBytes } from "./clip_sniff.js";
+import { CLIP_NAMES, clipKind, fileBytes, isStillGif, stillGifProblem } from "./clip_sniff.js";
 
 /** @typedef {import("./checks.js").Limits} Limits */
 
@@ -73,21 +73,28 @@ export async function decodeProblem(probe, url) {
 
 /**
  * Why a painting cannot be used, or null. Its pixels are held to the style image's limit, not the
- * photo's: the server reads a style image at the encoder's small size. An animated WebP or PNG of
- * several frames is a clip, not a painting (the gateway's 415 style_image_is_clip).
+ * photo's: the server reads a style image at the encoder's small size. An animated GIF, WebP or PNG of
+ * several frames is a clip, not a painting (the gateway's 415 style_image_is_clip), and a one-frame GIF
+ * is refused as the gateway refuses it (still_gif).
  * @param {File} file
  * @param {string} url its object URL
  * @param {Limits | null} limits null: the gateway checks alone
  * @returns {Promise<string | null>}
  */
 export async function paintingProblem(file, url, limits) {
+  // An animation or a one-frame GIF gets the gateway's answers (bff/look_form.py, 415 style_image_is_clip
+  // and still_gif) before the format check, which calls any GIF "not a PNG, JPEG or WebP image"; a file
+  // over the byte limit is not read whole for it (that check then says so).
+  if (!limits || file.size <= limits.max_upload_bytes) {
+    const bytes = await fileBytes(file);
+    const clip = clipKind(bytes);
+    const still = limits ? `${formatList(limits.formats)} picture` : "picture";
+    if (clip) return `That file is ${CLIP_NAMES[clip]} clip of several frames; a style is one still ${still}.`;
+    if (isStillGif(bytes)) return stillGifProblem("painting");
+  }
   if (limits) {
     const problem = await headProblem(file, limits, paintingSizeProblem, "painting");
     if (problem) return problem;
   }
-  const clip = clipKind(await fileBytes(file));
-  // The gateway's sentence (bff/look_form.py, 415 style_image_is_clip), with the formats it reads when known.
-  const still = limits ? `${formatList(limits.formats)} picture` : "picture";
-  if (clip) return `That file is ${CLIP_NAMES[clip]} clip of several frames; a style is one still ${still}.`;
   return decodeProblem(new Image(), url);
 }

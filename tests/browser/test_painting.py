@@ -104,7 +104,12 @@ def test_the_painting_controls_work_with_the_keyboard(ppage):
                           "still PNG, JPEG or WebP picture."),
     (animation("WEBP", 3), "Your painting: That file is an animated WebP clip of several frames"),
     (b"", "Your painting: That file is empty. Choose a painting."),  # it asked for a photo
-], ids=["text", "damaged", "apng", "animated-webp", "empty"])
+    # A GIF was "not a PNG, JPEG or WebP image" whatever it held, where the gateway says what it is.
+    (animation("GIF", 3), "Your painting: That file is an animated GIF clip of several frames; a style is one "
+                          "still PNG, JPEG or WebP picture."),
+    (animation("GIF", 1), "Your painting: That GIF holds a single frame, a still image, and GIF is not read as "
+                          "a painting: save it as PNG or JPEG"),
+], ids=["text", "damaged", "apng", "animated-webp", "empty", "animated-gif", "still-gif"])
 def test_a_painting_that_is_not_an_image_is_refused_when_chosen(ppage, tmp_path, content, message):
     uploads: list[str] = []
     ppage.on("request", lambda request: uploads.append(request.url) if request.method == "POST" else None)
