@@ -166,7 +166,7 @@ def _from_zip(data: bytes, config, skipped: list[Skipped], output_format: str | 
             entries.append((order, entry))
     _check_passed(len(passed))
     if len(entries) > config.max_batch_photos + MAX_PASSED_ENTRIES:
-        raise ApiError(413, "too_many_photos", f"The zip holds {len(entries):,} files; a batch holds at most "
+        raise ApiError(413, "too_many_batch_photos", f"The zip holds {len(entries):,} files; a batch holds at most "
                                                f"{config.max_batch_photos} photos: zip only the photos.")
     for _, entry in entries:
         if entry.flag_bits & 0x1:
@@ -259,7 +259,7 @@ def _read(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, most: int) -> bytes:
 def _check_passed(count: int) -> None:
     """413 for a zip with more entries to skip than its record may list."""
     if count > MAX_PASSED_ENTRIES:
-        raise ApiError(413, "too_many_photos", f"The zip holds {count:,} files that are no photos (hidden files, "
+        raise ApiError(413, "too_many_batch_photos", f"The zip holds {count:,} files that are no photos (hidden files, "
                                                f"paths out of its folder, other files; at most "
                                                f"{MAX_PASSED_ENTRIES:,}): zip only the photos.")
 
@@ -269,7 +269,7 @@ def _check_count(count: int, config, in_zip: bool = False) -> None:
     signature count (_no_photo_by_head), before any is read whole."""
     if count > config.max_batch_photos:
         held = f"the zip holds {count} photos" if in_zip else f"not {count}"
-        raise ApiError(413, "too_many_photos", f"A batch holds at most {config.max_batch_photos} photos, {held}.")
+        raise ApiError(413, "too_many_batch_photos", f"A batch holds at most {config.max_batch_photos} photos, {held}.")
 
 
 def _check_total(total: int, config) -> None:

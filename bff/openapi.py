@@ -374,7 +374,8 @@ _PATHS = {
         "responses": {"202": _json("One job per photo was queued; poll status_url, then fetch result_url.",
                                    "Batch"),
                       **_UPLOAD_ERRORS,
-                      "413": _error("Too many photos, too many bytes, a photo over the limits, or a zip bomb."),
+                      "413": _error("Too many photos (too_many_batch_photos), too many bytes (too_large), a photo "
+                                    "over the limits, or a zip bomb (zip_bomb)."),
                       "422": _error("The zip cannot be read, or a photo is damaged.")}}},
     "/api/batches/{batch_id}": {"get": {
         "summary": "A batch's progress, overall and per photo", "operationId": "batchStatus",

@@ -398,7 +398,7 @@ def test_a_zip_of_more_photos_than_a_batch_holds_is_still_refused_counting_only_
     items = [(f"p{i}.png", photo) for i in range(4)] + [("notes.txt", b"x")]
     resp = small_limits_client.post("/api/batches", data={"style": TINY_STYLE,
                                                           "archive": (io.BytesIO(zip_of(items)), "x.zip")})
-    assert (resp.status_code, resp.json["error"]) == (413, "too_many_photos")
+    assert (resp.status_code, resp.json["error"]) == (413, "too_many_batch_photos")
     assert resp.json["message"] == "A batch holds at most 3 photos, the zip holds 4 photos."
 
 
@@ -412,11 +412,11 @@ def test_a_zip_of_more_files_than_can_be_skipped_is_refused_before_they_are_read
     monkeypatch.setattr(zipfile.ZipFile, "open",
                         lambda self, entry, *a, **k: read.append(entry) or real(self, entry, *a, **k))
     resp = small_limits_client.post("/api/batches", data={"style": TINY_STYLE, "archive": (io.BytesIO(many), "x.zip")})
-    assert (resp.status_code, resp.json["error"]) == (413, "too_many_photos") and "8 files" in resp.json["message"]
+    assert (resp.status_code, resp.json["error"]) == (413, "too_many_batch_photos") and "8 files" in resp.json["message"]
     assert read == []
     notes = zip_of([(f"n{i}.txt", b"x") for i in range(5)] + [("a.png", encoded(gradient(), "PNG"))])
     resp = small_limits_client.post("/api/batches", data={"style": TINY_STYLE, "archive": (io.BytesIO(notes), "x.zip")})
-    assert (resp.status_code, resp.json["error"]) == (413, "too_many_photos")
+    assert (resp.status_code, resp.json["error"]) == (413, "too_many_batch_photos")
     assert "5 files that are no photos" in resp.json["message"]
 
 
