@@ -28,8 +28,11 @@ from inference_server.model_version import LoadedVersion, VersionRejected
 from inference_server.style_state import Rejection, StyleState
 from inference_server.unknown_ids import unknown_id_message
 from tessera.registry import (
+    STYLE_FILE,
     STYLE_ID_RE,
+    STYLE_ID_WORDS,
     VERSION_DIR_RE,
+    VERSION_WORDS,
     RegistryError,
     StyleMeta,
     passed_over,
@@ -37,6 +40,7 @@ from tessera.registry import (
     read_style_meta,
     set_pin,
     style_dirs,
+    style_folder_problem,
     verify_checksums,
     version_dirs,
 )
@@ -95,7 +99,9 @@ class ModelStore:
             self._say_passed_over(self.root, STYLE_ID_RE, "style")
             with ThreadPoolExecutor(max(1, min(self._workers, len(found)))) as pool:
                 list(pool.map(self._refresh_style, found, found.values()))
-            for gone in set(self._styles) - set(found):
+            for gone in sorted(set(self._styles) - set(found)):
+                log.info("registry: %r was removed: style %s no longer serves, its versions are retired",
+                         str(self.root / gone), gone)
                 self._drop_style(gone)
         self._changed()
 
@@ -106,8 +112,7 @@ class ModelStore:
             if (folder / name) not in self._passed_over:
                 self._passed_over.add(folder / name)
                 log.warning("registry: %r is passed over: %r is not a valid %s folder name (%s)", str(folder / name),
-                            name, kind, "a style id: lower-case letters, digits and dashes" if kind == "style"
-                            else "a version number from 1, without leading zeros")
+                            name, kind, STYLE_ID_WORDS if kind == "style" else VERSION_WORDS)
 
     def _changed(self) -> None:
         # A scan (the watcher, an admin call) and a tile marking a version unhealthy may both report.
@@ -140,6 +145,7 @@ class ModelStore:
         left unloaded is loaded and validated first, and only then pinned. Raises StyleUnavailable when
         the version is not in the registry or fails validation (the pin is then unchanged)."""
         with self._refresh_lock:
+            self._state(style)  # StyleNotFound for any other name: an unpin of '../x' wrote a style.json there
             if version is not None:
                 self._loaded(style, version)
             set_pin(self.root / style, version)
@@ -238,7 +244,12 @@ class ModelStore:
         try:
             meta, problem = read_style_meta(style_dir), ""
         except RegistryError as exc:
-            meta, problem = state.meta, f"style.json is invalid: {exc}"
+            meta, problem = state.meta, str(exc)  # names the file and the field: "style.json: display_name: ..."
+        if problem != state.problem:  # logged once, when it appears, changes or goes
+            if problem:
+                log.warning("registry: %r is invalid: %s", str(style_dir / STYLE_FILE), problem)
+            else:
+                log.info("registry: %r is valid again", str(style_dir / STYLE_FILE))
         on_disk = version_dirs(style_dir)
         self._say_passed_over(style_dir, VERSION_DIR_RE, "version")
         loaded = {n: m for n, m in state.versions.items() if n in on_disk}
@@ -302,6 +313,11 @@ class ModelStore:
     def _load(self, style_id: str, number: int, version_dir: Path) -> LoadedVersion | Rejection:
         try:
             model = self._loader(version_dir)
+            # load_version reads a version folder alone; the store knows whose style folder it lies in.
+            wrong_style = style_folder_problem(model.manifest.style, style_id)
+            if wrong_style:
+                model.retire()
+                raise VersionRejected(wrong_style, "manifest")
             with self._lock:
                 verdict = self._verdicts.get((style_id, number))
             if verdict:

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
+import re
+import sys
+import tempfile
 import threading
+from collections.abc import Iterator
 from concurrent import futures
+from contextlib import contextmanager
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -161,21 +167,63 @@ def _grpc_server(config: ServerConfig, slots: ImageCallSlots) -> tuple[grpc.Serv
 
 
 def _bind(server: grpc.Server, config: ServerConfig) -> int:
-    """Listen on config.host:config.port (TLS when a certificate is configured) and return the port."""
+    """Listen on config.host:config.port (TLS when a certificate is configured) and return the port.
+    A port that cannot be bound raises StartError, in one line: gRPC's own log line about it is held back."""
     address = f"{config.host}:{config.port}"
     try:
+        credentials = None
         if config.tls_cert is not None:
             key, cert = config.tls_key.read_bytes(), config.tls_cert.read_bytes()
-            port = server.add_secure_port(address, grpc.ssl_server_credentials([(key, cert)]))
-        else:
-            port = server.add_insecure_port(address)
+            credentials = grpc.ssl_server_credentials([(key, cert)])
     except OSError as exc:
         raise StartError(f"cannot read the TLS files: {exc}") from None
-    except RuntimeError:
-        port = 0
-    if port == 0:
-        raise StartError(f"cannot listen on {address}: the port is in use (or the address is not this machine's)")
-    return port
+    with _stderr_held() as held:
+        try:
+            port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
+        except RuntimeError:
+            port = 0
+    said = "".join(held)
+    if port:
+        sys.stderr.write(said)  # nothing failed: whatever was written goes out after all
+        return port
+    # gRPC's C core logs the failure to stderr itself ("E1204 ... add_port.cc:83] Failed to add port to
+    # server: ... Address already in use"); the start's one line says it instead, and anything else
+    # written meanwhile (another thread's log line) still goes out.
+    sys.stderr.write("".join(line for line in said.splitlines(keepends=True) if "add_port" not in line))
+    raise StartError(f"cannot listen on {address}: {_bind_failure(said)}")
+
+
+# What gRPC says when a bind fails, and the start's words for it.
+_BIND_FAILURES = (("Address already in use", "the port is in use"),
+                  ("Cannot assign requested address", "the address is not this machine's"))
+
+
+def _bind_failure(said: str) -> str:
+    """Why a bind failed, from what gRPC wrote: in words for the usual causes, else in the system's."""
+    for cause, words in _BIND_FAILURES:
+        if cause in said:
+            return words
+    reason = re.search(r"Error in bind for address '[^']*': ([^)\n]+)", said)
+    return reason.group(1) if reason else "the port is in use (or the address is not this machine's)"
+
+
+@contextmanager
+def _stderr_held() -> Iterator[list[str]]:
+    """File descriptor 2 goes to a temporary file for the length of the block: what gRPC's C core (or
+    anyone) writes there meanwhile is held, and put in the list given, for the caller to pass on or drop."""
+    held: list[str] = []
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as file:
+        saved = os.dup(2)
+        os.dup2(file.fileno(), 2)
+        try:
+            yield held
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            file.seek(0)
+            held.append(file.read().decode(errors="replace"))
 
 
 def _report(store: ModelStore, health_servicer, metrics: ServerMetrics) -> None:

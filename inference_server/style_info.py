@@ -36,7 +36,9 @@ def style_info(state: StyleState, default_tile_size: int, include_preview: bool 
         unloaded_versions=state.unloaded,
         status=pb.STYLE_STATUS_SERVING if state.healthy else pb.STYLE_STATUS_UNAVAILABLE,
         status_message=state.status_message(),
-        pinned=state.meta.pinned_version is not None,
+        # The serving version is the pinned one (StyleInfo.pinned): a pin that cannot serve (its version
+        # gone, rejected or unhealthy) leaves the newest serving, and status_message says why.
+        pinned=serving is not None and serving.version == state.meta.pinned_version,
     )
     if serving is not None:
         info.serving_version = serving.version

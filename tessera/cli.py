@@ -7,6 +7,7 @@ import os
 import sys
 import textwrap
 import time
+import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -127,8 +128,7 @@ def _settings(cls: type, args: argparse.Namespace):
 def _styles(client: TesseraClient, args: argparse.Namespace) -> int:
     for style in client.list_styles():
         version = f"v{style.serving_version}" if style.serving_version else "-"
-        note = f"  ({style.status_message})" if style.status_message else ""
-        print(f"{style.id:<24} {version:<5} {style.status:<12} {style.display_name}{note}")
+        print(f"{_shown(style.id):<24} {version:<5} {style.status:<12} {_shown(style.display_name)}{_note(style)}")
         older = [v for v in style.available_versions if v != style.serving_version]
         if older:
             print(f"{'':<25}--version: {', '.join(map(str, sorted(older)))} (loaded besides the serving one)")
@@ -137,11 +137,24 @@ def _styles(client: TesseraClient, args: argparse.Namespace) -> int:
     return 0
 
 
+def _note(style) -> str:
+    """The style's status sentence, as `tessera styles` and `tessera admin` print it after its line."""
+    return f"  ({_shown(style.status_message)})" if style.status_message else ""
+
+
+def _shown(text: str) -> str:
+    """A server's text with its control characters and line breaks escaped ('\\n', '\\x1b'): a style's
+    name or message must not break the table into lines or drive the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(repr(c)[1:-1] if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text)
+
+
 def _look_lines(style) -> list[str]:
     """What a style-conditioned style takes: its preset ids for --preset, and whether --style-image works."""
     lines = []
     if style.presets:
-        ids = ", ".join(preset.id for preset in style.presets)
+        ids = ", ".join(_shown(preset.id) for preset in style.presets)
         lines += textwrap.wrap(f"--preset: {ids}", width=96, subsequent_indent="  ", break_on_hyphens=False,
                                break_long_words=False)  # an id is never split: it is copied whole
     if style.accepts_style_images:
@@ -298,12 +311,15 @@ def _admin(admin: AdminClient, args: argparse.Namespace) -> int:
     else:
         styles, rejected = [admin.rollback(args.style)], []
     for style in styles:
+        # The status and its sentence as `tessera styles` prints them: a pin that cannot serve, an
+        # unhealthy version, an invalid style.json, a style with no valid version.
+        serving = f"serving v{style.serving_version}" if style.serving_version else "serving no version"
         pin = " (pinned)" if style.pinned else ""
         unloaded = f", not loaded {list(style.unloaded_versions)}" if style.unloaded_versions else ""
-        print(f"{style.id:<24} serving v{style.serving_version}{pin}, loaded {list(style.available_versions)}"
-              f"{unloaded}")
+        print(f"{_shown(style.id):<24} {style.status:<12} {serving}{pin}, loaded {list(style.available_versions)}"
+              f"{unloaded}{_note(style)}")
     for style_id, version, reason in rejected:
-        print(f"{style_id:<24} v{version} rejected: {reason}")
+        print(f"{_shown(style_id):<24} v{version} rejected: {_shown(reason)}")
     return 0
 
 

@@ -2,6 +2,7 @@
 versions beside it still load and serve."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,14 @@ from onnx import TensorProto, helper
 
 from inference_server.model_store import ModelStore, StyleNotFound, StyleUnavailable
 from inference_server.model_version import LoadSettings, load_version
-from tessera.registry import RegistryError, newest_version_dir, read_manifest, set_pin, write_version
+from tessera.registry import (
+    RegistryError,
+    newest_version_dir,
+    parse_manifest,
+    read_manifest,
+    set_pin,
+    write_version,
+)
 from tests.support.tiny_model import tiny_manifest, write_tiny_version
 
 STYLE = "mixed"
@@ -67,9 +75,22 @@ def _copy_under_another_number(version_dir: Path) -> None:
     (version_dir / "manifest.json").write_text(json.dumps({**data, "version": 1}))
 
 
+def _copy_from_another_style(version_dir: Path) -> None:
+    data = json.loads((version_dir / "manifest.json").read_text())
+    (version_dir / "manifest.json").write_text(json.dumps({**data, "style": "other"}))
+
+
+def _huge_halo(version_dir: Path) -> None:
+    """A halo the server would allocate probe tiles of (100000 px: 112 GiB), named as a field."""
+    data = json.loads((version_dir / "manifest.json").read_text())
+    (version_dir / "manifest.json").write_text(json.dumps({**data, "tiling": {**data["tiling"], "halo": 100000}}))
+
+
 @pytest.mark.parametrize(("damage", "reason"), [
     (_mistype_version, "manifest says version 'one' but lies in folder 2"),
     (_copy_under_another_number, "manifest says version 1 but lies in folder 2"),
+    (_copy_from_another_style, f"manifest says style 'other' but lies in style folder {STYLE}"),
+    (_huge_halo, "manifest.json: tiling.halo: Input should be less than or equal to 256 (got 100000)"),
     (_remove_model, "artifact model.onnx is missing"),
     (_corrupt_checksum, "checksum mismatch for model.onnx"),
     (_garble_manifest, "manifest.json is not valid JSON"),
@@ -110,6 +131,21 @@ def test_unloadable_model_file_is_rejected(tmp_path):
     assert "ONNX Runtime cannot load model.onnx" in state.rejected[version].message
     with pytest.raises(StyleUnavailable, match="no valid version"):
         _store(root)._acquire(STYLE, 0)
+
+
+@pytest.mark.parametrize(("section", "field", "value", "limit"), [
+    ("tiling", "halo", 100000, "less than or equal to 256"),
+    ("tiling", "size_multiple", 1 << 20, "less than or equal to 1024"),
+    ("tiling", "thumbnail_size", 100000, "less than or equal to 512"),
+    ("tiling", "border", 100000, "less than or equal to 256"),
+])
+def test_sizes_the_server_allocates_are_bounded_by_the_schema_naming_their_field(section, field, value, limit):
+    data = {**tiny_manifest(), "format_version": 1, "style": STYLE, "version": 1,
+            "artifacts": {"onnx": {"file": "model.onnx", "sha256": "0" * 64}}}
+    data[section] = {**data[section], field: value}
+    said = rf"^manifest.json: {section}\.{field}: Input should be {limit} \(got {value}\)"
+    with pytest.raises(RegistryError, match=said):
+        parse_manifest(data, "1")
 
 
 def test_write_version_numbers_versions_and_fills_checksums(tmp_path):
@@ -200,3 +236,22 @@ def test_the_newest_version_folder_is_the_highest_number_not_the_last_name(tmp_p
         newest_version_dir(tmp_path / "1")
     with pytest.raises(FileNotFoundError):
         newest_version_dir(tmp_path / "no-such-style")
+
+
+@pytest.mark.parametrize(("layers", "says"), [
+    # A 1001 px kernel: a 501 px halo on every explained tile, and a search for the image side it needs.
+    ([[1001, 1, 0]], "critic.halo: Input should be less than or equal to 256"),
+    # A stride of 2048: explained tiles start on a 2048 px grid, larger than any tile.
+    ([[2, 2048, 0]], "critic's stride 2048 give tiles on a 2048 px grid; at most 1024"),
+])
+def test_a_critic_geometry_the_server_could_not_tile_is_refused(layers, says):
+    from tessera.critic_geometry import chain_geometry
+
+    geometry = chain_geometry(layers)
+    data = {**tiny_manifest(), "format_version": 1, "style": STYLE, "version": 1,
+            "artifacts": {"onnx": {"file": "model.onnx", "sha256": "0" * 64},
+                          "critic": {"file": "critic.onnx", "sha256": "1" * 64}},
+            "critic": {"conditional": True, "score": "logit", "realism_layers": layers, "gradcam_layers": layers,
+                       "receptive_field": geometry.receptive_field, "halo": geometry.halo}}
+    with pytest.raises(RegistryError, match=re.escape(says)):
+        parse_manifest(data, "1")

@@ -41,6 +41,17 @@ def _with(change) -> dict:
      "strength 'code' needs an encoder"),
     (lambda d: d["presets"].append(dict(d["presets"][0])), "preset ids must be unique"),
     (lambda d: d["presets"][0].update(id="Not An Id"), "presets.0.id"),
+    (lambda d: d["presets"][0].update(id="mosaic\n"), "presets.0.id: String should match pattern"),
+    # Sizes the server allocates (a neutral code of code_size numbers probes a version without presets).
+    (lambda d: d["conditioning"].update(code_size=10**10), "conditioning.code_size: Input should be less than"),
+    (lambda d: d["conditioning"].update(context_stats=10**10), "conditioning.context_stats: Input should be less"),
+    (lambda d: d["presets"][0].update(code=[0.1, float("nan"), 0.3]), "presets.0.code.1: Input should be a finite"),
+    # Text people read (the page, `tessera styles`, the log) holds no control characters.
+    (lambda d: d["presets"][0].update(name="Line1\nLine2\x1b[31mRED"),
+     "presets.0.name: must not hold control characters or line breaks"),
+    (lambda d: d["presets"][0].update(credits="a\rb"), "presets.0.credits: must not hold control characters"),
+    (lambda d: d["conditioning"].update(network="x\u2028y"), "conditioning.network: must not hold control"),
+    (lambda d: d["artifacts"]["onnx"].update(file="model\x1b.onnx"), "must be a plain file name"),
 ])
 def test_a_broken_conditioned_manifest_says_what_is_wrong(change, message):
     with pytest.raises(RegistryError, match=message.replace("(", r"\(").replace(")", r"\)")):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -84,11 +85,25 @@ def test_a_second_server_on_a_taken_port_fails_at_once_and_the_first_keeps_servi
         started = time.monotonic()
         done = _run([*SERVER, "--registry", str(tiny_registry), "--port", port, "--threads", "1"])
         _one_line_failure(done, f"cannot listen on 127.0.0.1:{port}: the port is in use")
+        assert _beside_the_log(done.stderr) == [f"tessera-server: error: cannot listen on 127.0.0.1:{port}: the port "
+                                                "is in use"]  # gRPC's own "E1204 ... add_port.cc:83]" line neither
         assert "loaded" not in done.stderr  # it fails before loading any model
         assert time.monotonic() - started < 30
         assert server_is_serving(address)
         with TesseraClient(address, timeout=10) as client:
             assert [s.id for s in client.list_styles()] == [TINY_STYLE]
+
+
+def _beside_the_log(stderr: str) -> list[str]:
+    """The lines of stderr that are not the server's own log lines."""
+    return [line for line in stderr.splitlines() if not re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [A-Z]+ ", line)]
+
+
+def test_an_address_not_of_this_machine_is_one_clear_line(tiny_registry):
+    done = _run([*SERVER, "--registry", str(tiny_registry), "--host", "192.0.2.1", "--port", "0"])  # TEST-NET-1
+    _one_line_failure(done, "cannot listen on 192.0.2.1:0: the address is not this machine's")
+    assert _beside_the_log(done.stderr) == ["tessera-server: error: cannot listen on 192.0.2.1:0: the address is not "
+                                            "this machine's"]
 
 
 def test_a_taken_metrics_port_is_one_clear_line(tiny_registry):

@@ -43,6 +43,21 @@ def test_warm_up_stops_once_two_runs_agree_and_never_exceeds_its_bounds(monkeypa
     assert warm_up(lambda tile: None, 16, 4, WarmUp(max_runs=0)) == []
 
 
+def test_warm_up_makes_its_three_runs_even_when_two_outlast_the_budget(monkeypatch):
+    """Under load two runs took 3989 and 2888 ms and the 5 s budget ended the warm-up there, so the
+    version served its first tiles cold; the budget only cuts the runs after the third."""
+    clock = SimpleNamespace(now=0.0)
+    monkeypatch.setattr("inference_server.warm_up.time",
+                        SimpleNamespace(perf_counter=lambda: clock.now, monotonic=lambda: clock.now))
+    durations = iter([3.989, 2.888, 2.0, 1.9, 1.9])
+
+    def run(tile):
+        clock.now += next(durations)
+
+    # The third run does not agree with the second, but 5 s have passed: no fourth.
+    assert warm_up(run, 16, 4, WarmUp(max_runs=5, tile_size=64)) == pytest.approx([3.989, 2.888, 2.0])
+
+
 def _timed_call(client: TesseraClient, log, image: np.ndarray) -> tuple[float, int]:
     """(seconds the server spent on one StylizeTiles call, by its histogram; version that served)."""
     labels = {"method": "StylizeTiles", "style": STYLE}

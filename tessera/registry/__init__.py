@@ -26,11 +26,13 @@ from tessera.registry.io_rule import (
     whole_agreement_problem,
     whole_io_problem,
 )
-from tessera.registry.kinds import MANIFEST_KINDS, Manifest, parse_manifest, read_manifest
+from tessera.registry.kinds import MANIFEST_KINDS, Manifest, parse_manifest, read_manifest, style_folder_problem
 from tessera.registry.layout import (
     STYLE_FILE,
     STYLE_ID_RE,
+    STYLE_ID_WORDS,
     VERSION_DIR_RE,
+    VERSION_WORDS,
     StyleMeta,
     newest_version_dir,
     passed_over,
@@ -65,11 +67,12 @@ __all__ = [
     "CONDITIONED", "ConditionedManifest", "Preset", "STYLE_CODE_INPUT", "STYLE_CODE_OUTPUT", "STYLE_IMAGE_INPUT",
     "CONTEXT_INPUT", "CONTEXT_OUTPUT", "FORMAT_VERSION", "GENERATOR", "INPUT_NAME", "MANIFEST_FILE", "MANIFEST_KINDS",
     "OUTPUT_NAME", "PRECISIONS", "REDUCED_PRECISIONS", "STYLE_FILE", "STYLE_ID_RE", "THUMBNAIL_INPUT", "TILING_MODES",
-    "VERSION_DIR_RE",
+    "STYLE_ID_WORDS", "VERSION_DIR_RE", "VERSION_WORDS",
     "WHOLE_MAX_FAR_FRACTION", "WHOLE_MIN_PSNR_DB", "Artifact", "BaseManifest", "GeneratorManifest", "IOConvention",
     "Manifest", "RegistryError", "StyleMeta", "TensorRTPlan", "TensorSpec", "Tiling", "context_io_problem",
     "generator_io_problem", "io_section", "is_fixed_width", "parse_manifest", "read_manifest", "read_style_meta",
     "newest_version_dir", "passed_over", "published_files", "set_pin", "sha256_of", "style_dirs",
+    "style_folder_problem",
     "verify_checksums", "version_dirs",
     "agreement", "whole_agreement_problem", "whole_io_problem", "write_style_meta", "write_version",
 ]

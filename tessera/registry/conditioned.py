@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, StrictInt, StrictStr, model_validator
+from pydantic import Field, FiniteFloat, StrictInt, model_validator
 
 from tessera.registry.manifest import (
     STYLE_ID_PATTERN,
@@ -24,19 +24,23 @@ from tessera.registry.manifest import (
     TensorRTPlan,
     _Schema,
 )
+from tessera.registry.manifest_base import Text
 
 CONDITIONED = "conditioned"
+# The most numbers a style code, and the statistics before it, may hold: the server allocates a
+# neutral code of code_size numbers to probe a version without presets, and a context row per stream.
+MAX_CONTEXT_NUMBERS = 1 << 16
 
 
 class Preset(_Schema):
     """A named style code; `preview` is a small JPEG of its source image."""
 
     id: str = Field(pattern=STYLE_ID_PATTERN)
-    name: StrictStr
-    code: tuple[float, ...]
+    name: Text
+    code: tuple[FiniteFloat, ...]
     preview: Artifact | None = None
-    credits: StrictStr = ""
-    license: StrictStr = ""
+    credits: Text = ""
+    license: Text = ""
 
 
 class Encoder(_Schema):
@@ -48,12 +52,12 @@ class Encoder(_Schema):
 class Conditioning(_Schema):
     """How codes work: D numbers after K statistics in the context row; what strength does."""
 
-    code_size: StrictInt = Field(ge=1)
-    context_stats: StrictInt = Field(ge=0)
+    code_size: StrictInt = Field(ge=1, le=MAX_CONTEXT_NUMBERS)
+    context_stats: StrictInt = Field(ge=0, le=MAX_CONTEXT_NUMBERS)
     encoder: Encoder | None = None
     # "code": strength moves the code toward the photo's own (needs the encoder); "pixels": a blend.
     strength: Literal["code", "pixels"] = "pixels"
-    network: StrictStr = ""
+    network: Text = ""
 
 
 class ConditionedArtifacts(_Schema):

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, StrictBool, StrictInt, StrictStr, model_validator
+from pydantic import Field, StrictBool, StrictInt, model_validator
 
 from tessera.critic_geometry import chain_geometry
-from tessera.registry.manifest_base import _Schema
+from tessera.registry.manifest_base import Text, _Schema
+from tessera.tiling import MAX_HALO
 
 CRITIC_IMAGE_INPUT = "image"
 CRITIC_PHOTO_INPUT = "photo"
@@ -37,10 +38,16 @@ class CriticInfo(_Schema):
     realism_layers: tuple[tuple[StrictInt, StrictInt, StrictInt], ...] = Field(min_length=1)
     gradcam_layers: tuple[tuple[StrictInt, StrictInt, StrictInt], ...] = Field(min_length=1)
     receptive_field: StrictInt = Field(ge=1)
-    halo: StrictInt = Field(ge=0)
+    # At most a stream's largest halo: an explained stream's tiles carry it besides the generator's.
+    halo: StrictInt = Field(ge=0, le=MAX_HALO)
     origin: Literal["training", "post-hoc"] = "training"
     steps: StrictInt = Field(default=0, ge=0)
-    description: StrictStr = ""
+    description: Text = ""
+
+    @property
+    def stride(self) -> int:
+        """Pixels between the realism grid's cells: an explained stream's tiles start on this grid."""
+        return chain_geometry(self.realism_layers).stride
 
     @model_validator(mode="after")
     def _geometry_agrees(self) -> CriticInfo:

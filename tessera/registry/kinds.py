@@ -25,8 +25,9 @@ MANIFEST_KINDS: dict[str, type[BaseManifest]] = {GENERATOR: GeneratorManifest, C
 Manifest = GeneratorManifest | ConditionedManifest
 
 
-def parse_manifest(data: Any, folder: str | None = None) -> Manifest:
-    """Check a decoded manifest.json against its schema; `folder` is the version folder's name.
+def parse_manifest(data: Any, folder: str | None = None, style: str | None = None) -> Manifest:
+    """Check a decoded manifest.json against its schema; `folder` is the version folder's name, `style`
+    the style folder's (given when the folder is known to lie in a registry, as the server's are).
 
     Raises RegistryError whose message names the field ("tiling.halo: ...").
     """
@@ -40,15 +41,26 @@ def parse_manifest(data: Any, folder: str | None = None) -> Manifest:
         raise RegistryError(f"kind must be one of {sorted(MANIFEST_KINDS)}, got {kind!r}")
     if folder is not None and folder.isdigit() and data.get("version") != int(folder):
         raise RegistryError(f"manifest says version {data.get('version')!r} but lies in folder {folder}")
+    wrong_style = style_folder_problem(data.get("style"), style) if style is not None else ""
+    if wrong_style:
+        raise RegistryError(wrong_style)
     try:
         return MANIFEST_KINDS[kind].model_validate(data)
     except ValidationError as exc:
         raise RegistryError(f"{MANIFEST_FILE}: {describe(exc)}") from None
 
 
-def read_manifest(version_dir: Path) -> Manifest:
-    """Parse and schema-check manifest.json of one version folder; any problem is a RegistryError."""
+def style_folder_problem(stated: Any, style: str) -> str:
+    """Why a manifest whose `style` is `stated` may not serve from the folder of style `style` ("" when it may):
+    a version copied from another style's folder keeps that style's name."""
+    return "" if stated == style else f"manifest says style {stated!r} but lies in style folder {style}"
+
+
+def read_manifest(version_dir: Path, style: str | None = None) -> Manifest:
+    """Parse and schema-check manifest.json of one version folder; any problem is a RegistryError.
+    With `style` (the server passes its style folder's name) the manifest must name that style: a
+    version copied from another style's folder serves only once its manifest says so."""
     path = Path(version_dir) / MANIFEST_FILE
     if not path.exists():
         raise RegistryError(f"{MANIFEST_FILE} is missing")
-    return parse_manifest(load_json(path), Path(version_dir).name)
+    return parse_manifest(load_json(path), Path(version_dir).name, style)

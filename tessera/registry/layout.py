@@ -26,10 +26,18 @@ from tessera.registry.manifest import (
     RegistryError,
     load_json,
 )
+from tessera.registry.manifest_base import control_characters_problem
 
 STYLE_FILE = "style.json"
+# Match names with `fullmatch`: `$` also matches before a final line break, so `match` takes 'tiny\n'.
 STYLE_ID_RE = re.compile(STYLE_ID_PATTERN)
 VERSION_DIR_RE = re.compile(r"^[1-9][0-9]{0,8}$")
+# What a style id is, in words, for messages about folder names (STYLE_ID_PATTERN).
+STYLE_ID_WORDS = ("a style id: 1 to 64 lower-case letters, digits, dashes and underscores, starting with a letter "
+                  "or digit")
+VERSION_WORDS = "a version number from 1, without leading zeros"
+# The fields of style.json, all text that people read (`tessera styles`, the page), besides the pin.
+STYLE_TEXT_FIELDS = ("display_name", "description", "credits", "license")
 
 
 @dataclass(frozen=True)
@@ -48,7 +56,7 @@ def style_dirs(root: Path) -> list[Path]:
     """Folders under the registry root whose names are valid style ids, sorted."""
     if not root.is_dir():
         raise RegistryError(f"registry {root} is not a directory")
-    return sorted(p for p in root.iterdir() if p.is_dir() and STYLE_ID_RE.match(p.name))
+    return sorted(p for p in root.iterdir() if p.is_dir() and STYLE_ID_RE.fullmatch(p.name))
 
 
 def passed_over(folder: Path, name_re: re.Pattern) -> list[str]:
@@ -56,12 +64,12 @@ def passed_over(folder: Path, name_re: re.Pattern) -> list[str]:
     (a style folder named 'My Style', a version folder '024'), sorted; hidden ones (a writer's '.tmp-'
     staging folder among them) are not listed."""
     return sorted(p.name for p in folder.iterdir()
-                  if p.is_dir() and not p.name.startswith(".") and not name_re.match(p.name))
+                  if p.is_dir() and not p.name.startswith(".") and not name_re.fullmatch(p.name))
 
 
 def version_dirs(style_dir: Path) -> dict[int, Path]:
     """Numbered version folders of a style (temporary folders of writers are skipped)."""
-    return {int(p.name): p for p in style_dir.iterdir() if p.is_dir() and VERSION_DIR_RE.match(p.name)}
+    return {int(p.name): p for p in style_dir.iterdir() if p.is_dir() and VERSION_DIR_RE.fullmatch(p.name)}
 
 
 def newest_version_dir(style_dir: Path) -> Path:
@@ -73,26 +81,35 @@ def newest_version_dir(style_dir: Path) -> Path:
 
 
 def read_style_meta(style_dir: Path) -> StyleMeta:
-    """Read style.json; a missing file gives defaults derived from the folder name."""
+    """Read style.json; a missing file gives defaults derived from the folder name. RegistryError names
+    the field: "style.json: display_name: ...". Text fields must be strings people can read: no control
+    characters or line breaks (they are printed in tables and logs)."""
     path = style_dir / STYLE_FILE
     if not path.exists():
         return StyleMeta(id=style_dir.name, display_name=style_dir.name.replace("-", " ").title())
     data = load_json(path)
     pinned = data.get("pinned_version")
-    if pinned is not None and (not isinstance(pinned, int) or pinned < 1):
-        raise RegistryError(f"{path}: pinned_version must be a positive integer or null, got {pinned!r}")
-    return StyleMeta(
-        id=style_dir.name,
-        display_name=str(data.get("display_name") or style_dir.name),
-        description=str(data.get("description", "")),
-        credits=str(data.get("credits", "")),
-        license=str(data.get("license", "")),
-        pinned_version=pinned,
-    )
+    if pinned is not None and (isinstance(pinned, bool) or not isinstance(pinned, int) or pinned < 1):
+        raise RegistryError(f"{STYLE_FILE}: pinned_version: must be a positive integer or null (got {pinned!r})")
+    text = {}
+    for name in STYLE_TEXT_FIELDS:
+        value = data.get(name) or ""
+        if not isinstance(value, str):
+            raise RegistryError(f"{STYLE_FILE}: {name}: must be a string (got {value!r})")
+        problem = control_characters_problem(value)
+        if problem:
+            raise RegistryError(f"{STYLE_FILE}: {name}: {problem}")
+        text[name] = value
+    return StyleMeta(id=style_dir.name, **{**text, "display_name": text["display_name"] or style_dir.name},
+                     pinned_version=pinned)
 
 
 def write_style_meta(style_dir: Path, meta: StyleMeta) -> None:
-    """Write style.json atomically (temp file + rename)."""
+    """Write style.json atomically (temp file + rename); RegistryError for text read_style_meta refuses."""
+    for name in STYLE_TEXT_FIELDS:
+        problem = control_characters_problem(getattr(meta, name))
+        if problem:
+            raise RegistryError(f"{STYLE_FILE}: {name}: {problem}")
     style_dir.mkdir(parents=True, exist_ok=True)
     data = {
         "id": meta.id,
@@ -144,7 +161,7 @@ def write_version(
     built in a temporary folder beside the versions and renamed into place, so readers never see
     half of it. `style_meta` (display_name, description, credits, license) updates style.json.
     """
-    if not STYLE_ID_RE.match(style_id):
+    if not STYLE_ID_RE.fullmatch(style_id):
         raise RegistryError(f"style id {style_id!r} must match {STYLE_ID_RE.pattern}")
     style_dir = Path(registry_root) / style_id
     style_dir.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ with its kind's schema. A new kind is a new model class added there to `MANIFEST
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -26,14 +27,17 @@ from pydantic import (
 
 from tessera.registry.critic import CriticInfo
 from tessera.registry.io_rule import CONTEXT_INPUT, INPUT_NAME, OUTPUT_NAME
-from tessera.registry.manifest_base import _Schema
-from tessera.tiling import MAX_HALO
+from tessera.registry.manifest_base import Text, _Schema, control_characters_problem
+from tessera.tiling import MAX_HALO, MAX_TILE_SIZE
 
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
 GENERATOR = "generator"
 TILING_MODES = ("crop", "feather")
 STYLE_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+# The largest thumbnail a manifest may ask for (tiling.thumbnail_size): clients send one of this size in
+# every stream's header, and the server warms a one-pass version on an image of it.
+MAX_THUMBNAIL_SIZE = 512
 
 
 # Every precision a manifest may list (docs/registry.md, "Precisions"): fp32, the one every version is
@@ -60,7 +64,7 @@ class Artifact(_Schema):
     @classmethod
     def _plain_file_name(cls, name: str) -> str:
         # A manifest must not point outside its own version folder.
-        if not name or "/" in name or "\\" in name or name in (".", ".."):
+        if not name or "/" in name or "\\" in name or name in (".", "..") or control_characters_problem(name):
             raise ValueError(f"artifact file name {name!r} must be a plain file name")
         return name
 
@@ -74,7 +78,7 @@ class TensorRTPlan(Artifact):
     """
 
     compute_capability: str = Field(pattern=r"^[0-9]+\.[0-9]+$")
-    tensorrt_version: StrictStr
+    tensorrt_version: Text
     precision: Literal["fp16", "fp32"] = "fp16"
     min_tile: StrictInt = Field(ge=1)
     opt_tile: StrictInt | None = Field(default=None, ge=1)
@@ -103,14 +107,18 @@ class IOConvention(_Schema):
 
 
 class Tiling(_Schema):
-    """How the server and client cut images for this version (docs/registry.md, DESIGN.md §3)."""
+    """How the server and client cut images for this version (docs/registry.md, DESIGN.md §3).
 
-    halo: StrictInt = Field(ge=0)
-    size_multiple: StrictInt = Field(ge=1)
+    Sizes are bounded by what a server accepts, since it allocates tiles of them (probes, warm-up):
+    the halo by the largest halo a stream may carry, the size multiple by the largest tile, the
+    thumbnail by the largest a client sends."""
+
+    halo: StrictInt = Field(ge=0, le=MAX_HALO)
+    size_multiple: StrictInt = Field(ge=1, le=MAX_TILE_SIZE)
     mode: Literal["crop", "feather"] = "crop"
     tile_safe: StrictBool = True
     needs_thumbnail: StrictBool = False
-    thumbnail_size: StrictInt = Field(default=256, ge=16)
+    thumbnail_size: StrictInt = Field(default=256, ge=16, le=MAX_THUMBNAIL_SIZE)
     # px of edge replication the model takes around the image (tessera.tiling.image_border): the
     # server adds it to each region's sides on the image's edge and crops it off the output. 0: none.
     border: StrictInt = Field(default=0, ge=0, le=MAX_HALO)
@@ -130,7 +138,7 @@ class BaseManifest(_Schema):
     format_version: Literal[1]
     style: str = Field(pattern=STYLE_ID_PATTERN)
     version: StrictInt = Field(ge=1)
-    created: StrictStr = ""
+    created: Text = ""
     tiling: Tiling
     training: dict[str, Any] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)
@@ -213,6 +221,12 @@ class GeneratorManifest(ArtifactAccess, BaseManifest):
             raise ValueError("tiling.needs_thumbnail must be true exactly when a context model is shipped")
         if (self.artifacts.critic is None) != (self.critic is None):
             raise ValueError("artifacts.critic and the critic section must come together")
+        if self.critic is not None:
+            # An explained stream's tiles start on both grids (inference_server/engine.py).
+            grid = math.lcm(self.tiling.size_multiple, self.critic.stride)
+            if grid > MAX_TILE_SIZE:
+                raise ValueError(f"tiling.size_multiple {self.tiling.size_multiple} and the critic's stride "
+                                 f"{self.critic.stride} give tiles on a {grid} px grid; at most {MAX_TILE_SIZE}")
         return self
 
     def files(self) -> list[Artifact]:
