@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         config = root / "config.json"
         config.write_text(json.dumps(RECIPES[args.student], indent=1) + "\n")
         run(trainer("cin-code-distill", "--config", str(config)), args.budget_minutes * 60)
+    registry.mkdir(parents=True, exist_ok=True)  # the trainer refuses a registry folder that does not exist
     run(trainer("export-conditioned", str(run_dir), "--registry", str(registry), "--style", STYLE))
     newest = newest_version_dir(registry / STYLE).name
     looks = [flag for look in EVAL_LOOKS for flag in ("--look", look)]

@@ -20,6 +20,7 @@ import torch
 
 from trainer import networks, runs
 from trainer.config import ConfigError, TrainConfig
+from trainer.messages import one_line
 from trainer.onnx_init import InitError, load_onnx_weights
 
 
@@ -55,7 +56,7 @@ def main(args: argparse.Namespace) -> int:
         cfg.resolved().validate()
         path = adopt(args.version_dir, cfg, args.run)
     except (ConfigError, InitError, OSError, KeyError, ValueError) as exc:
-        print(f"adopt: {exc}", file=sys.stderr)
+        print(f"adopt: {one_line(exc)}", file=sys.stderr)
         return 2
     print(f"wrote {path}")
     return 0

@@ -19,6 +19,7 @@ from tessera.settings import add_flags
 from trainer import runs
 from trainer.config import ConfigError, TrainConfig
 from trainer.data import DataError
+from trainer.messages import one_line
 from trainer.teacher import TeacherError
 from trainer.watchdog import TrainingStopped
 
@@ -112,11 +113,18 @@ def cmd_train(args: argparse.Namespace) -> int:
             cfg = dataclasses.replace(cfg, run_dir=tempfile.mkdtemp(prefix="tessera-dry-run-"))
         path = _agree_on_run_dir(cfg, ctx)
         cfg = dataclasses.replace(cfg, run_dir=str(path))
+        created = runs.topmost_missing(path)
         if ctx.is_main:
             runs.prepare(path, cfg)
             print(f"config:\n{cfg.to_json()}", flush=True)
         ctx.barrier()
-        records = loop.train(cfg, path, ctx, progress=not args.no_progress)
+        try:
+            records = loop.train(cfg, path, ctx, progress=not args.no_progress)
+        except (ConfigError, DataError, TeacherError):
+            # Bad input found while reading the data: leave no run that `resume` would find empty.
+            if ctx.is_main:
+                runs.discard_unstarted(path, created)
+            raise
         if ctx.is_main:
             print(f"step {cfg.steps}: " + ", ".join(f"{k} {v:.4f}" for k, v in records[-1].items() if k != "step"))
             print("dry run OK" if args.dry_run else f"run directory: {path}")
@@ -184,7 +192,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args) or 0)
     except USER_ERRORS as exc:
-        return _fail(str(exc))
+        return _fail(one_line(exc))
     except KeyboardInterrupt:
         print("tessera-train: interrupted", file=sys.stderr)
         return 130

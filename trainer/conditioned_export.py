@@ -17,7 +17,6 @@ whole image (>= 50 dB and at most a quarter level, as for every crop-mode versio
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import tempfile
@@ -38,6 +37,7 @@ from trainer.conditioned_pairs import STUDENT_THUMBNAIL, TEACHER
 from trainer.evaluate import read_metrics
 from trainer.flops import count_gflops
 from trainer.halo import measure_halo
+from trainer.messages import one_line
 from trainer.metrics import psnr
 from trainer.onnx_export import ExportError
 from trainer.publish import (
@@ -49,7 +49,8 @@ from trainer.publish import (
     preview_image,
     style_meta_from,
 )
-from trainer.runs import RunError, load_generator
+from trainer.registry_writes import check_destination, check_style_id, read_version_manifest, write_version
+from trainer.runs import RunError, checkpoint_choice, load_generator
 from trainer.serving_model import sample_image
 from trainer.tiled_check import run_tiled, run_whole
 
@@ -91,12 +92,13 @@ def export_conditioned(run_dir: Path, registry_root: Path, style: str, teacher: 
     """Check and publish the run's student as the next version of ``style``; return the version number.
     ``border`` applies to the compact_code student only (the cin_code one pads by reflection, as its
     teacher does)."""
+    check_style_id(style)
+    source = read_version_manifest(Path(teacher))
     net, info = load_generator(run_dir, which)
     arch = info["model_args"].get("arch")
     if arch == "compact_code":
         net, info = load_generator(run_dir, which, border)
     parts = student_parts(net, arch)
-    source = json.loads((Path(teacher) / registry.MANIFEST_FILE).read_text())
     if source.get("kind") != registry.CONDITIONED or not source["artifacts"].get("encoder_onnx"):
         raise ExportError(f"{teacher} is not a style-conditioned version with an encoder")
     code = np.asarray(source["presets"][0]["code"], np.float32)[None]
@@ -127,7 +129,7 @@ def export_conditioned(run_dir: Path, registry_root: Path, style: str, teacher: 
             "metrics": read_metrics(run_dir),
             "export": figures,
         }
-        return registry.write_version(Path(registry_root), style, files, manifest, style_meta)
+        return write_version(Path(registry_root), style, files, manifest, style_meta, log=log)
 
 
 def _dataset(arch: str, config: dict, teacher: Path) -> str:
@@ -208,7 +210,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--style", required=True, help="style id (lower case, digits, - and _)")
     parser.add_argument("--teacher", type=Path, default=TEACHER, help="the teacher's version folder (its encoder "
                                                                       "and presets are copied)")
-    parser.add_argument("--checkpoint", default="latest", help="latest or a step number")
+    parser.add_argument("--checkpoint", default="latest", type=checkpoint_choice, help="latest or a step number")
     parser.add_argument("--border", type=int, default=SERVING_BORDER, help="image border in px (edge replication; "
                                                                                  "compact_code students only)")
     add_style_meta_arguments(parser)
@@ -216,10 +218,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     try:
+        check_destination(args.registry, args.style, style_meta_from(args))
         version = export_conditioned(args.run_dir, args.registry, args.style, args.teacher, args.checkpoint,
                                      args.border, style_meta_from(args))
-    except (RunError, registry.RegistryError, ExportError, OSError, ValueError, KeyError) as exc:
-        print(f"export-conditioned: {exc}", file=sys.stderr)
+    except (RunError, registry.RegistryError, ExportError, OSError, ValueError) as exc:
+        print(f"export-conditioned: {one_line(exc)}", file=sys.stderr)
+        return 2
+    except KeyError as exc:
+        print(f"export-conditioned: the field {exc} is missing from {args.teacher}'s manifest or the run's config",
+              file=sys.stderr)
         return 2
     print(f"wrote {args.registry / args.style / str(version)}")
     return 0

@@ -37,6 +37,7 @@ from tessera.style_codes import mix_codes, with_strength
 from tessera.tiling import Rect, crop_core, padded_rect
 from trainer import cin_models
 from trainer.data import DataError, fit_to_grid, list_images, load_image
+from trainer.messages import one_line
 from trainer.style_images import TRAIN, style_images
 from trainer.tiled_check import run_whole
 
@@ -171,7 +172,7 @@ def main(args: argparse.Namespace) -> int:
         n = make_pairs(args.out, args.photos, args.groups, args.windows, args.core, sizes, args.seed, args.teacher,
                        style_ids=tuple(args.style), threads=args.threads, log=lambda *a, **k: print(*a, flush=True))
     except (DataError, ValueError, OSError, cin_models.ImportError_) as exc:
-        print(f"teacher-pairs: {exc}", file=sys.stderr)
+        print(f"teacher-pairs: {one_line(exc)}", file=sys.stderr)
         return 2
     print(f"wrote {n} groups into {args.out}")
     return 0

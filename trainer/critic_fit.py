@@ -29,10 +29,13 @@ from tessera.imageio import make_thumbnail
 from tessera.pixels import chw_to_rgb8, rgb8_to_chw, rgb8_to_nchw
 from tessera.registry.manifest import load_json
 from trainer.critic_export import CRITIC_FILE, critic_section, export_critic
-from trainer.data import fit_to_grid, list_images, load_image
+from trainer.data import DataError, fit_to_grid, list_images, load_image
 from trainer.losses import GANLoss
+from trainer.messages import not_a_torch_file, one_line
 from trainer.networks import define_D
 from trainer.onnx_export import session
+from trainer.registry_writes import check_destination, write_version
+from trainer.teacher import TeacherError
 from trainer.tiled_check import run_whole
 
 TRAINING_SIDE = 768  # longest side of the photos, as the distilled styles were trained
@@ -103,7 +106,12 @@ def fit(examples: Examples, run_dir: Path, steps: int, lr: float = 2e-4, ndf: in
     loss_fn = GANLoss("vanilla")
     checkpoint, start = run_dir / "critic.pt", 0
     if checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=False)
+        try:
+            state = torch.load(checkpoint, weights_only=False)
+        except OSError:
+            raise
+        except Exception as exc:  # torch raises several types for truncated or foreign files
+            raise ValueError(not_a_torch_file(checkpoint, exc, "critic checkpoint")) from None
         d.load_state_dict(state["d"])
         opt.load_state_dict(state["opt"])
         start = state["step"]
@@ -145,7 +153,7 @@ def publish_with_critic(registry_root: Path, style: str, version_dir: Path, d: t
         new = {k: v for k, v in manifest.items() if k not in ("format_version", "style", "version", "created")}
         new |= {"artifacts": artifacts, "critic": section,
                 "export": {**manifest.get("export", {}), **figures, "critic_added_to_version": manifest["version"]}}
-        return registry.write_version(registry_root, style, files, new)
+        return write_version(registry_root, style, files, new)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -177,10 +185,33 @@ def main(args: argparse.Namespace) -> int:
     if bool(args.teacher_onnx) == bool(args.targets):
         print("fit-critic: give exactly one of --teacher-onnx (distilled) or --targets (unpaired)", file=sys.stderr)
         return 2
-    style_dir = args.registry / args.style
-    version = args.version or max(registry.version_dirs(style_dir))
-    version_dir = style_dir / str(version)
+    try:
+        return _fit_and_publish(args)
+    except (registry.RegistryError, DataError, TeacherError, OSError, ValueError) as exc:
+        print(f"fit-critic: {one_line(exc)}", file=sys.stderr)
+        return 2
+
+
+def _judged_version(registry_root: Path, style: str, wanted: int) -> Path:
+    """The version folder fit-critic judges: ``wanted``, or the style's newest when 0."""
+    style_dir = Path(registry_root) / style
+    versions = registry.version_dirs(style_dir) if style_dir.is_dir() else {}
+    if not versions:
+        raise registry.RegistryError(f"{registry_root} holds no version of style {style}")
+    if wanted and wanted not in versions:
+        raise registry.RegistryError(f"style {style} has no version {wanted}; its versions are "
+                                     f"{', '.join(map(str, sorted(versions)))}")
+    return versions[wanted or max(versions)]
+
+
+def _fit_and_publish(args: argparse.Namespace) -> int:
+    check_destination(args.registry, args.style)
+    version_dir = _judged_version(args.registry, args.style, args.version)
+    version, style_dir = int(version_dir.name), version_dir.parent
     manifest = registry.read_manifest(version_dir)
+    for folder in (args.photos, args.targets, args.holdout):
+        if folder:
+            list_images(folder)  # a missing or empty folder is refused before any work
     teacher = None
     if args.teacher_onnx:
         from trainer.teacher import OnnxTeacher

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from trainer import runs
+from trainer.messages import one_line
 
 # (inputs to the student, the teacher's painting) of one step
 Batch = tuple[tuple[torch.Tensor, ...], torch.Tensor]
@@ -322,6 +323,6 @@ def main(args: argparse.Namespace, command: str, load: Callable[[Path], object],
             return 2
         run(cfg, run_dir, False)
     except (ValueError, OSError, runs.RunError) as exc:
-        print(f"{command}: {exc}", file=sys.stderr)
+        print(f"{command}: {one_line(exc)}", file=sys.stderr)
         return 2
     return 0

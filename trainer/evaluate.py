@@ -34,7 +34,8 @@ from trainer.config import UNPAIRED_KINDS, TrainConfig
 from trainer.data import DataError, list_images, load_image
 from trainer.effnet_lite0 import load_effnet_lite0_features, pooled_features
 from trainer.halo import measure_halo, measure_size_multiple
-from trainer.runs import RunError, load_generator
+from trainer.messages import one_line
+from trainer.runs import RunError, checkpoint_choice, load_generator
 from trainer.teacher import TeacherError
 from trainer.thumb_norm import count_instance_norms
 from trainer.tiled_check import run_whole
@@ -331,7 +332,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE,
                         help="hold-out images are shrunk to this longest side first")
     parser.add_argument("--seed", type=int, default=0, help="seed of the crop positions")
-    parser.add_argument("--checkpoint", default="latest", help="latest or a step number")
+    parser.add_argument("--checkpoint", default="latest", type=checkpoint_choice, help="latest or a step number")
     parser.add_argument("--likeness-sizes", type=int, nargs="+", default=[1024, 4096],
                         help="distill runs: photo sizes (longer side, px) of the student-to-teacher likeness "
                              "figures; 0 = skip them")
@@ -352,7 +353,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         result = evaluate_run(args.run_dir, opts)
     except (EvaluationError, RunError, DataError, TeacherError, ValueError) as exc:
-        print(f"evaluate: {exc}", file=sys.stderr)
+        print(f"evaluate: {one_line(exc)}", file=sys.stderr)
         return 2
     (args.run_dir / METRICS_FILE).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result["metrics"], indent=2))

@@ -17,6 +17,7 @@ from tessera.registry import RegistryError
 from trainer.critic_export import critic_section, split_critic
 from trainer.evaluate import read_metrics
 from trainer.flops import count_gflops
+from trainer.messages import one_line
 from trainer.onnx_export import ExportError
 from trainer.publish import (
     CarriedCritic,
@@ -27,7 +28,8 @@ from trainer.publish import (
     thumbnail_size_for,
     without_border,
 )
-from trainer.runs import RunError, load_discriminator, load_generator
+from trainer.registry_writes import check_destination
+from trainer.runs import RunError, checkpoint_choice, load_discriminator, load_generator
 from trainer.serving_model import serving_model
 
 
@@ -103,7 +105,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", type=Path, help="run directory with checkpoints/latest.pt")
     parser.add_argument("--registry", type=Path, required=True, help="model registry directory")
     parser.add_argument("--style", required=True, help="style id (lower case, digits, - and _)")
-    parser.add_argument("--checkpoint", default="latest", help="latest or a step number")
+    parser.add_argument("--checkpoint", default="latest", type=checkpoint_choice, help="latest or a step number")
     parser.add_argument("--tensorrt", action="store_true", help="also build a TensorRT plan where a GPU exists")
     parser.add_argument("--border", type=int, help="compact only: serve with this image border (px of edge "
                                                    "replication, a multiple of 4; removes the zero-padding frame)")
@@ -115,11 +117,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     try:
+        check_destination(args.registry, args.style, style_meta_from(args))
         critic = carried_critic(args.critic_from) if args.critic_from else None
         version = export_run(args.run_dir, args.registry, args.style, args.checkpoint, style_meta_from(args),
                              args.tensorrt, border=args.border, critic=critic)
     except (RunError, RegistryError, ExportError, OSError, ValueError) as exc:
-        print(f"export: {exc}", file=sys.stderr)
+        print(f"export: {one_line(exc)}", file=sys.stderr)
         return 2
     print(f"wrote {args.registry / args.style / str(version)}")
     return 0

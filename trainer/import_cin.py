@@ -26,7 +26,9 @@ from tessera.pixels import chw_to_rgb8, rgb8_to_nchw
 from trainer import cin_models
 from trainer.cin_models import THUMBNAIL_SIZE
 from trainer.cin_surgery import SurgeryError
+from trainer.messages import one_line
 from trainer.publish import git_commit, preview_image
+from trainer.registry_writes import check_destination, check_style_id, write_version
 from trainer.style_presets import PRESETS
 
 CONDITIONED = "conditioned"
@@ -64,6 +66,7 @@ def import_network(network: cin_models.Network, registry_root: Path, style: str 
     """Build, check and publish one network as the next version of its style; return the version."""
     style_id, name, description = STYLES[network.id]
     style_id = style or style_id
+    check_style_id(style_id)
     name, description = BESIDE_STUDENT.get(style_id, (name, description))
     with tempfile.TemporaryDirectory(prefix="tessera-cin-") as tmp:
         out = Path(tmp)
@@ -103,7 +106,7 @@ def import_network(network: cin_models.Network, registry_root: Path, style: str 
             "export": figures,
         }
         meta = {"display_name": name, "description": description, "credits": CREDITS, "license": LICENSE}
-        return registry.write_version(Path(registry_root), style_id, files, manifest, meta)
+        return write_version(Path(registry_root), style_id, files, manifest, meta, log=log)
 
 
 def _presets(network: cin_models.Network, runner: cin_models.CinRunner, out: Path, sources) -> list[dict]:
@@ -162,9 +165,10 @@ def main(args: argparse.Namespace) -> int:
         print("import-teacher: --thumbnail-size must be 16 to 1024", file=sys.stderr)
         return 2
     try:
+        check_destination(args.registry, args.style or STYLES[args.network][0])
         version = import_network(cin_models.NETWORKS[args.network], args.registry, args.style, args.thumbnail_size)
     except (registry.RegistryError, SurgeryError, cin_models.ImportError_, OSError) as exc:
-        print(f"import-teacher: {exc}", file=sys.stderr)
+        print(f"import-teacher: {one_line(exc)}", file=sys.stderr)
         return 2
-    print(f"wrote version {version} of {args.style or STYLES[args.network][0]} in {args.registry}")
+    print(f"wrote {args.registry / (args.style or STYLES[args.network][0]) / str(version)}")
     return 0

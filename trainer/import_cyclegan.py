@@ -21,6 +21,7 @@ from tessera.registry import RegistryError
 from trainer import networks
 from trainer.critic_export import critic_section
 from trainer.flops import count_gflops
+from trainer.messages import not_a_torch_file, one_line, os_error
 from trainer.onnx_export import ExportError
 from trainer.publish import (
     MAX_THUMBNAIL_SIZE,
@@ -29,6 +30,7 @@ from trainer.publish import (
     publish,
     style_meta_from,
 )
+from trainer.registry_writes import check_destination
 from trainer.serving_model import serving_model
 
 ARCHS = ("resnet_9blocks", "resnet_6blocks", "unet_256")
@@ -52,10 +54,10 @@ def load_state_dict(path: Path) -> OrderedDict[str, torch.Tensor]:
     """Read a state dict saved by ``torch.save``; tensors only, no pickled code is executed."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise CheckpointError(os_error(exc)) from None
     except Exception as exc:  # torch raises many kinds for corrupt or non-checkpoint files
-        raise CheckpointError(f"{path}: not a PyTorch state dict ({type(exc).__name__}: {exc})") from None
+        raise CheckpointError(not_a_torch_file(path, exc)) from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -78,7 +80,7 @@ def build_generator(state: dict[str, torch.Tensor], arch: str, norm: str) -> tup
     output_nc = 3  # when the last layer is missing, the strict load below says so
     if last is not None and last.ndim == 4:
         output_nc = int(last.shape[0] if family == "resnet" else last.shape[1])
-    use_dropout = family == "resnet" and any(_RESNET_DROPOUT_KEY.match(k) and v.ndim == 4 for k, v in state.items())
+    use_dropout = family == "resnet" and any(_RESNET_DROPOUT_KEY.fullmatch(k) and v.ndim == 4 for k, v in state.items())
     args = networks.generator_args(arch, input_nc, output_nc, ngf, norm, use_dropout)
     net = networks.define_G(**args)
     _load_strict(net, _without_instance_norm_buffers(net, state), arch, norm)
@@ -188,11 +190,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     try:
+        check_destination(args.registry, args.style, style_meta_from(args))
+        if not 16 <= args.thumbnail_size <= MAX_THUMBNAIL_SIZE:
+            raise ExportError(f"thumbnail size must be 16 to {MAX_THUMBNAIL_SIZE} px, got {args.thumbnail_size} "
+                              f"(--thumbnail-size)")
         version = import_checkpoint(args.checkpoint, args.registry, args.style, args.arch, args.norm,
                                     style_meta_from(args), args.tensorrt, args.thumbnail_size,
                                     discriminator=args.discriminator, discriminator_norm=args.discriminator_norm)
     except (CheckpointError, RegistryError, ExportError, OSError) as exc:
-        print(f"import-cyclegan: {exc}", file=sys.stderr)
+        print(f"import-cyclegan: {one_line(exc)}", file=sys.stderr)
         return 2
     print(f"wrote {args.registry / args.style / str(version)}")
     return 0

@@ -30,6 +30,7 @@ from trainer import onnx_export, tensorrt_build
 from trainer.critic_export import CRITIC_FILE, export_critic
 from trainer.halo import measure_halo, measure_size_multiple
 from trainer.metrics import psnr
+from trainer.registry_writes import check_style_id, check_style_meta, write_version
 from trainer.serving_model import ServingModel, sample_image
 from trainer.tiled_check import run_tiled, run_whole
 
@@ -244,8 +245,8 @@ def publish(model: ServingModel, registry_root: Path, style: str, style_meta: di
     ``critic`` is (trained PatchGAN, its manifest section from trainer.critic_export.critic_section):
     it is written as critic.onnx after the check against autograd; or a CarriedCritic, copied as it is.
     """
-    if not registry.STYLE_ID_RE.match(style):
-        raise registry.RegistryError(f"style id {style!r} must match {registry.STYLE_ID_RE.pattern}")
+    check_style_id(style)
+    check_style_meta(style_meta)
     if not 16 <= thumbnail_size <= MAX_THUMBNAIL_SIZE:
         raise onnx_export.ExportError(f"thumbnail size must be 16 to {MAX_THUMBNAIL_SIZE} px, got {thumbnail_size}")
     has_context = model.context_model is not None
@@ -293,7 +294,7 @@ def publish(model: ServingModel, registry_root: Path, style: str, style_meta: di
             "metrics": model.metrics,
             "export": figures,
         }
-        return registry.write_version(Path(registry_root), style, files, manifest, style_meta)
+        return write_version(Path(registry_root), style, files, manifest, style_meta, log=log)
 
 
 def _try_tensorrt(out: Path, tiling: dict, model: ServingModel, log) -> dict | None:

@@ -15,16 +15,18 @@ byte for byte.
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
 from pathlib import Path
 
 from tessera.registry import RegistryError
 from trainer import networks
 from trainer.cin_student import load_served_weights
+from trainer.messages import one_line
 from trainer.onnx_export import ExportError
 from trainer.onnx_init import InitError, check_paints_as_file, load_onnx_weights
 from trainer.publish import carried_critic, publish, served_border
+from trainer.registry_writes import check_destination, read_version_manifest
 from trainer.serving_model import serving_model
 
 
@@ -34,7 +36,7 @@ def reexport(version_dir: Path, registry_root: Path | None = None, log=print) ->
     no trained architecture (imported teachers) or is style-conditioned; InitError when its file does
     not hold the weights its manifest describes."""
     version_dir = Path(version_dir)
-    raw = json.loads((version_dir / "manifest.json").read_text())
+    raw = read_version_manifest(version_dir)
     training = raw.get("training", {})
     args = training.get("architecture_args")
     if raw.get("kind") == "conditioned":
@@ -55,8 +57,18 @@ def reexport(version_dir: Path, registry_root: Path | None = None, log=print) ->
     model.training_info["reexported_from"] = f"{raw['style']}/{raw['version']}"
     model.metrics = raw.get("metrics", {})
     critic = carried_critic(version_dir) if raw.get("critic") else None
-    return publish(model, registry_root or version_dir.parent.parent, raw["style"], critic=critic,
+    return publish(model, destination(version_dir, registry_root)[0], raw["style"], critic=critic,
                    thumbnail_size=raw["tiling"]["thumbnail_size"], log=log)
+
+
+def destination(version_dir: Path, registry_root: Path | None = None) -> tuple[Path, str]:
+    """(registry, style) a reexport of ``version_dir`` publishes into: ``registry_root``, or the registry
+    that holds the version (two folders up, also from a relative path such as ``9``)."""
+    version_dir = Path(version_dir)
+    style = read_version_manifest(version_dir).get("style")
+    if not isinstance(style, str):
+        raise RegistryError(f"{version_dir / 'manifest.json'} names no style")
+    return Path(registry_root) if registry_root else Path(os.path.normpath(version_dir / ".." / "..")), style
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,9 +78,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     try:
+        registry_root, style = destination(args.version_dir, args.registry)
+        check_destination(registry_root, style)
         version = reexport(args.version_dir, args.registry)
-    except (RegistryError, InitError, ExportError, OSError, KeyError, ValueError) as exc:
-        print(f"reexport: {exc}", file=sys.stderr)
+    except (RegistryError, InitError, ExportError, OSError, ValueError) as exc:
+        print(f"reexport: {one_line(exc)}", file=sys.stderr)
         return 2
-    print(f"wrote version {version} beside {args.version_dir}")
+    except KeyError as exc:
+        print(f"reexport: {args.version_dir / 'manifest.json'} lacks {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {registry_root / style / str(version)}")
     return 0

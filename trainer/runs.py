@@ -14,6 +14,7 @@ and constructor arguments, optimizer and scheduler state, the step and the RNG s
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import os
@@ -28,6 +29,7 @@ from torch import nn
 
 from trainer import networks, plots
 from trainer.config import TrainConfig
+from trainer.messages import not_a_torch_file, os_error
 
 CHECKPOINT_FORMAT = "tessera-trainer-checkpoint/1"
 CONFIG_FILE = "config.json"
@@ -55,10 +57,66 @@ def prepare(run_dir: Path, cfg: TrainConfig) -> None:
     cfg.save(run_dir / CONFIG_FILE)
 
 
+def topmost_missing(path: Path) -> Path | None:
+    """The outermost folder of ``path`` that does not exist yet (what ``prepare`` will create), or None."""
+    path = Path(path)
+    missing = None
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing = folder
+    return missing
+
+
+def discard_unstarted(run_dir: Path, created: Path | None) -> None:
+    """Undo ``prepare`` for a run that failed before its first checkpoint (bad data, a missing teacher),
+    so no empty run is left that ``resume`` would call checkpoint-less: ``created`` (the outermost
+    folder ``prepare`` made, from ``topmost_missing``) goes; when the run folder existed before, only
+    config.json and the empty checkpoints/ and samples/ folders do."""
+    run_dir = Path(run_dir)
+    if checkpoint_path(run_dir).exists():
+        return
+    if created is not None:
+        shutil.rmtree(created, ignore_errors=True)
+        return
+    (run_dir / CONFIG_FILE).unlink(missing_ok=True)
+    for sub in ("checkpoints", "samples"):
+        try:
+            (run_dir / sub).rmdir()  # only when empty
+        except OSError:
+            pass
+
+
+def checkpoint_choice(value: str) -> str:
+    """argparse type of ``--checkpoint``: ``latest``, ``good`` or a step number (ArgumentTypeError else)."""
+    if value in ("latest", GOOD) or value.isdecimal() and value.isascii():
+        return value
+    raise argparse.ArgumentTypeError(f"{value!r} is not a step number (or latest)")
+
+
 def checkpoint_path(run_dir: Path, which: str = "latest") -> Path:
     """``latest``, a step number, or a file name inside checkpoints/."""
     name = f"step_{int(which):07d}.pt" if which.isdigit() else which if which.endswith(".pt") else f"{which}.pt"
     return Path(run_dir) / "checkpoints" / name
+
+
+def checkpoint_steps(run_dir: Path) -> list[int]:
+    """The steps of the run's numbered checkpoints (step_<n>.pt), in order."""
+    folder = Path(run_dir) / "checkpoints"
+    if not folder.is_dir():
+        return []
+    return sorted(int(p.stem[5:]) for p in folder.glob("step_*.pt") if p.stem[5:].isdecimal())
+
+
+def _missing_checkpoint(run_dir: Path, which: str, path: Path) -> str:
+    if not (Path(run_dir) / "checkpoints").is_dir():
+        return f"no checkpoint {path} (is {run_dir} a run directory?)"
+    steps = checkpoint_steps(run_dir)
+    have = f"its numbered checkpoints are at steps {', '.join(map(str, steps))}" if steps else \
+        "it has no numbered checkpoints"
+    if which.isdigit():
+        return f"{run_dir} has no checkpoint at step {int(which)}; {have}"
+    return f"{run_dir} has no {path.name}; {have}"
 
 
 def save_checkpoint(run_dir: Path, cfg: TrainConfig, model, step: int, keep: bool = False, good: bool = False) -> Path:
@@ -89,12 +147,14 @@ def load_checkpoint(run_dir: Path, which: str = "latest") -> dict:
     """The checkpoint as a dict; RunError if it is missing or not a trainer checkpoint."""
     path = checkpoint_path(run_dir, which)
     if not path.is_file():
-        raise RunError(f"no checkpoint {path} (is {run_dir} a run directory?)")
+        raise RunError(_missing_checkpoint(run_dir, which, path))
     try:
         # Our own files: they hold optimizer state, RNG states and numpy arrays besides tensors.
         state = torch.load(path, map_location="cpu", weights_only=False)
+    except OSError as exc:
+        raise RunError(f"cannot read checkpoint {os_error(exc)}") from None
     except Exception as exc:  # torch raises several types for truncated or foreign files
-        raise RunError(f"cannot read checkpoint {path}: {exc}") from None
+        raise RunError(not_a_torch_file(path, exc, "PyTorch checkpoint")) from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise RunError(f"{path} is not a Tessera trainer checkpoint")
     return state

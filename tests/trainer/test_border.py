@@ -123,4 +123,5 @@ def test_a_shipped_version_is_adopted_as_a_run_and_served_with_a_border(tmp_path
     # Bad input is refused before any work, with the reason.
     assert main(["adopt", "model_registry/blue-ink/2", "--config", str(tmp_path / "nope.json"),
                  "--run", str(tmp_path / "r2")]) == 2
+    (tmp_path / "reg").mkdir()  # so that the refusal is the border's, not a missing registry's
     assert main(["export", str(run), "--registry", str(tmp_path / "reg"), "--style", "x", "--border", "6"]) == 2

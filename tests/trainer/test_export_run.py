@@ -35,6 +35,7 @@ def exported(tmp_path_factory):
     assert main(["evaluate", str(run), "--holdout-a", str(photos), "--holdout-b", str(negative),
                  "--crops", "4", "--crop-size", "32"]) == 0
     registry = root / "registry"
+    registry.mkdir()
     assert main(["export", str(run), "--registry", str(registry), "--style", "negative",
                  "--display-name", "Negative", "--license", "CC0-1.0"]) == 0
     return run, registry / "negative" / "1"
@@ -91,10 +92,11 @@ def test_tensorrt_request_without_a_gpu_writes_onnx_only(exported, tmp_path, cap
     assert read_manifest(tmp_path / "negative" / "1").tensorrt == ()
 
 
-@pytest.mark.parametrize(("style", "message"), [("Bad Style!", "style id 'Bad Style!' must match"),
+@pytest.mark.parametrize(("style", "message"), [("Bad Style!", "style id 'Bad Style!' must be"),
                                                 ("ok", "no checkpoint")])
 def test_bad_export_input_gets_one_clear_line(tmp_path, capsys, exported, style, message):
     run = exported[0] if style != "ok" else tmp_path / "not-a-run"
+    (tmp_path / "reg").mkdir()
     assert main(["export", str(run), "--registry", str(tmp_path / "reg"), "--style", style]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
@@ -106,6 +108,7 @@ def test_a_run_is_exported_with_the_tiling_remedy_its_normalisation_needs(tmp_pa
     run = tmp_path / "run"
     assert main(["train", "--data-a", str(paired_dirs[0]), "--data-b", str(paired_dirs[1]), "--steps", "1",
                  "--run-dir", str(run), *tiny(norm=norm)]) == 0
+    (tmp_path / "reg").mkdir()
     assert main(["export", str(run), "--registry", str(tmp_path / "reg"), "--style", "s"]) == 0
     manifest = read_manifest(tmp_path / "reg" / "s" / "1")
     assert (manifest.context_onnx is not None, manifest.tiling.mode) == (has_context, "crop")
@@ -132,6 +135,7 @@ def test_export_ships_the_runs_discriminator_as_a_critic_equal_to_autograd_gradc
 def test_an_image_border_is_exported_for_the_server_to_add_at_image_edges_only(exported, tmp_path):
     run, version = exported
     registry = tmp_path / "reg"
+    registry.mkdir()
     assert main(["export", str(run), "--registry", str(registry), "--style", "negative", "--border", "16",
                  "--critic-from", str(version)]) == 0
     bordered = registry / "negative" / "1"

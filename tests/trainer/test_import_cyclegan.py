@@ -145,6 +145,7 @@ def _cli(*argv: str) -> int:
 def test_wrong_architecture_lists_the_missing_keys_and_suggests_the_right_one(imported, tmp_path, capsys):
     checkpoint = tmp_path / "latest_net_G.pth"
     torch.save(define_G("resnet_6blocks", norm="instance", ngf=8).state_dict(), checkpoint)
+    (tmp_path / "reg").mkdir()
     code = _cli(str(checkpoint), "--registry", str(tmp_path / "reg"), "--style", "x", "--arch", "resnet_9blocks")
     err = capsys.readouterr().err
     assert code == 2
@@ -154,11 +155,25 @@ def test_wrong_architecture_lists_the_missing_keys_and_suggests_the_right_one(im
     assert not (tmp_path / "reg" / "x").exists()
 
 
-def test_a_file_that_is_not_a_checkpoint_gets_a_clear_error(tmp_path, capsys):
-    bogus = tmp_path / "latest_net_G.pth"
-    bogus.write_text("not a checkpoint")
+@pytest.mark.parametrize("name", ["latest_net_G.pth", "chelsea.jpg"])
+def test_a_file_that_is_not_a_checkpoint_gets_one_clear_line(tmp_path, capsys, name):
+    """PyTorch's own message is many lines and advises weights_only=False, which would run the file's code."""
+    bogus = tmp_path / name
+    if name.endswith(".jpg"):
+        Image.fromarray(_photo(64, 48)).save(bogus)
+    else:
+        bogus.write_text("not a checkpoint")
     assert _cli(str(bogus), "--registry", str(tmp_path), "--style", "x") == 2
-    assert "not a PyTorch state dict" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err == f"import-cyclegan: {bogus} is not a PyTorch checkpoint (state dict)\n"
+
+
+def test_a_checkpoint_holding_python_objects_is_not_loaded(tmp_path, capsys):
+    pickled = tmp_path / "latest_net_G.pth"
+    torch.save({"model": define_G("resnet_6blocks", norm="batch", ngf=8)}, pickled)  # the module, not its weights
+    assert _cli(str(pickled), "--registry", str(tmp_path), "--style", "x") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds pickled Python objects besides tensors, which are not loaded" in err
 
 
 def test_dropout_data_parallel_prefix_and_old_instance_norm_buffers_are_understood(tmp_path):
@@ -188,6 +203,7 @@ def test_a_larger_thumbnail_serves_images_up_to_its_size_like_the_original_netwo
     checkpoint = tmp_path / "latest_net_G.pth"
     torch.save(instance_net.state_dict(), checkpoint)
     registry = tmp_path / "reg"
+    registry.mkdir()
     assert _cli(str(checkpoint), "--registry", str(registry), "--style", "big-thumb", "--arch", "resnet_6blocks",
                 "--thumbnail-size", "512") == 0
     assert read_manifest(registry / "big-thumb" / "1").tiling.thumbnail_size == 512
@@ -214,6 +230,7 @@ def test_an_optional_discriminator_becomes_the_critic_and_an_instance_norm_one_i
     checkpoint, d_path = tmp_path / "latest_net_G.pth", tmp_path / "latest_net_D_A.pth"
     torch.save(define_G("resnet_6blocks", norm="batch", ngf=8, seed=1).state_dict(), checkpoint)
     torch.save(define_D(3, ndf=8, n_layers=3, norm="batch", seed=2).state_dict(), d_path)
+    (tmp_path / "reg").mkdir()
     args = [str(checkpoint), "--registry", str(tmp_path / "reg"), "--style", "x", "--norm", "batch", "--arch",
             "resnet_6blocks"]
     assert _cli(*args, "--discriminator", str(d_path)) == 0
