@@ -65,27 +65,29 @@ def _read_photo_order(gateway) -> Order:
     try:
         order = read_order(gateway)
     except ApiError as error:
-        about_photo = error.field is None and not _sniffs_as_image(request.files.get("image"))
+        head = _head(request.files.get("image"))
+        about_photo = error.field is None and formats.sniff(head) is None
         if error.error != "unsupported_format" or not about_photo:
             raise  # not about the photo (a style image that is no image, say)
         raise ApiError(415, "unsupported_format", f"That file is neither a {formats.LABELS} image nor a video "
-                                                  f"clip ({INPUT_LABELS}), judged by its content.") from None
+                                                  f"clip ({INPUT_LABELS}), judged by its content"
+                                                  f"{formats.what_it_is(head)}.") from None
     if "image" in request.files:
         with pixel_budget().hold(order.pixel_count):
             images.check_decodes(order.image, gateway.config.max_pixels)
     return order
 
 
-def _sniffs_as_image(upload) -> bool:
-    """Whether an uploaded file starts like a PNG, JPEG or WebP image (read from its start, wherever it was
-    read to, and left where it was)."""
+def _head(upload) -> bytes:
+    """An uploaded file's first 32 bytes (read from its start, wherever it was read to, and left where it
+    was); b"" without a file."""
     if upload is None:
-        return False
+        return b""
     position = upload.stream.tell()
     upload.stream.seek(0)
     head = upload.stream.read(32)
     upload.stream.seek(position)
-    return formats.sniff(head) is not None
+    return head
 
 
 def _accepted(job) -> Response:

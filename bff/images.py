@@ -87,7 +87,7 @@ def _api_error(err: imageio.ImageFormatError) -> ApiError:
         return ApiError(415, "clip_needs_job", f"That file is a video clip, not a {formats.LABELS} image: "
                                                "clips are restyled as jobs (POST /api/jobs).")
     if isinstance(err, imageio.UnsupportedFormatError):
-        return ApiError(415, "unsupported_format", f"That file is not a {formats.LABELS} image.")
+        return ApiError(415, "unsupported_format", _sentence(str(err).replace("the file", "that file", 1)))
     if isinstance(err, imageio.ImageTooLargeError):
         return ApiError(413, "too_many_pixels", _sentence(str(err)))
     if isinstance(err, imageio.ImageTooLargeForFormatError):

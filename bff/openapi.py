@@ -129,6 +129,13 @@ _SCHEMAS = {
             "max_batch_bytes": {"type": "integer", "description": "Largest total of a batch's photo files, in "
                                                                   "bytes (a zip's: their unpacked sizes)."},
             "formats": {"type": "array", "items": {"$ref": "#/components/schemas/Format"}},
+            "unread_formats": {"type": "array", "description": "Well-known image formats that are refused "
+                                                               "(HEIC, AVIF, TIFF, BMP), each a label and a "
+                                                               "signature as in formats, so that a client can "
+                                                               "say what a refused file is.",
+                               "items": {"type": "object", "properties": {
+                                   "label": {"type": "string"},
+                                   "signature": {"type": "array", "items": {"type": "array"}}}}},
             "clips": {"type": "object", "description": "Video clips (POST /api/jobs): longest duration in "
                                                        "seconds, most megapixels over all frames, containers "
                                                        "read and written.",

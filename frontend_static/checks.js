@@ -18,6 +18,8 @@
  * @property {number} [max_aspect_ratio] longest side over shortest at most
  * @property {number} [max_style_image_pixels] a painting's width × height at most
  * @property {Format[]} formats
+ * @property {{label: string, signature: [number, string][]}[]} [unread_formats] well-known formats refused
+ *   (HEIC, AVIF, TIFF, BMP), so that a refusal can say what the file is
  * @property {{max_seconds: number}} [clips] what a video clip may be
  * @property {{store?: "memory" | "redis"}} [photos] stored photos: where the gateway keeps them
  */
@@ -188,7 +190,12 @@ export function formatList(formats) {
  */
 export function fileProblem(bytes, head, limits, what = "photo") {
   if (bytes === 0) return `That file is empty. Choose a ${what}.`;
-  if (!sniffFormat(head, limits.formats)) return `That file is not a ${formatList(limits.formats)} image.`;
+  if (!sniffFormat(head, limits.formats)) {
+    // The gateway's sentence (tessera/formats.py not_read): a phone's HEIC photo is told what it is.
+    const other = sniffFormat(head, /** @type {Format[]} */ (limits.unread_formats || []));
+    const hint = other ? ` (it is a ${other.label} image: save or export it as JPEG or PNG, and choose that file)` : "";
+    return `That file is not a ${formatList(limits.formats)} image${hint}.`;
+  }
   if (bytes > limits.max_upload_bytes) {
     return `That file is ${megabytes(bytes)} MB; the limit is ${megabytes(limits.max_upload_bytes)} MB.`;
   }

@@ -213,7 +213,7 @@ def _input_kind(path: Path) -> str:
         raise ValueError(f"{path}: {STILL_GIF}")
     if formats.sniff(head) is None:
         raise ValueError(f"{path}: neither a photo ({formats.LABELS}) nor a video clip ({INPUT_LABELS}), "
-                         "judged by its first bytes")
+                         f"judged by its first bytes{formats.what_it_is(head)}")
     return "photo"
 
 

@@ -64,6 +64,43 @@ class OutputTooLargeError(ValueError):
         self.size = (width, height)
 
 
+@dataclass(frozen=True)
+class UnreadFormat:
+    """An image format people often have that Tessera does not read, recognised by its first bytes so that
+    a refusal can say what the file is: a phone's HEIC photo is the common case."""
+
+    label: str
+    signature: tuple[tuple[int, bytes], ...]
+
+    def matches(self, data: bytes) -> bool:
+        return all(data[offset:offset + len(part)] == part for offset, part in self.signature)
+
+
+# HEIF and AVIF are ISO media files: 'ftyp' at offset 4, then the major brand (ISO/IEC 23008-12, AV1 Image
+# File Format). Apple's phones save photos as HEIC by default.
+UNREAD_FORMATS = (
+    *(UnreadFormat("HEIC", ((4, b"ftyp"), (8, brand))) for brand in
+      (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")),
+    *(UnreadFormat("AVIF", ((4, b"ftyp"), (8, brand))) for brand in (b"avif", b"avis")),
+    UnreadFormat("TIFF", ((0, b"II*\x00"),)),
+    UnreadFormat("TIFF", ((0, b"MM\x00*"),)),
+    UnreadFormat("BMP", ((0, b"BM"),)),
+)
+
+
+def what_it_is(data: bytes) -> str:
+    """For a file of a known image format Tessera does not read, what it is and what to do, to end a
+    refusal: ' (it is a HEIC image: save or export it as JPEG or PNG, and choose that file)'; else ''."""
+    other = next((f.label for f in UNREAD_FORMATS if f.matches(data)), None)
+    return f" (it is a {other} image: save or export it as JPEG or PNG, and choose that file)" if other else ""
+
+
+def not_read(data: bytes) -> str:
+    """Why `data` is refused as an image, as a clause: 'the file is not a PNG, JPEG or WebP image', with
+    `what_it_is`."""
+    return f"the file is not a {LABELS} image{what_it_is(data)}"
+
+
 def get(name: str) -> ImageFormat:
     """The format named `name` exactly ('png', 'jpeg', 'webp'); KeyError otherwise."""
     return FORMATS[name]
@@ -101,3 +138,10 @@ def describe() -> list[dict[str, Any]]:
     return [{"name": f.name, "label": f.label, "mime_type": f.mime_type, "extension": f.extension,
              "max_side": f.max_side, "signature": [[offset, part.hex()] for offset, part in f.signature]}
             for f in FORMATS.values()]
+
+
+def describe_unread() -> list[dict[str, Any]]:
+    """UNREAD_FORMATS as JSON-ready dicts (label, signature as in `describe`), so that a client can say
+    what a refused file is."""
+    return [{"label": f.label, "signature": [[offset, part.hex()] for offset, part in f.signature]}
+            for f in UNREAD_FORMATS]

@@ -115,7 +115,7 @@ def open_image(data: bytes, max_pixels: int, output_format: str | None = None) -
         raise ClipNotImageError(clip)
     fmt = formats.sniff(data)
     if fmt is None:
-        raise UnsupportedFormatError(f"the file is not a {formats.LABELS} image")
+        raise UnsupportedFormatError(formats.not_read(data))
     try:
         with _metadata_warnings_ignored():
             image = fmt.pillow_class(io.BytesIO(data))

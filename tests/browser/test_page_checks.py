@@ -129,6 +129,12 @@ def text_file(path):
     return path
 
 
+def heic_file(path):
+    """The first bytes of an iPhone photo (an ISO media file of brand 'heic'): enough to be told apart."""
+    path.write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64)
+    return path
+
+
 def still_gif(path):
     Image.new("P", (20, 20)).save(path, "GIF")
     return path
@@ -140,6 +146,9 @@ REFUSED = [
     ("noise.png", lambda p: png_file(p, 300, 300, noisy=True), "That file is 0.3 MB; the limit is 0.2 MB."),
     ("cut.jpg", cut_jpeg, "That JPEG image is cut short or damaged and cannot be read."),
     ("still.gif", still_gif, "That GIF holds a single frame"),
+    # A phone's photo was only "not a PNG, JPEG or WebP image", with no word of what it is or what to do.
+    ("IMG_0001.heic", heic_file, "That file is not a PNG, JPEG or WebP image (it is a HEIC image: save or export "
+                                 "it as JPEG or PNG, and choose that file)."),
 ]
 
 
