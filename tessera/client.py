@@ -202,9 +202,11 @@ class TesseraClient:
                                   stall_timeout=stall_timeout)
             return StylizeResult(image=shrink_back(result.image, factor), version=result.version, maps=result.maps)
         deadline = time.monotonic() + (timeout or self._timeout)
+        progress = _never_backwards(progress)
         for attempt in range(2):
+            # A repaint asks for the facts of the version serving now, not the unhealthy one's.
             pool = StreamPool(self._stub, pixels, style, strength, version, deadline, self._parallel_streams,
-                              self._known_tiling(style, version, deadline),
+                              self._known_tiling(style, version, deadline, refresh=attempt > 0),
                               lambda: self._known_tiling(style, version, deadline, refresh=True),
                               style_sources=style_sources, keep_colors=keep_colors, context=context,
                               explain=explain, stall_timeout=stall)
@@ -321,6 +323,22 @@ class TesseraClient:
         reply = _again_if_unhealthy(
             lambda: self._stub.Stylize(request, timeout=max(0.001, deadline - time.monotonic())))
         return reply.image, reply.mime_type
+
+
+def _never_backwards(progress: Callable[[int, int], None] | None) -> Callable[[int, int], None] | None:
+    """`progress` told only counts that do not go back: an image painted again on another version (an
+    unhealthy one's repaint) starts its count anew, and a job's done and ETA must not jump from 9 of 12
+    back to 1 of 12. A count of other tiles (another total) is told as the share done, never less."""
+    if progress is None:
+        return None
+    told = [0.0]
+
+    def forward(done: int, total: int) -> None:
+        share = done / total if total else 1.0
+        if share >= told[0]:
+            told[0] = share
+            progress(done, total)
+    return forward
 
 
 def _again_if_unhealthy(call: Callable[[], T]) -> T:

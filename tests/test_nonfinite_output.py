@@ -132,3 +132,19 @@ def test_the_cli_exits_with_the_servers_message_on_a_nonfinite_tile(tmp_path):
     assert done.returncode != 0
     assert "NaN or infinite values" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "out.png").exists()
+
+
+def test_a_repaint_on_the_healthy_version_never_reports_progress_going_back(registry_with_good_then_fragile):
+    """Tiles painted by version 2 before its NaN tile counted toward the progress; the repaint on version 1
+    starts its count anew, which a job's done and ETA showed as a jump back (9 of 12, then 1 of 12)."""
+    image = _photo(240, 144)
+    # Flat only where the last tiles and their 16 px halos lie: version 2 paints the first ones.
+    image[64:, 144:] = UNPROBED_LEVEL
+    told: list[tuple[int, int]] = []
+    with server_process(registry_with_good_then_fragile, poll_interval=60) as (_, address, _), \
+            TesseraClient(address, timeout=30) as client:
+        result = client.stylize(image, STYLE, tile_size=48, progress=lambda done, total: told.append((done, total)))
+    assert result.version == 1
+    shares = [done / total for done, total in told]
+    assert shares == sorted(shares), told
+    assert told[-1][0] == told[-1][1], told
