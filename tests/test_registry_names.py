@@ -120,3 +120,20 @@ def test_only_a_style_the_server_serves_can_be_pinned_or_unpinned(registry):
         with pytest.raises(StyleNotFound, match="unknown style"):
             store.pin(name, None)
     assert not (registry.parent / "outside").exists() and sorted(p.name for p in registry.iterdir()) == [STYLE]
+
+
+@pytest.mark.parametrize("meta, manifest, says", [
+    ({"description": "a\u2028b"}, tiny_manifest(), "style.json: description: must not hold control characters"),
+    ({"credits": 3}, tiny_manifest(), "style.json: credits: must be a string"),
+    (None, {**tiny_manifest(), "io": None}, "manifest.json: io"),
+    (None, tiny_manifest(halo=100_000), "tiling.halo"),
+    (None, {**tiny_manifest(), "artifacts": {"onnx": {"file": "../model.onnx"}}}, "artifacts.onnx"),
+])
+def test_write_version_refuses_texts_and_manifests_before_making_a_folder(tmp_path, meta, manifest, says):
+    """The style folder was made before style.json's texts were checked: a refused version left it empty."""
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"not read")
+    root = tmp_path / "registry"
+    with pytest.raises(RegistryError, match=says):
+        write_version(root, STYLE, {"model.onnx": model}, manifest, meta)
+    assert not root.exists()

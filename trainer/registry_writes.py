@@ -14,12 +14,12 @@ import json
 import os
 import shutil
 import time
-import unicodedata
 from pathlib import Path
 from typing import Any
 
 from tessera import registry
 from tessera.registry import RegistryError
+from tessera.registry.manifest_base import control_characters_problem
 
 # A staging folder is copied into and renamed within seconds (all the slow work happens before, in a
 # temporary folder elsewhere). One whose newest file is this old belongs to a writer that died.
@@ -38,11 +38,12 @@ def check_style_id(style: str) -> None:
 
 def check_style_meta(style_meta: dict[str, Any] | None) -> None:
     """RegistryError when a style.json text given on the command line holds a line break or another
-    control character: people read them in tables, logs and on the page."""
+    control character (the rule the registry reads style.json by, ``control_characters_problem``):
+    people read them in tables, logs and on the page."""
     for name, value in (style_meta or {}).items():
-        if any(unicodedata.category(c) == "Cc" for c in str(value)):
-            raise RegistryError(f"--{name.replace('_', '-')} {value!r} holds a line break or another control "
-                                f"character")
+        problem = control_characters_problem(str(value))
+        if problem:
+            raise RegistryError(f"--{name.replace('_', '-')} {value!r} {problem}")
 
 
 def check_destination(registry_root: Path, style: str, style_meta: dict[str, Any] | None = None) -> None:

@@ -70,14 +70,13 @@ def topmost_missing(path: Path) -> Path | None:
 
 def discard_unstarted(run_dir: Path, created: Path | None) -> None:
     """Undo ``prepare`` for a run that failed before its first checkpoint (bad data, a missing teacher),
-    so no empty run is left that ``resume`` would call checkpoint-less: ``created`` (the outermost
-    folder ``prepare`` made, from ``topmost_missing``) goes; when the run folder existed before, only
-    config.json and the empty checkpoints/ and samples/ folders do."""
+    so no empty run is left that ``resume`` would call checkpoint-less: config.json and the empty
+    checkpoints/ and samples/ folders go, then the run folder and its parents while they are empty, up
+    to ``created`` (the outermost folder ``prepare`` made, from ``topmost_missing``), like
+    ``os.removedirs``. Nothing is removed with its contents: another run may have been started inside
+    a folder this one created (two trainings in a fresh checkout both make runs/)."""
     run_dir = Path(run_dir)
     if checkpoint_path(run_dir).exists():
-        return
-    if created is not None:
-        shutil.rmtree(created, ignore_errors=True)
         return
     (run_dir / CONFIG_FILE).unlink(missing_ok=True)
     for sub in ("checkpoints", "samples"):
@@ -85,6 +84,20 @@ def discard_unstarted(run_dir: Path, created: Path | None) -> None:
             (run_dir / sub).rmdir()  # only when empty
         except OSError:
             pass
+    if created is None:
+        return  # the run folder existed before: it stays
+    created = Path(created)
+    if created != run_dir and created not in run_dir.parents:
+        return
+    folder = run_dir
+    while True:
+        try:
+            folder.rmdir()  # only when empty
+        except OSError:
+            return
+        if folder == created:
+            return
+        folder = folder.parent
 
 
 def checkpoint_choice(value: str) -> str:

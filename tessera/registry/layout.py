@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tessera.registry.kinds import Manifest, read_manifest
+from tessera.registry.kinds import Manifest, parse_manifest, read_manifest
 from tessera.registry.manifest import (
     FORMAT_VERSION,
     MANIFEST_FILE,
@@ -163,6 +163,9 @@ def write_version(
     """
     if not STYLE_ID_RE.fullmatch(style_id):
         raise RegistryError(f"style id {style_id!r} must match {STYLE_ID_RE.pattern}")
+    # Everything that can be refused is refused before a folder is made: no empty style folder is left.
+    _check_style_texts(style_meta or {})
+    parse_manifest(_full_manifest(manifest, style_id, 1, lambda name: "0" * 64), style=style_id)
     style_dir = Path(registry_root) / style_id
     style_dir.mkdir(parents=True, exist_ok=True)
     if style_meta is not None or not (style_dir / STYLE_FILE).exists():
@@ -209,13 +212,25 @@ def sha256_of(path: Path) -> str:
 
 
 def _write_manifest(staging: Path, manifest: dict[str, Any], style_id: str, number: int) -> None:
-    artifacts = {}
-    for role, entry in manifest.get("artifacts", {}).items():
-        if role == "tensorrt":
-            artifacts[role] = [{**plan, "sha256": sha256_of(staging / plan["file"])} for plan in entry]
-        else:
-            artifacts[role] = {**entry, "sha256": sha256_of(staging / entry["file"])}
-    full = {
+    full = _full_manifest(manifest, style_id, number, lambda name: sha256_of(staging / name))
+    (staging / MANIFEST_FILE).write_text(json.dumps(full, indent=2) + "\n")
+
+
+def _full_manifest(manifest: dict[str, Any], style_id: str, number: int, checksum) -> dict[str, Any]:
+    """`manifest` with what `write_version` fills in: each artifact's sha256 (``checksum(file name)``),
+    `format_version`, `style`, `version` and `created`. An artifact entry of the wrong shape is passed
+    on as it is, for the schema to name."""
+
+    def with_sha(item: Any) -> Any:
+        if isinstance(item, dict) and isinstance(item.get("file"), str):
+            return {**item, "sha256": checksum(item["file"])}
+        return item
+
+    artifacts = manifest.get("artifacts", {})
+    if isinstance(artifacts, dict):
+        artifacts = {role: [with_sha(item) for item in entry] if isinstance(entry, list) else with_sha(entry)
+                     for role, entry in artifacts.items()}
+    return {
         **manifest,
         "format_version": FORMAT_VERSION,
         "style": style_id,
@@ -223,7 +238,20 @@ def _write_manifest(staging: Path, manifest: dict[str, Any], style_id: str, numb
         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "artifacts": artifacts,
     }
-    (staging / MANIFEST_FILE).write_text(json.dumps(full, indent=2) + "\n")
+
+
+def _check_style_texts(fields: dict[str, Any]) -> None:
+    """RegistryError naming the field when a style.json text `write_version` was given is one that
+    read_style_meta would refuse: not a string, or holding a control character."""
+    for name in STYLE_TEXT_FIELDS:
+        value = fields.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise RegistryError(f"{STYLE_FILE}: {name}: must be a string (got {value!r})")
+        problem = control_characters_problem(value)
+        if problem:
+            raise RegistryError(f"{STYLE_FILE}: {name}: {problem}")
 
 
 def _update_style_meta(style_dir: Path, fields: dict[str, Any]) -> None:

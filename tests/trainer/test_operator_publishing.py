@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from tessera.registry import RegistryError, StyleMeta, write_style_meta
 from tests.trainer.conftest import tiny_flags, write_images
 from trainer.cli import main
 from trainer.networks import define_G
+from trainer.registry_writes import check_style_meta
 
 PUBLISHING = ("export", "reexport", "import-cyclegan", "import-teacher", "export-conditioned", "fit-critic")
 
@@ -101,6 +103,28 @@ def test_a_style_id_with_a_trailing_newline_is_refused_before_anything_is_writte
     _one_clear_line(err)
     assert "style id 'tiny\\n' must be" in err
     assert list((tmp_path / "reg").iterdir()) == []
+
+
+def test_a_line_separator_in_a_style_text_is_refused_before_the_export_work(tmp_path, published):
+    """U+2028 passed the early check (control characters only) and was refused by the registry after the
+    export, leaving an empty style folder."""
+    (tmp_path / "reg").mkdir()
+    code, out, err = _run_main(["export", str(published["run"]), "--registry", str(tmp_path / "reg"), "--style",
+                                "tiny", "--description", "a\u2028b"])
+    assert code == 2 and "wrote" not in out
+    _one_clear_line(err)
+    assert "--description 'a\\u2028b' must not hold control characters or line breaks" in err
+    assert list((tmp_path / "reg").iterdir()) == []
+
+
+@pytest.mark.parametrize("text", ["a\nb", "a\x1bb", "a\u2028b", "a\u2029b"])
+def test_the_early_style_text_check_refuses_what_the_registry_refuses(tmp_path, text):
+    with pytest.raises(RegistryError) as early:
+        check_style_meta({"credits": text})
+    assert str(early.value).startswith(f"--credits {text!r} ")
+    with pytest.raises(RegistryError, match="style.json: credits: must not hold control characters"):
+        write_style_meta(tmp_path, StyleMeta(id="tiny", display_name="Tiny", credits=text))
+    assert check_style_meta({"credits": "a\u00a0b \u00e9"}) is None  # printable text passes both
 
 
 def test_a_new_style_folder_in_an_existing_registry_is_fine(published):

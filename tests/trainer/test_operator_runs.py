@@ -5,6 +5,7 @@ import pytest
 from PIL import Image
 
 from tests.trainer.conftest import astronaut
+from trainer import runs
 from trainer.cli import main
 
 
@@ -26,6 +27,42 @@ def test_a_train_stopped_by_unmatched_pairs_leaves_no_run_directory(tmp_path, ti
     assert _train(tmp_path, tiny, run, "--data-a", str(paired_dirs[0]), "--data-b", str(paired_dirs[1])) == 2
     assert "paired folders do not match" in capsys.readouterr().err
     assert not run.exists()
+
+
+def test_a_failed_train_keeps_another_run_started_meanwhile_in_the_folder_it_created(tmp_path, tiny, paired_dirs,
+                                                                                      monkeypatch):
+    """Two trainings in a fresh checkout: both find runs/ missing, and the one failing on its data removed
+    runs/ whole, with the other's live run inside."""
+    other = tmp_path / "runs" / "other"
+    prepare = runs.prepare
+
+    def prepare_then_another_run_starts(run_dir, cfg):
+        prepare(run_dir, cfg)
+        (other / "checkpoints").mkdir(parents=True)
+        (other / "checkpoints" / "latest.pt").write_bytes(b"the other run's")
+
+    monkeypatch.setattr(runs, "prepare", prepare_then_another_run_starts)
+    run = tmp_path / "runs" / "p1"
+    assert _train(tmp_path, tiny, run, "--data-a", str(tmp_path / "nope"), "--data-b", str(paired_dirs[1])) == 2
+    assert (other / "checkpoints" / "latest.pt").read_bytes() == b"the other run's"
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["other"]  # its own folder went
+
+
+def test_discarding_an_unstarted_run_removes_empty_parents_up_to_the_created_one_only(tmp_path):
+    (tmp_path / "a" / "keep.txt").parent.mkdir()
+    (tmp_path / "a" / "keep.txt").write_text("mine")
+    run = tmp_path / "a" / "b" / "c" / "run"
+    created = runs.topmost_missing(run)
+    assert created == tmp_path / "a" / "b"
+    for sub in ("checkpoints", "samples"):
+        (run / sub).mkdir(parents=True)
+    (run / "config.json").write_text("{}")
+    (run / "notes.txt").write_text("not the trainer's")
+    runs.discard_unstarted(run, created)
+    assert sorted(p.name for p in run.iterdir()) == ["notes.txt"]  # a folder holding more stays
+    (run / "notes.txt").unlink()
+    runs.discard_unstarted(run, created)
+    assert not (tmp_path / "a" / "b").exists() and (tmp_path / "a" / "keep.txt").read_text() == "mine"
 
 
 def test_a_failed_train_in_an_existing_folder_removes_only_what_it_wrote(tmp_path, tiny, paired_dirs):
