@@ -187,19 +187,28 @@ def _bind(server: grpc.Server, config: ServerConfig) -> int:
         sys.stderr.write(said)  # nothing failed: whatever was written goes out after all
         return port
     # gRPC's C core logs the failure to stderr itself ("E1204 ... add_port.cc:83] Failed to add port to
-    # server: ... Address already in use"); the start's one line says it instead, and anything else
-    # written meanwhile (another thread's log line) still goes out.
-    sys.stderr.write("".join(line for line in said.splitlines(keepends=True) if "add_port" not in line))
+    # server: ... Address already in use"; with TLS files it cannot use, "ssl_transport_security.cc:1558]
+    # Invalid cert chain file." and a TSI_ line before it); the start's one line says it instead, and
+    # anything else written meanwhile (another thread's log line) still goes out.
+    sys.stderr.write("".join(line for line in said.splitlines(keepends=True) if not _GRPC_BIND_LINE.search(line)))
     raise StartError(f"cannot listen on {address}: {_bind_failure(said)}")
 
 
+# gRPC's own log lines about a failed bind, which the start's one line replaces.
+_GRPC_BIND_LINE = re.compile(r"add_port|ssl_transport_security|ssl_security_connector|TSI_")
 # What gRPC says when a bind fails, and the start's words for it.
 _BIND_FAILURES = (("Address already in use", "the port is in use"),
                   ("Cannot assign requested address", "the address is not this machine's"))
+# What gRPC says when the TLS certificate or key cannot be used (unreadable PEM, a key that is not the
+# certificate's): before any port is tried.
+_TLS_FAILURES = ("Unable to create secure server", "TSI_", "ssl_transport_security")
 
 
 def _bind_failure(said: str) -> str:
     """Why a bind failed, from what gRPC wrote: in words for the usual causes, else in the system's."""
+    if any(cause in said for cause in _TLS_FAILURES):
+        detail = re.search(r"ssl_transport_security\.cc:\d+\] ([^\n]*?)\.?\s*$", said, re.MULTILINE)
+        return "the TLS certificate or key is not valid" + (f" ({detail.group(1)})" if detail else "")
     for cause, words in _BIND_FAILURES:
         if cause in said:
             return words
@@ -207,23 +216,35 @@ def _bind_failure(said: str) -> str:
     return reason.group(1) if reason else "the port is in use (or the address is not this machine's)"
 
 
+# File descriptor 2 belongs to the whole process: one block at a time holds it (servers started in one
+# process, scripts.local_stack.local_server, bind from several threads). Re-entrant: a nested block
+# saves and restores the outer one's file.
+_STDERR_LOCK = threading.RLock()
+
+
 @contextmanager
 def _stderr_held() -> Iterator[list[str]]:
     """File descriptor 2 goes to a temporary file for the length of the block: what gRPC's C core (or
-    anyone) writes there meanwhile is held, and put in the list given, for the caller to pass on or drop."""
+    anyone) writes there meanwhile is held, and put in the list given, for the caller to pass on or drop.
+    When the block raises, what was held goes out to stderr before the exception does."""
     held: list[str] = []
-    sys.stderr.flush()
-    with tempfile.TemporaryFile() as file:
+    with _STDERR_LOCK, tempfile.TemporaryFile() as file:
+        sys.stderr.flush()
         saved = os.dup(2)
         os.dup2(file.fileno(), 2)
+        failed = True
         try:
             yield held
+            failed = False
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
             file.seek(0)
             held.append(file.read().decode(errors="replace"))
+            if failed:  # nobody is left to pass it on
+                sys.stderr.write("".join(held))
+                sys.stderr.flush()
 
 
 def _report(store: ModelStore, health_servicer, metrics: ServerMetrics) -> None:

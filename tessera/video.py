@@ -124,10 +124,10 @@ def stylize_clip(client: TesseraClient, data: bytes, style: str, output: str | N
         writer = ClipWriter(fmt, clip.info, clip.time_base, clip.audio_stream)
         try:
             frames, version = _run(client, clip, style, options, shots, blend, writer, progress, on_frame)
+            encoded = writer.close()  # flushes the source's audio decoder and the encoders: may fail too
         except BaseException:
             writer.abort()
             raise
-        encoded = writer.close()
     finally:
         clip.close()
     return ClipResult(encoded, fmt, frames, shots.shots, version, time.monotonic() - started, note)

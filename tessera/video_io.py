@@ -344,20 +344,30 @@ class ClipWriter:
     def __init__(self, output: str, info: ClipInfo, time_base: Fraction, audio_stream=None) -> None:
         check_output(info, output)
         spec = OUTPUTS[output]
+        self._label = _LABEL[output]
         self._buffer = io.BytesIO()
         self._container = av.open(self._buffer, "w", format=output)
-        self._video = self._container.add_stream(spec["codec"], rate=info.fps, options=dict(spec["options"]))
-        self._video.width, self._video.height, self._video.pix_fmt = info.width, info.height, "yuv420p"
-        self._video.codec_context.time_base = time_base
-        self._video.time_base = time_base
-        self._source_audio = audio_stream
-        self._encode_audio = audio_stream is not None and audio_handling(info, output) == "encode"
-        if audio_stream is None:
-            self._audio = None
-        elif self._encode_audio:
-            self._audio = _audio_encoder(self._container, spec["audio_encoder"], audio_stream)
-        else:
-            self._audio = self._container.add_stream_from_template(audio_stream)
+        try:  # the container is closed again when a stream cannot be added
+            self._video = self._container.add_stream(spec["codec"], rate=info.fps, options=dict(spec["options"]))
+            self._video.width, self._video.height, self._video.pix_fmt = info.width, info.height, "yuv420p"
+            self._video.codec_context.time_base = time_base
+            self._video.time_base = time_base
+            self._source_audio = audio_stream
+            self._encode_audio = audio_stream is not None and audio_handling(info, output) == "encode"
+            self._encoder_label = _AUDIO_LABEL.get(spec["audio_encoder"], spec["audio_encoder"])
+            if audio_stream is None:
+                self._audio = None
+            elif self._encode_audio:
+                try:
+                    self._audio = _audio_encoder(self._container, spec["audio_encoder"], audio_stream)
+                except _AV_ERRORS as exc:
+                    raise ClipFormatError(f"the clip's audio cannot be encoded anew as {self._encoder_label} "
+                                          f"({_reason(exc)})") from None
+            else:
+                self._audio = self._container.add_stream_from_template(audio_stream)
+        except BaseException:
+            self.abort()
+            raise
         self._last_pts: int | None = None
 
     def write_frame(self, rgb: np.ndarray, pts: int | None) -> None:
@@ -375,7 +385,11 @@ class ClipWriter:
             return
         if not self._encode_audio:
             packet.stream = self._audio
-            self._container.mux(packet)
+            try:
+                self._container.mux(packet)
+            except _AV_ERRORS as exc:  # timestamps that go back, say
+                raise ClipFormatError(f"the clip's audio is damaged and cannot be written to {self._label} "
+                                      f"({_reason(exc)})") from None
             return
         try:
             samples = packet.decode()
@@ -387,18 +401,40 @@ class ClipWriter:
     def _encode(self, frame) -> None:
         # PyAV resamples to the encoder's rate, layout and sample format, keeping the frame's time
         # (its pts in the source's time base), so the audio starts and ends where it did.
-        self._container.mux(self._audio.encode(frame))
+        try:
+            self._container.mux(self._audio.encode(frame))
+        except _AV_ERRORS as exc:  # samples the encoder refuses, timestamps that go back
+            raise ClipFormatError(f"the clip's audio is damaged and cannot be encoded anew as {self._encoder_label} "
+                                  f"({_reason(exc)})") from None
 
     def close(self) -> bytes:
-        self._container.mux(self._video.encode(None))
-        if self._encode_audio:
-            for frame in self._source_audio.codec_context.decode(None):  # what the decoder still holds
-                self._encode(frame)
-            self._encode(None)
-        self._container.close()
+        """Flushes the encoders and the source's audio decoder and returns the file's bytes; on any
+        failure the container is closed (abort) and FFmpeg's errors are ClipFormatError."""
+        try:
+            self._container.mux(self._video.encode(None))
+            if self._encode_audio:
+                try:
+                    held = self._source_audio.codec_context.decode(None)  # what the decoder still holds
+                except _AV_ERRORS as exc:
+                    raise ClipFormatError(f"the clip's audio is damaged and cannot be decoded ({_reason(exc)})") \
+                        from None
+                for frame in held:
+                    self._encode(frame)
+                self._encode(None)
+            self._container.close()
+        except ClipFormatError:
+            self.abort()
+            raise
+        except _AV_ERRORS as exc:
+            self.abort()
+            raise ClipFormatError(f"the {self._label} output cannot be written ({_reason(exc)})") from None
+        except BaseException:
+            self.abort()
+            raise
         return self._buffer.getvalue()
 
     def abort(self) -> None:
+        """Closes the container, after a failure (its errors are not raised)."""
         try:
             self._container.close()
         except _AV_ERRORS:

@@ -11,14 +11,18 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from concurrent import futures
 from pathlib import Path
+from types import SimpleNamespace
 
 import grpc
 import numpy as np
 import pytest
 
+from inference_server.server import StartError, _bind
 from scripts.local_stack import ROOT, gateway_process, server_process
 from tessera.admin_client import AdminClient
 from tessera.client import TesseraClient, TesseraError, server_is_serving
@@ -194,3 +198,93 @@ def test_the_cli_and_the_gateway_reach_a_tls_server_with_the_ca_option(tiny_regi
             styles = json.load(urllib.request.urlopen(url + "api/styles", timeout=10))
         assert health["status"] == "ok"
         assert TINY_STYLE in json.dumps(styles)
+
+
+def _config(tls_cert: Path | None = None, tls_key: Path | None = None, port: int = 0) -> SimpleNamespace:
+    """What _bind reads of a ServerConfig."""
+    return SimpleNamespace(host="127.0.0.1", port=port, tls_cert=tls_cert, tls_key=tls_key)
+
+
+def test_binds_in_several_threads_of_one_process_leave_stderr_where_it_was(capfd):
+    """scripts.local_stack.local_server starts servers in-process; before, two binds at once could
+    interleave their dup2s and leave fd 2 on a closed temporary file: every later error line lost."""
+    original = os.dup(2)
+    before = os.fstat(2)
+    threads, rounds = 8, 6
+    barrier = threading.Barrier(threads)
+    failures: list[BaseException] = []
+
+    def bind_some() -> None:
+        try:
+            barrier.wait(timeout=30)
+            for _ in range(rounds):
+                server = grpc.server(futures.ThreadPoolExecutor(max_workers=1), options=[("grpc.so_reuseport", 0)])
+                assert _bind(server, _config()) > 0
+                server.stop(None)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    try:
+        workers = [threading.Thread(target=bind_some) for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=60)
+        after = os.fstat(2)
+        os.write(2, b"fd 2 still reaches stderr\n")
+        print("so does sys.stderr", file=sys.stderr, flush=True)
+        err = capfd.readouterr().err
+    finally:
+        os.dup2(original, 2)  # repaired for the tests after this one, should it have moved
+        os.close(original)
+    assert not failures, failures
+    assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
+    assert "fd 2 still reaches stderr" in err and "so does sys.stderr" in err
+
+
+class _FailingServer:
+    """A server whose bind writes to fd 2 (as gRPC's C core does) and then fails other than with RuntimeError."""
+
+    def add_insecure_port(self, address: str) -> int:
+        os.write(2, b"E0000 something gRPC said before failing\n")
+        raise ValueError("not a RuntimeError")
+
+
+def test_what_was_said_during_a_bind_that_raises_otherwise_still_reaches_stderr(capfd):
+    """Before, anything but RuntimeError left the block with the held text dropped."""
+    with pytest.raises(ValueError, match="not a RuntimeError"):
+        _bind(_FailingServer(), _config())
+    assert "E0000 something gRPC said before failing" in capfd.readouterr().err
+
+
+@pytest.mark.parametrize(("files", "words"), [
+    ("not pem", "the TLS certificate or key is not valid (Invalid cert chain file)"),
+    ("cert as key", "the TLS certificate or key is not valid (Invalid private key)"),
+])
+def test_a_tls_certificate_or_key_gRPC_cannot_use_is_named_not_a_taken_port(certificate, tmp_path, capfd, files,
+                                                                            words):
+    """Before: 'cannot listen on ...: the port is in use (or the address is not this machine's)', with
+    gRPC's explaining line filtered out."""
+    cert, _ = certificate
+    if files == "not pem":
+        cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+        cert.write_text("not a certificate\n")
+        key.write_text("not a key\n")
+    else:
+        key = cert
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    with pytest.raises(StartError) as caught:
+        _bind(server, _config(cert, key))
+    assert str(caught.value) == f"cannot listen on 127.0.0.1:0: {words}"
+    err = capfd.readouterr().err
+    assert "add_port" not in err and "ssl_transport_security" not in err and "TSI_" not in err, err
+
+
+def test_a_server_given_an_invalid_certificate_says_so_in_one_line(tiny_registry, tmp_path):
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a certificate\n")
+    done = _run([*SERVER, "--registry", str(tiny_registry), "--port", "0", "--tls-cert", str(bad), "--tls-key",
+                 str(bad)])
+    words = "cannot listen on 127.0.0.1:0: the TLS certificate or key is not valid (Invalid cert chain file)"
+    _one_line_failure(done, words)
+    assert _beside_the_log(done.stderr) == [f"tessera-server: error: {words}"]

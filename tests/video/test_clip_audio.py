@@ -218,3 +218,96 @@ def test_the_command_told_for_an_odd_aac_clip_in_a_folder_works_when_pasted(vide
     pasted = subprocess.run([*run, *command[1:]], capture_output=True, text=True, timeout=120)
     assert pasted.returncode == 0, pasted.stderr
     assert_in_step(data, (out / f"odd_aac-{VIDEO_STYLE}.webm").read_bytes(), "opus")
+
+
+def clip_with_stuck_audio_tail(encoder: str, rate: int, stuck: int = 2) -> bytes:
+    """A WebM clip whose last `stuck` audio packets repeat the timestamp of the one before them (a damaged
+    tail: the clip reads and decodes, but an MP4 cannot hold audio whose time does not move)."""
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="webm") as out:
+        video = out.add_stream("libvpx-vp9", rate=10)
+        video.width, video.height, video.pix_fmt = 32, 24, "yuv420p"
+        sound = out.add_stream(encoder, rate=rate, layout="stereo")
+        if encoder == "vorbis":
+            sound.codec_context.options = {"strict": "experimental"}
+        for i in range(4):
+            frame = av.VideoFrame.from_ndarray(np.full((24, 32, 3), 30 * i, np.uint8), format="rgb24")
+            frame.pts = i
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        wave = (0.2 * np.sin(2 * np.pi * 440 * np.arange(int(rate * 0.4)) / rate)).astype(np.float32)
+        tone = av.AudioFrame.from_ndarray(np.stack([wave, wave]), format="fltp", layout="stereo")
+        tone.sample_rate, tone.pts = rate, 0
+        packets = sound.encode(tone) + sound.encode(None)
+        for packet in packets[-stuck:]:
+            packet.pts, packet.dts = packets[-stuck - 1].pts, packets[-stuck - 1].dts
+        for packet in packets:
+            out.mux(packet)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def outputs(monkeypatch) -> list:
+    """Every container PyAV opens for writing while the test runs (a closed one holds no streams)."""
+    opened, real_open = [], av.open
+
+    def recording_open(*args, **kwargs):
+        container = real_open(*args, **kwargs)
+        if (args[1:2] or [kwargs.get("mode", "r")])[0] == "w":
+            opened.append(container)
+        return container
+
+    monkeypatch.setattr(av, "open", recording_open)
+    return opened
+
+
+def test_audio_damaged_at_its_tail_is_a_format_error_and_the_output_is_closed(outputs):
+    """Before, the flush in close() raised PyAV's ArgumentError (the gateway's 500) and left the output
+    open; the copied packets of the same damage raised it from write_audio."""
+    data = clip_with_stuck_audio_tail("vorbis", 44_100)
+    outputs.clear()
+    with pytest.raises(ClipFormatError, match=r"the clip's audio is damaged and cannot be encoded anew as AAC "
+                                              r"\(Invalid argument\)"):
+        copy_through(data, "mp4")
+    assert len(outputs) == 1 and len(outputs[0].streams) == 0  # closed by close() itself
+    with pytest.raises(ClipFormatError, match="the clip's audio is damaged and cannot be written to MP4"):
+        copy_through(clip_with_stuck_audio_tail("libopus", 48_000), "mp4")
+
+
+def test_an_audio_encoder_that_cannot_be_made_is_a_format_error_and_the_output_is_closed(outputs, monkeypatch):
+    """As where PyAV is built on an FFmpeg without libopus; before, the container opened for the output
+    was left open and PyAV's UnknownCodecError escaped."""
+    from tessera.video_io import OUTPUTS
+
+    clip = open_clip(clip_with_audio("mp4", "aac", 44_100, 32, 24))
+    outputs.clear()
+    monkeypatch.setitem(OUTPUTS["webm"], "audio_encoder", "no-such-encoder")
+    with pytest.raises(ClipFormatError, match="the clip's audio cannot be encoded anew as no-such-encoder"):
+        ClipWriter("webm", clip.info, clip.time_base, clip.audio_stream)
+    clip.close()
+    assert len(outputs) == 1 and len(outputs[0].streams) == 0
+
+
+def test_a_clip_whose_audio_fails_at_the_end_is_a_format_error_for_stylize_clip_and_the_gateway(video_server,
+                                                                                                   outputs):
+    """The failure comes from writer.close(), which stylize_clip called outside its abort: a 500
+    internal_error at the gateway, where it is now 422 undecodable_clip."""
+    from bff import close_app
+    from tests.bff.live import make_app
+    from tests.bff.test_jobs_api import sse
+    from tests.video.test_clip_jobs import post_clip
+
+    data = clip_with_stuck_audio_tail("vorbis", 44_100)
+    with TesseraClient(video_server) as client, pytest.raises(ClipFormatError, match="audio is damaged"):
+        stylize_clip(client, data, VIDEO_STYLE, "mp4")
+    assert outputs and all(len(container.streams) == 0 for container in outputs)
+    app = make_app(servers=(video_server,), max_clip_seconds=5.0)
+    try:
+        gateway = app.test_client()
+        created = post_clip(gateway, data, "damaged.webm", format="mp4")
+        assert created.status_code == 202, created.json
+        events = sse(gateway.get(created.json["events_url"]).get_data(as_text=True))
+        assert (events[-1][1]["status"], events[-1][1]["error"]) == (422, "undecodable_clip")
+        assert "audio is damaged and cannot be encoded anew as AAC" in events[-1][1]["message"]
+    finally:
+        close_app(app)
