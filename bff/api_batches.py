@@ -6,7 +6,7 @@ import io
 import secrets
 import zipfile
 
-from flask import Blueprint, Response, jsonify, url_for
+from flask import Blueprint, Response, jsonify, request, url_for
 
 from bff.api_jobs import job_links
 from bff.backend import backend
@@ -26,9 +26,10 @@ def create_batch():
     limit_batch_request(gateway)
     queue = job_queue()
     queue.check_capacity()  # refuse a full queue before reading the upload
+    if isinstance(queue, MemoryQueue):  # and a full budget for kept results: its photos are about this large
+        queue.store.check_capacity(request.content_length or 0)
     batch = read_batch(gateway)
-    if isinstance(queue, MemoryQueue):  # all or none: the results of a batch cut short would be nobody's
-        queue.store.check_capacity(sum(2 * len(task.image) for _, task in batch.tasks))  # photo + result each
+    # All or none (MemoryQueue/RedisJobStore.submit_tasks): the results of a batch cut short would be nobody's.
     batch_id = secrets.token_urlsafe(16)
     jobs = queue.submit_tasks([task for _, task in batch.tasks], batch_id)
     # "file": the name its result has in the batch's zip, so errors.txt can name a photo that failed.
@@ -50,8 +51,10 @@ def batch_status(batch_id: str):
 
 @bp.delete("/batches/<batch_id>")
 def cancel_batch(batch_id: str):
-    """Cancels every unfinished photo of the batch, as DELETE /api/jobs/<id> does one (it ends failed with
-    499 cancelled); finished photos stay, downloadable until they expire, and so does the batch. 204."""
+    """Cancels every unfinished photo of the batch, as POST /api/jobs/<id>/cancel does one (it ends failed
+    with 499 cancelled), and discards nothing, unlike DELETE /api/jobs/<id> of a finished job: finished
+    photos stay, downloadable until they expire, and so does the batch, whose zip is how they are
+    fetched. A batch that has ended is left as it is. 204."""
     entries, _ = _entries(batch_id)
     queue = job_queue()
     store = queue.store if isinstance(queue, MemoryQueue) else queue

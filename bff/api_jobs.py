@@ -13,16 +13,16 @@ from bff.api_maps import maps_urls
 from bff.backend import backend
 from bff.batch_forms import task_from_order
 from bff.client_limits import client_address, stream_slots
-from bff.clips import clip_work, read_clip_order, task_from_clip, upload_is_clip
+from bff.clips import clip_work, read_clip_order, refuse_clip_fields, task_from_clip, upload_is_clip
 from bff.errors import ApiError
 from bff.forms import Order, read_order
 from bff.job_queue import MemoryQueue, job_queue
 from bff.job_state import FINISHED, UNKNOWN_JOB, JobState
-from bff.jobs import Job, JobStore, job_store
+from bff.jobs import Job, JobStore, job_store, result_estimate
+from bff.photo_stores import photo_store
 from bff.pixel_budget import pixel_budget
 from bff.restyle import image_response, restyle_work
 from tessera import formats
-from tessera.critic_maps import MAP_NAMES
 from tessera.video_sniff import INPUT_LABELS
 
 bp = Blueprint("jobs", __name__, url_prefix="/api")
@@ -38,23 +38,33 @@ def create_job():
     """Validates the upload like /api/stylize, queues it and answers 202 with the job's links."""
     gateway = backend()
     shared = not isinstance(job_queue(), MemoryQueue)
-    (job_queue() if shared else job_store()).check_capacity()  # refuse before the costly decode
+    if shared:
+        job_queue().check_capacity()  # refuse before the costly decode
+    else:  # with what its result will keep counted too, so a full budget refuses before it as well
+        job_store().check_capacity(result_estimate(upload_estimate()))
     if upload_is_clip():
         return _accepted(_submit_clip(gateway, shared))
+    refuse_clip_fields()  # a photo's job: temporal_blend would change nothing
     order = _read_photo_order(gateway)
     if shared:  # the upload itself goes to Redis, for whichever replica or worker is free
         job = job_queue().submit_task(task_from_order(order))
     else:
         job = job_store().submit(restyle_work(gateway, pixel_budget(), order), work_pixels=order.work_pixels,
-                                 result_bytes=_result_estimate(len(order.image), order.explain))
+                                 result_bytes=result_estimate(len(order.image), order.explain))
     return _accepted(job)
 
 
-def _result_estimate(upload_bytes: int, explain: bool = False) -> int:
-    """Bytes a job's result is counted at in the budget for kept results until it is in: about its
-    upload's (a restyled image or clip in its own format is about as large), and as much again for each
-    heat map of an explained one (bff.jobs.ResultBudget)."""
-    return upload_bytes * (1 + (len(MAP_NAMES) if explain else 0))
+def upload_estimate() -> int:
+    """About the photo's (or clip's) bytes, before the request is read: the stored photo's that
+    `photo_id` names, else the request's Content-Length (0 when neither says). For the budget's check
+    before the decode; the job is then counted at its real size."""
+    photo_id = request.form.get("photo_id", "").strip()
+    if photo_id and "image" not in request.files:
+        try:
+            return len(photo_store().get(photo_id).data)
+        except ApiError:
+            return 0  # read_order says why
+    return request.content_length or 0
 
 
 def _read_photo_order(gateway) -> Order:
@@ -105,7 +115,7 @@ def _submit_clip(gateway, shared: bool):
     if shared:
         return job_queue().submit_task(task_from_clip(order))
     return job_store().submit(clip_work(gateway, pixel_budget(), order), work_pixels=order.work_pixels,
-                              result_bytes=_result_estimate(len(order.data)))
+                              result_bytes=result_estimate(len(order.data)), what="clip")
 
 
 @bp.delete("/jobs/<job_id>")

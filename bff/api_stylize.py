@@ -7,12 +7,13 @@ import time
 
 from flask import Blueprint, Response, request
 
+from bff.api_jobs import upload_estimate
 from bff.api_maps import maps_urls
 from bff.backend import backend
 from bff.errors import ApiError
 from bff.forms import read_order
 from bff.job_state import FINISHED, JobState
-from bff.jobs import job_store
+from bff.jobs import job_store, result_estimate
 from bff.pixel_budget import pixel_budget
 from bff.restyle import image_response, restyle_work
 
@@ -30,9 +31,11 @@ def stylize():
     """
     gateway = backend()
     store = job_store()
-    store.check_capacity()  # refuse before the costly decode
+    store.check_capacity(result_estimate(upload_estimate()))  # refuse before the costly decode
     order = read_order(gateway)
-    job = store.submit(restyle_work(gateway, pixel_budget(), order), work_pixels=order.work_pixels)
+    # Counted in the budget for kept results like a job's (an explained one keeps its maps afterwards).
+    job = store.submit(restyle_work(gateway, pixel_budget(), order), work_pixels=order.work_pixels,
+                       result_bytes=result_estimate(len(order.image), order.explain))
     keep = order.explain  # its maps are fetched from the job afterwards, until the job expires
     snap: dict = {}
     # Under waitress (channel_request_lookahead > 0) this says whether the client has hung up.

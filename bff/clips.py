@@ -114,7 +114,7 @@ def read_clip_order(backend: Backend) -> ClipOrder:
 def refuse_photo_fields() -> None:
     """ApiError 400 photo_only_field for `explain` (true) or `scale` (a number) on a clip: a clip is
     restyled at brush scale 1 and draws no critic maps, so either would be ignored after the job ran.
-    `explain` false and `scale` empty or 'auto' ask for nothing and pass."""
+    `explain` false and `scale` empty, 'auto' or 1 ask for nothing and pass."""
     given = [name for name, asked in (("explain", flag("explain")), ("scale", _scale_given())) if asked]
     if given:
         fields = " and ".join(f"'{name}'" for name in given)
@@ -124,7 +124,21 @@ def refuse_photo_fields() -> None:
 
 
 def _scale_given() -> bool:
-    return (request.form.get("scale") or "").strip().lower() not in ("", "auto")
+    """Whether `scale` asks for a brush scale other than a clip's own 1 (empty, 'auto' and 1 do not)."""
+    text = (request.form.get("scale") or "").strip().lower()
+    if text in ("", "auto"):
+        return False
+    try:
+        return float(text) != 1.0
+    except ValueError:
+        return True
+
+
+def refuse_clip_fields() -> None:
+    """ApiError 400 clip_only_field for `temporal_blend` sent with a photo, which it would not change."""
+    if (request.form.get("temporal_blend") or "").strip():
+        raise ApiError(400, "clip_only_field", "'temporal_blend' applies to clips only: a photo has no frames to "
+                                               "blend; leave it out for a photo.")
 
 
 def read_blend() -> float:

@@ -23,7 +23,7 @@ from bff.config import GatewayConfig
 from bff.errors import busy
 from bff.job_runner import JobRunner
 from bff.job_state import FINISHED
-from bff.jobs import Job, JobStore, Progress, result_budget_of
+from bff.jobs import Job, JobStore, Progress, Submission, result_budget_of
 from bff.pixel_budget import PixelBudget, pixel_budget_of
 from bff.redis_jobs import RedisJobStore
 from bff.tasks import RestyleTask, run_task
@@ -55,9 +55,11 @@ class MemoryQueue:
 
     def submit_tasks(self, tasks: list[RestyleTask], batch_id: str = "") -> list[Job]:
         self.check_capacity(len(tasks))
-        jobs = [self.store.submit(partial(self.execute, task), work_pixels=task.work_pixels,
-                                  original=task.image if batch_id else None)
-                for task in tasks]
+        # All or none (JobStore.submit_many): the results of a batch cut short would be nobody's.
+        jobs = self.store.submit_many([Submission(partial(self.execute, task), work_pixels=task.work_pixels,
+                                                  original=task.image if batch_id else None,
+                                                  what="clip" if task.kind == "clip" else "image")
+                                       for task in tasks])
         with self._lock:
             self._submitted.extend(jobs)
         return jobs

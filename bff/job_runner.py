@@ -54,6 +54,11 @@ def _worth_retrying(err: ApiError) -> bool:
     return err.error in RETRIABLE_ERRORS and not err.message.startswith(STALLED)
 
 
+def _what(claim: Claim) -> str:
+    """What the claim's job makes, as a cancelled job's message names it: "clip" or "image"."""
+    return "clip" if claim.task is not None and claim.task.kind == "clip" else "image"
+
+
 def consumer_name() -> str:
     """Unique per process: host, pid and a random tail (a restarted pid must not inherit old entries)."""
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
@@ -126,6 +131,8 @@ class JobRunner:
             if outcome is None and error is None:  # stopped while it waited: another consumer runs it
                 log.info("job %s left pending for another consumer: this one stops", claim.job_id)
                 return
+            if outcome is not None and self._cancelled_since(claim):  # after its last progress report
+                outcome, error = None, JobCancelled(_what(claim))  # cancelled is what was asked, as in memory
             if outcome is not None and claim.task is not None:
                 self._record_throughput(claim.task.work_pixels, time.monotonic() - started)
             finished = self._finish(claim, outcome, error)
@@ -151,7 +158,7 @@ class JobRunner:
             log.info("job %s: attempt %d (its previous runner stopped)", claim.job_id, claim.attempt)
         try:
             if self._cancelled_before_start(claim):
-                raise JobCancelled()
+                raise JobCancelled(_what(claim))
             return self._execute_when_served(claim), None
         except _Stopping:
             return None, None
@@ -176,8 +183,16 @@ class JobRunner:
                 if self._stop.wait(pause):
                     raise _Stopping() from err
                 if self._cancelled_before_start(claim):
-                    raise JobCancelled() from None
+                    raise JobCancelled(_what(claim)) from None
                 pause = min(MAX_PAUSE_S, 2 * pause)
+
+    def _cancelled_since(self, claim: Claim) -> bool:
+        """Whether the job was cancelled while its work ran (seen by the publishing thread, or in Redis)."""
+        with self._lock:
+            if claim.message_id in self._cancelled:
+                self._cancelled.discard(claim.message_id)
+                return True
+        return self._cancelled_before_start(claim)
 
     def _cancelled_before_start(self, claim: Claim) -> bool:
         try:
@@ -189,7 +204,7 @@ class JobRunner:
         with self._lock:
             if claim.message_id in self._cancelled:
                 self._cancelled.discard(claim.message_id)
-                raise JobCancelled()  # unwinds the gRPC client, which cancels its streams
+                raise JobCancelled(_what(claim))  # unwinds the gRPC client, which cancels its streams
             self._latest[claim.message_id] = (claim, done, total)
             self._totals[claim.message_id] = total
         self._progress_changed.set()

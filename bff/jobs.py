@@ -24,6 +24,7 @@ from bff.config import GatewayConfig
 from bff.errors import ApiError, busy, internal_error
 from bff.job_estimates import Throughput, WorkFacts, estimate_s, expires_at
 from bff.job_state import FINISHED, JobState
+from tessera.critic_maps import MAP_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class Job:
     # A batch's photo as uploaded, kept as long as the job, so a page that reloads shows its result over it.
     original: bytes | None = field(default=None, repr=False)
     started_at: float | None = None
+    what: str = "image"  # what it makes, for its messages: "image" or "clip"
     _changed: threading.Condition = field(default_factory=threading.Condition, repr=False)
     _cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
 
@@ -102,36 +104,65 @@ class Job:
 class JobCancelled(ApiError):
     """Raised inside a job's work, at its next progress report, once the job was cancelled."""
 
-    def __init__(self) -> None:
-        super().__init__(499, "cancelled", "The request was cancelled before the image was done.")
+    def __init__(self, what: str = "image") -> None:
+        super().__init__(499, "cancelled", f"The request was cancelled before the {what} was done.")
+
+
+def result_estimate(upload_bytes: int, explain: bool = False) -> int:
+    """Bytes a job's result is counted at in the budget for kept results until it is in: about its
+    upload's (a restyled image or clip in its own format is about as large), and as much again for each
+    heat map of an explained one (ResultBudget)."""
+    return upload_bytes * (1 + (len(MAP_NAMES) if explain else 0))
+
+
+def results_full(wait_s: int, making: bool) -> ApiError:
+    """The 429 for a job (or batch) the budget for kept results cannot hold until `wait_s` from now. Its
+    own code, not `busy`: retrying every few seconds cannot help before then (docs/gateway.md, Jobs)."""
+    held = "Finished results and the images being made" if making else "Finished results"
+    return ApiError(429, "results_full", f"{held} fill this gateway's memory for results until enough of them "
+                                         f"expire; try again in {wait_s} seconds.", retry_after=wait_s)
 
 
 class ResultBudget:
     """The bytes of results a process keeps (each job's image, heat maps and batch photo), shared by its
     job stores, by job id. A finished job holds what it keeps until it expires; an unfinished one holds
-    an estimate until its result is in. A new job is admitted only while its estimate fits beside them
-    (or while nothing is held: a result larger than the whole budget is made alone)."""
+    an estimate until its result is in. New jobs are admitted only while their estimates fit beside them
+    (or while nothing is held: a result, or a batch, larger than the whole budget is made alone)."""
 
     def __init__(self, limit: int):
         self.limit = limit
         self._held: dict[str, tuple[int, float | None]] = {}  # job id -> (bytes, expiry on the store's clock)
         self._lock = threading.Lock()
 
-    def admit(self, job_id: str, nbytes: int, now: float) -> None:
-        """Holds `nbytes` for an unfinished job, or raises the 429 busy whose Retry-After is the time until
-        the oldest kept result expires (the seconds of any busy gateway when only unfinished jobs hold)."""
+    def admit(self, job_id: str, nbytes: int, now: float, ttl_s: float = 0.0) -> None:
+        """Holds `nbytes` for an unfinished job (for none with job_id ""), or raises results_full (429)."""
+        self.admit_many([(job_id, nbytes)], now, ttl_s)
+
+    def admit_many(self, holds: list[tuple[str, int]], now: float, ttl_s: float = 0.0) -> None:
+        """Holds each (job id, bytes) for unfinished jobs, all or none (a batch), or raises the 429
+        results_full whose Retry-After is the time until enough kept results will have expired; an
+        unfinished job's result counts as kept for `ttl_s` (its store's) after it ends, now at the soonest."""
         with self._lock:
             self._forget_expired(now)
             used = sum(held for held, _ in self._held.values())
-            if used and used + max(1, nbytes) > self.limit:
-                expiries = [until for _, until in self._held.values() if until is not None]
-                if not expiries:
-                    raise busy("The images being made fill this gateway's memory for results")
-                wait = max(1, math.ceil(min(expiries) - now))
-                raise ApiError(429, "busy", "Finished results fill this gateway's memory for results until the "
-                                            f"oldest expires; try again in {wait} seconds.", retry_after=wait)
-            if job_id:
-                self._held[job_id] = (nbytes, None)
+            need = sum(max(1, nbytes) for _, nbytes in holds)
+            if used and used + need > self.limit:
+                wait = max(1, math.ceil(self._room_at(used + need - self.limit, now, ttl_s) - now))
+                raise results_full(wait, any(until is None for _, until in self._held.values()))
+            for job_id, nbytes in holds:
+                if job_id:
+                    self._held[job_id] = (nbytes, None)
+
+    def _room_at(self, excess: int, now: float, ttl_s: float) -> float:
+        """When enough holds will have expired to free `excess` bytes (when all have, if none would);
+        caller holds the lock."""
+        expiries = sorted((now + ttl_s if until is None else until, held) for held, until in self._held.values())
+        freed = 0
+        for until, held in expiries:
+            freed += held
+            if freed >= excess:
+                return until
+        return expiries[-1][0] if expiries else now
 
     def hold(self, job_id: str, nbytes: int, until: float) -> None:
         """What a finished job keeps, until `until` (the store's clock), whatever the limit: it was admitted."""
@@ -150,6 +181,17 @@ class ResultBudget:
 
     def _forget_expired(self, now: float) -> None:
         self._held = {i: h for i, h in self._held.items() if h[1] is None or h[1] >= now}
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One job for JobStore.submit_many, with submit's arguments."""
+
+    work: Callable[[Progress], Outcome]
+    work_pixels: int = 0
+    original: bytes | None = field(default=None, repr=False)
+    result_bytes: int = 0
+    what: str = "image"  # or "clip": what a cancelled job says it was stopped before
 
 
 class JobStore:
@@ -179,28 +221,52 @@ class JobStore:
         with self._lock:
             self._sweep()
             self._refuse_when_full()
-            self._budget.admit("", kept_bytes, self._clock())
+            self._budget.admit("", kept_bytes, self._clock(), self._ttl_s)
 
     def submit(self, work: Callable[[Progress], Outcome], work_pixels: int = 0, original: bytes | None = None,
-               result_bytes: int = 0) -> Job:
+               result_bytes: int = 0, what: str = "image") -> Job:
         """Queues `work`, which reports progress(done, total) and returns an Outcome or raises ApiError;
         `work_pixels` (the pixels the model will run on) feeds the time estimates; `original`, the photo
         of a batch, is kept with the job (Job.original); `result_bytes` estimates the result (with its
-        maps) for the budget until it is in (0: as large as `original`)."""
-        kept = len(original or b"")
+        maps) for the budget until it is in (0: as large as `original`); `what` ("image", "clip") is what
+        its cancellation's message names."""
+        return self.submit_many([Submission(work, work_pixels, original, result_bytes, what)])[0]
+
+    def submit_many(self, submissions: list[Submission]) -> list[Job]:
+        """Queues every submission (as submit does one) or none: a batch is admitted to the budget and the
+        job limit as a whole, under one lock, so it is never queued in part. 429 when it does not fit, 503
+        once the store is shut down."""
         with self._lock:
             self._sweep()
-            self._refuse_when_full()
+            self._refuse_when_full(len(submissions))
             # 128 random bits: ids double as the only credential for a job's result.
-            job = Job(id=secrets.token_urlsafe(16), work=work_pixels, original=original)
-            self._budget.admit(job.id, kept + (result_bytes or kept), self._clock())
-            self._jobs[job.id] = job
-            self._futures[job.id] = self._pool.submit(self._run, job, work)
-        return job
+            jobs = [Job(id=secrets.token_urlsafe(16), work=s.work_pixels, original=s.original,
+                        what=s.what) for s in submissions]
+            holds = []
+            for job, s in zip(jobs, submissions, strict=True):
+                kept = len(s.original or b"")
+                holds.append((job.id, kept + (s.result_bytes or kept)))
+            self._budget.admit_many(holds, self._clock(), self._ttl_s)
+            futures: dict[str, Future] = {}
+            try:
+                for job, s in zip(jobs, submissions, strict=True):
+                    futures[job.id] = self._pool.submit(self._run, job, s.work)
+            except RuntimeError:  # shut down: undo it all (a job already scheduled ends unseen, cancelled)
+                for job in jobs:
+                    job._cancelled.set()
+                    self._budget.release(job.id)
+                for future in futures.values():
+                    future.cancel()
+                raise ApiError(503, "shutting_down", "The gateway is restarting; please try again in a moment.",
+                               retry_after=5) from None
+            for job in jobs:
+                self._jobs[job.id] = job
+            self._futures.update(futures)
+        return jobs
 
-    def _refuse_when_full(self) -> None:
+    def _refuse_when_full(self, count: int = 1) -> None:
         active = sum(1 for j in self._jobs.values() if j.finished_at is None)
-        if active >= self._max_active:
+        if active + count > self._max_active:
             raise busy(f"The gateway is already working on {active} images")
 
     def count_by_state(self) -> dict[str, int]:
@@ -264,20 +330,25 @@ class JobStore:
             future = self._futures.pop(job_id, None)
         if job is None:
             return
-        job._cancelled.set()
+        with job._changed:  # as _run ends a job: a job is either done before this or ends cancelled
+            job._cancelled.set()
         if future is not None and future.cancel():
-            self._end(job, state=JobState.FAILED, error=JobCancelled())
+            self._end(job, state=JobState.FAILED, error=JobCancelled(job.what))
 
     def delete(self, job_id: str) -> None:
         """What DELETE /api/jobs/<id> does: a finished job is forgotten with its result (as discard), an
         unfinished one is cancelled (and then kept, failed, until it expires, for those who follow it)."""
         with self._lock:
             job = self._jobs.get(job_id)
-            finished = job is not None and job.finished_at is not None
-            if finished:
+            if job is None:
+                return
+            if job.finished_at is not None:
                 self._forget(job_id)
-        if job is not None and not finished:
-            self.cancel(job_id)
+                return
+        self.cancel(job_id)
+        with self._lock:  # it may have finished done between the two locks: then it is discarded, as asked
+            if job.state == JobState.DONE and self._jobs.get(job_id) is job:
+                self._forget(job_id)
 
     def discard(self, job_id: str) -> None:
         """Forgets a job now (its result included); its worker, if still running, finishes unseen."""
@@ -298,13 +369,13 @@ class JobStore:
         with self._lock:  # submit() holds the lock until the future is recorded
             self._futures.pop(job.id, None)  # running now: nothing left to cancel
         if job._cancelled.is_set():  # cancelled between being taken off the queue and starting
-            self._end(job, state=JobState.FAILED, error=JobCancelled())
+            self._end(job, state=JobState.FAILED, error=JobCancelled(job.what))
             return
         job._update(state=JobState.RUNNING, started_at=self._clock())
 
         def report(done: int, total: int) -> None:
             if job._cancelled.is_set():
-                raise JobCancelled()  # unwinds the gRPC client, which cancels its streams
+                raise JobCancelled(job.what)  # unwinds the gRPC client, which cancels its streams
             job._update(done=done, total=total)
 
         try:
@@ -315,11 +386,14 @@ class JobStore:
             log.exception("job %s failed", job.id)
             self._end(job, state=JobState.FAILED, error=internal_error())
         else:
-            if job._cancelled.is_set():  # cancelled after its last progress report: cancelled is what was asked
-                self._end(job, state=JobState.FAILED, error=JobCancelled())
-                return
-            self._end(job, state=JobState.DONE, outcome=outcome, done=job.total)
-            self.throughput.record(job.work, job.finished_at - job.started_at)
+            with job._changed:  # cancel() sets the flag under this lock: it comes before the end, or after it
+                cancelled = job._cancelled.is_set()  # after its last progress report: cancelled is what was asked
+                if cancelled:
+                    self._end(job, state=JobState.FAILED, error=JobCancelled(job.what))
+                else:
+                    self._end(job, state=JobState.DONE, outcome=outcome, done=job.total)
+            if not cancelled:
+                self.throughput.record(job.work, job.finished_at - job.started_at)
 
     def _end(self, job: Job, **changes) -> None:
         """Finishes `job` with `changes`; what it keeps is held in the budget until it expires."""

@@ -36,15 +36,16 @@ _UPLOAD_ERRORS = {
     "415": _error("The file is not a PNG, JPEG or WebP image (judged by its content)." + openapi_photos.NOT_A_FORM),
     "422": _error("The image, or a style_image / mix_image, is damaged or truncated (the message says which: "
                   "\"The style image ...\", \"The style image to mix in ...\")."),
-    "429": _error("Too many images in progress; retry after the Retry-After seconds."),
+    "429": _error("Too many images in progress (busy), or no room left for the result beside the results this "
+                  "gateway keeps (results_full); retry after the Retry-After seconds."),
     "503": _error("No inference server can be reached."),
 }
 _JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"},
            "description": "The unguessable id from POST /api/jobs."}
 _UNKNOWN_JOB = _error("No such job: it has expired (its expires_at has passed) or was deleted, or never existed.")
-_JOB_BUSY = _error("Too many images in progress, or the finished results this gateway keeps until they expire "
-                   "(--max-result-mb) leave no room for another; retry after the Retry-After seconds (for the "
-                   "results: until the oldest expires).")
+_JOB_BUSY = _error("Too many images in progress (busy), or the finished results this gateway keeps until they "
+                   "expire (--max-result-mb) leave no room for another (results_full); retry after the "
+                   "Retry-After seconds (for results_full: until enough of them have expired).")
 _BATCH_ID = {"name": "batch_id", "in": "path", "required": True, "schema": {"type": "string"},
              "description": "The unguessable id from POST /api/batches."}
 
@@ -185,16 +186,23 @@ _SCHEMAS = {
                       "description": "Brush scale: a number in (0, 1], the model's working resolution over the "
                                      "photo's (the result is enlarged guided by the photo), or 'auto': long side "
                                      "1024 px for larger photos, full size otherwise."},
-            "temporal_blend": {"type": "number", "minimum": 0, "exclusiveMaximum": 1, "default": 0.9,
-                               "description": "Clips only: the largest share of the previous output frame, "
-                                              "warped along the clip's optical flow, in each output frame "
-                                              "(steadier, less flicker; still pixels may get up to 0.97); "
-                                              "0 turns it off. docs/video.md."},
             "explain": {"type": "boolean", "default": False,
                         "description": "Also draw what the style's critic sees: a realism map and Grad-CAM as PNG "
                                        "heat maps of the result's size (docs/explain.md). Only for styles with "
                                        "has_critic (400 no_critic otherwise)."},
             **_LOOK_FIELDS,
+        },
+    },
+    "JobForm": {
+        "type": "object", "required": ["style"],
+        "description": "StylizeForm's fields, and for a clip its temporal_blend.",
+        "allOf": [{"$ref": "#/components/schemas/StylizeForm"}],
+        "properties": {
+            "temporal_blend": {"type": "number", "minimum": 0, "exclusiveMaximum": 1, "default": 0.9,
+                               "description": "Clips only: the largest share of the previous output frame, "
+                                              "warped along the clip's optical flow, in each output frame "
+                                              "(steadier, less flicker; still pixels may get up to 0.97); "
+                                              "0 turns it off. docs/video.md."},
         },
     },
     "Job": {
@@ -283,6 +291,8 @@ _SCHEMAS = {
 
 _FORM_BODY = {"required": True,
               "content": {"multipart/form-data": {"schema": {"$ref": "#/components/schemas/StylizeForm"}}}}
+_JOB_FORM_BODY = {"required": True,
+                  "content": {"multipart/form-data": {"schema": {"$ref": "#/components/schemas/JobForm"}}}}
 
 _PATHS = {
     "/api/styles": {"get": {
@@ -317,12 +327,14 @@ _PATHS = {
         "description": "A video clip (MP4, MOV, WebM, animated GIF, WebP or PNG of two frames or more; a "
                        "one-frame WebP or PNG is a photo, a one-frame GIF 415 still_gif) in the `image` field is "
                        "restyled frame by frame into `format` mp4 (H.264) or webm (VP9), default MP4 (WebM for "
-                       "WebM sources and odd frame sizes), at its frame rate and size, its audio copied "
-                       "unchanged; done and total then count frames. Its duration, frame size and total "
-                       "pixels are checked from the container's header first (413 clip_too_large; 400 "
-                       "bad_clip or unsupported_output). docs/video.md. An uploaded image is decoded once "
-                       "before it is queued, so one damaged past its header gets 422 here, not a failed job.",
-        "requestBody": _FORM_BODY,
+                       "WebM sources and odd frame sizes), at its frame rate and size, its audio copied, or "
+                       "encoded anew as AAC (MP4) or Opus (WebM) where the container cannot hold it; done and "
+                       "total then count frames. Its duration, frame size and total pixels are checked from "
+                       "the container's header first (413 clip_too_large; 400 bad_clip, unsupported_output, or "
+                       "photo_only_field for explain or scale with a clip, clip_only_field for temporal_blend "
+                       "with a photo). docs/video.md. An uploaded image is decoded once before it is queued, "
+                       "so one damaged past its header gets 422 here, not a failed job.",
+        "requestBody": _JOB_FORM_BODY,
         "responses": {"202": _json("The job was queued; follow events_url, then fetch result_url.", "Job"),
                       **_UPLOAD_ERRORS, "429": _JOB_BUSY,
                       "415": _error("The file is neither a PNG, JPEG or WebP image nor a video clip (MP4, MOV, "
@@ -391,8 +403,10 @@ _PATHS = {
         "delete": {
         "summary": "Cancel a batch", "operationId": "cancelBatch", "parameters": [_BATCH_ID],
         "description": "Cancels every photo of the batch still queued or running (each ends failed with status "
-                       "499, error `cancelled`, as DELETE /api/jobs/{job_id} cancels one). Photos already "
-                       "finished stay, downloadable until their expires_at, and so do the batch's status and zip.",
+                       "499, error `cancelled`, as POST /api/jobs/{job_id}/cancel cancels one) and discards "
+                       "nothing, unlike DELETE of a finished job: photos already finished stay, downloadable "
+                       "until their expires_at, and so do the batch's status and zip, which is how a cancelled "
+                       "batch's finished photos are fetched.",
         "responses": {"204": {"description": "Cancel requested for every unfinished photo."},
                       "404": _error("No such batch, or it has expired.")}}},
     "/api/batches/{batch_id}/photos/{index}/image": {"get": {
@@ -446,6 +460,12 @@ def form_fields(path: str) -> dict[str, dict]:
     if body is None:
         return {}
     schema = body["content"]["multipart/form-data"]["schema"]
+    return _properties(schema)
+
+
+def _properties(schema: dict) -> dict[str, dict]:
+    """A form schema's fields: its own properties and those of the schemas it extends (allOf, $ref)."""
     if "$ref" in schema:
-        schema = DOCUMENT["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
-    return schema["properties"]
+        return _properties(DOCUMENT["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]])
+    inherited = {name: field for part in schema.get("allOf", []) for name, field in _properties(part).items()}
+    return {**inherited, **schema.get("properties", {})}

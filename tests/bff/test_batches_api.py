@@ -485,6 +485,24 @@ def test_batch_photos_and_single_jobs_keep_their_results_within_one_budget(infer
         assert kept.wait_finished(timeout=5)["state"] == "done"
         items = [(name, encoded(pixels, "PNG")) for name, pixels in photos(1)]
         refused = app.test_client().post("/api/batches", data=files_form(items))
-        assert (refused.status_code, refused.json["error"]) == (429, "busy"), refused.json
+        assert (refused.status_code, refused.json["error"]) == (429, "results_full"), refused.json
+    finally:
+        close_app(app)
+
+
+def test_a_batch_is_never_queued_in_part(inference_server):
+    """The batch was checked whole, then admitted photo by photo: with nothing held the check passed, the
+    first photo was queued and the second refused with 429, leaving the first running for nobody (no batch
+    recorded it) and holding the budget until it expired. It is now admitted whole, under one lock (and,
+    as a single result may be, made alone when nothing else is held)."""
+    items = [(name, encoded(pixels, "PNG")) for name, pixels in photos(2)]
+    # Each photo keeps itself and a result its size: the first fits, both do not.
+    app = make_app(servers=(inference_server,), max_result_bytes=sum(len(data) for _, data in items) + 1)
+    try:
+        client = app.test_client()
+        resp = client.post("/api/batches", data=files_form(items))
+        assert resp.status_code == 202, resp.json
+        assert wait_finished(client, resp.json["status_url"])["done_photos"] == 2
+        assert sum(job_queue_of(app).store.count_by_state().values()) == 2  # no job of nobody's batch
     finally:
         close_app(app)

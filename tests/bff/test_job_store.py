@@ -121,8 +121,8 @@ def test_a_job_whose_result_would_not_fit_is_refused_until_the_oldest_result_exp
         clock.now += 10
         with pytest.raises(ApiError) as err:
             store.submit(lambda progress: OUTCOME, result_bytes=41)  # 60 kept + 41 > 100
-        assert (err.value.status, err.value.error, err.value.retry_after) == (429, "busy", 50)
-        assert err.value.message.endswith("until the oldest expires; try again in 50 seconds.")
+        assert (err.value.status, err.value.error, err.value.retry_after) == (429, "results_full", 50)
+        assert err.value.message.endswith("until enough of them expire; try again in 50 seconds.")
         assert store.get(kept.id).outcome.data == b"x" * 40  # never dropped to make room
         batch = store.submit(lambda progress: OUTCOME, original=b"p" * 20)  # its photo and a result its size
         with pytest.raises(ApiError):
@@ -334,3 +334,83 @@ def test_a_batch_on_the_in_process_queue_measures_the_rate_and_gets_estimates(st
     # Its own 2 s and the 2 s of the one running ahead (no progress yet), at 500,000 pixels a second.
     assert facts["queue_position"] == 1 and facts["eta_s"] == pytest.approx(4.0), facts
     finished(queued)
+
+
+def test_a_batch_is_admitted_whole_or_refused_whole(clock):
+    """A batch was checked as a whole and then admitted photo by photo: a batch that did not fit beside
+    what was held (or lost a race to another request) had its first photos queued, orphaned, before the
+    429. submit_many admits all under one lock, or none."""
+    from bff.jobs import ResultBudget, Submission
+
+    budget = ResultBudget(100)
+    store = JobStore(workers=1, max_active=8, ttl_s=60, budget=budget, clock=clock)
+    try:
+        finished(store.submit(lambda progress: Outcome(b"x" * 30, "image/png", "a.png", 1)))
+        with pytest.raises(ApiError) as err:  # 30 kept + 2 x (20 photo + 20 result) > 100
+            store.submit_many([Submission(lambda progress: OUTCOME, original=b"p" * 20) for _ in range(2)])
+        assert (err.value.status, err.value.error) == (429, "results_full")
+        assert budget.used(clock()) == 30 and sum(store.count_by_state().values()) == 1
+        jobs = store.submit_many([Submission(lambda progress: OUTCOME, original=b"p" * 10) for _ in range(2)])
+        assert [finished(job)["state"] for job in jobs] == ["done", "done"]
+    finally:
+        store.shutdown()
+
+
+def test_the_retry_after_of_a_full_budget_waits_until_enough_has_expired(clock):
+    """Retry-After was the time until the oldest kept result expired, even when that freed too little
+    for the job: it is now the time until enough will have expired (as the photo store's 429 says)."""
+    from bff.jobs import ResultBudget
+
+    store = JobStore(workers=1, max_active=8, ttl_s=60, budget=ResultBudget(100), clock=clock)
+    try:
+        for size in (10, 40, 40):
+            finished(store.submit(lambda progress, size=size: Outcome(b"x" * size, "image/png", "a.png", 1)))
+            clock.now += 10  # they expire at 1060, 1070 and 1080
+        with pytest.raises(ApiError) as err:
+            store.submit(lambda progress: OUTCOME, result_bytes=50)  # 90 + 50 - 100: 40 must go, not 10
+        assert err.value.retry_after == 40  # now 1030; the second expires at 1070
+        clock.now += 41
+        finished(store.submit(lambda progress: OUTCOME, result_bytes=50))
+    finally:
+        store.shutdown()
+
+
+def test_a_job_that_finishes_while_being_deleted_is_discarded(store, monkeypatch):
+    """DELETE read the job unfinished, let go of the lock and cancelled it: a job that finished in
+    between stayed done with its result, though DELETE had answered 204."""
+    release = threading.Event()
+    job = store.submit(lambda progress: release.wait(5) and OUTCOME)
+    cancel = store.cancel
+
+    def cancel_late(job_id):  # the job finishes done between delete's read and its cancel
+        release.set()
+        assert finished(job)["state"] == "done"
+        cancel(job_id)
+
+    monkeypatch.setattr(store, "cancel", cancel_late)
+    store.delete(job.id)
+    assert store.get(job.id) is None
+
+
+def test_a_job_submitted_after_shutdown_is_refused_and_holds_nothing(clock):
+    """The pool refused it after the job was recorded and admitted: it stayed queued forever, holding
+    its share of the budget."""
+    from bff.jobs import ResultBudget
+
+    budget = ResultBudget(100)
+    store = JobStore(workers=1, max_active=2, ttl_s=60, budget=budget, clock=clock)
+    store.shutdown()
+    with pytest.raises(ApiError) as err:
+        store.submit(lambda progress: OUTCOME, result_bytes=50)
+    assert (err.value.status, err.value.error) == (503, "shutting_down")
+    assert budget.used(clock()) == 0 and store.count_by_state() == {}
+
+
+def test_a_clip_cancelled_before_it_starts_says_clip(store):
+    release = threading.Event()
+    running = store.submit(lambda progress: release.wait(5) and OUTCOME)
+    queued = store.submit(lambda progress: OUTCOME, what="clip")
+    store.cancel(queued.id)
+    release.set()
+    finished(running)
+    assert finished(queued)["message"] == "The request was cancelled before the clip was done."

@@ -290,7 +290,7 @@ def test_a_job_is_refused_with_retry_after_while_kept_results_fill_the_budget(in
         kept = store.submit(lambda progress: Outcome(b"x" * 1000, "image/png", "x.png", 1))
         assert kept.wait_finished(timeout=5)["state"] == "done"
         refused = upload(client, 64, 48)
-        assert (refused.status_code, refused.json["error"]) == (429, "busy"), refused.json
+        assert (refused.status_code, refused.json["error"]) == (429, "results_full"), refused.json
         assert 590 <= int(refused.headers["Retry-After"]) <= 600
         assert refused.json["message"].endswith(f"try again in {refused.headers['Retry-After']} seconds.")
         assert client.get(f"/api/jobs/{kept.id}/result").data == b"x" * 1000  # still there, as promised
@@ -317,3 +317,46 @@ def test_cancel_stops_an_unfinished_job_and_leaves_a_finished_one_with_its_resul
     ended = running.wait_finished(timeout=5)
     assert (ended["state"], ended["error"]) == ("failed", "cancelled"), ended
     assert down_client.post("/api/jobs/no-such-job/cancel").status_code == 404
+
+
+def test_a_synchronous_restyle_is_counted_in_the_budget_for_kept_results(inference_server, monkeypatch):
+    """POST /api/stylize was counted at 0 bytes, though its job (and an explained one's kept maps) takes
+    memory like any other: it is now counted at its upload's size, as POST /api/jobs is."""
+    photo = encoded(gradient(64, 48), "PNG")
+    app = make_app(servers=(inference_server,), max_result_bytes=2 * len(photo))
+    try:
+        store = job_store_of(app)
+        kept = store.submit(lambda progress: Outcome(b"x" * (len(photo) + 1), "image/png", "x.png", 1))
+        assert kept.wait_finished(timeout=5)["state"] == "done"
+        monkeypatch.setattr(store, "check_capacity", lambda kept_bytes=0: None)  # the job's own count, alone
+        refused = app.test_client().post("/api/stylize", data={"style": TINY_STYLE,
+                                                               "image": (io.BytesIO(photo), "p.png")})
+        assert (refused.status_code, refused.json["error"]) == (429, "results_full"), refused.json
+    finally:
+        close_app(app)
+
+
+def test_a_full_budget_refuses_a_stored_photo_before_decoding_it_with_its_own_code(inference_server, monkeypatch):
+    """The refusal said `busy`, which the page retries every few seconds, and each try decoded the whole
+    stored photo before the budget (counting it at 0 bytes then) refused it. Now the check before the
+    decode counts the stored photo's size, and says `results_full` (the page shows it, no retry)."""
+    from bff import api_jobs
+
+    photo = encoded(gradient(64, 48), "PNG")
+    app = make_app(servers=(inference_server,), max_result_bytes=2 * len(photo), job_ttl_s=600)
+    try:
+        client = app.test_client()
+        stored = client.post("/api/photos", data={"image": (io.BytesIO(photo), "p.png")})
+        assert stored.status_code == 201, stored.json
+        kept = job_store_of(app).submit(lambda progress: Outcome(b"x" * (len(photo) + 1), "image/png", "x.png", 1))
+        assert kept.wait_finished(timeout=5)["state"] == "done"
+
+        def never(gateway):
+            raise AssertionError("the photo was read and decoded before the budget refused it")
+
+        monkeypatch.setattr(api_jobs, "read_order", never)
+        refused = client.post("/api/jobs", data={"style": TINY_STYLE, "photo_id": stored.json["id"]})
+        assert (refused.status_code, refused.json["error"]) == (429, "results_full"), refused.json
+        assert 590 <= int(refused.headers["Retry-After"]) <= 600
+    finally:
+        close_app(app)

@@ -353,3 +353,48 @@ def test_finished_results_stay_until_their_expires_at_however_many_finish(server
     for key in ("", ":result", ":input", ":events"):
         lives_s = store.redis.pttl(f"tessera:job:{jobs[0].id}{key}") / 1000
         assert lives_s >= expires - time.time() > 890, key
+
+
+def test_a_job_cancelled_after_its_last_progress_report_ends_cancelled_as_in_memory(store):
+    """The memory store ends such a job cancelled; the Redis runner ended it done, its result kept."""
+    import threading
+
+    from bff.job_runner import JobRunner
+
+    reported, go_on = threading.Event(), threading.Event()
+
+    def execute(task, progress):
+        progress(1, 1)
+        reported.set()
+        go_on.wait(5)
+        return OUTCOME
+
+    job = store.submit_task(TASK)
+    runner = JobRunner(store, execute, threads=1)
+    runner.start()
+    try:
+        assert reported.wait(5)
+        store.cancel(job.id)
+        go_on.set()
+        snap = _run_until(job, {"done", "failed"})
+        assert (snap["state"], snap["error"]) == ("failed", "cancelled"), snap
+        assert job.outcome is None
+    finally:
+        runner.stop(grace_s=2)
+
+
+def test_a_clip_cancelled_before_it_starts_says_clip(store):
+    """It said "before the image was done" for a clip (bff.clips words it for a clip it stops)."""
+    from dataclasses import replace
+
+    from bff.job_runner import JobRunner
+
+    job = store.submit_task(replace(TASK, kind="clip", format="mp4"))
+    store.cancel(job.id)
+    runner = JobRunner(store, lambda task, progress: OUTCOME, threads=1)
+    runner.start()
+    try:
+        snap = _run_until(job, {"done", "failed"})
+        assert snap["message"] == "The request was cancelled before the clip was done.", snap
+    finally:
+        runner.stop(grace_s=2)

@@ -76,6 +76,22 @@ def test_explain_sent_to_a_batch_is_refused_naming_the_routes_that_take_it(app, 
     assert sum(job_store_of(app).count_by_state().values()) == 0
 
 
+def test_temporal_blend_sent_to_stylize_is_refused_naming_the_route_that_takes_it(app, client):
+    """/api/stylize shared /api/jobs's form, so a clip's temporal_blend was read as one of its fields and
+    ignored (a review); /api/stylize never takes a clip."""
+    answer = client.post("/api/stylize", data=_form("/api/stylize", temporal_blend="0.5"))
+    assert (answer.status_code, answer.json["error"]) == (400, "unknown_field"), answer.json
+    assert "(it is a field of POST /api/jobs)" in answer.json["message"], answer.json
+    assert sum(job_store_of(app).count_by_state().values()) == 0
+
+
+def test_temporal_blend_sent_with_a_photo_job_is_refused_as_for_clips_only(app, client):
+    answer = client.post("/api/jobs", data=_form("/api/jobs", temporal_blend="0.5"))
+    assert (answer.status_code, answer.json["error"]) == (400, "clip_only_field"), answer.json
+    assert answer.json["message"].startswith("'temporal_blend' applies to clips only"), answer.json
+    assert sum(job_store_of(app).count_by_state().values()) == 0
+
+
 def test_a_photo_upload_takes_only_its_image(client):
     answer = client.post("/api/photos", data=_form("/api/photos", style=TINY_STYLE))
     assert (answer.status_code, answer.json["error"]) == (400, "unknown_field"), answer.json

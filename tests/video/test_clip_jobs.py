@@ -77,7 +77,7 @@ def test_a_clip_job_counts_frames_and_returns_the_clip_with_its_audio(gateway):
      "out for a clip."),
     (lambda: make_clip("still", "mp4", 96, 64, 4, 10), {"scale": "0.5"}, 400, "photo_only_field",
      "'scale' applies to photos only"),
-    (lambda: make_clip("still", "mp4", 96, 64, 4, 10)[:300], {"explain": "on", "scale": "1"}, 400,
+    (lambda: make_clip("still", "mp4", 96, 64, 4, 10)[:300], {"explain": "on", "scale": "0.5"}, 400,
      "photo_only_field", "'explain' and 'scale' apply to photos only"),  # before the clip is read
 ])
 def test_clips_are_refused_from_the_header_with_a_reason(gateway, make, fields, status, error, words):
@@ -124,8 +124,9 @@ def _cancel_midway(client, data: bytes) -> dict:
     return snap
 
 
-def test_photo_fields_that_ask_for_nothing_pass_with_a_clip(gateway):
-    created = post_clip(gateway, make_clip("still", "mp4", 96, 64, 3, 10), explain="false", scale="auto")
+@pytest.mark.parametrize("scale", ["auto", "1"])  # 1 is a clip's own brush scale: it was refused
+def test_photo_fields_that_ask_for_nothing_pass_with_a_clip(gateway, scale):
+    created = post_clip(gateway, make_clip("still", "mp4", 96, 64, 3, 10), explain="false", scale=scale)
     assert created.status_code == 202, created.json
     assert sse(gateway.get(created.json["events_url"]).get_data(as_text=True))[-1][0] == "done"
 
