@@ -134,5 +134,6 @@ def test_a_designer_tries_many_styles_on_one_12_megapixel_photo(page, big_photo,
 
     # The photo went over the network once; every job named it by id.
     assert [r for r in requests if r.startswith("POST api/photos")] == ["POST api/photos"]
-    assert sum(r.startswith("POST api/jobs") for r in requests) == 3
+    assert sum(r == "POST api/jobs" for r in requests) == 3  # made; the Cancel is POST api/jobs/<id>/cancel
+    assert sum(r.startswith("POST api/jobs/") and r.endswith("/cancel") for r in requests) == 1
     assert page.console_problems == []
