@@ -84,7 +84,7 @@ UNREAD_FORMATS = (
     *(UnreadFormat("AVIF", ((4, b"ftyp"), (8, brand))) for brand in (b"avif", b"avis")),
     UnreadFormat("TIFF", ((0, b"II*\x00"),)),
     UnreadFormat("TIFF", ((0, b"MM\x00*"),)),
-    UnreadFormat("BMP", ((0, b"BM"),)),
+    UnreadFormat("BMP", ((0, b"BM"), (6, b"\x00\x00\x00\x00"))),  # 'BM', the file size, 4 reserved zero bytes
 )
 
 

@@ -24,7 +24,7 @@ HINT = "(it is a {} image: save or export it as JPEG or PNG, and choose that fil
     (b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1", "AVIF"),
     (b"II*\x00\x08\x00\x00\x00", "TIFF"),
     (b"MM\x00*\x00\x00\x00\x08", "TIFF"),
-    (b"BM6\x00\x00\x00\x00\x00", "BMP"),
+    (b"BM6\x00\x0c\x00\x00\x00\x00\x00", "BMP"),
 ])
 def test_a_refused_image_of_a_known_format_is_told_what_it_is(head, label):
     """A phone's HEIC photo was only "not a PNG, JPEG or WebP image", with no word of what to do."""
@@ -37,6 +37,7 @@ def test_a_refused_image_of_a_known_format_is_told_what_it_is(head, label):
 
 def test_other_bytes_are_refused_without_a_guess():
     assert formats.not_read(b"plain text") == "the file is not a PNG, JPEG or WebP image"
+    assert formats.not_read(b"BMW service notes") == "the file is not a PNG, JPEG or WebP image"  # text, not a BMP
     assert formats.not_read(b"\x00\x00\x00\x18ftypisom") == "the file is not a PNG, JPEG or WebP image"  # an MP4
 
 
