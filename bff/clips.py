@@ -135,8 +135,14 @@ def _scale_given() -> bool:
 
 
 def refuse_clip_fields() -> None:
-    """ApiError 400 clip_only_field for `temporal_blend` sent with a photo, which it would not change."""
-    if (request.form.get("temporal_blend") or "").strip():
+    """ApiError 400 clip_only_field for `temporal_blend` sent with a photo, which it would not change; empty
+    or 0 (blending off) asks for nothing and passes, as `explain` false and `scale` 1 do with a clip."""
+    text = (request.form.get("temporal_blend") or "").strip()
+    try:
+        asks_nothing = not text or float(text) == 0.0
+    except ValueError:
+        asks_nothing = False
+    if not asks_nothing:
         raise ApiError(400, "clip_only_field", "'temporal_blend' applies to clips only: a photo has no frames to "
                                                "blend; leave it out for a photo.")
 

@@ -193,7 +193,9 @@ export function fileProblem(bytes, head, limits, what = "photo") {
   if (!sniffFormat(head, limits.formats)) {
     // The gateway's sentence (tessera/formats.py not_read): a phone's HEIC photo is told what it is.
     const other = sniffFormat(head, /** @type {Format[]} */ (limits.unread_formats || []));
-    const hint = other ? ` (it is a ${other.label} image: save or export it as JPEG or PNG, and choose that file)` : "";
+    const article = other && "AEIOU".includes(other.label[0]) ? "an" : "a";
+    const hint = other ? ` (it is ${article} ${other.label} image: save or export it as JPEG or PNG, and choose `
+      + "that file)" : "";
     return `That file is not a ${formatList(limits.formats)} image${hint}.`;
   }
   if (bytes > limits.max_upload_bytes) {

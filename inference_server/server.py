@@ -191,7 +191,7 @@ def _bind(server: grpc.Server, config: ServerConfig) -> int:
     # Invalid cert chain file." and a TSI_ line before it); the start's one line says it instead, and
     # anything else written meanwhile (another thread's log line) still goes out.
     sys.stderr.write("".join(line for line in said.splitlines(keepends=True) if not _GRPC_BIND_LINE.search(line)))
-    raise StartError(f"cannot listen on {address}: {_bind_failure(said)}")
+    raise StartError(f"cannot listen on {address}: {_bind_failure(said, tls=credentials is not None)}")
 
 
 # gRPC's own log lines about a failed bind, which the start's one line replaces.
@@ -204,9 +204,10 @@ _BIND_FAILURES = (("Address already in use", "the port is in use"),
 _TLS_FAILURES = ("Unable to create secure server", "TSI_", "ssl_transport_security")
 
 
-def _bind_failure(said: str) -> str:
-    """Why a bind failed, from what gRPC wrote: in words for the usual causes, else in the system's."""
-    if any(cause in said for cause in _TLS_FAILURES):
+def _bind_failure(said: str, tls: bool) -> str:
+    """Why a bind failed, from what gRPC wrote: in words for the usual causes, else in the system's. TLS
+    causes count only for a `tls` bind: another in-process server's handshake lines may be in `said`."""
+    if tls and any(cause in said for cause in _TLS_FAILURES):
         detail = re.search(r"ssl_transport_security\.cc:\d+\] ([^\n]*?)\.?\s*$", said, re.MULTILINE)
         return "the TLS certificate or key is not valid" + (f" ({detail.group(1)})" if detail else "")
     for cause, words in _BIND_FAILURES:

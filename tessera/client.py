@@ -328,16 +328,18 @@ class TesseraClient:
 def _never_backwards(progress: Callable[[int, int], None] | None) -> Callable[[int, int], None] | None:
     """`progress` told only counts that do not go back: an image painted again on another version (an
     unhealthy one's repaint) starts its count anew, and a job's done and ETA must not jump from 9 of 12
-    back to 1 of 12. A count of other tiles (another total) is told as the share done, never less."""
+    back to 1 of 12. A count of other tiles (another total) is told as the share done, never less. Every
+    report still calls `progress` (with the furthest count told so far when this one is behind): a
+    caller's progress is also where a job's cancel is noticed (bff.jobs), once per tile."""
     if progress is None:
         return None
-    told = [0.0]
+    told = [0.0, 0, 0]  # the furthest share told, and its (done, total)
 
     def forward(done: int, total: int) -> None:
         share = done / total if total else 1.0
         if share >= told[0]:
-            told[0] = share
-            progress(done, total)
+            told[:] = [share, done, total]
+        progress(told[1], told[2])
     return forward
 
 

@@ -80,8 +80,9 @@ class UnreadFormat:
 # File Format). Apple's phones save photos as HEIC by default.
 UNREAD_FORMATS = (
     *(UnreadFormat("HEIC", ((4, b"ftyp"), (8, brand))) for brand in
-      (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")),
-    *(UnreadFormat("AVIF", ((4, b"ftyp"), (8, brand))) for brand in (b"avif", b"avis")),
+      (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"mif2", b"msf1",
+       b"miaf")),
+    *(UnreadFormat("AVIF", ((4, b"ftyp"), (8, brand))) for brand in (b"avif", b"avis", b"avio")),
     UnreadFormat("TIFF", ((0, b"II*\x00"),)),
     UnreadFormat("TIFF", ((0, b"MM\x00*"),)),
     UnreadFormat("BMP", ((0, b"BM"), (6, b"\x00\x00\x00\x00"))),  # 'BM', the file size, 4 reserved zero bytes
@@ -92,7 +93,10 @@ def what_it_is(data: bytes) -> str:
     """For a file of a known image format Tessera does not read, what it is and what to do, to end a
     refusal: ' (it is a HEIC image: save or export it as JPEG or PNG, and choose that file)'; else ''."""
     other = next((f.label for f in UNREAD_FORMATS if f.matches(data)), None)
-    return f" (it is a {other} image: save or export it as JPEG or PNG, and choose that file)" if other else ""
+    if other is None:
+        return ""
+    article = "an" if other[0] in "AEIOU" else "a"
+    return f" (it is {article} {other} image: save or export it as JPEG or PNG, and choose that file)"
 
 
 def not_read(data: bytes) -> str:

@@ -148,3 +148,15 @@ def test_a_repaint_on_the_healthy_version_never_reports_progress_going_back(regi
     shares = [done / total for done, total in told]
     assert shares == sorted(shares), told
     assert told[-1][0] == told[-1][1], told
+
+
+def test_a_report_behind_the_furthest_still_reaches_the_callback_which_may_cancel():
+    """A job notices its cancel in its progress callback (bff.jobs): a repaint's reports behind the furthest
+    count were dropped, so a cancel waited until the repaint caught up, up to an image's time (a review)."""
+    from tessera.client import _never_backwards
+
+    told: list[tuple[int, int]] = []
+    forward = _never_backwards(lambda done, total: told.append((done, total)))
+    for done, total in [(0, 12), (9, 12), (1, 12), (10, 12), (4, 8), (8, 8)]:
+        forward(done, total)
+    assert told == [(0, 12), (9, 12), (9, 12), (10, 12), (10, 12), (8, 8)]

@@ -73,23 +73,28 @@ def discard_unstarted(run_dir: Path, created: Path | None) -> None:
     so no empty run is left that ``resume`` would call checkpoint-less: config.json and the empty
     checkpoints/ and samples/ folders go, then the run folder and its parents while they are empty, up
     to ``created`` (the outermost folder ``prepare`` made, from ``topmost_missing``), like
-    ``os.removedirs``. Nothing is removed with its contents: another run may have been started inside
-    a folder this one created (two trainings in a fresh checkout both make runs/)."""
+    ``os.removedirs``. The run folder, when this run made it, goes with everything in it (its logs); no
+    folder above it is removed with its contents: another run may have been started inside a folder this
+    one created (two trainings in a fresh checkout both make runs/)."""
     run_dir = Path(run_dir)
     if checkpoint_path(run_dir).exists():
         return
-    (run_dir / CONFIG_FILE).unlink(missing_ok=True)
-    for sub in ("checkpoints", "samples"):
-        try:
-            (run_dir / sub).rmdir()  # only when empty
-        except OSError:
-            pass
-    if created is None:
+    created = None if created is None else Path(created)
+    if created is not None and (created == run_dir or created in run_dir.parents):
+        # The run folder itself is new, so all of it is this run's: its logs too (a damaged image is met
+        # in the loop, after losses.jsonl and the report are written).
+        shutil.rmtree(run_dir, ignore_errors=True)
+    else:
+        (run_dir / CONFIG_FILE).unlink(missing_ok=True)
+        for sub in ("checkpoints", "samples"):
+            try:
+                (run_dir / sub).rmdir()  # only when empty
+            except OSError:
+                pass
         return  # the run folder existed before: it stays
-    created = Path(created)
-    if created != run_dir and created not in run_dir.parents:
+    folder = run_dir.parent
+    if folder == run_dir or run_dir == created:
         return
-    folder = run_dir
     while True:
         try:
             folder.rmdir()  # only when empty

@@ -90,6 +90,8 @@ def test_temporal_blend_sent_with_a_photo_job_is_refused_as_for_clips_only(app, 
     assert (answer.status_code, answer.json["error"]) == (400, "clip_only_field"), answer.json
     assert answer.json["message"].startswith("'temporal_blend' applies to clips only"), answer.json
     assert sum(job_store_of(app).count_by_state().values()) == 0
+    # 0 turns blending off: it asks nothing of a photo and passes, as scale 1 does with a clip.
+    assert client.post("/api/jobs", data=_form("/api/jobs", temporal_blend="0")).status_code == 202
 
 
 def test_a_photo_upload_takes_only_its_image(client):

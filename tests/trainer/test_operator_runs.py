@@ -21,6 +21,17 @@ def test_a_train_stopped_by_a_missing_data_folder_leaves_no_run_directory(tmp_pa
     assert main(["resume", str(run)]) == 2  # nothing there to resume, as before the train
 
 
+def test_a_train_stopped_in_its_loop_by_a_damaged_image_leaves_no_run_directory(tmp_path, tiny, paired_dirs, capsys):
+    """Images are read in the loop, after its log and report are written: the run folder it made was kept
+    with those and no config (a review)."""
+    for image in list(paired_dirs[0].glob("*.png")):
+        image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)  # a PNG's signature, then nothing readable
+    run = tmp_path / "runs" / "p1"
+    assert _train(tmp_path, tiny, run, "--data-a", str(paired_dirs[0]), "--data-b", str(paired_dirs[1])) == 2
+    capsys.readouterr()
+    assert not (tmp_path / "runs").exists()
+
+
 def test_a_train_stopped_by_unmatched_pairs_leaves_no_run_directory(tmp_path, tiny, paired_dirs, capsys):
     (paired_dirs[1] / "img00.png").rename(paired_dirs[1] / "other.png")
     run = tmp_path / "p1"
@@ -49,6 +60,8 @@ def test_a_failed_train_keeps_another_run_started_meanwhile_in_the_folder_it_cre
 
 
 def test_discarding_an_unstarted_run_removes_empty_parents_up_to_the_created_one_only(tmp_path):
+    """The run folder this run made goes with all in it (its logs); above it, only folders left empty, up to
+    the outermost one it made, and never one holding another run."""
     (tmp_path / "a" / "keep.txt").parent.mkdir()
     (tmp_path / "a" / "keep.txt").write_text("mine")
     run = tmp_path / "a" / "b" / "c" / "run"
@@ -57,10 +70,12 @@ def test_discarding_an_unstarted_run_removes_empty_parents_up_to_the_created_one
     for sub in ("checkpoints", "samples"):
         (run / sub).mkdir(parents=True)
     (run / "config.json").write_text("{}")
-    (run / "notes.txt").write_text("not the trainer's")
+    (run / "losses.jsonl").write_text("{}\n")
+    (tmp_path / "a" / "b" / "c" / "other").mkdir()  # another run, started meanwhile
     runs.discard_unstarted(run, created)
-    assert sorted(p.name for p in run.iterdir()) == ["notes.txt"]  # a folder holding more stays
-    (run / "notes.txt").unlink()
+    assert not run.exists() and (tmp_path / "a" / "b" / "c" / "other").is_dir()
+    (tmp_path / "a" / "b" / "c" / "other").rmdir()
+    run.mkdir()
     runs.discard_unstarted(run, created)
     assert not (tmp_path / "a" / "b").exists() and (tmp_path / "a" / "keep.txt").read_text() == "mine"
 
