@@ -32,8 +32,7 @@ def check_style_id(style: str) -> None:
     """RegistryError unless ``style`` is a style id as a whole (``$`` in STYLE_ID_PATTERN would also
     take a trailing newline with ``match``; a folder named so would be left behind)."""
     if not isinstance(style, str) or not registry.STYLE_ID_RE.fullmatch(style):
-        raise RegistryError(f"style id {style!r} must be 1 to 64 lower-case letters, digits, - and _, "
-                            f"starting with a letter or digit")
+        raise RegistryError(f"{style!r} is not {registry.STYLE_ID_WORDS}")
 
 
 def check_style_meta(style_meta: dict[str, Any] | None) -> None:

@@ -101,7 +101,7 @@ def test_a_style_id_with_a_trailing_newline_is_refused_before_anything_is_writte
     code, _, err = _run_main(_argv(command, published, cyclegan_checkpoint, tmp_path / "reg", "tiny\n"))
     assert code == 2
     _one_clear_line(err)
-    assert "style id 'tiny\\n' must be" in err
+    assert "'tiny\\n' is not a style id: 1 to 64 lower-case letters" in err
     assert list((tmp_path / "reg").iterdir()) == []
 
 
