@@ -92,7 +92,7 @@ def test_tensorrt_request_without_a_gpu_writes_onnx_only(exported, tmp_path, cap
     assert read_manifest(tmp_path / "negative" / "1").tensorrt == ()
 
 
-@pytest.mark.parametrize(("style", "message"), [("Bad Style!", "style id 'Bad Style!' must be"),
+@pytest.mark.parametrize(("style", "message"), [("Bad Style!", "'Bad Style!' is not a style id: 1 to 64"),
                                                 ("ok", "no checkpoint")])
 def test_bad_export_input_gets_one_clear_line(tmp_path, capsys, exported, style, message):
     run = exported[0] if style != "ok" else tmp_path / "not-a-run"
