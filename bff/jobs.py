@@ -22,6 +22,7 @@ from flask import Flask, current_app
 
 from bff.config import GatewayConfig
 from bff.errors import ApiError, busy, internal_error
+from bff.expiring_bytes import room_at
 from bff.job_estimates import Throughput, WorkFacts, estimate_s, expires_at
 from bff.job_state import FINISHED, JobState
 from tessera.critic_maps import MAP_NAMES
@@ -147,22 +148,12 @@ class ResultBudget:
             used = sum(held for held, _ in self._held.values())
             need = sum(max(1, nbytes) for _, nbytes in holds)
             if used and used + need > self.limit:
-                wait = max(1, math.ceil(self._room_at(used + need - self.limit, now, ttl_s) - now))
+                holds = ((now + ttl_s if until is None else until, held) for held, until in self._held.values())
+                wait = max(1, math.ceil(room_at(holds, used + need - self.limit, now) - now))
                 raise results_full(wait, any(until is None for _, until in self._held.values()))
             for job_id, nbytes in holds:
                 if job_id:
                     self._held[job_id] = (nbytes, None)
-
-    def _room_at(self, excess: int, now: float, ttl_s: float) -> float:
-        """When enough holds will have expired to free `excess` bytes (when all have, if none would);
-        caller holds the lock."""
-        expiries = sorted((now + ttl_s if until is None else until, held) for held, until in self._held.values())
-        freed = 0
-        for until, held in expiries:
-            freed += held
-            if freed >= excess:
-                return until
-        return expiries[-1][0] if expiries else now
 
     def hold(self, job_id: str, nbytes: int, until: float) -> None:
         """What a finished job keeps, until `until` (the store's clock), whatever the limit: it was admitted."""

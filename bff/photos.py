@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bff.errors import ApiError
+from bff.expiring_bytes import room_at
 
 
 @dataclass(frozen=True)
@@ -137,16 +138,8 @@ class MemoryPhotoStore:
             raise too_many_photos(len(mine), self.per_client, min(mine) - now)
         held = sum(len(p.data) for p in self._photos.values())
         if held + incoming > self.max_bytes:
-            raise store_full(self.max_bytes, self._room_at(held + incoming - self.max_bytes) - now)
-
-    def _room_at(self, excess: int) -> float:
-        """When enough photos will have expired to free `excess` bytes (the last expiry when none would)."""
-        freed, at = 0, self._clock()
-        for photo in sorted(self._photos.values(), key=lambda p: p.expires_at):
-            freed, at = freed + len(photo.data), photo.expires_at
-            if freed >= excess:
-                break
-        return at
+            holds = ((p.expires_at, len(p.data)) for p in self._photos.values())
+            raise store_full(self.max_bytes, room_at(holds, held + incoming - self.max_bytes, now) - now)
 
     def _sweep(self) -> None:
         now = self._clock()

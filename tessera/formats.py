@@ -13,6 +13,11 @@ from typing import Any
 from PIL import Image, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
 
 
+def _holds(data: bytes, signature: tuple[tuple[int, bytes], ...]) -> bool:
+    """Whether `data` holds each (offset, bytes) pair of `signature`."""
+    return all(data[offset:offset + len(part)] == part for offset, part in signature)
+
+
 @dataclass(frozen=True)
 class ImageFormat:
     """One format: how to recognise it, open it, write it, and the largest side it can hold."""
@@ -33,7 +38,7 @@ class ImageFormat:
 
     def matches(self, data: bytes) -> bool:
         """Whether `data` starts with this format's signature."""
-        return all(data[offset:offset + len(part)] == part for offset, part in self.signature)
+        return _holds(data, self.signature)
 
 
 # Limits measured with Pillow's encoders (tests/test_formats.py writes at and past each one):
@@ -73,7 +78,7 @@ class UnreadFormat:
     signature: tuple[tuple[int, bytes], ...]
 
     def matches(self, data: bytes) -> bool:
-        return all(data[offset:offset + len(part)] == part for offset, part in self.signature)
+        return _holds(data, self.signature)
 
 
 # HEIF and AVIF are ISO media files: 'ftyp' at offset 4, then the major brand (ISO/IEC 23008-12, AV1 Image
