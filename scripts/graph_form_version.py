@@ -54,6 +54,13 @@ from trainer.onnx_lookup import lookup_graph
 from trainer.onnx_subpixel import subpixel_graph
 
 PHOTO_SIDE = 1024
+# The integer form's band (docs/serving.md, "An exact integer form for OpenVINO fp32"): on each picture it
+# is at least as close to its source as the source is to itself with ONNX Runtime's graph optimisations
+# off (the same graph summed in another float order), less SLACK_DB; a picture on which the other order
+# happens to move no level (100-140 dB) says nothing of the network's rounding noise, so that floor
+# counts as FLOOR_CAP_DB, the top of what it is on photos (36-52 dB at 512 px).
+FLOOR_CAP_DB = 50.0
+SLACK_DB = 1.5
 _GRAPHS = ("onnx", "whole_onnx", "context_onnx")  # the manifest artifacts rewritten, all alike
 
 
@@ -97,6 +104,12 @@ def rewritten_copy(source: Path, registry: Path, form: Form) -> tuple[Path, list
                             "reexported_from": f"{source.parent.name}/{source.name}"}
     number = write_version(registry, source.parent.name, files, manifest)
     return registry / source.parent.name / str(number), made
+
+
+def integer_band_db(floor_db: float) -> float:
+    """The PSNR in dB the integer form must reach against its source on a picture where the source is
+    `floor_db` from itself with ONNX Runtime's graph optimisations off."""
+    return min(floor_db, FLOOR_CAP_DB) - SLACK_DB
 
 
 def pictures(photos: list[tuple[str, np.ndarray]]) -> list[tuple[str, np.ndarray]]:
