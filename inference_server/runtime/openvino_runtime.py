@@ -1,4 +1,5 @@
-"""OpenVINO on the CPU in bfloat16: the fast engine of CPUs with native bf16 matrix units.
+"""OpenVINO on the CPU in bfloat16: the fast engine of CPUs with native bf16 matrix units (and, for a
+graph in an exact form, in fp32 on any CPU: "fp32-openvino" below).
 
 On a CPU with AMX or AVX-512 BF16 (Intel Sapphire Rapids and later; OpenVINO reports `BF16` among
 the CPU's `OPTIMIZATION_CAPABILITIES`), OpenVINO's CPU plugin runs convolutions with bf16 inputs
@@ -28,9 +29,11 @@ import numpy as np
 
 from inference_server.runtime import EngineError, context_width
 from tessera.onnx_session import SHARED_ARENA, open_session
-from tessera.registry import CONTEXT_INPUT, INPUT_NAME, OUTPUT_NAME, REDUCED_PRECISIONS
+from tessera.registry import CONTEXT_INPUT, INPUT_NAME, OPENVINO_FP32, OUTPUT_NAME, REDUCED_PRECISIONS
 
 NAME = "openvino-cpu-bf16"
+FP32_NAME = "openvino-cpu-fp32"
+PRECISIONS = (*REDUCED_PRECISIONS, OPENVINO_FP32)  # the manifest's names this runtime runs
 # The reduced precisions that run a head on ONNX Runtime fp32, and where it ends (stem_split.py).
 _KEEP_IN_FP32 = {"bf16-fp32-input": "input", "bf16-fp32-stem": "stem"}
 log = logging.getLogger(__name__)
@@ -41,6 +44,15 @@ def bf16_available() -> bool:
     """Whether OpenVINO imports and reports native bf16 on this CPU (read once per process)."""
     try:
         return "BF16" in _core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    except (ImportError, RuntimeError):
+        return False
+
+
+@functools.cache
+def openvino_available() -> bool:
+    """Whether OpenVINO imports and lists a CPU device (read once per process): all fp32 needs."""
+    try:
+        return "CPU" in _core().available_devices
     except (ImportError, RuntimeError):
         return False
 
@@ -67,7 +79,9 @@ class OpenVinoRuntime:
     bf16; "bf16-fp32-stem" runs its stem (up to the first ReLU after a norm, stem_split.py) on ONNX Runtime fp32
     and the rest in bf16, for networks whose stem bf16 breaks on low-contrast pictures;
     "bf16-fp32-input" runs only the picture's preparation before the stem's convolution in fp32, for
-    centred stems (trainer/centre_stem.py).
+    centred stems (trainer/centre_stem.py); "fp32-openvino" runs the whole model in fp32 (OpenVINO's
+    `INFERENCE_PRECISION_HINT` f32), for graphs in an exact form whose bytes it gives as ONNX Runtime
+    does (trainer/onnx_integer.py).
 
     A version's context model (`output` "context") loads the same way and runs through `run_named`;
     the server runs it in the same form as the version's tiles where that passes its probes
@@ -80,9 +94,10 @@ class OpenVinoRuntime:
 
     def __init__(self, model_path: Path, threads: int = 1, streams: int = 1, output: str = OUTPUT_NAME,
                  context_input: str = CONTEXT_INPUT, precision: str = "bf16") -> None:
-        if precision not in REDUCED_PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(REDUCED_PRECISIONS)}, got {precision!r}")
-        self.name = NAME + precision.removeprefix("bf16")  # openvino-cpu-bf16[-fp32-input|-fp32-stem]
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        # openvino-cpu-bf16[-fp32-input|-fp32-stem], or openvino-cpu-fp32
+        self.name = FP32_NAME if precision == OPENVINO_FP32 else NAME + precision.removeprefix("bf16")
         self.precision = precision
         self._stem: _Stem | None = None
         source: str | bytes = str(model_path)
@@ -92,7 +107,7 @@ class OpenVinoRuntime:
         try:
             core = _core()
             self._compiled = core.compile_model(core.read_model(source), "CPU", {
-                "INFERENCE_PRECISION_HINT": "bf16",
+                "INFERENCE_PRECISION_HINT": "f32" if precision == OPENVINO_FP32 else "bf16",
                 "NUM_STREAMS": max(1, streams),
                 "INFERENCE_NUM_THREADS": max(1, streams) * max(1, threads),
                 # The runners, gRPC and the context model share the cores; pinned threads would fight them.

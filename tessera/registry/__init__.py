@@ -48,6 +48,7 @@ from tessera.registry.manifest import (
     FORMAT_VERSION,
     GENERATOR,
     MANIFEST_FILE,
+    OPENVINO_FP32,
     PRECISIONS,
     REDUCED_PRECISIONS,
     TILING_MODES,
@@ -64,7 +65,8 @@ from tessera.registry.manifest import (
 __all__ = [
     "CONDITIONED", "ConditionedManifest", "Preset", "STYLE_CODE_INPUT", "STYLE_CODE_OUTPUT", "STYLE_IMAGE_INPUT",
     "CONTEXT_INPUT", "CONTEXT_OUTPUT", "FORMAT_VERSION", "GENERATOR", "INPUT_NAME", "MANIFEST_FILE", "MANIFEST_KINDS",
-    "OUTPUT_NAME", "PRECISIONS", "REDUCED_PRECISIONS", "STYLE_FILE", "STYLE_ID_RE", "THUMBNAIL_INPUT", "TILING_MODES",
+    "OPENVINO_FP32", "OUTPUT_NAME", "PRECISIONS", "REDUCED_PRECISIONS", "STYLE_FILE", "STYLE_ID_RE", "THUMBNAIL_INPUT",
+    "TILING_MODES",
     "VERSION_DIR_RE",
     "WHOLE_MAX_FAR_FRACTION", "WHOLE_MIN_PSNR_DB", "Artifact", "BaseManifest", "GeneratorManifest", "IOConvention",
     "Manifest", "RegistryError", "StyleMeta", "TensorRTPlan", "TensorSpec", "Tiling", "context_io_problem",
