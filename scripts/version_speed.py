@@ -3,8 +3,8 @@
     .venv/bin/python -m scripts.version_speed model_registry/umber-oil/6 model_registry/umber-oil/7 \
         [--size 2048x1536] [--rounds 5] [--arrangement 1x2 --arrangement 2x1] [--tile 512]
 
-A folder written FOLDER@fp32-openvino runs its tiles on OpenVINO fp32 instead (any-painting-best v5's
-integer form, docs/serving.md "The integer form served").
+A folder written FOLDER@fp32-openvino runs its tiles on OpenVINO fp32 instead (any-painting-best's
+integer form, docs/serving.md "The integer form in the repository").
 
 Each version's context model runs once on the photo's thumbnail (its manifest's side); then every
 round runs each version, in each arrangement, over all tiles (``--tile`` px cores with the
