@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from inference_server.runtime import EngineError, context_width
+from inference_server.runtime.openvino_shapes import ShapeCompiles
 from tessera.onnx_session import SHARED_ARENA, open_session
 from tessera.registry import CONTEXT_INPUT, INPUT_NAME, OPENVINO_FP32, OUTPUT_NAME, REDUCED_PRECISIONS
 
@@ -104,15 +105,16 @@ class OpenVinoRuntime:
         if precision in _KEEP_IN_FP32:
             self._stem = _Stem(model_path, output, threads, _KEEP_IN_FP32[precision])
             source = self._stem.tail
+        config = {
+            "INFERENCE_PRECISION_HINT": "f32" if precision == OPENVINO_FP32 else "bf16",
+            "NUM_STREAMS": max(1, streams),
+            "INFERENCE_NUM_THREADS": max(1, streams) * max(1, threads),
+            # The runners, gRPC and the context model share the cores; pinned threads would fight them.
+            "ENABLE_CPU_PINNING": False,
+        }
         try:
             core = _core()
-            self._compiled = core.compile_model(core.read_model(source), "CPU", {
-                "INFERENCE_PRECISION_HINT": "f32" if precision == OPENVINO_FP32 else "bf16",
-                "NUM_STREAMS": max(1, streams),
-                "INFERENCE_NUM_THREADS": max(1, streams) * max(1, threads),
-                # The runners, gRPC and the context model share the cores; pinned threads would fight them.
-                "ENABLE_CPU_PINNING": False,
-            })
+            self._compiled = core.compile_model(core.read_model(source), "CPU", config)
         except RuntimeError as exc:  # OpenVINO raises RuntimeError for unreadable and uncompilable models
             raise EngineError(f"OpenVINO cannot compile {model_path.name}: {_first_line(exc)}") from None
         self._output = self._compiled.output(output)
@@ -124,6 +126,9 @@ class OpenVinoRuntime:
         self._idle_requests: list = []
         self._requests_lock = threading.Lock()
         self._kept_requests = max(1, streams)
+        # An exact form also runs on a static compile per tile shape (openvino_shapes.py says why).
+        self._shapes = None if precision != OPENVINO_FP32 else ShapeCompiles(
+            lambda shapes: _static_compile(source, shapes, config), self._infer_dynamic, output, self._kept_requests)
 
     def execute(self, image: np.ndarray, context: np.ndarray | None = None, release_memory: bool = False) -> np.ndarray:
         """`release_memory` is ignored: OpenVINO hands its memory back only through `release_idle`,
@@ -142,10 +147,12 @@ class OpenVinoRuntime:
         missing = self._inputs - feeds.keys()
         if missing:
             raise EngineError(f"the model needs the input {', '.join(sorted(missing))}, which was not given")
-        return self._infer({name: feeds[name] for name in self._inputs})
+        inputs = {name: feeds[name] for name in self._inputs}
+        return self._infer_dynamic(inputs) if self._shapes is None else self._shapes.infer(inputs)
 
-    def _infer(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
-        """The output (a copy, OpenVINO's `share_outputs` off) of one run on a kept infer request.
+    def _infer_dynamic(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """The output (a copy, OpenVINO's `share_outputs` off) of one run of the model as compiled (with
+        dynamic shapes) on a kept infer request.
 
         A request is kept for the next call rather than made per call: a new request allocates its
         buffers afresh, and under the server's heap settings of then (tessera.heap.bound_heap: blocks of 1 MB
@@ -197,6 +204,8 @@ class OpenVinoRuntime:
         except RuntimeError as exc:  # "infer requests in progress": a call started since the queue ran dry
             log.debug("OpenVINO kept its memory: %s", _first_line(exc))
             released = False
+        if self._shapes is not None:
+            released = self._shapes.release_memory() and released
         if self._stem is not None:
             released = self._stem.release_arena() and released
         return released
@@ -210,6 +219,8 @@ class OpenVinoRuntime:
         with self._requests_lock:  # closed first: a call ending now does not keep its request
             self._compiled = self._stem = None
             self._idle_requests.clear()
+        if self._shapes is not None:
+            self._shapes.close()
 
 
 class _Stem:
@@ -253,6 +264,15 @@ class _Stem:
         """Hand the shared arena's free memory back, when the process's sessions are quiet: a run on a
         tiny picture that ends by shrinking it (SharedArenaActivity.shrink, whose answer it returns)."""
         return SHARED_ARENA.shrink(lambda options: self._session.run(self.cuts, self._tiny, options))
+
+
+def _static_compile(source: str | bytes, shapes: dict[str, list[int]], config: dict):
+    """The model read from `source`, reshaped to the static input `shapes`, compiled for the CPU with
+    `config`. Raises RuntimeError (OpenVINO's) when it cannot be."""
+    core = _core()
+    model = core.read_model(source)
+    model.reshape(shapes)
+    return core.compile_model(model, "CPU", config)
 
 
 def _first_line(exc: Exception) -> str:
