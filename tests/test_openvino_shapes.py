@@ -1,7 +1,8 @@
 """Static compiles per tile shape of an exact form on OpenVINO fp32 (inference_server/runtime/
-openvino_shapes.py): a shape asked for twice is compiled in the background and then served on its static
-model, only after that model's first run gave the dynamic model's bytes; a shape whose static model
-differs stays dynamic; at most MAX_SHAPES are kept; nothing is kept after close."""
+openvino_shapes.py): a shape asked for twice is compiled once the model is idle and then served on its
+static model, only if that model gave the dynamic model's bytes on a kept input; never while a call
+runs; a shape whose static model differs or does not compile stays dynamic; at most MAX_SHAPES are kept;
+nothing is kept after close."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from scripts.local_stack import ROOT
 from trainer.onnx_integer import integer_graph
 
 pytestmark = pytest.mark.timeout(120)
+IDLE_S = 0.05  # the idle time before a compile, short for these tests
 STYLE = ROOT / "model_registry" / "any-painting-best"
 
 
@@ -49,7 +51,7 @@ def _double(x):
 
 
 def _compiles(log: list, paint=_double, max_shapes: int = 4, gate: threading.Event | None = None,
-              fail: bool = False) -> ShapeCompiles:
+              fail: bool = False, dynamic_gate: threading.Event | None = None) -> ShapeCompiles:
     def compile_for(shapes):
         if gate is not None:
             gate.wait(10)
@@ -60,9 +62,12 @@ def _compiles(log: list, paint=_double, max_shapes: int = 4, gate: threading.Eve
 
     def dynamic(inputs):
         log.append("dynamic")
+        if dynamic_gate is not None:
+            dynamic_gate.wait(10)
         return _double(inputs["image"])
 
-    return ShapeCompiles(compile_for, dynamic, "out", kept_requests=1, max_shapes=max_shapes)
+    return ShapeCompiles(compile_for, dynamic, "out", kept_requests=1, max_shapes=max_shapes,
+                         idle_before_compile_s=IDLE_S)
 
 
 def _image(height: int, width: int = 8) -> dict[str, np.ndarray]:
@@ -76,37 +81,51 @@ def _wait_for(condition, seconds: float = 10.0) -> None:
         time.sleep(0.01)
 
 
-def test_a_shape_asked_for_twice_is_compiled_and_then_served_static_once_verified():
+def test_a_shape_asked_for_twice_is_compiled_when_idle_verified_and_then_served_static():
     log: list = []
     shapes = _compiles(log)
     for _ in range(COMPILE_AFTER - 1):
         np.testing.assert_array_equal(shapes.infer(_image(4)), _image(4)["image"] * 2)
-    time.sleep(0.05)
+    time.sleep(IDLE_S * 4)
     assert not [entry for entry in log if isinstance(entry, tuple)], "compiled a shape asked for once"
-    shapes.infer(_image(4))  # the COMPILE_AFTER-th call starts the compile, and runs dynamic
+    shapes.infer(_image(4))  # the COMPILE_AFTER-th call queues it, and runs dynamic
     _wait_for(lambda: shapes.shapes)
-    log.clear()
-    shapes.infer(_image(4))  # the first static run is checked against the dynamic one
-    assert log == ["static", "dynamic"]
+    assert log[-2:] == [("compiled", (1, 1, 4, 8)), "static"]  # checked against the queueing call's output
     log.clear()
     np.testing.assert_array_equal(shapes.infer(_image(4)), _image(4)["image"] * 2)
     assert log == ["static"]
 
 
+def test_nothing_compiles_while_a_call_runs():
+    log: list = []
+    running = threading.Event()
+    shapes = _compiles(log, dynamic_gate=running)
+    running.set()
+    for _ in range(COMPILE_AFTER - 1):
+        shapes.infer(_image(4))
+    running.clear()
+    call = threading.Thread(target=shapes.infer, args=(_image(4),))  # queues the shape, then holds the model
+    call.start()
+    time.sleep(IDLE_S * 10)
+    assert not [entry for entry in log if isinstance(entry, tuple)], "compiled while a call ran"
+    running.set()
+    call.join(5)
+    _wait_for(lambda: shapes.shapes)
+    shapes.close()
+
+
 def test_a_static_model_with_other_bytes_is_refused_and_the_shape_stays_dynamic(caplog):
     log: list = []
     shapes = _compiles(log, paint=lambda x: x * 2 + 1e-3)
-    for _ in range(COMPILE_AFTER):
-        shapes.infer(_image(4))
-    _wait_for(lambda: shapes.shapes)
     with caplog.at_level(logging.WARNING, logger=openvino_shapes.__name__):
-        np.testing.assert_array_equal(shapes.infer(_image(4)), _image(4)["image"] * 2)
-    assert "gave other bytes than the dynamic one" in caplog.text
+        for _ in range(COMPILE_AFTER):
+            shapes.infer(_image(4))
+        _wait_for(lambda: "gave other bytes than the dynamic one" in caplog.text)
     assert shapes.shapes == []
     log.clear()
     for _ in range(COMPILE_AFTER + 1):
-        shapes.infer(_image(4))
-    time.sleep(0.05)
+        np.testing.assert_array_equal(shapes.infer(_image(4)), _image(4)["image"] * 2)
+    time.sleep(IDLE_S * 4)
     assert log == ["dynamic"] * (COMPILE_AFTER + 1)  # never compiled again
 
 
@@ -139,6 +158,7 @@ def test_a_compile_ending_after_close_is_not_kept():
     shapes = _compiles(log, gate=gate)
     for _ in range(COMPILE_AFTER):
         shapes.infer(_image(4))
+    _wait_for(lambda: not shapes._queued)  # the worker took it and waits in the compile
     shapes.close()
     gate.set()
     _wait_for(lambda: ("compiled", (1, 1, 4, 8)) in log)
@@ -161,9 +181,8 @@ def test_the_integer_form_serves_a_repeated_tile_shape_on_its_static_compile_wit
         first = [runtime.execute(image, context) for _ in range(COMPILE_AFTER)]
         _wait_for(lambda: runtime._shapes.shapes, seconds=60)
         assert dict(runtime._shapes.shapes[0])["image"] == (1, 3, 96, 128)
-        served = [runtime.execute(image, context) for _ in range(2)]  # verified, then static alone
+        served = [runtime.execute(image, context) for _ in range(2)]  # on the static compile
         assert all(np.array_equal(first[0], other) for other in first[1:] + served)
-        assert runtime._shapes._ready[runtime._shapes.shapes[0]].verified  # the static model gave the bytes
         assert runtime.release_idle()
     finally:
         runtime.finalize()
