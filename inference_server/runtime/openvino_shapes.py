@@ -10,17 +10,17 @@ runners (the server's arrangement), 4.29 MP/s in ONNX Runtime and 5.84 with a co
 
 A photo's tiles take few shapes (one per row height and column width: six for a 6 MP photo in the
 client's tiles), and a service sees the same photo sizes again and again. So `ShapeCompiles` compiles a
-static model for an input shape once it has been asked for COMPILE_AFTER times, but only while the
-model runs nothing (no call for IDLE_BEFORE_COMPILE_S): a compile takes 0.5-1.5 s of CPU, and compiling
-while tiles ran made the second and third 6 MP photos of a size 2.4x slower than on the dynamic model
-on this 2-core machine. One worker thread compiles, one shape per idle spell, at a lower priority (nice
-COMPILE_NICENESS) so that a call arriving meanwhile keeps the cores. Before serving a shape on its static
-model it runs it on the input of the call that queued the shape, still idle, and keeps it only if it
-gave that call's (dynamic) bytes (the form is exact, so any kernel order must give them; a shape that does
-not, or does not compile, is served dynamic from then on, with a warning). Until then, and for shapes
-asked for less often, calls run on the dynamic model. At most MAX_SHAPES static models are kept, least
-recently used first out, and `release_memory` hands every kept one's activation memory back with the
-dynamic model's (docs/serving.md, "Engines").
+static model for an input shape once it has been asked for COMPILE_AFTER times, but only while the model
+runs nothing (no call for IDLE_BEFORE_COMPILE_S): a compile takes 0.5-1.5 s of CPU, and compiling while
+tiles ran made the second and third 6 MP photos of a size 2.4x slower than on the dynamic model on this
+2-core machine. One worker thread compiles, one shape after another while the model stays idle, at a
+lower priority (nice COMPILE_NICENESS) so that a call arriving meanwhile keeps the cores. Before serving
+a shape on its static model it runs it on the input of the call that queued the shape, still idle, and
+keeps it only if it gave that call's (dynamic) bytes (the form is exact, so any kernel order must give
+them; a shape that does not, or does not compile, is served dynamic from then on, with a warning). Until
+then, and for shapes asked for less often, calls run on the dynamic model. At most MAX_SHAPES static
+models are kept, least recently used first out, and `release_memory` hands every kept one's activation
+memory back with the dynamic model's (docs/serving.md, "Engines").
 
 Only for "fp32-openvino" (exact forms): a bf16 form's static compile may pick other kernels, whose
 rounding its probes did not see.
@@ -163,8 +163,6 @@ class ShapeCompiles:
             if job is None:
                 return
             self._compile(job[0], *job[1])
-            with self._lock:  # one compile per idle spell: the next waits for IDLE_BEFORE_COMPILE_S again
-                self._last_end = time.monotonic()
 
     def _next_when_idle(self) -> tuple[Shape, tuple[dict[str, np.ndarray], np.ndarray]] | None:
         """(shape, (input, dynamic output)) to compile next, waiting for a queued shape and an idle model;
