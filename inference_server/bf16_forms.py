@@ -1,4 +1,5 @@
-"""Whether a version may serve in one bf16 form on OpenVINO, and with which context model.
+"""Whether a version may serve in one bf16 form on OpenVINO, and with which context model; and whether
+its exact form may serve on OpenVINO fp32 (`probed_fp32_openvino`: the same bytes on every probe).
 
 A bf16 form (tessera.registry.REDUCED_PRECISIONS) serves only when its natural probe tiles
 (probe_tiles.py) come out at least REDUCED_PRECISION_PSNR_DB from ONNX Runtime fp32's (docs/serving.md,
@@ -26,14 +27,16 @@ from pathlib import Path
 
 import numpy as np
 
+from inference_server.probe_tiles import probe_set
 from inference_server.runtime import ContextModel, EngineError, Runtime, cpu_runtime, openvino_runtime
 from inference_server.version_checks import (
     REDUCED_PRECISION_PSNR_DB,
     VersionRejected,
     probe,
     reduced_precision_psnr,
+    signed_psnr,
 )
-from tessera.registry import CONTEXT_OUTPUT, Manifest, read_manifest
+from tessera.registry import CONTEXT_OUTPUT, OPENVINO_FP32, Manifest, read_manifest
 
 
 class Bf16Refused(Exception):
@@ -118,6 +121,34 @@ def _agreeing(tiles: Runtime, context: ContextModel | None, context_precision: s
     raise Bf16Refused(f"{'; '.join(misses)} (at least {REDUCED_PRECISION_PSNR_DB:.0f} dB needed)")
 
 
+def probed_fp32_openvino(version_dir: Path, manifest: Manifest, reference: list[np.ndarray],
+                         fp32_context: ContextModel | None, placement: Placement) -> Bf16Form:
+    """The version's graphs on OpenVINO fp32 (the manifest's "fp32-openvino"), beside the caller's ONNX
+    Runtime fp32 context model, when every probe tile, natural and synthetic, gives exactly ONNX
+    Runtime's `reference` bytes: the form is exact by construction (trainer/onnx_integer.py), so any
+    difference means OpenVINO computes other arithmetic than it was built for (another OpenVINO, a
+    fusion it did not do before), and no tolerance would say how far that goes. Raises Bf16Refused
+    otherwise; its `psnr_db` is inf."""
+    try:
+        tiles = openvino_runtime.OpenVinoRuntime(version_dir / manifest.onnx.file, threads=placement.threads,
+                                                 streams=placement.streams, precision=OPENVINO_FP32)
+    except EngineError as exc:
+        raise Bf16Refused(f"OpenVINO failed: {exc}") from None
+    try:
+        outputs = probe(tiles, fp32_context, manifest)
+    except VersionRejected as exc:
+        tiles.finalize()
+        raise Bf16Refused(f"OpenVINO failed: {exc}") from None
+    items = probe_set(manifest.tiling.halo, manifest.tiling.size_multiple)
+    for item, out, ref in zip(items, outputs, reference, strict=True):
+        if not np.array_equal(out, ref):
+            tiles.finalize()
+            raise Bf16Refused(f"OpenVINO fp32 does not give ONNX Runtime's bytes on the probe tile '{item.name}' "
+                              f"({np.count_nonzero(out != ref)} values differ, "
+                              f"{signed_psnr(out, ref):.1f} dB PSNR)")
+    return Bf16Form(tiles, fp32_context, float("inf"))
+
+
 def served_form(version_dir: Path, precision: str, threads: int) -> Bf16Form:
     """The version at `precision` as a server with `--cpu-engine auto` would run it, for tools that
     measure or publish bf16 forms (bench/paths.py, scripts/bf16_check.py, scripts/student_figures.py):
@@ -131,7 +162,11 @@ def served_form(version_dir: Path, precision: str, threads: int) -> Bf16Form:
         context = cpu_runtime(version_dir / manifest.context_onnx.file, "fp32", threads, output=CONTEXT_OUTPUT)
     try:
         reference = probe(fp32, context, manifest)
-        form = probed_bf16(version_dir, manifest, precision, reference, context, Placement(threads, 1, threads))
+        placement = Placement(threads, 1, threads)
+        if precision == OPENVINO_FP32:
+            form = probed_fp32_openvino(version_dir, manifest, reference, context, placement)
+        else:
+            form = probed_bf16(version_dir, manifest, precision, reference, context, placement)
     except BaseException:
         if context is not None:
             context.finalize()

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from inference_server.batcher import Batcher, BatchSettings, TileGauges, default_runners
-from inference_server.bf16_forms import Bf16Refused, Placement, probed_bf16
+from inference_server.bf16_forms import Bf16Refused, Placement, probed_bf16, probed_fp32_openvino
 from inference_server.conditioned_version import ConditioningRejected, conditioner_for, is_conditioned, probe_code
 from inference_server.critic import Critic, load_critic
 from inference_server.runtime import (
@@ -49,6 +49,7 @@ from tessera.heap import HeapTrimmer
 from tessera.registry import (
     CONTEXT_INPUT,
     CONTEXT_OUTPUT,
+    OPENVINO_FP32,
     OUTPUT_NAME,
     REDUCED_PRECISIONS,
     Manifest,
@@ -372,6 +373,8 @@ def _bf16_runtime(version_dir: Path, manifest: Manifest, onnx: OnnxRuntime, refe
     for it, where the CPU has native bf16; otherwise the validated ONNX Runtime sessions, with a log
     line per form saying why."""
     label = f"{version_dir.parent.name} v{manifest.version}"
+    if OPENVINO_FP32 in manifest.precisions:
+        return _fp32_openvino_runtime(version_dir, manifest, onnx, reference, context_model, settings, label)
     if not openvino_runtime.bf16_available():
         log.warning("%s stays on ONNX Runtime: --cpu-engine auto, but OpenVINO is not installed or this CPU has "
                     "no native bf16", label)
@@ -398,6 +401,28 @@ def _bf16_runtime(version_dir: Path, manifest: Manifest, onnx: OnnxRuntime, refe
                  form.runtime.name, context_note, form.psnr_db)
         return form.runtime, form.context_model
     return onnx, context_model
+
+
+def _fp32_openvino_runtime(version_dir: Path, manifest: Manifest, onnx: OnnxRuntime, reference: list[np.ndarray],
+                           context_model: OnnxRuntime | None, settings: LoadSettings,
+                           label: str) -> tuple[Runtime, ContextModel | None]:
+    """(runtime, context model): the version's exact form on OpenVINO fp32 (any CPU) when its probe
+    tiles give ONNX Runtime's bytes, beside the ONNX Runtime context model (the form reads the same
+    context row); otherwise the validated ONNX Runtime sessions, with a log line saying why."""
+    if not openvino_runtime.openvino_available():
+        log.warning("%s stays on ONNX Runtime: --cpu-engine auto, but OpenVINO is not installed", label)
+        return onnx, context_model
+    placement = Placement(threads=settings.threads, streams=settings.batching.runners or default_runners(),
+                          context_threads=default_runners())
+    try:
+        form = probed_fp32_openvino(version_dir, manifest, reference, context_model, placement)
+    except Bf16Refused as exc:
+        log.warning("%s stays on ONNX Runtime at %s: %s", label, OPENVINO_FP32, exc)
+        return onnx, context_model
+    onnx.finalize()
+    log.info("%s serves on %s, its context model on %s (every probe tile gives ONNX Runtime fp32's bytes)",
+             label, form.runtime.name, "none" if context_model is None else context_model.name)
+    return form.runtime, form.context_model
 
 
 def _forward(done: Future, target: Future, transform: Callable[[np.ndarray], np.ndarray]) -> None:

@@ -3,6 +3,9 @@
     .venv/bin/python -m scripts.version_speed model_registry/umber-oil/6 model_registry/umber-oil/7 \
         [--size 2048x1536] [--rounds 5] [--arrangement 1x2 --arrangement 2x1] [--tile 512]
 
+A folder written FOLDER@fp32-openvino runs its tiles on OpenVINO fp32 instead (any-painting-best's
+integer form, docs/serving.md "The integer form in the repository").
+
 Each version's context model runs once on the photo's thumbnail (its manifest's side); then every
 round runs each version, in each arrangement, over all tiles (``--tile`` px cores with the
 manifest's halo, clipped at the image edges) in turn, A, B, A, B..., so a change of load hits all
@@ -26,15 +29,26 @@ from pathlib import Path
 import numpy as np
 
 
-def load(folder: Path, photo: np.ndarray, threads: int):
+def load(folder: Path, photo: np.ndarray, threads: int, precision: str = "fp32", streams: int = 1):
     """(painter, context row) of one version folder as trainer.painters serves it, its context computed
     on ``photo``'s thumbnail at the manifest's side. A style-conditioned version paints its first
-    preset's look."""
+    preset's look. With ``precision`` "fp32-openvino" the tiles run on OpenVINO fp32 with ``streams``
+    streams of ``threads`` threads (the server's runners), the context on ONNX Runtime, as served."""
+    import dataclasses
+
     from tessera.imageio import make_thumbnail
     from tessera.pixels import rgb8_to_chw
+    from tessera.registry import read_manifest
     from trainer.painters import first_look_painter
 
     painter = first_look_painter(folder, threads=threads)
+    if precision != "fp32":
+        from inference_server.runtime.openvino_runtime import OpenVinoRuntime
+
+        runtime = OpenVinoRuntime(folder / read_manifest(folder).onnx.file, threads=threads, streams=streams,
+                                  precision=precision)
+        painter = dataclasses.replace(painter, run=lambda batch, context: runtime.execute(
+            batch.astype(np.float32), None if context is None else np.repeat(context, len(batch), axis=0)))
     return painter, painter.context(rgb8_to_chw(make_thumbnail(photo, painter.thumbnail_size))[None])
 
 
@@ -73,10 +87,12 @@ def measure(folders: list[Path], size: str, rounds: int, arrangements: list[tupl
     photo = speed_image(0, size)
     chw = rgb8_to_chw(photo)
     paths = {}
-    for folder in folders:
+    for spec in folders:
+        folder, _, precision = str(spec).partition("@")
         for runners, threads in arrangements:
             pool = ThreadPoolExecutor(runners) if runners > 1 else None
-            paths[(str(folder), f"{runners}x{threads}")] = (load(folder, photo, threads), pool)
+            paths[(str(spec), f"{runners}x{threads}")] = (load(Path(folder), photo, threads, precision or "fp32",
+                                                               runners), pool)
     for version, pool in paths.values():  # warm-up: fresh sessions are slow on their first runs
         run_tiles(version, chw, tile, pool)
         run_tiles(version, chw, tile, pool)
@@ -96,14 +112,16 @@ def measure(folders: list[Path], size: str, rounds: int, arrangements: list[tupl
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("versions", type=Path, nargs="+", help="registry version folders (with manifest.json)")
+    parser.add_argument("versions", type=Path, nargs="+",
+                        help="registry version folders (with manifest.json), each FOLDER or FOLDER@PRECISION "
+                             "(fp32-openvino: the tiles on OpenVINO fp32, as --cpu-engine auto serves them)")
     parser.add_argument("--size", default="2048x1536", help="WxH of the photo (scikit-image's astronaut, resized)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--arrangement", action="append", metavar="RxT",
                         help="R calls at once with T intra-op threads each (repeatable; default 1x2)")
     parser.add_argument("--tile", type=int, default=512, help="tile core side in px")
     args = parser.parse_args(argv)
-    missing = [str(f) for f in args.versions if not (f / "manifest.json").is_file()]
+    missing = [str(f) for f in args.versions if not (Path(str(f).partition("@")[0]) / "manifest.json").is_file()]
     if missing:
         print(f"error: not a registry version folder: {', '.join(missing)}", file=sys.stderr)
         return 2

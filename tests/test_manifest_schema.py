@@ -50,7 +50,8 @@ def test_every_shipped_manifest_validates(path: Path):
     (lambda d: d["artifacts"].update(tensorrt=[{**PLAN, "min_tile": 2048}]),
      "artifacts.tensorrt.0: tile limits must satisfy min_tile <= opt_tile <= max_tile"),
     (lambda d: d.update(precisions=["fp32", "int4"]),
-     "precisions.1: Input should be 'fp32', 'bf16', 'bf16-fp32-input' or 'bf16-fp32-stem' (got 'int4')"),
+     "precisions.1: Input should be 'fp32', 'bf16', 'bf16-fp32-input', 'bf16-fp32-stem' or 'fp32-openvino' "
+     "(got 'int4')"),
     (lambda d: d.update(precisions=["bf16"]), "precisions must list fp32, the precision every version is trained at"),
     (lambda d: d.update(precisions=["fp32", "bf16", "bf16"]), "precisions lists bf16 more than once"),
 ])

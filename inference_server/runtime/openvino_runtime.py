@@ -1,4 +1,5 @@
-"""OpenVINO on the CPU in bfloat16: the fast engine of CPUs with native bf16 matrix units.
+"""OpenVINO on the CPU in bfloat16: the fast engine of CPUs with native bf16 matrix units (and, for a
+graph in an exact form, in fp32 on any CPU: "fp32-openvino" below).
 
 On a CPU with AMX or AVX-512 BF16 (Intel Sapphire Rapids and later; OpenVINO reports `BF16` among
 the CPU's `OPTIMIZATION_CAPABILITIES`), OpenVINO's CPU plugin runs convolutions with bf16 inputs
@@ -27,10 +28,13 @@ from pathlib import Path
 import numpy as np
 
 from inference_server.runtime import EngineError, context_width
+from inference_server.runtime.openvino_shapes import ShapeCompiles
 from tessera.onnx_session import SHARED_ARENA, open_session
-from tessera.registry import CONTEXT_INPUT, INPUT_NAME, OUTPUT_NAME, REDUCED_PRECISIONS
+from tessera.registry import CONTEXT_INPUT, INPUT_NAME, OPENVINO_FP32, OUTPUT_NAME, REDUCED_PRECISIONS
 
 NAME = "openvino-cpu-bf16"
+FP32_NAME = "openvino-cpu-fp32"
+PRECISIONS = (*REDUCED_PRECISIONS, OPENVINO_FP32)  # the manifest's names this runtime runs
 # The reduced precisions that run a head on ONNX Runtime fp32, and where it ends (stem_split.py).
 _KEEP_IN_FP32 = {"bf16-fp32-input": "input", "bf16-fp32-stem": "stem"}
 log = logging.getLogger(__name__)
@@ -41,6 +45,15 @@ def bf16_available() -> bool:
     """Whether OpenVINO imports and reports native bf16 on this CPU (read once per process)."""
     try:
         return "BF16" in _core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    except (ImportError, RuntimeError):
+        return False
+
+
+@functools.cache
+def openvino_available() -> bool:
+    """Whether OpenVINO imports and lists a CPU device (read once per process): all fp32 needs."""
+    try:
+        return "CPU" in _core().available_devices
     except (ImportError, RuntimeError):
         return False
 
@@ -67,7 +80,9 @@ class OpenVinoRuntime:
     bf16; "bf16-fp32-stem" runs its stem (up to the first ReLU after a norm, stem_split.py) on ONNX Runtime fp32
     and the rest in bf16, for networks whose stem bf16 breaks on low-contrast pictures;
     "bf16-fp32-input" runs only the picture's preparation before the stem's convolution in fp32, for
-    centred stems (trainer/centre_stem.py).
+    centred stems (trainer/centre_stem.py); "fp32-openvino" runs the whole model in fp32 (OpenVINO's
+    `INFERENCE_PRECISION_HINT` f32), for graphs in an exact form whose bytes it gives as ONNX Runtime
+    does (trainer/onnx_integer.py).
 
     A version's context model (`output` "context") loads the same way and runs through `run_named`;
     the server runs it in the same form as the version's tiles where that passes its probes
@@ -80,24 +95,26 @@ class OpenVinoRuntime:
 
     def __init__(self, model_path: Path, threads: int = 1, streams: int = 1, output: str = OUTPUT_NAME,
                  context_input: str = CONTEXT_INPUT, precision: str = "bf16") -> None:
-        if precision not in REDUCED_PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(REDUCED_PRECISIONS)}, got {precision!r}")
-        self.name = NAME + precision.removeprefix("bf16")  # openvino-cpu-bf16[-fp32-input|-fp32-stem]
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        # openvino-cpu-bf16[-fp32-input|-fp32-stem], or openvino-cpu-fp32
+        self.name = FP32_NAME if precision == OPENVINO_FP32 else NAME + precision.removeprefix("bf16")
         self.precision = precision
         self._stem: _Stem | None = None
         source: str | bytes = str(model_path)
         if precision in _KEEP_IN_FP32:
             self._stem = _Stem(model_path, output, threads, _KEEP_IN_FP32[precision])
             source = self._stem.tail
+        config = {
+            "INFERENCE_PRECISION_HINT": "f32" if precision == OPENVINO_FP32 else "bf16",
+            "NUM_STREAMS": max(1, streams),
+            "INFERENCE_NUM_THREADS": max(1, streams) * max(1, threads),
+            # The runners, gRPC and the context model share the cores; pinned threads would fight them.
+            "ENABLE_CPU_PINNING": False,
+        }
         try:
             core = _core()
-            self._compiled = core.compile_model(core.read_model(source), "CPU", {
-                "INFERENCE_PRECISION_HINT": "bf16",
-                "NUM_STREAMS": max(1, streams),
-                "INFERENCE_NUM_THREADS": max(1, streams) * max(1, threads),
-                # The runners, gRPC and the context model share the cores; pinned threads would fight them.
-                "ENABLE_CPU_PINNING": False,
-            })
+            self._compiled = core.compile_model(core.read_model(source), "CPU", config)
         except RuntimeError as exc:  # OpenVINO raises RuntimeError for unreadable and uncompilable models
             raise EngineError(f"OpenVINO cannot compile {model_path.name}: {_first_line(exc)}") from None
         self._output = self._compiled.output(output)
@@ -109,6 +126,9 @@ class OpenVinoRuntime:
         self._idle_requests: list = []
         self._requests_lock = threading.Lock()
         self._kept_requests = max(1, streams)
+        # An exact form also runs on a static compile per tile shape (openvino_shapes.py says why).
+        self._shapes = None if precision != OPENVINO_FP32 else ShapeCompiles(
+            lambda shapes: _static_compile(source, shapes, config), self._infer_dynamic, output, self._kept_requests)
 
     def execute(self, image: np.ndarray, context: np.ndarray | None = None, release_memory: bool = False) -> np.ndarray:
         """`release_memory` is ignored: OpenVINO hands its memory back only through `release_idle`,
@@ -127,10 +147,12 @@ class OpenVinoRuntime:
         missing = self._inputs - feeds.keys()
         if missing:
             raise EngineError(f"the model needs the input {', '.join(sorted(missing))}, which was not given")
-        return self._infer({name: feeds[name] for name in self._inputs})
+        inputs = {name: feeds[name] for name in self._inputs}
+        return self._infer_dynamic(inputs) if self._shapes is None else self._shapes.infer(inputs)
 
-    def _infer(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
-        """The output (a copy, OpenVINO's `share_outputs` off) of one run on a kept infer request.
+    def _infer_dynamic(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """The output (a copy, OpenVINO's `share_outputs` off) of one run of the model as compiled (with
+        dynamic shapes) on a kept infer request.
 
         A request is kept for the next call rather than made per call: a new request allocates its
         buffers afresh, and under the server's heap settings of then (tessera.heap.bound_heap: blocks of 1 MB
@@ -182,6 +204,8 @@ class OpenVinoRuntime:
         except RuntimeError as exc:  # "infer requests in progress": a call started since the queue ran dry
             log.debug("OpenVINO kept its memory: %s", _first_line(exc))
             released = False
+        if self._shapes is not None:
+            released = self._shapes.release_memory() and released
         if self._stem is not None:
             released = self._stem.release_arena() and released
         return released
@@ -195,6 +219,8 @@ class OpenVinoRuntime:
         with self._requests_lock:  # closed first: a call ending now does not keep its request
             self._compiled = self._stem = None
             self._idle_requests.clear()
+        if self._shapes is not None:
+            self._shapes.close()
 
 
 class _Stem:
@@ -238,6 +264,15 @@ class _Stem:
         """Hand the shared arena's free memory back, when the process's sessions are quiet: a run on a
         tiny picture that ends by shrinking it (SharedArenaActivity.shrink, whose answer it returns)."""
         return SHARED_ARENA.shrink(lambda options: self._session.run(self.cuts, self._tiny, options))
+
+
+def _static_compile(source: str | bytes, shapes: dict[str, list[int]], config: dict):
+    """The model read from `source`, reshaped to the static input `shapes`, compiled for the CPU with
+    `config`. Raises RuntimeError (OpenVINO's) when it cannot be."""
+    core = _core()
+    model = core.read_model(source)
+    model.reshape(shapes)
+    return core.compile_model(model, "CPU", config)
 
 
 def _first_line(exc: Exception) -> str:

@@ -50,6 +50,7 @@ from tessera.registry.manifest import (
     FORMAT_VERSION,
     GENERATOR,
     MANIFEST_FILE,
+    OPENVINO_FP32,
     PRECISIONS,
     REDUCED_PRECISIONS,
     TILING_MODES,
@@ -66,8 +67,8 @@ from tessera.registry.manifest import (
 __all__ = [
     "CONDITIONED", "ConditionedManifest", "Preset", "STYLE_CODE_INPUT", "STYLE_CODE_OUTPUT", "STYLE_IMAGE_INPUT",
     "CONTEXT_INPUT", "CONTEXT_OUTPUT", "FORMAT_VERSION", "GENERATOR", "INPUT_NAME", "MANIFEST_FILE", "MANIFEST_KINDS",
-    "OUTPUT_NAME", "PRECISIONS", "REDUCED_PRECISIONS", "STYLE_FILE", "STYLE_ID_RE", "THUMBNAIL_INPUT", "TILING_MODES",
-    "STYLE_ID_WORDS", "VERSION_DIR_RE", "VERSION_WORDS",
+    "OPENVINO_FP32", "OUTPUT_NAME", "PRECISIONS", "REDUCED_PRECISIONS", "STYLE_FILE", "STYLE_ID_RE", "THUMBNAIL_INPUT",
+    "TILING_MODES", "STYLE_ID_WORDS", "VERSION_DIR_RE", "VERSION_WORDS",
     "WHOLE_MAX_FAR_FRACTION", "WHOLE_MIN_PSNR_DB", "Artifact", "BaseManifest", "GeneratorManifest", "IOConvention",
     "Manifest", "RegistryError", "StyleMeta", "TensorRTPlan", "TensorSpec", "Tiling", "context_io_problem",
     "generator_io_problem", "io_section", "is_fixed_width", "parse_manifest", "read_manifest", "read_style_meta",

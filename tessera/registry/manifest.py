@@ -44,10 +44,12 @@ MAX_THUMBNAIL_SIZE = 512
 # trained at, then the reduced ones, fastest first: "bf16" runs the whole model in bf16,
 # "bf16-fp32-input" keeps what prepares the picture for the stem's convolution in fp32 (its scaling,
 # padding and, in a centred stem, trainer/centre_stem.py, the subtraction of the mean colour),
-# "bf16-fp32-stem" keeps the stem (up to the first ReLU after a norm) in fp32.
-Precision = Literal["fp32", "bf16", "bf16-fp32-input", "bf16-fp32-stem"]
+# "bf16-fp32-stem" keeps the stem (up to the first ReLU after a norm) in fp32. Last, "fp32-openvino": the
+# graphs run on OpenVINO in fp32 give ONNX Runtime fp32's bytes (an exact form, trainer/onnx_integer.py).
+Precision = Literal["fp32", "bf16", "bf16-fp32-input", "bf16-fp32-stem", "fp32-openvino"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
-REDUCED_PRECISIONS = PRECISIONS[1:]
+REDUCED_PRECISIONS = ("bf16", "bf16-fp32-input", "bf16-fp32-stem")
+OPENVINO_FP32 = "fp32-openvino"
 
 
 class RegistryError(ValueError):
@@ -147,7 +149,8 @@ class BaseManifest(_Schema):
     # any of them (docs/registry.md, "Precisions"); "bf16" lets a CPU with native bf16 run it on
     # OpenVINO (docs/serving.md, "Engines"), "bf16-fp32-input" the same with the picture's preparation
     # for its stem's convolution in fp32 (centred stems), "bf16-fp32-stem" with its stem (up to the first
-    # ReLU after a norm) in fp32. fp32, the precision every version is trained at, always.
+    # ReLU after a norm) in fp32; "fp32-openvino" that OpenVINO fp32 may run its graphs where it gives ONNX
+    # Runtime's bytes. fp32, the precision every version is trained at, always.
     precisions: tuple[Precision, ...] = ("fp32",)
 
     @model_validator(mode="after")
