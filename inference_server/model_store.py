@@ -280,7 +280,11 @@ class ModelStore:
                            changed_on_disk={n: c for n, c in changed.items() if n in loaded}, unloaded=unloaded,
                            draining=draining)
         if state.serving is not None and not self._stopping.is_set():
-            state.serving.warm_up()  # before it takes traffic; older versions stay cold until they serve
+            # Before it takes traffic, with the tile shapes the version it replaces compiled for; older
+            # versions stay cold until they serve.
+            before = self._styles.get(style_id)
+            replaced = before.serving if before is not None and before.serving is not state.serving else None
+            state.serving.warm_up(replaced.static_tile_sizes() if replaced is not None else [])
         with self._lock:
             self._styles[style_id] = state
         for model in removed:

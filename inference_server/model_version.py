@@ -25,6 +25,7 @@ from inference_server.batcher import Batcher, BatchSettings, TileGauges, default
 from inference_server.bf16_forms import Bf16Refused, Placement, probed_bf16, probed_fp32_openvino
 from inference_server.conditioned_version import ConditioningRejected, conditioner_for, is_conditioned, probe_code
 from inference_server.critic import Critic, load_critic
+from inference_server.probe_tiles import photo_like
 from inference_server.runtime import (
     DEFAULT_CPU_ENGINE,
     ContextModel,
@@ -208,9 +209,18 @@ class LoadedVersion:
         if self._on_nonfinite is not None:
             self._on_nonfinite(self, first)
 
-    def warm_up(self) -> None:
+    def static_tile_sizes(self) -> list[tuple[int, int]]:
+        """(height, width) of the tiles this version serves on static compiles (an exact form on
+        OpenVINO fp32, runtime/openvino_shapes.py); none on other runtimes."""
+        sizes = getattr(self.runtime, "static_tile_sizes", None)
+        return sizes() if sizes is not None else []
+
+    def warm_up(self, tile_sizes: list[tuple[int, int]] = ()) -> None:
         """Run the typical tile until its timing settles (warm_up.py), the first time only; the store
-        calls it before the version takes traffic. A failure here only costs speed."""
+        calls it before the version takes traffic, with the `tile_sizes` (height, width) the version it
+        replaces served on static compiles, which a runtime that has them compiles now for this one
+        (so the photo sizes in use run at full speed from the first tile). A failure here only costs
+        speed."""
         with self._lock:
             if self._warmed:
                 return
@@ -224,6 +234,7 @@ class LoadedVersion:
             return self.runtime.execute(model_input(tile, self.tiling)[None], context)
 
         self._warm("", run_tile, self.tiling.halo, self._warm_settings)
+        self._compile_static(tile_sizes, code)
         self.batcher.ran_outside()  # what warming kept goes back if no traffic follows
         if self.whole_runtime is not None:
             # Its typical image is a preview: a thumbnail as one tile, no halo.
@@ -231,6 +242,25 @@ class LoadedVersion:
                 model_input(image, self.tiling)[None], code[None]), 0,
                 replace(self._warm_settings, tile_size=self.tiling.thumbnail_size))
             self.whole_batcher.ran_outside()
+
+    def _compile_static(self, tile_sizes: list[tuple[int, int]], code: np.ndarray | None) -> None:
+        """Compile the runtime's static model of each tile size (photo-like tiles of that size with their
+        own context), where the runtime has static compiles; a failure only costs speed."""
+        compile_static = getattr(self.runtime, "compile_static", None)
+        if compile_static is None or not tile_sizes:
+            return
+        compiled = []
+        for height, width in tile_sizes:
+            tile = photo_like(height, width, seed=13)
+            context = None if self.context_runtime is None else self.compute_context(tile, code)[None]
+            try:
+                if compile_static(model_input(tile, self.tiling)[None], context):
+                    compiled.append(f"{width}x{height}")
+            except Exception as exc:  # the probes passed, so serving works without it: say so and go on
+                log.warning("%s version %d: compiling the %dx%d tile shape failed: %s", self.style, self.version,
+                            width, height, exc)
+        log.info("%s version %d compiled the tile shapes of the version it replaces: %s", self.style,
+                 self.version, ", ".join(compiled) or "none")
 
     def _warm(self, what: str, run_tile: Callable[[np.ndarray], object], halo: int, settings: WarmUp) -> None:
         try:

@@ -86,3 +86,39 @@ def test_a_manifest_may_list_fp32_openvino():
     from tessera.registry import PRECISIONS, REDUCED_PRECISIONS
 
     assert "fp32-openvino" in PRECISIONS and "fp32-openvino" not in REDUCED_PRECISIONS
+
+
+def test_a_swapped_in_version_compiles_the_tile_shapes_its_predecessor_served_static(integer_version, tmp_path):
+    """An operator publishes a new version while photos of one size are being served on static compiles:
+    the new version compiles those tile shapes in its warm-up, before its first tile."""
+    import time
+
+    from inference_server.conditioned_version import probe_code
+    from inference_server.model_store import ModelStore
+    from inference_server.probe_tiles import photo_like
+    from inference_server.version_checks import model_input
+
+    root = tmp_path / "registry"
+    first = _version(root, onnx.load(str(integer_version / "model.onnx")))
+    store = ModelStore(root, lambda path: load_version(path, LoadSettings(threads=1, cpu_engine="auto")))
+    store.refresh()
+    try:
+        with store.lease("any-painting-best") as serving:
+            assert serving.runtime.name == "openvino-cpu-fp32"
+            tile = photo_like(96, 128, seed=3)
+            image = model_input(tile, serving.tiling)[None]
+            context = serving.compute_context(tile, probe_code(serving.manifest)[0])[None]
+            for _ in range(2):  # asked for twice: compiled once the version is idle
+                serving.runtime.execute(image, context)
+            deadline = time.monotonic() + 60
+            while (96, 128) not in serving.static_tile_sizes():
+                assert time.monotonic() < deadline, "the tile shape was never compiled"
+                time.sleep(0.05)
+        manifest, files = published_files(first)
+        write_version(root, "any-painting-best", files, manifest)
+        store.refresh()
+        with store.lease("any-painting-best") as swapped:
+            assert swapped.version == int(first.name) + 1
+            assert (96, 128) in swapped.static_tile_sizes()  # before any call of its own
+    finally:
+        store.close()

@@ -175,6 +175,26 @@ class OpenVinoRuntime:
             if self._compiled is not None and len(self._idle_requests) < self._kept_requests:
                 self._idle_requests.append(request)
 
+    def static_tile_sizes(self) -> list[tuple[int, int]]:
+        """(height, width) of the single-tile calls served on static compiles now (openvino_shapes.py),
+        least recently used first; none for a runtime without them."""
+        if self._shapes is None:
+            return []
+        sizes = [dict(key).get(INPUT_NAME) for key in self._shapes.shapes]
+        return [(shape[2], shape[3]) for shape in sizes if shape is not None and shape[0] == 1]
+
+    def compile_static(self, image: np.ndarray, context: np.ndarray | None = None) -> bool:
+        """Compile the static model of this call's shape now (a warm-up, before traffic), checked against
+        the dynamic model's output; True when the shape is then served static, False for a runtime
+        without static compiles or a refused shape."""
+        if self._shapes is None:
+            return False
+        feeds = {INPUT_NAME: image} if context is None else {INPUT_NAME: image, self._context_input: context}
+        missing = self._inputs - feeds.keys()
+        if missing:
+            raise EngineError(f"the model needs the input {', '.join(sorted(missing))}, which was not given")
+        return self._shapes.compile_now({name: feeds[name] for name in self._inputs})
+
     @property
     def fp32_convolutions(self) -> int:
         """Convolutions run on ONNX Runtime fp32 before the bf16 part (0 in the whole-bf16 form)."""

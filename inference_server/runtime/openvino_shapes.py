@@ -20,7 +20,8 @@ keeps it only if it gave that call's (dynamic) bytes (the form is exact, so any 
 them; a shape that does not, or does not compile, is served dynamic from then on, with a warning). Until
 then, and for shapes asked for less often, calls run on the dynamic model. At most MAX_SHAPES static
 models are kept, least recently used first out, and `release_memory` hands every kept one's activation
-memory back with the dynamic model's (docs/serving.md, "Engines").
+memory back with the dynamic model's (docs/serving.md, "Engines"). A version swapped in for one that had static models
+compiles their shapes in its warm-up, before it takes traffic (`compile_now`; model_version.warm_up).
 
 Only for "fp32-openvino" (exact forms): a bf16 form's static compile may pick other kernels, whose
 rounding its probes did not see.
@@ -74,6 +75,16 @@ class _Static:
             with self._lock:
                 if len(self._idle) < self.kept:
                     self._idle.append(request)
+
+    def warm_streams(self, inputs: dict[str, np.ndarray]) -> None:
+        """Run `inputs` on `kept` requests at once, so that every stream has allocated its memory before
+        traffic: a swapped-in version whose static models had run on one stream only took 1.6x its
+        steady time for its first 6 MP photo (1.08x for v4 on ONNX Runtime)."""
+        calls = [threading.Thread(target=self.infer, args=(inputs,)) for _ in range(self.kept)]
+        for call in calls:
+            call.start()
+        for call in calls:
+            call.join()
 
     def release_memory(self) -> bool:
         """Hand the activation memory back; False while a call runs (OpenVINO refuses then)."""
@@ -205,6 +216,23 @@ class ShapeCompiles:
         log.warning("OpenVINO fp32 serves input shape %s with dynamic shapes: %s", dict(key), why)
         with self._lock:
             self._refused.add(key)
+
+    def compile_now(self, inputs: dict[str, np.ndarray]) -> bool:
+        """Compile the static model of `inputs`' shape now, on the calling thread (a version's warm-up,
+        before it takes traffic), checked against the dynamic model's output for `inputs`; True when the
+        shape is served static afterwards. Refuses (False, with a warning) as `infer`'s compiles do."""
+        key = shape_of(inputs)
+        with self._lock:
+            if key in self._ready:
+                return True
+            if self._closed or key in self._refused:
+                return False
+        self._compile(key, inputs, self._dynamic(inputs))
+        with self._lock:
+            static = self._ready.get(key)
+        if static is not None:
+            static.warm_streams(inputs)
+        return static is not None
 
     @property
     def shapes(self) -> list[Shape]:
