@@ -3,6 +3,7 @@
 gets tiles back that assemble into the correct image. `make install` installs Node.js and npm."""
 
 import base64
+import fcntl
 import json
 import subprocess
 from pathlib import Path
@@ -20,10 +21,16 @@ HERE = Path(__file__).parent
 
 
 def ensure_node_modules() -> Path:
-    """tests/interop/node_modules, installed from package-lock.json when missing."""
-    if not (HERE / "node_modules" / "@grpc" / "grpc-js").exists():
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True, timeout=300,
-                       capture_output=True)
+    """tests/interop/node_modules, installed from package-lock.json when missing.
+
+    Two test files ask for it, and `make test` runs files on two workers at once: `npm ci` begins by
+    deleting node_modules, so a second one would pull the modules from under the first's node client.
+    The workers take turns on a lock of package-lock.json; the second finds the modules there."""
+    with open(HERE / "package-lock.json", "rb") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (HERE / "node_modules" / "@grpc" / "grpc-js").exists():
+            subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True, timeout=300,
+                           capture_output=True)
     return HERE / "node_modules"
 
 
