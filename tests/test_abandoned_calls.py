@@ -26,7 +26,8 @@ from tessera.v1 import style_transfer_pb2 as pb
 from tessera.v1 import style_transfer_pb2_grpc as pb_grpc
 from tests.support.metrics import counter_total
 
-pytestmark = pytest.mark.slow
+# Serial pass of `make test`: asserts control-call gaps under 3 s and CPU idle after a flood.
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 STYLE = "wesnoth-painting"
 WIDTH, HEIGHT = 720, 16889  # 12.2 MP, under the unary limit of 16 MP
 

@@ -23,7 +23,8 @@ from inference_server.runtime.onnx_runtime import OnnxRuntime
 from tessera.onnx_session import ARENA_QUIET_S, SHARED_ARENA
 from tests.support import TINY_STYLE
 
-pytestmark = pytest.mark.timeout(120)
+# Serial pass of `make test`: idle-release timers, RSS kept and handed back, retry gaps.
+pytestmark = [pytest.mark.timeout(120), pytest.mark.serial]
 
 
 class _Watched:

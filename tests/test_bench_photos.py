@@ -4,9 +4,12 @@ against real processes and the figures come out complete and sane (not fast: the
 import json
 import math
 
+import pytest
+
 from bench import photos
 
 
+@pytest.mark.serial  # serial pass of `make test`: a benchmark
 def test_tiny_photos_bench_times_previews_and_both_scales(tmp_path):
     results = tmp_path / "photos.json"
     previews, where, strength, full = photos.run(tiny=True, results=results).values()

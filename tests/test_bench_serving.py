@@ -4,9 +4,12 @@ the figures it reports are complete and sane (not fast: this machine's load deci
 import json
 import math
 
+import pytest
+
 from bench import serving
 
 
+@pytest.mark.serial  # serial pass of `make test`: a benchmark; peak RSS
 def test_tiny_serving_bench_measures_every_path_and_saves_json(tmp_path):
     results = tmp_path / "serving.json"
     tables = serving.run(tiny=True, results=results)

@@ -3,9 +3,12 @@ and the row names the version served, a positive rate and the budget verdict tha
 
 import json
 
+import pytest
+
 from bench import styles
 
 
+@pytest.mark.serial  # serial pass of `make test`: a benchmark
 def test_tiny_styles_bench_measures_one_style_through_the_server(tmp_path):
     results = tmp_path / "styles.json"
     rows = styles.run(tiny=True, results=results)

@@ -15,6 +15,9 @@ from tessera.client import TesseraClient, TesseraError
 from tests.support import TINY_STYLE
 from tests.support.grpc_relay import relay
 
+# Serial pass of `make test`: a call fails within its stall timeout plus SLACK_S.
+pytestmark = pytest.mark.serial
+
 PHOTO = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
 SLACK_S = 4.0  # the stream's set-up on a busy shared machine
 

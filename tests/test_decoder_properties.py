@@ -9,6 +9,7 @@ import io
 import time
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -150,6 +151,7 @@ def decodes_or_refuses(data: bytes, max_pixels: int = 10_000_000) -> None:
     assert time.perf_counter() - started < 5
 
 
+@pytest.mark.serial  # serial pass of `make test`: each decode within 5 s
 @BOUNDED
 @given(name=st.sampled_from(sorted(SAMPLES)), cut=st.floats(0, 1))
 def test_a_truncated_file_decodes_or_is_refused(name, cut):
@@ -157,6 +159,7 @@ def test_a_truncated_file_decodes_or_is_refused(name, cut):
     decodes_or_refuses(data[: int(len(data) * cut)])
 
 
+@pytest.mark.serial  # serial pass of `make test`: each decode within 5 s
 @BOUNDED
 @given(name=st.sampled_from(sorted(SAMPLES)), flips=st.lists(st.tuples(st.floats(0, 1), st.integers(1, 255)),
                                                              min_size=1, max_size=8))
@@ -167,6 +170,7 @@ def test_a_corrupted_file_decodes_or_is_refused(name, flips):
     decodes_or_refuses(bytes(data))
 
 
+@pytest.mark.serial  # serial pass of `make test`: each decode within 5 s
 @BOUNDED
 @given(first=st.sampled_from(sorted(SAMPLES)), second=st.sampled_from(sorted(SAMPLES)),
        junk=st.binary(max_size=64))
@@ -174,6 +178,7 @@ def test_a_polyglot_decodes_as_its_first_format_or_is_refused(first, second, jun
     decodes_or_refuses(SAMPLES[first] + junk + SAMPLES[second])
 
 
+@pytest.mark.serial  # serial pass of `make test`: each decode within 5 s
 @BOUNDED
 @given(data=st.binary(max_size=256), prefix=st.sampled_from([b"", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff",
                                                              b"RIFF\x00\x00\x00\x00WEBPVP8 "]))
@@ -181,6 +186,7 @@ def test_arbitrary_bytes_decode_or_are_refused(data, prefix):
     decodes_or_refuses(prefix + data)
 
 
+@pytest.mark.serial  # serial pass of `make test`: each refusal within 2 s
 @BOUNDED
 @given(width=st.integers(1, 2**31 - 1), height=st.integers(1, 2**31 - 1), fmt=st.sampled_from(["png", "jpeg"]))
 def test_a_huge_declared_size_is_refused_from_the_header(width, height, fmt):

@@ -427,6 +427,7 @@ def _context_row(model: OpenVinoRuntime, batch: np.ndarray) -> np.ndarray | None
 
 
 @pytest.mark.parametrize(("version", "precision"), [(STUDENT, "bf16"), ("umber-oil/10", "bf16-fp32-stem")])
+@pytest.mark.serial  # serial pass of `make test`: RSS kept and released
 def test_release_idle_hands_the_activation_memory_back_and_the_next_call_agrees(version, precision):
     """OpenVINO keeps a call's activation memory in the compiled model's stream (and the fp32 stem's in
     ONNX Runtime's shared arena); release_idle gives it back (about 200 MB for a 1 MP tile of these

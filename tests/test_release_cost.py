@@ -10,7 +10,8 @@ from scripts import release_cost
 from scripts.local_stack import ROOT
 from tests.support import TINY_STYLE
 
-pytestmark = pytest.mark.timeout(120)
+# Serial pass of `make test`: a benchmark tool: times runs warm and after a release.
+pytestmark = [pytest.mark.timeout(120), pytest.mark.serial]
 
 
 def test_it_prints_the_warm_and_after_release_medians_and_their_ratio(tiny_registry, capsys):

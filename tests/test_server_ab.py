@@ -4,7 +4,12 @@ import re
 import shutil
 from pathlib import Path
 
+import pytest
+
 from scripts import server_ab
+
+# Serial pass of `make test`: a benchmark tool: times two checkouts' servers.
+pytestmark = pytest.mark.serial
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,7 +16,8 @@ SIDE, TILE = 1024, 512
 # With an ONNX Runtime arena per version, RSS grew about 150 MiB per style here (282 -> 897 MiB over five);
 # without, it creeps about 20 MiB per image whatever the style (126 -> 192 MiB), which the bound allows.
 MAX_GROWTH_MIB = 120
-pytestmark = pytest.mark.timeout(240)
+# Serial pass of `make test`: measures the server's RSS as versions load.
+pytestmark = [pytest.mark.timeout(240), pytest.mark.serial]
 
 
 def test_memory_stays_flat_as_more_versions_serve(tmp_path):

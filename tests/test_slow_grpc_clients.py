@@ -18,6 +18,9 @@ from tessera.v1 import style_transfer_pb2 as pb
 from tessera.v1 import style_transfer_pb2_grpc as pb_grpc
 from tests.support import TINY_STYLE
 
+# Serial pass of `make test`: slot and deadline timing: asserts elapsed seconds.
+pytestmark = pytest.mark.serial
+
 HALO = 16  # the tiny style's
 
 

@@ -17,6 +17,9 @@ from tessera.v1 import style_transfer_pb2 as pb
 from tests.support import TINY_STYLE
 from tests.support.trickle import trickle
 
+# Serial pass of `make test`: upload timeouts: asserts when a trickled call is closed.
+pytestmark = pytest.mark.serial
+
 STYLIZE = "/tessera.v1.StyleTransfer/Stylize"
 UPLOAD_SECONDS = 2
 DEADLINE_EXCEEDED = grpc.StatusCode.DEADLINE_EXCEEDED.value[0]

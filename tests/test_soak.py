@@ -18,6 +18,9 @@ import pytest
 
 from scripts import soak
 
+# Serial pass of `make test`: soak: load for seconds, gateway RSS growth held to a bound.
+pytestmark = pytest.mark.serial
+
 
 def test_twenty_seconds_of_load_have_no_errors_and_stable_gateway_memory():
     report = soak.soak(duration=50, warmup=30)

@@ -2,6 +2,8 @@
 
 import time
 
+import pytest
+
 from inference_server.unknown_ids import unknown_id_message
 
 STYLES = ["blue-ink", "blue-swirls", "umber-oil"]
@@ -28,6 +30,7 @@ def test_no_near_id_lists_them_all_and_a_long_list_is_cut():
         "unknown style 'q'; this server serves style-00, style-01, style-02 and 17 more")
 
 
+@pytest.mark.serial  # serial pass of `make test`: a huge id answered within 0.5 s
 def test_nothing_held_and_a_long_id_are_said_plainly():
     assert unknown_id_message("style", "x", [], "this server serves") == "unknown style 'x': this server serves none"
     long = unknown_id_message("preset", "a" * 5000, STYLES, "this style has")

@@ -3,7 +3,12 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from scripts import version_speed
+
+# Serial pass of `make test`: a benchmark tool: times versions over rounds.
+pytestmark = pytest.mark.serial
 
 REGISTRY = Path(__file__).resolve().parents[1] / "model_registry"
 

@@ -21,7 +21,8 @@ TILE = 512  # the server's default tile; the test image is one such tile with it
 EDGE = TILE + 2 * TINY_HALO
 STEADY_CALLS = 4
 SWAPS = 9  # under load single ratios ranged 0.94-1.83 in one CI run; the median of 9 is steadier
-pytestmark = pytest.mark.timeout(240)
+# Serial pass of `make test`: warm-up: times first results against steady state.
+pytestmark = [pytest.mark.timeout(240), pytest.mark.serial]
 
 
 def test_warm_up_stops_once_two_runs_agree_and_never_exceeds_its_bounds(monkeypatch):

@@ -81,6 +81,7 @@ def test_job_progress_streams_over_real_http(gateway):
         assert 'filename="wide-tiny-sepia.png"' in result.headers["Content-Disposition"]
 
 
+@pytest.mark.serial  # serial pass of `make test`: stops within 5 s
 def test_sigterm_stops_the_gateway(gateway):
     process, url = gateway
     with urllib.request.urlopen(url + "healthz", timeout=5) as resp:

@@ -22,6 +22,9 @@ from tests.support import TINY_STYLE
 from tests.support.gateway import follow_events, get
 from tests.support.grpc_relay import relay
 
+# Serial pass of `make test`: stall timeouts: asserts calls end within STALL_S..BOUND_S.
+pytestmark = pytest.mark.serial
+
 STALL_S = 1.5
 BOUND_S = STALL_S + 4.0  # the stall, plus the upload and listing styles on a busy shared machine
 PNG = encoded(gradient(), "PNG")

@@ -93,6 +93,7 @@ def test_health_is_ok_when_the_server_answers(client):
     assert [s["serving"] for s in resp.json["servers"]] == [True]
 
 
+@pytest.mark.serial  # serial pass of `make test`: answered within 3 s
 def test_health_is_503_quickly_when_no_server_answers(down_client):
     started = time.monotonic()
     resp = down_client.get("/healthz")

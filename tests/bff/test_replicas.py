@@ -103,6 +103,7 @@ def test_a_job_created_on_one_gateway_is_followed_and_fetched_on_another(servers
         assert_same_up_to_rounding(result_image(a, by_id["result_url"]), expected(pixels))
 
 
+@pytest.mark.serial  # serial pass of `make test`: taken over within 90 s
 def test_a_job_survives_kill_9_of_the_gateway_running_it(servers, store, tmp_path):
     pixels = photo(2, 1536, 1024)  # 1536 tiles: a few seconds of work
     flags = {"job_store": store.url, "claim_idle": CLAIM_IDLE_S, "job_workers": 1}

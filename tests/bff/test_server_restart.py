@@ -7,9 +7,14 @@ from __future__ import annotations
 import signal
 import time
 
+import pytest
+
 from bff import close_app
 from scripts.local_stack import server_process
 from tests.bff.live import closed_port_address, make_app
+
+# Serial pass of `make test`: asserts requests recover within RECOVERY_BOUND_S.
+pytestmark = pytest.mark.serial
 
 DOWNTIME_S = 10.0  # long enough for gRPC's default backoff (1 s, x1.6 per attempt) to reach ~4-7 s
 RECOVERY_BOUND_S = 2.5

@@ -8,8 +8,13 @@ import time
 import urllib.request
 from contextlib import ExitStack
 
+import pytest
+
 from bff import close_app
 from tests.bff.live import make_app, serving
+
+# Serial pass of `make test`: idle/read timeouts: asserts when connections are closed.
+pytestmark = pytest.mark.serial
 
 HALF_SENT = b"POST /api/stylize HTTP/1.1\r\nHost: gateway\r\nContent-Length: 1000000\r\n"  # headers never end
 

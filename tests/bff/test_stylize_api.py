@@ -129,6 +129,7 @@ def test_a_style_without_a_valid_version_is_503_with_the_reason(client_with_a_br
     assert resp.status_code == 503 and listed["broken"]["status_message"] in resp.json["message"]
 
 
+@pytest.mark.serial  # serial pass of `make test`: answered within 3 s
 def test_servers_down_means_a_quick_503_with_a_reason(down_client):
     started = time.monotonic()
     resp = down_client.post("/api/stylize", data=form())
@@ -137,6 +138,7 @@ def test_servers_down_means_a_quick_503_with_a_reason(down_client):
     assert time.monotonic() - started < 3
 
 
+@pytest.mark.serial  # serial pass of `make test`: within 3 s
 def test_a_server_that_never_answers_costs_no_more_than_the_deadline():
     with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts TCP, never speaks gRPC
         address = f"127.0.0.1:{silent.getsockname()[1]}"

@@ -259,6 +259,7 @@ def test_the_painting_hint_offers_own_paintings_only_where_the_style_takes_them(
     expect(ppage.locator("#painting-zone")).to_be_hidden()
 
 
+@pytest.mark.serial  # serial pass of `make test`: preview within 10 s
 def test_strength_of_a_painting_style_updates_its_preview_first_and_marks_the_result_out_of_date(ppage, photo):
     page = ppage
     page.goto("/")
