@@ -49,8 +49,16 @@ run: install
 	$(PY) -m scripts.run_platform --registry $(REGISTRY) --server-port $(SERVER_PORT) --gateway-port $(GATEWAY_PORT) \
 		--metrics-port $(METRICS_PORT) $(if $(ADMIN_TOKEN_FILE),--admin-token-file $(ADMIN_TOKEN_FILE))
 
+# Two passes, both must pass: the suite on TEST_WORKERS pytest-xdist workers (a file stays on one worker,
+# so its module fixtures start once), then the tests marked `serial` alone: they time themselves or
+# measure memory, and must see the machine as quiet as one test at a time leaves it. --durations
+# lists each pass's slowest tests, to keep the suite within its budget.
+TEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest --durations=30  # the slowest tests, to keep the suite within its budget
+	status=0; \
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not serial" --durations=30 || status=$$?; \
+	$(PY) -m pytest -m serial --durations=30 || status=$$?; \
+	exit $$status
 
 lint: install
 	$(PY) -m ruff check .
