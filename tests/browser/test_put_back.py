@@ -223,6 +223,7 @@ def test_a_refused_file_can_be_chosen_again(page, tmp_path):
 STARTING = '{"error": "unavailable", "message": "The style servers are starting."}'
 
 
+@pytest.mark.serial  # serial pass of `make test`: counts the page's asks in a 7 s window
 def test_previews_asked_again_after_a_put_back_follow_one_retry_chain(page, tmp_path):
     """While the servers start, the page asks for the previews every few seconds; a photo put back asked
     again beside the asks already going, and both went on, each every few seconds."""
