@@ -14,7 +14,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -215,7 +215,7 @@ class LoadedVersion:
         sizes = getattr(self.runtime, "static_tile_sizes", None)
         return sizes() if sizes is not None else []
 
-    def warm_up(self, tile_sizes: list[tuple[int, int]] = ()) -> None:
+    def warm_up(self, tile_sizes: Sequence[tuple[int, int]] = ()) -> None:
         """Run the typical tile until its timing settles (warm_up.py), the first time only; the store
         calls it before the version takes traffic, with the `tile_sizes` (height, width) the version it
         replaces served on static compiles, which a runtime that has them compiles now for this one
@@ -243,7 +243,7 @@ class LoadedVersion:
                 replace(self._warm_settings, tile_size=self.tiling.thumbnail_size))
             self.whole_batcher.ran_outside()
 
-    def _compile_static(self, tile_sizes: list[tuple[int, int]], code: np.ndarray | None) -> None:
+    def _compile_static(self, tile_sizes: Sequence[tuple[int, int]], code: np.ndarray | None) -> None:
         """Compile the runtime's static model of each tile size (photo-like tiles of that size with their
         own context), where the runtime has static compiles; a failure only costs speed."""
         compile_static = getattr(self.runtime, "compile_static", None)
@@ -252,8 +252,8 @@ class LoadedVersion:
         compiled = []
         for height, width in tile_sizes:
             tile = photo_like(height, width, seed=13)
-            context = None if self.context_runtime is None else self.compute_context(tile, code)[None]
             try:
+                context = None if self.context_runtime is None else self.compute_context(tile, code)[None]
                 if compile_static(model_input(tile, self.tiling)[None], context):
                     compiled.append(f"{width}x{height}")
             except Exception as exc:  # the probes passed, so serving works without it: say so and go on

@@ -34,8 +34,9 @@ _LEVEL_MOVES = {"Reshape", "Transpose", "Pad", "Identity", "Slice", "DepthToSpac
 
 
 class Float64FormError(ValueError):
-    """The graph holds a step this float64 rewrite does not know (a per-channel QuantizeLinear of an
-    activation, a quantised type other than int8/uint8)."""
+    """The graph holds a step this float64 evaluation does not know: a per-channel quantisation of an
+    activation, quantised levels read other than to dequantise or move them, a quantised type other
+    than int8/uint8, or a Conv other than 2-D with explicit pads."""
 
 
 def float64_graph(model: onnx.ModelProto) -> onnx.ModelProto:

@@ -195,7 +195,7 @@ class ShapeCompiles:
                              self._kept_requests)
             same = np.array_equal(static.infer(sample).view(np.uint32), reference.view(np.uint32))
         except RuntimeError as exc:  # OpenVINO's error for a shape it cannot compile or run
-            self._refuse(key, f"it did not compile ({exc})")
+            self._refuse(key, f"it did not compile or run ({exc})")
             return
         if not same:
             self._refuse(key, "its static compile gave other bytes than the dynamic one")
