@@ -6,7 +6,7 @@ import io
 import secrets
 import zipfile
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, jsonify, url_for
 
 from bff.api_jobs import job_links
 from bff.backend import backend
@@ -15,9 +15,11 @@ from bff.errors import ApiError
 from bff.forms import unique_name
 from bff.job_queue import MemoryQueue, job_queue
 from bff.job_state import FINISHED, JobState
+from bff.upload_size import file_bytes
 from tessera import formats
 
 bp = Blueprint("batches", __name__, url_prefix="/api")
+
 
 @bp.post("/batches")
 def create_batch():
@@ -26,8 +28,8 @@ def create_batch():
     limit_batch_request(gateway)
     queue = job_queue()
     queue.check_capacity()  # refuse a full queue before reading the upload
-    if isinstance(queue, MemoryQueue):  # and a full budget for kept results: its photos are about this large
-        queue.store.check_capacity(request.content_length or 0)
+    if isinstance(queue, MemoryQueue):  # and a full budget for kept results, counting the photos (zipped or not)
+        queue.store.check_capacity(file_bytes("images", "archive"))
     batch = read_batch(gateway)
     # All or none (MemoryQueue/RedisJobStore.submit_tasks): the results of a batch cut short would be nobody's.
     batch_id = secrets.token_urlsafe(16)
@@ -50,11 +52,12 @@ def batch_status(batch_id: str):
 
 
 @bp.delete("/batches/<batch_id>")
+@bp.post("/batches/<batch_id>/cancel")  # as a job has both; a batch's DELETE discards nothing, so they are one
 def cancel_batch(batch_id: str):
     """Cancels every unfinished photo of the batch, as POST /api/jobs/<id>/cancel does one (it ends failed
     with 499 cancelled), and discards nothing, unlike DELETE /api/jobs/<id> of a finished job: finished
     photos stay, downloadable until they expire, and so does the batch, whose zip is how they are
-    fetched. A batch that has ended is left as it is. 204."""
+    fetched. A batch that has ended is left as it is. 204; 404 unknown_batch for a batch it does not know."""
     entries, _ = _entries(batch_id)
     queue = job_queue()
     store = queue.store if isinstance(queue, MemoryQueue) else queue

@@ -19,9 +19,9 @@ from bff.forms import Order, read_order
 from bff.job_queue import MemoryQueue, job_queue
 from bff.job_state import FINISHED, UNKNOWN_JOB, JobState
 from bff.jobs import Job, JobStore, job_store, result_estimate
-from bff.photo_stores import photo_store
 from bff.pixel_budget import pixel_budget
 from bff.restyle import image_response, restyle_work
+from bff.upload_size import upload_estimate
 from tessera import formats
 from tessera.video_sniff import INPUT_LABELS
 
@@ -52,19 +52,6 @@ def create_job():
         job = job_store().submit(restyle_work(gateway, pixel_budget(), order), work_pixels=order.work_pixels,
                                  result_bytes=result_estimate(len(order.image), order.explain))
     return _accepted(job)
-
-
-def upload_estimate() -> int:
-    """About the photo's (or clip's) bytes, before the request is read: the stored photo's that
-    `photo_id` names, else the request's Content-Length (0 when neither says). For the budget's check
-    before the decode; the job is then counted at its real size."""
-    photo_id = request.form.get("photo_id", "").strip()
-    if photo_id and "image" not in request.files:
-        try:
-            return len(photo_store().get(photo_id).data)
-        except ApiError:
-            return 0  # read_order says why
-    return request.content_length or 0
 
 
 def _read_photo_order(gateway) -> Order:

@@ -7,7 +7,6 @@ import time
 
 from flask import Blueprint, Response, request
 
-from bff.api_jobs import upload_estimate
 from bff.api_maps import maps_urls
 from bff.backend import backend
 from bff.errors import ApiError
@@ -16,6 +15,7 @@ from bff.job_state import FINISHED, JobState
 from bff.jobs import job_store, result_estimate
 from bff.pixel_budget import pixel_budget
 from bff.restyle import image_response, restyle_work
+from bff.upload_size import upload_estimate
 
 bp = Blueprint("stylize", __name__, url_prefix="/api")
 log = logging.getLogger(__name__)

@@ -54,11 +54,6 @@ def _worth_retrying(err: ApiError) -> bool:
     return err.error in RETRIABLE_ERRORS and not err.message.startswith(STALLED)
 
 
-def _what(claim: Claim) -> str:
-    """What the claim's job makes, as a cancelled job's message names it: "clip" or "image"."""
-    return "clip" if claim.task is not None and claim.task.kind == "clip" else "image"
-
-
 def consumer_name() -> str:
     """Unique per process: host, pid and a random tail (a restarted pid must not inherit old entries)."""
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
@@ -131,8 +126,10 @@ class JobRunner:
             if outcome is None and error is None:  # stopped while it waited: another consumer runs it
                 log.info("job %s left pending for another consumer: this one stops", claim.job_id)
                 return
-            if outcome is not None and self._cancelled_since(claim):  # after its last progress report
-                outcome, error = None, JobCancelled(_what(claim))  # cancelled is what was asked, as in memory
+            # Cancelled after its last progress report: cancelled is what was asked, as in memory. Seen here,
+            # the result is not even sent; a cancel later still is the FINISH script's to see (store.finish).
+            if outcome is not None and self._cancelled_since(claim):
+                outcome, error = None, JobCancelled(claim.what)
             if outcome is not None and claim.task is not None:
                 self._record_throughput(claim.task.work_pixels, time.monotonic() - started)
             finished = self._finish(claim, outcome, error)
@@ -158,7 +155,7 @@ class JobRunner:
             log.info("job %s: attempt %d (its previous runner stopped)", claim.job_id, claim.attempt)
         try:
             if self._cancelled_before_start(claim):
-                raise JobCancelled(_what(claim))
+                raise JobCancelled(claim.what)
             return self._execute_when_served(claim), None
         except _Stopping:
             return None, None
@@ -183,7 +180,7 @@ class JobRunner:
                 if self._stop.wait(pause):
                     raise _Stopping() from err
                 if self._cancelled_before_start(claim):
-                    raise JobCancelled(_what(claim)) from None
+                    raise JobCancelled(claim.what) from None
                 pause = min(MAX_PAUSE_S, 2 * pause)
 
     def _cancelled_since(self, claim: Claim) -> bool:
@@ -204,7 +201,7 @@ class JobRunner:
         with self._lock:
             if claim.message_id in self._cancelled:
                 self._cancelled.discard(claim.message_id)
-                raise JobCancelled(_what(claim))  # unwinds the gRPC client, which cancels its streams
+                raise JobCancelled(claim.what)  # unwinds the gRPC client, which cancels its streams
             self._latest[claim.message_id] = (claim, done, total)
             self._totals[claim.message_id] = total
         self._progress_changed.set()

@@ -406,7 +406,14 @@ _PATHS = {
                        "499, error `cancelled`, as POST /api/jobs/{job_id}/cancel cancels one) and discards "
                        "nothing, unlike DELETE of a finished job: photos already finished stay, downloadable "
                        "until their expires_at, and so do the batch's status and zip, which is how a cancelled "
-                       "batch's finished photos are fetched.",
+                       "batch's finished photos are fetched. POST /api/batches/{batch_id}/cancel does the same.",
+        "responses": {"204": {"description": "Cancel requested for every unfinished photo."},
+                      "404": _error("No such batch, or it has expired.")}}},
+    "/api/batches/{batch_id}/cancel": {"post": {
+        "summary": "Cancel a batch (as DELETE does)", "operationId": "cancelBatchByPost", "parameters": [_BATCH_ID],
+        "description": "Does what DELETE /api/batches/{batch_id} does, which for a batch discards nothing: every "
+                       "photo still queued or running is cancelled, those finished stay, and so do the batch's "
+                       "status and zip. So a client cancels a job and a batch alike, with POST .../cancel.",
         "responses": {"204": {"description": "Cancel requested for every unfinished photo."},
                       "404": _error("No such batch, or it has expired.")}}},
     "/api/batches/{batch_id}/photos/{index}/image": {"get": {

@@ -36,7 +36,7 @@ from bff import redis_estimates, redis_scripts
 from bff.errors import ApiError, busy
 from bff.job_estimates import expires_at
 from bff.job_state import FINISHED, JobState
-from bff.jobs import Outcome
+from bff.jobs import JobCancelled, Outcome
 from bff.tasks import RestyleTask, error_fields, error_from_fields
 from tessera.critic_maps import MAP_NAMES
 
@@ -86,6 +86,11 @@ class Claim:
     attempt: int
     owner: str
     task: RestyleTask | None  # None when the job's input expired before it ran
+
+    @property
+    def what(self) -> str:
+        """What the job makes, as a cancelled job's message names it: "clip" or "image"."""
+        return "clip" if self.task is not None and self.task.kind == "clip" else "image"
 
 
 class RedisJobStore:
@@ -310,21 +315,27 @@ class RedisJobStore:
 
     def finish(self, claim: Claim, outcome: Outcome, total: int = 0) -> bool:
         """Stores the result (and its critic maps, as fields of the job's hash) and marks the job done,
-        `total` of `total` tiles when given (0: as last recorded); False (nothing written) when the
-        claim lost the job."""
+        `total` of `total` tiles when given (0: as last recorded). A job cancelled meanwhile, however late,
+        ends failed with JobCancelled instead and keeps nothing (the FINISH script decides, atomically).
+        True when written either way; False (nothing written) when the claim lost the job."""
+        finished = time.time()
         fields = {"version": outcome.version, "mime_type": outcome.mime_type, "filename": outcome.filename,
-                  "finished": time.time(), **{_MAP_FIELD + name: png for name, png in (outcome.maps or {}).items()},
+                  "finished": finished, **{_MAP_FIELD + name: png for name, png in (outcome.maps or {}).items()},
                   **({"total": total} if total else {})}
-        return self._finish(claim, JobState.DONE.value, outcome.data, fields)
+        cancelled = {**error_fields(JobCancelled(claim.what)), "finished": finished}
+        return self._finish(claim, JobState.DONE.value, outcome.data, fields, cancelled)
 
     def fail(self, claim: Claim, error: ApiError) -> bool:
         """Marks the job failed with `error`; False when the claim lost the job."""
         return self._finish(claim, JobState.FAILED.value, b"", {**error_fields(error), "finished": time.time()})
 
-    def _finish(self, claim: Claim, state: str, data: bytes, fields: dict) -> bool:
-        pairs = [item for name, value in fields.items() for item in (name, value)]
+    def _finish(self, claim: Claim, state: str, data: bytes, fields: dict, if_cancelled: dict | None = None) -> bool:
+        """Runs FINISH: `fields` written with `state`, or `if_cancelled` (a failed job's fields) instead
+        when the job is to end done but was cancelled."""
+        cancelled = if_cancelled or {}
         return bool(self._scripts["FINISH"](keys=self._keys(claim.job_id),
-                                            args=[claim.job_id, claim.owner, self.ttl_s, state, data, *pairs]))
+                                            args=[claim.job_id, claim.owner, self.ttl_s, state, data,
+                                                  len(cancelled), *_pairs(cancelled), *_pairs(fields)]))
 
     def ack(self, message_id: str) -> None:
         """Drops a queue entry whose job is finished (or gone)."""
@@ -429,6 +440,11 @@ class RedisJob:
     @property
     def original(self) -> bytes | None:
         return self.store.original(self.id)
+
+
+def _pairs(fields: dict) -> list:
+    """{name: value} as the flat [name, value, ...] a script's ARGV takes."""
+    return [item for name, value in fields.items() for item in (name, value)]
 
 
 def _text(value: bytes | str) -> str:

@@ -58,16 +58,25 @@ return 1
 """
 
 # KEYS: hash, events, result, input. ARGV: id, owner, ttl seconds, state ('done' or 'failed'), result
-# bytes (empty when failed), then field/value pairs for the hash. Returns 1, or 0 when `owner` lost the
-# job (reclaimed by another consumer) or it was already finished: then nothing is written. The upload
-# is dropped, but a batch's photo expires with the result.
+# bytes (empty when failed), n, then n field/value pairs for a job that was cancelled (the error
+# bff.jobs.JobCancelled as bff.tasks.error_fields writes it, and when it finished), then the field/value
+# pairs for the hash. A job asked to end 'done' whose hash has `cancelled` ends 'failed' with the first n
+# pairs instead, and keeps no result: a cancel that came after the runner's last look at the flag is
+# still what was asked, as in the memory store, which decides it under the job's lock. Returns 1, or 0
+# when `owner` lost the job (reclaimed by another consumer) or it was already finished: then nothing is
+# written. The upload is dropped, but a batch's photo expires with the result.
 FINISH = SNAPSHOT + """
 if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[2] then return 0 end
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state or finished(state) then return 0 end
-redis.call('HSET', KEYS[1], 'state', ARGV[4], 'owner', '')
-for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-if ARGV[4] == 'done' then
+local ending, cancel_pairs = ARGV[4], tonumber(ARGV[6])
+local first, last = 7 + 2 * cancel_pairs, #ARGV
+if ending == 'done' and redis.call('HEXISTS', KEYS[1], 'cancelled') == 1 then
+  ending, first, last = 'failed', 7, 6 + 2 * cancel_pairs
+end
+redis.call('HSET', KEYS[1], 'state', ending, 'owner', '')
+for i = first, last, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if ending == 'done' then
   redis.call('HSET', KEYS[1], 'done', redis.call('HGET', KEYS[1], 'total') or '0')
   redis.call('SET', KEYS[3], ARGV[5], 'EX', ARGV[3])
 end
@@ -77,7 +86,7 @@ else  -- a batch's photo stays as long as its result, for the page's before imag
   redis.call('EXPIRE', KEYS[4], ARGV[3])
 end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
-emit(KEYS[2], ARGV[4] == 'done' and 'done' or 'error', snapshot(KEYS[1], ARGV[1]))
+emit(KEYS[2], ending == 'done' and 'done' or 'error', snapshot(KEYS[1], ARGV[1]))
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 return 1
 """

@@ -26,7 +26,7 @@ from tessera.tile_plan import TileLimits, choose_tile_shape
 from tessera.tile_streams import StreamPool
 from tessera.v1 import style_transfer_pb2 as pb
 from tessera.v1.style_transfer_pb2_grpc import StyleTransferStub
-from tests.bff.live import make_app, multipart, post_form, serving
+from tests.bff.live import make_app, multipart, post_body, post_form, serving
 from tests.support import TINY_STYLE
 from tests.support.images import assert_same_up_to_rounding
 from tests.support.tiny_model import TinyGenerator, whole_image_reference
@@ -169,14 +169,7 @@ def gateway(inference_server):
 
 
 def post_image(url: str, fields: dict) -> tuple[int, bytes]:
-    body, content_type = multipart(fields, {"image": ("p.png", encode_image(PHOTO, "png"))})
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": content_type})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as err:
-        with err:
-            return err.code, err.read()
+    return post_body(url, *multipart(fields, {"image": ("p.png", encode_image(PHOTO, "png"))}), timeout=60)
 
 
 def test_the_gateway_takes_a_scale_field(gateway):

@@ -70,10 +70,16 @@ def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tu
 
 def post_form(url: str, body: bytes, content_type: str, timeout: float = 30) -> tuple[int, dict]:
     """POSTs a multipart body to a full URL; returns (status, JSON answer), errors included."""
+    status, answer = post_body(url, body, content_type, timeout)
+    return status, json.loads(answer)
+
+
+def post_body(url: str, body: bytes, content_type: str, timeout: float = 30) -> tuple[int, bytes]:
+    """POSTs a body to a full URL; returns (status, the answer's bytes), errors included."""
     request = urllib.request.Request(url, data=body, headers={"Content-Type": content_type})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as resp:
-            return resp.status, json.load(resp)
+            return resp.status, resp.read()
     except urllib.error.HTTPError as err:
         with err:
-            return err.code, json.load(err)
+            return err.code, err.read()

@@ -220,9 +220,10 @@ def _lying_zip() -> bytes:
     return bytes(archive)
 
 
-@pytest.mark.parametrize("method", ["get", "delete"])
-def test_an_unknown_batch_is_404(client, method):
-    resp = getattr(client, method)("/api/batches/nope")
+@pytest.mark.parametrize("method, path", [("GET", "/api/batches/nope"), ("DELETE", "/api/batches/nope"),
+                                          ("POST", "/api/batches/nope/cancel")])
+def test_an_unknown_batch_is_404(client, method, path):
+    resp = client.open(path, method=method)
     assert resp.status_code == 404 and resp.json["error"] == "unknown_batch"
 
 
@@ -240,7 +241,12 @@ def held_photos(app, hold) -> threading.Event:
     return release
 
 
-def test_cancelling_a_batch_stops_its_unfinished_photos_and_keeps_the_finished_ones(app, client):
+# DELETE, and POST .../cancel as a job has it (it was a 404): one cancel, which discards nothing.
+CANCEL_BATCH = [("DELETE", ""), ("POST", "/cancel")]
+
+
+@pytest.mark.parametrize("method, suffix", CANCEL_BATCH, ids=["delete", "post-cancel"])
+def test_cancelling_a_batch_stops_its_unfinished_photos_and_keeps_the_finished_ones(app, client, method, suffix):
     """A batch could not be cancelled: DELETE /api/batches/<id> answered 405, and its photos ran on."""
     release = held_photos(app, lambda name: not name.startswith("a-"))
     try:
@@ -251,14 +257,14 @@ def test_cancelling_a_batch_stops_its_unfinished_photos_and_keeps_the_finished_o
         while client.get(first["status_url"]).json["state"] != "done":
             assert time.monotonic() < deadline
             time.sleep(0.01)
-        assert client.delete(created["status_url"]).status_code == 204
+        assert client.open(created["status_url"] + suffix, method=method).status_code == 204
         status = wait_finished(client, created["status_url"], timeout=10)
     finally:
         release.set()
     assert [(p["state"], p.get("error")) for p in status["photos"]] == [
         ("done", None), ("failed", "cancelled"), ("failed", "cancelled")]
     assert client.get(first["result_url"]).data == items[0][1]  # downloadable until it expires
-    assert client.delete(created["status_url"]).status_code == 204  # again: nothing left to cancel
+    assert client.open(created["status_url"] + suffix, method=method).status_code == 204  # nothing left to cancel
     assert client.get(first["result_url"]).status_code == 200
     with zipfile.ZipFile(io.BytesIO(client.get(status["result_url"]).data)) as archive:
         assert sorted(archive.namelist()) == [f"a-{TINY_STYLE}.jpg", "errors.txt"]
