@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+import redis
 
 from bff import close_app
 from scripts.local_stack import running_server
 from tests.bff.live import closed_port_address, make_app
 from tests.support.conditioned import write_painting_version
+from tests.support.redis_server import running_redis
 
 
 @pytest.fixture
@@ -41,3 +43,19 @@ def painting_client(tmp_path_factory):
         app = make_app(servers=(address,), preview_size=64)
         yield app.test_client()
         close_app(app)
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory):
+    """One real redis-server for a test module; `redis_client` empties it for each test."""
+    with running_redis(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture
+def redis_client(redis_server):
+    """A client of the module's redis-server, its database emptied first."""
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    yield client
+    client.close()

@@ -1,10 +1,10 @@
-"""Both photo stores (memory, and Redis on fakeredis) keep, count, expire and forget photos alike."""
+"""Both photo stores (memory, and Redis on a real redis-server, one per module and flushed before each
+test) keep, count, expire and forget photos alike."""
 
 from __future__ import annotations
 
 import time
 
-import fakeredis
 import pytest
 
 from bff.errors import ApiError
@@ -16,14 +16,15 @@ def memory(ttl_s: float) -> MemoryPhotoStore:
     return MemoryPhotoStore(ttl_s=ttl_s, max_bytes=1000, per_client=2)
 
 
-def in_redis(ttl_s: float) -> RedisPhotoStore:
-    return RedisPhotoStore(fakeredis.FakeRedis(server=fakeredis.FakeServer()), ttl_s=ttl_s, per_client=2)
+@pytest.fixture(params=["memory", "in_redis"])
+def make(request):
+    """Makes a store of the kind the test is run for, given its photos' TTL; Redis starts only for in_redis."""
+    if request.param == "memory":
+        return memory
+    client = request.getfixturevalue("redis_client")
+    return lambda ttl_s: RedisPhotoStore(client, ttl_s=ttl_s, per_client=2)
 
 
-STORES = [memory, in_redis]
-
-
-@pytest.mark.parametrize("make", STORES)
 def test_a_photo_round_trips_by_id(make):
     store = make(60)
     photo = store.put(b"\xff\xd8jpeg bytes", 40, 30, "jpeg", "a.jpg", "10.0.0.1")
@@ -36,7 +37,6 @@ def test_a_photo_round_trips_by_id(make):
     assert err.value.status == 404 and err.value.error == "unknown_photo"
 
 
-@pytest.mark.parametrize("make", STORES)
 def test_each_client_keeps_at_most_its_share(make):
     store = make(60)
     for _ in range(2):
@@ -47,7 +47,6 @@ def test_each_client_keeps_at_most_its_share(make):
     store.put(b"x", 1, 1, "png", "", "10.0.0.2")  # another client is not affected
 
 
-@pytest.mark.parametrize("make", STORES)
 def test_photos_expire_and_free_their_clients_share(make):
     store = make(0.3)
     first = store.put(b"x", 1, 1, "png", "", "10.0.0.1")
@@ -67,7 +66,6 @@ def test_the_memory_store_bounds_its_bytes():
     assert store.held_bytes() == 600
 
 
-@pytest.mark.parametrize("make", STORES)
 def test_a_client_at_its_share_is_told_to_come_back_when_its_oldest_photo_expires(make):
     """Photos live an hour: the wait a refusal asks for is until the client's oldest one expires, not a
     minute after which the same refusal would come again."""

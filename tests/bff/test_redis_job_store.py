@@ -1,32 +1,39 @@
-"""bff.redis_jobs.RedisJobStore on fakeredis (with its Lua engine): the queue, ownership, progress
-events, results and expiry, without processes. tests/bff/test_replicas.py runs it on a real Redis."""
+"""bff.redis_jobs.RedisJobStore on a real redis-server (one per module, flushed before each test): the
+queue, ownership, progress events, results and expiry, in this one process. tests/bff/test_replicas.py
+runs it across gateway and worker processes."""
 
 from __future__ import annotations
 
 import calendar
 import time
 
-import fakeredis
 import pytest
 
 from bff.errors import ApiError
 from bff.jobs import Outcome
 from bff.redis_jobs import RedisJobStore
 from bff.tasks import RestyleTask
-from tests.support.redis_server import running_redis
+from tests.support.redis_server import RedisServer, running_redis
 
 TASK = RestyleTask(style="tiny-sepia", strength=0.5, format="png", filename="a-tiny-sepia.png", image=b"\x89PNG...")
 OUTCOME = Outcome(data=b"result", mime_type="image/png", filename="a-tiny-sepia.png", version=2)
 
+_opened: list[RedisJobStore] = []  # the stores a test made, closed when it ends
+
 
 @pytest.fixture
-def server():
-    return fakeredis.FakeServer()
+def server(redis_server, redis_client):
+    """The module's redis-server with an empty database; every store a test makes on it shares it."""
+    yield redis_server
+    while _opened:
+        _opened.pop().shutdown()
 
 
-def make_store(server, **overrides) -> RedisJobStore:
+def make_store(server: RedisServer, **overrides) -> RedisJobStore:
     settings = {"ttl_s": 60, "max_queued": 3, "claim_idle_s": 0.2, **overrides}
-    return RedisJobStore("redis://unused", client=fakeredis.FakeRedis(server=server), **settings)
+    store = RedisJobStore(server.url, **settings)
+    _opened.append(store)
+    return store
 
 
 @pytest.fixture
