@@ -115,7 +115,8 @@ def refuse_photo_fields() -> None:
     """ApiError 400 photo_only_field for `explain` (true) or `scale` (a number) on a clip: a clip is
     restyled at brush scale 1 and draws no critic maps, so either would be ignored after the job ran.
     `explain` false and `scale` empty, 'auto' or 1 ask for nothing and pass."""
-    given = [name for name, asked in (("explain", flag("explain")), ("scale", _scale_given())) if asked]
+    scale_given = _asks_other_than("scale", 1.0, also_neutral=("auto",))  # a clip's own brush scale
+    given = [name for name, asked in (("explain", flag("explain")), ("scale", scale_given)) if asked]
     if given:
         fields = " and ".join(f"'{name}'" for name in given)
         raise ApiError(400, "photo_only_field", f"{fields} {'apply' if len(given) > 1 else 'applies'} to photos only: "
@@ -123,13 +124,14 @@ def refuse_photo_fields() -> None:
                                                 f"leave {'them' if len(given) > 1 else 'it'} out for a clip.")
 
 
-def _scale_given() -> bool:
-    """Whether `scale` asks for a brush scale other than a clip's own 1 (empty, 'auto' and 1 do not)."""
-    text = (request.form.get("scale") or "").strip().lower()
-    if text in ("", "auto"):
+def _asks_other_than(name: str, neutral: float, also_neutral: tuple[str, ...] = ()) -> bool:
+    """Whether the form field `name` asks for anything but `neutral`: empty, a number equal to it or a word
+    of `also_neutral` (any case) does not; another number, or text that is no number, does."""
+    text = (request.form.get(name) or "").strip().lower()
+    if not text or text in also_neutral:
         return False
     try:
-        return float(text) != 1.0
+        return float(text) != neutral
     except ValueError:
         return True
 
@@ -137,12 +139,7 @@ def _scale_given() -> bool:
 def refuse_clip_fields() -> None:
     """ApiError 400 clip_only_field for `temporal_blend` sent with a photo, which it would not change; empty
     or 0 (blending off) asks for nothing and passes, as `explain` false and `scale` 1 do with a clip."""
-    text = (request.form.get("temporal_blend") or "").strip()
-    try:
-        asks_nothing = not text or float(text) == 0.0
-    except ValueError:
-        asks_nothing = False
-    if not asks_nothing:
+    if _asks_other_than("temporal_blend", 0.0):
         raise ApiError(400, "clip_only_field", "'temporal_blend' applies to clips only: a photo has no frames to "
                                                "blend; leave it out for a photo.")
 

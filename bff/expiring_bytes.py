@@ -1,8 +1,10 @@
-"""When kept bytes that expire one by one leave room: the one rule behind the Retry-After of a full
-photo store (bff.photos) and of a full result budget (bff.jobs)."""
+"""When kept bytes that expire one by one leave room, and that wait in a Retry-After's whole seconds:
+the one rule behind the Retry-After of a full photo store (bff.photos) and of a full result budget
+(bff.jobs)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 
@@ -15,3 +17,9 @@ def room_at(holds: Iterable[tuple[float, int]], excess: int, now: float) -> floa
         if freed >= excess:
             break
     return at
+
+
+def whole_seconds(seconds: float) -> int:
+    """A wait as the whole seconds of a Retry-After header: rounded up, so that a client waiting that long
+    finds the room there, and at least 1, so that it never asks to be retried at once."""
+    return max(1, math.ceil(seconds))

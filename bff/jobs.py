@@ -10,7 +10,6 @@ take is bounded by a byte budget (ResultBudget) that refuses new jobs instead.
 from __future__ import annotations
 
 import logging
-import math
 import secrets
 import threading
 import time
@@ -22,7 +21,7 @@ from flask import Flask, current_app
 
 from bff.config import GatewayConfig
 from bff.errors import ApiError, busy, internal_error
-from bff.expiring_bytes import room_at
+from bff.expiring_bytes import room_at, whole_seconds
 from bff.job_estimates import Throughput, WorkFacts, estimate_s, expires_at
 from bff.job_state import FINISHED, JobState
 from tessera.critic_maps import MAP_NAMES
@@ -149,7 +148,7 @@ class ResultBudget:
             need = sum(max(1, nbytes) for _, nbytes in holds)
             if used and used + need > self.limit:
                 holds = ((now + ttl_s if until is None else until, held) for held, until in self._held.values())
-                wait = max(1, math.ceil(room_at(holds, used + need - self.limit, now) - now))
+                wait = whole_seconds(room_at(holds, used + need - self.limit, now) - now)
                 raise results_full(wait, any(until is None for _, until in self._held.values()))
             for job_id, nbytes in holds:
                 if job_id:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bff.errors import ApiError
-from bff.expiring_bytes import room_at
+from bff.expiring_bytes import room_at, whole_seconds
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def unknown_photo() -> ApiError:
 def too_many_photos(count: int, limit: int, room_in_s: float) -> ApiError:
     """The 429 for a client at its photo limit; `room_in_s`: seconds until its oldest photo expires, when
     an upload would first be taken again (its Retry-After)."""
-    wait = _whole_seconds(room_in_s)
+    wait = whole_seconds(room_in_s)
     return ApiError(429, "too_many_photos", f"This address already keeps {count} photos on the gateway (at most "
                                             f"{limit}); delete one, or wait {_duration(wait)} until the oldest "
                                             "expires.", retry_after=wait)
@@ -66,14 +66,9 @@ def too_many_photos(count: int, limit: int, room_in_s: float) -> ApiError:
 
 def store_full(limit_bytes: int, room_in_s: float) -> ApiError:
     """The 429 for a full store; `room_in_s`: seconds until enough photos expire for the upload."""
-    wait = _whole_seconds(room_in_s)
+    wait = whole_seconds(room_in_s)
     return ApiError(429, "photo_store_full", f"The gateway already keeps {limit_bytes / 1e6:g} MB of photos, its "
                                              f"limit; try again in {_duration(wait)}.", retry_after=wait)
-
-
-def _whole_seconds(seconds: float) -> int:
-    """A wait as the whole seconds of a Retry-After header, at least 1."""
-    return max(1, math.ceil(seconds))
 
 
 def _duration(seconds: int) -> str:

@@ -82,12 +82,14 @@ class UnreadFormat:
 
 
 # HEIF and AVIF are ISO media files: 'ftyp' at offset 4, then the major brand (ISO/IEC 23008-12, AV1 Image
-# File Format). Apple's phones save photos as HEIC by default.
+# File Format). Apple's phones save photos as HEIC by default. tessera.video_sniff counts these brands among
+# those that hold no video.
+HEIC_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"mif2", b"msf1",
+               b"miaf")
+AVIF_BRANDS = (b"avif", b"avis", b"avio")
 UNREAD_FORMATS = (
-    *(UnreadFormat("HEIC", ((4, b"ftyp"), (8, brand))) for brand in
-      (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"mif2", b"msf1",
-       b"miaf")),
-    *(UnreadFormat("AVIF", ((4, b"ftyp"), (8, brand))) for brand in (b"avif", b"avis", b"avio")),
+    *(UnreadFormat("HEIC", ((4, b"ftyp"), (8, brand))) for brand in HEIC_BRANDS),
+    *(UnreadFormat("AVIF", ((4, b"ftyp"), (8, brand))) for brand in AVIF_BRANDS),
     UnreadFormat("TIFF", ((0, b"II*\x00"),)),
     UnreadFormat("TIFF", ((0, b"MM\x00*"),)),
     UnreadFormat("BMP", ((0, b"BM"), (6, b"\x00\x00\x00\x00"))),  # 'BM', the file size, 4 reserved zero bytes

@@ -25,11 +25,10 @@ from tessera.critic_maps import CriticMaps
 from tessera.imageio import statistics_thumbnail
 from tessera.style_facts import TilingFacts
 from tessera.tile_plan import choose_tile_shape
-from tessera.tiling import Rect, min_tile_edge, padded_rect, plan_tiles, tile_size_for
+from tessera.tiling import MAX_THUMBNAIL_SIZE, Rect, min_tile_edge, padded_rect, plan_tiles, tile_size_for
 from tessera.unhealthy_trailer import unhealthy_version
 from tessera.v1 import style_transfer_pb2 as pb
 
-THUMBNAIL_SIZE = 512  # when the style's thumbnail size is unknown: the largest a manifest may ask for
 WINDOW = 5  # tiles outstanding per stream: on a 2-core server, two running, two queued, one on the wire
 MAX_REOPENED_STREAMS = 4
 RETRY_BACKOFF_S = 0.05  # doubled on every further retry, so a struggling replica is not hammered
@@ -176,7 +175,7 @@ class StreamPool:
         if scale != 1.0:  # StreamHeader.scale: full-resolution tiles, the server works at the working size
             self._header.scale = scale
         if tiling is None or tiling.needs_thumbnail:
-            self._add_thumbnail(tiling.thumbnail_size if tiling and tiling.thumbnail_size else THUMBNAIL_SIZE)
+            self._add_thumbnail(tiling.thumbnail_size if tiling and tiling.thumbnail_size else MAX_THUMBNAIL_SIZE)
 
     def run(self, tile_size: int | None, progress: Callable[[int, int], None] | None
             ) -> tuple[np.ndarray, int, TilingFacts]:
@@ -274,7 +273,7 @@ class StreamPool:
             fresh = self._refresh_tiling() if self._refresh_tiling else None
             if fresh is None or not fresh.needs_thumbnail:
                 return False
-            self._add_thumbnail(fresh.thumbnail_size or THUMBNAIL_SIZE)
+            self._add_thumbnail(fresh.thumbnail_size or MAX_THUMBNAIL_SIZE)
             return True
         return _transient(error, attempts)
 

@@ -24,6 +24,10 @@ MAX_TILE_SIZE = 1024  # largest square core edge a server offers (TilingInfo.max
 MAX_TILE_EDGE = 16384  # longest core edge of a rectangular tile, for long thin images
 MAX_TILE_PIXELS = MAX_TILE_SIZE * MAX_TILE_SIZE  # largest core area: bounds a server's memory per tile
 MAX_HALO = 256
+# The sides a style's statistics thumbnail may have (a manifest's tiling.thumbnail_size): clients send one of
+# MAX_THUMBNAIL_SIZE when the style's is unknown, and the server warms a one-pass version on an image of it.
+MIN_THUMBNAIL_SIZE = 16
+MAX_THUMBNAIL_SIZE = 512
 # The most RGB8 bytes one padded tile may carry: under the 64 MiB a Tessera client's messages carry
 # (tessera.client.MAX_MESSAGE_BYTES), with room for the rest of the message. Only a brush-scale
 # stream's halo comes near it (0.02 on a 150 MP photo: a 2700 px halo, 124 MB around a 1024 px core).

@@ -16,20 +16,21 @@ from __future__ import annotations
 from typing import BinaryIO
 
 from tessera import png_chunks
+from tessera.formats import AVIF_BRANDS, HEIC_BRANDS
 
 INPUT_LABELS = "MP4, MOV, WebM, animated GIF, animated WebP or animated PNG"
 SNIFF_BYTES = 32  # enough for every container but GIF, WebP and PNG
 STILL_GIF = ("That GIF holds a single frame, a still image, and GIF is not read as a photo: "
              "save it as PNG or JPEG and choose that file instead.")
 GIF_SIGNATURES = (b"GIF87a", b"GIF89a")
-# ISO base media files (an `ftyp` box first) whose major brand says they hold no video: HEIF photos and
-# image sequences (HEVC, AVC, VVC and JPEG coded), AVIF, JPEG 2000 in HEIF, a Canon CR3 raw photo,
-# M4A/M4B/M4P and F4A/F4B audio. Every other brand is a clip of the MP4 family ('qt  ' a MOV), and an
-# ftyp box too short to hold a brand and a minor version is none. frontend_static/clip_sniff.js keeps the same list.
+# ISO base media files (an `ftyp` box first) whose major brand says they hold no video: HEIC and AVIF
+# photos and image sequences (tessera.formats' brands, which name them in a refusal), HEIF coded with AVC,
+# VVC or JPEG, JPEG 2000 in HEIF, a Canon CR3 raw photo, M4A/M4B/M4P and F4A/F4B audio. Every other brand
+# is a clip of the MP4 family ('qt  ' a MOV), and an ftyp box too short to hold a brand and a minor version
+# is none. frontend_static/clip_sniff.js keeps the same list.
 NOT_VIDEO_BRANDS = frozenset({
-    b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"mif2", b"msf1",
-    b"miaf", b"avif", b"avis", b"avio", b"avci", b"avcs", b"jpeg", b"jpgs", b"vvic", b"vvis", b"j2ki",
-    b"j2is", b"crx ", b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "})
+    *HEIC_BRANDS, *AVIF_BRANDS, b"avci", b"avcs", b"jpeg", b"jpgs", b"vvic", b"vvis", b"j2ki", b"j2is", b"crx ",
+    b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "})
 # How a message names each kind sniff_clip tells: "an MP4" clip, "an animated WebP" (clip_sniff.js too).
 CLIP_NAMES = {"mp4": "an MP4", "mov": "a MOV", "webm": "a WebM", "gif": "an animated GIF",
               "webp": "an animated WebP", "apng": "an animated PNG"}

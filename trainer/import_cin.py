@@ -23,11 +23,13 @@ from PIL import Image, ImageOps
 from tessera import registry
 from tessera.imageio import make_thumbnail
 from tessera.pixels import chw_to_rgb8, rgb8_to_nchw
+from tessera.tiling import MAX_THUMBNAIL_SIZE, MIN_THUMBNAIL_SIZE
 from trainer import cin_models
 from trainer.cin_models import THUMBNAIL_SIZE
 from trainer.cin_surgery import SurgeryError
 from trainer.messages import one_line
-from trainer.publish import git_commit, preview_image
+from trainer.onnx_export import ExportError
+from trainer.publish import check_thumbnail_size, git_commit, preview_image
 from trainer.registry_writes import check_destination, check_style_id, write_version
 from trainer.style_presets import PRESETS
 
@@ -157,17 +159,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--registry", type=Path, required=True, help="model registry directory")
     parser.add_argument("--style", help="style id (default any-painting / teacher-26)")
     parser.add_argument("--thumbnail-size", type=int, default=THUMBNAIL_SIZE,
-                        help="side of the thumbnail the statistics come from (16 to 1024)")
+                        help=f"side of the thumbnail the statistics come from "
+                             f"({MIN_THUMBNAIL_SIZE} to {MAX_THUMBNAIL_SIZE})")
 
 
 def main(args: argparse.Namespace) -> int:
-    if not 16 <= args.thumbnail_size <= 1024:
-        print("import-teacher: --thumbnail-size must be 16 to 1024", file=sys.stderr)
-        return 2
     try:
+        check_thumbnail_size(args.thumbnail_size, "--thumbnail-size")  # before any work: the manifest's bound
         check_destination(args.registry, args.style or STYLES[args.network][0])
         version = import_network(cin_models.NETWORKS[args.network], args.registry, args.style, args.thumbnail_size)
-    except (registry.RegistryError, SurgeryError, cin_models.ImportError_, OSError) as exc:
+    except (ExportError, registry.RegistryError, SurgeryError, cin_models.ImportError_, OSError) as exc:
         print(f"import-teacher: {one_line(exc)}", file=sys.stderr)
         return 2
     print(f"wrote {args.registry / (args.style or STYLES[args.network][0]) / str(version)}")

@@ -18,15 +18,16 @@ import torch
 from torch import nn
 
 from tessera.registry import RegistryError
+from tessera.tiling import MAX_THUMBNAIL_SIZE, MIN_THUMBNAIL_SIZE
 from trainer import networks
 from trainer.critic_export import critic_section
 from trainer.flops import count_gflops
 from trainer.messages import not_a_torch_file, one_line, os_error
 from trainer.onnx_export import ExportError
 from trainer.publish import (
-    MAX_THUMBNAIL_SIZE,
     THUMBNAIL_SIZE,
     add_style_meta_arguments,
+    check_thumbnail_size,
     publish,
     style_meta_from,
 )
@@ -183,17 +184,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--discriminator-norm", choices=("batch", "none", "instance"), default="batch",
                         help="normalisation the discriminator was trained with")
     parser.add_argument("--thumbnail-size", type=int, default=THUMBNAIL_SIZE,
-                        help=f"side of the thumbnail the InstanceNorm statistics come from (up to "
-                             f"{MAX_THUMBNAIL_SIZE}; larger is closer to the original network, and slower)")
+                        help=f"side of the thumbnail the InstanceNorm statistics come from ("
+                             f"{MIN_THUMBNAIL_SIZE} to {MAX_THUMBNAIL_SIZE}; larger is closer to the original network, "
+                             "and slower)")
     add_style_meta_arguments(parser)
 
 
 def main(args: argparse.Namespace) -> int:
     try:
         check_destination(args.registry, args.style, style_meta_from(args))
-        if not 16 <= args.thumbnail_size <= MAX_THUMBNAIL_SIZE:
-            raise ExportError(f"thumbnail size must be 16 to {MAX_THUMBNAIL_SIZE} px, got {args.thumbnail_size} "
-                              f"(--thumbnail-size)")
+        check_thumbnail_size(args.thumbnail_size, "--thumbnail-size")
         version = import_checkpoint(args.checkpoint, args.registry, args.style, args.arch, args.norm,
                                     style_meta_from(args), args.tensorrt, args.thumbnail_size,
                                     discriminator=args.discriminator, discriminator_norm=args.discriminator_norm)

@@ -25,7 +25,7 @@ from torch import nn
 from tessera import registry
 from tessera.imageio import make_thumbnail
 from tessera.pixels import chw_to_rgb8, rgb8_to_chw, rgb8_to_nchw
-from tessera.tiling import DEFAULT_TILE_SIZE, MAX_HALO, round_up
+from tessera.tiling import DEFAULT_TILE_SIZE, MAX_HALO, MAX_THUMBNAIL_SIZE, MIN_THUMBNAIL_SIZE, round_up
 from trainer import onnx_export, tensorrt_build
 from trainer.critic_export import CRITIC_FILE, export_critic
 from trainer.halo import measure_halo, measure_size_multiple
@@ -35,8 +35,6 @@ from trainer.serving_model import ServingModel, sample_image
 from trainer.tiled_check import run_tiled, run_whole
 
 THUMBNAIL_SIZE = 256
-# The client library sends a thumbnail of at most this side; the server can only shrink it further.
-MAX_THUMBNAIL_SIZE = 512
 PREVIEW_SIZE = 256
 # The tiling check runs at the server's default core size over a photo 1.5 times as large: a 2x2
 # grid of tiles, so there are inner edges in both directions.
@@ -46,6 +44,15 @@ CHECK_TILE = DEFAULT_TILE_SIZE
 # difference is bounded too: a quarter of one 8-bit level in the [-1, 1] range.
 MIN_TILED_PSNR_DB = 50.0
 MAX_TILED_ABS_DIFF = 0.25 * 2 / 255
+
+
+def check_thumbnail_size(size: int, flag: str = "") -> None:
+    """ExportError unless ``size`` is a thumbnail side a manifest may ask for (tessera.tiling's
+    MIN_THUMBNAIL_SIZE to MAX_THUMBNAIL_SIZE px); ``flag``, when given, is named at the end of the message."""
+    if not MIN_THUMBNAIL_SIZE <= size <= MAX_THUMBNAIL_SIZE:
+        raise onnx_export.ExportError(f"thumbnail size must be {MIN_THUMBNAIL_SIZE} to {MAX_THUMBNAIL_SIZE} px, "
+                                      f"got {size}"
+                                      + (f" ({flag})" if flag else ""))
 
 
 def thumbnail_size_for(net: nn.Module) -> int:
@@ -247,8 +254,7 @@ def publish(model: ServingModel, registry_root: Path, style: str, style_meta: di
     """
     check_style_id(style)
     check_style_meta(style_meta)
-    if not 16 <= thumbnail_size <= MAX_THUMBNAIL_SIZE:
-        raise onnx_export.ExportError(f"thumbnail size must be 16 to {MAX_THUMBNAIL_SIZE} px, got {thumbnail_size}")
+    check_thumbnail_size(thumbnail_size)
     has_context = model.context_model is not None
     model, border = served_border(model)
     tiling = measure_tiling(model, thumbnail_size)

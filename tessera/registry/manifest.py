@@ -28,16 +28,13 @@ from pydantic import (
 from tessera.registry.critic import CriticInfo
 from tessera.registry.io_rule import CONTEXT_INPUT, INPUT_NAME, OUTPUT_NAME
 from tessera.registry.manifest_base import Text, _Schema, control_characters_problem
-from tessera.tiling import MAX_HALO, MAX_TILE_SIZE
+from tessera.tiling import MAX_HALO, MAX_THUMBNAIL_SIZE, MAX_TILE_SIZE, MIN_THUMBNAIL_SIZE
 
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
 GENERATOR = "generator"
 TILING_MODES = ("crop", "feather")
 STYLE_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
-# The largest thumbnail a manifest may ask for (tiling.thumbnail_size): clients send one of this size in
-# every stream's header, and the server warms a one-pass version on an image of it.
-MAX_THUMBNAIL_SIZE = 512
 
 
 # Every precision a manifest may list (docs/registry.md, "Precisions"): fp32, the one every version is
@@ -120,7 +117,7 @@ class Tiling(_Schema):
     mode: Literal["crop", "feather"] = "crop"
     tile_safe: StrictBool = True
     needs_thumbnail: StrictBool = False
-    thumbnail_size: StrictInt = Field(default=256, ge=16, le=MAX_THUMBNAIL_SIZE)
+    thumbnail_size: StrictInt = Field(default=256, ge=MIN_THUMBNAIL_SIZE, le=MAX_THUMBNAIL_SIZE)
     # px of edge replication the model takes around the image (tessera.tiling.image_border): the
     # server adds it to each region's sides on the image's edge and crops it off the output. 0: none.
     border: StrictInt = Field(default=0, ge=0, le=MAX_HALO)

@@ -12,10 +12,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from tessera.registry import RegistryError, StyleMeta, write_style_meta
+from tessera.registry import RegistryError, StyleMeta, Tiling, write_style_meta
+from tessera.tiling import MAX_THUMBNAIL_SIZE
 from tests.trainer.conftest import tiny_flags, write_images
 from trainer.cli import main
 from trainer.networks import define_G
+from trainer.onnx_export import ExportError
+from trainer.publish import check_thumbnail_size
 from trainer.registry_writes import check_style_meta
 
 PUBLISHING = ("export", "reexport", "import-cyclegan", "import-teacher", "export-conditioned", "fit-critic")
@@ -199,3 +202,29 @@ def test_a_checkpoint_that_is_not_a_number_is_a_bad_flag(published, tmp_path, ca
         main(argv)
     assert stop.value.code == 2
     assert "argument --checkpoint: 'abc' is not a step number" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("size", [15, 16, MAX_THUMBNAIL_SIZE, MAX_THUMBNAIL_SIZE + 1])
+def test_publishing_takes_exactly_the_thumbnail_sizes_a_manifest_may_hold(size):
+    try:
+        Tiling(halo=0, size_multiple=1, thumbnail_size=size)
+        manifest_holds = True
+    except ValueError:  # pydantic's ValidationError
+        manifest_holds = False
+    try:
+        check_thumbnail_size(size)
+        published = True
+    except ExportError:
+        published = False
+    assert published == manifest_holds
+
+
+def test_import_teacher_refuses_a_thumbnail_the_manifest_cannot_hold_before_any_work(tmp_path, monkeypatch):
+    """It took up to 1024 px, past the manifest's bound, and failed only when writing the version."""
+    from trainer import import_cin
+
+    monkeypatch.setattr(import_cin, "import_network", lambda *_, **__: pytest.fail("imported a network first"))
+    code, _, err = _run_main(["import-teacher", "arbitrary", "--registry", str(tmp_path), "--thumbnail-size", "1024"])
+    assert code == 2
+    _one_clear_line(err)
+    assert f"thumbnail size must be 16 to {MAX_THUMBNAIL_SIZE} px, got 1024 (--thumbnail-size)" in err
