@@ -107,7 +107,7 @@ def fit(examples: Examples, run_dir: Path, steps: int, lr: float = 2e-4, ndf: in
     checkpoint, start = run_dir / "critic.pt", 0
     if checkpoint.exists():
         try:
-            state = torch.load(checkpoint, weights_only=False)
+            state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         except OSError:
             raise
         except Exception as exc:  # torch raises several types for truncated or foreign files

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import random
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -186,7 +185,7 @@ def save(run_dir: Path, cfg, nets: dict, optimizers: dict, net_args: dict, step:
     state = {"format": runs.CHECKPOINT_FORMAT, "kind": cfg.kind, "config": config, "step": step, "generator": "G",
              "net_args": net_args, "nets": {k: n.state_dict() for k, n in nets.items()},
              "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
-             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}}
+             "rng": runs.rng_state()}
     latest = runs.checkpoint_path(run_dir)
     tmp = latest.with_suffix(".tmp")
     torch.save(state, tmp)

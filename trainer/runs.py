@@ -9,7 +9,9 @@ Layout of a run directory::
     loss_curves.png        all losses so far
 
 A checkpoint holds everything needed to rebuild and continue: the config, each network's weights
-and constructor arguments, optimizer and scheduler state, the step and the RNG states.
+and constructor arguments, optimizer and scheduler state, the step and the RNG states, as tensors and
+plain data only, so that it is loaded with torch.load(weights_only=True): a file holding other pickled
+objects is refused, never run.
 """
 
 from __future__ import annotations
@@ -36,6 +38,14 @@ CONFIG_FILE = "config.json"
 GOOD = "good"  # checkpoints/good.pt: the newest checkpoint saved while the watchdog saw nothing wrong
 LOSSES_FILE = "losses.jsonl"
 TENSORBOARD_DIR = "tensorboard"
+
+
+# Checkpoints written before the RNG states were plain data hold numpy's as a uint32 array: weights_only
+# may rebuild numpy arrays (data, never code; the builder under its numpy 1 and numpy 2 names) so they still load.
+_NUMPY_RECONSTRUCT = np.ndarray.__reduce__(np.zeros(0))[0]
+_OLD_CHECKPOINT_GLOBALS = [np.ndarray, np.dtype, type(np.dtype(np.uint32)),
+                           (_NUMPY_RECONSTRUCT, "numpy.core.multiarray._reconstruct"),
+                           (_NUMPY_RECONSTRUCT, "numpy._core.multiarray._reconstruct")]
 
 
 class RunError(ValueError):
@@ -140,8 +150,7 @@ def _missing_checkpoint(run_dir: Path, which: str, path: Path) -> str:
 def save_checkpoint(run_dir: Path, cfg: TrainConfig, model, step: int, keep: bool = False, good: bool = False) -> Path:
     """Write checkpoints/latest.pt atomically (and step_<n>.pt too when ``keep``, good.pt when ``good``)."""
     state = {"format": CHECKPOINT_FORMAT, "kind": cfg.kind, "config": dataclasses.asdict(cfg), "step": step,
-             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
-             **model.state_dict()}
+             "rng": rng_state(), **model.state_dict()}
     latest = checkpoint_path(run_dir)
     tmp = latest.with_suffix(".tmp")
     torch.save(state, tmp)
@@ -167,8 +176,8 @@ def load_checkpoint(run_dir: Path, which: str = "latest") -> dict:
     if not path.is_file():
         raise RunError(_missing_checkpoint(run_dir, which, path))
     try:
-        # Our own files: they hold optimizer state, RNG states and numpy arrays besides tensors.
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        with torch.serialization.safe_globals(_OLD_CHECKPOINT_GLOBALS):
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except OSError as exc:
         raise RunError(f"cannot read checkpoint {os_error(exc)}") from None
     except Exception as exc:  # torch raises several types for truncated or foreign files
@@ -178,7 +187,16 @@ def load_checkpoint(run_dir: Path, which: str = "latest") -> dict:
     return state
 
 
+def rng_state() -> dict:
+    """This process's torch, numpy and Python RNG states as a checkpoint keeps them: tensors and plain
+    data (numpy's key array as a list of ints); ``restore_rng`` sets them again."""
+    name, key, pos, has_gauss, gauss = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "numpy": (name, key.tolist(), pos, has_gauss, gauss),
+            "python": random.getstate()}
+
+
 def restore_rng(state: dict) -> None:
+    """Sets the RNG states of a checkpoint (``rng_state``; numpy's key may be an array in old ones)."""
     rng = state["rng"]
     torch.set_rng_state(rng["torch"])
     np.random.set_state(rng["numpy"])
