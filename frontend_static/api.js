@@ -225,6 +225,7 @@ export function createPhotoJob(photoId, order) {
   const form = new FormData();
   form.append("photo_id", photoId);
   form.append("scale", order.scale);
+  if (order.look.explain) form.append("explain", "true");  // a photo's only: clips and batches have no maps
   return upload("./api/jobs", form, order.style, order.strength, () => {}, order.look);
 }
 
@@ -340,7 +341,6 @@ function upload(url, form, style, strength, onUpload, look) {
   form.append("style", style);
   form.append("strength", String(strength));
   if (look.keepColors) form.append("keep_colors", "true");
-  if (look.explain) form.append("explain", "true");
   if (look.painting) form.append("style_image", look.painting, look.painting.name || "painting");
   else if (look.preset) form.append("preset", look.preset);
   if (look.mixWith && (look.painting || look.preset)) {

@@ -140,15 +140,41 @@ def test_an_upload_route_takes_its_options_in_the_form_not_the_query(client, que
     assert (answer.status_code, answer.json["error"], answer.json["message"]) == (400, "unknown_field", message)
 
 
+def page_forms(source: str) -> dict[str, set[str]]:
+    """Each route frontend_static/api.js posts a form to, with every field it may append to that form: its
+    own `form.append`s and those of the helpers it hands the form to (upload, send), whatever their condition."""
+    functions = {m[1]: m[0] for m in re.finditer(r"^(?:export )?(?:async )?function (\w+)\(.*?^}", source, re.M | re.S)}
+    # a call with the form as its first or second argument: `upload("./api/jobs", form, ...)`, `send(url, form)`
+    hands_form = re.compile(r'(?<![.\w])(\w+)\(\s*(?:("\.(/api/[^"]+)"|[^,()]+)\s*,\s*)?form\b')
+
+    def appended(name: str, seen: frozenset = frozenset()) -> set[str]:
+        body = functions[name]
+        fields = set(re.findall(r'form\.append\("([^"]+)"', body))
+        for callee, *_ in hands_form.findall(body):
+            if callee in functions and callee not in seen | {name}:
+                fields |= appended(callee, seen | {name})
+        return fields
+
+    routes: dict[str, set[str]] = {}
+    for name, body in functions.items():
+        for _, _, route in hands_form.findall(body):
+            if route:
+                routes.setdefault(route, set()).update(appended(name))
+    return routes
+
+
 def test_every_field_and_query_parameter_the_page_sends_is_declared():
-    """The page (frontend_static/api.js) must never meet these 400s: each form field it appends is a field of an
-    upload route, and each query parameter it adds to a preview, or finds on a listed one, the preview's."""
+    """The page (frontend_static/api.js) must never meet these 400s: each form field it may send a route is a
+    field of that route's form, and each query parameter it adds to a preview, or finds on a listed one, the
+    preview's."""
     source = PAGE_API.read_text()
-    appended = set(re.findall(r'form\.append\("([^"]+)"', source))
+    forms = page_forms(source)
+    every_append = set(re.findall(r'form\.append\("([^"]+)"', source))
+    assert forms and set().union(*forms.values()) == every_append  # each append is traced to its route
+    undeclared = {(route, field) for route, fields in forms.items() for field in fields - set(form_fields(route))}
+    assert undeclared == set()
     queried = set(re.findall(r'query\.set\("([^"]+)"', source))
-    assert appended and queried
-    upload_fields = set().union(*(form_fields(path) for path in DOCUMENT["paths"]))
-    assert appended <= upload_fields, appended - upload_fields
+    assert queried
     declared = {p["name"] for p in DOCUMENT["paths"][PREVIEW]["get"]["parameters"] if p["in"] == "query"}
     assert queried | {"v", "preset"} <= declared
 
