@@ -76,10 +76,11 @@ class BatchSettings:
     runners: int = setting(0, f"runtime calls of one model at once, each on its own thread; 0 = one per core, "
                               f"at most {MAX_DEFAULT_RUNNERS}, where the runtime allows concurrent calls "
                               f"(ONNX Runtime), else 1", minimum=0)
-    arena_release_seconds: float = setting(RELEASE_MEMORY_EVERY_S, "while serving, one run in this many seconds "
-                                           "hands the shared arena's spare memory back, and the next runs fault "
-                                           "their pages in again; 0: only once the version is idle "
-                                           "(docs/serving.md, Memory)", minimum=0, parse=release_period)
+    arena_release_seconds: float = setting(RELEASE_MEMORY_EVERY_S, f"0, or at least {MIN_RELEASE_PERIOD_S:g}: while "
+                                           "serving, one run in this many seconds hands the shared arena's spare "
+                                           "memory back, and the next runs fault their pages in again; 0: only "
+                                           "once the version is idle (docs/serving.md, Memory)", minimum=0,
+                                           parse=release_period)
 
 
 def usable_cores() -> int:

@@ -14,6 +14,7 @@ from pathlib import Path
 from inference_server.batcher import BatchSettings
 from inference_server.runtime import CPU_ENGINES, DEFAULT_CPU_ENGINE, cpu_engine
 from inference_server.tile_stream import StreamLimits
+from inference_server.warm_up import MIN_RUNS, WarmUp
 from tessera.heap import TRIM_SECONDS
 from tessera.settings import FlagParser, SettingsError, fail, parse_settings, setting
 from tessera.tiling import DEFAULT_TILE_SIZE, MAX_TILE_SIZE, MIN_TILE_SIZE
@@ -58,8 +59,11 @@ class ServerConfig:
     heap_trim_seconds: float = setting(TRIM_SECONDS, "under load that never lets a model's queue run dry, hand freed "
                                             "heap memory back to the OS at least this often; 0: only when a "
                                             "queue runs dry (docs/serving.md, Memory)", minimum=0)
-    warmup_runs: int = setting(5, "most runs of the default tile that warm a new version before it serves (it "
-                                  "stops once two runs agree within 10%); 0 serves cold", minimum=0)
+    warmup_runs: int = setting(WarmUp.max_runs, f"most runs of the default tile that warm a new version before it "
+                                               f"serves: at least {MIN_RUNS} however long they take (fewer only when "
+                                               f"this is lower), then until two in a row agree within "
+                                               f"{WarmUp.settle:.0%}, starting none after {WarmUp.budget_seconds:g} "
+                                               f"s; 0 serves cold", minimum=0)
 
     def __post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):

@@ -3,14 +3,15 @@
 `refresh` rescans the registry. New versions are validated and loaded in the caller's thread (the
 watcher's or an admin call's, never a request's) and only then become visible; a version whose folder
 disappears answers the calls that ask for it by number (a clip's later frames) for DRAIN_SECONDS after
-its last, then is retired and released after its last stream. A version policy (`keep`, Triton's "latest
-N") loads only each style's newest `keep` healthy versions and a pinned one: the rest stay on disk,
-unloaded and unvalidated, until a pin or a rollback asks for one. A version that falls out of the
-policy stays loaded while calls use it and for DRAIN_SECONDS after the last (a clip's later frames
-and a call's further streams ask for it by number), then is retired like a removed one. The files of
-loaded versions are watched too: a version whose files change on disk keeps serving from memory, and
-says so. Which version serves follows DESIGN.md §1, passing over versions marked unhealthy while a
-healthy one exists.
+its last, then is retired and released after its last stream; a style whose folder disappears is no
+longer listed, serves no call that does not name a version, and its versions drain alike. A version
+policy (`keep`, Triton's "latest N") loads only each style's newest `keep` healthy versions and a
+pinned one: the rest stay on disk, unloaded and unvalidated, until a pin or a rollback asks for one.
+A version that falls out of the policy stays loaded while calls use it and for DRAIN_SECONDS after
+the last (a clip's later frames and a call's further streams ask for it by number), then is retired
+like a removed one. The files of loaded versions are watched too: a version whose files change on
+disk keeps serving from memory, and says so. Which version serves follows DESIGN.md §1, passing over
+versions marked unhealthy while a healthy one exists.
 """
 
 from __future__ import annotations
@@ -100,9 +101,7 @@ class ModelStore:
             with ThreadPoolExecutor(max(1, min(self._workers, len(found)))) as pool:
                 list(pool.map(self._refresh_style, found, found.values()))
             for gone in sorted(set(self._styles) - set(found)):
-                log.info("registry: %r was removed: style %s no longer serves, its versions are retired",
-                         str(self.root / gone), gone)
-                self._drop_style(gone)
+                self._refresh_style(gone, None)
         self._changed()
 
     def _say_passed_over(self, folder: Path, name_re, kind: str) -> None:
@@ -128,8 +127,9 @@ class ModelStore:
         self._changed()
 
     def styles(self) -> list[StyleState]:
+        """The registry's styles, by id: a removed style whose versions still drain is not among them."""
         with self._lock:
-            return [self._styles[k] for k in sorted(self._styles)]
+            return [self._styles[k] for k in sorted(self._styles) if not self._styles[k].removed]
 
     @contextmanager
     def lease(self, style: str, version: int = 0) -> Iterator[LoadedVersion]:
@@ -215,8 +215,9 @@ class ModelStore:
     def _acquire(self, style: str, version: int) -> LoadedVersion:
         with self._lock:
             state = self._styles.get(style)
-            if state is None:
-                raise StyleNotFound(unknown_id_message("style", style, sorted(self._styles), "this server serves"))
+            # A removed style answers only the calls that name a version it drains: to any other, it is unknown.
+            if state is None or (state.removed and version not in state.draining):
+                raise StyleNotFound(unknown_id_message("style", style, self._listed(), "this server serves"))
             if version:
                 model = state.versions.get(version) or state.draining.get(version)
                 if model is None:
@@ -235,23 +236,32 @@ class ModelStore:
 
     def _state(self, style: str) -> StyleState:
         with self._lock:
-            if style not in self._styles:
-                raise StyleNotFound(unknown_id_message("style", style, sorted(self._styles), "this server serves"))
+            if style not in self._styles or self._styles[style].removed:
+                raise StyleNotFound(unknown_id_message("style", style, self._listed(), "this server serves"))
             return self._styles[style]
 
-    def _refresh_style(self, style_id: str, style_dir: Path) -> None:
+    def _listed(self) -> list[str]:
+        """The ids of the styles `styles()` lists; the caller holds the lock."""
+        return sorted(k for k, s in self._styles.items() if not s.removed)
+
+    def _refresh_style(self, style_id: str, style_dir: Path | None) -> None:
+        """Rescan one style folder. `style_dir` None: the folder is gone, and every version drains or is
+        retired as a removed version folder's does; the style goes once its last version is retired."""
         state = self._styles.get(style_id) or StyleState(meta=StyleMeta(id=style_id, display_name=style_id))
-        try:
-            meta, problem = read_style_meta(style_dir), ""
-        except RegistryError as exc:
-            meta, problem = state.meta, str(exc)  # names the file and the field: "style.json: display_name: ..."
-        if problem != state.problem:  # logged once, when it appears, changes or goes
-            if problem:
-                log.warning("registry: %r is invalid: %s", str(style_dir / STYLE_FILE), problem)
-            else:
-                log.info("registry: %r is valid again", str(style_dir / STYLE_FILE))
-        on_disk = version_dirs(style_dir)
-        self._say_passed_over(style_dir, VERSION_DIR_RE, "version")
+        if style_dir is None:
+            meta, problem, on_disk = state.meta, state.problem, {}
+        else:
+            try:
+                meta, problem = read_style_meta(style_dir), ""
+            except RegistryError as exc:
+                meta, problem = state.meta, str(exc)  # names the file and the field: "style.json: display_name: ..."
+            if problem != state.problem:  # logged once, when it appears, changes or goes
+                if problem:
+                    log.warning("registry: %r is invalid: %s", str(style_dir / STYLE_FILE), problem)
+                else:
+                    log.info("registry: %r is valid again", str(style_dir / STYLE_FILE))
+            on_disk = version_dirs(style_dir)
+            self._say_passed_over(style_dir, VERSION_DIR_RE, "version")
         loaded = {n: m for n, m in state.versions.items() if n in on_disk}
         gone = {**state.draining, **{n: m for n, m in state.versions.items() if n not in on_disk}}
         now = time.monotonic()
@@ -259,10 +269,7 @@ class ModelStore:
             self._removed_at.setdefault((style_id, number), now)
         draining = {n: m for n, m in gone.items() if n not in on_disk and m.in_use(DRAIN_SECONDS)
                     and now - self._removed_at[(style_id, n)] < REMOVED_DRAIN_MAX_S}
-        for number in sorted(set(draining) - set(state.draining)):
-            log.info("%s version %d was removed from the registry: it answers calls that ask for it by number "
-                     "(a clip's later frames) for %.0f s after its last, then is retired", style_id, number,
-                     DRAIN_SECONDS)
+        self._say_removed(style_id, style_dir is None, state, draining)
         removed = [m for n, m in gone.items() if n not in draining and n not in loaded]
         for model in removed:
             self._removed_at.pop((style_id, model.version), None)
@@ -278,7 +285,7 @@ class ModelStore:
         signatures = {n: v for n, v in signatures.items() if n in loaded or n in rejected}
         state = StyleState(meta=meta, versions=loaded, rejected=rejected, problem=problem, signatures=signatures,
                            changed_on_disk={n: c for n, c in changed.items() if n in loaded}, unloaded=unloaded,
-                           draining=draining)
+                           draining=draining, removed=style_dir is None)
         if state.serving is not None and not self._stopping.is_set():
             # Before it takes traffic, with the tile shapes the version it replaces compiled for; older
             # versions stay cold until they serve.
@@ -286,11 +293,31 @@ class ModelStore:
             replaced = before.serving if before is not None and before.serving is not state.serving else None
             state.serving.warm_up(replaced.static_tile_sizes() if replaced is not None else [])
         with self._lock:
-            self._styles[style_id] = state
+            if state.removed and not state.draining:
+                self._styles.pop(style_id, None)  # its last version retired: the style is gone
+            else:
+                self._styles[style_id] = state
         for model in removed:
-            why = "outside the version policy" if model.version in on_disk else "removed from the registry"
+            # A folder removed and put back while its version drained is loaded afresh: the copy was removed.
+            why = "removed from the registry" if gone.get(model.version) is model else "outside the version policy"
             log.info("retiring %s version %d (%s)", style_id, model.version, why)
             model.retire()
+
+    def _say_removed(self, style_id: str, folder_gone: bool, before: StyleState,
+                     draining: dict[int, LoadedVersion]) -> None:
+        """Logs, once each, a style folder found removed (with the versions that drain) or a version folder."""
+        if folder_gone:
+            if not before.removed:
+                some, it = ("versions", "them") if len(draining) > 1 else ("version", "it")
+                later = (f", {some} {', '.join(map(str, sorted(draining)))} once no call has asked for {it} by "
+                         f"number (a clip's later frames) for {DRAIN_SECONDS:.0f} s" if draining else "")
+                log.info("registry: %r was removed: style %s no longer serves, its versions are retired%s",
+                         str(self.root / style_id), style_id, later)
+            return
+        for number in sorted(set(draining) - set(before.draining)):
+            log.info("%s version %d was removed from the registry: it answers calls that ask for it by number "
+                     "(a clip's later frames) for %.0f s after its last, then is retired", style_id, number,
+                     DRAIN_SECONDS)
 
     def _load_wanted(self, style_id: str, on_disk: dict[int, Path], loaded: dict[int, LoadedVersion],
                      rejected: dict[int, Rejection], signatures: dict[int, tuple], pinned: int | None) -> set[int]:
@@ -355,12 +382,6 @@ class ModelStore:
             elif number in state.changed_on_disk:
                 log.info("%s version %d matches what was loaded again", style_id, number)
         return changed
-
-    def _drop_style(self, style_id: str) -> None:
-        with self._lock:
-            state = self._styles.pop(style_id)
-        for model in [*state.versions.values(), *state.draining.values()]:
-            model.retire()
 
 
 def _what_changed(version_dir: Path, model: LoadedVersion) -> str:

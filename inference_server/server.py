@@ -121,8 +121,9 @@ def start(config: ServerConfig, metrics: ServerMetrics, stopping: StopFlag | Non
                             on_nonfinite=on_nonfinite,
                             warm_up=WarmUp(max_runs=config.warmup_runs, tile_size=config.default_tile_size),
                             trimmer=HeapTrimmer(config.heap_trim_seconds))
+    reported: set[str] = set()  # the styles _report last published health for
     store = ModelStore(config.registry, lambda path: load_version(path, settings),
-                       on_change=lambda s: _report(s, health_servicer, metrics), keep=config.load_versions,
+                       on_change=lambda s: _report(s, health_servicer, metrics, reported), keep=config.load_versions,
                        workers=max(1, usable_cores() // settings.threads), stopping=stopping)
     slots = ImageCallSlots(config.max_streams, config.max_streams_per_peer)
     server, image_pool = _grpc_server(config, slots)
@@ -186,16 +187,20 @@ def _bind(server: grpc.Server, config: ServerConfig) -> int:
     if port:
         sys.stderr.write(said)  # nothing failed: whatever was written goes out after all
         return port
-    # gRPC's C core logs the failure to stderr itself ("E1204 ... add_port.cc:83] Failed to add port to
-    # server: ... Address already in use"; with TLS files it cannot use, "ssl_transport_security.cc:1558]
-    # Invalid cert chain file." and a TSI_ line before it); the start's one line says it instead, and
-    # anything else written meanwhile (another thread's log line) still goes out.
-    sys.stderr.write("".join(line for line in said.splitlines(keepends=True) if not _GRPC_BIND_LINE.search(line)))
-    raise StartError(f"cannot listen on {address}: {_bind_failure(said, tls=credentials is not None)}")
+    # gRPC's C core logs the failure to stderr itself, from this thread ("E1204 ... add_port.cc:83] Failed
+    # to add port to server: ... Address already in use"; with TLS files it cannot use,
+    # "ssl_transport_security.cc:1558] Invalid cert chain file." and a TSI_ line after it); the start's one
+    # line says it instead. Only those lines are dropped: anything else written meanwhile goes out, such
+    # as another in-process server's TLS handshake lines (the same files, another thread) or a warning.
+    own, others = _split_bind_lines(said, threading.get_native_id())
+    sys.stderr.write(others)
+    raise StartError(f"cannot listen on {address}: {_bind_failure(own)}")
 
 
-# gRPC's own log lines about a failed bind, which the start's one line replaces.
+# gRPC's own log lines about a failed bind, which the start's one line replaces, by the file logging them.
 _GRPC_BIND_LINE = re.compile(r"add_port|ssl_transport_security|ssl_security_connector|TSI_")
+# gRPC's log line prefix, "E1204 10:00:00.123456   20300 add_port.cc:83] ": its third field is the thread.
+_GRPC_LOG_THREAD = re.compile(r"^[IWEF]\d{4} [\d:.]+ +(\d+) ")
 # What gRPC says when a bind fails, and the start's words for it.
 _BIND_FAILURES = (("Address already in use", "the port is in use"),
                   ("Cannot assign requested address", "the address is not this machine's"))
@@ -204,10 +209,22 @@ _BIND_FAILURES = (("Address already in use", "the port is in use"),
 _TLS_FAILURES = ("Unable to create secure server", "TSI_", "ssl_transport_security")
 
 
-def _bind_failure(said: str, tls: bool) -> str:
-    """Why a bind failed, from what gRPC wrote: in words for the usual causes, else in the system's. TLS
-    causes count only for a `tls` bind: another in-process server's handshake lines may be in `said`."""
-    if tls and any(cause in said for cause in _TLS_FAILURES):
+def _split_bind_lines(said: str, thread: int) -> tuple[str, str]:
+    """(the lines a failed bind in thread `thread` logged, everything else) of what fd 2 held meanwhile.
+    A bind's lines are gRPC's about binding and TLS files from that thread (by its native id), or from no
+    thread it names; the same files' lines from other threads are other servers' handshakes."""
+    own, others = [], []
+    for line in said.splitlines(keepends=True):
+        logged_by = _GRPC_LOG_THREAD.match(line)
+        ours = _GRPC_BIND_LINE.search(line) and (logged_by is None or int(logged_by.group(1)) == thread)
+        (own if ours else others).append(line)
+    return "".join(own), "".join(others)
+
+
+def _bind_failure(said: str) -> str:
+    """Why a bind failed, from the lines gRPC wrote about it (_split_bind_lines): in words for the usual
+    causes, else in the system's."""
+    if any(cause in said for cause in _TLS_FAILURES):
         detail = re.search(r"ssl_transport_security\.cc:\d+\] ([^\n]*?)\.?\s*$", said, re.MULTILINE)
         return "the TLS certificate or key is not valid" + (f" ({detail.group(1)})" if detail else "")
     for cause, words in _BIND_FAILURES:
@@ -248,17 +265,25 @@ def _stderr_held() -> Iterator[list[str]]:
                 sys.stderr.flush()
 
 
-def _report(store: ModelStore, health_servicer, metrics: ServerMetrics) -> None:
+def _report(store: ModelStore, health_servicer, metrics: ServerMetrics, reported: set[str]) -> None:
     """Publish per-style health and the loaded- and rejected-versions gauges after every registry scan,
-    and when a version turns unhealthy."""
+    and when a version turns unhealthy. `reported` holds the styles the last report listed, and is
+    updated: a style removed since (ListStyles no longer lists it) reports NOT_SERVING, as the health
+    service keeps a name's last status for good."""
     serving = health_pb2.HealthCheckResponse.SERVING
     not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
     rows, rejected = [], []
-    for state in store.styles():
+    states = store.styles()
+    for state in states:
         current = state.serving
         health_servicer.set(style_health_name(state.meta.id), serving if state.healthy else not_serving)
         rows += [(state.meta.id, v, m.runtime.name, m is current) for v, m in state.versions.items()]
         rejected += [(state.meta.id, reason) for reason, _ in state.problems()]
+    listed = {state.meta.id for state in states}
+    for gone in sorted(reported - listed):
+        health_servicer.set(style_health_name(gone), not_serving)
+    reported.clear()
+    reported |= listed
     health_servicer.set("", serving)
     health_servicer.set(STYLE_SERVICE, serving)
     metrics.set_loaded(rows)

@@ -126,7 +126,9 @@ class StyleTransferServicer(pb_grpc.StyleTransferServicer):
         finally:
             if code == grpc.StatusCode.CANCELLED or not context.is_active():
                 code = _ended_code(context, code)
-            label = style() if style() in {s.meta.id for s in self._store.styles()} else ""
+            # Only ids the server holds become labels: a listed style's, or that of the version that served
+            # the call (a removed style's draining version is listed no more).
+            label = style() if served["version"] or style() in {s.meta.id for s in self._store.styles()} else ""
             self._metrics.requests.labels(method, label, served["version"], code.name).inc()
             self._metrics.latency.labels(method, label).observe(time.perf_counter() - started)
         if code != grpc.StatusCode.OK:

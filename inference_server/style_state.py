@@ -48,6 +48,9 @@ class StyleState:
     # call's further streams): they answer those for DRAIN_SECONDS after their last call (at most
     # REMOVED_DRAIN_MAX_S after the removal), serve no call that does not name them, and are retired then.
     draining: dict[int, LoadedVersion] = field(default_factory=dict)
+    # The style's folder is gone from the registry: it has no versions but draining ones, is not listed
+    # (ListStyles, Status, health) and, to a call that names no draining version, is an unknown style.
+    removed: bool = False
 
     @property
     def serving(self) -> LoadedVersion | None:

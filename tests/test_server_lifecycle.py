@@ -2,18 +2,25 @@
 
 import queue
 import re
+import shutil
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
 import numpy as np
 import pytest
 
+from inference_server.config import parse_config
+from inference_server.metrics import ServerMetrics
+from inference_server.server import start
 from scripts.local_stack import server_command, server_process
+from tessera.admin_client import AdminClient
 from tessera.child_process import spawn
-from tessera.client import TesseraClient
+from tessera.client import TesseraClient, TesseraError
 from tessera.v1 import admin_pb2 as apb
 from tessera.v1 import admin_pb2_grpc as apb_grpc
 from tessera.v1 import style_transfer_pb2 as pb
@@ -28,12 +35,12 @@ SIZE = 32  # one 32x32 tile, no halo needed beyond the image
 class OpenStream:
     """A StylizeTiles call whose requests the test feeds one at a time."""
 
-    def __init__(self, stub, image: np.ndarray) -> None:
+    def __init__(self, stub, image: np.ndarray, version: int = 0) -> None:
         self.requests: queue.SimpleQueue = queue.SimpleQueue()
         self.image = image
         height, width = image.shape[:2]
-        self.requests.put(pb.StylizeTilesRequest(header=pb.StreamHeader(style=STYLE, image_width=width,
-                                                                        image_height=height)))
+        self.requests.put(pb.StylizeTilesRequest(header=pb.StreamHeader(style=STYLE, version=version,
+                                                                        image_width=width, image_height=height)))
         self.replies = stub.StylizeTiles(iter(self.requests.get, None), timeout=60)
 
     def send_whole_image_as_tile(self, index: int = 0) -> None:
@@ -80,6 +87,65 @@ def test_a_new_version_is_picked_up_while_an_open_stream_stays_on_its_version(re
         assert_same_up_to_rounding(_pixels(old_reply), whole_image_reference(TinyGenerator(0), image))
         assert new_result.version == 2
         assert_same_up_to_rounding(new_result.image, whole_image_reference(TinyGenerator(1), image))
+
+
+@contextmanager
+def _server_in_this_process(registry: Path, admin_token: str) -> Iterator:
+    """A real server on 127.0.0.1 (port chosen by the OS) run in this process, so a test can patch the
+    store's drain times and see its versions; the registry is rescanned by the Admin Reload RPC only."""
+    config = parse_config(["--registry", str(registry), "--host", "127.0.0.1", "--port", "0", "--threads", "1",
+                           "--warmup-runs", "0", "--poll-interval", "3600", "--admin-token", admin_token], environ={})
+    metrics = ServerMetrics()
+    running = start(config, metrics)
+    try:
+        yield running, metrics
+    finally:
+        running.stop(1.0)
+
+
+def test_a_removed_style_answers_calls_naming_its_version_while_they_come_then_is_released(registry, tmp_path,
+                                                                                            monkeypatch):
+    """A style folder removed mid-clip retired its versions at once, and the clip's next frame, which
+    names its first frame's version, failed. A removed style now drains as a removed version does
+    (docs/serving.md, "Registry changes while serving"): it is no longer listed and its health check
+    says NOT_SERVING, a call naming no version finds no such style, and calls naming its version are
+    answered until DRAIN_SECONDS after the last (at most REMOVED_DRAIN_MAX_S after the removal); then
+    the version is retired, and released once its last stream ends."""
+    write_tiny_version(registry, "other", tmp_path, seed=1)
+    image = np.random.default_rng(3).integers(0, 256, size=(SIZE, SIZE, 3), dtype=np.uint8)
+    token = "drain-token"
+    with _server_in_this_process(registry, token) as (running, metrics):
+        address = f"127.0.0.1:{running.port}"
+        with grpc.insecure_channel(address) as channel, TesseraClient(address, timeout=30) as client, \
+                AdminClient(address, token, timeout=30) as admin:
+            model = next(s for s in running.store.styles() if s.meta.id == STYLE).versions[1]
+            assert client.stylize(image, STYLE, version=1).version == 1  # a clip's first frame
+            stream = OpenStream(pb_grpc.StyleTransferStub(channel), image, version=1)  # the call's next stream
+            assert next(stream.replies).accepted.version == 1
+            shutil.rmtree(registry / STYLE)
+            assert [s.id for s in admin.reload()] == ["other"]
+            assert [s.id for s in client.list_styles()] == ["other"]
+            assert not client.check_health(f"style/{STYLE}")
+            assert client.stylize(image, STYLE, version=1).version == 1  # the clip's next frame
+            served = {"method": "StylizeTiles", "style": STYLE, "version": "1", "code": "OK"}
+            assert metrics.registry.get_sample_value("tessera_requests_total", served) == 2  # both frames, by name
+            with pytest.raises(TesseraError) as caught:
+                client.stylize(image, STYLE)
+            assert caught.value.code == grpc.StatusCode.NOT_FOUND
+            assert f"unknown style {STYLE!r}; this server serves other" in str(caught.value)
+
+            monkeypatch.setattr("inference_server.model_store.REMOVED_DRAIN_MAX_S", 0.0)  # the drain is over
+            admin.reload()
+            assert model.retired and model.runtime.session is not None  # the open stream still holds it
+            stream.send_whole_image_as_tile()
+            stream.close()
+            (reply,) = list(stream.replies)
+            assert_same_up_to_rounding(_pixels(reply), whole_image_reference(TinyGenerator(0), image))
+            _wait_until(lambda: model.runtime.session is None)  # released after its last stream
+            with pytest.raises(TesseraError) as caught:
+                client.stylize(image, STYLE, version=1)
+            assert caught.value.code == grpc.StatusCode.NOT_FOUND
+            assert f"unknown style {STYLE!r}" in str(caught.value)
 
 
 def test_sigterm_lets_an_open_stream_finish_then_exits_cleanly(registry):

@@ -281,6 +281,56 @@ def test_a_tls_certificate_or_key_gRPC_cannot_use_is_named_not_a_taken_port(cert
     assert "add_port" not in err and "ssl_transport_security" not in err and "TSI_" not in err, err
 
 
+class _BindBesideOthers:
+    """A real gRPC server whose bind first waits for another thread to write to fd 2, as another
+    in-process server's gRPC core or a warning may while the bind holds it."""
+
+    LINES = ("I1205 02:36:20.359244 {thread:>7} ssl_transport_security.cc:2563] Handshake failed with error "
+             "SSL_ERROR_SSL: error:10000096:SSL routines:OPENSSL_internal:EXCESSIVE_MESSAGE_SIZE\n",
+             "E1205 02:36:20.867400 {thread:>7} ssl_transport_security.cc:1517] Could not load any root certificate.\n",
+             "/srv/other.py:3: UserWarning: something unrelated\n")
+
+    def __init__(self) -> None:
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=1), options=[("grpc.so_reuseport", 0)])
+        self.written = ""  # what the other thread wrote
+
+    def add_insecure_port(self, address: str) -> int:
+        self._others_write()
+        return self._server.add_insecure_port(address)
+
+    def add_secure_port(self, address: str, credentials) -> int:
+        self._others_write()
+        return self._server.add_secure_port(address, credentials)
+
+    def _others_write(self) -> None:
+        def write() -> None:
+            self.written = "".join(line.format(thread=threading.get_native_id()) for line in self.LINES)
+            os.write(2, self.written.encode())
+
+        other = threading.Thread(target=write)
+        other.start()
+        other.join()
+
+
+@pytest.mark.parametrize("failure", ["taken port", "invalid certificate"])
+def test_a_failed_bind_drops_only_grpcs_lines_about_it_from_stderr(tmp_path, capfd, failure):
+    """Before, every line naming gRPC's TLS files was dropped, another server's among them, and a TLS
+    bind's reason was read from the first such line, whoever wrote it ("Could not load any root
+    certificate"). Now only the binding thread's own lines give way to the one line."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        if failure == "taken port":
+            config, words = _config(port=taken.getsockname()[1]), "the port is in use"
+        else:
+            bad = tmp_path / "bad.pem"
+            bad.write_text("not a certificate\n")
+            config, words = _config(bad, bad), "the TLS certificate or key is not valid (Invalid cert chain file)"
+        server = _BindBesideOthers()
+        with pytest.raises(StartError) as caught:
+            _bind(server, config)
+    assert str(caught.value) == f"cannot listen on 127.0.0.1:{config.port}: {words}"
+    assert capfd.readouterr().err == server.written  # and none of gRPC's lines about the bind
+
+
 def test_a_server_given_an_invalid_certificate_says_so_in_one_line(tiny_registry, tmp_path):
     bad = tmp_path / "bad.pem"
     bad.write_text("not a certificate\n")

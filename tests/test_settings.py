@@ -11,6 +11,7 @@ import pytest
 
 from bff.config import GatewayConfig
 from inference_server.config import ServerConfig
+from scripts.local_stack import ROOT
 from tessera.settings import SettingsError, field_type, parse_settings, setting, specs
 from trainer.config import TrainConfig
 
@@ -120,3 +121,36 @@ def test_the_arena_release_period_is_0_or_at_least_a_tenth_of_a_second(text, ref
     else:
         config, _ = parse_settings(ServerConfig, argv, argparse.ArgumentParser(prog="s"), {})
         assert config.batching.arena_release_seconds == float(text)
+
+
+def _server_help(capsys) -> str:
+    """`tessera-server --help`, its lines joined."""
+    with pytest.raises(SystemExit):
+        parse_settings(ServerConfig, ["--help"], argparse.ArgumentParser(prog="tessera-server"), {})
+    return " ".join(capsys.readouterr().out.split())
+
+
+def _serving_docs_row(flag: str) -> str:
+    """What docs/serving.md's table of server flags says `flag` does, without its backticks."""
+    rows = (ROOT / "docs" / "serving.md").read_text().splitlines()
+    row = next(line for line in rows if line.startswith(f"| `{flag}` |"))
+    return row.rstrip(" |").split(" | ")[-1].replace("`", "")
+
+
+def test_the_warm_up_help_says_what_the_docs_and_the_refusal_say(capsys):
+    """The help said only that the warm-up stops once two runs agree; the docs, that its first three
+    run however long they take. The help now reads as the docs' table, and only what it bounds is refused."""
+    assert f"--warmup-runs N {_serving_docs_row('--warmup-runs')} [env" in _server_help(capsys)
+    with pytest.raises(SystemExit):
+        parse_settings(ServerConfig, ["--warmup-runs", "-1"], argparse.ArgumentParser(prog="s"), {})
+    assert "argument --warmup-runs: -1 is below the minimum of 0" in capsys.readouterr().err
+    for runs in (0, 1):  # 0 serves cold; 1 makes a single run, fewer than the three
+        config, _ = parse_settings(ServerConfig, ["--warmup-runs", str(runs)], argparse.ArgumentParser(prog="s"), {})
+        assert config.warmup_runs == runs
+
+
+def test_the_arena_release_help_says_the_bound_the_docs_and_the_refusal_say(capsys):
+    """The help left out that a period between 0 and 0.1 s is refused, which the docs and the refusal say."""
+    bound = "0, or at least 0.1:"
+    assert f"--arena-release-seconds X {bound}" in _server_help(capsys)
+    assert _serving_docs_row("--arena-release-seconds").startswith(bound)
