@@ -9,6 +9,8 @@ import pytest
 from inference_server.runtime.tensorrt_runtime import plan_limits_problem, usable_plans
 from scripts.local_stack import ROOT
 from tessera.registry import MANIFEST_KINDS, RegistryError, parse_manifest, read_manifest
+from tessera.registry.manifest import MAX_PLAN_BATCH
+from tessera.tiling import MAX_TILE_EDGE
 
 SHIPPED = sorted((ROOT / "model_registry").glob("*/*/manifest.json"))
 BLUE_INK = ROOT / "model_registry" / "blue-ink" / "1" / "manifest.json"
@@ -85,3 +87,16 @@ def test_tensorrt_plans_whose_limits_do_not_cover_the_servers_calls_are_not_used
     assert "batches of up to 2 tiles, the server batches up to 4" in plan_limits_problem(few, manifest.tiling, 4)
     assert "inputs from 64 px, the server sends some of 16 px" in plan_limits_problem(big_min, manifest.tiling, 4)
     assert plan_limits_problem(few, manifest.tiling, 1) is None
+
+
+@pytest.mark.parametrize(("field", "limit"), [("min_tile", MAX_TILE_EDGE), ("opt_tile", MAX_TILE_EDGE),
+                                              ("max_tile", MAX_TILE_EDGE), ("max_batch", MAX_PLAN_BATCH)])
+def test_a_tensorrt_plans_sizes_are_bounded_naming_their_field(field, limit):
+    """Before, a plan's tile sides and batch took any whole number (10**15 tiles per call), while every
+    other size a version declares is bounded."""
+    plan = {**PLAN, "opt_tile": MAX_TILE_EDGE, "max_tile": MAX_TILE_EDGE, field: limit}  # at the limits: valid
+    assert parse_manifest(_with(lambda d: d["artifacts"].update(tensorrt=[plan])), "1").tensorrt[0]
+    absurd = {**plan, field: 10**15}
+    said = rf"^manifest.json: artifacts\.tensorrt\.0\.{field}: Input should be less than or equal to {limit} "
+    with pytest.raises(RegistryError, match=said + r"\(got 1000000000000000\)"):
+        parse_manifest(_with(lambda d: d["artifacts"].update(tensorrt=[absurd])), "1")

@@ -28,13 +28,17 @@ from pydantic import (
 from tessera.registry.critic import CriticInfo
 from tessera.registry.io_rule import CONTEXT_INPUT, INPUT_NAME, OUTPUT_NAME
 from tessera.registry.manifest_base import Text, _Schema, control_characters_problem
-from tessera.tiling import MAX_HALO, MAX_THUMBNAIL_SIZE, MAX_TILE_SIZE, MIN_THUMBNAIL_SIZE
+from tessera.tiling import MAX_HALO, MAX_THUMBNAIL_SIZE, MAX_TILE_EDGE, MAX_TILE_SIZE, MIN_THUMBNAIL_SIZE
 
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
 GENERATOR = "generator"
 TILING_MODES = ("crop", "feather")
 STYLE_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+# The most tiles a TensorRT plan may say it takes per call (artifacts.tensorrt[].max_batch): far above any
+# batch a server forms (--max-batch-size, 8 in `trainer build-trt`), and the tiles' sides are bounded by
+# MAX_TILE_EDGE, so no plan's declared shapes run to absurd sizes.
+MAX_PLAN_BATCH = 1024
 
 
 # Every precision a manifest may list (docs/registry.md, "Precisions"): fp32, the one every version is
@@ -73,16 +77,17 @@ class TensorRTPlan(Artifact):
 
     `min_tile` is the smallest input side in pixels the engine accepts, `max_tile` the largest tile
     core (halo excluded: the engine takes it with the halo on both sides, rounded up to the size
-    multiple), `opt_tile` the core it was tuned for, `max_batch` the most tiles per call.
+    multiple), `opt_tile` the core it was tuned for, `max_batch` the most tiles per call. Sides are at
+    most MAX_TILE_EDGE (the longest tile core a server takes), batches at most MAX_PLAN_BATCH.
     """
 
     compute_capability: str = Field(pattern=r"^[0-9]+\.[0-9]+$")
     tensorrt_version: Text
     precision: Literal["fp16", "fp32"] = "fp16"
-    min_tile: StrictInt = Field(ge=1)
-    opt_tile: StrictInt | None = Field(default=None, ge=1)
-    max_tile: StrictInt = Field(ge=1)
-    max_batch: StrictInt = Field(ge=1)
+    min_tile: StrictInt = Field(ge=1, le=MAX_TILE_EDGE)
+    opt_tile: StrictInt | None = Field(default=None, ge=1, le=MAX_TILE_EDGE)
+    max_tile: StrictInt = Field(ge=1, le=MAX_TILE_EDGE)
+    max_batch: StrictInt = Field(ge=1, le=MAX_PLAN_BATCH)
 
     @model_validator(mode="after")
     def _ordered(self) -> TensorRTPlan:
