@@ -61,6 +61,8 @@ def release_period(text: str) -> float:
     """`--arena-release-seconds` from its text: 0 (never while serving) or at least MIN_RELEASE_PERIOD_S
     seconds. Raises ValueError, with a sentence, for text that is no finite number or a period between."""
     value = finite_float(text)
+    if value < 0:
+        raise ValueError(f"{value} is below the minimum of 0")
     if 0 < value < MIN_RELEASE_PERIOD_S:
         raise ValueError(f"{value} s would hand the arena back after nearly every run; use 0 (only when idle) "
                          f"or at least {MIN_RELEASE_PERIOD_S} s")
@@ -79,7 +81,7 @@ class BatchSettings:
     arena_release_seconds: float = setting(RELEASE_MEMORY_EVERY_S, f"0, or at least {MIN_RELEASE_PERIOD_S:g}: while "
                                            "serving, one run in this many seconds hands the shared arena's spare "
                                            "memory back, and the next runs fault their pages in again; 0: only "
-                                           "once the version is idle (docs/serving.md, Memory)", minimum=0,
+                                           "once the version is idle (docs/serving.md, Memory)",
                                            parse=release_period)
 
 

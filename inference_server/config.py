@@ -32,10 +32,12 @@ class ServerConfig:
     threads: int = setting(0, "ONNX Runtime intra-op threads per runtime call; 0 = the cores shared among "
                               "the batcher's runners (--runners; one thread each by default)", minimum=0)
     cpu_engine: str = setting(DEFAULT_CPU_ENGINE, "onnxruntime: every version on ONNX Runtime fp32; auto: a version "
-                                                  "whose manifest lists bf16 on OpenVINO in bf16 where the CPU has "
-                                                  "native bf16 (AMX, AVX-512 BF16) and its probe tiles agree with "
-                                                  "ONNX Runtime fp32: faster, about 200 MB more per runner while such "
-                                                  "a version serves (docs/serving.md, Engines)",
+                                                  "whose manifest lists a bf16 form on OpenVINO in bf16 where the CPU "
+                                                  "has native bf16 (AMX, AVX-512 BF16) and its probe tiles agree with "
+                                                  "ONNX Runtime fp32, and one in an exact form (fp32-openvino) on "
+                                                  "OpenVINO fp32 on any CPU where its probe tiles give ONNX Runtime's "
+                                                  "bytes: faster, about 200 MB more per runner while such a version "
+                                                  "serves (docs/serving.md, Engines)",
                               parse=cpu_engine, metavar="{" + ",".join(CPU_ENGINES) + "}")
     batching: BatchSettings = field(default_factory=BatchSettings)
     max_streams: int = setting(32, "image calls (StylizeTiles, Stylize) running at once; more get "

@@ -66,6 +66,7 @@ class _Spec:
     shown: str
     secret: bool
     metavar: str
+    bounds: str = ""  # the bounds given to setting(), as help says them: "at least 1", "16 to 2048"
 
 
 def field_type(field: dataclasses.Field, owner: type) -> type:
@@ -99,6 +100,7 @@ def _spec(field: dataclasses.Field, kind: type, env_prefix: str | None) -> _Spec
     return _Spec(name=field.name, group="", flag=meta["flag"] or "--" + field.name.replace("_", "-"), env=env,
                  help=meta["help"], kind=kind, default=default, shown=shown, secret=meta["secret"],
                  metavar=meta["metavar"] or _METAVARS.get(kind, "TEXT"),
+                 bounds=_bounds_text(meta["minimum"], meta["maximum"]),
                  parse=_bounded(meta["parse"] or _parser(kind), meta["minimum"],
                                 _maximum(field.name, kind, meta["maximum"])))
 
@@ -114,6 +116,15 @@ def _maximum(name: str, kind: type, given: float | None) -> float | None:
     if given is None and kind is float and name.endswith(_TIME_NAMES):
         return MAX_SECONDS
     return given
+
+
+def _bounds_text(minimum: float | None, maximum: float | None) -> str:
+    """The bounds a setting names, in help's words (a time's implicit MAX_SECONDS is not named)."""
+    if minimum is not None and maximum is not None:
+        return f"{minimum:g} to {maximum:g}"
+    if minimum is not None:
+        return f"at least {minimum:g}"
+    return "" if maximum is None else f"at most {maximum:g}"
 
 
 def _show(value: Any) -> str:
@@ -167,11 +178,14 @@ def parse_bool(text: str) -> bool:
 
 def add_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type,
               env_prefix: str | None = ENV_PREFIX) -> None:
-    """One flag per setting, each defaulting to None (not given), with help naming its default and variable."""
+    """One flag per setting, each defaulting to None (not given), with help naming its variable, default and
+    bounds."""
     for spec in specs(cls, env_prefix):
         extra = [f"env {spec.env}"] if spec.env else []
         if spec.shown:
             extra.append(f"default {spec.shown}")
+        if spec.bounds:
+            extra.append(spec.bounds)
         text = f"{spec.help} [{'; '.join(extra)}]" if extra else spec.help
         text = text.replace("%", "%%")
         if spec.kind is bool:

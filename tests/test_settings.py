@@ -85,6 +85,31 @@ def test_help_names_every_variable_and_default_but_no_secret(capsys):
     assert "hunter2" not in out and "required" not in out
 
 
+def test_help_names_the_bounds_a_setting_is_given(capsys):
+    """Before, only a refusal said them: --poll-interval 0.001 was the first a person heard of its 0.01."""
+    @dataclass(frozen=True)
+    class Bounded:
+        size: int = setting(512, "a size", minimum=16, maximum=2048)
+        count: int = setting(1, "a count", minimum=0)
+        share: float = setting(0.5, "a share", maximum=1)
+        wait_s: float = setting(2.0, "a time")  # its implicit MAX_SECONDS is no bound a person chooses
+
+    with pytest.raises(SystemExit):
+        parse_settings(Bounded, ["--help"], argparse.ArgumentParser(prog="bounded"), {})
+    out = " ".join(capsys.readouterr().out.split())
+    for text in ("a size [env TESSERA_SIZE; default 512; 16 to 2048]",
+                 "a count [env TESSERA_COUNT; default 1; at least 0]",
+                 "a share [env TESSERA_SHARE; default 0.5; at most 1]",
+                 "a time [env TESSERA_WAIT_S; default 2.0]"):
+        assert text in out
+
+
+def test_a_negative_arena_release_period_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        parse_settings(ServerConfig, ["--arena-release-seconds", "-1"], argparse.ArgumentParser(prog="s"), {})
+    assert "argument --arena-release-seconds: -1.0 is below the minimum of 0" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("cls", [ServerConfig, GatewayConfig, TrainConfig], ids=lambda c: c.__name__)
 def test_every_field_of_a_process_config_is_a_flag_with_help(cls):
     """A nested settings dataclass (the server's batching and stream limits) may keep internal constants."""
