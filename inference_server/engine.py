@@ -116,11 +116,13 @@ class PendingRegion:
 
 class ImageGeometry:
     """What a stream asks of its job about the image: its size, a core's padded rectangle, core checks.
-    Subclasses set `spec`, `halo` and `multiple` (the grid cores start on, px; 1: anywhere)."""
+    Subclasses set `spec`, `halo`, `multiple` (the grid cores start on, px; 1: anywhere) and
+    `tile_limits` (longest core edge, most core pixels: the version's, LoadedVersion.tile_limits)."""
 
     spec: ImageSpec
     halo: int
     multiple: int
+    tile_limits: tuple[int, int]
 
     @property
     def pixels(self) -> int:
@@ -134,7 +136,9 @@ class ImageGeometry:
         """Raise InvalidRequest when a core is empty, too large, outside the image, or shorter than
         the halo on a side that ends inside the image (tessera.tiling.min_core_edge: at most the largest
         tile on the grid)."""
-        problem = core_error(core, self.spec.width, self.spec.height, min_edge=min_core_edge(self.halo, self.multiple))
+        max_edge, max_pixels = self.tile_limits
+        problem = core_error(core, self.spec.width, self.spec.height, max_size=max_edge, max_pixels=max_pixels,
+                             min_edge=min_core_edge(self.halo, self.multiple))
         if problem:
             raise InvalidRequest(problem)
 
@@ -163,7 +167,7 @@ class ImageJob(ImageGeometry):
                                  f"image-wide statistics: send it enlarged to at least {MIN_EDGE} px on its short "
                                  "side, each pixel repeated a whole number of times, and shrink the result back "
                                  "(tessera's client and unary Stylize do; tessera/small_images.py)")
-        self.model, self.spec, self.halo = model, spec, halo
+        self.model, self.spec, self.halo, self.tile_limits = model, spec, halo, model.tile_limits
         self._strength = spec.strength
         self._code = None
         self._context_lock = threading.Lock()

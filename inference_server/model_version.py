@@ -58,7 +58,7 @@ from tessera.registry import (
     read_manifest,
     verify_checksums,
 )
-from tessera.tiling import NO_BORDER, Border, extend, remove_border
+from tessera.tiling import MAX_TILE_EDGE, MAX_TILE_PIXELS, NO_BORDER, Border, extend, remove_border
 
 __all__ = ["LoadSettings", "LoadedVersion", "NonFiniteOutput", "VersionRejected", "load_version"]
 
@@ -139,6 +139,16 @@ class LoadedVersion:
     @property
     def tiling(self):
         return self.manifest.tiling
+
+    @property
+    def tile_limits(self) -> tuple[int, int]:
+        """(longest core edge in px, most core pixels) a tile of this version may have: the server's
+        MAX_TILE_EDGE and MAX_TILE_PIXELS, within the core its runtime takes (`Runtime.max_tile_core`:
+        a TensorRT plan's profile). TilingInfo offers them and the streams check tiles against them."""
+        core = self.runtime.max_tile_core
+        if core is None:
+            return MAX_TILE_EDGE, MAX_TILE_PIXELS
+        return min(MAX_TILE_EDGE, core), min(MAX_TILE_PIXELS, core * core)
 
     def compute_context(self, thumbnail: np.ndarray | None, style_code: np.ndarray | None = None) -> np.ndarray | None:
         """The [K] context row for a stream, from its RGB8 thumbnail (and, for a style-conditioned

@@ -47,7 +47,7 @@ class ScaledJob(ImageGeometry):
     multiple = 1  # full-resolution cores may start anywhere
 
     def __init__(self, model: LoadedVersion, spec: ImageSpec, scale: float) -> None:
-        self.spec, self.scale = spec, scale
+        self.spec, self.scale, self.tile_limits = spec, scale, model.tile_limits
         self.full = (spec.width, spec.height)
         self.work = brush_scale.working_size(spec.width, spec.height, scale)
         conditioner = model.conditioner
@@ -73,7 +73,9 @@ class ScaledJob(ImageGeometry):
         the halo thousands of px, and its tiles could never be sent."""
         width, height = self.full
         try:
-            choose_tile_shape(width, height, TileLimits(halo=self.halo, size_multiple=self.multiple))
+            max_edge, max_pixels = self.tile_limits
+            choose_tile_shape(width, height, TileLimits(halo=self.halo, size_multiple=self.multiple,
+                                                        max_edge=max_edge, max_pixels=max_pixels))
         except ValueError:
             raise InvalidRequest(
                 f"at brush scale {scale:g}, style {model.style} needs a {self.halo} px halo around each tile of "

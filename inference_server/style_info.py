@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from inference_server.model_version import LoadedVersion
 from inference_server.style_state import StyleState
-from tessera.tiling import MAX_TILE_EDGE, MAX_TILE_PIXELS, MAX_TILE_SIZE, halo_for
+from tessera.tiling import MAX_TILE_SIZE, halo_for
 from tessera.v1 import style_transfer_pb2 as pb
 
 
 def tiling_info(model: LoadedVersion, default_tile_size: int, halo: int = 0, multiple: int = 0) -> pb.TilingInfo:
     """`halo` and `multiple` override the model's (a stream that explains needs the critic's too)."""
     tiling = model.tiling
+    max_edge, max_pixels = model.tile_limits
     return pb.TilingInfo(
         halo=halo or halo_for(tiling.halo, tiling.size_multiple),
         size_multiple=multiple or tiling.size_multiple,
         default_tile_size=default_tile_size,
-        max_tile_size=MAX_TILE_SIZE,
-        max_tile_edge=MAX_TILE_EDGE,
-        max_tile_pixels=MAX_TILE_PIXELS,
+        max_tile_size=min(MAX_TILE_SIZE, max_edge),
+        max_tile_edge=max_edge,
+        max_tile_pixels=max_pixels,
         mode=pb.TILING_MODE_FEATHER if tiling.mode == "feather" else pb.TILING_MODE_CROP,
         needs_thumbnail=tiling.needs_thumbnail,
         thumbnail_size=tiling.thumbnail_size,

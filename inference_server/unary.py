@@ -127,8 +127,9 @@ def _restyle(model: LoadedVersion, pixels: np.ndarray, strength: float, decoded:
         else None
     job = ImageJob(model, ImageSpec(width, height, strength, thumbnail=thumbnail, sources=decoded.sources,
                                     keep_colors=keep_colors, explain=decoded.explain))
-    # Cores on the critic's grid as well as the generator's (ImageJob.multiple).
-    side = tile_size_for(tile_size, job.multiple, MAX_TILE_SIZE, min_tile_edge(job.halo, job.multiple))
+    # Cores on the critic's grid as well as the generator's (ImageJob.multiple), within the version's limits.
+    largest = min(MAX_TILE_SIZE, job.tile_limits[0])
+    side = tile_size_for(tile_size, job.multiple, largest, min_tile_edge(job.halo, job.multiple))
     return _run(job, pixels, side, window, ended, maps)
 
 

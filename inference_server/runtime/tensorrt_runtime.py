@@ -102,8 +102,10 @@ class TensorRTRuntime:
     name = "tensorrt"
     concurrent_calls = False  # one execution context, stream and set of device buffers
 
-    def __init__(self, plan_path, precision: str = "fp16", context_input: str = CONTEXT_INPUT) -> None:
+    def __init__(self, plan_path, precision: str = "fp16", context_input: str = CONTEXT_INPUT,
+                 max_tile_core: int | None = None) -> None:
         self.precision = precision  # the plan's, as its manifest entry says
+        self.max_tile_core = max_tile_core  # the plan's max_tile: its profile takes no longer core edge
         self._context_input = context_input
         try:
             self._trt, self._cudart = _import_cuda()
