@@ -298,22 +298,21 @@ class ModelStore:
             else:
                 self._styles[style_id] = state
         for model in removed:
-            # A folder removed and put back while its version drained is loaded afresh: the copy was removed.
-            why = "removed from the registry" if gone.get(model.version) is model else "outside the version policy"
-            log.info("retiring %s version %d (%s)", style_id, model.version, why)
+            log.info("retiring %s version %d (%s)", style_id, model.version, _why_retired(model, gone, on_disk))
             model.retire()
 
     def _say_removed(self, style_id: str, folder_gone: bool, before: StyleState,
                      draining: dict[int, LoadedVersion]) -> None:
-        """Logs, once each, a style folder found removed (with the versions that drain) or a version folder."""
+        """Logs, once each, a style folder found removed (with the versions that drain) or back, or a
+        version folder removed."""
+        folder = str(self.root / style_id)
         if folder_gone:
             if not before.removed:
-                some, it = ("versions", "them") if len(draining) > 1 else ("version", "it")
-                later = (f", {some} {', '.join(map(str, sorted(draining)))} once no call has asked for {it} by "
-                         f"number (a clip's later frames) for {DRAIN_SECONDS:.0f} s" if draining else "")
-                log.info("registry: %r was removed: style %s no longer serves, its versions are retired%s",
-                         str(self.root / style_id), style_id, later)
+                log.info("registry: %r was removed: style %s no longer serves; %s", folder, style_id,
+                         _draining_words(draining))
             return
+        if before.removed:
+            log.info("registry: %r is back: style %s serves again", folder, style_id)
         for number in sorted(set(draining) - set(before.draining)):
             log.info("%s version %d was removed from the registry: it answers calls that ask for it by number "
                      "(a clip's later frames) for %.0f s after its last, then is retired", style_id, number,
@@ -382,6 +381,26 @@ class ModelStore:
             elif number in state.changed_on_disk:
                 log.info("%s version %d matches what was loaded again", style_id, number)
         return changed
+
+
+def _draining_words(draining: dict[int, LoadedVersion]) -> str:
+    """What becomes of a removed style's versions, for its log line."""
+    if not draining:
+        return "its versions are retired"
+    numbers = ", ".join(map(str, sorted(draining)))
+    some, them = ("versions", "them") if len(draining) > 1 else ("version", "it")
+    return (f"{some} {numbers} still answer{'' if len(draining) > 1 else 's'} calls that ask for {them} by "
+            f"number (a clip's later frames) until {DRAIN_SECONDS:.0f} s after the last such call, at most "
+            f"{REMOVED_DRAIN_MAX_S:.0f} s after the removal, then {'are' if len(draining) > 1 else 'is'} retired")
+
+
+def _why_retired(model: LoadedVersion, gone: dict[int, LoadedVersion], on_disk: dict[int, Path]) -> str:
+    """Why a version is retired, for its log line."""
+    if gone.get(model.version) is not model:
+        return "outside the version policy"
+    if model.version in on_disk:  # removed, and put back while it drained: the folder's files load afresh
+        return "its folder came back: the copy loaded before the removal is released"
+    return "removed from the registry"
 
 
 def _what_changed(version_dir: Path, model: LoadedVersion) -> str:

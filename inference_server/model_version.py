@@ -35,6 +35,7 @@ from inference_server.runtime import (
     select_runtime,
 )
 from inference_server.runtime.onnx_runtime import OnnxRuntime
+from inference_server.runtime.tensorrt_runtime import plan_core_limit
 from inference_server.version_checks import (
     VersionRejected,
     check_against,
@@ -134,6 +135,7 @@ class LoadedVersion:
         self.nonfinite_tiles = 0
         self._on_nonfinite = settings.on_nonfinite
         self._warm_settings = settings.warm_up
+        self._plan_core = plan_core_limit(manifest, settings.batching.max_batch_size)
         self._warmed = False
 
     @property
@@ -143,12 +145,12 @@ class LoadedVersion:
     @property
     def tile_limits(self) -> tuple[int, int]:
         """(longest core edge in px, most core pixels) a tile of this version may have: the server's
-        MAX_TILE_EDGE and MAX_TILE_PIXELS, within the core its runtime takes (`Runtime.max_tile_core`:
-        a TensorRT plan's profile). TilingInfo offers them and the streams check tiles against them."""
-        core = self.runtime.max_tile_core
-        if core is None:
+        MAX_TILE_EDGE and MAX_TILE_PIXELS, within the cores of the TensorRT plans its manifest lists
+        (tensorrt_runtime.plan_core_limit), on every replica alike, GPU or not. TilingInfo offers them
+        and the streams and unary Stylize keep to them."""
+        if self._plan_core is None:
             return MAX_TILE_EDGE, MAX_TILE_PIXELS
-        return min(MAX_TILE_EDGE, core), min(MAX_TILE_PIXELS, core * core)
+        return min(MAX_TILE_EDGE, self._plan_core), min(MAX_TILE_PIXELS, self._plan_core ** 2)
 
     def compute_context(self, thumbnail: np.ndarray | None, style_code: np.ndarray | None = None) -> np.ndarray | None:
         """The [K] context row for a stream, from its RGB8 thumbnail (and, for a style-conditioned

@@ -47,7 +47,7 @@ class ScaledJob(ImageGeometry):
     multiple = 1  # full-resolution cores may start anywhere
 
     def __init__(self, model: LoadedVersion, spec: ImageSpec, scale: float) -> None:
-        self.spec, self.scale, self.tile_limits = spec, scale, model.tile_limits
+        self.spec, self.scale = spec, scale
         self.full = (spec.width, spec.height)
         self.work = brush_scale.working_size(spec.width, spec.height, scale)
         conditioner = model.conditioner
@@ -65,7 +65,22 @@ class ScaledJob(ImageGeometry):
             raise InvalidRequest(f"halo {spec.halo} exceeds the largest halo the server accepts at brush scale "
                                  f"{scale:g}, {max(MAX_HALO, required)} px")
         self.halo = spec.halo or required
+        self.tile_limits, self.inner.tile_limits = self._limits(model.tile_limits)
         self._check_tiles_fit(model, scale)
+
+    def _limits(self, version: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
+        """(full-resolution limits, working cells' limits) from the version's (longest core edge, most core
+        pixels). A full-resolution core's working cells (_cells) are the core shrunk by the working scale
+        plus the windows around it and the stride: up to `margin` more per axis. The full-resolution edge
+        is held so that its cells stay within the version's edge (a TensorRT plan's profile is a hard
+        limit); their area may pass the version's by the margin's strips (that bound is about memory), so
+        the inner check, on cells this job makes, never refuses a core the stream was offered."""
+        edge, pixels = version
+        shrink = max(self.work[0] / self.full[0], self.work[1] / self.full[1])
+        margin = 2 * (2 * brush_scale.RADIUS + 2 + self.inner.multiple)
+        full_edge = max(1, min(edge, math.floor((edge - margin) / shrink)))
+        full_pixels = max(1, min(pixels, math.floor(((math.isqrt(pixels) - margin) / shrink) ** 2)))
+        return (full_edge, full_pixels), (edge, pixels + 2 * margin * edge)
 
     def _check_tiles_fit(self, model: LoadedVersion, scale: float) -> None:
         """InvalidRequest when no tile with this halo fits what a tile may carry (tiling.MAX_TILE_BYTES),

@@ -72,7 +72,7 @@ class StyleTransferServicer(pb_grpc.StyleTransferServicer):
                 context.add_callback(stream.cancel)
                 accepted = pb.StreamAccepted(style=model.style, version=model.version, scale=scale,
                                              tiling=tiling_info(model, self._settings.default_tile_size, job.halo,
-                                                                 job.multiple))
+                                                                 job.multiple, job.tile_limits))
                 if spec.explain:
                     accepted.maps.CopyFrom(maps_layout(model.critic, spec.width, spec.height))
                 yield pb.StylizeTilesResponse(accepted=accepted)

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import math
+
 from inference_server.model_version import LoadedVersion
 from inference_server.style_state import StyleState
 from tessera.tiling import MAX_TILE_SIZE, halo_for
 from tessera.v1 import style_transfer_pb2 as pb
 
 
-def tiling_info(model: LoadedVersion, default_tile_size: int, halo: int = 0, multiple: int = 0) -> pb.TilingInfo:
-    """`halo` and `multiple` override the model's (a stream that explains needs the critic's too)."""
+def tiling_info(model: LoadedVersion, default_tile_size: int, halo: int = 0, multiple: int = 0,
+                limits: tuple[int, int] | None = None) -> pb.TilingInfo:
+    """`halo`, `multiple` and `limits` (longest core edge, most core pixels) override the model's: a
+    stream that explains needs the critic's halo and grid too, one at a brush scale its own limits."""
     tiling = model.tiling
-    max_edge, max_pixels = model.tile_limits
+    max_edge, max_pixels = limits or model.tile_limits
+    largest_square = min(MAX_TILE_SIZE, max_edge, math.isqrt(max_pixels))
     return pb.TilingInfo(
         halo=halo or halo_for(tiling.halo, tiling.size_multiple),
         size_multiple=multiple or tiling.size_multiple,
-        default_tile_size=default_tile_size,
-        max_tile_size=min(MAX_TILE_SIZE, max_edge),
+        default_tile_size=min(default_tile_size, largest_square),
+        max_tile_size=largest_square,
         max_tile_edge=max_edge,
         max_tile_pixels=max_pixels,
         mode=pb.TILING_MODE_FEATHER if tiling.mode == "feather" else pb.TILING_MODE_CROP,

@@ -8,7 +8,10 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
+
 from scripts.local_stack import server_process
+from tessera.client import TesseraClient
 from tests.support import TINY_STYLE
 
 
@@ -50,3 +53,24 @@ def test_folders_a_scan_passes_over_for_their_names_are_logged_once_each(tiny_re
     assert said.count("'024' is not a valid version folder name") == 1
     assert ".hidden" not in said and ".tmp-abc" not in said
     assert "\n2026-12-04 INFO forged" not in said and "x\\n2026-12-04 INFO forged" in said
+
+
+def test_a_style_folder_removed_and_put_back_is_said_as_such(tiny_registry, tmp_path):
+    """The removal's line said its versions "are retired" and then that they answer for a while, and
+    the return of the folder was logged as the restored version being "removed from the registry"."""
+    registry = tmp_path / "registry"
+    shutil.copytree(tiny_registry, registry)
+    photo = np.zeros((32, 32, 3), dtype=np.uint8)
+    with server_process(registry, poll_interval=0.2) as (_, address, log):
+        with TesseraClient(address, timeout=60) as client:
+            version = client.stylize(photo, TINY_STYLE).version  # in use: it drains when its folder goes
+        (registry / TINY_STYLE).rename(tmp_path / "away")
+        said = _wait_for(log, f"style {TINY_STYLE} no longer serves")
+        assert (f"style {TINY_STYLE} no longer serves; version {version} still answers calls that ask for it "
+                "by number (a clip's later frames) until 120 s after the last such call, at most 1800 s after "
+                "the removal, then is retired") in said
+        (tmp_path / "away").rename(registry / TINY_STYLE)
+        said = _wait_for(log, f"retiring {TINY_STYLE} version {version}")
+    assert f"/{TINY_STYLE}' is back: style {TINY_STYLE} serves again" in said
+    assert (f"retiring {TINY_STYLE} version {version} (its folder came back: the copy loaded before the removal "
+            "is released)") in said

@@ -57,11 +57,6 @@ class Runtime(Protocol):
     precision: str
     # Whether execute() may be called from several threads at once (the batcher's runners).
     concurrent_calls: bool
-    # The longest tile core edge, in px, the engine takes (a TensorRT plan's optimisation profile:
-    # its `max_tile`), or None for any the server allows (tessera.tiling.MAX_TILE_EDGE). The server
-    # offers and checks tiles within it (LoadedVersion.tile_limits), so a long thin tile is never
-    # sent to an engine that would fail it at run time.
-    max_tile_core: int | None
 
     def execute(self, image: np.ndarray, context: np.ndarray | None = None, release_memory: bool = False) -> np.ndarray:
         """Run a batch [N, 3, H, W] (plus an optional [N, K] context) and return [N, 3, H, W].
@@ -131,8 +126,7 @@ def select_runtime(version_dir: Path, manifest: Manifest, threads: int, max_batc
     plan = tensorrt_runtime.matching_plan(manifest, max_batch)
     if plan is not None:
         try:
-            return tensorrt_runtime.TensorRTRuntime(version_dir / plan.file, plan.precision,
-                                                    max_tile_core=plan.max_tile)
+            return tensorrt_runtime.TensorRTRuntime(version_dir / plan.file, plan.precision)
         except EngineError as exc:
             log.warning("TensorRT plan %s unusable, falling back to ONNX Runtime: %s", plan.file, exc)
     from inference_server.runtime.onnx_runtime import OnnxRuntime

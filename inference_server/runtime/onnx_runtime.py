@@ -19,7 +19,6 @@ class OnnxRuntime:
     name = "onnxruntime-cpu"
     precision = "fp32"
     concurrent_calls = True  # InferenceSession.run is thread-safe
-    max_tile_core = None  # dynamic shapes: any tile the server allows
 
     def __init__(self, model_path: Path, threads: int = 0, output: str = OUTPUT_NAME,
                  context_input: str = CONTEXT_INPUT) -> None:

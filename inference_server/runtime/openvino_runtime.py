@@ -92,7 +92,6 @@ class OpenVinoRuntime:
     model or its stem cannot be split off."""
 
     concurrent_calls = True
-    max_tile_core = None  # dynamic shapes: any tile the server allows
 
     def __init__(self, model_path: Path, threads: int = 1, streams: int = 1, output: str = OUTPUT_NAME,
                  context_input: str = CONTEXT_INPUT, precision: str = "bf16") -> None:

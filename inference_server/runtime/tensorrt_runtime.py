@@ -66,6 +66,17 @@ def plan_limits_problem(plan: TensorRTPlan, tiling: Tiling, max_batch: int,
     return None
 
 
+def plan_core_limit(manifest: Manifest, max_batch: int) -> int | None:
+    """The longest tile core edge, in px, that every plan the manifest lists and a server batching up to
+    `max_batch` tiles could use takes (their smallest `max_tile`; a plan's profile is square), or None
+    when it lists none. Read from the manifest, not from whether this machine loaded a plan, so that
+    every replica serving the version offers the same tiles: a client plans from the first replica that
+    answers and sends its streams to any."""
+    cores = [plan.max_tile for plan in manifest.tensorrt
+             if plan_limits_problem(plan, manifest.tiling, max_batch) is None]
+    return min(cores) if cores else None
+
+
 def usable_plans(manifest: Manifest, max_batch: int) -> list[TensorRTPlan]:
     """The manifest's plans whose tile and batch limits cover this server's calls; the others are logged."""
     usable = []
@@ -102,10 +113,8 @@ class TensorRTRuntime:
     name = "tensorrt"
     concurrent_calls = False  # one execution context, stream and set of device buffers
 
-    def __init__(self, plan_path, precision: str = "fp16", context_input: str = CONTEXT_INPUT,
-                 max_tile_core: int | None = None) -> None:
+    def __init__(self, plan_path, precision: str = "fp16", context_input: str = CONTEXT_INPUT) -> None:
         self.precision = precision  # the plan's, as its manifest entry says
-        self.max_tile_core = max_tile_core  # the plan's max_tile: its profile takes no longer core edge
         self._context_input = context_input
         try:
             self._trt, self._cudart = _import_cuda()
