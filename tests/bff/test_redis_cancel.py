@@ -16,7 +16,6 @@ from bff.tasks import RestyleTask
 from tests.bff.live import make_app
 from tests.bff.pictures import encoded, gradient
 from tests.support import TINY_STYLE
-from tests.support.redis_server import running_redis
 
 TASK = RestyleTask(style="tiny-sepia", strength=0.5, format="png", filename="a-tiny-sepia.png", image=b"\x89PNG...")
 OUTCOME = Outcome(data=b"result", mime_type="image/png", filename="a-tiny-sepia.png", version=2,
@@ -24,9 +23,9 @@ OUTCOME = Outcome(data=b"result", mime_type="image/png", filename="a-tiny-sepia.
 
 
 @pytest.fixture
-def redis_url(tmp_path):
-    with running_redis(tmp_path) as server:
-        yield server.url
+def redis_url(redis_server, redis_client) -> str:
+    """The module's redis-server (tests/bff/conftest.py), emptied for this test."""
+    return redis_server.url
 
 
 @pytest.mark.parametrize("kind, what", [("image", "image"), ("clip", "clip")])

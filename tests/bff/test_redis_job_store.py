@@ -18,27 +18,30 @@ from tests.support.redis_server import RedisServer, running_redis
 TASK = RestyleTask(style="tiny-sepia", strength=0.5, format="png", filename="a-tiny-sepia.png", image=b"\x89PNG...")
 OUTCOME = Outcome(data=b"result", mime_type="image/png", filename="a-tiny-sepia.png", version=2)
 
-_opened: list[RedisJobStore] = []  # the stores a test made, closed when it ends
-
-
 @pytest.fixture
-def server(redis_server, redis_client):
+def server(redis_server, redis_client) -> RedisServer:
     """The module's redis-server with an empty database; every store a test makes on it shares it."""
-    yield redis_server
-    while _opened:
-        _opened.pop().shutdown()
-
-
-def make_store(server: RedisServer, **overrides) -> RedisJobStore:
-    settings = {"ttl_s": 60, "max_queued": 3, "claim_idle_s": 0.2, **overrides}
-    store = RedisJobStore(server.url, **settings)
-    _opened.append(store)
-    return store
+    return redis_server
 
 
 @pytest.fixture
-def store(server):
-    return make_store(server)
+def make_store(server):
+    """Makes stores on the test's server (settings overridden by keyword), closed when the test ends."""
+    opened: list[RedisJobStore] = []
+
+    def make(**overrides) -> RedisJobStore:
+        settings = {"ttl_s": 60, "max_queued": 3, "claim_idle_s": 0.2, **overrides}
+        opened.append(RedisJobStore(server.url, **settings))
+        return opened[-1]
+
+    yield make
+    for store in opened:
+        store.shutdown()
+
+
+@pytest.fixture
+def store(make_store):
+    return make_store()
 
 
 def test_a_task_round_trips_through_the_queue(store):
@@ -54,9 +57,9 @@ def test_a_task_round_trips_through_the_queue(store):
     assert store.queue_depth() == 0 and store.claim("c1", block_s=0.05) is None
 
 
-def test_another_store_on_the_same_redis_sees_the_job(server, store):
+def test_another_store_on_the_same_redis_sees_the_job(store, make_store):
     job = store.submit_task(TASK)
-    other = make_store(server)
+    other = make_store()
     assert other.get(job.id).snapshot()["state"] == "queued"
     assert other.get("no-such-job") is None
 
@@ -120,8 +123,8 @@ def test_the_queue_refuses_work_beyond_its_bound(store):
     store.submit_task(TASK)
 
 
-def test_a_finished_job_expires_after_the_ttl(server):
-    store = make_store(server, ttl_s=1)
+def test_a_finished_job_expires_after_the_ttl(make_store):
+    store = make_store(ttl_s=1)
     job = store.submit_task(TASK)
     claim = store.claim("c1", block_s=0.1)
     store.finish(claim, OUTCOME)
@@ -130,10 +133,10 @@ def test_a_finished_job_expires_after_the_ttl(server):
     assert not store.redis.exists(f"tessera:job:{job.id}:input")  # the upload is dropped at once
 
 
-def test_a_batch_photo_stays_as_uploaded_as_long_as_its_result(server):
+def test_a_batch_photo_stays_as_uploaded_as_long_as_its_result(make_store):
     """A page reloaded after a batch had no photo to show each result over: the upload was dropped when
     its job finished. A batch's photo now expires with its result (an ordinary job's still goes at once)."""
-    store = make_store(server, ttl_s=5)
+    store = make_store(ttl_s=5)
     job = store.submit_tasks([TASK], batch_id="batch")[0]
     store.finish(store.claim("c1", block_s=0.1), OUTCOME)
     assert job.original == TASK.image
@@ -277,7 +280,7 @@ def _run_until(job, states, timeout=10.0) -> dict:
     return job.snapshot()
 
 
-def test_a_job_waiting_for_its_servers_when_its_runner_stops_is_left_to_another(server, store, monkeypatch):
+def test_a_job_waiting_for_its_servers_when_its_runner_stops_is_left_to_another(store, monkeypatch, make_store):
     """A runner stopping (a rolling deploy) while its job waited for the inference servers failed the
     job for good with 'unavailable' (a review found it); the job is now left pending, and another
     consumer runs it once its claim has been idle for claim_idle_s."""
@@ -298,7 +301,7 @@ def test_a_job_waiting_for_its_servers_when_its_runner_stops_is_left_to_another(
         time.sleep(0.02)
     first.stop(grace_s=5)
     assert len(calls) >= 2 and job.snapshot()["state"] == "running"
-    second = job_runner.JobRunner(make_store(server), lambda task, progress: OUTCOME, threads=1, consumer="second")
+    second = job_runner.JobRunner(make_store(), lambda task, progress: OUTCOME, threads=1, consumer="second")
     second.start()
     try:
         assert _run_until(job, {"done", "failed"})["state"] == "done"
@@ -328,10 +331,10 @@ def test_a_server_that_stopped_answering_is_not_waited_for_again(store):
         runner.stop(grace_s=2)
 
 
-def test_deleting_a_finished_job_forgets_it_with_its_result_and_an_unfinished_one_is_cancelled(server):
+def test_deleting_a_finished_job_forgets_it_with_its_result_and_an_unfinished_one_is_cancelled(make_store):
     """DELETE /api/jobs/<id> of a finished job answered 204 and left it done with its result; it now
     forgets it (result, maps, photo, events). An unfinished job is cancelled, as before."""
-    store = make_store(server, max_queued=5)
+    store = make_store(max_queued=5)
     done, failed, queued = store.submit_tasks([TASK] * 3, batch_id="b")
     store.finish(store.claim("c1", block_s=0.1), Outcome(b"result", "image/png", "a.png", 2,
                                                           maps={"realism": b"r", "gradcam": b"g"}))
@@ -346,10 +349,10 @@ def test_deleting_a_finished_job_forgets_it_with_its_result_and_an_unfinished_on
     assert not store.redis.exists("tessera:job:never-existed")  # no flag left on a key that never expires
 
 
-def test_finished_results_stay_until_their_expires_at_however_many_finish(server):
+def test_finished_results_stay_until_their_expires_at_however_many_finish(make_store):
     """What the memory store broke (it kept only the newest 32 finished jobs), Redis already kept: every
     finished job's keys live by their TTL alone, at least until the expires_at its status gives."""
-    store = make_store(server, max_queued=40, ttl_s=900)
+    store = make_store(max_queued=40, ttl_s=900)
     jobs = store.submit_tasks([TASK] * 34, batch_id="b")
     for _ in jobs:
         claim = store.claim("c1", block_s=0.1)
