@@ -19,7 +19,7 @@ from collections.abc import Callable
 import redis
 
 from bff.errors import ApiError, internal_error
-from bff.jobs import JobCancelled, Outcome, Progress
+from bff.jobs import JobCancelled, Outcome, Progress, log_failed
 from bff.redis_jobs import Claim, RedisJobStore
 from bff.tasks import RestyleTask
 from tessera.tile_streams import STALLED
@@ -235,6 +235,8 @@ class JobRunner:
             written = self._retrying(lambda: self.store.finish(claim, outcome, total), "store the result of")
         else:
             written = self._retrying(lambda: self.store.fail(claim, error), "record the failure of")
+            if written:
+                log_failed(claim.job_id, error)
         if written is False:
             log.warning("job %s was taken over by another consumer; dropping this result", claim.job_id)
         return written

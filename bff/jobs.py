@@ -101,6 +101,15 @@ class Job:
             self._changed.notify_all()
 
 
+def log_failed(job_id: str, error: ApiError) -> None:
+    """One log line for a job that ended failed or cancelled, in either store: a success is logged by the
+    restyle (bff.tasks); without this an operator saw no trace of lost work. WARNING for the gateway's or
+    a server's fault (5xx), INFO for the rest (a cancel, a photo or request the server refused)."""
+    level = logging.WARNING if error.status >= 500 else logging.INFO
+    log.log(level, "job %s ended %s: %d %s: %s", job_id, "cancelled" if error.error == "cancelled" else "failed",
+            error.status, error.error, error.message)
+
+
 class JobCancelled(ApiError):
     """Raised inside a job's work, at its next progress report, once the job was cancelled."""
 
@@ -389,6 +398,8 @@ class JobStore:
         """Finishes `job` with `changes`; what it keeps is held in the budget until it expires."""
         now = self._clock()
         job._update(finished_at=now, **changes)
+        if job.error is not None:
+            log_failed(job.id, job.error)
         outcome = job.outcome
         kept = len(job.original or b"")
         if outcome is not None:
