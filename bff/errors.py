@@ -52,10 +52,19 @@ def from_grpc(code: grpc.StatusCode, details: str) -> ApiError:
     """Maps a gRPC failure to the HTTP error a browser should see."""
     status, error, fallback = _GRPC_TO_HTTP.get(
         code, (502, "server_error", "The inference server failed; try again later."))
-    message = fallback if not details or _is_transport_noise(code, details) else details
+    message = fallback if not details or _is_transport_noise(code, details) else as_sentence(details)
     if status >= 500:
         log.warning("inference server error %s: %s", code.name, details)
     return ApiError(status, error, message, retry_after=5 if status in (429, 503) else None)
+
+
+def as_sentence(text: str) -> str:
+    """A server's message as the gateway's own are written: capitalised, and ended with a full stop
+    ("unknown style 'x'; this server serves a" -> "Unknown style 'x'; this server serves a.")."""
+    text = text.strip()
+    if text[:1].islower():
+        text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 def internal_error() -> ApiError:
