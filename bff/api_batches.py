@@ -34,8 +34,9 @@ def create_batch():
     # All or none (MemoryQueue/RedisJobStore.submit_tasks): the results of a batch cut short would be nobody's.
     batch_id = secrets.token_urlsafe(16)
     jobs = queue.submit_tasks([task for _, task in batch.tasks], batch_id)
-    # "file": the name its result has in the batch's zip, so errors.txt can name a photo that failed.
-    entries = [{"job": job.id, "name": name, "file": task.filename}
+    # "file": the name its result has in the batch's zip, so errors.txt can name a photo that failed;
+    # "version": the model version every photo names (bff.batch_forms.Batch).
+    entries = [{"job": job.id, "name": name, "file": task.filename, "version": task.version}
                for (name, task), job in zip(batch.tasks, jobs, strict=True)]
     # Skipped zip entries are stored after the photos, as entries without a job (_entries splits them).
     queue.save_batch(batch_id, entries + [s.describe() for s in batch.skipped])
@@ -116,8 +117,8 @@ def batch_photo(batch_id: str, index: int):
 
 
 def _entries(batch_id: str) -> tuple[list[dict], list[dict]]:
-    """The batch's photos ({"job", "name", "file": its result's name}, upload order) and its skipped zip
-    entries ({"name", "reason"})."""
+    """The batch's photos ({"job", "name", "file": its result's name, "version": the model version it names},
+    upload order) and its skipped zip entries ({"name", "reason"})."""
     entries = job_queue().load_batch(batch_id)
     if entries is None:
         raise ApiError(404, "unknown_batch", "There is no such batch; it may have expired.")
@@ -143,6 +144,8 @@ def _status(batch_id: str, entries: list[dict], skipped: list[dict]) -> dict:
     return {
         "id": batch_id,
         "state": "finished" if finished == len(photos) else "running",
+        # A batch recorded before its photos named a version has none to say (null).
+        "version": next((e["version"] for e in entries if e.get("version")), None),
         "total_photos": len(photos),
         "finished_photos": finished,
         "done_photos": sum(p["state"] == JobState.DONE.value for p in photos),

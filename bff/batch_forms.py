@@ -69,10 +69,12 @@ class Skipped:
 
 @dataclass(frozen=True)
 class Batch:
-    """What read_batch makes of a request: (name, task) per photo in upload order, and the skipped entries."""
+    """What read_batch makes of a request: (name, task) per photo in upload order, the skipped entries, and
+    the style's version serving when it was read, which every task names (one batch, one model)."""
 
     tasks: list[tuple[str, RestyleTask]]
     skipped: list[Skipped]
+    version: int
 
 
 def limit_batch_request(backend: Backend) -> None:
@@ -104,7 +106,11 @@ def read_batch(backend: Backend) -> Batch:
                                                  + "; ".join(f"{s.name}: {s.reason}" for s in skipped[:5])
                                                  + ("; ..." if len(skipped) > 5 else "."))
         raise ApiError(400, "missing_field", "Attach photos in the 'images' field, or one zip in 'archive'.")
-    check_look_fits(look, backend.serving_style(style))
+    serving = backend.serving_style(style)
+    check_look_fits(look, serving)
+    # Named by number, as a clip's frames name their first's: a version swapped in (or pinned) while the
+    # photos wait, or the style's folder removed (its versions drain), leaves the rest on this one.
+    version = serving.serving_version
     tasks = []
     names: set[str] = set()  # each job's download name is its name in the batch's zip too
     for photo in photos:
@@ -115,8 +121,8 @@ def read_batch(backend: Backend) -> Batch:
         tasks.append((photo.name, RestyleTask(style=style, strength=strength, format=out_format, filename=filename,
                                               image=photo.data, sources=look.sources,
                                               keep_colors=look.keep_colors, scale=scale,
-                                              work_pixels=work)))
-    return Batch(tasks, skipped)
+                                              work_pixels=work, version=version)))
+    return Batch(tasks, skipped, version)
 
 
 def task_from_order(order: Order) -> RestyleTask:

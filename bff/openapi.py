@@ -257,6 +257,12 @@ _SCHEMAS = {
         "properties": {
             "id": {"type": "string"},
             "state": {"type": "string", "enum": ["running", "finished"]},
+            "version": {"type": ["integer", "null"],
+                        "description": "The model version every photo is restyled with: the style's serving "
+                                       "version when the batch was accepted, named by number in each photo's "
+                                       "job, so a version published or pinned meanwhile does not split the "
+                                       "batch. A photo whose version has been retired for good fails with 410 "
+                                       "version_gone. Null for a batch recorded before batches held one."},
             "total_photos": {"type": "integer"}, "finished_photos": {"type": "integer"},
             "done_photos": {"type": "integer"}, "failed_photos": {"type": "integer"},
             "tiles_done": {"type": "integer"}, "tiles_total": {"type": "integer",

@@ -14,6 +14,8 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 
+import grpc
+
 from bff import images
 from bff.errors import ApiError, from_grpc
 from bff.jobs import Outcome, Progress
@@ -43,6 +45,7 @@ class RestyleTask:
     kind: str = "photo"  # or "clip": `image` is then a video clip and `format` 'mp4' or 'webm' (bff.clips)
     temporal_blend: float = BLEND_WEIGHT  # clips: share of the previous output frame (tessera.temporal_blend)
     explain: bool = False  # photos: also the critic's heat maps (docs/explain.md)
+    version: int = 0  # the model version by number (a batch's, held for all its photos); 0: whichever serves
 
     def options_json(self) -> str:
         """Everything but the photo, as JSON (the photo travels as its own binary value; style images,
@@ -51,6 +54,7 @@ class RestyleTask:
             "style": self.style, "strength": self.strength, "format": self.format, "filename": self.filename,
             "keep_colors": self.keep_colors, "kind": self.kind, "scale": self.scale,
             "work_pixels": self.work_pixels, "temporal_blend": self.temporal_blend, "explain": self.explain,
+            "version": self.version,
             "sources": [{"preset": s.preset, "image": base64.b64encode(s.image).decode(), "weight": s.weight}
                         for s in self.sources],
         })
@@ -67,7 +71,7 @@ class RestyleTask:
                    scale=None if options.get("scale") is None else float(options["scale"]),
                    work_pixels=int(options.get("work_pixels", 0)),
                    temporal_blend=float(options.get("temporal_blend", BLEND_WEIGHT)),
-                   explain=bool(options.get("explain", False)))
+                   explain=bool(options.get("explain", False)), version=int(options.get("version", 0)))
 
 
 def run_task(task: RestyleTask, client: TesseraClient, max_pixels: int, timeout_s: float, progress: Progress,
@@ -85,8 +89,11 @@ def run_task(task: RestyleTask, client: TesseraClient, max_pixels: int, timeout_
         try:
             result = client.stylize(pixels, task.style, strength=task.strength, progress=progress,
                                     timeout=timeout_s, style_sources=task.sources, keep_colors=task.keep_colors,
-                                    scale=resolve_scale(task.scale, width, height), explain=task.explain)
+                                    scale=resolve_scale(task.scale, width, height), explain=task.explain,
+                                    version=task.version)
         except TesseraError as err:
+            if task.version and err.code == grpc.StatusCode.NOT_FOUND:
+                raise version_gone(task, err.message) from None
             raise from_grpc(err.code, err.message) from None
         data = images.encode(result.image, task.format)
         maps = images.heat_map_pngs(result.maps, width, height)
@@ -94,6 +101,17 @@ def run_task(task: RestyleTask, client: TesseraClient, max_pixels: int, timeout_
              time.monotonic() - started)
     return Outcome(data=data, mime_type=formats.get(task.format).mime_type, filename=task.filename,
                    version=result.version, maps=maps)
+
+
+def version_gone(task: RestyleTask, server_said: str) -> ApiError:
+    """The 410 for a task whose version the servers no longer hold: retired for good (a removed style's or
+    version's drain is over, or it was never on this server). The server's own words would be an unknown
+    style's, with a typo's suggestion (a removed style) or its other versions: a person asked for neither."""
+    log.info("%s v%d is no longer served: %s", task.style, task.version, server_said)
+    return ApiError(410, "version_gone", f"Version {task.version} of the style {task.style!r}, which this photo "
+                                        "was queued with (a batch's photos all use the version serving when it "
+                                        "was accepted), has been retired and is no longer served. Restyle the "
+                                        "photo again to use the version serving now.")
 
 
 def error_fields(err: ApiError) -> dict[str, str]:

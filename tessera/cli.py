@@ -231,25 +231,41 @@ def _stylize_folder(client: TesseraClient, args: argparse.Namespace, style: str,
         also = " (its other entries are listed above)" if folder.skipped else ""
         raise ValueError(f"{args.input}: no photos (.png, .jpg or .webp files, no clips) in this folder{also}")
     failed = 0
+    # The first photo's version, named by number for the rest, as a clip's frames name their first's: a
+    # version swapped in or pinned meanwhile does not split the folder between two models.
+    version = args.version
     for path in inputs:
         try:
             _input_kind(path)  # an empty or unreadable file is told in the words it gets alone
-            _stylize_file(client, args, style, sources, path, folder.photo_target(path), folder=folder)
+            version = _stylize_file(client, args, style, sources, path, folder.photo_target(path), folder=folder,
+                                    version=version)
         except BrokenPipeError:  # stdout's reader has gone: main ends quietly
             raise
         except (TesseraError, OSError, ValueError) as error:
             failed += 1
             said = os_error_words(error) if isinstance(error, OSError) else str(getattr(error, "message", error))
+            if version and not args.version and isinstance(error, TesseraError) and error.code.name == "NOT_FOUND":
+                said = _version_gone(style, version)
             print(f"tessera: {naming(path, said)}", file=sys.stderr)
     skipped = folder.skipped
     also = f"; {skipped} other {'entry' if skipped == 1 else 'entries'} skipped (listed above)" if skipped else ""
-    print(f"{len(inputs) - failed} of {len(inputs)} images restyled into {output}{also}")
+    model = f" with style {style} v{version}" if version and failed < len(inputs) else ""
+    print(f"{len(inputs) - failed} of {len(inputs)} images restyled into {output}{model}{also}")
     return 1 if failed else 0
 
 
+def _version_gone(style: str, version: int) -> str:
+    """Why a folder's photo failed once the version its first photo was restyled with is gone for good: the
+    server's words would be an unknown style's, with a typo's suggestion (a removed style's folder)."""
+    return (f"version {version} of style {style}, which this folder's first photo was restyled with and the "
+            "rest are held to, has been retired and is no longer served; run the command again for the "
+            "photos left, on the version serving now")
+
+
 def _stylize_file(client: TesseraClient, args: argparse.Namespace, style: str, sources: list[StyleSource],
-                  source: Path, target: Path, folder: Folder | None = None) -> None:
-    """The photo at `source` restyled into `target`, named alone or as one of a `folder`'s photos."""
+                  source: Path, target: Path, folder: Folder | None = None, version: int = 0) -> int:
+    """The photo at `source` restyled into `target`, named alone or as one of a `folder`'s photos, by model
+    `version` (0: --version's, or the serving one); returns the version that restyled it."""
     output_format = format_from_path(str(target))
     try:
         opened = open_image(source.read_bytes(), args.max_pixels, output_format)
@@ -268,7 +284,7 @@ def _stylize_file(client: TesseraClient, args: argparse.Namespace, style: str, s
     started = time.perf_counter()
     height, width = pixels.shape[:2]
     scale = default_scale(width, height) if args.scale is None else args.scale
-    result = client.stylize(pixels, style, strength=args.strength, version=args.version, tile_size=args.tile,
+    result = client.stylize(pixels, style, strength=args.strength, version=version or args.version, tile_size=args.tile,
                             progress=_progress_printer() if sys.stderr.isatty() else None,
                             style_sources=sources, keep_colors=args.keep_colors, scale=scale,
                             explain=args.explain)
@@ -281,10 +297,11 @@ def _stylize_file(client: TesseraClient, args: argparse.Namespace, style: str, s
     look = f"style {style} v{result.version}" + ("" if scale == 1.0 else f" at brush scale {scale:.3g}")
     if folder is not None:  # in a folder, the command's wall clock would count the files before this one
         print(f"{target}: {width}x{height}, {look}, restyled in {restyling:.1f} s")
-        return
+        return result.version
     wall = seconds_since_start()
     print(f"{target}: {width}x{height}, {look}, {wall:.1f} s wall clock "
           f"({width * height / 1e6 / wall:.2f} MP/s; restyling alone {restyling:.1f} s)")
+    return result.version
 
 
 def seconds_since_start() -> float:

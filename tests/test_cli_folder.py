@@ -74,7 +74,8 @@ def test_every_skipped_entry_is_reported_with_why_and_counted(inference_server, 
     again = cli_parser.parser().parse_args(shlex.split(lines[0].split("on its own: ", 1)[1])[1:])
     assert (again.input, again.output, again.style) == (str(photos / "anim.gif"), str(out / f"anim-{TINY_STYLE}.mp4"),
                                                         TINY_STYLE)
-    assert f"1 of 1 images restyled into {out}; 3 other entries skipped (listed above)" in result.stdout
+    assert f"1 of 1 images restyled into {out} with style {TINY_STYLE} v1; 3 other entries skipped (listed above)" \
+           in result.stdout
     assert sorted(p.name for p in out.iterdir()) == [f"a-{TINY_STYLE}.png"]
 
 
@@ -224,5 +225,6 @@ def test_a_clip_named_as_a_photo_or_as_a_clip_is_skipped_alike(inference_server,
     skipped = result.stderr.splitlines()
     assert len(skipped) == 1 and skipped[0].startswith(f"tessera: skipped {photos / name}: "), skipped
     assert "restyle it on its own: tessera stylize " in skipped[0]
-    assert f"1 of 1 images restyled into {out}; 1 other entry skipped (listed above)" in result.stdout
+    assert f"1 of 1 images restyled into {out} with style {TINY_STYLE} v1; 1 other entry skipped (listed above)" \
+           in result.stdout
     assert _suggested_outputs(result.stderr) == {name: f"moving-{TINY_STYLE}.mp4"}

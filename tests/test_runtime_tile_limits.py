@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import queue
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
@@ -18,15 +17,13 @@ import numpy as np
 import pytest
 
 import inference_server.model_version as model_version
-from inference_server.config import parse_config
-from inference_server.metrics import ServerMetrics
-from inference_server.server import start
 from tessera.client import TesseraClient
 from tessera.imageio import decode_image, encode_image
 from tessera.registry import write_version
 from tessera.v1 import style_transfer_pb2 as pb
 from tessera.v1 import style_transfer_pb2_grpc as pb_grpc
 from tests.support.images import assert_same_up_to_rounding
+from tests.support.server_here import server_here
 from tests.support.tiny_model import TINY_HALO, TinyGenerator, export_onnx, tiny_manifest, whole_image_reference
 
 STYLE = "profiled"
@@ -68,22 +65,11 @@ def write_version_with_plan(registry: Path, workdir: Path) -> None:
                    "license": "Apache-2.0"})
 
 
-@contextmanager
-def _server(registry: Path) -> Iterator[str]:
-    config = parse_config(["--registry", str(registry), "--host", "127.0.0.1", "--port", "0", "--threads", "1",
-                           "--warmup-runs", "0", "--poll-interval", "3600"], environ={})
-    running = start(config, ServerMetrics())
-    try:
-        yield f"127.0.0.1:{running.port}"
-    finally:
-        running.stop(1.0)
-
-
 @pytest.fixture
 def address(tmp_path, seen_inputs) -> Iterator[str]:
     registry = tmp_path / "registry"
     write_version_with_plan(registry, tmp_path)
-    with _server(registry) as address:
+    with server_here(registry) as address:
         yield address
 
 

@@ -6,17 +6,12 @@ import shutil
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
 import numpy as np
 import pytest
 
-from inference_server.config import parse_config
-from inference_server.metrics import ServerMetrics
-from inference_server.server import start
 from scripts.local_stack import server_command, server_process
 from tessera.admin_client import AdminClient
 from tessera.child_process import spawn
@@ -26,6 +21,7 @@ from tessera.v1 import admin_pb2_grpc as apb_grpc
 from tessera.v1 import style_transfer_pb2 as pb
 from tessera.v1 import style_transfer_pb2_grpc as pb_grpc
 from tests.support.images import assert_same_up_to_rounding
+from tests.support.server_here import running_here
 from tests.support.tiny_model import TinyGenerator, whole_image_reference, write_tiny_version
 
 STYLE = "swappable"
@@ -89,20 +85,6 @@ def test_a_new_version_is_picked_up_while_an_open_stream_stays_on_its_version(re
         assert_same_up_to_rounding(new_result.image, whole_image_reference(TinyGenerator(1), image))
 
 
-@contextmanager
-def _server_in_this_process(registry: Path, admin_token: str) -> Iterator:
-    """A real server on 127.0.0.1 (port chosen by the OS) run in this process, so a test can patch the
-    store's drain times and see its versions; the registry is rescanned by the Admin Reload RPC only."""
-    config = parse_config(["--registry", str(registry), "--host", "127.0.0.1", "--port", "0", "--threads", "1",
-                           "--warmup-runs", "0", "--poll-interval", "3600", "--admin-token", admin_token], environ={})
-    metrics = ServerMetrics()
-    running = start(config, metrics)
-    try:
-        yield running, metrics
-    finally:
-        running.stop(1.0)
-
-
 def test_a_removed_style_answers_calls_naming_its_version_while_they_come_then_is_released(registry, tmp_path,
                                                                                             monkeypatch):
     """A style folder removed mid-clip retired its versions at once, and the clip's next frame, which
@@ -114,7 +96,7 @@ def test_a_removed_style_answers_calls_naming_its_version_while_they_come_then_i
     write_tiny_version(registry, "other", tmp_path, seed=1)
     image = np.random.default_rng(3).integers(0, 256, size=(SIZE, SIZE, 3), dtype=np.uint8)
     token = "drain-token"
-    with _server_in_this_process(registry, token) as (running, metrics):
+    with running_here(registry, token) as (running, metrics):
         address = f"127.0.0.1:{running.port}"
         with grpc.insecure_channel(address) as channel, TesseraClient(address, timeout=30) as client, \
                 AdminClient(address, token, timeout=30) as admin:
