@@ -52,6 +52,7 @@ class ServerConfig:
                                     "a pinned one (Triton's 'latest N' version policy); older ones load when "
                                     "pinned or rolled back to. 0 loads every version", minimum=0)
     grace_seconds: float = setting(10.0, "time in-flight calls get to finish on SIGTERM", minimum=0)
+    # Given --admin-token-file, parse_config fills this from the file and keeps the file's path below.
     admin_token: str = setting("", "bearer token of the Admin service; empty turns it off. A flag is visible "
                                    "to every user of the machine (ps): prefer --admin-token-file or the variable",
                                secret=True)
@@ -70,8 +71,6 @@ class ServerConfig:
     def __post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):
             raise SettingsError("--tls-cert and --tls-key go together: give both or neither")
-        if self.admin_token and self.admin_token_file is not None:
-            raise SettingsError("give the admin token once: --admin-token (or its variable) or --admin-token-file")
 
 
 def parse_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> ServerConfig:
@@ -88,7 +87,10 @@ def parse_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] |
 
 
 def _read_secrets(config: ServerConfig) -> ServerConfig:
-    """Fill the admin token from its file, and check the TLS files can be read."""
+    """Fill the admin token from its file, and check the TLS files can be read. The file's path stays in
+    the config, so the start-up line names where the token came from (the token itself shows as ***)."""
+    if config.admin_token and config.admin_token_file is not None:
+        raise SettingsError("give the admin token once: --admin-token (or its variable) or --admin-token-file")
     for path in (config.tls_cert, config.tls_key):
         if path is not None and not path.is_file():
             raise SettingsError(f"TLS file {path} does not exist")
@@ -100,4 +102,4 @@ def _read_secrets(config: ServerConfig) -> ServerConfig:
         raise SettingsError(f"cannot read the admin token file {config.admin_token_file}: {exc.strerror}") from None
     if not token:
         raise SettingsError(f"the admin token file {config.admin_token_file} is empty")
-    return dataclasses.replace(config, admin_token=token, admin_token_file=None)
+    return dataclasses.replace(config, admin_token=token)

@@ -1,7 +1,8 @@
 """What can end an image call, named for what it is; each carries the gRPC status the servicer sends.
 
 The engine and both adapters raise these; only the servicer turns them into `context.abort`.
-Unknown styles and versions are the model store's own errors (StyleNotFound, StyleUnavailable).
+Unknown styles and versions are the model store's own errors (StyleNotFound, StyleUnavailable); a
+call that names no style at all is a bad request (`require_style`), on the Admin service as well.
 """
 
 from __future__ import annotations
@@ -25,6 +26,14 @@ class InvalidRequest(CallError):
     """Bad header, geometry, pixels, options or image bytes: resending the same request cannot work."""
 
     code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+def require_style(style: str) -> str:
+    """`style`, or InvalidRequest when the call names none: an empty id is a field left out, not an
+    unknown style (NOT_FOUND "unknown style ''" sent the caller looking for a style of that name)."""
+    if not style:
+        raise InvalidRequest("a style is required: the id of one of the styles ListStyles lists (`tessera styles`)")
+    return style
 
 
 class ServerBusy(CallError):

@@ -269,7 +269,6 @@ class ModelStore:
             self._removed_at.setdefault((style_id, number), now)
         draining = {n: m for n, m in gone.items() if n not in on_disk and m.in_use(DRAIN_SECONDS)
                     and now - self._removed_at[(style_id, n)] < REMOVED_DRAIN_MAX_S}
-        self._say_removed(style_id, style_dir is None, state, draining)
         removed = [m for n, m in gone.items() if n not in draining and n not in loaded]
         for model in removed:
             self._removed_at.pop((style_id, model.version), None)
@@ -283,14 +282,15 @@ class ModelStore:
         removed += [loaded.pop(n) for n in sorted(set(loaded) - wanted) if not loaded[n].in_use(DRAIN_SECONDS)]
         unloaded = tuple(sorted(set(on_disk) - set(loaded) - set(rejected)))
         signatures = {n: v for n, v in signatures.items() if n in loaded or n in rejected}
-        state = StyleState(meta=meta, versions=loaded, rejected=rejected, problem=problem, signatures=signatures,
-                           changed_on_disk={n: c for n, c in changed.items() if n in loaded}, unloaded=unloaded,
-                           draining=draining, removed=style_dir is None)
+        before, state = state, StyleState(meta=meta, versions=loaded, rejected=rejected, problem=problem,
+                                          signatures=signatures, unloaded=unloaded, draining=draining,
+                                          changed_on_disk={n: c for n, c in changed.items() if n in loaded},
+                                          removed=style_dir is None)
+        self._say_removed(style_id, before, state)
         if state.serving is not None and not self._stopping.is_set():
             # Before it takes traffic, with the tile shapes the version it replaces compiled for; older
             # versions stay cold until they serve.
-            before = self._styles.get(style_id)
-            replaced = before.serving if before is not None and before.serving is not state.serving else None
+            replaced = before.serving if before.serving is not state.serving else None
             state.serving.warm_up(replaced.static_tile_sizes() if replaced is not None else [])
         with self._lock:
             if state.removed and not state.draining:
@@ -301,19 +301,17 @@ class ModelStore:
             log.info("retiring %s version %d (%s)", style_id, model.version, _why_retired(model, gone, on_disk))
             model.retire()
 
-    def _say_removed(self, style_id: str, folder_gone: bool, before: StyleState,
-                     draining: dict[int, LoadedVersion]) -> None:
-        """Logs, once each, a style folder found removed (with the versions that drain) or back, or a
-        version folder removed."""
+    def _say_removed(self, style_id: str, before: StyleState, after: StyleState) -> None:
+        """Logs, once each, a style folder found removed (with the versions that drain) or back (with the
+        version that serves, if one does), or a version folder removed."""
         folder = str(self.root / style_id)
-        if folder_gone:
+        if after.removed:
             if not before.removed:
-                log.info("registry: %r was removed: style %s no longer serves; %s", folder, style_id,
-                         _draining_words(draining))
+                log.info("registry: %r was removed: %s", folder, _removal_words(style_id, before, after.draining))
             return
         if before.removed:
-            log.info("registry: %r is back: style %s serves again", folder, style_id)
-        for number in sorted(set(draining) - set(before.draining)):
+            log.info("registry: %r is back: %s", folder, _return_words(style_id, after))
+        for number in sorted(set(after.draining) - set(before.draining)):
             log.info("%s version %d was removed from the registry: it answers calls that ask for it by number "
                      "(a clip's later frames) for %.0f s after its last, then is retired", style_id, number,
                      DRAIN_SECONDS)
@@ -381,6 +379,22 @@ class ModelStore:
             elif number in state.changed_on_disk:
                 log.info("%s version %d matches what was loaded again", style_id, number)
         return changed
+
+
+def _removal_words(style_id: str, before: StyleState, draining: dict[int, LoadedVersion]) -> str:
+    """What a style folder's removal ends, for its log line: a style that never served (every version
+    rejected) does not "no longer serve"."""
+    if before.serving is not None:
+        return f"style {style_id} no longer serves; {_draining_words(draining)}"
+    drains = f"; {_draining_words(draining)}" if draining else ""
+    return f"style {style_id} is gone; it had no version serving{drains}"
+
+
+def _return_words(style_id: str, after: StyleState) -> str:
+    """What a style folder put back serves, for its log line."""
+    if after.serving is not None:
+        return f"style {style_id} serves again (version {after.serving.version})"
+    return f"style {style_id} is listed again, with no version serving ({after.status_message()})"
 
 
 def _draining_words(draining: dict[int, LoadedVersion]) -> str:

@@ -20,7 +20,7 @@ from inference_server.model_store import ModelStore, StyleNotFound, StyleUnavail
 from inference_server.scaled_job import scaled_job
 from inference_server.style_info import style_info, tiling_info
 from inference_server.tile_stream import StreamLimits, TileStream, header_scale, image_spec, read_header
-from inference_server.unary import decode_request, stylize_decoded
+from inference_server.unary import check_request, decode_request, stylize_decoded
 from tessera.v1 import style_transfer_pb2 as pb
 from tessera.v1 import style_transfer_pb2_grpc as pb_grpc
 
@@ -83,14 +83,16 @@ class StyleTransferServicer(pb_grpc.StyleTransferServicer):
         context.add_callback(ended.set)
         reply = None
         with self._metrics.image_calls.track_inprogress(), \
-                self._observed("Stylize", lambda: request.style, context) as served, self._settings.slots.hold(context):
-            if ended.is_set() or not context.is_active():  # it waited for a thread past its deadline
-                raise CallCancelled("the call ended before its image was decoded")
-            decoded = decode_request(request, self._limits.max_image_pixels, self._settings.max_reply_bytes)
-            with self._store.lease(request.style, request.version) as model:
-                served["version"] = str(model.version)
-                reply = stylize_decoded(model, decoded, self._settings.default_tile_size,
-                                        self._limits.max_in_flight, ended)
+                self._observed("Stylize", lambda: request.style, context) as served:
+            check_request(request)
+            with self._settings.slots.hold(context):
+                if ended.is_set() or not context.is_active():  # it waited for a thread past its deadline
+                    raise CallCancelled("the call ended before its image was decoded")
+                decoded = decode_request(request, self._limits.max_image_pixels, self._settings.max_reply_bytes)
+                with self._store.lease(request.style, request.version) as model:
+                    served["version"] = str(model.version)
+                    reply = stylize_decoded(model, decoded, self._settings.default_tile_size,
+                                            self._limits.max_in_flight, ended)
         return reply
 
     def _counted_tiles(self, style: str, results: Iterator[pb.TileResult]) -> Iterator[pb.StylizeTilesResponse]:

@@ -25,7 +25,14 @@ import numpy as np
 from inference_server.conditioning import decode_sources
 from inference_server.critic_replies import tile_maps
 from inference_server.engine import ImageJob, ImageSpec, PendingRegion, check_image
-from inference_server.errors import CallCancelled, CallError, ClientTooSlow, InferenceFailed, InvalidRequest
+from inference_server.errors import (
+    CallCancelled,
+    CallError,
+    ClientTooSlow,
+    InferenceFailed,
+    InvalidRequest,
+    require_style,
+)
 from inference_server.pace import Pace, first_message
 from inference_server.scaled_job import ScaledJob
 from tessera.brush_scale import check_scale
@@ -91,10 +98,12 @@ def decode_thumbnail(header: pb.StreamHeader) -> np.ndarray | None:
 
 
 def read_header(requests: Iterator[pb.StylizeTilesRequest], limits: StreamLimits) -> pb.StreamHeader:
-    """The stream's first message, which must be a header arriving within `wait_allowance` seconds."""
+    """The stream's first message, which must be a header naming a style and arriving within
+    `wait_allowance` seconds."""
     first = first_message(requests, limits.wait_allowance, "header")
     if first is None or not first.HasField("header"):
         raise InvalidRequest("the first message of a StylizeTiles stream must be a StreamHeader")
+    require_style(first.header.style)
     return first.header
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from inference_server.conditioning import Source, decode_sources
 from inference_server.critic_replies import maps_layout, whole_maps
 from inference_server.engine import ImageJob, ImageSpec, PendingRegion, check_image
-from inference_server.errors import CallCancelled, InvalidRequest
+from inference_server.errors import CallCancelled, InvalidRequest, require_style
 from inference_server.model_version import LoadedVersion
 from inference_server.reply_size import reply_problem
 from tessera import formats
@@ -48,6 +48,15 @@ class DecodedRequest:
     keep_colors: bool = False
     scale: float = 1.0  # brush scale (tessera/brush_scale.py)
     explain: bool = False
+
+
+def check_request(request: pb.StylizeRequest) -> None:
+    """InvalidRequest when the request lacks what every call needs, a style and an image: checked before
+    the call takes a slot, so a request that cannot work is not told the server is busy."""
+    require_style(request.style)
+    if not request.image:
+        raise InvalidRequest("no image was sent: StylizeRequest.image takes the photo's encoded PNG, JPEG or "
+                             "WebP bytes")
 
 
 def decode_request(request: pb.StylizeRequest, max_pixels: int, max_reply_bytes: int) -> DecodedRequest:

@@ -108,7 +108,7 @@ def test_an_invalid_style_json_and_a_style_removed_are_logged_once_each(registry
                        "characters or line breaks ('\\n' found)"], said
     assert [line for line in said if "valid again" in line] == [f"registry: {str(style_json)!r} is valid again"]
     removed = [line for line in said if "was removed" in line]
-    assert removed == [f"registry: {str(registry / 'other')!r} was removed: style other no longer serves, its "
+    assert removed == [f"registry: {str(registry / 'other')!r} was removed: style other no longer serves; its "
                        "versions are retired"], said
     assert [s.meta.id for s in store.styles()] == [STYLE]
 

@@ -13,6 +13,7 @@ import numpy as np
 from scripts.local_stack import server_process
 from tessera.client import TesseraClient
 from tests.support import TINY_STYLE
+from tests.support.tiny_model import write_tiny_version
 
 
 def _wait_for(log: Path, text: str, seconds: float = 20) -> str:
@@ -71,6 +72,20 @@ def test_a_style_folder_removed_and_put_back_is_said_as_such(tiny_registry, tmp_
                 "the removal, then is retired") in said
         (tmp_path / "away").rename(registry / TINY_STYLE)
         said = _wait_for(log, f"retiring {TINY_STYLE} version {version}")
-    assert f"/{TINY_STYLE}' is back: style {TINY_STYLE} serves again" in said
+    assert f"/{TINY_STYLE}' is back: style {TINY_STYLE} serves again (version {version})" in said
     assert (f"retiring {TINY_STYLE} version {version} (its folder came back: the copy loaded before the removal "
             "is released)") in said
+
+
+def test_a_style_that_never_served_is_said_to_be_gone_not_to_serve_no_longer(tiny_registry, tmp_path):
+    """A style folder whose every version was rejected was logged as "no longer serves" when removed."""
+    registry = tmp_path / "registry"
+    shutil.copytree(tiny_registry, registry)
+    write_tiny_version(registry, "broken", tmp_path)
+    model = registry / "broken" / "1" / "model.onnx"
+    model.write_bytes(model.read_bytes() + b"\0")  # its checksum no longer matches: rejected
+    with server_process(registry, poll_interval=0.2) as (_, _, log):
+        shutil.rmtree(registry / "broken")
+        said = _wait_for(log, "/broken' was removed")
+    assert "/broken' was removed: style broken is gone; it had no version serving\n" in said
+    assert "no longer serves" not in said

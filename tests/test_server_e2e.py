@@ -89,6 +89,7 @@ def _tile(x=0, y=0, width=32, height=32, nbytes=None, index=0) -> pb.StylizeTile
 
 
 BAD_STREAMS = [
+    ("no style", [_header(style="", image_width=0)], "a style is required"),  # before the header's other faults
     ("missing header", [_tile()], "first message of a StylizeTiles stream must be a StreamHeader"),
     ("empty stream", [], "first message of a StylizeTiles stream must be a StreamHeader"),
     ("wrong byte count", [_header(), _tile(nbytes=100)], "needs 6912 bytes of RGB8, got 100"),
@@ -145,6 +146,20 @@ def test_unary_stylize_refuses_long_thin_images_from_their_header(client, width,
 def test_unary_stylize_serves_the_longest_shape_allowed(client):
     data, _ = client.stylize_encoded(encode_image(photo(2, 2000), "png"), TINY_STYLE)
     assert decode_image(data).shape == (2, 2000, 3)
+
+
+@pytest.mark.parametrize(("request_fields", "words"), [
+    ({"style": "", "image": b"GIF89a not supported"}, "a style is required"),
+    ({"style": "", "image": b""}, "a style is required"),
+    ({"style": TINY_STYLE, "image": b""}, "no image was sent: StylizeRequest.image takes the photo's encoded PNG"),
+    ({"style": "no-such-style", "image": b""}, "no image was sent"),
+], ids=["no-style", "nothing", "no-image", "no-image-unknown-style"])
+def test_unary_stylize_says_what_was_left_out_before_reading_the_image(stub, request_fields, words):
+    """An empty style was NOT_FOUND "unknown style ''", and an empty image "not a PNG, JPEG or WebP image"."""
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.Stylize(pb.StylizeRequest(**request_fields), timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert words in caught.value.details()
 
 
 def test_unary_stylize_rejects_bytes_that_are_not_an_image(client):
