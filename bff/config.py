@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tessera.number_checks import finite_float
-from tessera.settings import FlagParser, SettingsError, parse_settings, setting
+from tessera.settings import BoundedParse, FlagParser, SettingsError, parse_settings, setting
 from tessera.tile_streams import STALL_TIMEOUT_S
 from tessera.tiling import MAX_ASPECT_RATIO
 
@@ -27,14 +27,21 @@ MAX_MILLIONS = 1e6
 DNS_SCHEME = "dns:///"
 
 
-def _millions(text: str) -> int:
+# What a flag in millions takes, in the words of its refusal and of its help.
+MILLIONS_BOUNDS = f"more than 0 and at most {MAX_MILLIONS:,.0f}"
+
+
+def _parse_millions(text: str) -> int:
     """'25' or '2.5' (millions) -> 25_000_000 or 2_500_000; flags in MB and megapixels read this way."""
     value = finite_float(text)
     if not 0 < value <= MAX_MILLIONS:
-        raise ValueError(f"{text} must be above 0 and at most {MAX_MILLIONS:g} (millions)")
+        raise ValueError(f"must be {MILLIONS_BOUNDS}, got {text.strip()}")
     if int(value * MB) < 1:
-        raise ValueError(f"{text} (millions) rounds to 0")
+        raise ValueError(f"must be at least {1 / MB:f} (one byte or pixel), got {text.strip()}")
     return int(value * MB)
+
+
+_millions = BoundedParse(_parse_millions, MILLIONS_BOUNDS)
 
 
 def parse_servers(text: str) -> tuple[str, ...]:

@@ -11,10 +11,18 @@ from pathlib import Path
 from tessera import cli_flag_types as flag_types
 from tessera.brush_scale import DEFAULT_WORK_SIDE, MIN_AUTO_SHORT_SIDE
 from tessera.settings import FlagParser, add_flags, setting
+from tessera.style_sources import MIX_SHARE
+from tessera.temporal_blend import LONGEST as BLEND_LONGEST
 from tessera.temporal_blend import WEIGHT as BLEND_WEIGHT
-from tessera.tiling import MIN_TILE_SIZE
 
 DEFAULT_SERVER = "127.0.0.1:50051"
+# The most pixels an image given to `tessera stylize` may have (a clip's frame: at most video_io's own limit).
+MAX_PIXELS = 200_000_000
+DEFAULT_STRENGTH = 1.0  # fully styled
+# The clip defaults that tessera.video (FRAMES_IN_FLIGHT) and tessera.video_io (ClipLimits.max_seconds)
+# hold, as help says them: those modules import PyAV, which every command would then pay for at start
+# (and which the video extra alone installs); tests/test_cli_flags.py checks they agree.
+SHOWN_FRAMES_IN_FLIGHT, SHOWN_MAX_SECONDS = "3", "60"
 # The registry style that serves the arbitrary-style teacher (trainer import-arbitrary).
 ANY_PAINTING = "any-painting"
 # Flags that one kind of input alone reads (dest: flag); given with the other kind they would change nothing.
@@ -58,11 +66,11 @@ def parser() -> argparse.ArgumentParser:
                               "folder for a folder")
     stylize.add_argument("--style", help=f"style id (see `tessera styles`); default {ANY_PAINTING} with a style image")
     stylize.add_argument("--version", type=flag_types.version, default=0, metavar="N",
-                         help="restyle with version N of the style (`tessera styles` lists the versions loaded); "
-                              "default the version it serves")
+                         help=_said("restyle with version N of the style (`tessera styles` lists the versions "
+                                    "loaded)", "the version it serves", flag_types.version))
     stylize.add_argument("--style-image", metavar="FILE", help="use this painting as the style (PNG, JPEG, WebP)")
     stylize.add_argument("--mix", action="append", type=flag_types.mix, metavar="FILE[:SHARE]",
-                         help="mix in another style image: its share of the mix, 0 to 1 (default 0.5; "
+                         help=f"mix in another style image: its share of the mix, 0 to 1 (default {MIX_SHARE}; "
                               "repeatable; codes are mixed, not pixels)")
     stylize.add_argument("--preset", action="append", type=flag_types.preset, metavar="ID[:WEIGHT]",
                          help="a preset of the style (repeatable; mixed with the images by weight)")
@@ -70,30 +78,33 @@ def parser() -> argparse.ArgumentParser:
     stylize.add_argument("--explain", action="store_true",
                          help="also write what the style's critic sees beside the result: <name>.realism.png and "
                               "<name>.gradcam.png (docs/explain.md; styles with a critic only; images only)")
-    stylize.add_argument("--strength", type=flag_types.strength, default=1.0,
-                         help="1 is fully styled; 0 keeps the photo, or for the any-painting styles paints it in "
-                              "its own style")
+    stylize.add_argument("--strength", type=flag_types.strength, default=DEFAULT_STRENGTH, metavar="X",
+                         help=_said("1 is fully styled; 0 keeps the photo, or for the any-painting styles paints it "
+                                    "in its own style", DEFAULT_STRENGTH, flag_types.strength))
     stylize.add_argument("--scale", type=flag_types.brush_scale, default=None, metavar="S|auto",
-                         help="brush scale in (0, 1]: the model runs at S times the photo's size and the result "
-                              f"is enlarged guided by the photo; default auto: long side {DEFAULT_WORK_SIDE} px "
-                              f"for larger photos (short side at least {MIN_AUTO_SHORT_SIDE} px), full size for "
-                              "smaller ones (images only)")
-    stylize.add_argument("--tile", type=flag_types.tile_edge, default=None,
-                         help=f"core tile edge in pixels, from {MIN_TILE_SIZE}; raised to the style's halo "
-                              "(default: planned per image; images only)")
-    stylize.add_argument("--max-pixels", type=flag_types.whole_from(1, "a pixel limit"), default=200_000_000,
-                         help="refuse larger inputs")
+                         help=_said("brush scale: the model runs at S times the photo's size and the result is "
+                                    f"enlarged guided by the photo; auto: long side {DEFAULT_WORK_SIDE} px for larger "
+                                    f"photos (short side at least {MIN_AUTO_SHORT_SIDE} px), full size for smaller "
+                                    "ones (images only)", "auto", flag_types.brush_scale))
+    stylize.add_argument("--tile", type=flag_types.tile_edge, default=None, metavar="N",
+                         help=_said("core tile edge in pixels; raised to the style's halo (images only)",
+                                    "planned per image", flag_types.tile_edge))
+    pixel_limit = flag_types.whole_from(1, "a pixel limit")
+    stylize.add_argument("--max-pixels", type=pixel_limit, default=MAX_PIXELS, metavar="N",
+                         help=_said("refuse larger inputs, in pixels (a clip's: per frame)", f"{MAX_PIXELS:,}",
+                                    pixel_limit))
     stylize.add_argument("--statistics", choices=("shot", "frame"), default=None,
                          help="clips: share the model's image-wide statistics per shot (steady; the default) or "
                               "compute them per frame")
     stylize.add_argument("--temporal-blend", type=flag_types.blend_weight, default=None, metavar="W",
-                         help="clips: largest share in [0, 1) of the previous output frame, warped along the "
-                              f"optical flow, in each output frame (steadier; default {BLEND_WEIGHT}, 0 turns it "
-                              "off; still pixels may get up to 0.97; docs/video.md)")
-    stylize.add_argument("--frames-in-flight", type=flag_types.whole_from(1, "frames in flight"), default=None,
-                         help="clips: frames restyled at once (default 3)")
-    stylize.add_argument("--max-seconds", type=flag_types.seconds, default=None,
-                         help="clips: refuse longer ones (default 60)")
+                         help=_said("clips: largest share of the previous output frame, warped along the optical "
+                                    f"flow, in each output frame (steadier; 0 turns it off; still pixels may get up "
+                                    f"to {BLEND_LONGEST}; docs/video.md)", BLEND_WEIGHT, flag_types.blend_weight))
+    in_flight = flag_types.whole_from(1, "frames in flight")
+    stylize.add_argument("--frames-in-flight", type=in_flight, default=None, metavar="N",
+                         help=_said("clips: frames restyled at once", SHOWN_FRAMES_IN_FLIGHT, in_flight))
+    stylize.add_argument("--max-seconds", type=flag_types.seconds, default=None, metavar="S",
+                         help=_said("clips: refuse longer ones, in seconds", SHOWN_MAX_SECONDS, flag_types.seconds))
     stylize.set_defaults(command="stylize")
     operator = argparse.ArgumentParser(add_help=False, parents=[common])
     add_flags(operator, AdminAuth)
@@ -104,11 +115,20 @@ def parser() -> argparse.ArgumentParser:
     for name, text in (("pin", "serve VERSION of STYLE until unpinned"), ("unpin", "serve the newest valid version"),
                        ("rollback", "pin the newest valid version below the serving one")):
         action = actions.add_parser(name, parents=[operator], help=text)
-        action.add_argument("style")
+        action.add_argument("style", help="the style's id (see `tessera admin status`)")
         if name == "pin":
-            action.add_argument("version", type=flag_types.version)
+            action.add_argument("version", type=flag_types.version,
+                                help=_said("the version to serve", None, flag_types.version))
     admin.set_defaults(command="admin")
     return parser
+
+
+def _said(text: str, default: object, flag_type: flag_types.FlagType) -> str:
+    """A flag's help: `text` with its default (None: none) and its flag type's range in brackets, as
+    help says a setting's (tessera.settings.add_flags)."""
+    said = [f"default {default}"] if default is not None else []
+    said += [flag_type.bounds] if flag_type.bounds else []
+    return f"{text} [{'; '.join(said)}]" if said else text
 
 
 def parsed(words: list[str]) -> dict | None:

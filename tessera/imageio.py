@@ -51,15 +51,30 @@ class DamagedImageError(ImageFormatError):
         self.format = fmt
 
 
+# A pixel limit from this many pixels on reads well in megapixels ("the limit is 0.5 megapixels"); a
+# smaller one is said in pixels ("the limit is 100 pixels", not "0.0001 megapixels").
+MEGAPIXELS_FROM = 100_000
+
+
 class ImageTooLargeError(ImageFormatError):
     """The header declares more pixels than allowed."""
 
     def __init__(self, size: tuple[int, int], max_pixels: int) -> None:
         width, height = size
-        super().__init__(f"the image is {width}×{height} ({width * height / 1e6:.1f} megapixels); "
-                         f"the limit is {max_pixels / 1e6:g} megapixels")
+        counted, limit = pixel_counts(width * height, max_pixels)
+        super().__init__(f"the image is {width}×{height} ({counted}); the limit is {limit}")
         self.size = size
         self.max_pixels = max_pixels
+
+
+def pixel_counts(pixels: int, limit: int) -> tuple[str, str]:
+    """An image's pixels and the limit it is over, in the unit the limit reads well in: megapixels to two
+    decimals ("190 megapixels", "0.12 megapixels") from MEGAPIXELS_FROM on, unless both would read the
+    same, else pixels ("60,000 pixels")."""
+    counted, allowed = (f"{n / 1e6:,.2f}".rstrip("0").rstrip(".") + " megapixels" for n in (pixels, limit))
+    if limit < MEGAPIXELS_FROM or counted == allowed:
+        return f"{pixels:,} pixels", f"{limit:,} pixels"
+    return counted, allowed
 
 
 class ClipNotImageError(ImageFormatError):

@@ -42,15 +42,29 @@ def setting(default: Any = dataclasses.MISSING, help: str = "", *, flag: str | N
 
     flag and env default to the field's name (`--max-streams`, `TESSERA_MAX_STREAMS`; env=False: no
     variable); `parse` turns
-    the text of either into the field's value (default: from the field's type); `shown` replaces the
-    default in help; `minimum`/`maximum` bound numbers; `secret` values are never echoed; `metavar`
-    names the value in help (default: N, X, PATH or TEXT, from the type).
+    the text of either into the field's value (default: from the field's type; a BoundedParse when it
+    enforces bounds of its own, so that help names them); `shown` replaces the default in help;
+    `minimum`/`maximum` bound numbers; `secret` values are never echoed; `metavar` names the value in
+    help (default: N, X, PATH or TEXT, from the type).
     """
     metadata = {"help": help, "flag": flag, "env": env, "parse": parse, "shown": shown,
                 "minimum": minimum, "maximum": maximum, "secret": secret, "metavar": metavar}
     if isinstance(default, (list, dict, set)):
         raise TypeError("mutable defaults are not settings; use a tuple")
     return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class BoundedParse:
+    """A setting's `parse` that enforces bounds of its own (a size in millions, say), and those bounds in
+    help's words: help names them as it names a minimum and maximum given to setting(), from the one
+    text the refusal says too."""
+
+    parse: Callable[[str], Any]
+    bounds: str  # "more than 0 and at most 1,000,000"
+
+    def __call__(self, text: str) -> Any:
+        return self.parse(text)
 
 
 @dataclass(frozen=True)
@@ -66,7 +80,7 @@ class _Spec:
     shown: str
     secret: bool
     metavar: str
-    bounds: str = ""  # the bounds given to setting(), as help says them: "at least 1", "16 to 2048"
+    bounds: str = ""  # the bounds it takes, as help says them: "at least 1", "16 to 2048"
 
 
 def field_type(field: dataclasses.Field, owner: type) -> type:
@@ -100,7 +114,7 @@ def _spec(field: dataclasses.Field, kind: type, env_prefix: str | None) -> _Spec
     return _Spec(name=field.name, group="", flag=meta["flag"] or "--" + field.name.replace("_", "-"), env=env,
                  help=meta["help"], kind=kind, default=default, shown=shown, secret=meta["secret"],
                  metavar=meta["metavar"] or _METAVARS.get(kind, "TEXT"),
-                 bounds=_bounds_text(meta["minimum"], meta["maximum"]),
+                 bounds=_bounds(meta["parse"], meta["minimum"], meta["maximum"]),
                  parse=_bounded(meta["parse"] or _parser(kind), meta["minimum"],
                                 _maximum(field.name, kind, meta["maximum"])))
 
@@ -118,13 +132,26 @@ def _maximum(name: str, kind: type, given: float | None) -> float | None:
     return given
 
 
-def _bounds_text(minimum: float | None, maximum: float | None) -> str:
-    """The bounds a setting names, in help's words (a time's implicit MAX_SECONDS is not named)."""
+def _bounds(parse: Callable[[str], Any] | None, minimum: float | None, maximum: float | None) -> str:
+    """The bounds help names for a setting: its parse's own (a BoundedParse) and those given to setting()."""
+    own = parse.bounds if isinstance(parse, BoundedParse) else ""
+    return "; ".join(text for text in (own, bounds_text(minimum, maximum)) if text)
+
+
+def bounds_text(minimum: float | None, maximum: float | None) -> str:
+    """Bounds in help's words, "16 to 2048", "at least 1" or "at most 1" ("" for none); a setting's (a
+    time's implicit MAX_SECONDS is not named) and the CLI's own flags'."""
     if minimum is not None and maximum is not None:
-        return f"{minimum:g} to {maximum:g}"
+        return f"{number_text(minimum)} to {number_text(maximum)}"
     if minimum is not None:
-        return f"at least {minimum:g}"
-    return "" if maximum is None else f"at most {maximum:g}"
+        return f"at least {number_text(minimum)}"
+    return "" if maximum is None else f"at most {number_text(maximum)}"
+
+
+def number_text(bound: float) -> str:
+    """A bound as a person reads it: an int whole (4294967295, which :g would round to 4.29497e+09), a
+    float as :g does (0.001, 1e+07; 0 for 0.0)."""
+    return str(bound) if isinstance(bound, int) else f"{bound:g}"
 
 
 def _show(value: Any) -> str:
@@ -159,11 +186,12 @@ def _bounded(parse: Callable[[str], Any], minimum: float | None, maximum: float 
         return parse
 
     def check(text: str) -> Any:
+        """The value of `text`; ValueError echoing the text as given ("-1", not the float's "-1.0")."""
         value = parse(text)
         if minimum is not None and value < minimum:
-            raise ValueError(f"{value} is below the minimum of {minimum}")
+            raise ValueError(f"{text.strip()} is below the minimum of {number_text(minimum)}")
         if maximum is not None and value > maximum:
-            raise ValueError(f"{value} is above the maximum of {maximum}")
+            raise ValueError(f"{text.strip()} is above the maximum of {number_text(maximum)}")
         return value
     return check
 

@@ -92,8 +92,10 @@ def test_the_other_calls_and_the_client_itself_refuse_bad_numbers(inference_serv
     (["--tile", "1.5"], "argument --tile: a tile edge is a whole number from 16 to 4294967295, got 1.5"),
     (["--max-pixels", "-1"], "argument --max-pixels: a pixel limit is a whole number from 1, got -1"),
     (["--frames-in-flight", "0"], "argument --frames-in-flight: frames in flight is a whole number from 1"),
-    (["--max-seconds", "nan"], "argument --max-seconds: seconds must be a number above 0, got nan"),
-    (["--max-seconds", "-3"], "argument --max-seconds: seconds must be a number above 0, got -3"),
+    (["--max-seconds", "nan"], "argument --max-seconds: the longest clip must be positive seconds, at most 1e+07, "
+                               "got nan"),
+    (["--max-seconds", "-3"], "argument --max-seconds: the longest clip must be positive seconds, at most 1e+07, "
+                              "got -3"),
     (["--strength", "nan"], "argument --strength: strength must be between 0 and 1, got nan"),
     (["--temporal-blend", "inf"], "argument --temporal-blend: the temporal blend must be at least 0 and below 1"),
     (["--timeout", "nan"], "argument --timeout: 'nan' is not a finite number"),
@@ -147,8 +149,9 @@ def test_seconds_stop_at_a_bound_a_clock_can_wait(inference_server, seconds):
 
 
 @pytest.mark.parametrize(("value", "words"), [
-    ("1e303", "1e303 must be above 0 and at most 1e+06 (millions)"),  # was an OverflowError's traceback
-    ("1e-9", "1e-9 (millions) rounds to 0"),  # was a limit of 0 bytes
+    ("0", "argument --max-upload-mb: must be more than 0 and at most 1,000,000, got 0"),  # was "0 must be above 0"
+    ("1e303", "must be more than 0 and at most 1,000,000, got 1e303"),  # was an OverflowError's traceback
+    ("1e-9", "must be at least 0.000001 (one byte or pixel), got 1e-9"),  # was a limit of 0 bytes
     ("nan", "'nan' is not a finite number"),
 ])
 def test_the_gateway_refuses_a_size_in_millions_out_of_range(value, words):

@@ -4,6 +4,8 @@ image the server would refuse is named before any call."""
 import pytest
 from PIL import Image
 
+from tessera import cli_parser
+from tessera.number_checks import UINT32_MAX
 from tessera.tiling import MIN_TILE_SIZE
 from tests.bff.live import closed_port_address
 from tests.bff.pictures import animation
@@ -81,3 +83,48 @@ def test_the_largest_version_a_proto_field_carries_is_a_version_the_server_is_as
                      "--version", "4294967295", "--server", inference_server)
     assert result.returncode == 1
     assert f"style {TINY_STYLE} has no servable version 4294967295" in result.stderr
+
+
+def _help(capsys, *words: str) -> str:
+    """`tessera WORDS --help`, its lines joined."""
+    with pytest.raises(SystemExit):
+        cli_parser.parser().parse_args([*words, "--help"])
+    return " ".join(capsys.readouterr().out.split())
+
+
+def test_a_number_beyond_its_upper_bound_is_refused_naming_that_bound(capsys):
+    """Before, `--max-seconds 1e12` was told "seconds must be a number above 0": the flag's fixed sentence
+    replaced its check's, which names the bound broken."""
+    with pytest.raises(SystemExit):
+        cli_parser.parser().parse_args(["stylize", "c.gif", "-o", "o.mp4", "--max-seconds", "1e12"])
+    assert "argument --max-seconds: the longest clip must be positive seconds, at most 1e+07, got 1000000000000.0" \
+        in capsys.readouterr().err
+
+
+def test_stylize_help_names_the_range_and_default_of_every_number_flag(capsys):
+    """Before, --version, --tile, --max-pixels, --frames-in-flight and --max-seconds named no range (--tile's
+    upper bound was in its refusal only), --strength neither range nor default, --max-pixels no default."""
+    said = _help(capsys, "stylize")
+    for text in (f"lists the versions loaded) [default the version it serves; 1 to {UINT32_MAX}]",
+                 "paints it in its own style [default 1.0; 0 to 1]",
+                 "(images only) [default auto; more than 0 and at most 1]",
+                 f"(images only) [default planned per image; {MIN_TILE_SIZE} to {UINT32_MAX}]",
+                 f"[default {cli_parser.MAX_PIXELS:,}; at least 1]",
+                 "docs/video.md) [default 0.9; at least 0 and below 1]",
+                 "frames restyled at once [default 3; at least 1]",
+                 "refuse longer ones, in seconds [default 60; more than 0 and at most 1e+07]"):
+        assert text in said
+
+
+def test_admin_pin_help_says_what_its_arguments_are(capsys):
+    said = _help(capsys, "admin", "pin")
+    assert "style the style's id" in said and f"version the version to serve [1 to {UINT32_MAX}]" in said
+
+
+def test_the_clip_defaults_help_shows_are_those_the_clip_code_uses():
+    """Help cannot import them (tessera.video imports PyAV, which every command would then load)."""
+    from tessera.video import FRAMES_IN_FLIGHT
+    from tessera.video_io import ClipLimits
+
+    assert cli_parser.SHOWN_FRAMES_IN_FLIGHT == str(FRAMES_IN_FLIGHT)
+    assert cli_parser.SHOWN_MAX_SECONDS == f"{ClipLimits.max_seconds:g}"

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from bff import close_app
 from tessera.imageio import DamagedImageError, ImageTooLargeError, decode_image
@@ -59,3 +60,17 @@ def test_gateway_max_pixels_is_the_limit_that_applies(name):
         close_app(app)
     # 422 (damaged), or 503 if the style check came first; never 413 for a size under the limit.
     assert resp.status_code in (422, 503) and resp.json["error"] != "too_many_pixels", resp.json
+
+
+@pytest.mark.parametrize(("size", "limit", "said"), [
+    ((300, 200), 100, "the image is 300×200 (60,000 pixels); the limit is 100 pixels"),
+    ((400, 300), 100_000, "the image is 400×300 (0.12 megapixels); the limit is 0.1 megapixels"),
+    ((100_001, 1), 100_000, "the image is 100001×1 (100,001 pixels); the limit is 100,000 pixels"),
+], ids=["small-limit", "megapixels", "same-in-megapixels"])
+def test_a_pixel_limit_is_said_in_the_unit_it_reads_well_in(size, limit, said):
+    """Before, --max-pixels 100 was "the image is 300×200 (0.1 megapixels); the limit is 0.0001 megapixels"."""
+    png = io.BytesIO()
+    Image.new("RGB", size).save(png, "PNG")
+    with pytest.raises(ImageTooLargeError) as refused:
+        decode_image(png.getvalue(), max_pixels=limit)
+    assert str(refused.value) == said

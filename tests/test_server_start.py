@@ -52,12 +52,14 @@ def _one_line_failure(done: subprocess.CompletedProcess, words: str) -> None:
     (SERVER, {}, ["--port", "70000"], "argument --port: 70000 is above the maximum of 65535"),
     (SERVER, {}, ["--tls-cert", "cert.pem"], "--tls-cert and --tls-key go together"),
     (SERVER, {}, ["--cpu-engine", "gpu"], "'gpu' is not a CPU engine; choose onnxruntime or auto"),
+    (SERVER, {"TESSERA_ADMIN_TOKEN": "t"}, ["--admin-token-file", "token.txt"], "give the admin token once"),
     (GATEWAY, {"TESSERA_GATEWAY_PORT": "abc"}, [], "TESSERA_GATEWAY_PORT='abc' is unusable"),
     (GATEWAY, {"TESSERA_GATEWAY_PORT": "abc"}, ["--help"], "TESSERA_GATEWAY_PORT='abc' is unusable"),
     (GATEWAY, {"TESSERA_SERVERS": "nohost"}, [], "TESSERA_SERVERS='nohost' is unusable: 'nohost' is not HOST:PORT"),
-    (GATEWAY, {"TESSERA_MAX_UPLOAD_MB": "-3"}, [], "TESSERA_MAX_UPLOAD_MB='-3' is unusable: -3 must be above 0"),
+    (GATEWAY, {"TESSERA_MAX_UPLOAD_MB": "-3"}, [],
+     "TESSERA_MAX_UPLOAD_MB='-3' is unusable: must be more than 0 and at most 1,000,000, got -3"),
 ], ids=["server-port", "server-port-help", "server-max-streams", "server-idle", "server-port-range", "server-tls-half",
-        "server-cpu-engine",
+        "server-cpu-engine", "server-two-tokens",
         "gateway-port", "gateway-port-help", "gateway-servers", "gateway-upload"])
 def test_a_bad_setting_stops_the_start_with_one_line_naming_it(command, env, args, words):
     _one_line_failure(_run([*command, *args], env), words)
@@ -148,6 +150,14 @@ def test_the_admin_token_comes_from_a_file_or_the_environment_and_needs_the_bear
             assert "TESSERA_ADMIN_TOKEN" in caught.value.details()
         with AdminClient(address, "t0ken-from-file \n", timeout=10) as admin:  # trimmed, as the server's file
             assert [s.id for s in admin.status()[0]] == [TINY_STYLE]
+
+
+def test_the_start_up_line_names_the_admin_token_file_and_hides_the_token(tiny_registry, token_file):
+    """It said `admin_token_file=None` for a token read from --admin-token-file."""
+    with server_process(tiny_registry, admin_token_file=token_file) as (_, _, log):
+        said = log.read_text()
+    assert f"admin_token=***, admin_token_file={token_file}," in said
+    assert "t0ken-from-file" not in said
 
 
 @pytest.mark.parametrize(("content", "words"), [("", "is empty"), (None, "cannot read the admin token file")])

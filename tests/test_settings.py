@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bff.config import GatewayConfig
+from bff.config import MILLIONS_BOUNDS, GatewayConfig
 from inference_server.config import ServerConfig
 from scripts.local_stack import ROOT
-from tessera.settings import SettingsError, field_type, parse_settings, setting, specs
+from tessera.settings import BoundedParse, SettingsError, field_type, parse_settings, setting, specs
 from trainer.config import TrainConfig
 
 
@@ -60,7 +60,7 @@ def test_flags_win_over_variables_which_win_over_defaults():
     ({}, ["--rate", "inf"], "argument --rate: 'inf' is not a finite number"),
     ({}, ["--rate=-Infinity"], "argument --rate: '-Infinity' is not a finite number"),
     # a time stops at MAX_SECONDS: 1e10 s overflowed the registry poller's wait
-    ({"TESSERA_WAIT_S": "1e10"}, [], "TESSERA_WAIT_S='1e10' is unusable: 10000000000.0 is above the maximum"),
+    ({"TESSERA_WAIT_S": "1e10"}, [], "TESSERA_WAIT_S='1e10' is unusable: 1e10 is above the maximum of 1e+07"),
     ({"TESSERA_DEPTH": "0"}, [], "TESSERA_DEPTH='0' is unusable: 0 is below the minimum of 1"),
     ({"TESSERA_VERBOSE": "maybe"}, [], "TESSERA_VERBOSE='maybe'"),
     ({"TESSERA_TOKEN": "\x00"}, ["--depth", "x"], "argument --depth: 'x' is not a whole number"),
@@ -102,6 +102,40 @@ def test_help_names_the_bounds_a_setting_is_given(capsys):
                  "a share [env TESSERA_SHARE; default 0.5; at most 1]",
                  "a time [env TESSERA_WAIT_S; default 2.0]"):
         assert text in out
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["--rate", "-1"], "argument --rate: -1 is below the minimum of 0"),  # was "-1.0 is below the minimum of 0"
+    (["--rate", "0"], "argument --rate: 0 is below the minimum of 0.001"),  # was "0.0 ... of 0.001"
+    (["--rate", "1e10"], "argument --rate: 1e10 is above the maximum of 1e+07"),  # was "10000000000.0 ... 10000000.0"
+    (["--count", "4294967296"], "argument --count: 4294967296 is above the maximum of 4294967295"),
+])
+def test_a_refusal_echoes_the_value_as_given_and_says_its_bound_as_written(capsys, argv, said):
+    @dataclass(frozen=True)
+    class Bounded:
+        rate: float = setting(1.0, "a rate", minimum=0.001, maximum=1e7)
+        count: int = setting(1, "a count", maximum=2**32 - 1)  # :g would say 4.29497e+09
+
+    with pytest.raises(SystemExit):
+        parse_settings(Bounded, argv, argparse.ArgumentParser(prog="bounded"), {})
+    assert said in capsys.readouterr().err
+
+
+def test_help_names_the_bounds_a_custom_parse_enforces(capsys):
+    """Before, --max-upload-mb's help said nothing of the bounds its parse refused ("0 must be above 0 and
+    at most 1e+06 (millions)"); a BoundedParse says them once, for the refusal and for help."""
+    @dataclass(frozen=True)
+    class Custom:
+        even: int = setting(2, "an even number", parse=BoundedParse(int, "even only"), minimum=0)
+
+    with pytest.raises(SystemExit):
+        parse_settings(Custom, ["--help"], argparse.ArgumentParser(prog="custom"), {})
+    assert "an even number [env TESSERA_EVEN; default 2; even only; at least 0]" in " ".join(
+        capsys.readouterr().out.split())
+    in_millions = {"--max-upload-mb", "--max-megapixels", "--max-result-mb", "--max-batch-mb", "--max-photo-mb",
+                   "--preview-cache-mb", "--max-clip-megapixels", "--max-decoded-megapixels"}
+    assert {spec.flag for spec in specs(GatewayConfig) if spec.bounds == MILLIONS_BOUNDS} == in_millions
+    assert MILLIONS_BOUNDS == "more than 0 and at most 1,000,000"
 
 
 def test_a_negative_arena_release_period_is_refused(capsys):
