@@ -43,6 +43,12 @@ def decode_sources(sources: Iterable[pb.StyleSource]) -> tuple[Source, ...]:
         if not math.isfinite(weight) or weight < 0:
             raise InvalidRequest(f"the {_ordinal(i)} style source: its weight must be a number >= 0, got {weight}")
         kind = source.WhichOneof("source")
+        if kind == "preset" and not source.preset:
+            raise InvalidRequest(f"the {_ordinal(i)} style source's preset is empty: name one of the style's "
+                                 "presets (StyleInfo.presets; `tessera styles`)")
+        if kind == "image" and not source.image:
+            raise InvalidRequest(f"the {_ordinal(i)} style source's style image is empty: send the painting's "
+                                 "encoded PNG, JPEG or WebP bytes")
         if kind == "preset":
             decoded.append(Source(weight, preset=source.preset))  # an unknown one is named with the style's
         elif kind == "image":

@@ -85,6 +85,9 @@ def test_a_fixed_style_refuses_presets_and_style_images(inference_server):
     (pb.StyleSource(preset="x", weight=-1), "weight must be a number >= 0"),
     (pb.StyleSource(image=b"not an image"), "style image"),
     (pb.StyleSource(), "neither a preset nor a style image"),
+    # empty: "unknown preset ''" and "the file is not a PNG, JPEG or WebP image" before
+    (pb.StyleSource(preset=""), "the first style source's preset is empty: name one of the style's presets"),
+    (pb.StyleSource(image=b""), "the first style source's style image is empty: send the painting's encoded"),
 ])
 def test_bad_style_sources_are_invalid_argument_in_unary_calls(inference_server, source, message):
     request = pb.StylizeRequest(style=TINY_STYLE, image=encode_image(photo(40, 40), "png"), style_sources=[source])
