@@ -62,9 +62,9 @@ def release_period(text: str) -> float:
     seconds. Raises ValueError, with a sentence, for text that is no finite number or a period between."""
     value = finite_float(text)
     if value < 0:
-        raise ValueError(f"{value} is below the minimum of 0")
+        raise ValueError(f"{text.strip()} is below the minimum of 0")  # as typed, as settings' own checks say
     if 0 < value < MIN_RELEASE_PERIOD_S:
-        raise ValueError(f"{value} s would hand the arena back after nearly every run; use 0 (only when idle) "
+        raise ValueError(f"{text.strip()} s would hand the arena back after nearly every run; use 0 (only when idle) "
                          f"or at least {MIN_RELEASE_PERIOD_S} s")
     return value
 

@@ -141,7 +141,7 @@ def test_help_names_the_bounds_a_custom_parse_enforces(capsys):
 def test_a_negative_arena_release_period_is_refused(capsys):
     with pytest.raises(SystemExit):
         parse_settings(ServerConfig, ["--arena-release-seconds", "-1"], argparse.ArgumentParser(prog="s"), {})
-    assert "argument --arena-release-seconds: -1.0 is below the minimum of 0" in capsys.readouterr().err
+    assert "argument --arena-release-seconds: -1 is below the minimum of 0" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("cls", [ServerConfig, GatewayConfig, TrainConfig], ids=lambda c: c.__name__)
