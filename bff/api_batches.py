@@ -74,8 +74,9 @@ def batch_result(batch_id: str):
     entries, skipped = _entries(batch_id)
     status = _status(batch_id, entries, skipped)
     if status["state"] != "finished":
-        raise ApiError(409, "not_ready", f"{status['finished_photos']} of {status['total_photos']} photos are "
-                                         "finished; fetch the zip when all are.")
+        raise ApiError(409, "not_ready", f"The zip is not ready: {status['finished_photos']} of "
+                                         f"{status['total_photos']} photos have finished so far; fetch it when all "
+                                         "have.")
     buffer = io.BytesIO()
     names: set[str] = set()
     errors = []
@@ -150,6 +151,7 @@ def _status(batch_id: str, entries: list[dict], skipped: list[dict]) -> dict:
         "finished_photos": finished,
         "done_photos": sum(p["state"] == JobState.DONE.value for p in photos),
         "failed_photos": sum(p["state"] == JobState.FAILED.value for p in photos),
+        "cancelled_photos": sum(p.get("error") == "cancelled" for p in photos),  # of the failed ones
         "tiles_done": sum(p["done"] for p in photos),
         "tiles_total": sum(p["total"] for p in photos),
         "status_url": url_for("batches.batch_status", batch_id=batch_id),

@@ -117,7 +117,7 @@ def read_batch(backend: Backend) -> Batch:
         fmt, (width, height) = _check_header(photo, config, wanted_format)
         work = _named(photo, partial(work_pixels, width, height, scale))  # a scale too small for it: 400
         out_format = wanted_format or fmt
-        filename = unique_name(download_name(photo.name, style, formats.get(out_format).extension), names)
+        filename = unique_name(download_name(_name(photo.name), style, formats.get(out_format).extension), names)
         tasks.append((photo.name, RestyleTask(style=style, strength=strength, format=out_format, filename=filename,
                                               image=photo.data, sources=look.sources,
                                               keep_colors=look.keep_colors, scale=scale,
@@ -198,7 +198,7 @@ def _from_zip(data: bytes, config, skipped: list[Skipped], output_format: str | 
                                             "compress like that, so the zip is refused.")
     photos = []
     for order, entry in entries:
-        photo = Photo(_name(entry.filename), _read_entry(archive, entry))
+        photo = Photo(_shown(entry.filename), _read_entry(archive, entry))  # its path: two small.jpg told apart
         reason = _not_a_photo(photo, config, output_format)
         if reason is None:
             photos.append(photo)

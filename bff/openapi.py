@@ -265,6 +265,8 @@ _SCHEMAS = {
                                        "version_gone. Null for a batch recorded before batches held one."},
             "total_photos": {"type": "integer"}, "finished_photos": {"type": "integer"},
             "done_photos": {"type": "integer"}, "failed_photos": {"type": "integer"},
+            "cancelled_photos": {"type": "integer", "description": "Of the failed photos, those cancelled "
+                                                                    "(their error is `cancelled`)."},
             "tiles_done": {"type": "integer"}, "tiles_total": {"type": "integer",
                                                                "description": "Of the photos started so far."},
             "status_url": {"type": "string"}, "result_url": {"type": "string"},

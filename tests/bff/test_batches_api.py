@@ -70,7 +70,8 @@ def test_a_batch_restyles_every_photo_and_zips_the_results(client, as_zip):
             if as_zip else files_form(items))
     resp = client.post("/api/batches", data=data)
     assert resp.status_code == 202, resp.json
-    assert [p["name"] for p in resp.json["photos"]] == [name for name, _ in pictures]
+    # a zip's photos by their paths in it, as its skipped entries
+    assert [p["name"] for p in resp.json["photos"]] == [("in/" if as_zip else "") + name for name, _ in pictures]
     status = wait_finished(client, resp.json["status_url"])
     assert (status["done_photos"], status["failed_photos"], status["total_photos"]) == (3, 0, 3)
     assert status["tiles_done"] == status["tiles_total"] > 0
@@ -158,12 +159,26 @@ def test_photos_of_one_name_each_download_under_their_name_in_the_zip(client):
         assert archive.namelist() == downloads
 
 
+def test_a_zips_photos_of_one_name_are_listed_by_their_paths(client):
+    """sub/small.jpg and small.jpg were both listed as small.jpg: a person could not tell which failed."""
+    photo = encoded(gradient(), "JPEG")
+    form = {"style": TINY_STYLE, "archive": (io.BytesIO(zip_of([("sub/small.jpg", photo), ("small.jpg", photo)])),
+                                             "x.zip")}
+    created = client.post("/api/batches", data=form).json
+    assert [p["name"] for p in created["photos"]] == ["sub/small.jpg", "small.jpg"]
+    status = wait_finished(client, created["status_url"])
+    assert [p["name"] for p in status["photos"]] == ["sub/small.jpg", "small.jpg"]
+    with zipfile.ZipFile(io.BytesIO(client.get(status["result_url"]).data)) as archive:
+        assert archive.namelist() == [f"small-{TINY_STYLE}.jpg", f"small-{TINY_STYLE}-2.jpg"]
+
+
 def test_the_zip_is_not_ready_while_photos_run(client):
     resp = client.post("/api/batches", data=files_form([("big.png", encoded(gradient(1200, 900), "PNG"))]))
     early = client.get(resp.json["result_url"])
     assert early.status_code in (200, 409)  # 200 only if the photo already finished
     if early.status_code == 409:
-        assert "photos are finished" in early.json["message"]
+        assert early.json["message"] == ("The zip is not ready: 0 of 1 photos have finished so far; fetch it when "
+                                         "all have.")
     wait_finished(client, resp.json["status_url"])
 
 
@@ -295,7 +310,9 @@ def test_errors_txt_tells_apart_failed_photos_of_one_name(app, client, as_zip):
         assert sorted(archive.namelist()) == sorted(
             [f"big-{TINY_STYLE}.jpg", f"big-{TINY_STYLE}-2.jpg", f"coffee-{TINY_STYLE}.jpg", "errors.txt"])
         lines = archive.read("errors.txt").decode().splitlines()
-    assert lines[0] == f"big.jpg (photo 3 of 4, result {third}): The request was cancelled before the image was done."
+    name = "c/big.jpg" if as_zip else "big.jpg"  # a zip's photo by its path in the zip, as a skipped entry
+    assert lines[0] == f"{name} (photo 3 of 4, result {third}): The request was cancelled before the image was done."
+    assert (status["failed_photos"], status["cancelled_photos"]) == (1, 1)
     assert lines[1:] == (["d/notes.txt (skipped): that file is not a PNG, JPEG or WebP image"] if as_zip else [])
 
 
@@ -351,7 +368,7 @@ def test_a_zip_entry_leading_out_of_the_zip_is_skipped_and_said(live):
     archive = zip_of([*[(name, photo) for name in traversals], ("sub/dir/cat.png", photo)])
     status, answer = post_batch(live, [("archive", "photos.zip", archive)])
     assert status == 202, answer
-    assert [p["name"] for p in answer["photos"]] == ["cat.png"]
+    assert [p["name"] for p in answer["photos"]] == ["sub/dir/cat.png"]
     assert [s["name"] for s in answer["skipped"]] == traversals
     finished = wait_finished_live(live, answer["status_url"])
     assert finished["skipped"] == answer["skipped"] and finished["total_photos"] == 1
@@ -369,7 +386,7 @@ def test_files_in_a_zip_that_are_no_photos_are_skipped_and_said_not_refusing_the
              ("trip/.DS_Store", b"\x00\x00\x00\x01Bud1"), ("trip/b.png", photo), ("trip/still.gif", _still_gif())]
     status, answer = post_batch(live, [("archive", "trip.zip", zip_of(items))])
     assert status == 202, answer
-    assert [p["name"] for p in answer["photos"]] == ["a.png", "b.png"]
+    assert [p["name"] for p in answer["photos"]] == ["trip/a.png", "trip/b.png"]
     reasons = {s["name"]: s["reason"] for s in answer["skipped"]}
     assert list(reasons) == ["trip/notes.txt", "__MACOSX/trip/._a.png", "trip/.DS_Store", "trip/still.gif"]
     assert "not a PNG, JPEG or WebP image" in reasons["trip/notes.txt"]
