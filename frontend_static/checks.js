@@ -234,8 +234,28 @@ export function paintingSizeProblem({ width, height }, limits) {
  */
 function pixelProblem(width, height, maxPixels, what) {
   if (width * height <= maxPixels) return null;
-  return `That ${what} is ${width} × ${height} (${megapixels(width * height)} megapixels); ` +
-    `the limit is ${megapixels(maxPixels)} megapixels.`;
+  const [counted, limit] = pixelCounts(width * height, maxPixels);
+  return `That ${what} is ${width} × ${height} (${counted}); the limit is ${limit}.`;
+}
+
+// A pixel limit from this many pixels on reads well in megapixels; a smaller one is said in pixels (as
+// tessera.imageio.MEGAPIXELS_FROM, which the gateway's and the CLI's messages follow).
+const MEGAPIXELS_FROM = 100_000;
+
+/**
+ * An image's pixels and the limit it is over, in the unit the limit reads well in (tessera.imageio.pixel_counts):
+ * megapixels to two decimals, unless the limit is small or both would read the same, else pixels.
+ * @param {number} pixels
+ * @param {number} limit
+ * @returns {[string, string]} e.g. ["120,000 pixels", "100,000 pixels"], ["190 megapixels", "50 megapixels"]
+ */
+function pixelCounts(pixels, limit) {
+  const mp = (/** @type {number} */ n) => `${(n / 1e6).toLocaleString("en", { maximumFractionDigits: 2 })} megapixels`;
+  const [counted, allowed] = [mp(pixels), mp(limit)];
+  if (limit < MEGAPIXELS_FROM || counted === allowed) {
+    return [`${pixels.toLocaleString("en")} pixels`, `${limit.toLocaleString("en")} pixels`];
+  }
+  return [counted, allowed];
 }
 
 /**

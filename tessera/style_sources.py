@@ -63,9 +63,13 @@ def parse_preset(text: str) -> StyleSource:
     if not preset:
         raise ValueError(f"--preset {text!r} names no preset id")
     try:
-        return StyleSource(preset=preset, weight=float(weight) if weight else 1.0)
+        value = float(weight) if weight else 1.0
     except ValueError:
-        raise ValueError(f"the weight in --preset {text!r} must be a number >= 0") from None
+        raise ValueError(f"the weight in --preset {text!r} must be a number, got {weight!r}") from None
+    try:
+        return StyleSource(preset=preset, weight=value)
+    except ValueError as exc:  # its own sentence names the bounds (a 32-bit float's largest too)
+        raise ValueError(f"--preset {text!r}: {exc}") from None
 
 
 def parse_mix(text: str) -> tuple[Path, float]:

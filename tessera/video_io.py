@@ -25,6 +25,7 @@ import av
 import numpy as np
 from PIL import Image, ImageSequence, PngImagePlugin, WebPImagePlugin
 
+from tessera.imageio import pixel_counts
 from tessera.number_checks import positive_seconds, whole_number
 from tessera.video_sniff import CLIP_NAMES, INPUT_LABELS, sniff_clip
 
@@ -153,15 +154,15 @@ def audio_label(codec: str) -> str:
 def check_limits(info: ClipInfo, limits: ClipLimits) -> None:
     """Raise ClipTooLargeError naming the first limit the header breaks."""
     if info.width * info.height > limits.max_frame_pixels:
-        raise ClipTooLargeError(f"the clip's frames are {info.width}×{info.height} "
-                                f"({info.width * info.height / 1e6:.1f} megapixels); the limit is "
-                                f"{limits.max_frame_pixels / 1e6:g} megapixels per frame")
+        counted, limit = pixel_counts(info.width * info.height, limits.max_frame_pixels)
+        raise ClipTooLargeError(f"the clip's frames are {info.width}×{info.height} ({counted}); the limit is "
+                                f"{limit} per frame")
     if info.seconds > limits.max_seconds:
         raise ClipTooLargeError(f"the clip lasts {info.seconds:.1f} s; the limit is {limits.max_seconds:g} s")
     if info.total_pixels > limits.max_total_pixels:
+        counted, limit = pixel_counts(info.total_pixels, limits.max_total_pixels)
         raise ClipTooLargeError(f"the clip has {info.frames} frames of {info.width}×{info.height} "
-                                f"({info.total_pixels / 1e6:,.0f} megapixels in all); the limit is "
-                                f"{limits.max_total_pixels / 1e6:,.0f} megapixels")
+                                f"({counted} in all); the limit is {limit}")
 
 
 class Clip:
@@ -227,7 +228,7 @@ class _Guard:
         if self._frames > self._max_frames or seconds > self._limits.max_seconds + 1.0:
             raise ClipTooLargeError(f"the clip holds more than its header declared ({self._frames} frames, "
                                     f"{seconds:.1f} s so far); the limits are {self._limits.max_seconds:g} s and "
-                                    f"{self._limits.max_total_pixels / 1e6:,.0f} megapixels")
+                                    f"{pixel_counts(0, self._limits.max_total_pixels)[1]}")
 
 
 def open_clip(data: bytes, limits: ClipLimits = ClipLimits()) -> Clip:

@@ -97,13 +97,13 @@ def test_a_photo_chosen_before_the_limits_arrive_is_checked_once_they_do(strict_
     expect(strict_page.get_by_role("alert")).to_have_count(0)
     held[0].continue_()
     expect(strict_page.get_by_role("alert")).to_have_text(
-        "That image is 400 × 300 (0.1 megapixels); the limit is 0.1 megapixels.")
+        "That image is 400 × 300 (0.12 megapixels); the limit is 0.1 megapixels.")
     assert uploads == []
 
 
 def test_an_image_over_the_pixel_limit_is_refused_before_upload(strict_page, tmp_path):
     assert_refused_when_chosen(strict_page, png_file(tmp_path / "wide.png", 400, 300),
-                               "That image is 400 × 300 (0.1 megapixels); the limit is 0.1 megapixels.")
+                               "That image is 400 × 300 (0.12 megapixels); the limit is 0.1 megapixels.")
 
 
 def test_a_damaged_image_is_refused_when_chosen(strict_page, tmp_path):
@@ -305,9 +305,9 @@ def jpeg_declaring(width: int, height: int) -> bytes:
 
 @pytest.mark.parametrize("name, data, message", [
     ("huge.png", png_declaring(100_000, 100_000),
-     "That image is 100000 × 100000 (10000 megapixels); the limit is 50 megapixels."),
+     "That image is 100000 × 100000 (10,000 megapixels); the limit is 50 megapixels."),
     ("huge.jpg", jpeg_declaring(60_000, 50_000),
-     "That image is 60000 × 50000 (3000 megapixels); the limit is 50 megapixels."),
+     "That image is 60000 × 50000 (3,000 megapixels); the limit is 50 megapixels."),
 ], ids=["png", "jpeg-after-exif"])
 def test_an_image_too_large_to_decode_gets_the_pixel_limit_not_damaged(page, tmp_path, name, data, message):
     """Chromium refuses to decode such an image at all: the size comes from its header first (a new

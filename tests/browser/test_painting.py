@@ -237,7 +237,7 @@ def test_a_painting_over_its_pixel_limit_gets_the_limit_not_damaged(ppage, tmp_p
     expect_the_preset_is_the_style(ppage, "Ribbons")
     ppage.locator("#painting-input").set_input_files(huge)
     expect(ppage.locator("#painting-error")).to_have_text(
-        "Your painting: That painting is 100000 × 100000 (10000 megapixels); the limit is 40 megapixels. "
+        "Your painting: That painting is 100000 × 100000 (10,000 megapixels); the limit is 40 megapixels. "
         "The style is still Ribbons.")
 
 

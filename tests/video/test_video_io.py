@@ -1,13 +1,17 @@
 """Clips in and out through PyAV: every accepted container, timestamps and audio kept, limits from the header."""
 
+from fractions import Fraction
+
 import pytest
 
 from scripts.make_clips import make_clip
 from tessera.video_io import (
     ClipFormatError,
+    ClipInfo,
     ClipLimits,
     ClipTooLargeError,
     ClipWriter,
+    check_limits,
     check_output,
     open_clip,
 )
@@ -115,3 +119,20 @@ def test_a_cut_short_clip_is_named_in_plain_words(kind, name):
     message = str(caught.value)
     assert f"the file looks like {name} but its header cannot be read (" in message, message
     assert "<none>" not in message and "Errno" not in message, message
+
+
+@pytest.mark.parametrize("limits, message", [
+    # "the limit is 0.0001 megapixels per frame" before: a small limit is said in pixels
+    (ClipLimits(max_frame_pixels=100), "the clip's frames are 64×48 (3,072 pixels); the limit is 100 pixels per frame"),
+    (ClipLimits(max_frame_pixels=2_000_000), None),
+    (ClipLimits(max_total_pixels=1_000), "the clip has 30 frames of 64×48 (92,160 pixels in all); the limit is "
+                                         "1,000 pixels"),
+])
+def test_a_clips_pixel_limits_are_said_in_the_unit_they_read_well_in(limits, message):
+    info = ClipInfo(container="mp4", width=64, height=48, fps=Fraction(30), frames=30, seconds=1.0)
+    if message is None:
+        check_limits(info, limits)
+        return
+    with pytest.raises(ClipTooLargeError) as caught:
+        check_limits(info, limits)
+    assert str(caught.value) == message
