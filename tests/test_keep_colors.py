@@ -130,6 +130,9 @@ def test_cli_keep_colors_and_a_missing_style_image_say_so(inference_server, tmp_
     assert "Traceback" not in missing.stderr
 
 
+WEIGHT_BOUND = "a style source's weight must be a number >= 0 and at most 3.403e+38 (a 32-bit float)"
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--style-image", "{empty}"], "the style image {empty} is empty"),
     (["--style-image", "{painting}", "--mix", "{empty}:0.3"], "the style image {empty} is empty"),
@@ -138,11 +141,11 @@ def test_cli_keep_colors_and_a_missing_style_image_say_so(inference_server, tmp_
      "the --mix shares add up to 1.3"),
     (["--style-image", "{painting}", "--mix", "{painting}:abc"], "a share after ':' must be a number from 0 to 1"),
     (["--preset", "mosaic:x"], "the weight in --preset 'mosaic:x' must be a number, got 'x'"),
-    (["--preset", "mosaic:-1"], "--preset 'mosaic:-1': a style source's weight must be a number >= 0 and at most 3.403e+38 (a 32-bit float), got -1.0"),
+    (["--preset", "mosaic:-1"], "--preset 'mosaic:-1': " + WEIGHT_BOUND + ", got -1.0"),
     # the upper bound was not said: "must be a number >= 0" for a weight that is one
-    (["--preset", "mosaic:1e39"], "--preset 'mosaic:1e39': a style source's weight must be a number >= 0 and at most 3.403e+38 (a 32-bit float), got 1e+39"),
+    (["--preset", "mosaic:1e39"], "--preset 'mosaic:1e39': " + WEIGHT_BOUND + ", got 1e+39"),
     (["--preset", ":0.3"], "--preset ':0.3' names no preset id"),
-    (["--preset", "mosaic:inf"], "--preset 'mosaic:inf': a style source's weight must be a number >= 0 and at most 3.403e+38 (a 32-bit float), got inf"),
+    (["--preset", "mosaic:inf"], "--preset 'mosaic:inf': " + WEIGHT_BOUND + ", got inf"),
     (["--style-image", "{painting}", "--mix", "{painting}:1.5"], "the share in '{painting}:1.5' must be a number"),
 ])
 def test_cli_look_mistakes_are_one_sentence_before_any_painting(tmp_path, args, message):
