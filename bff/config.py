@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tessera.clip_defaults import MAX_CLIP_SECONDS
 from tessera.number_checks import finite_float
 from tessera.settings import BoundedParse, FlagParser, SettingsError, parse_settings, setting
 from tessera.tile_streams import STALL_TIMEOUT_S
@@ -111,7 +112,7 @@ class GatewayConfig:
                                   "0 to leave them to workers)", minimum=0)
     max_active_jobs: int = setting(8, "images queued or running before new ones are refused with 429", minimum=1)
     # Video clips (POST /api/jobs with a clip): checked from the container's header before decoding.
-    max_clip_seconds: float = setting(60.0, "longest video clip in seconds", flag="--max-clip-seconds",
+    max_clip_seconds: float = setting(MAX_CLIP_SECONDS, "longest video clip in seconds", flag="--max-clip-seconds",
                                       env="MAX_CLIP_SECONDS", minimum=0.1)
     max_clip_pixels: int = setting(600 * MB, "most pixels in one clip, all frames together, in megapixels",
                                    flag="--max-clip-megapixels", env="MAX_CLIP_MEGAPIXELS", parse=_millions,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tessera import cli_flag_types as flag_types
 from tessera.brush_scale import DEFAULT_WORK_SIDE, MIN_AUTO_SHORT_SIDE
+from tessera.clip_defaults import FRAMES_IN_FLIGHT, MAX_CLIP_SECONDS
 from tessera.settings import FlagParser, add_flags, setting
 from tessera.style_sources import MIX_SHARE
 from tessera.temporal_blend import LONGEST as BLEND_LONGEST
@@ -19,10 +20,6 @@ DEFAULT_SERVER = "127.0.0.1:50051"
 # The most pixels an image given to `tessera stylize` may have (a clip's frame: at most video_io's own limit).
 MAX_PIXELS = 200_000_000
 DEFAULT_STRENGTH = 1.0  # fully styled
-# The clip defaults that tessera.video (FRAMES_IN_FLIGHT) and tessera.video_io (ClipLimits.max_seconds)
-# hold, as help says them: those modules import PyAV, which every command would then pay for at start
-# (and which the video extra alone installs); tests/test_cli_flags.py checks they agree.
-SHOWN_FRAMES_IN_FLIGHT, SHOWN_MAX_SECONDS = "3", "60"
 # The registry style that serves the arbitrary-style teacher (trainer import-arbitrary).
 ANY_PAINTING = "any-painting"
 # Flags that one kind of input alone reads (dest: flag); given with the other kind they would change nothing.
@@ -102,9 +99,10 @@ def parser() -> argparse.ArgumentParser:
                                     f"to {BLEND_LONGEST}; docs/video.md)", BLEND_WEIGHT, flag_types.blend_weight))
     in_flight = flag_types.whole_from(1, "frames in flight")
     stylize.add_argument("--frames-in-flight", type=in_flight, default=None, metavar="N",
-                         help=_said("clips: frames restyled at once", SHOWN_FRAMES_IN_FLIGHT, in_flight))
+                         help=_said("clips: frames restyled at once", str(FRAMES_IN_FLIGHT), in_flight))
     stylize.add_argument("--max-seconds", type=flag_types.seconds, default=None, metavar="S",
-                         help=_said("clips: refuse longer ones, in seconds", SHOWN_MAX_SECONDS, flag_types.seconds))
+                         help=_said("clips: refuse longer ones, in seconds", f"{MAX_CLIP_SECONDS:g}",
+                                   flag_types.seconds))
     stylize.set_defaults(command="stylize")
     operator = argparse.ArgumentParser(add_help=False, parents=[common])
     add_flags(operator, AdminAuth)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tessera.client import StylizeResult, TesseraClient
+from tessera.clip_defaults import FRAMES_IN_FLIGHT
 from tessera.number_checks import fraction, optional_seconds, whole_number
 from tessera.shots import ShotContext
 from tessera.style_sources import StyleSource
@@ -33,7 +34,6 @@ from tessera.temporal_blend import WEIGHT, TemporalBlend
 from tessera.temporal_filter import TemporalDenoise
 from tessera.video_io import ClipLimits, ClipWriter, audio_note, check_output, open_clip
 
-FRAMES_IN_FLIGHT = 3  # enough to keep a server's cores busy while the client decodes and encodes
 READ_AHEAD = 2  # frames decoded and waiting beyond those in flight (the queue's bound is the sum)
 
 FrameHook = Callable[[int, np.ndarray, np.ndarray], None]

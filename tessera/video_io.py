@@ -25,6 +25,7 @@ import av
 import numpy as np
 from PIL import Image, ImageSequence, PngImagePlugin, WebPImagePlugin
 
+from tessera.clip_defaults import MAX_CLIP_SECONDS
 from tessera.imageio import pixel_counts
 from tessera.number_checks import positive_seconds, whole_number
 from tessera.video_sniff import CLIP_NAMES, INPUT_LABELS, sniff_clip
@@ -58,7 +59,7 @@ class ClipTooLargeError(ClipFormatError):
 class ClipLimits:
     """What a clip may hold: seconds, pixels per frame and pixels over all frames."""
 
-    max_seconds: float = 60.0
+    max_seconds: float = MAX_CLIP_SECONDS
     max_frame_pixels: int = 3840 * 2160
     max_total_pixels: int = 1_000_000_000
 

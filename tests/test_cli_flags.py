@@ -1,9 +1,13 @@
 """`tessera stylize`: flags that do nothing for the input given are said to be ignored, and a style
 image the server would refuse is named before any call."""
 
+import subprocess
+import sys
+
 import pytest
 from PIL import Image
 
+from bff.config import GatewayConfig
 from tessera import cli_parser
 from tessera.number_checks import UINT32_MAX
 from tessera.tiling import MIN_TILE_SIZE
@@ -121,10 +125,15 @@ def test_admin_pin_help_says_what_its_arguments_are(capsys):
     assert "style the style's id" in said and f"version the version to serve [1 to {UINT32_MAX}]" in said
 
 
-def test_the_clip_defaults_help_shows_are_those_the_clip_code_uses():
-    """Help cannot import them (tessera.video imports PyAV, which every command would then load)."""
-    from tessera.video import FRAMES_IN_FLIGHT
+def test_the_clip_defaults_are_one_definition_that_help_reads_without_pyav():
+    """Help showed copies ("3", "60") of the defaults tessera.video and video_io held, since importing
+    those loads PyAV; they are now tessera.clip_defaults, which the clip code, help and the gateway use."""
+    from tessera.clip_defaults import FRAMES_IN_FLIGHT, MAX_CLIP_SECONDS
+    from tessera.video import FRAMES_IN_FLIGHT as CLIENT_FRAMES
     from tessera.video_io import ClipLimits
 
-    assert cli_parser.SHOWN_FRAMES_IN_FLIGHT == str(FRAMES_IN_FLIGHT)
-    assert cli_parser.SHOWN_MAX_SECONDS == f"{ClipLimits.max_seconds:g}"
+    assert (CLIENT_FRAMES, ClipLimits().max_seconds, GatewayConfig().max_clip_seconds) == (
+        FRAMES_IN_FLIGHT, MAX_CLIP_SECONDS, MAX_CLIP_SECONDS)
+    loads = subprocess.run([sys.executable, "-c", "import sys, tessera.cli_parser, bff.config; "
+                            "print('av' in sys.modules)"], capture_output=True, text=True, check=True)
+    assert loads.stdout.strip() == "False"
