@@ -250,7 +250,8 @@ def _explains(model: LoadedVersion, spec: ImageSpec) -> bool:
         return False
     if model.critic is None:
         raise InvalidRequest(f"style {model.style} version {model.version} ships no critic, so it cannot explain "
-                             "its results (see has_critic in ListStyles)")
+                             "its results (ListStyles' has_critic; `tessera styles` lists --explain for the styles "
+                             "that can)")
     if model.tiling.mode != "crop":
         raise InvalidRequest(f"style {model.style} version {model.version} blends feathered tiles, so its critic's "
                              "maps cannot be tiled exactly; it cannot explain")

@@ -151,7 +151,8 @@ def _shown(text: str) -> str:
 
 
 def _look_lines(style) -> list[str]:
-    """What a style-conditioned style takes: its preset ids for --preset, and whether --style-image works."""
+    """What a style takes besides a photo: a style-conditioned one's preset ids for --preset and whether
+    --style-image works, and --explain for one that ships a critic."""
     lines = []
     if style.presets:
         ids = ", ".join(_shown(preset.id) for preset in style.presets)
@@ -159,6 +160,8 @@ def _look_lines(style) -> list[str]:
                                break_long_words=False)  # an id is never split: it is copied whole
     if style.accepts_style_images:
         lines.append("--style-image: any painting (PNG, JPEG or WebP), and --mix")
+    if style.has_critic:
+        lines.append("--explain: what its critic sees (realism and Grad-CAM heat maps)")
     return lines
 
 

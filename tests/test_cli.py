@@ -43,6 +43,21 @@ def test_styles_lists_the_preset_ids_and_style_images_a_conditioned_style_takes(
         "--preset: marbling, mosaic", "--style-image: any painting (PNG, JPEG or WebP), and --mix"]
 
 
+def test_styles_lists_explain_for_a_style_that_ships_a_critic(tmp_path):
+    """The server's refusal of --explain points to has_critic, which `tessera styles` did not show."""
+    from scripts.local_stack import running_server
+    from tests.support.critic_version import CRITIC_STYLE, tiny_critic, write_critic_version
+
+    registry = tmp_path / "registry"
+    write_critic_version(registry, tmp_path, tiny_critic())
+    with running_server(registry) as address:
+        listed = tessera("styles", "--server", address)
+    assert listed.returncode == 0, listed.stderr
+    lines = [line.strip() for line in listed.stdout.splitlines()]
+    assert lines[0].startswith(CRITIC_STYLE)
+    assert lines[1:] == ["--explain: what its critic sees (realism and Grad-CAM heat maps)"]
+
+
 @pytest.mark.serial  # serial pass of `make test`: printed wall clock vs measured
 def test_stylize_turns_a_3000x2000_photo_into_a_3000x2000_image(inference_server, tmp_path):
     rng = np.random.default_rng(0)
