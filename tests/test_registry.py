@@ -88,8 +88,11 @@ def _huge_halo(version_dir: Path) -> None:
 
 @pytest.mark.parametrize(("damage", "reason"), [
     (_mistype_version, "manifest says version 'one' but lies in folder 2"),
-    (_copy_under_another_number, "manifest says version 1 but lies in folder 2"),
-    (_copy_from_another_style, f"manifest says style 'other' but lies in style folder {STYLE}"),
+    # what to do, said too: a copy's number is the field to edit
+    (_copy_under_another_number, 'manifest says version 1 but lies in folder 2: a copied version must say its '
+                                 'folder\'s number ("version": 2 in manifest.json)'),
+    (_copy_from_another_style, f"manifest says style 'other' but lies in style folder {STYLE}: a copied version "
+                               f'must name its style ("style": "{STYLE}" in manifest.json)'),
     (_huge_halo, "manifest.json: tiling.halo: Input should be less than or equal to 256 (got 100000)"),
     (_remove_model, "artifact model.onnx is missing"),
     (_corrupt_checksum, "checksum mismatch for model.onnx"),

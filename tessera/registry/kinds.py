@@ -40,7 +40,8 @@ def parse_manifest(data: Any, folder: str | None = None, style: str | None = Non
     if kind not in MANIFEST_KINDS:
         raise RegistryError(f"kind must be one of {sorted(MANIFEST_KINDS)}, got {kind!r}")
     if folder is not None and folder.isdigit() and data.get("version") != int(folder):
-        raise RegistryError(f"manifest says version {data.get('version')!r} but lies in folder {folder}")
+        raise RegistryError(f"manifest says version {data.get('version')!r} but lies in folder {folder}: a copied "
+                            f"version must say its folder's number (\"version\": {int(folder)} in {MANIFEST_FILE})")
     wrong_style = style_folder_problem(data.get("style"), style) if style is not None else ""
     if wrong_style:
         raise RegistryError(wrong_style)
@@ -53,7 +54,8 @@ def parse_manifest(data: Any, folder: str | None = None, style: str | None = Non
 def style_folder_problem(stated: Any, style: str) -> str:
     """Why a manifest whose `style` is `stated` may not serve from the folder of style `style` ("" when it may):
     a version copied from another style's folder keeps that style's name."""
-    return "" if stated == style else f"manifest says style {stated!r} but lies in style folder {style}"
+    return "" if stated == style else (f"manifest says style {stated!r} but lies in style folder {style}: a copied "
+                                       f"version must name its style (\"style\": \"{style}\" in {MANIFEST_FILE})")
 
 
 def read_manifest(version_dir: Path, style: str | None = None) -> Manifest:
