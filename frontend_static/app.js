@@ -520,6 +520,9 @@ function pickPreset(presetId) {
  * @param {File | null} file the person's painting, or null to go back to the presets
  */
 async function pickPainting(file) {
+  // Chosen before the styles arrived, it is for the style chosen then: counted as chosen for "another
+  // style" (none yet) once one was, it was dropped without a word.
+  if (file && !stylesKnown) await stylesLoaded;
   const pickedFor = state.style;
   const url = file ? URL.createObjectURL(file) : null;
   const problem = file ? await paintingProblem(file, url, await uploadLimits()) : null;

@@ -32,6 +32,27 @@ def own_painting(tmp_path_factory) -> Path:
     return path
 
 
+def test_a_painting_chosen_before_the_styles_arrive_is_kept_for_the_style_chosen_then(ppage, own_painting):
+    """A painting still being checked when the style list arrived was counted as chosen for "another
+    style" (none, since none was chosen yet) once Any painting was chosen, and dropped without a word: CI
+    lost it twice under load (tests/browser/test_look_switch.py). Here the limits its check waits for
+    are held until the styles have come."""
+    page = ppage
+    styles, limits = [], []
+    page.route("**/api/styles", lambda route: styles.append(route))
+    page.route("**/api/limits", lambda route: limits.append(route))
+    page.goto("/")
+    page.wait_for_timeout(300)
+    assert (len(styles), len(limits)) == (1, 1)  # both asked, both answers held back
+    page.locator("#painting-input").set_input_files(own_painting)
+    page.wait_for_timeout(300)
+    styles[0].continue_()
+    expect(page.get_by_role("radio", name="Any painting")).to_be_checked()
+    limits[0].continue_()
+    expect(page.locator("#painting-name")).to_have_text("Style: your painting (my-mosaic.png)")
+    assert page.console_problems == []
+
+
 def test_presets_own_painting_mix_and_keep_colours_reach_the_server(ppage, photo, own_painting):
     page = ppage
     page.add_init_script(RECORD_FORMS_JS)
