@@ -32,6 +32,7 @@ from inference_server.runtime import (
     EngineError,
     Runtime,
     openvino_runtime,
+    own_calls,
     select_runtime,
 )
 from inference_server.runtime.onnx_runtime import OnnxRuntime
@@ -245,7 +246,8 @@ class LoadedVersion:
             # Kernels, caches and the shared arena's pages warm up for the traffic to come.
             return self.runtime.execute(model_input(tile, self.tiling)[None], context)
 
-        self._warm("", run_tile, self.tiling.halo, self._warm_settings)
+        with own_calls(self.runtime):  # not clients' shapes: no static compile is made for them
+            self._warm("", run_tile, self.tiling.halo, self._warm_settings)
         self._compile_static(tile_sizes, code)
         self.batcher.ran_outside()  # what warming kept goes back if no traffic follows
         if self.whole_runtime is not None:

@@ -11,7 +11,7 @@ import numpy as np
 
 from inference_server.conditioned_version import is_conditioned, probe_code
 from inference_server.probe_tiles import probe_set
-from inference_server.runtime import ContextModel, Runtime
+from inference_server.runtime import ContextModel, Runtime, own_calls
 from inference_server.runtime.onnx_runtime import OnnxRuntime
 from tessera.imageio import statistics_thumbnail
 from tessera.pixels import pad_rgb8_to_multiple, repeat_to_min_edge, rgb8_to_chw
@@ -83,7 +83,8 @@ def probe(model: Runtime, context_model: ContextModel | None, manifest: Manifest
             context = np.stack(rows)
         try:
             # Each probe hands its memory back, so a loaded version holds none until it serves.
-            output = model.execute(batch, context, release_memory=True)
+            with own_calls(model):
+                output = model.execute(batch, context, release_memory=True)
         except Exception as exc:  # ORT reports shape and type errors with its own exception classes
             raise VersionRejected(f"probe tile '{item.name}' ({_shape(batch)}) failed: {exc}", "probe") from None
         if output.shape != batch.shape:

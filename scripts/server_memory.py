@@ -2,6 +2,8 @@
 
     python -m scripts.server_memory --registry model_registry --tile 1024 --side 3072
     python -m scripts.server_memory --registry model_registry --megapixels 1 64 --styles umber-oil
+    python -m scripts.server_memory --registry REG --styles any-painting-best --side 2450 --tile 1000 \
+        --settle 20 --idle 40 --server-flag cpu_engine=auto
 
 The first form restyles a side x side image with every style in turn and prints the server's RSS
 after each, then after idling; the second restyles one style at each size and prints the peak RSS
@@ -62,7 +64,9 @@ def styles_in_turn(args: argparse.Namespace) -> list[dict]:
             TesseraClient(address, timeout=3600) as client:
         styles = args.styles or [s.id for s in client.list_styles()]
         image = sample_image(args.side, args.side)
-        rows.append({"phase": "loaded", "rss_mib": rss_mib(pid)})
+        time.sleep(args.settle)
+        rows.append({"phase": "loaded" + (f", {args.settle:.0f} s later" if args.settle else ""),
+                     "rss_mib": rss_mib(pid)})
         for style in styles:
             started = time.perf_counter()
             client.stylize(image, style, tile_size=args.tile)
@@ -104,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=0,
                         help="intra-op threads per runtime call (0: the server's default)")
     parser.add_argument("--idle", type=float, default=5.0, help="seconds to idle before the last reading")
+    parser.add_argument("--settle", type=float, default=0.0,
+                        help="seconds after the load before the first reading (what a version does once idle, "
+                             "such as OpenVINO fp32's static compiles, included)")
     parser.add_argument("--server-flag", action="append", default=[], metavar="NAME=VALUE",
                         help="extra server flag, e.g. max_batch_size=1 (repeatable)")
     args = parser.parse_args(argv)

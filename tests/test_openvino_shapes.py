@@ -96,6 +96,43 @@ def test_a_shape_asked_for_twice_is_compiled_when_idle_verified_and_then_served_
     assert log == ["static"]
 
 
+def test_the_servers_own_calls_are_not_counted_toward_a_compile():
+    """A version's probe tiles and warm-up runs counted like a client's: v5 kept static models of the
+    160 px probe tile and the 1152 px warm-up tile, which no client asked for (about 0.3 GB at idle)."""
+    log: list = []
+    shapes = _compiles(log)
+    with shapes.uncounted():
+        for _ in range(COMPILE_AFTER + 2):
+            np.testing.assert_array_equal(shapes.infer(_image(4)), _image(4)["image"] * 2)
+    time.sleep(IDLE_S * 4)
+    assert not [entry for entry in log if isinstance(entry, tuple)] and shapes.shapes == []
+    for _ in range(COMPILE_AFTER):  # a client's calls of the same shape count from their first
+        shapes.infer(_image(4))
+    _wait_for(lambda: shapes.shapes)
+    assert ("compiled", (1, 1, 4, 8)) in log
+
+
+def test_another_threads_calls_count_while_one_thread_makes_its_own():
+    log: list = []
+    shapes = _compiles(log)
+    inside, done = threading.Event(), threading.Event()
+
+    def own_calls():
+        with shapes.uncounted():
+            inside.set()
+            done.wait(10)
+
+    warming = threading.Thread(target=own_calls)
+    warming.start()
+    assert inside.wait(10)
+    for _ in range(COMPILE_AFTER):  # a client's, on this thread, while the other warms up
+        shapes.infer(_image(6))
+    done.set()
+    warming.join(10)
+    _wait_for(lambda: shapes.shapes)
+    assert ("compiled", (1, 1, 6, 8)) in log
+
+
 def test_nothing_compiles_while_a_call_runs():
     log: list = []
     running = threading.Event()

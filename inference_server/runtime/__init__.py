@@ -9,6 +9,7 @@ on a CPU with native bf16 the server then tries OpenVINO (inference_server.model
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Protocol
 
@@ -33,6 +34,14 @@ def cpu_engine(text: str) -> str:
     if text not in CPU_ENGINES:
         raise ValueError(f"'{text}' is not a CPU engine; choose {' or '.join(CPU_ENGINES)}")
     return text
+
+
+def own_calls(runtime: object):
+    """A context in which this thread's calls of `runtime` are the server's own (probe tiles, warm-up
+    runs), not clients': an engine that adapts to the shapes it is asked for (OpenVINO fp32's static
+    compile per tile shape, openvino_shapes.py) does not count them. A no-op for the other engines."""
+    uncounted = getattr(runtime, "uncounted", None)
+    return uncounted() if uncounted is not None else nullcontext()
 
 
 class EngineError(Exception):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -174,6 +175,11 @@ class OpenVinoRuntime:
         with self._requests_lock:
             if self._compiled is not None and len(self._idle_requests) < self._kept_requests:
                 self._idle_requests.append(request)
+
+    def uncounted(self):
+        """A context in which this thread's calls are the server's own (probes, warm-up): not counted
+        toward a static compile per tile shape (openvino_shapes.ShapeCompiles.uncounted)."""
+        return nullcontext() if self._shapes is None else self._shapes.uncounted()
 
     def static_tile_sizes(self) -> list[tuple[int, int]]:
         """(height, width) of the single-tile calls served on static compiles now (openvino_shapes.py),

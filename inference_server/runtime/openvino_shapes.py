@@ -22,6 +22,9 @@ then, and for shapes asked for less often, calls run on the dynamic model. At mo
 models are kept, least recently used first out, and `release_memory` hands every kept one's activation
 memory back with the dynamic model's (docs/serving.md, "Engines"). A version swapped in for one that had static models
 compiles their shapes in its warm-up, before it takes traffic (`compile_now`; model_version.warm_up).
+The server's own calls (a version's probe tiles at load and its warm-up runs) are made `uncounted()`:
+they are not clients' shapes, and counted they compiled two static models no client asked for (the
+160 px probe tile and the 1152 px warm-up tile, each kept with its memory).
 
 Only for "fp32-openvino" (exact forms): a bf16 form's static compile may pick other kernels, whose
 rounding its probes did not see.
@@ -34,7 +37,8 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -118,6 +122,17 @@ class ShapeCompiles:
         self._changed = threading.Condition(self._lock)
         self._closed = False
         self._worker: threading.Thread | None = None
+        self._local = threading.local()  # `uncounted` is set on the threads running the server's own calls
+
+    @contextmanager
+    def uncounted(self) -> Iterator[None]:
+        """Calls this thread makes inside are the server's own (probes, warm-up): served as any other,
+        but not counted toward a shape's static compile."""
+        self._local.uncounted = True
+        try:
+            yield
+        finally:
+            self._local.uncounted = False
 
     def infer(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         """The model's output for `inputs`: on the shape's static model once compiled and verified,
@@ -128,7 +143,7 @@ class ShapeCompiles:
             static = self._ready.get(key)
             if static is not None:
                 self._ready.move_to_end(key)
-            due = static is None and self._due(key)
+            due = static is None and not getattr(self._local, "uncounted", False) and self._due(key)
         try:
             output = static.infer(inputs) if static is not None else self._dynamic(inputs)
             if due:  # this call's input and dynamic output are what the compile is checked against
