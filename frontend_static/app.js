@@ -49,6 +49,7 @@ const keptPhotos = new KeptPhotos();
 // A focused control in sight stays where it is in the window while the page's parts change size.
 anchorFocus([...byId("workspace").children]);
 
+// Said under the photo picker, where the person chose (a click, a file, a drop or a paste), until the restyle ends.
 const WAIT_FOR_THE_RESTYLE = "Please wait until this photo is finished, then choose the next one.";
 // Previews that depend on the server's strength wait this long after the last slider move.
 const PREVIEW_DEBOUNCE_MS = 150;
@@ -105,7 +106,7 @@ function forget(url) {
  * @param {File[]} files one photo, several for a batch, or one video clip
  */
 function pickPhotos(files) {
-  if (state.busy) return view.showError(WAIT_FOR_THE_RESTYLE);
+  if (state.busy) return view.showFileError(WAIT_FOR_THE_RESTYLE);
   state.checking = takePhotos(files);
 }
 
@@ -618,6 +619,10 @@ function setBusy(busy) {
   state.busy = busy;
   view.setBusy(busy);
   previewsView.setPaused(busy);
+  if (busy) return;
+  // What was said of the restyle while it ran has had its day: a photo may be chosen now, Cancel is gone.
+  view.clearFileError(WAIT_FOR_THE_RESTYLE);
+  view.clearStageError();
 }
 
 async function restyle() {
@@ -806,7 +811,8 @@ async function cancel() {
   try {
     await flow.cancel();
   } catch (error) {
-    view.showError(error instanceof ApiError ? error.message : "The job could not be cancelled.");
+    // Said by the Cancel button; it has had its day once the restyle ends (setBusy).
+    view.showStageError(error instanceof ApiError ? error.message : "The job could not be cancelled.");
   }
 }
 
@@ -840,7 +846,7 @@ async function resumeVisit() {
  * @param {string} label what its button says, e.g. "Coffee"
  */
 async function tryExample(name, label) {
-  if (state.busy) return view.showError(WAIT_FOR_THE_RESTYLE);
+  if (state.busy) return view.showFileError(WAIT_FOR_THE_RESTYLE);
   view.markExample(name, true);
   view.announce(`Loading the example photo ${label}…`);
   try {

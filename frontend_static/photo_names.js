@@ -4,8 +4,10 @@
  * or a batch's photo chosen again from the gateway's copy, is the same photo under a new upload id);
  * photos of one name (in any case) are numbered in the order they were chosen: "photo.jpg", "photo.jpg (2)"..., and
  * their downloads "photo-moss.jpg", "photo-moss-2.jpg"..., as a batch's zip numbers them
- * (bff.forms.unique_name).
+ * (bff.forms.unique_name); each download then says what else made it (downloadName).
  */
+
+import { brushOf } from "./brushes.js";
 
 /** @typedef {import("./store.js").Result} Result */
 
@@ -82,15 +84,38 @@ export function unusedFilename(filename, result, listed) {
 }
 
 /**
- * The download name of a result mixed with its photo in the page at a strength below the one it was
- * made at (live_mix.js): the server's file keeps its own name, and the mix says its strength, in words
- * a number alone would not give (photo-moss-2.jpg is the second photo called photo.jpg).
- * @param {string} filename the result's download name, e.g. "astronaut-vermilion.jpg"
- * @param {number} strength 0 to 1
- * @returns {string} e.g. "astronaut-vermilion-strength-40.jpg" at 0.4
+ * What a result's file downloads as: its photo's name and its style (`result.filename`, numbered as its
+ * photo is: ownFilename), then what else made it, so that two different files never share one name:
+ * a conditioned style's look (its preset's id, or "painting" for the person's own, then a mix's second
+ * preset and share: "mosaic-with-swirls-30"), the strength the file holds when below 100% ("strength-40"),
+ * the brush when not the default ("brush-2x", brushes.js) and "own-colours" when it kept the photo's
+ * colours. The one name of a file, wherever the page offers it: the stage's Download, the list's links.
+ * @param {Result} result
+ * @param {number} [strength] the strength the file holds: the one it was made at (the server's file), or
+ *   the one a pixel mix is shown at when the page mixes the file itself (live_mix.js)
+ * @returns {string} e.g. "coffee-any-painting-mosaic.png", "chelsea-blue-ink-strength-40-own-colours.jpg"
  */
-export function mixedFilename(filename, strength) {
-  return suffixed(filename, `-strength-${Math.round(strength * 100)}`);
+export function downloadName(result, strength = result.madeAt) {
+  const words = lookWords(result);
+  const percent = Math.round(strength * 100);
+  if (percent < 100) words.push(`strength-${percent}`);
+  const brush = brushOf(result.scale).file;
+  if (brush) words.push(brush);
+  if (result.keepColors) words.push("own-colours");
+  return words.length ? suffixed(result.filename, `-${words.join("-")}`) : result.filename;
+}
+
+/**
+ * @param {Result} result
+ * @returns {string[]} the words of a conditioned style's look: ["mosaic"], ["painting", "with", "swirls",
+ *   "30"]; none for a fixed style (results kept before a look recorded its painting and mix: the preset alone)
+ */
+function lookWords(result) {
+  if (!result.look && !result.preset) return [];
+  const words = [result.look?.painting ? "painting" : result.preset || "look"];
+  const { mixWith, mix } = result.look || {};
+  if (mixWith) words.push("with", mixWith, String(Math.round((mix ?? 0) * 100)));
+  return words;
 }
 
 /**

@@ -21,7 +21,8 @@ export async function resultLook(style, look) {
   if (name === null) return null;
   const preset = (style.presets || []).find((p) => p.id === look.preset);
   const image = look.painting ? await paintingThumbnail(look.painting) : preset?.preview_url || null;
-  return { name, image };
+  const mixWith = look.mixWith || null;
+  return { name, image, painting: Boolean(look.painting), mixWith, mix: mixWith ? look.mix ?? 0 : 0 };
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 
 import { mixedBlob, thumbnail, typeOf } from "./live_mix.js";
-import { mixedFilename } from "./photo_names.js";
+import { downloadName } from "./photo_names.js";
 import { saveResult } from "./store.js";
 import { scaleLabel, stageLine, styleAndLook } from "./template.js";
 
@@ -165,7 +165,7 @@ export class Results {
     const url = this.urlOf(result.id);
     const onPage = result.photoId === this.photo?.id ? this.photo.url : this.batchPhotos.get(result.photoId);
     const photo = onPage || result.photoUrl || url;
-    this.view.showResult(url, result.filename, stageLine(result), photo, options);
+    this.view.showResult(url, downloadName(result), stageLine(result), photo, options);
     this.shownChanged();
   }
 
@@ -201,8 +201,9 @@ export class Results {
     if (!shown) return;
     const live = this.mixesLive(shown);
     this.view.setMix(live ? strength : 1);
-    this.view.nameDownload(live ? downloadName(shown, strength) : shown.filename);
+    this.view.nameDownload(downloadName(shown, live ? strength : shown.madeAt));
     if (live && shown.strength !== strength) {
+      this.view.clearStageError();  // a file that could not be made at the strength before
       shown.strength = strength;
       this.view.describeResult(stageLine(shown));
       this.list = saveResult(shown);
@@ -229,7 +230,8 @@ export class Results {
       link.click();
       setTimeout(() => URL.revokeObjectURL(url), 60_000);
     } catch (error) {
-      this.view.showError("The browser could not make the file at this strength. Please restyle at this strength.");
+      // Said by the Download button, where the person asked for the file.
+      this.view.showStageError("The browser could not make the file at this strength. Please restyle at this strength.");
       console.error(error);
     }
   }
@@ -243,16 +245,6 @@ export class Results {
     this.listView.render(this.list, (id) => this.urlOf(id),
                          (result) => (this.mixesLive(result) && this.photo ? this.photo.url : null));
   }
-}
-
-/**
- * @param {Result} result a result whose strength is mixed in the page (Results.mixesLive)
- * @param {number} strength the strength it is shown at
- * @returns {string} what its download is called: the server's file's name at the strength it was made at,
- *   else the mix's own ("astronaut-vermilion-strength-40.jpg"), so that two different files never share one name
- */
-function downloadName(result, strength) {
-  return strength === result.madeAt ? result.filename : mixedFilename(result.filename, strength);
 }
 
 /**

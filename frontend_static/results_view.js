@@ -4,7 +4,7 @@
  */
 
 import { byId, on, show } from "./dom.js";
-import { photoLabels, photoOf } from "./photo_names.js";
+import { downloadName, photoLabels, photoOf } from "./photo_names.js";
 import { resultCaption, resultItem, resultStyle } from "./template.js";
 
 /** @typedef {import("./store.js").Result} Result */
@@ -74,7 +74,8 @@ export class ResultsView {
     const labels = photoLabels(results);
     results.forEach((result, index) => {
       // The tick is set below, so that ticking keeps the item.
-      const html = resultItem(result, false, labels?.get(photoOf(result)));
+      // The link is the gateway's file, at the strength it was made at: named as the stage names it.
+      const html = resultItem(result, false, downloadName(result), labels?.get(photoOf(result)));
       let item = unchanged.get(html);
       if (!item) {
         const holder = document.createElement("template");

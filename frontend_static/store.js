@@ -31,7 +31,8 @@
  * @property {number} time when it finished, ms since the epoch
  * @property {string} url the result's link on the gateway
  * @property {number | null} expiresAt when that link stops working (null: unknown)
- * @property {string} filename download name
+ * @property {string} filename its photo's name and style, as the gateway names the file, numbered as its photo
+ *   is among the visit's ("photo-moss-2.jpg"); it downloads under photo_names.downloadName, which says the rest
  * @property {number} version the model version that made it
  * @property {number} bytes size of the file made by the server
  * @property {string} thumb a small JPEG data: URL
@@ -54,6 +55,9 @@
  * @typedef {object} ResultLook what a conditioned style's result was painted like (result_look.js)
  * @property {string} name e.g. "Mosaic", "your painting (monet.jpg) mixed with Swirls at 60%"
  * @property {string | null} image a picture of it: the preset's preview, or the painting as a data: URL
+ * @property {boolean} [painting] whether it was the person's own painting (else the result's preset)
+ * @property {string | null} [mixWith] the id of the preset mixed in, if any
+ * @property {number} [mix] that preset's share, 0 to 1 (looks kept by an older page have none of these three)
  */
 
 /**

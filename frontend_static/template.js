@@ -3,6 +3,8 @@
  * escaped here, so the view can assign innerHTML safely.
  */
 
+import { brushOf } from "./brushes.js";
+
 /**
  * @typedef {object} Style
  * @property {string} id
@@ -165,10 +167,11 @@ export function clockTime(time) {
 
 /**
  * @param {string} scale brush scale: "auto" or the working scale in (0, 1]
- * @returns {string} e.g. "brush auto", "brush 2×" (strokes twice as large as at full size)
+ * @returns {string} the brush as its control names it (brushes.js): "brush: Auto", "brush: Finest",
+ *   "brush: Strokes 2× larger"
  */
 export function scaleLabel(scale) {
-  return scale === "auto" ? "brush auto" : `brush ${Number((1 / Number(scale)).toFixed(2))}×`;
+  return `brush: ${brushOf(scale).name}`;
 }
 
 /**
@@ -213,7 +216,7 @@ export function styleAndLook(result) {
  * @param {import("./store.js").Result} result
  * @param {string | null} [photo] its photo's words, while the results it is listed with come from more
  *   than one photo (photo_names.photoLabels): e.g. "beach.jpg", "photo.jpg (2)"
- * @returns {string} e.g. "Moss · strength 80% · brush 1× · 15:03", "beach.jpg · Any painting: Mosaic · strength 80% · …"
+ * @returns {string} e.g. "Moss · strength 80% · brush: Finest · 15:03", "beach.jpg · Any painting: Mosaic · strength 80% · …"
  */
 export function resultCaption(result, photo = null) {
   return `${photo ? `${photo} · ` : ""}${resultStyle(result)} · strength ${Math.round(result.strength * 100)}% · ` +
@@ -223,7 +226,7 @@ export function resultCaption(result, photo = null) {
 /**
  * The line under the result on the stage.
  * @param {import("./store.js").Result} result
- * @returns {string} e.g. "Moss, version 3 · strength 80% · brush 1× · 2.4 MB", "Any painting: Mosaic, version 4 · …"
+ * @returns {string} e.g. "Moss, version 3 · strength 80% · brush: Finest · 2.4 MB", "Any painting: Mosaic, version 4 · …"
  */
 export function stageLine(result) {
   return `${resultStyle(result)}, version ${result.version} · strength ${Math.round(result.strength * 100)}% · ` +
@@ -231,20 +234,22 @@ export function stageLine(result) {
 }
 
 /**
- * One entry of the results list: thumbnail, what made it, show, tick to compare, its link.
+ * One entry of the results list: thumbnail, what made it, show, tick to compare, and the download of its
+ * file on the gateway, which works until the gateway forgets it ("Download until 15:33").
  * @param {import("./store.js").Result} result
  * @param {boolean} picked ticked for comparison
+ * @param {string} filename what its file downloads as (photo_names.downloadName)
  * @param {string | null} [photo] as for resultCaption
  * @returns {string}
  */
-export function resultItem(result, picked, photo = null) {
+export function resultItem(result, picked, filename, photo = null) {
   const caption = escapeHtml(resultCaption(result, photo));
   const id = escapeHtml(result.id);
-  const until = result.expiresAt ? ` until ${escapeHtml(clockTime(result.expiresAt))}` : "";
+  const until = result.expiresAt ? ` until ${clockTime(result.expiresAt)}` : "";
   // A pixel mix shown below the strength it was made at: the link is the server's file, at full strength
-  // (the stage's download is the mix, under its own name: photo_names.mixedFilename).
+  // (the stage's download is the mix, under a name of its own: photo_names.downloadName).
   const full = result.pixelMix && result.strength < result.madeAt;
-  const file = full ? "full-strength file" : "file";
+  const label = `Download the ${full ? "full-strength " : ""}file of ${resultCaption(result, photo)}${until}`;
   return `<li class="result-item">
   <img class="result-item__thumb" src="${escapeHtml(result.thumb)}" alt="" width="64" height="64">
   <span class="result-item__text">${caption}</span>
@@ -252,8 +257,8 @@ export function resultItem(result, picked, photo = null) {
     <button class="button button--quiet" type="button" data-show="${id}" aria-label="Show ${caption}">Show</button>
     <label class="result-item__pick"><input type="checkbox" data-pick="${id}"${picked ? " checked" : ""}
       aria-label="Compare ${caption}"> Compare</label>
-    <a class="small" href="${escapeHtml(result.url)}" download="${escapeHtml(result.filename)}"
-       aria-label="${escapeHtml(`Link to the ${file} of ${resultCaption(result, photo)}`)}${until}">${full ? "Full-strength link" : "Link"}${until}</a>
+    <a class="small" href="${escapeHtml(result.url)}" download="${escapeHtml(filename)}"
+       aria-label="${escapeHtml(label)}">${escapeHtml(`Download${full ? " (full strength)" : ""}${until}`)}</a>
   </span>
 </li>`;
 }

@@ -2,6 +2,7 @@
  * Owns the DOM: renders state, and reports what the person does through bindX(handler) callbacks.
  */
 
+import { BRUSHES, brushChoice } from "./brushes.js";
 import { byId, on, show } from "./dom.js";
 import { imageSize, keptWhere, progressLabel, statusLine, styleCard, styleInfo } from "./template.js";
 
@@ -26,6 +27,7 @@ export class View {
     this.submit = /** @type {HTMLButtonElement} */ (byId("submit"));
     this.error = byId("error");
     this.fileError = byId("file-error");
+    this.stageError = byId("stage-error");
     this.announcer = byId("announcer");
     this.stage = byId("stage");
     this.empty = byId("stage-empty");
@@ -46,6 +48,7 @@ export class View {
     this.batchMeta = byId("batch-meta");
     this.zip = /** @type {HTMLAnchorElement} */ (byId("download-zip"));
     this.scale = /** @type {HTMLSelectElement} */ (byId("scale"));
+    this.scale.replaceChildren(...BRUSHES.map((brush) => new Option(brushChoice(brush), brush.value)));
     this.scaleHint = byId("scale-hint");
     this.scaleHintText = this.scaleHint.textContent;
     this.examples = /** @type {HTMLElement} */ (document.querySelector(".examples"));
@@ -269,6 +272,7 @@ export class View {
     this.photoUrl = url;
     if (this.submit.getAttribute("aria-disabled") !== "true") this.submit.textContent = this.restyleLabel();
     this.before.src = url;
+    this.clearStageError();  // said of what the stage held before
     this.fileName.textContent = name;
     this.dropzone.classList.add("has-file");
     show(true, this.fileName, this.compare);
@@ -294,6 +298,7 @@ export class View {
     this.setClip(false);
     this.before.removeAttribute("src");
     this.after.removeAttribute("src");
+    this.clearStageError();
     this.dropzone.classList.remove("has-file");
     show(true, this.empty);
     show(false, this.fileName, this.compare, this.resultBar, this.batchBar, this.progressBox, ...this.compareParts);
@@ -332,6 +337,7 @@ export class View {
 
   /** Hides the previous result while a new one is made. */
   clearResult() {
+    this.clearStageError();
     show(false, this.resultBar, this.batchBar, ...this.compareParts);
   }
 
@@ -409,6 +415,7 @@ export class View {
    *   result arriving while the person is elsewhere on the page)
    */
   showResult(url, filename, meta, photoUrl, { reveal = true } = {}) {
+    this.clearStageError();  // said of the result shown before
     if (photoUrl && this.before.getAttribute("src") !== photoUrl) this.before.src = photoUrl;
     this.after.src = url;
     this.download.href = url;
@@ -504,10 +511,30 @@ export class View {
     return lines;
   }
 
-  clearFileError() {
+  /**
+   * @param {string} [only] clears it only while it says just this (a note that has had its day, not
+   *   a refusal said since)
+   */
+  clearFileError(only) {
+    if (only !== undefined && this.fileLines.join("\n") !== only) return;
     this.fileLines = [];
     this.fileError.textContent = "";
     show(false, this.fileError);
+  }
+
+  /**
+   * Says what went wrong with the stage's own controls (Cancel, Download) beside them, not by the
+   * Restyle button, which on a phone is a screen or more away.
+   * @param {string} message
+   */
+  showStageError(message) {
+    this.stageError.textContent = message;
+    show(true, this.stageError);
+  }
+
+  clearStageError() {
+    this.stageError.textContent = "";
+    show(false, this.stageError);
   }
 
   /** The page's own error line, by the Restyle button (a refused file's reason stays: clearFileError). */

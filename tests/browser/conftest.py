@@ -4,6 +4,7 @@ test-artifacts/."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,14 +19,19 @@ from bff import close_app
 from scripts.chromium import CHROMIUM, CHROMIUM_ARGS
 from scripts.local_stack import running_server
 from scripts.make_clips import make_clip
+from tessera.imageio import encode_image
 from tests.bff.gallery import write_gallery
 from tests.bff.live import closed_port_address, make_app, serving
+from trainer.style_presets import mosaic
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 # Small tiles, so that even the test photo takes dozens of tiles and the progress bar has work to show.
 TILE_SIZE = 64
 # Frames of the test clip (the `clip` fixture).
 CLIP_FRAMES = 10
+# The accessible name of the stage's download ("Download JPG"), told apart from each listed result's
+# ("Download the file of Moss · … until 09:53") and a batch's zip's.
+STAGE_DOWNLOAD = re.compile(r"^Download (JPG|PNG|WEBP)$")
 
 
 @pytest.fixture(scope="session")
@@ -65,6 +71,20 @@ def painting_gateway(tmp_path_factory):
     (registry / "any-painting").symlink_to(Path(__file__).resolve().parents[2] / "model_registry" / "any-painting")
     with stack(registry, default_tile_size=128) as url:
         yield url
+
+
+@pytest.fixture
+def ppage(browser, request, painting_gateway):
+    """A page of the gateway whose style takes paintings (painting_gateway)."""
+    yield from open_page(browser, request, painting_gateway, viewport={"width": 1280, "height": 900})
+
+
+@pytest.fixture(scope="module")
+def own_painting(tmp_path_factory) -> Path:
+    """A person's own painting: a mosaic, 160 px."""
+    path = tmp_path_factory.mktemp("paintings") / "my-mosaic.png"
+    path.write_bytes(encode_image(mosaic(side=160), "png"))
+    return path
 
 
 @pytest.fixture

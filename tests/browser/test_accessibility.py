@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import open_page
+from tests.browser.conftest import STAGE_DOWNLOAD, open_page
 
 pytestmark = pytest.mark.browser
 axe_playwright = pytest.importorskip("axe_playwright_python.sync_playwright",
@@ -30,5 +30,5 @@ def test_no_violations_before_and_after_a_restyle(themed_page, photo):
     assert_no_violations(page)
     page.locator("#file-input").set_input_files(photo)
     page.get_by_role("button", name="Restyle photo").click()
-    expect(page.get_by_role("link", name="Download")).to_be_visible()
+    expect(page.get_by_role("link", name=STAGE_DOWNLOAD)).to_be_visible()
     assert_no_violations(page)

@@ -112,9 +112,9 @@ def test_each_result_of_a_batch_says_until_when_its_link_works(page, photos):
         until = page.evaluate("at => new Date(at).toLocaleTimeString([], {hour: '2-digit', minute: '2-digit'})",
                               photo["expires_at"])
         link = page.locator(f'#results-list a[href="{photo["result_url"]}"]')
-        expect(link).to_have_text(f"Link until {until}")
+        expect(link).to_have_text(f"Download until {until}")
         expect(link).to_have_accessible_name(
-            re.compile(rf"^Link to the file of {re.escape(photo['name'])} · Harbour blue .* until {until}$"))
+            re.compile(rf"^Download the file of {re.escape(photo['name'])} · Harbour blue .* until {until}$"))
     assert page.console_problems == []
 
 

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from tessera.registry import write_version
 from tests.bff.gallery import TONES, ToneGenerator
-from tests.browser.conftest import TILE_SIZE, open_page, stack
+from tests.browser.conftest import STAGE_DOWNLOAD, TILE_SIZE, open_page, stack
 from tests.support.critic_version import tiny_critic, write_critic_version
 from tests.support.tiny_model import export_onnx, tiny_manifest
 
@@ -37,7 +37,7 @@ def restyle(page, photo, style):
     page.get_by_role("radio", name=style).check()
     page.locator("#file-input").set_input_files(photo)
     page.get_by_role("button", name="Restyle photo").click()
-    expect(page.get_by_role("link", name="Download")).to_be_visible()
+    expect(page.get_by_role("link", name=STAGE_DOWNLOAD)).to_be_visible()
 
 
 def test_the_critic_maps_overlay_the_result_from_the_keyboard_and_hide_without_a_critic(critic_page, photo):

@@ -11,7 +11,7 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from tessera.colors import to_ycbcr
-from tests.browser.conftest import restyle_first
+from tests.browser.conftest import STAGE_DOWNLOAD, restyle_first
 
 pytestmark = pytest.mark.browser
 
@@ -50,9 +50,9 @@ def test_keep_colours_switch_sends_the_field_and_the_result_keeps_the_photos_col
     page.get_by_role("button", name="Restyle photo").click()
     fields = sent_fields(page)
     assert fields["keep_colors"] == "true" and "style_image" not in fields and "preset" not in fields
-    expect(page.get_by_role("link", name="Download")).to_be_visible()
+    expect(page.get_by_role("link", name=STAGE_DOWNLOAD)).to_be_visible()
     with page.expect_download() as download:
-        page.get_by_role("link", name="Download").click()
+        page.get_by_role("link", name=STAGE_DOWNLOAD).click()
     result = np.asarray(Image.open(download.value.path()).convert("RGB"))
     original = np.asarray(Image.open(photo).convert("RGB"))
     inside = ((result > 2) & (result < 253)).all(axis=-1)
@@ -69,14 +69,14 @@ def test_the_switch_marks_a_result_made_the_other_way_out_of_date_and_the_previe
     page.get_by_role("radio", name="Harbour blue").check()
     page.locator("#file-input").set_input_files(photo)
     page.get_by_role("button", name="Restyle photo").click()
-    expect(page.get_by_role("link", name="Download")).to_be_visible()
+    expect(page.get_by_role("link", name=STAGE_DOWNLOAD)).to_be_visible()
     stale = page.locator("#stale")
     expect(stale).to_be_hidden()
     previews = page.locator("#preview-grid img[data-preview]")
     expect(previews.first).not_to_have_attribute("src", re.compile("keep_colors"))
     switch = page.get_by_role("switch", name="Keep my photo's colours")
     switch.check()
-    expect(stale).to_have_text("Out of date: this result was made with strength 100% and brush auto. "
+    expect(stale).to_have_text("Out of date: this result was made with strength 100% and brush: Auto. "
                                "Restyle to apply your photo's colours.")
     expect(previews.first).to_have_attribute("src", re.compile(r"[?&]keep_colors=true"))
     switch.uncheck()
@@ -87,7 +87,7 @@ def test_the_switch_marks_a_result_made_the_other_way_out_of_date_and_the_previe
     expect(page.locator("#results-list > li")).to_have_count(2, timeout=60_000)
     expect(stale).to_be_hidden()
     switch.uncheck()
-    expect(stale).to_contain_text("made with strength 100%, keeping your photo's colours, and brush auto. "
+    expect(stale).to_contain_text("made with strength 100%, keeping your photo's colours, and brush: Auto. "
                                   "Restyle to apply the style's colours.")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import open_page, stack
+from tests.browser.conftest import STAGE_DOWNLOAD, open_page, stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -27,6 +27,6 @@ def test_a_12_megapixel_photo_is_restyled_to_the_end(page, big_photo):
     page.get_by_role("radio", name="Moss").check()
     page.locator("#file-input").set_input_files(big_photo)
     page.get_by_role("button", name="Restyle photo").click()
-    expect(page.get_by_role("link", name="Download")).to_be_visible(timeout=120_000)
+    expect(page.get_by_role("link", name=STAGE_DOWNLOAD)).to_be_visible(timeout=120_000)
     assert page.locator("#progress").evaluate("p => p.value === p.max && p.max > 1")
     expect(page.get_by_role("img", name="Your photo, restyled")).to_have_js_property("naturalWidth", 4000)

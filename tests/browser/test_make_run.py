@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 from scripts.local_stack import stop_process
 from tessera.child_process import spawn
 from tessera.registry import style_dirs, version_dirs
-from tests.browser.conftest import open_page
+from tests.browser.conftest import STAGE_DOWNLOAD, open_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,6 +70,6 @@ def test_make_run_offers_every_shipped_style_and_restyles_with_one(page, photo):
     styles.first.check()
     page.locator("#file-input").set_input_files(photo)
     page.get_by_role("button", name="Restyle photo").click()
-    expect(page.get_by_role("link", name="Download")).to_be_visible(timeout=120_000)
+    expect(page.get_by_role("link", name=STAGE_DOWNLOAD)).to_be_visible(timeout=120_000)
     expect(page.get_by_role("img", name="Your photo, restyled")).to_have_js_property("naturalWidth", 512)
     assert page.console_problems == []

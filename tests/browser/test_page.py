@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from tests.browser.conftest import open_page
+from tests.browser.conftest import STAGE_DOWNLOAD, open_page
 
 pytestmark = pytest.mark.browser
 
@@ -22,7 +22,7 @@ def restyle(page, photo, style="Harbour blue"):
     page.get_by_role("radio", name=style).check()
     page.locator("#file-input").set_input_files(photo)
     page.get_by_role("button", name="Restyle photo").click()
-    expect(page.get_by_role("link", name="Download")).to_be_visible()
+    expect(page.get_by_role("link", name=STAGE_DOWNLOAD)).to_be_visible()
 
 
 def test_a_photo_is_restyled_with_progress_compared_and_downloaded(page, photo, tmp_path):
@@ -45,7 +45,7 @@ def test_a_photo_is_restyled_with_progress_compared_and_downloaded(page, photo, 
         f"{divider.input_value()}%"
 
     with page.expect_download() as download:
-        page.get_by_role("link", name="Download").click()
+        page.get_by_role("link", name=STAGE_DOWNLOAD).click()
     assert download.value.suggested_filename == "astronaut-harbour-blue.jpg"
     saved = tmp_path / download.value.suggested_filename
     download.value.save_as(saved)
@@ -164,7 +164,7 @@ def test_restyle_uploads_again_a_photo_whose_upload_met_a_busy_gateway(page, pho
     page.locator("#file-input").set_input_files(photo)
     expect(page.get_by_text("The gateway is busy; try again shortly.")).to_be_visible()
     page.get_by_role("button", name="Restyle photo").click()
-    expect(page.get_by_role("link", name="Download")).to_be_visible(timeout=30_000)
+    expect(page.get_by_role("link", name=STAGE_DOWNLOAD)).to_be_visible(timeout=30_000)
     assert uploads == ["POST", "POST"]
 
 
@@ -177,7 +177,7 @@ def test_a_reloaded_result_of_an_earlier_photo_is_shown_over_that_photo(page, ph
     page.get_by_role("radio", name="Moss").check()
     page.locator("#file-input").set_input_files(photo)
     page.get_by_role("button", name="Restyle photo").click()
-    expect(page.get_by_role("link", name="Download")).to_be_visible(timeout=30_000)
+    expect(page.get_by_role("link", name=STAGE_DOWNLOAD)).to_be_visible(timeout=30_000)
     with page.expect_response(lambda answer: answer.url.endswith("/api/photos") and answer.status == 201):
         page.locator("#file-input").set_input_files(other)
     page.reload()
@@ -301,7 +301,7 @@ def test_on_a_phone_the_restyle_is_brought_into_view_at_once_and_its_progress_sa
     assert stage.evaluate("el => Math.abs(el.getBoundingClientRect().top)") < 2
     scrolls = page.evaluate("scrolls")
     assert scrolls and len(set(scrolls)) == 1, f"the page glided through {len(set(scrolls))} positions"
-    expect(page.get_by_role("link", name="Download")).to_be_visible()
+    expect(page.get_by_role("link", name=STAGE_DOWNLOAD)).to_be_visible()
     expect(page.get_by_role("img", name="Your photo, restyled")).to_be_in_viewport()
     expect(page.locator("#progress-label")).to_have_text("Restyled")
     said = page.evaluate("progressLog")
@@ -363,7 +363,7 @@ def test_everything_works_with_the_keyboard_alone(page, photo):
     expect(page.locator("#strength-value")).to_have_text("95%")
     tab_to("submit")
     page.keyboard.press("Enter")
-    expect(page.get_by_role("link", name="Download")).to_be_visible()
+    expect(page.get_by_role("link", name=STAGE_DOWNLOAD)).to_be_visible()
 
     expect(page.locator("#announcer")).to_contain_text("Your photo is restyled")
 
@@ -405,7 +405,7 @@ def test_enter_in_a_slider_radio_or_switch_starts_no_restyle_and_flips_the_switc
     expect(page.get_by_role("button", name="Restyle photo")).to_be_enabled()
     page.get_by_role("button", name="Restyle photo").focus()
     page.keyboard.press("Enter")  # the button itself still restyles
-    expect(page.get_by_role("link", name="Download")).to_be_visible()
+    expect(page.get_by_role("link", name=STAGE_DOWNLOAD)).to_be_visible()
     assert len(jobs) == 1
 
 
@@ -421,7 +421,7 @@ def test_a_shown_result_is_out_of_date_once_another_style_is_chosen(page, photo)
     stale = page.locator("#stale")
     expect(stale).to_be_hidden()
     page.get_by_role("radio", name="Moss").check()
-    expect(stale).to_have_text("Out of date: this result was made with Harbour blue, strength 100% and brush auto. "
+    expect(stale).to_have_text("Out of date: this result was made with Harbour blue, strength 100% and brush: Auto. "
                                "Restyle to apply Moss.")
     page.get_by_role("radio", name="Harbour blue").check()
     expect(stale).to_be_hidden()

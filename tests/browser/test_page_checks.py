@@ -16,7 +16,7 @@ from bff import close_app
 from scripts.local_stack import running_server
 from tests.bff.live import make_app, serving
 from tests.bff.pictures import png_declaring
-from tests.browser.conftest import open_page
+from tests.browser.conftest import STAGE_DOWNLOAD, open_page
 
 pytestmark = pytest.mark.browser
 
@@ -167,7 +167,7 @@ def test_a_refused_file_keeps_the_photo_chosen_before_and_is_named(strict_page, 
     expect(before).to_have_js_property("naturalWidth", 60)
     expect(strict_page.locator("#file-name")).to_contain_text("small.png")
     strict_page.get_by_role("button", name="Restyle photo").click()
-    expect(strict_page.get_by_role("link", name="Download")).to_be_visible()
+    expect(strict_page.get_by_role("link", name=STAGE_DOWNLOAD)).to_be_visible()
     expect(strict_page.locator("#file-error")).to_contain_text(f"{name}: {message}")  # still said
 
 
@@ -214,7 +214,7 @@ def test_changing_the_style_during_a_job_keeps_the_result_labelled_with_its_own(
     assert held, "the page never asked for the result"
     page.get_by_role("radio", name="Moss").check()
     held[0].continue_()
-    expect(page.get_by_role("link", name="Download")).to_be_visible()
+    expect(page.get_by_role("link", name=STAGE_DOWNLOAD)).to_be_visible()
     expect(page.locator("#result-meta")).to_contain_text("Harbour blue, version")
     expect(page.locator("#result-meta")).not_to_contain_text("Moss")
 
@@ -226,7 +226,7 @@ def test_a_tiny_image_is_restyled_and_shown_enlarged(page, tmp_path, width, heig
     page.locator("#file-input").set_input_files(tiny)
     expect(page.locator("#file-name")).to_have_text(f"dot.png · {width} × {height} px · shown enlarged")
     page.get_by_role("button", name="Restyle photo").click()
-    expect(page.get_by_role("link", name="Download")).to_be_visible()
+    expect(page.get_by_role("link", name=STAGE_DOWNLOAD)).to_be_visible()
     expect(page.locator("#progress-label")).to_have_text("Restyled")  # in a person's words: no "1 tiles"
     after = page.get_by_role("img", name="Your photo, restyled")
     expect(after).to_have_js_property("naturalWidth", width)
@@ -252,7 +252,7 @@ def test_restyle_clicked_before_the_styles_arrive_waits_for_them(page, tmp_path)
     expect(page.get_by_role("alert")).to_have_count(0)
     expect(page.locator("#submit")).to_have_text("Restyling…")  # the click is seen to be kept
     held[0].continue_()
-    expect(page.get_by_role("link", name="Download")).to_be_visible()
+    expect(page.get_by_role("link", name=STAGE_DOWNLOAD)).to_be_visible()
     expect(page.get_by_role("alert")).to_have_count(0)
     expect(page.locator("#style-grid input:checked")).to_have_count(1)
 
@@ -287,7 +287,7 @@ def test_restyle_clicked_while_the_photo_is_still_being_checked_waits_for_it(pag
     page.goto("/")
     page.locator("#file-input").set_input_files(photo)
     page.get_by_role("button", name="Restyle photo").click()  # at once: the check has not finished
-    expect(page.get_by_role("link", name="Download")).to_be_visible(timeout=60_000)
+    expect(page.get_by_role("link", name=STAGE_DOWNLOAD)).to_be_visible(timeout=60_000)
     expect(page.get_by_role("alert")).to_have_count(0)
 
 

@@ -4,32 +4,17 @@ painting (picked, dropped or pasted, shown beside the photo), a mix of two, keep
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from tessera.imageio import encode_image
 from tests.bff.pictures import animation, png_declaring
-from tests.browser.conftest import open_page
+from tests.browser.conftest import STAGE_DOWNLOAD, open_page
 from tests.browser.test_keep_colours import RECORD_FORMS_JS, sent_fields
 from tests.browser.test_page import DATA_TRANSFER_JS, TEXT_LOG_JS
-from trainer.style_presets import mosaic
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def ppage(browser, request, painting_gateway):
-    yield from open_page(browser, request, painting_gateway, viewport={"width": 1280, "height": 900})
-
-
-@pytest.fixture(scope="module")
-def own_painting(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("paintings") / "my-mosaic.png"
-    path.write_bytes(encode_image(mosaic(side=160), "png"))
-    return path
 
 
 def test_a_painting_chosen_before_the_styles_arrive_is_kept_for_the_style_chosen_then(ppage, own_painting):
@@ -76,7 +61,7 @@ def test_presets_own_painting_mix_and_keep_colours_reach_the_server(ppage, photo
     assert fields["style_image"] == "file:my-mosaic.png" and fields["mix_preset"] == "marbling"
     assert fields["mix"] == "0.4" and fields["keep_colors"] == "true"
     assert "preset" not in fields  # the own painting wins over the preset
-    expect(page.get_by_role("link", name="Download")).to_be_visible(timeout=120_000)
+    expect(page.get_by_role("link", name=STAGE_DOWNLOAD)).to_be_visible(timeout=120_000)
     assert page.console_problems == []
 
 
@@ -290,7 +275,7 @@ def test_strength_of_a_painting_style_updates_its_preview_first_and_marks_the_re
     assert cards.count() >= 8  # one per preset of the painting style
     page.locator("#more-previews-summary").click()
     page.get_by_role("button", name="Make the full-size result in Any painting: Swirls").click()
-    expect(page.get_by_role("link", name="Download")).to_be_visible(timeout=120_000)
+    expect(page.get_by_role("link", name=STAGE_DOWNLOAD)).to_be_visible(timeout=120_000)
     expect(page.locator("#stale")).to_be_hidden()
     swirls = page.get_by_role("img", name="Your photo in Any painting: Swirls")
     expect(swirls).not_to_have_js_property("naturalWidth", 0, timeout=60_000)
@@ -463,7 +448,7 @@ def test_each_result_names_and_shows_its_own_look_also_after_a_reload(ppage, pho
         rows = page.locator(".result-item__text")
         expect(rows).to_have_count(3)
         for row, look in zip(rows.all(), [mixed, painting, "Mosaic"], strict=True):
-            expect(row).to_contain_text(f"Any painting: {look} · strength 100% · brush auto · ")
+            expect(row).to_contain_text(f"Any painting: {look} · strength 100% · brush: Auto · ")
         if not reloaded:
             page.reload()
     page.get_by_role("button", name=f"Show Any painting: {painting} · ").click()

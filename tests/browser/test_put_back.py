@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
+from tests.browser.conftest import STAGE_DOWNLOAD
 from tests.browser.test_page_checks import png_with_a_bad_text_checksum
 
 pytestmark = pytest.mark.browser
@@ -87,7 +88,7 @@ def test_a_photo_the_gateway_refuses_gives_the_photo_chosen_before_back(page, tm
     expect_shown(before, good)
     expect(page.locator(".preview-card").first).to_be_visible(timeout=15_000)
     page.get_by_role("button", name="Restyle photo").click()
-    expect(page.get_by_role("link", name="Download")).to_be_visible(timeout=30_000)
+    expect(page.get_by_role("link", name=STAGE_DOWNLOAD)).to_be_visible(timeout=30_000)
     expect(page.locator("#download")).to_have_attribute("download", re.compile(r"^good-"))
     expect_shown(before, good)  # under the result too
     page.reload()  # the photo kept for a reload is the good one too

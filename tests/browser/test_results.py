@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 from skimage import data as skdata
 
 from tests.bff.gallery import TONES
-from tests.browser.conftest import astronaut_and_cat
+from tests.browser.conftest import STAGE_DOWNLOAD, astronaut_and_cat
 
 pytestmark = pytest.mark.browser
 STYLES = [name for name, _, _ in TONES.values()]
@@ -78,15 +78,15 @@ def test_strength_is_mixed_in_the_page_without_a_request_and_downloads_as_shown(
     assert sent == [], "moving the strength of a pixel-mix style must not ask the server"
 
     with page.expect_download() as download:
-        page.get_by_role("link", name="Download").click()
+        page.get_by_role("link", name=STAGE_DOWNLOAD).click()
     assert sent == []
     # The list says 40%, but its link is the server's file at full strength, and says so; the mix shown
     # downloads under a name of its own, never the full-strength file's (trial: both astronaut-moss.jpg).
     assert download.value.suggested_filename == "astronaut-moss-strength-40.jpg"
     listed_link = page.locator(".result-item a")
     expect(page.locator(".result-item__text")).to_contain_text("Moss · strength 40%")
-    expect(listed_link).to_have_text(re.compile(r"^Full-strength link until \d"))
-    expect(listed_link).to_have_accessible_name(re.compile(r"^Link to the full-strength file of Moss · strength 40%"))
+    expect(listed_link).to_have_text(re.compile(r"^Download \(full strength\) until \d"))
+    expect(listed_link).to_have_accessible_name(re.compile(r"^Download the full-strength file of Moss · strength 40%"))
     expect(listed_link).to_have_attribute("download", "astronaut-moss.jpg")
     shown = rgb(download.value.path().read_bytes())
     link = after.evaluate("() => document.querySelector('.result-item a').getAttribute('href')")
@@ -99,7 +99,7 @@ def test_strength_is_mixed_in_the_page_without_a_request_and_downloads_as_shown(
 
     page.get_by_role("slider", name="Strength", exact=True).fill("100")  # the server's file again, by its name
     expect(page.locator("#download")).to_have_attribute("download", "astronaut-moss.jpg")
-    expect(listed_link).to_have_text(re.compile(r"^Link until \d"))
+    expect(listed_link).to_have_text(re.compile(r"^Download until \d"))
 
 
 def test_results_stay_listed_after_a_reload_and_two_compare_side_by_side_or_with_a_slider(page, photo):
@@ -110,7 +110,7 @@ def test_results_stay_listed_after_a_reload_and_two_compare_side_by_side_or_with
     page.reload()
     items = page.locator(".result-item")
     expect(items).to_have_count(2)
-    expect(items.first).to_contain_text("Amber dusk · strength 100% · brush auto")
+    expect(items.first).to_contain_text("Amber dusk · strength 100% · brush: Auto")
     expect(page.get_by_role("img", name="Your photo in")).to_have_count(len(STYLES))  # by id, not uploaded again
     assert not any(s.startswith("POST") for s in sent)
     page.get_by_role("checkbox", name="Compare Moss").check()

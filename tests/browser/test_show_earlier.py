@@ -13,6 +13,7 @@ from PIL import Image
 from playwright.sync_api import expect
 from skimage import data as skdata
 
+from tests.browser.conftest import STAGE_DOWNLOAD
 from tests.browser.test_batch_page import photos, restyle_three  # noqa: F401  (photos is a fixture)
 
 pytestmark = pytest.mark.browser
@@ -46,7 +47,7 @@ def test_showing_an_earlier_photos_result_makes_it_the_page_photo_again(page, ph
     expect(page.locator(".preview-card img").first).to_have_attribute(
         "src", f"/api/photos/{astronaut_id}/thumbnail.jpg")
     restyle_in(page, "Amber dusk")
-    download = page.get_by_role("link", name=re.compile(r"^Download"))
+    download = page.get_by_role("link", name=STAGE_DOWNLOAD)
     expect(download).to_have_attribute("download", re.compile(r"^astronaut-"))
     expect(page.locator("#file-name")).to_have_text(re.compile(r"^astronaut\.jpg · 512 × 512"))
     # One photo brought back is still that photo, not a second one of its name.
@@ -69,7 +70,7 @@ def test_a_reloaded_batchs_result_shown_is_the_photo_restyle_works_on(page, phot
     assert uploads == []  # showing costs none of the person's photo allowance; Restyle sends the photo
     restyle_in(page, "Moss")
     expect(page.locator("#error")).to_be_hidden()
-    download = page.get_by_role("link", name=re.compile(r"^Download"))
+    download = page.get_by_role("link", name=STAGE_DOWNLOAD)
     expect(download).to_have_attribute("download", re.compile(rf"^{re.escape(photos[1].stem)}-"))
     # Shown again, the batch's photos are not uploaded: one by the gateway's copy, the restyled one by its id.
     page.locator("#results-list > li").filter(has_text=photos[2].name).get_by_role("button", name="Show").click()

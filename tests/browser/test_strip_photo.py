@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import STAGE_DOWNLOAD
 from tests.browser.test_page_checks import png_file
 
 pytestmark = pytest.mark.browser
@@ -24,7 +25,7 @@ def test_a_strip_and_its_result_are_drawn_thick_enough_to_see_and_compare(page, 
     # Drawn thicker than its shape, and said so, as a tiny image is said to be enlarged.
     expect(page.locator("#file-name")).to_have_text(f"strip.png · {width} × {height} px · shown stretched")
     page.get_by_role("button", name="Restyle photo").click()
-    expect(page.get_by_role("link", name="Download")).to_be_visible(timeout=60_000)
+    expect(page.get_by_role("link", name=STAGE_DOWNLOAD)).to_be_visible(timeout=60_000)
     after = page.get_by_role("img", name="Your photo, restyled")
     expect(after).to_have_js_property("naturalWidth", width)
     # Read at one moment: the page may still scroll the stage into view.
