@@ -21,12 +21,16 @@ export const BRUSHES = [
 ];
 
 /**
- * @param {string} scale a brush scale: "auto" or a working scale in (0, 1]
+ * @param {string | undefined} scale a brush scale: "auto" or a working scale in (0, 1]
  * @returns {Brush} its choice; a scale the control does not list (kept by an older page) is named as its
- *   strokes' size
+ *   strokes' size, and none (a result kept before its brush was recorded) as the default
  */
 export function brushOf(scale) {
-  return BRUSHES.find((brush) => brush.value === scale) || strokes(Number((1 / Number(scale)).toFixed(2)));
+  const listed = BRUSHES.find((brush) => brush.value === scale);
+  if (listed) return listed;
+  const value = Number(scale);
+  // A result kept before its brush was recorded (no scale) was painted at the default.
+  return value > 0 && value <= 1 ? strokes(Number((1 / value).toFixed(2))) : BRUSHES[0];
 }
 
 /**
